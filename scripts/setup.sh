@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything pipec needs on a fresh Debian 12 machine of this kind.
+# Idempotent: when everything is already there it only checks, in a second or two.
+set -euo pipefail
+
+APT_PACKAGES=(
+  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
+  nlohmann-json3-dev libgtest-dev ninja-build ccache cmake g++
+  libopenblas-dev openmpi-bin libopenmpi-dev
+)
+PY_PACKAGES=(jax numpy)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
+
+if ! python3 -c "import jax, numpy" 2>/dev/null; then
+  echo "setup: installing Python test dependencies: ${PY_PACKAGES[*]}"
+  python3 -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+fi
+echo "setup: all dependencies present"

@@ -1,0 +1,23 @@
+//===- pipec-opt.cpp - runs any pipec pass on textual MLIR ------*- C++ -*-===//
+//
+// Registers exactly the dialects and passes pipec uses, so that every stage
+// of the flow in docs/DESIGN.md can be run and tested alone.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/nn/NNDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+
+int main(int argc, char **argv) {
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
+
+  mlir::DialectRegistry registry;
+  registry.insert<pipec::nn::NNDialect, mlir::func::FuncDialect>();
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "pipec-opt: run pipec passes on textual MLIR\n", registry));
+}

@@ -1,0 +1,35 @@
+//===- pipec.cpp - the pipec driver -----------------------------*- C++ -*-===//
+//
+// `pipec SUBCOMMAND ...`: import, stats, schedule, plan, compile,
+// reference-train. Each subcommand is one file in this folder.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tools/pipec/Subcommand.h"
+
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace pipec::tool;
+
+std::vector<Subcommand> &pipec::tool::subcommands() {
+  static std::vector<Subcommand> all;
+  return all;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  llvm::cl::ParseCommandLineOptions(
+      argc, argv,
+      "pipec: compiles model descriptions into static pipeline-parallel "
+      "training programs\n\n"
+      "  Run `pipec SUBCOMMAND --help` for the options of one subcommand.\n");
+  for (Subcommand &s : subcommands())
+    if (*s.sub)
+      return s.run();
+  llvm::errs() << "pipec: no subcommand given; subcommands:\n";
+  for (Subcommand &s : subcommands())
+    llvm::errs() << "  " << s.sub->getName() << "  "
+                 << s.sub->getDescription() << "\n";
+  return 2;
+}
