@@ -32,7 +32,12 @@ class NN_ComputeOp<string mnemonic, list<Trait> traits = []>
   let hasVerifier = 1;
 }
 
-def NN_FloatTensor : RankedTensorOf<[F32, F64, BF16]>;
-def NN_IndexTensor : RankedTensorOf<[I32]>;
+/// Every value of the graph has a static shape, so costs and memory plans
+/// are exact numbers; the verifiers rely on it.
+def NN_FloatTensor : StaticShapeTensorOf<[F32, F64, BF16]>;
+def NN_IndexTensor : StaticShapeTensorOf<[I32]>;
+/// A parameter's declared type, before its own verifier explains that the
+/// shape must be static.
+def NN_AnyShapeFloatTensor : RankedTensorOf<[F32, F64, BF16]>;
 
 #endif // PIPEC_NN_BASE
