@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Shows that compare.py can fail: it must PASS on pipec's unperturbed run and FAIL (exit 1, a gradient row
+# marked FAIL) when pipec multiplies one op's B gradient by 1+1e-3 (--debug-perturb-vjp).
+# Usage: test/reference/test_compare_can_fail.sh [MODEL (models/gpt-tiny.json)] [OP (gelu)] [extra compare.py flags]
+# Exit: 0 as expected, 1 not as expected, 77 (ctest's skip) while pipec has no reference-train subcommand.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+model="${1:-$repo/models/gpt-tiny.json}"
+op="${2:-gelu}"
+shift $(( $# < 2 ? $# : 2 ))
+pipec="${PIPEC:-$repo/build/bin/pipec}"
+
+subcommands="$("$pipec" 2>&1)"  # with no arguments pipec lists its subcommands (and exits 2)
+if ! grep -q "reference-train" <<<"$subcommands"; then
+  echo "SKIP: $pipec has no reference-train subcommand yet (set PIPEC=path to use another binary)"
+  exit 77
+fi
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+
+# Few steps: the loss curve is not what this test is about.
+python3 "$here/compare.py" --model "$model" --steps 3 --pipec "$pipec" "$@" >"$out/clean.log" 2>&1
+clean=$?
+python3 "$here/compare.py" --model "$model" --steps 3 --pipec "$pipec" --perturb-vjp "$op" "$@" >"$out/bad.log" 2>&1
+bad=$?
+
+status=0
+if [ $clean -ne 0 ]; then
+  echo "FAIL: compare.py did not pass on the unperturbed run (exit $clean):"; cat "$out/clean.log"; status=1
+fi
+if [ $bad -ne 1 ] || ! grep -E "^gradients .* FAIL" "$out/bad.log" >/dev/null; then
+  echo "FAIL: with --perturb-vjp $op compare.py exited $bad and flagged no gradient (expected exit 1):"
+  cat "$out/bad.log"; status=1
+fi
+if [ $status -eq 0 ]; then
+  echo "PASS: compare.py passes the clean run and catches a 1e-3 perturbation of $op's VJP:"
+  grep -E "^gradients .* FAIL" "$out/bad.log" | head -2
+fi
+exit $status
