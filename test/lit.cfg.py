@@ -16,5 +16,5 @@ config.environment["FILECHECK_OPTS"] = "-enable-var-scope --allow-unused-prefixe
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
-llvm_config.with_environment("PATH", config.pipec_tools_dir, append_path=False)
+llvm_config.with_environment("PATH", config.pipec_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(["pipec-opt", "pipec"], [config.pipec_tools_dir])

@@ -1,0 +1,364 @@
+//===- Machine.cpp - the abstract machine that runs all streams ---------===//
+
+#include "compiler/schedule/Machine.h"
+
+#include <algorithm>
+#include <sstream>
+#include <unordered_map>
+
+namespace pipec::schedule {
+
+Costs Costs::uniform(int32_t chunks, double f, double b, double w) {
+  Costs c;
+  c.f.assign(chunks, f);
+  c.b.assign(chunks, b);
+  c.w.assign(chunks, w);
+  return c;
+}
+
+const char *verdictName(Verdict v) {
+  switch (v) {
+  case Verdict::Completed:
+    return "completed";
+  case Verdict::Deadlock:
+    return "deadlock";
+  case Verdict::Mismatch:
+    return "mismatch";
+  case Verdict::Malformed:
+    return "malformed";
+  }
+  return "?";
+}
+
+namespace {
+
+/// A posted request of one rank.
+struct Request {
+  bool posted = false, matched = false;
+  int32_t instr = -1; ///< index of the post in its stream
+  double postTime = 0, done = 0;
+};
+
+/// Unmatched posts of one channel, oldest first.
+struct Channel {
+  std::vector<std::pair<int32_t, int32_t>> sends, recvs; ///< (rank, req)
+  size_t sendHead = 0, recvHead = 0;
+};
+
+/// One instance of a collective: the k-th allreduce of a group.
+struct Collective {
+  int32_t joined = 0;
+  int32_t bucket = -1;
+  double latest = 0, done = 0;
+  bool complete = false;
+};
+
+struct RankState {
+  size_t pc = 0;
+  double clock = 0, busy = 0;
+  bool finished = false, broken = false;
+  int32_t blockedReq = -1;       ///< request waited on, or -1
+  int32_t blockedCollective = -1; ///< collective instance waited on, or -1
+  bool joinedCurrent = false;    ///< joined the collective at pc already
+  int32_t collectivesJoined = 0;
+};
+
+class Machine {
+public:
+  Machine(const Schedule &s, const Costs &c, bool spans)
+      : s(s), costs(c), record(spans), R(s.ranks()), ranks(R), reqs(R) {
+    for (int32_t r = 0; r < R; ++r) {
+      int32_t maxReq = -1;
+      for (const Instr &in : s.streams[r])
+        if ((isPost(in.op) || in.op == Op::Wait) &&
+            size_t(in.req) < s.streams[r].size())
+          maxReq = std::max(maxReq, in.req);
+      // Ids at or past the stream length are reported as malformed.
+      reqs[r].resize(size_t(maxReq + 1));
+    }
+  }
+
+  MachineResult run();
+
+private:
+  void step(int32_t r);
+  void post(int32_t r, const Instr &in);
+  void complete(int32_t r, int32_t req, double t);
+  void malformed(int32_t r, const std::string &why);
+  std::string where(int32_t r) const;
+  std::string diagnoseDeadlock();
+  double cost(const Instr &in) const;
+
+  const Schedule &s;
+  const Costs &costs;
+  bool record;
+  int32_t R;
+  std::vector<RankState> ranks;
+  std::vector<std::vector<Request>> reqs;
+  std::unordered_map<int64_t, Channel> channels;
+  std::vector<Collective> collectives; ///< group 0 only: all ranks
+  std::vector<int32_t> work;
+  std::vector<Span> spans;
+  std::string mismatch, malformedMsg;
+};
+
+} // namespace
+
+double Machine::cost(const Instr &in) const {
+  auto at = [&](const std::vector<double> &v) {
+    return in.chunk >= 0 && size_t(in.chunk) < v.size() ? v[in.chunk] : 0.0;
+  };
+  switch (in.op) {
+  case Op::Fwd:
+    return at(costs.f);
+  case Op::BwdB:
+    return at(costs.b);
+  case Op::BwdW:
+    return at(costs.w);
+  case Op::OptStep:
+    return costs.optStep;
+  default:
+    return 0;
+  }
+}
+
+std::string Machine::where(int32_t r) const {
+  const RankState &st = ranks[r];
+  std::ostringstream os;
+  os << "rank " << r << " #" << st.pc << " "
+     << describe(s.streams[r][st.pc]);
+  return os.str();
+}
+
+void Machine::malformed(int32_t r, const std::string &why) {
+  ranks[r].broken = true;
+  if (malformedMsg.empty())
+    malformedMsg = where(r) + ": " + why;
+}
+
+void Machine::complete(int32_t r, int32_t req, double t) {
+  Request &q = reqs[r][req];
+  q.matched = true;
+  q.done = t;
+  if (ranks[r].blockedReq == req) {
+    ranks[r].blockedReq = -1;
+    work.push_back(r);
+  }
+}
+
+void Machine::post(int32_t r, const Instr &in) {
+  bool send = in.op == Op::SendAct || in.op == Op::SendGrad;
+  bool act = in.op == Op::SendAct || in.op == Op::RecvAct;
+  int32_t src = send ? r : in.peer, dst = send ? in.peer : r;
+  int64_t key = (int64_t(src) * R + dst) * 2 + (act ? 0 : 1);
+  Channel &ch = channels[key];
+  auto &mine = send ? ch.sends : ch.recvs;
+  auto &theirs = send ? ch.recvs : ch.sends;
+  size_t &theirHead = send ? ch.recvHead : ch.sendHead;
+  Request &q = reqs[r][in.req];
+  q.posted = true;
+  q.instr = int32_t(ranks[r].pc);
+  q.postTime = ranks[r].clock;
+  if (theirHead == theirs.size()) {
+    mine.push_back({r, in.req});
+    return;
+  }
+  auto [peer, peerReq] = theirs[theirHead++];
+  Request &p = reqs[peer][peerReq];
+  const Instr &other = s.streams[peer][p.instr];
+  if ((other.chunk != in.chunk || other.mb != in.mb) && mismatch.empty()) {
+    std::ostringstream os;
+    os << "rank " << r << " #" << q.instr << " " << describe(in)
+       << " was matched, in posting order, with rank " << peer << " #"
+       << p.instr << " " << describe(other)
+       << ", which names another message";
+    mismatch = os.str();
+  }
+  double t = std::max(q.postTime, p.postTime) +
+             (act ? costs.actComm : costs.gradComm);
+  complete(r, in.req, t);
+  complete(peer, peerReq, t);
+}
+
+void Machine::step(int32_t r) {
+  RankState &st = ranks[r];
+  const auto &stream = s.streams[r];
+  while (!st.broken && st.pc < stream.size()) {
+    const Instr &in = stream[st.pc];
+    switch (in.op) {
+    case Op::Fwd:
+    case Op::BwdB:
+    case Op::BwdW:
+    case Op::OptStep: {
+      double c = cost(in);
+      if (record)
+        spans.push_back({r, in.op, in.chunk, in.mb, st.clock, st.clock + c});
+      st.clock += c;
+      st.busy += c;
+      break;
+    }
+    case Op::RecvAct:
+    case Op::RecvGrad:
+    case Op::SendAct:
+    case Op::SendGrad:
+      if (in.req < 0 || size_t(in.req) >= reqs[r].size() ||
+          reqs[r][in.req].posted)
+        return malformed(r, "request id used by two posts");
+      if (in.peer < 0 || in.peer >= R || in.peer == r)
+        return malformed(r, "peer rank out of range");
+      post(r, in);
+      break;
+    case Op::Wait: {
+      if (in.req < 0 || size_t(in.req) >= reqs[r].size() ||
+          !reqs[r][in.req].posted)
+        return malformed(r, "waits on a request that was not posted before");
+      Request &q = reqs[r][in.req];
+      if (!q.matched) {
+        st.blockedReq = in.req;
+        return;
+      }
+      st.clock = std::max(st.clock, q.done);
+      break;
+    }
+    case Op::AllReduce: {
+      if (in.chunk != 0)
+        return malformed(r, "only group 0 (all ranks) is defined");
+      int32_t k = st.collectivesJoined;
+      if (!st.joinedCurrent) {
+        if (size_t(k) == collectives.size())
+          collectives.emplace_back();
+        Collective &c = collectives[k];
+        if (c.joined == 0)
+          c.bucket = in.mb;
+        else if (c.bucket != in.mb && mismatch.empty())
+          mismatch = where(r) + " joined collective #" + std::to_string(k) +
+                     " of group 0, which other ranks joined with bucket " +
+                     std::to_string(c.bucket);
+        c.latest = std::max(c.latest, st.clock);
+        st.joinedCurrent = true;
+        if (++c.joined == R) {
+          c.complete = true;
+          c.done = c.latest + costs.allReduce;
+          for (int32_t q = 0; q < R; ++q)
+            if (ranks[q].blockedCollective == k) {
+              ranks[q].blockedCollective = -1;
+              work.push_back(q);
+            }
+        }
+      }
+      Collective &c = collectives[k];
+      if (!c.complete) {
+        st.blockedCollective = k;
+        return;
+      }
+      st.clock = std::max(st.clock, c.done);
+      st.joinedCurrent = false;
+      st.collectivesJoined++;
+      break;
+    }
+    }
+    ++st.pc;
+  }
+  if (!st.broken)
+    st.finished = true;
+}
+
+std::string Machine::diagnoseDeadlock() {
+  std::ostringstream os;
+  os << "deadlock: no rank can proceed";
+  // waitsFor[r]: the rank r needs to act first, or -1.
+  std::vector<int32_t> waitsFor(R, -1);
+  for (int32_t r = 0; r < R; ++r) {
+    RankState &st = ranks[r];
+    if (st.finished || st.broken)
+      continue;
+    const Instr &in = s.streams[r][st.pc];
+    os << "\n  " << where(r);
+    if (in.op == Op::AllReduce) {
+      os << " waits for the ranks that have not joined:";
+      for (int32_t q = 0; q < R; ++q)
+        if (!ranks[q].joinedCurrent || ranks[q].collectivesJoined !=
+                                           ranks[r].collectivesJoined) {
+          os << ' ' << q;
+          if (waitsFor[r] < 0)
+            waitsFor[r] = q;
+        }
+      continue;
+    }
+    bool recv = in.sub == Op::RecvAct || in.sub == Op::RecvGrad;
+    int32_t peer = in.peer;
+    waitsFor[r] = peer;
+    os << " waits for rank " << peer << " to post the matching "
+       << (recv ? (in.sub == Op::RecvAct ? "send_act" : "send_grad")
+                : (in.sub == Op::SendAct ? "recv_act" : "recv_grad"));
+    if (peer >= 0 && peer < R && ranks[peer].finished)
+      os << ", but rank " << peer
+         << " finished its stream without posting it (a missing action)";
+  }
+  // Follow waits-for edges from each blocked rank to expose a cycle.
+  for (int32_t start = 0; start < R; ++start) {
+    if (waitsFor[start] < 0)
+      continue;
+    std::vector<int32_t> seenAt(R, -1), path;
+    int32_t r = start;
+    while (r >= 0 && r < R && waitsFor[r] >= 0 && seenAt[r] < 0) {
+      seenAt[r] = int32_t(path.size());
+      path.push_back(r);
+      r = waitsFor[r];
+    }
+    if (r >= 0 && r < R && seenAt[r] >= 0) {
+      os << "\n  cycle: rank " << r;
+      for (size_t i = seenAt[r] + 1; i < path.size(); ++i)
+        os << " -> rank " << path[i];
+      os << " -> rank " << r;
+      break;
+    }
+  }
+  return os.str();
+}
+
+MachineResult Machine::run() {
+  MachineResult res;
+  for (int32_t r = R; r-- > 0;)
+    work.push_back(r);
+  while (!work.empty()) {
+    int32_t r = work.back();
+    work.pop_back();
+    if (!ranks[r].finished && !ranks[r].broken)
+      step(r);
+  }
+  bool stuck = false;
+  for (const RankState &st : ranks)
+    stuck |= !st.finished && !st.broken;
+  if (!malformedMsg.empty()) {
+    res.verdict = Verdict::Malformed;
+    res.message = malformedMsg;
+  } else if (!mismatch.empty()) {
+    res.verdict = Verdict::Mismatch;
+    res.message = "mismatch: " + mismatch;
+  } else if (stuck) {
+    res.verdict = Verdict::Deadlock;
+    res.message = diagnoseDeadlock();
+  }
+  res.busy.resize(R);
+  res.finish.resize(R);
+  double idle = 0;
+  for (int32_t r = 0; r < R; ++r) {
+    res.busy[r] = ranks[r].busy;
+    res.finish[r] = ranks[r].clock;
+    res.stepTime = std::max(res.stepTime, ranks[r].clock);
+  }
+  for (int32_t r = 0; r < R; ++r)
+    idle += res.stepTime - res.busy[r];
+  res.bubbleFraction = res.stepTime > 0 ? idle / (R * res.stepTime) : 0;
+  res.spans = std::move(spans);
+  return res;
+}
+
+MachineResult runMachine(const Schedule &schedule, const Costs &costs,
+                         bool recordSpans) {
+  Machine m(schedule, costs, recordSpans);
+  return m.run();
+}
+
+} // namespace pipec::schedule

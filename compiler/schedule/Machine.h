@@ -1,0 +1,71 @@
+//===- Machine.h - the abstract machine that runs all streams ---*- C++ -*-===//
+//
+// Executes every rank's stream together under pipec's communication model
+// (docs/SCHEDULES.md): posts never block; a send completes when its recv is
+// posted and a recv when its send is posted (rendezvous); messages match in
+// posting order per (sender, receiver, kind); a collective completes when
+// every member joined; point-to-point and collectives are separate channels.
+//
+// Every blocking condition, once true, stays true and matching is fixed by
+// posting order, so all executions reach the same final state: one run that
+// completes proves that no interleaving deadlocks, and one that gets stuck
+// shows a deadlock every execution reaches. The same run times the schedule
+// with per-chunk costs, which gives step time and bubble fraction.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PIPEC_COMPILER_SCHEDULE_MACHINE_H
+#define PIPEC_COMPILER_SCHEDULE_MACHINE_H
+
+#include "compiler/schedule/Schedule.h"
+
+#include <string>
+#include <vector>
+
+namespace pipec::schedule {
+
+/// Time per chunk and phase (the partitioner fills real figures), plus the
+/// cost of each message, collective and optimizer step (0 by default:
+/// communication is free unless given a cost).
+struct Costs {
+  std::vector<double> f, b, w; ///< indexed by chunk
+  double actComm = 0, gradComm = 0, allReduce = 0, optStep = 0;
+  /// The same F, B, W for every chunk.
+  static Costs uniform(int32_t chunks, double f, double b, double w);
+};
+
+/// How a run of the machine ended.
+enum class Verdict : uint8_t {
+  Completed, ///< every rank reached the end of its stream
+  Deadlock,  ///< some rank waits forever
+  Mismatch,  ///< a send and the recv it matched disagree on the message
+  Malformed  ///< a wait names a request never posted, or a field is invalid
+};
+const char *verdictName(Verdict verdict);
+
+/// One executed compute instruction, for pictures.
+struct Span {
+  int32_t rank;
+  Op op;
+  int32_t chunk, mb;
+  double start, end;
+};
+
+/// What the machine found and measured.
+struct MachineResult {
+  Verdict verdict = Verdict::Completed;
+  std::string message;        ///< names the ranks and instructions involved
+  double stepTime = 0;        ///< when the last rank finished
+  double bubbleFraction = 0;  ///< idle time / (ranks x step time)
+  std::vector<double> busy;   ///< compute time per rank
+  std::vector<double> finish; ///< end time per rank
+  std::vector<Span> spans;    ///< compute spans, if recorded
+};
+
+/// Runs all streams together. Costs must hold one entry per chunk.
+MachineResult runMachine(const Schedule &schedule, const Costs &costs,
+                         bool recordSpans = false);
+
+} // namespace pipec::schedule
+
+#endif // PIPEC_COMPILER_SCHEDULE_MACHINE_H

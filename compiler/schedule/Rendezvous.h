@@ -1,0 +1,87 @@
+//===- Rendezvous.h - in-process transport with pipec's semantics -*- C++ -*-===//
+//
+// Ranks as threads of one process, exchanging messages under exactly the
+// communication model the abstract machine assumes: posts never block; a
+// send completes only when its recv is posted (the data is copied at that
+// moment, so nothing is buffered); messages match in posting order per
+// (sender, receiver, kind); a collective completes when every rank joined;
+// point-to-point and collectives are separate channels. Tests run schedules
+// on it to confirm the machine's verdicts; the runtime's `local` transport
+// can wrap it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PIPEC_COMPILER_SCHEDULE_RENDEZVOUS_H
+#define PIPEC_COMPILER_SCHEDULE_RENDEZVOUS_H
+
+#include "compiler/schedule/Machine.h"
+#include "compiler/schedule/Schedule.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace pipec::schedule {
+
+/// A message: what it claims to be (chunk, micro-batch) and its bytes.
+struct Payload {
+  int32_t chunk = 0, mb = 0;
+  void *data = nullptr;
+  size_t bytes = 0;
+};
+
+/// The transport shared by all rank threads.
+class RendezvousTransport {
+public:
+  using Clock = std::chrono::steady_clock;
+  explicit RendezvousTransport(int32_t ranks) : ranks(ranks) {}
+
+  /// Posts a send of `kind` (0 activation, 1 gradient); returns its handle.
+  int64_t postSend(int32_t src, int32_t dst, int kind, Payload payload);
+  /// Posts a recv into `payload.data`; returns its handle.
+  int64_t postRecv(int32_t dst, int32_t src, int kind, Payload payload);
+  /// Blocks until the request completed; false if the deadline passed.
+  bool wait(int64_t handle, Clock::time_point deadline);
+  /// Joins the next collective of `rank` and blocks until all ranks joined;
+  /// false if the deadline passed.
+  bool joinCollective(int32_t rank, int32_t bucket, Clock::time_point deadline);
+  /// The first disagreement between a matched send and recv, or "".
+  std::string mismatch() const;
+
+private:
+  struct Request {
+    int32_t rank;
+    Payload payload;
+    bool done = false;
+  };
+  struct Channel {
+    std::vector<int64_t> sends, recvs;
+    size_t sendHead = 0, recvHead = 0;
+  };
+  int64_t post(int32_t me, int64_t channel, bool send, Payload payload);
+
+  int32_t ranks;
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Request> requests;
+  std::unordered_map<int64_t, Channel> channels;
+  std::vector<int32_t> joinedBy;     ///< collectives joined per rank
+  std::vector<int32_t> joinCount;    ///< ranks joined per collective
+  std::vector<int32_t> bucketOf;     ///< bucket per collective
+  std::string firstMismatch;
+};
+
+/// Runs every rank's stream on its own thread over a RendezvousTransport;
+/// compute instructions do nothing. A wait that does not complete within
+/// `timeout` counts as a deadlock. Returns Completed, Deadlock, Mismatch or
+/// Malformed, like the abstract machine.
+Verdict runOnThreads(const Schedule &schedule,
+                     std::chrono::milliseconds timeout);
+
+} // namespace pipec::schedule
+
+#endif // PIPEC_COMPILER_SCHEDULE_RENDEZVOUS_H

@@ -1,0 +1,109 @@
+//===- ReferenceTrainCmd.cpp - `pipec reference-train`: the golden model --===//
+//
+// Imports a model, differentiates it in-process (--nn-autodiff) and trains
+// it on one rank with the reference executor (compiler/reference), in float
+// or double, following docs/TRAINING.md. Every target is compared with it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/import/JsonImporter.h"
+#include "compiler/passes/Passes.h"
+#include "compiler/reference/Trainer.h"
+#include "tools/pipec/Subcommand.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+
+using namespace llvm;
+
+static cl::SubCommand
+    trainCmd("reference-train",
+             "Train a model on one rank with the reference executor (the "
+             "golden model every target is compared with)");
+
+static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
+                                      cl::desc("<MODEL.json>"),
+                                      cl::sub(trainCmd));
+static cl::opt<std::string>
+    dataFile("data", cl::Required,
+             cl::desc("Training data: a text file (bytes are tokens) or an "
+                      "llm.c .bin token shard"),
+             cl::value_desc("FILE"), cl::sub(trainCmd));
+static cl::opt<int64_t> steps("steps", cl::Required,
+                              cl::desc("Optimizer steps to run"),
+                              cl::sub(trainCmd));
+static cl::opt<int64_t>
+    microbatches("microbatches", cl::init(1),
+                 cl::desc("Micro-batches accumulated per step (default 1)"),
+                 cl::sub(trainCmd));
+static cl::opt<bool> useF64("f64",
+                            cl::desc("Run in float64 instead of float32"),
+                            cl::sub(trainCmd));
+static cl::opt<std::string>
+    logDir("log-dir",
+           cl::desc("Create DIR and write DIR/metrics.jsonl (one line per "
+                    "step: step, loss, lr, grad_norm, ms)"),
+           cl::value_desc("DIR"), cl::sub(trainCmd));
+static cl::opt<std::string>
+    saveFile("save", cl::desc("Save the final parameters (safetensors)"),
+             cl::value_desc("FILE.safetensors"), cl::sub(trainCmd));
+static cl::opt<std::string> initFile(
+    "init",
+    cl::desc("Initial parameters (safetensors with the model's names and "
+             "shapes) instead of the seeded initialiser"),
+    cl::value_desc("FILE.safetensors"), cl::sub(trainCmd));
+static cl::opt<std::string>
+    dumpGrads("dump-grads",
+              cl::desc("Write the gradients of the first step's loss (before "
+                       "clipping, tied uses summed), one tensor per parameter"),
+              cl::value_desc("FILE.safetensors"), cl::sub(trainCmd));
+static cl::opt<std::string> perturbVjp(
+    "debug-perturb-vjp",
+    cl::desc("Multiply the B gradients of every nn op named OP by 1 + 1e-3 "
+             "(proves a comparison can fail)"),
+    cl::value_desc("OP"), cl::sub(trainCmd));
+static cl::opt<int>
+    threads("threads", cl::init(1),
+            cl::desc("BLAS and OpenMP threads (fixed for the run: GEMM results "
+                     "depend on it; default 1)"),
+            cl::sub(trainCmd));
+
+static int runReferenceTrain() {
+  if (steps < 1 || microbatches < 1 || threads < 1) {
+    errs() << "pipec reference-train: error: --steps, --microbatches and "
+              "--threads must be at least 1\n";
+    return 1;
+  }
+  // Fixed before the first kernel runs: BLAS results depend on the count.
+  pipec::reference::setThreadCount(threads);
+
+  mlir::MLIRContext ctx;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      pipec::importModelFile(ctx, modelFile, errs());
+  if (!module)
+    return 1;
+  mlir::PassManager pm(&ctx);
+  pm.addPass(pipec::createNNAutodiffPass());
+  if (mlir::failed(pm.run(*module))) {
+    errs() << "pipec reference-train: error: --nn-autodiff failed on "
+           << modelFile << "\n";
+    return 1;
+  }
+
+  pipec::reference::TrainOptions options;
+  options.dataPath = dataFile;
+  options.steps = steps;
+  options.microbatches = microbatches;
+  options.logDir = logDir;
+  options.savePath = saveFile;
+  options.initPath = initFile;
+  options.dumpGradsPath = dumpGrads;
+  options.executor.perturbVjpOp = perturbVjp;
+  bool ok =
+      useF64 ? pipec::reference::train<double>(*module, options, outs(), errs())
+             : pipec::reference::train<float>(*module, options, outs(), errs());
+  return ok ? 0 : 1;
+}
+
+static pipec::tool::RegisterSubcommand registerTrain(trainCmd,
+                                                     runReferenceTrain);
