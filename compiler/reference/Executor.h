@@ -1,0 +1,122 @@
+//===- Executor.h - runs an nn function on the CPU kernels ------*- C++ -*-===//
+//
+// The reference executor interprets one `func.func` of an nn module op by op
+// in program order, in float or double (T) whatever the IR's element type,
+// with the CPU kernels of runtime/kernels/cpu. Every SSA value gets its own
+// buffer, sized from its static type and allocated once when the function is
+// planned, so running it again allocates nothing. Parameters are read in
+// place from a ParameterStore. It is a target, not a pass, so it dispatches
+// over the op kinds with a TypeSwitch.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPEC_COMPILER_REFERENCE_EXECUTOR_H
+#define PIPEC_COMPILER_REFERENCE_EXECUTOR_H
+
+#include "compiler/reference/Parameters.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pipec::reference {
+
+/// Debug switches of a run.
+struct ExecutorOptions {
+  /// The nn op (e.g. "layernorm") whose B gradients are multiplied by
+  /// 1 + 1e-3, to prove that a comparison with another implementation can
+  /// fail; empty for none.
+  std::string perturbVjpOp;
+};
+
+/// One planned function, ready to run any number of times.
+template <typename T> class Executor {
+public:
+  /// Plans `fn`: checks that every op is one it can run and allocates a
+  /// buffer per value. Returns null after writing an error to `errs`.
+  static std::unique_ptr<Executor> create(mlir::func::FuncOp fn,
+                                          ParameterStore<T> &params,
+                                          const ExecutorOptions &options,
+                                          llvm::raw_ostream &errs);
+
+  /// The buffer of integer argument `i` (token ids, targets).
+  int32_t *intArgument(unsigned i);
+  /// The buffer of an f32 argument `i` (T).
+  T *floatArgument(unsigned i);
+  /// The buffer of an f64 argument `i` (a host scalar such as loss_scale).
+  double *doubleArgument(unsigned i);
+  /// The buffer of an i64 argument `i` (the step).
+  int64_t *int64Argument(unsigned i);
+  /// The index of the argument named `name` (its `nn.name`), or -1.
+  int argumentIndex(llvm::StringRef name) const;
+
+  /// Runs the function once. On a kernel failure (an id outside the
+  /// vocabulary) returns false with `error` naming the op and its location.
+  bool run(std::string &error);
+
+  /// Element 0 of result `i` after run(), as a double whatever its type.
+  double scalarResult(unsigned i) const;
+  /// The index of the result named `name` (its `nn.name`), or -1.
+  int resultIndex(llvm::StringRef name) const;
+
+  /// The T buffer of an f32 value of the function after run() (null for
+  /// other types).
+  const T *valueBuffer(mlir::Value v) const { return slots.lookup(v).f; }
+
+private:
+  /// The storage of one value, n elements: tensors of f32 run in T; f64
+  /// and i64 tensors are host scalars (loss scale, norms, step) and stay
+  /// double and int64 in either precision; i32 tensors are token ids.
+  struct Slot {
+    T *f = nullptr;
+    double *d = nullptr;
+    int32_t *i = nullptr;
+    int64_t *l = nullptr;
+    int64_t n = 0;
+  };
+
+  Executor(mlir::func::FuncOp fn, ParameterStore<T> &params,
+           const ExecutorOptions &options)
+      : fn(fn), params(params), options(options) {}
+
+  bool plan(llvm::raw_ostream &errs);
+  bool execute(mlir::Operation *op, std::string &error);
+  /// The ops of the training functions (ExecuteGrad.cpp).
+  static bool isGradOp(mlir::Operation *op);
+  bool planGrad(mlir::Operation *op, llvm::raw_ostream &errs);
+  bool executeGrad(mlir::Operation *op, std::string &error);
+  /// The accumulator of use `use` of parameter `name`.
+  T *acc(llvm::StringRef name, int64_t use);
+  /// Marks the B ops of --debug-perturb-vjp; fails when the option names an
+  /// op the model does not have.
+  bool planPerturbation(llvm::raw_ostream &errs);
+
+  T *f(mlir::Value v) { return slots.lookup(v).f; }
+  double *d(mlir::Value v) { return slots.lookup(v).d; }
+  int32_t *ids(mlir::Value v) { return slots.lookup(v).i; }
+  /// Extra per-op storage (norm statistics, attention log-sum-exp).
+  T *aux(mlir::Operation *op) { return auxiliary[op].data(); }
+
+  mlir::func::FuncOp fn;
+  ParameterStore<T> &params;
+  ExecutorOptions options;
+  llvm::DenseMap<mlir::Value, Slot> slots;
+  llvm::DenseMap<mlir::Operation *, std::vector<T>> auxiliary;
+  std::vector<std::vector<T>> floatStorage;
+  std::vector<std::vector<int32_t>> intStorage;
+  std::vector<std::vector<double>> doubleStorage;
+  std::vector<std::vector<int64_t>> int64Storage;
+  std::vector<mlir::Value> results;
+  /// Ops whose float results are multiplied by 1 + 1e-3 after they run.
+  llvm::DenseMap<mlir::Operation *, llvm::SmallVector<mlir::Value, 3>>
+      perturbed;
+};
+
+} // namespace pipec::reference
+
+#endif // PIPEC_COMPILER_REFERENCE_EXECUTOR_H

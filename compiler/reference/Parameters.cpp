@@ -1,0 +1,129 @@
+//===- Parameters.cpp - a model's parameters for the reference executor ---===//
+
+#include "compiler/reference/Parameters.h"
+
+#include "dialects/nn/NNOps.h"
+#include "pipert/Init.h"
+#include "pipert/Safetensors.h"
+
+#include <algorithm>
+#include <set>
+
+using namespace pipec::reference;
+
+/// "[2, 3]" for messages.
+static std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+template <typename T>
+bool ParameterStore<T>::declare(mlir::ModuleOp module,
+                                llvm::raw_ostream &errs) {
+  params.clear();
+  index.clear();
+  for (auto p : module.getOps<nn::ParameterOp>()) {
+    mlir::RankedTensorType type = p.getTensorType();
+    if (!type.hasStaticShape()) {
+      p.emitError("reference executor: parameter shape must be static");
+      return false;
+    }
+    Entry e;
+    e.name = p.getSymName().str();
+    e.shape.assign(type.getShape().begin(), type.getShape().end());
+    e.init = p.getInit().str();
+    e.std = p.getStd().convertToDouble();
+    e.values.assign(type.getNumElements(), T(0));
+    e.m.assign(e.values.size(), T(0));
+    e.v.assign(e.values.size(), T(0));
+    index[e.name] = static_cast<int>(params.size());
+    params.push_back(std::move(e));
+  }
+  if (params.empty()) {
+    errs << "reference executor: the model declares no parameters\n";
+    return false;
+  }
+  return true;
+}
+
+template <typename T>
+bool ParameterStore<T>::initialise(uint64_t seed, std::string &error) {
+  for (Entry &e : params)
+    if (!pipert::initParameter(e.values.data(), 0,
+                               static_cast<int64_t>(e.values.size()), seed,
+                               e.name, e.init, e.std)) {
+      error = "parameter '" + e.name + "': unknown init '" + e.init + "'";
+      return false;
+    }
+  return true;
+}
+
+template <typename T>
+bool ParameterStore<T>::load(const std::string &path, std::string &error) {
+  pipert::SafetensorsFile file;
+  if (!pipert::readSafetensors(path, file, error))
+    return false;
+  std::set<std::string> names;
+  for (const pipert::Tensor &t : file.tensors) {
+    names.insert(t.name);
+    if (find(t.name) < 0) {
+      error =
+          path + ": tensor '" + t.name + "' is not a parameter of the model";
+      return false;
+    }
+  }
+  for (Entry &e : params) {
+    const pipert::Tensor *t = file.find(e.name);
+    if (!t) {
+      error = path + ": parameter '" + e.name + "' is missing";
+      return false;
+    }
+    if (t->shape != e.shape) {
+      error = path + ": '" + e.name + "' has shape " + shapeText(t->shape) +
+              ", the model declares " + shapeText(e.shape);
+      return false;
+    }
+    std::vector<T> values;
+    if (!pipert::readFloatTensor(*t, values, error)) {
+      error = path + ": " + error;
+      return false;
+    }
+    e.values = std::move(values);
+  }
+  return true;
+}
+
+template <typename T>
+bool ParameterStore<T>::save(const std::string &path,
+                             std::string &error) const {
+  std::vector<pipert::Tensor> tensors;
+  for (const Entry &e : params)
+    tensors.push_back(
+        pipert::makeFloatTensor<T>(e.name, e.shape, e.values.data()));
+  return pipert::writeSafetensors(path, tensors, {}, error);
+}
+
+template <typename T> T *ParameterStore<T>::accumulator(int idx, int64_t use) {
+  Entry &e = params[idx];
+  if (static_cast<int64_t>(e.uses.size()) <= use)
+    e.uses.resize(use + 1);
+  if (e.uses[use].empty())
+    e.uses[use].assign(e.values.size(), T(0));
+  return e.uses[use].data();
+}
+
+template <typename T> void ParameterStore<T>::zeroAccumulators() {
+  for (Entry &e : params)
+    for (std::vector<T> &acc : e.uses)
+      std::fill(acc.begin(), acc.end(), T(0));
+}
+
+template <typename T> int ParameterStore<T>::find(llvm::StringRef name) const {
+  auto it = index.find(name);
+  return it == index.end() ? -1 : it->second;
+}
+
+template class pipec::reference::ParameterStore<float>;
+template class pipec::reference::ParameterStore<double>;

@@ -1,0 +1,66 @@
+//===- DataLoader.h - token files and the micro-batches of a step -*- C++
+//-*-===//
+//
+// Tokens are the bytes of a text file (vocabulary 256) or the uint16 tokens
+// of an llm.c shard (a 256-int32 header: magic 20240520, version 1, token
+// count; then the tokens). Batching follows docs/TRAINING.md: micro-batch j
+// of step s is global micro-batch g = s*M + j, read contiguously from
+// position (g mod per_epoch) * B*T, targets shifted by one token.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_DATALOADER_H
+#define PIPERT_DATALOADER_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pipert {
+
+/// The first int32 of an llm.c token shard.
+constexpr int32_t kLlmcMagic = 20240520;
+/// The llm.c shard version this reader understands.
+constexpr int32_t kLlmcVersion = 1;
+/// Bytes of an llm.c shard header (256 int32).
+constexpr int64_t kLlmcHeaderBytes = 256 * 4;
+
+/// The tokens of a file and where they came from.
+struct TokenFile {
+  std::vector<int32_t> tokens;
+  /// True for an llm.c shard, false for raw bytes.
+  bool isShard = false;
+};
+
+/// Reads `path`: an llm.c shard when it starts with the magic (or its name
+/// ends in ".bin", which then must be a valid shard), else its bytes. On
+/// failure returns false with `error` = "PATH: what is wrong".
+bool loadTokens(const std::string &path, TokenFile &out, std::string &error);
+
+/// Parses file bytes the same way; `path` is used in messages only.
+bool parseTokens(const std::vector<uint8_t> &bytes, const std::string &path,
+                 TokenFile &out, std::string &error);
+
+/// The micro-batches of a token sequence.
+class Batcher {
+public:
+  /// Fails when the data holds less than one micro-batch plus one target,
+  /// or when a shape is not positive.
+  static bool create(const std::vector<int32_t> &tokens, int64_t batch,
+                     int64_t seq, int64_t microbatches, Batcher &out,
+                     std::string &error);
+
+  /// Writes micro-batch j of step s: tokens and targets, B*T int32 each.
+  void microBatch(int64_t step, int64_t j, int32_t *tokens,
+                  int32_t *targets) const;
+
+  /// Micro-batches before the data wraps around.
+  int64_t perEpoch() const { return perEpochCount; }
+
+private:
+  const std::vector<int32_t> *data = nullptr;
+  int64_t batch = 0, seq = 0, microbatches = 0, perEpochCount = 0;
+};
+
+} // namespace pipert
+
+#endif // PIPERT_DATALOADER_H

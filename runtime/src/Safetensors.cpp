@@ -1,0 +1,306 @@
+//===- Safetensors.cpp - reads and writes safetensors files ---------------===//
+
+#include "pipert/Safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <tuple>
+#include <type_traits>
+
+namespace pipert {
+
+/// A larger header is a corrupt file, not a model (the reference crate's
+/// limit, and test/reference/safetensors.py's).
+static constexpr uint64_t kMaxHeaderBytes = 100ull * 1024 * 1024;
+
+int64_t Tensor::elementCount() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+const Tensor *SafetensorsFile::find(const std::string &name) const {
+  for (const Tensor &t : tensors)
+    if (t.name == name)
+      return &t;
+  return nullptr;
+}
+
+int64_t dtypeSize(const std::string &dtype) {
+  static const std::pair<const char *, int64_t> sizes[] = {
+      {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
+      {"I32", 4}, {"I16", 2}, {"I8", 1},  {"U64", 8},  {"U32", 4},
+      {"U16", 2}, {"U8", 1},  {"BOOL", 1}};
+  for (const auto &[name, size] : sizes)
+    if (dtype == name)
+      return size;
+  return 0;
+}
+
+bool readSafetensors(const std::string &path, SafetensorsFile &out,
+                     std::string &error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = path + ": cannot open the file: " + std::strerror(errno);
+    return false;
+  }
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    error = path + ": cannot read the file";
+    return false;
+  }
+  return parseSafetensors(bytes, path, out, error);
+}
+
+/// Checks one header entry and copies its bytes; false with `error` set.
+static bool parseEntry(const std::string &name, const nlohmann::json &entry,
+                       const std::vector<uint8_t> &bytes, uint64_t dataStart,
+                       const std::string &where, Tensor &tensor,
+                       std::pair<uint64_t, uint64_t> &span,
+                       std::string &error) {
+  if (!entry.is_object() || entry.size() != 3 || !entry.contains("dtype") ||
+      !entry.contains("shape") || !entry.contains("data_offsets")) {
+    error = where + ": an entry needs exactly dtype, shape and data_offsets";
+    return false;
+  }
+  const nlohmann::json &dtype = entry["dtype"];
+  if (!dtype.is_string() || dtypeSize(dtype.get<std::string>()) == 0) {
+    error = where + ": unknown dtype " + dtype.dump();
+    return false;
+  }
+  tensor.name = name;
+  tensor.dtype = dtype.get<std::string>();
+  const nlohmann::json &shape = entry["shape"];
+  if (!shape.is_array()) {
+    error = where + ": shape is not an array";
+    return false;
+  }
+  // The element count saturates instead of wrapping, so a huge shape cannot
+  // pass for a small one; a zero dimension still makes it zero.
+  uint64_t count = 1, dataBytes = bytes.size() - dataStart;
+  for (const nlohmann::json &d : shape) {
+    if (!d.is_number_unsigned() ||
+        d.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max())) {
+      error = where + ": bad shape " + shape.dump();
+      return false;
+    }
+    uint64_t dim = d.get<uint64_t>();
+    count = dim != 0 && count > std::numeric_limits<uint64_t>::max() / dim
+                ? std::numeric_limits<uint64_t>::max()
+                : count * dim;
+    tensor.shape.push_back(static_cast<int64_t>(dim));
+  }
+  if (count > dataBytes) {
+    error = where + ": shape " + shape.dump() + " is larger than the file";
+    return false;
+  }
+  const nlohmann::json &offsets = entry["data_offsets"];
+  if (!offsets.is_array() || offsets.size() != 2 ||
+      !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {
+    error = where + ": data_offsets must be two non-negative integers";
+    return false;
+  }
+  uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+  uint64_t size = static_cast<uint64_t>(dtypeSize(tensor.dtype));
+  if (begin > end || end > dataBytes || end - begin != count * size) {
+    error = where + ": data_offsets [" + std::to_string(begin) + ", " +
+            std::to_string(end) + "] do not hold " + shape.dump() + " " +
+            tensor.dtype + " in " + std::to_string(dataBytes) + " data bytes";
+    return false;
+  }
+  tensor.data.assign(bytes.begin() + dataStart + begin,
+                     bytes.begin() + dataStart + end);
+  span = {begin, end};
+  return true;
+}
+
+bool parseSafetensors(const std::vector<uint8_t> &bytes,
+                      const std::string &path, SafetensorsFile &out,
+                      std::string &error) {
+  out = SafetensorsFile();
+  if (bytes.size() < 8) {
+    error = path + ": " + std::to_string(bytes.size()) +
+            " bytes, too short for a safetensors header";
+    return false;
+  }
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | bytes[i];
+  if (n > kMaxHeaderBytes || n > bytes.size() - 8) {
+    error = path + ": header length " + std::to_string(n) +
+            " does not fit in a file of " + std::to_string(bytes.size()) +
+            " bytes";
+    return false;
+  }
+  // ordered_json keeps the header's order, which is the order of the tensors.
+  nlohmann::ordered_json header;
+  try {
+    header =
+        nlohmann::ordered_json::parse(bytes.begin() + 8, bytes.begin() + 8 + n);
+  } catch (const nlohmann::json::exception &e) {
+    error = path + ": header is not JSON: " + e.what();
+    return false;
+  }
+  if (!header.is_object()) {
+    error = path + ": header is not a JSON object";
+    return false;
+  }
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> spans;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      if (!it.value().is_object()) {
+        error = path + ": __metadata__ is not an object";
+        return false;
+      }
+      for (auto m = it.value().begin(); m != it.value().end(); ++m) {
+        if (!m.value().is_string()) {
+          error =
+              path + ": __metadata__ entry '" + m.key() + "' is not a string";
+          return false;
+        }
+        out.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    Tensor tensor;
+    std::pair<uint64_t, uint64_t> span;
+    // Convert to the unordered json type the entry parser takes.
+    nlohmann::json entry = nlohmann::json::parse(it.value().dump());
+    if (!parseEntry(it.key(), entry, bytes, 8 + n,
+                    path + ": tensor '" + it.key() + "'", tensor, span, error))
+      return false;
+    spans.emplace_back(span.first, span.second, it.key());
+    out.tensors.push_back(std::move(tensor));
+  }
+  std::sort(spans.begin(), spans.end());
+  uint64_t pos = 0;
+  for (const auto &[begin, end, name] : spans) {
+    if (begin != pos) {
+      error = path + ": tensor '" + name + "' starts at " +
+              std::to_string(begin) + ", expected " + std::to_string(pos) +
+              " (gap or overlap)";
+      return false;
+    }
+    pos = end;
+  }
+  uint64_t dataBytes = bytes.size() - 8 - n;
+  if (pos != dataBytes) {
+    error = path + ": " + std::to_string(dataBytes - pos) +
+            " trailing bytes after the last tensor";
+    return false;
+  }
+  return true;
+}
+
+bool writeSafetensors(const std::string &path,
+                      const std::vector<Tensor> &tensors,
+                      const std::map<std::string, std::string> &metadata,
+                      std::string &error) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+    for (const auto &[k, v] : metadata)
+      meta[k] = v;
+    header["__metadata__"] = meta;
+  }
+  std::set<std::string> seen;
+  uint64_t offset = 0;
+  for (const Tensor &t : tensors) {
+    if (t.name == "__metadata__" || !seen.insert(t.name).second) {
+      error = path + ": tensor name '" + t.name + "' is reserved or repeated";
+      return false;
+    }
+    int64_t size = dtypeSize(t.dtype);
+    if (size == 0 ||
+        static_cast<int64_t>(t.data.size()) != t.elementCount() * size) {
+      error = path + ": tensor '" + t.name + "' has " +
+              std::to_string(t.data.size()) + " bytes, not a " + t.dtype +
+              " tensor of its shape";
+      return false;
+    }
+    header[t.name] = {{"dtype", t.dtype},
+                      {"shape", t.shape},
+                      {"data_offsets", {offset, offset + t.data.size()}}};
+    offset += t.data.size();
+  }
+  std::string text = header.dump();
+  // Pad with spaces so the data starts 8-byte aligned (as the Rust writer).
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) {
+    error = path + ": cannot create the file: " + std::strerror(errno);
+    return false;
+  }
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i)
+    len[i] = static_cast<uint8_t>(uint64_t(text.size()) >> (8 * i));
+  f.write(reinterpret_cast<const char *>(len), 8);
+  f.write(text.data(), text.size());
+  for (const Tensor &t : tensors)
+    f.write(reinterpret_cast<const char *>(t.data.data()), t.data.size());
+  f.close();
+  if (!f) {
+    error = path + ": cannot write the file";
+    return false;
+  }
+  return true;
+}
+
+// The hosts this runs on are little-endian, as the format is, so the bytes
+// are copied as they are.
+template <typename T>
+Tensor makeFloatTensor(const std::string &name, std::vector<int64_t> shape,
+                       const T *values) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+  Tensor t;
+  t.name = name;
+  t.dtype = std::is_same_v<T, float> ? "F32" : "F64";
+  t.shape = std::move(shape);
+  t.data.resize(t.elementCount() * sizeof(T));
+  std::memcpy(t.data.data(), values, t.data.size());
+  return t;
+}
+
+template <typename T>
+bool readFloatTensor(const Tensor &tensor, std::vector<T> &out,
+                     std::string &error) {
+  int64_t n = tensor.elementCount();
+  out.resize(n);
+  if (tensor.dtype == "F32") {
+    for (int64_t i = 0; i < n; ++i) {
+      float v;
+      std::memcpy(&v, tensor.data.data() + 4 * i, 4);
+      out[i] = static_cast<T>(v);
+    }
+    return true;
+  }
+  if (tensor.dtype == "F64") {
+    for (int64_t i = 0; i < n; ++i) {
+      double v;
+      std::memcpy(&v, tensor.data.data() + 8 * i, 8);
+      out[i] = static_cast<T>(v);
+    }
+    return true;
+  }
+  error = "tensor '" + tensor.name + "' has dtype " + tensor.dtype +
+          ", expected F32 or F64";
+  return false;
+}
+
+template Tensor makeFloatTensor<float>(const std::string &,
+                                       std::vector<int64_t>, const float *);
+template Tensor makeFloatTensor<double>(const std::string &,
+                                        std::vector<int64_t>, const double *);
+template bool readFloatTensor<float>(const Tensor &, std::vector<float> &,
+                                     std::string &);
+template bool readFloatTensor<double>(const Tensor &, std::vector<double> &,
+                                      std::string &);
+
+} // namespace pipert

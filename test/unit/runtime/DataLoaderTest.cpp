@@ -1,0 +1,140 @@
+//===- DataLoaderTest.cpp - token files and micro-batch positions ---------===//
+
+#include "pipert/DataLoader.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+using namespace pipert;
+
+namespace {
+
+/// An llm.c shard holding `tokens`, with the given header fields.
+std::vector<uint8_t> shard(const std::vector<uint16_t> &tokens,
+                           int32_t magic = kLlmcMagic, int32_t version = 1,
+                           int64_t count = -1) {
+  std::vector<int32_t> header(256, 0);
+  header[0] = magic;
+  header[1] = version;
+  header[2] = int32_t(count < 0 ? int64_t(tokens.size()) : count);
+  std::vector<uint8_t> bytes(1024 + 2 * tokens.size());
+  for (int i = 0; i < 256; ++i)
+    for (int b = 0; b < 4; ++b)
+      bytes[4 * i + b] = uint8_t(uint32_t(header[i]) >> (8 * b));
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    bytes[1024 + 2 * i] = uint8_t(tokens[i]);
+    bytes[1024 + 2 * i + 1] = uint8_t(tokens[i] >> 8);
+  }
+  return bytes;
+}
+
+std::string parseError(const std::vector<uint8_t> &bytes,
+                       const std::string &path) {
+  TokenFile f;
+  std::string error;
+  EXPECT_FALSE(parseTokens(bytes, path, f, error));
+  return error;
+}
+
+TEST(DataLoader, TextBytesAreTokens) {
+  std::string text = "Hello\xff\x01";
+  TokenFile f;
+  std::string error;
+  ASSERT_TRUE(parseTokens(std::vector<uint8_t>(text.begin(), text.end()),
+                          "a.txt", f, error));
+  EXPECT_FALSE(f.isShard);
+  EXPECT_EQ(f.tokens, (std::vector<int32_t>{'H', 'e', 'l', 'l', 'o', 255, 1}));
+}
+
+TEST(DataLoader, ShardTokensAreUint16) {
+  std::mt19937 rng(3);
+  std::vector<uint16_t> toks(1000);
+  for (uint16_t &t : toks)
+    t = uint16_t(rng());
+  TokenFile f;
+  std::string error;
+  ASSERT_TRUE(parseTokens(shard(toks), "train.bin", f, error)) << error;
+  EXPECT_TRUE(f.isShard);
+  ASSERT_EQ(f.tokens.size(), toks.size());
+  for (size_t i = 0; i < toks.size(); ++i)
+    EXPECT_EQ(f.tokens[i], int32_t(toks[i]));
+}
+
+TEST(DataLoader, BadShardHeadersAreClear) {
+  std::vector<uint16_t> toks(10, 7);
+  EXPECT_NE(parseError(shard(toks, 12345), "x.bin")
+                .find("magic number 12345, expected 20240520"),
+            std::string::npos);
+  EXPECT_NE(parseError(shard(toks, kLlmcMagic, 2), "x.bin")
+                .find("version 2 is not supported"),
+            std::string::npos);
+  EXPECT_NE(parseError(shard(toks, kLlmcMagic, 1, 11), "x.bin")
+                .find("claims 11 tokens but the file holds 10"),
+            std::string::npos);
+  EXPECT_NE(parseError(shard(toks, kLlmcMagic, 1, 0), "x.bin")
+                .find("holds no tokens"),
+            std::string::npos);
+  std::vector<uint8_t> truncated = shard(toks);
+  truncated.resize(100);
+  EXPECT_NE(
+      parseError(truncated, "x.bin").find("header is truncated: 100 bytes"),
+      std::string::npos);
+  EXPECT_NE(parseError({}, "empty.txt").find("holds no tokens"),
+            std::string::npos);
+}
+
+TEST(DataLoader, MissingFile) {
+  TokenFile f;
+  std::string error;
+  EXPECT_FALSE(
+      loadTokens(::testing::TempDir() + "/no-such-data.txt", f, error));
+  EXPECT_NE(error.find("cannot open the data file"), std::string::npos)
+      << error;
+}
+
+TEST(DataLoader, FileRoundTrip) {
+  std::string path = ::testing::TempDir() + "/pipert-data.bin";
+  std::vector<uint8_t> bytes = shard({5, 6, 70000 % 65536});
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<char *>(bytes.data()), bytes.size());
+  TokenFile f;
+  std::string error;
+  ASSERT_TRUE(loadTokens(path, f, error)) << error;
+  EXPECT_EQ(f.tokens, (std::vector<int32_t>{5, 6, 70000 % 65536}));
+}
+
+TEST(DataLoader, MicroBatchesFollowTheContract) {
+  std::vector<int32_t> data(103);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = int32_t(i * 7 % 256);
+  Batcher b;
+  std::string error;
+  // B=2, T=5: per_epoch = 102 / 10 = 10; M=3.
+  ASSERT_TRUE(Batcher::create(data, 2, 5, 3, b, error)) << error;
+  EXPECT_EQ(b.perEpoch(), 10);
+  std::vector<int32_t> x(10), y(10);
+  for (int64_t s : {0, 1, 3, 4}) {
+    for (int64_t j = 0; j < 3; ++j) {
+      b.microBatch(s, j, x.data(), y.data());
+      int64_t start = ((s * 3 + j) % 10) * 10;
+      for (int i = 0; i < 10; ++i) {
+        EXPECT_EQ(x[i], data[start + i]) << "s=" << s << " j=" << j;
+        EXPECT_EQ(y[i], data[start + i + 1]);
+      }
+    }
+  }
+}
+
+TEST(DataLoader, TooLittleDataIsAnError) {
+  std::vector<int32_t> data(10, 1);
+  Batcher b;
+  std::string error;
+  EXPECT_FALSE(Batcher::create(data, 2, 5, 1, b, error));
+  EXPECT_NE(error.find("holds 10 tokens, fewer than one micro-batch of 2x5"),
+            std::string::npos)
+      << error;
+}
+
+} // namespace
