@@ -1,6 +1,7 @@
 //===- NNDialect.cpp - the nn dialect ---------------------------*- C++ -*-===//
 
 #include "dialects/nn/NNDialect.h"
+#include "dialects/nn/NNGradOps.h"
 #include "dialects/nn/NNOps.h"
 
 using namespace mlir;
@@ -13,4 +14,12 @@ void NNDialect::initialize() {
 #define GET_OP_LIST
 #include "dialects/nn/NNOps.cpp.inc"
       >();
+  // The training, backward and optimizer ops --nn-autodiff builds, and the
+  // gradient interface of every forward op (docs/AUTODIFF.md).
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/nn/NNGradOps.cpp.inc"
+      >();
+  attachGradOpInterfaceModels(*getContext());
+  attachGradCostModels(*getContext());
 }

@@ -5,7 +5,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/passes/Passes.h"
 #include "dialects/nn/NNDialect.h"
+#include "dialects/pipe/PipeDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -15,9 +17,11 @@
 int main(int argc, char **argv) {
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
+  pipec::registerPipecPasses();
 
   mlir::DialectRegistry registry;
-  registry.insert<pipec::nn::NNDialect, mlir::func::FuncDialect>();
+  registry.insert<pipec::nn::NNDialect, pipec::pipe::PipeDialect,
+                  mlir::func::FuncDialect>();
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "pipec-opt: run pipec passes on textual MLIR\n", registry));
 }

@@ -1,0 +1,155 @@
+//===- Passes.td - the passes of pipec's flow -------------*- tablegen -*-===//
+
+#ifndef PIPEC_COMPILER_PASSES
+#define PIPEC_COMPILER_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def NNAutodiffPass : Pass<"nn-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Builds @train_step (forward, loss, backward split into B and W) "
+                "and @optimizer_step from @forward";
+  let description = [{
+    Asks every op of `@forward` for its training form and its
+    vector-Jacobian product through `GradOpInterface` and writes two new
+    functions (docs/AUTODIFF.md has the full contract):
+
+    * `@train_step(inputs..., %loss_scale: tensor<f64>) -> loss`: one
+      micro-batch. Ops whose backward reads state get training forms that
+      return it (`nn.layernorm_train` keeps mean and rstd,
+      `nn.attention_train` the log-sum-exp); the loss becomes
+      `nn.softmax_cross_entropy`, which also returns dlogits scaled by
+      `%loss_scale / (B*T)`. The backward walks the ops in reverse and emits
+      B ops (activation gradients) and W ops (adds into one accumulator per
+      use of a parameter). Every op gets `nn.role` ("F", "B" or "W") and
+      `nn.op_id` (the index of its `@forward` op).
+    * `@optimizer_step(%step: tensor<i64>) -> (grad_norm, lr)`: the per-use
+      accumulators of each parameter added in use order, the global norm over
+      the parameters in declaration order, clipping, the learning-rate
+      schedule and AdamW, with the values of the module's `nn.train`.
+
+    `recompute=gelu,layernorm,attention` (or `all`) runs those ops plain in
+    the forward pass and recomputes them (`nn.recompute`) right before the
+    first backward op that reads their results or state.
+
+    Before:
+
+    ```mlir
+    nn.parameter @w : tensor<64x256xf32> <{init = "normal", std = 2.0e-02 : f64}>
+    func.func @forward(%x: tensor<2x8x64xf32>, %t: tensor<2x8xi32>) -> tensor<f32> {
+      %w = nn.param @w : tensor<64x256xf32>
+      %l = nn.matmul %x, %w : (tensor<2x8x64xf32>, tensor<64x256xf32>) -> tensor<2x8x256xf32>
+      %loss = nn.cross_entropy %l, %t : (tensor<2x8x256xf32>, tensor<2x8xi32>) -> tensor<f32>
+      return %loss : tensor<f32>
+    }
+    ```
+
+    After (besides the unchanged @forward):
+
+    ```mlir
+    func.func @train_step(%x: tensor<2x8x64xf32>, %t: tensor<2x8xi32>,
+                          %scale: tensor<f64> {nn.name = "loss_scale"}) -> (tensor<f32> {nn.name = "loss"}) {
+      %w = nn.param @w {nn.op_id = 0 : i64, nn.role = "F"} : tensor<64x256xf32>
+      %l = nn.matmul %x, %w {nn.op_id = 1 : i64, nn.role = "F"} : ...
+      %loss, %dl = nn.softmax_cross_entropy %l, %t, %scale {nn.op_id = 2 : i64, nn.role = "F"} : ...
+      nn.matmul_grad_w %x, %dl into @w[0] {nn.op_id = 1 : i64, nn.role = "W"} : ...
+      return %loss : tensor<f32>
+    }
+    func.func @optimizer_step(%step: tensor<i64> {nn.name = "step"}) -> (tensor<f64> {nn.name = "grad_norm"}, tensor<f64> {nn.name = "lr"}) {
+      %g = nn.sum_uses @w uses = 1 : tensor<64x256xf32>
+      %s = nn.sum_squares %g : tensor<64x256xf32>
+      %n = nn.grad_norm %s
+      %c = nn.clip_scale %n max_norm = 1.000000e+00
+      %lr = nn.lr_schedule %step lr = ... decay = "cosine" ...
+      nn.adamw @w, %g, %lr, %c, %step beta1 = ... weight_decay = 1.000000e-01 : tensor<64x256xf32>
+      return %n, %lr : tensor<f64>, tensor<f64>
+    }
+    ```
+
+    Fails with a diagnostic, and changes nothing, on a module it cannot
+    differentiate (no `@forward`, a loss that is not `nn.cross_entropy`, a
+    matmul weight that is computed, a missing `nn.train` key, ...).
+  }];
+  let dependentDialects = ["::pipec::nn::NNDialect", "::mlir::func::FuncDialect"];
+  let options = [
+    ListOption<"recompute", "recompute", "std::string",
+               "ops (names without `nn.`, or `all`) recomputed in the backward "
+               "pass instead of keeping their results and state">,
+  ];
+}
+
+def PipeSchedulePass : Pass<"pipe-schedule", "::mlir::ModuleOp"> {
+  let summary = "Builds every rank's instruction stream for a pipeline schedule";
+  let description = [{
+    Reads the module's `pipe.chunk` ops (chunk i is the i-th in module order,
+    with its declared rank and its F, B, W costs) and writes one
+    `pipe.program` per rank, a `pipe.group @world` of all ranks and a
+    `pipe.schedule` op with the bubble fraction and step time the abstract
+    machine measured with those costs. The schedule is a generated kind
+    (`kind=gpipe|1f1b|interleaved-1f1b|zb-h1|zb-v|dualpipe-v` with
+    `microbatches=M` and, for interleaved-1f1b, `chunks-per-rank=V`) or a
+    torch.distributed.pipelining compute-only CSV file (`csv=FILE`).
+
+    The pipeline's ranks are the ranks the chunks are declared on (0..S-1,
+    each holding at least one chunk); the kind's placement must agree with
+    the declared ranks chunk by chunk (1f1b: chunk i on rank i; interleaved:
+    chunk i on rank i mod S; zb-v and dualpipe-v: a V, chunk i and chunk
+    2S-1-i on rank i), and so must a CSV file's (the rank whose row runs a
+    stage holds it). Combinations a schedule cannot serve are refused with
+    the reason (dualpipe-v with M < 2S, interleaved-1f1b with M not a
+    multiple of S, more chunks than `func.func @forward` has compute ops, a
+    chunk count other than S x V), and so is a schedule that is broken (a
+    missing or duplicated action, a backward before its forward, a cycle
+    that would deadlock), naming the ranks and instructions involved.
+
+    Before, with `--pipe-schedule=kind=1f1b,microbatches=2`:
+
+    ```mlir
+    pipe.chunk @c0 rank = 0 costs = [1.0, 1.0, 1.0]
+    pipe.chunk @c1 rank = 1 costs = [1.0, 1.0, 1.0]
+    ```
+
+    After (rank 1's program left out):
+
+    ```mlir
+    pipe.chunk @c0 rank = 0 costs = [1.0, 1.0, 1.0]
+    pipe.chunk @c1 rank = 1 costs = [1.0, 1.0, 1.0]
+    pipe.group @world ranks = [0, 1]
+    pipe.schedule "1f1b" stages = 2 microbatches = 2 chunks_per_rank = 1
+        bubble = 0.33333333333333331 step_time = 9.000000e+00
+    pipe.program rank = 0 {
+      fwd @c0 mb 0
+      post send_act to 1 @c0 mb 0 req 0
+      post recv_grad from 1 @c1 mb 0 req 1
+      fwd @c0 mb 1
+      post send_act to 1 @c0 mb 1 req 2
+      wait req 0
+      wait req 2
+      wait req 1
+      bwd_b @c0 mb 0
+      post recv_grad from 1 @c1 mb 1 req 3
+      bwd_w @c0 mb 0
+      wait req 3
+      bwd_b @c0 mb 1
+      bwd_w @c0 mb 1
+      all_reduce @world bucket 0
+      opt_step
+    }
+    ```
+  }];
+  let dependentDialects = ["::pipec::pipe::PipeDialect"];
+  let options = [
+    Option<"kind", "kind", "std::string", /*default=*/"\"\"",
+           "Schedule kind: gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v or "
+           "dualpipe-v">,
+    Option<"microbatches", "microbatches", "int32_t", /*default=*/"0",
+           "Micro-batches per training step (with csv: 0 takes the file's)">,
+    Option<"chunksPerRank", "chunks-per-rank", "int32_t", /*default=*/"0",
+           "Chunks per rank; 0 takes the kind's default (2 for "
+           "interleaved-1f1b, zb-v and dualpipe-v, else 1)">,
+    Option<"csv", "csv", "std::string", /*default=*/"\"\"",
+           "A torch.distributed.pipelining compute-only CSV schedule to "
+           "compile instead of a kind">,
+  ];
+}
+
+#endif // PIPEC_COMPILER_PASSES

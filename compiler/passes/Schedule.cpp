@@ -1,0 +1,369 @@
+//===- Schedule.cpp - --pipe-schedule: per-rank programs --------*- C++ -*-===//
+//
+// Reads the module's pipe.chunk ops, builds a compute plan (a generated
+// kind or a torch.distributed.pipelining CSV file), lowers it to every
+// rank's instruction stream with compiler/schedule's lowering, proves the
+// streams deadlock-free in the abstract machine, and writes them back as
+// pipe.program tables with a pipe.schedule op holding the modelled figures.
+// All the schedule logic lives in compiler/schedule (plain C++); this pass
+// only translates between it and the IR and turns its errors into
+// diagnostics.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/passes/Passes.h"
+
+#include "compiler/schedule/Csv.h"
+#include "compiler/schedule/Generate.h"
+#include "compiler/schedule/Lower.h"
+#include "compiler/schedule/Validate.h"
+#include "dialects/nn/NNOps.h"
+#include "dialects/pipe/PipeOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+namespace pipec {
+#define GEN_PASS_DEF_PIPESCHEDULEPASS
+#include "compiler/passes/Passes.h.inc"
+} // namespace pipec
+
+using namespace mlir;
+using namespace pipec;
+using namespace pipec::pipe;
+namespace sched = pipec::schedule;
+
+/// The pipe opcode of a compiler/schedule opcode; the enums are kept apart so
+/// that the dialect does not depend on the schedule library.
+static InstrOp toInstrOp(sched::Op op) {
+  switch (op) {
+  case sched::Op::Fwd:
+    return InstrOp::Fwd;
+  case sched::Op::BwdB:
+    return InstrOp::BwdB;
+  case sched::Op::BwdW:
+    return InstrOp::BwdW;
+  case sched::Op::RecvAct:
+    return InstrOp::RecvAct;
+  case sched::Op::RecvGrad:
+    return InstrOp::RecvGrad;
+  case sched::Op::SendAct:
+    return InstrOp::SendAct;
+  case sched::Op::SendGrad:
+    return InstrOp::SendGrad;
+  case sched::Op::Wait:
+    return InstrOp::Wait;
+  case sched::Op::AllReduce:
+    return InstrOp::AllReduce;
+  case sched::Op::OptStep:
+    return InstrOp::OptStep;
+  }
+  llvm_unreachable("unknown schedule opcode");
+}
+
+/// The number of compute ops in `func.func @forward`, or 0 (no limit) if the
+/// module has none: a schedule cannot split a model into more chunks than it
+/// has ops.
+static int32_t countModelOps(ModuleOp module) {
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return 0;
+  int32_t n = 0;
+  forward.walk([&](nn::CostOpInterface) { ++n; });
+  return n;
+}
+
+namespace {
+struct PipeSchedulePass
+    : public pipec::impl::PipeSchedulePassBase<PipeSchedulePass> {
+  using Base::Base;
+  void runOnOperation() override;
+
+  /// Accepts the comma form `kind=1f1b,microbatches=8` as well as MLIR's
+  /// space-separated options: a comma followed by one of this pass's option
+  /// names separates options; any other comma (in a file name) stays.
+  LogicalResult initializeOptions(
+      StringRef options,
+      function_ref<LogicalResult(const Twine &)> errorHandler) override {
+    static const char *const names[] = {
+        "kind=", "microbatches=", "chunks-per-rank=", "csv="};
+    std::string text = options.str();
+    for (size_t i = 0; i < text.size(); ++i)
+      if (text[i] == ',' && llvm::any_of(names, [&](const char *name) {
+            return StringRef(text).drop_front(i + 1).starts_with(name);
+          }))
+        text[i] = ' ';
+    return Pass::initializeOptions(text, errorHandler);
+  }
+
+private:
+  /// Builds the compute plan from the options; false after a diagnostic.
+  bool buildPlan(ModuleOp module, ArrayRef<ChunkOp> chunks, int32_t stages,
+                 sched::ComputePlan &plan);
+  /// Checks that the plan places every chunk where the module declares it.
+  bool checkPlacement(ModuleOp module, ArrayRef<ChunkOp> chunks,
+                      const sched::ComputePlan &plan);
+  /// Writes the group, the schedule op and one program per rank.
+  void emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
+                    const sched::Schedule &schedule,
+                    const sched::MachineResult &result);
+};
+} // namespace
+
+bool PipeSchedulePass::buildPlan(ModuleOp module, ArrayRef<ChunkOp> chunks,
+                                 int32_t stages, sched::ComputePlan &plan) {
+  Location loc = module.getLoc();
+  if (!csv.empty()) {
+    if (!kind.empty() && kind != "csv") {
+      emitError(loc) << "--pipe-schedule: kind=" << kind << " and csv=" << csv
+                     << " both choose the schedule; give one of them";
+      return false;
+    }
+    auto buffer = llvm::MemoryBuffer::getFile(csv);
+    if (!buffer) {
+      emitError(loc) << "--pipe-schedule: cannot read the schedule file '"
+                     << csv << "': " << buffer.getError().message();
+      return false;
+    }
+    std::string why = sched::readCsvPlan((*buffer)->getBuffer().str(), csv,
+                                         microbatches, plan);
+    if (!why.empty()) {
+      emitError(loc) << "--pipe-schedule: the schedule file is rejected: "
+                     << why;
+      return false;
+    }
+    if (chunksPerRank > 0 && chunksPerRank != plan.chunksPerRank) {
+      emitError(loc) << "--pipe-schedule: chunks-per-rank="
+                     << int64_t(chunksPerRank)
+                     << " but the schedule file places up to "
+                     << plan.chunksPerRank << " chunks on a rank";
+      return false;
+    }
+    return true;
+  }
+  if (kind.empty()) {
+    emitError(loc) << "--pipe-schedule needs kind=K (one of "
+                   << sched::allKindNames() << ") or csv=FILE";
+    return false;
+  }
+  sched::GenerateOptions options;
+  if (!sched::parseKind(kind, options.kind)) {
+    emitError(loc) << "--pipe-schedule: unknown schedule kind '" << kind
+                   << "'; expected one of " << sched::allKindNames();
+    return false;
+  }
+  if (microbatches < 1) {
+    emitError(loc) << "--pipe-schedule needs microbatches=M with M >= 1, got "
+                   << int64_t(microbatches);
+    return false;
+  }
+  // The streams hold about ten instructions per chunk and micro-batch; a
+  // bound keeps a mistyped count from exhausting memory.
+  constexpr int64_t kMaxChunkMicrobatches = int64_t(1) << 22;
+  int64_t size = int64_t(chunks.size()) * microbatches;
+  if (size > kMaxChunkMicrobatches) {
+    emitError(loc) << "--pipe-schedule: " << chunks.size() << " chunks x "
+                   << int64_t(microbatches) << " micro-batches is " << size
+                   << " chunk steps, more than the limit of "
+                   << kMaxChunkMicrobatches;
+    return false;
+  }
+  options.stages = stages;
+  options.microbatches = microbatches;
+  options.chunksPerRank = chunksPerRank;
+  options.modelOps = countModelOps(module);
+  std::string why = sched::generatePlan(options, plan);
+  if (!why.empty()) {
+    emitError(loc) << "--pipe-schedule: " << why;
+    return false;
+  }
+  return true;
+}
+
+bool PipeSchedulePass::checkPlacement(ModuleOp module, ArrayRef<ChunkOp> chunks,
+                                      const sched::ComputePlan &plan) {
+  const sched::Placement &pl = plan.placement;
+  std::string what = plan.kind == sched::Kind::Csv
+                         ? "the schedule file"
+                         : std::string(sched::kindName(plan.kind)) + " with " +
+                               std::to_string(pl.ranks) + " stages x " +
+                               std::to_string(plan.chunksPerRank) +
+                               " chunks per rank";
+  auto placementNote = [&](InFlightDiagnostic &diag) {
+    std::string ranks;
+    for (int32_t c = 0; c < pl.chunks; ++c)
+      ranks += (c ? ", " : "") + std::to_string(pl.rankOf[c]);
+    diag.attachNote() << what << " places chunks 0.." << pl.chunks - 1
+                      << " on ranks [" << ranks << "]";
+  };
+  if (pl.chunks != int32_t(chunks.size())) {
+    InFlightDiagnostic diag = emitError(module.getLoc())
+                              << "--pipe-schedule: " << what << " needs "
+                              << pl.chunks << " chunks, but the module "
+                              << "declares " << chunks.size()
+                              << " pipe.chunk ops";
+    placementNote(diag);
+    return false;
+  }
+  for (auto [index, chunkRef] : llvm::enumerate(chunks)) {
+    ChunkOp chunk = chunkRef;
+    if (pl.rankOf[index] != chunk.getRank()) {
+      InFlightDiagnostic diag =
+          chunk.emitError()
+          << "--pipe-schedule: chunk " << index << " ("
+          << FlatSymbolRefAttr::get(chunk.getSymNameAttr())
+          << ") is declared on rank " << chunk.getRank() << ", but " << what
+          << " places it on rank " << pl.rankOf[index];
+      placementNote(diag);
+      return false;
+    }
+  }
+  return true;
+}
+
+void PipeSchedulePass::emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
+                                    const sched::Schedule &schedule,
+                                    const sched::MachineResult &result) {
+  MLIRContext *ctx = module.getContext();
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  Location loc = module.getLoc();
+  const int32_t ranks = schedule.ranks();
+
+  // Built before the group exists, so that inserting it renames the group
+  // if the module already uses the name.
+  SymbolTable symbolTable(module);
+  SmallVector<int32_t> allRanks = llvm::to_vector(llvm::seq<int32_t>(0, ranks));
+  auto world = GroupOp::create(builder, loc, "world", allRanks);
+  symbolTable.insert(world);
+  auto worldRef = FlatSymbolRefAttr::get(world.getSymNameAttr());
+
+  // The machine reports 0 idle time over 0 step time as NaN; a step that
+  // takes no time has no bubble.
+  double bubble = result.bubbleFraction;
+  if (!(bubble >= 0))
+    bubble = 0;
+  ScheduleOp::create(builder, loc, StringRef(sched::kindName(schedule.kind)),
+                     ranks, schedule.microbatches, schedule.chunksPerRank,
+                     llvm::APFloat(bubble), llvm::APFloat(result.stepTime));
+
+  for (int32_t rank = 0; rank < ranks; ++rank) {
+    const auto &stream = schedule.streams[rank];
+    // Global chunk index -> index in this program's symbols.
+    llvm::DenseMap<int32_t, int32_t> symOf;
+    SmallVector<Attribute> symbols;
+    int32_t worldSym = kNoField;
+    auto chunkSym = [&](int32_t chunk) {
+      auto [it, inserted] = symOf.try_emplace(chunk, int32_t(symbols.size()));
+      if (inserted)
+        symbols.push_back(
+            FlatSymbolRefAttr::get(ChunkOp(chunks[chunk]).getSymNameAttr()));
+      return it->second;
+    };
+    SmallVector<int32_t> table;
+    table.reserve(stream.size() * kInstrFields);
+    for (const sched::Instr &in : stream) {
+      Instr out{toInstrOp(in.op)};
+      switch (in.op) {
+      case sched::Op::Fwd:
+      case sched::Op::BwdB:
+      case sched::Op::BwdW:
+        out.sym = chunkSym(in.chunk);
+        out.mb = in.mb;
+        break;
+      case sched::Op::RecvAct:
+      case sched::Op::RecvGrad:
+      case sched::Op::SendAct:
+      case sched::Op::SendGrad:
+        out.peer = in.peer;
+        out.sym = chunkSym(in.chunk);
+        out.mb = in.mb;
+        out.req = in.req;
+        break;
+      case sched::Op::Wait:
+        out.req = in.req;
+        break;
+      case sched::Op::AllReduce:
+        // The library's only group, 0, is every rank of the pipeline.
+        if (worldSym == kNoField) {
+          worldSym = int32_t(symbols.size());
+          symbols.push_back(worldRef);
+        }
+        out.sym = worldSym;
+        out.mb = in.mb;
+        break;
+      case sched::Op::OptStep:
+        break;
+      }
+      out.encode(table);
+    }
+    ProgramOp::create(builder, loc, rank, ArrayAttr::get(ctx, symbols),
+                      DenseI32ArrayAttr::get(ctx, table));
+  }
+}
+
+void PipeSchedulePass::runOnOperation() {
+  ModuleOp module = getOperation();
+  for (Operation &op : *module.getBody())
+    if (isa<ScheduleOp, ProgramOp>(op)) {
+      op.emitError("--pipe-schedule: the module is already scheduled; the "
+                   "pass runs once, on pipe.chunk ops without programs");
+      return signalPassFailure();
+    }
+  SmallVector<ChunkOp> chunks(module.getOps<ChunkOp>());
+  if (chunks.empty()) {
+    emitError(module.getLoc())
+        << "--pipe-schedule needs pipe.chunk ops (a stage's slice of the "
+           "step, its rank and its F, B, W costs); the module has none";
+    return signalPassFailure();
+  }
+  // The pipeline's ranks are the ones the chunks are declared on; each rank
+  // holds a chunk, so no rank can reach the chunk count.
+  int64_t maxRank = 0;
+  SmallVector<bool> used(chunks.size(), false);
+  for (ChunkOp chunk : chunks) {
+    maxRank = std::max<int64_t>(maxRank, chunk.getRank());
+    if (chunk.getRank() < int64_t(chunks.size()))
+      used[chunk.getRank()] = true;
+  }
+  for (int64_t r = 0; r <= maxRank; ++r)
+    if (!used[r]) {
+      emitError(module.getLoc())
+          << "--pipe-schedule: no pipe.chunk is declared on rank " << r
+          << ", but some are on rank " << maxRank
+          << "; ranks must be numbered 0.." << maxRank;
+      return signalPassFailure();
+    }
+  const int32_t stages = int32_t(maxRank + 1);
+
+  sched::ComputePlan plan;
+  if (!buildPlan(module, chunks, stages, plan) ||
+      !checkPlacement(module, chunks, plan))
+    return signalPassFailure();
+  std::string why = sched::checkPlan(plan);
+  if (!why.empty()) {
+    emitError(module.getLoc())
+        << "--pipe-schedule: the plan is rejected: " << why;
+    return signalPassFailure();
+  }
+
+  sched::Schedule schedule = sched::lowerPlan(plan);
+  sched::Costs costs;
+  for (ChunkOp chunk : chunks) {
+    costs.f.push_back(chunk.getForwardCost());
+    costs.b.push_back(chunk.getBackwardBCost());
+    costs.w.push_back(chunk.getBackwardWCost());
+  }
+  sched::MachineResult result;
+  why = sched::verifySchedule(schedule, costs, result);
+  if (!why.empty()) {
+    emitError(module.getLoc())
+        << "--pipe-schedule: the " << sched::kindName(plan.kind)
+        << " schedule is rejected: " << why;
+    return signalPassFailure();
+  }
+  emitPrograms(module, chunks, schedule, result);
+}
