@@ -27,7 +27,7 @@ using namespace llvm;
 using namespace pipec::schedule;
 
 static cl::SubCommand scheduleCmd(
-    "schedule", "explore a pipeline schedule without a model: streams, "
+    "schedule", "Explore a pipeline schedule without a model: streams, "
                 "deadlock proof, step time, bubble, SVG timeline");
 
 static cl::opt<int> stagesOpt("stages", cl::desc("pipeline stages (ranks)"),

@@ -7,8 +7,11 @@
 
 #include "tools/pipec/Subcommand.h"
 
+#include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
 
 using namespace pipec::tool;
 
@@ -28,8 +31,11 @@ int main(int argc, char **argv) {
     if (*s.sub)
       return s.run();
   llvm::errs() << "pipec: no subcommand given; subcommands:\n";
+  size_t width = 0;
   for (Subcommand &s : subcommands())
-    llvm::errs() << "  " << s.sub->getName() << "  "
-                 << s.sub->getDescription() << "\n";
+    width = std::max(width, s.sub->getName().size());
+  for (Subcommand &s : subcommands())
+    llvm::errs() << "  " << llvm::left_justify(s.sub->getName(), width)
+                 << "  " << s.sub->getDescription() << "\n";
   return 2;
 }
