@@ -19,6 +19,29 @@ echo "== ctest"
 (cd "$BUILD_DIR" && ctest --output-on-failure) | tee "$BUILD_DIR/ctest.log" || status=1
 summary+=("ctest: $(grep -E 'tests passed' "$BUILD_DIR/ctest.log" | tail -1)")
 
+# The importer fuzzer in a second build with AddressSanitizer (only its target
+# is built there): first the harness's own checks (each injected fault must be
+# caught), then about two minutes of mutants of models/.
+ASAN_DIR=${ASAN_BUILD_DIR:-build-asan}
+echo "== import fuzzer ($ASAN_DIR, AddressSanitizer)"
+if [ ! -f "$ASAN_DIR/build.ninja" ]; then
+  cmake -G Ninja -S . -B "$ASAN_DIR" -DCMAKE_BUILD_TYPE=Release -DPIPEC_ENABLE_ASAN=ON \
+    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
+    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit >/dev/null
+fi
+export ASAN_OPTIONS=detect_leaks=1:handle_abort=1
+rm -f "$ASAN_DIR/fuzz.log"
+if ninja -C "$ASAN_DIR" pipec-import-fuzz; then
+  (cd "$ASAN_DIR" && ctest -R '^import-fuzz-catches' --output-on-failure) || status=1
+  "$ASAN_DIR/bin/pipec-import-fuzz" models --seed "${FUZZ_SEED:-1}" --count 20000 \
+    --time-budget 110 --crash-file "$ASAN_DIR/import-fuzz-crash.json" \
+    | tee "$ASAN_DIR/fuzz.log" || status=1
+else
+  status=1
+fi
+fuzz_line=$(grep -E '^import-fuzz: [0-9]+ mutants \(' "$ASAN_DIR/fuzz.log" 2>/dev/null | tail -1)
+summary+=("fuzz: ${fuzz_line:-FAILED (see the output above; the reproducer is $ASAN_DIR/import-fuzz-crash.json)}")
+
 echo
 echo "== summary"
 printf '%s\n' "${summary[@]}"
