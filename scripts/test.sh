@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every test suite of pipec: set-up, build, then lit, the unit tests (ctest) and
-# the importer fuzzer. Exits non-zero when any suite fails; each runner's
+# Every test suite of pipec: set-up, build, then lit, the unit tests (ctest),
+# the importer fuzzer and the JAX reference comparison. Exits non-zero when any suite fails; each runner's
 # summary line is printed at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,8 @@ summary=()
 
 echo "== lit"
 /usr/lib/llvm-22/bin/lit -sv "$BUILD_DIR/test" | tee "$BUILD_DIR/lit.log" || status=1
-summary+=("lit: $(grep -E '^ +(Passed|Failed|Unsupported)' "$BUILD_DIR/lit.log" | tr -s ' ' | paste -sd, -)")
+lit_count() { local n; n=$(grep -E "^ +$1: " "$BUILD_DIR/lit.log" | awk '{print $2}' | tail -1); echo "${n:-0}"; }
+summary+=("lit: $(lit_count Passed) passed, $(lit_count Failed) failed")
 
 echo "== ctest"
 (cd "$BUILD_DIR" && ctest --output-on-failure) | tee "$BUILD_DIR/ctest.log" || status=1
@@ -41,6 +42,25 @@ else
 fi
 fuzz_line=$(grep -E '^import-fuzz: [0-9]+ mutants \(' "$ASAN_DIR/fuzz.log" 2>/dev/null | tail -1)
 summary+=("fuzz: ${fuzz_line:-FAILED (see the output above; the reproducer is $ASAN_DIR/import-fuzz-crash.json)}")
+
+# The JAX reference (test/reference): its self-test, then pipec reference-train
+# against JAX on both tiny models in float32 and float64, and proof that the
+# comparison fails when one VJP is perturbed by 1e-3.
+echo "== JAX reference"
+ref_pass=0; ref_fail=0
+ref_run() {
+  echo "-- $*"
+  if "$@"; then ref_pass=$((ref_pass + 1)); else ref_fail=$((ref_fail + 1)); status=1; fi
+}
+ref_run python3 test/reference/selftest.py
+for model in gpt-tiny llama-tiny; do
+  for precision in "" --f64; do
+    ref_run python3 test/reference/compare.py --model "models/$model.json" \
+      --pipec "$BUILD_DIR/bin/pipec" $precision
+  done
+done
+ref_run env PIPEC="$BUILD_DIR/bin/pipec" bash test/reference/test_compare_can_fail.sh
+summary+=("reference: $ref_pass passed, $ref_fail failed")
 
 echo
 echo "== summary"
