@@ -1,0 +1,127 @@
+//===- Executor.h - runs every rank's stream on its own thread -*- C++ -*-===//
+//
+// The executor of a compiled plan: it allocates each rank's arena once
+// (64-byte aligned), initialises the parameters the manifest lists, and
+// runs one thread per rank over the `local` transport. Compute instructions
+// call a ChunkKernels implementation (the emitted code; tests supply their
+// own); communication goes through the transport with a deadline, so a
+// lost message becomes an error naming the rank and instruction. Nothing
+// is allocated inside the training loop. Each step's loss, learning rate,
+// gradient norm, throughput and time go to metrics.jsonl; per-instruction
+// times go to a Chrome trace with one track per rank.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_EXECUTOR_H
+#define PIPERT_EXECUTOR_H
+
+#include "pipert/Manifest.h"
+#include "pipert/RunLog.h"
+#include "pipert/Status.h"
+#include "pipert/Stream.h"
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pipert {
+
+/// What a kernel call sees: its rank's arena and the step.
+struct RankContext {
+  int32_t rank = 0;
+  int64_t step = 0; ///< 0-based training step
+  double lr = 0;    ///< the scheduled learning rate of the step
+  uint8_t *arena = nullptr;
+  int64_t arenaBytes = 0;
+  const Manifest *manifest = nullptr;
+};
+
+/// The compute of a plan, per chunk. Implementations are called from every
+/// rank's thread at once and must touch only their rank's arena.
+class ChunkKernels {
+public:
+  virtual ~ChunkKernels() = default;
+  virtual Status fwd(const RankContext &ctx, int32_t chunk, int32_t mb) = 0;
+  virtual Status bwdB(const RankContext &ctx, int32_t chunk, int32_t mb) = 0;
+  virtual Status bwdW(const RankContext &ctx, int32_t chunk, int32_t mb) = 0;
+  /// Fills the all-reduce operand at `data` with this rank's contribution
+  /// (e.g. per-tensor squared gradient norms, zero for tensors it lacks).
+  virtual Status prepareAllReduce(const RankContext &ctx, int32_t group,
+                                  int32_t bucket, uint8_t *data,
+                                  int64_t bytes) = 0;
+  /// The optimizer step of this rank's parameters (after the all-reduce).
+  virtual Status optStep(const RankContext &ctx) = 0;
+};
+
+/// How to run.
+struct RunOptions {
+  int64_t steps = 1;
+  /// A wait that does not complete within this becomes an error.
+  std::chrono::milliseconds timeout{60000};
+  /// Shadow-memory debug mode (Shadow.h).
+  bool shadow = false;
+  /// Cores to share among the ranks (0: all the machine has); each rank's
+  /// OpenMP team gets cores / ranks threads, at least 1.
+  int32_t cores = 0;
+  /// OpenBLAS threads for the whole process; fixed, because GEMM results
+  /// depend on it (docs/NUMERICS.md).
+  int32_t blasThreads = 1;
+  /// Steps recorded in the trace (from the first).
+  int64_t traceSteps = 3;
+  /// Where metrics.jsonl and trace.json go ("" writes neither).
+  std::string outDir;
+  /// Where progress lines go (null: none).
+  std::FILE *progress = nullptr;
+};
+
+/// What a run measured.
+struct RunResult {
+  std::vector<StepRecord> steps;
+  double wallS = 0;               ///< first instruction to last, all ranks
+  std::vector<double> busyS;      ///< per rank: time in compute
+  std::vector<double> idleShare;  ///< per rank: 1 - busy / wall
+  std::vector<int64_t> highWater; ///< per rank (shadow mode only)
+};
+
+/// A loaded plan, its arenas and its transport.
+class Executor {
+public:
+  ~Executor();
+  /// Reads DIR/manifest.json and the streams it names.
+  static Status load(const std::string &dir, std::unique_ptr<Executor> &out);
+  /// Checks that the manifest and streams agree, allocates the arenas and
+  /// initialises the parameters.
+  static Status create(Manifest manifest, std::vector<Stream> streams,
+                       std::unique_ptr<Executor> &out);
+
+  /// Runs `options.steps` training steps. On failure, the Status names the
+  /// rank and instruction that failed first, followed by where every rank
+  /// stood.
+  Status run(ChunkKernels &kernels, const RunOptions &options,
+             RunResult &result);
+
+  const Manifest &manifest() const { return plan; }
+  const Stream &stream(int32_t rank) const { return streams[size_t(rank)]; }
+  uint8_t *arena(int32_t rank) { return arenas[size_t(rank)].get(); }
+  /// Steps already run (the next run continues the LR schedule and AdamW).
+  int64_t stepsDone() const { return nextStep; }
+
+private:
+  struct FreeDeleter {
+    void operator()(uint8_t *p) const;
+  };
+  struct RankRun;
+
+  Executor() = default;
+
+  Manifest plan;
+  std::vector<Stream> streams;
+  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> arenas;
+  int64_t nextStep = 0;
+};
+
+} // namespace pipert
+
+#endif // PIPERT_EXECUTOR_H

@@ -1,0 +1,91 @@
+//===- LocalTransport.h - ranks as threads of one process -*- C++ -*-===//
+//
+// The `local` transport: every table it needs (request slots per rank,
+// posting-order queues per channel, collective state per group) is sized
+// from the streams before the first step, so posting, matching and waiting
+// allocate nothing. Waits are passive (condition variables, one per rank),
+// so ranks sharing cores never spin. All-reduce sums in rank order, element
+// by element, and writes the same sum to every member: tied copies and
+// replicated gradients stay bitwise equal.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_LOCALTRANSPORT_H
+#define PIPERT_LOCALTRANSPORT_H
+
+#include "pipert/Transport.h"
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace pipert {
+
+/// In-process transport for ranks running as threads.
+class LocalTransport : public Transport {
+public:
+  /// Sizes the tables from every rank's stream; `groups` lists each
+  /// group's ranks in ascending order (group 0: all ranks).
+  static Status create(const std::vector<Stream> &streams,
+                       const std::vector<std::vector<int32_t>> &groups,
+                       std::unique_ptr<LocalTransport> &out);
+
+  Status postSend(int32_t rank, int32_t peer, Channel channel, int32_t req,
+                  const Message &msg) override;
+  Status postRecv(int32_t rank, int32_t peer, Channel channel, int32_t req,
+                  const Message &msg) override;
+  Status wait(int32_t rank, int32_t req, Clock::time_point deadline) override;
+  Status allReduce(int32_t rank, int32_t group, int32_t bucket, void *data,
+                   int64_t count, DType dtype,
+                   Clock::time_point deadline) override;
+  void abort(const std::string &reason) override;
+
+private:
+  struct Request {
+    Message msg;
+    int32_t peer = -1;
+    Channel channel = Channel::Activation;
+    bool send = false;
+    bool pending = false; ///< posted, not yet waited
+    bool done = false;    ///< matched; the bytes have moved
+    std::string error;    ///< set on a mismatch (preallocated capacity)
+  };
+  /// Unmatched posts of one (sender, receiver, channel), in posting order;
+  /// a fixed ring because at most one side has unmatched posts at a time.
+  struct Queue {
+    std::vector<int32_t> ring; ///< request ids of the posting rank
+    size_t head = 0, count = 0;
+    bool holdsSends = false;
+  };
+  struct Group {
+    std::vector<int32_t> members;
+    std::vector<int32_t> memberIndex; ///< rank -> index or -1
+    std::vector<void *> data;
+    int64_t generation = 0;
+    int32_t joined = 0;
+    int32_t bucket = 0;
+    int64_t count = 0;
+    DType dtype = DType::None;
+    std::string error;
+  };
+
+  LocalTransport() = default;
+  Status post(int32_t rank, int32_t peer, Channel channel, int32_t req,
+              const Message &msg, bool send);
+  Queue &queue(int32_t src, int32_t dst, Channel channel) {
+    return queues[(size_t(src) * ranks + size_t(dst)) * 2 + size_t(channel)];
+  }
+
+  int32_t ranks = 0;
+  std::mutex mu;
+  std::vector<std::unique_ptr<std::condition_variable>> cvs; ///< per rank
+  std::vector<std::vector<Request>> requests;                ///< [rank][req]
+  std::vector<Queue> queues;
+  std::vector<Group> groups;
+  bool aborted = false;
+  std::string abortReason;
+};
+
+} // namespace pipert
+
+#endif // PIPERT_LOCALTRANSPORT_H

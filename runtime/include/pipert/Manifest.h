@@ -1,0 +1,101 @@
+//===- Manifest.h - manifest.json: what a compiled plan holds -*- C++ -*-===//
+//
+// The contract between the emitter and the runtime (docs/RUNTIME.md): the
+// model, the ranks and their streams and arena sizes, the schedule, every
+// parameter with its arena offsets (value, gradient, AdamW m and v), the
+// named buffers, the metric slots the runtime reads after each step, and the
+// training hyperparameters.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_MANIFEST_H
+#define PIPERT_MANIFEST_H
+
+#include "pipert/Status.h"
+#include "pipert/Stream.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pipert {
+
+/// Per rank: its stream file (relative to the manifest) and arena sizes.
+struct RankInfo {
+  std::string stream;
+  int64_t arenaBytes = 0; ///< bytes allocated
+  int64_t peakBytes = 0;  ///< the plan's peak; the shadow mode checks it
+};
+
+/// A trainable parameter and the arena regions it owns on its rank.
+struct ParamInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+  DType dtype = DType::F32;
+  int32_t rank = 0;
+  int64_t offset = 0, gradOffset = 0, adamMOffset = 0, adamVOffset = 0;
+  int64_t bytes = 0;
+  std::string init = "normal"; ///< "normal", "zeros" or "ones"
+  double std = 0.02;
+  bool decay = false; ///< weight decay (2-D weights)
+};
+
+/// A named arena region (activation, message buffer, workspace...).
+struct BufferInfo {
+  std::string name;
+  int32_t rank = 0;
+  int64_t offset = 0, bytes = 0;
+};
+
+/// Where a scalar metric lives: `count` elements of `dtype` on `rank`.
+struct MetricSlot {
+  int32_t rank = -1; ///< -1: absent
+  int64_t offset = 0;
+  DType dtype = DType::F64;
+  int64_t count = 1;
+};
+
+/// Hyperparameters of the training loop (docs/TRAINING.md).
+struct TrainInfo {
+  double lr = 1e-3, minLr = 0;
+  int64_t warmupSteps = 0, decaySteps = 1;
+  bool cosine = true;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0;
+  double gradClip = 0;
+  uint64_t seed = 0;
+};
+
+/// The whole manifest.
+struct Manifest {
+  std::string model;
+  DType dtype = DType::F32;
+  int32_t ranks = 1;
+  int32_t microbatches = 1;
+  int64_t tokensPerMicrobatch = 0;
+  std::string scheduleKind;
+  int32_t stages = 1, chunksPerRank = 1;
+  double modeledBubble = -1; ///< the schedule's replayed bubble, -1 unknown
+  std::vector<int32_t> chunkRank;         ///< chunk -> rank
+  std::vector<std::vector<int32_t>> groups; ///< group -> ranks, ascending
+  std::vector<RankInfo> rankInfo;
+  std::vector<ParamInfo> params;
+  std::vector<BufferInfo> buffers;
+  MetricSlot loss;     ///< per-micro-batch losses (count = microbatches)
+  MetricSlot gradNorm; ///< the global gradient norm before clipping
+  TrainInfo train;
+};
+
+/// Checks ranges and the arena regions of parameters and buffers (inside
+/// their rank's arena; parameter state never overlaps anything else).
+Status validateManifest(const Manifest &manifest);
+/// The manifest as JSON text (what the emitter writes).
+std::string manifestToJson(const Manifest &manifest);
+/// Parses and validates JSON text; `name` prefixes errors.
+Status parseManifest(const std::string &text, const std::string &name,
+                     Manifest &manifest);
+/// Writes / reads DIR/manifest.json.
+Status writeManifestFile(const std::string &path, const Manifest &manifest);
+Status readManifestFile(const std::string &path, Manifest &manifest);
+
+} // namespace pipert
+
+#endif // PIPERT_MANIFEST_H

@@ -1,0 +1,65 @@
+//===- RunLog.h - metrics.jsonl and the Chrome trace of a run -*- C++ -*-===//
+//
+// metrics.jsonl gets one line per step: step, loss, lr, grad_norm,
+// tokens_per_s, step_time_s, numbers printed with 17 significant digits
+// (a double round-trips exactly). trace.json is a Chrome trace (open it in
+// chrome://tracing or Perfetto) with one track per rank and one slice per
+// instruction, named in the compact tokens of `pipec schedule`.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_RUNLOG_H
+#define PIPERT_RUNLOG_H
+
+#include "pipert/Status.h"
+#include "pipert/Stream.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace pipert {
+
+/// One step as metrics.jsonl reports it.
+struct StepRecord {
+  int64_t step = 0;
+  double loss = 0, lr = 0, gradNorm = 0, tokensPerS = 0, stepTimeS = 0;
+};
+
+/// The metrics.jsonl line of a step, without the newline.
+std::string formatStepLine(const StepRecord &record);
+
+/// Appends step lines to DIR/metrics.jsonl, flushed per line so a killed
+/// run keeps its log.
+class MetricsLog {
+public:
+  MetricsLog() = default;
+  MetricsLog(const MetricsLog &) = delete;
+  MetricsLog &operator=(const MetricsLog &) = delete;
+  ~MetricsLog();
+  /// Creates `dir` and truncates DIR/metrics.jsonl.
+  Status open(const std::string &dir);
+  Status write(const StepRecord &record);
+
+private:
+  std::FILE *file = nullptr;
+  std::string path;
+};
+
+/// One executed instruction: its step, stream index and times (ns from the
+/// start of the run).
+struct TraceEvent {
+  int64_t step, instr, startNs, endNs;
+};
+
+/// The short name of an instruction in a trace ("F1.3", "~<A0:0.3", ...).
+std::string traceName(const Instr &instr);
+
+/// Writes a Chrome trace with one track (tid) per rank.
+Status writeChromeTrace(const std::string &path,
+                        const std::vector<Stream> &streams,
+                        const std::vector<const std::vector<TraceEvent> *> &events);
+
+} // namespace pipert
+
+#endif // PIPERT_RUNLOG_H

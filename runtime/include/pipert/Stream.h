@@ -1,0 +1,126 @@
+//===- Stream.h - a rank's instruction stream, in memory and on disk -*- C++ -*-===//
+//
+// The compiler writes one stream file per rank; the runtime reads it,
+// validates it and executes it. Opcodes and fields are those of the schedule
+// library (docs/SCHEDULES.md) plus what the memory plan adds: the arena
+// region of the message buffer each communication instruction reads or
+// writes, and per instruction the arena regions it reads and writes with
+// the instruction expected to have written each read region last (what the
+// shadow-memory debug mode checks). The binary layout is in docs/RUNTIME.md.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_STREAM_H
+#define PIPERT_STREAM_H
+
+#include "pipert/Status.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pipert {
+
+/// Opcodes, numbered as pipec::schedule::Op so the compiler can cast.
+enum class Opcode : uint8_t {
+  Fwd,
+  BwdB,
+  BwdW,
+  RecvAct,
+  RecvGrad,
+  SendAct,
+  SendGrad,
+  Wait,
+  AllReduce,
+  OptStep
+};
+constexpr uint8_t kOpcodeCount = 10;
+
+/// Element type of a buffer the runtime itself interprets (all-reduce
+/// operands, metric slots); None where the runtime only moves bytes.
+enum class DType : uint8_t { None = 0, F32 = 1, F64 = 2 };
+
+/// Bytes of one element of `dtype` (0 for None).
+int64_t dtypeBytes(DType dtype);
+
+/// The expected writer of memory no instruction writes: the host wrote it
+/// before the first step (initial parameters, constants).
+constexpr int32_t kHostWriter = -1;
+
+/// One arena region an instruction reads or writes.
+struct Access {
+  int64_t offset = 0;
+  int64_t bytes = 0;
+  /// For a read: the stream index of the instruction that must have written
+  /// the region last. An index below the reader's means earlier in the same
+  /// step; an index at or above it (the reader itself included) means the
+  /// previous step, or the host before the first step; kHostWriter means
+  /// the host only. Ignored for writes.
+  int32_t writer = kHostWriter;
+  bool write = false;
+};
+
+/// One instruction. Compute ops use chunk and mb; posts use peer, chunk (the
+/// chunk that produced the message), mb and req, and offset/bytes locate the
+/// message buffer; Wait names its post by req and repeats the post's opcode
+/// in `sub`; AllReduce uses chunk as the group, mb as the bucket and
+/// offset/bytes/dtype for its operand, summed in place.
+struct Instr {
+  Opcode op = Opcode::Fwd;
+  Opcode sub = Opcode::Fwd;
+  DType dtype = DType::None;
+  int32_t peer = -1;
+  int32_t chunk = -1;
+  int32_t mb = -1;
+  int32_t req = -1;
+  int64_t offset = 0;
+  int64_t bytes = 0;
+  /// This instruction's accesses are accesses[firstAccess, +accessCount).
+  uint32_t firstAccess = 0;
+  uint32_t accessCount = 0;
+};
+
+/// A rank's whole stream for one training step.
+struct Stream {
+  int32_t rank = 0;
+  int32_t ranks = 1;
+  int32_t microbatches = 1;
+  /// The arena size this rank needs (the memory plan's peak).
+  int64_t arenaBytes = 0;
+  std::vector<Instr> instrs;
+  std::vector<Access> accesses;
+
+  /// Appends an instruction with its accesses (sets firstAccess/accessCount).
+  void append(Instr instr, const std::vector<Access> &instrAccesses);
+};
+
+/// Version of the binary format this runtime reads and writes.
+constexpr uint32_t kStreamVersion = 1;
+
+/// True for the point-to-point posts.
+bool isPostOp(Opcode op);
+/// The stream name of an opcode ("recv_act", "bwd_w", ...).
+const char *opcodeName(Opcode op);
+/// An instruction in the form error messages use, e.g.
+/// `wait(recv_grad from 2, chunk 3, mb 5) [req 7]`.
+std::string describe(const Instr &instr);
+
+/// Checks a stream's internal consistency: header fields, opcodes, peers,
+/// micro-batches, every region inside the arena, every post waited exactly
+/// once after it, expected writers in range. Errors name the rank and the
+/// instruction.
+Status validateStream(const Stream &stream);
+
+/// The stream in the binary format.
+std::vector<uint8_t> encodeStream(const Stream &stream);
+/// Parses and validates a stream; `name` (a file name) prefixes errors.
+Status decodeStream(const uint8_t *data, size_t size, const std::string &name,
+                    Stream &stream);
+/// encodeStream into a file.
+Status writeStreamFile(const std::string &path, const Stream &stream);
+/// Reads, decodes and validates a stream file.
+Status readStreamFile(const std::string &path, Stream &stream);
+
+} // namespace pipert
+
+#endif // PIPERT_STREAM_H

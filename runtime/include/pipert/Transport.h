@@ -1,0 +1,64 @@
+//===- Transport.h - how ranks exchange messages and reduce -*- C++ -*-===//
+//
+// Every transport obeys the communication model of docs/SCHEDULES.md: posts
+// never block; a send completes only when its recv is posted (rendezvous),
+// the bytes moving straight into the receiver's buffer; messages between
+// two ranks match in posting order per direction and kind; a collective
+// completes when every member of its group joined; point-to-point and
+// collectives never match each other. Waits take a deadline, so a lost
+// message becomes an error instead of a hang.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_TRANSPORT_H
+#define PIPERT_TRANSPORT_H
+
+#include "pipert/Status.h"
+#include "pipert/Stream.h"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace pipert {
+
+using Clock = std::chrono::steady_clock;
+
+/// The two point-to-point channels between a pair of ranks.
+enum class Channel : uint8_t { Activation = 0, Gradient = 1 };
+
+/// A posted message: what it claims to be, where its bytes live and the
+/// stream index of the posting instruction (for error messages).
+struct Message {
+  int32_t chunk = 0, mb = 0;
+  void *data = nullptr;
+  int64_t bytes = 0;
+  int64_t instr = -1;
+};
+
+/// The transport interface the executor drives; one instance serves every
+/// rank of the process (or, for MPI, this process's rank).
+class Transport {
+public:
+  virtual ~Transport() = default;
+  /// Posts a send of `msg` from `rank` to `peer` under request id `req`.
+  virtual Status postSend(int32_t rank, int32_t peer, Channel channel,
+                          int32_t req, const Message &msg) = 0;
+  /// Posts a recv into `msg.data` at `rank` from `peer`.
+  virtual Status postRecv(int32_t rank, int32_t peer, Channel channel,
+                          int32_t req, const Message &msg) = 0;
+  /// Blocks (passively) until request `req` of `rank` completed; fails on a
+  /// mismatched message, the deadline, or an abort.
+  virtual Status wait(int32_t rank, int32_t req, Clock::time_point deadline) = 0;
+  /// Sums `count` elements at `data` over the members of `group` in rank
+  /// order, leaving the identical sum on every member; blocks until all
+  /// members joined.
+  virtual Status allReduce(int32_t rank, int32_t group, int32_t bucket,
+                           void *data, int64_t count, DType dtype,
+                           Clock::time_point deadline) = 0;
+  /// Wakes every blocked wait with `reason`; later calls fail at once.
+  virtual void abort(const std::string &reason) = 0;
+};
+
+} // namespace pipert
+
+#endif // PIPERT_TRANSPORT_H

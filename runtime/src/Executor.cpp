@@ -1,0 +1,510 @@
+//===- Executor.cpp - runs every rank's stream on its own thread ----------===//
+
+#include "pipert/Executor.h"
+
+#include "kernels/cpu/Matmul.h"
+#include "pipert/Init.h"
+#include "pipert/LocalTransport.h"
+#include "pipert/LrSchedule.h"
+#include "pipert/Shadow.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+namespace pipert {
+
+/// Steps whose metrics may wait for the monitor before ranks pause.
+static constexpr size_t kStepRing = 8;
+
+void Executor::FreeDeleter::operator()(uint8_t *p) const { std::free(p); }
+
+Executor::~Executor() = default;
+
+/// Per-rank state of one run, all sized before the threads start.
+struct Executor::RankRun {
+  std::vector<TraceEvent> events;     ///< reserved traceSteps x instructions
+  std::vector<Region> inFlight;   ///< reserved: posts of the stream
+  std::vector<int64_t> postOf;    ///< req -> stream index of its post
+  // Per step, in a ring of kStepRing slots (step % kStepRing) the monitor
+  // drains: the memory does not grow with the number of steps.
+  std::vector<int64_t> stepEndNs;
+  std::vector<double> loss;     ///< slots x microbatches (loss owner)
+  std::vector<double> gradNorm; ///< per slot (norm owner)
+  int64_t busyNs = 0;
+  int64_t lastNs = 0;
+  std::unique_ptr<ShadowMemory> shadow;
+};
+
+Status Executor::load(const std::string &dir, std::unique_ptr<Executor> &out) {
+  Manifest m;
+  if (Status s = readManifestFile(dir + "/manifest.json", m); !s.ok())
+    return s;
+  std::vector<Stream> streams(size_t(m.ranks));
+  for (int32_t r = 0; r < m.ranks; ++r)
+    if (Status s = readStreamFile(dir + "/" + m.rankInfo[r].stream, streams[r]);
+        !s.ok())
+      return s;
+  return create(std::move(m), std::move(streams), out);
+}
+
+Status Executor::create(Manifest m, std::vector<Stream> streams,
+                        std::unique_ptr<Executor> &out) {
+  if (Status s = validateManifest(m); !s.ok())
+    return s;
+  if (streams.size() != size_t(m.ranks))
+    return Status::failure("the manifest has " + std::to_string(m.ranks) +
+                           " ranks but " + std::to_string(streams.size()) +
+                           " streams were given");
+  for (int32_t r = 0; r < m.ranks; ++r) {
+    const Stream &s = streams[r];
+    if (Status v = validateStream(s); !v.ok())
+      return v;
+    auto fail = [&](const std::string &what) {
+      return Status::failure("rank " + std::to_string(r) + ": " + what, r);
+    };
+    if (s.rank != r || s.ranks != m.ranks || s.microbatches != m.microbatches)
+      return fail("the stream is for rank " + std::to_string(s.rank) + " of " +
+                  std::to_string(s.ranks) + " with " +
+                  std::to_string(s.microbatches) +
+                  " micro-batches, the manifest says rank " +
+                  std::to_string(r) + " of " + std::to_string(m.ranks) +
+                  " with " + std::to_string(m.microbatches));
+    if (s.arenaBytes != m.rankInfo[r].arenaBytes)
+      return fail("the stream's arena is " + std::to_string(s.arenaBytes) +
+                  " bytes, the manifest's " +
+                  std::to_string(m.rankInfo[r].arenaBytes));
+    for (size_t i = 0; i < s.instrs.size(); ++i) {
+      const Instr &in = s.instrs[i];
+      auto bad = [&](const std::string &what) {
+        return Status::failure("rank " + std::to_string(r) + " #" +
+                                   std::to_string(i) + " " + describe(in) +
+                                   ": " + what,
+                               r, int64_t(i));
+      };
+      bool compute = in.op == Opcode::Fwd || in.op == Opcode::BwdB ||
+                     in.op == Opcode::BwdW;
+      bool send = in.op == Opcode::SendAct || in.op == Opcode::SendGrad;
+      if ((compute || send) && !m.chunkRank.empty() &&
+          (size_t(in.chunk) >= m.chunkRank.size() ||
+           m.chunkRank[in.chunk] != r))
+        return bad("the chunk is not on this rank");
+      if (in.op == Opcode::AllReduce &&
+          (size_t(in.chunk) >= m.groups.size() ||
+           !std::binary_search(m.groups[in.chunk].begin(),
+                               m.groups[in.chunk].end(), r)))
+        return bad("this rank is not a member of group " +
+                   std::to_string(in.chunk));
+    }
+  }
+  std::unique_ptr<Executor> e(new Executor());
+  for (int32_t r = 0; r < m.ranks; ++r) {
+    // 64-byte alignment keeps every planned offset's alignment real.
+    size_t bytes = size_t((std::max<int64_t>(m.rankInfo[r].arenaBytes, 1) +
+                           63) / 64 * 64);
+    auto *p = static_cast<uint8_t *>(std::aligned_alloc(64, bytes));
+    if (!p)
+      return Status::failure("cannot allocate the " + std::to_string(bytes) +
+                                 "-byte arena of rank " + std::to_string(r),
+                             r);
+    std::memset(p, 0, bytes);
+    e->arenas.emplace_back(p);
+  }
+  for (const ParamInfo &p : m.params) {
+    int64_t elems = p.bytes / dtypeBytes(p.dtype);
+    uint8_t *at = e->arenas[p.rank].get() + p.offset;
+    bool ok = p.dtype == DType::F32
+                  ? initParameter(reinterpret_cast<float *>(at), 0, elems,
+                                  m.train.seed, p.name, p.init, p.std)
+                  : initParameter(reinterpret_cast<double *>(at), 0, elems,
+                                  m.train.seed, p.name, p.init, p.std);
+    if (!ok)
+      return Status::failure("parameter " + p.name + ": cannot initialise (" +
+                             p.init + ")");
+  }
+  e->plan = std::move(m);
+  e->streams = std::move(streams);
+  out = std::move(e);
+  return Status::success();
+}
+
+static double readScalar(const uint8_t *arena, const MetricSlot &slot,
+                         int64_t index) {
+  const uint8_t *p = arena + slot.offset + index * dtypeBytes(slot.dtype);
+  if (slot.dtype == DType::F32) {
+    float v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  double v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
+                     RunResult &result) {
+  const int32_t n = plan.ranks;
+  const int32_t mbs = plan.microbatches;
+  const int64_t steps = opt.steps;
+  if (steps < 0 || opt.traceSteps < 0)
+    return Status::failure("run: steps (" + std::to_string(steps) +
+                           ") and traceSteps must not be negative");
+  std::unique_ptr<LocalTransport> transport;
+  if (Status s = LocalTransport::create(streams, plan.groups, transport);
+      !s.ok())
+    return s;
+  int32_t cores = opt.cores > 0
+                      ? opt.cores
+                      : int32_t(std::max(1u, std::thread::hardware_concurrency()));
+  int32_t ompThreads = std::max(1, cores / n);
+  cpu::setBlasThreadCount(std::max(1, opt.blasThreads));
+  LrSchedule lrs{plan.train.lr, plan.train.minLr, plan.train.warmupSteps,
+                 plan.train.decaySteps, plan.train.cosine};
+
+  std::vector<RankRun> runs(static_cast<size_t>(n));
+  for (int32_t r = 0; r < n; ++r) {
+    RankRun &rr = runs[r];
+    const Stream &s = streams[r];
+    rr.events.reserve(size_t(std::min(opt.traceSteps, steps)) *
+                      s.instrs.size());
+    rr.postOf.assign(s.instrs.size(), -1);
+    size_t posts = 0;
+    for (size_t i = 0; i < s.instrs.size(); ++i)
+      if (isPostOp(s.instrs[i].op)) {
+        rr.postOf[s.instrs[i].req] = int64_t(i);
+        ++posts;
+      }
+    rr.inFlight.reserve(posts);
+    rr.stepEndNs.assign(kStepRing, 0);
+    rr.loss.assign(kStepRing * size_t(mbs), 0);
+    rr.gradNorm.assign(kStepRing, 0);
+    if (opt.shadow)
+      rr.shadow = std::make_unique<ShadowMemory>(s, arenas[r].get());
+  }
+
+  // The first failure wins; later ones are its consequences (aborts).
+  std::mutex errMu;
+  Status firstError = Status::success();
+  std::vector<std::atomic<int64_t>> current(static_cast<size_t>(n));
+  for (auto &c : current)
+    c = -1;
+  std::string whereAll;
+  auto report = [&](Status s) {
+    std::lock_guard<std::mutex> lock(errMu);
+    if (!firstError.ok())
+      return;
+    firstError = s;
+    for (int32_t r = 0; r < n; ++r) {
+      int64_t i = current[r].load();
+      whereAll += "\n  rank " + std::to_string(r) + ": " +
+                  (i < 0 ? std::string("finished or not started")
+                         : "#" + std::to_string(i) + " " +
+                               describe(streams[r].instrs[size_t(i)]));
+    }
+    transport->abort(s.message());
+  };
+
+  // The monitor (this thread) writes a step's line once every rank ended it.
+  std::mutex stepMu;
+  std::condition_variable stepCv;
+  std::vector<int32_t> ranksDone(kStepRing, 0); ///< per slot
+  int64_t consumed = 0; ///< steps the monitor has reported
+  bool failed = false;
+
+  const auto t0 = Clock::now();
+  auto nowNs = [&] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
+                                                                t0)
+        .count();
+  };
+
+  auto runRank = [&](int32_t r) {
+    omp_set_num_threads(ompThreads);
+    RankRun &rr = runs[r];
+    const Stream &s = streams[r];
+    RankContext ctx{r, 0, 0, arenas[r].get(), s.arenaBytes, &plan};
+    ShadowMemory *sh = rr.shadow.get();
+    auto fail = [&](int64_t i, const std::string &what) {
+      report(Status::failure("rank " + std::to_string(r) + " #" +
+                                 std::to_string(i) + " " +
+                                 describe(s.instrs[size_t(i)]) + ": " + what,
+                             r, i));
+    };
+    // A compute instruction under the shadow checks.
+    auto compute = [&](int64_t i, int64_t step, auto &&call) -> bool {
+      if (sh) {
+        Status c = sh->checkReads(i, step);
+        if (c.ok())
+          c = sh->checkInFlight(i, rr.inFlight);
+        if (!c.ok()) {
+          report(c);
+          return false;
+        }
+        sh->snapshot(i, rr.inFlight);
+      }
+      Status k = call();
+      if (!k.ok()) {
+        fail(i, k.message());
+        return false;
+      }
+      if (sh) {
+        if (Status c = sh->checkUnchanged(i, rr.inFlight); !c.ok()) {
+          report(c);
+          return false;
+        }
+        sh->markWrites(i, step);
+      }
+      return true;
+    };
+    for (int64_t step = 0; step < steps; ++step) {
+      ctx.step = nextStep + step;
+      ctx.lr = lrs.at(ctx.step);
+      for (size_t ii = 0; ii < s.instrs.size(); ++ii) {
+        const int64_t i = int64_t(ii);
+        const Instr &in = s.instrs[ii];
+        current[r].store(i, std::memory_order_relaxed);
+        const int64_t start = nowNs();
+        const auto deadline = Clock::now() + opt.timeout;
+        bool ok = true;
+        if (sh)
+          sh->touch(i);
+        switch (in.op) {
+        case Opcode::Fwd:
+          ok = compute(i, step, [&] { return kernels.fwd(ctx, in.chunk, in.mb); });
+          break;
+        case Opcode::BwdB:
+          ok = compute(i, step, [&] { return kernels.bwdB(ctx, in.chunk, in.mb); });
+          break;
+        case Opcode::BwdW:
+          ok = compute(i, step, [&] { return kernels.bwdW(ctx, in.chunk, in.mb); });
+          break;
+        case Opcode::OptStep:
+          ok = compute(i, step, [&] { return kernels.optStep(ctx); });
+          break;
+        case Opcode::RecvAct:
+        case Opcode::RecvGrad:
+        case Opcode::SendAct:
+        case Opcode::SendGrad: {
+          bool send = in.op == Opcode::SendAct || in.op == Opcode::SendGrad;
+          if (sh) {
+            Status c = send ? sh->checkReads(i, step) : Status::success();
+            if (c.ok() && !send)
+              for (const Region &f : rr.inFlight)
+                if (f.offset < in.offset + in.bytes &&
+                    in.offset < f.offset + f.bytes)
+                  c = Status::failure(
+                      "shadow memory: rank " + std::to_string(r) + " #" +
+                          std::to_string(i) + " " + describe(in) +
+                          ": its buffer overlaps a transfer still in flight",
+                      r, i);
+            if (!c.ok()) {
+              report(c);
+              ok = false;
+              break;
+            }
+          }
+          Message msg{in.chunk, in.mb, arenas[r].get() + in.offset, in.bytes,
+                      i};
+          Channel ch = (in.op == Opcode::SendAct || in.op == Opcode::RecvAct)
+                           ? Channel::Activation
+                           : Channel::Gradient;
+          Status p = send ? transport->postSend(r, in.peer, ch, in.req, msg)
+                          : transport->postRecv(r, in.peer, ch, in.req, msg);
+          if (!p.ok()) {
+            fail(i, p.message());
+            ok = false;
+          } else {
+            rr.inFlight.push_back({in.offset, in.bytes, !send});
+          }
+          break;
+        }
+        case Opcode::Wait: {
+          Status w = transport->wait(r, in.req, deadline);
+          if (!w.ok()) {
+            fail(i, w.message() + (w.message().rfind("timed out", 0) == 0
+                                       ? " within " +
+                                             std::to_string(opt.timeout.count()) +
+                                             " ms"
+                                       : ""));
+            ok = false;
+            break;
+          }
+          const Instr &post = s.instrs[size_t(rr.postOf[in.req])];
+          auto it = std::find_if(rr.inFlight.begin(), rr.inFlight.end(),
+                                 [&](const Region &f) {
+                                   return f.offset == post.offset &&
+                                          f.bytes == post.bytes;
+                                 });
+          if (it != rr.inFlight.end())
+            rr.inFlight.erase(it); // no allocation: erase only shifts
+          if (sh) {
+            bool recv = post.op == Opcode::RecvAct || post.op == Opcode::RecvGrad;
+            if (recv) {
+              sh->markRegion(post.offset, post.bytes, rr.postOf[in.req], step);
+            } else if (Status c = sh->checkReads(rr.postOf[in.req], step);
+                       !c.ok()) {
+              report(Status::failure(c.message() +
+                                         " (the buffer changed while the "
+                                         "send was in flight)",
+                                     r, i));
+              ok = false;
+            }
+          }
+          break;
+        }
+        case Opcode::AllReduce: {
+          uint8_t *data = arenas[r].get() + in.offset;
+          ok = compute(i, step, [&] {
+            return kernels.prepareAllReduce(ctx, in.chunk, in.mb, data,
+                                            in.bytes);
+          });
+          if (!ok)
+            break;
+          Status a = transport->allReduce(r, in.chunk, in.mb, data,
+                                          in.bytes / dtypeBytes(in.dtype),
+                                          in.dtype, deadline);
+          if (!a.ok()) {
+            fail(i, a.message());
+            ok = false;
+          } else if (sh) {
+            sh->markRegion(in.offset, in.bytes, i, step);
+          }
+          break;
+        }
+        }
+        const int64_t end = nowNs();
+        if (in.op == Opcode::Fwd || in.op == Opcode::BwdB ||
+            in.op == Opcode::BwdW || in.op == Opcode::OptStep)
+          rr.busyNs += end - start;
+        if (step < opt.traceSteps)
+          rr.events.push_back({step, i, start, end});
+        if (!ok) {
+          std::lock_guard<std::mutex> lock(stepMu);
+          failed = true;
+          stepCv.notify_all();
+          return;
+        }
+      }
+      const int64_t endNs = rr.lastNs = nowNs();
+      // Copy the metric slots before the next step's instructions reuse
+      // them, into a ring slot the monitor has drained (it rarely lags: the
+      // wait is passive and only then).
+      std::unique_lock<std::mutex> lock(stepMu);
+      stepCv.wait(lock, [&] {
+        return failed || step - consumed < int64_t(kStepRing);
+      });
+      if (failed)
+        return;
+      size_t slot = size_t(step) % kStepRing;
+      if (plan.loss.rank == r)
+        for (int32_t mb = 0; mb < mbs; ++mb)
+          rr.loss[slot * size_t(mbs) + size_t(mb)] =
+              readScalar(arenas[r].get(), plan.loss, mb);
+      if (plan.gradNorm.rank == r)
+        rr.gradNorm[slot] = readScalar(arenas[r].get(), plan.gradNorm, 0);
+      rr.stepEndNs[slot] = endNs;
+      ++ranksDone[slot];
+      stepCv.notify_all();
+    }
+    current[r].store(-1);
+  };
+
+  std::vector<std::thread> threads;
+  for (int32_t r = 0; r < n; ++r)
+    threads.emplace_back(runRank, r);
+
+  MetricsLog log;
+  Status logStatus = Status::success();
+  if (!opt.outDir.empty())
+    logStatus = log.open(opt.outDir);
+  result = RunResult();
+  result.steps.reserve(size_t(steps));
+  int64_t prevEnd = 0;
+  for (int64_t step = 0; step < steps; ++step) {
+    const size_t slot = size_t(step) % kStepRing;
+    StepRecord rec;
+    std::unique_lock<std::mutex> lock(stepMu);
+    stepCv.wait(lock, [&] { return failed || ranksDone[slot] == n; });
+    if (ranksDone[slot] != n)
+      break;
+    rec.step = nextStep + step;
+    rec.lr = lrs.at(rec.step);
+    if (plan.loss.rank >= 0) {
+      // docs/TRAINING.md: micro-batch losses added in ascending order.
+      double sum = 0;
+      for (int32_t mb = 0; mb < mbs; ++mb)
+        sum += runs[plan.loss.rank].loss[slot * size_t(mbs) + size_t(mb)];
+      rec.loss = sum / mbs;
+    }
+    if (plan.gradNorm.rank >= 0)
+      rec.gradNorm = runs[plan.gradNorm.rank].gradNorm[slot];
+    int64_t end = 0;
+    for (const RankRun &rr : runs)
+      end = std::max(end, rr.stepEndNs[slot]);
+    ranksDone[slot] = 0;
+    ++consumed;
+    stepCv.notify_all();
+    lock.unlock();
+    rec.stepTimeS = double(end - prevEnd) * 1e-9;
+    prevEnd = end;
+    rec.tokensPerS = rec.stepTimeS > 0
+                         ? double(plan.tokensPerMicrobatch) * mbs / rec.stepTimeS
+                         : 0;
+    result.steps.push_back(rec);
+    if (logStatus.ok() && !opt.outDir.empty())
+      logStatus = log.write(rec);
+    if (opt.progress) {
+      double eta = double(end) * 1e-9 / double(step + 1) * double(steps - step - 1);
+      std::fprintf(opt.progress,
+                   "step %lld/%lld  loss %.6f  %.0f tokens/s  ETA %02d:%02d:%02d\n",
+                   (long long)(rec.step + 1), (long long)(nextStep + steps),
+                   rec.loss, rec.tokensPerS, int(eta / 3600),
+                   int(eta / 60) % 60, int(eta) % 60);
+      std::fflush(opt.progress);
+    }
+  }
+  for (auto &t : threads)
+    t.join();
+  if (!firstError.ok())
+    return Status::failure(firstError.message() + "\nwhere every rank stood:" +
+                               whereAll,
+                           firstError.rank(), firstError.instr());
+
+  int64_t wall = 0;
+  for (const RankRun &rr : runs)
+    wall = std::max(wall, rr.lastNs);
+  result.wallS = double(wall) * 1e-9;
+  for (int32_t r = 0; r < n; ++r) {
+    result.busyS.push_back(double(runs[r].busyNs) * 1e-9);
+    result.idleShare.push_back(wall > 0 ? 1.0 - double(runs[r].busyNs) / wall
+                                        : 0.0);
+    if (runs[r].shadow) {
+      int64_t hw = runs[r].shadow->highWater();
+      result.highWater.push_back(hw);
+      if (hw != plan.rankInfo[r].peakBytes)
+        return Status::failure(
+            "shadow memory: rank " + std::to_string(r) +
+                ": the instructions touched arena bytes up to " +
+                std::to_string(hw) + ", but the plan's peak is " +
+                std::to_string(plan.rankInfo[r].peakBytes),
+            r);
+    }
+  }
+  nextStep += steps;
+  if (!logStatus.ok())
+    return logStatus;
+  if (opt.outDir.empty())
+    return Status::success();
+  std::vector<const std::vector<TraceEvent> *> tracks;
+  for (const RankRun &rr : runs)
+    tracks.push_back(&rr.events);
+  return writeChromeTrace(opt.outDir + "/trace.json", streams, tracks);
+}
+
+} // namespace pipert

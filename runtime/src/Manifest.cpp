@@ -1,0 +1,464 @@
+//===- Manifest.cpp - manifest.json: what a compiled plan holds -----------===//
+
+#include "pipert/Manifest.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+namespace pipert {
+
+using json = nlohmann::json;
+
+namespace {
+
+const char *dtypeName(DType d) {
+  return d == DType::F32 ? "f32" : d == DType::F64 ? "f64" : "none";
+}
+
+/// Reads fields with messages that name the JSON path of what is wrong.
+struct Reader {
+  std::string error;
+
+  bool fail(const std::string &path, const std::string &what) {
+    if (error.empty())
+      error = path + ": " + what;
+    return false;
+  }
+  const json *field(const json &obj, const char *key, const std::string &path,
+                    bool required = true) {
+    if (!obj.is_object()) {
+      fail(path, "expected an object");
+      return nullptr;
+    }
+    auto it = obj.find(key);
+    if (it == obj.end()) {
+      if (required)
+        fail(path, std::string("missing field \"") + key + "\"");
+      return nullptr;
+    }
+    return &*it;
+  }
+  bool integer(const json &obj, const char *key, const std::string &path,
+               int64_t &out, bool required = true) {
+    const json *v = field(obj, key, path, required);
+    if (!v)
+      return !required && error.empty();
+    if (!v->is_number_integer())
+      return fail(path + "." + key, "expected an integer");
+    out = v->get<int64_t>();
+    return true;
+  }
+  bool integer32(const json &obj, const char *key, const std::string &path,
+                 int32_t &out, bool required = true) {
+    int64_t v = out;
+    if (!integer(obj, key, path, v, required))
+      return false;
+    if (v < INT32_MIN || v > INT32_MAX)
+      return fail(path + "." + key, "out of range");
+    out = int32_t(v);
+    return true;
+  }
+  bool number(const json &obj, const char *key, const std::string &path,
+              double &out, bool required = true) {
+    const json *v = field(obj, key, path, required);
+    if (!v)
+      return !required && error.empty();
+    if (!v->is_number())
+      return fail(path + "." + key, "expected a number");
+    out = v->get<double>();
+    return true;
+  }
+  bool string(const json &obj, const char *key, const std::string &path,
+              std::string &out, bool required = true) {
+    const json *v = field(obj, key, path, required);
+    if (!v)
+      return !required && error.empty();
+    if (!v->is_string())
+      return fail(path + "." + key, "expected a string");
+    out = v->get<std::string>();
+    return true;
+  }
+  bool dtype(const json &obj, const char *key, const std::string &path,
+             DType &out, bool required = true) {
+    std::string s;
+    if (!string(obj, key, path, s, required))
+      return false;
+    if (s.empty() && !required)
+      return true;
+    if (s == "f32")
+      out = DType::F32;
+    else if (s == "f64")
+      out = DType::F64;
+    else
+      return fail(path + "." + key, "unknown dtype \"" + s +
+                                        "\" (expected f32 or f64)");
+    return true;
+  }
+  bool intArray(const json &obj, const char *key, const std::string &path,
+                std::vector<int64_t> &out) {
+    const json *v = field(obj, key, path);
+    if (!v)
+      return false;
+    if (!v->is_array())
+      return fail(path + "." + key, "expected an array of integers");
+    out.clear();
+    for (size_t i = 0; i < v->size(); ++i) {
+      if (!(*v)[i].is_number_integer())
+        return fail(path + "." + key + "[" + std::to_string(i) + "]",
+                    "expected an integer");
+      out.push_back((*v)[i].get<int64_t>());
+    }
+    return true;
+  }
+  bool slot(const json &obj, const char *key, const std::string &path,
+            MetricSlot &out) {
+    const json *v = field(obj, key, path, false);
+    if (!v)
+      return error.empty();
+    std::string p = path + "." + key;
+    int64_t count = 1;
+    return integer32(*v, "rank", p, out.rank) &&
+           integer(*v, "offset", p, out.offset) &&
+           dtype(*v, "dtype", p, out.dtype) &&
+           integer(*v, "count", p, count, false) && (out.count = count, true);
+  }
+};
+
+json slotJson(const MetricSlot &s) {
+  return json{{"rank", s.rank},
+              {"offset", s.offset},
+              {"dtype", dtypeName(s.dtype)},
+              {"count", s.count}};
+}
+
+} // namespace
+
+Status validateManifest(const Manifest &m) {
+  auto fail = [](const std::string &s) { return Status::failure(s); };
+  if (m.ranks < 1)
+    return fail("manifest: ranks must be at least 1");
+  if (m.microbatches < 1)
+    return fail("manifest: microbatches must be at least 1");
+  if (m.dtype == DType::None)
+    return fail("manifest: dtype must be f32 or f64");
+  if (m.rankInfo.size() != size_t(m.ranks))
+    return fail("manifest: \"rank_info\" has " +
+                std::to_string(m.rankInfo.size()) + " entries for " +
+                std::to_string(m.ranks) + " ranks");
+  for (size_t c = 0; c < m.chunkRank.size(); ++c)
+    if (m.chunkRank[c] < 0 || m.chunkRank[c] >= m.ranks)
+      return fail("manifest: chunk " + std::to_string(c) + " is on rank " +
+                  std::to_string(m.chunkRank[c]) + ", outside [0, " +
+                  std::to_string(m.ranks) + ")");
+  for (size_t g = 0; g < m.groups.size(); ++g) {
+    const auto &grp = m.groups[g];
+    if (grp.empty())
+      return fail("manifest: group " + std::to_string(g) + " is empty");
+    for (size_t i = 0; i < grp.size(); ++i)
+      if (grp[i] < 0 || grp[i] >= m.ranks || (i && grp[i] <= grp[i - 1]))
+        return fail("manifest: group " + std::to_string(g) +
+                    " must list distinct ranks in [0, " +
+                    std::to_string(m.ranks) + ") in ascending order");
+  }
+  for (int32_t r = 0; r < m.ranks; ++r) {
+    const RankInfo &ri = m.rankInfo[r];
+    if (ri.stream.empty() || ri.arenaBytes < 0 || ri.peakBytes < 0 ||
+        ri.peakBytes > ri.arenaBytes)
+      return fail("manifest: rank " + std::to_string(r) +
+                  " needs a stream and 0 <= peak_bytes <= arena_bytes");
+  }
+  // Persistent regions per rank: [offset, end, name]; parameter state must
+  // not overlap anything, buffers may share memory with each other (the
+  // memory plan reuses it across lifetimes).
+  struct Region {
+    int64_t lo, hi;
+    std::string name;
+    bool persistent;
+  };
+  std::vector<std::vector<Region>> regions(m.ranks);
+  auto add = [&](int32_t rank, int64_t off, int64_t bytes,
+                 const std::string &name, bool persistent) -> Status {
+    if (rank < 0 || rank >= m.ranks)
+      return fail("manifest: " + name + " is on rank " + std::to_string(rank) +
+                  ", outside [0, " + std::to_string(m.ranks) + ")");
+    int64_t arena = m.rankInfo[rank].arenaBytes;
+    if (off < 0 || bytes <= 0 || bytes > arena || off > arena - bytes)
+      return fail("manifest: " + name + " [" + std::to_string(off) + ", +" +
+                  std::to_string(bytes) + ") is outside the " +
+                  std::to_string(arena) + "-byte arena of rank " +
+                  std::to_string(rank));
+    regions[rank].push_back({off, off + bytes, name, persistent});
+    return Status::success();
+  };
+  for (const ParamInfo &p : m.params) {
+    int64_t elems = 1;
+    for (int64_t d : p.shape) {
+      // The bound keeps the product far from overflow.
+      if (d <= 0 || d > (int64_t(1) << 40) || elems > (int64_t(1) << 40) / d)
+        return fail("manifest: parameter " + p.name + " has a bad shape");
+      elems *= d;
+    }
+    if (elems * dtypeBytes(p.dtype) != p.bytes)
+      return fail("manifest: parameter " + p.name + " has " +
+                  std::to_string(p.bytes) + " bytes, its shape needs " +
+                  std::to_string(elems * dtypeBytes(p.dtype)));
+    if (p.init != "normal" && p.init != "zeros" && p.init != "ones")
+      return fail("manifest: parameter " + p.name + ": unknown init \"" +
+                  p.init + "\"");
+    for (auto [off, what] : {std::pair{p.offset, ""}, {p.gradOffset, " grad"},
+                             {p.adamMOffset, " adam_m"},
+                             {p.adamVOffset, " adam_v"}})
+      if (Status s = add(p.rank, off, p.bytes, "parameter " + p.name + what,
+                         true);
+          !s.ok())
+        return s;
+  }
+  for (const BufferInfo &b : m.buffers)
+    if (Status s = add(b.rank, b.offset, b.bytes, "buffer " + b.name, false);
+        !s.ok())
+      return s;
+  for (auto [slot, name] : {std::pair{&m.loss, "loss"}, {&m.gradNorm,
+                                                         "grad_norm"}}) {
+    if (slot->rank < 0)
+      continue;
+    if (slot->count < 1 || dtypeBytes(slot->dtype) == 0)
+      return fail(std::string("manifest: metric slot ") + name +
+                  " needs a count >= 1 and dtype f32 or f64");
+    if (Status s = add(slot->rank, slot->offset,
+                       slot->count * dtypeBytes(slot->dtype),
+                       std::string("metric slot ") + name, false);
+        !s.ok())
+      return s;
+  }
+  if (m.loss.rank >= 0 && m.loss.count != m.microbatches)
+    return fail("manifest: the loss slot must hold one value per "
+                "micro-batch (" + std::to_string(m.microbatches) + ")");
+  for (auto &rs : regions) {
+    std::sort(rs.begin(), rs.end(),
+              [](const Region &a, const Region &b) { return a.lo < b.lo; });
+    // Each region against the persistent ones that overlap it.
+    for (size_t i = 0; i < rs.size(); ++i)
+      for (size_t j = i + 1; j < rs.size() && rs[j].lo < rs[i].hi; ++j)
+        if (rs[i].persistent || rs[j].persistent)
+          return fail("manifest: " + rs[i].name + " and " + rs[j].name +
+                      " overlap");
+  }
+  return Status::success();
+}
+
+std::string manifestToJson(const Manifest &m) {
+  json j;
+  j["format"] = "pipert-manifest";
+  j["version"] = 1;
+  j["model"] = m.model;
+  j["dtype"] = dtypeName(m.dtype);
+  j["ranks"] = m.ranks;
+  j["microbatches"] = m.microbatches;
+  j["tokens_per_microbatch"] = m.tokensPerMicrobatch;
+  j["schedule"] = {{"kind", m.scheduleKind},
+                   {"stages", m.stages},
+                   {"chunks_per_rank", m.chunksPerRank},
+                   {"bubble", m.modeledBubble}};
+  j["chunks"] = m.chunkRank;
+  j["groups"] = m.groups;
+  json ranks = json::array();
+  for (const RankInfo &r : m.rankInfo)
+    ranks.push_back({{"stream", r.stream},
+                     {"arena_bytes", r.arenaBytes},
+                     {"peak_bytes", r.peakBytes}});
+  j["rank_info"] = ranks;
+  json params = json::array();
+  for (const ParamInfo &p : m.params)
+    params.push_back({{"name", p.name},
+                      {"shape", p.shape},
+                      {"dtype", dtypeName(p.dtype)},
+                      {"rank", p.rank},
+                      {"offset", p.offset},
+                      {"grad_offset", p.gradOffset},
+                      {"adam_m_offset", p.adamMOffset},
+                      {"adam_v_offset", p.adamVOffset},
+                      {"bytes", p.bytes},
+                      {"init", p.init},
+                      {"std", p.std},
+                      {"decay", p.decay}});
+  j["parameters"] = params;
+  json buffers = json::array();
+  for (const BufferInfo &b : m.buffers)
+    buffers.push_back({{"name", b.name},
+                       {"rank", b.rank},
+                       {"offset", b.offset},
+                       {"bytes", b.bytes}});
+  j["buffers"] = buffers;
+  json metrics = json::object();
+  if (m.loss.rank >= 0)
+    metrics["loss"] = slotJson(m.loss);
+  if (m.gradNorm.rank >= 0)
+    metrics["grad_norm"] = slotJson(m.gradNorm);
+  j["metrics"] = metrics;
+  const TrainInfo &t = m.train;
+  j["train"] = {{"lr", t.lr},
+                {"min_lr", t.minLr},
+                {"warmup_steps", t.warmupSteps},
+                {"decay_steps", t.decaySteps},
+                {"decay", t.cosine ? "cosine" : "constant"},
+                {"beta1", t.beta1},
+                {"beta2", t.beta2},
+                {"eps", t.eps},
+                {"weight_decay", t.weightDecay},
+                {"grad_clip", t.gradClip},
+                {"seed", t.seed}};
+  return j.dump(1) + "\n";
+}
+
+Status parseManifest(const std::string &text, const std::string &name,
+                     Manifest &m) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded())
+    return Status::failure(name + ": not valid JSON");
+  m = Manifest();
+  Reader r;
+  std::string fmt;
+  int64_t version = 0;
+  bool ok = r.string(j, "format", "manifest", fmt) &&
+            r.integer(j, "version", "manifest", version);
+  if (ok && (fmt != "pipert-manifest" || version != 1))
+    return Status::failure(name + ": format \"" + fmt + "\" version " +
+                           std::to_string(version) +
+                           ", this runtime reads pipert-manifest version 1");
+  std::string decay = "cosine";
+  ok = ok && r.string(j, "model", "manifest", m.model) &&
+       r.dtype(j, "dtype", "manifest", m.dtype) &&
+       r.integer32(j, "ranks", "manifest", m.ranks) &&
+       r.integer32(j, "microbatches", "manifest", m.microbatches) &&
+       r.integer(j, "tokens_per_microbatch", "manifest",
+                 m.tokensPerMicrobatch, false);
+  if (ok) {
+    const json *s = r.field(j, "schedule", "manifest");
+    ok = s && r.string(*s, "kind", "manifest.schedule", m.scheduleKind) &&
+         r.integer32(*s, "stages", "manifest.schedule", m.stages) &&
+         r.integer32(*s, "chunks_per_rank", "manifest.schedule",
+                     m.chunksPerRank) &&
+         r.number(*s, "bubble", "manifest.schedule", m.modeledBubble, false);
+  }
+  std::vector<int64_t> ints;
+  if (ok && (ok = r.intArray(j, "chunks", "manifest", ints)))
+    for (int64_t c : ints)
+      m.chunkRank.push_back(int32_t(c));
+  if (ok) {
+    const json *g = r.field(j, "groups", "manifest");
+    ok = g && (g->is_array() || r.fail("manifest.groups", "expected arrays"));
+    for (size_t i = 0; ok && i < g->size(); ++i) {
+      json holder = {{"g", (*g)[i]}};
+      ok = r.intArray(holder, "g", "manifest.groups[" + std::to_string(i) + "]",
+                      ints);
+      m.groups.emplace_back(ints.begin(), ints.end());
+    }
+  }
+  if (ok) {
+    const json *ri = r.field(j, "rank_info", "manifest");
+    ok = ri && (ri->is_array() || r.fail("manifest.rank_info", "expected an array"));
+    for (size_t i = 0; ok && i < ri->size(); ++i) {
+      std::string p = "manifest.rank_info[" + std::to_string(i) + "]";
+      RankInfo info;
+      ok = r.string((*ri)[i], "stream", p, info.stream) &&
+           r.integer((*ri)[i], "arena_bytes", p, info.arenaBytes) &&
+           r.integer((*ri)[i], "peak_bytes", p, info.peakBytes);
+      m.rankInfo.push_back(info);
+    }
+  }
+  if (ok) {
+    const json *ps = r.field(j, "parameters", "manifest");
+    ok = ps && (ps->is_array() || r.fail("manifest.parameters", "expected an array"));
+    for (size_t i = 0; ok && i < ps->size(); ++i) {
+      const json &pj = (*ps)[i];
+      std::string p = "manifest.parameters[" + std::to_string(i) + "]";
+      ParamInfo info;
+      ok = r.string(pj, "name", p, info.name) &&
+           r.intArray(pj, "shape", p, info.shape) &&
+           r.dtype(pj, "dtype", p, info.dtype) &&
+           r.integer32(pj, "rank", p, info.rank) &&
+           r.integer(pj, "offset", p, info.offset) &&
+           r.integer(pj, "grad_offset", p, info.gradOffset) &&
+           r.integer(pj, "adam_m_offset", p, info.adamMOffset) &&
+           r.integer(pj, "adam_v_offset", p, info.adamVOffset) &&
+           r.integer(pj, "bytes", p, info.bytes) &&
+           r.string(pj, "init", p, info.init) &&
+           r.number(pj, "std", p, info.std, false);
+      if (ok) {
+        const json *d = r.field(pj, "decay", p);
+        ok = d && (d->is_boolean() || r.fail(p + ".decay", "expected a boolean"));
+        if (ok)
+          info.decay = d->get<bool>();
+      }
+      m.params.push_back(info);
+    }
+  }
+  if (ok) {
+    const json *bs = r.field(j, "buffers", "manifest");
+    ok = bs && (bs->is_array() || r.fail("manifest.buffers", "expected an array"));
+    for (size_t i = 0; ok && i < bs->size(); ++i) {
+      std::string p = "manifest.buffers[" + std::to_string(i) + "]";
+      BufferInfo info;
+      ok = r.string((*bs)[i], "name", p, info.name) &&
+           r.integer32((*bs)[i], "rank", p, info.rank) &&
+           r.integer((*bs)[i], "offset", p, info.offset) &&
+           r.integer((*bs)[i], "bytes", p, info.bytes);
+      m.buffers.push_back(info);
+    }
+  }
+  if (ok) {
+    const json *ms = r.field(j, "metrics", "manifest");
+    ok = ms && r.slot(*ms, "loss", "manifest.metrics", m.loss) &&
+         r.slot(*ms, "grad_norm", "manifest.metrics", m.gradNorm);
+  }
+  if (ok) {
+    const json *t = r.field(j, "train", "manifest");
+    TrainInfo &tr = m.train;
+    int64_t seed = 0;
+    ok = t && r.number(*t, "lr", "manifest.train", tr.lr) &&
+         r.number(*t, "min_lr", "manifest.train", tr.minLr) &&
+         r.integer(*t, "warmup_steps", "manifest.train", tr.warmupSteps) &&
+         r.integer(*t, "decay_steps", "manifest.train", tr.decaySteps) &&
+         r.string(*t, "decay", "manifest.train", decay) &&
+         r.number(*t, "beta1", "manifest.train", tr.beta1) &&
+         r.number(*t, "beta2", "manifest.train", tr.beta2) &&
+         r.number(*t, "eps", "manifest.train", tr.eps) &&
+         r.number(*t, "weight_decay", "manifest.train", tr.weightDecay) &&
+         r.number(*t, "grad_clip", "manifest.train", tr.gradClip) &&
+         r.integer(*t, "seed", "manifest.train", seed, false);
+    tr.seed = uint64_t(seed);
+    if (ok && decay != "cosine" && decay != "constant")
+      ok = r.fail("manifest.train.decay",
+                  "expected \"cosine\" or \"constant\", got \"" + decay + "\"");
+    tr.cosine = decay == "cosine";
+  }
+  if (!ok)
+    return Status::failure(name + ": " + r.error);
+  Status s = validateManifest(m);
+  if (!s.ok())
+    return Status::failure(name + ": " + s.message());
+  return Status::success();
+}
+
+Status writeManifestFile(const std::string &path, const Manifest &m) {
+  std::ofstream out(path);
+  out << manifestToJson(m);
+  out.close();
+  if (!out)
+    return Status::failure("cannot write " + path);
+  return Status::success();
+}
+
+Status readManifestFile(const std::string &path, Manifest &m) {
+  std::ifstream in(path);
+  if (!in)
+    return Status::failure("cannot open " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parseManifest(ss.str(), path, m);
+}
+
+} // namespace pipert

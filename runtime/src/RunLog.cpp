@@ -1,0 +1,135 @@
+//===- RunLog.cpp - metrics.jsonl and the Chrome trace of a run -----------===//
+
+#include "pipert/RunLog.h"
+
+#include "pipert/Metrics.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+namespace pipert {
+
+std::string formatStepLine(const StepRecord &r) {
+  return "{\"step\": " + std::to_string(r.step) +
+         ", \"loss\": " + formatNumber(r.loss) +
+         ", \"lr\": " + formatNumber(r.lr) +
+         ", \"grad_norm\": " + formatNumber(r.gradNorm) +
+         ", \"tokens_per_s\": " + formatNumber(r.tokensPerS) +
+         ", \"step_time_s\": " + formatNumber(r.stepTimeS) + "}";
+}
+
+MetricsLog::~MetricsLog() {
+  if (file)
+    std::fclose(file);
+}
+
+Status MetricsLog::open(const std::string &dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return Status::failure("cannot create " + dir + ": " + ec.message());
+  path = dir + "/metrics.jsonl";
+  file = std::fopen(path.c_str(), "w");
+  if (!file)
+    return Status::failure("cannot create " + path + ": " +
+                           std::strerror(errno));
+  return Status::success();
+}
+
+/// %.17g, or the NaN / Infinity spellings formatNumber uses, into `out`.
+static void numberInto(char *out, size_t size, double v) {
+  if (std::isnan(v))
+    std::snprintf(out, size, "NaN");
+  else if (std::isinf(v))
+    std::snprintf(out, size, v > 0 ? "Infinity" : "-Infinity");
+  else
+    std::snprintf(out, size, "%.17g", v);
+}
+
+Status MetricsLog::write(const StepRecord &r) {
+  if (!file)
+    return Status::failure("metrics log is not open");
+  // Formatted on the stack: the log is written while ranks train, and the
+  // training loop allocates nothing.
+  char v[5][40];
+  numberInto(v[0], sizeof v[0], r.loss);
+  numberInto(v[1], sizeof v[1], r.lr);
+  numberInto(v[2], sizeof v[2], r.gradNorm);
+  numberInto(v[3], sizeof v[3], r.tokensPerS);
+  numberInto(v[4], sizeof v[4], r.stepTimeS);
+  if (std::fprintf(file,
+                   "{\"step\": %lld, \"loss\": %s, \"lr\": %s, "
+                   "\"grad_norm\": %s, \"tokens_per_s\": %s, "
+                   "\"step_time_s\": %s}\n",
+                   (long long)r.step, v[0], v[1], v[2], v[3], v[4]) < 0 ||
+      std::fflush(file) != 0)
+    return Status::failure("cannot write " + path + ": " +
+                           std::strerror(errno));
+  return Status::success();
+}
+
+std::string traceName(const Instr &in) {
+  auto msg = [&](Opcode op) {
+    bool send = op == Opcode::SendAct || op == Opcode::SendGrad;
+    bool act = op == Opcode::SendAct || op == Opcode::RecvAct;
+    return std::string(send ? ">" : "<") + (act ? "A" : "G") +
+           std::to_string(in.peer) + ":" + std::to_string(in.chunk) + "." +
+           std::to_string(in.mb);
+  };
+  switch (in.op) {
+  case Opcode::Fwd:
+    return "F" + std::to_string(in.chunk) + "." + std::to_string(in.mb);
+  case Opcode::BwdB:
+    return "B" + std::to_string(in.chunk) + "." + std::to_string(in.mb);
+  case Opcode::BwdW:
+    return "W" + std::to_string(in.chunk) + "." + std::to_string(in.mb);
+  case Opcode::Wait:
+    return "~" + msg(in.sub);
+  case Opcode::AllReduce:
+    return "AR" + std::to_string(in.chunk) + "." + std::to_string(in.mb);
+  case Opcode::OptStep:
+    return "OPT";
+  default:
+    return msg(in.op);
+  }
+}
+
+Status writeChromeTrace(
+    const std::string &path, const std::vector<Stream> &streams,
+    const std::vector<const std::vector<TraceEvent> *> &events) {
+  std::FILE *f = std::fopen(path.c_str(), "w");
+  if (!f)
+    return Status::failure("cannot create " + path + ": " +
+                           std::strerror(errno));
+  std::fputs("{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n", f);
+  bool first = true;
+  for (size_t r = 0; r < events.size(); ++r) {
+    std::fprintf(f,
+                 "%s{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 0, "
+                 "\"tid\": %zu, \"args\": {\"name\": \"rank %zu\"}}",
+                 first ? "" : ",\n", r, r);
+    first = false;
+    for (const TraceEvent &e : *events[r]) {
+      const Instr &in = streams[r].instrs[size_t(e.instr)];
+      const char *cat = (in.op == Opcode::Fwd || in.op == Opcode::BwdB ||
+                         in.op == Opcode::BwdW || in.op == Opcode::OptStep)
+                            ? "compute"
+                            : "comm";
+      std::fprintf(f,
+                   ",\n{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
+                   "\"pid\": 0, \"tid\": %zu, \"ts\": %.3f, \"dur\": %.3f, "
+                   "\"args\": {\"step\": %lld, \"instr\": %lld}}",
+                   traceName(in).c_str(), cat, r, double(e.startNs) * 1e-3,
+                   double(e.endNs - e.startNs) * 1e-3, (long long)e.step,
+                   (long long)e.instr);
+    }
+  }
+  std::fputs("\n]}\n", f);
+  if (std::fclose(f) != 0)
+    return Status::failure("cannot write " + path);
+  return Status::success();
+}
+
+} // namespace pipert

@@ -1,0 +1,387 @@
+//===- Stream.cpp - a rank's instruction stream, in memory and on disk ----===//
+
+#include "pipert/Stream.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace pipert {
+
+namespace {
+constexpr char kMagic[8] = {'P', 'I', 'P', 'E', 'S', 'T', 'R', 'M'};
+constexpr size_t kHeaderBytes = 64;
+constexpr size_t kInstrBytes = 40;
+constexpr size_t kAccessBytes = 24;
+
+/// Little-endian writer into a preallocated byte vector.
+struct Writer {
+  std::vector<uint8_t> &out;
+  void u8(uint8_t v) { out.push_back(v); }
+  void u32(uint32_t v) {
+    for (int i = 0; i < 4; ++i)
+      out.push_back(uint8_t(v >> (8 * i)));
+  }
+  void u64(uint64_t v) {
+    for (int i = 0; i < 8; ++i)
+      out.push_back(uint8_t(v >> (8 * i)));
+  }
+  void i32(int32_t v) { u32(uint32_t(v)); }
+  void i64(int64_t v) { u64(uint64_t(v)); }
+};
+
+uint32_t getU32(const uint8_t *p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i)
+    v = (v << 8) | p[i];
+  return v;
+}
+uint64_t getU64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+/// FNV-1a over the header's first 48 bytes (everything before the checksum)
+/// and all records: a flipped bit anywhere is reported as corruption rather
+/// than executed as another stream.
+uint64_t checksum(const uint8_t *file, size_t size) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto add = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      h ^= file[i];
+      h *= 0x100000001b3ull;
+    }
+  };
+  add(0, 48);
+  add(kHeaderBytes, size);
+  return h;
+}
+} // namespace
+
+int64_t dtypeBytes(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return 4;
+  case DType::F64:
+    return 8;
+  default:
+    return 0;
+  }
+}
+
+void Stream::append(Instr instr, const std::vector<Access> &instrAccesses) {
+  instr.firstAccess = uint32_t(accesses.size());
+  instr.accessCount = uint32_t(instrAccesses.size());
+  accesses.insert(accesses.end(), instrAccesses.begin(), instrAccesses.end());
+  instrs.push_back(instr);
+}
+
+bool isPostOp(Opcode op) {
+  return op == Opcode::RecvAct || op == Opcode::RecvGrad ||
+         op == Opcode::SendAct || op == Opcode::SendGrad;
+}
+
+const char *opcodeName(Opcode op) {
+  static const char *const names[] = {"fwd",      "bwd_b",    "bwd_w",
+                                      "recv_act", "recv_grad", "send_act",
+                                      "send_grad", "wait",     "allreduce",
+                                      "opt_step"};
+  return uint8_t(op) < kOpcodeCount ? names[uint8_t(op)] : "invalid";
+}
+
+std::string describe(const Instr &in) {
+  std::string s;
+  auto post = [&](Opcode op) {
+    bool send = op == Opcode::SendAct || op == Opcode::SendGrad;
+    return std::string(opcodeName(op)) + (send ? " to " : " from ") +
+           std::to_string(in.peer) + ", chunk " + std::to_string(in.chunk) +
+           ", mb " + std::to_string(in.mb);
+  };
+  switch (in.op) {
+  case Opcode::Fwd:
+  case Opcode::BwdB:
+  case Opcode::BwdW:
+    return std::string(opcodeName(in.op)) + "(chunk " +
+           std::to_string(in.chunk) + ", mb " + std::to_string(in.mb) + ")";
+  case Opcode::OptStep:
+    return "opt_step";
+  case Opcode::AllReduce:
+    return "allreduce(group " + std::to_string(in.chunk) + ", bucket " +
+           std::to_string(in.mb) + ")";
+  case Opcode::Wait:
+    return "wait(" + post(in.sub) + ") [req " + std::to_string(in.req) + "]";
+  default:
+    if (isPostOp(in.op))
+      return post(in.op) + " [req " + std::to_string(in.req) + "]";
+    return "invalid opcode " + std::to_string(int(in.op));
+  }
+}
+
+Status validateStream(const Stream &s) {
+  auto where = [&](size_t i) {
+    return "rank " + std::to_string(s.rank) + " #" + std::to_string(i) + " " +
+           describe(s.instrs[i]) + ": ";
+  };
+  if (s.ranks < 1 || s.rank < 0 || s.rank >= s.ranks)
+    return Status::failure("stream: rank " + std::to_string(s.rank) +
+                           " is outside [0, " + std::to_string(s.ranks) + ")");
+  if (s.microbatches < 1 || s.arenaBytes < 0)
+    return Status::failure("stream of rank " + std::to_string(s.rank) +
+                               ": bad header (microbatches " +
+                               std::to_string(s.microbatches) + ", arena " +
+                               std::to_string(s.arenaBytes) + " bytes)",
+                           s.rank);
+  auto inArena = [&](int64_t off, int64_t bytes) {
+    return off >= 0 && bytes > 0 && bytes <= s.arenaBytes &&
+           off <= s.arenaBytes - bytes;
+  };
+  const size_t n = s.instrs.size();
+  // postedAt[req]: the post's index; waited[req]: already waited.
+  std::vector<int64_t> postedAt(n, -1);
+  std::vector<char> waited(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const Instr &in = s.instrs[i];
+    auto fail = [&](const std::string &what) {
+      return Status::failure(where(i) + what, s.rank, int64_t(i));
+    };
+    if (uint8_t(in.op) >= kOpcodeCount || uint8_t(in.sub) >= kOpcodeCount)
+      return Status::failure("rank " + std::to_string(s.rank) + " #" +
+                                 std::to_string(i) + ": invalid opcode " +
+                                 std::to_string(int(in.op)),
+                             s.rank, int64_t(i));
+    if (uint8_t(in.dtype) > uint8_t(DType::F64))
+      return fail("invalid dtype " + std::to_string(int(in.dtype)));
+    if (uint64_t(in.firstAccess) + in.accessCount > s.accesses.size())
+      return fail("its accesses run past the access table");
+    for (uint32_t a = 0; a < in.accessCount; ++a) {
+      const Access &acc = s.accesses[in.firstAccess + a];
+      if (!inArena(acc.offset, acc.bytes))
+        return fail("access [" + std::to_string(acc.offset) + ", +" +
+                    std::to_string(acc.bytes) + ") is outside the arena of " +
+                    std::to_string(s.arenaBytes) + " bytes");
+      if (!acc.write && (acc.writer < kHostWriter || acc.writer >= int64_t(n)))
+        return fail("expected writer #" + std::to_string(acc.writer) +
+                    " is not an instruction of the stream");
+    }
+    switch (in.op) {
+    case Opcode::Fwd:
+    case Opcode::BwdB:
+    case Opcode::BwdW:
+      if (in.chunk < 0 || in.mb < 0 || in.mb >= s.microbatches)
+        return fail("chunk or micro-batch out of range (" +
+                    std::to_string(s.microbatches) + " micro-batches)");
+      break;
+    case Opcode::Wait:
+      if (!isPostOp(in.sub))
+        return fail("a wait must name a post's opcode");
+      if (in.req < 0 || size_t(in.req) >= n || postedAt[in.req] < 0)
+        return fail("request " + std::to_string(in.req) +
+                    " was not posted before");
+      if (waited[in.req])
+        return fail("request " + std::to_string(in.req) +
+                    " is waited twice");
+      if (s.instrs[postedAt[in.req]].op != in.sub)
+        return fail("request " + std::to_string(in.req) + " was posted by " +
+                    describe(s.instrs[postedAt[in.req]]));
+      waited[in.req] = 1;
+      break;
+    case Opcode::AllReduce:
+      if (in.chunk < 0 || in.mb < 0)
+        return fail("group and bucket must be non-negative");
+      if (dtypeBytes(in.dtype) == 0 || !inArena(in.offset, in.bytes) ||
+          in.bytes % dtypeBytes(in.dtype) != 0)
+        return fail("its operand [" + std::to_string(in.offset) + ", +" +
+                    std::to_string(in.bytes) +
+                    ") must be f32 or f64 elements inside the arena");
+      break;
+    case Opcode::OptStep:
+      break;
+    default: // posts
+      if (in.peer < 0 || in.peer >= s.ranks || in.peer == s.rank)
+        return fail("peer " + std::to_string(in.peer) +
+                    " is not another rank of " + std::to_string(s.ranks));
+      if (in.chunk < 0 || in.mb < 0 || in.mb >= s.microbatches)
+        return fail("chunk or micro-batch out of range");
+      if (in.req < 0 || size_t(in.req) >= n)
+        return fail("request id out of range [0, " + std::to_string(n) + ")");
+      if (postedAt[in.req] >= 0)
+        return fail("request " + std::to_string(in.req) +
+                    " was already posted by #" +
+                    std::to_string(postedAt[in.req]));
+      if (!inArena(in.offset, in.bytes))
+        return fail("message buffer [" + std::to_string(in.offset) + ", +" +
+                    std::to_string(in.bytes) + ") is outside the arena of " +
+                    std::to_string(s.arenaBytes) + " bytes");
+      postedAt[in.req] = int64_t(i);
+      break;
+    }
+  }
+  for (size_t r = 0; r < n; ++r)
+    if (postedAt[r] >= 0 && !waited[r])
+      return Status::failure(where(size_t(postedAt[r])) +
+                                 "is never waited for",
+                             s.rank, postedAt[r]);
+  return Status::success();
+}
+
+std::vector<uint8_t> encodeStream(const Stream &s) {
+  std::vector<uint8_t> out;
+  out.reserve(kHeaderBytes + s.instrs.size() * kInstrBytes +
+              s.accesses.size() * kAccessBytes);
+  Writer w{out};
+  for (char c : kMagic)
+    w.u8(uint8_t(c));
+  w.u32(kStreamVersion);
+  w.i32(s.rank);
+  w.i32(s.ranks);
+  w.i32(s.microbatches);
+  w.u64(s.instrs.size());
+  w.u64(s.accesses.size());
+  w.i64(s.arenaBytes);
+  w.u64(0); // checksum, patched below
+  w.u64(0); // reserved
+  for (const Instr &in : s.instrs) {
+    w.u8(uint8_t(in.op));
+    w.u8(uint8_t(in.sub));
+    w.u8(uint8_t(in.dtype));
+    w.u8(0);
+    w.i32(in.peer);
+    w.i32(in.chunk);
+    w.i32(in.mb);
+    w.i32(in.req);
+    w.u32(in.accessCount);
+    w.i64(in.offset);
+    w.i64(in.bytes);
+  }
+  for (const Access &a : s.accesses) {
+    w.u8(a.write ? 1 : 0);
+    w.u8(0);
+    w.u8(0);
+    w.u8(0);
+    w.i32(a.writer);
+    w.i64(a.offset);
+    w.i64(a.bytes);
+  }
+  uint64_t sum = checksum(out.data(), out.size());
+  for (int i = 0; i < 8; ++i)
+    out[48 + i] = uint8_t(sum >> (8 * i));
+  return out;
+}
+
+Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
+                    Stream &s) {
+  auto fail = [&](const std::string &what) {
+    return Status::failure(name + ": " + what);
+  };
+  if (size < kHeaderBytes)
+    return fail("truncated: " + std::to_string(size) +
+                " bytes, shorter than the " + std::to_string(kHeaderBytes) +
+                "-byte header");
+  if (std::memcmp(p, kMagic, 8) != 0)
+    return fail("not a pipert stream (bad magic)");
+  uint32_t version = getU32(p + 8);
+  if (version != kStreamVersion)
+    return fail("stream format version " + std::to_string(version) +
+                ", this runtime reads version " +
+                std::to_string(kStreamVersion));
+  s = Stream();
+  s.rank = int32_t(getU32(p + 12));
+  s.ranks = int32_t(getU32(p + 16));
+  s.microbatches = int32_t(getU32(p + 20));
+  uint64_t nInstr = getU64(p + 24), nAccess = getU64(p + 32);
+  s.arenaBytes = int64_t(getU64(p + 40));
+  uint64_t sum = getU64(p + 48);
+  // Guard the multiplication: counts come from an untrusted file.
+  if (nInstr > (uint64_t(1) << 40) || nAccess > (uint64_t(1) << 40))
+    return fail("corrupt header: " + std::to_string(nInstr) +
+                " instructions, " + std::to_string(nAccess) + " accesses");
+  uint64_t want = kHeaderBytes + nInstr * kInstrBytes + nAccess * kAccessBytes;
+  if (size < want)
+    return fail("truncated: the header announces " + std::to_string(nInstr) +
+                " instructions and " + std::to_string(nAccess) +
+                " accesses (" + std::to_string(want) +
+                " bytes) but the file holds " + std::to_string(size));
+  if (size > want)
+    return fail(std::to_string(size - want) +
+                " trailing bytes after the last record");
+  if (getU64(p + 56) != 0)
+    return fail("corrupt header: the reserved field is not zero");
+  if (checksum(p, size) != sum)
+    return fail("corrupt: the checksum does not match the contents");
+  s.instrs.resize(nInstr);
+  s.accesses.resize(nAccess);
+  const uint8_t *q = p + kHeaderBytes;
+  uint64_t nextAccess = 0;
+  for (uint64_t i = 0; i < nInstr; ++i, q += kInstrBytes) {
+    Instr &in = s.instrs[i];
+    in.op = Opcode(q[0]);
+    in.sub = Opcode(q[1]);
+    in.dtype = DType(q[2]);
+    in.peer = int32_t(getU32(q + 4));
+    in.chunk = int32_t(getU32(q + 8));
+    in.mb = int32_t(getU32(q + 12));
+    in.req = int32_t(getU32(q + 16));
+    in.accessCount = getU32(q + 20);
+    in.offset = int64_t(getU64(q + 24));
+    in.bytes = int64_t(getU64(q + 32));
+    in.firstAccess = uint32_t(nextAccess);
+    nextAccess += in.accessCount;
+    if (nextAccess > nAccess || nextAccess > UINT32_MAX)
+      return fail("corrupt: instruction #" + std::to_string(i) +
+                  " claims accesses beyond the " + std::to_string(nAccess) +
+                  " in the file");
+  }
+  if (nextAccess != nAccess)
+    return fail("corrupt: the instructions claim " +
+                std::to_string(nextAccess) + " accesses, the header " +
+                std::to_string(nAccess));
+  for (uint64_t a = 0; a < nAccess; ++a, q += kAccessBytes) {
+    Access &acc = s.accesses[a];
+    if (q[0] > 1)
+      return fail("corrupt: access #" + std::to_string(a) + " has kind " +
+                  std::to_string(int(q[0])));
+    acc.write = q[0] == 1;
+    acc.writer = int32_t(getU32(q + 4));
+    acc.offset = int64_t(getU64(q + 8));
+    acc.bytes = int64_t(getU64(q + 16));
+  }
+  Status st = validateStream(s);
+  if (!st.ok())
+    return Status::failure(name + ": " + st.message(), st.rank(), st.instr());
+  return Status::success();
+}
+
+Status writeStreamFile(const std::string &path, const Stream &s) {
+  std::vector<uint8_t> bytes = encodeStream(s);
+  std::FILE *f = std::fopen(path.c_str(), "wb");
+  if (!f)
+    return Status::failure("cannot create " + path + ": " +
+                           std::strerror(errno));
+  size_t put = std::fwrite(bytes.data(), 1, bytes.size(), f);
+  bool closed = std::fclose(f) == 0;
+  if (put != bytes.size() || !closed)
+    return Status::failure("cannot write " + path + ": " +
+                           std::strerror(errno));
+  return Status::success();
+}
+
+Status readStreamFile(const std::string &path, Stream &s) {
+  std::FILE *f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return Status::failure("cannot open " + path + ": " +
+                           std::strerror(errno));
+  std::vector<uint8_t> bytes;
+  uint8_t buf[1 << 16];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof(buf), f)) > 0)
+    bytes.insert(bytes.end(), buf, buf + got);
+  bool err = std::ferror(f);
+  std::fclose(f);
+  if (err)
+    return Status::failure("cannot read " + path);
+  return decodeStream(bytes.data(), bytes.size(), path, s);
+}
+
+} // namespace pipert

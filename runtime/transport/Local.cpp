@@ -1,0 +1,257 @@
+//===- Local.cpp - the `local` transport: ranks as threads of one process ===//
+
+#include "pipert/LocalTransport.h"
+
+#include <cstring>
+
+namespace pipert {
+
+static const char *channelName(Channel c, bool send) {
+  if (c == Channel::Activation)
+    return send ? "send_act" : "recv_act";
+  return send ? "send_grad" : "recv_grad";
+}
+
+Status LocalTransport::create(const std::vector<Stream> &streams,
+                              const std::vector<std::vector<int32_t>> &groups,
+                              std::unique_ptr<LocalTransport> &out) {
+  std::unique_ptr<LocalTransport> t(new LocalTransport());
+  int32_t n = int32_t(streams.size());
+  t->ranks = n;
+  t->requests.resize(n);
+  t->queues.resize(size_t(n) * n * 2);
+  for (int32_t r = 0; r < n; ++r) {
+    t->cvs.push_back(std::make_unique<std::condition_variable>());
+    const Stream &s = streams[r];
+    if (s.rank != r || s.ranks != n)
+      return Status::failure("local transport: stream " + std::to_string(r) +
+                                 " is for rank " + std::to_string(s.rank) +
+                                 " of " + std::to_string(s.ranks),
+                             r);
+    int32_t maxReq = -1;
+    // Per step, a channel never holds more unmatched posts than one side
+    // posts on it, and every post is waited (hence matched) before the
+    // step ends: that bounds each ring.
+    for (const Instr &in : s.instrs) {
+      if (!isPostOp(in.op))
+        continue;
+      maxReq = std::max(maxReq, in.req);
+      bool send = in.op == Opcode::SendAct || in.op == Opcode::SendGrad;
+      Channel ch = (in.op == Opcode::SendAct || in.op == Opcode::RecvAct)
+                       ? Channel::Activation
+                       : Channel::Gradient;
+      Queue &q = send ? t->queue(r, in.peer, ch) : t->queue(in.peer, r, ch);
+      q.ring.push_back(-1);
+    }
+    t->requests[r].resize(size_t(maxReq + 1));
+    for (Request &req : t->requests[r])
+      req.error.reserve(256);
+  }
+  for (size_t g = 0; g < groups.size(); ++g) {
+    Group grp;
+    grp.members = groups[g];
+    grp.memberIndex.assign(n, -1);
+    for (size_t i = 0; i < grp.members.size(); ++i) {
+      if (grp.members[i] < 0 || grp.members[i] >= n)
+        return Status::failure("local transport: group " + std::to_string(g) +
+                               " names rank " +
+                               std::to_string(grp.members[i]));
+      grp.memberIndex[grp.members[i]] = int32_t(i);
+    }
+    grp.data.assign(grp.members.size(), nullptr);
+    grp.error.reserve(256);
+    t->groups.push_back(std::move(grp));
+  }
+  out = std::move(t);
+  return Status::success();
+}
+
+Status LocalTransport::post(int32_t rank, int32_t peer, Channel channel,
+                            int32_t req, const Message &msg, bool send) {
+  std::unique_lock<std::mutex> lock(mu);
+  if (aborted)
+    return Status::failure("aborted: " + abortReason, rank, msg.instr);
+  if (req < 0 || size_t(req) >= requests[rank].size() || peer < 0 ||
+      peer >= ranks)
+    return Status::failure("request " + std::to_string(req) + " or peer " +
+                               std::to_string(peer) + " out of range",
+                           rank, msg.instr);
+  Request &me = requests[rank][req];
+  if (me.pending)
+    return Status::failure("request " + std::to_string(req) +
+                               " is posted again before its wait",
+                           rank, msg.instr);
+  me.msg = msg;
+  me.peer = peer;
+  me.channel = channel;
+  me.send = send;
+  me.pending = true;
+  me.done = false;
+  me.error.clear();
+  Queue &q = send ? queue(rank, peer, channel) : queue(peer, rank, channel);
+  if (q.count == 0 || q.holdsSends == send) {
+    if (q.count == q.ring.size())
+      return Status::failure(std::string("more ") + channelName(channel, send) +
+                                 " posts to rank " + std::to_string(peer) +
+                                 " in flight than the stream holds",
+                             rank, msg.instr);
+    q.ring[(q.head + q.count) % q.ring.size()] = req;
+    ++q.count;
+    q.holdsSends = send;
+    return Status::success();
+  }
+  // Posting order matches: the oldest unmatched post of the other side.
+  int32_t otherReq = q.ring[q.head];
+  q.head = (q.head + 1) % q.ring.size();
+  --q.count;
+  Request &other = requests[peer][otherReq];
+  Request &s = send ? me : other;
+  Request &r = send ? other : me;
+  int32_t sRank = send ? rank : peer, rRank = send ? peer : rank;
+  if (s.msg.chunk != r.msg.chunk || s.msg.mb != r.msg.mb ||
+      s.msg.bytes != r.msg.bytes) {
+    std::string why = "rank " + std::to_string(sRank) + " #" +
+                      std::to_string(s.msg.instr) + " sent chunk " +
+                      std::to_string(s.msg.chunk) + " mb " +
+                      std::to_string(s.msg.mb) + " (" +
+                      std::to_string(s.msg.bytes) + " bytes), which rank " +
+                      std::to_string(rRank) + " #" +
+                      std::to_string(r.msg.instr) + " received as chunk " +
+                      std::to_string(r.msg.chunk) + " mb " +
+                      std::to_string(r.msg.mb) + " (" +
+                      std::to_string(r.msg.bytes) + " bytes)";
+    s.error = why;
+    r.error = why;
+  } else if (s.msg.bytes > 0) {
+    // Rendezvous: the bytes move now, straight into the receiver's buffer.
+    // Both buffers belong to requests in flight, which their ranks leave
+    // alone until the wait, so the copy runs outside the lock and other
+    // ranks keep posting and waking meanwhile.
+    void *dst = r.msg.data;
+    const void *src = s.msg.data;
+    size_t bytes = size_t(s.msg.bytes);
+    lock.unlock();
+    std::memcpy(dst, src, bytes);
+    lock.lock();
+  }
+  s.done = r.done = true;
+  cvs[peer]->notify_all();
+  return Status::success();
+}
+
+Status LocalTransport::postSend(int32_t rank, int32_t peer, Channel channel,
+                                int32_t req, const Message &msg) {
+  return post(rank, peer, channel, req, msg, true);
+}
+
+Status LocalTransport::postRecv(int32_t rank, int32_t peer, Channel channel,
+                                int32_t req, const Message &msg) {
+  return post(rank, peer, channel, req, msg, false);
+}
+
+Status LocalTransport::wait(int32_t rank, int32_t req,
+                            Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mu);
+  if (req < 0 || size_t(req) >= requests[rank].size() ||
+      !requests[rank][req].pending)
+    return Status::failure("request " + std::to_string(req) +
+                               " is not in flight",
+                           rank);
+  Request &me = requests[rank][req];
+  bool finished = cvs[rank]->wait_until(
+      lock, deadline, [&] { return me.done || aborted; });
+  me.pending = false;
+  if (!me.error.empty())
+    return Status::failure("mismatched message: " + me.error, rank,
+                           me.msg.instr);
+  if (me.done)
+    return Status::success();
+  if (aborted)
+    return Status::failure("aborted: " + abortReason, rank, me.msg.instr);
+  (void)finished;
+  return Status::failure(
+      std::string("timed out: rank ") + std::to_string(me.peer) +
+          " did not post the matching " + channelName(me.channel, !me.send) +
+          " (chunk " + std::to_string(me.msg.chunk) + ", mb " +
+          std::to_string(me.msg.mb) + ")",
+      rank, me.msg.instr);
+}
+
+template <typename T>
+static void sumInRankOrder(std::vector<void *> &data, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    T sum = static_cast<T *>(data[0])[i];
+    for (size_t m = 1; m < data.size(); ++m)
+      sum += static_cast<T *>(data[m])[i];
+    for (void *d : data)
+      static_cast<T *>(d)[i] = sum;
+  }
+}
+
+Status LocalTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
+                                 void *data, int64_t count, DType dtype,
+                                 Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mu);
+  if (aborted)
+    return Status::failure("aborted: " + abortReason, rank);
+  if (group < 0 || size_t(group) >= groups.size() ||
+      groups[group].memberIndex[rank] < 0)
+    return Status::failure("rank " + std::to_string(rank) +
+                               " is not a member of group " +
+                               std::to_string(group),
+                           rank);
+  Group &g = groups[group];
+  if (g.joined == 0) {
+    g.bucket = bucket;
+    g.count = count;
+    g.dtype = dtype;
+    g.error.clear();
+  } else if (g.bucket != bucket || g.count != count || g.dtype != dtype) {
+    g.error = "rank " + std::to_string(rank) + " joined bucket " +
+              std::to_string(bucket) + " with " + std::to_string(count) +
+              " elements, the others bucket " + std::to_string(g.bucket) +
+              " with " + std::to_string(g.count);
+  }
+  g.data[g.memberIndex[rank]] = data;
+  int64_t myGeneration = g.generation;
+  if (++g.joined == int32_t(g.members.size())) {
+    if (g.error.empty()) {
+      if (dtype == DType::F32)
+        sumInRankOrder<float>(g.data, count);
+      else
+        sumInRankOrder<double>(g.data, count);
+    }
+    g.joined = 0;
+    ++g.generation;
+    for (int32_t m : g.members)
+      cvs[m]->notify_all();
+  } else {
+    cvs[rank]->wait_until(lock, deadline, [&] {
+      return g.generation != myGeneration || aborted;
+    });
+  }
+  if (g.generation == myGeneration) {
+    if (aborted)
+      return Status::failure("aborted: " + abortReason, rank);
+    return Status::failure("timed out: " +
+                               std::to_string(g.members.size() - g.joined) +
+                               " member(s) of group " +
+                               std::to_string(group) + " never joined",
+                           rank);
+  }
+  if (!g.error.empty())
+    return Status::failure("mismatched all-reduce: " + g.error, rank);
+  return Status::success();
+}
+
+void LocalTransport::abort(const std::string &reason) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (aborted)
+    return;
+  aborted = true;
+  abortReason = reason;
+  for (auto &cv : cvs)
+    cv->notify_all();
+}
+
+} // namespace pipert

@@ -1,0 +1,286 @@
+//===- FormatTest.cpp - stream files and manifest.json: round trips, errors ===//
+
+#include "SyntheticModel.h"
+#include "TestUtil.h"
+
+#include "pipert/Manifest.h"
+#include "pipert/Stream.h"
+#include "pipert/StreamBuilder.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+
+using namespace pipec::testing;
+using pipert::Opcode;
+
+namespace {
+
+/// The plan of a real schedule: zb-v on 2 ranks.
+const SyntheticPlan &zbvPlan() {
+  static SyntheticPlan plan = [] {
+    SyntheticPlan p;
+    PlanOptions po;
+    po.kind = pipec::schedule::Kind::ZBV;
+    po.stages = 2;
+    EXPECT_EQ(buildPlan(po, p), "");
+    return p;
+  }();
+  return plan;
+}
+
+bool sameStream(const pipert::Stream &a, const pipert::Stream &b) {
+  if (a.rank != b.rank || a.ranks != b.ranks ||
+      a.microbatches != b.microbatches || a.arenaBytes != b.arenaBytes ||
+      a.instrs.size() != b.instrs.size() ||
+      a.accesses.size() != b.accesses.size())
+    return false;
+  for (size_t i = 0; i < a.instrs.size(); ++i) {
+    const pipert::Instr &x = a.instrs[i], &y = b.instrs[i];
+    if (x.op != y.op || x.sub != y.sub || x.dtype != y.dtype ||
+        x.peer != y.peer || x.chunk != y.chunk || x.mb != y.mb ||
+        x.req != y.req || x.offset != y.offset || x.bytes != y.bytes ||
+        x.firstAccess != y.firstAccess || x.accessCount != y.accessCount)
+      return false;
+  }
+  for (size_t i = 0; i < a.accesses.size(); ++i) {
+    const pipert::Access &x = a.accesses[i], &y = b.accesses[i];
+    if (x.offset != y.offset || x.bytes != y.bytes || x.writer != y.writer ||
+        x.write != y.write)
+      return false;
+  }
+  return true;
+}
+
+std::string decodeError(const std::vector<uint8_t> &bytes) {
+  pipert::Stream s;
+  pipert::Status st = pipert::decodeStream(bytes.data(), bytes.size(), "x.pstream", s);
+  return st.ok() ? "" : st.message();
+}
+
+} // namespace
+
+// Tests that every rank's stream survives the file round trip exactly.
+TEST(StreamFormat, RoundTripsThroughAFile) {
+  TempDir dir("roundtrip");
+  for (const pipert::Stream &s : zbvPlan().streams) {
+    std::string path = dir.path + "/r" + std::to_string(s.rank);
+    pipert::Status st = pipert::writeStreamFile(path, s);
+    ASSERT_TRUE(st.ok()) << st.message();
+    pipert::Stream back;
+    st = pipert::readStreamFile(path, back);
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_TRUE(sameStream(s, back));
+    EXPECT_GT(back.instrs.size(), 30u);
+    EXPECT_GT(back.accesses.size(), back.instrs.size());
+  }
+}
+
+// Tests that a truncated file is reported with what the header promised.
+TEST(StreamFormat, TruncatedFile) {
+  std::vector<uint8_t> bytes = pipert::encodeStream(zbvPlan().streams[0]);
+  std::vector<uint8_t> cut(bytes.begin(), bytes.end() - 7);
+  std::string err = decodeError(cut);
+  EXPECT_NE(err.find("x.pstream: truncated: the header announces"),
+            std::string::npos)
+      << err;
+  cut.assign(bytes.begin(), bytes.begin() + 20);
+  EXPECT_NE(decodeError(cut).find("shorter than the 64-byte header"),
+            std::string::npos);
+  bytes.push_back(0);
+  EXPECT_NE(decodeError(bytes).find("1 trailing bytes"), std::string::npos);
+}
+
+// Tests that a flipped bit in the records, a foreign file and another
+// version are refused.
+TEST(StreamFormat, CorruptFile) {
+  std::vector<uint8_t> bytes = pipert::encodeStream(zbvPlan().streams[1]);
+  std::vector<uint8_t> flipped = bytes;
+  flipped[64 + 40 * 3 + 9] ^= 0x10;
+  EXPECT_NE(decodeError(flipped).find("checksum"), std::string::npos);
+  std::vector<uint8_t> magic = bytes;
+  magic[0] = 'X';
+  EXPECT_NE(decodeError(magic).find("bad magic"), std::string::npos);
+  std::vector<uint8_t> version = bytes;
+  version[8] = 9;
+  EXPECT_NE(decodeError(version).find("version 9"), std::string::npos);
+  pipert::Stream s;
+  pipert::Status st = pipert::readStreamFile("/nonexistent/r0", s);
+  EXPECT_NE(st.message().find("cannot open /nonexistent/r0"),
+            std::string::npos);
+}
+
+// Tests the validation messages: each names the rank and the instruction.
+TEST(StreamFormat, ValidationNamesRankAndInstruction) {
+  pipert::Stream s = zbvPlan().streams[1];
+  auto firstOf = [&](Opcode op) {
+    for (size_t i = 0; i < s.instrs.size(); ++i)
+      if (s.instrs[i].op == op)
+        return i;
+    return s.instrs.size();
+  };
+  {
+    pipert::Stream t = s;
+    size_t i = firstOf(Opcode::SendAct);
+    t.instrs[i].peer = 1;
+    pipert::Status st = pipert::validateStream(t);
+    EXPECT_EQ(st.rank(), 1);
+    EXPECT_EQ(st.instr(), int64_t(i));
+    EXPECT_NE(st.message().find("peer 1 is not another rank of 2"),
+              std::string::npos)
+        << st.message();
+  }
+  {
+    pipert::Stream t = s;
+    size_t i = firstOf(Opcode::RecvAct);
+    t.instrs[i].offset = t.arenaBytes - 4;
+    pipert::Status st = pipert::validateStream(t);
+    EXPECT_EQ(st.instr(), int64_t(i));
+    EXPECT_NE(st.message().find("is outside the arena"), std::string::npos)
+        << st.message();
+  }
+  {
+    pipert::Stream t = s;
+    size_t i = firstOf(Opcode::Wait);
+    t.instrs[i].op = Opcode::OptStep; // the post is never waited
+    pipert::Status st = pipert::validateStream(t);
+    EXPECT_NE(st.message().find("is never waited for"), std::string::npos)
+        << st.message();
+  }
+  {
+    pipert::Stream t = s;
+    t.instrs[firstOf(Opcode::Fwd)].mb = 8;
+    EXPECT_NE(pipert::validateStream(t).message().find(
+                  "chunk or micro-batch out of range"),
+              std::string::npos);
+  }
+}
+
+// Tests that the manifest survives its JSON round trip.
+TEST(ManifestFormat, RoundTrips) {
+  const pipert::Manifest &m = zbvPlan().manifest;
+  pipert::Manifest back;
+  pipert::Status st =
+      pipert::parseManifest(pipert::manifestToJson(m), "m.json", back);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(pipert::manifestToJson(back), pipert::manifestToJson(m));
+  EXPECT_EQ(back.params.size(), 16u);
+  EXPECT_EQ(back.params[3].name, "layer1.bias");
+  EXPECT_EQ(back.chunkRank, m.chunkRank);
+  EXPECT_EQ(back.loss.offset, m.loss.offset);
+}
+
+// Tests the manifest's errors: they name the file and the JSON path.
+TEST(ManifestFormat, ErrorsNameThePath) {
+  std::string text = pipert::manifestToJson(zbvPlan().manifest);
+  pipert::Manifest m;
+  auto errorOf = [&](const std::string &from, const std::string &to) {
+    std::string t = text;
+    size_t at = t.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    t.replace(at, from.size(), to);
+    pipert::Status st = pipert::parseManifest(t, "m.json", m);
+    return st.ok() ? std::string() : st.message();
+  };
+  EXPECT_NE(errorOf("\"arena_bytes\"", "\"arena_bytez\"")
+                .find("m.json: manifest.rank_info[0]: missing field "
+                      "\"arena_bytes\""),
+            std::string::npos);
+  EXPECT_NE(errorOf("\"dtype\": \"f32\"", "\"dtype\": \"bf8\"")
+                .find("unknown dtype \"bf8\""),
+            std::string::npos);
+  EXPECT_NE(errorOf("\"init\": \"normal\"", "\"init\": \"xavier\"")
+                .find("unknown init \"xavier\""),
+            std::string::npos);
+  EXPECT_NE(errorOf("\"ranks\": 2", "\"ranks\": \"two\"")
+                .find("manifest.ranks: expected an integer"),
+            std::string::npos);
+  EXPECT_NE(errorOf("{", "[").find("not valid JSON"), std::string::npos);
+
+  // Two parameters placed on the same bytes.
+  pipert::Manifest bad = zbvPlan().manifest;
+  bad.params[1].offset = bad.params[0].offset;
+  pipert::Status st = pipert::validateManifest(bad);
+  EXPECT_NE(st.message().find("overlap"), std::string::npos) << st.message();
+  bad = zbvPlan().manifest;
+  bad.params[0].offset = bad.rankInfo[0].arenaBytes - 8;
+  st = pipert::validateManifest(bad);
+  EXPECT_NE(st.message().find("is outside the"), std::string::npos)
+      << st.message();
+}
+
+// Tests that no truncation and no single-byte corruption of a stream file
+// crashes the reader or is accepted as a different stream.
+TEST(StreamFormat, EveryTruncationAndByteFlipIsRefused) {
+  std::vector<uint8_t> bytes = pipert::encodeStream(zbvPlan().streams[0]);
+  for (size_t len = 0; len < bytes.size(); len += 7)
+    EXPECT_NE(decodeError(std::vector<uint8_t>(bytes.begin(),
+                                               bytes.begin() + long(len))),
+              "")
+        << len;
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    std::vector<uint8_t> bad = bytes;
+    bad[i] ^= 0x41;
+    EXPECT_NE(decodeError(bad), "") << "byte " << i;
+  }
+}
+
+// Tests that records with a valid checksum but bad contents are refused by
+// the validation, naming the rank and instruction.
+TEST(StreamFormat, BadRecordsWithAValidChecksum) {
+  pipert::Stream s = zbvPlan().streams[0];
+  s.accesses[0].offset = s.arenaBytes; // past the arena
+  std::string err = decodeError(pipert::encodeStream(s));
+  EXPECT_NE(err.find("x.pstream: rank 0 #0 fwd(chunk 0, mb 0): access ["),
+            std::string::npos)
+      << err;
+  s = zbvPlan().streams[0];
+  s.instrs[1].op = pipert::Opcode(42);
+  err = decodeError(pipert::encodeStream(s));
+  EXPECT_NE(err.find("rank 0 #1: invalid opcode 42"), std::string::npos) << err;
+}
+
+// Tests the expected writers appendWithUses derives: earlier in the step,
+// the previous step, the host, and a recv's implied write.
+TEST(StreamBuilder, ExpectedWritersFollowProgramOrder) {
+  using pipert::BufferUse;
+  pipert::Stream s;
+  s.ranks = 2;
+  s.arenaBytes = 4096;
+  auto instr = [](Opcode op, int32_t req = -1) {
+    pipert::Instr in;
+    in.op = in.sub = op;
+    in.chunk = 0;
+    in.mb = 0;
+    in.req = req;
+    in.peer = op == Opcode::Fwd || op == Opcode::OptStep ? -1 : 1;
+    return in;
+  };
+  std::vector<pipert::Instr> instrs = {
+      instr(Opcode::RecvAct, 0), instr(Opcode::Wait, 0), instr(Opcode::Fwd),
+      instr(Opcode::OptStep)};
+  instrs[1].sub = Opcode::RecvAct;
+  instrs[0].offset = 0;
+  instrs[0].bytes = 64;
+  // buffer 1: the recv'd activation; 2: the output; 3: a weight; 4: a
+  // constant nobody writes.
+  std::vector<std::vector<BufferUse>> uses = {
+      {{1, 0, 64, true}},
+      {},
+      {{1, 0, 64, false}, {3, 128, 64, false}, {4, 256, 64, false},
+       {2, 64, 64, true}},
+      {{3, 128, 64, false}, {3, 128, 64, true}}};
+  pipert::appendWithUses(s, instrs, uses);
+  ASSERT_EQ(s.instrs.size(), 4u);
+  EXPECT_EQ(s.instrs[0].accessCount, 0u); // the recv's write is implied
+  const pipert::Access *fwd = &s.accesses[s.instrs[2].firstAccess];
+  EXPECT_EQ(fwd[0].writer, 0);                 // the recv, this step
+  EXPECT_EQ(fwd[1].writer, 3);                 // opt_step, previous step
+  EXPECT_EQ(fwd[2].writer, pipert::kHostWriter); // never written
+  EXPECT_TRUE(fwd[3].write);
+  const pipert::Access *opt = &s.accesses[s.instrs[3].firstAccess];
+  EXPECT_EQ(opt[0].writer, 3); // itself, in the previous step
+  pipert::Status st = pipert::validateStream(s);
+  EXPECT_TRUE(st.ok()) << st.message();
+}
