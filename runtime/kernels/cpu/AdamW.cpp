@@ -4,6 +4,7 @@
 
 #include "kernels/cpu/Reduce.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -37,21 +38,28 @@ Status adamwStep(T *param, const T *grad, T *m, T *v, int64_t n,
 }
 
 template <typename T> double sumOfSquares(const T *x, int64_t n) {
-  constexpr int64_t kChunk = 16384;
+  // Partial sums of fixed 16K-element chunks, added in chunk order. The
+  // partials live on the stack, a batch of chunks at a time, so the
+  // optimizer step allocates nothing; batching does not change the order.
+  constexpr int64_t kChunk = 16384, kBatch = 256;
   int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> partial(static_cast<size_t>(chunks));
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const T *xc = x + c * kChunk;
-    int64_t len = c + 1 < chunks ? kChunk : n - c * kChunk;
-    partial[size_t(c)] = detail::reduceFixed<double>(len, [xc](int64_t i) {
-      double d = double(xc[i]);
-      return d * d;
-    });
-  }
   double total = 0;
-  for (double p : partial)
-    total += p;
+  for (int64_t first = 0; first < chunks; first += kBatch) {
+    int64_t count = std::min(kBatch, chunks - first);
+    double partial[kBatch];
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < count; ++j) {
+      int64_t c = first + j;
+      const T *xc = x + c * kChunk;
+      int64_t len = c + 1 < chunks ? kChunk : n - c * kChunk;
+      partial[j] = detail::reduceFixed<double>(len, [xc](int64_t i) {
+        double d = double(xc[i]);
+        return d * d;
+      });
+    }
+    for (int64_t j = 0; j < count; ++j)
+      total += partial[j];
+  }
   return total;
 }
 
