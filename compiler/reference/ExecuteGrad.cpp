@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/reference/Executor.h"
+#include "compiler/reference/ValueInfo.h"
 
 #include "dialects/nn/NNGradOps.h"
 #include "kernels/cpu/Activation.h"
@@ -29,23 +30,6 @@ using namespace mlir;
 using namespace pipec;
 using namespace pipec::reference;
 namespace cpu = pipert::cpu;
-
-static ArrayRef<int64_t> shapeOf(Value v) {
-  return cast<RankedTensorType>(v.getType()).getShape();
-}
-
-static int64_t numel(Value v) {
-  return cast<RankedTensorType>(v.getType()).getNumElements();
-}
-
-static int64_t lastDim(Value v) { return shapeOf(v).back(); }
-
-static std::string where(Operation *op) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << op->getLoc() << ": '" << op->getName() << "'";
-  return s;
-}
 
 /// The kernel shape of an attention op or its gradient (same attributes).
 template <typename OpT>

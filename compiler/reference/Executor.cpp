@@ -1,6 +1,7 @@
 //===- Executor.cpp - runs an nn function on the CPU kernels --------------===//
 
 #include "compiler/reference/Executor.h"
+#include "compiler/reference/ValueInfo.h"
 
 #include "dialects/nn/NNGradOps.h"
 #include "dialects/nn/NNOps.h"
@@ -24,25 +25,6 @@ using namespace mlir;
 using namespace pipec;
 using namespace pipec::reference;
 namespace cpu = pipert::cpu;
-
-/// The static shape of a ranked tensor value.
-static ArrayRef<int64_t> shapeOf(Value v) {
-  return cast<RankedTensorType>(v.getType()).getShape();
-}
-
-static int64_t numel(Value v) {
-  return cast<RankedTensorType>(v.getType()).getNumElements();
-}
-
-static int64_t lastDim(Value v) { return shapeOf(v).back(); }
-
-/// "loc: " for messages; the location holds the JSON path of the op.
-static std::string where(Operation *op) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << op->getLoc() << ": '" << op->getName() << "'";
-  return s;
-}
 
 template <typename T>
 std::unique_ptr<Executor<T>>

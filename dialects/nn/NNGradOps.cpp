@@ -1,5 +1,4 @@
-//===- NNGradOps.cpp - verifiers of the training and backward ops -*- C++
-//-*-===//
+//===- NNGradOps.cpp - verifiers of the training and backward ops -------===//
 //
 // Backward ops are built by --nn-autodiff, but they are also written by hand
 // in tests and read by executors, so each one checks that its shapes are
@@ -9,6 +8,7 @@
 
 #include "dialects/nn/NNGradOps.h"
 #include "dialects/nn/NNOps.h"
+#include "dialects/nn/NNVerify.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -19,20 +19,8 @@
 
 using namespace mlir;
 using namespace pipec::nn;
+using namespace pipec::nn::verify;
 
-/// Prints a shape as `[4, 64, 64]`, the way the model files write it.
-static std::string shapeStr(ArrayRef<int64_t> shape) {
-  std::string s = "[";
-  for (auto [i, d] : llvm::enumerate(shape))
-    s += (i ? ", " : "") + std::to_string(d);
-  return s + "]";
-}
-
-static RankedTensorType tensorOf(Value v) {
-  return cast<RankedTensorType>(v.getType());
-}
-
-static ArrayRef<int64_t> shapeOf(Value v) { return tensorOf(v).getShape(); }
 
 /// Checks that `value` (named `name`) has `shape` and the element type of
 /// `like`; `why` says where the expectation comes from.
@@ -78,21 +66,6 @@ static LogicalResult expectSuffix(Operation *op, StringRef name, Value value,
     return op->emitOpError()
            << name << " element type " << tensorOf(value).getElementType()
            << " must be " << tensorOf(full).getElementType();
-  return success();
-}
-
-static LogicalResult expectPositive(Operation *op, StringRef name,
-                                    int64_t value) {
-  if (value <= 0)
-    return op->emitOpError() << name << " must be positive, got " << value;
-  return success();
-}
-
-static LogicalResult expectPositive(Operation *op, StringRef name,
-                                    double value) {
-  if (!(value > 0.0) || std::isinf(value))
-    return op->emitOpError()
-           << name << " must be positive and finite, got " << value;
   return success();
 }
 

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialects/nn/NNOps.h"
+#include "dialects/nn/NNVerify.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -16,20 +17,8 @@
 
 using namespace mlir;
 using namespace pipec::nn;
+using namespace pipec::nn::verify;
 
-/// Prints a shape as `[4, 64, 64]`, the way the JSON model files write it.
-static std::string shapeStr(ArrayRef<int64_t> shape) {
-  std::string s = "[";
-  for (auto [i, d] : llvm::enumerate(shape))
-    s += (i ? ", " : "") + std::to_string(d);
-  return s + "]";
-}
-
-static RankedTensorType tensorOf(Value v) {
-  return cast<RankedTensorType>(v.getType());
-}
-
-static ArrayRef<int64_t> shapeOf(Value v) { return tensorOf(v).getShape(); }
 
 /// Checks that every named operand has the element type of the first one, so
 /// a bf16 weight next to an f32 activation is reported by name.
@@ -66,19 +55,12 @@ static LogicalResult verifyResult(Operation *op, ArrayRef<int64_t> shape,
 /// the bits signless, so the sign is read back with getInt().
 static LogicalResult verifyPositive(Operation *op, StringRef name,
                                     IntegerAttr attr) {
-  if (attr.getInt() <= 0)
-    return op->emitOpError()
-           << name << " must be positive, got " << attr.getInt();
-  return success();
+  return verify::expectPositive(op, name, attr.getInt());
 }
 
 static LogicalResult verifyPositive(Operation *op, StringRef name,
                                     FloatAttr attr) {
-  double v = attr.getValueAsDouble();
-  if (!(v > 0.0) || std::isinf(v))
-    return op->emitOpError()
-           << name << " must be positive and finite, got " << v;
-  return success();
+  return verify::expectPositive(op, name, attr.getValueAsDouble());
 }
 
 //===----------------------------------------------------------------------===//
