@@ -30,12 +30,12 @@ if [ ! -f "$ASAN_DIR/build.ninja" ]; then
     -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
     -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit >/dev/null
 fi
-export ASAN_OPTIONS=detect_leaks=1:handle_abort=1
+asan_env=(env ASAN_OPTIONS=detect_leaks=1:handle_abort=1)
 rm -f "$ASAN_DIR/fuzz.log"
 if ninja -C "$ASAN_DIR" pipec-import-fuzz; then
-  (cd "$ASAN_DIR" && ctest -R '^import-fuzz-catches' --output-on-failure) || status=1
-  "$ASAN_DIR/bin/pipec-import-fuzz" models --seed "${FUZZ_SEED:-1}" --count 20000 \
-    --time-budget 110 --crash-file "$ASAN_DIR/import-fuzz-crash.json" \
+  (cd "$ASAN_DIR" && "${asan_env[@]}" ctest -R '^import-fuzz-catches' --output-on-failure) || status=1
+  "${asan_env[@]}" "$ASAN_DIR/bin/pipec-import-fuzz" models --seed "${FUZZ_SEED:-1}" --count 20000 \
+    --time-budget 110 --hang-timeout 20 --crash-file "$ASAN_DIR/import-fuzz-crash.json" \
     | tee "$ASAN_DIR/fuzz.log" || status=1
 else
   status=1
