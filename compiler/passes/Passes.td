@@ -152,4 +152,89 @@ def PipeSchedulePass : Pass<"pipe-schedule", "::mlir::ModuleOp"> {
   ];
 }
 
+def PipePartitionPass : Pass<"pipe-partition", "::mlir::ModuleOp"> {
+  let summary = "Cuts @forward into pipe.chunk ops balanced per rank for a "
+                "schedule's placement";
+  let description = [{
+    Reads `func.func @forward`, models every op's F, B and W time from the
+    cost interface with the target's rates, and cuts the op sequence into
+    S x V contiguous chunks (a range of `nn.op_id`s each; @train_step's F,
+    B and W ops join the chunk of their op id) so that the largest per-rank
+    time is least under the placement of `kind` (chunk i on rank i; looped
+    for interleaved-1f1b; a V for zb-v and dualpipe-v). Among partitions
+    within 2% of that optimum the one the schedule runs fastest is kept
+    (docs/PARTITION.md). Writes one `pipe.chunk` per chunk with its rank and
+    costs, and the attributes the memory planner and the emitter read:
+
+    * `pipe.op_ids = array<i64: first, last>` (inclusive) and
+      `pipe.layers` (repeat iterations covered, if any);
+    * `pipe.sends = array<i64: op_id, result, ...>`: the values the chunk
+      passes to the next chunk (made here or earlier and forwarded; inputs
+      and parameters are never sent), `pipe.in_bytes`, `pipe.out_bytes`;
+    * `pipe.saved_bytes` (kept until W), `pipe.saved_b_bytes` (kept until
+      B), `pipe.w_grad_bytes`, `pipe.deferred_w`, `pipe.workspace_bytes`
+      (kept bytes from @train_step's liveness when --nn-autodiff ran
+      first, as its costs are; else from the cost interface);
+    * recomputation: `pipe.recompute_ops = array<i64: first, last>` (the op
+      ids whose forward B runs again), `pipe.recompute_in_bytes` (kept
+      from F until B instead) and `pipe.recomputed_bytes` (rebuilt in B).
+    * `pipe.params`: the parameter read by each use in the chunk.
+
+    A parameter read on several ranks (tied embeddings) gets a
+    `pipe.group @tied.NAME` of those ranks with `pipe.param = "NAME"`: its
+    gradients are all-reduced among them. Run `--pipe-schedule` with the
+    same kind and micro-batches next.
+  }];
+  let dependentDialects = ["::pipec::pipe::PipeDialect"];
+  let options = [
+    Option<"stages", "stages", "int32_t", /*default=*/"0",
+           "Pipeline ranks">,
+    Option<"kind", "kind", "std::string", /*default=*/"\"1f1b\"",
+           "Schedule kind whose placement the partition serves">,
+    Option<"microbatches", "microbatches", "int32_t", /*default=*/"0",
+           "Micro-batches per step (0: 2 x stages, or 4 x stages for "
+           "dualpipe-v); used to time candidate partitions">,
+    Option<"chunksPerRank", "chunks-per-rank", "int32_t", /*default=*/"0",
+           "Chunks per rank; 0 takes the kind's default">,
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "Cost-model target: cpu or cuda">,
+    Option<"recompute", "recompute", "bool", /*default=*/"false",
+           "Recompute each chunk's forward in its B (keeps only the input)">,
+    Option<"memoryCap", "memory-cap", "int64_t", /*default=*/"0",
+           "Bytes a rank may use: ranks over it recompute layer by layer "
+           "until they fit, else the pass fails naming the rank">,
+    Option<"deferLmHeadW", "defer-lm-head-w", "bool", /*default=*/"false",
+           "Let the LM head's W run after its B like every other W">,
+  ];
+}
+
+def PipePlanMemoryPass : Pass<"pipe-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Plans one static arena per rank over its instruction stream";
+  let description = [{
+    Runs after `--pipe-partition` and `--pipe-schedule`. For each
+    `pipe.program` it places every buffer the rank needs at a fixed offset
+    of one arena: weights, one gradient accumulator per parameter use,
+    AdamW's m and v, the workspace (all step long), and per (chunk,
+    micro-batch) the kept activations (F until B, or until W when W is
+    deferred), the output gradients a deferred W reads (B until W), the
+    received inputs and gradients (post until use) and the messages being
+    sent (until their wait). Micro-batches of one buffer share slots
+    (interval colouring), slots are packed first-fit by size.
+
+    Writes on each program `pipe.arena_bytes`, `pipe.peak_live_bytes`,
+    `pipe.memory` (bytes per kind at the peak), `pipe.buffers` (8 integers
+    per block: kind, role, chunk, slot, offset, bytes, first and last
+    instruction) and `pipe.slots` (per (role, chunk): role, chunk, then the
+    slot of each micro-batch). With `memory-cap=BYTES` it fails, naming the
+    rank, when a rank needs more; `print` emits one remark per rank.
+  }];
+  let dependentDialects = ["::pipec::pipe::PipeDialect"];
+  let options = [
+    Option<"memoryCap", "memory-cap", "int64_t", /*default=*/"0",
+           "Bytes a rank may use; 0: no cap">,
+    Option<"print", "print", "bool", /*default=*/"false",
+           "Emit a remark per rank with its arena and peak by kind">,
+  ];
+}
+
 #endif // PIPEC_COMPILER_PASSES

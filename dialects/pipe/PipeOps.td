@@ -32,7 +32,7 @@ def Pipe_ChunkOp : Pipe_Op<"chunk", [Symbol, NoTerminator, NoRegionArguments]> {
                        DenseF64ArrayAttr:$costs);
   let regions = (region MaxSizedRegion<1>:$body);
   let assemblyFormat = [{
-    $sym_name `rank` `=` $rank `costs` `=` $costs ($body^)? attr-dict
+    $sym_name `rank` `=` $rank `costs` `=` $costs attr-dict-with-keyword ($body^)?
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{

@@ -1,0 +1,45 @@
+//===- ModelCosts.h - @forward as the planner's pieces -----------*- C++ -*-===//
+//
+// Reads `func.func @forward` into compiler/plan's ModelCosts: one piece per
+// compute op (with the nn.param reads in front of it), its F, B and W time
+// from the cost interface and the target's rates, the bytes it keeps, and
+// the bytes every possible cut would send. Shared by --pipe-partition,
+// --pipe-plan-memory and `pipec plan`.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PIPEC_COMPILER_PASSES_MODELCOSTS_H
+#define PIPEC_COMPILER_PASSES_MODELCOSTS_H
+
+#include "compiler/plan/Planner.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+
+namespace pipec {
+
+/// Options of the cost reading.
+struct CostOptions {
+  plan::Rates rates;
+  /// Let the LM head's W (the matmul whose result is the loss's logits) run
+  /// after its B like every other W. Off by default: its B x T x V output
+  /// gradient would then be kept from B to W.
+  bool deferLmHeadW = false;
+};
+
+/// Fills `model` from `forward`. With `trainStep` (the @train_step that
+/// --nn-autodiff built from it), each piece's F, B and W time is the sum
+/// of the costs of @train_step's ops with that piece's `nn.op_id`s and
+/// `nn.role` (recomputed ops count in B); without it they are modelled from
+/// the forward op (docs/PARTITION.md). Returns an empty string, or what is
+/// wrong (no compute op, an @train_step op whose id is out of range, ...).
+std::string buildModelCosts(mlir::func::FuncOp forward,
+                            mlir::func::FuncOp trainStep,
+                            const CostOptions &options,
+                            plan::ModelCosts &model);
+
+} // namespace pipec
+
+#endif // PIPEC_COMPILER_PASSES_MODELCOSTS_H

@@ -1,0 +1,37 @@
+//===- Pipeline.cpp - the training flow as one pass pipeline --------------===//
+
+#include "compiler/passes/Pipeline.h"
+
+#include "compiler/passes/Passes.h"
+
+namespace pipec {
+
+void buildTrainingPipeline(mlir::OpPassManager &pm,
+                           const TrainingPipelineOptions &o) {
+  NNAutodiffPassOptions autodiff;
+  autodiff.recompute.assign(o.autodiffRecompute.begin(),
+                            o.autodiffRecompute.end());
+  pm.addPass(createNNAutodiffPass(autodiff));
+
+  PipePartitionPassOptions partition;
+  partition.stages = o.stages;
+  partition.kind = o.kind;
+  partition.microbatches = o.microbatches;
+  partition.chunksPerRank = o.chunksPerRank;
+  partition.target = o.target;
+  partition.recompute = o.recomputeChunks;
+  partition.memoryCap = o.memoryCap;
+  pm.addPass(createPipePartitionPass(partition));
+
+  PipeSchedulePassOptions schedule;
+  schedule.kind = o.kind;
+  schedule.microbatches = o.microbatches;
+  schedule.chunksPerRank = o.chunksPerRank;
+  pm.addPass(createPipeSchedulePass(schedule));
+
+  PipePlanMemoryPassOptions memory;
+  memory.memoryCap = o.memoryCap;
+  pm.addPass(createPipePlanMemoryPass(memory));
+}
+
+} // namespace pipec

@@ -1,0 +1,40 @@
+//===- CostModel.cpp - per-target rates and the roofline -----------------===//
+
+#include "compiler/plan/CostModel.h"
+
+#include <algorithm>
+
+namespace pipec::plan {
+
+// The figures are sustained rates, not peaks: a CPU core pair running the
+// OpenBLAS-backed kernels of runtime/kernels/cpu, and an H100 running f32
+// GEMMs on TF32 tensor cores with NVLink between ranks. Only ratios matter
+// for balance; absolute figures only scale the reported times.
+bool ratesForTarget(const std::string &name, Rates &rates) {
+  if (name == "cpu") {
+    rates = {"cpu", 50e9, 20e9, 1e-6, 10e9, 5e-6};
+    return true;
+  }
+  if (name == "cuda") {
+    rates = {"cuda", 300e12, 2.5e12, 5e-6, 150e9, 10e-6};
+    return true;
+  }
+  return false;
+}
+
+const char *allTargetNames() { return "cpu, cuda"; }
+
+double kernelTime(const Rates &rates, double flops, double bytes) {
+  if (flops <= 0 && bytes <= 0)
+    return 0;
+  return std::max(flops / rates.flopsPerSec, bytes / rates.bytesPerSec) +
+         rates.opOverheadSec;
+}
+
+double messageTime(const Rates &rates, double bytes) {
+  if (bytes <= 0)
+    return 0;
+  return bytes / rates.linkBytesPerSec + rates.linkLatencySec;
+}
+
+} // namespace pipec::plan

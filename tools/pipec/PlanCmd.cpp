@@ -1,0 +1,363 @@
+//===- PlanCmd.cpp - `pipec plan`: partition, schedule and memory ---------===//
+//
+// Imports a model, reads its @forward into pieces with modelled times
+// (compiler/passes/ModelCosts), and plans the step with compiler/plan: the
+// partition balanced per rank under the schedule's placement, the
+// schedule's step time and bubble from the abstract machine, and every
+// rank's arena. `--schedule auto` searches kinds, chunks per rank and
+// recomputation for the fastest plan within --memory-cap.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/import/JsonImporter.h"
+#include "compiler/passes/ModelCosts.h"
+#include "compiler/passes/Passes.h"
+#include "compiler/plan/Planner.h"
+#include "compiler/schedule/Svg.h"
+#include "tools/pipec/Subcommand.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+using namespace mlir;
+using namespace pipec::plan;
+
+static cl::SubCommand
+    planCmd("plan", "Partition a model for a pipeline schedule: chunks "
+                    "balanced per rank, step time, bubble and each rank's "
+                    "peak memory");
+
+static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
+                                      cl::desc("<MODEL.json>"),
+                                      cl::sub(planCmd));
+static cl::opt<int> stagesOpt("stages", cl::desc("pipeline ranks"),
+                              cl::init(0), cl::sub(planCmd));
+static cl::opt<int> mbOpt("microbatches", cl::desc("micro-batches per step"),
+                          cl::init(0), cl::sub(planCmd));
+static cl::opt<std::string>
+    scheduleOpt("schedule",
+                cl::desc("gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, "
+                         "dualpipe-v, or auto (the fastest that fits)"),
+                cl::init(""), cl::sub(planCmd));
+static cl::opt<int> chunksOpt("chunks-per-rank",
+                              cl::desc("chunks per rank (default: the "
+                                       "kind's, 2 for interleaved and V)"),
+                              cl::init(0), cl::sub(planCmd));
+static cl::opt<std::string>
+    capOpt("memory-cap",
+           cl::desc("bytes a rank may use (suffixes K, M, G, KiB, MiB, GiB); "
+                    "fail if no plan fits"),
+           cl::init(""), cl::sub(planCmd));
+static cl::opt<std::string> recomputeOpt(
+    "recompute",
+    cl::desc("none, full (every chunk), or auto (layer by layer on the "
+             "ranks over --memory-cap, until they fit)"),
+    cl::init("auto"), cl::sub(planCmd));
+static cl::opt<std::string> targetOpt("target",
+                                      cl::desc("cost-model target: cpu, cuda"),
+                                      cl::init("cpu"), cl::sub(planCmd));
+static cl::opt<std::string>
+    csvOpt("schedule-file",
+           cl::desc("a torch.distributed.pipelining compute-only CSV "
+                    "schedule (placement and stages come from the file)"),
+           cl::init(""), cl::sub(planCmd));
+static cl::opt<bool> deferHeadOpt(
+    "defer-lm-head-w",
+    cl::desc("let the LM head's W run after its B (keeps its B x T x V "
+             "output gradient alive meanwhile)"),
+    cl::init(false), cl::sub(planCmd));
+static cl::opt<bool> forwardCostsOpt(
+    "forward-costs",
+    cl::desc("model B and W from the forward ops instead of costing the "
+             "@train_step --nn-autodiff builds"),
+    cl::init(false), cl::sub(planCmd));
+static cl::opt<bool> jsonOpt("json", cl::desc("print one JSON object"),
+                             cl::init(false), cl::sub(planCmd));
+static cl::opt<std::string> svgOpt("svg",
+                                   cl::desc("write the timeline as SVG"),
+                                   cl::init(""), cl::sub(planCmd));
+
+static int fail(const Twine &msg) {
+  errs() << "pipec plan: error: " << msg << "\n";
+  return 1;
+}
+
+/// "80G" -> 80e9, "2GiB" -> 2^31, "1000" -> 1000; false if malformed.
+static bool parseBytes(StringRef text, int64_t &out) {
+  struct Suffix {
+    const char *s;
+    double mult;
+  };
+  static const Suffix suffixes[] = {{"KiB", 1024.0},
+                                    {"MiB", 1024.0 * 1024},
+                                    {"GiB", 1024.0 * 1024 * 1024},
+                                    {"K", 1e3},
+                                    {"M", 1e6},
+                                    {"G", 1e9}};
+  double mult = 1;
+  for (const Suffix &s : suffixes)
+    if (text.consume_back(s.s)) {
+      mult = s.mult;
+      break;
+    }
+  double v;
+  if (text.empty() || text.getAsDouble(v) || v <= 0)
+    return false;
+  out = int64_t(v * mult);
+  return true;
+}
+
+static std::string layersText(const ChunkPlan &c) {
+  if (c.firstLayer < 0)
+    return "-";
+  return c.firstLayer == c.lastLayer
+             ? std::to_string(c.firstLayer)
+             : std::to_string(c.firstLayer) + "-" + std::to_string(c.lastLayer);
+}
+
+static int runPlan() {
+  PlanOptions o;
+  if (!ratesForTarget(targetOpt, o.rates))
+    return fail("unknown --target '" + targetOpt + "'; expected one of " +
+                allTargetNames());
+  if (!csvOpt.empty()) {
+    auto buf = MemoryBuffer::getFile(csvOpt);
+    if (!buf)
+      return fail("cannot read --schedule-file '" + csvOpt +
+                  "': " + buf.getError().message());
+    o.csvText = (*buf)->getBuffer().str();
+    o.csvName = csvOpt;
+  } else {
+    if (scheduleOpt.empty())
+      return fail("give --schedule KIND (or auto) or --schedule-file F.csv");
+    if (scheduleOpt == "auto")
+      o.autoSchedule = true;
+    else if (!pipec::schedule::parseKind(scheduleOpt, o.kind))
+      return fail("unknown --schedule '" + scheduleOpt + "'; expected one of " +
+                  pipec::schedule::allKindNames() + " or auto");
+    if (stagesOpt < 1)
+      return fail("--stages must be at least 1");
+  }
+  if (mbOpt < 1 && csvOpt.empty())
+    return fail("--microbatches must be at least 1");
+  o.stages = stagesOpt;
+  o.microbatches = mbOpt;
+  o.chunksPerRank = chunksOpt;
+  if (!capOpt.empty() && !parseBytes(capOpt, o.memoryCap))
+    return fail("--memory-cap '" + capOpt +
+                "' is not a positive byte count (e.g. 80G, 512MiB)");
+  if (recomputeOpt == "none")
+    o.recompute = Recompute::None;
+  else if (recomputeOpt == "full")
+    o.recompute = Recompute::Full;
+  else if (recomputeOpt == "auto")
+    o.recompute = o.memoryCap > 0 ? Recompute::Auto : Recompute::None;
+  else
+    return fail("unknown --recompute '" + recomputeOpt +
+                "'; expected none, full or auto");
+
+  MLIRContext ctx;
+  OwningOpRef<ModuleOp> module = pipec::importModelFile(ctx, modelFile, errs());
+  if (!module)
+    return 1;
+  auto forward = module->lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return fail(modelFile + ": the module has no @forward");
+  pipec::CostOptions co;
+  co.rates = o.rates;
+  co.deferLmHeadW = deferHeadOpt;
+  // B and W from the ops --nn-autodiff builds, unless asked for the
+  // forward-op model; a model autodiff refuses falls back to it, saying why.
+  func::FuncOp trainStep;
+  std::string costSource = "forward";
+  if (!forwardCostsOpt) {
+    std::string why;
+    {
+      ScopedDiagnosticHandler capture(&ctx, [&](Diagnostic &d) {
+        if (d.getSeverity() == DiagnosticSeverity::Error && why.empty())
+          why = d.str();
+        return success();
+      });
+      PassManager pm(&ctx);
+      pm.addPass(pipec::createNNAutodiffPass());
+      if (succeeded(pm.run(*module)))
+        trainStep = module->lookupSymbol<func::FuncOp>("train_step");
+    }
+    if (trainStep)
+      costSource = "train_step";
+    else
+      errs() << "pipec plan: note: B and W are modelled from the forward ops: "
+             << "--nn-autodiff refused the model (" << why << ")\n";
+  }
+  ModelCosts model;
+  if (std::string err = pipec::buildModelCosts(forward, trainStep, co, model);
+      !err.empty())
+    return fail(modelFile + ": " + err);
+
+  Plan plan;
+  if (std::string err = makePlan(model, o, plan); !err.empty())
+    return fail(err);
+
+  const pipec::schedule::Schedule &s = plan.streams;
+  const int32_t ranks = s.ranks();
+  double worst = 0;
+  for (double t : plan.rankTime)
+    worst = std::max(worst, t);
+  const char *kind = o.csvText.empty() ? pipec::schedule::kindName(s.kind) : "csv";
+
+  if (!svgOpt.empty()) {
+    pipec::schedule::MachineResult spans;
+    pipec::schedule::Costs costs;
+    for (const ChunkPlan &c : plan.chunks) {
+      costs.f.push_back(c.f);
+      costs.b.push_back(c.b);
+      costs.w.push_back(c.w);
+    }
+    spans = pipec::schedule::runMachine(s, costs, /*recordSpans=*/true);
+    std::error_code ec;
+    raw_fd_ostream svg(svgOpt, ec);
+    if (ec)
+      return fail("cannot write '" + svgOpt + "': " + ec.message());
+    svg << pipec::schedule::renderSvg(
+        s, spans, std::string(module->getName().value_or("model")) + " " + kind);
+  }
+
+  if (jsonOpt) {
+    json::OStream j(outs(), 2);
+    j.object([&] {
+      j.attribute("model", module->getName().value_or(""));
+      j.attribute("schedule", kind);
+      j.attribute("stages", ranks);
+      j.attribute("microbatches", s.microbatches);
+      j.attribute("chunks_per_rank", s.chunksPerRank);
+      j.attribute("target", o.rates.name);
+      j.attribute("cost_source", costSource);
+      j.attribute("kept_from_liveness", model.exactKept);
+      j.attribute("recompute", plan.recompute);
+      j.attribute("pieces", int64_t(model.pieces.size()));
+      j.attribute("bubble_fraction", plan.timing.bubbleFraction);
+      j.attribute("step_time_s", plan.timing.stepTime);
+      j.attributeArray("rank_time_s", [&] {
+        for (double t : plan.rankTime)
+          j.value(t);
+      });
+      j.attribute("max_rank_time_s", worst);
+      j.attribute("balance_bound_s", plan.balanceBound);
+      j.attributeArray("peak_memory_bytes", [&] {
+        for (const RankMemory &m : plan.memory)
+          j.value(m.arenaBytes);
+      });
+      j.attributeArray("peak_live_bytes", [&] {
+        for (const RankMemory &m : plan.memory)
+          j.value(m.peakLiveBytes);
+      });
+      j.attributeArray("memory", [&] {
+        for (const RankMemory &m : plan.memory)
+          j.object([&] {
+            for (int k = 0; k < kBufferKinds; ++k)
+              j.attribute(bufferKindName(BufferKind(k)), m.atPeak[k]);
+          });
+      });
+      j.attributeArray("chunks", [&] {
+        for (size_t c = 0; c < plan.chunks.size(); ++c) {
+          const ChunkPlan &ch = plan.chunks[c];
+          j.object([&] {
+            j.attribute("chunk", int64_t(c));
+            j.attribute("rank", ch.rank);
+            j.attributeArray("op_ids", [&] {
+              j.value(ch.firstOp);
+              j.value(ch.lastOp);
+            });
+            j.attribute("ops", ch.endPiece - ch.firstPiece);
+            j.attributeArray("layers", [&] {
+              if (ch.firstLayer >= 0) {
+                j.value(ch.firstLayer);
+                j.value(ch.lastLayer);
+              }
+            });
+            j.attributeArray("costs_s", [&] {
+              j.value(ch.f);
+              j.value(ch.b);
+              j.value(ch.w);
+            });
+            j.attribute("in_bytes", ch.memory.inBytes);
+            j.attribute("out_bytes", ch.memory.outBytes);
+            j.attribute("saved_bytes", ch.memory.savedBytes);
+            j.attribute("saved_for_b_bytes", ch.memory.savedForBBytes);
+            j.attributeArray("recompute_op_ids", [&] {
+              if (ch.recomputes()) {
+                j.value(ch.firstOp);
+                j.value(model.pieces[ch.recomputeEnd - 1].lastOp);
+              }
+            });
+          });
+        }
+      });
+      j.attributeArray("tied", [&] {
+        for (const auto &[name, rs] : plan.tied)
+          j.object([&] {
+            j.attribute("param", name);
+            j.attributeArray("ranks", [&] {
+              for (int32_t r : rs)
+                j.value(r);
+            });
+          });
+      });
+    });
+    outs() << "\n";
+    return 0;
+  }
+
+  raw_ostream &os = outs();
+  os << "plan " << module->getName().value_or("") << ": " << kind << ", "
+     << ranks << " ranks, " << s.microbatches << " micro-batches, "
+     << s.chunksPerRank << " chunk(s) per rank, target " << o.rates.name
+     << (plan.recompute ? ", recomputation" : "") << "\n";
+  os << "costs: F, B and W from " << (trainStep ? "@train_step's ops" : "the forward ops' model") << "\n";
+  os << "chunks (ops of @forward by op id; costs per micro-batch, seconds):\n";
+  for (size_t c = 0; c < plan.chunks.size(); ++c) {
+    const ChunkPlan &ch = plan.chunks[c];
+    os << format("  c%-3zu rank %-3d ops %5d-%-5d (%4d ops) layers %-7s "
+                 "F %.3e B %.3e W %.3e  sends %lld B\n",
+                 c, ch.rank, ch.firstOp, ch.lastOp, ch.endPiece - ch.firstPiece,
+                 layersText(ch).c_str(), ch.f, ch.b, ch.w,
+                 (long long)ch.memory.outBytes);
+    if (ch.recomputes())
+      os << "       recomputes ops " << ch.firstOp << "-"
+         << model.pieces[ch.recomputeEnd - 1].lastOp << " in B\n";
+  }
+  os << "rank time per micro-batch (F+B+W), seconds:\n";
+  for (int32_t r = 0; r < ranks; ++r)
+    os << format("  rank %-3d %.4e\n", r, plan.rankTime[r]);
+  os << format("largest rank time %.4e s, balance bound %.4e s (%.2f%% above)\n",
+               worst, plan.balanceBound,
+               100.0 * (worst / plan.balanceBound - 1));
+  os << format("step time %.4e s, bubble fraction %.4f\n", plan.timing.stepTime,
+               plan.timing.bubbleFraction);
+  os << "peak memory per rank (bytes; split by kind at the peak):\n";
+  for (int32_t r = 0; r < ranks; ++r) {
+    const RankMemory &m = plan.memory[r];
+    os << "  rank " << r << ": " << m.arenaBytes << " (live peak "
+       << m.peakLiveBytes << ")";
+    for (int k = 0; k < kBufferKinds; ++k)
+      os << " " << bufferKindName(BufferKind(k)) << " " << m.atPeak[k];
+    os << "\n";
+  }
+  for (const auto &[name, rs] : plan.tied) {
+    os << "tied: " << name << " on ranks";
+    for (int32_t r : rs)
+      os << " " << r;
+    os << " (gradients all-reduced among them)\n";
+  }
+  return 0;
+}
+
+static pipec::tool::RegisterSubcommand registerPlan(planCmd, runPlan);
