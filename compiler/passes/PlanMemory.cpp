@@ -126,6 +126,22 @@ void PipePlanMemoryPass::runOnOperation() {
     }
   }
 
+  // Collective groups: group 0 holds every rank (the step's collective);
+  // every other pipe.group (a tied parameter's) gets the next index.
+  s.groups.assign(1, {});
+  for (int32_t q = 0; q < s.placement.ranks; ++q)
+    s.groups[0].push_back(q);
+  llvm::StringMap<int32_t> groupIndex;
+  for (GroupOp g : module.getOps<GroupOp>()) {
+    std::vector<int32_t> ranks(g.getRanks().begin(), g.getRanks().end());
+    if (ranks == s.groups[0]) {
+      groupIndex[g.getSymName()] = 0;
+    } else {
+      groupIndex[g.getSymName()] = int32_t(s.groups.size());
+      s.groups.push_back(std::move(ranks));
+    }
+  }
+
   s.streams.resize(s.placement.ranks);
   for (ProgramOp prog : programs) {
     int32_t r = prog.getRank();
@@ -164,7 +180,14 @@ void PipePlanMemoryPass::runOnOperation() {
           out.mb = post.mb;
         }
       } else if (in.op == InstrOp::AllReduce) {
-        out.chunk = 0; // the library's group 0: a collective of the step
+        auto it = groupIndex.find(prog.getSymbol(in.sym).getValue());
+        if (it == groupIndex.end()) {
+          prog.emitError("--pipe-plan-memory: instruction ")
+              << i << " names " << prog.getSymbol(in.sym)
+              << ", which is not a pipe.group";
+          return signalPassFailure();
+        }
+        out.chunk = it->second;
       }
       stream.push_back(out);
     }

@@ -5,6 +5,9 @@
 // rank's instruction stream with compiler/schedule's lowering, proves the
 // streams deadlock-free in the abstract machine, and writes them back as
 // pipe.program tables with a pipe.schedule op holding the modelled figures.
+// The module's pipe.group ops (the tied-parameter groups --pipe-partition
+// declares) become collective groups 1.. of the lowering, so each member
+// rank's program gets its `all_reduce @tied.NAME bucket 0`.
 // All the schedule logic lives in compiler/schedule (plain C++); this pass
 // only translates between it and the IR and turns its errors into
 // diagnostics.
@@ -107,9 +110,14 @@ private:
   /// Checks that the plan places every chunk where the module declares it.
   bool checkPlacement(ModuleOp module, ArrayRef<ChunkOp> chunks,
                       const sched::ComputePlan &plan);
-  /// Writes the group, the schedule op and one program per rank.
+  /// Reads the module's pipe.group ops as collective groups 1..; false
+  /// after a diagnostic (a rank outside the pipeline).
+  bool readGroups(ModuleOp module, int32_t stages, SmallVector<GroupOp> &ops,
+                  std::vector<std::vector<int32_t>> &groups);
+  /// Writes the world group, the schedule op and one program per rank;
+  /// `tied[g - 1]` is the op of group g.
   void emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
-                    const sched::Schedule &schedule,
+                    ArrayRef<GroupOp> tied, const sched::Schedule &schedule,
                     const sched::MachineResult &result);
 };
 } // namespace
@@ -225,7 +233,29 @@ bool PipeSchedulePass::checkPlacement(ModuleOp module, ArrayRef<ChunkOp> chunks,
   return true;
 }
 
+bool PipeSchedulePass::readGroups(ModuleOp module, int32_t stages,
+                                  SmallVector<GroupOp> &ops,
+                                  std::vector<std::vector<int32_t>> &groups) {
+  for (GroupOp group : module.getOps<GroupOp>()) {
+    std::vector<int32_t> ranks(group.getRanks().begin(),
+                               group.getRanks().end());
+    for (int32_t r : ranks)
+      if (r < 0 || r >= stages) {
+        group.emitError() << "--pipe-schedule: group "
+                          << FlatSymbolRefAttr::get(group.getSymNameAttr())
+                          << " names rank " << r
+                          << ", but the pipeline's ranks are 0.."
+                          << stages - 1;
+        return false;
+      }
+    ops.push_back(group);
+    groups.push_back(std::move(ranks));
+  }
+  return true;
+}
+
 void PipeSchedulePass::emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
+                                    ArrayRef<GroupOp> tied,
                                     const sched::Schedule &schedule,
                                     const sched::MachineResult &result) {
   MLIRContext *ctx = module.getContext();
@@ -239,7 +269,11 @@ void PipeSchedulePass::emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
   SmallVector<int32_t> allRanks = llvm::to_vector(llvm::seq<int32_t>(0, ranks));
   auto world = GroupOp::create(builder, loc, "world", allRanks);
   symbolTable.insert(world);
-  auto worldRef = FlatSymbolRefAttr::get(world.getSymNameAttr());
+  // groupRefs[g]: the symbol of the library's group g.
+  SmallVector<FlatSymbolRefAttr> groupRefs = {
+      FlatSymbolRefAttr::get(world.getSymNameAttr())};
+  for (GroupOp group : tied)
+    groupRefs.push_back(FlatSymbolRefAttr::get(group.getSymNameAttr()));
 
   // The machine reports 0 idle time over 0 step time as NaN; a step that
   // takes no time has no bubble.
@@ -255,7 +289,8 @@ void PipeSchedulePass::emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
     // Global chunk index -> index in this program's symbols.
     llvm::DenseMap<int32_t, int32_t> symOf;
     SmallVector<Attribute> symbols;
-    int32_t worldSym = kNoField;
+    // Library group -> index in this program's symbols.
+    llvm::DenseMap<int32_t, int32_t> groupSymOf;
     auto chunkSym = [&](int32_t chunk) {
       auto [it, inserted] = symOf.try_emplace(chunk, int32_t(symbols.size()));
       if (inserted)
@@ -286,15 +321,16 @@ void PipeSchedulePass::emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
       case sched::Op::Wait:
         out.req = in.req;
         break;
-      case sched::Op::AllReduce:
-        // The library's only group, 0, is every rank of the pipeline.
-        if (worldSym == kNoField) {
-          worldSym = int32_t(symbols.size());
-          symbols.push_back(worldRef);
-        }
-        out.sym = worldSym;
+      case sched::Op::AllReduce: {
+        // Group 0 is @world; groups 1.. are the module's pipe.group ops.
+        auto [it, inserted] =
+            groupSymOf.try_emplace(in.chunk, int32_t(symbols.size()));
+        if (inserted)
+          symbols.push_back(groupRefs[in.chunk]);
+        out.sym = it->second;
         out.mb = in.mb;
         break;
+      }
       case sched::Op::OptStep:
         break;
       }
@@ -350,7 +386,11 @@ void PipeSchedulePass::runOnOperation() {
     return signalPassFailure();
   }
 
-  sched::Schedule schedule = sched::lowerPlan(plan);
+  SmallVector<GroupOp> tiedOps;
+  sched::LowerOptions lowerOptions;
+  if (!readGroups(module, stages, tiedOps, lowerOptions.groups))
+    return signalPassFailure();
+  sched::Schedule schedule = sched::lowerPlan(plan, lowerOptions);
   sched::Costs costs;
   for (ChunkOp chunk : chunks) {
     costs.f.push_back(chunk.getForwardCost());
@@ -365,5 +405,5 @@ void PipeSchedulePass::runOnOperation() {
         << " schedule is rejected: " << why;
     return signalPassFailure();
   }
-  emitPrograms(module, chunks, schedule, result);
+  emitPrograms(module, chunks, tiedOps, schedule, result);
 }

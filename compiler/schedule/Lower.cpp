@@ -322,6 +322,18 @@ Schedule lowerPlan(const ComputePlan &plan, const LowerOptions &options) {
       }
     }
     if (options.optimizerStep) {
+      // Tied groups: every W of this rank (so every accumulator of a tied
+      // parameter it holds) is done by endSlot, and the sum must exist
+      // before the gradient norm and the optimizer read it. Before a
+      // collective a rank has only posted its sends and waited for
+      // messages that need no collective, so joining cannot block the
+      // point-to-point traffic; ascending group order on every rank is
+      // one total order, so two groups cannot wait on each other.
+      for (size_t g = 0; g < options.groups.size(); ++g)
+        if (std::find(options.groups[g].begin(), options.groups[g].end(),
+                      s) != options.groups[g].end())
+          add(s, endSlot, Collective, kNone,
+              Instr{Op::AllReduce, Op::AllReduce, 0, int32_t(g + 1), 0, 0});
       if (!options.postValidation)
         add(s, endSlot, Collective, kNone,
             Instr{Op::AllReduce, Op::AllReduce, 0, 0, 0, 0});
@@ -337,6 +349,11 @@ Schedule lowerPlan(const ComputePlan &plan, const LowerOptions &options) {
   out.microbatches = M;
   out.chunksPerRank = plan.chunksPerRank;
   out.placement = pl;
+  out.groups.push_back({});
+  for (int32_t r = 0; r < R; ++r)
+    out.groups[0].push_back(r);
+  out.groups.insert(out.groups.end(), options.groups.begin(),
+                    options.groups.end());
   out.streams.resize(R);
   std::vector<int32_t> reqOf(2 * nKeys, kNone); // [key * 2 + isSend]
   for (int32_t r = 0; r < R; ++r) {

@@ -10,6 +10,10 @@
 //  - a send is waited just before the first receive whose arrival already
 //    proves the send completed (so the wait never blocks on its own), else
 //    at the end of the step;
+//  - each tied group g (LowerOptions::groups) gets allreduce(group g,
+//    bucket 0) on exactly its member ranks, after the rank's last W (every
+//    gradient accumulator of the step is final) and before the step-wide
+//    collective, in ascending group order on every rank;
 //  - the step ends with allreduce(group 0, bucket 0) over all ranks (the
 //    global gradient norm) and opt_step.
 // Under the communication model (docs/SCHEDULES.md) a rank then blocks only
@@ -24,6 +28,7 @@
 #include "compiler/schedule/Schedule.h"
 
 #include <string>
+#include <vector>
 
 namespace pipec::schedule {
 
@@ -45,6 +50,13 @@ struct LowerOptions {
   /// global checks are validated afterwards (rolled back if they fail), so
   /// the optimizer overlaps the step boundary. Needs optimizerStep.
   bool postValidation = false;
+  /// Collective groups after group 0, one per tied parameter (a parameter
+  /// read on several ranks, whose per-rank gradient accumulators must be
+  /// summed): groups[i] is group i + 1, its member ranks ascending. Each
+  /// member runs allreduce(group i + 1, bucket 0) once per step, after its
+  /// last W and before the step-wide allreduce / opt_step. Needs
+  /// optimizerStep (the sum feeds the optimizer); kept with post-validation.
+  std::vector<std::vector<int32_t>> groups;
 };
 
 /// The streams of `steps` consecutive training steps, one after another on

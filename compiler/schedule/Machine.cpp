@@ -47,8 +47,9 @@ struct Channel {
 
 /// One instance of a collective: the k-th allreduce of a group.
 struct Collective {
-  int32_t joined = 0;
+  std::vector<int32_t> joined; ///< member ranks that joined, in join order
   int32_t bucket = -1;
+  int32_t firstInstr = -1; ///< the first joiner's instruction index
   double latest = 0, done = 0;
   bool complete = false;
 };
@@ -57,16 +58,29 @@ struct RankState {
   size_t pc = 0;
   double clock = 0, busy = 0;
   bool finished = false, broken = false;
-  int32_t blockedReq = -1;       ///< request waited on, or -1
-  int32_t blockedCollective = -1; ///< collective instance waited on, or -1
-  bool joinedCurrent = false;    ///< joined the collective at pc already
-  int32_t collectivesJoined = 0;
+  int32_t blockedReq = -1;        ///< request waited on, or -1
+  int32_t blockedGroup = -1;      ///< group of the collective waited on
+  int32_t blockedCollective = -1; ///< its instance in the group, or -1
+  bool joinedCurrent = false;     ///< joined the collective at pc already
+  std::vector<int32_t> joinedOf;  ///< collectives completed, per group
 };
 
 class Machine {
 public:
   Machine(const Schedule &s, const Costs &c, bool spans)
-      : s(s), costs(c), record(spans), R(s.ranks()), ranks(R), reqs(R) {
+      : s(s), costs(c), record(spans), R(s.ranks()), ranks(R), reqs(R),
+        G(s.groupCount()), members(G), isMember(G),
+        collectives(G) {
+    for (int32_t g = 0; g < G; ++g) {
+      isMember[g].assign(R, 0);
+      for (int32_t q : s.groupMembers(g))
+        if (q >= 0 && q < R && !isMember[g][q]) {
+          isMember[g][q] = 1;
+          members[g].push_back(q);
+        }
+    }
+    for (RankState &st : ranks)
+      st.joinedOf.assign(G, 0);
     for (int32_t r = 0; r < R; ++r) {
       int32_t maxReq = -1;
       for (const Instr &in : s.streams[r])
@@ -82,6 +96,9 @@ public:
 
 private:
   void step(int32_t r);
+  /// Runs the allreduce at r's pc; false if r must block on it.
+  bool collective(int32_t r, const Instr &in);
+  std::string groupText(int32_t g) const;
   void post(int32_t r, const Instr &in);
   void complete(int32_t r, int32_t req, double t);
   void malformed(int32_t r, const std::string &why);
@@ -96,7 +113,10 @@ private:
   std::vector<RankState> ranks;
   std::vector<std::vector<Request>> reqs;
   std::unordered_map<int64_t, Channel> channels;
-  std::vector<Collective> collectives; ///< group 0 only: all ranks
+  int32_t G;                                   ///< group count
+  std::vector<std::vector<int32_t>> members;   ///< [group] ascending ranks
+  std::vector<std::vector<uint8_t>> isMember;  ///< [group][rank]
+  std::vector<std::vector<Collective>> collectives; ///< [group][instance]
   std::vector<int32_t> work;
   std::vector<Span> spans;
   std::string mismatch, malformedMsg;
@@ -220,47 +240,75 @@ void Machine::step(int32_t r) {
       st.clock = std::max(st.clock, q.done);
       break;
     }
-    case Op::AllReduce: {
-      if (in.chunk != 0)
-        return malformed(r, "only group 0 (all ranks) is defined");
-      int32_t k = st.collectivesJoined;
-      if (!st.joinedCurrent) {
-        if (size_t(k) == collectives.size())
-          collectives.emplace_back();
-        Collective &c = collectives[k];
-        if (c.joined == 0)
-          c.bucket = in.mb;
-        else if (c.bucket != in.mb && mismatch.empty())
-          mismatch = where(r) + " joined collective #" + std::to_string(k) +
-                     " of group 0, which other ranks joined with bucket " +
-                     std::to_string(c.bucket);
-        c.latest = std::max(c.latest, st.clock);
-        st.joinedCurrent = true;
-        if (++c.joined == R) {
-          c.complete = true;
-          c.done = c.latest + costs.allReduce;
-          for (int32_t q = 0; q < R; ++q)
-            if (ranks[q].blockedCollective == k) {
-              ranks[q].blockedCollective = -1;
-              work.push_back(q);
-            }
-        }
-      }
-      Collective &c = collectives[k];
-      if (!c.complete) {
-        st.blockedCollective = k;
+    case Op::AllReduce:
+      if (in.chunk < 0 || in.chunk >= G)
+        return malformed(r, "group " + std::to_string(in.chunk) +
+                                " is not defined (groups 0.." +
+                                std::to_string(G - 1) + ")");
+      if (!isMember[in.chunk][r])
+        return malformed(r, "rank " + std::to_string(r) +
+                                " is not a member of " +
+                                groupText(in.chunk));
+      if (!collective(r, in))
         return;
-      }
-      st.clock = std::max(st.clock, c.done);
-      st.joinedCurrent = false;
-      st.collectivesJoined++;
       break;
-    }
     }
     ++st.pc;
   }
   if (!st.broken)
     st.finished = true;
+}
+
+std::string Machine::groupText(int32_t g) const {
+  std::ostringstream os;
+  os << "group " << g << " (ranks";
+  for (size_t i = 0; i < members[g].size(); ++i)
+    os << (i ? ", " : " ") << members[g][i];
+  os << ")";
+  return os.str();
+}
+
+bool Machine::collective(int32_t r, const Instr &in) {
+  RankState &st = ranks[r];
+  const int32_t g = in.chunk, k = st.joinedOf[g];
+  auto &instances = collectives[g];
+  if (!st.joinedCurrent) {
+    if (size_t(k) == instances.size())
+      instances.emplace_back();
+    Collective &c = instances[k];
+    if (c.joined.empty()) {
+      c.bucket = in.mb;
+      c.firstInstr = int32_t(st.pc);
+    } else if (c.bucket != in.mb && mismatch.empty()) {
+      mismatch = where(r) + " joined collective #" + std::to_string(k) +
+                 " of " + groupText(g) + ", which rank " +
+                 std::to_string(c.joined[0]) + " #" +
+                 std::to_string(c.firstInstr) + " joined with bucket " +
+                 std::to_string(c.bucket);
+    }
+    c.latest = std::max(c.latest, st.clock);
+    c.joined.push_back(r);
+    st.joinedCurrent = true;
+    if (c.joined.size() == members[g].size()) {
+      c.complete = true;
+      c.done = c.latest + costs.allReduce;
+      for (int32_t q : members[g])
+        if (ranks[q].blockedGroup == g && ranks[q].blockedCollective == k) {
+          ranks[q].blockedGroup = ranks[q].blockedCollective = -1;
+          work.push_back(q);
+        }
+    }
+  }
+  Collective &c = instances[k];
+  if (!c.complete) {
+    st.blockedGroup = g;
+    st.blockedCollective = k;
+    return false;
+  }
+  st.clock = std::max(st.clock, c.done);
+  st.joinedCurrent = false;
+  st.joinedOf[g]++;
+  return true;
 }
 
 std::string Machine::diagnoseDeadlock() {
@@ -275,14 +323,31 @@ std::string Machine::diagnoseDeadlock() {
     const Instr &in = s.streams[r][st.pc];
     os << "\n  " << where(r);
     if (in.op == Op::AllReduce) {
-      os << " waits for the ranks that have not joined:";
-      for (int32_t q = 0; q < R; ++q)
-        if (!ranks[q].joinedCurrent || ranks[q].collectivesJoined !=
-                                           ranks[r].collectivesJoined) {
-          os << ' ' << q;
-          if (waitsFor[r] < 0)
-            waitsFor[r] = q;
-        }
+      // Blocked ranks have joined; name the members that have not.
+      const int32_t g = in.chunk, k = st.joinedOf[g];
+      const Collective &c = collectives[g][k];
+      os << " waits for the members of " << groupText(g)
+         << " that have not joined its collective #" << k << ":";
+      bool first = true;
+      for (int32_t q : members[g]) {
+        if (std::find(c.joined.begin(), c.joined.end(), q) != c.joined.end())
+          continue;
+        os << (first ? " " : "; ") << "rank " << q;
+        first = false;
+        const RankState &other = ranks[q];
+        if (other.finished)
+          os << " finished its stream after " << other.joinedOf[g]
+             << " collectives of group " << g
+             << " without joining it (a missing allreduce)";
+        else if (other.broken)
+          os << " stopped at a malformed instruction";
+        else
+          os << " is blocked at #" << other.pc << " "
+             << describe(s.streams[q][other.pc]);
+        // Prefer a blocked member as the edge, to expose a cycle.
+        if (waitsFor[r] < 0 || ranks[waitsFor[r]].finished)
+          waitsFor[r] = q;
+      }
       continue;
     }
     bool recv = in.sub == Op::RecvAct || in.sub == Op::RecvGrad;

@@ -4,7 +4,10 @@
 // (docs/SCHEDULES.md): posts never block; a send completes when its recv is
 // posted and a recv when its send is posted (rendezvous); messages match in
 // posting order per (sender, receiver, kind); a collective completes when
-// every member joined; point-to-point and collectives are separate channels.
+// every member of its group joined (the k-th collective of a group on each
+// member meet; each group is its own channel, and a rank outside the group
+// posting one is malformed); point-to-point and collectives are separate
+// channels.
 //
 // Every blocking condition, once true, stays true and matching is fixed by
 // posting order, so all executions reach the same final state: one run that

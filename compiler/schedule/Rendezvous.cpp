@@ -2,6 +2,7 @@
 
 #include "compiler/schedule/Rendezvous.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <thread>
@@ -57,23 +58,52 @@ bool RendezvousTransport::wait(int64_t handle, Clock::time_point deadline) {
                        [&] { return requests[handle].done; });
 }
 
-bool RendezvousTransport::joinCollective(int32_t rank, int32_t bucket,
+RendezvousTransport::RendezvousTransport(
+    int32_t ranks, std::vector<std::vector<int32_t>> members)
+    : ranks(ranks) {
+  if (members.empty()) {
+    members.emplace_back();
+    for (int32_t r = 0; r < ranks; ++r)
+      members[0].push_back(r);
+  }
+  for (auto &m : members) {
+    Group g;
+    g.members = std::move(m);
+    g.joinedBy.assign(size_t(std::max(ranks, 0)), 0);
+    groups.push_back(std::move(g));
+  }
+}
+
+bool RendezvousTransport::joinCollective(int32_t rank, int32_t group,
+                                         int32_t bucket,
                                          Clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(mu);
-  if (joinedBy.empty())
-    joinedBy.assign(ranks, 0);
-  size_t k = size_t(joinedBy[rank]++);
-  if (k == joinCount.size()) {
-    joinCount.push_back(0);
-    bucketOf.push_back(bucket);
+  if (group < 0 || group >= int32_t(groups.size()) || rank < 0 ||
+      rank >= ranks ||
+      std::find(groups[group].members.begin(), groups[group].members.end(),
+                rank) == groups[group].members.end()) {
+    if (firstMismatch.empty())
+      firstMismatch = "rank " + std::to_string(rank) +
+                      " joined a collective of group " +
+                      std::to_string(group) + ", which it is not a member of";
+    return true;
   }
-  if (bucketOf[k] != bucket && firstMismatch.empty())
+  Group &g = groups[group];
+  size_t k = size_t(g.joinedBy[rank]++);
+  if (k == g.joinCount.size()) {
+    g.joinCount.push_back(0);
+    g.bucketOf.push_back(bucket);
+  }
+  if (g.bucketOf[k] != bucket && firstMismatch.empty())
     firstMismatch = "rank " + std::to_string(rank) + " joined collective #" +
-                    std::to_string(k) + " with another bucket";
-  if (++joinCount[k] == ranks)
+                    std::to_string(k) + " of group " + std::to_string(group) +
+                    " with another bucket";
+  const int32_t need = int32_t(g.members.size());
+  if (++g.joinCount[k] == need)
     cv.notify_all();
+  // `groups` never grows after construction, so g stays valid.
   return cv.wait_until(lock, deadline,
-                       [&] { return joinCount[k] == ranks; });
+                       [&] { return g.joinCount[k] == need; });
 }
 
 std::string RendezvousTransport::mismatch() const {
@@ -82,7 +112,7 @@ std::string RendezvousTransport::mismatch() const {
 }
 
 Verdict runOnThreads(const Schedule &s, std::chrono::milliseconds timeout) {
-  RendezvousTransport t(s.ranks());
+  RendezvousTransport t(s.ranks(), s.groups);
   std::atomic<bool> stuck{false}, malformed{false};
   auto runRank = [&](int32_t r) {
     std::vector<int64_t> handle;
@@ -118,12 +148,20 @@ Verdict runOnThreads(const Schedule &s, std::chrono::milliseconds timeout) {
           return;
         }
         break;
-      case Op::AllReduce:
-        if (!t.joinCollective(r, in.mb, deadline)) {
+      case Op::AllReduce: {
+        // A collective of a group the rank is not in would never be met:
+        // malformed, as the abstract machine says.
+        std::vector<int32_t> m = s.groupMembers(in.chunk);
+        if (std::find(m.begin(), m.end(), r) == m.end()) {
+          malformed = true;
+          return;
+        }
+        if (!t.joinCollective(r, in.chunk, in.mb, deadline)) {
           stuck = true;
           return;
         }
         break;
+      }
       default:
         break; // compute: nothing to do in a communication test
       }

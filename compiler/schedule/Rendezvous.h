@@ -4,7 +4,9 @@
 // communication model the abstract machine assumes: posts never block; a
 // send completes only when its recv is posted (the data is copied at that
 // moment, so nothing is buffered); messages match in posting order per
-// (sender, receiver, kind); a collective completes when every rank joined;
+// (sender, receiver, kind); a collective completes when every member of its
+// group joined (the k-th of a group on each member meet; groups are
+// independent channels);
 // point-to-point and collectives are separate channels. Tests run schedules
 // on it to confirm the machine's verdicts; the runtime's `local` transport
 // can wrap it.
@@ -38,7 +40,10 @@ struct Payload {
 class RendezvousTransport {
 public:
   using Clock = std::chrono::steady_clock;
-  explicit RendezvousTransport(int32_t ranks) : ranks(ranks) {}
+  /// `groups[g]` lists the members of group g; an empty table means group
+  /// 0 alone, holding every rank.
+  explicit RendezvousTransport(int32_t ranks,
+                               std::vector<std::vector<int32_t>> groups = {});
 
   /// Posts a send of `kind` (0 activation, 1 gradient); returns its handle.
   int64_t postSend(int32_t src, int32_t dst, int kind, Payload payload);
@@ -46,9 +51,12 @@ public:
   int64_t postRecv(int32_t dst, int32_t src, int kind, Payload payload);
   /// Blocks until the request completed; false if the deadline passed.
   bool wait(int64_t handle, Clock::time_point deadline);
-  /// Joins the next collective of `rank` and blocks until all ranks joined;
-  /// false if the deadline passed.
-  bool joinCollective(int32_t rank, int32_t bucket, Clock::time_point deadline);
+  /// Joins `rank`'s next collective of `group` and blocks until every member
+  /// of the group joined it; false if the deadline passed. A rank outside
+  /// the group (or an unknown group) is recorded as a mismatch and returns
+  /// at once.
+  bool joinCollective(int32_t rank, int32_t group, int32_t bucket,
+                      Clock::time_point deadline);
   /// The first disagreement between a matched send and recv, or "".
   std::string mismatch() const;
 
@@ -69,9 +77,14 @@ private:
   std::condition_variable cv;
   std::vector<Request> requests;
   std::unordered_map<int64_t, Channel> channels;
-  std::vector<int32_t> joinedBy;     ///< collectives joined per rank
-  std::vector<int32_t> joinCount;    ///< ranks joined per collective
-  std::vector<int32_t> bucketOf;     ///< bucket per collective
+  /// Per group: its members, collectives joined per rank, ranks joined and
+  /// bucket per collective instance.
+  struct Group {
+    std::vector<int32_t> members;
+    std::vector<int32_t> joinedBy;
+    std::vector<int32_t> joinCount, bucketOf;
+  };
+  std::vector<Group> groups;
   std::string firstMismatch;
 };
 

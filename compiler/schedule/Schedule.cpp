@@ -2,6 +2,7 @@
 
 #include "compiler/schedule/Schedule.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace pipec::schedule {
@@ -51,6 +52,22 @@ std::vector<int32_t> Placement::chunksOf(int32_t rank) const {
     if (rankOf[c] == rank)
       out.push_back(c);
   return out;
+}
+
+int32_t Schedule::groupCount() const {
+  return groups.empty() ? 1 : int32_t(groups.size());
+}
+
+std::vector<int32_t> Schedule::groupMembers(int32_t g) const {
+  if (g == 0 && groups.empty()) {
+    std::vector<int32_t> all(size_t(std::max(ranks(), 0)));
+    for (int32_t r = 0; r < ranks(); ++r)
+      all[r] = r;
+    return all;
+  }
+  if (g < 0 || g >= int32_t(groups.size()))
+    return {};
+  return groups[g];
 }
 
 bool isCompute(Op op) {

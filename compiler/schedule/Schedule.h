@@ -100,7 +100,15 @@ struct Schedule {
   int32_t chunksPerRank = 1;
   Placement placement;
   std::vector<std::vector<Instr>> streams; ///< streams[rank]
+  /// Collective groups: groups[g] lists, ascending, the ranks that join
+  /// `allreduce(group g, ...)`. Group 0 is every rank; the groups of tied
+  /// parameters follow. An empty table means group 0 alone.
+  std::vector<std::vector<int32_t>> groups;
   int32_t ranks() const { return placement.ranks; }
+  /// How many groups exist (at least 1: group 0).
+  int32_t groupCount() const;
+  /// The ranks of group g, ascending; empty if g is not a group.
+  std::vector<int32_t> groupMembers(int32_t g) const;
 };
 
 /// True for the opcodes that compute (F, B, W, optimizer step).

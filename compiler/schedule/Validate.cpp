@@ -18,6 +18,87 @@ struct Reporter {
     return os.str();
   }
 };
+
+/// "group G (ranks a, b)" for messages.
+std::string groupText(const Schedule &s, int32_t g) {
+  std::ostringstream os;
+  os << "group " << g << " (ranks";
+  std::vector<int32_t> m = s.groupMembers(g);
+  for (size_t i = 0; i < m.size(); ++i)
+    os << (i ? ", " : " ") << m[i];
+  os << ")";
+  return os.str();
+}
+
+/// The group table: group 0 is every rank; each group is a non-empty,
+/// strictly ascending list of ranks in range.
+std::string checkGroups(const Schedule &s) {
+  const int32_t R = s.ranks();
+  if (s.groups.empty())
+    return "";
+  if (int32_t(s.groups[0].size()) != R)
+    return groupText(s, 0) + " must hold every rank 0.." +
+           std::to_string(R - 1);
+  for (size_t g = 0; g < s.groups.size(); ++g) {
+    const auto &m = s.groups[g];
+    if (m.empty())
+      return "group " + std::to_string(g) + " has no ranks";
+    for (size_t i = 0; i < m.size(); ++i) {
+      if (m[i] < 0 || m[i] >= R)
+        return groupText(s, int32_t(g)) + " names rank " +
+               std::to_string(m[i]) + ", outside 0.." + std::to_string(R - 1);
+      if (i > 0 && m[i] <= m[i - 1])
+        return groupText(s, int32_t(g)) +
+               ": ranks must be listed ascending, each once";
+    }
+  }
+  return "";
+}
+
+/// Every member of a group posts the same (bucket) sequence of its
+/// collectives: the k-th collective of a group on one rank meets the k-th
+/// on every other member, so any difference leaves a member waiting.
+/// `posted[g][r]` holds the instruction indices of r's collectives of g.
+std::string checkCollectives(
+    const Schedule &s, const Reporter &rep,
+    const std::vector<std::vector<std::vector<size_t>>> &posted) {
+  for (int32_t g = 0; g < int32_t(posted.size()); ++g) {
+    std::vector<int32_t> m = s.groupMembers(g);
+    const int32_t ref = m[0];
+    const auto &mine = posted[g][ref];
+    for (size_t j = 1; j < m.size(); ++j) {
+      const int32_t q = m[j];
+      const auto &theirs = posted[g][q];
+      size_t n = std::min(mine.size(), theirs.size());
+      for (size_t k = 0; k < n; ++k) {
+        const Instr &a = s.streams[ref][mine[k]];
+        const Instr &b = s.streams[q][theirs[k]];
+        if (a.mb != b.mb)
+          return rep.at(q, theirs[k],
+                        "collective #" + std::to_string(k) + " of " +
+                            groupText(s, g) + " meets rank " +
+                            std::to_string(ref) + " #" +
+                            std::to_string(mine[k]) + " " + describe(a) +
+                            ", which names another bucket");
+      }
+      if (mine.size() != theirs.size()) {
+        bool refMore = mine.size() > theirs.size();
+        int32_t more = refMore ? ref : q, fewer = refMore ? q : ref;
+        size_t extra = refMore ? mine[n] : theirs[n];
+        return rep.at(more, extra,
+                      "collective #" + std::to_string(n) + " of " +
+                          groupText(s, g) + " has no partner on rank " +
+                          std::to_string(fewer) + ", which posts " +
+                          std::to_string(n) + " collectives of the group and " +
+                          "rank " + std::to_string(more) + " posts " +
+                          std::to_string(refMore ? mine.size()
+                                                 : theirs.size()) +
+                          " (every member must post the same sequence)");
+      }
+    }
+  }
+  return "";
+}
 } // namespace
 
 std::string validateStreams(const Schedule &s) {
@@ -28,6 +109,16 @@ std::string validateStreams(const Schedule &s) {
       M < 1)
     return "the schedule's sizes disagree: " + std::to_string(s.streams.size()) +
            " streams for " + std::to_string(R) + " ranks";
+  if (std::string why = checkGroups(s); !why.empty())
+    return "the collective groups are invalid: " + why;
+  const int32_t G = s.groupCount();
+  // posted[g][r]: positions of r's collectives of group g.
+  std::vector<std::vector<std::vector<size_t>>> posted(
+      G, std::vector<std::vector<size_t>>(R));
+  std::vector<std::vector<uint8_t>> isMember(G, std::vector<uint8_t>(R));
+  for (int32_t g = 0; g < G; ++g)
+    for (int32_t q : s.groupMembers(g))
+      isMember[g][q] = 1;
   const size_t N = size_t(C) * M;
   // Facts indexed by chunk * M + mb; each (chunk, mb) lives on one rank, so
   // one global table per fact serves all ranks.
@@ -172,6 +263,16 @@ std::string validateStreams(const Schedule &s) {
         break;
       }
       case Op::AllReduce:
+        if (in.chunk < 0 || in.chunk >= G)
+          return rep.at(r, i, "group must be in 0.." + std::to_string(G - 1));
+        if (!isMember[in.chunk][r])
+          return rep.at(r, i, "rank " + std::to_string(r) +
+                                  " is not a member of " +
+                                  groupText(s, in.chunk) +
+                                  "; only members may join its collectives");
+        if (in.mb < 0)
+          return rep.at(r, i, "the bucket must not be negative");
+        posted[in.chunk][r].push_back(i);
         break;
       case Op::OptStep:
         // With or without the allreduce before it (post-validation), the
@@ -211,6 +312,8 @@ std::string validateStreams(const Schedule &s) {
       if (!os.str().empty())
         return os.str();
     }
+  if (std::string why = checkCollectives(s, rep, posted); !why.empty())
+    return why;
   // Pairing: per channel, the k-th send matches the k-th recv.
   for (int32_t src = 0; src < R; ++src)
     for (int kind = 0; kind < 2; ++kind) {

@@ -4,7 +4,9 @@
 // streams pair up: every field in range, every compute step on the rank that
 // holds its chunk, every input present before use (received and waited, or
 // computed here), every F, B and W exactly once, every post waited exactly
-// once, and every send paired with exactly one recv (peer, message, order).
+// once, every send paired with exactly one recv (peer, message, order), a
+// valid group table, and every collective posted by members of its group
+// only, each member posting the same sequence of buckets per group.
 // verifySchedule adds the abstract machine's deadlock proof.
 //
 //===----------------------------------------------------------------------===//
