@@ -1,0 +1,158 @@
+//===- BuildPlan.cpp - compiles emitted sources into OUT/pipec-plan -------===//
+
+#include "compiler/emit/BuildPlan.h"
+
+#include "compiler/emit/BuildConfig.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using namespace pipec::emit;
+namespace fs = std::filesystem;
+
+static bool readText(const std::string &path, std::string &text) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  text = ss.str();
+  return true;
+}
+
+static uint64_t fnv1a(const std::string &s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+/// The compile flags; part of every cache key.
+static std::string compileFlags() {
+  return std::string("-std=c++17 -O3 -march=native -ffp-contract=off -fopenmp "
+                     "-I") +
+         PIPEC_SOURCE_DIR + "/runtime -I" PIPEC_SOURCE_DIR
+         "/runtime/include -I" PIPEC_SOURCE_DIR;
+}
+
+/// Shell-quotes a path.
+static std::string quote(const std::string &s) {
+  std::string q = "'";
+  for (char c : s)
+    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+namespace {
+/// One object to produce: its source and where the cache keeps it.
+struct Job {
+  std::string source, object, log;
+  bool cached = false;
+  bool ok = true;
+};
+} // namespace
+
+bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
+                            BuildStats &stats, std::string &error) {
+  std::string cache;
+  if (const char *env = std::getenv("PIPEC_CACHE_DIR"); env && *env)
+    cache = env;
+  std::error_code ec;
+  if (cache.empty())
+    cache = (fs::absolute(outDir, ec).lexically_normal().parent_path() /
+             ".pipec-cache")
+                .string();
+  fs::create_directories(cache, ec);
+  if (ec || !fs::is_directory(cache)) {
+    error = "cannot create the compile cache " + cache;
+    return false;
+  }
+  std::string flags = compileFlags();
+  std::vector<std::string> sources;
+  for (const std::string &s : plan.chunkSources)
+    sources.push_back(outDir + "/" + s);
+  sources.push_back(outDir + "/" + plan.planSource);
+  sources.push_back(PIPEC_SOURCE_DIR "/tools/pipec-run/PlanMain.cpp");
+  std::string planHeader;
+  if (!readText(PIPEC_SOURCE_DIR "/tools/pipec-run/PlanKernels.h", planHeader)) {
+    error = "cannot read " PIPEC_SOURCE_DIR "/tools/pipec-run/PlanKernels.h";
+    return false;
+  }
+  std::vector<Job> jobs;
+  for (const std::string &src : sources) {
+    std::string text;
+    if (!readText(src, text)) {
+      error = "cannot read " + src;
+      return false;
+    }
+    // The key covers the text, the flags and the interface header; the
+    // runtime headers are fixed per pipec build (PIPEC_BUILD_ID).
+    char key[32];
+    std::snprintf(key, sizeof key, "%016llx",
+                  (unsigned long long)fnv1a(
+                      text + '\0' + flags + '\0' + planHeader + '\0' +
+                      PIPEC_BUILD_ID));
+    Job j;
+    j.source = src;
+    j.object = cache + "/" + key + ".o";
+    j.log = cache + "/" + key + ".log";
+    j.cached = fs::exists(j.object, ec);
+    jobs.push_back(j);
+  }
+  // Compile what the cache lacks, as many at once as there are cores.
+  std::vector<Job *> todo;
+  for (Job &j : jobs)
+    if (!j.cached)
+      todo.push_back(&j);
+  size_t workers = std::max(1u, std::thread::hardware_concurrency());
+  for (size_t start = 0; start < todo.size(); start += workers) {
+    std::vector<std::thread> threads;
+    for (size_t i = start; i < std::min(todo.size(), start + workers); ++i)
+      threads.emplace_back([&, job = todo[i]] {
+        // Unique per process and thread: compiles may share the cache.
+        std::string tmp = job->object + ".tmp" + std::to_string(getpid()) +
+                          "." +
+                          std::to_string(std::hash<std::thread::id>()(
+                              std::this_thread::get_id()));
+        std::string cmd = PIPEC_CXX " " + flags + " -c " + quote(job->source) +
+                          " -o " + quote(tmp) + " > " + quote(job->log) +
+                          " 2>&1";
+        job->ok = std::system(cmd.c_str()) == 0;
+        std::error_code renameError;
+        if (job->ok)
+          fs::rename(tmp, job->object, renameError);
+        job->ok = job->ok && !renameError;
+      });
+    for (std::thread &t : threads)
+      t.join();
+  }
+  for (const Job &j : jobs) {
+    if (j.ok)
+      continue;
+    std::string log;
+    readText(j.log, log);
+    error = "compiling " + j.source + " failed:\n" + log;
+    return false;
+  }
+  stats.compiled = int(todo.size());
+  stats.cached = int(jobs.size() - todo.size());
+  std::string cmd = PIPEC_CXX " -fopenmp -o " + quote(outDir + "/pipec-plan");
+  for (const Job &j : jobs)
+    cmd += " " + quote(j.object);
+  cmd += " " PIPEC_RUNTIME_LIBS " > " + quote(outDir + "/link.log") + " 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    std::string log;
+    readText(outDir + "/link.log", log);
+    error = "linking " + outDir + "/pipec-plan failed:\n" + log;
+    return false;
+  }
+  fs::remove(outDir + "/link.log", ec);
+  return true;
+}

@@ -1,0 +1,50 @@
+//===- EmitCpu.h - the cpu target: sources, streams, manifest ---*- C++ -*-===//
+//
+// `--target=cpu` of `pipec compile`: from a module that went through the
+// training pipeline (nn-autodiff, pipe-partition, pipe-schedule,
+// pipe-plan-memory) writes into OUT/ one C++ source per chunk (its F, B and
+// W as calls of runtime/kernels/cpu on arena pointers), plan.cpp (the
+// ChunkKernels of the plan: data, all-reduce operands, optimizer), one
+// stream file per rank and manifest.json (docs/EMIT.md, docs/RUNTIME.md).
+// BuildPlan.h compiles them into OUT/pipec-plan.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPEC_COMPILER_EMIT_EMITCPU_H
+#define PIPEC_COMPILER_EMIT_EMITCPU_H
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+#include <vector>
+
+namespace pipec::emit {
+
+/// What the emitter wrote.
+struct EmittedPlan {
+  /// Chunk sources (file names relative to the output directory), one per
+  /// chunk, compiled once per distinct content.
+  std::vector<std::string> chunkSources;
+  /// The plan's own source (schedule-dependent tables and the optimizer).
+  std::string planSource;
+  /// Per rank: the arena the emitted layout needs, and the memory plan's
+  /// (`pipe.arena_bytes` of --pipe-plan-memory; -1 when absent).
+  std::vector<int64_t> arenaBytes, plannedArenaBytes;
+};
+
+/// Debug switches of the emitter.
+struct EmitOptions {
+  /// Puts the data region of every micro-batch of a chunk in one slot, a
+  /// deliberately wrong layout that the runtime's shadow mode must reject
+  /// (the negative control of the e2e tests).
+  bool debugOneSlot = false;
+};
+
+/// Emits the plan of `module` into `outDir` (which must exist). On failure
+/// returns false with `error` naming what and where.
+bool emitCpuPlan(mlir::ModuleOp module, const std::string &outDir,
+                 EmittedPlan &plan, std::string &error,
+                 const EmitOptions &options = {});
+
+} // namespace pipec::emit
+
+#endif // PIPEC_COMPILER_EMIT_EMITCPU_H

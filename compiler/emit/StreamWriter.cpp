@@ -1,0 +1,429 @@
+//===- StreamWriter.cpp - slots and runtime streams from pipe.program -----===//
+//
+// Every (chunk, micro-batch) owns its chunk's slot region from the first
+// instruction of the rank that touches it (a recv post, F) to the last (a
+// send wait, W); micro-batches whose intervals do not overlap share a slot
+// (interval colouring by start, lowest free slot). The streams are the
+// programs' instructions with their message buffers and the buffer uses
+// the runtime turns into shadow-checked accesses (pipert/StreamBuilder.h).
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/emit/EmitLayout.h"
+
+#include "pipert/StreamBuilder.h"
+
+#include <algorithm>
+#include <set>
+
+using namespace mlir;
+using namespace pipec;
+using namespace pipec::emit;
+using pipe::InstrOp;
+
+namespace {
+/// A (chunk, micro-batch, region).
+using Key = std::tuple<int32_t, int32_t, int32_t>;
+/// The regions an instruction touches on its rank.
+struct Touches {
+  std::vector<Key> keys;
+};
+} // namespace
+
+/// The chunk index of a chunk symbol, or -1.
+static int32_t chunkIndex(const PlanLayout &L, StringRef sym) {
+  for (size_t c = 0; c < L.chunks.size(); ++c)
+    if (L.chunks[c].sym == sym)
+      return int32_t(c);
+  return -1;
+}
+
+/// The program of rank r.
+static pipe::ProgramOp programOf(const PlanLayout &L, int32_t r) {
+  for (pipe::ProgramOp p : L.programs)
+    if (int32_t(p.getRank()) == r)
+      return p;
+  return nullptr;
+}
+
+/// What instruction `instr` of rank r touches; `posts` maps requests to
+/// the keys of their posts.
+static bool touches(const PlanLayout &L, pipe::ProgramOp prog, int32_t r,
+                    const pipe::Instr &in,
+                    std::map<int32_t, Key> &posts,
+                    Touches &t, std::string &error) {
+  int32_t C = int32_t(L.chunks.size());
+  if (in.op == InstrOp::Wait) {
+    auto it = posts.find(in.req);
+    if (it == posts.end()) {
+      error = "rank " + std::to_string(r) + ": wait on request " +
+              std::to_string(in.req) + " before its post";
+      return false;
+    }
+    t.keys.push_back(it->second);
+    return true;
+  }
+  if (in.op == InstrOp::AllReduce || in.op == InstrOp::OptStep)
+    return true;
+  int32_t c = chunkIndex(L, prog.getSymbol(in.sym).getValue());
+  if (c < 0) {
+    error = "rank " + std::to_string(r) + ": unknown chunk @" +
+            prog.getSymbol(in.sym).getValue().str();
+    return false;
+  }
+  int32_t owner = c;
+  if (in.op == InstrOp::RecvAct)
+    owner = c + 1;
+  else if (in.op == InstrOp::RecvGrad)
+    owner = c - 1;
+  if (owner < 0 || owner >= C || L.chunks[size_t(owner)].rank != r) {
+    error = "rank " + std::to_string(r) + ": " + prog.formatInstr(in) +
+            " concerns chunk " + std::to_string(owner) +
+            ", which is not on this rank";
+    return false;
+  }
+  if (pipe::isComputeOp(in.op)) {
+    // F touches what it receives, sends and keeps; B and W everything.
+    for (int32_t k = 0; k < kRegions; ++k)
+      if (in.op != InstrOp::Fwd || k == kInAct || k == kOutAct || k == kData)
+        t.keys.push_back({owner, in.mb, k});
+  } else {
+    int32_t k = in.op == InstrOp::RecvAct    ? kInAct
+                : in.op == InstrOp::SendAct  ? kOutAct
+                : in.op == InstrOp::RecvGrad ? kInGrad
+                                             : kOutGrad;
+    t.keys.push_back({owner, in.mb, k});
+    posts[in.req] = t.keys.back();
+  }
+  // Same-rank neighbours hand values over by copy: keep the source alive.
+  if (in.op == InstrOp::Fwd && c > 0 && L.chunks[size_t(c - 1)].rank == r)
+    t.keys.push_back({c - 1, in.mb, kOutAct});
+  if (in.op == InstrOp::BwdB && c + 1 < C && L.chunks[size_t(c + 1)].rank == r)
+    t.keys.push_back({c + 1, in.mb, kOutGrad});
+  return true;
+}
+
+bool pipec::emit::assignSlots(PlanLayout &L, std::string &error) {
+  int32_t M = L.microbatches;
+  for (int32_t r = 0; r < L.stages; ++r) {
+    pipe::ProgramOp prog = programOf(L, r);
+    if (!prog) {
+      error = "no pipe.program for rank " + std::to_string(r);
+      return false;
+    }
+    std::map<Key, std::pair<int64_t, int64_t>> iv;
+    std::map<int32_t, Key> posts;
+    for (size_t i = 0; i < prog.getNumInstrs(); ++i) {
+      Touches t;
+      if (!touches(L, prog, r, prog.getInstr(i), posts, t, error))
+        return false;
+      for (const Key &key : t.keys) {
+        auto it = iv.find(key);
+        if (it == iv.end())
+          iv[key] = {int64_t(i), int64_t(i)};
+        else
+          it->second.second = int64_t(i);
+      }
+    }
+    RankLayout &rk = L.ranks[size_t(r)];
+    int64_t off = rk.staticEnd;
+    for (size_t c = 0; c < L.chunks.size(); ++c) {
+      ChunkLayout &ch = L.chunks[c];
+      if (ch.rank != r)
+        continue;
+      for (int32_t k = 0; k < kRegions; ++k) {
+        std::vector<int32_t> order;
+        for (int32_t mb = 0; mb < M; ++mb) {
+          if (!iv.count({int32_t(c), mb, k})) {
+            error = "rank " + std::to_string(r) + " never runs chunk " +
+                    std::to_string(c) + " for micro-batch " +
+                    std::to_string(mb);
+            return false;
+          }
+          order.push_back(mb);
+        }
+        auto startOf = [&](int32_t mb) {
+          return iv[{int32_t(c), mb, k}].first;
+        };
+        std::sort(order.begin(), order.end(),
+                  [&](int32_t a, int32_t b) { return startOf(a) < startOf(b); });
+        ch.slotOf[k].assign(size_t(M), -1);
+        std::vector<int64_t> busyUntil;
+        for (int32_t mb : order) {
+          if (L.debugOneSlot && k == kData) {
+            ch.slotOf[k][size_t(mb)] = 0;
+            busyUntil.assign(1, 0);
+            continue;
+          }
+          auto [start, end] = iv[{int32_t(c), mb, k}];
+          size_t s = 0;
+          while (s < busyUntil.size() && busyUntil[s] >= start)
+            ++s;
+          if (s == busyUntil.size())
+            busyUntil.push_back(end);
+          else
+            busyUntil[s] = end;
+          ch.slotOf[k][size_t(mb)] = int32_t(s);
+        }
+        ch.slots[k] = int32_t(busyUntil.size());
+        for (int32_t s = 0; s < ch.slots[k]; ++s) {
+          rk.slotBase[{int32_t(c), k, s}] = off;
+          off += ch.regionBytes[k]; // a multiple of 64 already
+        }
+      }
+    }
+    rk.arenaBytes = off;
+  }
+  return true;
+}
+
+namespace {
+/// Buffer ids: static blocks, then (chunk, micro-batch, region).
+enum StaticId : int64_t {
+  Values = 1,
+  Grads,
+  AdamM,
+  AdamV,
+  Accs,
+  Norm,
+  GradNorm,
+  Scratch
+};
+constexpr int64_t kTiedId = 100, kLossId = 1000, kSlotId = 100000;
+/// Parts of a micro-batch's regions (the message regions, F's and B's
+/// kept values).
+enum Part { InAct = kInAct, InGrad, OutAct, OutGrad, FData, BData };
+} // namespace
+
+bool pipec::emit::buildStreams(const PlanLayout &L,
+                               std::vector<pipert::Stream> &out,
+                               std::string &error) {
+  int32_t M = L.microbatches, C = int32_t(L.chunks.size());
+  for (int32_t r = 0; r < L.stages; ++r) {
+    const RankLayout &rk = L.ranks[size_t(r)];
+    pipe::ProgramOp prog = programOf(L, r);
+    auto part = [&](int32_t c, int32_t mb, Part k, bool write,
+                    std::vector<pipert::BufferUse> &uses) {
+      const ChunkLayout &ch = L.chunks[size_t(c)];
+      int32_t region = k == FData   ? int32_t(kData)
+                       : k == BData ? int32_t(kBData)
+                                    : int32_t(k);
+      int64_t offset = k == FData ? ch.fData.offset
+                       : k == BData ? ch.bData.offset
+                                    : 0;
+      int64_t bytes = k == FData   ? ch.fData.bytes
+                      : k == BData ? ch.bData.bytes
+                                   : ch.regionBytes[region];
+      if (!bytes)
+        return;
+      int64_t base =
+          rk.slotBase.at({c, region, ch.slotOf[region][size_t(mb)]});
+      uses.push_back({kSlotId + (int64_t(c) * M + mb) * 8 + k, base + offset,
+                      bytes, write});
+    };
+    auto block = [&](int64_t id, int64_t off, int64_t bytes, bool write,
+                     std::vector<pipert::BufferUse> &uses) {
+      if (bytes)
+        uses.push_back({id, off, bytes, write});
+    };
+    int64_t pb = rk.paramBlockBytes;
+    std::vector<pipert::Instr> instrs;
+    std::vector<std::vector<pipert::BufferUse>> uses;
+    std::map<int32_t, pipert::Instr> posts;
+    bool programHasTied = false, worldDone = false;
+    std::set<int32_t> tiedDone;
+    for (size_t i = 0; i < prog.getNumInstrs(); ++i) {
+      pipe::Instr in = prog.getInstr(i);
+      if (in.op == InstrOp::AllReduce &&
+          prog.getSymbol(in.sym).getValue() != "world")
+        programHasTied = true;
+    }
+    // allreduce(group g) over a tied parameter's accumulators.
+    auto appendTied = [&](const TiedGroup &g) {
+      pipert::Instr t;
+      t.op = t.sub = pipert::Opcode::AllReduce;
+      t.dtype = pipert::DType::F32;
+      t.chunk = g.group;
+      t.mb = 0;
+      t.offset = rk.tiedBase.at(g.group);
+      t.bytes = g.bytes;
+      std::vector<pipert::BufferUse> tu;
+      block(Accs, rk.accBase, rk.accBytes, false, tu);
+      block(kTiedId + g.group, t.offset, t.bytes, true, tu);
+      instrs.push_back(t);
+      uses.push_back(tu);
+    };
+    for (size_t i = 0; i < prog.getNumInstrs(); ++i) {
+      pipe::Instr in = prog.getInstr(i);
+      pipert::Instr o;
+      o.op = pipert::Opcode(uint8_t(in.op));
+      o.sub = o.op;
+      std::vector<pipert::BufferUse> u;
+      int32_t c = -1;
+      if (in.op != InstrOp::Wait && in.op != InstrOp::AllReduce &&
+          in.op != InstrOp::OptStep)
+        c = chunkIndex(L, prog.getSymbol(in.sym).getValue());
+      switch (in.op) {
+      case InstrOp::Fwd:
+        o.chunk = c;
+        o.mb = in.mb;
+        block(Values, rk.valuesBase, pb, false, u);
+        if (c > 0 && L.chunks[size_t(c - 1)].rank == r) {
+          part(c - 1, in.mb, OutAct, false, u);
+          part(c, in.mb, InAct, true, u);
+        } else {
+          part(c, in.mb, InAct, false, u);
+        }
+        part(c, in.mb, FData, true, u);
+        part(c, in.mb, OutAct, true, u);
+        block(Scratch, rk.scratchBase, rk.scratchBytes, true, u);
+        if (L.chunks[size_t(c)].lossValue)
+          block(kLossId + in.mb, rk.lossOffset + 8 * in.mb, 8, true, u);
+        break;
+      case InstrOp::BwdB:
+        o.chunk = c;
+        o.mb = in.mb;
+        block(Values, rk.valuesBase, pb, false, u);
+        for (Part k : {InAct, FData, OutAct})
+          part(c, in.mb, k, false, u);
+        if (c + 1 < C && L.chunks[size_t(c + 1)].rank == r) {
+          part(c + 1, in.mb, OutGrad, false, u);
+          part(c, in.mb, InGrad, true, u);
+        } else {
+          part(c, in.mb, InGrad, false, u);
+        }
+        part(c, in.mb, BData, true, u);
+        part(c, in.mb, OutGrad, true, u);
+        block(Scratch, rk.scratchBase, rk.scratchBytes, true, u);
+        break;
+      case InstrOp::BwdW:
+        o.chunk = c;
+        o.mb = in.mb;
+        for (Part k : {InAct, InGrad, OutAct, OutGrad, FData, BData})
+          part(c, in.mb, k, false, u);
+        block(Accs, rk.accBase, rk.accBytes, false, u);
+        block(Accs, rk.accBase, rk.accBytes, true, u);
+        break;
+      case InstrOp::RecvAct:
+      case InstrOp::SendAct:
+      case InstrOp::RecvGrad:
+      case InstrOp::SendGrad: {
+        bool recv = pipe::isRecvOp(in.op);
+        int32_t owner = in.op == InstrOp::RecvAct    ? c + 1
+                        : in.op == InstrOp::RecvGrad ? c - 1
+                                                     : c;
+        Part k = in.op == InstrOp::RecvAct    ? InAct
+                 : in.op == InstrOp::SendAct  ? OutAct
+                 : in.op == InstrOp::RecvGrad ? InGrad
+                                              : OutGrad;
+        part(owner, in.mb, k, recv, u);
+        if (u.empty()) {
+          error = "rank " + std::to_string(r) + ": " + prog.formatInstr(in) +
+                  " has an empty message";
+          return false;
+        }
+        o.peer = in.peer;
+        o.chunk = c;
+        o.mb = in.mb;
+        o.req = in.req;
+        o.offset = u[0].offset;
+        o.bytes = u[0].bytes;
+        posts[in.req] = o;
+        break;
+      }
+      case InstrOp::Wait: {
+        const pipert::Instr &post = posts.at(in.req);
+        o.sub = post.op;
+        o.peer = post.peer;
+        o.chunk = post.chunk;
+        o.mb = post.mb;
+        o.req = in.req;
+        break;
+      }
+      case InstrOp::AllReduce: {
+        StringRef group = prog.getSymbol(in.sym).getValue();
+        if (group != "world") {
+          // A tied parameter's group (--pipe-schedule places it).
+          auto param = L.groupParam.find(group.str());
+          const TiedGroup *tg = nullptr;
+          for (const TiedGroup &g : L.tied)
+            if (param != L.groupParam.end() &&
+                g.segments.front().param == param->second)
+              tg = &g;
+          if (!tg || !std::count(tg->ranks.begin(), tg->ranks.end(), r)) {
+            error = "rank " + std::to_string(r) + ": " +
+                    prog.formatInstr(in) +
+                    ": not a tied parameter of this rank the emitter knows";
+            return false;
+          }
+          if (worldDone) {
+            error = "rank " + std::to_string(r) + ": " +
+                    prog.formatInstr(in) +
+                    " comes after all_reduce @world, whose gradient norm "
+                    "needs it";
+            return false;
+          }
+          appendTied(*tg);
+          tiedDone.insert(tg->group);
+          continue;
+        }
+        // Tied groups the program does not all-reduce itself (an older
+        // --pipe-schedule) go first: group 0's contribution needs them.
+        for (const TiedGroup &g : L.tied)
+          if (std::count(g.ranks.begin(), g.ranks.end(), r) &&
+              !programHasTied)
+            appendTied(g);
+        worldDone = true;
+        o.dtype = pipert::DType::F64;
+        o.chunk = 0;
+        o.mb = in.mb;
+        o.offset = rk.normBase;
+        o.bytes = 8 * int64_t(L.params.size());
+        block(Accs, rk.accBase, rk.accBytes, false, u);
+        for (auto [g, off] : rk.tiedBase)
+          for (const TiedGroup &tg : L.tied)
+            if (tg.group == g)
+              block(kTiedId + g, off, tg.bytes, false, u);
+        block(Grads, rk.gradsBase, pb, true, u);
+        block(Norm, o.offset, o.bytes, true, u);
+        break;
+      }
+      case InstrOp::OptStep:
+        block(Norm, rk.normBase, 8 * int64_t(L.params.size()), false, u);
+        block(Grads, rk.gradsBase, pb, false, u);
+        for (auto [id, base] : {std::pair<int64_t, int64_t>{Values, rk.valuesBase},
+                                {AdamM, rk.mBase},
+                                {AdamV, rk.vBase}}) {
+          block(id, base, pb, false, u);
+          block(id, base, pb, true, u);
+        }
+        block(Accs, rk.accBase, rk.accBytes, true, u);
+        block(GradNorm, rk.gradNormOffset, 8, true, u);
+        break;
+      }
+      instrs.push_back(o);
+      uses.push_back(std::move(u));
+    }
+    for (const TiedGroup &g : L.tied)
+      if (programHasTied && std::count(g.ranks.begin(), g.ranks.end(), r) &&
+          !tiedDone.count(g.group)) {
+        error = "rank " + std::to_string(r) + " holds the tied parameter " +
+                g.segments.front().param +
+                " but its program never all-reduces its gradient";
+        return false;
+      }
+    pipert::Stream s;
+    s.rank = r;
+    s.ranks = L.stages;
+    s.microbatches = M;
+    s.arenaBytes = rk.arenaBytes;
+    pipert::appendWithUses(s, instrs, uses);
+    if (pipert::Status st = pipert::validateStream(s); !st.ok()) {
+      error = "the stream of rank " + std::to_string(r) +
+              " is invalid: " + st.message();
+      return false;
+    }
+    out.push_back(std::move(s));
+  }
+  return true;
+}

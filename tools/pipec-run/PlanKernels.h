@@ -1,0 +1,69 @@
+//===- PlanKernels.h - what a compiled plan's generated code exports -*- C++ -*-===//
+//
+// The interface between the sources `pipec compile --target cpu` generates
+// (chunkN.cpp, plan.cpp) and the fixed main of every plan executable
+// (PlanMain.cpp): per chunk its F, B and W functions and the slot offsets
+// of the values it hands to a neighbour on the same rank; per rank the
+// all-reduce contributions and the optimizer step. Arena offsets are baked
+// in per chunk; where each (chunk, micro-batch) sits is data
+// (manifest.json buffers "cC.mbJ.REGION").
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPEC_TOOLS_PIPEC_RUN_PLANKERNELS_H
+#define PIPEC_TOOLS_PIPEC_RUN_PLANKERNELS_H
+
+#include "kernels/cpu/Status.h"
+
+#include <cstdint>
+
+namespace pipecrun {
+
+/// The regions of a (chunk, micro-batch), each placed in its own slots
+/// (docs/EMIT.md): activations and gradients received and sent, the values
+/// F keeps for B and W (with the host inputs), the values B keeps for W.
+/// Numbered as compiler/emit/EmitLayout.h's Region.
+enum Region { kInAct, kInGrad, kOutAct, kOutGrad, kData, kBData, kRegions };
+
+/// F of a chunk: A is the rank's arena, R[k] the micro-batch's region k.
+using ChunkFwd = pipert::cpu::Status (*)(uint8_t *A, uint8_t *const *R,
+                                         int32_t mb, const int32_t *tokens,
+                                         const int32_t *targets,
+                                         double lossScale);
+/// B or W of a chunk.
+using ChunkBwd = pipert::cpu::Status (*)(uint8_t *A, uint8_t *const *R);
+
+/// One chunk of the plan.
+struct ChunkCode {
+  ChunkFwd fwd;
+  ChunkBwd bwdB, bwdW;
+  int32_t rank;
+  bool usesData; ///< reads tokens or targets
+  /// Bytes of the received activations and gradients; a same-rank
+  /// neighbour's outgoing region has the same layout and is copied over.
+  int64_t inActBytes, inGradBytes;
+};
+
+/// One rank of the plan.
+struct RankCode {
+  /// Fills the operand of all-reduce `group` with this rank's contribution.
+  void (*prepare)(uint8_t *A, int32_t group, uint8_t *data);
+  /// Clipping, learning rate and AdamW for the rank's parameters; zeroes
+  /// the gradient accumulators for the next step.
+  pipert::cpu::Status (*opt)(uint8_t *A, int64_t step);
+};
+
+/// The whole plan.
+struct PlanCode {
+  const ChunkCode *chunks;
+  int32_t chunkCount;
+  const RankCode *ranks;
+  int32_t rankCount;
+  int64_t batch, seq, vocab;
+};
+
+} // namespace pipecrun
+
+/// Defined by the generated plan.cpp.
+extern const pipecrun::PlanCode pipecPlanCode;
+
+#endif // PIPEC_TOOLS_PIPEC_RUN_PLANKERNELS_H

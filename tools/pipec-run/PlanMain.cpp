@@ -1,0 +1,350 @@
+//===- PlanMain.cpp - main() of every compiled plan (OUT/pipec-plan) ------===//
+//
+// Linked with the generated chunk and plan objects by `pipec compile`: loads
+// the manifest and streams next to the executable (or --plan DIR), checks
+// the data, runs every rank as a thread of this process through
+// pipert::Executor, and writes metrics.jsonl (and trace.json) into
+// --log-dir. Everything is validated before the first step, so a bad
+// input leaves no partial output.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tools/pipec-run/PlanKernels.h"
+
+#include "pipert/DataLoader.h"
+#include "pipert/Executor.h"
+#include "pipert/Safetensors.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+/// The ChunkKernels of the generated plan.
+class PlanKernels : public pipert::ChunkKernels {
+public:
+  PlanKernels(const pipecrun::PlanCode &code, const pipert::Manifest &m,
+              const pipert::Batcher &batcher)
+      : code(code), batcher(batcher), microbatches(m.microbatches) {
+    static const char *names[pipecrun::kRegions] = {
+        "in_act", "in_grad", "out_act", "out_grad", "data", "b_data"};
+    regionBase.assign(size_t(code.chunkCount) * size_t(m.microbatches) *
+                          pipecrun::kRegions,
+                      -1);
+    for (const pipert::BufferInfo &b : m.buffers) {
+      int c = -1, j = -1;
+      char region[16] = {0};
+      if (std::sscanf(b.name.c_str(), "c%d.mb%d.%15s", &c, &j, region) != 3 ||
+          c < 0 || c >= code.chunkCount || j < 0 || j >= m.microbatches)
+        continue;
+      for (int k = 0; k < pipecrun::kRegions; ++k)
+        if (std::strcmp(region, names[k]) == 0)
+          regionBase[index(c, j, k)] = b.offset;
+    }
+    size_t n = size_t(code.batch * code.seq);
+    tokens.assign(size_t(m.ranks), std::vector<int32_t>(n));
+    targets.assign(size_t(m.ranks), std::vector<int32_t>(n));
+  }
+
+  /// The first (chunk, micro-batch) whose data region the manifest does
+  /// not place, or "". Other regions may be empty (no message).
+  std::string missingSlot() const {
+    for (int32_t c = 0; c < code.chunkCount; ++c)
+      for (int32_t j = 0; j < microbatches; ++j)
+        if (regionBase[index(c, j, pipecrun::kData)] < 0)
+          return "c" + std::to_string(c) + ".mb" + std::to_string(j) + ".data";
+    return "";
+  }
+
+  pipert::Status fwd(const pipert::RankContext &ctx, int32_t chunk,
+                     int32_t mb) override {
+    const pipecrun::ChunkCode &ch = code.chunks[chunk];
+    uint8_t *R[pipecrun::kRegions];
+    regions(ctx, chunk, mb, R);
+    if (chunk > 0 && code.chunks[chunk - 1].rank == ctx.rank)
+      std::memcpy(R[pipecrun::kInAct],
+                  region(ctx, chunk - 1, mb, pipecrun::kOutAct),
+                  size_t(ch.inActBytes));
+    int32_t *tok = tokens[size_t(ctx.rank)].data();
+    int32_t *tgt = targets[size_t(ctx.rank)].data();
+    if (ch.usesData)
+      batcher.microBatch(ctx.step, mb, tok, tgt);
+    // docs/TRAINING.md: d(step loss)/d(micro-batch loss) = 1/M.
+    return convert(
+        ch.fwd(ctx.arena, R, mb, tok, tgt, 1.0 / double(microbatches)));
+  }
+
+  pipert::Status bwdB(const pipert::RankContext &ctx, int32_t chunk,
+                      int32_t mb) override {
+    const pipecrun::ChunkCode &ch = code.chunks[chunk];
+    uint8_t *R[pipecrun::kRegions];
+    regions(ctx, chunk, mb, R);
+    if (chunk + 1 < code.chunkCount && code.chunks[chunk + 1].rank == ctx.rank)
+      std::memcpy(R[pipecrun::kInGrad],
+                  region(ctx, chunk + 1, mb, pipecrun::kOutGrad),
+                  size_t(ch.inGradBytes));
+    return convert(ch.bwdB(ctx.arena, R));
+  }
+
+  pipert::Status bwdW(const pipert::RankContext &ctx, int32_t chunk,
+                      int32_t mb) override {
+    uint8_t *R[pipecrun::kRegions];
+    regions(ctx, chunk, mb, R);
+    return convert(code.chunks[chunk].bwdW(ctx.arena, R));
+  }
+
+  pipert::Status prepareAllReduce(const pipert::RankContext &ctx,
+                                  int32_t group, int32_t, uint8_t *data,
+                                  int64_t) override {
+    code.ranks[ctx.rank].prepare(ctx.arena, group, data);
+    return pipert::Status::success();
+  }
+
+  pipert::Status optStep(const pipert::RankContext &ctx) override {
+    return convert(code.ranks[ctx.rank].opt(ctx.arena, ctx.step));
+  }
+
+private:
+  size_t index(int32_t chunk, int32_t mb, int k) const {
+    return (size_t(chunk) * size_t(microbatches) + size_t(mb)) *
+               pipecrun::kRegions +
+           size_t(k);
+  }
+  /// Region k of (chunk, mb); an empty region (no message) gets the arena.
+  uint8_t *region(const pipert::RankContext &ctx, int32_t chunk, int32_t mb,
+                  int k) const {
+    int64_t off = regionBase[index(chunk, mb, k)];
+    return ctx.arena + (off < 0 ? 0 : off);
+  }
+  void regions(const pipert::RankContext &ctx, int32_t chunk, int32_t mb,
+               uint8_t **R) const {
+    for (int k = 0; k < pipecrun::kRegions; ++k)
+      R[k] = region(ctx, chunk, mb, k);
+  }
+  static pipert::Status convert(const pipert::cpu::Status &s) {
+    return s.ok() ? pipert::Status::success()
+                  : pipert::Status::failure(s.message());
+  }
+
+  const pipecrun::PlanCode &code;
+  const pipert::Batcher &batcher;
+  int32_t microbatches;
+  std::vector<int64_t> regionBase; ///< (chunk, mb, region) -> offset
+  std::vector<std::vector<int32_t>> tokens, targets;
+};
+
+struct Args {
+  std::string plan, data, logDir, init, save;
+  int64_t steps = 0;
+  bool shadow = false, quiet = false;
+  int32_t cores = 0;
+  int64_t timeoutMs = 60000;
+};
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "pipec-run: error: %s\n", message.c_str());
+  return 1;
+}
+
+const char *kUsage =
+    "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init "
+    "FILE.safetensors] [--save FILE.safetensors] [--plan DIR] [--shadow] "
+    "[--cores N] [--timeout-ms MS] [--quiet]\n";
+
+bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto value = [&](std::string &out) {
+      if (i + 1 >= argc) {
+        error = k + " needs a value";
+        return false;
+      }
+      out = argv[++i];
+      return true;
+    };
+    auto number = [&](int64_t &out, int64_t min) {
+      std::string v;
+      if (!value(v))
+        return false;
+      char *end = nullptr;
+      long long x = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end || x < min) {
+        error = k + " must be an integer of at least " + std::to_string(min) +
+                ", not '" + v + "'";
+        return false;
+      }
+      out = x;
+      return true;
+    };
+    int64_t cores = 0;
+    bool ok = true;
+    if (k == "--plan")
+      ok = value(a.plan);
+    else if (k == "--data")
+      ok = value(a.data);
+    else if (k == "--log-dir")
+      ok = value(a.logDir);
+    else if (k == "--init")
+      ok = value(a.init);
+    else if (k == "--save")
+      ok = value(a.save);
+    else if (k == "--steps")
+      ok = number(a.steps, 1);
+    else if (k == "--timeout-ms")
+      ok = number(a.timeoutMs, 1);
+    else if (k == "--cores") {
+      ok = number(cores, 0);
+      a.cores = int32_t(cores);
+    } else if (k == "--shadow")
+      a.shadow = true;
+    else if (k == "--quiet")
+      a.quiet = true;
+    else {
+      error = "unknown argument '" + k + "'";
+      return false;
+    }
+    if (!ok)
+      return false;
+  }
+  if (a.data.empty() || a.steps == 0) {
+    error = "--data and --steps are required";
+    return false;
+  }
+  return true;
+}
+
+/// Loads --init into every rank's copy of each parameter.
+bool loadInit(pipert::Executor &exec, const std::string &path,
+              std::string &error) {
+  pipert::SafetensorsFile file;
+  if (!pipert::readSafetensors(path, file, error))
+    return false;
+  const pipert::Manifest &m = exec.manifest();
+  for (const pipert::ParamInfo &p : m.params) {
+    const pipert::Tensor *t = file.find(p.name);
+    if (!t) {
+      error = path + ": no tensor '" + p.name + "'";
+      return false;
+    }
+    if (t->shape != p.shape) {
+      error = path + ": tensor '" + p.name + "' has another shape than the "
+              "model's";
+      return false;
+    }
+    std::vector<float> values;
+    if (!pipert::readFloatTensor(*t, values, error))
+      return false;
+    std::memcpy(exec.arena(p.rank) + p.offset, values.data(), size_t(p.bytes));
+  }
+  return true;
+}
+
+/// Writes every parameter once (from the lowest rank that holds it).
+bool save(pipert::Executor &exec, const std::string &path,
+          std::string &error) {
+  std::vector<pipert::Tensor> tensors;
+  std::map<std::string, bool> seen;
+  for (const pipert::ParamInfo &p : exec.manifest().params) {
+    if (seen[p.name])
+      continue;
+    seen[p.name] = true;
+    tensors.push_back(pipert::makeFloatTensor<float>(
+        p.name, p.shape,
+        reinterpret_cast<const float *>(exec.arena(p.rank) + p.offset)));
+  }
+  return pipert::writeSafetensors(path, tensors, {}, error);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Args a;
+  std::string error;
+  if (!parseArgs(argc, argv, a, error)) {
+    std::fputs(kUsage, stderr);
+    return fail(error);
+  }
+  if (a.plan.empty())
+    a.plan = std::filesystem::path(argv[0]).parent_path().string();
+  if (a.plan.empty())
+    a.plan = ".";
+  std::unique_ptr<pipert::Executor> exec;
+  if (pipert::Status s = pipert::Executor::load(a.plan, exec); !s.ok())
+    return fail(s.message());
+  const pipert::Manifest &m = exec->manifest();
+  if (m.ranks != pipecPlanCode.rankCount ||
+      int32_t(m.chunkRank.size()) != pipecPlanCode.chunkCount)
+    return fail(a.plan + "/manifest.json: " + std::to_string(m.ranks) +
+                " ranks and " + std::to_string(m.chunkRank.size()) +
+                " chunks, but this executable was compiled for " +
+                std::to_string(pipecPlanCode.rankCount) + " and " +
+                std::to_string(pipecPlanCode.chunkCount));
+  pipert::TokenFile data;
+  pipert::Batcher batcher;
+  if (!pipert::loadTokens(a.data, data, error))
+    return fail(error);
+  if (!pipert::Batcher::create(data.tokens, pipecPlanCode.batch,
+                               pipecPlanCode.seq, m.microbatches, batcher,
+                               error))
+    return fail(a.data + ": " + error);
+  if (pipecPlanCode.vocab > 0)
+    for (size_t i = 0; i < data.tokens.size(); ++i)
+      if (data.tokens[i] < 0 || data.tokens[i] >= pipecPlanCode.vocab)
+        return fail(a.data + ": token " + std::to_string(data.tokens[i]) +
+                    " at position " + std::to_string(i) +
+                    " is outside the model's vocabulary of " +
+                    std::to_string(pipecPlanCode.vocab));
+  PlanKernels kernels(pipecPlanCode, m, batcher);
+  if (std::string missing = kernels.missingSlot(); !missing.empty())
+    return fail(a.plan + "/manifest.json: no buffer " + missing);
+  if (!a.init.empty() && !loadInit(*exec, a.init, error))
+    return fail(error);
+  if (!a.save.empty()) {
+    std::filesystem::path dir = std::filesystem::path(a.save).parent_path();
+    if (!dir.empty() && !std::filesystem::is_directory(dir))
+      return fail("--save " + a.save + ": directory " + dir.string() +
+                  " does not exist");
+  }
+  if (!a.logDir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(a.logDir, ec);
+    if (ec || !std::filesystem::is_directory(a.logDir))
+      return fail("--log-dir " + a.logDir + ": cannot create the directory");
+  }
+  pipert::RunOptions opt;
+  opt.steps = a.steps;
+  opt.shadow = a.shadow;
+  opt.cores = a.cores;
+  opt.timeout = std::chrono::milliseconds(a.timeoutMs);
+  opt.outDir = a.logDir;
+  opt.progress = a.quiet ? nullptr : stdout;
+  pipert::RunResult result;
+  if (pipert::Status s = exec->run(kernels, opt, result); !s.ok())
+    return fail(s.message());
+  if (!a.save.empty() && !save(*exec, a.save, error))
+    return fail(error);
+  double tokens = 0, seconds = 0;
+  for (const pipert::StepRecord &r : result.steps) {
+    tokens += double(m.tokensPerMicrobatch) * m.microbatches;
+    seconds += r.stepTimeS;
+  }
+  if (!a.quiet && !result.steps.empty()) {
+    std::printf("done: %lld steps, final loss %.6f, %.0f tokens/s\n",
+                (long long)result.steps.size(), result.steps.back().loss,
+                seconds > 0 ? tokens / seconds : 0.0);
+    // The measured counterpart of the schedule's modelled bubble.
+    std::printf("idle share per rank:");
+    for (double idle : result.idleShare)
+      std::printf(" %.3f", idle);
+    if (m.modeledBubble >= 0)
+      std::printf(" (%s modelled bubble %.3f)", m.scheduleKind.c_str(),
+                  m.modeledBubble);
+    std::printf("\n");
+  }
+  return 0;
+}

@@ -1,0 +1,119 @@
+//===- CompileCmd.cpp - `pipec compile`: a model into a runnable plan -----===//
+//
+// Imports a model, runs the training pipeline in-process (nn-autodiff ->
+// pipe-partition -> pipe-schedule -> pipe-plan-memory), emits the cpu
+// target's sources, streams and manifest into OUT/ and compiles them into
+// OUT/pipec-plan, which `pipec-run OUT/` runs (docs/EMIT.md).
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/emit/BuildPlan.h"
+#include "compiler/emit/EmitCpu.h"
+#include "compiler/import/JsonImporter.h"
+#include "compiler/passes/Pipeline.h"
+#include "tools/pipec/Subcommand.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+
+static cl::SubCommand
+    compileCmd("compile", "Compile a model for a pipeline schedule into a "
+                          "runnable plan (sources, streams, manifest, "
+                          "executable)");
+static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
+                                      cl::desc("<MODEL.json>"),
+                                      cl::sub(compileCmd));
+static cl::opt<int> stagesOpt("stages", cl::desc("pipeline ranks"),
+                              cl::init(1), cl::sub(compileCmd));
+static cl::opt<int> mbOpt("microbatches", cl::desc("micro-batches per step"),
+                          cl::init(0), cl::sub(compileCmd));
+static cl::opt<std::string>
+    scheduleOpt("schedule",
+                cl::desc("gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, "
+                         "dualpipe-v"),
+                cl::init("1f1b"), cl::sub(compileCmd));
+static cl::opt<int> chunksOpt("chunks-per-rank",
+                              cl::desc("chunks per rank (default: the "
+                                       "kind's)"),
+                              cl::init(0), cl::sub(compileCmd));
+static cl::opt<std::string> targetOpt("target", cl::desc("cpu"),
+                                      cl::init("cpu"), cl::sub(compileCmd));
+static cl::opt<std::string> outOpt("o", cl::desc("output directory"),
+                                   cl::value_desc("OUT"), cl::Required,
+                                   cl::sub(compileCmd));
+static cl::opt<bool> emitOnly("emit-only",
+                              cl::desc("write sources, streams and manifest "
+                                       "but do not compile"),
+                              cl::init(false), cl::sub(compileCmd));
+
+static cl::opt<bool> debugOneSlot(
+    "debug-one-slot",
+    cl::desc("(debug) put every micro-batch's data region in one slot: a "
+             "wrong layout for testing the shadow-memory mode"),
+    cl::init(false), cl::Hidden, cl::sub(compileCmd));
+
+static int runCompile() {
+  const char *me = "pipec compile: error: ";
+  if (targetOpt != "cpu") {
+    errs() << me << "--target " << targetOpt
+           << ": only the cpu target exists\n";
+    return 1;
+  }
+  if (stagesOpt < 1) {
+    errs() << me << "--stages must be at least 1\n";
+    return 1;
+  }
+  int microbatches = mbOpt > 0 ? int(mbOpt) : 2 * stagesOpt;
+  mlir::MLIRContext ctx;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      pipec::importModelFile(ctx, modelFile, errs());
+  if (!module)
+    return 1;
+  pipec::TrainingPipelineOptions options;
+  options.kind = scheduleOpt;
+  options.stages = stagesOpt;
+  options.microbatches = microbatches;
+  options.chunksPerRank = chunksOpt;
+  options.target = targetOpt;
+  mlir::PassManager pm(&ctx);
+  pipec::buildTrainingPipeline(pm, options);
+  if (mlir::failed(pm.run(*module))) {
+    errs() << me << "the training pipeline failed on " << modelFile << "\n";
+    return 1;
+  }
+  if (std::error_code ec = sys::fs::create_directories(outOpt)) {
+    errs() << me << "-o " << outOpt << ": " << ec.message() << "\n";
+    return 1;
+  }
+  pipec::emit::EmittedPlan plan;
+  std::string error;
+  pipec::emit::EmitOptions emitOptions;
+  emitOptions.debugOneSlot = debugOneSlot;
+  if (!pipec::emit::emitCpuPlan(*module, outOpt, plan, error, emitOptions)) {
+    errs() << me << error << "\n";
+    return 1;
+  }
+  for (size_t r = 0; r < plan.arenaBytes.size(); ++r) {
+    outs() << "rank " << r << ": arena " << plan.arenaBytes[r] << " bytes";
+    if (plan.plannedArenaBytes[r] >= 0)
+      outs() << " (memory plan: " << plan.plannedArenaBytes[r] << ")";
+    outs() << "\n";
+  }
+  if (emitOnly)
+    return 0;
+  pipec::emit::BuildStats stats;
+  if (!pipec::emit::buildPlan(outOpt, plan, stats, error)) {
+    errs() << me << error << "\n";
+    return 1;
+  }
+  outs() << "pipec compile: " << outOpt << "/pipec-plan: "
+         << plan.chunkSources.size() << " chunks, " << stats.compiled
+         << " objects compiled, " << stats.cached << " from the cache\n";
+  return 0;
+}
+
+static pipec::tool::RegisterSubcommand registerCompile(compileCmd, runCompile);
