@@ -17,13 +17,6 @@ using namespace pipec;
 using namespace pipec::import;
 using Kind = json::Value::Kind;
 
-/// A double for messages, as short as it reads: 0.001, 1e-08.
-static std::string numStr(double x) {
-  char buf[32];
-  snprintf(buf, sizeof buf, "%g", x);
-  return buf;
-}
-
 namespace {
 
 /// One op node being imported: its inputs resolved to values.

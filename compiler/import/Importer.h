@@ -155,6 +155,9 @@ private:
   bool reported = false;
 };
 
+/// A double for messages, as short as it reads: 0.001, 1e-08.
+std::string numStr(double x);
+
 /// Checks one op node against its rule, infers its result type, builds the op
 /// and binds its output (ImportOps.cpp).
 mlir::LogicalResult importOpNode(Importer &im, const Node &node);
