@@ -80,10 +80,17 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
     sources.push_back(outDir + "/" + s);
   sources.push_back(outDir + "/" + plan.planSource);
   sources.push_back(PIPEC_SOURCE_DIR "/tools/pipec-run/PlanMain.cpp");
+  sources.push_back(PIPEC_SOURCE_DIR "/tools/pipec-run/PlanSample.cpp");
+  // The headers of the fixed sources, part of every object's key.
   std::string planHeader;
-  if (!readText(PIPEC_SOURCE_DIR "/tools/pipec-run/PlanKernels.h", planHeader)) {
-    error = "cannot read " PIPEC_SOURCE_DIR "/tools/pipec-run/PlanKernels.h";
-    return false;
+  for (const char *h : {PIPEC_SOURCE_DIR "/tools/pipec-run/PlanKernels.h",
+                        PIPEC_SOURCE_DIR "/tools/pipec-run/PlanSample.h"}) {
+    std::string text;
+    if (!readText(h, text)) {
+      error = std::string("cannot read ") + h;
+      return false;
+    }
+    planHeader += text;
   }
   std::vector<Job> jobs;
   for (const std::string &src : sources) {

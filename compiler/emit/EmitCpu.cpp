@@ -12,6 +12,7 @@
 
 #include "compiler/emit/EmitLayout.h"
 #include "compiler/emit/EmitOps.h"
+#include "dialects/nn/NNGradOps.h"
 
 #include "pipert/Manifest.h"
 #include "pipert/Stream.h"
@@ -62,6 +63,37 @@ static std::string copyStmt(const Copy &cp) {
          std::to_string(cp.to.offset) + ", " + regionPtr(cp.from.region) +
          " + " + std::to_string(cp.from.offset) + ", " +
          std::to_string(cp.bytes) + ");\n";
+}
+
+/// The logits (f32 [rows, vocab]) of the chunk's softmax cross-entropy
+/// when they are still intact at the end of F; null otherwise. The fused
+/// op writes dlogits to other bytes (no kernel reads and writes the same
+/// bytes), so the logits survive it: kept per micro-batch they stay until
+/// the slot's next F; a scratch temporary stays unless a later F op puts
+/// another temporary in the scratch (the op's own results never overlap
+/// what it reads).
+static Value logitsValue(const PlanLayout &L, const ChunkLayout &ch) {
+  const std::vector<Operation *> &ops = ch.ops[0];
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto ce = dyn_cast<nn::SoftmaxCrossEntropyOp>(ops[i]);
+    if (!ce)
+      continue;
+    // The sampler reads row b * seq + t of [batch * seq, vocab] floats.
+    auto type = cast<RankedTensorType>(ce.getLogits().getType());
+    if (!type.getElementType().isF32() || !type.hasStaticShape() ||
+        type.getNumElements() != L.batch * L.seq * L.vocab)
+      return {};
+    if (ch.loc.count(ce.getLogits()))
+      return ce.getLogits();
+    if (!ch.scratch.count(ce.getLogits()))
+      return {};
+    for (size_t j = i + 1; j < ops.size(); ++j)
+      for (Value r : ops[j]->getResults())
+        if (ch.scratch.count(r))
+          return {};
+    return ce.getLogits();
+  }
+  return {};
 }
 
 /// The source of chunk `c`: its F, B and W functions.
@@ -139,6 +171,13 @@ static bool emitChunkSource(const PlanLayout &L, int c, std::string &out,
   os << "pipert::cpu::Status pipec_c" << c
      << "_bwdW(uint8_t *A, uint8_t *const *R) {\n  (void)A; (void)R;\n"
      << body[2] << "  return pipert::cpu::Status::success();\n}\n";
+  // Text generation (pipec-run --sample) reads the logits F leaves behind
+  // (in gpt-tiny a scratch temporary: the fused loss op computes dlogits in
+  // F, so no B reads the logits).
+  if (Value logits = logitsValue(L, ch))
+    os << "\nconst float *pipec_c" << c
+       << "_logits(uint8_t *A, uint8_t *const *R) {\n  (void)A; (void)R;\n"
+       << "  return " << ptr.value(logits) << ";\n}\n";
   return true;
 }
 
@@ -160,13 +199,22 @@ static std::string emitPlanSource(const PlanLayout &L) {
           "int32_t *, double);\npipert::cpu::Status pipec_c"
        << c << "_bwdB(uint8_t *, uint8_t *const *);\npipert::cpu::Status pipec_c"
        << c << "_bwdW(uint8_t *, uint8_t *const *);\n";
+  for (int c = 0; c < C; ++c)
+    if (logitsValue(L, L.chunks[c]))
+      os << "const float *pipec_c" << c
+         << "_logits(uint8_t *, uint8_t *const *);\n";
   os << "\nstatic const pipecrun::ChunkCode kChunks[] = {\n";
   for (int c = 0; c < C; ++c) {
     const ChunkLayout &ch = L.chunks[c];
     os << "  {pipec_c" << c << "_fwd, pipec_c" << c << "_bwdB, pipec_c" << c
        << "_bwdW, " << ch.rank << ", " << (ch.usesData ? "true" : "false")
        << ", " << ch.regionBytes[kInAct] << ", " << ch.regionBytes[kInGrad]
-       << "},\n";
+       << ", ";
+    if (logitsValue(L, ch))
+      os << "pipec_c" << c << "_logits";
+    else
+      os << "nullptr";
+    os << "},\n";
   }
   os << "};\n\n";
   // Per rank: the all-reduce contributions and the optimizer step.

@@ -41,6 +41,9 @@ struct ChunkCode {
   /// Bytes of the received activations and gradients; a same-rank
   /// neighbour's outgoing region has the same layout and is copied over.
   int64_t inActBytes, inGradBytes;
+  /// The chunk computing the loss: its logits ([batch * seq, vocab] f32)
+  /// as F of (A, R) left them, for text generation; null elsewhere.
+  const float *(*logits)(uint8_t *A, uint8_t *const *R);
 };
 
 /// One rank of the plan.

@@ -4,23 +4,28 @@
 // the manifest and streams next to the executable (or --plan DIR), checks
 // the data, runs every rank as a thread of this process through
 // pipert::Executor, and writes metrics.jsonl (and trace.json) into
-// --log-dir. Everything is validated before the first step, so a bad
-// input leaves no partial output.
+// --log-dir; with --sample N it then prints N tokens the trained model
+// generates (PlanSample.h). Everything is validated before the first step,
+// so a bad input leaves no partial output.
 //
 //===----------------------------------------------------------------------===//
 
 #include "tools/pipec-run/PlanKernels.h"
+#include "tools/pipec-run/PlanSample.h"
 
 #include "pipert/DataLoader.h"
 #include "pipert/Executor.h"
 #include "pipert/Safetensors.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -144,6 +149,10 @@ struct Args {
   bool shadow = false, quiet = false;
   int32_t cores = 0;
   int64_t timeoutMs = 60000;
+  int64_t sample = 0;          ///< tokens to generate after training
+  std::string prompt = "\n";
+  int64_t sampleSeed = -1;     ///< -1: the model's train seed
+  double temperature = 1.0;
 };
 
 int fail(const std::string &message) {
@@ -154,7 +163,8 @@ int fail(const std::string &message) {
 const char *kUsage =
     "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init "
     "FILE.safetensors] [--save FILE.safetensors] [--plan DIR] [--shadow] "
-    "[--cores N] [--timeout-ms MS] [--quiet]\n";
+    "[--cores N] [--timeout-ms MS] [--quiet] [--sample N [--prompt TEXT] "
+    "[--sample-seed N] [--temperature T]]\n";
 
 bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
   for (int i = 1; i < argc; ++i) {
@@ -197,6 +207,24 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       ok = number(a.steps, 1);
     else if (k == "--timeout-ms")
       ok = number(a.timeoutMs, 1);
+    else if (k == "--sample")
+      ok = number(a.sample, 1);
+    else if (k == "--sample-seed")
+      ok = number(a.sampleSeed, 0);
+    else if (k == "--prompt")
+      ok = value(a.prompt);
+    else if (k == "--temperature") {
+      std::string v;
+      ok = value(v);
+      char *end = nullptr;
+      double t = ok ? std::strtod(v.c_str(), &end) : 0;
+      if (ok && (v.empty() || *end || !std::isfinite(t) || t < 0)) {
+        error = "--temperature must be a number of at least 0, not '" + v +
+                "'";
+        return false;
+      }
+      a.temperature = t;
+    }
     else if (k == "--cores") {
       ok = number(cores, 0);
       a.cores = int32_t(cores);
@@ -213,6 +241,10 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
   }
   if (a.data.empty() || a.steps == 0) {
     error = "--data and --steps are required";
+    return false;
+  }
+  if (a.prompt.empty()) {
+    error = "--prompt must not be empty";
     return false;
   }
   return true;
@@ -304,6 +336,16 @@ int main(int argc, char **argv) {
     return fail(a.plan + "/manifest.json: no buffer " + missing);
   if (!a.init.empty() && !loadInit(*exec, a.init, error))
     return fail(error);
+  if (a.sample > 0) {
+    if (!pipecPlanCode.chunks[pipecPlanCode.chunkCount - 1].logits)
+      return fail("--sample: the plan's last chunk keeps no f32 [batch * "
+                  "seq, vocab] logits to sample from");
+    for (unsigned char ch : a.prompt)
+      if (int64_t(ch) >= pipecPlanCode.vocab)
+        return fail("--prompt: byte " + std::to_string(int(ch)) +
+                    " is outside the model's vocabulary of " +
+                    std::to_string(pipecPlanCode.vocab));
+  }
   if (!a.save.empty()) {
     std::filesystem::path dir = std::filesystem::path(a.save).parent_path();
     if (!dir.empty() && !std::filesystem::is_directory(dir))
@@ -345,6 +387,25 @@ int main(int argc, char **argv) {
       std::printf(" (%s modelled bubble %.3f)", m.scheduleKind.c_str(),
                   m.modeledBubble);
     std::printf("\n");
+  }
+  if (a.sample > 0) {
+    pipecrun::SampleOptions so;
+    so.tokens = a.sample;
+    so.prompt = a.prompt;
+    so.seed = a.sampleSeed >= 0 ? uint64_t(a.sampleSeed) : m.train.seed;
+    so.temperature = a.temperature;
+    so.threads = a.cores > 0 ? a.cores
+                             : int32_t(std::max(
+                                   1u, std::thread::hardware_concurrency()));
+    std::fflush(stdout);
+    std::vector<int32_t> generated;
+    if (!pipecrun::sampleTokens(pipecPlanCode, *exec, so, generated, error))
+      return fail(error);
+    std::printf("sample: %lld tokens after the prompt (seed %llu, "
+                "temperature %g):\n%s\n",
+                (long long)a.sample, (unsigned long long)so.seed,
+                so.temperature,
+                pipecrun::tokensToText(generated, pipecPlanCode.vocab).c_str());
   }
   return 0;
 }

@@ -1,10 +1,12 @@
 //===- pipec-run.cpp - runs a compiled plan -------------------------------===//
 //
 // `pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init F]
-// [--save F] [--shadow] [--cores N] [--quiet]`: checks the plan directory
-// and the arguments, then hands over to OUT/pipec-plan (the executable
-// `pipec compile` built for this plan), which validates the data and runs
-// every rank as a thread, with progress lines and DIR/metrics.jsonl.
+// [--save F] [--shadow] [--cores N] [--quiet] [--sample N [--prompt TEXT]
+// [--sample-seed N] [--temperature T]]`: checks the plan directory and the
+// arguments, then hands over to OUT/pipec-plan (the executable `pipec
+// compile` built for this plan), which validates the data and runs every
+// rank as a thread, with progress lines and DIR/metrics.jsonl, then prints
+// text sampled from the trained model when asked.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,7 +30,9 @@ int main(int argc, char **argv) {
     std::fprintf(stderr,
                  "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] "
                  "[--init FILE.safetensors] [--save FILE.safetensors] "
-                 "[--shadow] [--cores N] [--timeout-ms MS] [--quiet]\n");
+                 "[--shadow] [--cores N] [--timeout-ms MS] [--quiet] "
+                 "[--sample N [--prompt TEXT] [--sample-seed N] "
+                 "[--temperature T]]\n");
     return 2;
   }
   std::string dir = argv[1];
@@ -44,8 +48,6 @@ int main(int argc, char **argv) {
   std::vector<std::string> args = {exe, "--plan", dir};
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--sample")
-      return fail("--sample: text generation is not implemented yet");
     if (a == "--data" && i + 1 < argc &&
         !fs::is_regular_file(argv[i + 1], ec))
       return fail(std::string("--data ") + argv[i + 1] +
