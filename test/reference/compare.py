@@ -45,9 +45,19 @@ def parse_args(argv):
     ap.add_argument("--perturb-vjp", metavar="OP",
                     help="passes --debug-perturb-vjp=OP to pipec (its B gradient times 1+1e-3): must then FAIL")
     ap.add_argument("--keep", metavar="DIR", help="keep pipec's inputs and outputs in DIR")
+    ap.add_argument("--compiled", action="store_true",
+                    help="take the loss curve from a compiled plan (`pipec compile` + `pipec-run`) instead of "
+                         "reference-train; the step-0 gradients still come from reference-train --dump-grads")
+    ap.add_argument("--stages", type=int, default=1, help="with --compiled: pipeline ranks (default 1)")
+    ap.add_argument("--schedule", default="gpipe", help="with --compiled: schedule kind (default gpipe)")
+    ap.add_argument("--pipec-run", help="with --compiled: the pipec-run binary (default: next to --pipec)")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.microbatches < 1:
         ap.error("--steps and --microbatches must be at least 1")
+    if args.compiled and (args.f64 or args.perturb_vjp):
+        ap.error("--compiled: the cpu target is f32 only and has no --debug-perturb-vjp")
+    if args.compiled and not args.pipec_run:
+        args.pipec_run = str(Path(args.pipec).parent / "pipec-run")
     return args
 
 
@@ -85,6 +95,28 @@ def run_pipec(args, init_path, steps, log_dir, dump_grads=None):
         raise CompareError(f"pipec reference-train exited with status {r.returncode}:\n{tail}")
     print(f"  ({time.time() - t0:.1f} s)", flush=True)
     return read_metrics(Path(log_dir) / "metrics.jsonl", steps)
+
+
+def run_compiled(args, init_path, steps, work: Path):
+    """The loss curve of a compiled plan: `pipec compile` at --stages/--schedule, then `pipec-run --init`."""
+    plan = work / f"plan-s{args.stages}-{args.schedule}"
+    log_dir = work / "log-compiled"
+    cmds = [[args.pipec, "compile", args.model, "--stages", str(args.stages), "--microbatches",
+             str(args.microbatches), "--schedule", args.schedule, "--target", "cpu", "-o", str(plan)],
+            [args.pipec_run, str(plan), "--data", args.data, "--steps", str(steps), "--init", str(init_path),
+             "--log-dir", str(log_dir), "--quiet"]]
+    for cmd in cmds:
+        print("$ " + " ".join(cmd), flush=True)
+        t0 = time.time()
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+        except OSError as e:
+            raise CompareError(f"cannot run {cmd[0]}: {e}") from None
+        if r.returncode != 0:
+            tail = "\n".join((r.stdout + r.stderr).splitlines()[-20:])
+            raise CompareError(f"{' '.join(cmd[:2])} exited with status {r.returncode}:\n{tail}")
+        print(f"  ({time.time() - t0:.1f} s)", flush=True)
+    return read_metrics(log_dir / "metrics.jsonl", steps)
 
 
 def read_metrics(path: Path, steps: int):
@@ -141,6 +173,8 @@ def main(argv):
     except ValueError as e:
         print(f"note: {e}; comparing with model_json.py only")
     check_pipec(args.pipec)
+    if args.compiled and not (os.path.isfile(args.pipec_run) and os.access(args.pipec_run, os.X_OK)):
+        raise CompareError(f"pipec-run not found at '{args.pipec_run}': build it or pass --pipec-run PATH")
     if not os.path.exists(args.data):
         raise CompareError(f"training data not found: '{args.data}' (pass --data FILE)")
     tokens = data.load_tokens(args.data)
@@ -149,6 +183,8 @@ def main(argv):
     print(f"compare: {args.model} ({model.name}), {precision}, {len(params0)} parameters, "
           f"{sum(p.size for p in params0.values())} elements, {args.microbatches} micro-batches of "
           f"{model.batch}x{model.seq}, {args.steps} steps; JAX {jax.__version__} on {sys.executable}", flush=True)
+    if args.compiled:
+        print(f"compare: loss curve from the compiled plan (--stages {args.stages} --schedule {args.schedule})")
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipec-compare-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -156,7 +192,10 @@ def main(argv):
     safetensors.save(init_path, params0)
     grads_path = work / "grads.safetensors"
     one = run_pipec(args, init_path, 1, work / "log-1", dump_grads=grads_path)
-    curve = run_pipec(args, init_path, args.steps, work / "log-n")
+    if args.compiled:
+        curve = run_compiled(args, init_path, args.steps, work)
+    else:
+        curve = run_pipec(args, init_path, args.steps, work / "log-n")
     if not grads_path.exists():
         raise CompareError(f"pipec wrote no gradients to {grads_path} (--dump-grads)")
     pipec_grads = safetensors.load(grads_path)
