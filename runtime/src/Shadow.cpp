@@ -123,6 +123,11 @@ Status ShadowMemory::checkUnchanged(int64_t i,
   (void)inFlight;
   int64_t pos = 0;
   auto compare = [&](int64_t end) -> Status {
+    // memcmp first: almost always the range is unchanged, and a byte loop
+    // over the whole arena after every kernel made shadow runs 6x slower.
+    if (end <= pos ||
+        std::memcmp(arena + pos, copy.data() + pos, size_t(end - pos)) == 0)
+      return Status::success();
     for (int64_t b = pos; b < end; ++b) {
       if (arena[b] == copy[size_t(b)])
         continue;
