@@ -8,6 +8,7 @@
 
 #include "dialects/nn/NNDialect.h"
 #include "dialects/nn/NNOps.h"
+#include "test/unit/nn/NNParseFixture.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -25,46 +26,9 @@ using namespace pipec::nn;
 namespace {
 
 /// Parses nn modules and collects the diagnostics they produce.
-class NNCostTest : public ::testing::Test {
+class NNCostTest : public pipec::nn::testing::NNParseFixture {
 protected:
-  NNCostTest() {
-    context.loadDialect<NNDialect, func::FuncDialect>();
-    handler = std::make_unique<ScopedDiagnosticHandler>(
-        &context, [this](Diagnostic &diag) {
-          diagnostics += diag.str() + "\n";
-          return success();
-        });
-  }
-
-  /// Parses `source`; fails the test with the diagnostics when it does not
-  /// parse and verify.
-  OwningOpRef<ModuleOp> parse(const std::string &source) {
-    auto module = parseSourceString<ModuleOp>(source, ParserConfig(&context));
-    EXPECT_TRUE(module) << diagnostics << "in:\n" << source;
-    return module;
-  }
-
-  /// The only op of type OpTy in `module`.
-  template <typename OpTy> OpTy only(ModuleOp module) {
-    OpTy found;
-    int count = 0;
-    module.walk([&](OpTy op) {
-      found = op;
-      ++count;
-    });
-    EXPECT_EQ(count, 1);
-    return found;
-  }
-
-  /// A dimension in [lo, hi] from the test's fixed-seed generator.
-  int64_t dim(int64_t lo, int64_t hi) {
-    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
-  }
-
-  MLIRContext context;
-  std::unique_ptr<ScopedDiagnosticHandler> handler;
-  std::string diagnostics;
-  std::mt19937_64 rng{20251125};
+  NNCostTest() : NNParseFixture(20251125) {}
 };
 
 /// `tensor<AxBxf32>` from a shape.

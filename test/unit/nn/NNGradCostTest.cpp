@@ -12,6 +12,7 @@
 #include "dialects/nn/NNDialect.h"
 #include "dialects/nn/NNGradOps.h"
 #include "dialects/nn/NNOps.h"
+#include "test/unit/nn/NNParseFixture.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -29,37 +30,9 @@ using namespace pipec::nn;
 
 namespace {
 
-class NNGradCostTest : public ::testing::Test {
+class NNGradCostTest : public pipec::nn::testing::NNParseFixture {
 protected:
-  NNGradCostTest() {
-    context.loadDialect<NNDialect, func::FuncDialect>();
-    handler = std::make_unique<ScopedDiagnosticHandler>(
-        &context, [this](Diagnostic &diag) {
-          diagnostics += diag.str() + "\n";
-          return success();
-        });
-  }
-
-  OwningOpRef<ModuleOp> parse(const std::string &source) {
-    auto module = parseSourceString<ModuleOp>(source, ParserConfig(&context));
-    EXPECT_TRUE(module) << diagnostics << "in:\n" << source;
-    return module;
-  }
-
-  template <typename OpTy> OpTy only(ModuleOp module) {
-    OpTy found;
-    int count = 0;
-    module.walk([&](OpTy op) {
-      found = op;
-      ++count;
-    });
-    EXPECT_EQ(count, 1);
-    return found;
-  }
-
-  int64_t dim(int64_t lo, int64_t hi) {
-    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
-  }
+  NNGradCostTest() : NNParseFixture(20261125) {}
 
   static std::string t(std::initializer_list<int64_t> shape) {
     std::string s = "tensor<";
@@ -67,11 +40,6 @@ protected:
       s += std::to_string(d) + "x";
     return s + "f32>";
   }
-
-  MLIRContext context;
-  std::unique_ptr<ScopedDiagnosticHandler> handler;
-  std::string diagnostics;
-  std::mt19937_64 rng{20261125};
 };
 
 /// A matmul's B and W ops together cost twice its forward GEMM, and the W op
