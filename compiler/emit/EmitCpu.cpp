@@ -338,12 +338,12 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
   plan.planSource = "plan.cpp";
   for (int32_t r = 0; r < L.stages; ++r) {
     plan.arenaBytes.push_back(L.ranks[size_t(r)].arenaBytes);
-    int64_t planned = -1;
+    int64_t live = -1;
     for (pipe::ProgramOp p : L.programs)
       if (int32_t(p.getRank()) == r)
-        if (auto a = p->getAttrOfType<IntegerAttr>("pipe.arena_bytes"))
-          planned = a.getInt();
-    plan.plannedArenaBytes.push_back(planned);
+        if (auto a = p->getAttrOfType<IntegerAttr>("pipe.peak_live_bytes"))
+          live = a.getInt();
+    plan.peakLiveBytes.push_back(live);
   }
   if (!writeFile(outDir + "/plan.cpp", emitPlanSource(L), error))
     return false;

@@ -26,9 +26,10 @@ struct EmittedPlan {
   std::vector<std::string> chunkSources;
   /// The plan's own source (schedule-dependent tables and the optimizer).
   std::string planSource;
-  /// Per rank: the arena the emitted layout needs, and the memory plan's
-  /// (`pipe.arena_bytes` of --pipe-plan-memory; -1 when absent).
-  std::vector<int64_t> arenaBytes, plannedArenaBytes;
+  /// Per rank: the arena (`pipe.arena_bytes` of --pipe-plan-memory, which
+  /// placed every region) and the most bytes live at one instruction
+  /// (`pipe.peak_live_bytes`; the arena exceeds it by fragmentation only).
+  std::vector<int64_t> arenaBytes, peakLiveBytes;
 };
 
 /// Debug switches of the emitter.

@@ -6,462 +6,33 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
-#include "llvm/ADT/SetVector.h"
-#include "llvm/ADT/TypeSwitch.h"
-#include "llvm/Support/raw_ostream.h"
-
-#include <algorithm>
-#include <set>
 
 using namespace mlir;
 using namespace pipec;
 using namespace pipec::emit;
 
-/// Every region starts on a cache line (and any element type is aligned).
-static int64_t align64(int64_t x) { return (x + 63) / 64 * 64; }
-
-static int64_t valueBytes(Value v) {
-  auto t = cast<RankedTensorType>(v.getType());
-  return t.getNumElements() * int64_t(t.getElementTypeBitWidth() / 8);
-}
-
-const TiedGroup *PlanLayout::tiedGroupOf(int param) const {
-  for (const TiedGroup &g : tied)
-    for (const TiedSegment &s : g.segments)
-      if (s.param == params[size_t(param)].name)
-        return &g;
-  return nullptr;
-}
-
-/// The (parameter, use) accumulators a W op adds into.
-static std::vector<std::pair<std::string, int64_t>> accumulatorUses(
-    Operation *op) {
-  std::vector<std::pair<std::string, int64_t>> uses;
-  llvm::TypeSwitch<Operation *>(op)
-      .Case([&](nn::MatmulGradWOp o) {
-        uses.push_back({o.getWeight().str(), int64_t(o.getWeightUse())});
-        if (o.getBias() && o.getBiasUse())
-          uses.push_back({o.getBias()->str(), int64_t(*o.getBiasUse())});
-      })
-      .Case([&](nn::LayerNormGradWOp o) {
-        uses.push_back({o.getGamma().str(), int64_t(o.getGammaUse())});
-        uses.push_back({o.getBeta().str(), int64_t(o.getBetaUse())});
-      })
-      .Case([&](nn::RMSNormGradWOp o) {
-        uses.push_back({o.getGamma().str(), int64_t(o.getGammaUse())});
-      })
-      .Case<nn::EmbeddingGradWOp, nn::PositionEmbeddingGradWOp>([&](auto o) {
-        uses.push_back({o.getTable().str(), int64_t(o.getTableUse())});
-      })
-      .Case<nn::AddGradWOp, nn::MulGradWOp, nn::AccumulateGradOp>([&](auto o) {
-        uses.push_back({o.getParam().str(), int64_t(o.getUse())});
-      });
-  return uses;
-}
-
-/// Reads parameters, the optimizer's hyperparameters and the batch shape.
-static bool readModel(ModuleOp module, func::FuncOp step, func::FuncOp opt,
-                      PlanLayout &L, std::string &error) {
-  L.modelName = module.getSymName() ? module.getSymName()->str() : "model";
-  for (auto p : module.getOps<nn::ParameterOp>()) {
-    RankedTensorType t = p.getTensorType();
-    if (!t.hasStaticShape() || !t.getElementType().isF32()) {
-      error = "parameter '" + p.getSymName().str() +
-              "': the cpu target needs a static f32 shape";
-      return false;
-    }
-    ParamLayout pl;
-    pl.name = p.getSymName().str();
-    pl.shape.assign(t.getShape().begin(), t.getShape().end());
-    pl.elements = t.getNumElements();
-    pl.bytes = pl.elements * 4;
-    pl.init = p.getInit().str();
-    pl.std = p.getStd().convertToDouble();
-    L.paramIndex[pl.name] = int(L.params.size());
-    L.params.push_back(pl);
-  }
-  if (auto train = module->getAttrOfType<DictionaryAttr>("nn.train"))
-    if (auto seed = train.getAs<IntegerAttr>("seed"))
-      L.seed = uint64_t(seed.getInt());
-  bool haveLr = false;
-  for (Operation &op : opt.getBody().front()) {
-    if (auto s = dyn_cast<nn::SumUsesOp>(op))
-      L.params[L.paramIndex.lookup(s.getParam())].uses = int64_t(s.getUses());
-    else if (auto a = dyn_cast<nn::AdamWOp>(op)) {
-      ParamLayout &pl = L.params[L.paramIndex.lookup(a.getParam())];
-      pl.beta1 = a.getBeta1().convertToDouble();
-      pl.beta2 = a.getBeta2().convertToDouble();
-      pl.eps = a.getEps().convertToDouble();
-      pl.weightDecay = a.getWeightDecay().convertToDouble();
-    } else if (auto c = dyn_cast<nn::ClipScaleOp>(op))
-      L.gradClip = c.getMaxNorm().convertToDouble();
-    else if (auto lr = dyn_cast<nn::LrScheduleOp>(op)) {
-      L.lr.lr = lr.getLr().convertToDouble();
-      L.lr.minLr = lr.getMinLr().convertToDouble();
-      L.lr.warmupSteps = int64_t(lr.getWarmupSteps());
-      L.lr.decaySteps = int64_t(lr.getDecaySteps());
-      L.lr.cosine = lr.getDecay() == "cosine";
-      haveLr = true;
-    }
-  }
-  if (!haveLr) {
-    error = "@optimizer_step has no nn.lr_schedule";
-    return false;
-  }
-  for (unsigned i = 0; i < step.getNumArguments(); ++i) {
-    auto name = step.getArgAttrOfType<StringAttr>(i, "nn.name");
-    auto t = dyn_cast<RankedTensorType>(step.getArgument(i).getType());
-    if (name && name.getValue() == "tokens" && t && t.getRank() == 2) {
-      L.batch = t.getShape()[0];
-      L.seq = t.getShape()[1];
-    }
-  }
-  if (L.batch == 0) {
-    error = "@train_step has no [B, T] argument named 'tokens'";
-    return false;
-  }
-  step.walk([&](nn::EmbeddingOp e) {
-    if (!L.vocab)
-      L.vocab = cast<RankedTensorType>(e.getTable().getType()).getShape()[0];
-  });
-  return true;
-}
-
-/// Assigns ops to chunks by nn.op_id and finds the values crossing cuts.
-static bool assignOps(func::FuncOp step, PlanLayout &L,
-                      std::vector<std::vector<Value>> &act,
-                      std::vector<std::vector<Value>> &grad,
-                      std::string &error) {
-  int C = int(L.chunks.size());
-  llvm::DenseMap<Operation *, int> chunkOf;
-  llvm::DenseMap<Operation *, int64_t> position;
-  int64_t pos = 0;
-  Value loss;
-  for (Operation &op : step.getBody().front()) {
-    position[&op] = pos++;
-    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-      if (ret.getNumOperands() == 1)
-        loss = ret.getOperand(0);
-      continue;
-    }
-    auto id = op.getAttrOfType<IntegerAttr>("nn.op_id");
-    auto role = op.getAttrOfType<StringAttr>("nn.role");
-    int r = !role ? -1
-            : role.getValue() == "F" ? 0
-            : role.getValue() == "B" ? 1
-            : role.getValue() == "W" ? 2
-                                      : -1;
-    if (!id || r < 0) {
-      llvm::raw_string_ostream os(error);
-      os << op.getLoc() << ": '" << op.getName()
-         << "' has no nn.op_id and nn.role (run --nn-autodiff)";
-      return false;
-    }
-    int c = -1;
-    for (int k = 0; k < C; ++k)
-      if (id.getInt() >= L.chunks[k].firstOp && id.getInt() <= L.chunks[k].lastOp)
-        c = k;
-    if (c < 0) {
-      llvm::raw_string_ostream os(error);
-      os << op.getLoc() << ": op id " << id.getInt()
-         << " is in no chunk's pipe.op_ids";
-      return false;
-    }
-    chunkOf[&op] = c;
-    L.chunks[c].ops[r].push_back(&op);
-  }
-  std::vector<llvm::SetVector<Value>> actSet(C + 1), gradSet(C + 1);
-  for (auto [op, c] : chunkOf)
-    for (Value v : op->getOperands()) {
-      Operation *def = v.getDefiningOp();
-      if (!def || isa<nn::ParamOp>(def))
-        continue;
-      int d = chunkOf.lookup(def);
-      for (int k = d + 1; k <= c; ++k)
-        actSet[k].insert(v);
-      for (int k = c + 1; k <= d; ++k)
-        gradSet[k].insert(v);
-    }
-  auto order = [&](llvm::SetVector<Value> &s) {
-    std::vector<Value> v(s.begin(), s.end());
-    std::sort(v.begin(), v.end(), [&](Value a, Value b) {
-      int64_t pa = position.lookup(a.getDefiningOp());
-      int64_t pb = position.lookup(b.getDefiningOp());
-      if (pa != pb)
-        return pa < pb;
-      return cast<OpResult>(a).getResultNumber() <
-             cast<OpResult>(b).getResultNumber();
-    });
-    return v;
-  };
-  act.assign(C + 1, {});
-  grad.assign(C + 1, {});
-  for (int k = 0; k <= C; ++k) {
-    act[k] = order(actSet[k]);
-    grad[k] = order(gradSet[k]);
-    for (Value v : act[k])
-      if (chunkOf.lookup(v.getDefiningOp()) >= k ||
-          v.getDefiningOp()->getAttrOfType<StringAttr>("nn.role").getValue() !=
-              "F") {
-        error = "a backward value crosses cut " + std::to_string(k) +
-                " forwards; the cpu target passes only F values forwards";
-        return false;
-      }
-  }
-  if (!loss || !loss.getDefiningOp()) {
-    error = "@train_step must return the loss computed by an op";
-    return false;
-  }
-  L.chunks[chunkOf.lookup(loss.getDefiningOp())].lossValue = loss;
-  return true;
-}
-
-/// Packs the temporaries of one phase into the rank's scratch: each lives
-/// from the op that defines it to its last reader in `ops` (inclusive, so
-/// no kernel reads and writes the same bytes); first fit by op order.
-static void packScratch(ChunkLayout &ch, const std::vector<Operation *> &ops,
-                        const std::vector<Value> &temps) {
-  llvm::DenseMap<Operation *, int64_t> index;
-  for (size_t i = 0; i < ops.size(); ++i)
-    index[ops[i]] = int64_t(i);
-  struct Live {
-    int64_t first, last, offset, bytes;
-  };
-  std::vector<Live> placed;
-  for (Value v : temps) {
-    int64_t first = index.lookup(v.getDefiningOp()), last = first;
-    for (Operation *user : v.getUsers())
-      if (index.count(user))
-        last = std::max(last, index.lookup(user));
-    int64_t bytes = align64(valueBytes(v)), offset = 0;
-    // The lowest offset that overlaps no live block (blocks sorted by offset).
-    std::vector<Live> live;
-    for (const Live &l : placed)
-      if (l.first <= last && first <= l.last)
-        live.push_back(l);
-    std::sort(live.begin(), live.end(),
-              [](const Live &a, const Live &b) { return a.offset < b.offset; });
-    for (const Live &l : live)
-      if (offset + bytes > l.offset && offset < l.offset + l.bytes)
-        offset = std::max(offset, l.offset + l.bytes);
-    placed.push_back({first, last, offset, bytes});
-    ch.scratch[v] = offset;
-    ch.scratchBytes = std::max(ch.scratchBytes, offset + bytes);
-  }
-}
-
-/// Places the values of chunk c inside its slot region.
-static void layoutChunk(PlanLayout &L, int c, func::FuncOp step,
-                        const std::vector<std::vector<Value>> &act,
-                        const std::vector<std::vector<Value>> &grad) {
-  ChunkLayout &ch = L.chunks[c];
-  int C = int(L.chunks.size());
-  int64_t *off = ch.regionBytes;
-  auto place = [&](Value v, int k) {
-    ch.loc[v] = {k, off[k]};
-    off[k] = align64(off[k] + valueBytes(v));
-  };
-  // Messages: values in cut order, each on a cache line, so the sender's
-  // outgoing and the receiver's incoming region have the same layout.
-  auto message = [&](int k, const std::vector<Value> &vals, int copies) {
-    for (Value v : vals) {
-      auto it = ch.loc.find(v);
-      if (copies >= 0 && it != ch.loc.end()) {
-        // Passed through: copy into the outgoing message.
-        ch.forwardCopies[copies].push_back(
-            {it->second, {k, off[k]}, valueBytes(v)});
-        off[k] = align64(off[k] + valueBytes(v));
-      } else {
-        place(v, k);
-      }
-    }
-  };
-  message(kInAct, c > 0 ? act[c] : std::vector<Value>{}, -1);
-  message(kInGrad, c + 1 < C ? grad[c + 1] : std::vector<Value>{}, -1);
-  message(kOutAct, c + 1 < C ? act[c + 1] : std::vector<Value>{}, 0);
-  message(kOutGrad, c > 0 ? grad[c] : std::vector<Value>{}, 1);
-  // The host's inputs and F's own values.
-  ch.fData.offset = 0;
-  llvm::SetVector<unsigned> args;
-  for (int role = 0; role < 3; ++role)
-    for (Operation *op : ch.ops[role])
-      for (Value v : op->getOperands())
-        if (auto a = dyn_cast<BlockArgument>(v))
-          args.insert(a.getArgNumber());
-  for (unsigned i : args) {
-    auto name = step.getArgAttrOfType<StringAttr>(i, "nn.name");
-    Value a = step.getArgument(i);
-    HostInput in{HostInput::Tokens, off[kData], valueBytes(a)};
-    if (name && name.getValue() == "targets")
-      in.kind = HostInput::Targets;
-    else if (name && name.getValue() == "loss_scale")
-      in.kind = HostInput::LossScale;
-    ch.usesData |= in.kind != HostInput::LossScale;
-    ch.hostInputs.push_back(in);
-    place(a, kData);
-  }
-  // A value a later phase reads (B or W reads F's, W reads B's) lives in
-  // the slot; one that only its own phase reads is a temporary in the
-  // rank's scratch, packed by liveness within the phase.
-  llvm::DenseMap<Operation *, int> roleOf;
-  for (int role = 0; role < 3; ++role)
-    for (Operation *op : ch.ops[role])
-      roleOf[op] = role;
-  auto keptPastPhase = [&](Value v, int phase) {
-    if (v == ch.lossValue)
-      return true;
-    for (Operation *user : v.getUsers()) {
-      auto it = roleOf.find(user);
-      if (it != roleOf.end() && it->second > phase)
+/// The learning-rate schedule of @optimizer_step.
+static bool readLrSchedule(ModuleOp module, PlanLayout &L,
+                           std::string &error) {
+  auto opt = module.lookupSymbol<func::FuncOp>("optimizer_step");
+  if (opt)
+    for (Operation &op : opt.getBody().front())
+      if (auto lr = dyn_cast<nn::LrScheduleOp>(op)) {
+        L.lr.lr = lr.getLr().convertToDouble();
+        L.lr.minLr = lr.getMinLr().convertToDouble();
+        L.lr.warmupSteps = int64_t(lr.getWarmupSteps());
+        L.lr.decaySteps = int64_t(lr.getDecaySteps());
+        L.lr.cosine = lr.getDecay() == "cosine";
         return true;
-    }
-    return false;
-  };
-  for (int phase = 0; phase < 2; ++phase) {
-    SlotRegion &data = phase == 0 ? ch.fData : ch.bData;
-    int region = phase == 0 ? kData : kBData;
-    std::vector<Value> temps;
-    for (Operation *op : ch.ops[phase])
-      for (Value r : op->getResults())
-        if (!isa<nn::ParamOp>(op) && !ch.loc.count(r)) {
-          if (keptPastPhase(r, phase))
-            place(r, region);
-          else
-            temps.push_back(r);
-        }
-    data.bytes = off[region] - data.offset;
-    packScratch(ch, ch.ops[phase], temps);
-  }
-}
-
-/// Checks the host-argument names; anything else has no source of data.
-static bool checkHostInputs(func::FuncOp step, std::string &error) {
-  for (unsigned i = 0; i < step.getNumArguments(); ++i) {
-    auto name = step.getArgAttrOfType<StringAttr>(i, "nn.name");
-    if (!name || (name.getValue() != "tokens" && name.getValue() != "targets" &&
-                  name.getValue() != "loss_scale")) {
-      error = "@train_step argument " + std::to_string(i) +
-              ": the cpu target feeds only 'tokens', 'targets' and "
-              "'loss_scale'";
-      return false;
-    }
-  }
-  return true;
-}
-
-/// Parameters per rank, accumulators, tied groups and static blocks.
-static void layoutStatic(PlanLayout &L) {
-  int S = L.stages;
-  L.ranks.assign(size_t(S), {});
-  std::vector<std::vector<std::pair<std::string, int64_t>>> accs(
-      static_cast<size_t>(S));
-  std::vector<std::set<int>> held(static_cast<size_t>(S));
-  for (ChunkLayout &ch : L.chunks)
-    for (int role = 0; role < 3; ++role)
-      for (Operation *op : ch.ops[role]) {
-        if (auto p = dyn_cast<nn::ParamOp>(op))
-          held[size_t(ch.rank)].insert(L.paramIndex.lookup(p.getName()));
-        for (auto &u : accumulatorUses(op)) {
-          held[size_t(ch.rank)].insert(L.paramIndex.lookup(u.first));
-          accs[size_t(ch.rank)].push_back(u);
-        }
       }
-  for (size_t p = 0; p < L.params.size(); ++p) {
-    for (int r = 0; r < S; ++r)
-      if (held[size_t(r)].count(int(p)))
-        L.params[p].ranks.push_back(r);
-    // An unused parameter still decays and counts (zero) in the norm.
-    if (L.params[p].ranks.empty()) {
-      L.params[p].ranks.push_back(0);
-      held[0].insert(int(p));
-    }
-    L.params[p].normRank = L.params[p].ranks.front();
-  }
-  // Tied groups: one per parameter held by several ranks (as
-  // --pipe-partition's pipe.group @tied.NAME), numbered from 1.
-  for (size_t p = 0; p < L.params.size(); ++p) {
-    ParamLayout &pl = L.params[p];
-    if (pl.ranks.size() < 2)
-      continue;
-    L.tied.push_back({int32_t(L.tied.size() + 1), pl.ranks, {}, 0});
-    TiedGroup *g = &L.tied.back();
-    for (int64_t u = 0; u < pl.uses; ++u) {
-      g->segments.push_back({pl.name, u, g->bytes, pl.bytes});
-      g->bytes = align64(g->bytes + pl.bytes);
-    }
-  }
-  for (int r = 0; r < S; ++r) {
-    RankLayout &rk = L.ranks[size_t(r)];
-    int64_t block = 0;
-    for (int p : held[size_t(r)]) {
-      rk.params.push_back(p);
-      rk.paramOffset[p] = block;
-      block = align64(block + L.params[size_t(p)].bytes);
-    }
-    rk.paramBlockBytes = block;
-    rk.valuesBase = 0;
-    rk.gradsBase = block;
-    rk.mBase = 2 * block;
-    rk.vBase = 3 * block;
-    int64_t off = 4 * block;
-    rk.accBase = off;
-    std::sort(accs[size_t(r)].begin(), accs[size_t(r)].end(),
-              [&](const auto &a, const auto &b) {
-                int pa = L.paramIndex.lookup(a.first),
-                    pb = L.paramIndex.lookup(b.first);
-                return pa != pb ? pa < pb : a.second < b.second;
-              });
-    for (auto &u : accs[size_t(r)]) {
-      if (rk.accOffset.count(u))
-        continue;
-      rk.accOffset[u] = off - rk.accBase;
-      off = align64(off + L.params[size_t(L.paramIndex.lookup(u.first))].bytes);
-    }
-    rk.accBytes = off - rk.accBase;
-    rk.normBase = off;
-    off = align64(off + 8 * int64_t(L.params.size()));
-    for (TiedGroup &g : L.tied)
-      if (std::count(g.ranks.begin(), g.ranks.end(), r)) {
-        rk.tiedBase[g.group] = off;
-        off = align64(off + g.bytes);
-      }
-    for (const ChunkLayout &ch : L.chunks)
-      if (ch.rank == r)
-        rk.scratchBytes = std::max(rk.scratchBytes, ch.scratchBytes);
-    rk.scratchBase = off;
-    off = align64(off + rk.scratchBytes);
-    rk.gradNormOffset = off;
-    off = align64(off + 8);
-    rk.lossOffset = off;
-    off = align64(off + 8 * int64_t(L.microbatches));
-    rk.staticEnd = off;
-  }
+  error = "@optimizer_step has no nn.lr_schedule";
+  return false;
 }
 
 bool pipec::emit::buildPlanLayout(ModuleOp module, PlanLayout &L,
                                   std::string &error) {
-  auto step = module.lookupSymbol<func::FuncOp>("train_step");
-  auto opt = module.lookupSymbol<func::FuncOp>("optimizer_step");
-  if (!step || !opt) {
-    error = "the module has no @train_step and @optimizer_step (run "
-            "--nn-autodiff)";
-    return false;
-  }
   for (Operation &op : module.getBody()->getOperations()) {
-    if (auto ch = dyn_cast<pipe::ChunkOp>(op)) {
-      auto ids = ch->getAttrOfType<DenseI64ArrayAttr>("pipe.op_ids");
-      if (!ids || ids.size() != 2) {
-        error = "chunk @" + ch.getSymName().str() +
-                " has no pipe.op_ids (run --pipe-partition)";
-        return false;
-      }
-      ChunkLayout c;
-      c.sym = ch.getSymName().str();
-      c.rank = int32_t(ch.getRank());
-      c.firstOp = ids[0];
-      c.lastOp = ids[1];
-      L.chunks.push_back(std::move(c));
-    } else if (auto s = dyn_cast<pipe::ScheduleOp>(op)) {
+    if (auto s = dyn_cast<pipe::ScheduleOp>(op)) {
       L.schedule = s;
     } else if (auto p = dyn_cast<pipe::ProgramOp>(op)) {
       L.programs.push_back(p);
@@ -470,27 +41,29 @@ bool pipec::emit::buildPlanLayout(ModuleOp module, PlanLayout &L,
         L.groupParam[g.getSymName().str()] = param.getValue().str();
     }
   }
-  if (L.chunks.empty() || !L.schedule || L.programs.empty()) {
-    error = "the module has no pipe.chunk, pipe.schedule and pipe.program "
+  if (!L.schedule || L.programs.empty()) {
+    error = "the module has no pipe.schedule and pipe.program "
             "(run --pipe-partition and --pipe-schedule)";
     return false;
   }
-  L.stages = int32_t(L.schedule.getStages());
-  L.microbatches = int32_t(L.schedule.getMicrobatches());
-  L.chunksPerRank = int32_t(L.schedule.getChunksPerRank());
-  if (int32_t(L.programs.size()) != L.stages) {
+  int32_t stages = int32_t(L.schedule.getStages());
+  if (int32_t(L.programs.size()) != stages) {
     error = "the module has " + std::to_string(L.programs.size()) +
-            " pipe.program ops for " + std::to_string(L.stages) + " ranks";
+            " pipe.program ops for " + std::to_string(stages) + " ranks";
     return false;
   }
-  std::vector<std::vector<Value>> act, grad;
-  if (!readModel(module, step, opt, L, error) ||
-      !checkHostInputs(step, error) || !assignOps(step, L, act, grad, error))
+  L.chunksPerRank = int32_t(L.schedule.getChunksPerRank());
+  if (!layout::buildValueLayout(module, stages,
+                                int32_t(L.schedule.getMicrobatches()), L,
+                                error))
     return false;
-  for (size_t c = 0; c < L.chunks.size(); ++c)
-    layoutChunk(L, int(c), step, act, grad);
-  layoutStatic(L);
-  if (!assignSlots(L, error))
+  for (auto p : module.getOps<nn::ParameterOp>())
+    if (!p.getTensorType().getElementType().isF32()) {
+      error = "parameter '" + p.getSymName().str() +
+              "': the cpu target needs f32 parameters";
+      return false;
+    }
+  if (!readLrSchedule(module, L, error) || !readMemoryPlan(L, error))
     return false;
   fillManifest(L);
   return true;

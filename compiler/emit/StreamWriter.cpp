@@ -1,11 +1,10 @@
-//===- StreamWriter.cpp - slots and runtime streams from pipe.program -----===//
+//===- StreamWriter.cpp - runtime streams from pipe.program ---------------===//
 //
-// Every (chunk, micro-batch) owns its chunk's slot region from the first
-// instruction of the rank that touches it (a recv post, F) to the last (a
-// send wait, W); micro-batches whose intervals do not overlap share a slot
-// (interval colouring by start, lowest free slot). The streams are the
-// programs' instructions with their message buffers and the buffer uses
-// the runtime turns into shadow-checked accesses (pipert/StreamBuilder.h).
+// The streams are the programs' instructions with their message buffers
+// and the buffer uses the runtime turns into shadow-checked accesses
+// (pipert/StreamBuilder.h). A compute instruction uses exactly the regions
+// its phase reads and writes (ChunkLayout::reads, writes), the ones the
+// memory plan kept alive for it; the shadow mode proves both agree.
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,23 +39,6 @@ PIPEC_SAME_OPCODE(OptStep)
 static_assert(pipe::kNumInstrOps == pipert::kOpcodeCount,
               "pipe::InstrOp and pipert::Opcode differ in size");
 
-namespace {
-/// A (chunk, micro-batch, region).
-using Key = std::tuple<int32_t, int32_t, int32_t>;
-/// The regions an instruction touches on its rank.
-struct Touches {
-  std::vector<Key> keys;
-};
-} // namespace
-
-/// The chunk index of a chunk symbol, or -1.
-static int32_t chunkIndex(const PlanLayout &L, StringRef sym) {
-  for (size_t c = 0; c < L.chunks.size(); ++c)
-    if (L.chunks[c].sym == sym)
-      return int32_t(c);
-  return -1;
-}
-
 /// The program of rank r.
 static pipe::ProgramOp programOf(const PlanLayout &L, int32_t r) {
   for (pipe::ProgramOp p : L.programs)
@@ -65,135 +47,12 @@ static pipe::ProgramOp programOf(const PlanLayout &L, int32_t r) {
   return nullptr;
 }
 
-/// What instruction `instr` of rank r touches; `posts` maps requests to
-/// the keys of their posts.
-static bool touches(const PlanLayout &L, pipe::ProgramOp prog, int32_t r,
-                    const pipe::Instr &in,
-                    std::map<int32_t, Key> &posts,
-                    Touches &t, std::string &error) {
-  int32_t C = int32_t(L.chunks.size());
-  if (in.op == InstrOp::Wait) {
-    auto it = posts.find(in.req);
-    if (it == posts.end()) {
-      error = "rank " + std::to_string(r) + ": wait on request " +
-              std::to_string(in.req) + " before its post";
-      return false;
-    }
-    t.keys.push_back(it->second);
-    return true;
-  }
-  if (in.op == InstrOp::AllReduce || in.op == InstrOp::OptStep)
-    return true;
-  int32_t c = chunkIndex(L, prog.getSymbol(in.sym).getValue());
-  if (c < 0) {
-    error = "rank " + std::to_string(r) + ": unknown chunk @" +
-            prog.getSymbol(in.sym).getValue().str();
-    return false;
-  }
-  int32_t owner = c;
-  if (in.op == InstrOp::RecvAct)
-    owner = c + 1;
-  else if (in.op == InstrOp::RecvGrad)
-    owner = c - 1;
-  if (owner < 0 || owner >= C || L.chunks[size_t(owner)].rank != r) {
-    error = "rank " + std::to_string(r) + ": " + prog.formatInstr(in) +
-            " concerns chunk " + std::to_string(owner) +
-            ", which is not on this rank";
-    return false;
-  }
-  if (pipe::isComputeOp(in.op)) {
-    // F touches what it receives, sends and keeps; B and W everything.
-    for (int32_t k = 0; k < kRegions; ++k)
-      if (in.op != InstrOp::Fwd || k == kInAct || k == kOutAct || k == kData)
-        t.keys.push_back({owner, in.mb, k});
-  } else {
-    int32_t k = in.op == InstrOp::RecvAct    ? kInAct
-                : in.op == InstrOp::SendAct  ? kOutAct
-                : in.op == InstrOp::RecvGrad ? kInGrad
-                                             : kOutGrad;
-    t.keys.push_back({owner, in.mb, k});
-    posts[in.req] = t.keys.back();
-  }
-  // Same-rank neighbours hand values over by copy: keep the source alive.
-  if (in.op == InstrOp::Fwd && c > 0 && L.chunks[size_t(c - 1)].rank == r)
-    t.keys.push_back({c - 1, in.mb, kOutAct});
-  if (in.op == InstrOp::BwdB && c + 1 < C && L.chunks[size_t(c + 1)].rank == r)
-    t.keys.push_back({c + 1, in.mb, kOutGrad});
-  return true;
-}
-
-bool pipec::emit::assignSlots(PlanLayout &L, std::string &error) {
-  int32_t M = L.microbatches;
-  for (int32_t r = 0; r < L.stages; ++r) {
-    pipe::ProgramOp prog = programOf(L, r);
-    if (!prog) {
-      error = "no pipe.program for rank " + std::to_string(r);
-      return false;
-    }
-    std::map<Key, std::pair<int64_t, int64_t>> iv;
-    std::map<int32_t, Key> posts;
-    for (size_t i = 0; i < prog.getNumInstrs(); ++i) {
-      Touches t;
-      if (!touches(L, prog, r, prog.getInstr(i), posts, t, error))
-        return false;
-      for (const Key &key : t.keys) {
-        auto it = iv.find(key);
-        if (it == iv.end())
-          iv[key] = {int64_t(i), int64_t(i)};
-        else
-          it->second.second = int64_t(i);
-      }
-    }
-    RankLayout &rk = L.ranks[size_t(r)];
-    int64_t off = rk.staticEnd;
-    for (size_t c = 0; c < L.chunks.size(); ++c) {
-      ChunkLayout &ch = L.chunks[c];
-      if (ch.rank != r)
-        continue;
-      for (int32_t k = 0; k < kRegions; ++k) {
-        std::vector<int32_t> order;
-        for (int32_t mb = 0; mb < M; ++mb) {
-          if (!iv.count({int32_t(c), mb, k})) {
-            error = "rank " + std::to_string(r) + " never runs chunk " +
-                    std::to_string(c) + " for micro-batch " +
-                    std::to_string(mb);
-            return false;
-          }
-          order.push_back(mb);
-        }
-        auto startOf = [&](int32_t mb) {
-          return iv[{int32_t(c), mb, k}].first;
-        };
-        std::sort(order.begin(), order.end(),
-                  [&](int32_t a, int32_t b) { return startOf(a) < startOf(b); });
-        ch.slotOf[k].assign(size_t(M), -1);
-        std::vector<int64_t> busyUntil;
-        for (int32_t mb : order) {
-          if (L.debugOneSlot && k == kData) {
-            ch.slotOf[k][size_t(mb)] = 0;
-            busyUntil.assign(1, 0);
-            continue;
-          }
-          auto [start, end] = iv[{int32_t(c), mb, k}];
-          size_t s = 0;
-          while (s < busyUntil.size() && busyUntil[s] >= start)
-            ++s;
-          if (s == busyUntil.size())
-            busyUntil.push_back(end);
-          else
-            busyUntil[s] = end;
-          ch.slotOf[k][size_t(mb)] = int32_t(s);
-        }
-        ch.slots[k] = int32_t(busyUntil.size());
-        for (int32_t s = 0; s < ch.slots[k]; ++s) {
-          rk.slotBase[{int32_t(c), k, s}] = off;
-          off += ch.regionBytes[k]; // a multiple of 64 already
-        }
-      }
-    }
-    rk.arenaBytes = off;
-  }
-  return true;
+/// The chunk index of a chunk symbol, or -1.
+static int32_t chunkIndex(const PlanLayout &L, StringRef sym) {
+  for (size_t c = 0; c < L.chunks.size(); ++c)
+    if (L.chunks[c].sym == sym)
+      return int32_t(c);
+  return -1;
 }
 
 namespace {
@@ -284,45 +143,44 @@ bool pipec::emit::buildStreams(const PlanLayout &L,
         c = chunkIndex(L, prog.getSymbol(in.sym).getValue());
       switch (in.op) {
       case InstrOp::Fwd:
+      case InstrOp::BwdB:
+      case InstrOp::BwdW: {
         o.chunk = c;
         o.mb = in.mb;
-        block(Values, rk.valuesBase, pb, false, u);
-        if (c > 0 && L.chunks[size_t(c - 1)].rank == r) {
+        const int phase = in.op == InstrOp::Fwd    ? 0
+                          : in.op == InstrOp::BwdB ? 1
+                                                   : 2;
+        const ChunkLayout &ch = L.chunks[size_t(c)];
+        if (phase < 2)
+          block(Values, rk.valuesBase, pb, false, u);
+        // A same-rank neighbour hands the input (at F) or the output's
+        // gradient (at B) over by a copy from its outgoing region.
+        int handedOver = -1;
+        if (phase == 0 && c > 0 && L.chunks[size_t(c - 1)].rank == r) {
           part(c - 1, in.mb, OutAct, false, u);
-          part(c, in.mb, InAct, true, u);
-        } else {
-          part(c, in.mb, InAct, false, u);
+          handedOver = kInAct;
+        } else if (phase == 1 && c + 1 < C &&
+                   L.chunks[size_t(c + 1)].rank == r) {
+          part(c + 1, in.mb, OutGrad, false, u);
+          handedOver = kInGrad;
         }
-        part(c, in.mb, FData, true, u);
-        part(c, in.mb, OutAct, true, u);
-        block(Scratch, rk.scratchBase, rk.scratchBytes, true, u);
-        if (L.chunks[size_t(c)].lossValue)
+        // A region the phase writes is declared written only: what it reads
+        // there it wrote itself (F's host inputs and values, B's values).
+        for (int k = 0; k < kRegions; ++k) {
+          bool write = k == handedOver || ((ch.writes[phase] >> k) & 1);
+          if (write || ((ch.reads[phase] >> k) & 1))
+            part(c, in.mb, Part(k), write, u);
+        }
+        if (phase < 2) {
+          block(Scratch, rk.scratchBase, rk.scratchBytes, true, u);
+        } else {
+          block(Accs, rk.accBase, rk.accBytes, false, u);
+          block(Accs, rk.accBase, rk.accBytes, true, u);
+        }
+        if (phase == 0 && ch.lossValue)
           block(kLossId + in.mb, rk.lossOffset + 8 * in.mb, 8, true, u);
         break;
-      case InstrOp::BwdB:
-        o.chunk = c;
-        o.mb = in.mb;
-        block(Values, rk.valuesBase, pb, false, u);
-        for (Part k : {InAct, FData, OutAct})
-          part(c, in.mb, k, false, u);
-        if (c + 1 < C && L.chunks[size_t(c + 1)].rank == r) {
-          part(c + 1, in.mb, OutGrad, false, u);
-          part(c, in.mb, InGrad, true, u);
-        } else {
-          part(c, in.mb, InGrad, false, u);
-        }
-        part(c, in.mb, BData, true, u);
-        part(c, in.mb, OutGrad, true, u);
-        block(Scratch, rk.scratchBase, rk.scratchBytes, true, u);
-        break;
-      case InstrOp::BwdW:
-        o.chunk = c;
-        o.mb = in.mb;
-        for (Part k : {InAct, InGrad, OutAct, OutGrad, FData, BData})
-          part(c, in.mb, k, false, u);
-        block(Accs, rk.accBase, rk.accBytes, false, u);
-        block(Accs, rk.accBase, rk.accBytes, true, u);
-        break;
+      }
       case InstrOp::RecvAct:
       case InstrOp::SendAct:
       case InstrOp::RecvGrad:

@@ -1,18 +1,24 @@
 //===- PlanMemory.cpp - --pipe-plan-memory: one arena per rank ------------===//
 //
-// Rebuilds the schedule from the pipe.program tables and the pipe.chunk
-// attributes --pipe-partition wrote, plans every rank's arena with
-// compiler/plan/MemoryPlan, and writes the plan on each program.
+// Rebuilds the schedule from the pipe.program tables, plans every rank's
+// arena with compiler/plan/MemoryPlan, and writes the plan on each program.
+// With @train_step (the training pipeline) the buffers are exact: the
+// regions of ValueLayout.h, sized by the values each chunk keeps and alive
+// over the instructions that read or write them, so the emitter places
+// every byte where this plan says. Without it (a bare schedule), the
+// buffers are the estimates --pipe-partition wrote on the chunks.
 //
 //===----------------------------------------------------------------------===//
 
 #include "compiler/passes/Passes.h"
+#include "compiler/passes/ValueLayout.h"
 #include "compiler/plan/MemoryPlan.h"
 #include "compiler/schedule/Validate.h"
 
 #include "dialects/nn/NNOps.h"
 #include "dialects/pipe/PipeOps.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
@@ -202,7 +208,22 @@ void PipePlanMemoryPass::runOnOperation() {
         << why;
     return signalPassFailure();
   }
-  std::vector<RankMemory> mem = planMemory(s, cm, statics);
+  std::vector<RankMemory> mem;
+  if (module.lookupSymbol<func::FuncOp>("train_step")) {
+    layout::ValueLayout values;
+    std::string why;
+    if (!layout::buildValueLayout(module, s.placement.ranks, s.microbatches,
+                                  values, why)) {
+      emitError(module.getLoc()) << "--pipe-plan-memory: " << why;
+      return signalPassFailure();
+    }
+    std::vector<std::vector<StaticBlock>> blocks;
+    for (const layout::RankLayout &rk : values.ranks)
+      blocks.push_back(rk.staticBlocks);
+    mem = planBuffers(s, layout::chunkBuffers(values), blocks);
+  } else {
+    mem = planMemory(s, cm, statics);
+  }
   OpBuilder b(ctx);
   bool over = false;
   for (ProgramOp prog : programs) {

@@ -14,6 +14,7 @@
 #include "compiler/plan/MemoryPlan.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <queue>
 
@@ -109,132 +110,178 @@ std::vector<RankMemory> planMemory(const Schedule &schedule,
                                    const std::vector<ChunkMemory> &chunks,
                                    const std::vector<StaticMemory> &statics) {
   const int32_t nChunks = schedule.placement.chunks;
+  assert(int32_t(chunks.size()) == nChunks);
+  // Each estimated role is a buffer touched by the steps that make and
+  // read it (docs/PARTITION.md has the lifetimes).
+  std::vector<std::vector<ChunkBuffer>> buffers(static_cast<size_t>(nChunks));
+  for (int32_t c = 0; c < nChunks; ++c) {
+    const ChunkMemory &cm = chunks[size_t(c)];
+    uint32_t last = cm.deferredW ? TouchW : TouchB;
+    std::vector<ChunkBuffer> &b = buffers[size_t(c)];
+    b.push_back({Saved, cm.savedBytes, TouchF | last, 0});
+    b.push_back({Recomputed, cm.recomputedBytes,
+                 TouchB | (cm.deferredW ? TouchW : 0u), 0});
+    if (cm.deferredW)
+      b.push_back({OutGrad, cm.wGradBytes, TouchB | TouchW, 0});
+    if (c > 0)
+      b.push_back({InAct, chunks[size_t(c - 1)].outBytes,
+                   TouchRecvIn | TouchPrevF | TouchF,
+                   TouchRecvIn | TouchPrevF});
+    if (c + 1 < nChunks)
+      b.push_back({InGrad, chunks[size_t(c + 1)].inBytes,
+                   TouchRecvGradIn | TouchNextB | TouchB,
+                   TouchRecvGradIn | TouchNextB});
+    b.push_back({OutAct, cm.outBytes, TouchF | TouchSendOut, TouchSendOut});
+    b.push_back({OutGradMsg, cm.inBytes, TouchB | TouchSendGradOut,
+                 TouchSendGradOut});
+    b.push_back({RecomputeIn, cm.recomputeInBytes, TouchF | TouchB, 0});
+    b.push_back({SavedForB, cm.savedForBBytes, TouchF | TouchB, 0});
+  }
+  std::vector<std::vector<StaticBlock>> blocks(statics.size());
+  for (int32_t r = 0; r < schedule.ranks(); ++r) {
+    int64_t workspace = 0;
+    for (int32_t c = 0; c < nChunks; ++c)
+      if (schedule.placement.rankOf[size_t(c)] == r)
+        workspace = std::max(workspace, chunks[size_t(c)].workspaceBytes);
+    const StaticMemory &st = statics[size_t(r)];
+    blocks[size_t(r)] = {{BufferKind::Weights, st.weights},
+                         {BufferKind::Gradients, st.gradients},
+                         {BufferKind::Optimizer, st.optimizer},
+                         {BufferKind::Workspace, workspace}};
+  }
+  return planBuffers(schedule, buffers, blocks);
+}
+
+std::vector<RankMemory>
+planBuffers(const Schedule &schedule,
+            const std::vector<std::vector<ChunkBuffer>> &buffers,
+            const std::vector<std::vector<StaticBlock>> &statics) {
+  const int32_t nChunks = schedule.placement.chunks;
   const int32_t mbs = schedule.microbatches;
   const std::vector<int32_t> &rankOf = schedule.placement.rankOf;
-  assert(int32_t(chunks.size()) == nChunks);
-  auto key = [&](int32_t c, int32_t mb) { return size_t(c) * mbs + mb; };
+  assert(int32_t(buffers.size()) == nChunks);
   auto valid = [&](int32_t c, int32_t mb) {
     return c >= 0 && c < nChunks && mb >= 0 && mb < mbs;
   };
-
-  // Positions of every compute step, on whichever rank runs it.
-  std::vector<int32_t> posF(size_t(nChunks) * mbs, -1), posB = posF,
-                                                         posW = posF;
-  for (const std::vector<Instr> &stream : schedule.streams)
-    for (size_t i = 0; i < stream.size(); ++i) {
-      const Instr &in = stream[i];
-      if (!valid(in.chunk, in.mb))
-        continue;
-      if (in.op == Op::Fwd)
-        posF[key(in.chunk, in.mb)] = int32_t(i);
-      else if (in.op == Op::BwdB)
-        posB[key(in.chunk, in.mb)] = int32_t(i);
-      else if (in.op == Op::BwdW)
-        posW[key(in.chunk, in.mb)] = int32_t(i);
-    }
 
   std::vector<RankMemory> out(schedule.ranks());
   for (int32_t r = 0; r < schedule.ranks(); ++r) {
     const std::vector<Instr> &stream = schedule.streams[r];
     RankMemory &mem = out[r];
 
-    // Where each request is waited.
+    // Per (chunk, role, micro-batch): the first and last touching
+    // position, and whether a `needs` event happened.
+    struct Life {
+      int32_t first = -1, last = -1;
+      bool needed = false;
+    };
+    std::vector<int32_t> local(size_t(nChunks), -1);
+    int32_t held = 0;
+    for (int32_t c = 0; c < nChunks; ++c)
+      if (rankOf[size_t(c)] == r)
+        local[size_t(c)] = held++;
+    auto lifeKey = [&](int32_t c, int32_t role, int32_t mb) {
+      return (size_t(local[size_t(c)]) * kRoles + size_t(role)) * size_t(mbs) +
+             size_t(mb);
+    };
+    std::vector<Life> life(size_t(held) * kRoles * size_t(mbs));
+    auto event = [&](int32_t c, int32_t mb, uint32_t bit, int32_t pos) {
+      if (!valid(c, mb) || rankOf[size_t(c)] != r)
+        return;
+      for (const ChunkBuffer &b : buffers[size_t(c)]) {
+        Life &l = life[lifeKey(c, b.role, mb)];
+        if (b.touches & bit) {
+          if (l.first < 0)
+            l.first = pos;
+          l.last = pos;
+        }
+        if (b.needs & bit)
+          l.needed = true;
+      }
+    };
+    auto sameRank = [&](int32_t c) {
+      return c >= 0 && c < nChunks && rankOf[size_t(c)] == r;
+    };
+    // A wait repeats the events of its post (found by request).
     int32_t maxReq = -1;
     for (const Instr &in : stream)
       maxReq = std::max(maxReq, in.req);
-    std::vector<int32_t> waitPos(size_t(maxReq + 1), -1);
-    for (size_t i = 0; i < stream.size(); ++i)
-      if (stream[i].op == Op::Wait && stream[i].req >= 0 &&
-          stream[i].req <= maxReq)
-        waitPos[stream[i].req] = int32_t(i);
-
-    // Positions of a step; -1 (no interval) for one outside the plan, so a
-    // malformed stream (validateStreams rejects those) cannot index out of
-    // range.
-    auto at = [&](const std::vector<int32_t> &pos, int32_t c, int32_t mb) {
-      return valid(c, mb) ? pos[key(c, mb)] : -1;
-    };
-    std::vector<Interval> iv;
-    auto add = [&](int32_t role, int32_t c, int32_t mb, int32_t s, int32_t e,
-                   int64_t bytes) {
-      if (bytes > 0 && s >= 0 && valid(c, mb))
-        iv.push_back({role * nChunks + c, mb, s, std::max(s, e), bytes});
-    };
-    int64_t workspace = 0;
-    for (int32_t c = 0; c < nChunks; ++c)
-      if (rankOf[c] == r)
-        workspace = std::max(workspace, chunks[c].workspaceBytes);
-
+    std::vector<std::array<int32_t, 3>> postEvent(size_t(maxReq + 1),
+                                                  {-1, -1, 0});
     for (size_t i = 0; i < stream.size(); ++i) {
       const Instr &in = stream[i];
-      int32_t pos = int32_t(i);
-      if (in.op != Op::Wait && in.op != Op::AllReduce &&
-          in.op != Op::OptStep && !valid(in.chunk, in.mb))
-        continue;
+      int32_t pos = int32_t(i), c = in.chunk, mb = in.mb;
       switch (in.op) {
-      case Op::Fwd: {
-        const ChunkMemory &cm = chunks[in.chunk];
-        int32_t last = cm.deferredW ? at(posW, in.chunk, in.mb)
-                                    : at(posB, in.chunk, in.mb);
-        add(Saved, in.chunk, in.mb, pos, last, cm.savedBytes);
-        add(RecomputeIn, in.chunk, in.mb, pos, at(posB, in.chunk, in.mb),
-            cm.recomputeInBytes);
-        add(SavedForB, in.chunk, in.mb, pos, at(posB, in.chunk, in.mb),
-            cm.savedForBBytes);
-        // The next chunk on this rank reads the output without a message.
-        if (in.chunk + 1 < nChunks && rankOf[in.chunk + 1] == r)
-          add(InAct, in.chunk + 1, in.mb, pos, at(posF, in.chunk + 1, in.mb),
-              cm.outBytes);
+      case Op::Fwd:
+        event(c, mb, TouchF, pos);
+        if (sameRank(c + 1))
+          event(c + 1, mb, TouchPrevF, pos);
+        if (sameRank(c - 1))
+          event(c - 1, mb, TouchNextF, pos);
         break;
-      }
-      case Op::BwdB: {
-        const ChunkMemory &cm = chunks[in.chunk];
-        int32_t w = at(posW, in.chunk, in.mb);
-        add(Recomputed, in.chunk, in.mb, pos, cm.deferredW ? w : pos,
-            cm.recomputedBytes);
-        if (cm.deferredW)
-          add(OutGrad, in.chunk, in.mb, pos, w, cm.wGradBytes);
-        if (in.chunk > 0 && rankOf[in.chunk - 1] == r)
-          add(InGrad, in.chunk - 1, in.mb, pos, at(posB, in.chunk - 1, in.mb),
-              cm.inBytes);
+      case Op::BwdB:
+        event(c, mb, TouchB, pos);
+        if (sameRank(c - 1))
+          event(c - 1, mb, TouchNextB, pos);
+        if (sameRank(c + 1))
+          event(c + 1, mb, TouchPrevB, pos);
         break;
-      }
+      case Op::BwdW:
+        event(c, mb, TouchW, pos);
+        break;
       case Op::RecvAct: // the consumer is the chunk after the producer
-        add(InAct, in.chunk + 1, in.mb, pos, at(posF, in.chunk + 1, in.mb),
-            chunks[in.chunk].outBytes);
-        break;
       case Op::RecvGrad: // the consumer is the chunk before the producer
-        add(InGrad, in.chunk - 1, in.mb, pos, at(posB, in.chunk - 1, in.mb),
-            chunks[in.chunk].inBytes);
-        break;
       case Op::SendAct:
-        add(OutAct, in.chunk, in.mb, at(posF, in.chunk, in.mb),
-            in.req >= 0 ? waitPos[in.req] : pos, chunks[in.chunk].outBytes);
+      case Op::SendGrad: {
+        std::array<int32_t, 3> e = {
+            in.op == Op::RecvAct    ? c + 1
+            : in.op == Op::RecvGrad ? c - 1
+                                    : c,
+            mb,
+            int32_t(in.op == Op::RecvAct    ? TouchRecvIn
+                    : in.op == Op::RecvGrad ? TouchRecvGradIn
+                    : in.op == Op::SendAct  ? TouchSendOut
+                                            : TouchSendGradOut)};
+        event(e[0], e[1], uint32_t(e[2]), pos);
+        if (in.req >= 0)
+          postEvent[size_t(in.req)] = e;
         break;
-      case Op::SendGrad:
-        add(OutGradMsg, in.chunk, in.mb, at(posB, in.chunk, in.mb),
-            in.req >= 0 ? waitPos[in.req] : pos, chunks[in.chunk].inBytes);
+      }
+      case Op::Wait:
+        if (in.req >= 0 && in.req <= maxReq)
+          event(postEvent[size_t(in.req)][0], postEvent[size_t(in.req)][1],
+                uint32_t(postEvent[size_t(in.req)][2]), pos);
         break;
       default:
         break;
       }
     }
 
+    std::vector<Interval> iv;
+    for (int32_t c = 0; c < nChunks; ++c) {
+      if (rankOf[size_t(c)] != r)
+        continue;
+      for (const ChunkBuffer &b : buffers[size_t(c)]) {
+        if (b.bytes <= 0)
+          continue;
+        for (int32_t mb = 0; mb < mbs; ++mb) {
+          const Life &l = life[lifeKey(c, b.role, mb)];
+          if (l.first >= 0 && (b.needs == 0 || l.needed))
+            iv.push_back({b.role * nChunks + c, mb, l.first, l.last, b.bytes});
+        }
+      }
+    }
+
     // Static blocks at the front of the arena.
-    const StaticMemory &st = statics[r];
     int64_t offset = 0;
     int32_t lastPos = std::max<int32_t>(0, int32_t(stream.size()) - 1);
-    auto addStatic = [&](BufferKind kind, int64_t bytes) {
-      mem.atPeak[int(kind)] = bytes;
-      if (bytes <= 0)
-        return;
-      mem.blocks.push_back({kind, -1, -1, 0, offset, bytes, 0, lastPos});
-      offset += bytes;
-    };
-    addStatic(BufferKind::Weights, st.weights);
-    addStatic(BufferKind::Gradients, st.gradients);
-    addStatic(BufferKind::Optimizer, st.optimizer);
-    addStatic(BufferKind::Workspace, workspace);
+    for (const StaticBlock &sb : statics[size_t(r)]) {
+      mem.atPeak[int(sb.kind)] += sb.bytes;
+      if (sb.bytes <= 0)
+        continue;
+      mem.blocks.push_back({sb.kind, -1, -1, 0, offset, sb.bytes, 0, lastPos});
+      offset += sb.bytes;
+    }
     const int64_t staticBytes = offset;
 
     // Exact peak of live bytes: a sweep over interval ends.
@@ -264,7 +311,9 @@ std::vector<RankMemory> planMemory(const Schedule &schedule,
 
     // Slots: colour each group's intervals (sorted by start).
     std::sort(iv.begin(), iv.end(), [](const Interval &a, const Interval &b) {
-      return a.group != b.group ? a.group < b.group : a.start < b.start;
+      if (a.group != b.group)
+        return a.group < b.group;
+      return a.start != b.start ? a.start < b.start : a.mb < b.mb;
     });
     mem.slotOf.assign(size_t(kRoles) * nChunks, {});
     struct Slot {

@@ -76,6 +76,40 @@ struct StaticMemory {
   int64_t weights = 0, gradients = 0, optimizer = 0;
 };
 
+/// The instructions of a rank that can touch a buffer of (chunk c,
+/// micro-batch j), as bits. A buffer lives from the first to the last
+/// instruction whose bit it has.
+enum Touch : uint32_t {
+  TouchF = 1u << 0, ///< F of (c, j)
+  TouchB = 1u << 1, ///< B of (c, j)
+  TouchW = 1u << 2, ///< W of (c, j)
+  TouchRecvIn = 1u << 3,      ///< post and wait of the recv of c's input
+  TouchRecvGradIn = 1u << 4,  ///< ... of the gradient of c's output
+  TouchSendOut = 1u << 5,     ///< post and wait of the send of c's output
+  TouchSendGradOut = 1u << 6, ///< ... of c's input gradient
+  TouchPrevF = 1u << 7,       ///< F of (c - 1, j) when on the same rank
+  TouchNextF = 1u << 8,       ///< F of (c + 1, j) when on the same rank
+  TouchPrevB = 1u << 9,       ///< B of (c - 1, j) when on the same rank
+  TouchNextB = 1u << 10,      ///< B of (c + 1, j) when on the same rank
+};
+
+/// One buffer every micro-batch of a chunk has.
+struct ChunkBuffer {
+  int32_t role = 0;  ///< a BufferRole; at most one buffer per role
+  int64_t bytes = 0; ///< per micro-batch
+  uint32_t touches = 0; ///< Touch bits: the instructions that use it
+  /// Touch bits of which one must happen on the rank for the buffer to
+  /// exist (0: it always exists); a chunk's input buffer exists only when
+  /// a recv or a same-rank neighbour fills it.
+  uint32_t needs = 0;
+};
+
+/// A rank-wide block at the front of the arena.
+struct StaticBlock {
+  BufferKind kind;
+  int64_t bytes = 0;
+};
+
 /// One buffer with its place in the arena.
 struct Block {
   BufferKind kind;
@@ -103,6 +137,15 @@ struct RankMemory {
 std::vector<RankMemory> planMemory(const schedule::Schedule &schedule,
                                    const std::vector<ChunkMemory> &chunks,
                                    const std::vector<StaticMemory> &statics);
+
+/// Plans every rank of `schedule` from exact buffers: `buffers[c]` are
+/// chunk c's, `statics[r]` rank r's static blocks in arena order (placed
+/// back to back from offset 0). planMemory is this with the estimated
+/// ChunkMemory turned into buffers.
+std::vector<RankMemory>
+planBuffers(const schedule::Schedule &schedule,
+            const std::vector<std::vector<ChunkBuffer>> &buffers,
+            const std::vector<std::vector<StaticBlock>> &statics);
 
 } // namespace pipec::plan
 

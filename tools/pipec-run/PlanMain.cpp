@@ -387,6 +387,15 @@ int main(int argc, char **argv) {
       std::printf(" (%s modelled bubble %.3f)", m.scheduleKind.c_str(),
                   m.modeledBubble);
     std::printf("\n");
+    // Executor::run failed otherwise: each rank's high-water mark is its
+    // memory plan's arena, and every read saw the writer the plan names.
+    if (!result.highWater.empty()) {
+      std::printf("shadow memory: every access as planned; arena high-water "
+                  "per rank (bytes, = the memory plan's):");
+      for (int64_t hw : result.highWater)
+        std::printf(" %lld", (long long)hw);
+      std::printf("\n");
+    }
   }
   if (a.sample > 0) {
     pipecrun::SampleOptions so;

@@ -98,10 +98,9 @@ static int runCompile() {
     return 1;
   }
   for (size_t r = 0; r < plan.arenaBytes.size(); ++r) {
-    outs() << "rank " << r << ": arena " << plan.arenaBytes[r] << " bytes";
-    if (plan.plannedArenaBytes[r] >= 0)
-      outs() << " (memory plan: " << plan.plannedArenaBytes[r] << ")";
-    outs() << "\n";
+    outs() << "rank " << r << ": arena " << plan.arenaBytes[r]
+           << " bytes (memory plan; live peak " << plan.peakLiveBytes[r]
+           << ")\n";
   }
   if (emitOnly)
     return 0;

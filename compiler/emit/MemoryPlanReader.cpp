@@ -1,0 +1,145 @@
+//===- MemoryPlanReader.cpp - slots and offsets from --pipe-plan-memory ---===//
+//
+// The emitter does not lay out arenas itself: --pipe-plan-memory planned
+// the same regions (compiler/passes/ValueLayout.h) and wrote on every
+// pipe.program where each (chunk, region, slot) lives (pipe.buffers), which
+// slot each micro-batch uses (pipe.slots) and the arena size
+// (pipe.arena_bytes). This reads them back and checks that they describe
+// this module's regions byte for byte, so the arena the runtime allocates
+// is the plan's.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/emit/EmitLayout.h"
+
+using namespace mlir;
+using namespace pipec;
+using namespace pipec::emit;
+
+/// The region whose buffers have plan role `role`, or -1.
+static int regionOfRole(int64_t role) {
+  for (int k = 0; k < kRegions; ++k)
+    if (layout::roleOfRegion(k) == role)
+      return k;
+  return -1;
+}
+
+/// Reads rank r's plan into the layout.
+static bool readRank(PlanLayout &L, pipe::ProgramOp prog, std::string &error) {
+  int32_t r = int32_t(prog.getRank());
+  std::string where = "rank " + std::to_string(r) + ": ";
+  auto arena = prog->getAttrOfType<IntegerAttr>("pipe.arena_bytes");
+  auto table = prog->getAttrOfType<DenseI64ArrayAttr>("pipe.buffers");
+  auto slots = prog->getAttrOfType<DenseI32ArrayAttr>("pipe.slots");
+  if (!arena || !table || !slots) {
+    error = where + "the pipe.program has no memory plan (run "
+                    "--pipe-plan-memory)";
+    return false;
+  }
+  RankLayout &rk = L.ranks[size_t(r)];
+  rk.arenaBytes = arena.getInt();
+  const int32_t M = L.microbatches, C = int32_t(L.chunks.size());
+  ArrayRef<int64_t> t = table.asArrayRef();
+  if (t.size() % 8) {
+    error = where + "pipe.buffers is not a table of 8 integers per block";
+    return false;
+  }
+  int64_t staticBytes = 0;
+  for (size_t i = 0; i < t.size(); i += 8) {
+    int64_t role = t[i + 1], c = t[i + 2], slot = t[i + 3], offset = t[i + 4],
+            bytes = t[i + 5];
+    if (offset < 0 || bytes < 0 || offset + bytes > rk.arenaBytes) {
+      error = where + "a planned block lies outside the arena";
+      return false;
+    }
+    if (role < 0) {
+      if (offset != staticBytes) {
+        error = where + "the plan's static blocks are not back to back";
+        return false;
+      }
+      staticBytes += bytes;
+      continue;
+    }
+    int k = regionOfRole(role);
+    if (k < 0 || c < 0 || c >= C || L.chunks[size_t(c)].rank != r) {
+      error = where + "the plan has a " + plan::bufferRoleName(int32_t(role)) +
+              " block of chunk " + std::to_string(c) +
+              ", which is no region of this rank's chunks";
+      return false;
+    }
+    ChunkLayout &ch = L.chunks[size_t(c)];
+    if (bytes != ch.regionBytes[k]) {
+      error = where + "the plan gives chunk " + std::to_string(c) + "'s " +
+              layout::regionName(k) + " " + std::to_string(bytes) +
+              " bytes, the module's values need " +
+              std::to_string(ch.regionBytes[k]) +
+              " (the plan is not this module's; rerun --pipe-plan-memory)";
+      return false;
+    }
+    rk.slotBase[{int32_t(c), k, int32_t(slot)}] = offset;
+    ch.slots[k] = std::max(ch.slots[k], int32_t(slot + 1));
+  }
+  if (staticBytes != rk.staticEnd) {
+    error = where + "the plan's static blocks take " +
+            std::to_string(staticBytes) + " bytes, the module's " +
+            std::to_string(rk.staticEnd) +
+            " (the plan is not this module's; rerun --pipe-plan-memory)";
+    return false;
+  }
+  ArrayRef<int32_t> s = slots.asArrayRef();
+  for (size_t i = 0; i + 2 + size_t(M) <= s.size(); i += 2 + size_t(M)) {
+    int k = regionOfRole(s[i]);
+    int32_t c = s[i + 1];
+    if (k < 0 || c < 0 || c >= C || L.chunks[size_t(c)].rank != r) {
+      error = where + "pipe.slots names no region of this rank's chunks";
+      return false;
+    }
+    ChunkLayout &ch = L.chunks[size_t(c)];
+    ch.slotOf[k].assign(s.begin() + i + 2, s.begin() + i + 2 + M);
+    for (int32_t j = 0; j < M; ++j)
+      if (ch.slotOf[k][size_t(j)] < 0 ||
+          !rk.slotBase.count({c, k, ch.slotOf[k][size_t(j)]})) {
+        error = where + "the plan gives micro-batch " + std::to_string(j) +
+                " of chunk " + std::to_string(c) + "'s " +
+                layout::regionName(k) + " no planned slot";
+        return false;
+      }
+  }
+  if (s.size() % (2 + size_t(M))) {
+    error = where + "pipe.slots is not (role, chunk, one slot per "
+                    "micro-batch) groups";
+    return false;
+  }
+  for (int32_t c = 0; c < C; ++c) {
+    ChunkLayout &ch = L.chunks[size_t(c)];
+    if (ch.rank != r)
+      continue;
+    for (int k = 0; k < kRegions; ++k)
+      if (ch.regionBytes[k] && ch.slotOf[k].size() != size_t(M)) {
+        error = where + "the plan has no slots for chunk " +
+                std::to_string(c) + "'s " + layout::regionName(k);
+        return false;
+      }
+    // The negative control of the shadow mode: every micro-batch's data
+    // in one slot.
+    if (L.debugOneSlot && ch.regionBytes[kData])
+      ch.slotOf[kData].assign(size_t(M), 0);
+  }
+  return true;
+}
+
+bool pipec::emit::readMemoryPlan(PlanLayout &L, std::string &error) {
+  std::vector<bool> seen(size_t(L.stages), false);
+  for (pipe::ProgramOp prog : L.programs) {
+    int64_t r = prog.getRank();
+    if (r < 0 || r >= L.stages || seen[size_t(r)]) {
+      error = "pipe.program rank " + std::to_string(r) +
+              " is outside the schedule's ranks or repeated";
+      return false;
+    }
+    seen[size_t(r)] = true;
+    if (!readRank(L, prog, error))
+      return false;
+  }
+  return true;
+}

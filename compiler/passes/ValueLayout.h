@@ -1,0 +1,191 @@
+//===- ValueLayout.h - what a compiled plan keeps, and where -----*- C++ -*-===//
+//
+// The values of a partitioned @train_step, read once for both the memory
+// plan and the emitter (docs/EMIT.md "Arena layout"): per chunk, which
+// values cross a cut (the messages), which a later phase reads (kept per
+// micro-batch in a region), which live only inside one phase (temporaries in
+// the rank's scratch), and which regions each of F, B and W reads and
+// writes; per rank, the static blocks (parameter state, accumulators,
+// all-reduce operands, scratch, metric slots). --pipe-plan-memory turns the
+// regions into buffers with lifetimes and packs them; the emitter reads
+// the packed offsets back, so both agree on every byte.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPEC_COMPILER_PASSES_VALUELAYOUT_H
+#define PIPEC_COMPILER_PASSES_VALUELAYOUT_H
+
+#include "compiler/plan/MemoryPlan.h"
+#include "dialects/nn/NNOps.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace pipec::layout {
+
+/// Every region starts on a cache line (and any element type is aligned).
+inline int64_t align64(int64_t x) { return (x + 63) / 64 * 64; }
+
+/// A byte range inside a (chunk, slot) region.
+struct SlotRegion {
+  int64_t offset = 0, bytes = 0;
+};
+
+/// The regions of a (chunk, micro-batch), each with its own slots: the
+/// message buffers live from their post to their wait, F's kept values
+/// from F to their last reader, B's from B to W, so a message posted early
+/// or a micro-batch waiting for its backward does not hold more than it
+/// needs.
+enum Region { kInAct, kInGrad, kOutAct, kOutGrad, kData, kBData, kRegions };
+
+/// "in_act", "in_grad", ... (manifest buffer names).
+const char *regionName(int region);
+
+/// The memory plan's buffer role of a region (plan::BufferRole).
+int32_t roleOfRegion(int region);
+
+/// The phases of a chunk, as bits.
+enum PhaseBit : uint8_t { kPhaseF = 1, kPhaseB = 2, kPhaseW = 4 };
+
+/// Where a value of a (chunk, micro-batch) lives: a region and an offset.
+struct Place {
+  int region = kData;
+  int64_t offset = 0;
+};
+
+/// A copy between regions of one micro-batch (a value a chunk passes on).
+struct Copy {
+  Place from, to;
+  int64_t bytes = 0;
+};
+
+/// A function argument of @train_step the host writes before F.
+struct HostInput {
+  enum Kind { Tokens, Targets, LossScale } kind;
+  int64_t offset = 0, bytes = 0;
+};
+
+/// One chunk: its ops and where its values sit in its slot region.
+struct ChunkLayout {
+  std::string sym; ///< the pipe.chunk symbol
+  int32_t rank = 0;
+  int64_t firstOp = 0, lastOp = 0;
+  std::vector<mlir::Operation *> ops[3]; ///< F, B, W in @train_step order
+  /// Bytes of each region; kData holds the host inputs and F's kept
+  /// values (fData), kBData B's values W reads (bData).
+  int64_t regionBytes[kRegions] = {0, 0, 0, 0, 0, 0};
+  SlotRegion fData, bData;
+  /// Per phase (F, B, W), the regions it reads and writes, as bits
+  /// (1 << Region); the memory plan's lifetimes and the runtime's shadow
+  /// accesses both come from these.
+  uint8_t reads[3] = {0, 0, 0}, writes[3] = {0, 0, 0};
+  /// Where every value the chunk keeps per micro-batch lives.
+  llvm::DenseMap<mlir::Value, Place> loc;
+  /// Offset in the rank's scratch of every temporary (read only within the
+  /// phase that makes it), and the scratch the chunk needs.
+  llvm::DenseMap<mlir::Value, int64_t> scratch;
+  int64_t scratchBytes = 0;
+  std::vector<HostInput> hostInputs;
+  bool usesData = false;
+  /// Forwarded activations (copied at the end of F) and gradients (at the
+  /// end of B).
+  std::vector<Copy> forwardCopies[2];
+  /// The micro-batch loss, when this chunk computes it.
+  mlir::Value lossValue;
+  /// Per region, the slot of each micro-batch and the number of slots
+  /// (from the memory plan).
+  std::vector<int32_t> slotOf[kRegions];
+  int32_t slots[kRegions] = {0, 0, 0, 0, 0, 0};
+
+  /// Whether phase `phase` (0 F, 1 B, 2 W) touches `region`.
+  bool touches(int phase, int region) const {
+    return ((reads[phase] | writes[phase]) >> region) & 1;
+  }
+};
+
+/// A parameter and its offset inside each static block of a rank.
+struct ParamLayout {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t elements = 0, bytes = 0;
+  int64_t uses = 0;   ///< accumulators (nn.sum_uses)
+  std::string init;
+  double std = 0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0;
+  std::vector<int32_t> ranks; ///< ranks holding it, ascending
+  int32_t normRank = 0;       ///< the rank that counts it in the norm
+};
+
+/// One accumulator copied into a tied group's all-reduce operand.
+struct TiedSegment {
+  std::string param;
+  int64_t use = 0;
+  int64_t offset = 0, bytes = 0;
+};
+
+/// Parameters held by several ranks whose accumulators are all-reduced.
+struct TiedGroup {
+  int32_t group = 0; ///< manifest group index (>= 1)
+  std::vector<int32_t> ranks;
+  std::vector<TiedSegment> segments;
+  int64_t bytes = 0;
+};
+
+/// A rank's static blocks (absolute arena offsets).
+struct RankLayout {
+  std::vector<int> params; ///< indices into ValueLayout::params, held here
+  /// Offset of each held parameter inside the values, grads, m, v blocks.
+  std::map<int, int64_t> paramOffset;
+  int64_t valuesBase = 0, gradsBase = 0, mBase = 0, vBase = 0;
+  int64_t paramBlockBytes = 0;
+  int64_t accBase = 0, accBytes = 0;
+  std::map<std::pair<std::string, int64_t>, int64_t> accOffset;
+  int64_t normBase = 0; ///< f64 per parameter: the group-0 operand
+  std::map<int32_t, int64_t> tiedBase;
+  int64_t scratchBase = 0, scratchBytes = 0; ///< temporaries of F and B
+  int64_t gradNormOffset = 0, lossOffset = 0;
+  int64_t staticEnd = 0;
+  /// The static blocks in arena order, for the memory plan.
+  std::vector<plan::StaticBlock> staticBlocks;
+  /// (chunk, region, slot) -> absolute offset of the region's slot (from
+  /// the memory plan).
+  std::map<std::tuple<int32_t, int32_t, int32_t>, int64_t> slotBase;
+  int64_t arenaBytes = 0;
+};
+
+/// The values of a partitioned training step.
+struct ValueLayout {
+  std::string modelName;
+  int32_t stages = 1, microbatches = 1;
+  int64_t batch = 0, seq = 0, vocab = 0;
+  std::vector<ParamLayout> params;
+  llvm::StringMap<int> paramIndex;
+  std::vector<ChunkLayout> chunks;
+  std::vector<RankLayout> ranks;
+  std::vector<TiedGroup> tied;
+  double gradClip = 0;
+  uint64_t seed = 0; ///< the initialiser's (nn.train seed)
+
+  const TiedGroup *tiedGroupOf(int param) const;
+};
+
+/// Lays out the values of a module that went through --nn-autodiff and
+/// --pipe-partition, for `stages` ranks and `microbatches` micro-batches.
+/// Returns false with `error` naming what is missing or unsupported.
+bool buildValueLayout(mlir::ModuleOp module, int32_t stages,
+                      int32_t microbatches, ValueLayout &layout,
+                      std::string &error);
+
+/// The memory plan's buffers of every chunk (one per non-empty region, with
+/// the events that touch it; plan::ChunkBuffer).
+std::vector<std::vector<plan::ChunkBuffer>>
+chunkBuffers(const ValueLayout &layout);
+
+} // namespace pipec::layout
+
+#endif // PIPEC_COMPILER_PASSES_VALUELAYOUT_H
