@@ -60,6 +60,8 @@ for model in gpt-tiny llama-tiny; do
   done
 done
 ref_run env PIPEC="$BUILD_DIR/bin/pipec" bash test/reference/test_compare_can_fail.sh
+# The GPU baseline script (docs/PERFORMANCE.md) on a tiny GPT-2 on the CPU (~8 s): it still builds and trains.
+ref_run python3 bench/jax_gpt2_gpu.py --smoke
 summary+=("reference: $ref_pass passed, $ref_fail failed")
 
 echo

@@ -39,7 +39,12 @@ static std::string compileFlags() {
   return std::string("-std=c++17 -O3 -march=native -ffp-contract=off -fopenmp "
                      "-I") +
          PIPEC_SOURCE_DIR + "/runtime -I" PIPEC_SOURCE_DIR
-         "/runtime/include -I" PIPEC_SOURCE_DIR;
+         "/runtime/include -I" PIPEC_SOURCE_DIR " " PIPEC_BLAS_CFLAGS
+#ifdef PIPEC_PLAN_MPI
+         // PlanMain.cpp offers --transport mpi (libpipert_mpi is linked).
+         " -DPIPEC_PLAN_MPI"
+#endif
+      ;
 }
 
 /// Shell-quotes a path.

@@ -3,7 +3,7 @@
 // `--target=cpu` of `pipec compile`: from a module that went through the
 // training pipeline (nn-autodiff, pipe-partition, pipe-schedule,
 // pipe-plan-memory) writes into OUT/ one C++ source per chunk (its F, B and
-// W as calls of runtime/kernels/cpu on arena pointers), plan.cpp (the
+// W as loops on arena pointers, GEMMs as cblas_sgemm calls), plan.cpp (the
 // ChunkKernels of the plan: data, all-reduce operands, optimizer), one
 // stream file per rank and manifest.json (docs/EMIT.md, docs/RUNTIME.md).
 // BuildPlan.h compiles them into OUT/pipec-plan.
@@ -38,6 +38,10 @@ struct EmitOptions {
   /// deliberately wrong layout that the runtime's shadow mode must reject
   /// (the negative control of the e2e tests).
   bool debugOneSlot = false;
+  /// Multiplies the B gradients of every `nn.OP` op by 1 + 1e-3 as
+  /// `pipec reference-train --debug-perturb-vjp=OP` does (empty: off), so
+  /// a comparison of compiled plans can be shown to fail.
+  std::string debugPerturbVjp;
 };
 
 /// Emits the plan of `module` into `outDir` (which must exist). On failure

@@ -1,17 +1,21 @@
-//===- EmitOps.cpp - one nn op of @train_step as a CPU kernel call --------===//
+//===- EmitOps.cpp - one nn op of @train_step as CPU loops ----------------===//
 //
 // Mirrors the TypeSwitch of compiler/reference/Executor.cpp and
 // ExecuteGrad.cpp call for call (same kernel, same arguments, same order),
-// printing C++ instead of calling: bitwise equality with the reference
-// executor rests on this file.
+// printing the kernel's loops (EmitLoops.h) instead of calling it: bitwise
+// equality with the reference executor rests on this file and on the
+// printers copying the kernels.
 //
 //===----------------------------------------------------------------------===//
 
 #include "compiler/emit/EmitOps.h"
 
+#include "compiler/emit/EmitLoops.h"
+
 #include "dialects/nn/NNGradOps.h"
 #include "dialects/nn/NNOps.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/raw_ostream.h"
@@ -51,17 +55,17 @@ static std::string whereLiteral(Operation *op) {
   return quoted + "\"";
 }
 
-/// The attention shape initialiser, as the reference builds it.
+/// The attention shape, as the reference builds it.
 template <typename OpT>
-static std::string attentionShape(OpT o, Value q, Value k) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << "pipert::cpu::AttentionShape{" << shapeOf(q)[0] << ", "
-     << shapeOf(q)[1] << ", " << shapeOf(k)[1] << ", " << o.getHeads() << ", "
-     << o.getKvHeads() << ", " << shapeOf(q)[2] / int64_t(o.getHeads()) << ", "
-     << (o.getCausal() ? "true" : "false") << ", "
-     << pipec::emit::doubleLiteral(o.getScale().convertToDouble()) << "}";
-  return s;
+static emit::loops::AttentionShape attentionShape(OpT o, Value q, Value k) {
+  return {shapeOf(q)[0],
+          shapeOf(q)[1],
+          shapeOf(k)[1],
+          int64_t(o.getHeads()),
+          int64_t(o.getKvHeads()),
+          shapeOf(q)[2] / int64_t(o.getHeads()),
+          o.getCausal(),
+          o.getScale().convertToDouble()};
 }
 
 /// outer and inner extents of a slice along `axis` of `shape`.
@@ -75,317 +79,273 @@ static void sliceExtents(ArrayRef<int64_t> shape, int64_t axis, int64_t &outer,
 }
 
 bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
-                             std::string &out, std::string &error) {
-  llvm::raw_string_ostream os(out);
+                             std::string &out,
+                             std::map<std::string, std::string> &globals,
+                             std::string &error) {
+  namespace L = emit::loops;
+  L::Code c(out, globals);
   auto p = [&](Value v) { return ptr.value(v); };
-  auto b = [](bool x) { return x ? "true" : "false"; };
-  auto checked = [&](const std::string &call) {
-    os << "  if (pipert::cpu::Status st = " << call
-       << "; !st.ok())\n    return pipert::cpu::Status::failure("
-       << whereLiteral(op) << " + std::string(\": \") + st.message());\n";
+  auto acc = [&](StringRef param, int64_t use) {
+    return ptr.accumulator(param, use);
   };
+  std::string where = whereLiteral(op);
+  if (!isa<nn::ParamOp>(op)) {
+    std::string name;
+    llvm::raw_string_ostream os(name);
+    os << "// " << op->getName() << " " << op->getLoc();
+    c.line(name);
+  }
   bool ok = llvm::TypeSwitch<Operation *, bool>(op)
       .Case([&](nn::ParamOp) { return true; })
       .Case([&](nn::EmbeddingOp o) {
         auto table = shapeOf(o.getTable());
-        std::string call;
-        llvm::raw_string_ostream c(call);
-        c << "pipert::cpu::embeddingForward<float>(" << p(o.getResult()) << ", "
-          << p(o.getTable()) << ", " << p(o.getIds()) << ", "
-          << numel(o.getIds()) << ", " << table[0] << ", " << table[1] << ")";
-        checked(call);
+        L::embeddingForward(c, where, p(o.getResult()), p(o.getTable()),
+                            p(o.getIds()), numel(o.getIds()), table[0],
+                            table[1]);
         return true;
       })
       .Case([&](nn::PositionEmbeddingOp o) {
         auto outShape = shapeOf(o.getResult());
-        os << "  pipert::cpu::positionEmbeddingForward<float>("
-           << p(o.getResult()) << ", " << p(o.getTable()) << ", "
-           << outShape[0] << ", " << outShape[1] << ");\n";
+        L::positionEmbeddingForward(c, p(o.getResult()), p(o.getTable()),
+                                    outShape[0], outShape[1]);
         return true;
       })
       .Case([&](nn::MatmulOp o) {
         int64_t k = lastDim(o.getX()), n = lastDim(o.getResult());
-        os << "  pipert::cpu::matmulForward<float>(" << p(o.getResult()) << ", "
-           << p(o.getX()) << ", " << p(o.getW()) << ", "
-           << (o.getBias() ? p(o.getBias()) : std::string("nullptr")) << ", "
-           << numel(o.getX()) / k << ", " << k << ", " << n << ", "
-           << b(o.getTransposeRhs()) << ");\n";
+        L::matmulForward(c, p(o.getResult()), p(o.getX()), p(o.getW()),
+                         o.getBias() ? p(o.getBias()) : std::string(),
+                         numel(o.getX()) / k, k, n, o.getTransposeRhs());
         return true;
       })
       .Case([&](nn::AddOp o) {
-        os << "  pipert::cpu::addForward<float>(" << p(o.getResult()) << ", "
-           << p(o.getLhs()) << ", " << p(o.getRhs()) << ", "
-           << numel(o.getLhs()) << ", " << numel(o.getRhs()) << ");\n";
+        L::addForward(c, p(o.getResult()), p(o.getLhs()), p(o.getRhs()),
+                      numel(o.getLhs()), numel(o.getRhs()));
         return true;
       })
       .Case([&](nn::MulOp o) {
-        os << "  pipert::cpu::mulForward<float>(" << p(o.getResult()) << ", "
-           << p(o.getLhs()) << ", " << p(o.getRhs()) << ", "
-           << numel(o.getLhs()) << ", " << numel(o.getRhs()) << ");\n";
+        L::mulForward(c, p(o.getResult()), p(o.getLhs()), p(o.getRhs()),
+                      numel(o.getLhs()), numel(o.getRhs()));
         return true;
       })
       .Case([&](nn::GeluOp o) {
-        os << "  pipert::cpu::geluForward<float>(" << p(o.getResult()) << ", "
-           << p(o.getInput()) << ", " << numel(o.getInput()) << ");\n";
+        L::geluForward(c, p(o.getResult()), p(o.getInput()),
+                       numel(o.getInput()));
         return true;
       })
       .Case([&](nn::SiluOp o) {
-        os << "  pipert::cpu::siluForward<float>(" << p(o.getResult()) << ", "
-           << p(o.getInput()) << ", " << numel(o.getInput()) << ");\n";
+        L::siluForward(c, p(o.getResult()), p(o.getInput()),
+                       numel(o.getInput()));
         return true;
       })
       .Case([&](nn::SoftmaxOp o) {
         int64_t dim = lastDim(o.getInput());
-        os << "  pipert::cpu::softmaxForward<float>(" << p(o.getResult())
-           << ", " << p(o.getInput()) << ", " << numel(o.getInput()) / dim
-           << ", " << dim << ");\n";
+        L::softmaxForward(c, p(o.getResult()), p(o.getInput()),
+                          numel(o.getInput()) / dim, dim);
         return true;
       })
       .Case([&](nn::SliceOp o) {
         auto in = shapeOf(o.getInput());
         int64_t axis = int64_t(o.getAxis()), outer, inner;
         sliceExtents(in, axis, outer, inner);
-        os << "  pipert::cpu::sliceForward<float>(" << p(o.getResult()) << ", "
-           << p(o.getInput()) << ", " << outer << ", " << in[axis] << ", "
-           << inner << ", " << o.getOffset() << ", " << o.getSize() << ");\n";
+        L::sliceForward(c, p(o.getResult()), p(o.getInput()), outer, in[axis],
+                        inner, int64_t(o.getOffset()), int64_t(o.getSize()));
         return true;
       })
       .Case([&](nn::ReshapeOp o) {
-        os << "  pipert::cpu::reshapeForward<float>(" << p(o.getResult())
-           << ", " << p(o.getInput()) << ", " << numel(o.getInput()) << ");\n";
+        L::reshapeForward(c, p(o.getResult()), p(o.getInput()),
+                          numel(o.getInput()));
         return true;
       })
       .Case([&](nn::TransposeOp o) {
-        auto in = shapeOf(o.getInput());
-        auto perm = o.getPerm();
-        os << "  {\n    static const int64_t shape[] = {";
-        for (size_t i = 0; i < in.size(); ++i)
-          os << (i ? ", " : "") << in[i];
-        os << "};\n    static const int64_t perm[] = {";
-        for (size_t i = 0; i < perm.size(); ++i)
-          os << (i ? ", " : "") << perm[i];
-        os << "};\n    pipert::cpu::transposeForward<float>(" << p(o.getResult())
-           << ", " << p(o.getInput()) << ", shape, perm, " << in.size()
-           << ");\n  }\n";
+        std::vector<int64_t> perm;
+        for (auto d : o.getPerm())
+          perm.push_back(int64_t(d));
+        L::transposeForward(c, p(o.getResult()), p(o.getInput()),
+                            shapeOf(o.getInput()), perm);
         return true;
       })
       .Case([&](nn::RopeOp o) {
         auto in = shapeOf(o.getInput());
         int64_t heads = int64_t(o.getHeads());
-        os << "  pipert::cpu::ropeForward<float>(" << p(o.getResult()) << ", "
-           << p(o.getInput()) << ", " << in[0] << ", " << in[1] << ", "
-           << heads << ", " << in[2] / heads << ", "
-           << doubleLiteral(o.getTheta().convertToDouble()) << ");\n";
+        L::ropeForward(c, p(o.getResult()), p(o.getInput()), in[0], in[1],
+                       heads, in[2] / heads,
+                       o.getTheta().convertToDouble());
         return true;
       })
       // Forward training forms.
       .Case([&](nn::LayerNormTrainOp o) {
         int64_t dim = lastDim(o.getX()), rows = numel(o.getX()) / dim;
-        os << "  pipert::cpu::layernormForward<float>(" << p(o.getResult())
-           << ", " << p(o.getMean()) << ", " << p(o.getRstd()) << ", "
-           << p(o.getX()) << ", " << p(o.getGamma()) << ", " << p(o.getBeta())
-           << ", " << rows << ", " << dim << ", "
-           << doubleLiteral(o.getEps().convertToDouble()) << ");\n";
+        L::layernormForward(c, p(o.getResult()), p(o.getMean()),
+                            p(o.getRstd()), p(o.getX()), p(o.getGamma()),
+                            p(o.getBeta()), rows, dim,
+                            o.getEps().convertToDouble());
         return true;
       })
       .Case([&](nn::RMSNormTrainOp o) {
         int64_t dim = lastDim(o.getX()), rows = numel(o.getX()) / dim;
-        os << "  pipert::cpu::rmsnormForward<float>(" << p(o.getResult())
-           << ", " << p(o.getRstd()) << ", " << p(o.getX()) << ", "
-           << p(o.getGamma()) << ", " << rows << ", " << dim << ", "
-           << doubleLiteral(o.getEps().convertToDouble()) << ");\n";
+        L::rmsnormForward(c, p(o.getResult()), p(o.getRstd()), p(o.getX()),
+                          p(o.getGamma()), rows, dim,
+                          o.getEps().convertToDouble());
         return true;
       })
       .Case([&](nn::AttentionTrainOp o) {
-        os << "  pipert::cpu::attentionForward<float>(" << p(o.getResult())
-           << ", " << p(o.getLse()) << ", " << p(o.getQ()) << ", "
-           << p(o.getK()) << ", " << p(o.getV()) << ", "
-           << attentionShape(o, o.getQ(), o.getK()) << ");\n";
+        L::attentionForward(c, p(o.getResult()), p(o.getLse()), p(o.getQ()),
+                            p(o.getK()), p(o.getV()),
+                            attentionShape(o, o.getQ(), o.getK()));
         return true;
       })
       .Case([&](nn::SoftmaxCrossEntropyOp o) {
         int64_t vocab = lastDim(o.getLogits());
         int64_t rows = numel(o.getLogits()) / vocab;
-        std::string fwd, bwd;
-        llvm::raw_string_ostream f(fwd), g(bwd);
-        f << "pipert::cpu::crossEntropyForward<float>(" << p(o.getLoss())
-          << ", nullptr, " << p(o.getLogits()) << ", " << p(o.getTargets())
-          << ", " << rows << ", " << vocab << ")";
-        checked(fwd);
-        // AUTODIFF.md: scale = loss_scale / rows, the division in double.
-        g << "pipert::cpu::crossEntropyBackward<float>(" << p(o.getDlogits())
-          << ", " << p(o.getLogits()) << ", " << p(o.getTargets()) << ", "
-          << rows << ", " << vocab << ", " << p(o.getLossScale())
-          << "[0] / double(" << rows << "))";
-        checked(bwd);
+        // The reference calls crossEntropyForward, then crossEntropyBackward
+        // with scale = loss_scale / rows, the division in double
+        // (AUTODIFF.md); printed as one pass.
+        L::crossEntropyFused(c, where, p(o.getLoss()), p(o.getDlogits()),
+                             p(o.getLogits()), p(o.getTargets()), rows, vocab,
+                             p(o.getLossScale()) + "[0] / double(" +
+                                 std::to_string(rows) + ")");
         return true;
       })
       // B ops.
       .Case([&](nn::MatmulGradBOp o) {
         int64_t n = lastDim(o.getDy()), k = lastDim(o.getDx());
-        os << "  pipert::cpu::matmulBackwardB<float>(" << p(o.getDx()) << ", "
-           << p(o.getDy()) << ", " << p(o.getW()) << ", " << numel(o.getDy()) / n
-           << ", " << k << ", " << n << ", " << b(o.getTransposeRhs())
-           << ", false);\n";
+        L::matmulBackwardB(c, p(o.getDx()), p(o.getDy()), p(o.getW()),
+                           numel(o.getDy()) / n, k, n, o.getTransposeRhs(),
+                           false);
         return true;
       })
       .Case([&](nn::LayerNormGradBOp o) {
         int64_t dim = lastDim(o.getX()), rows = numel(o.getX()) / dim;
-        os << "  pipert::cpu::layernormBackwardB<float>(" << p(o.getDx())
-           << ", " << p(o.getDy()) << ", " << p(o.getX()) << ", "
-           << p(o.getMean()) << ", " << p(o.getRstd()) << ", "
-           << p(o.getGamma()) << ", " << rows << ", " << dim << ", false);\n";
+        L::layernormBackwardB(c, p(o.getDx()), p(o.getDy()), p(o.getX()),
+                              p(o.getMean()), p(o.getRstd()), p(o.getGamma()),
+                              rows, dim, false);
         return true;
       })
       .Case([&](nn::RMSNormGradBOp o) {
         int64_t dim = lastDim(o.getX()), rows = numel(o.getX()) / dim;
-        os << "  pipert::cpu::rmsnormBackwardB<float>(" << p(o.getDx()) << ", "
-           << p(o.getDy()) << ", " << p(o.getX()) << ", " << p(o.getRstd())
-           << ", " << p(o.getGamma()) << ", " << rows << ", " << dim
-           << ", false);\n";
+        L::rmsnormBackwardB(c, p(o.getDx()), p(o.getDy()), p(o.getX()),
+                            p(o.getRstd()), p(o.getGamma()), rows, dim,
+                            false);
         return true;
       })
       .Case([&](nn::GeluGradOp o) {
-        os << "  pipert::cpu::geluBackwardB<float>(" << p(o.getDx()) << ", "
-           << p(o.getDy()) << ", " << p(o.getX()) << ", " << numel(o.getX())
-           << ", false);\n";
+        L::geluBackwardB(c, p(o.getDx()), p(o.getDy()), p(o.getX()),
+                         numel(o.getX()), false);
         return true;
       })
       .Case([&](nn::SiluGradOp o) {
-        os << "  pipert::cpu::siluBackwardB<float>(" << p(o.getDx()) << ", "
-           << p(o.getDy()) << ", " << p(o.getX()) << ", " << numel(o.getX())
-           << ", false);\n";
+        L::siluBackwardB(c, p(o.getDx()), p(o.getDy()), p(o.getX()),
+                         numel(o.getX()), false);
         return true;
       })
       .Case([&](nn::SoftmaxGradOp o) {
         int64_t dim = lastDim(o.getY());
-        os << "  pipert::cpu::softmaxBackwardB<float>(" << p(o.getDx()) << ", "
-           << p(o.getDy()) << ", " << p(o.getY()) << ", " << numel(o.getY()) / dim
-           << ", " << dim << ", false);\n";
+        L::softmaxBackwardB(c, p(o.getDx()), p(o.getDy()), p(o.getY()),
+                            numel(o.getY()) / dim, dim, false);
         return true;
       })
       .Case([&](nn::AddGradRhsOp o) {
-        os << "  pipert::cpu::addBackwardBroadcast<float>(" << p(o.getDrhs())
-           << ", " << p(o.getDy()) << ", " << numel(o.getDy()) << ", "
-           << numel(o.getDrhs()) << ", false);\n";
+        L::addBackwardBroadcast(c, p(o.getDrhs()), p(o.getDy()),
+                                numel(o.getDy()), numel(o.getDrhs()), false);
         return true;
       })
       .Case([&](nn::MulGradLhsOp o) {
-        os << "  pipert::cpu::mulBackwardLhs<float>(" << p(o.getDlhs()) << ", "
-           << p(o.getDy()) << ", " << p(o.getRhs()) << ", " << numel(o.getDy())
-           << ", " << numel(o.getRhs()) << ", false);\n";
+        L::mulBackwardLhs(c, p(o.getDlhs()), p(o.getDy()), p(o.getRhs()),
+                          numel(o.getDy()), numel(o.getRhs()), false);
         return true;
       })
       .Case([&](nn::MulGradRhsOp o) {
-        os << "  pipert::cpu::mulBackwardRhs<float>(" << p(o.getDrhs()) << ", "
-           << p(o.getDy()) << ", " << p(o.getLhs()) << ", " << numel(o.getDy())
-           << ", " << numel(o.getDrhs()) << ", false);\n";
+        L::mulBackwardRhs(c, p(o.getDrhs()), p(o.getDy()), p(o.getLhs()),
+                          numel(o.getDy()), numel(o.getDrhs()), false);
         return true;
       })
       .Case([&](nn::SliceGradOp o) {
         auto in = shapeOf(o.getDx());
         int64_t axis = int64_t(o.getAxis()), outer, inner;
         sliceExtents(in, axis, outer, inner);
-        os << "  pipert::cpu::sliceBackwardB<float>(" << p(o.getDx()) << ", "
-           << p(o.getDy()) << ", " << outer << ", " << in[axis] << ", " << inner
-           << ", " << o.getOffset() << ", " << shapeOf(o.getDy())[axis]
-           << ", false);\n";
+        L::sliceBackwardB(c, p(o.getDx()), p(o.getDy()), outer, in[axis],
+                          inner, int64_t(o.getOffset()),
+                          shapeOf(o.getDy())[axis], false);
         return true;
       })
       .Case([&](nn::RopeGradOp o) {
         auto in = shapeOf(o.getDy());
         int64_t heads = int64_t(o.getHeads());
-        os << "  pipert::cpu::ropeBackwardB<float>(" << p(o.getDx()) << ", "
-           << p(o.getDy()) << ", " << in[0] << ", " << in[1] << ", " << heads
-           << ", " << in[2] / heads << ", "
-           << doubleLiteral(o.getTheta().convertToDouble()) << ", false);\n";
+        L::ropeBackwardB(c, p(o.getDx()), p(o.getDy()), in[0], in[1], heads,
+                         in[2] / heads, o.getTheta().convertToDouble(), false);
         return true;
       })
       .Case([&](nn::AttentionGradOp o) {
-        os << "  pipert::cpu::attentionBackwardB<float>(" << p(o.getDq())
-           << ", " << p(o.getDk()) << ", " << p(o.getDv()) << ", "
-           << p(o.getDout()) << ", " << p(o.getQ()) << ", " << p(o.getK())
-           << ", " << p(o.getV()) << ", " << p(o.getOut()) << ", "
-           << p(o.getLse()) << ", " << attentionShape(o, o.getQ(), o.getK())
-           << ");\n";
+        L::attentionBackwardB(c, p(o.getDq()), p(o.getDk()), p(o.getDv()),
+                              p(o.getDout()), p(o.getQ()), p(o.getK()),
+                              p(o.getV()), p(o.getOut()), p(o.getLse()),
+                              attentionShape(o, o.getQ(), o.getK()));
         return true;
       })
       .Case([&](nn::GradAddOp o) {
-        int64_t n = numel(o.getResult());
-        os << "  pipert::cpu::accumulateInto<float>(" << p(o.getResult())
-           << ", " << p(o.getLhs()) << ", " << n << ", false);\n"
-           << "  pipert::cpu::accumulateInto<float>(" << p(o.getResult())
-           << ", " << p(o.getRhs()) << ", " << n << ", true);\n";
+        // The reference: accumulateInto(y, lhs, false), then (y, rhs, true).
+        L::addInto(c, p(o.getResult()), p(o.getLhs()), p(o.getRhs()),
+                   numel(o.getResult()));
         return true;
       })
       // W ops: add into the accumulator of one parameter use.
       .Case([&](nn::MatmulGradWOp o) {
         int64_t k = lastDim(o.getX()), n = lastDim(o.getDy());
-        std::string dbias = o.getBias() && o.getBiasUse()
-                                ? ptr.accumulator(*o.getBias(),
-                                                  int64_t(*o.getBiasUse()))
-                                : std::string("nullptr");
-        os << "  pipert::cpu::matmulBackwardW<float>("
-           << ptr.accumulator(o.getWeight(), int64_t(o.getWeightUse())) << ", "
-           << dbias << ", " << p(o.getX()) << ", " << p(o.getDy()) << ", "
-           << numel(o.getX()) / k << ", " << k << ", " << n << ", "
-           << b(o.getTransposeRhs()) << ");\n";
+        std::string dbias =
+            o.getBias() && o.getBiasUse()
+                ? acc(*o.getBias(), int64_t(*o.getBiasUse()))
+                : std::string();
+        L::matmulBackwardW(c, acc(o.getWeight(), int64_t(o.getWeightUse())),
+                           dbias, p(o.getX()), p(o.getDy()),
+                           numel(o.getX()) / k, k, n, o.getTransposeRhs());
         return true;
       })
       .Case([&](nn::LayerNormGradWOp o) {
         int64_t dim = lastDim(o.getX()), rows = numel(o.getX()) / dim;
-        os << "  pipert::cpu::layernormBackwardW<float>("
-           << ptr.accumulator(o.getGamma(), int64_t(o.getGammaUse())) << ", "
-           << ptr.accumulator(o.getBeta(), int64_t(o.getBetaUse())) << ", "
-           << p(o.getDy()) << ", " << p(o.getX()) << ", " << p(o.getMean())
-           << ", " << p(o.getRstd()) << ", " << rows << ", " << dim << ");\n";
+        L::layernormBackwardW(c, acc(o.getGamma(), int64_t(o.getGammaUse())),
+                              acc(o.getBeta(), int64_t(o.getBetaUse())),
+                              p(o.getDy()), p(o.getX()), p(o.getMean()),
+                              p(o.getRstd()), rows, dim);
         return true;
       })
       .Case([&](nn::RMSNormGradWOp o) {
         int64_t dim = lastDim(o.getX()), rows = numel(o.getX()) / dim;
-        os << "  pipert::cpu::rmsnormBackwardW<float>("
-           << ptr.accumulator(o.getGamma(), int64_t(o.getGammaUse())) << ", "
-           << p(o.getDy()) << ", " << p(o.getX()) << ", " << p(o.getRstd())
-           << ", " << rows << ", " << dim << ");\n";
+        L::rmsnormBackwardW(c, acc(o.getGamma(), int64_t(o.getGammaUse())),
+                            p(o.getDy()), p(o.getX()), p(o.getRstd()), rows,
+                            dim);
         return true;
       })
       .Case([&](nn::EmbeddingGradWOp o) {
         int64_t elements = ptr.paramElements(o.getTable());
         int64_t dim = lastDim(o.getDy());
-        std::string call;
-        llvm::raw_string_ostream c(call);
-        c << "pipert::cpu::embeddingBackwardW<float>("
-          << ptr.accumulator(o.getTable(), int64_t(o.getTableUse())) << ", "
-          << p(o.getDy()) << ", " << p(o.getIds()) << ", " << numel(o.getIds())
-          << ", " << elements / dim << ", " << dim << ")";
-        checked(call);
+        L::embeddingBackwardW(c, where,
+                              acc(o.getTable(), int64_t(o.getTableUse())),
+                              p(o.getDy()), p(o.getIds()), numel(o.getIds()),
+                              elements / dim, dim);
         return true;
       })
       .Case([&](nn::PositionEmbeddingGradWOp o) {
         auto dy = shapeOf(o.getDy());
-        os << "  pipert::cpu::positionEmbeddingBackwardW<float>("
-           << ptr.accumulator(o.getTable(), int64_t(o.getTableUse())) << ", "
-           << p(o.getDy()) << ", " << dy[0] << ", " << dy[1] << ");\n";
+        L::positionEmbeddingBackwardW(
+            c, acc(o.getTable(), int64_t(o.getTableUse())), p(o.getDy()),
+            dy[0], dy[1]);
         return true;
       })
       .Case([&](nn::AddGradWOp o) {
-        os << "  pipert::cpu::addBackwardBroadcast<float>("
-           << ptr.accumulator(o.getParam(), int64_t(o.getUse())) << ", "
-           << p(o.getDy()) << ", " << numel(o.getDy()) << ", "
-           << ptr.paramElements(o.getParam()) << ", true);\n";
+        L::addBackwardBroadcast(c, acc(o.getParam(), int64_t(o.getUse())),
+                                p(o.getDy()), numel(o.getDy()),
+                                ptr.paramElements(o.getParam()), true);
         return true;
       })
       .Case([&](nn::MulGradWOp o) {
-        os << "  pipert::cpu::mulBackwardRhs<float>("
-           << ptr.accumulator(o.getParam(), int64_t(o.getUse())) << ", "
-           << p(o.getDy()) << ", " << p(o.getLhs()) << ", " << numel(o.getDy())
-           << ", " << ptr.paramElements(o.getParam()) << ", true);\n";
+        L::mulBackwardRhs(c, acc(o.getParam(), int64_t(o.getUse())),
+                          p(o.getDy()), p(o.getLhs()), numel(o.getDy()),
+                          ptr.paramElements(o.getParam()), true);
         return true;
       })
       .Case([&](nn::AccumulateGradOp o) {
-        os << "  pipert::cpu::accumulateInto<float>("
-           << ptr.accumulator(o.getParam(), int64_t(o.getUse())) << ", "
-           << p(o.getGrad()) << ", " << numel(o.getGrad()) << ", true);\n";
+        L::accumulateInto(c, acc(o.getParam(), int64_t(o.getUse())),
+                          p(o.getGrad()), numel(o.getGrad()), true);
         return true;
       })
       .Default([&](Operation *) { return false; });
@@ -395,4 +355,63 @@ bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
       << op->getName() << "'";
   }
   return ok;
+}
+
+bool pipec::emit::perturbedValues(ModuleOp module, StringRef opName,
+                                  PerturbedValues &out, std::string &error) {
+  std::string target = "nn." + opName.str();
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  auto train = module.lookupSymbol<func::FuncOp>("train_step");
+  if (!forward || !train) {
+    error = "--debug-perturb-vjp needs @forward and @train_step";
+    return false;
+  }
+  // nn.op_id indexes the ops of @forward's body, the return excluded.
+  std::vector<Operation *> forwardOps;
+  bool found = false;
+  for (Operation &op : forward.getBody().front())
+    if (!isa<func::ReturnOp>(op)) {
+      forwardOps.push_back(&op);
+      found |= op.getName().getStringRef() == target;
+    }
+  if (!found) {
+    error = "--debug-perturb-vjp=" + opName.str() + ": the model has no '" +
+            target + "' op";
+    return false;
+  }
+  for (Operation &op : train.getBody().front()) {
+    auto role = op.getAttrOfType<StringAttr>("nn.role");
+    auto id = op.getAttrOfType<IntegerAttr>("nn.op_id");
+    if (!role || !id || id.getInt() < 0 ||
+        id.getInt() >= int64_t(forwardOps.size()) ||
+        forwardOps[size_t(id.getInt())]->getName().getStringRef() != target)
+      continue;
+    // The loss's B gradient is computed in its fused F op.
+    if (auto ce = dyn_cast<nn::SoftmaxCrossEntropyOp>(op)) {
+      out[&op].push_back(ce.getDlogits());
+      continue;
+    }
+    if (role.getValue() != "B" || op.hasAttr("nn.recompute") ||
+        isa<nn::GradAddOp>(op))
+      continue;
+    for (Value r : op.getResults())
+      out[&op].push_back(r);
+  }
+  return true;
+}
+
+void pipec::emit::emitPerturbation(ArrayRef<Value> values,
+                                   const OpPointers &ptr, std::string &out) {
+  std::map<std::string, std::string> globals;
+  emit::loops::Code c(out, globals);
+  for (Value v : values) {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (!type.getElementType().isF32())
+      continue;
+    // The reference's `x *= T(1 + 1e-3)`.
+    c.line("// --debug-perturb-vjp: times 1 + 1e-3");
+    c.line("for (int64_t i = 0; i < " + std::to_string(numel(v)) + "; ++i)");
+    c.line("  " + ptr.value(v) + "[i] *= " +
+           emit::loops::floatLiteral(float(1 + 1e-3)) + ";");
+  }
 }

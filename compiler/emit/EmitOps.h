@@ -1,9 +1,10 @@
-//===- EmitOps.h - one nn op of @train_step as a CPU kernel call -*- C++ -*-===//
+//===- EmitOps.h - one nn op of @train_step as CPU loops -------*- C++ -*-===//
 //
-// The CPU emitter prints every op of a chunk as exactly the call of
-// runtime/kernels/cpu that the reference executor makes for it
+// The CPU emitter prints every op of a chunk as the kernel of
+// runtime/kernels/cpu that the reference executor calls for it
 // (compiler/reference/Executor.cpp, ExecuteGrad.cpp), with the same
-// arguments in the same order, so a compiled plan trains to the same bits.
+// arguments, printed as loops with constant shapes (EmitLoops.h; GEMMs as
+// cblas_sgemm calls), so a compiled plan trains to the same bits.
 // Pointers are C++ expressions the caller supplies (arena base plus an
 // offset); this file knows only the op -> kernel mapping.
 //
@@ -11,11 +12,15 @@
 #ifndef PIPEC_COMPILER_EMIT_EMITOPS_H
 #define PIPEC_COMPILER_EMIT_EMITOPS_H
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Operation.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 namespace pipec::emit {
@@ -32,10 +37,29 @@ struct OpPointers {
 };
 
 /// Appends the C++ statements of `op` (an F, B or W op of @train_step) to
-/// `out`. Kernels that check their data return a Status naming the op's
-/// location. Returns false with `error` set for an op it cannot print.
+/// `out`, after one comment line naming the op; file-scope definitions
+/// they use (constant tables) go to `globals` by name. Kernels that check
+/// their data return a Status naming the op's location. Returns false with
+/// `error` set for an op it cannot print.
 bool emitOpCall(mlir::Operation *op, const OpPointers &ptr, std::string &out,
+                std::map<std::string, std::string> &globals,
                 std::string &error);
+
+/// The values `--debug-perturb-vjp=OP` multiplies by 1 + 1e-3 right after
+/// the op that computes them, chosen as `pipec reference-train
+/// --debug-perturb-vjp` chooses them (compiler/reference/Executor.cpp): the
+/// results of the B ops of @train_step whose `nn.op_id` names an `nn.OP` op
+/// of @forward (not recomputed forward ops, not gradient sums), and the
+/// dlogits of a fused softmax cross-entropy. Fails when @forward has no
+/// such op.
+using PerturbedValues =
+    llvm::DenseMap<mlir::Operation *, llvm::SmallVector<mlir::Value, 4>>;
+bool perturbedValues(mlir::ModuleOp module, llvm::StringRef op,
+                     PerturbedValues &out, std::string &error);
+
+/// Appends `v[i] *= float(1 + 1e-3)` over every element of each f32 value.
+void emitPerturbation(llvm::ArrayRef<mlir::Value> values,
+                      const OpPointers &ptr, std::string &out);
 
 /// A double as a C++ literal that reads back to the same bits.
 std::string doubleLiteral(double x);

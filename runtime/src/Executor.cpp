@@ -42,7 +42,8 @@ struct Executor::RankRun {
   std::unique_ptr<ShadowMemory> shadow;
 };
 
-Status Executor::load(const std::string &dir, std::unique_ptr<Executor> &out) {
+Status Executor::load(const std::string &dir, std::unique_ptr<Executor> &out,
+                      int32_t onlyRank) {
   Manifest m;
   if (Status s = readManifestFile(dir + "/manifest.json", m); !s.ok())
     return s;
@@ -51,13 +52,18 @@ Status Executor::load(const std::string &dir, std::unique_ptr<Executor> &out) {
     if (Status s = readStreamFile(dir + "/" + m.rankInfo[r].stream, streams[r]);
         !s.ok())
       return s;
-  return create(std::move(m), std::move(streams), out);
+  return create(std::move(m), std::move(streams), out, onlyRank);
 }
 
 Status Executor::create(Manifest m, std::vector<Stream> streams,
-                        std::unique_ptr<Executor> &out) {
+                        std::unique_ptr<Executor> &out, int32_t onlyRank) {
   if (Status s = validateManifest(m); !s.ok())
     return s;
+  if (onlyRank >= m.ranks)
+    return Status::failure("rank " + std::to_string(onlyRank) +
+                               " asked for, but the plan has " +
+                               std::to_string(m.ranks) + " ranks",
+                           onlyRank);
   if (streams.size() != size_t(m.ranks))
     return Status::failure("the manifest has " + std::to_string(m.ranks) +
                            " ranks but " + std::to_string(streams.size()) +
@@ -105,6 +111,10 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
   }
   std::unique_ptr<Executor> e(new Executor());
   for (int32_t r = 0; r < m.ranks; ++r) {
+    if (onlyRank >= 0 && r != onlyRank) {
+      e->arenas.emplace_back(nullptr); // runs in another process
+      continue;
+    }
     // 64-byte alignment keeps every planned offset's alignment real.
     size_t bytes = size_t((std::max<int64_t>(m.rankInfo[r].arenaBytes, 1) +
                            63) / 64 * 64);
@@ -117,6 +127,8 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
     e->arenas.emplace_back(p);
   }
   for (const ParamInfo &p : m.params) {
+    if (!e->arenas[p.rank])
+      continue;
     int64_t elems = p.bytes / dtypeBytes(p.dtype);
     uint8_t *at = e->arenas[p.rank].get() + p.offset;
     bool ok = p.dtype == DType::F32
@@ -155,10 +167,31 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   if (steps < 0 || opt.traceSteps < 0)
     return Status::failure("run: steps (" + std::to_string(steps) +
                            ") and traceSteps must not be negative");
-  std::unique_ptr<LocalTransport> transport;
-  if (Status s = LocalTransport::create(streams, plan.groups, transport);
-      !s.ok())
-    return s;
+  // dist: some ranks run in other processes; their metrics and trace
+  // events come through the transport's allGather.
+  bool dist = false;
+  int32_t held = -1;
+  for (int32_t r = 0; r < n; ++r) {
+    dist = dist || !holds(r);
+    if (holds(r) && held < 0)
+      held = r;
+  }
+  std::unique_ptr<LocalTransport> local;
+  Transport *transport = opt.transport;
+  if (!transport) {
+    if (dist)
+      return Status::failure(
+          "run: the plan was loaded for rank " + std::to_string(held) +
+          " alone and needs a transport that reaches the other ranks");
+    if (Status s = LocalTransport::create(streams, plan.groups, local);
+        !s.ok())
+      return s;
+    transport = local.get();
+  } else if (dist && transport->runsAllRanks()) {
+    return Status::failure("run: the plan was loaded for rank " +
+                           std::to_string(held) +
+                           " alone, but the transport runs every rank here");
+  }
   int32_t cores = opt.cores > 0
                       ? opt.cores
                       : int32_t(std::max(1u, std::thread::hardware_concurrency()));
@@ -171,6 +204,11 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   for (int32_t r = 0; r < n; ++r) {
     RankRun &rr = runs[r];
     const Stream &s = streams[r];
+    rr.stepEndNs.assign(kStepRing, 0);
+    rr.loss.assign(kStepRing * size_t(mbs), 0);
+    rr.gradNorm.assign(kStepRing, 0);
+    if (!holds(r))
+      continue; // only its metrics, from the exchange
     rr.events.reserve(size_t(std::min(opt.traceSteps, steps)) *
                       s.instrs.size());
     rr.postOf.assign(s.instrs.size(), -1);
@@ -181,9 +219,6 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         ++posts;
       }
     rr.inFlight.reserve(posts);
-    rr.stepEndNs.assign(kStepRing, 0);
-    rr.loss.assign(kStepRing * size_t(mbs), 0);
-    rr.gradNorm.assign(kStepRing, 0);
     if (opt.shadow)
       rr.shadow = std::make_unique<ShadowMemory>(s, arenas[r].get());
   }
@@ -203,7 +238,9 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     for (int32_t r = 0; r < n; ++r) {
       int64_t i = current[r].load();
       whereAll += "\n  rank " + std::to_string(r) + ": " +
-                  (i < 0 ? std::string("finished or not started")
+                  (!holds(r) ? std::string("in another process (it reports "
+                                           "where it stood)")
+                   : i < 0 ? std::string("finished or not started")
                          : "#" + std::to_string(i) + " " +
                                describe(streams[r].instrs[size_t(i)]));
     }
@@ -217,6 +254,21 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   int64_t consumed = 0; ///< steps the monitor has reported
   bool failed = false;
 
+  // Per step, each rank's end time, busy time, grad norm and losses, when
+  // ranks run in other processes (sized here: nothing grows in the loop).
+  const size_t recordCount = 3 + size_t(mbs);
+  std::vector<double> record(dist ? recordCount : 0);
+  std::vector<double> records(dist ? recordCount * size_t(n) : 0);
+  if (dist) {
+    // Start together, so the processes' clocks (from t0) roughly agree.
+    if (Status s = transport->allGather(held, record.data(), records.data(),
+                                        int64_t(recordCount * sizeof(double)),
+                                        Clock::now() + opt.timeout);
+        !s.ok())
+      return Status::failure("rank " + std::to_string(held) +
+                                 ": starting the run: " + s.message(),
+                             held);
+  }
   const auto t0 = Clock::now();
   auto nowNs = [&] {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
@@ -392,6 +444,35 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         }
       }
       const int64_t endNs = rr.lastNs = nowNs();
+      if (dist) {
+        // Every process learns every rank's step (the exchange waits for
+        // the slowest rank's end of step, which the all-reduce before the
+        // optimizer mostly already did).
+        record[0] = double(endNs);
+        record[1] = double(rr.busyNs);
+        record[2] = plan.gradNorm.rank == r
+                        ? readScalar(arenas[r].get(), plan.gradNorm, 0)
+                        : 0.0;
+        for (int32_t mb = 0; mb < mbs; ++mb)
+          record[3 + size_t(mb)] =
+              plan.loss.rank == r ? readScalar(arenas[r].get(), plan.loss, mb)
+                                  : 0.0;
+        if (Status g = transport->allGather(
+                r, record.data(), records.data(),
+                int64_t(recordCount * sizeof(double)),
+                Clock::now() + opt.timeout);
+            !g.ok()) {
+          report(Status::failure("rank " + std::to_string(r) + " after step " +
+                                     std::to_string(ctx.step) +
+                                     ": exchanging the step's metrics: " +
+                                     g.message(),
+                                 r));
+          std::lock_guard<std::mutex> lock(stepMu);
+          failed = true;
+          stepCv.notify_all();
+          return;
+        }
+      }
       // Copy the metric slots before the next step's instructions reuse
       // them, into a ring slot the monitor has drained (it rarely lags: the
       // wait is passive and only then).
@@ -402,6 +483,23 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       if (failed)
         return;
       size_t slot = size_t(step) % kStepRing;
+      if (dist) {
+        for (int32_t q = 0; q < n; ++q) {
+          const double *rec = records.data() + size_t(q) * recordCount;
+          RankRun &rq = runs[q];
+          rq.stepEndNs[slot] = int64_t(rec[0]);
+          rq.lastNs = int64_t(rec[0]);
+          rq.busyNs = int64_t(rec[1]);
+          if (plan.gradNorm.rank == q)
+            rq.gradNorm[slot] = rec[2];
+          if (plan.loss.rank == q)
+            for (int32_t mb = 0; mb < mbs; ++mb)
+              rq.loss[slot * size_t(mbs) + size_t(mb)] = rec[3 + size_t(mb)];
+        }
+        ranksDone[slot] = n;
+        stepCv.notify_all();
+        continue;
+      }
       if (plan.loss.rank == r)
         for (int32_t mb = 0; mb < mbs; ++mb)
           rr.loss[slot * size_t(mbs) + size_t(mb)] =
@@ -417,7 +515,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
 
   std::vector<std::thread> threads;
   for (int32_t r = 0; r < n; ++r)
-    threads.emplace_back(runRank, r);
+    if (holds(r))
+      threads.emplace_back(runRank, r);
 
   MetricsLog log;
   Status logStatus = Status::success();
@@ -484,7 +583,9 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     result.busyS.push_back(double(runs[r].busyNs) * 1e-9);
     result.idleShare.push_back(wall > 0 ? 1.0 - double(runs[r].busyNs) / wall
                                         : 0.0);
-    if (runs[r].shadow) {
+    if (!holds(r) && opt.shadow)
+      result.highWater.push_back(-1); // checked by its own process
+    if (holds(r) && runs[r].shadow) {
       int64_t hw = runs[r].shadow->highWater();
       result.highWater.push_back(hw);
       if (hw != plan.rankInfo[r].peakBytes)
@@ -497,6 +598,36 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     }
   }
   nextStep += steps;
+  if (dist) {
+    // Every process takes part; the one with an outDir writes the trace.
+    // Counts first, then every rank's events padded to the longest.
+    auto deadline = [&] { return Clock::now() + opt.timeout; };
+    std::vector<int64_t> counts(size_t(n), 0);
+    int64_t mine = int64_t(runs[held].events.size());
+    auto failed = [&](const Status &s) {
+      return Status::failure("rank " + std::to_string(held) +
+                                 " after the run: gathering the trace: " +
+                                 s.message(),
+                             held);
+    };
+    if (Status s = transport->allGather(held, &mine, counts.data(),
+                                        sizeof mine, deadline());
+        !s.ok())
+      return failed(s);
+    int64_t longest = *std::max_element(counts.begin(), counts.end());
+    std::vector<TraceEvent> padded(static_cast<size_t>(longest));
+    std::vector<TraceEvent> all(static_cast<size_t>(longest * n));
+    std::copy(runs[held].events.begin(), runs[held].events.end(),
+              padded.begin());
+    if (Status s = transport->allGather(
+            held, padded.data(), all.data(),
+            longest * int64_t(sizeof(TraceEvent)), deadline());
+        !s.ok())
+      return failed(s);
+    for (int32_t q = 0; q < n; ++q)
+      runs[q].events.assign(all.begin() + q * longest,
+                            all.begin() + q * longest + counts[q]);
+  }
   if (!logStatus.ok())
     return logStatus;
   if (opt.outDir.empty())

@@ -43,7 +43,8 @@ def parse_args(argv):
     ap.add_argument("--data", default=str(pyenv.REPO.parent / "shared" / "data" / "tinyshakespeare.txt"),
                     help="training text (default ../shared/data/tinyshakespeare.txt from the repository root)")
     ap.add_argument("--perturb-vjp", metavar="OP",
-                    help="passes --debug-perturb-vjp=OP to pipec (its B gradient times 1+1e-3): must then FAIL")
+                    help="passes --debug-perturb-vjp=OP to pipec (its B gradient times 1+1e-3): must then FAIL; "
+                         "with --compiled to `pipec compile` only (the plan's curves must then FAIL)")
     ap.add_argument("--keep", metavar="DIR", help="keep pipec's inputs and outputs in DIR")
     ap.add_argument("--compiled", action="store_true",
                     help="take the loss curve from a compiled plan (`pipec compile` + `pipec-run`) instead of "
@@ -54,8 +55,8 @@ def parse_args(argv):
     args = ap.parse_args(argv)
     if args.steps < 1 or args.microbatches < 1:
         ap.error("--steps and --microbatches must be at least 1")
-    if args.compiled and (args.f64 or args.perturb_vjp):
-        ap.error("--compiled: the cpu target is f32 only and has no --debug-perturb-vjp")
+    if args.compiled and args.f64:
+        ap.error("--compiled: the cpu target is f32 only")
     if args.compiled and not args.pipec_run:
         args.pipec_run = str(Path(args.pipec).parent / "pipec-run")
     return args
@@ -82,7 +83,7 @@ def run_pipec(args, init_path, steps, log_dir, dump_grads=None):
         cmd.append("--f64")
     if dump_grads:
         cmd += ["--dump-grads", str(dump_grads)]
-    if args.perturb_vjp:
+    if args.perturb_vjp and not args.compiled:
         cmd.append(f"--debug-perturb-vjp={args.perturb_vjp}")
     print("$ " + " ".join(cmd), flush=True)
     t0 = time.time()
@@ -102,7 +103,8 @@ def run_compiled(args, init_path, steps, work: Path):
     plan = work / f"plan-s{args.stages}-{args.schedule}"
     log_dir = work / "log-compiled"
     cmds = [[args.pipec, "compile", args.model, "--stages", str(args.stages), "--microbatches",
-             str(args.microbatches), "--schedule", args.schedule, "--target", "cpu", "-o", str(plan)],
+             str(args.microbatches), "--schedule", args.schedule, "--target", "cpu", "-o", str(plan)]
+            + ([f"--debug-perturb-vjp={args.perturb_vjp}"] if args.perturb_vjp else []),
             [args.pipec_run, str(plan), "--data", args.data, "--steps", str(steps), "--init", str(init_path),
              "--log-dir", str(log_dir), "--quiet"]]
     for cmd in cmds:

@@ -3,10 +3,11 @@
 // Linked with the generated chunk and plan objects by `pipec compile`: loads
 // the manifest and streams next to the executable (or --plan DIR), checks
 // the data, runs every rank as a thread of this process through
-// pipert::Executor, and writes metrics.jsonl (and trace.json) into
-// --log-dir; with --sample N it then prints N tokens the trained model
-// generates (PlanSample.h). Everything is validated before the first step,
-// so a bad input leaves no partial output.
+// pipert::Executor (or, with --transport mpi under `mpirun -np RANKS`, the
+// process's own rank over pipert::MpiTransport), and writes metrics.jsonl
+// (and trace.json) into --log-dir; with --sample N it then prints N tokens
+// the trained model generates (PlanSample.h). Everything is validated
+// before the first step, so a bad input leaves no partial output.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +17,9 @@
 #include "pipert/DataLoader.h"
 #include "pipert/Executor.h"
 #include "pipert/Safetensors.h"
+#ifdef PIPEC_PLAN_MPI
+#include "pipert/MpiTransport.h"
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -153,6 +157,7 @@ struct Args {
   std::string prompt = "\n";
   int64_t sampleSeed = -1;     ///< -1: the model's train seed
   double temperature = 1.0;
+  std::string transport = "local"; ///< local or mpi
 };
 
 int fail(const std::string &message) {
@@ -163,8 +168,8 @@ int fail(const std::string &message) {
 const char *kUsage =
     "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init "
     "FILE.safetensors] [--save FILE.safetensors] [--plan DIR] [--shadow] "
-    "[--cores N] [--timeout-ms MS] [--quiet] [--sample N [--prompt TEXT] "
-    "[--sample-seed N] [--temperature T]]\n";
+    "[--cores N] [--timeout-ms MS] [--quiet] [--transport local|mpi] "
+    "[--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]]\n";
 
 bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
   for (int i = 1; i < argc; ++i) {
@@ -203,6 +208,13 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       ok = value(a.init);
     else if (k == "--save")
       ok = value(a.save);
+    else if (k == "--transport") {
+      ok = value(a.transport);
+      if (ok && a.transport != "local" && a.transport != "mpi") {
+        error = "--transport must be local or mpi, not '" + a.transport + "'";
+        return false;
+      }
+    }
     else if (k == "--steps")
       ok = number(a.steps, 1);
     else if (k == "--timeout-ms")
@@ -247,10 +259,16 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
     error = "--prompt must not be empty";
     return false;
   }
+  if (a.transport == "mpi" && a.sample > 0) {
+    error = "--sample needs the local transport (the sampler runs every "
+            "chunk in one process); train with --transport mpi --save F and "
+            "sample from --init F with the local one";
+    return false;
+  }
   return true;
 }
 
-/// Loads --init into every rank's copy of each parameter.
+/// Loads --init into every copy of each parameter this process holds.
 bool loadInit(pipert::Executor &exec, const std::string &path,
               std::string &error) {
   pipert::SafetensorsFile file;
@@ -271,93 +289,180 @@ bool loadInit(pipert::Executor &exec, const std::string &path,
     std::vector<float> values;
     if (!pipert::readFloatTensor(*t, values, error))
       return false;
-    std::memcpy(exec.arena(p.rank) + p.offset, values.data(), size_t(p.bytes));
+    if (exec.holds(p.rank)) // else another process loads it
+      std::memcpy(exec.arena(p.rank) + p.offset, values.data(),
+                  size_t(p.bytes));
   }
   return true;
 }
 
-/// Writes every parameter once (from the lowest rank that holds it).
-bool save(pipert::Executor &exec, const std::string &path,
-          std::string &error) {
-  std::vector<pipert::Tensor> tensors;
+/// The parameters --save writes: each name once, its first entry in
+/// manifest order (the copy of that entry's rank).
+std::vector<const pipert::ParamInfo *> savedParams(const pipert::Manifest &m) {
+  std::vector<const pipert::ParamInfo *> out;
   std::map<std::string, bool> seen;
-  for (const pipert::ParamInfo &p : exec.manifest().params) {
+  for (const pipert::ParamInfo &p : m.params) {
     if (seen[p.name])
       continue;
     seen[p.name] = true;
-    tensors.push_back(pipert::makeFloatTensor<float>(
-        p.name, p.shape,
-        reinterpret_cast<const float *>(exec.arena(p.rank) + p.offset)));
+    out.push_back(&p);
   }
+  return out;
+}
+
+/// Writes every parameter once; `values[i]` holds savedParams()[i].
+bool writeSaved(const pipert::Manifest &m,
+                const std::vector<const uint8_t *> &values,
+                const std::string &path, std::string &error) {
+  std::vector<const pipert::ParamInfo *> params = savedParams(m);
+  std::vector<pipert::Tensor> tensors;
+  for (size_t i = 0; i < params.size(); ++i)
+    tensors.push_back(pipert::makeFloatTensor<float>(
+        params[i]->name, params[i]->shape,
+        reinterpret_cast<const float *>(values[i])));
   return pipert::writeSafetensors(path, tensors, {}, error);
 }
 
-} // namespace
+/// Writes every parameter once, all ranks in this process.
+bool save(pipert::Executor &exec, const std::string &path,
+          std::string &error) {
+  std::vector<const uint8_t *> values;
+  for (const pipert::ParamInfo *p : savedParams(exec.manifest()))
+    values.push_back(exec.arena(p->rank) + p->offset);
+  return writeSaved(exec.manifest(), values, path, error);
+}
 
-int main(int argc, char **argv) {
-  Args a;
-  std::string error;
-  if (!parseArgs(argc, argv, a, error)) {
-    std::fputs(kUsage, stderr);
-    return fail(error);
+#ifdef PIPEC_PLAN_MPI
+/// --save with one rank per process: every process sends rank 0 the saved
+/// parameters it holds, in manifest order; rank 0 writes the file the local
+/// run writes. Collective.
+bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
+                  const std::string &path, std::chrono::milliseconds timeout,
+                  std::string &error) {
+  const pipert::Manifest &m = exec.manifest();
+  std::vector<const pipert::ParamInfo *> params = savedParams(m);
+  std::vector<uint8_t> mine;
+  for (const pipert::ParamInfo *p : params)
+    if (exec.holds(p->rank))
+      mine.insert(mine.end(), exec.arena(p->rank) + p->offset,
+                  exec.arena(p->rank) + p->offset + p->bytes);
+  std::vector<uint8_t> all;
+  std::vector<int64_t> sizes;
+  if (pipert::Status s =
+          transport.gatherAtRoot(mine.data(), int64_t(mine.size()), all,
+                                 sizes, pipert::Clock::now() + timeout);
+      !s.ok()) {
+    error = "--save " + path + ": " + s.message();
+    return false;
   }
-  if (a.plan.empty())
-    a.plan = std::filesystem::path(argv[0]).parent_path().string();
-  if (a.plan.empty())
-    a.plan = ".";
-  std::unique_ptr<pipert::Executor> exec;
-  if (pipert::Status s = pipert::Executor::load(a.plan, exec); !s.ok())
-    return fail(s.message());
+  if (pipert::MpiSession::rank() != 0)
+    return true;
+  // Rank q's bytes are its parameters in manifest order.
+  std::vector<int64_t> cursor(sizes.size(), 0);
+  for (size_t q = 1; q < sizes.size(); ++q)
+    cursor[q] = cursor[q - 1] + sizes[q - 1];
+  std::vector<const uint8_t *> values;
+  for (const pipert::ParamInfo *p : params) {
+    values.push_back(all.data() + cursor[size_t(p->rank)]);
+    cursor[size_t(p->rank)] += p->bytes;
+  }
+  return writeSaved(m, values, path, error);
+}
+#endif
+
+/// Everything a run checks before its first step; "" when all is well.
+std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
+                    pipert::TokenFile &data, pipert::Batcher &batcher,
+                    int32_t onlyRank, int32_t processes) {
+  std::string error;
+  if (pipert::Status s = pipert::Executor::load(a.plan, exec, onlyRank);
+      !s.ok())
+    return s.message();
   const pipert::Manifest &m = exec->manifest();
   if (m.ranks != pipecPlanCode.rankCount ||
       int32_t(m.chunkRank.size()) != pipecPlanCode.chunkCount)
-    return fail(a.plan + "/manifest.json: " + std::to_string(m.ranks) +
-                " ranks and " + std::to_string(m.chunkRank.size()) +
-                " chunks, but this executable was compiled for " +
-                std::to_string(pipecPlanCode.rankCount) + " and " +
-                std::to_string(pipecPlanCode.chunkCount));
-  pipert::TokenFile data;
-  pipert::Batcher batcher;
+    return a.plan + "/manifest.json: " + std::to_string(m.ranks) +
+           " ranks and " + std::to_string(m.chunkRank.size()) +
+           " chunks, but this executable was compiled for " +
+           std::to_string(pipecPlanCode.rankCount) + " and " +
+           std::to_string(pipecPlanCode.chunkCount);
+  if (processes > 0 && processes != m.ranks)
+    return "--transport mpi: the plan has " + std::to_string(m.ranks) +
+           " ranks but mpirun started " + std::to_string(processes) +
+           " processes (run it with mpirun -np " + std::to_string(m.ranks) +
+           ", or pipec-run " + a.plan + " --transport mpi, which does)";
   if (!pipert::loadTokens(a.data, data, error))
-    return fail(error);
+    return error;
   if (!pipert::Batcher::create(data.tokens, pipecPlanCode.batch,
                                pipecPlanCode.seq, m.microbatches, batcher,
                                error))
-    return fail(a.data + ": " + error);
+    return a.data + ": " + error;
   if (pipecPlanCode.vocab > 0)
     for (size_t i = 0; i < data.tokens.size(); ++i)
       if (data.tokens[i] < 0 || data.tokens[i] >= pipecPlanCode.vocab)
-        return fail(a.data + ": token " + std::to_string(data.tokens[i]) +
-                    " at position " + std::to_string(i) +
-                    " is outside the model's vocabulary of " +
-                    std::to_string(pipecPlanCode.vocab));
-  PlanKernels kernels(pipecPlanCode, m, batcher);
-  if (std::string missing = kernels.missingSlot(); !missing.empty())
-    return fail(a.plan + "/manifest.json: no buffer " + missing);
+        return a.data + ": token " + std::to_string(data.tokens[i]) +
+               " at position " + std::to_string(i) +
+               " is outside the model's vocabulary of " +
+               std::to_string(pipecPlanCode.vocab);
   if (!a.init.empty() && !loadInit(*exec, a.init, error))
-    return fail(error);
+    return error;
   if (a.sample > 0) {
     if (!pipecPlanCode.chunks[pipecPlanCode.chunkCount - 1].logits)
-      return fail("--sample: the plan's last chunk keeps no f32 [batch * "
-                  "seq, vocab] logits to sample from");
+      return "--sample: the plan's last chunk keeps no f32 [batch * seq, "
+             "vocab] logits to sample from";
     for (unsigned char ch : a.prompt)
       if (int64_t(ch) >= pipecPlanCode.vocab)
-        return fail("--prompt: byte " + std::to_string(int(ch)) +
-                    " is outside the model's vocabulary of " +
-                    std::to_string(pipecPlanCode.vocab));
+        return "--prompt: byte " + std::to_string(int(ch)) +
+               " is outside the model's vocabulary of " +
+               std::to_string(pipecPlanCode.vocab);
   }
   if (!a.save.empty()) {
     std::filesystem::path dir = std::filesystem::path(a.save).parent_path();
     if (!dir.empty() && !std::filesystem::is_directory(dir))
-      return fail("--save " + a.save + ": directory " + dir.string() +
-                  " does not exist");
+      return "--save " + a.save + ": directory " + dir.string() +
+             " does not exist";
   }
-  if (!a.logDir.empty()) {
+  if (!a.logDir.empty() && onlyRank <= 0) {
     std::error_code ec;
     std::filesystem::create_directories(a.logDir, ec);
     if (ec || !std::filesystem::is_directory(a.logDir))
-      return fail("--log-dir " + a.logDir + ": cannot create the directory");
+      return "--log-dir " + a.logDir + ": cannot create the directory";
   }
+  return "";
+}
+
+/// The summary after training (the process that reports).
+void printSummary(const pipert::Manifest &m, const pipert::RunResult &result) {
+  double tokens = 0, seconds = 0;
+  for (const pipert::StepRecord &r : result.steps) {
+    tokens += double(m.tokensPerMicrobatch) * m.microbatches;
+    seconds += r.stepTimeS;
+  }
+  if (result.steps.empty())
+    return;
+  std::printf("done: %lld steps, final loss %.6f, %.0f tokens/s\n",
+              (long long)result.steps.size(), result.steps.back().loss,
+              seconds > 0 ? tokens / seconds : 0.0);
+  // The measured counterpart of the schedule's modelled bubble.
+  std::printf("idle share per rank:");
+  for (double idle : result.idleShare)
+    std::printf(" %.3f", idle);
+  if (m.modeledBubble >= 0)
+    std::printf(" (%s modelled bubble %.3f)", m.scheduleKind.c_str(),
+                m.modeledBubble);
+  std::printf("\n");
+  // Executor::run failed otherwise: each rank's high-water mark is its
+  // memory plan's arena, and every read saw the writer the plan names.
+  if (!result.highWater.empty()) {
+    std::printf("shadow memory: every access as planned; arena high-water "
+                "per rank (bytes, = the memory plan's):");
+    for (int64_t hw : result.highWater)
+      std::printf(" %lld", (long long)hw);
+    std::printf("\n");
+  }
+}
+
+pipert::RunOptions runOptions(const Args &a) {
   pipert::RunOptions opt;
   opt.steps = a.steps;
   opt.shadow = a.shadow;
@@ -365,38 +470,28 @@ int main(int argc, char **argv) {
   opt.timeout = std::chrono::milliseconds(a.timeoutMs);
   opt.outDir = a.logDir;
   opt.progress = a.quiet ? nullptr : stdout;
+  return opt;
+}
+
+/// Every rank as a thread of this process (the local transport).
+int runLocal(const Args &a) {
+  std::unique_ptr<pipert::Executor> exec;
+  pipert::TokenFile data;
+  pipert::Batcher batcher;
+  if (std::string e = prepare(a, exec, data, batcher, -1, 0); !e.empty())
+    return fail(e);
+  const pipert::Manifest &m = exec->manifest();
+  PlanKernels kernels(pipecPlanCode, m, batcher);
+  if (std::string missing = kernels.missingSlot(); !missing.empty())
+    return fail(a.plan + "/manifest.json: no buffer " + missing);
   pipert::RunResult result;
-  if (pipert::Status s = exec->run(kernels, opt, result); !s.ok())
+  if (pipert::Status s = exec->run(kernels, runOptions(a), result); !s.ok())
     return fail(s.message());
+  std::string error;
   if (!a.save.empty() && !save(*exec, a.save, error))
     return fail(error);
-  double tokens = 0, seconds = 0;
-  for (const pipert::StepRecord &r : result.steps) {
-    tokens += double(m.tokensPerMicrobatch) * m.microbatches;
-    seconds += r.stepTimeS;
-  }
-  if (!a.quiet && !result.steps.empty()) {
-    std::printf("done: %lld steps, final loss %.6f, %.0f tokens/s\n",
-                (long long)result.steps.size(), result.steps.back().loss,
-                seconds > 0 ? tokens / seconds : 0.0);
-    // The measured counterpart of the schedule's modelled bubble.
-    std::printf("idle share per rank:");
-    for (double idle : result.idleShare)
-      std::printf(" %.3f", idle);
-    if (m.modeledBubble >= 0)
-      std::printf(" (%s modelled bubble %.3f)", m.scheduleKind.c_str(),
-                  m.modeledBubble);
-    std::printf("\n");
-    // Executor::run failed otherwise: each rank's high-water mark is its
-    // memory plan's arena, and every read saw the writer the plan names.
-    if (!result.highWater.empty()) {
-      std::printf("shadow memory: every access as planned; arena high-water "
-                  "per rank (bytes, = the memory plan's):");
-      for (int64_t hw : result.highWater)
-        std::printf(" %lld", (long long)hw);
-      std::printf("\n");
-    }
-  }
+  if (!a.quiet)
+    printSummary(m, result);
   if (a.sample > 0) {
     pipecrun::SampleOptions so;
     so.tokens = a.sample;
@@ -417,4 +512,127 @@ int main(int argc, char **argv) {
                 pipecrun::tokensToText(generated, pipecPlanCode.vocab).c_str());
   }
   return 0;
+}
+
+#ifdef PIPEC_PLAN_MPI
+/// This process's rank (under mpirun) over the mpi transport. Rank 0
+/// reports: progress, metrics.jsonl, trace.json, the summary, --save.
+int runMpi(const Args &a) {
+  using pipert::MpiSession;
+  const int32_t me = MpiSession::rank();
+  const auto timeout = std::chrono::milliseconds(a.timeoutMs);
+  // Checks that fail on every process (the same files) are reported once,
+  // by the lowest failing rank; all processes then end normally.
+  auto agree = [&](const std::string &error) -> int {
+    int32_t first =
+        MpiSession::firstFailure(error.empty(), pipert::Clock::now() + timeout);
+    if (first == -1)
+      return 0;
+    if (first == -2) {
+      fail("rank " + std::to_string(me) + ": the other processes did not " +
+           "answer within " + std::to_string(a.timeoutMs) + " ms" +
+           (error.empty() ? std::string() : ": " + error));
+      MpiSession::abortAll(1);
+    }
+    if (first == me)
+      fail(error);
+    return 1;
+  };
+  std::unique_ptr<pipert::Executor> exec;
+  pipert::TokenFile data;
+  pipert::Batcher batcher;
+  std::string error = prepare(a, exec, data, batcher, me, MpiSession::size());
+  if (error.empty() && exec) {
+    PlanKernels probe(pipecPlanCode, exec->manifest(), batcher);
+    if (std::string missing = probe.missingSlot(); !missing.empty())
+      error = a.plan + "/manifest.json: no buffer " + missing;
+  }
+  if (agree(error))
+    return 1;
+  const pipert::Manifest &m = exec->manifest();
+  std::vector<pipert::Stream> streams;
+  for (int32_t r = 0; r < m.ranks; ++r)
+    streams.push_back(exec->stream(r));
+  std::unique_ptr<pipert::MpiTransport> transport;
+  pipert::Status created =
+      pipert::MpiTransport::create(streams, m.groups, transport);
+  if (agree(created.ok() ? "" : created.message()))
+    return 1;
+  PlanKernels kernels(pipecPlanCode, m, batcher);
+  pipert::RunOptions opt = runOptions(a);
+  opt.transport = transport.get();
+  if (me != 0) {
+    opt.outDir.clear();
+    opt.progress = nullptr;
+  }
+  pipert::RunResult result;
+  if (pipert::Status s = exec->run(kernels, opt, result); !s.ok()) {
+    // The other processes may be blocked on this one: they learnt of the
+    // failure (MpiTransport::abort), get a moment to say where they stood,
+    // then the job ends.
+    fail(s.message());
+    std::fflush(stderr);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    MpiSession::abortAll(1);
+  }
+  if (!a.save.empty() &&
+      !saveGathered(*exec, *transport, a.save, timeout, error)) {
+    fail(error);
+    std::fflush(stderr);
+    MpiSession::abortAll(1);
+  }
+  if (me == 0 && !a.quiet)
+    printSummary(m, result);
+  std::fflush(stdout);
+  transport.reset(); // frees its communicators before MPI_Finalize
+  return 0;
+}
+#endif
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Args a;
+  std::string error;
+  bool mpi = false;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--transport") == 0 &&
+        std::strcmp(argv[i + 1], "mpi") == 0)
+      mpi = true;
+#ifdef PIPEC_PLAN_MPI
+  if (mpi) {
+    if (pipert::Status s = pipert::MpiSession::init(&argc, &argv); !s.ok())
+      return fail("--transport mpi: " + s.message());
+  }
+#endif
+  // Under mpirun, argument errors are printed by rank 0 alone.
+  bool quietRank = false;
+#ifdef PIPEC_PLAN_MPI
+  quietRank = mpi && pipert::MpiSession::rank() != 0;
+#endif
+  if (!parseArgs(argc, argv, a, error)) {
+    if (!quietRank) {
+      std::fputs(kUsage, stderr);
+      fail(error);
+    }
+#ifdef PIPEC_PLAN_MPI
+    pipert::MpiSession::finalize();
+#endif
+    return 1;
+  }
+  if (a.plan.empty())
+    a.plan = std::filesystem::path(argv[0]).parent_path().string();
+  if (a.plan.empty())
+    a.plan = ".";
+  if (!mpi)
+    return runLocal(a);
+#ifdef PIPEC_PLAN_MPI
+  int code = runMpi(a);
+  pipert::MpiSession::finalize();
+  return code;
+#else
+  return fail("--transport mpi: this plan was built by a pipec without MPI "
+              "(install openmpi-bin and libopenmpi-dev, reconfigure and "
+              "rebuild pipec, then compile the plan again)");
+#endif
 }

@@ -1,19 +1,24 @@
 //===- pipec-run.cpp - runs a compiled plan -------------------------------===//
 //
 // `pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init F]
-// [--save F] [--shadow] [--cores N] [--quiet] [--sample N [--prompt TEXT]
-// [--sample-seed N] [--temperature T]]`: checks the plan directory and the
-// arguments, then hands over to OUT/pipec-plan (the executable `pipec
-// compile` built for this plan), which validates the data and runs every
-// rank as a thread, with progress lines and DIR/metrics.jsonl, then prints
-// text sampled from the trained model when asked.
+// [--save F] [--shadow] [--cores N] [--quiet] [--transport local|mpi]
+// [--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]]`: checks
+// the plan directory and the arguments, then hands over to OUT/pipec-plan
+// (the executable `pipec compile` built for this plan), which validates the
+// data and runs every rank as a thread, with progress lines and
+// DIR/metrics.jsonl, then prints text sampled from the trained model when
+// asked. With --transport mpi it starts `mpirun -np RANKS OUT/pipec-plan`
+// instead: one process per rank.
 //
 //===----------------------------------------------------------------------===//
+
+#include <nlohmann/json.hpp>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -31,8 +36,8 @@ int main(int argc, char **argv) {
                  "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] "
                  "[--init FILE.safetensors] [--save FILE.safetensors] "
                  "[--shadow] [--cores N] [--timeout-ms MS] [--quiet] "
-                 "[--sample N [--prompt TEXT] [--sample-seed N] "
-                 "[--temperature T]]\n");
+                 "[--transport local|mpi] [--sample N [--prompt TEXT] "
+                 "[--sample-seed N] [--temperature T]]\n");
     return 2;
   }
   std::string dir = argv[1];
@@ -46,8 +51,11 @@ int main(int argc, char **argv) {
     return fail(exe + ": missing or not executable (pipec compile "
                       "--emit-only does not build it)");
   std::vector<std::string> args = {exe, "--plan", dir};
+  std::string transport = "local";
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "--transport" && i + 1 < argc)
+      transport = argv[i + 1];
     if (a == "--data" && i + 1 < argc &&
         !fs::is_regular_file(argv[i + 1], ec))
       return fail(std::string("--data ") + argv[i + 1] +
@@ -57,10 +65,40 @@ int main(int argc, char **argv) {
       return fail(std::string("--init ") + argv[i + 1] + ": no such file");
     args.push_back(a);
   }
+  std::string program = exe;
+  if (transport == "mpi") {
+#ifdef PIPEC_MPIEXEC
+    // One process per rank: -np is the plan's rank count.
+    int64_t ranks = 0;
+    try {
+      std::ifstream in(dir + "/manifest.json");
+      ranks = nlohmann::json::parse(in).at("ranks").get<int64_t>();
+    } catch (const std::exception &e) {
+      return fail(dir + "/manifest.json: cannot read \"ranks\": " +
+                  e.what());
+    }
+    if (ranks < 1)
+      return fail(dir + "/manifest.json: \"ranks\" is " +
+                  std::to_string(ranks));
+    // --oversubscribe: more ranks than cores is allowed (slow, but the
+    // waits are passive); --bind-to none: ranks float like the local
+    // transport's threads; as root, Open MPI asks for --allow-run-as-root.
+    std::vector<std::string> launch = {PIPEC_MPIEXEC, "-np",
+                                       std::to_string(ranks),
+                                       "--oversubscribe", "--bind-to", "none"};
+    if (geteuid() == 0)
+      launch.push_back("--allow-run-as-root");
+    args.insert(args.begin(), launch.begin(), launch.end());
+    program = PIPEC_MPIEXEC;
+#else
+    return fail("--transport mpi: pipec was built without MPI (install "
+                "openmpi-bin and libopenmpi-dev, then reconfigure)");
+#endif
+  }
   std::vector<char *> cargs;
   for (std::string &a : args)
     cargs.push_back(a.data());
   cargs.push_back(nullptr);
-  execv(exe.c_str(), cargs.data());
-  return fail(exe + ": cannot run: " + std::strerror(errno));
+  execv(program.c_str(), cargs.data());
+  return fail(program + ": cannot run: " + std::strerror(errno));
 }

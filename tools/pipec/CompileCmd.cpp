@@ -55,6 +55,12 @@ static cl::opt<bool> debugOneSlot(
     cl::desc("(debug) put every micro-batch's data region in one slot: a "
              "wrong layout for testing the shadow-memory mode"),
     cl::init(false), cl::Hidden, cl::sub(compileCmd));
+static cl::opt<std::string> debugPerturbVjp(
+    "debug-perturb-vjp",
+    cl::desc("(debug) multiply the B gradients of every nn.OP op by 1+1e-3 "
+             "in the emitted code, as reference-train does: a wrong plan "
+             "for testing comparisons"),
+    cl::value_desc("OP"), cl::init(""), cl::Hidden, cl::sub(compileCmd));
 
 static int runCompile() {
   const char *me = "pipec compile: error: ";
@@ -93,6 +99,7 @@ static int runCompile() {
   std::string error;
   pipec::emit::EmitOptions emitOptions;
   emitOptions.debugOneSlot = debugOneSlot;
+  emitOptions.debugPerturbVjp = debugPerturbVjp;
   if (!pipec::emit::emitCpuPlan(*module, outOpt, plan, error, emitOptions)) {
     errs() << me << error << "\n";
     return 1;

@@ -2,7 +2,8 @@
 //
 // The executor of a compiled plan: it allocates each rank's arena once
 // (64-byte aligned), initialises the parameters the manifest lists, and
-// runs one thread per rank over the `local` transport. Compute instructions
+// runs one thread per rank over the `local` transport (or, loaded for one
+// rank, that rank over the caller's MpiTransport). Compute instructions
 // call a ChunkKernels implementation (the emitted code; tests supply their
 // own); communication goes through the transport with a deadline, so a
 // lost message becomes an error naming the rank and instruction. Nothing
@@ -18,6 +19,7 @@
 #include "pipert/RunLog.h"
 #include "pipert/Status.h"
 #include "pipert/Stream.h"
+#include "pipert/Transport.h"
 
 #include <chrono>
 #include <cstdint>
@@ -74,6 +76,12 @@ struct RunOptions {
   std::string outDir;
   /// Where progress lines go (null: none).
   std::FILE *progress = nullptr;
+  /// The transport; null runs every rank over a LocalTransport. A plan
+  /// loaded for one rank (`load(dir, out, rank)`) needs one that reaches
+  /// the other processes (MpiTransport); each step's metrics and the trace
+  /// are then shared through its allGather, so every process reports the
+  /// same records.
+  Transport *transport = nullptr;
 };
 
 /// What a run measured.
@@ -82,19 +90,23 @@ struct RunResult {
   double wallS = 0;               ///< first instruction to last, all ranks
   std::vector<double> busyS;      ///< per rank: time in compute
   std::vector<double> idleShare;  ///< per rank: 1 - busy / wall
-  std::vector<int64_t> highWater; ///< per rank (shadow mode only)
+  std::vector<int64_t> highWater; ///< per rank (shadow mode only; -1 for
+                                  ///< ranks of other processes)
 };
 
 /// A loaded plan, its arenas and its transport.
 class Executor {
 public:
   ~Executor();
-  /// Reads DIR/manifest.json and the streams it names.
-  static Status load(const std::string &dir, std::unique_ptr<Executor> &out);
-  /// Checks that the manifest and streams agree, allocates the arenas and
-  /// initialises the parameters.
+  /// Reads DIR/manifest.json and the streams it names. `onlyRank` >= 0
+  /// allocates and initialises that rank's arena alone (one rank per
+  /// process); every stream is still read and checked.
+  static Status load(const std::string &dir, std::unique_ptr<Executor> &out,
+                     int32_t onlyRank = -1);
+  /// Checks that the manifest and streams agree, allocates the arenas (of
+  /// `onlyRank` alone when it is >= 0) and initialises the parameters.
   static Status create(Manifest manifest, std::vector<Stream> streams,
-                       std::unique_ptr<Executor> &out);
+                       std::unique_ptr<Executor> &out, int32_t onlyRank = -1);
 
   /// Runs `options.steps` training steps. On failure, the Status names the
   /// rank and instruction that failed first, followed by where every rank
@@ -104,7 +116,10 @@ public:
 
   const Manifest &manifest() const { return plan; }
   const Stream &stream(int32_t rank) const { return streams[size_t(rank)]; }
+  /// Rank's arena; null for a rank this process does not run.
   uint8_t *arena(int32_t rank) { return arenas[size_t(rank)].get(); }
+  /// Whether this process runs `rank` (holds its arena).
+  bool holds(int32_t rank) const { return arenas[size_t(rank)] != nullptr; }
   /// Steps already run (the next run continues the LR schedule and AdamW).
   int64_t stepsDone() const { return nextStep; }
 

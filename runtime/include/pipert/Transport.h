@@ -57,6 +57,20 @@ public:
                            Clock::time_point deadline) = 0;
   /// Wakes every blocked wait with `reason`; later calls fail at once.
   virtual void abort(const std::string &reason) = 0;
+  /// Whether this process runs every rank (the local transport) or only
+  /// some, the others running in other processes (MPI).
+  virtual bool runsAllRanks() const { return true; }
+  /// Transports that do not run every rank: gives every process the
+  /// `bytes` bytes each rank contributed, in rank order (the executor
+  /// shares step metrics and traces this way). Blocks passively until all
+  /// contributed or the deadline.
+  virtual Status allGather(int32_t rank, const void *mine, void *all,
+                           int64_t bytes, Clock::time_point deadline) {
+    (void)mine, (void)all, (void)bytes, (void)deadline;
+    return Status::failure("this transport runs every rank in one process "
+                           "and has no allGather",
+                           rank);
+  }
 };
 
 } // namespace pipert

@@ -1,0 +1,89 @@
+//===- MpiTransport.h - one rank per process over MPI -*- C++ -*-===//
+//
+// The `mpi` transport: each process (started by `mpirun -np RANKS`) runs
+// one rank of the plan with the communication model of Transport.h. Posts
+// are MPI_Issend / MPI_Irecv (a synchronous send completes only once its
+// recv matched: the rendezvous of the model) tagged with the channel, the
+// chunk and the micro-batch, so messages of one (sender, receiver, kind)
+// match in posting order. Every blocking point polls MPI_Test with a short,
+// growing sleep: ranks sharing cores never spin, and every wait has a
+// deadline. All-reduce gathers every member's contribution and sums them in
+// rank order, element by element, exactly like the local transport, so the
+// two give the same bits (MPI_Allreduce's order is unspecified). A failing
+// rank tells the others, which stop waiting at once.
+//
+// This header does not include <mpi.h>: the plan executable's main() links
+// it without MPI's headers.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_MPITRANSPORT_H
+#define PIPERT_MPITRANSPORT_H
+
+#include "pipert/Transport.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pipert {
+
+/// The process's MPI environment (MPI_Init_thread .. MPI_Finalize).
+class MpiSession {
+public:
+  /// Initialises MPI with MPI_THREAD_SERIALIZED (the rank's thread, not the
+  /// main thread, makes the calls, never two at once).
+  static Status init(int *argc, char ***argv);
+  static bool active();
+  static int32_t rank();
+  static int32_t size();
+  /// Every process says whether it succeeded; returns the lowest rank that
+  /// failed, or -1 when all succeeded. Blocks passively until all answered
+  /// or the deadline passed (then returns -2).
+  static int32_t firstFailure(bool ok, Clock::time_point deadline);
+  /// Ends MPI normally (every process must call it).
+  static void finalize();
+  /// Ends every process of the job with `code` (after a failure that the
+  /// other processes may not know of).
+  [[noreturn]] static void abortAll(int code);
+};
+
+/// The transport of one process's rank.
+class MpiTransport : public Transport {
+public:
+  ~MpiTransport() override;
+  /// Sizes the request tables and all-reduce buffers from the streams
+  /// (every rank's: the tags must fit MPI's bound for all of them) for
+  /// this process's rank (MpiSession::rank()), and creates one
+  /// communicator per group. Collective: every process calls it.
+  static Status create(const std::vector<Stream> &streams,
+                       const std::vector<std::vector<int32_t>> &groups,
+                       std::unique_ptr<MpiTransport> &out);
+
+  Status postSend(int32_t rank, int32_t peer, Channel channel, int32_t req,
+                  const Message &msg) override;
+  Status postRecv(int32_t rank, int32_t peer, Channel channel, int32_t req,
+                  const Message &msg) override;
+  Status wait(int32_t rank, int32_t req, Clock::time_point deadline) override;
+  Status allReduce(int32_t rank, int32_t group, int32_t bucket, void *data,
+                   int64_t count, DType dtype,
+                   Clock::time_point deadline) override;
+  void abort(const std::string &reason) override;
+  bool runsAllRanks() const override { return false; }
+  Status allGather(int32_t rank, const void *mine, void *all, int64_t bytes,
+                   Clock::time_point deadline) override;
+
+  /// Collects `mine` of every rank at rank 0 (`all` concatenates them in
+  /// rank order, `sizes` gives each rank's bytes; both empty elsewhere).
+  Status gatherAtRoot(const void *mine, int64_t bytes,
+                      std::vector<uint8_t> &all, std::vector<int64_t> &sizes,
+                      Clock::time_point deadline);
+
+private:
+  struct Impl;
+  explicit MpiTransport(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace pipert
+
+#endif // PIPERT_MPITRANSPORT_H

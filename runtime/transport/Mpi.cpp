@@ -1,0 +1,641 @@
+//===- Mpi.cpp - the `mpi` transport: one rank per process ----------------===//
+
+#include "pipert/MpiTransport.h"
+
+// The C API only: no C++ bindings to link (Open MPI, MPICH).
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+namespace pipert {
+
+namespace {
+
+/// Longest abort reason sent to the other ranks (bytes, with the NUL).
+constexpr int kNoteBytes = 4096;
+
+/// How a poll ended.
+enum class Poll { Done, Failed, Aborted, Timeout };
+
+std::string mpiError(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS)
+    return "MPI error " + std::to_string(code);
+  return std::string(text, size_t(len));
+}
+
+const char *channelName(Channel c, bool send) {
+  if (c == Channel::Activation)
+    return send ? "send_act" : "recv_act";
+  return send ? "send_grad" : "recv_grad";
+}
+
+/// Sleeps after an unsuccessful test: short at first (a message usually
+/// follows soon), then at most 100 us, so a waiting rank costs its core
+/// almost nothing and answers within a fraction of a millisecond.
+class Backoff {
+public:
+  void pause() {
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
+    us = std::min(us * 2, 100);
+  }
+
+private:
+  int us = 10;
+};
+
+/// Polls `req` until it completes or the deadline passes; no abort notes
+/// (MpiSession has no transport).
+bool pollPlain(MPI_Request *req, Clock::time_point deadline) {
+  Backoff backoff;
+  for (;;) {
+    int flag = 0;
+    MPI_Test(req, &flag, MPI_STATUS_IGNORE);
+    if (flag)
+      return true;
+    if (Clock::now() >= deadline)
+      return false;
+    backoff.pause();
+  }
+}
+
+template <typename T>
+void sumInRankOrder(const uint8_t *contributions, int64_t stride,
+                    int32_t members, int64_t count, void *out) {
+  // The local transport's order: member 0's value, then + each further
+  // member's, ascending.
+  T *dst = static_cast<T *>(out);
+  for (int64_t i = 0; i < count; ++i) {
+    T v;
+    std::memcpy(&v, contributions + i * int64_t(sizeof(T)), sizeof(T));
+    T sum = v;
+    for (int32_t m = 1; m < members; ++m) {
+      std::memcpy(&v, contributions + m * stride + i * int64_t(sizeof(T)),
+                  sizeof(T));
+      sum += v;
+    }
+    dst[i] = sum;
+  }
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// MpiSession
+//===----------------------------------------------------------------------===//
+
+Status MpiSession::init(int *argc, char ***argv) {
+  int provided = 0;
+  if (int rc = MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+      rc != MPI_SUCCESS)
+    return Status::failure("MPI_Init_thread failed: " + mpiError(rc));
+  if (provided < MPI_THREAD_SERIALIZED) {
+    MPI_Finalize();
+    return Status::failure(
+        "the MPI library offers no MPI_THREAD_SERIALIZED (the rank runs on "
+        "its own thread)");
+  }
+  return Status::success();
+}
+
+bool MpiSession::active() {
+  int init = 0, fin = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  return init && !fin;
+}
+
+int32_t MpiSession::rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
+int32_t MpiSession::size() {
+  int n = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  return n;
+}
+
+int32_t MpiSession::firstFailure(bool ok, Clock::time_point deadline) {
+  int32_t n = size();
+  std::vector<char> flags(size_t(n), 0);
+  char mine = ok ? 1 : 0;
+  MPI_Request req;
+  MPI_Iallgather(&mine, 1, MPI_CHAR, flags.data(), 1, MPI_CHAR, MPI_COMM_WORLD,
+                 &req);
+  if (!pollPlain(&req, deadline))
+    return -2;
+  for (int32_t r = 0; r < n; ++r)
+    if (!flags[size_t(r)])
+      return r;
+  return -1;
+}
+
+void MpiSession::finalize() {
+  if (active())
+    MPI_Finalize();
+}
+
+void MpiSession::abortAll(int code) {
+  MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code); // MPI_Abort does not return; this keeps [[noreturn]] true
+}
+
+//===----------------------------------------------------------------------===//
+// MpiTransport
+//===----------------------------------------------------------------------===//
+
+struct MpiTransport::Impl {
+  struct Request {
+    MPI_Request handle = MPI_REQUEST_NULL;
+    Message msg;
+    int32_t peer = -1;
+    Channel channel = Channel::Activation;
+    bool send = false;
+    bool pending = false;
+  };
+  struct Group {
+    MPI_Comm comm = MPI_COMM_NULL; ///< null where this rank is no member
+    std::vector<int32_t> members;
+    int64_t maxBytes = 0; ///< largest operand of any member
+  };
+  /// What precedes each all-reduce contribution, to name a mismatch.
+  struct Header {
+    int64_t rank, bucket, count, dtype;
+  };
+
+  int32_t rank = 0, ranks = 0, microbatches = 0;
+  MPI_Comm p2p = MPI_COMM_NULL;   ///< posts
+  MPI_Comm notes = MPI_COMM_NULL; ///< abort notes
+  MPI_Comm world = MPI_COMM_NULL; ///< allGather, gatherAtRoot
+  std::vector<Request> requests;
+  std::vector<Group> groups;
+  std::vector<uint8_t> reduceSend, reduceRecv;
+  char noteIn[kNoteBytes] = {0};
+  char noteOut[kNoteBytes] = {0};
+  MPI_Request noteReq = MPI_REQUEST_NULL;
+  std::vector<MPI_Request> noteSends;
+  bool aborted = false;
+  std::string abortReason;
+
+  int tag(Channel channel, int32_t chunk, int32_t mb) const {
+    return int(((int64_t(chunk) * microbatches + mb) * 2) + int(channel));
+  }
+
+  /// True once another rank's abort note arrived (or this one aborted).
+  bool abortNoted() {
+    if (aborted)
+      return true;
+    int flag = 0;
+    MPI_Status st;
+    MPI_Test(&noteReq, &flag, &st);
+    if (!flag)
+      return false;
+    noteIn[kNoteBytes - 1] = 0;
+    aborted = true;
+    abortReason = noteIn;
+    return true;
+  }
+
+  /// Polls `handle` passively until it completes, fails, an abort note
+  /// arrives, or the deadline passes.
+  Poll poll(MPI_Request *handle, MPI_Status *st, int &rc,
+            Clock::time_point deadline) {
+    Backoff backoff;
+    for (;;) {
+      int flag = 0;
+      rc = MPI_Test(handle, &flag, st);
+      if (rc != MPI_SUCCESS)
+        return Poll::Failed;
+      if (flag)
+        return Poll::Done;
+      if (abortNoted())
+        return Poll::Aborted;
+      if (Clock::now() >= deadline)
+        return Poll::Timeout;
+      backoff.pause();
+    }
+  }
+
+  Status abortedStatus(int64_t instr = -1) const {
+    return Status::failure("aborted: " + abortReason, rank, instr);
+  }
+
+  /// Names the group's ranks: "group 1 (ranks 0, 3)".
+  std::string groupName(int32_t g) const {
+    std::string s = "group " + std::to_string(g) + " (ranks";
+    for (size_t i = 0; i < groups[size_t(g)].members.size(); ++i)
+      s += (i ? ", " : " ") + std::to_string(groups[size_t(g)].members[i]);
+    return s + ")";
+  }
+
+  Status post(int32_t r, int32_t peer, Channel channel, int32_t req,
+              const Message &msg, bool send);
+};
+
+MpiTransport::MpiTransport(std::unique_ptr<Impl> impl)
+    : impl(std::move(impl)) {}
+
+MpiTransport::~MpiTransport() {
+  if (!impl || !MpiSession::active())
+    return;
+  if (impl->noteReq != MPI_REQUEST_NULL) {
+    MPI_Cancel(&impl->noteReq);
+    MPI_Wait(&impl->noteReq, MPI_STATUS_IGNORE);
+  }
+  for (MPI_Request &r : impl->noteSends)
+    if (r != MPI_REQUEST_NULL)
+      MPI_Request_free(&r);
+  for (Impl::Group &g : impl->groups)
+    if (g.comm != MPI_COMM_NULL)
+      MPI_Comm_free(&g.comm);
+  for (MPI_Comm *c : {&impl->p2p, &impl->notes, &impl->world})
+    if (*c != MPI_COMM_NULL)
+      MPI_Comm_free(c);
+}
+
+Status MpiTransport::create(const std::vector<Stream> &streams,
+                            const std::vector<std::vector<int32_t>> &groups,
+                            std::unique_ptr<MpiTransport> &out) {
+  if (!MpiSession::active())
+    return Status::failure("mpi transport: MPI is not initialised");
+  auto impl = std::make_unique<Impl>();
+  impl->rank = MpiSession::rank();
+  impl->ranks = int32_t(streams.size());
+  if (MpiSession::size() != impl->ranks)
+    return Status::failure(
+        "mpi transport: the plan has " + std::to_string(impl->ranks) +
+        " ranks but MPI started " + std::to_string(MpiSession::size()) +
+        " processes (run it with mpirun -np " + std::to_string(impl->ranks) +
+        ")");
+  const int32_t me = impl->rank;
+  impl->microbatches = streams.empty() ? 0 : streams[0].microbatches;
+  int *tagUb = nullptr, flag = 0;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tagUb, &flag);
+  int64_t maxTag = flag && tagUb ? *tagUb : 32767;
+
+  // Tags and counts of every rank's posts (a peer's must fit as well).
+  int32_t maxReq = -1;
+  for (const Stream &s : streams)
+    for (size_t i = 0; i < s.instrs.size(); ++i) {
+      const Instr &in = s.instrs[i];
+      if (!isPostOp(in.op))
+        continue;
+      auto bad = [&](const std::string &what) {
+        return Status::failure("mpi transport: rank " + std::to_string(s.rank) +
+                                   " #" + std::to_string(i) + " " +
+                                   describe(in) + ": " + what,
+                               s.rank, int64_t(i));
+      };
+      if ((int64_t(in.chunk) * impl->microbatches + in.mb) * 2 + 1 > maxTag)
+        return bad("its tag (chunk x micro-batches x 2) exceeds MPI's tag "
+                   "bound " + std::to_string(maxTag));
+      if (in.bytes > INT_MAX)
+        return bad("a message of " + std::to_string(in.bytes) +
+                   " bytes exceeds MPI's int count");
+      if (s.rank == me)
+        maxReq = std::max(maxReq, in.req);
+    }
+  impl->requests.resize(size_t(maxReq + 1));
+
+  // Communicators: creating them is collective, so every process creates
+  // every group's (MPI_Comm_split gives non-members MPI_COMM_NULL) in the
+  // same order. Ranks keep their world order inside each.
+  for (MPI_Comm *c : {&impl->p2p, &impl->notes, &impl->world}) {
+    MPI_Comm_dup(MPI_COMM_WORLD, c);
+    MPI_Comm_set_errhandler(*c, MPI_ERRORS_RETURN);
+  }
+  for (size_t g = 0; g < groups.size(); ++g) {
+    Impl::Group grp;
+    grp.members = groups[g];
+    bool member =
+        std::binary_search(grp.members.begin(), grp.members.end(), me);
+    MPI_Comm_split(MPI_COMM_WORLD, member ? 0 : MPI_UNDEFINED, me, &grp.comm);
+    if (grp.comm != MPI_COMM_NULL)
+      MPI_Comm_set_errhandler(grp.comm, MPI_ERRORS_RETURN);
+    impl->groups.push_back(std::move(grp));
+  }
+  int64_t maxStage = 0, maxGather = 0;
+  for (const Stream &s : streams)
+    for (const Instr &in : s.instrs)
+      if (in.op == Opcode::AllReduce && in.chunk >= 0 &&
+          size_t(in.chunk) < impl->groups.size()) {
+        Impl::Group &grp = impl->groups[size_t(in.chunk)];
+        grp.maxBytes = std::max(grp.maxBytes, in.bytes);
+      }
+  for (const Impl::Group &grp : impl->groups)
+    if (grp.comm != MPI_COMM_NULL) {
+      int64_t stage = int64_t(sizeof(Impl::Header)) + grp.maxBytes;
+      maxStage = std::max(maxStage, stage);
+      maxGather = std::max(maxGather, stage * int64_t(grp.members.size()));
+    }
+  if (maxGather > INT_MAX)
+    return Status::failure("mpi transport: an all-reduce gathers " +
+                           std::to_string(maxGather) +
+                           " bytes, more than MPI's int count");
+  impl->reduceSend.assign(size_t(maxStage), 0);
+  impl->reduceRecv.assign(size_t(maxGather), 0);
+  impl->noteSends.assign(size_t(impl->ranks), MPI_REQUEST_NULL);
+  MPI_Irecv(impl->noteIn, kNoteBytes, MPI_CHAR, MPI_ANY_SOURCE, 0, impl->notes,
+            &impl->noteReq);
+  out.reset(new MpiTransport(std::move(impl)));
+  return Status::success();
+}
+
+Status MpiTransport::Impl::post(int32_t r, int32_t peer, Channel channel,
+                                int32_t req, const Message &msg, bool send) {
+  if (aborted)
+    return abortedStatus(msg.instr);
+  if (r != rank)
+    return Status::failure("mpi transport: this process runs rank " +
+                               std::to_string(rank) + ", not " +
+                               std::to_string(r),
+                           r, msg.instr);
+  if (req < 0 || size_t(req) >= requests.size() || peer < 0 || peer >= ranks ||
+      peer == rank)
+    return Status::failure("request " + std::to_string(req) + " or peer " +
+                               std::to_string(peer) + " out of range",
+                           r, msg.instr);
+  Request &q = requests[size_t(req)];
+  if (q.pending)
+    return Status::failure("request " + std::to_string(req) +
+                               " is posted again before its wait",
+                           r, msg.instr);
+  q.msg = msg;
+  q.peer = peer;
+  q.channel = channel;
+  q.send = send;
+  int t = tag(channel, msg.chunk, msg.mb);
+  // MPI_Issend completes only when the recv matched: the model's rendezvous.
+  int rc = send ? MPI_Issend(msg.data, int(msg.bytes), MPI_BYTE, peer, t, p2p,
+                             &q.handle)
+                : MPI_Irecv(msg.data, int(msg.bytes), MPI_BYTE, peer, t, p2p,
+                            &q.handle);
+  if (rc != MPI_SUCCESS)
+    return Status::failure(std::string(send ? "MPI_Issend" : "MPI_Irecv") +
+                               " failed: " + mpiError(rc),
+                           r, msg.instr);
+  q.pending = true;
+  return Status::success();
+}
+
+Status MpiTransport::postSend(int32_t rank, int32_t peer, Channel channel,
+                              int32_t req, const Message &msg) {
+  return impl->post(rank, peer, channel, req, msg, true);
+}
+
+Status MpiTransport::postRecv(int32_t rank, int32_t peer, Channel channel,
+                              int32_t req, const Message &msg) {
+  return impl->post(rank, peer, channel, req, msg, false);
+}
+
+Status MpiTransport::wait(int32_t rank, int32_t req,
+                          Clock::time_point deadline) {
+  Impl &I = *impl;
+  if (rank != I.rank || req < 0 || size_t(req) >= I.requests.size() ||
+      !I.requests[size_t(req)].pending)
+    return Status::failure("request " + std::to_string(req) +
+                               " is not in flight",
+                           rank);
+  Impl::Request &q = I.requests[size_t(req)];
+  q.pending = false;
+  MPI_Status st;
+  int rc = MPI_SUCCESS;
+  Poll p = I.poll(&q.handle, &st, rc, deadline);
+  auto claim = [&](int32_t chunk, int32_t mb, int64_t bytes) {
+    return "chunk " + std::to_string(chunk) + " mb " + std::to_string(mb) +
+           " (" + std::to_string(bytes) + " bytes)";
+  };
+  const std::string mine =
+      "rank " + std::to_string(rank) + " #" + std::to_string(q.msg.instr);
+  switch (p) {
+  case Poll::Done: {
+    if (q.send)
+      return Status::success();
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    if (count == q.msg.bytes)
+      return Status::success();
+    return Status::failure(
+        "mismatched message: rank " + std::to_string(q.peer) + " sent " +
+            claim(q.msg.chunk, q.msg.mb, count) + ", which " + mine +
+            " received as " + claim(q.msg.chunk, q.msg.mb, q.msg.bytes),
+        rank, q.msg.instr);
+  }
+  case Poll::Failed:
+    return Status::failure(
+        std::string(q.send ? "send" : "recv") + " failed: " + mpiError(rc) +
+            (q.send ? std::string()
+                    : " (rank " + std::to_string(q.peer) + " sent more than " +
+                          mine + " expected as " +
+                          claim(q.msg.chunk, q.msg.mb, q.msg.bytes) + ")"),
+        rank, q.msg.instr);
+  case Poll::Aborted:
+    return I.abortedStatus(q.msg.instr);
+  case Poll::Timeout:
+    break;
+  }
+  // A message of this channel from the peer under another tag is a send
+  // the stream did not expect here (dropped or reordered on one side).
+  if (!q.send) {
+    int flag = 0;
+    MPI_Status ps;
+    MPI_Iprobe(q.peer, MPI_ANY_TAG, I.p2p, &flag, &ps);
+    if (flag && ps.MPI_TAG % 2 == int(q.channel) && I.microbatches > 0) {
+      int count = 0;
+      MPI_Get_count(&ps, MPI_BYTE, &count);
+      int32_t mb = int32_t((ps.MPI_TAG / 2) % I.microbatches);
+      int32_t chunk = int32_t(ps.MPI_TAG / 2 / I.microbatches);
+      return Status::failure("mismatched message: rank " +
+                                 std::to_string(q.peer) + " sent " +
+                                 claim(chunk, mb, count) + ", which " + mine +
+                                 " expected as " +
+                                 claim(q.msg.chunk, q.msg.mb, q.msg.bytes),
+                             rank, q.msg.instr);
+    }
+  }
+  return Status::failure(std::string("timed out: rank ") +
+                             std::to_string(q.peer) +
+                             " did not post the matching " +
+                             channelName(q.channel, !q.send) + " (chunk " +
+                             std::to_string(q.msg.chunk) + ", mb " +
+                             std::to_string(q.msg.mb) + ")",
+                         rank, q.msg.instr);
+}
+
+Status MpiTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
+                               void *data, int64_t count, DType dtype,
+                               Clock::time_point deadline) {
+  Impl &I = *impl;
+  if (I.aborted)
+    return I.abortedStatus();
+  if (rank != I.rank || group < 0 || size_t(group) >= I.groups.size() ||
+      I.groups[size_t(group)].comm == MPI_COMM_NULL)
+    return Status::failure("rank " + std::to_string(rank) +
+                               " is not a member of group " +
+                               std::to_string(group),
+                           rank);
+  Impl::Group &g = I.groups[size_t(group)];
+  const int64_t bytes = count * dtypeBytes(dtype);
+  if (bytes > g.maxBytes)
+    return Status::failure("all-reduce of " + std::to_string(bytes) +
+                               " bytes, more than the streams announce for " +
+                               I.groupName(group),
+                           rank);
+  // Every member sends the same stage size (the streams' largest operand),
+  // so a member with another count is named instead of truncating.
+  const int64_t stage = int64_t(sizeof(Impl::Header)) + g.maxBytes;
+  Impl::Header h{rank, bucket, count, int64_t(dtype)};
+  std::memcpy(I.reduceSend.data(), &h, sizeof h);
+  std::memcpy(I.reduceSend.data() + sizeof h, data, size_t(bytes));
+  MPI_Request req;
+  int rc = MPI_Iallgather(I.reduceSend.data(), int(stage), MPI_BYTE,
+                          I.reduceRecv.data(), int(stage), MPI_BYTE, g.comm,
+                          &req);
+  if (rc == MPI_SUCCESS) {
+    MPI_Status st;
+    switch (I.poll(&req, &st, rc, deadline)) {
+    case Poll::Done:
+      break;
+    case Poll::Failed:
+      return Status::failure("all-reduce over " + I.groupName(group) +
+                                 " failed: " + mpiError(rc),
+                             rank);
+    case Poll::Aborted:
+      return I.abortedStatus();
+    case Poll::Timeout:
+      return Status::failure("timed out: not every member of " +
+                                 I.groupName(group) + " joined",
+                             rank);
+    }
+  } else {
+    return Status::failure("MPI_Iallgather failed: " + mpiError(rc), rank);
+  }
+  const int32_t members = int32_t(g.members.size());
+  for (int32_t m = 0; m < members; ++m) {
+    Impl::Header o;
+    std::memcpy(&o, I.reduceRecv.data() + m * stage, sizeof o);
+    if (o.bucket != h.bucket || o.count != h.count || o.dtype != h.dtype)
+      return Status::failure(
+          "mismatched all-reduce: rank " + std::to_string(o.rank) +
+              " joined bucket " + std::to_string(o.bucket) + " with " +
+              std::to_string(o.count) + " elements, rank " +
+              std::to_string(rank) + " bucket " + std::to_string(bucket) +
+              " with " + std::to_string(count),
+          rank);
+  }
+  const uint8_t *first = I.reduceRecv.data() + sizeof(Impl::Header);
+  if (dtype == DType::F32)
+    sumInRankOrder<float>(first, stage, members, count, data);
+  else if (dtype == DType::F64)
+    sumInRankOrder<double>(first, stage, members, count, data);
+  else
+    return Status::failure("all-reduce of dtype none", rank);
+  return Status::success();
+}
+
+void MpiTransport::abort(const std::string &reason) {
+  Impl &I = *impl;
+  if (I.aborted)
+    return;
+  I.aborted = true;
+  I.abortReason = reason;
+  // Best effort: every other rank stops at its next poll instead of its
+  // deadline. The process ends with MpiSession::abortAll, so these sends
+  // need not complete.
+  size_t len = std::min(reason.size(), size_t(kNoteBytes - 1));
+  std::memcpy(I.noteOut, reason.data(), len);
+  I.noteOut[len] = 0;
+  for (int32_t r = 0; r < I.ranks; ++r)
+    if (r != I.rank)
+      MPI_Isend(I.noteOut, int(len + 1), MPI_CHAR, r, 0, I.notes,
+                &I.noteSends[size_t(r)]);
+}
+
+Status MpiTransport::allGather(int32_t rank, const void *mine, void *all,
+                               int64_t bytes, Clock::time_point deadline) {
+  Impl &I = *impl;
+  if (I.aborted)
+    return I.abortedStatus();
+  if (bytes > INT_MAX / std::max(1, I.ranks))
+    return Status::failure("allGather of " + std::to_string(bytes) +
+                               " bytes per rank exceeds MPI's int count",
+                           rank);
+  MPI_Request req;
+  int rc = MPI_Iallgather(mine, int(bytes), MPI_BYTE, all, int(bytes),
+                          MPI_BYTE, I.world, &req);
+  if (rc != MPI_SUCCESS)
+    return Status::failure("MPI_Iallgather failed: " + mpiError(rc), rank);
+  MPI_Status st;
+  switch (I.poll(&req, &st, rc, deadline)) {
+  case Poll::Done:
+    return Status::success();
+  case Poll::Failed:
+    return Status::failure("exchange between the ranks failed: " +
+                               mpiError(rc),
+                           rank);
+  case Poll::Aborted:
+    return I.abortedStatus();
+  case Poll::Timeout:
+    break;
+  }
+  return Status::failure("timed out: not every rank reached the exchange "
+                         "between the processes",
+                         rank);
+}
+
+Status MpiTransport::gatherAtRoot(const void *mine, int64_t bytes,
+                                  std::vector<uint8_t> &all,
+                                  std::vector<int64_t> &sizes,
+                                  Clock::time_point deadline) {
+  Impl &I = *impl;
+  sizes.assign(size_t(I.ranks), 0);
+  if (Status s = allGather(I.rank, &bytes, sizes.data(), sizeof bytes,
+                           deadline);
+      !s.ok())
+    return s;
+  std::vector<int> counts, displs;
+  int64_t total = 0;
+  for (int64_t b : sizes) {
+    displs.push_back(int(std::min<int64_t>(total, INT_MAX)));
+    counts.push_back(int(std::min<int64_t>(b, INT_MAX)));
+    total += b;
+  }
+  if (total > INT_MAX)
+    return Status::failure("gathering " + std::to_string(total) +
+                               " bytes at rank 0 exceeds MPI's int count",
+                           I.rank);
+  all.assign(I.rank == 0 ? size_t(total) : 0, 0);
+  MPI_Request req;
+  int rc = MPI_Igatherv(mine, int(bytes), MPI_BYTE, all.data(), counts.data(),
+                        displs.data(), MPI_BYTE, 0, I.world, &req);
+  if (rc != MPI_SUCCESS)
+    return Status::failure("MPI_Igatherv failed: " + mpiError(rc), I.rank);
+  MPI_Status st;
+  switch (I.poll(&req, &st, rc, deadline)) {
+  case Poll::Done:
+    if (I.rank != 0)
+      sizes.clear();
+    return Status::success();
+  case Poll::Failed:
+    return Status::failure("gathering at rank 0 failed: " + mpiError(rc),
+                           I.rank);
+  case Poll::Aborted:
+    return I.abortedStatus();
+  case Poll::Timeout:
+    break;
+  }
+  return Status::failure("timed out: not every rank reached the gather at "
+                         "rank 0",
+                         I.rank);
+}
+
+} // namespace pipert
