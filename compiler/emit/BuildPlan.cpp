@@ -86,10 +86,12 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
   sources.push_back(outDir + "/" + plan.planSource);
   sources.push_back(PIPEC_SOURCE_DIR "/tools/pipec-run/PlanMain.cpp");
   sources.push_back(PIPEC_SOURCE_DIR "/tools/pipec-run/PlanSample.cpp");
-  // The headers of the fixed sources, part of every object's key.
+  // The headers of the fixed sources, and VecMath.h whose functions every
+  // chunk inlines, part of every object's key.
   std::string planHeader;
   for (const char *h : {PIPEC_SOURCE_DIR "/tools/pipec-run/PlanKernels.h",
-                        PIPEC_SOURCE_DIR "/tools/pipec-run/PlanSample.h"}) {
+                        PIPEC_SOURCE_DIR "/tools/pipec-run/PlanSample.h",
+                        PIPEC_SOURCE_DIR "/runtime/kernels/cpu/VecMath.h"}) {
     std::string text;
     if (!readText(h, text)) {
       error = std::string("cannot read ") + h;

@@ -67,8 +67,9 @@ void pipec::emit::loops::attentionForward(Code &c, StringRef out,
   c.line(cat("p[j] = dot * ", scale, ";"));
   c.line("mx = p[j] > mx ? p[j] : mx;");
   c.close();
+  c.simd(); // vecExp vectorizes (VecMath.h)
   c.line("for (int64_t j = 0; j < nk; ++j)");
-  c.line("  p[j] = std::exp(p[j] - mx);");
+  c.line("  p[j] = pipert::cpu::vecExp(p[j] - mx);");
   reduceFixedDynamic(c, "sum", "nk",
                      [](StringRef i) { return cat("p[", i, "]"); });
   c.open("for (int64_t j = 0; j < nk; ++j)");
@@ -132,7 +133,7 @@ void pipec::emit::loops::attentionBackwardB(
              kvStride, ";"));
   reduceFixed(c, "qk", dh,
               [](StringRef i) { return cat("qr[", i, "] * kr[", i, "]"); });
-  c.line(cat("float p = std::exp(qk * ", scale, " - rowLse);"));
+  c.line(cat("float p = pipert::cpu::vecExp(qk * ", scale, " - rowLse);"));
   reduceFixed(c, "gv", dh,
               [](StringRef i) { return cat("gr[", i, "] * vr[", i, "]"); });
   c.line(cat("float ds = p * (gv - proj) * ", scale, ";"));

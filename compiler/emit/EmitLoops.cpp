@@ -279,7 +279,7 @@ void pipec::emit::loops::geluForward(Code &c, StringRef y, StringRef x,
   c.line("float v = x[i];");
   c.line(cat("float u = ", geluScale(), " * (v + ", geluCubic(),
              " * v * v * v);"));
-  c.line("y[i] = 0.5f * v * (1.0f + std::tanh(u));");
+  c.line("y[i] = 0.5f * v * (1.0f + pipert::cpu::vecTanh(u));");
   c.close();
   c.close();
 }
@@ -295,7 +295,7 @@ void pipec::emit::loops::geluBackwardB(Code &c, StringRef dx, StringRef dy,
   c.line("float v = x[i];");
   c.line(cat("float u = ", geluScale(), " * (v + ", geluCubic(),
              " * v * v * v);"));
-  c.line("float th = std::tanh(u);");
+  c.line("float th = pipert::cpu::vecTanh(u);");
   c.line(cat("float du = ", geluScale(), " * (1.0f + 3.0f * ", geluCubic(),
              " * v * v);"));
   c.line("float d = 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * du;");
@@ -312,7 +312,7 @@ void pipec::emit::loops::siluForward(Code &c, StringRef y, StringRef x,
   c.line(cat("const float *x = ", x, ";"));
   c.ompFor(n * kTranscendentalWork, true);
   c.line(cat("for (int64_t i = 0; i < ", n, "; ++i)"));
-  c.line("  y[i] = x[i] / (1.0f + std::exp(-x[i]));");
+  c.line("  y[i] = x[i] / (1.0f + pipert::cpu::vecExp(-x[i]));");
   c.close();
 }
 
@@ -324,7 +324,7 @@ void pipec::emit::loops::siluBackwardB(Code &c, StringRef dx, StringRef dy,
   c.line(cat("const float *dy = ", dy, ", *x = ", x, ";"));
   c.ompFor(n * kTranscendentalWork, true);
   c.open(cat("for (int64_t i = 0; i < ", n, "; ++i)"));
-  c.line("float s = 1.0f / (1.0f + std::exp(-x[i]));");
+  c.line("float s = 1.0f / (1.0f + pipert::cpu::vecExp(-x[i]));");
   c.line("float g = dy[i] * (s * (1.0f + x[i] * (1.0f - s)));");
   c.line(accumulate ? "dx[i] = dx[i] + g;" : "dx[i] = g;");
   c.close();

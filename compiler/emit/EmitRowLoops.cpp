@@ -194,8 +194,9 @@ void pipec::emit::loops::softmaxForward(Code &c, StringRef y, StringRef x,
   c.line(cat("const float *xr = x + r * ", dim, ";"));
   c.line(cat("float *yr = y + r * ", dim, ";"));
   rowMax(c, dim, "xr");
+  c.simd(); // vecExp vectorizes (VecMath.h)
   c.line(cat("for (int64_t i = 0; i < ", dim, "; ++i)"));
-  c.line("  yr[i] = std::exp(xr[i] - mx);");
+  c.line("  yr[i] = pipert::cpu::vecExp(xr[i] - mx);");
   reduceFixed(c, "sum", dim, [](StringRef i) { return cat("yr[", i, "]"); });
   c.simd();
   c.line(cat("for (int64_t i = 0; i < ", dim, "; ++i)"));
@@ -262,8 +263,9 @@ void pipec::emit::loops::crossEntropyFused(Code &c, StringRef where,
   rowMax(c, vocab, "x");
   // Read before g is written (the backward kernel allows g to alias x).
   c.line("const float xt = x[tgt[r]];");
+  c.simd(); // vecExp vectorizes (VecMath.h); g[i] reads only x[i]
   c.line(cat("for (int64_t i = 0; i < ", vocab, "; ++i)"));
-  c.line("  g[i] = std::exp(x[i] - mx);");
+  c.line("  g[i] = pipert::cpu::vecExp(x[i] - mx);");
   reduceFixed(c, "sum", vocab, [](StringRef i) { return cat("g[", i, "]"); });
   c.line("per[size_t(r)] = (mx + std::log(sum)) - xt;");
   c.simd();

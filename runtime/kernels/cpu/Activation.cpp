@@ -2,6 +2,8 @@
 
 #include "kernels/cpu/Activation.h"
 
+#include "kernels/cpu/VecMath.h"
+
 #include <cmath>
 
 namespace pipert::cpu {
@@ -15,7 +17,7 @@ template <typename T> void geluForward(T *y, const T *x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     T v = x[i];
     T u = kGeluScale<T> * (v + kGeluCubic<T> * v * v * v);
-    y[i] = T(0.5) * v * (T(1) + std::tanh(u));
+    y[i] = T(0.5) * v * (T(1) + vecTanh(u));
   }
 }
 
@@ -26,7 +28,7 @@ void geluBackwardB(T *dx, const T *dy, const T *x, int64_t n,
   for (int64_t i = 0; i < n; ++i) {
     T v = x[i];
     T u = kGeluScale<T> * (v + kGeluCubic<T> * v * v * v);
-    T th = std::tanh(u);
+    T th = vecTanh(u);
     T du = kGeluScale<T> * (T(1) + T(3) * kGeluCubic<T> * v * v);
     T d = T(0.5) * (T(1) + th) + T(0.5) * v * (T(1) - th * th) * du;
     T g = dy[i] * d;
@@ -37,7 +39,7 @@ void geluBackwardB(T *dx, const T *dy, const T *x, int64_t n,
 template <typename T> void siluForward(T *y, const T *x, int64_t n) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i)
-    y[i] = x[i] / (T(1) + std::exp(-x[i]));
+    y[i] = x[i] / (T(1) + vecExp(-x[i]));
 }
 
 template <typename T>
@@ -45,7 +47,7 @@ void siluBackwardB(T *dx, const T *dy, const T *x, int64_t n,
                    bool accumulate) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    T s = T(1) / (T(1) + std::exp(-x[i]));
+    T s = T(1) / (T(1) + vecExp(-x[i]));
     T g = dy[i] * (s * (T(1) + x[i] * (T(1) - s)));
     dx[i] = accumulate ? dx[i] + g : g;
   }

@@ -3,7 +3,8 @@
 // Numerics: elementwise, no reductions: every output element is the same
 // function of its input element for any thread count. GELU is GPT-2's tanh
 // approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) evaluated
-// in T with std::tanh; SiLU is x / (1 + exp(-x)). Both have no parameters,
+// in T with vecTanh; SiLU is x / (1 + vecExp(-x)) (VecMath.h: branch-free
+// float versions, libm for double). Both have no parameters,
 // so they have only a B gradient, which recomputes from x (no saved output).
 //
 //===----------------------------------------------------------------------===//

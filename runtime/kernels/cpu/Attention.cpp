@@ -3,6 +3,7 @@
 #include "kernels/cpu/Attention.h"
 
 #include "kernels/cpu/Reduce.h"
+#include "kernels/cpu/VecMath.h"
 
 #include <cmath>
 #include <vector>
@@ -49,7 +50,7 @@ void attentionForward(T *out, T *lse, const T *q, const T *k, const T *v,
         mx = p[j] > mx ? p[j] : mx;
       }
       for (int64_t j = 0; j < n; ++j)
-        p[j] = std::exp(p[j] - mx);
+        p[j] = vecExp(p[j] - mx);
       T sum = detail::sumFixed(p.data(), n);
       for (int64_t j = 0; j < n; ++j) {
         const T *vr = vb + j * kvStride;
@@ -96,7 +97,7 @@ void attentionBackwardB(T *dq, T *dk, T *dv, const T *dout, const T *q,
           int64_t n = visibleKeys(s, t);
           for (int64_t j = 0; j < n; ++j) {
             const T *kr = kb + j * kvStride, *vr = vb + j * kvStride;
-            T p = std::exp(detail::dotFixed(qr, kr, dh) * scale - rowLse);
+            T p = vecExp(detail::dotFixed(qr, kr, dh) * scale - rowLse);
             T ds = p * (detail::dotFixed(gr, vr, dh) - proj) * scale;
             T *dkr = dkb + j * kvStride, *dvr = dvb + j * kvStride;
             for (int64_t d = 0; d < dh; ++d) {

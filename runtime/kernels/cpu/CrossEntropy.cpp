@@ -3,6 +3,7 @@
 #include "kernels/cpu/CrossEntropy.h"
 
 #include "kernels/cpu/Reduce.h"
+#include "kernels/cpu/VecMath.h"
 
 #include <cmath>
 #include <string>
@@ -30,7 +31,7 @@ static void rowStats(const T *x, int64_t vocab, T &mx, T &sum) {
     mx = x[i] > mx ? x[i] : mx;
   T m = mx;
   sum = detail::reduceFixed<T>(vocab,
-                               [x, m](int64_t i) { return std::exp(x[i] - m); });
+                               [x, m](int64_t i) { return vecExp(x[i] - m); });
 }
 
 template <typename T>
@@ -79,7 +80,7 @@ Status crossEntropyBackward(T *dlogits, const T *logits,
     // written, so g may alias x); summing them in the fixed order gives the
     // same bits as the forward pass's rowStats with one exp per element.
     for (int64_t i = 0; i < vocab; ++i)
-      g[i] = std::exp(x[i] - mx);
+      g[i] = vecExp(x[i] - mx);
     T sum = detail::sumFixed(g, vocab);
     for (int64_t i = 0; i < vocab; ++i) {
       T p = g[i] / sum;

@@ -3,6 +3,7 @@
 #include "kernels/cpu/Softmax.h"
 
 #include "kernels/cpu/Reduce.h"
+#include "kernels/cpu/VecMath.h"
 
 #include <cmath>
 
@@ -18,7 +19,7 @@ void softmaxForward(T *y, const T *x, int64_t rows, int64_t dim) {
     for (int64_t i = 0; i < dim; ++i)
       mx = xr[i] > mx ? xr[i] : mx;
     for (int64_t i = 0; i < dim; ++i)
-      yr[i] = std::exp(xr[i] - mx);
+      yr[i] = vecExp(xr[i] - mx);
     T sum = detail::sumFixed(yr, dim);
     for (int64_t i = 0; i < dim; ++i)
       yr[i] = yr[i] / sum;
