@@ -175,24 +175,15 @@ static void broadcastLoop(Code &c, int64_t n, int64_t bn,
   c.close();
 }
 
-void pipec::emit::loops::addForward(Code &c, StringRef y, StringRef a,
-                                    StringRef b, int64_t n, int64_t bn) {
+void pipec::emit::loops::binaryForward(Code &c, char op, StringRef y,
+                                       StringRef a, StringRef b, int64_t n,
+                                       int64_t bn) {
   c.open("");
   c.line(cat("float *y = ", y, ";"));
   c.line(cat("const float *a = ", a, ", *b = ", b, ";"));
   broadcastLoop(c, n, bn, [&](StringRef i, StringRef j) {
-    c.line(cat("y[", i, "] = a[", i, "] + b[", j, "];"));
-  });
-  c.close();
-}
-
-void pipec::emit::loops::mulForward(Code &c, StringRef y, StringRef a,
-                                    StringRef b, int64_t n, int64_t bn) {
-  c.open("");
-  c.line(cat("float *y = ", y, ";"));
-  c.line(cat("const float *a = ", a, ", *b = ", b, ";"));
-  broadcastLoop(c, n, bn, [&](StringRef i, StringRef j) {
-    c.line(cat("y[", i, "] = a[", i, "] * b[", j, "];"));
+    c.line(cat("y[", i, "] = a[", i, "] ", std::string(1, op), " b[", j,
+               "];"));
   });
   c.close();
 }

@@ -92,12 +92,12 @@ void columnSums(Code &c, llvm::StringRef out, int64_t rows, int64_t cols,
 std::string failure(llvm::StringRef where, llvm::StringRef message);
 
 // Elementwise.h
-void addForward(Code &c, llvm::StringRef y, llvm::StringRef a,
-                llvm::StringRef b, int64_t n, int64_t bn);
+/// y = a OP b with b broadcast over a's leading dimensions (n elements of
+/// a, bn of b); OP is '+' (nn.add) or '*' (nn.mul).
+void binaryForward(Code &c, char op, llvm::StringRef y, llvm::StringRef a,
+                   llvm::StringRef b, int64_t n, int64_t bn);
 void addBackwardBroadcast(Code &c, llvm::StringRef db, llvm::StringRef dy,
                           int64_t n, int64_t bn, bool accumulate);
-void mulForward(Code &c, llvm::StringRef y, llvm::StringRef a,
-                llvm::StringRef b, int64_t n, int64_t bn);
 void mulBackwardLhs(Code &c, llvm::StringRef da, llvm::StringRef dy,
                     llvm::StringRef b, int64_t n, int64_t bn, bool accumulate);
 void mulBackwardRhs(Code &c, llvm::StringRef db, llvm::StringRef dy,

@@ -118,13 +118,13 @@ bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
         return true;
       })
       .Case([&](nn::AddOp o) {
-        L::addForward(c, p(o.getResult()), p(o.getLhs()), p(o.getRhs()),
-                      numel(o.getLhs()), numel(o.getRhs()));
+        L::binaryForward(c, '+', p(o.getResult()), p(o.getLhs()),
+                         p(o.getRhs()), numel(o.getLhs()), numel(o.getRhs()));
         return true;
       })
       .Case([&](nn::MulOp o) {
-        L::mulForward(c, p(o.getResult()), p(o.getLhs()), p(o.getRhs()),
-                      numel(o.getLhs()), numel(o.getRhs()));
+        L::binaryForward(c, '*', p(o.getResult()), p(o.getLhs()),
+                         p(o.getRhs()), numel(o.getLhs()), numel(o.getRhs()));
         return true;
       })
       .Case([&](nn::GeluOp o) {
