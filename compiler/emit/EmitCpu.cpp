@@ -331,7 +331,9 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
     return false;
   PerturbedValues perturbed;
   if (!options.debugPerturbVjp.empty() &&
-      !perturbedValues(module, options.debugPerturbVjp, perturbed, error))
+      !reference::perturbedVjpValues(
+          module.lookupSymbol<func::FuncOp>("train_step"),
+          options.debugPerturbVjp, perturbed, error))
     return false;
   for (size_t c = 0; c < L.chunks.size(); ++c) {
     std::string text;

@@ -357,49 +357,6 @@ bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
   return ok;
 }
 
-bool pipec::emit::perturbedValues(ModuleOp module, StringRef opName,
-                                  PerturbedValues &out, std::string &error) {
-  std::string target = "nn." + opName.str();
-  auto forward = module.lookupSymbol<func::FuncOp>("forward");
-  auto train = module.lookupSymbol<func::FuncOp>("train_step");
-  if (!forward || !train) {
-    error = "--debug-perturb-vjp needs @forward and @train_step";
-    return false;
-  }
-  // nn.op_id indexes the ops of @forward's body, the return excluded.
-  std::vector<Operation *> forwardOps;
-  bool found = false;
-  for (Operation &op : forward.getBody().front())
-    if (!isa<func::ReturnOp>(op)) {
-      forwardOps.push_back(&op);
-      found |= op.getName().getStringRef() == target;
-    }
-  if (!found) {
-    error = "--debug-perturb-vjp=" + opName.str() + ": the model has no '" +
-            target + "' op";
-    return false;
-  }
-  for (Operation &op : train.getBody().front()) {
-    auto role = op.getAttrOfType<StringAttr>("nn.role");
-    auto id = op.getAttrOfType<IntegerAttr>("nn.op_id");
-    if (!role || !id || id.getInt() < 0 ||
-        id.getInt() >= int64_t(forwardOps.size()) ||
-        forwardOps[size_t(id.getInt())]->getName().getStringRef() != target)
-      continue;
-    // The loss's B gradient is computed in its fused F op.
-    if (auto ce = dyn_cast<nn::SoftmaxCrossEntropyOp>(op)) {
-      out[&op].push_back(ce.getDlogits());
-      continue;
-    }
-    if (role.getValue() != "B" || op.hasAttr("nn.recompute") ||
-        isa<nn::GradAddOp>(op))
-      continue;
-    for (Value r : op.getResults())
-      out[&op].push_back(r);
-  }
-  return true;
-}
-
 void pipec::emit::emitPerturbation(ArrayRef<Value> values,
                                    const OpPointers &ptr, std::string &out) {
   std::map<std::string, std::string> globals;

@@ -12,6 +12,7 @@
 #ifndef PIPEC_COMPILER_EMIT_EMITOPS_H
 #define PIPEC_COMPILER_EMIT_EMITOPS_H
 
+#include "compiler/reference/PerturbVjp.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/DenseMap.h"
@@ -46,16 +47,9 @@ bool emitOpCall(mlir::Operation *op, const OpPointers &ptr, std::string &out,
                 std::string &error);
 
 /// The values `--debug-perturb-vjp=OP` multiplies by 1 + 1e-3 right after
-/// the op that computes them, chosen as `pipec reference-train
-/// --debug-perturb-vjp` chooses them (compiler/reference/Executor.cpp): the
-/// results of the B ops of @train_step whose `nn.op_id` names an `nn.OP` op
-/// of @forward (not recomputed forward ops, not gradient sums), and the
-/// dlogits of a fused softmax cross-entropy. Fails when @forward has no
-/// such op.
-using PerturbedValues =
-    llvm::DenseMap<mlir::Operation *, llvm::SmallVector<mlir::Value, 4>>;
-bool perturbedValues(mlir::ModuleOp module, llvm::StringRef op,
-                     PerturbedValues &out, std::string &error);
+/// the op that computes them: the reference executor's choice
+/// (compiler/reference/PerturbVjp.h).
+using PerturbedValues = reference::PerturbedValues;
 
 /// Appends `v[i] *= float(1 + 1e-3)` over every element of each f32 value.
 void emitPerturbation(llvm::ArrayRef<mlir::Value> values,

@@ -1,6 +1,7 @@
 //===- Executor.cpp - runs an nn function on the CPU kernels --------------===//
 
 #include "compiler/reference/Executor.h"
+#include "compiler/reference/PerturbVjp.h"
 #include "compiler/reference/ValueInfo.h"
 
 #include "dialects/nn/NNGradOps.h"
@@ -124,47 +125,10 @@ template <typename T>
 bool Executor<T>::planPerturbation(llvm::raw_ostream &errs) {
   if (options.perturbVjpOp.empty())
     return true;
-  std::string target = "nn." + options.perturbVjpOp;
-  auto module = fn->template getParentOfType<ModuleOp>();
-  auto forward = module ? module.template lookupSymbol<func::FuncOp>("forward")
-                        : func::FuncOp();
-  if (!forward) {
-    errs << "reference executor: error: --debug-perturb-vjp needs @forward\n";
+  std::string error;
+  if (!perturbedVjpValues(fn, options.perturbVjpOp, perturbed, error)) {
+    errs << "pipec reference-train: error: " << error << "\n";
     return false;
-  }
-  // nn.op_id indexes the ops of @forward's body, the return excluded.
-  std::vector<Operation *> forwardOps;
-  bool found = false;
-  for (Operation &op : forward.getBody().front())
-    if (!isa<func::ReturnOp>(op)) {
-      forwardOps.push_back(&op);
-      found |= op.getName().getStringRef() == target;
-    }
-  if (!found) {
-    errs << "pipec reference-train: error: --debug-perturb-vjp="
-         << options.perturbVjpOp << ": the model has no '" << target
-         << "' op\n";
-    return false;
-  }
-  for (Operation &op : fn.getBody().front()) {
-    auto role = op.getAttrOfType<StringAttr>("nn.role");
-    auto id = op.getAttrOfType<IntegerAttr>("nn.op_id");
-    if (!role || !id || id.getInt() < 0 ||
-        id.getInt() >= static_cast<int64_t>(forwardOps.size()) ||
-        forwardOps[id.getInt()]->getName().getStringRef() != target)
-      continue;
-    // The loss's B gradient is computed in its fused F op.
-    if (auto ce = dyn_cast<nn::SoftmaxCrossEntropyOp>(op)) {
-      perturbed[&op].push_back(ce.getDlogits());
-      continue;
-    }
-    // A recomputed forward op and the sum of two contributions are not the
-    // op's vector-Jacobian product.
-    if (role.getValue() != "B" || op.hasAttr("nn.recompute") ||
-        isa<nn::GradAddOp>(op))
-      continue;
-    for (Value r : op.getResults())
-      perturbed[&op].push_back(r);
   }
   return true;
 }

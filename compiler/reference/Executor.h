@@ -13,6 +13,7 @@
 #define PIPEC_COMPILER_REFERENCE_EXECUTOR_H
 
 #include "compiler/reference/Parameters.h"
+#include "compiler/reference/PerturbVjp.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
@@ -113,8 +114,7 @@ private:
   std::vector<std::vector<int64_t>> int64Storage;
   std::vector<mlir::Value> results;
   /// Ops whose float results are multiplied by 1 + 1e-3 after they run.
-  llvm::DenseMap<mlir::Operation *, llvm::SmallVector<mlir::Value, 3>>
-      perturbed;
+  PerturbedValues perturbed;
 };
 
 } // namespace pipec::reference
