@@ -14,29 +14,74 @@
 #include "compiler/emit/EmitOps.h"
 #include "dialects/nn/NNGradOps.h"
 
+#include "pipert/AtomicFile.h"
 #include "pipert/Manifest.h"
 #include "pipert/Stream.h"
 #include "pipert/StreamBuilder.h"
 
 #include "llvm/Support/raw_ostream.h"
 
-#include <fstream>
+#include <cstdio>
 #include <map>
 
 using namespace mlir;
 using namespace pipec;
 using namespace pipec::emit;
 
+/// Writes a file of the plan folder whole or not at all (AtomicFile.h).
 static bool writeFile(const std::string &path, const std::string &text,
                       std::string &error) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) {
-    error = path + ": cannot write";
+  if (pipert::Status s =
+          pipert::writeFileAtomically(path, text, pipert::PlanFiles::Allow);
+      !s.ok()) {
+    error = s.message();
     return false;
   }
   return true;
+}
+
+/// FNV-1a, 64 bits: the plan identity's hash (docs/RUNTIME.md).
+static uint64_t fnv1a(const void *data, size_t size, uint64_t h) {
+  const auto *p = static_cast<const uint8_t *>(data);
+  for (size_t i = 0; i < size; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+/// Adds a length-prefixed part to the identity hash, so that parts cannot
+/// run into each other.
+static uint64_t hashPart(uint64_t h, const void *data, size_t size) {
+  uint64_t n = size;
+  h = fnv1a(&n, sizeof n, h);
+  return fnv1a(data, size, h);
+}
+
+/// `text` as a C++ string literal, split into lines.
+static std::string cString(const std::string &text) {
+  std::string out = "\"";
+  size_t column = 0;
+  for (unsigned char c : text) {
+    if (column >= 100) {
+      out += "\"\n    \"";
+      column = 0;
+    }
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += char(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\%03o", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+    column += 1;
+  }
+  return out + "\"";
 }
 
 /// A pointer expression `((T *)(BASE + OFF))` for a value of `type`.
@@ -315,11 +360,25 @@ static std::string emitPlanSource(const PlanLayout &L) {
   os << "static const pipecrun::RankCode kRanks[] = {\n";
   for (size_t r = 0; r < L.ranks.size(); ++r)
     os << "  {rank" << r << "Prepare, rank" << r << "Opt},\n";
-  os << "};\n\n"
-     << "const pipecrun::PlanCode pipecPlanCode = {kChunks, " << C
-     << ", kRanks, " << L.ranks.size() << ", " << L.batch << ", " << L.seq
-     << ", " << L.vocab << "};\n";
+  os << "};\n";
   return out;
+}
+
+/// The end of plan.cpp: the plan's identity and the manifest it was
+/// compiled with (PlanKernels.h), then the PlanCode table.
+static std::string emitPlanIdentity(const PlanLayout &L,
+                                    const std::string &planId,
+                                    const std::string &manifest) {
+  return "\n// The identity of this plan and the manifest it owns: pipec-plan\n"
+         "// refuses a manifest or stream that differs (docs/RUNTIME.md).\n"
+         "static const char kPlanId[] = " +
+         cString(planId) + ";\nstatic const char kManifest[] =\n    " +
+         cString(manifest) +
+         ";\n\nconst pipecrun::PlanCode pipecPlanCode = {kChunks, " +
+         std::to_string(L.chunks.size()) + ", kRanks, " +
+         std::to_string(L.ranks.size()) + ", " + std::to_string(L.batch) +
+         ", " + std::to_string(L.seq) + ", " + std::to_string(L.vocab) +
+         ", kPlanId, kManifest};\n";
 }
 
 bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
@@ -335,16 +394,49 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
           module.lookupSymbol<func::FuncOp>("train_step"),
           options.debugPerturbVjp, perturbed, error))
     return false;
+  // Everything is built in memory first: the identity hashes it all.
+  uint64_t id = hashPart(0xcbf29ce484222325ull, options.identity.data(),
+                         options.identity.size());
+  std::vector<std::string> chunkTexts(L.chunks.size());
   for (size_t c = 0; c < L.chunks.size(); ++c) {
-    std::string text;
-    if (!emitChunkSource(L, int(c), perturbed, text, error))
+    if (!emitChunkSource(L, int(c), perturbed, chunkTexts[c], error))
       return false;
-    std::string name = "chunk" + std::to_string(c) + ".cpp";
-    if (!writeFile(outDir + "/" + name, text, error))
-      return false;
-    plan.chunkSources.push_back(name);
+    id = hashPart(id, chunkTexts[c].data(), chunkTexts[c].size());
+    plan.chunkSources.push_back("chunk" + std::to_string(c) + ".cpp");
   }
   plan.planSource = "plan.cpp";
+  std::string planText = emitPlanSource(L);
+  id = hashPart(id, planText.data(), planText.size());
+  std::vector<pipert::Stream> streams;
+  if (!buildStreams(L, streams, error))
+    return false;
+  for (const pipert::Stream &s : streams) {
+    std::vector<uint8_t> bytes = pipert::encodeStream(s);
+    id = hashPart(id, bytes.data(), bytes.size());
+  }
+  pipert::Manifest &m = L.manifest;
+  for (pipert::Stream &s : streams) {
+    s.planId = id;
+    m.rankInfo[size_t(s.rank)].streamChecksum = pipert::streamChecksum(s);
+  }
+  m.files = plan.chunkSources;
+  m.files.push_back(plan.planSource);
+  for (const pipert::RankInfo &r : m.rankInfo)
+    m.files.push_back(r.stream);
+  m.files.push_back("manifest.json");
+  m.files.push_back("pipec-plan");
+  // The executable keeps the manifest without its id (the id is compiled
+  // in beside it), so that the two are compared field by field.
+  std::string owned = pipert::manifestToJson(m);
+  m.planId = pipert::planIdText(id);
+  plan.planId = m.planId;
+  planText += emitPlanIdentity(L, m.planId, owned);
+
+  for (size_t c = 0; c < L.chunks.size(); ++c)
+    if (!writeFile(outDir + "/" + plan.chunkSources[c], chunkTexts[c], error))
+      return false;
+  if (!writeFile(outDir + "/plan.cpp", planText, error))
+    return false;
   for (int32_t r = 0; r < L.stages; ++r) {
     plan.arenaBytes.push_back(L.ranks[size_t(r)].arenaBytes);
     int64_t live = -1;
@@ -354,20 +446,16 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
           live = a.getInt();
     plan.peakLiveBytes.push_back(live);
   }
-  if (!writeFile(outDir + "/plan.cpp", emitPlanSource(L), error))
-    return false;
-  std::vector<pipert::Stream> streams;
-  if (!buildStreams(L, streams, error))
-    return false;
   for (const pipert::Stream &s : streams)
     if (pipert::Status st = writeStreamFile(
-            outDir + "/" + L.manifest.rankInfo[size_t(s.rank)].stream, s);
+            outDir + "/" + m.rankInfo[size_t(s.rank)].stream, s);
         !st.ok()) {
       error = st.message();
       return false;
     }
-  if (pipert::Status st =
-          pipert::writeManifestFile(outDir + "/manifest.json", L.manifest);
+  // The manifest last: a folder whose compile was interrupted mixes two
+  // identities, which pipec-plan refuses.
+  if (pipert::Status st = pipert::writeManifestFile(outDir + "/manifest.json", m);
       !st.ok()) {
     error = st.message();
     return false;

@@ -30,6 +30,8 @@ struct EmittedPlan {
   /// placed every region) and the most bytes live at one instruction
   /// (`pipe.peak_live_bytes`; the arena exceeds it by fragmentation only).
   std::vector<int64_t> arenaBytes, peakLiveBytes;
+  /// The plan's identity (manifest.json "plan_id").
+  std::string planId;
 };
 
 /// Debug switches of the emitter.
@@ -42,6 +44,9 @@ struct EmitOptions {
   /// `pipec reference-train --debug-perturb-vjp=OP` does (empty: off), so
   /// a comparison of compiled plans can be shown to fail.
   std::string debugPerturbVjp;
+  /// What the plan is compiled from besides its module (the model file's
+  /// bytes and the compile options): the first part of the plan id.
+  std::string identity;
 };
 
 /// Emits the plan of `module` into `outDir` (which must exist). On failure

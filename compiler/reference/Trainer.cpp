@@ -67,12 +67,12 @@ static bool checkVocabulary(func::FuncOp forward, const pipert::TokenFile &data,
   });
   if (vocab < 0)
     return true;
-  for (size_t i = 0; i < data.tokens.size(); ++i)
-    if (data.tokens[i] >= vocab) {
-      errs << path << ": error: token " << data.tokens[i] << " at position "
-           << i << " is outside the model's vocabulary of " << vocab << "\n";
-      return false;
-    }
+  int64_t i = data.firstOutside(vocab);
+  if (i >= 0) {
+    errs << path << ": error: token " << data[i] << " at position " << i
+         << " is outside the model's vocabulary of " << vocab << "\n";
+    return false;
+  }
   return true;
 }
 
@@ -101,7 +101,7 @@ static bool prepare(ModuleOp module, const std::string &dataPath,
                 : setup.params.load(initPath, error);
   if (ok)
     ok = pipert::loadTokens(dataPath, setup.data, error) &&
-         pipert::Batcher::create(setup.data.tokens, setup.batch, setup.seq,
+         pipert::Batcher::create(setup.data, setup.batch, setup.seq,
                                  microbatches, setup.batcher, error);
   if (!ok) {
     errs << "pipec reference-train: error: " << error << "\n";

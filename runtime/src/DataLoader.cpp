@@ -5,12 +5,12 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <iterator>
+#include <algorithm>
 
 namespace pipert {
 
 /// Little-endian int32 at byte `at`.
-static int32_t readInt32(const std::vector<uint8_t> &bytes, size_t at) {
+static int32_t readInt32(const uint8_t *bytes, size_t at) {
   uint32_t v = uint32_t(bytes[at]) | uint32_t(bytes[at + 1]) << 8 |
                uint32_t(bytes[at + 2]) << 16 | uint32_t(bytes[at + 3]) << 24;
   return static_cast<int32_t>(v);
@@ -21,25 +21,40 @@ static bool endsWith(const std::string &s, const std::string &suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-bool parseTokens(const std::vector<uint8_t> &bytes, const std::string &path,
-                 TokenFile &out, std::string &error) {
-  out = TokenFile();
-  bool magic = bytes.size() >= 4 && readInt32(bytes, 0) == kLlmcMagic;
+int32_t TokenFile::maxToken() const {
+  int32_t most = -1;
+  for (int64_t i = 0; i < count; ++i)
+    most = std::max(most, (*this)[i]);
+  return most;
+}
+
+int64_t TokenFile::firstOutside(int64_t vocab) const {
+  for (int64_t i = 0; i < count; ++i)
+    if ((*this)[i] >= vocab)
+      return i;
+  return -1;
+}
+
+/// Points `out` at the tokens of `size` file bytes at `bytes` (which `out`
+/// keeps alive: its mapping or its copy).
+bool parseTokenBytes(const uint8_t *bytes, size_t size,
+                     const std::string &path, TokenFile &out,
+                     std::string &error) {
+  bool magic = size >= 4 && readInt32(bytes, 0) == kLlmcMagic;
   // A .bin file is meant to be a shard: reading its bytes as text would
   // train on garbage without a word, so a bad header is an error instead.
   if (!magic && endsWith(path, ".bin")) {
     error = path + ": not an llm.c token shard: " +
-            (bytes.size() < 4
-                 ? std::string("the file is shorter than its "
-                               "magic number")
-                 : "magic number " + std::to_string(readInt32(bytes, 0)) +
-                       ", expected " + std::to_string(kLlmcMagic));
+            (size < 4 ? std::string("the file is shorter than its "
+                                    "magic number")
+                      : "magic number " + std::to_string(readInt32(bytes, 0)) +
+                            ", expected " + std::to_string(kLlmcMagic));
     return false;
   }
   if (magic) {
-    if (static_cast<int64_t>(bytes.size()) < kLlmcHeaderBytes) {
+    if (static_cast<int64_t>(size) < kLlmcHeaderBytes) {
       error = path + ": llm.c shard header is truncated: " +
-              std::to_string(bytes.size()) + " bytes, expected " +
+              std::to_string(size) + " bytes, expected " +
               std::to_string(kLlmcHeaderBytes);
       return false;
     }
@@ -51,44 +66,46 @@ bool parseTokens(const std::vector<uint8_t> &bytes, const std::string &path,
       return false;
     }
     int32_t count = readInt32(bytes, 8);
-    int64_t held = (static_cast<int64_t>(bytes.size()) - kLlmcHeaderBytes) / 2;
+    int64_t held = (static_cast<int64_t>(size) - kLlmcHeaderBytes) / 2;
     if (count < 0 || count > held) {
       error = path + ": llm.c shard header claims " + std::to_string(count) +
               " tokens but the file holds " + std::to_string(held);
       return false;
     }
     out.isShard = true;
-    out.tokens.resize(count);
-    for (int32_t i = 0; i < count; ++i) {
-      size_t at = kLlmcHeaderBytes + 2 * size_t(i);
-      out.tokens[i] = int32_t(bytes[at]) | int32_t(bytes[at + 1]) << 8;
-    }
+    out.base = bytes + kLlmcHeaderBytes;
+    out.count = count;
   } else {
-    out.tokens.assign(bytes.begin(), bytes.end());
+    out.isShard = false;
+    out.base = bytes;
+    out.count = int64_t(size);
   }
-  if (out.tokens.empty()) {
+  if (out.count == 0) {
     error = path + ": the file holds no tokens";
     return false;
   }
   return true;
 }
 
-bool loadTokens(const std::string &path, TokenFile &out, std::string &error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = path + ": cannot open the data file: " + std::strerror(errno);
-    return false;
-  }
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    error = path + ": cannot read the data file";
-    return false;
-  }
-  return parseTokens(bytes, path, out, error);
+bool parseTokens(const std::vector<uint8_t> &bytes, const std::string &path,
+                 TokenFile &out, std::string &error) {
+  out = TokenFile();
+  out.owned = bytes;
+  return parseTokenBytes(out.owned.data(), out.owned.size(), path, out,
+                         error);
 }
 
-bool Batcher::create(const std::vector<int32_t> &tokens, int64_t batch,
+bool loadTokens(const std::string &path, TokenFile &out, std::string &error) {
+  out = TokenFile();
+  if (Status s = out.mapping.open(path, "data file"); !s.ok()) {
+    error = s.message();
+    return false;
+  }
+  return parseTokenBytes(out.mapping.data(), out.mapping.size(), path, out,
+                         error);
+}
+
+bool Batcher::create(const TokenFile &tokens, int64_t batch,
                      int64_t seq, int64_t microbatches, Batcher &out,
                      std::string &error) {
   if (batch < 1 || seq < 1 || microbatches < 1) {
@@ -115,10 +132,10 @@ void Batcher::microBatch(int64_t step, int64_t j, int32_t *tokens,
   int64_t n = batch * seq;
   int64_t g = step * microbatches + j;
   int64_t start = (g % perEpochCount) * n;
-  const int32_t *src = data->data() + start;
+  const TokenFile &src = *data;
   for (int64_t i = 0; i < n; ++i) {
-    tokens[i] = src[i];
-    targets[i] = src[i + 1];
+    tokens[i] = src[start + i];
+    targets[i] = src[start + i + 1];
   }
 }
 

@@ -48,10 +48,31 @@ Status Executor::load(const std::string &dir, std::unique_ptr<Executor> &out,
   if (Status s = readManifestFile(dir + "/manifest.json", m); !s.ok())
     return s;
   std::vector<Stream> streams(size_t(m.ranks));
-  for (int32_t r = 0; r < m.ranks; ++r)
-    if (Status s = readStreamFile(dir + "/" + m.rankInfo[r].stream, streams[r]);
-        !s.ok())
+  for (int32_t r = 0; r < m.ranks; ++r) {
+    std::string path = dir + "/" + m.rankInfo[r].stream;
+    if (Status s = readStreamFile(path, streams[r]); !s.ok())
       return s;
+    // One plan, one identity (docs/RUNTIME.md): a stream of another plan
+    // or an edited one is refused before anything runs.
+    std::string id = streams[r].planId ? planIdText(streams[r].planId) : "";
+    if (id != m.planId)
+      return Status::failure(
+          path + " belongs to plan " + (id.empty() ? "(none)" : id) + ", but " +
+              dir + "/manifest.json is plan " +
+              (m.planId.empty() ? "(none)" : m.planId) +
+              ": the folder mixes files of two plans (run pipec compile "
+              "again)",
+          r);
+    uint64_t want = m.rankInfo[r].streamChecksum;
+    if (want && streams[r].checksum != want)
+      return Status::failure(path + ": checksum " +
+                                 planIdText(streams[r].checksum) + ", but " +
+                                 dir + "/manifest.json records " +
+                                 planIdText(want) +
+                                 ": the stream was edited or replaced (run "
+                                 "pipec compile again)",
+                             r);
+  }
   return create(std::move(m), std::move(streams), out, onlyRank);
 }
 

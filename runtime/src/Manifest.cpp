@@ -2,9 +2,14 @@
 
 #include "pipert/Manifest.h"
 
+#include "pipert/AtomicFile.h"
+#include "pipert/InputFile.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -253,6 +258,10 @@ std::string manifestToJson(const Manifest &m) {
   json j;
   j["format"] = "pipert-manifest";
   j["version"] = 1;
+  if (!m.planId.empty())
+    j["plan_id"] = m.planId;
+  if (!m.files.empty())
+    j["files"] = m.files;
   j["model"] = m.model;
   j["dtype"] = dtypeName(m.dtype);
   j["ranks"] = m.ranks;
@@ -265,10 +274,14 @@ std::string manifestToJson(const Manifest &m) {
   j["chunks"] = m.chunkRank;
   j["groups"] = m.groups;
   json ranks = json::array();
-  for (const RankInfo &r : m.rankInfo)
-    ranks.push_back({{"stream", r.stream},
-                     {"arena_bytes", r.arenaBytes},
-                     {"peak_bytes", r.peakBytes}});
+  for (const RankInfo &r : m.rankInfo) {
+    json info = {{"stream", r.stream},
+                 {"arena_bytes", r.arenaBytes},
+                 {"peak_bytes", r.peakBytes}};
+    if (r.streamChecksum)
+      info["stream_checksum"] = planIdText(r.streamChecksum);
+    ranks.push_back(info);
+  }
   j["rank_info"] = ranks;
   json params = json::array();
   for (const ParamInfo &p : m.params)
@@ -329,6 +342,18 @@ Status parseManifest(const std::string &text, const std::string &name,
                            std::to_string(version) +
                            ", this runtime reads pipert-manifest version 1");
   std::string decay = "cosine";
+  ok = ok && r.string(j, "plan_id", "manifest", m.planId, false);
+  if (ok && j.contains("files")) {
+    const json &f = j["files"];
+    ok = f.is_array() || r.fail("manifest.files", "expected an array of names");
+    for (size_t i = 0; ok && i < f.size(); ++i) {
+      ok = f[i].is_string() ||
+           r.fail("manifest.files[" + std::to_string(i) + "]",
+                  "expected a file name");
+      if (ok)
+        m.files.push_back(f[i].get<std::string>());
+    }
+  }
   ok = ok && r.string(j, "model", "manifest", m.model) &&
        r.dtype(j, "dtype", "manifest", m.dtype) &&
        r.integer32(j, "ranks", "manifest", m.ranks) &&
@@ -363,9 +388,17 @@ Status parseManifest(const std::string &text, const std::string &name,
     for (size_t i = 0; ok && i < ri->size(); ++i) {
       std::string p = "manifest.rank_info[" + std::to_string(i) + "]";
       RankInfo info;
+      std::string sum;
       ok = r.string((*ri)[i], "stream", p, info.stream) &&
            r.integer((*ri)[i], "arena_bytes", p, info.arenaBytes) &&
-           r.integer((*ri)[i], "peak_bytes", p, info.peakBytes);
+           r.integer((*ri)[i], "peak_bytes", p, info.peakBytes) &&
+           r.string((*ri)[i], "stream_checksum", p, sum, false);
+      if (ok && !sum.empty()) {
+        char *end = nullptr;
+        info.streamChecksum = std::strtoull(sum.c_str(), &end, 16);
+        if (sum.size() != 16 || *end)
+          ok = r.fail(p + ".stream_checksum", "expected 16 hex digits");
+      }
       m.rankInfo.push_back(info);
     }
   }
@@ -443,16 +476,36 @@ Status parseManifest(const std::string &text, const std::string &name,
   return Status::success();
 }
 
+std::string planIdText(uint64_t id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)id);
+  return buf;
+}
+
+std::string firstManifestDifference(const Manifest &a, const Manifest &b) {
+  Manifest x = a, y = b;
+  x.planId.clear();
+  y.planId.clear();
+  json ja = json::parse(manifestToJson(x)), jb = json::parse(manifestToJson(y));
+  json patch = json::diff(ja, jb);
+  if (patch.empty())
+    return "";
+  const json &op = patch[0];
+  std::string where = op.value("path", std::string("/"));
+  json::json_pointer ptr(where);
+  std::string left = ja.contains(ptr) ? ja[ptr].dump() : "absent";
+  std::string right = jb.contains(ptr) ? jb[ptr].dump() : "absent";
+  return where + ": " + left + " against " + right;
+}
+
 Status writeManifestFile(const std::string &path, const Manifest &m) {
-  std::ofstream out(path);
-  out << manifestToJson(m);
-  out.close();
-  if (!out)
-    return Status::failure("cannot write " + path);
-  return Status::success();
+  // The manifest is a plan file: only the compiler writes it.
+  return writeFileAtomically(path, manifestToJson(m), PlanFiles::Allow);
 }
 
 Status readManifestFile(const std::string &path, Manifest &m) {
+  if (Status s = checkInputFile(path, "manifest"); !s.ok())
+    return s;
   std::ifstream in(path);
   if (!in)
     return Status::failure("cannot open " + path);

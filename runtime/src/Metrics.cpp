@@ -29,8 +29,8 @@ std::string formatMetricsLine(const StepMetrics &m) {
 }
 
 MetricsWriter::~MetricsWriter() {
-  if (file)
-    std::fclose(file);
+  std::string error;
+  close(error);
 }
 
 bool MetricsWriter::open(const std::string &dir, std::string &error) {
@@ -41,18 +41,26 @@ bool MetricsWriter::open(const std::string &dir, std::string &error) {
     return false;
   }
   filePath = (std::filesystem::path(dir) / "metrics.jsonl").string();
-  file = std::fopen(filePath.c_str(), "w");
-  if (!file) {
-    error = filePath + ": cannot create the file: " + std::strerror(errno);
+  if (Status s = file.open(filePath); !s.ok()) {
+    error = s.message();
     return false;
   }
   return true;
 }
 
 bool MetricsWriter::write(const StepMetrics &metrics, std::string &error) {
-  std::string line = formatMetricsLine(metrics) + "\n";
-  if (!file || std::fputs(line.c_str(), file) < 0 || std::fflush(file) != 0) {
-    error = filePath + ": cannot write the metrics";
+  if (Status s = file.write(formatMetricsLine(metrics) + "\n"); !s.ok()) {
+    error = s.message();
+    return false;
+  }
+  return true;
+}
+
+bool MetricsWriter::close(std::string &error) {
+  if (!file.isOpen())
+    return true;
+  if (Status s = file.commit(); !s.ok()) {
+    error = s.message();
     return false;
   }
   return true;

@@ -20,22 +20,18 @@ std::string formatStepLine(const StepRecord &r) {
          ", \"step_time_s\": " + formatNumber(r.stepTimeS) + "}";
 }
 
-MetricsLog::~MetricsLog() {
-  if (file)
-    std::fclose(file);
-}
+MetricsLog::~MetricsLog() { (void)close(); }
 
 Status MetricsLog::open(const std::string &dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec)
     return Status::failure("cannot create " + dir + ": " + ec.message());
-  path = dir + "/metrics.jsonl";
-  file = std::fopen(path.c_str(), "w");
-  if (!file)
-    return Status::failure("cannot create " + path + ": " +
-                           std::strerror(errno));
-  return Status::success();
+  return file.open(dir + "/metrics.jsonl");
+}
+
+Status MetricsLog::close() {
+  return file.isOpen() ? file.commit() : Status::success();
 }
 
 /// %.17g, or the NaN / Infinity spellings formatNumber uses, into `out`.
@@ -49,7 +45,7 @@ static void numberInto(char *out, size_t size, double v) {
 }
 
 Status MetricsLog::write(const StepRecord &r) {
-  if (!file)
+  if (!file.isOpen())
     return Status::failure("metrics log is not open");
   // Formatted on the stack: the log is written while ranks train, and the
   // training loop allocates nothing.
@@ -59,15 +55,16 @@ Status MetricsLog::write(const StepRecord &r) {
   numberInto(v[2], sizeof v[2], r.gradNorm);
   numberInto(v[3], sizeof v[3], r.tokensPerS);
   numberInto(v[4], sizeof v[4], r.stepTimeS);
-  if (std::fprintf(file,
-                   "{\"step\": %lld, \"loss\": %s, \"lr\": %s, "
-                   "\"grad_norm\": %s, \"tokens_per_s\": %s, "
-                   "\"step_time_s\": %s}\n",
-                   (long long)r.step, v[0], v[1], v[2], v[3], v[4]) < 0 ||
-      std::fflush(file) != 0)
-    return Status::failure("cannot write " + path + ": " +
-                           std::strerror(errno));
-  return Status::success();
+  char line[320];
+  int n = std::snprintf(line, sizeof line,
+                        "{\"step\": %lld, \"loss\": %s, \"lr\": %s, "
+                        "\"grad_norm\": %s, \"tokens_per_s\": %s, "
+                        "\"step_time_s\": %s}\n",
+                        (long long)r.step, v[0], v[1], v[2], v[3], v[4]);
+  if (n < 0 || size_t(n) >= sizeof line)
+    return Status::failure("cannot format the metrics line of step " +
+                           std::to_string(r.step));
+  return file.write(line, size_t(n));
 }
 
 std::string traceName(const Instr &in) {
@@ -99,17 +96,22 @@ std::string traceName(const Instr &in) {
 Status writeChromeTrace(
     const std::string &path, const std::vector<Stream> &streams,
     const std::vector<const std::vector<TraceEvent> *> &events) {
-  std::FILE *f = std::fopen(path.c_str(), "w");
-  if (!f)
-    return Status::failure("cannot create " + path + ": " +
-                           std::strerror(errno));
-  std::fputs("{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n", f);
+  // Built in memory, then written whole (AtomicFile.h); reserved once, so
+  // the allocations do not depend on the number of events.
+  size_t count = 0;
+  for (const std::vector<TraceEvent> *e : events)
+    count += e->size() + 1;
+  std::string text;
+  text.reserve(256 * count + 64);
+  text += "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+  char buf[512];
   bool first = true;
   for (size_t r = 0; r < events.size(); ++r) {
-    std::fprintf(f,
-                 "%s{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 0, "
-                 "\"tid\": %zu, \"args\": {\"name\": \"rank %zu\"}}",
-                 first ? "" : ",\n", r, r);
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 0, "
+                  "\"tid\": %zu, \"args\": {\"name\": \"rank %zu\"}}",
+                  first ? "" : ",\n", r, r);
+    text += buf;
     first = false;
     for (const TraceEvent &e : *events[r]) {
       const Instr &in = streams[r].instrs[size_t(e.instr)];
@@ -117,19 +119,18 @@ Status writeChromeTrace(
                          in.op == Opcode::BwdW || in.op == Opcode::OptStep)
                             ? "compute"
                             : "comm";
-      std::fprintf(f,
-                   ",\n{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
-                   "\"pid\": 0, \"tid\": %zu, \"ts\": %.3f, \"dur\": %.3f, "
-                   "\"args\": {\"step\": %lld, \"instr\": %lld}}",
-                   traceName(in).c_str(), cat, r, double(e.startNs) * 1e-3,
-                   double(e.endNs - e.startNs) * 1e-3, (long long)e.step,
-                   (long long)e.instr);
+      std::snprintf(buf, sizeof buf,
+                    ",\n{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
+                    "\"pid\": 0, \"tid\": %zu, \"ts\": %.3f, \"dur\": %.3f, "
+                    "\"args\": {\"step\": %lld, \"instr\": %lld}}",
+                    traceName(in).c_str(), cat, r, double(e.startNs) * 1e-3,
+                    double(e.endNs - e.startNs) * 1e-3, (long long)e.step,
+                    (long long)e.instr);
+      text += buf;
     }
   }
-  std::fputs("\n]}\n", f);
-  if (std::fclose(f) != 0)
-    return Status::failure("cannot write " + path);
-  return Status::success();
+  text += "\n]}\n";
+  return writeFileAtomically(path, text);
 }
 
 } // namespace pipert

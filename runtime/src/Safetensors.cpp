@@ -2,6 +2,9 @@
 
 #include "pipert/Safetensors.h"
 
+#include "pipert/AtomicFile.h"
+#include "pipert/InputFile.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -43,25 +46,41 @@ int64_t dtypeSize(const std::string &dtype) {
   return 0;
 }
 
+namespace {
+/// The bytes of a file, mapped or in memory.
+struct Bytes {
+  const uint8_t *p;
+  size_t n;
+  size_t size() const { return n; }
+  const uint8_t *begin() const { return p; }
+  uint8_t operator[](size_t i) const { return p[i]; }
+};
+} // namespace
+
+static bool parseBytes(const Bytes &bytes, const std::string &path,
+                       SafetensorsFile &out, std::string &error);
+
 bool readSafetensors(const std::string &path, SafetensorsFile &out,
                      std::string &error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = path + ": cannot open the file: " + std::strerror(errno);
+  // Mapped, not read: the tensors are copied out once, straight from the
+  // page cache.
+  MappedFile file;
+  if (Status s = file.open(path, "file"); !s.ok()) {
+    error = s.message();
     return false;
   }
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    error = path + ": cannot read the file";
-    return false;
-  }
-  return parseSafetensors(bytes, path, out, error);
+  return parseBytes({file.data(), file.size()}, path, out, error);
+}
+
+bool parseSafetensors(const std::vector<uint8_t> &bytes,
+                      const std::string &path, SafetensorsFile &out,
+                      std::string &error) {
+  return parseBytes({bytes.data(), bytes.size()}, path, out, error);
 }
 
 /// Checks one header entry and copies its bytes; false with `error` set.
 static bool parseEntry(const std::string &name, const nlohmann::json &entry,
-                       const std::vector<uint8_t> &bytes, uint64_t dataStart,
+                       const Bytes &bytes, uint64_t dataStart,
                        const std::string &where, Tensor &tensor,
                        std::pair<uint64_t, uint64_t> &span,
                        std::string &error) {
@@ -121,9 +140,8 @@ static bool parseEntry(const std::string &name, const nlohmann::json &entry,
   return true;
 }
 
-bool parseSafetensors(const std::vector<uint8_t> &bytes,
-                      const std::string &path, SafetensorsFile &out,
-                      std::string &error) {
+static bool parseBytes(const Bytes &bytes, const std::string &path,
+                       SafetensorsFile &out, std::string &error) {
   out = SafetensorsFile();
   if (bytes.size() < 8) {
     error = path + ": " + std::to_string(bytes.size()) +
@@ -233,21 +251,22 @@ bool writeSafetensors(const std::string &path,
   std::string text = header.dump();
   // Pad with spaces so the data starts 8-byte aligned (as the Rust writer).
   text.append((8 - text.size() % 8) % 8, ' ');
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) {
-    error = path + ": cannot create the file: " + std::strerror(errno);
-    return false;
-  }
   uint8_t len[8];
   for (int i = 0; i < 8; ++i)
     len[i] = static_cast<uint8_t>(uint64_t(text.size()) >> (8 * i));
-  f.write(reinterpret_cast<const char *>(len), 8);
-  f.write(text.data(), text.size());
+  AtomicFile f;
+  Status st = f.open(path);
+  if (st.ok())
+    st = f.write(len, 8);
+  if (st.ok())
+    st = f.write(text);
   for (const Tensor &t : tensors)
-    f.write(reinterpret_cast<const char *>(t.data.data()), t.data.size());
-  f.close();
-  if (!f) {
-    error = path + ": cannot write the file";
+    if (st.ok())
+      st = f.write(t.data.data(), t.data.size());
+  if (st.ok())
+    st = f.commit();
+  if (!st.ok()) {
+    error = st.message();
     return false;
   }
   return true;

@@ -2,6 +2,9 @@
 
 #include "pipert/Stream.h"
 
+#include "pipert/AtomicFile.h"
+#include "pipert/InputFile.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -43,8 +46,8 @@ uint64_t getU64(const uint8_t *p) {
   return v;
 }
 
-/// FNV-1a over the header's first 48 bytes (everything before the checksum)
-/// and all records: a flipped bit anywhere is reported as corruption rather
+/// FNV-1a over the header (all but the checksum itself: bytes 48-55) and
+/// all records: a flipped bit anywhere is reported as corruption rather
 /// than executed as another stream.
 uint64_t checksum(const uint8_t *file, size_t size) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -55,6 +58,7 @@ uint64_t checksum(const uint8_t *file, size_t size) {
     }
   };
   add(0, 48);
+  add(56, kHeaderBytes);
   add(kHeaderBytes, size);
   return h;
 }
@@ -241,7 +245,7 @@ std::vector<uint8_t> encodeStream(const Stream &s) {
   w.u64(s.accesses.size());
   w.i64(s.arenaBytes);
   w.u64(0); // checksum, patched below
-  w.u64(0); // reserved
+  w.u64(s.planId);
   for (const Instr &in : s.instrs) {
     w.u8(uint8_t(in.op));
     w.u8(uint8_t(in.sub));
@@ -306,10 +310,10 @@ Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
   if (size > want)
     return fail(std::to_string(size - want) +
                 " trailing bytes after the last record");
-  if (getU64(p + 56) != 0)
-    return fail("corrupt header: the reserved field is not zero");
+  s.planId = getU64(p + 56);
   if (checksum(p, size) != sum)
     return fail("corrupt: the checksum does not match the contents");
+  s.checksum = sum;
   s.instrs.resize(nInstr);
   s.accesses.resize(nAccess);
   const uint8_t *q = p + kHeaderBytes;
@@ -353,21 +357,21 @@ Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
   return Status::success();
 }
 
+uint64_t streamChecksum(const Stream &s) {
+  std::vector<uint8_t> bytes = encodeStream(s);
+  return getU64(bytes.data() + 48);
+}
+
 Status writeStreamFile(const std::string &path, const Stream &s) {
   std::vector<uint8_t> bytes = encodeStream(s);
-  std::FILE *f = std::fopen(path.c_str(), "wb");
-  if (!f)
-    return Status::failure("cannot create " + path + ": " +
-                           std::strerror(errno));
-  size_t put = std::fwrite(bytes.data(), 1, bytes.size(), f);
-  bool closed = std::fclose(f) == 0;
-  if (put != bytes.size() || !closed)
-    return Status::failure("cannot write " + path + ": " +
-                           std::strerror(errno));
-  return Status::success();
+  // A stream is a plan file: only the compiler writes it.
+  return writeFileAtomically(path, bytes.data(), bytes.size(), false,
+                             PlanFiles::Allow);
 }
 
 Status readStreamFile(const std::string &path, Stream &s) {
+  if (Status c = checkInputFile(path, "stream"); !c.ok())
+    return c;
   std::FILE *f = std::fopen(path.c_str(), "rb");
   if (!f)
     return Status::failure("cannot open " + path + ": " +

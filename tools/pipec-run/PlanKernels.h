@@ -62,6 +62,11 @@ struct PlanCode {
   const RankCode *ranks;
   int32_t rankCount;
   int64_t batch, seq, vocab;
+  /// The plan's identity and the manifest (without its id) it was compiled
+  /// with: pipec-plan refuses any other manifest, and through its stream
+  /// checksums any other stream (docs/RUNTIME.md).
+  const char *planId;
+  const char *manifest;
 };
 
 } // namespace pipecrun

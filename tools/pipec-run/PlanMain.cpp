@@ -370,6 +370,31 @@ bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
 }
 #endif
 
+/// The executable owns its plan (docs/RUNTIME.md): the manifest must be
+/// the one compiled into it, the same identity and every field the same
+/// (the streams are tied to it by their ids and checksums, Executor::load).
+/// "" when it is.
+std::string checkOwnManifest(const std::string &dir, const pipert::Manifest &m) {
+  std::string exe = dir + "/pipec-plan";
+  if (m.planId != pipecPlanCode.planId)
+    return dir + "/manifest.json is plan " +
+           (m.planId.empty() ? std::string("(none)") : m.planId) +
+           ", but this executable was compiled for plan " +
+           pipecPlanCode.planId +
+           ": the executable and the manifest belong to different plans (run "
+           "pipec compile again)";
+  pipert::Manifest compiled;
+  if (pipert::Status s = pipert::parseManifest(
+          pipecPlanCode.manifest, "the executable's manifest", compiled);
+      !s.ok())
+    return s.message();
+  if (std::string d = pipert::firstManifestDifference(m, compiled); !d.empty())
+    return dir + "/manifest.json differs from the manifest compiled into "
+           "the executable at " + d +
+           ": the manifest was edited (run pipec compile again)";
+  return "";
+}
+
 /// Everything a run checks before its first step; "" when all is well.
 std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
                     pipert::TokenFile &data, pipert::Batcher &batcher,
@@ -379,13 +404,8 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
       !s.ok())
     return s.message();
   const pipert::Manifest &m = exec->manifest();
-  if (m.ranks != pipecPlanCode.rankCount ||
-      int32_t(m.chunkRank.size()) != pipecPlanCode.chunkCount)
-    return a.plan + "/manifest.json: " + std::to_string(m.ranks) +
-           " ranks and " + std::to_string(m.chunkRank.size()) +
-           " chunks, but this executable was compiled for " +
-           std::to_string(pipecPlanCode.rankCount) + " and " +
-           std::to_string(pipecPlanCode.chunkCount);
+  if (std::string e = checkOwnManifest(a.plan, m); !e.empty())
+    return e;
   if (processes > 0 && processes != m.ranks)
     return "--transport mpi: the plan has " + std::to_string(m.ranks) +
            " ranks but mpirun started " + std::to_string(processes) +
@@ -393,17 +413,15 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
            ", or pipec-run " + a.plan + " --transport mpi, which does)";
   if (!pipert::loadTokens(a.data, data, error))
     return error;
-  if (!pipert::Batcher::create(data.tokens, pipecPlanCode.batch,
+  if (!pipert::Batcher::create(data, pipecPlanCode.batch,
                                pipecPlanCode.seq, m.microbatches, batcher,
                                error))
     return a.data + ": " + error;
   if (pipecPlanCode.vocab > 0)
-    for (size_t i = 0; i < data.tokens.size(); ++i)
-      if (data.tokens[i] < 0 || data.tokens[i] >= pipecPlanCode.vocab)
-        return a.data + ": token " + std::to_string(data.tokens[i]) +
-               " at position " + std::to_string(i) +
-               " is outside the model's vocabulary of " +
-               std::to_string(pipecPlanCode.vocab);
+    if (int64_t i = data.firstOutside(pipecPlanCode.vocab); i >= 0)
+      return a.data + ": token " + std::to_string(data[i]) + " at position " +
+             std::to_string(i) + " is outside the model's vocabulary of " +
+             std::to_string(pipecPlanCode.vocab);
   if (!a.init.empty() && !loadInit(*exec, a.init, error))
     return error;
   if (a.sample > 0) {

@@ -79,6 +79,18 @@ static int runCompile() {
       pipec::importModelFile(ctx, modelFile, errs());
   if (!module)
     return 1;
+  // The plan's identity starts from the imported model (read once: the
+  // file may be stdin) and every option that shapes the plan
+  // (docs/RUNTIME.md).
+  std::string identity;
+  {
+    raw_string_ostream os(identity);
+    module->print(os);
+    os << "\n-- stages=" << stagesOpt << " microbatches=" << microbatches
+       << " schedule=" << scheduleOpt << " chunks-per-rank=" << chunksOpt
+       << " target=" << targetOpt << " debug-one-slot=" << int(debugOneSlot)
+       << " debug-perturb-vjp=" << debugPerturbVjp << "\n";
+  }
   pipec::TrainingPipelineOptions options;
   options.kind = scheduleOpt;
   options.stages = stagesOpt;
@@ -100,10 +112,12 @@ static int runCompile() {
   pipec::emit::EmitOptions emitOptions;
   emitOptions.debugOneSlot = debugOneSlot;
   emitOptions.debugPerturbVjp = debugPerturbVjp;
+  emitOptions.identity = identity;
   if (!pipec::emit::emitCpuPlan(*module, outOpt, plan, error, emitOptions)) {
     errs() << me << error << "\n";
     return 1;
   }
+  outs() << "plan " << plan.planId << "\n";
   for (size_t r = 0; r < plan.arenaBytes.size(); ++r) {
     outs() << "rank " << r << ": arena " << plan.arenaBytes[r]
            << " bytes (memory plan; live peak " << plan.peakLiveBytes[r]

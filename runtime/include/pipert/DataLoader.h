@@ -5,11 +5,14 @@
 // of an llm.c shard (a 256-int32 header: magic 20240520, version 1, token
 // count; then the tokens). Batching follows docs/TRAINING.md: micro-batch j
 // of step s is global micro-batch g = s*M + j, read contiguously from
-// position (g mod per_epoch) * B*T, targets shifted by one token.
+// position (g mod per_epoch) * B*T, targets shifted by one token. A file is
+// mapped (InputFile.h), never copied: tokens are read where they lie.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_DATALOADER_H
 #define PIPERT_DATALOADER_H
+
+#include "pipert/InputFile.h"
 
 #include <cstdint>
 #include <string>
@@ -24,10 +27,34 @@ constexpr int32_t kLlmcVersion = 1;
 /// Bytes of an llm.c shard header (256 int32).
 constexpr int64_t kLlmcHeaderBytes = 256 * 4;
 
-/// The tokens of a file and where they came from.
-struct TokenFile {
-  std::vector<int32_t> tokens;
+/// The tokens of a file (mapped or, from parseTokens, copied) and where
+/// they came from. Move-only: it owns its mapping.
+class TokenFile {
+public:
+  /// Number of tokens.
+  int64_t size() const { return count; }
+  /// Token i (0 <= i < size()).
+  int32_t operator[](int64_t i) const {
+    return isShard ? int32_t(base[2 * i]) | int32_t(base[2 * i + 1]) << 8
+                   : int32_t(base[i]);
+  }
   /// True for an llm.c shard, false for raw bytes.
+  bool shard() const { return isShard; }
+  /// The largest token, -1 when empty (one pass over the file).
+  int32_t maxToken() const;
+  /// The first position of a token >= vocab, or -1.
+  int64_t firstOutside(int64_t vocab) const;
+
+private:
+  friend bool parseTokenBytes(const uint8_t *, size_t, const std::string &,
+                              TokenFile &, std::string &);
+  friend bool loadTokens(const std::string &, TokenFile &, std::string &);
+  friend bool parseTokens(const std::vector<uint8_t> &, const std::string &,
+                          TokenFile &, std::string &);
+  MappedFile mapping;        ///< the file, when loaded from a path
+  std::vector<uint8_t> owned; ///< the bytes, when parsed from memory
+  const uint8_t *base = nullptr; ///< the first token's bytes
+  int64_t count = 0;
   bool isShard = false;
 };
 
@@ -45,7 +72,7 @@ class Batcher {
 public:
   /// Fails when the data holds less than one micro-batch plus one target,
   /// or when a shape is not positive.
-  static bool create(const std::vector<int32_t> &tokens, int64_t batch,
+  static bool create(const TokenFile &tokens, int64_t batch,
                      int64_t seq, int64_t microbatches, Batcher &out,
                      std::string &error);
 
@@ -57,7 +84,7 @@ public:
   int64_t perEpoch() const { return perEpochCount; }
 
 private:
-  const std::vector<int32_t> *data = nullptr;
+  const TokenFile *data = nullptr;
   int64_t batch = 0, seq = 0, microbatches = 0, perEpochCount = 0;
 };
 

@@ -22,6 +22,9 @@ namespace pipert {
 /// Per rank: its stream file (relative to the manifest) and arena sizes.
 struct RankInfo {
   std::string stream;
+  /// The stream file's checksum (its header's), so that a stream edited or
+  /// taken from another plan is refused; 0: not recorded.
+  uint64_t streamChecksum = 0;
   int64_t arenaBytes = 0; ///< bytes allocated
   int64_t peakBytes = 0;  ///< the plan's peak; the shadow mode checks it
 };
@@ -66,6 +69,14 @@ struct TrainInfo {
 
 /// The whole manifest.
 struct Manifest {
+  /// The plan's identity (planIdText: 16 hex digits): a hash of the model,
+  /// the compile options and the emitted sources, also written into every
+  /// stream and compiled into the executable; "" in manifests built by
+  /// hand (tests).
+  std::string planId;
+  /// Every file of the plan folder (relative names), which no tool but
+  /// `pipec compile` writes over (AtomicFile.h).
+  std::vector<std::string> files;
   std::string model;
   DType dtype = DType::F32;
   int32_t ranks = 1;
@@ -92,6 +103,12 @@ std::string manifestToJson(const Manifest &manifest);
 /// Parses and validates JSON text; `name` prefixes errors.
 Status parseManifest(const std::string &text, const std::string &name,
                      Manifest &manifest);
+/// A plan id as the manifest spells it: 16 lower-case hex digits.
+std::string planIdText(uint64_t id);
+/// The first field where two manifests differ, as a JSON pointer with both
+/// values ("/buffers/12/offset: 4096 against 8192"); "" when equal. The
+/// plan id is not compared.
+std::string firstManifestDifference(const Manifest &a, const Manifest &b);
 /// Writes / reads DIR/manifest.json.
 Status writeManifestFile(const std::string &path, const Manifest &manifest);
 Status readManifestFile(const std::string &path, Manifest &manifest);

@@ -11,6 +11,8 @@
 #define PIPERT_METRICS_H
 
 #include <cstdint>
+#include "pipert/AtomicFile.h"
+
 #include <cstdio>
 #include <string>
 
@@ -31,7 +33,11 @@ std::string formatNumber(double value);
 /// The JSON line of one step, without the newline.
 std::string formatMetricsLine(const StepMetrics &metrics);
 
-/// Appends step lines to DIR/metrics.jsonl.
+/// Writes step lines towards DIR/metrics.jsonl: they go to a temporary
+/// file beside it (AtomicFile.h), which close() (or the destructor) renames
+/// over metrics.jsonl, so the file is the complete log of one run, never a
+/// mix or a torn line; a run killed with SIGKILL leaves the old log and its
+/// own lines in metrics.jsonl.tmp.XXXXXX.
 class MetricsWriter {
 public:
   MetricsWriter() = default;
@@ -39,17 +45,20 @@ public:
   MetricsWriter &operator=(const MetricsWriter &) = delete;
   ~MetricsWriter();
 
-  /// Creates `dir` (and its parents) and truncates DIR/metrics.jsonl.
+  /// Creates `dir` (and its parents) and the temporary file.
   bool open(const std::string &dir, std::string &error);
 
-  /// Writes one line and flushes it, so a killed run keeps its log.
+  /// Writes one line.
   bool write(const StepMetrics &metrics, std::string &error);
+
+  /// Completes DIR/metrics.jsonl; false with `error` when that fails.
+  bool close(std::string &error);
 
   /// The file's path once open.
   const std::string &path() const { return filePath; }
 
 private:
-  std::FILE *file = nullptr;
+  AtomicFile file;
   std::string filePath;
 };
 

@@ -10,6 +10,7 @@
 #ifndef PIPERT_RUNLOG_H
 #define PIPERT_RUNLOG_H
 
+#include "pipert/AtomicFile.h"
 #include "pipert/Status.h"
 #include "pipert/Stream.h"
 
@@ -29,21 +30,24 @@ struct StepRecord {
 /// The metrics.jsonl line of a step, without the newline.
 std::string formatStepLine(const StepRecord &record);
 
-/// Appends step lines to DIR/metrics.jsonl, flushed per line so a killed
-/// run keeps its log.
+/// Writes step lines towards DIR/metrics.jsonl through a temporary file
+/// that close() (or the destructor) renames over it (AtomicFile.h): the
+/// file is always the complete log of one run, also of one that stopped
+/// on an error, a NaN or a signal.
 class MetricsLog {
 public:
   MetricsLog() = default;
   MetricsLog(const MetricsLog &) = delete;
   MetricsLog &operator=(const MetricsLog &) = delete;
   ~MetricsLog();
-  /// Creates `dir` and truncates DIR/metrics.jsonl.
+  /// Creates `dir` and the temporary file.
   Status open(const std::string &dir);
   Status write(const StepRecord &record);
+  /// Completes DIR/metrics.jsonl (nothing when not open).
+  Status close();
 
 private:
-  std::FILE *file = nullptr;
-  std::string path;
+  AtomicFile file;
 };
 
 /// One executed instruction: its step, stream index and times (ns from the

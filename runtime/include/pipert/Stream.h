@@ -87,6 +87,11 @@ struct Stream {
   int32_t microbatches = 1;
   /// The arena size this rank needs (the memory plan's peak).
   int64_t arenaBytes = 0;
+  /// The identity of the plan the stream belongs to (Manifest::planId as
+  /// a number; 0: none, streams built by hand).
+  uint64_t planId = 0;
+  /// The file's checksum, as decodeStream read it (0 when built in memory).
+  uint64_t checksum = 0;
   std::vector<Instr> instrs;
   std::vector<Access> accesses;
 
@@ -95,7 +100,8 @@ struct Stream {
 };
 
 /// Version of the binary format this runtime reads and writes.
-constexpr uint32_t kStreamVersion = 1;
+/// Version 2 carries the plan id in the header (docs/RUNTIME.md).
+constexpr uint32_t kStreamVersion = 2;
 
 /// True for the point-to-point posts.
 bool isPostOp(Opcode op);
@@ -116,6 +122,8 @@ std::vector<uint8_t> encodeStream(const Stream &stream);
 /// Parses and validates a stream; `name` (a file name) prefixes errors.
 Status decodeStream(const uint8_t *data, size_t size, const std::string &name,
                     Stream &stream);
+/// The checksum encodeStream writes into the header of `stream`.
+uint64_t streamChecksum(const Stream &stream);
 /// encodeStream into a file.
 Status writeStreamFile(const std::string &path, const Stream &stream);
 /// Reads, decodes and validates a stream file.

@@ -11,6 +11,14 @@ using namespace pipert;
 
 namespace {
 
+/// Every token of `f`, in order.
+std::vector<int32_t> all(const TokenFile &f) {
+  std::vector<int32_t> out;
+  for (int64_t i = 0; i < f.size(); ++i)
+    out.push_back(f[i]);
+  return out;
+}
+
 /// An llm.c shard holding `tokens`, with the given header fields.
 std::vector<uint8_t> shard(const std::vector<uint16_t> &tokens,
                            int32_t magic = kLlmcMagic, int32_t version = 1,
@@ -44,8 +52,8 @@ TEST(DataLoader, TextBytesAreTokens) {
   std::string error;
   ASSERT_TRUE(parseTokens(std::vector<uint8_t>(text.begin(), text.end()),
                           "a.txt", f, error));
-  EXPECT_FALSE(f.isShard);
-  EXPECT_EQ(f.tokens, (std::vector<int32_t>{'H', 'e', 'l', 'l', 'o', 255, 1}));
+  EXPECT_FALSE(f.shard());
+  EXPECT_EQ(all(f), (std::vector<int32_t>{'H', 'e', 'l', 'l', 'o', 255, 1}));
 }
 
 TEST(DataLoader, ShardTokensAreUint16) {
@@ -56,10 +64,10 @@ TEST(DataLoader, ShardTokensAreUint16) {
   TokenFile f;
   std::string error;
   ASSERT_TRUE(parseTokens(shard(toks), "train.bin", f, error)) << error;
-  EXPECT_TRUE(f.isShard);
-  ASSERT_EQ(f.tokens.size(), toks.size());
+  EXPECT_TRUE(f.shard());
+  ASSERT_EQ(size_t(f.size()), toks.size());
   for (size_t i = 0; i < toks.size(); ++i)
-    EXPECT_EQ(f.tokens[i], int32_t(toks[i]));
+    EXPECT_EQ(f[int64_t(i)], int32_t(toks[i]));
 }
 
 TEST(DataLoader, BadShardHeadersAreClear) {
@@ -102,15 +110,17 @@ TEST(DataLoader, FileRoundTrip) {
   TokenFile f;
   std::string error;
   ASSERT_TRUE(loadTokens(path, f, error)) << error;
-  EXPECT_EQ(f.tokens, (std::vector<int32_t>{5, 6, 70000 % 65536}));
+  EXPECT_EQ(all(f), (std::vector<int32_t>{5, 6, 70000 % 65536}));
 }
 
 TEST(DataLoader, MicroBatchesFollowTheContract) {
-  std::vector<int32_t> data(103);
-  for (size_t i = 0; i < data.size(); ++i)
-    data[i] = int32_t(i * 7 % 256);
-  Batcher b;
+  std::vector<uint8_t> bytes(103);
+  for (size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = uint8_t(i * 7 % 256);
+  TokenFile data;
   std::string error;
+  ASSERT_TRUE(parseTokens(bytes, "data.txt", data, error)) << error;
+  Batcher b;
   // B=2, T=5: per_epoch = 102 / 10 = 10; M=3.
   ASSERT_TRUE(Batcher::create(data, 2, 5, 3, b, error)) << error;
   EXPECT_EQ(b.perEpoch(), 10);
@@ -120,17 +130,18 @@ TEST(DataLoader, MicroBatchesFollowTheContract) {
       b.microBatch(s, j, x.data(), y.data());
       int64_t start = ((s * 3 + j) % 10) * 10;
       for (int i = 0; i < 10; ++i) {
-        EXPECT_EQ(x[i], data[start + i]) << "s=" << s << " j=" << j;
-        EXPECT_EQ(y[i], data[start + i + 1]);
+        EXPECT_EQ(x[i], int32_t(bytes[start + i])) << "s=" << s << " j=" << j;
+        EXPECT_EQ(y[i], int32_t(bytes[start + i + 1]));
       }
     }
   }
 }
 
 TEST(DataLoader, TooLittleDataIsAnError) {
-  std::vector<int32_t> data(10, 1);
-  Batcher b;
+  TokenFile data;
   std::string error;
+  ASSERT_TRUE(parseTokens(std::vector<uint8_t>(10, 1), "data.txt", data, error));
+  Batcher b;
   EXPECT_FALSE(Batcher::create(data, 2, 5, 1, b, error));
   EXPECT_NE(error.find("holds 10 tokens, fewer than one micro-batch of 2x5"),
             std::string::npos)

@@ -51,12 +51,16 @@ TEST(Metrics, NumbersRoundTripExactly) {
 
 TEST(Metrics, WriterCreatesDirectoryAndLines) {
   std::string dir = ::testing::TempDir() + "/pipert-metrics/a/b";
+  std::remove((dir + "/metrics.jsonl").c_str()); // a previous run's
   MetricsWriter w;
   std::string error;
   ASSERT_TRUE(w.open(dir, error)) << error;
   ASSERT_TRUE(w.write({0, 5.5451774444795623, 1e-4, 0.75, 12.5}, error))
       << error;
   ASSERT_TRUE(w.write({1, 5.25, 2e-4, 1.5, 3}, error)) << error;
+  // The log appears whole when it is closed, never torn (AtomicFile.h).
+  EXPECT_FALSE(std::ifstream(dir + "/metrics.jsonl").good());
+  ASSERT_TRUE(w.close(error)) << error;
   std::ifstream in(dir + "/metrics.jsonl");
   std::stringstream ss;
   ss << in.rdbuf();
