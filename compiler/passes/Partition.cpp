@@ -107,6 +107,14 @@ void PipePartitionPass::runOnOperation() {
         << "--pipe-partition needs stages=S with S >= 1";
     return signalPassFailure();
   }
+  // 0 means "not given" for these options; a negative value is a mistake,
+  // never a default.
+  if (microbatches < 0 || chunksPerRank < 0 || memoryCap < 0) {
+    emitError(module.getLoc())
+        << "--pipe-partition: microbatches, chunks-per-rank and memory-cap "
+           "must not be negative (0: the default)";
+    return signalPassFailure();
+  }
   o.stages = stages;
   o.microbatches = microbatches > 0 ? microbatches : 2 * stages;
   o.chunksPerRank = chunksPerRank;

@@ -60,6 +60,12 @@ bool readBytes(ChunkOp chunk, StringRef name, int64_t &out) {
 void PipePlanMemoryPass::runOnOperation() {
   ModuleOp module = getOperation();
   MLIRContext *ctx = &getContext();
+  if (memoryCap < 0) {
+    emitError(module.getLoc()) << "--pipe-plan-memory: memory-cap="
+                               << int64_t(memoryCap)
+                               << " is negative (0: no cap)";
+    return signalPassFailure();
+  }
   SmallVector<ChunkOp> chunks(module.getOps<ChunkOp>());
   SmallVector<ProgramOp> programs(module.getOps<ProgramOp>());
   auto scheduleOps = module.getOps<ScheduleOp>();

@@ -343,6 +343,12 @@ void PipeSchedulePass::emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
 
 void PipeSchedulePass::runOnOperation() {
   ModuleOp module = getOperation();
+  if (microbatches < 0 || chunksPerRank < 0) {
+    emitError(module.getLoc())
+        << "--pipe-schedule: microbatches and chunks-per-rank must not be "
+           "negative (0: the schedule file's or the kind's)";
+    return signalPassFailure();
+  }
   for (Operation &op : *module.getBody())
     if (isa<ScheduleOp, ProgramOp>(op)) {
       op.emitError("--pipe-schedule: the module is already scheduled; the "

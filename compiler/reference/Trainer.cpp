@@ -8,6 +8,7 @@
 #include "pipert/DataLoader.h"
 #include "pipert/LrSchedule.h"
 #include "pipert/Metrics.h"
+#include "pipert/StopSignal.h"
 #include "pipert/Safetensors.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -16,6 +17,7 @@
 #include "kernels/cpu/Matmul.h"
 
 #include <chrono>
+#include <cmath>
 #include <omp.h>
 
 using namespace mlir;
@@ -232,6 +234,23 @@ bool pipec::reference::train(ModuleOp module, const TrainOptions &options,
     // double, divided by M (docs/TRAINING.md).
     double total = 0;
     for (int64_t j = 0; j < m; ++j) {
+      // SIGINT / SIGTERM: stop between micro-batches (StopSignal.h), the
+      // log of the completed steps closed and complete.
+      if (int sig = pipert::stopSignal()) {
+        std::string closeError;
+        bool closed = metrics.close(closeError);
+        errs << "pipec reference-train: error: stopped by "
+             << pipert::signalName(sig) << " after " << s << " of "
+             << options.steps << " steps"
+             << (options.logDir.empty() ? std::string()
+                 : closed ? "; " + metrics.path() + " holds the steps run"
+                          : "; " + closeError)
+             << (options.savePath.empty()
+                     ? std::string()
+                     : "; --save " + options.savePath + " is not written")
+             << "\n";
+        return false;
+      }
       setup.batcher.microBatch(s, j, step->intArgument(tok),
                                step->intArgument(tgt));
       step->doubleArgument(scale)[0] = 1.0 / double(m);
@@ -267,6 +286,25 @@ bool pipec::reference::train(ModuleOp module, const TrainOptions &options,
       errs << "pipec reference-train: error: " << error << "\n";
       return false;
     }
+    if (!std::isfinite(rec.loss) || !std::isfinite(rec.gradNorm)) {
+      std::string closeError;
+      bool closed = metrics.close(closeError);
+      errs << "pipec reference-train: error: step " << s << ": the "
+           << (!std::isfinite(rec.loss)
+                   ? "loss is " + pipert::formatNumber(rec.loss)
+                   : "gradient norm is " + pipert::formatNumber(rec.gradNorm))
+           << ": training stopped (the weights are not finite any more; "
+              "lower the learning rate or check the data and --init)"
+           << (options.logDir.empty() ? std::string()
+               : closed ? "; " + metrics.path() + " holds the steps run"
+                        : "; " + closeError)
+           << "\n";
+      return false;
+    }
+  }
+  if (!metrics.close(error)) {
+    errs << "pipec reference-train: error: " << error << "\n";
+    return false;
   }
   if (!options.savePath.empty() &&
       !setup.params.save(options.savePath, error)) {

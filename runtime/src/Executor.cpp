@@ -6,12 +6,15 @@
 #include "pipert/Init.h"
 #include "pipert/LocalTransport.h"
 #include "pipert/LrSchedule.h"
+#include "pipert/Metrics.h"
 #include "pipert/Shadow.h"
+#include "pipert/StopSignal.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -251,20 +254,28 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   for (auto &c : current)
     c = -1;
   std::string whereAll;
-  auto report = [&](Status s) {
-    std::lock_guard<std::mutex> lock(errMu);
-    if (!firstError.ok())
-      return;
-    firstError = s;
+  // A stop (a signal: its number; a non-finite step: -1) ends every rank at
+  // its next instruction boundary; the aborts it causes are no errors.
+  std::atomic<int> stopping{0};
+  auto where = [&] {
+    std::string w;
     for (int32_t r = 0; r < n; ++r) {
       int64_t i = current[r].load();
-      whereAll += "\n  rank " + std::to_string(r) + ": " +
-                  (!holds(r) ? std::string("in another process (it reports "
-                                           "where it stood)")
-                   : i < 0 ? std::string("finished or not started")
-                         : "#" + std::to_string(i) + " " +
-                               describe(streams[r].instrs[size_t(i)]));
+      w += "\n  rank " + std::to_string(r) + ": " +
+           (!holds(r) ? std::string("in another process (it reports "
+                                    "where it stood)")
+            : i < 0   ? std::string("finished or not started")
+                      : "#" + std::to_string(i) + " " +
+                            describe(streams[r].instrs[size_t(i)]));
     }
+    return w;
+  };
+  auto report = [&](Status s) {
+    std::lock_guard<std::mutex> lock(errMu);
+    if (!firstError.ok() || stopping.load())
+      return;
+    firstError = s;
+    whereAll = where();
     transport->abort(s.message());
   };
 
@@ -274,6 +285,23 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   std::vector<int32_t> ranksDone(kStepRing, 0); ///< per slot
   int64_t consumed = 0; ///< steps the monitor has reported
   bool failed = false;
+  std::string stopWhere;
+  // Asks every rank to stop (the first reason wins); ranks blocked in a
+  // transfer are released by the abort.
+  auto requestStop = [&](int reason) {
+    int expected = 0;
+    if (!stopping.compare_exchange_strong(expected, reason))
+      return;
+    {
+      std::lock_guard<std::mutex> lock(errMu);
+      stopWhere = where();
+    }
+    transport->abort(reason > 0 ? "stopped by a signal" : "stopped: a "
+                                                          "non-finite step");
+    std::lock_guard<std::mutex> lock(stepMu);
+    failed = true;
+    stepCv.notify_all();
+  };
 
   // Per step, each rank's end time, busy time, grad norm and losses, when
   // ranks run in other processes (sized here: nothing grows in the loop).
@@ -342,6 +370,13 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         const int64_t i = int64_t(ii);
         const Instr &in = s.instrs[ii];
         current[r].store(i, std::memory_order_relaxed);
+        if (stopping.load(std::memory_order_relaxed))
+          return;
+        if (opt.stopRequested)
+          if (int sig = opt.stopRequested()) {
+            requestStop(sig);
+            return;
+          }
         const int64_t start = nowNs();
         const auto deadline = Clock::now() + opt.timeout;
         bool ok = true;
@@ -544,13 +579,24 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   if (!opt.outDir.empty())
     logStatus = log.open(opt.outDir);
   result = RunResult();
-  result.steps.reserve(size_t(steps));
+  // Bounded: a long run grows the record list rarely, never by steps * 48
+  // bytes at once.
+  result.steps.reserve(size_t(std::min<int64_t>(steps, 1 << 16)));
   int64_t prevEnd = 0;
   for (int64_t step = 0; step < steps; ++step) {
     const size_t slot = size_t(step) % kStepRing;
     StepRecord rec;
     std::unique_lock<std::mutex> lock(stepMu);
-    stepCv.wait(lock, [&] { return failed || ranksDone[slot] == n; });
+    while (!stepCv.wait_for(lock, std::chrono::milliseconds(20), [&] {
+      return failed || ranksDone[slot] == n;
+    })) {
+      if (opt.stopRequested)
+        if (int sig = opt.stopRequested()) {
+          lock.unlock();
+          requestStop(sig);
+          lock.lock();
+        }
+    }
     if (ranksDone[slot] != n)
       break;
     rec.step = nextStep + step;
@@ -579,6 +625,11 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     result.steps.push_back(rec);
     if (logStatus.ok() && !opt.outDir.empty())
       logStatus = log.write(rec);
+    if (opt.stopOnNonFinite &&
+        (!std::isfinite(rec.loss) || !std::isfinite(rec.gradNorm))) {
+      result.nonFiniteStep = rec.step;
+      requestStop(-1);
+    }
     if (opt.progress) {
       double eta = double(end) * 1e-9 / double(step + 1) * double(steps - step - 1);
       std::fprintf(opt.progress,
@@ -591,6 +642,40 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   }
   for (auto &t : threads)
     t.join();
+  if (int why = stopping.load()) {
+    // Stopped: what was completed is reported whole.
+    int64_t done = int64_t(result.steps.size());
+    nextStep += done;
+    Status closed = logStatus.ok() ? log.close() : logStatus;
+    if (why > 0)
+      result.stopSignal = why;
+    if (closed.ok() && !opt.outDir.empty() && !dist) {
+      std::vector<const std::vector<TraceEvent> *> tracks;
+      for (const RankRun &rr : runs)
+        tracks.push_back(&rr.events);
+      closed = writeChromeTrace(opt.outDir + "/trace.json", streams, tracks);
+    }
+    std::string outputs =
+        opt.outDir.empty()
+            ? std::string()
+            : closed.ok() ? "; " + opt.outDir + "/metrics.jsonl holds the " +
+                                std::to_string(done) + " steps run" +
+                                (dist ? "" : ", trace.json their timeline")
+                          : "; " + closed.message();
+    if (why > 0)
+      return Status::failure("stopped by " + std::string(signalName(why)) +
+                             " after " + std::to_string(done) + " of " +
+                             std::to_string(steps) + " steps" + outputs +
+                             "\nwhere every rank stood:" + stopWhere);
+    const StepRecord &bad = result.steps.back();
+    return Status::failure(
+        "step " + std::to_string(bad.step) + ": the " +
+        (!std::isfinite(bad.loss) ? "loss is " + formatNumber(bad.loss)
+                                  : "gradient norm is " +
+                                        formatNumber(bad.gradNorm)) +
+        ": training stopped (the weights are not finite any more; lower the "
+        "learning rate or check the data and --init)" + outputs);
+  }
   if (!firstError.ok())
     return Status::failure(firstError.message() + "\nwhere every rank stood:" +
                                whereAll,
@@ -649,6 +734,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       runs[q].events.assign(all.begin() + q * longest,
                             all.begin() + q * longest + counts[q]);
   }
+  if (logStatus.ok())
+    logStatus = log.close();
   if (!logStatus.ok())
     return logStatus;
   if (opt.outDir.empty())

@@ -14,9 +14,12 @@
 #include "tools/pipec-run/PlanKernels.h"
 #include "tools/pipec-run/PlanSample.h"
 
+#include "pipert/AtomicFile.h"
 #include "pipert/DataLoader.h"
 #include "pipert/Executor.h"
+#include "pipert/ParseNumber.h"
 #include "pipert/Safetensors.h"
+#include "pipert/StopSignal.h"
 #ifdef PIPEC_PLAN_MPI
 #include "pipert/MpiTransport.h"
 #endif
@@ -155,7 +158,8 @@ struct Args {
   int64_t timeoutMs = 60000;
   int64_t sample = 0;          ///< tokens to generate after training
   std::string prompt = "\n";
-  int64_t sampleSeed = -1;     ///< -1: the model's train seed
+  uint64_t sampleSeed = 0;
+  bool hasSampleSeed = false;  ///< else the model's train seed
   double temperature = 1.0;
   std::string transport = "local"; ///< local or mpi
 };
@@ -164,6 +168,14 @@ int fail(const std::string &message) {
   std::fprintf(stderr, "pipec-run: error: %s\n", message.c_str());
   return 1;
 }
+
+// What the flags can honour: a step count whose record fits in memory, a
+// timeout that steady_clock::now() + timeout cannot overflow (about 115
+// days), a sample the sampler's context holds, a core count OpenMP takes.
+constexpr int64_t kMaxSteps = 1000000000000;
+constexpr int64_t kMaxTimeoutMs = 10000000000;
+constexpr int64_t kMaxSample = 100000000;
+constexpr int64_t kMaxCores = 4096;
 
 const char *kUsage =
     "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init "
@@ -182,19 +194,10 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       out = argv[++i];
       return true;
     };
-    auto number = [&](int64_t &out, int64_t min) {
+    // Strict: decimal, in range, no overflow (ParseNumber.h).
+    auto number = [&](int64_t &out, int64_t min, int64_t max) {
       std::string v;
-      if (!value(v))
-        return false;
-      char *end = nullptr;
-      long long x = std::strtoll(v.c_str(), &end, 10);
-      if (v.empty() || *end || x < min) {
-        error = k + " must be an integer of at least " + std::to_string(min) +
-                ", not '" + v + "'";
-        return false;
-      }
-      out = x;
-      return true;
+      return value(v) && pipert::parseInteger(k, v, min, max, out, error);
     };
     int64_t cores = 0;
     bool ok = true;
@@ -216,29 +219,25 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       }
     }
     else if (k == "--steps")
-      ok = number(a.steps, 1);
+      ok = number(a.steps, 1, kMaxSteps);
     else if (k == "--timeout-ms")
-      ok = number(a.timeoutMs, 1);
+      ok = number(a.timeoutMs, 1, kMaxTimeoutMs);
     else if (k == "--sample")
-      ok = number(a.sample, 1);
-    else if (k == "--sample-seed")
-      ok = number(a.sampleSeed, 0);
+      ok = number(a.sample, 1, kMaxSample);
+    else if (k == "--sample-seed") {
+      std::string v;
+      ok = value(v) && pipert::parseUnsigned(k, v, a.sampleSeed, error);
+      a.hasSampleSeed = true;
+    }
     else if (k == "--prompt")
       ok = value(a.prompt);
     else if (k == "--temperature") {
       std::string v;
-      ok = value(v);
-      char *end = nullptr;
-      double t = ok ? std::strtod(v.c_str(), &end) : 0;
-      if (ok && (v.empty() || *end || !std::isfinite(t) || t < 0)) {
-        error = "--temperature must be a number of at least 0, not '" + v +
-                "'";
-        return false;
-      }
-      a.temperature = t;
+      ok = value(v) &&
+           pipert::parseFinite(k, v, 0, 1e6, a.temperature, error);
     }
     else if (k == "--cores") {
-      ok = number(cores, 0);
+      ok = number(cores, 0, kMaxCores);
       a.cores = int32_t(cores);
     } else if (k == "--shadow")
       a.shadow = true;
@@ -289,6 +288,14 @@ bool loadInit(pipert::Executor &exec, const std::string &path,
     std::vector<float> values;
     if (!pipert::readFloatTensor(*t, values, error))
       return false;
+    for (size_t i = 0; i < values.size(); ++i)
+      if (!std::isfinite(values[i])) {
+        error = path + ": tensor '" + p.name + "' holds " +
+                (std::isnan(values[i]) ? "NaN" : "an infinity") +
+                " at element " + std::to_string(i) +
+                ": refusing to train from weights that are not finite";
+        return false;
+      }
     if (exec.holds(p.rank)) // else another process loads it
       std::memcpy(exec.arena(p.rank) + p.offset, values.data(),
                   size_t(p.bytes));
@@ -412,7 +419,7 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
            " processes (run it with mpirun -np " + std::to_string(m.ranks) +
            ", or pipec-run " + a.plan + " --transport mpi, which does)";
   if (!pipert::loadTokens(a.data, data, error))
-    return error;
+    return "--data " + error;
   if (!pipert::Batcher::create(data, pipecPlanCode.batch,
                                pipecPlanCode.seq, m.microbatches, batcher,
                                error))
@@ -436,9 +443,15 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
   }
   if (!a.save.empty()) {
     std::filesystem::path dir = std::filesystem::path(a.save).parent_path();
-    if (!dir.empty() && !std::filesystem::is_directory(dir))
+    std::error_code ec;
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
       return "--save " + a.save + ": directory " + dir.string() +
              " does not exist";
+    if (std::filesystem::exists(a.save, ec) &&
+        !std::filesystem::is_regular_file(a.save, ec))
+      return "--save " + a.save + ": exists and is not a regular file";
+    if (pipert::Status s = pipert::refusePlanFile(a.save, "--save"); !s.ok())
+      return s.message();
   }
   if (!a.logDir.empty() && onlyRank <= 0) {
     std::error_code ec;
@@ -488,7 +501,21 @@ pipert::RunOptions runOptions(const Args &a) {
   opt.timeout = std::chrono::milliseconds(a.timeoutMs);
   opt.outDir = a.logDir;
   opt.progress = a.quiet ? nullptr : stdout;
+  opt.stopRequested = pipert::stopSignal;
   return opt;
+}
+
+/// The message and exit code of a run that did not complete: 128 + the
+/// signal for one stopped by SIGINT or SIGTERM (130, 143), else 1. --save
+/// is not written: the weights of a stopped step are half updated.
+int failedRun(const Args &a, const pipert::Status &s,
+              const pipert::RunResult &result) {
+  std::string note = a.save.empty() ? std::string()
+                                    : "\n--save " + a.save +
+                                          " is not written (an earlier file "
+                                          "there is left as it was)";
+  fail(s.message() + note);
+  return result.stopSignal ? 128 + result.stopSignal : 1;
 }
 
 /// Every rank as a thread of this process (the local transport).
@@ -504,7 +531,7 @@ int runLocal(const Args &a) {
     return fail(a.plan + "/manifest.json: no buffer " + missing);
   pipert::RunResult result;
   if (pipert::Status s = exec->run(kernels, runOptions(a), result); !s.ok())
-    return fail(s.message());
+    return failedRun(a, s, result);
   std::string error;
   if (!a.save.empty() && !save(*exec, a.save, error))
     return fail(error);
@@ -514,7 +541,7 @@ int runLocal(const Args &a) {
     pipecrun::SampleOptions so;
     so.tokens = a.sample;
     so.prompt = a.prompt;
-    so.seed = a.sampleSeed >= 0 ? uint64_t(a.sampleSeed) : m.train.seed;
+    so.seed = a.hasSampleSeed ? a.sampleSeed : m.train.seed;
     so.temperature = a.temperature;
     so.threads = a.cores > 0 ? a.cores
                              : int32_t(std::max(
@@ -584,7 +611,16 @@ int runMpi(const Args &a) {
     opt.progress = nullptr;
   }
   pipert::RunResult result;
-  if (pipert::Status s = exec->run(kernels, opt, result); !s.ok()) {
+  if (pipert::Status s = exec->run(kernels, opt, result);
+      !s.ok() && (result.stopSignal || result.nonFiniteStep >= 0)) {
+    // Every process stopped at the same point of its own accord; the job
+    // ends with the code a stopped local run has.
+    if (me == 0)
+      failedRun(a, s, result);
+    std::fflush(stderr);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    MpiSession::abortAll(result.stopSignal ? 128 + result.stopSignal : 1);
+  } else if (!s.ok()) {
     // The other processes may be blocked on this one: they learnt of the
     // failure (MpiTransport::abort), get a moment to say where they stood,
     // then the job ends.
@@ -609,7 +645,7 @@ int runMpi(const Args &a) {
 
 } // namespace
 
-int main(int argc, char **argv) {
+int planMain(int argc, char **argv) {
   Args a;
   std::string error;
   bool mpi = false;
@@ -653,4 +689,17 @@ int main(int argc, char **argv) {
               "(install openmpi-bin and libopenmpi-dev, reconfigure and "
               "rebuild pipec, then compile the plan again)");
 #endif
+}
+
+int main(int argc, char **argv) {
+  pipert::installStopSignals("pipec-run");
+  // The runtime returns errors; whatever still throws (an allocation that
+  // fails) becomes a message and an exit code, never an abort.
+  try {
+    return planMain(argc, argv);
+  } catch (const std::bad_alloc &) {
+    return fail("out of memory");
+  } catch (const std::exception &e) {
+    return fail(std::string("unexpected error: ") + e.what());
+  }
 }

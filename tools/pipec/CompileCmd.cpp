@@ -11,6 +11,7 @@
 #include "compiler/emit/EmitCpu.h"
 #include "compiler/import/JsonImporter.h"
 #include "compiler/passes/Pipeline.h"
+#include "tools/pipec/StrictFlags.h"
 #include "tools/pipec/Subcommand.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -19,6 +20,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
+using namespace pipec::tool;
 
 static cl::SubCommand
     compileCmd("compile", "Compile a model for a pipeline schedule into a "
@@ -27,19 +29,16 @@ static cl::SubCommand
 static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
                                       cl::desc("<MODEL.json>"),
                                       cl::sub(compileCmd));
-static cl::opt<int> stagesOpt("stages", cl::desc("pipeline ranks"),
-                              cl::init(1), cl::sub(compileCmd));
-static cl::opt<int> mbOpt("microbatches", cl::desc("micro-batches per step"),
-                          cl::init(0), cl::sub(compileCmd));
+static StrictInt<int, 1, kMaxStages> stagesOpt("stages", 1, cl::desc("pipeline ranks"), cl::sub(compileCmd));
+static StrictInt<int, 0, kMaxMicrobatches> mbOpt("microbatches", 0, cl::desc("micro-batches per step (0: twice the stages)"), cl::sub(compileCmd));
 static cl::opt<std::string>
     scheduleOpt("schedule",
                 cl::desc("gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, "
                          "dualpipe-v"),
                 cl::init("1f1b"), cl::sub(compileCmd));
-static cl::opt<int> chunksOpt("chunks-per-rank",
+static StrictInt<int, 0, kMaxChunksPerRank> chunksOpt("chunks-per-rank", 0,
                               cl::desc("chunks per rank (default: the "
-                                       "kind's)"),
-                              cl::init(0), cl::sub(compileCmd));
+                                       "kind's)"), cl::sub(compileCmd));
 static cl::opt<std::string> targetOpt("target", cl::desc("cpu"),
                                       cl::init("cpu"), cl::sub(compileCmd));
 static cl::opt<std::string> outOpt("o", cl::desc("output directory"),

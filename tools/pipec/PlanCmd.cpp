@@ -14,6 +14,9 @@
 #include "compiler/passes/Passes.h"
 #include "compiler/plan/Planner.h"
 #include "compiler/schedule/Svg.h"
+#include "tools/pipec/StrictFlags.h"
+
+#include <cmath>
 #include "tools/pipec/Subcommand.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -27,6 +30,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
+using namespace pipec::tool;
 using namespace mlir;
 using namespace pipec::plan;
 
@@ -38,19 +42,16 @@ static cl::SubCommand
 static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
                                       cl::desc("<MODEL.json>"),
                                       cl::sub(planCmd));
-static cl::opt<int> stagesOpt("stages", cl::desc("pipeline ranks"),
-                              cl::init(0), cl::sub(planCmd));
-static cl::opt<int> mbOpt("microbatches", cl::desc("micro-batches per step"),
-                          cl::init(0), cl::sub(planCmd));
+static StrictInt<int, 1, kMaxStages> stagesOpt("stages", 0, cl::desc("pipeline ranks"), cl::sub(planCmd));
+static StrictInt<int, 0, kMaxMicrobatches> mbOpt("microbatches", 0, cl::desc("micro-batches per step"), cl::sub(planCmd));
 static cl::opt<std::string>
     scheduleOpt("schedule",
                 cl::desc("gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, "
                          "dualpipe-v, or auto (the fastest that fits)"),
                 cl::init(""), cl::sub(planCmd));
-static cl::opt<int> chunksOpt("chunks-per-rank",
+static StrictInt<int, 0, kMaxChunksPerRank> chunksOpt("chunks-per-rank", 0,
                               cl::desc("chunks per rank (default: the "
-                                       "kind's, 2 for interleaved and V)"),
-                              cl::init(0), cl::sub(planCmd));
+                                       "kind's, 2 for interleaved and V)"), cl::sub(planCmd));
 static cl::opt<std::string>
     capOpt("memory-cap",
            cl::desc("bytes a rank may use (suffixes K, M, G, KiB, MiB, GiB); "
@@ -90,7 +91,10 @@ static int fail(const Twine &msg) {
   return 1;
 }
 
-/// "80G" -> 80e9, "2GiB" -> 2^31, "1000" -> 1000; false if malformed.
+/// "80G" -> 80e9, "2GiB" -> 2^31, "1.5K" -> 1500, "1000" -> 1000; false
+/// unless the text is a finite decimal number whose bytes are a whole
+/// number from 1 to 2^62 ("0.5" is not a byte count: it would round to 0,
+/// which means no cap).
 static bool parseBytes(StringRef text, int64_t &out) {
   struct Suffix {
     const char *s;
@@ -99,19 +103,26 @@ static bool parseBytes(StringRef text, int64_t &out) {
   static const Suffix suffixes[] = {{"KiB", 1024.0},
                                     {"MiB", 1024.0 * 1024},
                                     {"GiB", 1024.0 * 1024 * 1024},
+                                    {"TiB", 1024.0 * 1024 * 1024 * 1024},
                                     {"K", 1e3},
                                     {"M", 1e6},
-                                    {"G", 1e9}};
+                                    {"G", 1e9},
+                                    {"T", 1e12}};
   double mult = 1;
   for (const Suffix &s : suffixes)
     if (text.consume_back(s.s)) {
       mult = s.mult;
       break;
     }
-  double v;
-  if (text.empty() || text.getAsDouble(v) || v <= 0)
+  double v = 0;
+  std::string error;
+  if (!pipert::parseFinite("--memory-cap", text.str(), 0, 1e30, v, error))
     return false;
-  out = int64_t(v * mult);
+  double bytes = v * mult;
+  if (!(bytes >= 1) || bytes > 4611686018427387904.0 ||
+      bytes != std::floor(bytes))
+    return false;
+  out = int64_t(bytes);
   return true;
 }
 

@@ -9,12 +9,20 @@
 #include "compiler/import/JsonImporter.h"
 #include "compiler/passes/Passes.h"
 #include "compiler/reference/Trainer.h"
+#include "tools/pipec/StrictFlags.h"
+
+#include "pipert/AtomicFile.h"
+#include "pipert/InputFile.h"
+#include "pipert/StopSignal.h"
+
+#include "llvm/Support/FileSystem.h"
 #include "tools/pipec/Subcommand.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 
 using namespace llvm;
+using namespace pipec::tool;
 
 static cl::SubCommand
     trainCmd("reference-train",
@@ -29,11 +37,10 @@ static cl::opt<std::string>
              cl::desc("Training data: a text file (bytes are tokens) or an "
                       "llm.c .bin token shard"),
              cl::value_desc("FILE"), cl::sub(trainCmd));
-static cl::opt<int64_t> steps("steps", cl::Required,
+static StrictInt<int64_t, 1, 1000000000000> steps("steps", 0, cl::Required,
                               cl::desc("Optimizer steps to run"),
                               cl::sub(trainCmd));
-static cl::opt<int64_t>
-    microbatches("microbatches", cl::init(1),
+static StrictInt<int64_t, 1, kMaxMicrobatches> microbatches("microbatches", 1,
                  cl::desc("Micro-batches accumulated per step (default 1)"),
                  cl::sub(trainCmd));
 static cl::opt<bool> useF64("f64",
@@ -62,18 +69,36 @@ static cl::opt<std::string> perturbVjp(
     cl::desc("Multiply the B gradients of every nn op named OP by 1 + 1e-3 "
              "(proves a comparison can fail)"),
     cl::value_desc("OP"), cl::sub(trainCmd));
-static cl::opt<int>
-    threads("threads", cl::init(1),
+static StrictInt<int, 1, 4096> threads("threads", 1,
             cl::desc("BLAS and OpenMP threads (fixed for the run: GEMM results "
                      "depend on it; default 1)"),
             cl::sub(trainCmd));
 
 static int runReferenceTrain() {
-  if (steps < 1 || microbatches < 1 || threads < 1) {
-    errs() << "pipec reference-train: error: --steps, --microbatches and "
-              "--threads must be at least 1\n";
-    return 1;
+  const char *me = "pipec reference-train: error: ";
+  // Outputs are checked before the first step: a run of hours must not end
+  // on a path it cannot write (AtomicFile.h writes them whole at the end).
+  for (const auto &[flag, path] :
+       {std::pair<const char *, std::string>{"--save", saveFile},
+        {"--dump-grads", dumpGrads}}) {
+    if (path.empty())
+      continue;
+    if (pipert::Status s = pipert::refusePlanFile(path, flag); !s.ok()) {
+      errs() << me << s.message() << "\n";
+      return 1;
+    }
+    if (sys::fs::is_directory(path)) {
+      errs() << me << flag << " " << path << ": is a directory\n";
+      return 1;
+    }
   }
+  if (!initFile.empty())
+    if (pipert::Status s = pipert::checkInputFile(initFile, "--init file");
+        !s.ok()) {
+      errs() << me << s.message() << "\n";
+      return 1;
+    }
+  pipert::installStopSignals("pipec reference-train");
   // Fixed before the first kernel runs: BLAS results depend on the count.
   pipec::reference::setThreadCount(threads);
 
@@ -102,6 +127,8 @@ static int runReferenceTrain() {
   bool ok =
       useF64 ? pipec::reference::train<double>(*module, options, outs(), errs())
              : pipec::reference::train<float>(*module, options, outs(), errs());
+  if (int sig = pipert::stopSignal(); !ok && sig)
+    return 128 + sig; // as a shell reports a command a signal ended
   return ok ? 0 : 1;
 }
 

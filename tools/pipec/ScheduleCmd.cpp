@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tools/pipec/StrictFlags.h"
 #include "tools/pipec/Subcommand.h"
 
 #include "compiler/schedule/Csv.h"
@@ -24,18 +25,16 @@
 #include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
+using namespace pipec::tool;
 using namespace pipec::schedule;
 
 static cl::SubCommand scheduleCmd(
     "schedule", "Explore a pipeline schedule without a model: streams, "
                 "deadlock proof, step time, bubble, SVG timeline");
 
-static cl::opt<int> stagesOpt("stages", cl::desc("pipeline stages (ranks)"),
-                              cl::init(0), cl::sub(scheduleCmd));
-static cl::opt<int> microbatchesOpt(
-    "microbatches",
-    cl::desc("micro-batches per step (with --csv: optional, checked)"),
-    cl::init(0), cl::sub(scheduleCmd));
+static StrictInt<int, 0, kMaxStages> stagesOpt("stages", 0, cl::desc("pipeline stages (ranks)"), cl::sub(scheduleCmd));
+static StrictInt<int, 0, kMaxMicrobatches> microbatchesOpt("microbatches", 0,
+    cl::desc("micro-batches per step (with --csv: optional, checked)"), cl::sub(scheduleCmd));
 static cl::opt<std::string>
     kindOpt("kind",
             cl::desc("schedule kind: gpipe, 1f1b, interleaved-1f1b, zb-h1, "
@@ -46,21 +45,15 @@ static cl::opt<std::string>
            cl::desc("a torch.distributed.pipelining compute-only CSV file "
                     "(stage count and placement come from the file)"),
            cl::sub(scheduleCmd));
-static cl::opt<int> chunksOpt(
-    "chunks-per-rank",
+static StrictInt<int, 0, kMaxChunksPerRank> chunksOpt("chunks-per-rank", 0,
     cl::desc("model chunks per rank (default: 2 for interleaved-1f1b, zb-v "
-             "and dualpipe-v, else 1)"),
-    cl::init(0), cl::sub(scheduleCmd));
-static cl::opt<int> modelOpsOpt(
-    "model-ops", cl::desc("ops in the model: refuse plans with more chunks"),
-    cl::init(0), cl::sub(scheduleCmd));
+             "and dualpipe-v, else 1)"), cl::sub(scheduleCmd));
+static StrictInt<int, 0, (1 << 30)> modelOpsOpt("model-ops", 0, cl::desc("ops in the model: refuse plans with more chunks"), cl::sub(scheduleCmd));
 static cl::opt<std::string>
     costsOpt("costs", cl::desc("F,B,W cost of one chunk (default 1,1,1)"),
              cl::init("1,1,1"), cl::sub(scheduleCmd));
-static cl::opt<double>
-    commOpt("comm-cost",
-            cl::desc("cost of each point-to-point message (default 0)"),
-            cl::init(0), cl::sub(scheduleCmd));
+static StrictCost commOpt("comm-cost", 0,
+            cl::desc("cost of each point-to-point message (default 0)"), cl::sub(scheduleCmd));
 static cl::opt<bool> postValidationOpt(
     "post-validation",
     cl::desc("run opt_step without the synchronising allreduce, validated "
@@ -88,7 +81,9 @@ static bool parseCosts(StringRef text, double out[3]) {
   if (parts.size() != 3)
     return false;
   for (int i = 0; i < 3; ++i)
-    if (parts[i].trim().getAsDouble(out[i]) || out[i] < 0)
+    if (std::string error;
+        !pipert::parseFinite("--costs", parts[i].trim().str(), 0, 1e30,
+                             out[i], error))
       return false;
   return true;
 }

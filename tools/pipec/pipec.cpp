@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tools/pipec/StrictFlags.h"
 #include "tools/pipec/Subcommand.h"
 
 #include "llvm/Support/Format.h"
@@ -14,6 +15,11 @@
 #include <algorithm>
 
 using namespace pipec::tool;
+
+std::vector<std::string> &pipec::tool::flagErrors() {
+  static std::vector<std::string> all;
+  return all;
+}
 
 std::vector<Subcommand> &pipec::tool::subcommands() {
   static std::vector<Subcommand> all;
@@ -27,6 +33,11 @@ int main(int argc, char **argv) {
       "pipec: compiles model descriptions into static pipeline-parallel "
       "training programs\n\n"
       "  Run `pipec SUBCOMMAND --help` for the options of one subcommand.\n");
+  if (!flagErrors().empty()) {
+    for (const std::string &e : flagErrors())
+      llvm::errs() << "pipec: error: " << e << "\n";
+    return 1;
+  }
   for (Subcommand &s : subcommands())
     if (*s.sub)
       return s.run();

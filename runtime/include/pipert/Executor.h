@@ -76,6 +76,14 @@ struct RunOptions {
   std::string outDir;
   /// Where progress lines go (null: none).
   std::FILE *progress = nullptr;
+  /// Polled at every instruction boundary and while the monitor waits: a
+  /// non-zero value (a signal number, StopSignal.h) stops every rank at its
+  /// next boundary; the steps completed are reported, metrics and trace
+  /// written whole. Null: never.
+  int (*stopRequested)() = nullptr;
+  /// A step whose loss or gradient norm is NaN or infinite stops the run
+  /// after its metrics line (docs/RUNTIME.md).
+  bool stopOnNonFinite = true;
   /// The transport; null runs every rank over a LocalTransport. A plan
   /// loaded for one rank (`load(dir, out, rank)`) needs one that reaches
   /// the other processes (MpiTransport); each step's metrics and the trace
@@ -92,6 +100,10 @@ struct RunResult {
   std::vector<double> idleShare;  ///< per rank: 1 - busy / wall
   std::vector<int64_t> highWater; ///< per rank (shadow mode only; -1 for
                                   ///< ranks of other processes)
+  /// The signal that stopped the run (RunOptions::stopRequested), or 0.
+  int stopSignal = 0;
+  /// The step whose loss or gradient norm was not finite, or -1.
+  int64_t nonFiniteStep = -1;
 };
 
 /// A loaded plan, its arenas and its transport.
@@ -110,7 +122,9 @@ public:
 
   /// Runs `options.steps` training steps. On failure, the Status names the
   /// rank and instruction that failed first, followed by where every rank
-  /// stood.
+  /// stood. A run stopped by a signal or a non-finite step fails too, with
+  /// `result` saying which (stopSignal, nonFiniteStep) and holding the
+  /// steps completed.
   Status run(ChunkKernels &kernels, const RunOptions &options,
              RunResult &result);
 
