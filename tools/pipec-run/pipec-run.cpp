@@ -12,6 +12,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "pipert/InputFile.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
@@ -56,13 +58,12 @@ int main(int argc, char **argv) {
     std::string a = argv[i];
     if (a == "--transport" && i + 1 < argc)
       transport = argv[i + 1];
-    if (a == "--data" && i + 1 < argc &&
-        !fs::is_regular_file(argv[i + 1], ec))
-      return fail(std::string("--data ") + argv[i + 1] +
-                  ": no such file");
-    if (a == "--init" && i + 1 < argc &&
-        !fs::is_regular_file(argv[i + 1], ec))
-      return fail(std::string("--init ") + argv[i + 1] + ": no such file");
+    // Checked here too, so that mpirun is not started for a bad path.
+    if ((a == "--data" || a == "--init") && i + 1 < argc)
+      if (pipert::Status s = pipert::checkInputFile(
+              argv[i + 1], a == "--data" ? "data file" : "--init file");
+          !s.ok())
+        return fail(a + " " + s.message());
     args.push_back(a);
   }
   std::string program = exe;

@@ -22,11 +22,11 @@ namespace pipert {
 /// Per rank: its stream file (relative to the manifest) and arena sizes.
 struct RankInfo {
   std::string stream;
+  int64_t arenaBytes = 0; ///< bytes allocated
+  int64_t peakBytes = 0;  ///< the plan's peak; the shadow mode checks it
   /// The stream file's checksum (its header's), so that a stream edited or
   /// taken from another plan is refused; 0: not recorded.
   uint64_t streamChecksum = 0;
-  int64_t arenaBytes = 0; ///< bytes allocated
-  int64_t peakBytes = 0;  ///< the plan's peak; the shadow mode checks it
 };
 
 /// A trainable parameter and the arena regions it owns on its rank.
