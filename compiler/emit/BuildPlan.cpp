@@ -157,7 +157,10 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
   }
   stats.compiled = int(todo.size());
   stats.cached = int(jobs.size() - todo.size());
-  std::string cmd = PIPEC_CXX " -fopenmp -o " + quote(outDir + "/pipec-plan");
+  // Linked beside the target and renamed over it: a crash mid-link leaves
+  // the old executable or the new one, never a torn file (AtomicFile.h).
+  std::string linked = outDir + "/pipec-plan.tmp." + std::to_string(getpid());
+  std::string cmd = PIPEC_CXX " -fopenmp -o " + quote(linked);
   for (const Job &j : jobs)
     cmd += " " + quote(j.object);
   cmd += " " PIPEC_RUNTIME_LIBS " > " + quote(outDir + "/link.log") + " 2>&1";
@@ -165,6 +168,13 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
     std::string log;
     readText(outDir + "/link.log", log);
     error = "linking " + outDir + "/pipec-plan failed:\n" + log;
+    fs::remove(linked, ec);
+    return false;
+  }
+  fs::rename(linked, outDir + "/pipec-plan", ec);
+  if (ec) {
+    error = "cannot replace " + outDir + "/pipec-plan: " + ec.message();
+    fs::remove(linked, ec);
     return false;
   }
   fs::remove(outDir + "/link.log", ec);

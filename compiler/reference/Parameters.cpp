@@ -91,14 +91,8 @@ bool ParameterStore<T>::load(const std::string &path, std::string &error) {
       error = path + ": " + error;
       return false;
     }
-    for (size_t i = 0; i < values.size(); ++i)
-      if (!std::isfinite(values[i])) {
-        error = path + ": tensor '" + e.name + "' holds " +
-                (std::isnan(values[i]) ? "NaN" : "an infinity") +
-                " at element " + std::to_string(i) +
-                ": refusing to train from weights that are not finite";
-        return false;
-      }
+    if (!pipert::checkFinite(path, e.name, values, error))
+      return false;
     e.values = std::move(values);
   }
   return true;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -313,6 +314,24 @@ bool readFloatTensor(const Tensor &tensor, std::vector<T> &out,
   return false;
 }
 
+template <typename T>
+bool checkFinite(const std::string &path, const std::string &name,
+                 const std::vector<T> &values, std::string &error) {
+  for (size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i])) {
+      error = path + ": tensor '" + name + "' holds " +
+              (std::isnan(values[i]) ? "NaN" : "an infinity") +
+              " at element " + std::to_string(i) +
+              ": refusing to train from weights that are not finite";
+      return false;
+    }
+  return true;
+}
+
+template bool checkFinite<float>(const std::string &, const std::string &,
+                                 const std::vector<float> &, std::string &);
+template bool checkFinite<double>(const std::string &, const std::string &,
+                                  const std::vector<double> &, std::string &);
 template Tensor makeFloatTensor<float>(const std::string &,
                                        std::vector<int64_t>, const float *);
 template Tensor makeFloatTensor<double>(const std::string &,

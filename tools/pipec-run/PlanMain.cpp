@@ -288,14 +288,8 @@ bool loadInit(pipert::Executor &exec, const std::string &path,
     std::vector<float> values;
     if (!pipert::readFloatTensor(*t, values, error))
       return false;
-    for (size_t i = 0; i < values.size(); ++i)
-      if (!std::isfinite(values[i])) {
-        error = path + ": tensor '" + p.name + "' holds " +
-                (std::isnan(values[i]) ? "NaN" : "an infinity") +
-                " at element " + std::to_string(i) +
-                ": refusing to train from weights that are not finite";
-        return false;
-      }
+    if (!pipert::checkFinite(path, p.name, values, error))
+      return false;
     if (exec.holds(p.rank)) // else another process loads it
       std::memcpy(exec.arena(p.rank) + p.offset, values.data(),
                   size_t(p.bytes));

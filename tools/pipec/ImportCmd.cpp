@@ -3,6 +3,8 @@
 #include "compiler/import/JsonImporter.h"
 #include "tools/pipec/Subcommand.h"
 
+#include "pipert/AtomicFile.h"
+
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OperationSupport.h"
 #include "llvm/Support/FileSystem.h"
@@ -35,19 +37,24 @@ static int runImport() {
       pipec::importModelFile(ctx, inputFile, errs());
   if (!module)
     return 1;
-  std::error_code ec;
-  ToolOutputFile out(outputFile, ec, sys::fs::OF_Text);
-  if (ec) {
-    errs() << outputFile << ": error: cannot write: " << ec.message() << "\n";
-    return 1;
-  }
   mlir::OpPrintingFlags flags;
   if (printLocations)
     flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false)
         .useLocalScope();
-  module->print(out.os(), flags);
-  out.os() << "\n";
-  out.keep();
+  std::string text;
+  raw_string_ostream os(text);
+  module->print(os, flags);
+  os << "\n";
+  if (outputFile == "-") {
+    outs() << text;
+    return 0;
+  }
+  // Whole or not at all (AtomicFile.h).
+  if (pipert::Status s = pipert::writeFileAtomically(outputFile, text);
+      !s.ok()) {
+    errs() << outputFile << ": error: " << s.message() << "\n";
+    return 1;
+  }
   return 0;
 }
 

@@ -19,6 +19,8 @@
 #include <cmath>
 #include "tools/pipec/Subcommand.h"
 
+#include "pipert/AtomicFile.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -233,12 +235,14 @@ static int runPlan() {
       costs.w.push_back(c.w);
     }
     spans = pipec::schedule::runMachine(s, costs, /*recordSpans=*/true);
-    std::error_code ec;
-    raw_fd_ostream svg(svgOpt, ec);
-    if (ec)
-      return fail("cannot write '" + svgOpt + "': " + ec.message());
-    svg << pipec::schedule::renderSvg(
-        s, spans, std::string(module->getName().value_or("model")) + " " + kind);
+    // Whole or not at all (AtomicFile.h).
+    if (pipert::Status st = pipert::writeFileAtomically(
+            svgOpt,
+            pipec::schedule::renderSvg(
+                s, spans,
+                std::string(module->getName().value_or("model")) + " " + kind));
+        !st.ok())
+      return fail("--svg: " + st.message());
   }
 
   if (jsonOpt) {

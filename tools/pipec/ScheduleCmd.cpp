@@ -10,6 +10,8 @@
 #include "tools/pipec/StrictFlags.h"
 #include "tools/pipec/Subcommand.h"
 
+#include "pipert/AtomicFile.h"
+
 #include "compiler/schedule/Csv.h"
 #include "compiler/schedule/Generate.h"
 #include "compiler/schedule/Lower.h"
@@ -165,17 +167,17 @@ static int runSchedule() {
   bool unitCosts = fbw[0] == fbw[1] && fbw[1] == fbw[2] && commOpt == 0;
 
   if (!svgOpt.empty()) {
-    std::error_code ec;
-    raw_fd_ostream os(svgOpt, ec, sys::fs::OF_Text);
-    if (ec)
-      return fail("cannot write '" + svgOpt + "': " + ec.message());
     std::string caption;
     if (postValidationOpt)
       caption = "three steps with post-validation: steady-state step time " +
                 formatv("{0}", format("%g", stepTime)).str() + ", bubble " +
                 formatv("{0}", format("%.2f", 100 * bubble)).str() +
                 "%; grey = idle";
-    os << renderSvg(sched, shown, caption);
+    // Whole or not at all (AtomicFile.h).
+    if (pipert::Status s = pipert::writeFileAtomically(
+            svgOpt, renderSvg(sched, shown, caption));
+        !s.ok())
+      return fail("--svg: " + s.message());
   }
 
   if (jsonOpt) {

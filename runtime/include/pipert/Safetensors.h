@@ -71,6 +71,13 @@ template <typename T>
 bool readFloatTensor(const Tensor &tensor, std::vector<T> &out,
                      std::string &error);
 
+/// Fails when a loaded tensor holds NaN or an infinity: `error` =
+/// "PATH: tensor 'NAME' holds NaN at element I: refusing to train from
+/// weights that are not finite".
+template <typename T>
+bool checkFinite(const std::string &path, const std::string &name,
+                 const std::vector<T> &values, std::string &error);
+
 } // namespace pipert
 
 #endif // PIPERT_SAFETENSORS_H
