@@ -18,6 +18,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <cmath>
@@ -760,6 +761,17 @@ OwningOpRef<ModuleOp> pipec::importModel(MLIRContext &ctx, StringRef jsonText,
 
 OwningOpRef<ModuleOp> pipec::importModelFile(MLIRContext &ctx, StringRef path,
                                              raw_ostream &errs) {
+  // A directory, a FIFO (whose open would block) or a device is refused
+  // before it is opened; "-" is stdin.
+  if (path != "-") {
+    llvm::sys::fs::file_status st;
+    if (!llvm::sys::fs::status(path, st) &&
+        st.type() != llvm::sys::fs::file_type::regular_file) {
+      errs << path << ": error: the model file is not a regular file (a "
+           << "directory, a FIFO, a device or a socket)\n";
+      return nullptr;
+    }
+  }
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
   if (std::error_code ec = buffer.getError()) {
     errs << path << ": error: cannot read the file: " << ec.message() << "\n";

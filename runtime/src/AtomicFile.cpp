@@ -120,17 +120,28 @@ Status AtomicFile::open(const std::string &path, bool executable,
     if (Status s = refusePlanFile(path, "writing"); !s.ok())
       return failed = s;
   struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    // A device or a pipe (/dev/null, /dev/stdout, a process substitution)
+    // is the caller's stream: written in place, nothing to replace.
+    if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) {
+      fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0)
+        return failed = Status::failure("cannot write " + path + ": " +
+                                        errnoText(errno));
+      faultFor(baseOf(path), faultAt, faultEnospc);
+      return Status::success();
+    }
     return failed = Status::failure(
                "cannot write " + path + ": it exists and is not a regular "
-               "file (a directory, a FIFO, a device or a socket)");
+               "file (a directory or a socket)");
+  }
   std::string pattern = path + ".tmp.XXXXXX";
   std::vector<char> buf(pattern.begin(), pattern.end());
   buf.push_back('\0');
   fd = ::mkostemp(buf.data(), O_CLOEXEC);
   if (fd < 0)
-    return failed = Status::failure("cannot create a temporary file beside " +
-                                    path + ": " + errnoText(errno));
+    return failed = Status::failure("cannot write " + path + ": " +
+                                    errnoText(errno));
   temp = buf.data();
   // mkstemp creates 0600; a normal file gets the umask's mode.
   mode_t mask = ::umask(0);
@@ -182,6 +193,14 @@ Status AtomicFile::commit() {
   if (fd < 0)
     return failed = Status::failure("cannot write " + target +
                                     ": the file is not open");
+  if (temp.empty()) { // a device or a pipe, written in place
+    int rc = ::close(fd);
+    fd = -1;
+    if (rc != 0)
+      return failed = Status::failure("cannot write " + target + ": " +
+                                      errnoText(errno));
+    return Status::success();
+  }
   if (::fsync(fd) != 0) {
     int e = errno;
     discard();
