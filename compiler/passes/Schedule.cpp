@@ -131,13 +131,12 @@ bool PipeSchedulePass::buildPlan(ModuleOp module, ArrayRef<ChunkOp> chunks,
                      << " both choose the schedule; give one of them";
       return false;
     }
-    auto buffer = llvm::MemoryBuffer::getFile(csv);
-    if (!buffer) {
-      emitError(loc) << "--pipe-schedule: cannot read the schedule file '"
-                     << csv << "': " << buffer.getError().message();
+    std::string text;
+    if (std::string e = sched::readCsvFile(csv, text); !e.empty()) {
+      emitError(loc) << "--pipe-schedule: the schedule file: " << e;
       return false;
     }
-    std::string why = sched::readCsvPlan((*buffer)->getBuffer().str(), csv,
+    std::string why = sched::readCsvPlan(text, csv,
                                          microbatches, plan);
     if (!why.empty()) {
       emitError(loc) << "--pipe-schedule: the schedule file is rejected: "

@@ -4,6 +4,10 @@
 #include "compiler/schedule/Lower.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sys/stat.h>
 #include <cctype>
 #include <cstdio>
 #include <sstream>
@@ -46,6 +50,23 @@ static bool parseAction(const std::string &cell, int64_t &stage, char &type,
     return false;
   type = cell[i++];
   return number(mb) && i == cell.size();
+}
+
+std::string readCsvFile(const std::string &path,
+                        std::string &text) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    return "cannot read '" + path + "': " + std::strerror(errno);
+  if (!S_ISREG(st.st_mode))
+    return "'" + path + "' is not a regular file (a directory, a FIFO, a "
+           "device or a socket)";
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in && !in.eof())
+    return "cannot read '" + path + "'";
+  text = ss.str();
+  return "";
 }
 
 std::string readCsvPlan(const std::string &text, const std::string &name,

@@ -17,6 +17,11 @@
 
 namespace pipec::schedule {
 
+/// Reads a schedule file's text; "" on success, else a message. A path
+/// that is not a regular file (a directory, or a FIFO whose open would
+/// block) is refused before it is opened.
+std::string readCsvFile(const std::string &path, std::string &text);
+
 /// Parses and checks a CSV schedule. `microbatches` 0 takes the count from
 /// the file; otherwise the file must use exactly 0..microbatches-1. Returns an
 /// empty string, or `NAME:LINE:COL: message` (or `NAME: message`).

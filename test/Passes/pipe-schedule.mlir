@@ -305,7 +305,7 @@
 // BOTH: error: --pipe-schedule: kind=1f1b and csv={{.*}}pipe-schedule-zb.csv both choose the schedule; give one of them
 
 // RUN: not pipec-opt %t/two.mlir --pipe-schedule=csv=%t/absent.csv 2>&1 | FileCheck %s --check-prefix=NO-FILE
-// NO-FILE: error: --pipe-schedule: cannot read the schedule file '{{.*}}absent.csv': {{.+}}
+// NO-FILE: error: --pipe-schedule: the schedule file: cannot read '{{.*}}absent.csv': {{.+}}
 
 // RUN: not pipec-opt %t/two.mlir --pipe-schedule=csv=%S/Inputs/pipe-schedule-zb.csv,chunks-per-rank=2 2>&1 | FileCheck %s --check-prefix=CSV-V
 // CSV-V: error: --pipe-schedule: chunks-per-rank=2 but the schedule file places up to 1 chunks on a rank

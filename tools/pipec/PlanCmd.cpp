@@ -13,6 +13,7 @@
 #include "compiler/passes/ModelCosts.h"
 #include "compiler/passes/Passes.h"
 #include "compiler/plan/Planner.h"
+#include "compiler/schedule/Csv.h"
 #include "compiler/schedule/Svg.h"
 #include "tools/pipec/StrictFlags.h"
 
@@ -142,11 +143,9 @@ static int runPlan() {
     return fail("unknown --target '" + targetOpt + "'; expected one of " +
                 allTargetNames());
   if (!csvOpt.empty()) {
-    auto buf = MemoryBuffer::getFile(csvOpt);
-    if (!buf)
-      return fail("cannot read --schedule-file '" + csvOpt +
-                  "': " + buf.getError().message());
-    o.csvText = (*buf)->getBuffer().str();
+    if (std::string e = pipec::schedule::readCsvFile(csvOpt, o.csvText);
+        !e.empty())
+      return fail("--schedule-file: " + e);
     o.csvName = csvOpt;
   } else {
     if (scheduleOpt.empty())

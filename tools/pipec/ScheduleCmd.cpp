@@ -107,10 +107,10 @@ static int runSchedule() {
     if (chunksOpt.getNumOccurrences())
       return fail("--chunks-per-rank does not apply to --csv: the placement "
                   "comes from the file");
-    auto buf = MemoryBuffer::getFile(csvOpt);
-    if (!buf)
-      return fail("cannot read '" + csvOpt + "': " + buf.getError().message());
-    std::string err = readCsvPlan((*buf)->getBuffer().str(), csvOpt,
+    std::string text;
+    if (std::string e = pipec::schedule::readCsvFile(csvOpt, text); !e.empty())
+      return fail(e);
+    std::string err = readCsvPlan(text, csvOpt,
                                   microbatchesOpt, plan);
     if (!err.empty())
       return fail(err);
