@@ -32,11 +32,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -365,6 +367,16 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "pipec-import-fuzz: a seeded mutation fuzzer of the model importer\n");
+  // Durations become integers and chrono counts: out-of-range values would
+  // be undefined behaviour, not a longer run.
+  if (!std::isfinite(timeBudget) || timeBudget < 0 || timeBudget > 1e6 ||
+      !std::isfinite(hangTimeout) || hangTimeout <= 0 || hangTimeout > 1e6 ||
+      onlyMutant < -1 || onlyMutant == std::numeric_limits<int64_t>::max()) {
+    errs() << "import-fuzz: --time-budget must be from 0 to 1e6 s, "
+              "--hang-timeout above 0 and at most 1e6 s, --mutant at least "
+              "-1\n";
+    return 2;
+  }
   installDeathHandlers();
   if (!replay.empty())
     return runReplay();

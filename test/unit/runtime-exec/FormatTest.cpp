@@ -107,7 +107,7 @@ TEST(StreamFormat, CorruptFile) {
   EXPECT_NE(decodeError(version).find("version 9"), std::string::npos);
   pipert::Stream s;
   pipert::Status st = pipert::readStreamFile("/nonexistent/r0", s);
-  EXPECT_NE(st.message().find("cannot open /nonexistent/r0"),
+  EXPECT_NE(st.message().find("/nonexistent/r0: cannot open the stream"),
             std::string::npos);
 }
 
