@@ -18,10 +18,14 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 
 namespace pipert {
+
+/// The abort reason of a run stopped by a signal, followed by its number.
+static const char kStoppedBySignal[] = "stopped by signal ";
 
 /// Steps whose metrics may wait for the monitor before ranks pause.
 static constexpr size_t kStepRing = 8;
@@ -270,7 +274,20 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     }
     return w;
   };
+  // Set below: asks every rank to stop (requestStop).
+  std::function<void(int)> stopHook;
   auto report = [&](Status s) {
+    // A process stopped by a signal aborts the transport with its number
+    // (under mpirun every process gets the signal, but not at the same
+    // instant): this is a stop too, not an error.
+    int sig = opt.stopRequested ? opt.stopRequested() : 0;
+    size_t at = s.message().find(kStoppedBySignal);
+    if (!sig && at != std::string::npos)
+      sig = std::atoi(s.message().c_str() + at + std::strlen(kStoppedBySignal));
+    if (sig > 0 && stopHook) {
+      stopHook(sig);
+      return;
+    }
     std::lock_guard<std::mutex> lock(errMu);
     if (!firstError.ok() || stopping.load())
       return;
@@ -296,12 +313,14 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       std::lock_guard<std::mutex> lock(errMu);
       stopWhere = where();
     }
-    transport->abort(reason > 0 ? "stopped by a signal" : "stopped: a "
-                                                          "non-finite step");
+    transport->abort(reason > 0
+                         ? kStoppedBySignal + std::to_string(reason)
+                         : std::string("stopped: a non-finite step"));
     std::lock_guard<std::mutex> lock(stepMu);
     failed = true;
     stepCv.notify_all();
   };
+  stopHook = requestStop;
 
   // Per step, each rank's end time, busy time, grad norm and losses, when
   // ranks run in other processes (sized here: nothing grows in the loop).

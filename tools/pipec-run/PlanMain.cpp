@@ -607,13 +607,20 @@ int runMpi(const Args &a) {
   pipert::RunResult result;
   if (pipert::Status s = exec->run(kernels, opt, result);
       !s.ok() && (result.stopSignal || result.nonFiniteStep >= 0)) {
-    // Every process stopped at the same point of its own accord; the job
-    // ends with the code a stopped local run has.
+    // Every process stopped of its own accord (each got the signal, or
+    // each saw the same non-finite step); rank 0 reports. The processes
+    // stand at different instructions with transfers in flight, so
+    // MPI_Finalize could wait forever: each exits with the code a stopped
+    // local run has, which mpirun passes on.
+    // mpirun ends the job when the first process exits non-zero, so the
+    // others give rank 0 a moment to close its metrics and report.
     if (me == 0)
       failedRun(a, s, result);
+    else
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::fflush(stdout);
     std::fflush(stderr);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    MpiSession::abortAll(result.stopSignal ? 128 + result.stopSignal : 1);
+    std::_Exit(result.stopSignal ? 128 + result.stopSignal : 1);
   } else if (!s.ok()) {
     // The other processes may be blocked on this one: they learnt of the
     // failure (MpiTransport::abort), get a moment to say where they stood,

@@ -17,11 +17,13 @@
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -30,6 +32,43 @@ namespace fs = std::filesystem;
 static int fail(const std::string &message) {
   std::fprintf(stderr, "pipec-run: error: %s\n", message.c_str());
   return 1;
+}
+
+static volatile sig_atomic_t stopSignal = 0;
+static void recordSignal(int sig) { stopSignal = sig; }
+
+/// Runs mpirun and waits for it. mpirun forwards SIGINT and SIGTERM to the
+/// ranks (which stop and report, docs/RUNTIME.md) but exits 1 itself, so
+/// the signal's exit code (128 + N) is given here, as a local run gives it.
+static int runMpirun(const std::string &program, std::vector<char *> &args) {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = recordSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  pid_t child = fork();
+  if (child < 0)
+    return fail("cannot start " + program + ": " + std::strerror(errno));
+  if (child == 0) {
+    execv(program.c_str(), args.data());
+    std::fprintf(stderr, "pipec-run: error: %s: cannot run: %s\n",
+                 program.c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR)
+      return fail("waiting for " + program + ": " + std::strerror(errno));
+    // A terminal's Ctrl-C reaches mpirun too; kill(1) reaches only us.
+    if (stopSignal)
+      kill(child, int(stopSignal));
+  }
+  if (stopSignal)
+    return 128 + int(stopSignal);
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
 int main(int argc, char **argv) {
@@ -100,6 +139,8 @@ int main(int argc, char **argv) {
   for (std::string &a : args)
     cargs.push_back(a.data());
   cargs.push_back(nullptr);
+  if (program != exe)
+    return runMpirun(program, cargs);
   execv(program.c_str(), cargs.data());
   return fail(program + ": cannot run: " + std::strerror(errno));
 }
