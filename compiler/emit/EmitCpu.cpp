@@ -262,7 +262,10 @@ static std::string emitPlanSource(const PlanLayout &L) {
       os << "pipec_c" << c << "_logits";
     else
       os << "nullptr";
-    os << "},\n";
+    os << ", {";
+    for (int k = 0; k < kRegions; ++k)
+      os << (k ? ", " : "") << ch.regionBytes[k];
+    os << "}},\n";
   }
   os << "};\n\n";
   // Per rank: the all-reduce contributions and the optimizer step.

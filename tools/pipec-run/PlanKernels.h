@@ -44,6 +44,9 @@ struct ChunkCode {
   /// The chunk computing the loss: its logits ([batch * seq, vocab] f32)
   /// as F of (A, R) left them, for text generation; null elsewhere.
   const float *(*logits)(uint8_t *A, uint8_t *const *R);
+  /// Bytes of each region per micro-batch; an empty one (a chunk that is a
+  /// lone residual add keeps nothing for B) has no buffer in the manifest.
+  int64_t regionBytes[kRegions];
 };
 
 /// One rank of the plan.

@@ -37,14 +37,17 @@
 
 namespace {
 
+/// The manifest's name of each region ("c3.mb0.in_act").
+const char *const kRegionNames[pipecrun::kRegions] = {
+    "in_act", "in_grad", "out_act", "out_grad", "data", "b_data"};
+
 /// The ChunkKernels of the generated plan.
 class PlanKernels : public pipert::ChunkKernels {
 public:
   PlanKernels(const pipecrun::PlanCode &code, const pipert::Manifest &m,
               const pipert::Batcher &batcher)
       : code(code), batcher(batcher), microbatches(m.microbatches) {
-    static const char *names[pipecrun::kRegions] = {
-        "in_act", "in_grad", "out_act", "out_grad", "data", "b_data"};
+    const char *const *names = kRegionNames;
     regionBase.assign(size_t(code.chunkCount) * size_t(m.microbatches) *
                           pipecrun::kRegions,
                       -1);
@@ -63,13 +66,16 @@ public:
     targets.assign(size_t(m.ranks), std::vector<int32_t>(n));
   }
 
-  /// The first (chunk, micro-batch) whose data region the manifest does
-  /// not place, or "". Other regions may be empty (no message).
+  /// The first region a chunk's code uses (bytes > 0) that the manifest
+  /// does not place, as "cC.mbJ.REGION", or "".
   std::string missingSlot() const {
     for (int32_t c = 0; c < code.chunkCount; ++c)
       for (int32_t j = 0; j < microbatches; ++j)
-        if (regionBase[index(c, j, pipecrun::kData)] < 0)
-          return "c" + std::to_string(c) + ".mb" + std::to_string(j) + ".data";
+        for (int k = 0; k < pipecrun::kRegions; ++k)
+          if (code.chunks[c].regionBytes[k] > 0 &&
+              regionBase[index(c, j, k)] < 0)
+            return "c" + std::to_string(c) + ".mb" + std::to_string(j) + "." +
+                   kRegionNames[k];
     return "";
   }
 
