@@ -36,7 +36,9 @@ template <typename T> struct Setup {
 } // namespace
 
 void pipec::reference::setThreadCount(int threads) {
-  pipert::cpu::setBlasThreadCount(threads);
+  // OpenBLAS's bits depend on its thread count, the kernels' do not
+  // (docs/NUMERICS.md): BLAS stays at one thread whatever --threads says.
+  pipert::cpu::setBlasThreadCount(1);
   omp_set_num_threads(threads);
 }
 

@@ -35,8 +35,8 @@ struct TrainOptions {
   ExecutorOptions executor;
 };
 
-/// Fixes the BLAS and OpenMP thread counts for the rest of the process
-/// (GEMM results depend on the BLAS count, so it never changes mid-run).
+/// Sets the OpenMP thread count of the kernels; BLAS stays at one thread
+/// (GEMM results depend on its count), so the bits do not depend on it.
 void setThreadCount(int threads);
 
 /// Trains the module in T. Progress lines go to `out`, errors to `errs`;

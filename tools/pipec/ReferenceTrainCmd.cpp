@@ -70,8 +70,8 @@ static cl::opt<std::string> perturbVjp(
              "(proves a comparison can fail)"),
     cl::value_desc("OP"), cl::sub(trainCmd));
 static StrictInt<int, 1, 4096> threads("threads", 1,
-            cl::desc("BLAS and OpenMP threads (fixed for the run: GEMM results "
-                     "depend on it; default 1)"),
+            cl::desc("OpenMP threads of the kernels (default 1); BLAS stays "
+                     "at one thread, so the results do not depend on it"),
             cl::sub(trainCmd));
 
 static int runReferenceTrain() {
