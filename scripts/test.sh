@@ -2,8 +2,18 @@
 # Every test suite of pipec: set-up, build, then lit, the unit tests (ctest),
 # the importer fuzzer and the JAX reference comparison. Exits non-zero when any suite fails; each runner's
 # summary line is printed at the end.
+#   scripts/test.sh          everything (what CI runs)
+#   scripts/test.sh --quick  build, lit and ctest only: the inner loop (minutes)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "scripts/test.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
 bash scripts/setup.sh || exit 1
 bash scripts/build.sh || exit 1
 
@@ -19,6 +29,13 @@ summary+=("lit: $(lit_count Passed) passed, $(lit_count Failed) failed")
 echo "== ctest"
 (cd "$BUILD_DIR" && ctest --output-on-failure) | tee "$BUILD_DIR/ctest.log" || status=1
 summary+=("ctest: $(grep -E 'tests passed' "$BUILD_DIR/ctest.log" | tail -1)")
+
+if [ "$quick" = 1 ]; then
+  echo
+  echo "== summary (--quick: no fuzzer, no JAX reference)"
+  printf '%s\n' "${summary[@]}"
+  exit $status
+fi
 
 # The importer fuzzer in a second build with AddressSanitizer (only its target
 # is built there): first the harness's own checks (each injected fault must be
