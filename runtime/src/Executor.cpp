@@ -588,15 +588,20 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     current[r].store(-1);
   };
 
+  // The log opens before the first instruction: a log that cannot be
+  // written fails the run before it trains, not after.
+  MetricsLog log;
+  Status logStatus = Status::success();
+  if (!opt.outDir.empty()) {
+    logStatus = log.open(opt.outDir);
+    if (!logStatus.ok())
+      return logStatus;
+  }
   std::vector<std::thread> threads;
   for (int32_t r = 0; r < n; ++r)
     if (holds(r))
       threads.emplace_back(runRank, r);
 
-  MetricsLog log;
-  Status logStatus = Status::success();
-  if (!opt.outDir.empty())
-    logStatus = log.open(opt.outDir);
   result = RunResult();
   // Bounded: a long run grows the record list rarely, never by steps * 48
   // bytes at once.

@@ -407,12 +407,21 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
                     pipert::TokenFile &data, pipert::Batcher &batcher,
                     int32_t onlyRank, int32_t processes) {
   std::string error;
+  // The manifest is checked against the executable before any file it
+  // names is opened: an edited manifest is refused, never followed.
+  {
+    pipert::Manifest own;
+    if (pipert::Status s =
+            pipert::readManifestFile(a.plan + "/manifest.json", own);
+        !s.ok())
+      return s.message();
+    if (std::string e = checkOwnManifest(a.plan, own); !e.empty())
+      return e;
+  }
   if (pipert::Status s = pipert::Executor::load(a.plan, exec, onlyRank);
       !s.ok())
     return s.message();
   const pipert::Manifest &m = exec->manifest();
-  if (std::string e = checkOwnManifest(a.plan, m); !e.empty())
-    return e;
   if (processes > 0 && processes != m.ranks)
     return "--transport mpi: the plan has " + std::to_string(m.ranks) +
            " ranks but mpirun started " + std::to_string(processes) +
@@ -552,9 +561,16 @@ int runLocal(const Args &a) {
       return fail(error);
     std::printf("sample: %lld tokens after the prompt (seed %llu, "
                 "temperature %g):\n%s\n",
-                (long long)a.sample, (unsigned long long)so.seed,
+                (long long)generated.size(), (unsigned long long)so.seed,
                 so.temperature,
                 pipecrun::tokensToText(generated, pipecPlanCode.vocab).c_str());
+    if (int sig = pipert::stopSignal()) {
+      fail("sampling stopped by " + std::string(pipert::signalName(sig)) +
+           " after " + std::to_string(generated.size()) + " of " +
+           std::to_string(a.sample) + " tokens (the training run and --save "
+           "are complete)");
+      return 128 + sig;
+    }
   }
   return 0;
 }

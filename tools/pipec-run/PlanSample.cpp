@@ -12,6 +12,8 @@
 
 #include "tools/pipec-run/PlanSample.h"
 
+#include "pipert/StopSignal.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -118,6 +120,9 @@ bool sampleTokens(const PlanCode &code, pipert::Executor &exec,
   omp_set_num_threads(std::max(1, o.threads));
   out.clear();
   for (int64_t i = 0; i < o.tokens; ++i) {
+    // SIGINT / SIGTERM: the tokens so far are the sample (StopSignal.h).
+    if (pipert::stopSignal())
+      break;
     // The last T tokens of the context (the window shifts when full).
     int64_t n = std::min<int64_t>(int64_t(context.size()), T);
     std::copy(context.end() - n, context.end(), tokens.begin());
