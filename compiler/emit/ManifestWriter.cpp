@@ -57,14 +57,12 @@ void pipec::emit::fillManifest(PlanLayout &L) {
   for (size_t c = 0; c < L.chunks.size(); ++c) {
     const ChunkLayout &ch = L.chunks[c];
     const RankLayout &rk = L.ranks[size_t(ch.rank)];
-    static const char *names[kRegions] = {"in_act",   "in_grad", "out_act",
-                                          "out_grad", "data",    "b_data"};
     for (int32_t mb = 0; mb < L.microbatches; ++mb)
       for (int32_t k = 0; k < kRegions; ++k)
         if (ch.regionBytes[k])
           m.buffers.push_back(
               {"c" + std::to_string(c) + ".mb" + std::to_string(mb) + "." +
-                   names[k],
+                   pipert::regionName(k),
                ch.rank, rk.slotBase.at({int32_t(c), k, ch.slotOf[k][size_t(mb)]}),
                ch.regionBytes[k]});
     if (ch.lossValue) {

@@ -20,24 +20,6 @@ using namespace pipec;
 using namespace pipec::emit;
 using pipe::InstrOp;
 
-// The pipe dialect's opcodes and the runtime's stream opcodes are numbered
-// alike so that the writer converts by value; keep them in step.
-#define PIPEC_SAME_OPCODE(name)                                                \
-  static_assert(int(InstrOp::name) == int(pipert::Opcode::name),               \
-                "pipe::InstrOp and pipert::Opcode disagree on " #name);
-PIPEC_SAME_OPCODE(Fwd)
-PIPEC_SAME_OPCODE(BwdB)
-PIPEC_SAME_OPCODE(BwdW)
-PIPEC_SAME_OPCODE(RecvAct)
-PIPEC_SAME_OPCODE(RecvGrad)
-PIPEC_SAME_OPCODE(SendAct)
-PIPEC_SAME_OPCODE(SendGrad)
-PIPEC_SAME_OPCODE(Wait)
-PIPEC_SAME_OPCODE(AllReduce)
-PIPEC_SAME_OPCODE(OptStep)
-#undef PIPEC_SAME_OPCODE
-static_assert(pipe::kNumInstrOps == pipert::kOpcodeCount,
-              "pipe::InstrOp and pipert::Opcode differ in size");
 
 /// The program of rank r.
 static pipe::ProgramOp programOf(const PlanLayout &L, int32_t r) {

@@ -40,33 +40,6 @@ using namespace pipec;
 using namespace pipec::pipe;
 namespace sched = pipec::schedule;
 
-/// The pipe opcode of a compiler/schedule opcode; the enums are kept apart so
-/// that the dialect does not depend on the schedule library.
-static InstrOp toInstrOp(sched::Op op) {
-  switch (op) {
-  case sched::Op::Fwd:
-    return InstrOp::Fwd;
-  case sched::Op::BwdB:
-    return InstrOp::BwdB;
-  case sched::Op::BwdW:
-    return InstrOp::BwdW;
-  case sched::Op::RecvAct:
-    return InstrOp::RecvAct;
-  case sched::Op::RecvGrad:
-    return InstrOp::RecvGrad;
-  case sched::Op::SendAct:
-    return InstrOp::SendAct;
-  case sched::Op::SendGrad:
-    return InstrOp::SendGrad;
-  case sched::Op::Wait:
-    return InstrOp::Wait;
-  case sched::Op::AllReduce:
-    return InstrOp::AllReduce;
-  case sched::Op::OptStep:
-    return InstrOp::OptStep;
-  }
-  llvm_unreachable("unknown schedule opcode");
-}
 
 /// The number of compute ops in `func.func @forward`, or 0 (no limit) if the
 /// module has none: a schedule cannot split a model into more chunks than it
@@ -300,7 +273,7 @@ void PipeSchedulePass::emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
     SmallVector<int32_t> table;
     table.reserve(stream.size() * kInstrFields);
     for (const sched::Instr &in : stream) {
-      Instr out{toInstrOp(in.op)};
+      Instr out{in.op}; // one numbering: the plan ABI's
       switch (in.op) {
       case sched::Op::Fwd:
       case sched::Op::BwdB:

@@ -459,12 +459,6 @@ static void layoutStatic(ValueLayout &L) {
   }
 }
 
-const char *pipec::layout::regionName(int region) {
-  static const char *names[kRegions] = {"in_act",   "in_grad", "out_act",
-                                        "out_grad", "data",    "b_data"};
-  return region >= 0 && region < kRegions ? names[region] : "?";
-}
-
 int32_t pipec::layout::roleOfRegion(int region) {
   static const int32_t roles[kRegions] = {
       plan::RoleInAct,      plan::RoleInGrad, plan::RoleOutAct,

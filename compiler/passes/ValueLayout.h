@@ -14,6 +14,7 @@
 #ifndef PIPEC_COMPILER_PASSES_VALUELAYOUT_H
 #define PIPEC_COMPILER_PASSES_VALUELAYOUT_H
 
+#include "pipert/PlanAbi.h"
 #include "compiler/plan/MemoryPlan.h"
 #include "dialects/nn/NNOps.h"
 
@@ -41,10 +42,16 @@ struct SlotRegion {
 /// from F to their last reader, B's from B to W, so a message posted early
 /// or a micro-batch waiting for its backward does not hold more than it
 /// needs.
-enum Region { kInAct, kInGrad, kOutAct, kOutGrad, kData, kBData, kRegions };
-
-/// "in_act", "in_grad", ... (manifest buffer names).
-const char *regionName(int region);
+/// The plan ABI's (PlanAbi.h), with the manifest's names.
+using pipert::kBData;
+using pipert::kData;
+using pipert::kInAct;
+using pipert::kInGrad;
+using pipert::kOutAct;
+using pipert::kOutGrad;
+using pipert::kRegions;
+using Region = pipert::PlanRegion;
+using pipert::regionName;
 
 /// The memory plan's buffer role of a region (plan::BufferRole).
 int32_t roleOfRegion(int region);

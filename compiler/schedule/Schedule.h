@@ -10,6 +10,8 @@
 #ifndef PIPEC_COMPILER_SCHEDULE_SCHEDULE_H
 #define PIPEC_COMPILER_SCHEDULE_SCHEDULE_H
 
+#include "pipert/PlanAbi.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -61,20 +63,8 @@ struct ComputePlan {
   std::vector<std::vector<Action>> order; ///< order[rank]
 };
 
-/// Instruction opcodes of a rank's stream. Posts are asynchronous and name a
-/// request id; `Wait` blocks on one request (post early, wait late).
-enum class Op : uint8_t {
-  Fwd,
-  BwdB,
-  BwdW,
-  RecvAct,
-  RecvGrad,
-  SendAct,
-  SendGrad,
-  Wait,
-  AllReduce,
-  OptStep
-};
+/// Instruction opcodes of a rank's stream: the plan ABI's (PlanAbi.h).
+using Op = pipert::Opcode;
 
 /// One instruction, 20 bytes: streams are flat tables of these so that a
 /// 96 x 512 schedule stays a few megabytes.

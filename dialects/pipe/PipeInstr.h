@@ -9,6 +9,8 @@
 #ifndef PIPEC_DIALECTS_PIPE_PIPEINSTR_H
 #define PIPEC_DIALECTS_PIPE_PIPEINSTR_H
 
+#include "pipert/PlanAbi.h"
+
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -17,22 +19,11 @@
 
 namespace pipec::pipe {
 
-/// Opcodes of a program's instructions; the values are stored in tables, so
-/// new opcodes go at the end.
-enum class InstrOp : int32_t {
-  Fwd = 0,
-  BwdB,
-  BwdW,
-  RecvAct,
-  RecvGrad,
-  SendAct,
-  SendGrad,
-  Wait,
-  AllReduce,
-  OptStep,
-};
+/// Opcodes of a program's instructions: the plan ABI's (PlanAbi.h); the
+/// values are stored in tables.
+using InstrOp = pipert::Opcode;
 /// One past the largest opcode.
-constexpr int32_t kNumInstrOps = 10;
+constexpr int32_t kNumInstrOps = pipert::kOpcodeCount;
 /// Table entries per instruction: opcode, peer, symbol, mb, request.
 constexpr size_t kInstrFields = 5;
 /// The value of a field an opcode does not use.
@@ -69,10 +60,13 @@ struct Instr {
   InstrOp op;
   int32_t peer = kNoField, sym = kNoField, mb = kNoField, req = kNoField;
 
-  /// Decodes kInstrFields table entries; the opcode is not range-checked.
+  /// Decodes kInstrFields table entries; an opcode out of range decodes
+  /// to one that names no instruction (the verifier reports the table's).
   static Instr decode(llvm::ArrayRef<int32_t> fields) {
-    return Instr{static_cast<InstrOp>(fields[0]), fields[1], fields[2],
-                 fields[3], fields[4]};
+    InstrOp op = fields[0] >= 0 && fields[0] < kNumInstrOps
+                     ? static_cast<InstrOp>(fields[0])
+                     : static_cast<InstrOp>(0xff);
+    return Instr{op, fields[1], fields[2], fields[3], fields[4]};
   }
   /// Appends the encoded instruction to a table.
   template <typename Vec> void encode(Vec &table) const {

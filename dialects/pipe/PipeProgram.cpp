@@ -248,7 +248,8 @@ LogicalResult ProgramOp::verify() {
   std::optional<size_t> optStep;
   for (size_t i = 0, e = getNumInstrs(); i < e; ++i) {
     Instr in = getInstr(i);
-    int32_t code = static_cast<int32_t>(in.op);
+    // The table's own value: decode maps one out of range to no opcode.
+    int32_t code = table[i * kInstrFields];
     if (code < 0 || code >= kNumInstrOps)
       return emitOpError("instruction ") << i << " has opcode " << code
                                          << ", outside 0.." << kNumInstrOps - 1;

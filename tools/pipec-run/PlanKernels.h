@@ -13,18 +13,15 @@
 #define PIPEC_TOOLS_PIPEC_RUN_PLANKERNELS_H
 
 #include "kernels/cpu/Status.h"
+#include "pipert/PlanAbi.h"
 
 #include <cstdint>
 
 namespace pipecrun {
 
-/// The regions of a (chunk, micro-batch), each placed in its own slots
-/// (docs/EMIT.md): activations and gradients received and sent, the values
-/// F keeps for B and W (with the host inputs), the values B keeps for W.
-/// Numbered as compiler/emit/EmitLayout.h's Region.
-enum Region { kInAct, kInGrad, kOutAct, kOutGrad, kData, kBData, kRegions };
 
-/// F of a chunk: A is the rank's arena, R[k] the micro-batch's region k.
+/// F of a chunk: A is the rank's arena, R[k] the micro-batch's region k
+/// (pipert::PlanRegion, PlanAbi.h).
 using ChunkFwd = pipert::cpu::Status (*)(uint8_t *A, uint8_t *const *R,
                                          int32_t mb, const int32_t *tokens,
                                          const int32_t *targets,
@@ -46,7 +43,7 @@ struct ChunkCode {
   const float *(*logits)(uint8_t *A, uint8_t *const *R);
   /// Bytes of each region per micro-batch; an empty one (a chunk that is a
   /// lone residual add keeps nothing for B) has no buffer in the manifest.
-  int64_t regionBytes[kRegions];
+  int64_t regionBytes[pipert::kRegions];
 };
 
 /// One rank of the plan.

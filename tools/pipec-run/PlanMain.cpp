@@ -37,19 +37,14 @@
 
 namespace {
 
-/// The manifest's name of each region ("c3.mb0.in_act").
-const char *const kRegionNames[pipecrun::kRegions] = {
-    "in_act", "in_grad", "out_act", "out_grad", "data", "b_data"};
-
 /// The ChunkKernels of the generated plan.
 class PlanKernels : public pipert::ChunkKernels {
 public:
   PlanKernels(const pipecrun::PlanCode &code, const pipert::Manifest &m,
               const pipert::Batcher &batcher)
       : code(code), batcher(batcher), microbatches(m.microbatches) {
-    const char *const *names = kRegionNames;
     regionBase.assign(size_t(code.chunkCount) * size_t(m.microbatches) *
-                          pipecrun::kRegions,
+                          pipert::kRegions,
                       -1);
     for (const pipert::BufferInfo &b : m.buffers) {
       int c = -1, j = -1;
@@ -57,8 +52,8 @@ public:
       if (std::sscanf(b.name.c_str(), "c%d.mb%d.%15s", &c, &j, region) != 3 ||
           c < 0 || c >= code.chunkCount || j < 0 || j >= m.microbatches)
         continue;
-      for (int k = 0; k < pipecrun::kRegions; ++k)
-        if (std::strcmp(region, names[k]) == 0)
+      for (int k = 0; k < pipert::kRegions; ++k)
+        if (std::strcmp(region, pipert::regionName(k)) == 0)
           regionBase[index(c, j, k)] = b.offset;
     }
     size_t n = size_t(code.batch * code.seq);
@@ -71,22 +66,22 @@ public:
   std::string missingSlot() const {
     for (int32_t c = 0; c < code.chunkCount; ++c)
       for (int32_t j = 0; j < microbatches; ++j)
-        for (int k = 0; k < pipecrun::kRegions; ++k)
+        for (int k = 0; k < pipert::kRegions; ++k)
           if (code.chunks[c].regionBytes[k] > 0 &&
               regionBase[index(c, j, k)] < 0)
             return "c" + std::to_string(c) + ".mb" + std::to_string(j) + "." +
-                   kRegionNames[k];
+                   pipert::regionName(k);
     return "";
   }
 
   pipert::Status fwd(const pipert::RankContext &ctx, int32_t chunk,
                      int32_t mb) override {
     const pipecrun::ChunkCode &ch = code.chunks[chunk];
-    uint8_t *R[pipecrun::kRegions];
+    uint8_t *R[pipert::kRegions];
     regions(ctx, chunk, mb, R);
     if (chunk > 0 && code.chunks[chunk - 1].rank == ctx.rank)
-      std::memcpy(R[pipecrun::kInAct],
-                  region(ctx, chunk - 1, mb, pipecrun::kOutAct),
+      std::memcpy(R[pipert::kInAct],
+                  region(ctx, chunk - 1, mb, pipert::kOutAct),
                   size_t(ch.inActBytes));
     int32_t *tok = tokens[size_t(ctx.rank)].data();
     int32_t *tgt = targets[size_t(ctx.rank)].data();
@@ -100,18 +95,18 @@ public:
   pipert::Status bwdB(const pipert::RankContext &ctx, int32_t chunk,
                       int32_t mb) override {
     const pipecrun::ChunkCode &ch = code.chunks[chunk];
-    uint8_t *R[pipecrun::kRegions];
+    uint8_t *R[pipert::kRegions];
     regions(ctx, chunk, mb, R);
     if (chunk + 1 < code.chunkCount && code.chunks[chunk + 1].rank == ctx.rank)
-      std::memcpy(R[pipecrun::kInGrad],
-                  region(ctx, chunk + 1, mb, pipecrun::kOutGrad),
+      std::memcpy(R[pipert::kInGrad],
+                  region(ctx, chunk + 1, mb, pipert::kOutGrad),
                   size_t(ch.inGradBytes));
     return convert(ch.bwdB(ctx.arena, R));
   }
 
   pipert::Status bwdW(const pipert::RankContext &ctx, int32_t chunk,
                       int32_t mb) override {
-    uint8_t *R[pipecrun::kRegions];
+    uint8_t *R[pipert::kRegions];
     regions(ctx, chunk, mb, R);
     return convert(code.chunks[chunk].bwdW(ctx.arena, R));
   }
@@ -130,7 +125,7 @@ public:
 private:
   size_t index(int32_t chunk, int32_t mb, int k) const {
     return (size_t(chunk) * size_t(microbatches) + size_t(mb)) *
-               pipecrun::kRegions +
+               pipert::kRegions +
            size_t(k);
   }
   /// Region k of (chunk, mb); an empty region (no message) gets the arena.
@@ -141,7 +136,7 @@ private:
   }
   void regions(const pipert::RankContext &ctx, int32_t chunk, int32_t mb,
                uint8_t **R) const {
-    for (int k = 0; k < pipecrun::kRegions; ++k)
+    for (int k = 0; k < pipert::kRegions; ++k)
       R[k] = region(ctx, chunk, mb, k);
   }
   static pipert::Status convert(const pipert::cpu::Status &s) {

@@ -28,16 +28,14 @@ namespace {
 /// Arena offsets of micro-batch 0's regions per chunk (-1: empty region).
 std::vector<int64_t> regionOffsets(const PlanCode &code,
                                    const pipert::Manifest &m) {
-  static const char *names[kRegions] = {"in_act",   "in_grad", "out_act",
-                                        "out_grad", "data",    "b_data"};
-  std::vector<int64_t> off(size_t(code.chunkCount) * kRegions, -1);
+  std::vector<int64_t> off(size_t(code.chunkCount) * pipert::kRegions, -1);
   for (int32_t c = 0; c < code.chunkCount; ++c)
-    for (int k = 0; k < kRegions; ++k) {
+    for (int k = 0; k < pipert::kRegions; ++k) {
       std::string name =
-          "c" + std::to_string(c) + ".mb0." + std::string(names[k]);
+          "c" + std::to_string(c) + ".mb0." + pipert::regionName(k);
       for (const pipert::BufferInfo &b : m.buffers)
         if (b.name == name)
-          off[size_t(c) * kRegions + size_t(k)] = b.offset;
+          off[size_t(c) * pipert::kRegions + size_t(k)] = b.offset;
     }
   return off;
 }
@@ -98,15 +96,19 @@ bool sampleTokens(const PlanCode &code, pipert::Executor &exec,
     return false;
   }
   std::vector<int64_t> off = regionOffsets(code, exec.manifest());
+  // Every region a chunk's code uses is placed (an empty one has no buffer).
   for (int32_t c = 0; c < C; ++c)
-    if (off[size_t(c) * kRegions + kData] < 0) {
-      error = "manifest.json: no buffer c" + std::to_string(c) + ".mb0.data";
-      return false;
-    }
+    for (int k = 0; k < pipert::kRegions; ++k)
+      if (code.chunks[c].regionBytes[k] > 0 &&
+          off[size_t(c) * pipert::kRegions + size_t(k)] < 0) {
+        error = "manifest.json: no buffer c" + std::to_string(c) + ".mb0." +
+                pipert::regionName(k);
+        return false;
+      }
   auto regions = [&](int32_t c, uint8_t **R) {
     uint8_t *A = exec.arena(code.chunks[c].rank);
-    for (int k = 0; k < kRegions; ++k) {
-      int64_t x = off[size_t(c) * kRegions + size_t(k)];
+    for (int k = 0; k < pipert::kRegions; ++k) {
+      int64_t x = off[size_t(c) * pipert::kRegions + size_t(k)];
       R[k] = A + (x < 0 ? 0 : x);
     }
   };
@@ -126,15 +128,15 @@ bool sampleTokens(const PlanCode &code, pipert::Executor &exec,
     // The last T tokens of the context (the window shifts when full).
     int64_t n = std::min<int64_t>(int64_t(context.size()), T);
     std::copy(context.end() - n, context.end(), tokens.begin());
-    uint8_t *R[kRegions];
+    uint8_t *R[pipert::kRegions];
     for (int32_t c = 0; c < C; ++c) {
       const ChunkCode &ch = code.chunks[c];
       regions(c, R);
       if (c > 0 && ch.inActBytes > 0) {
         // The previous chunk's outgoing region has the same layout.
-        uint8_t *prev[kRegions];
+        uint8_t *prev[pipert::kRegions];
         regions(c - 1, prev);
-        std::memcpy(R[kInAct], prev[kOutAct], size_t(ch.inActBytes));
+        std::memcpy(R[pipert::kInAct], prev[pipert::kOutAct], size_t(ch.inActBytes));
       }
       pipert::cpu::Status st =
           ch.fwd(exec.arena(ch.rank), R, 0, tokens.data(), targets.data(),

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "pipert/InputFile.h"
+#include "pipert/StopSignal.h"
 
 #include <nlohmann/json.hpp>
 
@@ -34,19 +35,11 @@ static int fail(const std::string &message) {
   return 1;
 }
 
-static volatile sig_atomic_t stopSignal = 0;
-static void recordSignal(int sig) { stopSignal = sig; }
-
 /// Runs mpirun and waits for it. mpirun forwards SIGINT and SIGTERM to the
 /// ranks (which stop and report, docs/RUNTIME.md) but exits 1 itself, so
 /// the signal's exit code (128 + N) is given here, as a local run gives it.
 static int runMpirun(const std::string &program, std::vector<char *> &args) {
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof sa);
-  sa.sa_handler = recordSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  pipert::installStopSignals("pipec-run");
   pid_t child = fork();
   if (child < 0)
     return fail("cannot start " + program + ": " + std::strerror(errno));
@@ -61,11 +54,11 @@ static int runMpirun(const std::string &program, std::vector<char *> &args) {
     if (errno != EINTR)
       return fail("waiting for " + program + ": " + std::strerror(errno));
     // A terminal's Ctrl-C reaches mpirun too; kill(1) reaches only us.
-    if (stopSignal)
-      kill(child, int(stopSignal));
+    if (int sig = pipert::stopSignal())
+      kill(child, sig);
   }
-  if (stopSignal)
-    return 128 + int(stopSignal);
+  if (int sig = pipert::stopSignal())
+    return 128 + sig;
   if (WIFSIGNALED(status))
     return 128 + WTERMSIG(status);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;

@@ -12,6 +12,7 @@
 #ifndef PIPERT_STREAM_H
 #define PIPERT_STREAM_H
 
+#include "pipert/PlanAbi.h"
 #include "pipert/Status.h"
 
 #include <cstddef>
@@ -21,20 +22,6 @@
 
 namespace pipert {
 
-/// Opcodes, numbered as pipec::schedule::Op so the compiler can cast.
-enum class Opcode : uint8_t {
-  Fwd,
-  BwdB,
-  BwdW,
-  RecvAct,
-  RecvGrad,
-  SendAct,
-  SendGrad,
-  Wait,
-  AllReduce,
-  OptStep
-};
-constexpr uint8_t kOpcodeCount = 10;
 
 /// Element type of a buffer the runtime itself interprets (all-reduce
 /// operands, metric slots); None where the runtime only moves bytes.
