@@ -84,13 +84,11 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
   for (const std::string &s : plan.chunkSources)
     sources.push_back(outDir + "/" + s);
   sources.push_back(outDir + "/" + plan.planSource);
-  sources.push_back(PIPEC_SOURCE_DIR "/tools/pipec-run/PlanMain.cpp");
-  sources.push_back(PIPEC_SOURCE_DIR "/tools/pipec-run/PlanSample.cpp");
-  // The headers of the fixed sources, and VecMath.h whose functions every
-  // chunk inlines, part of every object's key.
+  // main() and the rest of the runner come from libpipert_runner. The
+  // interface header and VecMath.h, whose functions every chunk inlines,
+  // are part of every object's key.
   std::string planHeader;
-  for (const char *h : {PIPEC_SOURCE_DIR "/tools/pipec-run/PlanKernels.h",
-                        PIPEC_SOURCE_DIR "/tools/pipec-run/PlanSample.h",
+  for (const char *h : {PIPEC_SOURCE_DIR "/runtime/include/pipert/PlanCode.h",
                         PIPEC_SOURCE_DIR "/runtime/kernels/cpu/VecMath.h"}) {
     std::string text;
     if (!readText(h, text)) {

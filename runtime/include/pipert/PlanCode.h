@@ -1,16 +1,16 @@
-//===- PlanKernels.h - what a compiled plan's generated code exports -*- C++ -*-===//
+//===- PlanCode.h - what a compiled plan's generated code exports -*- C++ -*-===//
 //
 // The interface between the sources `pipec compile --target cpu` generates
-// (chunkN.cpp, plan.cpp) and the fixed main of every plan executable
-// (PlanMain.cpp): per chunk its F, B and W functions and the slot offsets
+// (chunkN.cpp, plan.cpp) and the plan runner every plan executable links
+// (runtime/runner, libpipert_runner): per chunk its F, B and W functions and the slot offsets
 // of the values it hands to a neighbour on the same rank; per rank the
 // all-reduce contributions and the optimizer step. Arena offsets are baked
 // in per chunk; where each (chunk, micro-batch) sits is data
 // (manifest.json buffers "cC.mbJ.REGION").
 //
 //===----------------------------------------------------------------------===//
-#ifndef PIPEC_TOOLS_PIPEC_RUN_PLANKERNELS_H
-#define PIPEC_TOOLS_PIPEC_RUN_PLANKERNELS_H
+#ifndef PIPERT_PLANCODE_H
+#define PIPERT_PLANCODE_H
 
 #include "kernels/cpu/Status.h"
 #include "pipert/PlanAbi.h"
@@ -74,4 +74,4 @@ struct PlanCode {
 /// Defined by the generated plan.cpp.
 extern const pipecrun::PlanCode pipecPlanCode;
 
-#endif // PIPEC_TOOLS_PIPEC_RUN_PLANKERNELS_H
+#endif // PIPERT_PLANCODE_H

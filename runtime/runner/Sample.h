@@ -1,4 +1,4 @@
-//===- PlanSample.h - text generation from a trained plan -----*- C++ -*-===//
+//===- Sample.h - text generation from a trained plan ---------*- C++ -*-===//
 //
 // `pipec-run OUT/ ... --sample N`: after training, runs the F of every chunk
 // in chunk order on one micro-batch (all ranks' arenas are in this
@@ -6,10 +6,10 @@
 // autoregressively. docs/EMIT.md ("Text generation") explains the design.
 //
 //===----------------------------------------------------------------------===//
-#ifndef PIPEC_TOOLS_PIPEC_RUN_PLANSAMPLE_H
-#define PIPEC_TOOLS_PIPEC_RUN_PLANSAMPLE_H
+#ifndef PIPERT_RUNNER_SAMPLE_H
+#define PIPERT_RUNNER_SAMPLE_H
 
-#include "tools/pipec-run/PlanKernels.h"
+#include "pipert/PlanCode.h"
 
 #include "pipert/Executor.h"
 
@@ -43,4 +43,4 @@ std::string tokensToText(const std::vector<int32_t> &tokens, int64_t vocab);
 
 } // namespace pipecrun
 
-#endif // PIPEC_TOOLS_PIPEC_RUN_PLANSAMPLE_H
+#endif // PIPERT_RUNNER_SAMPLE_H

@@ -1,4 +1,4 @@
-//===- PlanSample.cpp - text generation from a trained plan ---------------===//
+//===- Sample.cpp - text generation from a trained plan -------------------===//
 //
 // Forward-only inference over the compiled chunks: each chunk's F runs on
 // micro-batch 0's regions in its rank's arena, the outgoing activations are
@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "tools/pipec-run/PlanSample.h"
+#include "runtime/runner/Sample.h"
 
 #include "pipert/StopSignal.h"
 

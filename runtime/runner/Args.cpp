@@ -1,0 +1,118 @@
+//===- Args.cpp - pipec-plan's arguments, parsed strictly -----------------===//
+
+#include "runtime/runner/Runner.h"
+
+#include "pipert/ParseNumber.h"
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+namespace pipecrun {
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "pipec-run: error: %s\n", message.c_str());
+  return 1;
+}
+
+
+// What the flags can honour: a step count whose record fits in memory, a
+// timeout that steady_clock::now() + timeout cannot overflow (about 115
+// days), a sample the sampler's context holds, a core count OpenMP takes.
+constexpr int64_t kMaxSteps = 1000000000000;
+constexpr int64_t kMaxTimeoutMs = 10000000000;
+constexpr int64_t kMaxSample = 100000000;
+constexpr int64_t kMaxCores = 4096;
+
+const char *const kUsage =
+    "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init "
+    "FILE.safetensors] [--save FILE.safetensors] [--plan DIR] [--shadow] "
+    "[--cores N] [--timeout-ms MS] [--quiet] [--transport local|mpi] "
+    "[--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]]\n";
+
+bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto value = [&](std::string &out) {
+      if (i + 1 >= argc) {
+        error = k + " needs a value";
+        return false;
+      }
+      out = argv[++i];
+      return true;
+    };
+    // Strict: decimal, in range, no overflow (ParseNumber.h).
+    auto number = [&](int64_t &out, int64_t min, int64_t max) {
+      std::string v;
+      return value(v) && pipert::parseInteger(k, v, min, max, out, error);
+    };
+    int64_t cores = 0;
+    bool ok = true;
+    if (k == "--plan")
+      ok = value(a.plan);
+    else if (k == "--data")
+      ok = value(a.data);
+    else if (k == "--log-dir")
+      ok = value(a.logDir);
+    else if (k == "--init")
+      ok = value(a.init);
+    else if (k == "--save")
+      ok = value(a.save);
+    else if (k == "--transport") {
+      ok = value(a.transport);
+      if (ok && a.transport != "local" && a.transport != "mpi") {
+        error = "--transport must be local or mpi, not '" + a.transport + "'";
+        return false;
+      }
+    }
+    else if (k == "--steps")
+      ok = number(a.steps, 1, kMaxSteps);
+    else if (k == "--timeout-ms")
+      ok = number(a.timeoutMs, 1, kMaxTimeoutMs);
+    else if (k == "--sample")
+      ok = number(a.sample, 1, kMaxSample);
+    else if (k == "--sample-seed") {
+      std::string v;
+      ok = value(v) && pipert::parseUnsigned(k, v, a.sampleSeed, error);
+      a.hasSampleSeed = true;
+    }
+    else if (k == "--prompt")
+      ok = value(a.prompt);
+    else if (k == "--temperature") {
+      std::string v;
+      ok = value(v) &&
+           pipert::parseFinite(k, v, 0, 1e6, a.temperature, error);
+    }
+    else if (k == "--cores") {
+      ok = number(cores, 0, kMaxCores);
+      a.cores = int32_t(cores);
+    } else if (k == "--shadow")
+      a.shadow = true;
+    else if (k == "--quiet")
+      a.quiet = true;
+    else {
+      error = "unknown argument '" + k + "'";
+      return false;
+    }
+    if (!ok)
+      return false;
+  }
+  if (a.data.empty() || a.steps == 0) {
+    error = "--data and --steps are required";
+    return false;
+  }
+  if (a.prompt.empty()) {
+    error = "--prompt must not be empty";
+    return false;
+  }
+  if (a.transport == "mpi" && a.sample > 0) {
+    error = "--sample needs the local transport (the sampler runs every "
+            "chunk in one process); train with --transport mpi --save F and "
+            "sample from --init F with the local one";
+    return false;
+  }
+  return true;
+}
+
+
+} // namespace pipecrun

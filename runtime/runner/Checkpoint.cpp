@@ -1,0 +1,120 @@
+//===- Checkpoint.cpp - --init in, --save out -----------------------------===//
+
+#include "runtime/runner/Runner.h"
+
+#include "pipert/Safetensors.h"
+#ifdef PIPEC_PLAN_MPI
+#include "pipert/MpiTransport.h"
+#endif
+
+#include <cstring>
+#include <map>
+
+namespace pipecrun {
+
+/// Loads --init into every copy of each parameter this process holds.
+bool loadInit(pipert::Executor &exec, const std::string &path,
+              std::string &error) {
+  pipert::SafetensorsFile file;
+  if (!pipert::readSafetensors(path, file, error))
+    return false;
+  const pipert::Manifest &m = exec.manifest();
+  for (const pipert::ParamInfo &p : m.params) {
+    const pipert::Tensor *t = file.find(p.name);
+    if (!t) {
+      error = path + ": no tensor '" + p.name + "'";
+      return false;
+    }
+    if (t->shape != p.shape) {
+      error = path + ": tensor '" + p.name + "' has another shape than the "
+              "model's";
+      return false;
+    }
+    std::vector<float> values;
+    if (!pipert::readFloatTensor(*t, values, error))
+      return false;
+    if (!pipert::checkFinite(path, p.name, values, error))
+      return false;
+    if (exec.holds(p.rank)) // else another process loads it
+      std::memcpy(exec.arena(p.rank) + p.offset, values.data(),
+                  size_t(p.bytes));
+  }
+  return true;
+}
+
+/// The parameters --save writes: each name once, its first entry in
+/// manifest order (the copy of that entry's rank).
+std::vector<const pipert::ParamInfo *> savedParams(const pipert::Manifest &m) {
+  std::vector<const pipert::ParamInfo *> out;
+  std::map<std::string, bool> seen;
+  for (const pipert::ParamInfo &p : m.params) {
+    if (seen[p.name])
+      continue;
+    seen[p.name] = true;
+    out.push_back(&p);
+  }
+  return out;
+}
+
+/// Writes every parameter once; `values[i]` holds savedParams()[i].
+bool writeSaved(const pipert::Manifest &m,
+                const std::vector<const uint8_t *> &values,
+                const std::string &path, std::string &error) {
+  std::vector<const pipert::ParamInfo *> params = savedParams(m);
+  std::vector<pipert::Tensor> tensors;
+  for (size_t i = 0; i < params.size(); ++i)
+    tensors.push_back(pipert::makeFloatTensor<float>(
+        params[i]->name, params[i]->shape,
+        reinterpret_cast<const float *>(values[i])));
+  return pipert::writeSafetensors(path, tensors, {}, error);
+}
+
+/// Writes every parameter once, all ranks in this process.
+bool save(pipert::Executor &exec, const std::string &path,
+          std::string &error) {
+  std::vector<const uint8_t *> values;
+  for (const pipert::ParamInfo *p : savedParams(exec.manifest()))
+    values.push_back(exec.arena(p->rank) + p->offset);
+  return writeSaved(exec.manifest(), values, path, error);
+}
+
+#ifdef PIPEC_PLAN_MPI
+/// --save with one rank per process: every process sends rank 0 the saved
+/// parameters it holds, in manifest order; rank 0 writes the file the local
+/// run writes. Collective.
+bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
+                  const std::string &path, std::chrono::milliseconds timeout,
+                  std::string &error) {
+  const pipert::Manifest &m = exec.manifest();
+  std::vector<const pipert::ParamInfo *> params = savedParams(m);
+  std::vector<uint8_t> mine;
+  for (const pipert::ParamInfo *p : params)
+    if (exec.holds(p->rank))
+      mine.insert(mine.end(), exec.arena(p->rank) + p->offset,
+                  exec.arena(p->rank) + p->offset + p->bytes);
+  std::vector<uint8_t> all;
+  std::vector<int64_t> sizes;
+  if (pipert::Status s =
+          transport.gatherAtRoot(mine.data(), int64_t(mine.size()), all,
+                                 sizes, pipert::Clock::now() + timeout);
+      !s.ok()) {
+    error = "--save " + path + ": " + s.message();
+    return false;
+  }
+  if (pipert::MpiSession::rank() != 0)
+    return true;
+  // Rank q's bytes are its parameters in manifest order.
+  std::vector<int64_t> cursor(sizes.size(), 0);
+  for (size_t q = 1; q < sizes.size(); ++q)
+    cursor[q] = cursor[q - 1] + sizes[q - 1];
+  std::vector<const uint8_t *> values;
+  for (const pipert::ParamInfo *p : params) {
+    values.push_back(all.data() + cursor[size_t(p->rank)]);
+    cursor[size_t(p->rank)] += p->bytes;
+  }
+  return writeSaved(m, values, path, error);
+}
+#endif
+
+
+} // namespace pipecrun

@@ -1,0 +1,65 @@
+//===- LocalRun.cpp - every rank as a thread of this process --------------===//
+
+#include "runtime/runner/Runner.h"
+
+#include "runtime/runner/PlanKernels.h"
+#include "runtime/runner/Sample.h"
+
+#include "pipert/StopSignal.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+namespace pipecrun {
+
+/// Every rank as a thread of this process (the local transport).
+int runLocal(const Args &a) {
+  std::unique_ptr<pipert::Executor> exec;
+  pipert::TokenFile data;
+  pipert::Batcher batcher;
+  if (std::string e = prepare(a, exec, data, batcher, -1, 0); !e.empty())
+    return fail(e);
+  const pipert::Manifest &m = exec->manifest();
+  PlanKernels kernels(pipecPlanCode, m, batcher);
+  if (std::string missing = kernels.missingSlot(); !missing.empty())
+    return fail(a.plan + "/manifest.json: no buffer " + missing);
+  pipert::RunResult result;
+  if (pipert::Status s = exec->run(kernels, runOptions(a), result); !s.ok())
+    return failedRun(a, s, result);
+  std::string error;
+  if (!a.save.empty() && !save(*exec, a.save, error))
+    return fail(error);
+  if (!a.quiet)
+    printSummary(m, result);
+  if (a.sample > 0) {
+    pipecrun::SampleOptions so;
+    so.tokens = a.sample;
+    so.prompt = a.prompt;
+    so.seed = a.hasSampleSeed ? a.sampleSeed : m.train.seed;
+    so.temperature = a.temperature;
+    so.threads = a.cores > 0 ? a.cores
+                             : int32_t(std::max(
+                                   1u, std::thread::hardware_concurrency()));
+    std::fflush(stdout);
+    std::vector<int32_t> generated;
+    if (!pipecrun::sampleTokens(pipecPlanCode, *exec, so, generated, error))
+      return fail(error);
+    std::printf("sample: %lld tokens after the prompt (seed %llu, "
+                "temperature %g):\n%s\n",
+                (long long)generated.size(), (unsigned long long)so.seed,
+                so.temperature,
+                pipecrun::tokensToText(generated, pipecPlanCode.vocab).c_str());
+    if (int sig = pipert::stopSignal()) {
+      fail("sampling stopped by " + std::string(pipert::signalName(sig)) +
+           " after " + std::to_string(generated.size()) + " of " +
+           std::to_string(a.sample) + " tokens (the training run and --save "
+           "are complete)");
+      return 128 + sig;
+    }
+  }
+  return 0;
+}
+
+
+} // namespace pipecrun

@@ -1,0 +1,140 @@
+//===- PlanKernels.h - the ChunkKernels of a compiled plan ------*- C++ -*-===//
+//
+// What the executor calls for each compute instruction of a compiled plan:
+// the generated F, B and W of the chunk (PlanCode.h) on the micro-batch's
+// regions, which the manifest places ("cC.mbJ.REGION"), with the data of
+// the micro-batch and the hand-over between neighbours on one rank.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_RUNNER_PLANKERNELS_H
+#define PIPERT_RUNNER_PLANKERNELS_H
+
+#include "pipert/DataLoader.h"
+#include "pipert/Executor.h"
+#include "pipert/PlanCode.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace pipecrun {
+
+/// The ChunkKernels of the generated plan.
+class PlanKernels : public pipert::ChunkKernels {
+public:
+  PlanKernels(const pipecrun::PlanCode &code, const pipert::Manifest &m,
+              const pipert::Batcher &batcher)
+      : code(code), batcher(batcher), microbatches(m.microbatches) {
+    regionBase.assign(size_t(code.chunkCount) * size_t(m.microbatches) *
+                          pipert::kRegions,
+                      -1);
+    for (const pipert::BufferInfo &b : m.buffers) {
+      int c = -1, j = -1;
+      char region[16] = {0};
+      if (std::sscanf(b.name.c_str(), "c%d.mb%d.%15s", &c, &j, region) != 3 ||
+          c < 0 || c >= code.chunkCount || j < 0 || j >= m.microbatches)
+        continue;
+      for (int k = 0; k < pipert::kRegions; ++k)
+        if (std::strcmp(region, pipert::regionName(k)) == 0)
+          regionBase[index(c, j, k)] = b.offset;
+    }
+    size_t n = size_t(code.batch * code.seq);
+    tokens.assign(size_t(m.ranks), std::vector<int32_t>(n));
+    targets.assign(size_t(m.ranks), std::vector<int32_t>(n));
+  }
+
+  /// The first region a chunk's code uses (bytes > 0) that the manifest
+  /// does not place, as "cC.mbJ.REGION", or "".
+  std::string missingSlot() const {
+    for (int32_t c = 0; c < code.chunkCount; ++c)
+      for (int32_t j = 0; j < microbatches; ++j)
+        for (int k = 0; k < pipert::kRegions; ++k)
+          if (code.chunks[c].regionBytes[k] > 0 &&
+              regionBase[index(c, j, k)] < 0)
+            return "c" + std::to_string(c) + ".mb" + std::to_string(j) + "." +
+                   pipert::regionName(k);
+    return "";
+  }
+
+  pipert::Status fwd(const pipert::RankContext &ctx, int32_t chunk,
+                     int32_t mb) override {
+    const pipecrun::ChunkCode &ch = code.chunks[chunk];
+    uint8_t *R[pipert::kRegions];
+    regions(ctx, chunk, mb, R);
+    if (chunk > 0 && code.chunks[chunk - 1].rank == ctx.rank)
+      std::memcpy(R[pipert::kInAct],
+                  region(ctx, chunk - 1, mb, pipert::kOutAct),
+                  size_t(ch.inActBytes));
+    int32_t *tok = tokens[size_t(ctx.rank)].data();
+    int32_t *tgt = targets[size_t(ctx.rank)].data();
+    if (ch.usesData)
+      batcher.microBatch(ctx.step, mb, tok, tgt);
+    // docs/TRAINING.md: d(step loss)/d(micro-batch loss) = 1/M.
+    return convert(
+        ch.fwd(ctx.arena, R, mb, tok, tgt, 1.0 / double(microbatches)));
+  }
+
+  pipert::Status bwdB(const pipert::RankContext &ctx, int32_t chunk,
+                      int32_t mb) override {
+    const pipecrun::ChunkCode &ch = code.chunks[chunk];
+    uint8_t *R[pipert::kRegions];
+    regions(ctx, chunk, mb, R);
+    if (chunk + 1 < code.chunkCount && code.chunks[chunk + 1].rank == ctx.rank)
+      std::memcpy(R[pipert::kInGrad],
+                  region(ctx, chunk + 1, mb, pipert::kOutGrad),
+                  size_t(ch.inGradBytes));
+    return convert(ch.bwdB(ctx.arena, R));
+  }
+
+  pipert::Status bwdW(const pipert::RankContext &ctx, int32_t chunk,
+                      int32_t mb) override {
+    uint8_t *R[pipert::kRegions];
+    regions(ctx, chunk, mb, R);
+    return convert(code.chunks[chunk].bwdW(ctx.arena, R));
+  }
+
+  pipert::Status prepareAllReduce(const pipert::RankContext &ctx,
+                                  int32_t group, int32_t, uint8_t *data,
+                                  int64_t) override {
+    code.ranks[ctx.rank].prepare(ctx.arena, group, data);
+    return pipert::Status::success();
+  }
+
+  pipert::Status optStep(const pipert::RankContext &ctx) override {
+    return convert(code.ranks[ctx.rank].opt(ctx.arena, ctx.step));
+  }
+
+private:
+  size_t index(int32_t chunk, int32_t mb, int k) const {
+    return (size_t(chunk) * size_t(microbatches) + size_t(mb)) *
+               pipert::kRegions +
+           size_t(k);
+  }
+  /// Region k of (chunk, mb); an empty region (no message) gets the arena.
+  uint8_t *region(const pipert::RankContext &ctx, int32_t chunk, int32_t mb,
+                  int k) const {
+    int64_t off = regionBase[index(chunk, mb, k)];
+    return ctx.arena + (off < 0 ? 0 : off);
+  }
+  void regions(const pipert::RankContext &ctx, int32_t chunk, int32_t mb,
+               uint8_t **R) const {
+    for (int k = 0; k < pipert::kRegions; ++k)
+      R[k] = region(ctx, chunk, mb, k);
+  }
+  static pipert::Status convert(const pipert::cpu::Status &s) {
+    return s.ok() ? pipert::Status::success()
+                  : pipert::Status::failure(s.message());
+  }
+
+  const pipecrun::PlanCode &code;
+  const pipert::Batcher &batcher;
+  int32_t microbatches;
+  std::vector<int64_t> regionBase; ///< (chunk, mb, region) -> offset
+  std::vector<std::vector<int32_t>> tokens, targets;
+};
+
+
+} // namespace pipecrun
+
+#endif // PIPERT_RUNNER_PLANKERNELS_H

@@ -1,0 +1,108 @@
+//===- Prepare.cpp - what a run checks before its first step --------------===//
+
+#include "runtime/runner/Runner.h"
+
+#include "runtime/runner/PlanKernels.h"
+
+#include "pipert/AtomicFile.h"
+
+#include <filesystem>
+
+namespace pipecrun {
+
+/// The executable owns its plan (docs/RUNTIME.md): the manifest must be
+/// the one compiled into it, the same identity and every field the same
+/// (the streams are tied to it by their ids and checksums, Executor::load).
+/// "" when it is.
+std::string checkOwnManifest(const std::string &dir, const pipert::Manifest &m) {
+  std::string exe = dir + "/pipec-plan";
+  if (m.planId != pipecPlanCode.planId)
+    return dir + "/manifest.json is plan " +
+           (m.planId.empty() ? std::string("(none)") : m.planId) +
+           ", but this executable was compiled for plan " +
+           pipecPlanCode.planId +
+           ": the executable and the manifest belong to different plans (run "
+           "pipec compile again)";
+  pipert::Manifest compiled;
+  if (pipert::Status s = pipert::parseManifest(
+          pipecPlanCode.manifest, "the executable's manifest", compiled);
+      !s.ok())
+    return s.message();
+  if (std::string d = pipert::firstManifestDifference(m, compiled); !d.empty())
+    return dir + "/manifest.json differs from the manifest compiled into "
+           "the executable at " + d +
+           ": the manifest was edited (run pipec compile again)";
+  return "";
+}
+
+/// Everything a run checks before its first step; "" when all is well.
+std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
+                    pipert::TokenFile &data, pipert::Batcher &batcher,
+                    int32_t onlyRank, int32_t processes) {
+  std::string error;
+  // The manifest is checked against the executable before any file it
+  // names is opened: an edited manifest is refused, never followed.
+  {
+    pipert::Manifest own;
+    if (pipert::Status s =
+            pipert::readManifestFile(a.plan + "/manifest.json", own);
+        !s.ok())
+      return s.message();
+    if (std::string e = checkOwnManifest(a.plan, own); !e.empty())
+      return e;
+  }
+  if (pipert::Status s = pipert::Executor::load(a.plan, exec, onlyRank);
+      !s.ok())
+    return s.message();
+  const pipert::Manifest &m = exec->manifest();
+  if (processes > 0 && processes != m.ranks)
+    return "--transport mpi: the plan has " + std::to_string(m.ranks) +
+           " ranks but mpirun started " + std::to_string(processes) +
+           " processes (run it with mpirun -np " + std::to_string(m.ranks) +
+           ", or pipec-run " + a.plan + " --transport mpi, which does)";
+  if (!pipert::loadTokens(a.data, data, error))
+    return "--data " + error;
+  if (!pipert::Batcher::create(data, pipecPlanCode.batch,
+                               pipecPlanCode.seq, m.microbatches, batcher,
+                               error))
+    return a.data + ": " + error;
+  if (pipecPlanCode.vocab > 0)
+    if (int64_t i = data.firstOutside(pipecPlanCode.vocab); i >= 0)
+      return a.data + ": token " + std::to_string(data[i]) + " at position " +
+             std::to_string(i) + " is outside the model's vocabulary of " +
+             std::to_string(pipecPlanCode.vocab);
+  if (!a.init.empty() && !loadInit(*exec, a.init, error))
+    return error;
+  if (a.sample > 0) {
+    if (!pipecPlanCode.chunks[pipecPlanCode.chunkCount - 1].logits)
+      return "--sample: the plan's last chunk keeps no f32 [batch * seq, "
+             "vocab] logits to sample from";
+    for (unsigned char ch : a.prompt)
+      if (int64_t(ch) >= pipecPlanCode.vocab)
+        return "--prompt: byte " + std::to_string(int(ch)) +
+               " is outside the model's vocabulary of " +
+               std::to_string(pipecPlanCode.vocab);
+  }
+  if (!a.save.empty()) {
+    std::filesystem::path dir = std::filesystem::path(a.save).parent_path();
+    std::error_code ec;
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+      return "--save " + a.save + ": directory " + dir.string() +
+             " does not exist";
+    if (std::filesystem::exists(a.save, ec) &&
+        !std::filesystem::is_regular_file(a.save, ec))
+      return "--save " + a.save + ": exists and is not a regular file";
+    if (pipert::Status s = pipert::refusePlanFile(a.save, "--save"); !s.ok())
+      return s.message();
+  }
+  if (!a.logDir.empty() && onlyRank <= 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(a.logDir, ec);
+    if (ec || !std::filesystem::is_directory(a.logDir))
+      return "--log-dir " + a.logDir + ": cannot create the directory";
+  }
+  return "";
+}
+
+
+} // namespace pipecrun

@@ -1,0 +1,68 @@
+//===- Report.cpp - the summary, the options, the end of a stopped run ----===//
+
+#include "runtime/runner/Runner.h"
+
+#include "pipert/StopSignal.h"
+
+#include <cstdio>
+
+namespace pipecrun {
+
+/// The summary after training (the process that reports).
+void printSummary(const pipert::Manifest &m, const pipert::RunResult &result) {
+  double tokens = 0, seconds = 0;
+  for (const pipert::StepRecord &r : result.steps) {
+    tokens += double(m.tokensPerMicrobatch) * m.microbatches;
+    seconds += r.stepTimeS;
+  }
+  if (result.steps.empty())
+    return;
+  std::printf("done: %lld steps, final loss %.6f, %.0f tokens/s\n",
+              (long long)result.steps.size(), result.steps.back().loss,
+              seconds > 0 ? tokens / seconds : 0.0);
+  // The measured counterpart of the schedule's modelled bubble.
+  std::printf("idle share per rank:");
+  for (double idle : result.idleShare)
+    std::printf(" %.3f", idle);
+  if (m.modeledBubble >= 0)
+    std::printf(" (%s modelled bubble %.3f)", m.scheduleKind.c_str(),
+                m.modeledBubble);
+  std::printf("\n");
+  // Executor::run failed otherwise: each rank's high-water mark is its
+  // memory plan's arena, and every read saw the writer the plan names.
+  if (!result.highWater.empty()) {
+    std::printf("shadow memory: every access as planned; arena high-water "
+                "per rank (bytes, = the memory plan's):");
+    for (int64_t hw : result.highWater)
+      std::printf(" %lld", (long long)hw);
+    std::printf("\n");
+  }
+}
+
+pipert::RunOptions runOptions(const Args &a) {
+  pipert::RunOptions opt;
+  opt.steps = a.steps;
+  opt.shadow = a.shadow;
+  opt.cores = a.cores;
+  opt.timeout = std::chrono::milliseconds(a.timeoutMs);
+  opt.outDir = a.logDir;
+  opt.progress = a.quiet ? nullptr : stdout;
+  opt.stopRequested = pipert::stopSignal;
+  return opt;
+}
+
+/// The message and exit code of a run that did not complete: 128 + the
+/// signal for one stopped by SIGINT or SIGTERM (130, 143), else 1. --save
+/// is not written: the weights of a stopped step are half updated.
+int failedRun(const Args &a, const pipert::Status &s,
+              const pipert::RunResult &result) {
+  std::string note = a.save.empty() ? std::string()
+                                    : "\n--save " + a.save +
+                                          " is not written (an earlier file "
+                                          "there is left as it was)";
+  fail(s.message() + note);
+  return result.stopSignal ? 128 + result.stopSignal : 1;
+}
+
+
+} // namespace pipecrun

@@ -1,0 +1,85 @@
+//===- Runner.h - the plan runner: main() of every compiled plan -*- C++ -*-===//
+//
+// libpipert_runner, linked into every OUT/pipec-plan with the generated
+// chunk and plan objects: it parses the arguments (Args.cpp), checks the
+// plan and the inputs before the first step (Prepare.cpp), runs every rank
+// as a thread (LocalRun.cpp) or this process's rank under mpirun
+// (MpiRun.cpp), loads --init and writes --save (Checkpoint.cpp), reports
+// (Report.cpp) and samples text (Sample.cpp). Main.cpp is main().
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_RUNNER_RUNNER_H
+#define PIPERT_RUNNER_RUNNER_H
+
+#include "pipert/DataLoader.h"
+#include "pipert/Executor.h"
+#include "pipert/PlanCode.h"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pipert {
+class MpiTransport;
+} // namespace pipert
+
+namespace pipecrun {
+
+struct Args {
+  std::string plan, data, logDir, init, save;
+  int64_t steps = 0;
+  bool shadow = false, quiet = false;
+  int32_t cores = 0;
+  int64_t timeoutMs = 60000;
+  int64_t sample = 0;          ///< tokens to generate after training
+  std::string prompt = "\n";
+  uint64_t sampleSeed = 0;
+  bool hasSampleSeed = false;  ///< else the model's train seed
+  double temperature = 1.0;
+  std::string transport = "local"; ///< local or mpi
+};
+
+
+/// The usage line printed with an argument error.
+extern const char *const kUsage;
+
+/// Parses pipec-plan's arguments strictly (ParseNumber.h).
+bool parseArgs(int argc, char **argv, Args &a, std::string &error);
+
+/// Prints "pipec-run: error: MESSAGE"; returns 1.
+int fail(const std::string &message);
+
+/// Loads --init into every copy of each parameter this process holds.
+bool loadInit(pipert::Executor &exec, const std::string &path,
+              std::string &error);
+/// Writes every parameter once, all ranks in this process.
+bool save(pipert::Executor &exec, const std::string &path,
+          std::string &error);
+/// --save with one rank per process (collective; rank 0 writes).
+bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
+                  const std::string &path, std::chrono::milliseconds timeout,
+                  std::string &error);
+
+/// Everything a run checks before its first step; "" when all is well.
+std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
+                    pipert::TokenFile &data, pipert::Batcher &batcher,
+                    int32_t onlyRank, int32_t processes);
+
+/// The summary after training (the process that reports).
+void printSummary(const pipert::Manifest &m, const pipert::RunResult &result);
+/// The executor's options for these arguments.
+pipert::RunOptions runOptions(const Args &a);
+/// The message and exit code of a run that did not complete.
+int failedRun(const Args &a, const pipert::Status &s,
+              const pipert::RunResult &result);
+
+/// Every rank as a thread of this process (the local transport).
+int runLocal(const Args &a);
+/// This process's rank under mpirun (the mpi transport).
+int runMpi(const Args &a);
+
+} // namespace pipecrun
+
+#endif // PIPERT_RUNNER_RUNNER_H
