@@ -64,7 +64,7 @@ int runMpi(const Args &a) {
   }
   pipert::RunResult result;
   if (pipert::Status s = exec->run(kernels, opt, result);
-      !s.ok() && (result.stopSignal || result.nonFiniteStep >= 0)) {
+      !s.ok() && (result.stopSignal || result.nonFiniteStep != -1)) {
     // Every process stopped of its own accord (each got the signal, or
     // each saw the same non-finite step); rank 0 reports. The processes
     // stand at different instructions with transfers in flight, so

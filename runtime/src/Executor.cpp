@@ -24,8 +24,10 @@
 
 namespace pipert {
 
-/// The abort reason of a run stopped by a signal, followed by its number.
+/// The abort reason of a run stopped by a signal, followed by its number,
+/// and of one stopped by a non-finite step.
 static const char kStoppedBySignal[] = "stopped by signal ";
+static const char kStoppedNonFinite[] = "stopped: a non-finite step";
 
 /// Steps whose metrics may wait for the monitor before ranks pause.
 static constexpr size_t kStepRing = 8;
@@ -284,7 +286,10 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     size_t at = s.message().find(kStoppedBySignal);
     if (!sig && at != std::string::npos)
       sig = std::atoi(s.message().c_str() + at + std::strlen(kStoppedBySignal));
-    if (sig > 0 && stopHook) {
+    // Likewise a process that saw a non-finite step before this one did.
+    if (!sig && s.message().find(kStoppedNonFinite) != std::string::npos)
+      sig = -1;
+    if (sig != 0 && stopHook) {
       stopHook(sig);
       return;
     }
@@ -315,7 +320,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     }
     transport->abort(reason > 0
                          ? kStoppedBySignal + std::to_string(reason)
-                         : std::string("stopped: a non-finite step"));
+                         : std::string(kStoppedNonFinite));
     std::lock_guard<std::mutex> lock(stepMu);
     failed = true;
     stepCv.notify_all();
@@ -691,6 +696,13 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                              " after " + std::to_string(done) + " of " +
                              std::to_string(steps) + " steps" + outputs +
                              "\nwhere every rank stood:" + stopWhere);
+    if (result.nonFiniteStep == -1 || result.steps.empty()) {
+      result.nonFiniteStep = -2;
+      return Status::failure(
+          "another process stopped the run at a non-finite step after " +
+          std::to_string(done) + " steps here (its report names the step)" +
+          outputs);
+    }
     const StepRecord &bad = result.steps.back();
     return Status::failure(
         "step " + std::to_string(bad.step) + ": the " +

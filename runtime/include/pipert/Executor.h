@@ -102,7 +102,8 @@ struct RunResult {
                                   ///< ranks of other processes)
   /// The signal that stopped the run (RunOptions::stopRequested), or 0.
   int stopSignal = 0;
-  /// The step whose loss or gradient norm was not finite, or -1.
+  /// The step whose loss or gradient norm was not finite, -2 when another
+  /// process found it first (its report names the step), or -1.
   int64_t nonFiniteStep = -1;
 };
 
