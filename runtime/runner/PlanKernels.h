@@ -71,8 +71,9 @@ public:
     if (ch.usesData)
       batcher.microBatch(ctx.step, mb, tok, tgt);
     // docs/TRAINING.md: d(step loss)/d(micro-batch loss) = 1/M.
+    pipert::KernelContext kc{ctx.rank, nullptr};
     return convert(
-        ch.fwd(ctx.arena, R, mb, tok, tgt, 1.0 / double(microbatches)));
+        ch.fwd(&kc, ctx.arena, R, mb, tok, tgt, 1.0 / double(microbatches)));
   }
 
   pipert::Status bwdB(const pipert::RankContext &ctx, int32_t chunk,
@@ -84,14 +85,16 @@ public:
       std::memcpy(R[pipert::kInGrad],
                   region(ctx, chunk + 1, mb, pipert::kOutGrad),
                   size_t(ch.inGradBytes));
-    return convert(ch.bwdB(ctx.arena, R));
+    pipert::KernelContext kc{ctx.rank, nullptr};
+    return convert(ch.bwdB(&kc, ctx.arena, R));
   }
 
   pipert::Status bwdW(const pipert::RankContext &ctx, int32_t chunk,
                       int32_t mb) override {
     uint8_t *R[pipert::kRegions];
     regions(ctx, chunk, mb, R);
-    return convert(code.chunks[chunk].bwdW(ctx.arena, R));
+    pipert::KernelContext kc{ctx.rank, nullptr};
+    return convert(code.chunks[chunk].bwdW(&kc, ctx.arena, R));
   }
 
   pipert::Status prepareAllReduce(const pipert::RankContext &ctx,

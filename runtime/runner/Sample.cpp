@@ -138,9 +138,10 @@ bool sampleTokens(const PlanCode &code, pipert::Executor &exec,
         regions(c - 1, prev);
         std::memcpy(R[pipert::kInAct], prev[pipert::kOutAct], size_t(ch.inActBytes));
       }
+      pipert::KernelContext kc{ch.rank, nullptr};
       pipert::cpu::Status st =
-          ch.fwd(exec.arena(ch.rank), R, 0, tokens.data(), targets.data(),
-                 1.0);
+          ch.fwd(&kc, exec.arena(ch.rank), R, 0, tokens.data(),
+                 targets.data(), 1.0);
       if (!st.ok()) {
         error = "--sample: forward of chunk " + std::to_string(c) + ": " +
                 st.message();

@@ -46,6 +46,15 @@ inline const char *regionName(int region) {
   return region >= 0 && region < kRegions ? names[region] : "?";
 }
 
+/// The first argument of every chunk's F, B and W: what the call gets
+/// from its target besides the arena. On the cpu target the rank alone
+/// (the rank's OpenMP team is set by the executor); the CUDA target's
+/// stream and library handles ride behind `target`.
+struct KernelContext {
+  int32_t rank = 0;
+  void *target = nullptr;
+};
+
 } // namespace pipert
 
 #endif // PIPERT_PLANABI_H

@@ -20,14 +20,16 @@
 namespace pipecrun {
 
 
-/// F of a chunk: A is the rank's arena, R[k] the micro-batch's region k
-/// (pipert::PlanRegion, PlanAbi.h).
-using ChunkFwd = pipert::cpu::Status (*)(uint8_t *A, uint8_t *const *R,
+/// F of a chunk: ctx its target's context, A the rank's arena, R[k] the
+/// micro-batch's region k (pipert::PlanRegion, PlanAbi.h).
+using ChunkFwd = pipert::cpu::Status (*)(const pipert::KernelContext *ctx,
+                                         uint8_t *A, uint8_t *const *R,
                                          int32_t mb, const int32_t *tokens,
                                          const int32_t *targets,
                                          double lossScale);
 /// B or W of a chunk.
-using ChunkBwd = pipert::cpu::Status (*)(uint8_t *A, uint8_t *const *R);
+using ChunkBwd = pipert::cpu::Status (*)(const pipert::KernelContext *ctx,
+                                         uint8_t *A, uint8_t *const *R);
 
 /// One chunk of the plan.
 struct ChunkCode {
