@@ -10,7 +10,7 @@
 
 #include "compiler/schedule/Generate.h"
 #include "compiler/schedule/Lower.h"
-#include "compiler/schedule/Rendezvous.h"
+#include "test/unit/schedule/Rendezvous.h"
 #include "compiler/schedule/Validate.h"
 
 #include <gtest/gtest.h>

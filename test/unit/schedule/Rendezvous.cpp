@@ -1,6 +1,6 @@
 //===- Rendezvous.cpp - in-process transport with pipec's semantics -----===//
 
-#include "compiler/schedule/Rendezvous.h"
+#include "test/unit/schedule/Rendezvous.h"
 
 #include <algorithm>
 #include <atomic>

@@ -7,14 +7,14 @@
 // (sender, receiver, kind); a collective completes when every member of its
 // group joined (the k-th of a group on each member meet; groups are
 // independent channels);
-// point-to-point and collectives are separate channels. Tests run schedules
-// on it to confirm the machine's verdicts; the runtime's `local` transport
-// can wrap it.
+// point-to-point and collectives are separate channels. The schedule tests
+// run schedules on it to confirm the machine's verdicts (test-only: the
+// runtime's transports implement the same model on their own).
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef PIPEC_COMPILER_SCHEDULE_RENDEZVOUS_H
-#define PIPEC_COMPILER_SCHEDULE_RENDEZVOUS_H
+#ifndef PIPEC_TEST_UNIT_SCHEDULE_RENDEZVOUS_H
+#define PIPEC_TEST_UNIT_SCHEDULE_RENDEZVOUS_H
 
 #include "compiler/schedule/Machine.h"
 #include "compiler/schedule/Schedule.h"
@@ -97,4 +97,4 @@ Verdict runOnThreads(const Schedule &schedule,
 
 } // namespace pipec::schedule
 
-#endif // PIPEC_COMPILER_SCHEDULE_RENDEZVOUS_H
+#endif // PIPEC_TEST_UNIT_SCHEDULE_RENDEZVOUS_H
