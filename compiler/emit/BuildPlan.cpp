@@ -4,6 +4,8 @@
 
 #include "compiler/emit/BuildConfig.h"
 
+#include "pipert/Fnv.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -24,14 +26,6 @@ static bool readText(const std::string &path, std::string &text) {
   ss << in.rdbuf();
   text = ss.str();
   return true;
-}
-
-static uint64_t fnv1a(const std::string &s, uint64_t h = 1469598103934665603ull) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
 }
 
 /// The compile flags; part of every cache key.
@@ -106,11 +100,12 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
     }
     // The key covers the text, the flags and the interface header; the
     // runtime headers are fixed per pipec build (PIPEC_BUILD_ID).
+    std::string keyed = text + '\0' + flags + '\0' + planHeader + '\0' +
+                        PIPEC_BUILD_ID;
     char key[32];
     std::snprintf(key, sizeof key, "%016llx",
-                  (unsigned long long)fnv1a(
-                      text + '\0' + flags + '\0' + planHeader + '\0' +
-                      PIPEC_BUILD_ID));
+                  (unsigned long long)pipert::fnv1a(keyed.data(),
+                                                    keyed.size()));
     Job j;
     j.source = src;
     j.object = cache + "/" + key + ".o";

@@ -15,6 +15,7 @@
 #include "dialects/nn/NNGradOps.h"
 
 #include "pipert/AtomicFile.h"
+#include "pipert/Fnv.h"
 #include "pipert/Manifest.h"
 #include "pipert/Stream.h"
 #include "pipert/StreamBuilder.h"
@@ -40,22 +41,12 @@ static bool writeFile(const std::string &path, const std::string &text,
   return true;
 }
 
-/// FNV-1a, 64 bits: the plan identity's hash (docs/RUNTIME.md).
-static uint64_t fnv1a(const void *data, size_t size, uint64_t h) {
-  const auto *p = static_cast<const uint8_t *>(data);
-  for (size_t i = 0; i < size; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
-/// Adds a length-prefixed part to the identity hash, so that parts cannot
-/// run into each other.
+/// Adds a length-prefixed part to the plan identity's hash (FNV-1a,
+/// docs/RUNTIME.md), so that parts cannot run into each other.
 static uint64_t hashPart(uint64_t h, const void *data, size_t size) {
   uint64_t n = size;
-  h = fnv1a(&n, sizeof n, h);
-  return fnv1a(data, size, h);
+  h = pipert::fnv1a(&n, sizeof n, h);
+  return pipert::fnv1a(data, size, h);
 }
 
 /// `text` as a C++ string literal, split into lines.
@@ -408,7 +399,7 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
           options.debugPerturbVjp, perturbed, error))
     return false;
   // Everything is built in memory first: the identity hashes it all.
-  uint64_t id = hashPart(0xcbf29ce484222325ull, options.identity.data(),
+  uint64_t id = hashPart(pipert::kFnvOffset, options.identity.data(),
                          options.identity.size());
   std::vector<std::string> chunkTexts(L.chunks.size());
   for (size_t c = 0; c < L.chunks.size(); ++c) {

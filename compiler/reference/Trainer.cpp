@@ -17,7 +17,6 @@
 #include "kernels/cpu/Matmul.h"
 
 #include <chrono>
-#include <cmath>
 #include <omp.h>
 
 using namespace mlir;
@@ -228,6 +227,15 @@ bool pipec::reference::train(ModuleOp module, const TrainOptions &options,
     errs << "pipec reference-train: error: " << error << "\n";
     return false;
   }
+  // A run that stops early closes its log and says where it is.
+  auto closeLog = [&]() -> std::string {
+    std::string closeError;
+    if (options.logDir.empty())
+      return "";
+    return metrics.close(closeError)
+               ? "; " + metrics.path() + " holds the steps run"
+               : "; " + closeError;
+  };
   const int64_t m = options.microbatches;
   for (int64_t s = 0; s < options.steps; ++s) {
     auto start = std::chrono::steady_clock::now();
@@ -239,14 +247,9 @@ bool pipec::reference::train(ModuleOp module, const TrainOptions &options,
       // SIGINT / SIGTERM: stop between micro-batches (StopSignal.h), the
       // log of the completed steps closed and complete.
       if (int sig = pipert::stopSignal()) {
-        std::string closeError;
-        bool closed = metrics.close(closeError);
         errs << "pipec reference-train: error: stopped by "
              << pipert::signalName(sig) << " after " << s << " of "
-             << options.steps << " steps"
-             << (options.logDir.empty() ? std::string()
-                 : closed ? "; " + metrics.path() + " holds the steps run"
-                          : "; " + closeError)
+             << options.steps << " steps" << closeLog()
              << (options.savePath.empty()
                      ? std::string()
                      : "; --save " + options.savePath + " is not written")
@@ -288,19 +291,9 @@ bool pipec::reference::train(ModuleOp module, const TrainOptions &options,
       errs << "pipec reference-train: error: " << error << "\n";
       return false;
     }
-    if (!std::isfinite(rec.loss) || !std::isfinite(rec.gradNorm)) {
-      std::string closeError;
-      bool closed = metrics.close(closeError);
-      errs << "pipec reference-train: error: step " << s << ": the "
-           << (!std::isfinite(rec.loss)
-                   ? "loss is " + pipert::formatNumber(rec.loss)
-                   : "gradient norm is " + pipert::formatNumber(rec.gradNorm))
-           << ": training stopped (the weights are not finite any more; "
-              "lower the learning rate or check the data and --init)"
-           << (options.logDir.empty() ? std::string()
-               : closed ? "; " + metrics.path() + " holds the steps run"
-                        : "; " + closeError)
-           << "\n";
+    if (std::string why = pipert::nonFiniteStep(s, rec.loss, rec.gradNorm);
+        !why.empty()) {
+      errs << "pipec reference-train: error: " << why << closeLog() << "\n";
       return false;
     }
   }

@@ -42,16 +42,15 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
   std::string error;
   // The manifest is checked against the executable before any file it
   // names is opened: an edited manifest is refused, never followed.
-  {
-    pipert::Manifest own;
-    if (pipert::Status s =
-            pipert::readManifestFile(a.plan + "/manifest.json", own);
-        !s.ok())
-      return s.message();
-    if (std::string e = checkOwnManifest(a.plan, own); !e.empty())
-      return e;
-  }
-  if (pipert::Status s = pipert::Executor::load(a.plan, exec, onlyRank);
+  pipert::Manifest own;
+  if (pipert::Status s =
+          pipert::readManifestFile(a.plan + "/manifest.json", own);
+      !s.ok())
+    return s.message();
+  if (std::string e = checkOwnManifest(a.plan, own); !e.empty())
+    return e;
+  if (pipert::Status s =
+          pipert::Executor::load(a.plan, std::move(own), exec, onlyRank);
       !s.ok())
     return s.message();
   const pipert::Manifest &m = exec->manifest();

@@ -14,11 +14,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -56,6 +54,11 @@ Status Executor::load(const std::string &dir, std::unique_ptr<Executor> &out,
   Manifest m;
   if (Status s = readManifestFile(dir + "/manifest.json", m); !s.ok())
     return s;
+  return load(dir, std::move(m), out, onlyRank);
+}
+
+Status Executor::load(const std::string &dir, Manifest m,
+                      std::unique_ptr<Executor> &out, int32_t onlyRank) {
   std::vector<Stream> streams(size_t(m.ranks));
   for (int32_t r = 0; r < m.ranks; ++r) {
     std::string path = dir + "/" + m.rankInfo[r].stream;
@@ -276,30 +279,6 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     }
     return w;
   };
-  // Set below: asks every rank to stop (requestStop).
-  std::function<void(int)> stopHook;
-  auto report = [&](Status s) {
-    // A process stopped by a signal aborts the transport with its number
-    // (under mpirun every process gets the signal, but not at the same
-    // instant): this is a stop too, not an error.
-    int sig = opt.stopRequested ? opt.stopRequested() : 0;
-    size_t at = s.message().find(kStoppedBySignal);
-    if (!sig && at != std::string::npos)
-      sig = std::atoi(s.message().c_str() + at + std::strlen(kStoppedBySignal));
-    // Likewise a process that saw a non-finite step before this one did.
-    if (!sig && s.message().find(kStoppedNonFinite) != std::string::npos)
-      sig = -1;
-    if (sig != 0 && stopHook) {
-      stopHook(sig);
-      return;
-    }
-    std::lock_guard<std::mutex> lock(errMu);
-    if (!firstError.ok() || stopping.load())
-      return;
-    firstError = s;
-    whereAll = where();
-    transport->abort(s.message());
-  };
 
   // The monitor (this thread) writes a step's line once every rank ended it.
   std::mutex stepMu;
@@ -325,7 +304,29 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     failed = true;
     stepCv.notify_all();
   };
-  stopHook = requestStop;
+  // The first failure of a rank; a stop's aborts are no failures.
+  auto report = [&](Status s) {
+    // A process stopped by a signal aborts the transport with its number
+    // (under mpirun every process gets the signal, but not at the same
+    // instant): this is a stop too, not an error.
+    int sig = opt.stopRequested ? opt.stopRequested() : 0;
+    size_t at = s.message().find(kStoppedBySignal);
+    if (!sig && at != std::string::npos)
+      sig = std::atoi(s.message().c_str() + at + std::strlen(kStoppedBySignal));
+    // Likewise a process that saw a non-finite step before this one did.
+    if (!sig && s.message().find(kStoppedNonFinite) != std::string::npos)
+      sig = -1;
+    if (sig != 0) {
+      requestStop(sig);
+      return;
+    }
+    std::lock_guard<std::mutex> lock(errMu);
+    if (!firstError.ok() || stopping.load())
+      return;
+    firstError = s;
+    whereAll = where();
+    transport->abort(s.message());
+  };
 
   // Per step, each rank's end time, busy time, grad norm and losses, when
   // ranks run in other processes (sized here: nothing grows in the loop).
@@ -655,7 +656,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     if (logStatus.ok() && !opt.outDir.empty())
       logStatus = log.write(rec);
     if (opt.stopOnNonFinite &&
-        (!std::isfinite(rec.loss) || !std::isfinite(rec.gradNorm))) {
+        !nonFiniteStep(rec.step, rec.loss, rec.gradNorm).empty()) {
       result.nonFiniteStep = rec.step;
       requestStop(-1);
     }
@@ -671,6 +672,12 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   }
   for (auto &t : threads)
     t.join();
+  auto writeTrace = [&] {
+    std::vector<const std::vector<TraceEvent> *> tracks;
+    for (const RankRun &rr : runs)
+      tracks.push_back(&rr.events);
+    return writeChromeTrace(opt.outDir + "/trace.json", streams, tracks);
+  };
   if (int why = stopping.load()) {
     // Stopped: what was completed is reported whole.
     int64_t done = int64_t(result.steps.size());
@@ -678,12 +685,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     Status closed = logStatus.ok() ? log.close() : logStatus;
     if (why > 0)
       result.stopSignal = why;
-    if (closed.ok() && !opt.outDir.empty() && !dist) {
-      std::vector<const std::vector<TraceEvent> *> tracks;
-      for (const RankRun &rr : runs)
-        tracks.push_back(&rr.events);
-      closed = writeChromeTrace(opt.outDir + "/trace.json", streams, tracks);
-    }
+    if (closed.ok() && !opt.outDir.empty() && !dist)
+      closed = writeTrace();
     std::string outputs =
         opt.outDir.empty()
             ? std::string()
@@ -704,13 +707,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           outputs);
     }
     const StepRecord &bad = result.steps.back();
-    return Status::failure(
-        "step " + std::to_string(bad.step) + ": the " +
-        (!std::isfinite(bad.loss) ? "loss is " + formatNumber(bad.loss)
-                                  : "gradient norm is " +
-                                        formatNumber(bad.gradNorm)) +
-        ": training stopped (the weights are not finite any more; lower the "
-        "learning rate or check the data and --init)" + outputs);
+    return Status::failure(nonFiniteStep(bad.step, bad.loss, bad.gradNorm) +
+                           outputs);
   }
   if (!firstError.ok())
     return Status::failure(firstError.message() + "\nwhere every rank stood:" +
@@ -776,10 +774,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     return logStatus;
   if (opt.outDir.empty())
     return Status::success();
-  std::vector<const std::vector<TraceEvent> *> tracks;
-  for (const RankRun &rr : runs)
-    tracks.push_back(&rr.events);
-  return writeChromeTrace(opt.outDir + "/trace.json", streams, tracks);
+  return writeTrace();
 }
 
 } // namespace pipert

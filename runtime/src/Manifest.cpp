@@ -486,7 +486,10 @@ std::string firstManifestDifference(const Manifest &a, const Manifest &b) {
   Manifest x = a, y = b;
   x.planId.clear();
   y.planId.clear();
-  json ja = json::parse(manifestToJson(x)), jb = json::parse(manifestToJson(y));
+  std::string ta = manifestToJson(x), tb = manifestToJson(y);
+  if (ta == tb)
+    return ""; // the usual case: no parse, no diff
+  json ja = json::parse(ta), jb = json::parse(tb);
   json patch = json::diff(ja, jb);
   if (patch.empty())
     return "";

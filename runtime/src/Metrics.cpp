@@ -20,6 +20,16 @@ std::string formatNumber(double value) {
   return buf;
 }
 
+std::string nonFiniteStep(int64_t step, double loss, double gradNorm) {
+  if (std::isfinite(loss) && std::isfinite(gradNorm))
+    return "";
+  return "step " + std::to_string(step) + ": the " +
+         (!std::isfinite(loss) ? "loss is " + formatNumber(loss)
+                               : "gradient norm is " + formatNumber(gradNorm)) +
+         ": training stopped (the weights are not finite any more; lower the "
+         "learning rate or check the data and --init)";
+}
+
 std::string formatMetricsLine(const StepMetrics &m) {
   return "{\"step\": " + std::to_string(m.step) +
          ", \"loss\": " + formatNumber(m.loss) +

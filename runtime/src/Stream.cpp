@@ -3,6 +3,7 @@
 #include "pipert/Stream.h"
 
 #include "pipert/AtomicFile.h"
+#include "pipert/Fnv.h"
 #include "pipert/InputFile.h"
 
 #include <cerrno>
@@ -50,16 +51,9 @@ uint64_t getU64(const uint8_t *p) {
 /// all records: a flipped bit anywhere is reported as corruption rather
 /// than executed as another stream.
 uint64_t checksum(const uint8_t *file, size_t size) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  auto add = [&](size_t from, size_t to) {
-    for (size_t i = from; i < to; ++i) {
-      h ^= file[i];
-      h *= 0x100000001b3ull;
-    }
-  };
-  add(0, 48);
-  add(56, kHeaderBytes);
-  add(kHeaderBytes, size);
+  uint64_t h = fnv1a(file, 48);
+  h = fnv1a(file + 56, kHeaderBytes - 56, h);
+  h = fnv1a(file + kHeaderBytes, size - kHeaderBytes, h);
   return h;
 }
 } // namespace

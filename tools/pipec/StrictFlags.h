@@ -25,22 +25,19 @@ namespace pipec::tool {
 /// them and exits before any subcommand runs.
 std::vector<std::string> &flagErrors();
 
-/// An integer flag of type T in [Min, Max]: a cl::opt<std::string> whose
-/// text is parsed strictly, used as a T.
-template <typename T, int64_t Min, int64_t Max> class StrictInt {
+/// A numeric flag: a cl::opt<std::string> whose text `Parse::parse`
+/// reads strictly, used as a T; errors go to flagErrors().
+template <typename T, typename Parse> class StrictFlag {
 public:
   template <typename... Mods>
-  StrictInt(const char *name, T init, const Mods &...mods)
+  StrictFlag(const char *name, T init, const Mods &...mods)
       : value(init),
-        opt(llvm::StringRef(name), llvm::cl::value_desc("N"),
+        opt(llvm::StringRef(name), llvm::cl::value_desc(Parse::valueName),
             llvm::cl::cb<void, const std::string &>(
                 [this, name](const std::string &text) {
-                  int64_t v = 0;
                   std::string error;
-                  if (pipert::parseInteger(std::string("--") + name, text,
-                                           Min, Max, v, error))
-                    value = T(v);
-                  else
+                  if (!Parse::parse(std::string("--") + name, text, value,
+                                    error))
                     flagErrors().push_back(error);
                 }),
             mods...) {}
@@ -52,28 +49,33 @@ private:
   llvm::cl::opt<std::string> opt;
 };
 
-/// A finite, non-negative decimal flag (a cost, a time).
-class StrictCost {
-public:
-  template <typename... Mods>
-  StrictCost(const char *name, double init, const Mods &...mods)
-      : value(init),
-        opt(llvm::StringRef(name), llvm::cl::value_desc("X"),
-            llvm::cl::cb<void, const std::string &>(
-                [this, name](const std::string &text) {
-                  std::string error;
-                  if (!pipert::parseFinite(std::string("--") + name, text, 0,
-                                           1e30, value, error))
-                    flagErrors().push_back(error);
-                }),
-            mods...) {}
-  operator double() const { return value; }
-  unsigned getNumOccurrences() const { return opt.getNumOccurrences(); }
-
-private:
-  double value;
-  llvm::cl::opt<std::string> opt;
+/// Integers of type T in [Min, Max].
+template <typename T, int64_t Min, int64_t Max> struct IntegerIn {
+  static constexpr const char *valueName = "N";
+  static bool parse(const std::string &flag, const std::string &text, T &out,
+                    std::string &error) {
+    int64_t v = 0;
+    if (!pipert::parseInteger(flag, text, Min, Max, v, error))
+      return false;
+    out = T(v);
+    return true;
+  }
 };
+
+/// Finite, non-negative decimal numbers (a cost, a time).
+struct Cost {
+  static constexpr const char *valueName = "X";
+  static bool parse(const std::string &flag, const std::string &text,
+                    double &out, std::string &error) {
+    return pipert::parseFinite(flag, text, 0, 1e30, out, error);
+  }
+};
+
+/// An integer flag of type T in [Min, Max].
+template <typename T, int64_t Min, int64_t Max>
+using StrictInt = StrictFlag<T, IntegerIn<T, Min, Max>>;
+/// A cost flag.
+using StrictCost = StrictFlag<double, Cost>;
 
 /// Largest stage count, micro-batch count and chunks per rank a plan may
 /// have (the schedule generator's tables are sized by them).

@@ -116,6 +116,9 @@ public:
   /// process); every stream is still read and checked.
   static Status load(const std::string &dir, std::unique_ptr<Executor> &out,
                      int32_t onlyRank = -1);
+  /// The same with DIR/manifest.json already read (and checked) as `m`.
+  static Status load(const std::string &dir, Manifest m,
+                     std::unique_ptr<Executor> &out, int32_t onlyRank = -1);
   /// Checks that the manifest and streams agree, allocates the arenas (of
   /// `onlyRank` alone when it is >= 0) and initialises the parameters.
   static Status create(Manifest manifest, std::vector<Stream> streams,

@@ -30,6 +30,11 @@ struct StepMetrics {
 /// Formats a double with 17 significant digits (JSON, or NaN/Infinity).
 std::string formatNumber(double value);
 
+/// Why a step stops a run (docs/RUNTIME.md): "step S: the loss is NaN:
+/// training stopped (...)" when its loss or gradient norm is not finite,
+/// else "".
+std::string nonFiniteStep(int64_t step, double loss, double gradNorm);
+
 /// The JSON line of one step, without the newline.
 std::string formatMetricsLine(const StepMetrics &metrics);
 
