@@ -6,6 +6,7 @@
 
 #include "pipert/Fnv.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -30,7 +31,10 @@ static bool readText(const std::string &path, std::string &text) {
 
 /// The compile flags; part of every cache key.
 static std::string compileFlags() {
-  return std::string("-std=c++17 -O3 -march=native -ffp-contract=off -fopenmp "
+  // PIPERT_KERNELS_CPU_NUMERICS: the kernel headers' check that they are
+  // compiled under their numerics contract (kernels/cpu/Numerics.h).
+  return std::string("-std=c++17 -O3 -march=native -ffp-contract=off "
+                     "-fno-fast-math -fopenmp -DPIPERT_KERNELS_CPU_NUMERICS=1 "
                      "-I") +
          PIPEC_SOURCE_DIR + "/runtime -I" PIPEC_SOURCE_DIR
          "/runtime/include -I" PIPEC_SOURCE_DIR " " PIPEC_BLAS_CFLAGS
@@ -79,14 +83,22 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
     sources.push_back(outDir + "/" + s);
   sources.push_back(outDir + "/" + plan.planSource);
   // main() and the rest of the runner come from libpipert_runner. The
-  // interface header and VecMath.h, whose functions every chunk inlines,
-  // are part of every object's key.
+  // interface header and the kernel headers, whose templates every chunk
+  // instantiates, are part of every object's key.
+  std::vector<std::string> headers = {PIPEC_SOURCE_DIR
+                                      "/runtime/include/pipert/PlanCode.h"};
+  std::vector<std::string> kernelHeaders;
+  for (const auto &entry :
+       fs::directory_iterator(PIPEC_SOURCE_DIR "/runtime/kernels/cpu", ec))
+    if (entry.path().extension() == ".h" || entry.path().extension() == ".def")
+      kernelHeaders.push_back(entry.path().string());
+  std::sort(kernelHeaders.begin(), kernelHeaders.end());
+  headers.insert(headers.end(), kernelHeaders.begin(), kernelHeaders.end());
   std::string planHeader;
-  for (const char *h : {PIPEC_SOURCE_DIR "/runtime/include/pipert/PlanCode.h",
-                        PIPEC_SOURCE_DIR "/runtime/kernels/cpu/VecMath.h"}) {
+  for (const std::string &h : headers) {
     std::string text;
     if (!readText(h, text)) {
-      error = std::string("cannot read ") + h;
+      error = "cannot read " + h;
       return false;
     }
     planHeader += text;

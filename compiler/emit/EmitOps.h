@@ -1,12 +1,10 @@
-//===- EmitOps.h - one nn op of @train_step as CPU loops -------*- C++ -*-===//
+//===- EmitOps.h - one kernel.call of a chunk as a C++ call -----*- C++ -*-===//
 //
-// The CPU emitter prints every op of a chunk as the kernel of
-// runtime/kernels/cpu that the reference executor calls for it
-// (compiler/reference/Executor.cpp, ExecuteGrad.cpp), with the same
-// arguments, printed as loops with constant shapes (EmitLoops.h; GEMMs as
-// cblas_sgemm calls), so a compiled plan trains to the same bits.
-// Pointers are C++ expressions the caller supplies (arena base plus an
-// offset); this file knows only the op -> kernel mapping.
+// The cpu emitter prints every kernel.call of a chunk as a call of the
+// function the reference executor runs for it (runtime/kernels/cpu/Calls.h)
+// with the same arguments and the shapes as template arguments, so a
+// compiled plan trains to the same bits. Pointers are C++ expressions the
+// caller supplies (arena base plus an offset).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPEC_COMPILER_EMIT_EMITOPS_H
@@ -37,13 +35,12 @@ struct OpPointers {
   std::function<int64_t(llvm::StringRef param)> paramElements;
 };
 
-/// Appends the C++ statements of `op` (an F, B or W op of @train_step) to
-/// `out`, after one comment line naming the op; file-scope definitions
-/// they use (constant tables) go to `globals` by name. Kernels that check
-/// their data return a Status naming the op's location. Returns false with
-/// `error` set for an op it cannot print.
+/// Appends the C++ call of `op` (a kernel.call of @train_step; nn.param
+/// prints nothing) to `out`, after one comment line naming the op it
+/// implements and its location. A kernel that checks its data returns a
+/// Status, which the chunk returns with the op's location. Returns false
+/// with `error` set for an op it cannot print.
 bool emitOpCall(mlir::Operation *op, const OpPointers &ptr, std::string &out,
-                std::map<std::string, std::string> &globals,
                 std::string &error);
 
 /// The values `--debug-perturb-vjp=OP` multiplies by 1 + 1e-3 right after

@@ -3,6 +3,7 @@
 #ifndef PIPEC_COMPILER_PASSES_PASSES_H
 #define PIPEC_COMPILER_PASSES_PASSES_H
 
+#include "dialects/kernel/KernelDialect.h"
 #include "dialects/nn/NNDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"

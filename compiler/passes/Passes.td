@@ -237,4 +237,48 @@ def PipePlanMemoryPass : Pass<"pipe-plan-memory", "::mlir::ModuleOp"> {
   ];
 }
 
+def NNLowerToKernelsPass : Pass<"nn-lower-to-kernels", "::mlir::ModuleOp"> {
+  let summary = "Replaces every nn op of the training functions by one "
+                "kernel.call of the target's kernel library";
+  let description = [{
+    The one place that decides which kernel runs an op (docs/KERNELS.md):
+    each `nn` op of `@forward`, `@train_step` and `@optimizer_step` (not
+    `nn.param`, which names storage) becomes a `kernel.call` of a kernel of
+    runtime/kernels/<target>/KernelList.def with every shape and flag as a
+    static integer, its real attributes, and the parameter storage it reads
+    or writes (gradient accumulators of W ops, AdamW's moments) as `state`.
+    Results keep their order, so uses are rewired in place; inference forms
+    that keep no statistics (`nn.layernorm`, `nn.attention`) get them as
+    extra results. The op's discardable attributes (`nn.op_id`, `nn.role`,
+    `nn.recompute`) move to the call, `origin` names it.
+
+    Before:
+
+    ```mlir
+    %y, %mean, %rstd = nn.layernorm_train %x, %g, %b eps = 1.0e-05
+        : (tensor<2x8x32xf32>, tensor<32xf32>, tensor<32xf32>)
+        -> (tensor<2x8x32xf32>, tensor<16xf32>, tensor<16xf32>)
+    ```
+
+    After:
+
+    ```mlir
+    %y, %mean, %rstd = kernel.call "layernorm_forward"(%x, %g, %b)
+        ints [16, 32] reals [1.000000e-05] state [] from "nn.layernorm_train"
+        : (tensor<2x8x32xf32>, tensor<32xf32>, tensor<32xf32>)
+        -> (tensor<2x8x32xf32>, tensor<16xf32>, tensor<16xf32>)
+    ```
+
+    An op no kernel implements fails the pass, naming it.
+  }];
+  let dependentDialects = ["::pipec::kernel::KernelDialect"];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "The kernel library: cpu">,
+    Option<"optimizer", "optimizer", "bool", /*default=*/"true",
+           "Lower @optimizer_step too (the compiled plan's optimizer is "
+           "printed from the memory layout, so the training flow leaves it)">,
+  ];
+}
+
 #endif // PIPEC_COMPILER_PASSES

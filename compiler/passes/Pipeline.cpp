@@ -29,6 +29,13 @@ void buildTrainingPipeline(mlir::OpPassManager &pm,
   schedule.chunksPerRank = o.chunksPerRank;
   pm.addPass(createPipeSchedulePass(schedule));
 
+  // The compiled plan's optimizer is printed from the memory layout
+  // (plan.cpp), so @optimizer_step stays as it is.
+  NNLowerToKernelsPassOptions kernels;
+  kernels.target = o.target;
+  kernels.optimizer = false;
+  pm.addPass(createNNLowerToKernelsPass(kernels));
+
   PipePlanMemoryPassOptions memory;
   memory.memoryCap = o.memoryCap;
   pm.addPass(createPipePlanMemoryPass(memory));

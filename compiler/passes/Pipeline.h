@@ -1,6 +1,7 @@
 //===- Pipeline.h - the training flow as one pass pipeline -------*- C++ -*-===//
 //
-// nn-autodiff -> pipe-partition -> pipe-schedule -> pipe-plan-memory with
+// nn-autodiff -> pipe-partition -> pipe-schedule -> nn-lower-to-kernels ->
+// pipe-plan-memory with
 // one set of options, so `pipec compile` and tests build the same flow.
 //
 //===----------------------------------------------------------------------===//

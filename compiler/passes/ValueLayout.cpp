@@ -2,13 +2,13 @@
 
 #include "compiler/passes/ValueLayout.h"
 
+#include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNGradOps.h"
 #include "dialects/pipe/PipeOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/SetVector.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -31,29 +31,16 @@ const TiedGroup *ValueLayout::tiedGroupOf(int param) const {
   return nullptr;
 }
 
-/// The (parameter, use) accumulators a W op adds into.
+/// The (parameter, use) accumulators a W kernel call adds into.
 static std::vector<std::pair<std::string, int64_t>> accumulatorUses(
     Operation *op) {
   std::vector<std::pair<std::string, int64_t>> uses;
-  llvm::TypeSwitch<Operation *>(op)
-      .Case([&](nn::MatmulGradWOp o) {
-        uses.push_back({o.getWeight().str(), int64_t(o.getWeightUse())});
-        if (o.getBias() && o.getBiasUse())
-          uses.push_back({o.getBias()->str(), int64_t(*o.getBiasUse())});
-      })
-      .Case([&](nn::LayerNormGradWOp o) {
-        uses.push_back({o.getGamma().str(), int64_t(o.getGammaUse())});
-        uses.push_back({o.getBeta().str(), int64_t(o.getBetaUse())});
-      })
-      .Case([&](nn::RMSNormGradWOp o) {
-        uses.push_back({o.getGamma().str(), int64_t(o.getGammaUse())});
-      })
-      .Case<nn::EmbeddingGradWOp, nn::PositionEmbeddingGradWOp>([&](auto o) {
-        uses.push_back({o.getTable().str(), int64_t(o.getTableUse())});
-      })
-      .Case<nn::AddGradWOp, nn::MulGradWOp, nn::AccumulateGradOp>([&](auto o) {
-        uses.push_back({o.getParam().str(), int64_t(o.getUse())});
-      });
+  if (auto call = dyn_cast<kernel::CallOp>(op))
+    for (unsigned i = 0; i < call.getState().size(); ++i) {
+      kernel::StateRef ref = call.getStateRef(i);
+      if (ref.kind == kernel::StateRef::Accumulator)
+        uses.push_back({ref.param, ref.use});
+    }
   return uses;
 }
 
@@ -105,9 +92,12 @@ static bool readModel(ModuleOp module, func::FuncOp step, func::FuncOp opt,
     error = "@train_step has no [B, T] argument named 'tokens'";
     return false;
   }
-  step.walk([&](nn::EmbeddingOp e) {
-    if (!L.vocab)
-      L.vocab = cast<RankedTensorType>(e.getTable().getType()).getShape()[0];
+  // The vocabulary: the rows of the first embedding table (the call's
+  // first operand, --nn-lower-to-kernels).
+  step.walk([&](kernel::CallOp call) {
+    if (!L.vocab && call.getOrigin() == "nn.embedding")
+      L.vocab =
+          cast<RankedTensorType>(call.getInputs()[0].getType()).getShape()[0];
   });
   return true;
 }

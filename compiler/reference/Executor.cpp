@@ -1,24 +1,14 @@
-//===- Executor.cpp - runs an nn function on the CPU kernels --------------===//
+//===- Executor.cpp - runs kernel calls on the CPU kernels ----------------===//
 
 #include "compiler/reference/Executor.h"
+#include "compiler/reference/KernelTable.h"
 #include "compiler/reference/PerturbVjp.h"
 #include "compiler/reference/ValueInfo.h"
 
-#include "dialects/nn/NNGradOps.h"
+#include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNOps.h"
-#include "kernels/cpu/Activation.h"
-#include "kernels/cpu/Attention.h"
-#include "kernels/cpu/CrossEntropy.h"
-#include "kernels/cpu/Elementwise.h"
-#include "kernels/cpu/Embedding.h"
-#include "kernels/cpu/Matmul.h"
-#include "kernels/cpu/Norm.h"
-#include "kernels/cpu/Rope.h"
-#include "kernels/cpu/Shape.h"
-#include "kernels/cpu/Softmax.h"
 
 #include "mlir/IR/BuiltinTypes.h"
-#include "llvm/ADT/TypeSwitch.h"
 
 #include <cstring>
 
@@ -35,15 +25,6 @@ Executor<T>::create(func::FuncOp fn, ParameterStore<T> &params,
   if (!e->plan(errs))
     return nullptr;
   return e;
-}
-
-/// Whether the executor knows how to run `op` as a forward op.
-static bool isForwardOp(Operation *op) {
-  return isa<nn::ParamOp, nn::EmbeddingOp, nn::PositionEmbeddingOp,
-             nn::MatmulOp, nn::LayerNormOp, nn::RMSNormOp, nn::AddOp, nn::MulOp,
-             nn::GeluOp, nn::SiluOp, nn::SoftmaxOp, nn::SliceOp, nn::ReshapeOp,
-             nn::TransposeOp, nn::RopeOp, nn::AttentionOp, nn::CrossEntropyOp,
-             func::ReturnOp>(op);
 }
 
 template <typename T> bool Executor<T>::plan(llvm::raw_ostream &errs) {
@@ -82,11 +63,9 @@ template <typename T> bool Executor<T>::plan(llvm::raw_ostream &errs) {
     if (!allocate(arg))
       return false;
   for (Operation &op : fn.getBody().front()) {
-    // Checked while planning, so a run never meets an op it cannot execute.
-    if (!isForwardOp(&op) && !isGradOp(&op)) {
-      errs << where(&op)
-           << ": error: the reference executor cannot run this op\n";
-      return false;
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      results.assign(ret.getOperands().begin(), ret.getOperands().end());
+      continue;
     }
     if (auto p = dyn_cast<nn::ParamOp>(op)) {
       int idx = params.find(p.getName());
@@ -102,21 +81,18 @@ template <typename T> bool Executor<T>::plan(llvm::raw_ostream &errs) {
       slots[p.getResult()] = s;
       continue;
     }
+    // Checked while planning, so a run never meets an op it cannot execute.
+    if (!isa<kernel::CallOp>(op)) {
+      errs << where(&op)
+           << ": error: the reference executor runs kernel calls only "
+              "(run --nn-lower-to-kernels)\n";
+      return false;
+    }
     for (Value r : op.getResults())
       if (!allocate(r))
         return false;
-    if (isGradOp(&op) && !planGrad(&op, errs))
+    if (!planCall(&op, errs))
       return false;
-    // Statistics the forward op keeps for its backward.
-    if (auto ln = dyn_cast<nn::LayerNormOp>(op))
-      auxiliary[&op].assign(2 * numel(ln.getX()) / lastDim(ln.getX()), T(0));
-    else if (auto rms = dyn_cast<nn::RMSNormOp>(op))
-      auxiliary[&op].assign(numel(rms.getX()) / lastDim(rms.getX()), T(0));
-    else if (auto at = dyn_cast<nn::AttentionOp>(op))
-      auxiliary[&op].assign(
-          shapeOf(at.getQ())[0] * at.getHeads() * shapeOf(at.getQ())[1], T(0));
-    else if (auto ret = dyn_cast<func::ReturnOp>(op))
-      results.assign(ret.getOperands().begin(), ret.getOperands().end());
   }
   return planPerturbation(errs);
 }
@@ -130,6 +106,59 @@ bool Executor<T>::planPerturbation(llvm::raw_ostream &errs) {
     errs << "pipec reference-train: error: " << error << "\n";
     return false;
   }
+  return true;
+}
+
+template <typename T>
+bool Executor<T>::planCall(Operation *op, llvm::raw_ostream &errs) {
+  auto call = cast<kernel::CallOp>(op);
+  // The storage of a value as a kernel pointer, whatever its element type.
+  auto pointerOf = [](const Slot &s) -> void * {
+    if (s.f)
+      return s.f;
+    if (s.d)
+      return s.d;
+    if (s.i)
+      return s.i;
+    return s.l;
+  };
+  Call c;
+  c.op = op;
+  c.launch = findKernel<T>(call.getKernel());
+  if (!c.launch) {
+    errs << where(op) << ": error: no cpu kernel named '" << call.getKernel()
+         << "'\n";
+    return false;
+  }
+  for (Value r : call.getResults())
+    c.ptrs.push_back(pointerOf(slots.lookup(r)));
+  for (unsigned i = 0; i < call.getState().size(); ++i) {
+    kernel::StateRef ref = call.getStateRef(i);
+    int idx = params.find(ref.param);
+    if (idx < 0) {
+      errs << where(op) << ": error: unknown parameter '" << ref.param
+           << "'\n";
+      return false;
+    }
+    auto &e = params.entries()[size_t(idx)];
+    switch (ref.kind) {
+    case kernel::StateRef::Accumulator:
+      c.ptrs.push_back(params.accumulator(idx, ref.use));
+      break;
+    case kernel::StateRef::Value:
+      c.ptrs.push_back(e.values.data());
+      break;
+    case kernel::StateRef::FirstMoment:
+      c.ptrs.push_back(e.m.data());
+      break;
+    case kernel::StateRef::SecondMoment:
+      c.ptrs.push_back(e.v.data());
+      break;
+    }
+  }
+  for (Value v : call.getInputs())
+    c.ptrs.push_back(pointerOf(slots.lookup(v)));
+  calls.push_back(std::move(c));
   return true;
 }
 
@@ -180,10 +209,15 @@ template <typename T> int Executor<T>::resultIndex(llvm::StringRef name) const {
 }
 
 template <typename T> bool Executor<T>::run(std::string &error) {
-  for (Operation &op : fn.getBody().front()) {
-    if (!execute(&op, error))
+  for (Call &c : calls) {
+    auto call = cast<kernel::CallOp>(c.op);
+    cpu::Status st = c.launch(c.ptrs.data(), c.ptrs.size(),
+                              call.getInts().data(), call.getReals().data());
+    if (!st.ok()) {
+      error = where(c.op) + ": " + st.message();
       return false;
-    auto it = perturbed.find(&op);
+    }
+    auto it = perturbed.find(c.op);
     if (it == perturbed.end())
       continue;
     for (Value v : it->second) {
@@ -193,132 +227,6 @@ template <typename T> bool Executor<T>::run(std::string &error) {
     }
   }
   return true;
-}
-
-template <typename T>
-bool Executor<T>::execute(Operation *op, std::string &error) {
-  // Kernels that validate data report through Status.
-  auto check = [&](const cpu::Status &st) {
-    if (!st.ok())
-      error = where(op) + ": " + st.message();
-    return st.ok();
-  };
-  return llvm::TypeSwitch<Operation *, bool>(op)
-      .Case([&](nn::ParamOp) { return true; })
-      .Case([&](func::ReturnOp) { return true; })
-      .Case([&](nn::EmbeddingOp o) {
-        auto table = shapeOf(o.getTable());
-        return check(cpu::embeddingForward<T>(
-            f(o.getResult()), f(o.getTable()), ids(o.getIds()),
-            numel(o.getIds()), table[0], table[1]));
-      })
-      .Case([&](nn::PositionEmbeddingOp o) {
-        auto out = shapeOf(o.getResult());
-        cpu::positionEmbeddingForward<T>(f(o.getResult()), f(o.getTable()),
-                                         out[0], out[1]);
-        return true;
-      })
-      .Case([&](nn::MatmulOp o) {
-        int64_t k = lastDim(o.getX()), n = lastDim(o.getResult());
-        cpu::matmulForward<T>(f(o.getResult()), f(o.getX()), f(o.getW()),
-                              o.getBias() ? f(o.getBias()) : nullptr,
-                              numel(o.getX()) / k, k, n, o.getTransposeRhs());
-        return true;
-      })
-      .Case([&](nn::LayerNormOp o) {
-        int64_t dim = lastDim(o.getX()), rows = numel(o.getX()) / dim;
-        T *stats = aux(op);
-        cpu::layernormForward<T>(f(o.getResult()), stats, stats + rows,
-                                 f(o.getX()), f(o.getGamma()), f(o.getBeta()),
-                                 rows, dim, o.getEps().convertToDouble());
-        return true;
-      })
-      .Case([&](nn::RMSNormOp o) {
-        int64_t dim = lastDim(o.getX()), rows = numel(o.getX()) / dim;
-        cpu::rmsnormForward<T>(f(o.getResult()), aux(op), f(o.getX()),
-                               f(o.getGamma()), rows, dim,
-                               o.getEps().convertToDouble());
-        return true;
-      })
-      .Case([&](nn::AddOp o) {
-        cpu::addForward<T>(f(o.getResult()), f(o.getLhs()), f(o.getRhs()),
-                           numel(o.getLhs()), numel(o.getRhs()));
-        return true;
-      })
-      .Case([&](nn::MulOp o) {
-        cpu::mulForward<T>(f(o.getResult()), f(o.getLhs()), f(o.getRhs()),
-                           numel(o.getLhs()), numel(o.getRhs()));
-        return true;
-      })
-      .Case([&](nn::GeluOp o) {
-        cpu::geluForward<T>(f(o.getResult()), f(o.getInput()),
-                            numel(o.getInput()));
-        return true;
-      })
-      .Case([&](nn::SiluOp o) {
-        cpu::siluForward<T>(f(o.getResult()), f(o.getInput()),
-                            numel(o.getInput()));
-        return true;
-      })
-      .Case([&](nn::SoftmaxOp o) {
-        int64_t dim = lastDim(o.getInput());
-        cpu::softmaxForward<T>(f(o.getResult()), f(o.getInput()),
-                               numel(o.getInput()) / dim, dim);
-        return true;
-      })
-      .Case([&](nn::SliceOp o) {
-        auto in = shapeOf(o.getInput());
-        int64_t axis = static_cast<int64_t>(o.getAxis()), outer = 1, inner = 1;
-        for (int64_t d = 0; d < axis; ++d)
-          outer *= in[d];
-        for (int64_t d = axis + 1; d < static_cast<int64_t>(in.size()); ++d)
-          inner *= in[d];
-        cpu::sliceForward<T>(f(o.getResult()), f(o.getInput()), outer, in[axis],
-                             inner, o.getOffset(), o.getSize());
-        return true;
-      })
-      .Case([&](nn::ReshapeOp o) {
-        cpu::reshapeForward<T>(f(o.getResult()), f(o.getInput()),
-                               numel(o.getInput()));
-        return true;
-      })
-      .Case([&](nn::TransposeOp o) {
-        auto in = shapeOf(o.getInput());
-        cpu::transposeForward<T>(f(o.getResult()), f(o.getInput()), in.data(),
-                                 o.getPerm().data(),
-                                 static_cast<int>(in.size()));
-        return true;
-      })
-      .Case([&](nn::RopeOp o) {
-        auto in = shapeOf(o.getInput());
-        int64_t heads = static_cast<int64_t>(o.getHeads());
-        cpu::ropeForward<T>(f(o.getResult()), f(o.getInput()), in[0], in[1],
-                            heads, in[2] / heads,
-                            o.getTheta().convertToDouble());
-        return true;
-      })
-      .Case([&](nn::AttentionOp o) {
-        cpu::AttentionShape s;
-        auto q = shapeOf(o.getQ()), k = shapeOf(o.getK());
-        s.batch = q[0];
-        s.seqQ = q[1];
-        s.seqKV = k[1];
-        s.heads = static_cast<int64_t>(o.getHeads());
-        s.kvHeads = static_cast<int64_t>(o.getKvHeads());
-        s.headDim = q[2] / s.heads;
-        s.causal = o.getCausal();
-        s.scale = o.getScale().convertToDouble();
-        cpu::attentionForward<T>(f(o.getResult()), aux(op), f(o.getQ()),
-                                 f(o.getK()), f(o.getV()), s);
-        return true;
-      })
-      .Case([&](nn::CrossEntropyOp o) {
-        int64_t vocab = lastDim(o.getLogits());
-        return check(cpu::crossEntropyForward<T>(
-            f(o.getResult()), nullptr, f(o.getLogits()), ids(o.getTargets()),
-            numel(o.getLogits()) / vocab, vocab));
-      })
-      .Default([&](Operation *) { return executeGrad(op, error); });
 }
 
 template class pipec::reference::Executor<float>;

@@ -1,12 +1,13 @@
 //===- Executor.h - runs an nn function on the CPU kernels ------*- C++ -*-===//
 //
-// The reference executor interprets one `func.func` of an nn module op by op
-// in program order, in float or double (T) whatever the IR's element type,
-// with the CPU kernels of runtime/kernels/cpu. Every SSA value gets its own
-// buffer, sized from its static type and allocated once when the function is
-// planned, so running it again allocates nothing. Parameters are read in
-// place from a ParameterStore. It is a target, not a pass, so it dispatches
-// over the op kinds with a TypeSwitch.
+// The reference executor interprets one `func.func` after
+// --nn-lower-to-kernels call by call in program order, in float or double
+// (T) whatever the IR's element type: each `kernel.call` runs the cpu kernel
+// it names (KernelTable.h) with its shapes at run time. Every SSA value gets
+// its own buffer, sized from its static type and allocated once when the
+// function is planned, so running it again allocates nothing. Parameters,
+// their accumulators and moments are read in place from a ParameterStore.
+// It knows no nn op: which kernel runs an op was decided by the lowering.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPEC_COMPILER_REFERENCE_EXECUTOR_H
@@ -14,6 +15,7 @@
 
 #include "compiler/reference/Parameters.h"
 #include "compiler/reference/PerturbVjp.h"
+#include "kernels/cpu/Status.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
@@ -86,28 +88,27 @@ private:
       : fn(fn), params(params), options(options) {}
 
   bool plan(llvm::raw_ostream &errs);
-  bool execute(mlir::Operation *op, std::string &error);
-  /// The ops of the training functions (ExecuteGrad.cpp).
-  static bool isGradOp(mlir::Operation *op);
-  bool planGrad(mlir::Operation *op, llvm::raw_ostream &errs);
-  bool executeGrad(mlir::Operation *op, std::string &error);
-  /// The accumulator of use `use` of parameter `name`.
-  T *acc(llvm::StringRef name, int64_t use);
-  /// Marks the B ops of --debug-perturb-vjp; fails when the option names an
+  /// Resolves the pointers of one kernel.call; false after an error.
+  bool planCall(mlir::Operation *op, llvm::raw_ostream &errs);
+  /// Marks the calls of --debug-perturb-vjp; fails when the option names an
   /// op the model does not have.
   bool planPerturbation(llvm::raw_ostream &errs);
 
   T *f(mlir::Value v) { return slots.lookup(v).f; }
-  double *d(mlir::Value v) { return slots.lookup(v).d; }
-  int32_t *ids(mlir::Value v) { return slots.lookup(v).i; }
-  /// Extra per-op storage (norm statistics, attention log-sum-exp).
-  T *aux(mlir::Operation *op) { return auxiliary[op].data(); }
+
+  /// One planned kernel.call.
+  struct Call {
+    mlir::Operation *op = nullptr;
+    pipert::cpu::Status (*launch)(void *const *, size_t, const int64_t *,
+                                  const double *) = nullptr;
+    std::vector<void *> ptrs;
+  };
 
   mlir::func::FuncOp fn;
   ParameterStore<T> &params;
   ExecutorOptions options;
   llvm::DenseMap<mlir::Value, Slot> slots;
-  llvm::DenseMap<mlir::Operation *, std::vector<T>> auxiliary;
+  std::vector<Call> calls;
   std::vector<std::vector<T>> floatStorage;
   std::vector<std::vector<int32_t>> intStorage;
   std::vector<std::vector<double>> doubleStorage;

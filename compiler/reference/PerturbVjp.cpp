@@ -2,14 +2,20 @@
 
 #include "compiler/reference/PerturbVjp.h"
 
-#include "dialects/nn/NNGradOps.h"
-#include "dialects/nn/NNOps.h"
+#include "dialects/kernel/KernelOps.h"
 
 #include "mlir/IR/BuiltinOps.h"
 
 #include <vector>
 
 using namespace mlir;
+
+/// The op a kernel call implements, or the op itself.
+static StringRef originOf(Operation &op) {
+  if (auto call = dyn_cast<pipec::kernel::CallOp>(op))
+    return call.getOrigin();
+  return op.getName().getStringRef();
+}
 
 bool pipec::reference::perturbedVjpValues(func::FuncOp trainStep,
                                           StringRef opName,
@@ -29,7 +35,7 @@ bool pipec::reference::perturbedVjpValues(func::FuncOp trainStep,
   for (Operation &op : forward.getBody().front())
     if (!isa<func::ReturnOp>(op)) {
       forwardOps.push_back(&op);
-      found |= op.getName().getStringRef() == target;
+      found |= originOf(op) == target;
     }
   if (!found) {
     error = "--debug-perturb-vjp=" + opName.str() + ": the model has no '" +
@@ -41,17 +47,17 @@ bool pipec::reference::perturbedVjpValues(func::FuncOp trainStep,
     auto id = op.getAttrOfType<IntegerAttr>("nn.op_id");
     if (!role || !id || id.getInt() < 0 ||
         id.getInt() >= int64_t(forwardOps.size()) ||
-        forwardOps[size_t(id.getInt())]->getName().getStringRef() != target)
+        originOf(*forwardOps[size_t(id.getInt())]) != target)
       continue;
     // The loss's B gradient is computed in its fused F op.
-    if (auto ce = dyn_cast<nn::SoftmaxCrossEntropyOp>(op)) {
-      out[&op].push_back(ce.getDlogits());
+    if (originOf(op) == "nn.softmax_cross_entropy") {
+      out[&op].push_back(op.getResult(1));
       continue;
     }
     // A recomputed forward op and the sum of two contributions are not the
     // op's vector-Jacobian product.
     if (role.getValue() != "B" || op.hasAttr("nn.recompute") ||
-        isa<nn::GradAddOp>(op))
+        originOf(op) == "nn.grad_add")
       continue;
     for (Value r : op.getResults())
       out[&op].push_back(r);

@@ -3,6 +3,8 @@
 #include "compiler/reference/Trainer.h"
 
 #include "compiler/import/ModelInfo.h"
+#include "compiler/passes/Passes.h"
+#include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNGradOps.h"
 #include "dialects/nn/NNOps.h"
 #include "pipert/DataLoader.h"
@@ -12,6 +14,7 @@
 #include "pipert/Safetensors.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/Format.h"
 
 #include "kernels/cpu/Matmul.h"
@@ -113,13 +116,34 @@ static bool prepare(ModuleOp module, const std::string &dataPath,
   return checkVocabulary(forward, setup.data, dataPath, errs);
 }
 
+/// --nn-lower-to-kernels over the module: the executor runs kernel calls.
+static bool lowerToKernels(ModuleOp module, llvm::raw_ostream &errs) {
+  if (!module.getOps<func::FuncOp>().empty() &&
+      llvm::all_of(module.getOps<func::FuncOp>(), [](func::FuncOp fn) {
+        return llvm::none_of(fn.getBody().getOps(), [](Operation &op) {
+          return op.getDialect() && op.getDialect()->getNamespace() == "nn" &&
+                 !isa<nn::ParamOp>(op);
+        });
+      }))
+    return true; // already lowered
+  PassManager pm(module.getContext());
+  pm.addPass(createNNLowerToKernelsPass());
+  if (failed(pm.run(module))) {
+    errs << "pipec reference-train: error: the model does not lower to the "
+            "cpu kernels (see above)\n";
+    return false;
+  }
+  return true;
+}
+
 template <typename T>
 bool pipec::reference::forwardLoss(ModuleOp module, const std::string &dataPath,
                                    int64_t microbatch, double &loss,
                                    llvm::raw_ostream &errs,
                                    const std::string &initPath) {
   Setup<T> setup;
-  if (!prepare(module, dataPath, 1, initPath, setup, errs))
+  if (!prepare(module, dataPath, 1, initPath, setup, errs) ||
+      !lowerToKernels(module, errs))
     return false;
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   auto exec = Executor<T>::create(forward, setup.params, {}, errs);
@@ -153,23 +177,26 @@ template bool pipec::reference::forwardLoss<double>(ModuleOp,
                                                     llvm::raw_ostream &,
                                                     const std::string &);
 
-/// The parameter gradients of the optimizer step just run (the nn.sum_uses
-/// results, before clipping), one tensor per parameter name.
+/// The parameter gradients of the optimizer step just run (the summed uses
+/// each adamw call reads, before clipping), one tensor per parameter name.
 template <typename T>
 static bool dumpGradients(func::FuncOp optimizer, const Executor<T> &exec,
                           const ParameterStore<T> &params,
                           const std::string &path, llvm::raw_ostream &errs) {
   std::vector<pipert::Tensor> tensors;
-  for (auto op : optimizer.getBody().front().getOps<nn::SumUsesOp>()) {
-    int idx = params.find(op.getParam());
+  for (auto call : optimizer.getBody().front().getOps<kernel::CallOp>()) {
+    if (call.getKernel() != "adamw")
+      continue;
+    std::string name = call.getStateRef(0).param;
+    int idx = params.find(name);
     tensors.push_back(pipert::makeFloatTensor<T>(
-        op.getParam().str(), params.entries()[idx].shape,
-        exec.valueBuffer(op.getResult())));
+        name, params.entries()[idx].shape,
+        exec.valueBuffer(call.getInputs()[0])));
   }
   if (tensors.size() != params.entries().size()) {
-    errs << "pipec reference-train: error: @optimizer_step sums "
-         << tensors.size() << " gradients for " << params.entries().size()
-         << " parameters\n";
+    errs << "pipec reference-train: error: @optimizer_step updates "
+         << tensors.size() << " parameters of " << params.entries().size()
+         << "\n";
     return false;
   }
   std::string error;
@@ -195,7 +222,8 @@ bool pipec::reference::train(ModuleOp module, const TrainOptions &options,
                              llvm::raw_ostream &out, llvm::raw_ostream &errs) {
   Setup<T> setup;
   if (!prepare(module, options.dataPath, options.microbatches, options.initPath,
-               setup, errs))
+               setup, errs) ||
+      !lowerToKernels(module, errs))
     return false;
   auto stepFn = module.lookupSymbol<func::FuncOp>("train_step");
   auto optFn = module.lookupSymbol<func::FuncOp>("optimizer_step");

@@ -1,13 +1,14 @@
 //===- ValueInfo.h - shapes and op names for the executor's messages -*- C++ -*-===//
 //
-// Small helpers that both halves of the reference executor (forward ops in
-// Executor.cpp, training and backward ops in ExecuteGrad.cpp) use to read
-// static shapes and to say which op a message is about.
+// Small helpers of the reference executor and its trainer: static shapes,
+// and which op a message is about.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef PIPEC_COMPILER_REFERENCE_VALUEINFO_H
 #define PIPEC_COMPILER_REFERENCE_VALUEINFO_H
+
+#include "dialects/kernel/KernelOps.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Operation.h"
@@ -28,11 +29,17 @@ inline int64_t numel(mlir::Value v) {
 
 inline int64_t lastDim(mlir::Value v) { return shapeOf(v).back(); }
 
-/// "loc: 'nn.op'" for messages; the location holds the JSON path of the op.
+/// "loc: 'nn.op'" for messages; the location holds the JSON path of the op,
+/// and a kernel call is named after the op it implements.
 inline std::string where(mlir::Operation *op) {
   std::string s;
   llvm::raw_string_ostream os(s);
-  os << op->getLoc() << ": '" << op->getName() << "'";
+  os << op->getLoc() << ": '";
+  if (auto call = llvm::dyn_cast<pipec::kernel::CallOp>(op))
+    os << call.getOrigin();
+  else
+    os << op->getName();
+  os << "'";
   return s;
 }
 

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/passes/Passes.h"
+#include "dialects/kernel/KernelDialect.h"
 #include "dialects/nn/NNDialect.h"
 #include "dialects/pipe/PipeDialect.h"
 
@@ -21,6 +22,7 @@ int main(int argc, char **argv) {
 
   mlir::DialectRegistry registry;
   registry.insert<pipec::nn::NNDialect, pipec::pipe::PipeDialect,
+                  pipec::kernel::KernelDialect,
                   mlir::func::FuncDialect>();
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "pipec-opt: run pipec passes on textual MLIR\n", registry));

@@ -11,25 +11,77 @@
 #ifndef PIPERT_KERNELS_CPU_ACTIVATION_H
 #define PIPERT_KERNELS_CPU_ACTIVATION_H
 
+#include "kernels/cpu/Numerics.h"
+
+#include "kernels/cpu/VecMath.h"
+
+#include <cmath>
 #include <cstdint>
 
 namespace pipert::cpu {
 
+namespace detail {
+/// sqrt(2 / pi) and the cubic coefficient, rounded once to T.
+template <typename T> constexpr T geluScale() { return T(0.7978845608028654); }
+template <typename T> constexpr T geluCubic() { return T(0.044715); }
+} // namespace detail
+
 /// y = gelu_tanh(x) over n elements.
-template <typename T> void geluForward(T *y, const T *x, int64_t n);
+template <typename T, int64_t... S>
+inline void geluForward(T *y, const T *x, int64_t nArg) {
+  const int64_t n = detail::fixedOr<0, S...>(nArg);
+  constexpr T kScale = detail::geluScale<T>(), kCubic = detail::geluCubic<T>();
+#pragma omp parallel for schedule(static) if (n * 16 >= detail::kParallelWork)
+  for (int64_t i = 0; i < n; ++i) {
+    T v = x[i];
+    T u = kScale * (v + kCubic * v * v * v);
+    y[i] = T(0.5) * v * (T(1) + vecTanh(u));
+  }
+}
 
 /// B: dx (+)= dy * gelu_tanh'(x).
-template <typename T>
-void geluBackwardB(T *dx, const T *dy, const T *x, int64_t n,
-                   bool accumulate = false);
+template <typename T, int64_t... S>
+inline void geluBackwardB(T *dx, const T *dy, const T *x, int64_t nArg,
+                          bool accumulateArg = false) {
+  const int64_t n = detail::fixedOr<0, S...>(nArg);
+  const bool accumulate =
+      detail::fixedOr<1, S...>(int64_t(accumulateArg)) != 0;
+  constexpr T kScale = detail::geluScale<T>(), kCubic = detail::geluCubic<T>();
+#pragma omp parallel for schedule(static) if (n * 24 >= detail::kParallelWork)
+  for (int64_t i = 0; i < n; ++i) {
+    T v = x[i];
+    T u = kScale * (v + kCubic * v * v * v);
+    T th = vecTanh(u);
+    T du = kScale * (T(1) + T(3) * kCubic * v * v);
+    T d = T(0.5) * (T(1) + th) + T(0.5) * v * (T(1) - th * th) * du;
+    T g = dy[i] * d;
+    dx[i] = accumulate ? dx[i] + g : g;
+  }
+}
 
 /// y = x * sigmoid(x) over n elements.
-template <typename T> void siluForward(T *y, const T *x, int64_t n);
+template <typename T, int64_t... S>
+inline void siluForward(T *y, const T *x, int64_t nArg) {
+  const int64_t n = detail::fixedOr<0, S...>(nArg);
+#pragma omp parallel for schedule(static) if (n * 12 >= detail::kParallelWork)
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = x[i] / (T(1) + vecExp(-x[i]));
+}
 
 /// B: dx (+)= dy * sigmoid(x) * (1 + x * (1 - sigmoid(x))).
-template <typename T>
-void siluBackwardB(T *dx, const T *dy, const T *x, int64_t n,
-                   bool accumulate = false);
+template <typename T, int64_t... S>
+inline void siluBackwardB(T *dx, const T *dy, const T *x, int64_t nArg,
+                          bool accumulateArg = false) {
+  const int64_t n = detail::fixedOr<0, S...>(nArg);
+  const bool accumulate =
+      detail::fixedOr<1, S...>(int64_t(accumulateArg)) != 0;
+#pragma omp parallel for schedule(static) if (n * 16 >= detail::kParallelWork)
+  for (int64_t i = 0; i < n; ++i) {
+    T s = T(1) / (T(1) + vecExp(-x[i]));
+    T g = dy[i] * (s * (T(1) + x[i] * (T(1) - s)));
+    dx[i] = accumulate ? dx[i] + g : g;
+  }
+}
 
 } // namespace pipert::cpu
 

@@ -21,9 +21,15 @@
 #ifndef PIPERT_KERNELS_CPU_ADAMW_H
 #define PIPERT_KERNELS_CPU_ADAMW_H
 
+#include "kernels/cpu/Numerics.h"
+
+#include "kernels/cpu/Reduce.h"
 #include "kernels/cpu/Status.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <string>
 
 namespace pipert::cpu {
 
@@ -36,16 +42,72 @@ struct AdamWConfig {
   double weightDecay = 0.0;
 };
 
+/// 1 - beta^step in double. Out of line, so that libm's pow runs at run time
+/// even when step is a template argument (a folded pow may round otherwise).
+double adamwBiasCorrection(double beta, int64_t step);
+
 /// Updates param, m and v (n elements each) in place for step t (1-based).
 /// decay selects decoupled weight decay for this tensor. Fails (writing
 /// nothing) when step < 1.
-template <typename T>
-Status adamwStep(T *param, const T *grad, T *m, T *v, int64_t n,
-                 const AdamWConfig &config, bool decay, int64_t step,
-                 double gradScale = 1.0);
+template <typename T, int64_t... S>
+inline Status adamwStep(T *param, const T *grad, T *m, T *v, int64_t nArg,
+                        const AdamWConfig &config, bool decayArg,
+                        int64_t stepArg, double gradScale = 1.0) {
+  const int64_t n = detail::fixedOr<0, S...>(nArg);
+  const bool decay = detail::fixedOr<1, S...>(int64_t(decayArg)) != 0;
+  const int64_t step = detail::fixedOr<2, S...>(stepArg);
+  if (step < 1)
+    return Status::failure("adamw: step " + std::to_string(step) +
+                           " must be at least 1 (bias correction)");
+  const T b1 = T(config.beta1), b2 = T(config.beta2);
+  const T ob1 = T(1.0 - config.beta1), ob2 = T(1.0 - config.beta2);
+  const T bc1 = T(adamwBiasCorrection(config.beta1, step));
+  const T bc2 = T(adamwBiasCorrection(config.beta2, step));
+  const T lr = T(config.lr), eps = T(config.eps),
+          wd = decay ? T(config.weightDecay) : T(0);
+  const T gs = T(gradScale);
+#pragma omp parallel for schedule(static) if (n * 16 >= detail::kParallelWork)
+  for (int64_t i = 0; i < n; ++i) {
+    T g = grad[i] * gs;
+    T mi = b1 * m[i] + ob1 * g;
+    T vi = b2 * v[i] + ob2 * (g * g);
+    T update = (mi / bc1) / (std::sqrt(vi / bc2) + eps) + wd * param[i];
+    param[i] = param[i] - lr * update;
+    m[i] = mi;
+    v[i] = vi;
+  }
+  return Status::success();
+}
 
 /// Sum of x[i]^2 in the fixed chunked order, accumulated in double.
-template <typename T> double sumOfSquares(const T *x, int64_t n);
+template <typename T, int64_t... S>
+inline double sumOfSquares(const T *x, int64_t nArg) {
+  const int64_t n = detail::fixedOr<0, S...>(nArg);
+  // Partial sums of fixed 16K-element chunks, added in chunk order. The
+  // partials live on the stack, a batch of chunks at a time, so the
+  // optimizer step allocates nothing; batching does not change the order.
+  constexpr int64_t kChunk = 16384, kBatch = 256;
+  int64_t chunks = (n + kChunk - 1) / kChunk;
+  double total = 0;
+  for (int64_t first = 0; first < chunks; first += kBatch) {
+    int64_t count = std::min(kBatch, chunks - first);
+    int64_t work = std::min(count * kChunk, n - first * kChunk) * 2;
+    double partial[kBatch];
+#pragma omp parallel for schedule(static) if (work >= detail::kParallelWork)
+    for (int64_t j = 0; j < count; ++j) {
+      int64_t c = first + j;
+      const T *xc = x + c * kChunk;
+      int64_t len = c + 1 < chunks ? kChunk : n - c * kChunk;
+      partial[j] = detail::reduceFixed<double>(len, [xc](int64_t i) {
+        double d = double(xc[i]);
+        return d * d;
+      });
+    }
+    for (int64_t j = 0; j < count; ++j)
+      total += partial[j];
+  }
+  return total;
+}
 
 /// sqrt of the sum of per-tensor squared norms, added in ascending index.
 double globalNorm(const double *squares, int64_t count);
@@ -55,7 +117,14 @@ double globalNorm(const double *squares, int64_t count);
 double clipScale(double norm, double maxNorm);
 
 /// x[i] = x[i] * T(scale).
-template <typename T> void scaleInPlace(T *x, int64_t n, double scale);
+template <typename T, int64_t... S>
+inline void scaleInPlace(T *x, int64_t nArg, double scale) {
+  const int64_t n = detail::fixedOr<0, S...>(nArg);
+  const T s = T(scale);
+#pragma omp parallel for schedule(static) if (n >= detail::kParallelWork)
+  for (int64_t i = 0; i < n; ++i)
+    x[i] = x[i] * s;
+}
 
 } // namespace pipert::cpu
 

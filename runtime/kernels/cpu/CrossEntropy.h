@@ -16,26 +16,104 @@
 #ifndef PIPERT_KERNELS_CPU_CROSSENTROPY_H
 #define PIPERT_KERNELS_CPU_CROSSENTROPY_H
 
-#include "kernels/cpu/Status.h"
+#include "kernels/cpu/Numerics.h"
 
+#include "kernels/cpu/Reduce.h"
+#include "kernels/cpu/Status.h"
+#include "kernels/cpu/VecMath.h"
+
+#include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace pipert::cpu {
+
+namespace detail {
+
+/// Checks every target before anything is written (out of line: the
+/// message formatting is cold).
+Status checkTargets(const char *kernel, const int32_t *targets, int64_t rows,
+                    int64_t vocab);
+
+/// The row maximum and the sum of exp(x - max) of one row of logits.
+template <typename T>
+inline void rowStats(const T *x, int64_t vocab, T &mx, T &sum) {
+  mx = -INFINITY;
+  for (int64_t i = 0; i < vocab; ++i)
+    mx = x[i] > mx ? x[i] : mx;
+  T m = mx;
+  sum = reduceFixed<T>(vocab, [x, m](int64_t i) { return vecExp(x[i] - m); });
+}
+
+} // namespace detail
 
 /// *loss = mean over rows of the per-row loss; rowLosses[rows] gets each
 /// row's loss when not null. Fails (writing nothing) on a target outside
 /// [0, vocab).
-template <typename T>
-Status crossEntropyForward(T *loss, T *rowLosses, const T *logits,
-                           const int32_t *targets, int64_t rows,
-                           int64_t vocab);
+template <typename T, int64_t... S>
+inline Status crossEntropyForward(T *loss, T *rowLosses, const T *logits,
+                                  const int32_t *targets, int64_t rowsArg,
+                                  int64_t vocabArg) {
+  const int64_t rows = detail::fixedOr<0, S...>(rowsArg);
+  const int64_t vocab = detail::fixedOr<1, S...>(vocabArg);
+  Status st = detail::checkTargets("cross_entropy", targets, rows, vocab);
+  if (!st.ok())
+    return st;
+  std::vector<T> local;
+  T *per = rowLosses;
+  if (!per) {
+    local.resize(static_cast<size_t>(rows));
+    per = local.data();
+  }
+#pragma omp parallel for schedule(static)                                      \
+    if (rows * vocab * 8 >= detail::kParallelWork)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *x = logits + r * vocab;
+    T mx, sum;
+    detail::rowStats(x, vocab, mx, sum);
+    per[r] = (mx + std::log(sum)) - x[targets[r]];
+  }
+  double total = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    total += double(per[r]);
+  *loss = T(rows ? total / double(rows) : 0.0);
+  return Status::success();
+}
 
 /// B: dlogits = (softmax(logits) - onehot(targets)) * scale; dlogits may be
 /// logits itself. Fails (writing nothing) on a target outside [0, vocab).
-template <typename T>
-Status crossEntropyBackward(T *dlogits, const T *logits,
-                            const int32_t *targets, int64_t rows,
-                            int64_t vocab, double scale);
+template <typename T, int64_t... S>
+inline Status crossEntropyBackward(T *dlogits, const T *logits,
+                                   const int32_t *targets, int64_t rowsArg,
+                                   int64_t vocabArg, double scale) {
+  const int64_t rows = detail::fixedOr<0, S...>(rowsArg);
+  const int64_t vocab = detail::fixedOr<1, S...>(vocabArg);
+  Status st =
+      detail::checkTargets("cross_entropy backward", targets, rows, vocab);
+  if (!st.ok())
+    return st;
+  const T sc = T(scale);
+#pragma omp parallel for schedule(static)                                      \
+    if (rows * vocab * 10 >= detail::kParallelWork)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *x = logits + r * vocab;
+    T *g = dlogits + r * vocab;
+    T mx = -INFINITY;
+    for (int64_t i = 0; i < vocab; ++i)
+      mx = x[i] > mx ? x[i] : mx;
+    // The exponentials go into g first (each x[i] is read before g[i] is
+    // written, so g may alias x); summing them in the fixed order gives the
+    // same bits as the forward pass's rowStats with one exp per element.
+    for (int64_t i = 0; i < vocab; ++i)
+      g[i] = vecExp(x[i] - mx);
+    T sum = detail::sumFixed(g, vocab);
+    for (int64_t i = 0; i < vocab; ++i) {
+      T p = g[i] / sum;
+      g[i] = (i == targets[r] ? p - T(1) : p) * sc;
+    }
+  }
+  return Status::success();
+}
 
 } // namespace pipert::cpu
 

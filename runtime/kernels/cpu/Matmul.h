@@ -18,6 +18,10 @@
 #ifndef PIPERT_KERNELS_CPU_MATMUL_H
 #define PIPERT_KERNELS_CPU_MATMUL_H
 
+#include "kernels/cpu/Numerics.h"
+
+#include "kernels/cpu/Reduce.h"
+
 #include <cstdint>
 
 namespace pipert::cpu {
@@ -30,22 +34,81 @@ void setBlasThreadCount(int threads);
 /// The number of threads OpenBLAS uses now.
 int blasThreadCount();
 
+namespace detail {
+/// Row-major GEMM C[m, n] = op(A) op(B) + beta C through cblas_sgemm /
+/// cblas_dgemm (out of line, so that cblas.h stays out of the header).
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a,
+          int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+          int64_t ldc);
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double *a,
+          int64_t lda, const double *b, int64_t ldb, double beta, double *c,
+          int64_t ldc);
+} // namespace detail
+
 /// y = x op(w) (+ bias when bias is not null), op(w) = w or w^T.
-template <typename T>
-void matmulForward(T *y, const T *x, const T *w, const T *bias, int64_t m,
-                   int64_t k, int64_t n, bool transposeRhs);
+template <typename T, int64_t... S>
+inline void matmulForward(T *y, const T *x, const T *w, const T *bias,
+                          int64_t mArg, int64_t kArg, int64_t nArg,
+                          bool transposeRhsArg) {
+  const int64_t m = detail::fixedOr<0, S...>(mArg);
+  const int64_t k = detail::fixedOr<1, S...>(kArg);
+  const int64_t n = detail::fixedOr<2, S...>(nArg);
+  const bool transposeRhs =
+      detail::fixedOr<3, S...>(int64_t(transposeRhsArg)) != 0;
+  if (m == 0 || n == 0)
+    return;
+  detail::gemm(false, transposeRhs, m, n, k, x, k, w, transposeRhs ? k : n,
+               T(0), y, n);
+  if (!bias)
+    return;
+#pragma omp parallel for schedule(static) if (m * n >= detail::kParallelWork)
+  for (int64_t r = 0; r < m; ++r)
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j)
+      y[r * n + j] = y[r * n + j] + bias[j];
+}
 
 /// B: dx = dy op(w)^T; dx is overwritten, or accumulated into when
 /// accumulate is set.
-template <typename T>
-void matmulBackwardB(T *dx, const T *dy, const T *w, int64_t m, int64_t k,
-                     int64_t n, bool transposeRhs, bool accumulate = false);
+template <typename T, int64_t... S>
+inline void matmulBackwardB(T *dx, const T *dy, const T *w, int64_t mArg,
+                            int64_t kArg, int64_t nArg, bool transposeRhsArg,
+                            bool accumulateArg = false) {
+  const int64_t m = detail::fixedOr<0, S...>(mArg);
+  const int64_t k = detail::fixedOr<1, S...>(kArg);
+  const int64_t n = detail::fixedOr<2, S...>(nArg);
+  const bool transposeRhs =
+      detail::fixedOr<3, S...>(int64_t(transposeRhsArg)) != 0;
+  const bool accumulate =
+      detail::fixedOr<4, S...>(int64_t(accumulateArg)) != 0;
+  if (m == 0 || k == 0)
+    return;
+  // w [K, N]: dx = dy w^T; w [N, K]: dx = dy w.
+  detail::gemm(false, !transposeRhs, m, k, n, dy, n, w, transposeRhs ? k : n,
+               accumulate ? T(1) : T(0), dx, k);
+}
 
 /// W: dw += x^T dy ([K, N]), or dw += dy^T x ([N, K]) with transposeRhs; and
 /// dbias[j] += sum over rows ascending of dy[:, j] when dbias is not null.
-template <typename T>
-void matmulBackwardW(T *dw, T *dbias, const T *x, const T *dy, int64_t m,
-                     int64_t k, int64_t n, bool transposeRhs);
+template <typename T, int64_t... S>
+inline void matmulBackwardW(T *dw, T *dbias, const T *x, const T *dy,
+                            int64_t mArg, int64_t kArg, int64_t nArg,
+                            bool transposeRhsArg) {
+  const int64_t m = detail::fixedOr<0, S...>(mArg);
+  const int64_t k = detail::fixedOr<1, S...>(kArg);
+  const int64_t n = detail::fixedOr<2, S...>(nArg);
+  const bool transposeRhs =
+      detail::fixedOr<3, S...>(int64_t(transposeRhsArg)) != 0;
+  if (k != 0 && n != 0) {
+    if (transposeRhs)
+      detail::gemm(true, false, n, k, m, dy, n, x, k, T(1), dw, k);
+    else
+      detail::gemm(true, false, k, n, m, x, k, dy, n, T(1), dw, n);
+  }
+  if (dbias)
+    detail::columnSums<T>(dbias, m, n, /*accumulate=*/true,
+                          [dy, n](int64_t r, int64_t c) { return dy[r * n + c]; });
+}
 
 } // namespace pipert::cpu
 

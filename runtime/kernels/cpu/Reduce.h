@@ -1,6 +1,6 @@
 //===- Reduce.h - Fixed-order reductions used inside the CPU kernels ------===//
 //
-// Internal to the kernel .cpp files (compiled with -ffp-contract=off): every
+// Internal to the kernel headers (compiled with -ffp-contract=off): every
 // sum over a row is split into 8 interleaved lanes (element i goes to lane
 // i % 8) that are combined by a fixed tree at the end. The order of additions
 // is therefore a function of the length only: the compiler may vectorise the

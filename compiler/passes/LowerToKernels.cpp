@@ -1,0 +1,463 @@
+//===- LowerToKernels.cpp - one kernel.call per nn op ---------------------===//
+//
+// The one place that chooses which kernel of the target's library runs each
+// op (docs/KERNELS.md). Every other consumer (the reference executor, the
+// cpu emitter, the coming cuda emitter) reads `kernel.call`s generically.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/passes/Passes.h"
+
+#include "dialects/kernel/KernelOps.h"
+#include "dialects/nn/NNGradOps.h"
+#include "dialects/nn/NNOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace pipec {
+#define GEN_PASS_DEF_NNLOWERTOKERNELSPASS
+#include "compiler/passes/Passes.h.inc"
+} // namespace pipec
+
+using namespace mlir;
+using namespace pipec;
+using kernel::StateRef;
+
+namespace {
+
+/// Argument counts of a kernel (KernelList.def); ptrs -1: variadic.
+struct KernelArity {
+  int ptrs, ints, reals;
+};
+
+/// What one op lowers to.
+struct Lowering {
+  std::string kernel;
+  SmallVector<Value> inputs;
+  /// Results the kernel writes besides the op's own (kept statistics of the
+  /// inference forms), appended after them.
+  SmallVector<Type> extraResults;
+  SmallVector<int64_t> ints;
+  SmallVector<double> reals;
+  SmallVector<std::string> state;
+};
+
+} // namespace
+
+static const llvm::StringMap<KernelArity> &cpuKernels() {
+  static const llvm::StringMap<KernelArity> table = [] {
+    llvm::StringMap<KernelArity> t;
+#define PIPERT_CPU_KERNEL(NAME, PTRS, INTS, REALS)                             \
+  t[#NAME] = {PTRS, INTS, REALS};
+#include "runtime/kernels/cpu/KernelList.def"
+    return t;
+  }();
+  return table;
+}
+
+static ArrayRef<int64_t> shapeOf(Value v) {
+  return cast<RankedTensorType>(v.getType()).getShape();
+}
+static int64_t numel(Value v) {
+  return cast<RankedTensorType>(v.getType()).getNumElements();
+}
+static int64_t lastDim(Value v) { return shapeOf(v).back(); }
+static int64_t rowsOf(Value v) {
+  int64_t d = lastDim(v);
+  return d ? numel(v) / d : 0;
+}
+static std::string acc(StringRef param, int64_t use) {
+  return StateRef{StateRef::Accumulator, use, param.str()}.str();
+}
+static std::string state(StateRef::Kind kind, StringRef param) {
+  return StateRef{kind, -1, param.str()}.str();
+}
+static RankedTensorType vectorOf(Value like, int64_t n) {
+  return RankedTensorType::get(
+      {n}, cast<RankedTensorType>(like.getType()).getElementType());
+}
+
+/// outer and inner extents of `axis` of `shape`.
+static void aroundAxis(ArrayRef<int64_t> shape, int64_t axis, int64_t &outer,
+                       int64_t &inner) {
+  outer = inner = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= shape[d];
+  for (int64_t d = axis + 1; d < int64_t(shape.size()); ++d)
+    inner *= shape[d];
+}
+
+template <typename OpT>
+static void attentionInts(OpT o, Value q, Value k, Lowering &l) {
+  int64_t heads = int64_t(o.getHeads());
+  l.ints = {shapeOf(q)[0], shapeOf(q)[1],     shapeOf(k)[1],
+            heads,         int64_t(o.getKvHeads()), shapeOf(q)[2] / heads,
+            o.getCausal() ? 1 : 0};
+  l.reals = {o.getScale().convertToDouble()};
+}
+
+/// Chooses the cpu kernel of `op`. Returns failure after a diagnostic.
+static LogicalResult chooseCpuKernel(Operation *op, ModuleOp module,
+                                     Lowering &l) {
+  auto paramElements = [&](StringRef name) -> int64_t {
+    auto p = module.lookupSymbol<nn::ParameterOp>(name);
+    return p ? p.getTensorType().getNumElements() : -1;
+  };
+  auto paramShape = [&](StringRef name) -> ArrayRef<int64_t> {
+    auto p = module.lookupSymbol<nn::ParameterOp>(name);
+    return p ? p.getTensorType().getShape() : ArrayRef<int64_t>();
+  };
+  auto set = [&](StringRef kernel, ValueRange inputs,
+                 ArrayRef<int64_t> ints = {}, ArrayRef<double> reals = {}) {
+    l.kernel = kernel.str();
+    l.inputs.assign(inputs.begin(), inputs.end());
+    l.ints.assign(ints.begin(), ints.end());
+    l.reals.assign(reals.begin(), reals.end());
+    return success();
+  };
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      // Forward.
+      .Case([&](nn::EmbeddingOp o) {
+        auto t = shapeOf(o.getTable());
+        return set("embedding_forward", {o.getTable(), o.getIds()},
+                   {numel(o.getIds()), t[0], t[1]});
+      })
+      .Case([&](nn::PositionEmbeddingOp o) {
+        auto s = shapeOf(o.getResult());
+        return set("position_embedding_forward", {o.getTable()}, {s[0], s[1]});
+      })
+      .Case([&](nn::MatmulOp o) {
+        int64_t k = lastDim(o.getX()), n = lastDim(o.getResult());
+        SmallVector<int64_t> ints = {numel(o.getX()) / k, k, n,
+                                     o.getTransposeRhs() ? 1 : 0};
+        if (o.getBias())
+          return set("matmul_bias_forward", {o.getX(), o.getW(), o.getBias()},
+                     ints);
+        return set("matmul_forward", {o.getX(), o.getW()}, ints);
+      })
+      .Case([&](nn::AddOp o) {
+        return set("add_forward", {o.getLhs(), o.getRhs()},
+                   {numel(o.getLhs()), numel(o.getRhs())});
+      })
+      .Case([&](nn::MulOp o) {
+        return set("mul_forward", {o.getLhs(), o.getRhs()},
+                   {numel(o.getLhs()), numel(o.getRhs())});
+      })
+      .Case([&](nn::GeluOp o) {
+        return set("gelu_forward", {o.getInput()}, {numel(o.getInput())});
+      })
+      .Case([&](nn::SiluOp o) {
+        return set("silu_forward", {o.getInput()}, {numel(o.getInput())});
+      })
+      .Case([&](nn::SoftmaxOp o) {
+        return set("softmax_forward", {o.getInput()},
+                   {rowsOf(o.getInput()), lastDim(o.getInput())});
+      })
+      .Case([&](nn::SliceOp o) {
+        auto in = shapeOf(o.getInput());
+        int64_t axis = int64_t(o.getAxis()), outer, inner;
+        aroundAxis(in, axis, outer, inner);
+        return set("slice_forward", {o.getInput()},
+                   {outer, in[axis], inner, int64_t(o.getOffset()),
+                    int64_t(o.getSize())});
+      })
+      .Case([&](nn::ReshapeOp o) {
+        return set("copy", {o.getInput()}, {numel(o.getInput())});
+      })
+      .Case([&](nn::TransposeOp o) -> LogicalResult {
+        auto in = shapeOf(o.getInput());
+        int64_t rank = int64_t(in.size()), pad = 6 - rank;
+        if (rank > 6)
+          return op->emitError("nn-lower-to-kernels: the cpu transpose kernel "
+                               "takes at most 6 axes, this one has ")
+                 << rank;
+        // Leading axes of size 1 that stay in place make every rank 6.
+        SmallVector<int64_t> ints(size_t(pad), 1);
+        ints.append(in.begin(), in.end());
+        for (int64_t d = 0; d < pad; ++d)
+          ints.push_back(d);
+        for (auto p : o.getPerm())
+          ints.push_back(int64_t(p) + pad);
+        return set("transpose_forward", {o.getInput()}, ints);
+      })
+      .Case([&](nn::RopeOp o) {
+        auto in = shapeOf(o.getInput());
+        int64_t heads = int64_t(o.getHeads());
+        return set("rope_forward", {o.getInput()},
+                   {in[0], in[1], heads, in[2] / heads},
+                   {o.getTheta().convertToDouble()});
+      })
+      .Case([&](nn::LayerNormOp o) {
+        // The inference form keeps its statistics too: one kernel.
+        int64_t rows = rowsOf(o.getX());
+        l.extraResults = {vectorOf(o.getX(), rows), vectorOf(o.getX(), rows)};
+        return set("layernorm_forward", {o.getX(), o.getGamma(), o.getBeta()},
+                   {rows, lastDim(o.getX())}, {o.getEps().convertToDouble()});
+      })
+      .Case([&](nn::LayerNormTrainOp o) {
+        return set("layernorm_forward", {o.getX(), o.getGamma(), o.getBeta()},
+                   {rowsOf(o.getX()), lastDim(o.getX())},
+                   {o.getEps().convertToDouble()});
+      })
+      .Case([&](nn::RMSNormOp o) {
+        l.extraResults = {vectorOf(o.getX(), rowsOf(o.getX()))};
+        return set("rmsnorm_forward", {o.getX(), o.getGamma()},
+                   {rowsOf(o.getX()), lastDim(o.getX())},
+                   {o.getEps().convertToDouble()});
+      })
+      .Case([&](nn::RMSNormTrainOp o) {
+        return set("rmsnorm_forward", {o.getX(), o.getGamma()},
+                   {rowsOf(o.getX()), lastDim(o.getX())},
+                   {o.getEps().convertToDouble()});
+      })
+      .Case([&](nn::AttentionOp o) {
+        set("attention_forward", {o.getQ(), o.getK(), o.getV()});
+        attentionInts(o, o.getQ(), o.getK(), l);
+        l.extraResults = {
+            vectorOf(o.getQ(), shapeOf(o.getQ())[0] * int64_t(o.getHeads()) *
+                                   shapeOf(o.getQ())[1])};
+        return success();
+      })
+      .Case([&](nn::AttentionTrainOp o) {
+        set("attention_forward", {o.getQ(), o.getK(), o.getV()});
+        attentionInts(o, o.getQ(), o.getK(), l);
+        return success();
+      })
+      .Case([&](nn::CrossEntropyOp o) {
+        return set("cross_entropy_forward", {o.getLogits(), o.getTargets()},
+                   {rowsOf(o.getLogits()), lastDim(o.getLogits())});
+      })
+      .Case([&](nn::SoftmaxCrossEntropyOp o) {
+        return set("softmax_cross_entropy",
+                   {o.getLogits(), o.getTargets(), o.getLossScale()},
+                   {rowsOf(o.getLogits()), lastDim(o.getLogits())});
+      })
+      // B.
+      .Case([&](nn::MatmulGradBOp o) {
+        int64_t n = lastDim(o.getDy()), k = lastDim(o.getDx());
+        return set("matmul_backward_b", {o.getDy(), o.getW()},
+                   {numel(o.getDy()) / n, k, n, o.getTransposeRhs() ? 1 : 0});
+      })
+      .Case([&](nn::LayerNormGradBOp o) {
+        return set("layernorm_backward_b",
+                   {o.getDy(), o.getX(), o.getMean(), o.getRstd(),
+                    o.getGamma()},
+                   {rowsOf(o.getX()), lastDim(o.getX())});
+      })
+      .Case([&](nn::RMSNormGradBOp o) {
+        return set("rmsnorm_backward_b",
+                   {o.getDy(), o.getX(), o.getRstd(), o.getGamma()},
+                   {rowsOf(o.getX()), lastDim(o.getX())});
+      })
+      .Case([&](nn::GeluGradOp o) {
+        return set("gelu_backward_b", {o.getDy(), o.getX()}, {numel(o.getX())});
+      })
+      .Case([&](nn::SiluGradOp o) {
+        return set("silu_backward_b", {o.getDy(), o.getX()}, {numel(o.getX())});
+      })
+      .Case([&](nn::SoftmaxGradOp o) {
+        return set("softmax_backward_b", {o.getDy(), o.getY()},
+                   {rowsOf(o.getY()), lastDim(o.getY())});
+      })
+      .Case([&](nn::AddGradRhsOp o) {
+        return set("add_backward_broadcast", {o.getDy()},
+                   {numel(o.getDy()), numel(o.getDrhs()), 0});
+      })
+      .Case([&](nn::MulGradLhsOp o) {
+        return set("mul_backward_lhs", {o.getDy(), o.getRhs()},
+                   {numel(o.getDy()), numel(o.getRhs())});
+      })
+      .Case([&](nn::MulGradRhsOp o) {
+        return set("mul_backward_rhs", {o.getDy(), o.getLhs()},
+                   {numel(o.getDy()), numel(o.getDrhs()), 0});
+      })
+      .Case([&](nn::SliceGradOp o) {
+        auto in = shapeOf(o.getDx());
+        int64_t axis = int64_t(o.getAxis()), outer, inner;
+        aroundAxis(in, axis, outer, inner);
+        return set("slice_backward_b", {o.getDy()},
+                   {outer, in[axis], inner, int64_t(o.getOffset()),
+                    shapeOf(o.getDy())[axis]});
+      })
+      .Case([&](nn::RopeGradOp o) {
+        auto in = shapeOf(o.getDy());
+        int64_t heads = int64_t(o.getHeads());
+        return set("rope_backward_b", {o.getDy()},
+                   {in[0], in[1], heads, in[2] / heads},
+                   {o.getTheta().convertToDouble()});
+      })
+      .Case([&](nn::AttentionGradOp o) {
+        set("attention_backward_b", {o.getDout(), o.getQ(), o.getK(), o.getV(),
+                                     o.getOut(), o.getLse()});
+        attentionInts(o, o.getQ(), o.getK(), l);
+        return success();
+      })
+      .Case([&](nn::GradAddOp o) {
+        // lhs + rhs elementwise: add without broadcast gives the bits of
+        // copying lhs and adding rhs.
+        return set("add_forward", {o.getLhs(), o.getRhs()},
+                   {numel(o.getLhs()), numel(o.getRhs())});
+      })
+      // W: the accumulators are named state.
+      .Case([&](nn::MatmulGradWOp o) {
+        int64_t k = lastDim(o.getX()), n = lastDim(o.getDy());
+        l.state = {acc(o.getWeight(), int64_t(o.getWeightUse()))};
+        bool bias = o.getBias() && o.getBiasUse();
+        if (bias)
+          l.state.push_back(acc(*o.getBias(), int64_t(*o.getBiasUse())));
+        return set(bias ? "matmul_bias_backward_w" : "matmul_backward_w",
+                   {o.getX(), o.getDy()},
+                   {numel(o.getX()) / k, k, n, o.getTransposeRhs() ? 1 : 0});
+      })
+      .Case([&](nn::LayerNormGradWOp o) {
+        l.state = {acc(o.getGamma(), int64_t(o.getGammaUse())),
+                   acc(o.getBeta(), int64_t(o.getBetaUse()))};
+        return set("layernorm_backward_w",
+                   {o.getDy(), o.getX(), o.getMean(), o.getRstd()},
+                   {rowsOf(o.getX()), lastDim(o.getX())});
+      })
+      .Case([&](nn::RMSNormGradWOp o) {
+        l.state = {acc(o.getGamma(), int64_t(o.getGammaUse()))};
+        return set("rmsnorm_backward_w", {o.getDy(), o.getX(), o.getRstd()},
+                   {rowsOf(o.getX()), lastDim(o.getX())});
+      })
+      .Case([&](nn::EmbeddingGradWOp o) -> LogicalResult {
+        auto table = paramShape(o.getTable());
+        if (table.size() != 2)
+          return op->emitError("nn-lower-to-kernels: unknown 2-d parameter '")
+                 << o.getTable() << "'";
+        l.state = {acc(o.getTable(), int64_t(o.getTableUse()))};
+        return set("embedding_backward_w", {o.getDy(), o.getIds()},
+                   {numel(o.getIds()), table[0], table[1]});
+      })
+      .Case([&](nn::PositionEmbeddingGradWOp o) {
+        auto dy = shapeOf(o.getDy());
+        l.state = {acc(o.getTable(), int64_t(o.getTableUse()))};
+        return set("position_embedding_backward_w", {o.getDy()},
+                   {dy[0], dy[1]});
+      })
+      .Case([&](nn::AddGradWOp o) {
+        l.state = {acc(o.getParam(), int64_t(o.getUse()))};
+        return set("add_backward_broadcast", {o.getDy()},
+                   {numel(o.getDy()), paramElements(o.getParam()), 1});
+      })
+      .Case([&](nn::MulGradWOp o) {
+        l.state = {acc(o.getParam(), int64_t(o.getUse()))};
+        return set("mul_backward_rhs", {o.getDy(), o.getLhs()},
+                   {numel(o.getDy()), paramElements(o.getParam()), 1});
+      })
+      .Case([&](nn::AccumulateGradOp o) {
+        l.state = {acc(o.getParam(), int64_t(o.getUse()))};
+        return set("accumulate", {o.getGrad()}, {numel(o.getGrad()), 1});
+      })
+      // The optimizer step.
+      .Case([&](nn::SumUsesOp o) {
+        for (int64_t u = 0; u < int64_t(o.getUses()); ++u)
+          l.state.push_back(acc(o.getParam(), u));
+        return set("sum_uses", {}, {numel(o.getResult())});
+      })
+      .Case([&](nn::SumSquaresOp o) {
+        return set("sum_squares", {o.getInput()}, {numel(o.getInput())});
+      })
+      .Case([&](nn::GradNormOp o) {
+        return set("grad_norm", o.getSquares());
+      })
+      .Case([&](nn::ClipScaleOp o) {
+        return set("clip_scale", {o.getNorm()}, {},
+                   {o.getMaxNorm().convertToDouble()});
+      })
+      .Case([&](nn::LrScheduleOp o) -> LogicalResult {
+        if (o.getDecay() != "cosine" && o.getDecay() != "constant")
+          return op->emitError("unknown decay '")
+                 << o.getDecay() << "' (cosine or constant)";
+        return set("lr_schedule", {o.getStep()},
+                   {int64_t(o.getWarmupSteps()), int64_t(o.getDecaySteps()),
+                    o.getDecay() == "cosine" ? 1 : 0},
+                   {o.getLr().convertToDouble(), o.getMinLr().convertToDouble()});
+      })
+      .Case([&](nn::AdamWOp o) {
+        double wd = o.getWeightDecay().convertToDouble();
+        l.state = {state(StateRef::Value, o.getParam()),
+                   state(StateRef::FirstMoment, o.getParam()),
+                   state(StateRef::SecondMoment, o.getParam())};
+        return set("adamw",
+                   {o.getGrad(), o.getLr(), o.getClipScale(), o.getStep()},
+                   {numel(o.getGrad()), wd != 0.0 ? 1 : 0},
+                   {o.getBeta1().convertToDouble(),
+                    o.getBeta2().convertToDouble(),
+                    o.getEps().convertToDouble(), wd});
+      })
+      .Default([&](Operation *) {
+        return op->emitError("nn-lower-to-kernels: no cpu kernel implements '")
+               << op->getName() << "'";
+      });
+}
+
+/// Replaces `op` by its kernel.call.
+static LogicalResult lowerOp(Operation *op, ModuleOp module) {
+  Lowering l;
+  if (failed(chooseCpuKernel(op, module, l)))
+    return failure();
+  auto it = cpuKernels().find(l.kernel);
+  if (it == cpuKernels().end())
+    return op->emitError("nn-lower-to-kernels: kernel '")
+           << l.kernel << "' is not in the cpu library";
+  KernelArity a = it->second;
+  int64_t ptrs = int64_t(op->getNumResults() + l.extraResults.size() +
+                         l.state.size() + l.inputs.size());
+  if ((a.ptrs >= 0 && ptrs != a.ptrs) || int64_t(l.ints.size()) != a.ints ||
+      int64_t(l.reals.size()) != a.reals)
+    return op->emitError("nn-lower-to-kernels: kernel '")
+           << l.kernel << "' takes " << a.ptrs << " pointers, " << a.ints
+           << " integers and " << a.reals << " reals, the lowering built "
+           << ptrs << ", " << l.ints.size() << " and " << l.reals.size();
+  SmallVector<Type> types(op->getResultTypes());
+  types.append(l.extraResults);
+  OpBuilder b(op);
+  SmallVector<StringRef> stateRefs(l.state.begin(), l.state.end());
+  auto call = kernel::CallOp::create(
+      b, op->getLoc(), types, b.getStringAttr(l.kernel), l.inputs,
+      b.getDenseI64ArrayAttr(l.ints), b.getDenseF64ArrayAttr(l.reals),
+      b.getStrArrayAttr(stateRefs),
+      b.getStringAttr(op->getName().getStringRef()));
+  // nn.op_id, nn.role, nn.recompute... stay with the computation.
+  for (NamedAttribute attr : op->getDiscardableAttrs())
+    call->setAttr(attr.getName(), attr.getValue());
+  for (unsigned i = 0; i < op->getNumResults(); ++i)
+    op->getResult(i).replaceAllUsesWith(call->getResult(i));
+  op->erase();
+  return success();
+}
+
+namespace {
+struct NNLowerToKernelsPass
+    : public pipec::impl::NNLowerToKernelsPassBase<NNLowerToKernelsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (target != "cpu") {
+      module.emitError("nn-lower-to-kernels: target '")
+          << target << "' has no kernel library yet (cpu)";
+      return signalPassFailure();
+    }
+    for (auto fn : module.getOps<func::FuncOp>()) {
+      if (!optimizer && fn.getSymName() == "optimizer_step")
+        continue;
+      SmallVector<Operation *> ops;
+      for (Operation &op : fn.getBody().getOps())
+        if (op.getDialect() &&
+            op.getDialect()->getNamespace() == nn::NNDialect::getDialectNamespace() &&
+            !isa<nn::ParamOp>(op))
+          ops.push_back(&op);
+      for (Operation *op : ops)
+        if (failed(lowerOp(op, module)))
+          return signalPassFailure();
+    }
+  }
+};
+} // namespace
