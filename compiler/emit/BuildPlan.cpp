@@ -79,6 +79,8 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
   }
   std::string flags = compileFlags();
   std::vector<std::string> sources;
+  // The kernel instantiations first: the longest compile starts first.
+  sources.push_back(outDir + "/" + plan.kernelSource);
   for (const std::string &s : plan.chunkSources)
     sources.push_back(outDir + "/" + s);
   sources.push_back(outDir + "/" + plan.planSource);

@@ -3,7 +3,8 @@
 // `--target=cpu` of `pipec compile`: from a module that went through the
 // training pipeline (nn-autodiff, pipe-partition, pipe-schedule,
 // pipe-plan-memory) writes into OUT/ one C++ source per chunk (its F, B and
-// W as loops on arena pointers, GEMMs as cblas_sgemm calls), plan.cpp (the
+// W as kernel calls on arena pointers), kernels.cpp (each kernel
+// instantiation the chunks call, once), plan.cpp (the
 // ChunkKernels of the plan: data, all-reduce operands, optimizer), one
 // stream file per rank and manifest.json (docs/EMIT.md, docs/RUNTIME.md).
 // BuildPlan.h compiles them into OUT/pipec-plan.
@@ -24,6 +25,8 @@ struct EmittedPlan {
   /// Chunk sources (file names relative to the output directory), one per
   /// chunk, compiled once per distinct content.
   std::vector<std::string> chunkSources;
+  /// Every kernel instantiation the chunks call, once (kernels.cpp).
+  std::string kernelSource;
   /// The plan's own source (schedule-dependent tables and the optimizer).
   std::string planSource;
   /// Per rank: the arena (`pipe.arena_bytes` of --pipe-plan-memory, which

@@ -3,7 +3,8 @@
 // The cpu emitter prints every kernel.call of a chunk as a call of the
 // function the reference executor runs for it (runtime/kernels/cpu/Calls.h)
 // with the same arguments and the shapes as template arguments, so a
-// compiled plan trains to the same bits. Pointers are C++ expressions the
+// compiled plan trains to the same bits. Each distinct instantiation is
+// compiled once per plan, in kernels.cpp, behind a wrapper the chunks call. Pointers are C++ expressions the
 // caller supplies (arena base plus an offset).
 //
 //===----------------------------------------------------------------------===//
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 namespace pipec::emit {
@@ -35,13 +37,28 @@ struct OpPointers {
   std::function<int64_t(llvm::StringRef param)> paramElements;
 };
 
-/// Appends the C++ call of `op` (a kernel.call of @train_step; nn.param
-/// prints nothing) to `out`, after one comment line naming the op it
-/// implements and its location. A kernel that checks its data returns a
-/// Status, which the chunk returns with the op's location. Returns false
-/// with `error` set for an op it cannot print.
+/// The distinct kernel instantiations of a plan (kernel, static integers,
+/// reals): each is a wrapper function of kernels.cpp, compiled once for
+/// every chunk that calls it.
+struct KernelInstances {
+  /// Wrapper name -> its definition.
+  std::map<std::string, std::string> definitions;
+  /// Wrapper name -> its declaration (what a chunk that calls it needs).
+  std::map<std::string, std::string> declarations;
+};
+
+/// Appends the call of `op` (a kernel.call of @train_step; nn.param prints
+/// nothing) to `out`, after one comment line naming the op it implements
+/// and its location: a call of the wrapper of its kernel instantiation,
+/// which is added to `instances` and its name to `used`. A kernel that
+/// checks its data returns a Status, which the chunk returns with the op's
+/// location. Returns false with `error` set for an op it cannot print.
 bool emitOpCall(mlir::Operation *op, const OpPointers &ptr, std::string &out,
+                KernelInstances &instances, std::set<std::string> &used,
                 std::string &error);
+
+/// kernels.cpp: the definitions of `instances`.
+std::string emitKernelSource(const KernelInstances &instances);
 
 /// The values `--debug-perturb-vjp=OP` multiplies by 1 + 1e-3 right after
 /// the op that computes them: the reference executor's choice

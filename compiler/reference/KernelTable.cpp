@@ -2,6 +2,7 @@
 
 #include "compiler/reference/KernelTable.h"
 
+#include "kernels/cpu/CallArgs.h"
 #include "kernels/cpu/Calls.h"
 
 #include "llvm/ADT/StringMap.h"
@@ -11,15 +12,10 @@
 using namespace pipec::reference;
 namespace call = pipert::cpu::call;
 using pipert::cpu::Status;
+using pipert::cpu::call::AnyPtr;
+using pipert::cpu::call::AnyPtrArray;
 
 namespace {
-
-/// A void pointer that converts to the pointer type of the kernel's
-/// parameter it is passed to.
-struct AnyPtr {
-  void *p;
-  template <typename U> operator U *() const { return static_cast<U *>(p); }
-};
 
 /// Calls `fn` with ptrs[P]..., ints[I]..., reals[R]....
 template <typename Fn, size_t... P, size_t... I, size_t... R>
@@ -39,14 +35,6 @@ Status invokeVariadic(Fn fn, void *const *ptrs, size_t count,
   return fn(AnyPtr{ptrs[0]}, reinterpret_cast<const void *const *>(ptrs + 1),
             int64_t(count - 1), ints[I]..., reals[R]...);
 }
-
-/// A pointer array of any element type, for the variadic kernels.
-struct AnyPtrArray {
-  const void *const *p;
-  template <typename U> operator const U *const *() const {
-    return reinterpret_cast<const U *const *>(p);
-  }
-};
 
 template <typename T, int PTRS, int INTS, int REALS, auto Fn>
 Status launch(void *const *ptrs, size_t count, const int64_t *ints,

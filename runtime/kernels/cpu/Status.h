@@ -33,6 +33,14 @@ private:
   std::string text;
 };
 
+/// The failure `st` with `where` (an op's location) in front. Cold and out
+/// of line: a compiled chunk checks every one of its many kernel calls, and
+/// the string work of the rare failure stays out of those call sites.
+[[gnu::cold, gnu::noinline]] inline Status failureAt(const char *where,
+                                                     const Status &st) {
+  return Status::failure(std::string(where) + ": " + st.message());
+}
+
 } // namespace pipert::cpu
 
 #endif // PIPERT_KERNELS_CPU_STATUS_H
