@@ -12,6 +12,7 @@
 
 #include "compiler/emit/EmitLayout.h"
 #include "compiler/emit/EmitOps.h"
+#include "compiler/emit/PlanFolder.h"
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNGradOps.h"
 
@@ -437,6 +438,7 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
   m.files.push_back(plan.planSource);
   for (const pipert::RankInfo &r : m.rankInfo)
     m.files.push_back(r.stream);
+  m.files.push_back("CMakeLists.txt");
   m.files.push_back("manifest.json");
   m.files.push_back("pipec-plan");
   // The executable keeps the manifest without its id (the id is compiled
@@ -450,7 +452,8 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
     if (!writeFile(outDir + "/" + plan.chunkSources[c], chunkTexts[c], error))
       return false;
   if (!writeFile(outDir + "/" + plan.kernelSource, kernelText, error) ||
-      !writeFile(outDir + "/plan.cpp", planText, error))
+      !writeFile(outDir + "/plan.cpp", planText, error) ||
+      !writePlanFolder(outDir, plan, error))
     return false;
   for (int32_t r = 0; r < L.stages; ++r) {
     plan.arenaBytes.push_back(L.ranks[size_t(r)].arenaBytes);
