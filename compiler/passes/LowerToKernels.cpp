@@ -227,6 +227,28 @@ static LogicalResult chooseCpuKernel(Operation *op, ModuleOp module,
         attentionInts(o, o.getQ(), o.getK(), l);
         return success();
       })
+      // Fused units (--nn-fuse).
+      .Case([&](nn::MatmulGeluOp o) {
+        int64_t k = lastDim(o.getX()), n = lastDim(o.getResult());
+        SmallVector<int64_t> ints = {numel(o.getX()) / k, k, n,
+                                     o.getTransposeRhs() ? 1 : 0};
+        if (o.getBias())
+          return set("matmul_bias_gelu_forward",
+                     {o.getX(), o.getW(), o.getBias()}, ints);
+        return set("matmul_gelu_forward", {o.getX(), o.getW()}, ints);
+      })
+      .Case([&](nn::AddLayerNormTrainOp o) {
+        return set("add_layernorm_forward",
+                   {o.getLhs(), o.getRhs(), o.getGamma(), o.getBeta()},
+                   {rowsOf(o.getSum()), lastDim(o.getSum())},
+                   {o.getEps().convertToDouble()});
+      })
+      .Case([&](nn::AddRMSNormTrainOp o) {
+        return set("add_rmsnorm_forward",
+                   {o.getLhs(), o.getRhs(), o.getGamma()},
+                   {rowsOf(o.getSum()), lastDim(o.getSum())},
+                   {o.getEps().convertToDouble()});
+      })
       .Case([&](nn::CrossEntropyOp o) {
         return set("cross_entropy_forward", {o.getLogits(), o.getTargets()},
                    {rowsOf(o.getLogits()), lastDim(o.getLogits())});

@@ -195,6 +195,7 @@ std::string buildModelCosts(func::FuncOp forward, func::FuncOp trainStep,
   const Rates &r = options.rates;
   llvm::DenseMap<Operation *, int32_t> pieceOf;
   int32_t opId = 0, firstPending = -1;
+  SmallVector<Operation *> pendingParams;
   for (Operation &opRef : forward.getBody().front()) {
     Operation *op = &opRef;
     if (op->hasTrait<OpTrait::IsTerminator>())
@@ -204,6 +205,7 @@ std::string buildModelCosts(func::FuncOp forward, func::FuncOp trainStep,
       if (firstPending < 0)
         firstPending = id;
       pieceOf[op] = int32_t(model.pieces.size()); // joins the next piece
+      pendingParams.push_back(op);
       continue;
     }
     Piece p;
@@ -237,24 +239,37 @@ std::string buildModelCosts(func::FuncOp forward, func::FuncOp trainStep,
         }
     // The loss joins the piece that makes its logits: the B x T x V logits
     // are the model's largest tensor and nn.softmax_cross_entropy writes
-    // dlogits over them, so the two stay in one chunk.
-    if (isa<nn::CrossEntropyOp>(op) && !model.pieces.empty() &&
-        p.firstOp == id) {
+    // dlogits over them, so the two stay in one chunk. An op --nn-fuse
+    // fused with the compute op before it joins that op's piece too (with
+    // the parameter reads between them): no cut splits a fused group.
+    bool joinsPrevious = false;
+    if (!model.pieces.empty() && op->hasAttr("nn.fused_with_previous"))
+      joinsPrevious = true;
+    else if (isa<nn::CrossEntropyOp>(op) && !model.pieces.empty() &&
+             p.firstOp == id) {
       Operation *producer = op->getOperand(0).getDefiningOp();
-      if (producer && pieceOf.count(producer) &&
-          pieceOf.lookup(producer) == int32_t(model.pieces.size()) - 1) {
-        Piece &head = model.pieces.back();
-        head.lastOp = id;
-        head.name += "+" + p.name;
-        head.f += p.f;
-        head.b += p.b;
-        head.w += p.w;
-        head.savedBytes += p.savedBytes;
-        head.workspaceBytes = std::max(head.workspaceBytes, p.workspaceBytes);
-        pieceOf[op] = int32_t(model.pieces.size()) - 1;
-        continue;
-      }
+      joinsPrevious =
+          producer && pieceOf.count(producer) &&
+          pieceOf.lookup(producer) == int32_t(model.pieces.size()) - 1;
     }
+    pendingParams.push_back(op);
+    if (joinsPrevious) {
+      Piece &head = model.pieces.back();
+      head.lastOp = id;
+      head.name += "+" + p.name;
+      head.f += p.f;
+      head.b += p.b;
+      head.w += p.w;
+      head.wWithB = head.wWithB || p.wWithB;
+      head.wGradBytes += p.wGradBytes;
+      head.savedBytes += p.savedBytes;
+      head.workspaceBytes = std::max(head.workspaceBytes, p.workspaceBytes);
+      for (Operation *joined : pendingParams)
+        pieceOf[joined] = int32_t(model.pieces.size()) - 1;
+      pendingParams.clear();
+      continue;
+    }
+    pendingParams.clear();
     pieceOf[op] = int32_t(model.pieces.size());
     model.pieces.push_back(std::move(p));
   }

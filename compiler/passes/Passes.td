@@ -77,6 +77,44 @@ def NNAutodiffPass : Pass<"nn-autodiff", "::mlir::ModuleOp"> {
   ];
 }
 
+def NNFusePass : Pass<"nn-fuse", "::mlir::ModuleOp"> {
+  let summary = "Replaces op pairs of @train_step's forward by the fused ops "
+                "one kernel computes";
+  let description = [{
+    Runs after `--nn-autodiff`, before `--pipe-partition`. In `@forward` it
+    finds adjacent compute ops (parameter reads between them allowed) that
+    one fused kernel computes with the bits of the two:
+
+    | pair | fused op |
+    | --- | --- |
+    | `nn.matmul` (with or without bias) then `nn.gelu` of its result | `nn.matmul_gelu` (returns the pre-activation too) |
+    | a residual `nn.add` (two activations of one shape) then `nn.layernorm` of the sum | `nn.add_layernorm_train` (returns the sum too) |
+    | a residual `nn.add` then `nn.rmsnorm` of the sum | `nn.add_rmsnorm_train` |
+
+    It replaces the pair's F ops in `@train_step` by the fused op (nn.op_id
+    of the first; B and W ops unchanged, reading the fused op's results) and
+    marks the second op in `@forward` with `nn.fused_with_previous`, so the
+    partitioner keeps the pair in one piece: every stage count and schedule
+    makes the same kernel calls. Refused (left as they are): a broadcast or
+    parameter add (a bias, not a residual), ops that are not adjacent, a
+    norm recomputed by `recompute=` (its F form keeps no statistics), and an
+    op read between the two in `@train_step`.
+
+    Before (@train_step):
+
+    ```mlir
+    %h = nn.matmul %x, %w, %b {nn.op_id = 7 : i64, nn.role = "F"} : ...
+    %g = nn.gelu %h {nn.op_id = 8 : i64, nn.role = "F"} : ...
+    ```
+
+    After:
+
+    ```mlir
+    %h, %g = nn.matmul_gelu %x, %w, %b {nn.op_id = 7 : i64, nn.role = "F"} : ...
+    ```
+  }];
+}
+
 def PipeSchedulePass : Pass<"pipe-schedule", "::mlir::ModuleOp"> {
   let summary = "Builds every rank's instruction stream for a pipeline schedule";
   let description = [{

@@ -12,6 +12,8 @@ void buildTrainingPipeline(mlir::OpPassManager &pm,
   autodiff.recompute.assign(o.autodiffRecompute.begin(),
                             o.autodiffRecompute.end());
   pm.addPass(createNNAutodiffPass(autodiff));
+  if (o.fuse)
+    pm.addPass(createNNFusePass());
 
   PipePartitionPassOptions partition;
   partition.stages = o.stages;

@@ -1,7 +1,7 @@
 //===- Pipeline.h - the training flow as one pass pipeline -------*- C++ -*-===//
 //
-// nn-autodiff -> pipe-partition -> pipe-schedule -> nn-lower-to-kernels ->
-// pipe-plan-memory with
+// nn-autodiff -> nn-fuse -> pipe-partition -> pipe-schedule ->
+// nn-lower-to-kernels -> pipe-plan-memory with
 // one set of options, so `pipec compile` and tests build the same flow.
 //
 //===----------------------------------------------------------------------===//
@@ -29,6 +29,8 @@ struct TrainingPipelineOptions {
   /// Whole-chunk recomputation chosen by the partitioner's memory model.
   bool recomputeChunks = false;
   int64_t memoryCap = 0; ///< bytes per rank; 0: no cap
+  /// --nn-fuse after autodiff (pipec compile --no-fuse turns it off).
+  bool fuse = true;
 };
 
 /// Appends the flow's passes to a module-level pass manager.

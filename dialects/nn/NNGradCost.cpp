@@ -12,6 +12,8 @@
 //  layernorm_train            8 N (as layernorm)
 //  rmsnorm_train              4 N (as rmsnorm)
 //  attention_train            as attention
+//  matmul_gelu                2 M K N (+ M N bias) + 8 M N (the GELU)
+//  add_layernorm_train        9 N; add_rmsnorm_train 5 N (the add, then the norm)
 //  softmax_cross_entropy      12 B T V + 3 B T: the forward's 5 per logit and
 //                             3 per row, then 7 per logit for the gradient
 //                             (max, exp, sum, divide, subtract, scale)
@@ -110,6 +112,13 @@ template <typename OpT> struct FlopsOf;
   };
 
 PIPEC_FLOPS(LayerNormTrainOp, 8 * elementsOf(op.getResult()))
+PIPEC_FLOPS(MatmulGeluOp,
+            2 * (elementsOf(op.getX()) / tensorOf(op.getX()).getShape().back()) *
+                    tensorOf(op.getX()).getShape().back() *
+                    tensorOf(op.getResult()).getShape().back() +
+                (op.getBias() ? 9 : 8) * elementsOf(op.getResult()))
+PIPEC_FLOPS(AddLayerNormTrainOp, 9 * elementsOf(op.getResult()))
+PIPEC_FLOPS(AddRMSNormTrainOp, 5 * elementsOf(op.getResult()))
 PIPEC_FLOPS(RMSNormTrainOp, 4 * elementsOf(op.getResult()))
 PIPEC_FLOPS(AttentionTrainOp,
             attentionForwardFlops(op.getQ(), op.getK(),
@@ -198,5 +207,6 @@ void pipec::nn::attachGradCostModels(MLIRContext &context) {
       AddGradRhsOp, AddGradWOp, MulGradLhsOp, MulGradRhsOp, MulGradWOp,
       SliceGradOp, RopeGradOp, AttentionGradOp, GradAddOp, AccumulateGradOp,
       EmbeddingGradWOp, PositionEmbeddingGradWOp, SumUsesOp, SumSquaresOp,
-      GradNormOp, ClipScaleOp, LrScheduleOp, AdamWOp>(context);
+      GradNormOp, ClipScaleOp, LrScheduleOp, AdamWOp, MatmulGeluOp,
+      AddLayerNormTrainOp, AddRMSNormTrainOp>(context);
 }

@@ -121,6 +121,69 @@ LogicalResult RMSNormTrainOp::verify() {
   return expectRowStats(*this, "rstd", getRstd(), x);
 }
 
+//===----------------------------------------------------------------------===//
+// Fused forward forms
+//===----------------------------------------------------------------------===//
+
+LogicalResult MatmulGeluOp::verify() {
+  ArrayRef<int64_t> lhs = shapeOf(getX()), rhs = shapeOf(getW());
+  if (lhs.empty() || rhs.size() != 2)
+    return emitOpError("x must have at least one dim and w two, got ")
+           << shapeStr(lhs) << " and " << shapeStr(rhs);
+  bool transposed = getTransposeRhs();
+  int64_t k = transposed ? rhs[1] : rhs[0], n = transposed ? rhs[0] : rhs[1];
+  if (k != lhs.back())
+    return emitOpError("w's contraction dim ")
+           << k << " does not match x's last dim " << lhs.back();
+  if (Value bias = getBias())
+    if (failed(expectShape(*this, "bias", bias, {n}, getX(),
+                           "the output width")))
+      return failure();
+  SmallVector<int64_t> out(lhs.drop_back());
+  out.push_back(n);
+  return success(
+      succeeded(expectShape(*this, "pre", getPre(), out, getX(),
+                            "x's rows by w's output width")) &&
+      succeeded(expectShape(*this, "result", getResult(), out, getX(),
+                            "the shape of pre")));
+}
+
+/// The residual add of a fused norm: same shapes, the sum like them.
+static LogicalResult verifyResidual(Operation *op, Value lhs, Value rhs,
+                                    Value sum) {
+  if (shapeOf(lhs).empty())
+    return op->emitOpError("lhs must have at least one dim, got a scalar");
+  std::string why = "the shape of lhs " + shapeStr(shapeOf(lhs));
+  return success(succeeded(expectShape(op, "rhs", rhs, shapeOf(lhs), lhs,
+                                       why)) &&
+                 succeeded(expectShape(op, "sum", sum, shapeOf(lhs), lhs,
+                                       why)));
+}
+
+LogicalResult AddLayerNormTrainOp::verify() {
+  Value sum = getSum();
+  if (failed(verifyResidual(*this, getLhs(), getRhs(), sum)) ||
+      failed(expectChannel(*this, "gamma", getGamma(), sum)) ||
+      failed(expectChannel(*this, "beta", getBeta(), sum)) ||
+      failed(expectPositive(*this, "eps", getEps().convertToDouble())) ||
+      failed(expectShape(*this, "result", getResult(), shapeOf(sum), sum,
+                         "the shape of the sum")))
+    return failure();
+  return success(succeeded(expectRowStats(*this, "mean", getMean(), sum)) &&
+                 succeeded(expectRowStats(*this, "rstd", getRstd(), sum)));
+}
+
+LogicalResult AddRMSNormTrainOp::verify() {
+  Value sum = getSum();
+  if (failed(verifyResidual(*this, getLhs(), getRhs(), sum)) ||
+      failed(expectChannel(*this, "gamma", getGamma(), sum)) ||
+      failed(expectPositive(*this, "eps", getEps().convertToDouble())) ||
+      failed(expectShape(*this, "result", getResult(), shapeOf(sum), sum,
+                         "the shape of the sum")))
+    return failure();
+  return expectRowStats(*this, "rstd", getRstd(), sum);
+}
+
 /// q [B, T, Hq*Dh], k and v [B, S, Hkv*Dh]; out like q, lse [B, Hq, T].
 static LogicalResult verifyAttentionShapes(Operation *op, Value q, Value k,
                                            Value v, Value out, Value lse,

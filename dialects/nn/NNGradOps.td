@@ -131,6 +131,77 @@ def NN_SoftmaxCrossEntropyOp : NN_Op<"softmax_cross_entropy"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Fused forward forms (role F, built by --nn-fuse)
+//===----------------------------------------------------------------------===//
+
+def NN_MatmulGeluOp : NN_Op<"matmul_gelu"> {
+  let summary = "matmul (+ bias) with its GELU epilogue";
+  let description = [{
+    `%pre = nn.matmul %x, %w(, %bias)` followed by `nn.gelu %pre` as one
+    op: the fused unit of --nn-fuse, one kernel on every target. Returns the
+    pre-activation as well, which `nn.gelu_grad` reads. On the cpu target it
+    gives the bits of the two ops (`matmulGeluForward`).
+
+    ```mlir
+    %pre, %h = nn.matmul_gelu %x, %w, %b : (tensor<4x32x64xf32>, tensor<64x256xf32>, tensor<256xf32>) -> (tensor<4x32x256xf32>, tensor<4x32x256xf32>)
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$x, NN_FloatTensor:$w,
+                       Optional<NN_FloatTensor>:$bias,
+                       UnitAttr:$transpose_rhs);
+  let results = (outs NN_FloatTensor:$pre, NN_FloatTensor:$result);
+  let assemblyFormat = [{
+    $x `,` $w (`,` $bias^)? (`transpose_rhs` $transpose_rhs^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def NN_AddLayerNormTrainOp : NN_Op<"add_layernorm_train"> {
+  let summary = "residual add followed by layernorm, keeping the sum";
+  let description = [{
+    `%sum = nn.add %lhs, %rhs` (same shapes) followed by
+    `nn.layernorm_train %sum, ...` as one op (--nn-fuse): returns the sum
+    (the residual stream goes on), the normalised rows and their mean and
+    rstd. On the cpu target it gives the bits of the two ops
+    (`addLayernormForward`).
+
+    ```mlir
+    %sum, %y, %mean, %rstd = nn.add_layernorm_train %a, %b, %g, %be eps = 1.000000e-05 : (tensor<4x32x64xf32>, tensor<4x32x64xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<4x32x64xf32>, tensor<4x32x64xf32>, tensor<4x32xf32>, tensor<4x32xf32>)
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$lhs, NN_FloatTensor:$rhs,
+                       NN_FloatTensor:$gamma, NN_FloatTensor:$beta,
+                       F64Attr:$eps);
+  let results = (outs NN_FloatTensor:$sum, NN_FloatTensor:$result,
+                      NN_FloatTensor:$mean, NN_FloatTensor:$rstd);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `,` $gamma `,` $beta `eps` `=` $eps attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def NN_AddRMSNormTrainOp : NN_Op<"add_rmsnorm_train"> {
+  let summary = "residual add followed by rmsnorm, keeping the sum";
+  let description = [{
+    `%sum = nn.add %lhs, %rhs` (same shapes) followed by
+    `nn.rmsnorm_train %sum, ...` as one op (--nn-fuse): returns the sum, the
+    normalised rows and their rstd (`addRmsnormForward` on the cpu).
+
+    ```mlir
+    %sum, %y, %rstd = nn.add_rmsnorm_train %a, %b, %g eps = 1.000000e-05 : (tensor<4x32x64xf32>, tensor<4x32x64xf32>, tensor<64xf32>) -> (tensor<4x32x64xf32>, tensor<4x32x64xf32>, tensor<4x32xf32>)
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$lhs, NN_FloatTensor:$rhs,
+                       NN_FloatTensor:$gamma, F64Attr:$eps);
+  let results = (outs NN_FloatTensor:$sum, NN_FloatTensor:$result,
+                      NN_FloatTensor:$rstd);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `,` $gamma `eps` `=` $eps attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // B ops: activation gradients
 //===----------------------------------------------------------------------===//
 

@@ -1,5 +1,6 @@
 // RUN: pipec-opt %s --split-input-file --nn-autodiff --nn-lower-to-kernels | FileCheck %s
 // RUN: pipec-opt %s --split-input-file --nn-autodiff --nn-lower-to-kernels=optimizer=false | FileCheck %s --check-prefix=NOOPT
+// RUN: pipec-opt %s --split-input-file --nn-autodiff --nn-fuse --nn-lower-to-kernels | FileCheck %s --check-prefix=FUSED
 
 // Tests that every op of the three functions becomes one kernel.call: the
 // shapes as integers (rows, k, n, transpose), the accumulators a W op adds
@@ -82,6 +83,37 @@ module attributes {nn.train = {lr = 1.0e-03 : f64, warmup_steps = 2 : i64, decay
     %a = nn.add %back, %c : (tensor<2x4x8xf32>, tensor<8xf32>) -> tensor<2x4x8xf32>
     %l = nn.matmul %a, %head : (tensor<2x4x8xf32>, tensor<8x16xf32>) -> tensor<2x4x16xf32>
     %loss = nn.cross_entropy %l, %t : (tensor<2x4x16xf32>, tensor<2x4xi32>) -> tensor<f32>
+    return %loss : tensor<f32>
+  }
+}
+
+// -----
+
+// Tests that the fused units of --nn-fuse lower to their fused kernels:
+// the GELU epilogue with and without a bias, the residual add + rmsnorm.
+// FUSED: nn.parameter @w2
+// FUSED: func.func @train_step
+// FUSED: %[[G:.+]]:2 = kernel.call "matmul_bias_gelu_forward"(%{{.+}}, %{{.+}}, %{{.+}}) ints [8, 8, 16, 0] reals [] state [] from "nn.matmul_gelu" {nn.op_id = 2 : i64, nn.role = "F"} : (tensor<2x4x8xf32>, tensor<8x16xf32>, tensor<16xf32>) -> (tensor<2x4x16xf32>, tensor<2x4x16xf32>)
+// FUSED: kernel.call "matmul_gelu_forward"(%[[G]]#1, %{{.+}}) ints [8, 16, 8, 0]
+// FUSED: kernel.call "add_rmsnorm_forward"(%{{.+}}, %{{.+}}, %{{.+}}) ints [8, 8] reals [1.000000e-05] state [] from "nn.add_rmsnorm_train"
+// FUSED: kernel.call "gelu_backward_b"(%{{.+}}, %[[G]]#0)
+module attributes {nn.train = {lr = 1.0e-03 : f64, warmup_steps = 2 : i64, decay = "cosine", decay_steps = 10 : i64, min_lr = 1.0e-04 : f64, beta1 = 0.9 : f64, beta2 = 0.95 : f64, eps = 1.0e-08 : f64, weight_decay = 0.1 : f64, grad_clip = 1.0 : f64}} {
+  nn.parameter @w : tensor<8x16xf32> <{init = "normal", std = 2.0e-02 : f64}>
+  nn.parameter @b : tensor<16xf32> <{init = "zeros"}>
+  nn.parameter @w2 : tensor<16x8xf32> <{init = "normal", std = 2.0e-02 : f64}>
+  nn.parameter @g : tensor<8xf32> <{init = "ones"}>
+  func.func @forward(%x: tensor<2x4x8xf32>, %t: tensor<2x4xi32>) -> tensor<f32> {
+    %w = nn.param @w : tensor<8x16xf32>
+    %b = nn.param @b : tensor<16xf32>
+    %h = nn.matmul %x, %w, %b : (tensor<2x4x8xf32>, tensor<8x16xf32>, tensor<16xf32>) -> tensor<2x4x16xf32>
+    %a = nn.gelu %h : tensor<2x4x16xf32>
+    %w2 = nn.param @w2 : tensor<16x8xf32>
+    %h2 = nn.matmul %a, %w2 : (tensor<2x4x16xf32>, tensor<16x8xf32>) -> tensor<2x4x8xf32>
+    %a2 = nn.gelu %h2 : tensor<2x4x8xf32>
+    %s = nn.add %a2, %x : (tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+    %g = nn.param @g : tensor<8xf32>
+    %y = nn.rmsnorm %s, %g eps = 1.0e-05 : (tensor<2x4x8xf32>, tensor<8xf32>) -> tensor<2x4x8xf32>
+    %loss = nn.cross_entropy %y, %t : (tensor<2x4x8xf32>, tensor<2x4xi32>) -> tensor<f32>
     return %loss : tensor<f32>
   }
 }

@@ -1,7 +1,8 @@
 //===- CompileCmd.cpp - `pipec compile`: a model into a runnable plan -----===//
 //
 // Imports a model, runs the training pipeline in-process (nn-autodiff ->
-// pipe-partition -> pipe-schedule -> pipe-plan-memory), emits the cpu
+// nn-fuse -> pipe-partition -> pipe-schedule -> nn-lower-to-kernels ->
+// pipe-plan-memory), emits the cpu
 // target's sources, streams and manifest into OUT/ and compiles them into
 // OUT/pipec-plan, which `pipec-run OUT/` runs (docs/EMIT.md).
 //
@@ -44,6 +45,13 @@ static cl::opt<std::string> targetOpt("target", cl::desc("cpu"),
 static cl::opt<std::string> outOpt("o", cl::desc("output directory"),
                                    cl::value_desc("OUT"), cl::Required,
                                    cl::sub(compileCmd));
+static cl::opt<bool> noFuse(
+    "no-fuse",
+    cl::desc("do not fuse op groups into one kernel (--nn-fuse: matmul + "
+             "GELU, residual add + layernorm / rmsnorm); on the cpu target "
+             "the fused kernels give the same bits, so this changes the "
+             "kernel calls, not the training"),
+    cl::init(false), cl::sub(compileCmd));
 static cl::opt<bool> emitOnly("emit-only",
                               cl::desc("write sources, streams and manifest "
                                        "but do not compile"),
@@ -87,7 +95,8 @@ static int runCompile() {
     module->print(os);
     os << "\n-- stages=" << stagesOpt << " microbatches=" << microbatches
        << " schedule=" << scheduleOpt << " chunks-per-rank=" << chunksOpt
-       << " target=" << targetOpt << " debug-one-slot=" << int(debugOneSlot)
+       << " target=" << targetOpt << " fuse=" << int(!noFuse)
+       << " debug-one-slot=" << int(debugOneSlot)
        << " debug-perturb-vjp=" << debugPerturbVjp << "\n";
   }
   pipec::TrainingPipelineOptions options;
@@ -96,6 +105,7 @@ static int runCompile() {
   options.microbatches = microbatches;
   options.chunksPerRank = chunksOpt;
   options.target = targetOpt;
+  options.fuse = !noFuse;
   mlir::PassManager pm(&ctx);
   pipec::buildTrainingPipeline(pm, options);
   if (mlir::failed(pm.run(*module))) {

@@ -24,19 +24,23 @@ namespace detail {
 /// sqrt(2 / pi) and the cubic coefficient, rounded once to T.
 template <typename T> constexpr T geluScale() { return T(0.7978845608028654); }
 template <typename T> constexpr T geluCubic() { return T(0.044715); }
+
+/// gelu_tanh(v): the one expression of the forward GELU, which
+/// geluForward and the fused matmul epilogue (Fused.h) both evaluate.
+template <typename T> inline T gelu(T v) {
+  constexpr T kScale = geluScale<T>(), kCubic = geluCubic<T>();
+  T u = kScale * (v + kCubic * v * v * v);
+  return T(0.5) * v * (T(1) + vecTanh(u));
+}
 } // namespace detail
 
 /// y = gelu_tanh(x) over n elements.
 template <typename T, int64_t... S>
 inline void geluForward(T *y, const T *x, int64_t nArg) {
   const int64_t n = detail::fixedOr<0, S...>(nArg);
-  constexpr T kScale = detail::geluScale<T>(), kCubic = detail::geluCubic<T>();
 #pragma omp parallel for schedule(static) if (n * 16 >= detail::kParallelWork)
-  for (int64_t i = 0; i < n; ++i) {
-    T v = x[i];
-    T u = kScale * (v + kCubic * v * v * v);
-    y[i] = T(0.5) * v * (T(1) + vecTanh(u));
-  }
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = detail::gelu(x[i]);
 }
 
 /// B: dx (+)= dy * gelu_tanh'(x).

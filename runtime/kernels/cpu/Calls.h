@@ -20,6 +20,7 @@
 #include "kernels/cpu/CrossEntropy.h"
 #include "kernels/cpu/Elementwise.h"
 #include "kernels/cpu/Embedding.h"
+#include "kernels/cpu/Fused.h"
 #include "kernels/cpu/Matmul.h"
 #include "kernels/cpu/Norm.h"
 #include "kernels/cpu/Rope.h"
@@ -207,6 +208,45 @@ inline Status softmax_cross_entropy(T *loss, T *dlogits, const T *logits,
   const double scale = *lossScale / double(fixedOr<0, S...>(rows));
   return crossEntropyBackward<T, S...>(dlogits, logits, targets, rows, vocab,
                                        scale);
+}
+
+//===----------------------------------------------------------------------===//
+// Fused forward units (--nn-fuse)
+//===----------------------------------------------------------------------===//
+
+template <typename T, int64_t... S>
+inline Status matmul_gelu_forward(T *pre, T *y, const T *x, const T *w,
+                                  int64_t m, int64_t k, int64_t n,
+                                  int64_t transposeRhs) {
+  matmulGeluForward<T, S...>(pre, y, x, w, nullptr, m, k, n,
+                             transposeRhs != 0);
+  return Status::success();
+}
+
+template <typename T, int64_t... S>
+inline Status matmul_bias_gelu_forward(T *pre, T *y, const T *x, const T *w,
+                                       const T *bias, int64_t m, int64_t k,
+                                       int64_t n, int64_t transposeRhs) {
+  matmulGeluForward<T, S...>(pre, y, x, w, bias, m, k, n, transposeRhs != 0);
+  return Status::success();
+}
+
+template <typename T, int64_t... S>
+inline Status add_layernorm_forward(T *sum, T *y, T *mean, T *rstd,
+                                    const T *a, const T *b, const T *gamma,
+                                    const T *beta, int64_t rows, int64_t dim,
+                                    double eps) {
+  addLayernormForward<T, S...>(sum, y, mean, rstd, a, b, gamma, beta, rows,
+                               dim, eps);
+  return Status::success();
+}
+
+template <typename T, int64_t... S>
+inline Status add_rmsnorm_forward(T *sum, T *y, T *rstd, const T *a,
+                                  const T *b, const T *gamma, int64_t rows,
+                                  int64_t dim, double eps) {
+  addRmsnormForward<T, S...>(sum, y, rstd, a, b, gamma, rows, dim, eps);
+  return Status::success();
 }
 
 //===----------------------------------------------------------------------===//

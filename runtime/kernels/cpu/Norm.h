@@ -24,6 +24,42 @@
 
 namespace pipert::cpu {
 
+namespace detail {
+/// One row of layernorm: the two-pass statistics in the fixed order, then
+/// yr = (xr - mean) * rstd * gamma + beta. layernormForward and the fused
+/// residual add + layernorm (Fused.h) both run it.
+template <typename T>
+inline void layernormRow(T *yr, T &mean, T &rstd, const T *xr,
+                         const T *gamma, const T *beta, int64_t dim,
+                         double eps) {
+  T mu = sumFixed(xr, dim) / T(dim);
+  T var = reduceFixed<T>(dim, [xr, mu](int64_t i) {
+            T d = xr[i] - mu;
+            return d * d;
+          }) /
+          T(dim);
+  T rs = T(1) / std::sqrt(var + T(eps));
+#pragma omp simd
+  for (int64_t i = 0; i < dim; ++i)
+    yr[i] = (xr[i] - mu) * rs * gamma[i] + beta[i];
+  mean = mu;
+  rstd = rs;
+}
+
+/// One row of rmsnorm: yr = xr * rstd * gamma (rmsnormForward and the
+/// fused residual add + rmsnorm).
+template <typename T>
+inline void rmsnormRow(T *yr, T &rstd, const T *xr, const T *gamma,
+                       int64_t dim, double eps) {
+  T ms = dotFixed(xr, xr, dim) / T(dim);
+  T rs = T(1) / std::sqrt(ms + T(eps));
+#pragma omp simd
+  for (int64_t i = 0; i < dim; ++i)
+    yr[i] = xr[i] * rs * gamma[i];
+  rstd = rs;
+}
+} // namespace detail
+
 /// y = (x - mean) * rstd * gamma + beta; writes mean[rows] and rstd[rows].
 template <typename T, int64_t... S>
 inline void layernormForward(T *y, T *mean, T *rstd, const T *x,
@@ -33,22 +69,9 @@ inline void layernormForward(T *y, T *mean, T *rstd, const T *x,
   const int64_t dim = detail::fixedOr<1, S...>(dimArg);
 #pragma omp parallel for schedule(static)                                      \
     if (rows * dim * 4 >= detail::kParallelWork)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T *xr = x + r * dim;
-    T mu = detail::sumFixed(xr, dim) / T(dim);
-    T var = detail::reduceFixed<T>(dim, [xr, mu](int64_t i) {
-              T d = xr[i] - mu;
-              return d * d;
-            }) /
-            T(dim);
-    T rs = T(1) / std::sqrt(var + T(eps));
-    T *yr = y + r * dim;
-#pragma omp simd
-    for (int64_t i = 0; i < dim; ++i)
-      yr[i] = (xr[i] - mu) * rs * gamma[i] + beta[i];
-    mean[r] = mu;
-    rstd[r] = rs;
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    detail::layernormRow(y + r * dim, mean[r], rstd[r], x + r * dim, gamma,
+                         beta, dim, eps);
 }
 
 /// B: dx (+)= rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * gamma,
@@ -107,16 +130,8 @@ inline void rmsnormForward(T *y, T *rstd, const T *x, const T *gamma,
   const int64_t dim = detail::fixedOr<1, S...>(dimArg);
 #pragma omp parallel for schedule(static)                                      \
     if (rows * dim * 3 >= detail::kParallelWork)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T *xr = x + r * dim;
-    T ms = detail::dotFixed(xr, xr, dim) / T(dim);
-    T rs = T(1) / std::sqrt(ms + T(eps));
-    T *yr = y + r * dim;
-#pragma omp simd
-    for (int64_t i = 0; i < dim; ++i)
-      yr[i] = xr[i] * rs * gamma[i];
-    rstd[r] = rs;
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    detail::rmsnormRow(y + r * dim, rstd[r], x + r * dim, gamma, dim, eps);
 }
 
 /// B: dx (+)= rstd * (g - xhat * mean(g * xhat)), g = dy * gamma,

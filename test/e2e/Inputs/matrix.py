@@ -40,6 +40,8 @@ def parse_args():
                    help="the compiler must refuse (S, KIND) with a message containing TEXT")
     p.add_argument("--xfail", action="append", default=[], metavar="S:KIND:REASON",
                    help="a known failure: reported with REASON, does not fail the run")
+    p.add_argument("--compile-flag", action="append", default=[], metavar="FLAG",
+                   help="one more flag for every pipec compile (e.g. --no-fuse)")
     p.add_argument("--control", metavar="S:KIND",
                    help="negative control: (S, KIND) compiled with --debug-one-slot (a wrong layout), run "
                         "without --shadow, must differ from the base")
@@ -66,7 +68,7 @@ class Plan:
         self.params = os.path.join(args.work, "params", self.name + ".safetensors")
         self.compile_cmd = [args.pipec, "compile", args.model, "--stages", str(stages),
                             "--microbatches", str(args.microbatches), "--schedule", kind,
-                            "--target", "cpu", "-o", self.dir]
+                            "--target", "cpu", "-o", self.dir] + list(args.compile_flag)
         self.run_cmd = [args.pipec_run, self.dir, "--data", args.data, "--steps", str(args.steps),
                         "--log-dir", self.log, "--save", self.params, "--shadow",
                         "--cores", "1", "--quiet"]

@@ -47,10 +47,12 @@ TEST(TrainingPipeline, GptTinyZbv) {
   o.kind = "zb-v";
   o.stages = 2;
   o.microbatches = 4;
-  // The nn ops' costs, read before --nn-lower-to-kernels replaces them.
+  // The nn ops' costs (fused as the pipeline fuses them), read before
+  // --nn-lower-to-kernels replaces them.
   OwningOpRef<ModuleOp> differentiated = module->clone();
   PassManager autodiff(&ctx);
   autodiff.addPass(pipec::createNNAutodiffPass());
+  autodiff.addPass(pipec::createNNFusePass());
   ASSERT_TRUE(succeeded(autodiff.run(*differentiated)));
   PassManager pm(&ctx);
   pipec::buildTrainingPipeline(pm, o);
@@ -123,4 +125,56 @@ TEST(TrainingPipeline, MemoryCapFails) {
   EXPECT_NE(message.find("over the memory cap of 1000 bytes"),
             std::string::npos)
       << message;
+}
+
+/// The first compute op of @forward at or after op id `id`.
+static Operation *firstComputeOp(func::FuncOp forward, int64_t id) {
+  int64_t i = 0;
+  for (Operation &op : forward.getBody().front()) {
+    if (i++ < id || isa<pipec::nn::ParamOp>(op))
+      continue;
+    return &op;
+  }
+  return nullptr;
+}
+
+// --nn-fuse's groups are formed before partitioning: at every stage count
+// the partitioner cuts between groups, never inside one (no chunk starts
+// with the second op of a fused pair), so every layout makes the same
+// kernel calls.
+TEST(TrainingPipeline, NoCutSplitsAFusedGroup) {
+  for (const char *model : {"gpt-tiny", "llama-tiny"})
+    for (int stages = 2; stages <= 16; stages += (stages < 6 ? 1 : 5)) {
+      MLIRContext ctx;
+      std::string err;
+      llvm::raw_string_ostream es(err);
+      auto module = pipec::importModelFile(
+          ctx, std::string(PIPEC_MODELS_DIR) + "/" + model + ".json", es);
+      ASSERT_TRUE(module) << err;
+      pipec::TrainingPipelineOptions o;
+      o.kind = "gpipe";
+      o.stages = stages;
+      o.microbatches = stages;
+      PassManager pm(&ctx);
+      pipec::buildTrainingPipeline(pm, o);
+      ASSERT_TRUE(succeeded(pm.run(*module))) << model << " S=" << stages;
+      auto forward = module->lookupSymbol<func::FuncOp>("forward");
+      int fused = 0;
+      forward.walk([&](Operation *op) {
+        fused += op->hasAttr("nn.fused_with_previous");
+      });
+      EXPECT_GE(fused, 4) << model << ": the blocks' pairs are fused";
+      int chunks = 0;
+      for (auto chunk : module->getOps<pipec::pipe::ChunkOp>()) {
+        auto ids = chunk->getAttrOfType<DenseI64ArrayAttr>("pipe.op_ids");
+        ASSERT_TRUE(ids);
+        Operation *first = firstComputeOp(forward, ids[0]);
+        ASSERT_TRUE(first);
+        EXPECT_FALSE(first->hasAttr("nn.fused_with_previous"))
+            << model << " S=" << stages << ": chunk " << chunks
+            << " starts inside a fused group at op id " << ids[0];
+        ++chunks;
+      }
+      EXPECT_EQ(chunks, stages);
+    }
 }
