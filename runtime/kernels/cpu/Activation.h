@@ -38,7 +38,7 @@ template <typename T> inline T gelu(T v) {
 template <typename T, int64_t... S>
 inline void geluForward(T *y, const T *x, int64_t nArg) {
   const int64_t n = detail::fixedOr<0, S...>(nArg);
-#pragma omp parallel for schedule(static) if (n * 16 >= detail::kParallelWork)
+#pragma omp parallel for simd schedule(static) if (n * 16 >= detail::kParallelWork)
   for (int64_t i = 0; i < n; ++i)
     y[i] = detail::gelu(x[i]);
 }
@@ -51,7 +51,7 @@ inline void geluBackwardB(T *dx, const T *dy, const T *x, int64_t nArg,
   const bool accumulate =
       detail::fixedOr<1, S...>(int64_t(accumulateArg)) != 0;
   constexpr T kScale = detail::geluScale<T>(), kCubic = detail::geluCubic<T>();
-#pragma omp parallel for schedule(static) if (n * 24 >= detail::kParallelWork)
+#pragma omp parallel for simd schedule(static) if (n * 24 >= detail::kParallelWork)
   for (int64_t i = 0; i < n; ++i) {
     T v = x[i];
     T u = kScale * (v + kCubic * v * v * v);
@@ -67,7 +67,7 @@ inline void geluBackwardB(T *dx, const T *dy, const T *x, int64_t nArg,
 template <typename T, int64_t... S>
 inline void siluForward(T *y, const T *x, int64_t nArg) {
   const int64_t n = detail::fixedOr<0, S...>(nArg);
-#pragma omp parallel for schedule(static) if (n * 12 >= detail::kParallelWork)
+#pragma omp parallel for simd schedule(static) if (n * 12 >= detail::kParallelWork)
   for (int64_t i = 0; i < n; ++i)
     y[i] = x[i] / (T(1) + vecExp(-x[i]));
 }
@@ -79,7 +79,7 @@ inline void siluBackwardB(T *dx, const T *dy, const T *x, int64_t nArg,
   const int64_t n = detail::fixedOr<0, S...>(nArg);
   const bool accumulate =
       detail::fixedOr<1, S...>(int64_t(accumulateArg)) != 0;
-#pragma omp parallel for schedule(static) if (n * 16 >= detail::kParallelWork)
+#pragma omp parallel for simd schedule(static) if (n * 16 >= detail::kParallelWork)
   for (int64_t i = 0; i < n; ++i) {
     T s = T(1) / (T(1) + vecExp(-x[i]));
     T g = dy[i] * (s * (T(1) + x[i] * (T(1) - s)));

@@ -51,36 +51,51 @@ struct AttentionShape {
 
 namespace detail {
 /// Number of keys query t may see.
-inline int64_t visibleKeys(const AttentionShape &s, int64_t t) {
-  if (!s.causal)
-    return s.seqKV;
-  int64_t n = t + 1 + (s.seqKV - s.seqQ);
-  return n < 0 ? 0 : (n > s.seqKV ? s.seqKV : n);
+inline int64_t visibleKeys(bool causal, int64_t seqQ, int64_t seqKV,
+                           int64_t t) {
+  if (!causal)
+    return seqKV;
+  int64_t n = t + 1 + (seqKV - seqQ);
+  return n < 0 ? 0 : (n > seqKV ? seqKV : n);
 }
 } // namespace detail
 
+// Both kernels take the shape as a struct; the pack S, when given, fixes
+// its fields in the order batch, seqQ, seqKV, heads, kvHeads, headDim,
+// causal (the integers of kernel.call "attention_*"), so that an emitted
+// chunk's loops have constant bounds.
+#define PIPERT_ATTENTION_SHAPE(s)                                              \
+  const int64_t batch = detail::fixedOr<0, S...>(s.batch);                     \
+  const int64_t seqQ = detail::fixedOr<1, S...>(s.seqQ);                       \
+  const int64_t seqKV = detail::fixedOr<2, S...>(s.seqKV);                     \
+  const int64_t heads = detail::fixedOr<3, S...>(s.heads);                     \
+  const int64_t kvHeads = detail::fixedOr<4, S...>(s.kvHeads);                 \
+  const int64_t dh = detail::fixedOr<5, S...>(s.headDim);                      \
+  const bool causal = detail::fixedOr<6, S...>(int64_t(s.causal)) != 0;        \
+  const int64_t group = heads / kvHeads;                                       \
+  const int64_t qStride = heads * dh, kvStride = kvHeads * dh;                 \
+  const T scale = T(s.scale)
+
 /// out = softmax(scale q k^T + mask) v per head; lse = log-sum-exp per row.
-/// The shape is a struct, so S is accepted for a uniform call syntax only.
 template <typename T, int64_t... S>
 inline void attentionForward(T *out, T *lse, const T *q, const T *k,
                              const T *v, const AttentionShape &s) {
-  const int64_t dh = s.headDim, group = s.heads / s.kvHeads;
-  const int64_t qStride = s.heads * dh, kvStride = s.kvHeads * dh;
-  const int64_t rows = s.batch * s.heads * s.seqQ;
-  const T scale = T(s.scale);
-#pragma omp parallel if (rows * s.seqKV * dh * 4 >= detail::kParallelWork)
+  PIPERT_ATTENTION_SHAPE(s);
+  const int64_t rows = batch * heads * seqQ;
+#pragma omp parallel if (rows * seqKV * dh * 4 >= detail::kParallelWork)
   {
-    std::vector<T> p(static_cast<size_t>(s.seqKV > 0 ? s.seqKV : 1));
+    std::vector<T> p(static_cast<size_t>(seqKV > 0 ? seqKV : 1));
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < rows; ++row) {
       // row enumerates [batch, heads, seqQ], the layout of lse.
-      int64_t t = row % s.seqQ, h = (row / s.seqQ) % s.heads;
-      int64_t b = row / (s.seqQ * s.heads), kvh = h / group;
-      const T *qr = q + (b * s.seqQ + t) * qStride + h * dh;
-      const T *kb = k + b * s.seqKV * kvStride + kvh * dh;
-      const T *vb = v + b * s.seqKV * kvStride + kvh * dh;
-      T *orow = out + (b * s.seqQ + t) * qStride + h * dh;
-      int64_t n = detail::visibleKeys(s, t);
+      int64_t t = row % seqQ, h = (row / seqQ) % heads;
+      int64_t b = row / (seqQ * heads), kvh = h / group;
+      const T *qr = q + (b * seqQ + t) * qStride + h * dh;
+      const T *kb = k + b * seqKV * kvStride + kvh * dh;
+      const T *vb = v + b * seqKV * kvStride + kvh * dh;
+      T *orow = out + (b * seqQ + t) * qStride + h * dh;
+      int64_t n = detail::visibleKeys(causal, seqQ, seqKV, t);
+#pragma omp simd
       for (int64_t d = 0; d < dh; ++d)
         orow[d] = T(0);
       if (n == 0) {
@@ -92,14 +107,18 @@ inline void attentionForward(T *out, T *lse, const T *q, const T *k,
         p[j] = detail::dotFixed(qr, kb + j * kvStride, dh) * scale;
         mx = p[j] > mx ? p[j] : mx;
       }
+#pragma omp simd
       for (int64_t j = 0; j < n; ++j)
         p[j] = vecExp(p[j] - mx);
       T sum = detail::sumFixed(p.data(), n);
       for (int64_t j = 0; j < n; ++j) {
         const T *vr = vb + j * kvStride;
+        const T pj = p[j];
+#pragma omp simd
         for (int64_t d = 0; d < dh; ++d)
-          orow[d] += p[j] * vr[d];
+          orow[d] += pj * vr[d];
       }
+#pragma omp simd
       for (int64_t d = 0; d < dh; ++d)
         orow[d] = orow[d] / sum;
       lse[row] = mx + std::log(sum);
@@ -108,44 +127,44 @@ inline void attentionForward(T *out, T *lse, const T *q, const T *k,
 }
 
 /// B: dq, dk, dv (overwritten) from dout and the saved out and lse.
-/// The shape is a struct, so S is accepted for a uniform call syntax only.
 template <typename T, int64_t... S>
 inline void attentionBackwardB(T *dq, T *dk, T *dv, const T *dout, const T *q,
                                const T *k, const T *v, const T *out,
                                const T *lse, const AttentionShape &s) {
-  const int64_t dh = s.headDim, group = s.heads / s.kvHeads;
-  const int64_t qStride = s.heads * dh, kvStride = s.kvHeads * dh;
-  const int64_t units = s.batch * s.kvHeads;
-  const T scale = T(s.scale);
-#pragma omp parallel if (s.batch * s.heads * s.seqQ * s.seqKV * dh * 8 >=     \
+  PIPERT_ATTENTION_SHAPE(s);
+  const int64_t units = batch * kvHeads;
+#pragma omp parallel if (batch * heads * seqQ * seqKV * dh * 8 >=              \
                              detail::kParallelWork)
   {
-    std::vector<T> dqRow(static_cast<size_t>(dh > 0 ? dh : 1));
+    std::vector<T> dqBuffer(static_cast<size_t>(dh > 0 ? dh : 1));
+    T *dqRow = dqBuffer.data();
 #pragma omp for schedule(static)
     for (int64_t unit = 0; unit < units; ++unit) {
-      int64_t b = unit / s.kvHeads, kvh = unit % s.kvHeads;
-      const T *kb = k + b * s.seqKV * kvStride + kvh * dh;
-      const T *vb = v + b * s.seqKV * kvStride + kvh * dh;
-      T *dkb = dk + b * s.seqKV * kvStride + kvh * dh;
-      T *dvb = dv + b * s.seqKV * kvStride + kvh * dh;
-      for (int64_t j = 0; j < s.seqKV; ++j)
+      int64_t b = unit / kvHeads, kvh = unit % kvHeads;
+      const T *kb = k + b * seqKV * kvStride + kvh * dh;
+      const T *vb = v + b * seqKV * kvStride + kvh * dh;
+      T *dkb = dk + b * seqKV * kvStride + kvh * dh;
+      T *dvb = dv + b * seqKV * kvStride + kvh * dh;
+      for (int64_t j = 0; j < seqKV; ++j)
         for (int64_t d = 0; d < dh; ++d)
           dkb[j * kvStride + d] = dvb[j * kvStride + d] = T(0);
       for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-        for (int64_t t = 0; t < s.seqQ; ++t) {
-          int64_t off = (b * s.seqQ + t) * qStride + h * dh;
+        for (int64_t t = 0; t < seqQ; ++t) {
+          int64_t off = (b * seqQ + t) * qStride + h * dh;
           const T *qr = q + off, *gr = dout + off, *orow = out + off;
-          T rowLse = lse[(b * s.heads + h) * s.seqQ + t];
+          T rowLse = lse[(b * heads + h) * seqQ + t];
           // D = dout . out = sum_j p_j (dout . v_j), the softmax projection.
           T proj = detail::dotFixed(gr, orow, dh);
           for (int64_t d = 0; d < dh; ++d)
             dqRow[d] = T(0);
-          int64_t n = detail::visibleKeys(s, t);
+          int64_t n = detail::visibleKeys(causal, seqQ, seqKV, t);
           for (int64_t j = 0; j < n; ++j) {
             const T *kr = kb + j * kvStride, *vr = vb + j * kvStride;
             T p = vecExp(detail::dotFixed(qr, kr, dh) * scale - rowLse);
             T ds = p * (detail::dotFixed(gr, vr, dh) - proj) * scale;
             T *dkr = dkb + j * kvStride, *dvr = dvb + j * kvStride;
+            // Independent per d (dq, dk and dv are distinct buffers).
+#pragma omp simd
             for (int64_t d = 0; d < dh; ++d) {
               dqRow[d] += ds * kr[d];
               dkr[d] += ds * qr[d];
@@ -159,6 +178,8 @@ inline void attentionBackwardB(T *dq, T *dk, T *dv, const T *dout, const T *q,
     }
   }
 }
+
+#undef PIPERT_ATTENTION_SHAPE
 
 } // namespace pipert::cpu
 

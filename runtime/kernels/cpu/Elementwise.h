@@ -105,7 +105,7 @@ inline void accumulateInto(T *y, const T *x, int64_t nArg,
   const int64_t n = detail::fixedOr<0, S...>(nArg);
   const bool accumulate =
       detail::fixedOr<1, S...>(int64_t(accumulateArg)) != 0;
-#pragma omp parallel for schedule(static) if (n >= detail::kParallelWork)
+#pragma omp parallel for simd schedule(static) if (n >= detail::kParallelWork)
   for (int64_t i = 0; i < n; ++i)
     y[i] = accumulate ? y[i] + x[i] : x[i];
 }

@@ -12,6 +12,8 @@
 #ifndef PIPERT_KERNELS_CPU_REDUCE_H
 #define PIPERT_KERNELS_CPU_REDUCE_H
 
+#include "kernels/cpu/Numerics.h"
+
 #include <cstdint>
 
 namespace pipert::cpu::detail {
@@ -53,7 +55,7 @@ inline void columnSums(T *out, int64_t rows, int64_t cols, bool accumulate,
                        F f) {
   constexpr int64_t kBlock = 64;
   int64_t blocks = (cols + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelWork)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     int64_t c0 = blk * kBlock, c1 = c0 + kBlock < cols ? c0 + kBlock : cols;
     T acc[kBlock];
