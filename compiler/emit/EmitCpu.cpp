@@ -156,13 +156,13 @@ static bool emitChunkSource(const PlanLayout &L, int c,
       return typedPtr(v.getType(), "A", rk.scratchBase + it->second);
     return placePtr(v.getType(), ch.loc.lookup(v));
   };
-  ptr.accumulator = [&](StringRef name, int64_t use) -> std::string {
-    return "((float *)(A + " +
-           std::to_string(rk.accBase + rk.accOffset.at({name.str(), use})) +
+  // A chunk's W calls add into the rank's accumulators; nothing else.
+  ptr.state = [&](const kernel::StateRef &ref) -> std::string {
+    auto it = rk.accOffset.find({ref.param, ref.use});
+    if (ref.kind != kernel::StateRef::Accumulator || it == rk.accOffset.end())
+      return "";
+    return "((float *)(A + " + std::to_string(rk.accBase + it->second) +
            "))";
-  };
-  ptr.paramElements = [&](StringRef name) {
-    return L.params[L.paramIndex.lookup(name)].elements;
   };
   std::string body[3];
   std::set<std::string> used;
@@ -230,18 +230,210 @@ static bool emitChunkSource(const PlanLayout &L, int c,
   return true;
 }
 
+/// The optimizer of every rank, printed from @optimizer_step's kernel calls
+/// (the kernels --nn-lower-to-kernels chose), split where the all-reduces
+/// run: rankRPrepare fills the operands (tied parameters' accumulators; for
+/// group 0 each held parameter's summed gradient and, on its lowest holder,
+/// its sum of squares), rankROpt runs the rest (global norm over the
+/// all-reduced squares, clipping, learning rate, AdamW of the held
+/// parameters) and zeroes the accumulators. Which rank runs a call and
+/// where its values live is layout; the calls are the optimizer's.
+static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
+                          KernelInstances &instances,
+                          std::set<std::string> &used, std::string &out,
+                          std::string &error) {
+  if (!optimizer) {
+    error = "the module has no @optimizer_step";
+    return false;
+  }
+  // The parameter each per-parameter value belongs to: a summed gradient
+  // is what AdamW of that parameter reads, its squares come from it.
+  llvm::DenseMap<Value, int> paramOf;
+  std::vector<kernel::CallOp> calls;
+  for (Operation &op : optimizer.getBody().front()) {
+    if (isa<nn::ParamOp, func::ReturnOp>(op))
+      continue;
+    auto call = dyn_cast<kernel::CallOp>(op);
+    if (!call) {
+      llvm::raw_string_ostream os(error);
+      os << op.getLoc() << ": @optimizer_step op '" << op.getName()
+         << "' is not a kernel call (run --nn-lower-to-kernels)";
+      return false;
+    }
+    calls.push_back(call);
+    if (call.getKernel() == "adamw" && !call.getState().empty() &&
+        !call.getInputs().empty())
+      paramOf[call.getInputs()[0]] =
+          L.paramIndex.lookup(call.getStateRef(0).param);
+  }
+  for (kernel::CallOp call : calls)
+    if (call.getKernel() == "sum_squares" && paramOf.count(call.getInputs()[0]))
+      paramOf[call.getResult(0)] = paramOf.lookup(call.getInputs()[0]);
+  // Before the global norm: the all-reduce operands; from it on: Opt.
+  auto inPrepare = [](kernel::CallOp call) {
+    return call.getKernel() == "sum_uses" || call.getKernel() == "sum_squares";
+  };
+  auto f32 = [](int64_t off) {
+    return "((float *)(A + " + std::to_string(off) + "))";
+  };
+  llvm::raw_string_ostream os(out);
+  for (size_t r = 0; r < L.ranks.size(); ++r) {
+    const RankLayout &rk = L.ranks[r];
+    auto holds = [&](int p) {
+      return std::count(rk.params.begin(), rk.params.end(), p) > 0;
+    };
+    auto gradPtr = [&](int p) {
+      return f32(rk.gradsBase + rk.paramOffset.at(p));
+    };
+    // Where each use's gradient is read from when summing: the tied
+    // operand (all-reduced in rank order) or this rank's accumulator.
+    auto usePtr = [&](const std::string &name, int64_t use) -> std::string {
+      if (const TiedGroup *g = L.tiedGroupOf(L.paramIndex.lookup(name)))
+        for (const TiedSegment &seg : g->segments)
+          if (seg.param == name && seg.use == use)
+            return f32(rk.tiedBase.at(g->group) + seg.offset);
+      auto it = rk.accOffset.find({name, use});
+      return it == rk.accOffset.end() ? ""
+                                      : f32(rk.accBase + it->second);
+    };
+    OpPointers ptr;
+    llvm::DenseMap<Value, std::string> where;
+    ptr.value = [&](Value v) -> std::string { return where.lookup(v); };
+    ptr.state = [&](const kernel::StateRef &ref) -> std::string {
+      int p = L.paramIndex.lookup(ref.param);
+      if (!holds(p))
+        return "";
+      int64_t off = rk.paramOffset.at(p);
+      switch (ref.kind) {
+      case kernel::StateRef::Accumulator:
+        return usePtr(ref.param, ref.use);
+      case kernel::StateRef::Value:
+        return f32(rk.valuesBase + off);
+      case kernel::StateRef::FirstMoment:
+        return f32(rk.mBase + off);
+      case kernel::StateRef::SecondMoment:
+        return f32(rk.vBase + off);
+      }
+      return "";
+    };
+    for (auto [v, p] : paramOf)
+      if (holds(p) &&
+          cast<RankedTensorType>(v.getType()).getElementType().isF32())
+        where[v] = gradPtr(p);
+
+    // Prepare: the tied operands, then group 0.
+    os << "static pipert::cpu::Status rank" << r
+       << "Prepare(uint8_t *A, int32_t group, uint8_t *data) {\n"
+          "  (void)A; (void)data;\n  pipert::cpu::Status st;\n";
+    for (const TiedGroup &g : L.tied) {
+      if (!std::count(g.ranks.begin(), g.ranks.end(), int32_t(r)))
+        continue;
+      os << "  if (group == " << g.group << ") {\n";
+      for (const TiedSegment &s : g.segments) {
+        auto it = rk.accOffset.find({s.param, s.use});
+        if (it != rk.accOffset.end())
+          os << "    std::memcpy(data + " << s.offset << ", "
+             << f32(rk.accBase + it->second) << ", " << s.bytes << ");\n";
+        else
+          os << "    std::memset(data + " << s.offset << ", 0, " << s.bytes
+             << ");\n";
+      }
+      os << "    return st;\n  }\n";
+    }
+    os << "  if (group != 0)\n    return st;\n";
+    std::string prepare;
+    for (kernel::CallOp call : calls) {
+      if (!inPrepare(call))
+        continue;
+      Value result = call.getResult(0);
+      auto it = paramOf.find(call.getKernel() == "sum_uses"
+                                 ? result
+                                 : call.getInputs()[0]);
+      if (it == paramOf.end()) {
+        error = "@optimizer_step: a '" + call.getKernel().str() +
+                "' call whose parameter no adamw updates";
+        return false;
+      }
+      int p = it->second;
+      if (call.getKernel() == "sum_squares") {
+        // Each parameter's squares from one rank (its lowest holder), zero
+        // elsewhere: the all-reduce adds them exactly.
+        std::string slot = "((double *)(data + " + std::to_string(8 * p) +
+                           "))";
+        if (L.params[size_t(p)].normRank != int32_t(r)) {
+          prepare += "  *" + slot + " = 0.0;\n";
+          continue;
+        }
+        where[result] = slot;
+      } else if (!holds(p)) {
+        continue;
+      }
+      if (!emitOpCall(call, ptr, prepare, instances, used, error))
+        return false;
+    }
+    os << prepare << "  return st;\n}\n\n";
+
+    // Opt: the norm of the all-reduced squares, clipping, learning rate,
+    // AdamW of the held parameters.
+    std::string opt = "static pipert::cpu::Status rank" + std::to_string(r) +
+                      "Opt(uint8_t *A, int64_t step) {\n"
+                      "  pipert::cpu::Status st;\n"
+                      "  int64_t stepValue = step;\n";
+    if (optimizer.getNumArguments() > 0)
+      where[optimizer.getArgument(0)] = "(&stepValue)";
+    for (auto [v, p] : paramOf)
+      if (cast<RankedTensorType>(v.getType()).getElementType().isF64())
+        where[v] = "((double *)(A + " +
+                   std::to_string(rk.normBase + 8 * int64_t(p)) + "))";
+    int locals = 0;
+    for (kernel::CallOp call : calls) {
+      if (inPrepare(call))
+        continue;
+      if (call.getKernel() == "adamw" &&
+          !holds(L.paramIndex.lookup(call.getStateRef(0).param)))
+        continue;
+      for (Value res : call.getResults()) {
+        if (call.getKernel() == "grad_norm") {
+          where[res] = "((double *)(A + " +
+                       std::to_string(rk.gradNormOffset) + "))";
+          continue;
+        }
+        // Host scalars (clip scale, learning rate) live on the stack.
+        std::string name = "scalar" + std::to_string(locals++);
+        opt += "  double " + name + " = 0;\n";
+        where[res] = "(&" + name + ")";
+      }
+      if (!emitOpCall(call, ptr, opt, instances, used, error))
+        return false;
+    }
+    // The accumulators start the next step at zero (docs/AUTODIFF.md).
+    if (rk.accBytes)
+      opt += "  std::memset(A + " + std::to_string(rk.accBase) + ", 0, " +
+             std::to_string(rk.accBytes) + ");\n";
+    os << opt << "  return st;\n}\n\n";
+  }
+  return true;
+}
+
 /// plan.cpp: the chunk table, per-rank all-reduce operands and optimizer.
-static std::string emitPlanSource(const PlanLayout &L) {
-  std::string out;
+static bool emitPlanSource(const PlanLayout &L, func::FuncOp optimizer,
+                           KernelInstances &instances, std::string &out,
+                           std::string &error) {
+  std::string optimizerText;
+  std::set<std::string> used;
+  if (!emitOptimizer(L, optimizer, instances, used, optimizerText, error))
+    return false;
   llvm::raw_string_ostream os(out);
   int C = int(L.chunks.size());
   os << "// the plan of " << L.modelName
      << ": chunk table, all-reduce operands, optimizer (generated by pipec)\n"
         "#include \"pipert/PlanCode.h\"\n\n"
-        "#include \"kernels/cpu/AdamW.h\"\n"
-        "#include \"kernels/cpu/Elementwise.h\"\n"
-        "#include \"pipert/LrSchedule.h\"\n\n"
-        "#include <cstring>\n\n";
+        "#include \"kernels/cpu/Calls.h\"\n\n"
+        "#include <cstring>\n\n"
+        "// The kernel instantiations the optimizer calls (kernels.cpp).\n";
+  for (const std::string &name : used)
+    os << instances.declarations.at(name) << "\n";
+  os << "\n";
   for (int c = 0; c < C; ++c)
     os << "pipert::cpu::Status pipec_c" << c
        << "_fwd(const pipert::KernelContext *, uint8_t *, uint8_t *const *, "
@@ -274,103 +466,12 @@ static std::string emitPlanSource(const PlanLayout &L) {
     os << "}},\n";
   }
   os << "};\n\n";
-  // Per rank: the all-reduce contributions and the optimizer step.
-  for (size_t r = 0; r < L.ranks.size(); ++r) {
-    const RankLayout &rk = L.ranks[r];
-    auto accPtr = [&](const std::string &name, int64_t use) {
-      return "((float *)(A + " +
-             std::to_string(rk.accBase + rk.accOffset.at({name, use})) + "))";
-    };
-    auto f32 = [](int64_t off) {
-      return "((float *)(A + " + std::to_string(off) + "))";
-    };
-    os << "static void rank" << r
-       << "Prepare(uint8_t *A, int32_t group, uint8_t *data) {\n  (void)A; "
-          "(void)data;\n";
-    for (const TiedGroup &g : L.tied) {
-      if (!std::count(g.ranks.begin(), g.ranks.end(), int32_t(r)))
-        continue;
-      os << "  if (group == " << g.group << ") {\n";
-      for (const TiedSegment &s : g.segments) {
-        if (rk.accOffset.count({s.param, s.use}))
-          os << "    std::memcpy(data + " << s.offset << ", "
-             << accPtr(s.param, s.use) << ", " << s.bytes << ");\n";
-        else
-          os << "    std::memset(data + " << s.offset << ", 0, " << s.bytes
-             << ");\n";
-      }
-      os << "    return;\n  }\n";
-    }
-    // Group 0: the summed gradients, then their squares for the norm.
-    os << "  if (group != 0)\n    return;\n";
-    for (int p : rk.params) {
-      const ParamLayout &pl = L.params[p];
-      int64_t off = rk.paramOffset.at(p);
-      std::string grad = f32(rk.gradsBase + off);
-      if (const TiedGroup *g = L.tiedGroupOf(p)) {
-        for (const TiedSegment &s : g->segments)
-          if (s.param == pl.name)
-            os << "  pipert::cpu::accumulateInto<float>(" << grad << ", "
-               << f32(rk.tiedBase.at(g->group) + s.offset) << ", "
-               << pl.elements << ", " << (s.use > 0 ? "true" : "false")
-               << ");\n";
-      } else if (pl.uses == 0) {
-        os << "  std::memset(" << grad << ", 0, " << pl.bytes << ");\n";
-      } else {
-        for (int64_t u = 0; u < pl.uses; ++u)
-          os << "  pipert::cpu::accumulateInto<float>(" << grad << ", "
-             << accPtr(pl.name, u) << ", " << pl.elements << ", "
-             << (u > 0 ? "true" : "false") << ");\n";
-      }
-    }
-    os << "  double *squares = (double *)data;\n";
-    for (size_t p = 0; p < L.params.size(); ++p) {
-      const ParamLayout &pl = L.params[p];
-      if (pl.normRank == int32_t(r))
-        os << "  squares[" << p << "] = pipert::cpu::sumOfSquares<float>("
-           << f32(rk.gradsBase + rk.paramOffset.at(int(p))) << ", "
-           << pl.elements << ");\n";
-      else
-        os << "  squares[" << p << "] = 0.0;\n";
-    }
-    os << "}\n\n";
-    os << "static pipert::cpu::Status rank" << r
-       << "Opt(uint8_t *A, int64_t step) {\n"
-       << "  double norm = pipert::cpu::globalNorm((const double *)(A + "
-       << rk.normBase << "), " << L.params.size() << ");\n"
-       << "  *((double *)(A + " << rk.gradNormOffset << ")) = norm;\n"
-       << "  double clip = pipert::cpu::clipScale(norm, "
-       << doubleLiteral(L.gradClip) << ");\n"
-       << "  pipert::LrSchedule lrs{" << doubleLiteral(L.lr.lr) << ", "
-       << doubleLiteral(L.lr.minLr) << ", " << L.lr.warmupSteps << ", "
-       << L.lr.decaySteps << ", " << (L.lr.cosine ? "true" : "false") << "};\n"
-       << "  pipert::cpu::AdamWConfig c;\n  c.lr = lrs.at(step);\n";
-    for (int p : rk.params) {
-      const ParamLayout &pl = L.params[p];
-      int64_t off = rk.paramOffset.at(p);
-      os << "  c.beta1 = " << doubleLiteral(pl.beta1)
-         << "; c.beta2 = " << doubleLiteral(pl.beta2)
-         << "; c.eps = " << doubleLiteral(pl.eps)
-         << "; c.weightDecay = " << doubleLiteral(pl.weightDecay) << ";\n"
-         << "  if (pipert::cpu::Status st = pipert::cpu::adamwStep<float>("
-         << f32(rk.valuesBase + off) << ", " << f32(rk.gradsBase + off)
-         << ", " << f32(rk.mBase + off) << ", " << f32(rk.vBase + off) << ", "
-         << pl.elements
-         << ", c, c.weightDecay != 0.0, step + 1, clip); !st.ok())\n"
-         << "    return pipert::cpu::Status::failure(\"adamw of " << pl.name
-         << ": \" + st.message());\n";
-    }
-    // The accumulators start the next step at zero (docs/AUTODIFF.md).
-    if (rk.accBytes)
-      os << "  std::memset(A + " << rk.accBase << ", 0, " << rk.accBytes
-         << ");\n";
-    os << "  return pipert::cpu::Status::success();\n}\n\n";
-  }
+  os << optimizerText;
   os << "static const pipecrun::RankCode kRanks[] = {\n";
   for (size_t r = 0; r < L.ranks.size(); ++r)
     os << "  {rank" << r << "Prepare, rank" << r << "Opt},\n";
   os << "};\n";
-  return out;
+  return true;
 }
 
 /// The end of plan.cpp: the plan's identity and the manifest it was
@@ -415,12 +516,16 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
     id = hashPart(id, chunkTexts[c].data(), chunkTexts[c].size());
     plan.chunkSources.push_back("chunk" + std::to_string(c) + ".cpp");
   }
+  plan.planSource = "plan.cpp";
+  std::string planText;
+  if (!emitPlanSource(L, module.lookupSymbol<func::FuncOp>("optimizer_step"),
+                      instances, planText, error))
+    return false;
+  id = hashPart(id, planText.data(), planText.size());
+  // Last: the optimizer's instantiations join the chunks'.
   std::string kernelText = emitKernelSource(instances);
   id = hashPart(id, kernelText.data(), kernelText.size());
   plan.kernelSource = "kernels.cpp";
-  plan.planSource = "plan.cpp";
-  std::string planText = emitPlanSource(L);
-  id = hashPart(id, planText.data(), planText.size());
   std::vector<pipert::Stream> streams;
   if (!buildStreams(L, streams, error))
     return false;

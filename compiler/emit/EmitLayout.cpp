@@ -2,6 +2,8 @@
 
 #include "compiler/emit/EmitLayout.h"
 
+#include "dialects/kernel/KernelOps.h"
+
 #include "dialects/nn/NNGradOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -11,21 +13,23 @@ using namespace mlir;
 using namespace pipec;
 using namespace pipec::emit;
 
-/// The learning-rate schedule of @optimizer_step.
+/// The learning-rate schedule of @optimizer_step (its lr_schedule call:
+/// ints warmup, decay steps, cosine; reals lr, min lr).
 static bool readLrSchedule(ModuleOp module, PlanLayout &L,
                            std::string &error) {
   auto opt = module.lookupSymbol<func::FuncOp>("optimizer_step");
   if (opt)
-    for (Operation &op : opt.getBody().front())
-      if (auto lr = dyn_cast<nn::LrScheduleOp>(op)) {
-        L.lr.lr = lr.getLr().convertToDouble();
-        L.lr.minLr = lr.getMinLr().convertToDouble();
-        L.lr.warmupSteps = int64_t(lr.getWarmupSteps());
-        L.lr.decaySteps = int64_t(lr.getDecaySteps());
-        L.lr.cosine = lr.getDecay() == "cosine";
+    for (auto call : opt.getBody().front().getOps<kernel::CallOp>())
+      if (call.getKernel() == "lr_schedule" && call.getInts().size() == 3 &&
+          call.getReals().size() == 2) {
+        L.lr.lr = call.getReals()[0];
+        L.lr.minLr = call.getReals()[1];
+        L.lr.warmupSteps = call.getInts()[0];
+        L.lr.decaySteps = call.getInts()[1];
+        L.lr.cosine = call.getInts()[2] != 0;
         return true;
       }
-  error = "@optimizer_step has no nn.lr_schedule";
+  error = "@optimizer_step has no lr_schedule kernel call";
   return false;
 }
 

@@ -67,9 +67,10 @@ bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
             "' is not a kernel call (run --nn-lower-to-kernels)";
     return false;
   }
-  if (kernelPointers(call.getKernel()) <= 0) {
+  int pointers = kernelPointers(call.getKernel());
+  if (pointers == 0) {
     error = loc + ": kernel '" + call.getKernel().str() +
-            "' is not a cpu kernel a chunk can call";
+            "' is not in the cpu library";
     return false;
   }
   std::vector<std::string> args;
@@ -77,15 +78,44 @@ bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
     args.push_back(ptr.value(r));
   for (unsigned i = 0; i < call.getState().size(); ++i) {
     kernel::StateRef ref = call.getStateRef(i);
-    if (ref.kind != kernel::StateRef::Accumulator) {
-      error = loc + ": a chunk reads no parameter state but accumulators, "
-                    "not '" + ref.str() + "'";
+    std::string p = ptr.state(ref);
+    if (p.empty()) {
+      error = loc + ": this code holds no storage for '" + ref.str() + "'";
       return false;
     }
-    args.push_back(ptr.accumulator(ref.param, ref.use));
+    args.push_back(p);
   }
   for (Value v : call.getInputs())
     args.push_back(ptr.value(v));
+  std::string where =
+      quoted(loc + ": '" + call.getOrigin().str() + "'");
+
+  // A variadic kernel (the optimizer's sums) takes its first pointer, then
+  // the others as an array: called directly, with the array on the stack.
+  if (pointers < 0) {
+    std::string element = "const float *";
+    if (!call.getInputs().empty() &&
+        cast<RankedTensorType>(call.getInputs()[0].getType())
+            .getElementType()
+            .isF64())
+      element = "const double *";
+    llvm::raw_string_ostream os(out);
+    os << "  // " << call.getOrigin() << " " << loc << "\n  {\n"
+       << "    " << element << "rest[] = {";
+    for (size_t i = 1; i < args.size(); ++i)
+      os << (i > 1 ? ", " : "") << args[i];
+    if (args.size() == 1)
+      os << "nullptr";
+    os << "};\n    st = pipert::cpu::call::" << call.getKernel() << "<float>("
+       << args[0] << ", rest, " << args.size() - 1;
+    for (int64_t i : call.getInts())
+      os << ", " << i;
+    for (double r : call.getReals())
+      os << ", " << doubleLiteral(r);
+    os << ");\n    if (!st.ok())\n      return pipert::cpu::failureAt(" << where
+       << ", st);\n  }\n";
+    return true;
+  }
 
   // The instantiation: kernel, static integers, reals. Its wrapper is
   // named by them (a hash keeps long shape lists and reals short), so a

@@ -12,6 +12,7 @@
 #define PIPEC_COMPILER_EMIT_EMITOPS_H
 
 #include "compiler/reference/PerturbVjp.h"
+#include "dialects/kernel/KernelOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/DenseMap.h"
@@ -31,10 +32,9 @@ struct OpPointers {
   /// A pointer expression to the storage of `v` (float*, int32_t* or
   /// double* after the cast the caller writes).
   std::function<std::string(mlir::Value v)> value;
-  /// A float* expression to the accumulator of use `use` of `param`.
-  std::function<std::string(llvm::StringRef param, int64_t use)> accumulator;
-  /// Elements of parameter `param`.
-  std::function<int64_t(llvm::StringRef param)> paramElements;
+  /// A pointer expression to the parameter storage a call names (an
+  /// accumulator, the values, a moment), or "" where the caller holds none.
+  std::function<std::string(const kernel::StateRef &ref)> state;
 };
 
 /// The distinct kernel instantiations of a plan (kernel, static integers,

@@ -91,13 +91,18 @@ static void aroundAxis(ArrayRef<int64_t> shape, int64_t axis, int64_t &outer,
     inner *= shape[d];
 }
 
+/// The integers of the attention kernels: batch, seqQ, seqKV, heads,
+/// kvHeads, headDim, causal.
 template <typename OpT>
-static void attentionInts(OpT o, Value q, Value k, Lowering &l) {
+static SmallVector<int64_t> attentionInts(OpT o, Value q, Value k) {
   int64_t heads = int64_t(o.getHeads());
-  l.ints = {shapeOf(q)[0], shapeOf(q)[1],     shapeOf(k)[1],
-            heads,         int64_t(o.getKvHeads()), shapeOf(q)[2] / heads,
-            o.getCausal() ? 1 : 0};
-  l.reals = {o.getScale().convertToDouble()};
+  return {shapeOf(q)[0],
+          shapeOf(q)[1],
+          shapeOf(k)[1],
+          heads,
+          int64_t(o.getKvHeads()),
+          shapeOf(q)[2] / heads,
+          o.getCausal() ? 1 : 0};
 }
 
 /// Chooses the cpu kernel of `op`. Returns failure after a diagnostic.
@@ -215,17 +220,17 @@ static LogicalResult chooseCpuKernel(Operation *op, ModuleOp module,
                    {o.getEps().convertToDouble()});
       })
       .Case([&](nn::AttentionOp o) {
-        set("attention_forward", {o.getQ(), o.getK(), o.getV()});
-        attentionInts(o, o.getQ(), o.getK(), l);
         l.extraResults = {
             vectorOf(o.getQ(), shapeOf(o.getQ())[0] * int64_t(o.getHeads()) *
                                    shapeOf(o.getQ())[1])};
-        return success();
+        return set("attention_forward", {o.getQ(), o.getK(), o.getV()},
+                   attentionInts(o, o.getQ(), o.getK()),
+                   {o.getScale().convertToDouble()});
       })
       .Case([&](nn::AttentionTrainOp o) {
-        set("attention_forward", {o.getQ(), o.getK(), o.getV()});
-        attentionInts(o, o.getQ(), o.getK(), l);
-        return success();
+        return set("attention_forward", {o.getQ(), o.getK(), o.getV()},
+                   attentionInts(o, o.getQ(), o.getK()),
+                   {o.getScale().convertToDouble()});
       })
       // Fused units (--nn-fuse).
       .Case([&](nn::MatmulGeluOp o) {
@@ -313,10 +318,11 @@ static LogicalResult chooseCpuKernel(Operation *op, ModuleOp module,
                    {o.getTheta().convertToDouble()});
       })
       .Case([&](nn::AttentionGradOp o) {
-        set("attention_backward_b", {o.getDout(), o.getQ(), o.getK(), o.getV(),
-                                     o.getOut(), o.getLse()});
-        attentionInts(o, o.getQ(), o.getK(), l);
-        return success();
+        return set("attention_backward_b",
+                   {o.getDout(), o.getQ(), o.getK(), o.getV(), o.getOut(),
+                    o.getLse()},
+                   attentionInts(o, o.getQ(), o.getK()),
+                   {o.getScale().convertToDouble()});
       })
       .Case([&](nn::GradAddOp o) {
         // lhs + rhs elementwise: add without broadcast gives the bits of

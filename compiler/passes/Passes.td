@@ -314,8 +314,8 @@ def NNLowerToKernelsPass : Pass<"nn-lower-to-kernels", "::mlir::ModuleOp"> {
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
            "The kernel library: cpu">,
     Option<"optimizer", "optimizer", "bool", /*default=*/"true",
-           "Lower @optimizer_step too (the compiled plan's optimizer is "
-           "printed from the memory layout, so the training flow leaves it)">,
+           "Lower @optimizer_step too (false: leave it, for tests of the "
+           "training step alone)">,
   ];
 }
 

@@ -31,11 +31,8 @@ void buildTrainingPipeline(mlir::OpPassManager &pm,
   schedule.chunksPerRank = o.chunksPerRank;
   pm.addPass(createPipeSchedulePass(schedule));
 
-  // The compiled plan's optimizer is printed from the memory layout
-  // (plan.cpp), so @optimizer_step stays as it is.
   NNLowerToKernelsPassOptions kernels;
   kernels.target = o.target;
-  kernels.optimizer = false;
   pm.addPass(createNNLowerToKernelsPass(kernels));
 
   PipePlanMemoryPassOptions memory;

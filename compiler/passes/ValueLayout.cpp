@@ -68,17 +68,42 @@ static bool readModel(ModuleOp module, func::FuncOp step, func::FuncOp opt,
   if (auto train = module->getAttrOfType<DictionaryAttr>("nn.train"))
     if (auto seed = train.getAs<IntegerAttr>("seed"))
       L.seed = uint64_t(seed.getInt());
+  // The optimizer step as --nn-lower-to-kernels wrote it: per parameter
+  // the uses its sum adds (sum_uses' accumulators) and AdamW's constants,
+  // the clipping norm.
   for (Operation &op : opt.getBody().front()) {
-    if (auto s = dyn_cast<nn::SumUsesOp>(op))
-      L.params[L.paramIndex.lookup(s.getParam())].uses = int64_t(s.getUses());
-    else if (auto a = dyn_cast<nn::AdamWOp>(op)) {
-      ParamLayout &pl = L.params[L.paramIndex.lookup(a.getParam())];
-      pl.beta1 = a.getBeta1().convertToDouble();
-      pl.beta2 = a.getBeta2().convertToDouble();
-      pl.eps = a.getEps().convertToDouble();
-      pl.weightDecay = a.getWeightDecay().convertToDouble();
-    } else if (auto c = dyn_cast<nn::ClipScaleOp>(op))
-      L.gradClip = c.getMaxNorm().convertToDouble();
+    if (isa<nn::ParamOp, func::ReturnOp>(op))
+      continue;
+    auto call = dyn_cast<kernel::CallOp>(op);
+    if (!call) {
+      llvm::raw_string_ostream os(error);
+      os << op.getLoc() << ": @optimizer_step op '" << op.getName()
+         << "' is not a kernel call (run --nn-lower-to-kernels)";
+      return false;
+    }
+    auto paramOf = [&](unsigned i) -> ParamLayout * {
+      if (call.getState().size() <= i)
+        return nullptr;
+      auto it = L.paramIndex.find(call.getStateRef(i).param);
+      return it == L.paramIndex.end() ? nullptr : &L.params[it->second];
+    };
+    StringRef k = call.getKernel();
+    if (k == "sum_uses") {
+      if (ParamLayout *pl = paramOf(0))
+        pl->uses = int64_t(call.getState().size());
+    } else if (k == "adamw" && call.getReals().size() == 4) {
+      ParamLayout *pl = paramOf(0);
+      if (!pl) {
+        error = "@optimizer_step: adamw of an unknown parameter";
+        return false;
+      }
+      pl->beta1 = call.getReals()[0];
+      pl->beta2 = call.getReals()[1];
+      pl->eps = call.getReals()[2];
+      pl->weightDecay = call.getReals()[3];
+    } else if (k == "clip_scale" && call.getReals().size() == 1) {
+      L.gradClip = call.getReals()[0];
+    }
   }
   for (unsigned i = 0; i < step.getNumArguments(); ++i) {
     auto name = step.getArgAttrOfType<StringAttr>(i, "nn.name");
@@ -118,6 +143,13 @@ static bool assignOps(func::FuncOp step, ValueLayout &L,
       if (ret.getNumOperands() == 1)
         loss = ret.getOperand(0);
       continue;
+    }
+    // The layout reads the kernels' storage (accumulators) from the calls.
+    if (!isa<nn::ParamOp, kernel::CallOp>(op)) {
+      llvm::raw_string_ostream os(error);
+      os << op.getLoc() << ": @train_step op '" << op.getName()
+         << "' is not a kernel call (run --nn-lower-to-kernels)";
+      return false;
     }
     auto id = op.getAttrOfType<IntegerAttr>("nn.op_id");
     auto role = op.getAttrOfType<StringAttr>("nn.role");

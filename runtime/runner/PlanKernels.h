@@ -100,8 +100,7 @@ public:
   pipert::Status prepareAllReduce(const pipert::RankContext &ctx,
                                   int32_t group, int32_t, uint8_t *data,
                                   int64_t) override {
-    code.ranks[ctx.rank].prepare(ctx.arena, group, data);
-    return pipert::Status::success();
+    return convert(code.ranks[ctx.rank].prepare(ctx.arena, group, data));
   }
 
   pipert::Status optStep(const pipert::RankContext &ctx) override {

@@ -60,7 +60,7 @@
 // GPT-tiny end to end: the partitioner declares @tied.wte.weight on ranks 0
 // and 3 (embedding and LM head), and the scheduled programs of those two
 // ranks, and only those, reduce it; the memory planner accepts them.
-// RUN: pipec import %models/gpt-tiny.json | pipec-opt --nn-autodiff --pipe-partition="stages=4 kind=1f1b microbatches=8" --pipe-schedule="kind=1f1b microbatches=8" -o %t/gpt.mlir
+// RUN: pipec import %models/gpt-tiny.json | pipec-opt --nn-autodiff --pipe-partition="stages=4 kind=1f1b microbatches=8" --pipe-schedule="kind=1f1b microbatches=8" --nn-lower-to-kernels -o %t/gpt.mlir
 // RUN: FileCheck %s --check-prefix=GPT < %t/gpt.mlir
 // RUN: pipec-opt %t/gpt.mlir --pipe-plan-memory | FileCheck %s --check-prefix=GPT
 // GPT: pipe.group @tied.wte.weight ranks = [0, 3]

@@ -50,8 +50,9 @@ struct ChunkCode {
 
 /// One rank of the plan.
 struct RankCode {
-  /// Fills the operand of all-reduce `group` with this rank's contribution.
-  void (*prepare)(uint8_t *A, int32_t group, uint8_t *data);
+  /// Fills the operand of all-reduce `group` with this rank's contribution
+  /// (kernel calls of @optimizer_step: a failure names the call).
+  pipert::cpu::Status (*prepare)(uint8_t *A, int32_t group, uint8_t *data);
   /// Clipping, learning rate and AdamW for the rank's parameters; zeroes
   /// the gradient accumulators for the next step.
   pipert::cpu::Status (*opt)(uint8_t *A, int64_t step);

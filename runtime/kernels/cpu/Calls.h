@@ -201,13 +201,8 @@ inline Status softmax_cross_entropy(T *loss, T *dlogits, const T *logits,
                                     const int32_t *targets,
                                     const double *lossScale, int64_t rows,
                                     int64_t vocab) {
-  Status st =
-      crossEntropyForward<T, S...>(loss, nullptr, logits, targets, rows, vocab);
-  if (!st.ok())
-    return st;
-  const double scale = *lossScale / double(fixedOr<0, S...>(rows));
-  return crossEntropyBackward<T, S...>(dlogits, logits, targets, rows, vocab,
-                                       scale);
+  return softmaxCrossEntropy<T, S...>(loss, dlogits, logits, targets,
+                                      lossScale, rows, vocab);
 }
 
 //===----------------------------------------------------------------------===//

@@ -45,6 +45,34 @@ inline void rowStats(const T *x, int64_t vocab, T &mx, T &sum) {
   sum = reduceFixed<T>(vocab, [x, m](int64_t i) { return vecExp(x[i] - m); });
 }
 
+/// One row of the gradient: g = (softmax(x) - onehot(target)) * sc, the
+/// exponentials written into g first and summed there (each x[i] is read
+/// before g[i] is written, so g may alias x). The sum has the bits of
+/// rowStats's (the same terms in the same fixed order, one exp each);
+/// returns the row maximum and that sum.
+template <typename T>
+inline void softmaxGradRow(T *g, const T *x, int32_t target, int64_t vocab,
+                           T sc, T &mx, T &sum) {
+  mx = -INFINITY;
+  for (int64_t i = 0; i < vocab; ++i)
+    mx = x[i] > mx ? x[i] : mx;
+  for (int64_t i = 0; i < vocab; ++i)
+    g[i] = vecExp(x[i] - mx);
+  sum = sumFixed(g, vocab);
+  for (int64_t i = 0; i < vocab; ++i) {
+    T p = g[i] / sum;
+    g[i] = (i == target ? p - T(1) : p) * sc;
+  }
+}
+
+/// The mean of the per-row losses, added in ascending rows in double.
+template <typename T> inline T meanLoss(const T *per, int64_t rows) {
+  double total = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    total += double(per[r]);
+  return T(rows ? total / double(rows) : 0.0);
+}
+
 } // namespace detail
 
 /// *loss = mean over rows of the per-row loss; rowLosses[rows] gets each
@@ -73,10 +101,7 @@ inline Status crossEntropyForward(T *loss, T *rowLosses, const T *logits,
     detail::rowStats(x, vocab, mx, sum);
     per[r] = (mx + std::log(sum)) - x[targets[r]];
   }
-  double total = 0;
-  for (int64_t r = 0; r < rows; ++r)
-    total += double(per[r]);
-  *loss = T(rows ? total / double(rows) : 0.0);
+  *loss = detail::meanLoss(per, rows);
   return Status::success();
 }
 
@@ -96,22 +121,41 @@ inline Status crossEntropyBackward(T *dlogits, const T *logits,
 #pragma omp parallel for schedule(static)                                      \
     if (rows * vocab * 10 >= detail::kParallelWork)
   for (int64_t r = 0; r < rows; ++r) {
-    const T *x = logits + r * vocab;
-    T *g = dlogits + r * vocab;
-    T mx = -INFINITY;
-    for (int64_t i = 0; i < vocab; ++i)
-      mx = x[i] > mx ? x[i] : mx;
-    // The exponentials go into g first (each x[i] is read before g[i] is
-    // written, so g may alias x); summing them in the fixed order gives the
-    // same bits as the forward pass's rowStats with one exp per element.
-    for (int64_t i = 0; i < vocab; ++i)
-      g[i] = vecExp(x[i] - mx);
-    T sum = detail::sumFixed(g, vocab);
-    for (int64_t i = 0; i < vocab; ++i) {
-      T p = g[i] / sum;
-      g[i] = (i == targets[r] ? p - T(1) : p) * sc;
-    }
+    T mx, sum;
+    detail::softmaxGradRow(dlogits + r * vocab, logits + r * vocab,
+                           targets[r], vocab, sc, mx, sum);
   }
+  return Status::success();
+}
+
+/// The loss and its gradient in one pass over each row (the fused unit of
+/// the training step's loss): *loss as crossEntropyForward, dlogits as
+/// crossEntropyBackward with scale = *lossScale / rows (the division in
+/// double, docs/AUTODIFF.md), with the bits of the two. Fails (writing
+/// nothing) on a target outside [0, vocab).
+template <typename T, int64_t... S>
+inline Status softmaxCrossEntropy(T *loss, T *dlogits, const T *logits,
+                                  const int32_t *targets,
+                                  const double *lossScale, int64_t rowsArg,
+                                  int64_t vocabArg) {
+  const int64_t rows = detail::fixedOr<0, S...>(rowsArg);
+  const int64_t vocab = detail::fixedOr<1, S...>(vocabArg);
+  Status st = detail::checkTargets("cross_entropy", targets, rows, vocab);
+  if (!st.ok())
+    return st;
+  const T sc = T(*lossScale / double(rows));
+  std::vector<T> per(static_cast<size_t>(rows));
+#pragma omp parallel for schedule(static)                                      \
+    if (rows * vocab * 10 >= detail::kParallelWork)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *x = logits + r * vocab;
+    const T target = x[targets[r]]; // read before g, which may alias x
+    T mx, sum;
+    detail::softmaxGradRow(dlogits + r * vocab, x, targets[r], vocab, sc, mx,
+                           sum);
+    per[size_t(r)] = (mx + std::log(sum)) - target;
+  }
+  *loss = detail::meanLoss(per.data(), rows);
   return Status::success();
 }
 

@@ -21,6 +21,16 @@
 
 namespace pipert::cpu {
 
+namespace detail {
+/// One row of a residual add: sr = ar + br (addForward's expression).
+template <typename T>
+inline void addRow(T *sr, const T *ar, const T *br, int64_t dim) {
+#pragma omp simd
+  for (int64_t i = 0; i < dim; ++i)
+    sr[i] = ar[i] + br[i];
+}
+} // namespace detail
+
 /// pre = x op(w) (+ bias); y = gelu(pre): matmulForward then geluForward.
 /// The bias add and the GELU share one pass over the GEMM's output.
 template <typename T, int64_t... S>
@@ -28,14 +38,10 @@ inline void matmulGeluForward(T *pre, T *y, const T *x, const T *w,
                               const T *bias, int64_t mArg, int64_t kArg,
                               int64_t nArg, bool transposeRhsArg) {
   const int64_t m = detail::fixedOr<0, S...>(mArg);
-  const int64_t k = detail::fixedOr<1, S...>(kArg);
   const int64_t n = detail::fixedOr<2, S...>(nArg);
-  const bool transposeRhs =
-      detail::fixedOr<3, S...>(int64_t(transposeRhsArg)) != 0;
-  if (m == 0 || n == 0)
-    return;
-  detail::gemm(false, transposeRhs, m, n, k, x, k, w, transposeRhs ? k : n,
-               T(0), pre, n);
+  // The GEMM alone; its bias epilogue joins the GELU's pass below.
+  matmulForward<T, S...>(pre, x, w, nullptr, mArg, kArg, nArg,
+                         transposeRhsArg);
 #pragma omp parallel for schedule(static)                                      \
     if (m * n * 16 >= detail::kParallelWork)
   for (int64_t r = 0; r < m; ++r) {
@@ -67,10 +73,7 @@ inline void addLayernormForward(T *sum, T *y, T *mean, T *rstd, const T *a,
     if (rows * dim * 5 >= detail::kParallelWork)
   for (int64_t r = 0; r < rows; ++r) {
     T *sr = sum + r * dim;
-    const T *ar = a + r * dim, *br = b + r * dim;
-#pragma omp simd
-    for (int64_t i = 0; i < dim; ++i)
-      sr[i] = ar[i] + br[i];
+    detail::addRow(sr, a + r * dim, b + r * dim, dim);
     detail::layernormRow(y + r * dim, mean[r], rstd[r], sr, gamma, beta, dim,
                          eps);
   }
@@ -88,10 +91,7 @@ inline void addRmsnormForward(T *sum, T *y, T *rstd, const T *a, const T *b,
     if (rows * dim * 4 >= detail::kParallelWork)
   for (int64_t r = 0; r < rows; ++r) {
     T *sr = sum + r * dim;
-    const T *ar = a + r * dim, *br = b + r * dim;
-#pragma omp simd
-    for (int64_t i = 0; i < dim; ++i)
-      sr[i] = ar[i] + br[i];
+    detail::addRow(sr, a + r * dim, b + r * dim, dim);
     detail::rmsnormRow(y + r * dim, rstd[r], sr, gamma, dim, eps);
   }
 }

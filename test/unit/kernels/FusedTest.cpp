@@ -3,7 +3,8 @@
 // The kernels of --nn-fuse (runtime/kernels/cpu/Fused.h) against the
 // kernels they replace, run one after the other on the same random non-zero
 // data: the GELU epilogue of a matmul (with and without a bias, both
-// transposes) and the residual add + layernorm / rmsnorm, at odd shapes (row
+// transposes), the residual add + layernorm / rmsnorm and the one-pass
+// softmax cross-entropy, at odd shapes (row
 // lengths that are not multiples of 8, column counts that are not of 64),
 // small (no parallel region) and large (threaded), with run-time and with
 // static shapes, in float and double. Bits are compared, not tolerances.
@@ -13,6 +14,7 @@
 #include "KernelTestUtil.h"
 
 #include "kernels/cpu/Activation.h"
+#include "kernels/cpu/CrossEntropy.h"
 #include "kernels/cpu/Elementwise.h"
 #include "kernels/cpu/Fused.h"
 #include "kernels/cpu/Matmul.h"
@@ -134,4 +136,56 @@ TEST(Fused, AddNormGivesTheBitsOfItsParts) {
   checkAddNorm<float, 300, 100, false>(24);
   checkAddNorm<float, 300, 100, true>(25);
   checkAddNorm<double, 7, 11, false>(26);
+}
+
+/// crossEntropyForward then crossEntropyBackward (scale = lossScale / rows)
+/// against the one-pass softmaxCrossEntropy.
+template <typename T, int64_t Rows, int64_t Vocab, bool Static>
+static void checkSoftmaxCrossEntropy(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto logits = randomVector<T>(rng, Rows * Vocab, 4.0);
+  std::vector<int32_t> targets(Rows);
+  for (auto &t : targets)
+    t = int32_t(randomInt(rng, 0, Vocab - 1));
+  const double lossScale = 0.37;
+  T loss1 = 0, loss2 = 0;
+  std::vector<T> d1(Rows * Vocab), d2(Rows * Vocab);
+  ASSERT_TRUE(crossEntropyForward<T>(&loss1, nullptr, logits.data(),
+                                     targets.data(), Rows, Vocab)
+                  .ok());
+  ASSERT_TRUE(crossEntropyBackward<T>(d1.data(), logits.data(),
+                                      targets.data(), Rows, Vocab,
+                                      lossScale / double(Rows))
+                  .ok());
+  pipert::cpu::Status st =
+      Static ? softmaxCrossEntropy<T, Rows, Vocab>(&loss2, d2.data(),
+                                                   logits.data(),
+                                                   targets.data(), &lossScale,
+                                                   Rows, Vocab)
+             : softmaxCrossEntropy<T>(&loss2, d2.data(), logits.data(),
+                                      targets.data(), &lossScale, Rows, Vocab);
+  ASSERT_TRUE(st.ok()) << st.message();
+  expectSameBits(std::vector<T>{loss2}, std::vector<T>{loss1},
+                 "softmax_cross_entropy loss");
+  expectSameBits(d2, d1, "softmax_cross_entropy dlogits");
+}
+
+TEST(Fused, SoftmaxCrossEntropyGivesTheBitsOfItsParts) {
+  checkSoftmaxCrossEntropy<float, 7, 29, false>(31);
+  checkSoftmaxCrossEntropy<float, 7, 29, true>(32);
+  checkSoftmaxCrossEntropy<float, 300, 257, true>(33);
+  checkSoftmaxCrossEntropy<double, 5, 13, false>(34);
+  // A target outside the vocabulary is refused before anything is written.
+  std::vector<float> logits(3 * 5, 0.5f), d(3 * 5, 7.0f);
+  std::vector<int32_t> targets = {1, 5, 0};
+  float loss = 9.0f;
+  double scale = 1.0;
+  pipert::cpu::Status st = softmaxCrossEntropy<float>(
+      &loss, d.data(), logits.data(), targets.data(), &scale, 3, 5);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("targets[1] = 5 is outside [0, 5)"),
+            std::string::npos)
+      << st.message();
+  EXPECT_EQ(loss, 9.0f);
+  EXPECT_EQ(d[0], 7.0f);
 }
