@@ -80,7 +80,9 @@ add_library(nlohmann_json::nlohmann_json ALIAS nlohmann_json)
 target_include_directories(nlohmann_json SYSTEM INTERFACE
   ${PROJECT_SOURCE_DIR}/third_party)
 
-# libpipert, its executor and transports, the kernels, the plan runner.
+# libpipert, its executor and transports, the cpu kernels, the plan runner
+# (a cpu plan needs no CUDA).
+set(PIPERT_KERNELS_CUDA OFF)
 add_subdirectory(runtime)
 
 # The plan: its kernel instantiations, chunks and tables. The kernels'

@@ -1,0 +1,13 @@
+//===- Kernels.cu - the cuda kernel library, one translation unit ------------===//
+//
+// llm.c's layout: one header per kernel family (kernels, then launchers),
+// all compiled here, so each kernel is built once for every architecture
+// (sm_90a and sm_80) of libpipert_kernels_cuda.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kernels/cuda/Kernels.h"
+
+#include "kernels/cuda/AdamW.cuh"
+#include "kernels/cuda/Gelu.cuh"
+#include "kernels/cuda/Layernorm.cuh"

@@ -1,0 +1,49 @@
+//===- Kernels.h - the cuda kernel library's launchers, for C++ callers ------===//
+//
+// The first kernels of the cuda target (issue 12): each launcher takes a
+// cudaStream_t, launches, and returns the launch's error. Storage: bf16
+// activations and weight copies, fp32 masters, gradients, moments and
+// statistics (docs/CUDA.md). Defined in the family headers (*.cuh), which
+// Kernels.cu compiles into libpipert_kernels_cuda for sm_90a and sm_80.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_KERNELS_CUDA_KERNELS_H
+#define PIPERT_KERNELS_CUDA_KERNELS_H
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace pipert::cuda {
+
+/// What changes every optimizer step, in device memory from the start so
+/// that a captured step reads this step's values.
+struct AdamWStep {
+  double lr = 0;
+  double clip = 1;
+  int64_t step = 0; ///< 0-based; the bias correction uses step + 1
+};
+
+/// y = gelu_tanh(x), n elements.
+cudaError_t geluForward(__nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t n,
+                        cudaStream_t stream);
+/// dx = dy * gelu_tanh'(x).
+cudaError_t geluBackward(__nv_bfloat16 *dx, const __nv_bfloat16 *dy,
+                         const __nv_bfloat16 *x, int64_t n,
+                         cudaStream_t stream);
+/// y = (x - mean) * rstd * gamma + beta per row of dim; mean and rstd fp32.
+cudaError_t layernormForward(__nv_bfloat16 *y, float *mean, float *rstd,
+                             const __nv_bfloat16 *x,
+                             const __nv_bfloat16 *gamma,
+                             const __nv_bfloat16 *beta, int64_t rows,
+                             int64_t dim, float eps, cudaStream_t stream);
+/// One AdamW step of n fp32 masters; copy gets them rounded to bf16.
+cudaError_t adamw(float *param, __nv_bfloat16 *copy, const float *grad,
+                  float *m, float *v, int64_t n, const AdamWStep *step,
+                  float beta1, float beta2, float eps, float weightDecay,
+                  cudaStream_t stream);
+
+} // namespace pipert::cuda
+
+#endif // PIPERT_KERNELS_CUDA_KERNELS_H

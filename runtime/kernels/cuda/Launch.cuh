@@ -1,0 +1,35 @@
+//===- Launch.cuh - what every cuda kernel family shares ---------------------===//
+//
+// Launchers take a cudaStream_t, launch, and return the launch's error
+// (cudaPeekAtLastError), so a bad configuration is reported by the caller
+// with its rank and instruction instead of surfacing at a later sync.
+// Storage is bf16 (__nv_bfloat16) for activations and weight copies, fp32
+// for masters, gradients, moments and statistics (docs/CUDA.md).
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_KERNELS_CUDA_LAUNCH_CUH
+#define PIPERT_KERNELS_CUDA_LAUNCH_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace pipert::cuda {
+
+using bf16 = __nv_bfloat16;
+
+/// Threads per block of the elementwise kernels.
+constexpr int kBlock = 256;
+
+/// Blocks for n elements at kBlock threads each.
+inline unsigned blocksFor(int64_t n) {
+  return unsigned((n + kBlock - 1) / kBlock);
+}
+
+/// The error of the launch just made (cudaSuccess when it went out).
+inline cudaError_t launched() { return cudaPeekAtLastError(); }
+
+} // namespace pipert::cuda
+
+#endif // PIPERT_KERNELS_CUDA_LAUNCH_CUH

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the cuda kernel library's source for sm_90a as a cubin, as
+# libpipert_kernels_cuda is built, and checks on a machine without a GPU
+# that every kernel is there as Hopper code and that ptxas spilled nothing
+# to local memory (spills would be slow and are a sign of a kernel that
+# needs rework, docs/CUDA.md).
+#   check_cubin.sh NVCC SOURCE_ROOT KERNEL...
+set -euo pipefail
+nvcc=$1; root=$2; shift 2
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+"$nvcc" -std=c++17 -cubin -gencode=arch=compute_90a,code=sm_90a \
+  -prec-div=true -prec-sqrt=true -ftz=false -fmad=false \
+  -I"$root/runtime" -Xptxas -v -o "$work/k.cubin" \
+  "$root/runtime/kernels/cuda/Kernels.cu" 2> "$work/ptxas.log"
+# The cubin is an ELF file for sm_90a.
+readelf -h "$work/k.cubin" | grep -q "NVIDIA CUDA" || { echo "not a cubin"; exit 1; }
+grep -q "Compiling entry function.*for 'sm_90a'" "$work/ptxas.log" ||
+  { cat "$work/ptxas.log"; echo "no sm_90a code"; exit 1; }
+symbols=$(readelf -sW "$work/k.cubin")
+status=0
+for k in "$@"; do
+  if ! grep -q "FUNC .*$k" <<< "$symbols"; then
+    echo "kernel $k: not in the sm_90a cubin"; status=1
+  fi
+done
+# ptxas -v: "N bytes stack frame, N bytes spill stores, N bytes spill loads".
+if grep -E "[1-9][0-9]* bytes spill (stores|loads)" "$work/ptxas.log"; then
+  echo "spills above"; status=1
+fi
+kernels=$(grep -c "Compiling entry function" "$work/ptxas.log")
+[ "$status" = 0 ] && echo "cubin: $kernels kernels for sm_90a, all of: $*; no spills"
+exit $status
