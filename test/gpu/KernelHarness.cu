@@ -1,0 +1,281 @@
+//===- KernelHarness.cu - every cuda kernel against its CPU emulation -------===//
+//
+// Run by scripts/gpu-check.sh on a GPU machine (built on the build machine,
+// where it only compiles). Each kernel of libpipert_kernels_cuda runs on
+// fresh random data at odd shapes, its outputs poisoned (all bits set, a
+// NaN) before the launch, and is compared with the same computation on the
+// CPU with bf16 storage emulated by pipert::bf16 (Bf16.h):
+//
+//   layernorm forward  bit for bit (the CPU repeats the warp's lane order and
+//                      xor-butterfly; IEEE division and sqrt on both sides)
+//   gelu fwd / bwd     within 1 bf16 ulp (device tanhf and host tanhf may
+//                      differ in the last fp32 bits before the rounding)
+//   adamw              within 1e-6 relative (device and host pow)
+//
+// Prints one JSON object per check and a summary line; exits 0 when every
+// check passes, 1 when one fails, 3 when there is no GPU.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kernels/cuda/Bf16.h"
+#include "kernels/cuda/Kernels.h"
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using pipert::bf16::fromFloat;
+using pipert::bf16::toFloat;
+using bf16 = __nv_bfloat16;
+
+int failures = 0, checks = 0;
+
+void fail(const char *what, cudaError_t e) {
+  std::printf("{\"error\": \"%s: %s\"}\n", what, cudaGetErrorString(e));
+  std::exit(1);
+}
+#define CHECK(x)                                                               \
+  do {                                                                         \
+    cudaError_t e_ = (x);                                                      \
+    if (e_ != cudaSuccess)                                                     \
+      fail(#x, e_);                                                            \
+  } while (0)
+
+/// A device buffer filled from / read back into host vectors.
+template <typename T> struct Device {
+  T *p = nullptr;
+  size_t n = 0;
+  explicit Device(size_t count) : n(count) {
+    CHECK(cudaMalloc(&p, n * sizeof(T) + 1));
+    poison();
+  }
+  ~Device() { cudaFree(p); }
+  void poison() { CHECK(cudaMemset(p, 0xff, n * sizeof(T))); }
+  void put(const std::vector<T> &h) {
+    CHECK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    CHECK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+};
+
+std::vector<bf16> randomBf16(std::mt19937_64 &rng, size_t n, float scale) {
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<bf16> v(n);
+  for (auto &x : v) {
+    uint16_t b = fromFloat(d(rng));
+    std::memcpy(&x, &b, 2);
+  }
+  return v;
+}
+float f(bf16 x) {
+  uint16_t b;
+  std::memcpy(&b, &x, 2);
+  return toFloat(b);
+}
+uint16_t bits(bf16 x) {
+  uint16_t b;
+  std::memcpy(&b, &x, 2);
+  return b;
+}
+
+/// Distance in bf16 ulps between two finite values of one sign, else large.
+int ulps(uint16_t a, uint16_t b) {
+  if (a == b)
+    return 0;
+  if ((a ^ b) & 0x8000)
+    return ((a & 0x7fff) == 0 && (b & 0x7fff) == 0) ? 0 : 1 << 20;
+  return std::abs(int(a & 0x7fff) - int(b & 0x7fff));
+}
+
+void report(const std::string &name, const std::string &shape, bool ok,
+            const std::string &detail) {
+  ++checks;
+  failures += !ok;
+  std::printf("{\"check\": \"%s\", \"shape\": \"%s\", \"pass\": %s, %s}\n",
+              name.c_str(), shape.c_str(), ok ? "true" : "false",
+              detail.c_str());
+  std::fflush(stdout);
+}
+
+float geluRef(float v) {
+  float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+  return 0.5f * v * (1.0f + std::tanh(u));
+}
+float geluGradRef(float v) {
+  float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+  float th = std::tanh(u);
+  float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * v * v);
+  return 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * du;
+}
+
+void checkGelu(int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto x = randomBf16(rng, size_t(n), 4.0f), dy = randomBf16(rng, size_t(n), 1.0f);
+  Device<bf16> dx_{size_t(n)}, x_{size_t(n)}, y_{size_t(n)}, dy_{size_t(n)};
+  x_.put(x);
+  dy_.put(dy);
+  CHECK(pipert::cuda::geluForward(y_.p, x_.p, n, nullptr));
+  CHECK(pipert::cuda::geluBackward(dx_.p, dy_.p, x_.p, n, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto y = y_.get(), dx = dx_.get();
+  int worstF = 0, worstB = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    worstF = std::max(worstF, ulps(bits(y[size_t(i)]),
+                                   fromFloat(geluRef(f(x[size_t(i)])))));
+    worstB = std::max(
+        worstB, ulps(bits(dx[size_t(i)]),
+                     fromFloat(f(dy[size_t(i)]) * geluGradRef(f(x[size_t(i)])))));
+  }
+  std::string shape = "n=" + std::to_string(n);
+  report("gelu_forward", shape, worstF <= 1,
+         "\"max_bf16_ulps\": " + std::to_string(worstF));
+  report("gelu_backward", shape, worstB <= 1,
+         "\"max_bf16_ulps\": " + std::to_string(worstB));
+}
+
+/// The warp's sum: 32 lanes adding their strided elements in order, then
+/// the xor-butterfly of Layernorm.cuh (all lanes end equal; lane 0's).
+template <typename F> float warpSumRef(int64_t dim, F term) {
+  float lane[32] = {};
+  for (int l = 0; l < 32; ++l)
+    for (int64_t i = l; i < dim; i += 32)
+      lane[l] += term(i);
+  for (int offset = 16; offset > 0; offset /= 2) {
+    float next[32];
+    for (int l = 0; l < 32; ++l)
+      next[l] = lane[l] + lane[l ^ offset];
+    std::memcpy(lane, next, sizeof lane);
+  }
+  return lane[0];
+}
+
+void checkLayernorm(int64_t rows, int64_t dim, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto x = randomBf16(rng, size_t(rows * dim), 3.0f);
+  auto g = randomBf16(rng, size_t(dim), 1.0f), b = randomBf16(rng, size_t(dim), 1.0f);
+  Device<bf16> x_(x.size()), g_(g.size()), b_(b.size()), y_(x.size());
+  Device<float> mean_{size_t(rows)}, rstd_{size_t(rows)};
+  x_.put(x);
+  g_.put(g);
+  b_.put(b);
+  const float eps = 1e-5f;
+  CHECK(pipert::cuda::layernormForward(y_.p, mean_.p, rstd_.p, x_.p, g_.p, b_.p,
+                                       rows, dim, eps, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto y = y_.get();
+  auto mean = mean_.get(), rstd = rstd_.get();
+  int64_t differ = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const bf16 *xr = x.data() + r * dim;
+    float mu = warpSumRef(dim, [&](int64_t i) { return f(xr[i]); }) / float(dim);
+    float sq = warpSumRef(dim, [&](int64_t i) {
+      float d = f(xr[i]) - mu;
+      return d * d;
+    });
+    float rs = 1.0f / std::sqrt(sq / float(dim) + eps);
+    differ += std::memcmp(&mu, &mean[size_t(r)], 4) != 0;
+    differ += std::memcmp(&rs, &rstd[size_t(r)], 4) != 0;
+    for (int64_t i = 0; i < dim; ++i) {
+      uint16_t want = fromFloat((f(xr[i]) - mu) * rs * f(g[size_t(i)]) +
+                                f(b[size_t(i)]));
+      differ += bits(y[size_t(r * dim + i)]) != want;
+    }
+  }
+  report("layernorm_forward",
+         "rows=" + std::to_string(rows) + " dim=" + std::to_string(dim),
+         differ == 0, "\"values_differing\": " + std::to_string(differ));
+}
+
+void checkAdamw(int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> p(static_cast<size_t>(n)), g(p.size()), m(p.size()), v(p.size());
+  for (int64_t i = 0; i < n; ++i) {
+    p[size_t(i)] = d(rng);
+    g[size_t(i)] = d(rng);
+    m[size_t(i)] = 0.1f * d(rng);
+    v[size_t(i)] = 0.01f * std::fabs(d(rng));
+  }
+  pipert::cuda::AdamWStep step{3e-4, 0.7, 4};
+  Device<float> p_(p.size()), g_(g.size()), m_(m.size()), v_(v.size());
+  Device<bf16> copy_(p.size());
+  Device<pipert::cuda::AdamWStep> s_(1);
+  p_.put(p);
+  g_.put(g);
+  m_.put(m);
+  v_.put(v);
+  s_.put({step});
+  const float b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f;
+  CHECK(pipert::cuda::adamw(p_.p, copy_.p, g_.p, m_.p, v_.p, n, s_.p, b1, b2,
+                            eps, wd, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto pd = p_.get();
+  auto copy = copy_.get();
+  double worst = 0;
+  int64_t copyDiffer = 0;
+  double t = double(step.step + 1);
+  float b1c = float(1.0 - std::pow(double(b1), t));
+  float b2c = float(1.0 - std::pow(double(b2), t));
+  for (int64_t i = 0; i < n; ++i) {
+    float gi = g[size_t(i)] * float(step.clip);
+    float mi = b1 * m[size_t(i)] + float(1.0 - double(b1)) * gi;
+    float vi = b2 * v[size_t(i)] + float(1.0 - double(b2)) * gi * gi;
+    float pi = p[size_t(i)];
+    pi = pi - float(step.lr) *
+                  (mi / b1c / (std::sqrt(vi / b2c) + eps) + wd * pi);
+    worst = std::max(worst, std::fabs(double(pd[size_t(i)]) - pi) /
+                                std::max(1e-30, std::fabs(double(pi))));
+    copyDiffer += bits(copy[size_t(i)]) != fromFloat(pd[size_t(i)]);
+  }
+  report("adamw", "n=" + std::to_string(n),
+         worst <= 1e-6 && copyDiffer == 0,
+         "\"max_relative\": " + std::to_string(worst) +
+             ", \"bf16_copies_differing\": " + std::to_string(copyDiffer));
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc > 1 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
+    std::printf("pipec-cuda-harness: runs every kernel of libpipert_kernels_cuda "
+                "against its CPU emulation (bf16 storage) and prints JSON; exit 0 "
+                "all pass, 1 a failure, 3 no GPU\n");
+    return 0;
+  }
+  int devices = 0;
+  cudaError_t e = cudaGetDeviceCount(&devices);
+  if (e != cudaSuccess || devices == 0) {
+    std::printf("{\"gpu\": null, \"error\": \"no GPU: %s\"}\n",
+                e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    return 3;
+  }
+  cudaDeviceProp prop{};
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  std::printf("{\"gpu\": \"%s\", \"cc\": \"%d.%d\", \"driver\": %d, "
+              "\"runtime\": %d}\n",
+              prop.name, prop.major, prop.minor, driver, runtime);
+  checkGelu(1001, 1);
+  checkGelu((1 << 20) + 3, 2);
+  checkLayernorm(37, 97, 3);
+  checkLayernorm(1024, 768, 4);
+  checkLayernorm(5, 1, 5);
+  checkAdamw(1001, 6);
+  checkAdamw((1 << 20) + 7, 7);
+  std::printf("{\"summary\": \"%d of %d checks pass\", \"failures\": %d}\n",
+              checks - failures, checks, failures);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The build-machine half of scripts/gpu-check.sh: it prepares a folder from
+# the built GPU programs, and its run half, here without a GPU, reports that
+# (exit 3) in gpu-check.json instead of failing obscurely; on a GPU machine
+# every check must pass (exit 0).
+#   gpu_check_selftest.sh SOURCE_ROOT BIN_DIR
+set -uo pipefail
+root=$1; bin=$2
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+bash "$root/scripts/gpu-check.sh" --prepare "$work/gpu" --bin "$bin" || exit 1
+for f in pipec-cuda-harness gpu-check.sh commit; do
+  [ -e "$work/gpu/$f" ] || { echo "prepare left out $f"; exit 1; }
+done
+bash "$work/gpu/gpu-check.sh" --run "$work/gpu" "$work/out"
+rc=$?
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['harness_rc'] == $rc, d; print('gpu-check.json:', d)" "$work/out/gpu-check.json" || exit 1
+case $rc in
+  0|3) exit 0 ;;
+  *) echo "gpu-check --run exited $rc"; exit 1 ;;
+esac
