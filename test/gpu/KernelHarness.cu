@@ -6,8 +6,9 @@
 // NaN) before the launch, and is compared with the same computation on the
 // CPU with bf16 storage emulated by pipert::bf16 (Bf16.h):
 //
-//   layernorm forward  bit for bit (the CPU repeats the warp's lane order and
+//   layernorm fwd, B   bit for bit (the CPU repeats the warp's lane order and
 //                      xor-butterfly; IEEE division and sqrt on both sides)
+//   embedding fwd, W   bit for bit (a copy; fp32 adds in token order)
 //   gelu fwd / bwd     within 1 bf16 ulp (device tanhf and host tanhf may
 //                      differ in the last fp32 bits before the rounding)
 //   adamw              within 1e-6 relative (device and host pow)
@@ -197,6 +198,97 @@ void checkLayernorm(int64_t rows, int64_t dim, uint64_t seed) {
          differ == 0, "\"values_differing\": " + std::to_string(differ));
 }
 
+void checkLayernormBackward(int64_t rows, int64_t dim, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto x = randomBf16(rng, size_t(rows * dim), 3.0f);
+  auto dy = randomBf16(rng, size_t(rows * dim), 1.0f);
+  auto g = randomBf16(rng, size_t(dim), 1.0f);
+  std::uniform_real_distribution<float> d(-0.5f, 0.5f), r(0.5f, 2.0f);
+  std::vector<float> mean(static_cast<size_t>(rows)), rstd(mean.size());
+  for (size_t i = 0; i < mean.size(); ++i) {
+    mean[i] = d(rng);
+    rstd[i] = r(rng);
+  }
+  Device<bf16> x_{x.size()}, dy_{dy.size()}, g_{g.size()}, dx_{x.size()};
+  Device<float> mean_{mean.size()}, rstd_{rstd.size()};
+  x_.put(x);
+  dy_.put(dy);
+  g_.put(g);
+  mean_.put(mean);
+  rstd_.put(rstd);
+  CHECK(pipert::cuda::layernormBackwardB(dx_.p, dy_.p, x_.p, mean_.p, rstd_.p,
+                                         g_.p, rows, dim, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto dx = dx_.get();
+  int64_t differ = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    const bf16 *xr = x.data() + row * dim, *gr = dy.data() + row * dim;
+    const float mu = mean[size_t(row)], rs = rstd[size_t(row)];
+    auto grad = [&](int64_t i) { return f(gr[i]) * f(g[size_t(i)]); };
+    float meanG = warpSumRef(dim, grad) / float(dim);
+    float meanGX = warpSumRef(dim, [&](int64_t i) {
+                     return grad(i) * ((f(xr[i]) - mu) * rs);
+                   }) /
+                   float(dim);
+    for (int64_t i = 0; i < dim; ++i) {
+      float xhat = (f(xr[i]) - mu) * rs;
+      uint16_t want = fromFloat((grad(i) - meanG - xhat * meanGX) * rs);
+      differ += bits(dx[size_t(row * dim + i)]) != want;
+    }
+  }
+  report("layernorm_backward_b",
+         "rows=" + std::to_string(rows) + " dim=" + std::to_string(dim),
+         differ == 0, "\"values_differing\": " + std::to_string(differ));
+}
+
+void checkEmbedding(int64_t tokens, int64_t vocab, int64_t dim, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto table = randomBf16(rng, size_t(vocab * dim), 1.0f);
+  auto dout = randomBf16(rng, size_t(tokens * dim), 1.0f);
+  std::uniform_int_distribution<int32_t> pick(0, int32_t(vocab - 1));
+  std::vector<int32_t> ids(static_cast<size_t>(tokens));
+  for (auto &id : ids)
+    id = pick(rng) % 7; // few distinct ids: many tokens add into one row
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> dtable(static_cast<size_t>(vocab * dim));
+  for (auto &v : dtable)
+    v = d(rng);
+  Device<bf16> table_{table.size()}, out_{size_t(tokens * dim)},
+      dout_{dout.size()};
+  Device<int32_t> ids_{ids.size()};
+  Device<float> dtable_{dtable.size()};
+  table_.put(table);
+  dout_.put(dout);
+  ids_.put(ids);
+  dtable_.put(dtable);
+  CHECK(pipert::cuda::embeddingForward(out_.p, table_.p, ids_.p, tokens, vocab,
+                                       dim, nullptr));
+  CHECK(pipert::cuda::embeddingBackwardW(dtable_.p, dout_.p, ids_.p, tokens,
+                                         vocab, dim, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto out = out_.get();
+  auto dt = dtable_.get();
+  int64_t differF = 0, differW = 0;
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t c = 0; c < dim; ++c)
+      differF += bits(out[size_t(t * dim + c)]) !=
+                 bits(table[size_t(ids[size_t(t)] * dim + c)]);
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t c = 0; c < dim; ++c) {
+      float &cell = dtable[size_t(ids[size_t(t)] * dim + c)];
+      cell = cell + f(dout[size_t(t * dim + c)]);
+    }
+  for (size_t i = 0; i < dtable.size(); ++i)
+    differW += std::memcmp(&dtable[i], &dt[i], 4) != 0;
+  std::string shape = "tokens=" + std::to_string(tokens) +
+                      " vocab=" + std::to_string(vocab) +
+                      " dim=" + std::to_string(dim);
+  report("embedding_forward", shape, differF == 0,
+         "\"values_differing\": " + std::to_string(differF));
+  report("embedding_backward_w", shape, differW == 0,
+         "\"values_differing\": " + std::to_string(differW));
+}
+
 void checkAdamw(int64_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
@@ -273,6 +365,10 @@ int main(int argc, char **argv) {
   checkLayernorm(37, 97, 3);
   checkLayernorm(1024, 768, 4);
   checkLayernorm(5, 1, 5);
+  checkLayernormBackward(37, 97, 8);
+  checkLayernormBackward(1024, 768, 9);
+  checkEmbedding(257, 301, 37, 10);
+  checkEmbedding(4096, 50257, 64, 11);
   checkAdamw(1001, 6);
   checkAdamw((1 << 20) + 7, 7);
   std::printf("{\"summary\": \"%d of %d checks pass\", \"failures\": %d}\n",

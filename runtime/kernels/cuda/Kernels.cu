@@ -9,5 +9,6 @@
 #include "kernels/cuda/Kernels.h"
 
 #include "kernels/cuda/AdamW.cuh"
+#include "kernels/cuda/Embedding.cuh"
 #include "kernels/cuda/Gelu.cuh"
 #include "kernels/cuda/Layernorm.cuh"

@@ -38,6 +38,20 @@ cudaError_t layernormForward(__nv_bfloat16 *y, float *mean, float *rstd,
                              const __nv_bfloat16 *gamma,
                              const __nv_bfloat16 *beta, int64_t rows,
                              int64_t dim, float eps, cudaStream_t stream);
+/// B: dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma.
+cudaError_t layernormBackwardB(__nv_bfloat16 *dx, const __nv_bfloat16 *dy,
+                               const __nv_bfloat16 *x, const float *mean,
+                               const float *rstd, const __nv_bfloat16 *gamma,
+                               int64_t rows, int64_t dim, cudaStream_t stream);
+/// out[t] = table[ids[t]] (an id outside [0, vocab) gives zeros).
+cudaError_t embeddingForward(__nv_bfloat16 *out, const __nv_bfloat16 *table,
+                             const int32_t *ids, int64_t tokens, int64_t vocab,
+                             int64_t dim, cudaStream_t stream);
+/// dtable[ids[t]] += dout[t], fp32, tokens in ascending order, no atomics.
+cudaError_t embeddingBackwardW(float *dtable, const __nv_bfloat16 *dout,
+                               const int32_t *ids, int64_t tokens,
+                               int64_t vocab, int64_t dim,
+                               cudaStream_t stream);
 /// One AdamW step of n fp32 masters; copy gets them rounded to bf16.
 cudaError_t adamw(float *param, __nv_bfloat16 *copy, const float *grad,
                   float *m, float *v, int64_t n, const AdamWStep *step,

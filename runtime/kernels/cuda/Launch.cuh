@@ -30,6 +30,15 @@ inline unsigned blocksFor(int64_t n) {
 /// The error of the launch just made (cudaSuccess when it went out).
 inline cudaError_t launched() { return cudaPeekAtLastError(); }
 
+/// The sum over a warp by a fixed xor-butterfly: every lane ends with the
+/// same bits (a + b and b + a are equal), and the order depends on nothing
+/// but the 32 lane values.
+__device__ inline float warpSum(float v) {
+  for (int offset = 16; offset > 0; offset /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
 } // namespace pipert::cuda
 
 #endif // PIPERT_KERNELS_CUDA_LAUNCH_CUH

@@ -1,4 +1,4 @@
-//===- Layernorm.cuh - LayerNorm forward over the last axis ------------------===//
+//===- Layernorm.cuh - LayerNorm over the last axis: forward and B ----------===//
 //
 // One warp per row. Numerics: x is read from bf16; the mean and the
 // two-pass variance are fp32 sums, each lane adding its strided elements
@@ -17,13 +17,6 @@
 namespace pipert::cuda {
 
 // --- kernels -----------------------------------------------------------------
-
-/// The sum over the warp, the same bits in every lane.
-__device__ inline float warpSum(float v) {
-  for (int offset = 16; offset > 0; offset /= 2)
-    v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
 
 __global__ void layernormForwardKernel(bf16 *y, float *mean, float *rstd,
                                        const bf16 *x, const bf16 *gamma,
@@ -55,6 +48,34 @@ __global__ void layernormForwardKernel(bf16 *y, float *mean, float *rstd,
   }
 }
 
+/// B: dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * gamma,
+/// xhat = (x - mean) * rstd; the two means are warp sums as in the forward.
+__global__ void layernormBackwardBKernel(bf16 *dx, const bf16 *dy,
+                                         const bf16 *x, const float *mean,
+                                         const float *rstd, const bf16 *gamma,
+                                         int64_t rows, int64_t dim) {
+  int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  int lane = int(threadIdx.x % 32);
+  if (row >= rows)
+    return;
+  const bf16 *xr = x + row * dim, *gr = dy + row * dim;
+  const float mu = mean[row], rs = rstd[row];
+  float sg = 0.0f, sgx = 0.0f;
+  for (int64_t i = lane; i < dim; i += 32) {
+    float g = __bfloat162float(gr[i]) * __bfloat162float(gamma[i]);
+    sg += g;
+    sgx += g * ((__bfloat162float(xr[i]) - mu) * rs);
+  }
+  const float meanG = warpSum(sg) / float(dim);
+  const float meanGX = warpSum(sgx) / float(dim);
+  bf16 *dxr = dx + row * dim;
+  for (int64_t i = lane; i < dim; i += 32) {
+    float xhat = (__bfloat162float(xr[i]) - mu) * rs;
+    float g = __bfloat162float(gr[i]) * __bfloat162float(gamma[i]);
+    dxr[i] = __float2bfloat16_rn((g - meanG - xhat * meanGX) * rs);
+  }
+}
+
 // --- launchers ---------------------------------------------------------------
 
 cudaError_t layernormForward(bf16 *y, float *mean, float *rstd, const bf16 *x,
@@ -66,6 +87,19 @@ cudaError_t layernormForward(bf16 *y, float *mean, float *rstd, const bf16 *x,
   unsigned blocks = unsigned((rows + kWarps - 1) / kWarps);
   layernormForwardKernel<<<blocks, kBlock, 0, stream>>>(y, mean, rstd, x, gamma,
                                                         beta, rows, dim, eps);
+  return launched();
+}
+
+cudaError_t layernormBackwardB(bf16 *dx, const bf16 *dy, const bf16 *x,
+                               const float *mean, const float *rstd,
+                               const bf16 *gamma, int64_t rows, int64_t dim,
+                               cudaStream_t stream) {
+  if (rows == 0)
+    return cudaSuccess;
+  constexpr int kWarps = kBlock / 32;
+  unsigned blocks = unsigned((rows + kWarps - 1) / kWarps);
+  layernormBackwardBKernel<<<blocks, kBlock, 0, stream>>>(dx, dy, x, mean, rstd,
+                                                          gamma, rows, dim);
   return launched();
 }
 
