@@ -250,16 +250,8 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
   // is what AdamW of that parameter reads, its squares come from it.
   llvm::DenseMap<Value, int> paramOf;
   std::vector<kernel::CallOp> calls;
-  for (Operation &op : optimizer.getBody().front()) {
-    if (isa<nn::ParamOp, func::ReturnOp>(op))
-      continue;
-    auto call = dyn_cast<kernel::CallOp>(op);
-    if (!call) {
-      llvm::raw_string_ostream os(error);
-      os << op.getLoc() << ": @optimizer_step op '" << op.getName()
-         << "' is not a kernel call (run --nn-lower-to-kernels)";
-      return false;
-    }
+  // buildPlanLayout (ValueLayout) has refused anything but kernel calls.
+  for (auto call : optimizer.getBody().front().getOps<kernel::CallOp>()) {
     calls.push_back(call);
     if (call.getKernel() == "adamw" && !call.getState().empty() &&
         !call.getInputs().empty())
