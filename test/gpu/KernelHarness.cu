@@ -9,8 +9,10 @@
 //   layernorm fwd, B   bit for bit (the CPU repeats the warp's lane order and
 //                      xor-butterfly; IEEE division and sqrt on both sides)
 //   embedding fwd, W   bit for bit (a copy; fp32 adds in token order)
-//   gelu fwd / bwd     within 1 bf16 ulp (device tanhf and host tanhf may
-//                      differ in the last fp32 bits before the rounding)
+//   rmsnorm fwd, B     bit for bit (the same lane order and butterfly)
+//   rope fwd, B        bit for bit (the same fp32 tables and products)
+//   gelu, silu         within 1 bf16 ulp (device tanhf / expf and host libm
+//                      may differ in the last fp32 bits before the rounding)
 //   adamw              within 1e-6 relative (device and host pow)
 //
 // Prints one JSON object per check and a summary line; exits 0 when every
@@ -145,6 +147,34 @@ void checkGelu(int64_t n, uint64_t seed) {
          "\"max_bf16_ulps\": " + std::to_string(worstB));
 }
 
+void checkSilu(int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto x = randomBf16(rng, size_t(n), 6.0f), dy = randomBf16(rng, size_t(n), 1.0f);
+  Device<bf16> x_{size_t(n)}, y_{size_t(n)}, dy_{size_t(n)}, dx_{size_t(n)};
+  x_.put(x);
+  dy_.put(dy);
+  CHECK(pipert::cuda::siluForward(y_.p, x_.p, n, nullptr));
+  CHECK(pipert::cuda::siluBackward(dx_.p, dy_.p, x_.p, n, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto y = y_.get(), dx = dx_.get();
+  int worstF = 0, worstB = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float v = f(x[size_t(i)]);
+    float sg = 1.0f / (1.0f + std::exp(-v));
+    worstF = std::max(worstF, ulps(bits(y[size_t(i)]),
+                                   fromFloat(v / (1.0f + std::exp(-v)))));
+    worstB = std::max(worstB,
+                      ulps(bits(dx[size_t(i)]),
+                           fromFloat(f(dy[size_t(i)]) *
+                                     (sg * (1.0f + v * (1.0f - sg))))));
+  }
+  std::string shape = "n=" + std::to_string(n);
+  report("silu_forward", shape, worstF <= 1,
+         "\"max_bf16_ulps\": " + std::to_string(worstF));
+  report("silu_backward", shape, worstB <= 1,
+         "\"max_bf16_ulps\": " + std::to_string(worstB));
+}
+
 /// The warp's sum: 32 lanes adding their strided elements in order, then
 /// the xor-butterfly of Layernorm.cuh (all lanes end equal; lane 0's).
 template <typename F> float warpSumRef(int64_t dim, F term) {
@@ -195,6 +225,97 @@ void checkLayernorm(int64_t rows, int64_t dim, uint64_t seed) {
   }
   report("layernorm_forward",
          "rows=" + std::to_string(rows) + " dim=" + std::to_string(dim),
+         differ == 0, "\"values_differing\": " + std::to_string(differ));
+}
+
+void checkRmsnorm(int64_t rows, int64_t dim, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto x = randomBf16(rng, size_t(rows * dim), 3.0f);
+  auto dy = randomBf16(rng, size_t(rows * dim), 1.0f);
+  auto g = randomBf16(rng, size_t(dim), 1.0f);
+  Device<bf16> x_{x.size()}, dy_{dy.size()}, g_{g.size()}, y_{x.size()},
+      dx_{x.size()};
+  Device<float> rstd_{size_t(rows)};
+  x_.put(x);
+  dy_.put(dy);
+  g_.put(g);
+  const float eps = 1e-5f;
+  CHECK(pipert::cuda::rmsnormForward(y_.p, rstd_.p, x_.p, g_.p, rows, dim, eps,
+                                     nullptr));
+  CHECK(pipert::cuda::rmsnormBackwardB(dx_.p, dy_.p, x_.p, rstd_.p, g_.p, rows,
+                                       dim, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto y = y_.get(), dx = dx_.get();
+  auto rstd = rstd_.get();
+  int64_t differF = 0, differB = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    const bf16 *xr = x.data() + row * dim, *gr = dy.data() + row * dim;
+    float rs = 1.0f / std::sqrt(warpSumRef(dim, [&](int64_t i) {
+                                  float v = f(xr[i]);
+                                  return v * v;
+                                }) / float(dim) +
+                                eps);
+    differF += std::memcmp(&rs, &rstd[size_t(row)], 4) != 0;
+    auto grad = [&](int64_t i) { return f(gr[i]) * f(g[size_t(i)]); };
+    float meanGX = warpSumRef(dim, [&](int64_t i) {
+                     return grad(i) * (f(xr[i]) * rs);
+                   }) /
+                   float(dim);
+    for (int64_t i = 0; i < dim; ++i) {
+      differF += bits(y[size_t(row * dim + i)]) !=
+                 fromFloat(f(xr[i]) * rs * f(g[size_t(i)]));
+      differB += bits(dx[size_t(row * dim + i)]) !=
+                 fromFloat((grad(i) - (f(xr[i]) * rs) * meanGX) * rs);
+    }
+  }
+  std::string shape = "rows=" + std::to_string(rows) + " dim=" + std::to_string(dim);
+  report("rmsnorm_forward", shape, differF == 0,
+         "\"values_differing\": " + std::to_string(differF));
+  report("rmsnorm_backward_b", shape, differB == 0,
+         "\"values_differing\": " + std::to_string(differB));
+}
+
+void checkRope(int64_t batch, int64_t seq, int64_t heads, int64_t headDim,
+               uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const int64_t half = headDim / 2, n = batch * seq * heads * headDim;
+  auto x = randomBf16(rng, size_t(n), 2.0f);
+  // The tables as the cpu kernel makes them: double angles, rounded once.
+  std::vector<float> cosT(size_t(seq * half)), sinT(cosT.size());
+  for (int64_t i = 0; i < half; ++i) {
+    double invFreq = 1.0 / std::pow(10000.0, double(2 * i) / double(headDim));
+    for (int64_t t = 0; t < seq; ++t) {
+      cosT[size_t(t * half + i)] = float(std::cos(double(t) * invFreq));
+      sinT[size_t(t * half + i)] = float(std::sin(double(t) * invFreq));
+    }
+  }
+  Device<bf16> x_{size_t(n)}, y_{size_t(n)}, b_{size_t(n)};
+  Device<float> cos_{cosT.size()}, sin_{sinT.size()};
+  x_.put(x);
+  cos_.put(cosT);
+  sin_.put(sinT);
+  CHECK(pipert::cuda::rope(y_.p, x_.p, cos_.p, sin_.p, batch, seq, heads,
+                           headDim, false, nullptr));
+  CHECK(pipert::cuda::rope(b_.p, x_.p, cos_.p, sin_.p, batch, seq, heads,
+                           headDim, true, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto y = y_.get(), yb = b_.get();
+  int64_t differ = 0;
+  for (int64_t r = 0; r < batch * seq; ++r)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < half; ++i) {
+        int64_t base = (r * heads + h) * headDim, t = r % seq;
+        float c = cosT[size_t(t * half + i)], sn = sinT[size_t(t * half + i)];
+        float a = f(x[size_t(base + i)]), b = f(x[size_t(base + i + half)]);
+        differ += bits(y[size_t(base + i)]) != fromFloat(a * c - b * sn);
+        differ += bits(y[size_t(base + i + half)]) != fromFloat(b * c + a * sn);
+        differ += bits(yb[size_t(base + i)]) != fromFloat(a * c + b * sn);
+        differ += bits(yb[size_t(base + i + half)]) != fromFloat(b * c - a * sn);
+      }
+  report("rope_forward_and_b",
+         "batch=" + std::to_string(batch) + " seq=" + std::to_string(seq) +
+             " heads=" + std::to_string(heads) + " head_dim=" +
+             std::to_string(headDim),
          differ == 0, "\"values_differing\": " + std::to_string(differ));
 }
 
@@ -365,6 +486,12 @@ int main(int argc, char **argv) {
   checkLayernorm(37, 97, 3);
   checkLayernorm(1024, 768, 4);
   checkLayernorm(5, 1, 5);
+  checkSilu(1001, 12);
+  checkSilu((1 << 20) + 5, 13);
+  checkRmsnorm(37, 97, 14);
+  checkRmsnorm(1024, 768, 15);
+  checkRope(3, 41, 5, 6, 16);
+  checkRope(4, 1024, 12, 64, 17);
   checkLayernormBackward(37, 97, 8);
   checkLayernormBackward(1024, 768, 9);
   checkEmbedding(257, 301, 37, 10);

@@ -8,7 +8,9 @@
 
 #include "kernels/cuda/Kernels.h"
 
+#include "kernels/cuda/Activation.cuh"
 #include "kernels/cuda/AdamW.cuh"
 #include "kernels/cuda/Embedding.cuh"
-#include "kernels/cuda/Gelu.cuh"
 #include "kernels/cuda/Layernorm.cuh"
+#include "kernels/cuda/Rmsnorm.cuh"
+#include "kernels/cuda/Rope.cuh"

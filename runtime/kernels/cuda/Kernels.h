@@ -32,6 +32,27 @@ cudaError_t geluForward(__nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t n,
 cudaError_t geluBackward(__nv_bfloat16 *dx, const __nv_bfloat16 *dy,
                          const __nv_bfloat16 *x, int64_t n,
                          cudaStream_t stream);
+/// y = silu(x) = x / (1 + exp(-x)); dx = dy * silu'(x).
+cudaError_t siluForward(__nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t n,
+                        cudaStream_t stream);
+cudaError_t siluBackward(__nv_bfloat16 *dx, const __nv_bfloat16 *dy,
+                         const __nv_bfloat16 *x, int64_t n,
+                         cudaStream_t stream);
+/// y = x * rstd * gamma per row of dim, rstd fp32; and its B.
+cudaError_t rmsnormForward(__nv_bfloat16 *y, float *rstd,
+                           const __nv_bfloat16 *x, const __nv_bfloat16 *gamma,
+                           int64_t rows, int64_t dim, float eps,
+                           cudaStream_t stream);
+cudaError_t rmsnormBackwardB(__nv_bfloat16 *dx, const __nv_bfloat16 *dy,
+                             const __nv_bfloat16 *x, const float *rstd,
+                             const __nv_bfloat16 *gamma, int64_t rows,
+                             int64_t dim, cudaStream_t stream);
+/// Rotary embedding (Llama rotate-half) of [batch, seq, heads * headDim],
+/// with the fp32 tables cos/sin [seq, headDim / 2] the runtime computes
+/// once (in double, rounded once, as the cpu kernel); transpose: the B.
+cudaError_t rope(__nv_bfloat16 *y, const __nv_bfloat16 *x, const float *cosT,
+                 const float *sinT, int64_t batch, int64_t seq, int64_t heads,
+                 int64_t headDim, bool transpose, cudaStream_t stream);
 /// y = (x - mean) * rstd * gamma + beta per row of dim; mean and rstd fp32.
 cudaError_t layernormForward(__nv_bfloat16 *y, float *mean, float *rstd,
                              const __nv_bfloat16 *x,
