@@ -11,12 +11,13 @@
 
 #include "compiler/emit/EmitOps.h"
 
+#include "compiler/passes/KernelArity.h"
+
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNOps.h"
 #include "pipert/Fnv.h"
 
 #include "mlir/IR/BuiltinTypes.h"
-#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdio>
@@ -41,18 +42,6 @@ static std::string quoted(StringRef text) {
   return q + "\"";
 }
 
-/// Pointer counts of the cpu kernels (KernelList.def); -1: variadic.
-static int kernelPointers(StringRef name) {
-  static const llvm::StringMap<int> table = [] {
-    llvm::StringMap<int> t;
-#define PIPERT_CPU_KERNEL(NAME, PTRS, INTS, REALS) t[#NAME] = PTRS;
-#include "runtime/kernels/cpu/KernelList.def"
-    return t;
-  }();
-  auto it = table.find(name);
-  return it == table.end() ? 0 : it->second;
-}
-
 bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
                              std::string &out, KernelInstances &instances,
                              std::set<std::string> &used, std::string &error) {
@@ -67,8 +56,8 @@ bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
             "' is not a kernel call (run --nn-lower-to-kernels)";
     return false;
   }
-  int pointers = kernelPointers(call.getKernel());
-  if (pointers == 0) {
+  const KernelArity *arity = cpuKernelArity(call.getKernel());
+  if (!arity) {
     error = loc + ": kernel '" + call.getKernel().str() +
             "' is not in the cpu library";
     return false;
@@ -92,7 +81,7 @@ bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
 
   // A variadic kernel (the optimizer's sums) takes its first pointer, then
   // the others as an array: called directly, with the array on the stack.
-  if (pointers < 0) {
+  if (arity->ptrs < 0) {
     std::string element = "const float *";
     if (!call.getInputs().empty() &&
         cast<RankedTensorType>(call.getInputs()[0].getType())

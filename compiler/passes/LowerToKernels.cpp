@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/passes/KernelArity.h"
 #include "compiler/passes/Passes.h"
 
 #include "dialects/kernel/KernelOps.h"
@@ -29,11 +30,6 @@ using kernel::StateRef;
 
 namespace {
 
-/// Argument counts of a kernel (KernelList.def); ptrs -1: variadic.
-struct KernelArity {
-  int ptrs, ints, reals;
-};
-
 /// What one op lowers to.
 struct Lowering {
   std::string kernel;
@@ -48,7 +44,7 @@ struct Lowering {
 
 } // namespace
 
-static const llvm::StringMap<KernelArity> &cpuKernels() {
+const KernelArity *pipec::cpuKernelArity(StringRef name) {
   static const llvm::StringMap<KernelArity> table = [] {
     llvm::StringMap<KernelArity> t;
 #define PIPERT_CPU_KERNEL(NAME, PTRS, INTS, REALS)                             \
@@ -56,7 +52,8 @@ static const llvm::StringMap<KernelArity> &cpuKernels() {
 #include "runtime/kernels/cpu/KernelList.def"
     return t;
   }();
-  return table;
+  auto it = table.find(name);
+  return it == table.end() ? nullptr : &it->second;
 }
 
 static ArrayRef<int64_t> shapeOf(Value v) {
@@ -430,11 +427,11 @@ static LogicalResult lowerOp(Operation *op, ModuleOp module) {
   Lowering l;
   if (failed(chooseCpuKernel(op, module, l)))
     return failure();
-  auto it = cpuKernels().find(l.kernel);
-  if (it == cpuKernels().end())
+  const KernelArity *arity = cpuKernelArity(l.kernel);
+  if (!arity)
     return op->emitError("nn-lower-to-kernels: kernel '")
            << l.kernel << "' is not in the cpu library";
-  KernelArity a = it->second;
+  KernelArity a = *arity;
   int64_t ptrs = int64_t(op->getNumResults() + l.extraResults.size() +
                          l.state.size() + l.inputs.size());
   if ((a.ptrs >= 0 && ptrs != a.ptrs) || int64_t(l.ints.size()) != a.ints ||

@@ -124,6 +124,8 @@ bool Executor<T>::planCall(Operation *op, llvm::raw_ostream &errs) {
   };
   Call c;
   c.op = op;
+  c.ints = call.getInts();
+  c.reals = call.getReals();
   c.launch = findKernel<T>(call.getKernel());
   if (!c.launch) {
     errs << where(op) << ": error: no cpu kernel named '" << call.getKernel()
@@ -210,9 +212,8 @@ template <typename T> int Executor<T>::resultIndex(llvm::StringRef name) const {
 
 template <typename T> bool Executor<T>::run(std::string &error) {
   for (Call &c : calls) {
-    auto call = cast<kernel::CallOp>(c.op);
-    cpu::Status st = c.launch(c.ptrs.data(), c.ptrs.size(),
-                              call.getInts().data(), call.getReals().data());
+    cpu::Status st =
+        c.launch(c.ptrs.data(), c.ptrs.size(), c.ints.data(), c.reals.data());
     if (!st.ok()) {
       error = where(c.op) + ": " + st.message();
       return false;

@@ -94,14 +94,15 @@ private:
   /// op the model does not have.
   bool planPerturbation(llvm::raw_ostream &errs);
 
-  T *f(mlir::Value v) { return slots.lookup(v).f; }
-
   /// One planned kernel.call.
   struct Call {
     mlir::Operation *op = nullptr;
     pipert::cpu::Status (*launch)(void *const *, size_t, const int64_t *,
                                   const double *) = nullptr;
     std::vector<void *> ptrs;
+    /// The call's integers and reals (attribute storage, context-owned).
+    llvm::ArrayRef<int64_t> ints;
+    llvm::ArrayRef<double> reals;
   };
 
   mlir::func::FuncOp fn;

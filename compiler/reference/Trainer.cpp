@@ -118,14 +118,8 @@ static bool prepare(ModuleOp module, const std::string &dataPath,
 
 /// --nn-lower-to-kernels over the module: the executor runs kernel calls.
 static bool lowerToKernels(ModuleOp module, llvm::raw_ostream &errs) {
-  if (!module.getOps<func::FuncOp>().empty() &&
-      llvm::all_of(module.getOps<func::FuncOp>(), [](func::FuncOp fn) {
-        return llvm::none_of(fn.getBody().getOps(), [](Operation &op) {
-          return op.getDialect() && op.getDialect()->getNamespace() == "nn" &&
-                 !isa<nn::ParamOp>(op);
-        });
-      }))
-    return true; // already lowered
+  // A second run (forwardLoss then train on one module) finds nothing left
+  // to lower.
   PassManager pm(module.getContext());
   pm.addPass(createNNLowerToKernelsPass());
   if (failed(pm.run(module))) {

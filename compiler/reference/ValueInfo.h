@@ -1,7 +1,6 @@
-//===- ValueInfo.h - shapes and op names for the executor's messages -*- C++ -*-===//
+//===- ValueInfo.h - which op the executor's messages name -*- C++ -*-===//
 //
-// Small helpers of the reference executor and its trainer: static shapes,
-// and which op a message is about.
+// Which op a message of the reference executor is about.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,17 +16,6 @@
 #include <string>
 
 namespace pipec::reference {
-
-/// The static shape of a ranked tensor value.
-inline llvm::ArrayRef<int64_t> shapeOf(mlir::Value v) {
-  return llvm::cast<mlir::RankedTensorType>(v.getType()).getShape();
-}
-
-inline int64_t numel(mlir::Value v) {
-  return llvm::cast<mlir::RankedTensorType>(v.getType()).getNumElements();
-}
-
-inline int64_t lastDim(mlir::Value v) { return shapeOf(v).back(); }
 
 /// "loc: 'nn.op'" for messages; the location holds the JSON path of the op,
 /// and a kernel call is named after the op it implements.

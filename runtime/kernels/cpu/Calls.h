@@ -152,20 +152,20 @@ inline Status rmsnorm_forward(T *y, T *rstd, const T *x, const T *gamma,
 }
 
 namespace args {
-/// The shape struct of the attention kernels from the call's integers.
-template <int64_t... S>
+/// The shape struct of the attention kernels from the call's integers (the
+/// kernels fix its fields from their own pack S).
 inline AttentionShape attentionShape(int64_t batch, int64_t seqQ,
                                      int64_t seqKV, int64_t heads,
                                      int64_t kvHeads, int64_t headDim,
                                      int64_t causal, double scale) {
   AttentionShape s;
-  s.batch = fixedOr<0, S...>(batch);
-  s.seqQ = fixedOr<1, S...>(seqQ);
-  s.seqKV = fixedOr<2, S...>(seqKV);
-  s.heads = fixedOr<3, S...>(heads);
-  s.kvHeads = fixedOr<4, S...>(kvHeads);
-  s.headDim = fixedOr<5, S...>(headDim);
-  s.causal = fixedOr<6, S...>(causal) != 0;
+  s.batch = batch;
+  s.seqQ = seqQ;
+  s.seqKV = seqKV;
+  s.heads = heads;
+  s.kvHeads = kvHeads;
+  s.headDim = headDim;
+  s.causal = causal != 0;
   s.scale = scale;
   return s;
 }
@@ -178,7 +178,7 @@ inline Status attention_forward(T *out, T *lse, const T *q, const T *k,
                                 int64_t headDim, int64_t causal,
                                 double scale) {
   attentionForward<T, S...>(out, lse, q, k, v,
-                            args::attentionShape<S...>(batch, seqQ, seqKV,
+                            args::attentionShape(batch, seqQ, seqKV,
                                                          heads, kvHeads,
                                                          headDim, causal,
                                                          scale));
@@ -335,7 +335,7 @@ inline Status attention_backward_b(T *dq, T *dk, T *dv, const T *dout,
                                    int64_t kvHeads, int64_t headDim,
                                    int64_t causal, double scale) {
   attentionBackwardB<T, S...>(dq, dk, dv, dout, q, k, v, out, lse,
-                              args::attentionShape<S...>(batch, seqQ, seqKV,
+                              args::attentionShape(batch, seqQ, seqKV,
                                                            heads, kvHeads,
                                                            headDim, causal,
                                                            scale));

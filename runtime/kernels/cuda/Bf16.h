@@ -44,9 +44,6 @@ PIPERT_HOST_DEVICE inline float toFloat(uint16_t b) {
   return x;
 }
 
-/// x rounded to bf16 and back: the value a bf16 storage point keeps.
-PIPERT_HOST_DEVICE inline float round(float x) { return toFloat(fromFloat(x)); }
-
 } // namespace pipert::bf16
 
 #undef PIPERT_HOST_DEVICE

@@ -27,6 +27,12 @@ inline unsigned blocksFor(int64_t n) {
   return unsigned((n + kBlock - 1) / kBlock);
 }
 
+/// Blocks for one warp per row over `rows` rows at kBlock threads each.
+inline unsigned warpRowBlocks(int64_t rows) {
+  constexpr int64_t kWarps = kBlock / 32;
+  return unsigned((rows + kWarps - 1) / kWarps);
+}
+
 /// The error of the launch just made (cudaSuccess when it went out).
 inline cudaError_t launched() { return cudaPeekAtLastError(); }
 

@@ -83,9 +83,7 @@ cudaError_t layernormForward(bf16 *y, float *mean, float *rstd, const bf16 *x,
                              int64_t dim, float eps, cudaStream_t stream) {
   if (rows == 0)
     return cudaSuccess;
-  constexpr int kWarps = kBlock / 32;
-  unsigned blocks = unsigned((rows + kWarps - 1) / kWarps);
-  layernormForwardKernel<<<blocks, kBlock, 0, stream>>>(y, mean, rstd, x, gamma,
+  layernormForwardKernel<<<warpRowBlocks(rows), kBlock, 0, stream>>>(y, mean, rstd, x, gamma,
                                                         beta, rows, dim, eps);
   return launched();
 }
@@ -96,9 +94,7 @@ cudaError_t layernormBackwardB(bf16 *dx, const bf16 *dy, const bf16 *x,
                                cudaStream_t stream) {
   if (rows == 0)
     return cudaSuccess;
-  constexpr int kWarps = kBlock / 32;
-  unsigned blocks = unsigned((rows + kWarps - 1) / kWarps);
-  layernormBackwardBKernel<<<blocks, kBlock, 0, stream>>>(dx, dy, x, mean, rstd,
+  layernormBackwardBKernel<<<warpRowBlocks(rows), kBlock, 0, stream>>>(dx, dy, x, mean, rstd,
                                                           gamma, rows, dim);
   return launched();
 }

@@ -69,9 +69,7 @@ cudaError_t rmsnormForward(bf16 *y, float *rstd, const bf16 *x,
                            float eps, cudaStream_t stream) {
   if (rows == 0)
     return cudaSuccess;
-  constexpr int kWarps = kBlock / 32;
-  rmsnormForwardKernel<<<unsigned((rows + kWarps - 1) / kWarps), kBlock, 0,
-                         stream>>>(y, rstd, x, gamma, rows, dim, eps);
+  rmsnormForwardKernel<<<warpRowBlocks(rows), kBlock, 0, stream>>>(y, rstd, x, gamma, rows, dim, eps);
   return launched();
 }
 
@@ -80,9 +78,7 @@ cudaError_t rmsnormBackwardB(bf16 *dx, const bf16 *dy, const bf16 *x,
                              int64_t rows, int64_t dim, cudaStream_t stream) {
   if (rows == 0)
     return cudaSuccess;
-  constexpr int kWarps = kBlock / 32;
-  rmsnormBackwardBKernel<<<unsigned((rows + kWarps - 1) / kWarps), kBlock, 0,
-                           stream>>>(dx, dy, x, rstd, gamma, rows, dim);
+  rmsnormBackwardBKernel<<<warpRowBlocks(rows), kBlock, 0, stream>>>(dx, dy, x, rstd, gamma, rows, dim);
   return launched();
 }
 

@@ -1,0 +1,26 @@
+//===- KernelArity.h - what a cpu kernel.call may name, and its arguments -*- C++ -*-===//
+//
+// runtime/kernels/cpu/KernelList.def as a lookup: --nn-lower-to-kernels
+// checks every call it builds against it, the cpu emitter reads how a
+// kernel takes its pointers.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPEC_COMPILER_PASSES_KERNELARITY_H
+#define PIPEC_COMPILER_PASSES_KERNELARITY_H
+
+#include "llvm/ADT/StringRef.h"
+
+namespace pipec {
+
+/// Argument counts of a kernel; ptrs -1: variadic (its first pointer, then
+/// an array of the others).
+struct KernelArity {
+  int ptrs, ints, reals;
+};
+
+/// The arity of the cpu kernel `name`, or null when the library has none.
+const KernelArity *cpuKernelArity(llvm::StringRef name);
+
+} // namespace pipec
+
+#endif // PIPEC_COMPILER_PASSES_KERNELARITY_H
