@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one prepared run for a lent GPU machine (docs/CUDA.md).
 #   scripts/gpu-check.sh --prepare DIR [--bin BIN]
-#       on the build machine: copies the GPU programs (built with the CUDA
-#       runtime linked statically, so the GPU machine needs only its driver)
+#       on the build machine: copies the GPU programs (the CUDA runtime
+#       linked statically; cuBLASLt dynamically, found on the GPU machine in
+#       its CUDA toolkit or its Python wheels (site-packages/nvidia/))
 #       from BIN (default build/bin; build them with scripts/build.sh) and
 #       this script into DIR, a folder git ignores (e.g. build-gpu/), to
 #       name in the device tool's `carry`
@@ -38,6 +39,14 @@ case "$mode" in
 --run)
   out=${3:-${OUT:-$dir/out}}
   mkdir -p "$out"
+  # The dynamic libraries (cuBLASLt; later cuDNN and NCCL, whose wheels ship
+  # only versioned names) from the toolkit and the Python wheels.
+  libdirs=$(
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -d "$d" ] && echo "$d"; done
+    for sp in $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
+      [ -d "$sp/nvidia" ] && find "$sp/nvidia" -name 'lib*.so*' -printf '%h\n'
+    done | sort -u)
+  export LD_LIBRARY_PATH="$(echo $libdirs | tr ' ' ':')${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   commit=$(cat "$dir/commit" 2>/dev/null || echo unknown)
   {
     echo "commit $commit"
@@ -47,6 +56,8 @@ case "$mode" in
     else
       echo "nvidia-smi: not found"
     fi
+    echo "libraries:"
+    ldd "$dir/pipec-cuda-harness" | grep -E "cublas|cudnn|nccl|not found"
   } > "$out/gpu.txt" 2>&1
   cat "$out/gpu.txt"
   # Every program is bounded, so a hang cannot eat the machine's minutes.

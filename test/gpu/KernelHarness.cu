@@ -20,7 +20,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "kernels/cuda/Bf16.h"
+#include "Harness.h"
+
 #include "kernels/cuda/Kernels.h"
 
 #include <cuda_runtime.h>
@@ -33,83 +34,8 @@
 #include <string>
 #include <vector>
 
+namespace harness {
 namespace {
-
-using pipert::bf16::fromFloat;
-using pipert::bf16::toFloat;
-using bf16 = __nv_bfloat16;
-
-int failures = 0, checks = 0;
-
-void fail(const char *what, cudaError_t e) {
-  std::printf("{\"error\": \"%s: %s\"}\n", what, cudaGetErrorString(e));
-  std::exit(1);
-}
-#define CHECK(x)                                                               \
-  do {                                                                         \
-    cudaError_t e_ = (x);                                                      \
-    if (e_ != cudaSuccess)                                                     \
-      fail(#x, e_);                                                            \
-  } while (0)
-
-/// A device buffer filled from / read back into host vectors.
-template <typename T> struct Device {
-  T *p = nullptr;
-  size_t n = 0;
-  explicit Device(size_t count) : n(count) {
-    CHECK(cudaMalloc(&p, n * sizeof(T) + 1));
-    poison();
-  }
-  ~Device() { cudaFree(p); }
-  void poison() { CHECK(cudaMemset(p, 0xff, n * sizeof(T))); }
-  void put(const std::vector<T> &h) {
-    CHECK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  std::vector<T> get() const {
-    std::vector<T> h(n);
-    CHECK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-  }
-};
-
-std::vector<bf16> randomBf16(std::mt19937_64 &rng, size_t n, float scale) {
-  std::uniform_real_distribution<float> d(-scale, scale);
-  std::vector<bf16> v(n);
-  for (auto &x : v) {
-    uint16_t b = fromFloat(d(rng));
-    std::memcpy(&x, &b, 2);
-  }
-  return v;
-}
-float f(bf16 x) {
-  uint16_t b;
-  std::memcpy(&b, &x, 2);
-  return toFloat(b);
-}
-uint16_t bits(bf16 x) {
-  uint16_t b;
-  std::memcpy(&b, &x, 2);
-  return b;
-}
-
-/// Distance in bf16 ulps between two finite values of one sign, else large.
-int ulps(uint16_t a, uint16_t b) {
-  if (a == b)
-    return 0;
-  if ((a ^ b) & 0x8000)
-    return ((a & 0x7fff) == 0 && (b & 0x7fff) == 0) ? 0 : 1 << 20;
-  return std::abs(int(a & 0x7fff) - int(b & 0x7fff));
-}
-
-void report(const std::string &name, const std::string &shape, bool ok,
-            const std::string &detail) {
-  ++checks;
-  failures += !ok;
-  std::printf("{\"check\": \"%s\", \"shape\": \"%s\", \"pass\": %s, %s}\n",
-              name.c_str(), shape.c_str(), ok ? "true" : "false",
-              detail.c_str());
-  std::fflush(stdout);
-}
 
 float geluRef(float v) {
   float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
@@ -175,21 +101,6 @@ void checkSilu(int64_t n, uint64_t seed) {
          "\"max_bf16_ulps\": " + std::to_string(worstB));
 }
 
-/// The warp's sum: 32 lanes adding their strided elements in order, then
-/// the xor-butterfly of Layernorm.cuh (all lanes end equal; lane 0's).
-template <typename F> float warpSumRef(int64_t dim, F term) {
-  float lane[32] = {};
-  for (int l = 0; l < 32; ++l)
-    for (int64_t i = l; i < dim; i += 32)
-      lane[l] += term(i);
-  for (int offset = 16; offset > 0; offset /= 2) {
-    float next[32];
-    for (int l = 0; l < 32; ++l)
-      next[l] = lane[l] + lane[l ^ offset];
-    std::memcpy(lane, next, sizeof lane);
-  }
-  return lane[0];
-}
 
 void checkLayernorm(int64_t rows, int64_t dim, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -458,8 +369,10 @@ void checkAdamw(int64_t n, uint64_t seed) {
 }
 
 } // namespace
+} // namespace harness
 
 int main(int argc, char **argv) {
+  using namespace harness;
   if (argc > 1 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
     std::printf("pipec-cuda-harness: runs every kernel of libpipert_kernels_cuda "
                 "against its CPU emulation (bf16 storage) and prints JSON; exit 0 "
@@ -498,6 +411,8 @@ int main(int argc, char **argv) {
   checkEmbedding(4096, 50257, 64, 11);
   checkAdamw(1001, 6);
   checkAdamw((1 << 20) + 7, 7);
+  runShapeChecks();
+  runModelChecks();
   std::printf("{\"summary\": \"%d of %d checks pass\", \"failures\": %d}\n",
               checks - failures, checks, failures);
   return failures ? 1 : 0;

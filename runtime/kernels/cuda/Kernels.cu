@@ -10,7 +10,11 @@
 
 #include "kernels/cuda/Activation.cuh"
 #include "kernels/cuda/AdamW.cuh"
+#include "kernels/cuda/Attention.cuh"
+#include "kernels/cuda/CrossEntropy.cuh"
+#include "kernels/cuda/Elementwise.cuh"
 #include "kernels/cuda/Embedding.cuh"
 #include "kernels/cuda/Layernorm.cuh"
 #include "kernels/cuda/Rmsnorm.cuh"
 #include "kernels/cuda/Rope.cuh"
+#include "kernels/cuda/Softmax.cuh"

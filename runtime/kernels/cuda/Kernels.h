@@ -25,6 +25,14 @@ struct AdamWStep {
   int64_t step = 0; ///< 0-based; the bias correction uses step + 1
 };
 
+/// The shape of one attention op (runtime/kernels/cpu/Attention.h's
+/// AttentionShape): query head h reads kv head h / (heads / kvHeads).
+struct AttentionShape {
+  int64_t batch = 0, seqQ = 0, seqKV = 0, heads = 0, kvHeads = 0, headDim = 0;
+  bool causal = true;
+  double scale = 0;
+};
+
 /// y = gelu_tanh(x), n elements.
 cudaError_t geluForward(__nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t n,
                         cudaStream_t stream);
@@ -78,6 +86,78 @@ cudaError_t adamw(float *param, __nv_bfloat16 *copy, const float *grad,
                   float *m, float *v, int64_t n, const AdamWStep *step,
                   float beta1, float beta2, float eps, float weightDecay,
                   cudaStream_t stream);
+
+/// W: dgamma += sum_r dy xhat, dbeta += sum_r dy (fp32 accumulators).
+cudaError_t layernormBackwardW(float *dgamma, float *dbeta,
+                               const __nv_bfloat16 *dy, const __nv_bfloat16 *x,
+                               const float *mean, const float *rstd,
+                               int64_t rows, int64_t dim, cudaStream_t stream);
+/// W: dgamma += sum_r dy x rstd (fp32 accumulator).
+cudaError_t rmsnormBackwardW(float *dgamma, const __nv_bfloat16 *dy,
+                             const __nv_bfloat16 *x, const float *rstd,
+                             int64_t rows, int64_t dim, cudaStream_t stream);
+
+// Elementwise.cuh: b has bn elements, broadcast as b[i % bn].
+cudaError_t addForward(__nv_bfloat16 *y, const __nv_bfloat16 *a,
+                       const __nv_bfloat16 *b, int64_t n, int64_t bn,
+                       cudaStream_t stream);
+cudaError_t mulForward(__nv_bfloat16 *y, const __nv_bfloat16 *a,
+                       const __nv_bfloat16 *b, int64_t n, int64_t bn,
+                       cudaStream_t stream);
+/// db[c] = sum over the n / bn rows of dy[r, c] (* a[r, c] when a is not
+/// null): the broadcast operand's B.
+cudaError_t columnSums(__nv_bfloat16 *db, const __nv_bfloat16 *dy,
+                       const __nv_bfloat16 *a, int64_t n, int64_t bn,
+                       cudaStream_t stream);
+/// acc[c] += the same sums: a broadcast parameter's W.
+cudaError_t columnSumsInto(float *acc, const __nv_bfloat16 *dy,
+                           const __nv_bfloat16 *a, int64_t n, int64_t bn,
+                           cudaStream_t stream);
+/// acc[i] += x[i].
+cudaError_t accumulate(float *acc, const __nv_bfloat16 *x, int64_t n,
+                       cudaStream_t stream);
+cudaError_t copy(__nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t n,
+                 cudaStream_t stream);
+/// x [outer, dim, inner] sliced to [outer, size, inner] at offset; or its B
+/// (y = dx [outer, dim, inner], zeros outside the slice).
+cudaError_t slice(__nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t outer,
+                  int64_t dim, int64_t inner, int64_t offset, int64_t size,
+                  bool backward, cudaStream_t stream);
+/// y's axis a is x's axis perm[a], six axes.
+cudaError_t transpose(__nv_bfloat16 *y, const __nv_bfloat16 *x,
+                      const int64_t dims[6], const int64_t perm[6],
+                      cudaStream_t stream);
+
+// Softmax.cuh: over the last axis of [rows, dim].
+cudaError_t softmaxForward(__nv_bfloat16 *y, const __nv_bfloat16 *x,
+                           int64_t rows, int64_t dim, cudaStream_t stream);
+cudaError_t softmaxBackwardB(__nv_bfloat16 *dx, const __nv_bfloat16 *dy,
+                             const __nv_bfloat16 *y, int64_t rows, int64_t dim,
+                             cudaStream_t stream);
+
+/// CrossEntropy.cuh: logits [rows, stride] of which the first vocab columns
+/// count; *loss = mean of rowLoss (fp32 [rows], scratch the caller owns);
+/// dlogits (may be null: the inference form, may alias logits) = (softmax -
+/// onehot) * (*lossScale / rows), zeros in the padding.
+cudaError_t softmaxCrossEntropy(float *loss, float *rowLoss,
+                                __nv_bfloat16 *dlogits,
+                                const __nv_bfloat16 *logits,
+                                const int32_t *targets,
+                                const double *lossScale, int64_t rows,
+                                int64_t vocab, int64_t stride,
+                                cudaStream_t stream);
+
+// Attention.cuh: headDim <= 256.
+cudaError_t attentionForward(__nv_bfloat16 *out, float *lse,
+                             const __nv_bfloat16 *q, const __nv_bfloat16 *k,
+                             const __nv_bfloat16 *v, const AttentionShape &s,
+                             cudaStream_t stream);
+cudaError_t attentionBackwardB(__nv_bfloat16 *dq, __nv_bfloat16 *dk,
+                               __nv_bfloat16 *dv, const __nv_bfloat16 *dout,
+                               const __nv_bfloat16 *q, const __nv_bfloat16 *k,
+                               const __nv_bfloat16 *v,
+                               const __nv_bfloat16 *out, const float *lse,
+                               const AttentionShape &s, cudaStream_t stream);
 
 } // namespace pipert::cuda
 

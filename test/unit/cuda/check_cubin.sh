@@ -2,7 +2,7 @@
 # Builds the cuda kernel library's source for sm_90a as a cubin, as
 # libpipert_kernels_cuda is built, and checks on a machine without a GPU
 # that every kernel is there as Hopper code and that ptxas spilled nothing
-# to local memory (spills would be slow and are a sign of a kernel that
+# and put nothing in local memory (spills would be slow and are a sign of a kernel that
 # needs rework, docs/CUDA.md).
 #   check_cubin.sh NVCC SOURCE_ROOT KERNEL...
 set -euo pipefail
@@ -23,10 +23,11 @@ for k in "$@"; do
     echo "kernel $k: not in the sm_90a cubin"; status=1
   fi
 done
-# ptxas -v: "N bytes stack frame, N bytes spill stores, N bytes spill loads".
-if grep -E "[1-9][0-9]* bytes spill (stores|loads)" "$work/ptxas.log"; then
-  echo "spills above"; status=1
+# ptxas -v: "N bytes stack frame, N bytes spill stores, N bytes spill loads":
+# no kernel may spill or keep anything in local memory (a stack frame).
+if grep -E "[1-9][0-9]* bytes (spill stores|spill loads|stack frame)" "$work/ptxas.log"; then
+  echo "spills or local memory above"; status=1
 fi
 kernels=$(grep -c "Compiling entry function" "$work/ptxas.log")
-[ "$status" = 0 ] && echo "cubin: $kernels kernels for sm_90a, all of: $*; no spills"
+[ "$status" = 0 ] && echo "cubin: $kernels kernels for sm_90a, all of: $*; no spills, no local memory"
 exit $status

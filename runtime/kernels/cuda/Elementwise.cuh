@@ -1,0 +1,210 @@
+//===- Elementwise.cuh - broadcasts, column sums, copies and shapes ---------===//
+//
+// The small kernels of the cuda target: binary ops with a broadcast right
+// operand (b[i % bn]), their gradients, the fp32 accumulators' adds, and
+// the data movements (copy, slice, transpose, position embedding). bf16 in
+// and out with fp32 arithmetic, rounded once at the store.
+//
+// Column sums (the broadcast operand's gradient, a bias or a norm's W) give
+// one thread to a column and walk the rows in ascending order from an fp32
+// zero, then add that sum into the destination: the order of the cpu
+// kernels' columnSums (Reduce.h), with no atomics, so the bits depend on
+// the shape only. Included by Kernels.cu only.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_KERNELS_CUDA_ELEMENTWISE_CUH
+#define PIPERT_KERNELS_CUDA_ELEMENTWISE_CUH
+
+#include "kernels/cuda/Launch.cuh"
+
+namespace pipert::cuda {
+
+// --- kernels -----------------------------------------------------------------
+
+/// y[i] = a[i] (op) b[i % bn]; op 0 adds, 1 multiplies.
+__global__ void binaryBroadcastKernel(bf16 *y, const bf16 *a, const bf16 *b,
+                                      int64_t n, int64_t bn, int op) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n)
+    return;
+  float x = __bfloat162float(a[i]), z = __bfloat162float(b[i % bn]);
+  y[i] = __float2bfloat16_rn(op == 0 ? x + z : x * z);
+}
+
+/// Column c of the rows x cols matrix of terms, summed over the rows in
+/// ascending order from zero: term(r, c) = dy[r, c] (* a[r, c] when a).
+__device__ inline float columnSum(const bf16 *dy, const bf16 *a, int64_t rows,
+                                  int64_t cols, int64_t c) {
+  float s = 0.0f;
+  for (int64_t r = 0; r < rows; ++r) {
+    float t = __bfloat162float(dy[r * cols + c]);
+    if (a)
+      t = t * __bfloat162float(a[r * cols + c]);
+    s += t;
+  }
+  return s;
+}
+
+/// db[c] = sum (B, bf16) of the column's terms.
+__global__ void columnSumsKernel(bf16 *db, const bf16 *dy, const bf16 *a,
+                                 int64_t rows, int64_t cols) {
+  int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c < cols)
+    db[c] = __float2bfloat16_rn(columnSum(dy, a, rows, cols, c));
+}
+
+/// acc[c] += sum (W, fp32 accumulator) of the column's terms.
+__global__ void columnSumsIntoKernel(float *acc, const bf16 *dy, const bf16 *a,
+                                     int64_t rows, int64_t cols) {
+  int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c < cols)
+    acc[c] = acc[c] + columnSum(dy, a, rows, cols, c);
+}
+
+/// acc[i] += x[i].
+__global__ void accumulateKernel(float *acc, const bf16 *x, int64_t n) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n)
+    acc[i] = acc[i] + __bfloat162float(x[i]);
+}
+
+/// y[i] = x[i] of n bf16 values (a plain copy kernel rather than a memcpy
+/// node, so the step stays one kind of graph node).
+__global__ void copyKernel(bf16 *y, const bf16 *x, int64_t n) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n)
+    y[i] = x[i];
+}
+
+/// Slice of [outer, dim, inner] along dim: y [outer, size, inner] =
+/// x[:, offset:offset+size, :] (forward), or its B: dx = zeros with dy
+/// placed there (every element of dx written once).
+__global__ void sliceKernel(bf16 *y, const bf16 *x, int64_t outer, int64_t dim,
+                            int64_t inner, int64_t offset, int64_t size,
+                            bool backward) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (!backward) {
+    if (i >= outer * size * inner)
+      return;
+    int64_t in = i % inner, s = (i / inner) % size, o = i / (inner * size);
+    y[i] = x[(o * dim + offset + s) * inner + in];
+    return;
+  }
+  // backward: y is dx [outer, dim, inner], x is dy [outer, size, inner].
+  if (i >= outer * dim * inner)
+    return;
+  int64_t in = i % inner, d = (i / inner) % dim, o = i / (inner * dim);
+  int64_t s = d - offset;
+  y[i] = (s >= 0 && s < size) ? x[(o * size + s) * inner + in]
+                              : __float2bfloat16_rn(0.0f);
+}
+
+/// The 6-axis transpose as the host precomputes it: y's axis a has extent
+/// extent[a] and steps x by xStride[a] (x's stride of axis perm[a]), so the
+/// kernel indexes nothing at run time (no local memory).
+struct Transpose6 {
+  int64_t extent[6];
+  int64_t xStride[6];
+};
+
+__global__ void transposeKernel(bf16 *y, const bf16 *x, Transpose6 t,
+                                int64_t n) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n)
+    return;
+  // Walk y's index from its last axis.
+  int64_t rest = i, xi = 0;
+#pragma unroll
+  for (int a = 5; a >= 0; --a) {
+    xi += (rest % t.extent[a]) * t.xStride[a];
+    rest /= t.extent[a];
+  }
+  y[i] = x[xi];
+}
+
+// --- launchers ---------------------------------------------------------------
+
+cudaError_t addForward(bf16 *y, const bf16 *a, const bf16 *b, int64_t n,
+                       int64_t bn, cudaStream_t stream) {
+  if (n == 0)
+    return cudaSuccess;
+  binaryBroadcastKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, a, b, n, bn, 0);
+  return launched();
+}
+
+cudaError_t mulForward(bf16 *y, const bf16 *a, const bf16 *b, int64_t n,
+                       int64_t bn, cudaStream_t stream) {
+  if (n == 0)
+    return cudaSuccess;
+  binaryBroadcastKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, a, b, n, bn, 1);
+  return launched();
+}
+
+cudaError_t columnSums(bf16 *db, const bf16 *dy, const bf16 *a, int64_t n,
+                       int64_t bn, cudaStream_t stream) {
+  if (bn == 0)
+    return cudaSuccess;
+  columnSumsKernel<<<blocksFor(bn), kBlock, 0, stream>>>(db, dy, a, n / bn, bn);
+  return launched();
+}
+
+cudaError_t columnSumsInto(float *acc, const bf16 *dy, const bf16 *a,
+                           int64_t n, int64_t bn, cudaStream_t stream) {
+  if (bn == 0)
+    return cudaSuccess;
+  columnSumsIntoKernel<<<blocksFor(bn), kBlock, 0, stream>>>(acc, dy, a,
+                                                             n / bn, bn);
+  return launched();
+}
+
+cudaError_t accumulate(float *acc, const bf16 *x, int64_t n,
+                       cudaStream_t stream) {
+  if (n == 0)
+    return cudaSuccess;
+  accumulateKernel<<<blocksFor(n), kBlock, 0, stream>>>(acc, x, n);
+  return launched();
+}
+
+cudaError_t copy(bf16 *y, const bf16 *x, int64_t n, cudaStream_t stream) {
+  if (n == 0)
+    return cudaSuccess;
+  copyKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, x, n);
+  return launched();
+}
+
+cudaError_t slice(bf16 *y, const bf16 *x, int64_t outer, int64_t dim,
+                  int64_t inner, int64_t offset, int64_t size, bool backward,
+                  cudaStream_t stream) {
+  int64_t n = outer * (backward ? dim : size) * inner;
+  if (n == 0)
+    return cudaSuccess;
+  sliceKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, x, outer, dim, inner,
+                                                   offset, size, backward);
+  return launched();
+}
+
+cudaError_t transpose(bf16 *y, const bf16 *x, const int64_t dims[6],
+                      const int64_t perm[6], cudaStream_t stream) {
+  int64_t stride[6], n = 1;
+  for (int a = 5; a >= 0; --a) {
+    stride[a] = n;
+    n *= dims[a];
+  }
+  Transpose6 t;
+  bool seen[6] = {};
+  for (int a = 0; a < 6; ++a) {
+    if (perm[a] < 0 || perm[a] > 5 || seen[perm[a]])
+      return cudaErrorInvalidValue; // not a permutation
+    seen[perm[a]] = true;
+    t.extent[a] = dims[perm[a]];
+    t.xStride[a] = stride[perm[a]];
+  }
+  if (n == 0)
+    return cudaSuccess;
+  transposeKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, x, t, n);
+  return launched();
+}
+
+} // namespace pipert::cuda
+
+#endif // PIPERT_KERNELS_CUDA_ELEMENTWISE_CUH

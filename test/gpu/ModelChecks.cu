@@ -1,0 +1,315 @@
+//===- ModelChecks.cu - classifier, attention and GEMMs against the CPU ------===//
+//
+// The classifier against its CPU emulation (the block's strided partial
+// sums and fixed tree, host expf): the mean loss within 1e-6 relative,
+// dlogits within 1 bf16 ulp, the vocabulary padding's gradient zero, a bad
+// target a NaN loss. Attention (fwd, B) and the cuBLASLt GEMMs (fwd with
+// and without bias, B, W into fp32, both weight layouts) against double
+// references on the same bf16 inputs: their summation orders are not the
+// CPU's, so the gate is the largest error over the largest value (1e-2 for
+// bf16 results, 1e-5 for fp32 accumulators), and every GEMM run twice must
+// give the same bits. Run by KernelHarness.cu's main.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Harness.h"
+
+#include "kernels/cuda/Gemm.h"
+#include "kernels/cuda/Kernels.h"
+
+namespace harness {
+namespace {
+
+std::string num(const char *key, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "\"%s\": %.3g", key, v);
+  return buf;
+}
+
+/// The block reduction of CrossEntropy.cuh on the host: 256 strided
+/// partial sums, then the pairwise tree.
+template <typename F> float blockSumRef(int64_t n, F term) {
+  constexpr int kBlock = 256;
+  float part[kBlock] = {};
+  for (int t = 0; t < kBlock; ++t)
+    for (int64_t i = t; i < n; i += kBlock)
+      part[t] += term(i);
+  for (int half = kBlock / 2; half > 0; half /= 2)
+    for (int t = 0; t < half; ++t)
+      part[t] = part[t] + part[t + half];
+  return part[0];
+}
+
+void checkCrossEntropy(int64_t rows, int64_t vocab, int64_t stride,
+                       uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto logits = randomBf16(rng, size_t(rows * stride), 6.0f);
+  std::uniform_int_distribution<int32_t> pick(0, int32_t(vocab - 1));
+  std::vector<int32_t> targets(static_cast<size_t>(rows));
+  for (auto &t : targets)
+    t = pick(rng);
+  const double lossScale = 0.75;
+  Device<bf16> logits_{logits.size()}, dlogits_{logits.size()};
+  Device<int32_t> targets_{targets.size()};
+  Device<float> loss_{1}, rowLoss_{size_t(rows)};
+  Device<double> scale_{1};
+  logits_.put(logits);
+  targets_.put(targets);
+  scale_.put({lossScale});
+  CHECK(pipert::cuda::softmaxCrossEntropy(loss_.p, rowLoss_.p, dlogits_.p,
+                                          logits_.p, targets_.p, scale_.p,
+                                          rows, vocab, stride, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto dl = dlogits_.get();
+  float loss = loss_.get()[0];
+  const float sc = float(lossScale / double(rows));
+  double total = 0;
+  int worst = 0;
+  int64_t padNonZero = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const bf16 *x = logits.data() + r * stride;
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < vocab; ++i)
+      mx = std::max(mx, f(x[i]));
+    float sum = blockSumRef(vocab, [&](int64_t i) { return std::exp(f(x[i]) - mx); });
+    int32_t t = targets[size_t(r)];
+    total += double((mx + std::log(sum)) - f(x[t]));
+    for (int64_t i = 0; i < stride; ++i) {
+      uint16_t got = bits(dl[size_t(r * stride + i)]);
+      if (i >= vocab) {
+        padNonZero += got != 0;
+        continue;
+      }
+      float p = std::exp(f(x[i]) - mx) / sum;
+      worst = std::max(worst, ulps(got, fromFloat((i == t ? p - 1.0f : p) * sc)));
+    }
+  }
+  float want = float(total / double(rows));
+  double rel = std::fabs(double(loss) - want) / std::max(1e-30, double(std::fabs(want)));
+  report("softmax_cross_entropy",
+         "rows=" + std::to_string(rows) + " vocab=" + std::to_string(vocab) +
+             " stride=" + std::to_string(stride),
+         rel <= 1e-6 && worst <= 1 && padNonZero == 0,
+         num("loss_relative", rel) + ", \"max_bf16_ulps\": " +
+             std::to_string(worst) + ", \"padding_nonzero\": " +
+             std::to_string(padNonZero));
+
+  // A target outside the vocabulary (a padded column included) poisons the
+  // loss and gets a zero gradient row.
+  targets[0] = int32_t(vocab);
+  targets_.put(targets);
+  CHECK(pipert::cuda::softmaxCrossEntropy(loss_.p, rowLoss_.p, dlogits_.p,
+                                          logits_.p, targets_.p, scale_.p,
+                                          rows, vocab, stride, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  dl = dlogits_.get();
+  int64_t nonZero = 0;
+  for (int64_t i = 0; i < stride; ++i)
+    nonZero += bits(dl[size_t(i)]) != 0;
+  report("softmax_cross_entropy_bad_target", "rows=" + std::to_string(rows),
+         std::isnan(loss_.get()[0]) && nonZero == 0,
+         "\"row_nonzero\": " + std::to_string(nonZero));
+}
+
+struct AttentionRef {
+  std::vector<double> out, lse, dq, dk, dv;
+};
+
+/// Attention and its gradients in double from the bf16 inputs.
+AttentionRef attentionRef(const pipert::cuda::AttentionShape &s,
+                          const std::vector<float> &q,
+                          const std::vector<float> &k,
+                          const std::vector<float> &v,
+                          const std::vector<float> &dout) {
+  const int64_t dh = s.headDim, group = s.heads / s.kvHeads;
+  const int64_t qs = s.heads * dh, kvs = s.kvHeads * dh;
+  AttentionRef r;
+  r.out.assign(q.size(), 0);
+  r.dq.assign(q.size(), 0);
+  r.dk.assign(k.size(), 0);
+  r.dv.assign(v.size(), 0);
+  r.lse.assign(size_t(s.batch * s.heads * s.seqQ), 0);
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t h = 0; h < s.heads; ++h)
+      for (int64_t t = 0; t < s.seqQ; ++t) {
+        int64_t kvh = h / group, at = (b * s.seqQ + t) * qs + h * dh;
+        int64_t n = s.causal ? std::min(s.seqKV, std::max<int64_t>(0, t + 1 + s.seqKV - s.seqQ)) : s.seqKV;
+        std::vector<double> p(static_cast<size_t>(n));
+        double mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < dh; ++d)
+            dot += double(q[size_t(at + d)]) * k[size_t((b * s.seqKV + j) * kvs + kvh * dh + d)];
+          p[size_t(j)] = dot * s.scale;
+          mx = std::max(mx, p[size_t(j)]);
+        }
+        for (auto &x : p)
+          sum += (x = std::exp(x - mx));
+        r.lse[size_t((b * s.heads + h) * s.seqQ + t)] = n ? mx + std::log(sum) : -INFINITY;
+        for (int64_t j = 0; j < n; ++j)
+          p[size_t(j)] /= sum;
+        for (int64_t d = 0; d < dh; ++d)
+          for (int64_t j = 0; j < n; ++j)
+            r.out[size_t(at + d)] += p[size_t(j)] * v[size_t((b * s.seqKV + j) * kvs + kvh * dh + d)];
+        double D = 0;
+        for (int64_t d = 0; d < dh; ++d)
+          D += double(dout[size_t(at + d)]) * r.out[size_t(at + d)];
+        for (int64_t j = 0; j < n; ++j) {
+          int64_t kv = (b * s.seqKV + j) * kvs + kvh * dh;
+          double dp = 0;
+          for (int64_t d = 0; d < dh; ++d)
+            dp += double(dout[size_t(at + d)]) * v[size_t(kv + d)];
+          double ds = p[size_t(j)] * (dp - D) * s.scale;
+          for (int64_t d = 0; d < dh; ++d) {
+            r.dq[size_t(at + d)] += ds * k[size_t(kv + d)];
+            r.dk[size_t(kv + d)] += ds * q[size_t(at + d)];
+            r.dv[size_t(kv + d)] += p[size_t(j)] * dout[size_t(at + d)];
+          }
+        }
+      }
+  return r;
+}
+
+void checkAttention(pipert::cuda::AttentionShape s, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const size_t nq = size_t(s.batch * s.seqQ * s.heads * s.headDim);
+  const size_t nkv = size_t(s.batch * s.seqKV * s.kvHeads * s.headDim);
+  auto q = randomBf16(rng, nq, 1.5f), k = randomBf16(rng, nkv, 1.5f);
+  auto v = randomBf16(rng, nkv, 1.0f), dout = randomBf16(rng, nq, 1.0f);
+  Device<bf16> q_{nq}, k_{nkv}, v_{nkv}, dout_{nq}, out_{nq}, dq_{nq},
+      dk_{nkv}, dv_{nkv};
+  Device<float> lse_{size_t(s.batch * s.heads * s.seqQ)};
+  q_.put(q);
+  k_.put(k);
+  v_.put(v);
+  dout_.put(dout);
+  CHECK(pipert::cuda::attentionForward(out_.p, lse_.p, q_.p, k_.p, v_.p, s,
+                                       nullptr));
+  CHECK(pipert::cuda::attentionBackwardB(dq_.p, dk_.p, dv_.p, dout_.p, q_.p,
+                                         k_.p, v_.p, out_.p, lse_.p, s,
+                                         nullptr));
+  CHECK(cudaDeviceSynchronize());
+  AttentionRef r = attentionRef(s, floats(q), floats(k), floats(v), floats(dout));
+  double eOut = relativeError(floats(out_.get()), r.out);
+  double eLse = relativeError(lse_.get(), r.lse);
+  double eDq = relativeError(floats(dq_.get()), r.dq);
+  double eDk = relativeError(floats(dk_.get()), r.dk);
+  double eDv = relativeError(floats(dv_.get()), r.dv);
+  std::string shape = "batch=" + std::to_string(s.batch) + " seq=" +
+                      std::to_string(s.seqQ) + "/" + std::to_string(s.seqKV) +
+                      " heads=" + std::to_string(s.heads) + "/" +
+                      std::to_string(s.kvHeads) + " head_dim=" +
+                      std::to_string(s.headDim) + (s.causal ? " causal" : "");
+  report("attention_forward", shape, eOut <= 1e-2 && eLse <= 1e-5,
+         num("out_error", eOut) + ", " + num("lse_error", eLse));
+  report("attention_backward_b", shape,
+         eDq <= 1e-2 && eDk <= 1e-2 && eDv <= 1e-2,
+         num("dq_error", eDq) + ", " + num("dk_error", eDk) + ", " +
+             num("dv_error", eDv));
+}
+
+void checkGemm(pipert::cuda::Gemm &gemm, int64_t m, int64_t k, int64_t n,
+               bool transposeRhs, bool bias, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto x = randomBf16(rng, size_t(m * k), 1.0f), w = randomBf16(rng, size_t(k * n), 1.0f);
+  auto dy = randomBf16(rng, size_t(m * n), 1.0f), bv = randomBf16(rng, size_t(n), 1.0f);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> acc0(static_cast<size_t>(k * n));
+  for (auto &a : acc0)
+    a = d(rng);
+  Device<bf16> x_{x.size()}, w_{w.size()}, dy_{dy.size()}, b_{bv.size()},
+      y_{size_t(m * n)}, y2_{size_t(m * n)}, dx_{x.size()};
+  Device<float> dw_{acc0.size()};
+  x_.put(x);
+  w_.put(w);
+  dy_.put(dy);
+  b_.put(bv);
+  dw_.put(acc0);
+  auto lt = [](cublasStatus_t s) {
+    if (s != CUBLAS_STATUS_SUCCESS) {
+      std::printf("{\"error\": \"cuBLASLt: %s\"}\n", pipert::cuda::gemmStatusString(s));
+      std::exit(1);
+    }
+  };
+  const bf16 *bp = bias ? b_.p : nullptr;
+  lt(gemm.forward(y_.p, x_.p, w_.p, bp, m, k, n, transposeRhs, nullptr));
+  lt(gemm.forward(y2_.p, x_.p, w_.p, bp, m, k, n, transposeRhs, nullptr));
+  lt(gemm.backwardB(dx_.p, dy_.p, w_.p, m, k, n, transposeRhs, nullptr));
+  lt(gemm.backwardW(dw_.p, x_.p, dy_.p, m, k, n, transposeRhs, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  // W as [k, n] whatever its storage.
+  auto W = [&](int64_t kk, int64_t nn) {
+    return double(f(w[size_t(transposeRhs ? nn * k + kk : kk * n + nn)]));
+  };
+  std::vector<double> y(static_cast<size_t>(m * n)),
+      dx(static_cast<size_t>(m * k)), dw(acc0.size());
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = bias ? f(bv[size_t(j)]) : 0.0;
+      for (int64_t c = 0; c < k; ++c)
+        s += double(f(x[size_t(i * k + c)])) * W(c, j);
+      y[size_t(i * n + j)] = s;
+    }
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t c = 0; c < k; ++c) {
+      double s = 0;
+      for (int64_t j = 0; j < n; ++j)
+        s += double(f(dy[size_t(i * n + j)])) * W(c, j);
+      dx[size_t(i * k + c)] = s;
+    }
+  for (int64_t c = 0; c < k; ++c)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t i = 0; i < m; ++i)
+        s += double(f(x[size_t(i * k + c)])) * f(dy[size_t(i * n + j)]);
+      size_t at = size_t(transposeRhs ? j * k + c : c * n + j);
+      dw[at] = acc0[at] + s;
+    }
+  auto yg = y_.get(), y2 = y2_.get();
+  bool repeat = std::memcmp(yg.data(), y2.data(), yg.size() * 2) == 0;
+  double eY = relativeError(floats(yg), y), eB = relativeError(floats(dx_.get()), dx);
+  double eW = relativeError(dw_.get(), dw);
+  std::string shape = "m=" + std::to_string(m) + " k=" + std::to_string(k) +
+                      " n=" + std::to_string(n) +
+                      (transposeRhs ? " w=[n,k]" : " w=[k,n]") +
+                      (bias ? " bias" : "");
+  report("gemm_forward", shape, eY <= 1e-2 && repeat,
+         num("error", eY) + ", \"repeats_bitwise\": " + (repeat ? "true" : "false"));
+  report("gemm_backward_b", shape, eB <= 1e-2, num("error", eB));
+  report("gemm_backward_w", shape, eW <= 1e-5, num("error", eW));
+}
+
+} // namespace
+
+void runModelChecks() {
+  checkCrossEntropy(7, 1000, 1024, 31);
+  checkCrossEntropy(64, 50257, 50304, 32);
+  pipert::cuda::AttentionShape s;
+  s = {2, 37, 37, 4, 2, 24, true, 1.0 / std::sqrt(24.0)};
+  checkAttention(s, 33);
+  s = {1, 13, 29, 3, 3, 64, true, 0.125};
+  checkAttention(s, 34);
+  s = {1, 9, 9, 2, 1, 100, false, 0.1};
+  checkAttention(s, 35);
+  s = {2, 256, 256, 12, 12, 64, true, 0.125};
+  checkAttention(s, 36);
+
+  // One rank's GEMM state: a 32 MiB workspace, llm.c's size for Hopper.
+  const size_t workspace = size_t(32) << 20;
+  void *ws = nullptr;
+  CHECK(cudaMalloc(&ws, workspace));
+  std::string error;
+  auto gemm = pipert::cuda::Gemm::create(ws, workspace, error);
+  if (!gemm) {
+    report("gemm_create", "", false, "\"error\": \"" + error + "\"");
+    return;
+  }
+  checkGemm(*gemm, 37, 97, 61, false, false, 37);
+  checkGemm(*gemm, 37, 97, 61, true, true, 38);
+  checkGemm(*gemm, 512, 768, 2304, false, true, 39);
+  checkGemm(*gemm, 256, 768, 50304, true, false, 40);
+  gemm.reset();
+  cudaFree(ws);
+}
+
+} // namespace harness
