@@ -9,8 +9,9 @@
 // bits depend on the row only. rowLoss[r] = max + log(sum) - x[target]
 // (fp32); dlogits = (softmax - onehot) * (lossScale / rows), the division in
 // double as on the cpu (docs/AUTODIFF.md), rounded once to bf16; dlogits
-// may alias logits (each element is read before it is written, by the same
-// thread). The mean loss is one thread adding rowLoss in ascending rows in
+// may alias logits (every thread reads its own columns before it writes
+// them, and the target's logit is read by every thread before the block's
+// last barrier). The mean loss is one thread adding rowLoss in ascending rows in
 // double, the cpu's meanLoss. A target outside [0, vocab) gives a NaN row
 // loss (so a NaN mean: the runner's loss check names the step) and a zero
 // gradient row. Included by Kernels.cu only.
@@ -59,12 +60,14 @@ __global__ void __launch_bounds__(kBlock)
   float part = 0.0f;
   for (int64_t i = threadIdx.x; i < vocab; i += kBlock)
     part += expf(__bfloat162float(x[i]) - mx);
-  const float sum = blockReduce<false>(part, scratch);
   const int32_t target = targets[row];
   const bool valid = target >= 0 && target < vocab;
+  // Read before the barrier of the next reduction: in place, another
+  // thread overwrites x[target] with its gradient after it.
+  const float xTarget = valid ? __bfloat162float(x[target]) : 0.0f;
+  const float sum = blockReduce<false>(part, scratch);
   if (threadIdx.x == 0)
-    rowLoss[row] =
-        valid ? (mx + logf(sum)) - __bfloat162float(x[target]) : NAN;
+    rowLoss[row] = valid ? (mx + logf(sum)) - xTarget : NAN;
   if (!dlogits)
     return;
   const float sc = float(*lossScale / double(rows));

@@ -21,7 +21,8 @@ namespace pipert::cuda {
 
 // --- kernels -----------------------------------------------------------------
 
-/// y[i] = a[i] (op) b[i % bn]; op 0 adds, 1 multiplies.
+/// y[i] = a[i] (op) b[i % bn]; op 0 adds, 1 multiplies (bn > 0 divides n:
+/// the launchers refuse anything else).
 __global__ void binaryBroadcastKernel(bf16 *y, const bf16 *a, const bf16 *b,
                                       int64_t n, int64_t bn, int op) {
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -126,16 +127,16 @@ __global__ void transposeKernel(bf16 *y, const bf16 *x, Transpose6 t,
 
 cudaError_t addForward(bf16 *y, const bf16 *a, const bf16 *b, int64_t n,
                        int64_t bn, cudaStream_t stream) {
-  if (n == 0)
-    return cudaSuccess;
+  if (bn <= 0 || n % bn != 0)
+    return n == 0 ? cudaSuccess : cudaErrorInvalidValue;
   binaryBroadcastKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, a, b, n, bn, 0);
   return launched();
 }
 
 cudaError_t mulForward(bf16 *y, const bf16 *a, const bf16 *b, int64_t n,
                        int64_t bn, cudaStream_t stream) {
-  if (n == 0)
-    return cudaSuccess;
+  if (bn <= 0 || n % bn != 0)
+    return n == 0 ? cudaSuccess : cudaErrorInvalidValue;
   binaryBroadcastKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, a, b, n, bn, 1);
   return launched();
 }

@@ -133,16 +133,22 @@ cublasStatus_t Gemm::run(const Problem &p, void *c, const void *a,
                          cudaStream_t stream) {
   if (p.rows == 0 || p.cols == 0)
     return CUBLAS_STATUS_SUCCESS;
+  // An empty sum: the W accumulator keeps its value; a forward or B result
+  // would be zeros (plus the bias), which no lowering asks of a GEMM.
+  if (p.inner == 0)
+    return p.accumulate ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
   for (const void *ptr : {static_cast<const void *>(c), a, b, bias})
     if (reinterpret_cast<uintptr_t>(ptr) % kGemmAlignment != 0)
       return CUBLAS_STATUS_INVALID_VALUE; // the heuristic was told 256
-  auto &slot = plans_[p];
-  if (!slot) {
+  auto it = plans_.find(p);
+  if (it == plans_.end()) {
+    // Planned before it is kept: a shape the heuristic refuses is not
+    // remembered as planned.
     auto plan = std::make_unique<Plan>();
     PIPERT_LT(planProblem(handle_, p, workspaceBytes_, *plan));
-    slot = std::move(plan);
+    it = plans_.emplace(p, std::move(plan)).first;
   }
-  Plan &plan = *slot;
+  Plan &plan = *it->second;
   if (p.bias)
     PIPERT_LT(cublasLtMatmulDescSetAttribute(
         plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
