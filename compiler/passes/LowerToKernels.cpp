@@ -422,6 +422,18 @@ static LogicalResult chooseCpuKernel(Operation *op, ModuleOp module,
       });
 }
 
+/// The results of `kernel` that are statistics (mean, rstd, log-sum-exp):
+/// fp32 whatever the activations' storage (docs/NUMERICS.md).
+static ArrayRef<unsigned> statisticResults(StringRef kernel) {
+  static const llvm::StringMap<SmallVector<unsigned, 2>> table = {
+      {"layernorm_forward", {1, 2}},     {"rmsnorm_forward", {1}},
+      {"add_layernorm_forward", {2, 3}}, {"add_rmsnorm_forward", {2}},
+      {"attention_forward", {1}},
+  };
+  auto it = table.find(kernel);
+  return it == table.end() ? ArrayRef<unsigned>() : ArrayRef(it->second);
+}
+
 /// Replaces `op` by its kernel.call.
 static LogicalResult lowerOp(Operation *op, ModuleOp module) {
   Lowering l;
@@ -442,6 +454,13 @@ static LogicalResult lowerOp(Operation *op, ModuleOp module) {
            << ptrs << ", " << l.ints.size() << " and " << l.reals.size();
   SmallVector<Type> types(op->getResultTypes());
   types.append(l.extraResults);
+  // bf16 storage (--nn-storage) typed the statistics like the activations;
+  // their kernels keep them in fp32.
+  for (unsigned i : statisticResults(l.kernel)) {
+    auto t = cast<RankedTensorType>(types[i]);
+    if (t.getElementType().isBF16())
+      types[i] = t.clone(Float32Type::get(op->getContext()));
+  }
   OpBuilder b(op);
   SmallVector<StringRef> stateRefs(l.state.begin(), l.state.end());
   auto call = kernel::CallOp::create(

@@ -77,6 +77,43 @@ def NNAutodiffPass : Pass<"nn-autodiff", "::mlir::ModuleOp"> {
   ];
 }
 
+def NNStoragePass : Pass<"nn-storage", "::mlir::ModuleOp"> {
+  let summary = "Gives @forward's activations the target's storage type "
+                "(bf16 for the cuda target)";
+  let description = [{
+    Runs before `--nn-autodiff`, so that every value autodiff derives (the
+    activation gradients included) inherits the storage of the value it
+    differentiates (docs/NUMERICS.md). With `type=bf16` every f32 tensor of
+    `@forward` (its float arguments, its op results and its `nn.param`
+    reads, which become the bf16 working copies of the fp32 masters) becomes
+    bf16, except 0-d tensors (the loss and other scalars stay fp32). The
+    parameters' declarations stay fp32: masters, gradient accumulators and
+    AdamW moments are fp32. Statistics (layernorm's mean and rstd, rmsnorm's
+    rstd, attention's log-sum-exp) are typed bf16 here, as the nn ops ask
+    for one element type, and become fp32 where `--nn-lower-to-kernels`
+    picks their kernel. Sizes follow the types, so the partitioner's costs
+    and the memory plan count bf16 activations at 2 bytes.
+
+    `type=f32` (the default) changes nothing. Fails with a diagnostic on an
+    unknown type, a module without `@forward` or with a `@train_step`
+    already, a `@forward` holding float tensors other than f32 (an f64
+    model, or one converted already), or an op that refuses the new types.
+
+    ```mlir
+    %w = nn.param @w : tensor<64x256xf32>
+    %l = nn.matmul %x, %w : (tensor<2x8x64xf32>, tensor<64x256xf32>) -> tensor<2x8x256xf32>
+    // becomes
+    %w = nn.param @w : tensor<64x256xbf16>
+    %l = nn.matmul %x, %w : (tensor<2x8x64xbf16>, tensor<64x256xbf16>) -> tensor<2x8x256xbf16>
+    ```
+  }];
+  let dependentDialects = ["::pipec::nn::NNDialect", "::mlir::func::FuncDialect"];
+  let options = [
+    Option<"type", "type", "std::string", "\"f32\"",
+           "the storage of activations and weight copies: f32 or bf16">,
+  ];
+}
+
 def NNFusePass : Pass<"nn-fuse", "::mlir::ModuleOp"> {
   let summary = "Replaces op pairs of @train_step's forward by the fused ops "
                 "one kernel computes";

@@ -4,6 +4,7 @@
 #include "compiler/reference/KernelTable.h"
 #include "compiler/reference/PerturbVjp.h"
 #include "compiler/reference/ValueInfo.h"
+#include "kernels/cuda/Bf16.h"
 
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNOps.h"
@@ -16,6 +17,13 @@ using namespace mlir;
 using namespace pipec;
 using namespace pipec::reference;
 namespace cpu = pipert::cpu;
+
+/// x rounded to the nearest bf16, ties to even (through float for double:
+/// bf16 storage is emulated in float runs; see ReferenceTrainCmd).
+template <typename T> static void roundToBf16(T *x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    x[i] = T(pipert::bf16::toFloat(pipert::bf16::fromFloat(float(x[i]))));
+}
 
 template <typename T>
 std::unique_ptr<Executor<T>>
@@ -48,9 +56,10 @@ template <typename T> bool Executor<T>::plan(llvm::raw_ostream &errs) {
     } else if (element.isF64()) {
       doubleStorage.emplace_back(s.n, 0.0);
       s.d = doubleStorage.back().data();
-    } else if (element.isF32()) {
+    } else if (element.isF32() || element.isBF16()) {
       floatStorage.emplace_back(s.n, T(0));
       s.f = floatStorage.back().data();
+      s.bf16 = element.isBF16();
     } else {
       errs << "reference executor: element type " << type.getElementType()
            << " is not supported\n";
@@ -75,6 +84,14 @@ template <typename T> bool Executor<T>::plan(llvm::raw_ostream &errs) {
         return false;
       }
       auto &entry = params.entries()[idx];
+      if (p.getType().getElementType().isBF16()) {
+        // The bf16 working copy of the fp32 master.
+        if (!allocate(p.getResult()))
+          return false;
+        paramCopies.emplace_back(entry.values.data(),
+                                 slots.lookup(p.getResult()));
+        continue;
+      }
       Slot s;
       s.f = entry.values.data();
       s.n = static_cast<int64_t>(entry.values.size());
@@ -161,6 +178,10 @@ bool Executor<T>::planCall(Operation *op, llvm::raw_ostream &errs) {
   for (Value v : call.getInputs())
     c.ptrs.push_back(pointerOf(slots.lookup(v)));
   calls.push_back(std::move(c));
+  roundedResults.emplace_back();
+  for (Value r : call.getResults())
+    if (Slot s = slots.lookup(r); s.bf16)
+      roundedResults.back().push_back(s);
   return true;
 }
 
@@ -211,13 +232,20 @@ template <typename T> int Executor<T>::resultIndex(llvm::StringRef name) const {
 }
 
 template <typename T> bool Executor<T>::run(std::string &error) {
-  for (Call &c : calls) {
+  for (auto &[master, copy] : paramCopies) {
+    std::copy(master, master + copy.n, copy.f);
+    roundToBf16(copy.f, copy.n);
+  }
+  for (size_t i = 0; i < calls.size(); ++i) {
+    Call &c = calls[i];
     cpu::Status st =
         c.launch(c.ptrs.data(), c.ptrs.size(), c.ints.data(), c.reals.data());
     if (!st.ok()) {
       error = where(c.op) + ": " + st.message();
       return false;
     }
+    for (const Slot &s : roundedResults[i])
+      roundToBf16(s.f, s.n);
     auto it = perturbed.find(c.op);
     if (it == perturbed.end())
       continue;

@@ -9,6 +9,13 @@
 // their accumulators and moments are read in place from a ParameterStore.
 // It knows no nn op: which kernel runs an op was decided by the lowering.
 //
+// bf16 storage emulation (docs/NUMERICS.md): a value typed bf16 (after
+// --nn-storage{type=bf16}) lives in a T buffer that holds bf16 values only:
+// every call's bf16 results are rounded to nearest even right after the
+// call, and a bf16 nn.param read is the fp32 master rounded into its own
+// buffer at the start of every run. These are exactly the storage points
+// of the cuda target's kernels, whose math between them is fp32 as here.
+//
 //===----------------------------------------------------------------------===//
 #ifndef PIPEC_COMPILER_REFERENCE_EXECUTOR_H
 #define PIPEC_COMPILER_REFERENCE_EXECUTOR_H
@@ -81,6 +88,8 @@ private:
     int32_t *i = nullptr;
     int64_t *l = nullptr;
     int64_t n = 0;
+    /// A bf16 value: f holds bf16-representable numbers only.
+    bool bf16 = false;
   };
 
   Executor(mlir::func::FuncOp fn, ParameterStore<T> &params,
@@ -115,6 +124,10 @@ private:
   std::vector<std::vector<double>> doubleStorage;
   std::vector<std::vector<int64_t>> int64Storage;
   std::vector<mlir::Value> results;
+  /// bf16 reads of fp32 masters: (master, copy) refreshed by every run.
+  std::vector<std::pair<const T *, Slot>> paramCopies;
+  /// Per call (index of `calls`), its bf16 results, rounded after it runs.
+  std::vector<std::vector<Slot>> roundedResults;
   /// Ops whose float results are multiplied by 1 + 1e-3 after they run.
   PerturbedValues perturbed;
 };

@@ -83,8 +83,12 @@ static LogicalResult verifyAccumulator(Operation *op,
     return op->emitOpError("use of ")
            << name << " must not be negative, got " << use;
   RankedTensorType type = param.getTensorType();
-  if (type.getShape() != shape ||
-      (like && type.getElementType() != tensorOf(like).getElementType()))
+  // bf16 activations add into the accumulator of an f32 master (bf16
+  // storage, docs/NUMERICS.md); otherwise the types are the parameter's.
+  Type from = like ? tensorOf(like).getElementType() : Type();
+  bool typeFits = !like || type.getElementType() == from ||
+                  (type.getElementType().isF32() && from.isBF16());
+  if (type.getShape() != shape || !typeFits)
     return op->emitOpError("gradient of shape ")
            << shapeStr(shape) << " does not fit " << name << " of type "
            << type;

@@ -84,9 +84,17 @@ LogicalResult ParamOp::verifySymbolUses(SymbolTableCollection &symbols) {
   auto param = symbols.lookupSymbolIn<ParameterOp>(module, getNameAttr());
   if (!param)
     return emitOpError("no nn.parameter named ") << getNameAttr();
-  if (param.getType() != getType())
+  // The read is the parameter itself, or its bf16 working copy when the
+  // parameter is an fp32 master (--nn-storage{type=bf16}).
+  auto declared = cast<RankedTensorType>(param.getType());
+  auto read = cast<RankedTensorType>(getType());
+  bool copy = declared.getShape() == read.getShape() &&
+              declared.getElementType().isF32() &&
+              read.getElementType().isBF16();
+  if (param.getType() != getType() && !copy)
     return emitOpError("type ")
-           << getType() << " differs from the parameter's " << param.getType();
+           << getType() << " differs from the parameter's " << param.getType()
+           << " (a read is the parameter's type, or bf16 of an f32 one)";
   return success();
 }
 

@@ -69,6 +69,13 @@ static cl::opt<std::string> perturbVjp(
     cl::desc("Multiply the B gradients of every nn op named OP by 1 + 1e-3 "
              "(proves a comparison can fail)"),
     cl::value_desc("OP"), cl::sub(trainCmd));
+static cl::opt<std::string> storage(
+    "storage",
+    cl::desc("Storage of activations and weight copies: f32 (default) or "
+             "bf16, which emulates the cuda target: every bf16 value rounded "
+             "to nearest even where that target stores it, fp32 masters, "
+             "gradients, moments and statistics (docs/NUMERICS.md)"),
+    cl::value_desc("f32|bf16"), cl::init("f32"), cl::sub(trainCmd));
 static StrictInt<int, 1, 4096> threads("threads", 1,
             cl::desc("OpenMP threads of the kernels (default 1); BLAS stays "
                      "at one thread, so the results do not depend on it"),
@@ -98,6 +105,15 @@ static int runReferenceTrain() {
       errs() << me << s.message() << "\n";
       return 1;
     }
+  if (storage != "f32" && storage != "bf16") {
+    errs() << me << "--storage " << storage << ": expected f32 or bf16\n";
+    return 1;
+  }
+  if (storage == "bf16" && useF64) {
+    errs() << me << "--storage bf16 emulates the cuda target's fp32 "
+                    "arithmetic: it does not combine with --f64\n";
+    return 1;
+  }
   pipert::installStopSignals("pipec reference-train");
   // Fixed before the first kernel runs: BLAS results depend on the count.
   pipec::reference::setThreadCount(threads);
@@ -108,9 +124,13 @@ static int runReferenceTrain() {
   if (!module)
     return 1;
   mlir::PassManager pm(&ctx);
+  pipec::NNStoragePassOptions storageOptions;
+  storageOptions.type = storage;
+  pm.addPass(pipec::createNNStoragePass(storageOptions));
   pm.addPass(pipec::createNNAutodiffPass());
   if (mlir::failed(pm.run(*module))) {
-    errs() << "pipec reference-train: error: --nn-autodiff failed on "
+    errs() << "pipec reference-train: error: --nn-storage or --nn-autodiff "
+              "failed on "
            << modelFile << "\n";
     return 1;
   }
