@@ -331,18 +331,24 @@ void checkAdamw(int64_t n, uint64_t seed) {
     m[size_t(i)] = 0.1f * d(rng);
     v[size_t(i)] = 0.01f * std::fabs(d(rng));
   }
-  pipert::cuda::AdamWStep step{3e-4, 0.7, 4};
+  struct {
+    double lr, clip;
+    int64_t step;
+  } step{3e-4, 0.7, 4};
   Device<float> p_(p.size()), g_(g.size()), m_(m.size()), v_(v.size());
   Device<bf16> copy_(p.size());
-  Device<pipert::cuda::AdamWStep> s_(1);
+  Device<double> lr_(1), clip_(1);
+  Device<int64_t> s_(1);
   p_.put(p);
   g_.put(g);
   m_.put(m);
   v_.put(v);
-  s_.put({step});
+  lr_.put({step.lr});
+  clip_.put({step.clip});
+  s_.put({step.step});
   const float b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f;
-  CHECK(pipert::cuda::adamw(p_.p, copy_.p, g_.p, m_.p, v_.p, n, s_.p, b1, b2,
-                            eps, wd, nullptr));
+  CHECK(pipert::cuda::adamw(p_.p, copy_.p, g_.p, m_.p, v_.p, n, lr_.p,
+                            clip_.p, s_.p, b1, b2, eps, wd, nullptr));
   CHECK(cudaDeviceSynchronize());
   auto pd = p_.get();
   auto copy = copy_.get();

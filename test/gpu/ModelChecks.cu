@@ -15,8 +15,11 @@
 
 #include "Harness.h"
 
+#include <memory>
+
 #include "kernels/cuda/Gemm.h"
 #include "kernels/cuda/Kernels.h"
+#include "pipert/LrSchedule.h"
 
 namespace harness {
 namespace {
@@ -312,9 +315,102 @@ void checkGemm(pipert::cuda::Gemm &gemm, int64_t m, int64_t k, int64_t n,
   report("gemm_backward_w", shape, eW <= 1e-5 && ok(rW), num("error", eW) + rW);
 }
 
+/// The optimizer's reductions and scalars: sum_uses bit for bit (fp32 adds
+/// in use order), sum_squares within 1e-12 relative of a double sum (the
+/// block's order is not a sequential one), the global norm over 150
+/// squares (three launches of 64) bit for bit against the ordered sum, the
+/// clip scale within 1e-15 and the learning rate (against
+/// pipert::LrSchedule) within 1e-14 relative.
+void checkOptimizer(int64_t n, int64_t uses, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<std::vector<float>> accs(static_cast<size_t>(uses),
+                                      std::vector<float>(static_cast<size_t>(n)));
+  std::vector<std::unique_ptr<Device<float>>> accs_;
+  std::vector<const float *> accPtrs;
+  for (auto &a : accs) {
+    for (auto &x : a)
+      x = d(rng);
+    accs_.push_back(std::make_unique<Device<float>>(a.size()));
+    accs_.back()->put(a);
+    accPtrs.push_back(accs_.back()->p);
+  }
+  Device<float> g_{size_t(n)};
+  Device<double> sq_{1};
+  CHECK(pipert::cuda::sumUses(g_.p, accPtrs.data(), uses, n, nullptr));
+  CHECK(pipert::cuda::sumSquares(sq_.p, g_.p, n, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto g = g_.get();
+  int64_t differ = 0;
+  double squares = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float s = uses ? accs[0][size_t(i)] : 0.0f;
+    for (int64_t u = 1; u < uses; ++u)
+      s = s + accs[size_t(u)][size_t(i)];
+    differ += std::memcmp(&s, &g[size_t(i)], 4) != 0;
+    squares += double(s) * double(s);
+  }
+  double sq = sq_.get()[0];
+  double rel = std::fabs(sq - squares) / std::max(1e-300, squares);
+  std::string shape = "n=" + std::to_string(n) + " uses=" + std::to_string(uses);
+  report("sum_uses", shape, differ == 0,
+         "\"values_differing\": " + std::to_string(differ));
+  report("sum_squares", shape, rel <= 1e-12, num("relative", rel));
+}
+
+void checkNormClipLr() {
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> d(0.0, 3.0);
+  const int count = 150;
+  std::vector<std::unique_ptr<Device<double>>> sq;
+  std::vector<const double *> ptrs;
+  double total = 0;
+  for (int i = 0; i < count; ++i) {
+    double v = d(rng);
+    total += v;
+    sq.push_back(std::make_unique<Device<double>>(1));
+    sq.back()->put({v});
+    ptrs.push_back(sq.back()->p);
+  }
+  Device<double> norm_{1}, clip_{1}, lr_{1};
+  Device<int64_t> step_{1};
+  CHECK(pipert::cuda::gradNorm(norm_.p, ptrs.data(), count, nullptr));
+  CHECK(pipert::cuda::clipScale(clip_.p, norm_.p, 1.0, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  double norm = norm_.get()[0], clip = clip_.get()[0];
+  double want = std::sqrt(total);
+  report("grad_norm_and_clip", "count=150",
+         norm == want && std::fabs(clip - 1.0 / want) <= 1e-15 * (1.0 / want),
+         num("norm", norm) + ", " + num("clip", clip));
+  pipert::LrSchedule s;
+  s.lr = 6e-4;
+  s.minLr = 6e-5;
+  s.warmupSteps = 10;
+  s.decaySteps = 100;
+  double worst = 0;
+  for (bool cosine : {true, false})
+    for (int64_t step : {0, 5, 9, 10, 11, 57, 99, 100, 250}) {
+      s.cosine = cosine;
+      step_.put({step});
+      CHECK(pipert::cuda::lrSchedule(lr_.p, step_.p, s.warmupSteps,
+                                     s.decaySteps, cosine, s.lr, s.minLr,
+                                     nullptr));
+      CHECK(cudaDeviceSynchronize());
+      double got = lr_.get()[0], w = s.at(step);
+      worst = std::max(worst, std::fabs(got - w) / w);
+    }
+  report("lr_schedule", "warmup=10 decay=100", worst <= 1e-14,
+         num("max_relative", worst));
+}
+
 } // namespace
 
 void runModelChecks() {
+  checkOptimizer(1001, 1, 42);
+  checkOptimizer(1 << 20, 2, 43);
+  checkOptimizer(5000, 70, 44);
+  checkOptimizer(77, 0, 45);
+  checkNormClipLr();
   checkCrossEntropy(7, 1000, 1024, 31);
   checkCrossEntropy(64, 50257, 50304, 32);
   pipert::cuda::AttentionShape s;

@@ -15,6 +15,7 @@
 #include "kernels/cuda/Elementwise.cuh"
 #include "kernels/cuda/Embedding.cuh"
 #include "kernels/cuda/Layernorm.cuh"
+#include "kernels/cuda/Optimizer.cuh"
 #include "kernels/cuda/Rmsnorm.cuh"
 #include "kernels/cuda/Rope.cuh"
 #include "kernels/cuda/Softmax.cuh"

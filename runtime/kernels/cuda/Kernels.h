@@ -17,14 +17,6 @@
 
 namespace pipert::cuda {
 
-/// What changes every optimizer step, in device memory from the start so
-/// that a captured step reads this step's values.
-struct AdamWStep {
-  double lr = 0;
-  double clip = 1;
-  int64_t step = 0; ///< 0-based; the bias correction uses step + 1
-};
-
 /// The shape of one attention op (runtime/kernels/cpu/Attention.h's
 /// AttentionShape): query head h reads kv head h / (heads / kvHeads).
 struct AttentionShape {
@@ -81,11 +73,32 @@ cudaError_t embeddingBackwardW(float *dtable, const __nv_bfloat16 *dout,
                                const int32_t *ids, int64_t tokens,
                                int64_t vocab, int64_t dim,
                                cudaStream_t stream);
-/// One AdamW step of n fp32 masters; copy gets them rounded to bf16.
+/// One AdamW step of n fp32 masters; copy gets them rounded to bf16. The
+/// learning rate, clip scale and 0-based step are read from device memory.
 cudaError_t adamw(float *param, __nv_bfloat16 *copy, const float *grad,
-                  float *m, float *v, int64_t n, const AdamWStep *step,
-                  float beta1, float beta2, float eps, float weightDecay,
+                  float *m, float *v, int64_t n, const double *lr,
+                  const double *clip, const int64_t *step, float beta1,
+                  float beta2, float eps, float weightDecay,
                   cudaStream_t stream);
+
+// Optimizer.cuh: results in device memory. accs and squares are host
+// arrays of device pointers.
+/// g = accs[0] + accs[1] + ... (use order; zeros for none).
+cudaError_t sumUses(float *g, const float *const *accs, int64_t uses,
+                    int64_t n, cudaStream_t stream);
+/// *out = sum of x[i]^2 in double.
+cudaError_t sumSquares(double *out, const float *x, int64_t n,
+                       cudaStream_t stream);
+/// *out = sqrt(sum of *squares[i]) in order.
+cudaError_t gradNorm(double *out, const double *const *squares, int64_t count,
+                     cudaStream_t stream);
+/// *out = maxNorm / *norm when *norm > maxNorm > 0, else 1.
+cudaError_t clipScale(double *out, const double *norm, double maxNorm,
+                      cudaStream_t stream);
+/// *out = the learning rate of step *step (pipert::LrSchedule::at).
+cudaError_t lrSchedule(double *out, const int64_t *step, int64_t warmup,
+                       int64_t decaySteps, bool cosine, double lr,
+                       double minLr, cudaStream_t stream);
 
 /// W: dgamma += sum_r dy xhat, dbeta += sum_r dy (fp32 accumulators).
 cudaError_t layernormBackwardW(float *dgamma, float *dbeta,

@@ -1,0 +1,172 @@
+//===- Optimizer.cuh - the optimizer step's reductions and scalars -----------===//
+//
+// What @optimizer_step computes besides AdamW (AdamW.cuh), as the cpu
+// kernels of AdamW.h and Calls.h do: a parameter's gradient as the sum of
+// its per-use fp32 accumulators (use order), its sum of squares in double,
+// the global norm over those sums (declaration order), the clip scale and
+// the learning rate of the step. Every result stays in device memory, read
+// by the next kernel, so the step needs no host round trip and can be
+// captured as a CUDA graph (docs/CUDA.md).
+//
+// Determinism: the sum of squares is one block, each thread adding its
+// strided elements in ascending order in double, the block's partials
+// combined by a fixed tree; the global norm is one thread adding in order.
+// The summation order is not the cpu's (one pass over a vector), so a cuda
+// run is held to the reference within a tolerance, never bit for bit.
+// Included by Kernels.cu only.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_KERNELS_CUDA_OPTIMIZER_CUH
+#define PIPERT_KERNELS_CUDA_OPTIMIZER_CUH
+
+#include "kernels/cuda/Launch.cuh"
+
+#include <algorithm>
+
+namespace pipert::cuda {
+
+/// Threads of the sum-of-squares block.
+constexpr int kSquaresBlock = 1024;
+
+// --- kernels -----------------------------------------------------------------
+
+/// Device pointers passed by value (kernel parameters), so a launch needs
+/// no pointer table in device memory; longer lists run as several launches
+/// that continue the same sum in the same order.
+template <typename T> struct PointerPack {
+  static constexpr int kMax = 64;
+  const T *p[kMax];
+  int count;
+};
+
+/// g[i] = (continue ? g[i] : 0) + accs[0][i] + accs[1][i] + ..., in order.
+__global__ void sumUsesKernel(float *g, PointerPack<float> accs, bool cont,
+                              int64_t n) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n)
+    return;
+  float s = cont ? g[i] : (accs.count > 0 ? accs.p[0][i] : 0.0f);
+  for (int u = cont ? 0 : 1; u < accs.count; ++u)
+    s = s + accs.p[u][i];
+  g[i] = s;
+}
+
+__global__ void __launch_bounds__(kSquaresBlock)
+    sumSquaresKernel(double *out, const float *x, int64_t n) {
+  __shared__ double part[kSquaresBlock];
+  double s = 0;
+  for (int64_t i = threadIdx.x; i < n; i += kSquaresBlock) {
+    double v = double(x[i]);
+    s += v * v;
+  }
+  part[threadIdx.x] = s;
+  __syncthreads();
+  for (int half = kSquaresBlock / 2; half > 0; half /= 2) {
+    if (int(threadIdx.x) < half)
+      part[threadIdx.x] = part[threadIdx.x] + part[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0)
+    *out = part[0];
+}
+
+/// The global norm's running sum in *out: (cont ? *out : 0) + squares in
+/// order; the last launch takes the square root (cpu: globalNorm).
+__global__ void gradNormKernel(double *out, PointerPack<double> squares,
+                               bool cont, bool last) {
+  double total = cont ? *out : 0.0;
+  for (int i = 0; i < squares.count; ++i)
+    total += *squares.p[i];
+  *out = last ? sqrt(total) : total;
+}
+
+__global__ void clipScaleKernel(double *out, const double *norm,
+                                double maxNorm) {
+  double n = *norm;
+  *out = (maxNorm <= 0 || !(n > maxNorm)) ? 1.0 : maxNorm / n;
+}
+
+/// The formula of pipert::LrSchedule::at (runtime/src/LrSchedule.cpp) on
+/// the device; the harness checks the two within 1e-14 relative (device
+/// cospi and host cos may differ in the last bit).
+__global__ void lrScheduleKernel(double *out, const int64_t *stepPtr,
+                                 int64_t warmup, int64_t decaySteps,
+                                 bool cosine, double lr, double minLr) {
+  int64_t step = *stepPtr;
+  if (step < warmup) {
+    *out = lr * double(step + 1) / double(warmup);
+    return;
+  }
+  if (!cosine) {
+    *out = lr;
+    return;
+  }
+  int64_t span = decaySteps - warmup > 1 ? decaySteps - warmup : 1;
+  double p = fmin(1.0, double(step - warmup) / double(span));
+  // cospi(p) = cos(pi p) with no argument reduction (cos would keep its
+  // large-argument path in local memory); p is in [0, 1].
+  *out = minLr + 0.5 * (lr - minLr) * (1.0 + cospi(p));
+}
+
+// --- launchers ---------------------------------------------------------------
+
+cudaError_t sumUses(float *g, const float *const *accs, int64_t uses,
+                    int64_t n, cudaStream_t stream) {
+  if (n == 0)
+    return cudaSuccess;
+  int64_t u = 0;
+  do {
+    PointerPack<float> pack{};
+    pack.count = int(std::min<int64_t>(uses - u, PointerPack<float>::kMax));
+    for (int i = 0; i < pack.count; ++i)
+      pack.p[i] = accs[u + i];
+    sumUsesKernel<<<blocksFor(n), kBlock, 0, stream>>>(g, pack, u > 0, n);
+    if (cudaError_t e = launched(); e != cudaSuccess)
+      return e;
+    u += pack.count;
+  } while (u < uses);
+  return cudaSuccess;
+}
+
+cudaError_t sumSquares(double *out, const float *x, int64_t n,
+                       cudaStream_t stream) {
+  sumSquaresKernel<<<1, kSquaresBlock, 0, stream>>>(out, x, n);
+  return launched();
+}
+
+cudaError_t gradNorm(double *out, const double *const *squares, int64_t count,
+                     cudaStream_t stream) {
+  int64_t i = 0;
+  do {
+    PointerPack<double> pack{};
+    pack.count = int(std::min<int64_t>(count - i, PointerPack<double>::kMax));
+    for (int k = 0; k < pack.count; ++k)
+      pack.p[k] = squares[i + k];
+    bool last = i + pack.count >= count;
+    gradNormKernel<<<1, 1, 0, stream>>>(out, pack, i > 0, last);
+    if (cudaError_t e = launched(); e != cudaSuccess)
+      return e;
+    i += pack.count;
+  } while (i < count);
+  return cudaSuccess;
+}
+
+cudaError_t clipScale(double *out, const double *norm, double maxNorm,
+                      cudaStream_t stream) {
+  clipScaleKernel<<<1, 1, 0, stream>>>(out, norm, maxNorm);
+  return launched();
+}
+
+cudaError_t lrSchedule(double *out, const int64_t *step, int64_t warmup,
+                       int64_t decaySteps, bool cosine, double lr,
+                       double minLr, cudaStream_t stream) {
+  if (warmup < 0 || decaySteps < 0)
+    return cudaErrorInvalidValue;
+  lrScheduleKernel<<<1, 1, 0, stream>>>(out, step, warmup, decaySteps, cosine,
+                                        lr, minLr);
+  return launched();
+}
+
+} // namespace pipert::cuda
+
+#endif // PIPERT_KERNELS_CUDA_OPTIMIZER_CUH
