@@ -1,0 +1,384 @@
+//===- Calls.h - the cuda kernels as kernel.call runs them -----*- C++ -*-===//
+//
+// One function per entry of runtime/kernels/cuda/KernelList.def, named as
+// the kernel.call names it, taking the rank's Context, then its pointers
+// (results, state, operands), its integers and its reals, and returning the
+// plan ABI's Status (kernels/cpu/Status.h: a message, no cpu code). Each
+// launches the kernels of this library (Kernels.h, Gemm.h) on the context's
+// stream and turns a launch or cuBLASLt error into a failure naming the
+// kernel. Storage follows --nn-storage{type=bf16} and the lowering
+// (docs/NUMERICS.md): bf16 activations and weight copies, fp32 statistics,
+// accumulators, masters and moments, double scalars. This file is the only
+// map from a kernel.call to the cuda library; it holds no kernels.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_KERNELS_CUDA_CALLS_H
+#define PIPERT_KERNELS_CUDA_CALLS_H
+
+#include "kernels/cpu/CallArgs.h"
+#include "kernels/cpu/Status.h"
+#include "kernels/cuda/Gemm.h"
+#include "kernels/cuda/Kernels.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <string>
+
+namespace pipert::cuda::call {
+
+using pipert::cpu::Status;
+using P = pipert::cpu::call::AnyPtr;
+using bf16 = __nv_bfloat16;
+
+/// What every call of one rank gets: its compute stream and its GEMMs.
+struct Context {
+  cudaStream_t stream = nullptr;
+  Gemm *gemm = nullptr;
+};
+
+/// The Status of a launch or a cuBLASLt call of `kernel`.
+inline Status check(cudaError_t e, const char *kernel) {
+  if (e == cudaSuccess)
+    return Status::success();
+  return Status::failure(std::string(kernel) + ": " + cudaGetErrorString(e));
+}
+inline Status check(cublasStatus_t s, const char *kernel) {
+  if (s == CUBLAS_STATUS_SUCCESS)
+    return Status::success();
+  return Status::failure(std::string(kernel) + ": cuBLASLt " +
+                         gemmStatusString(s));
+}
+/// The first failure of a sequence of launches.
+#define PIPERT_CUDA_CALL(expr, kernel)                                         \
+  do {                                                                         \
+    Status st_ = check((expr), kernel);                                        \
+    if (!st_.ok())                                                             \
+      return st_;                                                              \
+  } while (0)
+
+//===----------------------------------------------------------------------===//
+// Forward
+//===----------------------------------------------------------------------===//
+
+inline Status embedding_forward(const Context &c, P out, P table, P ids,
+                                int64_t tokens, int64_t vocab, int64_t dim) {
+  return check(embeddingForward(out, table, ids, tokens, vocab, dim, c.stream),
+               "embedding_forward");
+}
+inline Status position_embedding_forward(const Context &c, P out, P table,
+                                         int64_t length, int64_t dim) {
+  return check(copy(out, table, length * dim, c.stream),
+               "position_embedding_forward");
+}
+inline Status matmul_forward(const Context &c, P y, P x, P w, int64_t m,
+                             int64_t k, int64_t n, int64_t transposeRhs) {
+  return check(c.gemm->forward(y, x, w, nullptr, m, k, n, transposeRhs != 0,
+                               c.stream),
+               "matmul_forward");
+}
+inline Status matmul_bias_forward(const Context &c, P y, P x, P w, P bias,
+                                  int64_t m, int64_t k, int64_t n,
+                                  int64_t transposeRhs) {
+  return check(c.gemm->forward(y, x, w, bias, m, k, n, transposeRhs != 0,
+                               c.stream),
+               "matmul_bias_forward");
+}
+inline Status add_forward(const Context &c, P y, P a, P b, int64_t n,
+                          int64_t bn) {
+  return check(addForward(y, a, b, n, bn, c.stream), "add_forward");
+}
+inline Status mul_forward(const Context &c, P y, P a, P b, int64_t n,
+                          int64_t bn) {
+  return check(mulForward(y, a, b, n, bn, c.stream), "mul_forward");
+}
+inline Status gelu_forward(const Context &c, P y, P x, int64_t n) {
+  return check(geluForward(y, x, n, c.stream), "gelu_forward");
+}
+inline Status silu_forward(const Context &c, P y, P x, int64_t n) {
+  return check(siluForward(y, x, n, c.stream), "silu_forward");
+}
+inline Status softmax_forward(const Context &c, P y, P x, int64_t rows,
+                              int64_t dim) {
+  return check(softmaxForward(y, x, rows, dim, c.stream), "softmax_forward");
+}
+inline Status slice_forward(const Context &c, P y, P x, int64_t outer,
+                            int64_t dim, int64_t inner, int64_t offset,
+                            int64_t size) {
+  return check(slice(y, x, outer, dim, inner, offset, size, false, c.stream),
+               "slice_forward");
+}
+inline Status copy(const Context &c, P y, P x, int64_t n) {
+  return check(cuda::copy(y, x, n, c.stream), "copy");
+}
+inline Status transpose_forward(const Context &c, P y, P x, int64_t d0,
+                                int64_t d1, int64_t d2, int64_t d3, int64_t d4,
+                                int64_t d5, int64_t p0, int64_t p1, int64_t p2,
+                                int64_t p3, int64_t p4, int64_t p5) {
+  const int64_t dims[6] = {d0, d1, d2, d3, d4, d5};
+  const int64_t perm[6] = {p0, p1, p2, p3, p4, p5};
+  return check(transpose(y, x, dims, perm, c.stream), "transpose_forward");
+}
+inline Status layernorm_forward(const Context &c, P y, P mean, P rstd, P x,
+                                P gamma, P beta, int64_t rows, int64_t dim,
+                                double eps) {
+  return check(layernormForward(y, mean, rstd, x, gamma, beta, rows, dim,
+                                float(eps), c.stream),
+               "layernorm_forward");
+}
+inline Status rmsnorm_forward(const Context &c, P y, P rstd, P x, P gamma,
+                              int64_t rows, int64_t dim, double eps) {
+  return check(rmsnormForward(y, rstd, x, gamma, rows, dim, float(eps),
+                              c.stream),
+               "rmsnorm_forward");
+}
+inline AttentionShape attentionShape(int64_t batch, int64_t seqQ,
+                                     int64_t seqKV, int64_t heads,
+                                     int64_t kvHeads, int64_t headDim,
+                                     int64_t causal, double scale) {
+  AttentionShape s;
+  s.batch = batch;
+  s.seqQ = seqQ;
+  s.seqKV = seqKV;
+  s.heads = heads;
+  s.kvHeads = kvHeads;
+  s.headDim = headDim;
+  s.causal = causal != 0;
+  s.scale = scale;
+  return s;
+}
+inline Status attention_forward(const Context &c, P out, P lse, P q, P k, P v,
+                                int64_t batch, int64_t seqQ, int64_t seqKV,
+                                int64_t heads, int64_t kvHeads,
+                                int64_t headDim, int64_t causal,
+                                double scale) {
+  return check(attentionForward(out, lse, q, k, v,
+                                attentionShape(batch, seqQ, seqKV, heads,
+                                               kvHeads, headDim, causal,
+                                               scale),
+                                c.stream),
+               "attention_forward");
+}
+/// The mean loss of the rows (inference form): no gradient.
+inline Status cross_entropy_forward(const Context &c, P loss, P rowLoss,
+                                    P logits, P targets, int64_t rows,
+                                    int64_t vocab, int64_t stride) {
+  return check(softmaxCrossEntropy(loss, rowLoss, nullptr, logits, targets,
+                                   nullptr, rows, vocab, stride, c.stream),
+               "cross_entropy_forward");
+}
+inline Status softmax_cross_entropy(const Context &c, P loss, P dlogits,
+                                    P rowLoss, P logits, P targets,
+                                    P lossScale, int64_t rows, int64_t vocab,
+                                    int64_t stride) {
+  return check(softmaxCrossEntropy(loss, rowLoss, dlogits, logits, targets,
+                                   lossScale, rows, vocab, stride, c.stream),
+               "softmax_cross_entropy");
+}
+
+//===----------------------------------------------------------------------===//
+// Fused forward units (--nn-fuse): the two kernels of the pair, in order,
+// with the intermediate stored as the unfused pair stores it.
+//===----------------------------------------------------------------------===//
+
+inline Status matmul_gelu_forward(const Context &c, P pre, P y, P x, P w,
+                                  int64_t m, int64_t k, int64_t n,
+                                  int64_t transposeRhs) {
+  PIPERT_CUDA_CALL(c.gemm->forward(pre, x, w, nullptr, m, k, n,
+                                   transposeRhs != 0, c.stream),
+                   "matmul_gelu_forward");
+  return check(geluForward(y, pre, m * n, c.stream), "matmul_gelu_forward");
+}
+inline Status matmul_bias_gelu_forward(const Context &c, P pre, P y, P x, P w,
+                                       P bias, int64_t m, int64_t k,
+                                       int64_t n, int64_t transposeRhs) {
+  PIPERT_CUDA_CALL(c.gemm->forward(pre, x, w, bias, m, k, n,
+                                   transposeRhs != 0, c.stream),
+                   "matmul_bias_gelu_forward");
+  return check(geluForward(y, pre, m * n, c.stream),
+               "matmul_bias_gelu_forward");
+}
+inline Status add_layernorm_forward(const Context &c, P sum, P y, P mean,
+                                    P rstd, P a, P b, P gamma, P beta,
+                                    int64_t rows, int64_t dim, double eps) {
+  PIPERT_CUDA_CALL(addForward(sum, a, b, rows * dim, rows * dim, c.stream),
+                   "add_layernorm_forward");
+  return check(layernormForward(y, mean, rstd, sum, gamma, beta, rows, dim,
+                                float(eps), c.stream),
+               "add_layernorm_forward");
+}
+inline Status add_rmsnorm_forward(const Context &c, P sum, P y, P rstd, P a,
+                                  P b, P gamma, int64_t rows, int64_t dim,
+                                  double eps) {
+  PIPERT_CUDA_CALL(addForward(sum, a, b, rows * dim, rows * dim, c.stream),
+                   "add_rmsnorm_forward");
+  return check(rmsnormForward(y, rstd, sum, gamma, rows, dim, float(eps),
+                              c.stream),
+               "add_rmsnorm_forward");
+}
+
+//===----------------------------------------------------------------------===//
+// B: gradients with respect to activations (written, never accumulated)
+//===----------------------------------------------------------------------===//
+
+inline Status matmul_backward_b(const Context &c, P dx, P dy, P w, int64_t m,
+                                int64_t k, int64_t n, int64_t transposeRhs) {
+  return check(c.gemm->backwardB(dx, dy, w, m, k, n, transposeRhs != 0,
+                                 c.stream),
+               "matmul_backward_b");
+}
+inline Status layernorm_backward_b(const Context &c, P dx, P dy, P x, P mean,
+                                   P rstd, P gamma, int64_t rows,
+                                   int64_t dim) {
+  return check(layernormBackwardB(dx, dy, x, mean, rstd, gamma, rows, dim,
+                                  c.stream),
+               "layernorm_backward_b");
+}
+inline Status rmsnorm_backward_b(const Context &c, P dx, P dy, P x, P rstd,
+                                 P gamma, int64_t rows, int64_t dim) {
+  return check(rmsnormBackwardB(dx, dy, x, rstd, gamma, rows, dim, c.stream),
+               "rmsnorm_backward_b");
+}
+inline Status gelu_backward_b(const Context &c, P dx, P dy, P x, int64_t n) {
+  return check(geluBackward(dx, dy, x, n, c.stream), "gelu_backward_b");
+}
+inline Status silu_backward_b(const Context &c, P dx, P dy, P x, int64_t n) {
+  return check(siluBackward(dx, dy, x, n, c.stream), "silu_backward_b");
+}
+inline Status softmax_backward_b(const Context &c, P dx, P dy, P y,
+                                 int64_t rows, int64_t dim) {
+  return check(softmaxBackwardB(dx, dy, y, rows, dim, c.stream),
+               "softmax_backward_b");
+}
+/// The broadcast operand's gradient: written in bf16 (B) or added into an
+/// fp32 accumulator (W, accumulate = 1).
+inline Status add_backward_broadcast(const Context &c, P db, P dy, int64_t n,
+                                     int64_t bn, int64_t accumulate) {
+  return check(accumulate ? columnSumsInto(db, dy, nullptr, n, bn, c.stream)
+                          : columnSums(db, dy, nullptr, n, bn, c.stream),
+               "add_backward_broadcast");
+}
+inline Status mul_backward_lhs(const Context &c, P da, P dy, P b, int64_t n,
+                               int64_t bn) {
+  return check(mulForward(da, dy, b, n, bn, c.stream), "mul_backward_lhs");
+}
+inline Status mul_backward_rhs(const Context &c, P db, P dy, P a, int64_t n,
+                               int64_t bn, int64_t accumulate) {
+  return check(accumulate ? columnSumsInto(db, dy, a, n, bn, c.stream)
+                          : columnSums(db, dy, a, n, bn, c.stream),
+               "mul_backward_rhs");
+}
+inline Status slice_backward_b(const Context &c, P dx, P dy, int64_t outer,
+                               int64_t dim, int64_t inner, int64_t offset,
+                               int64_t size) {
+  return check(slice(dx, dy, outer, dim, inner, offset, size, true, c.stream),
+               "slice_backward_b");
+}
+inline Status attention_backward_b(const Context &c, P dq, P dk, P dv, P dout,
+                                   P q, P k, P v, P out, P lse, int64_t batch,
+                                   int64_t seqQ, int64_t seqKV, int64_t heads,
+                                   int64_t kvHeads, int64_t headDim,
+                                   int64_t causal, double scale) {
+  return check(attentionBackwardB(dq, dk, dv, dout, q, k, v, out, lse,
+                                  attentionShape(batch, seqQ, seqKV, heads,
+                                                 kvHeads, headDim, causal,
+                                                 scale),
+                                  c.stream),
+               "attention_backward_b");
+}
+
+//===----------------------------------------------------------------------===//
+// W: adds into the fp32 accumulator of one parameter use
+//===----------------------------------------------------------------------===//
+
+inline Status matmul_backward_w(const Context &c, P dw, P x, P dy, int64_t m,
+                                int64_t k, int64_t n, int64_t transposeRhs) {
+  return check(c.gemm->backwardW(dw, x, dy, m, k, n, transposeRhs != 0,
+                                 c.stream),
+               "matmul_backward_w");
+}
+inline Status matmul_bias_backward_w(const Context &c, P dw, P db, P x, P dy,
+                                     int64_t m, int64_t k, int64_t n,
+                                     int64_t transposeRhs) {
+  PIPERT_CUDA_CALL(c.gemm->backwardW(dw, x, dy, m, k, n, transposeRhs != 0,
+                                     c.stream),
+                   "matmul_bias_backward_w");
+  return check(columnSumsInto(db, dy, nullptr, m * n, n, c.stream),
+               "matmul_bias_backward_w");
+}
+inline Status layernorm_backward_w(const Context &c, P dgamma, P dbeta, P dy,
+                                   P x, P mean, P rstd, int64_t rows,
+                                   int64_t dim) {
+  return check(layernormBackwardW(dgamma, dbeta, dy, x, mean, rstd, rows, dim,
+                                  c.stream),
+               "layernorm_backward_w");
+}
+inline Status rmsnorm_backward_w(const Context &c, P dgamma, P dy, P x,
+                                 P rstd, int64_t rows, int64_t dim) {
+  return check(rmsnormBackwardW(dgamma, dy, x, rstd, rows, dim, c.stream),
+               "rmsnorm_backward_w");
+}
+inline Status embedding_backward_w(const Context &c, P dtable, P dy, P ids,
+                                   int64_t tokens, int64_t vocab,
+                                   int64_t dim) {
+  return check(embeddingBackwardW(dtable, dy, ids, tokens, vocab, dim,
+                                  c.stream),
+               "embedding_backward_w");
+}
+inline Status position_embedding_backward_w(const Context &c, P dtable, P dy,
+                                            int64_t length, int64_t dim) {
+  return check(cuda::accumulate(dtable, dy, length * dim, c.stream),
+               "position_embedding_backward_w");
+}
+/// acc += grad (a parameter used as an activation); the cpu's copy form
+/// (accumulate = 0) is an accumulator's first use, which the lowering
+/// never builds (accumulators start at zero).
+inline Status accumulate(const Context &c, P acc, P grad, int64_t n,
+                         int64_t accumulateFlag) {
+  if (!accumulateFlag)
+    return Status::failure("accumulate: the cuda target adds into "
+                           "accumulators only (accumulate = 0)");
+  return check(cuda::accumulate(acc, grad, n, c.stream), "accumulate");
+}
+
+//===----------------------------------------------------------------------===//
+// The optimizer step: results in device memory
+//===----------------------------------------------------------------------===//
+
+/// g = the per-use accumulators (a host array of device pointers) in use
+/// order.
+inline Status sum_uses(const Context &c, P g, const float *const *accs,
+                       int64_t uses, int64_t n) {
+  return check(sumUses(g, accs, uses, n, c.stream), "sum_uses");
+}
+inline Status sum_squares(const Context &c, P out, P x, int64_t n) {
+  return check(sumSquares(out, x, n, c.stream), "sum_squares");
+}
+inline Status grad_norm(const Context &c, P out, const double *const *squares,
+                        int64_t count) {
+  return check(gradNorm(out, squares, count, c.stream), "grad_norm");
+}
+inline Status clip_scale(const Context &c, P out, P norm, double maxNorm) {
+  return check(clipScale(out, norm, maxNorm, c.stream), "clip_scale");
+}
+inline Status lr_schedule(const Context &c, P out, P step, int64_t warmup,
+                          int64_t decaySteps, int64_t cosine, double lr,
+                          double minLr) {
+  return check(cuda::lrSchedule(out, step, warmup, decaySteps, cosine != 0, lr,
+                                minLr, c.stream),
+               "lr_schedule");
+}
+inline Status adamw(const Context &c, P param, P m, P v, P copy, P grad, P lr,
+                    P clip, P step, int64_t n, int64_t decay, double beta1,
+                    double beta2, double eps, double weightDecay) {
+  return check(cuda::adamw(param, copy, grad, m, v, n, lr, clip, step,
+                           float(beta1), float(beta2), float(eps),
+                           decay ? float(weightDecay) : 0.0f, c.stream),
+               "adamw");
+}
+
+#undef PIPERT_CUDA_CALL
+
+} // namespace pipert::cuda::call
+
+#endif // PIPERT_KERNELS_CUDA_CALLS_H
