@@ -305,6 +305,8 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
         return f32(rk.mBase + off);
       case kernel::StateRef::SecondMoment:
         return f32(rk.vBase + off);
+      case kernel::StateRef::Copy:
+        return ""; // the cpu target keeps no copies: refused by the caller
       }
       return "";
     };

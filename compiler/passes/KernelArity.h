@@ -1,7 +1,7 @@
-//===- KernelArity.h - what a cpu kernel.call may name, and its arguments -*- C++ -*-===//
+//===- KernelArity.h - what a kernel.call may name, and its arguments -*- C++ -*-===//
 //
-// runtime/kernels/cpu/KernelList.def as a lookup: --nn-lower-to-kernels
-// checks every call it builds against it, the cpu emitter reads how a
+// runtime/kernels/{cpu,cuda}/KernelList.def as lookups: --nn-lower-to-kernels
+// checks every call it builds against its target's, the emitters read how a
 // kernel takes its pointers.
 //
 //===----------------------------------------------------------------------===//
@@ -20,6 +20,10 @@ struct KernelArity {
 
 /// The arity of the cpu kernel `name`, or null when the library has none.
 const KernelArity *cpuKernelArity(llvm::StringRef name);
+/// The arity of the cuda kernel `name`, or null when the library has none.
+const KernelArity *cudaKernelArity(llvm::StringRef name);
+/// The arity in `target`'s library (cpu or cuda; null for another target).
+const KernelArity *kernelArity(llvm::StringRef target, llvm::StringRef name);
 
 } // namespace pipec
 

@@ -56,6 +56,26 @@ const KernelArity *pipec::cpuKernelArity(StringRef name) {
   return it == table.end() ? nullptr : &it->second;
 }
 
+const KernelArity *pipec::cudaKernelArity(StringRef name) {
+  static const llvm::StringMap<KernelArity> table = [] {
+    llvm::StringMap<KernelArity> t;
+#define PIPERT_CUDA_KERNEL(NAME, PTRS, INTS, REALS)                            \
+  t[#NAME] = {PTRS, INTS, REALS};
+#include "runtime/kernels/cuda/KernelList.def"
+    return t;
+  }();
+  auto it = table.find(name);
+  return it == table.end() ? nullptr : &it->second;
+}
+
+const KernelArity *pipec::kernelArity(StringRef target, StringRef name) {
+  if (target == "cpu")
+    return cpuKernelArity(name);
+  if (target == "cuda")
+    return cudaKernelArity(name);
+  return nullptr;
+}
+
 static ArrayRef<int64_t> shapeOf(Value v) {
   return cast<RankedTensorType>(v.getType()).getShape();
 }
@@ -102,9 +122,10 @@ static SmallVector<int64_t> attentionInts(OpT o, Value q, Value k) {
           o.getCausal() ? 1 : 0};
 }
 
-/// Chooses the cpu kernel of `op`. Returns failure after a diagnostic.
-static LogicalResult chooseCpuKernel(Operation *op, ModuleOp module,
-                                     Lowering &l) {
+/// Chooses the kernel of `op` (the cpu library's names and arguments, which
+/// adaptForCuda extends). Returns failure after a diagnostic.
+static LogicalResult chooseKernel(Operation *op, ModuleOp module,
+                                  Lowering &l) {
   auto paramElements = [&](StringRef name) -> int64_t {
     auto p = module.lookupSymbol<nn::ParameterOp>(name);
     return p ? p.getTensorType().getNumElements() : -1;
@@ -417,9 +438,33 @@ static LogicalResult chooseCpuKernel(Operation *op, ModuleOp module,
                     o.getEps().convertToDouble(), wd});
       })
       .Default([&](Operation *) {
-        return op->emitError("nn-lower-to-kernels: no cpu kernel implements '")
+        return op->emitError("nn-lower-to-kernels: no kernel implements '")
                << op->getName() << "'";
       });
+}
+
+/// What the cuda library asks of a call besides the cpu's arguments
+/// (runtime/kernels/cuda/KernelList.def). Returns failure after a
+/// diagnostic for an op it has no kernel for yet.
+static LogicalResult adaptForCuda(Operation *op, Lowering &l) {
+  if (l.kernel == "rope_forward" || l.kernel == "rope_backward_b")
+    return op->emitError("nn-lower-to-kernels: the cuda target has no rope "
+                         "kernel yet (its angle tables need a place in the "
+                         "arena)");
+  if (l.kernel == "cross_entropy_forward" ||
+      l.kernel == "softmax_cross_entropy") {
+    // A per-row fp32 loss scratch, then the logits' row stride (the
+    // vocabulary, until the lowering pads it).
+    int64_t rows = l.ints[0], vocab = l.ints[1];
+    l.extraResults.push_back(
+        RankedTensorType::get({rows}, Float32Type::get(op->getContext())));
+    l.ints.push_back(vocab);
+  }
+  if (l.kernel == "adamw")
+    l.state.push_back(
+        StateRef{StateRef::Copy, -1, StateRef::parse(l.state[0])->param}
+            .str());
+  return success();
 }
 
 /// The results of `kernel` that are statistics (mean, rstd, log-sum-exp):
@@ -434,15 +479,18 @@ static ArrayRef<unsigned> statisticResults(StringRef kernel) {
   return it == table.end() ? ArrayRef<unsigned>() : ArrayRef(it->second);
 }
 
-/// Replaces `op` by its kernel.call.
-static LogicalResult lowerOp(Operation *op, ModuleOp module) {
+/// Replaces `op` by its kernel.call of `target`'s library.
+static LogicalResult lowerOp(Operation *op, ModuleOp module,
+                             StringRef target) {
   Lowering l;
-  if (failed(chooseCpuKernel(op, module, l)))
+  if (failed(chooseKernel(op, module, l)))
     return failure();
-  const KernelArity *arity = cpuKernelArity(l.kernel);
+  if (target == "cuda" && failed(adaptForCuda(op, l)))
+    return failure();
+  const KernelArity *arity = kernelArity(target, l.kernel);
   if (!arity)
     return op->emitError("nn-lower-to-kernels: kernel '")
-           << l.kernel << "' is not in the cpu library";
+           << l.kernel << "' is not in the " << target << " library";
   KernelArity a = *arity;
   int64_t ptrs = int64_t(op->getNumResults() + l.extraResults.size() +
                          l.state.size() + l.inputs.size());
@@ -484,9 +532,9 @@ struct NNLowerToKernelsPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (target != "cpu") {
-      module.emitError("nn-lower-to-kernels: target '")
-          << target << "' has no kernel library yet (cpu)";
+    if (target != "cpu" && target != "cuda") {
+      module.emitError("nn-lower-to-kernels: unknown target '")
+          << target << "' (cpu or cuda)";
       return signalPassFailure();
     }
     for (auto fn : module.getOps<func::FuncOp>()) {
@@ -499,7 +547,7 @@ struct NNLowerToKernelsPass
             !isa<nn::ParamOp>(op))
           ops.push_back(&op);
       for (Operation *op : ops)
-        if (failed(lowerOp(op, module)))
+        if (failed(lowerOp(op, module, target)))
           return signalPassFailure();
     }
   }

@@ -297,8 +297,14 @@ std::string buildModelCosts(func::FuncOp forward, func::FuncOp trainStep,
     if (auto param = dyn_cast<nn::ParamOp>(op)) {
       StringRef name = param.getName();
       auto [it, inserted] = paramIndex.try_emplace(name, model.params.size());
-      if (inserted)
-        model.params.push_back({name.str(), bytesOf(param.getResult()), {}});
+      if (inserted) {
+        int64_t master = 0, copy = 0;
+        if (!parameterStorage(forward->getParentOfType<ModuleOp>(), name,
+                              master, copy))
+          return "@forward reads '" + name.str() +
+                 "', which is not an nn.parameter of the module";
+        model.params.push_back({name.str(), master, copy, {}});
+      }
       for (OpOperand &use : param.getResult().getUses())
         if (Operation *user = use.getOwner(); pieceOf.count(user))
           model.params[it->second].pieces.push_back(pieceOf.lookup(user));
@@ -327,3 +333,24 @@ std::string buildModelCosts(func::FuncOp forward, func::FuncOp trainStep,
 }
 
 } // namespace pipec
+
+bool pipec::parameterStorage(ModuleOp module, StringRef name, int64_t &master,
+                             int64_t &copy) {
+  auto decl = module ? module.lookupSymbol<nn::ParameterOp>(name)
+                     : nn::ParameterOp();
+  if (!decl)
+    return false;
+  RankedTensorType t = decl.getTensorType();
+  master = t.getNumElements() * ((t.getElementTypeBitWidth() + 7) / 8);
+  copy = 0;
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return true;
+  forward.walk([&](nn::ParamOp read) {
+    auto r = cast<RankedTensorType>(read.getType());
+    if (read.getName() == name &&
+        r.getElementTypeBitWidth() < t.getElementTypeBitWidth())
+      copy = r.getNumElements() * ((r.getElementTypeBitWidth() + 7) / 8);
+  });
+  return true;
+}

@@ -40,6 +40,13 @@ std::string buildModelCosts(mlir::func::FuncOp forward,
                             const CostOptions &options,
                             plan::ModelCosts &model);
 
+/// Bytes of parameter `name` of `module` as declared (the master) in
+/// `master`, and of the working copy @forward's reads make when they read
+/// a narrower type (bf16 storage) in `copy` (0 otherwise). False when the
+/// module declares no such parameter.
+bool parameterStorage(mlir::ModuleOp module, llvm::StringRef name,
+                      int64_t &master, int64_t &copy);
+
 } // namespace pipec
 
 #endif // PIPEC_COMPILER_PASSES_MODELCOSTS_H

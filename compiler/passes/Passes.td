@@ -344,12 +344,18 @@ def NNLowerToKernelsPass : Pass<"nn-lower-to-kernels", "::mlir::ModuleOp"> {
         -> (tensor<2x8x32xf32>, tensor<16xf32>, tensor<16xf32>)
     ```
 
-    An op no kernel implements fails the pass, naming it.
+    `target=cuda` chooses the same kernels with what the cuda library
+    needs besides (runtime/kernels/cuda/KernelList.def): the classifier
+    gets a per-row fp32 loss scratch as an extra result and the logits' row
+    stride, AdamW the parameter's bf16 working copy as state `copy:-1:P`;
+    statistics are fp32 whatever the storage (--nn-storage).
+
+    An op no kernel of the target implements fails the pass, naming it.
   }];
   let dependentDialects = ["::pipec::kernel::KernelDialect"];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
-           "The kernel library: cpu">,
+           "The kernel library: cpu or cuda">,
     Option<"optimizer", "optimizer", "bool", /*default=*/"true",
            "Lower @optimizer_step too (false: leave it, for tests of the "
            "training step alone)">,

@@ -6,8 +6,15 @@
 
 namespace pipec {
 
+std::string storageTypeOf(const std::string &target) {
+  return target == "cuda" ? "bf16" : "f32";
+}
+
 void buildTrainingPipeline(mlir::OpPassManager &pm,
                            const TrainingPipelineOptions &o) {
+  NNStoragePassOptions storage;
+  storage.type = storageTypeOf(o.target);
+  pm.addPass(createNNStoragePass(storage));
   NNAutodiffPassOptions autodiff;
   autodiff.recompute.assign(o.autodiffRecompute.begin(),
                             o.autodiffRecompute.end());

@@ -33,6 +33,10 @@ struct TrainingPipelineOptions {
   bool fuse = true;
 };
 
+/// The storage type of activations on `target` (--nn-storage): bf16 on
+/// cuda, f32 elsewhere.
+std::string storageTypeOf(const std::string &target);
+
 /// Appends the flow's passes to a module-level pass manager.
 void buildTrainingPipeline(mlir::OpPassManager &pm,
                            const TrainingPipelineOptions &options);

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/passes/ModelCosts.h"
 #include "compiler/passes/Passes.h"
 #include "compiler/passes/ValueLayout.h"
 #include "compiler/plan/MemoryPlan.h"
@@ -105,11 +106,13 @@ void PipePlanMemoryPass::runOnOperation() {
   }
 
   // Static memory from the parameters each rank's chunks read.
-  llvm::StringMap<int64_t> paramBytes;
+  // Masters (and their accumulators and moments) as declared; the working
+  // copies the kernels read besides them (ModelCosts.h).
+  llvm::StringMap<std::pair<int64_t, int64_t>> paramBytes;
   for (auto p : module.getOps<nn::ParameterOp>()) {
-    RankedTensorType t = p.getTensorType();
-    paramBytes[p.getSymName()] =
-        t.getNumElements() * ((t.getElementTypeBitWidth() + 7) / 8);
+    int64_t master = 0, copy = 0;
+    parameterStorage(module, p.getSymName(), master, copy);
+    paramBytes[p.getSymName()] = {master, copy};
   }
   std::vector<StaticMemory> statics(s.placement.ranks);
   std::vector<std::set<std::string>> held(s.placement.ranks);
@@ -130,10 +133,11 @@ void PipePlanMemoryPass::runOnOperation() {
             << ", which is not an nn.parameter of the module";
         return signalPassFailure();
       }
-      statics[r].gradients += it->second;
+      auto [master, copy] = it->second;
+      statics[r].gradients += master;
       if (held[r].insert(name.str()).second) {
-        statics[r].weights += it->second;
-        statics[r].optimizer += 2 * it->second;
+        statics[r].weights += master + copy;
+        statics[r].optimizer += 2 * master;
       }
     }
   }

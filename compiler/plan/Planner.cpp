@@ -194,8 +194,9 @@ std::string finishPlan(const ModelCosts &model, const PlanOptions &o,
       !err.empty())
     return "the schedule is rejected: " + err;
 
-  // Static memory: a rank holds every parameter its chunks read, with its
-  // optimizer state (AdamW's m and v), and one accumulator per use.
+  // Static memory: a rank holds every parameter its chunks read (with its
+  // working copy), its optimizer state (AdamW's m and v), and one
+  // accumulator per use.
   std::vector<StaticMemory> statics(pl.ranks);
   std::vector<int32_t> chunkOfPiece(n);
   for (int32_t c = 0; c < pl.chunks; ++c)
@@ -210,7 +211,7 @@ std::string finishPlan(const ModelCosts &model, const PlanOptions &o,
       statics[r].gradients += p.bytes;
     }
     for (int32_t r : ranks) {
-      statics[r].weights += p.bytes;
+      statics[r].weights += p.bytes + p.copyBytes;
       statics[r].optimizer += 2 * p.bytes;
     }
     if (ranks.size() > 1)

@@ -40,7 +40,12 @@ struct Piece {
 /// A parameter and the pieces that read it (several: tied weights).
 struct ParamUse {
   std::string name;
+  /// The parameter as declared (the fp32 master; its gradient accumulators
+  /// and AdamW moments have this size too).
   int64_t bytes = 0;
+  /// The working copy the kernels read when it is narrower than the master
+  /// (bf16 storage, docs/NUMERICS.md); 0 when they read the master.
+  int64_t copyBytes = 0;
   std::vector<int32_t> pieces; ///< one entry per use, in use order
 };
 

@@ -173,6 +173,12 @@ bool Executor<T>::planCall(Operation *op, llvm::raw_ostream &errs) {
     case kernel::StateRef::SecondMoment:
       c.ptrs.push_back(e.v.data());
       break;
+    case kernel::StateRef::Copy:
+      // Working copies are the cuda target's; the reference rounds its bf16
+      // parameter reads itself (nn.param of bf16).
+      errs << where(op) << ": error: the reference executor keeps no "
+           << "working copies ('" << ref.str() << "'): lower for the cpu\n";
+      return false;
     }
   }
   for (Value v : call.getInputs())

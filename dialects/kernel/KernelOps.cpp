@@ -15,7 +15,7 @@ using namespace pipec::kernel;
 #define GET_OP_CLASSES
 #include "dialects/kernel/KernelOps.cpp.inc"
 
-static const char *const kKindNames[] = {"acc", "value", "m", "v"};
+static const char *const kKindNames[] = {"acc", "value", "m", "v", "copy"};
 
 std::string StateRef::str() const {
   return std::string(kKindNames[kind]) + ":" + std::to_string(use) + ":" +
@@ -49,8 +49,8 @@ LogicalResult CallOp::verify() {
     if (!StateRef::parse(cast<StringAttr>(a).getValue()))
       return emitOpError("state entry '")
              << cast<StringAttr>(a).getValue()
-             << "' is not KIND:USE:NAME with KIND acc (USE >= 0), value, m "
-                "or v (USE -1)";
+             << "' is not KIND:USE:NAME with KIND acc (USE >= 0), value, m, "
+                "v or copy (USE -1)";
   for (double r : getReals())
     if (std::isnan(r))
       return emitOpError("reals must not be NaN");

@@ -17,7 +17,9 @@ namespace pipec::kernel {
 
 /// Parameter storage a kernel call names in its `state` attribute.
 struct StateRef {
-  enum Kind { Accumulator, Value, FirstMoment, SecondMoment };
+  /// Copy: the bf16 working copy of an fp32 master (the cuda target's
+  /// AdamW refreshes it; docs/NUMERICS.md).
+  enum Kind { Accumulator, Value, FirstMoment, SecondMoment, Copy };
   Kind kind = Value;
   /// The use of the parameter (accumulators only; -1 otherwise).
   int64_t use = -1;

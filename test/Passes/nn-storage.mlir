@@ -1,6 +1,7 @@
 // RUN: pipec-opt %s --split-input-file --nn-storage=type=bf16 | FileCheck %s
 // RUN: pipec-opt %s --split-input-file --nn-storage=type=bf16 --nn-autodiff --nn-lower-to-kernels | FileCheck %s --check-prefix=KERNELS
 // RUN: pipec-opt %s --split-input-file --nn-storage | FileCheck %s --check-prefix=F32
+// RUN: pipec-opt %s --split-input-file --nn-storage=type=bf16 --nn-autodiff --nn-lower-to-kernels=target=cuda | FileCheck %s --check-prefix=CUDA
 
 // Tests that bf16 storage retypes @forward's activations and parameter
 // reads (the bf16 working copies) and keeps the loss and the parameter
@@ -23,6 +24,15 @@
 // KERNELS-LABEL: func.func @optimizer_step
 // KERNELS: kernel.call "sum_uses"() {{.+}} -> tensor<8x8xf32>
 // KERNELS: kernel.call "adamw"(%{{.+}}) {{.+}} : (tensor<8x8xf32>,
+
+// The cuda library's extras: the classifier's per-row loss scratch and row
+// stride, AdamW's bf16 working copy.
+// CUDA-LABEL: func.func @forward
+// CUDA: kernel.call "cross_entropy_forward"({{.+}}) ints [8, 8, 8] {{.+}} -> (tensor<f32>, tensor<8xf32>)
+// CUDA-LABEL: func.func @train_step
+// CUDA: kernel.call "softmax_cross_entropy"({{.+}}) ints [8, 8, 8] {{.+}} -> (tensor<f32>, tensor<2x4x8xbf16>, tensor<8xf32>)
+// CUDA-LABEL: func.func @optimizer_step
+// CUDA: kernel.call "adamw"({{.+}}) ints [8, 0] {{.+}} state ["value:-1:g", "m:-1:g", "v:-1:g", "copy:-1:g"]
 
 // F32: func.func @forward(%{{.+}}: tensor<2x4x8xf32>, %{{.+}}: tensor<2x4xi32>) -> tensor<f32>
 // F32-NOT: bf16

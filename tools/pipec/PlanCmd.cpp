@@ -12,6 +12,7 @@
 #include "compiler/import/JsonImporter.h"
 #include "compiler/passes/ModelCosts.h"
 #include "compiler/passes/Passes.h"
+#include "compiler/passes/Pipeline.h"
 #include "compiler/plan/Planner.h"
 #include "compiler/schedule/Csv.h"
 #include "compiler/schedule/Svg.h"
@@ -199,6 +200,11 @@ static int runPlan() {
         return success();
       });
       PassManager pm(&ctx);
+      // The target's storage: the cuda target keeps bf16 activations, so
+      // its costs and memory count them at 2 bytes (docs/NUMERICS.md).
+      pipec::NNStoragePassOptions storage;
+      storage.type = pipec::storageTypeOf(o.rates.name);
+      pm.addPass(pipec::createNNStoragePass(storage));
       pm.addPass(pipec::createNNAutodiffPass());
       if (succeeded(pm.run(*module)))
         trainStep = module->lookupSymbol<func::FuncOp>("train_step");
