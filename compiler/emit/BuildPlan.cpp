@@ -45,6 +45,18 @@ static std::string compileFlags() {
       ;
 }
 
+/// The compile flags of a cuda plan's sources (host code calling the cuda
+/// library's launchers, compiled by nvcc); part of every cache key.
+static std::string cudaCompileFlags() {
+#ifdef PIPEC_HAVE_CUDA
+  return std::string("-std=c++17 -O2 -ccbin " PIPEC_CXX " -I") +
+         PIPEC_SOURCE_DIR + "/runtime -I" PIPEC_SOURCE_DIR
+         "/runtime/include -I" PIPEC_SOURCE_DIR " -I" PIPEC_CUDA_INCLUDE;
+#else
+  return "";
+#endif
+}
+
 /// Shell-quotes a path.
 static std::string quote(const std::string &s) {
   std::string q = "'";
@@ -77,10 +89,20 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
     error = "cannot create the compile cache " + cache;
     return false;
   }
-  std::string flags = compileFlags();
+  const bool cuda = plan.target == "cuda";
+#ifndef PIPEC_HAVE_CUDA
+  if (cuda) {
+    error = "this pipec was built without a CUDA compiler: write the cuda "
+            "plan with --emit-only and build its folder where nvcc is "
+            "(cmake -G Ninja -S OUT -B BUILD && ninja -C BUILD)";
+    return false;
+  }
+#endif
+  std::string flags = cuda ? cudaCompileFlags() : compileFlags();
   std::vector<std::string> sources;
   // The kernel instantiations first: the longest compile starts first.
-  sources.push_back(outDir + "/" + plan.kernelSource);
+  if (!plan.kernelSource.empty())
+    sources.push_back(outDir + "/" + plan.kernelSource);
   for (const std::string &s : plan.chunkSources)
     sources.push_back(outDir + "/" + s);
   sources.push_back(outDir + "/" + plan.planSource);
@@ -91,7 +113,9 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
                                       "/runtime/include/pipert/PlanCode.h"};
   std::vector<std::string> kernelHeaders;
   for (const auto &entry :
-       fs::directory_iterator(PIPEC_SOURCE_DIR "/runtime/kernels/cpu", ec))
+       fs::directory_iterator(PIPEC_SOURCE_DIR "/runtime/kernels/" +
+                                  std::string(cuda ? "cuda" : "cpu"),
+                              ec))
     if (entry.path().extension() == ".h" || entry.path().extension() == ".def")
       kernelHeaders.push_back(entry.path().string());
   std::sort(kernelHeaders.begin(), kernelHeaders.end());
@@ -142,7 +166,12 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
                           "." +
                           std::to_string(std::hash<std::thread::id>()(
                               std::this_thread::get_id()));
-        std::string cmd = PIPEC_CXX " " + flags + " -c " + quote(job->source) +
+        std::string compiler = PIPEC_CXX;
+#ifdef PIPEC_HAVE_CUDA
+        if (cuda)
+          compiler = PIPEC_NVCC;
+#endif
+        std::string cmd = compiler + " " + flags + " -c " + quote(job->source) +
                           " -o " + quote(tmp) + " > " + quote(job->log) +
                           " 2>&1";
         job->ok = std::system(cmd.c_str()) == 0;
@@ -167,10 +196,17 @@ bool pipec::emit::buildPlan(const std::string &outDir, const EmittedPlan &plan,
   // Linked beside the target and renamed over it: a crash mid-link leaves
   // the old executable or the new one, never a torn file (AtomicFile.h).
   std::string linked = outDir + "/pipec-plan.tmp." + std::to_string(getpid());
-  std::string cmd = PIPEC_CXX " -fopenmp -o " + quote(linked);
+  std::string cmd = std::string(PIPEC_CXX) + (cuda ? "" : " -fopenmp") +
+                    " -o " + quote(linked);
   for (const Job &j : jobs)
     cmd += " " + quote(j.object);
-  cmd += " " PIPEC_RUNTIME_LIBS " > " + quote(outDir + "/link.log") + " 2>&1";
+#ifdef PIPEC_HAVE_CUDA
+  if (cuda)
+    cmd += " " PIPEC_CUDA_RUNTIME_LIBS;
+  else
+#endif
+    cmd += " " PIPEC_RUNTIME_LIBS;
+  cmd += " > " + quote(outDir + "/link.log") + " 2>&1";
   if (std::system(cmd.c_str()) != 0) {
     std::string log;
     readText(outDir + "/link.log", log);

@@ -57,6 +57,14 @@ bool emitOpCall(mlir::Operation *op, const OpPointers &ptr, std::string &out,
                 KernelInstances &instances, std::set<std::string> &used,
                 std::string &error);
 
+/// The cuda form (EmitCudaOps.cpp): appends the call of `op` as
+/// `pipert::cuda::call::NAME(C, P{...}, ..., ints, reals)` on the rank's
+/// context C (runtime/kernels/cuda/Calls.h), its Status returned with the
+/// op's location on failure. Pointers are arena expressions the caller
+/// supplies; variadic kernels get a host array of them.
+bool emitCudaOpCall(mlir::Operation *op, const OpPointers &ptr,
+                    std::string &out, std::string &error);
+
 /// kernels.cpp: the definitions of `instances`.
 std::string emitKernelSource(const KernelInstances &instances);
 

@@ -11,7 +11,7 @@
 #ifndef PIPEC_COMPILER_EMIT_PLANFOLDER_H
 #define PIPEC_COMPILER_EMIT_PLANFOLDER_H
 
-#include "compiler/emit/EmitCpu.h"
+#include "compiler/emit/EmitPlan.h"
 
 #include <string>
 

@@ -537,6 +537,9 @@ struct NNLowerToKernelsPass
           << target << "' (cpu or cuda)";
       return signalPassFailure();
     }
+    // Which library the calls name: the layout reads the target's arena
+    // alignment from it.
+    module->setAttr("kernel.target", StringAttr::get(module.getContext(), target));
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (!optimizer && fn.getSymName() == "optimizer_step")
         continue;

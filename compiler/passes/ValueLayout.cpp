@@ -2,6 +2,8 @@
 
 #include "compiler/passes/ValueLayout.h"
 
+#include "compiler/passes/ModelCosts.h"
+
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNGradOps.h"
 #include "dialects/pipe/PipeOps.h"
@@ -17,6 +19,10 @@
 using namespace mlir;
 using namespace pipec;
 using namespace pipec::layout;
+
+int64_t pipec::layout::arenaAlignment(llvm::StringRef target) {
+  return target == "cuda" ? 256 : 64;
+}
 
 static int64_t valueBytes(Value v) {
   auto t = cast<RankedTensorType>(v.getType());
@@ -48,6 +54,9 @@ static std::vector<std::pair<std::string, int64_t>> accumulatorUses(
 static bool readModel(ModuleOp module, func::FuncOp step, func::FuncOp opt,
                       ValueLayout &L, std::string &error) {
   L.modelName = module.getSymName() ? module.getSymName()->str() : "model";
+  if (auto t = module->getAttrOfType<StringAttr>("kernel.target"))
+    L.target = t.getValue().str();
+  L.alignment = arenaAlignment(L.target);
   for (auto p : module.getOps<nn::ParameterOp>()) {
     RankedTensorType t = p.getTensorType();
     if (!t.hasStaticShape() || !t.getElementType().isIntOrFloat()) {
@@ -60,6 +69,8 @@ static bool readModel(ModuleOp module, func::FuncOp step, func::FuncOp opt,
     pl.shape.assign(t.getShape().begin(), t.getShape().end());
     pl.elements = t.getNumElements();
     pl.bytes = pl.elements * ((t.getElementTypeBitWidth() + 7) / 8);
+    int64_t master = 0;
+    parameterStorage(module, pl.name, master, pl.copyBytes);
     pl.init = p.getInit().str();
     pl.std = p.getStd().convertToDouble();
     L.paramIndex[pl.name] = int(L.params.size());
@@ -226,7 +237,8 @@ static bool assignOps(func::FuncOp step, ValueLayout &L,
 /// Packs the temporaries of one phase into the rank's scratch: each lives
 /// from the op that defines it to its last reader in `ops` (inclusive, so
 /// no kernel reads and writes the same bytes); first fit by op order.
-static void packScratch(ChunkLayout &ch, const std::vector<Operation *> &ops,
+static void packScratch(const ValueLayout &L, ChunkLayout &ch,
+                        const std::vector<Operation *> &ops,
                         const std::vector<Value> &temps) {
   llvm::DenseMap<Operation *, int64_t> index;
   for (size_t i = 0; i < ops.size(); ++i)
@@ -240,7 +252,7 @@ static void packScratch(ChunkLayout &ch, const std::vector<Operation *> &ops,
     for (Operation *user : v.getUsers())
       if (index.count(user))
         last = std::max(last, index.lookup(user));
-    int64_t bytes = align64(valueBytes(v)), offset = 0;
+    int64_t bytes = L.align(valueBytes(v)), offset = 0;
     // The lowest offset that overlaps no live block (blocks sorted by offset).
     std::vector<Live> live;
     for (const Live &l : placed)
@@ -294,7 +306,7 @@ static void layoutChunk(ValueLayout &L, int c, func::FuncOp step,
   int64_t *off = ch.regionBytes;
   auto place = [&](Value v, int k) {
     ch.loc[v] = {k, off[k]};
-    off[k] = align64(off[k] + valueBytes(v));
+    off[k] = L.align(off[k] + valueBytes(v));
   };
   // Messages: values in cut order, each on a cache line, so the sender's
   // outgoing and the receiver's incoming region have the same layout.
@@ -305,7 +317,7 @@ static void layoutChunk(ValueLayout &L, int c, func::FuncOp step,
         // Passed through: copy into the outgoing message.
         ch.forwardCopies[copies].push_back(
             {it->second, {k, off[k]}, valueBytes(v)});
-        off[k] = align64(off[k] + valueBytes(v));
+        off[k] = L.align(off[k] + valueBytes(v));
       } else {
         place(v, k);
       }
@@ -365,7 +377,7 @@ static void layoutChunk(ValueLayout &L, int c, func::FuncOp step,
             temps.push_back(r);
         }
     data.bytes = off[region] - data.offset;
-    packScratch(ch, ch.ops[phase], temps);
+    packScratch(L, ch, ch.ops[phase], temps);
   }
   markPhaseAccesses(ch);
 }
@@ -423,7 +435,7 @@ static void layoutStatic(ValueLayout &L) {
     TiedGroup *g = &L.tied.back();
     for (int64_t u = 0; u < pl.uses; ++u) {
       g->segments.push_back({pl.name, u, g->bytes, pl.bytes});
-      g->bytes = align64(g->bytes + pl.bytes);
+      g->bytes = L.align(g->bytes + pl.bytes);
     }
   }
   for (int r = 0; r < S; ++r) {
@@ -432,7 +444,7 @@ static void layoutStatic(ValueLayout &L) {
     for (int p : held[size_t(r)]) {
       rk.params.push_back(p);
       rk.paramOffset[p] = block;
-      block = align64(block + L.params[size_t(p)].bytes);
+      block = L.align(block + L.params[size_t(p)].bytes);
     }
     rk.paramBlockBytes = block;
     rk.valuesBase = 0;
@@ -440,6 +452,15 @@ static void layoutStatic(ValueLayout &L) {
     rk.mBase = 2 * block;
     rk.vBase = 3 * block;
     int64_t off = 4 * block;
+    // The working copies the kernels read, where they are narrower than
+    // the masters (bf16 storage).
+    rk.copiesBase = off;
+    for (int p : held[size_t(r)])
+      if (int64_t bytes = L.params[size_t(p)].copyBytes) {
+        rk.copyOffset[p] = off - rk.copiesBase;
+        off = L.align(off + bytes);
+      }
+    rk.copiesBytes = off - rk.copiesBase;
     rk.accBase = off;
     std::sort(accs[size_t(r)].begin(), accs[size_t(r)].end(),
               [&](const auto &a, const auto &b) {
@@ -451,31 +472,36 @@ static void layoutStatic(ValueLayout &L) {
       if (rk.accOffset.count(u))
         continue;
       rk.accOffset[u] = off - rk.accBase;
-      off = align64(off + L.params[size_t(L.paramIndex.lookup(u.first))].bytes);
+      off = L.align(off + L.params[size_t(L.paramIndex.lookup(u.first))].bytes);
     }
     rk.accBytes = off - rk.accBase;
     rk.normBase = off;
-    off = align64(off + 8 * int64_t(L.params.size()));
+    off = L.align(off + 8 * int64_t(L.params.size()));
     for (TiedGroup &g : L.tied)
       if (std::count(g.ranks.begin(), g.ranks.end(), r)) {
         rk.tiedBase[g.group] = off;
-        off = align64(off + g.bytes);
+        off = L.align(off + g.bytes);
       }
     for (const ChunkLayout &ch : L.chunks)
       if (ch.rank == r)
         rk.scratchBytes = std::max(rk.scratchBytes, ch.scratchBytes);
     rk.scratchBase = off;
-    off = align64(off + rk.scratchBytes);
+    off = L.align(off + rk.scratchBytes);
     rk.gradNormOffset = off;
-    off = align64(off + 8);
+    off = L.align(off + 8);
     rk.lossOffset = off;
-    off = align64(off + 8 * int64_t(L.microbatches));
+    off = L.align(off + 8 * int64_t(L.microbatches));
+    if (L.target == "cuda") {
+      rk.scalarsOffset = off;
+      off = L.align(off + 8 * kOptimizerScalars);
+    }
     rk.staticEnd = off;
     using plan::BufferKind;
     rk.staticBlocks = {
         {BufferKind::Weights, rk.gradsBase - rk.valuesBase},
         {BufferKind::Gradients, rk.mBase - rk.gradsBase},
-        {BufferKind::Optimizer, rk.accBase - rk.mBase},
+        {BufferKind::Optimizer, rk.copiesBase - rk.mBase},
+        {BufferKind::Weights, rk.accBase - rk.copiesBase},
         {BufferKind::Gradients, rk.scratchBase - rk.accBase},
         {BufferKind::Workspace, rk.staticEnd - rk.scratchBase}};
   }

@@ -31,6 +31,13 @@ namespace pipec::layout {
 
 /// Every region starts on a cache line (and any element type is aligned).
 inline int64_t align64(int64_t x) { return (x + 63) / 64 * 64; }
+/// The alignment of every block, region and value of a target's arena: a
+/// cache line on the cpu, 256 bytes on cuda (cuBLASLt's heuristic is told
+/// every GEMM operand has it, runtime/kernels/cuda/Gemm.h).
+int64_t arenaAlignment(llvm::StringRef target);
+
+/// Slots of RankLayout::scalarsOffset.
+constexpr int64_t kOptimizerScalars = 8;
 
 /// A byte range inside a (chunk, slot) region.
 struct SlotRegion {
@@ -120,6 +127,9 @@ struct ParamLayout {
   std::string name;
   std::vector<int64_t> shape;
   int64_t elements = 0, bytes = 0;
+  /// The working copy the kernels read (bf16 storage), 0 when they read
+  /// the master itself (docs/NUMERICS.md).
+  int64_t copyBytes = 0;
   int64_t uses = 0;   ///< accumulators (nn.sum_uses)
   std::string init;
   double std = 0;
@@ -150,12 +160,20 @@ struct RankLayout {
   std::map<int, int64_t> paramOffset;
   int64_t valuesBase = 0, gradsBase = 0, mBase = 0, vBase = 0;
   int64_t paramBlockBytes = 0;
+  /// The working copies (bf16 storage): each held parameter's offset in
+  /// the block at copiesBase (empty when the kernels read the masters).
+  int64_t copiesBase = 0, copiesBytes = 0;
+  std::map<int, int64_t> copyOffset;
   int64_t accBase = 0, accBytes = 0;
   std::map<std::pair<std::string, int64_t>, int64_t> accOffset;
   int64_t normBase = 0; ///< f64 per parameter: the group-0 operand
   std::map<int32_t, int64_t> tiedBase;
   int64_t scratchBase = 0, scratchBytes = 0; ///< temporaries of F and B
   int64_t gradNormOffset = 0, lossOffset = 0;
+  /// The cuda target's optimizer scalars (the step, the clip scale, the
+  /// learning rate: kOptimizerScalars doubles or int64s) in device-reachable
+  /// memory; the cpu keeps them on the stack (-1).
+  int64_t scalarsOffset = -1;
   int64_t staticEnd = 0;
   /// The static blocks in arena order, for the memory plan.
   std::vector<plan::StaticBlock> staticBlocks;
@@ -168,6 +186,13 @@ struct RankLayout {
 /// The values of a partitioned training step.
 struct ValueLayout {
   std::string modelName;
+  /// The kernel library the calls were lowered for (the module's
+  /// kernel.target), and its arena alignment.
+  std::string target = "cpu";
+  int64_t alignment = 64;
+  int64_t align(int64_t x) const {
+    return (x + alignment - 1) / alignment * alignment;
+  }
   int32_t stages = 1, microbatches = 1;
   int64_t batch = 0, seq = 0, vocab = 0;
   std::vector<ParamLayout> params;

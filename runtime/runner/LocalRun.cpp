@@ -24,6 +24,8 @@ int runLocal(const Args &a) {
   PlanKernels kernels(pipecPlanCode, m, batcher);
   if (std::string missing = kernels.missingSlot(); !missing.empty())
     return fail(a.plan + "/manifest.json: no buffer " + missing);
+  if (std::string e = kernels.start(*exec); !e.empty())
+    return fail(e);
   pipert::RunResult result;
   if (pipert::Status s = exec->run(kernels, runOptions(a), result); !s.ok())
     return failedRun(a, s, result);

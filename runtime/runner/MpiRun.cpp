@@ -44,6 +44,11 @@ int runMpi(const Args &a) {
     if (std::string missing = probe.missingSlot(); !missing.empty())
       error = a.plan + "/manifest.json: no buffer " + missing;
   }
+  // The mpi transport moves host memory; a device target's ranks run in one
+  // process (cuda-local) until its NCCL transport exists (issue 20).
+  if (error.empty() && pipecPlanCode.target)
+    error = std::string("--transport mpi: the ") + pipecPlanCode.target->name +
+            " target runs its ranks in one process (--transport local)";
   if (agree(error))
     return 1;
   const pipert::Manifest &m = exec->manifest();
@@ -56,6 +61,8 @@ int runMpi(const Args &a) {
   if (agree(created.ok() ? "" : created.message()))
     return 1;
   PlanKernels kernels(pipecPlanCode, m, batcher);
+  if (agree(kernels.start(*exec)))
+    return 1;
   pipert::RunOptions opt = runOptions(a);
   opt.transport = transport.get();
   if (me != 0) {

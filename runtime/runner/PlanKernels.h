@@ -44,6 +44,41 @@ public:
     targets.assign(size_t(m.ranks), std::vector<int32_t>(n));
   }
 
+  ~PlanKernels() override {
+    for (void *state : states)
+      if (state)
+        code.target->destroyRank(state);
+  }
+  PlanKernels(const PlanKernels &) = delete;
+  PlanKernels &operator=(const PlanKernels &) = delete;
+
+  /// Before the first step, after the parameters are initialised or
+  /// loaded: the target's state of every rank this process holds (the
+  /// cuda target: device, stream, GEMMs), then each rank's begin (the
+  /// working copies). "" or what failed, naming the rank.
+  std::string start(pipert::Executor &exec) {
+    const int32_t ranks = exec.manifest().ranks;
+    states.assign(size_t(ranks), nullptr);
+    for (int32_t r = 0; r < ranks; ++r) {
+      if (!exec.holds(r))
+        continue;
+      if (code.target) {
+        char error[512] = {0};
+        states[size_t(r)] = code.target->createRank(r, error, sizeof error);
+        if (!states[size_t(r)])
+          return "rank " + std::to_string(r) + ": " + code.target->name +
+                 ": " + error;
+      }
+      if (code.ranks[r].begin) {
+        pipert::KernelContext kc{r, states[size_t(r)]};
+        pipert::cpu::Status st = code.ranks[r].begin(&kc, exec.arena(r));
+        if (!st.ok())
+          return "rank " + std::to_string(r) + ": " + st.message();
+      }
+    }
+    return "";
+  }
+
   /// The first region a chunk's code uses (bytes > 0) that the manifest
   /// does not place, as "cC.mbJ.REGION", or "".
   std::string missingSlot() const {
@@ -71,7 +106,7 @@ public:
     if (ch.usesData)
       batcher.microBatch(ctx.step, mb, tok, tgt);
     // docs/TRAINING.md: d(step loss)/d(micro-batch loss) = 1/M.
-    pipert::KernelContext kc{ctx.rank, nullptr};
+    pipert::KernelContext kc{ctx.rank, state(ctx.rank)};
     return convert(
         ch.fwd(&kc, ctx.arena, R, mb, tok, tgt, 1.0 / double(microbatches)));
   }
@@ -85,7 +120,7 @@ public:
       std::memcpy(R[pipert::kInGrad],
                   region(ctx, chunk + 1, mb, pipert::kOutGrad),
                   size_t(ch.inGradBytes));
-    pipert::KernelContext kc{ctx.rank, nullptr};
+    pipert::KernelContext kc{ctx.rank, state(ctx.rank)};
     return convert(ch.bwdB(&kc, ctx.arena, R));
   }
 
@@ -93,21 +128,26 @@ public:
                       int32_t mb) override {
     uint8_t *R[pipert::kRegions];
     regions(ctx, chunk, mb, R);
-    pipert::KernelContext kc{ctx.rank, nullptr};
+    pipert::KernelContext kc{ctx.rank, state(ctx.rank)};
     return convert(code.chunks[chunk].bwdW(&kc, ctx.arena, R));
   }
 
   pipert::Status prepareAllReduce(const pipert::RankContext &ctx,
                                   int32_t group, int32_t, uint8_t *data,
                                   int64_t) override {
-    return convert(code.ranks[ctx.rank].prepare(ctx.arena, group, data));
+    pipert::KernelContext kc{ctx.rank, state(ctx.rank)};
+    return convert(code.ranks[ctx.rank].prepare(&kc, ctx.arena, group, data));
   }
 
   pipert::Status optStep(const pipert::RankContext &ctx) override {
-    return convert(code.ranks[ctx.rank].opt(ctx.arena, ctx.step));
+    pipert::KernelContext kc{ctx.rank, state(ctx.rank)};
+    return convert(code.ranks[ctx.rank].opt(&kc, ctx.arena, ctx.step));
   }
 
 private:
+  void *state(int32_t rank) const {
+    return size_t(rank) < states.size() ? states[size_t(rank)] : nullptr;
+  }
   size_t index(int32_t chunk, int32_t mb, int k) const {
     return (size_t(chunk) * size_t(microbatches) + size_t(mb)) *
                pipert::kRegions +
@@ -134,6 +174,8 @@ private:
   int32_t microbatches;
   std::vector<int64_t> regionBase; ///< (chunk, mb, region) -> offset
   std::vector<std::vector<int32_t>> tokens, targets;
+  /// Per rank, the target's state (null on the cpu target).
+  std::vector<void *> states;
 };
 
 

@@ -49,8 +49,15 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     return s.message();
   if (std::string e = checkOwnManifest(a.plan, own); !e.empty())
     return e;
-  if (pipert::Status s =
-          pipert::Executor::load(a.plan, std::move(own), exec, onlyRank);
+  // A device target's arenas are memory its device reaches (PlanCode.h).
+  pipert::ArenaAllocator deviceArenas;
+  if (pipecPlanCode.target) {
+    deviceArenas.allocate = pipecPlanCode.target->allocateArena;
+    deviceArenas.release = pipecPlanCode.target->freeArena;
+  }
+  if (pipert::Status s = pipert::Executor::load(
+          a.plan, std::move(own), exec, onlyRank,
+          pipecPlanCode.target ? &deviceArenas : nullptr);
       !s.ok())
     return s.message();
   const pipert::Manifest &m = exec->manifest();
@@ -73,6 +80,9 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
   if (!a.init.empty() && !loadInit(*exec, a.init, error))
     return error;
   if (a.sample > 0) {
+    if (pipecPlanCode.target)
+      return std::string("--sample: the ") + pipecPlanCode.target->name +
+             " target keeps bf16 logits; sampling reads f32 (not yet)";
     if (!pipecPlanCode.chunks[pipecPlanCode.chunkCount - 1].logits)
       return "--sample: the plan's last chunk keeps no f32 [batch * seq, "
              "vocab] logits to sample from";

@@ -48,6 +48,8 @@ pipert::RunOptions runOptions(const Args &a) {
   opt.outDir = a.logDir;
   opt.progress = a.quiet ? nullptr : stdout;
   opt.stopRequested = pipert::stopSignal;
+  opt.setBlasThreads = pipecPlanCode.setBlasThreads;
+  opt.setRankThreads = pipecPlanCode.setRankThreads;
   return opt;
 }
 

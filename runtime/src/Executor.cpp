@@ -2,7 +2,6 @@
 
 #include "pipert/Executor.h"
 
-#include "kernels/cpu/Matmul.h"
 #include "pipert/Init.h"
 #include "pipert/LocalTransport.h"
 #include "pipert/LrSchedule.h"
@@ -10,7 +9,6 @@
 #include "pipert/Shadow.h"
 #include "pipert/StopSignal.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -30,7 +28,12 @@ static const char kStoppedNonFinite[] = "stopped: a non-finite step";
 /// Steps whose metrics may wait for the monitor before ranks pause.
 static constexpr size_t kStepRing = 8;
 
-void Executor::FreeDeleter::operator()(uint8_t *p) const { std::free(p); }
+void Executor::FreeDeleter::operator()(uint8_t *p) const {
+  if (release)
+    release(p);
+  else
+    std::free(p);
+}
 
 Executor::~Executor() = default;
 
@@ -50,15 +53,16 @@ struct Executor::RankRun {
 };
 
 Status Executor::load(const std::string &dir, std::unique_ptr<Executor> &out,
-                      int32_t onlyRank) {
+                      int32_t onlyRank, const ArenaAllocator *allocator) {
   Manifest m;
   if (Status s = readManifestFile(dir + "/manifest.json", m); !s.ok())
     return s;
-  return load(dir, std::move(m), out, onlyRank);
+  return load(dir, std::move(m), out, onlyRank, allocator);
 }
 
 Status Executor::load(const std::string &dir, Manifest m,
-                      std::unique_ptr<Executor> &out, int32_t onlyRank) {
+                      std::unique_ptr<Executor> &out, int32_t onlyRank,
+                      const ArenaAllocator *allocator) {
   std::vector<Stream> streams(size_t(m.ranks));
   for (int32_t r = 0; r < m.ranks; ++r) {
     std::string path = dir + "/" + m.rankInfo[r].stream;
@@ -85,11 +89,12 @@ Status Executor::load(const std::string &dir, Manifest m,
                                  "pipec compile again)",
                              r);
   }
-  return create(std::move(m), std::move(streams), out, onlyRank);
+  return create(std::move(m), std::move(streams), out, onlyRank, allocator);
 }
 
 Status Executor::create(Manifest m, std::vector<Stream> streams,
-                        std::unique_ptr<Executor> &out, int32_t onlyRank) {
+                        std::unique_ptr<Executor> &out, int32_t onlyRank,
+                        const ArenaAllocator *allocator) {
   if (Status s = validateManifest(m); !s.ok())
     return s;
   if (onlyRank >= m.ranks)
@@ -148,16 +153,23 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
       e->arenas.emplace_back(nullptr); // runs in another process
       continue;
     }
-    // 64-byte alignment keeps every planned offset's alignment real.
+    // 64-byte alignment keeps every planned offset's alignment real (an
+    // allocator gives 256, the cuda target's).
     size_t bytes = size_t((std::max<int64_t>(m.rankInfo[r].arenaBytes, 1) +
-                           63) / 64 * 64);
-    auto *p = static_cast<uint8_t *>(std::aligned_alloc(64, bytes));
+                           255) / 256 * 256);
+    char why[512] = {0};
+    auto *p = static_cast<uint8_t *>(
+        allocator ? allocator->allocate(int64_t(bytes), why, sizeof why)
+                  : std::aligned_alloc(64, bytes));
     if (!p)
       return Status::failure("cannot allocate the " + std::to_string(bytes) +
-                                 "-byte arena of rank " + std::to_string(r),
+                                 "-byte arena of rank " + std::to_string(r) +
+                                 (why[0] ? std::string(": ") + why : ""),
                              r);
-    std::memset(p, 0, bytes);
-    e->arenas.emplace_back(p);
+    if (!allocator)
+      std::memset(p, 0, bytes);
+    e->arenas.emplace_back(
+        p, FreeDeleter{allocator ? allocator->release : nullptr});
   }
   for (const ParamInfo &p : m.params) {
     if (!e->arenas[p.rank])
@@ -229,7 +241,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                       ? opt.cores
                       : int32_t(std::max(1u, std::thread::hardware_concurrency()));
   int32_t ompThreads = std::max(1, cores / n);
-  cpu::setBlasThreadCount(std::max(1, opt.blasThreads));
+  if (opt.setBlasThreads)
+    opt.setBlasThreads(std::max(1, opt.blasThreads));
   LrSchedule lrs{plan.train.lr, plan.train.minLr, plan.train.warmupSteps,
                  plan.train.decaySteps, plan.train.cosine};
 
@@ -351,7 +364,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   };
 
   auto runRank = [&](int32_t r) {
-    omp_set_num_threads(ompThreads);
+    if (opt.setRankThreads)
+      opt.setRankThreads(ompThreads);
     RankRun &rr = runs[r];
     const Stream &s = streams[r];
     RankContext ctx{r, 0, 0, arenas[r].get(), s.arenaBytes, &plan};

@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/emit/BuildPlan.h"
-#include "compiler/emit/EmitCpu.h"
+#include "compiler/emit/EmitPlan.h"
 #include "compiler/import/JsonImporter.h"
 #include "compiler/passes/Pipeline.h"
 #include "tools/pipec/StrictFlags.h"
@@ -40,8 +40,13 @@ static cl::opt<std::string>
 static StrictInt<int, 0, kMaxChunksPerRank> chunksOpt("chunks-per-rank", 0,
                               cl::desc("chunks per rank (default: the "
                                        "kind's)"), cl::sub(compileCmd));
-static cl::opt<std::string> targetOpt("target", cl::desc("cpu"),
-                                      cl::init("cpu"), cl::sub(compileCmd));
+static cl::opt<std::string> targetOpt(
+    "target",
+    cl::desc("cpu (C++ chunks, OpenBLAS) or cuda (bf16 storage, .cu chunks "
+             "calling the cuda kernel library on one stream per rank, "
+             "cuBLASLt; built with nvcc where this pipec has it, otherwise "
+             "use --emit-only and build the folder with cmake)"),
+    cl::init("cpu"), cl::sub(compileCmd));
 static cl::opt<std::string> outOpt("o", cl::desc("output directory"),
                                    cl::value_desc("OUT"), cl::Required,
                                    cl::sub(compileCmd));
@@ -71,9 +76,8 @@ static cl::opt<std::string> debugPerturbVjp(
 
 static int runCompile() {
   const char *me = "pipec compile: error: ";
-  if (targetOpt != "cpu") {
-    errs() << me << "--target " << targetOpt
-           << ": only the cpu target exists\n";
+  if (targetOpt != "cpu" && targetOpt != "cuda") {
+    errs() << me << "--target " << targetOpt << ": expected cpu or cuda\n";
     return 1;
   }
   if (stagesOpt < 1) {
@@ -122,7 +126,7 @@ static int runCompile() {
   emitOptions.debugOneSlot = debugOneSlot;
   emitOptions.debugPerturbVjp = debugPerturbVjp;
   emitOptions.identity = identity;
-  if (!pipec::emit::emitCpuPlan(*module, outOpt, plan, error, emitOptions)) {
+  if (!pipec::emit::emitPlan(*module, outOpt, plan, error, emitOptions)) {
     errs() << me << error << "\n";
     return 1;
   }

@@ -57,6 +57,15 @@ public:
   virtual Status optStep(const RankContext &ctx) = 0;
 };
 
+/// Where a rank's arena lives: host memory (the default, 64-byte aligned)
+/// or memory another device reaches too (the cuda target's plans give
+/// managed memory, PlanCode.h). `allocate` returns zeroed memory aligned
+/// to at least 256 bytes, or null with why in `error` (of `errorBytes`).
+struct ArenaAllocator {
+  void *(*allocate)(int64_t bytes, char *error, int64_t errorBytes) = nullptr;
+  void (*release)(void *arena) = nullptr;
+};
+
 /// How to run.
 struct RunOptions {
   int64_t steps = 1;
@@ -70,6 +79,12 @@ struct RunOptions {
   /// OpenBLAS threads for the whole process; fixed, because GEMM results
   /// depend on it (docs/NUMERICS.md).
   int32_t blasThreads = 1;
+  /// How the kernels' threads are set, when they have any (the cpu
+  /// kernels: OpenBLAS once per run, OpenMP per rank thread); null: left
+  /// alone (the cuda target, tests with their own kernels). The executor
+  /// itself links no kernel library.
+  void (*setBlasThreads)(int32_t threads) = nullptr;
+  void (*setRankThreads)(int32_t threads) = nullptr;
   /// Steps recorded in the trace (from the first).
   int64_t traceSteps = 3;
   /// Where metrics.jsonl and trace.json go ("" writes neither).
@@ -115,14 +130,18 @@ public:
   /// allocates and initialises that rank's arena alone (one rank per
   /// process); every stream is still read and checked.
   static Status load(const std::string &dir, std::unique_ptr<Executor> &out,
-                     int32_t onlyRank = -1);
+                     int32_t onlyRank = -1,
+                     const ArenaAllocator *allocator = nullptr);
   /// The same with DIR/manifest.json already read (and checked) as `m`.
   static Status load(const std::string &dir, Manifest m,
-                     std::unique_ptr<Executor> &out, int32_t onlyRank = -1);
+                     std::unique_ptr<Executor> &out, int32_t onlyRank = -1,
+                     const ArenaAllocator *allocator = nullptr);
   /// Checks that the manifest and streams agree, allocates the arenas (of
-  /// `onlyRank` alone when it is >= 0) and initialises the parameters.
+  /// `onlyRank` alone when it is >= 0; with `allocator` when given, else
+  /// host memory) and initialises the parameters.
   static Status create(Manifest manifest, std::vector<Stream> streams,
-                       std::unique_ptr<Executor> &out, int32_t onlyRank = -1);
+                       std::unique_ptr<Executor> &out, int32_t onlyRank = -1,
+                       const ArenaAllocator *allocator = nullptr);
 
   /// Runs `options.steps` training steps. On failure, the Status names the
   /// rank and instruction that failed first, followed by where every rank
@@ -143,6 +162,7 @@ public:
 
 private:
   struct FreeDeleter {
+    void (*release)(void *) = nullptr; ///< null: std::free
     void operator()(uint8_t *p) const;
   };
   struct RankRun;

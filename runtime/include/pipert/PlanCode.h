@@ -52,10 +52,32 @@ struct ChunkCode {
 struct RankCode {
   /// Fills the operand of all-reduce `group` with this rank's contribution
   /// (kernel calls of @optimizer_step: a failure names the call).
-  pipert::cpu::Status (*prepare)(uint8_t *A, int32_t group, uint8_t *data);
+  pipert::cpu::Status (*prepare)(const pipert::KernelContext *ctx, uint8_t *A,
+                                 int32_t group, uint8_t *data);
   /// Clipping, learning rate and AdamW for the rank's parameters; zeroes
   /// the gradient accumulators for the next step.
-  pipert::cpu::Status (*opt)(uint8_t *A, int64_t step);
+  pipert::cpu::Status (*opt)(const pipert::KernelContext *ctx, uint8_t *A,
+                             int64_t step);
+  /// After the parameters are initialised or loaded, before the first
+  /// step: the cuda target rounds the bf16 working copies from the fp32
+  /// masters (docs/NUMERICS.md); null where there is nothing to do.
+  pipert::cpu::Status (*begin)(const pipert::KernelContext *ctx, uint8_t *A);
+};
+/// What a plan needs of its target besides its code; null on the cpu
+/// target (host arenas, no per-rank state).
+struct PlanTarget {
+  /// The state KernelContext::target carries for `rank` (the cuda target:
+  /// its device, compute stream and GEMMs); null with `error` (of
+  /// `errorBytes`) set when it cannot be made.
+  void *(*createRank)(int32_t rank, char *error, int64_t errorBytes);
+  void (*destroyRank)(void *state);
+  /// A rank's arena, zeroed, which both the host and the device reach
+  /// (cuda: managed memory); null with why in `error` when it cannot be
+  /// allocated.
+  void *(*allocateArena)(int64_t bytes, char *error, int64_t errorBytes);
+  void (*freeArena)(void *arena);
+  /// The target's name for messages ("cuda").
+  const char *name;
 };
 
 /// The whole plan.
@@ -70,6 +92,12 @@ struct PlanCode {
   /// checksums any other stream (docs/RUNTIME.md).
   const char *planId;
   const char *manifest;
+  /// The target's hooks; null on the cpu target.
+  const PlanTarget *target;
+  /// The cpu kernels' thread counts (pipert::RunOptions): OpenBLAS for the
+  /// process, OpenMP for the calling rank thread; null on cuda.
+  void (*setBlasThreads)(int32_t threads);
+  void (*setRankThreads)(int32_t threads);
 };
 
 } // namespace pipecrun

@@ -7,6 +7,8 @@
 
 #include "kernels/cpu/Matmul.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cblas.h>
 
@@ -31,6 +33,7 @@ void detail::gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
 }
 
 void setBlasThreadCount(int threads) { openblas_set_num_threads(threads); }
+void setOmpThreadCount(int threads) { omp_set_num_threads(threads); }
 
 int blasThreadCount() { return openblas_get_num_threads(); }
 

@@ -30,6 +30,8 @@ namespace pipert::cpu {
 /// process. Results of a GEMM depend on it, so the runtime sets it once,
 /// before the first step, and never changes it.
 void setBlasThreadCount(int threads);
+/// OpenMP threads of the calling thread's parallel regions (a rank's).
+void setOmpThreadCount(int threads);
 
 /// The number of threads OpenBLAS uses now.
 int blasThreadCount();

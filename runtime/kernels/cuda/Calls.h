@@ -58,6 +58,36 @@ inline Status check(cublasStatus_t s, const char *kernel) {
   } while (0)
 
 //===----------------------------------------------------------------------===//
+// What the generated code does besides kernel calls
+//===----------------------------------------------------------------------===//
+
+/// n bytes from src to dst in the arena, on the rank's stream.
+inline Status copyBytes(const Context &c, void *dst, const void *src,
+                        int64_t n) {
+  return check(cudaMemcpyAsync(dst, src, size_t(n), cudaMemcpyDefault,
+                               c.stream),
+               "copy");
+}
+/// n zero bytes at dst in the arena, on the rank's stream.
+inline Status zeroBytes(const Context &c, void *dst, int64_t n) {
+  return check(cudaMemsetAsync(dst, 0, size_t(n), c.stream), "zero");
+}
+/// Waits for the rank's stream; a kernel's fault surfaces here, named by
+/// `what` (the chunk and phase, or the optimizer part).
+inline Status synchronize(const Context &c, const char *what) {
+  cudaError_t e = cudaStreamSynchronize(c.stream);
+  if (e == cudaSuccess)
+    e = cudaGetLastError();
+  if (e == cudaSuccess)
+    return Status::success();
+  return Status::failure(std::string(what) + ": " + cudaGetErrorString(e));
+}
+/// The bf16 working copy of n fp32 masters (round to nearest even).
+inline Status round_copy(const Context &c, P copy, P master, int64_t n) {
+  return check(roundToBf16(copy, master, n, c.stream), "round_copy");
+}
+
+//===----------------------------------------------------------------------===//
 // Forward
 //===----------------------------------------------------------------------===//
 

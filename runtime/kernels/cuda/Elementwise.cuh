@@ -77,6 +77,13 @@ __global__ void copyKernel(bf16 *y, const bf16 *x, int64_t n) {
     y[i] = x[i];
 }
 
+/// y[i] = bf16(x[i]), round to nearest even.
+__global__ void roundToBf16Kernel(bf16 *y, const float *x, int64_t n) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n)
+    y[i] = __float2bfloat16_rn(x[i]);
+}
+
 /// Slice of [outer, dim, inner] along dim: y [outer, size, inner] =
 /// x[:, offset:offset+size, :] (forward), or its B: dx = zeros with dy
 /// placed there (every element of dx written once).
@@ -170,6 +177,14 @@ cudaError_t copy(bf16 *y, const bf16 *x, int64_t n, cudaStream_t stream) {
   if (n == 0)
     return cudaSuccess;
   copyKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, x, n);
+  return launched();
+}
+
+cudaError_t roundToBf16(bf16 *y, const float *x, int64_t n,
+                        cudaStream_t stream) {
+  if (n == 0)
+    return cudaSuccess;
+  roundToBf16Kernel<<<blocksFor(n), kBlock, 0, stream>>>(y, x, n);
   return launched();
 }
 

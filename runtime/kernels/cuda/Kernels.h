@@ -131,6 +131,9 @@ cudaError_t accumulate(float *acc, const __nv_bfloat16 *x, int64_t n,
                        cudaStream_t stream);
 cudaError_t copy(__nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t n,
                  cudaStream_t stream);
+/// y[i] = x[i] rounded to bf16 (nearest, ties to even): a working copy.
+cudaError_t roundToBf16(__nv_bfloat16 *y, const float *x, int64_t n,
+                        cudaStream_t stream);
 /// x [outer, dim, inner] sliced to [outer, size, inner] at offset; or its B
 /// (y = dx [outer, dim, inner], zeros outside the slice).
 cudaError_t slice(__nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t outer,

@@ -1,17 +1,19 @@
-//===- EmitCpu.h - the cpu target: sources, streams, manifest ---*- C++ -*-===//
+//===- EmitPlan.h - a plan's sources, streams and manifest ------*- C++ -*-===//
 //
-// `--target=cpu` of `pipec compile`: from a module that went through the
-// training pipeline (nn-autodiff, pipe-partition, pipe-schedule,
-// pipe-plan-memory) writes into OUT/ one C++ source per chunk (its F, B and
-// W as kernel calls on arena pointers), kernels.cpp (each kernel
-// instantiation the chunks call, once), plan.cpp (the
-// ChunkKernels of the plan: data, all-reduce operands, optimizer), one
+// `pipec compile`: from a module that went through the training pipeline
+// (nn-autodiff, pipe-partition, pipe-schedule, nn-lower-to-kernels,
+// pipe-plan-memory) writes into OUT/ one source per chunk (its F, B and W
+// as kernel calls on arena pointers), plan.cpp / plan.cu (the chunk table,
+// all-reduce operands, optimizer and, on cuda, the target's hooks), one
 // stream file per rank and manifest.json (docs/EMIT.md, docs/RUNTIME.md).
+// The target is the module's kernel.target: cpu chunks are .cpp files
+// calling the instantiations of kernels.cpp; cuda chunks are .cu files
+// calling runtime/kernels/cuda/Calls.h on the rank's stream (docs/CUDA.md).
 // BuildPlan.h compiles them into OUT/pipec-plan.
 //
 //===----------------------------------------------------------------------===//
-#ifndef PIPEC_COMPILER_EMIT_EMITCPU_H
-#define PIPEC_COMPILER_EMIT_EMITCPU_H
+#ifndef PIPEC_COMPILER_EMIT_EMITPLAN_H
+#define PIPEC_COMPILER_EMIT_EMITPLAN_H
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -25,8 +27,11 @@ struct EmittedPlan {
   /// Chunk sources (file names relative to the output directory), one per
   /// chunk, compiled once per distinct content.
   std::vector<std::string> chunkSources;
-  /// Every kernel instantiation the chunks call, once (kernels.cpp).
+  /// Every kernel instantiation the chunks call, once (kernels.cpp; none
+  /// on cuda, whose chunks call the library's launchers).
   std::string kernelSource;
+  /// The kernel library the plan calls: cpu or cuda.
+  std::string target = "cpu";
   /// The plan's own source (schedule-dependent tables and the optimizer).
   std::string planSource;
   /// Per rank: the arena (`pipe.arena_bytes` of --pipe-plan-memory, which
@@ -54,10 +59,10 @@ struct EmitOptions {
 
 /// Emits the plan of `module` into `outDir` (which must exist). On failure
 /// returns false with `error` naming what and where.
-bool emitCpuPlan(mlir::ModuleOp module, const std::string &outDir,
+bool emitPlan(mlir::ModuleOp module, const std::string &outDir,
                  EmittedPlan &plan, std::string &error,
                  const EmitOptions &options = {});
 
 } // namespace pipec::emit
 
-#endif // PIPEC_COMPILER_EMIT_EMITCPU_H
+#endif // PIPEC_COMPILER_EMIT_EMITPLAN_H

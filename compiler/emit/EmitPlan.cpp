@@ -1,14 +1,22 @@
-//===- EmitCpu.cpp - the cpu target: sources, streams, manifest -----------===//
+//===- EmitPlan.cpp - a plan's sources, streams and manifest ---------------===//
 //
 // Lays out every rank's arena (EmitLayout.h: parameter state,
 // accumulators, collective operands, scratch and metric slots, then the
 // per-micro-batch regions of each chunk in their slots), prints the chunk
-// sources and plan.cpp, and writes the streams and the manifest.
+// sources and the plan source, and writes the streams and the manifest.
 // docs/EMIT.md explains the layout and why it is built this way.
+//
+// The cpu and cuda targets share all of it but the text of a call, a copy
+// and a function's frame (Syntax below): a cuda function reads its rank's
+// context (stream, GEMMs) from KernelContext::target, launches on its
+// stream, copies with cudaMemcpyAsync and ends synchronized, so that the
+// host code of the runtime and of these functions (host inputs, the loss
+// slot, the optimizer's operands) touches the managed arena only while
+// the rank's device work is done (docs/CUDA.md).
 //
 //===----------------------------------------------------------------------===//
 
-#include "compiler/emit/EmitCpu.h"
+#include "compiler/emit/EmitPlan.h"
 
 #include "compiler/emit/EmitLayout.h"
 #include "compiler/emit/EmitOps.h"
@@ -78,12 +86,14 @@ static std::string cString(const std::string &text) {
   return out + "\"";
 }
 
-/// A pointer expression `((T *)(BASE + OFF))` for a value of `type`.
+/// A pointer expression `((T *)(BASE + OFF))` for a value of `type`
+/// (bf16 as its bits: host code never does arithmetic on it).
 static std::string typedPtr(Type type, const std::string &base, int64_t off) {
   Type e = cast<RankedTensorType>(type).getElementType();
   const char *ct = e.isF64()          ? "double"
                    : e.isInteger(32)  ? "int32_t"
                    : e.isInteger(64)  ? "int64_t"
+                   : e.isBF16()       ? "uint16_t"
                                       : "float";
   return std::string("((") + ct + " *)(" + base + " + " +
          std::to_string(off) + "))";
@@ -97,12 +107,71 @@ static std::string placePtr(Type type, Place p) {
   return typedPtr(type, regionPtr(p.region), p.offset);
 }
 
-/// `std::memcpy` of a copy between regions.
-static std::string copyStmt(const Copy &cp) {
-  return "  std::memcpy(" + regionPtr(cp.to.region) + " + " +
-         std::to_string(cp.to.offset) + ", " + regionPtr(cp.from.region) +
-         " + " + std::to_string(cp.from.offset) + ", " +
-         std::to_string(cp.bytes) + ");\n";
+/// What the cpu and cuda sources of a plan print differently.
+struct Syntax {
+  bool cuda = false;
+
+  /// The first lines of a function: its status and, on cuda, the rank's
+  /// context C.
+  std::string frame() const {
+    std::string f = "  pipert::cpu::Status st;\n";
+    if (cuda)
+      f += "  const auto &C = *static_cast<const pipert::cuda::call::Context "
+           "*>(ctx->target);\n";
+    return f;
+  }
+  /// `n` bytes from `src` to `dst`, both in the arena.
+  std::string copy(const std::string &dst, const std::string &src,
+                   int64_t n) const {
+    if (!cuda)
+      return "  std::memcpy(" + dst + ", " + src + ", " + std::to_string(n) +
+             ");\n";
+    return "  if (pipert::cpu::Status s = pipert::cuda::call::copyBytes(C, " +
+           dst + ", " + src + ", " + std::to_string(n) +
+           ");\n      !s.ok())\n    return s;\n";
+  }
+  /// `n` zero bytes at `dst` in the arena.
+  std::string zero(const std::string &dst, int64_t n) const {
+    if (!cuda)
+      return "  std::memset(" + dst + ", 0, " + std::to_string(n) + ");\n";
+    return "  if (pipert::cpu::Status s = pipert::cuda::call::zeroBytes(C, " +
+           dst + ", " + std::to_string(n) + ");\n      !s.ok())\n    return s;\n";
+  }
+  /// Waits for the rank's device work (cuda): after it, host code may touch
+  /// what the kernels wrote; every cuda function ends with it.
+  std::string sync(const std::string &what) const {
+    if (!cuda)
+      return "";
+    return "  if (pipert::cpu::Status s = pipert::cuda::call::synchronize(C, "
+           "\"" + what + "\");\n      !s.ok())\n    return s;\n";
+  }
+  /// The call of a kernel.call.
+  bool call(Operation *op, const OpPointers &ptr, std::string &out,
+            KernelInstances &instances, std::set<std::string> &used,
+            std::string &error) const {
+    return cuda ? emitCudaOpCall(op, ptr, out, error)
+                : emitOpCall(op, ptr, out, instances, used, error);
+  }
+  /// The includes of a chunk or plan source.
+  std::string includes() const {
+    if (!cuda)
+      return "#include \"kernels/cpu/Status.h\"\n"
+             "#include \"pipert/PlanAbi.h\"\n\n"
+             "#include <cstdint>\n#include <cstring>\n#include <string>\n\n";
+    return "#include \"kernels/cuda/Calls.h\"\n"
+           "#include \"pipert/PlanAbi.h\"\n\n"
+           "#include <cstdint>\n#include <cstring>\n#include <string>\n\n"
+           "using P = pipert::cuda::call::P;\n\n";
+  }
+};
+
+/// The copy of a value between regions of one micro-batch.
+static std::string copyStmt(const Syntax &sx, const Copy &cp) {
+  return sx.copy(regionPtr(cp.to.region) + " + " +
+                     std::to_string(cp.to.offset),
+                 regionPtr(cp.from.region) + " + " +
+                     std::to_string(cp.from.offset),
+                 cp.bytes);
 }
 
 /// The logits (f32 [rows, vocab]) of the chunk's softmax cross-entropy
@@ -145,12 +214,22 @@ static bool emitChunkSource(const PlanLayout &L, int c,
                             std::string &error) {
   const ChunkLayout &ch = L.chunks[c];
   const RankLayout &rk = L.ranks[ch.rank];
+  const Syntax sx{L.target == "cuda"};
+  if (sx.cuda && !perturbed.empty()) {
+    error = "--debug-perturb-vjp: not on the cuda target (perturb the "
+            "bf16-emulated reference instead: pipec reference-train "
+            "--storage bf16 --debug-perturb-vjp)";
+    return false;
+  }
   OpPointers ptr;
   ptr.value = [&](Value v) -> std::string {
-    if (auto p = v.getDefiningOp<nn::ParamOp>())
-      return typedPtr(v.getType(), "A",
-                      rk.valuesBase +
-                          rk.paramOffset.at(L.paramIndex.lookup(p.getName())));
+    if (auto p = v.getDefiningOp<nn::ParamOp>()) {
+      // The kernels read the working copy where there is one (bf16).
+      int idx = L.paramIndex.lookup(p.getName());
+      if (auto it = rk.copyOffset.find(idx); it != rk.copyOffset.end())
+        return typedPtr(v.getType(), "A", rk.copiesBase + it->second);
+      return typedPtr(v.getType(), "A", rk.valuesBase + rk.paramOffset.at(idx));
+    }
     auto it = ch.scratch.find(v);
     if (it != ch.scratch.end())
       return typedPtr(v.getType(), "A", rk.scratchBase + it->second);
@@ -168,7 +247,7 @@ static bool emitChunkSource(const PlanLayout &L, int c,
   std::set<std::string> used;
   for (int role = 0; role < 3; ++role)
     for (Operation *op : ch.ops[role]) {
-      if (!emitOpCall(op, ptr, body[role], instances, used, error))
+      if (!sx.call(op, ptr, body[role], instances, used, error))
         return false;
       auto it = perturbed.find(op);
       if (it != perturbed.end())
@@ -178,20 +257,21 @@ static bool emitChunkSource(const PlanLayout &L, int c,
   os << "// chunk " << c << " of " << L.modelName
      << ": F, B and W as kernel calls with static shapes (generated by "
         "pipec)\n"
-     << "#include \"kernels/cpu/Status.h\"\n"
-        "#include \"pipert/PlanAbi.h\"\n\n"
-        "#include <cstdint>\n#include <cstring>\n#include <string>\n\n"
-        "// The kernel instantiations this chunk calls (kernels.cpp).\n";
-  for (const std::string &name : used)
-    os << instances.declarations.at(name) << "\n";
-  os << "\n";
+     << sx.includes();
+  if (!sx.cuda) {
+    os << "// The kernel instantiations this chunk calls (kernels.cpp).\n";
+    for (const std::string &name : used)
+      os << instances.declarations.at(name) << "\n";
+    os << "\n";
+  }
   // F: host inputs into the slot, the ops, forwarded values, the loss slot.
   os << "pipert::cpu::Status pipec_c" << c
      << "_fwd(const pipert::KernelContext *ctx, uint8_t *A, uint8_t *const "
         "*R, int32_t mb, const int32_t *tokens, const int32_t *targets, double "
         "lossScale) {\n"
         "  (void)ctx; (void)A; (void)mb; (void)tokens; (void)targets; "
-        "(void)lossScale;\n  pipert::cpu::Status st;\n";
+        "(void)lossScale;\n"
+     << sx.frame();
   for (const HostInput &in : ch.hostInputs) {
     if (in.kind == HostInput::LossScale)
       os << "  *((double *)(R[" << kData << "] + " << in.offset
@@ -203,7 +283,8 @@ static bool emitChunkSource(const PlanLayout &L, int c,
   }
   os << body[0];
   for (const Copy &cp : ch.forwardCopies[0])
-    os << copyStmt(cp);
+    os << copyStmt(sx, cp);
+  os << sx.sync("chunk " + std::to_string(c) + " F");
   if (ch.lossValue)
     os << "  ((double *)(A + " << rk.lossOffset << "))[mb] = double(*"
        << placePtr(ch.lossValue.getType(), ch.loc.lookup(ch.lossValue))
@@ -211,19 +292,21 @@ static bool emitChunkSource(const PlanLayout &L, int c,
   os << "  return pipert::cpu::Status::success();\n}\n\n";
   os << "pipert::cpu::Status pipec_c" << c
      << "_bwdB(const pipert::KernelContext *ctx, uint8_t *A, uint8_t *const "
-        "*R) {\n  (void)ctx; (void)A; (void)R;\n  pipert::cpu::Status st;\n"
-     << body[1];
+        "*R) {\n  (void)ctx; (void)A; (void)R;\n"
+     << sx.frame() << body[1];
   for (const Copy &cp : ch.forwardCopies[1])
-    os << copyStmt(cp);
-  os << "  return pipert::cpu::Status::success();\n}\n\n";
+    os << copyStmt(sx, cp);
+  os << sx.sync("chunk " + std::to_string(c) + " B")
+     << "  return pipert::cpu::Status::success();\n}\n\n";
   os << "pipert::cpu::Status pipec_c" << c
      << "_bwdW(const pipert::KernelContext *ctx, uint8_t *A, uint8_t *const "
-        "*R) {\n  (void)ctx; (void)A; (void)R;\n  pipert::cpu::Status st;\n"
-     << body[2] << "  return pipert::cpu::Status::success();\n}\n";
+        "*R) {\n  (void)ctx; (void)A; (void)R;\n"
+     << sx.frame() << body[2] << sx.sync("chunk " + std::to_string(c) + " W")
+     << "  return pipert::cpu::Status::success();\n}\n";
   // Text generation (pipec-run --sample) reads the logits F leaves behind
   // (in gpt-tiny a scratch temporary: the fused loss op computes dlogits in
   // F, so no B reads the logits).
-  if (Value logits = logitsValue(L, ch))
+  if (Value logits = sx.cuda ? Value() : logitsValue(L, ch))
     os << "\nconst float *pipec_c" << c
        << "_logits(uint8_t *A, uint8_t *const *R) {\n  (void)A; (void)R;\n"
        << "  return " << ptr.value(logits) << ";\n}\n";
@@ -268,6 +351,7 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
   auto f32 = [](int64_t off) {
     return "((float *)(A + " + std::to_string(off) + "))";
   };
+  const Syntax sx{L.target == "cuda"};
   llvm::raw_string_ostream os(out);
   for (size_t r = 0; r < L.ranks.size(); ++r) {
     const RankLayout &rk = L.ranks[r];
@@ -305,8 +389,14 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
         return f32(rk.mBase + off);
       case kernel::StateRef::SecondMoment:
         return f32(rk.vBase + off);
-      case kernel::StateRef::Copy:
-        return ""; // the cpu target keeps no copies: refused by the caller
+      case kernel::StateRef::Copy: {
+        // The cuda target's bf16 working copy (none on the cpu: refused).
+        auto it = rk.copyOffset.find(p);
+        return it == rk.copyOffset.end()
+                   ? ""
+                   : "((uint16_t *)(A + " +
+                         std::to_string(rk.copiesBase + it->second) + "))";
+      }
       }
       return "";
     };
@@ -317,8 +407,10 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
 
     // Prepare: the tied operands, then group 0.
     os << "static pipert::cpu::Status rank" << r
-       << "Prepare(uint8_t *A, int32_t group, uint8_t *data) {\n"
-          "  (void)A; (void)data;\n  pipert::cpu::Status st;\n";
+       << "Prepare(const pipert::KernelContext *ctx, uint8_t *A, int32_t "
+          "group, uint8_t *data) {\n"
+          "  (void)ctx; (void)A; (void)data;\n"
+       << sx.frame();
     for (const TiedGroup &g : L.tied) {
       if (!std::count(g.ranks.begin(), g.ranks.end(), int32_t(r)))
         continue;
@@ -326,13 +418,13 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
       for (const TiedSegment &s : g.segments) {
         auto it = rk.accOffset.find({s.param, s.use});
         if (it != rk.accOffset.end())
-          os << "    std::memcpy(data + " << s.offset << ", "
-             << f32(rk.accBase + it->second) << ", " << s.bytes << ");\n";
+          os << sx.copy("data + " + std::to_string(s.offset),
+                        f32(rk.accBase + it->second), s.bytes);
         else
-          os << "    std::memset(data + " << s.offset << ", 0, " << s.bytes
-             << ");\n";
+          os << sx.zero("data + " + std::to_string(s.offset), s.bytes);
       }
-      os << "    return st;\n  }\n";
+      os << sx.sync("rank " + std::to_string(r) + " all-reduce operands")
+         << "    return st;\n  }\n";
     }
     os << "  if (group != 0)\n    return st;\n";
     std::string prepare;
@@ -362,19 +454,34 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
       } else if (!holds(p)) {
         continue;
       }
-      if (!emitOpCall(call, ptr, prepare, instances, used, error))
+      if (!sx.call(call, ptr, prepare, instances, used, error))
         return false;
     }
-    os << prepare << "  return st;\n}\n\n";
+    os << prepare << sx.sync("rank " + std::to_string(r) + " gradients")
+       << "  return st;\n}\n\n";
 
     // Opt: the norm of the all-reduced squares, clipping, learning rate,
     // AdamW of the held parameters.
     std::string opt = "static pipert::cpu::Status rank" + std::to_string(r) +
-                      "Opt(uint8_t *A, int64_t step) {\n"
-                      "  pipert::cpu::Status st;\n"
-                      "  int64_t stepValue = step;\n";
-    if (optimizer.getNumArguments() > 0)
-      where[optimizer.getArgument(0)] = "(&stepValue)";
+                      "Opt(const pipert::KernelContext *ctx, uint8_t *A, "
+                      "int64_t step) {\n  (void)ctx;\n" + sx.frame();
+    // The step and the scalars the calls make: host stack on the cpu, the
+    // arena's scalar slots on cuda (its kernels read and write them).
+    int scalarSlots = 0;
+    auto scalarSlot = [&](const char *type) {
+      return "((" + std::string(type) + " *)(A + " +
+             std::to_string(rk.scalarsOffset + 8 * scalarSlots++) + "))";
+    };
+    if (sx.cuda) {
+      opt += "  *" + scalarSlot("int64_t") + " = step;\n";
+      if (optimizer.getNumArguments() > 0)
+        where[optimizer.getArgument(0)] =
+            "((int64_t *)(A + " + std::to_string(rk.scalarsOffset) + "))";
+    } else {
+      opt += "  int64_t stepValue = step;\n";
+      if (optimizer.getNumArguments() > 0)
+        where[optimizer.getArgument(0)] = "(&stepValue)";
+    }
     for (auto [v, p] : paramOf)
       if (cast<RankedTensorType>(v.getType()).getElementType().isF64())
         where[v] = "((double *)(A + " +
@@ -392,19 +499,47 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
                        std::to_string(rk.gradNormOffset) + "))";
           continue;
         }
+        if (sx.cuda) {
+          if (scalarSlots >= layout::kOptimizerScalars) {
+            error = "@optimizer_step makes more than " +
+                    std::to_string(layout::kOptimizerScalars - 1) +
+                    " scalars, the cuda layout's slots";
+            return false;
+          }
+          where[res] = scalarSlot("double");
+          continue;
+        }
         // Host scalars (clip scale, learning rate) live on the stack.
         std::string name = "scalar" + std::to_string(locals++);
         opt += "  double " + name + " = 0;\n";
         where[res] = "(&" + name + ")";
       }
-      if (!emitOpCall(call, ptr, opt, instances, used, error))
+      if (!sx.call(call, ptr, opt, instances, used, error))
         return false;
     }
     // The accumulators start the next step at zero (docs/AUTODIFF.md).
     if (rk.accBytes)
-      opt += "  std::memset(A + " + std::to_string(rk.accBase) + ", 0, " +
-             std::to_string(rk.accBytes) + ");\n";
+      opt += sx.zero("A + " + std::to_string(rk.accBase), rk.accBytes);
+    opt += sx.sync("rank " + std::to_string(r) + " optimizer");
     os << opt << "  return st;\n}\n\n";
+
+    // Begin (cuda): the working copies from the masters, before step 0 and
+    // after a checkpoint is loaded.
+    if (sx.cuda) {
+      os << "static pipert::cpu::Status rank" << r
+         << "Begin(const pipert::KernelContext *ctx, uint8_t *A) {\n  (void)A;\n"
+         << sx.frame();
+      for (int p : rk.params)
+        if (auto it = rk.copyOffset.find(p); it != rk.copyOffset.end())
+          os << "  if (pipert::cpu::Status s = pipert::cuda::call::round_copy("
+                "C, P{A + "
+             << rk.copiesBase + it->second << "}, P{A + "
+             << rk.valuesBase + rk.paramOffset.at(p) << "}, "
+             << L.params[size_t(p)].elements
+             << ");\n      !s.ok())\n    return s;\n";
+      os << sx.sync("rank " + std::to_string(r) + " working copies")
+         << "  return st;\n}\n\n";
+    }
   }
   return true;
 }
@@ -419,15 +554,21 @@ static bool emitPlanSource(const PlanLayout &L, func::FuncOp optimizer,
     return false;
   llvm::raw_string_ostream os(out);
   int C = int(L.chunks.size());
+  const bool cuda = L.target == "cuda";
   os << "// the plan of " << L.modelName
      << ": chunk table, all-reduce operands, optimizer (generated by pipec)\n"
-        "#include \"pipert/PlanCode.h\"\n\n"
-        "#include \"kernels/cpu/Calls.h\"\n\n"
-        "#include <cstring>\n\n"
-        "// The kernel instantiations the optimizer calls (kernels.cpp).\n";
-  for (const std::string &name : used)
-    os << instances.declarations.at(name) << "\n";
-  os << "\n";
+        "#include \"pipert/PlanCode.h\"\n\n";
+  if (cuda) {
+    os << "#include \"kernels/cuda/Calls.h\"\n#include \"kernels/cuda/Target.h\"\n\n"
+          "#include <cstring>\n\nusing P = pipert::cuda::call::P;\n\n";
+  } else {
+    os << "#include \"kernels/cpu/Calls.h\"\n\n"
+          "#include <cstring>\n\n"
+          "// The kernel instantiations the optimizer calls (kernels.cpp).\n";
+    for (const std::string &name : used)
+      os << instances.declarations.at(name) << "\n";
+    os << "\n";
+  }
   for (int c = 0; c < C; ++c)
     os << "pipert::cpu::Status pipec_c" << c
        << "_fwd(const pipert::KernelContext *, uint8_t *, uint8_t *const *, "
@@ -463,8 +604,14 @@ static bool emitPlanSource(const PlanLayout &L, func::FuncOp optimizer,
   os << optimizerText;
   os << "static const pipecrun::RankCode kRanks[] = {\n";
   for (size_t r = 0; r < L.ranks.size(); ++r)
-    os << "  {rank" << r << "Prepare, rank" << r << "Opt},\n";
+    os << "  {rank" << r << "Prepare, rank" << r << "Opt, "
+       << (cuda ? "rank" + std::to_string(r) + "Begin" : "nullptr") << "},\n";
   os << "};\n";
+  if (cuda)
+    os << "\n// The cuda target's hooks: per-rank device state and managed "
+          "arenas\n// (runtime/kernels/cuda/Target.h).\n"
+          "static const pipecrun::PlanTarget kTarget = "
+          "pipert::cuda::planTarget();\n";
   return true;
 }
 
@@ -482,10 +629,15 @@ static std::string emitPlanIdentity(const PlanLayout &L,
          std::to_string(L.chunks.size()) + ", kRanks, " +
          std::to_string(L.ranks.size()) + ", " + std::to_string(L.batch) +
          ", " + std::to_string(L.seq) + ", " + std::to_string(L.vocab) +
-         ", kPlanId, kManifest};\n";
+         ", kPlanId, kManifest, " +
+         (L.target == "cuda"
+              ? "&kTarget, nullptr, nullptr"
+              : "nullptr, pipert::cpu::setBlasThreadCount, "
+                "pipert::cpu::setOmpThreadCount") +
+         "};\n";
 }
 
-bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
+bool pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
                               EmittedPlan &plan, std::string &error,
                               const EmitOptions &options) {
   PlanLayout L;
@@ -501,6 +653,11 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
   // Everything is built in memory first: the identity hashes it all.
   uint64_t id = hashPart(pipert::kFnvOffset, options.identity.data(),
                          options.identity.size());
+  // cuda sources are .cu files (nvcc compiles them); they call the cuda
+  // library's launchers directly, so there is no kernels.cpp.
+  const bool cuda = L.target == "cuda";
+  plan.target = L.target;
+  const char *ext = cuda ? ".cu" : ".cpp";
   std::vector<std::string> chunkTexts(L.chunks.size());
   KernelInstances instances;
   for (size_t c = 0; c < L.chunks.size(); ++c) {
@@ -508,18 +665,21 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
                          error))
       return false;
     id = hashPart(id, chunkTexts[c].data(), chunkTexts[c].size());
-    plan.chunkSources.push_back("chunk" + std::to_string(c) + ".cpp");
+    plan.chunkSources.push_back("chunk" + std::to_string(c) + ext);
   }
-  plan.planSource = "plan.cpp";
+  plan.planSource = std::string("plan") + ext;
   std::string planText;
   if (!emitPlanSource(L, module.lookupSymbol<func::FuncOp>("optimizer_step"),
                       instances, planText, error))
     return false;
   id = hashPart(id, planText.data(), planText.size());
   // Last: the optimizer's instantiations join the chunks'.
-  std::string kernelText = emitKernelSource(instances);
-  id = hashPart(id, kernelText.data(), kernelText.size());
-  plan.kernelSource = "kernels.cpp";
+  std::string kernelText;
+  if (!cuda) {
+    kernelText = emitKernelSource(instances);
+    id = hashPart(id, kernelText.data(), kernelText.size());
+    plan.kernelSource = "kernels.cpp";
+  }
   std::vector<pipert::Stream> streams;
   if (!buildStreams(L, streams, error))
     return false;
@@ -533,7 +693,8 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
     m.rankInfo[size_t(s.rank)].streamChecksum = pipert::streamChecksum(s);
   }
   m.files = plan.chunkSources;
-  m.files.push_back(plan.kernelSource);
+  if (!plan.kernelSource.empty())
+    m.files.push_back(plan.kernelSource);
   m.files.push_back(plan.planSource);
   for (const pipert::RankInfo &r : m.rankInfo)
     m.files.push_back(r.stream);
@@ -550,8 +711,9 @@ bool pipec::emit::emitCpuPlan(ModuleOp module, const std::string &outDir,
   for (size_t c = 0; c < L.chunks.size(); ++c)
     if (!writeFile(outDir + "/" + plan.chunkSources[c], chunkTexts[c], error))
       return false;
-  if (!writeFile(outDir + "/" + plan.kernelSource, kernelText, error) ||
-      !writeFile(outDir + "/plan.cpp", planText, error) ||
+  if ((!plan.kernelSource.empty() &&
+       !writeFile(outDir + "/" + plan.kernelSource, kernelText, error)) ||
+      !writeFile(outDir + "/" + plan.planSource, planText, error) ||
       !writePlanFolder(outDir, plan, error))
     return false;
   for (int32_t r = 0; r < L.stages; ++r) {
