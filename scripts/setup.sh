@@ -8,7 +8,9 @@ APT_PACKAGES=(
   nlohmann-json3-dev libgtest-dev ninja-build ccache cmake g++
   libopenblas-dev openmpi-bin libopenmpi-dev
 )
-PY_PACKAGES=(jax numpy)
+# nvidia-cuda-cuobjdump: cuobjdump, which the CUDA toolkit here lacks, for
+# the test that a cuda plan carries sm_90a code for its kernels.
+PY_PACKAGES=(jax numpy nvidia-cuda-cuobjdump)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -21,7 +23,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
 fi
 
-if ! python3 -c "import jax, numpy" 2>/dev/null; then
+cuobjdump_present() {
+  python3 - <<'PY' 2>/dev/null
+import glob, site, sys
+sys.exit(0 if any(glob.glob(p + "/nvidia/*/bin/cuobjdump") for p in site.getsitepackages()) else 1)
+PY
+}
+if ! python3 -c "import jax, numpy" 2>/dev/null || ! cuobjdump_present; then
   echo "setup: installing Python test dependencies: ${PY_PACKAGES[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi

@@ -49,7 +49,10 @@ static std::string compileFlags() {
 /// library's launchers, compiled by nvcc); part of every cache key.
 static std::string cudaCompileFlags() {
 #ifdef PIPEC_HAVE_CUDA
-  return std::string("-std=c++17 -O2 -ccbin " PIPEC_CXX " -I") +
+  // sm_90a: the chunks hold host code only; the architecture keeps nvcc
+  // from adding an empty cubin of its default one.
+  return std::string("-std=c++17 -O2 -gencode=arch=compute_90a,code=sm_90a "
+                     "-ccbin " PIPEC_CXX " -I") +
          PIPEC_SOURCE_DIR + "/runtime -I" PIPEC_SOURCE_DIR
          "/runtime/include -I" PIPEC_SOURCE_DIR " -I" PIPEC_CUDA_INCLUDE;
 #else

@@ -117,7 +117,9 @@ struct Syntax {
     std::string f = "  pipert::cpu::Status st;\n";
     if (cuda)
       f += "  const auto &C = *static_cast<const pipert::cuda::call::Context "
-           "*>(ctx->target);\n";
+           "*>(ctx->target);\n"
+           "  if (pipert::cpu::Status s = pipert::cuda::call::enter(C); "
+           "!s.ok())\n    return s;\n";
     return f;
   }
   /// `n` bytes from `src` to `dst`, both in the arena.

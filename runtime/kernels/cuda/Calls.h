@@ -31,11 +31,23 @@ using pipert::cpu::Status;
 using P = pipert::cpu::call::AnyPtr;
 using bf16 = __nv_bfloat16;
 
-/// What every call of one rank gets: its compute stream and its GEMMs.
+/// What every call of one rank gets: its device, compute stream and GEMMs.
 struct Context {
   cudaStream_t stream = nullptr;
   Gemm *gemm = nullptr;
+  int device = 0;
 };
+
+/// Makes the rank's device current on the calling thread (the executor
+/// runs each rank on its own thread): the first statement of every
+/// generated function.
+inline Status enter(const Context &c) {
+  cudaError_t e = cudaSetDevice(c.device);
+  if (e == cudaSuccess)
+    return Status::success();
+  return Status::failure(std::string("cudaSetDevice: ") +
+                         cudaGetErrorString(e));
+}
 
 /// The Status of a launch or a cuBLASLt call of `kernel`.
 inline Status check(cudaError_t e, const char *kernel) {

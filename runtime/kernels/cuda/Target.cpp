@@ -49,6 +49,7 @@ void *createRank(int32_t rank, char *error, int64_t errorBytes) {
   }
   auto *s = new RankState;
   s->device = rank % devices;
+  s->context.device = s->device;
   auto fail = [&](const std::string &what) -> void * {
     setError(error, errorBytes, what);
     destroyRank(s);

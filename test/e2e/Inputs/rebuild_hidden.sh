@@ -5,7 +5,10 @@
 # the build can use nothing but the folder and the system's compiler,
 # OpenBLAS, OpenMP and MPI; then trains the copy.
 #   rebuild_hidden.sh CHECKOUT FOLDER LOG_DIR -- PIPEC_PLAN_ARGS...
-# Prints what it hid; the rebuilt plan's metrics land in LOG_DIR.
+# Prints what it hid; the rebuilt plan's metrics land in LOG_DIR. LOG_DIR
+# "-" builds without running (a cuda plan where there is no GPU);
+# $PIPEC_HIDE_EXTRA names more folders to hide (a cuda plan's build must not
+# need OpenBLAS).
 set -euo pipefail
 checkout=$(realpath "$1"); folder=$(realpath "$2"); logs=$3; shift 3
 [ "${1:-}" = "--" ] && shift
@@ -17,6 +20,7 @@ rm -f "$work/plan/pipec-plan"
 
 hidden=("$checkout")
 [ -d /usr/lib/llvm-22 ] && hidden+=(/usr/lib/llvm-22)
+for d in ${PIPEC_HIDE_EXTRA:-}; do [ -d "$d" ] && hidden+=("$d"); done
 build="cmake -G Ninja -S '$work/plan' -B '$work/build' > '$work/cmake.log' 2>&1 && ninja -C '$work/build' pipec-plan > '$work/ninja.log' 2>&1"
 if unshare -rm true 2>/dev/null; then
   mounts=""
@@ -34,5 +38,9 @@ fi
 if grep -q -e "$checkout" -e llvm-22 "$work/build/compile_commands.json" 2>/dev/null ||
    grep -q -e "$checkout" -e llvm-22 "$work/build/build.ninja"; then
   echo "rebuild_hidden: the build names the checkout or LLVM" >&2; exit 1
+fi
+if [ "$logs" = "-" ]; then
+  test -x "$work/build/pipec-plan" && echo "built $(basename "$folder")/pipec-plan"
+  exit 0
 fi
 "$work/build/pipec-plan" --plan "$work/plan" --log-dir "$logs" "$@"

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "SyntheticModel.h"
+#include "kernels/cpu/Matmul.h"
 #include "TestUtil.h"
 
 #include <gtest/gtest.h>
@@ -82,6 +83,8 @@ long allocationsOfRun(const SyntheticPlan &plan, int64_t steps, bool shadow,
   o.steps = steps;
   o.shadow = shadow;
   o.cores = 2;
+  o.setBlasThreads = pipert::cpu::setBlasThreadCount;
+  o.setRankThreads = pipert::cpu::setOmpThreadCount;
   o.outDir = dir;
   pipert::RunResult result;
   long before = allocations.load();

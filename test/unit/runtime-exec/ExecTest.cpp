@@ -11,6 +11,7 @@
 #include "TestUtil.h"
 
 #include "compiler/schedule/Validate.h"
+#include "kernels/cpu/Matmul.h"
 #include "pipert/Executor.h"
 
 #include <gtest/gtest.h>
@@ -94,6 +95,8 @@ pipert::RunOptions options(bool shadow) {
   o.timeout = std::chrono::milliseconds(5000);
   o.cores = 2;
   o.blasThreads = 1;
+  o.setBlasThreads = pipert::cpu::setBlasThreadCount;
+  o.setRankThreads = pipert::cpu::setOmpThreadCount;
   return o;
 }
 

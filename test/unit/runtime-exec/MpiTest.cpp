@@ -13,6 +13,7 @@
 #include "SyntheticModel.h"
 #include "TestUtil.h"
 
+#include "kernels/cpu/Matmul.h"
 #include "pipert/Executor.h"
 #include "pipert/MpiTransport.h"
 
@@ -42,6 +43,8 @@ pipert::RunOptions options() {
   o.shadow = true;
   o.timeout = std::chrono::milliseconds(20000);
   o.cores = 1;
+  o.setBlasThreads = pipert::cpu::setBlasThreadCount;
+  o.setRankThreads = pipert::cpu::setOmpThreadCount;
   return o;
 }
 
