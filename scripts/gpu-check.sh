@@ -1,44 +1,81 @@
 #!/usr/bin/env bash
 # The one prepared run for a lent GPU machine (docs/CUDA.md).
-#   scripts/gpu-check.sh --prepare DIR [--bin BIN]
-#       on the build machine: copies the GPU programs (the CUDA runtime
-#       linked statically; cuBLASLt dynamically, found on the GPU machine in
-#       its CUDA toolkit or its Python wheels (site-packages/nvidia/))
-#       from BIN (default build/bin; build them with scripts/build.sh) and
-#       this script into DIR, a folder git ignores (e.g. build-gpu/), to
-#       name in the device tool's `carry`
+#   scripts/gpu-check.sh --prepare DIR [--bin BIN] [--data FILE]
+#       on the build machine (nvcc, no GPU): into DIR, a folder git ignores
+#       (e.g. build-gpu/), to name in the device tool's `carry`: the kernel
+#       harness, the cuda plans of gpt-tiny at S = 1 and S = 4 zb-v (8
+#       micro-batches each, built by BIN/pipec: CUDA runtime static,
+#       cuBLASLt from the GPU machine's toolkit or wheels), the data (FILE,
+#       default ../shared/data/tinyshakespeare.txt), the bf16-emulated and
+#       fp32 reference runs of the same 50 steps (pipec reference-train),
+#       the comparison script and this script
 #   scripts/gpu-check.sh --run DIR [OUT]
-#       on the GPU machine: the driver and GPU first, then the kernel harness
-#       (every cuda kernel against its CPU emulation); logs and gpu-check.json
-#       into OUT (default $OUT, else DIR/out), written as it goes
+#       on the GPU machine, bounded to 5 minutes: the driver, GPU and
+#       libraries first, then the kernel harness (every cuda kernel against
+#       its CPU emulation), then the e2e checks: both plans train 50 steps,
+#       S = 1 and S = 4 bit for bit, S = 1 within 1e-3 of the emulated run
+#       per step's loss, one step under compute-sanitizer memcheck, and the
+#       S = 1 folder rebuilt there with cmake and ninja, its first steps
+#       bit for bit the prebuilt's; logs and gpu-check.json into OUT
+#       (default $OUT, else DIR/out), written as it goes
 # Exit: 0 every check passed, 1 one failed, 3 no GPU, 2 bad usage.
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
-programs=(pipec-cuda-harness)
+steps=50
+mb=8
 
 case "$mode" in
 --prepare)
+  root=$(cd "$(dirname "$0")/.." && pwd)
   bin=build/bin
-  if [ "${3:-}" = "--bin" ]; then bin=${4:?--bin needs a folder}; fi
-  mkdir -p "$dir"
-  for p in "${programs[@]}"; do
+  data=$root/../shared/data/tinyshakespeare.txt
+  shift 2
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --bin) bin=${2:?--bin needs a folder}; shift 2 ;;
+      --data) data=${2:?--data needs a file}; shift 2 ;;
+      *) usage >&2; exit 2 ;;
+    esac
+  done
+  for p in pipec-cuda-harness pipec; do
     if [ ! -x "$bin/$p" ]; then
-      echo "gpu-check: $bin/$p is missing: build it first (scripts/build.sh $p; it needs nvcc)" >&2
+      echo "gpu-check: $bin/$p is missing: build it first (scripts/build.sh; the harness needs nvcc)" >&2
       exit 1
     fi
-    cp "$bin/$p" "$dir/"
+  done
+  [ -f "$data" ] || { echo "gpu-check: --data $data: no such file" >&2; exit 1; }
+  mkdir -p "$dir"
+  cp "$bin/pipec-cuda-harness" "$dir/"
+  cp "$data" "$dir/data.txt"
+  cp "$root/test/e2e/Inputs/compare_metrics.py" "$dir/"
+  model=$root/models/gpt-tiny.json
+  for plan in "s1 --stages 1" "s4 --stages 4 --schedule zb-v"; do
+    set -- $plan
+    name=$1; shift
+    rm -rf "$dir/$name"
+    "$bin/pipec" compile "$model" --target cuda --microbatches $mb "$@" -o "$dir/$name" > "$dir/$name.compile.log" 2>&1 || {
+      cat "$dir/$name.compile.log" >&2; echo "gpu-check: compiling the $name cuda plan failed" >&2; exit 1; }
+  done
+  # The references: the same steps and micro-batches on the CPU, bf16
+  # storage emulated (the gate) and fp32 (reported).
+  for st in bf16 f32; do
+    rm -rf "$dir/ref-$st"
+    "$bin/pipec" reference-train "$model" --data "$dir/data.txt" --steps $steps --microbatches $mb --storage $st --log-dir "$dir/ref-$st" > "$dir/ref-$st.log" 2>&1 || {
+      cat "$dir/ref-$st.log" >&2; echo "gpu-check: the $st reference run failed" >&2; exit 1; }
   done
   cp "$0" "$dir/gpu-check.sh"
-  git -C "$(dirname "$0")/.." rev-parse --short HEAD > "$dir/commit" 2>/dev/null || echo unknown > "$dir/commit"
-  echo "gpu-check: prepared $dir (${programs[*]}, commit $(cat "$dir/commit")); on the GPU machine: bash $dir/gpu-check.sh --run $dir"
+  git -C "$root" rev-parse --short HEAD > "$dir/commit" 2>/dev/null || echo unknown > "$dir/commit"
+  echo "gpu-check: prepared $dir (harness, cuda plans s1 and s4, references, commit $(cat "$dir/commit")); on the GPU machine: bash $dir/gpu-check.sh --run $dir"
   ;;
 --run)
   out=${3:-${OUT:-$dir/out}}
   mkdir -p "$out"
+  start=$(date +%s)
+  left() { echo $(( 290 - ($(date +%s) - start) )); }
   # The dynamic libraries (cuBLASLt; later cuDNN and NCCL, whose wheels ship
   # only versioned names) from the toolkit and the Python wheels.
   libdirs=$(
@@ -61,17 +98,68 @@ case "$mode" in
   } > "$out/gpu.txt" 2>&1
   cat "$out/gpu.txt"
   # Every program is bounded, so a hang cannot eat the machine's minutes.
-  timeout 240 "$dir/pipec-cuda-harness" > "$out/harness.jsonl" 2> "$out/harness.err"
+  timeout 150 "$dir/pipec-cuda-harness" > "$out/harness.jsonl" 2> "$out/harness.err"
   rc=$?
   cat "$out/harness.jsonl"
   summary=$(grep '"summary"' "$out/harness.jsonl" | tail -1)
   gpu=$(grep -m1 '"gpu"' "$out/harness.jsonl")
-  printf '{"commit": "%s", "harness_rc": %d, "gpu": %s, "harness": %s}\n' \
-    "$commit" "$rc" "${gpu:-null}" "${summary:-null}" > "$out/gpu-check.json"
+  e2e=()   # "name": true|false entries
+  note() { e2e+=("\"$1\": $2"); echo "gpu-check: $1: $2${3:+ ($3)}"; }
+  if [ $rc -ne 3 ] && [ -d "$dir/s1" ]; then
+    # The two plans, 50 steps each; S = 1 against S = 4 bit for bit, and
+    # against the emulated reference within 1e-3 per step's loss.
+    for name in s1 s4; do
+      timeout $(( $(left) > 40 ? 40 : $(left) )) "$dir/$name/pipec-plan" --plan "$dir/$name" --data "$dir/data.txt" \
+        --steps $steps --log-dir "$out/$name" --quiet > "$out/$name.log" 2>&1
+      code=$?
+      [ $code -eq 0 ] && note "train_$name" true || { note "train_$name" false "exit $code: $(tail -c 300 "$out/$name.log")"; }
+    done
+    if [ -f "$out/s1/metrics.jsonl" ] && [ -f "$out/s4/metrics.jsonl" ]; then
+      r=$(python3 "$dir/compare_metrics.py" "$out/s1/metrics.jsonl" "$out/s4/metrics.jsonl" --steps $steps)
+      [ $? -eq 0 ] && note s1_equals_s4_bitwise true "$r" || note s1_equals_s4_bitwise false "$r"
+    fi
+    if [ -f "$out/s1/metrics.jsonl" ]; then
+      r=$(python3 "$dir/compare_metrics.py" "$out/s1/metrics.jsonl" "$dir/ref-bf16/metrics.jsonl" --fields loss --rtol 1e-3)
+      [ $? -eq 0 ] && note s1_within_1e-3_of_emulated true "$r" || note s1_within_1e-3_of_emulated false "$r"
+      r=$(python3 "$dir/compare_metrics.py" "$out/s1/metrics.jsonl" "$dir/ref-f32/metrics.jsonl" --fields loss --rtol 0.02)
+      note s1_vs_fp32_reported true "$r"
+    fi
+    # One step under compute-sanitizer memcheck.
+    sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+    if [ -n "$sanitizer" ] && [ "$(left)" -gt 60 ]; then
+      timeout 90 "$sanitizer" --tool memcheck --error-exitcode 9 "$dir/s1/pipec-plan" --plan "$dir/s1" --data "$dir/data.txt" \
+        --steps 1 --quiet > "$out/memcheck.log" 2>&1
+      code=$?
+      [ $code -eq 0 ] && note memcheck_one_step true || note memcheck_one_step false "exit $code: $(tail -c 300 "$out/memcheck.log")"
+    else
+      note memcheck_one_step null "no compute-sanitizer or no time left"
+    fi
+    # The S = 1 folder rebuilt here with cmake and ninja; its first steps
+    # bit for bit the prebuilt's.
+    if command -v cmake > /dev/null && command -v ninja > /dev/null && [ "$(left)" -gt 45 ]; then
+      rm -rf "$out/rebuild"
+      if timeout $(( $(left) - 15 )) bash -c "cmake -G Ninja -S '$dir/s1' -B '$out/rebuild' > '$out/rebuild.log' 2>&1 && ninja -C '$out/rebuild' pipec-plan >> '$out/rebuild.log' 2>&1"; then
+        timeout 20 "$out/rebuild/pipec-plan" --plan "$dir/s1" --data "$dir/data.txt" --steps 3 --log-dir "$out/rebuilt" --quiet > /dev/null 2>&1
+        head -3 "$out/s1/metrics.jsonl" > "$out/s1-first3.jsonl" 2>/dev/null
+        r=$(python3 "$dir/compare_metrics.py" "$out/rebuilt/metrics.jsonl" "$out/s1-first3.jsonl" --steps 3 2>&1)
+        [ $? -eq 0 ] && note rebuilt_folder_bitwise true "$r" || note rebuilt_folder_bitwise false "$r"
+      else
+        note rebuilt_folder_bitwise false "the folder did not build: $(tail -c 300 "$out/rebuild.log")"
+      fi
+    else
+      note rebuilt_folder_bitwise null "no cmake/ninja or no time left"
+    fi
+  fi
+  joined=$(IFS=,; echo "${e2e[*]:-}")
+  printf '{"commit": "%s", "harness_rc": %d, "gpu": %s, "harness": %s, "e2e": {%s}}\n' \
+    "$commit" "$rc" "${gpu:-null}" "${summary:-null}" "$joined" > "$out/gpu-check.json"
+  cat "$out/gpu-check.json"
+  failed_e2e=0
+  for e in "${e2e[@]:-}"; do case "$e" in *": false") failed_e2e=1 ;; esac; done
   case $rc in
-    0) echo "gpu-check: every check passed" ;;
+    0) [ $failed_e2e -eq 0 ] && echo "gpu-check: every check passed" || { echo "gpu-check: an e2e check failed"; rc=1; } ;;
     3) echo "gpu-check: no GPU here ($(head -c 200 "$out/harness.jsonl"))" ;;
-    124) echo "gpu-check: the kernel harness timed out after 240 s"; rc=1 ;;
+    124) echo "gpu-check: the kernel harness timed out after 150 s"; rc=1 ;;
     *) echo "gpu-check: a check failed (rc $rc; $out/harness.jsonl)"; rc=1 ;;
   esac
   exit $rc

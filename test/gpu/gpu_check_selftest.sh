@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# The build-machine half of scripts/gpu-check.sh: it prepares a folder from
-# the built GPU programs, and its run half, here without a GPU, reports that
-# (exit 3) in gpu-check.json instead of failing obscurely; on a GPU machine
-# every check must pass (exit 0).
+# The build-machine half of scripts/gpu-check.sh: it prepares a folder (the
+# harness, the two cuda plans, the data and the reference runs), and its run
+# half, here without a GPU, reports that (exit 3) in gpu-check.json instead
+# of failing obscurely; on a GPU machine every check must pass (exit 0).
 #   gpu_check_selftest.sh SOURCE_ROOT BIN_DIR
 set -uo pipefail
 root=$1; bin=$2
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-bash "$root/scripts/gpu-check.sh" --prepare "$work/gpu" --bin "$bin" || exit 1
-for f in pipec-cuda-harness gpu-check.sh commit; do
+data=$root/../shared/data/tinyshakespeare.txt
+if [ ! -f "$data" ]; then
+  cat "$root"/models/*.json > "$work/data.txt"; data=$work/data.txt
+fi
+bash "$root/scripts/gpu-check.sh" --prepare "$work/gpu" --bin "$bin" --data "$data" || exit 1
+for f in pipec-cuda-harness gpu-check.sh commit data.txt compare_metrics.py \
+         s1/pipec-plan s1/manifest.json s1/CMakeLists.txt s4/pipec-plan \
+         ref-bf16/metrics.jsonl ref-f32/metrics.jsonl; do
   [ -e "$work/gpu/$f" ] || { echo "prepare left out $f"; exit 1; }
 done
+# The references hold the 50 steps the GPU runs are compared with.
+[ "$(wc -l < "$work/gpu/ref-bf16/metrics.jsonl")" -eq 50 ] || { echo "the bf16 reference does not hold 50 steps"; exit 1; }
 bash "$work/gpu/gpu-check.sh" --run "$work/gpu" "$work/out"
 rc=$?
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['harness_rc'] == $rc, d; print('gpu-check.json:', d)" "$work/out/gpu-check.json" || exit 1
