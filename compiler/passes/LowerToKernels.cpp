@@ -447,10 +447,17 @@ static LogicalResult chooseKernel(Operation *op, ModuleOp module,
 /// (runtime/kernels/cuda/KernelList.def). Returns failure after a
 /// diagnostic for an op it has no kernel for yet.
 static LogicalResult adaptForCuda(Operation *op, Lowering &l) {
-  if (l.kernel == "rope_forward" || l.kernel == "rope_backward_b")
-    return op->emitError("nn-lower-to-kernels: the cuda target has no rope "
-                         "kernel yet (its angle tables need a place in the "
-                         "arena)");
+  if (l.kernel == "rope_forward" || l.kernel == "rope_backward_b") {
+    // The fp32 cos and sin tables [seq * headDim / 2] the call fills.
+    int64_t seq = l.ints[1], headDim = l.ints[3];
+    if (headDim % 2 != 0)
+      return op->emitError("nn-lower-to-kernels: rope needs an even head "
+                           "size, got ")
+             << headDim;
+    auto table = RankedTensorType::get({seq * (headDim / 2)},
+                                       Float32Type::get(op->getContext()));
+    l.extraResults.append({table, table});
+  }
   if (l.kernel == "cross_entropy_forward" ||
       l.kernel == "softmax_cross_entropy") {
     // A per-row fp32 loss scratch, then the logits' row stride (the

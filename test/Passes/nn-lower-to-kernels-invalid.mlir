@@ -1,12 +1,9 @@
 // RUN: pipec-opt %s --split-input-file --nn-lower-to-kernels=target=tpu --verify-diagnostics
 // RUN: not pipec-opt %s --split-input-file --nn-lower-to-kernels 2>&1 | FileCheck %s --check-prefix=CPU
-// RUN: not pipec-opt %s --split-input-file --nn-lower-to-kernels=target=cuda 2>&1 | FileCheck %s --check-prefix=CUDA
 
-// Tests that an unknown target is refused, naming it; that a transpose of
-// more axes than the cpu kernel takes is refused at the op; and that the
-// cuda target names the op it has no kernel for yet (rope).
+// Tests that an unknown target is refused, naming it, and that a transpose
+// of more axes than the cpu kernel takes is refused at the op.
 // CPU: error: nn-lower-to-kernels: the cpu transpose kernel takes at most 6 axes, this one has 7
-// CUDA: error: nn-lower-to-kernels: the cuda target has no rope kernel yet
 // expected-error @+1 {{nn-lower-to-kernels: unknown target 'tpu' (cpu or cuda)}}
 module {
   func.func @forward(%x: tensor<1x1x1x1x1x2x3xf32>) -> tensor<1x1x1x1x1x3x2xf32> {

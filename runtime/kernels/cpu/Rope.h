@@ -16,18 +16,12 @@
 #define PIPERT_KERNELS_CPU_ROPE_H
 
 #include "kernels/cpu/Numerics.h"
+#include "kernels/cpu/RopeAngles.h"
 
 #include <cstdint>
 #include <vector>
 
 namespace pipert::cpu {
-
-/// cos and sin of every (position t, frequency i) pair in double,
-/// cosOut/sinOut[t * (headDim / 2) + i] for angle = t * theta^(-2i /
-/// headDim). Out of line, so that libm's pow, cos and sin always run at run
-/// time (a compile-time folded call may round differently).
-void ropeAngles(double *cosOut, double *sinOut, int64_t seq, int64_t headDim,
-                double theta);
 
 namespace detail {
 /// Rotates every head of every token by +angle (transpose false) or -angle

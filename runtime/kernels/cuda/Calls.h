@@ -16,6 +16,7 @@
 #define PIPERT_KERNELS_CUDA_CALLS_H
 
 #include "kernels/cpu/CallArgs.h"
+#include "kernels/cpu/RopeAngles.h"
 #include "kernels/cpu/Status.h"
 #include "kernels/cuda/Gemm.h"
 #include "kernels/cuda/Kernels.h"
@@ -23,7 +24,11 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <cstring>
+#include <map>
 #include <string>
+#include <tuple>
+#include <vector>
 
 namespace pipert::cuda::call {
 
@@ -31,11 +36,42 @@ using pipert::cpu::Status;
 using P = pipert::cpu::call::AnyPtr;
 using bf16 = __nv_bfloat16;
 
+/// The rotary embedding's fp32 angle tables of one (seq, headDim, theta),
+/// computed once per rank on the host with the cpu kernels' ropeAngles
+/// (double, rounded once) and copied into the call's scratch.
+class RopeTables {
+public:
+  const std::vector<float> &cos(int64_t seq, int64_t headDim, double theta) {
+    return get(seq, headDim, theta).first;
+  }
+  const std::vector<float> &sin(int64_t seq, int64_t headDim, double theta) {
+    return get(seq, headDim, theta).second;
+  }
+
+private:
+  using Tables = std::pair<std::vector<float>, std::vector<float>>;
+  Tables &get(int64_t seq, int64_t headDim, double theta) {
+    uint64_t bits;
+    std::memcpy(&bits, &theta, sizeof bits);
+    Tables &t = tables[{seq, headDim, bits}];
+    if (t.first.empty() && seq * (headDim / 2) > 0) {
+      size_t n = size_t(seq * (headDim / 2));
+      std::vector<double> c(n), s(n);
+      pipert::cpu::ropeAngles(c.data(), s.data(), seq, headDim, theta);
+      t.first.assign(c.begin(), c.end());
+      t.second.assign(s.begin(), s.end());
+    }
+    return t;
+  }
+  std::map<std::tuple<int64_t, int64_t, uint64_t>, Tables> tables;
+};
+
 /// What every call of one rank gets: its device, compute stream and GEMMs.
 struct Context {
   cudaStream_t stream = nullptr;
   Gemm *gemm = nullptr;
   int device = 0;
+  RopeTables *rope = nullptr;
 };
 
 /// Makes the rank's device current on the calling thread (the executor
@@ -160,6 +196,34 @@ inline Status transpose_forward(const Context &c, P y, P x, int64_t d0,
   const int64_t dims[6] = {d0, d1, d2, d3, d4, d5};
   const int64_t perm[6] = {p0, p1, p2, p3, p4, p5};
   return check(transpose(y, x, dims, perm, c.stream), "transpose_forward");
+}
+/// The rotary embedding (forward, or its B, the transpose) with the
+/// rank's cached tables copied into the call's scratch first.
+inline Status ropeCall(const Context &c, P y, P cosT, P sinT, P x,
+                       int64_t batch, int64_t seq, int64_t heads,
+                       int64_t headDim, double theta, bool transpose,
+                       const char *kernel) {
+  if (!c.rope || headDim % 2 != 0)
+    return Status::failure(std::string(kernel) +
+                           ": no angle tables (an odd head size?)");
+  const std::vector<float> &ct = c.rope->cos(seq, headDim, theta);
+  const std::vector<float> &st = c.rope->sin(seq, headDim, theta);
+  size_t bytes = ct.size() * sizeof(float);
+  PIPERT_CUDA_CALL(cudaMemcpyAsync(cosT, ct.data(), bytes,
+                                   cudaMemcpyHostToDevice, c.stream),
+                   kernel);
+  PIPERT_CUDA_CALL(cudaMemcpyAsync(sinT, st.data(), bytes,
+                                   cudaMemcpyHostToDevice, c.stream),
+                   kernel);
+  return check(rope(y, x, cosT, sinT, batch, seq, heads, headDim, transpose,
+                    c.stream),
+               kernel);
+}
+inline Status rope_forward(const Context &c, P y, P cosT, P sinT, P x,
+                           int64_t batch, int64_t seq, int64_t heads,
+                           int64_t headDim, double theta) {
+  return ropeCall(c, y, cosT, sinT, x, batch, seq, heads, headDim, theta,
+                  false, "rope_forward");
 }
 inline Status layernorm_forward(const Context &c, P y, P mean, P rstd, P x,
                                 P gamma, P beta, int64_t rows, int64_t dim,
@@ -315,6 +379,12 @@ inline Status slice_backward_b(const Context &c, P dx, P dy, int64_t outer,
                                int64_t size) {
   return check(slice(dx, dy, outer, dim, inner, offset, size, true, c.stream),
                "slice_backward_b");
+}
+inline Status rope_backward_b(const Context &c, P dx, P cosT, P sinT, P dy,
+                              int64_t batch, int64_t seq, int64_t heads,
+                              int64_t headDim, double theta) {
+  return ropeCall(c, dx, cosT, sinT, dy, batch, seq, heads, headDim, theta,
+                  true, "rope_backward_b");
 }
 inline Status attention_backward_b(const Context &c, P dq, P dk, P dv, P dout,
                                    P q, P k, P v, P out, P lse, int64_t batch,

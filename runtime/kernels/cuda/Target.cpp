@@ -17,6 +17,7 @@ struct RankState {
   call::Context context; // first: KernelContext::target points here
   void *workspace = nullptr;
   std::unique_ptr<Gemm> gemm;
+  call::RopeTables rope;
   int device = 0;
 };
 
@@ -69,6 +70,7 @@ void *createRank(int32_t rank, char *error, int64_t errorBytes) {
   if (!s->gemm)
     return fail(why);
   s->context.gemm = s->gemm.get();
+  s->context.rope = &s->rope;
   return s;
 }
 
