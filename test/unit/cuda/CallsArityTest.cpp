@@ -72,3 +72,49 @@ TEST(CudaCalls, EveryListedKernelHasItsArity) {
 }
 
 } // namespace
+
+namespace {
+
+/// Arguments the call layer refuses before anything is launched (so these
+/// run without a GPU): each failure names its kernel.
+TEST(CudaCalls, RefusesBadArgumentsBeforeLaunching) {
+  call::Context c; // no stream, no GEMMs, no rope tables: nothing may run
+  call::P none{nullptr};
+  auto refused = [](const pipert::cpu::Status &st, const char *kernel) {
+    EXPECT_FALSE(st.ok()) << kernel;
+    EXPECT_NE(st.message().find(kernel), std::string::npos) << st.message();
+  };
+  // A broadcast operand whose size does not divide the other's.
+  refused(call::add_forward(c, none, none, none, 10, 3), "add_forward");
+  refused(call::mul_forward(c, none, none, none, 10, 0), "mul_forward");
+  // Not a permutation.
+  refused(call::transpose_forward(c, none, none, 1, 1, 2, 3, 4, 5, 0, 1, 2,
+                                  2, 4, 5),
+          "transpose_forward");
+  // A head wider than the attention kernels hold, a group that does not
+  // divide the heads.
+  refused(call::attention_forward(c, none, none, none, none, none, 1, 8, 8, 2,
+                                  2, 300, 1, 0.1),
+          "attention_forward");
+  refused(call::attention_backward_b(c, none, none, none, none, none, none,
+                                     none, none, none, 1, 8, 8, 3, 2, 64, 1,
+                                     0.1),
+          "attention_backward_b");
+  // Logits rows narrower than the vocabulary; a gradient without its
+  // loss scale.
+  refused(call::cross_entropy_forward(c, none, none, none, none, 4, 100, 64),
+          "cross_entropy_forward");
+  refused(call::softmax_cross_entropy(c, none, none, none, none, none, none, 4,
+                                      100, 128),
+          "softmax_cross_entropy");
+  // The cpu's copy form of accumulate, which no cuda lowering builds.
+  refused(call::accumulate(c, none, none, 16, 0), "accumulate");
+  // rope without the rank's tables.
+  refused(call::rope_forward(c, none, none, none, none, 1, 4, 2, 8, 1e4),
+          "rope_forward");
+  // A negative warm-up.
+  refused(call::lr_schedule(c, none, none, -1, 10, 1, 1e-3, 1e-4),
+          "lr_schedule");
+}
+
+} // namespace
