@@ -21,66 +21,25 @@
 using namespace mlir;
 using namespace pipec;
 
-/// A C++ string literal of `text`.
-static std::string quoted(StringRef text) {
-  std::string q = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\')
-      q += '\\';
-    q += c;
-  }
-  return q + "\"";
-}
-
 bool pipec::emit::emitCudaOpCall(Operation *op, const OpPointers &ptr,
                                  std::string &out, std::string &error) {
   if (isa<nn::ParamOp>(op))
     return true;
-  std::string loc;
-  llvm::raw_string_ostream locOs(loc);
-  locOs << op->getLoc();
-  auto call = dyn_cast<kernel::CallOp>(op);
-  if (!call) {
-    error = loc + ": '" + op->getName().getStringRef().str() +
-            "' is not a kernel call (run --nn-lower-to-kernels=target=cuda)";
+  CallArgs ca;
+  if (!readCallArgs(op, ptr, "cuda", ca, error))
     return false;
-  }
-  const KernelArity *arity = cudaKernelArity(call.getKernel());
-  if (!arity) {
-    error = loc + ": kernel '" + call.getKernel().str() +
-            "' is not in the cuda library";
-    return false;
-  }
-  std::vector<std::string> args;
-  for (Value r : call.getResults())
-    args.push_back(ptr.value(r));
-  for (unsigned i = 0; i < call.getState().size(); ++i) {
-    kernel::StateRef ref = call.getStateRef(i);
-    std::string p = ptr.state(ref);
-    if (p.empty()) {
-      error = loc + ": this code holds no storage for '" + ref.str() + "'";
-      return false;
-    }
-    args.push_back(p);
-  }
-  for (Value v : call.getInputs())
-    args.push_back(ptr.value(v));
-  for (const std::string &a : args)
-    if (a.empty()) {
-      error = loc + ": a value of '" + call.getOrigin().str() +
-              "' has no place in this code";
-      return false;
-    }
+  kernel::CallOp call = ca.call;
+  const std::vector<std::string> &args = ca.args;
 
   llvm::raw_string_ostream os(out);
-  os << "  // " << call.getOrigin() << " " << loc << "\n";
+  os << "  // " << call.getOrigin() << " " << ca.loc << "\n";
   std::string callee = "pipert::cuda::call::" + call.getKernel().str();
   std::string rest;
   for (int64_t i : call.getInts())
     rest += ", " + std::to_string(i);
   for (double r : call.getReals())
     rest += ", " + doubleLiteral(r);
-  if (arity->ptrs < 0) {
+  if (ca.arity->ptrs < 0) {
     // Variadic (the optimizer's sums): the first pointer, then a host
     // array of the other device pointers and their count.
     std::string element =
@@ -93,13 +52,13 @@ bool pipec::emit::emitCudaOpCall(Operation *op, const OpPointers &ptr,
     os << "};\n    if (pipert::cpu::Status s = " << callee << "(C, P{"
        << args[0] << "}, rest, " << args.size() - 1 << rest
        << ");\n        !s.ok())\n      return pipert::cpu::failureAt("
-       << quoted(loc + ": '" + call.getOrigin().str() + "'") << ", s);\n  }\n";
+       << ca.where << ", s);\n  }\n";
     return true;
   }
   os << "  if (pipert::cpu::Status s = " << callee << "(C";
   for (const std::string &a : args)
     os << ", P{" << a << "}";
   os << rest << ");\n      !s.ok())\n    return pipert::cpu::failureAt("
-     << quoted(loc + ": '" + call.getOrigin().str() + "'") << ", s);\n";
+     << ca.where << ", s);\n";
   return true;
 }

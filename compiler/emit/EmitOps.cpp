@@ -31,8 +31,7 @@ std::string pipec::emit::doubleLiteral(double x) {
   return buf;
 }
 
-/// A C++ string literal of `text`.
-static std::string quoted(StringRef text) {
+std::string pipec::emit::quoted(StringRef text) {
   std::string q = "\"";
   for (char c : text) {
     if (c == '"' || c == '\\')
@@ -42,42 +41,60 @@ static std::string quoted(StringRef text) {
   return q + "\"";
 }
 
+bool pipec::emit::readCallArgs(Operation *op, const OpPointers &ptr,
+                               StringRef target, CallArgs &out,
+                               std::string &error) {
+  llvm::raw_string_ostream locOs(out.loc);
+  locOs << op->getLoc();
+  out.call = dyn_cast<kernel::CallOp>(op);
+  if (!out.call) {
+    error = out.loc + ": '" + op->getName().getStringRef().str() +
+            "' is not a kernel call (run --nn-lower-to-kernels=target=" +
+            target.str() + ")";
+    return false;
+  }
+  out.arity = kernelArity(target, out.call.getKernel());
+  if (!out.arity) {
+    error = out.loc + ": kernel '" + out.call.getKernel().str() +
+            "' is not in the " + target.str() + " library";
+    return false;
+  }
+  for (Value r : out.call.getResults())
+    out.args.push_back(ptr.value(r));
+  for (unsigned i = 0; i < out.call.getState().size(); ++i) {
+    kernel::StateRef ref = out.call.getStateRef(i);
+    std::string p = ptr.state(ref);
+    if (p.empty()) {
+      error = out.loc + ": this code holds no storage for '" + ref.str() + "'";
+      return false;
+    }
+    out.args.push_back(p);
+  }
+  for (Value v : out.call.getInputs())
+    out.args.push_back(ptr.value(v));
+  for (const std::string &a : out.args)
+    if (a.empty()) {
+      error = out.loc + ": a value of '" + out.call.getOrigin().str() +
+              "' has no place in this code";
+      return false;
+    }
+  out.where = quoted(out.loc + ": '" + out.call.getOrigin().str() + "'");
+  return true;
+}
+
 bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
                              std::string &out, KernelInstances &instances,
                              std::set<std::string> &used, std::string &error) {
   if (isa<nn::ParamOp>(op))
     return true;
-  std::string loc;
-  llvm::raw_string_ostream locOs(loc);
-  locOs << op->getLoc();
-  auto call = dyn_cast<kernel::CallOp>(op);
-  if (!call) {
-    error = loc + ": '" + op->getName().getStringRef().str() +
-            "' is not a kernel call (run --nn-lower-to-kernels)";
+  CallArgs ca;
+  if (!readCallArgs(op, ptr, "cpu", ca, error))
     return false;
-  }
-  const KernelArity *arity = cpuKernelArity(call.getKernel());
-  if (!arity) {
-    error = loc + ": kernel '" + call.getKernel().str() +
-            "' is not in the cpu library";
-    return false;
-  }
-  std::vector<std::string> args;
-  for (Value r : call.getResults())
-    args.push_back(ptr.value(r));
-  for (unsigned i = 0; i < call.getState().size(); ++i) {
-    kernel::StateRef ref = call.getStateRef(i);
-    std::string p = ptr.state(ref);
-    if (p.empty()) {
-      error = loc + ": this code holds no storage for '" + ref.str() + "'";
-      return false;
-    }
-    args.push_back(p);
-  }
-  for (Value v : call.getInputs())
-    args.push_back(ptr.value(v));
-  std::string where =
-      quoted(loc + ": '" + call.getOrigin().str() + "'");
+  kernel::CallOp call = ca.call;
+  const KernelArity *arity = ca.arity;
+  const std::vector<std::string> &args = ca.args;
+  const std::string &loc = ca.loc;
+  const std::string &where = ca.where;
 
   // A variadic kernel (the optimizer's sums) takes its first pointer, then
   // the others as an array: called directly, with the array on the stack.
@@ -154,7 +171,7 @@ bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
     os << ", " << a;
   os << "))\n"
      << "    return pipert::cpu::failureAt("
-     << quoted(loc + ": '" + call.getOrigin().str() + "'") << ", st);\n";
+     << where << ", st);\n";
   return true;
 }
 

@@ -11,6 +11,7 @@
 #ifndef PIPEC_COMPILER_EMIT_EMITOPS_H
 #define PIPEC_COMPILER_EMIT_EMITOPS_H
 
+#include "compiler/passes/KernelArity.h"
 #include "compiler/reference/PerturbVjp.h"
 #include "dialects/kernel/KernelOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -36,6 +37,27 @@ struct OpPointers {
   /// accumulator, the values, a moment), or "" where the caller holds none.
   std::function<std::string(const kernel::StateRef &ref)> state;
 };
+
+/// One kernel.call as both printers read it: its location, its kernel's
+/// arity in the target's library, and the pointer expressions of its
+/// results, state and operands, in the call's order.
+struct CallArgs {
+  kernel::CallOp call;
+  std::string loc;
+  const KernelArity *arity = nullptr;
+  std::vector<std::string> args;
+  /// `loc: 'origin'` as a C++ string literal, for failure messages.
+  std::string where;
+};
+
+/// Reads `op` (not nn.param) for `target` ("cpu" or "cuda"). Returns false
+/// with `error` naming the op for anything but a kernel.call of that
+/// library whose storage `ptr` holds.
+bool readCallArgs(mlir::Operation *op, const OpPointers &ptr,
+                  llvm::StringRef target, CallArgs &out, std::string &error);
+
+/// A C++ string literal of `text`.
+std::string quoted(llvm::StringRef text);
 
 /// The distinct kernel instantiations of a plan (kernel, static integers,
 /// reals): each is a wrapper function of kernels.cpp, compiled once for

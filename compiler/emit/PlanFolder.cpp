@@ -50,6 +50,26 @@ static bool copyTree(const fs::path &from, const fs::path &to,
   return true;
 }
 
+/// The start of a plan folder's CMakeLists.txt: the project in `languages`,
+/// C++17, a release build, outputs in the build folder, and the JSON
+/// headers the folder carries (third_party/).
+static std::string projectPreamble(const std::string &languages) {
+  return "cmake_minimum_required(VERSION 3.20)\n"
+         "project(pipec_plan LANGUAGES " + languages + ")\n" + R"(set(CMAKE_CXX_STANDARD 17)
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+if(NOT CMAKE_BUILD_TYPE)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "" FORCE)
+endif()
+set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+set(CMAKE_ARCHIVE_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
+# nlohmann/json, the headers pipec was built with (third_party/).
+add_library(nlohmann_json INTERFACE)
+add_library(nlohmann_json::nlohmann_json ALIAS nlohmann_json)
+target_include_directories(nlohmann_json SYSTEM INTERFACE
+  ${PROJECT_SOURCE_DIR}/third_party)
+)";
+}
+
 /// OUT/CMakeLists.txt: the runtime's own CMake files build the libraries
 /// (their paths are relative to the project root, here OUT), the plan's
 /// sources link them.
@@ -64,23 +84,7 @@ static std::string cmakeLists(const pipec::emit::EmittedPlan &plan) {
 # found, for --transport mpi); no MLIR, no pipec source tree:
 #   cmake -G Ninja -S THIS_FOLDER -B BUILD && ninja -C BUILD
 #   BUILD/pipec-plan --plan THIS_FOLDER --data FILE --steps N
-cmake_minimum_required(VERSION 3.20)
-project(pipec_plan LANGUAGES C CXX)
-set(CMAKE_CXX_STANDARD 17)
-set(CMAKE_CXX_STANDARD_REQUIRED ON)
-if(NOT CMAKE_BUILD_TYPE)
-  set(CMAKE_BUILD_TYPE Release CACHE STRING "" FORCE)
-endif()
-set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
-set(CMAKE_ARCHIVE_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
-
-# nlohmann/json, the headers pipec was built with (third_party/).
-add_library(nlohmann_json INTERFACE)
-add_library(nlohmann_json::nlohmann_json ALIAS nlohmann_json)
-target_include_directories(nlohmann_json SYSTEM INTERFACE
-  ${PROJECT_SOURCE_DIR}/third_party)
-
-# libpipert, its executor and transports, the cpu kernels, the plan runner
+)" + projectPreamble("C CXX") + R"(# libpipert, its executor and transports, the cpu kernels, the plan runner
 # (a cpu plan needs no CUDA).
 set(PIPERT_KERNELS_CUDA OFF)
 add_subdirectory(runtime)
@@ -112,20 +116,7 @@ static std::string cudaCmakeLists(const pipec::emit::EmittedPlan &plan) {
 # MLIR, no pipec source tree:
 #   cmake -G Ninja -S THIS_FOLDER -B BUILD && ninja -C BUILD
 #   BUILD/pipec-plan --plan THIS_FOLDER --data FILE --steps N
-cmake_minimum_required(VERSION 3.20)
-project(pipec_plan LANGUAGES C CXX CUDA)
-set(CMAKE_CXX_STANDARD 17)
-set(CMAKE_CXX_STANDARD_REQUIRED ON)
-if(NOT CMAKE_BUILD_TYPE)
-  set(CMAKE_BUILD_TYPE Release CACHE STRING "" FORCE)
-endif()
-set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
-set(CMAKE_ARCHIVE_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
-add_library(nlohmann_json INTERFACE)
-add_library(nlohmann_json::nlohmann_json ALIAS nlohmann_json)
-target_include_directories(nlohmann_json SYSTEM INTERFACE
-  ${PROJECT_SOURCE_DIR}/third_party)
-# libpipert, its executor and local transport, the cuda kernels, the local
+)" + projectPreamble("C CXX CUDA") + R"(# libpipert, its executor and local transport, the cuda kernels, the local
 # plan runner.
 set(PIPERT_KERNELS_CPU OFF)
 set(PIPERT_MPI OFF)
