@@ -230,6 +230,10 @@ static bool emitChunkSource(const PlanLayout &L, int c,
       int idx = L.paramIndex.lookup(p.getName());
       if (auto it = rk.copyOffset.find(idx); it != rk.copyOffset.end())
         return typedPtr(v.getType(), "A", rk.copiesBase + it->second);
+      // A bf16 read with no copy would read the fp32 master as bf16: the
+      // call that reads it is refused, naming the op.
+      if (p.getType().getElementType().isBF16())
+        return std::string();
       return typedPtr(v.getType(), "A", rk.valuesBase + rk.paramOffset.at(idx));
     }
     auto it = ch.scratch.find(v);
@@ -430,6 +434,8 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
     }
     os << "  if (group != 0)\n    return st;\n";
     std::string prepare;
+    if (sx.cuda)
+      prepare += sx.zero("data", 8 * int64_t(L.params.size()));
     for (kernel::CallOp call : calls) {
       if (!inPrepare(call))
         continue;
@@ -449,7 +455,10 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
         std::string slot = "((double *)(data + " + std::to_string(8 * p) +
                            "))";
         if (L.params[size_t(p)].normRank != int32_t(r)) {
-          prepare += "  *" + slot + " = 0.0;\n";
+          // cuda: the whole operand is zeroed on the stream before the
+          // first launch (no host write among this rank's kernels).
+          if (!sx.cuda)
+            prepare += "  *" + slot + " = 0.0;\n";
           continue;
         }
         where[result] = slot;
@@ -582,7 +591,8 @@ static bool emitPlanSource(const PlanLayout &L, func::FuncOp optimizer,
        << c
        << "_bwdW(const pipert::KernelContext *, uint8_t *, uint8_t *const "
           "*);\n";
-  for (int c = 0; c < C; ++c)
+  // Sampling reads f32 logits from the host: none on cuda (docs/CUDA.md).
+  for (int c = 0; c < C && !cuda; ++c)
     if (logitsValue(L, L.chunks[c]))
       os << "const float *pipec_c" << c
          << "_logits(uint8_t *, uint8_t *const *);\n";
@@ -593,7 +603,7 @@ static bool emitPlanSource(const PlanLayout &L, func::FuncOp optimizer,
        << "_bwdW, " << ch.rank << ", " << (ch.usesData ? "true" : "false")
        << ", " << ch.regionBytes[kInAct] << ", " << ch.regionBytes[kInGrad]
        << ", ";
-    if (logitsValue(L, ch))
+    if (!cuda && logitsValue(L, ch))
       os << "pipec_c" << c << "_logits";
     else
       os << "nullptr";

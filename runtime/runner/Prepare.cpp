@@ -49,6 +49,12 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     return s.message();
   if (std::string e = checkOwnManifest(a.plan, own); !e.empty())
     return e;
+  // The shadow mode checks the stream's declared accesses, which do not
+  // list the cuda target's working copies and device scalars yet.
+  if (a.shadow && pipecPlanCode.target)
+    return std::string("--shadow: not on the ") + pipecPlanCode.target->name +
+           " target yet (its working copies and device scalars are not "
+           "among the streams' declared accesses)";
   // A device target's arenas are memory its device reaches (PlanCode.h).
   pipert::ArenaAllocator deviceArenas;
   if (pipecPlanCode.target) {

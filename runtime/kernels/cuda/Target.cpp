@@ -12,13 +12,12 @@
 namespace pipert::cuda {
 namespace {
 
-/// A rank's state: the Context the generated code reads, and what it owns.
-struct RankState {
-  call::Context context; // first: KernelContext::target points here
+/// A rank's state: the Context the generated code reads (its base: the
+/// pointer the runtime holds is the Context's), and what it owns.
+struct RankState : call::Context {
   void *workspace = nullptr;
-  std::unique_ptr<Gemm> gemm;
-  call::RopeTables rope;
-  int device = 0;
+  std::unique_ptr<Gemm> gemmOwner;
+  call::RopeTables ropeTables;
 };
 
 void setError(char *error, int64_t bytes, const std::string &text) {
@@ -27,15 +26,15 @@ void setError(char *error, int64_t bytes, const std::string &text) {
 }
 
 void destroyRank(void *state) {
-  auto *s = static_cast<RankState *>(state);
+  auto *s = static_cast<RankState *>(static_cast<call::Context *>(state));
   if (!s)
     return;
   cudaSetDevice(s->device);
-  s->gemm.reset();
+  s->gemmOwner.reset();
   if (s->workspace)
     cudaFree(s->workspace);
-  if (s->context.stream)
-    cudaStreamDestroy(s->context.stream);
+  if (s->stream)
+    cudaStreamDestroy(s->stream);
   delete s;
 }
 
@@ -50,15 +49,25 @@ void *createRank(int32_t rank, char *error, int64_t errorBytes) {
   }
   auto *s = new RankState;
   s->device = rank % devices;
-  s->context.device = s->device;
   auto fail = [&](const std::string &what) -> void * {
     setError(error, errorBytes, what);
-    destroyRank(s);
+    destroyRank(static_cast<call::Context *>(s));
     return nullptr;
   };
   if ((e = cudaSetDevice(s->device)) != cudaSuccess)
     return fail(std::string("cudaSetDevice: ") + cudaGetErrorString(e));
-  if ((e = cudaStreamCreateWithFlags(&s->context.stream,
+  // The ranks of a process share its managed arenas: the host (the local
+  // transport, another rank's thread) may touch one while a kernel of
+  // another rank runs on the device, which needs concurrent managed access
+  // (Linux, Pascal and later; not Windows, not some virtualized GPUs).
+  int concurrent = 0;
+  cudaDeviceGetAttribute(&concurrent, cudaDevAttrConcurrentManagedAccess,
+                         s->device);
+  if (!concurrent)
+    return fail("device " + std::to_string(s->device) +
+                " has no concurrent managed access, which the cuda target's "
+                "managed arenas need (docs/CUDA.md)");
+  if ((e = cudaStreamCreateWithFlags(&s->stream,
                                      cudaStreamNonBlocking)) != cudaSuccess)
     return fail(std::string("cudaStreamCreate: ") + cudaGetErrorString(e));
   if ((e = cudaMalloc(&s->workspace, size_t(kGemmWorkspaceBytes))) !=
@@ -66,12 +75,12 @@ void *createRank(int32_t rank, char *error, int64_t errorBytes) {
     return fail(std::string("the cuBLASLt workspace: ") +
                 cudaGetErrorString(e));
   std::string why;
-  s->gemm = Gemm::create(s->workspace, size_t(kGemmWorkspaceBytes), why);
-  if (!s->gemm)
+  s->gemmOwner = Gemm::create(s->workspace, size_t(kGemmWorkspaceBytes), why);
+  if (!s->gemmOwner)
     return fail(why);
-  s->context.gemm = s->gemm.get();
-  s->context.rope = &s->rope;
-  return s;
+  s->gemm = s->gemmOwner.get();
+  s->rope = &s->ropeTables;
+  return static_cast<call::Context *>(s);
 }
 
 void *allocateArena(int64_t bytes, char *error, int64_t errorBytes) {

@@ -14,9 +14,13 @@
 //                and norm slots, checkpoints, the local transport's
 //                copies) and the device both reach it. Every generated
 //                function ends with its stream synchronized, so host code
-//                runs only while the rank's device work is done
-//                (docs/CUDA.md: part 2 replaces this with events, device
-//                arenas and CUDA graphs).
+//                runs only while the rank's device work is done. Other
+//                ranks' kernels may still run on the same device meanwhile
+//                (the local transport copies between two ranks' arenas on
+//                the host), so the device must report concurrent managed
+//                access (Linux, Pascal and later): createRank refuses one
+//                that does not (docs/CUDA.md: part 2 replaces this with
+//                device arenas, events and CUDA graphs).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_KERNELS_CUDA_TARGET_H
