@@ -69,6 +69,23 @@ __device__ inline void storeRow(bf16 *p, const float (&r)[kMaxPerLane],
   }
 }
 
+/// Where query row `row` (of [batch, heads, seqQ], the layout of lse) of
+/// a q-shaped tensor starts (`at`), its position t, the offset of its kv
+/// head's first key row in k and v (`kv`), and the stride of key rows.
+struct QueryRow {
+  int64_t t, at, kv, kvStride;
+};
+__device__ inline QueryRow queryRow(const AttentionShape &s, int64_t row) {
+  const int64_t dh = s.headDim, group = s.heads / s.kvHeads;
+  QueryRow r;
+  r.kvStride = s.kvHeads * dh;
+  r.t = row % s.seqQ;
+  int64_t h = (row / s.seqQ) % s.heads, b = row / (s.seqQ * s.heads);
+  r.at = (b * s.seqQ + r.t) * (s.heads * dh) + h * dh;
+  r.kv = b * s.seqKV * r.kvStride + (h / group) * dh;
+  return r;
+}
+
 // --- kernels -----------------------------------------------------------------
 
 __global__ void attentionForwardKernel(bf16 *out, float *lse, const bf16 *q,
@@ -78,14 +95,12 @@ __global__ void attentionForwardKernel(bf16 *out, float *lse, const bf16 *q,
   int lane = int(threadIdx.x % 32);
   if (row >= s.batch * s.heads * s.seqQ)
     return;
-  const int64_t dh = s.headDim, group = s.heads / s.kvHeads;
-  const int64_t qStride = s.heads * dh, kvStride = s.kvHeads * dh;
-  int64_t t = row % s.seqQ, h = (row / s.seqQ) % s.heads;
-  int64_t b = row / (s.seqQ * s.heads), kvh = h / group;
-  const bf16 *kb = k + b * s.seqKV * kvStride + kvh * dh;
-  const bf16 *vb = v + b * s.seqKV * kvStride + kvh * dh;
+  const int64_t dh = s.headDim;
+  const QueryRow r = queryRow(s, row);
+  const int64_t t = r.t, kvStride = r.kvStride;
+  const bf16 *kb = k + r.kv, *vb = v + r.kv;
   float qr[kMaxPerLane], acc[kMaxPerLane];
-  loadRow(qr, q + (b * s.seqQ + t) * qStride + h * dh, dh, lane);
+  loadRow(qr, q + r.at, dh, lane);
   const float scale = float(s.scale);
   const int64_t n = visibleKeys(s, t);
   float mx = -INFINITY;
@@ -106,7 +121,7 @@ __global__ void attentionForwardKernel(bf16 *out, float *lse, const bf16 *q,
         acc[e] += p * __bfloat162float(vr[d]);
     }
   }
-  bf16 *orow = out + (b * s.seqQ + t) * qStride + h * dh;
+  bf16 *orow = out + r.at;
 #pragma unroll
   for (int e = 0; e < kMaxPerLane; ++e) {
     int64_t d = lane + 32 * e;
@@ -127,13 +142,10 @@ __global__ void attentionBackwardQKernel(bf16 *dq, const bf16 *dout,
   int lane = int(threadIdx.x % 32);
   if (row >= s.batch * s.heads * s.seqQ)
     return;
-  const int64_t dh = s.headDim, group = s.heads / s.kvHeads;
-  const int64_t qStride = s.heads * dh, kvStride = s.kvHeads * dh;
-  int64_t t = row % s.seqQ, h = (row / s.seqQ) % s.heads;
-  int64_t b = row / (s.seqQ * s.heads), kvh = h / group;
-  const int64_t at = (b * s.seqQ + t) * qStride + h * dh;
-  const bf16 *kb = k + b * s.seqKV * kvStride + kvh * dh;
-  const bf16 *vb = v + b * s.seqKV * kvStride + kvh * dh;
+  const int64_t dh = s.headDim;
+  const QueryRow r = queryRow(s, row);
+  const int64_t t = r.t, at = r.at, kvStride = r.kvStride;
+  const bf16 *kb = k + r.kv, *vb = v + r.kv;
   float qr[kMaxPerLane], gr[kMaxPerLane], acc[kMaxPerLane];
   loadRow(qr, q + at, dh, lane);
   loadRow(gr, dout + at, dh, lane);

@@ -132,20 +132,25 @@ __global__ void transposeKernel(bf16 *y, const bf16 *x, Transpose6 t,
 
 // --- launchers ---------------------------------------------------------------
 
-cudaError_t addForward(bf16 *y, const bf16 *a, const bf16 *b, int64_t n,
-                       int64_t bn, cudaStream_t stream) {
+/// y = a (op) b[i % bn]: op 0 adds, 1 multiplies; bn must divide n.
+static cudaError_t binaryBroadcast(bf16 *y, const bf16 *a, const bf16 *b,
+                                   int64_t n, int64_t bn, int op,
+                                   cudaStream_t stream) {
   if (bn <= 0 || n % bn != 0)
     return n == 0 ? cudaSuccess : cudaErrorInvalidValue;
-  binaryBroadcastKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, a, b, n, bn, 0);
+  binaryBroadcastKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, a, b, n, bn,
+                                                             op);
   return launched();
+}
+
+cudaError_t addForward(bf16 *y, const bf16 *a, const bf16 *b, int64_t n,
+                       int64_t bn, cudaStream_t stream) {
+  return binaryBroadcast(y, a, b, n, bn, 0, stream);
 }
 
 cudaError_t mulForward(bf16 *y, const bf16 *a, const bf16 *b, int64_t n,
                        int64_t bn, cudaStream_t stream) {
-  if (bn <= 0 || n % bn != 0)
-    return n == 0 ? cudaSuccess : cudaErrorInvalidValue;
-  binaryBroadcastKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, a, b, n, bn, 1);
-  return launched();
+  return binaryBroadcast(y, a, b, n, bn, 1, stream);
 }
 
 cudaError_t columnSums(bf16 *db, const bf16 *dy, const bf16 *a, int64_t n,
