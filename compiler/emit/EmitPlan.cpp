@@ -9,10 +9,11 @@
 // The cpu and cuda targets share all of it but the text of a call, a copy
 // and a function's frame (Syntax below): a cuda function reads its rank's
 // context (stream, GEMMs) from KernelContext::target, launches on its
-// stream, copies with cudaMemcpyAsync and ends synchronized, so that the
-// host code of the runtime and of these functions (host inputs, the loss
-// slot, the optimizer's operands) touches the managed arena only while
-// the rank's device work is done (docs/CUDA.md).
+// stream, copies with cudaMemcpyAsync (the host inputs and the step too:
+// the arena is device memory, which host code never dereferences) and
+// ends synchronized, so that the runtime's host copies (the local
+// transport, metrics, checkpoints) see the rank's device work done
+// (docs/CUDA.md).
 //
 //===----------------------------------------------------------------------===//
 
@@ -131,6 +132,23 @@ struct Syntax {
     return "  if (pipert::cpu::Status s = pipert::cuda::call::copyBytes(C, " +
            dst + ", " + src + ", " + std::to_string(n) +
            ");\n      !s.ok())\n    return s;\n";
+  }
+  /// `n` bytes of host memory at `src` into the arena at `dst` (cuda: on
+  /// the stream; a pageable source is staged before the call returns).
+  std::string fromHost(const std::string &dst, const std::string &src,
+                       int64_t n) const {
+    return copy(dst, src, n);
+  }
+  /// The loss slot's double at `dst` (the arena) from the loss value at
+  /// `src` of element type `element` (f32 or f64).
+  std::string storeLoss(const std::string &dst, const std::string &src,
+                        Type element) const {
+    if (!cuda)
+      return "  *" + dst + " = double(*" + src + ");\n";
+    if (element.isF64())
+      return copy(dst, src, 8);
+    return "  if (pipert::cpu::Status s = pipert::cuda::call::store_loss(C, " +
+           dst + ", " + src + ");\n      !s.ok())\n    return s;\n";
   }
   /// `n` zero bytes at `dst` in the arena.
   std::string zero(const std::string &dst, int64_t n) const {
@@ -279,22 +297,24 @@ static bool emitChunkSource(const PlanLayout &L, int c,
         "(void)lossScale;\n"
      << sx.frame();
   for (const HostInput &in : ch.hostInputs) {
+    std::string dst = "R[" + std::to_string(kData) + "] + " +
+                      std::to_string(in.offset);
     if (in.kind == HostInput::LossScale)
-      os << "  *((double *)(R[" << kData << "] + " << in.offset
-         << ")) = lossScale;\n";
+      os << sx.fromHost(dst, "&lossScale", 8);
     else
-      os << "  std::memcpy(R[" << kData << "] + " << in.offset << ", "
-         << (in.kind == HostInput::Tokens ? "tokens" : "targets") << ", "
-         << in.bytes << ");\n";
+      os << sx.fromHost(dst,
+                        in.kind == HostInput::Tokens ? "tokens" : "targets",
+                        in.bytes);
   }
   os << body[0];
   for (const Copy &cp : ch.forwardCopies[0])
     os << copyStmt(sx, cp);
-  os << sx.sync("chunk " + std::to_string(c) + " F");
   if (ch.lossValue)
-    os << "  ((double *)(A + " << rk.lossOffset << "))[mb] = double(*"
-       << placePtr(ch.lossValue.getType(), ch.loc.lookup(ch.lossValue))
-       << ");\n";
+    os << sx.storeLoss(
+        "((double *)(A + " + std::to_string(rk.lossOffset) + ") + mb)",
+        placePtr(ch.lossValue.getType(), ch.loc.lookup(ch.lossValue)),
+        cast<ShapedType>(ch.lossValue.getType()).getElementType());
+  os << sx.sync("chunk " + std::to_string(c) + " F");
   os << "  return pipert::cpu::Status::success();\n}\n\n";
   os << "pipert::cpu::Status pipec_c" << c
      << "_bwdB(const pipert::KernelContext *ctx, uint8_t *A, uint8_t *const "
@@ -484,7 +504,7 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
              std::to_string(rk.scalarsOffset + 8 * scalarSlots++) + "))";
     };
     if (sx.cuda) {
-      opt += "  *" + scalarSlot("int64_t") + " = step;\n";
+      opt += sx.fromHost(scalarSlot("int64_t"), "&step", 8);
       if (optimizer.getNumArguments() > 0)
         where[optimizer.getArgument(0)] =
             "((int64_t *)(A + " + std::to_string(rk.scalarsOffset) + "))";
@@ -620,8 +640,8 @@ static bool emitPlanSource(const PlanLayout &L, func::FuncOp optimizer,
        << (cuda ? "rank" + std::to_string(r) + "Begin" : "nullptr") << "},\n";
   os << "};\n";
   if (cuda)
-    os << "\n// The cuda target's hooks: per-rank device state and managed "
-          "arenas\n// (runtime/kernels/cuda/Target.h).\n"
+    os << "\n// The cuda target's hooks: per-rank device state, device arenas "
+          "and\n// the host's copies (runtime/kernels/cuda/Target.h).\n"
           "static const pipecrun::PlanTarget kTarget = "
           "pipert::cuda::planTarget();\n";
   return true;

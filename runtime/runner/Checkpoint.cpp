@@ -36,8 +36,12 @@ bool loadInit(pipert::Executor &exec, const std::string &path,
     if (!pipert::checkFinite(path, p.name, values, error))
       return false;
     if (exec.holds(p.rank)) // else another process loads it
-      std::memcpy(exec.arena(p.rank) + p.offset, values.data(),
-                  size_t(p.bytes));
+      if (pipert::Status c = exec.writeArena(p.rank, p.offset, values.data(),
+                                             p.bytes);
+          !c.ok()) {
+        error = path + ": tensor '" + p.name + "': " + c.message();
+        return false;
+      }
   }
   return true;
 }
@@ -72,9 +76,21 @@ bool writeSaved(const pipert::Manifest &m,
 /// Writes every parameter once, all ranks in this process.
 bool save(pipert::Executor &exec, const std::string &path,
           std::string &error) {
+  // Through host copies: the arenas may be a device's memory.
+  std::vector<const pipert::ParamInfo *> params = savedParams(exec.manifest());
+  std::vector<std::vector<uint8_t>> bytes(params.size());
   std::vector<const uint8_t *> values;
-  for (const pipert::ParamInfo *p : savedParams(exec.manifest()))
-    values.push_back(exec.arena(p->rank) + p->offset);
+  for (size_t i = 0; i < params.size(); ++i) {
+    bytes[i].resize(size_t(params[i]->bytes));
+    if (pipert::Status c = exec.readArena(params[i]->rank, params[i]->offset,
+                                          bytes[i].data(), params[i]->bytes);
+        !c.ok()) {
+      error = "--save " + path + ": parameter " + params[i]->name + ": " +
+              c.message();
+      return false;
+    }
+    values.push_back(bytes[i].data());
+  }
   return writeSaved(exec.manifest(), values, path, error);
 }
 
@@ -89,9 +105,18 @@ bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
   std::vector<const pipert::ParamInfo *> params = savedParams(m);
   std::vector<uint8_t> mine;
   for (const pipert::ParamInfo *p : params)
-    if (exec.holds(p->rank))
-      mine.insert(mine.end(), exec.arena(p->rank) + p->offset,
-                  exec.arena(p->rank) + p->offset + p->bytes);
+    if (exec.holds(p->rank)) {
+      mine.resize(mine.size() + size_t(p->bytes));
+      if (pipert::Status c = exec.readArena(p->rank, p->offset,
+                                            mine.data() + mine.size() -
+                                                size_t(p->bytes),
+                                            p->bytes);
+          !c.ok()) {
+        error = "--save " + path + ": parameter " + p->name + ": " +
+                c.message();
+        return false;
+      }
+    }
   std::vector<uint8_t> all;
   std::vector<int64_t> sizes;
   if (pipert::Status s =

@@ -55,11 +55,13 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     return std::string("--shadow: not on the ") + pipecPlanCode.target->name +
            " target yet (its working copies and device scalars are not "
            "among the streams' declared accesses)";
-  // A device target's arenas are memory its device reaches (PlanCode.h).
+  // A device target's arenas are its device's memory, which the host
+  // reaches through the target's copy (PlanCode.h).
   pipert::ArenaAllocator deviceArenas;
   if (pipecPlanCode.target) {
     deviceArenas.allocate = pipecPlanCode.target->allocateArena;
     deviceArenas.release = pipecPlanCode.target->freeArena;
+    deviceArenas.copy = pipecPlanCode.target->copy;
   }
   if (pipert::Status s = pipert::Executor::load(
           a.plan, std::move(own), exec, onlyRank,

@@ -159,7 +159,7 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
                            255) / 256 * 256);
     char why[512] = {0};
     auto *p = static_cast<uint8_t *>(
-        allocator ? allocator->allocate(int64_t(bytes), why, sizeof why)
+        allocator ? allocator->allocate(r, int64_t(bytes), why, sizeof why)
                   : std::aligned_alloc(64, bytes));
     if (!p)
       return Status::failure("cannot allocate the " + std::to_string(bytes) +
@@ -171,11 +171,19 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
     e->arenas.emplace_back(
         p, FreeDeleter{allocator ? allocator->release : nullptr});
   }
+  // Parameters are initialised on the host: in place in a host arena, or
+  // in a staging buffer copied into a device arena.
+  e->copy = allocator ? allocator->copy : nullptr;
+  std::vector<double> staging; // doubles: aligned for either dtype
   for (const ParamInfo &p : m.params) {
     if (!e->arenas[p.rank])
       continue;
     int64_t elems = p.bytes / dtypeBytes(p.dtype);
     uint8_t *at = e->arenas[p.rank].get() + p.offset;
+    if (e->copy) {
+      staging.resize(size_t(p.bytes + 7) / 8);
+      at = reinterpret_cast<uint8_t *>(staging.data());
+    }
     bool ok = p.dtype == DType::F32
                   ? initParameter(reinterpret_cast<float *>(at), 0, elems,
                                   m.train.seed, p.name, p.init, p.std)
@@ -184,6 +192,10 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
     if (!ok)
       return Status::failure("parameter " + p.name + ": cannot initialise (" +
                              p.init + ")");
+    if (e->copy)
+      if (Status c = e->writeArena(p.rank, p.offset, at, p.bytes); !c.ok())
+        return Status::failure("parameter " + p.name + ": " + c.message(),
+                               p.rank);
   }
   e->plan = std::move(m);
   e->streams = std::move(streams);
@@ -191,17 +203,27 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
   return Status::success();
 }
 
-static double readScalar(const uint8_t *arena, const MetricSlot &slot,
-                         int64_t index) {
+/// The metric slot's value at `index` (f32 or f64 in the arena).
+static Status readScalar(ArenaCopy copy, const uint8_t *arena,
+                         const MetricSlot &slot, int64_t index, double &out) {
   const uint8_t *p = arena + slot.offset + index * dtypeBytes(slot.dtype);
   if (slot.dtype == DType::F32) {
-    float v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
+    float v = 0;
+    Status s = copyArenaBytes(copy, &v, p, sizeof v);
+    out = v;
+    return s;
   }
-  double v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+  return copyArenaBytes(copy, &out, p, sizeof out);
+}
+
+Status Executor::readArena(int32_t rank, int64_t offset, void *dst,
+                           int64_t bytes) const {
+  return copyArenaBytes(copy, dst, arenas[size_t(rank)].get() + offset, bytes);
+}
+
+Status Executor::writeArena(int32_t rank, int64_t offset, const void *src,
+                            int64_t bytes) {
+  return copyArenaBytes(copy, arenas[size_t(rank)].get() + offset, src, bytes);
 }
 
 Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
@@ -228,7 +250,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       return Status::failure(
           "run: the plan was loaded for rank " + std::to_string(held) +
           " alone and needs a transport that reaches the other ranks");
-    if (Status s = LocalTransport::create(streams, plan.groups, local);
+    if (Status s = LocalTransport::create(streams, plan.groups, local, copy);
         !s.ok())
       return s;
     transport = local.get();
@@ -375,6 +397,18 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                                  std::to_string(i) + " " +
                                  describe(s.instrs[size_t(i)]) + ": " + what,
                              r, i));
+    };
+    // This step's gradient norm and losses, as read from the arena.
+    std::vector<double> mine(1 + size_t(mbs), 0.0);
+    // A metric slot of this rank's arena; a failed read is reported.
+    auto metric = [&](const MetricSlot &slot, int64_t index, double &v) {
+      Status m = readScalar(copy, arenas[r].get(), slot, index, v);
+      if (!m.ok())
+        report(Status::failure("rank " + std::to_string(r) + " after step " +
+                                   std::to_string(ctx.step) +
+                                   ": reading the metrics: " + m.message(),
+                               r));
+      return m.ok();
     };
     // A compute instruction under the shadow checks.
     auto compute = [&](int64_t i, int64_t step, auto &&call) -> bool {
@@ -545,13 +579,19 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         // optimizer mostly already did).
         record[0] = double(endNs);
         record[1] = double(rr.busyNs);
-        record[2] = plan.gradNorm.rank == r
-                        ? readScalar(arenas[r].get(), plan.gradNorm, 0)
-                        : 0.0;
-        for (int32_t mb = 0; mb < mbs; ++mb)
-          record[3 + size_t(mb)] =
-              plan.loss.rank == r ? readScalar(arenas[r].get(), plan.loss, mb)
-                                  : 0.0;
+        record[2] = 0.0;
+        bool read = plan.gradNorm.rank != r || metric(plan.gradNorm, 0, record[2]);
+        for (int32_t mb = 0; mb < mbs && read; ++mb) {
+          record[3 + size_t(mb)] = 0.0;
+          read = plan.loss.rank != r ||
+                 metric(plan.loss, mb, record[3 + size_t(mb)]);
+        }
+        if (!read) {
+          std::lock_guard<std::mutex> lock(stepMu);
+          failed = true;
+          stepCv.notify_all();
+          return;
+        }
         if (Status g = transport->allGather(
                 r, record.data(), records.data(),
                 int64_t(recordCount * sizeof(double)),
@@ -568,9 +608,21 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           return;
         }
       }
-      // Copy the metric slots before the next step's instructions reuse
-      // them, into a ring slot the monitor has drained (it rarely lags: the
-      // wait is passive and only then).
+      // Read the metric slots before the next step's instructions reuse
+      // them (outside the step lock: a failed read reports, which may take
+      // it), then copy them into a ring slot the monitor has drained (it
+      // rarely lags: the wait is passive and only then).
+      if (!dist) {
+        bool read = plan.gradNorm.rank != r || metric(plan.gradNorm, 0, mine[0]);
+        for (int32_t mb = 0; mb < mbs && read; ++mb)
+          read = plan.loss.rank != r || metric(plan.loss, mb, mine[1 + size_t(mb)]);
+        if (!read) {
+          std::lock_guard<std::mutex> lock(stepMu);
+          failed = true;
+          stepCv.notify_all();
+          return;
+        }
+      }
       std::unique_lock<std::mutex> lock(stepMu);
       stepCv.wait(lock, [&] {
         return failed || step - consumed < int64_t(kStepRing);
@@ -597,10 +649,9 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       }
       if (plan.loss.rank == r)
         for (int32_t mb = 0; mb < mbs; ++mb)
-          rr.loss[slot * size_t(mbs) + size_t(mb)] =
-              readScalar(arenas[r].get(), plan.loss, mb);
+          rr.loss[slot * size_t(mbs) + size_t(mb)] = mine[1 + size_t(mb)];
       if (plan.gradNorm.rank == r)
-        rr.gradNorm[slot] = readScalar(arenas[r].get(), plan.gradNorm, 0);
+        rr.gradNorm[slot] = mine[0];
       rr.stepEndNs[slot] = endNs;
       ++ranksDone[slot];
       stepCv.notify_all();

@@ -2,6 +2,7 @@
 
 #include "pipert/LocalTransport.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace pipert {
@@ -14,10 +15,12 @@ static const char *channelName(Channel c, bool send) {
 
 Status LocalTransport::create(const std::vector<Stream> &streams,
                               const std::vector<std::vector<int32_t>> &groups,
-                              std::unique_ptr<LocalTransport> &out) {
+                              std::unique_ptr<LocalTransport> &out,
+                              ArenaCopy copy) {
   std::unique_ptr<LocalTransport> t(new LocalTransport());
   int32_t n = int32_t(streams.size());
   t->ranks = n;
+  t->copy = copy;
   t->requests.resize(n);
   t->queues.resize(size_t(n) * n * 2);
   for (int32_t r = 0; r < n; ++r) {
@@ -61,6 +64,22 @@ Status LocalTransport::create(const std::vector<Stream> &streams,
     grp.data.assign(grp.members.size(), nullptr);
     grp.error.reserve(256);
     t->groups.push_back(std::move(grp));
+  }
+  if (copy) {
+    // The host staging of each group's largest all-reduce.
+    std::vector<int64_t> largest(t->groups.size(), 0);
+    for (const Stream &s : streams)
+      for (const Instr &in : s.instrs)
+        if (in.op == Opcode::AllReduce && in.chunk >= 0 &&
+            size_t(in.chunk) < largest.size())
+          largest[in.chunk] = std::max(largest[in.chunk], in.bytes);
+    for (size_t g = 0; g < t->groups.size(); ++g) {
+      Group &grp = t->groups[g];
+      grp.staging.assign(grp.members.size(),
+                         std::vector<double>(size_t(largest[g] + 7) / 8));
+      for (std::vector<double> &b : grp.staging)
+        grp.staged.push_back(b.data());
+    }
   }
   out = std::move(t);
   return Status::success();
@@ -129,10 +148,13 @@ Status LocalTransport::post(int32_t rank, int32_t peer, Channel channel,
     // ranks keep posting and waking meanwhile.
     void *dst = r.msg.data;
     const void *src = s.msg.data;
-    size_t bytes = size_t(s.msg.bytes);
     lock.unlock();
-    std::memcpy(dst, src, bytes);
+    Status moved = copyArenaBytes(copy, dst, src, s.msg.bytes);
     lock.lock();
+    if (!moved.ok())
+      s.error = r.error = "rank " + std::to_string(sRank) + " #" +
+                          std::to_string(s.msg.instr) + " to rank " +
+                          std::to_string(rRank) + ": " + moved.message();
   }
   s.done = r.done = true;
   cvs[peer]->notify_all();
@@ -206,6 +228,7 @@ Status LocalTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
     g.count = count;
     g.dtype = dtype;
     g.error.clear();
+    g.copyFailed = false;
   } else if (g.bucket != bucket || g.count != count || g.dtype != dtype) {
     g.error = "rank " + std::to_string(rank) + " joined bucket " +
               std::to_string(bucket) + " with " + std::to_string(count) +
@@ -216,10 +239,29 @@ Status LocalTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
   int64_t myGeneration = g.generation;
   if (++g.joined == int32_t(g.members.size())) {
     if (g.error.empty()) {
-      if (dtype == DType::F32)
-        sumInRankOrder<float>(g.data, count);
-      else
-        sumInRankOrder<double>(g.data, count);
+      // Device arenas: the members' bytes come to the host, are summed
+      // there in the same order, and go back.
+      int64_t bytes = count * dtypeBytes(dtype);
+      if (copy && (g.staging.empty() ||
+                   bytes > int64_t(g.staging[0].size() * sizeof(double))))
+        g.error = "an all-reduce of " + std::to_string(bytes) +
+                  " bytes, more than the streams declare for group " +
+                  std::to_string(group);
+      std::vector<void *> &sum = copy ? g.staged : g.data;
+      for (size_t m = 0; copy && m < g.data.size() && g.error.empty(); ++m)
+        if (Status c = copyArenaBytes(copy, g.staged[m], g.data[m], bytes);
+            !c.ok())
+          g.error = c.message(), g.copyFailed = true;
+      if (g.error.empty()) {
+        if (dtype == DType::F32)
+          sumInRankOrder<float>(sum, count);
+        else
+          sumInRankOrder<double>(sum, count);
+      }
+      for (size_t m = 0; copy && m < g.data.size() && g.error.empty(); ++m)
+        if (Status c = copyArenaBytes(copy, g.data[m], g.staged[m], bytes);
+            !c.ok())
+          g.error = c.message(), g.copyFailed = true;
     }
     g.joined = 0;
     ++g.generation;
@@ -240,7 +282,10 @@ Status LocalTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
                            rank);
   }
   if (!g.error.empty())
-    return Status::failure("mismatched all-reduce: " + g.error, rank);
+    return Status::failure(
+        (g.copyFailed ? "all-reduce through the host: " : "mismatched all-reduce: ") +
+            g.error,
+        rank);
   return Status::success();
 }
 

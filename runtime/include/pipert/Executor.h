@@ -58,12 +58,15 @@ public:
 };
 
 /// Where a rank's arena lives: host memory (the default, 64-byte aligned)
-/// or memory another device reaches too (the cuda target's plans give
-/// managed memory, PlanCode.h). `allocate` returns zeroed memory aligned
-/// to at least 256 bytes, or null with why in `error` (of `errorBytes`).
+/// or a device's memory (the cuda target's plans, PlanCode.h). `allocate`
+/// returns zeroed memory aligned to at least 256 bytes, or null with why in
+/// `error` (of `errorBytes`); `copy` is how host code reaches it (null:
+/// the host reaches it directly).
 struct ArenaAllocator {
-  void *(*allocate)(int64_t bytes, char *error, int64_t errorBytes) = nullptr;
+  void *(*allocate)(int32_t rank, int64_t bytes, char *error,
+                    int64_t errorBytes) = nullptr;
   void (*release)(void *arena) = nullptr;
+  ArenaCopy copy = nullptr;
 };
 
 /// How to run.
@@ -153,8 +156,16 @@ public:
 
   const Manifest &manifest() const { return plan; }
   const Stream &stream(int32_t rank) const { return streams[size_t(rank)]; }
-  /// Rank's arena; null for a rank this process does not run.
+  /// Rank's arena; null for a rank this process does not run. A device
+  /// arena (ArenaAllocator::copy set) is reached through readArena and
+  /// writeArena only.
   uint8_t *arena(int32_t rank) { return arenas[size_t(rank)].get(); }
+  /// `bytes` at `offset` of rank's arena into host memory at `dst`.
+  Status readArena(int32_t rank, int64_t offset, void *dst,
+                   int64_t bytes) const;
+  /// `bytes` of host memory at `src` into rank's arena at `offset`.
+  Status writeArena(int32_t rank, int64_t offset, const void *src,
+                    int64_t bytes);
   /// Whether this process runs `rank` (holds its arena).
   bool holds(int32_t rank) const { return arenas[size_t(rank)] != nullptr; }
   /// Steps already run (the next run continues the LR schedule and AdamW).
@@ -172,6 +183,7 @@ private:
   Manifest plan;
   std::vector<Stream> streams;
   std::vector<std::unique_ptr<uint8_t, FreeDeleter>> arenas;
+  ArenaCopy copy = nullptr; ///< how host code reaches the arenas
   int64_t nextStep = 0;
 };
 

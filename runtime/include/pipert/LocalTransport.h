@@ -26,9 +26,12 @@ class LocalTransport : public Transport {
 public:
   /// Sizes the tables from every rank's stream; `groups` lists each
   /// group's ranks in ascending order (group 0: all ranks).
+  /// `copy` reaches device arenas (null: host arenas, memcpy); with it the
+  /// all-reduce sums in host staging buffers sized here.
   static Status create(const std::vector<Stream> &streams,
                        const std::vector<std::vector<int32_t>> &groups,
-                       std::unique_ptr<LocalTransport> &out);
+                       std::unique_ptr<LocalTransport> &out,
+                       ArenaCopy copy = nullptr);
 
   Status postSend(int32_t rank, int32_t peer, Channel channel, int32_t req,
                   const Message &msg) override;
@@ -67,6 +70,10 @@ private:
     int64_t count = 0;
     DType dtype = DType::None;
     std::string error;
+    /// Device arenas: each member's bytes on the host, and pointers to them.
+    std::vector<std::vector<double>> staging;
+    std::vector<void *> staged;
+    bool copyFailed = false; ///< error is a copy's, not a mismatch
   };
 
   LocalTransport() = default;
@@ -77,6 +84,7 @@ private:
   }
 
   int32_t ranks = 0;
+  ArenaCopy copy = nullptr;
   std::mutex mu;
   std::vector<std::unique_ptr<std::condition_variable>> cvs; ///< per rank
   std::vector<std::vector<Request>> requests;                ///< [rank][req]

@@ -71,11 +71,17 @@ struct PlanTarget {
   /// `errorBytes`) set when it cannot be made.
   void *(*createRank)(int32_t rank, char *error, int64_t errorBytes);
   void (*destroyRank)(void *state);
-  /// A rank's arena, zeroed, which both the host and the device reach
-  /// (cuda: managed memory); null with why in `error` when it cannot be
-  /// allocated.
-  void *(*allocateArena)(int64_t bytes, char *error, int64_t errorBytes);
+  /// Rank's arena, zeroed, in its device's memory (cuda: cudaMalloc on
+  /// the device createRank gives the rank); null with why in `error` when
+  /// it cannot be allocated.
+  void *(*allocateArena)(int32_t rank, int64_t bytes, char *error,
+                         int64_t errorBytes);
   void (*freeArena)(void *arena);
+  /// How the runtime's host code reaches arenas: `bytes` from `src` to
+  /// `dst`, each in host memory or any rank's arena, done when it returns
+  /// (cuda: cudaMemcpy, any direction); false with why in `error`.
+  bool (*copy)(void *dst, const void *src, int64_t bytes, char *error,
+               int64_t errorBytes);
   /// The target's name for messages ("cuda").
   const char *name;
 };

@@ -17,11 +17,35 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace pipert {
 
 using Clock = std::chrono::steady_clock;
+
+/// How host code moves bytes between host memory and arenas, or between
+/// two arenas, when the arenas are a device's memory (PlanTarget::copy:
+/// cudaMemcpy, done when it returns); false with why in `error`. Null:
+/// host arenas, std::memcpy.
+using ArenaCopy = bool (*)(void *dst, const void *src, int64_t bytes,
+                           char *error, int64_t errorBytes);
+
+/// `bytes` from `src` to `dst` through `copy` (std::memcpy where null).
+inline Status copyArenaBytes(ArenaCopy copy, void *dst, const void *src,
+                             int64_t bytes) {
+  if (bytes <= 0)
+    return Status::success();
+  if (!copy) {
+    std::memcpy(dst, src, size_t(bytes));
+    return Status::success();
+  }
+  char why[256] = {0};
+  if (copy(dst, src, bytes, why, sizeof why))
+    return Status::success();
+  return Status::failure("copying " + std::to_string(bytes) +
+                         " bytes to or from an arena: " + why);
+}
 
 /// The two point-to-point channels between a pair of ranks.
 enum class Channel : uint8_t { Activation = 0, Gradient = 1 };

@@ -130,6 +130,10 @@ inline Status synchronize(const Context &c, const char *what) {
     return Status::success();
   return Status::failure(std::string(what) + ": " + cudaGetErrorString(e));
 }
+/// The loss slot (a double in the arena) from a chunk's f32 loss.
+inline Status store_loss(const Context &c, double *loss, const float *value) {
+  return check(storeLoss(loss, value, c.stream), "store_loss");
+}
 /// The bf16 working copy of n fp32 masters (round to nearest even).
 inline Status round_copy(const Context &c, P copy, P master, int64_t n) {
   return check(roundToBf16(copy, master, n, c.stream), "round_copy");

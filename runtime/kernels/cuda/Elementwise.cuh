@@ -84,6 +84,11 @@ __global__ void roundToBf16Kernel(bf16 *y, const float *x, int64_t n) {
     y[i] = __float2bfloat16_rn(x[i]);
 }
 
+/// *loss = double(*value), one thread.
+__global__ void storeLossKernel(double *loss, const float *value) {
+  *loss = double(*value);
+}
+
 /// Slice of [outer, dim, inner] along dim: y [outer, size, inner] =
 /// x[:, offset:offset+size, :] (forward), or its B: dx = zeros with dy
 /// placed there (every element of dx written once).
@@ -190,6 +195,11 @@ cudaError_t roundToBf16(bf16 *y, const float *x, int64_t n,
   if (n == 0)
     return cudaSuccess;
   roundToBf16Kernel<<<blocksFor(n), kBlock, 0, stream>>>(y, x, n);
+  return launched();
+}
+
+cudaError_t storeLoss(double *loss, const float *value, cudaStream_t stream) {
+  storeLossKernel<<<1, 1, 0, stream>>>(loss, value);
   return launched();
 }
 

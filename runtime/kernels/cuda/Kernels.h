@@ -131,6 +131,8 @@ cudaError_t accumulate(float *acc, const __nv_bfloat16 *x, int64_t n,
                        cudaStream_t stream);
 cudaError_t copy(__nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t n,
                  cudaStream_t stream);
+/// *loss = double(*value): a chunk's loss into the rank's loss slot.
+cudaError_t storeLoss(double *loss, const float *value, cudaStream_t stream);
 /// y[i] = x[i] rounded to bf16 (nearest, ties to even): a working copy.
 cudaError_t roundToBf16(__nv_bfloat16 *y, const float *x, int64_t n,
                         cudaStream_t stream);

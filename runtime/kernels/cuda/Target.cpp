@@ -1,4 +1,4 @@
-//===- Target.cpp - per-rank device state and managed arenas --------------===//
+//===- Target.cpp - per-rank device state and device arenas ---------------===//
 
 #include "kernels/cuda/Target.h"
 
@@ -38,17 +38,27 @@ void destroyRank(void *state) {
   delete s;
 }
 
-void *createRank(int32_t rank, char *error, int64_t errorBytes) {
+/// The device of `rank`: rank mod the devices this process sees; -1 with
+/// why in `error` without one.
+int deviceOf(int32_t rank, char *error, int64_t errorBytes) {
   int devices = 0;
   cudaError_t e = cudaGetDeviceCount(&devices);
   if (e != cudaSuccess || devices == 0) {
     setError(error, errorBytes,
              std::string("no CUDA device: ") +
                  (e != cudaSuccess ? cudaGetErrorString(e) : "0 devices"));
-    return nullptr;
+    return -1;
   }
+  return int(rank % devices);
+}
+
+void *createRank(int32_t rank, char *error, int64_t errorBytes) {
+  int device = deviceOf(rank, error, errorBytes);
+  if (device < 0)
+    return nullptr;
+  cudaError_t e = cudaSuccess;
   auto *s = new RankState;
-  s->device = rank % devices;
+  s->device = device;
   auto fail = [&](const std::string &what) -> void * {
     setError(error, errorBytes, what);
     destroyRank(static_cast<call::Context *>(s));
@@ -56,17 +66,6 @@ void *createRank(int32_t rank, char *error, int64_t errorBytes) {
   };
   if ((e = cudaSetDevice(s->device)) != cudaSuccess)
     return fail(std::string("cudaSetDevice: ") + cudaGetErrorString(e));
-  // The ranks of a process share its managed arenas: the host (the local
-  // transport, another rank's thread) may touch one while a kernel of
-  // another rank runs on the device, which needs concurrent managed access
-  // (Linux, Pascal and later; not Windows, not some virtualized GPUs).
-  int concurrent = 0;
-  cudaDeviceGetAttribute(&concurrent, cudaDevAttrConcurrentManagedAccess,
-                         s->device);
-  if (!concurrent)
-    return fail("device " + std::to_string(s->device) +
-                " has no concurrent managed access, which the cuda target's "
-                "managed arenas need (docs/CUDA.md)");
   if ((e = cudaStreamCreateWithFlags(&s->stream,
                                      cudaStreamNonBlocking)) != cudaSuccess)
     return fail(std::string("cudaStreamCreate: ") + cudaGetErrorString(e));
@@ -83,14 +82,22 @@ void *createRank(int32_t rank, char *error, int64_t errorBytes) {
   return static_cast<call::Context *>(s);
 }
 
-void *allocateArena(int64_t bytes, char *error, int64_t errorBytes) {
+void *allocateArena(int32_t rank, int64_t bytes, char *error,
+                    int64_t errorBytes) {
+  int device = deviceOf(rank, error, errorBytes);
+  if (device < 0)
+    return nullptr;
   void *p = nullptr;
-  cudaError_t e = cudaMallocManaged(&p, size_t(bytes));
+  cudaError_t e = cudaSetDevice(device);
+  if (e == cudaSuccess)
+    e = cudaMalloc(&p, size_t(bytes));
   if (e == cudaSuccess && (e = cudaMemset(p, 0, size_t(bytes))) == cudaSuccess)
     e = cudaDeviceSynchronize();
   if (e != cudaSuccess) {
     setError(error, errorBytes,
-             std::string("cuda managed memory: ") + cudaGetErrorString(e));
+             "cudaMalloc of " + std::to_string(bytes) + " bytes on device " +
+                 std::to_string(device) + ": " +
+                 cudaGetErrorString(e));
     if (p)
       cudaFree(p);
     return nullptr;
@@ -100,10 +107,25 @@ void *allocateArena(int64_t bytes, char *error, int64_t errorBytes) {
 
 void freeArena(void *arena) { cudaFree(arena); }
 
+// Host code's way into the arenas: cudaMemcpy with cudaMemcpyDefault, which
+// unified addressing routes (host to device, device to host, between two
+// ranks' arenas on one device or across devices). It returns once the bytes
+// have arrived; the rank whose stream wrote them synchronized it before
+// (every generated function ends so).
+bool copy(void *dst, const void *src, int64_t bytes, char *error,
+          int64_t errorBytes) {
+  cudaError_t e = cudaMemcpy(dst, src, size_t(bytes), cudaMemcpyDefault);
+  if (e == cudaSuccess)
+    return true;
+  setError(error, errorBytes, std::string("cudaMemcpy: ") +
+                                  cudaGetErrorString(e));
+  return false;
+}
+
 } // namespace
 
 pipecrun::PlanTarget planTarget() {
-  return {createRank, destroyRank, allocateArena, freeArena, "cuda"};
+  return {createRank, destroyRank, allocateArena, freeArena, copy, "cuda"};
 }
 
 } // namespace pipert::cuda

@@ -9,18 +9,16 @@
 //                stream, its cuBLASLt workspace and GEMM state, as the
 //                pipert::cuda::call::Context the generated code reads from
 //                KernelContext::target;
-//   allocateArena  the rank's arena as managed memory, zeroed: the host
-//                code of the runtime (parameter initialisation, the loss
-//                and norm slots, checkpoints, the local transport's
-//                copies) and the device both reach it. Every generated
-//                function ends with its stream synchronized, so host code
-//                runs only while the rank's device work is done. Other
-//                ranks' kernels may still run on the same device meanwhile
-//                (the local transport copies between two ranks' arenas on
-//                the host), so the device must report concurrent managed
-//                access (Linux, Pascal and later): createRank refuses one
-//                that does not (docs/CUDA.md: part 2 replaces this with
-//                device arenas, events and CUDA graphs).
+//   allocateArena  the rank's arena, cudaMalloc'd on the rank's device and
+//                zeroed;
+//   copy         how the runtime's host code reaches the arenas (parameter
+//                initialisation, the loss and norm slots, checkpoints, the
+//                local transport's sends and all-reduces): cudaMemcpy with
+//                cudaMemcpyDefault, synchronous. Every generated function
+//                ends with its stream synchronized, so host code copies
+//                only what the rank's device work has finished (docs/CUDA.md:
+//                part 2 moves the transfers onto streams ordered by events
+//                and captures the step as a CUDA graph).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_KERNELS_CUDA_TARGET_H

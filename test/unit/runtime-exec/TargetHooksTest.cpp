@@ -6,7 +6,11 @@
 // target's allocator (aligned, zeroed, the parameters initialised there)
 // and gives it back; the runner makes one target state per rank it holds,
 // calls each rank's Begin with that state and arena, names the rank whose
-// state cannot be made, and destroys the states.
+// state cannot be made, and destroys the states. With the target's copy
+// (device arenas the host must not touch), every host access of an arena
+// goes through it (initialisation, metrics, sends, all-reduces,
+// checkpoints) and training gives the host arenas' bits; a failing copy
+// fails the run, named.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,7 +39,7 @@ struct Seen {
   int32_t failRank = -1;
 } seen;
 
-void *allocate(int64_t bytes, char *, int64_t) {
+void *allocate(int32_t, int64_t bytes, char *, int64_t) {
   void *p = std::aligned_alloc(256, size_t(bytes));
   std::memset(p, 0, size_t(bytes));
   seen.arenas[p] = bytes;
@@ -95,7 +99,7 @@ TEST(TargetHooks, ArenasStatesAndBegin) {
         << "parameter " << p.name << " was not initialised in the arena";
 
     pipecrun::PlanTarget target{createRank, destroyRank, allocate, release,
-                                "fake"};
+                                nullptr, "fake"};
     pipecrun::RankCode ranks[2] = {{nullptr, nullptr, begin},
                                    {nullptr, nullptr, begin}};
     pipecrun::PlanCode code{};
@@ -130,5 +134,128 @@ TEST(TargetHooks, ArenasStatesAndBegin) {
   }
   // The executor gave every arena back to the allocator.
   EXPECT_EQ(seen.released, 2);
+  EXPECT_TRUE(seen.arenas.empty());
+}
+
+namespace {
+
+/// A fake device: arenas the host reaches only through copy, which counts
+/// what crosses and can be told to fail.
+struct Crossings {
+  int64_t intoArena = 0, outOfArena = 0, betweenArenas = 0;
+  int64_t bytesIntoArena = 0;
+  int64_t failAfter = -1; ///< fail the copy after this many (-1: never)
+  int64_t calls = 0;
+} crossed;
+
+bool inArena(const void *p) {
+  auto *b = static_cast<const uint8_t *>(p);
+  for (const auto &[base, bytes] : seen.arenas)
+    if (b >= static_cast<uint8_t *>(base) &&
+        b < static_cast<uint8_t *>(base) + bytes)
+      return true;
+  return false;
+}
+
+bool copy(void *dst, const void *src, int64_t bytes, char *error,
+          int64_t errorBytes) {
+  if (crossed.failAfter >= 0 && crossed.calls >= crossed.failAfter) {
+    std::snprintf(error, size_t(errorBytes), "fake device lost");
+    return false;
+  }
+  ++crossed.calls;
+  bool to = inArena(dst), from = inArena(src);
+  if (to && from)
+    ++crossed.betweenArenas;
+  else if (to)
+    ++crossed.intoArena, crossed.bytesIntoArena += bytes;
+  else if (from)
+    ++crossed.outOfArena;
+  std::memcpy(dst, src, size_t(bytes));
+  return true;
+}
+
+/// Trains the synthetic 2-stage plan 3 steps, host arenas or the fake
+/// device's; the losses, norms and parameter bits.
+pipert::Status train(const SyntheticPlan &plan, bool device,
+                     std::vector<double> &metrics,
+                     std::vector<uint8_t> &params) {
+  pipert::ArenaAllocator alloc{allocate, release, copy};
+  std::unique_ptr<pipert::Executor> exec;
+  if (pipert::Status st = pipert::Executor::create(
+          plan.manifest, plan.streams, exec, -1, device ? &alloc : nullptr);
+      !st.ok())
+    return st;
+  SyntheticKernels kernels(plan);
+  pipert::RunOptions o;
+  o.steps = 3;
+  o.timeout = std::chrono::milliseconds(5000);
+  o.cores = 2;
+  pipert::RunResult result;
+  if (pipert::Status st = exec->run(kernels, o, result); !st.ok())
+    return st;
+  for (const pipert::StepRecord &r : result.steps) {
+    metrics.push_back(r.loss);
+    metrics.push_back(r.gradNorm);
+  }
+  for (const pipert::ParamInfo &p : exec->manifest().params) {
+    params.resize(params.size() + size_t(p.bytes));
+    if (pipert::Status st = exec->readArena(
+            p.rank, p.offset, params.data() + params.size() - size_t(p.bytes),
+            p.bytes);
+        !st.ok())
+      return st;
+  }
+  return pipert::Status::success();
+}
+
+} // namespace
+
+TEST(TargetHooks, DeviceArenasAreReachedThroughCopy) {
+  seen = Seen();
+  crossed = Crossings();
+  SyntheticPlan plan;
+  PlanOptions po;
+  po.kind = pipec::schedule::Kind::OneFOneB;
+  po.stages = 2;
+  po.microbatches = 4;
+  ASSERT_EQ(buildPlan(po, plan), "");
+  std::vector<double> hostMetrics, deviceMetrics;
+  std::vector<uint8_t> hostParams, deviceParams;
+  pipert::Status st = train(plan, false, hostMetrics, hostParams);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(crossed.intoArena + crossed.outOfArena + crossed.betweenArenas, 0);
+  st = train(plan, true, deviceMetrics, deviceParams);
+  ASSERT_TRUE(st.ok()) << st.message();
+  // The same bits as host arenas.
+  EXPECT_EQ(hostMetrics, deviceMetrics);
+  EXPECT_TRUE(hostParams == deviceParams) << "parameters differ";
+  // Initialisation wrote every parameter through copy; the metrics (each
+  // step's 4 losses and the norm) and the final parameters came out
+  // through it; the sends between the stages moved arena to arena; the
+  // norm's all-reduce went out to the host staging and back in.
+  int64_t paramBytes = 0;
+  for (const pipert::ParamInfo &p : plan.manifest.params)
+    paramBytes += p.bytes;
+  EXPECT_GE(crossed.bytesIntoArena, paramBytes);
+  EXPECT_GE(crossed.outOfArena,
+            3 * 5 + int64_t(plan.manifest.params.size()));
+  EXPECT_GT(crossed.betweenArenas, 0);
+  EXPECT_TRUE(seen.arenas.empty());
+
+  // A copy that fails fails the run, with the target's words, no hang:
+  // the first (initialisation), one in the middle of training, the last
+  // (reading the parameters back).
+  const int64_t calls = crossed.calls;
+  for (int64_t after : {int64_t(0), calls / 2, calls - 1}) {
+    crossed = Crossings();
+    crossed.failAfter = after;
+    std::vector<double> m;
+    std::vector<uint8_t> p;
+    st = train(plan, true, m, p);
+    EXPECT_FALSE(st.ok()) << "a copy failing after " << after << " passed";
+    EXPECT_NE(st.message().find("fake device lost"), std::string::npos)
+        << st.message();
+  }
   EXPECT_TRUE(seen.arenas.empty());
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# GPT-2 124M training steps on a lent GPU: pipec's cuda plan against JAX
+# (bench/jax_gpt2_gpu.py) on the same card, batch and sequence; it measures
+# and prints, it asserts no speed (docs/PERFORMANCE.md).
+#   bench/gpu_gpt2.sh --prepare DIR [--bin BIN] [--data FILE] [--microbatches M]
+#       on the build machine (nvcc, no GPU): the cuda plan of
+#       models/gpt2-124m.json (S = 1, B x T = 4 x 1024 from the model, M
+#       micro-batches, default 1) built into DIR/g124 by BIN/pipec, the data
+#       (default ../shared/data/tinyshakespeare.txt) beside it
+#   bench/gpu_gpt2.sh --run DIR [OUT] [--steps N]
+#       on the GPU machine, bounded to about 4 minutes: N pipec steps
+#       (default 10; the median step after the first two is timed), then
+#       JAX's jitted step at the same B, T and M (its own warm-up and 10
+#       timed steps); a JSON line with both and their ratio into
+#       OUT/gpu-gpt2.json (OUT: default $OUT, else DIR/out)
+# Exit: 0 measured, 1 a run failed, 2 bad usage.
+set -uo pipefail
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+mode=${1:-}; dir=${2:-}
+[ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
+root=$(cd "$(dirname "$0")/.." && pwd)
+case "$mode" in
+--prepare)
+  bin=build/bin data=$root/../shared/data/tinyshakespeare.txt mb=1
+  shift 2
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --bin) bin=${2:?--bin needs a folder}; shift 2 ;;
+      --data) data=${2:?--data needs a file}; shift 2 ;;
+      --microbatches) mb=${2:?--microbatches needs a number}; shift 2 ;;
+      *) usage >&2; exit 2 ;;
+    esac
+  done
+  [ -x "$bin/pipec" ] || { echo "gpu_gpt2: $bin/pipec is missing: build it first (scripts/build.sh)" >&2; exit 1; }
+  [ -f "$data" ] || { echo "gpu_gpt2: --data $data: no such file" >&2; exit 1; }
+  mkdir -p "$dir"
+  cp "$data" "$dir/data.txt"
+  echo "$mb" > "$dir/g124.microbatches"
+  rm -rf "$dir/g124"
+  "$bin/pipec" compile "$root/models/gpt2-124m.json" --target cuda --stages 1 --microbatches "$mb" \
+    -o "$dir/g124" > "$dir/g124.compile.log" 2>&1 || {
+    cat "$dir/g124.compile.log" >&2; echo "gpu_gpt2: compiling the gpt2-124m cuda plan failed" >&2; exit 1; }
+  echo "gpu_gpt2: prepared $dir/g124 (M = $mb); on the GPU machine: bash bench/gpu_gpt2.sh --run $dir"
+  ;;
+--run)
+  shift 2
+  out=${OUT:-$dir/out} steps=10
+  if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then out=$1; shift; fi
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --steps) steps=${2:?--steps needs a number}; shift 2 ;;
+      *) usage >&2; exit 2 ;;
+    esac
+  done
+  mkdir -p "$out"
+  mb=$(cat "$dir/g124.microbatches")
+  export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>&1 | tee "$out/gpu-gpt2-card.txt"
+  rc=0
+  timeout 120 "$dir/g124/pipec-plan" --plan "$dir/g124" --data "$dir/data.txt" --steps "$steps" \
+    --log-dir "$out/g124" --quiet > "$out/g124.log" 2>&1 || { echo "gpu_gpt2: the pipec run failed: $(tail -c 400 "$out/g124.log")"; rc=1; }
+  timeout 200 python3 "$root/bench/jax_gpt2_gpu.py" --batch 4 --seq 1024 --microbatches "$mb" --steps 10 --warmup 2 \
+    --json "$out/jax.json" > "$out/jax.log" 2>&1 || { echo "gpu_gpt2: the JAX run failed: $(tail -c 400 "$out/jax.log")"; rc=1; }
+  tail -3 "$out/jax.log"
+  python3 - "$out" "$mb" <<'PY'
+import json, statistics, sys
+from pathlib import Path
+out, mb = Path(sys.argv[1]), int(sys.argv[2])
+row = {"model": "gpt2-124m", "batch": 4, "seq": 1024, "microbatches": mb}
+try:
+    steps = [json.loads(l) for l in (out / "g124" / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    timed = [s["step_time_s"] for s in steps[2:]] or [s["step_time_s"] for s in steps]
+    t = statistics.median(timed)
+    row["pipec"] = {"step_s": t, "tokens_per_s": 4 * 1024 * mb / t, "first_loss": steps[0]["loss"],
+                    "last_loss": steps[-1]["loss"], "steps": len(steps)}
+except (OSError, KeyError, ValueError) as e:
+    row["pipec"] = {"error": str(e)}
+try:
+    row["jax"] = json.loads((out / "jax.json").read_text())
+except (OSError, ValueError) as e:
+    row["jax"] = {"error": str(e)}
+p, j = row["pipec"].get("tokens_per_s"), row["jax"].get("tokens_per_s")
+if p and j:
+    row["pipec_over_jax"] = p / j
+(out / "gpu-gpt2.json").write_text(json.dumps(row) + "\n")
+print(json.dumps(row))
+PY
+  exit $rc
+  ;;
+-h|--help) usage; exit 0 ;;
+*) usage >&2; exit 2 ;;
+esac
