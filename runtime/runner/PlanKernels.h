@@ -98,9 +98,12 @@ public:
     uint8_t *R[pipert::kRegions];
     regions(ctx, chunk, mb, R);
     if (chunk > 0 && code.chunks[chunk - 1].rank == ctx.rank)
-      std::memcpy(R[pipert::kInAct],
-                  region(ctx, chunk - 1, mb, pipert::kOutAct),
-                  size_t(ch.inActBytes));
+      if (pipert::Status s = neighbour(R[pipert::kInAct],
+                                       region(ctx, chunk - 1, mb,
+                                              pipert::kOutAct),
+                                       ch.inActBytes);
+          !s.ok())
+        return s;
     int32_t *tok = tokens[size_t(ctx.rank)].data();
     int32_t *tgt = targets[size_t(ctx.rank)].data();
     if (ch.usesData)
@@ -117,9 +120,12 @@ public:
     uint8_t *R[pipert::kRegions];
     regions(ctx, chunk, mb, R);
     if (chunk + 1 < code.chunkCount && code.chunks[chunk + 1].rank == ctx.rank)
-      std::memcpy(R[pipert::kInGrad],
-                  region(ctx, chunk + 1, mb, pipert::kOutGrad),
-                  size_t(ch.inGradBytes));
+      if (pipert::Status s = neighbour(R[pipert::kInGrad],
+                                       region(ctx, chunk + 1, mb,
+                                              pipert::kOutGrad),
+                                       ch.inGradBytes);
+          !s.ok())
+        return s;
     pipert::KernelContext kc{ctx.rank, state(ctx.rank)};
     return convert(ch.bwdB(&kc, ctx.arena, R));
   }
@@ -145,6 +151,17 @@ public:
   }
 
 private:
+  /// A same-rank neighbour's outgoing region into this chunk's incoming
+  /// one, through the target's copy where the arena is a device's.
+  pipert::Status neighbour(uint8_t *dst, const uint8_t *src,
+                           int64_t bytes) const {
+    pipert::Status s = pipert::copyArenaBytes(
+        code.target ? code.target->copy : nullptr, dst, src, bytes);
+    return s.ok() ? s
+                  : pipert::Status::failure("the same-rank neighbour's " +
+                                            std::to_string(bytes) +
+                                            " bytes: " + s.message());
+  }
   void *state(int32_t rank) const {
     return size_t(rank) < states.size() ? states[size_t(rank)] : nullptr;
   }

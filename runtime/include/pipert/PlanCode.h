@@ -79,7 +79,8 @@ struct PlanTarget {
   void (*freeArena)(void *arena);
   /// How the runtime's host code reaches arenas: `bytes` from `src` to
   /// `dst`, each in host memory or any rank's arena, done when it returns
-  /// (cuda: cudaMemcpy, any direction); false with why in `error`.
+  /// (cuda: a copy on the calling thread's stream, synchronized); false
+  /// with why in `error`.
   bool (*copy)(void *dst, const void *src, int64_t bytes, char *error,
                int64_t errorBytes);
   /// The target's name for messages ("cuda").

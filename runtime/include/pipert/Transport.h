@@ -25,9 +25,9 @@ namespace pipert {
 using Clock = std::chrono::steady_clock;
 
 /// How host code moves bytes between host memory and arenas, or between
-/// two arenas, when the arenas are a device's memory (PlanTarget::copy:
-/// cudaMemcpy, done when it returns); false with why in `error`. Null:
-/// host arenas, std::memcpy.
+/// two arenas, when the arenas are a device's memory (PlanTarget::copy,
+/// done when it returns); false with why in `error`. Null: host arenas,
+/// std::memcpy.
 using ArenaCopy = bool (*)(void *dst, const void *src, int64_t bytes,
                            char *error, int64_t errorBytes);
 

@@ -107,17 +107,24 @@ void *allocateArena(int32_t rank, int64_t bytes, char *error,
 
 void freeArena(void *arena) { cudaFree(arena); }
 
-// Host code's way into the arenas: cudaMemcpy with cudaMemcpyDefault, which
-// unified addressing routes (host to device, device to host, between two
-// ranks' arenas on one device or across devices). It returns once the bytes
-// have arrived; the rank whose stream wrote them synchronized it before
-// (every generated function ends so).
+// Host code's way into the arenas (PlanTarget::copy), done when it
+// returns. Not plain cudaMemcpy: it may return before a device-to-device
+// copy lands, or while a pageable host-to-device one is still on its way
+// from the driver's staging buffer, and the legacy default stream it uses
+// does not order the ranks' non-blocking streams. So the copy goes on the calling thread's own
+// stream, which is then synchronized; cudaMemcpyDefault lets unified
+// addressing route it (host to device, device to host, between two ranks'
+// arenas on one device or across devices). The rank whose stream wrote the
+// source synchronized it before (every generated function ends so).
 bool copy(void *dst, const void *src, int64_t bytes, char *error,
           int64_t errorBytes) {
-  cudaError_t e = cudaMemcpy(dst, src, size_t(bytes), cudaMemcpyDefault);
+  cudaError_t e = cudaMemcpyAsync(dst, src, size_t(bytes), cudaMemcpyDefault,
+                                  cudaStreamPerThread);
+  if (e == cudaSuccess)
+    e = cudaStreamSynchronize(cudaStreamPerThread);
   if (e == cudaSuccess)
     return true;
-  setError(error, errorBytes, std::string("cudaMemcpy: ") +
+  setError(error, errorBytes, std::string("cudaMemcpyAsync: ") +
                                   cudaGetErrorString(e));
   return false;
 }

@@ -13,8 +13,8 @@
 //                zeroed;
 //   copy         how the runtime's host code reaches the arenas (parameter
 //                initialisation, the loss and norm slots, checkpoints, the
-//                local transport's sends and all-reduces): cudaMemcpy with
-//                cudaMemcpyDefault, synchronous. Every generated function
+//                local transport's sends and all-reduces): a copy on the
+//                calling thread's stream, synchronized. Every generated function
 //                ends with its stream synchronized, so host code copies
 //                only what the rank's device work has finished (docs/CUDA.md:
 //                part 2 moves the transfers onto streams ordered by events

@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -258,4 +259,88 @@ TEST(TargetHooks, DeviceArenasAreReachedThroughCopy) {
         << st.message();
   }
   EXPECT_TRUE(seen.arenas.empty());
+}
+
+namespace {
+uint8_t *const *seenRegions = nullptr; ///< the regions the last F or B saw
+uint8_t *lastR[pipert::kRegions];
+pipert::cpu::Status fakeFwd(const pipert::KernelContext *, uint8_t *,
+                            uint8_t *const *R, int32_t, const int32_t *,
+                            const int32_t *, double) {
+  std::copy(R, R + pipert::kRegions, lastR);
+  seenRegions = lastR;
+  return pipert::cpu::Status::success();
+}
+pipert::cpu::Status fakeBwd(const pipert::KernelContext *, uint8_t *,
+                            uint8_t *const *R) {
+  std::copy(R, R + pipert::kRegions, lastR);
+  seenRegions = lastR;
+  return pipert::cpu::Status::success();
+}
+} // namespace
+
+// Two chunks on one rank (the turn of a V schedule): F of the second reads
+// the first's outgoing activations, B of the first the second's outgoing
+// gradient, handed over through the target's copy, not a host memcpy.
+TEST(TargetHooks, SameRankHandOverGoesThroughCopy) {
+  seen = Seen();
+  crossed = Crossings();
+  const int64_t bytes = 96;
+  pipert::Manifest m;
+  m.ranks = 1;
+  m.microbatches = 1;
+  auto place = [&](int chunk, int region, int64_t offset) {
+    m.buffers.push_back({"c" + std::to_string(chunk) + ".mb0." +
+                             pipert::regionName(region),
+                         0, offset, bytes});
+  };
+  place(0, pipert::kOutAct, 0);
+  place(1, pipert::kInAct, 256);
+  place(1, pipert::kOutGrad, 512);
+  place(0, pipert::kInGrad, 768);
+  auto *arena = static_cast<uint8_t *>(allocate(0, 1024, nullptr, 0));
+  for (int i = 0; i < 1024; ++i)
+    arena[i] = uint8_t(i * 7 + 3);
+  pipecrun::ChunkCode chunks[2] = {};
+  for (pipecrun::ChunkCode &c : chunks) {
+    c.fwd = fakeFwd;
+    c.bwdB = c.bwdW = fakeBwd;
+    c.rank = 0;
+    c.inActBytes = c.inGradBytes = bytes;
+  }
+  pipecrun::PlanTarget target{createRank, destroyRank, allocate, release,
+                              copy, "fake"};
+  pipecrun::PlanCode code{};
+  code.chunks = chunks;
+  code.chunkCount = 2;
+  code.batch = code.seq = 1;
+  code.target = &target;
+  pipert::Batcher batcher;
+  pipecrun::PlanKernels kernels(code, m, batcher);
+  pipert::RankContext ctx{0, 0, 0, arena, 1024, &m};
+
+  pipert::Status st = kernels.fwd(ctx, 1, 0);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(crossed.betweenArenas, 1);
+  EXPECT_EQ(seenRegions[pipert::kInAct], arena + 256);
+  EXPECT_EQ(std::memcmp(arena + 256, arena + 0, size_t(bytes)), 0);
+  st = kernels.bwdB(ctx, 0, 0);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(crossed.betweenArenas, 2);
+  EXPECT_EQ(seenRegions[pipert::kInGrad], arena + 768);
+  EXPECT_EQ(std::memcmp(arena + 768, arena + 512, size_t(bytes)), 0);
+  // The first chunk's F and the last chunk's B hand nothing over.
+  ASSERT_TRUE(kernels.fwd(ctx, 0, 0).ok());
+  ASSERT_TRUE(kernels.bwdB(ctx, 1, 0).ok());
+  EXPECT_EQ(crossed.betweenArenas, 2);
+
+  // A failing copy fails the instruction, saying what it moved.
+  crossed.failAfter = crossed.calls;
+  st = kernels.fwd(ctx, 1, 0);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("same-rank neighbour"), std::string::npos)
+      << st.message();
+  EXPECT_NE(st.message().find("fake device lost"), std::string::npos)
+      << st.message();
+  release(arena);
 }
