@@ -8,6 +8,7 @@
 #       cuBLASLt from the GPU machine's toolkit or wheels), the data (FILE,
 #       default ../shared/data/tinyshakespeare.txt), the bf16-emulated and
 #       fp32 reference runs of the same 50 steps (pipec reference-train),
+#       a plan and an emulated run of gpt-tiny with a padded vocabulary,
 #       the comparison scripts and this script
 #   scripts/gpu-check.sh --run DIR [OUT]
 #       on the GPU machine, bounded to 5 minutes: the driver, GPU and
@@ -15,7 +16,9 @@
 #       its CPU emulation), then the e2e checks: both plans train 50 steps,
 #       S = 1 and S = 4 bit for bit, S = 1 within 1e-3 of the emulated run
 #       per step's loss (1e-4 over the first 20), S = 1's checkpoint resumed by both plans to the
-#       same bits, one step under compute-sanitizer memcheck, and the
+#       same bits, gpt-tiny with 131 classes (padded to 256) at S = 2
+#       within 1e-4 of the emulated run over 20 steps, one step under
+#       compute-sanitizer memcheck, and the
 #       S = 1 folder rebuilt there with cmake and ninja, its first steps
 #       bit for bit the prebuilt's; logs and gpu-check.json into OUT
 #       (default $OUT, else DIR/out), written as it goes
@@ -23,7 +26,7 @@
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
 steps=50
@@ -68,6 +71,17 @@ case "$mode" in
     "$bin/pipec" reference-train "$model" --data "$dir/data.txt" --steps $steps --microbatches $mb --storage $st --log-dir "$dir/ref-$st" > "$dir/ref-$st.log" 2>&1 || {
       cat "$dir/ref-$st.log" >&2; echo "gpu-check: the $st reference run failed" >&2; exit 1; }
   done
+  # A padded vocabulary (--nn-pad-vocab): gpt-tiny with 131 classes (256
+  # columns) at S = 2, against the emulated reference, which gives the
+  # unpadded model's bits (test/e2e/pad-vocab.test).
+  python3 "$root/test/e2e/Inputs/with_vocab.py" "$model" 131 "$dir/gpt131.json"
+  rm -rf "$dir/v131" "$dir/ref-v131"
+  "$bin/pipec" compile "$dir/gpt131.json" --target cuda --stages 2 --schedule 1f1b --microbatches $mb \
+    -o "$dir/v131" > "$dir/v131.compile.log" 2>&1 || {
+    cat "$dir/v131.compile.log" >&2; echo "gpu-check: compiling the v131 cuda plan failed" >&2; exit 1; }
+  "$bin/pipec" reference-train "$dir/gpt131.json" --data "$dir/data.txt" --steps 20 --microbatches $mb --storage bf16 \
+    --log-dir "$dir/ref-v131" > "$dir/ref-v131.log" 2>&1 || {
+    cat "$dir/ref-v131.log" >&2; echo "gpu-check: the v131 reference run failed" >&2; exit 1; }
   cp "$0" "$dir/gpu-check.sh"
   git -C "$root" rev-parse --short HEAD > "$dir/commit" 2>/dev/null || echo unknown > "$dir/commit"
   echo "gpu-check: prepared $dir (harness, cuda plans s1 and s4, references, commit $(cat "$dir/commit")); on the GPU machine: bash $dir/gpu-check.sh --run $dir"
@@ -156,6 +170,20 @@ PY
       [ $ok -eq 1 ] && note checkpoint_resume_s1_equals_s4 true "$r" || note checkpoint_resume_s1_equals_s4 false "$r $(tail -c 200 "$out/s4-resumed.log")"
     else
       note checkpoint_resume_s1_equals_s4 null "no checkpoint or no time left"
+    fi
+    # The padded vocabulary: 20 steps within 1e-4 of the emulated run.
+    if [ -d "$dir/v131" ] && [ "$(left)" -gt 30 ]; then
+      timeout 30 "$dir/v131/pipec-plan" --plan "$dir/v131" --data "$dir/data.txt" --steps 20 \
+        --log-dir "$out/v131" --quiet > "$out/v131.log" 2>&1
+      code=$?
+      if [ $code -eq 0 ]; then
+        r=$(python3 "$dir/compare_metrics.py" "$out/v131/metrics.jsonl" "$dir/ref-v131/metrics.jsonl" --fields loss --rtol 1e-4 --steps 20)
+        [ $? -eq 0 ] && note padded_vocab_within_1e-4_of_emulated true "$r" || note padded_vocab_within_1e-4_of_emulated false "$r"
+      else
+        note padded_vocab_within_1e-4_of_emulated false "exit $code: $(tail -c 300 "$out/v131.log")"
+      fi
+    else
+      note padded_vocab_within_1e-4_of_emulated null "no v131 plan or no time left"
     fi
     # One step under compute-sanitizer memcheck.
     sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)

@@ -42,6 +42,7 @@ void pipec::emit::fillManifest(PlanLayout &L) {
       pipert::ParamInfo info;
       info.name = pl.name;
       info.shape = pl.shape;
+      info.logicalShape = pl.logicalShape;
       info.rank = r;
       info.offset = rk.valuesBase + off;
       info.gradOffset = rk.gradsBase + off;

@@ -404,7 +404,8 @@ static FailureOr<mlir::Value> buildCrossEntropy(OpCall &c) {
                           Twine(c.shape(0)[0]) + ", " + Twine(c.shape(0)[1]) +
                           "]");
   auto t = RankedTensorType::get({}, c.b().getF32Type());
-  return nn::CrossEntropyOp::create(c.b(), c.loc, t, c.in[0], c.in[1])
+  return nn::CrossEntropyOp::create(c.b(), c.loc, t, c.in[0], c.in[1],
+                                    /*classes=*/nullptr)
       .getResult();
 }
 

@@ -527,7 +527,7 @@ LogicalResult Importer::importParam(const Node &nameKey, const Node &decl) {
   nn::ParameterOp::create(
       mb, locOf(decl), mb.getStringAttr(*name), TypeAttr::get(type),
       mb.getStringAttr(*init == "scaled_normal" ? "normal" : *init),
-      mb.getF64FloatAttr(stdev));
+      mb.getF64FloatAttr(stdev), /*logical_shape=*/nullptr);
   return success();
 }
 

@@ -272,14 +272,18 @@ static LogicalResult chooseKernel(Operation *op, ModuleOp module,
                    {rowsOf(o.getSum()), lastDim(o.getSum())},
                    {o.getEps().convertToDouble()});
       })
+      // (rows, classes, the logits' row stride): a padded vocabulary
+      // (--nn-pad-vocab) has fewer classes than columns.
       .Case([&](nn::CrossEntropyOp o) {
         return set("cross_entropy_forward", {o.getLogits(), o.getTargets()},
-                   {rowsOf(o.getLogits()), lastDim(o.getLogits())});
+                   {rowsOf(o.getLogits()), o.classCount(),
+                    lastDim(o.getLogits())});
       })
       .Case([&](nn::SoftmaxCrossEntropyOp o) {
         return set("softmax_cross_entropy",
                    {o.getLogits(), o.getTargets(), o.getLossScale()},
-                   {rowsOf(o.getLogits()), lastDim(o.getLogits())});
+                   {rowsOf(o.getLogits()), o.classCount(),
+                    lastDim(o.getLogits())});
       })
       // B.
       .Case([&](nn::MatmulGradBOp o) {
@@ -460,12 +464,10 @@ static LogicalResult adaptForCuda(Operation *op, Lowering &l) {
   }
   if (l.kernel == "cross_entropy_forward" ||
       l.kernel == "softmax_cross_entropy") {
-    // A per-row fp32 loss scratch, then the logits' row stride (the
-    // vocabulary, until the lowering pads it).
-    int64_t rows = l.ints[0], vocab = l.ints[1];
+    // A per-row fp32 loss scratch.
+    int64_t rows = l.ints[0];
     l.extraResults.push_back(
         RankedTensorType::get({rows}, Float32Type::get(op->getContext())));
-    l.ints.push_back(vocab);
   }
   if (l.kernel == "adamw")
     l.state.push_back(

@@ -114,6 +114,42 @@ def NNStoragePass : Pass<"nn-storage", "::mlir::ModuleOp"> {
   ];
 }
 
+def NNPadVocabPass : Pass<"nn-pad-vocab", "::mlir::ModuleOp"> {
+  let summary = "Pads the vocabulary of the loss's logits to a multiple "
+                "(128 on the cuda target) for aligned GEMMs";
+  let description = [{
+    Runs after `--nn-storage`, before `--nn-autodiff`. For each
+    `nn.cross_entropy` whose class count V is not a multiple of `multiple`
+    and whose logits are an `nn.matmul` of a parameter (the tied `[V, D]`
+    embedding table read with `transpose_rhs`, or a `[D, V]` head, with an
+    optional `[V]` bias), it pads that parameter's vocabulary dim to the
+    multiple Vp: the declaration keeps the model's shape as
+    `logical_shape`, the reads, the matmul and the logits become Vp wide,
+    and the loss gets `classes = V`, so padded columns are outside the
+    softmax and get a zero gradient. The padding of the parameters is zero
+    and stays zero, so the loss, the gradients and the logical parameters
+    are the unpadded model's (docs/NUMERICS.md). A loss it cannot pad is
+    left unpadded with a warning that says why.
+
+    ```mlir
+    nn.parameter @wte : tensor<65x64xf32> <{init = "normal", std = 2.0e-02 : f64}>
+    %w = nn.param @wte : tensor<65x64xf32>
+    %l = nn.matmul %h, %w transpose_rhs : (tensor<2x8x64xf32>, tensor<65x64xf32>) -> tensor<2x8x65xf32>
+    %loss = nn.cross_entropy %l, %t : (tensor<2x8x65xf32>, tensor<2x8xi32>) -> tensor<f32>
+    // becomes, with multiple=128
+    nn.parameter @wte : tensor<128x64xf32> <{init = "normal", logical_shape = array<i64: 65, 64>, std = 2.0e-02 : f64}>
+    %w = nn.param @wte : tensor<128x64xf32>
+    %l = nn.matmul %h, %w transpose_rhs : (tensor<2x8x64xf32>, tensor<128x64xf32>) -> tensor<2x8x128xf32>
+    %loss = nn.cross_entropy %l, %t {classes = 65 : i64} : (tensor<2x8x128xf32>, tensor<2x8xi32>) -> tensor<f32>
+    ```
+  }];
+  let dependentDialects = ["::pipec::nn::NNDialect"];
+  let options = [
+    Option<"multiple", "multiple", "int64_t", "0",
+           "pad the vocabulary to a multiple of this (0: leave it)">,
+  ];
+}
+
 def NNFusePass : Pass<"nn-fuse", "::mlir::ModuleOp"> {
   let summary = "Replaces op pairs of @train_step's forward by the fused ops "
                 "one kernel computes";

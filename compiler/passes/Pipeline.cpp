@@ -10,11 +10,24 @@ std::string storageTypeOf(const std::string &target) {
   return target == "cuda" ? "bf16" : "f32";
 }
 
+int64_t vocabMultipleOf(const std::string &target) {
+  return target == "cuda" ? 128 : 0;
+}
+
+void addStoragePasses(mlir::OpPassManager &pm, const std::string &target) {
+  NNStoragePassOptions storage;
+  storage.type = storageTypeOf(target);
+  pm.addPass(createNNStoragePass(storage));
+  if (int64_t multiple = vocabMultipleOf(target)) {
+    NNPadVocabPassOptions pad;
+    pad.multiple = multiple;
+    pm.addPass(createNNPadVocabPass(pad));
+  }
+}
+
 void buildTrainingPipeline(mlir::OpPassManager &pm,
                            const TrainingPipelineOptions &o) {
-  NNStoragePassOptions storage;
-  storage.type = storageTypeOf(o.target);
-  pm.addPass(createNNStoragePass(storage));
+  addStoragePasses(pm, o.target);
   NNAutodiffPassOptions autodiff;
   autodiff.recompute.assign(o.autodiffRecompute.begin(),
                             o.autodiffRecompute.end());

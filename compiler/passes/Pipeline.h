@@ -1,6 +1,7 @@
 //===- Pipeline.h - the training flow as one pass pipeline -------*- C++ -*-===//
 //
-// nn-autodiff -> nn-fuse -> pipe-partition -> pipe-schedule ->
+// nn-storage -> nn-pad-vocab -> nn-autodiff -> nn-fuse -> pipe-partition ->
+// pipe-schedule ->
 // nn-lower-to-kernels -> pipe-plan-memory with
 // one set of options, so `pipec compile` and tests build the same flow.
 //
@@ -36,6 +37,14 @@ struct TrainingPipelineOptions {
 /// The storage type of activations on `target` (--nn-storage): bf16 on
 /// cuda, f32 elsewhere.
 std::string storageTypeOf(const std::string &target);
+
+/// The multiple the vocabulary is padded to on `target` (--nn-pad-vocab):
+/// 128 on cuda (aligned GEMM tiles), 0 (none) elsewhere.
+int64_t vocabMultipleOf(const std::string &target);
+
+/// The target's storage passes, the flow's first: --nn-storage and, where
+/// the target pads, --nn-pad-vocab.
+void addStoragePasses(mlir::OpPassManager &pm, const std::string &target);
 
 /// Appends the flow's passes to a module-level pass manager.
 void buildTrainingPipeline(mlir::OpPassManager &pm,

@@ -67,6 +67,8 @@ static bool readModel(ModuleOp module, func::FuncOp step, func::FuncOp opt,
     ParamLayout pl;
     pl.name = p.getSymName().str();
     pl.shape.assign(t.getShape().begin(), t.getShape().end());
+    if (std::optional<ArrayRef<int64_t>> logical = p.getLogicalShape())
+      pl.logicalShape.assign(logical->begin(), logical->end());
     pl.elements = t.getNumElements();
     pl.bytes = pl.elements * ((t.getElementTypeBitWidth() + 7) / 8);
     int64_t master = 0;
@@ -129,11 +131,17 @@ static bool readModel(ModuleOp module, func::FuncOp step, func::FuncOp opt,
     return false;
   }
   // The vocabulary: the rows of the first embedding table (the call's
-  // first operand, --nn-lower-to-kernels).
+  // first operand, --nn-lower-to-kernels), the model's rows where the
+  // table is padded (--nn-pad-vocab): token ids must be below them.
   step.walk([&](kernel::CallOp call) {
-    if (!L.vocab && call.getOrigin() == "nn.embedding")
-      L.vocab =
-          cast<RankedTensorType>(call.getInputs()[0].getType()).getShape()[0];
+    if (L.vocab || call.getOrigin() != "nn.embedding")
+      return;
+    Value table = call.getInputs()[0];
+    L.vocab = cast<RankedTensorType>(table.getType()).getShape()[0];
+    if (auto read = table.getDefiningOp<nn::ParamOp>())
+      if (auto decl = module.lookupSymbol<nn::ParameterOp>(read.getName()))
+        if (std::optional<ArrayRef<int64_t>> logical = decl.getLogicalShape())
+          L.vocab = (*logical)[0];
   });
   return true;
 }

@@ -126,6 +126,8 @@ struct ChunkLayout {
 struct ParamLayout {
   std::string name;
   std::vector<int64_t> shape;
+  /// The model's shape of a padded parameter (--nn-pad-vocab), else empty.
+  std::vector<int64_t> logicalShape;
   int64_t elements = 0, bytes = 0;
   /// The working copy the kernels read (bf16 storage), 0 when they read
   /// the master itself (docs/NUMERICS.md).

@@ -4,6 +4,7 @@
 
 #include "dialects/nn/NNOps.h"
 #include "pipert/Init.h"
+#include "pipert/LogicalShape.h"
 #include "pipert/Safetensors.h"
 
 #include <algorithm>
@@ -34,6 +35,10 @@ bool ParameterStore<T>::declare(mlir::ModuleOp module,
     Entry e;
     e.name = p.getSymName().str();
     e.shape.assign(type.getShape().begin(), type.getShape().end());
+    if (std::optional<llvm::ArrayRef<int64_t>> logical = p.getLogicalShape())
+      e.logicalShape.assign(logical->begin(), logical->end());
+    else
+      e.logicalShape = e.shape;
     e.init = p.getInit().str();
     e.std = p.getStd().convertToDouble();
     e.values.assign(type.getNumElements(), T(0));
@@ -51,14 +56,25 @@ bool ParameterStore<T>::declare(mlir::ModuleOp module,
 
 template <typename T>
 bool ParameterStore<T>::initialise(uint64_t seed, std::string &error) {
-  for (Entry &e : params)
-    if (!pipert::initParameter(e.values.data(), 0,
-                               static_cast<int64_t>(e.values.size()), seed,
+  for (Entry &e : params) {
+    std::vector<T> logical(size_t(pipert::elementsOf(e.logicalShape)));
+    if (!pipert::initParameter(logical.data(), 0,
+                               static_cast<int64_t>(logical.size()), seed,
                                e.name, e.init, e.std)) {
       error = "parameter '" + e.name + "': unknown init '" + e.init + "'";
       return false;
     }
+    pipert::scatterLogical(logical.data(), e.logicalShape, e.values.data(),
+                           e.shape);
+  }
   return true;
+}
+
+template <typename T>
+std::vector<T> ParameterStore<T>::logicalOf(const Entry &e, const T *padded) {
+  std::vector<T> logical(size_t(pipert::elementsOf(e.logicalShape)));
+  pipert::gatherLogical(padded, e.shape, logical.data(), e.logicalShape);
+  return logical;
 }
 
 template <typename T>
@@ -81,9 +97,9 @@ bool ParameterStore<T>::load(const std::string &path, std::string &error) {
       error = path + ": parameter '" + e.name + "' is missing";
       return false;
     }
-    if (t->shape != e.shape) {
+    if (t->shape != e.logicalShape) {
       error = path + ": '" + e.name + "' has shape " + shapeText(t->shape) +
-              ", the model declares " + shapeText(e.shape);
+              ", the model declares " + shapeText(e.logicalShape);
       return false;
     }
     std::vector<T> values;
@@ -93,7 +109,8 @@ bool ParameterStore<T>::load(const std::string &path, std::string &error) {
     }
     if (!pipert::checkFinite(path, e.name, values, error))
       return false;
-    e.values = std::move(values);
+    pipert::scatterLogical(values.data(), e.logicalShape, e.values.data(),
+                           e.shape);
   }
   return true;
 }
@@ -103,8 +120,8 @@ bool ParameterStore<T>::save(const std::string &path,
                              std::string &error) const {
   std::vector<pipert::Tensor> tensors;
   for (const Entry &e : params)
-    tensors.push_back(
-        pipert::makeFloatTensor<T>(e.name, e.shape, e.values.data()));
+    tensors.push_back(pipert::makeFloatTensor<T>(
+        e.name, e.logicalShape, logicalOf(e, e.values.data()).data()));
   return pipert::writeSafetensors(path, tensors, {}, error);
 }
 

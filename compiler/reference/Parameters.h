@@ -26,6 +26,9 @@ public:
   struct Entry {
     std::string name;
     std::vector<int64_t> shape;
+    /// The model's shape (nn.parameter's logical_shape; `shape` where the
+    /// parameter is not padded): what initialisation and files see.
+    std::vector<int64_t> logicalShape;
     std::string init;
     double std = 0;
     std::vector<T> values;
@@ -40,7 +43,8 @@ public:
   /// (zeroed). Fails, writing to `errs`, on a non-static shape.
   bool declare(mlir::ModuleOp module, llvm::raw_ostream &errs);
 
-  /// Fills every parameter from (seed, name, element index).
+  /// Fills every parameter from (seed, name, logical element index); the
+  /// padding of a padded parameter is zero.
   bool initialise(uint64_t seed, std::string &error);
 
   /// Loads every parameter from a safetensors file (F32 or F64, converted
@@ -48,8 +52,12 @@ public:
   bool load(const std::string &path, std::string &error);
 
   /// Saves every parameter in declaration order (F32 for float, F64 for
-  /// double).
+  /// double), each in its logical shape.
   bool save(const std::string &path, std::string &error) const;
+
+  /// A tensor of parameter `e`'s padded shape (its values, a gradient) as
+  /// the dense logical tensor files hold.
+  static std::vector<T> logicalOf(const Entry &e, const T *padded);
 
   std::vector<Entry> &entries() { return params; }
   const std::vector<Entry> &entries() const { return params; }

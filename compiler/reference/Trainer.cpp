@@ -183,9 +183,12 @@ static bool dumpGradients(func::FuncOp optimizer, const Executor<T> &exec,
       continue;
     std::string name = call.getStateRef(0).param;
     int idx = params.find(name);
+    const auto &entry = params.entries()[idx];
     tensors.push_back(pipert::makeFloatTensor<T>(
-        name, params.entries()[idx].shape,
-        exec.valueBuffer(call.getInputs()[0])));
+        name, entry.logicalShape,
+        ParameterStore<T>::logicalOf(entry,
+                                     exec.valueBuffer(call.getInputs()[0]))
+            .data()));
   }
   if (tensors.size() != params.entries().size()) {
     errs << "pipec reference-train: error: @optimizer_step updates "

@@ -454,7 +454,7 @@ struct CrossEntropyGrad
     auto ce = cast<CrossEntropyOp>(op);
     auto fused = SoftmaxCrossEntropyOp::create(
         b, op->getLoc(), ce.getType(), operands[0].getType(), operands[0],
-        operands[1], ctx.getLossScale());
+        operands[1], ctx.getLossScale(), ce.getClassesAttr());
     results.push_back(fused.getLoss());
     saved.push_back(fused.getDlogits());
     return success();

@@ -243,6 +243,10 @@ LogicalResult SoftmaxCrossEntropyOp::verify() {
     return emitOpError("targets shape ")
            << shapeStr(targets) << " must be logits shape without its last dim "
            << shapeStr(logits.drop_back());
+  if (getClasses() && (*getClasses() < 1 || int64_t(*getClasses()) > logits.back()))
+    return emitOpError("classes ")
+           << *getClasses() << " must be in [1, " << logits.back()
+           << "], the logits' last dim";
   return expectShape(*this, "dlogits", getDlogits(), logits, getLogits(),
                      "logits " + shapeStr(logits));
 }

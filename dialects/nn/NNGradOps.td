@@ -115,15 +115,23 @@ def NN_SoftmaxCrossEntropyOp : NN_Op<"softmax_cross_entropy"> {
     (`crossEntropyForward`); `dlogits = (softmax(logits) - onehot(targets)) *
     (loss_scale / (B*T))` (`crossEntropyBackward`, the scale computed in
     double). `loss_scale` is d(step loss)/d(micro-batch loss). The kernel
-    may write `dlogits` over `logits`.
+    may write `dlogits` over `logits`. `classes` is `nn.cross_entropy`'s:
+    the padded columns' `dlogits` are zero.
 
     ```mlir
     %loss, %dlogits = nn.softmax_cross_entropy %logits, %targets, %scale : (tensor<4x32x256xf32>, tensor<4x32xi32>, tensor<f64>) -> (tensor<f32>, tensor<4x32x256xf32>)
     ```
   }];
   let arguments = (ins NN_FloatTensor:$logits, NN_IndexTensor:$targets,
-                       NN_F64Scalar:$loss_scale);
+                       NN_F64Scalar:$loss_scale, OptionalAttr<I64Attr>:$classes);
   let results = (outs 0DTensorOf<[F32]>:$loss, NN_FloatTensor:$dlogits);
+  let extraClassDeclaration = [{
+    /// The classes: `classes` when set, else the logits' last dim.
+    int64_t classCount() {
+      return getClasses() ? int64_t(*getClasses())
+                          : ::llvm::cast<::mlir::ShapedType>(getLogits().getType()).getShape().back();
+    }
+  }];
   let assemblyFormat = [{
     $logits `,` $targets `,` $loss_scale attr-dict `:` functional-type(operands, results)
   }];

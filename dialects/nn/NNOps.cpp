@@ -76,6 +76,16 @@ LogicalResult ParameterOp::verify() {
     return emitOpError("normal init needs a positive std");
   if (!getTensorType().hasStaticShape())
     return emitOpError("parameter shape must be static");
+  if (std::optional<ArrayRef<int64_t>> logical = getLogicalShape()) {
+    ArrayRef<int64_t> shape = getTensorType().getShape();
+    bool fits = logical->size() == shape.size();
+    for (size_t i = 0; fits && i < shape.size(); ++i)
+      fits = (*logical)[i] >= 1 && (*logical)[i] <= shape[i];
+    if (!fits)
+      return emitOpError("logical_shape ")
+             << shapeStr(*logical) << " must have the rank of "
+             << shapeStr(shape) << " and no dim above it";
+  }
   return success();
 }
 
@@ -376,6 +386,10 @@ LogicalResult CrossEntropyOp::verify() {
            << shapeStr(targets) << " must be logits shape without its last dim "
            << shapeStr(logits.drop_back()) << " (logits " << shapeStr(logits)
            << ")";
+  if (getClasses() && (*getClasses() < 1 || int64_t(*getClasses()) > logits.back()))
+    return emitOpError("classes ")
+           << *getClasses() << " must be in [1, " << logits.back()
+           << "], the logits' last dim";
   return success();
 }
 

@@ -21,9 +21,16 @@ def NN_ParameterOp : Op<NN_Dialect, "parameter", [Symbol, HasParent<"::mlir::Mod
     ```mlir
     nn.parameter @"h.0.attn.c_attn.weight" : tensor<64x192xf32> <{init = "normal", std = 2.000000e-02 : f64}>
     ```
+
+    `logical_shape`, when present, is the model's shape of a parameter
+    whose declared type is padded (--nn-pad-vocab: a vocabulary rounded up
+    for aligned GEMMs): each dim at most the declared one. The elements
+    inside the logical shape are the model's, initialised and saved by
+    their logical index; the padding is zero and stays zero.
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<NN_AnyShapeFloatTensor>:$type,
-                       StrAttr:$init, DefaultValuedAttr<F64Attr, "0.0">:$std);
+                       StrAttr:$init, DefaultValuedAttr<F64Attr, "0.0">:$std,
+                       OptionalAttr<DenseI64ArrayAttr>:$logical_shape);
   let assemblyFormat = "$sym_name `:` $type prop-dict attr-dict";
   let hasVerifier = 1;
   let extraClassDeclaration = [{
@@ -343,9 +350,21 @@ def NN_CrossEntropyOp : NN_ComputeOp<"cross_entropy"> {
     ```mlir
     %loss = nn.cross_entropy %logits, %targets : (tensor<4x32x256xf32>, tensor<4x32xi32>) -> tensor<f32>
     ```
+
+    `classes`, when present, is how many of the last dim's columns are
+    classes (targets in `[0, classes)`); the rest pad a vocabulary for
+    aligned GEMMs (--nn-pad-vocab) and take no part in the softmax.
   }];
-  let arguments = (ins NN_FloatTensor:$logits, NN_IndexTensor:$targets);
+  let arguments = (ins NN_FloatTensor:$logits, NN_IndexTensor:$targets,
+                       OptionalAttr<I64Attr>:$classes);
   let results = (outs 0DTensorOf<[F32]>:$result);
+  let extraClassDeclaration = [{
+    /// The classes: `classes` when set, else the logits' last dim.
+    int64_t classCount() {
+      return getClasses() ? int64_t(*getClasses())
+                          : ::llvm::cast<::mlir::ShapedType>(getLogits().getType()).getShape().back();
+    }
+  }];
   let assemblyFormat = "$logits `,` $targets attr-dict `:` functional-type(operands, results)";
 }
 

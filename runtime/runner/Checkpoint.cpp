@@ -2,6 +2,7 @@
 
 #include "runtime/runner/Runner.h"
 
+#include "pipert/LogicalShape.h"
 #include "pipert/Safetensors.h"
 #ifdef PIPEC_PLAN_MPI
 #include "pipert/MpiTransport.h"
@@ -25,7 +26,9 @@ bool loadInit(pipert::Executor &exec, const std::string &path,
       error = path + ": no tensor '" + p.name + "'";
       return false;
     }
-    if (t->shape != p.shape) {
+    // A padded parameter is loaded in its model shape; its padding stays
+    // zero (pipert/LogicalShape.h).
+    if (t->shape != p.modelShape()) {
       error = path + ": tensor '" + p.name + "' has another shape than the "
               "model's";
       return false;
@@ -35,6 +38,12 @@ bool loadInit(pipert::Executor &exec, const std::string &path,
       return false;
     if (!pipert::checkFinite(path, p.name, values, error))
       return false;
+    if (!p.logicalShape.empty()) {
+      std::vector<float> padded(size_t(pipert::elementsOf(p.shape)));
+      pipert::scatterLogical(values.data(), p.logicalShape, padded.data(),
+                             p.shape);
+      values = std::move(padded);
+    }
     if (exec.holds(p.rank)) // else another process loads it
       if (pipert::Status c = exec.writeArena(p.rank, p.offset, values.data(),
                                              p.bytes);
@@ -66,10 +75,18 @@ bool writeSaved(const pipert::Manifest &m,
                 const std::string &path, std::string &error) {
   std::vector<const pipert::ParamInfo *> params = savedParams(m);
   std::vector<pipert::Tensor> tensors;
-  for (size_t i = 0; i < params.size(); ++i)
-    tensors.push_back(pipert::makeFloatTensor<float>(
-        params[i]->name, params[i]->shape,
-        reinterpret_cast<const float *>(values[i])));
+  std::vector<float> logical;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const pipert::ParamInfo &p = *params[i];
+    const float *v = reinterpret_cast<const float *>(values[i]);
+    if (!p.logicalShape.empty()) {
+      // Saved in the model's shape, without the padding.
+      logical.resize(size_t(pipert::elementsOf(p.logicalShape)));
+      pipert::gatherLogical(v, p.shape, logical.data(), p.logicalShape);
+      v = logical.data();
+    }
+    tensors.push_back(pipert::makeFloatTensor<float>(p.name, p.modelShape(), v));
+  }
   return pipert::writeSafetensors(path, tensors, {}, error);
 }
 

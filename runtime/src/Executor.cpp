@@ -4,6 +4,7 @@
 
 #include "pipert/Init.h"
 #include "pipert/LocalTransport.h"
+#include "pipert/LogicalShape.h"
 #include "pipert/LrSchedule.h"
 #include "pipert/Metrics.h"
 #include "pipert/Shadow.h"
@@ -172,26 +173,40 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
         p, FreeDeleter{allocator ? allocator->release : nullptr});
   }
   // Parameters are initialised on the host: in place in a host arena, or
-  // in a staging buffer copied into a device arena.
+  // in a staging buffer copied into a device arena. A padded parameter is
+  // drawn in its logical shape and scattered, the padding zero.
   e->copy = allocator ? allocator->copy : nullptr;
-  std::vector<double> staging; // doubles: aligned for either dtype
+  std::vector<double> staging, logical; // doubles: aligned for either dtype
   for (const ParamInfo &p : m.params) {
     if (!e->arenas[p.rank])
       continue;
-    int64_t elems = p.bytes / dtypeBytes(p.dtype);
+    const bool padded = !p.logicalShape.empty();
+    int64_t elems = padded ? elementsOf(p.logicalShape)
+                           : p.bytes / dtypeBytes(p.dtype);
     uint8_t *at = e->arenas[p.rank].get() + p.offset;
     if (e->copy) {
       staging.resize(size_t(p.bytes + 7) / 8);
       at = reinterpret_cast<uint8_t *>(staging.data());
     }
+    uint8_t *drawn = at;
+    if (padded) {
+      logical.resize(size_t(elems * dtypeBytes(p.dtype) + 7) / 8);
+      drawn = reinterpret_cast<uint8_t *>(logical.data());
+    }
     bool ok = p.dtype == DType::F32
-                  ? initParameter(reinterpret_cast<float *>(at), 0, elems,
+                  ? initParameter(reinterpret_cast<float *>(drawn), 0, elems,
                                   m.train.seed, p.name, p.init, p.std)
-                  : initParameter(reinterpret_cast<double *>(at), 0, elems,
+                  : initParameter(reinterpret_cast<double *>(drawn), 0, elems,
                                   m.train.seed, p.name, p.init, p.std);
     if (!ok)
       return Status::failure("parameter " + p.name + ": cannot initialise (" +
                              p.init + ")");
+    if (padded && p.dtype == DType::F32)
+      scatterLogical(reinterpret_cast<const float *>(drawn), p.logicalShape,
+                     reinterpret_cast<float *>(at), p.shape);
+    else if (padded)
+      scatterLogical(reinterpret_cast<const double *>(drawn), p.logicalShape,
+                     reinterpret_cast<double *>(at), p.shape);
     if (e->copy)
       if (Status c = e->writeArena(p.rank, p.offset, at, p.bytes); !c.ok())
         return Status::failure("parameter " + p.name + ": " + c.message(),

@@ -4,6 +4,7 @@
 
 #include "pipert/AtomicFile.h"
 #include "pipert/InputFile.h"
+#include "pipert/LogicalShape.h"
 
 #include <nlohmann/json.hpp>
 
@@ -284,7 +285,7 @@ std::string manifestToJson(const Manifest &m) {
   }
   j["rank_info"] = ranks;
   json params = json::array();
-  for (const ParamInfo &p : m.params)
+  for (const ParamInfo &p : m.params) {
     params.push_back({{"name", p.name},
                       {"shape", p.shape},
                       {"dtype", dtypeName(p.dtype)},
@@ -297,6 +298,9 @@ std::string manifestToJson(const Manifest &m) {
                       {"init", p.init},
                       {"std", p.std},
                       {"decay", p.decay}});
+    if (!p.logicalShape.empty())
+      params.back()["logical_shape"] = p.logicalShape;
+  }
   j["parameters"] = params;
   json buffers = json::array();
   for (const BufferInfo &b : m.buffers)
@@ -425,6 +429,12 @@ Status parseManifest(const std::string &text, const std::string &name,
         ok = d && (d->is_boolean() || r.fail(p + ".decay", "expected a boolean"));
         if (ok)
           info.decay = d->get<bool>();
+      }
+      if (ok && pj.contains("logical_shape")) {
+        ok = r.intArray(pj, "logical_shape", p, info.logicalShape);
+        if (ok && !fitsIn(info.logicalShape, info.shape))
+          ok = r.fail(p + ".logical_shape",
+                      "must have the rank of shape and no dim above it");
       }
       m.params.push_back(info);
     }

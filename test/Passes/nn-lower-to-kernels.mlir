@@ -12,12 +12,12 @@
 // CHECK: %[[HEAD:.+]] = nn.param @head
 // CHECK: %[[H:.+]] = kernel.call "matmul_bias_forward"(%{{.+}}, %[[W]], %[[B]]) ints [8, 8, 8, 0] reals [] state [] from "nn.matmul" : (tensor<2x4x8xf32>, tensor<8x8xf32>, tensor<8xf32>) -> tensor<2x4x8xf32>
 // CHECK: %[[L:.+]] = kernel.call "matmul_forward"(%[[H]], %[[HEAD]]) ints [8, 8, 16, 0]
-// CHECK: kernel.call "cross_entropy_forward"(%[[L]], %{{.+}}) ints [8, 16] reals [] state [] from "nn.cross_entropy"
+// CHECK: kernel.call "cross_entropy_forward"(%[[L]], %{{.+}}) ints [8, 16, 16] reals [] state [] from "nn.cross_entropy"
 // CHECK-NOT: nn.matmul
 // CHECK-LABEL: func.func @train_step
 // CHECK: %[[SH:.+]] = kernel.call "matmul_bias_forward"({{.*}}) ints [8, 8, 8, 0] reals [] state [] from "nn.matmul" {nn.op_id = 3 : i64, nn.role = "F"}
 // CHECK: %[[SL:.+]] = kernel.call "matmul_forward"(%[[SH]], %{{.+}}) ints [8, 8, 16, 0]
-// CHECK: %[[LOSS:.+]]:2 = kernel.call "softmax_cross_entropy"(%[[SL]], %{{.+}}, %{{.+}}) ints [8, 16] reals [] state [] from "nn.softmax_cross_entropy" {nn.op_id = 5 : i64, nn.role = "F"} : (tensor<2x4x16xf32>, tensor<2x4xi32>, tensor<f64>) -> (tensor<f32>, tensor<2x4x16xf32>)
+// CHECK: %[[LOSS:.+]]:2 = kernel.call "softmax_cross_entropy"(%[[SL]], %{{.+}}, %{{.+}}) ints [8, 16, 16] reals [] state [] from "nn.softmax_cross_entropy" {nn.op_id = 5 : i64, nn.role = "F"} : (tensor<2x4x16xf32>, tensor<2x4xi32>, tensor<f64>) -> (tensor<f32>, tensor<2x4x16xf32>)
 // CHECK: %[[DH:.+]] = kernel.call "matmul_backward_b"(%[[LOSS]]#1, %{{.+}}) ints [8, 8, 16, 0] reals [] state [] from "nn.matmul_grad_b" {nn.op_id = 4 : i64, nn.role = "B"}
 // CHECK: kernel.call "matmul_backward_w"(%[[SH]], %[[LOSS]]#1) ints [8, 8, 16, 0] reals [] state ["acc:0:head"] from "nn.matmul_grad_w" {nn.op_id = 4 : i64, nn.role = "W"}
 // CHECK: kernel.call "matmul_bias_backward_w"(%{{.+}}, %[[DH]]) ints [8, 8, 8, 0] reals [] state ["acc:0:w", "acc:0:b"] from "nn.matmul_grad_w"

@@ -201,10 +201,9 @@ static int runPlan() {
       });
       PassManager pm(&ctx);
       // The target's storage: the cuda target keeps bf16 activations, so
-      // its costs and memory count them at 2 bytes (docs/NUMERICS.md).
-      pipec::NNStoragePassOptions storage;
-      storage.type = pipec::storageTypeOf(o.rates.name);
-      pm.addPass(pipec::createNNStoragePass(storage));
+      // its costs and memory count them at 2 bytes, and pads the
+      // vocabulary (docs/NUMERICS.md).
+      pipec::addStoragePasses(pm, o.rates.name);
       pm.addPass(pipec::createNNAutodiffPass());
       if (succeeded(pm.run(*module)))
         trainStep = module->lookupSymbol<func::FuncOp>("train_step");

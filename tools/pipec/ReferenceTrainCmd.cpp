@@ -76,6 +76,13 @@ static cl::opt<std::string> storage(
              "to nearest even where that target stores it, fp32 masters, "
              "gradients, moments and statistics (docs/NUMERICS.md)"),
     cl::value_desc("f32|bf16"), cl::init("f32"), cl::sub(trainCmd));
+static StrictInt<int64_t, 0, 1 << 20> padVocab(
+    "pad-vocab", 0,
+    cl::desc("Pad the vocabulary of the loss's logits to a multiple of N, "
+             "as the cuda target does with 128 (--nn-pad-vocab): the losses "
+             "and the saved parameters are the unpadded model's. 0 "
+             "(default): no padding"),
+    cl::value_desc("N"), cl::sub(trainCmd));
 static StrictInt<int, 1, 4096> threads("threads", 1,
             cl::desc("OpenMP threads of the kernels (default 1); BLAS stays "
                      "at one thread, so the results do not depend on it"),
@@ -127,10 +134,13 @@ static int runReferenceTrain() {
   pipec::NNStoragePassOptions storageOptions;
   storageOptions.type = storage;
   pm.addPass(pipec::createNNStoragePass(storageOptions));
+  pipec::NNPadVocabPassOptions padOptions;
+  padOptions.multiple = padVocab;
+  pm.addPass(pipec::createNNPadVocabPass(padOptions));
   pm.addPass(pipec::createNNAutodiffPass());
   if (mlir::failed(pm.run(*module))) {
-    errs() << "pipec reference-train: error: --nn-storage or --nn-autodiff "
-              "failed on "
+    errs() << "pipec reference-train: error: --nn-storage, --nn-pad-vocab "
+              "or --nn-autodiff failed on "
            << modelFile << "\n";
     return 1;
   }

@@ -33,6 +33,10 @@ struct RankInfo {
 struct ParamInfo {
   std::string name;
   std::vector<int64_t> shape;
+  /// The model's shape when `shape` is padded (--nn-pad-vocab: initialised
+  /// and saved logically, the padding zero, pipert/LogicalShape.h); empty
+  /// when the parameter is not padded.
+  std::vector<int64_t> logicalShape;
   DType dtype = DType::F32;
   int32_t rank = 0;
   int64_t offset = 0, gradOffset = 0, adamMOffset = 0, adamVOffset = 0;
@@ -40,6 +44,10 @@ struct ParamInfo {
   std::string init = "normal"; ///< "normal", "zeros" or "ones"
   double std = 0.02;
   bool decay = false; ///< weight decay (2-D weights)
+  /// The shape initialisation and checkpoints see.
+  const std::vector<int64_t> &modelShape() const {
+    return logicalShape.empty() ? shape : logicalShape;
+  }
 };
 
 /// A named arena region (activation, message buffer, workspace...).

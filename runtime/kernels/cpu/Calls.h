@@ -185,24 +185,25 @@ inline Status attention_forward(T *out, T *lse, const T *q, const T *k,
   return Status::success();
 }
 
-/// The mean cross-entropy of the rows (inference form: no gradient).
+/// The mean cross-entropy of the rows (inference form: no gradient) over
+/// the first `vocab` of each row's `stride` logits.
 template <typename T, int64_t... S>
 inline Status cross_entropy_forward(T *loss, const T *logits,
                                     const int32_t *targets, int64_t rows,
-                                    int64_t vocab) {
+                                    int64_t vocab, int64_t stride) {
   return crossEntropyForward<T, S...>(loss, nullptr, logits, targets, rows,
-                                      vocab);
+                                      vocab, stride);
 }
 
 /// The loss and dlogits = (softmax - onehot) * lossScale / rows, the
-/// division in double (docs/AUTODIFF.md).
+/// division in double (docs/AUTODIFF.md); padded columns get zero.
 template <typename T, int64_t... S>
 inline Status softmax_cross_entropy(T *loss, T *dlogits, const T *logits,
                                     const int32_t *targets,
                                     const double *lossScale, int64_t rows,
-                                    int64_t vocab) {
+                                    int64_t vocab, int64_t stride) {
   return softmaxCrossEntropy<T, S...>(loss, dlogits, logits, targets,
-                                      lossScale, rows, vocab);
+                                      lossScale, rows, vocab, stride);
 }
 
 //===----------------------------------------------------------------------===//

@@ -1,7 +1,10 @@
 //===- CrossEntropy.h - Softmax cross-entropy fused with its gradient -----===//
 //
-// logits are [rows, vocab] (rows = batch * seq), targets [rows] (i32).
-// Per row, loss = logsumexp(logits) - logits[target].
+// logits are [rows, stride] (rows = batch * seq), of which the first
+// vocab columns are classes (stride > vocab: a vocabulary padded for
+// aligned GEMMs, docs/NUMERICS.md; the padding is read by nothing and gets
+// a zero gradient); targets [rows] (i32). Per row, loss =
+// logsumexp(logits[:vocab]) - logits[target]. stride 0 means vocab.
 //
 // Numerics: per row, the maximum is subtracted before exp, the sum of
 // exponentials uses the fixed 8-lane order of Reduce.h in T; rows are split
@@ -65,6 +68,21 @@ inline void softmaxGradRow(T *g, const T *x, int32_t target, int64_t vocab,
   }
 }
 
+/// The row stride: the static shape's third entry, else `arg`, and 0 (or
+/// absent) means `vocab`.
+template <int I, int64_t... S>
+inline int64_t strideOr(int64_t arg, int64_t vocab) {
+  int64_t s = fixedOr<I, S...>(arg);
+  return s > 0 ? s : vocab;
+}
+
+/// The padded columns [vocab, stride) of one gradient row: zero.
+template <typename T>
+inline void zeroPadding(T *g, int64_t vocab, int64_t stride) {
+  for (int64_t i = vocab; i < stride; ++i)
+    g[i] = T(0);
+}
+
 /// The mean of the per-row losses, added in ascending rows in double.
 template <typename T> inline T meanLoss(const T *per, int64_t rows) {
   double total = 0;
@@ -81,9 +99,10 @@ template <typename T> inline T meanLoss(const T *per, int64_t rows) {
 template <typename T, int64_t... S>
 inline Status crossEntropyForward(T *loss, T *rowLosses, const T *logits,
                                   const int32_t *targets, int64_t rowsArg,
-                                  int64_t vocabArg) {
+                                  int64_t vocabArg, int64_t strideArg = 0) {
   const int64_t rows = detail::fixedOr<0, S...>(rowsArg);
   const int64_t vocab = detail::fixedOr<1, S...>(vocabArg);
+  const int64_t stride = detail::strideOr<2, S...>(strideArg, vocab);
   Status st = detail::checkTargets("cross_entropy", targets, rows, vocab);
   if (!st.ok())
     return st;
@@ -96,7 +115,7 @@ inline Status crossEntropyForward(T *loss, T *rowLosses, const T *logits,
 #pragma omp parallel for schedule(static)                                      \
     if (rows * vocab * 8 >= detail::kParallelWork)
   for (int64_t r = 0; r < rows; ++r) {
-    const T *x = logits + r * vocab;
+    const T *x = logits + r * stride;
     T mx, sum;
     detail::rowStats(x, vocab, mx, sum);
     per[r] = (mx + std::log(sum)) - x[targets[r]];
@@ -110,9 +129,11 @@ inline Status crossEntropyForward(T *loss, T *rowLosses, const T *logits,
 template <typename T, int64_t... S>
 inline Status crossEntropyBackward(T *dlogits, const T *logits,
                                    const int32_t *targets, int64_t rowsArg,
-                                   int64_t vocabArg, double scale) {
+                                   int64_t vocabArg, double scale,
+                                   int64_t strideArg = 0) {
   const int64_t rows = detail::fixedOr<0, S...>(rowsArg);
   const int64_t vocab = detail::fixedOr<1, S...>(vocabArg);
+  const int64_t stride = detail::strideOr<2, S...>(strideArg, vocab);
   Status st =
       detail::checkTargets("cross_entropy backward", targets, rows, vocab);
   if (!st.ok())
@@ -122,8 +143,9 @@ inline Status crossEntropyBackward(T *dlogits, const T *logits,
     if (rows * vocab * 10 >= detail::kParallelWork)
   for (int64_t r = 0; r < rows; ++r) {
     T mx, sum;
-    detail::softmaxGradRow(dlogits + r * vocab, logits + r * vocab,
+    detail::softmaxGradRow(dlogits + r * stride, logits + r * stride,
                            targets[r], vocab, sc, mx, sum);
+    detail::zeroPadding(dlogits + r * stride, vocab, stride);
   }
   return Status::success();
 }
@@ -137,9 +159,10 @@ template <typename T, int64_t... S>
 inline Status softmaxCrossEntropy(T *loss, T *dlogits, const T *logits,
                                   const int32_t *targets,
                                   const double *lossScale, int64_t rowsArg,
-                                  int64_t vocabArg) {
+                                  int64_t vocabArg, int64_t strideArg = 0) {
   const int64_t rows = detail::fixedOr<0, S...>(rowsArg);
   const int64_t vocab = detail::fixedOr<1, S...>(vocabArg);
+  const int64_t stride = detail::strideOr<2, S...>(strideArg, vocab);
   Status st = detail::checkTargets("cross_entropy", targets, rows, vocab);
   if (!st.ok())
     return st;
@@ -148,11 +171,12 @@ inline Status softmaxCrossEntropy(T *loss, T *dlogits, const T *logits,
 #pragma omp parallel for schedule(static)                                      \
     if (rows * vocab * 10 >= detail::kParallelWork)
   for (int64_t r = 0; r < rows; ++r) {
-    const T *x = logits + r * vocab;
+    const T *x = logits + r * stride;
     const T target = x[targets[r]]; // read before g, which may alias x
     T mx, sum;
-    detail::softmaxGradRow(dlogits + r * vocab, x, targets[r], vocab, sc, mx,
+    detail::softmaxGradRow(dlogits + r * stride, x, targets[r], vocab, sc, mx,
                            sum);
+    detail::zeroPadding(dlogits + r * stride, vocab, stride);
     per[size_t(r)] = (mx + std::log(sum)) - target;
   }
   *loss = detail::meanLoss(per.data(), rows);
