@@ -1,7 +1,7 @@
 //===- EmitLayout.h - arenas of a compiled plan, per rank -------*- C++ -*-===//
 //
 // Where every byte of a compiled plan lives (docs/EMIT.md): the value
-// layout of compiler/passes/ValueLayout.h (per rank the static blocks, per
+// layout of compiler/analysis/ValueLayout.h (per rank the static blocks, per
 // (chunk, micro-batch) six regions), placed where --pipe-plan-memory packed
 // them, plus what the emitter alone needs (learning-rate schedule,
 // programs, manifest).
@@ -10,7 +10,7 @@
 #ifndef PIPEC_COMPILER_EMIT_EMITLAYOUT_H
 #define PIPEC_COMPILER_EMIT_EMITLAYOUT_H
 
-#include "compiler/passes/ValueLayout.h"
+#include "compiler/analysis/ValueLayout.h"
 #include "dialects/nn/NNOps.h"
 #include "dialects/pipe/PipeOps.h"
 #include "pipert/LrSchedule.h"

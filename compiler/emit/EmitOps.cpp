@@ -11,7 +11,7 @@
 
 #include "compiler/emit/EmitOps.h"
 
-#include "compiler/passes/KernelArity.h"
+#include "compiler/analysis/KernelArity.h"
 
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNOps.h"

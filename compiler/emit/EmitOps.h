@@ -11,8 +11,8 @@
 #ifndef PIPEC_COMPILER_EMIT_EMITOPS_H
 #define PIPEC_COMPILER_EMIT_EMITOPS_H
 
-#include "compiler/passes/KernelArity.h"
-#include "compiler/reference/PerturbVjp.h"
+#include "compiler/analysis/KernelArity.h"
+#include "compiler/analysis/PerturbVjp.h"
 #include "dialects/kernel/KernelOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Operation.h"
@@ -92,8 +92,8 @@ std::string emitKernelSource(const KernelInstances &instances);
 
 /// The values `--debug-perturb-vjp=OP` multiplies by 1 + 1e-3 right after
 /// the op that computes them: the reference executor's choice
-/// (compiler/reference/PerturbVjp.h).
-using PerturbedValues = reference::PerturbedValues;
+/// (compiler/analysis/PerturbVjp.h).
+using PerturbedValues = analysis::PerturbedValues;
 
 /// Appends `v[i] *= float(1 + 1e-3)` over every element of each f32 value.
 void emitPerturbation(llvm::ArrayRef<mlir::Value> values,

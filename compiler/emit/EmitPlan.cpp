@@ -678,7 +678,7 @@ bool pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
     return false;
   PerturbedValues perturbed;
   if (!options.debugPerturbVjp.empty() &&
-      !reference::perturbedVjpValues(
+      !analysis::perturbedVjpValues(
           module.lookupSymbol<func::FuncOp>("train_step"),
           options.debugPerturbVjp, perturbed, error))
     return false;

@@ -1,7 +1,7 @@
 //===- MemoryPlanReader.cpp - slots and offsets from --pipe-plan-memory ---===//
 //
 // The emitter does not lay out arenas itself: --pipe-plan-memory planned
-// the same regions (compiler/passes/ValueLayout.h) and wrote on every
+// the same regions (compiler/analysis/ValueLayout.h) and wrote on every
 // pipe.program where each (chunk, region, slot) lives (pipe.buffers), which
 // slot each micro-batch uses (pipe.slots) and the arena size
 // (pipe.arena_bytes). This reads them back and checks that they describe

@@ -10,7 +10,7 @@
 
 #include "compiler/import/JsonImporter.h"
 #include "compiler/import/Importer.h"
-#include "compiler/import/ModelInfo.h"
+#include "dialects/nn/NNModelAttrs.h"
 #include "dialects/nn/NNDialect.h"
 #include "dialects/nn/NNOps.h"
 

@@ -22,7 +22,7 @@ namespace pipec {
 /// Imports the model in `jsonText`. Returns a verified module with
 /// `func.func @forward(inputs...) -> tensor<f32>` (the loss), one
 /// `nn.parameter` per parameter, and the module attributes `nn.config` and
-/// `nn.train` (see compiler/import/ModelInfo.h). On error returns null after
+/// `nn.train` (see dialects/nn/NNModelAttrs.h). On error returns null after
 /// writing `FILE:LINE:COL: error: PATH: message` lines to `errs`.
 ///
 /// Loads the nn and func dialects into `ctx`. Keeps no global state: any

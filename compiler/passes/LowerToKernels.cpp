@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "compiler/passes/KernelArity.h"
+#include "compiler/analysis/KernelArity.h"
 #include "compiler/passes/Passes.h"
 
 #include "dialects/kernel/KernelOps.h"
@@ -43,38 +43,6 @@ struct Lowering {
 };
 
 } // namespace
-
-const KernelArity *pipec::cpuKernelArity(StringRef name) {
-  static const llvm::StringMap<KernelArity> table = [] {
-    llvm::StringMap<KernelArity> t;
-#define PIPERT_CPU_KERNEL(NAME, PTRS, INTS, REALS)                             \
-  t[#NAME] = {PTRS, INTS, REALS};
-#include "runtime/kernels/cpu/KernelList.def"
-    return t;
-  }();
-  auto it = table.find(name);
-  return it == table.end() ? nullptr : &it->second;
-}
-
-const KernelArity *pipec::cudaKernelArity(StringRef name) {
-  static const llvm::StringMap<KernelArity> table = [] {
-    llvm::StringMap<KernelArity> t;
-#define PIPERT_CUDA_KERNEL(NAME, PTRS, INTS, REALS)                            \
-  t[#NAME] = {PTRS, INTS, REALS};
-#include "runtime/kernels/cuda/KernelList.def"
-    return t;
-  }();
-  auto it = table.find(name);
-  return it == table.end() ? nullptr : &it->second;
-}
-
-const KernelArity *pipec::kernelArity(StringRef target, StringRef name) {
-  if (target == "cpu")
-    return cpuKernelArity(name);
-  if (target == "cuda")
-    return cudaKernelArity(name);
-  return nullptr;
-}
 
 static ArrayRef<int64_t> shapeOf(Value v) {
   return cast<RankedTensorType>(v.getType()).getShape();

@@ -162,7 +162,8 @@ struct NNPadVocabPass : public pipec::impl::NNPadVocabPassBase<NNPadVocabPass> {
     module.walk([&](nn::CrossEntropyOp ce) { losses.push_back(ce); });
     for (nn::CrossEntropyOp ce : losses) {
       int64_t classes = ce.classCount();
-      if (classes % multiple == 0)
+      // Padded already (classes set), or a multiple: nothing to do.
+      if (ce.getClasses() || classes % multiple == 0)
         continue;
       int64_t padded = (classes + multiple - 1) / multiple * multiple;
       if (std::string why = pad(module, ce, padded); !why.empty())

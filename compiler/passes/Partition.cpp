@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "compiler/passes/ModelCosts.h"
+#include "compiler/analysis/ModelCosts.h"
 #include "compiler/passes/Passes.h"
 
 #include "dialects/nn/NNOps.h"

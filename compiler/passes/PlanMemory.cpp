@@ -10,9 +10,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "compiler/passes/ModelCosts.h"
+#include "compiler/analysis/ModelCosts.h"
 #include "compiler/passes/Passes.h"
-#include "compiler/passes/ValueLayout.h"
+#include "compiler/analysis/ValueLayout.h"
 #include "compiler/plan/MemoryPlan.h"
 #include "compiler/schedule/Validate.h"
 

@@ -2,7 +2,7 @@
 
 #include "compiler/reference/Executor.h"
 #include "compiler/reference/KernelTable.h"
-#include "compiler/reference/PerturbVjp.h"
+#include "compiler/analysis/PerturbVjp.h"
 #include "compiler/reference/ValueInfo.h"
 #include "kernels/cuda/Bf16.h"
 
@@ -119,7 +119,8 @@ bool Executor<T>::planPerturbation(llvm::raw_ostream &errs) {
   if (options.perturbVjpOp.empty())
     return true;
   std::string error;
-  if (!perturbedVjpValues(fn, options.perturbVjpOp, perturbed, error)) {
+  if (!analysis::perturbedVjpValues(fn, options.perturbVjpOp, perturbed,
+                                    error)) {
     errs << "pipec reference-train: error: " << error << "\n";
     return false;
   }

@@ -21,7 +21,7 @@
 #define PIPEC_COMPILER_REFERENCE_EXECUTOR_H
 
 #include "compiler/reference/Parameters.h"
-#include "compiler/reference/PerturbVjp.h"
+#include "compiler/analysis/PerturbVjp.h"
 #include "kernels/cpu/Status.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -129,7 +129,7 @@ private:
   /// Per call (index of `calls`), its bf16 results, rounded after it runs.
   std::vector<std::vector<Slot>> roundedResults;
   /// Ops whose float results are multiplied by 1 + 1e-3 after they run.
-  PerturbedValues perturbed;
+  analysis::PerturbedValues perturbed;
 };
 
 } // namespace pipec::reference

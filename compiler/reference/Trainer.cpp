@@ -2,7 +2,7 @@
 
 #include "compiler/reference/Trainer.h"
 
-#include "compiler/import/ModelInfo.h"
+#include "dialects/nn/NNModelAttrs.h"
 #include "compiler/passes/Passes.h"
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNGradOps.h"

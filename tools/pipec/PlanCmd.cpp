@@ -10,7 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/import/JsonImporter.h"
-#include "compiler/passes/ModelCosts.h"
+#include "compiler/analysis/ModelCosts.h"
 #include "compiler/passes/Passes.h"
 #include "compiler/passes/Pipeline.h"
 #include "compiler/plan/Planner.h"

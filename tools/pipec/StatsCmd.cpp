@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/import/JsonImporter.h"
-#include "compiler/import/ModelInfo.h"
+#include "dialects/nn/NNModelAttrs.h"
 #include "dialects/nn/NNOps.h"
 #include "tools/pipec/Subcommand.h"
 

@@ -1,7 +1,7 @@
-//===- ImporterTest.cpp - importModel and ModelInfo through their API -----===//
+//===- ImporterTest.cpp - importModel and NNModelAttrs through their API --===//
 
 #include "compiler/import/JsonImporter.h"
-#include "compiler/import/ModelInfo.h"
+#include "dialects/nn/NNModelAttrs.h"
 #include "dialects/nn/NNOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"

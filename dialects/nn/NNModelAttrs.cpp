@@ -1,6 +1,6 @@
-//===- ModelInfo.cpp - what an imported module says about its model -------===//
+//===- NNModelAttrs.cpp - the model's config and train attributes --------===//
 
-#include "compiler/import/ModelInfo.h"
+#include "dialects/nn/NNModelAttrs.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Location.h"

@@ -1,6 +1,6 @@
 //===- PerturbVjp.cpp - which values --debug-perturb-vjp changes ----------===//
 
-#include "compiler/reference/PerturbVjp.h"
+#include "compiler/analysis/PerturbVjp.h"
 
 #include "dialects/kernel/KernelOps.h"
 
@@ -17,7 +17,7 @@ static StringRef originOf(Operation &op) {
   return op.getName().getStringRef();
 }
 
-bool pipec::reference::perturbedVjpValues(func::FuncOp trainStep,
+bool pipec::analysis::perturbedVjpValues(func::FuncOp trainStep,
                                           StringRef opName,
                                           PerturbedValues &out,
                                           std::string &error) {

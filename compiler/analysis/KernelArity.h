@@ -5,8 +5,8 @@
 // kernel takes its pointers.
 //
 //===----------------------------------------------------------------------===//
-#ifndef PIPEC_COMPILER_PASSES_KERNELARITY_H
-#define PIPEC_COMPILER_PASSES_KERNELARITY_H
+#ifndef PIPEC_COMPILER_ANALYSIS_KERNELARITY_H
+#define PIPEC_COMPILER_ANALYSIS_KERNELARITY_H
 
 #include "llvm/ADT/StringRef.h"
 
@@ -27,4 +27,4 @@ const KernelArity *kernelArity(llvm::StringRef target, llvm::StringRef name);
 
 } // namespace pipec
 
-#endif // PIPEC_COMPILER_PASSES_KERNELARITY_H
+#endif // PIPEC_COMPILER_ANALYSIS_KERNELARITY_H

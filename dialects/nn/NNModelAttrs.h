@@ -1,21 +1,22 @@
-//===- ModelInfo.h - what an imported module says about its model -*- C++
-//-*-===//
+//===- NNModelAttrs.h - the model's config and train attributes -*- C++ -*-===//
 //
-// The importer stores the model's `config` and `train` sections as module
-// attributes so that every tool reads the same values from the IR:
+// Part of the nn dialect: the importer writes these module attributes and
+// op locations; the passes, the reference executor and the tools read them
+// from the IR (the passes know no JSON, docs/DESIGN.md). The model's
+// `config` and `train` sections:
 //
 //   nn.config = {batch = 4 : i64, seq = 64 : i64, ...}    every entry an i64
-//   nn.train  = {seed = 1337 : i64, lr = 1.0e-03 : f64, warmup_steps = 10 :
-//   i64,
-//                decay = "cosine", decay_steps = 1000 : i64, min_lr = ... :
-//                f64, beta1, beta2, eps, weight_decay, grad_clip : f64}
+//   nn.train  = {seed = 1337 : i64, lr = 1.0e-03 : f64,
+//                warmup_steps = 10 : i64, decay = "cosine",
+//                decay_steps = 1000 : i64, min_lr = ... : f64,
+//                beta1, beta2, eps, weight_decay, grad_clip : f64}
 //
 // and the JSON path of every op in a name location, `graph[3].ops[2] (i=5)`.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef PIPEC_COMPILER_IMPORT_MODELINFO_H
-#define PIPEC_COMPILER_IMPORT_MODELINFO_H
+#ifndef PIPEC_DIALECTS_NN_NNMODELATTRS_H
+#define PIPEC_DIALECTS_NN_NNMODELATTRS_H
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringRef.h"
@@ -61,4 +62,4 @@ std::optional<JsonOrigin> getJsonOrigin(mlir::Location loc);
 
 } // namespace pipec
 
-#endif // PIPEC_COMPILER_IMPORT_MODELINFO_H
+#endif // PIPEC_DIALECTS_NN_NNMODELATTRS_H

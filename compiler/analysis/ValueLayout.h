@@ -11,8 +11,8 @@
 // the packed offsets back, so both agree on every byte.
 //
 //===----------------------------------------------------------------------===//
-#ifndef PIPEC_COMPILER_PASSES_VALUELAYOUT_H
-#define PIPEC_COMPILER_PASSES_VALUELAYOUT_H
+#ifndef PIPEC_COMPILER_ANALYSIS_VALUELAYOUT_H
+#define PIPEC_COMPILER_ANALYSIS_VALUELAYOUT_H
 
 #include "pipert/PlanAbi.h"
 #include "compiler/plan/MemoryPlan.h"
@@ -222,4 +222,4 @@ chunkBuffers(const ValueLayout &layout);
 
 } // namespace pipec::layout
 
-#endif // PIPEC_COMPILER_PASSES_VALUELAYOUT_H
+#endif // PIPEC_COMPILER_ANALYSIS_VALUELAYOUT_H

@@ -6,8 +6,8 @@
 // ask this one function.
 //
 //===----------------------------------------------------------------------===//
-#ifndef PIPEC_COMPILER_REFERENCE_PERTURBVJP_H
-#define PIPEC_COMPILER_REFERENCE_PERTURBVJP_H
+#ifndef PIPEC_COMPILER_ANALYSIS_PERTURBVJP_H
+#define PIPEC_COMPILER_ANALYSIS_PERTURBVJP_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
@@ -15,7 +15,7 @@
 
 #include <string>
 
-namespace pipec::reference {
+namespace pipec::analysis {
 
 /// Per op of @train_step, its values to multiply by 1 + 1e-3 right after it.
 using PerturbedValues =
@@ -28,6 +28,6 @@ using PerturbedValues =
 bool perturbedVjpValues(mlir::func::FuncOp trainStep, llvm::StringRef op,
                         PerturbedValues &out, std::string &error);
 
-} // namespace pipec::reference
+} // namespace pipec::analysis
 
-#endif // PIPEC_COMPILER_REFERENCE_PERTURBVJP_H
+#endif // PIPEC_COMPILER_ANALYSIS_PERTURBVJP_H

@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef PIPEC_COMPILER_PASSES_MODELCOSTS_H
-#define PIPEC_COMPILER_PASSES_MODELCOSTS_H
+#ifndef PIPEC_COMPILER_ANALYSIS_MODELCOSTS_H
+#define PIPEC_COMPILER_ANALYSIS_MODELCOSTS_H
 
 #include "compiler/plan/Planner.h"
 
@@ -49,4 +49,4 @@ bool parameterStorage(mlir::ModuleOp module, llvm::StringRef name,
 
 } // namespace pipec
 
-#endif // PIPEC_COMPILER_PASSES_MODELCOSTS_H
+#endif // PIPEC_COMPILER_ANALYSIS_MODELCOSTS_H

@@ -8,9 +8,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "compiler/passes/ModelCosts.h"
+#include "compiler/analysis/ModelCosts.h"
 
-#include "compiler/import/ModelInfo.h"
+#include "dialects/nn/NNModelAttrs.h"
 #include "dialects/nn/NNOps.h"
 
 #include "llvm/ADT/DenseMap.h"

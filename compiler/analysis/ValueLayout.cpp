@@ -1,8 +1,8 @@
 //===- ValueLayout.cpp - what a compiled plan keeps, and where ------------===//
 
-#include "compiler/passes/ValueLayout.h"
+#include "compiler/analysis/ValueLayout.h"
 
-#include "compiler/passes/ModelCosts.h"
+#include "compiler/analysis/ModelCosts.h"
 
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNGradOps.h"
