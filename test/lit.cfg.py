@@ -12,6 +12,7 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.pipec_obj_root, "test")
 
 config.substitutions.append(("%models", os.path.join(config.pipec_src_root, "models")))
+config.substitutions.append(("%src_root", config.pipec_src_root))
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope --allow-unused-prefixes=false"
 
 llvm_config.use_default_substitutions()
