@@ -212,7 +212,7 @@ def PipeSchedulePass : Pass<"pipe-schedule", "::mlir::ModuleOp"> {
     missing or duplicated action, a backward before its forward, a cycle
     that would deadlock), naming the ranks and instructions involved.
 
-    Before, with `--pipe-schedule=kind=1f1b,microbatches=2`:
+    Before, with `--pipe-schedule="kind=1f1b microbatches=2"`:
 
     ```mlir
     pipe.chunk @c0 rank = 0 costs = [1.0, 1.0, 1.0]

@@ -60,4 +60,28 @@ void buildTrainingPipeline(mlir::OpPassManager &pm,
   pm.addPass(createPipePlanMemoryPass(memory));
 }
 
+TrainingPipelineOptions TrainingPipelineCLOptions::toOptions() const {
+  TrainingPipelineOptions o;
+  o.kind = schedule::kindName(kind);
+  o.stages = stages;
+  o.microbatches = microbatches;
+  o.chunksPerRank = chunksPerRank;
+  o.target = target == Target::Cuda ? "cuda" : "cpu";
+  o.autodiffRecompute.assign(recompute.begin(), recompute.end());
+  o.recomputeChunks = recomputeChunks;
+  o.memoryCap = memoryCap;
+  o.fuse = fuse;
+  return o;
+}
+
+void registerTrainingPipeline() {
+  mlir::PassPipelineRegistration<TrainingPipelineCLOptions>(
+      "pipec-train",
+      "The training flow of pipec compile (docs/DESIGN.md): storage, "
+      "autodiff, fuse, partition, schedule, lowering to kernels, memory plan",
+      [](mlir::OpPassManager &pm, const TrainingPipelineCLOptions &o) {
+        buildTrainingPipeline(pm, o.toOptions());
+      });
+}
+
 } // namespace pipec

@@ -10,7 +10,10 @@
 #ifndef PIPEC_COMPILER_PASSES_PIPELINE_H
 #define PIPEC_COMPILER_PASSES_PIPELINE_H
 
+#include "compiler/schedule/Schedule.h"
+
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
 
 #include <cstdint>
 #include <string>
@@ -49,6 +52,65 @@ void addStoragePasses(mlir::OpPassManager &pm, const std::string &target);
 /// Appends the flow's passes to a module-level pass manager.
 void buildTrainingPipeline(mlir::OpPassManager &pm,
                            const TrainingPipelineOptions &options);
+
+/// The targets pipec compiles for.
+enum class Target { Cpu, Cuda };
+
+/// The flow's options as pipec-opt reads them (`--pipec-train="kind=zb-v
+/// stages=4 microbatches=8 target=cuda"`): the schedule kind and the target
+/// enumerated, so a wrong one is refused with the valid ones listed.
+struct TrainingPipelineCLOptions
+    : public mlir::PassPipelineOptions<TrainingPipelineCLOptions> {
+  Option<schedule::Kind> kind{
+      *this, "kind", llvm::cl::desc("the schedule (docs/SCHEDULES.md)"),
+      llvm::cl::init(schedule::Kind::OneFOneB),
+      llvm::cl::values(
+          clEnumValN(schedule::Kind::GPipe, "gpipe", "all F, then all B"),
+          clEnumValN(schedule::Kind::OneFOneB, "1f1b", "one F, one B"),
+          clEnumValN(schedule::Kind::Interleaved, "interleaved-1f1b",
+                     "1F1B over several chunks per rank"),
+          clEnumValN(schedule::Kind::ZBH1, "zb-h1",
+                     "zero bubble: B and W split, 1F1B's memory"),
+          clEnumValN(schedule::Kind::ZBV, "zb-v",
+                     "zero bubble over a V of two chunks per rank"),
+          clEnumValN(schedule::Kind::DualPipeV, "dualpipe-v",
+                     "DeepSeek's DualPipe on a V"))};
+  Option<int32_t> stages{*this, "stages",
+                         llvm::cl::desc("pipeline stages (ranks)"),
+                         llvm::cl::init(1)};
+  Option<int32_t> microbatches{*this, "microbatches",
+                               llvm::cl::desc("micro-batches per step"),
+                               llvm::cl::init(1)};
+  Option<int32_t> chunksPerRank{
+      *this, "chunks-per-rank",
+      llvm::cl::desc("chunks per rank (0: the kind's default)"),
+      llvm::cl::init(0)};
+  Option<Target> target{
+      *this, "target", llvm::cl::desc("what the kernels run on"),
+      llvm::cl::init(Target::Cpu),
+      llvm::cl::values(
+          clEnumValN(Target::Cpu, "cpu", "fp32, the cpu kernel library"),
+          clEnumValN(Target::Cuda, "cuda",
+                     "bf16 storage, a padded vocabulary, the cuda kernels"))};
+  ListOption<std::string> recompute{
+      *this, "recompute",
+      llvm::cl::desc("ops autodiff recomputes in B (e.g. gelu)")};
+  Option<bool> recomputeChunks{
+      *this, "recompute-chunks",
+      llvm::cl::desc("let the partitioner recompute whole chunks"),
+      llvm::cl::init(false)};
+  Option<int64_t> memoryCap{*this, "memory-cap",
+                            llvm::cl::desc("bytes per rank (0: no cap)"),
+                            llvm::cl::init(0)};
+  Option<bool> fuse{*this, "fuse", llvm::cl::desc("run --nn-fuse"),
+                    llvm::cl::init(true)};
+
+  /// As the flow's options.
+  TrainingPipelineOptions toOptions() const;
+};
+
+/// Registers the flow as pipec-opt's `--pipec-train` pipeline.
+void registerTrainingPipeline();
 
 } // namespace pipec
 

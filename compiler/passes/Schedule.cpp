@@ -59,23 +59,6 @@ struct PipeSchedulePass
   using Base::Base;
   void runOnOperation() override;
 
-  /// Accepts the comma form `kind=1f1b,microbatches=8` as well as MLIR's
-  /// space-separated options: a comma followed by one of this pass's option
-  /// names separates options; any other comma (in a file name) stays.
-  LogicalResult initializeOptions(
-      StringRef options,
-      function_ref<LogicalResult(const Twine &)> errorHandler) override {
-    static const char *const names[] = {
-        "kind=", "microbatches=", "chunks-per-rank=", "csv="};
-    std::string text = options.str();
-    for (size_t i = 0; i < text.size(); ++i)
-      if (text[i] == ',' && llvm::any_of(names, [&](const char *name) {
-            return StringRef(text).drop_front(i + 1).starts_with(name);
-          }))
-        text[i] = ' ';
-    return Pass::initializeOptions(text, errorHandler);
-  }
-
 private:
   /// Builds the compute plan from the options; false after a diagnostic.
   bool buildPlan(ModuleOp module, ArrayRef<ChunkOp> chunks, int32_t stages,

@@ -7,7 +7,7 @@
 
 // RUN: rm -rf %t && split-file %s %t
 
-// RUN: pipec-opt %t/four.mlir --pipe-schedule=kind=1f1b,microbatches=4 | pipec-opt | FileCheck %s --check-prefix=ONE
+// RUN: pipec-opt %t/four.mlir --pipe-schedule="kind=1f1b microbatches=4" | pipec-opt | FileCheck %s --check-prefix=ONE
 // ONE: pipe.group @tied.wte ranks = [0, 3]
 // ONE: pipe.group @world ranks = [0, 1, 2, 3]
 // ONE-LABEL: pipe.program rank = 0 {
@@ -32,7 +32,7 @@
 
 // zb-v: rank r holds chunks r and 7-r; the tied group joins after the
 // rank's last W, whichever chunk it belongs to.
-// RUN: pipec-opt %t/vshape.mlir --pipe-schedule=kind=zb-v,microbatches=8 | pipec-opt | FileCheck %s --check-prefix=ZBV
+// RUN: pipec-opt %t/vshape.mlir --pipe-schedule="kind=zb-v microbatches=8" | pipec-opt | FileCheck %s --check-prefix=ZBV
 // ZBV: pipe.group @tied.wte ranks = [0, 3]
 // ZBV: pipe.schedule "zb-v" stages = 4 microbatches = 8
 // ZBV-LABEL: pipe.program rank = 0 {
@@ -54,7 +54,7 @@
 // ZBV-NEXT:    opt_step
 
 // The count: one tied collective per member per step, none elsewhere.
-// RUN: pipec-opt %t/vshape.mlir --pipe-schedule=kind=zb-v,microbatches=8 | grep -c "all_reduce @tied.wte" | FileCheck %s --check-prefix=COUNT
+// RUN: pipec-opt %t/vshape.mlir --pipe-schedule="kind=zb-v microbatches=8" | grep -c "all_reduce @tied.wte" | FileCheck %s --check-prefix=COUNT
 // COUNT: 2
 
 // GPT-tiny end to end: the partitioner declares @tied.wte.weight on ranks 0
@@ -81,7 +81,7 @@
 
 // Two groups: a rank in both joins them in the order the module declares
 // them, the same on every member.
-// RUN: pipec-opt %t/two-groups.mlir --pipe-schedule=kind=gpipe,microbatches=2 | FileCheck %s --check-prefix=TWO
+// RUN: pipec-opt %t/two-groups.mlir --pipe-schedule="kind=gpipe microbatches=2" | FileCheck %s --check-prefix=TWO
 // TWO-LABEL: pipe.program rank = 0 {
 // TWO:         all_reduce @tied.a bucket 0
 // TWO-NEXT:    all_reduce @tied.b bucket 0
@@ -95,7 +95,7 @@
 // TWO-NOT:     @tied.b
 // TWO:         all_reduce @world bucket 0
 
-// RUN: not pipec-opt %t/outside.mlir --pipe-schedule=kind=1f1b,microbatches=2 2>&1 | FileCheck %s --check-prefix=OUT
+// RUN: not pipec-opt %t/outside.mlir --pipe-schedule="kind=1f1b microbatches=2" 2>&1 | FileCheck %s --check-prefix=OUT
 // OUT: error: --pipe-schedule: group @tied.wte names rank 5, but the pipeline's ranks are 0..1
 
 //--- four.mlir

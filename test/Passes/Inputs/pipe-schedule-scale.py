@@ -24,7 +24,7 @@ def main():
             f.write(f"pipe.chunk @c{i} rank = {i} costs = [1.0, 2.0, 1.0]\n")
     start = time.perf_counter()
     subprocess.run([pipec_opt, src, "-o", out,
-                    f"--pipe-schedule=kind=1f1b,microbatches={MICROBATCHES}"],
+                    f"--pipe-schedule=kind=1f1b microbatches={MICROBATCHES}"],
                    check=True)
     seconds = time.perf_counter() - start
     text = open(out).read()
