@@ -1,6 +1,8 @@
 // Tests --pipe-schedule: every kind on small pipelines (programs, bubble and
-// step time checked against the closed forms or by hand), CSV import, and
-// every refusal with the reason it gives.
+// step time checked against the closed forms or by hand) and every refusal
+// of its options with the reason it gives. Elsewhere: the refusals the
+// module causes (pipe-schedule-invalid.mlir), CSV schedules
+// (pipe-schedule-csv.mlir), tied parameters (pipe-schedule-tied.mlir).
 
 // RUN: rm -rf %t && split-file %s %t
 
@@ -211,29 +213,6 @@
 // DUAL-NEXT:    all_reduce @world bucket 0
 // DUAL-NEXT:    opt_step
 
-// Tests that a torch.distributed.pipelining CSV file (I and W split, an
-// idle None slot) compiles like a generated kind.
-// RUN: pipec-opt %t/two.mlir --pipe-schedule=csv=%S/Inputs/pipe-schedule-zb.csv | pipec-opt | FileCheck %s --check-prefix=CSV
-// CSV: pipe.schedule "csv" stages = 2 microbatches = 2 chunks_per_rank = 1 bubble = 0.3333{{[0-9]+}} step_time = 9.000000e+00
-// CSV-LABEL: pipe.program rank = 0 {
-// CSV-NEXT:    fwd @c0 mb 0
-// CSV-NEXT:    post send_act to 1 @c0 mb 0 req 0
-// CSV-NEXT:    post recv_grad from 1 @c1 mb 0 req 1
-// CSV-NEXT:    fwd @c0 mb 1
-// CSV-NEXT:    post send_act to 1 @c0 mb 1 req 2
-// CSV-NEXT:    post recv_grad from 1 @c1 mb 1 req 3
-// CSV-NEXT:    wait req 0
-// CSV-NEXT:    wait req 1
-// CSV-NEXT:    bwd_b @c0 mb 0
-// CSV-NEXT:    wait req 2
-// CSV-NEXT:    wait req 3
-// CSV-NEXT:    bwd_b @c0 mb 1
-// CSV-NEXT:    bwd_w @c0 mb 0
-// CSV-NEXT:    bwd_w @c0 mb 1
-// CSV-NEXT:    all_reduce @world bucket 0
-// CSV-NEXT:    opt_step
-// CSV-NEXT:  }
-
 // Tests that the emitted group is renamed when @world is taken.
 // RUN: pipec-opt %t/world-taken.mlir --pipe-schedule="kind=1f1b microbatches=1" | pipec-opt | FileCheck %s --check-prefix=RENAME
 // RENAME: pipe.group @world ranks = [0]
@@ -260,9 +239,6 @@
 // TOO-FEW: error: --pipe-schedule: interleaved-1f1b with 2 stages x 2 chunks per rank needs 4 chunks, but the module declares 2 pipe.chunk ops
 // TOO-FEW: note: interleaved-1f1b with 2 stages x 2 chunks per rank places chunks 0..3 on ranks [0, 1, 0, 1]
 
-// RUN: not pipec-opt %t/few-ops.mlir --pipe-schedule="kind=1f1b microbatches=2" 2>&1 | FileCheck %s --check-prefix=FEW-OPS
-// FEW-OPS: error: --pipe-schedule: 1f1b with 2 stages x 1 chunks per rank needs 2 chunks, but the model has only 1 ops
-
 // RUN: not pipec-opt %t/looped.mlir --pipe-schedule="kind=zb-v microbatches=2" 2>&1 | FileCheck %s --check-prefix=PLACED
 // PLACED: looped.mlir:3:1: error: --pipe-schedule: chunk 2 (@c2) is declared on rank 0, but zb-v with 2 stages x 2 chunks per rank places it on rank 1
 // PLACED: note: zb-v with 2 stages x 2 chunks per rank places chunks 0..3 on ranks [0, 1, 1, 0]
@@ -279,15 +255,6 @@
 // RUN: not pipec-opt %t/two.mlir --pipe-schedule=kind=1f1b 2>&1 | FileCheck %s --check-prefix=NO-MB
 // NO-MB: error: --pipe-schedule needs microbatches=M with M >= 1, got 0
 
-// RUN: not pipec-opt %t/no-chunks.mlir --pipe-schedule="kind=1f1b microbatches=2" 2>&1 | FileCheck %s --check-prefix=NO-CHUNKS
-// NO-CHUNKS: error: --pipe-schedule needs pipe.chunk ops (a stage's slice of the step, its rank and its F, B, W costs); the module has none
-
-// RUN: not pipec-opt %t/rank-gap.mlir --pipe-schedule="kind=1f1b microbatches=2" 2>&1 | FileCheck %s --check-prefix=GAP
-// GAP: error: --pipe-schedule: no pipe.chunk is declared on rank 1, but some are on rank 2; ranks must be numbered 0..2
-
-// RUN: not pipec-opt %t/rank-huge.mlir --pipe-schedule="kind=1f1b microbatches=2" 2>&1 | FileCheck %s --check-prefix=HUGE
-// HUGE: error: --pipe-schedule: no pipe.chunk is declared on rank 1, but some are on rank 2147483647; ranks must be numbered 0..2147483647
-
 // RUN: not pipec-opt %t/two.mlir --pipe-schedule="kind=1f1b microbatches=2000000000" 2>&1 | FileCheck %s --check-prefix=TOO-BIG
 // TOO-BIG: error: --pipe-schedule: 2 chunks x 2000000000 micro-batches is 4000000000 chunk steps, more than the limit of 4194304
 
@@ -297,41 +264,6 @@
 
 // RUN: pipec-opt %t/two.mlir --pipe-schedule="kind=1f1b microbatches=2" | not pipec-opt --pipe-schedule="kind=1f1b microbatches=2" 2>&1 | FileCheck %s --check-prefix=TWICE
 // TWICE: error: --pipe-schedule: the module is already scheduled; the pass runs once, on pipe.chunk ops without programs
-
-//===----------------------------------------------------------------------===//
-// CSV files: refusals and broken schedules.
-//===----------------------------------------------------------------------===//
-
-// RUN: not pipec-opt %t/two.mlir --pipe-schedule="kind=1f1b csv=%S/Inputs/pipe-schedule-zb.csv" 2>&1 | FileCheck %s --check-prefix=BOTH
-// BOTH: error: --pipe-schedule: kind=1f1b and csv={{.*}}pipe-schedule-zb.csv both choose the schedule; give one of them
-
-// RUN: not pipec-opt %t/two.mlir --pipe-schedule=csv=%t/absent.csv 2>&1 | FileCheck %s --check-prefix=NO-FILE
-// NO-FILE: error: --pipe-schedule: the schedule file: cannot read '{{.*}}absent.csv': {{.+}}
-
-// RUN: not pipec-opt %t/two.mlir --pipe-schedule="csv=%S/Inputs/pipe-schedule-zb.csv chunks-per-rank=2" 2>&1 | FileCheck %s --check-prefix=CSV-V
-// CSV-V: error: --pipe-schedule: chunks-per-rank=2 but the schedule file places up to 1 chunks on a rank
-
-// RUN: not pipec-opt %t/vshape.mlir --pipe-schedule=csv=%S/Inputs/pipe-schedule-zb.csv 2>&1 | FileCheck %s --check-prefix=CSV-COUNT
-// CSV-COUNT: error: --pipe-schedule: the schedule file needs 2 chunks, but the module declares 4 pipe.chunk ops
-
-// RUN: not pipec-opt %t/two.mlir --pipe-schedule="csv=%S/Inputs/pipe-schedule-zb.csv microbatches=3" 2>&1 | FileCheck %s --check-prefix=CSV-MB
-// CSV-MB: error: --pipe-schedule: the schedule file is rejected: {{.*}}pipe-schedule-zb.csv: --microbatches 3 but the file uses micro-batches 0..1
-
-// A cycle: rank 1 starts with micro-batch 1 while rank 0 waits for the
-// gradient of micro-batch 0; the abstract machine finds both waits.
-// RUN: not pipec-opt %t/two.mlir --pipe-schedule=csv=%S/Inputs/pipe-schedule-cycle.csv 2>&1 | FileCheck %s --check-prefix=CYCLE
-// CYCLE: error: --pipe-schedule: the csv schedule is rejected: deadlock: no rank can proceed
-// CYCLE-NEXT: rank 0 #{{[0-9]+}} wait(recv_grad from 1, chunk 1, mb 0) [req 1] waits for rank 1 to post the matching send_grad
-// CYCLE-NEXT: rank 1 #{{[0-9]+}} wait(recv_act from 0, chunk 0, mb 1) [req 1] waits for rank 0 to post the matching send_act
-
-// RUN: not pipec-opt %t/two.mlir --pipe-schedule=csv=%S/Inputs/pipe-schedule-missing.csv 2>&1 | FileCheck %s --check-prefix=MISSING
-// MISSING: error: --pipe-schedule: the schedule file is rejected: {{.*}}pipe-schedule-missing.csv:2: rank 1 never runs B of chunk 1 micro-batch 1
-
-// RUN: not pipec-opt %t/two.mlir --pipe-schedule=csv=%S/Inputs/pipe-schedule-duplicate.csv 2>&1 | FileCheck %s --check-prefix=DUPLICATE
-// DUPLICATE: error: --pipe-schedule: the schedule file is rejected: {{.*}}pipe-schedule-duplicate.csv:1: rank 0 step 2 (F0.0) duplicates F of chunk 0 micro-batch 0 (first at step 0)
-
-// RUN: not pipec-opt %t/two.mlir --pipe-schedule=csv=%S/Inputs/pipe-schedule-backward-first.csv 2>&1 | FileCheck %s --check-prefix=BACKWARD
-// BACKWARD: error: --pipe-schedule: the schedule file is rejected: {{.*}}pipe-schedule-backward-first.csv:2: rank 1 step 0 (B1.0) runs B of chunk 1 micro-batch 0 before its F
 
 //--- two.mlir
 pipe.chunk @c0 rank = 0 costs = [1.0, 1.0, 1.0]
@@ -357,25 +289,6 @@ pipe.chunk @c3 rank = 0 costs = [1.0, 1.0, 1.0]
 pipe.group @world ranks = [0]
 pipe.chunk @c0 rank = 0 costs = [1.0, 1.0, 1.0]
 pipe.chunk @c1 rank = 1 costs = [1.0, 1.0, 1.0]
-
-//--- few-ops.mlir
-func.func @forward(%x: tensor<4xf32>) -> tensor<4xf32> {
-  %g = nn.gelu %x : tensor<4xf32>
-  return %g : tensor<4xf32>
-}
-pipe.chunk @c0 rank = 0 costs = [1.0, 1.0, 1.0]
-pipe.chunk @c1 rank = 1 costs = [1.0, 1.0, 1.0]
-
-//--- no-chunks.mlir
-pipe.group @world ranks = [0]
-
-//--- rank-gap.mlir
-pipe.chunk @c0 rank = 0 costs = [1.0, 1.0, 1.0]
-pipe.chunk @c2 rank = 2 costs = [1.0, 1.0, 1.0]
-
-//--- rank-huge.mlir
-pipe.chunk @c0 rank = 0 costs = [1.0, 1.0, 1.0]
-pipe.chunk @c1 rank = 2147483647 costs = [1.0, 1.0, 1.0]
 
 //--- free.mlir
 pipe.chunk @c0 rank = 0 costs = [0.0, 0.0, 0.0]
