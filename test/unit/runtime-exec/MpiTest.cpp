@@ -1,6 +1,6 @@
 //===- MpiTest.cpp - the mpi transport against the local one, under mpirun ===//
 //
-// Run by ctest as `mpirun -np N runtime-mpi-tests` (N = 2 and 4): every
+// Run by ctest as `mpirun -np N pipec-runtime-mpi-unittests` (N = 2 and 4): every
 // process builds the same synthetic plan for N ranks, runs it once with all
 // ranks as threads (local transport) and once as its own rank over the mpi
 // transport, and compares the bits: losses and gradient norms of every step
