@@ -12,6 +12,9 @@
 
 #include "compiler/emit/EmitLayout.h"
 
+#include "compiler/plan/MemoryPlan.h"
+#include "dialects/pipe/PipeAttrs.h"
+
 using namespace mlir;
 using namespace pipec;
 using namespace pipec::emit;
@@ -29,8 +32,8 @@ static bool readRank(PlanLayout &L, pipe::ProgramOp prog, std::string &error) {
   int32_t r = int32_t(prog.getRank());
   std::string where = "rank " + std::to_string(r) + ": ";
   auto arena = prog->getAttrOfType<IntegerAttr>("pipe.arena_bytes");
-  auto table = prog->getAttrOfType<DenseI64ArrayAttr>("pipe.buffers");
-  auto slots = prog->getAttrOfType<DenseI32ArrayAttr>("pipe.slots");
+  auto table = prog->getAttrOfType<ArrayAttr>("pipe.buffers");
+  auto slots = prog->getAttrOfType<ArrayAttr>("pipe.slots");
   if (!arena || !table || !slots) {
     error = where + "the pipe.program has no memory plan (run "
                     "--pipe-plan-memory)";
@@ -39,15 +42,17 @@ static bool readRank(PlanLayout &L, pipe::ProgramOp prog, std::string &error) {
   RankLayout &rk = L.ranks[size_t(r)];
   rk.arenaBytes = arena.getInt();
   const int32_t M = L.microbatches, C = int32_t(L.chunks.size());
-  ArrayRef<int64_t> t = table.asArrayRef();
-  if (t.size() % 8) {
-    error = where + "pipe.buffers is not a table of 8 integers per block";
-    return false;
-  }
   int64_t staticBytes = 0;
-  for (size_t i = 0; i < t.size(); i += 8) {
-    int64_t role = t[i + 1], c = t[i + 2], slot = t[i + 3], offset = t[i + 4],
-            bytes = t[i + 5];
+  for (Attribute a : table) {
+    auto blk = dyn_cast<pipe::BufferAttr>(a);
+    int32_t role = -1;
+    if (!blk || !plan::bufferRoleOf(blk.getRole().str(), role)) {
+      error = where + "pipe.buffers holds something other than "
+                      "#pipe.buffer blocks of known roles";
+      return false;
+    }
+    int64_t c = blk.getChunk(), slot = blk.getSlot(),
+            offset = blk.getOffset(), bytes = blk.getBytes();
     if (offset < 0 || bytes < 0 || offset + bytes > rk.arenaBytes) {
       error = where + "a planned block lies outside the arena";
       return false;
@@ -86,29 +91,32 @@ static bool readRank(PlanLayout &L, pipe::ProgramOp prog, std::string &error) {
             " (the plan is not this module's; rerun --pipe-plan-memory)";
     return false;
   }
-  ArrayRef<int32_t> s = slots.asArrayRef();
-  for (size_t i = 0; i + 2 + size_t(M) <= s.size(); i += 2 + size_t(M)) {
-    int k = regionOfRole(s[i]);
-    int32_t c = s[i + 1];
+  for (Attribute a : slots) {
+    auto sl = dyn_cast<pipe::SlotsAttr>(a);
+    int32_t role = -1;
+    if (!sl || !plan::bufferRoleOf(sl.getRole().str(), role) ||
+        sl.getSlots().size() != M) {
+      error = where + "pipe.slots holds something other than #pipe.slots "
+                      "of a known role with one slot per micro-batch";
+      return false;
+    }
+    int k = regionOfRole(role);
+    int64_t c = sl.getChunk();
     if (k < 0 || c < 0 || c >= C || L.chunks[size_t(c)].rank != r) {
       error = where + "pipe.slots names no region of this rank's chunks";
       return false;
     }
     ChunkLayout &ch = L.chunks[size_t(c)];
-    ch.slotOf[k].assign(s.begin() + i + 2, s.begin() + i + 2 + M);
+    ArrayRef<int32_t> of = sl.getSlots().asArrayRef();
+    ch.slotOf[k].assign(of.begin(), of.end());
     for (int32_t j = 0; j < M; ++j)
       if (ch.slotOf[k][size_t(j)] < 0 ||
-          !rk.slotBase.count({c, k, ch.slotOf[k][size_t(j)]})) {
+          !rk.slotBase.count({int32_t(c), k, ch.slotOf[k][size_t(j)]})) {
         error = where + "the plan gives micro-batch " + std::to_string(j) +
                 " of chunk " + std::to_string(c) + "'s " +
                 layout::regionName(k) + " no planned slot";
         return false;
       }
-  }
-  if (s.size() % (2 + size_t(M))) {
-    error = where + "pipe.slots is not (role, chunk, one slot per "
-                    "micro-batch) groups";
-    return false;
   }
   for (int32_t c = 0; c < C; ++c) {
     ChunkLayout &ch = L.chunks[size_t(c)];

@@ -333,10 +333,11 @@ def PipePlanMemoryPass : Pass<"pipe-plan-memory", "::mlir::ModuleOp"> {
     (interval colouring), slots are packed first-fit by size.
 
     Writes on each program `pipe.arena_bytes`, `pipe.peak_live_bytes`,
-    `pipe.memory` (bytes per kind at the peak), `pipe.buffers` (8 integers
-    per block: kind, role, chunk, slot, offset, bytes, first and last
-    instruction) and `pipe.slots` (per (role, chunk): role, chunk, then the
-    slot of each micro-batch). With `memory-cap=BYTES` it fails, naming the
+    `pipe.memory` (bytes per kind at the peak), `pipe.buffers` (one
+    `#pipe.buffer<kind = .., role = .., chunk = .., slot = .., offset = ..,
+    bytes = .., first = .., last = ..>` per block) and `pipe.slots` (one
+    `#pipe.slots<role = .., chunk = .., slots = [..]>` per (role, chunk):
+    the slot of each micro-batch). With `memory-cap=BYTES` it fails, naming the
     rank, when a rank needs more; `print` emits one remark per rank.
   }];
   let dependentDialects = ["::pipec::pipe::PipeDialect"];

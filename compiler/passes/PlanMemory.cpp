@@ -10,13 +10,15 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "compiler/analysis/ModelCosts.h"
 #include "compiler/passes/Passes.h"
+
+#include "compiler/analysis/ModelCosts.h"
 #include "compiler/analysis/ValueLayout.h"
 #include "compiler/plan/MemoryPlan.h"
 #include "compiler/schedule/Validate.h"
 
 #include "dialects/nn/NNOps.h"
+#include "dialects/pipe/PipeAttrs.h"
 #include "dialects/pipe/PipeOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -245,20 +247,23 @@ void PipePlanMemoryPass::runOnOperation() {
       kinds.push_back(b.getNamedAttr(bufferKindName(BufferKind(k)),
                                      b.getI64IntegerAttr(m.atPeak[k])));
     prog->setAttr("pipe.memory", b.getDictionaryAttr(kinds));
-    SmallVector<int64_t> table;
+    SmallVector<Attribute> table;
     for (const plan::Block &blk : m.blocks)
-      table.append({int64_t(blk.kind), blk.role, blk.chunk, blk.slot,
-                    blk.offset, blk.bytes, blk.start, blk.end});
-    prog->setAttr("pipe.buffers", b.getDenseI64ArrayAttr(table));
-    SmallVector<int32_t> slots;
+      table.push_back(pipe::BufferAttr::get(
+          ctx, bufferKindName(blk.kind), plan::bufferRoleName(blk.role),
+          blk.chunk, blk.slot, blk.offset, blk.bytes, blk.start, blk.end));
+    prog->setAttr("pipe.buffers", b.getArrayAttr(table));
+    SmallVector<Attribute> slots;
     for (size_t g = 0; g < m.slotOf.size(); ++g) {
       if (m.slotOf[g].empty())
         continue;
-      slots.push_back(int32_t(g / chunks.size()));
-      slots.push_back(int32_t(g % chunks.size()));
-      slots.append(m.slotOf[g].begin(), m.slotOf[g].end());
+      slots.push_back(pipe::SlotsAttr::get(
+          ctx, plan::bufferRoleName(int32_t(g / chunks.size())),
+          int64_t(g % chunks.size()),
+          b.getDenseI32ArrayAttr(SmallVector<int32_t>(m.slotOf[g].begin(),
+                                                      m.slotOf[g].end()))));
     }
-    prog->setAttr("pipe.slots", b.getDenseI32ArrayAttr(slots));
+    prog->setAttr("pipe.slots", b.getArrayAttr(slots));
     if (print) {
       InFlightDiagnostic d = prog.emitRemark();
       d << "rank " << prog.getRank() << ": arena " << m.arenaBytes

@@ -51,6 +51,15 @@ const char *bufferRoleName(int32_t role) {
   return role >= 0 && role < kBufferRoles ? names[role] : "static";
 }
 
+bool bufferRoleOf(const std::string &name, int32_t &role) {
+  for (int32_t r = -1; r < kBufferRoles; ++r)
+    if (name == bufferRoleName(r)) {
+      role = r;
+      return true;
+    }
+  return false;
+}
+
 namespace {
 
 enum : int32_t {

@@ -51,8 +51,12 @@ enum BufferRole : int32_t {
   RoleSavedForB,   ///< F's kept activations only B reads, F until B
   kBufferRoles
 };
-/// "saved", "recomputed", ... for reports and IR attributes.
+/// "saved", "recomputed", ... for reports and IR attributes; "static" for
+/// a role below 0 (a block that lives the whole step).
 const char *bufferRoleName(int32_t role);
+/// The role named `name` (bufferRoleName's inverse: -1 for "static");
+/// false for an unknown name.
+bool bufferRoleOf(const std::string &name, int32_t &role);
 
 /// What the planner needs to know about one chunk's memory, per micro-batch.
 struct ChunkMemory {

@@ -8,6 +8,7 @@ include "mlir/IR/OpBase.td"
 def Pipe_Dialect : Dialect {
   let name = "pipe";
   let cppNamespace = "::pipec::pipe";
+  let useDefaultAttributePrinterParser = 1;
   let summary = "Pipeline parallelism: chunks, schedules and per-rank programs";
   let description = [{
     `pipe` describes how one training step runs on a pipeline of ranks.

@@ -29,16 +29,34 @@
 // RUN: pipec-opt %t/two.mlir --pipe-schedule="kind=1f1b microbatches=2" --pipe-plan-memory="print=true" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=TWO
 // TWO: remark: rank 0: arena 4227 bytes, live peak 4224 at instruction 3: weights 1000 gradients 1000 optimizer 2000 workspace 3 activations 200 output_grads 0 receive 7 send 14
 // TWO: remark: rank 1: arena 2239 bytes, live peak 2239 at instruction 4: weights 500 gradients 500 optimizer 1000 workspace 5 activations 200 output_grads 20 receive 7 send 7
-// The table: kind, role, chunk, slot, offset, bytes, first, last.
+// The blocks: what they hold, the buffer (static ones live the whole
+// step), where in the arena and from which instruction to which.
 // TWO-LABEL: pipe.program rank = 0 attributes
 // TWO-SAME: pipe.arena_bytes = 4227 : i64
-// TWO-SAME: pipe.buffers = array<i64: 0, -1, -1, 0, 0, 1000, 0, 15, 1, -1, -1, 0, 1000, 1000, 0, 15, 2, -1, -1, 0, 2000, 2000, 0, 15, 3, -1, -1, 0, 4000, 3, 0, 15, 4, 0, 0, 0, 4003, 100, 0, 10, 4, 0, 0, 1, 4103, 100, 3, 13, 5, 2, 0, 0, 4203, 10, 8, 13, 6, 4, 0, 0, 4213, 7, 2, 12, 7, 5, 0, 0, 4203, 7, 0, 5, 7, 5, 0, 1, 4220, 7, 3, 6>
+// TWO-SAME: pipe.buffers = [#pipe.buffer<kind = "weights", role = "static", chunk = -1, slot = 0, offset = 0, bytes = 1000, first = 0, last = 15>,
+// TWO-SAME: #pipe.buffer<kind = "gradients", role = "static", chunk = -1, slot = 0, offset = 1000, bytes = 1000, first = 0, last = 15>,
+// TWO-SAME: #pipe.buffer<kind = "optimizer", role = "static", chunk = -1, slot = 0, offset = 2000, bytes = 2000, first = 0, last = 15>,
+// TWO-SAME: #pipe.buffer<kind = "workspace", role = "static", chunk = -1, slot = 0, offset = 4000, bytes = 3, first = 0, last = 15>,
+// TWO-SAME: #pipe.buffer<kind = "activations", role = "saved", chunk = 0, slot = 0, offset = 4003, bytes = 100, first = 0, last = 10>,
+// TWO-SAME: #pipe.buffer<kind = "activations", role = "saved", chunk = 0, slot = 1, offset = 4103, bytes = 100, first = 3, last = 13>,
+// TWO-SAME: #pipe.buffer<kind = "output_grads", role = "output_grad", chunk = 0, slot = 0, offset = 4203, bytes = 10, first = 8, last = 13>,
+// TWO-SAME: #pipe.buffer<kind = "receive", role = "in_grad", chunk = 0, slot = 0, offset = 4213, bytes = 7, first = 2, last = 12>,
+// TWO-SAME: #pipe.buffer<kind = "send", role = "out_act", chunk = 0, slot = 0, offset = 4203, bytes = 7, first = 0, last = 5>,
+// TWO-SAME: #pipe.buffer<kind = "send", role = "out_act", chunk = 0, slot = 1, offset = 4220, bytes = 7, first = 3, last = 6>]
 // TWO-SAME: pipe.memory = {activations = 200 : i64, gradients = 1000 : i64, optimizer = 2000 : i64, output_grads = 0 : i64, receive = 7 : i64, send = 14 : i64, weights = 1000 : i64, workspace = 3 : i64}
 // TWO-SAME: pipe.peak_live_bytes = 4224 : i64
-// Slots per (role, chunk): role, chunk, then the slot of mb 0 and mb 1.
-// TWO-SAME: pipe.slots = array<i32: 0, 0, 0, 1, 2, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 1>
+// The slot of each micro-batch per (role, chunk).
+// TWO-SAME: pipe.slots = [#pipe.slots<role = "saved", chunk = 0, slots = [0, 1]>,
+// TWO-SAME: #pipe.slots<role = "output_grad", chunk = 0, slots = [0, 0]>,
+// TWO-SAME: #pipe.slots<role = "in_grad", chunk = 0, slots = [0, 0]>,
+// TWO-SAME: #pipe.slots<role = "out_act", chunk = 0, slots = [0, 1]>]
 // TWO-LABEL: pipe.program rank = 1 attributes
 // TWO-SAME: pipe.arena_bytes = 2239 : i64
+
+// The typed blocks read back (the emitter parses what the pass printed).
+// RUN: pipec-opt %t/two.mlir --pipe-schedule="kind=1f1b microbatches=2" --pipe-plan-memory | pipec-opt | FileCheck %s --check-prefix=ROUND
+// ROUND: #pipe.buffer<kind = "receive", role = "in_grad", chunk = 0, slot = 0, offset = 4213, bytes = 7, first = 2, last = 12>
+// ROUND: #pipe.slots<role = "out_act", chunk = 0, slots = [0, 1]>
 
 // The cap: rank 0 needs 4227 bytes.
 // RUN: not pipec-opt %t/two.mlir --pipe-schedule="kind=1f1b microbatches=2" --pipe-plan-memory="memory-cap=4226" -mlir-print-op-on-diagnostic=false 2>&1 | FileCheck %s --check-prefix=CAP

@@ -11,6 +11,8 @@
 #include "compiler/emit/EmitLayout.h"
 #include "compiler/import/JsonImporter.h"
 #include "compiler/passes/Pipeline.h"
+#include "compiler/plan/MemoryPlan.h"
+#include "dialects/pipe/PipeAttrs.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -75,26 +77,31 @@ TEST(MemoryPlanReader, ArenasAndBuffersAreThePlans) {
       EXPECT_EQ(L.ranks[size_t(r)].arenaBytes, arena) << kind;
       EXPECT_EQ(L.manifest.rankInfo[size_t(r)].arenaBytes, arena) << kind;
       // Every planned slot block is where the layout puts that slot.
-      auto table = prog->getAttrOfType<DenseI64ArrayAttr>("pipe.buffers");
-      ArrayRef<int64_t> t = table.asArrayRef();
+      SmallVector<pipe::BufferAttr> t;
+      for (Attribute a : prog->getAttrOfType<ArrayAttr>("pipe.buffers"))
+        t.push_back(cast<pipe::BufferAttr>(a));
       int slotBlocks = 0;
-      for (size_t i = 0; i < t.size(); i += 8) {
-        if (t[i + 1] < 0)
+      for (size_t i = 0; i < t.size(); ++i) {
+        int32_t role = -1;
+        ASSERT_TRUE(plan::bufferRoleOf(t[i].getRole().str(), role));
+        if (role < 0)
           continue;
         ++slotBlocks;
         int region = -1;
         for (int k = 0; k < emit::kRegions; ++k)
-          if (layout::roleOfRegion(k) == t[i + 1])
+          if (layout::roleOfRegion(k) == role)
             region = k;
         ASSERT_GE(region, 0);
         EXPECT_EQ(L.ranks[size_t(r)].slotBase.at(
-                      {int32_t(t[i + 2]), region, int32_t(t[i + 3])}),
-                  t[i + 4]);
+                      {int32_t(t[i].getChunk()), region,
+                       int32_t(t[i].getSlot())}),
+                  t[i].getOffset());
         // Blocks alive at the same time are disjoint.
-        for (size_t j = i + 8; j < t.size(); j += 8)
-          if (t[j + 1] >= 0 && t[i + 6] <= t[j + 7] && t[j + 6] <= t[i + 7])
-            EXPECT_TRUE(t[i + 4] + t[i + 5] <= t[j + 4] ||
-                        t[j + 4] + t[j + 5] <= t[i + 4])
+        for (size_t j = i + 1; j < t.size(); ++j)
+          if (t[j].getRole() != "static" && t[i].getFirst() <= t[j].getLast() &&
+              t[j].getFirst() <= t[i].getLast())
+            EXPECT_TRUE(t[i].getOffset() + t[i].getBytes() <= t[j].getOffset() ||
+                        t[j].getOffset() + t[j].getBytes() <= t[i].getOffset())
                 << kind << " rank " << r;
       }
       EXPECT_GT(slotBlocks, 0);
@@ -112,18 +119,20 @@ TEST(MemoryPlanReader, RefusesAPlanOfAnotherModule) {
   OwningOpRef<ModuleOp> module = planned(ctx, "1f1b", 2, 4);
   ASSERT_TRUE(module);
   pipe::ProgramOp prog = programOf(*module, 1);
-  auto table = prog->getAttrOfType<DenseI64ArrayAttr>("pipe.buffers");
+  auto table = prog->getAttrOfType<ArrayAttr>("pipe.buffers");
   auto arena = prog->getAttrOfType<IntegerAttr>("pipe.arena_bytes");
   Builder b(&ctx);
 
   // One region planned 64 bytes larger than the module's values need.
-  std::vector<int64_t> t(table.asArrayRef().begin(),
-                         table.asArrayRef().end());
-  size_t last = t.size() - 8;
-  ASSERT_GE(t[last + 1], 0) << "slot blocks follow the static ones";
-  t[last + 5] += 64;
+  SmallVector<Attribute> t(table.begin(), table.end());
+  auto last = cast<pipe::BufferAttr>(t.back());
+  ASSERT_NE(last.getRole(), "static") << "slot blocks follow the static ones";
+  t.back() = pipe::BufferAttr::get(&ctx, last.getKind(), last.getRole(),
+                                   last.getChunk(), last.getSlot(),
+                                   last.getOffset(), last.getBytes() + 64,
+                                   last.getFirst(), last.getLast());
   prog->setAttr("pipe.arena_bytes", b.getI64IntegerAttr(arena.getInt() + 64));
-  prog->setAttr("pipe.buffers", b.getDenseI64ArrayAttr(t));
+  prog->setAttr("pipe.buffers", b.getArrayAttr(t));
   EXPECT_NE(layoutError(*module).find("rank 1: the plan gives chunk"),
             std::string::npos)
       << layoutError(*module);
@@ -135,6 +144,38 @@ TEST(MemoryPlanReader, RefusesAPlanOfAnotherModule) {
   prog->setAttr("pipe.arena_bytes", b.getI64IntegerAttr(arena.getInt() - 64));
   EXPECT_EQ(layoutError(*module),
             "rank 1: a planned block lies outside the arena");
+
+  // A block that is not a #pipe.buffer, or of an unknown role.
+  SmallVector<Attribute> odd(table.begin(), table.end());
+  odd.back() = b.getI64IntegerAttr(7);
+  prog->setAttr("pipe.arena_bytes", arena);
+  prog->setAttr("pipe.buffers", b.getArrayAttr(odd));
+  EXPECT_EQ(layoutError(*module),
+            "rank 1: pipe.buffers holds something other than #pipe.buffer "
+            "blocks of known roles");
+  auto lastBlock = cast<pipe::BufferAttr>(table[table.size() - 1]);
+  odd.back() = pipe::BufferAttr::get(
+      &ctx, lastBlock.getKind(), "sideways", lastBlock.getChunk(),
+      lastBlock.getSlot(), lastBlock.getOffset(), lastBlock.getBytes(),
+      lastBlock.getFirst(), lastBlock.getLast());
+  prog->setAttr("pipe.buffers", b.getArrayAttr(odd));
+  EXPECT_EQ(layoutError(*module),
+            "rank 1: pipe.buffers holds something other than #pipe.buffer "
+            "blocks of known roles");
+  prog->setAttr("pipe.buffers", table);
+
+  // A micro-batch without its slot.
+  auto slotTable = prog->getAttrOfType<ArrayAttr>("pipe.slots");
+  SmallVector<Attribute> badSlots(slotTable.begin(), slotTable.end());
+  auto first = cast<pipe::SlotsAttr>(badSlots.front());
+  badSlots.front() = pipe::SlotsAttr::get(&ctx, first.getRole(),
+                                          first.getChunk(),
+                                          b.getDenseI32ArrayAttr({0}));
+  prog->setAttr("pipe.slots", b.getArrayAttr(badSlots));
+  EXPECT_EQ(layoutError(*module),
+            "rank 1: pipe.slots holds something other than #pipe.slots of a "
+            "known role with one slot per micro-batch");
+  prog->setAttr("pipe.slots", slotTable);
 
   // No plan at all.
   prog->setAttr("pipe.arena_bytes", arena);
