@@ -21,13 +21,13 @@
 using namespace mlir;
 using namespace pipec;
 
-bool pipec::emit::emitCudaOpCall(Operation *op, const OpPointers &ptr,
-                                 std::string &out, std::string &error) {
+LogicalResult pipec::emit::emitCudaOpCall(Operation *op, const OpPointers &ptr,
+                                          std::string &out) {
   if (isa<nn::ParamOp>(op))
-    return true;
+    return success();
   CallArgs ca;
-  if (!readCallArgs(op, ptr, "cuda", ca, error))
-    return false;
+  if (failed(readCallArgs(op, ptr, "cuda", ca)))
+    return failure();
   kernel::CallOp call = ca.call;
   const std::vector<std::string> &args = ca.args;
 
@@ -53,12 +53,12 @@ bool pipec::emit::emitCudaOpCall(Operation *op, const OpPointers &ptr,
        << args[0] << "}, rest, " << args.size() - 1 << rest
        << ");\n        !s.ok())\n      return pipert::cpu::failureAt("
        << ca.where << ", s);\n  }\n";
-    return true;
+    return success();
   }
   os << "  if (pipert::cpu::Status s = " << callee << "(C";
   for (const std::string &a : args)
     os << ", P{" << a << "}";
   os << rest << ");\n      !s.ok())\n    return pipert::cpu::failureAt("
      << ca.where << ", s);\n";
-  return true;
+  return success();
 }

@@ -33,8 +33,8 @@ static bool readLrSchedule(ModuleOp module, PlanLayout &L,
   return false;
 }
 
-bool pipec::emit::buildPlanLayout(ModuleOp module, PlanLayout &L,
-                                  std::string &error) {
+LogicalResult pipec::emit::buildPlanLayout(ModuleOp module, PlanLayout &L) {
+  L.module = module;
   for (Operation &op : module.getBody()->getOperations()) {
     if (auto s = dyn_cast<pipe::ScheduleOp>(op)) {
       L.schedule = s;
@@ -45,30 +45,29 @@ bool pipec::emit::buildPlanLayout(ModuleOp module, PlanLayout &L,
         L.groupParam[g.getSymName().str()] = param.getValue().str();
     }
   }
-  if (!L.schedule || L.programs.empty()) {
-    error = "the module has no pipe.schedule and pipe.program "
-            "(run --pipe-partition and --pipe-schedule)";
-    return false;
-  }
+  if (!L.schedule || L.programs.empty())
+    return module.emitError("the module has no pipe.schedule and "
+                            "pipe.program (run --pipe-partition and "
+                            "--pipe-schedule)");
   int32_t stages = int32_t(L.schedule.getStages());
-  if (int32_t(L.programs.size()) != stages) {
-    error = "the module has " + std::to_string(L.programs.size()) +
-            " pipe.program ops for " + std::to_string(stages) + " ranks";
-    return false;
-  }
+  if (int32_t(L.programs.size()) != stages)
+    return L.schedule.emitError("the module has ")
+           << L.programs.size() << " pipe.program ops for " << stages
+           << " ranks";
   L.chunksPerRank = int32_t(L.schedule.getChunksPerRank());
+  std::string error;
   if (!layout::buildValueLayout(module, stages,
                                 int32_t(L.schedule.getMicrobatches()), L,
                                 error))
-    return false;
+    return module.emitError(error);
   for (auto p : module.getOps<nn::ParameterOp>())
-    if (!p.getTensorType().getElementType().isF32()) {
-      error = "parameter '" + p.getSymName().str() +
-              "': the cpu target needs f32 parameters";
-      return false;
-    }
-  if (!readLrSchedule(module, L, error) || !readMemoryPlan(L, error))
-    return false;
+    if (!p.getTensorType().getElementType().isF32())
+      return p.emitError("parameter '")
+             << p.getSymName() << "': the plan needs f32 parameters";
+  if (!readLrSchedule(module, L, error))
+    return module.emitError(error);
+  if (failed(readMemoryPlan(L)))
+    return failure();
   fillManifest(L);
-  return true;
+  return success();
 }

@@ -54,6 +54,9 @@ struct PlanLayout : layout::ValueLayout {
   int32_t chunksPerRank = 1;
   pipert::LrSchedule lr;
   bool debugOneSlot = false; ///< EmitOptions::debugOneSlot
+  /// The module laid out, for diagnostics (mutable: an op handle, and
+  /// reporting at it changes nothing of the layout).
+  mutable mlir::ModuleOp module;
   pipe::ScheduleOp schedule;
   std::vector<pipe::ProgramOp> programs;
   /// pipe.group symbol -> the tied parameter it all-reduces (pipe.param).
@@ -61,22 +64,24 @@ struct PlanLayout : layout::ValueLayout {
   pipert::Manifest manifest;
 };
 
-/// Lays out the plan of a module that went through the training pipeline.
-bool buildPlanLayout(mlir::ModuleOp module, PlanLayout &layout,
-                     std::string &error);
+/// Lays out the plan of a module that went through the training pipeline;
+/// fails with an error at the module or the op that does not fit.
+mlir::LogicalResult buildPlanLayout(mlir::ModuleOp module, PlanLayout &layout);
 
 /// Slots per (chunk, micro-batch), their offsets and the arena sizes, read
 /// from the memory plan on the programs (pipe.buffers, pipe.slots,
 /// pipe.arena_bytes of --pipe-plan-memory); fails when the plan's buffers
-/// are not the layout's regions (MemoryPlanReader.cpp).
-bool readMemoryPlan(PlanLayout &layout, std::string &error);
+/// are not the layout's regions, with an error at the program
+/// (MemoryPlanReader.cpp).
+mlir::LogicalResult readMemoryPlan(PlanLayout &layout);
 
 /// The manifest of the laid-out plan (ManifestWriter.cpp).
 void fillManifest(PlanLayout &layout);
 
-/// The runtime streams of every rank (StreamWriter.cpp).
-bool buildStreams(const PlanLayout &layout, std::vector<pipert::Stream> &out,
-                  std::string &error);
+/// The runtime streams of every rank (StreamWriter.cpp); an error at the
+/// program whose stream cannot be written.
+mlir::LogicalResult buildStreams(const PlanLayout &layout,
+                                 std::vector<pipert::Stream> &out);
 
 } // namespace pipec::emit
 

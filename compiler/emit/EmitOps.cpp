@@ -41,55 +41,49 @@ std::string pipec::emit::quoted(StringRef text) {
   return q + "\"";
 }
 
-bool pipec::emit::readCallArgs(Operation *op, const OpPointers &ptr,
-                               StringRef target, CallArgs &out,
-                               std::string &error) {
+LogicalResult pipec::emit::readCallArgs(Operation *op, const OpPointers &ptr,
+                                        StringRef target, CallArgs &out) {
   llvm::raw_string_ostream locOs(out.loc);
   locOs << op->getLoc();
   out.call = dyn_cast<kernel::CallOp>(op);
-  if (!out.call) {
-    error = out.loc + ": '" + op->getName().getStringRef().str() +
-            "' is not a kernel call (run --nn-lower-to-kernels=target=" +
-            target.str() + ")";
-    return false;
-  }
+  if (!out.call)
+    return op->emitError("'")
+           << op->getName() << "' is not a kernel call (run "
+           << "--nn-lower-to-kernels=target=" << target << ")";
   out.arity = kernelArity(target, out.call.getKernel());
-  if (!out.arity) {
-    error = out.loc + ": kernel '" + out.call.getKernel().str() +
-            "' is not in the " + target.str() + " library";
-    return false;
-  }
+  if (!out.arity)
+    return op->emitError("kernel '")
+           << out.call.getKernel() << "' is not in the " << target
+           << " library";
   for (Value r : out.call.getResults())
     out.args.push_back(ptr.value(r));
   for (unsigned i = 0; i < out.call.getState().size(); ++i) {
     kernel::StateRef ref = out.call.getStateRef(i);
     std::string p = ptr.state(ref);
-    if (p.empty()) {
-      error = out.loc + ": this code holds no storage for '" + ref.str() + "'";
-      return false;
-    }
+    if (p.empty())
+      return op->emitError("this code holds no storage for '")
+             << ref.str() << "'";
     out.args.push_back(p);
   }
   for (Value v : out.call.getInputs())
     out.args.push_back(ptr.value(v));
   for (const std::string &a : out.args)
-    if (a.empty()) {
-      error = out.loc + ": a value of '" + out.call.getOrigin().str() +
-              "' has no place in this code";
-      return false;
-    }
+    if (a.empty())
+      return op->emitError("a value of '")
+             << out.call.getOrigin() << "' has no place in this code";
   out.where = quoted(out.loc + ": '" + out.call.getOrigin().str() + "'");
-  return true;
+  return success();
 }
 
-bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
-                             std::string &out, KernelInstances &instances,
-                             std::set<std::string> &used, std::string &error) {
+LogicalResult pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
+                                      std::string &out,
+                                      KernelInstances &instances,
+                                      std::set<std::string> &used) {
   if (isa<nn::ParamOp>(op))
-    return true;
+    return success();
   CallArgs ca;
-  if (!readCallArgs(op, ptr, "cpu", ca, error))
-    return false;
+  if (failed(readCallArgs(op, ptr, "cpu", ca)))
+    return failure();
   kernel::CallOp call = ca.call;
   const KernelArity *arity = ca.arity;
   const std::vector<std::string> &args = ca.args;
@@ -120,7 +114,7 @@ bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
       os << ", " << doubleLiteral(r);
     os << ");\n    if (!st.ok())\n      return pipert::cpu::failureAt(" << where
        << ", st);\n  }\n";
-    return true;
+    return success();
   }
 
   // The instantiation: kernel, static integers, reals. Its wrapper is
@@ -172,7 +166,7 @@ bool pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
   os << "))\n"
      << "    return pipert::cpu::failureAt("
      << where << ", st);\n";
-  return true;
+  return success();
 }
 
 std::string pipec::emit::emitKernelSource(const KernelInstances &instances) {

@@ -50,11 +50,11 @@ struct CallArgs {
   std::string where;
 };
 
-/// Reads `op` (not nn.param) for `target` ("cpu" or "cuda"). Returns false
-/// with `error` naming the op for anything but a kernel.call of that
-/// library whose storage `ptr` holds.
-bool readCallArgs(mlir::Operation *op, const OpPointers &ptr,
-                  llvm::StringRef target, CallArgs &out, std::string &error);
+/// Reads `op` (not nn.param) for `target` ("cpu" or "cuda"). Fails with an
+/// error at the op for anything but a kernel.call of that library whose
+/// storage `ptr` holds.
+mlir::LogicalResult readCallArgs(mlir::Operation *op, const OpPointers &ptr,
+                                 llvm::StringRef target, CallArgs &out);
 
 /// A C++ string literal of `text`.
 std::string quoted(llvm::StringRef text);
@@ -74,18 +74,18 @@ struct KernelInstances {
 /// and its location: a call of the wrapper of its kernel instantiation,
 /// which is added to `instances` and its name to `used`. A kernel that
 /// checks its data returns a Status, which the chunk returns with the op's
-/// location. Returns false with `error` set for an op it cannot print.
-bool emitOpCall(mlir::Operation *op, const OpPointers &ptr, std::string &out,
-                KernelInstances &instances, std::set<std::string> &used,
-                std::string &error);
+/// location. Fails with an error at an op it cannot print.
+mlir::LogicalResult emitOpCall(mlir::Operation *op, const OpPointers &ptr,
+                               std::string &out, KernelInstances &instances,
+                               std::set<std::string> &used);
 
 /// The cuda form (EmitCudaOps.cpp): appends the call of `op` as
 /// `pipert::cuda::call::NAME(C, P{...}, ..., ints, reals)` on the rank's
 /// context C (runtime/kernels/cuda/Calls.h), its Status returned with the
 /// op's location on failure. Pointers are arena expressions the caller
 /// supplies; variadic kernels get a host array of them.
-bool emitCudaOpCall(mlir::Operation *op, const OpPointers &ptr,
-                    std::string &out, std::string &error);
+mlir::LogicalResult emitCudaOpCall(mlir::Operation *op, const OpPointers &ptr,
+                                   std::string &out);
 
 /// kernels.cpp: the definitions of `instances`.
 std::string emitKernelSource(const KernelInstances &instances);

@@ -165,12 +165,13 @@ struct Syntax {
     return "  if (pipert::cpu::Status s = pipert::cuda::call::synchronize(C, "
            "\"" + what + "\");\n      !s.ok())\n    return s;\n";
   }
-  /// The call of a kernel.call.
-  bool call(Operation *op, const OpPointers &ptr, std::string &out,
-            KernelInstances &instances, std::set<std::string> &used,
-            std::string &error) const {
-    return cuda ? emitCudaOpCall(op, ptr, out, error)
-                : emitOpCall(op, ptr, out, instances, used, error);
+  /// The call of a kernel.call; an error at the op when it cannot be
+  /// printed.
+  LogicalResult call(Operation *op, const OpPointers &ptr, std::string &out,
+                     KernelInstances &instances,
+                     std::set<std::string> &used) const {
+    return cuda ? emitCudaOpCall(op, ptr, out)
+                : emitOpCall(op, ptr, out, instances, used);
   }
   /// The includes of a chunk or plan source.
   std::string includes() const {
@@ -228,19 +229,18 @@ static Value logitsValue(const PlanLayout &L, const ChunkLayout &ch) {
 }
 
 /// The source of chunk `c`: its F, B and W functions.
-static bool emitChunkSource(const PlanLayout &L, int c,
-                            const PerturbedValues &perturbed,
-                            KernelInstances &instances, std::string &out,
-                            std::string &error) {
+static LogicalResult emitChunkSource(const PlanLayout &L, int c,
+                                     const PerturbedValues &perturbed,
+                                     KernelInstances &instances,
+                                     std::string &out) {
   const ChunkLayout &ch = L.chunks[c];
   const RankLayout &rk = L.ranks[ch.rank];
   const Syntax sx{L.target == "cuda"};
-  if (sx.cuda && !perturbed.empty()) {
-    error = "--debug-perturb-vjp: not on the cuda target (perturb the "
-            "bf16-emulated reference instead: pipec reference-train "
-            "--storage bf16 --debug-perturb-vjp)";
-    return false;
-  }
+  if (sx.cuda && !perturbed.empty())
+    return L.module.emitError(
+        "--debug-perturb-vjp: not on the cuda target (perturb the "
+        "bf16-emulated reference instead: pipec reference-train "
+        "--storage bf16 --debug-perturb-vjp)");
   OpPointers ptr;
   ptr.value = [&](Value v) -> std::string {
     if (auto p = v.getDefiningOp<nn::ParamOp>()) {
@@ -271,8 +271,8 @@ static bool emitChunkSource(const PlanLayout &L, int c,
   std::set<std::string> used;
   for (int role = 0; role < 3; ++role)
     for (Operation *op : ch.ops[role]) {
-      if (!sx.call(op, ptr, body[role], instances, used, error))
-        return false;
+      if (failed(sx.call(op, ptr, body[role], instances, used)))
+        return failure();
       auto it = perturbed.find(op);
       if (it != perturbed.end())
         emitPerturbation(it->second, ptr, body[role]);
@@ -336,7 +336,7 @@ static bool emitChunkSource(const PlanLayout &L, int c,
     os << "\nconst float *pipec_c" << c
        << "_logits(uint8_t *A, uint8_t *const *R) {\n  (void)A; (void)R;\n"
        << "  return " << ptr.value(logits) << ";\n}\n";
-  return true;
+  return success();
 }
 
 /// The optimizer of every rank, printed from @optimizer_step's kernel calls
@@ -347,14 +347,13 @@ static bool emitChunkSource(const PlanLayout &L, int c,
 /// all-reduced squares, clipping, learning rate, AdamW of the held
 /// parameters) and zeroes the accumulators. Which rank runs a call and
 /// where its values live is layout; the calls are the optimizer's.
-static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
-                          KernelInstances &instances,
-                          std::set<std::string> &used, std::string &out,
-                          std::string &error) {
-  if (!optimizer) {
-    error = "the module has no @optimizer_step";
-    return false;
-  }
+static LogicalResult emitOptimizer(const PlanLayout &L,
+                                   func::FuncOp optimizer,
+                                   KernelInstances &instances,
+                                   std::set<std::string> &used,
+                                   std::string &out) {
+  if (!optimizer)
+    return L.module.emitError("the module has no @optimizer_step");
   // The parameter each per-parameter value belongs to: a summed gradient
   // is what AdamW of that parameter reads, its squares come from it.
   llvm::DenseMap<Value, int> paramOf;
@@ -463,11 +462,10 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
       auto it = paramOf.find(call.getKernel() == "sum_uses"
                                  ? result
                                  : call.getInputs()[0]);
-      if (it == paramOf.end()) {
-        error = "@optimizer_step: a '" + call.getKernel().str() +
-                "' call whose parameter no adamw updates";
-        return false;
-      }
+      if (it == paramOf.end())
+        return call.emitError("@optimizer_step: a '")
+               << call.getKernel() << "' call whose parameter no adamw "
+               << "updates";
       int p = it->second;
       if (call.getKernel() == "sum_squares") {
         // Each parameter's squares from one rank (its lowest holder), zero
@@ -485,8 +483,8 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
       } else if (!holds(p)) {
         continue;
       }
-      if (!sx.call(call, ptr, prepare, instances, used, error))
-        return false;
+      if (failed(sx.call(call, ptr, prepare, instances, used)))
+        return failure();
     }
     os << prepare << sx.sync("rank " + std::to_string(r) + " gradients")
        << "  return st;\n}\n\n";
@@ -531,12 +529,10 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
           continue;
         }
         if (sx.cuda) {
-          if (scalarSlots >= layout::kOptimizerScalars) {
-            error = "@optimizer_step makes more than " +
-                    std::to_string(layout::kOptimizerScalars - 1) +
-                    " scalars, the cuda layout's slots";
-            return false;
-          }
+          if (scalarSlots >= layout::kOptimizerScalars)
+            return call.emitError("@optimizer_step makes more than ")
+                   << layout::kOptimizerScalars - 1
+                   << " scalars, the cuda layout's slots";
           where[res] = scalarSlot("double");
           continue;
         }
@@ -545,8 +541,8 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
         opt += "  double " + name + " = 0;\n";
         where[res] = "(&" + name + ")";
       }
-      if (!sx.call(call, ptr, opt, instances, used, error))
-        return false;
+      if (failed(sx.call(call, ptr, opt, instances, used)))
+        return failure();
     }
     // The accumulators start the next step at zero (docs/AUTODIFF.md).
     if (rk.accBytes)
@@ -572,17 +568,18 @@ static bool emitOptimizer(const PlanLayout &L, func::FuncOp optimizer,
          << "  return st;\n}\n\n";
     }
   }
-  return true;
+  return success();
 }
 
 /// plan.cpp: the chunk table, per-rank all-reduce operands and optimizer.
-static bool emitPlanSource(const PlanLayout &L, func::FuncOp optimizer,
-                           KernelInstances &instances, std::string &out,
-                           std::string &error) {
+static LogicalResult emitPlanSource(const PlanLayout &L,
+                                    func::FuncOp optimizer,
+                                    KernelInstances &instances,
+                                    std::string &out) {
   std::string optimizerText;
   std::set<std::string> used;
-  if (!emitOptimizer(L, optimizer, instances, used, optimizerText, error))
-    return false;
+  if (failed(emitOptimizer(L, optimizer, instances, used, optimizerText)))
+    return failure();
   llvm::raw_string_ostream os(out);
   int C = int(L.chunks.size());
   const bool cuda = L.target == "cuda";
@@ -644,7 +641,7 @@ static bool emitPlanSource(const PlanLayout &L, func::FuncOp optimizer,
           "and\n// the host's copies (runtime/kernels/cuda/Target.h).\n"
           "static const pipecrun::PlanTarget kTarget = "
           "pipert::cuda::planTarget();\n";
-  return true;
+  return success();
 }
 
 /// The end of plan.cpp: the plan's identity and the manifest it was
@@ -669,19 +666,24 @@ static std::string emitPlanIdentity(const PlanLayout &L,
          "};\n";
 }
 
-bool pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
-                              EmittedPlan &plan, std::string &error,
-                              const EmitOptions &options) {
+LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
+                                    EmittedPlan &plan,
+                                    const EmitOptions &options) {
   PlanLayout L;
   L.debugOneSlot = options.debugOneSlot;
-  if (!buildPlanLayout(module, L, error))
-    return false;
+  if (failed(buildPlanLayout(module, L)))
+    return failure();
   PerturbedValues perturbed;
+  std::string error;
   if (!options.debugPerturbVjp.empty() &&
       !analysis::perturbedVjpValues(
           module.lookupSymbol<func::FuncOp>("train_step"),
           options.debugPerturbVjp, perturbed, error))
-    return false;
+    return module.emitError(error);
+  // Writing the folder: what failed, and the file.
+  auto wrote = [&](bool ok) -> LogicalResult {
+    return ok ? success() : LogicalResult(module.emitError(error));
+  };
   // Everything is built in memory first: the identity hashes it all.
   uint64_t id = hashPart(pipert::kFnvOffset, options.identity.data(),
                          options.identity.size());
@@ -693,17 +695,18 @@ bool pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
   std::vector<std::string> chunkTexts(L.chunks.size());
   KernelInstances instances;
   for (size_t c = 0; c < L.chunks.size(); ++c) {
-    if (!emitChunkSource(L, int(c), perturbed, instances, chunkTexts[c],
-                         error))
-      return false;
+    if (failed(emitChunkSource(L, int(c), perturbed, instances,
+                               chunkTexts[c])))
+      return failure();
     id = hashPart(id, chunkTexts[c].data(), chunkTexts[c].size());
     plan.chunkSources.push_back("chunk" + std::to_string(c) + ext);
   }
   plan.planSource = std::string("plan") + ext;
   std::string planText;
-  if (!emitPlanSource(L, module.lookupSymbol<func::FuncOp>("optimizer_step"),
-                      instances, planText, error))
-    return false;
+  if (failed(emitPlanSource(L,
+                            module.lookupSymbol<func::FuncOp>("optimizer_step"),
+                            instances, planText)))
+    return failure();
   id = hashPart(id, planText.data(), planText.size());
   // Last: the optimizer's instantiations join the chunks'.
   std::string kernelText;
@@ -713,8 +716,8 @@ bool pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
     plan.kernelSource = "kernels.cpp";
   }
   std::vector<pipert::Stream> streams;
-  if (!buildStreams(L, streams, error))
-    return false;
+  if (failed(buildStreams(L, streams)))
+    return failure();
   for (const pipert::Stream &s : streams) {
     std::vector<uint8_t> bytes = pipert::encodeStream(s);
     id = hashPart(id, bytes.data(), bytes.size());
@@ -741,13 +744,16 @@ bool pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
   planText += emitPlanIdentity(L, m.planId, owned);
 
   for (size_t c = 0; c < L.chunks.size(); ++c)
-    if (!writeFile(outDir + "/" + plan.chunkSources[c], chunkTexts[c], error))
-      return false;
-  if ((!plan.kernelSource.empty() &&
-       !writeFile(outDir + "/" + plan.kernelSource, kernelText, error)) ||
-      !writeFile(outDir + "/" + plan.planSource, planText, error) ||
-      !writePlanFolder(outDir, plan, error))
-    return false;
+    if (failed(wrote(writeFile(outDir + "/" + plan.chunkSources[c],
+                               chunkTexts[c], error))))
+      return failure();
+  if (failed(wrote(plan.kernelSource.empty() ||
+                   writeFile(outDir + "/" + plan.kernelSource, kernelText,
+                             error))) ||
+      failed(wrote(writeFile(outDir + "/" + plan.planSource, planText,
+                             error))) ||
+      failed(wrote(writePlanFolder(outDir, plan, error))))
+    return failure();
   for (int32_t r = 0; r < L.stages; ++r) {
     plan.arenaBytes.push_back(L.ranks[size_t(r)].arenaBytes);
     int64_t live = -1;
@@ -760,16 +766,12 @@ bool pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
   for (const pipert::Stream &s : streams)
     if (pipert::Status st = writeStreamFile(
             outDir + "/" + m.rankInfo[size_t(s.rank)].stream, s);
-        !st.ok()) {
-      error = st.message();
-      return false;
-    }
+        !st.ok())
+      return module.emitError(st.message());
   // The manifest last: a folder whose compile was interrupted mixes two
   // identities, which pipec-plan refuses.
   if (pipert::Status st = pipert::writeManifestFile(outDir + "/manifest.json", m);
-      !st.ok()) {
-    error = st.message();
-    return false;
-  }
-  return true;
+      !st.ok())
+    return module.emitError(st.message());
+  return success();
 }

@@ -57,11 +57,12 @@ struct EmitOptions {
   std::string identity;
 };
 
-/// Emits the plan of `module` into `outDir` (which must exist). On failure
-/// returns false with `error` naming what and where.
-bool emitPlan(mlir::ModuleOp module, const std::string &outDir,
-                 EmittedPlan &plan, std::string &error,
-                 const EmitOptions &options = {});
+/// Emits the plan of `module` into `outDir` (which must exist). Fails with
+/// an error diagnostic at the op it cannot emit (or at the module: a file
+/// it cannot write, a plan that does not fit the module).
+mlir::LogicalResult emitPlan(mlir::ModuleOp module, const std::string &outDir,
+                             EmittedPlan &plan,
+                             const EmitOptions &options = {});
 
 } // namespace pipec::emit
 

@@ -136,18 +136,17 @@ static bool readRank(PlanLayout &L, pipe::ProgramOp prog, std::string &error) {
   return true;
 }
 
-bool pipec::emit::readMemoryPlan(PlanLayout &L, std::string &error) {
+LogicalResult pipec::emit::readMemoryPlan(PlanLayout &L) {
   std::vector<bool> seen(size_t(L.stages), false);
   for (pipe::ProgramOp prog : L.programs) {
     int64_t r = prog.getRank();
-    if (r < 0 || r >= L.stages || seen[size_t(r)]) {
-      error = "pipe.program rank " + std::to_string(r) +
-              " is outside the schedule's ranks or repeated";
-      return false;
-    }
+    if (r < 0 || r >= L.stages || seen[size_t(r)])
+      return prog.emitError("pipe.program rank ")
+             << r << " is outside the schedule's ranks or repeated";
     seen[size_t(r)] = true;
+    std::string error;
     if (!readRank(L, prog, error))
-      return false;
+      return prog.emitError(error);
   }
-  return true;
+  return success();
 }

@@ -55,9 +55,9 @@ constexpr int64_t kTiedId = 100, kLossId = 1000, kSlotId = 100000;
 enum Part { InAct = kInAct, InGrad, OutAct, OutGrad, FData, BData };
 } // namespace
 
-bool pipec::emit::buildStreams(const PlanLayout &L,
-                               std::vector<pipert::Stream> &out,
-                               std::string &error) {
+/// The streams, or false with `error` naming the rank and instruction.
+static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
+                         std::string &error) {
   int32_t M = L.microbatches, C = int32_t(L.chunks.size());
   for (int32_t r = 0; r < L.stages; ++r) {
     const RankLayout &rk = L.ranks[size_t(r)];
@@ -285,4 +285,12 @@ bool pipec::emit::buildStreams(const PlanLayout &L,
     out.push_back(std::move(s));
   }
   return true;
+}
+
+LogicalResult pipec::emit::buildStreams(const PlanLayout &L,
+                                        std::vector<pipert::Stream> &out) {
+  std::string error;
+  if (!writeStreams(L, out, error))
+    return L.module.emitError(error);
+  return success();
 }

@@ -15,6 +15,7 @@
 #include "tools/pipec/StrictFlags.h"
 #include "tools/pipec/Subcommand.h"
 
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
@@ -126,9 +127,21 @@ static int runCompile() {
   emitOptions.debugOneSlot = debugOneSlot;
   emitOptions.debugPerturbVjp = debugPerturbVjp;
   emitOptions.identity = identity;
-  if (!pipec::emit::emitPlan(*module, outOpt, plan, error, emitOptions)) {
-    errs() << me << error << "\n";
-    return 1;
+  {
+    // The emitter reports at the op it cannot emit: the message, then where
+    // in the model the op came from (the module's own location is the
+    // model file, which the message already concerns).
+    mlir::ScopedDiagnosticHandler report(&ctx, [&](mlir::Diagnostic &d) {
+      if (d.getSeverity() != mlir::DiagnosticSeverity::Error)
+        return mlir::failure(); // remarks and warnings: the default printer
+      errs() << me << d.str() << "\n";
+      if (d.getLocation() != module->getLoc())
+        errs() << "  at " << d.getLocation() << "\n";
+      return mlir::success();
+    });
+    if (mlir::failed(
+            pipec::emit::emitPlan(*module, outOpt, plan, emitOptions)))
+      return 1;
   }
   outs() << "plan " << plan.planId << "\n";
   for (size_t r = 0; r < plan.arenaBytes.size(); ++r) {
