@@ -88,8 +88,6 @@
 // STAGES: error: --pipe-partition needs stages=S with S >= 1
 // RUN: not pipec-opt %t/skip.mlir --pipe-partition="stages=2" --pipe-partition="stages=2" 2>&1 | FileCheck %s --check-prefix=TWICE
 // TWICE: error: --pipe-partition: the module already has pipe.chunk ops; the pass runs once
-// RUN: not pipec-opt %t/noforward.mlir --pipe-partition="stages=2" 2>&1 | FileCheck %s --check-prefix=NOFWD
-// NOFWD: error: --pipe-partition needs func.func @forward (the importer's output)
 // RUN: not pipec-opt %t/dualpipe.mlir --pipe-partition="stages=2 kind=dualpipe-v microbatches=2" 2>&1 | FileCheck %s --check-prefix=DPV
 // DPV: error: --pipe-partition: dualpipe-v needs
 
@@ -116,13 +114,6 @@ module @skip {
     %12 = nn.matmul %10, %11 transpose_rhs : (tensor<4x16x32xf32>, tensor<64x32xf32>) -> tensor<4x16x64xf32>
     %13 = nn.cross_entropy %12, %tgt : (tensor<4x16x64xf32>, tensor<4x16xi32>) -> tensor<f32>
     return %13 : tensor<f32>
-  }
-}
-
-//--- noforward.mlir
-module {
-  func.func @other() {
-    return
   }
 }
 
