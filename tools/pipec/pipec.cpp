@@ -28,6 +28,11 @@ std::vector<Subcommand> &pipec::tool::subcommands() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // The LLVM libraries pipec links register hundreds of code-generation
+  // options at top level, none of them pipec's: hidden, so that `pipec
+  // --help` lists the subcommands (each subcommand's --help its options).
+  static llvm::cl::OptionCategory none("pipec has no top-level options");
+  llvm::cl::HideUnrelatedOptions(none);
   llvm::cl::ParseCommandLineOptions(
       argc, argv,
       "pipec: compiles model descriptions into static pipeline-parallel "
