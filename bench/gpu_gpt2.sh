@@ -13,10 +13,11 @@
 #       JAX's jitted step at the same B, T and M (its own warm-up and 10
 #       timed steps); a JSON line with both and their ratio into
 #       OUT/gpu-gpt2.json (OUT: default $OUT, else DIR/out)
-# Exit: 0 measured, 1 a run failed, 2 bad usage.
+# Exit: 0 measured, 1 a run failed, 2 bad usage or no prepared plan.
 set -uo pipefail
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
+case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 case "$mode" in
@@ -31,6 +32,7 @@ case "$mode" in
       *) usage >&2; exit 2 ;;
     esac
   done
+  [[ $mb =~ ^[1-9][0-9]{0,3}$ ]] || { echo "gpu_gpt2: --microbatches must be an integer from 1 to 9999, not '$mb'" >&2; exit 2; }
   [ -x "$bin/pipec" ] || { echo "gpu_gpt2: $bin/pipec is missing: build it first (scripts/build.sh)" >&2; exit 1; }
   [ -f "$data" ] || { echo "gpu_gpt2: --data $data: no such file" >&2; exit 1; }
   mkdir -p "$dir"
@@ -52,6 +54,9 @@ case "$mode" in
       *) usage >&2; exit 2 ;;
     esac
   done
+  [[ $steps =~ ^[1-9][0-9]{0,5}$ ]] || { echo "gpu_gpt2: --steps must be an integer from 1 to 999999, not '$steps'" >&2; exit 2; }
+  [ -x "$dir/g124/pipec-plan" ] && [ -f "$dir/g124.microbatches" ] && [ -f "$dir/data.txt" ] || {
+    echo "gpu_gpt2: $dir holds no prepared plan (run bench/gpu_gpt2.sh --prepare $dir on the build machine first)" >&2; exit 2; }
   mkdir -p "$out"
   mb=$(cat "$dir/g124.microbatches")
   export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

@@ -28,6 +28,7 @@
 set -uo pipefail
 usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
+case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
 steps=50
 mb=8
