@@ -26,7 +26,8 @@ constexpr int64_t kMaxCores = 4096;
 
 const char *const kUsage =
     "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init "
-    "FILE.safetensors] [--save FILE.safetensors] [--plan DIR] [--shadow] "
+    "FILE.safetensors] [--save FILE.safetensors] [--save-state FILE] "
+    "[--resume FILE] [--plan DIR] [--shadow] "
     "[--cores N] [--timeout-ms MS] [--quiet] [--transport local|mpi] "
     "[--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]]\n";
 
@@ -58,6 +59,10 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       ok = value(a.init);
     else if (k == "--save")
       ok = value(a.save);
+    else if (k == "--save-state")
+      ok = value(a.saveState);
+    else if (k == "--resume")
+      ok = value(a.resume);
     else if (k == "--transport") {
       ok = value(a.transport);
       if (ok && a.transport != "local" && a.transport != "mpi") {
@@ -99,6 +104,15 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
   }
   if (a.data.empty() || a.steps == 0) {
     error = "--data and --steps are required";
+    return false;
+  }
+  if (!a.resume.empty() && !a.init.empty()) {
+    error = "--resume and --init both choose the starting weights; give one";
+    return false;
+  }
+  if (a.transport == "mpi" && (!a.resume.empty() || !a.saveState.empty())) {
+    error = "--resume and --save-state need the local transport for now "
+            "(one process holds every rank's moments)";
     return false;
   }
   if (a.prompt.empty()) {

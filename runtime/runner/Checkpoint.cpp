@@ -3,6 +3,7 @@
 #include "runtime/runner/Runner.h"
 
 #include "pipert/LogicalShape.h"
+#include "pipert/ParseNumber.h"
 #include "pipert/Safetensors.h"
 #ifdef PIPEC_PLAN_MPI
 #include "pipert/MpiTransport.h"
@@ -109,6 +110,117 @@ bool save(pipert::Executor &exec, const std::string &path,
     values.push_back(bytes[i].data());
   }
   return writeSaved(exec.manifest(), values, path, error);
+}
+
+/// One region of parameter `p` (its value, m or v at `offset`) in the
+/// model's shape, read from the arena.
+static bool readModelShaped(pipert::Executor &exec, const pipert::ParamInfo &p,
+                            int64_t offset, std::vector<float> &out,
+                            std::string &error) {
+  std::vector<float> stored(size_t(p.bytes / 4));
+  if (pipert::Status c = exec.readArena(p.rank, offset, stored.data(), p.bytes);
+      !c.ok()) {
+    error = "parameter " + p.name + ": " + c.message();
+    return false;
+  }
+  if (p.logicalShape.empty()) {
+    out = std::move(stored);
+    return true;
+  }
+  out.resize(size_t(pipert::elementsOf(p.logicalShape)));
+  pipert::gatherLogical(stored.data(), p.shape, out.data(), p.logicalShape);
+  return true;
+}
+
+/// The tensor names of a parameter's state: the value under its own name,
+/// AdamW's moments beside it.
+static const char *const kStateSuffix[3] = {"", ".adam_m", ".adam_v"};
+
+bool saveState(pipert::Executor &exec, const std::string &path,
+               std::string &error) {
+  const pipert::Manifest &m = exec.manifest();
+  for (const pipert::ParamInfo &p : m.params)
+    if (p.dtype != pipert::DType::F32) {
+      error = "--save-state " + path + ": parameter " + p.name +
+              " is not f32";
+      return false;
+    }
+  std::vector<pipert::Tensor> tensors;
+  std::vector<float> values;
+  for (const pipert::ParamInfo *p : savedParams(m)) {
+    const int64_t offsets[3] = {p->offset, p->adamMOffset, p->adamVOffset};
+    for (int k = 0; k < 3; ++k) {
+      if (!readModelShaped(exec, *p, offsets[k], values, error)) {
+        error = "--save-state " + path + ": " + error;
+        return false;
+      }
+      tensors.push_back(pipert::makeFloatTensor<float>(
+          p->name + kStateSuffix[k], p->modelShape(), values.data()));
+    }
+  }
+  return pipert::writeSafetensors(
+      path, tensors,
+      {{"pipec.state", "parameters and AdamW moments after pipec.step steps"},
+       {"pipec.step", std::to_string(exec.stepsDone())}},
+      error);
+}
+
+bool loadState(pipert::Executor &exec, const std::string &path,
+               int64_t &step, std::string &error) {
+  pipert::SafetensorsFile file;
+  if (!pipert::readSafetensors(path, file, error))
+    return false;
+  auto s = file.metadata.find("pipec.step");
+  if (s == file.metadata.end() ||
+      !pipert::parseInteger("pipec.step", s->second, 0,
+                            int64_t(1) << 50, step, error)) {
+    error = path + ": not a --save-state file (no valid pipec.step in its "
+            "metadata)";
+    return false;
+  }
+  const pipert::Manifest &m = exec.manifest();
+  size_t expected = 3 * savedParams(m).size();
+  if (file.tensors.size() != expected) {
+    error = path + ": " + std::to_string(file.tensors.size()) +
+            " tensors, but this model's state is " + std::to_string(expected) +
+            " (each parameter and its two AdamW moments)";
+    return false;
+  }
+  for (const pipert::ParamInfo &p : m.params) {
+    const int64_t offsets[3] = {p.offset, p.adamMOffset, p.adamVOffset};
+    for (int k = 0; k < 3; ++k) {
+      std::string name = p.name + kStateSuffix[k];
+      const pipert::Tensor *t = file.find(name);
+      if (!t) {
+        error = path + ": no tensor '" + name + "'";
+        return false;
+      }
+      if (t->shape != p.modelShape()) {
+        error = path + ": tensor '" + name + "' has another shape than the "
+                "model's";
+        return false;
+      }
+      std::vector<float> values;
+      if (!pipert::readFloatTensor(*t, values, error) ||
+          !pipert::checkFinite(path, name, values, error))
+        return false;
+      if (!exec.holds(p.rank))
+        continue;
+      std::vector<float> stored = values;
+      if (!p.logicalShape.empty()) {
+        stored.assign(size_t(pipert::elementsOf(p.shape)), 0.0f);
+        pipert::scatterLogical(values.data(), p.logicalShape, stored.data(),
+                               p.shape);
+      }
+      if (pipert::Status c =
+              exec.writeArena(p.rank, offsets[k], stored.data(), p.bytes);
+          !c.ok()) {
+        error = path + ": tensor '" + name + "': " + c.message();
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 #ifdef PIPEC_PLAN_MPI

@@ -26,11 +26,22 @@ int runLocal(const Args &a) {
     return fail(a.plan + "/manifest.json: no buffer " + missing);
   if (std::string e = kernels.start(*exec); !e.empty())
     return fail(e);
+  // --steps is the total: a resumed run trains what is left of it.
+  pipert::RunOptions options = runOptions(a);
+  options.steps = a.steps - exec->stepsDone();
+  if (options.steps <= 0) {
+    std::printf("resumed after step %lld of --steps %lld: nothing left to "
+                "train\n",
+                (long long)exec->stepsDone(), (long long)a.steps);
+    return 0;
+  }
   pipert::RunResult result;
-  if (pipert::Status s = exec->run(kernels, runOptions(a), result); !s.ok())
+  if (pipert::Status s = exec->run(kernels, options, result); !s.ok())
     return failedRun(a, s, result);
   std::string error;
   if (!a.save.empty() && !save(*exec, a.save, error))
+    return fail(error);
+  if (!a.saveState.empty() && !saveState(*exec, a.saveState, error))
     return fail(error);
   if (!a.quiet)
     printSummary(m, result);

@@ -87,6 +87,12 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
              std::to_string(pipecPlanCode.vocab);
   if (!a.init.empty() && !loadInit(*exec, a.init, error))
     return error;
+  if (!a.resume.empty()) {
+    int64_t step = 0;
+    if (!loadState(*exec, a.resume, step, error))
+      return "--resume " + error;
+    exec->continueAfter(step);
+  }
   if (a.sample > 0) {
     if (pipecPlanCode.target)
       return std::string("--sample: the ") + pipecPlanCode.target->name +
@@ -100,16 +106,20 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
                " is outside the model's vocabulary of " +
                std::to_string(pipecPlanCode.vocab);
   }
-  if (!a.save.empty()) {
-    std::filesystem::path dir = std::filesystem::path(a.save).parent_path();
+  for (const auto &[flag, path] :
+       {std::pair<std::string, std::string>{"--save", a.save},
+        {"--save-state", a.saveState}}) {
+    if (path.empty())
+      continue;
+    std::filesystem::path dir = std::filesystem::path(path).parent_path();
     std::error_code ec;
     if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
-      return "--save " + a.save + ": directory " + dir.string() +
+      return flag + " " + path + ": directory " + dir.string() +
              " does not exist";
-    if (std::filesystem::exists(a.save, ec) &&
-        !std::filesystem::is_regular_file(a.save, ec))
-      return "--save " + a.save + ": exists and is not a regular file";
-    if (pipert::Status s = pipert::refusePlanFile(a.save, "--save"); !s.ok())
+    if (std::filesystem::exists(path, ec) &&
+        !std::filesystem::is_regular_file(path, ec))
+      return flag + " " + path + ": exists and is not a regular file";
+    if (pipert::Status s = pipert::refusePlanFile(path, flag); !s.ok())
       return s.message();
   }
   if (!a.logDir.empty() && onlyRank <= 0) {

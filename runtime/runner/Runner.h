@@ -29,6 +29,9 @@ namespace pipecrun {
 
 struct Args {
   std::string plan, data, logDir, init, save;
+  /// --save-state: the training state (parameters, AdamW moments, step)
+  /// at the end; --resume: continue from one (docs/RUNTIME.md).
+  std::string saveState, resume;
   int64_t steps = 0;
   bool shadow = false, quiet = false;
   int32_t cores = 0;
@@ -57,6 +60,15 @@ bool loadInit(pipert::Executor &exec, const std::string &path,
 /// Writes every parameter once, all ranks in this process.
 bool save(pipert::Executor &exec, const std::string &path,
           std::string &error);
+/// --save-state: every parameter once with its AdamW moments, in the
+/// model's shapes, and the steps run, in one safetensors file.
+bool saveState(pipert::Executor &exec, const std::string &path,
+               std::string &error);
+/// --resume: a --save-state file into every copy of each parameter and its
+/// moments; `step` the steps it had run. Checks every name, shape and
+/// value; refuses a file of another model.
+bool loadState(pipert::Executor &exec, const std::string &path,
+               int64_t &step, std::string &error);
 /// --save with one rank per process (collective; rank 0 writes).
 bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
                   const std::string &path, std::chrono::milliseconds timeout,

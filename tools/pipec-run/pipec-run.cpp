@@ -1,7 +1,8 @@
 //===- pipec-run.cpp - runs a compiled plan -------------------------------===//
 //
 // `pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init F]
-// [--save F] [--shadow] [--cores N] [--quiet] [--transport local|mpi]
+// [--save F] [--save-state F] [--resume F] [--shadow] [--cores N] [--quiet]
+// [--transport local|mpi]
 // [--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]]`: checks
 // the plan directory and the arguments, then hands over to OUT/pipec-plan
 // (the executable `pipec compile` built for this plan), which validates the
@@ -69,7 +70,7 @@ int main(int argc, char **argv) {
     std::fprintf(stderr,
                  "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] "
                  "[--init FILE.safetensors] [--save FILE.safetensors] "
-                 "[--shadow] [--cores N] [--timeout-ms MS] [--quiet] "
+                 "[--save-state FILE] [--resume FILE] [--shadow] [--cores N] [--timeout-ms MS] [--quiet] "
                  "[--transport local|mpi] [--sample N [--prompt TEXT] "
                  "[--sample-seed N] [--temperature T]]\n");
     return 2;
@@ -91,9 +92,11 @@ int main(int argc, char **argv) {
     if (a == "--transport" && i + 1 < argc)
       transport = argv[i + 1];
     // Checked here too, so that mpirun is not started for a bad path.
-    if ((a == "--data" || a == "--init") && i + 1 < argc)
+    if ((a == "--data" || a == "--init" || a == "--resume") && i + 1 < argc)
       if (pipert::Status s = pipert::checkInputFile(
-              argv[i + 1], a == "--data" ? "data file" : "--init file");
+              argv[i + 1], a == "--data"   ? "data file"
+                           : a == "--init" ? "--init file"
+                                           : "--resume file");
           !s.ok())
         return fail(a + " " + s.message());
     args.push_back(a);

@@ -170,6 +170,10 @@ public:
   bool holds(int32_t rank) const { return arenas[size_t(rank)] != nullptr; }
   /// Steps already run (the next run continues the LR schedule and AdamW).
   int64_t stepsDone() const { return nextStep; }
+  /// Continues a run that stopped after `steps` steps (its parameters and
+  /// moments loaded): the next step is `steps`, for the learning rate, the
+  /// data and AdamW's bias correction.
+  void continueAfter(int64_t steps) { nextStep = steps; }
 
 private:
   struct FreeDeleter {
