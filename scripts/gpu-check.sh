@@ -16,7 +16,8 @@
 #       its CPU emulation), then the e2e checks: both plans train 50 steps,
 #       S = 1 and S = 4 bit for bit, S = 1 within 1e-3 of the emulated run
 #       per step's loss (1e-4 over the first 20), S = 1's checkpoint resumed by both plans to the
-#       same bits, gpt-tiny with 131 classes (padded to 256) at S = 2
+#       same bits, S = 1's training state after 25 steps resumed by S = 4 to
+#       S = 1's final weights bit for bit, gpt-tiny with 131 classes (padded to 256) at S = 2
 #       within 1e-4 of the emulated run over 20 steps, one step under
 #       compute-sanitizer memcheck, and the
 #       S = 1 folder rebuilt there with cmake and ninja, its first steps
@@ -26,7 +27,7 @@
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
@@ -171,6 +172,22 @@ PY
       [ $ok -eq 1 ] && note checkpoint_resume_s1_equals_s4 true "$r" || note checkpoint_resume_s1_equals_s4 false "$r $(tail -c 200 "$out/s4-resumed.log")"
     else
       note checkpoint_resume_s1_equals_s4 null "no checkpoint or no time left"
+    fi
+    # The training state (parameters and AdamW moments) through the device
+    # arenas: S = 1 stops after half the steps and saves it, S = 4 resumes
+    # it to the end; the weights must be S = 1's uninterrupted ones, bit for
+    # bit (resume and layout independence at once).
+    if [ -f "$out/s1.safetensors" ] && [ "$(left)" -gt 40 ]; then
+      half=$(( steps / 2 ))
+      ok=1
+      timeout 30 "$dir/s1/pipec-plan" --plan "$dir/s1" --data "$dir/data.txt" --steps $half \
+        --save-state "$out/state-half.safetensors" --quiet > "$out/state-half.log" 2>&1 || ok=0
+      timeout 30 "$dir/s4/pipec-plan" --plan "$dir/s4" --data "$dir/data.txt" --steps $steps \
+        --resume "$out/state-half.safetensors" --save "$out/s4-from-half.safetensors" --quiet > "$out/s4-from-half.log" 2>&1 || ok=0
+      r=$(python3 "$dir/compare_safetensors.py" "$out/s1.safetensors" "$out/s4-from-half.safetensors" 2>&1) || ok=0
+      [ $ok -eq 1 ] && note state_resume_s1_half_to_s4_bitwise true "$r" || note state_resume_s1_half_to_s4_bitwise false "$r $(tail -c 200 "$out/s4-from-half.log")"
+    else
+      note state_resume_s1_half_to_s4_bitwise null "no checkpoint or no time left"
     fi
     # The padded vocabulary: 20 steps within 1e-4 of the emulated run.
     if [ -d "$dir/v131" ] && [ "$(left)" -gt 30 ]; then
