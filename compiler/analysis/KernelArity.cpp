@@ -7,28 +7,27 @@
 using namespace llvm;
 using namespace pipec;
 
-const KernelArity *pipec::cpuKernelArity(StringRef name) {
-  static const llvm::StringMap<KernelArity> table = [] {
-    llvm::StringMap<KernelArity> t;
-#define PIPERT_CPU_KERNEL(NAME, PTRS, INTS, REALS)                             \
-  t[#NAME] = {PTRS, INTS, REALS};
-#include "runtime/kernels/cpu/KernelList.def"
-    return t;
-  }();
+/// `name`'s entry of `table`, or null.
+static const KernelArity *lookup(const StringMap<KernelArity> &table,
+                                 StringRef name) {
   auto it = table.find(name);
   return it == table.end() ? nullptr : &it->second;
 }
 
+const KernelArity *pipec::cpuKernelArity(StringRef name) {
+  static const StringMap<KernelArity> table = {
+#define PIPERT_CPU_KERNEL(NAME, PTRS, INTS, REALS) {#NAME, {PTRS, INTS, REALS}},
+#include "runtime/kernels/cpu/KernelList.def"
+  };
+  return lookup(table, name);
+}
+
 const KernelArity *pipec::cudaKernelArity(StringRef name) {
-  static const llvm::StringMap<KernelArity> table = [] {
-    llvm::StringMap<KernelArity> t;
-#define PIPERT_CUDA_KERNEL(NAME, PTRS, INTS, REALS)                            \
-  t[#NAME] = {PTRS, INTS, REALS};
+  static const StringMap<KernelArity> table = {
+#define PIPERT_CUDA_KERNEL(NAME, PTRS, INTS, REALS) {#NAME, {PTRS, INTS, REALS}},
 #include "runtime/kernels/cuda/KernelList.def"
-    return t;
-  }();
-  auto it = table.find(name);
-  return it == table.end() ? nullptr : &it->second;
+  };
+  return lookup(table, name);
 }
 
 const KernelArity *pipec::kernelArity(StringRef target, StringRef name) {

@@ -123,7 +123,9 @@ struct Syntax {
            "!s.ok())\n    return s;\n";
     return f;
   }
-  /// `n` bytes from `src` to `dst`, both in the arena.
+  /// `n` bytes from `src` (in the arena, or host memory: the host inputs,
+  /// the step) to `dst` in the arena; on cuda on the stream, where a
+  /// pageable host source is staged before the call returns.
   std::string copy(const std::string &dst, const std::string &src,
                    int64_t n) const {
     if (!cuda)
@@ -132,12 +134,6 @@ struct Syntax {
     return "  if (pipert::cpu::Status s = pipert::cuda::call::copyBytes(C, " +
            dst + ", " + src + ", " + std::to_string(n) +
            ");\n      !s.ok())\n    return s;\n";
-  }
-  /// `n` bytes of host memory at `src` into the arena at `dst` (cuda: on
-  /// the stream; a pageable source is staged before the call returns).
-  std::string fromHost(const std::string &dst, const std::string &src,
-                       int64_t n) const {
-    return copy(dst, src, n);
   }
   /// The loss slot's double at `dst` (the arena) from the loss value at
   /// `src` of element type `element` (f32 or f64).
@@ -300,9 +296,9 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
     std::string dst = "R[" + std::to_string(kData) + "] + " +
                       std::to_string(in.offset);
     if (in.kind == HostInput::LossScale)
-      os << sx.fromHost(dst, "&lossScale", 8);
+      os << sx.copy(dst, "&lossScale", 8);
     else
-      os << sx.fromHost(dst,
+      os << sx.copy(dst,
                         in.kind == HostInput::Tokens ? "tokens" : "targets",
                         in.bytes);
   }
@@ -502,7 +498,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
              std::to_string(rk.scalarsOffset + 8 * scalarSlots++) + "))";
     };
     if (sx.cuda) {
-      opt += sx.fromHost(scalarSlot("int64_t"), "&step", 8);
+      opt += sx.copy(scalarSlot("int64_t"), "&step", 8);
       if (optimizer.getNumArguments() > 0)
         where[optimizer.getArgument(0)] =
             "((int64_t *)(A + " + std::to_string(rk.scalarsOffset) + "))";

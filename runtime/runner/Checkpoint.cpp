@@ -14,45 +14,56 @@
 
 namespace pipecrun {
 
+/// Tensor `name` of `file` into the region of parameter `p` at `offset`
+/// (its value or a moment): checked by every process (the model's shape,
+/// finite values), written where this process holds the rank. A padded
+/// parameter is loaded in its model shape; its padding stays zero
+/// (pipert/LogicalShape.h).
+static bool loadRegion(pipert::Executor &exec,
+                       const pipert::SafetensorsFile &file,
+                       const std::string &path, const pipert::ParamInfo &p,
+                       const std::string &name, int64_t offset,
+                       std::string &error) {
+  const pipert::Tensor *t = file.find(name);
+  if (!t) {
+    error = path + ": no tensor '" + name + "'";
+    return false;
+  }
+  if (t->shape != p.modelShape()) {
+    error = path + ": tensor '" + name + "' has another shape than the "
+            "model's";
+    return false;
+  }
+  std::vector<float> values;
+  if (!pipert::readFloatTensor(*t, values, error) ||
+      !pipert::checkFinite(path, name, values, error))
+    return false;
+  if (!exec.holds(p.rank)) // another process loads it
+    return true;
+  if (!p.logicalShape.empty()) {
+    std::vector<float> padded(size_t(pipert::elementsOf(p.shape)));
+    pipert::scatterLogical(values.data(), p.logicalShape, padded.data(),
+                           p.shape);
+    values = std::move(padded);
+  }
+  if (pipert::Status c = exec.writeArena(p.rank, offset, values.data(),
+                                         p.bytes);
+      !c.ok()) {
+    error = path + ": tensor '" + name + "': " + c.message();
+    return false;
+  }
+  return true;
+}
+
 /// Loads --init into every copy of each parameter this process holds.
 bool loadInit(pipert::Executor &exec, const std::string &path,
               std::string &error) {
   pipert::SafetensorsFile file;
   if (!pipert::readSafetensors(path, file, error))
     return false;
-  const pipert::Manifest &m = exec.manifest();
-  for (const pipert::ParamInfo &p : m.params) {
-    const pipert::Tensor *t = file.find(p.name);
-    if (!t) {
-      error = path + ": no tensor '" + p.name + "'";
+  for (const pipert::ParamInfo &p : exec.manifest().params)
+    if (!loadRegion(exec, file, path, p, p.name, p.offset, error))
       return false;
-    }
-    // A padded parameter is loaded in its model shape; its padding stays
-    // zero (pipert/LogicalShape.h).
-    if (t->shape != p.modelShape()) {
-      error = path + ": tensor '" + p.name + "' has another shape than the "
-              "model's";
-      return false;
-    }
-    std::vector<float> values;
-    if (!pipert::readFloatTensor(*t, values, error))
-      return false;
-    if (!pipert::checkFinite(path, p.name, values, error))
-      return false;
-    if (!p.logicalShape.empty()) {
-      std::vector<float> padded(size_t(pipert::elementsOf(p.shape)));
-      pipert::scatterLogical(values.data(), p.logicalShape, padded.data(),
-                             p.shape);
-      values = std::move(padded);
-    }
-    if (exec.holds(p.rank)) // else another process loads it
-      if (pipert::Status c = exec.writeArena(p.rank, p.offset, values.data(),
-                                             p.bytes);
-          !c.ok()) {
-        error = path + ": tensor '" + p.name + "': " + c.message();
-        return false;
-      }
-  }
   return true;
 }
 
@@ -188,37 +199,10 @@ bool loadState(pipert::Executor &exec, const std::string &path,
   }
   for (const pipert::ParamInfo &p : m.params) {
     const int64_t offsets[3] = {p.offset, p.adamMOffset, p.adamVOffset};
-    for (int k = 0; k < 3; ++k) {
-      std::string name = p.name + kStateSuffix[k];
-      const pipert::Tensor *t = file.find(name);
-      if (!t) {
-        error = path + ": no tensor '" + name + "'";
+    for (int k = 0; k < 3; ++k)
+      if (!loadRegion(exec, file, path, p, p.name + kStateSuffix[k],
+                      offsets[k], error))
         return false;
-      }
-      if (t->shape != p.modelShape()) {
-        error = path + ": tensor '" + name + "' has another shape than the "
-                "model's";
-        return false;
-      }
-      std::vector<float> values;
-      if (!pipert::readFloatTensor(*t, values, error) ||
-          !pipert::checkFinite(path, name, values, error))
-        return false;
-      if (!exec.holds(p.rank))
-        continue;
-      std::vector<float> stored = values;
-      if (!p.logicalShape.empty()) {
-        stored.assign(size_t(pipert::elementsOf(p.shape)), 0.0f);
-        pipert::scatterLogical(values.data(), p.logicalShape, stored.data(),
-                               p.shape);
-      }
-      if (pipert::Status c =
-              exec.writeArena(p.rank, offsets[k], stored.data(), p.bytes);
-          !c.ok()) {
-        error = path + ": tensor '" + name + "': " + c.message();
-        return false;
-      }
-    }
   }
   return true;
 }
