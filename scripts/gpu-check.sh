@@ -14,7 +14,9 @@
 #       on the GPU machine, bounded to 5 minutes: the driver, GPU and
 #       libraries first, then the kernel harness (every cuda kernel against
 #       its CPU emulation), then the e2e checks: both plans train 50 steps,
-#       S = 1 and S = 4 bit for bit, S = 1 within 1e-3 of the emulated run
+#       S = 1 and S = 4 (under cuda-local) bit for bit, S = 4 with the
+#       host moving the messages (--transport local) the same bits over 10
+#       steps, S = 1 within 1e-3 of the emulated run
 #       per step's loss (1e-4 over the first 20), S = 1's checkpoint resumed by both plans to the
 #       same bits, S = 1's training state after 25 steps resumed by S = 4 to
 #       S = 1's final weights bit for bit, gpt-tiny with 131 classes (padded to 256) at S = 2
@@ -27,7 +29,7 @@
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
@@ -135,6 +137,23 @@ case "$mode" in
     if [ -f "$out/s1/metrics.jsonl" ] && [ -f "$out/s4/metrics.jsonl" ]; then
       r=$(python3 "$dir/compare_metrics.py" "$out/s1/metrics.jsonl" "$out/s4/metrics.jsonl" --steps $steps)
       [ $? -eq 0 ] && note s1_equals_s4_bitwise true "$r" || note s1_equals_s4_bitwise false "$r"
+    fi
+    # S = 4 ran under cuda-local (the device moves the messages, ordered
+    # by events); the host moving them instead (--transport local, the
+    # path of the first GPU run) must give the same bits.
+    if [ -f "$out/s4/metrics.jsonl" ] && [ "$(left)" -gt 30 ]; then
+      timeout 30 "$dir/s4/pipec-plan" --plan "$dir/s4" --data "$dir/data.txt" --steps 10 \
+        --transport local --log-dir "$out/s4-host" --quiet > "$out/s4-host.log" 2>&1
+      code=$?
+      head -10 "$out/s4/metrics.jsonl" > "$out/s4-first10.jsonl"
+      if [ $code -eq 0 ]; then
+        r=$(python3 "$dir/compare_metrics.py" "$out/s4-host/metrics.jsonl" "$out/s4-first10.jsonl" --steps 10)
+        [ $? -eq 0 ] && note s4_cuda_local_equals_host_moved true "$r" || note s4_cuda_local_equals_host_moved false "$r"
+      else
+        note s4_cuda_local_equals_host_moved false "exit $code: $(tail -c 300 "$out/s4-host.log")"
+      fi
+    else
+      note s4_cuda_local_equals_host_moved null "no S = 4 run or no time left"
     fi
     if [ -f "$out/s1/metrics.jsonl" ]; then
       r=$(python3 "$dir/compare_metrics.py" "$out/s1/metrics.jsonl" "$dir/ref-bf16/metrics.jsonl" --fields loss --rtol 1e-3)

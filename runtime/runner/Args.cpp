@@ -28,7 +28,8 @@ const char *const kUsage =
     "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init "
     "FILE.safetensors] [--save FILE.safetensors] [--save-state FILE] "
     "[--resume FILE] [--plan DIR] [--shadow] "
-    "[--cores N] [--timeout-ms MS] [--quiet] [--transport local|mpi] "
+    "[--cores N] [--timeout-ms MS] [--quiet] "
+    "[--transport local|cuda-local|mpi] "
     "[--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]]\n";
 
 bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
@@ -65,8 +66,10 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       ok = value(a.resume);
     else if (k == "--transport") {
       ok = value(a.transport);
-      if (ok && a.transport != "local" && a.transport != "mpi") {
-        error = "--transport must be local or mpi, not '" + a.transport + "'";
+      if (ok && a.transport != "local" && a.transport != "cuda-local" &&
+          a.transport != "mpi") {
+        error = "--transport must be local, cuda-local or mpi, not '" +
+                a.transport + "'";
         return false;
       }
     }

@@ -13,8 +13,14 @@
 
 namespace pipecrun {
 
-/// Every rank as a thread of this process (the local transport).
+/// Every rank as a thread of this process (the local transport; on a
+/// cuda plan by default cuda-local, the device moving the messages).
 int runLocal(const Args &a) {
+  const PlanTarget *target = pipecPlanCode.target;
+  const bool deviceQueues = target && target->createQueues;
+  if (a.transport == "cuda-local" && !deviceQueues)
+    return fail("--transport cuda-local: the transport of a cuda plan; this "
+                "plan's ranks run on the cpu (--transport local)");
   std::unique_ptr<pipert::Executor> exec;
   pipert::TokenFile data;
   pipert::Batcher batcher;
@@ -26,8 +32,19 @@ int runLocal(const Args &a) {
     return fail(a.plan + "/manifest.json: no buffer " + missing);
   if (std::string e = kernels.start(*exec); !e.empty())
     return fail(e);
+  // Destroyed before `kernels`, whose target states the queues use.
+  std::unique_ptr<pipert::DeviceQueues> queues;
+  if (deviceQueues && a.transport != "local") {
+    char error[512] = {0};
+    queues.reset(target->createQueues(kernels.targetStates(), m.ranks, error,
+                                      sizeof error));
+    if (!queues)
+      return fail(std::string("--transport cuda-local: ") + target->name +
+                  ": " + error);
+  }
   // --steps is the total: a resumed run trains what is left of it.
   pipert::RunOptions options = runOptions(a);
+  options.queues = queues.get();
   options.steps = a.steps - exec->stepsDone();
   if (options.steps <= 0) {
     std::printf("resumed after step %lld of --steps %lld: nothing left to "

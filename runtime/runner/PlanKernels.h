@@ -79,6 +79,10 @@ public:
     return "";
   }
 
+  /// The target's state of every rank (null for ranks of other processes
+  /// and on the cpu target), as start() made them.
+  void *const *targetStates() const { return states.data(); }
+
   /// The first region a chunk's code uses (bytes > 0) that the manifest
   /// does not place, as "cC.mbJ.REGION", or "".
   std::string missingSlot() const {

@@ -41,7 +41,9 @@ struct Args {
   uint64_t sampleSeed = 0;
   bool hasSampleSeed = false;  ///< else the model's train seed
   double temperature = 1.0;
-  std::string transport = "local"; ///< local or mpi
+  /// local, cuda-local or mpi; "" the plan's own: cuda-local for a cuda
+  /// plan (messages moved by the device), local for a cpu plan.
+  std::string transport;
 };
 
 

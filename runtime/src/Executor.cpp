@@ -265,7 +265,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       return Status::failure(
           "run: the plan was loaded for rank " + std::to_string(held) +
           " alone and needs a transport that reaches the other ranks");
-    if (Status s = LocalTransport::create(streams, plan.groups, local, copy);
+    if (Status s = LocalTransport::create(streams, plan.groups, local, copy,
+                                          opt.queues);
         !s.ok())
       return s;
     transport = local.get();
@@ -670,6 +671,15 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       rr.stepEndNs[slot] = endNs;
       ++ranksDone[slot];
       stepCv.notify_all();
+    }
+    // What the transport still moves for this rank lands before the run
+    // returns (cuda-local: the rank's streams drained).
+    if (Status f = transport->finish(r); !f.ok()) {
+      report(f);
+      std::lock_guard<std::mutex> lock(stepMu);
+      failed = true;
+      stepCv.notify_all();
+      return;
     }
     current[r].store(-1);
   };

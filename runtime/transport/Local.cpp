@@ -16,11 +16,15 @@ static const char *channelName(Channel c, bool send) {
 Status LocalTransport::create(const std::vector<Stream> &streams,
                               const std::vector<std::vector<int32_t>> &groups,
                               std::unique_ptr<LocalTransport> &out,
-                              ArenaCopy copy) {
+                              ArenaCopy copy, DeviceQueues *queues) {
   std::unique_ptr<LocalTransport> t(new LocalTransport());
   int32_t n = int32_t(streams.size());
   t->ranks = n;
   t->copy = copy;
+  if (queues && !copy)
+    return Status::failure("local transport: device queues without the "
+                           "target's copy (the all-reduce reaches device "
+                           "arenas through it)");
   t->requests.resize(n);
   t->queues.resize(size_t(n) * n * 2);
   for (int32_t r = 0; r < n; ++r) {
@@ -81,12 +85,74 @@ Status LocalTransport::create(const std::vector<Stream> &streams,
         grp.staged.push_back(b.data());
     }
   }
+  if (queues) {
+    // Set only now: the destructor gives back the events made so far.
+    t->device = queues;
+    if (Status s = t->createEvents(streams); !s.ok())
+      return s;
+  }
   out = std::move(t);
   return Status::success();
 }
 
+Status LocalTransport::createEvents(const std::vector<Stream> &streams) {
+  for (int32_t r = 0; r < ranks; ++r)
+    for (const Instr &in : streams[size_t(r)].instrs) {
+      if (!isPostOp(in.op) || in.req < 0 ||
+          size_t(in.req) >= requests[size_t(r)].size())
+        continue;
+      Request &req = requests[size_t(r)][size_t(in.req)];
+      bool send = in.op == Opcode::SendAct || in.op == Opcode::SendGrad;
+      // A message is copied on its receiver's transfer stream, so both
+      // sides' landed events belong to the receiver's device.
+      int32_t where = device->deviceOf(send ? in.peer : r);
+      DeviceQueues::Event e = nullptr;
+      if (!req.posted) {
+        if (Status s = device->createEvent(device->deviceOf(r), e); !s.ok())
+          return Status::failure("cuda-local transport: " + s.message(), r);
+        req.posted = e;
+      }
+      if (landedOn(req, where))
+        continue;
+      if (Status s = device->createEvent(where, e); !s.ok())
+        return Status::failure("cuda-local transport: " + s.message(), r);
+      req.landed.push_back({where, e});
+    }
+  return Status::success();
+}
+
+LocalTransport::~LocalTransport() {
+  if (!device)
+    return;
+  for (std::vector<Request> &rank : requests)
+    for (Request &req : rank) {
+      if (req.posted)
+        device->destroyEvent(req.posted);
+      for (auto &[where, e] : req.landed)
+        device->destroyEvent(e);
+    }
+}
+
+DeviceQueues::Event LocalTransport::landedOn(const Request &req,
+                                             int32_t device) {
+  for (const auto &[d, e] : req.landed)
+    if (d == device)
+      return e;
+  return nullptr;
+}
+
 Status LocalTransport::post(int32_t rank, int32_t peer, Channel channel,
                             int32_t req, const Message &msg, bool send) {
+  // cuda-local: the buffer is ready (send) or free (recv) once the work
+  // launched so far on this rank's compute stream is done. The event is
+  // fixed at creation, so it is read outside the lock; the transfer that
+  // waited on its last recording was enqueued before that post's wait.
+  if (device && msg.bytes > 0 && req >= 0 &&
+      size_t(req) < requests[rank].size() && requests[rank][req].posted)
+    if (Status s = device->recordCompute(rank, requests[rank][req].posted);
+        !s.ok())
+      return Status::failure("recording the post's event: " + s.message(),
+                             rank, msg.instr);
   std::unique_lock<std::mutex> lock(mu);
   if (aborted)
     return Status::failure("aborted: " + abortReason, rank, msg.instr);
@@ -106,6 +172,7 @@ Status LocalTransport::post(int32_t rank, int32_t peer, Channel channel,
   me.send = send;
   me.pending = true;
   me.done = false;
+  me.arrived = nullptr;
   me.error.clear();
   Queue &q = send ? queue(rank, peer, channel) : queue(peer, rank, channel);
   if (q.count == 0 || q.holdsSends == send) {
@@ -129,8 +196,8 @@ Status LocalTransport::post(int32_t rank, int32_t peer, Channel channel,
   int32_t sRank = send ? rank : peer, rRank = send ? peer : rank;
   if (s.msg.chunk != r.msg.chunk || s.msg.mb != r.msg.mb ||
       s.msg.bytes != r.msg.bytes) {
-    std::string why = "rank " + std::to_string(sRank) + " #" +
-                      std::to_string(s.msg.instr) + " sent chunk " +
+    std::string why = "mismatched message: rank " + std::to_string(sRank) +
+                      " #" + std::to_string(s.msg.instr) + " sent chunk " +
                       std::to_string(s.msg.chunk) + " mb " +
                       std::to_string(s.msg.mb) + " (" +
                       std::to_string(s.msg.bytes) + " bytes), which rank " +
@@ -141,6 +208,30 @@ Status LocalTransport::post(int32_t rank, int32_t peer, Channel channel,
                       std::to_string(r.msg.bytes) + " bytes)";
     s.error = why;
     r.error = why;
+  } else if (s.msg.bytes > 0 && device) {
+    // cuda-local: the copy goes on the receiver's transfer stream after
+    // both posts' events; each side's wait orders its compute stream after
+    // the event the copy records for it (the sender must not overwrite
+    // the buffer, nor the receiver read it, before the copy is done).
+    int32_t where = device->deviceOf(rRank);
+    DeviceQueues::Event after[2] = {s.posted, r.posted};
+    DeviceQueues::Event done[2] = {landedOn(s, where), landedOn(r, where)};
+    Status moved =
+        !after[0] || !after[1] || !done[0] || !done[1]
+            ? Status::failure("no event for a transfer on device " +
+                              std::to_string(where) +
+                              " (the streams did not declare this message)")
+            : device->transfer(rRank, after, 2, r.msg.data, s.msg.data,
+                               s.msg.bytes, done, 2);
+    if (moved.ok()) {
+      s.arrived = done[0];
+      r.arrived = done[1];
+    } else {
+      s.error = r.error = "moving the message of rank " +
+                          std::to_string(sRank) + " #" +
+                          std::to_string(s.msg.instr) + " to rank " +
+                          std::to_string(rRank) + ": " + moved.message();
+    }
   } else if (s.msg.bytes > 0) {
     // Rendezvous: the bytes move now, straight into the receiver's buffer.
     // Both buffers belong to requests in flight, which their ranks leave
@@ -152,7 +243,8 @@ Status LocalTransport::post(int32_t rank, int32_t peer, Channel channel,
     Status moved = copyArenaBytes(copy, dst, src, s.msg.bytes);
     lock.lock();
     if (!moved.ok())
-      s.error = r.error = "rank " + std::to_string(sRank) + " #" +
+      s.error = r.error = "moving the message of rank " +
+                          std::to_string(sRank) + " #" +
                           std::to_string(s.msg.instr) + " to rank " +
                           std::to_string(rRank) + ": " + moved.message();
   }
@@ -184,8 +276,18 @@ Status LocalTransport::wait(int32_t rank, int32_t req,
       lock, deadline, [&] { return me.done || aborted; });
   me.pending = false;
   if (!me.error.empty())
-    return Status::failure("mismatched message: " + me.error, rank,
-                           me.msg.instr);
+    return Status::failure(me.error, rank, me.msg.instr);
+  if (me.done && me.arrived) {
+    // cuda-local: the device orders the rest; the host goes on.
+    DeviceQueues::Event arrived = me.arrived;
+    int64_t instr = me.msg.instr;
+    lock.unlock();
+    if (Status s = device->computeWaits(rank, arrived); !s.ok())
+      return Status::failure("waiting for the transfer's event: " +
+                                 s.message(),
+                             rank, instr);
+    return Status::success();
+  }
   if (me.done)
     return Status::success();
   if (aborted)
@@ -213,6 +315,11 @@ static void sumInRankOrder(std::vector<void *> &data, int64_t count) {
 Status LocalTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
                                  void *data, int64_t count, DType dtype,
                                  Clock::time_point deadline) {
+  // cuda-local: the sum is made on the host, which reads what this rank's
+  // streams have finished only.
+  if (device)
+    if (Status s = device->drain(rank); !s.ok())
+      return Status::failure("before the all-reduce: " + s.message(), rank);
   std::unique_lock<std::mutex> lock(mu);
   if (aborted)
     return Status::failure("aborted: " + abortReason, rank);
@@ -286,6 +393,14 @@ Status LocalTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
         (g.copyFailed ? "all-reduce through the host: " : "mismatched all-reduce: ") +
             g.error,
         rank);
+  return Status::success();
+}
+
+Status LocalTransport::finish(int32_t rank) {
+  if (!device)
+    return Status::success();
+  if (Status s = device->drain(rank); !s.ok())
+    return Status::failure("at the end of the run: " + s.message(), rank);
   return Status::success();
 }
 

@@ -2,7 +2,7 @@
 //
 // `pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init F]
 // [--save F] [--save-state F] [--resume F] [--shadow] [--cores N] [--quiet]
-// [--transport local|mpi]
+// [--transport local|cuda-local|mpi]
 // [--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]]`: checks
 // the plan directory and the arguments, then hands over to OUT/pipec-plan
 // (the executable `pipec compile` built for this plan), which validates the
@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
                  "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] "
                  "[--init FILE.safetensors] [--save FILE.safetensors] "
                  "[--save-state FILE] [--resume FILE] [--shadow] [--cores N] [--timeout-ms MS] [--quiet] "
-                 "[--transport local|mpi] [--sample N [--prompt TEXT] "
+                 "[--transport local|cuda-local|mpi] [--sample N [--prompt TEXT] "
                  "[--sample-seed N] [--temperature T]]\n");
     return 2;
   }

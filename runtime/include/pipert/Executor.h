@@ -15,6 +15,7 @@
 #ifndef PIPERT_EXECUTOR_H
 #define PIPERT_EXECUTOR_H
 
+#include "pipert/DeviceQueues.h"
 #include "pipert/Manifest.h"
 #include "pipert/RunLog.h"
 #include "pipert/Status.h"
@@ -108,6 +109,11 @@ struct RunOptions {
   /// are then shared through its allGather, so every process reports the
   /// same records.
   Transport *transport = nullptr;
+  /// With the local transport and device arenas: a device's queues, which
+  /// move the messages on the device, ordered by events (the cuda-local
+  /// transport, DeviceQueues.h); null: the host moves them through the
+  /// allocator's copy.
+  DeviceQueues *queues = nullptr;
 };
 
 /// What a run measured.

@@ -8,10 +8,18 @@
 // by element, and writes the same sum to every member: tied copies and
 // replicated gradients stay bitwise equal.
 //
+// With a device's queues (DeviceQueues.h) it is the `cuda-local`
+// transport: a matched message is copied on the receiver's transfer stream
+// between events of both ranks' compute streams, and a wait only makes the
+// waiter's compute stream wait; the events are made here, before the first
+// step. Without them (host arenas, or device arenas the host reaches
+// through `copy`) the bytes move when the second side posts.
+//
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_LOCALTRANSPORT_H
 #define PIPERT_LOCALTRANSPORT_H
 
+#include "pipert/DeviceQueues.h"
 #include "pipert/Transport.h"
 
 #include <condition_variable>
@@ -27,11 +35,15 @@ public:
   /// Sizes the tables from every rank's stream; `groups` lists each
   /// group's ranks in ascending order (group 0: all ranks).
   /// `copy` reaches device arenas (null: host arenas, memcpy); with it the
-  /// all-reduce sums in host staging buffers sized here.
+  /// all-reduce sums in host staging buffers sized here. `queues` (with
+  /// `copy`) moves the messages on the device, ordered by events; it must
+  /// outlive the transport.
   static Status create(const std::vector<Stream> &streams,
                        const std::vector<std::vector<int32_t>> &groups,
                        std::unique_ptr<LocalTransport> &out,
-                       ArenaCopy copy = nullptr);
+                       ArenaCopy copy = nullptr,
+                       DeviceQueues *queues = nullptr);
+  ~LocalTransport() override;
 
   Status postSend(int32_t rank, int32_t peer, Channel channel, int32_t req,
                   const Message &msg) override;
@@ -42,6 +54,7 @@ public:
                    int64_t count, DType dtype,
                    Clock::time_point deadline) override;
   void abort(const std::string &reason) override;
+  Status finish(int32_t rank) override;
 
 private:
   struct Request {
@@ -51,7 +64,14 @@ private:
     bool send = false;
     bool pending = false; ///< posted, not yet waited
     bool done = false;    ///< matched; the bytes have moved
-    std::string error;    ///< set on a mismatch (preallocated capacity)
+    std::string error;    ///< a mismatch or a failed move (preallocated)
+    /// cuda-local: recorded on the poster's compute stream at the post.
+    DeviceQueues::Event posted = nullptr;
+    /// cuda-local: the events a transfer records for this side, one per
+    /// device a transfer of this request runs on (the receiver's), and the
+    /// one the last match chose, which the wait waits for.
+    std::vector<std::pair<int32_t, DeviceQueues::Event>> landed;
+    DeviceQueues::Event arrived = nullptr;
   };
   /// Unmatched posts of one (sender, receiver, channel), in posting order;
   /// a fixed ring because at most one side has unmatched posts at a time.
@@ -83,8 +103,14 @@ private:
     return queues[(size_t(src) * ranks + size_t(dst)) * 2 + size_t(channel)];
   }
 
+  /// The event of `req` for a transfer on `device`, or null.
+  static DeviceQueues::Event landedOn(const Request &req, int32_t device);
+  /// Makes the posted and landed events of every request (cuda-local).
+  Status createEvents(const std::vector<Stream> &streams);
+
   int32_t ranks = 0;
   ArenaCopy copy = nullptr;
+  DeviceQueues *device = nullptr; ///< cuda-local: the device's queues
   std::mutex mu;
   std::vector<std::unique_ptr<std::condition_variable>> cvs; ///< per rank
   std::vector<std::vector<Request>> requests;                ///< [rank][req]

@@ -13,6 +13,7 @@
 #define PIPERT_PLANCODE_H
 
 #include "kernels/cpu/Status.h"
+#include "pipert/DeviceQueues.h"
 #include "pipert/PlanAbi.h"
 
 #include <cstdint>
@@ -85,6 +86,13 @@ struct PlanTarget {
                int64_t errorBytes);
   /// The target's name for messages ("cuda").
   const char *name;
+  /// The device's compute and transfer streams of the ranks whose states
+  /// (createRank's) are `states[r]` (null for ranks of other processes),
+  /// for the cuda-local transport (DeviceQueues.h); the caller deletes it
+  /// after the run and before the states. Null with why in `error`.
+  pipert::DeviceQueues *(*createQueues)(void *const *states, int32_t ranks,
+                                        char *error,
+                                        int64_t errorBytes) = nullptr;
 };
 
 /// The whole plan.

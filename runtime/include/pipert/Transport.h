@@ -81,6 +81,12 @@ public:
                            Clock::time_point deadline) = 0;
   /// Wakes every blocked wait with `reason`; later calls fail at once.
   virtual void abort(const std::string &reason) = 0;
+  /// The end of `rank`'s run: whatever the transport still moves for it
+  /// has landed when this returns (cuda-local: the rank's streams drained).
+  virtual Status finish(int32_t rank) {
+    (void)rank;
+    return Status::success();
+  }
   /// Whether this process runs every rank (the local transport) or only
   /// some, the others running in other processes (MPI).
   virtual bool runsAllRanks() const { return true; }

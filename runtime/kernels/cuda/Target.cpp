@@ -132,7 +132,8 @@ bool copy(void *dst, const void *src, int64_t bytes, char *error,
 } // namespace
 
 pipecrun::PlanTarget planTarget() {
-  return {createRank, destroyRank, allocateArena, freeArena, copy, "cuda"};
+  return {createRank, destroyRank, allocateArena, freeArena,
+          copy,       "cuda",      createQueues};
 }
 
 } // namespace pipert::cuda

@@ -16,9 +16,10 @@
 //                local transport's sends and all-reduces): a copy on the
 //                calling thread's stream, synchronized. Every generated function
 //                ends with its stream synchronized, so host code copies
-//                only what the rank's device work has finished (docs/CUDA.md:
-//                part 2 moves the transfers onto streams ordered by events
-//                and captures the step as a CUDA graph).
+//                only what the rank's device work has finished;
+//   createQueues the cuda-local transport's transfer streams and events
+//                (Queues.cpp): messages between ranks are copied on the
+//                device, ordered by events, without the host waiting.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_KERNELS_CUDA_TARGET_H
@@ -33,6 +34,11 @@ constexpr int64_t kGemmWorkspaceBytes = int64_t(32) << 20;
 
 /// The cuda target's hooks.
 pipecrun::PlanTarget planTarget();
+
+/// PlanTarget::createQueues: the ranks' transfer streams beside the
+/// compute streams of their Contexts (Queues.cpp).
+pipert::DeviceQueues *createQueues(void *const *states, int32_t ranks,
+                                   char *error, int64_t errorBytes);
 
 } // namespace pipert::cuda
 

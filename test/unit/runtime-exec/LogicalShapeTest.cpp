@@ -53,20 +53,6 @@ TEST(LogicalShape, ScatterAndGatherAreInverse) {
   EXPECT_FALSE(pipert::fitsIn({131}, {256, 64}));
 }
 
-namespace {
-std::vector<void *> fakeArenas;
-void *allocate(int32_t, int64_t bytes, char *, int64_t) {
-  void *p = std::aligned_alloc(256, size_t(bytes));
-  std::memset(p, 0, size_t(bytes));
-  return p;
-}
-void release(void *p) { std::free(p); }
-bool copy(void *dst, const void *src, int64_t bytes, char *, int64_t) {
-  std::memcpy(dst, src, size_t(bytes));
-  return true;
-}
-} // namespace
-
 TEST(LogicalShape, PaddedParameterIsDrawnLogicallyWithZeroPadding) {
   SyntheticPlan plan;
   PlanOptions po;
@@ -82,7 +68,7 @@ TEST(LogicalShape, PaddedParameterIsDrawnLogicallyWithZeroPadding) {
   ASSERT_TRUE(pipert::initParameter(expected.data(), 0,
                                     int64_t(expected.size()), m.train.seed,
                                     w.name, w.init, w.std));
-  pipert::ArenaAllocator device{allocate, release, copy};
+  pipert::ArenaAllocator device = hostBackedDeviceArenas();
   for (bool onDevice : {false, true}) {
     std::unique_ptr<pipert::Executor> exec;
     pipert::Status st = pipert::Executor::create(

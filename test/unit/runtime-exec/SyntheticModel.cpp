@@ -507,4 +507,55 @@ Status SyntheticKernels::optStep(const pipert::RankContext &ctx) {
   return Status::success();
 }
 
+namespace {
+void *hostAllocate(int32_t, int64_t bytes, char *, int64_t) {
+  void *p = std::aligned_alloc(256, size_t((bytes + 255) / 256 * 256));
+  std::memset(p, 0, size_t(bytes));
+  return p;
+}
+void hostRelease(void *p) { std::free(p); }
+bool hostCopy(void *dst, const void *src, int64_t bytes, char *, int64_t) {
+  std::memcpy(dst, src, size_t(bytes));
+  return true;
+}
+} // namespace
+
+pipert::ArenaAllocator hostBackedDeviceArenas() {
+  return {hostAllocate, hostRelease, hostCopy};
+}
+
+Status trainForBits(const SyntheticPlan &plan,
+                    const pipert::ArenaAllocator *allocator,
+                    pipert::DeviceQueues *queues, int64_t steps,
+                    std::vector<double> &metrics,
+                    std::vector<uint8_t> &params) {
+  std::unique_ptr<pipert::Executor> exec;
+  if (Status st = pipert::Executor::create(plan.manifest, plan.streams, exec,
+                                           -1, allocator);
+      !st.ok())
+    return st;
+  SyntheticKernels kernels(plan);
+  pipert::RunOptions o;
+  o.steps = steps;
+  o.timeout = std::chrono::milliseconds(5000);
+  o.cores = 2;
+  o.queues = queues;
+  pipert::RunResult result;
+  if (Status st = exec->run(kernels, o, result); !st.ok())
+    return st;
+  for (const pipert::StepRecord &r : result.steps) {
+    metrics.push_back(r.loss);
+    metrics.push_back(r.gradNorm);
+  }
+  for (const pipert::ParamInfo &p : exec->manifest().params) {
+    params.resize(params.size() + size_t(p.bytes));
+    if (Status st = exec->readArena(
+            p.rank, p.offset, params.data() + params.size() - size_t(p.bytes),
+            p.bytes);
+        !st.ok())
+      return st;
+  }
+  return Status::success();
+}
+
 } // namespace pipec::testing

@@ -107,6 +107,21 @@ private:
   const SyntheticPlan &plan;
 };
 
+/// Arenas in host memory that the executor treats as a device's: reached
+/// through the allocator's copy (a memcpy) only.
+pipert::ArenaAllocator hostBackedDeviceArenas();
+
+/// Trains `plan` `steps` steps with SyntheticKernels (2 cores, 5 s
+/// deadlines), its arenas from `allocator` (null: host memory) and the
+/// messages moved by `queues` (null: by the transport); appends each
+/// step's loss and norm to `metrics` and every parameter's bytes, in the
+/// manifest's order, to `params`.
+pipert::Status trainForBits(const SyntheticPlan &plan,
+                            const pipert::ArenaAllocator *allocator,
+                            pipert::DeviceQueues *queues, int64_t steps,
+                            std::vector<double> &metrics,
+                            std::vector<uint8_t> &params);
+
 } // namespace pipec::testing
 
 #endif // PIPEC_TEST_RUNTIME_EXEC_SYNTHETICMODEL_H

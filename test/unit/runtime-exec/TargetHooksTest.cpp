@@ -182,32 +182,8 @@ pipert::Status train(const SyntheticPlan &plan, bool device,
                      std::vector<double> &metrics,
                      std::vector<uint8_t> &params) {
   pipert::ArenaAllocator alloc{allocate, release, copy};
-  std::unique_ptr<pipert::Executor> exec;
-  if (pipert::Status st = pipert::Executor::create(
-          plan.manifest, plan.streams, exec, -1, device ? &alloc : nullptr);
-      !st.ok())
-    return st;
-  SyntheticKernels kernels(plan);
-  pipert::RunOptions o;
-  o.steps = 3;
-  o.timeout = std::chrono::milliseconds(5000);
-  o.cores = 2;
-  pipert::RunResult result;
-  if (pipert::Status st = exec->run(kernels, o, result); !st.ok())
-    return st;
-  for (const pipert::StepRecord &r : result.steps) {
-    metrics.push_back(r.loss);
-    metrics.push_back(r.gradNorm);
-  }
-  for (const pipert::ParamInfo &p : exec->manifest().params) {
-    params.resize(params.size() + size_t(p.bytes));
-    if (pipert::Status st = exec->readArena(
-            p.rank, p.offset, params.data() + params.size() - size_t(p.bytes),
-            p.bytes);
-        !st.ok())
-      return st;
-  }
-  return pipert::Status::success();
+  return trainForBits(plan, device ? &alloc : nullptr, nullptr, 3, metrics,
+                      params);
 }
 
 } // namespace

@@ -1,0 +1,187 @@
+//===- Queues.cpp - the cuda-local transport's streams and events ---------===//
+//
+// pipert::DeviceQueues on CUDA: each rank's compute stream is its Context's
+// (createRank, Target.cpp); its transfer stream, where the messages it
+// receives are copied, is made here on the rank's device. Events carry no
+// timing (cudaEventDisableTiming: the cheapest kind). A message between
+// two devices is one cudaMemcpyAsync with cudaMemcpyDefault (unified
+// addressing routes it peer to peer, or through the host where the devices
+// cannot reach each other); events recorded on one device may be waited
+// on by another device's stream.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kernels/cuda/Target.h"
+
+#include "kernels/cuda/Calls.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace pipert::cuda {
+namespace {
+
+pipert::Status failed(const char *what, cudaError_t e, int32_t rank = -1) {
+  return pipert::Status::failure(
+      std::string(what) + ": " + cudaGetErrorString(e), rank);
+}
+
+/// Makes `device` current for the scope, and the caller's device again
+/// after it: a rank's thread enqueues on its peer's transfer stream when
+/// its post completes a match.
+class OnDevice {
+public:
+  explicit OnDevice(int device) {
+    if ((error = cudaGetDevice(&previous)) == cudaSuccess && previous != device)
+      error = cudaSetDevice(device);
+  }
+  ~OnDevice() {
+    int now = -1;
+    if (cudaGetDevice(&now) == cudaSuccess && now != previous)
+      cudaSetDevice(previous);
+  }
+  cudaError_t error = cudaSuccess;
+
+private:
+  int previous = 0;
+};
+
+class CudaQueues final : public pipert::DeviceQueues {
+public:
+  struct Rank {
+    int device = -1;
+    cudaStream_t compute = nullptr, transfer = nullptr;
+  };
+
+  ~CudaQueues() override {
+    for (Rank &r : ranks)
+      if (r.transfer) {
+        OnDevice on(r.device);
+        cudaStreamSynchronize(r.transfer);
+        cudaStreamDestroy(r.transfer);
+      }
+  }
+
+  /// The queues of the ranks whose Contexts `states` holds; "" or why not.
+  std::string init(void *const *states, int32_t count) {
+    ranks.resize(size_t(count));
+    for (int32_t r = 0; r < count; ++r) {
+      if (!states[r])
+        continue; // a rank of another process
+      const auto *c = static_cast<const call::Context *>(states[r]);
+      Rank &q = ranks[size_t(r)];
+      q.device = c->device;
+      q.compute = c->stream;
+      OnDevice on(q.device);
+      cudaError_t e = on.error;
+      if (e == cudaSuccess)
+        e = cudaStreamCreateWithFlags(&q.transfer, cudaStreamNonBlocking);
+      if (e != cudaSuccess)
+        return "rank " + std::to_string(r) +
+               ": its transfer stream: " + cudaGetErrorString(e);
+    }
+    return "";
+  }
+
+  int32_t deviceOf(int32_t rank) const override {
+    return rank >= 0 && size_t(rank) < ranks.size() ? ranks[size_t(rank)].device
+                                                    : -1;
+  }
+
+  pipert::Status createEvent(int32_t device, Event &out) override {
+    OnDevice on(device);
+    cudaEvent_t e = nullptr;
+    cudaError_t err = on.error;
+    if (err == cudaSuccess)
+      err = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+    if (err != cudaSuccess)
+      return failed(("an event on device " + std::to_string(device)).c_str(),
+                    err);
+    out = e;
+    return pipert::Status::success();
+  }
+
+  void destroyEvent(Event event) override {
+    cudaEventDestroy(static_cast<cudaEvent_t>(event));
+  }
+
+  pipert::Status recordCompute(int32_t rank, Event event) override {
+    return onRank(rank, "cudaEventRecord", [&](const Rank &q) {
+      return cudaEventRecord(static_cast<cudaEvent_t>(event), q.compute);
+    });
+  }
+
+  pipert::Status transfer(int32_t rank, const Event *after, int32_t afterCount,
+                          void *dst, const void *src, int64_t bytes,
+                          const Event *done, int32_t doneCount) override {
+    std::string what = "a transfer of " + std::to_string(bytes) + " bytes";
+    return onRank(rank, what.c_str(), [&](const Rank &q) {
+      cudaError_t e = cudaSuccess;
+      for (int32_t i = 0; i < afterCount && e == cudaSuccess; ++i)
+        e = cudaStreamWaitEvent(q.transfer, static_cast<cudaEvent_t>(after[i]),
+                                0);
+      if (e == cudaSuccess)
+        e = cudaMemcpyAsync(dst, src, size_t(bytes), cudaMemcpyDefault,
+                            q.transfer);
+      for (int32_t i = 0; i < doneCount && e == cudaSuccess; ++i)
+        e = cudaEventRecord(static_cast<cudaEvent_t>(done[i]), q.transfer);
+      return e;
+    });
+  }
+
+  pipert::Status computeWaits(int32_t rank, Event event) override {
+    return onRank(rank, "cudaStreamWaitEvent", [&](const Rank &q) {
+      return cudaStreamWaitEvent(q.compute, static_cast<cudaEvent_t>(event), 0);
+    });
+  }
+
+  pipert::Status drain(int32_t rank) override {
+    return onRank(rank, "synchronizing the rank's streams", [&](const Rank &q) {
+      cudaError_t e = cudaStreamSynchronize(q.compute);
+      return e == cudaSuccess ? cudaStreamSynchronize(q.transfer) : e;
+    });
+  }
+
+private:
+  const Rank *held(int32_t rank) const {
+    return rank >= 0 && size_t(rank) < ranks.size() &&
+                   ranks[size_t(rank)].transfer
+               ? &ranks[size_t(rank)]
+               : nullptr;
+  }
+  /// `body` (the CUDA calls of one operation) on `rank`'s device; its
+  /// error named by `what`.
+  template <typename Body>
+  pipert::Status onRank(int32_t rank, const char *what, Body body) {
+    const Rank *q = held(rank);
+    if (!q)
+      return pipert::Status::failure("rank " + std::to_string(rank) +
+                                     " has no streams in this process");
+    OnDevice on(q->device);
+    cudaError_t e = on.error;
+    if (e == cudaSuccess)
+      e = body(*q);
+    return e == cudaSuccess ? pipert::Status::success() : failed(what, e, rank);
+  }
+
+  std::vector<Rank> ranks;
+};
+
+} // namespace
+
+pipert::DeviceQueues *createQueues(void *const *states, int32_t ranks,
+                                   char *error, int64_t errorBytes) {
+  auto *q = new CudaQueues;
+  if (std::string why = q->init(states, ranks); !why.empty()) {
+    if (error && errorBytes > 0)
+      std::snprintf(error, size_t(errorBytes), "%s", why.c_str());
+    delete q;
+    return nullptr;
+  }
+  return q;
+}
+
+} // namespace pipert::cuda
