@@ -27,12 +27,14 @@ constexpr int64_t kMaxCores = 4096;
 const char *const kUsage =
     "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init "
     "FILE.safetensors] [--save FILE.safetensors] [--save-state FILE] "
-    "[--resume FILE] [--plan DIR] [--shadow] "
+    "[--resume FILE|DIR] [--checkpoint-dir DIR [--checkpoint-every N] "
+    "[--keep K]] [--plan DIR] [--shadow] "
     "[--cores N] [--timeout-ms MS] [--quiet] "
     "[--transport local|cuda-local|mpi] "
     "[--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]]\n";
 
 bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
+  bool keepGiven = false;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     auto value = [&](std::string &out) {
@@ -64,6 +66,14 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       ok = value(a.saveState);
     else if (k == "--resume")
       ok = value(a.resume);
+    else if (k == "--checkpoint-dir")
+      ok = value(a.checkpointDir);
+    else if (k == "--checkpoint-every")
+      ok = number(a.checkpointEvery, 1, kMaxSteps);
+    else if (k == "--keep") {
+      ok = number(a.keep, 1, 1000000);
+      keepGiven = true;
+    }
     else if (k == "--transport") {
       ok = value(a.transport);
       if (ok && a.transport != "local" && a.transport != "cuda-local" &&
@@ -113,9 +123,14 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
     error = "--resume and --init both choose the starting weights; give one";
     return false;
   }
-  if (a.transport == "mpi" && (!a.resume.empty() || !a.saveState.empty())) {
-    error = "--resume and --save-state need the local transport for now "
-            "(one process holds every rank's moments)";
+  if ((a.checkpointEvery > 0 || keepGiven) && a.checkpointDir.empty()) {
+    error = "--checkpoint-every and --keep need --checkpoint-dir";
+    return false;
+  }
+  if (a.transport == "mpi" && (!a.resume.empty() || !a.saveState.empty() ||
+                               !a.checkpointDir.empty())) {
+    error = "--resume, --save-state and --checkpoint-dir need the local "
+            "transport for now (one process holds every rank's moments)";
     return false;
   }
   if (a.prompt.empty()) {

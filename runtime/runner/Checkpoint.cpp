@@ -1,7 +1,8 @@
-//===- Checkpoint.cpp - --init in, --save out -----------------------------===//
+//===- Checkpoint.cpp - --init, --resume in; --save, --save-state, checkpoints out -===//
 
 #include "runtime/runner/Runner.h"
 
+#include "pipert/CheckpointDir.h"
 #include "pipert/LogicalShape.h"
 #include "pipert/ParseNumber.h"
 #include "pipert/Safetensors.h"
@@ -9,6 +10,7 @@
 #include "pipert/MpiTransport.h"
 #endif
 
+#include <chrono>
 #include <cstring>
 #include <map>
 
@@ -147,39 +149,152 @@ static bool readModelShaped(pipert::Executor &exec, const pipert::ParamInfo &p,
 /// AdamW's moments beside it.
 static const char *const kStateSuffix[3] = {"", ".adam_m", ".adam_v"};
 
-bool saveState(pipert::Executor &exec, const std::string &path,
-               std::string &error) {
-  const pipert::Manifest &m = exec.manifest();
-  for (const pipert::ParamInfo &p : m.params)
+/// The state tensors (value, m, v in the model's shapes) of the saved
+/// parameters whose copy lives on `rank` (-1: all), read from the arenas.
+static bool stateTensors(pipert::Executor &exec, int32_t rank,
+                         std::vector<pipert::Tensor> &tensors,
+                         std::string &error) {
+  for (const pipert::ParamInfo &p : exec.manifest().params)
     if (p.dtype != pipert::DType::F32) {
-      error = "--save-state " + path + ": parameter " + p.name +
-              " is not f32";
+      error = "parameter " + p.name + " is not f32";
       return false;
     }
-  std::vector<pipert::Tensor> tensors;
   std::vector<float> values;
-  for (const pipert::ParamInfo *p : savedParams(m)) {
+  for (const pipert::ParamInfo *p : savedParams(exec.manifest())) {
+    if (rank >= 0 && p->rank != rank)
+      continue;
     const int64_t offsets[3] = {p->offset, p->adamMOffset, p->adamVOffset};
     for (int k = 0; k < 3; ++k) {
-      if (!readModelShaped(exec, *p, offsets[k], values, error)) {
-        error = "--save-state " + path + ": " + error;
+      if (!readModelShaped(exec, *p, offsets[k], values, error))
         return false;
-      }
       tensors.push_back(pipert::makeFloatTensor<float>(
           p->name + kStateSuffix[k], p->modelShape(), values.data()));
     }
   }
-  return pipert::writeSafetensors(
-      path, tensors,
-      {{"pipec.state", "parameters and AdamW moments after pipec.step steps"},
-       {"pipec.step", std::to_string(exec.stepsDone())}},
-      error);
+  return true;
 }
 
-bool loadState(pipert::Executor &exec, const std::string &path,
+/// What a state file's or checkpoint part's metadata says.
+static std::map<std::string, std::string> stateMetadata(int64_t step) {
+  return {
+      {"pipec.state", "parameters and AdamW moments after pipec.step steps"},
+      {"pipec.step", std::to_string(step)}};
+}
+
+bool saveState(pipert::Executor &exec, const std::string &path,
+               std::string &error) {
+  std::vector<pipert::Tensor> tensors;
+  if (!stateTensors(exec, -1, tensors, error)) {
+    error = "--save-state " + path + ": " + error;
+    return false;
+  }
+  return pipert::writeSafetensors(path, tensors,
+                                  stateMetadata(exec.stepsDone()), error);
+}
+
+bool writeCheckpoint(pipert::Executor &exec, const std::string &dir,
+                     int64_t step, int64_t keep, CheckpointStats &stats,
+                     std::string &error) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string where = "--checkpoint-dir " + dir + ": step " +
+                            std::to_string(step) + ": ";
+  // Whatever fails, the checkpoints committed before stay loadable.
+  struct Untouched {
+    std::string &error;
+    ~Untouched() {
+      if (!error.empty())
+        error += "; the committed checkpoints are as they were";
+    }
+  } untouched{error};
+  error.clear();
+  std::string partial;
+  if (pipert::Status s = pipert::beginCheckpoint(dir, step, partial);
+      !s.ok()) {
+    error = where + s.message();
+    return false;
+  }
+  // Each rank's part: the parameters whose saved copy it holds.
+  std::vector<std::string> parts;
+  stats.bytes = 0;
+  for (int32_t r = 0; r < exec.manifest().ranks; ++r) {
+    std::vector<pipert::Tensor> tensors;
+    if (!stateTensors(exec, r, tensors, error)) {
+      error = where + error;
+      return false;
+    }
+    if (tensors.empty())
+      continue;
+    std::string name = "rank-" + std::to_string(r) + ".safetensors";
+    std::map<std::string, std::string> meta = stateMetadata(step);
+    meta["pipec.rank"] = std::to_string(r);
+    if (!pipert::writeSafetensors(partial + "/" + name, tensors, meta,
+                                  error)) {
+      error = where + error;
+      return false;
+    }
+    for (const pipert::Tensor &t : tensors)
+      stats.bytes += int64_t(t.data.size());
+    parts.push_back(name);
+  }
+  if (pipert::Status s = pipert::commitCheckpoint(dir, step, parts); !s.ok()) {
+    error = where + s.message();
+    return false;
+  }
+  if (pipert::Status s = pipert::pruneCheckpoints(dir, keep); !s.ok()) {
+    error = where + "removing older checkpoints: " + s.message();
+    return false;
+  }
+  stats.parts = int64_t(parts.size());
+  stats.path = pipert::checkpointPath(dir, step);
+  stats.seconds = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+  return true;
+}
+
+/// A committed checkpoint's parts as one state: every tensor once, each
+/// part of the checkpoint's step.
+static bool readCheckpoint(const std::string &path, pipert::SafetensorsFile &file,
+                           std::string &label, std::string &error) {
+  pipert::Checkpoint c;
+  if (pipert::Status s = pipert::openCheckpoint(path, c); !s.ok()) {
+    error = s.message();
+    return false;
+  }
+  label = c.dir;
+  std::map<std::string, std::string> owner;
+  for (const std::string &part : c.parts) {
+    pipert::SafetensorsFile f;
+    if (!pipert::readSafetensors(part, f, error))
+      return false;
+    auto s = f.metadata.find("pipec.step");
+    if (s == f.metadata.end() || s->second != std::to_string(c.step)) {
+      error = part + ": not a part of step " + std::to_string(c.step) +
+              " (its pipec.step is " +
+              (s == f.metadata.end() ? std::string("missing") : s->second) +
+              ")";
+      return false;
+    }
+    for (pipert::Tensor &t : f.tensors) {
+      auto [it, fresh] = owner.emplace(t.name, part);
+      if (!fresh) {
+        error = part + ": tensor '" + t.name + "' is also in " + it->second;
+        return false;
+      }
+      file.tensors.push_back(std::move(t));
+    }
+  }
+  file.metadata = stateMetadata(c.step);
+  return true;
+}
+
+bool loadState(pipert::Executor &exec, const std::string &given,
                int64_t &step, std::string &error) {
   pipert::SafetensorsFile file;
-  if (!pipert::readSafetensors(path, file, error))
+  std::string path = given;
+  if (pipert::isCheckpointDirectory(given)
+          ? !readCheckpoint(given, file, path, error)
+          : !pipert::readSafetensors(given, file, error))
     return false;
   auto s = file.metadata.find("pipec.step");
   if (s == file.metadata.end() ||

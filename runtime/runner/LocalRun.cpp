@@ -52,10 +52,33 @@ int runLocal(const Args &a) {
                 (long long)exec->stepsDone(), (long long)a.steps);
     return 0;
   }
+  // --checkpoint-dir: committed checkpoints at the step boundaries every
+  // --checkpoint-every steps, at a stop by a signal, and at the end.
+  std::string error;
+  auto checkpoint = [&](int64_t step) {
+    CheckpointStats stats;
+    if (!writeCheckpoint(*exec, a.checkpointDir, step, a.keep, stats, error))
+      return pipert::Status::failure(error);
+    if (!a.quiet) {
+      std::printf("checkpoint %s: %lld parts, %.1f MB in %.2f s\n",
+                  stats.path.c_str(), (long long)stats.parts,
+                  double(stats.bytes) / 1e6, stats.seconds);
+      std::fflush(stdout);
+    }
+    return pipert::Status::success();
+  };
+  if (!a.checkpointDir.empty()) {
+    options.checkpointEvery = a.checkpointEvery;
+    options.checkpoint = checkpoint;
+    options.stopAtStepBoundary = true;
+  }
   pipert::RunResult result;
   if (pipert::Status s = exec->run(kernels, options, result); !s.ok())
     return failedRun(a, s, result);
-  std::string error;
+  if (!a.checkpointDir.empty() &&
+      (a.checkpointEvery == 0 || exec->stepsDone() % a.checkpointEvery != 0))
+    if (pipert::Status s = checkpoint(exec->stepsDone()); !s.ok())
+      return fail(s.message());
   if (!a.save.empty() && !save(*exec, a.save, error))
     return fail(error);
   if (!a.saveState.empty() && !saveState(*exec, a.saveState, error))

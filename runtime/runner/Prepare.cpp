@@ -122,6 +122,15 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     if (pipert::Status s = pipert::refusePlanFile(path, flag); !s.ok())
       return s.message();
   }
+  if (!a.checkpointDir.empty()) {
+    // Made now, so that a path that cannot hold checkpoints fails before
+    // the first step rather than at the first checkpoint.
+    std::error_code ec;
+    std::filesystem::create_directories(a.checkpointDir, ec);
+    if (!std::filesystem::is_directory(a.checkpointDir, ec))
+      return "--checkpoint-dir " + a.checkpointDir +
+             ": cannot create the directory";
+  }
   if (!a.logDir.empty() && onlyRank <= 0) {
     std::error_code ec;
     std::filesystem::create_directories(a.logDir, ec);

@@ -32,6 +32,10 @@ struct Args {
   /// --save-state: the training state (parameters, AdamW moments, step)
   /// at the end; --resume: continue from one (docs/RUNTIME.md).
   std::string saveState, resume;
+  /// --checkpoint-dir: committed checkpoints every --checkpoint-every
+  /// steps (0: at the end and at a stop only), the --keep newest kept.
+  std::string checkpointDir;
+  int64_t checkpointEvery = 0, keep = 3;
   int64_t steps = 0;
   bool shadow = false, quiet = false;
   int32_t cores = 0;
@@ -66,9 +70,23 @@ bool save(pipert::Executor &exec, const std::string &path,
 /// model's shapes, and the steps run, in one safetensors file.
 bool saveState(pipert::Executor &exec, const std::string &path,
                std::string &error);
-/// --resume: a --save-state file into every copy of each parameter and its
+/// What writeCheckpoint wrote.
+struct CheckpointStats {
+  std::string path;
+  int64_t parts = 0, bytes = 0;
+  double seconds = 0;
+};
+/// --checkpoint-dir: the training state after `step` steps (the arenas
+/// quiescent) as a committed DIR/step-N (pipert/CheckpointDir.h), one
+/// part per rank holding parameters; only the `keep` newest stay.
+bool writeCheckpoint(pipert::Executor &exec, const std::string &dir,
+                     int64_t step, int64_t keep, CheckpointStats &stats,
+                     std::string &error);
+/// --resume: a --save-state file, or a committed checkpoint (a directory
+/// of them: its newest), into every copy of each parameter and its
 /// moments; `step` the steps it had run. Checks every name, shape and
-/// value; refuses a file of another model.
+/// value, and a checkpoint's parts against its marker; refuses a file of
+/// another model.
 bool loadState(pipert::Executor &exec, const std::string &path,
                int64_t &step, std::string &error);
 /// --save with one rank per process (collective; rank 0 writes).

@@ -37,8 +37,10 @@ bool endsWith(const std::string &s, const std::string &suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-/// PIPEC_FAULT_WRITE=NAME:BYTES[:enospc] for a file named `base`.
-void faultFor(const std::string &base, int64_t &at, bool &enospc) {
+/// PIPEC_FAULT_WRITE=NAME:BYTES[:enospc] for the file at `path`: NAME is
+/// its file name, or the end of its path after a slash
+/// ("step-0000000008.partial/rank-1.safetensors").
+void faultFor(const std::string &path, int64_t &at, bool &enospc) {
   at = -1;
   enospc = false;
   const char *env = std::getenv("PIPEC_FAULT_WRITE");
@@ -46,7 +48,9 @@ void faultFor(const std::string &base, int64_t &at, bool &enospc) {
     return;
   std::string spec = env;
   size_t colon = spec.find(':');
-  if (colon == std::string::npos || spec.substr(0, colon) != base)
+  std::string name = spec.substr(0, colon);
+  if (colon == std::string::npos ||
+      (name != baseOf(path) && !endsWith(path, "/" + name)))
     return;
   std::string rest = spec.substr(colon + 1);
   size_t second = rest.find(':');
@@ -60,14 +64,6 @@ void faultFor(const std::string &base, int64_t &at, bool &enospc) {
   enospc = second != std::string::npos && rest.substr(second + 1) == "enospc";
 }
 
-/// fsync of a directory, so that a rename in it survives a power cut.
-void syncDir(const std::string &dir) {
-  int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (d >= 0) {
-    (void)::fsync(d);
-    ::close(d);
-  }
-}
 
 /// Whether `name` looks like a file `pipec compile` writes into a plan
 /// folder (used when the folder's manifest cannot be read).
@@ -106,6 +102,14 @@ Status refusePlanFile(const std::string &path, const std::string &flag) {
   return Status::success();
 }
 
+void syncDirectory(const std::string &dir) {
+  int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (d >= 0) {
+    (void)::fsync(d);
+    ::close(d);
+  }
+}
+
 AtomicFile::~AtomicFile() { discard(); }
 
 Status AtomicFile::open(const std::string &path, bool executable,
@@ -128,7 +132,7 @@ Status AtomicFile::open(const std::string &path, bool executable,
       if (fd < 0)
         return failed = Status::failure("cannot write " + path + ": " +
                                         errnoText(errno));
-      faultFor(baseOf(path), faultAt, faultEnospc);
+      faultFor(path, faultAt, faultEnospc);
       return Status::success();
     }
     return failed = Status::failure(
@@ -147,7 +151,7 @@ Status AtomicFile::open(const std::string &path, bool executable,
   mode_t mask = ::umask(0);
   ::umask(mask);
   ::fchmod(fd, (executable ? 0777 : 0666) & ~mask);
-  faultFor(baseOf(path), faultAt, faultEnospc);
+  faultFor(path, faultAt, faultEnospc);
   return Status::success();
 }
 
@@ -222,7 +226,7 @@ Status AtomicFile::commit() {
                                     errnoText(e));
   }
   temp.clear();
-  syncDir(dirOf(target));
+  syncDirectory(dirOf(target));
   return Status::success();
 }
 

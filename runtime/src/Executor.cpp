@@ -337,6 +337,17 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   std::vector<int32_t> ranksDone(kStepRing, 0); ///< per slot
   int64_t consumed = 0; ///< steps the monitor has reported
   bool failed = false;
+  // Checkpoints (under stepMu): ranks hold before a step of the training
+  // that is a checkpoint's boundary until `released` reaches it; a stop at
+  // a step boundary ends every rank before step `stopBoundary` (-1: none
+  // asked), the furthest step any rank has begun (`rankStep`) plus one.
+  const int64_t ckptEvery = opt.checkpoint ? opt.checkpointEvery : 0;
+  const bool boundaryStops = opt.stopAtStepBoundary && opt.checkpoint && !dist;
+  int64_t released = nextStep;
+  int64_t stopBoundary = -1;
+  int boundarySignal = 0;
+  Clock::time_point boundaryDeadline{};
+  std::vector<int64_t> rankStep(size_t(n), nextStep - 1);
   std::string stopWhere;
   // Asks every rank to stop (the first reason wins); ranks blocked in a
   // transfer are released by the abort.
@@ -408,6 +419,13 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     const Stream &s = streams[r];
     RankContext ctx{r, 0, 0, arenas[r].get(), s.arenaBytes, &plan};
     ShadowMemory *sh = rr.shadow.get();
+    // Ends this rank's part after a failure it reported: the monitor and
+    // the ranks held at a boundary stop waiting.
+    auto abandon = [&] {
+      std::lock_guard<std::mutex> lock(stepMu);
+      failed = true;
+      stepCv.notify_all();
+    };
     auto fail = [&](int64_t i, const std::string &what) {
       report(Status::failure("rank " + std::to_string(r) + " #" +
                                  std::to_string(i) + " " +
@@ -455,13 +473,32 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     for (int64_t step = 0; step < steps; ++step) {
       ctx.step = nextStep + step;
       ctx.lr = lrs.at(ctx.step);
+      if (ckptEvery > 0 || boundaryStops) {
+        std::unique_lock<std::mutex> lock(stepMu);
+        // A checkpoint's boundary: hold until the monitor has written it.
+        if (ckptEvery > 0 && ctx.step % ckptEvery == 0)
+          stepCv.wait(lock, [&] { return failed || released >= ctx.step; });
+        if (failed)
+          return;
+        if (stopBoundary >= 0 && ctx.step >= stopBoundary) {
+          lock.unlock();
+          // Stopped at the boundary: what this rank sent has landed
+          // before the checkpoint reads the arenas.
+          if (Status f = transport->drain(r); !f.ok())
+            report(f);
+          current[r].store(-1);
+          return;
+        }
+        rankStep[size_t(r)] = ctx.step;
+      }
       for (size_t ii = 0; ii < s.instrs.size(); ++ii) {
         const int64_t i = int64_t(ii);
         const Instr &in = s.instrs[ii];
         current[r].store(i, std::memory_order_relaxed);
         if (stopping.load(std::memory_order_relaxed))
           return;
-        if (opt.stopRequested)
+        // A stop at a step boundary is the monitor's to arrange.
+        if (opt.stopRequested && !boundaryStops)
           if (int sig = opt.stopRequested()) {
             requestStop(sig);
             return;
@@ -582,13 +619,19 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         if (step < opt.traceSteps)
           rr.events.push_back({step, i, start, end});
         if (!ok) {
-          std::lock_guard<std::mutex> lock(stepMu);
-          failed = true;
-          stepCv.notify_all();
+          abandon();
           return;
         }
       }
       const int64_t endNs = rr.lastNs = nowNs();
+      // The checkpoint after this step reads the arenas: what the transport
+      // moves for this rank lands first.
+      if (ckptEvery > 0 && (ctx.step + 1) % ckptEvery == 0)
+        if (Status f = transport->drain(r); !f.ok()) {
+          report(f);
+          abandon();
+          return;
+        }
       if (dist) {
         // Every process learns every rank's step (the exchange waits for
         // the slowest rank's end of step, which the all-reduce before the
@@ -603,9 +646,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                  metric(plan.loss, mb, record[3 + size_t(mb)]);
         }
         if (!read) {
-          std::lock_guard<std::mutex> lock(stepMu);
-          failed = true;
-          stepCv.notify_all();
+          abandon();
           return;
         }
         if (Status g = transport->allGather(
@@ -618,9 +659,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                                      ": exchanging the step's metrics: " +
                                      g.message(),
                                  r));
-          std::lock_guard<std::mutex> lock(stepMu);
-          failed = true;
-          stepCv.notify_all();
+          abandon();
           return;
         }
       }
@@ -633,9 +672,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         for (int32_t mb = 0; mb < mbs && read; ++mb)
           read = plan.loss.rank != r || metric(plan.loss, mb, mine[1 + size_t(mb)]);
         if (!read) {
-          std::lock_guard<std::mutex> lock(stepMu);
-          failed = true;
-          stepCv.notify_all();
+          abandon();
           return;
         }
       }
@@ -674,11 +711,9 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     }
     // What the transport still moves for this rank lands before the run
     // returns (cuda-local: the rank's streams drained).
-    if (Status f = transport->finish(r); !f.ok()) {
+    if (Status f = transport->drain(r); !f.ok()) {
       report(f);
-      std::lock_guard<std::mutex> lock(stepMu);
-      failed = true;
-      stepCv.notify_all();
+      abandon();
       return;
     }
     current[r].store(-1);
@@ -707,16 +742,34 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     const size_t slot = size_t(step) % kStepRing;
     StepRecord rec;
     std::unique_lock<std::mutex> lock(stepMu);
+    auto boundaryReached = [&] {
+      return stopBoundary >= 0 && nextStep + step >= stopBoundary;
+    };
+    // Polled at every step and while waiting for one (stepMu held).
+    auto pollStop = [&] {
+      int sig = opt.stopRequested ? opt.stopRequested() : 0;
+      if (!sig)
+        return;
+      if (boundaryStops && stopBoundary < 0) {
+        // Every rank ends before the step after the furthest begun: the
+        // ranks behind finish theirs (the ones ahead already sent what
+        // those need), so all stand at one boundary.
+        stopBoundary = *std::max_element(rankStep.begin(), rankStep.end()) + 1;
+        boundarySignal = sig;
+        boundaryDeadline = Clock::now() + opt.timeout;
+        stepCv.notify_all();
+      } else if (!boundaryStops || Clock::now() > boundaryDeadline) {
+        lock.unlock();
+        requestStop(sig);
+        lock.lock();
+      }
+    };
+    if (boundaryStops)
+      pollStop();
     while (!stepCv.wait_for(lock, std::chrono::milliseconds(20), [&] {
-      return failed || ranksDone[slot] == n;
-    })) {
-      if (opt.stopRequested)
-        if (int sig = opt.stopRequested()) {
-          lock.unlock();
-          requestStop(sig);
-          lock.lock();
-        }
-    }
+      return failed || ranksDone[slot] == n || boundaryReached();
+    }))
+      pollStop();
     if (ranksDone[slot] != n)
       break;
     rec.step = nextStep + step;
@@ -759,9 +812,39 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                    int(eta / 60) % 60, int(eta) % 60);
       std::fflush(opt.progress);
     }
+    if (ckptEvery > 0 && (rec.step + 1) % ckptEvery == 0 && !stopping.load()) {
+      // Every rank finished this step, drained, and holds at the boundary
+      // (a non-finite step stopped the run instead: no checkpoint of it).
+      Status c = opt.checkpoint(rec.step + 1);
+      if (!c.ok())
+        report(c); // outside stepMu: a pending signal makes it a stop
+      std::lock_guard<std::mutex> hold(stepMu);
+      if (!c.ok()) {
+        failed = true;
+        stepCv.notify_all();
+        break;
+      }
+      released = rec.step + 1;
+      stepCv.notify_all();
+    }
   }
   for (auto &t : threads)
     t.join();
+  if (boundarySignal && !failed && firstError.ok() && !stopping.load()) {
+    // Every rank stopped at the boundary: its checkpoint (unless the
+    // periodic one just wrote it), then the run ends as stopped.
+    Status c = released >= stopBoundary ? Status::success()
+                                        : opt.checkpoint(stopBoundary);
+    if (!c.ok()) {
+      std::lock_guard<std::mutex> lock(errMu);
+      firstError = c;
+      whereAll = where();
+    } else {
+      stopping.store(boundarySignal);
+      stopWhere = "\n  every rank at the boundary before step " +
+                  std::to_string(stopBoundary) + " (checkpoint written)";
+    }
+  }
   auto writeTrace = [&] {
     std::vector<const std::vector<TraceEvent> *> tracks;
     for (const RankRun &rr : runs)

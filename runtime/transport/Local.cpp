@@ -396,7 +396,7 @@ Status LocalTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
   return Status::success();
 }
 
-Status LocalTransport::finish(int32_t rank) {
+Status LocalTransport::drain(int32_t rank) {
   if (!device)
     return Status::success();
   if (Status s = device->drain(rank); !s.ok())

@@ -14,8 +14,10 @@
 //
 // Fault injection for the tests (docs/RUNTIME.md): PIPEC_FAULT_WRITE=
 // NAME:BYTES[:enospc] makes the write that passes BYTES bytes of a file
-// whose target is named NAME kill the process with SIGKILL (a `kill -9`
-// while it writes), or with `:enospc` fail as a full disk would.
+// whose target is named NAME (or whose path ends in /NAME, e.g.
+// "step-0000000008.partial/rank-1.safetensors") kill the process with
+// SIGKILL (a `kill -9` while it writes), or with `:enospc` fail as a full
+// disk would.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_ATOMICFILE_H
@@ -75,6 +77,10 @@ inline Status writeFileAtomically(const std::string &path,
                                   PlanFiles planFiles = PlanFiles::Refuse) {
   return writeFileAtomically(path, text.data(), text.size(), false, planFiles);
 }
+
+/// fsync of a directory, so that a rename or removal in it survives a
+/// power cut (errors ignored: some file systems refuse it).
+void syncDirectory(const std::string &dir);
 
 /// Fails when `path` is a file of a plan folder (the manifest, or a file
 /// its "files" list names; when the manifest cannot be read, anything named

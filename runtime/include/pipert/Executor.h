@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -114,6 +115,20 @@ struct RunOptions {
   /// transport, DeviceQueues.h); null: the host moves them through the
   /// allocator's copy.
   DeviceQueues *queues = nullptr;
+  /// Periodic checkpoints: after every step whose number (counted from
+  /// the first step of training, resumed runs included) plus one is a
+  /// multiple of `checkpointEvery`, the ranks hold at the step boundary,
+  /// their transfers drained, while `checkpoint(stepsDone)` runs on the
+  /// calling thread; the arenas are quiescent and reached through
+  /// readArena. A failure stops the run with its message. 0: none.
+  int64_t checkpointEvery = 0;
+  std::function<Status(int64_t stepsDone)> checkpoint;
+  /// With `checkpoint`: a stop request (a signal) ends the run at the
+  /// next step boundary every rank can reach (one past the furthest step
+  /// any rank has begun), where `checkpoint` runs before the run returns;
+  /// a rank that does not get there within `timeout` (or a second signal)
+  /// falls back to the stop at the next instruction.
+  bool stopAtStepBoundary = false;
 };
 
 /// What a run measured.

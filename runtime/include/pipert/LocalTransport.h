@@ -54,7 +54,7 @@ public:
                    int64_t count, DType dtype,
                    Clock::time_point deadline) override;
   void abort(const std::string &reason) override;
-  Status finish(int32_t rank) override;
+  Status drain(int32_t rank) override;
 
 private:
   struct Request {

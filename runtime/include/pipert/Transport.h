@@ -81,9 +81,10 @@ public:
                            Clock::time_point deadline) = 0;
   /// Wakes every blocked wait with `reason`; later calls fail at once.
   virtual void abort(const std::string &reason) = 0;
-  /// The end of `rank`'s run: whatever the transport still moves for it
+  /// At the end of `rank`'s run or at a checkpoint's step boundary, before
+  /// host code reads its arena: whatever the transport still moves for it
   /// has landed when this returns (cuda-local: the rank's streams drained).
-  virtual Status finish(int32_t rank) {
+  virtual Status drain(int32_t rank) {
     (void)rank;
     return Status::success();
   }

@@ -310,8 +310,8 @@ TEST(DeviceQueues, TheWaitsOrderBothSides) {
   EXPECT_EQ(dst, sent);
   EXPECT_EQ(device.computeWaitCount, 2);
   EXPECT_TRUE(device.errors.empty()) << device.errors.front();
-  ASSERT_TRUE(t->finish(0).ok());
-  ASSERT_TRUE(t->finish(1).ok());
+  ASSERT_TRUE(t->drain(0).ok());
+  ASSERT_TRUE(t->drain(1).ok());
   t.reset();
   EXPECT_EQ(device.destroyed, 4);
 }

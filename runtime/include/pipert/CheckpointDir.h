@@ -1,0 +1,66 @@
+//===- CheckpointDir.h - a directory of committed checkpoints --*- C++ -*-===//
+//
+// `pipec-run --checkpoint-dir DIR` (docs/RUNTIME.md, "Checkpoints"):
+//
+//   DIR/step-0000000100/rank-0.safetensors   one part per rank that owns
+//   DIR/step-0000000100/rank-1.safetensors   parameters (their values and
+//   ...                                      AdamW moments)
+//   DIR/step-0000000100/COMMITTED            written last
+//
+// A checkpoint is made in DIR/step-N.partial/: each part is written
+// through an AtomicFile (temporary file, fsync, rename), then COMMITTED
+// (the step and every part's size and FNV-1a checksum, also atomically),
+// then the directory is renamed to DIR/step-N and DIR fsynced. So a crash
+// at any moment leaves the committed checkpoints as they were; a partial
+// directory is never loaded and is removed by the next checkpoint. Loading
+// checks the marker and every part against it, so a damaged, truncated or
+// swapped part is refused by name.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PIPERT_CHECKPOINTDIR_H
+#define PIPERT_CHECKPOINTDIR_H
+
+#include "pipert/Status.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pipert {
+
+/// The committed checkpoint of step `step` in `dir`: DIR/step-NNNNNNNNNN.
+std::string checkpointPath(const std::string &dir, int64_t step);
+
+/// Creates `dir` if needed and an empty DIR/step-N.partial (removing what
+/// a crash left there); `partial` is its path.
+Status beginCheckpoint(const std::string &dir, int64_t step,
+                       std::string &partial);
+
+/// Seals DIR/step-N.partial holding `parts` (file names): COMMITTED, then
+/// the rename to DIR/step-N (replacing an older checkpoint of that step).
+Status commitCheckpoint(const std::string &dir, int64_t step,
+                        const std::vector<std::string> &parts);
+
+/// Keeps the `keep` newest committed checkpoints of `dir` (at least 1) and
+/// removes the older ones and every partial directory.
+Status pruneCheckpoints(const std::string &dir, int64_t keep);
+
+/// A committed checkpoint: its directory, step and parts (full paths),
+/// each checked against COMMITTED (size and checksum).
+struct Checkpoint {
+  std::string dir;
+  int64_t step = 0;
+  std::vector<std::string> parts;
+};
+
+/// `path` is a committed checkpoint (DIR/step-N) or a directory of them
+/// (its newest); fails naming what is missing or damaged.
+Status openCheckpoint(const std::string &path, Checkpoint &out);
+
+/// Whether `path` is a directory (a checkpoint, or a directory of them)
+/// rather than a --save-state file.
+bool isCheckpointDirectory(const std::string &path);
+
+} // namespace pipert
+
+#endif // PIPERT_CHECKPOINTDIR_H

@@ -1,0 +1,238 @@
+//===- CheckpointDir.cpp - a directory of committed checkpoints -----------===//
+
+#include "pipert/CheckpointDir.h"
+
+#include "pipert/AtomicFile.h"
+#include "pipert/Fnv.h"
+#include "pipert/InputFile.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace pipert {
+namespace {
+
+constexpr const char *kMarker = "COMMITTED";
+constexpr const char *kPartialSuffix = ".partial";
+
+/// The step of a directory named step-NNNNNNNNNN (10 digits), else -1.
+int64_t stepOfName(const std::string &name) {
+  if (name.size() != 15 || name.compare(0, 5, "step-") != 0)
+    return -1;
+  int64_t step = 0;
+  for (size_t i = 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9')
+      return -1;
+    step = step * 10 + (name[i] - '0');
+  }
+  return step;
+}
+
+/// Size and FNV-1a of a whole file.
+Status digest(const std::string &path, int64_t &bytes, uint64_t &hash) {
+  MappedFile f;
+  if (Status s = f.open(path, "checkpoint part"); !s.ok())
+    return s;
+  bytes = int64_t(f.size());
+  hash = fnv1a(f.data(), f.size());
+  return Status::success();
+}
+
+std::string hex(uint64_t v) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", (unsigned long long)v);
+  return text;
+}
+
+/// Removes `path` and what it holds; "" or why not.
+std::string removeAll(const fs::path &path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  return ec ? "cannot remove " + path.string() + ": " + ec.message() : "";
+}
+
+/// The committed checkpoints of `dir` by step (directories with a marker).
+std::map<int64_t, fs::path> committedIn(const std::string &dir) {
+  std::map<int64_t, fs::path> out;
+  std::error_code ec;
+  for (const fs::directory_entry &e : fs::directory_iterator(dir, ec)) {
+    int64_t step = stepOfName(e.path().filename().string());
+    if (step >= 0 && e.is_directory(ec) &&
+        fs::is_regular_file(e.path() / kMarker, ec))
+      out[step] = e.path();
+  }
+  return out;
+}
+
+/// Checks DIR/step-N's marker and parts.
+Status verify(const fs::path &stepDir, Checkpoint &out) {
+  const std::string where = stepDir.string();
+  std::string text;
+  {
+    std::ifstream in(stepDir / kMarker);
+    if (!in)
+      return Status::failure(where + ": no " + kMarker +
+                             " marker: the checkpoint was never committed (a "
+                             "run stopped while writing it)");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+    out.step = j.at("step").get<int64_t>();
+    out.dir = where;
+    out.parts.clear();
+    for (const nlohmann::json &p : j.at("parts")) {
+      std::string name = p.at("name").get<std::string>();
+      if (name.empty() || name.find('/') != std::string::npos)
+        return Status::failure(where + "/" + kMarker + ": a part named '" +
+                               name + "'");
+      std::string path = (stepDir / name).string();
+      int64_t bytes = 0;
+      uint64_t hash = 0;
+      if (Status s = digest(path, bytes, hash); !s.ok())
+        return Status::failure("checkpoint " + where + ": " + s.message());
+      if (bytes != p.at("bytes").get<int64_t>() ||
+          hex(hash) != p.at("fnv1a64").get<std::string>())
+        return Status::failure(
+            "checkpoint " + where + ": " + name + " is damaged (" +
+            std::to_string(bytes) + " bytes, FNV-1a " + hex(hash) + "; " +
+            kMarker + " recorded " +
+            std::to_string(p.at("bytes").get<int64_t>()) + " bytes, " +
+            p.at("fnv1a64").get<std::string>() + ")");
+      out.parts.push_back(path);
+    }
+  } catch (const std::exception &e) {
+    return Status::failure(where + "/" + kMarker + ": not a commit marker (" +
+                           e.what() + ")");
+  }
+  if (stepOfName(stepDir.filename().string()) != out.step)
+    return Status::failure(where + ": its marker is for step " +
+                           std::to_string(out.step));
+  return Status::success();
+}
+
+} // namespace
+
+std::string checkpointPath(const std::string &dir, int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step-%010lld", (long long)step);
+  return (fs::path(dir) / name).string();
+}
+
+Status beginCheckpoint(const std::string &dir, int64_t step,
+                       std::string &partial) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir, ec))
+    return Status::failure("checkpoint directory " + dir +
+                           ": cannot create it" +
+                           (ec ? ": " + ec.message() : std::string()));
+  partial = checkpointPath(dir, step) + kPartialSuffix;
+  if (std::string e = removeAll(partial); !e.empty())
+    return Status::failure(e);
+  if (!fs::create_directory(partial, ec) || ec)
+    return Status::failure("cannot create " + partial +
+                           (ec ? ": " + ec.message() : std::string()));
+  return Status::success();
+}
+
+Status commitCheckpoint(const std::string &dir, int64_t step,
+                        const std::vector<std::string> &parts) {
+  const std::string final = checkpointPath(dir, step);
+  const std::string partial = final + kPartialSuffix;
+  nlohmann::json marker;
+  marker["step"] = step;
+  marker["parts"] = nlohmann::json::array();
+  for (const std::string &name : parts) {
+    int64_t bytes = 0;
+    uint64_t hash = 0;
+    if (Status s = digest(partial + "/" + name, bytes, hash); !s.ok())
+      return s;
+    marker["parts"].push_back(
+        {{"name", name}, {"bytes", bytes}, {"fnv1a64", hex(hash)}});
+  }
+  if (Status s = writeFileAtomically(partial + "/" + kMarker,
+                                     marker.dump(1) + "\n");
+      !s.ok())
+    return s;
+  // An older checkpoint of this step (a run repeated into the same
+  // directory) steps aside first; a crash in between leaves the older
+  // committed checkpoints.
+  std::error_code ec;
+  if (fs::exists(final, ec)) {
+    if (std::string e = removeAll(final); !e.empty())
+      return Status::failure(e);
+  }
+  fs::rename(partial, final, ec);
+  if (ec)
+    return Status::failure("cannot rename " + partial + " to " + final +
+                           ": " + ec.message());
+  syncDirectory(dir);
+  return Status::success();
+}
+
+Status pruneCheckpoints(const std::string &dir, int64_t keep) {
+  std::map<int64_t, fs::path> committed = committedIn(dir);
+  std::error_code ec;
+  std::vector<fs::path> doomed;
+  for (const fs::directory_entry &e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.size() > 8 &&
+        name.compare(name.size() - 8, 8, kPartialSuffix) == 0 &&
+        stepOfName(name.substr(0, name.size() - 8)) >= 0)
+      doomed.push_back(e.path());
+  }
+  int64_t extra = int64_t(committed.size()) - std::max<int64_t>(keep, 1);
+  for (auto it = committed.begin(); extra > 0; ++it, --extra)
+    doomed.push_back(it->second);
+  for (const fs::path &p : doomed)
+    if (std::string e = removeAll(p); !e.empty())
+      return Status::failure(e);
+  if (!doomed.empty())
+    syncDirectory(dir);
+  return Status::success();
+}
+
+bool isCheckpointDirectory(const std::string &path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec);
+}
+
+Status openCheckpoint(const std::string &path, Checkpoint &out) {
+  std::error_code ec;
+  fs::path p = fs::path(path).lexically_normal();
+  if (p.filename().empty())
+    p = p.parent_path();
+  if (!fs::is_directory(p, ec))
+    return Status::failure(path + ": not a checkpoint directory");
+  if (stepOfName(p.filename().string()) >= 0 || fs::exists(p / kMarker, ec))
+    return verify(p, out);
+  std::map<int64_t, fs::path> committed = committedIn(p.string());
+  if (committed.empty())
+    return Status::failure(path + ": no committed checkpoint in it (a "
+                           "step-NNNNNNNNNN directory with a " +
+                           std::string(kMarker) + " marker)");
+  Status s = verify(committed.rbegin()->second, out);
+  if (s.ok() || committed.size() == 1)
+    return s;
+  // The newest is damaged: say which older ones there are, and leave the
+  // choice to the user (resuming from further back loses steps).
+  std::string older;
+  for (auto it = std::next(committed.rbegin()); it != committed.rend(); ++it)
+    older += (older.empty() ? "" : ", ") + it->second.filename().string();
+  return Status::failure(s.message() + "; older committed checkpoints: " +
+                         older + " (pass one to --resume)");
+}
+
+} // namespace pipert

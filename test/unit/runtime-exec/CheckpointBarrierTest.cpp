@@ -1,0 +1,160 @@
+//===- CheckpointBarrierTest.cpp - checkpoints at step boundaries ---------===//
+//
+// RunOptions::checkpoint as the executor drives it: every rank holds at the
+// boundary while the callback reads the arenas, so what it reads after k
+// steps is exactly the state of a run of k steps (no rank ahead, none
+// behind); a failing checkpoint fails the run with its words; a stop
+// request with stopAtStepBoundary ends every rank at one boundary, which
+// is checkpointed, instead of mid-step.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SyntheticModel.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <csignal>
+#include <map>
+#include <memory>
+#include <vector>
+
+using namespace pipec::testing;
+
+namespace {
+
+/// Every parameter's bytes, in manifest order.
+std::vector<uint8_t> params(const pipert::Executor &exec) {
+  std::vector<uint8_t> out;
+  for (const pipert::ParamInfo &p : exec.manifest().params) {
+    out.resize(out.size() + size_t(p.bytes));
+    pipert::Status s = exec.readArena(
+        p.rank, p.offset, out.data() + out.size() - size_t(p.bytes), p.bytes);
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
+  return out;
+}
+
+/// The parameters after `steps` steps of an uninterrupted run.
+std::vector<uint8_t> paramsAfter(const SyntheticPlan &plan, int64_t steps) {
+  std::vector<double> metrics;
+  std::vector<uint8_t> out;
+  pipert::Status s = trainForBits(plan, nullptr, nullptr, steps, metrics, out);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return out;
+}
+
+SyntheticPlan zbv() {
+  SyntheticPlan plan;
+  PlanOptions po;
+  po.kind = pipec::schedule::Kind::ZBV;
+  po.stages = 2;
+  po.microbatches = 4;
+  EXPECT_EQ(buildPlan(po, plan), "");
+  return plan;
+}
+
+std::atomic<int> signalled{0};
+int stopRequested() { return signalled.load(); }
+
+/// The synthetic kernels, raising SIGTERM (as the signal handler would)
+/// in rank 0's third optimizer step.
+class SignallingKernels : public SyntheticKernels {
+public:
+  using SyntheticKernels::SyntheticKernels;
+  pipert::Status optStep(const pipert::RankContext &ctx) override {
+    if (ctx.rank == 0 && ++steps == 3)
+      signalled = SIGTERM;
+    return SyntheticKernels::optStep(ctx);
+  }
+  int steps = 0;
+};
+
+} // namespace
+
+TEST(CheckpointBarrier, EachCheckpointSeesExactlyItsSteps) {
+  SyntheticPlan plan = zbv();
+  std::unique_ptr<pipert::Executor> exec;
+  ASSERT_TRUE(
+      pipert::Executor::create(plan.manifest, plan.streams, exec).ok());
+  SyntheticKernels kernels(plan);
+  std::map<int64_t, std::vector<uint8_t>> seen;
+  pipert::RunOptions o;
+  o.steps = 7;
+  o.cores = 2;
+  o.checkpointEvery = 2;
+  o.checkpoint = [&](int64_t steps) {
+    seen[steps] = params(*exec);
+    return pipert::Status::success();
+  };
+  pipert::RunResult result;
+  pipert::Status s = exec->run(kernels, o, result);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(seen.size(), 3u); // after 2, 4, 6: not after 7
+  for (const auto &[steps, bytes] : seen)
+    EXPECT_TRUE(bytes == paramsAfter(plan, steps))
+        << "the checkpoint after " << steps << " steps saw other weights";
+  // Counted from the training's first step: a continued run checkpoints
+  // after 8 (its first step is 7).
+  seen.clear();
+  o.steps = 2;
+  s = exec->run(kernels, o, result);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen.begin()->first, 8);
+}
+
+TEST(CheckpointBarrier, AFailingCheckpointFailsTheRun) {
+  SyntheticPlan plan = zbv();
+  std::unique_ptr<pipert::Executor> exec;
+  ASSERT_TRUE(
+      pipert::Executor::create(plan.manifest, plan.streams, exec).ok());
+  SyntheticKernels kernels(plan);
+  pipert::RunOptions o;
+  o.steps = 6;
+  o.cores = 2;
+  o.checkpointEvery = 2;
+  o.checkpoint = [&](int64_t steps) {
+    return steps == 4 ? pipert::Status::failure("disk full at step 4")
+                      : pipert::Status::success();
+  };
+  pipert::RunResult result;
+  pipert::Status s = exec->run(kernels, o, result);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("disk full at step 4"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(result.steps.size(), 4u);
+}
+
+TEST(CheckpointBarrier, AStopEndsEveryRankAtOneBoundary) {
+  SyntheticPlan plan = zbv();
+  std::unique_ptr<pipert::Executor> exec;
+  ASSERT_TRUE(
+      pipert::Executor::create(plan.manifest, plan.streams, exec).ok());
+  SignallingKernels kernels(plan);
+  std::map<int64_t, std::vector<uint8_t>> seen;
+  signalled = 0;
+  pipert::RunOptions o;
+  o.steps = 1000;
+  o.cores = 2;
+  o.stopRequested = stopRequested;
+  o.stopAtStepBoundary = true;
+  o.checkpoint = [&](int64_t steps) {
+    seen[steps] = params(*exec);
+    return pipert::Status::success();
+  };
+  pipert::RunResult result;
+  pipert::Status s = exec->run(kernels, o, result);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(result.stopSignal, SIGTERM);
+  EXPECT_NE(s.message().find("stopped by SIGTERM"), std::string::npos)
+      << s.message();
+  // One checkpoint, at the boundary where every rank stopped: the weights
+  // of a run of exactly that many steps, all of which were reported.
+  ASSERT_EQ(seen.size(), 1u) << s.message();
+  int64_t boundary = seen.begin()->first;
+  EXPECT_GE(boundary, 3);
+  EXPECT_EQ(int64_t(result.steps.size()), boundary);
+  EXPECT_TRUE(seen.begin()->second == paramsAfter(plan, boundary));
+  EXPECT_EQ(exec->stepsDone(), boundary);
+}
