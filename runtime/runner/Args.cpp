@@ -127,10 +127,10 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
     error = "--checkpoint-every and --keep need --checkpoint-dir";
     return false;
   }
-  if (a.transport == "mpi" && (!a.resume.empty() || !a.saveState.empty() ||
-                               !a.checkpointDir.empty())) {
-    error = "--resume, --save-state and --checkpoint-dir need the local "
-            "transport for now (one process holds every rank's moments)";
+  if (a.transport == "mpi" && !a.saveState.empty()) {
+    error = "--save-state needs the local transport (one process writes "
+            "every rank's moments); with --transport mpi use --checkpoint-dir, "
+            "where each process writes its rank's part";
     return false;
   }
   if (a.prompt.empty()) {

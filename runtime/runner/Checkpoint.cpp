@@ -192,56 +192,67 @@ bool saveState(pipert::Executor &exec, const std::string &path,
                                   stateMetadata(exec.stepsDone()), error);
 }
 
+/// Writes rank `r`'s part of the checkpoint of `step` into `partial`
+/// (the state of the saved parameters whose copy is that rank's); `name`
+/// is left empty when the rank holds none.
+static bool writePart(pipert::Executor &exec, const std::string &partial,
+                      int64_t step, int32_t r, std::string &name,
+                      int64_t &bytes, std::string &error) {
+  std::vector<pipert::Tensor> tensors;
+  name.clear();
+  if (!stateTensors(exec, r, tensors, error))
+    return false;
+  if (tensors.empty())
+    return true;
+  name = "rank-" + std::to_string(r) + ".safetensors";
+  std::map<std::string, std::string> meta = stateMetadata(step);
+  meta["pipec.rank"] = std::to_string(r);
+  if (!pipert::writeSafetensors(partial + "/" + name, tensors, meta, error))
+    return false;
+  for (const pipert::Tensor &t : tensors)
+    bytes += int64_t(t.data.size());
+  return true;
+}
+
+/// Seals the checkpoint of `step` and keeps the `keep` newest.
+static bool commitAndPrune(const std::string &dir, int64_t step, int64_t keep,
+                           const std::vector<std::string> &parts,
+                           std::string &error) {
+  if (pipert::Status s = pipert::commitCheckpoint(dir, step, parts); !s.ok()) {
+    error = s.message();
+    return false;
+  }
+  if (pipert::Status s = pipert::pruneCheckpoints(dir, keep); !s.ok()) {
+    error = "removing older checkpoints: " + s.message();
+    return false;
+  }
+  return true;
+}
+
+/// What every checkpoint's message begins with.
+static std::string checkpointWhere(const std::string &dir, int64_t step) {
+  return "--checkpoint-dir " + dir + ": step " + std::to_string(step) + ": ";
+}
+static const char kUntouched[] = "; the committed checkpoints are as they were";
+
 bool writeCheckpoint(pipert::Executor &exec, const std::string &dir,
                      int64_t step, int64_t keep, CheckpointStats &stats,
                      std::string &error) {
   const auto t0 = std::chrono::steady_clock::now();
-  const std::string where = "--checkpoint-dir " + dir + ": step " +
-                            std::to_string(step) + ": ";
-  // Whatever fails, the checkpoints committed before stay loadable.
-  struct Untouched {
-    std::string &error;
-    ~Untouched() {
-      if (!error.empty())
-        error += "; the committed checkpoints are as they were";
-    }
-  } untouched{error};
-  error.clear();
-  std::string partial;
-  if (pipert::Status s = pipert::beginCheckpoint(dir, step, partial);
-      !s.ok()) {
-    error = where + s.message();
-    return false;
-  }
-  // Each rank's part: the parameters whose saved copy it holds.
+  stats = CheckpointStats();
+  std::string partial, name;
   std::vector<std::string> parts;
-  stats.bytes = 0;
-  for (int32_t r = 0; r < exec.manifest().ranks; ++r) {
-    std::vector<pipert::Tensor> tensors;
-    if (!stateTensors(exec, r, tensors, error)) {
-      error = where + error;
-      return false;
-    }
-    if (tensors.empty())
-      continue;
-    std::string name = "rank-" + std::to_string(r) + ".safetensors";
-    std::map<std::string, std::string> meta = stateMetadata(step);
-    meta["pipec.rank"] = std::to_string(r);
-    if (!pipert::writeSafetensors(partial + "/" + name, tensors, meta,
-                                  error)) {
-      error = where + error;
-      return false;
-    }
-    for (const pipert::Tensor &t : tensors)
-      stats.bytes += int64_t(t.data.size());
-    parts.push_back(name);
-  }
-  if (pipert::Status s = pipert::commitCheckpoint(dir, step, parts); !s.ok()) {
-    error = where + s.message();
-    return false;
-  }
-  if (pipert::Status s = pipert::pruneCheckpoints(dir, keep); !s.ok()) {
-    error = where + "removing older checkpoints: " + s.message();
+  bool ok = true;
+  if (pipert::Status s = pipert::beginCheckpoint(dir, step, partial); !s.ok())
+    ok = false, error = s.message();
+  for (int32_t r = 0; ok && r < exec.manifest().ranks; ++r)
+    if ((ok = writePart(exec, partial, step, r, name, stats.bytes, error)) &&
+        !name.empty())
+      parts.push_back(name);
+  if (ok)
+    ok = commitAndPrune(dir, step, keep, parts, error);
+  if (!ok) {
+    error = checkpointWhere(dir, step) + error + kUntouched;
     return false;
   }
   stats.parts = int64_t(parts.size());
@@ -366,6 +377,70 @@ bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
     cursor[size_t(p->rank)] += p->bytes;
   }
   return writeSaved(m, values, path, error);
+}
+
+bool writeCheckpointGathered(pipert::Executor &exec,
+                             pipert::MpiTransport &transport,
+                             const std::string &dir, int64_t step,
+                             int64_t keep, std::chrono::milliseconds timeout,
+                             CheckpointStats &stats, std::string &error) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int32_t me = pipert::MpiSession::rank();
+  const int32_t n = exec.manifest().ranks;
+  stats = CheckpointStats();
+  // Every process's word on each phase: -1 failed, 0 done, 1 done and
+  // wrote a part. The first failing rank says why; the others name it.
+  std::vector<int32_t> words(size_t(n), 0);
+  auto agree = [&](int32_t mine, const char *phase) {
+    if (pipert::Status s = transport.allGather(me, &mine, words.data(),
+                                               sizeof mine,
+                                               pipert::Clock::now() + timeout);
+        !s.ok()) {
+      error = s.message();
+      return false;
+    }
+    if (mine < 0)
+      return false; // this process's own error stands
+    for (int32_t q = 0; q < n; ++q)
+      if (words[size_t(q)] < 0) {
+        if (q != me)
+          error = "rank " + std::to_string(q) + " failed " + phase;
+        return false;
+      }
+    return true;
+  };
+  std::string partial = pipert::checkpointPath(dir, step) + ".partial", name;
+  bool ok = true;
+  // Rank 0 makes the directory; each process then writes its rank's part;
+  // rank 0 commits what was written; all learn the outcome.
+  if (me == 0)
+    if (pipert::Status s = pipert::beginCheckpoint(dir, step, partial); !s.ok())
+      ok = false, error = s.message();
+  if (agree(ok ? 0 : -1, "to prepare the checkpoint")) {
+    ok = writePart(exec, partial, step, me, name, stats.bytes, error);
+    if (agree(ok ? (name.empty() ? 0 : 1) : -1, "to write its part")) {
+      std::vector<std::string> parts;
+      for (int32_t q = 0; q < n; ++q)
+        if (words[size_t(q)] == 1)
+          parts.push_back("rank-" + std::to_string(q) + ".safetensors");
+      stats.parts = int64_t(parts.size());
+      ok = me != 0 || commitAndPrune(dir, step, keep, parts, error);
+      ok = agree(ok ? 0 : -1, "to commit the checkpoint") && ok;
+    } else {
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  if (!ok) {
+    error = checkpointWhere(dir, step) + error + kUntouched;
+    return false;
+  }
+  stats.path = pipert::checkpointPath(dir, step);
+  stats.seconds = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+  return true;
 }
 #endif
 

@@ -7,6 +7,7 @@
 #include "pipert/AtomicFile.h"
 
 #include <filesystem>
+#include <unistd.h>
 
 namespace pipecrun {
 
@@ -131,11 +132,20 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
       return "--checkpoint-dir " + a.checkpointDir +
              ": cannot create the directory";
   }
-  if (!a.logDir.empty() && onlyRank <= 0) {
+  if (!a.logDir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(a.logDir, ec);
-    if (ec || !std::filesystem::is_directory(a.logDir))
+    if (!std::filesystem::is_directory(a.logDir, ec))
       return "--log-dir " + a.logDir + ": cannot create the directory";
+    // Each rank's process id, so that a test (or an operator) can signal
+    // or kill exactly one rank's process.
+    for (int32_t r = 0; r < exec->manifest().ranks; ++r)
+      if (exec->holds(r))
+        if (pipert::Status s = pipert::writeFileAtomically(
+                a.logDir + "/rank-" + std::to_string(r) + ".pid",
+                std::to_string(::getpid()) + "\n");
+            !s.ok())
+          return "--log-dir " + s.message();
   }
   return "";
 }

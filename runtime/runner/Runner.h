@@ -89,6 +89,14 @@ bool writeCheckpoint(pipert::Executor &exec, const std::string &dir,
 /// another model.
 bool loadState(pipert::Executor &exec, const std::string &path,
                int64_t &step, std::string &error);
+/// writeCheckpoint with one rank per process (collective): rank 0 makes
+/// the directory, every process writes its rank's part, rank 0 commits;
+/// every process learns whether it worked.
+bool writeCheckpointGathered(pipert::Executor &exec,
+                             pipert::MpiTransport &transport,
+                             const std::string &dir, int64_t step,
+                             int64_t keep, std::chrono::milliseconds timeout,
+                             CheckpointStats &stats, std::string &error);
 /// --save with one rank per process (collective; rank 0 writes).
 bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
                   const std::string &path, std::chrono::milliseconds timeout,

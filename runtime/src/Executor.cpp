@@ -342,7 +342,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   // a step boundary ends every rank before step `stopBoundary` (-1: none
   // asked), the furthest step any rank has begun (`rankStep`) plus one.
   const int64_t ckptEvery = opt.checkpoint ? opt.checkpointEvery : 0;
-  const bool boundaryStops = opt.stopAtStepBoundary && opt.checkpoint && !dist;
+  const bool boundaryStops = opt.stopAtStepBoundary && bool(opt.checkpoint);
   int64_t released = nextStep;
   int64_t stopBoundary = -1;
   int boundarySignal = 0;
@@ -390,9 +390,10 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     transport->abort(s.message());
   };
 
-  // Per step, each rank's end time, busy time, grad norm and losses, when
-  // ranks run in other processes (sized here: nothing grows in the loop).
-  const size_t recordCount = 3 + size_t(mbs);
+  // Per step, each rank's end time, busy time, grad norm, the stop its
+  // process was asked for and the losses, when ranks run in other
+  // processes (sized here: nothing grows in the loop).
+  const size_t recordCount = 4 + size_t(mbs);
   std::vector<double> record(dist ? recordCount : 0);
   std::vector<double> records(dist ? recordCount * size_t(n) : 0);
   if (dist) {
@@ -639,11 +640,14 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         record[0] = double(endNs);
         record[1] = double(rr.busyNs);
         record[2] = 0.0;
+        record[3] = boundaryStops && opt.stopRequested
+                        ? double(opt.stopRequested())
+                        : 0.0;
         bool read = plan.gradNorm.rank != r || metric(plan.gradNorm, 0, record[2]);
         for (int32_t mb = 0; mb < mbs && read; ++mb) {
-          record[3 + size_t(mb)] = 0.0;
+          record[4 + size_t(mb)] = 0.0;
           read = plan.loss.rank != r ||
-                 metric(plan.loss, mb, record[3 + size_t(mb)]);
+                 metric(plan.loss, mb, record[4 + size_t(mb)]);
         }
         if (!read) {
           abandon();
@@ -661,6 +665,21 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                                  r));
           abandon();
           return;
+        }
+        // A stop asked of any process, learnt by all in the same exchange:
+        // every rank ends at the next boundary (the exchange keeps the
+        // processes within a step of each other), so all checkpoint the
+        // same step.
+        int sig = 0;
+        for (int32_t q = 0; q < n; ++q)
+          sig = std::max(sig, int(records[size_t(q) * recordCount + 3]));
+        if (sig > 0) {
+          std::lock_guard<std::mutex> lock(stepMu);
+          if (stopBoundary < 0) {
+            stopBoundary = ctx.step + 1;
+            boundarySignal = sig;
+            boundaryDeadline = Clock::now() + opt.timeout;
+          }
         }
       }
       // Read the metric slots before the next step's instructions reuse
@@ -694,7 +713,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
             rq.gradNorm[slot] = rec[2];
           if (plan.loss.rank == q)
             for (int32_t mb = 0; mb < mbs; ++mb)
-              rq.loss[slot * size_t(mbs) + size_t(mb)] = rec[3 + size_t(mb)];
+              rq.loss[slot * size_t(mbs) + size_t(mb)] = rec[4 + size_t(mb)];
         }
         ranksDone[slot] = n;
         stepCv.notify_all();
@@ -753,7 +772,10 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       if (boundaryStops && stopBoundary < 0) {
         // Every rank ends before the step after the furthest begun: the
         // ranks behind finish theirs (the ones ahead already sent what
-        // those need), so all stand at one boundary.
+        // those need), so all stand at one boundary. Ranks of other
+        // processes: the step's exchange combines the stops instead.
+        if (dist)
+          return;
         stopBoundary = *std::max_element(rankStep.begin(), rankStep.end()) + 1;
         boundarySignal = sig;
         boundaryDeadline = Clock::now() + opt.timeout;
