@@ -6,6 +6,8 @@
 
 #include "pipert/AtomicFile.h"
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <unistd.h>
 
@@ -90,9 +92,17 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     return error;
   if (!a.resume.empty()) {
     int64_t step = 0;
+    const auto t0 = std::chrono::steady_clock::now();
     if (!loadState(*exec, a.resume, step, error))
       return "--resume " + error;
     exec->continueAfter(step);
+    if (!a.quiet && onlyRank <= 0)
+      std::printf("resumed %s after step %lld (loaded and checked in %.2f "
+                  "s)\n",
+                  a.resume.c_str(), (long long)step,
+                  std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count());
   }
   if (a.sample > 0) {
     if (pipecPlanCode.target)
