@@ -31,7 +31,8 @@ const char *const kUsage =
     "[--keep K]] [--plan DIR] [--shadow] "
     "[--cores N] [--timeout-ms MS] [--quiet] "
     "[--transport local|cuda-local|mpi] "
-    "[--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]]\n";
+    "[--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]] "
+    "(--help explains each)\n";
 
 bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
   bool keepGiven = false;

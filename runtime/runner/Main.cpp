@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/runner/Help.h"
 #include "runtime/runner/Runner.h"
 
 #include "pipert/StopSignal.h"
@@ -26,6 +27,11 @@
 using namespace pipecrun;
 
 static int planMain(int argc, char **argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::fputs(kRunHelp, stdout);
+      return 0;
+    }
   Args a;
   std::string error;
   bool mpi = false;

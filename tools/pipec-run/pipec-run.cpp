@@ -14,6 +14,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/runner/Help.h"
+
 #include "pipert/InputFile.h"
 #include "pipert/StopSignal.h"
 
@@ -74,54 +76,10 @@ static const char kUsage[] =
     "[--transport local|cuda-local|mpi] [--sample N [--prompt TEXT] "
     "[--sample-seed N] [--temperature T]] (--help explains each)\n";
 
-static const char kHelp[] = R"(usage: pipec-run OUT/ --data FILE --steps N [options]
-
-Trains with the plan `pipec compile MODEL -o OUT/` built: OUT/pipec-plan
-checks the manifest, streams and data, then runs every rank (as threads
-of one process, or one process per rank under mpirun), printing a line per
-step. Everything is checked before the first step; outputs are written
-whole or not at all.
-
-  --data FILE           the training text; its bytes are the tokens
-  --steps N             the total steps of training (a resumed run trains
-                        what is left of them)
-  --log-dir DIR         writes DIR/metrics.jsonl (a line per step) and
-                        DIR/trace.json (the first steps' timeline)
-  --init F              starts from the parameters in safetensors file F
-                        (the model's names and shapes)
-  --save F              writes the trained parameters to F (safetensors)
-  --save-state F        writes the training state at the end: parameters,
-                        AdamW moments and the step
-  --resume F|DIR        continues from a --save-state file or a committed
-                        checkpoint (DIR/step-N, or a --checkpoint-dir: its
-                        newest) bit for bit, under any stage count and
-                        schedule; every name, shape and checksum is checked
-  --checkpoint-dir DIR  writes committed checkpoints DIR/step-N (one part
-                        per rank, then a COMMITTED marker): a crash at any
-                        moment leaves the earlier ones loadable
-  --checkpoint-every N  a checkpoint every N steps (without it: at the end
-                        and when SIGINT or SIGTERM stops the run, which then
-                        ends at a step boundary every rank reaches)
-  --keep K              keeps the K newest checkpoints (default 3)
-  --shadow              checks every arena access against the plan's
-                        declared reads and writes (cpu plans)
-  --cores N             the cores the ranks share (default: all)
-  --timeout-ms MS       a wait longer than MS is an error naming the ranks
-                        (default 60000)
-  --quiet               no progress lines
-  --transport T         local: ranks as threads (the cpu default);
-                        cuda-local: a cuda plan's default, messages copied
-                        by the GPU between events; mpi: one process per rank
-                        (starts mpirun -np RANKS)
-  --sample N            after training, generates N tokens; with
-                        --prompt TEXT, --sample-seed N, --temperature T
-  --help                this text
-)";
-
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::fputs(kHelp, stdout);
+      std::fputs(pipecrun::kRunHelp, stdout);
       return 0;
     }
   if (argc < 2 || argv[1][0] == '-') {
