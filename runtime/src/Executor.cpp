@@ -29,6 +29,18 @@ static const char kStoppedNonFinite[] = "stopped: a non-finite step";
 /// Steps whose metrics may wait for the monitor before ranks pause.
 static constexpr size_t kStepRing = 8;
 
+/// A checkpoint callback's Status, or what it threw as a failure (the
+/// rank threads must still be joined).
+static Status guarded(const std::function<Status(int64_t)> &checkpoint,
+                      int64_t steps) {
+  try {
+    return checkpoint(steps);
+  } catch (const std::exception &e) {
+    return Status::failure("checkpoint after step " + std::to_string(steps) +
+                           ": unexpected error: " + e.what());
+  }
+}
+
 void Executor::FreeDeleter::operator()(uint8_t *p) const {
   if (release)
     release(p);
@@ -750,7 +762,27 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   std::vector<std::thread> threads;
   for (int32_t r = 0; r < n; ++r)
     if (holds(r))
-      threads.emplace_back(runRank, r);
+      threads.emplace_back([&, r] {
+        // What a rank's code throws (an allocation that fails, a kernel
+        // library's exception) fails the run naming the rank, like any
+        // failure: its peers stop instead of the process terminating.
+        std::string threw;
+        try {
+          runRank(r);
+        } catch (const std::exception &e) {
+          threw = e.what();
+        } catch (...) {
+          threw = "an exception of unknown type";
+        }
+        if (threw.empty())
+          return;
+        report(Status::failure("rank " + std::to_string(r) +
+                                   ": unexpected error: " + threw,
+                               r));
+        std::lock_guard<std::mutex> lock(stepMu);
+        failed = true;
+        stepCv.notify_all();
+      });
 
   result = RunResult();
   // Bounded: a long run grows the record list rarely, never by steps * 48
@@ -837,7 +869,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     if (ckptEvery > 0 && (rec.step + 1) % ckptEvery == 0 && !stopping.load()) {
       // Every rank finished this step, drained, and holds at the boundary
       // (a non-finite step stopped the run instead: no checkpoint of it).
-      Status c = opt.checkpoint(rec.step + 1);
+      Status c = guarded(opt.checkpoint, rec.step + 1);
       if (!c.ok())
         report(c); // outside stepMu: a pending signal makes it a stop
       std::lock_guard<std::mutex> hold(stepMu);
@@ -856,7 +888,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     // Every rank stopped at the boundary: its checkpoint (unless the
     // periodic one just wrote it), then the run ends as stopped.
     Status c = released >= stopBoundary ? Status::success()
-                                        : opt.checkpoint(stopBoundary);
+                                        : guarded(opt.checkpoint, stopBoundary);
     if (!c.ok()) {
       std::lock_guard<std::mutex> lock(errMu);
       firstError = c;

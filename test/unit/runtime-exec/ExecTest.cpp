@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <stdexcept>
 #include <fstream>
 #include <map>
 #include <set>
@@ -573,4 +574,52 @@ TEST(Executor, SecondRunContinuesTheFirst) {
     EXPECT_EQ(std::memcmp(&out.losses[s], &ref.losses[s], 8), 0) << s;
   for (const auto &[name, bits] : ref.params)
     EXPECT_EQ(out.params.at(name), bits) << name;
+}
+
+namespace {
+/// The synthetic kernels, throwing from rank 1's B in the second step (a
+/// kernel library's exception, an allocation that fails).
+class ThrowingKernels : public SyntheticKernels {
+public:
+  using SyntheticKernels::SyntheticKernels;
+  pipert::Status bwdB(const pipert::RankContext &ctx, int32_t chunk,
+                      int32_t mb) override {
+    if (ctx.rank == 1 && ctx.step == 1)
+      throw std::runtime_error("the kernel library gave up");
+    return SyntheticKernels::bwdB(ctx, chunk, mb);
+  }
+};
+} // namespace
+
+// Tests that an exception thrown in a rank's thread fails the run naming
+// the rank, and the other ranks stop (no std::terminate, no hang).
+TEST(Executor, ARankThatThrowsStopsItsPeers) {
+  SyntheticPlan plan;
+  PlanOptions po;
+  po.kind = sch::Kind::OneFOneB;
+  po.stages = 4;
+  ASSERT_EQ(buildPlan(po, plan), "");
+  std::unique_ptr<pipert::Executor> exec;
+  ASSERT_TRUE(
+      pipert::Executor::create(plan.manifest, plan.streams, exec).ok());
+  ThrowingKernels kernels(plan);
+  pipert::RunOptions o;
+  o.steps = 3;
+  o.cores = 2;
+  o.timeout = std::chrono::milliseconds(30000);
+  pipert::RunResult result;
+  auto t0 = std::chrono::steady_clock::now();
+  pipert::Status st = exec->run(kernels, o, result);
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - t0)
+                       .count();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.rank(), 1);
+  EXPECT_EQ(st.message().rfind("rank 1: unexpected error: the kernel library "
+                               "gave up",
+                               0),
+            0u)
+      << st.message();
+  EXPECT_LT(seconds, 10.0) << "the peers waited for their deadline";
+  EXPECT_EQ(result.steps.size(), 1u);
 }
