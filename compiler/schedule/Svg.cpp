@@ -31,6 +31,38 @@ static std::string fmt(double v) {
   return s;
 }
 
+/// How times read on the picture: cost units as they are; seconds scaled
+/// to s, ms or us so that labels stay short numbers.
+struct TimeUnit {
+  double scale = 1;
+  std::string name;
+};
+static TimeUnit timeUnit(double span, const std::string &unit) {
+  if (unit != "s")
+    return {1, unit.empty() ? "cost units" : unit};
+  if (span < 1e-3)
+    return {1e6, "us"};
+  if (span < 1)
+    return {1e3, "ms"};
+  return {1, "s"};
+}
+
+/// `v` with as many decimals as a tick spacing of `step` needs, so that
+/// neighbouring ticks never read alike ("0.002 0.004", not "0 0").
+static std::string tickLabel(double v, double step) {
+  int decimals = std::max(0, -int(std::floor(std::log10(step) + 1e-9)));
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+/// A time in `u` with four significant digits ("1.234 ms").
+static std::string timeText(double v, const TimeUnit &u) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.4g", v * u.scale);
+  return buf;
+}
+
 /// A tick spacing of 1, 2 or 5 times a power of ten giving about 10 ticks.
 static double tickStep(double span) {
   double raw = span / 10, p = std::pow(10.0, std::floor(std::log10(raw)));
@@ -41,10 +73,11 @@ static double tickStep(double span) {
 }
 
 std::string renderSvg(const Schedule &s, const MachineResult &res,
-                      const std::string &caption) {
+                      const std::string &caption, const std::string &unit) {
   Palette pal;
   const int32_t R = s.ranks();
-  const double T = std::max(res.stepTime, 1e-9);
+  const double T = std::max(res.stepTime, 1e-12);
+  const TimeUnit tu = timeUnit(T, unit);
   const double left = 70, top = 64, rowH = 30, gap = 6;
   const double plotW = std::clamp(T * 22.0, 600.0, 2400.0);
   const double scale = plotW / T;
@@ -100,7 +133,8 @@ std::string renderSvg(const Schedule &s, const MachineResult &res,
   os << "<text x=\"" << fmt(left) << "\" y=\"44\" font-size=\"13\" "
      << "fill=\"#444\">";
   if (caption.empty())
-    os << "step time " << fmt(res.stepTime) << ", bubble "
+    os << "step time " << timeText(res.stepTime, tu)
+       << (tu.name == "cost units" ? "" : " " + tu.name) << ", bubble "
        << fmt(100 * res.bubbleFraction)
        << "% (idle time of all ranks over ranks x step time); grey = idle";
   else
@@ -134,7 +168,8 @@ std::string renderSvg(const Schedule &s, const MachineResult &res,
        << pal.fill[phase][local]
        << "\" stroke=\"#ffffff\" stroke-width=\"1\"><title>"
        << "FBW"[phase] << " chunk " << sp.chunk << " micro-batch " << sp.mb
-       << ", " << fmt(sp.start) << " to " << fmt(sp.end)
+       << ", " << timeText(sp.start, tu) << " to " << timeText(sp.end, tu)
+       << (tu.name == "cost units" ? "" : " " + tu.name)
        << "</title></rect>\n";
     std::string label = std::to_string(sp.mb);
     double fs = std::min(13.0, w / (0.62 * label.size() + 0.4));
@@ -149,18 +184,21 @@ std::string renderSvg(const Schedule &s, const MachineResult &res,
   os << "<line x1=\"" << fmt(left) << "\" y1=\"" << fmt(axisY) << "\" x2=\""
      << fmt(left + plotW) << "\" y2=\"" << fmt(axisY)
      << "\" stroke=\"#333\"/>\n";
-  double step = tickStep(T);
-  for (double t = 0; t <= T + 1e-9; t += step) {
-    double x = left + t * scale;
+  // Ticks in the display unit, counted (not accumulated) so that no
+  // rounding drift repeats or skips one.
+  double step = tickStep(T * tu.scale);
+  for (int64_t i = 0; i * step <= T * tu.scale * (1 + 1e-9); ++i) {
+    double t = double(i) * step;
+    double x = left + t / tu.scale * scale;
     os << "<line x1=\"" << fmt(x) << "\" y1=\"" << fmt(axisY) << "\" x2=\""
        << fmt(x) << "\" y2=\"" << fmt(axisY + 5) << "\" stroke=\"#333\"/>\n";
     os << "<text x=\"" << fmt(x) << "\" y=\"" << fmt(axisY + 18)
-       << "\" font-size=\"11\" text-anchor=\"middle\">" << fmt(t)
+       << "\" font-size=\"11\" text-anchor=\"middle\">" << tickLabel(t, step)
        << "</text>\n";
   }
   os << "<text x=\"" << fmt(left + plotW) << "\" y=\"" << fmt(axisY + 32)
-     << "\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">time "
-     << "(cost units)</text>\n";
+     << "\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">time ("
+     << tu.name << ")</text>\n";
 
   // Legend, wrapped onto more lines when the plot is narrow.
   double x = left;

@@ -18,8 +18,11 @@ namespace pipec::schedule {
 
 /// Renders a standalone SVG document; `result` must hold recorded spans.
 /// `caption` replaces the default line under the title (step time, bubble).
+/// `unit` names the costs' unit: "s" shows seconds as s, ms or us with
+/// ticks that never repeat; anything else (default: cost units) as is.
 std::string renderSvg(const Schedule &schedule, const MachineResult &result,
-                      const std::string &caption = "");
+                      const std::string &caption = "",
+                      const std::string &unit = "");
 
 } // namespace pipec::schedule
 

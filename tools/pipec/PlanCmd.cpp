@@ -244,7 +244,8 @@ static int runPlan() {
             svgOpt,
             pipec::schedule::renderSvg(
                 s, spans,
-                std::string(module->getName().value_or("model")) + " " + kind));
+                std::string(module->getName().value_or("model")) + " " + kind,
+                "s"));
         !st.ok())
       return fail("--svg: " + st.message());
   }
