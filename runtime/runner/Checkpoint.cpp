@@ -10,7 +10,9 @@
 #include "pipert/MpiTransport.h"
 #endif
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
@@ -214,7 +216,9 @@ static bool writePart(pipert::Executor &exec, const std::string &partial,
   return true;
 }
 
-/// Seals the checkpoint of `step` and keeps the `keep` newest.
+/// Seals the checkpoint of `step` and keeps the `keep` newest. Once it is
+/// committed, an older one that cannot be removed is a warning, not a
+/// failed checkpoint.
 static bool commitAndPrune(const std::string &dir, int64_t step, int64_t keep,
                            const std::vector<std::string> &parts,
                            std::string &error) {
@@ -222,10 +226,11 @@ static bool commitAndPrune(const std::string &dir, int64_t step, int64_t keep,
     error = s.message();
     return false;
   }
-  if (pipert::Status s = pipert::pruneCheckpoints(dir, keep); !s.ok()) {
-    error = "removing older checkpoints: " + s.message();
-    return false;
-  }
+  if (pipert::Status s = pipert::pruneCheckpoints(dir, keep); !s.ok())
+    std::fprintf(stderr,
+                 "pipec-run: warning: --checkpoint-dir %s: step %lld is "
+                 "committed, but removing older checkpoints failed: %s\n",
+                 dir.c_str(), (long long)step, s.message().c_str());
   return true;
 }
 
@@ -391,10 +396,14 @@ bool writeCheckpointGathered(pipert::Executor &exec,
   // Every process's word on each phase: -1 failed, 0 done, 1 done and
   // wrote a part. The first failing rank says why; the others name it.
   std::vector<int32_t> words(size_t(n), 0);
+  // Writing and hashing gigabytes takes longer than a message: each phase
+  // gets at least ten minutes (a dead peer ends the job through mpirun).
+  const auto limit = std::max<std::chrono::milliseconds>(
+      timeout, std::chrono::minutes(10));
   auto agree = [&](int32_t mine, const char *phase) {
     if (pipert::Status s = transport.allGather(me, &mine, words.data(),
                                                sizeof mine,
-                                               pipert::Clock::now() + timeout);
+                                               pipert::Clock::now() + limit);
         !s.ok()) {
       error = s.message();
       return false;
@@ -425,7 +434,15 @@ bool writeCheckpointGathered(pipert::Executor &exec,
           parts.push_back("rank-" + std::to_string(q) + ".safetensors");
       stats.parts = int64_t(parts.size());
       ok = me != 0 || commitAndPrune(dir, step, keep, parts, error);
-      ok = agree(ok ? 0 : -1, "to commit the checkpoint") && ok;
+      if (!agree(ok ? 0 : -1, "to commit the checkpoint")) {
+        // Rank 0's rename is the commit: whether it happened, its own
+        // message says; the other processes cannot know.
+        error = checkpointWhere(dir, step) + error +
+                (me == 0 ? std::string(kUntouched)
+                         : "; see rank 0's message for whether it was "
+                           "committed");
+        return false;
+      }
     } else {
       ok = false;
     }

@@ -5,6 +5,7 @@
 #include "runtime/runner/PlanKernels.h"
 
 #include "pipert/AtomicFile.h"
+#include "pipert/CheckpointDir.h"
 
 #include <chrono>
 #include <cstdio>
@@ -141,6 +142,16 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     if (!std::filesystem::is_directory(a.checkpointDir, ec))
       return "--checkpoint-dir " + a.checkpointDir +
              ": cannot create the directory";
+    // Checkpoints past this run's start belong to another run: theirs and
+    // this run's would mix, --resume DIR would take theirs, and --keep
+    // would remove this run's first.
+    int64_t newest = pipert::newestCommittedStep(a.checkpointDir);
+    if (newest > exec->stepsDone())
+      return "--checkpoint-dir " + a.checkpointDir +
+             " holds a committed checkpoint of step " +
+             std::to_string(newest) + ", past this run's start (step " +
+             std::to_string(exec->stepsDone()) +
+             "): resume from it, or move it (or the directory) away";
   }
   if (!a.logDir.empty()) {
     std::error_code ec;

@@ -22,6 +22,9 @@ namespace {
 
 constexpr const char *kMarker = "COMMITTED";
 constexpr const char *kPartialSuffix = ".partial";
+/// An older checkpoint of the same step, set aside while the new one is
+/// renamed into place.
+constexpr const char *kReplacedSuffix = ".replaced";
 
 /// The step of a directory named step-NNNNNNNNNN (10 digits), else -1.
 int64_t stepOfName(const std::string &name) {
@@ -116,7 +119,10 @@ Status verify(const fs::path &stepDir, Checkpoint &out) {
     return Status::failure(where + "/" + kMarker + ": not a commit marker (" +
                            e.what() + ")");
   }
-  if (stepOfName(stepDir.filename().string()) != out.step)
+  // A checkpoint copied elsewhere (another name) is still itself; under
+  // its own name the name and the marker must agree.
+  int64_t named = stepOfName(stepDir.filename().string());
+  if (named >= 0 && named != out.step)
     return Status::failure(where + ": its marker is for step " +
                            std::to_string(out.step));
   return Status::success();
@@ -167,18 +173,29 @@ Status commitCheckpoint(const std::string &dir, int64_t step,
       !s.ok())
     return s;
   // An older checkpoint of this step (a run repeated into the same
-  // directory) steps aside first; a crash in between leaves the older
-  // committed checkpoints.
+  // directory) is renamed aside, the new one renamed into place, then the
+  // old one removed: at every moment one of them is committed under a
+  // name that is loaded or can be (a crash between the renames leaves
+  // step-N.replaced, complete, with its marker).
   std::error_code ec;
+  const std::string replaced = final + kReplacedSuffix;
+  bool aside = false;
   if (fs::exists(final, ec)) {
-    if (std::string e = removeAll(final); !e.empty())
+    if (std::string e = removeAll(replaced); !e.empty())
       return Status::failure(e);
+    fs::rename(final, replaced, ec);
+    if (ec)
+      return Status::failure("cannot rename " + final + " to " + replaced +
+                             ": " + ec.message());
+    aside = true;
   }
   fs::rename(partial, final, ec);
   if (ec)
     return Status::failure("cannot rename " + partial + " to " + final +
                            ": " + ec.message());
   syncDirectory(dir);
+  if (aside)
+    removeAll(replaced); // the new one is in place; a leftover is pruned
   return Status::success();
 }
 
@@ -188,10 +205,12 @@ Status pruneCheckpoints(const std::string &dir, int64_t keep) {
   std::vector<fs::path> doomed;
   for (const fs::directory_entry &e : fs::directory_iterator(dir, ec)) {
     std::string name = e.path().filename().string();
-    if (name.size() > 8 &&
-        name.compare(name.size() - 8, 8, kPartialSuffix) == 0 &&
-        stepOfName(name.substr(0, name.size() - 8)) >= 0)
-      doomed.push_back(e.path());
+    for (const std::string suffix : {kPartialSuffix, kReplacedSuffix})
+      if (name.size() > suffix.size() &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) ==
+              0 &&
+          stepOfName(name.substr(0, name.size() - suffix.size())) >= 0)
+        doomed.push_back(e.path());
   }
   int64_t extra = int64_t(committed.size()) - std::max<int64_t>(keep, 1);
   for (auto it = committed.begin(); extra > 0; ++it, --extra)
@@ -202,6 +221,11 @@ Status pruneCheckpoints(const std::string &dir, int64_t keep) {
   if (!doomed.empty())
     syncDirectory(dir);
   return Status::success();
+}
+
+int64_t newestCommittedStep(const std::string &dir) {
+  std::map<int64_t, fs::path> committed = committedIn(dir);
+  return committed.empty() ? -1 : committed.rbegin()->first;
 }
 
 bool isCheckpointDirectory(const std::string &path) {

@@ -38,6 +38,9 @@ static Status guarded(const std::function<Status(int64_t)> &checkpoint,
   } catch (const std::exception &e) {
     return Status::failure("checkpoint after step " + std::to_string(steps) +
                            ": unexpected error: " + e.what());
+  } catch (...) {
+    return Status::failure("checkpoint after step " + std::to_string(steps) +
+                           ": unexpected error");
   }
 }
 
@@ -356,6 +359,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   const int64_t ckptEvery = opt.checkpoint ? opt.checkpointEvery : 0;
   const bool boundaryStops = opt.stopAtStepBoundary && bool(opt.checkpoint);
   int64_t released = nextStep;
+  int64_t lastWritten = -1; ///< the step of the run's last checkpoint
   int64_t stopBoundary = -1;
   int boundarySignal = 0;
   Clock::time_point boundaryDeadline{};
@@ -396,6 +400,17 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     }
     std::lock_guard<std::mutex> lock(errMu);
     if (!firstError.ok() || stopping.load())
+      return;
+    firstError = s;
+    whereAll = where();
+    transport->abort(s.message());
+  };
+
+  // A failure that must stand even while a stop is under way (a checkpoint
+  // or a drain that failed): not turned into a stop as report() would.
+  auto reportError = [&](Status s) {
+    std::lock_guard<std::mutex> lock(errMu);
+    if (!firstError.ok())
       return;
     firstError = s;
     whereAll = where();
@@ -497,8 +512,10 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           lock.unlock();
           // Stopped at the boundary: what this rank sent has landed
           // before the checkpoint reads the arenas.
-          if (Status f = transport->drain(r); !f.ok())
-            report(f);
+          if (Status f = transport->drain(r); !f.ok()) {
+            reportError(f);
+            abandon();
+          }
           current[r].store(-1);
           return;
         }
@@ -641,7 +658,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       // moves for this rank lands first.
       if (ckptEvery > 0 && (ctx.step + 1) % ckptEvery == 0)
         if (Status f = transport->drain(r); !f.ok()) {
-          report(f);
+          reportError(f);
           abandon();
           return;
         }
@@ -850,6 +867,13 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                          ? double(plan.tokensPerMicrobatch) * mbs / rec.stepTimeS
                          : 0;
     result.steps.push_back(rec);
+    {
+      // A stop under way gives up on the boundary only when no step ends
+      // for --timeout-ms (a hung rank), not after a fixed time.
+      std::lock_guard<std::mutex> hold(stepMu);
+      if (stopBoundary >= 0)
+        boundaryDeadline = Clock::now() + opt.timeout;
+    }
     if (logStatus.ok() && !opt.outDir.empty())
       logStatus = log.write(rec);
     if (opt.stopOnNonFinite &&
@@ -871,14 +895,17 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       // (a non-finite step stopped the run instead: no checkpoint of it).
       Status c = guarded(opt.checkpoint, rec.step + 1);
       if (!c.ok())
-        report(c); // outside stepMu: a pending signal makes it a stop
+        reportError(c); // stands even if a stop is under way
       std::lock_guard<std::mutex> hold(stepMu);
       if (!c.ok()) {
         failed = true;
         stepCv.notify_all();
         break;
       }
-      released = rec.step + 1;
+      released = lastWritten = rec.step + 1;
+      // A stop under way waits for ranks that make progress.
+      if (stopBoundary >= 0)
+        boundaryDeadline = Clock::now() + opt.timeout;
       stepCv.notify_all();
     }
   }
@@ -887,8 +914,9 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   if (boundarySignal && !failed && firstError.ok() && !stopping.load()) {
     // Every rank stopped at the boundary: its checkpoint (unless the
     // periodic one just wrote it), then the run ends as stopped.
-    Status c = released >= stopBoundary ? Status::success()
-                                        : guarded(opt.checkpoint, stopBoundary);
+    Status c = lastWritten == stopBoundary
+                   ? Status::success()
+                   : guarded(opt.checkpoint, stopBoundary);
     if (!c.ok()) {
       std::lock_guard<std::mutex> lock(errMu);
       firstError = c;

@@ -400,7 +400,9 @@ Status LocalTransport::drain(int32_t rank) {
   if (!device)
     return Status::success();
   if (Status s = device->drain(rank); !s.ok())
-    return Status::failure("at the end of the run: " + s.message(), rank);
+    return Status::failure("draining the rank's device streams: " +
+                               s.message(),
+                           rank);
   return Status::success();
 }
 

@@ -57,6 +57,9 @@ struct Checkpoint {
 /// (its newest); fails naming what is missing or damaged.
 Status openCheckpoint(const std::string &path, Checkpoint &out);
 
+/// The step of the newest committed checkpoint in `dir`, or -1.
+int64_t newestCommittedStep(const std::string &dir);
+
 /// Whether `path` is a directory (a checkpoint, or a directory of them)
 /// rather than a --save-state file.
 bool isCheckpointDirectory(const std::string &path);

@@ -65,10 +65,23 @@ TEST(CheckpointDir, CommitOpenPrune) {
   EXPECT_TRUE(fs::exists(dir + "/step-0000000008"));
   EXPECT_TRUE(fs::exists(dir + "/step-0000000012"));
   EXPECT_FALSE(fs::exists(partial));
-  // A checkpoint of a step committed again replaces the older one.
+  // A checkpoint of a step committed again replaces the older one, nothing
+  // set aside left behind.
   commit(dir, 12);
   ASSERT_TRUE(openCheckpoint(dir, c).ok());
   EXPECT_EQ(c.step, 12);
+  EXPECT_FALSE(fs::exists(dir + "/step-0000000012.replaced"));
+  EXPECT_EQ(newestCommittedStep(dir), 12);
+  // A committed checkpoint copied under another name is still itself; a
+  // crash between the two renames left a .replaced one, which pruning
+  // removes.
+  fs::copy(dir + "/step-0000000012", dir + "/best");
+  ASSERT_TRUE(openCheckpoint(dir + "/best", c).ok());
+  EXPECT_EQ(c.step, 12);
+  fs::copy(dir + "/step-0000000012", dir + "/step-0000000012.replaced");
+  ASSERT_TRUE(pruneCheckpoints(dir, 5).ok());
+  EXPECT_FALSE(fs::exists(dir + "/step-0000000012.replaced"));
+  EXPECT_EQ(newestCommittedStep(freshDir("empty")), -1);
 }
 
 // Tests that a damaged newest checkpoint is refused naming the part and
