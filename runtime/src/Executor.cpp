@@ -890,6 +890,10 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                    int(eta / 60) % 60, int(eta) % 60);
       std::fflush(opt.progress);
     }
+    // A non-finite step is the last reported: later steps some ranks may
+    // have finished are not (the run's message names this one).
+    if (result.nonFiniteStep == rec.step)
+      break;
     if (ckptEvery > 0 && (rec.step + 1) % ckptEvery == 0 && !stopping.load()) {
       // Every rank finished this step, drained, and holds at the boundary
       // (a non-finite step stopped the run instead: no checkpoint of it).
