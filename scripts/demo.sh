@@ -39,11 +39,27 @@ echo "== 4. pipec compile: the plan as C++ per chunk, 4 rank streams, one execut
 echo
 echo "== 5. pipec-run: 4 ranks (threads) train on $DATA (loss starts at ln 256 = 5.55),"
 echo "      then the trained model writes 400 bytes"
+echo "      (a committed checkpoint every 100 steps into $OUT/ckpt)"
+rm -rf "$OUT/ckpt"   # checkpoints of an earlier demo run would be refused
 "$BIN/pipec-run" "$OUT/gpt-tiny-zbv" --data "$DATA" --steps 300 \
-  --log-dir "$OUT/train" --sample 400 |
+  --log-dir "$OUT/train" --sample 400 --checkpoint-dir "$OUT/ckpt" --checkpoint-every 100 |
   awk '/^step/ { if (n++ % 25 == 0) { print; fflush() } next } { print }'
 echo "   every step's loss, lr and gradient norm: $OUT/train/metrics.jsonl"
 echo "   the runtime's trace (chrome://tracing): $OUT/train/trace.json"
+
+echo
+echo "== 6. pipec-run --resume: from the checkpoint after step 200, the last 100 steps again"
+"$BIN/pipec-run" "$OUT/gpt-tiny-zbv" --data "$DATA" --steps 300 \
+  --resume "$OUT/ckpt/step-0000000200" --log-dir "$OUT/resumed" --quiet
+python3 - "$OUT/train/metrics.jsonl" "$OUT/resumed/metrics.jsonl" <<'PY'
+import json, sys
+whole = [json.loads(l) for l in open(sys.argv[1])][200:]
+resumed = [json.loads(l) for l in open(sys.argv[2])]
+same = [a["loss"] == b["loss"] and a["grad_norm"] == b["grad_norm"] for a, b in zip(whole, resumed)]
+print("   resumed steps 200-299: %d of %d losses and gradient norms equal to the "
+      "uninterrupted run's, bit for bit" % (sum(same), len(whole)))
+sys.exit(0 if len(resumed) == len(whole) and all(same) else 1)
+PY
 
 echo
 echo "The zb-v timelines: $OUT/zb-v.svg (the schedule) and $OUT/gpt-tiny-zbv.svg"
