@@ -158,3 +158,39 @@ TEST(CheckpointBarrier, AStopEndsEveryRankAtOneBoundary) {
   EXPECT_TRUE(seen.begin()->second == paramsAfter(plan, boundary));
   EXPECT_EQ(exec->stepsDone(), boundary);
 }
+
+// A stop asked before the first step: every rank ends at the first boundary
+// the monitor can fix (no rank may be past it: at step 0 when no rank has
+// begun), and the checkpoint the stop promises is written there, holding
+// exactly the steps reported.
+TEST(CheckpointBarrier, AStopAtTheStartEndsAtTheFirstBoundary) {
+  SyntheticPlan plan = zbv();
+  std::unique_ptr<pipert::Executor> exec;
+  ASSERT_TRUE(
+      pipert::Executor::create(plan.manifest, plan.streams, exec).ok());
+  SyntheticKernels kernels(plan);
+  std::map<int64_t, std::vector<uint8_t>> seen;
+  signalled = SIGINT;
+  pipert::RunOptions o;
+  o.steps = 20;
+  o.cores = 2;
+  o.stopRequested = stopRequested;
+  o.stopAtStepBoundary = true;
+  o.checkpointEvery = 2;
+  o.checkpoint = [&](int64_t steps) {
+    seen[steps] = params(*exec);
+    return pipert::Status::success();
+  };
+  pipert::RunResult result;
+  pipert::Status s = exec->run(kernels, o, result);
+  signalled = 0;
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(result.stopSignal, SIGINT);
+  ASSERT_FALSE(seen.empty()) << s.message();
+  int64_t boundary = seen.rbegin()->first;
+  EXPECT_LE(boundary, 8) << "ranks run at most 8 steps ahead";
+  EXPECT_EQ(int64_t(result.steps.size()), boundary);
+  EXPECT_TRUE(seen.rbegin()->second == paramsAfter(plan, boundary));
+  EXPECT_NE(s.message().find("(checkpoint written)"), std::string::npos)
+      << s.message();
+}
