@@ -45,13 +45,9 @@ int runLocal(const Args &a) {
   // --steps is the total: a resumed run trains what is left of it.
   pipert::RunOptions options = runOptions(a);
   options.queues = queues.get();
-  options.steps = a.steps - exec->stepsDone();
-  if (options.steps <= 0) {
-    std::printf("resumed after step %lld of --steps %lld: nothing left to "
-                "train\n",
-                (long long)exec->stepsDone(), (long long)a.steps);
+  options.steps = stepsLeft(a, exec->stepsDone(), true);
+  if (options.steps <= 0)
     return 0;
-  }
   // --checkpoint-dir: committed checkpoints at the step boundaries every
   // --checkpoint-every steps, at a stop by a signal, and at the end.
   std::string error;
@@ -59,24 +55,15 @@ int runLocal(const Args &a) {
     CheckpointStats stats;
     if (!writeCheckpoint(*exec, a.checkpointDir, step, a.keep, stats, error))
       return pipert::Status::failure(error);
-    if (!a.quiet) {
-      std::printf("checkpoint %s: %lld parts, %.1f MB in %.2f s\n",
-                  stats.path.c_str(), (long long)stats.parts,
-                  double(stats.bytes) / 1e6, stats.seconds);
-      std::fflush(stdout);
-    }
+    if (!a.quiet)
+      printCheckpoint(stats, "");
     return pipert::Status::success();
   };
-  if (!a.checkpointDir.empty()) {
-    options.checkpointEvery = a.checkpointEvery;
-    options.checkpoint = checkpoint;
-    options.stopAtStepBoundary = true;
-  }
+  armCheckpoints(a, options, checkpoint);
   pipert::RunResult result;
   if (pipert::Status s = exec->run(kernels, options, result); !s.ok())
     return failedRun(a, s, result);
-  if (!a.checkpointDir.empty() &&
-      (a.checkpointEvery == 0 || exec->stepsDone() % a.checkpointEvery != 0))
+  if (finalCheckpointDue(a, exec->stepsDone()))
     if (pipert::Status s = checkpoint(exec->stepsDone()); !s.ok())
       return fail(s.message());
   if (!a.save.empty() && !save(*exec, a.save, error))

@@ -70,13 +70,8 @@ int runMpi(const Args &a) {
     opt.progress = nullptr;
   }
   // --steps is the total: a resumed run trains what is left of it.
-  opt.steps = a.steps - exec->stepsDone();
+  opt.steps = stepsLeft(a, exec->stepsDone(), me == 0);
   if (opt.steps <= 0) {
-    if (me == 0)
-      std::printf("resumed after step %lld of --steps %lld: nothing left to "
-                  "train\n",
-                  (long long)exec->stepsDone(), (long long)a.steps);
-    std::fflush(stdout);
     transport.reset();
     return 0;
   }
@@ -87,19 +82,11 @@ int runMpi(const Args &a) {
     if (!writeCheckpointGathered(*exec, *transport, a.checkpointDir, step,
                                  a.keep, timeout, stats, error))
       return pipert::Status::failure(error);
-    if (me == 0 && !a.quiet) {
-      std::printf("checkpoint %s: %lld parts, %.1f MB (rank 0's) in %.2f s\n",
-                  stats.path.c_str(), (long long)stats.parts,
-                  double(stats.bytes) / 1e6, stats.seconds);
-      std::fflush(stdout);
-    }
+    if (me == 0 && !a.quiet)
+      printCheckpoint(stats, " (rank 0's)");
     return pipert::Status::success();
   };
-  if (!a.checkpointDir.empty()) {
-    opt.checkpointEvery = a.checkpointEvery;
-    opt.checkpoint = checkpoint;
-    opt.stopAtStepBoundary = true;
-  }
+  armCheckpoints(a, opt, checkpoint);
   pipert::RunResult result;
   if (pipert::Status s = exec->run(kernels, opt, result);
       !s.ok() && (result.stopSignal || result.nonFiniteStep != -1)) {
@@ -126,8 +113,7 @@ int runMpi(const Args &a) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     MpiSession::abortAll(1);
   }
-  if (!a.checkpointDir.empty() &&
-      (a.checkpointEvery == 0 || exec->stepsDone() % a.checkpointEvery != 0))
+  if (finalCheckpointDue(a, exec->stepsDone()))
     if (pipert::Status s = checkpoint(exec->stepsDone()); !s.ok()) {
       fail(s.message());
       std::fflush(stderr);

@@ -53,6 +53,38 @@ pipert::RunOptions runOptions(const Args &a) {
   return opt;
 }
 
+int64_t stepsLeft(const Args &a, int64_t stepsDone, bool print) {
+  int64_t left = a.steps - stepsDone;
+  if (left <= 0 && print) {
+    std::printf("resumed after step %lld of --steps %lld: nothing left to "
+                "train\n",
+                (long long)stepsDone, (long long)a.steps);
+    std::fflush(stdout);
+  }
+  return left;
+}
+
+void armCheckpoints(const Args &a, pipert::RunOptions &opt,
+                    std::function<pipert::Status(int64_t)> write) {
+  if (a.checkpointDir.empty())
+    return;
+  opt.checkpointEvery = a.checkpointEvery;
+  opt.checkpoint = std::move(write);
+  opt.stopAtStepBoundary = true;
+}
+
+bool finalCheckpointDue(const Args &a, int64_t stepsDone) {
+  return !a.checkpointDir.empty() &&
+         (a.checkpointEvery == 0 || stepsDone % a.checkpointEvery != 0);
+}
+
+void printCheckpoint(const CheckpointStats &stats, const char *whose) {
+  std::printf("checkpoint %s: %lld parts, %.1f MB%s in %.2f s\n",
+              stats.path.c_str(), (long long)stats.parts,
+              double(stats.bytes) / 1e6, whose, stats.seconds);
+  std::fflush(stdout);
+}
+
 /// The message and exit code of a run that did not complete: 128 + the
 /// signal for one stopped by SIGINT or SIGTERM (130, 143), else 1. --save
 /// is not written: the weights of a stopped step are half updated.

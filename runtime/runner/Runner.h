@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,6 +112,18 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
 void printSummary(const pipert::Manifest &m, const pipert::RunResult &result);
 /// The executor's options for these arguments.
 pipert::RunOptions runOptions(const Args &a);
+/// --steps is the total: the steps a run that has done `stepsDone` has
+/// left; when none, `print` says so ("nothing left to train").
+int64_t stepsLeft(const Args &a, int64_t stepsDone, bool print);
+/// --checkpoint-dir: `write` at the boundaries every --checkpoint-every
+/// steps and at a stop by a signal (every rank at one boundary).
+void armCheckpoints(const Args &a, pipert::RunOptions &opt,
+                    std::function<pipert::Status(int64_t)> write);
+/// Whether a completed run still owes --checkpoint-dir the checkpoint of
+/// its last step (it ended off the --checkpoint-every rhythm).
+bool finalCheckpointDue(const Args &a, int64_t stepsDone);
+/// The line a written checkpoint prints; `whose` qualifies the bytes.
+void printCheckpoint(const CheckpointStats &stats, const char *whose);
 /// The message and exit code of a run that did not complete.
 int failedRun(const Args &a, const pipert::Status &s,
               const pipert::RunResult &result);

@@ -26,12 +26,8 @@ namespace {
 /// Every parameter's bytes, in manifest order.
 std::vector<uint8_t> params(const pipert::Executor &exec) {
   std::vector<uint8_t> out;
-  for (const pipert::ParamInfo &p : exec.manifest().params) {
-    out.resize(out.size() + size_t(p.bytes));
-    pipert::Status s = exec.readArena(
-        p.rank, p.offset, out.data() + out.size() - size_t(p.bytes), p.bytes);
-    EXPECT_TRUE(s.ok()) << s.message();
-  }
+  pipert::Status s = readParameters(exec, out);
+  EXPECT_TRUE(s.ok()) << s.message();
   return out;
 }
 
@@ -44,15 +40,34 @@ std::vector<uint8_t> paramsAfter(const SyntheticPlan &plan, int64_t steps) {
   return out;
 }
 
-SyntheticPlan zbv() {
+/// The synthetic ZB-V plan on 2 ranks, loaded, and run options whose
+/// checkpoint records the weights it reads at each boundary in `seen`.
+struct CheckpointedRun {
   SyntheticPlan plan;
-  PlanOptions po;
-  po.kind = pipec::schedule::Kind::ZBV;
-  po.stages = 2;
-  po.microbatches = 4;
-  EXPECT_EQ(buildPlan(po, plan), "");
-  return plan;
-}
+  std::unique_ptr<pipert::Executor> exec;
+  std::map<int64_t, std::vector<uint8_t>> seen;
+
+  CheckpointedRun() {
+    PlanOptions po;
+    po.kind = pipec::schedule::Kind::ZBV;
+    po.stages = 2;
+    po.microbatches = 4;
+    EXPECT_EQ(buildPlan(po, plan), "");
+    pipert::Status s =
+        pipert::Executor::create(plan.manifest, plan.streams, exec);
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
+  pipert::RunOptions options(int64_t steps) {
+    pipert::RunOptions o;
+    o.steps = steps;
+    o.cores = 2;
+    o.checkpoint = [this](int64_t done) {
+      seen[done] = params(*exec);
+      return pipert::Status::success();
+    };
+    return o;
+  }
+};
 
 std::atomic<int> signalled{0};
 int stopRequested() { return signalled.load(); }
@@ -73,20 +88,11 @@ public:
 } // namespace
 
 TEST(CheckpointBarrier, EachCheckpointSeesExactlyItsSteps) {
-  SyntheticPlan plan = zbv();
-  std::unique_ptr<pipert::Executor> exec;
-  ASSERT_TRUE(
-      pipert::Executor::create(plan.manifest, plan.streams, exec).ok());
+  CheckpointedRun run;
+  auto &[plan, exec, seen] = run;
   SyntheticKernels kernels(plan);
-  std::map<int64_t, std::vector<uint8_t>> seen;
-  pipert::RunOptions o;
-  o.steps = 7;
-  o.cores = 2;
+  pipert::RunOptions o = run.options(7);
   o.checkpointEvery = 2;
-  o.checkpoint = [&](int64_t steps) {
-    seen[steps] = params(*exec);
-    return pipert::Status::success();
-  };
   pipert::RunResult result;
   pipert::Status s = exec->run(kernels, o, result);
   ASSERT_TRUE(s.ok()) << s.message();
@@ -105,21 +111,16 @@ TEST(CheckpointBarrier, EachCheckpointSeesExactlyItsSteps) {
 }
 
 TEST(CheckpointBarrier, AFailingCheckpointFailsTheRun) {
-  SyntheticPlan plan = zbv();
-  std::unique_ptr<pipert::Executor> exec;
-  ASSERT_TRUE(
-      pipert::Executor::create(plan.manifest, plan.streams, exec).ok());
-  SyntheticKernels kernels(plan);
-  pipert::RunOptions o;
-  o.steps = 6;
-  o.cores = 2;
+  CheckpointedRun run;
+  SyntheticKernels kernels(run.plan);
+  pipert::RunOptions o = run.options(6);
   o.checkpointEvery = 2;
   o.checkpoint = [&](int64_t steps) {
     return steps == 4 ? pipert::Status::failure("disk full at step 4")
                       : pipert::Status::success();
   };
   pipert::RunResult result;
-  pipert::Status s = exec->run(kernels, o, result);
+  pipert::Status s = run.exec->run(kernels, o, result);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("disk full at step 4"), std::string::npos)
       << s.message();
@@ -127,22 +128,13 @@ TEST(CheckpointBarrier, AFailingCheckpointFailsTheRun) {
 }
 
 TEST(CheckpointBarrier, AStopEndsEveryRankAtOneBoundary) {
-  SyntheticPlan plan = zbv();
-  std::unique_ptr<pipert::Executor> exec;
-  ASSERT_TRUE(
-      pipert::Executor::create(plan.manifest, plan.streams, exec).ok());
+  CheckpointedRun run;
+  auto &[plan, exec, seen] = run;
   SignallingKernels kernels(plan);
-  std::map<int64_t, std::vector<uint8_t>> seen;
   signalled = 0;
-  pipert::RunOptions o;
-  o.steps = 1000;
-  o.cores = 2;
+  pipert::RunOptions o = run.options(1000);
   o.stopRequested = stopRequested;
   o.stopAtStepBoundary = true;
-  o.checkpoint = [&](int64_t steps) {
-    seen[steps] = params(*exec);
-    return pipert::Status::success();
-  };
   pipert::RunResult result;
   pipert::Status s = exec->run(kernels, o, result);
   ASSERT_FALSE(s.ok());
@@ -164,23 +156,14 @@ TEST(CheckpointBarrier, AStopEndsEveryRankAtOneBoundary) {
 // begun), and the checkpoint the stop promises is written there, holding
 // exactly the steps reported.
 TEST(CheckpointBarrier, AStopAtTheStartEndsAtTheFirstBoundary) {
-  SyntheticPlan plan = zbv();
-  std::unique_ptr<pipert::Executor> exec;
-  ASSERT_TRUE(
-      pipert::Executor::create(plan.manifest, plan.streams, exec).ok());
+  CheckpointedRun run;
+  auto &[plan, exec, seen] = run;
   SyntheticKernels kernels(plan);
-  std::map<int64_t, std::vector<uint8_t>> seen;
   signalled = SIGINT;
-  pipert::RunOptions o;
-  o.steps = 20;
-  o.cores = 2;
+  pipert::RunOptions o = run.options(20);
   o.stopRequested = stopRequested;
   o.stopAtStepBoundary = true;
   o.checkpointEvery = 2;
-  o.checkpoint = [&](int64_t steps) {
-    seen[steps] = params(*exec);
-    return pipert::Status::success();
-  };
   pipert::RunResult result;
   pipert::Status s = exec->run(kernels, o, result);
   signalled = 0;

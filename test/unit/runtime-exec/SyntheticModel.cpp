@@ -547,9 +547,14 @@ Status trainForBits(const SyntheticPlan &plan,
     metrics.push_back(r.loss);
     metrics.push_back(r.gradNorm);
   }
-  for (const pipert::ParamInfo &p : exec->manifest().params) {
+  return readParameters(*exec, params);
+}
+
+Status readParameters(const pipert::Executor &exec,
+                      std::vector<uint8_t> &params) {
+  for (const pipert::ParamInfo &p : exec.manifest().params) {
     params.resize(params.size() + size_t(p.bytes));
-    if (Status st = exec->readArena(
+    if (Status st = exec.readArena(
             p.rank, p.offset, params.data() + params.size() - size_t(p.bytes),
             p.bytes);
         !st.ok())

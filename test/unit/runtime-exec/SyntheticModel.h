@@ -111,6 +111,11 @@ private:
 /// through the allocator's copy (a memcpy) only.
 pipert::ArenaAllocator hostBackedDeviceArenas();
 
+/// Appends every parameter's bytes, in the manifest's order, to `params`
+/// (through readArena: host or device arenas alike).
+pipert::Status readParameters(const pipert::Executor &exec,
+                              std::vector<uint8_t> &params);
+
 /// Trains `plan` `steps` steps with SyntheticKernels (2 cores, 5 s
 /// deadlines), its arenas from `allocator` (null: host memory) and the
 /// messages moved by `queues` (null: by the transport); appends each
