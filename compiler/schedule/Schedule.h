@@ -91,10 +91,17 @@ struct Schedule {
   Placement placement;
   std::vector<std::vector<Instr>> streams; ///< streams[rank]
   /// Collective groups: groups[g] lists, ascending, the ranks that join
-  /// `allreduce(group g, ...)`. Group 0 is every rank; the groups of tied
-  /// parameters follow. An empty table means group 0 alone.
+  /// `allreduce(group g, ...)`. Group 0 is every rank (of replica 0 when
+  /// replicated); the groups of tied parameters follow, then those of the
+  /// replicas (Replicate.h). An empty table means group 0 alone.
   std::vector<std::vector<int32_t>> groups;
-  int32_t ranks() const { return placement.ranks; }
+  /// Data-parallel replicas of the pipeline (Replicate.h): rank
+  /// `replica * placement.ranks + stage` runs the stage's chunks, so the
+  /// placement describes replica 0 and every replica has the same one.
+  int32_t replicas = 1;
+  int32_t ranks() const { return placement.ranks * replicas; }
+  /// The pipeline rank (replica 0's) whose chunks rank r runs.
+  int32_t stageOf(int32_t r) const { return r % placement.ranks; }
   /// How many groups exist (at least 1: group 0).
   int32_t groupCount() const;
   /// The ranks of group g, ascending; empty if g is not a group.

@@ -116,7 +116,7 @@ std::string renderSvg(const Schedule &s, const MachineResult &res,
   // Which local index (0 first chunk, 1 later ones) each chunk has.
   std::vector<int> localOf(s.placement.chunks, 0);
   for (int32_t r = 0; r < R; ++r) {
-    auto mine = s.placement.chunksOf(r);
+    auto mine = s.placement.chunksOf(s.stageOf(r));
     for (size_t i = 1; i < mine.size(); ++i)
       localOf[mine[i]] = 1;
   }

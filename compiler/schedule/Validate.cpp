@@ -30,15 +30,17 @@ std::string groupText(const Schedule &s, int32_t g) {
   return os.str();
 }
 
-/// The group table: group 0 is every rank; each group is a non-empty,
-/// strictly ascending list of ranks in range.
+/// The group table: group 0 is every rank (of replica 0, in a replicated
+/// schedule); each group is a non-empty, strictly ascending list of ranks
+/// in range.
 std::string checkGroups(const Schedule &s) {
-  const int32_t R = s.ranks();
+  const int32_t R = s.ranks(), S = s.placement.ranks;
   if (s.groups.empty())
     return "";
-  if (int32_t(s.groups[0].size()) != R)
+  if (int32_t(s.groups[0].size()) != (s.replicas > 1 ? S : R))
     return groupText(s, 0) + " must hold every rank 0.." +
-           std::to_string(R - 1);
+           std::to_string((s.replicas > 1 ? S : R) - 1) +
+           (s.replicas > 1 ? " (replica 0)" : "");
   for (size_t g = 0; g < s.groups.size(); ++g) {
     const auto &m = s.groups[g];
     if (m.empty())
@@ -103,10 +105,11 @@ std::string checkCollectives(
 
 std::string validateStreams(const Schedule &s) {
   const Placement &pl = s.placement;
-  const int32_t R = pl.ranks, C = pl.chunks, M = s.microbatches;
+  const int32_t R = s.ranks(), S = pl.ranks, C = pl.chunks,
+                M = s.microbatches;
   Reporter rep{s};
   if (int32_t(s.streams.size()) != R || int32_t(pl.rankOf.size()) != C ||
-      M < 1)
+      M < 1 || s.replicas < 1)
     return "the schedule's sizes disagree: " + std::to_string(s.streams.size()) +
            " streams for " + std::to_string(R) + " ranks";
   if (std::string why = checkGroups(s); !why.empty())
@@ -119,13 +122,17 @@ std::string validateStreams(const Schedule &s) {
   for (int32_t g = 0; g < G; ++g)
     for (int32_t q : s.groupMembers(g))
       isMember[g][q] = 1;
-  const size_t N = size_t(C) * M;
-  // Facts indexed by chunk * M + mb; each (chunk, mb) lives on one rank, so
-  // one global table per fact serves all ranks.
+  const size_t N = size_t(s.replicas) * C * M;
+  // Facts indexed by (replica * C + chunk) * M + mb; each (chunk, mb) of a
+  // replica lives on one rank, so one global table per fact serves all
+  // ranks.
   std::vector<uint8_t> fwd(N), bwdB(N), bwdW(N), gotAct(N), gotGrad(N),
       sentAct(N), sentGrad(N), postedRecvAct(N), postedRecvGrad(N);
   for (int32_t r = 0; r < R; ++r) {
     const auto &stream = s.streams[r];
+    // The rank's replica and its first rank: rankOf is replica 0's.
+    const int32_t replica = r / S, off = replica * S;
+    auto rankOf = [&](int32_t c) { return off + pl.rankOf[c]; };
     // Per request: 0 unused, 1 posted, 2 waited; and where it was posted.
     std::vector<uint8_t> reqState;
     std::vector<int32_t> reqAt;
@@ -141,20 +148,20 @@ std::string validateStreams(const Schedule &s) {
         return rep.at(r, i,
                       "chunk must be in 0.." + std::to_string(C - 1) +
                           " and micro-batch in 0.." + std::to_string(M - 1));
-      size_t x = size_t(in.chunk) * M + in.mb;
+      size_t x = (size_t(replica) * C + size_t(in.chunk)) * M + in.mb;
       auto need = [&](bool ok, const std::string &why) { return ok ? "" : why; };
       std::string why;
       switch (in.op) {
       case Op::Fwd: {
-        if (pl.rankOf[in.chunk] != r)
+        if (rankOf(in.chunk) != r)
           return rep.at(r, i, "chunk " + std::to_string(in.chunk) +
                                   " is placed on rank " +
-                                  std::to_string(pl.rankOf[in.chunk]));
+                                  std::to_string(rankOf(in.chunk)));
         if (fwd[x])
           return rep.at(r, i, "duplicates an earlier fwd of this micro-batch");
         if (in.chunk > 0) {
           size_t p = x - M;
-          bool local = pl.rankOf[in.chunk - 1] == r;
+          bool local = rankOf(in.chunk - 1) == r;
           why = local ? need(fwd[p], "runs before fwd of chunk " +
                                          std::to_string(in.chunk - 1) +
                                          " on this rank")
@@ -162,39 +169,39 @@ std::string validateStreams(const Schedule &s) {
                                         "was received (no completed wait on "
                                         "recv_act from rank " +
                                             std::to_string(
-                                                pl.rankOf[in.chunk - 1]) +
+                                                rankOf(in.chunk - 1)) +
                                             ")");
         }
         fwd[x] = 1;
         break;
       }
       case Op::BwdB: {
-        if (pl.rankOf[in.chunk] != r)
+        if (rankOf(in.chunk) != r)
           return rep.at(r, i, "chunk is placed on rank " +
-                                  std::to_string(pl.rankOf[in.chunk]));
+                                  std::to_string(rankOf(in.chunk)));
         if (bwdB[x])
           return rep.at(r, i, "duplicates an earlier bwd_b");
         if (!fwd[x])
           return rep.at(r, i, "a backward before its forward");
         if (in.chunk + 1 < C) {
           size_t n = x + M;
-          bool local = pl.rankOf[in.chunk + 1] == r;
+          bool local = rankOf(in.chunk + 1) == r;
           why = local ? need(bwdB[n], "runs before bwd_b of chunk " +
                                           std::to_string(in.chunk + 1))
                       : need(gotGrad[n], "runs before its output gradient "
                                          "was received (no completed wait on "
                                          "recv_grad from rank " +
                                              std::to_string(
-                                                 pl.rankOf[in.chunk + 1]) +
+                                                 rankOf(in.chunk + 1)) +
                                              ")");
         }
         bwdB[x] = 1;
         break;
       }
       case Op::BwdW:
-        if (pl.rankOf[in.chunk] != r)
+        if (rankOf(in.chunk) != r)
           return rep.at(r, i, "chunk is placed on rank " +
-                                  std::to_string(pl.rankOf[in.chunk]));
+                                  std::to_string(rankOf(in.chunk)));
         if (bwdW[x])
           return rep.at(r, i, "duplicates an earlier bwd_w");
         why = need(bwdB[x], "runs before bwd_b of the same chunk and "
@@ -210,7 +217,7 @@ std::string validateStreams(const Schedule &s) {
         int32_t to = act ? in.chunk + 1 : in.chunk - 1;
         if (to < 0 || to >= C)
           return rep.at(r, i, "no chunk on the other side of this message");
-        int32_t src = pl.rankOf[in.chunk], dst = pl.rankOf[to];
+        int32_t src = rankOf(in.chunk), dst = rankOf(to);
         if ((send ? src : dst) != r || in.peer != (send ? dst : src))
           return rep.at(r, i, "the message goes from rank " +
                                   std::to_string(src) + " to rank " +
@@ -277,9 +284,9 @@ std::string validateStreams(const Schedule &s) {
       case Op::OptStep:
         // With or without the allreduce before it (post-validation), the
         // step must follow every W of the rank.
-        for (int32_t c : pl.chunksOf(r))
+        for (int32_t c : pl.chunksOf(r - off))
           for (int32_t mb = 0; mb < M; ++mb)
-            if (!bwdW[size_t(c) * M + mb])
+            if (!bwdW[(size_t(replica) * C + size_t(c)) * M + mb])
               return rep.at(r, i, "opt_step before bwd_w(chunk " +
                                       std::to_string(c) + ", mb " +
                                       std::to_string(mb) + ")");
@@ -294,24 +301,25 @@ std::string validateStreams(const Schedule &s) {
         return rep.at(r, size_t(reqAt[q]), "posted but never waited");
   }
   // Completeness: every step ran, every needed message was sent and received.
-  for (int32_t c = 0; c < C; ++c)
-    for (int32_t mb = 0; mb < M; ++mb) {
-      size_t x = size_t(c) * M + mb;
-      std::ostringstream os;
-      int32_t r = pl.rankOf[c];
-      if (!fwd[x] || !bwdB[x] || !bwdW[x])
-        os << "rank " << r << " never runs "
-           << (!fwd[x] ? "fwd" : !bwdB[x] ? "bwd_b" : "bwd_w") << "(chunk "
-           << c << ", mb " << mb << ") (a missing action)";
-      else if (c + 1 < C && pl.rankOf[c + 1] != r && !sentAct[x])
-        os << "rank " << r << " never sends the activation of chunk " << c
-           << " mb " << mb << " to rank " << pl.rankOf[c + 1];
-      else if (c > 0 && pl.rankOf[c - 1] != r && !sentGrad[x])
-        os << "rank " << r << " never sends the input gradient of chunk "
-           << c << " mb " << mb << " to rank " << pl.rankOf[c - 1];
-      if (!os.str().empty())
-        return os.str();
-    }
+  for (int32_t replica = 0; replica < s.replicas; ++replica)
+    for (int32_t c = 0; c < C; ++c)
+      for (int32_t mb = 0; mb < M; ++mb) {
+        size_t x = (size_t(replica) * C + size_t(c)) * M + mb;
+        std::ostringstream os;
+        const int32_t off = replica * S, r = off + pl.rankOf[c];
+        if (!fwd[x] || !bwdB[x] || !bwdW[x])
+          os << "rank " << r << " never runs "
+             << (!fwd[x] ? "fwd" : !bwdB[x] ? "bwd_b" : "bwd_w") << "(chunk "
+             << c << ", mb " << mb << ") (a missing action)";
+        else if (c + 1 < C && pl.rankOf[c + 1] + off != r && !sentAct[x])
+          os << "rank " << r << " never sends the activation of chunk " << c
+             << " mb " << mb << " to rank " << off + pl.rankOf[c + 1];
+        else if (c > 0 && pl.rankOf[c - 1] + off != r && !sentGrad[x])
+          os << "rank " << r << " never sends the input gradient of chunk "
+             << c << " mb " << mb << " to rank " << off + pl.rankOf[c - 1];
+        if (!os.str().empty())
+          return os.str();
+      }
   if (std::string why = checkCollectives(s, rep, posted); !why.empty())
     return why;
   // Pairing: per channel, the k-th send matches the k-th recv.

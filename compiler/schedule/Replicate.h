@@ -1,0 +1,54 @@
+//===- Replicate.h - data-parallel replicas of a pipeline's streams -*- C++ -*-===//
+//
+// D replicas of one pipeline of S ranks: rank `replica * S + stage` runs the
+// stage's stream, its peers moved into its replica. Each replica keeps its
+// own copies of the pipeline's collective groups (group 0, the gradient
+// norm, and the tied parameters'), and every stage gets one more group, its
+// D ranks, over which each chunk's gradient accumulators are all-reduced
+// (bucket = the chunk) right after the chunk's last W of the step: as soon
+// as they are final, before the tied groups and the norm, which then see
+// the replicas' sum.
+//
+// Group numbering, with G the pipeline's groups (group 0 and the tied):
+// replica r's copy of group g is r * G + g (replica 0 keeps the pipeline's
+// numbers), and the data-parallel group of stage s is D * G + s.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PIPEC_COMPILER_SCHEDULE_REPLICATE_H
+#define PIPEC_COMPILER_SCHEDULE_REPLICATE_H
+
+#include "compiler/schedule/Schedule.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace pipec::schedule {
+
+/// Replica r's number of the pipeline's group g (G groups per pipeline).
+inline int32_t replicaGroup(int32_t g, int32_t replica, int32_t G) {
+  return replica * G + g;
+}
+/// The data-parallel group of `stage` among D replicas of G groups each.
+inline int32_t dataParallelGroup(int32_t stage, int32_t replicas, int32_t G) {
+  return replicas * G + stage;
+}
+
+/// The pipeline's stage streams with the data-parallel all-reduces added
+/// (allreduce(dataParallelGroup(stage), bucket = chunk) after each chunk's
+/// last W; none for a chunk whose `reduced[chunk]` is 0, a chunk without
+/// gradients; an empty `reduced` reduces every chunk). Request ids are
+/// unchanged. `replicas` must be at least 2 (one replica needs none).
+std::vector<std::vector<Instr>>
+withDataParallelReduction(const Schedule &pipeline, int32_t replicas,
+                          const std::vector<uint8_t> &reduced = {});
+
+/// D replicas of `pipeline` (a schedule of one replica, replicas == 1):
+/// streams, groups and the replica count as described above. D = 1
+/// returns the pipeline unchanged.
+Schedule replicate(const Schedule &pipeline, int32_t replicas,
+                   const std::vector<uint8_t> &reduced = {});
+
+} // namespace pipec::schedule
+
+#endif // PIPEC_COMPILER_SCHEDULE_REPLICATE_H
