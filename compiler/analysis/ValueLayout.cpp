@@ -409,19 +409,23 @@ static bool checkHostInputs(func::FuncOp step, std::string &error) {
 static void layoutStatic(ValueLayout &L) {
   int S = L.stages;
   L.ranks.assign(size_t(S), {});
-  std::vector<std::vector<std::pair<std::string, int64_t>>> accs(
-      static_cast<size_t>(S));
+  // Per rank, each accumulator (parameter, use) with the chunk whose W
+  // writes it.
+  std::vector<std::vector<std::pair<int32_t, std::pair<std::string, int64_t>>>>
+      accs(static_cast<size_t>(S));
   std::vector<std::set<int>> held(static_cast<size_t>(S));
-  for (ChunkLayout &ch : L.chunks)
+  for (size_t c = 0; c < L.chunks.size(); ++c) {
+    ChunkLayout &ch = L.chunks[c];
     for (int role = 0; role < 3; ++role)
       for (Operation *op : ch.ops[role]) {
         if (auto p = dyn_cast<nn::ParamOp>(op))
           held[size_t(ch.rank)].insert(L.paramIndex.lookup(p.getName()));
         for (auto &u : accumulatorUses(op)) {
           held[size_t(ch.rank)].insert(L.paramIndex.lookup(u.first));
-          accs[size_t(ch.rank)].push_back(u);
+          accs[size_t(ch.rank)].push_back({int32_t(c), u});
         }
       }
+  }
   for (size_t p = 0; p < L.params.size(); ++p) {
     for (int r = 0; r < S; ++r)
       if (held[size_t(r)].count(int(p)))
@@ -470,17 +474,33 @@ static void layoutStatic(ValueLayout &L) {
       }
     rk.copiesBytes = off - rk.copiesBase;
     rk.accBase = off;
+    // Chunk by chunk, so that each chunk's accumulators are one range (the
+    // operand of its data-parallel all-reduce), parameters in model order
+    // inside a chunk.
     std::sort(accs[size_t(r)].begin(), accs[size_t(r)].end(),
               [&](const auto &a, const auto &b) {
-                int pa = L.paramIndex.lookup(a.first),
-                    pb = L.paramIndex.lookup(b.first);
-                return pa != pb ? pa < pb : a.second < b.second;
+                int pa = L.paramIndex.lookup(a.second.first),
+                    pb = L.paramIndex.lookup(b.second.first);
+                return a.first != b.first ? a.first < b.first
+                       : pa != pb         ? pa < pb
+                                          : a.second.second < b.second.second;
               });
-    for (auto &u : accs[size_t(r)]) {
-      if (rk.accOffset.count(u))
+    std::map<std::pair<std::string, int64_t>, int32_t> chunkOfAcc;
+    for (auto &[c, u] : accs[size_t(r)]) {
+      auto [it, fresh] = chunkOfAcc.try_emplace(u, c);
+      if (!fresh) {
+        if (it->second != c)
+          rk.sharedAccumulator = u.first + " (use " +
+                                 std::to_string(u.second) + ", chunks " +
+                                 std::to_string(it->second) + " and " +
+                                 std::to_string(c) + ")";
         continue;
+      }
+      auto &range = rk.accRange.try_emplace(c, off - rk.accBase, 0)
+                        .first->second;
       rk.accOffset[u] = off - rk.accBase;
       off = L.align(off + L.params[size_t(L.paramIndex.lookup(u.first))].bytes);
+      range.second = off - rk.accBase - range.first;
     }
     rk.accBytes = off - rk.accBase;
     rk.normBase = off;

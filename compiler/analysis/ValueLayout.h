@@ -168,6 +168,12 @@ struct RankLayout {
   std::map<int, int64_t> copyOffset;
   int64_t accBase = 0, accBytes = 0;
   std::map<std::pair<std::string, int64_t>, int64_t> accOffset;
+  /// Per chunk of the rank with gradients, its accumulators' range
+  /// (offset from accBase, bytes): laid out chunk by chunk.
+  std::map<int32_t, std::pair<int64_t, int64_t>> accRange;
+  /// An accumulator two chunks write ("P (use U, chunks a and b)"): no
+  /// range is then all of a chunk's; "" when there is none.
+  std::string sharedAccumulator;
   int64_t normBase = 0; ///< f64 per parameter: the group-0 operand
   std::map<int32_t, int64_t> tiedBase;
   int64_t scratchBase = 0, scratchBytes = 0; ///< temporaries of F and B

@@ -60,6 +60,20 @@ LogicalResult pipec::emit::buildPlanLayout(ModuleOp module, PlanLayout &L) {
                                 int32_t(L.schedule.getMicrobatches()), L,
                                 error))
     return module.emitError(error);
+  L.replicas = int32_t(L.schedule.getReplicas());
+  if (L.replicas > 1) {
+    // The cuda target's collectives across devices are NCCL's (issue 20).
+    if (L.target != "cpu")
+      return L.schedule.emitError("replicas = ")
+             << L.replicas << ": data parallelism runs on the cpu target "
+             << "only so far, not on '" << L.target << "'";
+    for (size_t r = 0; r < L.ranks.size(); ++r)
+      if (!L.ranks[r].sharedAccumulator.empty())
+        return L.schedule.emitError("replicas = ")
+               << L.replicas << ": rank " << r << " has an accumulator two "
+               << "chunks write, " << L.ranks[r].sharedAccumulator
+               << ", so no chunk's gradients are one range to all-reduce";
+  }
   for (auto p : module.getOps<nn::ParameterOp>())
     if (!p.getTensorType().getElementType().isF32())
       return p.emitError("parameter '")

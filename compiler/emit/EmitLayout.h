@@ -52,6 +52,9 @@ using layout::kRegions;
 /// arena sizes of the memory plan, the schedule and the manifest.
 struct PlanLayout : layout::ValueLayout {
   int32_t chunksPerRank = 1;
+  /// Data-parallel replicas (pipe.schedule replicas): the plan has
+  /// replicas x stages ranks, each replica laid out as replica 0.
+  int32_t replicas = 1;
   pipert::LrSchedule lr;
   bool debugOneSlot = false; ///< EmitOptions::debugOneSlot
   /// The module laid out, for diagnostics (mutable: an op handle, and

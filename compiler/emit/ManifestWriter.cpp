@@ -1,6 +1,7 @@
 //===- ManifestWriter.cpp - manifest.json of a laid-out plan --------------===//
 
 #include "compiler/emit/EmitLayout.h"
+#include "compiler/schedule/Replicate.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 
@@ -12,7 +13,6 @@ void pipec::emit::fillManifest(PlanLayout &L) {
   pipert::Manifest &m = L.manifest;
   m.model = L.modelName;
   m.dtype = pipert::DType::F32;
-  m.ranks = L.stages;
   m.microbatches = L.microbatches;
   m.tokensPerMicrobatch = L.batch * L.seq;
   m.scheduleKind = L.schedule.getKind().str();
@@ -27,9 +27,21 @@ void pipec::emit::fillManifest(PlanLayout &L) {
   m.groups.push_back(all);
   for (const TiedGroup &g : L.tied)
     m.groups.push_back(g.ranks);
-  for (int32_t r = 0; r < L.stages; ++r) {
-    const RankLayout &rk = L.ranks[size_t(r)];
-    m.rankInfo.push_back({"rank" + std::to_string(r) + ".pstream",
+  // Data parallelism (Replicate.h): every replica's copy of the groups,
+  // prepared as replica 0's, then each stage's group over its replicas,
+  // whose operand is a chunk's accumulators as they are.
+  m.replicas = L.replicas;
+  m.ranks = L.stages * L.replicas;
+  if (L.replicas > 1) {
+    const int32_t G = int32_t(m.groups.size());
+    m.groups = schedule::replicateGroups(m.groups, L.stages, L.replicas);
+    for (size_t g = 0; g < m.groups.size(); ++g)
+      m.groupOperand.push_back(int32_t(g) < L.replicas * G ? int32_t(g) % G
+                                                           : -1);
+  }
+  for (int32_t q = 0; q < m.ranks; ++q) {
+    const RankLayout &rk = L.ranks[size_t(q % L.stages)];
+    m.rankInfo.push_back({"rank" + std::to_string(q) + ".pstream",
                           rk.arenaBytes, rk.arenaBytes});
   }
   double weightDecay = 0;

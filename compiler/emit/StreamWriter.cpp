@@ -9,6 +9,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/emit/EmitLayout.h"
+#include "compiler/schedule/Replicate.h"
+#include "compiler/schedule/Validate.h"
 
 #include "pipert/StreamBuilder.h"
 
@@ -19,6 +21,7 @@ using namespace mlir;
 using namespace pipec;
 using namespace pipec::emit;
 using pipe::InstrOp;
+namespace sched = pipec::schedule;
 
 
 /// The program of rank r.
@@ -55,10 +58,103 @@ constexpr int64_t kTiedId = 100, kLossId = 1000, kSlotId = 100000;
 enum Part { InAct = kInAct, InGrad, OutAct, OutGrad, FData, BData };
 } // namespace
 
+namespace {
+/// A rank's instructions with the buffers each uses, before the accesses
+/// are derived from them.
+struct RankInstrs {
+  std::vector<pipert::Instr> instrs;
+  std::vector<std::vector<pipert::BufferUse>> uses;
+};
+} // namespace
+
+/// Data parallelism: the pipeline's streams `stages` become those of all
+/// L.replicas x L.stages ranks, as the schedule library replicates them
+/// (Replicate.h: peers and groups moved into each replica, each chunk's
+/// accumulators all-reduced over its replicas after its last W), and the
+/// whole is proven by the abstract machine before it is written.
+static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages,
+                            std::string &error) {
+  const int32_t S = L.stages, D = L.replicas;
+  sched::Schedule pipeline;
+  pipeline.microbatches = L.microbatches;
+  pipeline.chunksPerRank = L.chunksPerRank;
+  pipeline.placement.ranks = S;
+  pipeline.placement.chunks = int32_t(L.chunks.size());
+  std::vector<int32_t> all;
+  for (int32_t r = 0; r < S; ++r)
+    all.push_back(r);
+  pipeline.groups.push_back(all);
+  for (const TiedGroup &g : L.tied)
+    pipeline.groups.push_back(g.ranks);
+  std::vector<uint8_t> reduced;
+  for (size_t c = 0; c < L.chunks.size(); ++c) {
+    const RankLayout &rk = L.ranks[size_t(L.chunks[c].rank)];
+    pipeline.placement.rankOf.push_back(L.chunks[c].rank);
+    reduced.push_back(rk.accRange.count(int32_t(c)) &&
+                      rk.accRange.at(int32_t(c)).second > 0);
+  }
+  for (const RankInstrs &st : stages) {
+    pipeline.streams.emplace_back();
+    for (const pipert::Instr &in : st.instrs)
+      pipeline.streams.back().push_back(
+          {in.op, in.sub, in.peer, in.chunk, in.mb, in.req});
+  }
+  sched::Schedule full = sched::replicate(pipeline, D, reduced);
+  // Unit costs: the proof of deadlock freedom does not depend on them.
+  sched::Costs costs;
+  costs.f.assign(L.chunks.size(), 1.0);
+  costs.b = costs.w = costs.f;
+  sched::MachineResult result;
+  if (std::string why = sched::verifySchedule(full, costs, result);
+      !why.empty()) {
+    error = "the streams of " + std::to_string(D) + " replicas are "
+            "rejected: " + why;
+    return false;
+  }
+  const int32_t G = pipeline.groupCount();
+  std::vector<RankInstrs> out(size_t(S) * size_t(D));
+  for (int32_t q = 0; q < S * D; ++q) {
+    const int32_t replica = q / S;
+    const RankInstrs &stage = stages[size_t(q % S)];
+    const RankLayout &rk = L.ranks[size_t(q % S)];
+    RankInstrs &mine = out[size_t(q)];
+    size_t j = 0;
+    for (const sched::Instr &in : full.streams[size_t(q)]) {
+      if (in.op == sched::Op::AllReduce &&
+          in.chunk >= sched::dataParallelGroup(0, D, G)) {
+        // The chunk's accumulators, summed over its replicas in place; to
+        // the shadow mode it reads and writes them all, as W does.
+        auto [first, bytes] = rk.accRange.at(in.mb);
+        pipert::Instr o;
+        o.op = o.sub = pipert::Opcode::AllReduce;
+        o.dtype = pipert::DType::F32;
+        o.chunk = in.chunk;
+        o.mb = in.mb;
+        o.offset = rk.accBase + first;
+        o.bytes = bytes;
+        mine.instrs.push_back(o);
+        mine.uses.push_back({{Accs, rk.accBase, rk.accBytes, false},
+                             {Accs, rk.accBase, rk.accBytes, true}});
+        continue;
+      }
+      pipert::Instr o = stage.instrs.at(j);
+      o.peer = in.peer;
+      if (o.op == pipert::Opcode::AllReduce)
+        o.chunk = sched::replicaGroup(o.chunk, replica, G);
+      mine.instrs.push_back(o);
+      mine.uses.push_back(stage.uses.at(j));
+      ++j;
+    }
+  }
+  stages = std::move(out);
+  return true;
+}
+
 /// The streams, or false with `error` naming the rank and instruction.
 static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
                          std::string &error) {
   int32_t M = L.microbatches, C = int32_t(L.chunks.size());
+  std::vector<RankInstrs> stages;
   for (int32_t r = 0; r < L.stages; ++r) {
     const RankLayout &rk = L.ranks[size_t(r)];
     pipe::ProgramOp prog = programOf(L, r);
@@ -271,14 +367,19 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
                 " but its program never all-reduces its gradient";
         return false;
       }
+    stages.push_back({std::move(instrs), std::move(uses)});
+  }
+  if (L.replicas > 1 && !replicateStages(L, stages, error))
+    return false;
+  for (size_t q = 0; q < stages.size(); ++q) {
     pipert::Stream s;
-    s.rank = r;
-    s.ranks = L.stages;
+    s.rank = int32_t(q);
+    s.ranks = int32_t(stages.size());
     s.microbatches = M;
-    s.arenaBytes = rk.arenaBytes;
-    pipert::appendWithUses(s, instrs, uses);
+    s.arenaBytes = L.ranks[q % size_t(L.stages)].arenaBytes;
+    pipert::appendWithUses(s, stages[q].instrs, stages[q].uses);
     if (pipert::Status st = pipert::validateStream(s); !st.ok()) {
-      error = "the stream of rank " + std::to_string(r) +
+      error = "the stream of rank " + std::to_string(q) +
               " is invalid: " + st.message();
       return false;
     }

@@ -260,6 +260,10 @@ def PipeSchedulePass : Pass<"pipe-schedule", "::mlir::ModuleOp"> {
     Option<"csv", "csv", "std::string", /*default=*/"\"\"",
            "A torch.distributed.pipelining compute-only CSV schedule to "
            "compile instead of a kind">,
+    Option<"replicas", "replicas", "int32_t", /*default=*/"1",
+           "Data-parallel replicas of the pipeline: the schedule of all "
+           "replicas x stages ranks, with each chunk's gradient all-reduce "
+           "over its replicas, is proven and timed">,
   ];
 }
 

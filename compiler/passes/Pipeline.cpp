@@ -48,6 +48,7 @@ void buildTrainingPipeline(mlir::OpPassManager &pm,
   PipeSchedulePassOptions schedule;
   schedule.kind = o.kind;
   schedule.microbatches = o.microbatches;
+  schedule.replicas = o.replicas;
   schedule.chunksPerRank = o.chunksPerRank;
   pm.addPass(createPipeSchedulePass(schedule));
 
@@ -66,6 +67,7 @@ TrainingPipelineOptions TrainingPipelineCLOptions::toOptions() const {
   o.stages = stages;
   o.microbatches = microbatches;
   o.chunksPerRank = chunksPerRank;
+  o.replicas = replicas;
   o.target = target == Target::Cuda ? "cuda" : "cpu";
   o.autodiffRecompute.assign(recompute.begin(), recompute.end());
   o.recomputeChunks = recomputeChunks;

@@ -27,6 +27,8 @@ struct TrainingPipelineOptions {
   int32_t stages = 1;
   int32_t microbatches = 1;
   int32_t chunksPerRank = 0; ///< 0: the kind's default
+  /// Data-parallel replicas of the pipeline (Replicate.h).
+  int32_t replicas = 1;
   std::string target = "cpu";
   /// Ops recomputed by autodiff (docs/AUTODIFF.md), e.g. {"gelu"}.
   std::vector<std::string> autodiffRecompute;
@@ -81,6 +83,9 @@ struct TrainingPipelineCLOptions
   Option<int32_t> microbatches{*this, "microbatches",
                                llvm::cl::desc("micro-batches per step"),
                                llvm::cl::init(1)};
+  Option<int32_t> replicas{*this, "replicas",
+                           llvm::cl::desc("data-parallel replicas"),
+                           llvm::cl::init(1)};
   Option<int32_t> chunksPerRank{
       *this, "chunks-per-rank",
       llvm::cl::desc("chunks per rank (0: the kind's default)"),

@@ -19,6 +19,7 @@
 #include "compiler/schedule/Csv.h"
 #include "compiler/schedule/Generate.h"
 #include "compiler/schedule/Lower.h"
+#include "compiler/schedule/Replicate.h"
 #include "compiler/schedule/Validate.h"
 #include "dialects/nn/NNOps.h"
 #include "dialects/pipe/PipeOps.h"
@@ -237,7 +238,8 @@ void PipeSchedulePass::emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
     bubble = 0;
   ScheduleOp::create(builder, loc, StringRef(sched::kindName(schedule.kind)),
                      ranks, schedule.microbatches, schedule.chunksPerRank,
-                     llvm::APFloat(bubble), llvm::APFloat(result.stepTime));
+                     llvm::APFloat(bubble), llvm::APFloat(result.stepTime),
+                     int32_t(replicas));
 
   for (int32_t rank = 0; rank < ranks; ++rank) {
     const auto &stream = schedule.streams[rank];
@@ -358,12 +360,22 @@ void PipeSchedulePass::runOnOperation() {
     costs.b.push_back(chunk.getBackwardBCost());
     costs.w.push_back(chunk.getBackwardWCost());
   }
+  if (replicas < 1) {
+    emitError(module.getLoc())
+        << "--pipe-schedule: replicas must be at least 1, got " << replicas;
+    return signalPassFailure();
+  }
+  // With replicas, what is proven and timed is the whole plan: every
+  // replica's ranks with the data-parallel collectives (Replicate.h); the
+  // programs stay the pipeline's.
   sched::MachineResult result;
-  why = sched::verifySchedule(schedule, costs, result);
+  why = sched::verifySchedule(sched::replicate(schedule, replicas), costs,
+                              result);
   if (!why.empty()) {
     emitError(module.getLoc())
         << "--pipe-schedule: the " << sched::kindName(plan.kind)
-        << " schedule is rejected: " << why;
+        << " schedule" << (replicas > 1 ? " with its replicas" : "")
+        << " is rejected: " << why;
     return signalPassFailure();
   }
   emitPrograms(module, chunks, tiedOps, schedule, result);

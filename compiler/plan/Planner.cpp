@@ -2,6 +2,8 @@
 
 #include "compiler/plan/Planner.h"
 
+#include "compiler/schedule/Replicate.h"
+
 #include "compiler/schedule/Csv.h"
 #include "compiler/schedule/Generate.h"
 #include "compiler/schedule/Lower.h"
@@ -203,12 +205,14 @@ std::string finishPlan(const ModelCosts &model, const PlanOptions &o,
     for (int32_t i = plan.chunks[c].firstPiece; i < plan.chunks[c].endPiece; ++i)
       chunkOfPiece[i] = c;
   plan.tied.clear();
+  plan.gradientBytes.assign(size_t(pl.chunks), 0);
   for (const ParamUse &p : model.params) {
     std::set<int32_t> ranks;
     for (int32_t piece : p.pieces) {
       int32_t r = pl.rankOf[chunkOfPiece[piece]];
       ranks.insert(r);
       statics[r].gradients += p.bytes;
+      plan.gradientBytes[size_t(chunkOfPiece[piece])] += p.bytes;
     }
     for (int32_t r : ranks) {
       statics[r].weights += p.bytes + p.copyBytes;
@@ -223,6 +227,27 @@ std::string finishPlan(const ModelCosts &model, const PlanOptions &o,
   for (int32_t c = 0; c < pl.chunks; ++c)
     cm[c] = plan.chunks[c].memory;
   plan.memory = planMemory(plan.streams, cm, statics);
+  if (o.replicas > 1) {
+    // The replicas' streams, timed with each chunk's ring all-reduce.
+    const int32_t G = plan.streams.groupCount(), D = o.replicas;
+    std::vector<uint8_t> reduced;
+    for (int64_t bytes : plan.gradientBytes)
+      reduced.push_back(bytes > 0);
+    plan.streams = replicate(plan.streams, D, reduced);
+    costs.collective.assign(size_t(plan.streams.groupCount()), {});
+    for (int32_t c = 0; c < pl.chunks; ++c) {
+      auto &times = costs.collective[size_t(
+          dataParallelGroup(pl.rankOf[c], D, G))];
+      times.resize(size_t(pl.chunks), 0.0);
+      times[size_t(c)] =
+          2.0 * (D - 1) *
+          messageTime(o.rates, double(plan.gradientBytes[size_t(c)]) / D);
+    }
+    if (std::string err = verifySchedule(plan.streams, costs, plan.timing);
+        !err.empty())
+      return "the schedule with " + std::to_string(D) +
+             " replicas is rejected: " + err;
+  }
   return "";
 }
 

@@ -89,6 +89,11 @@ struct PlanOptions {
   int64_t memoryCap = 0;        ///< bytes per rank; 0: no cap
   Recompute recompute = Recompute::Auto;
   Rates rates;
+  /// Data-parallel replicas of the pipeline (Replicate.h): the streams and
+  /// timing are those of all replicas, each chunk's gradients all-reduced
+  /// over its replicas (a ring: 2 (D-1) messages of a D-th each); the
+  /// memory is a pipeline's (the reduction is in place).
+  int32_t replicas = 1;
 };
 
 /// One chunk of the plan.
@@ -106,8 +111,10 @@ struct ChunkPlan {
 };
 
 struct Plan {
-  schedule::Schedule streams;
+  schedule::Schedule streams; ///< every replica's (streams.replicas)
   schedule::MachineResult timing;
+  /// Per chunk, the bytes of its gradient accumulators.
+  std::vector<int64_t> gradientBytes;
   std::vector<ChunkPlan> chunks;
   std::vector<double> rankTime; ///< F + B + W per micro-batch, per rank
   double balanceBound = 0;      ///< same units as rankTime

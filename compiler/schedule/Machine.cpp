@@ -291,7 +291,11 @@ bool Machine::collective(int32_t r, const Instr &in) {
     st.joinedCurrent = true;
     if (c.joined.size() == members[g].size()) {
       c.complete = true;
-      c.done = c.latest + costs.allReduce;
+      c.done = c.latest + (size_t(g) < costs.collective.size() &&
+                                   size_t(c.bucket) <
+                                       costs.collective[size_t(g)].size()
+                               ? costs.collective[size_t(g)][size_t(c.bucket)]
+                               : costs.allReduce);
       for (int32_t q : members[g])
         if (ranks[q].blockedGroup == g && ranks[q].blockedCollective == k) {
           ranks[q].blockedGroup = ranks[q].blockedCollective = -1;

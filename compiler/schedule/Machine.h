@@ -33,6 +33,9 @@ namespace pipec::schedule {
 struct Costs {
   std::vector<double> f, b, w; ///< indexed by chunk
   double actComm = 0, gradComm = 0, allReduce = 0, optStep = 0;
+  /// Per group and bucket, a collective's time where it is given (a
+  /// data-parallel chunk's gradients: Replicate.h); allReduce elsewhere.
+  std::vector<std::vector<double>> collective;
   /// The same F, B, W for every chunk.
   static Costs uniform(int32_t chunks, double f, double b, double w);
 };

@@ -32,6 +32,26 @@ withDataParallelReduction(const Schedule &pipeline, int32_t replicas,
   return out;
 }
 
+std::vector<std::vector<int32_t>>
+replicateGroups(const std::vector<std::vector<int32_t>> &pipeline, int32_t S,
+                int32_t replicas) {
+  std::vector<std::vector<int32_t>> out;
+  for (int32_t r = 0; r < replicas; ++r)
+    for (const std::vector<int32_t> &group : pipeline) {
+      std::vector<int32_t> members = group;
+      for (int32_t &q : members)
+        q += r * S;
+      out.push_back(std::move(members));
+    }
+  for (int32_t s = 0; s < S; ++s) {
+    std::vector<int32_t> members;
+    for (int32_t r = 0; r < replicas; ++r)
+      members.push_back(r * S + s);
+    out.push_back(std::move(members));
+  }
+  return out;
+}
+
 Schedule replicate(const Schedule &pipeline, int32_t replicas,
                    const std::vector<uint8_t> &reduced) {
   if (replicas <= 1)
@@ -40,20 +60,10 @@ Schedule replicate(const Schedule &pipeline, int32_t replicas,
   Schedule out = pipeline;
   out.replicas = replicas;
   out.streams.assign(size_t(S) * size_t(replicas), {});
-  out.groups.clear();
-  for (int32_t r = 0; r < replicas; ++r)
-    for (int32_t g = 0; g < G; ++g) {
-      std::vector<int32_t> members = pipeline.groupMembers(g);
-      for (int32_t &q : members)
-        q += r * S;
-      out.groups.push_back(std::move(members));
-    }
-  for (int32_t s = 0; s < S; ++s) {
-    std::vector<int32_t> members;
-    for (int32_t r = 0; r < replicas; ++r)
-      members.push_back(r * S + s);
-    out.groups.push_back(std::move(members));
-  }
+  std::vector<std::vector<int32_t>> groups;
+  for (int32_t g = 0; g < G; ++g)
+    groups.push_back(pipeline.groupMembers(g));
+  out.groups = replicateGroups(groups, S, replicas);
   std::vector<std::vector<Instr>> stages =
       withDataParallelReduction(pipeline, replicas, reduced);
   const int32_t dpFirst = dataParallelGroup(0, replicas, G);

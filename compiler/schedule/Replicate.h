@@ -34,6 +34,13 @@ inline int32_t dataParallelGroup(int32_t stage, int32_t replicas, int32_t G) {
   return replicas * G + stage;
 }
 
+/// The group table of D replicas of a pipeline of S ranks whose groups
+/// are `pipeline` (group 0 first): replica 0's, replica 1's, ..., then the
+/// data-parallel group of each stage.
+std::vector<std::vector<int32_t>>
+replicateGroups(const std::vector<std::vector<int32_t>> &pipeline, int32_t S,
+                int32_t replicas);
+
 /// The pipeline's stage streams with the data-parallel all-reduces added
 /// (allreduce(dataParallelGroup(stage), bucket = chunk) after each chunk's
 /// last W; none for a chunk whose `reduced[chunk]` is 0, a chunk without

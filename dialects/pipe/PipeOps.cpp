@@ -67,6 +67,8 @@ LogicalResult ScheduleOp::verify() {
   if (getChunksPerRank() < 1)
     return emitOpError("chunks_per_rank must be at least 1, got ")
            << getChunksPerRank();
+  if (getReplicas() < 1)
+    return emitOpError("replicas must be at least 1, got ") << getReplicas();
   double bubble = getBubble().convertToDouble();
   if (!(bubble >= 0 && bubble <= 1))
     return emitOpError("bubble must be a fraction in [0, 1], got ") << bubble;

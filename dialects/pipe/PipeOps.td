@@ -70,7 +70,12 @@ def Pipe_ScheduleOp : Pipe_Op<"schedule"> {
     imported file), the pipeline's rank count, the micro-batches per step,
     the chunks per rank, and what the abstract machine measured with the
     chunks' costs: the bubble fraction (idle time over ranks x step time)
-    and the step time.
+    and the step time. With data parallelism, `replicas = D` (printed when
+    D > 1): the programs are one pipeline's, ranks 0..stages-1; the plan
+    runs D copies of it, rank `replica * stages + rank`, each chunk's
+    gradients all-reduced over its replicas after its last W (the schedule
+    library's Replicate.h), and the figures are those of all D x stages
+    ranks with those collectives.
 
     ```mlir
     pipe.schedule "1f1b" stages = 4 microbatches = 8 chunks_per_rank = 1
@@ -79,11 +84,12 @@ def Pipe_ScheduleOp : Pipe_Op<"schedule"> {
   }];
   let arguments = (ins StrAttr:$kind, I32Prop:$stages, I32Prop:$microbatches,
                        I32Prop:$chunks_per_rank, F64Attr:$bubble,
-                       F64Attr:$step_time);
+                       F64Attr:$step_time,
+                       DefaultValuedProp<I32Prop, "1">:$replicas);
   let assemblyFormat = [{
     $kind `stages` `=` $stages `microbatches` `=` $microbatches
-    `chunks_per_rank` `=` $chunks_per_rank `bubble` `=` $bubble
-    `step_time` `=` $step_time attr-dict
+    `chunks_per_rank` `=` $chunks_per_rank (`replicas` `=` $replicas^)?
+    `bubble` `=` $bubble `step_time` `=` $step_time attr-dict
   }];
   let hasVerifier = 1;
 }

@@ -42,19 +42,23 @@ static bool loadRegion(pipert::Executor &exec,
   if (!pipert::readFloatTensor(*t, values, error) ||
       !pipert::checkFinite(path, name, values, error))
     return false;
-  if (!exec.holds(p.rank)) // another process loads it
-    return true;
   if (!p.logicalShape.empty()) {
     std::vector<float> padded(size_t(pipert::elementsOf(p.shape)));
     pipert::scatterLogical(values.data(), p.logicalShape, padded.data(),
                            p.shape);
     values = std::move(padded);
   }
-  if (pipert::Status c = exec.writeArena(p.rank, offset, values.data(),
-                                         p.bytes);
-      !c.ok()) {
-    error = path + ": tensor '" + name + "': " + c.message();
-    return false;
+  // The copy of every replica (the manifest lists replica 0's) that this
+  // process holds; another process loads the others.
+  const pipert::Manifest &m = exec.manifest();
+  for (int32_t q = p.rank; q < m.ranks; q += m.pipelineRanks()) {
+    if (!exec.holds(q))
+      continue;
+    if (pipert::Status c = exec.writeArena(q, offset, values.data(), p.bytes);
+        !c.ok()) {
+      error = path + ": tensor '" + name + "': " + c.message();
+      return false;
+    }
   }
   return true;
 }

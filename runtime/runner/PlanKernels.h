@@ -25,7 +25,8 @@ class PlanKernels : public pipert::ChunkKernels {
 public:
   PlanKernels(const pipecrun::PlanCode &code, const pipert::Manifest &m,
               const pipert::Batcher &batcher)
-      : code(code), batcher(batcher), microbatches(m.microbatches) {
+      : code(code), batcher(batcher), microbatches(m.microbatches),
+        replicas(m.replicas), pipelineRanks(m.pipelineRanks()) {
     regionBase.assign(size_t(code.chunkCount) * size_t(m.microbatches) *
                           pipert::kRegions,
                       -1);
@@ -69,9 +70,10 @@ public:
           return "rank " + std::to_string(r) + ": " + code.target->name +
                  ": " + error;
       }
-      if (code.ranks[r].begin) {
+      if (code.ranks[r % pipelineRanks].begin) {
         pipert::KernelContext kc{r, states[size_t(r)]};
-        pipert::cpu::Status st = code.ranks[r].begin(&kc, exec.arena(r));
+        pipert::cpu::Status st =
+            code.ranks[r % pipelineRanks].begin(&kc, exec.arena(r));
         if (!st.ok())
           return "rank " + std::to_string(r) + ": " + st.message();
       }
@@ -101,7 +103,7 @@ public:
     const pipecrun::ChunkCode &ch = code.chunks[chunk];
     uint8_t *R[pipert::kRegions];
     regions(ctx, chunk, mb, R);
-    if (chunk > 0 && code.chunks[chunk - 1].rank == ctx.rank)
+    if (chunk > 0 && code.chunks[chunk - 1].rank == pipelineRank(ctx))
       if (pipert::Status s = neighbour(R[pipert::kInAct],
                                        region(ctx, chunk - 1, mb,
                                               pipert::kOutAct),
@@ -110,12 +112,15 @@ public:
         return s;
     int32_t *tok = tokens[size_t(ctx.rank)].data();
     int32_t *tgt = targets[size_t(ctx.rank)].data();
+    // Replica r takes the global micro-batches r * M .. r * M + M - 1 of
+    // the step (docs/TRAINING.md), the batcher counting D x M per step.
     if (ch.usesData)
-      batcher.microBatch(ctx.step, mb, tok, tgt);
-    // docs/TRAINING.md: d(step loss)/d(micro-batch loss) = 1/M.
+      batcher.microBatch(ctx.step, (ctx.rank / pipelineRanks) * microbatches + mb,
+                         tok, tgt);
+    // docs/TRAINING.md: d(step loss)/d(micro-batch loss) = 1/(D M).
     pipert::KernelContext kc{ctx.rank, state(ctx.rank)};
-    return convert(
-        ch.fwd(&kc, ctx.arena, R, mb, tok, tgt, 1.0 / double(microbatches)));
+    return convert(ch.fwd(&kc, ctx.arena, R, mb, tok, tgt,
+                          1.0 / (double(microbatches) * replicas)));
   }
 
   pipert::Status bwdB(const pipert::RankContext &ctx, int32_t chunk,
@@ -123,7 +128,8 @@ public:
     const pipecrun::ChunkCode &ch = code.chunks[chunk];
     uint8_t *R[pipert::kRegions];
     regions(ctx, chunk, mb, R);
-    if (chunk + 1 < code.chunkCount && code.chunks[chunk + 1].rank == ctx.rank)
+    if (chunk + 1 < code.chunkCount &&
+        code.chunks[chunk + 1].rank == pipelineRank(ctx))
       if (pipert::Status s = neighbour(R[pipert::kInGrad],
                                        region(ctx, chunk + 1, mb,
                                               pipert::kOutGrad),
@@ -146,12 +152,14 @@ public:
                                   int32_t group, int32_t, uint8_t *data,
                                   int64_t) override {
     pipert::KernelContext kc{ctx.rank, state(ctx.rank)};
-    return convert(code.ranks[ctx.rank].prepare(&kc, ctx.arena, group, data));
+    return convert(
+        code.ranks[pipelineRank(ctx)].prepare(&kc, ctx.arena, group, data));
   }
 
   pipert::Status optStep(const pipert::RankContext &ctx) override {
     pipert::KernelContext kc{ctx.rank, state(ctx.rank)};
-    return convert(code.ranks[ctx.rank].opt(&kc, ctx.arena, ctx.step));
+    return convert(
+        code.ranks[pipelineRank(ctx)].opt(&kc, ctx.arena, ctx.step));
   }
 
 private:
@@ -165,6 +173,11 @@ private:
                   : pipert::Status::failure("the same-rank neighbour's " +
                                             std::to_string(bytes) +
                                             " bytes: " + s.message());
+  }
+  /// The pipeline rank whose code a rank runs (data parallelism: every
+  /// replica runs replica 0's).
+  int32_t pipelineRank(const pipert::RankContext &ctx) const {
+    return ctx.rank % pipelineRanks;
   }
   void *state(int32_t rank) const {
     return size_t(rank) < states.size() ? states[size_t(rank)] : nullptr;
@@ -192,7 +205,7 @@ private:
 
   const pipecrun::PlanCode &code;
   const pipert::Batcher &batcher;
-  int32_t microbatches;
+  int32_t microbatches, replicas, pipelineRanks;
   std::vector<int64_t> regionBase; ///< (chunk, mb, region) -> offset
   std::vector<std::vector<int32_t>> tokens, targets;
   /// Per rank, the target's state (null on the cpu target).

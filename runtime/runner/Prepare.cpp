@@ -80,8 +80,9 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
            ", or pipec-run " + a.plan + " --transport mpi, which does)";
   if (!pipert::loadTokens(a.data, data, error))
     return "--data " + error;
-  if (!pipert::Batcher::create(data, pipecPlanCode.batch,
-                               pipecPlanCode.seq, m.microbatches, batcher,
+  // A step consumes the micro-batches of every replica (docs/TRAINING.md).
+  if (!pipert::Batcher::create(data, pipecPlanCode.batch, pipecPlanCode.seq,
+                               int64_t(m.microbatches) * m.replicas, batcher,
                                error))
     return a.data + ": " + error;
   if (pipecPlanCode.vocab > 0)

@@ -12,7 +12,7 @@ namespace pipecrun {
 void printSummary(const pipert::Manifest &m, const pipert::RunResult &result) {
   double tokens = 0, seconds = 0;
   for (const pipert::StepRecord &r : result.steps) {
-    tokens += double(m.tokensPerMicrobatch) * m.microbatches;
+    tokens += double(m.tokensPerMicrobatch) * m.microbatches * m.replicas;
     seconds += r.stepTimeS;
   }
   if (result.steps.empty())

@@ -153,7 +153,7 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
       bool send = in.op == Opcode::SendAct || in.op == Opcode::SendGrad;
       if ((compute || send) && !m.chunkRank.empty() &&
           (size_t(in.chunk) >= m.chunkRank.size() ||
-           m.chunkRank[in.chunk] != r))
+           m.chunkRank[in.chunk] != m.pipelineRankOf(r)))
         return bad("the chunk is not on this rank");
       if (in.op == Opcode::AllReduce &&
           (size_t(in.chunk) >= m.groups.size() ||
@@ -192,13 +192,17 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
   // drawn in its logical shape and scattered, the padding zero.
   e->copy = allocator ? allocator->copy : nullptr;
   std::vector<double> staging, logical; // doubles: aligned for either dtype
-  for (const ParamInfo &p : m.params) {
-    if (!e->arenas[p.rank])
+  // Every replica starts from the same parameters: replica 0's listed
+  // ones, drawn again at each replica's rank.
+  const int32_t P = m.pipelineRanks();
+  for (const ParamInfo &p : m.params)
+    for (int32_t q = p.rank; q < m.ranks; q += P) {
+    if (!e->arenas[q])
       continue;
     const bool padded = !p.logicalShape.empty();
     int64_t elems = padded ? elementsOf(p.logicalShape)
                            : p.bytes / dtypeBytes(p.dtype);
-    uint8_t *at = e->arenas[p.rank].get() + p.offset;
+    uint8_t *at = e->arenas[q].get() + p.offset;
     if (e->copy) {
       staging.resize(size_t(p.bytes + 7) / 8);
       at = reinterpret_cast<uint8_t *>(staging.data());
@@ -223,9 +227,9 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
       scatterLogical(reinterpret_cast<const double *>(drawn), p.logicalShape,
                      reinterpret_cast<double *>(at), p.shape);
     if (e->copy)
-      if (Status c = e->writeArena(p.rank, p.offset, at, p.bytes); !c.ok())
+      if (Status c = e->writeArena(q, p.offset, at, p.bytes); !c.ok())
         return Status::failure("parameter " + p.name + ": " + c.message(),
-                               p.rank);
+                               q);
   }
   e->plan = std::move(m);
   e->streams = std::move(streams);
@@ -440,6 +444,12 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         .count();
   };
 
+  // The ranks that compute a micro-batch loss: the loss slot's pipeline
+  // rank in every replica.
+  auto isLossRank = [&](int32_t r) {
+    return plan.loss.rank >= 0 && plan.pipelineRankOf(r) == plan.loss.rank;
+  };
+
   auto runRank = [&](int32_t r) {
     if (opt.setRankThreads)
       opt.setRankThreads(ompThreads);
@@ -624,9 +634,14 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         }
         case Opcode::AllReduce: {
           uint8_t *data = arenas[r].get() + in.offset;
+          // The code fills the operand of the pipeline group this one is a
+          // copy of; a data-parallel reduction sums the accumulators as
+          // they are (Manifest::groupOperand).
+          const int32_t operand = plan.operandGroupOf(in.chunk);
           ok = compute(i, step, [&] {
-            return kernels.prepareAllReduce(ctx, in.chunk, in.mb, data,
-                                            in.bytes);
+            return operand < 0 ? Status::success()
+                               : kernels.prepareAllReduce(ctx, operand, in.mb,
+                                                          data, in.bytes);
           });
           if (!ok)
             break;
@@ -675,7 +690,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         bool read = plan.gradNorm.rank != r || metric(plan.gradNorm, 0, record[2]);
         for (int32_t mb = 0; mb < mbs && read; ++mb) {
           record[4 + size_t(mb)] = 0.0;
-          read = plan.loss.rank != r ||
+          read = !isLossRank(r) ||
                  metric(plan.loss, mb, record[4 + size_t(mb)]);
         }
         if (!read) {
@@ -718,7 +733,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       if (!dist) {
         bool read = plan.gradNorm.rank != r || metric(plan.gradNorm, 0, mine[0]);
         for (int32_t mb = 0; mb < mbs && read; ++mb)
-          read = plan.loss.rank != r || metric(plan.loss, mb, mine[1 + size_t(mb)]);
+          read = !isLossRank(r) || metric(plan.loss, mb, mine[1 + size_t(mb)]);
         if (!read) {
           abandon();
           return;
@@ -740,7 +755,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           rq.busyNs = int64_t(rec[1]);
           if (plan.gradNorm.rank == q)
             rq.gradNorm[slot] = rec[2];
-          if (plan.loss.rank == q)
+          if (isLossRank(q))
             for (int32_t mb = 0; mb < mbs; ++mb)
               rq.loss[slot * size_t(mbs) + size_t(mb)] = rec[4 + size_t(mb)];
         }
@@ -748,7 +763,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         stepCv.notify_all();
         continue;
       }
-      if (plan.loss.rank == r)
+      if (isLossRank(r))
         for (int32_t mb = 0; mb < mbs; ++mb)
           rr.loss[slot * size_t(mbs) + size_t(mb)] = mine[1 + size_t(mb)];
       if (plan.gradNorm.rank == r)
@@ -846,11 +861,14 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     rec.step = nextStep + step;
     rec.lr = lrs.at(rec.step);
     if (plan.loss.rank >= 0) {
-      // docs/TRAINING.md: micro-batch losses added in ascending order.
+      // docs/TRAINING.md: micro-batch losses added in ascending order of
+      // the global micro-batch (replica r's mb j is global r * mbs + j).
       double sum = 0;
-      for (int32_t mb = 0; mb < mbs; ++mb)
-        sum += runs[plan.loss.rank].loss[slot * size_t(mbs) + size_t(mb)];
-      rec.loss = sum / mbs;
+      for (int32_t rep = 0; rep < plan.replicas; ++rep)
+        for (int32_t mb = 0; mb < mbs; ++mb)
+          sum += runs[size_t(plan.loss.rank + rep * plan.pipelineRanks())]
+                     .loss[slot * size_t(mbs) + size_t(mb)];
+      rec.loss = sum / (double(mbs) * plan.replicas);
     }
     if (plan.gradNorm.rank >= 0)
       rec.gradNorm = runs[plan.gradNorm.rank].gradNorm[slot];
@@ -864,7 +882,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     rec.stepTimeS = double(end - prevEnd) * 1e-9;
     prevEnd = end;
     rec.tokensPerS = rec.stepTimeS > 0
-                         ? double(plan.tokensPerMicrobatch) * mbs / rec.stepTimeS
+                         ? double(plan.tokensPerMicrobatch) * mbs *
+                               plan.replicas / rec.stepTimeS
                          : 0;
     result.steps.push_back(rec);
     {

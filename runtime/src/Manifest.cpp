@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -150,15 +151,29 @@ Status validateManifest(const Manifest &m) {
     return fail("manifest: microbatches must be at least 1");
   if (m.dtype == DType::None)
     return fail("manifest: dtype must be f32 or f64");
+  if (m.replicas < 1 || m.ranks % m.replicas != 0)
+    return fail("manifest: replicas (" + std::to_string(m.replicas) +
+                ") must be at least 1 and divide ranks (" +
+                std::to_string(m.ranks) + ")");
+  const int32_t P = m.pipelineRanks();
   if (m.rankInfo.size() != size_t(m.ranks))
     return fail("manifest: \"rank_info\" has " +
                 std::to_string(m.rankInfo.size()) + " entries for " +
                 std::to_string(m.ranks) + " ranks");
   for (size_t c = 0; c < m.chunkRank.size(); ++c)
-    if (m.chunkRank[c] < 0 || m.chunkRank[c] >= m.ranks)
+    if (m.chunkRank[c] < 0 || m.chunkRank[c] >= P)
       return fail("manifest: chunk " + std::to_string(c) + " is on rank " +
                   std::to_string(m.chunkRank[c]) + ", outside [0, " +
-                  std::to_string(m.ranks) + ")");
+                  std::to_string(P) + ")");
+  if (!m.groupOperand.empty() && m.groupOperand.size() != m.groups.size())
+    return fail("manifest: \"group_operands\" has " +
+                std::to_string(m.groupOperand.size()) + " entries for " +
+                std::to_string(m.groups.size()) + " groups");
+  for (size_t g = 0; g < m.groupOperand.size(); ++g)
+    if (m.groupOperand[g] < -1 || m.groupOperand[g] >= int32_t(m.groups.size()))
+      return fail("manifest: group_operands[" + std::to_string(g) + "] = " +
+                  std::to_string(m.groupOperand[g]) +
+                  " is neither -1 nor a group");
   for (size_t g = 0; g < m.groups.size(); ++g) {
     const auto &grp = m.groups[g];
     if (grp.empty())
@@ -185,11 +200,12 @@ Status validateManifest(const Manifest &m) {
     bool persistent;
   };
   std::vector<std::vector<Region>> regions(m.ranks);
+  // Parameters, buffers and metric slots are replica 0's (ranks < P).
   auto add = [&](int32_t rank, int64_t off, int64_t bytes,
                  const std::string &name, bool persistent) -> Status {
-    if (rank < 0 || rank >= m.ranks)
+    if (rank < 0 || rank >= P)
       return fail("manifest: " + name + " is on rank " + std::to_string(rank) +
-                  ", outside [0, " + std::to_string(m.ranks) + ")");
+                  ", outside [0, " + std::to_string(P) + ")");
     int64_t arena = m.rankInfo[rank].arenaBytes;
     if (off < 0 || bytes <= 0 || bytes > arena || off > arena - bytes)
       return fail("manifest: " + name + " [" + std::to_string(off) + ", +" +
@@ -272,8 +288,12 @@ std::string manifestToJson(const Manifest &m) {
                    {"stages", m.stages},
                    {"chunks_per_rank", m.chunksPerRank},
                    {"bubble", m.modeledBubble}};
+  if (m.replicas != 1)
+    j["replicas"] = m.replicas;
   j["chunks"] = m.chunkRank;
   j["groups"] = m.groups;
+  if (!m.groupOperand.empty())
+    j["group_operands"] = m.groupOperand;
   json ranks = json::array();
   for (const RankInfo &r : m.rankInfo) {
     json info = {{"stream", r.stream},
@@ -361,6 +381,7 @@ Status parseManifest(const std::string &text, const std::string &name,
   ok = ok && r.string(j, "model", "manifest", m.model) &&
        r.dtype(j, "dtype", "manifest", m.dtype) &&
        r.integer32(j, "ranks", "manifest", m.ranks) &&
+       r.integer32(j, "replicas", "manifest", m.replicas, false) &&
        r.integer32(j, "microbatches", "manifest", m.microbatches) &&
        r.integer(j, "tokens_per_microbatch", "manifest",
                  m.tokensPerMicrobatch, false);
@@ -386,6 +407,10 @@ Status parseManifest(const std::string &text, const std::string &name,
       m.groups.emplace_back(ints.begin(), ints.end());
     }
   }
+  if (ok && j.contains("group_operands") &&
+      (ok = r.intArray(j, "group_operands", "manifest", ints)))
+    for (int64_t g : ints)
+      m.groupOperand.push_back(int32_t(std::clamp<int64_t>(g, -2, INT32_MAX)));
   if (ok) {
     const json *ri = r.field(j, "rank_info", "manifest");
     ok = ri && (ri->is_array() || r.fail("manifest.rank_info", "expected an array"));

@@ -33,6 +33,13 @@ static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
                                       cl::sub(compileCmd));
 static StrictInt<int, 1, kMaxStages> stagesOpt("stages", 1, cl::desc("pipeline ranks"), cl::sub(compileCmd));
 static StrictInt<int, 0, kMaxMicrobatches> mbOpt("microbatches", 0, cl::desc("micro-batches per step (0: twice the stages)"), cl::sub(compileCmd));
+static StrictInt<int, 1, kMaxReplicas> dpOpt(
+    "dp", 1,
+    cl::desc("data-parallel replicas of the pipeline: dp x stages ranks, "
+             "replica r taking global micro-batches r*M..r*M+M-1 of each "
+             "step and each chunk's gradients all-reduced over its "
+             "replicas after its last W (cpu target)"),
+    cl::sub(compileCmd));
 static cl::opt<std::string>
     scheduleOpt("schedule",
                 cl::desc("gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, "
@@ -100,7 +107,8 @@ static int runCompile() {
     module->print(os);
     os << "\n-- stages=" << stagesOpt << " microbatches=" << microbatches
        << " schedule=" << scheduleOpt << " chunks-per-rank=" << chunksOpt
-       << " target=" << targetOpt << " fuse=" << int(!noFuse)
+       << " dp=" << dpOpt << " target=" << targetOpt
+       << " fuse=" << int(!noFuse)
        << " debug-one-slot=" << int(debugOneSlot)
        << " debug-perturb-vjp=" << debugPerturbVjp << "\n";
   }
@@ -109,6 +117,7 @@ static int runCompile() {
   options.stages = stagesOpt;
   options.microbatches = microbatches;
   options.chunksPerRank = chunksOpt;
+  options.replicas = dpOpt;
   options.target = targetOpt;
   options.fuse = !noFuse;
   mlir::PassManager pm(&ctx);
@@ -149,6 +158,11 @@ static int runCompile() {
            << " bytes (memory plan; live peak " << plan.peakLiveBytes[r]
            << ")\n";
   }
+  if (dpOpt > 1)
+    outs() << dpOpt << " replicas: " << dpOpt * stagesOpt
+           << " ranks, rank r + k*" << stagesOpt
+           << " with rank r's arena; each chunk's gradients all-reduced in "
+              "place (no buffer)\n";
   if (emitOnly)
     return 0;
   pipec::emit::BuildStats stats;

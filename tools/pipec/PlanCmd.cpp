@@ -47,6 +47,14 @@ static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
                                       cl::desc("<MODEL.json>"),
                                       cl::sub(planCmd));
 static StrictInt<int, 1, kMaxStages> stagesOpt("stages", 0, cl::desc("pipeline ranks"), cl::sub(planCmd));
+static StrictInt<int, 1, kMaxReplicas> dpOpt(
+    "dp", 1,
+    cl::desc("data-parallel replicas of the pipeline, as pipec compile "
+             "--dp: the step time and bubble are those of all dp x stages "
+             "ranks with each chunk's gradient all-reduce (a ring over the "
+             "replicas, on the target's link); memory is per rank, the "
+             "same in every replica"),
+    cl::sub(planCmd));
 static StrictInt<int, 0, kMaxMicrobatches> mbOpt("microbatches", 0, cl::desc("micro-batches per step"), cl::sub(planCmd));
 static cl::opt<std::string>
     scheduleOpt("schedule",
@@ -164,6 +172,7 @@ static int runPlan() {
   o.stages = stagesOpt;
   o.microbatches = mbOpt;
   o.chunksPerRank = chunksOpt;
+  o.replicas = dpOpt;
   if (!capOpt.empty() && !parseBytes(capOpt, o.memoryCap))
     return fail("--memory-cap '" + capOpt +
                 "' is not a positive byte count (e.g. 80G, 512MiB)");
@@ -224,7 +233,8 @@ static int runPlan() {
     return fail(err);
 
   const pipec::schedule::Schedule &s = plan.streams;
-  const int32_t ranks = s.ranks();
+  // The pipeline's ranks (replica 0's): every replica is the same.
+  const int32_t ranks = s.placement.ranks;
   double worst = 0;
   for (double t : plan.rankTime)
     worst = std::max(worst, t);
@@ -256,6 +266,7 @@ static int runPlan() {
       j.attribute("model", module->getName().value_or(""));
       j.attribute("schedule", kind);
       j.attribute("stages", ranks);
+      j.attribute("replicas", s.replicas);
       j.attribute("microbatches", s.microbatches);
       j.attribute("chunks_per_rank", s.chunksPerRank);
       j.attribute("target", o.rates.name);
@@ -338,7 +349,10 @@ static int runPlan() {
 
   raw_ostream &os = outs();
   os << "plan " << module->getName().value_or("") << ": " << kind << ", "
-     << ranks << " ranks, " << s.microbatches << " micro-batches, "
+     << ranks << " ranks";
+  if (s.replicas > 1)
+    os << " x " << s.replicas << " replicas (" << s.ranks() << " ranks)";
+  os << ", " << s.microbatches << " micro-batches, "
      << s.chunksPerRank << " chunk(s) per rank, target " << o.rates.name
      << (plan.recompute ? ", recomputation" : "") << "\n";
   os << "costs: F, B and W from " << (trainStep ? "@train_step's ops" : "the forward ops' model") << "\n";
@@ -362,6 +376,13 @@ static int runPlan() {
                100.0 * (worst / plan.balanceBound - 1));
   os << format("step time %.4e s, bubble fraction %.4f\n", plan.timing.stepTime,
                plan.timing.bubbleFraction);
+  if (s.replicas > 1) {
+    os << "data parallelism: each chunk's gradients all-reduced over its "
+       << s.replicas << " replicas after its last W (in place, no buffer):\n";
+    for (size_t c = 0; c < plan.chunks.size(); ++c)
+      os << format("  c%-3zu %lld bytes\n", c,
+                   (long long)plan.gradientBytes[c]);
+  }
   os << "peak memory per rank (bytes; split by kind at the peak):\n";
   for (int32_t r = 0; r < ranks; ++r) {
     const RankMemory &m = plan.memory[r];

@@ -82,6 +82,8 @@ using StrictCost = StrictFlag<double, Cost>;
 constexpr int64_t kMaxStages = 4096;
 constexpr int64_t kMaxMicrobatches = 1 << 20;
 constexpr int64_t kMaxChunksPerRank = 64;
+/// Largest data-parallel replica count (--dp).
+constexpr int64_t kMaxReplicas = 4096;
 
 } // namespace pipec::tool
 

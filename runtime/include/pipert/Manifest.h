@@ -93,14 +93,37 @@ struct Manifest {
   std::string scheduleKind;
   int32_t stages = 1, chunksPerRank = 1;
   double modeledBubble = -1; ///< the schedule's replayed bubble, -1 unknown
-  std::vector<int32_t> chunkRank;         ///< chunk -> rank
+  /// Data-parallel replicas of the pipeline (docs/RUNTIME.md): rank
+  /// `replica * (ranks / replicas) + p` runs pipeline rank p of its
+  /// replica, with p's stream layout, arena and code. chunkRank,
+  /// params, buffers and the metric slots describe replica 0 (ranks below
+  /// ranks / replicas); every replica has the same at its own ranks.
+  int32_t replicas = 1;
+  std::vector<int32_t> chunkRank;         ///< chunk -> rank (replica 0)
   std::vector<std::vector<int32_t>> groups; ///< group -> ranks, ascending
+  /// Per group, the group whose operand the plan's code prepares
+  /// (ChunkKernels::prepareAllReduce: replica r's copy of a pipeline group
+  /// is prepared as replica 0's), or -1 where the operand is all-reduced
+  /// in place as it is (a chunk's gradient accumulators over its
+  /// replicas). Empty: every group prepares itself.
+  std::vector<int32_t> groupOperand;
   std::vector<RankInfo> rankInfo;
   std::vector<ParamInfo> params;
   std::vector<BufferInfo> buffers;
   MetricSlot loss;     ///< per-micro-batch losses (count = microbatches)
   MetricSlot gradNorm; ///< the global gradient norm before clipping
   TrainInfo train;
+
+  /// Ranks of one pipeline (one replica).
+  int32_t pipelineRanks() const { return ranks / replicas; }
+  /// The pipeline rank (replica 0's) whose code and layout rank r runs.
+  int32_t pipelineRankOf(int32_t r) const { return r % pipelineRanks(); }
+  /// The replica rank r belongs to.
+  int32_t replicaOf(int32_t r) const { return r / pipelineRanks(); }
+  /// The group whose operand prepareAllReduce fills for group g, or -1.
+  int32_t operandGroupOf(int32_t g) const {
+    return groupOperand.empty() ? g : groupOperand[size_t(g)];
+  }
 };
 
 /// Checks ranges and the arena regions of parameters and buffers (inside

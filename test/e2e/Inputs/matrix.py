@@ -42,6 +42,8 @@ def parse_args():
                    help="a known failure: reported with REASON, does not fail the run")
     p.add_argument("--compile-flag", action="append", default=[], metavar="FLAG",
                    help="one more flag for every pipec compile (e.g. --no-fuse)")
+    p.add_argument("--run-flag", action="append", default=[], metavar="FLAG",
+                   help="one more flag for every pipec-run (e.g. --transport, mpi)")
     p.add_argument("--control", metavar="S:KIND",
                    help="negative control: (S, KIND) compiled with --debug-one-slot (a wrong layout), run "
                         "without --shadow, must differ from the base")
@@ -71,7 +73,7 @@ class Plan:
                             "--target", "cpu", "-o", self.dir] + list(args.compile_flag)
         self.run_cmd = [args.pipec_run, self.dir, "--data", args.data, "--steps", str(args.steps),
                         "--log-dir", self.log, "--save", self.params, "--shadow",
-                        "--cores", "1", "--quiet"]
+                        "--cores", "1", "--quiet"] + list(args.run_flag)
         if control:
             self.compile_cmd.append("--debug-one-slot")
             self.run_cmd.remove("--shadow")
