@@ -309,6 +309,10 @@ bool Machine::collective(int32_t r, const Instr &in) {
     st.blockedCollective = k;
     return false;
   }
+  // The collective's own time, from its last member's arrival (what a
+  // rank waits before that is idle in pictures).
+  if (record && c.done > c.latest)
+    spans.push_back({r, Op::AllReduce, g, c.bucket, c.latest, c.done});
   st.clock = std::max(st.clock, c.done);
   st.joinedCurrent = false;
   st.joinedOf[g]++;

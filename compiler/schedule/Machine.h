@@ -49,7 +49,8 @@ enum class Verdict : uint8_t {
 };
 const char *verdictName(Verdict verdict);
 
-/// One executed compute instruction, for pictures.
+/// One executed compute instruction, or a collective's own time (op
+/// AllReduce, chunk = the group, mb = the bucket), for pictures.
 struct Span {
   int32_t rank;
   Op op;

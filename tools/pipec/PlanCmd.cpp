@@ -266,7 +266,8 @@ static int runPlan() {
       j.attribute("model", module->getName().value_or(""));
       j.attribute("schedule", kind);
       j.attribute("stages", ranks);
-      j.attribute("replicas", s.replicas);
+      if (s.replicas > 1) // as in the manifest: only with data parallelism
+        j.attribute("replicas", s.replicas);
       j.attribute("microbatches", s.microbatches);
       j.attribute("chunks_per_rank", s.chunksPerRank);
       j.attribute("target", o.rates.name);

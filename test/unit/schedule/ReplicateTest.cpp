@@ -13,6 +13,7 @@
 #include "compiler/schedule/Generate.h"
 #include "compiler/schedule/Lower.h"
 #include "compiler/schedule/Replicate.h"
+#include "compiler/schedule/Svg.h"
 #include "compiler/schedule/Validate.h"
 #include "test/unit/schedule/Rendezvous.h"
 
@@ -201,6 +202,36 @@ TEST(Replicate, AMessageToAnotherReplicaIsRejected) {
   MachineResult res;
   std::string err = verifySchedule(s, randomCosts(2, rng), res);
   EXPECT_TRUE(contains(err, "the message goes from rank 2 to rank 3")) << err;
+}
+
+} // namespace
+
+namespace {
+
+TEST(Replicate, CollectiveCostsAreTimedAndDrawn) {
+  // A data-parallel bucket's cost delays its members and shows as a span.
+  Schedule s = replicate(pipeline(Kind::OneFOneB, 2, 4), 2);
+  Costs costs = Costs::uniform(2, 1, 1, 1);
+  MachineResult base = runMachine(s, costs, true);
+  ASSERT_EQ(base.verdict, Verdict::Completed);
+  const int32_t dp1 = dataParallelGroup(1, 2, 1);
+  costs.collective.assign(size_t(s.groupCount()), {});
+  costs.collective[size_t(dp1)] = {0.0, 5.0}; // chunk 1's bucket
+  MachineResult slow = runMachine(s, costs, true);
+  ASSERT_EQ(slow.verdict, Verdict::Completed);
+  EXPECT_GT(slow.stepTime, base.stepTime);
+  int drawn = 0;
+  for (const Span &sp : slow.spans)
+    if (sp.op == Op::AllReduce) {
+      EXPECT_EQ(sp.chunk, dp1);
+      EXPECT_EQ(sp.mb, 1);
+      EXPECT_DOUBLE_EQ(sp.end - sp.start, 5.0);
+      EXPECT_TRUE(sp.rank == 1 || sp.rank == 3) << sp.rank;
+      ++drawn;
+    }
+  EXPECT_EQ(drawn, 2);
+  EXPECT_NE(renderSvg(s, slow, "dp", "s").find("all-reduce group 3 bucket 1"),
+            std::string::npos);
 }
 
 } // namespace
