@@ -248,6 +248,7 @@ std::string finishPlan(const ModelCosts &model, const PlanOptions &o,
       return "the schedule with " + std::to_string(D) +
              " replicas is rejected: " + err;
   }
+  plan.costs = costs;
   return "";
 }
 

@@ -113,6 +113,8 @@ struct ChunkPlan {
 struct Plan {
   schedule::Schedule streams; ///< every replica's (streams.replicas)
   schedule::MachineResult timing;
+  /// The costs the machine timed the streams with (for pictures).
+  schedule::Costs costs;
   /// Per chunk, the bytes of its gradient accumulators.
   std::vector<int64_t> gradientBytes;
   std::vector<ChunkPlan> chunks;

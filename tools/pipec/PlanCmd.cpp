@@ -241,14 +241,8 @@ static int runPlan() {
   const char *kind = o.csvText.empty() ? pipec::schedule::kindName(s.kind) : "csv";
 
   if (!svgOpt.empty()) {
-    pipec::schedule::MachineResult spans;
-    pipec::schedule::Costs costs;
-    for (const ChunkPlan &c : plan.chunks) {
-      costs.f.push_back(c.f);
-      costs.b.push_back(c.b);
-      costs.w.push_back(c.w);
-    }
-    spans = pipec::schedule::runMachine(s, costs, /*recordSpans=*/true);
+    pipec::schedule::MachineResult spans =
+        pipec::schedule::runMachine(s, plan.costs, /*recordSpans=*/true);
     // Whole or not at all (AtomicFile.h).
     if (pipert::Status st = pipert::writeFileAtomically(
             svgOpt,
