@@ -1,0 +1,250 @@
+//===- Gemm.cpp - pipec's own float GEMM: packing, micro-kernels, tiles ---===//
+//
+// The order of operations is Gemm.h's; this file only chooses where they
+// run. A thread's tile (kGemmMc x kGemmNc of C) is computed k block by k
+// block: op(A)'s rows and op(B)'s columns of the block are packed into
+// slivers (kGemmMr rows, kGemmNr columns, zero past the matrix), and the
+// micro-kernel accumulates one kGemmMr x kGemmNr block of sums in
+// registers, then adds it to C. The B sliver stays in L1 while the tile's
+// A slivers stream from L2.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kernels/cpu/Gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace pipert::cpu {
+
+namespace {
+
+/// A row-major operand as op(X): element (r, c) of op(X).
+struct Operand {
+  const float *p;
+  int64_t ld;
+  bool trans;
+  float at(int64_t r, int64_t c) const {
+    return trans ? p[c * ld + r] : p[r * ld + c];
+  }
+};
+
+/// How a k block's sums meet C: C = s (the first block, beta 0),
+/// C = C + s (later blocks, or beta 1), C = beta C + s (the first, beta
+/// otherwise).
+enum class Update { Set, Add, ScaleAdd };
+
+/// Rows [i0, i0 + mc) and k [k0, k0 + kc) of op(A), as slivers of kGemmMr
+/// rows: sliver s holds, per k, its kGemmMr values (zero past mc).
+void packA(const Operand &a, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+           float *out) {
+  for (int64_t s = 0; s * kGemmMr < mc; ++s) {
+    const int64_t rows = std::min(kGemmMr, mc - s * kGemmMr);
+    float *dst = out + s * kc * kGemmMr;
+    for (int64_t kk = 0; kk < kc; ++kk)
+      for (int64_t r = 0; r < kGemmMr; ++r)
+        dst[kk * kGemmMr + r] =
+            r < rows ? a.at(i0 + s * kGemmMr + r, k0 + kk) : 0.0f;
+  }
+}
+
+/// k [k0, k0 + kc) and columns [j0, j0 + nc) of op(B), as slivers of
+/// kGemmNr columns: sliver s holds, per k, its kGemmNr values.
+void packB(const Operand &b, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+           float *out) {
+  for (int64_t s = 0; s * kGemmNr < nc; ++s) {
+    const int64_t cols = std::min(kGemmNr, nc - s * kGemmNr);
+    float *dst = out + s * kc * kGemmNr;
+    for (int64_t kk = 0; kk < kc; ++kk)
+      for (int64_t c = 0; c < kGemmNr; ++c)
+        dst[kk * kGemmNr + c] =
+            c < cols ? b.at(k0 + kk, j0 + s * kGemmNr + c) : 0.0f;
+  }
+}
+
+/// C's element after a block: the update of Gemm.h's order.
+inline float updated(float c, float s, Update u, float beta) {
+  switch (u) {
+  case Update::Set:
+    return s;
+  case Update::Add:
+    return c + s;
+  case Update::ScaleAdd:
+    return beta * c + s;
+  }
+  return s;
+}
+
+/// The portable micro-kernel: one block of sums by scalar FMAs.
+void microPortable(int64_t kc, const float *a, const float *b, float *c,
+                   int64_t ldc, int64_t rows, int64_t cols, Update u,
+                   float beta) {
+  float acc[kGemmMr][kGemmNr] = {};
+  for (int64_t kk = 0; kk < kc; ++kk)
+    for (int64_t r = 0; r < kGemmMr; ++r)
+      for (int64_t j = 0; j < kGemmNr; ++j)
+        acc[r][j] = std::fma(a[kk * kGemmMr + r], b[kk * kGemmNr + j],
+                             acc[r][j]);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j)
+      c[r * ldc + j] = updated(c[r * ldc + j], acc[r][j], u, beta);
+}
+
+#if defined(__AVX512F__)
+/// The AVX-512 micro-kernel: 12 x 32 sums in 24 registers, the same FMAs.
+void microAvx512(int64_t kc, const float *a, const float *b, float *c,
+                 int64_t ldc, int64_t rows, int64_t cols, Update u,
+                 float beta) {
+  static_assert(kGemmMr == 12 && kGemmNr == 32, "the kernel's registers");
+  __m512 acc[24];
+  for (__m512 &x : acc)
+    x = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const __m512 b0 = _mm512_load_ps(b);
+    const __m512 b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < 12; ++r) {
+      const __m512 ar = _mm512_set1_ps(a[r]);
+      acc[2 * r] = _mm512_fmadd_ps(ar, b0, acc[2 * r]);
+      acc[2 * r + 1] = _mm512_fmadd_ps(ar, b1, acc[2 * r + 1]);
+    }
+    a += kGemmMr;
+    b += kGemmNr;
+  }
+  const __mmask16 m0 =
+      cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32   ? __mmask16(0xFFFF)
+                       : cols <= 16 ? __mmask16(0)
+                                    : __mmask16((1u << (cols - 16)) - 1);
+  const __m512 vbeta = _mm512_set1_ps(beta);
+  for (int64_t r = 0; r < rows; ++r) {
+    float *row = c + r * ldc;
+    __m512 s0 = acc[2 * r], s1 = acc[2 * r + 1];
+    if (u != Update::Set) {
+      __m512 c0 = _mm512_maskz_loadu_ps(m0, row);
+      __m512 c1 = _mm512_maskz_loadu_ps(m1, row + 16);
+      if (u == Update::ScaleAdd) {
+        c0 = _mm512_mul_ps(vbeta, c0);
+        c1 = _mm512_mul_ps(vbeta, c1);
+      }
+      s0 = _mm512_add_ps(c0, s0);
+      s1 = _mm512_add_ps(c1, s1);
+    }
+    _mm512_mask_storeu_ps(row, m0, s0);
+    _mm512_mask_storeu_ps(row + 16, m1, s1);
+  }
+}
+#endif
+
+using MicroKernel = void (*)(int64_t, const float *, const float *, float *,
+                             int64_t, int64_t, int64_t, Update, float);
+
+/// A packing buffer of `floats` floats, 64-byte aligned, made on its
+/// thread's first GEMM and kept.
+struct PackBuffer {
+  struct Free {
+    void operator()(float *p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> data;
+  explicit PackBuffer(int64_t floats)
+      : data(static_cast<float *>(
+            std::aligned_alloc(64, sizeof(float) * size_t(floats)))) {}
+};
+
+/// Products below this many multiply-adds run on the calling thread alone.
+constexpr double kParallelFlops = 1 << 18;
+
+void run(MicroKernel micro, bool transA, bool transB, int64_t m, int64_t n,
+         int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+         float beta, float *c, int64_t ldc) {
+  if (m <= 0 || n <= 0)
+    return;
+  if (k <= 0) {
+    // No products: C = beta C (beta 0 writes zeros without reading C).
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    return;
+  }
+  const Operand opA{a, lda, transA}, opB{b, ldb, transB};
+  const int64_t tilesM = (m + kGemmMc - 1) / kGemmMc;
+  const Update first = beta == 0.0f   ? Update::Set
+                       : beta == 1.0f ? Update::Add
+                                      : Update::ScaleAdd;
+  // The calling thread's B panel, which its team packs and shares: one
+  // kGemmKc x kGemmNc panel of op(B) at a time, every row tile of C
+  // against it, the k blocks of a panel in ascending order.
+  static thread_local PackBuffer panel(kGemmKc * kGemmNc);
+  float *packedB = panel.data.get();
+  const bool parallel =
+      double(m) * double(n) * double(k) >= kParallelFlops;
+#pragma omp parallel if (parallel)
+  {
+    static thread_local PackBuffer block(kGemmMc * kGemmKc);
+    float *packedA = block.data.get();
+    for (int64_t j0 = 0; j0 < n; j0 += kGemmNc) {
+      const int64_t nc = std::min(kGemmNc, n - j0);
+      const int64_t slivers = (nc + kGemmNr - 1) / kGemmNr;
+      for (int64_t k0 = 0; k0 < k; k0 += kGemmKc) {
+        const int64_t kc = std::min(kGemmKc, k - k0);
+        // Packing moves values only: who packs a sliver changes nothing.
+#pragma omp for schedule(static)
+        for (int64_t sv = 0; sv < slivers; ++sv)
+          packB(opB, k0, kc, j0 + sv * kGemmNr,
+                std::min(kGemmNr, nc - sv * kGemmNr),
+                packedB + sv * kc * kGemmNr);
+        const Update u = k0 == 0 ? first : Update::Add;
+        // Any thread may take any row tile: its operations do not depend
+        // on it.
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < tilesM; ++t) {
+          const int64_t i0 = t * kGemmMc, mc = std::min(kGemmMc, m - i0);
+          packA(opA, i0, mc, k0, kc, packedA);
+          for (int64_t js = 0; js < slivers; ++js)
+            for (int64_t is = 0; is * kGemmMr < mc; ++is)
+              micro(kc, packedA + is * kc * kGemmMr,
+                    packedB + js * kc * kGemmNr,
+                    c + (i0 + is * kGemmMr) * ldc + j0 + js * kGemmNr, ldc,
+                    std::min(kGemmMr, mc - is * kGemmMr),
+                    std::min(kGemmNr, nc - js * kGemmNr), u, beta);
+        }
+      }
+    }
+  }
+}
+
+} // namespace
+
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+          const float *a, int64_t lda, const float *b, int64_t ldb,
+          float beta, float *c, int64_t ldc) {
+#if defined(__AVX512F__)
+  run(microAvx512, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+#else
+  run(microPortable, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+#endif
+}
+
+void gemmPortable(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                  const float *a, int64_t lda, const float *b, int64_t ldb,
+                  float beta, float *c, int64_t ldc) {
+  run(microPortable, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+bool gemmUsesAvx512() {
+#if defined(__AVX512F__)
+  return true;
+#else
+  return false;
+#endif
+}
+
+} // namespace pipert::cpu
