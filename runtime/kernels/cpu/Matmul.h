@@ -1,11 +1,10 @@
 //===- Matmul.h - Matrix multiplication with optional bias ---------------===//
 //
-// Numerics: every GEMM goes to OpenBLAS (cblas_sgemm / cblas_dgemm) with
-// shapes that are a function of the op only, so the same op makes the same
-// call in every layout. OpenBLAS's blocking, and therefore its results,
-// depend on the CPU it dispatches to and on its thread count: the runtime
-// fixes the BLAS thread count (openblas_set_num_threads) and determinism is
-// promised for a fixed machine type. The bias is added after the GEMM with
+// Numerics: float GEMMs are pipec's own (Gemm.h: its bits depend on the
+// shape alone, not on the thread count), double GEMMs go to OpenBLAS
+// (cblas_dgemm, whose results depend on its thread count, which the runtime
+// fixes), with shapes that are a function of the op only, so the same op
+// makes the same call in every layout. The bias is added after the GEMM with
 // the same rounding as a separate `add`, and its gradient uses the same
 // column reduction as `add`'s broadcast operand, so fusing a bias into a
 // matmul changes no bits. W gradients accumulate (beta = 1): calling W for
@@ -37,8 +36,9 @@ void setOmpThreadCount(int threads);
 int blasThreadCount();
 
 namespace detail {
-/// Row-major GEMM C[m, n] = op(A) op(B) + beta C through cblas_sgemm /
-/// cblas_dgemm (out of line, so that cblas.h stays out of the header).
+/// Row-major GEMM C[m, n] = op(A) op(B) + beta C: float through pipec's
+/// GEMM (Gemm.h), double through cblas_dgemm (out of line, so that cblas.h
+/// stays out of the header).
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a,
           int64_t lda, const float *b, int64_t ldb, float beta, float *c,
           int64_t ldc);
