@@ -42,31 +42,19 @@ struct Operand {
 /// otherwise).
 enum class Update { Set, Add, ScaleAdd };
 
-/// Rows [i0, i0 + mc) and k [k0, k0 + kc) of op(A), as slivers of kGemmMr
-/// rows: sliver s holds, per k, its kGemmMr values (zero past mc).
-void packA(const Operand &a, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
-           float *out) {
-  for (int64_t s = 0; s * kGemmMr < mc; ++s) {
-    const int64_t rows = std::min(kGemmMr, mc - s * kGemmMr);
-    float *dst = out + s * kc * kGemmMr;
+/// Rows [r0, r0 + rows) and columns [k0, k0 + kc) of x, as slivers of W
+/// rows: sliver s holds, per column k, its W values (zero past `rows`).
+/// op(A)'s slivers are its rows (W = kGemmMr); op(B)'s are its columns,
+/// the rows of its transpose (W = kGemmNr).
+template <int64_t W>
+void packSlivers(const Operand &x, int64_t r0, int64_t rows, int64_t k0,
+                 int64_t kc, float *out) {
+  for (int64_t s = 0; s * W < rows; ++s) {
+    const int64_t valid = std::min(W, rows - s * W);
+    float *dst = out + s * kc * W;
     for (int64_t kk = 0; kk < kc; ++kk)
-      for (int64_t r = 0; r < kGemmMr; ++r)
-        dst[kk * kGemmMr + r] =
-            r < rows ? a.at(i0 + s * kGemmMr + r, k0 + kk) : 0.0f;
-  }
-}
-
-/// k [k0, k0 + kc) and columns [j0, j0 + nc) of op(B), as slivers of
-/// kGemmNr columns: sliver s holds, per k, its kGemmNr values.
-void packB(const Operand &b, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
-           float *out) {
-  for (int64_t s = 0; s * kGemmNr < nc; ++s) {
-    const int64_t cols = std::min(kGemmNr, nc - s * kGemmNr);
-    float *dst = out + s * kc * kGemmNr;
-    for (int64_t kk = 0; kk < kc; ++kk)
-      for (int64_t c = 0; c < kGemmNr; ++c)
-        dst[kk * kGemmNr + c] =
-            c < cols ? b.at(k0 + kk, j0 + s * kGemmNr + c) : 0.0f;
+      for (int64_t r = 0; r < W; ++r)
+        dst[kk * W + r] = r < valid ? x.at(r0 + s * W + r, k0 + kk) : 0.0f;
   }
 }
 
@@ -174,7 +162,8 @@ void run(MicroKernel micro, bool transA, bool transB, int64_t m, int64_t n,
         c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
     return;
   }
-  const Operand opA{a, lda, transA}, opB{b, ldb, transB};
+  // op(B)^T: its rows are op(B)'s columns, packed as op(A)'s rows are.
+  const Operand opA{a, lda, transA}, opBt{b, ldb, !transB};
   const int64_t tilesM = (m + kGemmMc - 1) / kGemmMc;
   const Update first = beta == 0.0f   ? Update::Set
                        : beta == 1.0f ? Update::Add
@@ -198,16 +187,16 @@ void run(MicroKernel micro, bool transA, bool transB, int64_t m, int64_t n,
         // Packing moves values only: who packs a sliver changes nothing.
 #pragma omp for schedule(static)
         for (int64_t sv = 0; sv < slivers; ++sv)
-          packB(opB, k0, kc, j0 + sv * kGemmNr,
-                std::min(kGemmNr, nc - sv * kGemmNr),
-                packedB + sv * kc * kGemmNr);
+          packSlivers<kGemmNr>(opBt, j0 + sv * kGemmNr,
+                               std::min(kGemmNr, nc - sv * kGemmNr), k0, kc,
+                               packedB + sv * kc * kGemmNr);
         const Update u = k0 == 0 ? first : Update::Add;
         // Any thread may take any row tile: its operations do not depend
         // on it.
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tilesM; ++t) {
           const int64_t i0 = t * kGemmMc, mc = std::min(kGemmMc, m - i0);
-          packA(opA, i0, mc, k0, kc, packedA);
+          packSlivers<kGemmMr>(opA, i0, mc, k0, kc, packedA);
           for (int64_t js = 0; js < slivers; ++js)
             for (int64_t is = 0; is * kGemmMr < mc; ++is)
               micro(kc, packedA + is * kc * kGemmMr,

@@ -11,6 +11,7 @@
 
 #include "compiler/schedule/Generate.h"
 #include "compiler/schedule/Lower.h"
+#include "test/unit/schedule/RandomCosts.h"
 #include "test/unit/schedule/Rendezvous.h"
 #include "compiler/schedule/Validate.h"
 
@@ -37,20 +38,6 @@ Schedule make(Kind kind, int32_t p, int32_t m,
   lo.groups = std::move(groups);
   lo.postValidation = postValidation;
   return lowerPlan(plan, lo);
-}
-
-/// Random, non-zero costs per chunk and phase.
-Costs randomCosts(int32_t chunks, std::mt19937 &rng) {
-  std::uniform_real_distribution<double> d(0.5, 3.0);
-  Costs c;
-  for (int32_t i = 0; i < chunks; ++i) {
-    c.f.push_back(d(rng));
-    c.b.push_back(d(rng));
-    c.w.push_back(d(rng));
-  }
-  c.allReduce = d(rng);
-  c.optStep = d(rng);
-  return c;
 }
 
 /// Positions of the collectives of group g in a stream.

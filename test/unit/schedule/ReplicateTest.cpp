@@ -15,6 +15,7 @@
 #include "compiler/schedule/Replicate.h"
 #include "compiler/schedule/Svg.h"
 #include "compiler/schedule/Validate.h"
+#include "test/unit/schedule/RandomCosts.h"
 #include "test/unit/schedule/Rendezvous.h"
 
 #include <gtest/gtest.h>
@@ -38,19 +39,6 @@ Schedule pipeline(Kind kind, int32_t p, int32_t m,
   LowerOptions lo;
   lo.groups = std::move(groups);
   return lowerPlan(plan, lo);
-}
-
-Costs randomCosts(int32_t chunks, std::mt19937 &rng) {
-  std::uniform_real_distribution<double> d(0.5, 3.0);
-  Costs c;
-  for (int32_t i = 0; i < chunks; ++i) {
-    c.f.push_back(d(rng));
-    c.b.push_back(d(rng));
-    c.w.push_back(d(rng));
-  }
-  c.allReduce = d(rng);
-  c.optStep = d(rng);
-  return c;
 }
 
 bool contains(const std::string &text, const std::string &part) {
