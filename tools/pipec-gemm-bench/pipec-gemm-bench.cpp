@@ -11,6 +11,7 @@
 #include "kernels/cpu/Gemm.h"
 #include "kernels/cpu/Matmul.h"
 
+#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -149,8 +150,10 @@ int main(int argc, char **argv) {
                         ldb, 0.0f, c.data(), s.n);
     };
     auto blas = [&] {
-      pipert::cpu::detail::gemm(s.ta, s.tb, s.m, s.n, s.k, a.data(), lda,
-                                b.data(), ldb, 0.0f, c.data(), s.n);
+      cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans,
+                  s.tb ? CblasTrans : CblasNoTrans, int(s.m), int(s.n),
+                  int(s.k), 1.0f, a.data(), int(lda), b.data(), int(ldb),
+                  0.0f, c.data(), int(s.n));
     };
     double r[4];
     int i = 0;
