@@ -210,6 +210,61 @@ TEST(ManifestFormat, ErrorsNameThePath) {
       << st.message();
 }
 
+// Tests the data-parallel fields: a replicated manifest round-trips, and a
+// replica count that does not divide the ranks, a group operand table of
+// another length or naming no group, and a parameter outside replica 0 are
+// refused.
+TEST(ManifestFormat, ReplicasAndGroupOperands) {
+  pipert::Manifest m = zbvPlan().manifest;
+  const int32_t P = m.ranks;
+  m.replicas = 2;
+  m.ranks = 2 * P;
+  const std::vector<pipert::RankInfo> pipeline = m.rankInfo;
+  m.rankInfo.insert(m.rankInfo.end(), pipeline.begin(), pipeline.end());
+  const size_t G = m.groups.size();
+  std::vector<std::vector<int32_t>> groups = m.groups;
+  for (std::vector<int32_t> g : m.groups) {
+    for (int32_t &r : g)
+      r += P;
+    groups.push_back(g);
+  }
+  for (int32_t s = 0; s < P; ++s)
+    groups.push_back({s, s + P});
+  m.groups = groups;
+  for (size_t g = 0; g < m.groups.size(); ++g)
+    m.groupOperand.push_back(g < 2 * G ? int32_t(g % G) : -1);
+  ASSERT_TRUE(pipert::validateManifest(m).ok())
+      << pipert::validateManifest(m).message();
+  EXPECT_EQ(m.pipelineRankOf(P + 1), 1);
+  EXPECT_EQ(m.replicaOf(P + 1), 1);
+  EXPECT_EQ(m.operandGroupOf(int32_t(G)), 0);
+  EXPECT_EQ(m.operandGroupOf(int32_t(2 * G)), -1);
+  pipert::Manifest back;
+  pipert::Status st =
+      pipert::parseManifest(pipert::manifestToJson(m), "m.json", back);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(back.replicas, 2);
+  EXPECT_EQ(back.groupOperand, m.groupOperand);
+  EXPECT_EQ(pipert::manifestToJson(back), pipert::manifestToJson(m));
+
+  auto refused = [&](pipert::Manifest bad, const std::string &what) {
+    pipert::Status s = pipert::validateManifest(bad);
+    EXPECT_NE(s.message().find(what), std::string::npos) << s.message();
+  };
+  pipert::Manifest bad = m;
+  bad.replicas = 3;
+  refused(bad, "must be at least 1 and divide ranks");
+  bad = m;
+  bad.groupOperand.pop_back();
+  refused(bad, "\"group_operands\" has");
+  bad = m;
+  bad.groupOperand[0] = int32_t(m.groups.size());
+  refused(bad, "is neither -1 nor a group");
+  bad = m;
+  bad.params[0].rank = P; // replica 1's: the manifest lists replica 0's
+  refused(bad, "outside [0, " + std::to_string(P) + ")");
+}
+
 // Tests that no truncation and no single-byte corruption of a stream file
 // crashes the reader or is accepted as a different stream.
 TEST(StreamFormat, EveryTruncationAndByteFlipIsRefused) {
