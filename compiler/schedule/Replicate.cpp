@@ -6,6 +6,10 @@
 
 namespace pipec::schedule {
 
+namespace {
+/// The pipeline's stage streams with the data-parallel all-reduces added
+/// (allreduce(dataParallelGroup(stage), bucket = chunk) after each chunk's
+/// last W, as `replicate` describes).
 std::vector<std::vector<Instr>>
 withDataParallelReduction(const Schedule &pipeline, int32_t replicas,
                           const std::vector<uint8_t> &reduced) {
@@ -31,6 +35,7 @@ withDataParallelReduction(const Schedule &pipeline, int32_t replicas,
   }
   return out;
 }
+} // namespace
 
 std::vector<std::vector<int32_t>>
 replicateGroups(const std::vector<std::vector<int32_t>> &pipeline, int32_t S,

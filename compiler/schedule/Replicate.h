@@ -41,18 +41,12 @@ std::vector<std::vector<int32_t>>
 replicateGroups(const std::vector<std::vector<int32_t>> &pipeline, int32_t S,
                 int32_t replicas);
 
-/// The pipeline's stage streams with the data-parallel all-reduces added
-/// (allreduce(dataParallelGroup(stage), bucket = chunk) after each chunk's
-/// last W; none for a chunk whose `reduced[chunk]` is 0, a chunk without
-/// gradients; an empty `reduced` reduces every chunk). Request ids are
-/// unchanged. `replicas` must be at least 2 (one replica needs none).
-std::vector<std::vector<Instr>>
-withDataParallelReduction(const Schedule &pipeline, int32_t replicas,
-                          const std::vector<uint8_t> &reduced = {});
-
 /// D replicas of `pipeline` (a schedule of one replica, replicas == 1):
-/// streams, groups and the replica count as described above. D = 1
-/// returns the pipeline unchanged.
+/// streams, groups and the replica count as described above, each chunk's
+/// all-reduce right after its last W, none for a chunk whose `reduced`
+/// entry is 0 (a chunk without gradients; an empty `reduced` reduces
+/// every chunk). Request ids are unchanged. D = 1 returns the pipeline
+/// unchanged.
 Schedule replicate(const Schedule &pipeline, int32_t replicas,
                    const std::vector<uint8_t> &reduced = {});
 

@@ -193,16 +193,21 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
   e->copy = allocator ? allocator->copy : nullptr;
   std::vector<double> staging, logical; // doubles: aligned for either dtype
   // Every replica starts from the same parameters: replica 0's listed
-  // ones, drawn again at each replica's rank.
+  // ones, drawn once and copied to the same rank of each other replica
+  // this process holds.
   const int32_t P = m.pipelineRanks();
-  for (const ParamInfo &p : m.params)
-    for (int32_t q = p.rank; q < m.ranks; q += P) {
-    if (!e->arenas[q])
+  std::vector<int32_t> holders;
+  for (const ParamInfo &p : m.params) {
+    holders.clear();
+    for (int32_t q = p.rank; q < m.ranks; q += P)
+      if (e->arenas[q])
+        holders.push_back(q);
+    if (holders.empty())
       continue;
     const bool padded = !p.logicalShape.empty();
     int64_t elems = padded ? elementsOf(p.logicalShape)
                            : p.bytes / dtypeBytes(p.dtype);
-    uint8_t *at = e->arenas[q].get() + p.offset;
+    uint8_t *at = e->arenas[holders[0]].get() + p.offset;
     if (e->copy) {
       staging.resize(size_t(p.bytes + 7) / 8);
       at = reinterpret_cast<uint8_t *>(staging.data());
@@ -226,10 +231,12 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
     else if (padded)
       scatterLogical(reinterpret_cast<const double *>(drawn), p.logicalShape,
                      reinterpret_cast<double *>(at), p.shape);
-    if (e->copy)
-      if (Status c = e->writeArena(q, p.offset, at, p.bytes); !c.ok())
+    // A host arena holds the values already; a device arena gets them
+    // from the staging buffer.
+    for (size_t i = e->copy ? 0 : 1; i < holders.size(); ++i)
+      if (Status c = e->writeArena(holders[i], p.offset, at, p.bytes); !c.ok())
         return Status::failure("parameter " + p.name + ": " + c.message(),
-                               q);
+                               holders[i]);
   }
   e->plan = std::move(m);
   e->streams = std::move(streams);

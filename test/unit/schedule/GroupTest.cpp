@@ -11,7 +11,7 @@
 
 #include "compiler/schedule/Generate.h"
 #include "compiler/schedule/Lower.h"
-#include "test/unit/schedule/RandomCosts.h"
+#include "test/unit/schedule/TestSchedules.h"
 #include "test/unit/schedule/Rendezvous.h"
 #include "compiler/schedule/Validate.h"
 
@@ -24,21 +24,6 @@ using namespace pipec::schedule;
 namespace {
 
 constexpr std::chrono::milliseconds kTimeout{100};
-
-const Kind kKinds[] = {Kind::GPipe, Kind::OneFOneB, Kind::Interleaved,
-                       Kind::ZBH1,  Kind::ZBV,      Kind::DualPipeV};
-
-Schedule make(Kind kind, int32_t p, int32_t m,
-              std::vector<std::vector<int32_t>> groups,
-              bool postValidation = false) {
-  ComputePlan plan;
-  GenerateOptions opt{kind, p, m, 0, 0};
-  EXPECT_EQ(generatePlan(opt, plan), "");
-  LowerOptions lo;
-  lo.groups = std::move(groups);
-  lo.postValidation = postValidation;
-  return lowerPlan(plan, lo);
-}
 
 /// Positions of the collectives of group g in a stream.
 std::vector<size_t> collectivesOf(const std::vector<Instr> &st, int32_t g) {
@@ -60,7 +45,7 @@ TEST(ValidateGroups, TiedFirstAndLastRankForEveryKind) {
       for (bool postValidation : {false, true}) {
         SCOPED_TRACE(std::string(kindName(k)) + " p=" + std::to_string(p) +
                      (postValidation ? " post-validation" : ""));
-        Schedule s = make(k, p, 2 * p, {{0, p - 1}}, postValidation);
+        Schedule s = lowered(k, p, 2 * p, {{0, p - 1}}, postValidation);
         ASSERT_EQ(s.groupCount(), 2);
         EXPECT_EQ(s.groupMembers(1), (std::vector<int32_t>{0, p - 1}));
         MachineResult res;
@@ -103,7 +88,7 @@ TEST(ValidateGroups, OverlappingGroupsAndRepeatedSteps) {
   std::mt19937 rng(7);
   for (Kind k : kKinds) {
     SCOPED_TRACE(kindName(k));
-    Schedule s = make(k, 4, 8, {{0, 3}, {1, 2}, {0, 1, 3}});
+    Schedule s = lowered(k, 4, 8, {{0, 3}, {1, 2}, {0, 1, 3}});
     MachineResult res;
     ASSERT_EQ(verifySchedule(s, randomCosts(s.placement.chunks, rng), res),
               "");
@@ -125,7 +110,7 @@ TEST(ValidateGroups, MissingMemberCollectiveIsRejected) {
     for (bool postValidation : {false, true}) {
       SCOPED_TRACE(std::string(kindName(k)) +
                    (postValidation ? " post-validation" : ""));
-      Schedule s = make(k, 4, 8, {{0, 3}}, postValidation);
+      Schedule s = lowered(k, 4, 8, {{0, 3}}, postValidation);
       auto &st = s.streams[3];
       st.erase(st.begin() + collectivesOf(st, 1)[0]);
       // The static check names both members and the unmatched collective.
@@ -164,7 +149,7 @@ TEST(ValidateGroups, MissingMemberCollectiveIsRejected) {
 }
 
 TEST(ValidateGroups, NonMemberCollectiveIsRejected) {
-  Schedule s = make(Kind::OneFOneB, 4, 8, {{0, 3}});
+  Schedule s = lowered(Kind::OneFOneB, 4, 8, {{0, 3}});
   auto &st = s.streams[1];
   size_t at = collectivesOf(st, 0)[0];
   st.insert(st.begin() + at, Instr{Op::AllReduce, Op::AllReduce, 0, 1, 0, 0});
@@ -186,7 +171,7 @@ TEST(ValidateGroups, NonMemberCollectiveIsRejected) {
 }
 
 TEST(ValidateGroups, OtherBucketIsAMismatch) {
-  Schedule s = make(Kind::ZBH1, 4, 8, {{0, 3}});
+  Schedule s = lowered(Kind::ZBH1, 4, 8, {{0, 3}});
   s.streams[3][collectivesOf(s.streams[3], 1)[0]].mb = 2;
   std::string err = validateStreams(s);
   EXPECT_TRUE(contains(err, "rank 3 #")) << err;
@@ -201,7 +186,7 @@ TEST(ValidateGroups, GroupsInOppositeOrdersDeadlock) {
   // Rank 3 joins the world collective before the tied one, rank 0 the
   // other way round: each group's sequence is fine on its own, but rank 0
   // waits in group 1 for rank 3, which waits in group 0 for rank 0.
-  Schedule s = make(Kind::OneFOneB, 4, 8, {{0, 3}});
+  Schedule s = lowered(Kind::OneFOneB, 4, 8, {{0, 3}});
   auto &st = s.streams[3];
   std::swap(st[collectivesOf(st, 0)[0]], st[collectivesOf(st, 1)[0]]);
   MachineResult res;
@@ -216,9 +201,9 @@ TEST(ValidateGroups, GroupsInOppositeOrdersDeadlock) {
 }
 
 TEST(ValidateGroups, GroupTableIsChecked) {
-  Schedule s = make(Kind::GPipe, 4, 4, {{3, 0}});
+  Schedule s = lowered(Kind::GPipe, 4, 4, {{3, 0}});
   EXPECT_TRUE(contains(validateStreams(s), "ascending")) << validateStreams(s);
-  s = make(Kind::GPipe, 4, 4, {{0, 7}});
+  s = lowered(Kind::GPipe, 4, 4, {{0, 7}});
   EXPECT_TRUE(contains(validateStreams(s), "names rank 7, outside 0..3"))
       << validateStreams(s);
 }

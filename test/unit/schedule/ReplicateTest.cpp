@@ -15,7 +15,7 @@
 #include "compiler/schedule/Replicate.h"
 #include "compiler/schedule/Svg.h"
 #include "compiler/schedule/Validate.h"
-#include "test/unit/schedule/RandomCosts.h"
+#include "test/unit/schedule/TestSchedules.h"
 #include "test/unit/schedule/Rendezvous.h"
 
 #include <gtest/gtest.h>
@@ -27,19 +27,6 @@ using namespace pipec::schedule;
 namespace {
 
 constexpr std::chrono::milliseconds kTimeout{100};
-
-const Kind kKinds[] = {Kind::GPipe, Kind::OneFOneB, Kind::Interleaved,
-                       Kind::ZBH1,  Kind::ZBV,      Kind::DualPipeV};
-
-Schedule pipeline(Kind kind, int32_t p, int32_t m,
-                  std::vector<std::vector<int32_t>> groups = {}) {
-  ComputePlan plan;
-  GenerateOptions opt{kind, p, m, 0, 0};
-  EXPECT_EQ(generatePlan(opt, plan), "");
-  LowerOptions lo;
-  lo.groups = std::move(groups);
-  return lowerPlan(plan, lo);
-}
 
 bool contains(const std::string &text, const std::string &part) {
   return text.find(part) != std::string::npos;
@@ -58,7 +45,7 @@ TEST(Replicate, EveryKindIsProvenAndRunsOnThreads) {
         std::vector<std::vector<int32_t>> tied;
         if (p > 1 && k != Kind::ZBV && k != Kind::DualPipeV)
           tied = {{0, p - 1}};
-        Schedule one = pipeline(k, p, 2 * p, tied);
+        Schedule one = lowered(k, p, 2 * p, tied);
         Schedule s = replicate(one, d);
         const int32_t G = one.groupCount();
         ASSERT_EQ(s.ranks(), p * d);
@@ -120,7 +107,7 @@ TEST(Replicate, EveryKindIsProvenAndRunsOnThreads) {
 }
 
 TEST(Replicate, OneReplicaIsThePipeline) {
-  Schedule one = pipeline(Kind::OneFOneB, 2, 4, {{0, 1}});
+  Schedule one = lowered(Kind::OneFOneB, 2, 4, {{0, 1}});
   Schedule s = replicate(one, 1);
   EXPECT_EQ(s.replicas, 1);
   EXPECT_EQ(formatStreams(s), formatStreams(one));
@@ -128,7 +115,7 @@ TEST(Replicate, OneReplicaIsThePipeline) {
 }
 
 TEST(Replicate, ChunksWithoutGradientsAreNotReduced) {
-  Schedule one = pipeline(Kind::ZBV, 2, 4);
+  Schedule one = lowered(Kind::ZBV, 2, 4);
   // Chunks 0..3 on a V: rank 0 holds 0 and 3, rank 1 holds 1 and 2.
   Schedule s = replicate(one, 2, {1, 0, 1, 0});
   int32_t G = one.groupCount();
@@ -147,7 +134,7 @@ TEST(Replicate, ChunksWithoutGradientsAreNotReduced) {
 
 TEST(Replicate, AReplicaMissingItsCollectiveIsRejected) {
   std::mt19937 rng(11);
-  Schedule s = replicate(pipeline(Kind::OneFOneB, 2, 4, {{0, 1}}), 2);
+  Schedule s = replicate(lowered(Kind::OneFOneB, 2, 4, {{0, 1}}), 2);
   // Rank 3 (replica 1, stage 1) drops its data-parallel collective.
   auto &st = s.streams[3];
   for (size_t i = 0; i < st.size(); ++i)
@@ -165,7 +152,7 @@ TEST(Replicate, AReplicaMissingItsCollectiveIsRejected) {
 
 TEST(Replicate, AnotherBucketIsRejected) {
   std::mt19937 rng(12);
-  Schedule s = replicate(pipeline(Kind::ZBV, 2, 4), 2);
+  Schedule s = replicate(lowered(Kind::ZBV, 2, 4), 2);
   int32_t dp0 = dataParallelGroup(0, 2, 1);
   for (Instr &in : s.streams[2])
     if (in.op == Op::AllReduce && in.chunk == dp0) {
@@ -180,7 +167,7 @@ TEST(Replicate, AnotherBucketIsRejected) {
 
 TEST(Replicate, AMessageToAnotherReplicaIsRejected) {
   std::mt19937 rng(13);
-  Schedule s = replicate(pipeline(Kind::OneFOneB, 2, 4), 2);
+  Schedule s = replicate(lowered(Kind::OneFOneB, 2, 4), 2);
   // Replica 1's stage 0 sends its first activation to replica 0's stage 1.
   for (Instr &in : s.streams[2])
     if (in.op == Op::SendAct) {
@@ -198,7 +185,7 @@ namespace {
 
 TEST(Replicate, CollectiveCostsAreTimedAndDrawn) {
   // A data-parallel bucket's cost delays its members and shows as a span.
-  Schedule s = replicate(pipeline(Kind::OneFOneB, 2, 4), 2);
+  Schedule s = replicate(lowered(Kind::OneFOneB, 2, 4), 2);
   Costs costs = Costs::uniform(2, 1, 1, 1);
   MachineResult base = runMachine(s, costs, true);
   ASSERT_EQ(base.verdict, Verdict::Completed);
