@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "pipert/ZeroShard.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -450,20 +451,74 @@ static void layoutStatic(ValueLayout &L) {
       g->bytes = L.align(g->bytes + pl.bytes);
     }
   }
+  // ZeRO-1 keys: largest parameters first, each rotated to where its
+  // stages' busiest replica stays least busy (ties: the lowest rotation).
+  const int32_t D = L.zeroReplicas;
+  L.zeroKey.assign(L.params.size(), 0);
+  if (D > 1) {
+    std::vector<std::vector<int64_t>> load(
+        static_cast<size_t>(S), std::vector<int64_t>(static_cast<size_t>(D)));
+    std::vector<size_t> order(L.params.size());
+    for (size_t p = 0; p < order.size(); ++p)
+      order[p] = p;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return L.params[a].elements > L.params[b].elements;
+    });
+    for (size_t p : order) {
+      const ParamLayout &pl = L.params[p];
+      int32_t best = 0;
+      int64_t bestPeak = -1;
+      for (int32_t key = 0; key < D; ++key) {
+        int64_t peak = 0;
+        for (int32_t r : pl.ranks)
+          for (int32_t q = 0; q < D; ++q)
+            peak = std::max(peak,
+                            load[size_t(r)][size_t(q)] +
+                                pipert::zeroShard(pl.elements, key, q, D).count);
+        if (bestPeak < 0 || peak < bestPeak)
+          best = key, bestPeak = peak;
+      }
+      L.zeroKey[p] = best;
+      for (int32_t r : pl.ranks)
+        for (int32_t q = 0; q < D; ++q)
+          load[size_t(r)][size_t(q)] +=
+              pipert::zeroShard(pl.elements, best, q, D).count;
+    }
+  }
+  L.normSlot.clear();
+  L.normSlots = 0;
+  for (const ParamLayout &pl : L.params) {
+    L.normSlot.push_back(L.normSlots);
+    L.normSlots += L.zeroReplicas > 1 ? pipert::normChunks(pl.elements) : 1;
+  }
   for (int r = 0; r < S; ++r) {
     RankLayout &rk = L.ranks[size_t(r)];
-    int64_t block = 0;
+    int64_t block = 0, moments = 0;
     for (int p : held[size_t(r)]) {
       rk.params.push_back(p);
       rk.paramOffset[p] = block;
       block = L.align(block + L.params[size_t(p)].bytes);
     }
+    rk.momentOffset.assign(size_t(L.zeroReplicas), {});
+    for (int32_t q = 0; q < L.zeroReplicas; ++q) {
+      int64_t at = 0;
+      for (int p : held[size_t(r)]) {
+        const ParamLayout &pl = L.params[size_t(p)];
+        rk.momentOffset[size_t(q)][p] = at;
+        at = L.align(at + pl.bytes / std::max<int64_t>(pl.elements, 1) *
+                              pipert::zeroShard(pl.elements, L.zeroKey[size_t(p)],
+                                                q, L.zeroReplicas)
+                                  .count);
+      }
+      moments = std::max(moments, at);
+    }
     rk.paramBlockBytes = block;
+    rk.momentBlockBytes = moments;
     rk.valuesBase = 0;
     rk.gradsBase = block;
     rk.mBase = 2 * block;
-    rk.vBase = 3 * block;
-    int64_t off = 4 * block;
+    rk.vBase = 2 * block + moments;
+    int64_t off = 2 * block + 2 * moments;
     // The working copies the kernels read, where they are narrower than
     // the masters (bf16 storage).
     rk.copiesBase = off;
@@ -504,7 +559,7 @@ static void layoutStatic(ValueLayout &L) {
     }
     rk.accBytes = off - rk.accBase;
     rk.normBase = off;
-    off = L.align(off + 8 * int64_t(L.params.size()));
+    off = L.align(off + 8 * L.normSlots);
     for (TiedGroup &g : L.tied)
       if (std::count(g.ranks.begin(), g.ranks.end(), r)) {
         rk.tiedBase[g.group] = off;
@@ -607,6 +662,9 @@ bool pipec::layout::buildValueLayout(ModuleOp module, int32_t stages,
   }
   L.stages = stages;
   L.microbatches = microbatches;
+  for (auto s : module.getOps<pipe::ScheduleOp>())
+    if (s.getZero() == 1)
+      L.zeroReplicas = int32_t(s.getReplicas());
   std::vector<std::vector<Value>> act, grad;
   if (!readModel(module, step, opt, L, error) ||
       !checkHostInputs(step, error) || !assignOps(step, L, act, grad, error))

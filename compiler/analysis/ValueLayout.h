@@ -158,10 +158,16 @@ struct TiedGroup {
 /// A rank's static blocks (absolute arena offsets).
 struct RankLayout {
   std::vector<int> params; ///< indices into ValueLayout::params, held here
-  /// Offset of each held parameter inside the values, grads, m, v blocks.
+  /// Offset of each held parameter inside the values and grads blocks.
   std::map<int, int64_t> paramOffset;
   int64_t valuesBase = 0, gradsBase = 0, mBase = 0, vBase = 0;
   int64_t paramBlockBytes = 0;
+  /// Offset of each held parameter's AdamW moments inside the m and v
+  /// blocks, per replica: with ZeRO-1 each replica packs the parts it
+  /// updates (pipert/ZeroShard.h), so the offsets differ by replica and
+  /// the blocks are the largest replica's; without it, one entry.
+  std::vector<std::map<int, int64_t>> momentOffset;
+  int64_t momentBlockBytes = 0;
   /// The working copies (bf16 storage): each held parameter's offset in
   /// the block at copiesBase (empty when the kernels read the masters).
   int64_t copiesBase = 0, copiesBytes = 0;
@@ -174,7 +180,8 @@ struct RankLayout {
   /// An accumulator two chunks write ("P (use U, chunks a and b)"): no
   /// range is then all of a chunk's; "" when there is none.
   std::string sharedAccumulator;
-  int64_t normBase = 0; ///< f64 per parameter: the group-0 operand
+  /// The group-0 operand: f64 slots, ValueLayout::normSlot says whose.
+  int64_t normBase = 0;
   std::map<int32_t, int64_t> tiedBase;
   int64_t scratchBase = 0, scratchBytes = 0; ///< temporaries of F and B
   int64_t gradNormOffset = 0, lossOffset = 0;
@@ -208,6 +215,17 @@ struct ValueLayout {
   std::vector<ChunkLayout> chunks;
   std::vector<RankLayout> ranks;
   std::vector<TiedGroup> tied;
+  /// ZeRO-1: the replicas the AdamW moments are split among (the pipe.
+  /// schedule's replicas with zero = 1); 1 keeps them whole.
+  int32_t zeroReplicas = 1;
+  /// ZeRO-1: each parameter's key for pipert::zeroShard, chosen so that
+  /// every stage's replicas update about as many elements.
+  std::vector<int32_t> zeroKey;
+  /// The group-0 operand's first slot of each parameter and the slot
+  /// count: one slot per parameter (its sum of squares), or with ZeRO-1
+  /// one per norm chunk (its partial sum, pipert::normChunks).
+  std::vector<int64_t> normSlot;
+  int64_t normSlots = 0;
   double gradClip = 0;
   uint64_t seed = 0; ///< the initialiser's (nn.train seed)
 

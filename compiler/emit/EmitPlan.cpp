@@ -335,6 +335,49 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
   return success();
 }
 
+/// ZeRO-1: AdamW of this replica's part of a parameter (its moments hold
+/// that part only), the same call on a sub-range: elementwise, so the
+/// bits of every element are those of the whole update.
+static LogicalResult emitShardedAdamW(const PlanLayout &L,
+                                      const RankLayout &rk,
+                                      kernel::CallOp call,
+                                      const OpPointers &ptr,
+                                      const std::string &replica,
+                                      std::string &out) {
+  CallArgs ca;
+  if (failed(readCallArgs(call, ptr, "cpu", ca)))
+    return failure();
+  const int p = L.paramIndex.lookup(call.getStateRef(0).param);
+  const ParamLayout &pl = L.params[size_t(p)];
+  // call::adamw(param, m, v, grad, lr, clip, step, n, decay, reals...).
+  if (ca.args.size() != 7 || call.getInts().size() != 2 ||
+      call.getInts()[0] != pl.elements)
+    return call.emitError("ZeRO-1 shards adamw(param, m, v, grad, lr, clip, "
+                          "step; n, decay), not this call");
+  // The replica's moments, packed: offsets by replica.
+  std::string shifts;
+  for (int32_t q = 0; q < L.replicas; ++q)
+    shifts += (q ? ", " : "") +
+              std::to_string(rk.momentOffset[size_t(q)].at(p));
+  llvm::raw_string_ostream os(out);
+  os << "  // " << call.getOrigin() << " " << ca.loc
+     << ": this replica's part (ZeRO-1)\n  {\n"
+     << "    static const int64_t kAt[] = {" << shifts << "};\n"
+     << "    const pipert::ShardRange s = pipert::zeroShard(" << pl.elements
+     << ", " << L.zeroKey[size_t(p)] << ", " << replica << ", " << L.replicas
+     << ");\n"
+     << "    st = pipert::cpu::call::adamw<float>(" << ca.args[0]
+     << " + s.first, (float *)(A + " << rk.mBase << " + kAt[" << replica
+     << "]), (float *)(A + " << rk.vBase << " + kAt[" << replica << "]), "
+     << ca.args[3] << " + s.first, " << ca.args[4] << ", " << ca.args[5]
+     << ", " << ca.args[6] << ", s.count, " << call.getInts()[1];
+  for (double r : call.getReals())
+    os << ", " << doubleLiteral(r);
+  os << ");\n    if (!st.ok())\n      return pipert::cpu::failureAt("
+     << ca.where << ", st);\n  }\n";
+  return success();
+}
+
 /// The optimizer of every rank, printed from @optimizer_step's kernel calls
 /// (the kernels --nn-lower-to-kernels chose), split where the all-reduces
 /// run: rankRPrepare fills the operands (tied parameters' accumulators; for
@@ -407,9 +450,9 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
       case kernel::StateRef::Value:
         return f32(rk.valuesBase + off);
       case kernel::StateRef::FirstMoment:
-        return f32(rk.mBase + off);
+        return f32(rk.mBase + rk.momentOffset[0].at(p));
       case kernel::StateRef::SecondMoment:
-        return f32(rk.vBase + off);
+        return f32(rk.vBase + rk.momentOffset[0].at(p));
       case kernel::StateRef::Copy: {
         // The cuda target's bf16 working copy (none on the cpu: refused).
         auto it = rk.copyOffset.find(p);
@@ -449,8 +492,12 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
     }
     os << "  if (group != 0)\n    return st;\n";
     std::string prepare;
-    if (sx.cuda)
-      prepare += sx.zero("data", 8 * int64_t(L.params.size()));
+    // ZeRO-1: this replica's part of each parameter (pipert/ZeroShard.h).
+    const bool zero = L.zeroReplicas > 1;
+    const std::string replica =
+        "ctx->rank / " + std::to_string(L.stages);
+    if (sx.cuda || zero)
+      prepare += sx.zero("data", 8 * L.normSlots);
     for (kernel::CallOp call : calls) {
       if (!inPrepare(call))
         continue;
@@ -466,12 +513,27 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
       if (call.getKernel() == "sum_squares") {
         // Each parameter's squares from one rank (its lowest holder), zero
         // elsewhere: the all-reduce adds them exactly.
-        std::string slot = "((double *)(data + " + std::to_string(8 * p) +
-                           "))";
+        std::string slot = "((double *)(data + " +
+                           std::to_string(8 * L.normSlot[size_t(p)]) + "))";
+        if (zero && L.params[size_t(p)].normRank == int32_t(r)) {
+          // ZeRO-1: the partial sums of this replica's norm chunks, each
+          // in its own slot; the other replicas' stay zero.
+          const ParamLayout &pl = L.params[size_t(p)];
+          prepare += "  // " + call.getOrigin().str() +
+                     ": this replica's norm chunks (ZeRO-1)\n  {\n"
+                     "    const pipert::ShardRange s = pipert::zeroShard(" +
+                     std::to_string(pl.elements) + ", " +
+                     std::to_string(L.zeroKey[size_t(p)]) + ", " + replica +
+                     ", " + std::to_string(L.replicas) +
+                     ");\n    pipert::cpu::shardSquares<float>(" +
+                     gradPtr(p) + ", " + std::to_string(pl.elements) +
+                     ", s.first, s.count, " + slot + ");\n  }\n";
+          continue;
+        }
         if (L.params[size_t(p)].normRank != int32_t(r)) {
           // cuda: the whole operand is zeroed on the stream before the
           // first launch (no host write among this rank's kernels).
-          if (!sx.cuda)
+          if (!sx.cuda && !zero)
             prepare += "  *" + slot + " = 0.0;\n";
           continue;
         }
@@ -509,8 +571,29 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
     }
     for (auto [v, p] : paramOf)
       if (cast<RankedTensorType>(v.getType()).getElementType().isF64())
-        where[v] = "((double *)(A + " +
-                   std::to_string(rk.normBase + 8 * int64_t(p)) + "))";
+        where[v] = zero ? "(&zeroSquares[" + std::to_string(p) + "])"
+                        : "((double *)(A + " +
+                              std::to_string(rk.normBase +
+                                             8 * L.normSlot[size_t(p)]) +
+                              "))";
+    if (zero) {
+      // ZeRO-1: each parameter's sum of squares from its chunks' partial
+      // sums (all-reduced over every rank), added in chunk order as
+      // sumOfSquares adds them.
+      std::string bounds;
+      for (int64_t slot : L.normSlot)
+        bounds += std::to_string(slot) + ", ";
+      opt += "  static const int64_t kNormSlot[] = {" + bounds +
+             std::to_string(L.normSlots) +
+             "};\n"
+             "  const double *partials = (const double *)(A + " +
+             std::to_string(rk.normBase) + ");\n  double zeroSquares[" +
+             std::to_string(L.params.size()) + "];\n  for (int p = 0; p < " +
+             std::to_string(L.params.size()) +
+             "; ++p) {\n    double total = 0;\n    for (int64_t u = "
+             "kNormSlot[p]; u < kNormSlot[p + 1]; ++u)\n      total += "
+             "partials[u];\n    zeroSquares[p] = total;\n  }\n";
+    }
     int locals = 0;
     for (kernel::CallOp call : calls) {
       if (inPrepare(call))
@@ -518,6 +601,11 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
       if (call.getKernel() == "adamw" &&
           !holds(L.paramIndex.lookup(call.getStateRef(0).param)))
         continue;
+      if (zero && call.getKernel() == "adamw") {
+        if (failed(emitShardedAdamW(L, rk, call, ptr, replica, opt)))
+          return failure();
+        continue;
+      }
       for (Value res : call.getResults()) {
         if (call.getKernel() == "grad_norm") {
           where[res] = "((double *)(A + " +
@@ -758,6 +846,8 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
         if (auto a = p->getAttrOfType<IntegerAttr>("pipe.peak_live_bytes"))
           live = a.getInt();
     plan.peakLiveBytes.push_back(live);
+    plan.momentBytes.push_back(2 * L.ranks[size_t(r)].momentBlockBytes);
+    plan.wholeMomentBytes.push_back(2 * L.ranks[size_t(r)].paramBlockBytes);
   }
   for (const pipert::Stream &s : streams)
     if (pipert::Status st = writeStreamFile(

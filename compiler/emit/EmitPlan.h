@@ -38,6 +38,10 @@ struct EmittedPlan {
   /// placed every region) and the most bytes live at one instruction
   /// (`pipe.peak_live_bytes`; the arena exceeds it by fragmentation only).
   std::vector<int64_t> arenaBytes, peakLiveBytes;
+  /// Per rank: the bytes of its AdamW moments (m and v; with ZeRO-1 the
+  /// largest replica's parts) and of the whole moments it would keep
+  /// without ZeRO.
+  std::vector<int64_t> momentBytes, wholeMomentBytes;
   /// The plan's identity (manifest.json "plan_id").
   std::string planId;
 };

@@ -31,6 +31,7 @@ void pipec::emit::fillManifest(PlanLayout &L) {
   // prepared as replica 0's, then each stage's group over its replicas,
   // whose operand is a chunk's accumulators as they are.
   m.replicas = L.replicas;
+  m.zero = L.zeroReplicas > 1 ? 1 : 0;
   m.ranks = L.stages * L.replicas;
   if (L.replicas > 1) {
     const int32_t G = int32_t(m.groups.size());
@@ -58,8 +59,14 @@ void pipec::emit::fillManifest(PlanLayout &L) {
       info.rank = r;
       info.offset = rk.valuesBase + off;
       info.gradOffset = rk.gradsBase + off;
-      info.adamMOffset = rk.mBase + off;
-      info.adamVOffset = rk.vBase + off;
+      info.adamMOffset = rk.mBase + rk.momentOffset[0].at(int(p));
+      info.adamVOffset = rk.vBase + rk.momentOffset[0].at(int(p));
+      if (m.zero) {
+        info.zeroKey = L.zeroKey[p];
+        for (const std::map<int, int64_t> &at : rk.momentOffset)
+          info.momentShift.push_back(at.at(int(p)) -
+                                     rk.momentOffset[0].at(int(p)));
+      }
       info.bytes = pl.bytes;
       info.init = pl.init;
       info.std = pl.std;

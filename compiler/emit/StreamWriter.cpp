@@ -13,9 +13,11 @@
 #include "compiler/schedule/Validate.h"
 
 #include "pipert/StreamBuilder.h"
+#include "pipert/ZeroShard.h"
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 using namespace mlir;
 using namespace pipec;
@@ -64,8 +66,36 @@ namespace {
 struct RankInstrs {
   std::vector<pipert::Instr> instrs;
   std::vector<std::vector<pipert::BufferUse>> uses;
+  /// ZeRO-1's reduce-scatters and all-gathers: parts[i] of instrs[i].
+  std::vector<std::vector<pipert::Part>> parts;
 };
 } // namespace
+
+/// ZeRO-1: the parts of an operand at `base` holding parameters at
+/// `offsets` (parameter index -> offset from the arena start), each split
+/// among the stage's replicas by pipert::zeroShard; the part of replica q
+/// belongs to its rank q * S + stage.
+static std::vector<pipert::Part>
+zeroParts(const PlanLayout &L, int32_t stage, int64_t base,
+          const std::vector<std::pair<int, int64_t>> &offsets) {
+  std::vector<pipert::Part> parts;
+  for (auto [p, off] : offsets) {
+    const ParamLayout &pl = L.params[size_t(p)];
+    const int64_t e = pl.bytes / std::max<int64_t>(pl.elements, 1);
+    for (int32_t q = 0; q < L.replicas; ++q) {
+      pipert::ShardRange s =
+          pipert::zeroShard(pl.elements, L.zeroKey[size_t(p)], q, L.replicas);
+      if (s.count > 0)
+        parts.push_back({q * L.stages + stage, off - base + s.first * e,
+                         s.count * e});
+    }
+  }
+  std::sort(parts.begin(), parts.end(),
+            [](const pipert::Part &a, const pipert::Part &b) {
+              return a.offset < b.offset;
+            });
+  return parts;
+}
 
 /// Data parallelism: the pipeline's streams `stages` become those of all
 /// L.replicas x L.stages ranks, as the schedule library replicates them
@@ -99,7 +129,8 @@ static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages
       pipeline.streams.back().push_back(
           {in.op, in.sub, in.peer, in.chunk, in.mb, in.req});
   }
-  sched::Schedule full = sched::replicate(pipeline, D, reduced);
+  const bool zero = L.zeroReplicas > 1;
+  sched::Schedule full = sched::replicate(pipeline, D, reduced, zero);
   // Unit costs: the proof of deadlock freedom does not depend on them.
   sched::Costs costs;
   costs.f.assign(L.chunks.size(), 1.0);
@@ -111,7 +142,7 @@ static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages
             "rejected: " + why;
     return false;
   }
-  const int32_t G = pipeline.groupCount();
+  const int32_t G = pipeline.groupCount(), C = int32_t(L.chunks.size());
   std::vector<RankInstrs> out(size_t(S) * size_t(D));
   for (int32_t q = 0; q < S * D; ++q) {
     const int32_t replica = q / S;
@@ -120,21 +151,51 @@ static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages
     RankInstrs &mine = out[size_t(q)];
     size_t j = 0;
     for (const sched::Instr &in : full.streams[size_t(q)]) {
-      if (in.op == sched::Op::AllReduce &&
+      if (pipert::isCollectiveOp(in.op) &&
           in.chunk >= sched::dataParallelGroup(0, D, G)) {
-        // The chunk's accumulators, summed over its replicas in place; to
-        // the shadow mode it reads and writes them all, as W does.
-        auto [first, bytes] = rk.accRange.at(in.mb);
         pipert::Instr o;
-        o.op = o.sub = pipert::Opcode::AllReduce;
+        o.op = o.sub = in.op;
         o.dtype = pipert::DType::F32;
         o.chunk = in.chunk;
         o.mb = in.mb;
-        o.offset = rk.accBase + first;
-        o.bytes = bytes;
+        std::vector<pipert::Part> parts;
+        if (in.mb == sched::zeroNormBucket(C)) {
+          // ZeRO-1: the norm's partial sums, each from one replica.
+          o.dtype = pipert::DType::F64;
+          o.offset = rk.normBase;
+          o.bytes = 8 * L.normSlots;
+          mine.uses.push_back({{Norm, o.offset, o.bytes, false},
+                               {Norm, o.offset, o.bytes, true}});
+        } else if (in.mb == sched::zeroWeightsBucket(C)) {
+          // ZeRO-1: each replica's updated part of every parameter.
+          o.offset = rk.valuesBase;
+          o.bytes = rk.paramBlockBytes;
+          std::vector<std::pair<int, int64_t>> offsets;
+          for (int p : rk.params)
+            offsets.push_back({p, rk.valuesBase + rk.paramOffset.at(p)});
+          parts = zeroParts(L, q % S, o.offset, offsets);
+          mine.uses.push_back({{Values, o.offset, o.bytes, false},
+                               {Values, o.offset, o.bytes, true}});
+        } else {
+          // The chunk's accumulators, summed over its replicas in place
+          // (ZeRO-1: each replica's own parts); to the shadow mode it
+          // reads and writes them all, as W does.
+          auto [first, bytes] = rk.accRange.at(in.mb);
+          o.offset = rk.accBase + first;
+          o.bytes = bytes;
+          if (zero) {
+            std::vector<std::pair<int, int64_t>> offsets;
+            for (const auto &[use, off] : rk.accOffset)
+              if (off >= first && off < first + bytes)
+                offsets.push_back(
+                    {L.paramIndex.lookup(use.first), rk.accBase + off});
+            parts = zeroParts(L, q % S, o.offset, offsets);
+          }
+          mine.uses.push_back({{Accs, rk.accBase, rk.accBytes, false},
+                               {Accs, rk.accBase, rk.accBytes, true}});
+        }
         mine.instrs.push_back(o);
-        mine.uses.push_back({{Accs, rk.accBase, rk.accBytes, false},
-                             {Accs, rk.accBase, rk.accBytes, true}});
+        mine.parts.push_back(std::move(parts));
         continue;
       }
       pipert::Instr o = stage.instrs.at(j);
@@ -143,6 +204,7 @@ static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages
         o.chunk = sched::replicaGroup(o.chunk, replica, G);
       mine.instrs.push_back(o);
       mine.uses.push_back(stage.uses.at(j));
+      mine.parts.emplace_back();
       ++j;
     }
   }
@@ -333,7 +395,7 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
         o.chunk = 0;
         o.mb = in.mb;
         o.offset = rk.normBase;
-        o.bytes = 8 * int64_t(L.params.size());
+        o.bytes = 8 * L.normSlots;
         block(Accs, rk.accBase, rk.accBytes, false, u);
         for (auto [g, off] : rk.tiedBase)
           for (const TiedGroup &tg : L.tied)
@@ -344,13 +406,14 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
         break;
       }
       case InstrOp::OptStep:
-        block(Norm, rk.normBase, 8 * int64_t(L.params.size()), false, u);
+        block(Norm, rk.normBase, 8 * L.normSlots, false, u);
         block(Grads, rk.gradsBase, pb, false, u);
-        for (auto [id, base] : {std::pair<int64_t, int64_t>{Values, rk.valuesBase},
-                                {AdamM, rk.mBase},
-                                {AdamV, rk.vBase}}) {
-          block(id, base, pb, false, u);
-          block(id, base, pb, true, u);
+        for (auto [id, base, bytes] :
+             {std::tuple<int64_t, int64_t, int64_t>{Values, rk.valuesBase, pb},
+              {AdamM, rk.mBase, rk.momentBlockBytes},
+              {AdamV, rk.vBase, rk.momentBlockBytes}}) {
+          block(id, base, bytes, false, u);
+          block(id, base, bytes, true, u);
         }
         block(Accs, rk.accBase, rk.accBytes, true, u);
         block(GradNorm, rk.gradNormOffset, 8, true, u);
@@ -377,7 +440,8 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
     s.ranks = int32_t(stages.size());
     s.microbatches = M;
     s.arenaBytes = L.ranks[q % size_t(L.stages)].arenaBytes;
-    pipert::appendWithUses(s, stages[q].instrs, stages[q].uses);
+    pipert::appendWithUses(s, stages[q].instrs, stages[q].uses,
+                           stages[q].parts);
     if (pipert::Status st = pipert::validateStream(s); !st.ok()) {
       error = "the stream of rank " + std::to_string(q) +
               " is invalid: " + st.message();

@@ -264,6 +264,10 @@ def PipeSchedulePass : Pass<"pipe-schedule", "::mlir::ModuleOp"> {
            "Data-parallel replicas of the pipeline: the schedule of all "
            "replicas x stages ranks, with each chunk's gradient all-reduce "
            "over its replicas, is proven and timed">,
+    Option<"zero", "zero", "int32_t", /*default=*/"0",
+           "ZeRO stage: 1 splits the AdamW moments among the replicas "
+           "(reduce-scatter of gradients, all-gather of parameters); 0 "
+           "keeps them whole">,
   ];
 }
 

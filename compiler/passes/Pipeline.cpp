@@ -49,6 +49,7 @@ void buildTrainingPipeline(mlir::OpPassManager &pm,
   schedule.kind = o.kind;
   schedule.microbatches = o.microbatches;
   schedule.replicas = o.replicas;
+  schedule.zero = o.zero;
   schedule.chunksPerRank = o.chunksPerRank;
   pm.addPass(createPipeSchedulePass(schedule));
 
@@ -68,6 +69,7 @@ TrainingPipelineOptions TrainingPipelineCLOptions::toOptions() const {
   o.microbatches = microbatches;
   o.chunksPerRank = chunksPerRank;
   o.replicas = replicas;
+  o.zero = zero;
   o.target = target == Target::Cuda ? "cuda" : "cpu";
   o.autodiffRecompute.assign(recompute.begin(), recompute.end());
   o.recomputeChunks = recomputeChunks;

@@ -29,6 +29,8 @@ struct TrainingPipelineOptions {
   int32_t chunksPerRank = 0; ///< 0: the kind's default
   /// Data-parallel replicas of the pipeline (Replicate.h).
   int32_t replicas = 1;
+  /// ZeRO stage (0 or 1): 1 splits the AdamW moments among the replicas.
+  int32_t zero = 0;
   std::string target = "cpu";
   /// Ops recomputed by autodiff (docs/AUTODIFF.md), e.g. {"gelu"}.
   std::vector<std::string> autodiffRecompute;
@@ -86,6 +88,10 @@ struct TrainingPipelineCLOptions
   Option<int32_t> replicas{*this, "replicas",
                            llvm::cl::desc("data-parallel replicas"),
                            llvm::cl::init(1)};
+  Option<int32_t> zero{*this, "zero",
+                       llvm::cl::desc("ZeRO stage (0 or 1; 1 needs "
+                                      "replicas of at least 2)"),
+                       llvm::cl::init(0)};
   Option<int32_t> chunksPerRank{
       *this, "chunks-per-rank",
       llvm::cl::desc("chunks per rank (0: the kind's default)"),

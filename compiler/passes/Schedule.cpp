@@ -239,7 +239,7 @@ void PipeSchedulePass::emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
   ScheduleOp::create(builder, loc, StringRef(sched::kindName(schedule.kind)),
                      ranks, schedule.microbatches, schedule.chunksPerRank,
                      llvm::APFloat(bubble), llvm::APFloat(result.stepTime),
-                     int32_t(replicas));
+                     int32_t(replicas), int32_t(zero));
 
   for (int32_t rank = 0; rank < ranks; ++rank) {
     const auto &stream = schedule.streams[rank];
@@ -365,12 +365,19 @@ void PipeSchedulePass::runOnOperation() {
         << "--pipe-schedule: replicas must be at least 1, got " << replicas;
     return signalPassFailure();
   }
+  if (zero != 0 && (zero != 1 || replicas < 2)) {
+    emitError(module.getLoc())
+        << "--pipe-schedule: zero must be 0, or 1 with at least 2 replicas "
+           "(ZeRO-1 splits the optimizer state among them); got zero = "
+        << zero << " with " << replicas << " replicas";
+    return signalPassFailure();
+  }
   // With replicas, what is proven and timed is the whole plan: every
   // replica's ranks with the data-parallel collectives (Replicate.h); the
   // programs stay the pipeline's.
   sched::MachineResult result;
-  why = sched::verifySchedule(sched::replicate(schedule, replicas), costs,
-                              result);
+  why = sched::verifySchedule(
+      sched::replicate(schedule, replicas, {}, zero == 1), costs, result);
   if (!why.empty()) {
     emitError(module.getLoc())
         << "--pipe-schedule: the " << sched::kindName(plan.kind)

@@ -214,9 +214,12 @@ std::string finishPlan(const ModelCosts &model, const PlanOptions &o,
       statics[r].gradients += p.bytes;
       plan.gradientBytes[size_t(chunkOfPiece[piece])] += p.bytes;
     }
+    // ZeRO-1: about a D-th of the moments (whole norm chunks, balanced
+    // over the replicas: pipert/ZeroShard.h).
+    const int64_t D = o.zero == 1 ? std::max(o.replicas, 1) : 1;
     for (int32_t r : ranks) {
       statics[r].weights += p.bytes + p.copyBytes;
-      statics[r].optimizer += 2 * p.bytes;
+      statics[r].optimizer += 2 * ((p.bytes + D - 1) / D);
     }
     if (ranks.size() > 1)
       plan.tied.push_back({p.name, {ranks.begin(), ranks.end()}});
@@ -233,15 +236,26 @@ std::string finishPlan(const ModelCosts &model, const PlanOptions &o,
     std::vector<uint8_t> reduced;
     for (int64_t bytes : plan.gradientBytes)
       reduced.push_back(bytes > 0);
-    plan.streams = replicate(plan.streams, D, reduced);
+    const bool zero = o.zero == 1;
+    plan.streams = replicate(plan.streams, D, reduced, zero);
     costs.collective.assign(size_t(plan.streams.groupCount()), {});
+    // A ring: an all-reduce is a reduce-scatter and an all-gather, each
+    // (D - 1) messages of a D-th.
+    std::vector<double> stageBytes(size_t(pl.ranks), 0.0);
     for (int32_t c = 0; c < pl.chunks; ++c) {
       auto &times = costs.collective[size_t(
           dataParallelGroup(pl.rankOf[c], D, G))];
-      times.resize(size_t(pl.chunks), 0.0);
+      times.resize(size_t(zeroWeightsBucket(pl.chunks)) + 1, 0.0);
       times[size_t(c)] =
-          2.0 * (D - 1) *
+          (zero ? 1.0 : 2.0) * (D - 1) *
           messageTime(o.rates, double(plan.gradientBytes[size_t(c)]) / D);
+      stageBytes[size_t(pl.rankOf[c])] += double(plan.gradientBytes[size_t(c)]);
+    }
+    for (int32_t s = 0; zero && s < pl.ranks; ++s) {
+      auto &times = costs.collective[size_t(dataParallelGroup(s, D, G))];
+      times.resize(size_t(zeroWeightsBucket(pl.chunks)) + 1, 0.0);
+      times[size_t(zeroWeightsBucket(pl.chunks))] =
+          (D - 1) * messageTime(o.rates, stageBytes[size_t(s)] / D);
     }
     if (std::string err = verifySchedule(plan.streams, costs, plan.timing);
         !err.empty())

@@ -94,6 +94,10 @@ struct PlanOptions {
   /// over its replicas (a ring: 2 (D-1) messages of a D-th each); the
   /// memory is a pipeline's (the reduction is in place).
   int32_t replicas = 1;
+  /// ZeRO-1 (with replicas > 1): each rank keeps about a D-th of its AdamW
+  /// moments; the gradients are reduce-scattered ((D-1) messages of a
+  /// D-th) and the parameters all-gathered after the step (the same).
+  int32_t zero = 0;
 };
 
 /// One chunk of the plan.

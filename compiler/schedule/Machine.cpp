@@ -48,6 +48,7 @@ struct Channel {
 /// One instance of a collective: the k-th allreduce of a group.
 struct Collective {
   std::vector<int32_t> joined; ///< member ranks that joined, in join order
+  Op op = Op::AllReduce;
   int32_t bucket = -1;
   int32_t firstInstr = -1; ///< the first joiner's instruction index
   double latest = 0, done = 0;
@@ -241,6 +242,8 @@ void Machine::step(int32_t r) {
       break;
     }
     case Op::AllReduce:
+    case Op::ReduceScatter:
+    case Op::AllGather:
       if (in.chunk < 0 || in.chunk >= G)
         return malformed(r, "group " + std::to_string(in.chunk) +
                                 " is not defined (groups 0.." +
@@ -277,14 +280,15 @@ bool Machine::collective(int32_t r, const Instr &in) {
       instances.emplace_back();
     Collective &c = instances[k];
     if (c.joined.empty()) {
+      c.op = in.op;
       c.bucket = in.mb;
       c.firstInstr = int32_t(st.pc);
-    } else if (c.bucket != in.mb && mismatch.empty()) {
+    } else if ((c.bucket != in.mb || c.op != in.op) && mismatch.empty()) {
       mismatch = where(r) + " joined collective #" + std::to_string(k) +
                  " of " + groupText(g) + ", which rank " +
                  std::to_string(c.joined[0]) + " #" +
-                 std::to_string(c.firstInstr) + " joined with bucket " +
-                 std::to_string(c.bucket);
+                 std::to_string(c.firstInstr) + " joined as " +
+                 opName(c.op) + " with bucket " + std::to_string(c.bucket);
     }
     c.latest = std::max(c.latest, st.clock);
     c.joined.push_back(r);
@@ -312,7 +316,7 @@ bool Machine::collective(int32_t r, const Instr &in) {
   // The collective's own time, from its last member's arrival (what a
   // rank waits before that is idle in pictures).
   if (record && c.done > c.latest)
-    spans.push_back({r, Op::AllReduce, g, c.bucket, c.latest, c.done});
+    spans.push_back({r, c.op, g, c.bucket, c.latest, c.done});
   st.clock = std::max(st.clock, c.done);
   st.joinedCurrent = false;
   st.joinedOf[g]++;
@@ -330,7 +334,7 @@ std::string Machine::diagnoseDeadlock() {
       continue;
     const Instr &in = s.streams[r][st.pc];
     os << "\n  " << where(r);
-    if (in.op == Op::AllReduce) {
+    if (pipert::isCollectiveOp(in.op)) {
       // Blocked ranks have joined; name the members that have not.
       const int32_t g = in.chunk, k = st.joinedOf[g];
       const Collective &c = collectives[g][k];

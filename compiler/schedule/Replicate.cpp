@@ -12,8 +12,9 @@ namespace {
 /// last W, as `replicate` describes).
 std::vector<std::vector<Instr>>
 withDataParallelReduction(const Schedule &pipeline, int32_t replicas,
-                          const std::vector<uint8_t> &reduced) {
-  const int32_t S = pipeline.placement.ranks, G = pipeline.groupCount();
+                          const std::vector<uint8_t> &reduced, bool zero) {
+  const int32_t S = pipeline.placement.ranks, G = pipeline.groupCount(),
+                C = pipeline.placement.chunks;
   std::vector<std::vector<Instr>> out(static_cast<size_t>(S));
   for (int32_t s = 0; s < S; ++s) {
     const std::vector<Instr> &in = pipeline.streams[size_t(s)];
@@ -22,15 +23,25 @@ withDataParallelReduction(const Schedule &pipeline, int32_t replicas,
     for (size_t i = 0; i < in.size(); ++i)
       if (in[i].op == Op::BwdW)
         lastW[size_t(in[i].chunk)] = i;
-    out[size_t(s)].reserve(in.size() + lastW.size());
+    const int32_t dp = dataParallelGroup(s, replicas, G);
+    const Op reduce = zero ? Op::ReduceScatter : Op::AllReduce;
+    bool holdsGradients = false;
+    out[size_t(s)].reserve(in.size() + lastW.size() + 2);
     for (size_t i = 0; i < in.size(); ++i) {
       out[size_t(s)].push_back(in[i]);
+      // ZeRO-1: the norm's partial sums, each made by one replica, are
+      // added over the replicas right after the pipeline's own group 0.
+      if (zero && in[i].op == Op::AllReduce && in[i].chunk == 0)
+        out[size_t(s)].push_back(
+            {Op::AllReduce, Op::AllReduce, -1, dp, zeroNormBucket(C), -1});
+      if (zero && in[i].op == Op::OptStep && holdsGradients)
+        out[size_t(s)].push_back(
+            {Op::AllGather, Op::AllGather, -1, dp, zeroWeightsBucket(C), -1});
       if (in[i].op != Op::BwdW || lastW[size_t(in[i].chunk)] != i ||
           (!reduced.empty() && !reduced[size_t(in[i].chunk)]))
         continue;
-      out[size_t(s)].push_back({Op::AllReduce, Op::AllReduce, -1,
-                                dataParallelGroup(s, replicas, G),
-                                in[i].chunk, -1});
+      holdsGradients = true;
+      out[size_t(s)].push_back({reduce, reduce, -1, dp, in[i].chunk, -1});
     }
   }
   return out;
@@ -58,7 +69,7 @@ replicateGroups(const std::vector<std::vector<int32_t>> &pipeline, int32_t S,
 }
 
 Schedule replicate(const Schedule &pipeline, int32_t replicas,
-                   const std::vector<uint8_t> &reduced) {
+                   const std::vector<uint8_t> &reduced, bool zero) {
   if (replicas <= 1)
     return pipeline;
   const int32_t S = pipeline.placement.ranks, G = pipeline.groupCount();
@@ -70,7 +81,7 @@ Schedule replicate(const Schedule &pipeline, int32_t replicas,
     groups.push_back(pipeline.groupMembers(g));
   out.groups = replicateGroups(groups, S, replicas);
   std::vector<std::vector<Instr>> stages =
-      withDataParallelReduction(pipeline, replicas, reduced);
+      withDataParallelReduction(pipeline, replicas, reduced, zero);
   const int32_t dpFirst = dataParallelGroup(0, replicas, G);
   for (int32_t r = 0; r < replicas; ++r)
     for (int32_t s = 0; s < S; ++s) {
@@ -79,7 +90,7 @@ Schedule replicate(const Schedule &pipeline, int32_t replicas,
       for (Instr &in : stream) {
         if (in.peer >= 0)
           in.peer += r * S;
-        if (in.op == Op::AllReduce && in.chunk < dpFirst)
+        if (pipert::isCollectiveOp(in.op) && in.chunk < dpFirst)
           in.chunk = replicaGroup(in.chunk, r, G);
       }
     }

@@ -13,6 +13,14 @@
 // replica r's copy of group g is r * G + g (replica 0 keeps the pipeline's
 // numbers), and the data-parallel group of stage s is D * G + s.
 //
+// ZeRO-1 (`zero`, docs/NUMERICS.md): each chunk's accumulators are
+// reduce-scattered instead (each replica gets the sum of its own part,
+// pipert/ZeroShard.h); right after group 0's all-reduce, whose operand now
+// holds each replica's partial sums of squares, the stage's replicas
+// all-reduce it too (bucket zeroNormBucket), so every rank sees the whole
+// norm; after opt_step, each replica's updated parts of the parameters are
+// all-gathered (bucket zeroWeightsBucket) on every stage with gradients.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef PIPEC_COMPILER_SCHEDULE_REPLICATE_H
@@ -34,6 +42,11 @@ inline int32_t dataParallelGroup(int32_t stage, int32_t replicas, int32_t G) {
   return replicas * G + stage;
 }
 
+/// The data-parallel buckets ZeRO-1 adds after the C chunks' buckets: the
+/// norm's partial sums, and the updated parameters.
+inline int32_t zeroNormBucket(int32_t chunks) { return chunks; }
+inline int32_t zeroWeightsBucket(int32_t chunks) { return chunks + 1; }
+
 /// The group table of D replicas of a pipeline of S ranks whose groups
 /// are `pipeline` (group 0 first): replica 0's, replica 1's, ..., then the
 /// data-parallel group of each stage.
@@ -46,9 +59,10 @@ replicateGroups(const std::vector<std::vector<int32_t>> &pipeline, int32_t S,
 /// all-reduce right after its last W, none for a chunk whose `reduced`
 /// entry is 0 (a chunk without gradients; an empty `reduced` reduces
 /// every chunk). Request ids are unchanged. D = 1 returns the pipeline
-/// unchanged.
+/// unchanged. `zero`: ZeRO-1's collectives, as described above.
 Schedule replicate(const Schedule &pipeline, int32_t replicas,
-                   const std::vector<uint8_t> &reduced = {});
+                   const std::vector<uint8_t> &reduced = {},
+                   bool zero = false);
 
 } // namespace pipec::schedule
 

@@ -102,6 +102,10 @@ const char *opName(Op op) {
     return "allreduce";
   case Op::OptStep:
     return "opt_step";
+  case Op::ReduceScatter:
+    return "reduce_scatter";
+  case Op::AllGather:
+    return "all_gather";
   }
   return "?";
 }
@@ -132,7 +136,10 @@ std::string describe(const Instr &in) {
     os << ") [req " << in.req << "]";
     break;
   case Op::AllReduce:
-    os << "allreduce(group " << in.chunk << ", bucket " << in.mb << ")";
+  case Op::ReduceScatter:
+  case Op::AllGather:
+    os << opName(in.op) << "(group " << in.chunk << ", bucket " << in.mb
+       << ")";
     break;
   case Op::OptStep:
     os << "opt_step";
@@ -171,6 +178,12 @@ std::string compactToken(const Instr &in) {
     break;
   case Op::AllReduce:
     os << "AR" << in.chunk << '.' << in.mb;
+    break;
+  case Op::ReduceScatter:
+    os << "RS" << in.chunk << '.' << in.mb;
+    break;
+  case Op::AllGather:
+    os << "AG" << in.chunk << '.' << in.mb;
     break;
   case Op::OptStep:
     os << "OPT";

@@ -99,9 +99,9 @@ std::string renderSvg(const Schedule &s, const MachineResult &res,
   legend.push_back({"#7a7a7a", "optimizer step"});
   bool collectives = false;
   for (const Span &sp : res.spans)
-    collectives = collectives || sp.op == Op::AllReduce;
+    collectives = collectives || pipert::isCollectiveOp(sp.op);
   if (collectives)
-    legend.push_back({"#8e5cb5", "all-reduce"});
+    legend.push_back({"#8e5cb5", "collective"});
   legend.push_back({"#e4e4e4", "idle"});
   legend.push_back({nullptr, "numbers in blocks: micro-batch"});
   int legendLines = 1;
@@ -160,10 +160,15 @@ std::string renderSvg(const Schedule &s, const MachineResult &res,
       continue;
     double y = top + sp.rank * (rowH + gap);
     double x = left + sp.start * scale, w = (sp.end - sp.start) * scale;
-    if (sp.op == Op::AllReduce) {
+    if (pipert::isCollectiveOp(sp.op)) {
       os << "<rect x=\"" << fmt(x) << "\" y=\"" << fmt(y) << "\" width=\""
          << fmt(w) << "\" height=\"" << fmt(rowH)
-         << "\" fill=\"#8e5cb5\"><title>all-reduce group " << sp.chunk
+         << "\" fill=\"#8e5cb5\"><title>"
+         << (sp.op == Op::AllReduce       ? "all-reduce"
+             : sp.op == Op::ReduceScatter ? "reduce-scatter"
+                                          : "all-gather")
+         << " group "
+         << sp.chunk
          << " bucket " << sp.mb << "</title></rect>\n";
       continue;
     }

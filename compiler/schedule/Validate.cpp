@@ -75,13 +75,14 @@ std::string checkCollectives(
       for (size_t k = 0; k < n; ++k) {
         const Instr &a = s.streams[ref][mine[k]];
         const Instr &b = s.streams[q][theirs[k]];
-        if (a.mb != b.mb)
+        if (a.mb != b.mb || a.op != b.op)
           return rep.at(q, theirs[k],
                         "collective #" + std::to_string(k) + " of " +
                             groupText(s, g) + " meets rank " +
                             std::to_string(ref) + " #" +
                             std::to_string(mine[k]) + " " + describe(a) +
-                            ", which names another bucket");
+                            (a.op != b.op ? ", another collective"
+                                          : ", which names another bucket"));
       }
       if (mine.size() != theirs.size()) {
         bool refMore = mine.size() > theirs.size();
@@ -140,9 +141,11 @@ std::string validateStreams(const Schedule &s) {
     bool optimizer = false;
     for (size_t i = 0; i < stream.size(); ++i) {
       const Instr &in = stream[i];
-      if (optimizer)
-        return rep.at(r, i, "comes after opt_step, which must end the stream");
-      bool usesChunk = in.op != Op::AllReduce && in.op != Op::OptStep;
+      // ZeRO-1's all-gathers of the updated parameters follow the step.
+      if (optimizer && in.op != Op::AllGather)
+        return rep.at(r, i, "comes after opt_step, which must end the stream "
+                            "(but for ZeRO's all-gathers)");
+      bool usesChunk = !pipert::isCollectiveOp(in.op) && in.op != Op::OptStep;
       if (usesChunk && (in.chunk < 0 || in.chunk >= C || in.mb < 0 ||
                         in.mb >= M))
         return rep.at(r, i,
@@ -270,6 +273,8 @@ std::string validateStreams(const Schedule &s) {
         break;
       }
       case Op::AllReduce:
+      case Op::ReduceScatter:
+      case Op::AllGather:
         if (in.chunk < 0 || in.chunk >= G)
           return rep.at(r, i, "group must be in 0.." + std::to_string(G - 1));
         if (!isMember[in.chunk][r])

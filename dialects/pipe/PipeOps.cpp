@@ -69,6 +69,10 @@ LogicalResult ScheduleOp::verify() {
            << getChunksPerRank();
   if (getReplicas() < 1)
     return emitOpError("replicas must be at least 1, got ") << getReplicas();
+  if (getZero() != 0 && (getZero() != 1 || getReplicas() < 2))
+    return emitOpError("zero must be 0, or 1 with replicas of at least 2; "
+                       "got zero = ")
+           << getZero() << " with " << getReplicas() << " replicas";
   double bubble = getBubble().convertToDouble();
   if (!(bubble >= 0 && bubble <= 1))
     return emitOpError("bubble must be a fraction in [0, 1], got ") << bubble;

@@ -75,7 +75,9 @@ def Pipe_ScheduleOp : Pipe_Op<"schedule"> {
     runs D copies of it, rank `replica * stages + rank`, each chunk's
     gradients all-reduced over its replicas after its last W (the schedule
     library's Replicate.h), and the figures are those of all D x stages
-    ranks with those collectives.
+    ranks with those collectives. `zero = 1` (printed when set, D > 1):
+    ZeRO-1, the AdamW moments split among the replicas (reduce-scatter of
+    the gradients, all-gather of the updated parameters; Replicate.h).
 
     ```mlir
     pipe.schedule "1f1b" stages = 4 microbatches = 8 chunks_per_rank = 1
@@ -85,10 +87,12 @@ def Pipe_ScheduleOp : Pipe_Op<"schedule"> {
   let arguments = (ins StrAttr:$kind, I32Prop:$stages, I32Prop:$microbatches,
                        I32Prop:$chunks_per_rank, F64Attr:$bubble,
                        F64Attr:$step_time,
-                       DefaultValuedProp<I32Prop, "1">:$replicas);
+                       DefaultValuedProp<I32Prop, "1">:$replicas,
+                       DefaultValuedProp<I32Prop, "0">:$zero);
   let assemblyFormat = [{
     $kind `stages` `=` $stages `microbatches` `=` $microbatches
     `chunks_per_rank` `=` $chunks_per_rank (`replicas` `=` $replicas^)?
+    (`zero` `=` $zero^)?
     `bubble` `=` $bubble `step_time` `=` $step_time attr-dict
   }];
   let hasVerifier = 1;

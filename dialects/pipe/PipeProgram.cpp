@@ -28,7 +28,8 @@ using namespace pipec::pipe;
 
 static const char *const kOpNames[kNumInstrOps] = {
     "fwd",      "bwd_b",     "bwd_w", "recv_act",   "recv_grad",
-    "send_act", "send_grad", "wait",  "all_reduce", "opt_step"};
+    "send_act", "send_grad", "wait",  "all_reduce", "opt_step",
+    "reduce_scatter", "all_gather"};
 
 llvm::StringRef pipec::pipe::instrOpName(InstrOp op) {
   int32_t i = static_cast<int32_t>(op);
@@ -51,6 +52,8 @@ InstrFields pipec::pipe::fieldsOf(InstrOp op) {
   case InstrOp::Wait:
     return {false, false, false, true};
   case InstrOp::AllReduce:
+  case InstrOp::ReduceScatter:
+  case InstrOp::AllGather:
     return {false, true, true, false};
   default:
     return {false, false, false, false};
@@ -77,6 +80,8 @@ static void printInstr(llvm::raw_ostream &os, const Instr &in,
     os << " req " << in.req;
     break;
   case InstrOp::AllReduce:
+  case InstrOp::ReduceScatter:
+  case InstrOp::AllGather:
     os << ' ';
     printSym(in.sym);
     os << " bucket " << in.mb;

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 
 namespace pipecrun {
@@ -27,7 +28,7 @@ static bool loadRegion(pipert::Executor &exec,
                        const pipert::SafetensorsFile &file,
                        const std::string &path, const pipert::ParamInfo &p,
                        const std::string &name, int64_t offset,
-                       std::string &error) {
+                       std::string &error, bool moment = false) {
   const pipert::Tensor *t = file.find(name);
   if (!t) {
     error = path + ": no tensor '" + name + "'";
@@ -54,7 +55,17 @@ static bool loadRegion(pipert::Executor &exec,
   for (int32_t q = p.rank; q < m.ranks; q += m.pipelineRanks()) {
     if (!exec.holds(q))
       continue;
-    if (pipert::Status c = exec.writeArena(q, offset, values.data(), p.bytes);
+    // ZeRO-1: a replica's moments hold its part alone.
+    const pipert::ShardRange s =
+        moment ? m.momentShard(p, m.replicaOf(q))
+               : pipert::ShardRange{0, p.elements()};
+    if (s.count == 0)
+      continue;
+    const int64_t at =
+        moment && m.zero ? offset + p.momentShift[size_t(m.replicaOf(q))]
+                         : offset;
+    if (pipert::Status c = exec.writeArena(q, at, values.data() + s.first,
+                                           s.count * 4);
         !c.ok()) {
       error = path + ": tensor '" + name + "': " + c.message();
       return false;
@@ -131,16 +142,56 @@ bool save(pipert::Executor &exec, const std::string &path,
   return writeSaved(exec.manifest(), values, path, error);
 }
 
-/// One region of parameter `p` (its value, m or v at `offset`) in the
-/// model's shape, read from the arena.
+/// Where a replica's part of a parameter's moment is read from: `count`
+/// floats of moment k (1 m, 2 v) from the start of replica r's storage.
+using MomentSource =
+    std::function<bool(const pipert::ParamInfo &p, int k, int32_t replica,
+                       float *dst, int64_t count, std::string &error)>;
+
+/// Every replica's moments from the arenas this process holds (the local
+/// transport holds all).
+static MomentSource localMoments(pipert::Executor &exec) {
+  return [&exec](const pipert::ParamInfo &p, int k, int32_t replica,
+                 float *dst, int64_t count, std::string &error) {
+    const pipert::Manifest &m = exec.manifest();
+    const int32_t q = replica * m.pipelineRanks() + p.rank;
+    if (pipert::Status c =
+            exec.readArena(q, m.momentOffset(p, k, replica), dst, count * 4);
+        !c.ok()) {
+      error = "parameter " + p.name + " (rank " + std::to_string(q) +
+              "'s part of its moments): " + c.message();
+      return false;
+    }
+    return true;
+  };
+}
+
+/// One region of parameter `p` (k: 0 its value, 1 m, 2 v) in the model's
+/// shape, read from the arena; with ZeRO-1 the moments are assembled from
+/// every replica's part through `moments`.
 static bool readModelShaped(pipert::Executor &exec, const pipert::ParamInfo &p,
-                            int64_t offset, std::vector<float> &out,
-                            std::string &error) {
+                            int k, const MomentSource &moments,
+                            std::vector<float> &out, std::string &error) {
+  const pipert::Manifest &m = exec.manifest();
   std::vector<float> stored(size_t(p.bytes / 4));
-  if (pipert::Status c = exec.readArena(p.rank, offset, stored.data(), p.bytes);
-      !c.ok()) {
-    error = "parameter " + p.name + ": " + c.message();
-    return false;
+  if (k == 0 || !m.zero) {
+    const int64_t offset = k == 0   ? p.offset
+                           : k == 1 ? p.adamMOffset
+                                    : p.adamVOffset;
+    if (pipert::Status c =
+            exec.readArena(p.rank, offset, stored.data(), p.bytes);
+        !c.ok()) {
+      error = "parameter " + p.name + ": " + c.message();
+      return false;
+    }
+  } else {
+    // ZeRO-1: each replica's part, where that replica's rank keeps it.
+    for (int32_t r = 0; r < m.replicas; ++r) {
+      const pipert::ShardRange s = m.momentShard(p, r);
+      if (s.count > 0 &&
+          !moments(p, k, r, stored.data() + s.first, s.count, error))
+        return false;
+    }
   }
   if (p.logicalShape.empty()) {
     out = std::move(stored);
@@ -158,6 +209,7 @@ static const char *const kStateSuffix[3] = {"", ".adam_m", ".adam_v"};
 /// The state tensors (value, m, v in the model's shapes) of the saved
 /// parameters whose copy lives on `rank` (-1: all), read from the arenas.
 static bool stateTensors(pipert::Executor &exec, int32_t rank,
+                         const MomentSource &moments,
                          std::vector<pipert::Tensor> &tensors,
                          std::string &error) {
   for (const pipert::ParamInfo &p : exec.manifest().params)
@@ -169,9 +221,8 @@ static bool stateTensors(pipert::Executor &exec, int32_t rank,
   for (const pipert::ParamInfo *p : savedParams(exec.manifest())) {
     if (rank >= 0 && p->rank != rank)
       continue;
-    const int64_t offsets[3] = {p->offset, p->adamMOffset, p->adamVOffset};
     for (int k = 0; k < 3; ++k) {
-      if (!readModelShaped(exec, *p, offsets[k], values, error))
+      if (!readModelShaped(exec, *p, k, moments, values, error))
         return false;
       tensors.push_back(pipert::makeFloatTensor<float>(
           p->name + kStateSuffix[k], p->modelShape(), values.data()));
@@ -190,7 +241,7 @@ static std::map<std::string, std::string> stateMetadata(int64_t step) {
 bool saveState(pipert::Executor &exec, const std::string &path,
                std::string &error) {
   std::vector<pipert::Tensor> tensors;
-  if (!stateTensors(exec, -1, tensors, error)) {
+  if (!stateTensors(exec, -1, localMoments(exec), tensors, error)) {
     error = "--save-state " + path + ": " + error;
     return false;
   }
@@ -202,11 +253,12 @@ bool saveState(pipert::Executor &exec, const std::string &path,
 /// (the state of the saved parameters whose copy is that rank's); `name`
 /// is left empty when the rank holds none.
 static bool writePart(pipert::Executor &exec, const std::string &partial,
-                      int64_t step, int32_t r, std::string &name,
-                      int64_t &bytes, std::string &error) {
+                      int64_t step, int32_t r, const MomentSource &moments,
+                      std::string &name, int64_t &bytes,
+                      std::string &error) {
   std::vector<pipert::Tensor> tensors;
   name.clear();
-  if (!stateTensors(exec, r, tensors, error))
+  if (!stateTensors(exec, r, moments, tensors, error))
     return false;
   if (tensors.empty())
     return true;
@@ -255,7 +307,8 @@ bool writeCheckpoint(pipert::Executor &exec, const std::string &dir,
   if (pipert::Status s = pipert::beginCheckpoint(dir, step, partial); !s.ok())
     ok = false, error = s.message();
   for (int32_t r = 0; ok && r < exec.manifest().ranks; ++r)
-    if ((ok = writePart(exec, partial, step, r, name, stats.bytes, error)) &&
+    if ((ok = writePart(exec, partial, step, r, localMoments(exec), name,
+                        stats.bytes, error)) &&
         !name.empty())
       parts.push_back(name);
   if (ok)
@@ -336,7 +389,7 @@ bool loadState(pipert::Executor &exec, const std::string &given,
     const int64_t offsets[3] = {p.offset, p.adamMOffset, p.adamVOffset};
     for (int k = 0; k < 3; ++k)
       if (!loadRegion(exec, file, path, p, p.name + kStateSuffix[k],
-                      offsets[k], error))
+                      offsets[k], error, k > 0))
         return false;
   }
   return true;
@@ -388,6 +441,78 @@ bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
   return writeSaved(m, values, path, error);
 }
 
+/// ZeRO-1 with one rank per process: every process shares its rank's
+/// moments (each parameter's m then v, in manifest order, as the rank
+/// keeps them) through the transport's allGather into `shared`, which
+/// `out` then reads any replica's part from. Without ZeRO, `out` reads the
+/// arenas. Collective.
+static bool gatherMoments(pipert::Executor &exec,
+                          pipert::MpiTransport &transport,
+                          std::chrono::milliseconds timeout,
+                          std::vector<uint8_t> &shared, MomentSource &out,
+                          std::string &error) {
+  const pipert::Manifest &m = exec.manifest();
+  if (!m.zero) {
+    out = localMoments(exec);
+    return true;
+  }
+  const int32_t me = pipert::MpiSession::rank();
+  // Rank q's block: each of its stage's parameters' m then v part, in
+  // manifest order, as replicaOf(q) keeps them.
+  auto placeOf = [&m](int32_t q, const pipert::ParamInfo &want) {
+    int64_t at = 0;
+    for (const pipert::ParamInfo &p : m.params) {
+      if (p.rank != m.pipelineRankOf(q))
+        continue;
+      if (&p == &want)
+        return at;
+      at += 2 * m.momentBytes(p, m.replicaOf(q));
+    }
+    return at;
+  };
+  int64_t block = 0;
+  for (int32_t q = 0; q < m.ranks; ++q) {
+    int64_t bytes = 0;
+    for (const pipert::ParamInfo &p : m.params)
+      if (p.rank == m.pipelineRankOf(q))
+        bytes += 2 * m.momentBytes(p, m.replicaOf(q));
+    block = std::max(block, bytes);
+  }
+  std::vector<uint8_t> mine(size_t(block), 0);
+  const int32_t myReplica = m.replicaOf(me);
+  for (const pipert::ParamInfo &p : m.params)
+    if (p.rank == m.pipelineRankOf(me) && m.momentBytes(p, myReplica) > 0)
+      for (int k = 1; k <= 2; ++k)
+        if (pipert::Status c = exec.readArena(
+                me, m.momentOffset(p, k, myReplica),
+                mine.data() + placeOf(me, p) +
+                    (k - 1) * m.momentBytes(p, myReplica),
+                m.momentBytes(p, myReplica));
+            !c.ok()) {
+          error = "parameter " + p.name + ": " + c.message();
+          return false;
+        }
+  shared.assign(size_t(block) * size_t(m.ranks), 0);
+  if (pipert::Status s = transport.allGather(me, mine.data(), shared.data(),
+                                             block,
+                                             pipert::Clock::now() + timeout);
+      !s.ok()) {
+    error = "sharing the ZeRO-1 moments: " + s.message();
+    return false;
+  }
+  out = [&m, &shared, placeOf, block](const pipert::ParamInfo &p, int k,
+                                      int32_t replica, float *dst,
+                                      int64_t count, std::string &) {
+    const int32_t q = replica * m.pipelineRanks() + p.rank;
+    std::memcpy(dst,
+                shared.data() + int64_t(q) * block + placeOf(q, p) +
+                    (k - 1) * m.momentBytes(p, replica),
+                size_t(count) * 4);
+    return true;
+  };
+  return true;
+}
+
 bool writeCheckpointGathered(pipert::Executor &exec,
                              pipert::MpiTransport &transport,
                              const std::string &dir, int64_t step,
@@ -430,7 +555,13 @@ bool writeCheckpointGathered(pipert::Executor &exec,
     if (pipert::Status s = pipert::beginCheckpoint(dir, step, partial); !s.ok())
       ok = false, error = s.message();
   if (agree(ok ? 0 : -1, "to prepare the checkpoint")) {
-    ok = writePart(exec, partial, step, me, name, stats.bytes, error);
+    // ZeRO-1: every replica's parts of the moments reach the process
+    // whose part file holds the parameter.
+    std::vector<uint8_t> shared;
+    MomentSource moments;
+    ok = gatherMoments(exec, transport, limit, shared, moments, error) &&
+         writePart(exec, partial, step, me, moments, name, stats.bytes,
+                   error);
     if (agree(ok ? (name.empty() ? 0 : 1) : -1, "to write its part")) {
       std::vector<std::string> parts;
       for (int32_t q = 0; q < n; ++q)

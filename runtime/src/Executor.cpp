@@ -155,7 +155,7 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
           (size_t(in.chunk) >= m.chunkRank.size() ||
            m.chunkRank[in.chunk] != m.pipelineRankOf(r)))
         return bad("the chunk is not on this rank");
-      if (in.op == Opcode::AllReduce &&
+      if (isCollectiveOp(in.op) &&
           (size_t(in.chunk) >= m.groups.size() ||
            !std::binary_search(m.groups[in.chunk].begin(),
                                m.groups[in.chunk].end(), r)))
@@ -655,6 +655,33 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           Status a = transport->allReduce(r, in.chunk, in.mb, data,
                                           in.bytes / dtypeBytes(in.dtype),
                                           in.dtype, deadline);
+          if (!a.ok()) {
+            fail(i, a.message());
+            ok = false;
+          } else if (sh) {
+            sh->markRegion(in.offset, in.bytes, i, step);
+          }
+          break;
+        }
+        case Opcode::ReduceScatter:
+        case Opcode::AllGather: {
+          // ZeRO-1: the operand as it is (accumulators, parameter values);
+          // the shadow mode checks its reads and marks its writes as for
+          // an all-reduce.
+          ok = compute(i, step, [] { return Status::success(); });
+          if (!ok)
+            break;
+          const Part *parts = s.parts.data() + in.firstPart;
+          uint8_t *data = arenas[r].get() + in.offset;
+          const int64_t count = in.bytes / dtypeBytes(in.dtype);
+          Status a =
+              in.op == Opcode::ReduceScatter
+                  ? transport->reduceScatter(r, in.chunk, in.mb, data, count,
+                                             in.dtype, parts, in.partCount,
+                                             deadline)
+                  : transport->allGatherParts(r, in.chunk, in.mb, data,
+                                              count, in.dtype, parts,
+                                              in.partCount, deadline);
           if (!a.ok()) {
             fail(i, a.message());
             ok = false;

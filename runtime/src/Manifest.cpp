@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <tuple>
 #include <sstream>
 
 namespace pipert {
@@ -155,6 +156,10 @@ Status validateManifest(const Manifest &m) {
     return fail("manifest: replicas (" + std::to_string(m.replicas) +
                 ") must be at least 1 and divide ranks (" +
                 std::to_string(m.ranks) + ")");
+  if (m.zero != 0 && (m.zero != 1 || m.replicas < 2))
+    return fail("manifest: zero " + std::to_string(m.zero) +
+                " must be 0, or 1 with 2 replicas or more (it has " +
+                std::to_string(m.replicas) + ")");
   const int32_t P = m.pipelineRanks();
   if (m.rankInfo.size() != size_t(m.ranks))
     return fail("manifest: \"rank_info\" has " +
@@ -230,13 +235,32 @@ Status validateManifest(const Manifest &m) {
     if (p.init != "normal" && p.init != "zeros" && p.init != "ones")
       return fail("manifest: parameter " + p.name + ": unknown init \"" +
                   p.init + "\"");
-    for (auto [off, what] : {std::pair{p.offset, ""}, {p.gradOffset, " grad"},
-                             {p.adamMOffset, " adam_m"},
-                             {p.adamVOffset, " adam_v"}})
-      if (Status s = add(p.rank, off, p.bytes, "parameter " + p.name + what,
-                         true);
-          !s.ok())
-        return s;
+    if (m.zero == 1 &&
+        (p.zeroKey < 0 || p.momentShift.size() != size_t(m.replicas) ||
+         p.momentShift[0] != 0))
+      return fail("manifest: parameter " + p.name +
+                  " needs a zero_key and one moment_shifts entry per "
+                  "replica (0 first) for ZeRO-1");
+    for (auto [off, bytes, what] :
+         {std::tuple{p.offset, p.bytes, ""}, {p.gradOffset, p.bytes, " grad"},
+          {p.adamMOffset, m.momentBytes(p, 0), " adam_m"},
+          {p.adamVOffset, m.momentBytes(p, 0), " adam_v"}})
+      if (bytes > 0)
+        if (Status s = add(p.rank, off, bytes, "parameter " + p.name + what,
+                           true);
+            !s.ok())
+          return s;
+    // The other replicas' parts (their own packing) inside the arena.
+    for (int32_t r = 1; m.zero == 1 && r < m.replicas; ++r)
+      for (int k = 1; k <= 2; ++k) {
+        const int64_t off = m.momentOffset(p, k, r),
+                      bytes = m.momentBytes(p, r),
+                      arena = m.rankInfo[size_t(p.rank)].arenaBytes;
+        if (bytes > 0 && (off < 0 || bytes > arena || off > arena - bytes))
+          return fail("manifest: parameter " + p.name + ": replica " +
+                      std::to_string(r) + "'s part of its moments is "
+                      "outside the arena");
+      }
   }
   for (const BufferInfo &b : m.buffers)
     if (Status s = add(b.rank, b.offset, b.bytes, "buffer " + b.name, false);
@@ -290,6 +314,8 @@ std::string manifestToJson(const Manifest &m) {
                    {"bubble", m.modeledBubble}};
   if (m.replicas != 1)
     j["replicas"] = m.replicas;
+  if (m.zero != 0)
+    j["zero"] = m.zero;
   j["chunks"] = m.chunkRank;
   j["groups"] = m.groups;
   if (!m.groupOperand.empty())
@@ -320,6 +346,10 @@ std::string manifestToJson(const Manifest &m) {
                       {"decay", p.decay}});
     if (!p.logicalShape.empty())
       params.back()["logical_shape"] = p.logicalShape;
+    if (p.zeroKey >= 0)
+      params.back()["zero_key"] = p.zeroKey;
+    if (!p.momentShift.empty())
+      params.back()["moment_shifts"] = p.momentShift;
   }
   j["parameters"] = params;
   json buffers = json::array();
@@ -382,6 +412,7 @@ Status parseManifest(const std::string &text, const std::string &name,
        r.dtype(j, "dtype", "manifest", m.dtype) &&
        r.integer32(j, "ranks", "manifest", m.ranks) &&
        r.integer32(j, "replicas", "manifest", m.replicas, false) &&
+       r.integer32(j, "zero", "manifest", m.zero, false) &&
        r.integer32(j, "microbatches", "manifest", m.microbatches) &&
        r.integer(j, "tokens_per_microbatch", "manifest",
                  m.tokensPerMicrobatch, false);
@@ -447,6 +478,7 @@ Status parseManifest(const std::string &text, const std::string &name,
            r.integer(pj, "adam_m_offset", p, info.adamMOffset) &&
            r.integer(pj, "adam_v_offset", p, info.adamVOffset) &&
            r.integer(pj, "bytes", p, info.bytes) &&
+           r.integer32(pj, "zero_key", p, info.zeroKey, false) &&
            r.string(pj, "init", p, info.init) &&
            r.number(pj, "std", p, info.std, false);
       if (ok) {
@@ -455,6 +487,8 @@ Status parseManifest(const std::string &text, const std::string &name,
         if (ok)
           info.decay = d->get<bool>();
       }
+      if (ok && pj.contains("moment_shifts"))
+        ok = r.intArray(pj, "moment_shifts", p, info.momentShift);
       if (ok && pj.contains("logical_shape")) {
         ok = r.intArray(pj, "logical_shape", p, info.logicalShape);
         if (ok && !fitsIn(info.logicalShape, info.shape))

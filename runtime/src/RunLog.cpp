@@ -86,6 +86,10 @@ std::string traceName(const Instr &in) {
     return "~" + msg(in.sub);
   case Opcode::AllReduce:
     return "AR" + std::to_string(in.chunk) + "." + std::to_string(in.mb);
+  case Opcode::ReduceScatter:
+    return "RS" + std::to_string(in.chunk) + "." + std::to_string(in.mb);
+  case Opcode::AllGather:
+    return "AG" + std::to_string(in.chunk) + "." + std::to_string(in.mb);
   case Opcode::OptStep:
     return "OPT";
   default:

@@ -14,9 +14,10 @@ namespace pipert {
 
 namespace {
 constexpr char kMagic[8] = {'P', 'I', 'P', 'E', 'S', 'T', 'R', 'M'};
-constexpr size_t kHeaderBytes = 64;
-constexpr size_t kInstrBytes = 40;
+constexpr size_t kHeaderBytes = 72;
+constexpr size_t kInstrBytes = 44;
 constexpr size_t kAccessBytes = 24;
+constexpr size_t kPartBytes = 24;
 
 /// Little-endian writer into a preallocated byte vector.
 struct Writer {
@@ -69,10 +70,14 @@ int64_t dtypeBytes(DType dtype) {
   }
 }
 
-void Stream::append(Instr instr, const std::vector<Access> &instrAccesses) {
+void Stream::append(Instr instr, const std::vector<Access> &instrAccesses,
+                    const std::vector<Part> &instrParts) {
   instr.firstAccess = uint32_t(accesses.size());
   instr.accessCount = uint32_t(instrAccesses.size());
   accesses.insert(accesses.end(), instrAccesses.begin(), instrAccesses.end());
+  instr.firstPart = uint32_t(parts.size());
+  instr.partCount = uint32_t(instrParts.size());
+  parts.insert(parts.end(), instrParts.begin(), instrParts.end());
   instrs.push_back(instr);
 }
 
@@ -85,7 +90,8 @@ const char *opcodeName(Opcode op) {
   static const char *const names[] = {"fwd",      "bwd_b",    "bwd_w",
                                       "recv_act", "recv_grad", "send_act",
                                       "send_grad", "wait",     "allreduce",
-                                      "opt_step"};
+                                      "opt_step", "reduce_scatter",
+                                      "all_gather"};
   return uint8_t(op) < kOpcodeCount ? names[uint8_t(op)] : "invalid";
 }
 
@@ -106,8 +112,11 @@ std::string describe(const Instr &in) {
   case Opcode::OptStep:
     return "opt_step";
   case Opcode::AllReduce:
-    return "allreduce(group " + std::to_string(in.chunk) + ", bucket " +
-           std::to_string(in.mb) + ")";
+  case Opcode::ReduceScatter:
+  case Opcode::AllGather:
+    return std::string(opcodeName(in.op)) + "(group " +
+           std::to_string(in.chunk) + ", bucket " + std::to_string(in.mb) +
+           ")";
   case Opcode::Wait:
     return "wait(" + post(in.sub) + ") [req " + std::to_string(in.req) + "]";
   default:
@@ -153,6 +162,11 @@ Status validateStream(const Stream &s) {
       return fail("invalid dtype " + std::to_string(int(in.dtype)));
     if (uint64_t(in.firstAccess) + in.accessCount > s.accesses.size())
       return fail("its accesses run past the access table");
+    if (uint64_t(in.firstPart) + in.partCount > s.parts.size())
+      return fail("its parts run past the part table");
+    if (in.partCount && in.op != Opcode::ReduceScatter &&
+        in.op != Opcode::AllGather)
+      return fail("only a reduce-scatter or an all-gather has parts");
     for (uint32_t a = 0; a < in.accessCount; ++a) {
       const Access &acc = s.accesses[in.firstAccess + a];
       if (!inArena(acc.offset, acc.bytes))
@@ -186,14 +200,32 @@ Status validateStream(const Stream &s) {
       waited[in.req] = 1;
       break;
     case Opcode::AllReduce:
+    case Opcode::ReduceScatter:
+    case Opcode::AllGather: {
       if (in.chunk < 0 || in.mb < 0)
         return fail("group and bucket must be non-negative");
-      if (dtypeBytes(in.dtype) == 0 || !inArena(in.offset, in.bytes) ||
-          in.bytes % dtypeBytes(in.dtype) != 0)
+      const int64_t e = dtypeBytes(in.dtype);
+      if (e == 0 || !inArena(in.offset, in.bytes) || in.bytes % e != 0)
         return fail("its operand [" + std::to_string(in.offset) + ", +" +
                     std::to_string(in.bytes) +
                     ") must be f32 or f64 elements inside the arena");
+      // Parts: whole elements of the operand, ascending and disjoint.
+      int64_t end = 0;
+      for (uint32_t k = 0; k < in.partCount; ++k) {
+        const Part &p = s.parts[in.firstPart + k];
+        if (p.rank < 0 || p.rank >= s.ranks || p.offset < end ||
+            p.bytes <= 0 || p.offset % e != 0 || p.bytes % e != 0 ||
+            p.bytes > in.bytes - p.offset)
+          return fail("part " + std::to_string(k) + " (rank " +
+                      std::to_string(p.rank) + ", [" +
+                      std::to_string(p.offset) + ", +" +
+                      std::to_string(p.bytes) +
+                      ")) is not whole elements of the operand after the "
+                      "part before it");
+        end = p.offset + p.bytes;
+      }
       break;
+    }
     case Opcode::OptStep:
       break;
     default: // posts
@@ -227,7 +259,7 @@ Status validateStream(const Stream &s) {
 std::vector<uint8_t> encodeStream(const Stream &s) {
   std::vector<uint8_t> out;
   out.reserve(kHeaderBytes + s.instrs.size() * kInstrBytes +
-              s.accesses.size() * kAccessBytes);
+              s.accesses.size() * kAccessBytes + s.parts.size() * kPartBytes);
   Writer w{out};
   for (char c : kMagic)
     w.u8(uint8_t(c));
@@ -240,6 +272,7 @@ std::vector<uint8_t> encodeStream(const Stream &s) {
   w.i64(s.arenaBytes);
   w.u64(0); // checksum, patched below
   w.u64(s.planId);
+  w.u64(s.parts.size());
   for (const Instr &in : s.instrs) {
     w.u8(uint8_t(in.op));
     w.u8(uint8_t(in.sub));
@@ -252,6 +285,7 @@ std::vector<uint8_t> encodeStream(const Stream &s) {
     w.u32(in.accessCount);
     w.i64(in.offset);
     w.i64(in.bytes);
+    w.u32(in.partCount);
   }
   for (const Access &a : s.accesses) {
     w.u8(a.write ? 1 : 0);
@@ -261,6 +295,12 @@ std::vector<uint8_t> encodeStream(const Stream &s) {
     w.i32(a.writer);
     w.i64(a.offset);
     w.i64(a.bytes);
+  }
+  for (const Part &p : s.parts) {
+    w.i32(p.rank);
+    w.u32(0);
+    w.i64(p.offset);
+    w.i64(p.bytes);
   }
   uint64_t sum = checksum(out.data(), out.size());
   for (int i = 0; i < 8; ++i)
@@ -288,19 +328,24 @@ Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
   s.rank = int32_t(getU32(p + 12));
   s.ranks = int32_t(getU32(p + 16));
   s.microbatches = int32_t(getU32(p + 20));
-  uint64_t nInstr = getU64(p + 24), nAccess = getU64(p + 32);
+  uint64_t nInstr = getU64(p + 24), nAccess = getU64(p + 32),
+           nPart = getU64(p + 64);
   s.arenaBytes = int64_t(getU64(p + 40));
   uint64_t sum = getU64(p + 48);
   // Guard the multiplication: counts come from an untrusted file.
-  if (nInstr > (uint64_t(1) << 40) || nAccess > (uint64_t(1) << 40))
+  if (nInstr > (uint64_t(1) << 40) || nAccess > (uint64_t(1) << 40) ||
+      nPart > (uint64_t(1) << 40))
     return fail("corrupt header: " + std::to_string(nInstr) +
-                " instructions, " + std::to_string(nAccess) + " accesses");
-  uint64_t want = kHeaderBytes + nInstr * kInstrBytes + nAccess * kAccessBytes;
+                " instructions, " + std::to_string(nAccess) + " accesses, " +
+                std::to_string(nPart) + " parts");
+  uint64_t want = kHeaderBytes + nInstr * kInstrBytes +
+                  nAccess * kAccessBytes + nPart * kPartBytes;
   if (size < want)
     return fail("truncated: the header announces " + std::to_string(nInstr) +
-                " instructions and " + std::to_string(nAccess) +
-                " accesses (" + std::to_string(want) +
-                " bytes) but the file holds " + std::to_string(size));
+                " instructions, " + std::to_string(nAccess) +
+                " accesses and " + std::to_string(nPart) + " parts (" +
+                std::to_string(want) + " bytes) but the file holds " +
+                std::to_string(size));
   if (size > want)
     return fail(std::to_string(size - want) +
                 " trailing bytes after the last record");
@@ -310,8 +355,9 @@ Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
   s.checksum = sum;
   s.instrs.resize(nInstr);
   s.accesses.resize(nAccess);
+  s.parts.resize(nPart);
   const uint8_t *q = p + kHeaderBytes;
-  uint64_t nextAccess = 0;
+  uint64_t nextAccess = 0, nextPart = 0;
   for (uint64_t i = 0; i < nInstr; ++i, q += kInstrBytes) {
     Instr &in = s.instrs[i];
     in.op = Opcode(q[0]);
@@ -324,13 +370,24 @@ Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
     in.accessCount = getU32(q + 20);
     in.offset = int64_t(getU64(q + 24));
     in.bytes = int64_t(getU64(q + 32));
+    in.partCount = getU32(q + 40);
     in.firstAccess = uint32_t(nextAccess);
     nextAccess += in.accessCount;
     if (nextAccess > nAccess || nextAccess > UINT32_MAX)
       return fail("corrupt: instruction #" + std::to_string(i) +
                   " claims accesses beyond the " + std::to_string(nAccess) +
                   " in the file");
+    in.firstPart = uint32_t(nextPart);
+    nextPart += in.partCount;
+    if (nextPart > nPart || nextPart > UINT32_MAX)
+      return fail("corrupt: instruction #" + std::to_string(i) +
+                  " claims parts beyond the " + std::to_string(nPart) +
+                  " in the file");
   }
+  if (nextPart != nPart)
+    return fail("corrupt: the instructions claim " +
+                std::to_string(nextPart) + " parts, the header " +
+                std::to_string(nPart));
   if (nextAccess != nAccess)
     return fail("corrupt: the instructions claim " +
                 std::to_string(nextAccess) + " accesses, the header " +
@@ -344,6 +401,12 @@ Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
     acc.writer = int32_t(getU32(q + 4));
     acc.offset = int64_t(getU64(q + 8));
     acc.bytes = int64_t(getU64(q + 16));
+  }
+  for (uint64_t k = 0; k < nPart; ++k, q += kPartBytes) {
+    Part &part = s.parts[k];
+    part.rank = int32_t(getU32(q));
+    part.offset = int64_t(getU64(q + 8));
+    part.bytes = int64_t(getU64(q + 16));
   }
   Status st = validateStream(s);
   if (!st.ok())

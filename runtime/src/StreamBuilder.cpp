@@ -7,7 +7,8 @@
 namespace pipert {
 
 void appendWithUses(Stream &stream, const std::vector<Instr> &instrs,
-                    const std::vector<std::vector<BufferUse>> &uses) {
+                    const std::vector<std::vector<BufferUse>> &uses,
+                    const std::vector<std::vector<Part>> &parts) {
   const int32_t base = int32_t(stream.instrs.size());
   // Start from each buffer's last write in the step: reads before the first
   // write of the step then expect the previous step's.
@@ -34,7 +35,10 @@ void appendWithUses(Stream &stream, const std::vector<Instr> &instrs,
     for (const BufferUse &u : uses[i])
       if (u.write)
         last[u.buffer] = base + int32_t(i);
-    stream.append(in, acc);
+    if (i < parts.size())
+      stream.append(in, acc, parts[i]);
+    else
+      stream.append(in, acc);
   }
 }
 

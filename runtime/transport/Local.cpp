@@ -301,20 +301,91 @@ Status LocalTransport::wait(int32_t rank, int32_t req,
       rank, me.msg.instr);
 }
 
+/// The sum over the members, in member order, of elements [first, end),
+/// written to the members `to` (all when null).
 template <typename T>
-static void sumInRankOrder(std::vector<void *> &data, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) {
+static void sumRange(const std::vector<void *> &data, int64_t first,
+                     int64_t end, void *to) {
+  for (int64_t i = first; i < end; ++i) {
     T sum = static_cast<T *>(data[0])[i];
     for (size_t m = 1; m < data.size(); ++m)
       sum += static_cast<T *>(data[m])[i];
+    if (to) {
+      static_cast<T *>(to)[i] = sum;
+      continue;
+    }
     for (void *d : data)
       static_cast<T *>(d)[i] = sum;
+  }
+}
+
+/// What the last member to join a collective does with the members' data.
+static void combine(Opcode op, const std::vector<void *> &data,
+                    const std::vector<int32_t> &memberIndex, int64_t count,
+                    DType dtype, const Part *parts, int32_t partCount) {
+  const int64_t e = dtypeBytes(dtype);
+  auto sum = [&](int64_t first, int64_t end, void *to) {
+    if (dtype == DType::F32)
+      sumRange<float>(data, first, end, to);
+    else
+      sumRange<double>(data, first, end, to);
+  };
+  if (op == Opcode::AllReduce) {
+    sum(0, count, nullptr);
+    return;
+  }
+  for (int32_t k = 0; k < partCount; ++k) {
+    const Part &p = parts[k];
+    void *owner = data[size_t(memberIndex[p.rank])];
+    if (op == Opcode::ReduceScatter) {
+      sum(p.offset / e, (p.offset + p.bytes) / e, owner);
+      continue;
+    }
+    for (void *d : data)
+      if (d != owner)
+        std::memcpy(static_cast<uint8_t *>(d) + p.offset,
+                    static_cast<const uint8_t *>(owner) + p.offset,
+                    size_t(p.bytes));
   }
 }
 
 Status LocalTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
                                  void *data, int64_t count, DType dtype,
                                  Clock::time_point deadline) {
+  return collective(Opcode::AllReduce, rank, group, bucket, data, count,
+                    dtype, nullptr, 0, deadline);
+}
+
+Status LocalTransport::reduceScatter(int32_t rank, int32_t group,
+                                     int32_t bucket, void *data,
+                                     int64_t count, DType dtype,
+                                     const Part *parts, int32_t partCount,
+                                     Clock::time_point deadline) {
+  return collective(Opcode::ReduceScatter, rank, group, bucket, data, count,
+                    dtype, parts, partCount, deadline);
+}
+
+Status LocalTransport::allGatherParts(int32_t rank, int32_t group,
+                                      int32_t bucket, void *data,
+                                      int64_t count, DType dtype,
+                                      const Part *parts, int32_t partCount,
+                                      Clock::time_point deadline) {
+  return collective(Opcode::AllGather, rank, group, bucket, data, count,
+                    dtype, parts, partCount, deadline);
+}
+
+Status LocalTransport::collective(Opcode op, int32_t rank, int32_t group,
+                                  int32_t bucket, void *data, int64_t count,
+                                  DType dtype, const Part *parts,
+                                  int32_t partCount,
+                                  Clock::time_point deadline) {
+  const char *what = opcodeName(op);
+  // ZeRO's collectives work on host arenas only (the cpu target).
+  if (copy && op != Opcode::AllReduce)
+    return Status::failure(std::string(what) +
+                               " of device arenas: ZeRO runs on the cpu "
+                               "target only",
+                           rank);
   // cuda-local: the sum is made on the host, which reads what this rank's
   // streams have finished only.
   if (device)
@@ -330,17 +401,45 @@ Status LocalTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
                                std::to_string(group),
                            rank);
   Group &g = groups[group];
+  for (int32_t k = 0; k < partCount; ++k)
+    if (parts[k].rank < 0 || size_t(parts[k].rank) >= g.memberIndex.size() ||
+        g.memberIndex[size_t(parts[k].rank)] < 0)
+      return Status::failure(std::string(what) + " of group " +
+                                 std::to_string(group) + ": part " +
+                                 std::to_string(k) + " belongs to rank " +
+                                 std::to_string(parts[k].rank) +
+                                 ", not a member",
+                             rank);
+  auto sameParts = [&] {
+    if (g.partCount != partCount)
+      return false;
+    for (int32_t k = 0; k < partCount; ++k)
+      if (g.parts[k].rank != parts[k].rank ||
+          g.parts[k].offset != parts[k].offset ||
+          g.parts[k].bytes != parts[k].bytes)
+        return false;
+    return true;
+  };
   if (g.joined == 0) {
+    g.op = op;
     g.bucket = bucket;
     g.count = count;
     g.dtype = dtype;
+    g.parts = parts;
+    g.partCount = partCount;
     g.error.clear();
     g.copyFailed = false;
-  } else if (g.bucket != bucket || g.count != count || g.dtype != dtype) {
-    g.error = "rank " + std::to_string(rank) + " joined bucket " +
-              std::to_string(bucket) + " with " + std::to_string(count) +
-              " elements, the others bucket " + std::to_string(g.bucket) +
+  } else if (g.op != op || g.bucket != bucket || g.count != count ||
+             g.dtype != dtype) {
+    g.error = "rank " + std::to_string(rank) + " joined " + what +
+              " bucket " + std::to_string(bucket) + " with " +
+              std::to_string(count) + " elements, the others " +
+              opcodeName(g.op) + " bucket " + std::to_string(g.bucket) +
               " with " + std::to_string(g.count);
+  } else if (!sameParts()) {
+    g.error = "rank " + std::to_string(rank) + " joined " + what +
+              " bucket " + std::to_string(bucket) +
+              " with other parts than the others";
   }
   g.data[g.memberIndex[rank]] = data;
   int64_t myGeneration = g.generation;
@@ -359,12 +458,8 @@ Status LocalTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
         if (Status c = copyArenaBytes(copy, g.staged[m], g.data[m], bytes);
             !c.ok())
           g.error = c.message(), g.copyFailed = true;
-      if (g.error.empty()) {
-        if (dtype == DType::F32)
-          sumInRankOrder<float>(sum, count);
-        else
-          sumInRankOrder<double>(sum, count);
-      }
+      if (g.error.empty())
+        combine(op, sum, g.memberIndex, count, dtype, parts, partCount);
       for (size_t m = 0; copy && m < g.data.size() && g.error.empty(); ++m)
         if (Status c = copyArenaBytes(copy, g.data[m], g.staged[m], bytes);
             !c.ok())
@@ -385,12 +480,14 @@ Status LocalTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
     return Status::failure("timed out: " +
                                std::to_string(g.members.size() - g.joined) +
                                " member(s) of group " +
-                               std::to_string(group) + " never joined",
+                               std::to_string(group) + " never joined its " +
+                               what,
                            rank);
   }
   if (!g.error.empty())
     return Status::failure(
-        (g.copyFailed ? "all-reduce through the host: " : "mismatched all-reduce: ") +
+        (g.copyFailed ? "all-reduce through the host: "
+                      : std::string("mismatched ") + what + ": ") +
             g.error,
         rank);
   return Status::success();

@@ -167,10 +167,17 @@ struct MpiTransport::Impl {
     std::vector<int32_t> members;
     int64_t maxBytes = 0; ///< largest operand of any member
   };
-  /// What precedes each all-reduce contribution, to name a mismatch.
+  /// What precedes each collective's contribution, to name a mismatch.
   struct Header {
-    int64_t rank, bucket, count, dtype;
+    int64_t rank, bucket, count, dtype, op, parts;
   };
+  /// Completes a collective's request: "" or why not.
+  Status finish(MPI_Request *req, int rc, const std::string &what,
+                int32_t group, Clock::time_point deadline);
+  /// ZeRO's reduce-scatter (ReduceScatter) or all-gather (AllGather).
+  Status exchangeParts(Opcode op, int32_t group, int32_t bucket, void *data,
+                       int64_t count, DType dtype, const Part *parts,
+                       int32_t partCount, Clock::time_point deadline);
 
   int32_t rank = 0, ranks = 0, microbatches = 0;
   MPI_Comm p2p = MPI_COMM_NULL;   ///< posts
@@ -326,7 +333,7 @@ Status MpiTransport::create(const std::vector<Stream> &streams,
   int64_t maxStage = 0, maxGather = 0;
   for (const Stream &s : streams)
     for (const Instr &in : s.instrs)
-      if (in.op == Opcode::AllReduce && in.chunk >= 0 &&
+      if (isCollectiveOp(in.op) && in.chunk >= 0 &&
           size_t(in.chunk) < impl->groups.size()) {
         Impl::Group &grp = impl->groups[size_t(in.chunk)];
         grp.maxBytes = std::max(grp.maxBytes, in.bytes);
@@ -341,7 +348,9 @@ Status MpiTransport::create(const std::vector<Stream> &streams,
     return Status::failure("mpi transport: an all-reduce gathers " +
                            std::to_string(maxGather) +
                            " bytes, more than MPI's int count");
-  impl->reduceSend.assign(size_t(maxStage), 0);
+  // A reduce-scatter sends every member its parts, each behind a header.
+  impl->reduceSend.assign(size_t(maxGather), 0);
+  (void)maxStage;
   impl->reduceRecv.assign(size_t(maxGather), 0);
   impl->noteSends.assign(size_t(impl->ranks), MPI_REQUEST_NULL);
   MPI_Irecv(impl->noteIn, kNoteBytes, MPI_CHAR, MPI_ANY_SOURCE, 0, impl->notes,
@@ -493,7 +502,8 @@ Status MpiTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
   // Every member sends the same stage size (the streams' largest operand),
   // so a member with another count is named instead of truncating.
   const int64_t stage = int64_t(sizeof(Impl::Header)) + g.maxBytes;
-  Impl::Header h{rank, bucket, count, int64_t(dtype)};
+  Impl::Header h{rank,           bucket, count, int64_t(dtype),
+                 int64_t(Opcode::AllReduce), 0};
   std::memcpy(I.reduceSend.data(), &h, sizeof h);
   std::memcpy(I.reduceSend.data() + sizeof h, data, size_t(bytes));
   MPI_Request req;
@@ -539,6 +549,197 @@ Status MpiTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
     sumInRankOrder<double>(first, stage, members, count, data);
   else
     return Status::failure("all-reduce of dtype none", rank);
+  return Status::success();
+}
+
+Status MpiTransport::Impl::finish(MPI_Request *req, int rc,
+                                  const std::string &what, int32_t group,
+                                  Clock::time_point deadline) {
+  if (rc != MPI_SUCCESS)
+    return Status::failure(what + " failed to start: " + mpiError(rc), rank);
+  MPI_Status st;
+  switch (poll(req, &st, rc, deadline)) {
+  case Poll::Done:
+    return Status::success();
+  case Poll::Failed:
+    return Status::failure(what + " over " + groupName(group) +
+                               " failed: " + mpiError(rc),
+                           rank);
+  case Poll::Aborted:
+    return abortedStatus();
+  case Poll::Timeout:
+    break;
+  }
+  return Status::failure("timed out: not every member of " +
+                             groupName(group) + " joined the " + what,
+                         rank);
+}
+
+Status MpiTransport::reduceScatter(int32_t rank, int32_t group, int32_t bucket,
+                                   void *data, int64_t count, DType dtype,
+                                   const Part *parts, int32_t partCount,
+                                   Clock::time_point deadline) {
+  if (rank != impl->rank)
+    return Status::failure("mpi transport: this process runs rank " +
+                               std::to_string(impl->rank),
+                           rank);
+  return impl->exchangeParts(Opcode::ReduceScatter, group, bucket, data, count,
+                             dtype, parts, partCount, deadline);
+}
+
+Status MpiTransport::allGatherParts(int32_t rank, int32_t group,
+                                    int32_t bucket, void *data, int64_t count,
+                                    DType dtype, const Part *parts,
+                                    int32_t partCount,
+                                    Clock::time_point deadline) {
+  if (rank != impl->rank)
+    return Status::failure("mpi transport: this process runs rank " +
+                               std::to_string(impl->rank),
+                           rank);
+  return impl->exchangeParts(Opcode::AllGather, group, bucket, data, count,
+                             dtype, parts, partCount, deadline);
+}
+
+Status MpiTransport::Impl::exchangeParts(Opcode op, int32_t group,
+                                         int32_t bucket, void *data,
+                                         int64_t count, DType dtype,
+                                         const Part *parts, int32_t partCount,
+                                         Clock::time_point deadline) {
+  const std::string what = opcodeName(op);
+  if (aborted)
+    return abortedStatus();
+  if (group < 0 || size_t(group) >= groups.size() ||
+      groups[size_t(group)].comm == MPI_COMM_NULL)
+    return Status::failure("rank " + std::to_string(rank) +
+                               " is not a member of group " +
+                               std::to_string(group),
+                           rank);
+  Group &g = groups[size_t(group)];
+  const int32_t members = int32_t(g.members.size());
+  const int64_t e = dtypeBytes(dtype);
+  if (count * e > g.maxBytes || e == 0)
+    return Status::failure(what + " of " + std::to_string(count * e) +
+                               " bytes, more than the streams announce for " +
+                               groupName(group),
+                           rank);
+  // Each member's parts, by its index in the group (the communicator keeps
+  // the ranks ascending, as the group lists them).
+  std::vector<int64_t> partBytes(size_t(members), 0);
+  for (int32_t k = 0; k < partCount; ++k) {
+    auto it = std::lower_bound(g.members.begin(), g.members.end(),
+                               parts[k].rank);
+    if (it == g.members.end() || *it != parts[k].rank)
+      return Status::failure(what + " of " + groupName(group) + ": part " +
+                                 std::to_string(k) + " belongs to rank " +
+                                 std::to_string(parts[k].rank) +
+                                 ", not a member",
+                             rank);
+    partBytes[size_t(it - g.members.begin())] += parts[k].bytes;
+  }
+  const int32_t me = int32_t(
+      std::lower_bound(g.members.begin(), g.members.end(), rank) -
+      g.members.begin());
+  const Header h{rank, bucket, count, int64_t(dtype), int64_t(op),
+                 int64_t(partCount)};
+  const int64_t hb = int64_t(sizeof(Header));
+  auto *bytes = static_cast<uint8_t *>(data);
+  // Member q's parts of `from`, packed after a header into `to`.
+  auto pack = [&](int32_t q, const uint8_t *from, uint8_t *to) {
+    std::memcpy(to, &h, sizeof h);
+    to += hb;
+    for (int32_t k = 0; k < partCount; ++k)
+      if (parts[k].rank == g.members[size_t(q)]) {
+        std::memcpy(to, from + parts[k].offset, size_t(parts[k].bytes));
+        to += parts[k].bytes;
+      }
+  };
+  const size_t n = static_cast<size_t>(members);
+  std::vector<int> sendCounts(n), sendDispls(n), recvCounts(n), recvDispls(n);
+  int64_t sendAt = 0, recvAt = 0;
+  for (int32_t q = 0; q < members; ++q) {
+    // Reduce-scatter: q gets its own parts from everyone; all-gather:
+    // everyone gets each member's own parts.
+    const int64_t out = hb + (op == Opcode::ReduceScatter
+                                  ? partBytes[size_t(q)]
+                                  : partBytes[size_t(me)]);
+    const int64_t in = hb + (op == Opcode::ReduceScatter
+                                 ? partBytes[size_t(me)]
+                                 : partBytes[size_t(q)]);
+    sendCounts[size_t(q)] = int(out);
+    sendDispls[size_t(q)] = int(op == Opcode::ReduceScatter ? sendAt : 0);
+    recvCounts[size_t(q)] = int(in);
+    recvDispls[size_t(q)] = int(recvAt);
+    if (op == Opcode::ReduceScatter) {
+      pack(q, bytes, reduceSend.data() + sendAt);
+      sendAt += out;
+    }
+    recvAt += in;
+  }
+  if (op == Opcode::AllGather)
+    pack(me, bytes, reduceSend.data());
+  if (recvAt > int64_t(reduceRecv.size()) ||
+      std::max(sendAt, hb + partBytes[size_t(me)]) >
+          int64_t(reduceSend.size()))
+    return Status::failure(what + " of " + groupName(group) +
+                               ": its parts do not fit the buffers the "
+                               "streams announce",
+                           rank);
+  MPI_Request req;
+  int rc = op == Opcode::ReduceScatter
+               ? MPI_Ialltoallv(reduceSend.data(), sendCounts.data(),
+                                sendDispls.data(), MPI_BYTE,
+                                reduceRecv.data(), recvCounts.data(),
+                                recvDispls.data(), MPI_BYTE, g.comm, &req)
+               : MPI_Iallgatherv(reduceSend.data(), sendCounts[0], MPI_BYTE,
+                                 reduceRecv.data(), recvCounts.data(),
+                                 recvDispls.data(), MPI_BYTE, g.comm, &req);
+  if (Status s = finish(&req, rc, what, group, deadline); !s.ok())
+    return s;
+  for (int32_t q = 0; q < members; ++q) {
+    Header o;
+    std::memcpy(&o, reduceRecv.data() + recvDispls[size_t(q)], sizeof o);
+    if (o.bucket != h.bucket || o.count != h.count || o.dtype != h.dtype ||
+        o.op != h.op || o.parts != h.parts)
+      return Status::failure(
+          "mismatched " + what + ": rank " + std::to_string(o.rank) +
+              " joined " + opcodeName(Opcode(uint8_t(o.op))) + " bucket " +
+              std::to_string(o.bucket) + " with " + std::to_string(o.count) +
+              " elements and " + std::to_string(o.parts) + " parts, rank " +
+              std::to_string(rank) + " " + what + " bucket " +
+              std::to_string(bucket) + " with " + std::to_string(count) +
+              " elements and " + std::to_string(partCount) + " parts",
+          rank);
+  }
+  if (op == Opcode::AllGather) {
+    for (int32_t q = 0; q < members; ++q) {
+      if (q == me)
+        continue;
+      const uint8_t *from = reduceRecv.data() + recvDispls[size_t(q)] + hb;
+      for (int32_t k = 0; k < partCount; ++k)
+        if (parts[k].rank == g.members[size_t(q)]) {
+          std::memcpy(bytes + parts[k].offset, from, size_t(parts[k].bytes));
+          from += parts[k].bytes;
+        }
+    }
+    return Status::success();
+  }
+  // Reduce-scatter: my parts, summed over the members in member order as
+  // the all-reduce sums (the local transport's order).
+  int64_t at = hb;
+  for (int32_t k = 0; k < partCount; ++k) {
+    if (parts[k].rank != rank)
+      continue;
+    const uint8_t *first = reduceRecv.data() + recvDispls[0] + at;
+    const int64_t stride = hb + partBytes[size_t(me)];
+    const int64_t elems = parts[k].bytes / e;
+    if (dtype == DType::F32)
+      sumInRankOrder<float>(first, stride, members, elems,
+                            bytes + parts[k].offset);
+    else
+      sumInRankOrder<double>(first, stride, members, elems,
+                             bytes + parts[k].offset);
+    at += parts[k].bytes;
+  }
   return Status::success();
 }
 

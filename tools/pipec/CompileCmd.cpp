@@ -40,6 +40,13 @@ static StrictInt<int, 1, kMaxReplicas> dpOpt(
              "step and each chunk's gradients all-reduced over its "
              "replicas after its last W (cpu target)"),
     cl::sub(compileCmd));
+static StrictInt<int, 0, 1> zeroOpt(
+    "zero", 0,
+    cl::desc("ZeRO stage with --dp: 1 splits the AdamW moments among the "
+             "replicas of each stage (gradients reduce-scattered, each "
+             "replica updating its part, the parameters all-gathered), "
+             "the same bits as 0 with less optimizer memory per rank"),
+    cl::sub(compileCmd));
 static cl::opt<std::string>
     scheduleOpt("schedule",
                 cl::desc("gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, "
@@ -92,6 +99,11 @@ static int runCompile() {
     errs() << me << "--stages must be at least 1\n";
     return 1;
   }
+  if (zeroOpt == 1 && dpOpt < 2) {
+    errs() << me << "--zero 1 splits the optimizer state among the "
+                    "data-parallel replicas: it needs --dp 2 or more\n";
+    return 1;
+  }
   int microbatches = mbOpt > 0 ? int(mbOpt) : 2 * stagesOpt;
   mlir::MLIRContext ctx;
   mlir::OwningOpRef<mlir::ModuleOp> module =
@@ -107,7 +119,8 @@ static int runCompile() {
     module->print(os);
     os << "\n-- stages=" << stagesOpt << " microbatches=" << microbatches
        << " schedule=" << scheduleOpt << " chunks-per-rank=" << chunksOpt
-       << " dp=" << dpOpt << " target=" << targetOpt
+       << " dp=" << dpOpt << (zeroOpt ? " zero=1" : "")
+       << " target=" << targetOpt
        << " fuse=" << int(!noFuse)
        << " debug-one-slot=" << int(debugOneSlot)
        << " debug-perturb-vjp=" << debugPerturbVjp << "\n";
@@ -118,6 +131,7 @@ static int runCompile() {
   options.microbatches = microbatches;
   options.chunksPerRank = chunksOpt;
   options.replicas = dpOpt;
+  options.zero = zeroOpt;
   options.target = targetOpt;
   options.fuse = !noFuse;
   mlir::PassManager pm(&ctx);
@@ -156,13 +170,21 @@ static int runCompile() {
   for (size_t r = 0; r < plan.arenaBytes.size(); ++r) {
     outs() << "rank " << r << ": arena " << plan.arenaBytes[r]
            << " bytes (memory plan; live peak " << plan.peakLiveBytes[r]
-           << ")\n";
+           << ")";
+    if (zeroOpt)
+      outs() << ", AdamW moments " << plan.momentBytes[r] << " bytes ("
+             << plan.wholeMomentBytes[r] << " without ZeRO-1)";
+    outs() << "\n";
   }
   if (dpOpt > 1)
     outs() << dpOpt << " replicas: " << dpOpt * stagesOpt
            << " ranks, rank r + k*" << stagesOpt
-           << " with rank r's arena; each chunk's gradients all-reduced in "
-              "place (no buffer)\n";
+           << " with rank r's arena; each chunk's gradients "
+           << (zeroOpt ? "reduce-scattered (ZeRO-1: each replica updates "
+                         "its part of the AdamW moments, then the "
+                         "parameters are all-gathered)"
+                       : "all-reduced")
+           << " in place (no buffer)\n";
   if (emitOnly)
     return 0;
   pipec::emit::BuildStats stats;

@@ -55,6 +55,12 @@ static StrictInt<int, 1, kMaxReplicas> dpOpt(
              "replicas, on the target's link); memory is per rank, the "
              "same in every replica"),
     cl::sub(planCmd));
+static StrictInt<int, 0, 1> zeroOpt(
+    "zero", 0,
+    cl::desc("ZeRO stage with --dp, as pipec compile --zero: 1 counts about "
+             "a dp-th of the AdamW moments per rank and times the "
+             "gradients' reduce-scatter and the parameters' all-gather"),
+    cl::sub(planCmd));
 static StrictInt<int, 0, kMaxMicrobatches> mbOpt("microbatches", 0, cl::desc("micro-batches per step"), cl::sub(planCmd));
 static cl::opt<std::string>
     scheduleOpt("schedule",
@@ -173,6 +179,10 @@ static int runPlan() {
   o.microbatches = mbOpt;
   o.chunksPerRank = chunksOpt;
   o.replicas = dpOpt;
+  o.zero = zeroOpt;
+  if (zeroOpt == 1 && dpOpt < 2)
+    return fail("--zero 1 splits the optimizer state among the "
+                "data-parallel replicas: it needs --dp 2 or more");
   if (!capOpt.empty() && !parseBytes(capOpt, o.memoryCap))
     return fail("--memory-cap '" + capOpt +
                 "' is not a positive byte count (e.g. 80G, 512MiB)");
@@ -262,6 +272,8 @@ static int runPlan() {
       j.attribute("stages", ranks);
       if (s.replicas > 1) // as in the manifest: only with data parallelism
         j.attribute("replicas", s.replicas);
+      if (o.zero == 1)
+        j.attribute("zero", o.zero);
       j.attribute("microbatches", s.microbatches);
       j.attribute("chunks_per_rank", s.chunksPerRank);
       j.attribute("target", o.rates.name);
@@ -372,8 +384,13 @@ static int runPlan() {
   os << format("step time %.4e s, bubble fraction %.4f\n", plan.timing.stepTime,
                plan.timing.bubbleFraction);
   if (s.replicas > 1) {
-    os << "data parallelism: each chunk's gradients all-reduced over its "
-       << s.replicas << " replicas after its last W (in place, no buffer):\n";
+    os << "data parallelism: each chunk's gradients "
+       << (o.zero == 1 ? "reduce-scattered (ZeRO-1: each replica keeps and "
+                         "updates a part of the AdamW moments, the "
+                         "parameters all-gathered after the step)"
+                       : "all-reduced")
+       << " over its " << s.replicas
+       << " replicas after its last W (in place, no buffer):\n";
     for (size_t c = 0; c < plan.chunks.size(); ++c)
       os << format("  c%-3zu %lld bytes\n", c,
                    (long long)plan.gradientBytes[c]);

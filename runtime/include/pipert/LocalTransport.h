@@ -6,7 +6,9 @@
 // allocate nothing. Waits are passive (condition variables, one per rank),
 // so ranks sharing cores never spin. All-reduce sums in rank order, element
 // by element, and writes the same sum to every member: tied copies and
-// replicated gradients stay bitwise equal.
+// replicated gradients stay bitwise equal. ZeRO's reduce-scatter makes the
+// same sums for each member's own parts only; its all-gather copies each
+// member's parts to the others.
 //
 // With a device's queues (DeviceQueues.h) it is the `cuda-local`
 // transport: a matched message is copied on the receiver's transfer stream
@@ -53,6 +55,14 @@ public:
   Status allReduce(int32_t rank, int32_t group, int32_t bucket, void *data,
                    int64_t count, DType dtype,
                    Clock::time_point deadline) override;
+  Status reduceScatter(int32_t rank, int32_t group, int32_t bucket,
+                       void *data, int64_t count, DType dtype,
+                       const Part *parts, int32_t partCount,
+                       Clock::time_point deadline) override;
+  Status allGatherParts(int32_t rank, int32_t group, int32_t bucket,
+                        void *data, int64_t count, DType dtype,
+                        const Part *parts, int32_t partCount,
+                        Clock::time_point deadline) override;
   void abort(const std::string &reason) override;
   Status drain(int32_t rank) override;
 
@@ -86,7 +96,11 @@ private:
     std::vector<void *> data;
     int64_t generation = 0;
     int32_t joined = 0;
+    Opcode op = Opcode::AllReduce;
     int32_t bucket = 0;
+    /// The first member's parts (its stream's, alive for the run).
+    const Part *parts = nullptr;
+    int32_t partCount = 0;
     int64_t count = 0;
     DType dtype = DType::None;
     std::string error;
@@ -99,6 +113,11 @@ private:
   LocalTransport() = default;
   Status post(int32_t rank, int32_t peer, Channel channel, int32_t req,
               const Message &msg, bool send);
+  /// An all-reduce, reduce-scatter or all-gather: the last member to join
+  /// does the work for all, under the lock.
+  Status collective(Opcode op, int32_t rank, int32_t group, int32_t bucket,
+                    void *data, int64_t count, DType dtype, const Part *parts,
+                    int32_t partCount, Clock::time_point deadline);
   Queue &queue(int32_t src, int32_t dst, Channel channel) {
     return queues[(size_t(src) * ranks + size_t(dst)) * 2 + size_t(channel)];
   }

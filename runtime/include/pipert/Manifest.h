@@ -12,7 +12,9 @@
 
 #include "pipert/Status.h"
 #include "pipert/Stream.h"
+#include "pipert/ZeroShard.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,6 +46,16 @@ struct ParamInfo {
   std::string init = "normal"; ///< "normal", "zeros" or "ones"
   double std = 0.02;
   bool decay = false; ///< weight decay (2-D weights)
+  /// ZeRO-1: the key pipert::zeroShard splits the moments by (the
+  /// parameter's index in the model); -1 without ZeRO.
+  int32_t zeroKey = -1;
+  /// ZeRO-1: where replica r's moments of it sit, relative to replica 0's
+  /// (adam offsets + momentShift[r]): each replica packs its own parts.
+  std::vector<int64_t> momentShift;
+  /// Elements of the parameter.
+  int64_t elements() const {
+    return bytes / std::max<int64_t>(dtypeBytes(dtype), 1);
+  }
   /// The shape initialisation and checkpoints see.
   const std::vector<int64_t> &modelShape() const {
     return logicalShape.empty() ? shape : logicalShape;
@@ -99,6 +111,10 @@ struct Manifest {
   /// params, buffers and the metric slots describe replica 0 (ranks below
   /// ranks / replicas); every replica has the same at its own ranks.
   int32_t replicas = 1;
+  /// ZeRO stage (0 or 1). With 1, each replica's AdamW moments of a
+  /// parameter hold only its part (pipert/ZeroShard.h), at the
+  /// parameter's adam offsets of that replica's rank.
+  int32_t zero = 0;
   std::vector<int32_t> chunkRank;         ///< chunk -> rank (replica 0)
   std::vector<std::vector<int32_t>> groups; ///< group -> ranks, ascending
   /// Per group, the group whose operand the plan's code prepares
@@ -120,6 +136,20 @@ struct Manifest {
   int32_t pipelineRankOf(int32_t r) const { return r % pipelineRanks(); }
   /// The replica rank r belongs to.
   int32_t replicaOf(int32_t r) const { return r / pipelineRanks(); }
+  /// The part of p's moments that `replica` holds (all of it without ZeRO).
+  ShardRange momentShard(const ParamInfo &p, int32_t replica) const {
+    return zero == 1 ? zeroShard(p.elements(), p.zeroKey, replica, replicas)
+                     : ShardRange{0, p.elements()};
+  }
+  /// Bytes of p's moments that `replica` keeps.
+  int64_t momentBytes(const ParamInfo &p, int32_t replica) const {
+    return momentShard(p, replica).count * dtypeBytes(p.dtype);
+  }
+  /// Where `replica` keeps moment k (1 m, 2 v) of p.
+  int64_t momentOffset(const ParamInfo &p, int k, int32_t replica) const {
+    return (k == 1 ? p.adamMOffset : p.adamVOffset) +
+           (zero == 1 ? p.momentShift[size_t(replica)] : 0);
+  }
   /// The group whose operand prepareAllReduce fills for group g, or -1.
   int32_t operandGroupOf(int32_t g) const {
     return groupOperand.empty() ? g : groupOperand[size_t(g)];

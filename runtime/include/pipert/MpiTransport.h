@@ -67,6 +67,17 @@ public:
   Status allReduce(int32_t rank, int32_t group, int32_t bucket, void *data,
                    int64_t count, DType dtype,
                    Clock::time_point deadline) override;
+  /// ZeRO's collectives: each member's parts travel to the members that
+  /// need them (MPI_Ialltoallv, MPI_Iallgatherv) behind a header that
+  /// names a mismatch; sums in member order, as allReduce's.
+  Status reduceScatter(int32_t rank, int32_t group, int32_t bucket,
+                       void *data, int64_t count, DType dtype,
+                       const Part *parts, int32_t partCount,
+                       Clock::time_point deadline) override;
+  Status allGatherParts(int32_t rank, int32_t group, int32_t bucket,
+                        void *data, int64_t count, DType dtype,
+                        const Part *parts, int32_t partCount,
+                        Clock::time_point deadline) override;
   void abort(const std::string &reason) override;
   bool runsAllRanks() const override { return false; }
   Status allGather(int32_t rank, const void *mine, void *all, int64_t bytes,

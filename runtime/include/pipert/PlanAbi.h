@@ -28,10 +28,22 @@ enum class Opcode : uint8_t {
   SendGrad,
   Wait,
   AllReduce,
-  OptStep
+  OptStep,
+  /// ZeRO-1 (ZeroShard.h): each member gets the sum over the group of its
+  /// own parts of the operand (the others' parts are left as they were).
+  ReduceScatter,
+  /// ZeRO-1: every member's parts of the operand are copied to the others.
+  AllGather
 };
 /// One past the largest opcode.
-constexpr uint8_t kOpcodeCount = 10;
+constexpr uint8_t kOpcodeCount = 12;
+
+/// The collectives: AllReduce, ReduceScatter, AllGather (chunk = the
+/// group, mb = the bucket).
+inline bool isCollectiveOp(Opcode op) {
+  return op == Opcode::AllReduce || op == Opcode::ReduceScatter ||
+         op == Opcode::AllGather;
+}
 
 /// The regions of a (chunk, micro-batch), each placed in its own slots
 /// (docs/EMIT.md): activations and gradients received and sent, the values

@@ -47,11 +47,19 @@ struct Access {
   bool write = false;
 };
 
+/// A member's part of a ReduceScatter or AllGather operand: `bytes` at
+/// `offset` from the operand's start belong to `rank` (ZeroShard.h).
+struct Part {
+  int32_t rank = 0;
+  int64_t offset = 0, bytes = 0;
+};
+
 /// One instruction. Compute ops use chunk and mb; posts use peer, chunk (the
 /// chunk that produced the message), mb and req, and offset/bytes locate the
 /// message buffer; Wait names its post by req and repeats the post's opcode
-/// in `sub`; AllReduce uses chunk as the group, mb as the bucket and
-/// offset/bytes/dtype for its operand, summed in place.
+/// in `sub`; the collectives use chunk as the group, mb as the bucket and
+/// offset/bytes/dtype for their operand, reduced in place; ReduceScatter
+/// and AllGather also list every member's parts of it.
 struct Instr {
   Opcode op = Opcode::Fwd;
   Opcode sub = Opcode::Fwd;
@@ -65,6 +73,9 @@ struct Instr {
   /// This instruction's accesses are accesses[firstAccess, +accessCount).
   uint32_t firstAccess = 0;
   uint32_t accessCount = 0;
+  /// This instruction's parts are parts[firstPart, +partCount).
+  uint32_t firstPart = 0;
+  uint32_t partCount = 0;
 };
 
 /// A rank's whole stream for one training step.
@@ -81,14 +92,18 @@ struct Stream {
   uint64_t checksum = 0;
   std::vector<Instr> instrs;
   std::vector<Access> accesses;
+  std::vector<Part> parts;
 
-  /// Appends an instruction with its accesses (sets firstAccess/accessCount).
-  void append(Instr instr, const std::vector<Access> &instrAccesses);
+  /// Appends an instruction with its accesses and parts (sets firstAccess,
+  /// accessCount, firstPart and partCount).
+  void append(Instr instr, const std::vector<Access> &instrAccesses,
+              const std::vector<Part> &instrParts = {});
 };
 
 /// Version of the binary format this runtime reads and writes.
-/// Version 2 carries the plan id in the header (docs/RUNTIME.md).
-constexpr uint32_t kStreamVersion = 2;
+/// Version 2 carries the plan id in the header; version 3 the parts of
+/// ZeRO's collectives (docs/RUNTIME.md).
+constexpr uint32_t kStreamVersion = 3;
 
 /// True for the point-to-point posts.
 bool isPostOp(Opcode op);

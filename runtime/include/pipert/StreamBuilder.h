@@ -30,9 +30,11 @@ struct BufferUse {
 /// Appends `instrs` to `stream` with accesses derived from `uses`
 /// (uses[i] belongs to instrs[i]). A recv post's write of its message
 /// buffer is listed in its uses (it defines the buffer's writer) but not
-/// stored as an access: the transport performs it at the wait.
+/// stored as an access: the transport performs it at the wait. `parts`
+/// (empty, or parts[i] for instrs[i]): the parts of ZeRO's collectives.
 void appendWithUses(Stream &stream, const std::vector<Instr> &instrs,
-                    const std::vector<std::vector<BufferUse>> &uses);
+                    const std::vector<std::vector<BufferUse>> &uses,
+                    const std::vector<std::vector<Part>> &parts = {});
 
 } // namespace pipert
 

@@ -79,6 +79,21 @@ public:
   virtual Status allReduce(int32_t rank, int32_t group, int32_t bucket,
                            void *data, int64_t count, DType dtype,
                            Clock::time_point deadline) = 0;
+  /// ZeRO-1's reduce-scatter: every member passes the same `parts` of the
+  /// operand (`count` elements at `data`; byte ranges from its start, each
+  /// naming its member rank); each member's own parts get the group's sum
+  /// in rank order, the same per element as allReduce's, and its other
+  /// bytes are left as they were. Blocks until all members joined.
+  virtual Status reduceScatter(int32_t rank, int32_t group, int32_t bucket,
+                               void *data, int64_t count, DType dtype,
+                               const Part *parts, int32_t partCount,
+                               Clock::time_point deadline) = 0;
+  /// ZeRO-1's all-gather: with the same `parts` on every member, each
+  /// member's parts of its operand are copied into every other member's.
+  virtual Status allGatherParts(int32_t rank, int32_t group, int32_t bucket,
+                                void *data, int64_t count, DType dtype,
+                                const Part *parts, int32_t partCount,
+                                Clock::time_point deadline) = 0;
   /// Wakes every blocked wait with `reason`; later calls fail at once.
   virtual void abort(const std::string &reason) = 0;
   /// At the end of `rank`'s run or at a checkpoint's step boundary, before

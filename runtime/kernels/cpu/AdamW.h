@@ -25,6 +25,7 @@
 
 #include "kernels/cpu/Reduce.h"
 #include "kernels/cpu/Status.h"
+#include "pipert/ZeroShard.h"
 
 #include <algorithm>
 #include <cmath>
@@ -79,6 +80,29 @@ inline Status adamwStep(T *param, const T *grad, T *m, T *v, int64_t nArg,
   return Status::success();
 }
 
+namespace detail {
+/// The norm chunks [first, first + count) of x (n elements): partial[j] is
+/// chunk first + j's sum of squares in double, in the fixed lane order.
+template <typename T>
+inline void chunkSquares(const T *x, int64_t n, int64_t first, int64_t count,
+                         double *partial) {
+  constexpr int64_t kChunk = kNormChunk;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  const int64_t work =
+      std::max<int64_t>(0, std::min(count * kChunk, n - first * kChunk)) * 2;
+#pragma omp parallel for schedule(static) if (work >= kParallelWork)
+  for (int64_t j = 0; j < count; ++j) {
+    int64_t c = first + j;
+    const T *xc = x + c * kChunk;
+    int64_t len = c + 1 < chunks ? kChunk : n - c * kChunk;
+    partial[j] = reduceFixed<double>(len, [xc](int64_t i) {
+      double d = double(xc[i]);
+      return d * d;
+    });
+  }
+}
+} // namespace detail
+
 /// Sum of x[i]^2 in the fixed chunked order, accumulated in double.
 template <typename T, int64_t... S>
 inline double sumOfSquares(const T *x, int64_t nArg) {
@@ -86,27 +110,32 @@ inline double sumOfSquares(const T *x, int64_t nArg) {
   // Partial sums of fixed 16K-element chunks, added in chunk order. The
   // partials live on the stack, a batch of chunks at a time, so the
   // optimizer step allocates nothing; batching does not change the order.
-  constexpr int64_t kChunk = 16384, kBatch = 256;
-  int64_t chunks = (n + kChunk - 1) / kChunk;
+  constexpr int64_t kBatch = 256;
+  int64_t chunks = normChunks(n);
   double total = 0;
   for (int64_t first = 0; first < chunks; first += kBatch) {
     int64_t count = std::min(kBatch, chunks - first);
-    int64_t work = std::min(count * kChunk, n - first * kChunk) * 2;
     double partial[kBatch];
-#pragma omp parallel for schedule(static) if (work >= detail::kParallelWork)
-    for (int64_t j = 0; j < count; ++j) {
-      int64_t c = first + j;
-      const T *xc = x + c * kChunk;
-      int64_t len = c + 1 < chunks ? kChunk : n - c * kChunk;
-      partial[j] = detail::reduceFixed<double>(len, [xc](int64_t i) {
-        double d = double(xc[i]);
-        return d * d;
-      });
-    }
+    detail::chunkSquares(x, n, first, count, partial);
     for (int64_t j = 0; j < count; ++j)
       total += partial[j];
   }
   return total;
+}
+
+/// ZeRO-1: the partial sums of squares of the norm chunks that elements
+/// [first, first + count) of x (n elements) cover, into partial[c] for
+/// each such chunk c; `first` is a chunk boundary and the range ends at
+/// one or at n (pipert::zeroShard), so each partial has the bits
+/// sumOfSquares adds for it.
+template <typename T>
+inline void shardSquares(const T *x, int64_t n, int64_t first, int64_t count,
+                         double *partial) {
+  if (count <= 0)
+    return;
+  const int64_t c0 = first / kNormChunk,
+                c1 = normChunks(std::min(n, first + count));
+  detail::chunkSquares(x, n, c0, c1 - c0, partial + c0);
 }
 
 /// sqrt of the sum of per-tensor squared norms, added in ascending index.

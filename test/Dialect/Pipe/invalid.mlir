@@ -48,6 +48,19 @@ pipe.schedule "1f1b" stages = 0 microbatches = 4 chunks_per_rank = 1 bubble = 0.
 
 // -----
 
+// Tests that ZeRO-1 needs data-parallel replicas to split the optimizer
+// state among.
+// expected-error @+1 {{zero must be 0, or 1 with replicas of at least 2; got zero = 1 with 1 replicas}}
+pipe.schedule "1f1b" stages = 2 microbatches = 4 chunks_per_rank = 1 zero = 1 bubble = 0.2 step_time = 1.0
+
+// -----
+
+// Tests that only ZeRO stage 1 exists.
+// expected-error @+1 {{zero must be 0, or 1 with replicas of at least 2; got zero = 3 with 2 replicas}}
+pipe.schedule "1f1b" stages = 2 microbatches = 4 chunks_per_rank = 1 replicas = 2 zero = 3 bubble = 0.2 step_time = 1.0
+
+// -----
+
 // Tests that a schedule needs a micro-batch.
 // expected-error @+1 {{microbatches must be at least 1, got 0}}
 pipe.schedule "1f1b" stages = 2 microbatches = 0 chunks_per_rank = 1 bubble = 0.2 step_time = 1.0
@@ -123,7 +136,7 @@ pipe.program rank = -1 {
 // -----
 
 // Tests that an unknown opcode is refused.
-// expected-error @+1 {{instruction 0 has opcode 42, outside 0..9}}
+// expected-error @+1 {{instruction 0 has opcode 42, outside 0..11}}
 "pipe.program"() <{rank = 0 : i32, symbols = [], table = array<i32: 42, -1, -1, -1, -1>}> : () -> ()
 
 // -----

@@ -86,7 +86,7 @@ TEST(StreamFormat, TruncatedFile) {
             std::string::npos)
       << err;
   cut.assign(bytes.begin(), bytes.begin() + 20);
-  EXPECT_NE(decodeError(cut).find("shorter than the 64-byte header"),
+  EXPECT_NE(decodeError(cut).find("shorter than the 72-byte header"),
             std::string::npos);
   bytes.push_back(0);
   EXPECT_NE(decodeError(bytes).find("1 trailing bytes"), std::string::npos);

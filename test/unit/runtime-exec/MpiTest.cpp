@@ -185,6 +185,68 @@ TEST(MpiTransport, AllReduceSumsInRankOrder) {
   }
 }
 
+// ZeRO-1's collectives over MPI: each member's parts get the all-reduce's
+// bits (members added in rank order), the rest is left alone; then the
+// all-gather gives every member every member's parts.
+TEST(MpiTransport, ReduceScatterAndAllGatherByParts) {
+  const int32_t n = pipert::MpiSession::size();
+  const int32_t me = pipert::MpiSession::rank();
+  SyntheticPlan plan;
+  PlanOptions po;
+  po.stages = n;
+  ASSERT_EQ(buildPlan(po, plan), "");
+  std::unique_ptr<pipert::MpiTransport> transport;
+  ASSERT_TRUE(pipert::MpiTransport::create(plan.streams, plan.manifest.groups,
+                                           transport)
+                  .ok());
+  int64_t bytes = 0;
+  for (const pipert::Instr &in : plan.streams[size_t(me)].instrs)
+    if (in.op == pipert::Opcode::AllReduce && in.chunk == 0)
+      bytes = in.bytes;
+  const int64_t count = bytes / 8;
+  ASSERT_GE(count, 2 * n);
+  // 2n parts of whole doubles, owners interleaved: n-1, n-2, ..., 0, n-1...
+  std::vector<pipert::Part> parts;
+  std::vector<int32_t> owner(static_cast<size_t>(count));
+  for (int32_t k = 0; k < 2 * n; ++k) {
+    const int64_t lo = count * k / (2 * n), hi = count * (k + 1) / (2 * n);
+    parts.push_back({n - 1 - k % n, lo * 8, (hi - lo) * 8});
+    for (int64_t i = lo; i < hi; ++i)
+      owner[size_t(i)] = n - 1 - k % n;
+  }
+  auto value = [](int32_t rank, int64_t i) {
+    std::mt19937_64 rng(uint64_t(rank) * 7777 + uint64_t(i));
+    std::uniform_real_distribution<double> u(-1, 1);
+    return u(rng) * std::pow(10.0, double(rng() % 33) - 16);
+  };
+  std::vector<double> data(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i)
+    data[size_t(i)] = value(me, i);
+  const auto deadline = pipert::Clock::now() + std::chrono::seconds(20);
+  pipert::Status s = transport->reduceScatter(
+      me, 0, 0, data.data(), count, pipert::DType::F64, parts.data(),
+      int32_t(parts.size()), deadline);
+  ASSERT_TRUE(s.ok()) << s.message();
+  auto sum = [&](int64_t i) {
+    double v = value(0, i);
+    for (int32_t r = 1; r < n; ++r)
+      v += value(r, i);
+    return v;
+  };
+  for (int64_t i = 0; i < count; ++i) {
+    const double want = owner[size_t(i)] == me ? sum(i) : value(me, i);
+    ASSERT_EQ(std::memcmp(&data[size_t(i)], &want, 8), 0) << "element " << i;
+  }
+  s = transport->allGatherParts(me, 0, 1, data.data(), count,
+                                pipert::DType::F64, parts.data(),
+                                int32_t(parts.size()), deadline);
+  ASSERT_TRUE(s.ok()) << s.message();
+  for (int64_t i = 0; i < count; ++i) {
+    const double want = sum(i);
+    ASSERT_EQ(std::memcmp(&data[size_t(i)], &want, 8), 0) << "element " << i;
+  }
+}
+
 int main(int argc, char **argv) {
   if (pipert::Status s = pipert::MpiSession::init(&argc, &argv); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.message().c_str());

@@ -1,0 +1,203 @@
+//===- ZeroTest.cpp - ZeRO-1's split rule, collectives and stream parts ---===//
+//
+// pipert/ZeroShard.h splits every parameter into whole norm chunks that
+// cover it once; the local transport's reduce-scatter gives each member the
+// all-reduce's bits on its own parts and leaves the rest alone, and its
+// all-gather copies each member's parts to the others; the stream format
+// carries the parts and refuses overlapping ones.
+//
+//===----------------------------------------------------------------------===//
+
+#include "pipert/LocalTransport.h"
+#include "pipert/Stream.h"
+#include "pipert/ZeroShard.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <thread>
+
+namespace {
+
+TEST(ZeroShard, PartsCoverEveryParameterOnceOnChunkBoundaries) {
+  const int64_t C = pipert::kNormChunk;
+  for (int64_t n : {int64_t(1), int64_t(64), C - 1, C, C + 1, 3 * C + 17,
+                    7 * C, 11 * C + 5})
+    for (int32_t D = 1; D <= 5; ++D)
+      for (int32_t key = 0; key < D + 2; ++key) {
+        std::vector<int> owners(size_t(n), 0);
+        int64_t most = 0;
+        for (int32_t r = 0; r < D; ++r) {
+          pipert::ShardRange s = pipert::zeroShard(n, key, r, D);
+          ASSERT_GE(s.count, 0);
+          if (s.count == 0)
+            continue;
+          EXPECT_EQ(s.first % C, 0) << n << " " << D << " " << key;
+          EXPECT_TRUE((s.first + s.count) % C == 0 || s.first + s.count == n);
+          for (int64_t i = s.first; i < s.first + s.count; ++i)
+            owners[size_t(i)]++;
+          most = std::max(most, s.count);
+        }
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(owners[size_t(i)], 1) << "element " << i << " of " << n;
+        EXPECT_EQ(pipert::zeroShardCapacity(n, key, D), most);
+        // Runs differ by at most one chunk.
+        const int64_t chunks = pipert::normChunks(n);
+        EXPECT_LE(most, (chunks + D - 1) / D * C);
+      }
+}
+
+TEST(ZeroShard, TheKeyRotatesTheOwner) {
+  // A one-chunk parameter goes whole to replica (D - 1 + key) mod D.
+  for (int32_t key = 0; key < 4; ++key)
+    EXPECT_EQ(pipert::zeroShard(100, key, (3 + key) % 4, 4).count, 100);
+}
+
+/// Values of very different magnitudes: their sum depends on the order.
+float valueOf(int32_t rank, int64_t i) {
+  std::mt19937 rng(uint32_t(rank * 7919 + i));
+  std::uniform_real_distribution<float> u(-1, 1);
+  return u(rng) * std::pow(10.0f, float(int(rng() % 13) - 6));
+}
+
+/// Three ranks in one group, an operand of 1000 floats with parts of each.
+struct Fixture {
+  static constexpr int32_t kRanks = 3;
+  static constexpr int64_t kCount = 1000;
+  std::vector<pipert::Part> parts = {{2, 0, 400},    {0, 400, 800},
+                                     {1, 1200, 400}, {0, 1600, 1200},
+                                     {2, 2800, 800}, {1, 3600, 400}};
+  std::vector<std::vector<float>> data;
+  std::unique_ptr<pipert::LocalTransport> transport;
+
+  Fixture() {
+    std::vector<pipert::Stream> streams(kRanks);
+    for (int32_t r = 0; r < kRanks; ++r) {
+      streams[size_t(r)].rank = r;
+      streams[size_t(r)].ranks = kRanks;
+    }
+    EXPECT_TRUE(
+        pipert::LocalTransport::create(streams, {{0, 1, 2}}, transport).ok());
+    for (int32_t r = 0; r < kRanks; ++r) {
+      data.emplace_back(size_t(kCount));
+      for (int64_t i = 0; i < kCount; ++i)
+        data.back()[size_t(i)] = valueOf(r, i);
+    }
+  }
+  /// Runs `op` on every rank at once; the statuses.
+  std::vector<pipert::Status> run(pipert::Opcode op,
+                                  const std::vector<pipert::Part> &mine) {
+    std::vector<pipert::Status> out(kRanks, pipert::Status::success());
+    std::vector<std::thread> threads;
+    for (int32_t r = 0; r < kRanks; ++r)
+      threads.emplace_back([&, r] {
+        const auto deadline =
+            pipert::Clock::now() + std::chrono::seconds(10);
+        const std::vector<pipert::Part> &p = r == 1 ? mine : parts;
+        out[size_t(r)] =
+            op == pipert::Opcode::ReduceScatter
+                ? transport->reduceScatter(r, 0, 3, data[size_t(r)].data(),
+                                           kCount, pipert::DType::F32,
+                                           p.data(), int32_t(p.size()),
+                                           deadline)
+                : transport->allGatherParts(r, 0, 4, data[size_t(r)].data(),
+                                            kCount, pipert::DType::F32,
+                                            p.data(), int32_t(p.size()),
+                                            deadline);
+      });
+    for (std::thread &t : threads)
+      t.join();
+    return out;
+  }
+  int32_t ownerOf(int64_t i) const {
+    for (const pipert::Part &p : parts)
+      if (i * 4 >= p.offset && i * 4 < p.offset + p.bytes)
+        return p.rank;
+    return -1;
+  }
+};
+
+TEST(LocalTransport, ReduceScatterGivesEachOwnerTheAllReduceBits) {
+  Fixture f;
+  for (const pipert::Status &s : f.run(pipert::Opcode::ReduceScatter, f.parts))
+    ASSERT_TRUE(s.ok()) << s.message();
+  int64_t orderMatters = 0;
+  for (int64_t i = 0; i < Fixture::kCount; ++i) {
+    float inOrder = valueOf(0, i), reversed = valueOf(2, i);
+    for (int32_t r = 1; r < Fixture::kRanks; ++r) {
+      inOrder += valueOf(r, i);
+      reversed += valueOf(2 - r, i);
+    }
+    orderMatters += std::memcmp(&inOrder, &reversed, 4) != 0;
+    const int32_t owner = f.ownerOf(i);
+    for (int32_t r = 0; r < Fixture::kRanks; ++r) {
+      const float want = r == owner ? inOrder : valueOf(r, i);
+      ASSERT_EQ(std::memcmp(&f.data[size_t(r)][size_t(i)], &want, 4), 0)
+          << "rank " << r << " element " << i << " (owner " << owner << ")";
+    }
+  }
+  EXPECT_GT(orderMatters, 0) << "no element whose sum depends on the order";
+}
+
+TEST(LocalTransport, AllGatherCopiesEachMembersParts) {
+  Fixture f;
+  for (const pipert::Status &s : f.run(pipert::Opcode::AllGather, f.parts))
+    ASSERT_TRUE(s.ok()) << s.message();
+  for (int64_t i = 0; i < Fixture::kCount; ++i) {
+    const float want = valueOf(f.ownerOf(i), i);
+    for (int32_t r = 0; r < Fixture::kRanks; ++r)
+      ASSERT_EQ(std::memcmp(&f.data[size_t(r)][size_t(i)], &want, 4), 0)
+          << "rank " << r << " element " << i;
+  }
+}
+
+TEST(LocalTransport, MembersWithOtherPartsAreRefused) {
+  Fixture f;
+  std::vector<pipert::Part> other = f.parts;
+  other[1].bytes -= 4;
+  bool named = false;
+  for (const pipert::Status &s : f.run(pipert::Opcode::ReduceScatter, other)) {
+    ASSERT_FALSE(s.ok());
+    named = named ||
+            s.message().find("with other parts than the others") !=
+                std::string::npos;
+  }
+  EXPECT_TRUE(named);
+}
+
+TEST(StreamFormat, PartsRoundTripAndOverlapsAreRefused) {
+  pipert::Stream s;
+  s.rank = 1;
+  s.ranks = 4;
+  s.arenaBytes = 4096;
+  pipert::Instr rs;
+  rs.op = rs.sub = pipert::Opcode::ReduceScatter;
+  rs.dtype = pipert::DType::F32;
+  rs.chunk = 2;
+  rs.mb = 0;
+  rs.offset = 1024;
+  rs.bytes = 512;
+  s.append(rs, {}, {{1, 0, 256}, {3, 256, 256}});
+  pipert::Instr ag = rs;
+  ag.op = ag.sub = pipert::Opcode::AllGather;
+  ag.mb = 1;
+  s.append(ag, {}, {{3, 0, 128}, {1, 128, 384}});
+  std::vector<uint8_t> bytes = pipert::encodeStream(s);
+  pipert::Stream back;
+  pipert::Status st = pipert::decodeStream(bytes.data(), bytes.size(), "s", back);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(back.parts.size(), 4u);
+  EXPECT_EQ(back.instrs[1].firstPart, 2u);
+  EXPECT_EQ(back.instrs[1].partCount, 2u);
+  EXPECT_EQ(back.parts[3].rank, 1);
+  EXPECT_EQ(back.parts[3].offset, 128);
+  EXPECT_EQ(back.parts[3].bytes, 384);
+  s.parts[1].offset = 128; // overlaps part 0
+  st = pipert::validateStream(s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("part 1"), std::string::npos) << st.message();
+}
+
+} // namespace
