@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Benchmark: training tokens/s of pipec's compiled CPU plans against one jitted JAX step on the same CPU.
 
-Trains the same model (default models/gpt-tiny.json) from the same initial parameters on the same batches:
+Trains each model (default models/gpt-tiny.json, dispatch-bound, and models/gpt-512.json, GEMM-bound) from the
+same initial parameters on the same batches:
 JAX (XLA CPU, float32, the whole step with M micro-batches of gradient accumulation and AdamW in one jit; once
 on one device, once data-parallel over one host device per core) and `pipec compile` + `pipec-run` for each
 stage count and schedule given. Prints tokens/s (median over steps after
 warm-up, then median over repeats), model FLOP/s, the share of a FLOP/s ceiling, pipec/JAX ratios, and where
-each pipec rank spends a step (trace.json). It measures; it asserts nothing about speed.
+each pipec rank spends a step (trace.json) with the idle share beside the schedule's modelled bubble. The
+ceilings are measured in the same run (tools/pipec-gemm-bench on the model's own GEMM shapes: the multiply-add
+peak, OpenBLAS as configured, pipec's GEMM). It measures; it asserts nothing about speed.
 
     python3 bench/cpu_vs_jax.py [--bin build/bin] [--repeat 3] [--threads 2] [--json results.json]
 """
@@ -37,7 +40,9 @@ from pipec_runs import BenchError  # noqa: E402
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(REPO / "models" / "gpt-tiny.json"), help="model description (JSON)")
+    ap.add_argument("--model", default=",".join(str(REPO / "models" / m) for m in ("gpt-tiny.json", "gpt-512.json")),
+                    help="model descriptions (JSON), comma separated; each is benchmarked in turn (default "
+                         "models/gpt-tiny.json,models/gpt-512.json)")
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "tinyshakespeare.txt"),
                     help="training text or llm.c shard (default ../shared/data/tinyshakespeare.txt)")
     ap.add_argument("--bin", default=str(REPO / "build" / "bin"), help="directory of pipec and pipec-run")
@@ -57,11 +62,12 @@ def parse_args(argv):
                          "gradients psum'd), in a process of its own; default: --threads when above 1; 0: no")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of every side, interleaved; the table gives the median run (default 3)")
-    ap.add_argument("--peak-gflops", type=float, default=200.0,
-                    help="FLOP/s ceiling for the share column, GFLOP/s (default 200: OpenBLAS sgemm on both "
-                         "cores of the 2-core AVX-512 build machine)")
+    ap.add_argument("--peak-gflops", type=float,
+                    help="FLOP/s ceiling for the share column, GFLOP/s (default: pipec's own GEMM on the model's "
+                         "shapes with --threads threads, measured by pipec-gemm-bench in the same run)")
     ap.add_argument("--work", help="keep plans and logs in this directory (default: a temporary one)")
-    ap.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
+    ap.add_argument("--json", metavar="FILE", help="also write every measurement as JSON (one file per model, "
+                                                   "FILE-MODEL.json, when there are several)")
     args = ap.parse_args(argv)
     for name in ("microbatches", "threads", "steps", "jax_steps", "repeat"):
         if getattr(args, name) < 1:
@@ -121,6 +127,40 @@ def rel(a: float, b: float) -> float:
 
 def main(argv) -> int:
     args = parse_args(argv)
+    models, user_peak, user_json = args.model.split(","), args.peak_gflops, args.json
+    status = 0
+    for path in models:
+        args.peak_gflops = user_peak
+        if user_json and len(models) > 1:  # one file per model: NAME-MODEL.json
+            stem, dot, ext = user_json.rpartition(".")
+            args.json = f"{stem or ext}-{Path(path).stem}{dot + ext if stem else ''}"
+        status |= bench_model(args, path)
+        print(flush=True)
+    return status
+
+
+def measure_ceilings(args, model) -> dict:
+    """pipec-gemm-bench on the model's GEMM shapes (rows = batch x seq, width d_model): the one-core
+    multiply-add peak, and the mean GFLOP/s of OpenBLAS and of pipec's GEMM with --threads threads."""
+    tool = Path(args.bin) / "pipec-gemm-bench"
+    d_model = model.config.get("d_model")
+    if not d_model or not tool.is_file():
+        return {}
+    out = pipec_runs.run([str(tool), "--threads", str(args.threads), "--d-model", str(d_model), "--tokens",
+                          str(model.batch * model.seq)], "pipec-gemm-bench")
+    got = {}
+    for line in out.splitlines():
+        if line.startswith("multiply-add peak, one core:"):
+            got["fma_peak_core"] = float(line.split(":")[1].split()[0])
+        elif line.startswith("mean (GFLOP/s)"):
+            nums = line.split()
+            # mean (GFLOP/s)  pipec1 blas1 ratio  pipecN blasN ratio
+            got["pipec_gemm"], got["blas_gemm"] = float(nums[5]), float(nums[6].rstrip("x"))
+    return got
+
+
+def bench_model(args, model_path: str) -> int:
+    args.model = model_path
     pipec, pipec_run = Path(args.bin) / "pipec", Path(args.bin) / "pipec-run"
     for tool in (pipec, pipec_run):
         if not (tool.is_file() and os.access(tool, os.X_OK)):
@@ -168,6 +208,15 @@ def main(argv) -> int:
         print(f"bench: JAX data-parallel: bench/jax_worker.py, XLA_FLAGS='{dp_flags}'")
     print(f"bench: FLOPs per token: {flops['train']:,} (pipec stats: forward {flops['forward']:,} x 3; causal "
           "attention counts the kept half)" + (f"; 6N + 12*L*T*d would give {kaplan:,}" if kaplan else ""))
+    ceilings = measure_ceilings(args, model)
+    if ceilings:
+        print(f"bench: ceilings measured now (pipec-gemm-bench on this model's GEMM shapes, {args.threads} "
+              f"thread(s)): multiply-add peak {ceilings['fma_peak_core']:.1f} GFLOP/s per core "
+              f"({ceilings['fma_peak_core'] * args.threads:.1f} on {args.threads}), OpenBLAS "
+              f"{ceilings['blas_gemm']:.1f}, pipec's GEMM {ceilings['pipec_gemm']:.1f} GFLOP/s "
+              f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')})")
+    if args.peak_gflops is None:
+        args.peak_gflops = ceilings.get("pipec_gemm", 0) or 200.0
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="pipec-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -207,6 +256,8 @@ def main(argv) -> int:
             results[key].append(tps)
             losses[key] = [r["loss"] for r in recs]
             phases[key] = pipec_runs.trace_phases(log / "trace.json", recs)
+            phases[key]["modelled_bubble"] = json.loads(
+                (plans[(stages, kind)] / "manifest.json").read_text())["schedule"].get("bubble", -1)
             line.append(f"{key} {tps:,.0f}")
         loads.append(os.getloadavg()[0])
         print("bench: " + ", ".join(line) + " tokens/s", flush=True)
@@ -218,7 +269,7 @@ def main(argv) -> int:
         Path(args.json).write_text(json.dumps({
             "model": args.model, "tokens_per_step": tokens_per_step, "microbatches": M, "threads": args.threads,
             "threads_note": threads_note, "flops_per_token": flops["train"], "flops_6n": kaplan,
-            "peak_gflops": args.peak_gflops, "jax_dp": args.jax_dp, "tokens_per_s": results, "load_avg_1min": loads,
+            "peak_gflops": args.peak_gflops, "ceilings_gflops": ceilings, "jax_dp": args.jax_dp, "tokens_per_s": results, "load_avg_1min": loads,
             "phases_ms_per_step": {k: {**v, "ranks": {str(r): p for r, p in v["ranks"].items()}}
                                    for k, v in phases.items()},
             "cpu": cpu_name(), "checkout": source, "pipec_built": f"{built:%Y-%m-%d %H:%M}",
@@ -249,8 +300,8 @@ def print_table(args, results, flops, kaplan, tokens_per_step, loads):
     best = max(statistics.median(v) for k, v in results.items() if k.startswith("jax"))
     print(f"\ntokens/s: median over steps after warm-up, then the median of {args.repeat} run(s) [min-max of the "
           f"runs]; load average (1 min) {min(loads):.2f}-{max(loads):.2f} during the runs; noisy on a shared machine")
-    print(f"GFLOP/s = tokens/s x {flops['train']:,} FLOPs per token (pipec stats); ceiling {args.peak_gflops:g} "
-          "GFLOP/s")
+    print(f"GFLOP/s = tokens/s x {flops['train']:,} FLOPs per token (pipec stats); ceiling {args.peak_gflops:.1f} "
+          "GFLOP/s (pipec's GEMM on these shapes, measured above, unless --peak-gflops)")
     head = f"{'run':<25} {'tokens/s':>9} {'[min-max]':>15} {'ms/step':>8} {'GFLOP/s':>8} {'of ceiling':>10} " \
            f"{'/JAX':>6} {'/best JAX':>9}"
     print(head)
@@ -283,9 +334,10 @@ def print_phases(phases, flops, tokens_per_step, M):
     """Per rank, ms per step in each phase (trace.json, steps after 0 of the traced ones), and model GFLOP/s of
     F and of B+W over the time summed over ranks (how fast the kernels are, whatever the pipeline does)."""
     print("\nwhere a pipec step goes (trace.json, last run; ms per step per rank; wait = blocked on a message, "
-          "post = posting sends/recvs)")
+          "post = posting sends/recvs; bubble = the schedule's modelled idle share, beside the measured idle)")
     cols = pipec_runs.PHASES
-    head = f"{'plan':<17} {'rank':>4} " + " ".join(f"{c:>7}" for c in cols) + f" {'idle':>6} {'step':>7}"
+    head = f"{'plan':<17} {'rank':>4} " + " ".join(f"{c:>7}" for c in cols) + f" {'idle':>6} {'step':>7}" \
+        + f" {'bubble':>7}"
     print(head)
     print("-" * len(head))
     for key, ph in phases.items():
@@ -296,7 +348,7 @@ def print_phases(phases, flops, tokens_per_step, M):
             f_total += per["F"]
             bw_total += per["B"] + per["W"]
             print(f"{key:<17} {rank:>4} " + " ".join(f"{per[c]:>7.1f}" for c in cols)
-                  + f" {idle:>6.2f} {ph['wall_ms']:>7.1f}")
+                  + f" {idle:>6.2f} {ph['wall_ms']:>7.1f} {ph.get('modelled_bubble', -1):>7.2f}")
         fwd = flops["forward"] * tokens_per_step
         if f_total > 0 and bw_total > 0:
             print(f"{'':<17} kernels: F {fwd / (f_total * 1e6):.2f} GFLOP/s, "
