@@ -639,12 +639,18 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           }
           break;
         }
-        case Opcode::AllReduce: {
+        case Opcode::AllReduce:
+        case Opcode::ReduceScatter:
+        case Opcode::AllGather: {
           uint8_t *data = arenas[r].get() + in.offset;
           // The code fills the operand of the pipeline group this one is a
           // copy of; a data-parallel reduction sums the accumulators as
-          // they are (Manifest::groupOperand).
-          const int32_t operand = plan.operandGroupOf(in.chunk);
+          // they are (Manifest::groupOperand), and ZeRO-1's collectives
+          // take theirs as they are too. The shadow mode checks the reads
+          // and marks the writes of all three here.
+          const int32_t operand = in.op == Opcode::AllReduce
+                                      ? plan.operandGroupOf(in.chunk)
+                                      : -1;
           ok = compute(i, step, [&] {
             return operand < 0 ? Status::success()
                                : kernels.prepareAllReduce(ctx, operand, in.mb,
@@ -652,30 +658,13 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           });
           if (!ok)
             break;
-          Status a = transport->allReduce(r, in.chunk, in.mb, data,
-                                          in.bytes / dtypeBytes(in.dtype),
-                                          in.dtype, deadline);
-          if (!a.ok()) {
-            fail(i, a.message());
-            ok = false;
-          } else if (sh) {
-            sh->markRegion(in.offset, in.bytes, i, step);
-          }
-          break;
-        }
-        case Opcode::ReduceScatter:
-        case Opcode::AllGather: {
-          // ZeRO-1: the operand as it is (accumulators, parameter values);
-          // the shadow mode checks its reads and marks its writes as for
-          // an all-reduce.
-          ok = compute(i, step, [] { return Status::success(); });
-          if (!ok)
-            break;
-          const Part *parts = s.parts.data() + in.firstPart;
-          uint8_t *data = arenas[r].get() + in.offset;
           const int64_t count = in.bytes / dtypeBytes(in.dtype);
+          const Part *parts = s.parts.data() + in.firstPart;
           Status a =
-              in.op == Opcode::ReduceScatter
+              in.op == Opcode::AllReduce
+                  ? transport->allReduce(r, in.chunk, in.mb, data, count,
+                                         in.dtype, deadline)
+              : in.op == Opcode::ReduceScatter
                   ? transport->reduceScatter(r, in.chunk, in.mb, data, count,
                                              in.dtype, parts, in.partCount,
                                              deadline)

@@ -137,24 +137,31 @@ INSTANTIATE_TEST_SUITE_P(Schedules, MpiKinds,
                                            sch::Kind::DualPipeV),
                          kindCase);
 
+/// A transport over a synthetic plan of n ranks, one per process, and the
+/// f64 elements of its group-0 operand (what the collective tests reduce).
+void groupZero(int32_t n, int32_t me,
+               std::unique_ptr<pipert::MpiTransport> &transport,
+               int64_t &count) {
+  SyntheticPlan plan;
+  PlanOptions po;
+  po.stages = n;
+  ASSERT_EQ(buildPlan(po, plan), "");
+  ASSERT_TRUE(pipert::MpiTransport::create(plan.streams, plan.manifest.groups,
+                                           transport)
+                  .ok());
+  for (const pipert::Instr &in : plan.streams[size_t(me)].instrs)
+    if (in.op == pipert::Opcode::AllReduce && in.chunk == 0)
+      count = in.bytes / 8;
+}
+
 // Tests that the all-reduce sums in rank order: with three or more ranks,
 // values of very different magnitudes give other bits in another order.
 TEST(MpiTransport, AllReduceSumsInRankOrder) {
   const int32_t n = pipert::MpiSession::size();
   const int32_t me = pipert::MpiSession::rank();
-  SyntheticPlan plan;
-  PlanOptions po;
-  po.stages = n;
-  ASSERT_EQ(buildPlan(po, plan), "");
   std::unique_ptr<pipert::MpiTransport> transport;
-  ASSERT_TRUE(pipert::MpiTransport::create(plan.streams, plan.manifest.groups,
-                                           transport)
-                  .ok());
-  int64_t bytes = 0;
-  for (const pipert::Instr &in : plan.streams[size_t(me)].instrs)
-    if (in.op == pipert::Opcode::AllReduce && in.chunk == 0)
-      bytes = in.bytes;
-  const int64_t count = bytes / 8;
+  int64_t count = 0;
+  ASSERT_NO_FATAL_FAILURE(groupZero(n, me, transport, count));
   ASSERT_GT(count, 0);
   // Every process can compute every rank's contribution.
   auto value = [](int32_t rank, int64_t i) {
@@ -191,19 +198,9 @@ TEST(MpiTransport, AllReduceSumsInRankOrder) {
 TEST(MpiTransport, ReduceScatterAndAllGatherByParts) {
   const int32_t n = pipert::MpiSession::size();
   const int32_t me = pipert::MpiSession::rank();
-  SyntheticPlan plan;
-  PlanOptions po;
-  po.stages = n;
-  ASSERT_EQ(buildPlan(po, plan), "");
   std::unique_ptr<pipert::MpiTransport> transport;
-  ASSERT_TRUE(pipert::MpiTransport::create(plan.streams, plan.manifest.groups,
-                                           transport)
-                  .ok());
-  int64_t bytes = 0;
-  for (const pipert::Instr &in : plan.streams[size_t(me)].instrs)
-    if (in.op == pipert::Opcode::AllReduce && in.chunk == 0)
-      bytes = in.bytes;
-  const int64_t count = bytes / 8;
+  int64_t count = 0;
+  ASSERT_NO_FATAL_FAILURE(groupZero(n, me, transport, count));
   ASSERT_GE(count, 2 * n);
   // 2n parts of whole doubles, owners interleaved: n-1, n-2, ..., 0, n-1...
   std::vector<pipert::Part> parts;
