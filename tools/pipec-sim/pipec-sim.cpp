@@ -1,6 +1,7 @@
 //===- pipec-sim.cpp - replays a compiled plan's streams on the abstract machine ===//
 //
-// `pipec-sim OUT/ [--trace TRACE.json] [--json]`: reads the plan folder's
+// `pipec-sim OUT/ [--trace TRACE.json] [--trace-out F] [--diff] [--json]`:
+// reads the plan folder's
 // manifest and every rank's stream exactly as pipec-run executes them
 // (posted sends and receives, waits, collectives, the optimizer step) and
 // runs them together on the abstract machine (compiler/schedule/Machine.h),
@@ -8,10 +9,13 @@
 // phase the mean of the warm steps' measured times in a pipec-run trace
 // (--log-dir's trace.json: steps after the first, or the first when it is
 // the only one), with the optimizer step's and each collective's measured
-// own time (the least any member spent in it); without a trace, unit costs
+// own time (the least any member spent in it, averaged over the steps);
+// without a trace, unit costs
 // (F = B = W = 1, communication free). Prints the predicted step time,
 // per-rank busy and idle, the bubble and tokens/s, and with a trace the
-// measured step time beside it and the error.
+// measured step time beside it and the error; --trace-out writes the
+// predicted step as a trace in pipec-run's format (open both side by side),
+// --diff the predicted and measured time of each rank per instruction kind.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,6 +31,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace sched = pipec::schedule;
@@ -35,7 +40,7 @@ using json = nlohmann::json;
 namespace {
 
 const char kUsage[] =
-    "usage: pipec-sim OUT/ [--trace TRACE.json] [--json]\n"
+    "usage: pipec-sim OUT/ [--trace TRACE.json] [--trace-out F] [--diff] [--json]\n"
     "\n"
     "Replays the instruction streams of the plan folder OUT/ (what `pipec\n"
     "compile -o OUT/` wrote) on pipec's abstract machine: every rank's\n"
@@ -51,10 +56,36 @@ const char kUsage[] =
     "                least any member spent in it). The measured step time is\n"
     "                printed beside the prediction. Without it: unit costs\n"
     "                (F = B = W = 1, communication free).\n"
+    "  --trace-out F writes the predicted step as a Chrome trace in\n"
+    "                pipec-run's format (a track per rank, the same event\n"
+    "                names), to open beside the measured trace.json\n"
+    "  --diff        with --trace: per rank and instruction kind (F, B, W,\n"
+    "                OPT, collectives), the predicted and the measured time\n"
+    "                per step and their difference\n"
     "  --json        one JSON object instead of text: step_time_s,\n"
     "                bubble, tokens_per_s, ranks (busy_s, idle_share),\n"
     "                measured_step_time_s and error when traced\n"
     "  --help        this text\n";
+
+/// The kind --diff groups an instruction under.
+std::string kindOf(pipert::Opcode op) {
+  switch (op) {
+  case pipert::Opcode::Fwd:
+    return "F";
+  case pipert::Opcode::BwdB:
+    return "B";
+  case pipert::Opcode::BwdW:
+    return "W";
+  case pipert::Opcode::OptStep:
+    return "OPT";
+  case pipert::Opcode::AllReduce:
+  case pipert::Opcode::ReduceScatter:
+  case pipert::Opcode::AllGather:
+    return "collective";
+  default:
+    return "post/wait";
+  }
+}
 
 int fail(const std::string &why) {
   std::fprintf(stderr, "pipec-sim: error: %s\n", why.c_str());
@@ -64,6 +95,8 @@ int fail(const std::string &why) {
 /// What the trace says a plan's instructions cost.
 struct Measured {
   sched::Costs costs;
+  /// Per rank, seconds per step in each kind (kKinds), over the steps used.
+  std::vector<std::map<std::string, double>> perKind;
   double stepTime = 0; ///< mean wall time of the steps used
   int64_t steps = 0;   ///< how many
 };
@@ -115,8 +148,10 @@ std::string readTrace(const std::string &path,
   for (int k = 0; k < 3; ++k)
     sum[k].assign(size_t(chunks), 0), n[k].assign(size_t(chunks), 0);
   double optSum = 0, optN = 0;
-  std::map<std::pair<int32_t, int32_t>, double> collective; // least
+  // (group, bucket, step) -> the least any member spent in it.
+  std::map<std::tuple<int32_t, int32_t, int64_t>, double> collective;
   std::map<int64_t, std::pair<double, double>> span;        // step -> [lo, hi]
+  out.perKind.assign(streams.size(), {});
   for (const Event &e : events) {
     if (e.step < first)
       continue;
@@ -126,6 +161,7 @@ std::string readTrace(const std::string &path,
     sp.second = std::max(sp.second, e.ts + e.dur);
     const pipert::Instr &in =
         streams[size_t(e.rank)].instrs[size_t(e.instr)];
+    out.perKind[size_t(e.rank)][kindOf(in.op)] += s;
     const int k = in.op == pipert::Opcode::Fwd    ? 0
                   : in.op == pipert::Opcode::BwdB ? 1
                   : in.op == pipert::Opcode::BwdW ? 2
@@ -136,7 +172,7 @@ std::string readTrace(const std::string &path,
     } else if (in.op == pipert::Opcode::OptStep) {
       optSum += s, optN += 1;
     } else if (pipert::isCollectiveOp(in.op)) {
-      auto key = std::make_pair(in.chunk, in.mb);
+      auto key = std::make_tuple(in.chunk, in.mb, e.step);
       auto it = collective.find(key);
       if (it == collective.end() || s < it->second)
         collective[key] = s;
@@ -150,14 +186,20 @@ std::string readTrace(const std::string &path,
         (*phase[k])[size_t(c)] = sum[k][size_t(c)] / n[k][size_t(c)];
   }
   out.costs.optStep = optN > 0 ? optSum / optN : 0;
+  // Each collective's own time: its least member's, averaged over steps.
+  std::map<std::pair<int32_t, int32_t>, std::pair<double, double>> own;
   for (auto &[key, s] : collective) {
+    auto &acc = own[{std::get<0>(key), std::get<1>(key)}];
+    acc.first += s, acc.second += 1;
+  }
+  for (auto &[key, acc] : own) {
     auto [g, bucket] = key;
     if (size_t(g) >= out.costs.collective.size())
       out.costs.collective.resize(size_t(g) + 1);
     auto &v = out.costs.collective[size_t(g)];
     if (size_t(bucket) >= v.size())
       v.resize(size_t(bucket) + 1, 0.0);
-    v[size_t(bucket)] = s;
+    v[size_t(bucket)] = acc.first / acc.second;
   }
   // The mean, as the costs are means over the same steps: on one rank the
   // replay then gives back exactly the measured time.
@@ -165,14 +207,52 @@ std::string readTrace(const std::string &path,
   for (auto &[step, sp] : span)
     walls += (sp.second - sp.first) * 1e-6;
   out.stepTime = walls / double(span.size());
+  for (auto &kinds : out.perKind)
+    for (auto &[kind, t] : kinds)
+      t /= double(out.steps);
   return "";
+}
+
+/// The predicted step in pipec-run's trace format (RunLog.cpp): a track per
+/// rank, an event per compute instruction and collective, microseconds.
+std::string predictedTrace(const sched::MachineResult &r, int32_t ranks) {
+  std::string text = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+  char buf[512];
+  for (int32_t q = 0; q < ranks; ++q) {
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 0, "
+                  "\"tid\": %d, \"args\": {\"name\": \"rank %d (predicted)\"}}",
+                  q ? ",\n" : "", q, q);
+    text += buf;
+  }
+  for (const sched::Span &sp : r.spans) {
+    std::string name = sp.op == sched::Op::OptStep ? "OPT"
+                       : pipert::isCollectiveOp(sp.op)
+                           ? std::string(sp.op == sched::Op::AllReduce ? "AR"
+                                         : sp.op == sched::Op::ReduceScatter
+                                             ? "RS"
+                                             : "AG") +
+                                 std::to_string(sp.chunk) + "." +
+                                 std::to_string(sp.mb)
+                           : kindOf(sp.op) + std::to_string(sp.chunk) + "." +
+                                 std::to_string(sp.mb);
+    std::snprintf(buf, sizeof buf,
+                  ",\n{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
+                  "\"pid\": 0, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, "
+                  "\"args\": {\"step\": 0}}",
+                  name.c_str(),
+                  pipert::isCollectiveOp(sp.op) ? "comm" : "compute", sp.rank,
+                  sp.start * 1e6, (sp.end - sp.start) * 1e6);
+    text += buf;
+  }
+  return text + "\n]}\n";
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string dir, trace;
-  bool asJson = false;
+  std::string dir, trace, traceOut;
+  bool asJson = false, diff = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -181,6 +261,12 @@ int main(int argc, char **argv) {
     }
     if (a == "--json") {
       asJson = true;
+    } else if (a == "--diff") {
+      diff = true;
+    } else if (a == "--trace-out") {
+      if (i + 1 >= argc)
+        return fail("--trace-out needs a file name");
+      traceOut = argv[++i];
     } else if (a == "--trace") {
       if (i + 1 >= argc)
         return fail("--trace needs a file (pipec-run --log-dir DIR writes "
@@ -196,6 +282,8 @@ int main(int argc, char **argv) {
   }
   if (dir.empty())
     return fail("give the plan folder (pipec-sim --help)");
+  if (diff && trace.empty())
+    return fail("--diff compares with a measured run: give --trace");
   pipert::Manifest m;
   if (pipert::Status s = pipert::readManifestFile(dir + "/manifest.json", m);
       !s.ok())
@@ -231,12 +319,23 @@ int main(int argc, char **argv) {
   } else {
     measured.costs = sched::Costs::uniform(C, 1, 1, 1);
   }
-  sched::MachineResult r = sched::runMachine(s, measured.costs);
+  sched::MachineResult r =
+      sched::runMachine(s, measured.costs, !traceOut.empty() || diff);
   if (r.verdict != sched::Verdict::Completed)
     return fail(std::string("the streams do not complete: ") +
                 sched::verdictName(r.verdict) + ": " + r.message);
   const double tokens =
       double(m.tokensPerMicrobatch) * m.microbatches * m.replicas;
+  if (!traceOut.empty()) {
+    std::ofstream f(traceOut);
+    f << predictedTrace(r, m.ranks);
+    if (!f.flush())
+      return fail("cannot write --trace-out " + traceOut);
+  }
+  // Per rank and kind, the predicted seconds (the machine's spans).
+  std::vector<std::map<std::string, double>> predicted(size_t(m.ranks));
+  for (const sched::Span &sp : r.spans)
+    predicted[size_t(sp.rank)][kindOf(sp.op)] += sp.end - sp.start;
   const bool seconds = !trace.empty();
   if (asJson) {
     json out = {{"plan", dir},
@@ -253,6 +352,16 @@ int main(int argc, char **argv) {
                        {"idle_share",
                         r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0}});
     out["ranks"] = ranks;
+    if (diff) {
+      json d = json::array();
+      for (int32_t q = 0; q < m.ranks; ++q)
+        for (const char *k : {"F", "B", "W", "OPT", "collective"})
+          d.push_back({{"rank", q},
+                       {"kind", k},
+                       {"predicted_s", predicted[size_t(q)][k]},
+                       {"measured_s", measured.perKind[size_t(q)][k]}});
+      out["diff"] = d;
+    }
     if (seconds) {
       out["measured_step_time_s"] = measured.stepTime;
       out["measured_steps"] = measured.steps;
@@ -280,5 +389,18 @@ int main(int argc, char **argv) {
                 "prediction %+.1f%%\n",
                 measured.stepTime, (long long)measured.steps,
                 100 * (r.stepTime - measured.stepTime) / measured.stepTime);
+  if (diff) {
+    std::printf("per step, seconds: rank, kind, predicted, measured, "
+                "difference\n");
+    for (int32_t q = 0; q < m.ranks; ++q)
+      for (const char *k : {"F", "B", "W", "OPT", "collective"}) {
+        const double p = predicted[size_t(q)][k],
+                     x = measured.perKind[size_t(q)][k];
+        if (p == 0 && x == 0)
+          continue;
+        std::printf("  rank %-3d %-10s %10.6f %10.6f %+7.1f%%\n", q, k, p, x,
+                    x > 0 ? 100 * (p - x) / x : 0.0);
+      }
+  }
   return 0;
 }
