@@ -63,8 +63,9 @@ const char kUsage[] =
     "                OPT, collectives), the predicted and the measured time\n"
     "                per step and their difference\n"
     "  --json        one JSON object instead of text: step_time_s,\n"
-    "                bubble, tokens_per_s, ranks (busy_s, idle_share),\n"
-    "                measured_step_time_s and error when traced\n"
+    "                bubble, tokens_per_s, ranks (peak_bytes, busy_s,\n"
+    "                idle_share); with --trace measured_step_time_s,\n"
+    "                measured_steps and error; with --diff a diff array\n"
     "  --help        this text\n";
 
 /// The kind --diff groups an instruction under.
@@ -348,6 +349,7 @@ int main(int argc, char **argv) {
     json ranks = json::array();
     for (size_t q = 0; q < r.busy.size(); ++q)
       ranks.push_back({{"rank", q},
+                       {"peak_bytes", m.rankInfo[q].peakBytes},
                        {"busy_s", r.busy[q]},
                        {"idle_share",
                         r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0}});
@@ -382,8 +384,11 @@ int main(int argc, char **argv) {
     std::printf(", %.0f tokens/s", tokens / r.stepTime);
   std::printf("\n");
   for (size_t q = 0; q < r.busy.size(); ++q)
-    std::printf("  rank %zu: busy %.6g%s, idle %.3f\n", q, r.busy[q], unit,
-                r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0.0);
+    std::printf("  rank %zu: busy %.6g%s, idle %.3f, peak memory %lld bytes "
+                "(the memory plan's)\n",
+                q, r.busy[q], unit,
+                r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0.0,
+                (long long)m.rankInfo[q].peakBytes);
   if (seconds)
     std::printf("measured: step time %.6g s (mean of %lld traced steps); "
                 "prediction %+.1f%%\n",
