@@ -86,6 +86,7 @@ print("   step 0 loss: one pipeline %.9f, two replicas %.9f (%s); largest loss "
 sys.exit(0 if one[0]["loss"] == two[0]["loss"] and worst < 1e-5 else 1)
 PY
 
+echo
 echo "== 7b. --zero 1: the same two replicas with ZeRO-1 (each keeps half of the"
 echo "       AdamW moments, gradients reduce-scattered, parameters all-gathered)"
 "$BIN/pipec" compile models/gpt-tiny.json --stages 2 --microbatches 4 --dp 2 \
