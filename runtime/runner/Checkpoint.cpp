@@ -459,25 +459,22 @@ static bool gatherMoments(pipert::Executor &exec,
   const int32_t me = pipert::MpiSession::rank();
   // Rank q's block: each of its stage's parameters' m then v part, in
   // manifest order, as replicaOf(q) keeps them.
-  auto placeOf = [&m](int32_t q, const pipert::ParamInfo &want) {
-    int64_t at = 0;
-    for (const pipert::ParamInfo &p : m.params) {
-      if (p.rank != m.pipelineRankOf(q))
-        continue;
-      if (&p == &want)
-        return at;
-      at += 2 * m.momentBytes(p, m.replicaOf(q));
-    }
-    return at;
-  };
+  // Where each parameter's part sits in each rank's block, computed once.
+  std::vector<std::map<const pipert::ParamInfo *, int64_t>> place(
+      static_cast<size_t>(m.ranks));
   int64_t block = 0;
   for (int32_t q = 0; q < m.ranks; ++q) {
     int64_t bytes = 0;
     for (const pipert::ParamInfo &p : m.params)
-      if (p.rank == m.pipelineRankOf(q))
+      if (p.rank == m.pipelineRankOf(q)) {
+        place[size_t(q)][&p] = bytes;
         bytes += 2 * m.momentBytes(p, m.replicaOf(q));
+      }
     block = std::max(block, bytes);
   }
+  auto placeOf = [place](int32_t q, const pipert::ParamInfo &p) {
+    return place[size_t(q)].at(&p);
+  };
   std::vector<uint8_t> mine(size_t(block), 0);
   const int32_t myReplica = m.replicaOf(me);
   for (const pipert::ParamInfo &p : m.params)

@@ -21,6 +21,7 @@
 
 #include "compiler/schedule/Machine.h"
 #include "pipert/Manifest.h"
+#include "pipert/RunLog.h"
 #include "pipert/Stream.h"
 
 #include <nlohmann/json.hpp>
@@ -227,16 +228,13 @@ std::string predictedTrace(const sched::MachineResult &r, int32_t ranks) {
     text += buf;
   }
   for (const sched::Span &sp : r.spans) {
-    std::string name = sp.op == sched::Op::OptStep ? "OPT"
-                       : pipert::isCollectiveOp(sp.op)
-                           ? std::string(sp.op == sched::Op::AllReduce ? "AR"
-                                         : sp.op == sched::Op::ReduceScatter
-                                             ? "RS"
-                                             : "AG") +
-                                 std::to_string(sp.chunk) + "." +
-                                 std::to_string(sp.mb)
-                           : kindOf(sp.op) + std::to_string(sp.chunk) + "." +
-                                 std::to_string(sp.mb);
+    // The runtime's own names (F0.3, AR4.1, OPT): a span is its
+    // instruction's op with chunk and micro-batch (group and bucket).
+    pipert::Instr in;
+    in.op = in.sub = sp.op;
+    in.chunk = sp.chunk;
+    in.mb = sp.mb;
+    const std::string name = pipert::traceName(in);
     std::snprintf(buf, sizeof buf,
                   ",\n{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
                   "\"pid\": 0, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, "
