@@ -31,6 +31,12 @@ static void naiveAttention(std::vector<double> &out, std::vector<double> &lse,
           score[j] = masked ? -INFINITY : s.scale * dotqk;
           mx = std::max(mx, score[j]);
         }
+        if (mx == -INFINITY) { // the row sees no key
+          lse[(b * s.heads + h) * s.seqQ + t] = -INFINITY;
+          for (int64_t d = 0; d < dh; ++d)
+            out[((b * s.seqQ + t) * s.heads + h) * dh + d] = 0;
+          continue;
+        }
         double z = 0;
         for (int64_t j = 0; j < s.seqKV; ++j)
           z += std::exp(score[j] - mx);
@@ -41,6 +47,59 @@ static void naiveAttention(std::vector<double> &out, std::vector<double> &lse,
             o += std::exp(score[j] - mx) / z *
                  v[((b * s.seqKV + j) * s.kvHeads + h / group) * dh + d];
           out[((b * s.seqQ + t) * s.heads + h) * dh + d] = o;
+        }
+      }
+}
+
+/// dq, dk, dv of sum(dy * out) from the explicit probabilities:
+/// dv = p^T dy, ds = p (dy v^T - rowsum(p dy v^T)), dq = scale ds k,
+/// dk = scale ds^T q (summed over the query heads of a kv head).
+static void naiveAttentionBackward(std::vector<double> &dq,
+                                   std::vector<double> &dk,
+                                   std::vector<double> &dv,
+                                   const std::vector<double> &dy,
+                                   const std::vector<double> &q,
+                                   const std::vector<double> &k,
+                                   const std::vector<double> &v,
+                                   const std::vector<double> &lse,
+                                   const AttentionShape &s) {
+  int64_t dh = s.headDim, group = s.heads / s.kvHeads;
+  std::fill(dq.begin(), dq.end(), 0.0);
+  std::fill(dk.begin(), dk.end(), 0.0);
+  std::fill(dv.begin(), dv.end(), 0.0);
+  auto qi = [&](int64_t b, int64_t t, int64_t h, int64_t d) {
+    return ((b * s.seqQ + t) * s.heads + h) * dh + d;
+  };
+  auto ki = [&](int64_t b, int64_t j, int64_t h, int64_t d) {
+    return ((b * s.seqKV + j) * s.kvHeads + h / group) * dh + d;
+  };
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t h = 0; h < s.heads; ++h)
+      for (int64_t t = 0; t < s.seqQ; ++t) {
+        double rowLse = lse[(b * s.heads + h) * s.seqQ + t];
+        if (rowLse == -INFINITY)
+          continue;
+        std::vector<double> p(static_cast<size_t>(s.seqKV)), dp(p.size());
+        double proj = 0;
+        for (int64_t j = 0; j < s.seqKV; ++j) {
+          if (s.causal && j > t + (s.seqKV - s.seqQ))
+            continue;
+          double qk = 0, gv = 0;
+          for (int64_t d = 0; d < dh; ++d) {
+            qk += q[qi(b, t, h, d)] * k[ki(b, j, h, d)];
+            gv += dy[qi(b, t, h, d)] * v[ki(b, j, h, d)];
+          }
+          p[j] = std::exp(s.scale * qk - rowLse);
+          dp[j] = gv;
+          proj += p[j] * gv;
+        }
+        for (int64_t j = 0; j < s.seqKV; ++j) {
+          double ds = p[j] * (dp[j] - proj) * s.scale;
+          for (int64_t d = 0; d < dh; ++d) {
+            dv[ki(b, j, h, d)] += p[j] * dy[qi(b, t, h, d)];
+            dq[qi(b, t, h, d)] += ds * k[ki(b, j, h, d)];
+            dk[ki(b, j, h, d)] += ds * q[qi(b, t, h, d)];
+          }
         }
       }
 }
@@ -124,4 +183,120 @@ TEST(Attention, GroupedQueryEqualsMultiHeadWithRepeatedKv) {
   attentionForward(outM.data(), lseM.data(), q.data(), kr.data(), vr.data(), m);
   EXPECT_EQ(outG, outM);
   EXPECT_EQ(lseG, lseM);
+}
+
+/// Shapes that span several blocks of kAttentionBlock queries and keys,
+/// with partial last blocks, head dims that are not a multiple of the
+/// vector width, grouped queries, and causal masks with seqQ != seqKV
+/// (rows that see every key, rows that see none).
+static std::vector<AttentionShape> blockShapes() {
+  auto shape = [](int64_t batch, int64_t seqQ, int64_t seqKV, int64_t heads,
+                  int64_t kvHeads, int64_t dh, bool causal) {
+    AttentionShape s;
+    s.batch = batch, s.seqQ = seqQ, s.seqKV = seqKV, s.heads = heads,
+    s.kvHeads = kvHeads, s.headDim = dh, s.causal = causal,
+    s.scale = 1 / std::sqrt(double(dh));
+    return s;
+  };
+  return {shape(1, 150, 150, 2, 1, 72, true),
+          shape(2, 130, 130, 4, 2, 20, true),
+          shape(1, 70, 200, 2, 2, 64, true),
+          shape(1, 100, 80, 3, 1, 17, true),
+          shape(1, 129, 65, 2, 1, 33, false)};
+}
+
+TEST(Attention, BlocksMatchTheExplicitFormulaInFloat64) {
+  std::mt19937_64 rng(34);
+  for (const AttentionShape &s : blockShapes()) {
+    SCOPED_TRACE("seqQ " + std::to_string(s.seqQ) + " seqKV " +
+                 std::to_string(s.seqKV) + " dh " +
+                 std::to_string(s.headDim));
+    int64_t qn = s.batch * s.seqQ * s.heads * s.headDim;
+    int64_t kvn = s.batch * s.seqKV * s.kvHeads * s.headDim;
+    auto q = randomVector(rng, qn, 2.0), k = randomVector(rng, kvn, 2.0),
+         v = randomVector(rng, kvn), dy = randomVector(rng, qn);
+    size_t rows = static_cast<size_t>(s.batch * s.heads * s.seqQ);
+    std::vector<double> out(static_cast<size_t>(qn)), lse(rows),
+        refOut(out.size()), refLse(rows);
+    attentionForward(out.data(), lse.data(), q.data(), k.data(), v.data(), s);
+    naiveAttention(refOut, refLse, q, k, v, s);
+    EXPECT_LT(normwiseError(out, refOut), 1e-14);
+    for (size_t i = 0; i < rows; ++i)
+      if (refLse[i] == -INFINITY)
+        EXPECT_EQ(lse[i], -INFINITY) << "lse[" << i << "]";
+      else
+        EXPECT_NEAR(lse[i], refLse[i], 1e-13) << "lse[" << i << "]";
+
+    std::vector<double> dq(static_cast<size_t>(qn), 7.0),
+        dk(static_cast<size_t>(kvn), 7.0), dv(dk.size(), 7.0), refDq(dq.size()),
+        refDk(dk.size()), refDv(dv.size());
+    attentionBackwardB(dq.data(), dk.data(), dv.data(), dy.data(), q.data(),
+                       k.data(), v.data(), out.data(), lse.data(), s);
+    naiveAttentionBackward(refDq, refDk, refDv, dy, q, k, v, refLse, s);
+    EXPECT_LT(normwiseError(dq, refDq), 1e-13);
+    EXPECT_LT(normwiseError(dk, refDk), 1e-13);
+    EXPECT_LT(normwiseError(dv, refDv), 1e-13);
+  }
+}
+
+TEST(Attention, FloatWithinItsBoundOfFloat64) {
+  // The float kernels against the float64 ones on the same (float) inputs:
+  // each output is a short sum (headDim, one block of keys) of rounded
+  // products, so the error stays at a few float ulps of the result.
+  std::mt19937_64 rng(35);
+  for (const AttentionShape &s : blockShapes()) {
+    int64_t qn = s.batch * s.seqQ * s.heads * s.headDim;
+    int64_t kvn = s.batch * s.seqKV * s.kvHeads * s.headDim;
+    auto qf = randomVector<float>(rng, qn, 2.0),
+         kf = randomVector<float>(rng, kvn, 2.0),
+         vf = randomVector<float>(rng, kvn), dyf = randomVector<float>(rng, qn);
+    auto wide = [](const std::vector<float> &x) {
+      return std::vector<double>(x.begin(), x.end());
+    };
+    auto q = wide(qf), k = wide(kf), v = wide(vf), dy = wide(dyf);
+    size_t rows = static_cast<size_t>(s.batch * s.heads * s.seqQ);
+    std::vector<double> out(static_cast<size_t>(qn)), lse(rows),
+        dq(out.size()), dk(static_cast<size_t>(kvn)), dv(dk.size());
+    std::vector<float> outf(out.size()), lsef(rows), dqf(dq.size()),
+        dkf(dk.size()), dvf(dv.size());
+    attentionForward(out.data(), lse.data(), q.data(), k.data(), v.data(), s);
+    attentionBackwardB(dq.data(), dk.data(), dv.data(), dy.data(), q.data(),
+                       k.data(), v.data(), out.data(), lse.data(), s);
+    attentionForward(outf.data(), lsef.data(), qf.data(), kf.data(),
+                     vf.data(), s);
+    attentionBackwardB(dqf.data(), dkf.data(), dvf.data(), dyf.data(),
+                       qf.data(), kf.data(), vf.data(), outf.data(),
+                       lsef.data(), s);
+    EXPECT_LT(normwiseError(wide(outf), out), 1e-6);
+    EXPECT_LT(normwiseError(wide(dqf), dq), 1e-5);
+    EXPECT_LT(normwiseError(wide(dkf), dk), 1e-5);
+    EXPECT_LT(normwiseError(wide(dvf), dv), 1e-6);
+  }
+}
+
+TEST(Attention, BothMicroKernelsGiveTheSameBits) {
+  // The AVX-512 micro-kernel (where the library has it) and the portable
+  // one perform the same fused multiply-add chains.
+  std::mt19937_64 rng(36);
+  for (const AttentionShape &s : blockShapes()) {
+    int64_t qn = s.batch * s.seqQ * s.heads * s.headDim;
+    int64_t kvn = s.batch * s.seqKV * s.kvHeads * s.headDim;
+    auto q = randomVector<float>(rng, qn, 2.0),
+         k = randomVector<float>(rng, kvn, 2.0),
+         v = randomVector<float>(rng, kvn), dy = randomVector<float>(rng, qn);
+    size_t rows = static_cast<size_t>(s.batch * s.heads * s.seqQ);
+    std::vector<std::vector<float>> results[2];
+    for (bool portable : {false, true}) {
+      std::vector<float> out(static_cast<size_t>(qn)), lse(rows),
+          dq(out.size()), dk(static_cast<size_t>(kvn)), dv(dk.size());
+      detail::attentionForward(out.data(), lse.data(), q.data(), k.data(),
+                               v.data(), s, portable);
+      detail::attentionBackwardB(dq.data(), dk.data(), dv.data(), dy.data(),
+                                 q.data(), k.data(), v.data(), out.data(),
+                                 lse.data(), s, portable);
+      results[portable] = {out, lse, dq, dk, dv};
+    }
+    EXPECT_EQ(results[0], results[1]) << "seqQ " << s.seqQ << " dh "
+                                      << s.headDim;
+  }
 }
