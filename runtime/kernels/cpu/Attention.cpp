@@ -1,4 +1,5 @@
-//===- Attention.cpp - Blockwise attention: online softmax, micro-kernels --===//
+//===- Attention.cpp - Blockwise attention: online softmax, micro-kernels
+//--===//
 //
 // The order of every operation is Attention.h's; this file chooses where
 // they run. Both passes are made of one product shape, a rank update
@@ -13,6 +14,7 @@
 #include "kernels/cpu/Attention.h"
 
 #include "kernels/cpu/Reduce.h"
+#include "kernels/cpu/Transpose.h"
 #include "kernels/cpu/VecMath.h"
 
 #include <algorithm>
@@ -132,12 +134,23 @@ void updateAvx512(const Product<float> &p) {
     for (; i0 + 6 <= p.rows; i0 += 6)
       tileAvx512<6>(p, i0, j0, m);
     switch (p.rows - i0) {
-    case 5: tileAvx512<5>(p, i0, j0, m); break;
-    case 4: tileAvx512<4>(p, i0, j0, m); break;
-    case 3: tileAvx512<3>(p, i0, j0, m); break;
-    case 2: tileAvx512<2>(p, i0, j0, m); break;
-    case 1: tileAvx512<1>(p, i0, j0, m); break;
-    default: break;
+    case 5:
+      tileAvx512<5>(p, i0, j0, m);
+      break;
+    case 4:
+      tileAvx512<4>(p, i0, j0, m);
+      break;
+    case 3:
+      tileAvx512<3>(p, i0, j0, m);
+      break;
+    case 2:
+      tileAvx512<2>(p, i0, j0, m);
+      break;
+    case 1:
+      tileAvx512<1>(p, i0, j0, m);
+      break;
+    default:
+      break;
     }
   }
 }
@@ -179,41 +192,6 @@ struct Dims {
   }
 };
 
-#if defined(__AVX512F__)
-/// The 16 x 16 floats at x (row stride ldx) transposed into out (row
-/// stride ldo): unpack pairs of rows, shuffle quads, then 128-bit lanes.
-void transpose16(const float *x, int64_t ldx, float *out, int64_t ldo) {
-  __m512 a[16], t[16];
-  for (int i = 0; i < 16; ++i)
-    a[i] = _mm512_loadu_ps(x + i * ldx);
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]);
-  }
-  // a[4 g + j]'s 128-bit lane L: column 4 L + j of rows 4 g .. 4 g + 3.
-  for (int g = 0; g < 4; ++g) {
-    a[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-    a[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
-    a[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-    a[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-  }
-  for (int j = 0; j < 4; ++j) {
-    const __m512 even01 = _mm512_shuffle_f32x4(a[j], a[4 + j], 0x88);
-    const __m512 even23 = _mm512_shuffle_f32x4(a[8 + j], a[12 + j], 0x88);
-    const __m512 odd01 = _mm512_shuffle_f32x4(a[j], a[4 + j], 0xDD);
-    const __m512 odd23 = _mm512_shuffle_f32x4(a[8 + j], a[12 + j], 0xDD);
-    _mm512_storeu_ps(out + j * ldo,
-                     _mm512_shuffle_f32x4(even01, even23, 0x88));
-    _mm512_storeu_ps(out + (8 + j) * ldo,
-                     _mm512_shuffle_f32x4(even01, even23, 0xDD));
-    _mm512_storeu_ps(out + (4 + j) * ldo,
-                     _mm512_shuffle_f32x4(odd01, odd23, 0x88));
-    _mm512_storeu_ps(out + (12 + j) * ldo,
-                     _mm512_shuffle_f32x4(odd01, odd23, 0xDD));
-  }
-}
-#endif
-
 /// rows c < keys of x (row stride ld), dh wide, transposed into
 /// out[d * ldo + c]. Packing moves values only.
 template <typename T>
@@ -226,7 +204,7 @@ void packTransposed(const T *x, int64_t ld, int64_t keys, int64_t dh, T *out,
       for (; c0 + 16 <= keys; c0 += 16) {
         int64_t d0 = 0;
         for (; d0 + 16 <= dh; d0 += 16)
-          transpose16(x + c0 * ld + d0, ld, out + d0 * ldo + c0, ldo);
+          detail::transpose16(x + c0 * ld + d0, ld, out + d0 * ldo + c0, ldo);
         for (int64_t c = c0; c < c0 + 16; ++c)
           for (int64_t d = d0; d < dh; ++d)
             out[d * ldo + c] = x[c * ld + d];
@@ -268,19 +246,19 @@ void forward(T *out, T *lse, const T *q, const T *k, const T *v,
   // k^T of every (batch, kv head), [dh, seqKV] each, packed once per call
   // and shared by the threads (kept between calls).
   static thread_local std::vector<T> packedK;
-  packedK.resize(size_t(std::max<int64_t>(1, n.batch * n.kvHeads * dh * n.seqKV)));
+  packedK.resize(
+      size_t(std::max<int64_t>(1, n.batch * n.kvHeads * dh * n.seqKV)));
   T *kT = packedK.data();
 #pragma omp parallel if (n.batch * n.heads * n.seqQ * n.seqKV * dh * 2 >=      \
-                             detail::kParallelWork)
+                         detail::kParallelWork)
   {
     const size_t block = size_t(kBlock), width = size_t(dh > 0 ? dh : 1);
     std::vector<T> sc(block * block), o(block * width), m(block), l(block);
 #pragma omp for schedule(static)
     for (int64_t unit = 0; unit < n.batch * n.kvHeads; ++unit)
-      packTransposed(k + unit / n.kvHeads * n.seqKV * n.kvStride +
-                         unit % n.kvHeads * dh,
-                     n.kvStride, n.seqKV, dh, kT + unit * dh * n.seqKV,
-                     n.seqKV, portable);
+      packTransposed(
+          k + unit / n.kvHeads * n.seqKV * n.kvStride + unit % n.kvHeads * dh,
+          n.kvStride, n.seqKV, dh, kT + unit * dh * n.seqKV, n.seqKV, portable);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t unit = 0; unit < units; ++unit) {
       const int64_t qb = unit % qBlocks, h = (unit / qBlocks) % n.heads;
@@ -296,8 +274,8 @@ void forward(T *out, T *lse, const T *q, const T *k, const T *v,
       const int64_t keys = n.visible(i0 + bq - 1);
       for (int64_t j0 = 0; j0 < keys; j0 += kBlock) {
         const int64_t bk = std::min(kBlock, keys - j0);
-        update({qb0, n.qStride, 1, kTb + j0, n.seqKV, sc.data(), kBlock, bq,
-                bk, dh, false});
+        update({qb0, n.qStride, 1, kTb + j0, n.seqKV, sc.data(), kBlock, bq, bk,
+                dh, false});
         for (int64_t r = 0; r < bq; ++r) {
           T *p = sc.data() + r * kBlock;
           const int64_t seen = n.visibleIn(i0 + r, j0, bk);
@@ -345,19 +323,18 @@ void forward(T *out, T *lse, const T *q, const T *k, const T *v,
 
 template <typename T>
 void backwardB(T *dq, T *dk, T *dv, const T *dout, const T *q, const T *k,
-               const T *v, const T *out, const T *lse,
-               const AttentionShape &s, bool portable) {
+               const T *v, const T *out, const T *lse, const AttentionShape &s,
+               bool portable) {
   const Update<T> update = fastest<T>(portable);
   const Dims n(s);
   const T scale = T(s.scale);
   const int64_t units = n.batch * n.kvHeads, dh = n.dh;
 #pragma omp parallel if (n.batch * n.heads * n.seqQ * n.seqKV * dh * 4 >=      \
-                             detail::kParallelWork)
+                         detail::kParallelWork)
   {
     const size_t block = size_t(kBlock), width = size_t(dh > 0 ? dh : 1);
     std::vector<T> kt(width * block), vt(width * block), p(block * block),
-        ds(block * block),
-        proj(size_t(std::max<int64_t>(1, n.group * n.seqQ)));
+        ds(block * block), proj(size_t(std::max<int64_t>(1, n.group * n.seqQ)));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t unit = 0; unit < units; ++unit) {
       const int64_t b = unit / n.kvHeads, kvh = unit % n.kvHeads;
@@ -391,10 +368,10 @@ void backwardB(T *dq, T *dk, T *dv, const T *dout, const T *q, const T *k,
             const int64_t off = (b * n.seqQ + i0) * n.qStride + h * dh;
             const T *qb0 = q + off, *gb0 = dout + off;
             // Scores and dout . v for the block.
-            update({qb0, n.qStride, 1, kt.data(), kBlock, p.data(), kBlock,
-                    bq, bk, dh, false});
-            update({gb0, n.qStride, 1, vt.data(), kBlock, ds.data(), kBlock,
-                    bq, bk, dh, false});
+            update({qb0, n.qStride, 1, kt.data(), kBlock, p.data(), kBlock, bq,
+                    bk, dh, false});
+            update({gb0, n.qStride, 1, vt.data(), kBlock, ds.data(), kBlock, bq,
+                    bk, dh, false});
             for (int64_t r = 0; r < bq; ++r) {
               const int64_t t = i0 + r;
               const int64_t seen = n.visibleIn(t, j0, bk);
@@ -413,8 +390,8 @@ void backwardB(T *dq, T *dk, T *dv, const T *dout, const T *q, const T *k,
             // dv += p^T dout, dk += ds^T q, dq += ds k.
             update({p.data(), 1, kBlock, gb0, n.qStride, dvb + j0 * n.kvStride,
                     n.kvStride, bk, dh, bq, true});
-            update({ds.data(), 1, kBlock, qb0, n.qStride,
-                    dkb + j0 * n.kvStride, n.kvStride, bk, dh, bq, true});
+            update({ds.data(), 1, kBlock, qb0, n.qStride, dkb + j0 * n.kvStride,
+                    n.kvStride, bk, dh, bq, true});
             update({ds.data(), kBlock, 1, kb + j0 * n.kvStride, n.kvStride,
                     dq + off, n.qStride, bq, dh, bk, true});
           }
@@ -429,14 +406,13 @@ void backwardB(T *dq, T *dk, T *dv, const T *dout, const T *q, const T *k,
 namespace detail {
 
 void attentionForward(float *out, float *lse, const float *q, const float *k,
-                      const float *v, const AttentionShape &s,
-                      bool portable) {
+                      const float *v, const AttentionShape &s, bool portable) {
   forward<float>(out, lse, q, k, v, s, portable);
 }
 
 void attentionForward(double *out, double *lse, const double *q,
-                      const double *k, const double *v,
-                      const AttentionShape &s, bool portable) {
+                      const double *k, const double *v, const AttentionShape &s,
+                      bool portable) {
   forward<double>(out, lse, q, k, v, s, portable);
 }
 
@@ -444,16 +420,14 @@ void attentionBackwardB(float *dq, float *dk, float *dv, const float *dout,
                         const float *q, const float *k, const float *v,
                         const float *out, const float *lse,
                         const AttentionShape &s, bool portable) {
-  backwardB<float>(dq, dk, dv, dout, q, k, v, out, lse, s,
-                   portable);
+  backwardB<float>(dq, dk, dv, dout, q, k, v, out, lse, s, portable);
 }
 
-void attentionBackwardB(double *dq, double *dk, double *dv,
-                        const double *dout, const double *q, const double *k,
-                        const double *v, const double *out, const double *lse,
+void attentionBackwardB(double *dq, double *dk, double *dv, const double *dout,
+                        const double *q, const double *k, const double *v,
+                        const double *out, const double *lse,
                         const AttentionShape &s, bool portable) {
-  backwardB<double>(dq, dk, dv, dout, q, k, v, out, lse, s,
-                    portable);
+  backwardB<double>(dq, dk, dv, dout, q, k, v, out, lse, s, portable);
 }
 
 } // namespace detail

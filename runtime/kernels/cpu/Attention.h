@@ -1,4 +1,5 @@
-//===- Attention.h - Causal multi-head attention with grouped-query heads ---===//
+//===- Attention.h - Causal multi-head attention with grouped-query heads
+//---===//
 //
 // q is [batch, seqQ, heads * headDim], k and v are [batch, seqKV,
 // kvHeads * headDim], out is [batch, seqQ, heads * headDim]; query head h
@@ -70,15 +71,15 @@ void attentionForward(float *out, float *lse, const float *q, const float *k,
                       const float *v, const AttentionShape &s,
                       bool portable = false);
 void attentionForward(double *out, double *lse, const double *q,
-                      const double *k, const double *v,
-                      const AttentionShape &s, bool portable = false);
+                      const double *k, const double *v, const AttentionShape &s,
+                      bool portable = false);
 void attentionBackwardB(float *dq, float *dk, float *dv, const float *dout,
                         const float *q, const float *k, const float *v,
                         const float *out, const float *lse,
                         const AttentionShape &s, bool portable = false);
-void attentionBackwardB(double *dq, double *dk, double *dv,
-                        const double *dout, const double *q, const double *k,
-                        const double *v, const double *out, const double *lse,
+void attentionBackwardB(double *dq, double *dk, double *dv, const double *dout,
+                        const double *q, const double *k, const double *v,
+                        const double *out, const double *lse,
                         const AttentionShape &s, bool portable = false);
 
 /// The shape with the fields the pack S fixes (in the order batch, seqQ,
@@ -100,8 +101,8 @@ inline AttentionShape fixedAttentionShape(const AttentionShape &s) {
 
 /// out = softmax(scale q k^T + mask) v per head; lse = log-sum-exp per row.
 template <typename T, int64_t... S>
-inline void attentionForward(T *out, T *lse, const T *q, const T *k,
-                             const T *v, const AttentionShape &s) {
+inline void attentionForward(T *out, T *lse, const T *q, const T *k, const T *v,
+                             const AttentionShape &s) {
   detail::attentionForward(out, lse, q, k, v,
                            detail::fixedAttentionShape<S...>(s));
 }

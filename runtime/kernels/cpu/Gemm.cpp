@@ -6,12 +6,15 @@
 // (shared), then each thread takes row tiles of kGemmMc rows, packs their
 // op(A) block into slivers of kGemmMr rows (its own), and the micro-kernel
 // accumulates one kGemmMr x kGemmNr block of sums in registers and adds it
-// to C. Slivers are zero past the matrix. A B sliver stays in L1 while the
-// tile's A slivers stream from L2.
+// to C. Slivers are zero past the matrix. Packing copies where op(X)'s
+// sliver values lie contiguous and transposes 16 x 16 blocks (AVX-512)
+// where they do not; it moves values only.
 //
 //===----------------------------------------------------------------------===//
 
 #include "kernels/cpu/Gemm.h"
+
+#include "kernels/cpu/Transpose.h"
 
 #include <omp.h>
 
@@ -53,9 +56,32 @@ void packSlivers(const Operand &x, int64_t r0, int64_t rows, int64_t k0,
   for (int64_t s = 0; s * W < rows; ++s) {
     const int64_t valid = std::min(W, rows - s * W);
     float *dst = out + s * kc * W;
-    for (int64_t kk = 0; kk < kc; ++kk)
-      for (int64_t r = 0; r < W; ++r)
-        dst[kk * W + r] = r < valid ? x.at(r0 + s * W + r, k0 + kk) : 0.0f;
+    if (valid < W)
+      std::fill(dst, dst + kc * W, 0.0f);
+    if (x.trans) {
+      // A sliver's W values of one k are contiguous in x: copies.
+      const float *src = x.p + k0 * x.ld + r0 + s * W;
+      for (int64_t kk = 0; kk < kc; ++kk)
+        std::copy(src + kk * x.ld, src + kk * x.ld + valid, dst + kk * W);
+    } else {
+      // Each of the sliver's rows is contiguous along k: a transpose, one
+      // row at a time (reads stream, writes stay in the sliver).
+      const float *src = x.p + (r0 + s * W) * x.ld + k0;
+      int64_t r = 0;
+#if defined(__AVX512F__)
+      // 16 x 16 blocks, then the rest of the rows and of k one by one.
+      const int64_t k16 = kc / 16 * 16;
+      for (; r + 16 <= valid; r += 16)
+        for (int64_t kk = 0; kk < k16; kk += 16)
+          detail::transpose16(src + r * x.ld + kk, x.ld, dst + kk * W + r, W);
+      for (int64_t rr = 0; rr < r; ++rr)
+        for (int64_t kk = k16; kk < kc; ++kk)
+          dst[kk * W + rr] = src[rr * x.ld + kk];
+#endif
+      for (; r < valid; ++r)
+        for (int64_t kk = 0; kk < kc; ++kk)
+          dst[kk * W + r] = src[r * x.ld + kk];
+    }
   }
 }
 
@@ -80,57 +106,59 @@ void microPortable(int64_t kc, const float *a, const float *b, float *c,
   for (int64_t kk = 0; kk < kc; ++kk)
     for (int64_t r = 0; r < kGemmMr; ++r)
       for (int64_t j = 0; j < kGemmNr; ++j)
-        acc[r][j] = std::fma(a[kk * kGemmMr + r], b[kk * kGemmNr + j],
-                             acc[r][j]);
+        acc[r][j] =
+            std::fma(a[kk * kGemmMr + r], b[kk * kGemmNr + j], acc[r][j]);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < cols; ++j)
       c[r * ldc + j] = updated(c[r * ldc + j], acc[r][j], u, beta);
 }
 
 #if defined(__AVX512F__)
-/// The AVX-512 micro-kernel: kGemmMr x 32 sums in 2 kGemmMr registers
-/// (8 x 32 in 16: measured ahead of 12 x 32 and 14 x 32 on 2 threads), the
-/// same FMAs.
+/// The AVX-512 micro-kernel: kGemmMr x 64 sums in 4 kGemmMr registers
+/// (6 x 64 in 24: each k step's 4 loads of B and 6 broadcasts of A feed 24
+/// multiply-adds, so the load ports keep up with the FMA units), the same
+/// FMAs.
 void microAvx512(int64_t kc, const float *a, const float *b, float *c,
                  int64_t ldc, int64_t rows, int64_t cols, Update u,
                  float beta) {
-  static_assert(kGemmNr == 32 && kGemmMr <= 14, "the kernel's registers");
-  __m512 acc[2 * kGemmMr];
-  for (__m512 &x : acc)
-    x = _mm512_setzero_ps();
+  static_assert(kGemmNr == 64 && kGemmMr <= 6, "the kernel's registers");
+  __m512 acc[4 * kGemmMr];
+#pragma GCC unroll 24
+  for (int i = 0; i < 4 * int(kGemmMr); ++i)
+    acc[i] = _mm512_setzero_ps();
   for (int64_t kk = 0; kk < kc; ++kk) {
-    const __m512 b0 = _mm512_load_ps(b);
-    const __m512 b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 14
+    __m512 bv[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v)
+      bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 6
     for (int r = 0; r < int(kGemmMr); ++r) {
       const __m512 ar = _mm512_set1_ps(a[r]);
-      acc[2 * r] = _mm512_fmadd_ps(ar, b0, acc[2 * r]);
-      acc[2 * r + 1] = _mm512_fmadd_ps(ar, b1, acc[2 * r + 1]);
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v)
+        acc[4 * r + v] = _mm512_fmadd_ps(ar, bv[v], acc[4 * r + v]);
     }
     a += kGemmMr;
     b += kGemmNr;
   }
-  const __mmask16 m0 =
-      cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
-  const __mmask16 m1 = cols >= 32   ? __mmask16(0xFFFF)
-                       : cols <= 16 ? __mmask16(0)
-                                    : __mmask16((1u << (cols - 16)) - 1);
+  __mmask16 m[4];
+  for (int v = 0; v < 4; ++v) {
+    const int64_t valid = std::clamp<int64_t>(cols - 16 * v, 0, 16);
+    m[v] = __mmask16((1u << valid) - 1);
+  }
   const __m512 vbeta = _mm512_set1_ps(beta);
   for (int64_t r = 0; r < rows; ++r) {
     float *row = c + r * ldc;
-    __m512 s0 = acc[2 * r], s1 = acc[2 * r + 1];
-    if (u != Update::Set) {
-      __m512 c0 = _mm512_maskz_loadu_ps(m0, row);
-      __m512 c1 = _mm512_maskz_loadu_ps(m1, row + 16);
-      if (u == Update::ScaleAdd) {
-        c0 = _mm512_mul_ps(vbeta, c0);
-        c1 = _mm512_mul_ps(vbeta, c1);
+    for (int v = 0; v < 4; ++v) {
+      __m512 s = acc[4 * r + v];
+      if (u != Update::Set) {
+        __m512 cv = _mm512_maskz_loadu_ps(m[v], row + 16 * v);
+        if (u == Update::ScaleAdd)
+          cv = _mm512_mul_ps(vbeta, cv);
+        s = _mm512_add_ps(cv, s);
       }
-      s0 = _mm512_add_ps(c0, s0);
-      s1 = _mm512_add_ps(c1, s1);
+      _mm512_mask_storeu_ps(row + 16 * v, m[v], s);
     }
-    _mm512_mask_storeu_ps(row, m0, s0);
-    _mm512_mask_storeu_ps(row + 16, m1, s1);
   }
 }
 #endif
@@ -176,8 +204,7 @@ void run(MicroKernel micro, bool transA, bool transB, int64_t m, int64_t n,
   // against it, the k blocks of a panel in ascending order.
   static thread_local PackBuffer panel(kGemmKc * kGemmNc);
   float *packedB = panel.data.get();
-  const bool parallel =
-      double(m) * double(n) * double(k) >= kParallelFlops;
+  const bool parallel = double(m) * double(n) * double(k) >= kParallelFlops;
 #pragma omp parallel if (parallel)
   {
     static thread_local PackBuffer block(kGemmMc * kGemmKc);
@@ -216,8 +243,8 @@ void run(MicroKernel micro, bool transA, bool transB, int64_t m, int64_t n,
 } // namespace
 
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-          const float *a, int64_t lda, const float *b, int64_t ldb,
-          float beta, float *c, int64_t ldc) {
+          const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+          float *c, int64_t ldc) {
 #if defined(__AVX512F__)
   run(microAvx512, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc);
 #else

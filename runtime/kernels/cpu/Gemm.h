@@ -29,8 +29,8 @@ namespace pipert::cpu {
 
 /// The blocking (rows and columns of a micro-tile; k per block; rows and
 /// columns of a thread's tile). kGemmKc fixes the summation order.
-constexpr int64_t kGemmMr = 8, kGemmNr = 32, kGemmKc = 256;
-constexpr int64_t kGemmMc = 8 * kGemmMr, kGemmNc = 16 * kGemmNr;
+constexpr int64_t kGemmMr = 6, kGemmNr = 64, kGemmKc = 256;
+constexpr int64_t kGemmMc = 8 * kGemmMr, kGemmNc = 8 * kGemmNr;
 
 /// C = op(A) op(B) + beta C with the calling thread's OpenMP threads,
 /// through the AVX-512 micro-kernel where the library was compiled for it.
