@@ -76,10 +76,12 @@ template <typename T> void updatePortable(const Product<T> &p) {
 }
 
 #if defined(__AVX512F__)
-/// R rows x 64 columns of chains in 4 R registers (masked past the
-/// product's columns). 64 wide, so that each step's 4 loads of B and R
-/// broadcasts of A feed 4 R multiply-adds: the load ports keep up.
-template <int R>
+/// R rows x 16 V columns of chains in R V registers (masked past the
+/// product's columns). 6 x 64 where the product is that wide: each step's 4
+/// loads of B and 6 broadcasts of A feed 24 multiply-adds, so the load
+/// ports keep up; narrower V for narrow products (small head dims), so that
+/// no multiply-add is spent on masked lanes.
+template <int R, int V>
 void tileAvx512(const Product<float> &p, int64_t i0, int64_t j0,
                 const __mmask16 (&m)[4]) {
   // Locals, so that the loop keeps them in registers.
@@ -88,37 +90,64 @@ void tileAvx512(const Product<float> &p, int64_t i0, int64_t j0,
   const float *a = p.a + i0 * sai;
   const float *b = p.b + j0;
   float *c = p.c + i0 * ldc + j0;
-  __m512 acc[4 * R];
+  __m512 acc[V * R];
   if (p.accumulate) {
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v)
-        acc[4 * r + v] = _mm512_maskz_loadu_ps(m[v], c + r * ldc + 16 * v);
+      for (int v = 0; v < V; ++v)
+        acc[V * r + v] = _mm512_maskz_loadu_ps(m[v], c + r * ldc + 16 * v);
   } else {
 #pragma GCC unroll 24
-    for (int r = 0; r < 4 * R; ++r)
+    for (int r = 0; r < V * R; ++r)
       acc[r] = _mm512_setzero_ps();
   }
   for (int64_t kk = 0; kk < depth; ++kk) {
-    __m512 bv[4];
+    __m512 bv[V];
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v)
+    for (int v = 0; v < V; ++v)
       bv[v] = _mm512_maskz_loadu_ps(m[v], b + kk * ldb + 16 * v);
     const float *ak = a + kk * sak;
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
       const __m512 ar = _mm512_set1_ps(ak[r * sai]);
 #pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v)
-        acc[4 * r + v] = _mm512_fmadd_ps(ar, bv[v], acc[4 * r + v]);
+      for (int v = 0; v < V; ++v)
+        acc[V * r + v] = _mm512_fmadd_ps(ar, bv[v], acc[V * r + v]);
     }
   }
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v)
-      _mm512_mask_storeu_ps(c + r * ldc + 16 * v, m[v], acc[4 * r + v]);
+    for (int v = 0; v < V; ++v)
+      _mm512_mask_storeu_ps(c + r * ldc + 16 * v, m[v], acc[V * r + v]);
+}
+
+/// Rows of p in tiles of 6, each 16 V columns wide from column j0.
+template <int V>
+void rowsAvx512(const Product<float> &p, int64_t j0, const __mmask16 (&m)[4]) {
+  int64_t i0 = 0;
+  for (; i0 + 6 <= p.rows; i0 += 6)
+    tileAvx512<6, V>(p, i0, j0, m);
+  switch (p.rows - i0) {
+  case 5:
+    tileAvx512<5, V>(p, i0, j0, m);
+    break;
+  case 4:
+    tileAvx512<4, V>(p, i0, j0, m);
+    break;
+  case 3:
+    tileAvx512<3, V>(p, i0, j0, m);
+    break;
+  case 2:
+    tileAvx512<2, V>(p, i0, j0, m);
+    break;
+  case 1:
+    tileAvx512<1, V>(p, i0, j0, m);
+    break;
+  default:
+    break;
+  }
 }
 
 /// The AVX-512 micro-kernel: the same chains as updatePortable.
@@ -130,26 +159,18 @@ void updateAvx512(const Product<float> &p) {
       const int64_t valid = std::clamp<int64_t>(cj - 16 * v, 0, 16);
       m[v] = __mmask16((1u << valid) - 1);
     }
-    int64_t i0 = 0;
-    for (; i0 + 6 <= p.rows; i0 += 6)
-      tileAvx512<6>(p, i0, j0, m);
-    switch (p.rows - i0) {
-    case 5:
-      tileAvx512<5>(p, i0, j0, m);
-      break;
-    case 4:
-      tileAvx512<4>(p, i0, j0, m);
-      break;
-    case 3:
-      tileAvx512<3>(p, i0, j0, m);
+    switch ((std::min<int64_t>(cj, 64) + 15) / 16) {
+    case 1:
+      rowsAvx512<1>(p, j0, m);
       break;
     case 2:
-      tileAvx512<2>(p, i0, j0, m);
+      rowsAvx512<2>(p, j0, m);
       break;
-    case 1:
-      tileAvx512<1>(p, i0, j0, m);
+    case 3:
+      rowsAvx512<3>(p, j0, m);
       break;
     default:
+      rowsAvx512<4>(p, j0, m);
       break;
     }
   }
