@@ -25,6 +25,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace pipec::emit {
 
@@ -67,6 +68,11 @@ struct KernelInstances {
   std::map<std::string, std::string> definitions;
   /// Wrapper name -> its declaration (what a chunk that calls it needs).
   std::map<std::string, std::string> declarations;
+  /// Every call printed, in order (the emitter cuts it per chunk function
+  /// for kernel_calls.json).
+  std::vector<std::string> calls;
+  /// Where each rank's optimizer calls start in `calls` (emitOptimizer).
+  std::vector<size_t> optimizerRankStarts;
 };
 
 /// Appends the call of `op` (a kernel.call of @train_step; nn.param prints
@@ -87,7 +93,9 @@ mlir::LogicalResult emitOpCall(mlir::Operation *op, const OpPointers &ptr,
 mlir::LogicalResult emitCudaOpCall(mlir::Operation *op, const OpPointers &ptr,
                                    std::string &out);
 
-/// kernels.cpp: the definitions of `instances`.
+/// kernels.cpp: the definitions of `instances`, each timed by a
+/// pipert::KernelScope whose id is its index in name order, and that
+/// order's name table `pipecKernelNames` (null-terminated: PlanCode.h).
 std::string emitKernelSource(const KernelInstances &instances);
 
 /// The values `--debug-perturb-vjp=OP` multiplies by 1 + 1e-3 right after

@@ -23,13 +23,16 @@ constexpr int64_t kMaxSteps = 1000000000000;
 constexpr int64_t kMaxTimeoutMs = 10000000000;
 constexpr int64_t kMaxSample = 100000000;
 constexpr int64_t kMaxCores = 4096;
+// trace.json holds every instruction of every traced step in memory.
+constexpr int64_t kMaxTraceSteps = 10000;
 
 const char *const kUsage =
     "usage: pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init "
     "FILE.safetensors] [--save FILE.safetensors] [--save-state FILE] "
     "[--resume FILE|DIR] [--checkpoint-dir DIR [--checkpoint-every N] "
     "[--keep K]] [--plan DIR] [--shadow] "
-    "[--cores N] [--timeout-ms MS] [--quiet] "
+    "[--cores N] [--trace-steps N] [--trace-kernels] [--timeout-ms MS] "
+    "[--quiet] "
     "[--transport local|cuda-local|mpi] "
     "[--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]] "
     "(--help explains each)\n";
@@ -109,6 +112,10 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       a.shadow = true;
     else if (k == "--quiet")
       a.quiet = true;
+    else if (k == "--trace-kernels")
+      a.traceKernels = true;
+    else if (k == "--trace-steps")
+      ok = number(a.traceSteps, 1, kMaxTraceSteps);
     else {
       error = "unknown argument '" + k + "'";
       return false;
@@ -118,6 +125,11 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
   }
   if (a.data.empty() || a.steps == 0) {
     error = "--data and --steps are required";
+    return false;
+  }
+  if (a.traceKernels && a.logDir.empty()) {
+    error = "--trace-kernels writes kernel_times.json into --log-dir DIR; "
+            "give one";
     return false;
   }
   if (!a.resume.empty() && !a.init.empty()) {

@@ -42,6 +42,14 @@ whole or not at all.
   --shadow              checks every arena access against the plan's
                         declared reads and writes (cpu plans)
   --cores N             the cores the ranks share (default: all)
+  --trace-steps N       with --log-dir: the steps trace.json records, from
+                        the first (default 3; each holds every instruction
+                        of every rank)
+  --trace-kernels       with --log-dir: times every kernel call of the
+                        steps after the first into DIR/kernel_times.json
+                        (per rank: calls and seconds per kernel
+                        instantiation; pipec-sim --calibrate reads it; cpu
+                        plans, local transport)
   --timeout-ms MS       a wait longer than MS is an error naming the ranks
                         (default 60000)
   --quiet               no progress lines

@@ -50,6 +50,9 @@ pipert::RunOptions runOptions(const Args &a) {
   opt.stopRequested = pipert::stopSignal;
   opt.setBlasThreads = pipecPlanCode.setBlasThreads;
   opt.setRankThreads = pipecPlanCode.setRankThreads;
+  opt.traceKernels = a.traceKernels;
+  opt.traceSteps = a.traceSteps;
+  opt.kernelNames = pipecPlanCode.kernelNames;
   return opt;
 }
 

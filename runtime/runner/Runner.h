@@ -38,7 +38,8 @@ struct Args {
   std::string checkpointDir;
   int64_t checkpointEvery = 0, keep = 3;
   int64_t steps = 0;
-  bool shadow = false, quiet = false;
+  bool shadow = false, quiet = false, traceKernels = false;
+  int64_t traceSteps = 3; ///< --trace-steps
   int32_t cores = 0;
   int64_t timeoutMs = 60000;
   int64_t sample = 0;          ///< tokens to generate after training

@@ -3,6 +3,7 @@
 #include "pipert/Executor.h"
 
 #include "pipert/Init.h"
+#include "pipert/KernelClock.h"
 #include "pipert/LocalTransport.h"
 #include "pipert/LogicalShape.h"
 #include "pipert/LrSchedule.h"
@@ -66,6 +67,7 @@ struct Executor::RankRun {
   int64_t busyNs = 0;
   int64_t lastNs = 0;
   std::unique_ptr<ShadowMemory> shadow;
+  KernelTimes kernelTimes; ///< --trace-kernels: sized to the kernel table
 };
 
 Status Executor::load(const std::string &dir, std::unique_ptr<Executor> &out,
@@ -275,6 +277,16 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   if (steps < 0 || opt.traceSteps < 0)
     return Status::failure("run: steps (" + std::to_string(steps) +
                            ") and traceSteps must not be negative");
+  size_t kernelCount = 0;
+  if (opt.traceKernels) {
+    if (!opt.kernelNames)
+      return Status::failure(
+          "--trace-kernels: this plan has no table of kernel instantiations "
+          "(the cuda target calls its kernels directly; time them with "
+          "nsys)");
+    while (opt.kernelNames[kernelCount])
+      ++kernelCount;
+  }
   // dist: some ranks run in other processes; their metrics and trace
   // events come through the transport's allGather.
   bool dist = false;
@@ -284,6 +296,9 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     if (holds(r) && held < 0)
       held = r;
   }
+  if (opt.traceKernels && dist)
+    return Status::failure("--trace-kernels: every rank must run in this "
+                           "process (the local transport), not over MPI");
   std::unique_ptr<LocalTransport> local;
   Transport *transport = opt.transport;
   if (!transport) {
@@ -319,6 +334,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     rr.gradNorm.assign(kStepRing, 0);
     if (!holds(r))
       continue; // only its metrics, from the exchange
+    rr.kernelTimes.seconds.assign(kernelCount, 0.0);
+    rr.kernelTimes.calls.assign(kernelCount, 0);
     rr.events.reserve(size_t(std::min(opt.traceSteps, steps)) *
                       s.instrs.size());
     rr.postOf.assign(s.instrs.size(), -1);
@@ -515,9 +532,16 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       }
       return true;
     };
+    // --trace-kernels: the wrappers this thread calls add into the rank's
+    // table on the warm steps (all but the first).
+    struct KernelClockOff {
+      ~KernelClockOff() { threadKernelTimes = nullptr; }
+    } kernelClockOff;
     for (int64_t step = 0; step < steps; ++step) {
       ctx.step = nextStep + step;
       ctx.lr = lrs.at(ctx.step);
+      threadKernelTimes =
+          opt.traceKernels && step >= 1 ? &rr.kernelTimes : nullptr;
       if (ckptEvery > 0 || boundaryStops) {
         std::unique_lock<std::mutex> lock(stepMu);
         // A checkpoint's boundary: hold until the monitor has written it.
@@ -977,7 +1001,16 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     std::vector<const std::vector<TraceEvent> *> tracks;
     for (const RankRun &rr : runs)
       tracks.push_back(&rr.events);
-    return writeChromeTrace(opt.outDir + "/trace.json", streams, tracks);
+    Status t = writeChromeTrace(opt.outDir + "/trace.json", streams, tracks);
+    if (!t.ok() || !opt.traceKernels)
+      return t;
+    std::vector<const KernelTimes *> times;
+    for (const RankRun &rr : runs)
+      times.push_back(&rr.kernelTimes);
+    return writeKernelTimes(opt.outDir + "/kernel_times.json",
+                            opt.kernelNames, times,
+                            std::max<int64_t>(0, int64_t(result.steps.size()) - 1),
+                            ompThreads);
   };
   if (int why = stopping.load()) {
     // Stopped: what was completed is reported whole.

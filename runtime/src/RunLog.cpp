@@ -137,4 +137,35 @@ Status writeChromeTrace(
   return writeFileAtomically(path, text);
 }
 
+Status writeKernelTimes(const std::string &path,
+                        const char *const *kernelNames,
+                        const std::vector<const KernelTimes *> &ranks,
+                        int64_t steps, int32_t threads) {
+  // The names are the plan's own wrapper names (identifiers): no escaping.
+  std::string text = "{\"format\": 1, \"steps\": " + std::to_string(steps) +
+                     ", \"threads_per_rank\": " + std::to_string(threads) +
+                     ", \"ranks\": [";
+  char buf[512];
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    text += (r ? ",\n  " : "\n  ") + std::string("{\"rank\": ") +
+            std::to_string(r) + ", \"kernels\": [";
+    bool first = true;
+    const KernelTimes &t = *ranks[r];
+    for (size_t k = 0; k < t.calls.size() && kernelNames[k]; ++k) {
+      if (t.calls[k] == 0)
+        continue;
+      std::snprintf(buf, sizeof buf,
+                    "%s\n    {\"name\": \"%s\", \"calls\": %lld, "
+                    "\"seconds\": %.9g}",
+                    first ? "" : ",", kernelNames[k], (long long)t.calls[k],
+                    t.seconds[k]);
+      text += buf;
+      first = false;
+    }
+    text += "]}";
+  }
+  text += "\n]}\n";
+  return writeFileAtomically(path, text);
+}
+
 } // namespace pipert

@@ -1,6 +1,7 @@
 //===- pipec-sim.cpp - replays a compiled plan's streams on the abstract machine ===//
 //
-// `pipec-sim OUT/ [--trace TRACE.json] [--trace-out F] [--diff] [--json]`:
+// `pipec-sim OUT/ [--trace TRACE.json] [--calibrate KERNEL_TIMES.json]
+// [--trace-out F] [--diff] [--json]`:
 // reads the plan folder's
 // manifest and every rank's stream exactly as pipec-run executes them
 // (posted sends and receives, waits, collectives, the optimizer step) and
@@ -11,7 +12,10 @@
 // the only one), with the optimizer step's and each collective's measured
 // own time (the least any member spent in it, averaged over the steps);
 // without a trace, unit costs
-// (F = B = W = 1, communication free). Prints the predicted step time,
+// (F = B = W = 1, communication free); with --calibrate, each chunk phase
+// priced as the sum of its kernel calls' means measured on any plan of the
+// same model (kernel_calls.json x kernel_times.json). Prints the predicted
+// step time,
 // per-rank busy and idle, the bubble and tokens/s, and with a trace the
 // measured step time beside it and the error; --trace-out writes the
 // predicted step as a trace in pipec-run's format (open both side by side),
@@ -41,7 +45,8 @@ using json = nlohmann::json;
 namespace {
 
 const char kUsage[] =
-    "usage: pipec-sim OUT/ [--trace TRACE.json] [--trace-out F] [--diff] [--json]\n"
+    "usage: pipec-sim OUT/ [--trace TRACE.json] [--calibrate KERNEL_TIMES.json]\n"
+    "                 [--trace-out F] [--diff] [--json]\n"
     "\n"
     "Replays the instruction streams of the plan folder OUT/ (what `pipec\n"
     "compile -o OUT/` wrote) on pipec's abstract machine: every rank's\n"
@@ -57,6 +62,16 @@ const char kUsage[] =
     "                least any member spent in it). The measured step time is\n"
     "                printed beside the prediction. Without it: unit costs\n"
     "                (F = B = W = 1, communication free).\n"
+    "  --calibrate F prices every chunk's F, B and W and every rank's\n"
+    "                optimizer step kernel by kernel: OUT/kernel_calls.json\n"
+    "                lists the calls, F (pipec-run --trace-kernels --log-dir\n"
+    "                DIR writes DIR/kernel_times.json) their mean seconds,\n"
+    "                measured on any plan of the same model, micro-batch size\n"
+    "                and options (other stage counts, schedules, micro-batch\n"
+    "                counts) with the same OpenMP threads per rank. The\n"
+    "                optimizer step costs the slowest rank's; collectives\n"
+    "                are free unless --trace (of this plan) gives their own\n"
+    "                times and the measured step to compare with.\n"
     "  --trace-out F writes the predicted step as a Chrome trace in\n"
     "                pipec-run's format (a track per rank, the same event\n"
     "                names), to open beside the measured trace.json\n"
@@ -215,6 +230,118 @@ std::string readTrace(const std::string &path,
   return "";
 }
 
+/// Per kernel instantiation, the mean seconds of one call in a
+/// kernel_times.json (pipec-run --trace-kernels), over every rank of it.
+struct KernelCosts {
+  std::map<std::string, double> perCall;
+  int64_t threads = 0; ///< the calibration run's OpenMP team per rank
+};
+
+std::string readKernelTimes(const std::string &path, KernelCosts &out) {
+  std::ifstream in(path);
+  if (!in)
+    return "cannot open --calibrate " + path;
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || j.value("format", 0) != 1 || !j.contains("ranks") ||
+      !j["ranks"].is_array())
+    return path + ": not a kernel_times.json (pipec-run --trace-kernels "
+                  "--log-dir DIR writes DIR/kernel_times.json)";
+  if (j.value("steps", int64_t(0)) < 1)
+    return path + ": no timed step (the first step is not timed: run at "
+                  "least 2)";
+  out.threads = j.value("threads_per_rank", int64_t(0));
+  std::map<std::string, std::pair<double, double>> sum;
+  for (const json &rank : j["ranks"]) {
+    if (!rank.is_object() || !rank.contains("kernels") ||
+        !rank["kernels"].is_array())
+      return path + ": a rank without a kernels array";
+    for (const json &k : rank["kernels"]) {
+      if (!k.is_object() || !k.contains("name") || !k["name"].is_string() ||
+          !k.contains("calls") || !k["calls"].is_number_integer() ||
+          !k.contains("seconds") || !k["seconds"].is_number())
+        return path + ": a kernel entry without name, calls or seconds";
+      auto &acc = sum[k["name"].get<std::string>()];
+      acc.first += k["seconds"].get<double>();
+      acc.second += double(k["calls"].get<int64_t>());
+    }
+  }
+  for (auto &[name, acc] : sum)
+    if (acc.second > 0)
+      out.perCall[name] = acc.first / acc.second;
+  return "";
+}
+
+/// Prices the plan's chunks and optimizer steps with `kc`: each phase the
+/// sum of its calls' means (kernel_calls.json lists them), the optimizer
+/// step the slowest rank's (the machine takes one cost for every rank).
+std::string calibrate(const std::string &dir, int32_t chunks,
+                      const KernelCosts &kc, sched::Costs &costs,
+                      std::vector<double> &optPerRank) {
+  const std::string path = dir + "/kernel_calls.json";
+  std::ifstream in(path);
+  if (!in)
+    return "cannot open " + path + " (a cpu plan compiled by this pipec "
+           "writes it; cuda plans have none)";
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || j.value("format", 0) != 1 || !j.contains("chunks") ||
+      !j["chunks"].is_array() || !j.contains("optimizer") ||
+      !j["optimizer"].is_array())
+    return path + ": not a kernel_calls.json";
+  std::vector<std::string> missing;
+  auto price = [&](const json &names, double &total) -> bool {
+    if (!names.is_array())
+      return false;
+    for (const json &n : names) {
+      if (!n.is_string())
+        return false;
+      auto it = kc.perCall.find(n.get<std::string>());
+      if (it == kc.perCall.end()) {
+        if (std::find(missing.begin(), missing.end(), n.get<std::string>()) ==
+            missing.end())
+          missing.push_back(n.get<std::string>());
+        continue;
+      }
+      total += it->second;
+    }
+    return true;
+  };
+  costs.f.assign(size_t(chunks), 0);
+  costs.b.assign(size_t(chunks), 0);
+  costs.w.assign(size_t(chunks), 0);
+  for (const json &c : j["chunks"]) {
+    const int64_t id = c.value("chunk", int64_t(-1));
+    if (id < 0 || id >= chunks)
+      return path + ": a chunk " + std::to_string(id) +
+             " this plan does not have";
+    if (!price(c.value("F", json()), costs.f[size_t(id)]) ||
+        !price(c.value("B", json()), costs.b[size_t(id)]) ||
+        !price(c.value("W", json()), costs.w[size_t(id)]))
+      return path + ": chunk " + std::to_string(id) +
+             " without F, B and W lists of names";
+  }
+  optPerRank.clear();
+  for (const json &r : j["optimizer"]) {
+    double t = 0;
+    if (!price(r.value("calls", json()), t))
+      return path + ": an optimizer entry without a calls list";
+    optPerRank.push_back(t);
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size() && i < 4; ++i)
+      list += (i ? ", " : "") + missing[i];
+    return std::to_string(missing.size()) +
+           " kernel instantiation(s) of this plan were not timed in the "
+           "--calibrate run (" + list + (missing.size() > 4 ? ", ..." : "") +
+           "): calibrate on a plan of the same model, micro-batch size and "
+           "options";
+  }
+  costs.optStep = optPerRank.empty()
+                      ? 0
+                      : *std::max_element(optPerRank.begin(), optPerRank.end());
+  return "";
+}
+
 /// The predicted step in pipec-run's trace format (RunLog.cpp): a track per
 /// rank, an event per compute instruction and collective, microseconds.
 std::string predictedTrace(const sched::MachineResult &r, int32_t ranks) {
@@ -250,7 +377,7 @@ std::string predictedTrace(const sched::MachineResult &r, int32_t ranks) {
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string dir, trace, traceOut;
+  std::string dir, trace, traceOut, calibration;
   bool asJson = false, diff = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -266,6 +393,11 @@ int main(int argc, char **argv) {
       if (i + 1 >= argc)
         return fail("--trace-out needs a file name");
       traceOut = argv[++i];
+    } else if (a == "--calibrate") {
+      if (i + 1 >= argc)
+        return fail("--calibrate needs a file (pipec-run --trace-kernels "
+                    "--log-dir DIR writes DIR/kernel_times.json)");
+      calibration = argv[++i];
     } else if (a == "--trace") {
       if (i + 1 >= argc)
         return fail("--trace needs a file (pipec-run --log-dir DIR writes "
@@ -318,8 +450,23 @@ int main(int argc, char **argv) {
   } else {
     measured.costs = sched::Costs::uniform(C, 1, 1, 1);
   }
+  // --calibrate: F, B, W and the optimizer priced kernel by kernel; the
+  // collectives keep the trace's own times (none without a trace).
+  sched::Costs costs = measured.costs;
+  KernelCosts kernelCosts;
+  std::vector<double> optPerRank;
+  if (!calibration.empty()) {
+    if (std::string why = readKernelTimes(calibration, kernelCosts);
+        !why.empty())
+      return fail(why);
+    if (trace.empty())
+      costs = sched::Costs{};
+    if (std::string why = calibrate(dir, C, kernelCosts, costs, optPerRank);
+        !why.empty())
+      return fail(why);
+  }
   sched::MachineResult r =
-      sched::runMachine(s, measured.costs, !traceOut.empty() || diff);
+      sched::runMachine(s, costs, !traceOut.empty() || diff);
   if (r.verdict != sched::Verdict::Completed)
     return fail(std::string("the streams do not complete: ") +
                 sched::verdictName(r.verdict) + ": " + r.message);
@@ -335,10 +482,20 @@ int main(int argc, char **argv) {
   std::vector<std::map<std::string, double>> predicted(size_t(m.ranks));
   for (const sched::Span &sp : r.spans)
     predicted[size_t(sp.rank)][kindOf(sp.op)] += sp.end - sp.start;
-  const bool seconds = !trace.empty();
+  const bool seconds = !trace.empty() || !calibration.empty();
+  const bool hasMeasured = !trace.empty();
+  const std::string source =
+      !calibration.empty()
+          ? "kernel times of " + calibration +
+                (hasMeasured ? " (collectives from " + trace + ")"
+                             : " (collectives free)")
+      : hasMeasured ? trace
+                    : std::string("none (F = B = W = 1)");
   if (asJson) {
     json out = {{"plan", dir},
-                {"costs", seconds ? "trace" : "unit"},
+                {"costs", !calibration.empty() ? "kernels"
+                          : seconds              ? "trace"
+                                                 : "unit"},
                 {"step_time_s", r.stepTime},
                 {"bubble", r.bubbleFraction},
                 {"tokens_per_s", seconds && r.stepTime > 0
@@ -362,7 +519,9 @@ int main(int argc, char **argv) {
                        {"measured_s", measured.perKind[size_t(q)][k]}});
       out["diff"] = d;
     }
-    if (seconds) {
+    if (!calibration.empty())
+      out["calibration_threads_per_rank"] = kernelCosts.threads;
+    if (hasMeasured) {
       out["measured_step_time_s"] = measured.stepTime;
       out["measured_steps"] = measured.steps;
       out["error"] = (r.stepTime - measured.stepTime) / measured.stepTime;
@@ -374,8 +533,11 @@ int main(int argc, char **argv) {
   std::printf("pipec-sim: %s: %d ranks (%d stages x %d replicas), %d "
               "micro-batches, %s, costs from %s\n",
               dir.c_str(), m.ranks, m.pipelineRanks(), m.replicas,
-              m.microbatches, m.scheduleKind.c_str(),
-              seconds ? trace.c_str() : "none (F = B = W = 1)");
+              m.microbatches, m.scheduleKind.c_str(), source.c_str());
+  if (!calibration.empty())
+    std::printf("calibrated with %lld OpenMP thread(s) per rank: a run of "
+                "this plan should give each rank as many cores\n",
+                (long long)kernelCosts.threads);
   std::printf("step time %.6g%s, bubble %.4f", r.stepTime, unit,
               r.bubbleFraction);
   if (seconds)
@@ -387,7 +549,7 @@ int main(int argc, char **argv) {
                 q, r.busy[q], unit,
                 r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0.0,
                 (long long)m.rankInfo[q].peakBytes);
-  if (seconds)
+  if (hasMeasured)
     std::printf("measured: step time %.6g s (mean of %lld traced steps); "
                 "prediction %+.1f%%\n",
                 measured.stepTime, (long long)measured.steps,

@@ -92,6 +92,12 @@ struct RunOptions {
   void (*setRankThreads)(int32_t threads) = nullptr;
   /// Steps recorded in the trace (from the first).
   int64_t traceSteps = 3;
+  /// Times every kernel call of the steps after the first into
+  /// kernel_times.json beside trace.json (KernelClock.h); needs the names
+  /// of the plan's kernel instantiations (null-terminated) and every rank
+  /// in this process.
+  bool traceKernels = false;
+  const char *const *kernelNames = nullptr;
   /// Where metrics.jsonl and trace.json go ("" writes neither).
   std::string outDir;
   /// Where progress lines go (null: none).

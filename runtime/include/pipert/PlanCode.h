@@ -113,6 +113,9 @@ struct PlanCode {
   /// process, OpenMP for the calling rank thread; null on cuda.
   void (*setBlasThreads)(int32_t threads);
   void (*setRankThreads)(int32_t threads);
+  /// The names of the plan's kernel instantiations (kernels.cpp), in the
+  /// order of their KernelScope ids, null-terminated; null on cuda.
+  const char *const *kernelNames;
 };
 
 } // namespace pipecrun

@@ -11,6 +11,7 @@
 #define PIPERT_RUNLOG_H
 
 #include "pipert/AtomicFile.h"
+#include "pipert/KernelClock.h"
 #include "pipert/Status.h"
 #include "pipert/Stream.h"
 
@@ -63,6 +64,15 @@ std::string traceName(const Instr &instr);
 Status writeChromeTrace(const std::string &path,
                         const std::vector<Stream> &streams,
                         const std::vector<const std::vector<TraceEvent> *> &events);
+
+/// Writes kernel_times.json (pipec-run --trace-kernels): per rank, each
+/// kernel instantiation it called on the `steps` timed steps, with its
+/// calls and seconds; `threads` is each rank's OpenMP team. Format:
+/// docs/SIMULATOR.md.
+Status writeKernelTimes(const std::string &path,
+                        const char *const *kernelNames,
+                        const std::vector<const KernelTimes *> &ranks,
+                        int64_t steps, int32_t threads);
 
 } // namespace pipert
 

@@ -270,6 +270,11 @@ std::string buildPlan(const PlanOptions &opt, SyntheticPlan &p) {
       break;
     case sch::Op::Wait:
       break;
+    case sch::Op::ReduceScatter:
+    case sch::Op::AllGather:
+      // ZeRO-1's collectives: this synthetic model's streams have none
+      // (it trains without --zero).
+      break;
     }
     return u;
   };
