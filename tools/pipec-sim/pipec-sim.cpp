@@ -31,6 +31,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -46,7 +48,7 @@ namespace {
 
 const char kUsage[] =
     "usage: pipec-sim OUT/ [--trace TRACE.json] [--calibrate KERNEL_TIMES.json]\n"
-    "                 [--trace-out F] [--diff] [--json]\n"
+    "                 [--cores C] [--trace-out F] [--diff] [--json]\n"
     "\n"
     "Replays the instruction streams of the plan folder OUT/ (what `pipec\n"
     "compile -o OUT/` wrote) on pipec's abstract machine: every rank's\n"
@@ -72,6 +74,10 @@ const char kUsage[] =
     "                optimizer step costs the slowest rank's; collectives\n"
     "                are free unless --trace (of this plan) gives their own\n"
     "                times and the measured step to compare with.\n"
+    "  --cores C     the ranks share C cores (this machine: pipec-run\n"
+    "                --cores C): with more ranks than C, a rank computes at\n"
+    "                C / n of its speed while n > C ranks compute (the host\n"
+    "                model; costs are taken as one rank per core)\n"
     "  --trace-out F writes the predicted step as a Chrome trace in\n"
     "                pipec-run's format (a track per rank, the same event\n"
     "                names), to open beside the measured trace.json\n"
@@ -342,6 +348,104 @@ std::string calibrate(const std::string &dir, int32_t chunks,
   return "";
 }
 
+/// The host model of --cores C (R ranks sharing C cores, R > C): a rank
+/// computes at full speed while at most C ranks compute, at C / n of it
+/// while n > C do (the operating system shares the cores evenly). Each
+/// compute span's slowdown is the mean of max(1, n(t) / C) over it, n(t)
+/// read from the replay's own spans; a chunk phase's cost (and the
+/// optimizer step's) becomes its unshared cost times the mean slowdown of
+/// its spans, and the replay runs again until the costs settle (damped
+/// fixed point). Returns the iterations it took.
+int shareCores(const sched::Schedule &s, const sched::Costs &base,
+               int32_t cores, sched::Costs &costs) {
+  auto isCompute = [](sched::Op op) {
+    return op == sched::Op::Fwd || op == sched::Op::BwdB ||
+           op == sched::Op::BwdW || op == sched::Op::OptStep;
+  };
+  costs = base;
+  for (int iter = 1; iter <= 50; ++iter) {
+    sched::MachineResult r = sched::runMachine(s, costs, true);
+    if (r.verdict != sched::Verdict::Completed)
+      return iter;
+    // n(t): +1 at each compute span's start, -1 at its end.
+    std::vector<std::pair<double, int>> edges;
+    for (const sched::Span &sp : r.spans)
+      if (isCompute(sp.op) && sp.end > sp.start) {
+        edges.push_back({sp.start, +1});
+        edges.push_back({sp.end, -1});
+      }
+    std::sort(edges.begin(), edges.end());
+    // Pieces [t_i, t_{i+1}) of constant n, and the prefix integral of the
+    // slowdown over them.
+    std::vector<double> at, integral{0};
+    int n = 0;
+    for (size_t i = 0; i < edges.size(); ++i) {
+      n += edges[i].second;
+      if (i + 1 < edges.size()) {
+        at.push_back(edges[i].first);
+        integral.push_back(integral.back() +
+                           (edges[i + 1].first - edges[i].first) *
+                               std::max(1.0, double(n) / cores));
+      }
+    }
+    if (!edges.empty())
+      at.push_back(edges.back().first);
+    auto slowIntegral = [&](double t) {
+      // The integral of the slowdown from the first edge to t.
+      size_t k = size_t(std::upper_bound(at.begin(), at.end(), t) -
+                        at.begin());
+      if (k == 0)
+        return 0.0;
+      if (k >= at.size())
+        return integral.back();
+      const double piece = at[k] - at[k - 1];
+      const double frac = piece > 0 ? (t - at[k - 1]) / piece : 0;
+      return integral[k - 1] + frac * (integral[k] - integral[k - 1]);
+    };
+    std::vector<double> sum[3], cnt[3];
+    for (int k = 0; k < 3; ++k)
+      sum[k].assign(base.f.size(), 0), cnt[k].assign(base.f.size(), 0);
+    double optSum = 0, optCnt = 0;
+    for (const sched::Span &sp : r.spans) {
+      if (!isCompute(sp.op) || sp.end <= sp.start)
+        continue;
+      // The span took (end - start) at the slowdowns it met; its own work
+      // is that time divided by them, so its mean slowdown is the ratio.
+      const double slow =
+          (slowIntegral(sp.end) - slowIntegral(sp.start)) / (sp.end - sp.start);
+      const int k = sp.op == sched::Op::Fwd    ? 0
+                    : sp.op == sched::Op::BwdB ? 1
+                    : sp.op == sched::Op::BwdW ? 2
+                                               : -1;
+      if (k < 0) {
+        optSum += slow, optCnt += 1;
+      } else if (sp.chunk >= 0 && size_t(sp.chunk) < base.f.size()) {
+        sum[k][size_t(sp.chunk)] += slow;
+        cnt[k][size_t(sp.chunk)] += 1;
+      }
+    }
+    double change = 0;
+    auto settle = [&](double baseCost, double slow, double &cost) {
+      // Damped: half the way to the new cost each iteration.
+      const double next = 0.5 * cost + 0.5 * baseCost * slow;
+      if (cost > 0)
+        change = std::max(change, std::abs(next - cost) / cost);
+      cost = next;
+    };
+    std::vector<double> *phase[3] = {&costs.f, &costs.b, &costs.w};
+    const std::vector<double> *basePhase[3] = {&base.f, &base.b, &base.w};
+    for (int k = 0; k < 3; ++k)
+      for (size_t c = 0; c < base.f.size(); ++c)
+        if (cnt[k][c] > 0)
+          settle((*basePhase[k])[c], sum[k][c] / cnt[k][c], (*phase[k])[c]);
+    if (optCnt > 0)
+      settle(base.optStep, optSum / optCnt, costs.optStep);
+    if (change < 1e-4)
+      return iter;
+  }
+  return 50;
+}
+
 /// The predicted step in pipec-run's trace format (RunLog.cpp): a track per
 /// rank, an event per compute instruction and collective, microseconds.
 std::string predictedTrace(const sched::MachineResult &r, int32_t ranks) {
@@ -378,6 +482,7 @@ std::string predictedTrace(const sched::MachineResult &r, int32_t ranks) {
 
 int main(int argc, char **argv) {
   std::string dir, trace, traceOut, calibration;
+  int32_t cores = 0;
   bool asJson = false, diff = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -393,6 +498,16 @@ int main(int argc, char **argv) {
       if (i + 1 >= argc)
         return fail("--trace-out needs a file name");
       traceOut = argv[++i];
+    } else if (a == "--cores") {
+      if (i + 1 >= argc)
+        return fail("--cores needs the number of cores the ranks share");
+      std::string v = argv[++i];
+      char *end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 1 || n > 1000000)
+        return fail("--cores must be a whole number from 1 to 1000000, not '" +
+                    v + "'");
+      cores = int32_t(n);
     } else if (a == "--calibrate") {
       if (i + 1 >= argc)
         return fail("--calibrate needs a file (pipec-run --trace-kernels "
@@ -465,6 +580,12 @@ int main(int argc, char **argv) {
         !why.empty())
       return fail(why);
   }
+  // --cores: ranks beyond the cores share them (the host model).
+  int hostIterations = 0;
+  if (cores > 0 && m.ranks > cores) {
+    const sched::Costs unshared = costs;
+    hostIterations = shareCores(s, unshared, cores, costs);
+  }
   sched::MachineResult r =
       sched::runMachine(s, costs, !traceOut.empty() || diff);
   if (r.verdict != sched::Verdict::Completed)
@@ -521,6 +642,8 @@ int main(int argc, char **argv) {
     }
     if (!calibration.empty())
       out["calibration_threads_per_rank"] = kernelCosts.threads;
+    if (cores > 0)
+      out["cores"] = cores;
     if (hasMeasured) {
       out["measured_step_time_s"] = measured.stepTime;
       out["measured_steps"] = measured.steps;
@@ -538,6 +661,10 @@ int main(int argc, char **argv) {
     std::printf("calibrated with %lld OpenMP thread(s) per rank: a run of "
                 "this plan should give each rank as many cores\n",
                 (long long)kernelCosts.threads);
+  if (hostIterations > 0)
+    std::printf("host model: %d ranks share %d cores (compute slowed by n / "
+                "%d while n > %d ranks compute; %d replays to settle)\n",
+                m.ranks, cores, cores, cores, hostIterations);
   std::printf("step time %.6g%s, bubble %.4f", r.stepTime, unit,
               r.bubbleFraction);
   if (seconds)
