@@ -658,8 +658,8 @@ int main(int argc, char **argv) {
               dir.c_str(), m.ranks, m.pipelineRanks(), m.replicas,
               m.microbatches, m.scheduleKind.c_str(), source.c_str());
   if (!calibration.empty())
-    std::printf("calibrated with %lld OpenMP thread(s) per rank: a run of "
-                "this plan should give each rank as many cores\n",
+    std::printf("calibrated with %lld OpenMP thread(s) per rank (the "
+                "kernel times hold for ranks with that many)\n",
                 (long long)kernelCosts.threads);
   if (hostIterations > 0)
     std::printf("host model: %d ranks share %d cores (compute slowed by n / "
