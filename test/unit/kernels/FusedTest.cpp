@@ -80,6 +80,9 @@ TEST(Fused, MatmulGeluGivesTheBitsOfItsParts) {
       // Above the parallel threshold: the rows are threaded.
       checkMatmulGelu<float, 96, 24, 300, false>(13, bias, tr);
       checkMatmulGelu<float, 96, 24, 300, true>(14, bias, tr);
+      // Two k blocks and two column panels of the GEMM: the epilogue runs
+      // once per tile, after its last k block.
+      checkMatmulGelu<float, 100, 300, 600, false>(16, bias, tr);
       checkMatmulGelu<double, 5, 9, 19, false>(15, bias, tr);
     }
 }

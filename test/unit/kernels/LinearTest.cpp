@@ -121,7 +121,9 @@ TEST(Matmul, TransposedRhsGradientsMatchFiniteDifferences) {
 
 TEST(Matmul, FusedBiasEqualsSeparateAddBitwise) {
   std::mt19937_64 rng(5);
-  int64_t m = 37, k = 19, n = 70;
+  // Two k blocks and two column panels of the GEMM, so that the bias
+  // epilogue meets tiles of every kind.
+  int64_t m = 101, k = 300, n = 600;
   auto x = randomVector<float>(rng, m * k), w = randomVector<float>(rng, k * n),
        bias = randomVector<float>(rng, n), dy = randomVector<float>(rng, m * n);
   std::vector<float> fused(static_cast<size_t>(m * n)), plain(static_cast<size_t>(m * n)),
