@@ -149,7 +149,8 @@ std::string costsFromTrainStep(func::FuncOp trainStep, const Rates &r,
   std::vector<int32_t> pieceOfId;
   for (size_t i = 0; i < model.pieces.size(); ++i) {
     pieceOfId.resize(model.pieces[i].lastOp + 1, int32_t(i));
-    for (int32_t id = model.pieces[i].firstOp; id <= model.pieces[i].lastOp; ++id)
+    for (int32_t id = model.pieces[i].firstOp; id <= model.pieces[i].lastOp;
+         ++id)
       pieceOfId[id] = int32_t(i);
   }
   for (Piece &p : model.pieces)
@@ -336,8 +337,8 @@ std::string buildModelCosts(func::FuncOp forward, func::FuncOp trainStep,
 
 bool pipec::parameterStorage(ModuleOp module, StringRef name, int64_t &master,
                              int64_t &copy) {
-  auto decl = module ? module.lookupSymbol<nn::ParameterOp>(name)
-                     : nn::ParameterOp();
+  auto decl =
+      module ? module.lookupSymbol<nn::ParameterOp>(name) : nn::ParameterOp();
   if (!decl)
     return false;
   RankedTensorType t = decl.getTensorType();
@@ -353,4 +354,13 @@ bool pipec::parameterStorage(ModuleOp module, StringRef name, int64_t &master,
       copy = r.getNumElements() * ((r.getElementTypeBitWidth() + 7) / 8);
   });
   return true;
+}
+
+int64_t pipec::forwardFlops(func::FuncOp forward) {
+  int64_t flops = 0;
+  forward.walk([&](Operation *op) {
+    if (auto cost = dyn_cast<nn::CostOpInterface>(op))
+      flops += cost.getFlops();
+  });
+  return flops;
 }

@@ -40,6 +40,14 @@ std::string buildModelCosts(mlir::func::FuncOp forward,
                             const CostOptions &options,
                             plan::ModelCosts &model);
 
+/// FLOPs of one micro-batch through `forward`: the sum of its ops' cost
+/// interface (what `pipec stats` prints).
+int64_t forwardFlops(mlir::func::FuncOp forward);
+
+/// A training step's FLOPs per forward FLOP, the usual convention (F, then
+/// B and W each about twice F's matmul FLOPs).
+constexpr int64_t kTrainStepFlopsPerForward = 3;
+
 /// Bytes of parameter `name` of `module` as declared (the master) in
 /// `master`, and of the working copy @forward's reads make when they read
 /// a narrower type (bf16 storage) in `copy` (0 otherwise). False when the

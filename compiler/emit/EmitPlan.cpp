@@ -867,6 +867,7 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
     id = hashPart(id, bytes.data(), bytes.size());
   }
   pipert::Manifest &m = L.manifest;
+  m.trainFlopsPerMicrobatch = options.trainFlopsPerMicrobatch;
   for (pipert::Stream &s : streams) {
     s.planId = id;
     m.rankInfo[size_t(s.rank)].streamChecksum = pipert::streamChecksum(s);

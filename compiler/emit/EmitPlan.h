@@ -59,6 +59,10 @@ struct EmitOptions {
   /// What the plan is compiled from besides its module (the model file's
   /// bytes and the compile options): the first part of the plan id.
   std::string identity;
+  /// The model's FLOPs of one micro-batch's training step (3 x
+  /// analysis::forwardFlops of the imported @forward), for the manifest;
+  /// 0 unknown.
+  int64_t trainFlopsPerMicrobatch = 0;
 };
 
 /// Emits the plan of `module` into `outDir` (which must exist). Fails with

@@ -308,6 +308,8 @@ std::string manifestToJson(const Manifest &m) {
   j["ranks"] = m.ranks;
   j["microbatches"] = m.microbatches;
   j["tokens_per_microbatch"] = m.tokensPerMicrobatch;
+  if (m.trainFlopsPerMicrobatch > 0)
+    j["train_flops_per_microbatch"] = m.trainFlopsPerMicrobatch;
   j["schedule"] = {{"kind", m.scheduleKind},
                    {"stages", m.stages},
                    {"chunks_per_rank", m.chunksPerRank},
@@ -415,7 +417,9 @@ Status parseManifest(const std::string &text, const std::string &name,
        r.integer32(j, "zero", "manifest", m.zero, false) &&
        r.integer32(j, "microbatches", "manifest", m.microbatches) &&
        r.integer(j, "tokens_per_microbatch", "manifest",
-                 m.tokensPerMicrobatch, false);
+                 m.tokensPerMicrobatch, false) &&
+       r.integer(j, "train_flops_per_microbatch", "manifest",
+                 m.trainFlopsPerMicrobatch, false);
   if (ok) {
     const json *s = r.field(j, "schedule", "manifest");
     ok = s && r.string(*s, "kind", "manifest.schedule", m.scheduleKind) &&

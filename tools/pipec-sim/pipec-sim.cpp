@@ -48,7 +48,8 @@ namespace {
 
 const char kUsage[] =
     "usage: pipec-sim OUT/ [--trace TRACE.json] [--calibrate KERNEL_TIMES.json]\n"
-    "                 [--cores C] [--trace-out F] [--diff] [--json]\n"
+    "                 [--cores C] [--peak-gflops G] [--trace-out F] [--diff]\n"
+    "                 [--json]\n"
     "\n"
     "Replays the instruction streams of the plan folder OUT/ (what `pipec\n"
     "compile -o OUT/` wrote) on pipec's abstract machine: every rank's\n"
@@ -78,6 +79,10 @@ const char kUsage[] =
     "                --cores C): with more ranks than C, a rank computes at\n"
     "                C / n of its speed while n > C ranks compute (the host\n"
     "                model; costs are taken as one rank per core)\n"
+    "  --peak-gflops G  one rank's peak in GFLOP/s: the model FLOPs\n"
+    "                utilisation (MFU) of the predicted step, from the\n"
+    "                model's FLOPs (the manifest's, as pipec stats counts\n"
+    "                them: 3 x the forward's) over ranks x G\n"
     "  --trace-out F writes the predicted step as a Chrome trace in\n"
     "                pipec-run's format (a track per rank, the same event\n"
     "                names), to open beside the measured trace.json\n"
@@ -85,7 +90,8 @@ const char kUsage[] =
     "                OPT, collectives), the predicted and the measured time\n"
     "                per step and their difference\n"
     "  --json        one JSON object instead of text: step_time_s,\n"
-    "                bubble, tokens_per_s, ranks (peak_bytes, busy_s,\n"
+    "                bubble, tokens_per_s, model_flops_per_s (and mfu with\n"
+    "                --peak-gflops), ranks (peak_bytes, busy_s,\n"
     "                idle_share); with --trace measured_step_time_s,\n"
     "                measured_steps and error; with --diff a diff array\n"
     "  --help        this text\n";
@@ -483,6 +489,7 @@ std::string predictedTrace(const sched::MachineResult &r, int32_t ranks) {
 int main(int argc, char **argv) {
   std::string dir, trace, traceOut, calibration;
   int32_t cores = 0;
+  double peakGflops = 0;
   bool asJson = false, diff = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -508,6 +515,16 @@ int main(int argc, char **argv) {
         return fail("--cores must be a whole number from 1 to 1000000, not '" +
                     v + "'");
       cores = int32_t(n);
+    } else if (a == "--peak-gflops") {
+      if (i + 1 >= argc)
+        return fail("--peak-gflops needs one rank's peak in GFLOP/s");
+      std::string v = argv[++i];
+      char *end = nullptr;
+      double g = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(g > 0) || g > 1e9)
+        return fail("--peak-gflops must be a positive number of GFLOP/s, "
+                    "not '" + v + "'");
+      peakGflops = g;
     } else if (a == "--calibrate") {
       if (i + 1 >= argc)
         return fail("--calibrate needs a file (pipec-run --trace-kernels "
@@ -593,6 +610,10 @@ int main(int argc, char **argv) {
                 sched::verdictName(r.verdict) + ": " + r.message);
   const double tokens =
       double(m.tokensPerMicrobatch) * m.microbatches * m.replicas;
+  // The model's FLOPs of a step (the manifest's, as `pipec stats` counts
+  // them) and, against --peak-gflops per rank, the model FLOPs utilisation.
+  const double stepFlops =
+      double(m.trainFlopsPerMicrobatch) * m.microbatches * m.replicas;
   if (!traceOut.empty()) {
     std::ofstream f(traceOut);
     f << predictedTrace(r, m.ranks);
@@ -642,6 +663,11 @@ int main(int argc, char **argv) {
     }
     if (!calibration.empty())
       out["calibration_threads_per_rank"] = kernelCosts.threads;
+    if (seconds && stepFlops > 0 && r.stepTime > 0) {
+      out["model_flops_per_s"] = stepFlops / r.stepTime;
+      if (peakGflops > 0)
+        out["mfu"] = stepFlops / r.stepTime / (peakGflops * 1e9 * m.ranks);
+    }
     if (cores > 0)
       out["cores"] = cores;
     if (hasMeasured) {
@@ -670,6 +696,16 @@ int main(int argc, char **argv) {
   if (seconds)
     std::printf(", %.0f tokens/s", tokens / r.stepTime);
   std::printf("\n");
+  if (seconds && stepFlops > 0 && r.stepTime > 0) {
+    std::printf("model FLOPs %.4g per step (pipec stats' count), %.4g "
+                "GFLOP/s",
+                stepFlops, stepFlops / r.stepTime * 1e-9);
+    if (peakGflops > 0)
+      std::printf(", MFU %.1f%% of %d x %g GFLOP/s",
+                  100 * stepFlops / r.stepTime / (peakGflops * 1e9 * m.ranks),
+                  m.ranks, peakGflops);
+    std::printf("\n");
+  }
   for (size_t q = 0; q < r.busy.size(); ++q)
     std::printf("  rank %zu: busy %.6g%s, idle %.3f, peak memory %lld bytes "
                 "(the memory plan's)\n",

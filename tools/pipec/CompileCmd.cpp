@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/analysis/ModelCosts.h"
 #include "compiler/emit/BuildPlan.h"
 #include "compiler/emit/EmitPlan.h"
 #include "compiler/import/JsonImporter.h"
@@ -110,6 +111,11 @@ static int runCompile() {
       pipec::importModelFile(ctx, modelFile, errs());
   if (!module)
     return 1;
+  // The model's FLOPs as imported (`pipec stats`), for pipec-sim's MFU.
+  int64_t trainFlops = 0;
+  if (auto forward = module->lookupSymbol<mlir::func::FuncOp>("forward"))
+    trainFlops =
+        pipec::kTrainStepFlopsPerForward * pipec::forwardFlops(forward);
   // The plan's identity starts from the imported model (read once: the
   // file may be stdin) and every option that shapes the plan
   // (docs/RUNTIME.md).
@@ -150,6 +156,7 @@ static int runCompile() {
   emitOptions.debugOneSlot = debugOneSlot;
   emitOptions.debugPerturbVjp = debugPerturbVjp;
   emitOptions.identity = identity;
+  emitOptions.trainFlopsPerMicrobatch = trainFlops;
   {
     // The emitter reports at the op it cannot emit: the message, then where
     // in the model the op came from (the module's own location is the

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/analysis/ModelCosts.h"
 #include "compiler/import/JsonImporter.h"
 #include "dialects/nn/NNModelAttrs.h"
 #include "dialects/nn/NNOps.h"
@@ -31,11 +32,6 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::Required,
 static cl::opt<bool> asJson("json",
                             cl::desc("Print the numbers as one JSON object"),
                             cl::sub(statsCmd));
-
-/// The backward pass costs about twice the forward: the gradient with respect
-/// to the activations (B) and the one with respect to the weights (W) each
-/// repeat every matmul's FLOPs.
-static constexpr int64_t kTrainStepFactor = 3;
 
 /// 124439808 -> "124,439,808".
 static std::string withCommas(int64_t n) {
@@ -70,7 +66,6 @@ static int runStats() {
     auto cost = dyn_cast<pipec::nn::CostOpInterface>(op);
     if (!cost)
       return;
-    flops += cost.getFlops();
     int64_t saved = cost.getSavedActivationBytes();
     total += saved;
     std::optional<pipec::JsonOrigin> origin =
@@ -87,6 +82,7 @@ static int runStats() {
       per.resize(*origin->iteration + 1, 0);
     per[*origin->iteration] += saved;
   });
+  flops = pipec::forwardFlops(forward);
   if (tokens == 0) {
     errs() << inputFile << ": error: the model has no cross_entropy op, so "
            << "tokens per micro-batch are unknown\n";
@@ -94,7 +90,7 @@ static int runStats() {
   }
   // FLOPs per token: the micro-batch's FLOPs over its tokens, rounded.
   int64_t fwdPerToken = (flops + tokens / 2) / tokens;
-  int64_t trainPerToken = (kTrainStepFactor * flops + tokens / 2) / tokens;
+  int64_t trainPerToken = (pipec::kTrainStepFlopsPerForward * flops + tokens / 2) / tokens;
 
   if (asJson) {
     json::OStream j(outs(), 2);

@@ -102,6 +102,9 @@ struct Manifest {
   int32_t ranks = 1;
   int32_t microbatches = 1;
   int64_t tokensPerMicrobatch = 0;
+  /// The model's FLOPs of one micro-batch's training step (3 x the
+  /// forward's, as `pipec stats`), 0 unknown: pipec-sim's MFU.
+  int64_t trainFlopsPerMicrobatch = 0;
   std::string scheduleKind;
   int32_t stages = 1, chunksPerRank = 1;
   double modeledBubble = -1; ///< the schedule's replayed bubble, -1 unknown
