@@ -104,12 +104,14 @@ TEST(MemoryPlanReader, ArenasAndBuffersAreThePlans) {
                        int32_t(t[i].getSlot())}),
                   t[i].getOffset());
         // Blocks alive at the same time are disjoint.
-        for (size_t j = i + 1; j < t.size(); ++j)
+        for (size_t j = i + 1; j < t.size(); ++j) {
           if (t[j].getRole() != "static" && t[i].getFirst() <= t[j].getLast() &&
-              t[j].getFirst() <= t[i].getLast())
+              t[j].getFirst() <= t[i].getLast()) {
             EXPECT_TRUE(t[i].getOffset() + t[i].getBytes() <= t[j].getOffset() ||
                         t[j].getOffset() + t[j].getBytes() <= t[i].getOffset())
                 << kind << " rank " << r;
+          }
+        }
       }
       EXPECT_GT(slotBlocks, 0);
     }
