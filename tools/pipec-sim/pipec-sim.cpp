@@ -1,4 +1,5 @@
-//===- pipec-sim.cpp - replays a compiled plan's streams on the abstract machine ===//
+//===- pipec-sim.cpp - replays a compiled plan's streams on the abstract machine
+//===//
 //
 // `pipec-sim OUT/ [--trace TRACE.json] [--calibrate KERNEL_TIMES.json]
 // [--trace-out F] [--diff] [--json]`:
@@ -32,33 +33,44 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
 #include <tuple>
 #include <vector>
 
+namespace fs = std::filesystem;
 namespace sched = pipec::schedule;
 using json = nlohmann::json;
 
 namespace {
 
 const char kUsage[] =
-    "usage: pipec-sim OUT/ [--trace TRACE.json] [--calibrate KERNEL_TIMES.json]\n"
+    "usage: pipec-sim OUT/ [--trace TRACE.json] [--calibrate "
+    "KERNEL_TIMES.json]\n"
     "                 [--cores C] [--peak-gflops G] [--trace-out F] [--diff]\n"
     "                 [--json]\n"
+    "       pipec-sim MODEL.json --stages S [--microbatches M] [--schedule K]\n"
+    "                 [--dp D] [--zero 1] [--chunks-per-rank V] [the options\n"
+    "                 above]\n"
     "\n"
     "Replays the instruction streams of the plan folder OUT/ (what `pipec\n"
     "compile -o OUT/` wrote) on pipec's abstract machine: every rank's\n"
     "stream as pipec-run executes it, with its sends, receives, waits,\n"
     "collectives and optimizer step. Prints the predicted step time, each\n"
-    "rank's busy and idle time, the bubble and tokens/s.\n"
+    "rank's busy and idle time, the bubble and tokens/s. Given a model\n"
+    "file instead, it first compiles its plan with pipec compile\n"
+    "--emit-only (the options --stages, --microbatches, --schedule, --dp,\n"
+    "--zero, --chunks-per-rank are pipec compile's) into a temporary\n"
+    "folder it removes at the end.\n"
     "\n"
     "  --trace FILE  costs measured by a run of the same plan (pipec-run\n"
-    "                --log-dir DIR writes DIR/trace.json): per chunk, the mean\n"
+    "                --log-dir DIR writes DIR/trace.json): per chunk, the "
+    "mean\n"
     "                time of F, B and W over the traced steps after the first\n"
     "                (the first alone when only one was traced); the\n"
     "                optimizer step's mean; each collective's own time (the\n"
@@ -179,7 +191,7 @@ std::string readTrace(const std::string &path,
   double optSum = 0, optN = 0;
   // (group, bucket, step) -> the least any member spent in it.
   std::map<std::tuple<int32_t, int32_t, int64_t>, double> collective;
-  std::map<int64_t, std::pair<double, double>> span;        // step -> [lo, hi]
+  std::map<int64_t, std::pair<double, double>> span; // step -> [lo, hi]
   out.perKind.assign(streams.size(), {});
   for (const Event &e : events) {
     if (e.step < first)
@@ -188,8 +200,7 @@ std::string readTrace(const std::string &path,
     auto &sp = span.try_emplace(e.step, e.ts, e.ts + e.dur).first->second;
     sp.first = std::min(sp.first, e.ts);
     sp.second = std::max(sp.second, e.ts + e.dur);
-    const pipert::Instr &in =
-        streams[size_t(e.rank)].instrs[size_t(e.instr)];
+    const pipert::Instr &in = streams[size_t(e.rank)].instrs[size_t(e.instr)];
     out.perKind[size_t(e.rank)][kindOf(in.op)] += s;
     const int k = in.op == pipert::Opcode::Fwd    ? 0
                   : in.op == pipert::Opcode::BwdB ? 1
@@ -292,7 +303,8 @@ std::string calibrate(const std::string &dir, int32_t chunks,
   const std::string path = dir + "/kernel_calls.json";
   std::ifstream in(path);
   if (!in)
-    return "cannot open " + path + " (a cpu plan compiled by this pipec "
+    return "cannot open " + path +
+           " (a cpu plan compiled by this pipec "
            "writes it; cuda plans have none)";
   json j = json::parse(in, nullptr, false);
   if (j.is_discarded() || j.value("format", 0) != 1 || !j.contains("chunks") ||
@@ -344,7 +356,8 @@ std::string calibrate(const std::string &dir, int32_t chunks,
       list += (i ? ", " : "") + missing[i];
     return std::to_string(missing.size()) +
            " kernel instantiation(s) of this plan were not timed in the "
-           "--calibrate run (" + list + (missing.size() > 4 ? ", ..." : "") +
+           "--calibrate run (" +
+           list + (missing.size() > 4 ? ", ..." : "") +
            "): calibrate on a plan of the same model, micro-batch size and "
            "options";
   }
@@ -398,8 +411,7 @@ int shareCores(const sched::Schedule &s, const sched::Costs &base,
       at.push_back(edges.back().first);
     auto slowIntegral = [&](double t) {
       // The integral of the slowdown from the first edge to t.
-      size_t k = size_t(std::upper_bound(at.begin(), at.end(), t) -
-                        at.begin());
+      size_t k = size_t(std::upper_bound(at.begin(), at.end(), t) - at.begin());
       if (k == 0)
         return 0.0;
       if (k >= at.size())
@@ -452,6 +464,63 @@ int shareCores(const sched::Schedule &s, const sched::Costs &base,
   return 50;
 }
 
+/// A plan folder pipec-sim compiled for a model file, removed with it.
+struct TempPlan {
+  std::string dir;
+  ~TempPlan() {
+    if (!dir.empty()) {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  }
+};
+
+/// Shell-quotes one argument.
+std::string shellQuoted(const std::string &s) {
+  std::string q = "'";
+  for (char c : s)
+    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+/// Compiles `model` with `args` (--stages, --microbatches, ...) by the
+/// pipec beside this executable into a new temporary folder (`--emit-only`:
+/// the streams, manifest and kernel_calls.json; no build). "" or why not.
+std::string compileModel(const char *argv0, const std::string &model,
+                         const std::vector<std::string> &args, TempPlan &out) {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec)
+    self = fs::absolute(argv0, ec);
+  const fs::path pipec = self.parent_path() / "pipec";
+  if (!fs::exists(pipec))
+    return "compiling " + model + " needs pipec beside pipec-sim (" +
+           pipec.string() + " does not exist)";
+  std::string pattern =
+      (fs::temp_directory_path(ec) / "pipec-sim-XXXXXX").string();
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data()))
+    return "cannot make a temporary folder " + pattern;
+  out.dir = buf.data();
+  std::string cmd =
+      shellQuoted(pipec.string()) + " compile " + shellQuoted(model);
+  for (const std::string &a : args)
+    cmd += " " + shellQuoted(a);
+  cmd += " --target cpu --emit-only -o " + shellQuoted(out.dir) + " 2>&1";
+  std::string output;
+  if (FILE *p = popen(cmd.c_str(), "r")) {
+    char line[4096];
+    while (std::fgets(line, sizeof line, p))
+      output += line;
+    if (pclose(p) != 0)
+      return "pipec compile " + model + " failed:\n" + output;
+  } else {
+    return "cannot run " + pipec.string();
+  }
+  return "";
+}
+
 /// The predicted step in pipec-run's trace format (RunLog.cpp): a track per
 /// rank, an event per compute instruction and collective, microseconds.
 std::string predictedTrace(const sched::MachineResult &r, int32_t ranks) {
@@ -490,6 +559,7 @@ int main(int argc, char **argv) {
   std::string dir, trace, traceOut, calibration;
   int32_t cores = 0;
   double peakGflops = 0;
+  std::vector<std::string> compileArgs;
   bool asJson = false, diff = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -523,7 +593,8 @@ int main(int argc, char **argv) {
       double g = std::strtod(v.c_str(), &end);
       if (v.empty() || *end != '\0' || !(g > 0) || g > 1e9)
         return fail("--peak-gflops must be a positive number of GFLOP/s, "
-                    "not '" + v + "'");
+                    "not '" +
+                    v + "'");
       peakGflops = g;
     } else if (a == "--calibrate") {
       if (i + 1 >= argc)
@@ -535,6 +606,13 @@ int main(int argc, char **argv) {
         return fail("--trace needs a file (pipec-run --log-dir DIR writes "
                     "DIR/trace.json)");
       trace = argv[++i];
+    } else if (a == "--stages" || a == "--microbatches" || a == "--schedule" ||
+               a == "--dp" || a == "--zero" || a == "--chunks-per-rank") {
+      // A model file's plan: these go to pipec compile.
+      if (i + 1 >= argc)
+        return fail(a + " needs a value");
+      compileArgs.push_back(a);
+      compileArgs.push_back(argv[++i]);
     } else if (!a.empty() && a[0] == '-') {
       return fail("unknown option " + a + " (pipec-sim --help)");
     } else if (dir.empty()) {
@@ -545,6 +623,23 @@ int main(int argc, char **argv) {
   }
   if (dir.empty())
     return fail("give the plan folder (pipec-sim --help)");
+  // MODEL.json: its plan compiled first (pipec compile --emit-only into a
+  // temporary folder, removed at the end).
+  TempPlan temp;
+  std::string label; // what the output names: the model file, if given
+  if (!fs::is_directory(dir) && dir.size() > 5 &&
+      dir.compare(dir.size() - 5, 5, ".json") == 0) {
+    if (std::string why = compileModel(argv[0], dir, compileArgs, temp);
+        !why.empty())
+      return fail(why);
+    label = dir + " (compiled for this replay)";
+    dir = temp.dir;
+  } else if (!compileArgs.empty()) {
+    return fail(compileArgs[0] +
+                " belongs to a model file (pipec-sim "
+                "MODEL.json --stages S ...); " +
+                dir + " is a plan folder, compiled already");
+  }
   if (diff && trace.empty())
     return fail("--diff compares with a measured run: give --trace");
   pipert::Manifest m;
@@ -634,22 +729,21 @@ int main(int argc, char **argv) {
       : hasMeasured ? trace
                     : std::string("none (F = B = W = 1)");
   if (asJson) {
-    json out = {{"plan", dir},
+    json out = {{"plan", label.empty() ? dir : label},
                 {"costs", !calibration.empty() ? "kernels"
-                          : seconds              ? "trace"
-                                                 : "unit"},
+                          : seconds            ? "trace"
+                                               : "unit"},
                 {"step_time_s", r.stepTime},
                 {"bubble", r.bubbleFraction},
-                {"tokens_per_s", seconds && r.stepTime > 0
-                                     ? tokens / r.stepTime
-                                     : 0.0}};
+                {"tokens_per_s",
+                 seconds && r.stepTime > 0 ? tokens / r.stepTime : 0.0}};
     json ranks = json::array();
     for (size_t q = 0; q < r.busy.size(); ++q)
-      ranks.push_back({{"rank", q},
-                       {"peak_bytes", m.rankInfo[q].peakBytes},
-                       {"busy_s", r.busy[q]},
-                       {"idle_share",
-                        r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0}});
+      ranks.push_back(
+          {{"rank", q},
+           {"peak_bytes", m.rankInfo[q].peakBytes},
+           {"busy_s", r.busy[q]},
+           {"idle_share", r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0}});
     out["ranks"] = ranks;
     if (diff) {
       json d = json::array();
@@ -681,8 +775,9 @@ int main(int argc, char **argv) {
   const char *unit = seconds ? " s" : " (unit costs)";
   std::printf("pipec-sim: %s: %d ranks (%d stages x %d replicas), %d "
               "micro-batches, %s, costs from %s\n",
-              dir.c_str(), m.ranks, m.pipelineRanks(), m.replicas,
-              m.microbatches, m.scheduleKind.c_str(), source.c_str());
+              (label.empty() ? dir : label).c_str(), m.ranks, m.pipelineRanks(),
+              m.replicas, m.microbatches, m.scheduleKind.c_str(),
+              source.c_str());
   if (!calibration.empty())
     std::printf("calibrated with %lld OpenMP thread(s) per rank (the "
                 "kernel times hold for ranks with that many)\n",
