@@ -37,6 +37,8 @@ struct Request {
   bool posted = false, matched = false;
   int32_t instr = -1; ///< index of the post in its stream
   double postTime = 0, done = 0;
+  int32_t postSpan = -1; ///< the poster's last span when it posted
+  int32_t doneSpan = -1; ///< the later poster's: what `done` waited for
 };
 
 /// Unmatched posts of one channel, oldest first.
@@ -52,12 +54,14 @@ struct Collective {
   int32_t bucket = -1;
   int32_t firstInstr = -1; ///< the first joiner's instruction index
   double latest = 0, done = 0;
+  int32_t latestSpan = -1; ///< the last span of the latest joiner
   bool complete = false;
 };
 
 struct RankState {
   size_t pc = 0;
   double clock = 0, busy = 0;
+  int32_t lastSpan = -1; ///< the span whose end set `clock` (recorded runs)
   bool finished = false, broken = false;
   int32_t blockedReq = -1;        ///< request waited on, or -1
   int32_t blockedGroup = -1;      ///< group of the collective waited on
@@ -70,8 +74,7 @@ class Machine {
 public:
   Machine(const Schedule &s, const Costs &c, bool spans)
       : s(s), costs(c), record(spans), R(s.ranks()), ranks(R), reqs(R),
-        G(s.groupCount()), members(G), isMember(G),
-        collectives(G) {
+        G(s.groupCount()), members(G), isMember(G), collectives(G) {
     for (int32_t g = 0; g < G; ++g) {
       isMember[g].assign(R, 0);
       for (int32_t q : s.groupMembers(g))
@@ -114,9 +117,9 @@ private:
   std::vector<RankState> ranks;
   std::vector<std::vector<Request>> reqs;
   std::unordered_map<int64_t, Channel> channels;
-  int32_t G;                                   ///< group count
-  std::vector<std::vector<int32_t>> members;   ///< [group] ascending ranks
-  std::vector<std::vector<uint8_t>> isMember;  ///< [group][rank]
+  int32_t G;                                        ///< group count
+  std::vector<std::vector<int32_t>> members;        ///< [group] ascending ranks
+  std::vector<std::vector<uint8_t>> isMember;       ///< [group][rank]
   std::vector<std::vector<Collective>> collectives; ///< [group][instance]
   std::vector<int32_t> work;
   std::vector<Span> spans;
@@ -146,8 +149,7 @@ double Machine::cost(const Instr &in) const {
 std::string Machine::where(int32_t r) const {
   const RankState &st = ranks[r];
   std::ostringstream os;
-  os << "rank " << r << " #" << st.pc << " "
-     << describe(s.streams[r][st.pc]);
+  os << "rank " << r << " #" << st.pc << " " << describe(s.streams[r][st.pc]);
   return os.str();
 }
 
@@ -180,6 +182,7 @@ void Machine::post(int32_t r, const Instr &in) {
   q.posted = true;
   q.instr = int32_t(ranks[r].pc);
   q.postTime = ranks[r].clock;
+  q.postSpan = ranks[r].lastSpan;
   if (theirHead == theirs.size()) {
     mine.push_back({r, in.req});
     return;
@@ -191,12 +194,12 @@ void Machine::post(int32_t r, const Instr &in) {
     std::ostringstream os;
     os << "rank " << r << " #" << q.instr << " " << describe(in)
        << " was matched, in posting order, with rank " << peer << " #"
-       << p.instr << " " << describe(other)
-       << ", which names another message";
+       << p.instr << " " << describe(other) << ", which names another message";
     mismatch = os.str();
   }
-  double t = std::max(q.postTime, p.postTime) +
-             (act ? costs.actComm : costs.gradComm);
+  double t =
+      std::max(q.postTime, p.postTime) + (act ? costs.actComm : costs.gradComm);
+  q.doneSpan = p.doneSpan = q.postTime >= p.postTime ? q.postSpan : p.postSpan;
   complete(r, in.req, t);
   complete(peer, peerReq, t);
 }
@@ -212,8 +215,11 @@ void Machine::step(int32_t r) {
     case Op::BwdW:
     case Op::OptStep: {
       double c = cost(in);
-      if (record)
-        spans.push_back({r, in.op, in.chunk, in.mb, st.clock, st.clock + c});
+      if (record) {
+        spans.push_back(
+            {r, in.op, in.chunk, in.mb, st.clock, st.clock + c, st.lastSpan});
+        st.lastSpan = int32_t(spans.size()) - 1;
+      }
       st.clock += c;
       st.busy += c;
       break;
@@ -238,7 +244,10 @@ void Machine::step(int32_t r) {
         st.blockedReq = in.req;
         return;
       }
-      st.clock = std::max(st.clock, q.done);
+      if (q.done > st.clock) {
+        st.clock = q.done;
+        st.lastSpan = q.doneSpan;
+      }
       break;
     }
     case Op::AllReduce:
@@ -250,8 +259,7 @@ void Machine::step(int32_t r) {
                                 std::to_string(G - 1) + ")");
       if (!isMember[in.chunk][r])
         return malformed(r, "rank " + std::to_string(r) +
-                                " is not a member of " +
-                                groupText(in.chunk));
+                                " is not a member of " + groupText(in.chunk));
       if (!collective(r, in))
         return;
       break;
@@ -287,19 +295,22 @@ bool Machine::collective(int32_t r, const Instr &in) {
       mismatch = where(r) + " joined collective #" + std::to_string(k) +
                  " of " + groupText(g) + ", which rank " +
                  std::to_string(c.joined[0]) + " #" +
-                 std::to_string(c.firstInstr) + " joined as " +
-                 opName(c.op) + " with bucket " + std::to_string(c.bucket);
+                 std::to_string(c.firstInstr) + " joined as " + opName(c.op) +
+                 " with bucket " + std::to_string(c.bucket);
     }
-    c.latest = std::max(c.latest, st.clock);
+    if (c.joined.empty() || st.clock >= c.latest) {
+      c.latest = st.clock;
+      c.latestSpan = st.lastSpan;
+    }
     c.joined.push_back(r);
     st.joinedCurrent = true;
     if (c.joined.size() == members[g].size()) {
       c.complete = true;
-      c.done = c.latest + (size_t(g) < costs.collective.size() &&
-                                   size_t(c.bucket) <
-                                       costs.collective[size_t(g)].size()
-                               ? costs.collective[size_t(g)][size_t(c.bucket)]
-                               : costs.allReduce);
+      c.done = c.latest +
+               (size_t(g) < costs.collective.size() &&
+                        size_t(c.bucket) < costs.collective[size_t(g)].size()
+                    ? costs.collective[size_t(g)][size_t(c.bucket)]
+                    : costs.allReduce);
       for (int32_t q : members[g])
         if (ranks[q].blockedGroup == g && ranks[q].blockedCollective == k) {
           ranks[q].blockedGroup = ranks[q].blockedCollective = -1;
@@ -315,9 +326,15 @@ bool Machine::collective(int32_t r, const Instr &in) {
   }
   // The collective's own time, from its last member's arrival (what a
   // rank waits before that is idle in pictures).
-  if (record && c.done > c.latest)
-    spans.push_back({r, c.op, g, c.bucket, c.latest, c.done});
-  st.clock = std::max(st.clock, c.done);
+  int32_t doneSpan = c.latestSpan;
+  if (record && c.done > c.latest) {
+    spans.push_back({r, c.op, g, c.bucket, c.latest, c.done, c.latestSpan});
+    doneSpan = int32_t(spans.size()) - 1;
+  }
+  if (c.done > st.clock) {
+    st.clock = c.done;
+    st.lastSpan = doneSpan;
+  }
   st.joinedCurrent = false;
   st.joinedOf[g]++;
   return true;

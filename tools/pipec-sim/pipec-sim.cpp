@@ -698,11 +698,38 @@ int main(int argc, char **argv) {
     const sched::Costs unshared = costs;
     hostIterations = shareCores(s, unshared, cores, costs);
   }
-  sched::MachineResult r =
-      sched::runMachine(s, costs, !traceOut.empty() || diff);
+  sched::MachineResult r = sched::runMachine(s, costs, /*recordSpans=*/true);
   if (r.verdict != sched::Verdict::Completed)
     return fail(std::string("the streams do not complete: ") +
                 sched::verdictName(r.verdict) + ": " + r.message);
+  // The critical path: from the span that ends last, each span's
+  // predecessor (Machine.h's Span::pred), back to the step's start.
+  std::vector<int32_t> path;
+  {
+    int32_t at = -1;
+    for (size_t i = 0; i < r.spans.size(); ++i)
+      if (at < 0 || r.spans[i].end > r.spans[size_t(at)].end)
+        at = int32_t(i);
+    for (; at >= 0 && path.size() <= r.spans.size();
+         at = r.spans[size_t(at)].pred)
+      path.push_back(at);
+    std::reverse(path.begin(), path.end());
+  }
+  auto spanName = [&](const sched::Span &sp) {
+    pipert::Instr in;
+    in.op = in.sub = sp.op;
+    in.chunk = sp.chunk;
+    in.mb = sp.mb;
+    return pipert::traceName(in);
+  };
+  double pathCompute = 0;
+  int32_t rankChanges = 0;
+  for (size_t i = 0; i < path.size(); ++i) {
+    const sched::Span &sp = r.spans[size_t(path[i])];
+    pathCompute += sp.end - sp.start;
+    if (i > 0 && r.spans[size_t(path[i - 1])].rank != sp.rank)
+      ++rankChanges;
+  }
   const double tokens =
       double(m.tokensPerMicrobatch) * m.microbatches * m.replicas;
   // The model's FLOPs of a step (the manifest's, as `pipec stats` counts
@@ -745,6 +772,15 @@ int main(int argc, char **argv) {
            {"busy_s", r.busy[q]},
            {"idle_share", r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0}});
     out["ranks"] = ranks;
+    json cp = json::array();
+    for (int32_t i : path) {
+      const sched::Span &sp = r.spans[size_t(i)];
+      cp.push_back({{"rank", sp.rank},
+                    {"name", spanName(sp)},
+                    {"start", sp.start},
+                    {"end", sp.end}});
+    }
+    out["critical_path"] = cp;
     if (diff) {
       json d = json::array();
       for (int32_t q = 0; q < m.ranks; ++q)
@@ -807,6 +843,19 @@ int main(int argc, char **argv) {
                 q, r.busy[q], unit,
                 r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0.0,
                 (long long)m.rankInfo[q].peakBytes);
+  // The path as the runtime's trace names, rank by rank.
+  std::printf("critical path: %zu instructions, %d rank change(s); %.6g%s "
+              "in its instructions (compute, collectives' own time), "
+              "%.6g%s in messages:",
+              path.size(), rankChanges, pathCompute, unit,
+              r.stepTime - pathCompute, unit);
+  for (size_t i = 0; i < path.size(); ++i) {
+    const sched::Span &sp = r.spans[size_t(path[i])];
+    if (i == 0 || r.spans[size_t(path[i - 1])].rank != sp.rank)
+      std::printf("\n    rank %d:", sp.rank);
+    std::printf(" %s", spanName(sp).c_str());
+  }
+  std::printf("\n");
   if (hasMeasured)
     std::printf("measured: step time %.6g s (mean of %lld traced steps); "
                 "prediction %+.1f%%\n",
