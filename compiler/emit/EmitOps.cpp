@@ -114,6 +114,8 @@ LogicalResult pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
       os << ", " << doubleLiteral(r);
     os << ");\n    if (!st.ok())\n      return pipert::cpu::failureAt(" << where
        << ", st);\n  }\n";
+    // Called directly (its operand count varies), so not timed.
+    instances.untimedCalls = true;
     return success();
   }
 

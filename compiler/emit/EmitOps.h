@@ -71,8 +71,13 @@ struct KernelInstances {
   /// Every call printed, in order (the emitter cuts it per chunk function
   /// for kernel_calls.json).
   std::vector<std::string> calls;
-  /// Where each rank's optimizer calls start in `calls` (emitOptimizer).
-  std::vector<size_t> optimizerRankStarts;
+  /// Where each rank's optimizer calls start in `calls`, and where its
+  /// step's (after its all-reduce preparation's) start (emitOptimizer).
+  std::vector<size_t> optimizerRankStarts, optimizerStepStarts;
+  /// Whether some call of the plan bypasses the wrappers (ZeRO-1's sharded
+  /// AdamW, variadic sums): kernel_calls.json then lists only part of the
+  /// work (pipec-sim says so).
+  bool untimedCalls = false;
 };
 
 /// Appends the call of `op` (a kernel.call of @train_step; nn.param prints

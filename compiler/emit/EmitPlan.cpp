@@ -423,6 +423,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
   const Syntax sx{L.target == "cuda"};
   llvm::raw_string_ostream os(out);
   instances.optimizerRankStarts.clear();
+  instances.optimizerStepStarts.clear();
   for (size_t r = 0; r < L.ranks.size(); ++r) {
     instances.optimizerRankStarts.push_back(instances.calls.size());
     const RankLayout &rk = L.ranks[r];
@@ -553,6 +554,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
     }
     os << prepare << sx.sync("rank " + std::to_string(r) + " gradients")
        << "  return st;\n}\n\n";
+    instances.optimizerStepStarts.push_back(instances.calls.size());
 
     // Opt: the norm of the all-reduced squares, clipping, learning rate,
     // AdamW of the held parameters.
@@ -609,6 +611,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
           !holds(L.paramIndex.lookup(call.getStateRef(0).param)))
         continue;
       if (zero && call.getKernel() == "adamw") {
+        instances.untimedCalls = true;
         if (failed(emitShardedAdamW(L, rk, call, ptr, replica, opt)))
           return failure();
         continue;
@@ -759,17 +762,22 @@ static std::string kernelCallsJson(
                 chunkCalls[c][size_t(role)].end());
     s += "}";
   }
+  // Per rank: the calls that prepare its all-reduce operands (they run in
+  // the all-reduce instruction), then its optimizer step's.
   s += "\n], \"optimizer\": [";
   const std::vector<size_t> &starts = instances.optimizerRankStarts;
-  for (size_t r = 0; r < starts.size(); ++r) {
+  const std::vector<size_t> &steps = instances.optimizerStepStarts;
+  for (size_t r = 0; r < starts.size() && r < steps.size(); ++r) {
     size_t end = r + 1 < starts.size() ? starts[r + 1] : instances.calls.size();
+    auto at = [&](size_t i) { return instances.calls.begin() + long(i); };
     s += (r ? ",\n  " : "\n  ") + std::string("{\"rank\": ") +
-         std::to_string(r) + ", \"calls\": " +
-         list(instances.calls.begin() + long(starts[r]),
-              instances.calls.begin() + long(end)) +
-         "}";
+         std::to_string(r) + ", \"prepare\": " +
+         list(at(starts[r]), at(steps[r])) +
+         ", \"calls\": " + list(at(steps[r]), at(end)) + "}";
   }
-  return s + "\n]}\n";
+  s += "\n], \"complete\": ";
+  s += instances.untimedCalls ? "false" : "true";
+  return s + "}\n";
 }
 
 /// The end of plan.cpp: the plan's identity and the manifest it was

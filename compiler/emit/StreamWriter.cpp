@@ -418,6 +418,14 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
         block(Accs, rk.accBase, rk.accBytes, true, u);
         block(GradNorm, rk.gradNormOffset, 8, true, u);
         break;
+      case InstrOp::ReduceScatter:
+      case InstrOp::AllGather:
+        // ZeRO-1's collectives join the streams when --dp replicates them
+        // (Replicate.h), after the programs are written.
+        error = "rank " + std::to_string(r) + ": " + prog.formatInstr(in) +
+                ": a pipe.program holds no reduce-scatter or all-gather "
+                "(--dp --zero 1 adds them to the replicated streams)";
+        return false;
       }
       instrs.push_back(o);
       uses.push_back(std::move(u));

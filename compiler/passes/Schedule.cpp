@@ -278,7 +278,9 @@ void PipeSchedulePass::emitPrograms(ModuleOp module, ArrayRef<ChunkOp> chunks,
       case sched::Op::Wait:
         out.req = in.req;
         break;
-      case sched::Op::AllReduce: {
+      case sched::Op::AllReduce:
+      case sched::Op::ReduceScatter: // ZeRO-1's, which replication adds
+      case sched::Op::AllGather: {   // after this pass: never seen here
         // Group 0 is @world; groups 1.. are the module's pipe.group ops.
         auto [it, inserted] =
             groupSymOf.try_emplace(in.chunk, int32_t(symbols.size()));

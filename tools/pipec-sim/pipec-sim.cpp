@@ -260,13 +260,23 @@ struct KernelCosts {
   int64_t threads = 0; ///< the calibration run's OpenMP team per rank
 };
 
+std::string readKernelTimesJson(const std::string &path, KernelCosts &out);
+
 std::string readKernelTimes(const std::string &path, KernelCosts &out) {
+  try {
+    return readKernelTimesJson(path, out);
+  } catch (const json::exception &e) {
+    return path + ": not a kernel_times.json (" + e.what() + ")";
+  }
+}
+
+std::string readKernelTimesJson(const std::string &path, KernelCosts &out) {
   std::ifstream in(path);
   if (!in)
     return "cannot open --calibrate " + path;
   json j = json::parse(in, nullptr, false);
-  if (j.is_discarded() || j.value("format", 0) != 1 || !j.contains("ranks") ||
-      !j["ranks"].is_array())
+  if (j.is_discarded() || !j.is_object() || j.value("format", 0) != 1 ||
+      !j.contains("ranks") || !j["ranks"].is_array())
     return path + ": not a kernel_times.json (pipec-run --trace-kernels "
                   "--log-dir DIR writes DIR/kernel_times.json)";
   if (j.value("steps", int64_t(0)) < 1)
@@ -297,9 +307,32 @@ std::string readKernelTimes(const std::string &path, KernelCosts &out) {
 /// Prices the plan's chunks and optimizer steps with `kc`: each phase the
 /// sum of its calls' means (kernel_calls.json lists them), the optimizer
 /// step the slowest rank's (the machine takes one cost for every rank).
+/// What --calibrate priced besides the chunks: per rank its all-reduce
+/// preparation and its optimizer step; whether the plan's calls were all
+/// timed wrappers.
+struct Calibrated {
+  std::vector<double> prepare, step;
+  bool complete = true;
+};
+
+std::string calibrateJson(const std::string &dir, int32_t chunks,
+                          const KernelCosts &kc, sched::Costs &costs,
+                          Calibrated &out);
+
 std::string calibrate(const std::string &dir, int32_t chunks,
                       const KernelCosts &kc, sched::Costs &costs,
-                      std::vector<double> &optPerRank) {
+                      Calibrated &out) {
+  try {
+    return calibrateJson(dir, chunks, kc, costs, out);
+  } catch (const json::exception &e) {
+    return dir + "/kernel_calls.json: not a kernel_calls.json (" + e.what() +
+           ")";
+  }
+}
+
+std::string calibrateJson(const std::string &dir, int32_t chunks,
+                          const KernelCosts &kc, sched::Costs &costs,
+                          Calibrated &out) {
   const std::string path = dir + "/kernel_calls.json";
   std::ifstream in(path);
   if (!in)
@@ -307,10 +340,11 @@ std::string calibrate(const std::string &dir, int32_t chunks,
            " (a cpu plan compiled by this pipec "
            "writes it; cuda plans have none)";
   json j = json::parse(in, nullptr, false);
-  if (j.is_discarded() || j.value("format", 0) != 1 || !j.contains("chunks") ||
-      !j["chunks"].is_array() || !j.contains("optimizer") ||
-      !j["optimizer"].is_array())
+  if (j.is_discarded() || !j.is_object() || j.value("format", 0) != 1 ||
+      !j.contains("chunks") || !j["chunks"].is_array() ||
+      !j.contains("optimizer") || !j["optimizer"].is_array())
     return path + ": not a kernel_calls.json";
+  out.complete = j.value("complete", true);
   std::vector<std::string> missing;
   auto price = [&](const json &names, double &total) -> bool {
     if (!names.is_array())
@@ -332,23 +366,33 @@ std::string calibrate(const std::string &dir, int32_t chunks,
   costs.f.assign(size_t(chunks), 0);
   costs.b.assign(size_t(chunks), 0);
   costs.w.assign(size_t(chunks), 0);
+  std::vector<char> seen(size_t(chunks), 0);
   for (const json &c : j["chunks"]) {
+    if (!c.is_object())
+      return path + ": a chunk entry that is not an object";
     const int64_t id = c.value("chunk", int64_t(-1));
-    if (id < 0 || id >= chunks)
-      return path + ": a chunk " + std::to_string(id) +
-             " this plan does not have";
+    if (id < 0 || id >= chunks || seen[size_t(id)])
+      return path + ": chunk " + std::to_string(id) +
+             " is not one of this plan's, or is listed twice";
+    seen[size_t(id)] = 1;
     if (!price(c.value("F", json()), costs.f[size_t(id)]) ||
         !price(c.value("B", json()), costs.b[size_t(id)]) ||
         !price(c.value("W", json()), costs.w[size_t(id)]))
       return path + ": chunk " + std::to_string(id) +
              " without F, B and W lists of names";
   }
-  optPerRank.clear();
+  for (int32_t c = 0; c < chunks; ++c)
+    if (!seen[size_t(c)])
+      return path + ": chunk " + std::to_string(c) + " is not listed";
+  out.prepare.clear();
+  out.step.clear();
   for (const json &r : j["optimizer"]) {
-    double t = 0;
-    if (!price(r.value("calls", json()), t))
-      return path + ": an optimizer entry without a calls list";
-    optPerRank.push_back(t);
+    double prep = 0, step = 0;
+    if (!r.is_object() || !price(r.value("prepare", json::array()), prep) ||
+        !price(r.value("calls", json()), step))
+      return path + ": an optimizer entry without prepare and calls lists";
+    out.prepare.push_back(prep);
+    out.step.push_back(step);
   }
   if (!missing.empty()) {
     std::string list;
@@ -361,20 +405,20 @@ std::string calibrate(const std::string &dir, int32_t chunks,
            "): calibrate on a plan of the same model, micro-batch size and "
            "options";
   }
-  costs.optStep = optPerRank.empty()
+  costs.optStep = out.step.empty()
                       ? 0
-                      : *std::max_element(optPerRank.begin(), optPerRank.end());
+                      : *std::max_element(out.step.begin(), out.step.end());
   return "";
 }
 
 /// The host model of --cores C (R ranks sharing C cores, R > C): a rank
 /// computes at full speed while at most C ranks compute, at C / n of it
 /// while n > C do (the operating system shares the cores evenly). Each
-/// compute span's slowdown is the mean of max(1, n(t) / C) over it, n(t)
-/// read from the replay's own spans; a chunk phase's cost (and the
-/// optimizer step's) becomes its unshared cost times the mean slowdown of
-/// its spans, and the replay runs again until the costs settle (damped
-/// fixed point). Returns the iterations it took.
+/// compute span's slowdown is its time over the work it did (the integral
+/// of min(1, C / n(t)) over it), n(t) read from the replay's own spans; a chunk
+/// phase's cost (and the optimizer step's) becomes its unshared cost times the
+/// mean slowdown of its spans, and the replay runs again until the costs settle
+/// (damped fixed point). Returns the iterations it took.
 int shareCores(const sched::Schedule &s, const sched::Costs &base,
                int32_t cores, sched::Costs &costs) {
   auto isCompute = [](sched::Op op) {
@@ -395,7 +439,7 @@ int shareCores(const sched::Schedule &s, const sched::Costs &base,
       }
     std::sort(edges.begin(), edges.end());
     // Pieces [t_i, t_{i+1}) of constant n, and the prefix integral of the
-    // slowdown over them.
+    // speed min(1, C / n) over them (the work done).
     std::vector<double> at, integral{0};
     int n = 0;
     for (size_t i = 0; i < edges.size(); ++i) {
@@ -404,13 +448,13 @@ int shareCores(const sched::Schedule &s, const sched::Costs &base,
         at.push_back(edges[i].first);
         integral.push_back(integral.back() +
                            (edges[i + 1].first - edges[i].first) *
-                               std::max(1.0, double(n) / cores));
+                               std::min(1.0, double(cores) / std::max(n, 1)));
       }
     }
     if (!edges.empty())
       at.push_back(edges.back().first);
-    auto slowIntegral = [&](double t) {
-      // The integral of the slowdown from the first edge to t.
+    auto workTo = [&](double t) {
+      // The integral of the speed from the first edge to t.
       size_t k = size_t(std::upper_bound(at.begin(), at.end(), t) - at.begin());
       if (k == 0)
         return 0.0;
@@ -427,10 +471,10 @@ int shareCores(const sched::Schedule &s, const sched::Costs &base,
     for (const sched::Span &sp : r.spans) {
       if (!isCompute(sp.op) || sp.end <= sp.start)
         continue;
-      // The span took (end - start) at the slowdowns it met; its own work
-      // is that time divided by them, so its mean slowdown is the ratio.
-      const double slow =
-          (slowIntegral(sp.end) - slowIntegral(sp.start)) / (sp.end - sp.start);
+      // The span took (end - start) at the speeds it met and did the work
+      // their integral says: its slowdown is time over work.
+      const double work = workTo(sp.end) - workTo(sp.start);
+      const double slow = work > 0 ? (sp.end - sp.start) / work : 1.0;
       const int k = sp.op == sched::Op::Fwd    ? 0
                     : sp.op == sched::Op::BwdB ? 1
                     : sp.op == sched::Op::BwdW ? 2
@@ -681,16 +725,34 @@ int main(int argc, char **argv) {
   // collectives keep the trace's own times (none without a trace).
   sched::Costs costs = measured.costs;
   KernelCosts kernelCosts;
-  std::vector<double> optPerRank;
+  Calibrated calibrated;
   if (!calibration.empty()) {
     if (std::string why = readKernelTimes(calibration, kernelCosts);
         !why.empty())
       return fail(why);
     if (trace.empty())
       costs = sched::Costs{};
-    if (std::string why = calibrate(dir, C, kernelCosts, costs, optPerRank);
+    if (std::string why = calibrate(dir, C, kernelCosts, costs, calibrated);
         !why.empty())
       return fail(why);
+    // The preparation of the gradient-norm all-reduce (group 0) runs in
+    // that instruction: its own time without a trace (a trace's own time
+    // of the collective holds it already).
+    if (trace.empty() && !calibrated.prepare.empty()) {
+      const double prep = *std::max_element(calibrated.prepare.begin(),
+                                            calibrated.prepare.end());
+      for (const pipert::Stream &st : streams)
+        for (const pipert::Instr &in : st.instrs)
+          if (in.op == pipert::Opcode::AllReduce && in.chunk == 0 &&
+              in.mb >= 0) {
+            if (costs.collective.empty())
+              costs.collective.resize(1);
+            auto &g0 = costs.collective[0];
+            if (size_t(in.mb) >= g0.size())
+              g0.resize(size_t(in.mb) + 1, 0.0);
+            g0[size_t(in.mb)] = prep;
+          }
+    }
   }
   // --cores: ranks beyond the cores share them (the host model).
   int hostIterations = 0;
@@ -752,7 +814,7 @@ int main(int argc, char **argv) {
       !calibration.empty()
           ? "kernel times of " + calibration +
                 (hasMeasured ? " (collectives from " + trace + ")"
-                             : " (collectives free)")
+                             : " (collectives: their operands' preparation only)")
       : hasMeasured ? trace
                     : std::string("none (F = B = W = 1)");
   if (asJson) {
@@ -816,8 +878,13 @@ int main(int argc, char **argv) {
               source.c_str());
   if (!calibration.empty())
     std::printf("calibrated with %lld OpenMP thread(s) per rank (the "
-                "kernel times hold for ranks with that many)\n",
-                (long long)kernelCosts.threads);
+                "kernel times hold for ranks with that many)%s\n",
+                (long long)kernelCosts.threads,
+                calibrated.complete
+                    ? ""
+                    : "; some optimizer-side calls run outside the timed "
+                      "wrappers (variadic sums of tied gradients, ZeRO-1's "
+                      "sharded AdamW) and are priced at 0");
   if (hostIterations > 0)
     std::printf("host model: %d ranks share %d cores (compute slowed by n / "
                 "%d while n > %d ranks compute; %d replays to settle)\n",
