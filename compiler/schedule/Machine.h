@@ -57,7 +57,8 @@ struct Span {
   int32_t chunk, mb;
   double start, end;
   /// The span whose end this one's start waited for (index into
-  /// MachineResult::spans; -1: none, it started at 0): the rank's own
+  /// MachineResult::spans; -1: none, the path starts here, at 0 or after
+  /// messages from a rank that had computed nothing yet): the rank's own
   /// previous span, or, when a message or a collective held the rank
   /// longer, the span that ended last before the message was sent or the
   /// collective's last member joined. Following it from the last span is
