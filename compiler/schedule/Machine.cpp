@@ -455,4 +455,19 @@ MachineResult runMachine(const Schedule &schedule, const Costs &costs,
   return m.run();
 }
 
+std::vector<int32_t> criticalPath(const MachineResult &r) {
+  int32_t at = -1;
+  for (size_t i = 0; i < r.spans.size(); ++i)
+    if (at < 0 || r.spans[i].end > r.spans[size_t(at)].end)
+      at = int32_t(i);
+  // A pred always precedes its span, so the walk ends; the bound guards a
+  // result assembled by hand.
+  std::vector<int32_t> path;
+  for (; at >= 0 && path.size() <= r.spans.size();
+       at = r.spans[size_t(at)].pred)
+    path.push_back(at);
+  std::reverse(path.begin(), path.end());
+  return path;
+}
+
 } // namespace pipec::schedule

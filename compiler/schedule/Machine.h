@@ -81,6 +81,11 @@ struct MachineResult {
 MachineResult runMachine(const Schedule &schedule, const Costs &costs,
                          bool recordSpans = false);
 
+/// The step's critical path of a recorded run: indices into `r.spans` from
+/// the first span to the one that ends last, each the `pred` of the next.
+/// Empty when no span was recorded.
+std::vector<int32_t> criticalPath(const MachineResult &r);
+
 } // namespace pipec::schedule
 
 #endif // PIPEC_COMPILER_SCHEDULE_MACHINE_H

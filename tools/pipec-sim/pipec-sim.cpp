@@ -260,17 +260,18 @@ struct KernelCosts {
   int64_t threads = 0; ///< the calibration run's OpenMP team per rank
 };
 
-std::string readKernelTimesJson(const std::string &path, KernelCosts &out);
-
-std::string readKernelTimes(const std::string &path, KernelCosts &out) {
+/// f(), or what is wrong with `path` when its JSON has the wrong shape
+/// somewhere f reads it (nlohmann's accessors throw).
+template <typename F>
+std::string guardedJson(const std::string &path, const char *what, F f) {
   try {
-    return readKernelTimesJson(path, out);
+    return f();
   } catch (const json::exception &e) {
-    return path + ": not a kernel_times.json (" + e.what() + ")";
+    return path + ": not a " + what + " (" + e.what() + ")";
   }
 }
 
-std::string readKernelTimesJson(const std::string &path, KernelCosts &out) {
+std::string readKernelTimes(const std::string &path, KernelCosts &out) {
   std::ifstream in(path);
   if (!in)
     return "cannot open --calibrate " + path;
@@ -304,9 +305,6 @@ std::string readKernelTimesJson(const std::string &path, KernelCosts &out) {
   return "";
 }
 
-/// Prices the plan's chunks and optimizer steps with `kc`: each phase the
-/// sum of its calls' means (kernel_calls.json lists them), the optimizer
-/// step the slowest rank's (the machine takes one cost for every rank).
 /// What --calibrate priced besides the chunks: per rank its all-reduce
 /// preparation and its optimizer step; whether the plan's calls were all
 /// timed wrappers.
@@ -315,24 +313,13 @@ struct Calibrated {
   bool complete = true;
 };
 
-std::string calibrateJson(const std::string &dir, int32_t chunks,
-                          const KernelCosts &kc, sched::Costs &costs,
-                          Calibrated &out);
-
+/// Prices the plan's chunks and optimizer steps with `kc`: each phase the
+/// sum of its calls' means (kernel_calls.json lists them), the optimizer
+/// step the slowest rank's (the machine takes one cost for every rank),
+/// each rank's all-reduce preparation into `out`.
 std::string calibrate(const std::string &dir, int32_t chunks,
                       const KernelCosts &kc, sched::Costs &costs,
                       Calibrated &out) {
-  try {
-    return calibrateJson(dir, chunks, kc, costs, out);
-  } catch (const json::exception &e) {
-    return dir + "/kernel_calls.json: not a kernel_calls.json (" + e.what() +
-           ")";
-  }
-}
-
-std::string calibrateJson(const std::string &dir, int32_t chunks,
-                          const KernelCosts &kc, sched::Costs &costs,
-                          Calibrated &out) {
   const std::string path = dir + "/kernel_calls.json";
   std::ifstream in(path);
   if (!in)
@@ -567,6 +554,16 @@ std::string compileModel(const char *argv0, const std::string &model,
 
 /// The predicted step in pipec-run's trace format (RunLog.cpp): a track per
 /// rank, an event per compute instruction and collective, microseconds.
+/// A span's name in the runtime's trace (F0.3, AR4.1, OPT): a span is its
+/// instruction's op with chunk and micro-batch (group and bucket).
+std::string spanName(const sched::Span &sp) {
+  pipert::Instr in;
+  in.op = in.sub = sp.op;
+  in.chunk = sp.chunk;
+  in.mb = sp.mb;
+  return pipert::traceName(in);
+}
+
 std::string predictedTrace(const sched::MachineResult &r, int32_t ranks) {
   std::string text = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
   char buf[512];
@@ -578,13 +575,7 @@ std::string predictedTrace(const sched::MachineResult &r, int32_t ranks) {
     text += buf;
   }
   for (const sched::Span &sp : r.spans) {
-    // The runtime's own names (F0.3, AR4.1, OPT): a span is its
-    // instruction's op with chunk and micro-batch (group and bucket).
-    pipert::Instr in;
-    in.op = in.sub = sp.op;
-    in.chunk = sp.chunk;
-    in.mb = sp.mb;
-    const std::string name = pipert::traceName(in);
+    const std::string name = spanName(sp);
     std::snprintf(buf, sizeof buf,
                   ",\n{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
                   "\"pid\": 0, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f, "
@@ -727,12 +718,16 @@ int main(int argc, char **argv) {
   KernelCosts kernelCosts;
   Calibrated calibrated;
   if (!calibration.empty()) {
-    if (std::string why = readKernelTimes(calibration, kernelCosts);
+    if (std::string why = guardedJson(
+            calibration, "kernel_times.json",
+            [&] { return readKernelTimes(calibration, kernelCosts); });
         !why.empty())
       return fail(why);
     if (trace.empty())
       costs = sched::Costs{};
-    if (std::string why = calibrate(dir, C, kernelCosts, costs, calibrated);
+    if (std::string why = guardedJson(
+            dir + "/kernel_calls.json", "kernel_calls.json",
+            [&] { return calibrate(dir, C, kernelCosts, costs, calibrated); });
         !why.empty())
       return fail(why);
     // The preparation of the gradient-norm all-reduce (group 0) runs in
@@ -766,24 +761,7 @@ int main(int argc, char **argv) {
                 sched::verdictName(r.verdict) + ": " + r.message);
   // The critical path: from the span that ends last, each span's
   // predecessor (Machine.h's Span::pred), back to the step's start.
-  std::vector<int32_t> path;
-  {
-    int32_t at = -1;
-    for (size_t i = 0; i < r.spans.size(); ++i)
-      if (at < 0 || r.spans[i].end > r.spans[size_t(at)].end)
-        at = int32_t(i);
-    for (; at >= 0 && path.size() <= r.spans.size();
-         at = r.spans[size_t(at)].pred)
-      path.push_back(at);
-    std::reverse(path.begin(), path.end());
-  }
-  auto spanName = [&](const sched::Span &sp) {
-    pipert::Instr in;
-    in.op = in.sub = sp.op;
-    in.chunk = sp.chunk;
-    in.mb = sp.mb;
-    return pipert::traceName(in);
-  };
+  const std::vector<int32_t> path = sched::criticalPath(r);
   double pathCompute = 0;
   int32_t rankChanges = 0;
   for (size_t i = 0; i < path.size(); ++i) {
@@ -813,8 +791,9 @@ int main(int argc, char **argv) {
   const std::string source =
       !calibration.empty()
           ? "kernel times of " + calibration +
-                (hasMeasured ? " (collectives from " + trace + ")"
-                             : " (collectives: their operands' preparation only)")
+                (hasMeasured
+                     ? " (collectives from " + trace + ")"
+                     : " (collectives: their operands' preparation only)")
       : hasMeasured ? trace
                     : std::string("none (F = B = W = 1)");
   if (asJson) {

@@ -1,4 +1,5 @@
-//===- CriticalPathTest.cpp - the replay's critical path -------------------===//
+//===- CriticalPathTest.cpp - the replay's critical path
+//-------------------===//
 //
 // Each recorded span names the span its start waited for (Span::pred);
 // followed back from the span that ends last, they are the step's critical
@@ -20,16 +21,11 @@ using namespace pipec::schedule;
 
 namespace {
 
-/// The path from the span that ends last back to the first.
-std::vector<Span> criticalPath(const MachineResult &r) {
-  int32_t at = -1;
-  for (size_t i = 0; i < r.spans.size(); ++i)
-    if (at < 0 || r.spans[i].end > r.spans[size_t(at)].end)
-      at = int32_t(i);
+/// The path's spans, first to last (criticalPath gives their indices).
+std::vector<Span> criticalSpans(const MachineResult &r) {
   std::vector<Span> path;
-  for (; at >= 0 && path.size() <= r.spans.size();
-       at = r.spans[size_t(at)].pred)
-    path.insert(path.begin(), r.spans[size_t(at)]);
+  for (int32_t i : criticalPath(r))
+    path.push_back(r.spans[size_t(i)]);
   return path;
 }
 
@@ -38,9 +34,10 @@ struct Case {
   int32_t stages, microbatches, chunksPerRank;
 };
 
-const Case kCases[] = {{Kind::GPipe, 4, 8, 0},       {Kind::OneFOneB, 4, 8, 0},
-                       {Kind::Interleaved, 4, 8, 2}, {Kind::ZBH1, 4, 8, 0},
-                       {Kind::ZBV, 4, 8, 0},         {Kind::DualPipeV, 4, 8, 0}};
+const Case kCases[] = {
+    {Kind::GPipe, 4, 8, 0},       {Kind::OneFOneB, 4, 8, 0},
+    {Kind::Interleaved, 4, 8, 2}, {Kind::ZBH1, 4, 8, 0},
+    {Kind::ZBV, 4, 8, 0},         {Kind::DualPipeV, 4, 8, 0}};
 
 MachineResult replay(const Case &c, double comm) {
   GenerateOptions opt;
@@ -65,7 +62,7 @@ MachineResult replay(const Case &c, double comm) {
 TEST(CriticalPath, WithFreeMessagesItIsTheStep) {
   for (const Case &c : kCases) {
     MachineResult r = replay(c, 0);
-    std::vector<Span> path = criticalPath(r);
+    std::vector<Span> path = criticalSpans(r);
     ASSERT_FALSE(path.empty()) << kindName(c.kind);
     EXPECT_EQ(path.front().start, 0) << kindName(c.kind);
     EXPECT_EQ(path.back().end, r.stepTime) << kindName(c.kind);
@@ -89,7 +86,7 @@ TEST(CriticalPath, ItsGapsAreWholeMessages) {
   const double comm = 0.125;
   for (const Case &c : kCases) {
     MachineResult r = replay(c, comm);
-    std::vector<Span> path = criticalPath(r);
+    std::vector<Span> path = criticalSpans(r);
     ASSERT_FALSE(path.empty()) << kindName(c.kind);
     EXPECT_EQ(path.back().end, r.stepTime) << kindName(c.kind);
     EXPECT_EQ(path.front().start, 0) << kindName(c.kind);
