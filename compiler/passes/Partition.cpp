@@ -9,6 +9,7 @@
 
 #include "compiler/analysis/ModelCosts.h"
 #include "compiler/passes/Passes.h"
+#include "compiler/schedule/Csv.h"
 
 #include "dialects/nn/NNOps.h"
 #include "dialects/pipe/PipeOps.h"
@@ -96,15 +97,24 @@ void PipePartitionPass::runOnOperation() {
                                << allTargetNames();
     return signalPassFailure();
   }
-  if (!schedule::parseKind(kind, o.kind)) {
+  if (!csv.empty()) {
+    if (std::string e = schedule::readCsvFile(csv, o.csvText); !e.empty()) {
+      emitError(module.getLoc()) << "--pipe-partition: the schedule file: "
+                                 << e;
+      return signalPassFailure();
+    }
+    o.csvName = csv;
+  } else if (kind == "auto") {
+    o.autoSchedule = true;
+  } else if (!schedule::parseKind(kind, o.kind)) {
     emitError(module.getLoc()) << "--pipe-partition: unknown kind '" << kind
                                << "'; expected one of "
-                               << schedule::allKindNames();
+                               << schedule::allKindNames() << " or auto";
     return signalPassFailure();
   }
-  if (stages < 1) {
+  if (stages < 1 && csv.empty()) {
     emitError(module.getLoc())
-        << "--pipe-partition needs stages=S with S >= 1";
+        << "--pipe-partition needs stages=S with S >= 1 (or csv=FILE)";
     return signalPassFailure();
   }
   // 0 means "not given" for these options; a negative value is a mistake,
@@ -116,9 +126,18 @@ void PipePartitionPass::runOnOperation() {
     return signalPassFailure();
   }
   o.stages = stages;
-  o.microbatches = microbatches > 0 ? microbatches : 2 * stages;
+  // A schedule file has its own micro-batch count (0 takes it).
+  o.microbatches =
+      microbatches > 0 || !csv.empty() ? int32_t(microbatches) : 2 * stages;
   o.chunksPerRank = chunksPerRank;
-  o.recompute = recompute ? Recompute::Full : Recompute::Auto;
+  o.replicas = std::max<int32_t>(replicas, 1);
+  o.zero = zero;
+  if (!parseRecompute(recompute, o.recompute)) {
+    emitError(module.getLoc()) << "--pipe-partition: unknown recompute '"
+                               << recompute
+                               << "'; expected none, full or auto";
+    return signalPassFailure();
+  }
   o.memoryCap = memoryCap;
 
   CostOptions co;
@@ -146,6 +165,15 @@ void PipePartitionPass::runOnOperation() {
   std::vector<SmallVector<int64_t>> sends = sendsPerChunk(forward, model, plan);
 
   OpBuilder b(ctx);
+  module->setAttr("pipe.schedule_kind",
+                  b.getStringAttr(schedule::kindName(plan.streams.kind)));
+  // The planner's estimate of each rank's arena, which recomputation was
+  // chosen against (fitPartitionerCap compares it with the exact plan).
+  SmallVector<int64_t> estimates;
+  for (const RankMemory &m : plan.memory)
+    estimates.push_back(m.arenaBytes);
+  module->setAttr("pipe.estimated_arena_bytes",
+                  b.getDenseI64ArrayAttr(estimates));
   b.setInsertionPointToEnd(module.getBody());
   Location loc = module.getLoc();
   auto i64 = [&](int64_t v) { return b.getI64IntegerAttr(v); };

@@ -250,8 +250,9 @@ def PipeSchedulePass : Pass<"pipe-schedule", "::mlir::ModuleOp"> {
   let dependentDialects = ["::pipec::pipe::PipeDialect"];
   let options = [
     Option<"kind", "kind", "std::string", /*default=*/"\"\"",
-           "Schedule kind: gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v or "
-           "dualpipe-v">,
+           "Schedule kind: gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, "
+           "dualpipe-v, or auto (the kind --pipe-partition placed the "
+           "chunks for, its pipe.schedule_kind)">,
     Option<"microbatches", "microbatches", "int32_t", /*default=*/"0",
            "Micro-batches per training step (with csv: 0 takes the file's)">,
     Option<"chunksPerRank", "chunks-per-rank", "int32_t", /*default=*/"0",
@@ -301,15 +302,20 @@ def PipePartitionPass : Pass<"pipe-partition", "::mlir::ModuleOp"> {
 
     A parameter read on several ranks (tied embeddings) gets a
     `pipe.group @tied.NAME` of those ranks with `pipe.param = "NAME"`: its
-    gradients are all-reduced among them. Run `--pipe-schedule` with the
-    same kind and micro-batches next.
+    gradients are all-reduced among them. The module gets
+    `pipe.schedule_kind`, the kind the chunks are placed for (the one
+    `kind=auto` chose; `csv` for a schedule file). Run `--pipe-schedule`
+    with the same kind (or `kind=auto`, which reads it) and micro-batches
+    next, then `--pipe-recompute` if a chunk recomputes.
   }];
   let dependentDialects = ["::pipec::pipe::PipeDialect"];
   let options = [
     Option<"stages", "stages", "int32_t", /*default=*/"0",
            "Pipeline ranks">,
     Option<"kind", "kind", "std::string", /*default=*/"\"1f1b\"",
-           "Schedule kind whose placement the partition serves">,
+           "Schedule kind whose placement the partition serves, or auto "
+           "(every kind, chunks per rank and recomputation tried, the "
+           "fastest plan within memory-cap kept)">,
     Option<"microbatches", "microbatches", "int32_t", /*default=*/"0",
            "Micro-batches per step (0: 2 x stages, or 4 x stages for "
            "dualpipe-v); used to time candidate partitions">,
@@ -317,14 +323,63 @@ def PipePartitionPass : Pass<"pipe-partition", "::mlir::ModuleOp"> {
            "Chunks per rank; 0 takes the kind's default">,
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
            "Cost-model target: cpu or cuda">,
-    Option<"recompute", "recompute", "bool", /*default=*/"false",
-           "Recompute each chunk's forward in its B (keeps only the input)">,
+    Option<"recompute", "recompute", "std::string", /*default=*/"\"auto\"",
+           "none; full (every chunk's forward again in its B, keeping only "
+           "its input); auto (under memory-cap: layer by layer on the ranks "
+           "over it until they fit)">,
     Option<"memoryCap", "memory-cap", "int64_t", /*default=*/"0",
-           "Bytes a rank may use: ranks over it recompute layer by layer "
-           "until they fit, else the pass fails naming the rank">,
+           "Bytes a rank may use: with recompute=auto ranks over it "
+           "recompute layer by layer until they fit, else the pass fails "
+           "naming the rank">,
+    Option<"csv", "csv", "std::string", /*default=*/"\"\"",
+           "A torch.distributed.pipelining compute-only CSV schedule whose "
+           "placement the partition serves (instead of kind)">,
     Option<"deferLmHeadW", "defer-lm-head-w", "bool", /*default=*/"false",
            "Let the LM head's W run after its B like every other W">,
+    Option<"replicas", "replicas", "int32_t", /*default=*/"1",
+           "Data-parallel replicas (--pipe-schedule's): candidates are timed "
+           "with their gradient collectives">,
+    Option<"zero", "zero", "int32_t", /*default=*/"0",
+           "ZeRO stage with replicas (--pipe-schedule's)">,
   ];
+}
+
+def PipeRecomputePass : Pass<"pipe-recompute", "::mlir::ModuleOp"> {
+  let summary = "Applies the recomputation --pipe-partition chose to "
+                "@train_step";
+  let description = [{
+    Runs after `--pipe-partition`. For every `pipe.chunk` with
+    `pipe.recompute_ops = array<i64: a, b>` it copies the forward ops of
+    `@train_step` with op ids `a..b` (role F; not the parameter reads, not
+    the loss, whose dlogits F makes in place) in front of the chunk's first
+    B or W op, tagged `nn.role = "B"` and `nn.recompute`, and makes the
+    chunk's B and W ops read the copies. F still runs the ops, but nothing
+    after it reads their results any more: the chunk keeps only what the
+    copies read from outside the prefix (its input), and the memory plan's
+    liveness shrinks accordingly. Copies nothing reads are dropped. The
+    copies are the same ops on the same inputs, so the same kernels give
+    the same bits (docs/NUMERICS.md).
+
+    Before (a chunk with `pipe.op_ids = array<i64: 0, 3>` and
+    `pipe.recompute_ops = array<i64: 0, 3>`):
+
+    ```mlir
+    %h = nn.matmul %x, %w {nn.op_id = 1 : i64, nn.role = "F"} : ...
+    %g = nn.gelu %h {nn.op_id = 2 : i64, nn.role = "F"} : ...
+    ...
+    %dh = nn.gelu_grad %h, %dg {nn.op_id = 2 : i64, nn.role = "B"} : ...
+    ```
+
+    After:
+
+    ```mlir
+    %h = nn.matmul %x, %w {nn.op_id = 1 : i64, nn.role = "F"} : ...
+    %g = nn.gelu %h {nn.op_id = 2 : i64, nn.role = "F"} : ...
+    ...
+    %h2 = nn.matmul %x, %w {nn.op_id = 1 : i64, nn.recompute, nn.role = "B"} : ...
+    %dh = nn.gelu_grad %h2, %dg {nn.op_id = 2 : i64, nn.role = "B"} : ...
+    ```
+  }];
 }
 
 def PipePlanMemoryPass : Pass<"pipe-plan-memory", "::mlir::ModuleOp"> {

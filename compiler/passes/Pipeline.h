@@ -1,8 +1,8 @@
 //===- Pipeline.h - the training flow as one pass pipeline -------*- C++ -*-===//
 //
 // nn-storage -> nn-pad-vocab -> nn-autodiff -> nn-fuse -> pipe-partition ->
-// pipe-schedule ->
-// nn-lower-to-kernels -> pipe-plan-memory with
+// pipe-recompute -> pipe-schedule -> nn-lower-to-kernels -> pipe-plan-memory
+// with
 // one set of options, so `pipec compile` and tests build the same flow.
 //
 //===----------------------------------------------------------------------===//
@@ -12,6 +12,7 @@
 
 #include "compiler/schedule/Schedule.h"
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -23,7 +24,11 @@ namespace pipec {
 
 /// What the training flow needs to know.
 struct TrainingPipelineOptions {
-  std::string kind = "1f1b"; ///< schedule kind (docs/SCHEDULES.md)
+  /// Schedule kind (docs/SCHEDULES.md), or "auto": the fastest plan that
+  /// fits memoryCap, the kind chosen by --pipe-partition.
+  std::string kind = "1f1b";
+  /// A torch.distributed.pipelining CSV schedule file instead of kind.
+  std::string csv;
   int32_t stages = 1;
   int32_t microbatches = 1;
   int32_t chunksPerRank = 0; ///< 0: the kind's default
@@ -34,9 +39,16 @@ struct TrainingPipelineOptions {
   std::string target = "cpu";
   /// Ops recomputed by autodiff (docs/AUTODIFF.md), e.g. {"gelu"}.
   std::vector<std::string> autodiffRecompute;
-  /// Whole-chunk recomputation chosen by the partitioner's memory model.
-  bool recomputeChunks = false;
+  /// Recomputation chosen by the partitioner (--pipe-partition, applied by
+  /// --pipe-recompute): none, full (every chunk) or auto (layer by layer on
+  /// the ranks over memoryCap).
+  std::string recompute = "auto";
   int64_t memoryCap = 0; ///< bytes per rank; 0: no cap
+  /// The cap the partitioner plans recomputation for, when it must be
+  /// tighter than memoryCap (fitPartitionerCap); 0: memoryCap.
+  int64_t partitionerCap = 0;
+  /// The LM head's W after its B like every other W (docs/PARTITION.md).
+  bool deferLmHeadW = false;
   /// --nn-fuse after autodiff (pipec compile --no-fuse turns it off).
   bool fuse = true;
 };
@@ -52,6 +64,33 @@ int64_t vocabMultipleOf(const std::string &target);
 /// The target's storage passes, the flow's first: --nn-storage and, where
 /// the target pads, --nn-pad-vocab.
 void addStoragePasses(mlir::OpPassManager &pm, const std::string &target);
+
+/// The passes before partitioning (storage, autodiff, fuse): what
+/// `pipec plan` costs, so that it plans what `pipec compile` builds.
+void buildDifferentiation(mlir::OpPassManager &pm,
+                          const TrainingPipelineOptions &options);
+
+/// The passes after differentiation: partition, recompute, schedule,
+/// lowering, memory plan.
+void buildPartitionedFlow(mlir::OpPassManager &pm,
+                          const TrainingPipelineOptions &options);
+
+/// The partitioner chooses recomputation from an estimate of each rank's
+/// arena; the exact memory plan counts more (per-use accumulators, the
+/// kernels' scratch, messages alive until their wait), so a cap met by the
+/// estimate can be missed by the plan. Under a cap with recompute "auto",
+/// this runs the partitioned flow on copies of `differentiated` (the
+/// module after buildDifferentiation) and lowers the partitioner's cap by
+/// the largest excess until the exact plan fits: the cap to plan with
+/// (options.memoryCap when no lowering is needed or possible; the memory
+/// plan then names the rank over it). With recompute none or full, one
+/// plan is made and measured, the cap left as it is.
+/// `exactArenas`, when given, receives each rank's arena in the exact plan
+/// of the last cap tried (the one returned when it fits; empty when there
+/// is no cap or the partitioner found no plan).
+int64_t fitPartitionerCap(mlir::ModuleOp differentiated,
+                          const TrainingPipelineOptions &options,
+                          std::vector<int64_t> *exactArenas = nullptr);
 
 /// Appends the flow's passes to a module-level pass manager.
 void buildTrainingPipeline(mlir::OpPassManager &pm,
@@ -106,10 +145,24 @@ struct TrainingPipelineCLOptions
   ListOption<std::string> recompute{
       *this, "recompute",
       llvm::cl::desc("ops autodiff recomputes in B (e.g. gelu)")};
-  Option<bool> recomputeChunks{
+  Option<std::string> recomputeChunks{
       *this, "recompute-chunks",
-      llvm::cl::desc("let the partitioner recompute whole chunks"),
+      llvm::cl::desc("recomputation the partitioner chooses: none, full "
+                     "(every chunk) or auto (layers on ranks over "
+                     "memory-cap)"),
+      llvm::cl::init("auto")};
+  Option<std::string> csv{
+      *this, "csv",
+      llvm::cl::desc("a torch.distributed.pipelining CSV schedule instead "
+                     "of kind")};
+  Option<bool> autoKind{
+      *this, "auto",
+      llvm::cl::desc("the fastest kind and chunks per rank that fit "
+                     "memory-cap, instead of kind"),
       llvm::cl::init(false)};
+  Option<bool> deferLmHeadW{*this, "defer-lm-head-w",
+                            llvm::cl::desc("the LM head's W after its B"),
+                            llvm::cl::init(false)};
   Option<int64_t> memoryCap{*this, "memory-cap",
                             llvm::cl::desc("bytes per rank (0: no cap)"),
                             llvm::cl::init(0)};

@@ -111,11 +111,28 @@ bool PipeSchedulePass::buildPlan(ModuleOp module, ArrayRef<ChunkOp> chunks,
   }
   if (kind.empty()) {
     emitError(loc) << "--pipe-schedule needs kind=K (one of "
-                   << sched::allKindNames() << ") or csv=FILE";
+                   << sched::allKindNames() << ", or auto) or csv=FILE";
     return false;
   }
+  // kind=auto: the kind --pipe-partition placed the chunks for (the one its
+  // own kind=auto chose), with the chunks per rank its chunks make.
+  std::string chosen = kind;
+  int32_t perRank = chunksPerRank;
+  if (kind == "auto") {
+    auto attr = module->getAttrOfType<StringAttr>("pipe.schedule_kind");
+    if (!attr || attr.getValue() == "csv") {
+      emitError(loc) << "--pipe-schedule: kind=auto takes the kind "
+                        "--pipe-partition placed the chunks for "
+                        "(pipe.schedule_kind), but the module has "
+                     << (attr ? "a schedule file's placement: give csv=FILE"
+                              : "none");
+      return false;
+    }
+    chosen = attr.getValue().str();
+    perRank = int32_t(chunks.size()) / std::max(stages, 1);
+  }
   sched::GenerateOptions options;
-  if (!sched::parseKind(kind, options.kind)) {
+  if (!sched::parseKind(chosen, options.kind)) {
     emitError(loc) << "--pipe-schedule: unknown schedule kind '" << kind
                    << "'; expected one of " << sched::allKindNames();
     return false;
@@ -138,7 +155,7 @@ bool PipeSchedulePass::buildPlan(ModuleOp module, ArrayRef<ChunkOp> chunks,
   }
   options.stages = stages;
   options.microbatches = microbatches;
-  options.chunksPerRank = chunksPerRank;
+  options.chunksPerRank = perRank;
   options.modelOps = countModelOps(module);
   std::string why = sched::generatePlan(options, plan);
   if (!why.empty()) {

@@ -24,6 +24,9 @@ struct Rates {
   double opOverheadSec = 0; ///< fixed cost of one kernel call
   double linkBytesPerSec = 0; ///< point-to-point bandwidth between ranks
   double linkLatencySec = 0;  ///< fixed cost of one message
+  /// A rank's device memory, the default memory cap (`pipec compile` and
+  /// `pipec plan` --memory-cap); 0: none (the cpu target: host memory).
+  int64_t memoryBytes = 0;
 };
 
 /// The rates of a named target; returns false for an unknown name.

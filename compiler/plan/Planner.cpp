@@ -23,6 +23,18 @@ int64_t maxPeak(const Plan &plan) {
   return m;
 }
 
+bool parseRecompute(const std::string &text, Recompute &out) {
+  if (text == "none")
+    out = Recompute::None;
+  else if (text == "full")
+    out = Recompute::Full;
+  else if (text == "auto")
+    out = Recompute::Auto;
+  else
+    return false;
+  return true;
+}
+
 namespace {
 
 /// Builds the compute plan of a kind or a CSV file.

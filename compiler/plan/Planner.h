@@ -81,6 +81,9 @@ struct ModelCosts {
 /// start of each of their chunks, until they fit.
 enum class Recompute : uint8_t { None, Full, Auto };
 
+/// "none", "full" or "auto"; false for anything else.
+bool parseRecompute(const std::string &text, Recompute &out);
+
 struct PlanOptions {
   schedule::Kind kind = schedule::Kind::OneFOneB;
   bool autoSchedule = false; ///< try every kind, V and recomputation

@@ -250,7 +250,7 @@
 // KIND: error: --pipe-schedule: unknown schedule kind '2f2b'; expected one of gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, dualpipe-v
 
 // RUN: not pipec-opt %t/two.mlir --pipe-schedule=microbatches=2 2>&1 | FileCheck %s --check-prefix=NO-KIND
-// NO-KIND: error: --pipe-schedule needs kind=K (one of gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, dualpipe-v) or csv=FILE
+// NO-KIND: error: --pipe-schedule needs kind=K (one of gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, dualpipe-v, or auto) or csv=FILE
 
 // RUN: not pipec-opt %t/two.mlir --pipe-schedule=kind=1f1b 2>&1 | FileCheck %s --check-prefix=NO-MB
 // NO-MB: error: --pipe-schedule needs microbatches=M with M >= 1, got 0

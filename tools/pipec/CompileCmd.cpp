@@ -1,9 +1,10 @@
 //===- CompileCmd.cpp - `pipec compile`: a model into a runnable plan -----===//
 //
 // Imports a model, runs the training pipeline in-process (nn-autodiff ->
-// nn-fuse -> pipe-partition -> pipe-schedule -> nn-lower-to-kernels ->
-// pipe-plan-memory), emits the cpu
-// target's sources, streams and manifest into OUT/ and compiles them into
+// nn-fuse -> pipe-partition -> pipe-recompute -> pipe-schedule ->
+// nn-lower-to-kernels -> pipe-plan-memory) with the planning options it
+// shares with `pipec plan` (PlanningOptions.h), emits the target's
+// sources, streams and manifest into OUT/ and compiles them into
 // OUT/pipec-plan, which `pipec-run OUT/` runs (docs/EMIT.md).
 //
 //===----------------------------------------------------------------------===//
@@ -13,8 +14,11 @@
 #include "compiler/emit/EmitPlan.h"
 #include "compiler/import/JsonImporter.h"
 #include "compiler/passes/Pipeline.h"
+#include "tools/pipec/PlanningOptions.h"
 #include "tools/pipec/StrictFlags.h"
 #include "tools/pipec/Subcommand.h"
+
+#include "dialects/pipe/PipeOps.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -25,54 +29,17 @@
 using namespace llvm;
 using namespace pipec::tool;
 
-static cl::SubCommand
-    compileCmd("compile", "Compile a model for a pipeline schedule into a "
-                          "runnable plan (sources, streams, manifest, "
-                          "executable)");
+static cl::SubCommand &compileCmd = compileSubcommand();
+
+// The planning options (schedule, stages, memory cap, recomputation, ...)
+// are PlanningOptions.cpp's, shared with `pipec plan`; these are
+// compile's own.
 static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
                                       cl::desc("<MODEL.json>"),
                                       cl::sub(compileCmd));
-static StrictInt<int, 1, kMaxStages> stagesOpt("stages", 1, cl::desc("pipeline ranks"), cl::sub(compileCmd));
-static StrictInt<int, 0, kMaxMicrobatches> mbOpt("microbatches", 0, cl::desc("micro-batches per step (0: twice the stages)"), cl::sub(compileCmd));
-static StrictInt<int, 1, kMaxReplicas> dpOpt(
-    "dp", 1,
-    cl::desc("data-parallel replicas of the pipeline: dp x stages ranks, "
-             "replica r taking global micro-batches r*M..r*M+M-1 of each "
-             "step and each chunk's gradients all-reduced over its "
-             "replicas after its last W (cpu target)"),
-    cl::sub(compileCmd));
-static StrictInt<int, 0, 1> zeroOpt(
-    "zero", 0,
-    cl::desc("ZeRO stage with --dp: 1 splits the AdamW moments among the "
-             "replicas of each stage (gradients reduce-scattered, each "
-             "replica updating its part, the parameters all-gathered), "
-             "the same bits as 0 with less optimizer memory per rank"),
-    cl::sub(compileCmd));
-static cl::opt<std::string>
-    scheduleOpt("schedule",
-                cl::desc("gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, "
-                         "dualpipe-v"),
-                cl::init("1f1b"), cl::sub(compileCmd));
-static StrictInt<int, 0, kMaxChunksPerRank> chunksOpt("chunks-per-rank", 0,
-                              cl::desc("chunks per rank (default: the "
-                                       "kind's)"), cl::sub(compileCmd));
-static cl::opt<std::string> targetOpt(
-    "target",
-    cl::desc("cpu (C++ chunks, OpenBLAS) or cuda (bf16 storage, .cu chunks "
-             "calling the cuda kernel library on one stream per rank, "
-             "cuBLASLt; built with nvcc where this pipec has it, otherwise "
-             "use --emit-only and build the folder with cmake)"),
-    cl::init("cpu"), cl::sub(compileCmd));
 static cl::opt<std::string> outOpt("o", cl::desc("output directory"),
                                    cl::value_desc("OUT"), cl::Required,
                                    cl::sub(compileCmd));
-static cl::opt<bool> noFuse(
-    "no-fuse",
-    cl::desc("do not fuse op groups into one kernel (--nn-fuse: matmul + "
-             "GELU, residual add + layernorm / rmsnorm); on the cpu target "
-             "the fused kernels give the same bits, so this changes the "
-             "kernel calls, not the training"),
-    cl::init(false), cl::sub(compileCmd));
 static cl::opt<bool> emitOnly("emit-only",
                               cl::desc("write sources, streams and manifest "
                                        "but do not compile"),
@@ -90,22 +57,30 @@ static cl::opt<std::string> debugPerturbVjp(
              "for testing comparisons"),
     cl::value_desc("OP"), cl::init(""), cl::Hidden, cl::sub(compileCmd));
 
+/// The schedule and chunks the pipeline chose, as `pipec plan` prints them.
+static void printPartition(mlir::ModuleOp module, raw_ostream &os) {
+  for (auto schedule : module.getOps<pipec::pipe::ScheduleOp>())
+    printScheduleLine(os, schedule.getKind(), schedule.getChunksPerRank(),
+                      schedule.getMicrobatches());
+  int64_t c = 0;
+  for (auto chunk : module.getOps<pipec::pipe::ChunkOp>()) {
+    auto ids = chunk->getAttrOfType<mlir::DenseI64ArrayAttr>("pipe.op_ids");
+    auto again =
+        chunk->getAttrOfType<mlir::DenseI64ArrayAttr>("pipe.recompute_ops");
+    printChunkLine(os, c++, chunk.getRank(), ids ? ids[0] : -1,
+                   ids ? ids[1] : -1, again ? again[0] : -1,
+                   again ? again[1] : -1);
+  }
+}
+
 static int runCompile() {
   const char *me = "pipec compile: error: ";
-  if (targetOpt != "cpu" && targetOpt != "cuda") {
-    errs() << me << "--target " << targetOpt << ": expected cpu or cuda\n";
+  Planning request;
+  if (std::string err = readPlanningOptions(request); !err.empty()) {
+    errs() << me << err << "\n";
     return 1;
   }
-  if (stagesOpt < 1) {
-    errs() << me << "--stages must be at least 1\n";
-    return 1;
-  }
-  if (zeroOpt == 1 && dpOpt < 2) {
-    errs() << me << "--zero 1 splits the optimizer state among the "
-                    "data-parallel replicas: it needs --dp 2 or more\n";
-    return 1;
-  }
-  int microbatches = mbOpt > 0 ? int(mbOpt) : 2 * stagesOpt;
+  const pipec::TrainingPipelineOptions &options = request.pipeline;
   mlir::MLIRContext ctx;
   mlir::OwningOpRef<mlir::ModuleOp> module =
       pipec::importModelFile(ctx, modelFile, errs());
@@ -123,29 +98,28 @@ static int runCompile() {
   {
     raw_string_ostream os(identity);
     module->print(os);
-    os << "\n-- stages=" << stagesOpt << " microbatches=" << microbatches
-       << " schedule=" << scheduleOpt << " chunks-per-rank=" << chunksOpt
-       << " dp=" << dpOpt << (zeroOpt ? " zero=1" : "")
-       << " target=" << targetOpt
-       << " fuse=" << int(!noFuse)
+    os << "\n-- " << describePlanning(request)
        << " debug-one-slot=" << int(debugOneSlot)
        << " debug-perturb-vjp=" << debugPerturbVjp << "\n";
   }
-  pipec::TrainingPipelineOptions options;
-  options.kind = scheduleOpt;
-  options.stages = stagesOpt;
-  options.microbatches = microbatches;
-  options.chunksPerRank = chunksOpt;
-  options.replicas = dpOpt;
-  options.zero = zeroOpt;
-  options.target = targetOpt;
-  options.fuse = !noFuse;
-  mlir::PassManager pm(&ctx);
-  pipec::buildTrainingPipeline(pm, options);
-  if (mlir::failed(pm.run(*module))) {
+  // Differentiate, find the partitioner's cap that makes the exact memory
+  // plan fit (as `pipec plan` does), then partition and plan for real.
+  pipec::TrainingPipelineOptions flow = options;
+  mlir::PassManager differentiate(&ctx);
+  pipec::buildDifferentiation(differentiate, flow);
+  bool ok = mlir::succeeded(differentiate.run(*module));
+  if (ok) {
+    flow.partitionerCap = pipec::fitPartitionerCap(*module, flow);
+    mlir::PassManager pm(&ctx);
+    pipec::buildPartitionedFlow(pm, flow);
+    ok = mlir::succeeded(pm.run(*module));
+  }
+  if (!ok) {
     errs() << me << "the training pipeline failed on " << modelFile << "\n";
     return 1;
   }
+  printPartition(*module, outs());
+  printCapLine(outs(), request, flow.partitionerCap);
   if (std::error_code ec = sys::fs::create_directories(outOpt)) {
     errs() << me << "-o " << outOpt << ": " << ec.message() << "\n";
     return 1;
@@ -178,16 +152,17 @@ static int runCompile() {
     outs() << "rank " << r << ": arena " << plan.arenaBytes[r]
            << " bytes (memory plan; live peak " << plan.peakLiveBytes[r]
            << ")";
-    if (zeroOpt)
+    if (options.zero)
       outs() << ", AdamW moments " << plan.momentBytes[r] << " bytes ("
              << plan.wholeMomentBytes[r] << " without ZeRO-1)";
     outs() << "\n";
   }
-  if (dpOpt > 1)
-    outs() << dpOpt << " replicas: " << dpOpt * stagesOpt
-           << " ranks, rank r + k*" << stagesOpt
+  const int32_t stages = int32_t(plan.arenaBytes.size());
+  if (options.replicas > 1)
+    outs() << options.replicas << " replicas: " << options.replicas * stages
+           << " ranks, rank r + k*" << stages
            << " with rank r's arena; each chunk's gradients "
-           << (zeroOpt ? "reduce-scattered (ZeRO-1: each replica updates "
+           << (options.zero ? "reduce-scattered (ZeRO-1: each replica updates "
                          "its part of the AdamW moments, then the "
                          "parameters are all-gathered)"
                        : "all-reduced")

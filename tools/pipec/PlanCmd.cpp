@@ -16,6 +16,7 @@
 #include "compiler/plan/Planner.h"
 #include "compiler/schedule/Csv.h"
 #include "compiler/schedule/Svg.h"
+#include "tools/pipec/PlanningOptions.h"
 #include "tools/pipec/StrictFlags.h"
 
 #include <cmath>
@@ -38,61 +39,13 @@ using namespace pipec::tool;
 using namespace mlir;
 using namespace pipec::plan;
 
-static cl::SubCommand
-    planCmd("plan", "Partition a model for a pipeline schedule: chunks "
-                    "balanced per rank, step time, bubble and each rank's "
-                    "peak memory");
+static cl::SubCommand &planCmd = planSubcommand();
 
+// The planning options are PlanningOptions.cpp's, shared with `pipec
+// compile`; these are plan's own.
 static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
                                       cl::desc("<MODEL.json>"),
                                       cl::sub(planCmd));
-static StrictInt<int, 1, kMaxStages> stagesOpt("stages", 0, cl::desc("pipeline ranks"), cl::sub(planCmd));
-static StrictInt<int, 1, kMaxReplicas> dpOpt(
-    "dp", 1,
-    cl::desc("data-parallel replicas of the pipeline, as pipec compile "
-             "--dp: the step time and bubble are those of all dp x stages "
-             "ranks with each chunk's gradient all-reduce (a ring over the "
-             "replicas, on the target's link); memory is per rank, the "
-             "same in every replica"),
-    cl::sub(planCmd));
-static StrictInt<int, 0, 1> zeroOpt(
-    "zero", 0,
-    cl::desc("ZeRO stage with --dp, as pipec compile --zero: 1 counts about "
-             "a dp-th of the AdamW moments per rank and times the "
-             "gradients' reduce-scatter and the parameters' all-gather"),
-    cl::sub(planCmd));
-static StrictInt<int, 0, kMaxMicrobatches> mbOpt("microbatches", 0, cl::desc("micro-batches per step"), cl::sub(planCmd));
-static cl::opt<std::string>
-    scheduleOpt("schedule",
-                cl::desc("gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-v, "
-                         "dualpipe-v, or auto (the fastest that fits)"),
-                cl::init(""), cl::sub(planCmd));
-static StrictInt<int, 0, kMaxChunksPerRank> chunksOpt("chunks-per-rank", 0,
-                              cl::desc("chunks per rank (default: the "
-                                       "kind's, 2 for interleaved and V)"), cl::sub(planCmd));
-static cl::opt<std::string>
-    capOpt("memory-cap",
-           cl::desc("bytes a rank may use (suffixes K, M, G, KiB, MiB, GiB); "
-                    "fail if no plan fits"),
-           cl::init(""), cl::sub(planCmd));
-static cl::opt<std::string> recomputeOpt(
-    "recompute",
-    cl::desc("none, full (every chunk), or auto (layer by layer on the "
-             "ranks over --memory-cap, until they fit)"),
-    cl::init("auto"), cl::sub(planCmd));
-static cl::opt<std::string> targetOpt("target",
-                                      cl::desc("cost-model target: cpu, cuda"),
-                                      cl::init("cpu"), cl::sub(planCmd));
-static cl::opt<std::string>
-    csvOpt("schedule-file",
-           cl::desc("a torch.distributed.pipelining compute-only CSV "
-                    "schedule (placement and stages come from the file)"),
-           cl::init(""), cl::sub(planCmd));
-static cl::opt<bool> deferHeadOpt(
-    "defer-lm-head-w",
-    cl::desc("let the LM head's W run after its B (keeps its B x T x V "
-             "output gradient alive meanwhile)"),
-    cl::init(false), cl::sub(planCmd));
 static cl::opt<bool> forwardCostsOpt(
     "forward-costs",
     cl::desc("model B and W from the forward ops instead of costing the "
@@ -109,41 +62,6 @@ static int fail(const Twine &msg) {
   return 1;
 }
 
-/// "80G" -> 80e9, "2GiB" -> 2^31, "1.5K" -> 1500, "1000" -> 1000; false
-/// unless the text is a finite decimal number whose bytes are a whole
-/// number from 1 to 2^62 ("0.5" is not a byte count: it would round to 0,
-/// which means no cap).
-static bool parseBytes(StringRef text, int64_t &out) {
-  struct Suffix {
-    const char *s;
-    double mult;
-  };
-  static const Suffix suffixes[] = {{"KiB", 1024.0},
-                                    {"MiB", 1024.0 * 1024},
-                                    {"GiB", 1024.0 * 1024 * 1024},
-                                    {"TiB", 1024.0 * 1024 * 1024 * 1024},
-                                    {"K", 1e3},
-                                    {"M", 1e6},
-                                    {"G", 1e9},
-                                    {"T", 1e12}};
-  double mult = 1;
-  for (const Suffix &s : suffixes)
-    if (text.consume_back(s.s)) {
-      mult = s.mult;
-      break;
-    }
-  double v = 0;
-  std::string error;
-  if (!pipert::parseFinite("--memory-cap", text.str(), 0, 1e30, v, error))
-    return false;
-  double bytes = v * mult;
-  if (!(bytes >= 1) || bytes > 4611686018427387904.0 ||
-      bytes != std::floor(bytes))
-    return false;
-  out = int64_t(bytes);
-  return true;
-}
-
 static std::string layersText(const ChunkPlan &c) {
   if (c.firstLayer < 0)
     return "-";
@@ -153,48 +71,10 @@ static std::string layersText(const ChunkPlan &c) {
 }
 
 static int runPlan() {
-  PlanOptions o;
-  if (!ratesForTarget(targetOpt, o.rates))
-    return fail("unknown --target '" + targetOpt + "'; expected one of " +
-                allTargetNames());
-  if (!csvOpt.empty()) {
-    if (std::string e = pipec::schedule::readCsvFile(csvOpt, o.csvText);
-        !e.empty())
-      return fail("--schedule-file: " + e);
-    o.csvName = csvOpt;
-  } else {
-    if (scheduleOpt.empty())
-      return fail("give --schedule KIND (or auto) or --schedule-file F.csv");
-    if (scheduleOpt == "auto")
-      o.autoSchedule = true;
-    else if (!pipec::schedule::parseKind(scheduleOpt, o.kind))
-      return fail("unknown --schedule '" + scheduleOpt + "'; expected one of " +
-                  pipec::schedule::allKindNames() + " or auto");
-    if (stagesOpt < 1)
-      return fail("--stages must be at least 1");
-  }
-  if (mbOpt < 1 && csvOpt.empty())
-    return fail("--microbatches must be at least 1");
-  o.stages = stagesOpt;
-  o.microbatches = mbOpt;
-  o.chunksPerRank = chunksOpt;
-  o.replicas = dpOpt;
-  o.zero = zeroOpt;
-  if (zeroOpt == 1 && dpOpt < 2)
-    return fail("--zero 1 splits the optimizer state among the "
-                "data-parallel replicas: it needs --dp 2 or more");
-  if (!capOpt.empty() && !parseBytes(capOpt, o.memoryCap))
-    return fail("--memory-cap '" + capOpt +
-                "' is not a positive byte count (e.g. 80G, 512MiB)");
-  if (recomputeOpt == "none")
-    o.recompute = Recompute::None;
-  else if (recomputeOpt == "full")
-    o.recompute = Recompute::Full;
-  else if (recomputeOpt == "auto")
-    o.recompute = o.memoryCap > 0 ? Recompute::Auto : Recompute::None;
-  else
-    return fail("unknown --recompute '" + recomputeOpt +
-                "'; expected none, full or auto");
+  Planning request;
+  if (std::string err = readPlanningOptions(request); !err.empty())
+    return fail(err);
+  const pipec::plan::Rates &rates = request.planner.rates;
 
   MLIRContext ctx;
   OwningOpRef<ModuleOp> module = pipec::importModelFile(ctx, modelFile, errs());
@@ -204,8 +84,8 @@ static int runPlan() {
   if (!forward)
     return fail(modelFile + ": the module has no @forward");
   pipec::CostOptions co;
-  co.rates = o.rates;
-  co.deferLmHeadW = deferHeadOpt;
+  co.rates = rates;
+  co.deferLmHeadW = request.pipeline.deferLmHeadW;
   // B and W from the ops --nn-autodiff builds, unless asked for the
   // forward-op model; a model autodiff refuses falls back to it, saying why.
   func::FuncOp trainStep;
@@ -219,11 +99,11 @@ static int runPlan() {
         return success();
       });
       PassManager pm(&ctx);
-      // The target's storage: the cuda target keeps bf16 activations, so
-      // its costs and memory count them at 2 bytes, and pads the
-      // vocabulary (docs/NUMERICS.md).
-      pipec::addStoragePasses(pm, o.rates.name);
-      pm.addPass(pipec::createNNAutodiffPass());
+      // What `pipec compile` partitions: the target's storage (the cuda
+      // target keeps bf16 activations, so its costs and memory count them
+      // at 2 bytes, and pads the vocabulary; docs/NUMERICS.md), autodiff
+      // and the fused groups.
+      pipec::buildDifferentiation(pm, request.pipeline);
       if (succeeded(pm.run(*module)))
         trainStep = module->lookupSymbol<func::FuncOp>("train_step");
     }
@@ -233,6 +113,12 @@ static int runPlan() {
       errs() << "pipec plan: note: B and W are modelled from the forward ops: "
              << "--nn-autodiff refused the model (" << why << ")\n";
   }
+  // Under a cap the partitioner's estimate of the arenas is met with
+  // margin where the exact memory plan (`pipec compile`'s) needs it.
+  PlanOptions o = request.planner;
+  std::vector<int64_t> exact;
+  if (trainStep)
+    o.memoryCap = pipec::fitPartitionerCap(*module, request.pipeline, &exact);
   ModelCosts model;
   if (std::string err = pipec::buildModelCosts(forward, trainStep, co, model);
       !err.empty())
@@ -241,6 +127,15 @@ static int runPlan() {
   Plan plan;
   if (std::string err = makePlan(model, o, plan); !err.empty())
     return fail(err);
+  // The cap holds for the memory plan `pipec compile` places, not only for
+  // the estimate.
+  for (size_t r = 0; r < exact.size(); ++r)
+    if (exact[r] > request.pipeline.memoryCap)
+      return fail("no plan fits the memory cap: rank " + std::to_string(r) +
+                  " needs " + std::to_string(exact[r]) +
+                  " bytes in the exact memory plan, over the memory cap of " +
+                  std::to_string(request.pipeline.memoryCap) + " bytes" +
+                  (plan.recompute ? " even with recomputation" : ""));
 
   const pipec::schedule::Schedule &s = plan.streams;
   // The pipeline's ranks (replica 0's): every replica is the same.
@@ -293,6 +188,11 @@ static int runPlan() {
         for (const RankMemory &m : plan.memory)
           j.value(m.arenaBytes);
       });
+      if (!exact.empty())
+        j.attributeArray("exact_arena_bytes", [&] {
+          for (int64_t a : exact)
+            j.value(a);
+        });
       j.attributeArray("peak_live_bytes", [&] {
         for (const RankMemory &m : plan.memory)
           j.value(m.peakLiveBytes);
@@ -362,6 +262,16 @@ static int runPlan() {
   os << ", " << s.microbatches << " micro-batches, "
      << s.chunksPerRank << " chunk(s) per rank, target " << o.rates.name
      << (plan.recompute ? ", recomputation" : "") << "\n";
+  // The partition as `pipec compile` prints it (PlanningOptions.h).
+  printScheduleLine(os, kind, s.chunksPerRank, s.microbatches);
+  for (size_t c = 0; c < plan.chunks.size(); ++c) {
+    const ChunkPlan &ch = plan.chunks[c];
+    printChunkLine(os, int64_t(c), ch.rank, ch.firstOp, ch.lastOp,
+                   ch.recomputes() ? ch.firstOp : -1,
+                   ch.recomputes() ? model.pieces[ch.recomputeEnd - 1].lastOp
+                                   : -1);
+  }
+  printCapLine(os, request, o.memoryCap);
   os << "costs: F, B and W from " << (trainStep ? "@train_step's ops" : "the forward ops' model") << "\n";
   os << "chunks (ops of @forward by op id; costs per micro-batch, seconds):\n";
   for (size_t c = 0; c < plan.chunks.size(); ++c) {
@@ -402,6 +312,13 @@ static int runPlan() {
        << m.peakLiveBytes << ")";
     for (int k = 0; k < kBufferKinds; ++k)
       os << " " << bufferKindName(BufferKind(k)) << " " << m.atPeak[k];
+    os << "\n";
+  }
+  if (!exact.empty()) {
+    os << "exact memory plan per rank (bytes, as pipec compile places "
+          "them):";
+    for (int64_t a : exact)
+      os << " " << a;
     os << "\n";
   }
   for (const auto &[name, rs] : plan.tied) {
