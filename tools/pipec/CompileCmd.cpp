@@ -37,12 +37,19 @@ static cl::SubCommand &compileCmd = compileSubcommand();
 static cl::opt<std::string> modelFile(cl::Positional, cl::Required,
                                       cl::desc("<MODEL.json>"),
                                       cl::sub(compileCmd));
-static cl::opt<std::string> outOpt("o", cl::desc("output directory"),
+static cl::opt<std::string> outOpt("o",
+                                   cl::desc("the plan folder to write (made "
+                                            "if missing; its files are "
+                                            "replaced whole): sources, "
+                                            "streams, manifest.json and the "
+                                            "pipec-plan executable"),
                                    cl::value_desc("OUT"), cl::Required,
                                    cl::sub(compileCmd));
 static cl::opt<bool> emitOnly("emit-only",
                               cl::desc("write sources, streams and manifest "
-                                       "but do not compile"),
+                                       "but do not build pipec-plan (the "
+                                       "folder's CMakeLists.txt builds it "
+                                       "elsewhere, e.g. on a GPU machine)"),
                               cl::init(false), cl::sub(compileCmd));
 
 static cl::opt<bool> debugOneSlot(

@@ -51,10 +51,11 @@ static cl::opt<bool> forwardCostsOpt(
     cl::desc("model B and W from the forward ops instead of costing the "
              "@train_step --nn-autodiff builds"),
     cl::init(false), cl::sub(planCmd));
-static cl::opt<bool> jsonOpt("json", cl::desc("print one JSON object"),
+static cl::opt<bool> jsonOpt("json", cl::desc("print one JSON object instead of the text (fields: docs/PARTITION.md)"),
                              cl::init(false), cl::sub(planCmd));
 static cl::opt<std::string> svgOpt("svg",
-                                   cl::desc("write the timeline as SVG"),
+                                   cl::desc("write the step's per-rank timeline as SVG to FILE (time axis in seconds of the cost model, scaled to ms or us)"),
+                                   cl::value_desc("FILE"),
                                    cl::init(""), cl::sub(planCmd));
 
 static int fail(const Twine &msg) {

@@ -52,7 +52,7 @@ cl::opt<std::string> scheduleOpt(
              "auto: every kind and chunks per rank tried, each recomputing "
              "as --recompute allows under the memory cap, the least step "
              "time that fits kept (default 1f1b; docs/SCHEDULES.md)"),
-    cl::init("1f1b"), BOTH);
+    cl::value_desc("KIND"), cl::init("1f1b"), BOTH);
 StrictInt<int, 0, kMaxChunksPerRank> chunksOpt(
     "chunks-per-rank", 0,
     cl::desc("chunks per rank (default 0: the kind's, 2 for "
@@ -84,21 +84,21 @@ cl::opt<std::string> targetOpt(
     cl::desc("cpu (fp32, the C++ kernel library) or cuda (bf16 storage, "
              ".cu chunks on one stream per rank, cuBLASLt); also the cost "
              "model's rates and the default --memory-cap (default cpu)"),
-    cl::init("cpu"), BOTH);
+    cl::value_desc("cpu|cuda"), cl::init("cpu"), BOTH);
 cl::opt<std::string> capOpt(
     "memory-cap",
     cl::desc("bytes a rank may use (80G, 512MiB, 1.5e9; suffixes K M G T "
              "and KiB MiB GiB TiB), or none; fail naming the rank if no "
              "plan fits. Default: none on cpu, 78GiB on cuda (what an "
              "H100 leaves a process)"),
-    cl::init(""), BOTH);
+    cl::value_desc("BYTES"), cl::init(""), BOTH);
 cl::opt<std::string> recomputeOpt(
     "recompute",
     cl::desc("none; full (every chunk runs its forward again in B, keeping "
              "only its input); auto (default: under a memory cap, layer by "
              "layer from the start of each chunk of the ranks over it, "
              "until they fit). The same bits either way"),
-    cl::init("auto"), BOTH);
+    cl::value_desc("none|full|auto"), cl::init("auto"), BOTH);
 cl::opt<bool> deferHeadOpt(
     "defer-lm-head-w",
     cl::desc("let the LM head's W run after its B like every other W "

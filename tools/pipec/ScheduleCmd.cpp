@@ -34,9 +34,9 @@ static cl::SubCommand scheduleCmd(
     "schedule", "Explore a pipeline schedule without a model: streams, "
                 "deadlock proof, step time, bubble, SVG timeline");
 
-static StrictInt<int, 0, kMaxStages> stagesOpt("stages", 0, cl::desc("pipeline stages (ranks)"), cl::sub(scheduleCmd));
+static StrictInt<int, 0, kMaxStages> stagesOpt("stages", 0, cl::desc("pipeline stages (ranks, 1 to 4096; required unless --csv gives them)"), cl::sub(scheduleCmd));
 static StrictInt<int, 0, kMaxMicrobatches> microbatchesOpt("microbatches", 0,
-    cl::desc("micro-batches per step (with --csv: optional, checked)"), cl::sub(scheduleCmd));
+    cl::desc("micro-batches per step (required; with --csv optional, checked against the file)"), cl::sub(scheduleCmd));
 static cl::opt<std::string>
     kindOpt("kind",
             cl::desc("schedule kind: gpipe, 1f1b, interleaved-1f1b, zb-h1, "
@@ -50,25 +50,25 @@ static cl::opt<std::string>
 static StrictInt<int, 0, kMaxChunksPerRank> chunksOpt("chunks-per-rank", 0,
     cl::desc("model chunks per rank (default: 2 for interleaved-1f1b, zb-v "
              "and dualpipe-v, else 1)"), cl::sub(scheduleCmd));
-static StrictInt<int, 0, (1 << 30)> modelOpsOpt("model-ops", 0, cl::desc("ops in the model: refuse plans with more chunks"), cl::sub(scheduleCmd));
+static StrictInt<int, 0, (1 << 30)> modelOpsOpt("model-ops", 0, cl::desc("ops in the model: refuse plans with more chunks (default 0: no limit)"), cl::sub(scheduleCmd));
 static cl::opt<std::string>
-    costsOpt("costs", cl::desc("F,B,W cost of one chunk (default 1,1,1)"),
+    costsOpt("costs", cl::desc("F,B,W cost of one chunk, in any time unit the figures then use (default 1,1,1: the textbook unit costs)"),
              cl::init("1,1,1"), cl::sub(scheduleCmd));
 static StrictCost commOpt("comm-cost", 0,
-            cl::desc("cost of each point-to-point message (default 0)"), cl::sub(scheduleCmd));
+            cl::desc("cost of each point-to-point message, in the unit of --costs (default 0: free)"), cl::sub(scheduleCmd));
 static cl::opt<bool> postValidationOpt(
     "post-validation",
     cl::desc("run opt_step without the synchronising allreduce, validated "
              "afterwards, so the optimizer overlaps the step boundary; "
              "reports the steady state of three replayed steps"),
     cl::sub(scheduleCmd));
-static cl::opt<bool> jsonOpt("json", cl::desc("print one JSON object"),
+static cl::opt<bool> jsonOpt("json", cl::desc("print one JSON object instead of the text (docs/SCHEDULES.md)"),
                              cl::sub(scheduleCmd));
 static cl::opt<bool> computeOnlyOpt(
     "compute-only", cl::desc("print only the F, B, W order of each rank"),
     cl::sub(scheduleCmd));
 static cl::opt<std::string>
-    svgOpt("svg", cl::desc("write the per-rank timeline as SVG to this file"),
+    svgOpt("svg", cl::desc("write the per-rank timeline as SVG to FILE (time axis in the unit of --costs)"), cl::value_desc("FILE"),
            cl::sub(scheduleCmd));
 
 static int fail(const Twine &msg) {
