@@ -55,8 +55,9 @@ const char kUsage[] =
     "                 [--cores C] [--peak-gflops G] [--trace-out F] [--diff]\n"
     "                 [--json]\n"
     "       pipec-sim MODEL.json --stages S [--microbatches M] [--schedule K]\n"
-    "                 [--dp D] [--zero 1] [--chunks-per-rank V] [the options\n"
-    "                 above]\n"
+    "                 [--dp D] [--zero 1] [--chunks-per-rank V]\n"
+    "                 [--memory-cap B] [--recompute R] [--schedule-file F]\n"
+    "                 [--defer-lm-head-w] [--no-fuse] [the options above]\n"
     "\n"
     "Replays the instruction streams of the plan folder OUT/ (what `pipec\n"
     "compile -o OUT/` wrote) on pipec's abstract machine: every rank's\n"
@@ -65,8 +66,10 @@ const char kUsage[] =
     "rank's busy and idle time, the bubble and tokens/s. Given a model\n"
     "file instead, it first compiles its plan with pipec compile\n"
     "--emit-only (the options --stages, --microbatches, --schedule, --dp,\n"
-    "--zero, --chunks-per-rank are pipec compile's) into a temporary\n"
-    "folder it removes at the end.\n"
+    "--zero, --chunks-per-rank, --memory-cap, --recompute,\n"
+    "--schedule-file, --defer-lm-head-w and --no-fuse are pipec\n"
+    "compile's: `pipec compile --help`) into a temporary folder it\n"
+    "removes at the end.\n"
     "\n"
     "  --trace FILE  costs measured by a run of the same plan (pipec-run\n"
     "                --log-dir DIR writes DIR/trace.json): per chunk, the "
@@ -642,12 +645,17 @@ int main(int argc, char **argv) {
                     "DIR/trace.json)");
       trace = argv[++i];
     } else if (a == "--stages" || a == "--microbatches" || a == "--schedule" ||
-               a == "--dp" || a == "--zero" || a == "--chunks-per-rank") {
-      // A model file's plan: these go to pipec compile.
+               a == "--dp" || a == "--zero" || a == "--chunks-per-rank" ||
+               a == "--memory-cap" || a == "--recompute" ||
+               a == "--schedule-file") {
+      // A model file's plan: these go to pipec compile (its planning
+      // options, tools/pipec/PlanningOptions.cpp).
       if (i + 1 >= argc)
         return fail(a + " needs a value");
       compileArgs.push_back(a);
       compileArgs.push_back(argv[++i]);
+    } else if (a == "--defer-lm-head-w" || a == "--no-fuse") {
+      compileArgs.push_back(a);
     } else if (!a.empty() && a[0] == '-') {
       return fail("unknown option " + a + " (pipec-sim --help)");
     } else if (dir.empty()) {
