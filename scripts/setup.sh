@@ -11,6 +11,10 @@ APT_PACKAGES=(
 # nvidia-cuda-cuobjdump: cuobjdump, which the CUDA toolkit here lacks, for
 # the test that a cuda plan carries sm_90a code for its kernels.
 PY_PACKAGES=(jax numpy nvidia-cuda-cuobjdump)
+# transformers as the reference of test/huggingface, on the CPU. PyPI's torch
+# wheel brings the CUDA libraries (about 5.6 GB in all with transformers,
+# 3.5 minutes here); the CPU-only wheels are on another index.
+HF_PACKAGES=(torch transformers tokenizers safetensors)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -32,5 +36,9 @@ PY
 if ! python3 -c "import jax, numpy" 2>/dev/null || ! cuobjdump_present; then
   echo "setup: installing Python test dependencies: ${PY_PACKAGES[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+fi
+if ! python3 -c "import torch, transformers, tokenizers" 2>/dev/null; then
+  echo "setup: installing the transformers reference's dependencies: ${HF_PACKAGES[*]} (several GB, a few minutes, once)"
+  python3 -m pip install --quiet --disable-pip-version-check "${HF_PACKAGES[@]}"
 fi
 echo "setup: all dependencies present"

@@ -32,7 +32,7 @@ summary+=("ctest: $(grep -E 'tests passed' "$BUILD_DIR/ctest.log" | tail -1)")
 
 if [ "$quick" = 1 ]; then
   echo
-  echo "== summary (--quick: no fuzzer, no JAX reference)"
+  echo "== summary (--quick: no fuzzer, no JAX or transformers reference)"
   printf '%s\n' "${summary[@]}"
   exit $status
 fi
@@ -80,6 +80,28 @@ ref_run env PIPEC="$BUILD_DIR/bin/pipec" bash test/reference/test_compare_can_fa
 # The GPU baseline script (docs/PERFORMANCE.md) on a tiny GPT-2 on the CPU (~8 s): it still builds and trains.
 ref_run python3 bench/jax_gpt2_gpu.py --smoke
 summary+=("reference: $ref_pass passed, $ref_fail failed")
+
+# transformers as the reference (test/huggingface, docs/HUGGINGFACE.md): small
+# random GPT2LMHeadModel and LlamaForCausalLM models built and saved by
+# transformers, imported with `pipec import-hf`; one batch's loss and every
+# gradient agree in float32 (1e-5) and float64 (1e-10), and a perturbed VJP
+# makes the comparison fail (exit 1).
+echo "== transformers reference"
+hf_pass=0; hf_fail=0
+hf_run() {
+  local want=$1; shift
+  echo "-- $* (expect exit $want)"
+  local rc=0
+  env TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 "$@" || rc=$?
+  if [ "$rc" = "$want" ]; then hf_pass=$((hf_pass + 1)); else hf_fail=$((hf_fail + 1)); status=1; fi
+}
+cat models/*.json > "$BUILD_DIR/hf-data.txt"
+hf=(python3 test/huggingface/agreement.py --pipec "$BUILD_DIR/bin/pipec" --data "$BUILD_DIR/hf-data.txt")
+hf_run 0 "${hf[@]}"
+hf_run 0 "${hf[@]}" --f64
+hf_run 1 "${hf[@]}" --models gpt2 --perturb gelu
+hf_run 1 "${hf[@]}" --models llama-gqa --perturb silu
+summary+=("transformers reference: $hf_pass passed, $hf_fail failed")
 
 echo
 echo "== summary"
