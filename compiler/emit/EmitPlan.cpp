@@ -886,6 +886,12 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
     m.files.push_back("kernel_calls.json");
   }
   m.files.push_back(plan.planSource);
+  // The Hugging Face config the model came from, for pipec-run --save-hf.
+  std::string hfConfig;
+  if (auto hf = module->getAttrOfType<StringAttr>("nn.huggingface")) {
+    hfConfig = hf.getValue().str() + "\n";
+    m.files.push_back("hf_config.json");
+  }
   for (const pipert::RankInfo &r : m.rankInfo)
     m.files.push_back(r.stream);
   m.files.push_back("CMakeLists.txt");
@@ -910,6 +916,8 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
                              error))) ||
       failed(wrote(writeFile(outDir + "/" + plan.planSource, planText,
                              error))) ||
+      failed(wrote(hfConfig.empty() ||
+                   writeFile(outDir + "/hf_config.json", hfConfig, error))) ||
       failed(wrote(writePlanFolder(outDir, plan, error))))
     return failure();
   for (int32_t r = 0; r < L.stages; ++r) {

@@ -315,6 +315,7 @@ std::string gpt2(const Json &config, const HfImportOptions &o,
   graph.push_back(op("cross_entropy", {"logits", "targets"}, "loss"));
   m["graph"] = graph;
   m["loss"] = "loss";
+  m["huggingface"] = config;
   r.family = "gpt2";
   r.modelJson = m.dump(2) + "\n";
   return "";
@@ -510,6 +511,7 @@ std::string llama(const Json &config, const HfImportOptions &o,
   graph.push_back(op("cross_entropy", {"logits", "targets"}, "loss"));
   m["graph"] = graph;
   m["loss"] = "loss";
+  m["huggingface"] = config;
   r.family = "llama";
   r.modelJson = m.dump(2) + "\n";
   return "";

@@ -18,6 +18,8 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringExtras.h"
+
+#include <nlohmann/json.hpp>
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 
@@ -689,7 +691,7 @@ OwningOpRef<ModuleOp> Importer::run() {
   if (failed(checkObject(
           top, "the model",
           {"name", "config", "train", "inputs", "params", "graph", "loss"},
-          {"description"})))
+          {"description", "huggingface"})))
     return nullptr;
   Node nameNode = *field(top, "name");
   FailureOr<std::string> name = readString(nameNode);
@@ -703,6 +705,19 @@ OwningOpRef<ModuleOp> Importer::run() {
   OwningOpRef<ModuleOp> owned = ModuleOp::create(
       FileLineColLoc::get(&ctx, fileName, 1, 1), StringRef(*name));
   module = *owned;
+  // The Hugging Face config.json the model came from (pipec import-hf),
+  // kept verbatim for `pipec-run --save-hf` (docs/HUGGINGFACE.md).
+  if (auto hf = field(top, "huggingface")) {
+    if (hf->v->kind != json::Value::Kind::Object)
+      return (void)error(*hf, "expected an object (a transformers "
+                              "config.json)"),
+             nullptr;
+    nlohmann::ordered_json whole = nlohmann::ordered_json::parse(
+        text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    if (whole.is_object() && whole.contains("huggingface"))
+      module->setAttr("nn.huggingface",
+                      StringAttr::get(&ctx, whole["huggingface"].dump(2)));
+  }
   Scope rootScope;
   scope = &rootScope;
   if (failed(importConfig(*field(top, "config"))) ||

@@ -66,6 +66,8 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       ok = value(a.init);
     else if (k == "--save")
       ok = value(a.save);
+    else if (k == "--save-hf")
+      ok = value(a.saveHf);
     else if (k == "--save-state")
       ok = value(a.saveState);
     else if (k == "--resume")
@@ -145,6 +147,14 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
             "every rank's moments); with --transport mpi use --checkpoint-dir, "
             "where each process writes its rank's part";
     return false;
+  }
+  if (!a.saveHf.empty()) {
+    if (!a.save.empty()) {
+      error = "--save and --save-hf both write the parameters; --save-hf "
+              "DIR writes DIR/model.safetensors";
+      return false;
+    }
+    a.save = a.saveHf + "/model.safetensors";
   }
   if (a.prompt.empty()) {
     error = "--prompt must not be empty";

@@ -2,6 +2,7 @@
 
 #include "runtime/runner/Runner.h"
 
+#include "pipert/AtomicFile.h"
 #include "pipert/CheckpointDir.h"
 #include "pipert/LogicalShape.h"
 #include "pipert/ParseNumber.h"
@@ -14,7 +15,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 
 namespace pipecrun {
@@ -118,7 +121,25 @@ bool writeSaved(const pipert::Manifest &m,
     }
     tensors.push_back(pipert::makeFloatTensor<float>(p.name, p.modelShape(), v));
   }
-  return pipert::writeSafetensors(path, tensors, {}, error);
+  // transformers' loader requires the format entry of PyTorch's files.
+  return pipert::writeSafetensors(path, tensors, {{"format", "pt"}}, error);
+}
+
+bool writeHfConfig(const Args &a, std::string &error) {
+  std::ifstream in(a.plan + "/hf_config.json", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    error = "--save-hf: cannot read " + a.plan + "/hf_config.json";
+    return false;
+  }
+  if (pipert::Status s =
+          pipert::writeFileAtomically(a.saveHf + "/config.json", text);
+      !s.ok()) {
+    error = "--save-hf: " + s.message();
+    return false;
+  }
+  return true;
 }
 
 /// Writes every parameter once, all ranks in this process.

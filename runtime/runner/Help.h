@@ -26,6 +26,9 @@ whole or not at all.
   --init F              starts from the parameters in safetensors file F
                         (the model's names and shapes)
   --save F              writes the trained parameters to F (safetensors)
+  --save-hf DIR         writes DIR/model.safetensors and DIR/config.json, a
+                        checkpoint transformers' from_pretrained loads (a
+                        plan of a model from pipec import-hf; not with --save)
   --save-state F        writes the training state at the end: parameters,
                         AdamW moments and the step
   --resume F|DIR        continues from a --save-state file or a committed

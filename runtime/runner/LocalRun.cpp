@@ -68,6 +68,8 @@ int runLocal(const Args &a) {
       return fail(s.message());
   if (!a.save.empty() && !save(*exec, a.save, error))
     return fail(error);
+  if (!a.saveHf.empty() && !writeHfConfig(a, error))
+    return fail(error);
   if (!a.saveState.empty() && !saveState(*exec, a.saveState, error))
     return fail(error);
   if (!a.quiet)

@@ -125,6 +125,11 @@ int runMpi(const Args &a) {
     std::fflush(stderr);
     MpiSession::abortAll(1);
   }
+  if (me == 0 && !a.saveHf.empty() && !writeHfConfig(a, error)) {
+    fail(error);
+    std::fflush(stderr);
+    MpiSession::abortAll(1);
+  }
   if (me == 0 && !a.quiet)
     printSummary(m, result);
   std::fflush(stdout);

@@ -119,6 +119,17 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
                " is outside the model's vocabulary of " +
                std::to_string(pipecPlanCode.vocab);
   }
+  if (!a.saveHf.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(a.plan + "/hf_config.json", ec))
+      return "--save-hf: the plan has no hf_config.json: its model did not "
+             "come from pipec import-hf, so there is no transformers config "
+             "to write (use --save F)";
+    std::filesystem::create_directories(a.saveHf, ec);
+    if (ec || !std::filesystem::is_directory(a.saveHf))
+      return "--save-hf " + a.saveHf + ": cannot make the directory" +
+             (ec ? ": " + ec.message() : std::string());
+  }
   for (const auto &[flag, path] :
        {std::pair<std::string, std::string>{"--save", a.save},
         {"--save-state", a.saveState}}) {

@@ -30,6 +30,9 @@ namespace pipecrun {
 
 struct Args {
   std::string plan, data, logDir, init, save;
+  /// --save-hf DIR: --save to DIR/model.safetensors plus DIR/config.json,
+  /// the plan's hf_config.json (docs/HUGGINGFACE.md).
+  std::string saveHf;
   /// --save-state: the training state (parameters, AdamW moments, step)
   /// at the end; --resume: continue from one (docs/RUNTIME.md).
   std::string saveState, resume;
@@ -68,6 +71,9 @@ bool loadInit(pipert::Executor &exec, const std::string &path,
 /// Writes every parameter once, all ranks in this process.
 bool save(pipert::Executor &exec, const std::string &path,
           std::string &error);
+/// --save-hf's config.json: the plan folder's hf_config.json, written
+/// whole (after the weights, so a folder with a config has them).
+bool writeHfConfig(const Args &a, std::string &error);
 /// --save-state: every parameter once with its AdamW moments, in the
 /// model's shapes, and the steps run, in one safetensors file.
 bool saveState(pipert::Executor &exec, const std::string &path,
