@@ -68,6 +68,8 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       ok = value(a.save);
     else if (k == "--save-hf")
       ok = value(a.saveHf);
+    else if (k == "--tokenizer")
+      ok = value(a.tokenizer);
     else if (k == "--save-state")
       ok = value(a.saveState);
     else if (k == "--resume")
@@ -155,6 +157,11 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       return false;
     }
     a.save = a.saveHf + "/model.safetensors";
+  }
+  if (!a.tokenizer.empty() && a.sample == 0) {
+    error = "--tokenizer is what --sample N encodes and decodes with; give "
+            "--sample";
+    return false;
   }
   if (a.prompt.empty()) {
     error = "--prompt must not be empty";

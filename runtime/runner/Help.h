@@ -62,6 +62,9 @@ whole or not at all.
                         (starts mpirun -np RANKS)
   --sample N            after training, generates N tokens; with
                         --prompt TEXT, --sample-seed N, --temperature T
+  --tokenizer F         with --sample: encode the prompt and decode the
+                        tokens with F, a byte-level BPE tokenizer.json
+                        (GPT-2's, pipec-tokenize train's)
   --plan DIR            OUT/pipec-plan only: the plan folder (default: the
                         executable's own)
   --help                this text

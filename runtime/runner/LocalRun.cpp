@@ -4,6 +4,7 @@
 
 #include "runtime/runner/PlanKernels.h"
 #include "runtime/runner/Sample.h"
+#include "runtime/runner/Tokenizer.h"
 
 #include "pipert/StopSignal.h"
 
@@ -83,6 +84,18 @@ int runLocal(const Args &a) {
     so.threads = a.cores > 0 ? a.cores
                              : int32_t(std::max(
                                    1u, std::thread::hardware_concurrency()));
+    pipecrun::ByteLevelBpe tokenizer;
+    if (!a.tokenizer.empty()) {
+      if (!pipecrun::ByteLevelBpe::load(a.tokenizer, tokenizer, error))
+        return fail("--tokenizer " + error);
+      if (tokenizer.size() > pipecPlanCode.vocab)
+        return fail("--tokenizer " + a.tokenizer + ": " +
+                    std::to_string(tokenizer.size()) +
+                    " tokens, more than the model's vocabulary of " +
+                    std::to_string(pipecPlanCode.vocab));
+      if (!tokenizer.encode(a.prompt, so.promptIds, error))
+        return fail("--prompt: " + error);
+    }
     std::fflush(stdout);
     std::vector<int32_t> generated;
     if (!pipecrun::sampleTokens(pipecPlanCode, *exec, so, generated, error))
@@ -92,6 +105,16 @@ int runLocal(const Args &a) {
                 (long long)generated.size(), (unsigned long long)so.seed,
                 so.temperature,
                 pipecrun::tokensToText(generated, pipecPlanCode.vocab).c_str());
+    if (!a.tokenizer.empty()) {
+      std::string text;
+      if (!tokenizer.decode(generated, text, error))
+        return fail("--tokenizer: " + error);
+      std::string prompt;
+      for (size_t i = 0; i < so.promptIds.size(); ++i)
+        prompt += (i ? " " : "") + std::to_string(so.promptIds[i]);
+      std::printf("prompt tokens: %s\ndecoded:\n%s\n", prompt.c_str(),
+                  text.c_str());
+    }
     if (int sig = pipert::stopSignal()) {
       fail("sampling stopped by " + std::string(pipert::signalName(sig)) +
            " after " + std::to_string(generated.size()) + " of " +

@@ -33,6 +33,9 @@ struct Args {
   /// --save-hf DIR: --save to DIR/model.safetensors plus DIR/config.json,
   /// the plan's hf_config.json (docs/HUGGINGFACE.md).
   std::string saveHf;
+  /// --tokenizer: the tokenizer.json --sample encodes the prompt and
+  /// decodes its tokens with (Tokenizer.h).
+  std::string tokenizer;
   /// --save-state: the training state (parameters, AdamW moments, step)
   /// at the end; --resume: continue from one (docs/RUNTIME.md).
   std::string saveState, resume;

@@ -81,8 +81,15 @@ bool sampleTokens(const PlanCode &code, pipert::Executor &exec,
     error = "--temperature must be a finite number of at least 0";
     return false;
   }
-  std::vector<int32_t> context;
-  for (unsigned char ch : o.prompt) {
+  std::vector<int32_t> context = o.promptIds;
+  for (int32_t t : context)
+    if (t < 0 || int64_t(t) >= code.vocab) {
+      error = "--prompt: token " + std::to_string(t) +
+              " is outside the model's vocabulary of " +
+              std::to_string(code.vocab);
+      return false;
+    }
+  for (unsigned char ch : o.promptIds.empty() ? o.prompt : std::string()) {
     if (int64_t(ch) >= code.vocab) {
       error = "--prompt: byte " + std::to_string(int(ch)) +
               " is outside the model's vocabulary of " +

@@ -23,6 +23,9 @@ namespace pipecrun {
 struct SampleOptions {
   int64_t tokens = 0;        ///< how many to generate
   std::string prompt = "\n"; ///< the context to start from, as bytes
+  /// The context as token ids instead (--tokenizer's encoding of the
+  /// prompt); used when not empty.
+  std::vector<int32_t> promptIds;
   uint64_t seed = 0;         ///< of the sampler's generator
   double temperature = 1.0;  ///< 0: greedy (the most likely token)
   int32_t threads = 1;       ///< OpenMP threads of the kernels (--cores)

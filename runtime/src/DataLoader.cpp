@@ -30,7 +30,7 @@ int32_t TokenFile::maxToken() const {
 
 int64_t TokenFile::firstOutside(int64_t vocab) const {
   for (int64_t i = 0; i < count; ++i)
-    if ((*this)[i] >= vocab)
+    if (int32_t t = (*this)[i]; t < 0 || t >= vocab)
       return i;
   return -1;
 }
@@ -40,15 +40,18 @@ int64_t TokenFile::firstOutside(int64_t vocab) const {
 bool parseTokenBytes(const uint8_t *bytes, size_t size,
                      const std::string &path, TokenFile &out,
                      std::string &error) {
-  bool magic = size >= 4 && readInt32(bytes, 0) == kLlmcMagic;
+  int32_t first = size >= 4 ? readInt32(bytes, 0) : 0;
+  bool magic = first == kLlmcMagic || first == kLlmcMagic32;
   // A .bin file is meant to be a shard: reading its bytes as text would
   // train on garbage without a word, so a bad header is an error instead.
   if (!magic && endsWith(path, ".bin")) {
     error = path + ": not an llm.c token shard: " +
             (size < 4 ? std::string("the file is shorter than its "
                                     "magic number")
-                      : "magic number " + std::to_string(readInt32(bytes, 0)) +
-                            ", expected " + std::to_string(kLlmcMagic));
+                      : "magic number " + std::to_string(first) +
+                            ", expected " + std::to_string(kLlmcMagic) +
+                            " (uint16 tokens) or " +
+                            std::to_string(kLlmcMagic32) + " (uint32)");
     return false;
   }
   if (magic) {
@@ -58,25 +61,30 @@ bool parseTokenBytes(const uint8_t *bytes, size_t size,
               std::to_string(kLlmcHeaderBytes);
       return false;
     }
+    // llm.c's rule: the magic says the token width, the version must match.
+    const bool wide = first == kLlmcMagic32;
+    const int32_t want = wide ? kLlmcVersion32 : kLlmcVersion;
     int32_t version = readInt32(bytes, 4);
-    if (version != kLlmcVersion) {
+    if (version != want) {
       error = path + ": llm.c shard version " + std::to_string(version) +
-              " is not supported (expected " + std::to_string(kLlmcVersion) +
-              ", uint16 tokens)";
+              " is not supported with magic " + std::to_string(first) +
+              " (expected " + std::to_string(want) +
+              (wide ? ", uint32 tokens)" : ", uint16 tokens)");
       return false;
     }
+    const int width = wide ? 4 : 2;
     int32_t count = readInt32(bytes, 8);
-    int64_t held = (static_cast<int64_t>(size) - kLlmcHeaderBytes) / 2;
+    int64_t held = (static_cast<int64_t>(size) - kLlmcHeaderBytes) / width;
     if (count < 0 || count > held) {
       error = path + ": llm.c shard header claims " + std::to_string(count) +
               " tokens but the file holds " + std::to_string(held);
       return false;
     }
-    out.isShard = true;
+    out.width = width;
     out.base = bytes + kLlmcHeaderBytes;
     out.count = count;
   } else {
-    out.isShard = false;
+    out.width = 1;
     out.base = bytes;
     out.count = int64_t(size);
   }

@@ -1,9 +1,10 @@
 //===- DataLoader.h - token files and the micro-batches of a step -*- C++
 //-*-===//
 //
-// Tokens are the bytes of a text file (vocabulary 256) or the uint16 tokens
-// of an llm.c shard (a 256-int32 header: magic 20240520, version 1, token
-// count; then the tokens). Batching follows docs/TRAINING.md: micro-batch j
+// Tokens are the bytes of a text file (vocabulary 256) or the tokens of an
+// llm.c shard (a 256-int32 header: magic 20240520 and version 1 for uint16
+// tokens, magic 20240801 and version 7 for uint32 ones, llm.c's own rule;
+// then the token count and the tokens). Batching follows docs/TRAINING.md: micro-batch j
 // of step s is global micro-batch g = s*M + j, read contiguously from
 // position (g mod per_epoch) * B*T, targets shifted by one token. A file is
 // mapped (InputFile.h), never copied: tokens are read where they lie.
@@ -20,10 +21,14 @@
 
 namespace pipert {
 
-/// The first int32 of an llm.c token shard.
+/// The first int32 of an llm.c token shard of uint16 tokens.
 constexpr int32_t kLlmcMagic = 20240520;
-/// The llm.c shard version this reader understands.
+/// Its version.
 constexpr int32_t kLlmcVersion = 1;
+/// The first int32 and the version of a shard of uint32 tokens (for
+/// vocabularies over 65,536).
+constexpr int32_t kLlmcMagic32 = 20240801;
+constexpr int32_t kLlmcVersion32 = 7;
 /// Bytes of an llm.c shard header (256 int32).
 constexpr int64_t kLlmcHeaderBytes = 256 * 4;
 
@@ -35,14 +40,25 @@ public:
   int64_t size() const { return count; }
   /// Token i (0 <= i < size()).
   int32_t operator[](int64_t i) const {
-    return isShard ? int32_t(base[2 * i]) | int32_t(base[2 * i + 1]) << 8
-                   : int32_t(base[i]);
+    switch (width) {
+    case 2:
+      return int32_t(base[2 * i]) | int32_t(base[2 * i + 1]) << 8;
+    case 4: // a token of 2^31 or more reads negative: firstOutside finds it
+      return int32_t(uint32_t(base[4 * i]) | uint32_t(base[4 * i + 1]) << 8 |
+                     uint32_t(base[4 * i + 2]) << 16 |
+                     uint32_t(base[4 * i + 3]) << 24);
+    default:
+      return int32_t(base[i]);
+    }
   }
   /// True for an llm.c shard, false for raw bytes.
-  bool shard() const { return isShard; }
+  bool shard() const { return width > 1; }
+  /// Bytes per token: 1 (raw bytes), 2 or 4 (llm.c shards).
+  int tokenBytes() const { return width; }
   /// The largest token, -1 when empty (one pass over the file).
   int32_t maxToken() const;
-  /// The first position of a token >= vocab, or -1.
+  /// The first position of a token >= vocab (or of a uint32 token of 2^31
+  /// or more), or -1.
   int64_t firstOutside(int64_t vocab) const;
 
 private:
@@ -55,7 +71,7 @@ private:
   std::vector<uint8_t> owned; ///< the bytes, when parsed from memory
   const uint8_t *base = nullptr; ///< the first token's bytes
   int64_t count = 0;
-  bool isShard = false;
+  int width = 1;
 };
 
 /// Reads `path`: an llm.c shard when it starts with the magic (or its name

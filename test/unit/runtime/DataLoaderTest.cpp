@@ -70,6 +70,50 @@ TEST(DataLoader, ShardTokensAreUint16) {
     EXPECT_EQ(f[int64_t(i)], int32_t(toks[i]));
 }
 
+/// An llm.c shard of uint32 tokens (magic 20240801, version 7).
+static std::vector<uint8_t> shard32(const std::vector<uint32_t> &toks,
+                                    int32_t version = kLlmcVersion32) {
+  std::vector<uint8_t> out(size_t(kLlmcHeaderBytes) + 4 * toks.size(), 0);
+  auto put = [&](size_t at, uint32_t v) {
+    for (int b = 0; b < 4; ++b)
+      out[at + size_t(b)] = uint8_t(v >> (8 * b));
+  };
+  put(0, uint32_t(kLlmcMagic32));
+  put(4, uint32_t(version));
+  put(8, uint32_t(toks.size()));
+  for (size_t i = 0; i < toks.size(); ++i)
+    put(size_t(kLlmcHeaderBytes) + 4 * i, toks[i]);
+  return out;
+}
+
+TEST(DataLoader, Uint32ShardTokens) {
+  // Tokens above 65,535 (a vocabulary of 128K, Llama 3's) read back whole.
+  std::mt19937 rng(5);
+  std::vector<uint32_t> toks(1000);
+  for (uint32_t &t : toks)
+    t = rng() % 128256;
+  TokenFile f;
+  std::string error;
+  ASSERT_TRUE(parseTokens(shard32(toks), "train.bin", f, error)) << error;
+  EXPECT_TRUE(f.shard());
+  EXPECT_EQ(f.tokenBytes(), 4);
+  ASSERT_EQ(size_t(f.size()), toks.size());
+  for (size_t i = 0; i < toks.size(); ++i)
+    EXPECT_EQ(f[int64_t(i)], int32_t(toks[i]));
+  EXPECT_EQ(f.firstOutside(128256), -1);
+  // llm.c's rule: the magic fixes the version.
+  TokenFile g;
+  EXPECT_FALSE(parseTokens(shard32(toks, 1), "train.bin", g, error));
+  EXPECT_NE(error.find("version 1 is not supported with magic 20240801 "
+                       "(expected 7, uint32 tokens)"),
+            std::string::npos)
+      << error;
+  // A token of 2^31 or more is outside any vocabulary.
+  TokenFile h;
+  ASSERT_TRUE(parseTokens(shard32({1, 2, 0x80000000u, 3}), "t.bin", h, error));
+  EXPECT_EQ(h.firstOutside(1 << 30), 2);
+}
+
 TEST(DataLoader, BadShardHeadersAreClear) {
   std::vector<uint16_t> toks(10, 7);
   EXPECT_NE(parseError(shard(toks, 12345), "x.bin")
