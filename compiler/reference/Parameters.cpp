@@ -80,7 +80,7 @@ std::vector<T> ParameterStore<T>::logicalOf(const Entry &e, const T *padded) {
 template <typename T>
 bool ParameterStore<T>::load(const std::string &path, std::string &error) {
   pipert::SafetensorsFile file;
-  if (!pipert::readSafetensors(path, file, error))
+  if (!pipert::readCheckpoint(path, file, error))
     return false;
   std::set<std::string> names;
   for (const pipert::Tensor &t : file.tensors) {

@@ -81,7 +81,7 @@ static bool loadRegion(pipert::Executor &exec,
 bool loadInit(pipert::Executor &exec, const std::string &path,
               std::string &error) {
   pipert::SafetensorsFile file;
-  if (!pipert::readSafetensors(path, file, error))
+  if (!pipert::readCheckpoint(path, file, error))
     return false;
   for (const pipert::ParamInfo &p : exec.manifest().params)
     if (!loadRegion(exec, file, path, p, p.name, p.offset, error))

@@ -24,7 +24,9 @@ whole or not at all.
   --log-dir DIR         writes DIR/metrics.jsonl (a line per step) and
                         DIR/trace.json (the first steps' timeline)
   --init F              starts from the parameters in safetensors file F
-                        (the model's names and shapes)
+                        (the model's names and shapes; F32, F64, BF16 or
+                        F16), a sharded checkpoint's index.json, or a
+                        directory holding model.safetensors or one
   --save F              writes the trained parameters to F (safetensors)
   --save-hf DIR         writes DIR/model.safetensors and DIR/config.json, a
                         checkpoint transformers' from_pretrained loads (a

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -71,6 +72,70 @@ bool readSafetensors(const std::string &path, SafetensorsFile &out,
     return false;
   }
   return parseBytes({file.data(), file.size()}, path, out, error);
+}
+
+bool readCheckpoint(const std::string &path, SafetensorsFile &out,
+                    std::string &error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string index = path;
+  if (fs::is_directory(path, ec)) {
+    index = path + "/model.safetensors.index.json";
+    if (!fs::is_regular_file(index, ec)) {
+      std::string single = path + "/model.safetensors";
+      if (!fs::is_regular_file(single, ec)) {
+        error = path + ": a directory without model.safetensors or "
+                       "model.safetensors.index.json";
+        return false;
+      }
+      return readSafetensors(single, out, error);
+    }
+  }
+  if (index.size() < 11 || index.compare(index.size() - 11, 11, ".index.json"))
+    return readSafetensors(path, out, error);
+
+  out = SafetensorsFile();
+  std::ifstream in(index, std::ios::binary);
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (!in.good() && !in.eof()) {
+    error = index + ": cannot read the file";
+    return false;
+  }
+  if (j.is_discarded() || !j.is_object() || !j.contains("weight_map") ||
+      !j["weight_map"].is_object()) {
+    error = index + ": not a sharded checkpoint's index (a JSON object with "
+                    "a weight_map)";
+    return false;
+  }
+  // Shard file -> the tensors the index puts in it.
+  std::map<std::string, std::vector<std::string>> shards;
+  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+    if (!it->is_string() || it->get<std::string>().empty() ||
+        it->get<std::string>().find('/') != std::string::npos) {
+      error = index + ": weight_map['" + it.key() +
+              "'] is not a file name beside the index";
+      return false;
+    }
+    shards[it->get<std::string>()].push_back(it.key());
+  }
+  std::string dir = fs::path(index).parent_path().string();
+  if (dir.empty())
+    dir = ".";
+  for (const auto &[shard, names] : shards) {
+    SafetensorsFile part;
+    if (!readSafetensors(dir + "/" + shard, part, error))
+      return false;
+    for (const std::string &name : names) {
+      const Tensor *t = part.find(name);
+      if (!t) {
+        error = index + ": weight_map puts '" + name + "' in " + shard +
+                ", which does not hold it";
+        return false;
+      }
+      out.tensors.push_back(*t);
+    }
+  }
+  return true;
 }
 
 bool parseSafetensors(const std::vector<uint8_t> &bytes,
@@ -288,6 +353,35 @@ Tensor makeFloatTensor(const std::string &name, std::vector<int64_t> shape,
   return t;
 }
 
+/// bfloat16 is float's upper half: exact.
+static float bf16ToFloat(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+/// IEEE half to float, exactly (subnormals, infinities and NaN kept).
+static float f16ToFloat(uint16_t h) {
+  const uint32_t sign = uint32_t(h >> 15) << 31;
+  const uint32_t exp = (h >> 10) & 0x1F, man = h & 0x3FF;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (man << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  } else if (man == 0) {
+    bits = sign;
+  } else { // subnormal: man * 2^-24, exact in float
+    float f = std::ldexp(float(man), -24);
+    std::memcpy(&bits, &f, 4);
+    bits |= sign;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 template <typename T>
 bool readFloatTensor(const Tensor &tensor, std::vector<T> &out,
                      std::string &error) {
@@ -309,8 +403,17 @@ bool readFloatTensor(const Tensor &tensor, std::vector<T> &out,
     }
     return true;
   }
+  if (tensor.dtype == "BF16" || tensor.dtype == "F16") {
+    const bool brain = tensor.dtype == "BF16";
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, tensor.data.data() + 2 * i, 2);
+      out[i] = static_cast<T>(brain ? bf16ToFloat(h) : f16ToFloat(h));
+    }
+    return true;
+  }
   error = "tensor '" + tensor.name + "' has dtype " + tensor.dtype +
-          ", expected F32 or F64";
+          ", expected F32, F64, BF16 or F16";
   return false;
 }
 

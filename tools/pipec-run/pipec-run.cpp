@@ -103,9 +103,11 @@ int main(int argc, char **argv) {
     if (a == "--transport" && i + 1 < argc)
       transport = argv[i + 1];
     // Checked here too, so that mpirun is not started for a bad path.
-    // (--resume also takes a checkpoint directory.)
+    // (--resume also takes a checkpoint directory, --init a Hugging Face
+    // checkpoint's.)
     if ((a == "--data" || a == "--init" || a == "--resume") && i + 1 < argc &&
-        !(a == "--resume" && fs::is_directory(argv[i + 1], ec)))
+        !((a == "--resume" || a == "--init") &&
+          fs::is_directory(argv[i + 1], ec)))
       if (pipert::Status s = pipert::checkInputFile(
               argv[i + 1], a == "--data"   ? "data file"
                            : a == "--init" ? "--init file"

@@ -106,7 +106,8 @@ static int runReferenceTrain() {
       return 1;
     }
   }
-  if (!initFile.empty())
+  // (A directory is a Hugging Face checkpoint's: readCheckpoint.)
+  if (!initFile.empty() && !sys::fs::is_directory(initFile))
     if (pipert::Status s = pipert::checkInputFile(initFile, "--init file");
         !s.ok()) {
       errs() << me << s.message() << "\n";

@@ -48,6 +48,14 @@ bool readSafetensors(const std::string &path, SafetensorsFile &out,
                      std::string &error);
 
 /// Parses the bytes of a whole file; `path` is used in messages only.
+/// A checkpoint as Hugging Face stores one: a .safetensors file, a sharded
+/// checkpoint's model.safetensors.index.json (its weight_map names each
+/// tensor's shard, read from beside it), or a directory holding either
+/// (model.safetensors.index.json first). Every tensor the index lists must
+/// be in its shard, once; the tensors of all shards end up in `out`.
+bool readCheckpoint(const std::string &path, SafetensorsFile &out,
+                    std::string &error);
+
 bool parseSafetensors(const std::vector<uint8_t> &bytes,
                       const std::string &path, SafetensorsFile &out,
                       std::string &error);
@@ -65,8 +73,8 @@ template <typename T>
 Tensor makeFloatTensor(const std::string &name, std::vector<int64_t> shape,
                        const T *values);
 
-/// Converts an F32 or F64 tensor to T (rounding F64 to float once). Fails
-/// for any other dtype.
+/// Converts an F32, F64, BF16 or F16 tensor to T (rounding F64 to float
+/// once; the half formats widen exactly). Fails for any other dtype.
 template <typename T>
 bool readFloatTensor(const Tensor &tensor, std::vector<T> &out,
                      std::string &error);
