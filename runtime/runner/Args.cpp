@@ -38,7 +38,7 @@ const char *const kUsage =
     "(--help explains each)\n";
 
 bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
-  bool keepGiven = false;
+  bool keepGiven = false, shardGiven = false;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     auto value = [&](std::string &out) {
@@ -68,6 +68,11 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       ok = value(a.save);
     else if (k == "--save-hf")
       ok = value(a.saveHf);
+    else if (k == "--save-hf-shard-size")
+    {
+      ok = number(a.saveHfShardBytes, 1, int64_t(1) << 50);
+      shardGiven = true;
+    }
     else if (k == "--tokenizer")
       ok = value(a.tokenizer);
     else if (k == "--save-state")
@@ -148,6 +153,11 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
     error = "--save-state needs the local transport (one process writes "
             "every rank's moments); with --transport mpi use --checkpoint-dir, "
             "where each process writes its rank's part";
+    return false;
+  }
+  if (shardGiven && a.saveHf.empty()) {
+    error = "--save-hf-shard-size shards what --save-hf writes; give "
+            "--save-hf DIR";
     return false;
   }
   if (!a.saveHf.empty()) {

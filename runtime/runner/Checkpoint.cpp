@@ -11,10 +11,13 @@
 #include "pipert/MpiTransport.h"
 #endif
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -103,10 +106,62 @@ std::vector<const pipert::ParamInfo *> savedParams(const pipert::Manifest &m) {
   return out;
 }
 
-/// Writes every parameter once; `values[i]` holds savedParams()[i].
+/// Writes `tensors` as Hugging Face does above `shardBytes`: shards of at
+/// most that many bytes (a larger tensor alone), `dir/model-0000i-of-
+/// 0000K.safetensors`, and `dir/model.safetensors.index.json` naming each
+/// tensor's; a stale single `model.safetensors`, which from_pretrained
+/// would read instead, is removed after the index is written.
+static bool writeShards(const std::string &dir,
+                        const std::vector<pipert::Tensor> &tensors,
+                        int64_t shardBytes, std::string &error) {
+  std::vector<std::vector<size_t>> shards;
+  int64_t filled = 0, total = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    int64_t b = int64_t(tensors[i].data.size());
+    if (shards.empty() || filled + b > shardBytes) {
+      shards.emplace_back();
+      filled = 0;
+    }
+    shards.back().push_back(i);
+    filled += b;
+    total += b;
+  }
+  auto name = [&](size_t k) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", k + 1,
+                  shards.size());
+    return std::string(buf);
+  };
+  nlohmann::ordered_json index;
+  index["metadata"] = {{"total_size", total}};
+  index["weight_map"] = nlohmann::ordered_json::object();
+  for (size_t k = 0; k < shards.size(); ++k) {
+    std::vector<pipert::Tensor> part;
+    for (size_t i : shards[k]) {
+      part.push_back(tensors[i]);
+      index["weight_map"][tensors[i].name] = name(k);
+    }
+    if (!pipert::writeSafetensors(dir + "/" + name(k), part,
+                                  {{"format", "pt"}}, error))
+      return false;
+  }
+  if (pipert::Status s = pipert::writeFileAtomically(
+          dir + "/model.safetensors.index.json", index.dump(2) + "\n");
+      !s.ok()) {
+    error = s.message();
+    return false;
+  }
+  std::error_code ec;
+  std::filesystem::remove(dir + "/model.safetensors", ec);
+  return true;
+}
+
+/// Writes every parameter once; `values[i]` holds savedParams()[i]. With
+/// `shardBytes` (--save-hf), as Hugging Face shards a checkpoint over it.
 bool writeSaved(const pipert::Manifest &m,
                 const std::vector<const uint8_t *> &values,
-                const std::string &path, std::string &error) {
+                const std::string &path, std::string &error,
+                int64_t shardBytes = 0) {
   std::vector<const pipert::ParamInfo *> params = savedParams(m);
   std::vector<pipert::Tensor> tensors;
   std::vector<float> logical;
@@ -120,6 +175,17 @@ bool writeSaved(const pipert::Manifest &m,
       v = logical.data();
     }
     tensors.push_back(pipert::makeFloatTensor<float>(p.name, p.modelShape(), v));
+  }
+  if (shardBytes > 0) {
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    int64_t total = 0;
+    for (const pipert::Tensor &t : tensors)
+      total += int64_t(t.data.size());
+    if (total > shardBytes)
+      return writeShards(dir, tensors, shardBytes, error);
+    // One file: a stale index would name shards that are not these.
+    std::error_code ec;
+    std::filesystem::remove(dir + "/model.safetensors.index.json", ec);
   }
   // transformers' loader requires the format entry of PyTorch's files.
   return pipert::writeSafetensors(path, tensors, {{"format", "pt"}}, error);
@@ -144,7 +210,7 @@ bool writeHfConfig(const Args &a, std::string &error) {
 
 /// Writes every parameter once, all ranks in this process.
 bool save(pipert::Executor &exec, const std::string &path,
-          std::string &error) {
+          std::string &error, int64_t shardBytes) {
   // Through host copies: the arenas may be a device's memory.
   std::vector<const pipert::ParamInfo *> params = savedParams(exec.manifest());
   std::vector<std::vector<uint8_t>> bytes(params.size());
@@ -160,7 +226,7 @@ bool save(pipert::Executor &exec, const std::string &path,
     }
     values.push_back(bytes[i].data());
   }
-  return writeSaved(exec.manifest(), values, path, error);
+  return writeSaved(exec.manifest(), values, path, error, shardBytes);
 }
 
 /// Where a replica's part of a parameter's moment is read from: `count`
@@ -422,7 +488,7 @@ bool loadState(pipert::Executor &exec, const std::string &given,
 /// run writes. Collective.
 bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
                   const std::string &path, std::chrono::milliseconds timeout,
-                  std::string &error) {
+                  std::string &error, int64_t shardBytes) {
   const pipert::Manifest &m = exec.manifest();
   std::vector<const pipert::ParamInfo *> params = savedParams(m);
   std::vector<uint8_t> mine;
@@ -459,7 +525,7 @@ bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
     values.push_back(all.data() + cursor[size_t(p->rank)]);
     cursor[size_t(p->rank)] += p->bytes;
   }
-  return writeSaved(m, values, path, error);
+  return writeSaved(m, values, path, error, shardBytes);
 }
 
 /// ZeRO-1 with one rank per process: every process shares its rank's

@@ -31,6 +31,9 @@ whole or not at all.
   --save-hf DIR         writes DIR/model.safetensors and DIR/config.json, a
                         checkpoint transformers' from_pretrained loads (a
                         plan of a model from pipec import-hf; not with --save)
+  --save-hf-shard-size B  above B bytes (default 5000000000, transformers'
+                        5 GB) --save-hf writes shards and their
+                        model.safetensors.index.json
   --save-state F        writes the training state at the end: parameters,
                         AdamW moments and the step
   --resume F|DIR        continues from a --save-state file or a committed

@@ -67,7 +67,8 @@ int runLocal(const Args &a) {
   if (finalCheckpointDue(a, exec->stepsDone()))
     if (pipert::Status s = checkpoint(exec->stepsDone()); !s.ok())
       return fail(s.message());
-  if (!a.save.empty() && !save(*exec, a.save, error))
+  if (!a.save.empty() &&
+      !save(*exec, a.save, error, a.saveHf.empty() ? 0 : a.saveHfShardBytes))
     return fail(error);
   if (!a.saveHf.empty() && !writeHfConfig(a, error))
     return fail(error);

@@ -120,7 +120,8 @@ int runMpi(const Args &a) {
       MpiSession::abortAll(1);
     }
   if (!a.save.empty() &&
-      !saveGathered(*exec, *transport, a.save, timeout, error)) {
+      !saveGathered(*exec, *transport, a.save, timeout, error,
+                    a.saveHf.empty() ? 0 : a.saveHfShardBytes)) {
     fail(error);
     std::fflush(stderr);
     MpiSession::abortAll(1);

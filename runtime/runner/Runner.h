@@ -33,6 +33,9 @@ struct Args {
   /// --save-hf DIR: --save to DIR/model.safetensors plus DIR/config.json,
   /// the plan's hf_config.json (docs/HUGGINGFACE.md).
   std::string saveHf;
+  /// --save-hf-shard-size: shards of at most this many bytes above it
+  /// (transformers 4's default max_shard_size, 5 GB).
+  int64_t saveHfShardBytes = 5000000000;
   /// --tokenizer: the tokenizer.json --sample encodes the prompt and
   /// decodes its tokens with (Tokenizer.h).
   std::string tokenizer;
@@ -73,7 +76,7 @@ bool loadInit(pipert::Executor &exec, const std::string &path,
               std::string &error);
 /// Writes every parameter once, all ranks in this process.
 bool save(pipert::Executor &exec, const std::string &path,
-          std::string &error);
+          std::string &error, int64_t shardBytes = 0);
 /// --save-hf's config.json: the plan folder's hf_config.json, written
 /// whole (after the weights, so a folder with a config has them).
 bool writeHfConfig(const Args &a, std::string &error);
@@ -111,7 +114,7 @@ bool writeCheckpointGathered(pipert::Executor &exec,
 /// --save with one rank per process (collective; rank 0 writes).
 bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
                   const std::string &path, std::chrono::milliseconds timeout,
-                  std::string &error);
+                  std::string &error, int64_t shardBytes = 0);
 
 /// Everything a run checks before its first step; "" when all is well.
 std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,

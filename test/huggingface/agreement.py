@@ -226,7 +226,9 @@ def trained(name, args, d, cls, tokens, targets, data, tol):
     r = run([Path(args.pipec).parent / "pipec-run", d / "plan", "--data", args.data,
              "--steps", str(args.train_steps), "--init", d / "hf" / "model.safetensors",
              "--save-hf", out, "--sample", "20", "--temperature", "0", "--prompt", PROMPT,
-             "--quiet", "--cores", "1"])
+             "--quiet", "--cores", "1"]
+            # One model exported in shards (and its index), as transformers shards large ones.
+            + (["--save-hf-shard-size", "20000"] if name == "llama-gqa" else []))
     lines = r.stdout.strip().splitlines()
     pipec_ids = [int(x) for x in lines[lines.index(next(x for x in lines if x.startswith("sample:"))) + 1].split()]
 
@@ -237,7 +239,7 @@ def trained(name, args, d, cls, tokens, targets, data, tol):
         {"error_msgs": info["error_msgs"]} if info.get("error_msgs") else {})
     # Loss of batch 0 with the exported weights: pipec's reference executor on the saved file
     # against transformers on the loaded model.
-    cmd = [args.pipec, "reference-train", d / "model.json", "--init", out / "model.safetensors",
+    cmd = [args.pipec, "reference-train", d / "model.json", "--init", out,
            "--data", args.data, "--steps", "1", "--microbatches", "1", "--log-dir", d / "log-exported"]
     if args.f64:
         cmd.append("--f64")
