@@ -85,6 +85,17 @@ def build_hf(name, out_dir, seed):
     return cls
 
 
+def load_tokens(path):
+    """The data's tokens as pipec reads them (test/reference/data.py: bytes, or an llm.c shard)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "pipec_reference_data", Path(__file__).resolve().parent.parent / "reference" / "data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [int(x) for x in module.load_tokens(path)]
+
+
 def batch(data, b, t):
     """Global micro-batch 0 of docs/TRAINING.md."""
     tokens = [[data[r * t + i] for i in range(t)] for r in range(b)]
@@ -166,7 +177,7 @@ def compare(name, args, work):
     b, t = 2, 32
     run([args.pipec, "import-hf", d / "hf" / "config.json", "-o", d / "model.json",
          "--batch", str(b), "--seq", str(t)])
-    data = Path(args.data).read_bytes()
+    data = load_tokens(args.data)
     cmd = [args.pipec, "reference-train", d / "model.json", "--init", d / "hf" / "model.safetensors",
            "--data", args.data, "--steps", "1", "--microbatches", "1",
            "--dump-grads", d / "grads.safetensors", "--log-dir", d / "log"]

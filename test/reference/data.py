@@ -2,19 +2,21 @@
 
 import numpy as np
 
-LLMC_MAGIC = 20240520  # first int32 of an llm.c token shard
+LLMC_MAGIC = 20240520  # first int32 of an llm.c token shard of uint16 tokens (version 1)
+LLMC_MAGIC32 = 20240801  # ... of uint32 tokens (version 7)
 
 
 def load_tokens(path) -> np.ndarray:
-    """The tokens of `path`: an llm.c shard (uint16 tokens after a 256-int32 header) or else its bytes."""
+    """The tokens of `path`: an llm.c shard (uint16 or uint32 tokens after a 256-int32 header) or else its bytes."""
     raw = open(path, "rb").read()
     if len(raw) >= 1024:
         header = np.frombuffer(raw[:1024], dtype="<i4")
-        if header[0] == LLMC_MAGIC:
+        if header[0] in (LLMC_MAGIC, LLMC_MAGIC32):
+            width, dtype = (4, "<u4") if header[0] == LLMC_MAGIC32 else (2, "<u2")
             n = int(header[2])
-            if 1024 + 2 * n > len(raw):
-                raise ValueError(f"{path}: llm.c shard claims {n} tokens but holds {(len(raw) - 1024) // 2}")
-            return np.frombuffer(raw[1024:1024 + 2 * n], dtype="<u2").astype(np.int32)
+            if 1024 + width * n > len(raw):
+                raise ValueError(f"{path}: llm.c shard claims {n} tokens but holds {(len(raw) - 1024) // width}")
+            return np.frombuffer(raw[1024:1024 + width * n], dtype=dtype).astype(np.int64)
     return np.frombuffer(raw, dtype=np.uint8).astype(np.int32)
 
 
