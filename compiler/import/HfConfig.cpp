@@ -167,6 +167,21 @@ int64_t defaultSeq(const HfImportOptions &o, int64_t context) {
   return o.seq > 0 ? o.seq : std::min<int64_t>(1024, context);
 }
 
+/// Ends both families alike: the LM head (`headWeight`, [vocab, d_model],
+/// applied transposed) on x_final, the loss, and the config kept verbatim.
+void finish(Json &m, Json &graph, const std::string &headWeight,
+            const Json &config, const char *family, HfImportResult &r) {
+  Json head = op("matmul", {"x_final", headWeight}, "logits");
+  head["transpose_rhs"] = true;
+  graph.push_back(head);
+  graph.push_back(op("cross_entropy", {"logits", "targets"}, "loss"));
+  m["graph"] = graph;
+  m["loss"] = "loss";
+  m["huggingface"] = config;
+  r.family = family;
+  r.modelJson = m.dump(2) + "\n";
+}
+
 std::string gpt2(const Json &config, const HfImportOptions &o,
                  HfImportResult &r) {
   Fields f(config);
@@ -309,15 +324,7 @@ std::string gpt2(const Json &config, const HfImportOptions &o,
                 "x_final");
   lnf["eps"] = eps;
   graph.push_back(lnf);
-  Json head = op("matmul", {"x_final", "transformer.wte.weight"}, "logits");
-  head["transpose_rhs"] = true;
-  graph.push_back(head);
-  graph.push_back(op("cross_entropy", {"logits", "targets"}, "loss"));
-  m["graph"] = graph;
-  m["loss"] = "loss";
-  m["huggingface"] = config;
-  r.family = "gpt2";
-  r.modelJson = m.dump(2) + "\n";
+  finish(m, graph, "transformer.wte.weight", config, "gpt2", r);
   return "";
 }
 
@@ -503,17 +510,8 @@ std::string llama(const Json &config, const HfImportOptions &o,
   Json rmsf = op("rmsnorm", {"x", "model.norm.weight"}, "x_final");
   rmsf["eps"] = eps;
   graph.push_back(rmsf);
-  Json head = op("matmul",
-                 {"x_final", tied ? "model.embed_tokens.weight" : "lm_head.weight"},
-                 "logits");
-  head["transpose_rhs"] = true;
-  graph.push_back(head);
-  graph.push_back(op("cross_entropy", {"logits", "targets"}, "loss"));
-  m["graph"] = graph;
-  m["loss"] = "loss";
-  m["huggingface"] = config;
-  r.family = "llama";
-  r.modelJson = m.dump(2) + "\n";
+  finish(m, graph, tied ? "model.embed_tokens.weight" : "lm_head.weight",
+         config, "llama", r);
   return "";
 }
 
