@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -174,8 +175,40 @@ TEST(Safetensors, NonFloatTensorIsRefusedAsParameters) {
       << error;
   std::vector<double> out;
   EXPECT_FALSE(readFloatTensor(f.tensors[0], out, error));
-  EXPECT_NE(error.find("dtype I32, expected F32 or F64"), std::string::npos)
+  EXPECT_NE(error.find("dtype I32, expected F32, F64, BF16 or F16"),
+            std::string::npos)
       << error;
+}
+
+TEST(Safetensors, HalfFormatsWidenExactly) {
+  // BF16 1.5, -2^-127 (a float subnormal); F16 1.5, 2^-24 (the least
+  // subnormal), -0, infinity, 65504 (the largest), NaN.
+  const uint16_t bf[] = {0x3FC0, 0x8040};
+  const uint16_t hf[] = {0x3E00, 0x0001, 0x8000, 0x7C00, 0x7BFF, 0x7E00};
+  std::string error;
+  auto file = [](const char *dtype, const uint16_t *v, int n) {
+    std::string header = std::string(R"({"t":{"dtype":")") + dtype +
+                         R"(","shape":[)" + std::to_string(n) +
+                         R"(],"data_offsets":[0,)" + std::to_string(2 * n) +
+                         "]}}";
+    std::vector<uint8_t> bytes = rawFile(header, size_t(2 * n));
+    std::memcpy(bytes.data() + bytes.size() - size_t(2 * n), v, size_t(2 * n));
+    return bytes;
+  };
+  SafetensorsFile b, h;
+  ASSERT_TRUE(parseSafetensors(file("BF16", bf, 2), "b", b, error)) << error;
+  ASSERT_TRUE(parseSafetensors(file("F16", hf, 6), "h", h, error)) << error;
+  std::vector<float> out;
+  ASSERT_TRUE(readFloatTensor(b.tensors[0], out, error)) << error;
+  EXPECT_EQ(out[0], 1.5f);
+  EXPECT_EQ(out[1], -std::ldexp(1.0f, -127));
+  ASSERT_TRUE(readFloatTensor(h.tensors[0], out, error)) << error;
+  EXPECT_EQ(out[0], 1.5f);
+  EXPECT_EQ(out[1], std::ldexp(1.0f, -24));
+  EXPECT_TRUE(out[2] == 0.0f && std::signbit(out[2]));
+  EXPECT_TRUE(std::isinf(out[3]) && out[3] > 0);
+  EXPECT_EQ(out[4], 65504.0f);
+  EXPECT_TRUE(std::isnan(out[5]));
 }
 
 } // namespace
