@@ -163,6 +163,23 @@ Json tokenInputs() {
           {"targets", {{"shape", {"batch", "seq"}}, {"dtype", "i32"}}}};
 }
 
+/// A description's head, in its key order: name (--name, else the family
+/// and sizes, e.g. gpt2_l12_d768), description, config, the default train
+/// section and the token inputs.
+Json startModel(const HfImportOptions &o, const char *family, int64_t layers,
+                int64_t d, const char *description, Json config) {
+  Json m;
+  m["name"] = o.name.empty() ? std::string(family) + "_l" +
+                                   std::to_string(layers) + "_d" +
+                                   std::to_string(d)
+                             : o.name;
+  m["description"] = description;
+  m["config"] = std::move(config);
+  m["train"] = defaultTrain();
+  m["inputs"] = tokenInputs();
+  return m;
+}
+
 int64_t defaultSeq(const HfImportOptions &o, int64_t context) {
   return o.seq > 0 ? o.seq : std::min<int64_t>(1024, context);
 }
@@ -237,19 +254,14 @@ std::string gpt2(const Json &config, const HfImportOptions &o,
   if (seq > ctx)
     return "--seq " + std::to_string(seq) + " is longer than n_positions = " +
            std::to_string(ctx);
-  Json m;
-  m["name"] = o.name.empty() ? "gpt2_l" + std::to_string(layers) + "_d" +
-                                   std::to_string(d)
-                             : o.name;
-  m["description"] =
+  Json m = startModel(
+      o, "gpt2", layers, d,
       "Imported from a Hugging Face GPT2LMHeadModel config.json (pipec "
       "import-hf): transformers' parameter names and layout (Conv1D weights "
-      "[in, out]; the head tied to transformer.wte.weight).";
-  m["config"] = {{"batch", o.batch}, {"seq", seq},       {"n_ctx", ctx},
-                 {"vocab", vocab},   {"n_layer", layers}, {"n_head", heads},
-                 {"d_model", d},     {"d_qkv", 3 * d},    {"d_ff", ff}};
-  m["train"] = defaultTrain();
-  m["inputs"] = tokenInputs();
+      "[in, out]; the head tied to transformer.wte.weight).",
+      {{"batch", o.batch}, {"seq", seq},       {"n_ctx", ctx},
+       {"vocab", vocab},   {"n_layer", layers}, {"n_head", heads},
+       {"d_model", d},     {"d_qkv", 3 * d},    {"d_ff", ff}});
   m["params"] = {
       {"transformer.wte.weight", param({"vocab", "d_model"}, "normal", initStd)},
       {"transformer.wpe.weight", param({"n_ctx", "d_model"}, "normal", initStd)},
@@ -412,22 +424,17 @@ std::string llama(const Json &config, const HfImportOptions &o,
     return e;
 
   int64_t seq = defaultSeq(o, ctx);
-  Json m;
-  m["name"] = o.name.empty() ? "llama_l" + std::to_string(layers) + "_d" +
-                                   std::to_string(d)
-                             : o.name;
-  m["description"] =
+  Json m = startModel(
+      o, "llama", layers, d,
       "Imported from a Hugging Face LlamaForCausalLM config.json (pipec "
       "import-hf): transformers' parameter names and layout (Linear weights "
       "[out, in], applied with transpose_rhs; rotate-half rotary "
-      "embeddings).";
-  m["config"] = {{"batch", o.batch},       {"seq", seq},
-                 {"vocab", vocab},         {"n_layer", layers},
-                 {"n_head", heads},        {"n_kv_head", kvHeads},
-                 {"d_model", d},           {"d_q", heads * headDim},
-                 {"d_kv", kvHeads * headDim}, {"d_ff", ff}};
-  m["train"] = defaultTrain();
-  m["inputs"] = tokenInputs();
+      "embeddings).",
+      {{"batch", o.batch},          {"seq", seq},
+       {"vocab", vocab},            {"n_layer", layers},
+       {"n_head", heads},           {"n_kv_head", kvHeads},
+       {"d_model", d},              {"d_q", heads * headDim},
+       {"d_kv", kvHeads * headDim}, {"d_ff", ff}});
   m["params"] = {
       {"model.embed_tokens.weight", param({"vocab", "d_model"}, "normal", initStd)},
       {"model.norm.weight", param({"d_model"}, "ones")}};

@@ -49,12 +49,11 @@ void buildTrainingPipeline(mlir::OpPassManager &pm,
 
 int64_t fitPartitionerCap(mlir::ModuleOp differentiated,
                           const TrainingPipelineOptions &o,
-                          std::vector<int64_t> *exactArenas) {
+                          std::vector<int64_t> *exactArenas,
+                          mlir::OwningOpRef<mlir::ModuleOp> *fitted) {
   std::vector<int64_t> arenas;
   if (exactArenas)
     exactArenas->clear();
-  // (exactArenas: the last plan measured, which is over the cap when no
-  // partitioner cap made it fit.)
   if (o.memoryCap <= 0)
     return o.memoryCap;
   // Trial plans report through their attributes; their diagnostics (a
@@ -96,10 +95,14 @@ int64_t fitPartitionerCap(mlir::ModuleOp differentiated,
                              : exact - o.memoryCap;
         next = std::min(next, o.memoryCap - missed);
       }
+    // The last plan measured, over the cap when no partitioner cap fits.
     if (exactArenas)
       *exactArenas = arenas;
-    if (excess <= 0)
+    if (excess <= 0) {
+      if (fitted)
+        *fitted = std::move(copy);
       return cap;
+    }
     if (next >= cap)
       next = cap - excess;
     if (rounds == 1 || next <= 0)

@@ -88,9 +88,12 @@ void buildPartitionedFlow(mlir::OpPassManager &pm,
 /// `exactArenas`, when given, receives each rank's arena in the exact plan
 /// of the last cap tried (the one returned when it fits; empty when there
 /// is no cap or the partitioner found no plan).
+/// `fitted`, when given, receives the copy whose plan fits, so that a
+/// caller need not run the flow again (null when none fits).
 int64_t fitPartitionerCap(mlir::ModuleOp differentiated,
                           const TrainingPipelineOptions &options,
-                          std::vector<int64_t> *exactArenas = nullptr);
+                          std::vector<int64_t> *exactArenas = nullptr,
+                          mlir::OwningOpRef<mlir::ModuleOp> *fitted = nullptr);
 
 /// Appends the flow's passes to a module-level pass manager.
 void buildTrainingPipeline(mlir::OpPassManager &pm,

@@ -133,7 +133,7 @@ bool PipeSchedulePass::buildPlan(ModuleOp module, ArrayRef<ChunkOp> chunks,
   }
   sched::GenerateOptions options;
   if (!sched::parseKind(chosen, options.kind)) {
-    emitError(loc) << "--pipe-schedule: unknown schedule kind '" << kind
+    emitError(loc) << "--pipe-schedule: unknown schedule kind '" << chosen
                    << "'; expected one of " << sched::allKindNames();
     return false;
   }

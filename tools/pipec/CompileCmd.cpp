@@ -110,16 +110,23 @@ static int runCompile() {
        << " debug-perturb-vjp=" << debugPerturbVjp << "\n";
   }
   // Differentiate, find the partitioner's cap that makes the exact memory
-  // plan fit (as `pipec plan` does), then partition and plan for real.
+  // plan fit (as `pipec plan` does), and keep that plan; without a cap, or
+  // when none fits (the memory plan then names the rank), plan for real.
   pipec::TrainingPipelineOptions flow = options;
   mlir::PassManager differentiate(&ctx);
   pipec::buildDifferentiation(differentiate, flow);
   bool ok = mlir::succeeded(differentiate.run(*module));
   if (ok) {
-    flow.partitionerCap = pipec::fitPartitionerCap(*module, flow);
-    mlir::PassManager pm(&ctx);
-    pipec::buildPartitionedFlow(pm, flow);
-    ok = mlir::succeeded(pm.run(*module));
+    mlir::OwningOpRef<mlir::ModuleOp> fitted;
+    flow.partitionerCap =
+        pipec::fitPartitionerCap(*module, flow, nullptr, &fitted);
+    if (fitted) {
+      module = std::move(fitted);
+    } else {
+      mlir::PassManager pm(&ctx);
+      pipec::buildPartitionedFlow(pm, flow);
+      ok = mlir::succeeded(pm.run(*module));
+    }
   }
   if (!ok) {
     errs() << me << "the training pipeline failed on " << modelFile << "\n";
