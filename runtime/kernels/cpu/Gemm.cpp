@@ -1,12 +1,13 @@
 //===- Gemm.cpp - pipec's own float GEMM: packing, micro-kernels, tiles ---===//
 //
 // The order of operations is Gemm.h's; this file only chooses where they
-// run. For each panel of kGemmNc columns of C and each k block in order,
-// the rank's team packs op(B)'s block into slivers of kGemmNr columns
-// (shared), then each thread takes row tiles of kGemmMc rows, packs their
-// op(A) block into slivers of kGemmMr rows (its own), and the micro-kernel
-// accumulates one kGemmMr x kGemmNr block of sums in registers and adds it
-// to C. Slivers are zero past the matrix. Packing copies where op(X)'s
+// run. The rank's team cuts C into one rectangle per thread (regionOf);
+// within its own, for each panel of kGemmNc columns and each k block in
+// order, a thread packs op(B)'s block into slivers of kGemmNr columns, then
+// for each row tile of up to kGemmMc rows packs op(A)'s block into slivers
+// of kGemmMr rows, and the micro-kernel accumulates one kGemmMr x kGemmNr
+// block of sums in registers and adds it to C. Slivers are zero past the
+// matrix. Packing copies where op(X)'s
 // sliver values lie contiguous and transposes 16 x 16 blocks (AVX-512)
 // where they do not; it moves values only.
 //
@@ -181,6 +182,49 @@ struct PackBuffer {
 /// Products below this many multiply-adds run on the calling thread alone.
 constexpr double kParallelFlops = 1 << 18;
 
+/// The rows [r0, r1) and columns [c0, c1) of C one thread computes.
+struct Region {
+  int64_t r0, r1, c0, c1;
+};
+
+/// Thread `tid`'s rectangle when a team of `team` cuts C [m, n] into a
+/// grid of rows x cols = team rectangles on micro-tile boundaries. Rows
+/// first (one column: gpt-tiny's square GEMMs measured fastest so); a grid
+/// of more columns is taken only when it cuts the largest rectangle's
+/// multiply-adds plus its packing (a packed value weighs kPackWeight
+/// multiply-adds: a load and a store, where a vector FMA does 16) by a
+/// tenth, as for a weight gradient of few rows (64 x 256 x 256 on 2
+/// threads: 1.51x one thread by rows, 1.56x by columns).
+/// Which thread computes an element never changes its operations (Gemm.h).
+
+Region regionOf(int64_t m, int64_t n, int64_t k, int64_t team, int64_t tid) {
+  constexpr double kPackWeight = 16;
+  const int64_t rowSlivers = (m + kGemmMr - 1) / kGemmMr;
+  const int64_t colSlivers = (n + kGemmNr - 1) / kGemmNr;
+  int64_t bestCols = 1;
+  double bestCost = -1;
+  for (int64_t cols = 1; cols <= team; ++cols) {
+    if (team % cols)
+      continue;
+    const int64_t rows = team / cols;
+    const double rowsT = double((rowSlivers + rows - 1) / rows * kGemmMr);
+    const double colsT = double((colSlivers + cols - 1) / cols * kGemmNr);
+    const double panels = std::ceil(colsT / double(kGemmNc));
+    const double cost = rowsT * colsT * double(k) +
+                        kPackWeight * double(k) * (rowsT * panels + colsT);
+    if (bestCost < 0 || cost < 0.9 * bestCost) {
+      bestCost = cost;
+      bestCols = cols;
+    }
+  }
+  const int64_t rows = team / bestCols;
+  const int64_t ri = tid / bestCols, ci = tid % bestCols;
+  return {std::min(m, ri * rowSlivers / rows * kGemmMr),
+          std::min(m, (ri + 1) * rowSlivers / rows * kGemmMr),
+          std::min(n, ci * colSlivers / bestCols * kGemmNr),
+          std::min(n, (ci + 1) * colSlivers / bestCols * kGemmNr)};
+}
+
 void run(MicroKernel micro, bool transA, bool transB, int64_t m, int64_t n,
          int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
          float beta, float *c, int64_t ldc) {
@@ -195,37 +239,35 @@ void run(MicroKernel micro, bool transA, bool transB, int64_t m, int64_t n,
   }
   // op(B)^T: its rows are op(B)'s columns, packed as op(A)'s rows are.
   const Operand opA{a, lda, transA}, opBt{b, ldb, !transB};
-  const int64_t tilesM = (m + kGemmMc - 1) / kGemmMc;
   const Update first = beta == 0.0f   ? Update::Set
                        : beta == 1.0f ? Update::Add
                                       : Update::ScaleAdd;
-  // The calling thread's B panel, which its team packs and shares: one
-  // kGemmKc x kGemmNc panel of op(B) at a time, every row tile of C
-  // against it, the k blocks of a panel in ascending order.
-  static thread_local PackBuffer panel(kGemmKc * kGemmNc);
-  float *packedB = panel.data.get();
   const bool parallel = double(m) * double(n) * double(k) >= kParallelFlops;
 #pragma omp parallel if (parallel)
   {
+    // Each thread computes its own rectangle of C and packs what it reads
+    // itself: no barrier, and no packed panel read from another core's
+    // cache (sharing one B panel across the team cost more than packing
+    // it twice: gpt-tiny's 256-row GEMMs ran 1.3x faster on 2 threads
+    // than on one, 1.8x now).
+    static thread_local PackBuffer panel(kGemmKc * kGemmNc);
     static thread_local PackBuffer block(kGemmMc * kGemmKc);
-    float *packedA = block.data.get();
-    for (int64_t j0 = 0; j0 < n; j0 += kGemmNc) {
-      const int64_t nc = std::min(kGemmNc, n - j0);
+    float *packedB = panel.data.get(), *packedA = block.data.get();
+    const Region mine = regionOf(m, n, k, omp_get_num_threads(),
+                                 omp_get_thread_num());
+    for (int64_t j0 = mine.c0; mine.r0 < mine.r1 && j0 < mine.c1;
+         j0 += kGemmNc) {
+      const int64_t nc = std::min(kGemmNc, mine.c1 - j0);
       const int64_t slivers = (nc + kGemmNr - 1) / kGemmNr;
       for (int64_t k0 = 0; k0 < k; k0 += kGemmKc) {
         const int64_t kc = std::min(kGemmKc, k - k0);
-        // Packing moves values only: who packs a sliver changes nothing.
-#pragma omp for schedule(static)
         for (int64_t sv = 0; sv < slivers; ++sv)
           packSlivers<kGemmNr>(opBt, j0 + sv * kGemmNr,
                                std::min(kGemmNr, nc - sv * kGemmNr), k0, kc,
                                packedB + sv * kc * kGemmNr);
         const Update u = k0 == 0 ? first : Update::Add;
-        // Any thread may take any row tile: its operations do not depend
-        // on it.
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t t = 0; t < tilesM; ++t) {
-          const int64_t i0 = t * kGemmMc, mc = std::min(kGemmMc, m - i0);
+        for (int64_t i0 = mine.r0; i0 < mine.r1; i0 += kGemmMc) {
+          const int64_t mc = std::min(kGemmMc, mine.r1 - i0);
           packSlivers<kGemmMr>(opA, i0, mc, k0, kc, packedA);
           for (int64_t js = 0; js < slivers; ++js)
             for (int64_t is = 0; is * kGemmMr < mc; ++is)

@@ -11,8 +11,9 @@
 //  - the blocks are added to C in ascending order: the first block gives
 //    C = s when beta is 0, else C = beta C + s (beta C rounded first; beta
 //    1 leaves C as it is), each later block C = C + s;
-//  - C is cut into tiles of kGemmMc x kGemmNc on a grid that depends on the
-//    shape only, and each tile is computed whole by one thread.
+//  - C is cut into tiles of at most kGemmMc x kGemmNc, each computed whole
+//    by one thread; the tiles (as many as the team can share evenly) only
+//    say who computes an element, never how.
 // So the bits do not depend on the thread count, on which thread takes a
 // tile, or on whether the AVX-512 or the portable micro-kernel ran: both
 // perform exactly these operations (std::fma rounds once, like the vector
