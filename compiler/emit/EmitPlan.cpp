@@ -738,7 +738,7 @@ static LogicalResult emitPlanSource(const PlanLayout &L,
   return success();
 }
 
-/// kernel_calls.json (docs/SIMULATOR.md): per chunk its rank and the
+/// kernel_calls.json (docs/SIMULATION.md): per chunk its rank and the
 /// wrapper names its F, B and W call, in order; per rank its optimizer's.
 static std::string kernelCallsJson(
     const PlanLayout &L,

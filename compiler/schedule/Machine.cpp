@@ -197,8 +197,11 @@ void Machine::post(int32_t r, const Instr &in) {
        << p.instr << " " << describe(other) << ", which names another message";
     mismatch = os.str();
   }
-  double t =
-      std::max(q.postTime, p.postTime) + (act ? costs.actComm : costs.gradComm);
+  const std::vector<double> &of = act ? costs.actCommOf : costs.gradCommOf;
+  const double cost = in.chunk >= 0 && size_t(in.chunk) < of.size()
+                          ? of[size_t(in.chunk)]
+                          : act ? costs.actComm : costs.gradComm;
+  double t = std::max(q.postTime, p.postTime) + cost;
   q.doneSpan = p.doneSpan = q.postTime >= p.postTime ? q.postSpan : p.postSpan;
   complete(r, in.req, t);
   complete(peer, peerReq, t);

@@ -33,6 +33,10 @@ namespace pipec::schedule {
 struct Costs {
   std::vector<double> f, b, w; ///< indexed by chunk
   double actComm = 0, gradComm = 0, allReduce = 0, optStep = 0;
+  /// Per chunk (the chunk its send and recv name), a point-to-point
+  /// message's time where it is given (pipec-sim --link: alpha plus its
+  /// bytes over the bandwidth); actComm and gradComm elsewhere.
+  std::vector<double> actCommOf, gradCommOf;
   /// Per group and bucket, a collective's time where it is given (a
   /// data-parallel chunk's gradients: Replicate.h); allReduce elsewhere.
   std::vector<std::vector<double>> collective;

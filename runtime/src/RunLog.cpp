@@ -119,18 +119,24 @@ Status writeChromeTrace(
     first = false;
     for (const TraceEvent &e : *events[r]) {
       const Instr &in = streams[r].instrs[size_t(e.instr)];
-      const char *cat = (in.op == Opcode::Fwd || in.op == Opcode::BwdB ||
-                         in.op == Opcode::BwdW || in.op == Opcode::OptStep)
-                            ? "compute"
-                            : "comm";
+      const bool compute = in.op == Opcode::Fwd || in.op == Opcode::BwdB ||
+                           in.op == Opcode::BwdW || in.op == Opcode::OptStep;
+      const char *cat = compute ? "compute" : "comm";
       std::snprintf(buf, sizeof buf,
                     ",\n{\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", "
                     "\"pid\": 0, \"tid\": %zu, \"ts\": %.3f, \"dur\": %.3f, "
-                    "\"args\": {\"step\": %lld, \"instr\": %lld}}",
+                    "\"args\": {\"step\": %lld, \"instr\": %lld",
                     traceName(in).c_str(), cat, r, double(e.startNs) * 1e-3,
                     double(e.endNs - e.startNs) * 1e-3, (long long)e.step,
                     (long long)e.instr);
       text += buf;
+      // A message's size, for fitting a link model (pipec-sim --link-from).
+      if (!compute && in.bytes > 0) {
+        std::snprintf(buf, sizeof buf, ", \"bytes\": %lld",
+                      (long long)in.bytes);
+        text += buf;
+      }
+      text += "}}";
     }
   }
   text += "\n]}\n";

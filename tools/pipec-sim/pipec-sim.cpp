@@ -52,8 +52,8 @@ namespace {
 const char kUsage[] =
     "usage: pipec-sim OUT/ [--trace TRACE.json] [--calibrate "
     "KERNEL_TIMES.json]\n"
-    "                 [--cores C] [--peak-gflops G] [--trace-out F] [--diff]\n"
-    "                 [--json]\n"
+    "                 [--cores C] [--link ALPHA,BANDWIDTH | --link-from TRACE]\n"
+    "                 [--peak-gflops G] [--trace-out F] [--diff] [--json]\n"
     "       pipec-sim MODEL.json --stages S [--microbatches M] [--schedule K]\n"
     "                 [--dp D] [--zero 1] [--chunks-per-rank V]\n"
     "                 [--memory-cap B] [--recompute R] [--schedule-file F]\n"
@@ -94,6 +94,17 @@ const char kUsage[] =
     "                --cores C): with more ranks than C, a rank computes at\n"
     "                C / n of its speed while n > C ranks compute (the host\n"
     "                model; costs are taken as one rank per core)\n"
+    "  --link ALPHA,BANDWIDTH  a point-to-point message (an activation or\n"
+    "                a gradient between stages) takes ALPHA seconds plus its\n"
+    "                bytes (the stream's) over BANDWIDTH bytes/s, from when\n"
+    "                both its send and its recv are posted; e.g. --link\n"
+    "                5e-6,1e11 for 5 us and 100 GB/s (default: messages are\n"
+    "                free)\n"
+    "  --link-from TRACE  the link fitted to a pipec-run trace of any plan\n"
+    "                on the same transport: per message, from when both\n"
+    "                ends posted it to when the waiting receiver got it; the\n"
+    "                median per size, a line through them (one size gives\n"
+    "                a time per message)\n"
     "  --peak-gflops G  one rank's peak in GFLOP/s: the model FLOPs\n"
     "                utilisation (MFU) of the predicted step, from the\n"
     "                model's FLOPs (the manifest's, as pipec stats counts\n"
@@ -110,6 +121,208 @@ const char kUsage[] =
     "                idle_share); with --trace measured_step_time_s,\n"
     "                measured_steps and error; with --diff a diff array\n"
     "  --help        this text\n";
+
+/// --link ALPHA,BANDWIDTH: seconds per message (>= 0) and bytes per second
+/// (> 0). Returns why not, or "".
+std::string parseLink(const std::string &v, double &alpha, double &bandwidth) {
+  const size_t comma = v.find(',');
+  const std::string why = "--link must be ALPHA,BANDWIDTH: seconds per "
+                          "message (0 or more) and bytes per second (more "
+                          "than 0), e.g. 5e-6,1e11; not '" +
+                          v + "'";
+  if (comma == std::string::npos)
+    return why;
+  const std::string a = v.substr(0, comma), b = v.substr(comma + 1);
+  char *end = nullptr;
+  alpha = std::strtod(a.c_str(), &end);
+  if (a.empty() || *end != '\0' || !(alpha >= 0) || !std::isfinite(alpha))
+    return why;
+  bandwidth = std::strtod(b.c_str(), &end);
+  if (b.empty() || *end != '\0' || !(bandwidth > 0) ||
+      !std::isfinite(bandwidth))
+    return why;
+  return "";
+}
+
+/// What --link-from measured: the link model and the messages behind it.
+struct LinkFit {
+  double alpha = 0, bandwidth = 0; ///< bandwidth +inf: one message size
+  int64_t samples = 0, sizes = 0;
+  int64_t bytesLo = 0, bytesHi = 0;
+};
+
+/// --link-from TRACE: fits alpha and bandwidth to the point-to-point
+/// messages of a pipec-run trace (any plan; the posts carry their bytes).
+/// A message's time is what the machine charges it: from when both its
+/// send and its recv were posted to when the receiver's wait returned,
+/// taken only where the receiver waited (its wait returned on the message,
+/// not on its own arrival), on the steps after the first. The medians per
+/// size, fitted by a line (alpha, 1 / bandwidth); one size fits alpha
+/// alone. Returns why not, or "".
+std::string fitLink(const std::string &path, LinkFit &fit) {
+  std::ifstream in(path);
+  if (!in)
+    return "cannot open --link-from " + path;
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.contains("traceEvents") ||
+      !j["traceEvents"].is_array())
+    return path + ": not a pipec-run trace (no traceEvents array)";
+  struct Msg {
+    double sendPost = -1, recvPost = -1, waitStart = -1, waitEnd = -1;
+    int64_t bytes = -1;
+  };
+  // (step, kind, src, dst, chunk, mb) -> its posts and the receiver's wait.
+  std::map<std::tuple<int64_t, char, int64_t, int64_t, int64_t, int64_t>, Msg>
+      msgs;
+  int64_t lastStep = -1;
+  for (const json &e : j["traceEvents"]) {
+    if (!e.is_object() || e.value("cat", "") != "comm" ||
+        !e.contains("name") || !e["name"].is_string() || !e.contains("args") ||
+        !e["args"].is_object() || !e.contains("tid") || !e.contains("ts") ||
+        !e.contains("dur"))
+      continue;
+    // ">A1:0.3" (post a send of an activation to rank 1, chunk 0, micro-
+    // batch 3), "<G1:1.0", and with a leading '~' the wait on it.
+    const std::string name = e["name"].get<std::string>();
+    const bool wait = !name.empty() && name[0] == '~';
+    const size_t p = wait ? 1 : 0;
+    if (name.size() < p + 3 || (name[p] != '>' && name[p] != '<') ||
+        (name[p + 1] != 'A' && name[p + 1] != 'G'))
+      continue;
+    long long peer = 0, chunk = 0, mb = 0;
+    if (std::sscanf(name.c_str() + p + 2, "%lld:%lld.%lld", &peer, &chunk,
+                    &mb) != 3)
+      continue;
+    const bool send = name[p] == '>';
+    const int64_t tid = e["tid"].get<int64_t>();
+    const int64_t step = e["args"].value("step", int64_t(-1));
+    lastStep = std::max(lastStep, step);
+    Msg &m = msgs[{step, name[p + 1], send ? tid : peer, send ? peer : tid,
+                   chunk, mb}];
+    const double ts = e["ts"].get<double>() * 1e-6,
+                 dur = e["dur"].get<double>() * 1e-6;
+    if (!wait) {
+      (send ? m.sendPost : m.recvPost) = ts;
+      if (e["args"].contains("bytes"))
+        m.bytes = e["args"]["bytes"].get<int64_t>();
+    } else if (!send) {
+      m.waitStart = ts;
+      m.waitEnd = ts + dur;
+    }
+  }
+  // A wait shorter than this returned on a message already there.
+  constexpr double kBlocked = 2e-6;
+  const int64_t first = lastStep >= 1 ? 1 : 0;
+  std::map<int64_t, std::vector<double>> bySize;
+  for (const auto &[key, m] : msgs) {
+    if (std::get<0>(key) < first || m.bytes < 0 || m.sendPost < 0 ||
+        m.recvPost < 0 || m.waitStart < 0 || m.waitEnd - m.waitStart < kBlocked)
+      continue;
+    const double ready = std::max(m.sendPost, m.recvPost);
+    if (m.waitEnd > ready) {
+      bySize[m.bytes].push_back(m.waitEnd - ready);
+      ++fit.samples;
+    }
+  }
+  if (bySize.empty())
+    return path + ": no receive waited for its message (a trace of one "
+                  "rank, or one without message sizes, written before "
+                  "pipec-run recorded them?): nothing to fit a link to";
+  std::vector<std::pair<double, double>> points; // (bytes, median seconds)
+  for (auto &[bytes, v] : bySize) {
+    std::sort(v.begin(), v.end());
+    points.push_back({double(bytes), v[v.size() / 2]});
+  }
+  fit.sizes = int64_t(points.size());
+  fit.bytesLo = bySize.begin()->first;
+  fit.bytesHi = bySize.rbegin()->first;
+  double slope = 0;
+  if (points.size() >= 2) {
+    double mx = 0, my = 0;
+    for (auto [x, y] : points)
+      mx += x, my += y;
+    mx /= double(points.size());
+    my /= double(points.size());
+    double sxy = 0, sxx = 0;
+    for (auto [x, y] : points)
+      sxy += (x - mx) * (y - my), sxx += (x - mx) * (x - mx);
+    slope = sxx > 0 ? sxy / sxx : 0;
+    fit.alpha = my - slope * mx;
+    if (!(slope > 0) || fit.alpha < 0) {
+      // No line with a positive bandwidth and latency fits: a constant.
+      slope = 0;
+      fit.alpha = my;
+    }
+  } else {
+    fit.alpha = points[0].second;
+  }
+  fit.bandwidth = slope > 0 ? 1 / slope : INFINITY;
+  return "";
+}
+
+/// --link: each chunk's activation and gradient messages priced as alpha
+/// plus their bytes over the bandwidth (the largest message a chunk's
+/// sends name, which in a pipeline is every one of them). Returns the
+/// line that says what they cost.
+std::string priceMessages(const std::vector<pipert::Stream> &streams,
+                          int32_t chunks, double alpha, double bandwidth,
+                          sched::Costs &costs) {
+  std::vector<int64_t> act(size_t(chunks), -1), grad(size_t(chunks), -1);
+  for (const pipert::Stream &st : streams)
+    for (const pipert::Instr &in : st.instrs) {
+      const bool isAct = in.op == pipert::Opcode::SendAct ||
+                         in.op == pipert::Opcode::RecvAct;
+      const bool isGrad = in.op == pipert::Opcode::SendGrad ||
+                          in.op == pipert::Opcode::RecvGrad;
+      if ((!isAct && !isGrad) || in.chunk < 0 || in.chunk >= chunks)
+        continue;
+      int64_t &bytes = (isAct ? act : grad)[size_t(in.chunk)];
+      bytes = std::max(bytes, in.bytes);
+    }
+  auto price = [&](const std::vector<int64_t> &bytes, double fallback) {
+    std::vector<double> out(size_t(chunks), fallback);
+    for (size_t c = 0; c < bytes.size(); ++c)
+      if (bytes[c] >= 0)
+        out[c] = alpha + double(bytes[c]) / bandwidth;
+    return out;
+  };
+  costs.actCommOf = price(act, costs.actComm);
+  costs.gradCommOf = price(grad, costs.gradComm);
+  // "activations 65536 bytes, 2.5e-05 each" (a range where chunks differ).
+  auto describe = [&](const char *what, const std::vector<int64_t> &bytes) {
+    int64_t lo = -1, hi = -1;
+    for (int64_t b : bytes)
+      if (b >= 0) {
+        lo = lo < 0 ? b : std::min(lo, b);
+        hi = std::max(hi, b);
+      }
+    if (lo < 0)
+      return std::string(what) + " none";
+    const double tLo = alpha + double(lo) / bandwidth,
+                 tHi = alpha + double(hi) / bandwidth;
+    char sizes[64], times[64], buf[160];
+    if (lo == hi)
+      std::snprintf(sizes, sizeof sizes, "%lld", (long long)lo);
+    else
+      std::snprintf(sizes, sizeof sizes, "%lld-%lld", (long long)lo,
+                    (long long)hi);
+    if (tLo == tHi)
+      std::snprintf(times, sizeof times, "%.6g", tLo);
+    else
+      std::snprintf(times, sizeof times, "%.6g-%.6g", tLo, tHi);
+    std::snprintf(buf, sizeof buf, "%s %s bytes, %s each", what, sizes, times);
+    return std::string(buf);
+  };
+  char head[120];
+  if (std::isinf(bandwidth))
+    std::snprintf(head, sizeof head, "messages: %.6g s each, whatever their "
+                  "size: ", alpha);
+  else
+    std::snprintf(head, sizeof head, "messages (--link): %.6g + bytes / %.6g: ",
+                  alpha, bandwidth);
+  return head + describe("activations", act) + "; " +
+         describe("gradients", grad);
+}
 
 /// The kind --diff groups an instruction under.
 std::string kindOf(pipert::Opcode op) {
@@ -597,6 +810,8 @@ int main(int argc, char **argv) {
   std::string dir, trace, traceOut, calibration;
   int32_t cores = 0;
   double peakGflops = 0;
+  double linkAlpha = -1, linkBandwidth = 0; // --link; alpha < 0: none
+  std::string linkFrom;
   std::vector<std::string> compileArgs;
   bool asJson = false, diff = false;
   for (int i = 1; i < argc; ++i) {
@@ -623,6 +838,18 @@ int main(int argc, char **argv) {
         return fail("--cores must be a whole number from 1 to 1000000, not '" +
                     v + "'");
       cores = int32_t(n);
+    } else if (a == "--link") {
+      if (i + 1 >= argc)
+        return fail("--link needs ALPHA,BANDWIDTH (seconds per message, "
+                    "bytes per second), e.g. 5e-6,1e11");
+      if (std::string why = parseLink(argv[++i], linkAlpha, linkBandwidth);
+          !why.empty())
+        return fail(why);
+    } else if (a == "--link-from") {
+      if (i + 1 >= argc)
+        return fail("--link-from needs a trace (pipec-run --log-dir DIR "
+                    "writes DIR/trace.json)");
+      linkFrom = argv[++i];
     } else if (a == "--peak-gflops") {
       if (i + 1 >= argc)
         return fail("--peak-gflops needs one rank's peak in GFLOP/s");
@@ -757,6 +984,33 @@ int main(int argc, char **argv) {
           }
     }
   }
+  std::string linkLine, linkFitLine;
+  if (!linkFrom.empty()) {
+    if (linkAlpha >= 0)
+      return fail("give --link or --link-from, not both");
+    LinkFit fit;
+    if (std::string why = fitLink(linkFrom, fit); !why.empty())
+      return fail(why);
+    linkAlpha = fit.alpha;
+    linkBandwidth = fit.bandwidth;
+    char buf[320];
+    if (fit.sizes >= 2)
+      std::snprintf(buf, sizeof buf,
+                    "link fitted to %s: %lld waited-for messages of %lld "
+                    "sizes (%lld-%lld bytes)",
+                    linkFrom.c_str(), (long long)fit.samples,
+                    (long long)fit.sizes, (long long)fit.bytesLo,
+                    (long long)fit.bytesHi);
+    else
+      std::snprintf(buf, sizeof buf,
+                    "link fitted to %s: %lld waited-for messages of one size "
+                    "(%lld bytes: a time per message, no bandwidth)",
+                    linkFrom.c_str(), (long long)fit.samples,
+                    (long long)fit.bytesLo);
+    linkFitLine = buf;
+  }
+  if (linkAlpha >= 0)
+    linkLine = priceMessages(streams, C, linkAlpha, linkBandwidth, costs);
   // --cores: ranks beyond the cores share them (the host model).
   int hostIterations = 0;
   if (cores > 0 && m.ranks > cores) {
@@ -849,6 +1103,9 @@ int main(int argc, char **argv) {
     }
     if (cores > 0)
       out["cores"] = cores;
+    if (linkAlpha >= 0)
+      out["link"] = {{"alpha_s", linkAlpha},
+                     {"bandwidth_bytes_per_s", linkBandwidth}};
     if (hasMeasured) {
       out["measured_step_time_s"] = measured.stepTime;
       out["measured_steps"] = measured.steps;
@@ -872,6 +1129,10 @@ int main(int argc, char **argv) {
                     : "; some optimizer-side calls run outside the timed "
                       "wrappers (variadic sums of tied gradients, ZeRO-1's "
                       "sharded AdamW) and are priced at 0");
+  if (!linkFitLine.empty())
+    std::printf("%s\n", linkFitLine.c_str());
+  if (!linkLine.empty())
+    std::printf("%s\n", linkLine.c_str());
   if (hostIterations > 0)
     std::printf("host model: %d ranks share %d cores (compute slowed by n / "
                 "%d while n > %d ranks compute; %d replays to settle)\n",

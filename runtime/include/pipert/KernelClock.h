@@ -6,7 +6,7 @@
 // the plan's kernel table, and the executor points the rank thread's table
 // at that rank's KernelTimes while it runs a timed step. Off, a scope costs
 // one thread-local load and a branch. The times go to kernel_times.json
-// beside trace.json; pipec-sim --calibrate reads them (docs/SIMULATOR.md).
+// beside trace.json; pipec-sim --calibrate reads them (docs/SIMULATION.md).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_KERNELCLOCK_H

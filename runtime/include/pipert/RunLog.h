@@ -68,7 +68,7 @@ Status writeChromeTrace(const std::string &path,
 /// Writes kernel_times.json (pipec-run --trace-kernels): per rank, each
 /// kernel instantiation it called on the `steps` timed steps, with its
 /// calls and seconds; `threads` is each rank's OpenMP team. Format:
-/// docs/SIMULATOR.md.
+/// docs/SIMULATION.md.
 Status writeKernelTimes(const std::string &path,
                         const char *const *kernelNames,
                         const std::vector<const KernelTimes *> &ranks,
