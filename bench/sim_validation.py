@@ -12,7 +12,7 @@ run (by its mean warm step) is the one measured and the one calibrated on,
 so that one slow spell of a shared machine does not decide a figure.
 
   python3 bench/sim_validation.py [--model models/gpt-tiny.json]
-      [--steps 12] [--repeat 3] [--data FILE] [--bin build/bin] [--keep DIR]
+      [--steps 12] [--repeat 5] [--data FILE] [--bin build/bin] [--keep DIR]
 """
 import argparse
 import json
@@ -28,7 +28,8 @@ import tempfile
 PLANS = [(2, 4, "1f1b", 1, "local"), (2, 4, "zb-h1", 1, "local"),
          (2, 8, "gpipe", 1, "local"), (2, 8, "1f1b", 1, "local"),
          (2, 8, "zb-h1", 1, "local"), (1, 4, "gpipe", 1, "local"),
-         (1, 8, "gpipe", 1, "local"), (2, 4, "1f1b", 1, "mpi"),
+         (1, 8, "gpipe", 1, "local"), (1, 4, "gpipe", 2, "local"),
+         (2, 4, "1f1b", 1, "mpi"),
          (2, 8, "zb-h1", 1, "mpi")]
 SHARED = [(4, 8, "zb-v", 1, "local"), (4, 8, "1f1b", 1, "local"),
           (4, 4, "gpipe", 1, "local"), (2, 4, "1f1b", 2, "local")]
@@ -79,7 +80,7 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--model", default=os.path.join(root, "models/gpt-tiny.json"))
     ap.add_argument("--steps", type=int, default=12)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--data", default=os.path.join(
         root, "..", "shared", "data", "tinyshakespeare.txt"))
     ap.add_argument("--bin", default=os.path.join(root, "build", "bin"))
