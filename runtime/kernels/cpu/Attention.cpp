@@ -213,6 +213,89 @@ struct Dims {
   }
 };
 
+/// Rows of a band: the diagonal block's products are computed band by band,
+/// each over the keys (or queries) some row of the band sees, so that the
+/// masked corner costs nothing. The micro-kernel's tile height.
+constexpr int64_t kBand = 6;
+
+/// q k^T-shaped products (rows: queries i0 + r, columns: the block's keys
+/// from j0) over the columns each band of rows sees: C[r, c] for c below
+/// what the band's last row sees; the rest of C is left as it was (the
+/// callers zero a row's masked keys). Every computed chain is the whole
+/// block's.
+template <typename T>
+void rowsBanded(Update<T> update, const Product<T> &p, const Dims &n,
+                int64_t i0, int64_t j0) {
+  if (n.visibleIn(i0, j0, p.cols) == p.cols) {
+    update(p); // every row sees every key of the block
+    return;
+  }
+  for (int64_t r0 = 0; r0 < p.rows; r0 += kBand) {
+    const int64_t rows = std::min(kBand, p.rows - r0);
+    const int64_t cols = n.visibleIn(i0 + r0 + rows - 1, j0, p.cols);
+    if (cols == 0)
+      continue;
+    Product<T> band = p;
+    band.a += r0 * p.sai;
+    band.c += r0 * p.ldc;
+    band.rows = rows;
+    band.cols = cols;
+    update(band);
+  }
+}
+
+/// Products summed over the block's keys per query row (p v, ds k: rows
+/// are queries i0 + r, depth the keys from j0), each band of rows over the
+/// keys it sees: the terms left out are 0 * v (a masked key's p or ds is
+/// 0), which leave a sum of finite values as it is.
+template <typename T>
+void depthBanded(Update<T> update, const Product<T> &p, const Dims &n,
+                 int64_t i0, int64_t j0) {
+  if (n.visibleIn(i0, j0, p.depth) == p.depth) {
+    update(p);
+    return;
+  }
+  for (int64_t r0 = 0; r0 < p.rows; r0 += kBand) {
+    const int64_t rows = std::min(kBand, p.rows - r0);
+    const int64_t depth = n.visibleIn(i0 + r0 + rows - 1, j0, p.depth);
+    if (depth == 0)
+      continue;
+    Product<T> band = p;
+    band.a += r0 * p.sai;
+    band.c += r0 * p.ldc;
+    band.rows = rows;
+    band.depth = depth;
+    update(band);
+  }
+}
+
+/// Products summed over the block's queries per key row (p^T dout, ds^T q:
+/// rows are keys j0 + c, depth the queries from i0), each band of keys over
+/// the queries that see some key of it: the leading terms left out are 0 *
+/// x, as above.
+template <typename T>
+void keysBanded(Update<T> update, const Product<T> &p, const Dims &n,
+                int64_t i0, int64_t j0) {
+  if (n.firstQuery(j0 + p.rows - 1) <= i0) {
+    update(p); // every query of the block sees every key
+    return;
+  }
+  for (int64_t c0 = 0; c0 < p.rows; c0 += kBand) {
+    const int64_t rows = std::min(kBand, p.rows - c0);
+    const int64_t first =
+        std::clamp<int64_t>(n.firstQuery(j0 + c0) - i0, 0, p.depth);
+    if (first == p.depth)
+      continue;
+    Product<T> band = p;
+    band.a += c0 * p.sai + first * p.sak;
+    band.b += first * p.ldb;
+    band.c += c0 * p.ldc;
+    band.rows = rows;
+    band.depth = p.depth - first;
+    update(band);
+  }
+}
+
 /// rows c < keys of x (row stride ld), dh wide, transposed into
 /// out[d * ldo + c]. Packing moves values only.
 template <typename T>
@@ -240,6 +323,27 @@ void packTransposed(const T *x, int64_t ld, int64_t keys, int64_t dh, T *out,
 /// The largest of x[0 .. n) (-inf when n is 0). The maximum is exact, so
 /// its 16 lanes may meet in any order.
 template <typename T> T maxOf(const T *x, int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      m = _mm512_mask_max_ps(m, __mmask16(0xFFFF), m, _mm512_loadu_ps(x + i));
+    if (i < n) {
+      const __mmask16 tail = __mmask16((1u << (n - i)) - 1);
+      m = _mm512_mask_max_ps(m, tail, m, _mm512_maskz_loadu_ps(tail, x + i));
+    }
+    // The lanes by halves, in registers: a maximum is exact in any order.
+    const __mmask16 all = 0xFFFF;
+    m = _mm512_mask_max_ps(m, all, m,
+                           _mm512_mask_shuffle_f32x4(m, all, m, m, 0x4E));
+    m = _mm512_mask_max_ps(m, all, m,
+                           _mm512_mask_shuffle_f32x4(m, all, m, m, 0xB1));
+    m = _mm512_mask_max_ps(m, all, m, _mm512_mask_permute_ps(m, all, m, 0x4E));
+    m = _mm512_mask_max_ps(m, all, m, _mm512_mask_permute_ps(m, all, m, 0xB1));
+    return _mm512_cvtss_f32(m);
+  }
+#endif
   T lane[16];
   for (T &v : lane)
     v = T(-INFINITY);
@@ -273,8 +377,15 @@ void forward(T *out, T *lse, const T *q, const T *k, const T *v,
 #pragma omp parallel if (n.batch * n.heads * n.seqQ * n.seqKV * dh * 2 >=      \
                          detail::kParallelWork)
   {
+    // The thread's scratch, kept between calls (no allocation per call).
     const size_t block = size_t(kBlock), width = size_t(dh > 0 ? dh : 1);
-    std::vector<T> sc(block * block), o(block * width), m(block), l(block);
+    static thread_local std::vector<T> scBuf, oBuf, mBuf, lBuf;
+    scBuf.resize(block * block);
+    oBuf.resize(block * width);
+    mBuf.resize(block);
+    lBuf.resize(block);
+    // Plain pointers: a thread_local's every use would look it up again.
+    T *sc = scBuf.data(), *o = oBuf.data(), *m = mBuf.data(), *l = lBuf.data();
 #pragma omp for schedule(static)
     for (int64_t unit = 0; unit < n.batch * n.kvHeads; ++unit)
       packTransposed(
@@ -288,17 +399,19 @@ void forward(T *out, T *lse, const T *q, const T *k, const T *v,
       const T *qb0 = q + (b * n.seqQ + i0) * n.qStride + h * dh;
       const T *kTb = kT + (b * n.kvHeads + kvh) * dh * n.seqKV;
       const T *vb = v + b * n.seqKV * n.kvStride + kvh * dh;
-      std::fill(o.begin(), o.end(), T(0));
-      std::fill(m.begin(), m.end(), T(-INFINITY));
-      std::fill(l.begin(), l.end(), T(0));
+      std::fill(o, o + block * width, T(0));
+      std::fill(m, m + block, T(-INFINITY));
+      std::fill(l, l + block, T(0));
       // The block's last query sees the most keys.
       const int64_t keys = n.visible(i0 + bq - 1);
       for (int64_t j0 = 0; j0 < keys; j0 += kBlock) {
         const int64_t bk = std::min(kBlock, keys - j0);
-        update({qb0, n.qStride, 1, kTb + j0, n.seqKV, sc.data(), kBlock, bq, bk,
-                dh, false});
+        rowsBanded(update,
+                   {qb0, n.qStride, 1, kTb + j0, n.seqKV, sc, kBlock,
+                    bq, bk, dh, false},
+                   n, i0, j0);
         for (int64_t r = 0; r < bq; ++r) {
-          T *p = sc.data() + r * kBlock;
+          T *p = sc + r * kBlock;
           const int64_t seen = n.visibleIn(i0 + r, j0, bk);
           for (int64_t c = seen; c < bk; ++c)
             p[c] = T(0);
@@ -314,14 +427,16 @@ void forward(T *out, T *lse, const T *q, const T *k, const T *v,
           for (int64_t c = 0; c < seen; ++c)
             p[c] = vecExp(p[c] - mNew);
           l[r] = l[r] * alpha + detail::sumFixed(p, bk);
-          T *orow = o.data() + r * dh;
+          T *orow = o + r * dh;
 #pragma omp simd
           for (int64_t d = 0; d < dh; ++d)
             orow[d] = orow[d] * alpha;
           m[r] = mNew;
         }
-        update({sc.data(), kBlock, 1, vb + j0 * n.kvStride, n.kvStride,
-                o.data(), dh, bq, dh, bk, true});
+        depthBanded(update,
+                    {sc, kBlock, 1, vb + j0 * n.kvStride, n.kvStride,
+                     o, dh, bq, dh, bk, true},
+                    n, i0, j0);
       }
       for (int64_t r = 0; r < bq; ++r) {
         const int64_t t = i0 + r;
@@ -332,7 +447,7 @@ void forward(T *out, T *lse, const T *q, const T *k, const T *v,
           rowLse = T(-INFINITY);
           continue;
         }
-        const T *orowAcc = o.data() + r * dh;
+        const T *orowAcc = o + r * dh;
 #pragma omp simd
         for (int64_t d = 0; d < dh; ++d)
           orow[d] = orowAcc[d] / l[r];
@@ -354,8 +469,14 @@ void backwardB(T *dq, T *dk, T *dv, const T *dout, const T *q, const T *k,
                          detail::kParallelWork)
   {
     const size_t block = size_t(kBlock), width = size_t(dh > 0 ? dh : 1);
-    std::vector<T> kt(width * block), vt(width * block), p(block * block),
-        ds(block * block), proj(size_t(std::max<int64_t>(1, n.group * n.seqQ)));
+    static thread_local std::vector<T> ktBuf, vtBuf, pBuf, dsBuf, projBuf;
+    ktBuf.resize(width * block);
+    vtBuf.resize(width * block);
+    pBuf.resize(block * block);
+    dsBuf.resize(block * block);
+    projBuf.resize(size_t(std::max<int64_t>(1, n.group * n.seqQ)));
+    T *kt = ktBuf.data(), *vt = vtBuf.data(), *p = pBuf.data(),
+      *ds = dsBuf.data(), *proj = projBuf.data();
 #pragma omp for schedule(dynamic, 1)
     for (int64_t unit = 0; unit < units; ++unit) {
       const int64_t b = unit / n.kvHeads, kvh = unit % n.kvHeads;
@@ -377,9 +498,9 @@ void backwardB(T *dq, T *dk, T *dv, const T *dout, const T *q, const T *k,
         }
       for (int64_t j0 = 0; j0 < n.seqKV; j0 += kBlock) {
         const int64_t bk = std::min(kBlock, n.seqKV - j0);
-        packTransposed(kb + j0 * n.kvStride, n.kvStride, bk, dh, kt.data(),
+        packTransposed(kb + j0 * n.kvStride, n.kvStride, bk, dh, kt,
                        kBlock, portable);
-        packTransposed(vb + j0 * n.kvStride, n.kvStride, bk, dh, vt.data(),
+        packTransposed(vb + j0 * n.kvStride, n.kvStride, bk, dh, vt,
                        kBlock, portable);
         const int64_t iFirst = n.firstQuery(j0) / kBlock * kBlock;
         for (int64_t g = 0; g < n.group; ++g) {
@@ -389,14 +510,18 @@ void backwardB(T *dq, T *dk, T *dv, const T *dout, const T *q, const T *k,
             const int64_t off = (b * n.seqQ + i0) * n.qStride + h * dh;
             const T *qb0 = q + off, *gb0 = dout + off;
             // Scores and dout . v for the block.
-            update({qb0, n.qStride, 1, kt.data(), kBlock, p.data(), kBlock, bq,
-                    bk, dh, false});
-            update({gb0, n.qStride, 1, vt.data(), kBlock, ds.data(), kBlock, bq,
-                    bk, dh, false});
+            rowsBanded(update,
+                       {qb0, n.qStride, 1, kt, kBlock, p, kBlock,
+                        bq, bk, dh, false},
+                       n, i0, j0);
+            rowsBanded(update,
+                       {gb0, n.qStride, 1, vt, kBlock, ds, kBlock,
+                        bq, bk, dh, false},
+                       n, i0, j0);
             for (int64_t r = 0; r < bq; ++r) {
               const int64_t t = i0 + r;
               const int64_t seen = n.visibleIn(t, j0, bk);
-              T *pr = p.data() + r * kBlock, *dsr = ds.data() + r * kBlock;
+              T *pr = p + r * kBlock, *dsr = ds + r * kBlock;
               const T rowLse = lse[(b * n.heads + h) * n.seqQ + t];
               const T dProj = proj[size_t(g * n.seqQ + t)];
 #pragma omp simd
@@ -409,12 +534,18 @@ void backwardB(T *dq, T *dk, T *dv, const T *dout, const T *q, const T *k,
                 pr[c] = dsr[c] = T(0);
             }
             // dv += p^T dout, dk += ds^T q, dq += ds k.
-            update({p.data(), 1, kBlock, gb0, n.qStride, dvb + j0 * n.kvStride,
-                    n.kvStride, bk, dh, bq, true});
-            update({ds.data(), 1, kBlock, qb0, n.qStride, dkb + j0 * n.kvStride,
-                    n.kvStride, bk, dh, bq, true});
-            update({ds.data(), kBlock, 1, kb + j0 * n.kvStride, n.kvStride,
-                    dq + off, n.qStride, bq, dh, bk, true});
+            keysBanded(update,
+                       {p, 1, kBlock, gb0, n.qStride,
+                        dvb + j0 * n.kvStride, n.kvStride, bk, dh, bq, true},
+                       n, i0, j0);
+            keysBanded(update,
+                       {ds, 1, kBlock, qb0, n.qStride,
+                        dkb + j0 * n.kvStride, n.kvStride, bk, dh, bq, true},
+                       n, i0, j0);
+            depthBanded(update,
+                        {ds, kBlock, 1, kb + j0 * n.kvStride,
+                         n.kvStride, dq + off, n.qStride, bq, dh, bk, true},
+                        n, i0, j0);
           }
         }
       }

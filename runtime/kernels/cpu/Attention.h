@@ -33,9 +33,13 @@
 //    across threads and the bits do not depend on the thread count, nor on
 //    whether the AVX-512 or the portable micro-kernel ran (both perform the
 //    same fused multiply-adds).
-// A masked key's value still enters its block's products as 0 * v, so a
-// non-finite value of a key a row cannot see makes that row NaN (exact for
-// finite values, which is what training produces until it has diverged).
+// On the diagonal of a causal attention, bands of 6 rows (the micro-
+// kernel's height) compute only the scores their rows see and sum only the
+// terms that are not 0 * x (a masked key's p and ds are 0): leaving out
+// 0 * x leaves a sum of finite values as it is, and within a band a masked
+// key's value still enters as 0 * v, so a non-finite value of a key a row
+// cannot see may make that row NaN (training produces finite values until
+// it has diverged).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_KERNELS_CPU_ATTENTION_H
