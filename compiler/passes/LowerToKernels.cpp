@@ -19,6 +19,8 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <functional>
+
 namespace pipec {
 #define GEN_PASS_DEF_NNLOWERTOKERNELSPASS
 #include "compiler/passes/Passes.h.inc"
@@ -502,6 +504,112 @@ static LogicalResult lowerOp(Operation *op, ModuleOp module,
   return success();
 }
 
+/// The slice gradients a sum of gradient adds gathers, when it is one
+/// tensor's three disjoint windows along one axis (q, k and v out of
+/// c_attn's output: slice_grad x3 and grad_add x2), each add and each
+/// slice gradient used by that sum alone. Empty otherwise.
+static SmallVector<nn::SliceGradOp, 3> threeSliceSum(nn::GradAddOp root) {
+  SmallVector<nn::SliceGradOp, 3> leaves;
+  SmallVector<Operation *> inner;
+  bool ok = true;
+  std::function<void(Value)> visit = [&](Value v) {
+    Operation *def = v.getDefiningOp();
+    if (!def || !v.hasOneUse() || def->getBlock() != root->getBlock()) {
+      ok = false;
+      return;
+    }
+    if (auto add = dyn_cast<nn::GradAddOp>(def)) {
+      inner.push_back(add);
+      visit(add.getLhs());
+      visit(add.getRhs());
+    } else if (auto slice = dyn_cast<nn::SliceGradOp>(def)) {
+      leaves.push_back(slice);
+    } else {
+      ok = false;
+    }
+  };
+  visit(root.getLhs());
+  visit(root.getRhs());
+  if (!ok || leaves.size() != 3)
+    return {};
+  const int64_t axis = int64_t(leaves[0].getAxis());
+  const int64_t dim = shapeOf(root.getResult())[size_t(axis)];
+  for (nn::SliceGradOp s : leaves)
+    if (int64_t(s.getAxis()) != axis || s.getDx().getType() != root.getType())
+      return {};
+  for (size_t a = 0; a < 3; ++a) {
+    const int64_t lo = int64_t(leaves[a].getOffset());
+    const int64_t hi = lo + shapeOf(leaves[a].getDy())[size_t(axis)];
+    if (lo < 0 || hi > dim)
+      return {};
+    for (size_t b = a + 1; b < 3; ++b) {
+      const int64_t lo2 = int64_t(leaves[b].getOffset());
+      const int64_t hi2 = lo2 + shapeOf(leaves[b].getDy())[size_t(axis)];
+      if (lo < hi2 && lo2 < hi)
+        return {};
+    }
+  }
+  return leaves;
+}
+
+/// Replaces every sum of three slice gradients of `fn` (threeSliceSum) by
+/// one kernel.call "slices3_backward_b": one pass over the tensor instead
+/// of three zero-filled slice gradients and two full-size adds, with the
+/// same bits (Shape.h). Returns failure after a diagnostic.
+static LogicalResult fuseThreeSliceSums(func::FuncOp fn, StringRef target) {
+  // One sum at a time, each found afresh (a fusion erases ops a list would
+  // still hold); a function has a few dozen such sums at most.
+  while (true) {
+    nn::GradAddOp root;
+    SmallVector<nn::SliceGradOp, 3> leaves;
+    fn.walk([&](nn::GradAddOp add) {
+      if (root)
+        return;
+      leaves = threeSliceSum(add);
+      if (!leaves.empty())
+        root = add;
+    });
+    if (!root)
+      return success();
+    if (!kernelArity(target, "slices3_backward_b"))
+      return root->emitError("nn-lower-to-kernels: kernel "
+                             "'slices3_backward_b' is not in the ")
+             << target << " library";
+    auto in = shapeOf(root.getResult());
+    int64_t axis = int64_t(leaves[0].getAxis()), outer, inner;
+    aroundAxis(in, axis, outer, inner);
+    SmallVector<int64_t> ints = {outer, in[size_t(axis)], inner};
+    SmallVector<Value> inputs;
+    for (nn::SliceGradOp s : leaves) {
+      inputs.push_back(s.getDy());
+      ints.push_back(int64_t(s.getOffset()));
+      ints.push_back(shapeOf(s.getDy())[size_t(axis)]);
+    }
+    OpBuilder b(root);
+    auto call = kernel::CallOp::create(
+        b, root->getLoc(), TypeRange{root.getType()},
+        b.getStringAttr("slices3_backward_b"), inputs,
+        b.getDenseI64ArrayAttr(ints), b.getDenseF64ArrayAttr({}),
+        b.getStrArrayAttr({}), b.getStringAttr("nn.grad_add"));
+    for (NamedAttribute attr : root->getDiscardableAttrs())
+      call->setAttr(attr.getName(), attr.getValue());
+    // The dy operands are defined before their slice gradients, so before
+    // the root: the call may take the root's place.
+    Operation *top = root;
+    root.getResult().replaceAllUsesWith(call.getResult(0));
+    SmallVector<Operation *> dead = {top};
+    for (size_t i = 0; i < dead.size(); ++i)
+      for (Value v : dead[i]->getOperands())
+        if (Operation *d = v.getDefiningOp();
+            d && isa<nn::GradAddOp, nn::SliceGradOp>(d) && v.hasOneUse())
+          dead.push_back(d);
+    for (Operation *op : dead) {
+      op->dropAllUses();
+      op->erase();
+    }
+  }
+}
+
 namespace {
 struct NNLowerToKernelsPass
     : public pipec::impl::NNLowerToKernelsPassBase<NNLowerToKernelsPass> {
@@ -520,6 +628,8 @@ struct NNLowerToKernelsPass
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (!optimizer && fn.getSymName() == "optimizer_step")
         continue;
+      if (failed(fuseThreeSliceSums(fn, target)))
+        return signalPassFailure();
       SmallVector<Operation *> ops;
       for (Operation &op : fn.getBody().getOps())
         if (op.getDialect() &&

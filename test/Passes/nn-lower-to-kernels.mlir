@@ -1,6 +1,8 @@
 // RUN: pipec-opt %s --split-input-file --nn-autodiff --nn-lower-to-kernels | FileCheck %s
 // RUN: pipec-opt %s --split-input-file --nn-autodiff --nn-lower-to-kernels=optimizer=false | FileCheck %s --check-prefix=NOOPT
 // RUN: pipec-opt %s --split-input-file --nn-autodiff --nn-fuse --nn-lower-to-kernels | FileCheck %s --check-prefix=FUSED
+// RUN: pipec-opt %s --split-input-file --nn-autodiff --nn-lower-to-kernels | FileCheck %s --check-prefix=SLICES3
+// RUN: pipec-opt %s --split-input-file --nn-autodiff --nn-lower-to-kernels=target=cuda | FileCheck %s --check-prefix=SLICES3
 
 // Tests that every op of the three functions becomes one kernel.call: the
 // shapes as integers (rows, k, n, transpose), the accumulators a W op adds
@@ -114,6 +116,63 @@ module attributes {nn.train = {lr = 1.0e-03 : f64, warmup_steps = 2 : i64, decay
     %g = nn.param @g : tensor<8xf32>
     %y = nn.rmsnorm %s, %g eps = 1.0e-05 : (tensor<2x4x8xf32>, tensor<8xf32>) -> tensor<2x4x8xf32>
     %loss = nn.cross_entropy %y, %t : (tensor<2x4x8xf32>, tensor<2x4xi32>) -> tensor<f32>
+    return %loss : tensor<f32>
+  }
+}
+
+// -----
+
+// Tests that the gradient of three disjoint slices of one tensor (q, k, v
+// out of one matmul), three slice_grads summed by two grad_adds, becomes
+// one kernel.call "slices3_backward_b" (the dy of each window, its offset
+// and size along the axis), and that the matmul's B reads it; windows that
+// overlap (the second case's k) keep the slice gradients and the adds.
+// SLICES3-LABEL: nn.parameter @w : tensor<8x24xf32>
+// SLICES3: func.func @train_step
+// SLICES3-NOT: "slice_backward_b"
+// SLICES3: %[[DQKV:.+]] = kernel.call "slices3_backward_b"(%{{.+}}, %{{.+}}, %{{.+}}) ints [8, 24, 1, 16, 8, 8, 8, 0, 8] reals [] state [] from "nn.grad_add" {{.*}}: (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x24xf32>
+// SLICES3-NOT: "slice_backward_b"
+// SLICES3: kernel.call "matmul_backward_w"(%{{.+}}, %[[DQKV]])
+module attributes {nn.train = {lr = 1.0e-03 : f64, warmup_steps = 2 : i64, decay = "constant", decay_steps = 10 : i64, min_lr = 1.0e-04 : f64, beta1 = 0.9 : f64, beta2 = 0.95 : f64, eps = 1.0e-08 : f64, weight_decay = 0.1 : f64, grad_clip = 1.0 : f64}} {
+  nn.parameter @w : tensor<8x24xf32> <{init = "normal", std = 2.0e-02 : f64}>
+  nn.parameter @head : tensor<8x16xf32> <{init = "normal", std = 2.0e-02 : f64}>
+  func.func @forward(%x: tensor<2x4x8xf32>, %t: tensor<2x4xi32>) -> tensor<f32> {
+    %w = nn.param @w : tensor<8x24xf32>
+    %head = nn.param @head : tensor<8x16xf32>
+    %qkv = nn.matmul %x, %w : (tensor<2x4x8xf32>, tensor<8x24xf32>) -> tensor<2x4x24xf32>
+    %q = nn.slice %qkv axis = 2 offset = 0 size = 8 : (tensor<2x4x24xf32>) -> tensor<2x4x8xf32>
+    %k = nn.slice %qkv axis = 2 offset = 8 size = 8 : (tensor<2x4x24xf32>) -> tensor<2x4x8xf32>
+    %v = nn.slice %qkv axis = 2 offset = 16 size = 8 : (tensor<2x4x24xf32>) -> tensor<2x4x8xf32>
+    %qk = nn.mul %q, %k : (tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+    %h = nn.add %qk, %v : (tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+    %l = nn.matmul %h, %head : (tensor<2x4x8xf32>, tensor<8x16xf32>) -> tensor<2x4x16xf32>
+    %loss = nn.cross_entropy %l, %t : (tensor<2x4x16xf32>, tensor<2x4xi32>) -> tensor<f32>
+    return %loss : tensor<f32>
+  }
+}
+
+// -----
+
+// SLICES3-LABEL: nn.parameter @w : tensor<8x24xf32>
+// SLICES3: func.func @train_step
+// SLICES3-NOT: "slices3_backward_b"
+// SLICES3: kernel.call "slice_backward_b"
+// SLICES3: kernel.call "add_forward"({{.*}}) ints [192, 192]
+// SLICES3-NOT: "slices3_backward_b"
+module attributes {nn.train = {lr = 1.0e-03 : f64, warmup_steps = 2 : i64, decay = "constant", decay_steps = 10 : i64, min_lr = 1.0e-04 : f64, beta1 = 0.9 : f64, beta2 = 0.95 : f64, eps = 1.0e-08 : f64, weight_decay = 0.1 : f64, grad_clip = 1.0 : f64}} {
+  nn.parameter @w : tensor<8x24xf32> <{init = "normal", std = 2.0e-02 : f64}>
+  nn.parameter @head : tensor<8x16xf32> <{init = "normal", std = 2.0e-02 : f64}>
+  func.func @forward(%x: tensor<2x4x8xf32>, %t: tensor<2x4xi32>) -> tensor<f32> {
+    %w = nn.param @w : tensor<8x24xf32>
+    %head = nn.param @head : tensor<8x16xf32>
+    %qkv = nn.matmul %x, %w : (tensor<2x4x8xf32>, tensor<8x24xf32>) -> tensor<2x4x24xf32>
+    %q = nn.slice %qkv axis = 2 offset = 0 size = 8 : (tensor<2x4x24xf32>) -> tensor<2x4x8xf32>
+    %k = nn.slice %qkv axis = 2 offset = 4 size = 8 : (tensor<2x4x24xf32>) -> tensor<2x4x8xf32>
+    %v = nn.slice %qkv axis = 2 offset = 16 size = 8 : (tensor<2x4x24xf32>) -> tensor<2x4x8xf32>
+    %qk = nn.mul %q, %k : (tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+    %h = nn.add %qk, %v : (tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+    %l = nn.matmul %h, %head : (tensor<2x4x8xf32>, tensor<8x16xf32>) -> tensor<2x4x16xf32>
+    %loss = nn.cross_entropy %l, %t : (tensor<2x4x16xf32>, tensor<2x4xi32>) -> tensor<f32>
     return %loss : tensor<f32>
   }
 }

@@ -164,6 +164,44 @@ void checkMovement(int64_t outer, int64_t dim, int64_t inner, int64_t offset,
          d == 0, differing(d));
 }
 
+/// slices3_backward_b: each window holds its dy (+0 for -0, as the adds it
+/// replaces give), zeros elsewhere; windows in any order, with gaps.
+void checkSlices3(int64_t outer, int64_t dim, int64_t inner,
+                  const int64_t off[3], const int64_t size[3], uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const int64_t n = outer * dim * inner;
+  std::vector<std::vector<bf16>> dy(3);
+  for (int k = 0; k < 3; ++k) {
+    dy[size_t(k)] = randomBf16(rng, size_t(outer * size[k] * inner), 1.0f);
+    dy[size_t(k)][0] = __float2bfloat16_rn(-0.0f);
+  }
+  Device<bf16> dy0_{dy[0].size()}, dy1_{dy[1].size()}, dy2_{dy[2].size()},
+      dx_{size_t(n)};
+  dy0_.put(dy[0]);
+  dy1_.put(dy[1]);
+  dy2_.put(dy[2]);
+  CHECK(pipert::cuda::slices3(dx_.p, dy0_.p, dy1_.p, dy2_.p, outer, dim, inner,
+                              off, size, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto dx = dx_.get();
+  int64_t d = 0;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < dim; ++j)
+      for (int64_t in = 0; in < inner; ++in) {
+        uint16_t want = 0;
+        for (int k = 0; k < 3; ++k)
+          if (j >= off[k] && j < off[k] + size[k]) {
+            uint16_t b = bits(
+                dy[size_t(k)][size_t((o * size[k] + j - off[k]) * inner + in)]);
+            want = b == 0x8000 ? uint16_t(0) : b;
+          }
+        d += bits(dx[size_t((o * dim + j) * inner + in)]) != want;
+      }
+  report("slices3_backward_b",
+         dims({{"outer", outer}, {"dim", dim}, {"inner", inner}}), d == 0,
+         differing(d));
+}
+
 void checkTranspose(std::vector<int64_t> shape, std::vector<int64_t> perm,
                     uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -245,6 +283,10 @@ void runShapeChecks() {
   checkBroadcast(1024, 768, 24);
   checkMovement(3, 17, 5, 4, 9, 25);
   checkMovement(8, 2304, 1, 768, 768, 26);
+  const int64_t qkvOff[3] = {1536, 768, 0}, qkvSize[3] = {768, 768, 768};
+  checkSlices3(8, 2304, 1, qkvOff, qkvSize, 31);
+  const int64_t gapOff[3] = {9, 1, 5}, gapSize[3] = {2, 3, 4};
+  checkSlices3(5, 13, 3, gapOff, gapSize, 32);
   checkTranspose({1, 1, 2, 3, 5, 7}, {0, 1, 4, 2, 5, 3}, 27);
   checkTranspose({1, 1, 4, 64, 12, 64}, {0, 1, 2, 4, 3, 5}, 28);
   checkSoftmax(37, 97, 29);

@@ -322,6 +322,17 @@ inline Status slice_backward_b(T *dx, const T *dy, int64_t outer, int64_t dim,
 }
 
 template <typename T, int64_t... S>
+inline Status slices3_backward_b(T *dx, const T *dy0, const T *dy1,
+                                 const T *dy2, int64_t outer, int64_t dim,
+                                 int64_t inner, int64_t off0, int64_t size0,
+                                 int64_t off1, int64_t size1, int64_t off2,
+                                 int64_t size2) {
+  slices3BackwardB<T, S...>(dx, dy0, dy1, dy2, outer, dim, inner, off0, size0,
+                            off1, size1, off2, size2);
+  return Status::success();
+}
+
+template <typename T, int64_t... S>
 inline Status rope_backward_b(T *dx, const T *dy, int64_t batch, int64_t seq,
                               int64_t heads, int64_t headDim, double theta) {
   ropeBackwardB<T, S...>(dx, dy, batch, seq, heads, headDim, theta, false);

@@ -67,6 +67,45 @@ inline void sliceBackwardB(T *dx, const T *dy, int64_t outerArg,
   }
 }
 
+/// B of three slices of one tensor summed (q, k and v out of c_attn's
+/// output): dx[:, off_w : off_w + size_w, :] = dy_w + 0 for the three
+/// disjoint windows w, zeros elsewhere: the bits of the two gradient adds
+/// of three slice gradients it replaces (x + 0 turns -0 into +0, as they
+/// did), in one pass instead of five.
+template <typename T, int64_t... S>
+inline void slices3BackwardB(T *dx, const T *dy0, const T *dy1, const T *dy2,
+                             int64_t outerArg, int64_t dimArg,
+                             int64_t innerArg, int64_t off0Arg,
+                             int64_t size0Arg, int64_t off1Arg,
+                             int64_t size1Arg, int64_t off2Arg,
+                             int64_t size2Arg) {
+  const int64_t outer = detail::fixedOr<0, S...>(outerArg);
+  const int64_t dim = detail::fixedOr<1, S...>(dimArg);
+  const int64_t inner = detail::fixedOr<2, S...>(innerArg);
+  const int64_t off[3] = {detail::fixedOr<3, S...>(off0Arg),
+                          detail::fixedOr<5, S...>(off1Arg),
+                          detail::fixedOr<7, S...>(off2Arg)};
+  const int64_t size[3] = {detail::fixedOr<4, S...>(size0Arg),
+                           detail::fixedOr<6, S...>(size1Arg),
+                           detail::fixedOr<8, S...>(size2Arg)};
+  const T *dy[3] = {dy0, dy1, dy2};
+  // Windows that leave no gap need no zeros.
+  const bool gaps = size[0] + size[1] + size[2] < dim;
+#pragma omp parallel for schedule(static)                                          if (outer * dim * inner >= detail::kParallelWork)
+  for (int64_t o = 0; o < outer; ++o) {
+    T *row = dx + o * dim * inner;
+    if (gaps)
+      for (int64_t i = 0; i < dim * inner; ++i)
+        row[i] = T(0);
+    for (int w = 0; w < 3; ++w) {
+      T *win = row + off[w] * inner;
+      const T *g = dy[w] + o * size[w] * inner;
+      for (int64_t i = 0; i < size[w] * inner; ++i)
+        win[i] = g[i] + T(0);
+    }
+  }
+}
+
 /// Reshape keeps the row-major order: y = x (n elements).
 template <typename T, int64_t... S>
 inline void reshapeForward(T *y, const T *x, int64_t nArg) {

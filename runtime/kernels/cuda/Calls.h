@@ -384,6 +384,15 @@ inline Status slice_backward_b(const Context &c, P dx, P dy, int64_t outer,
   return check(slice(dx, dy, outer, dim, inner, offset, size, true, c.stream),
                "slice_backward_b");
 }
+inline Status slices3_backward_b(const Context &c, P dx, P dy0, P dy1, P dy2,
+                                 int64_t outer, int64_t dim, int64_t inner,
+                                 int64_t off0, int64_t size0, int64_t off1,
+                                 int64_t size1, int64_t off2, int64_t size2) {
+  const int64_t off[3] = {off0, off1, off2}, size[3] = {size0, size1, size2};
+  return check(slices3(dx, dy0, dy1, dy2, outer, dim, inner, off, size,
+                       c.stream),
+               "slices3_backward_b");
+}
 inline Status rope_backward_b(const Context &c, P dx, P cosT, P sinT, P dy,
                               int64_t batch, int64_t seq, int64_t heads,
                               int64_t headDim, double theta) {

@@ -112,6 +112,30 @@ __global__ void sliceKernel(bf16 *y, const bf16 *x, int64_t outer, int64_t dim,
                               : __float2bfloat16_rn(0.0f);
 }
 
+/// The three windows of slices3 (passed by value: no indexing at run time
+/// into local memory).
+struct Windows3 {
+  const bf16 *dy[3];
+  int64_t off[3], size[3];
+};
+
+/// dx [outer, dim, inner]: dy_w + 0 where d falls in window w, else zero.
+__global__ void slices3Kernel(bf16 *dx, Windows3 w, int64_t outer,
+                              int64_t dim, int64_t inner) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= outer * dim * inner)
+    return;
+  int64_t in = i % inner, d = (i / inner) % dim, o = i / (inner * dim);
+  float v = 0.0f;
+#pragma unroll
+  for (int k = 0; k < 3; ++k) {
+    int64_t s = d - w.off[k];
+    if (s >= 0 && s < w.size[k])
+      v = __bfloat162float(w.dy[k][(o * w.size[k] + s) * inner + in]) + 0.0f;
+  }
+  dx[i] = __float2bfloat16_rn(v); // dy + 0, as the two adds it replaces
+}
+
 /// The 6-axis transpose as the host precomputes it: y's axis a has extent
 /// extent[a] and steps x by xStride[a] (x's stride of axis perm[a]), so the
 /// kernel indexes nothing at run time (no local memory).
@@ -211,6 +235,21 @@ cudaError_t slice(bf16 *y, const bf16 *x, int64_t outer, int64_t dim,
     return cudaSuccess;
   sliceKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, x, outer, dim, inner,
                                                    offset, size, backward);
+  return launched();
+}
+
+cudaError_t slices3(bf16 *dx, const bf16 *dy0, const bf16 *dy1,
+                    const bf16 *dy2, int64_t outer, int64_t dim, int64_t inner,
+                    const int64_t off[3], const int64_t size[3],
+                    cudaStream_t stream) {
+  int64_t n = outer * dim * inner;
+  if (n == 0)
+    return cudaSuccess;
+  Windows3 w{{dy0, dy1, dy2},
+             {off[0], off[1], off[2]},
+             {size[0], size[1], size[2]}};
+  slices3Kernel<<<blocksFor(n), kBlock, 0, stream>>>(dx, w, outer, dim,
+                                                     inner);
   return launched();
 }
 

@@ -136,6 +136,15 @@ cudaError_t storeLoss(double *loss, const float *value, cudaStream_t stream);
 /// y[i] = x[i] rounded to bf16 (nearest, ties to even): a working copy.
 cudaError_t roundToBf16(__nv_bfloat16 *y, const float *x, int64_t n,
                         cudaStream_t stream);
+/// B of three slices of one tensor summed: dx [outer, dim, inner] holds
+/// dy_w in the disjoint windows (off[w], size[w]) along dim, zeros
+/// elsewhere (every element written once).
+cudaError_t slices3(__nv_bfloat16 *dx, const __nv_bfloat16 *dy0,
+                    const __nv_bfloat16 *dy1, const __nv_bfloat16 *dy2,
+                    int64_t outer, int64_t dim, int64_t inner,
+                    const int64_t off[3], const int64_t size[3],
+                    cudaStream_t stream);
+
 /// x [outer, dim, inner] sliced to [outer, size, inner] at offset; or its B
 /// (y = dx [outer, dim, inner], zeros outside the slice).
 cudaError_t slice(__nv_bfloat16 *y, const __nv_bfloat16 *x, int64_t outer,

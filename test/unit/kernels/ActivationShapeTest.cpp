@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 using namespace pipert::cpu;
 using namespace kerneltest;
 
@@ -71,6 +73,46 @@ TEST(Slice, ForwardAndGradientAlongMiddleAxis) {
                  true);
   for (size_t i = 0; i < dx.size(); ++i)
     EXPECT_EQ(twice[i], 2 * dx[i]);
+}
+
+TEST(Slice, ThreeWindowsInOnePassGiveTheSumsBits) {
+  // slices3_backward_b replaces slice_backward_b x 3 and two adds: the
+  // same bits (in the adds' order, zeros and negative zeros included),
+  // with windows that tile the axis (q, k, v) and windows with gaps, in
+  // any order along it.
+  std::mt19937_64 rng(23);
+  struct Windows {
+    int64_t dim, off[3], size[3];
+  };
+  for (const Windows &w : {Windows{12, {8, 4, 0}, {4, 4, 4}},
+                           Windows{13, {9, 1, 5}, {2, 3, 4}},
+                           Windows{9, {0, 3, 6}, {3, 3, 3}}}) {
+    const int64_t outer = 5, inner = 3;
+    std::vector<std::vector<float>> dy(3);
+    for (int k = 0; k < 3; ++k) {
+      auto v = randomVector(rng, outer * w.size[k] * inner);
+      dy[size_t(k)].assign(v.begin(), v.end());
+      dy[size_t(k)][0] = -0.0f; // a negative zero in every window
+      dy[size_t(k)][1] = 0.0f;
+    }
+    const size_t n = size_t(outer * w.dim * inner);
+    std::vector<float> s[3], want(n);
+    for (int k = 0; k < 3; ++k) {
+      s[k].assign(n, 7.0f);
+      sliceBackwardB(s[k].data(), dy[size_t(k)].data(), outer, w.dim, inner,
+                     w.off[k], w.size[k]);
+    }
+    for (size_t i = 0; i < n; ++i)
+      want[i] = (s[0][i] + s[1][i]) + s[2][i];
+    std::vector<float> got(n, 7.0f);
+    slices3BackwardB(got.data(), dy[0].data(), dy[1].data(), dy[2].data(),
+                     outer, w.dim, inner, w.off[0], w.size[0], w.off[1],
+                     w.size[1], w.off[2], w.size[2]);
+    for (size_t i = 0; i < n; ++i)
+      EXPECT_EQ(std::signbit(got[i]), std::signbit(want[i])) << "element " << i;
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), n * sizeof(float)), 0)
+        << "dim " << w.dim;
+  }
 }
 
 TEST(Reshape, IsACopyBothWays) {

@@ -549,6 +549,20 @@ static void checkSliceReshape(uint64_t seed) {
       reshapeBackwardB<T, n, 0>(dx2.data(), x.data(), n, acc);
     expectSameBits(dx1, dx2, "reshapeBackwardB" + tag);
   }
+  // Three windows: this one, one before it (or after) and one of size 1.
+  constexpr int64_t off1 = OFF >= 1 ? 0 : OFF + SZ, size1 = 1;
+  constexpr int64_t off2 = OFF >= 2 ? 1 : OFF + SZ + 1, size2 = 1;
+  if constexpr (off2 + size2 <= D && off1 + size1 <= D) {
+    auto dy1 = randomVector<T>(rng, O * size1 * I);
+    auto dy2 = randomVector<T>(rng, O * size2 * I);
+    auto s1 = dx0, s2 = dx0;
+    slices3BackwardB<T>(s1.data(), dy.data(), dy1.data(), dy2.data(), O, D, I,
+                        OFF, SZ, off1, size1, off2, size2);
+    slices3BackwardB<T, O, D, I, OFF, SZ, off1, size1, off2, size2>(
+        s2.data(), dy.data(), dy1.data(), dy2.data(), O, D, I, OFF, SZ, off1,
+        size1, off2, size2);
+    expectSameBits(s1, s2, "slices3BackwardB");
+  }
   auto r1 = randomVector<T>(rng, O * D * I), r2 = r1;
   reshapeForward<T>(r1.data(), x.data(), O * D * I);
   reshapeForward<T, O * D * I>(r2.data(), x.data(), O * D * I);
