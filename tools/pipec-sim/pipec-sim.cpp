@@ -144,6 +144,20 @@ std::string parseLink(const std::string &v, double &alpha, double &bandwidth) {
   return "";
 }
 
+/// Parses `path`, a pipec-run trace.json given to `option`, into j.
+/// Returns why not, or "".
+std::string readTraceJson(const std::string &path, const char *option,
+                          json &j) {
+  std::ifstream in(path);
+  if (!in)
+    return std::string("cannot open ") + option + " " + path;
+  j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.contains("traceEvents") ||
+      !j["traceEvents"].is_array())
+    return path + ": not a pipec-run trace (no traceEvents array)";
+  return "";
+}
+
 /// What --link-from measured: the link model and the messages behind it.
 struct LinkFit {
   double alpha = 0, bandwidth = 0; ///< bandwidth +inf: one message size
@@ -160,13 +174,9 @@ struct LinkFit {
 /// size, fitted by a line (alpha, 1 / bandwidth); one size fits alpha
 /// alone. Returns why not, or "".
 std::string fitLink(const std::string &path, LinkFit &fit) {
-  std::ifstream in(path);
-  if (!in)
-    return "cannot open --link-from " + path;
-  json j = json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.contains("traceEvents") ||
-      !j["traceEvents"].is_array())
-    return path + ": not a pipec-run trace (no traceEvents array)";
+  json j;
+  if (std::string why = readTraceJson(path, "--link-from", j); !why.empty())
+    return why;
   struct Msg {
     double sendPost = -1, recvPost = -1, waitStart = -1, waitEnd = -1;
     int64_t bytes = -1;
@@ -364,13 +374,9 @@ struct Measured {
 std::string readTrace(const std::string &path,
                       const std::vector<pipert::Stream> &streams,
                       int32_t chunks, Measured &out) {
-  std::ifstream in(path);
-  if (!in)
-    return "cannot open --trace " + path;
-  json j = json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.contains("traceEvents") ||
-      !j["traceEvents"].is_array())
-    return path + ": not a pipec-run trace (no traceEvents array)";
+  json j;
+  if (std::string why = readTraceJson(path, "--trace", j); !why.empty())
+    return why;
   struct Event {
     int32_t rank;
     int64_t instr, step;

@@ -218,53 +218,31 @@ struct Dims {
 /// masked corner costs nothing. The micro-kernel's tile height.
 constexpr int64_t kBand = 6;
 
-/// q k^T-shaped products (rows: queries i0 + r, columns: the block's keys
-/// from j0) over the columns each band of rows sees: C[r, c] for c below
-/// what the band's last row sees; the rest of C is left as it was (the
-/// callers zero a row's masked keys). Every computed chain is the whole
-/// block's.
+/// Products whose rows are the queries i0 + r and whose `keys` extent
+/// (Product::cols: the scores q k^T and dout v^T; Product::depth: the sums
+/// p v and ds k) runs over the block's keys from j0: each band of rows
+/// computes only the keys its last row sees. Of the scores, the rest of C
+/// is left as it was (the callers zero a row's masked keys); of the sums,
+/// the terms left out are 0 * v (a masked key's p or ds is 0), which leave
+/// a sum of finite values as it is. Every computed chain is the block's.
 template <typename T>
-void rowsBanded(Update<T> update, const Product<T> &p, const Dims &n,
-                int64_t i0, int64_t j0) {
-  if (n.visibleIn(i0, j0, p.cols) == p.cols) {
+void queriesBanded(Update<T> update, const Product<T> &p,
+                   int64_t Product<T>::*keys, const Dims &n, int64_t i0,
+                   int64_t j0) {
+  if (n.visibleIn(i0, j0, p.*keys) == p.*keys) {
     update(p); // every row sees every key of the block
     return;
   }
   for (int64_t r0 = 0; r0 < p.rows; r0 += kBand) {
     const int64_t rows = std::min(kBand, p.rows - r0);
-    const int64_t cols = n.visibleIn(i0 + r0 + rows - 1, j0, p.cols);
-    if (cols == 0)
+    const int64_t seen = n.visibleIn(i0 + r0 + rows - 1, j0, p.*keys);
+    if (seen == 0)
       continue;
     Product<T> band = p;
     band.a += r0 * p.sai;
     band.c += r0 * p.ldc;
     band.rows = rows;
-    band.cols = cols;
-    update(band);
-  }
-}
-
-/// Products summed over the block's keys per query row (p v, ds k: rows
-/// are queries i0 + r, depth the keys from j0), each band of rows over the
-/// keys it sees: the terms left out are 0 * v (a masked key's p or ds is
-/// 0), which leave a sum of finite values as it is.
-template <typename T>
-void depthBanded(Update<T> update, const Product<T> &p, const Dims &n,
-                 int64_t i0, int64_t j0) {
-  if (n.visibleIn(i0, j0, p.depth) == p.depth) {
-    update(p);
-    return;
-  }
-  for (int64_t r0 = 0; r0 < p.rows; r0 += kBand) {
-    const int64_t rows = std::min(kBand, p.rows - r0);
-    const int64_t depth = n.visibleIn(i0 + r0 + rows - 1, j0, p.depth);
-    if (depth == 0)
-      continue;
-    Product<T> band = p;
-    band.a += r0 * p.sai;
-    band.c += r0 * p.ldc;
-    band.rows = rows;
-    band.depth = depth;
+    band.*keys = seen;
     update(band);
   }
 }
@@ -406,10 +384,10 @@ void forward(T *out, T *lse, const T *q, const T *k, const T *v,
       const int64_t keys = n.visible(i0 + bq - 1);
       for (int64_t j0 = 0; j0 < keys; j0 += kBlock) {
         const int64_t bk = std::min(kBlock, keys - j0);
-        rowsBanded(update,
-                   {qb0, n.qStride, 1, kTb + j0, n.seqKV, sc, kBlock,
-                    bq, bk, dh, false},
-                   n, i0, j0);
+        queriesBanded(update,
+                      {qb0, n.qStride, 1, kTb + j0, n.seqKV, sc, kBlock, bq,
+                       bk, dh, false},
+                      &Product<T>::cols, n, i0, j0);
         for (int64_t r = 0; r < bq; ++r) {
           T *p = sc + r * kBlock;
           const int64_t seen = n.visibleIn(i0 + r, j0, bk);
@@ -433,10 +411,10 @@ void forward(T *out, T *lse, const T *q, const T *k, const T *v,
             orow[d] = orow[d] * alpha;
           m[r] = mNew;
         }
-        depthBanded(update,
-                    {sc, kBlock, 1, vb + j0 * n.kvStride, n.kvStride,
-                     o, dh, bq, dh, bk, true},
-                    n, i0, j0);
+        queriesBanded(update,
+                      {sc, kBlock, 1, vb + j0 * n.kvStride, n.kvStride, o, dh,
+                       bq, dh, bk, true},
+                      &Product<T>::depth, n, i0, j0);
       }
       for (int64_t r = 0; r < bq; ++r) {
         const int64_t t = i0 + r;
@@ -510,14 +488,14 @@ void backwardB(T *dq, T *dk, T *dv, const T *dout, const T *q, const T *k,
             const int64_t off = (b * n.seqQ + i0) * n.qStride + h * dh;
             const T *qb0 = q + off, *gb0 = dout + off;
             // Scores and dout . v for the block.
-            rowsBanded(update,
-                       {qb0, n.qStride, 1, kt, kBlock, p, kBlock,
-                        bq, bk, dh, false},
-                       n, i0, j0);
-            rowsBanded(update,
-                       {gb0, n.qStride, 1, vt, kBlock, ds, kBlock,
-                        bq, bk, dh, false},
-                       n, i0, j0);
+            queriesBanded(update,
+                          {qb0, n.qStride, 1, kt, kBlock, p, kBlock, bq, bk,
+                           dh, false},
+                          &Product<T>::cols, n, i0, j0);
+            queriesBanded(update,
+                          {gb0, n.qStride, 1, vt, kBlock, ds, kBlock, bq, bk,
+                           dh, false},
+                          &Product<T>::cols, n, i0, j0);
             for (int64_t r = 0; r < bq; ++r) {
               const int64_t t = i0 + r;
               const int64_t seen = n.visibleIn(t, j0, bk);
@@ -542,10 +520,10 @@ void backwardB(T *dq, T *dk, T *dv, const T *dout, const T *q, const T *k,
                        {ds, 1, kBlock, qb0, n.qStride,
                         dkb + j0 * n.kvStride, n.kvStride, bk, dh, bq, true},
                        n, i0, j0);
-            depthBanded(update,
-                        {ds, kBlock, 1, kb + j0 * n.kvStride,
-                         n.kvStride, dq + off, n.qStride, bq, dh, bk, true},
-                        n, i0, j0);
+            queriesBanded(update,
+                          {ds, kBlock, 1, kb + j0 * n.kvStride, n.kvStride,
+                           dq + off, n.qStride, bq, dh, bk, true},
+                          &Product<T>::depth, n, i0, j0);
           }
         }
       }
