@@ -47,8 +47,8 @@ def parse_args(argv):
                     help="training text or llm.c shard (default ../shared/data/tinyshakespeare.txt)")
     ap.add_argument("--bin", default=str(REPO / "build" / "bin"), help="directory of pipec and pipec-run")
     ap.add_argument("--microbatches", type=int, default=8, help="M, micro-batches per step (default 8)")
-    ap.add_argument("--configs", default="1:gpipe,2:1f1b,2:zb-h1,4:zb-v",
-                    help="pipec plans as STAGES:SCHEDULE[:CORES],... (default 1:gpipe,2:1f1b,2:zb-h1,4:zb-v); "
+    ap.add_argument("--configs", default="1:gpipe,2:1f1b,2:zb-h1,2:zb-v,4:zb-v",
+                    help="pipec plans as STAGES:SCHEDULE[:CORES],... (default 1:gpipe,2:1f1b,2:zb-h1,2:zb-v,4:zb-v); "
                          "CORES overrides pipec-run --cores for that plan (default --threads)")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                     help="cores for both sides (default: all this process may use): the process is pinned to "
