@@ -507,10 +507,12 @@ static LogicalResult lowerOp(Operation *op, ModuleOp module,
 /// The slice gradients a sum of gradient adds gathers, when it is one
 /// tensor's three disjoint windows along one axis (q, k and v out of
 /// c_attn's output: slice_grad x3 and grad_add x2), each add and each
-/// slice gradient used by that sum alone. Empty otherwise.
-static SmallVector<nn::SliceGradOp, 3> threeSliceSum(nn::GradAddOp root) {
+/// slice gradient used by that sum alone; `inner` gets the sum's adds below
+/// the root, each before the ones it uses. Empty otherwise.
+static SmallVector<nn::SliceGradOp, 3>
+threeSliceSum(nn::GradAddOp root, SmallVectorImpl<Operation *> &inner) {
   SmallVector<nn::SliceGradOp, 3> leaves;
-  SmallVector<Operation *> inner;
+  inner.clear();
   bool ok = true;
   std::function<void(Value)> visit = [&](Value v) {
     Operation *def = v.getDefiningOp();
@@ -557,20 +559,16 @@ static SmallVector<nn::SliceGradOp, 3> threeSliceSum(nn::GradAddOp root) {
 /// of three zero-filled slice gradients and two full-size adds, with the
 /// same bits (Shape.h). Returns failure after a diagnostic.
 static LogicalResult fuseThreeSliceSums(func::FuncOp fn, StringRef target) {
-  // One sum at a time, each found afresh (a fusion erases ops a list would
-  // still hold); a function has a few dozen such sums at most.
-  while (true) {
-    nn::GradAddOp root;
-    SmallVector<nn::SliceGradOp, 3> leaves;
-    fn.walk([&](nn::GradAddOp add) {
-      if (root)
-        return;
-      leaves = threeSliceSum(add);
-      if (!leaves.empty())
-        root = add;
-    });
+  // One pass in program order: a fusion erases only the root and ops
+  // defined before it (its operands' trees), never one still ahead.
+  for (Operation &op : llvm::make_early_inc_range(fn.getBody().getOps())) {
+    auto root = dyn_cast<nn::GradAddOp>(op);
     if (!root)
-      return success();
+      continue;
+    SmallVector<Operation *> adds;
+    SmallVector<nn::SliceGradOp, 3> leaves = threeSliceSum(root, adds);
+    if (leaves.empty())
+      continue;
     if (!kernelArity(target, "slices3_backward_b"))
       return root->emitError("nn-lower-to-kernels: kernel "
                              "'slices3_backward_b' is not in the ")
@@ -594,20 +592,16 @@ static LogicalResult fuseThreeSliceSums(func::FuncOp fn, StringRef target) {
     for (NamedAttribute attr : root->getDiscardableAttrs())
       call->setAttr(attr.getName(), attr.getValue());
     // The dy operands are defined before their slice gradients, so before
-    // the root: the call may take the root's place.
-    Operation *top = root;
+    // the root: the call may take the root's place. The sum's ops go,
+    // users before what they use.
     root.getResult().replaceAllUsesWith(call.getResult(0));
-    SmallVector<Operation *> dead = {top};
-    for (size_t i = 0; i < dead.size(); ++i)
-      for (Value v : dead[i]->getOperands())
-        if (Operation *d = v.getDefiningOp();
-            d && isa<nn::GradAddOp, nn::SliceGradOp>(d) && v.hasOneUse())
-          dead.push_back(d);
-    for (Operation *op : dead) {
-      op->dropAllUses();
-      op->erase();
-    }
+    root->erase();
+    for (Operation *add : adds)
+      add->erase();
+    for (nn::SliceGradOp s : leaves)
+      s->erase();
   }
+  return success();
 }
 
 namespace {

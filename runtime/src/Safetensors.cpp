@@ -5,6 +5,8 @@
 #include "pipert/AtomicFile.h"
 #include "pipert/InputFile.h"
 
+#include "kernels/cuda/Bf16.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -353,14 +355,6 @@ Tensor makeFloatTensor(const std::string &name, std::vector<int64_t> shape,
   return t;
 }
 
-/// bfloat16 is float's upper half: exact.
-static float bf16ToFloat(uint16_t h) {
-  uint32_t bits = uint32_t(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 /// IEEE half to float, exactly (subnormals, infinities and NaN kept).
 static float f16ToFloat(uint16_t h) {
   const uint32_t sign = uint32_t(h >> 15) << 31;
@@ -408,7 +402,7 @@ bool readFloatTensor(const Tensor &tensor, std::vector<T> &out,
     for (int64_t i = 0; i < n; ++i) {
       uint16_t h;
       std::memcpy(&h, tensor.data.data() + 2 * i, 2);
-      out[i] = static_cast<T>(brain ? bf16ToFloat(h) : f16ToFloat(h));
+      out[i] = static_cast<T>(brain ? bf16::toFloat(h) : f16ToFloat(h));
     }
     return true;
   }
