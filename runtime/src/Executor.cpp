@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <sys/mman.h>
 #include <thread>
 
 namespace pipert {
@@ -44,6 +45,34 @@ static Status guarded(const std::function<Status(int64_t)> &checkpoint,
                            ": unexpected error");
   }
 }
+
+namespace {
+
+/// A host arena of `bytes` (a multiple of 256), zeroed. Arenas of 2 MiB
+/// and more are 2 MiB-aligned and asked for transparent huge pages: a
+/// GEMM's packing reads op(A) a row at a time, and rows of a few KiB each
+/// on its own 4 KiB page missed the TLB often enough to cost gpt-512's
+/// GEMMs 5-9% (docs/PERFORMANCE.md). The kernel may refuse (THP "never"):
+/// the arena is then on small pages, and nothing else changes.
+uint8_t *allocateHostArena(size_t bytes) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  void *p = nullptr;
+  if (bytes >= kHuge) {
+    bytes = (bytes + kHuge - 1) / kHuge * kHuge;
+    p = std::aligned_alloc(kHuge, bytes);
+#if defined(MADV_HUGEPAGE)
+    if (p)
+      ::madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+  } else {
+    p = std::aligned_alloc(64, bytes);
+  }
+  if (p)
+    std::memset(p, 0, bytes);
+  return static_cast<uint8_t *>(p);
+}
+
+} // namespace
 
 void Executor::FreeDeleter::operator()(uint8_t *p) const {
   if (release)
@@ -171,21 +200,19 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
       e->arenas.emplace_back(nullptr); // runs in another process
       continue;
     }
-    // 64-byte alignment keeps every planned offset's alignment real (an
-    // allocator gives 256, the cuda target's).
+    // 64-byte alignment (2 MiB for large arenas) keeps every planned
+    // offset's alignment real (an allocator gives 256, the cuda target's).
     size_t bytes = size_t((std::max<int64_t>(m.rankInfo[r].arenaBytes, 1) +
                            255) / 256 * 256);
     char why[512] = {0};
-    auto *p = static_cast<uint8_t *>(
-        allocator ? allocator->allocate(r, int64_t(bytes), why, sizeof why)
-                  : std::aligned_alloc(64, bytes));
+    auto *p = allocator ? static_cast<uint8_t *>(allocator->allocate(
+                              r, int64_t(bytes), why, sizeof why))
+                        : allocateHostArena(bytes);
     if (!p)
       return Status::failure("cannot allocate the " + std::to_string(bytes) +
                                  "-byte arena of rank " + std::to_string(r) +
                                  (why[0] ? std::string(": ") + why : ""),
                              r);
-    if (!allocator)
-      std::memset(p, 0, bytes);
     e->arenas.emplace_back(
         p, FreeDeleter{allocator ? allocator->release : nullptr});
   }
