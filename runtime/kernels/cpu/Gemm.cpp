@@ -65,8 +65,16 @@ void packSlivers(const Operand &x, int64_t r0, int64_t rows, int64_t k0,
     if (x.trans) {
       // A sliver's W values of one k are contiguous in x: copies.
       const float *src = x.p + k0 * x.ld + r0 + s * W;
-      for (int64_t kk = 0; kk < kc; ++kk)
-        std::copy(src + kk * x.ld, src + kk * x.ld + valid, dst + kk * W);
+      if (valid == W) {
+        // A whole sliver: W a compile-time count (no call per k).
+        for (int64_t kk = 0; kk < kc; ++kk)
+#pragma GCC unroll 64
+          for (int64_t i = 0; i < W; ++i)
+            dst[kk * W + i] = src[kk * x.ld + i];
+      } else {
+        for (int64_t kk = 0; kk < kc; ++kk)
+          std::copy(src + kk * x.ld, src + kk * x.ld + valid, dst + kk * W);
+      }
     } else {
       // Each of the sliver's rows is contiguous along k: a transpose, one
       // row at a time (reads stream, writes stay in the sliver).
