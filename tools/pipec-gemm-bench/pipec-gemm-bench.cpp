@@ -13,12 +13,14 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -62,20 +64,51 @@ double fmaPeak() {
 #endif
 }
 
+/// Floats on 2 MiB-aligned transparent huge pages, as pipec-run's arenas
+/// (runtime/src/Executor.cpp): with small pages, cold operands would add
+/// TLB misses that a model's step does not have.
+class Buffer {
+  struct Free {
+    void operator()(float *p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> p;
+
+public:
+  explicit Buffer(int64_t floats) {
+    constexpr size_t kHuge = size_t(2) << 20;
+    const size_t bytes =
+        (sizeof(float) * size_t(floats) + kHuge - 1) / kHuge * kHuge;
+    p.reset(static_cast<float *>(std::aligned_alloc(kHuge, bytes)));
+    if (!p) {
+      std::fprintf(stderr, "pipec-gemm-bench: out of memory\n");
+      std::exit(1);
+    }
+    ::madvise(p.get(), bytes, MADV_HUGEPAGE);
+    std::memset(p.get(), 0, bytes);
+  }
+  float *data() const { return p.get(); }
+};
+
 struct Shape {
   const char *what;
   bool ta, tb;
   int64_t m, n, k;
 };
 
-/// Best-of-repeats GFLOP/s of one GEMM call.
-template <typename F> double rate(const Shape &s, F call) {
-  call(); // warm: packing buffers, pages
+/// GFLOP/s of one GEMM call: `call(set)` runs it on operand set `set` of
+/// `sets`. One set: the best of 5 repeats, its operands warm in cache.
+/// Several (--cold): the best of 2 passes over every set, each call on the
+/// next set, so that it finds its operands in memory, as a model's step
+/// does.
+template <typename F> double rate(const Shape &s, int64_t sets, F call) {
+  for (int64_t i = 0; i < sets; ++i)
+    call(i); // warm: packing buffers, pages
   double best = 1e30;
-  for (int rep = 0; rep < 5; ++rep) {
+  for (int rep = 0; rep < (sets > 1 ? 2 : 5); ++rep) {
     auto t0 = Clock::now();
-    call();
-    best = std::min(best, seconds(t0));
+    for (int64_t i = 0; i < sets; ++i)
+      call(i);
+    best = std::min(best, seconds(t0) / double(sets));
   }
   return 2.0 * double(s.m) * double(s.n) * double(s.k) / best * 1e-9;
 }
@@ -85,8 +118,13 @@ template <typename F> double rate(const Shape &s, F call) {
 int main(int argc, char **argv) {
   int threads = 2;
   int64_t dModel = 512, tokens = 1024;
+  bool cold = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "--cold") {
+      cold = true;
+      continue;
+    }
     auto next = [&](const char *flag) -> long {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "pipec-gemm-bench: %s needs a value\n", flag);
@@ -110,9 +148,13 @@ int main(int argc, char **argv) {
     else {
       std::printf(
           "usage: pipec-gemm-bench [--threads N] [--d-model D] [--tokens T]\n"
+          "                        [--cold]\n"
           "GFLOP/s of pipec's GEMM and OpenBLAS on a GPT-2 layer's matmuls\n"
           "(T = batch x sequence rows, model width D, MLP 4D), with one thread\n"
-          "and with N (default 2), beside the multiply-add peak of one core.\n");
+          "and with N (default 2), beside the multiply-add peak of one core.\n"
+          "--cold: each call on the next of enough operand sets to fill 1 GiB\n"
+          "(more than the last-level cache), so that operands come from\n"
+          "memory as in a model's step; by default one set, warm in cache.\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -126,11 +168,12 @@ int main(int argc, char **argv) {
   };
   const double peak = fmaPeak();
   std::printf("pipec-gemm-bench: d_model %lld, %lld rows; OPENBLAS_CORETYPE=%s; "
-              "pipec's micro-kernel: %s\n",
+              "pipec's micro-kernel: %s; operands %s\n",
               (long long)D, (long long)T,
               std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE")
                                                : "(unset)",
-              pipert::cpu::gemmUsesAvx512() ? "AVX-512" : "portable");
+              pipert::cpu::gemmUsesAvx512() ? "AVX-512" : "portable",
+              cold ? "cold (from memory: --cold)" : "warm (one set, repeated)");
   std::printf("multiply-add peak, one core: %.1f GFLOP/s\n", peak);
   std::printf("%-15s %11s  %10s %10s %6s  %10s %10s %6s\n", "shape (m n k)", "",
               "pipec 1t", "blas 1t", "ratio", "pipec", "blas", "ratio");
@@ -138,30 +181,39 @@ int main(int argc, char **argv) {
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
   double sumP1 = 0, sumB1 = 0, sumPn = 0, sumBn = 0;
   for (const Shape &s : shapes) {
-    std::vector<float> a(size_t(s.m * s.k)), b(size_t(s.k * s.n)),
-        c(size_t(s.m * s.n));
-    for (float &x : a)
-      x = d(rng);
-    for (float &x : b)
-      x = d(rng);
+    const int64_t floats = s.m * s.k + s.k * s.n + s.m * s.n;
+    const int64_t sets =
+        cold ? std::max<int64_t>(2, ((int64_t(1) << 30) / 4 + floats - 1) /
+                                        floats)
+             : 1;
+    std::vector<Buffer> a, b, c;
+    for (int64_t i = 0; i < sets; ++i) {
+      a.emplace_back(s.m * s.k);
+      b.emplace_back(s.k * s.n);
+      c.emplace_back(s.m * s.n);
+      for (int64_t j = 0; j < s.m * s.k; ++j)
+        a[i].data()[j] = d(rng);
+      for (int64_t j = 0; j < s.k * s.n; ++j)
+        b[i].data()[j] = d(rng);
+    }
     const int64_t lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
-    auto ours = [&] {
-      pipert::cpu::gemm(s.ta, s.tb, s.m, s.n, s.k, a.data(), lda, b.data(),
-                        ldb, 0.0f, c.data(), s.n);
+    auto ours = [&](int64_t i) {
+      pipert::cpu::gemm(s.ta, s.tb, s.m, s.n, s.k, a[i].data(), lda,
+                        b[i].data(), ldb, 0.0f, c[i].data(), s.n);
     };
-    auto blas = [&] {
+    auto blas = [&](int64_t i) {
       cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans,
                   s.tb ? CblasTrans : CblasNoTrans, int(s.m), int(s.n),
-                  int(s.k), 1.0f, a.data(), int(lda), b.data(), int(ldb),
-                  0.0f, c.data(), int(s.n));
+                  int(s.k), 1.0f, a[i].data(), int(lda), b[i].data(),
+                  int(ldb), 0.0f, c[i].data(), int(s.n));
     };
     double r[4];
     int i = 0;
     for (int t : {1, threads}) {
       omp_set_num_threads(t);
       pipert::cpu::setBlasThreadCount(t);
-      r[i++] = rate(s, ours);
-      r[i++] = rate(s, blas);
+      r[i++] = rate(s, sets, ours);
+      r[i++] = rate(s, sets, blas);
     }
     sumP1 += r[0], sumB1 += r[1], sumPn += r[2], sumBn += r[3];
     std::printf("%s %4lld %4lld %4lld  %10.1f %10.1f %5.2fx  %10.1f %10.1f "
