@@ -24,6 +24,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/schedule/Goodput.h"
 #include "compiler/schedule/Machine.h"
 #include "pipert/Manifest.h"
 #include "pipert/RunLog.h"
@@ -53,7 +54,8 @@ const char kUsage[] =
     "usage: pipec-sim OUT/ [--trace TRACE.json] [--calibrate "
     "KERNEL_TIMES.json]\n"
     "                 [--cores C] [--link ALPHA,BANDWIDTH | --link-from TRACE]\n"
-    "                 [--peak-gflops G] [--trace-out F] [--diff] [--json]\n"
+    "                 [--peak-gflops G] [--goodput G,F,C,R] [--trace-out F]\n"
+    "                 [--diff] [--json]\n"
     "       pipec-sim MODEL.json --stages S [--microbatches M] [--schedule K]\n"
     "                 [--dp D] [--zero 1] [--chunks-per-rank V]\n"
     "                 [--memory-cap B] [--recompute R] [--schedule-file F]\n"
@@ -109,6 +111,17 @@ const char kUsage[] =
     "                utilisation (MFU) of the predicted step, from the\n"
     "                model's FLOPs (the manifest's, as pipec stats counts\n"
     "                them: 3 x the forward's) over ranks x G\n"
+    "  --goodput GPUS,FAILURES_PER_GPU_HOUR,CHECKPOINT_S,RESTART_S\n"
+    "                a long run's useful share of wall time: the job fails\n"
+    "                when any of GPUS does (failures at random, at the given\n"
+    "                rate per GPU-hour), a checkpoint pauses training for\n"
+    "                CHECKPOINT_S, a failure costs RESTART_S and the work since\n"
+    "                the last checkpoint; prints the checkpoint interval (in\n"
+    "                steps of the predicted step time) that keeps the most,\n"
+    "                the share kept and tokens/s after it (Daly's model:\n"
+    "                docs/SIMULATION.md). Needs --trace or --calibrate. E.g.\n"
+    "                Llama 3's rate, 419 failures in 54 days on 16,384 GPUs:\n"
+    "                --goodput 16384,1.97e-5,60,600\n"
     "  --trace-out F writes the predicted step as a Chrome trace in\n"
     "                pipec-run's format (a track per rank, the same event\n"
     "                names), to open beside the measured trace.json\n"
@@ -816,6 +829,8 @@ int main(int argc, char **argv) {
   std::string dir, trace, traceOut, calibration;
   int32_t cores = 0;
   double peakGflops = 0;
+  sched::FailureModel failures;
+  bool goodput = false;
   double linkAlpha = -1, linkBandwidth = 0; // --link; alpha < 0: none
   std::string linkFrom;
   std::vector<std::string> compileArgs;
@@ -856,6 +871,14 @@ int main(int argc, char **argv) {
         return fail("--link-from needs a trace (pipec-run --log-dir DIR "
                     "writes DIR/trace.json)");
       linkFrom = argv[++i];
+    } else if (a == "--goodput") {
+      if (i + 1 >= argc)
+        return fail("--goodput needs GPUS,FAILURES_PER_GPU_HOUR,CHECKPOINT_S,"
+                    "RESTART_S, e.g. 16384,1.97e-5,60,600");
+      if (std::string why = sched::parseFailureModel(argv[++i], failures);
+          !why.empty())
+        return fail(why);
+      goodput = true;
     } else if (a == "--peak-gflops") {
       if (i + 1 >= argc)
         return fail("--peak-gflops needs one rank's peak in GFLOP/s");
@@ -990,6 +1013,9 @@ int main(int argc, char **argv) {
           }
     }
   }
+  if (goodput && trace.empty() && calibration.empty())
+    return fail("--goodput needs step times in seconds: give --trace or "
+                "--calibrate (with unit costs a step has no duration)");
   std::string linkLine, linkFitLine;
   if (!linkFrom.empty()) {
     if (linkAlpha >= 0)
@@ -1064,6 +1090,9 @@ int main(int argc, char **argv) {
                      : " (collectives: their operands' preparation only)")
       : hasMeasured ? trace
                     : std::string("none (F = B = W = 1)");
+  sched::Goodput kept;
+  if (goodput && r.stepTime > 0)
+    kept = sched::bestGoodput(failures, r.stepTime);
   if (asJson) {
     json out = {{"plan", label.empty() ? dir : label},
                 {"costs", !calibration.empty() ? "kernels"
@@ -1109,6 +1138,18 @@ int main(int argc, char **argv) {
     }
     if (cores > 0)
       out["cores"] = cores;
+    if (goodput && r.stepTime > 0)
+      out["goodput"] = {
+          {"gpus", failures.gpus},
+          {"failures_per_gpu_hour", failures.failuresPerGpuHour},
+          {"checkpoint_s", failures.checkpointSeconds},
+          {"restart_s", failures.restartSeconds},
+          {"mtbf_s", kept.mtbfSeconds},
+          {"interval_steps", kept.intervalSteps},
+          {"interval_s", kept.intervalSeconds},
+          {"young_interval_s", kept.youngSeconds},
+          {"useful_fraction", kept.usefulFraction},
+          {"tokens_per_s", kept.usefulFraction * tokens / r.stepTime}};
     if (linkAlpha >= 0)
       out["link"] = {{"alpha_s", linkAlpha},
                      {"bandwidth_bytes_per_s", linkBandwidth}};
@@ -1158,6 +1199,16 @@ int main(int argc, char **argv) {
                   m.ranks, peakGflops);
     std::printf("\n");
   }
+  if (goodput && r.stepTime > 0)
+    std::printf("goodput: %lld GPUs at %g failures per GPU-hour fail every "
+                "%.4g h; a checkpoint every %lld steps (%.4g s of training; "
+                "Young's sqrt(2 x %g s x MTBF): %.4g s) keeps %.2f%% of wall "
+                "time training: %.0f tokens/s over a long run\n",
+                (long long)failures.gpus, failures.failuresPerGpuHour,
+                kept.mtbfSeconds / 3600, (long long)kept.intervalSteps,
+                kept.intervalSeconds, failures.checkpointSeconds,
+                kept.youngSeconds, 100 * kept.usefulFraction,
+                kept.usefulFraction * tokens / r.stepTime);
   for (size_t q = 0; q < r.busy.size(); ++q)
     std::printf("  rank %zu: busy %.6g%s, idle %.3f, peak memory %lld bytes "
                 "(the memory plan's)\n",

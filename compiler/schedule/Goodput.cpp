@@ -1,0 +1,98 @@
+//===- Goodput.cpp - failures, checkpoints and the useful fraction --------===//
+
+#include "compiler/schedule/Goodput.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <vector>
+
+namespace pipec::schedule {
+
+double jobMtbfSeconds(const FailureModel &f) {
+  return 3600.0 / (f.failuresPerGpuHour * double(f.gpus));
+}
+
+double usefulFraction(const FailureModel &f, double intervalSeconds) {
+  const double m = jobMtbfSeconds(f);
+  const double r = f.restartSeconds / m;
+  const double s = (intervalSeconds + f.checkpointSeconds) / m;
+  // Beyond e^700 a double overflows: the segment then practically never
+  // completes.
+  if (r + s > 700)
+    return 0;
+  // expm1 keeps the failure-free limit tau / (tau + delta) exact to
+  // rounding when M is large.
+  const double wall = m * std::exp(r) * std::expm1(s);
+  return intervalSeconds / wall;
+}
+
+Goodput bestGoodput(const FailureModel &f, double stepSeconds) {
+  Goodput g;
+  g.mtbfSeconds = jobMtbfSeconds(f);
+  g.youngSeconds = std::sqrt(2 * f.checkpointSeconds * g.mtbfSeconds);
+  // The fraction is unimodal in the interval; search log(interval) over
+  // one step to a hundred MTBFs (beyond, the fraction only falls).
+  auto at = [&](double logTau) { return usefulFraction(f, std::exp(logTau)); };
+  double lo = std::log(stepSeconds),
+         hi = std::max(lo, std::log(100 * g.mtbfSeconds));
+  const double phi = (std::sqrt(5.0) - 1) / 2;
+  for (int it = 0; it < 200 && hi - lo > 1e-9; ++it) {
+    const double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo);
+    if (at(a) < at(b))
+      lo = a;
+    else
+      hi = b;
+  }
+  const double best = std::exp((lo + hi) / 2) / stepSeconds;
+  std::vector<int64_t> candidates = {
+      std::max<int64_t>(1, int64_t(std::floor(best))),
+      std::max<int64_t>(1, int64_t(std::ceil(best)))};
+  g.intervalSteps = candidates[0];
+  g.usefulFraction = usefulFraction(f, double(candidates[0]) * stepSeconds);
+  for (int64_t k : candidates) {
+    const double u = usefulFraction(f, double(k) * stepSeconds);
+    if (u > g.usefulFraction) {
+      g.usefulFraction = u;
+      g.intervalSteps = k;
+    }
+  }
+  g.intervalSeconds = double(g.intervalSteps) * stepSeconds;
+  return g;
+}
+
+std::string parseFailureModel(const std::string &text, FailureModel &f) {
+  const std::string why =
+      "--goodput must be GPUS,FAILURES_PER_GPU_HOUR,CHECKPOINT_S,RESTART_S "
+      "(a whole number of GPUs from 1, failures per GPU-hour above 0, "
+      "seconds to write a checkpoint and to restart, 0 or more), e.g. "
+      "16384,1.97e-5,60,600; not '" +
+      text + "'";
+  std::vector<double> v;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    const std::string part = text.substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start);
+    char *end = nullptr;
+    errno = 0;
+    const double x = std::strtod(part.c_str(), &end);
+    if (part.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(x))
+      return why;
+    v.push_back(x);
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  if (v.size() != 4 || v[0] < 1 || v[0] > 1e9 || v[0] != std::floor(v[0]) ||
+      !(v[1] > 0) || v[2] < 0 || v[3] < 0)
+    return why;
+  f.gpus = int64_t(v[0]);
+  f.failuresPerGpuHour = v[1];
+  f.checkpointSeconds = v[2];
+  f.restartSeconds = v[3];
+  return "";
+}
+
+} // namespace pipec::schedule
