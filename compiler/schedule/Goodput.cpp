@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
@@ -36,7 +37,7 @@ Goodput bestGoodput(const FailureModel &f, double stepSeconds) {
   // one step to a hundred MTBFs (beyond, the fraction only falls).
   auto at = [&](double logTau) { return usefulFraction(f, std::exp(logTau)); };
   double lo = std::log(stepSeconds),
-         hi = std::max(lo, std::log(100 * g.mtbfSeconds));
+         hi = std::max(lo, std::log(100.0) + std::log(g.mtbfSeconds));
   const double phi = (std::sqrt(5.0) - 1) / 2;
   for (int it = 0; it < 200 && hi - lo > 1e-9; ++it) {
     const double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo);
@@ -45,7 +46,10 @@ Goodput bestGoodput(const FailureModel &f, double stepSeconds) {
     else
       hi = b;
   }
-  const double best = std::exp((lo + hi) / 2) / stepSeconds;
+  // Whole steps, within what an int64 holds (a step of a nanosecond
+  // against 100 MTBFs of 1e9 hours stays far below).
+  const double best =
+      std::min(std::exp((lo + hi) / 2) / stepSeconds, 1e15);
   std::vector<int64_t> candidates = {
       std::max<int64_t>(1, int64_t(std::floor(best))),
       std::max<int64_t>(1, int64_t(std::ceil(best)))};
@@ -86,8 +90,19 @@ std::string parseFailureModel(const std::string &text, FailureModel &f) {
     start = comma + 1;
   }
   if (v.size() != 4 || v[0] < 1 || v[0] > 1e9 || v[0] != std::floor(v[0]) ||
-      !(v[1] > 0) || v[2] < 0 || v[3] < 0)
+      !(v[1] > 0) || v[2] < 0 || v[3] < 0 || v[2] > 1e9 || v[3] > 1e9)
     return why;
+  // Below one job failure in a billion hours the run never fails; the
+  // search's bounds (100 MTBFs) would leave the doubles.
+  if (v[0] * v[1] < 1e-9) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "--goodput: %.0f GPUs at %g failures per GPU-hour fail "
+                  "less than once in 1e9 hours: give a rate of at least "
+                  "1e-9 per hour for the job",
+                  v[0], v[1]);
+    return buf;
+  }
   f.gpus = int64_t(v[0]);
   f.failuresPerGpuHour = v[1];
   f.checkpointSeconds = v[2];

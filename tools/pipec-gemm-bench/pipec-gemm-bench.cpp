@@ -74,16 +74,21 @@ class Buffer {
   std::unique_ptr<float, Free> p;
 
 public:
+  static constexpr int64_t kHuge = int64_t(2) << 20;
+  /// The bytes a buffer of `floats` takes: whole huge pages.
+  static int64_t bytesOf(int64_t floats) {
+    return (int64_t(sizeof(float)) * floats + kHuge - 1) / kHuge * kHuge;
+  }
   explicit Buffer(int64_t floats) {
-    constexpr size_t kHuge = size_t(2) << 20;
-    const size_t bytes =
-        (sizeof(float) * size_t(floats) + kHuge - 1) / kHuge * kHuge;
-    p.reset(static_cast<float *>(std::aligned_alloc(kHuge, bytes)));
+    const size_t bytes = size_t(bytesOf(floats));
+    p.reset(static_cast<float *>(std::aligned_alloc(size_t(kHuge), bytes)));
     if (!p) {
       std::fprintf(stderr, "pipec-gemm-bench: out of memory\n");
       std::exit(1);
     }
+#if defined(MADV_HUGEPAGE)
     ::madvise(p.get(), bytes, MADV_HUGEPAGE);
+#endif
     std::memset(p.get(), 0, bytes);
   }
   float *data() const { return p.get(); }
@@ -181,10 +186,12 @@ int main(int argc, char **argv) {
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
   double sumP1 = 0, sumB1 = 0, sumPn = 0, sumBn = 0;
   for (const Shape &s : shapes) {
-    const int64_t floats = s.m * s.k + s.k * s.n + s.m * s.n;
+    // A set's bytes as allocated (each buffer on whole huge pages).
+    const int64_t bytes = Buffer::bytesOf(s.m * s.k) +
+                          Buffer::bytesOf(s.k * s.n) +
+                          Buffer::bytesOf(s.m * s.n);
     const int64_t sets =
-        cold ? std::max<int64_t>(2, ((int64_t(1) << 30) / 4 + floats - 1) /
-                                        floats)
+        cold ? std::max<int64_t>(2, ((int64_t(1) << 30) + bytes - 1) / bytes)
              : 1;
     std::vector<Buffer> a, b, c;
     for (int64_t i = 0; i < sets; ++i) {

@@ -939,6 +939,9 @@ int main(int argc, char **argv) {
                 "MODEL.json --stages S ...); " +
                 dir + " is a plan folder, compiled already");
   }
+  if (goodput && trace.empty() && calibration.empty())
+    return fail("--goodput needs step times in seconds: give --trace or "
+                "--calibrate (with unit costs a step has no duration)");
   if (diff && trace.empty())
     return fail("--diff compares with a measured run: give --trace");
   pipert::Manifest m;
@@ -1013,9 +1016,6 @@ int main(int argc, char **argv) {
           }
     }
   }
-  if (goodput && trace.empty() && calibration.empty())
-    return fail("--goodput needs step times in seconds: give --trace or "
-                "--calibrate (with unit costs a step has no duration)");
   std::string linkLine, linkFitLine;
   if (!linkFrom.empty()) {
     if (linkAlpha >= 0)

@@ -129,10 +129,17 @@ TEST(Goodput, ParsesAndRefuses) {
   for (const char *bad :
        {"", "1,0,1,1", "1.5,1e-5,1,1", "0,1e-5,1,1", "1,1e-5,1",
         "1,1e-5,1,1,1", "a,b,c,d", "1,1e-5,-1,0", "1,1e-5,1,nan",
-        "1,1e-5,,1", "1,1e999,1,1"}) {
+        "1,1e-5,,1", "1,1e999,1,1", "1,1e-5,1e10,1"}) {
     const std::string why = parseFailureModel(bad, f);
     EXPECT_NE(why.find("--goodput must be"), std::string::npos) << bad;
   }
+  // A job that practically never fails: refused, not an overflow.
+  EXPECT_NE(parseFailureModel("10,1e-305,60,600", f).find("less than once"),
+            std::string::npos);
+  EXPECT_EQ(parseFailureModel("100,1e-10,60,600", f), "");
+  const Goodput g = bestGoodput(f, 1e-3);
+  EXPECT_GT(g.usefulFraction, 0.9999);
+  EXPECT_GE(g.intervalSteps, 1);
 }
 
 } // namespace
