@@ -50,19 +50,15 @@ Goodput bestGoodput(const FailureModel &f, double stepSeconds) {
   // against 100 MTBFs of 1e9 hours stays far below).
   const double best =
       std::min(std::exp((lo + hi) / 2) / stepSeconds, 1e15);
-  std::vector<int64_t> candidates = {
-      std::max<int64_t>(1, int64_t(std::floor(best))),
-      std::max<int64_t>(1, int64_t(std::ceil(best)))};
-  g.intervalSteps = candidates[0];
-  g.usefulFraction = usefulFraction(f, double(candidates[0]) * stepSeconds);
-  for (int64_t k : candidates) {
-    const double u = usefulFraction(f, double(k) * stepSeconds);
-    if (u > g.usefulFraction) {
+  g.usefulFraction = -1;
+  for (double k : {std::floor(best), std::ceil(best)}) {
+    const double seconds = std::max(1.0, k) * stepSeconds;
+    if (const double u = usefulFraction(f, seconds); u > g.usefulFraction) {
       g.usefulFraction = u;
-      g.intervalSteps = k;
+      g.intervalSteps = int64_t(std::max(1.0, k));
+      g.intervalSeconds = seconds;
     }
   }
-  g.intervalSeconds = double(g.intervalSteps) * stepSeconds;
   return g;
 }
 
