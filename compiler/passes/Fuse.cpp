@@ -33,10 +33,6 @@ static constexpr llvm::StringLiteral kFusedWithPrevious =
 
 static bool isParam(Value v) { return v.getDefiningOp<nn::ParamOp>(); }
 
-static int64_t numel(Value v) {
-  return cast<RankedTensorType>(v.getType()).getNumElements();
-}
-
 /// The fusion that computes forward ops `first` then `second` (adjacent
 /// compute ops of @forward), or "" when none does.
 static StringRef fusionOf(Operation *first, Operation *second) {
@@ -44,8 +40,9 @@ static StringRef fusionOf(Operation *first, Operation *second) {
     if (auto mm = dyn_cast<nn::MatmulOp>(first))
       if (gelu.getInput() == mm.getResult())
         return "matmul_gelu";
-  // A residual add: two activations of one shape. A broadcast add (a bias)
-  // or an add of a parameter is not one.
+  // A residual add: two activations of one shape. A broadcast add (a bias,
+  // or [1, T, C] + [T, C], whose element counts agree at batch 1) or an add
+  // of a parameter is not one.
   Value x;
   if (auto ln = dyn_cast<nn::LayerNormOp>(second))
     x = ln.getX();
@@ -53,7 +50,8 @@ static StringRef fusionOf(Operation *first, Operation *second) {
     x = rms.getX();
   auto add = dyn_cast<nn::AddOp>(first);
   if (!x || !add || x != add.getResult() ||
-      numel(add.getLhs()) != numel(add.getRhs()) || isParam(add.getLhs()) ||
+      add.getLhs().getType() != add.getRhs().getType() ||
+      isParam(add.getLhs()) ||
       isParam(add.getRhs()))
     return "";
   return isa<nn::LayerNormOp>(second) ? "add_layernorm" : "add_rmsnorm";

@@ -145,3 +145,29 @@ module attributes {nn.train = {lr = 1.0e-03 : f64, warmup_steps = 2 : i64, decay
     return %loss : tensor<f32>
   }
 }
+
+// -----
+
+// Tests @no_fuse_batch1_broadcast_add: at batch 1 a [1, T, C] activation
+// plus a [T, C] one (GPT's token and position embeddings) has equal element
+// counts but is a broadcast, not a residual: the layernorm stays alone.
+// CHECK-LABEL: func.func @forward
+// CHECK-NOT: nn.fused_with_previous
+// CHECK-LABEL: func.func @train_step
+// CHECK: nn.add %{{.+}}, %{{.+}} {nn.op_id = 2 : i64, nn.role = "F"} : (tensor<1x4x8xf32>, tensor<4x8xf32>) -> tensor<1x4x8xf32>
+// CHECK: nn.layernorm_train
+// CHECK-NOT: nn.add_layernorm_train
+module attributes {nn.train = {lr = 1.0e-03 : f64, warmup_steps = 2 : i64, decay = "cosine", decay_steps = 10 : i64, min_lr = 1.0e-04 : f64, beta1 = 0.9 : f64, beta2 = 0.95 : f64, eps = 1.0e-08 : f64, weight_decay = 0.1 : f64, grad_clip = 1.0 : f64}} {
+  nn.parameter @g : tensor<8xf32> <{init = "ones"}>
+  nn.parameter @be : tensor<8xf32> <{init = "zeros"}>
+  func.func @forward(%x: tensor<1x4x8xf32>, %p: tensor<4x8xf32>, %t: tensor<1x4xi32>) -> tensor<f32> {
+    %x2 = nn.gelu %x : tensor<1x4x8xf32>
+    %p2 = nn.gelu %p : tensor<4x8xf32>
+    %s = nn.add %x2, %p2 : (tensor<1x4x8xf32>, tensor<4x8xf32>) -> tensor<1x4x8xf32>
+    %g = nn.param @g : tensor<8xf32>
+    %be = nn.param @be : tensor<8xf32>
+    %y = nn.layernorm %s, %g, %be eps = 1.0e-05 : (tensor<1x4x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<1x4x8xf32>
+    %loss = nn.cross_entropy %y, %t : (tensor<1x4x8xf32>, tensor<1x4xi32>) -> tensor<f32>
+    return %loss : tensor<f32>
+  }
+}
