@@ -100,7 +100,8 @@ zeroParts(const PlanLayout &L, int32_t stage, int64_t base,
 /// Data parallelism: the pipeline's streams `stages` become those of all
 /// L.replicas x L.stages ranks, as the schedule library replicates them
 /// (Replicate.h: peers and groups moved into each replica, each chunk's
-/// accumulators all-reduced over its replicas after its last W), and the
+/// accumulators all-reduced over its replicas after its last W and the
+/// posts that follow it), and the
 /// whole is proven by the abstract machine before it is written.
 static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages,
                             std::string &error) {

@@ -9,7 +9,7 @@ namespace pipec::schedule {
 namespace {
 /// The pipeline's stage streams with the data-parallel all-reduces added
 /// (allreduce(dataParallelGroup(stage), bucket = chunk) after each chunk's
-/// last W, as `replicate` describes).
+/// last W and the posts that follow it, as `replicate` describes).
 std::vector<std::vector<Instr>>
 withDataParallelReduction(const Schedule &pipeline, int32_t replicas,
                           const std::vector<uint8_t> &reduced, bool zero) {
@@ -26,8 +26,19 @@ withDataParallelReduction(const Schedule &pipeline, int32_t replicas,
     const int32_t dp = dataParallelGroup(s, replicas, G);
     const Op reduce = zero ? Op::ReduceScatter : Op::AllReduce;
     bool holdsGradients = false;
+    // A chunk whose last W ran: its reduction waits for the posts right
+    // after that W (the send of a B's gradient upstream is often among
+    // them), so that no rank's next backward waits for this collective.
+    int32_t pending = -1;
+    auto flush = [&] {
+      if (pending >= 0)
+        out[size_t(s)].push_back({reduce, reduce, -1, dp, pending, -1});
+      pending = -1;
+    };
     out[size_t(s)].reserve(in.size() + lastW.size() + 2);
     for (size_t i = 0; i < in.size(); ++i) {
+      if (!isPost(in[i].op))
+        flush();
       out[size_t(s)].push_back(in[i]);
       // ZeRO-1: the norm's partial sums, each made by one replica, are
       // added over the replicas right after the pipeline's own group 0.
@@ -41,8 +52,9 @@ withDataParallelReduction(const Schedule &pipeline, int32_t replicas,
           (!reduced.empty() && !reduced[size_t(in[i].chunk)]))
         continue;
       holdsGradients = true;
-      out[size_t(s)].push_back({reduce, reduce, -1, dp, in[i].chunk, -1});
+      pending = in[i].chunk;
     }
+    flush();
   }
   return out;
 }

@@ -2,7 +2,8 @@
 //
 // D replicas of a pipeline (Replicate.h) for every kind: each rank runs its
 // stage's stream inside its replica, each chunk's gradients are all-reduced
-// over the stage's replicas right after the chunk's last W and before the
+// over the stage's replicas right after the chunk's last W and the posts
+// after it (a send upstream must not wait for the collective) and before the
 // tied and norm collectives; the result is validated, proven by the machine
 // and completed on threads, also with tied groups and three steps back to
 // back. A replica missing a data-parallel collective, or joining another
@@ -69,16 +70,25 @@ TEST(Replicate, EveryKindIsProvenAndRunsOnThreads) {
           const auto &st = s.streams[size_t(q)];
           const auto &base = one.streams[size_t(q % p)];
           // The stage's stream, peers moved into the replica, plus one
-          // data-parallel collective per chunk right after its last W.
+          // data-parallel collective per chunk right after its last W and
+          // the posts after it.
           size_t j = 0, firstPipelineCollective = st.size(), lastDp = 0;
           std::vector<int32_t> reduced;
           for (size_t i = 0; i < st.size(); ++i) {
             const Instr &in = st[i];
             if (in.op == Op::AllReduce && in.chunk >= d * G) {
               EXPECT_EQ(in.chunk, dataParallelGroup(q % p, d, G));
-              ASSERT_GT(i, 0u);
-              EXPECT_EQ(st[i - 1].op, Op::BwdW);
-              EXPECT_EQ(st[i - 1].chunk, in.mb);
+              // After the chunk's last W and the posts right after it,
+              // before the next instruction that is not a post.
+              size_t w = i;
+              while (w > 0 && isPost(st[w - 1].op))
+                --w;
+              ASSERT_GT(w, 0u);
+              EXPECT_EQ(st[w - 1].op, Op::BwdW);
+              EXPECT_EQ(st[w - 1].chunk, in.mb);
+              if (i + 1 < st.size()) {
+                EXPECT_FALSE(isPost(st[i + 1].op));
+              }
               for (size_t k2 = i + 1; k2 < st.size(); ++k2)
                 EXPECT_FALSE(st[k2].op == Op::BwdW && st[k2].chunk == in.mb);
               reduced.push_back(in.mb);
