@@ -10,6 +10,7 @@
 
 #include "compiler/analysis/ModelCosts.h"
 
+#include "dialects/nn/NNGradOps.h"
 #include "dialects/nn/NNModelAttrs.h"
 #include "dialects/nn/NNOps.h"
 
@@ -142,6 +143,29 @@ void collectKept(func::FuncOp trainStep, const std::vector<int32_t> &pieceOfId,
   model.exactKept = true;
 }
 
+/// Adds `op`'s FLOPs and bytes to `w` under its kernel class: the GEMMs
+/// (a matmul, its fused GELU epilogue, its two gradients), attention
+/// (forward and backward), everything else.
+void addWork(Operation *op, nn::CostOpInterface cost, Work &w) {
+  const double flops = double(cost.getFlops()),
+               bytes = double(cost.getBytesRead() + cost.getBytesWritten());
+  if (flops <= 0 && bytes <= 0)
+    return; // a view
+  ++w.kernels;
+  if (isa<nn::MatmulOp, nn::MatmulGeluOp, nn::MatmulGradBOp,
+          nn::MatmulGradWOp>(op)) {
+    w.gemmFlops += flops;
+    w.gemmBytes += bytes;
+  } else if (isa<nn::AttentionOp, nn::AttentionTrainOp, nn::AttentionGradOp>(
+                 op)) {
+    w.attentionFlops += flops;
+    w.attentionBytes += bytes;
+  } else {
+    w.otherFlops += flops;
+    w.otherBytes += bytes;
+  }
+}
+
 /// Replaces the modelled F, B and W of every piece with the costs of
 /// @train_step's ops, grouped by `nn.op_id` and `nn.role`.
 std::string costsFromTrainStep(func::FuncOp trainStep, const Rates &r,
@@ -153,8 +177,11 @@ std::string costsFromTrainStep(func::FuncOp trainStep, const Rates &r,
          ++id)
       pieceOfId[id] = int32_t(i);
   }
-  for (Piece &p : model.pieces)
+  for (Piece &p : model.pieces) {
     p.f = p.b = p.w = 0;
+    for (Work &w : p.work)
+      w = Work();
+  }
   for (Operation &op : trainStep.getBody().front()) {
     if (op.hasTrait<OpTrait::IsTerminator>())
       break;
@@ -174,6 +201,7 @@ std::string costsFromTrainStep(func::FuncOp trainStep, const Rates &r,
     double t = kernelTime(r, double(cost.getFlops()),
                           double(cost.getBytesRead() + cost.getBytesWritten()));
     StringRef rl = role.getValue();
+    addWork(&op, cost, p.work[rl == "F" ? PhaseF : rl == "B" ? PhaseB : PhaseW]);
     if (rl == "F")
       p.f += t;
     else if (rl == "B" || (rl == "W" && p.wWithB))

@@ -859,6 +859,8 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
   std::string callsJson;
   if (!cuda)
     callsJson = kernelCallsJson(L, chunkCalls, instances);
+  // work.json: the chunks' work by kernel class, for pipec-sim --cluster.
+  const std::string workText = workJson(module, L.stages);
   id = hashPart(id, planText.data(), planText.size());
   // Last: the optimizer's instantiations join the chunks'.
   std::string kernelText;
@@ -886,6 +888,7 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
     m.files.push_back("kernel_calls.json");
   }
   m.files.push_back(plan.planSource);
+  m.files.push_back("work.json");
   // The Hugging Face config the model came from, for pipec-run --save-hf.
   std::string hfConfig;
   if (auto hf = module->getAttrOfType<StringAttr>("nn.huggingface")) {
@@ -916,6 +919,7 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
                              error))) ||
       failed(wrote(writeFile(outDir + "/" + plan.planSource, planText,
                              error))) ||
+      failed(wrote(writeFile(outDir + "/work.json", workText, error))) ||
       failed(wrote(hfConfig.empty() ||
                    writeFile(outDir + "/hf_config.json", hfConfig, error))) ||
       failed(wrote(writePlanFolder(outDir, plan, error))))

@@ -72,6 +72,11 @@ mlir::LogicalResult emitPlan(mlir::ModuleOp module, const std::string &outDir,
                              EmittedPlan &plan,
                              const EmitOptions &options = {});
 
+/// work.json: per chunk the FLOPs, bytes and kernels of its F, B and W by
+/// kernel class (the partition's pipe.work), per pipeline rank the bytes
+/// of the parameters its optimizer updates (WorkJson.cpp).
+std::string workJson(mlir::ModuleOp module, int32_t ranks);
+
 } // namespace pipec::emit
 
 #endif // PIPEC_COMPILER_EMIT_EMITPLAN_H

@@ -202,6 +202,13 @@ void PipePartitionPass::runOnOperation() {
     chunk->setAttr("pipe.workspace_bytes", i64(ch.memory.workspaceBytes));
     if (ch.memory.deferredW)
       chunk->setAttr("pipe.deferred_w", b.getUnitAttr());
+    // F, B and W work by kernel class, for the plan folder's work.json.
+    SmallVector<double> work;
+    for (const Work &w : ch.work)
+      work.append({w.gemmFlops, w.gemmBytes, w.attentionFlops,
+                   w.attentionBytes, w.otherFlops, w.otherBytes,
+                   double(w.kernels)});
+    chunk->setAttr("pipe.work", b.getDenseF64ArrayAttr(work));
     SmallVector<Attribute> params;
     for (int32_t i = ch.firstPiece; i < ch.endPiece; ++i)
       params.append(paramsOfPiece[i].begin(), paramsOfPiece[i].end());

@@ -104,6 +104,8 @@ std::string planOne(const ModelCosts &model, const PlanOptions &o, Kind kind,
 /// Fills a chunk's costs and memory from its pieces and recomputed prefix.
 void fillChunk(const ModelCosts &model, ChunkPlan &ch) {
   ch.f = ch.b = ch.w = 0;
+  for (Work &w : ch.work)
+    w = Work();
   ch.firstLayer = ch.lastLayer = -1;
   ChunkMemory &m = ch.memory;
   m = ChunkMemory();
@@ -122,6 +124,11 @@ void fillChunk(const ModelCosts &model, ChunkPlan &ch) {
     ch.f += p.f;
     ch.b += p.b + (again ? p.f : 0);
     (p.wWithB ? ch.b : ch.w) += p.w;
+    ch.work[PhaseF] += p.work[PhaseF];
+    ch.work[PhaseB] += p.work[PhaseB];
+    if (again)
+      ch.work[PhaseB] += p.work[PhaseF];
+    ch.work[p.wWithB ? PhaseB : PhaseW] += p.work[PhaseW];
     (again ? m.recomputedBytes : m.savedBytes) += p.savedBytes;
     if (p.w > 0 && !p.wWithB) {
       m.deferredW = true;

@@ -15,6 +15,7 @@
 #include "compiler/plan/CostModel.h"
 #include "compiler/plan/MemoryPlan.h"
 #include "compiler/plan/Partition.h"
+#include "compiler/plan/Work.h"
 #include "compiler/schedule/Machine.h"
 #include "compiler/schedule/Schedule.h"
 
@@ -35,6 +36,9 @@ struct Piece {
   int64_t savedBytes = 0;     ///< activations kept for its backward
   int64_t wGradBytes = 0;     ///< output gradient a deferred W reads
   int64_t workspaceBytes = 0; ///< transient bytes while it runs
+  /// F, B and W work of @train_step's ops (empty without @train_step); W
+  /// as the ops' role has it, also when wWithB moves its time into B.
+  Work work[3];
 };
 
 /// A parameter and the pieces that read it (several: tied weights).
@@ -113,6 +117,9 @@ struct ChunkPlan {
   /// Pieces [firstPiece, recomputeEnd) run their forward again in B; the
   /// chunk keeps only their input. recomputeEnd == firstPiece: none.
   int32_t recomputeEnd = 0;
+  /// F, B and W work as the chunk runs them: recomputed forwards in B, a
+  /// W that runs with its B (the LM head) in B.
+  Work work[3];
   ChunkMemory memory;
   bool recomputes() const { return recomputeEnd > firstPiece; }
 };

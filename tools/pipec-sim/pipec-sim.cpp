@@ -24,6 +24,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ClusterPricing.h"
 #include "compiler/schedule/Goodput.h"
 #include "compiler/schedule/Machine.h"
 #include "pipert/Manifest.h"
@@ -56,8 +57,11 @@ const char kUsage[] =
     "                 [--cores C] [--link ALPHA,BANDWIDTH | --link-from TRACE]\n"
     "                 [--peak-gflops G] [--goodput G,F,C,R] [--trace-out F]\n"
     "                 [--diff] [--json]\n"
+    "       pipec-sim OUT/ --cluster CLUSTER.json [--placement P]\n"
+    "                 [--replicas D] [--goodput G,F,C,R] [--json]\n"
+    "       pipec-sim --cluster CLUSTER.json\n"
     "       pipec-sim MODEL.json --stages S [--microbatches M] [--schedule K]\n"
-    "                 [--dp D] [--zero 1] [--chunks-per-rank V]\n"
+    "                 [--dp D] [--zero 1] [--chunks-per-rank V] [--target T]\n"
     "                 [--memory-cap B] [--recompute R] [--schedule-file F]\n"
     "                 [--defer-lm-head-w] [--no-fuse] [the options above]\n"
     "\n"
@@ -68,7 +72,7 @@ const char kUsage[] =
     "rank's busy and idle time, the bubble and tokens/s. Given a model\n"
     "file instead, it first compiles its plan with pipec compile\n"
     "--emit-only (the options --stages, --microbatches, --schedule, --dp,\n"
-    "--zero, --chunks-per-rank, --memory-cap, --recompute,\n"
+    "--zero, --chunks-per-rank, --target, --memory-cap, --recompute,\n"
     "--schedule-file, --defer-lm-head-w and --no-fuse are pipec\n"
     "compile's: `pipec compile --help`) into a temporary folder it\n"
     "removes at the end.\n"
@@ -122,6 +126,26 @@ const char kUsage[] =
     "                docs/SIMULATION.md). Needs --trace or --calibrate. E.g.\n"
     "                Llama 3's rate, 419 failures in 54 days on 16,384 GPUs:\n"
     "                --goodput 16384,1.97e-5,60,600\n"
+    "  --cluster F   prices the plan on a GPU cluster (clusters/*.json:\n"
+    "                docs/SIMULATION.md, Clusters): each chunk's F, B and W\n"
+    "                from OUT/work.json (its FLOPs and bytes by kernel\n"
+    "                class) at the cluster GPU's rates, the optimizer from\n"
+    "                each rank's parameter bytes, messages over NVLink or\n"
+    "                the NIC by where their ranks run, collectives by the\n"
+    "                cluster's fitted formulas; the MFU is against its bf16\n"
+    "                peak. Compile the plan with --target cuda (bf16\n"
+    "                storage). Alone, without a plan: the cluster's figures\n"
+    "                and its fit against each published measurement\n"
+    "  --placement P with --cluster: pipeline-major (default: a replica's\n"
+    "                stages on consecutive GPUs, so activations stay in an\n"
+    "                NVLink domain) or replica-major (a stage's replicas on\n"
+    "                consecutive GPUs, so data-parallel reductions do)\n"
+    "  --replicas D  with --cluster: price the plan as D data-parallel\n"
+    "                replicas (the symmetry mode: its compiled replicas,\n"
+    "                at least 2, replay for all D; its data-parallel\n"
+    "                collectives get D members; tokens and FLOPs scale by\n"
+    "                D over the compiled count; memory stays the compiled\n"
+    "                plan's)\n"
     "  --trace-out F writes the predicted step as a Chrome trace in\n"
     "                pipec-run's format (a track per rank, the same event\n"
     "                names), to open beside the measured trace.json\n"
@@ -773,7 +797,7 @@ std::string compileModel(const char *argv0, const std::string &model,
       shellQuoted(pipec.string()) + " compile " + shellQuoted(model);
   for (const std::string &a : args)
     cmd += " " + shellQuoted(a);
-  cmd += " --target cpu --emit-only -o " + shellQuoted(out.dir) + " 2>&1";
+  cmd += " --emit-only -o " + shellQuoted(out.dir) + " 2>&1";
   std::string output;
   if (FILE *p = popen(cmd.c_str(), "r")) {
     char line[4096];
@@ -833,6 +857,9 @@ int main(int argc, char **argv) {
   bool goodput = false;
   double linkAlpha = -1, linkBandwidth = 0; // --link; alpha < 0: none
   std::string linkFrom;
+  std::string clusterPath;
+  pipec::sim::ClusterRun clusterRun;
+  bool placementGiven = false;
   std::vector<std::string> compileArgs;
   bool asJson = false, diff = false;
   for (int i = 1; i < argc; ++i) {
@@ -871,6 +898,29 @@ int main(int argc, char **argv) {
         return fail("--link-from needs a trace (pipec-run --log-dir DIR "
                     "writes DIR/trace.json)");
       linkFrom = argv[++i];
+    } else if (a == "--cluster") {
+      if (i + 1 >= argc)
+        return fail("--cluster needs a cluster description (clusters/*.json)");
+      clusterPath = argv[++i];
+    } else if (a == "--placement") {
+      if (i + 1 >= argc ||
+          !pipec::cluster::parsePlacement(argv[i + 1], clusterRun.placement))
+        return fail(std::string("--placement must be pipeline-major or "
+                                "replica-major") +
+                    (i + 1 < argc ? std::string(", not '") + argv[i + 1] + "'"
+                                  : std::string()));
+      ++i;
+      placementGiven = true;
+    } else if (a == "--replicas") {
+      if (i + 1 >= argc)
+        return fail("--replicas needs the data-parallel replicas to price");
+      std::string v = argv[++i];
+      char *end = nullptr;
+      long long n = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 1 || n > (1LL << 30))
+        return fail("--replicas must be a whole number from 1 to 1073741824, "
+                    "not '" + v + "'");
+      clusterRun.replicas = n;
     } else if (a == "--goodput") {
       if (i + 1 >= argc)
         return fail("--goodput needs GPUS,FAILURES_PER_GPU_HOUR,CHECKPOINT_S,"
@@ -902,6 +952,7 @@ int main(int argc, char **argv) {
       trace = argv[++i];
     } else if (a == "--stages" || a == "--microbatches" || a == "--schedule" ||
                a == "--dp" || a == "--zero" || a == "--chunks-per-rank" ||
+               a == "--target" ||
                a == "--memory-cap" || a == "--recompute" ||
                a == "--schedule-file") {
       // A model file's plan: these go to pipec compile (its planning
@@ -920,6 +971,33 @@ int main(int argc, char **argv) {
       return fail("one plan folder only, got " + dir + " and " + a);
     }
   }
+  if (!clusterPath.empty()) {
+    if (std::string why =
+            pipec::cluster::readCluster(clusterPath, clusterRun.cluster);
+        !why.empty())
+      return fail(why);
+    if (dir.empty()) {
+      std::fputs(pipec::sim::describeCluster(clusterRun.cluster).c_str(),
+                 stdout);
+      return 0;
+    }
+    // The cluster prices everything this machine's measurements would.
+    for (const auto &[given, what] :
+         {std::pair<bool, const char *>{!trace.empty(), "--trace"},
+          {!calibration.empty(), "--calibrate"},
+          {linkAlpha >= 0, "--link"},
+          {!linkFrom.empty(), "--link-from"},
+          {cores > 0, "--cores"},
+          {peakGflops > 0, "--peak-gflops"},
+          {diff, "--diff"}})
+      if (given)
+        return fail(std::string(what) +
+                    " measures this machine; --cluster prices the plan on "
+                    "the cluster's GPUs and networks instead: give one");
+  } else if (placementGiven || clusterRun.replicas > 0) {
+    return fail(std::string(placementGiven ? "--placement" : "--replicas") +
+                " places the plan on a cluster: give --cluster");
+  }
   if (dir.empty())
     return fail("give the plan folder (pipec-sim --help)");
   // MODEL.json: its plan compiled first (pipec compile --emit-only into a
@@ -928,6 +1006,21 @@ int main(int argc, char **argv) {
   std::string label; // what the output names: the model file, if given
   if (!fs::is_directory(dir) && dir.size() > 5 &&
       dir.compare(dir.size() - 5, 5, ".json") == 0) {
+    // This machine's plan (f32 storage), or with --cluster the GPU's:
+    // bf16 storage, memory planned for the cluster GPU's memory.
+    auto given = [&](const char *option) {
+      return std::find(compileArgs.begin(), compileArgs.end(), option) !=
+             compileArgs.end();
+    };
+    if (!given("--target")) {
+      compileArgs.push_back("--target");
+      compileArgs.push_back(clusterPath.empty() ? "cpu" : "cuda");
+    }
+    if (!clusterPath.empty() && !given("--memory-cap")) {
+      compileArgs.push_back("--memory-cap");
+      compileArgs.push_back(
+          std::to_string(clusterRun.cluster.gpu.memoryBytes));
+    }
     if (std::string why = compileModel(argv[0], dir, compileArgs, temp);
         !why.empty())
       return fail(why);
@@ -939,9 +1032,10 @@ int main(int argc, char **argv) {
                 "MODEL.json --stages S ...); " +
                 dir + " is a plan folder, compiled already");
   }
-  if (goodput && trace.empty() && calibration.empty())
-    return fail("--goodput needs step times in seconds: give --trace or "
-                "--calibrate (with unit costs a step has no duration)");
+  if (goodput && trace.empty() && calibration.empty() && clusterPath.empty())
+    return fail("--goodput needs step times in seconds: give --trace, "
+                "--calibrate or --cluster (with unit costs a step has no "
+                "duration)");
   if (diff && trace.empty())
     return fail("--diff compares with a measured run: give --trace");
   pipert::Manifest m;
@@ -982,6 +1076,21 @@ int main(int argc, char **argv) {
   // --calibrate: F, B, W and the optimizer priced kernel by kernel; the
   // collectives keep the trace's own times (none without a trace).
   sched::Costs costs = measured.costs;
+  // --cluster: every cost from work.json, the streams and the cluster.
+  pipec::sim::ClusterPriced clusterPriced;
+  const bool onCluster = !clusterPath.empty();
+  if (onCluster) {
+    if (std::string why = pipec::sim::priceOnCluster(
+            dir, m, streams, clusterRun, s, costs, clusterPriced);
+        !why.empty())
+      return fail(why);
+    peakGflops = clusterRun.cluster.gpu.tensorFlops * 1e-9;
+  }
+  // The replicas the step stands for: the plan's, or --replicas'.
+  const double replicasPriced =
+      onCluster && clusterRun.replicas > 0 ? double(clusterRun.replicas)
+                                           : double(m.replicas);
+  const double gpusPriced = double(m.pipelineRanks()) * replicasPriced;
   KernelCosts kernelCosts;
   Calibrated calibrated;
   if (!calibration.empty()) {
@@ -1065,25 +1174,28 @@ int main(int argc, char **argv) {
       ++rankChanges;
   }
   const double tokens =
-      double(m.tokensPerMicrobatch) * m.microbatches * m.replicas;
+      double(m.tokensPerMicrobatch) * m.microbatches * replicasPriced;
   // The model's FLOPs of a step (the manifest's, as `pipec stats` counts
   // them) and, against --peak-gflops per rank, the model FLOPs utilisation.
   const double stepFlops =
-      double(m.trainFlopsPerMicrobatch) * m.microbatches * m.replicas;
+      double(m.trainFlopsPerMicrobatch) * m.microbatches * replicasPriced;
   if (!traceOut.empty()) {
     std::ofstream f(traceOut);
-    f << predictedTrace(r, m.ranks);
+    f << predictedTrace(r, s.ranks());
     if (!f.flush())
       return fail("cannot write --trace-out " + traceOut);
   }
   // Per rank and kind, the predicted seconds (the machine's spans).
-  std::vector<std::map<std::string, double>> predicted(size_t(m.ranks));
+  std::vector<std::map<std::string, double>> predicted(
+      static_cast<size_t>(s.ranks()));
   for (const sched::Span &sp : r.spans)
     predicted[size_t(sp.rank)][kindOf(sp.op)] += sp.end - sp.start;
-  const bool seconds = !trace.empty() || !calibration.empty();
+  const bool seconds = !trace.empty() || !calibration.empty() || onCluster;
   const bool hasMeasured = !trace.empty();
   const std::string source =
-      !calibration.empty()
+      onCluster ? "cluster " + clusterRun.cluster.name + " (" + clusterPath +
+                      "; work.json at its GPU's rates)"
+      : !calibration.empty()
           ? "kernel times of " + calibration +
                 (hasMeasured
                      ? " (collectives from " + trace + ")"
@@ -1095,9 +1207,10 @@ int main(int argc, char **argv) {
     kept = sched::bestGoodput(failures, r.stepTime);
   if (asJson) {
     json out = {{"plan", label.empty() ? dir : label},
-                {"costs", !calibration.empty() ? "kernels"
-                          : seconds            ? "trace"
-                                               : "unit"},
+                {"costs", onCluster              ? "cluster"
+                          : !calibration.empty() ? "kernels"
+                          : seconds              ? "trace"
+                                                 : "unit"},
                 {"step_time_s", r.stepTime},
                 {"bubble", r.bubbleFraction},
                 {"tokens_per_s",
@@ -1106,7 +1219,7 @@ int main(int argc, char **argv) {
     for (size_t q = 0; q < r.busy.size(); ++q)
       ranks.push_back(
           {{"rank", q},
-           {"peak_bytes", m.rankInfo[q].peakBytes},
+           {"peak_bytes", m.rankInfo[q % m.rankInfo.size()].peakBytes},
            {"busy_s", r.busy[q]},
            {"idle_share", r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0}});
     out["ranks"] = ranks;
@@ -1134,10 +1247,25 @@ int main(int argc, char **argv) {
     if (seconds && stepFlops > 0 && r.stepTime > 0) {
       out["model_flops_per_s"] = stepFlops / r.stepTime;
       if (peakGflops > 0)
-        out["mfu"] = stepFlops / r.stepTime / (peakGflops * 1e9 * m.ranks);
+        out["mfu"] = stepFlops / r.stepTime / (peakGflops * 1e9 * gpusPriced);
     }
     if (cores > 0)
       out["cores"] = cores;
+    if (onCluster)
+      out["cluster"] = {
+          {"name", clusterRun.cluster.name},
+          {"file", clusterPath},
+          {"gpus", clusterPriced.gpus},
+          {"replicas", replicasPriced},
+          {"placement", clusterRun.placement ==
+                                pipec::cluster::Placement::PipelineMajor
+                            ? "pipeline-major"
+                            : "replica-major"},
+          {"activation_message_s", clusterPriced.actMessage},
+          {"gradient_message_s", clusterPriced.gradMessage},
+          {"data_parallel_collective_s", clusterPriced.dataParallel},
+          {"optimizer_s", clusterPriced.optimizer},
+          {"over_memory_rank", clusterPriced.overMemory}};
     if (goodput && r.stepTime > 0)
       out["goodput"] = {
           {"gpus", failures.gpus},
@@ -1180,6 +1308,36 @@ int main(int argc, char **argv) {
     std::printf("%s\n", linkFitLine.c_str());
   if (!linkLine.empty())
     std::printf("%s\n", linkLine.c_str());
+  if (onCluster) {
+    std::printf("on %s: %lld GPUs (%d stages x %.0f replicas, %s); slowest "
+                "activation message %.4g s, gradient message %.4g s, "
+                "data-parallel collective %.4g s, optimizer step %.4g s\n",
+                clusterRun.cluster.name.c_str(),
+                (long long)clusterPriced.gpus, m.pipelineRanks(),
+                replicasPriced,
+                clusterRun.placement == pipec::cluster::Placement::PipelineMajor
+                    ? "pipeline-major"
+                    : "replica-major",
+                clusterPriced.actMessage, clusterPriced.gradMessage,
+                clusterPriced.dataParallel, clusterPriced.optimizer);
+    if (replicasPriced != m.replicas)
+      std::printf("symmetry: %d replicas replayed (%s) stand for %.0f: the "
+                  "data-parallel collectives priced with %.0f members; the "
+                  "memory is the compiled plan's\n",
+                  s.replicas,
+                  m.replicas == 1 ? "the plan's one and a second made as the "
+                                    "compiler would"
+                                  : "the compiled ones",
+                  replicasPriced, replicasPriced);
+    if (clusterPriced.overMemory >= 0)
+      std::printf("warning: rank %d's peak (%lld bytes) exceeds the %s's "
+                  "%lld bytes: compile with --memory-cap\n",
+                  clusterPriced.overMemory,
+                  (long long)m.rankInfo[size_t(clusterPriced.overMemory)]
+                      .peakBytes,
+                  clusterRun.cluster.gpu.kind.c_str(),
+                  (long long)clusterRun.cluster.gpu.memoryBytes);
+  }
   if (hostIterations > 0)
     std::printf("host model: %d ranks share %d cores (compute slowed by n / "
                 "%d while n > %d ranks compute; %d replays to settle)\n",
@@ -1194,9 +1352,9 @@ int main(int argc, char **argv) {
                 "GFLOP/s",
                 stepFlops, stepFlops / r.stepTime * 1e-9);
     if (peakGflops > 0)
-      std::printf(", MFU %.1f%% of %d x %g GFLOP/s",
-                  100 * stepFlops / r.stepTime / (peakGflops * 1e9 * m.ranks),
-                  m.ranks, peakGflops);
+      std::printf(", MFU %.1f%% of %.0f x %g GFLOP/s",
+                  100 * stepFlops / r.stepTime / (peakGflops * 1e9 * gpusPriced),
+                  gpusPriced, peakGflops);
     std::printf("\n");
   }
   if (goodput && r.stepTime > 0)
@@ -1214,7 +1372,7 @@ int main(int argc, char **argv) {
                 "(the memory plan's)\n",
                 q, r.busy[q], unit,
                 r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0.0,
-                (long long)m.rankInfo[q].peakBytes);
+                (long long)m.rankInfo[q % m.rankInfo.size()].peakBytes);
   // The path as the runtime's trace names, rank by rank.
   std::printf("critical path: %zu instructions, %d rank change(s); %.6g%s "
               "in its instructions (compute, collectives' own time), "
