@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""pipec-sim --cluster against published training throughputs.
+
+The Zero Bubble paper (Qi, Wan, Huang, Lin, ICLR 2024, Tables 3 and 4)
+measured pipeline-only training of four GPT models on up to 32 A100 80GB
+(8 a node, RoCE between nodes) under 1F1B, interleaved 1F1B and ZB-1p, in
+samples per GPU per second. This script compiles pipec's plan of each
+configuration for the cuda target (`pipec compile --target cuda
+--emit-only`: the same models in GPT-2's architecture, the same stages,
+micro-batch size and counts; ZB-1p as pipec's zb-h1, which the paper's
+Table 5 gives the same bubble; 1F1B-I as interleaved-1f1b with two chunks
+a rank, where the paper put one layer in each chunk), prices each on
+clusters/a100-roce.json with pipec-sim, and calibrates the one number the
+cluster file cannot know, the share of the A100's peak its GEMMs reach
+(attention in the same proportion), on half of the models; then prints
+the signed error of every configuration, the held-out half separately, and
+the predicted against the published speed-up of each schedule over 1F1B,
+which no calibration touches.
+
+  python3 bench/sim_published.py [--bin build/bin] [--calibrate 1.5b,14.6b]
+      [--keep DIR] [--json FILE]
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Table 3: layers, hidden, heads, pipeline stages (GPUs), micro-batch size.
+MODELS = {
+    "1.5b": (22, 2304, 24, 8, 6),
+    "6.2b": (30, 4096, 32, 8, 3),
+    "14.6b": (46, 5120, 40, 16, 1),
+    "28.3b": (62, 6144, 48, 32, 1),
+}
+# Table 4: samples per GPU per second, per micro-batch count:
+# (ZB-1p, 1F1B, 1F1B-I).
+PUBLISHED = {
+    "1.5b": {24: (12.9, 11.8, 13.1), 32: (13.4, 12.5, 13.4),
+             64: (14.2, 13.6, 13.9)},
+    "6.2b": {24: (3.88, 3.50, 4.01), 32: (4.00, 3.70, 4.08),
+             64: (4.20, 4.03, 4.19)},
+    "14.6b": {48: (1.61, 1.40, 1.54), 64: (1.67, 1.49, 1.59),
+              128: (1.76, 1.64, 1.66)},
+    "28.3b": {96: (0.87, 0.76, 0.82), 128: (0.90, 0.80, 0.85),
+              256: (0.96, 0.88, 0.90)},
+}
+SCHEDULES = [("zb-h1", "ZB-1p"), ("1f1b", "1F1B"),
+             ("interleaved-1f1b", "1F1B-I")]
+
+
+def model_file(name, out_dir):
+    """The paper's model in GPT-2's architecture (models/gpt2-124m.json)."""
+    layers, hidden, heads, _, mbs = MODELS[name]
+    with open(os.path.join(ROOT, "models", "gpt2-124m.json")) as f:
+        m = json.load(f)
+    m["name"] = "zb_" + name.replace(".", "_")
+    m["description"] = (
+        f"The Zero Bubble paper's {name} model (Table 3): {layers} layers, "
+        f"hidden {hidden}, {heads} heads, sequence 1024, micro-batch {mbs}; "
+        "GPT-2's architecture and vocabulary.")
+    m["config"].update({"batch": mbs, "seq": 1024, "n_ctx": 1024,
+                        "n_layer": layers, "n_head": heads,
+                        "d_model": hidden, "d_qkv": 3 * hidden,
+                        "d_ff": 4 * hidden})
+    for op in m["graph"]:
+        for inner in op.get("ops", []):
+            if inner.get("output") == "v":
+                inner["offset"] = 2 * hidden
+    path = os.path.join(out_dir, f"zb-{name}.json")
+    with open(path, "w") as f:
+        json.dump(m, f)
+    return path
+
+
+def run(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}{p.stderr}")
+    return p.stdout
+
+
+def scaled_cluster(base, scale, out_dir):
+    """The cluster with its GEMM and attention efficiencies times scale."""
+    c = json.loads(json.dumps(base))
+    e = c["gpu"]["efficiency"]
+    e["gemm"] = min(1.0, e["gemm"] * scale)
+    e["attention"] = min(1.0, e["attention"] * scale)
+    path = os.path.join(out_dir, f"cluster-{scale:.6f}.json")
+    with open(path, "w") as f:
+        json.dump(c, f)
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
+    ap.add_argument("--cluster",
+                    default=os.path.join(ROOT, "clusters", "a100-roce.json"))
+    ap.add_argument("--calibrate", default="1.5b,14.6b",
+                    help="models whose points set the efficiency scale")
+    ap.add_argument("--keep", help="keep the plans in this folder")
+    ap.add_argument("--json", help="write every point to this file")
+    a = ap.parse_args()
+    calib = set(a.calibrate.split(","))
+    if not calib <= set(MODELS) or calib == set(MODELS):
+        sys.exit(f"--calibrate: some, not all, of {', '.join(MODELS)}")
+    work = a.keep or tempfile.mkdtemp(prefix="pipec-published-")
+    os.makedirs(work, exist_ok=True)
+    with open(a.cluster) as f:
+        base = json.load(f)
+    pipec = os.path.join(a.bin, "pipec")
+    sim = os.path.join(a.bin, "pipec-sim")
+
+    # Compile every configuration once (cuda target: bf16 storage; the
+    # memory planned for the A100's 80 GB).
+    cap = str(int(base["gpu"]["memory_gib"] * (1 << 30)))
+    points = []
+    for name, (_, _, _, stages, mbs) in MODELS.items():
+        model = model_file(name, work)
+        for mb, published in PUBLISHED[name].items():
+            for (kind, label), value in zip(SCHEDULES, published):
+                out = os.path.join(work, f"{name}-{mb}-{kind}")
+                if not os.path.exists(os.path.join(out, "work.json")):
+                    cmd = [pipec, "compile", model, "--target", "cuda",
+                           "--stages", str(stages), "--microbatches",
+                           str(mb), "--schedule", kind, "--memory-cap", cap,
+                           "--emit-only", "-o", out]
+                    if kind == "interleaved-1f1b":
+                        cmd += ["--chunks-per-rank", "2"]
+                    run(cmd)
+                points.append({"model": name, "microbatches": mb,
+                               "schedule": label, "kind": kind,
+                               "stages": stages, "mbs": mbs,
+                               "published": value, "plan": out})
+        print(f"compiled {name}", file=sys.stderr)
+
+    def predict(scale):
+        cluster = scaled_cluster(base, scale, work)
+        for p in points:
+            r = json.loads(run([sim, p["plan"], "--cluster", cluster,
+                                "--json"]))
+            p["step_s"] = r["step_time_s"]
+            p["predicted"] = p["microbatches"] * p["mbs"] / (
+                r["step_time_s"] * p["stages"])
+            p["mfu"] = r["mfu"]
+
+    def loss(scale):
+        predict(scale)
+        return sum(math.log(p["predicted"] / p["published"]) ** 2
+                   for p in points if p["model"] in calib)
+
+    # Golden-section search of the scale on the calibration models.
+    lo, hi = 0.3, 1.3
+    g = (math.sqrt(5) - 1) / 2
+    x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+    f1, f2 = loss(x1), loss(x2)
+    for _ in range(24):
+        if f1 < f2:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - g * (hi - lo)
+            f1 = loss(x1)
+        else:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + g * (hi - lo)
+            f2 = loss(x2)
+    scale = (lo + hi) / 2
+    predict(scale)
+    e = base["gpu"]["efficiency"]
+    print(f"calibrated on {', '.join(sorted(calib))}: efficiency scale "
+          f"{scale:.3f} (GEMMs {100 * min(1, e['gemm'] * scale):.1f}% of "
+          f"the peak, attention {100 * min(1, e['attention'] * scale):.1f}%)")
+    print("| model | GPUs | M | schedule | published | predicted | error | "
+          "MFU | set |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+    for p in points:
+        p["error"] = (p["predicted"] - p["published"]) / p["published"]
+        print(f"| {p['model']} | {p['stages']} | {p['microbatches']} | "
+              f"{p['schedule']} | {p['published']:.3g} | "
+              f"{p['predicted']:.3g} | {100 * p['error']:+.1f}% | "
+              f"{100 * p['mfu']:.1f}% | "
+              f"{'calibration' if p['model'] in calib else 'held out'} |")
+    for subset, label in [(lambda p: p["model"] in calib, "calibration"),
+                          (lambda p: p["model"] not in calib, "held out")]:
+        errs = [abs(p["error"]) for p in points if subset(p)]
+        print(f"{label}: {len(errs)} points, mean |error| "
+              f"{100 * sum(errs) / len(errs):.1f}%, largest "
+              f"{100 * max(errs):.1f}%")
+    # Schedule speed-ups over 1F1B: no calibration in them.
+    print("speed-up over 1F1B, published -> predicted:")
+    for name in MODELS:
+        for mb in PUBLISHED[name]:
+            row = {p["schedule"]: p for p in points
+                   if p["model"] == name and p["microbatches"] == mb}
+            base1 = row["1F1B"]
+            parts = []
+            for label in ("ZB-1p", "1F1B-I"):
+                pub = row[label]["published"] / base1["published"]
+                pre = row[label]["predicted"] / base1["predicted"]
+                parts.append(f"{label} {pub:.3f} -> {pre:.3f}")
+            print(f"  {name} M={mb}: " + ", ".join(parts))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"scale": scale, "points": points}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
