@@ -382,6 +382,21 @@ std::string readCluster(const std::string &path, Cluster &out) {
   return parseCluster(ss.str(), path, out);
 }
 
+Cluster varied(const Cluster &c, double factor) {
+  Cluster v = c;
+  for (double *e : {&v.gpu.gemmEfficiency, &v.gpu.attentionEfficiency,
+                    &v.gpu.memoryEfficiency})
+    *e = std::min(1.0, *e * factor);
+  v.gpu.kernelOverheadSec /= factor;
+  for (Network *n : {&v.nvlink, &v.scaleOut}) {
+    n->bytesPerSec *= factor;
+    n->latencySec /= factor;
+    n->allReduce.busBytesPerSec *= factor;
+    n->allReduce.latencySec /= factor;
+  }
+  return v;
+}
+
 double workTime(const Gpu &gpu, const plan::Work &w) {
   const double hbm = gpu.hbmBytesPerSec * gpu.memoryEfficiency;
   auto roof = [&](double flops, double rate, double bytes) {

@@ -1,6 +1,7 @@
 //===- ClusterPricing.cpp - a plan's streams priced on a cluster ----------===//
 
 #include "ClusterPricing.h"
+#include "PlanFiles.h"
 
 #include "compiler/schedule/Replicate.h"
 
@@ -217,6 +218,39 @@ std::string priceOnCluster(const std::string &dir, const pipert::Manifest &m,
       priced.overMemory = r;
       break;
     }
+  return "";
+}
+
+std::string replayOnCluster(const std::string &dir, const ClusterRun &run,
+                            ClusterReplay &out) {
+  pipert::Manifest m;
+  std::vector<pipert::Stream> streams;
+  schedule::Schedule s;
+  if (std::string why = loadPlan(dir, m, streams, s); !why.empty())
+    return why;
+  schedule::Costs costs;
+  out = ClusterReplay();
+  if (std::string why =
+          priceOnCluster(dir, m, streams, run, s, costs, out.priced);
+      !why.empty())
+    return why;
+  const schedule::MachineResult r = schedule::runMachine(s, costs);
+  if (r.verdict != schedule::Verdict::Completed)
+    return std::string("the streams do not complete: ") +
+           schedule::verdictName(r.verdict) + ": " + r.message;
+  const double replicas =
+      run.replicas > 0 ? double(run.replicas) : double(m.replicas);
+  out.stepTime = r.stepTime;
+  out.bubble = r.bubbleFraction;
+  out.tokensPerStep = double(m.tokensPerMicrobatch) * m.microbatches * replicas;
+  out.tokensPerSec = r.stepTime > 0 ? out.tokensPerStep / r.stepTime : 0;
+  const double flops =
+      double(m.trainFlopsPerMicrobatch) * m.microbatches * replicas;
+  out.mfu = r.stepTime > 0 ? flops / (r.stepTime * double(out.priced.gpus) *
+                                      run.cluster.gpu.tensorFlops)
+                           : 0;
+  for (const pipert::RankInfo &info : m.rankInfo)
+    out.peakBytes = std::max(out.peakBytes, info.peakBytes);
   return "";
 }
 

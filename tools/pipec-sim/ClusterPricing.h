@@ -51,6 +51,19 @@ std::string priceOnCluster(const std::string &dir, const pipert::Manifest &m,
                            const ClusterRun &run, schedule::Schedule &s,
                            schedule::Costs &costs, ClusterPriced &priced);
 
+/// A plan replayed on a cluster: what pipec-sim --search ranks.
+struct ClusterReplay {
+  double stepTime = 0, bubble = 0;
+  double tokensPerStep = 0, tokensPerSec = 0, mfu = 0;
+  int64_t peakBytes = 0; ///< the largest rank's (the memory plan's)
+  ClusterPriced priced;
+};
+
+/// Loads the plan folder `dir`, prices it on `run` and replays it. "" or
+/// why not (a plan that does not complete names its deadlock).
+std::string replayOnCluster(const std::string &dir, const ClusterRun &run,
+                            ClusterReplay &out);
+
 /// The cluster's figures and, for every published measurement its
 /// collectives were fitted to, the modelled time and the signed error
 /// (pipec-sim --cluster F alone).

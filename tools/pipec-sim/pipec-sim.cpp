@@ -25,6 +25,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "ClusterPricing.h"
+#include "PlanFiles.h"
+#include "Search.h"
 #include "compiler/schedule/Goodput.h"
 #include "compiler/schedule/Machine.h"
 #include "pipert/Manifest.h"
@@ -60,6 +62,8 @@ const char kUsage[] =
     "       pipec-sim OUT/ --cluster CLUSTER.json [--placement P]\n"
     "                 [--replicas D] [--goodput G,F,C,R] [--json]\n"
     "       pipec-sim --cluster CLUSTER.json\n"
+    "       pipec-sim MODEL.json --cluster CLUSTER.json --search GPUS\n"
+    "                 --global-batch TOKENS [--top K] [--placement P] [--json]\n"
     "       pipec-sim MODEL.json --stages S [--microbatches M] [--schedule K]\n"
     "                 [--dp D] [--zero 1] [--chunks-per-rank V] [--target T]\n"
     "                 [--memory-cap B] [--recompute R] [--schedule-file F]\n"
@@ -146,6 +150,18 @@ const char kUsage[] =
     "                collectives get D members; tokens and FLOPs scale by\n"
     "                D over the compiled count; memory stays the compiled\n"
     "                plan's)\n"
+    "  --search GPUS with a model file and --cluster: every stage count\n"
+    "                dividing GPUS (up to 256), the replicas that fill them,\n"
+    "                the most micro-batches --global-batch allows, each\n"
+    "                schedule kind (1f1b, zb-h1, zb-v, interleaved-1f1b),\n"
+    "                compiled for the cluster's GPU and replayed by\n"
+    "                symmetry; prints the best plans with a band (every\n"
+    "                cost input 20% worse and better) beside JAX's strategy\n"
+    "                (FSDP + tensor parallelism in the NVLink domain, a\n"
+    "                model: docs/SIMULATION.md) on the same batch, and the\n"
+    "                ratio. Progress goes to stderr\n"
+    "  --global-batch TOKENS  with --search: the most tokens a step\n"
+    "  --top K       with --search: how many plans to print (default 5)\n"
     "  --trace-out F writes the predicted step as a Chrome trace in\n"
     "                pipec-run's format (a track per rank, the same event\n"
     "                names), to open beside the measured trace.json\n"
@@ -754,62 +770,6 @@ int shareCores(const sched::Schedule &s, const sched::Costs &base,
   return 50;
 }
 
-/// A plan folder pipec-sim compiled for a model file, removed with it.
-struct TempPlan {
-  std::string dir;
-  ~TempPlan() {
-    if (!dir.empty()) {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  }
-};
-
-/// Shell-quotes one argument.
-std::string shellQuoted(const std::string &s) {
-  std::string q = "'";
-  for (char c : s)
-    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-/// Compiles `model` with `args` (--stages, --microbatches, ...) by the
-/// pipec beside this executable into a new temporary folder (`--emit-only`:
-/// the streams, manifest and kernel_calls.json; no build). "" or why not.
-std::string compileModel(const char *argv0, const std::string &model,
-                         const std::vector<std::string> &args, TempPlan &out) {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec)
-    self = fs::absolute(argv0, ec);
-  const fs::path pipec = self.parent_path() / "pipec";
-  if (!fs::exists(pipec))
-    return "compiling " + model + " needs pipec beside pipec-sim (" +
-           pipec.string() + " does not exist)";
-  std::string pattern =
-      (fs::temp_directory_path(ec) / "pipec-sim-XXXXXX").string();
-  std::vector<char> buf(pattern.begin(), pattern.end());
-  buf.push_back('\0');
-  if (!mkdtemp(buf.data()))
-    return "cannot make a temporary folder " + pattern;
-  out.dir = buf.data();
-  std::string cmd =
-      shellQuoted(pipec.string()) + " compile " + shellQuoted(model);
-  for (const std::string &a : args)
-    cmd += " " + shellQuoted(a);
-  cmd += " --emit-only -o " + shellQuoted(out.dir) + " 2>&1";
-  std::string output;
-  if (FILE *p = popen(cmd.c_str(), "r")) {
-    char line[4096];
-    while (std::fgets(line, sizeof line, p))
-      output += line;
-    if (pclose(p) != 0)
-      return "pipec compile " + model + " failed:\n" + output;
-  } else {
-    return "cannot run " + pipec.string();
-  }
-  return "";
-}
 
 /// The predicted step in pipec-run's trace format (RunLog.cpp): a track per
 /// rank, an event per compute instruction and collective, microseconds.
@@ -860,6 +820,8 @@ int main(int argc, char **argv) {
   std::string clusterPath;
   pipec::sim::ClusterRun clusterRun;
   bool placementGiven = false;
+  int64_t searchGpus = 0, top = 5;
+  double globalBatch = 0;
   std::vector<std::string> compileArgs;
   bool asJson = false, diff = false;
   for (int i = 1; i < argc; ++i) {
@@ -911,6 +873,24 @@ int main(int argc, char **argv) {
                                   : std::string()));
       ++i;
       placementGiven = true;
+    } else if (a == "--search" || a == "--top" || a == "--global-batch") {
+      if (i + 1 >= argc)
+        return fail(a + " needs a number");
+      std::string v = argv[++i];
+      char *end = nullptr;
+      double n = std::strtod(v.c_str(), &end);
+      const bool whole = a != "--global-batch";
+      if (v.empty() || *end != '\0' || !(n >= 1) || n > 1e15 ||
+          (whole && n != std::floor(n)))
+        return fail(a + " must be a " +
+                    (whole ? std::string("whole number") : "number") +
+                    " of at least 1, not '" + v + "'");
+      if (a == "--search")
+        searchGpus = int64_t(n);
+      else if (a == "--top")
+        top = int64_t(n);
+      else
+        globalBatch = n;
     } else if (a == "--replicas") {
       if (i + 1 >= argc)
         return fail("--replicas needs the data-parallel replicas to price");
@@ -998,11 +978,38 @@ int main(int argc, char **argv) {
     return fail(std::string(placementGiven ? "--placement" : "--replicas") +
                 " places the plan on a cluster: give --cluster");
   }
+  if (searchGpus > 0 || globalBatch > 0) {
+    if (searchGpus <= 0 || globalBatch <= 0 || clusterPath.empty())
+      return fail("--search GPUS needs --global-batch TOKENS, --cluster and "
+                  "a model file");
+    if (dir.size() < 5 || dir.compare(dir.size() - 5, 5, ".json") != 0)
+      return fail("--search compiles plans of a model file (MODEL.json), "
+                  "not " + (dir.empty() ? std::string("nothing") : dir));
+    if (clusterRun.replicas > 0)
+      return fail("--search chooses the replicas; leave out --replicas");
+    for (const char *own :
+         {"--stages", "--microbatches", "--schedule", "--dp", "--zero",
+          "--target", "--chunks-per-rank", "--schedule-file"})
+      if (std::find(compileArgs.begin(), compileArgs.end(), own) !=
+          compileArgs.end())
+        return fail(std::string("--search chooses ") + own +
+                    " itself; leave it out");
+    pipec::sim::SearchRequest q;
+    q.model = dir;
+    q.clusterPath = clusterPath;
+    q.run = clusterRun;
+    q.gpus = searchGpus;
+    q.globalBatchTokens = globalBatch;
+    q.top = int32_t(top);
+    q.compileArgs = compileArgs;
+    q.json = asJson;
+    return pipec::sim::runSearch(argv[0], q);
+  }
   if (dir.empty())
     return fail("give the plan folder (pipec-sim --help)");
   // MODEL.json: its plan compiled first (pipec compile --emit-only into a
   // temporary folder, removed at the end).
-  TempPlan temp;
+  pipec::sim::TempPlan temp;
   std::string label; // what the output names: the model file, if given
   if (!fs::is_directory(dir) && dir.size() > 5 &&
       dir.compare(dir.size() - 5, 5, ".json") == 0) {
@@ -1021,7 +1028,8 @@ int main(int argc, char **argv) {
       compileArgs.push_back(
           std::to_string(clusterRun.cluster.gpu.memoryBytes));
     }
-    if (std::string why = compileModel(argv[0], dir, compileArgs, temp);
+    if (std::string why =
+            pipec::sim::compileModel(argv[0], dir, compileArgs, temp);
         !why.empty())
       return fail(why);
     label = dir + " (compiled for this replay)";
@@ -1039,32 +1047,10 @@ int main(int argc, char **argv) {
   if (diff && trace.empty())
     return fail("--diff compares with a measured run: give --trace");
   pipert::Manifest m;
-  if (pipert::Status s = pipert::readManifestFile(dir + "/manifest.json", m);
-      !s.ok())
-    return fail(s.message());
-  std::vector<pipert::Stream> streams(size_t(m.ranks));
-  for (int32_t r = 0; r < m.ranks; ++r)
-    if (pipert::Status s = pipert::readStreamFile(
-            dir + "/" + m.rankInfo[size_t(r)].stream, streams[size_t(r)]);
-        !s.ok())
-      return fail(s.message());
-
-  // The streams as the schedule library holds them: the runtime's opcodes
-  // are the library's (PlanAbi.h), the placement replica 0's.
+  std::vector<pipert::Stream> streams;
   sched::Schedule s;
-  s.microbatches = m.microbatches;
-  s.chunksPerRank = m.chunksPerRank;
-  s.replicas = m.replicas;
-  s.placement.ranks = m.pipelineRanks();
-  s.placement.chunks = int32_t(m.chunkRank.size());
-  s.placement.rankOf = m.chunkRank;
-  s.groups = m.groups;
-  for (const pipert::Stream &st : streams) {
-    s.streams.emplace_back();
-    for (const pipert::Instr &in : st.instrs)
-      s.streams.back().push_back(
-          {in.op, in.sub, in.peer, in.chunk, in.mb, in.req});
-  }
+  if (std::string why = pipec::sim::loadPlan(dir, m, streams, s); !why.empty())
+    return fail(why);
   const int32_t C = s.placement.chunks;
   Measured measured;
   if (!trace.empty()) {

@@ -1,0 +1,98 @@
+//===- PlanFiles.cpp - a plan folder compiled for pipec-sim, and read -----===//
+
+#include "PlanFiles.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace pipec::sim {
+
+TempPlan::~TempPlan() {
+  if (!dir.empty()) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+}
+
+namespace {
+/// Shell-quotes one argument.
+std::string shellQuoted(const std::string &s) {
+  std::string q = "'";
+  for (char c : s)
+    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+} // namespace
+
+/// Compiles `model` with `args` (--stages, --microbatches, ...) by the
+/// pipec beside this executable into a new temporary folder (`--emit-only`:
+/// the streams, manifest and kernel_calls.json; no build). "" or why not.
+std::string compileModel(const char *argv0, const std::string &model,
+                         const std::vector<std::string> &args, TempPlan &out) {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec)
+    self = fs::absolute(argv0, ec);
+  const fs::path pipec = self.parent_path() / "pipec";
+  if (!fs::exists(pipec))
+    return "compiling " + model + " needs pipec beside pipec-sim (" +
+           pipec.string() + " does not exist)";
+  std::string pattern =
+      (fs::temp_directory_path(ec) / "pipec-sim-XXXXXX").string();
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data()))
+    return "cannot make a temporary folder " + pattern;
+  out.dir = buf.data();
+  std::string cmd =
+      shellQuoted(pipec.string()) + " compile " + shellQuoted(model);
+  for (const std::string &a : args)
+    cmd += " " + shellQuoted(a);
+  cmd += " --emit-only -o " + shellQuoted(out.dir) + " 2>&1";
+  std::string output;
+  if (FILE *p = popen(cmd.c_str(), "r")) {
+    char line[4096];
+    while (std::fgets(line, sizeof line, p))
+      output += line;
+    if (pclose(p) != 0)
+      return "pipec compile " + model + " failed:\n" + output;
+  } else {
+    return "cannot run " + pipec.string();
+  }
+  return "";
+}
+
+std::string loadPlan(const std::string &dir, pipert::Manifest &m,
+                     std::vector<pipert::Stream> &streams,
+                     schedule::Schedule &s) {
+  if (pipert::Status st = pipert::readManifestFile(dir + "/manifest.json", m);
+      !st.ok())
+    return st.message();
+  streams.assign(size_t(m.ranks), pipert::Stream());
+  for (int32_t r = 0; r < m.ranks; ++r)
+    if (pipert::Status st = pipert::readStreamFile(
+            dir + "/" + m.rankInfo[size_t(r)].stream, streams[size_t(r)]);
+        !st.ok())
+      return st.message();
+  s = schedule::Schedule();
+  s.microbatches = m.microbatches;
+  s.chunksPerRank = m.chunksPerRank;
+  s.replicas = m.replicas;
+  s.placement.ranks = m.pipelineRanks();
+  s.placement.chunks = int32_t(m.chunkRank.size());
+  s.placement.rankOf = m.chunkRank;
+  s.groups = m.groups;
+  for (const pipert::Stream &st : streams) {
+    s.streams.emplace_back();
+    for (const pipert::Instr &in : st.instrs)
+      s.streams.back().push_back(
+          {in.op, in.sub, in.peer, in.chunk, in.mb, in.req});
+  }
+  return "";
+}
+
+} // namespace pipec::sim
