@@ -3,6 +3,7 @@
 #include "compiler/schedule/Machine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <unordered_map>
 
@@ -14,6 +15,23 @@ Costs Costs::uniform(int32_t chunks, double f, double b, double w) {
   c.b.assign(chunks, b);
   c.w.assign(chunks, w);
   return c;
+}
+
+double jitterFactor(double sigma, uint64_t seed, int64_t rank, int64_t instr) {
+  if (sigma <= 0)
+    return 1;
+  // SplitMix64 of the three: two uniforms, a Box-Muller normal.
+  auto mix = [](uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  const uint64_t h = mix(seed ^ mix(uint64_t(rank) ^ mix(uint64_t(instr))));
+  const double u1 = (double((h >> 11) | 1) / 9007199254740992.0),
+               u2 = double(mix(h) >> 11) / 9007199254740992.0;
+  const double z = std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  return std::exp(sigma * z - sigma * sigma / 2);
 }
 
 const char *verdictName(Verdict v) {
@@ -123,6 +141,7 @@ private:
   std::vector<std::vector<Collective>> collectives; ///< [group][instance]
   std::vector<int32_t> work;
   std::vector<Span> spans;
+  std::vector<MachineResult::Joined> joins;
   std::string mismatch, malformedMsg;
 };
 
@@ -218,6 +237,11 @@ void Machine::step(int32_t r) {
     case Op::BwdW:
     case Op::OptStep: {
       double c = cost(in);
+      if (size_t(r) < costs.rankSlowdown.size())
+        c *= costs.rankSlowdown[size_t(r)];
+      if (costs.jitterSigma > 0)
+        c *= jitterFactor(costs.jitterSigma, costs.jitterSeed,
+                          costs.jitterRankBase + r, int64_t(st.pc));
       if (record) {
         spans.push_back(
             {r, in.op, in.chunk, in.mb, st.clock, st.clock + c, st.lastSpan});
@@ -309,7 +333,12 @@ bool Machine::collective(int32_t r, const Instr &in) {
     st.joinedCurrent = true;
     if (c.joined.size() == members[g].size()) {
       c.complete = true;
-      c.done = c.latest +
+      joins.push_back({g, c.bucket, c.latest});
+      double from = c.latest;
+      if (size_t(g) < costs.notBefore.size() &&
+          size_t(c.bucket) < costs.notBefore[size_t(g)].size())
+        from = std::max(from, costs.notBefore[size_t(g)][size_t(c.bucket)]);
+      c.done = from +
                (size_t(g) < costs.collective.size() &&
                         size_t(c.bucket) < costs.collective[size_t(g)].size()
                     ? costs.collective[size_t(g)][size_t(c.bucket)]
@@ -449,6 +478,7 @@ MachineResult Machine::run() {
     idle += res.stepTime - res.busy[r];
   res.bubbleFraction = res.stepTime > 0 ? idle / (R * res.stepTime) : 0;
   res.spans = std::move(spans);
+  res.joins = std::move(joins);
   return res;
 }
 

@@ -40,9 +40,26 @@ struct Costs {
   /// Per group and bucket, a collective's time where it is given (a
   /// data-parallel chunk's gradients: Replicate.h); allReduce elsewhere.
   std::vector<std::vector<double>> collective;
+  /// Per group and bucket, the earliest a collective may complete before
+  /// its own time is added: members outside this run (other replicas,
+  /// ReplicaReplay.h) joined then. Empty or 0: no bound.
+  std::vector<std::vector<double>> notBefore;
+  /// Per rank, a factor on its compute spans (a straggler: 1.3 is 30%
+  /// slower); empty: 1.
+  std::vector<double> rankSlowdown;
+  /// Per-instruction jitter: each compute span's cost times
+  /// exp(sigma z - sigma^2 / 2), z a standard normal drawn from a hash of
+  /// (jitterSeed, jitterRankBase + rank, the instruction's index), so a
+  /// run and its replica-by-replica replay draw alike. 0: none.
+  double jitterSigma = 0;
+  uint64_t jitterSeed = 0;
+  int64_t jitterRankBase = 0;
   /// The same F, B, W for every chunk.
   static Costs uniform(int32_t chunks, double f, double b, double w);
 };
+
+/// The factor Costs::jitterSigma puts on one compute span.
+double jitterFactor(double sigma, uint64_t seed, int64_t rank, int64_t instr);
 
 /// How a run of the machine ended.
 enum class Verdict : uint8_t {
@@ -79,6 +96,13 @@ struct MachineResult {
   std::vector<double> busy;   ///< compute time per rank
   std::vector<double> finish; ///< end time per rank
   std::vector<Span> spans;    ///< compute spans, if recorded
+  /// Every collective instance: its group, bucket and when its last member
+  /// joined (before Costs::notBefore and its own time).
+  struct Joined {
+    int32_t group, bucket;
+    double time;
+  };
+  std::vector<Joined> joins;
 };
 
 /// Runs all streams together. Costs must hold one entry per chunk.

@@ -28,6 +28,8 @@ FORBIDDEN_INCLUDES = {
                          "compiler/analysis/"],
     "compiler/schedule/": ["mlir/", "dialects/", "compiler/passes/", "compiler/emit/"],
     "compiler/plan/": ["mlir/", "dialects/", "compiler/passes/", "compiler/emit/"],
+    "compiler/cluster/": ["mlir/", "dialects/", "compiler/passes/", "compiler/emit/",
+                          "compiler/analysis/", "runtime/"],
     "runtime/": ["mlir/", "llvm/", "compiler/", "dialects/"],
 }
 # library -> libraries it must not link

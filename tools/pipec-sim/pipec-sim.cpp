@@ -27,7 +27,9 @@
 #include "ClusterPricing.h"
 #include "PlanFiles.h"
 #include "Search.h"
+#include "VariedReplay.h"
 #include "compiler/schedule/Goodput.h"
+#include "compiler/schedule/ReplicaReplay.h"
 #include "compiler/schedule/Machine.h"
 #include "pipert/Manifest.h"
 #include "pipert/RunLog.h"
@@ -160,6 +162,14 @@ const char kUsage[] =
     "                (FSDP + tensor parallelism in the NVLink domain, a\n"
     "                model: docs/SIMULATION.md) on the same batch, and the\n"
     "                ratio. Progress goes to stderr\n"
+    "  --jitter SIGMA  with --cluster: every compute span's time times a\n"
+    "                log-normal factor of mean 1 (sigma of its log), drawn\n"
+    "                per rank and instruction; with --stragglers N,FACTOR, N\n"
+    "                ranks drawn at random compute FACTOR times slower\n"
+    "                (--seed S: the draws). All replicas are replayed, one\n"
+    "                at a time (their data-parallel collectives bounded by\n"
+    "                the others' joins until they settle: the full replay's\n"
+    "                step exactly), beside the symmetric step\n"
     "  --global-batch TOKENS  with --search: the most tokens a step\n"
     "  --top K       with --search: how many plans to print (default 5)\n"
     "  --trace-out F writes the predicted step as a Chrome trace in\n"
@@ -821,6 +831,9 @@ int main(int argc, char **argv) {
   pipec::sim::ClusterRun clusterRun;
   bool placementGiven = false;
   int64_t searchGpus = 0, top = 5;
+  double jitter = 0, stragglerFactor = 1;
+  int64_t stragglerCount = 0;
+  uint64_t seed = 1;
   double globalBatch = 0;
   std::vector<std::string> compileArgs;
   bool asJson = false, diff = false;
@@ -873,6 +886,38 @@ int main(int argc, char **argv) {
                                   : std::string()));
       ++i;
       placementGiven = true;
+    } else if (a == "--jitter" || a == "--seed") {
+      if (i + 1 >= argc)
+        return fail(a + " needs a number");
+      std::string v = argv[++i];
+      char *end = nullptr;
+      const double n = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(n >= 0) ||
+          n > (a == "--jitter" ? 2.0 : 1e18) ||
+          (a == "--seed" && n != std::floor(n)))
+        return fail(a == "--jitter"
+                        ? "--jitter must be a sigma from 0 to 2, not '" + v +
+                              "'"
+                        : "--seed must be a whole number, not '" + v + "'");
+      if (a == "--jitter")
+        jitter = n;
+      else
+        seed = uint64_t(n);
+    } else if (a == "--stragglers") {
+      if (i + 1 >= argc)
+        return fail("--stragglers needs N,FACTOR, e.g. 4,1.5");
+      std::string v = argv[++i];
+      char *end = nullptr;
+      const long long n = std::strtoll(v.c_str(), &end, 10);
+      double factor = 0;
+      if (*end == ',')
+        factor = std::strtod(end + 1, &end);
+      if (v.empty() || *end != '\0' || n < 1 || n > (1LL << 30) ||
+          !(factor >= 1) || factor > 100)
+        return fail("--stragglers must be N,FACTOR: N ranks (1 or more) "
+                    "FACTOR times slower (1 to 100), not '" + v + "'");
+      stragglerCount = n;
+      stragglerFactor = factor;
     } else if (a == "--search" || a == "--top" || a == "--global-batch") {
       if (i + 1 >= argc)
         return fail(a + " needs a number");
@@ -974,8 +1019,12 @@ int main(int argc, char **argv) {
         return fail(std::string(what) +
                     " measures this machine; --cluster prices the plan on "
                     "the cluster's GPUs and networks instead: give one");
-  } else if (placementGiven || clusterRun.replicas > 0) {
-    return fail(std::string(placementGiven ? "--placement" : "--replicas") +
+  } else if (placementGiven || clusterRun.replicas > 0 || jitter > 0 ||
+             stragglerCount > 0) {
+    return fail(std::string(placementGiven        ? "--placement"
+                            : clusterRun.replicas ? "--replicas"
+                            : jitter > 0          ? "--jitter"
+                                                  : "--stragglers") +
                 " places the plan on a cluster: give --cluster");
   }
   if (searchGpus > 0 || globalBatch > 0) {
@@ -1148,6 +1197,14 @@ int main(int argc, char **argv) {
   if (r.verdict != sched::Verdict::Completed)
     return fail(std::string("the streams do not complete: ") +
                 sched::verdictName(r.verdict) + ": " + r.message);
+  // --jitter, --stragglers: every replica replayed (ReplicaReplay.h).
+  pipec::sim::VariedReplay varied;
+  if (onCluster && (jitter > 0 || stragglerCount > 0))
+    if (std::string why = pipec::sim::replayVaried(
+            s, costs, int64_t(replicasPriced), jitter, stragglerCount,
+            stragglerFactor, seed, varied);
+        !why.empty())
+      return fail(why);
   // The critical path: from the span that ends last, each span's
   // predecessor (Machine.h's Span::pred), back to the step's start.
   const std::vector<int32_t> path = sched::criticalPath(r);
@@ -1264,6 +1321,17 @@ int main(int argc, char **argv) {
           {"young_interval_s", kept.youngSeconds},
           {"useful_fraction", kept.usefulFraction},
           {"tokens_per_s", kept.usefulFraction * tokens / r.stepTime}};
+    if (varied.ran)
+      out["varied"] = {{"replicas", varied.replicas},
+                       {"jitter", varied.jitter},
+                       {"stragglers", varied.stragglers},
+                       {"straggler_factor", varied.factor},
+                       {"step_time_s", varied.stepTime},
+                       {"fastest_replica_s", varied.fastestReplica},
+                       {"tokens_per_s", tokens / varied.stepTime},
+                       {"rounds", varied.rounds},
+                       {"instructions", varied.instructions},
+                       {"wall_s", varied.wallSeconds}};
     if (linkAlpha >= 0)
       out["link"] = {{"alpha_s", linkAlpha},
                      {"bandwidth_bytes_per_s", linkBandwidth}};
@@ -1343,6 +1411,19 @@ int main(int argc, char **argv) {
                   gpusPriced, peakGflops);
     std::printf("\n");
   }
+  if (varied.ran)
+    std::printf("varied: %lld replicas replayed with jitter %g and %lld "
+                "straggler(s) %g times slower (seed %llu): step %.6g s "
+                "(%+.2f%% over the step above), fastest replica %.6g s, "
+                "%.0f tokens/s; %d pass(es), %lld instructions, %.3g s "
+                "of replay\n",
+                (long long)varied.replicas, varied.jitter,
+                (long long)varied.stragglers, varied.factor,
+                (unsigned long long)seed, varied.stepTime,
+                100 * (varied.stepTime - r.stepTime) / r.stepTime,
+                varied.fastestReplica, tokens / varied.stepTime,
+                varied.rounds, (long long)varied.instructions,
+                varied.wallSeconds);
   if (goodput && r.stepTime > 0)
     std::printf("goodput: %lld GPUs at %g failures per GPU-hour fail every "
                 "%.4g h; a checkpoint every %lld steps (%.4g s of training; "

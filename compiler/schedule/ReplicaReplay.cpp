@@ -1,0 +1,86 @@
+//===- ReplicaReplay.cpp - D replicas replayed one at a time ---------------===//
+
+#include "compiler/schedule/ReplicaReplay.h"
+
+#include "compiler/schedule/Replicate.h"
+
+#include <algorithm>
+#include <map>
+
+namespace pipec::schedule {
+
+ReplicaReplayResult replayReplicas(const Schedule &two, int64_t replicas,
+                                   const Costs &costs,
+                                   const std::vector<Straggler> &stragglers) {
+  ReplicaReplayResult out;
+  const int32_t S = two.placement.ranks;
+  if (two.replicas != 2 || replicas < 1) {
+    out.verdict = Verdict::Malformed;
+    out.message = "replayReplicas takes the two-replica streams of replicate()";
+    return out;
+  }
+  const int32_t G = (int32_t(two.groups.size()) - S) / 2;
+  // Replica 0 alone: its streams, its groups, and each stage's
+  // data-parallel group with itself as the only member (the others are
+  // in Costs::notBefore).
+  Schedule one = two;
+  one.replicas = 1;
+  one.streams.resize(size_t(S));
+  for (int32_t s = 0; s < S; ++s)
+    one.groups[size_t(dataParallelGroup(s, 2, G))] = {s};
+  std::map<std::pair<int32_t, int32_t>, double> bound; // DP (group, bucket)
+  std::vector<std::vector<Straggler>> slow(size_t(std::min<int64_t>(
+      replicas, int64_t(1) << 24)));
+  for (const Straggler &st : stragglers)
+    if (st.replica >= 0 && st.replica < replicas && st.stage >= 0 &&
+        st.stage < S)
+      slow[size_t(st.replica)].push_back(st);
+  for (int round = 0; round < 64; ++round) {
+    Costs c = costs;
+    c.notBefore.assign(two.groups.size(), {});
+    for (const auto &[key, t] : bound) {
+      auto &row = c.notBefore[size_t(key.first)];
+      if (row.size() <= size_t(key.second))
+        row.resize(size_t(key.second) + 1, 0.0);
+      row[size_t(key.second)] = t;
+    }
+    std::map<std::pair<int32_t, int32_t>, double> latest;
+    out.stepTime = 0;
+    out.fastestReplica = -1;
+    for (int64_t k = 0; k < replicas; ++k) {
+      c.jitterRankBase = k * S;
+      c.rankSlowdown.clear();
+      if (!slow[size_t(k)].empty()) {
+        c.rankSlowdown.assign(size_t(S), 1.0);
+        for (const Straggler &st : slow[size_t(k)])
+          c.rankSlowdown[size_t(st.stage)] *= st.factor;
+      }
+      MachineResult r = runMachine(one, c);
+      if (r.verdict != Verdict::Completed) {
+        out.verdict = r.verdict;
+        out.message = "replica " + std::to_string(k) + ": " + r.message;
+        return out;
+      }
+      for (const auto &stream : one.streams)
+        out.instructions += int64_t(stream.size());
+      for (const MachineResult::Joined &j : r.joins)
+        if (j.group >= 2 * G) {
+          double &t = latest[{j.group, j.bucket}];
+          t = std::max(t, j.time);
+        }
+      out.stepTime = std::max(out.stepTime, r.stepTime);
+      out.fastestReplica = out.fastestReplica < 0
+                               ? r.stepTime
+                               : std::min(out.fastestReplica, r.stepTime);
+    }
+    out.rounds = round + 1;
+    if (latest == bound)
+      return out;
+    bound = std::move(latest);
+  }
+  out.verdict = Verdict::Malformed;
+  out.message = "the replicas' collectives did not settle in 64 rounds";
+  return out;
+}
+
+} // namespace pipec::schedule

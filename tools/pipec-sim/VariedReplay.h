@@ -1,0 +1,40 @@
+//===- VariedReplay.h - every replica replayed, with jitter and stragglers -*- C++ -*-===//
+//
+// pipec-sim --cluster ... --jitter SIGMA --stragglers N,FACTOR: the step
+// of the whole data-parallel job when replicas are not identical. Plans
+// whose streams hold every replica run on the abstract machine at once;
+// two replicas standing for D (the symmetry mode) run replica by replica
+// (schedule::replayReplicas: one replica's streams in memory, the full
+// replay's step exactly).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PIPEC_TOOLS_PIPEC_SIM_VARIEDREPLAY_H
+#define PIPEC_TOOLS_PIPEC_SIM_VARIEDREPLAY_H
+
+#include "compiler/schedule/Machine.h"
+
+#include <cstdint>
+#include <string>
+
+namespace pipec::sim {
+
+struct VariedReplay {
+  bool ran = false;
+  double stepTime = 0, fastestReplica = 0, wallSeconds = 0;
+  int32_t rounds = 0;       ///< passes over the replicas (1: all at once)
+  int64_t instructions = 0; ///< executed over all passes
+  int64_t replicas = 0, stragglers = 0;
+  double jitter = 0, factor = 1;
+};
+
+/// Replays `s` (priced by `costs`) as `replicas` replicas with the jitter
+/// and `count` stragglers drawn from `seed`. "" or why not.
+std::string replayVaried(const schedule::Schedule &s,
+                         const schedule::Costs &costs, int64_t replicas,
+                         double jitter, int64_t count, double factor,
+                         uint64_t seed, VariedReplay &out);
+
+} // namespace pipec::sim
+
+#endif // PIPEC_TOOLS_PIPEC_SIM_VARIEDREPLAY_H
