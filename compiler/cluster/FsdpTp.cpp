@@ -3,6 +3,7 @@
 #include "compiler/cluster/FsdpTp.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace pipec::cluster {
@@ -17,7 +18,10 @@ FsdpTpResult fsdpTpStep(const Cluster &c, const ModelWork &m, int64_t gpus,
     return r;
   }
   r.fsdp = gpus / tp;
-  r.sequencesPerGroup = sequences / double(r.fsdp);
+  // Every group the same whole number of sequences, as pipec's replicas
+  // get the same micro-batches: the step uses what divides evenly.
+  r.sequencesPerGroup = std::floor(sequences / double(r.fsdp));
+  r.sequences = r.sequencesPerGroup * double(r.fsdp);
   if (r.sequencesPerGroup < 1) {
     r.why = "fewer sequences (" + std::to_string(int64_t(sequences)) +
             ") than tensor-parallel groups (" + std::to_string(r.fsdp) + ")";
@@ -68,7 +72,7 @@ FsdpTpResult fsdpTpStep(const Cluster &c, const ModelWork &m, int64_t gpus,
                               m.copyBytes / double(gpus));
   r.stepTime = std::max(r.compute + r.tensorParallel, r.fsdpComm) +
                r.fsdpComm / L + r.optimizer;
-  r.mfu = m.flopsPerSequence * sequences /
+  r.mfu = m.flopsPerSequence * r.sequences /
           (r.stepTime * double(gpus) * c.gpu.tensorFlops);
   r.fits = true;
   return r;
@@ -86,7 +90,10 @@ FsdpTpResult bestFsdpTp(const Cluster &c, const ModelWork &m, int64_t gpus,
     degrees.push_back(c.domainGpus);
   for (int32_t t : degrees) {
     FsdpTpResult r = fsdpTpStep(c, m, gpus, t, sequences);
-    if (r.fits && (!best.fits || r.stepTime < best.stepTime))
+    // The most sequences a second: degrees can differ in how many
+    // sequences divide evenly among their groups.
+    if (r.fits && (!best.fits || r.sequences / r.stepTime >
+                                     best.sequences / best.stepTime))
       best = r;
     else if (!best.fits && !r.fits)
       best.why = r.why;

@@ -16,7 +16,9 @@
 //   step      max(C + T, F) + F / L (the first layer's gather is exposed)
 //             + AdamW on a 1/N share of the state
 //
-// with n = global sequences / f per TP group. It fits when the sharded
+// with n = floor(global sequences / f) per TP group (every group the same
+// whole number, as pipec's replicas get the same micro-batches; the step's
+// tokens are n x f sequences'). It fits when the sharded
 // state (16 bytes a parameter over N) plus the activations of the n
 // sequences (34 bytes x seq x hidden a layer over t, flash attention) fit
 // the GPU's memory; otherwise with full recomputation (the forward again:
@@ -52,7 +54,8 @@ struct FsdpTpResult {
   bool recompute = false;
   int32_t tp = 0;             ///< tensor-parallel degree
   int64_t fsdp = 0;           ///< data-parallel (sharding) degree
-  double sequencesPerGroup = 0;
+  double sequencesPerGroup = 0; ///< whole: floor(sequences / fsdp)
+  double sequences = 0;         ///< a step's: sequencesPerGroup x fsdp
   double compute = 0, tensorParallel = 0, fsdpComm = 0, optimizer = 0;
   double stepTime = 0, mfu = 0;
   double memoryBytes = 0;     ///< per GPU
@@ -60,12 +63,13 @@ struct FsdpTpResult {
 };
 
 /// The step of `gpus` GPUs at tensor-parallel degree `tp` (a divisor of
-/// the NVLink domain) and `sequences` a step.
+/// the NVLink domain) and at most `sequences` a step.
 FsdpTpResult fsdpTpStep(const Cluster &c, const ModelWork &m, int64_t gpus,
                         int32_t tp, double sequences);
 
-/// The fastest degree among the powers of two up to the domain (and the
-/// domain itself) that fits; fits == false when none does.
+/// The degree with the most sequences a second among the powers of two
+/// up to the domain (and the domain itself) that fit; fits == false when
+/// none does.
 FsdpTpResult bestFsdpTp(const Cluster &c, const ModelWork &m, int64_t gpus,
                         double sequences);
 

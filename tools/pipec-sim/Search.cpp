@@ -48,8 +48,12 @@ std::string readShape(const std::string &path, ModelShape &out) {
 /// pipec's own message from a failed compile: its first error line.
 std::string firstError(const std::string &why) {
   size_t at = why.find("error: ");
-  if (at == std::string::npos)
-    return why.substr(0, why.find('\n'));
+  if (at == std::string::npos) {
+    // No message of pipec's (a crash, a signal): its whole output, short.
+    std::string all = why;
+    std::replace(all.begin(), all.end(), '\n', ' ');
+    return all.substr(0, 300);
+  }
   at += 7;
   std::string line = why.substr(at, why.find('\n', at) - at);
   // Name memory refusals (the partitioner's, the memory plan's) by their
@@ -226,7 +230,7 @@ int runSearch(const char *argv0, const SearchRequest &q) {
       jaxWhy = jax.why;
   }
   auto jaxTokens = [&](const cl::FsdpTpResult &r) {
-    return r.fits ? double(sequences * shape.seq) / r.stepTime : 0.0;
+    return r.fits ? r.sequences * double(shape.seq) / r.stepTime : 0.0;
   };
 
   if (q.json) {
@@ -261,6 +265,7 @@ int runSearch(const char *argv0, const SearchRequest &q) {
       out["fsdp_tp"] = {{"tp", jax.tp},
                         {"fsdp", jax.fsdp},
                         {"sequences_per_group", jax.sequencesPerGroup},
+                        {"tokens_per_step", jax.sequences * double(shape.seq)},
                         {"recompute", jax.recompute},
                         {"step_time_s", jax.stepTime},
                         {"compute_s", jax.compute},
@@ -312,7 +317,7 @@ int runSearch(const char *argv0, const SearchRequest &q) {
     return 0;
   }
   std::printf("JAX's strategy (FSDP + tensor parallelism in the NVLink "
-              "domain, a model): TP %d x FSDP %lld, %.3g sequences a "
+              "domain, a model): TP %d x FSDP %lld, %.0f sequences a "
               "group%s: step %.4g s (compute %.4g, TP %.4g, FSDP %.4g), "
               "%.4g tokens/s [%.4g, %.4g], MFU %.1f%%, %s GB a GPU\n",
               jax.tp, (long long)jax.fsdp, jax.sequencesPerGroup,

@@ -21,6 +21,10 @@
 // measured step time beside it and the error; --trace-out writes the
 // predicted step as a trace in pipec-run's format (open both side by side),
 // --diff the predicted and measured time of each rank per instruction kind.
+// On a GPU cluster described as data (--cluster: ClusterPricing.h), the
+// costs come from the plan's work.json and the cluster; --replicas prices
+// D replicas by symmetry, --jitter and --stragglers replay every one
+// (VariedReplay.h), --search looks for the best plans (Search.h).
 //
 //===----------------------------------------------------------------------===//
 

@@ -72,6 +72,11 @@ TEST(FsdpTp, AStepWorkedByHand) {
   EXPECT_NEAR(r.stepTime, step, 1e-12);
   EXPECT_NEAR(r.mfu, 64e12 / (step * 64 * 1000e12), 1e-12);
   EXPECT_FALSE(r.recompute);
+  // 70 sequences: 8 a group, 64 in the step, the same step.
+  FsdpTpResult q = fsdpTpStep(c, m, 64, 8, 70);
+  EXPECT_EQ(q.sequencesPerGroup, 8);
+  EXPECT_EQ(q.sequences, 64);
+  EXPECT_EQ(q.stepTime, r.stepTime);
 }
 
 TEST(FsdpTp, TooFewSequencesOrTooLittleMemoryDoNotFit) {
@@ -93,19 +98,20 @@ TEST(FsdpTp, TooFewSequencesOrTooLittleMemoryDoNotFit) {
   EXPECT_FALSE(fsdpTpStep(c, m, 64, 8, 64).fits);
 }
 
-// The best degree: with little compute per GPU and a slow network, larger
-// tensor-parallel groups cut the FSDP traffic; it is never worse than any
-// degree it tried.
-TEST(FsdpTp, BestDegreeIsTheFastestThatFits) {
+// The best degree has the most sequences a second of all it tried: with
+// 1,500 sequences on 1,024 GPUs, t = 1 runs 1 a group (1,024 in the step),
+// t = 2 runs 2 (1,024), t = 4 runs 5 (1,280), t = 8 runs 11 (1,408).
+TEST(FsdpTp, BestDegreeHasTheMostSequencesASecond) {
   const Cluster c = cluster();
   const ModelWork m = model();
-  FsdpTpResult best = bestFsdpTp(c, m, 1024, 1024);
+  FsdpTpResult best = bestFsdpTp(c, m, 1024, 1500);
   ASSERT_TRUE(best.fits);
   for (int32_t t : {1, 2, 4, 8}) {
-    FsdpTpResult r = fsdpTpStep(c, m, 1024, t, 1024);
-    if (r.fits) {
-      EXPECT_LE(best.stepTime, r.stepTime) << "t = " << t;
-    }
+    FsdpTpResult r = fsdpTpStep(c, m, 1024, t, 1500);
+    ASSERT_TRUE(r.fits);
+    EXPECT_LE(r.sequences / r.stepTime, best.sequences / best.stepTime)
+        << "t = " << t;
   }
+  EXPECT_EQ(fsdpTpStep(c, m, 1024, 8, 1500).sequences, 1408);
   EXPECT_FALSE(bestFsdpTp(c, m, 1024, 100).fits);
 }
