@@ -78,17 +78,21 @@ FsdpTpResult fsdpTpStep(const Cluster &c, const ModelWork &m, int64_t gpus,
   return r;
 }
 
-FsdpTpResult bestFsdpTp(const Cluster &c, const ModelWork &m, int64_t gpus,
-                        double sequences) {
-  FsdpTpResult best;
-  best.why = "no tensor-parallel degree fits";
+std::vector<int32_t> tensorParallelDegrees(const Cluster &c) {
   std::vector<int32_t> degrees;
   for (int32_t t = 1; t <= c.domainGpus; t *= 2)
     if (c.domainGpus % t == 0)
       degrees.push_back(t);
   if (degrees.back() != c.domainGpus)
     degrees.push_back(c.domainGpus);
-  for (int32_t t : degrees) {
+  return degrees;
+}
+
+FsdpTpResult bestFsdpTp(const Cluster &c, const ModelWork &m, int64_t gpus,
+                        double sequences) {
+  FsdpTpResult best;
+  best.why = "no tensor-parallel degree fits";
+  for (int32_t t : tensorParallelDegrees(c)) {
     FsdpTpResult r = fsdpTpStep(c, m, gpus, t, sequences);
     // The most sequences a second: degrees can differ in how many
     // sequences divide evenly among their groups.

@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace pipec::cluster {
 
@@ -66,6 +67,10 @@ struct FsdpTpResult {
 /// the NVLink domain) and at most `sequences` a step.
 FsdpTpResult fsdpTpStep(const Cluster &c, const ModelWork &m, int64_t gpus,
                         int32_t tp, double sequences);
+
+/// The tensor-parallel degrees the model tries: the powers of two that
+/// divide the NVLink domain, and the domain itself.
+std::vector<int32_t> tensorParallelDegrees(const Cluster &c);
 
 /// The degree with the most sequences a second among the powers of two
 /// up to the domain (and the domain itself) that fit; fits == false when

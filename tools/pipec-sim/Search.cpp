@@ -261,6 +261,19 @@ int runSearch(const char *argv0, const SearchRequest &q) {
     for (const auto &[reason, n] : refused)
       why[reason] = n;
     out["refused"] = why;
+    // Every degree the model tried, for the comparison's sensitivity to
+    // the tensor-parallel degree (whose narrow GEMMs the model does not
+    // slow down).
+    json degrees = json::array();
+    if (work.layers > 0)
+      for (int32_t t : cl::tensorParallelDegrees(c)) {
+        const cl::FsdpTpResult r =
+            cl::fsdpTpStep(c, work, q.gpus, t, double(sequences));
+        degrees.push_back({{"tp", t},
+                           {"fits", r.fits},
+                           {"tokens_per_s", jaxTokens(r)},
+                           {"step_time_s", r.stepTime}});
+      }
     if (jax.fits) {
       out["fsdp_tp"] = {{"tp", jax.tp},
                         {"fsdp", jax.fsdp},
@@ -275,7 +288,8 @@ int runSearch(const char *argv0, const SearchRequest &q) {
                         {"mfu", jax.mfu},
                         {"memory_bytes", jax.memoryBytes},
                         {"tokens_per_s_band",
-                         {jaxTokens(jaxSlow), jaxTokens(jaxFast)}}};
+                         {jaxTokens(jaxSlow), jaxTokens(jaxFast)}},
+                        {"degrees", degrees}};
       if (!found.empty())
         out["ratio"] = found[0].replay.tokensPerSec / jaxTokens(jax);
     } else {
