@@ -15,7 +15,10 @@ cluster file cannot know, the share of the A100's peak its GEMMs reach
 (attention in the same proportion), on half of the models; then prints
 the signed error of every configuration, the held-out half separately, and
 the predicted against the published speed-up of each schedule over 1F1B,
-which no calibration touches.
+which no calibration touches. Then, at that scale, the tensor-parallel
+points of Megatron-LM (Narayanan et al. 2021, Table 1) through pipec-sim's
+model of tensor parallelism (--tp), all held out and outside the pass
+criteria.
 
   python3 bench/sim_published.py [--bin build/bin] [--calibrate 1.5b,14.6b]
       [--keep DIR] [--json FILE]
@@ -51,6 +54,47 @@ PUBLISHED = {
 }
 SCHEDULES = [("zb-h1", "ZB-1p"), ("1f1b", "1F1B"),
              ("interleaved-1f1b", "1F1B-I")]
+
+# Tensor-parallel points (a model of tensor parallelism: pipec-sim --tp),
+# on the same A100 cluster at the efficiency scale the Zero Bubble points
+# set, so every one is held out. Narayanan et al. 2021, Table 1 (Selene,
+# A100 80GB, eight 200G HDR NICs a node; vocabulary 51,200, sequence
+# 2,048, full activation recomputation, interleaved schedule): layers,
+# hidden, heads, TP, PP, GPUs, global batch, TFLOP/s per GPU counted as
+# 96 B s l h^2 (1 + s / 6h + V / 16 l h) per step. Micro-batch 1 assumed
+# (not in the table).
+MEGATRON = [
+    ("1.7B", 24, 2304, 24, 1, 1, 32, 512, 137),
+    ("3.6B", 30, 3072, 32, 2, 1, 64, 512, 138),
+    ("7.5B", 36, 4096, 32, 4, 1, 128, 512, 142),
+    ("18.4B", 40, 6144, 48, 8, 1, 256, 1024, 135),
+    ("39.1B", 48, 8192, 64, 8, 2, 512, 1536, 138),
+    ("76.1B", 60, 10240, 80, 8, 4, 1024, 1792, 140),
+    ("145.6B", 80, 12288, 96, 8, 8, 1536, 2304, 148),
+    ("310.1B", 96, 16384, 128, 8, 16, 1920, 2160, 155),
+]
+
+
+def gpt_file(name, layers, hidden, heads, mbs, seq, vocab, out_dir):
+    """A GPT-2-architecture model of the given shape."""
+    with open(os.path.join(ROOT, "models", "gpt2-124m.json")) as f:
+        m = json.load(f)
+    m["name"] = "m_" + name.replace(".", "_")
+    m["description"] = (f"{name}: {layers} layers, hidden {hidden}, {heads} "
+                        f"heads, sequence {seq}, vocabulary {vocab}, "
+                        f"micro-batch {mbs}; GPT-2's architecture.")
+    m["config"].update({"batch": mbs, "seq": seq, "n_ctx": seq,
+                        "vocab": vocab, "n_layer": layers, "n_head": heads,
+                        "d_model": hidden, "d_qkv": 3 * hidden,
+                        "d_ff": 4 * hidden})
+    for op in m["graph"]:
+        for inner in op.get("ops", []):
+            if inner.get("output") == "v":
+                inner["offset"] = 2 * hidden
+    path = os.path.join(out_dir, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(m, f)
+    return path
 
 
 def model_file(name, out_dir):
@@ -203,9 +247,47 @@ def main():
                 pre = row[label]["predicted"] / base1["predicted"]
                 parts.append(f"{label} {pub:.3f} -> {pre:.3f}")
             print(f"  {name} M={mb}: " + ", ".join(parts))
+    # Tensor-parallel points at the calibrated scale.
+    cluster = scaled_cluster(base, scale, work)
+    tp_points = []
+    print("tensor-parallel points (pipec-sim --tp, a model; held out):")
+    print("| model | TP x PP x DP | M | published TFLOP/s a GPU | predicted "
+          "| error |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for (name, layers, hidden, heads, tp, pp, gpus, batch,
+         published) in MEGATRON:
+        dp = gpus // (tp * pp)
+        mb = batch // dp
+        model = gpt_file(name, layers, hidden, heads, 1, 2048, 51200, work)
+        out = os.path.join(work, f"megatron-{name}")
+        kind = "gpipe" if pp == 1 else (
+            "interleaved-1f1b" if mb % pp == 0 and layers >= 2 * pp
+            else "1f1b")
+        if not os.path.exists(os.path.join(out, "work.json")):
+            run([pipec, "compile", model, "--target", "cuda", "--stages",
+                 str(pp), "--microbatches", str(mb), "--schedule", kind,
+                 "--recompute", "full", "--memory-cap",
+                 str(int(cap) * tp), "--emit-only", "-o", out])
+        r = json.loads(run([sim, out, "--cluster", cluster, "--replicas",
+                            str(dp), "--tp", str(tp), "--json"]))
+        s, h, l, v = 2048, hidden, layers, 51200
+        flops = 96 * batch * s * l * h * h * (1 + s / (6 * h) +
+                                              v / (16 * l * h))
+        predicted = flops / (r["step_time_s"] * gpus) / 1e12
+        err = (predicted - published) / published
+        tp_points.append({"model": name, "tp": tp, "pp": pp, "dp": dp,
+                          "microbatches": mb, "schedule": kind,
+                          "published": published, "predicted": predicted,
+                          "error": err})
+        print(f"| {name} | {tp} x {pp} x {dp} | {mb} | {published} | "
+              f"{predicted:.0f} | {100 * err:+.1f}% |")
+    errs = [abs(p["error"]) for p in tp_points]
+    print(f"tensor-parallel: {len(errs)} points, mean |error| "
+          f"{100 * sum(errs) / len(errs):.1f}%, largest {100 * max(errs):.1f}%")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"scale": scale, "points": points}, f, indent=1)
+            json.dump({"scale": scale, "points": points,
+                       "tensor_parallel": tp_points}, f, indent=1)
 
 
 if __name__ == "__main__":

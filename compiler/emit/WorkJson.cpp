@@ -1,7 +1,7 @@
 //===- WorkJson.cpp - work.json: each chunk's work by kernel class ---------===//
 //
 // The plan folder's work.json (docs/SIMULATION.md, "Clusters"): per chunk
-// its rank, the bytes of its gradient accumulators and the FLOPs, bytes
+// its rank, the bytes of its gradient accumulators, its layers and the FLOPs, bytes
 // and kernel count of its F, B and W by kernel class (the partitioner's
 // `pipe.work`: GEMMs, attention, the rest), per rank the bytes of the
 // parameters its optimizer updates. It
@@ -43,6 +43,10 @@ std::string workJson(ModuleOp module, int32_t ranks) {
             gradients += m;
         }
     c["gradient_bytes"] = gradients;
+    // Its repeat-block layers (a tensor-parallel replay's all-reduces are
+    // per layer): 0 outside repeat blocks.
+    auto layers = chunk->getAttrOfType<DenseI64ArrayAttr>("pipe.layers");
+    c["layers"] = layers && layers.size() == 2 ? layers[1] - layers[0] + 1 : 0;
     auto work = chunk->getAttrOfType<DenseF64ArrayAttr>("pipe.work");
     for (int phase = 0; phase < 3; ++phase) {
       // Seven figures a phase (Partition.cpp); none without @train_step.

@@ -56,11 +56,27 @@ std::string priceOnCluster(const std::string &dir, const pipert::Manifest &m,
   const int32_t S = m.pipelineRanks();
   const int64_t DP = run.replicas > 0 ? run.replicas : m.replicas;
   const int32_t C = int32_t(m.chunkRank.size());
-  priced.gpus = int64_t(S) * DP;
+  const int32_t tp = std::max(1, run.tp);
+  if (c.domainGpus % tp != 0)
+    return "--tp " + std::to_string(tp) + " must divide " + c.name +
+           "'s NVLink domain of " + std::to_string(c.domainGpus) + " GPUs";
+  priced.gpus = int64_t(S) * DP * tp;
   if (priced.gpus > c.gpus)
     return "the plan needs " + std::to_string(priced.gpus) + " GPUs (" +
            std::to_string(S) + " stages x " + std::to_string(DP) +
-           " replicas); " + c.name + " has " + std::to_string(c.gpus);
+           " replicas" + (tp > 1 ? " x " + std::to_string(tp) + " TP" : "") +
+           "); " + c.name + " has " + std::to_string(c.gpus);
+  // A tp-th of a chunk's work on each of its GPUs (launches not).
+  auto split = [tp](plan::Work w) {
+    const double share = 1.0 / tp;
+    w.gemmFlops *= share;
+    w.gemmBytes *= share;
+    w.attentionFlops *= share;
+    w.attentionBytes *= share;
+    w.otherFlops *= share;
+    w.otherBytes *= share;
+    return w;
+  };
 
   // F, B, W, the optimizer and the gradients from work.json.
   const std::string path = dir + "/work.json";
@@ -83,22 +99,25 @@ std::string priceOnCluster(const std::string &dir, const pipert::Manifest &m,
   costs.f.assign(size_t(C), 0);
   costs.b.assign(size_t(C), 0);
   costs.w.assign(size_t(C), 0);
-  std::vector<int64_t> gradientBytes(size_t(C), 0), paramBytes(size_t(S), 0);
+  std::vector<int64_t> gradientBytes(size_t(C), 0), paramBytes(size_t(S), 0),
+      layers(size_t(C), 0);
   try {
     for (int32_t k = 0; k < C; ++k) {
       const json &ch = j["chunks"][size_t(k)];
-      costs.f[size_t(k)] = cl::workTime(c.gpu, workOf(ch.at("F")));
-      costs.b[size_t(k)] = cl::workTime(c.gpu, workOf(ch.at("B")));
-      costs.w[size_t(k)] = cl::workTime(c.gpu, workOf(ch.at("W")));
+      costs.f[size_t(k)] = cl::workTime(c.gpu, split(workOf(ch.at("F"))));
+      costs.b[size_t(k)] = cl::workTime(c.gpu, split(workOf(ch.at("B"))));
+      costs.w[size_t(k)] = cl::workTime(c.gpu, split(workOf(ch.at("W"))));
       gradientBytes[size_t(k)] = ch.at("gradient_bytes").get<int64_t>();
+      if (tp > 1)
+        layers[size_t(k)] = ch.at("layers").get<int64_t>();
     }
     for (int32_t r = 0; r < S; ++r) {
       const json &o = j["optimizer"][size_t(r)];
       paramBytes[size_t(r)] = o.at("param_bytes").get<int64_t>();
       priced.optimizer = std::max(
           priced.optimizer,
-          cl::optimizerTime(c.gpu, double(paramBytes[size_t(r)]),
-                            o.at("copy_bytes").get<double>(),
+          cl::optimizerTime(c.gpu, double(paramBytes[size_t(r)]) / tp,
+                            o.at("copy_bytes").get<double>() / tp,
                             int32_t(std::min<int64_t>(DP, 1 << 30)),
                             m.zero != 0));
     }
@@ -155,10 +174,23 @@ std::string priceOnCluster(const std::string &dir, const pipert::Manifest &m,
     return paramBytes[size_t(stage)];
   };
 
-  // Where rank r of the priced job runs.
+  // Where rank r of the priced job runs (the first GPU of its TP group).
   auto gpu = [&](int64_t rank) {
-    return cl::gpuOf(run.placement, S, int32_t(DP), int32_t(rank));
+    return cl::gpuOf(run.placement, S, int32_t(DP), int32_t(rank)) * tp;
   };
+  // Tensor parallelism's all-reduces of a micro-batch's activations (the
+  // residual stream a chunk sends): two a layer in F, two in B.
+  if (tp > 1) {
+    int64_t activation = 0;
+    for (const Hop &h : act)
+      activation = std::max(activation, h.bytes);
+    const double ar = cl::collectiveTime(c, cl::CollectiveKind::AllReduce, tp,
+                                         tp, double(activation));
+    for (int32_t k = 0; k < C; ++k) {
+      costs.f[size_t(k)] += 2 * double(layers[size_t(k)]) * ar;
+      costs.b[size_t(k)] += 2 * double(layers[size_t(k)]) * ar;
+    }
+  }
   // A chunk's message costs the slowest of its replicas' (their ends sit
   // on other GPUs, maybe across a domain boundary).
   auto price = [&](const std::vector<Hop> &hops, double &slowest) {
@@ -171,7 +203,7 @@ std::string priceOnCluster(const std::string &dir, const pipert::Manifest &m,
       for (int64_t rep = 0; rep < DP; ++rep)
         t = std::max(t, cl::messageTime(c, gpu(rep * S + h.from),
                                         gpu(rep * S + h.to),
-                                        double(h.bytes)));
+                                        double(h.bytes) / tp));
       out[size_t(k)] = t;
       slowest = std::max(slowest, t);
     }
@@ -203,7 +235,7 @@ std::string priceOnCluster(const std::string &dir, const pipert::Manifest &m,
         members.push_back(gpu(r));
     }
     const double t = cl::collectiveTime(
-        c, kind, members, double(bytesOf(g, bucket, stage)));
+        c, kind, members, double(bytesOf(g, bucket, stage)) / tp);
     if (costs.collective.size() <= size_t(g))
       costs.collective.resize(size_t(g) + 1);
     auto &row = costs.collective[size_t(g)];
@@ -214,7 +246,7 @@ std::string priceOnCluster(const std::string &dir, const pipert::Manifest &m,
       priced.dataParallel = std::max(priced.dataParallel, t);
   }
   for (int32_t r = 0; r < m.ranks; ++r)
-    if (m.rankInfo[size_t(r)].peakBytes > c.gpu.memoryBytes) {
+    if (m.rankInfo[size_t(r)].peakBytes / tp > c.gpu.memoryBytes) {
       priced.overMemory = r;
       break;
     }

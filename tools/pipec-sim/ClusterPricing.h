@@ -29,6 +29,11 @@ struct ClusterRun {
   cluster::Placement placement = cluster::Placement::PipelineMajor;
   /// The data-parallel replicas priced (the plan's own when 0).
   int64_t replicas = 0;
+  /// Tensor parallelism of each rank over `tp` GPUs of one NVLink domain
+  /// (a model, docs/SIMULATION.md: every chunk's work split tp ways plus
+  /// two all-reduces of the activations a layer in F and two in B; messages,
+  /// data-parallel collectives and the optimizer on a tp-th each).
+  int32_t tp = 1;
 };
 
 /// What the pricing found, for the report.

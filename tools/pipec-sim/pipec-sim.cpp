@@ -167,6 +167,13 @@ const char kUsage[] =
     "                (FSDP + tensor parallelism in the NVLink domain, a\n"
     "                model: docs/SIMULATION.md) on the same batch, and the\n"
     "                ratio. Progress goes to stderr\n"
+    "  --tp T        with --cluster: each rank's work over T GPUs of an\n"
+    "                NVLink domain (tensor parallelism, a model of it: the\n"
+    "                work split T ways, two all-reduces of the activations a\n"
+    "                layer in F and two in B, messages, data-parallel\n"
+    "                collectives and AdamW on a T-th each; pipec itself does\n"
+    "                not split ops yet). A model file compiles with T times\n"
+    "                the GPU's memory\n"
     "  --jitter SIGMA  with --cluster: every compute span's time times a\n"
     "                log-normal factor of mean 1 (sigma of its log), drawn\n"
     "                per rank and instruction; with --stragglers N,FACTOR, N\n"
@@ -941,6 +948,16 @@ int main(int argc, char **argv) {
         top = int64_t(n);
       else
         globalBatch = n;
+    } else if (a == "--tp") {
+      if (i + 1 >= argc)
+        return fail("--tp needs the tensor-parallel degree");
+      std::string v = argv[++i];
+      char *end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 1 || n > 4096)
+        return fail("--tp must be a whole number from 1 to 4096, not '" + v +
+                    "'");
+      clusterRun.tp = int32_t(n);
     } else if (a == "--replicas") {
       if (i + 1 >= argc)
         return fail("--replicas needs the data-parallel replicas to price");
@@ -1025,10 +1042,11 @@ int main(int argc, char **argv) {
                     " measures this machine; --cluster prices the plan on "
                     "the cluster's GPUs and networks instead: give one");
   } else if (placementGiven || clusterRun.replicas > 0 || jitter > 0 ||
-             stragglerCount > 0) {
+             stragglerCount > 0 || clusterRun.tp > 1) {
     return fail(std::string(placementGiven        ? "--placement"
                             : clusterRun.replicas ? "--replicas"
                             : jitter > 0          ? "--jitter"
+                            : clusterRun.tp > 1   ? "--tp"
                                                   : "--stragglers") +
                 " places the plan on a cluster: give --cluster");
   }
@@ -1079,8 +1097,8 @@ int main(int argc, char **argv) {
     }
     if (!clusterPath.empty() && !given("--memory-cap")) {
       compileArgs.push_back("--memory-cap");
-      compileArgs.push_back(
-          std::to_string(clusterRun.cluster.gpu.memoryBytes));
+      compileArgs.push_back(std::to_string(
+          clusterRun.cluster.gpu.memoryBytes * std::max(1, clusterRun.tp)));
     }
     if (std::string why =
             pipec::sim::compileModel(argv[0], dir, compileArgs, temp);
@@ -1130,7 +1148,8 @@ int main(int argc, char **argv) {
   const double replicasPriced =
       onCluster && clusterRun.replicas > 0 ? double(clusterRun.replicas)
                                            : double(m.replicas);
-  const double gpusPriced = double(m.pipelineRanks()) * replicasPriced;
+  const double gpusPriced =
+      double(m.pipelineRanks()) * replicasPriced * std::max(1, clusterRun.tp);
   KernelCosts kernelCosts;
   Calibrated calibrated;
   if (!calibration.empty()) {
@@ -1305,6 +1324,7 @@ int main(int argc, char **argv) {
           {"file", clusterPath},
           {"gpus", clusterPriced.gpus},
           {"replicas", replicasPriced},
+          {"tp", clusterRun.tp},
           {"placement", clusterRun.placement ==
                                 pipec::cluster::Placement::PipelineMajor
                             ? "pipeline-major"
@@ -1368,12 +1388,17 @@ int main(int argc, char **argv) {
   if (!linkLine.empty())
     std::printf("%s\n", linkLine.c_str());
   if (onCluster) {
-    std::printf("on %s: %lld GPUs (%d stages x %.0f replicas, %s); slowest "
+    std::printf("on %s: %lld GPUs (%d stages x %.0f replicas%s, %s); slowest "
                 "activation message %.4g s, gradient message %.4g s, "
                 "data-parallel collective %.4g s, optimizer step %.4g s\n",
                 clusterRun.cluster.name.c_str(),
                 (long long)clusterPriced.gpus, m.pipelineRanks(),
                 replicasPriced,
+                clusterRun.tp > 1
+                    ? (" x " + std::to_string(clusterRun.tp) +
+                       " tensor-parallel (a model)")
+                          .c_str()
+                    : "",
                 clusterRun.placement == pipec::cluster::Placement::PipelineMajor
                     ? "pipeline-major"
                     : "replica-major",
