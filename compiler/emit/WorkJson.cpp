@@ -80,7 +80,15 @@ std::string workJson(ModuleOp module, int32_t ranks) {
     optimizer.push_back(
         {{"rank", r}, {"param_bytes", master}, {"copy_bytes", copy}});
   }
-  json out = {{"format", 1}, {"chunks", chunks}, {"optimizer", optimizer}};
+  // The residual stream of one micro-batch (what tensor parallelism
+  // all-reduces, pipec-sim --tp; the partition's pipe.activation_bytes).
+  int64_t activation = 0;
+  if (auto a = module->getAttrOfType<IntegerAttr>("pipe.activation_bytes"))
+    activation = a.getInt();
+  json out = {{"format", 1},
+              {"activation_bytes", activation},
+              {"chunks", chunks},
+              {"optimizer", optimizer}};
   return out.dump(1) + "\n";
 }
 

@@ -174,6 +174,16 @@ void PipePartitionPass::runOnOperation() {
     estimates.push_back(m.arenaBytes);
   module->setAttr("pipe.estimated_arena_bytes",
                   b.getDenseI64ArrayAttr(estimates));
+  // The residual stream of one micro-batch, the input of the first norm
+  // (for the plan folder's work.json: what tensor parallelism all-reduces
+  // in pipec-sim --tp).
+  int64_t activation = 0;
+  forward.walk([&](Operation *op) {
+    if (activation == 0 && isa<nn::LayerNormOp, nn::RMSNormOp>(op))
+      if (auto t = dyn_cast<RankedTensorType>(op->getOperand(0).getType()))
+        activation = t.getNumElements() * ((t.getElementTypeBitWidth() + 7) / 8);
+  });
+  module->setAttr("pipe.activation_bytes", b.getI64IntegerAttr(activation));
   b.setInsertionPointToEnd(module.getBody());
   Location loc = module.getLoc();
   auto i64 = [&](int64_t v) { return b.getI64IntegerAttr(v); };

@@ -181,9 +181,11 @@ std::string priceOnCluster(const std::string &dir, const pipert::Manifest &m,
   // Tensor parallelism's all-reduces of a micro-batch's activations (the
   // residual stream a chunk sends): two a layer in F, two in B.
   if (tp > 1) {
-    int64_t activation = 0;
+    // work.json's residual stream; else the largest activation message.
+    int64_t activation = j.value("activation_bytes", int64_t(0));
     for (const Hop &h : act)
-      activation = std::max(activation, h.bytes);
+      if (!j.contains("activation_bytes"))
+        activation = std::max(activation, h.bytes);
     const double ar = cl::collectiveTime(c, cl::CollectiveKind::AllReduce, tp,
                                          tp, double(activation));
     for (int32_t k = 0; k < C; ++k) {
