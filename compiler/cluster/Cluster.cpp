@@ -382,17 +382,17 @@ std::string readCluster(const std::string &path, Cluster &out) {
   return parseCluster(ss.str(), path, out);
 }
 
-Cluster varied(const Cluster &c, double factor) {
+Cluster varied(const Cluster &c, double compute, double network) {
   Cluster v = c;
   for (double *e : {&v.gpu.gemmEfficiency, &v.gpu.attentionEfficiency,
                     &v.gpu.memoryEfficiency})
-    *e = std::min(1.0, *e * factor);
-  v.gpu.kernelOverheadSec /= factor;
+    *e = std::min(1.0, *e * compute);
+  v.gpu.kernelOverheadSec /= compute;
   for (Network *n : {&v.nvlink, &v.scaleOut}) {
-    n->bytesPerSec *= factor;
-    n->latencySec /= factor;
-    n->allReduce.busBytesPerSec *= factor;
-    n->allReduce.latencySec /= factor;
+    n->bytesPerSec *= network;
+    n->latencySec /= network;
+    n->allReduce.busBytesPerSec *= network;
+    n->allReduce.latencySec /= network;
   }
   return v;
 }

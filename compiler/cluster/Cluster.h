@@ -76,11 +76,12 @@ struct Cluster {
   int32_t gpusPerNic = 1; ///< GPUs sharing one NIC (their traffic divides it)
 };
 
-/// The cluster with every cost input `factor` times better (factor > 1)
-/// or worse: efficiencies (capped at 1) and bandwidths times it, latencies
-/// and the kernel overhead divided by it; the peaks and memory as they
-/// are. pipec-sim --search's sensitivity band is factor 0.8 and 1.2.
-Cluster varied(const Cluster &c, double factor);
+/// The cluster with its compute `compute` times better (factor > 1) or
+/// worse (efficiencies, capped at 1, times it; the kernel overhead divided
+/// by it) and its networks `network` times (bandwidths times it, latencies
+/// divided by it); the peaks and memory as they are. pipec-sim --search's
+/// band takes the four corners of 0.8 and 1.2.
+Cluster varied(const Cluster &c, double compute, double network);
 
 /// Reads and checks a cluster description; "" or what is wrong (the file,
 /// the field and why). The collectives' latency and bus bandwidth are

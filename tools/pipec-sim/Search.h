@@ -6,7 +6,8 @@
 // micro-batches the global batch allows, each schedule kind; each plan
 // compiled for the cluster's GPU (its memory the cap, recomputation where
 // the compiler needs it) and replayed by symmetry; the best printed with a
-// sensitivity band (every cost input 20% better and worse at once), beside
+// sensitivity band (compute and networks each 20% better or worse: the
+// four corners), beside
 // JAX's strategy on the same model, cluster and batch (compiler/cluster/
 // FsdpTp.h, a model) and the ratio of the two.
 //

@@ -159,6 +159,21 @@ TEST(Cluster, WorkIsPricedClassByClass) {
               1e-12);
 }
 
+// The band's variations: compute (efficiencies capped at 1, the launch
+// overhead) apart from the networks (bandwidths, latencies).
+TEST(Cluster, VariedScalesComputeAndNetworksApart) {
+  const Cluster c = given();
+  const Cluster v = varied(c, 1.2, 0.8);
+  EXPECT_DOUBLE_EQ(v.gpu.gemmEfficiency, 0.6);
+  EXPECT_DOUBLE_EQ(v.gpu.memoryEfficiency, 0.6);
+  EXPECT_DOUBLE_EQ(v.gpu.kernelOverheadSec, 2e-6 / 1.2);
+  EXPECT_DOUBLE_EQ(v.gpu.tensorFlops, c.gpu.tensorFlops);
+  EXPECT_DOUBLE_EQ(v.nvlink.bytesPerSec, 400e9 * 0.8);
+  EXPECT_DOUBLE_EQ(v.scaleOut.allReduce.busBytesPerSec, 50e9 * 0.8);
+  EXPECT_DOUBLE_EQ(v.scaleOut.allReduce.latencySec, 10e-6 / 0.8);
+  EXPECT_DOUBLE_EQ(varied(c, 3, 1).gpu.gemmEfficiency, 1.0);
+}
+
 TEST(Cluster, PlacementsNumberGpus) {
   // Rank replica * stages + stage; 4 stages, 3 replicas.
   EXPECT_EQ(gpuOf(Placement::PipelineMajor, 4, 3, 6), 6);
