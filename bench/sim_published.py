@@ -110,27 +110,10 @@ def gpt_file(name, layers, hidden, heads, mbs, seq, vocab, out_dir):
 
 
 def model_file(name, out_dir):
-    """The paper's model in GPT-2's architecture (models/gpt2-124m.json)."""
+    """The Zero Bubble paper's model in GPT-2's architecture."""
     layers, hidden, heads, _, mbs = MODELS[name]
-    with open(os.path.join(ROOT, "models", "gpt2-124m.json")) as f:
-        m = json.load(f)
-    m["name"] = "zb_" + name.replace(".", "_")
-    m["description"] = (
-        f"The Zero Bubble paper's {name} model (Table 3): {layers} layers, "
-        f"hidden {hidden}, {heads} heads, sequence 1024, micro-batch {mbs}; "
-        "GPT-2's architecture and vocabulary.")
-    m["config"].update({"batch": mbs, "seq": 1024, "n_ctx": 1024,
-                        "n_layer": layers, "n_head": heads,
-                        "d_model": hidden, "d_qkv": 3 * hidden,
-                        "d_ff": 4 * hidden})
-    for op in m["graph"]:
-        for inner in op.get("ops", []):
-            if inner.get("output") == "v":
-                inner["offset"] = 2 * hidden
-    path = os.path.join(out_dir, f"zb-{name}.json")
-    with open(path, "w") as f:
-        json.dump(m, f)
-    return path
+    return gpt_file("zb-" + name, layers, hidden, heads, mbs, 1024, 50257,
+                    out_dir)
 
 
 def run(cmd):

@@ -29,15 +29,7 @@ FsdpTpResult fsdpTpStep(const Cluster &c, const ModelWork &m, int64_t gpus,
   }
   const double n = r.sequencesPerGroup, t = tp, L = m.layers;
   // Compute: the group's sequences, every op split t ways (launches not).
-  plan::Work w = m.perSequence;
-  const double share = n / t;
-  w.gemmFlops *= share;
-  w.gemmBytes *= share;
-  w.attentionFlops *= share;
-  w.attentionBytes *= share;
-  w.otherFlops *= share;
-  w.otherBytes *= share;
-  r.compute = workTime(c.gpu, w);
+  r.compute = workTime(c.gpu, m.perSequence.splitBy(n / t));
   // Memory: the state sharded over every GPU, the activations over t.
   const double params = m.paramBytes / 4; // parameters (fp32 masters)
   const double state = 16 * params / double(gpus);

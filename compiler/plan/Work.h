@@ -33,6 +33,18 @@ struct Work {
     kernels += o.kernels;
     return *this;
   }
+  /// The FLOPs and bytes times `share` (a GPU's part of work split among
+  /// several), the kernel launches as they are (each GPU launches all).
+  Work splitBy(double share) const {
+    Work w = *this;
+    w.gemmFlops *= share;
+    w.gemmBytes *= share;
+    w.attentionFlops *= share;
+    w.attentionBytes *= share;
+    w.otherFlops *= share;
+    w.otherBytes *= share;
+    return w;
+  }
 };
 /// Indices of Piece::work and ChunkPlan::work.
 enum Phase : int { PhaseF = 0, PhaseB = 1, PhaseW = 2 };

@@ -67,16 +67,7 @@ std::string priceOnCluster(const std::string &dir, const pipert::Manifest &m,
            " replicas" + (tp > 1 ? " x " + std::to_string(tp) + " TP" : "") +
            "); " + c.name + " has " + std::to_string(c.gpus);
   // A tp-th of a chunk's work on each of its GPUs (launches not).
-  auto split = [tp](plan::Work w) {
-    const double share = 1.0 / tp;
-    w.gemmFlops *= share;
-    w.gemmBytes *= share;
-    w.attentionFlops *= share;
-    w.attentionBytes *= share;
-    w.otherFlops *= share;
-    w.otherBytes *= share;
-    return w;
-  };
+  auto split = [tp](const plan::Work &w) { return w.splitBy(1.0 / tp); };
 
   // F, B, W, the optimizer and the gradients from work.json.
   const std::string path = dir + "/work.json";
