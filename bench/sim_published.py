@@ -245,6 +245,21 @@ def main():
     # Tensor-parallel points at the calibrated scale.
     cluster = scaled_cluster(base, scale, work)
     tp_points = []
+
+    def tp_plan(out, model, layers, pp, mb, tp, extra):
+        """The plan of a tensor-parallel point, compiled once: interleaved
+        where the micro-batches and layers allow, its stage over tp GPUs'
+        memory."""
+        kind = "gpipe" if pp == 1 else (
+            "interleaved-1f1b" if mb % pp == 0 and layers >= 2 * pp
+            else "1f1b")
+        if not os.path.exists(os.path.join(out, "work.json")):
+            run([pipec, "compile", model, "--target", "cuda", "--stages",
+                 str(pp), "--microbatches", str(mb), "--schedule", kind,
+                 "--memory-cap", str(int(cap) * tp), "--emit-only", "-o",
+                 out] + extra)
+        return kind
+
     print("tensor-parallel points (pipec-sim --tp, a model; held out):")
     print("| model | TP x PP x DP | M | published TFLOP/s a GPU | predicted "
           "| error |")
@@ -255,14 +270,8 @@ def main():
         mb = batch // dp
         model = gpt_file(name, layers, hidden, heads, 1, 2048, 51200, work)
         out = os.path.join(work, f"megatron-{name}")
-        kind = "gpipe" if pp == 1 else (
-            "interleaved-1f1b" if mb % pp == 0 and layers >= 2 * pp
-            else "1f1b")
-        if not os.path.exists(os.path.join(out, "work.json")):
-            run([pipec, "compile", model, "--target", "cuda", "--stages",
-                 str(pp), "--microbatches", str(mb), "--schedule", kind,
-                 "--recompute", "full", "--memory-cap",
-                 str(int(cap) * tp), "--emit-only", "-o", out])
+        kind = tp_plan(out, model, layers, pp, mb, tp,
+                       ["--recompute", "full"])
         r = json.loads(run([sim, out, "--cluster", cluster, "--replicas",
                             str(dp), "--tp", str(tp), "--json"]))
         s, h, l, v = 2048, hidden, layers, 51200
@@ -285,14 +294,7 @@ def main():
         model = gpt_file("k" + name, layers, hidden, heads, mbs, 2048, 51200,
                          work)
         out = os.path.join(work, f"korthikanti-{name}")
-        kind = "gpipe" if pp == 1 else (
-            "interleaved-1f1b" if mb % pp == 0 and layers >= 2 * pp
-            else "1f1b")
-        if not os.path.exists(os.path.join(out, "work.json")):
-            run([pipec, "compile", model, "--target", "cuda", "--stages",
-                 str(pp), "--microbatches", str(mb), "--schedule", kind,
-                 "--memory-cap", str(int(cap) * tp), "--emit-only", "-o",
-                 out])
+        kind = tp_plan(out, model, layers, pp, mb, tp, [])
         r = json.loads(run([sim, out, "--cluster", cluster, "--tp", str(tp),
                             "--json"]))
         err = (r["step_time_s"] - published) / published
