@@ -1,0 +1,243 @@
+//===- CommLayout.cpp - pairs, groups, split rounds and their proof -------===//
+
+#include "pipert/CommLayout.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <tuple>
+
+namespace pipert {
+namespace {
+
+bool isSend(Opcode op) { return op == Opcode::SendAct || op == Opcode::SendGrad; }
+
+Channel channelOf(Opcode op) {
+  return op == Opcode::SendAct || op == Opcode::RecvAct ? Channel::Activation
+                                                        : Channel::Gradient;
+}
+
+const char *channelWord(Channel c) {
+  return c == Channel::Activation ? "activation" : "gradient";
+}
+
+using PairKey = std::tuple<int32_t, int32_t, int32_t>; // src, dst, channel
+
+} // namespace
+
+int32_t CommLayout::pairOf(int32_t src, int32_t dst, Channel channel) const {
+  if (src < 0 || dst < 0 || src >= ranks || dst >= ranks)
+    return -1;
+  // pairIndex holds (key, comm) sorted by key: a plan of 220,000 ranks has
+  // a few pairs per rank, not ranks squared.
+  int64_t key = (int64_t(src) * ranks + dst) * 2 + int64_t(channel);
+  auto it = std::lower_bound(
+      pairKeys.begin(), pairKeys.end(), key);
+  if (it == pairKeys.end() || *it != key)
+    return -1;
+  return pairIndex[size_t(it - pairKeys.begin())];
+}
+
+int32_t CommLayout::groupOf(int32_t group) const {
+  return group < 0 || size_t(group) >= groupIndex.size()
+             ? -1
+             : groupIndex[size_t(group)];
+}
+
+int32_t CommLayout::colorOf(int32_t rank, int32_t round) const {
+  if (rank < 0 || rank >= ranks || round < 0 || round >= rounds)
+    return -1;
+  return roundColor[size_t(rank) * size_t(rounds) + size_t(round)];
+}
+
+std::vector<int32_t> CommLayout::commsOf(int32_t rank) const {
+  std::vector<int32_t> out;
+  for (int32_t k = 0; k < rounds; ++k)
+    if (int32_t c = colorOf(rank, k); c >= 0)
+      out.push_back(c);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status planComms(const std::vector<Stream> &streams,
+                 const std::vector<std::vector<int32_t>> &groups,
+                 CommLayout &out) {
+  out = CommLayout{};
+  const int32_t n = int32_t(streams.size());
+  out.ranks = n;
+  std::map<PairKey, bool> pairs;
+  std::vector<bool> groupUsed(groups.size(), false);
+  for (const Stream &s : streams)
+    for (size_t i = 0; i < s.instrs.size(); ++i) {
+      const Instr &in = s.instrs[i];
+      if (isPostOp(in.op)) {
+        if (in.peer < 0 || in.peer >= n || in.peer == s.rank)
+          return Status::failure("a message to rank " +
+                                     std::to_string(in.peer) + " of " +
+                                     std::to_string(n),
+                                 s.rank, int64_t(i));
+        int32_t src = isSend(in.op) ? s.rank : in.peer;
+        int32_t dst = isSend(in.op) ? in.peer : s.rank;
+        pairs[{src, dst, int32_t(channelOf(in.op))}] = true;
+      } else if (isCollectiveOp(in.op)) {
+        if (in.chunk < 0 || size_t(in.chunk) >= groups.size())
+          return Status::failure("a collective of group " +
+                                     std::to_string(in.chunk) + " of " +
+                                     std::to_string(groups.size()),
+                                 s.rank, int64_t(i));
+        groupUsed[size_t(in.chunk)] = true;
+      }
+    }
+  // Groups first, then pairs by (src, dst, channel): the same order, so
+  // the same rounds, in every process.
+  for (size_t g = 0; g < groups.size(); ++g) {
+    out.groupIndex.push_back(groupUsed[g] ? int32_t(out.comms.size()) : -1);
+    if (!groupUsed[g])
+      continue;
+    CommSpec c;
+    c.group = int32_t(g);
+    c.members = groups[g];
+    if (!std::is_sorted(c.members.begin(), c.members.end()) ||
+        std::adjacent_find(c.members.begin(), c.members.end()) !=
+            c.members.end())
+      return Status::failure("group " + std::to_string(g) +
+                             "'s members are not ascending and distinct");
+    for (int32_t m : c.members)
+      if (m < 0 || m >= n)
+        return Status::failure("group " + std::to_string(g) + " names rank " +
+                               std::to_string(m) + " of " + std::to_string(n));
+    out.comms.push_back(std::move(c));
+  }
+  for (const auto &[key, used] : pairs) {
+    (void)used;
+    auto [src, dst, ch] = key;
+    CommSpec c;
+    c.pair = true;
+    c.channel = Channel(ch);
+    // Member 0 is the sender: NCCL ranks follow the split's key, which is
+    // chosen per member (the sender's key 0, the receiver's 1).
+    c.members = {src, dst};
+    out.pairKeys.push_back((int64_t(src) * n + dst) * 2 + ch);
+    out.pairIndex.push_back(int32_t(out.comms.size()));
+    out.comms.push_back(std::move(c));
+  }
+  // Greedy colouring: the first round where none of the members is taken.
+  std::vector<std::vector<int32_t>> taken(static_cast<size_t>(n));
+  for (size_t c = 0; c < out.comms.size(); ++c) {
+    CommSpec &spec = out.comms[c];
+    int32_t round = 0;
+    for (bool clash = true; clash; ) {
+      clash = false;
+      for (int32_t m : spec.members) {
+        const auto &t = taken[size_t(m)];
+        if (size_t(round) < t.size() && t[size_t(round)] >= 0) {
+          clash = true;
+          ++round;
+          break;
+        }
+      }
+    }
+    spec.round = round;
+    for (int32_t m : spec.members) {
+      auto &t = taken[size_t(m)];
+      if (t.size() <= size_t(round))
+        t.resize(size_t(round) + 1, -1);
+      t[size_t(round)] = int32_t(c);
+    }
+    out.rounds = std::max(out.rounds, round + 1);
+  }
+  out.roundColor.assign(size_t(n) * size_t(out.rounds), -1);
+  for (int32_t r = 0; r < n; ++r)
+    for (size_t k = 0; k < taken[size_t(r)].size(); ++k)
+      out.roundColor[size_t(r) * size_t(out.rounds) + k] = taken[size_t(r)][k];
+  return Status::success();
+}
+
+Status checkCommLayout(const std::vector<Stream> &streams,
+                       const CommLayout &layout) {
+  // Per communicator, every member's operations in its stream's order.
+  struct Op {
+    int32_t rank;
+    int64_t instr;
+  };
+  std::vector<std::vector<std::vector<Op>>> ops(layout.comms.size());
+  for (size_t c = 0; c < layout.comms.size(); ++c)
+    ops[c].resize(layout.comms[c].members.size());
+  for (const Stream &s : streams)
+    for (size_t i = 0; i < s.instrs.size(); ++i) {
+      const Instr &in = s.instrs[i];
+      int32_t c = -1;
+      if (isPostOp(in.op))
+        c = isSend(in.op) ? layout.pairOf(s.rank, in.peer, channelOf(in.op))
+                          : layout.pairOf(in.peer, s.rank, channelOf(in.op));
+      else if (isCollectiveOp(in.op))
+        c = layout.groupOf(in.chunk);
+      else
+        continue;
+      if (c < 0)
+        return Status::failure("no communicator for " + describe(in), s.rank,
+                               int64_t(i));
+      // A pair's member 0 is its sender; a group's members ascend.
+      const CommSpec &spec = layout.comms[size_t(c)];
+      const auto &members = spec.members;
+      auto at = spec.pair ? std::find(members.begin(), members.end(), s.rank)
+                          : std::lower_bound(members.begin(), members.end(),
+                                             s.rank);
+      if (at == members.end() || *at != s.rank)
+        return Status::failure(describe(in) + " in a group rank " +
+                                   std::to_string(s.rank) + " is not in",
+                               s.rank, int64_t(i));
+      ops[size_t(c)][size_t(at - members.begin())].push_back({s.rank, int64_t(i)});
+    }
+  auto instrOf = [&](const Op &o) -> const Instr & {
+    return streams[size_t(o.rank)].instrs[size_t(o.instr)];
+  };
+  auto where = [&](const Op &o) {
+    return "rank " + std::to_string(o.rank) + " #" + std::to_string(o.instr) +
+           " " + describe(instrOf(o));
+  };
+  for (size_t c = 0; c < layout.comms.size(); ++c) {
+    const CommSpec &spec = layout.comms[c];
+    const auto &lead = ops[c][0];
+    for (size_t m = 1; m < spec.members.size(); ++m) {
+      const auto &other = ops[c][m];
+      std::string what =
+          spec.pair ? std::string(channelWord(spec.channel)) + " messages from rank " +
+                          std::to_string(spec.members[0]) + " to rank " +
+                          std::to_string(spec.members[1])
+                    : "the collectives of group " + std::to_string(spec.group);
+      if (lead.size() != other.size())
+        return Status::failure(
+            what + ": rank " + std::to_string(spec.members[0]) + " issues " +
+            std::to_string(lead.size()) + ", rank " +
+            std::to_string(spec.members[m]) + " " +
+            std::to_string(other.size()) +
+            " (on a communicator the n-th of each side meet)");
+      for (size_t k = 0; k < lead.size(); ++k) {
+        const Instr &a = instrOf(lead[k]), &b = instrOf(other[k]);
+        bool same = a.chunk == b.chunk && a.bytes == b.bytes;
+        if (spec.pair)
+          same = same && a.mb == b.mb;
+        else {
+          same = same && a.op == b.op && a.mb == b.mb && a.dtype == b.dtype &&
+                 a.partCount == b.partCount;
+          const Stream &sa = streams[size_t(lead[k].rank)],
+                       &sb = streams[size_t(other[k].rank)];
+          for (uint32_t p = 0; same && p < a.partCount; ++p) {
+            const Part &pa = sa.parts[a.firstPart + p],
+                       &pb = sb.parts[b.firstPart + p];
+            same = pa.rank == pb.rank && pa.offset == pb.offset &&
+                   pa.bytes == pb.bytes;
+          }
+        }
+        if (!same)
+          return Status::failure(what + ": operation " + std::to_string(k) +
+                                 " differs: " + where(lead[k]) + " meets " +
+                                 where(other[k]));
+      }
+    }
+  }
+  return Status::success();
+}
+
+} // namespace pipert

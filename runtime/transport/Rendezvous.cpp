@@ -1,0 +1,454 @@
+//===- Rendezvous.cpp - launcher variables, file and tcp rendezvous -------===//
+
+#include "pipert/Rendezvous.h"
+
+#include "pipert/AtomicFile.h"
+#include "pipert/Fnv.h"
+#include "pipert/ParseNumber.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <set>
+#include <sstream>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+namespace pipert {
+namespace {
+
+constexpr char kMagic[] = "PIPEC-RENDEZVOUS 1";
+
+std::string hex(const uint8_t *data, size_t size) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (size_t i = 0; i < size; ++i) {
+    out += digits[data[i] >> 4];
+    out += digits[data[i] & 15];
+  }
+  return out;
+}
+
+bool unhex(const std::string &text, std::vector<uint8_t> &out) {
+  if (text.size() % 2)
+    return false;
+  out.clear();
+  auto digit = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+  };
+  for (size_t i = 0; i < text.size(); i += 2) {
+    int hi = digit(text[i]), lo = digit(text[i + 1]);
+    if (hi < 0 || lo < 0)
+      return false;
+    out.push_back(uint8_t(hi * 16 + lo));
+  }
+  return true;
+}
+
+std::string keyOf(const std::string &jobKey) {
+  return hex(reinterpret_cast<const uint8_t *>(jobKey.data()), jobKey.size());
+}
+
+/// Sleeps a little longer each time, never past the deadline.
+void backOff(std::chrono::milliseconds &pause, Clock::time_point deadline) {
+  auto left = deadline - Clock::now();
+  std::this_thread::sleep_for(std::min<Clock::duration>(pause, left > Clock::duration::zero() ? left : Clock::duration::zero()));
+  pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+}
+
+int msLeft(Clock::time_point deadline) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - Clock::now())
+                .count();
+  return ms <= 0 ? 0 : int(std::min<int64_t>(ms, 1 << 30));
+}
+
+Status parseTcp(const std::string &spec, std::string &host, int32_t &port) {
+  // tcp:HOST:PORT (HOST may be [v6 address]).
+  std::string rest = spec.substr(4);
+  size_t colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return Status::failure("rendezvous '" + spec + "': give tcp:HOST:PORT");
+  host = rest.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  int64_t p = 0;
+  std::string error;
+  if (!parseInteger("the rendezvous port", rest.substr(colon + 1), 1, 65535,
+                    p, error))
+    return Status::failure("rendezvous '" + spec + "': " + error);
+  port = int32_t(p);
+  return Status::success();
+}
+
+/// Reads one line (up to '\n') from `fd` before the deadline.
+bool readLine(int fd, std::string &line, Clock::time_point deadline) {
+  line.clear();
+  char c = 0;
+  while (line.size() < (1 << 20)) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, msLeft(deadline)) <= 0)
+      return false;
+    ssize_t got = recv(fd, &c, 1, 0);
+    if (got <= 0)
+      return false;
+    if (c == '\n')
+      return true;
+    line += c;
+  }
+  return false;
+}
+
+bool writeAll(int fd, const std::string &text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t put = send(fd, text.data() + done, text.size() - done, MSG_NOSIGNAL);
+    if (put <= 0)
+      return false;
+    done += size_t(put);
+  }
+  return true;
+}
+
+Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
+                const std::vector<uint8_t> &blob, Clock::time_point deadline) {
+  int fd = socket(AF_INET6, SOCK_STREAM, 0);
+  bool v6 = fd >= 0;
+  if (!v6)
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return Status::failure(std::string("rendezvous: socket: ") +
+                           std::strerror(errno));
+  int one = 1, zero = 0;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  int bound = -1;
+  if (v6) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_any;
+    a.sin6_port = htons(uint16_t(port));
+    bound = bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+  } else {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    a.sin_port = htons(uint16_t(port));
+    bound = bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+  }
+  if (bound != 0 || listen(fd, 512) != 0) {
+    std::string why = std::strerror(errno);
+    close(fd);
+    return Status::failure("rendezvous: rank 0 cannot listen on port " +
+                           std::to_string(port) + ": " + why +
+                           " (another job's? name a free one with "
+                           "--rendezvous tcp:HOST:PORT)");
+  }
+  const std::string ok = "OK " + hex(blob.data(), blob.size()) + "\n";
+  std::set<int32_t> served;
+  std::string lastRefusal;
+  while (int32_t(served.size()) < env.size - 1) {
+    pollfd p{fd, POLLIN, 0};
+    int ready = poll(&p, 1, msLeft(deadline));
+    if (ready <= 0) {
+      close(fd);
+      std::string missing;
+      for (int32_t r = 1, listed = 0; r < env.size && listed < 8; ++r)
+        if (!served.count(r)) {
+          missing += (listed++ ? ", " : "") + std::to_string(r);
+        }
+      return Status::failure(
+          "rendezvous: rank 0 served " + std::to_string(served.size()) +
+          " of the " + std::to_string(env.size - 1) +
+          " other ranks on port " + std::to_string(port) +
+          " before the timeout; not ranks " + missing +
+          (lastRefusal.empty() ? "" : " (refused: " + lastRefusal + ")"));
+    }
+    int c = accept(fd, nullptr, nullptr);
+    if (c < 0)
+      continue;
+    std::string line;
+    auto by = std::min(deadline, Clock::now() + std::chrono::seconds(10));
+    if (readLine(c, line, by)) {
+      std::istringstream in(line);
+      std::string m1, m2, theirKey;
+      int64_t rank = -1;
+      in >> m1 >> m2 >> theirKey >> rank;
+      if (m1 + " " + m2 != kMagic) {
+        lastRefusal = "a connection that is not a pipec rendezvous";
+        writeAll(c, "ERR not a pipec rendezvous\n");
+      } else if (theirKey != key) {
+        lastRefusal = "rank " + std::to_string(rank) + " of another job";
+        writeAll(c, "ERR this port serves another job\n");
+      } else if (rank < 1 || rank >= env.size) {
+        writeAll(c, "ERR rank " + std::to_string(rank) + " of " +
+                        std::to_string(env.size) + "\n");
+      } else if (writeAll(c, ok)) {
+        served.insert(int32_t(rank));
+      }
+    }
+    close(c);
+  }
+  close(fd);
+  return Status::success();
+}
+
+Status fetchTcp(const LaunchEnv &env, const std::string &host, int32_t port,
+                const std::string &key, std::vector<uint8_t> &blob,
+                Clock::time_point deadline) {
+  const std::string request = std::string(kMagic) + " " + key + " " +
+                              std::to_string(env.rank) + "\n";
+  std::string lastError = "no answer";
+  auto pause = std::chrono::milliseconds(50);
+  while (Clock::now() < deadline) {
+    addrinfo hints{}, *found = nullptr;
+    hints.ai_socktype = SOCK_STREAM;
+    int gai = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints,
+                          &found);
+    if (gai != 0) {
+      lastError = "cannot resolve " + host + ": " + gai_strerror(gai);
+      backOff(pause, deadline);
+      continue;
+    }
+    for (addrinfo *a = found; a; a = a->ai_next) {
+      int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+      if (fd < 0)
+        continue;
+      if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+        lastError = std::string("connect: ") + std::strerror(errno);
+        close(fd);
+        continue;
+      }
+      std::string line;
+      bool answered = writeAll(fd, request) && readLine(fd, line, deadline);
+      close(fd);
+      if (!answered) {
+        lastError = "the connection closed without an answer";
+        continue;
+      }
+      if (line.rfind("OK ", 0) == 0 && unhex(line.substr(3), blob)) {
+        freeaddrinfo(found);
+        return Status::success();
+      }
+      lastError = "rank 0 answered '" + line.substr(0, 120) + "'";
+      break;
+    }
+    freeaddrinfo(found);
+    backOff(pause, deadline);
+  }
+  return Status::failure("rendezvous: rank " + std::to_string(env.rank) +
+                         " got no id from rank 0 at " + host + ":" +
+                         std::to_string(port) + " before the timeout (" +
+                         lastError + ")");
+}
+
+Status shareFile(const LaunchEnv &env, const std::string &path,
+                 const std::string &key, std::vector<uint8_t> &blob,
+                 Clock::time_point deadline) {
+  if (env.rank == 0) {
+    std::string text = std::string(kMagic) + "\n" + key + "\n" +
+                       hex(blob.data(), blob.size()) + "\n";
+    return writeFileAtomically(path, text.data(), text.size());
+  }
+  std::string seen = "no file";
+  auto pause = std::chrono::milliseconds(50);
+  while (Clock::now() < deadline) {
+    std::ifstream in(path);
+    std::string magic, theirKey, data;
+    if (in && std::getline(in, magic) && std::getline(in, theirKey) &&
+        std::getline(in, data)) {
+      if (magic != kMagic)
+        return Status::failure("rendezvous: " + path +
+                               " is not a pipec rendezvous file");
+      if (theirKey == key) {
+        if (!unhex(data, blob))
+          return Status::failure("rendezvous: " + path +
+                                 " holds a malformed id");
+        return Status::success();
+      }
+      seen = "it holds another job's id (left by an earlier run?)";
+    }
+    backOff(pause, deadline);
+  }
+  return Status::failure("rendezvous: rank " + std::to_string(env.rank) +
+                         " found no id of this job in " + path +
+                         " before the timeout (" + seen +
+                         "); every machine must see the path, and rank 0 "
+                         "writes it");
+}
+
+} // namespace
+
+Status expandHostList(const std::string &list, std::vector<std::string> &out) {
+  out.clear();
+  size_t i = 0;
+  while (i < list.size()) {
+    // One entry: a prefix, then optionally [ranges], up to a comma at
+    // bracket depth 0.
+    size_t open = list.find_first_of(",[", i);
+    if (open == std::string::npos || list[open] == ',') {
+      size_t end = open == std::string::npos ? list.size() : open;
+      if (end > i)
+        out.push_back(list.substr(i, end - i));
+      i = end + 1;
+      continue;
+    }
+    size_t close = list.find(']', open);
+    if (close == std::string::npos)
+      return Status::failure("host list '" + list + "': '[' without ']'");
+    std::string prefix = list.substr(i, open - i);
+    size_t after = list.find(',', close);
+    std::string suffix = list.substr(close + 1, (after == std::string::npos
+                                                     ? list.size()
+                                                     : after) - close - 1);
+    std::string ranges = list.substr(open + 1, close - open - 1);
+    std::stringstream parts(ranges);
+    std::string part;
+    while (std::getline(parts, part, ',')) {
+      size_t dash = part.find('-');
+      std::string lo = part.substr(0, dash),
+                  hi = dash == std::string::npos ? lo : part.substr(dash + 1);
+      int64_t a = 0, b = 0;
+      std::string error;
+      if (!parseInteger("a host range", lo, 0, int64_t(1) << 40, a, error) ||
+          !parseInteger("a host range", hi, 0, int64_t(1) << 40, b, error) ||
+          b < a)
+        return Status::failure("host list '" + list + "': bad range '" +
+                               part + "'");
+      if (b - a > 1000000)
+        return Status::failure("host list '" + list + "': range '" + part +
+                               "' is too long");
+      for (int64_t v = a; v <= b; ++v) {
+        std::string digits = std::to_string(v);
+        if (digits.size() < lo.size())
+          digits.insert(0, lo.size() - digits.size(), '0');
+        out.push_back(prefix + digits + suffix);
+      }
+    }
+    i = after == std::string::npos ? list.size() : after + 1;
+  }
+  if (out.empty())
+    return Status::failure("host list '" + list + "' names no host");
+  return Status::success();
+}
+
+Status readLaunchEnv(const std::function<const char *(const char *)> &getenv,
+                     LaunchEnv &out) {
+  out = LaunchEnv{};
+  auto get = [&](const char *name) -> std::string {
+    const char *v = getenv(name);
+    return v ? std::string(v) : std::string();
+  };
+  struct Scheme {
+    const char *launcher, *rank, *size, *local;
+  };
+  static const Scheme schemes[] = {
+      {"pipec-run", "PIPEC_RANK", "PIPEC_WORLD_SIZE", "PIPEC_LOCAL_RANK"},
+      {"mpirun", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+       "OMPI_COMM_WORLD_LOCAL_RANK"},
+      {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"},
+      {"srun", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"}};
+  out.rendezvous = get("PIPEC_RENDEZVOUS");
+  for (const Scheme &s : schemes) {
+    if (get(s.rank).empty())
+      continue;
+    out.launcher = s.launcher;
+    int64_t rank = 0, size = 0, local = 0;
+    std::string error;
+    if (!parseInteger(s.size, get(s.size), 1, 1 << 30, size, error) ||
+        !parseInteger(s.rank, get(s.rank), 0, size - 1, rank, error))
+      return Status::failure(std::string(s.launcher) + "'s environment: " +
+                             error);
+    if (!get(s.local).empty() &&
+        !parseInteger(s.local, get(s.local), 0, 1 << 20, local, error))
+      return Status::failure(std::string(s.launcher) + "'s environment: " +
+                             error);
+    out.rank = int32_t(rank);
+    out.size = int32_t(size);
+    out.localRank = int32_t(local);
+    break;
+  }
+  if (out.launcher == "pipec-run")
+    out.jobId = get("PIPEC_JOB_ID");
+  else if (out.launcher == "mpirun")
+    out.jobId = get("PMIX_NAMESPACE").empty() ? get("OMPI_MCA_ess_base_jobid")
+                                              : get("PMIX_NAMESPACE");
+  else if (out.launcher == "pmi")
+    out.jobId = get("PMI_KVSNAME");
+  else if (out.launcher == "srun") {
+    out.jobId = get("SLURM_JOB_ID") + "." + get("SLURM_STEP_ID");
+    std::string list = get("SLURM_STEP_NODELIST").empty()
+                           ? get("SLURM_JOB_NODELIST")
+                           : get("SLURM_STEP_NODELIST");
+    if (!list.empty())
+      if (Status s = expandHostList(list, out.hosts); !s.ok())
+        return Status::failure("srun's environment: " + s.message());
+  }
+  return Status::success();
+}
+
+Status chooseRendezvous(const LaunchEnv &env, const std::string &given,
+                        std::string &out) {
+  out = !given.empty() ? given : env.rendezvous;
+  if (out.empty()) {
+    if (env.size == 1) {
+      out = "self";
+      return Status::success();
+    }
+    if (env.launcher == "srun" && !env.hosts.empty()) {
+      // A port per job step, so two steps on one host do not meet.
+      uint64_t h = fnv1a(env.jobId.data(), env.jobId.size());
+      out = "tcp:" + env.hosts[0] + ":" + std::to_string(20000 + h % 20000);
+      return Status::success();
+    }
+    return Status::failure(
+        std::string("a job of ") + std::to_string(env.size) +
+        " processes under " + (env.launcher.empty() ? "no launcher" : env.launcher) +
+        " needs --rendezvous tcp:HOST:PORT (HOST: rank 0's machine) or "
+        "--rendezvous file:PATH (a path every machine sees)");
+  }
+  if (out == "self")
+    return env.size == 1 ? Status::success()
+                         : Status::failure("rendezvous 'self' is for one "
+                                           "process, not " +
+                                           std::to_string(env.size));
+  if (out.rfind("file:", 0) == 0 && out.size() > 5)
+    return Status::success();
+  if (out.rfind("tcp:", 0) == 0) {
+    std::string host;
+    int32_t port = 0;
+    return parseTcp(out, host, port);
+  }
+  return Status::failure("rendezvous '" + out +
+                         "': give tcp:HOST:PORT or file:PATH");
+}
+
+Status shareBlob(const LaunchEnv &env, const std::string &rendezvous,
+                 const std::string &jobKey, std::vector<uint8_t> &blob,
+                 Clock::time_point deadline) {
+  if (env.size == 1)
+    return Status::success();
+  const std::string key = keyOf(jobKey);
+  if (rendezvous.rfind("file:", 0) == 0)
+    return shareFile(env, rendezvous.substr(5), key, blob, deadline);
+  if (rendezvous.rfind("tcp:", 0) == 0) {
+    std::string host;
+    int32_t port = 0;
+    if (Status s = parseTcp(rendezvous, host, port); !s.ok())
+      return s;
+    return env.rank == 0 ? serveTcp(env, port, key, blob, deadline)
+                         : fetchTcp(env, host, port, key, blob, deadline);
+  }
+  return Status::failure("rendezvous '" + rendezvous +
+                         "': give tcp:HOST:PORT or file:PATH");
+}
+
+} // namespace pipert

@@ -1,0 +1,159 @@
+//===- CommLayoutTest.cpp - the nccl transport's communicators ------------===//
+//
+// Every schedule kind's streams get a communicator per direction and
+// channel that carries messages and one per group with collectives; each
+// split round gives a rank at most one, every member of a communicator
+// joins it in the same round, and the static proof accepts the streams.
+// A stream whose n-th recv claims another micro-batch than its sender's
+// n-th send, or a member whose collectives come in another order, is
+// refused with both instructions named.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SyntheticModel.h"
+
+#include "pipert/CommLayout.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace {
+
+using pipec::schedule::Kind;
+using pipec::testing::PlanOptions;
+using pipec::testing::SyntheticPlan;
+
+SyntheticPlan planOf(Kind kind, int32_t stages) {
+  PlanOptions o;
+  o.kind = kind;
+  o.stages = stages;
+  o.microbatches = 2 * stages;
+  o.shape.layers = 24; // whole layers per chunk for every kind and S <= 4
+  SyntheticPlan plan;
+  std::string why = pipec::testing::buildPlan(o, plan);
+  if (!why.empty())
+    ADD_FAILURE() << why;
+  return plan;
+}
+
+TEST(CommLayout, EveryKindGetsPairsPerDirectionAndChannelInDisjointRounds) {
+  for (Kind kind : {Kind::GPipe, Kind::OneFOneB, Kind::Interleaved, Kind::ZBH1,
+                    Kind::ZBV, Kind::DualPipeV})
+    for (int32_t stages : {2, 3, 4}) {
+      SCOPED_TRACE(std::string(pipec::schedule::kindName(kind)) + " S=" +
+                   std::to_string(stages));
+      SyntheticPlan plan = planOf(kind, stages);
+      ASSERT_EQ(plan.streams.size(), size_t(stages));
+      pipert::CommLayout layout;
+      ASSERT_TRUE(
+          pipert::planComms(plan.streams, plan.manifest.groups, layout).ok());
+      pipert::Status proof = pipert::checkCommLayout(plan.streams, layout);
+      ASSERT_TRUE(proof.ok()) << proof.message();
+      // Exactly the (src, dst, channel) triples the streams post.
+      std::set<std::tuple<int32_t, int32_t, int32_t>> posted;
+      for (const pipert::Stream &s : plan.streams)
+        for (const pipert::Instr &in : s.instrs) {
+          if (!pipert::isPostOp(in.op))
+            continue;
+          bool send = in.op == pipert::Opcode::SendAct ||
+                      in.op == pipert::Opcode::SendGrad;
+          bool act = in.op == pipert::Opcode::SendAct ||
+                     in.op == pipert::Opcode::RecvAct;
+          posted.insert({send ? s.rank : in.peer, send ? in.peer : s.rank,
+                         act ? 0 : 1});
+        }
+      size_t pairs = 0, groups = 0;
+      for (const pipert::CommSpec &c : layout.comms) {
+        if (c.pair) {
+          ++pairs;
+          EXPECT_TRUE(posted.count(
+              {c.members[0], c.members[1], int32_t(c.channel)}));
+        } else {
+          ++groups;
+        }
+        // Every member joins in the communicator's round, and only there.
+        for (int32_t m : c.members)
+          EXPECT_EQ(layout.colorOf(m, c.round),
+                    int32_t(&c - layout.comms.data()));
+      }
+      EXPECT_EQ(pairs, posted.size());
+      EXPECT_GE(groups, 1u) << "the norm's all-reduce has a group";
+      // A rank joins one communicator per round at most, by construction
+      // of colorOf; every communicator of the rank is found in some round.
+      for (int32_t r = 0; r < layout.ranks; ++r) {
+        size_t member = 0;
+        for (const pipert::CommSpec &c : layout.comms)
+          member += std::count(c.members.begin(), c.members.end(), r);
+        EXPECT_EQ(layout.commsOf(r).size(), member);
+      }
+      for (const auto &[src, dst, ch] : posted)
+        EXPECT_GE(layout.pairOf(src, dst, pipert::Channel(ch)), 0);
+      EXPECT_EQ(layout.pairOf(0, 0, pipert::Channel::Activation), -1);
+    }
+}
+
+TEST(CommLayout, AMismatchedRecvIsRefusedNamingBothSides) {
+  SyntheticPlan plan = planOf(Kind::OneFOneB, 3);
+  ASSERT_EQ(plan.streams.size(), 3u);
+  pipert::CommLayout layout;
+  ASSERT_TRUE(
+      pipert::planComms(plan.streams, plan.manifest.groups, layout).ok());
+  // Rank 1's second activation recv claims micro-batch 5.
+  int seen = 0;
+  for (pipert::Instr &in : plan.streams[1].instrs)
+    if (in.op == pipert::Opcode::RecvAct && ++seen == 2)
+      in.mb = 5;
+  ASSERT_EQ(seen >= 2, true);
+  pipert::Status s = pipert::checkCommLayout(plan.streams, layout);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("activation messages from rank 0 to rank 1: "
+                             "operation 1 differs"),
+            std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("meets rank 1 #"), std::string::npos)
+      << s.message();
+}
+
+TEST(CommLayout, CollectivesInAnotherOrderAreRefused) {
+  SyntheticPlan plan = planOf(Kind::OneFOneB, 2);
+  // A second all-reduce of group 0 on both ranks, the buckets swapped on
+  // rank 1: on one communicator they would meet crosswise.
+  for (pipert::Stream &s : plan.streams) {
+    std::vector<pipert::Instr> reduces;
+    for (const pipert::Instr &in : s.instrs)
+      if (in.op == pipert::Opcode::AllReduce)
+        reduces.push_back(in);
+    ASSERT_FALSE(reduces.empty());
+    pipert::Instr extra = reduces[0];
+    extra.mb = reduces[0].mb + 100;
+    if (s.rank == 1)
+      s.instrs.insert(s.instrs.begin() + 0, extra);
+    else
+      s.instrs.push_back(extra);
+  }
+  pipert::CommLayout layout;
+  ASSERT_TRUE(
+      pipert::planComms(plan.streams, plan.manifest.groups, layout).ok());
+  pipert::Status s = pipert::checkCommLayout(plan.streams, layout);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("the collectives of group"), std::string::npos)
+      << s.message();
+}
+
+TEST(CommLayout, AStreamNamingARankOutsideThePlanIsRefused) {
+  SyntheticPlan plan = planOf(Kind::OneFOneB, 2);
+  for (pipert::Instr &in : plan.streams[0].instrs)
+    if (pipert::isPostOp(in.op)) {
+      in.peer = 7;
+      break;
+    }
+  pipert::CommLayout layout;
+  pipert::Status s =
+      pipert::planComms(plan.streams, plan.manifest.groups, layout);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("a message to rank 7 of 2"), std::string::npos)
+      << s.message();
+}
+
+} // namespace

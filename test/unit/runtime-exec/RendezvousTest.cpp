@@ -1,0 +1,223 @@
+//===- RendezvousTest.cpp - launcher variables and the shared id ----------===//
+//
+// Every launcher's variables give the rank, size and local rank; Slurm's
+// host lists expand; the rendezvous is chosen or refused with a reason;
+// and the blob rank 0 holds reaches every other process through a file
+// and over tcp (ranks as threads here, the same code as processes),
+// while a file or a server of another job is never taken for this one's.
+//
+//===----------------------------------------------------------------------===//
+
+#include "pipert/Rendezvous.h"
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+pipert::Status readEnv(const Env &env, pipert::LaunchEnv &out) {
+  return pipert::readLaunchEnv(
+      [&](const char *name) -> const char * {
+        auto it = env.find(name);
+        return it == env.end() ? nullptr : it->second.c_str();
+      },
+      out);
+}
+
+TEST(Rendezvous, EveryLauncherSaysRankSizeAndLocalRank) {
+  pipert::LaunchEnv e;
+  ASSERT_TRUE(readEnv({{"OMPI_COMM_WORLD_RANK", "5"},
+                       {"OMPI_COMM_WORLD_SIZE", "16"},
+                       {"OMPI_COMM_WORLD_LOCAL_RANK", "1"},
+                       {"PMIX_NAMESPACE", "prterun-n1-4242@1"},
+                       // mpirun inside a Slurm allocation: mpirun's count.
+                       {"SLURM_PROCID", "0"},
+                       {"SLURM_NTASKS", "1"}},
+                      e)
+                  .ok());
+  EXPECT_EQ(e.launcher, "mpirun");
+  EXPECT_EQ(e.rank, 5);
+  EXPECT_EQ(e.size, 16);
+  EXPECT_EQ(e.localRank, 1);
+  EXPECT_EQ(e.jobId, "prterun-n1-4242@1");
+
+  ASSERT_TRUE(readEnv({{"SLURM_PROCID", "9"},
+                       {"SLURM_NTASKS", "32"},
+                       {"SLURM_LOCALID", "1"},
+                       {"SLURM_JOB_ID", "777"},
+                       {"SLURM_STEP_ID", "2"},
+                       {"SLURM_STEP_NODELIST", "gpu[007-009],login2"}},
+                      e)
+                  .ok());
+  EXPECT_EQ(e.launcher, "srun");
+  EXPECT_EQ(e.rank, 9);
+  EXPECT_EQ(e.size, 32);
+  EXPECT_EQ(e.localRank, 1);
+  EXPECT_EQ(e.jobId, "777.2");
+  EXPECT_EQ(e.hosts, (std::vector<std::string>{"gpu007", "gpu008", "gpu009",
+                                               "login2"}));
+
+  ASSERT_TRUE(readEnv({{"PIPEC_RANK", "2"},
+                       {"PIPEC_WORLD_SIZE", "4"},
+                       {"PIPEC_LOCAL_RANK", "2"},
+                       {"PIPEC_JOB_ID", "abc"},
+                       {"PIPEC_RENDEZVOUS", "tcp:127.0.0.1:5000"}},
+                      e)
+                  .ok());
+  EXPECT_EQ(e.launcher, "pipec-run");
+  EXPECT_EQ(e.rendezvous, "tcp:127.0.0.1:5000");
+
+  ASSERT_TRUE(readEnv({}, e).ok());
+  EXPECT_EQ(e.launcher, "");
+  EXPECT_EQ(e.size, 1);
+
+  pipert::Status bad = readEnv(
+      {{"OMPI_COMM_WORLD_RANK", "4"}, {"OMPI_COMM_WORLD_SIZE", "4"}}, e);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("OMPI_COMM_WORLD_RANK"), std::string::npos)
+      << bad.message();
+  bad = readEnv({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "x2"}}, e);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("SLURM_NTASKS"), std::string::npos);
+}
+
+TEST(Rendezvous, SlurmHostListsExpand) {
+  std::vector<std::string> h;
+  ASSERT_TRUE(pipert::expandHostList("a[1-3,10],b,c[08-09]-ib", h).ok());
+  EXPECT_EQ(h, (std::vector<std::string>{"a1", "a2", "a3", "a10", "b",
+                                         "c08-ib", "c09-ib"}));
+  EXPECT_FALSE(pipert::expandHostList("a[3-1]", h).ok());
+  EXPECT_FALSE(pipert::expandHostList("a[1-3", h).ok());
+  EXPECT_FALSE(pipert::expandHostList("", h).ok());
+}
+
+TEST(Rendezvous, TheChoiceIsGivenDefaultedOrRefusedWithAReason) {
+  pipert::LaunchEnv e;
+  std::string r;
+  e.size = 1;
+  ASSERT_TRUE(pipert::chooseRendezvous(e, "", r).ok());
+  EXPECT_EQ(r, "self");
+  e.size = 8;
+  e.launcher = "srun";
+  e.jobId = "12.0";
+  e.hosts = {"node3", "node4"};
+  ASSERT_TRUE(pipert::chooseRendezvous(e, "", r).ok());
+  EXPECT_EQ(r.rfind("tcp:node3:", 0), 0u) << r;
+  e.launcher = "mpirun";
+  e.hosts.clear();
+  pipert::Status s = pipert::chooseRendezvous(e, "", r);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("needs --rendezvous tcp:HOST:PORT"),
+            std::string::npos);
+  ASSERT_TRUE(pipert::chooseRendezvous(e, "file:/shared/id", r).ok());
+  ASSERT_TRUE(pipert::chooseRendezvous(e, "tcp:[::1]:29500", r).ok());
+  EXPECT_FALSE(pipert::chooseRendezvous(e, "tcp:host:0", r).ok());
+  EXPECT_FALSE(pipert::chooseRendezvous(e, "tcp:host", r).ok());
+  EXPECT_FALSE(pipert::chooseRendezvous(e, "udp:host:1", r).ok());
+  EXPECT_FALSE(pipert::chooseRendezvous(e, "self", r).ok());
+}
+
+/// A port nothing listens on now.
+int freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+/// Runs shareBlob on `ranks` threads; each one's status and blob.
+void shareOnThreads(int32_t ranks, const std::string &rendezvous,
+                    const std::vector<std::string> &keys,
+                    std::vector<pipert::Status> &status,
+                    std::vector<std::vector<uint8_t>> &blobs,
+                    std::chrono::milliseconds timeout) {
+  status.assign(size_t(ranks), pipert::Status::success());
+  blobs.assign(size_t(ranks), {});
+  for (int i = 0; i < 128; ++i)
+    blobs[0].push_back(uint8_t(i * 7 + 3));
+  std::vector<std::thread> threads;
+  for (int32_t r = 0; r < ranks; ++r)
+    threads.emplace_back([&, r] {
+      pipert::LaunchEnv e;
+      e.rank = r;
+      e.size = ranks;
+      status[size_t(r)] =
+          pipert::shareBlob(e, rendezvous, keys[size_t(r)], blobs[size_t(r)],
+                            pipert::Clock::now() + timeout);
+    });
+  for (std::thread &t : threads)
+    t.join();
+}
+
+TEST(Rendezvous, TheIdReachesEveryRankOverTcp) {
+  std::vector<pipert::Status> st;
+  std::vector<std::vector<uint8_t>> blobs;
+  shareOnThreads(5, "tcp:127.0.0.1:" + std::to_string(freePort()),
+                 std::vector<std::string>(5, "job 1 plan 2"), st, blobs,
+                 std::chrono::seconds(20));
+  for (int32_t r = 0; r < 5; ++r) {
+    ASSERT_TRUE(st[size_t(r)].ok()) << st[size_t(r)].message();
+    EXPECT_EQ(blobs[size_t(r)], blobs[0]) << "rank " << r;
+  }
+}
+
+TEST(Rendezvous, AnotherJobsRankIsRefusedAndTheMissingRankNamed) {
+  std::vector<pipert::Status> st;
+  std::vector<std::vector<uint8_t>> blobs;
+  shareOnThreads(3, "tcp:localhost:" + std::to_string(freePort()),
+                 {"job A", "job A", "job B"}, st, blobs,
+                 std::chrono::milliseconds(1500));
+  ASSERT_TRUE(st[1].ok()) << st[1].message();
+  ASSERT_FALSE(st[0].ok());
+  EXPECT_NE(st[0].message().find("not ranks 2"), std::string::npos)
+      << st[0].message();
+  EXPECT_NE(st[0].message().find("of another job"), std::string::npos)
+      << st[0].message();
+  ASSERT_FALSE(st[2].ok());
+  EXPECT_NE(st[2].message().find("another job"), std::string::npos)
+      << st[2].message();
+}
+
+TEST(Rendezvous, TheIdReachesEveryRankThroughAFileButAStaleOneIsNotTaken) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("pipec-rdv-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / "id").string();
+  std::vector<pipert::Status> st;
+  std::vector<std::vector<uint8_t>> blobs;
+  shareOnThreads(4, "file:" + path, std::vector<std::string>(4, "job 7"), st,
+                 blobs, std::chrono::seconds(20));
+  for (int32_t r = 0; r < 4; ++r) {
+    ASSERT_TRUE(st[size_t(r)].ok()) << st[size_t(r)].message();
+    EXPECT_EQ(blobs[size_t(r)], blobs[0]);
+  }
+  // The file job 7 left: job 8's rank 1 waits for its own, then says so.
+  pipert::LaunchEnv e;
+  e.rank = 1;
+  e.size = 2;
+  std::vector<uint8_t> got;
+  pipert::Status s =
+      pipert::shareBlob(e, "file:" + path, "job 8", got,
+                        pipert::Clock::now() + std::chrono::milliseconds(400));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("another job's id"), std::string::npos)
+      << s.message();
+  std::filesystem::remove_all(dir);
+}
+
+} // namespace

@@ -1,0 +1,49 @@
+//===- WatchdogTest.cpp - the overdue operation names its peer ------------===//
+
+#include "pipert/Watchdog.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace {
+
+TEST(Watchdog, TheOldestUnfinishedOperationPastTheLimitIsNamed) {
+  using namespace std::chrono;
+  pipert::Watchdog w(8, milliseconds(1000));
+  auto t0 = pipert::Clock::now();
+  int events[4] = {0, 1, 2, 3};
+  std::map<void *, int> state; // 1 finished, 0 pending, -1 failed
+  w.track(0, &events[0], 3, -1, 10, t0);
+  w.track(5, &events[1], 1, -1, 12, t0 + milliseconds(100));
+  w.track(6, &events[2], -1, 2, 40, t0 + milliseconds(200));
+  auto finished = [&](void *h) { return state[h]; };
+  pipert::Watchdog::Op op;
+  bool failed = false;
+  EXPECT_FALSE(w.overdue(finished, t0 + milliseconds(900), op, failed));
+  // Past the limit: the oldest, rank 3's operation, is named.
+  ASSERT_TRUE(w.overdue(finished, t0 + milliseconds(1150), op, failed));
+  EXPECT_FALSE(failed);
+  EXPECT_EQ(op.peer, 3);
+  EXPECT_EQ(op.instr, 10);
+  // It finishes: the next oldest.
+  state[&events[0]] = 1;
+  ASSERT_TRUE(w.overdue(finished, t0 + milliseconds(1150), op, failed));
+  EXPECT_EQ(op.peer, 1);
+  EXPECT_EQ(w.active(), 2);
+  // A failed one is reported at once, whatever its age.
+  state[&events[1]] = 1;
+  state[&events[2]] = -1;
+  ASSERT_TRUE(w.overdue(finished, t0 + milliseconds(250), op, failed));
+  EXPECT_TRUE(failed);
+  EXPECT_EQ(op.group, 2);
+  state[&events[2]] = 1;
+  EXPECT_FALSE(w.overdue(finished, t0 + milliseconds(5000), op, failed));
+  EXPECT_EQ(w.active(), 0);
+  // Ids outside the table are ignored, not written.
+  w.track(8, &events[3], 0, -1, 1, t0);
+  w.track(-1, &events[3], 0, -1, 1, t0);
+  EXPECT_EQ(w.active(), 0);
+}
+
+} // namespace
