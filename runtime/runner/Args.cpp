@@ -33,12 +33,13 @@ const char *const kUsage =
     "[--keep K]] [--plan DIR] [--shadow] "
     "[--cores N] [--trace-steps N] [--trace-kernels] [--timeout-ms MS] "
     "[--quiet] "
-    "[--transport local|cuda-local|mpi] "
+    "[--transport local|cuda-local|mpi|nccl [--rendezvous R] "
+    "[--watchdog-ms MS]] "
     "[--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]] "
     "(--help explains each)\n";
 
 bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
-  bool keepGiven = false, shardGiven = false;
+  bool keepGiven = false, shardGiven = false, watchdogGiven = false;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     auto value = [&](std::string &out) {
@@ -90,11 +91,17 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
     else if (k == "--transport") {
       ok = value(a.transport);
       if (ok && a.transport != "local" && a.transport != "cuda-local" &&
-          a.transport != "mpi") {
-        error = "--transport must be local, cuda-local or mpi, not '" +
+          a.transport != "mpi" && a.transport != "nccl") {
+        error = "--transport must be local, cuda-local, mpi or nccl, not '" +
                 a.transport + "'";
         return false;
       }
+    }
+    else if (k == "--rendezvous")
+      ok = value(a.rendezvous);
+    else if (k == "--watchdog-ms") {
+      ok = number(a.watchdogMs, 100, kMaxTimeoutMs);
+      watchdogGiven = true;
     }
     else if (k == "--steps")
       ok = number(a.steps, 1, kMaxSteps);
@@ -149,10 +156,15 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
     error = "--checkpoint-every and --keep need --checkpoint-dir";
     return false;
   }
-  if (a.transport == "mpi" && !a.saveState.empty()) {
+  if ((a.transport == "mpi" || a.transport == "nccl") &&
+      !a.saveState.empty()) {
     error = "--save-state needs the local transport (one process writes "
-            "every rank's moments); with --transport mpi use --checkpoint-dir, "
-            "where each process writes its rank's part";
+            "every rank's moments); with --transport " + a.transport +
+            " use --checkpoint-dir, where each process writes its rank's part";
+    return false;
+  }
+  if (a.transport != "nccl" && (!a.rendezvous.empty() || watchdogGiven)) {
+    error = "--rendezvous and --watchdog-ms are --transport nccl's";
     return false;
   }
   if (shardGiven && a.saveHf.empty()) {
@@ -177,10 +189,10 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
     error = "--prompt must not be empty";
     return false;
   }
-  if (a.transport == "mpi" && a.sample > 0) {
-    error = "--sample needs the local transport (the sampler runs every "
-            "chunk in one process); train with --transport mpi --save F and "
-            "sample from --init F with the local one";
+  if ((a.transport == "mpi" || a.transport == "nccl") && a.sample > 0) {
+    error = "--sample needs one process (the sampler runs every chunk in "
+            "it); train with --transport " + a.transport + " --save F and "
+            "sample from --init F with the plan's own transport";
     return false;
   }
   return true;

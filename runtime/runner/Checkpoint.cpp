@@ -7,9 +7,6 @@
 #include "pipert/LogicalShape.h"
 #include "pipert/ParseNumber.h"
 #include "pipert/Safetensors.h"
-#ifdef PIPEC_PLAN_MPI
-#include "pipert/MpiTransport.h"
-#endif
 
 #include <nlohmann/json.hpp>
 
@@ -482,13 +479,13 @@ bool loadState(pipert::Executor &exec, const std::string &given,
   return true;
 }
 
-#ifdef PIPEC_PLAN_MPI
 /// --save with one rank per process: every process sends rank 0 the saved
 /// parameters it holds, in manifest order; rank 0 writes the file the local
 /// run writes. Collective.
-bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
-                  const std::string &path, std::chrono::milliseconds timeout,
-                  std::string &error, int64_t shardBytes) {
+bool saveGathered(pipert::Executor &exec, pipert::Transport &transport,
+                  int32_t me, const std::string &path,
+                  std::chrono::milliseconds timeout, std::string &error,
+                  int64_t shardBytes) {
   const pipert::Manifest &m = exec.manifest();
   std::vector<const pipert::ParamInfo *> params = savedParams(m);
   std::vector<uint8_t> mine;
@@ -508,13 +505,13 @@ bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
   std::vector<uint8_t> all;
   std::vector<int64_t> sizes;
   if (pipert::Status s =
-          transport.gatherAtRoot(mine.data(), int64_t(mine.size()), all,
+          transport.gatherAtRoot(me, mine.data(), int64_t(mine.size()), all,
                                  sizes, pipert::Clock::now() + timeout);
       !s.ok()) {
     error = "--save " + path + ": " + s.message();
     return false;
   }
-  if (pipert::MpiSession::rank() != 0)
+  if (me != 0)
     return true;
   // Rank q's bytes are its parameters in manifest order.
   std::vector<int64_t> cursor(sizes.size(), 0);
@@ -534,7 +531,7 @@ bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
 /// `out` then reads any replica's part from. Without ZeRO, `out` reads the
 /// arenas. Collective.
 static bool gatherMoments(pipert::Executor &exec,
-                          pipert::MpiTransport &transport,
+                          pipert::Transport &transport, int32_t me,
                           std::chrono::milliseconds timeout,
                           std::vector<uint8_t> &shared, MomentSource &out,
                           std::string &error) {
@@ -543,7 +540,6 @@ static bool gatherMoments(pipert::Executor &exec,
     out = localMoments(exec);
     return true;
   }
-  const int32_t me = pipert::MpiSession::rank();
   // Rank q's block: each of its stage's parameters' m then v part, in
   // manifest order, as replicaOf(q) keeps them.
   // Where each parameter's part sits in each rank's block, computed once.
@@ -598,12 +594,11 @@ static bool gatherMoments(pipert::Executor &exec,
 }
 
 bool writeCheckpointGathered(pipert::Executor &exec,
-                             pipert::MpiTransport &transport,
+                             pipert::Transport &transport, int32_t me,
                              const std::string &dir, int64_t step,
                              int64_t keep, std::chrono::milliseconds timeout,
                              CheckpointStats &stats, std::string &error) {
   const auto t0 = std::chrono::steady_clock::now();
-  const int32_t me = pipert::MpiSession::rank();
   const int32_t n = exec.manifest().ranks;
   stats = CheckpointStats();
   // Every process's word on each phase: -1 failed, 0 done, 1 done and
@@ -643,7 +638,7 @@ bool writeCheckpointGathered(pipert::Executor &exec,
     // whose part file holds the parameter.
     std::vector<uint8_t> shared;
     MomentSource moments;
-    ok = gatherMoments(exec, transport, limit, shared, moments, error) &&
+    ok = gatherMoments(exec, transport, me, limit, shared, moments, error) &&
          writePart(exec, partial, step, me, moments, name, stats.bytes,
                    error);
     if (agree(ok ? (name.empty() ? 0 : 1) : -1, "to write its part")) {
@@ -678,7 +673,6 @@ bool writeCheckpointGathered(pipert::Executor &exec,
                       .count();
   return true;
 }
-#endif
 
 
 } // namespace pipecrun

@@ -64,7 +64,21 @@ whole or not at all.
   --transport T         local: ranks as threads (the cpu default);
                         cuda-local: a cuda plan's default, messages copied
                         by the GPU between events; mpi: one process per rank
-                        (starts mpirun -np RANKS)
+                        (starts mpirun -np RANKS); nccl: a cuda plan, one
+                        process per GPU over NCCL (pipec-run starts RANKS
+                        processes on this machine; under srun or mpirun,
+                        each process is one rank: docs/NCCL.md)
+  --rendezvous R        nccl: how rank 0's NCCL id reaches the others:
+                        tcp:HOST:PORT (rank 0 serves it on HOST, its own
+                        machine) or file:PATH (a path every machine sees);
+                        default under srun: tcp on the step's first host;
+                        mpirun needs one
+  --watchdog-ms MS      nccl: a transfer or collective unfinished after MS
+                        (default 20000) names the rank it waits on, aborts
+                        the communicators and ends the process
+  --nccl-layout         pipec-run only, with the plan folder alone: prints
+                        the NCCL communicators a job of this plan makes
+                        and proves the streams' order on them (no GPU)
   --sample N            after training, generates N tokens; with
                         --prompt TEXT, --sample-seed N, --temperature T
   --tokenizer F         with --sample: encode the prompt and decode the

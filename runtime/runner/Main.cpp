@@ -64,6 +64,8 @@ static int planMain(int argc, char **argv) {
     a.plan = std::filesystem::path(argv[0]).parent_path().string();
   if (a.plan.empty())
     a.plan = ".";
+  if (a.transport == "nccl")
+    return runNccl(a);
   if (!mpi)
     return runLocal(a);
 #ifdef PIPEC_PLAN_MPI

@@ -79,7 +79,7 @@ int runMpi(const Args &a) {
   // from the monitor thread while the rank's thread holds at the boundary).
   auto checkpoint = [&](int64_t step) {
     CheckpointStats stats;
-    if (!writeCheckpointGathered(*exec, *transport, a.checkpointDir, step,
+    if (!writeCheckpointGathered(*exec, *transport, me, a.checkpointDir, step,
                                  a.keep, timeout, stats, error))
       return pipert::Status::failure(error);
     if (me == 0 && !a.quiet)
@@ -120,7 +120,7 @@ int runMpi(const Args &a) {
       MpiSession::abortAll(1);
     }
   if (!a.save.empty() &&
-      !saveGathered(*exec, *transport, a.save, timeout, error,
+      !saveGathered(*exec, *transport, me, a.save, timeout, error,
                     a.saveHf.empty() ? 0 : a.saveHfShardBytes)) {
     fail(error);
     std::fflush(stderr);

@@ -74,10 +74,12 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     return s.message();
   const pipert::Manifest &m = exec->manifest();
   if (processes > 0 && processes != m.ranks)
-    return "--transport mpi: the plan has " + std::to_string(m.ranks) +
-           " ranks but mpirun started " + std::to_string(processes) +
-           " processes (run it with mpirun -np " + std::to_string(m.ranks) +
-           ", or pipec-run " + a.plan + " --transport mpi, which does)";
+    return "--transport " + a.transport + ": the plan has " +
+           std::to_string(m.ranks) + " ranks but the launcher started " +
+           std::to_string(processes) + " processes (run it with " +
+           (a.transport == "mpi" ? "mpirun -np " : "a process per rank: ") +
+           std::to_string(m.ranks) + ", or pipec-run " + a.plan +
+           " --transport " + a.transport + ", which does)";
   if (!pipert::loadTokens(a.data, data, error))
     return "--data " + error;
   // A step consumes the micro-batches of every replica (docs/TRAINING.md).

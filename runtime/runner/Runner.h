@@ -56,9 +56,13 @@ struct Args {
   uint64_t sampleSeed = 0;
   bool hasSampleSeed = false;  ///< else the model's train seed
   double temperature = 1.0;
-  /// local, cuda-local or mpi; "" the plan's own: cuda-local for a cuda
-  /// plan (messages moved by the device), local for a cpu plan.
+  /// local, cuda-local, mpi or nccl; "" the plan's own: cuda-local for a
+  /// cuda plan (messages moved by the device), local for a cpu plan.
   std::string transport;
+  /// nccl: --rendezvous (Rendezvous.h; "" the launcher's default) and
+  /// --watchdog-ms.
+  std::string rendezvous;
+  int64_t watchdogMs = 20000;
 };
 
 
@@ -107,14 +111,15 @@ bool loadState(pipert::Executor &exec, const std::string &path,
 /// the directory, every process writes its rank's part, rank 0 commits;
 /// every process learns whether it worked.
 bool writeCheckpointGathered(pipert::Executor &exec,
-                             pipert::MpiTransport &transport,
+                             pipert::Transport &transport, int32_t me,
                              const std::string &dir, int64_t step,
                              int64_t keep, std::chrono::milliseconds timeout,
                              CheckpointStats &stats, std::string &error);
 /// --save with one rank per process (collective; rank 0 writes).
-bool saveGathered(pipert::Executor &exec, pipert::MpiTransport &transport,
-                  const std::string &path, std::chrono::milliseconds timeout,
-                  std::string &error, int64_t shardBytes = 0);
+bool saveGathered(pipert::Executor &exec, pipert::Transport &transport,
+                  int32_t me, const std::string &path,
+                  std::chrono::milliseconds timeout, std::string &error,
+                  int64_t shardBytes = 0);
 
 /// Everything a run checks before its first step; "" when all is well.
 std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
@@ -145,6 +150,9 @@ int failedRun(const Args &a, const pipert::Status &s,
 int runLocal(const Args &a);
 /// This process's rank under mpirun (the mpi transport).
 int runMpi(const Args &a);
+/// This process's rank over the nccl transport (one process per GPU,
+/// started by pipec-run, srun or mpirun; NcclRun.cpp).
+int runNccl(const Args &a);
 
 } // namespace pipecrun
 

@@ -3,18 +3,22 @@
 // `pipec-run OUT/ --data FILE --steps N [--log-dir DIR] [--init F]
 // [--save F] [--save-state F] [--resume F|DIR] [--checkpoint-dir DIR
 // [--checkpoint-every N] [--keep K]] [--shadow] [--cores N] [--quiet]
-// [--transport local|cuda-local|mpi]
+// [--transport local|cuda-local|mpi|nccl]
 // [--sample N [--prompt TEXT] [--sample-seed N] [--temperature T]]`: checks
 // the plan directory and the arguments, then hands over to OUT/pipec-plan
 // (the executable `pipec compile` built for this plan), which validates the
 // data and runs every rank as a thread, with progress lines and
 // DIR/metrics.jsonl, then prints text sampled from the trained model when
 // asked. With --transport mpi it starts `mpirun -np RANKS OUT/pipec-plan`
-// instead: one process per rank.
+// instead: one process per rank; with --transport nccl (a cuda plan) it
+// starts the processes itself, one per rank on this machine
+// (ProcessGroup.h).
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/runner/Help.h"
+#include "tools/pipec-run/NcclLayout.h"
+#include "tools/pipec-run/ProcessGroup.h"
 
 #include "pipert/InputFile.h"
 #include "pipert/StopSignal.h"
@@ -73,7 +77,7 @@ static const char kUsage[] =
     "[--init FILE.safetensors] [--save FILE.safetensors] [--save-state FILE] "
     "[--resume FILE|DIR] [--checkpoint-dir DIR [--checkpoint-every N] "
     "[--keep K]] [--shadow] [--cores N] [--timeout-ms MS] [--quiet] "
-    "[--transport local|cuda-local|mpi] [--sample N [--prompt TEXT] "
+    "[--transport local|cuda-local|mpi|nccl] [--sample N [--prompt TEXT] "
     "[--sample-seed N] [--temperature T]] (--help explains each)\n";
 
 int main(int argc, char **argv) {
@@ -92,6 +96,13 @@ int main(int argc, char **argv) {
     return fail(dir + ": not a directory (the -o of pipec compile)");
   if (!fs::is_regular_file(dir + "/manifest.json", ec))
     return fail(dir + ": no manifest.json (run pipec compile -o " + dir + ")");
+  // --nccl-layout: the plan's NCCL communicators, from its files alone.
+  for (int i = 2; i < argc; ++i)
+    if (std::strcmp(argv[i], "--nccl-layout") == 0) {
+      if (argc != 3)
+        return fail("--nccl-layout takes the plan folder alone");
+      return pipecrun::printNcclLayout(dir);
+    }
   std::string exe = dir + "/pipec-plan";
   if (access(exe.c_str(), X_OK) != 0)
     return fail(exe + ": missing or not executable (pipec compile "
@@ -117,20 +128,35 @@ int main(int argc, char **argv) {
     args.push_back(a);
   }
   std::string program = exe;
-  if (transport == "mpi") {
-#ifdef PIPEC_MPIEXEC
-    // One process per rank: -np is the plan's rank count.
-    int64_t ranks = 0;
+  // One process per rank (mpi, nccl): as many as the plan's ranks.
+  auto ranksOfPlan = [&](int64_t &ranks) {
     try {
       std::ifstream in(dir + "/manifest.json");
       ranks = nlohmann::json::parse(in).at("ranks").get<int64_t>();
     } catch (const std::exception &e) {
-      return fail(dir + "/manifest.json: cannot read \"ranks\": " +
-                  e.what());
+      fail(dir + "/manifest.json: cannot read \"ranks\": " + e.what());
+      return false;
     }
-    if (ranks < 1)
-      return fail(dir + "/manifest.json: \"ranks\" is " +
-                  std::to_string(ranks));
+    if (ranks < 1 || ranks > 4096) {
+      fail(dir + "/manifest.json: \"ranks\" is " + std::to_string(ranks) +
+           " (one machine runs 1 to 4096 processes)");
+      return false;
+    }
+    return true;
+  };
+  if (transport == "nccl") {
+    int64_t ranks = 0;
+    if (!ranksOfPlan(ranks))
+      return 1;
+    std::string error;
+    int code = pipecrun::runProcessGroup(exe, args, int32_t(ranks), error);
+    return error.empty() ? code : fail(error);
+  }
+  if (transport == "mpi") {
+#ifdef PIPEC_MPIEXEC
+    int64_t ranks = 0;
+    if (!ranksOfPlan(ranks))
+      return 1;
     // --oversubscribe: more ranks than cores is allowed (slow, but the
     // waits are passive); --bind-to none: ranks float like the local
     // transport's threads; as root, Open MPI asks for --allow-run-as-root.

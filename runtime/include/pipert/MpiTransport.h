@@ -85,9 +85,9 @@ public:
 
   /// Collects `mine` of every rank at rank 0 (`all` concatenates them in
   /// rank order, `sizes` gives each rank's bytes; both empty elsewhere).
-  Status gatherAtRoot(const void *mine, int64_t bytes,
+  Status gatherAtRoot(int32_t rank, const void *mine, int64_t bytes,
                       std::vector<uint8_t> &all, std::vector<int64_t> &sizes,
-                      Clock::time_point deadline);
+                      Clock::time_point deadline) override;
 
 private:
   struct Impl;

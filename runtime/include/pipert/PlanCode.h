@@ -14,6 +14,8 @@
 
 #include "kernels/cpu/Status.h"
 #include "pipert/DeviceQueues.h"
+#include "pipert/NcclSetup.h"
+#include "pipert/Transport.h"
 #include "pipert/PlanAbi.h"
 
 #include <cstdint>
@@ -93,6 +95,18 @@ struct PlanTarget {
   pipert::DeviceQueues *(*createQueues)(void *const *states, int32_t ranks,
                                         char *error,
                                         int64_t errorBytes) = nullptr;
+  /// One process per device (--transport nccl): every rank this process
+  /// makes runs on device `localRank` mod the devices it sees. Called
+  /// before createRank and allocateArena; false with why in `error`.
+  bool (*pinDevice)(int32_t localRank, char *error,
+                    int64_t errorBytes) = nullptr;
+  /// The nccl transport of this process's rank, whose state (createRank's)
+  /// is `rankState` (runtime/kernels/cuda/Nccl.h); collective over the
+  /// job's processes. The caller deletes it before the state. Null with
+  /// why in `error`.
+  pipert::Transport *(*createNccl)(const pipert::NcclSetup &setup,
+                                   void *rankState, char *error,
+                                   int64_t errorBytes) = nullptr;
 };
 
 /// The whole plan.

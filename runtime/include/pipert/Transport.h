@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace pipert {
 
@@ -115,6 +116,18 @@ public:
     (void)mine, (void)all, (void)bytes, (void)deadline;
     return Status::failure("this transport runs every rank in one process "
                            "and has no allGather",
+                           rank);
+  }
+  /// Transports that do not run every rank: collects `mine` of every rank
+  /// at rank 0 (`all` concatenates them in rank order, `sizes` gives each
+  /// rank's bytes; both empty elsewhere). Collective.
+  virtual Status gatherAtRoot(int32_t rank, const void *mine, int64_t bytes,
+                              std::vector<uint8_t> &all,
+                              std::vector<int64_t> &sizes,
+                              Clock::time_point deadline) {
+    (void)mine, (void)bytes, (void)all, (void)sizes, (void)deadline;
+    return Status::failure("this transport runs every rank in one process "
+                           "and has no gatherAtRoot",
                            rank);
   }
 };

@@ -3,6 +3,7 @@
 #include "kernels/cuda/Target.h"
 
 #include "kernels/cuda/Calls.h"
+#include "kernels/cuda/Nccl.h"
 
 #include <cuda_runtime_api.h>
 
@@ -38,9 +39,15 @@ void destroyRank(void *state) {
   delete s;
 }
 
-/// The device of `rank`: rank mod the devices this process sees; -1 with
-/// why in `error` without one.
+/// pinDevice's choice: the one device of this process (--transport nccl);
+/// -1 when the ranks spread over the devices.
+int pinnedDevice = -1;
+
+/// The device of `rank`: the pinned one, else rank mod the devices this
+/// process sees; -1 with why in `error` without one.
 int deviceOf(int32_t rank, char *error, int64_t errorBytes) {
+  if (pinnedDevice >= 0)
+    return pinnedDevice;
   int devices = 0;
   cudaError_t e = cudaGetDeviceCount(&devices);
   if (e != cudaSuccess || devices == 0) {
@@ -50,6 +57,14 @@ int deviceOf(int32_t rank, char *error, int64_t errorBytes) {
     return -1;
   }
   return int(rank % devices);
+}
+
+bool pinDevice(int32_t localRank, char *error, int64_t errorBytes) {
+  int device = deviceOf(localRank, error, errorBytes);
+  if (device < 0)
+    return false;
+  pinnedDevice = device;
+  return true;
 }
 
 void *createRank(int32_t rank, char *error, int64_t errorBytes) {
@@ -132,8 +147,8 @@ bool copy(void *dst, const void *src, int64_t bytes, char *error,
 } // namespace
 
 pipecrun::PlanTarget planTarget() {
-  return {createRank, destroyRank, allocateArena, freeArena,
-          copy,       "cuda",      createQueues};
+  return {createRank, destroyRank, allocateArena, freeArena, copy,
+          "cuda",     createQueues, pinDevice,    createNccl};
 }
 
 } // namespace pipert::cuda

@@ -1,0 +1,673 @@
+//===- Nccl.cpp - the nccl transport: one process per GPU ------------------===//
+//
+// docs/NCCL.md has the design; in short:
+//
+//   communicators  CommLayout.h: a two-member communicator per direction
+//                  and channel of every pair that exchanges messages, one
+//                  per group with collectives, split from one world
+//                  communicator in rounds; checkCommLayout has proven
+//                  before the first NCCL call that both sides of every
+//                  communicator issue matching operations in one order.
+//   a post         the compute stream records "posted"; the
+//                  communicator's stream waits for it and runs
+//                  ncclSend/ncclRecv, then records "done". A send blocks
+//                  only its own channel's stream, as a rendezvous does.
+//   a wait         the compute stream waits for "done"; the host goes on.
+//   a collective   ExactCollectives.h's exchanges, one NCCL group per
+//                  phase, and the ordered sums (OrderedSum.cu) on the
+//                  group communicator's stream: the local transport's bits.
+//   the watchdog   a thread asks which enqueued operations have finished
+//                  and what NCCL reports; an operation unfinished past
+//                  --watchdog-ms, or an asynchronous NCCL error, names the
+//                  peer, aborts every communicator and ends the process.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kernels/cuda/Nccl.h"
+
+#include "kernels/cuda/Calls.h"
+#include "kernels/cuda/NcclLibrary.h"
+#include "kernels/cuda/OrderedSum.h"
+
+#include "pipert/CommLayout.h"
+#include "pipert/ExactCollectives.h"
+#include "pipert/Watchdog.h"
+
+#include <cuda_runtime_api.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <tuple>
+
+namespace pipert::cuda {
+namespace {
+
+/// Ends the process when `limit` passes before cancel(): a collective
+/// creation step (the rendezvous, ncclCommInitRank, ncclCommSplit) that a
+/// missing rank would block forever.
+class Deadline {
+public:
+  Deadline(std::chrono::milliseconds limit, std::string what)
+      : thread([this, limit, what] {
+          std::unique_lock<std::mutex> lock(mutex);
+          if (!cv.wait_for(lock, limit, [this] { return cancelled; })) {
+            std::fprintf(stderr, "pipec-run: error: %s within %lld ms\n",
+                         what.c_str(), static_cast<long long>(limit.count()));
+            std::fflush(stderr);
+            std::_Exit(1);
+          }
+        }) {}
+  ~Deadline() { cancel(); }
+  void cancel() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      cancelled = true;
+    }
+    cv.notify_all();
+    if (thread.joinable())
+      thread.join();
+  }
+
+private:
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool cancelled = false;
+  std::thread thread;
+};
+
+class NcclTransport final : public Transport {
+public:
+  ~NcclTransport() override;
+  /// "" or why not.
+  std::string init(const NcclSetup &setup, const call::Context &ctx);
+
+  Status postSend(int32_t rank, int32_t peer, Channel channel, int32_t req,
+                  const Message &msg) override {
+    return post(rank, peer, channel, req, msg, true);
+  }
+  Status postRecv(int32_t rank, int32_t peer, Channel channel, int32_t req,
+                  const Message &msg) override {
+    return post(rank, peer, channel, req, msg, false);
+  }
+  Status wait(int32_t rank, int32_t req, Clock::time_point) override;
+  Status allReduce(int32_t rank, int32_t group, int32_t bucket, void *data,
+                   int64_t count, DType dtype, Clock::time_point) override {
+    return collective(rank, Opcode::AllReduce, group, bucket, data, count,
+                      dtype);
+  }
+  Status reduceScatter(int32_t rank, int32_t group, int32_t bucket,
+                       void *data, int64_t count, DType dtype, const Part *,
+                       int32_t, Clock::time_point) override {
+    return collective(rank, Opcode::ReduceScatter, group, bucket, data, count,
+                      dtype);
+  }
+  Status allGatherParts(int32_t rank, int32_t group, int32_t bucket,
+                        void *data, int64_t count, DType dtype, const Part *,
+                        int32_t, Clock::time_point) override {
+    return collective(rank, Opcode::AllGather, group, bucket, data, count,
+                      dtype);
+  }
+  void abort(const std::string &reason) override;
+  Status drain(int32_t rank) override;
+  bool runsAllRanks() const override { return false; }
+  Status allGather(int32_t rank, const void *mine, void *all, int64_t bytes,
+                   Clock::time_point deadline) override;
+
+private:
+  struct Request {
+    cudaEvent_t posted = nullptr, done = nullptr;
+  };
+  /// One collective of this rank's stream, planned before the first step.
+  struct Collective {
+    CollectivePlan plan;
+    int32_t comm = -1;
+    int64_t count = 0, instr = -1;
+    DType dtype = DType::None;
+    cudaEvent_t posted = nullptr, done = nullptr;
+  };
+  using CollectiveKey = std::tuple<int32_t, int32_t, int32_t>; // op, group, bucket
+
+  Status post(int32_t rank, int32_t peer, Channel channel, int32_t req,
+              const Message &msg, bool send);
+  Status collective(int32_t rank, Opcode op, int32_t group, int32_t bucket,
+                    void *data, int64_t count, DType dtype);
+  Status nccl(ncclResult_t r, const std::string &what) const;
+  Status enqueueExchanges(const std::vector<Exchange> &xs, int32_t comm,
+                          uint8_t *data, uint8_t *staging);
+  void watch();
+  [[noreturn]] void terminate(const std::string &why);
+  std::string commName(int32_t comm) const;
+
+  const NcclLibrary *lib = nullptr;
+  int32_t me = 0;
+  int device = 0;
+  cudaStream_t compute = nullptr;
+  Stream stream; // this rank's, for messages
+  CommLayout layout;
+  ncclComm_t world = nullptr;
+  std::vector<ncclComm_t> comms;        // by layout index; null: not a member
+  std::vector<cudaStream_t> commStreams; // by layout index
+  std::vector<void *> staging;           // by layout index (device memory)
+  std::vector<Request> requests;
+  std::map<CollectiveKey, Collective> collectives;
+  // The metrics' all-gather over the world communicator.
+  cudaStream_t worldStream = nullptr;
+  void *gatherBuffer = nullptr;
+  int64_t gatherBytes = 0;
+  std::unique_ptr<Watchdog> dog;
+  std::thread watcher;
+  std::mutex watcherMutex;
+  std::condition_variable watcherCv;
+  bool stopping = false;
+  std::atomic<bool> aborted{false};
+  std::string abortReason;
+};
+
+Status NcclTransport::nccl(ncclResult_t r, const std::string &what) const {
+  if (r == ncclSuccess)
+    return Status::success();
+  return Status::failure(what + ": " + lib->getErrorString(r), me);
+}
+
+std::string NcclTransport::commName(int32_t c) const {
+  const CommSpec &s = layout.comms[size_t(c)];
+  if (s.pair)
+    return std::string(s.channel == Channel::Activation ? "activation"
+                                                        : "gradient") +
+           " channel from rank " + std::to_string(s.members[0]) +
+           " to rank " + std::to_string(s.members[1]);
+  std::string m;
+  for (size_t k = 0; k < s.members.size() && k < 8; ++k)
+    m += (k ? "," : "") + std::to_string(s.members[k]);
+  if (s.members.size() > 8)
+    m += ",...";
+  return "group " + std::to_string(s.group) + " (ranks " + m + ")";
+}
+
+std::string NcclTransport::init(const NcclSetup &setup,
+                                const call::Context &ctx) {
+  std::string error;
+  lib = loadNccl(error);
+  if (!lib)
+    return error;
+  me = setup.env.rank;
+  device = ctx.device;
+  compute = ctx.stream;
+  const std::vector<Stream> &streams = *setup.streams;
+  if (me < 0 || size_t(me) >= streams.size())
+    return "rank " + std::to_string(me) + " of a plan of " +
+           std::to_string(streams.size());
+  if (setup.env.size != int32_t(streams.size()))
+    return "the plan has " + std::to_string(streams.size()) +
+           " ranks but the launcher started " +
+           std::to_string(setup.env.size) + " processes";
+  stream = streams[size_t(me)];
+  if (Status s = planComms(streams, *setup.groups, layout); !s.ok())
+    return s.message();
+  if (Status s = checkCommLayout(streams, layout); !s.ok())
+    return "the streams cannot run on NCCL: " + s.message();
+  if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
+    return std::string("cudaSetDevice: ") + cudaGetErrorString(e);
+
+  // The world communicator: rank 0's id through the rendezvous.
+  {
+    Deadline guard(setup.timeout,
+                   "rank " + std::to_string(me) +
+                       ": the NCCL communicators were not made (a rank that "
+                       "did not start, or cannot reach the others?)");
+    ncclUniqueId id{};
+    std::vector<uint8_t> blob;
+    if (me == 0) {
+      if (Status s = nccl(lib->getUniqueId(&id), "ncclGetUniqueId"); !s.ok())
+        return s.message();
+      blob.assign(reinterpret_cast<uint8_t *>(&id),
+                  reinterpret_cast<uint8_t *>(&id) + sizeof id);
+    }
+    if (Status s = shareBlob(setup.env, setup.rendezvous, setup.jobKey, blob,
+                             Clock::now() + setup.timeout);
+        !s.ok())
+      return s.message();
+    if (blob.size() != sizeof id)
+      return "rendezvous: the id has " + std::to_string(blob.size()) +
+             " bytes, not NCCL's " + std::to_string(sizeof id);
+    std::memcpy(&id, blob.data(), sizeof id);
+    if (Status s = nccl(lib->commInitRank(&world, setup.env.size, id, me),
+                        "ncclCommInitRank");
+        !s.ok())
+      return s.message();
+    // Each round: every rank joins the one communicator it has there, or
+    // none; the key orders the members (a pair's sender first).
+    comms.assign(layout.comms.size(), nullptr);
+    for (int32_t k = 0; k < layout.rounds; ++k) {
+      int32_t c = layout.colorOf(me, k);
+      int key = 0;
+      if (c >= 0) {
+        const auto &m = layout.comms[size_t(c)].members;
+        key = int(std::find(m.begin(), m.end(), me) - m.begin());
+      }
+      ncclComm_t made = nullptr;
+      if (Status s = nccl(lib->commSplit(world, c >= 0 ? c : NCCL_SPLIT_NOCOLOR,
+                                         key, &made, nullptr),
+                          "ncclCommSplit (round " + std::to_string(k) + ")");
+          !s.ok())
+        return s.message();
+      if (c >= 0)
+        comms[size_t(c)] = made;
+    }
+    guard.cancel();
+  }
+  if (setup.verbose && me == 0)
+    std::printf("nccl: %s (NCCL %d), %zu communicators in %d split rounds\n",
+                lib->path.c_str(), lib->version, layout.comms.size(),
+                layout.rounds);
+
+  auto cuda = [&](cudaError_t e, const char *what) {
+    if (e != cudaSuccess && error.empty())
+      error = std::string(what) + ": " + cudaGetErrorString(e);
+    return e == cudaSuccess;
+  };
+  commStreams.assign(layout.comms.size(), nullptr);
+  staging.assign(layout.comms.size(), nullptr);
+  for (size_t c = 0; c < comms.size(); ++c)
+    if (comms[c] && !cuda(cudaStreamCreateWithFlags(&commStreams[c],
+                                                    cudaStreamNonBlocking),
+                          "cudaStreamCreate"))
+      return error;
+  if (!cuda(cudaStreamCreateWithFlags(&worldStream, cudaStreamNonBlocking),
+            "cudaStreamCreate"))
+    return error;
+
+  // Events per request, plans and staging per collective, all before the
+  // first step.
+  int32_t reqs = 0;
+  for (const Instr &in : stream.instrs)
+    if (isPostOp(in.op))
+      reqs = std::max(reqs, in.req + 1);
+  requests.resize(size_t(reqs));
+  auto event = [&](cudaEvent_t &e) {
+    return cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming),
+                "cudaEventCreate");
+  };
+  for (Request &r : requests)
+    if (!event(r.posted) || !event(r.done))
+      return error;
+  std::vector<int64_t> stagingBytes(layout.comms.size(), 0);
+  for (size_t i = 0; i < stream.instrs.size(); ++i) {
+    const Instr &in = stream.instrs[i];
+    if (!isCollectiveOp(in.op))
+      continue;
+    CollectiveKey key{int32_t(in.op), in.chunk, in.mb};
+    if (collectives.count(key))
+      continue;
+    Collective col;
+    col.comm = layout.groupOf(in.chunk);
+    const auto &members = layout.comms[size_t(col.comm)].members;
+    const int32_t mine = int32_t(
+        std::lower_bound(members.begin(), members.end(), me) - members.begin());
+    const int64_t e = dtypeBytes(in.dtype);
+    col.count = e > 0 ? in.bytes / e : 0;
+    col.dtype = in.dtype;
+    col.instr = int64_t(i);
+    const Part *parts = stream.parts.data() + in.firstPart;
+    const int32_t partCount = int32_t(in.partCount);
+    Status planned =
+        in.op == Opcode::AllReduce
+            ? planAllReduce(int32_t(members.size()), mine, col.count, in.dtype,
+                            col.plan)
+        : in.op == Opcode::ReduceScatter
+            ? planReduceScatter(members, mine, col.count, in.dtype, parts,
+                                partCount, col.plan)
+            : planAllGatherParts(members, mine, col.count, in.dtype, parts,
+                                 partCount, col.plan);
+    if (!planned.ok())
+      return "rank " + std::to_string(me) + " #" + std::to_string(i) + " " +
+             describe(in) + ": " + planned.message();
+    stagingBytes[size_t(col.comm)] =
+        std::max(stagingBytes[size_t(col.comm)], col.plan.stagingBytes);
+    if (!event(col.posted) || !event(col.done))
+      return error;
+    collectives.emplace(key, std::move(col));
+  }
+  for (size_t c = 0; c < stagingBytes.size(); ++c)
+    if (stagingBytes[c] > 0 &&
+        !cuda(cudaMalloc(&staging[c], size_t(stagingBytes[c])),
+              "cudaMalloc of a collective's staging buffer"))
+      return error;
+
+  // Watch ids: requests, then collectives by instruction index.
+  dog = std::make_unique<Watchdog>(int64_t(reqs) +
+                                       int64_t(stream.instrs.size()),
+                                   setup.watchdog);
+  watcher = std::thread([this] { watch(); });
+  return "";
+}
+
+NcclTransport::~NcclTransport() {
+  {
+    std::lock_guard<std::mutex> lock(watcherMutex);
+    stopping = true;
+  }
+  watcherCv.notify_all();
+  if (watcher.joinable())
+    watcher.join();
+  cudaSetDevice(device);
+  for (cudaStream_t s : commStreams)
+    if (s)
+      cudaStreamSynchronize(s);
+  if (lib)
+    for (ncclComm_t c : comms)
+      if (c)
+        (aborted ? lib->commAbort(c) : lib->commDestroy(c));
+  if (lib && world)
+    (aborted ? lib->commAbort(world) : lib->commDestroy(world));
+  for (cudaStream_t s : commStreams)
+    if (s)
+      cudaStreamDestroy(s);
+  if (worldStream)
+    cudaStreamDestroy(worldStream);
+  for (void *p : staging)
+    if (p)
+      cudaFree(p);
+  if (gatherBuffer)
+    cudaFree(gatherBuffer);
+  for (Request &r : requests) {
+    if (r.posted)
+      cudaEventDestroy(r.posted);
+    if (r.done)
+      cudaEventDestroy(r.done);
+  }
+  for (auto &[key, c] : collectives) {
+    (void)key;
+    if (c.posted)
+      cudaEventDestroy(c.posted);
+    if (c.done)
+      cudaEventDestroy(c.done);
+  }
+}
+
+Status NcclTransport::post(int32_t rank, int32_t peer, Channel channel,
+                           int32_t req, const Message &msg, bool send) {
+  if (aborted)
+    return Status::failure("aborted: " + abortReason, rank, msg.instr);
+  if (rank != me || req < 0 || size_t(req) >= requests.size())
+    return Status::failure("request " + std::to_string(req) +
+                               " is not one of rank " + std::to_string(me) +
+                               "'s stream",
+                           rank, msg.instr);
+  int32_t c = send ? layout.pairOf(me, peer, channel)
+                   : layout.pairOf(peer, me, channel);
+  if (c < 0 || !comms[size_t(c)])
+    return Status::failure("no communicator for a message " +
+                               std::string(send ? "to" : "from") + " rank " +
+                               std::to_string(peer),
+                           rank, msg.instr);
+  Request &r = requests[size_t(req)];
+  cudaStream_t s = commStreams[size_t(c)];
+  cudaError_t e = cudaSetDevice(device);
+  if (e == cudaSuccess)
+    e = cudaEventRecord(r.posted, compute);
+  if (e == cudaSuccess)
+    e = cudaStreamWaitEvent(s, r.posted, 0);
+  if (e != cudaSuccess)
+    return Status::failure(std::string("posting: ") + cudaGetErrorString(e),
+                           rank, msg.instr);
+  if (msg.bytes > 0) {
+    // The sender is the pair's member 0, the receiver member 1.
+    ncclResult_t n =
+        send ? lib->send(msg.data, size_t(msg.bytes), ncclUint8, 1,
+                         comms[size_t(c)], s)
+             : lib->recv(msg.data, size_t(msg.bytes), ncclUint8, 0,
+                         comms[size_t(c)], s);
+    if (Status st = nccl(n, send ? "ncclSend" : "ncclRecv"); !st.ok())
+      return Status::failure(st.message(), rank, msg.instr);
+  }
+  if ((e = cudaEventRecord(r.done, s)) != cudaSuccess)
+    return Status::failure(std::string("posting: ") + cudaGetErrorString(e),
+                           rank, msg.instr);
+  dog->track(req, r.done, peer, -1, msg.instr, Clock::now());
+  return Status::success();
+}
+
+Status NcclTransport::wait(int32_t rank, int32_t req, Clock::time_point) {
+  if (aborted)
+    return Status::failure("aborted: " + abortReason, rank);
+  if (rank != me || req < 0 || size_t(req) >= requests.size())
+    return Status::failure("no request " + std::to_string(req), rank);
+  // The compute stream goes on after the message; the host at once (the
+  // watchdog bounds how long the device may wait).
+  cudaError_t e = cudaStreamWaitEvent(compute, requests[size_t(req)].done, 0);
+  if (e != cudaSuccess)
+    return Status::failure(std::string("cudaStreamWaitEvent: ") +
+                               cudaGetErrorString(e),
+                           rank);
+  return Status::success();
+}
+
+Status NcclTransport::enqueueExchanges(const std::vector<Exchange> &xs,
+                                       int32_t c, uint8_t *data,
+                                       uint8_t *stage) {
+  if (xs.empty())
+    return Status::success();
+  ncclComm_t comm = comms[size_t(c)];
+  cudaStream_t s = commStreams[size_t(c)];
+  if (Status st = nccl(lib->groupStart(), "ncclGroupStart"); !st.ok())
+    return st;
+  Status st = Status::success();
+  for (const Exchange &x : xs) {
+    uint8_t *at = (x.staged ? stage : data) + x.offset;
+    ncclResult_t r = x.send ? lib->send(at, size_t(x.bytes), ncclUint8, x.peer,
+                                        comm, s)
+                            : lib->recv(at, size_t(x.bytes), ncclUint8, x.peer,
+                                        comm, s);
+    if (r != ncclSuccess) {
+      st = nccl(r, x.send ? "ncclSend" : "ncclRecv");
+      break;
+    }
+  }
+  Status ended = nccl(lib->groupEnd(), "ncclGroupEnd");
+  return st.ok() ? ended : st;
+}
+
+Status NcclTransport::collective(int32_t rank, Opcode op, int32_t group,
+                                 int32_t bucket, void *data, int64_t count,
+                                 DType dtype) {
+  if (aborted)
+    return Status::failure("aborted: " + abortReason, rank);
+  auto it = collectives.find({int32_t(op), group, bucket});
+  if (rank != me || it == collectives.end())
+    return Status::failure(std::string(opcodeName(op)) + " of group " +
+                               std::to_string(group) + " bucket " +
+                               std::to_string(bucket) +
+                               " is not in rank " + std::to_string(me) +
+                               "'s stream",
+                           rank);
+  Collective &col = it->second;
+  if (col.count != count || col.dtype != dtype)
+    return Status::failure(std::string(opcodeName(op)) + " of group " +
+                               std::to_string(group) + " bucket " +
+                               std::to_string(bucket) + ": " +
+                               std::to_string(count) + " elements, the stream "
+                               "planned " + std::to_string(col.count),
+                           rank, col.instr);
+  cudaStream_t s = commStreams[size_t(col.comm)];
+  auto *bytes = static_cast<uint8_t *>(data);
+  auto *stage = static_cast<uint8_t *>(staging[size_t(col.comm)]);
+  const int32_t members =
+      int32_t(layout.comms[size_t(col.comm)].members.size());
+  const auto &m = layout.comms[size_t(col.comm)].members;
+  const int32_t mine =
+      int32_t(std::lower_bound(m.begin(), m.end(), me) - m.begin());
+  cudaError_t e = cudaSetDevice(device);
+  if (e == cudaSuccess)
+    e = cudaEventRecord(col.posted, compute);
+  if (e == cudaSuccess)
+    e = cudaStreamWaitEvent(s, col.posted, 0);
+  if (e != cudaSuccess)
+    return Status::failure(std::string("a collective: ") +
+                               cudaGetErrorString(e),
+                           rank, col.instr);
+  if (Status st = enqueueExchanges(col.plan.gather, col.comm, bytes, stage);
+      !st.ok())
+    return Status::failure(st.message(), rank, col.instr);
+  for (const OrderedSum &sum : col.plan.sums)
+    if ((e = launchOrderedSum(s, dtype, bytes, stage, sum, members, mine)) !=
+        cudaSuccess)
+      return Status::failure(std::string("the ordered sum: ") +
+                                 cudaGetErrorString(e),
+                             rank, col.instr);
+  if (Status st = enqueueExchanges(col.plan.spread, col.comm, bytes, stage);
+      !st.ok())
+    return Status::failure(st.message(), rank, col.instr);
+  if ((e = cudaEventRecord(col.done, s)) == cudaSuccess)
+    e = cudaStreamWaitEvent(compute, col.done, 0);
+  if (e != cudaSuccess)
+    return Status::failure(std::string("a collective: ") +
+                               cudaGetErrorString(e),
+                           rank, col.instr);
+  dog->track(int64_t(requests.size()) + col.instr, col.done, -1, group,
+             col.instr, Clock::now());
+  return Status::success();
+}
+
+Status NcclTransport::drain(int32_t rank) {
+  cudaSetDevice(device);
+  cudaError_t e = cudaStreamSynchronize(compute);
+  for (cudaStream_t s : commStreams)
+    if (s && e == cudaSuccess)
+      e = cudaStreamSynchronize(s);
+  if (e != cudaSuccess)
+    return Status::failure(std::string("draining the streams: ") +
+                               cudaGetErrorString(e),
+                           rank);
+  return aborted ? Status::failure("aborted: " + abortReason, rank)
+                 : Status::success();
+}
+
+Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
+                                int64_t bytes, Clock::time_point) {
+  if (aborted)
+    return Status::failure("aborted: " + abortReason, rank);
+  const int64_t total = bytes * layout.ranks;
+  cudaError_t e = cudaSetDevice(device);
+  if (e == cudaSuccess && total > gatherBytes) {
+    // Grows once, at the first step's metrics: their size does not change.
+    if (gatherBuffer)
+      cudaFree(gatherBuffer);
+    gatherBuffer = nullptr;
+    gatherBytes = 0;
+    if ((e = cudaMalloc(&gatherBuffer, size_t(total + bytes))) == cudaSuccess)
+      gatherBytes = total;
+  }
+  auto *base = static_cast<uint8_t *>(gatherBuffer);
+  uint8_t *send = base + total; // this rank's bytes after the gathered ones
+  if (e == cudaSuccess)
+    e = cudaMemcpyAsync(send, mine, size_t(bytes), cudaMemcpyHostToDevice,
+                        worldStream);
+  if (e != cudaSuccess)
+    return Status::failure(std::string("the metrics' all-gather: ") +
+                               cudaGetErrorString(e),
+                           rank);
+  if (Status st = nccl(lib->allGather(send, base, size_t(bytes), ncclUint8,
+                                      world, worldStream),
+                       "ncclAllGather");
+      !st.ok())
+    return st;
+  if ((e = cudaMemcpyAsync(all, base, size_t(total), cudaMemcpyDeviceToHost,
+                           worldStream)) == cudaSuccess)
+    e = cudaStreamSynchronize(worldStream);
+  if (e != cudaSuccess)
+    return Status::failure(std::string("the metrics' all-gather: ") +
+                               cudaGetErrorString(e),
+                           rank);
+  return Status::success();
+}
+
+void NcclTransport::abort(const std::string &reason) {
+  bool was = aborted.exchange(true);
+  if (was)
+    return;
+  abortReason = reason;
+  for (ncclComm_t c : comms)
+    if (c)
+      lib->commAbort(c);
+}
+
+void NcclTransport::terminate(const std::string &why) {
+  std::fprintf(stderr, "pipec-run: error: rank %d: %s\n", me, why.c_str());
+  std::fflush(stderr);
+  // Aborting unblocks NCCL's kernels; a peer that is gone cannot hold
+  // this process past a moment more.
+  std::thread([this] {
+    aborted = true;
+    for (ncclComm_t c : comms)
+      if (c)
+        lib->commAbort(c);
+  }).detach();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::_Exit(1);
+}
+
+void NcclTransport::watch() {
+  // A thread of its own device context: cudaEventQuery needs none, but
+  // keep the rank's device current.
+  cudaSetDevice(device);
+  std::unique_lock<std::mutex> lock(watcherMutex);
+  while (!watcherCv.wait_for(lock, std::chrono::milliseconds(100),
+                             [this] { return stopping; })) {
+    for (size_t c = 0; c < comms.size(); ++c) {
+      ncclResult_t r = ncclSuccess;
+      if (comms[c] && lib->commGetAsyncError(comms[c], &r) == ncclSuccess &&
+          r != ncclSuccess && r != ncclInProgress && !aborted)
+        terminate("NCCL reports '" + std::string(lib->getErrorString(r)) +
+                  "' on the " + commName(int32_t(c)) +
+                  " (a peer died or its network failed)");
+    }
+    Watchdog::Op op;
+    bool failed = false;
+    auto finished = [](void *event) {
+      cudaError_t e = cudaEventQuery(static_cast<cudaEvent_t>(event));
+      return e == cudaSuccess ? 1 : e == cudaErrorNotReady ? 0 : -1;
+    };
+    if (!aborted && dog->overdue(finished, Clock::now(), op, failed)) {
+      std::string what = op.instr >= 0 && size_t(op.instr) < stream.instrs.size()
+                             ? "#" + std::to_string(op.instr) + " " +
+                                   describe(stream.instrs[size_t(op.instr)])
+                             : "an operation";
+      std::string whom =
+          op.peer >= 0 ? "rank " + std::to_string(op.peer)
+                       : "a member of " + commName(layout.groupOf(op.group));
+      terminate(what + (failed ? " failed on the device"
+                               : " did not finish within the watchdog's " +
+                                     std::to_string(std::chrono::duration_cast<
+                                                        std::chrono::milliseconds>(
+                                                        Clock::now() - op.since)
+                                                        .count()) +
+                                     " ms") +
+                "; waiting on " + whom +
+                ", which is dead, hung, or slower than --watchdog-ms");
+    }
+  }
+}
+
+} // namespace
+
+pipert::Transport *createNccl(const NcclSetup &setup, void *rankState,
+                              char *error, int64_t errorBytes) {
+  auto t = std::make_unique<NcclTransport>();
+  const auto *ctx = static_cast<const call::Context *>(rankState);
+  std::string why = ctx ? t->init(setup, *ctx)
+                        : std::string("no device state for this rank");
+  if (!why.empty()) {
+    if (error && errorBytes > 0)
+      std::snprintf(error, size_t(errorBytes), "%s", why.c_str());
+    return nullptr;
+  }
+  return t.release();
+}
+
+} // namespace pipert::cuda

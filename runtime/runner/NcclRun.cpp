@@ -1,0 +1,147 @@
+//===- NcclRun.cpp - this process's rank over NCCL, one process per GPU ---===//
+//
+// Started by pipec-run --transport nccl (one machine), srun or mpirun: the
+// launcher's variables say the rank, the job's size and the local rank
+// (pipert/Rendezvous.h); the process takes GPU (local rank mod the GPUs
+// it sees), loads only its rank's arena, makes the communicators (the
+// rendezvous shares rank 0's NCCL id) and trains. Rank 0 reports, as under
+// mpirun. No collective exists before the communicators do, so an error
+// found while preparing is printed by the process that found it (every
+// process checks the same files: rank 0 prints those alone) and the
+// launcher ends the others.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/runner/Runner.h"
+
+#include "runtime/runner/PlanKernels.h"
+
+#include "pipert/NcclSetup.h"
+#include "pipert/Rendezvous.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace pipecrun {
+
+int runNccl(const Args &a) {
+  pipert::LaunchEnv env;
+  if (pipert::Status s = pipert::readLaunchEnv(
+          [](const char *name) { return std::getenv(name); }, env);
+      !s.ok())
+    return fail("--transport nccl: " + s.message());
+  const int32_t me = env.rank;
+  auto failHere = [&](const std::string &error) {
+    return fail(env.size > 1 ? "rank " + std::to_string(me) + ": " + error
+                             : error);
+  };
+  const pipecrun::PlanTarget *target = pipecPlanCode.target;
+  if (!target || !target->createNccl || !target->pinDevice)
+    return me == 0 ? fail("--transport nccl: the transport of cuda plans; "
+                          "this plan runs on the cpu (one process per rank: "
+                          "--transport mpi)")
+                   : 1;
+  std::string rendezvous;
+  if (pipert::Status s = pipert::chooseRendezvous(env, a.rendezvous,
+                                                  rendezvous);
+      !s.ok())
+    return me == 0 ? fail("--transport nccl: " + s.message()) : 1;
+  char why[1024] = {0};
+  if (!target->pinDevice(env.localRank, why, sizeof why))
+    return failHere(std::string("--transport nccl: ") + why);
+
+  std::unique_ptr<pipert::Executor> exec;
+  pipert::TokenFile data;
+  pipert::Batcher batcher;
+  std::string error = prepare(a, exec, data, batcher, me, env.size);
+  if (error.empty() && exec) {
+    PlanKernels probe(pipecPlanCode, exec->manifest(), batcher);
+    if (std::string missing = probe.missingSlot(); !missing.empty())
+      error = a.plan + "/manifest.json: no buffer " + missing;
+  }
+  if (!error.empty())
+    return me == 0 ? fail(error) : 1;
+  const pipert::Manifest &m = exec->manifest();
+  PlanKernels kernels(pipecPlanCode, m, batcher);
+  if (std::string e = kernels.start(*exec); !e.empty())
+    return failHere(e);
+  std::vector<pipert::Stream> streams;
+  for (int32_t r = 0; r < m.ranks; ++r)
+    streams.push_back(exec->stream(r));
+  pipert::NcclSetup setup;
+  setup.streams = &streams;
+  setup.groups = &m.groups;
+  setup.env = env;
+  setup.rendezvous = rendezvous;
+  setup.jobKey = (env.jobId.empty() ? std::string("no-job-id") : env.jobId) +
+                 "/" + m.planId;
+  setup.timeout = std::chrono::milliseconds(a.timeoutMs);
+  setup.watchdog = std::chrono::milliseconds(a.watchdogMs);
+  setup.verbose = !a.quiet;
+  std::unique_ptr<pipert::Transport> transport(target->createNccl(
+      setup, kernels.targetStates()[me], why, sizeof why));
+  if (!transport)
+    return failHere(std::string("--transport nccl: ") + why);
+
+  pipert::RunOptions opt = runOptions(a);
+  opt.transport = transport.get();
+  if (me != 0) {
+    opt.outDir.clear();
+    opt.progress = nullptr;
+  }
+  const auto timeout = std::chrono::milliseconds(a.timeoutMs);
+  opt.steps = stepsLeft(a, exec->stepsDone(), me == 0);
+  if (opt.steps <= 0)
+    return 0;
+  auto checkpoint = [&](int64_t step) {
+    CheckpointStats stats;
+    if (!writeCheckpointGathered(*exec, *transport, me, a.checkpointDir, step,
+                                 a.keep, timeout, stats, error))
+      return pipert::Status::failure(error);
+    if (me == 0 && !a.quiet)
+      printCheckpoint(stats, " (rank 0's)");
+    return pipert::Status::success();
+  };
+  armCheckpoints(a, opt, checkpoint);
+  pipert::RunResult result;
+  if (pipert::Status s = exec->run(kernels, opt, result); !s.ok()) {
+    // As under mpirun: a stop every process took (a signal, the same
+    // non-finite step) is reported by rank 0; another failure by the
+    // process that had it. No process waits for the others here: their
+    // streams may be blocked on this one, which the launcher's end of the
+    // job, or their watchdogs, resolve.
+    if (result.stopSignal || result.nonFiniteStep != -1) {
+      if (me == 0)
+        failedRun(a, s, result);
+      else
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+    } else {
+      failHere(s.message());
+    }
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(result.stopSignal ? 128 + result.stopSignal : 1);
+  }
+  auto fatal = [&](const std::string &e) {
+    failHere(e);
+    std::fflush(stderr);
+    std::_Exit(1);
+  };
+  if (finalCheckpointDue(a, exec->stepsDone()))
+    if (pipert::Status s = checkpoint(exec->stepsDone()); !s.ok())
+      fatal(s.message());
+  if (!a.save.empty() &&
+      !saveGathered(*exec, *transport, me, a.save, timeout, error,
+                    a.saveHf.empty() ? 0 : a.saveHfShardBytes))
+    fatal(error);
+  if (me == 0 && !a.saveHf.empty() && !writeHfConfig(a, error))
+    fatal(error);
+  if (me == 0 && !a.quiet)
+    printSummary(m, result);
+  std::fflush(stdout);
+  transport.reset(); // its communicators before the rank's device state
+  return 0;
+}
+
+} // namespace pipecrun

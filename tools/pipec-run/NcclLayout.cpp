@@ -1,0 +1,83 @@
+//===- NcclLayout.cpp - the communicators of a plan, printed and proven ---===//
+
+#include "tools/pipec-run/NcclLayout.h"
+
+#include "pipert/CommLayout.h"
+#include "pipert/Manifest.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace pipecrun {
+
+int printNcclLayout(const std::string &dir) {
+  auto fail = [](const std::string &m) {
+    std::fprintf(stderr, "pipec-run: error: --nccl-layout: %s\n", m.c_str());
+    return 1;
+  };
+  pipert::Manifest m;
+  if (pipert::Status s = pipert::readManifestFile(dir + "/manifest.json", m);
+      !s.ok())
+    return fail(s.message());
+  std::vector<pipert::Stream> streams(static_cast<size_t>(m.ranks));
+  int64_t operations = 0;
+  for (int32_t r = 0; r < m.ranks; ++r) {
+    if (pipert::Status s = pipert::readStreamFile(
+            dir + "/" + m.rankInfo[size_t(r)].stream, streams[size_t(r)]);
+        !s.ok())
+      return fail(s.message());
+    for (const pipert::Instr &in : streams[size_t(r)].instrs)
+      operations += pipert::isPostOp(in.op) || pipert::isCollectiveOp(in.op);
+  }
+  pipert::CommLayout layout;
+  if (pipert::Status s = pipert::planComms(streams, m.groups, layout); !s.ok())
+    return fail(s.message());
+  if (pipert::Status s = pipert::checkCommLayout(streams, layout); !s.ok())
+    return fail("the streams cannot run on NCCL: " + s.message());
+  int64_t pairs = 0;
+  for (const pipert::CommSpec &c : layout.comms)
+    pairs += c.pair;
+  std::printf("nccl layout of %s: %d ranks, %zu communicators (%lld pairs, "
+              "%lld groups) made by %d ncclCommSplit rounds\n",
+              dir.c_str(), m.ranks, layout.comms.size(),
+              static_cast<long long>(pairs),
+              static_cast<long long>(int64_t(layout.comms.size()) - pairs),
+              layout.rounds);
+  // Each round's communicators; a long round is cut after 6.
+  for (int32_t k = 0; k < layout.rounds; ++k) {
+    std::vector<const pipert::CommSpec *> in;
+    for (const pipert::CommSpec &c : layout.comms)
+      if (c.round == k)
+        in.push_back(&c);
+    std::printf("  round %d (%zu):", k, in.size());
+    for (size_t i = 0; i < in.size() && i < 6; ++i) {
+      const pipert::CommSpec &c = *in[i];
+      if (c.pair) {
+        std::printf(" %s %d->%d",
+                    c.channel == pipert::Channel::Activation ? "act" : "grad",
+                    c.members[0], c.members[1]);
+      } else {
+        std::printf(" group %d [", c.group);
+        for (size_t j = 0; j < c.members.size() && j < 8; ++j)
+          std::printf("%s%d", j ? "," : "", c.members[j]);
+        std::printf("%s]", c.members.size() > 8 ? ",..." : "");
+      }
+      std::printf(i + 1 < in.size() ? "," : "");
+    }
+    std::printf("%s\n", in.size() > 6 ? " ..." : "");
+  }
+  int32_t most = 0, who = 0;
+  for (int32_t r = 0; r < m.ranks; ++r) {
+    int32_t n = int32_t(layout.commsOf(r).size());
+    if (n > most)
+      most = n, who = r;
+  }
+  std::printf("most communicators of one rank: %d (rank %d)\n", most, who);
+  std::printf("proven: on every communicator, both sides' %lld operations "
+              "meet in one order with the same chunk, micro-batch and "
+              "bytes, or the same collectives\n",
+              static_cast<long long>(operations));
+  return 0;
+}
+
+} // namespace pipecrun
