@@ -5,7 +5,9 @@
 #       (e.g. build-gpu/), to name in the device tool's `carry`: the kernel
 #       harness, the cuda plans of gpt-tiny at S = 1 and S = 4 zb-v (8
 #       micro-batches each, built by BIN/pipec: CUDA runtime static,
-#       cuBLASLt from the GPU machine's toolkit or wheels), the data (FILE,
+#       cuBLASLt from the GPU machine's toolkit or wheels), S = 2 1f1b for
+#       the nccl transport with two GPUs, pipec-run and the nccl checks
+#       (pipec-nccl-check), the data (FILE,
 #       default ../shared/data/tinyshakespeare.txt), the bf16-emulated and
 #       fp32 reference runs of the same 50 steps (pipec reference-train),
 #       a plan and an emulated run of gpt-tiny with a padded vocabulary,
@@ -16,7 +18,11 @@
 #       its CPU emulation), then the e2e checks: both plans train 50 steps,
 #       S = 1 and S = 4 (under cuda-local) bit for bit, S = 4 with the
 #       host moving the messages (--transport local) the same bits over 10
-#       steps, S = 1 within 1e-3 of the emulated run
+#       steps, the nccl transport's device half (the ordered-sum kernel,
+#       NCCL's one-rank communicators: pipec-nccl-check), S = 1 over
+#       --transport nccl the same bits as cuda-local over 10 steps (and
+#       S = 2, one process per GPU, where two GPUs exist), S = 1 within
+#       1e-3 of the emulated run
 #       per step's loss (1e-4 over the first 20), S = 1's checkpoint resumed by both plans to the
 #       same bits, S = 1's training state after 25 steps resumed by S = 4 to
 #       S = 1's final weights bit for bit, gpt-tiny with 131 classes (padded to 256) at S = 2
@@ -49,7 +55,7 @@ case "$mode" in
       *) usage >&2; exit 2 ;;
     esac
   done
-  for p in pipec-cuda-harness pipec; do
+  for p in pipec-cuda-harness pipec pipec-nccl-check pipec-run; do
     if [ ! -x "$bin/$p" ]; then
       echo "gpu-check: $bin/$p is missing: build it first (scripts/build.sh; the harness needs nvcc)" >&2
       exit 1
@@ -57,11 +63,11 @@ case "$mode" in
   done
   [ -f "$data" ] || { echo "gpu-check: --data $data: no such file" >&2; exit 1; }
   mkdir -p "$dir"
-  cp "$bin/pipec-cuda-harness" "$dir/"
+  cp "$bin/pipec-cuda-harness" "$bin/pipec-nccl-check" "$bin/pipec-run" "$dir/"
   cp "$data" "$dir/data.txt"
   cp "$root/test/e2e/Inputs/compare_metrics.py" "$root/test/e2e/Inputs/compare_safetensors.py" "$dir/"
   model=$root/models/gpt-tiny.json
-  for plan in "s1 --stages 1" "s4 --stages 4 --schedule zb-v"; do
+  for plan in "s1 --stages 1" "s4 --stages 4 --schedule zb-v" "s2 --stages 2 --schedule 1f1b"; do
     set -- $plan
     name=$1; shift
     rm -rf "$dir/$name"
@@ -154,6 +160,47 @@ case "$mode" in
       fi
     else
       note s4_cuda_local_equals_host_moved null "no S = 4 run or no time left"
+    fi
+    # The nccl transport (docs/NCCL.md): its device half on this GPU, then
+    # S = 1 through NCCL's one-rank communicators against cuda-local's
+    # bits, and S = 2 with a process per GPU where two GPUs exist (NCCL
+    # refuses two ranks of a communicator on one GPU).
+    if [ -x "$dir/pipec-nccl-check" ] && [ "$(left)" -gt 30 ]; then
+      timeout 60 "$dir/pipec-nccl-check" > "$out/nccl-check.jsonl" 2>&1
+      code=$?
+      cat "$out/nccl-check.jsonl"
+      [ $code -eq 0 ] && note nccl_device_checks true "$(grep -c '"ok": true' "$out/nccl-check.jsonl") passed" \
+        || note nccl_device_checks false "exit $code: $(grep '"ok": false' "$out/nccl-check.jsonl" | head -c 300)"
+    fi
+    if [ -f "$out/s1/metrics.jsonl" ] && [ "$(left)" -gt 30 ]; then
+      timeout 30 "$dir/s1/pipec-plan" --plan "$dir/s1" --data "$dir/data.txt" --steps 10 \
+        --transport nccl --watchdog-ms 10000 --log-dir "$out/s1-nccl" --quiet > "$out/s1-nccl.log" 2>&1
+      code=$?
+      head -10 "$out/s1/metrics.jsonl" > "$out/s1-first10.jsonl"
+      if [ $code -eq 0 ]; then
+        r=$(python3 "$dir/compare_metrics.py" "$out/s1-nccl/metrics.jsonl" "$out/s1-first10.jsonl" --steps 10)
+        [ $? -eq 0 ] && note s1_nccl_equals_cuda_local true "$r" || note s1_nccl_equals_cuda_local false "$r"
+      else
+        note s1_nccl_equals_cuda_local false "exit $code: $(tail -c 300 "$out/s1-nccl.log")"
+      fi
+    else
+      note s1_nccl_equals_cuda_local null "no S = 1 run or no time left"
+    fi
+    gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+    if [ "${gpus:-0}" -ge 2 ] && [ -d "$dir/s2" ] && [ "$(left)" -gt 40 ]; then
+      timeout 30 "$dir/s2/pipec-plan" --plan "$dir/s2" --data "$dir/data.txt" --steps 10 \
+        --log-dir "$out/s2-local" --quiet > "$out/s2-local.log" 2>&1
+      timeout 40 "$dir/pipec-run" "$dir/s2" --data "$dir/data.txt" --steps 10 --transport nccl \
+        --watchdog-ms 10000 --log-dir "$out/s2-nccl" --quiet > "$out/s2-nccl.log" 2>&1
+      code=$?
+      if [ $code -eq 0 ]; then
+        r=$(python3 "$dir/compare_metrics.py" "$out/s2-nccl/metrics.jsonl" "$out/s2-local/metrics.jsonl" --steps 10)
+        [ $? -eq 0 ] && note s2_nccl_two_gpus_equals_cuda_local true "$r" || note s2_nccl_two_gpus_equals_cuda_local false "$r"
+      else
+        note s2_nccl_two_gpus_equals_cuda_local false "exit $code: $(tail -c 300 "$out/s2-nccl.log")"
+      fi
+    else
+      note s2_nccl_two_gpus_equals_cuda_local null "${gpus:-0} GPU(s): NCCL needs a GPU per rank"
     fi
     if [ -f "$out/s1/metrics.jsonl" ]; then
       r=$(python3 "$dir/compare_metrics.py" "$out/s1/metrics.jsonl" "$dir/ref-bf16/metrics.jsonl" --fields loss --rtol 1e-3)

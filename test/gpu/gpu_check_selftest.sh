@@ -12,8 +12,8 @@ if [ ! -f "$data" ]; then
   cat "$root"/models/*.json > "$work/data.txt"; data=$work/data.txt
 fi
 bash "$root/scripts/gpu-check.sh" --prepare "$work/gpu" --bin "$bin" --data "$data" || exit 1
-for f in pipec-cuda-harness gpu-check.sh commit data.txt compare_metrics.py \
-         s1/pipec-plan s1/manifest.json s1/CMakeLists.txt s4/pipec-plan \
+for f in pipec-cuda-harness pipec-nccl-check pipec-run gpu-check.sh commit data.txt compare_metrics.py \
+         s1/pipec-plan s1/manifest.json s1/CMakeLists.txt s4/pipec-plan s2/pipec-plan \
          ref-bf16/metrics.jsonl ref-f32/metrics.jsonl; do
   [ -e "$work/gpu/$f" ] || { echo "prepare left out $f"; exit 1; }
 done
