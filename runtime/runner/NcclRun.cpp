@@ -26,6 +26,11 @@
 namespace pipecrun {
 
 int runNccl(const Args &a) {
+  // Every communicator has its own stream beside the compute stream; with
+  // fewer hardware queues than streams, a kernel can wait behind another
+  // stream's NCCL kernel that waits on it. 32 is the most CUDA allows; it
+  // is read when the device's context is made, so before any CUDA call.
+  setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32", 0);
   pipert::LaunchEnv env;
   if (pipert::Status s = pipert::readLaunchEnv(
           [](const char *name) { return std::getenv(name); }, env);

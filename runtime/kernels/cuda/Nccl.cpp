@@ -117,6 +117,9 @@ public:
   bool runsAllRanks() const override { return false; }
   Status allGather(int32_t rank, const void *mine, void *all, int64_t bytes,
                    Clock::time_point deadline) override;
+  Status gatherAtRoot(int32_t rank, const void *mine, int64_t bytes,
+                      std::vector<uint8_t> &all, std::vector<int64_t> &sizes,
+                      Clock::time_point deadline) override;
 
 private:
   struct Request {
@@ -585,6 +588,66 @@ Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
                                cudaGetErrorString(e),
                            rank);
   return Status::success();
+}
+
+// --save: each rank's bytes to rank 0 over the world communicator, one
+// rank at a time through a device buffer the size of the largest part
+// (rank 0 never holds two parts on the device at once).
+Status NcclTransport::gatherAtRoot(int32_t rank, const void *mine,
+                                   int64_t bytes, std::vector<uint8_t> &all,
+                                   std::vector<int64_t> &sizes,
+                                   Clock::time_point deadline) {
+  std::vector<int64_t> every(size_t(layout.ranks), 0);
+  if (Status s = allGather(rank, &bytes, every.data(), sizeof bytes, deadline);
+      !s.ok())
+    return s;
+  int64_t most = 1, total = 0;
+  for (int64_t b : every) {
+    most = std::max(most, b);
+    total += b;
+  }
+  void *buffer = nullptr;
+  cudaError_t e = cudaMalloc(&buffer, size_t(most));
+  Status st = Status::success();
+  if (e == cudaSuccess && me == 0) {
+    sizes = every;
+    all.assign(size_t(total), 0);
+    std::memcpy(all.data(), mine, size_t(bytes));
+    int64_t at = bytes;
+    for (int32_t q = 1; q < layout.ranks && st.ok() && e == cudaSuccess;
+         ++q) {
+      if (every[size_t(q)] > 0) {
+        st = nccl(lib->recv(buffer, size_t(every[size_t(q)]), ncclUint8, q,
+                            world, worldStream),
+                  "ncclRecv of rank " + std::to_string(q) + "'s part");
+        if (st.ok() &&
+            (e = cudaMemcpyAsync(all.data() + at, buffer,
+                                 size_t(every[size_t(q)]),
+                                 cudaMemcpyDeviceToHost, worldStream)) ==
+                cudaSuccess)
+          e = cudaStreamSynchronize(worldStream);
+      }
+      at += every[size_t(q)];
+    }
+  } else if (e == cudaSuccess && bytes > 0) {
+    all.clear();
+    sizes.clear();
+    e = cudaMemcpyAsync(buffer, mine, size_t(bytes), cudaMemcpyHostToDevice,
+                        worldStream);
+    if (e == cudaSuccess)
+      st = nccl(lib->send(buffer, size_t(bytes), ncclUint8, 0, world,
+                          worldStream),
+                "ncclSend of this rank's part to rank 0");
+    if (e == cudaSuccess && st.ok())
+      e = cudaStreamSynchronize(worldStream);
+  }
+  if (buffer)
+    cudaFree(buffer);
+  if (e != cudaSuccess)
+    return Status::failure(std::string("gathering at rank 0: ") +
+                               cudaGetErrorString(e),
+                           rank);
+  return st;
 }
 
 void NcclTransport::abort(const std::string &reason) {
