@@ -49,8 +49,8 @@ Status ownersOf(const std::vector<int32_t> &ranks, int64_t count, DType dtype,
 }
 
 template <typename T>
-void sumOnHost(void *operand, const uint8_t *staging, const OrderedSum &s,
-               int32_t members, int32_t me) {
+void sumAs(void *operand, const uint8_t *staging, const OrderedSum &s,
+           int32_t members, int32_t me) {
   const int64_t n = s.bytes / int64_t(sizeof(T));
   T *dst = reinterpret_cast<T *>(static_cast<uint8_t *>(operand) + s.offset);
   auto copyOf = [&](int32_t m) {
@@ -67,6 +67,14 @@ void sumOnHost(void *operand, const uint8_t *staging, const OrderedSum &s,
 }
 
 } // namespace
+
+void sumOnHost(DType dtype, void *operand, const uint8_t *staging,
+               const OrderedSum &s, int32_t members, int32_t me) {
+  if (dtype == DType::F64)
+    sumAs<double>(operand, staging, s, members, me);
+  else
+    sumAs<float>(operand, staging, s, members, me);
+}
 
 Status planAllReduce(int32_t members, int32_t me, int64_t count, DType dtype,
                      CollectivePlan &out) {
@@ -213,14 +221,9 @@ Status runCollectiveOnHost(const std::vector<CollectivePlan> &plans,
   if (Status s = phase(&CollectivePlan::gather, "gather"); !s.ok())
     return s;
   for (int32_t m = 0; m < members; ++m)
-    for (const OrderedSum &s : plans[size_t(m)].sums) {
-      if (dtype == DType::F32)
-        sumOnHost<float>(operands[size_t(m)], staging[size_t(m)].data(), s,
-                         members, m);
-      else
-        sumOnHost<double>(operands[size_t(m)], staging[size_t(m)].data(), s,
-                          members, m);
-    }
+    for (const OrderedSum &s : plans[size_t(m)].sums)
+      sumOnHost(dtype, operands[size_t(m)], staging[size_t(m)].data(), s,
+                members, m);
   return phase(&CollectivePlan::spread, "spread");
 }
 

@@ -2,6 +2,9 @@
 
 #include "pipert/MpiTransport.h"
 
+#include "pipert/CommLayout.h"
+#include "pipert/ExactCollectives.h"
+
 // The C API only: no C++ bindings to link (Open MPI, MPICH).
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
@@ -63,25 +66,6 @@ bool pollPlain(MPI_Request *req, Clock::time_point deadline) {
     if (Clock::now() >= deadline)
       return false;
     backoff.pause();
-  }
-}
-
-template <typename T>
-void sumInRankOrder(const uint8_t *contributions, int64_t stride,
-                    int32_t members, int64_t count, void *out) {
-  // The local transport's order: member 0's value, then + each further
-  // member's, ascending.
-  T *dst = static_cast<T *>(out);
-  for (int64_t i = 0; i < count; ++i) {
-    T v;
-    std::memcpy(&v, contributions + i * int64_t(sizeof(T)), sizeof(T));
-    T sum = v;
-    for (int32_t m = 1; m < members; ++m) {
-      std::memcpy(&v, contributions + m * stride + i * int64_t(sizeof(T)),
-                  sizeof(T));
-      sum += v;
-    }
-    dst[i] = sum;
   }
 }
 
@@ -165,19 +149,16 @@ struct MpiTransport::Impl {
   struct Group {
     MPI_Comm comm = MPI_COMM_NULL; ///< null where this rank is no member
     std::vector<int32_t> members;
-    int64_t maxBytes = 0; ///< largest operand of any member
   };
-  /// What precedes each collective's contribution, to name a mismatch.
-  struct Header {
-    int64_t rank, bucket, count, dtype, op, parts;
-  };
-  /// Completes a collective's request: "" or why not.
-  Status finish(MPI_Request *req, int rc, const std::string &what,
-                int32_t group, Clock::time_point deadline);
-  /// ZeRO's reduce-scatter (ReduceScatter) or all-gather (AllGather).
-  Status exchangeParts(Opcode op, int32_t group, int32_t bucket, void *data,
-                       int64_t count, DType dtype, const Part *parts,
-                       int32_t partCount, Clock::time_point deadline);
+  /// A collective as the nccl transport makes it (ExactCollectives.h):
+  /// exchanges on the group's communicator and sums in member order.
+  Status collective(Opcode op, int32_t group, int32_t bucket, void *data,
+                    int64_t count, DType dtype, const Part *parts,
+                    int32_t partCount, Clock::time_point deadline);
+  /// One phase's exchanges, all posted, then polled to completion.
+  Status exchange(const std::vector<Exchange> &xs, int tag, Group &g,
+                  uint8_t *data, const std::string &what, int32_t group,
+                  Clock::time_point deadline);
 
   int32_t rank = 0, ranks = 0, microbatches = 0;
   MPI_Comm p2p = MPI_COMM_NULL;   ///< posts
@@ -185,7 +166,9 @@ struct MpiTransport::Impl {
   MPI_Comm world = MPI_COMM_NULL; ///< allGather, gatherAtRoot
   std::vector<Request> requests;
   std::vector<Group> groups;
-  std::vector<uint8_t> reduceSend, reduceRecv;
+  std::vector<uint8_t> staging; ///< the exact collectives' (sized in create)
+  std::vector<MPI_Request> exchanges;
+  CollectivePlan plan; ///< reused: no allocation after the first step
   char noteIn[kNoteBytes] = {0};
   char noteOut[kNoteBytes] = {0};
   MPI_Request noteReq = MPI_REQUEST_NULL;
@@ -330,28 +313,55 @@ Status MpiTransport::create(const std::vector<Stream> &streams,
       MPI_Comm_set_errhandler(grp.comm, MPI_ERRORS_RETURN);
     impl->groups.push_back(std::move(grp));
   }
-  int64_t maxStage = 0, maxGather = 0;
-  for (const Stream &s : streams)
-    for (const Instr &in : s.instrs)
-      if (isCollectiveOp(in.op) && in.chunk >= 0 &&
-          size_t(in.chunk) < impl->groups.size()) {
-        Impl::Group &grp = impl->groups[size_t(in.chunk)];
-        grp.maxBytes = std::max(grp.maxBytes, in.bytes);
-      }
-  for (const Impl::Group &grp : impl->groups)
-    if (grp.comm != MPI_COMM_NULL) {
-      int64_t stage = int64_t(sizeof(Impl::Header)) + grp.maxBytes;
-      maxStage = std::max(maxStage, stage);
-      maxGather = std::max(maxGather, stage * int64_t(grp.members.size()));
-    }
-  if (maxGather > INT_MAX)
-    return Status::failure("mpi transport: an all-reduce gathers " +
-                           std::to_string(maxGather) +
-                           " bytes, more than MPI's int count");
-  // A reduce-scatter sends every member its parts, each behind a header.
-  impl->reduceSend.assign(size_t(maxGather), 0);
-  (void)maxStage;
-  impl->reduceRecv.assign(size_t(maxGather), 0);
+  // What MPI cannot check while running (a mismatch would hang or sum
+  // garbage): both sides of every pair and every member of every group
+  // issue matching operations in one order (CommLayout.h), proven from the
+  // streams before the first step, as the nccl transport proves it.
+  CommLayout layout;
+  if (Status st = planComms(streams, groups, layout); !st.ok())
+    return Status::failure("mpi transport: " + st.message(), st.rank(),
+                           st.instr());
+  if (Status st = checkCommLayout(streams, layout); !st.ok())
+    return Status::failure("mpi transport: " + st.message());
+  // The staging of this rank's collectives, planned once to size it.
+  int64_t stagingBytes = 0;
+  const Stream &mine = streams[size_t(me)];
+  for (size_t i = 0; i < mine.instrs.size(); ++i) {
+    const Instr &in = mine.instrs[i];
+    if (!isCollectiveOp(in.op) || in.chunk < 0 ||
+        size_t(in.chunk) >= groups.size())
+      continue;
+    const auto &members = groups[size_t(in.chunk)];
+    const int32_t at = int32_t(
+        std::lower_bound(members.begin(), members.end(), me) - members.begin());
+    const int64_t e = dtypeBytes(in.dtype);
+    const int64_t count = e ? in.bytes / e : 0;
+    const Part *parts = mine.parts.data() + in.firstPart;
+    CollectivePlan p;
+    Status planned =
+        in.op == Opcode::AllReduce
+            ? planAllReduce(int32_t(members.size()), at, count, in.dtype, p)
+        : in.op == Opcode::ReduceScatter
+            ? planReduceScatter(members, at, count, in.dtype, parts,
+                                int32_t(in.partCount), p)
+            : planAllGatherParts(members, at, count, in.dtype, parts,
+                                 int32_t(in.partCount), p);
+    if (!planned.ok())
+      return Status::failure("mpi transport: #" + std::to_string(i) + " " +
+                                 describe(in) + ": " + planned.message(),
+                             me, int64_t(i));
+    for (const auto *phase : {&p.gather, &p.spread})
+      for (const Exchange &x : *phase)
+        if (x.bytes > INT_MAX)
+          return Status::failure("mpi transport: #" + std::to_string(i) +
+                                     " " + describe(in) + " moves " +
+                                     std::to_string(x.bytes) +
+                                     " bytes at once, more than MPI's int "
+                                     "count",
+                                 me, int64_t(i));
+    stagingBytes = std::max(stagingBytes, p.stagingBytes);
+  }
+  impl->staging.assign(size_t(stagingBytes), 0);
   impl->noteSends.assign(size_t(impl->ranks), MPI_REQUEST_NULL);
   MPI_Irecv(impl->noteIn, kNoteBytes, MPI_CHAR, MPI_ANY_SOURCE, 0, impl->notes,
             &impl->noteReq);
@@ -483,96 +493,12 @@ Status MpiTransport::wait(int32_t rank, int32_t req,
 Status MpiTransport::allReduce(int32_t rank, int32_t group, int32_t bucket,
                                void *data, int64_t count, DType dtype,
                                Clock::time_point deadline) {
-  Impl &I = *impl;
-  if (I.aborted)
-    return I.abortedStatus();
-  if (rank != I.rank || group < 0 || size_t(group) >= I.groups.size() ||
-      I.groups[size_t(group)].comm == MPI_COMM_NULL)
-    return Status::failure("rank " + std::to_string(rank) +
-                               " is not a member of group " +
-                               std::to_string(group),
+  if (rank != impl->rank)
+    return Status::failure("mpi transport: this process runs rank " +
+                               std::to_string(impl->rank),
                            rank);
-  Impl::Group &g = I.groups[size_t(group)];
-  const int64_t bytes = count * dtypeBytes(dtype);
-  if (bytes > g.maxBytes)
-    return Status::failure("all-reduce of " + std::to_string(bytes) +
-                               " bytes, more than the streams announce for " +
-                               I.groupName(group),
-                           rank);
-  // Every member sends the same stage size (the streams' largest operand),
-  // so a member with another count is named instead of truncating.
-  const int64_t stage = int64_t(sizeof(Impl::Header)) + g.maxBytes;
-  Impl::Header h{rank,           bucket, count, int64_t(dtype),
-                 int64_t(Opcode::AllReduce), 0};
-  std::memcpy(I.reduceSend.data(), &h, sizeof h);
-  std::memcpy(I.reduceSend.data() + sizeof h, data, size_t(bytes));
-  MPI_Request req;
-  int rc = MPI_Iallgather(I.reduceSend.data(), int(stage), MPI_BYTE,
-                          I.reduceRecv.data(), int(stage), MPI_BYTE, g.comm,
-                          &req);
-  if (rc == MPI_SUCCESS) {
-    MPI_Status st;
-    switch (I.poll(&req, &st, rc, deadline)) {
-    case Poll::Done:
-      break;
-    case Poll::Failed:
-      return Status::failure("all-reduce over " + I.groupName(group) +
-                                 " failed: " + mpiError(rc),
-                             rank);
-    case Poll::Aborted:
-      return I.abortedStatus();
-    case Poll::Timeout:
-      return Status::failure("timed out: not every member of " +
-                                 I.groupName(group) + " joined",
-                             rank);
-    }
-  } else {
-    return Status::failure("MPI_Iallgather failed: " + mpiError(rc), rank);
-  }
-  const int32_t members = int32_t(g.members.size());
-  for (int32_t m = 0; m < members; ++m) {
-    Impl::Header o;
-    std::memcpy(&o, I.reduceRecv.data() + m * stage, sizeof o);
-    if (o.bucket != h.bucket || o.count != h.count || o.dtype != h.dtype)
-      return Status::failure(
-          "mismatched all-reduce: rank " + std::to_string(o.rank) +
-              " joined bucket " + std::to_string(o.bucket) + " with " +
-              std::to_string(o.count) + " elements, rank " +
-              std::to_string(rank) + " bucket " + std::to_string(bucket) +
-              " with " + std::to_string(count),
-          rank);
-  }
-  const uint8_t *first = I.reduceRecv.data() + sizeof(Impl::Header);
-  if (dtype == DType::F32)
-    sumInRankOrder<float>(first, stage, members, count, data);
-  else if (dtype == DType::F64)
-    sumInRankOrder<double>(first, stage, members, count, data);
-  else
-    return Status::failure("all-reduce of dtype none", rank);
-  return Status::success();
-}
-
-Status MpiTransport::Impl::finish(MPI_Request *req, int rc,
-                                  const std::string &what, int32_t group,
-                                  Clock::time_point deadline) {
-  if (rc != MPI_SUCCESS)
-    return Status::failure(what + " failed to start: " + mpiError(rc), rank);
-  MPI_Status st;
-  switch (poll(req, &st, rc, deadline)) {
-  case Poll::Done:
-    return Status::success();
-  case Poll::Failed:
-    return Status::failure(what + " over " + groupName(group) +
-                               " failed: " + mpiError(rc),
-                           rank);
-  case Poll::Aborted:
-    return abortedStatus();
-  case Poll::Timeout:
-    break;
-  }
-  return Status::failure("timed out: not every member of " +
-                             groupName(group) + " joined the " + what,
-                         rank);
+  return impl->collective(Opcode::AllReduce, group, bucket, data, count, dtype,
+                          nullptr, 0, deadline);
 }
 
 Status MpiTransport::reduceScatter(int32_t rank, int32_t group, int32_t bucket,
@@ -583,8 +509,8 @@ Status MpiTransport::reduceScatter(int32_t rank, int32_t group, int32_t bucket,
     return Status::failure("mpi transport: this process runs rank " +
                                std::to_string(impl->rank),
                            rank);
-  return impl->exchangeParts(Opcode::ReduceScatter, group, bucket, data, count,
-                             dtype, parts, partCount, deadline);
+  return impl->collective(Opcode::ReduceScatter, group, bucket, data, count,
+                          dtype, parts, partCount, deadline);
 }
 
 Status MpiTransport::allGatherParts(int32_t rank, int32_t group,
@@ -596,15 +522,53 @@ Status MpiTransport::allGatherParts(int32_t rank, int32_t group,
     return Status::failure("mpi transport: this process runs rank " +
                                std::to_string(impl->rank),
                            rank);
-  return impl->exchangeParts(Opcode::AllGather, group, bucket, data, count,
-                             dtype, parts, partCount, deadline);
+  return impl->collective(Opcode::AllGather, group, bucket, data, count, dtype,
+                          parts, partCount, deadline);
 }
 
-Status MpiTransport::Impl::exchangeParts(Opcode op, int32_t group,
-                                         int32_t bucket, void *data,
-                                         int64_t count, DType dtype,
-                                         const Part *parts, int32_t partCount,
-                                         Clock::time_point deadline) {
+Status MpiTransport::Impl::exchange(const std::vector<Exchange> &xs, int tag,
+                                    Group &g, uint8_t *data,
+                                    const std::string &what, int32_t group,
+                                    Clock::time_point deadline) {
+  exchanges.assign(xs.size(), MPI_REQUEST_NULL);
+  for (size_t k = 0; k < xs.size(); ++k) {
+    const Exchange &x = xs[k];
+    uint8_t *at = (x.staged ? staging.data() : data) + x.offset;
+    int rc = x.send ? MPI_Isend(at, int(x.bytes), MPI_BYTE, x.peer, tag,
+                                g.comm, &exchanges[k])
+                    : MPI_Irecv(at, int(x.bytes), MPI_BYTE, x.peer, tag,
+                                g.comm, &exchanges[k]);
+    if (rc != MPI_SUCCESS)
+      return Status::failure(what + " over " + groupName(group) +
+                                 " failed to start: " + mpiError(rc),
+                             rank);
+  }
+  Backoff backoff;
+  for (;;) {
+    int flag = 0;
+    int rc = MPI_Testall(int(exchanges.size()), exchanges.data(), &flag,
+                         MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS)
+      return Status::failure(what + " over " + groupName(group) +
+                                 " failed: " + mpiError(rc),
+                             rank);
+    if (flag)
+      return Status::success();
+    if (abortNoted())
+      return abortedStatus();
+    if (Clock::now() >= deadline)
+      return Status::failure("timed out: not every member of " +
+                                 groupName(group) + " joined the " + what,
+                             rank);
+    backoff.pause();
+  }
+}
+
+Status MpiTransport::Impl::collective(Opcode op, int32_t group, int32_t bucket,
+                                      void *data, int64_t count, DType dtype,
+                                      const Part *parts, int32_t partCount,
+                                      Clock::time_point deadline) {
+  (void)bucket; // the order of a group's collectives is proven in create
   const std::string what = opcodeName(op);
   if (aborted)
     return abortedStatus();
@@ -615,132 +579,34 @@ Status MpiTransport::Impl::exchangeParts(Opcode op, int32_t group,
                                std::to_string(group),
                            rank);
   Group &g = groups[size_t(group)];
-  const int32_t members = int32_t(g.members.size());
-  const int64_t e = dtypeBytes(dtype);
-  if (count * e > g.maxBytes || e == 0)
-    return Status::failure(what + " of " + std::to_string(count * e) +
-                               " bytes, more than the streams announce for " +
-                               groupName(group),
-                           rank);
-  // Each member's parts, by its index in the group (the communicator keeps
-  // the ranks ascending, as the group lists them).
-  std::vector<int64_t> partBytes(size_t(members), 0);
-  for (int32_t k = 0; k < partCount; ++k) {
-    auto it = std::lower_bound(g.members.begin(), g.members.end(),
-                               parts[k].rank);
-    if (it == g.members.end() || *it != parts[k].rank)
-      return Status::failure(what + " of " + groupName(group) + ": part " +
-                                 std::to_string(k) + " belongs to rank " +
-                                 std::to_string(parts[k].rank) +
-                                 ", not a member",
-                             rank);
-    partBytes[size_t(it - g.members.begin())] += parts[k].bytes;
-  }
   const int32_t me = int32_t(
       std::lower_bound(g.members.begin(), g.members.end(), rank) -
       g.members.begin());
-  const Header h{rank, bucket, count, int64_t(dtype), int64_t(op),
-                 int64_t(partCount)};
-  const int64_t hb = int64_t(sizeof(Header));
-  auto *bytes = static_cast<uint8_t *>(data);
-  // Member q's parts of `from`, packed after a header into `to`.
-  auto pack = [&](int32_t q, const uint8_t *from, uint8_t *to) {
-    std::memcpy(to, &h, sizeof h);
-    to += hb;
-    for (int32_t k = 0; k < partCount; ++k)
-      if (parts[k].rank == g.members[size_t(q)]) {
-        std::memcpy(to, from + parts[k].offset, size_t(parts[k].bytes));
-        to += parts[k].bytes;
-      }
-  };
-  const size_t n = static_cast<size_t>(members);
-  std::vector<int> sendCounts(n), sendDispls(n), recvCounts(n), recvDispls(n);
-  int64_t sendAt = 0, recvAt = 0;
-  for (int32_t q = 0; q < members; ++q) {
-    // Reduce-scatter: q gets its own parts from everyone; all-gather:
-    // everyone gets each member's own parts.
-    const int64_t out = hb + (op == Opcode::ReduceScatter
-                                  ? partBytes[size_t(q)]
-                                  : partBytes[size_t(me)]);
-    const int64_t in = hb + (op == Opcode::ReduceScatter
-                                 ? partBytes[size_t(me)]
-                                 : partBytes[size_t(q)]);
-    sendCounts[size_t(q)] = int(out);
-    sendDispls[size_t(q)] = int(op == Opcode::ReduceScatter ? sendAt : 0);
-    recvCounts[size_t(q)] = int(in);
-    recvDispls[size_t(q)] = int(recvAt);
-    if (op == Opcode::ReduceScatter) {
-      pack(q, bytes, reduceSend.data() + sendAt);
-      sendAt += out;
-    }
-    recvAt += in;
-  }
-  if (op == Opcode::AllGather)
-    pack(me, bytes, reduceSend.data());
-  if (recvAt > int64_t(reduceRecv.size()) ||
-      std::max(sendAt, hb + partBytes[size_t(me)]) >
-          int64_t(reduceSend.size()))
-    return Status::failure(what + " of " + groupName(group) +
-                               ": its parts do not fit the buffers the "
-                               "streams announce",
+  Status planned =
+      op == Opcode::AllReduce
+          ? planAllReduce(int32_t(g.members.size()), me, count, dtype, plan)
+      : op == Opcode::ReduceScatter
+          ? planReduceScatter(g.members, me, count, dtype, parts, partCount,
+                              plan)
+          : planAllGatherParts(g.members, me, count, dtype, parts, partCount,
+                               plan);
+  if (!planned.ok())
+    return Status::failure(what + " of " + groupName(group) + ": " +
+                               planned.message(),
                            rank);
-  MPI_Request req;
-  int rc = op == Opcode::ReduceScatter
-               ? MPI_Ialltoallv(reduceSend.data(), sendCounts.data(),
-                                sendDispls.data(), MPI_BYTE,
-                                reduceRecv.data(), recvCounts.data(),
-                                recvDispls.data(), MPI_BYTE, g.comm, &req)
-               : MPI_Iallgatherv(reduceSend.data(), sendCounts[0], MPI_BYTE,
-                                 reduceRecv.data(), recvCounts.data(),
-                                 recvDispls.data(), MPI_BYTE, g.comm, &req);
-  if (Status s = finish(&req, rc, what, group, deadline); !s.ok())
-    return s;
-  for (int32_t q = 0; q < members; ++q) {
-    Header o;
-    std::memcpy(&o, reduceRecv.data() + recvDispls[size_t(q)], sizeof o);
-    if (o.bucket != h.bucket || o.count != h.count || o.dtype != h.dtype ||
-        o.op != h.op || o.parts != h.parts)
-      return Status::failure(
-          "mismatched " + what + ": rank " + std::to_string(o.rank) +
-              " joined " + opcodeName(Opcode(uint8_t(o.op))) + " bucket " +
-              std::to_string(o.bucket) + " with " + std::to_string(o.count) +
-              " elements and " + std::to_string(o.parts) + " parts, rank " +
-              std::to_string(rank) + " " + what + " bucket " +
-              std::to_string(bucket) + " with " + std::to_string(count) +
-              " elements and " + std::to_string(partCount) + " parts",
-          rank);
-  }
-  if (op == Opcode::AllGather) {
-    for (int32_t q = 0; q < members; ++q) {
-      if (q == me)
-        continue;
-      const uint8_t *from = reduceRecv.data() + recvDispls[size_t(q)] + hb;
-      for (int32_t k = 0; k < partCount; ++k)
-        if (parts[k].rank == g.members[size_t(q)]) {
-          std::memcpy(bytes + parts[k].offset, from, size_t(parts[k].bytes));
-          from += parts[k].bytes;
-        }
-    }
-    return Status::success();
-  }
-  // Reduce-scatter: my parts, summed over the members in member order as
-  // the all-reduce sums (the local transport's order).
-  int64_t at = hb;
-  for (int32_t k = 0; k < partCount; ++k) {
-    if (parts[k].rank != rank)
-      continue;
-    const uint8_t *first = reduceRecv.data() + recvDispls[0] + at;
-    const int64_t stride = hb + partBytes[size_t(me)];
-    const int64_t elems = parts[k].bytes / e;
-    if (dtype == DType::F32)
-      sumInRankOrder<float>(first, stride, members, elems,
-                            bytes + parts[k].offset);
-    else
-      sumInRankOrder<double>(first, stride, members, elems,
-                             bytes + parts[k].offset);
-    at += parts[k].bytes;
-  }
-  return Status::success();
+  if (plan.stagingBytes > int64_t(staging.size()))
+    return Status::failure(what + " of " + groupName(group) + " stages " +
+                               std::to_string(plan.stagingBytes) +
+                               " bytes, more than the streams announce",
+                           rank);
+  auto *bytes = static_cast<uint8_t *>(data);
+  if (Status st = exchange(plan.gather, 1, g, bytes, what, group, deadline);
+      !st.ok())
+    return st;
+  for (const OrderedSum &sum : plan.sums)
+    sumOnHost(dtype, bytes, staging.data(), sum, int32_t(g.members.size()),
+              me);
+  return exchange(plan.spread, 2, g, bytes, what, group, deadline);
 }
 
 void MpiTransport::abort(const std::string &reason) {

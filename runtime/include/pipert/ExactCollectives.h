@@ -74,6 +74,12 @@ Status planAllGatherParts(const std::vector<int32_t> &ranks, int32_t me,
                           int64_t count, DType dtype, const Part *parts,
                           int32_t partCount, CollectivePlan &out);
 
+/// One sum of `me`'s plan on host memory: operand[s.offset, +s.bytes) the
+/// members' copies added in member order (the mpi transport's and
+/// runCollectiveOnHost's; OrderedSum.cu is the device's).
+void sumOnHost(DType dtype, void *operand, const uint8_t *staging,
+               const OrderedSum &s, int32_t members, int32_t me);
+
 /// Carries out every member's plan on host memory: `operands[m]` is member
 /// m's operand, `plans[m]` its plan. Each phase's sends are matched with
 /// the peer's recvs in order, as NCCL matches them; a transfer without a

@@ -7,10 +7,14 @@
 // chunk and the micro-batch, so messages of one (sender, receiver, kind)
 // match in posting order. Every blocking point polls MPI_Test with a short,
 // growing sleep: ranks sharing cores never spin, and every wait has a
-// deadline. All-reduce gathers every member's contribution and sums them in
-// rank order, element by element, exactly like the local transport, so the
-// two give the same bits (MPI_Allreduce's order is unspecified). A failing
-// rank tells the others, which stop waiting at once.
+// deadline. The collectives are the nccl transport's exact ones
+// (ExactCollectives.h): point-to-point exchanges on the group's
+// communicator and sums in rank order, element by element, exactly like
+// the local transport, so the two give the same bits (MPI_Allreduce's
+// order is unspecified), and every mpi run exercises the plans the nccl
+// transport runs on GPUs. Both sides' order on every pair and group is
+// proven from the streams in create (CommLayout.h). A failing rank tells
+// the others, which stop waiting at once.
 //
 // This header does not include <mpi.h>: the plan executable's main() links
 // it without MPI's headers.
