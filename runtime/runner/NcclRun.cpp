@@ -6,9 +6,8 @@
 // it sees), loads only its rank's arena, makes the communicators (the
 // rendezvous shares rank 0's NCCL id) and trains. Rank 0 reports, as under
 // mpirun. No collective exists before the communicators do, so an error
-// found while preparing is printed by the process that found it (every
-// process checks the same files: rank 0 prints those alone) and the
-// launcher ends the others.
+// found while preparing is printed by every process that found it, with
+// its rank, and the launcher ends the others.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,6 +29,13 @@ int runNccl(const Args &a) {
   // fewer hardware queues than streams, a kernel can wait behind another
   // stream's NCCL kernel that waits on it. 32 is the most CUDA allows; it
   // is read when the device's context is made, so before any CUDA call.
+  if (const char *preset = std::getenv("CUDA_DEVICE_MAX_CONNECTIONS");
+      preset && std::atoi(preset) < 16)
+    std::fprintf(stderr,
+                 "pipec-run: warning: CUDA_DEVICE_MAX_CONNECTIONS=%s: the "
+                 "nccl transport's streams (one per communicator) may queue "
+                 "behind each other; unset it or set 32\n",
+                 preset);
   setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32", 0);
   pipert::LaunchEnv env;
   if (pipert::Status s = pipert::readLaunchEnv(
@@ -65,8 +71,10 @@ int runNccl(const Args &a) {
     if (std::string missing = probe.missingSlot(); !missing.empty())
       error = a.plan + "/manifest.json: no buffer " + missing;
   }
+  // A rank's own arena, GPU or --resume part can fail where the others'
+  // did not: every rank says what it found.
   if (!error.empty())
-    return me == 0 ? fail(error) : 1;
+    return failHere(error);
   const pipert::Manifest &m = exec->manifest();
   PlanKernels kernels(pipecPlanCode, m, batcher);
   if (std::string e = kernels.start(*exec); !e.empty())

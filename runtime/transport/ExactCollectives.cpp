@@ -45,6 +45,18 @@ Status ownersOf(const std::vector<int32_t> &ranks, int64_t count, DType dtype,
                              std::to_string(count * e) + "-byte operand");
     owners.push_back(int32_t(at - ranks.begin()));
   }
+  // Overlapping parts would be moved twice in one phase (on a device, by
+  // transfers that race).
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  for (int32_t k = 0; k < partCount; ++k)
+    if (parts[k].bytes > 0)
+      spans.push_back({parts[k].offset, parts[k].offset + parts[k].bytes});
+  std::sort(spans.begin(), spans.end());
+  for (size_t k = 1; k < spans.size(); ++k)
+    if (spans[k].first < spans[k - 1].second)
+      return Status::failure("two parts overlap at byte " +
+                             std::to_string(spans[k].first) +
+                             " of the operand");
   return Status::success();
 }
 

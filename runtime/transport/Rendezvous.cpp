@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -95,7 +96,10 @@ bool readLine(int fd, std::string &line, Clock::time_point deadline) {
   char c = 0;
   while (line.size() < (1 << 20)) {
     pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, msLeft(deadline)) <= 0)
+    int ready = poll(&p, 1, msLeft(deadline));
+    if (ready < 0 && errno == EINTR)
+      continue;
+    if (ready <= 0)
       return false;
     ssize_t got = recv(fd, &c, 1, 0);
     if (got <= 0)
@@ -115,6 +119,41 @@ bool writeAll(int fd, const std::string &text) {
       return false;
     done += size_t(put);
   }
+  return true;
+}
+
+/// connect() that gives up at `deadline` (a firewalled host never answers;
+/// the blocking call would wait minutes).
+bool connectBefore(int fd, const sockaddr *addr, socklen_t len,
+                   Clock::time_point deadline, std::string &error) {
+  int flags = fcntl(fd, F_GETFL, 0);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  int rc = connect(fd, addr, len);
+  if (rc != 0 && errno != EINPROGRESS) {
+    error = std::string("connect: ") + std::strerror(errno);
+    return false;
+  }
+  if (rc != 0) {
+    for (;;) {
+      pollfd p{fd, POLLOUT, 0};
+      int ready = poll(&p, 1, msLeft(deadline));
+      if (ready < 0 && errno == EINTR)
+        continue;
+      if (ready <= 0) {
+        error = "connect: no answer";
+        return false;
+      }
+      break;
+    }
+    int soError = 0;
+    socklen_t l = sizeof soError;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &l);
+    if (soError != 0) {
+      error = std::string("connect: ") + std::strerror(soError);
+      return false;
+    }
+  }
+  fcntl(fd, F_SETFL, flags);
   return true;
 }
 
@@ -158,6 +197,8 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
   while (int32_t(served.size()) < env.size - 1) {
     pollfd p{fd, POLLIN, 0};
     int ready = poll(&p, 1, msLeft(deadline));
+    if (ready < 0 && errno == EINTR)
+      continue;
     if (ready <= 0) {
       close(fd);
       std::string missing;
@@ -222,8 +263,10 @@ Status fetchTcp(const LaunchEnv &env, const std::string &host, int32_t port,
       int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
       if (fd < 0)
         continue;
-      if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-        lastError = std::string("connect: ") + std::strerror(errno);
+      if (!connectBefore(fd, a->ai_addr, a->ai_addrlen,
+                         std::min(deadline, Clock::now() +
+                                                std::chrono::seconds(5)),
+                         lastError)) {
         close(fd);
         continue;
       }
@@ -287,54 +330,73 @@ Status shareFile(const LaunchEnv &env, const std::string &path,
 
 } // namespace
 
+/// Expands one host name's bracketed ranges, left to right (Slurm allows
+/// several in one name: rack[1-2]-gpu[01-04]).
+static Status expandName(const std::string &list, const std::string &name,
+                         std::vector<std::string> &out) {
+  size_t open = name.find('[');
+  if (open == std::string::npos) {
+    if (name.find(']') != std::string::npos)
+      return Status::failure("host list '" + list + "': ']' without '['");
+    out.push_back(name);
+    return Status::success();
+  }
+  size_t close = name.find(']', open);
+  if (close == std::string::npos)
+    return Status::failure("host list '" + list + "': '[' without ']'");
+  const std::string prefix = name.substr(0, open);
+  const std::string rest = name.substr(close + 1);
+  std::stringstream ranges(name.substr(open + 1, close - open - 1));
+  std::string part;
+  bool any = false;
+  while (std::getline(ranges, part, ',')) {
+    size_t dash = part.find('-');
+    std::string lo = part.substr(0, dash),
+                hi = dash == std::string::npos ? lo : part.substr(dash + 1);
+    int64_t a = 0, b = 0;
+    std::string error;
+    if (!parseInteger("a host range", lo, 0, int64_t(1) << 40, a, error) ||
+        !parseInteger("a host range", hi, 0, int64_t(1) << 40, b, error) ||
+        b < a)
+      return Status::failure("host list '" + list + "': bad range '" + part +
+                             "'");
+    if (b - a > 1000000 || out.size() > 10000000)
+      return Status::failure("host list '" + list + "': too many hosts");
+    for (int64_t v = a; v <= b; ++v) {
+      std::string digits = std::to_string(v);
+      if (digits.size() < lo.size())
+        digits.insert(0, lo.size() - digits.size(), '0');
+      if (Status s = expandName(list, prefix + digits + rest, out); !s.ok())
+        return s;
+    }
+    any = true;
+  }
+  if (!any)
+    return Status::failure("host list '" + list + "': an empty range");
+  return Status::success();
+}
+
 Status expandHostList(const std::string &list, std::vector<std::string> &out) {
   out.clear();
-  size_t i = 0;
-  while (i < list.size()) {
-    // One entry: a prefix, then optionally [ranges], up to a comma at
-    // bracket depth 0.
-    size_t open = list.find_first_of(",[", i);
-    if (open == std::string::npos || list[open] == ',') {
-      size_t end = open == std::string::npos ? list.size() : open;
-      if (end > i)
-        out.push_back(list.substr(i, end - i));
-      i = end + 1;
+  // Names are separated by commas outside brackets.
+  std::string name;
+  int depth = 0;
+  for (size_t i = 0; i <= list.size(); ++i) {
+    char c = i < list.size() ? list[i] : ',';
+    if (c == ',' && depth == 0) {
+      if (!name.empty())
+        if (Status s = expandName(list, name, out); !s.ok())
+          return s;
+      name.clear();
       continue;
     }
-    size_t close = list.find(']', open);
-    if (close == std::string::npos)
-      return Status::failure("host list '" + list + "': '[' without ']'");
-    std::string prefix = list.substr(i, open - i);
-    size_t after = list.find(',', close);
-    std::string suffix = list.substr(close + 1, (after == std::string::npos
-                                                     ? list.size()
-                                                     : after) - close - 1);
-    std::string ranges = list.substr(open + 1, close - open - 1);
-    std::stringstream parts(ranges);
-    std::string part;
-    while (std::getline(parts, part, ',')) {
-      size_t dash = part.find('-');
-      std::string lo = part.substr(0, dash),
-                  hi = dash == std::string::npos ? lo : part.substr(dash + 1);
-      int64_t a = 0, b = 0;
-      std::string error;
-      if (!parseInteger("a host range", lo, 0, int64_t(1) << 40, a, error) ||
-          !parseInteger("a host range", hi, 0, int64_t(1) << 40, b, error) ||
-          b < a)
-        return Status::failure("host list '" + list + "': bad range '" +
-                               part + "'");
-      if (b - a > 1000000)
-        return Status::failure("host list '" + list + "': range '" + part +
-                               "' is too long");
-      for (int64_t v = a; v <= b; ++v) {
-        std::string digits = std::to_string(v);
-        if (digits.size() < lo.size())
-          digits.insert(0, lo.size() - digits.size(), '0');
-        out.push_back(prefix + digits + suffix);
-      }
-    }
-    i = after == std::string::npos ? list.size() : after + 1;
+    depth += c == '[' ? 1 : c == ']' ? -1 : 0;
+    if (depth < 0 || depth > 1)
+      return Status::failure("host list '" + list + "': unbalanced brackets");
+    name += c;
   }
+  if (depth != 0)
+    return Status::failure("host list '" + list + "': '[' without ']'");
   if (out.empty())
     return Status::failure("host list '" + list + "' names no host");
   return Status::success();
@@ -354,11 +416,19 @@ Status readLaunchEnv(const std::function<const char *(const char *)> &getenv,
       {"pipec-run", "PIPEC_RANK", "PIPEC_WORLD_SIZE", "PIPEC_LOCAL_RANK"},
       {"mpirun", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
        "OMPI_COMM_WORLD_LOCAL_RANK"},
-      {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"},
-      {"srun", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"}};
+      {"srun", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
+      {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"}};
   out.rendezvous = get("PIPEC_RENDEZVOUS");
+  // Hydra's mpiexec inside a Slurm job: the processes also see the batch
+  // step's SLURM_PROCID (0 for all); srun with PMI sets both alike.
+  const bool hydraInSlurm =
+      !get("PMI_RANK").empty() &&
+      (get("PMI_RANK") != get("SLURM_PROCID") ||
+       get("PMI_SIZE") != get("SLURM_NTASKS"));
   for (const Scheme &s : schemes) {
     if (get(s.rank).empty())
+      continue;
+    if (std::string(s.launcher) == "srun" && hydraInSlurm)
       continue;
     out.launcher = s.launcher;
     int64_t rank = 0, size = 0, local = 0;
@@ -406,7 +476,8 @@ Status chooseRendezvous(const LaunchEnv &env, const std::string &given,
     if (env.launcher == "srun" && !env.hosts.empty()) {
       // A port per job step, so two steps on one host do not meet.
       uint64_t h = fnv1a(env.jobId.data(), env.jobId.size());
-      out = "tcp:" + env.hosts[0] + ":" + std::to_string(20000 + h % 20000);
+      // Below Linux's ephemeral ports (32768 up), which clients take.
+      out = "tcp:" + env.hosts[0] + ":" + std::to_string(20000 + h % 12000);
       return Status::success();
     }
     return Status::failure(

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -75,6 +76,14 @@ int runProcessGroup(const std::string &program,
       return 1;
     }
     if (child == 0) {
+      // A process group of its own: a terminal's Ctrl-C reaches pipec-run
+      // alone, which passes it on once (a second signal would make a rank
+      // exit at once instead of at a step boundary). And if pipec-run
+      // dies, so does the rank.
+      setpgid(0, 0);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() == 1)
+        _exit(1);
       setenv("PIPEC_RANK", std::to_string(r).c_str(), 1);
       setenv("PIPEC_WORLD_SIZE", std::to_string(ranks).c_str(), 1);
       setenv("PIPEC_LOCAL_RANK", std::to_string(r).c_str(), 1);
@@ -93,7 +102,7 @@ int runProcessGroup(const std::string &program,
     children.push_back(child);
   }
   int first = 0, running = ranks;
-  bool ending = false;
+  bool ending = false, stopping = false;
   auto endedAt = std::chrono::steady_clock::now();
   while (running > 0) {
     int status = 0;
@@ -108,8 +117,9 @@ int runProcessGroup(const std::string &program,
           int code = exitCode(status);
           if (code != 0 && first == 0)
             first = code;
-          if (code != 0 && !ending) {
-            // One rank failed: the others may wait on it forever.
+          if (code != 0 && !ending && !stopping) {
+            // One rank failed: the others may wait on it forever. (After
+            // a stop, ranks end with 128 + the signal of their own accord.)
             ending = true;
             endedAt = std::chrono::steady_clock::now();
             endAll(SIGTERM);
@@ -117,12 +127,13 @@ int runProcessGroup(const std::string &program,
         }
       continue;
     }
-    if (int sig = pipert::stopSignal(); sig && !ending) {
-      // Every rank stops at a step boundary and rank 0 reports.
-      ending = true;
-      endedAt = std::chrono::steady_clock::now();
+    if (int sig = pipert::stopSignal(); sig && !stopping && !ending) {
+      // Every rank stops at a step boundary (a checkpoint there, when
+      // asked) and rank 0 reports; however long that takes.
+      stopping = true;
       endAll(sig);
     }
+    // After a failure, the others get 10 s to say where they stood.
     if (ending &&
         std::chrono::steady_clock::now() - endedAt > std::chrono::seconds(10))
       endAll(SIGKILL);

@@ -47,6 +47,13 @@ public:
     ops[size_t(id)] = {true, handle, peer, group, instr, now};
   }
 
+  /// Stops watching `id` (before its event is recorded anew).
+  void forget(int64_t id) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (id >= 0 && size_t(id) < ops.size())
+      ops[size_t(id)].active = false;
+  }
+
   /// Forgets finished operations (`finished(handle)`: 1 finished, 0 not
   /// yet, -1 failed) and returns the oldest unfinished one that has run
   /// past the limit, or a failed one, in `out`; false when none.

@@ -168,7 +168,21 @@ private:
   std::condition_variable watcherCv;
   bool stopping = false;
   std::atomic<bool> aborted{false};
+  std::mutex abortMutex; // abortReason: written before `aborted` is set
   std::string abortReason;
+
+  Status abortedStatus(int32_t rank, int64_t instr = -1) {
+    std::lock_guard<std::mutex> lock(abortMutex);
+    return Status::failure("aborted: " + abortReason, rank, instr);
+  }
+  /// Host waits for the world communicator's work (the metrics' and
+  /// checkpoints' exchanges), bounded by the deadline and watched.
+  Status waitWorld(int32_t rank, const char *what, Clock::time_point deadline);
+  cudaEvent_t worldDone = nullptr, computeMark = nullptr;
+  /// One-byte exchanges on every communicator, in split-round order, so
+  /// that NCCL's connections (made lazily, blocking the host until the
+  /// peer connects too) are all made before the first step.
+  std::string connectAll();
 };
 
 Status NcclTransport::nccl(ncclResult_t r, const std::string &what) const {
@@ -217,12 +231,11 @@ std::string NcclTransport::init(const NcclSetup &setup,
   if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
     return std::string("cudaSetDevice: ") + cudaGetErrorString(e);
 
-  // The world communicator: rank 0's id through the rendezvous.
+  // The world communicator: rank 0's id through the rendezvous (bounded by
+  // its own deadline, whose failure names the missing ranks), then the
+  // communicators, bounded by the guard: a rank that stops between the two
+  // would block the others in NCCL forever.
   {
-    Deadline guard(setup.timeout,
-                   "rank " + std::to_string(me) +
-                       ": the NCCL communicators were not made (a rank that "
-                       "did not start, or cannot reach the others?)");
     ncclUniqueId id{};
     std::vector<uint8_t> blob;
     if (me == 0) {
@@ -239,6 +252,11 @@ std::string NcclTransport::init(const NcclSetup &setup,
       return "rendezvous: the id has " + std::to_string(blob.size()) +
              " bytes, not NCCL's " + std::to_string(sizeof id);
     std::memcpy(&id, blob.data(), sizeof id);
+    Deadline guard(setup.timeout,
+                   "rank " + std::to_string(me) +
+                       ": the NCCL communicators were not made (a rank that "
+                       "stopped after the rendezvous, or cannot reach the "
+                       "others?)");
     if (Status s = nccl(lib->commInitRank(&world, setup.env.size, id, me),
                         "ncclCommInitRank");
         !s.ok())
@@ -262,6 +280,16 @@ std::string NcclTransport::init(const NcclSetup &setup,
       if (c >= 0)
         comms[size_t(c)] = made;
     }
+    commStreams.assign(layout.comms.size(), nullptr);
+    for (size_t c = 0; c < comms.size(); ++c)
+      if (comms[c]) {
+        cudaError_t e =
+            cudaStreamCreateWithFlags(&commStreams[c], cudaStreamNonBlocking);
+        if (e != cudaSuccess)
+          return std::string("cudaStreamCreate: ") + cudaGetErrorString(e);
+      }
+    if (std::string why = connectAll(); !why.empty())
+      return why;
     guard.cancel();
   }
   if (setup.verbose && me == 0)
@@ -274,13 +302,7 @@ std::string NcclTransport::init(const NcclSetup &setup,
       error = std::string(what) + ": " + cudaGetErrorString(e);
     return e == cudaSuccess;
   };
-  commStreams.assign(layout.comms.size(), nullptr);
   staging.assign(layout.comms.size(), nullptr);
-  for (size_t c = 0; c < comms.size(); ++c)
-    if (comms[c] && !cuda(cudaStreamCreateWithFlags(&commStreams[c],
-                                                    cudaStreamNonBlocking),
-                          "cudaStreamCreate"))
-      return error;
   if (!cuda(cudaStreamCreateWithFlags(&worldStream, cudaStreamNonBlocking),
             "cudaStreamCreate"))
     return error;
@@ -299,6 +321,8 @@ std::string NcclTransport::init(const NcclSetup &setup,
   for (Request &r : requests)
     if (!event(r.posted) || !event(r.done))
       return error;
+  if (!event(worldDone) || !event(computeMark))
+    return error;
   std::vector<int64_t> stagingBytes(layout.comms.size(), 0);
   for (size_t i = 0; i < stream.instrs.size(); ++i) {
     const Instr &in = stream.instrs[i];
@@ -342,9 +366,10 @@ std::string NcclTransport::init(const NcclSetup &setup,
               "cudaMalloc of a collective's staging buffer"))
       return error;
 
-  // Watch ids: requests, then collectives by instruction index.
+  // Watch ids: requests, then collectives by instruction index, then the
+  // world communicator's exchanges.
   dog = std::make_unique<Watchdog>(int64_t(reqs) +
-                                       int64_t(stream.instrs.size()),
+                                       int64_t(stream.instrs.size()) + 1,
                                    setup.watchdog);
   watcher = std::thread([this] { watch(); });
   return "";
@@ -362,12 +387,19 @@ NcclTransport::~NcclTransport() {
   for (cudaStream_t s : commStreams)
     if (s)
       cudaStreamSynchronize(s);
-  if (lib)
-    for (ncclComm_t c : comms)
-      if (c)
-        (aborted ? lib->commAbort(c) : lib->commDestroy(c));
-  if (lib && world)
-    (aborted ? lib->commAbort(world) : lib->commDestroy(world));
+  if (lib) {
+    for (ncclComm_t &c : comms)
+      if (c) {
+        aborted ? lib->commAbort(c) : lib->commDestroy(c);
+        c = nullptr;
+      }
+    if (world)
+      aborted ? lib->commAbort(world) : lib->commDestroy(world);
+    world = nullptr;
+  }
+  for (cudaEvent_t e : {worldDone, computeMark})
+    if (e)
+      cudaEventDestroy(e);
   for (cudaStream_t s : commStreams)
     if (s)
       cudaStreamDestroy(s);
@@ -393,10 +425,90 @@ NcclTransport::~NcclTransport() {
   }
 }
 
+std::string NcclTransport::connectAll() {
+  // Round by round, as the splits made them: every member of a round's
+  // communicator is in that round at once, and each rank is in at most
+  // one communicator a round, so the connections cannot wait in a cycle.
+  size_t most = 2;
+  for (size_t c = 0; c < comms.size(); ++c)
+    if (comms[c])
+      most = std::max(most, layout.comms[c].members.size() + 1);
+  void *buf = nullptr;
+  cudaError_t e = cudaMalloc(&buf, most);
+  if (e == cudaSuccess)
+    e = cudaMemset(buf, 0, most);
+  if (e != cudaSuccess)
+    return std::string("connecting: cudaMalloc: ") + cudaGetErrorString(e);
+  auto *b = static_cast<uint8_t *>(buf);
+  std::string why;
+  for (int32_t k = 0; k < layout.rounds && why.empty(); ++k) {
+    const int32_t c = layout.colorOf(me, k);
+    if (c < 0)
+      continue;
+    const auto &members = layout.comms[size_t(c)].members;
+    const int mine =
+        int(std::find(members.begin(), members.end(), me) - members.begin());
+    cudaStream_t s = commStreams[size_t(c)];
+    ncclResult_t r = lib->groupStart();
+    if (layout.comms[size_t(c)].pair) {
+      if (r == ncclSuccess)
+        r = mine == 0 ? lib->send(b, 1, ncclUint8, 1, comms[size_t(c)], s)
+                      : lib->recv(b + 1, 1, ncclUint8, 0, comms[size_t(c)], s);
+    } else {
+      for (int j = 0; j < int(members.size()) && r == ncclSuccess; ++j)
+        if (j != mine) {
+          r = lib->send(b, 1, ncclUint8, j, comms[size_t(c)], s);
+          if (r == ncclSuccess)
+            r = lib->recv(b + 1 + j, 1, ncclUint8, j, comms[size_t(c)], s);
+        }
+    }
+    ncclResult_t ended = lib->groupEnd();
+    if (r == ncclSuccess)
+      r = ended;
+    if (r != ncclSuccess)
+      why = "connecting the " + commName(c) + ": " + lib->getErrorString(r);
+    else if ((e = cudaStreamSynchronize(s)) != cudaSuccess)
+      why = "connecting the " + commName(c) + ": " + cudaGetErrorString(e);
+  }
+  cudaFree(buf);
+  return why;
+}
+
+Status NcclTransport::waitWorld(int32_t rank, const char *what,
+                                Clock::time_point deadline) {
+  const int64_t id = int64_t(requests.size() + stream.instrs.size());
+  dog->forget(id);
+  cudaError_t e = cudaEventRecord(worldDone, worldStream);
+  if (e != cudaSuccess)
+    return Status::failure(std::string(what) + ": " + cudaGetErrorString(e),
+                           rank);
+  dog->track(id, worldDone, -1, -1, -1, Clock::now());
+  auto pause = std::chrono::microseconds(20);
+  for (;;) {
+    e = cudaEventQuery(worldDone);
+    if (e == cudaSuccess) {
+      dog->forget(id);
+      return Status::success();
+    }
+    if (e != cudaErrorNotReady)
+      return Status::failure(std::string(what) + ": " +
+                                 cudaGetErrorString(e),
+                             rank);
+    if (aborted)
+      return abortedStatus(rank);
+    if (Clock::now() >= deadline)
+      return Status::failure(std::string("timed out: ") + what +
+                                 ": not every rank joined",
+                             rank);
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(1000));
+  }
+}
+
 Status NcclTransport::post(int32_t rank, int32_t peer, Channel channel,
                            int32_t req, const Message &msg, bool send) {
   if (aborted)
-    return Status::failure("aborted: " + abortReason, rank, msg.instr);
+    return abortedStatus(rank, msg.instr);
   if (rank != me || req < 0 || size_t(req) >= requests.size())
     return Status::failure("request " + std::to_string(req) +
                                " is not one of rank " + std::to_string(me) +
@@ -411,6 +523,9 @@ Status NcclTransport::post(int32_t rank, int32_t peer, Channel channel,
                            rank, msg.instr);
   Request &r = requests[size_t(req)];
   cudaStream_t s = commStreams[size_t(c)];
+  // The event is recorded anew below: the watchdog must not pair the
+  // last step's post time with it.
+  dog->forget(req);
   cudaError_t e = cudaSetDevice(device);
   if (e == cudaSuccess)
     e = cudaEventRecord(r.posted, compute);
@@ -438,7 +553,7 @@ Status NcclTransport::post(int32_t rank, int32_t peer, Channel channel,
 
 Status NcclTransport::wait(int32_t rank, int32_t req, Clock::time_point) {
   if (aborted)
-    return Status::failure("aborted: " + abortReason, rank);
+    return abortedStatus(rank);
   if (rank != me || req < 0 || size_t(req) >= requests.size())
     return Status::failure("no request " + std::to_string(req), rank);
   // The compute stream goes on after the message; the host at once (the
@@ -480,7 +595,7 @@ Status NcclTransport::collective(int32_t rank, Opcode op, int32_t group,
                                  int32_t bucket, void *data, int64_t count,
                                  DType dtype) {
   if (aborted)
-    return Status::failure("aborted: " + abortReason, rank);
+    return abortedStatus(rank);
   auto it = collectives.find({int32_t(op), group, bucket});
   if (rank != me || it == collectives.end())
     return Status::failure(std::string(opcodeName(op)) + " of group " +
@@ -498,6 +613,7 @@ Status NcclTransport::collective(int32_t rank, Opcode op, int32_t group,
                                "planned " + std::to_string(col.count),
                            rank, col.instr);
   cudaStream_t s = commStreams[size_t(col.comm)];
+  dog->forget(int64_t(requests.size()) + col.instr);
   auto *bytes = static_cast<uint8_t *>(data);
   auto *stage = static_cast<uint8_t *>(staging[size_t(col.comm)]);
   const int32_t members =
@@ -547,14 +663,13 @@ Status NcclTransport::drain(int32_t rank) {
     return Status::failure(std::string("draining the streams: ") +
                                cudaGetErrorString(e),
                            rank);
-  return aborted ? Status::failure("aborted: " + abortReason, rank)
-                 : Status::success();
+  return aborted ? abortedStatus(rank) : Status::success();
 }
 
 Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
-                                int64_t bytes, Clock::time_point) {
+                                int64_t bytes, Clock::time_point deadline) {
   if (aborted)
-    return Status::failure("aborted: " + abortReason, rank);
+    return abortedStatus(rank);
   const int64_t total = bytes * layout.ranks;
   cudaError_t e = cudaSetDevice(device);
   if (e == cudaSuccess && total > gatherBytes) {
@@ -568,6 +683,14 @@ Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
   }
   auto *base = static_cast<uint8_t *>(gatherBuffer);
   uint8_t *send = base + total; // this rank's bytes after the gathered ones
+  // After the step's device work: NCCL does not promise that kernels of
+  // different communicators run at once, so this one does not overlap
+  // the pairs' and groups' (the exchange waits for the slowest rank's end
+  // of step anyway).
+  if (e == cudaSuccess)
+    e = cudaEventRecord(computeMark, compute);
+  if (e == cudaSuccess)
+    e = cudaStreamWaitEvent(worldStream, computeMark, 0);
   if (e == cudaSuccess)
     e = cudaMemcpyAsync(send, mine, size_t(bytes), cudaMemcpyHostToDevice,
                         worldStream);
@@ -581,13 +704,11 @@ Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
       !st.ok())
     return st;
   if ((e = cudaMemcpyAsync(all, base, size_t(total), cudaMemcpyDeviceToHost,
-                           worldStream)) == cudaSuccess)
-    e = cudaStreamSynchronize(worldStream);
-  if (e != cudaSuccess)
+                           worldStream)) != cudaSuccess)
     return Status::failure(std::string("the metrics' all-gather: ") +
                                cudaGetErrorString(e),
                            rank);
-  return Status::success();
+  return waitWorld(rank, "the all-gather between the processes", deadline);
 }
 
 // --save: each rank's bytes to rank 0 over the world communicator, one
@@ -625,7 +746,7 @@ Status NcclTransport::gatherAtRoot(int32_t rank, const void *mine,
                                  size_t(every[size_t(q)]),
                                  cudaMemcpyDeviceToHost, worldStream)) ==
                 cudaSuccess)
-          e = cudaStreamSynchronize(worldStream);
+          st = waitWorld(rank, "gathering the parts at rank 0", deadline);
       }
       at += every[size_t(q)];
     }
@@ -639,7 +760,7 @@ Status NcclTransport::gatherAtRoot(int32_t rank, const void *mine,
                           worldStream),
                 "ncclSend of this rank's part to rank 0");
     if (e == cudaSuccess && st.ok())
-      e = cudaStreamSynchronize(worldStream);
+      st = waitWorld(rank, "sending this rank's part to rank 0", deadline);
   }
   if (buffer)
     cudaFree(buffer);
@@ -650,28 +771,26 @@ Status NcclTransport::gatherAtRoot(int32_t rank, const void *mine,
   return st;
 }
 
+// The executor's abort (a failed rank thread, a stop): later calls fail at
+// once. The communicators are not aborted here: the rank thread may be
+// inside an NCCL call on them; the destructor aborts them, and a hung peer
+// is the watchdog's, which ends the process.
 void NcclTransport::abort(const std::string &reason) {
-  bool was = aborted.exchange(true);
-  if (was)
+  std::lock_guard<std::mutex> lock(abortMutex);
+  if (aborted)
     return;
   abortReason = reason;
-  for (ncclComm_t c : comms)
-    if (c)
-      lib->commAbort(c);
+  aborted = true;
 }
 
+// The watchdog's end of the process: the message, then exit. Ending the
+// process tears NCCL down (its peers see the connections close and their
+// own NCCL calls fail); aborting the communicators from this thread could
+// free them under the rank thread's feet.
 void NcclTransport::terminate(const std::string &why) {
   std::fprintf(stderr, "pipec-run: error: rank %d: %s\n", me, why.c_str());
+  std::fflush(stdout);
   std::fflush(stderr);
-  // Aborting unblocks NCCL's kernels; a peer that is gone cannot hold
-  // this process past a moment more.
-  std::thread([this] {
-    aborted = true;
-    for (ncclComm_t c : comms)
-      if (c)
-        lib->commAbort(c);
-  }).detach();
-  std::this_thread::sleep_for(std::chrono::seconds(2));
   std::_Exit(1);
 }
 
@@ -682,12 +801,17 @@ void NcclTransport::watch() {
   std::unique_lock<std::mutex> lock(watcherMutex);
   while (!watcherCv.wait_for(lock, std::chrono::milliseconds(100),
                              [this] { return stopping; })) {
-    for (size_t c = 0; c < comms.size(); ++c) {
+    // The communicators live until the destructor, which stops this
+    // thread first.
+    for (size_t c = 0; c <= comms.size(); ++c) {
+      ncclComm_t comm = c < comms.size() ? comms[c] : world;
       ncclResult_t r = ncclSuccess;
-      if (comms[c] && lib->commGetAsyncError(comms[c], &r) == ncclSuccess &&
-          r != ncclSuccess && r != ncclInProgress && !aborted)
+      if (comm && lib->commGetAsyncError(comm, &r) == ncclSuccess &&
+          r != ncclSuccess && r != ncclInProgress)
         terminate("NCCL reports '" + std::string(lib->getErrorString(r)) +
-                  "' on the " + commName(int32_t(c)) +
+                  "' on the " +
+                  (c < comms.size() ? commName(int32_t(c))
+                                    : std::string("world communicator")) +
                   " (a peer died or its network failed)");
     }
     Watchdog::Op op;
@@ -696,14 +820,15 @@ void NcclTransport::watch() {
       cudaError_t e = cudaEventQuery(static_cast<cudaEvent_t>(event));
       return e == cudaSuccess ? 1 : e == cudaErrorNotReady ? 0 : -1;
     };
-    if (!aborted && dog->overdue(finished, Clock::now(), op, failed)) {
+    if (dog->overdue(finished, Clock::now(), op, failed)) {
       std::string what = op.instr >= 0 && size_t(op.instr) < stream.instrs.size()
                              ? "#" + std::to_string(op.instr) + " " +
                                    describe(stream.instrs[size_t(op.instr)])
                              : "an operation";
       std::string whom =
-          op.peer >= 0 ? "rank " + std::to_string(op.peer)
-                       : "a member of " + commName(layout.groupOf(op.group));
+          op.peer >= 0   ? "rank " + std::to_string(op.peer)
+          : op.group >= 0 ? "a member of " + commName(layout.groupOf(op.group))
+                          : std::string("another rank (the world communicator)");
       terminate(what + (failed ? " failed on the device"
                                : " did not finish within the watchdog's " +
                                      std::to_string(std::chrono::duration_cast<

@@ -188,6 +188,12 @@ TEST(ExactCollectives, MismatchedPlansAndBadPartsFail) {
   EXPECT_NE(s.message().find("not whole elements"), std::string::npos);
   s = pipert::planAllReduce(2, 0, 4, pipert::DType::None, q);
   ASSERT_FALSE(s.ok());
+  std::vector<pipert::Part> overlapping = {{0, 0, 8}, {1, 4, 8}};
+  s = pipert::planReduceScatter({0, 1}, 0, 4, pipert::DType::F32,
+                                overlapping.data(), 2, q);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("two parts overlap at byte 4"), std::string::npos)
+      << s.message();
 }
 
 } // namespace

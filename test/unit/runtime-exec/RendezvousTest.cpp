@@ -77,6 +77,21 @@ TEST(Rendezvous, EveryLauncherSaysRankSizeAndLocalRank) {
   EXPECT_EQ(e.launcher, "pipec-run");
   EXPECT_EQ(e.rendezvous, "tcp:127.0.0.1:5000");
 
+  // srun with PMI sets both alike: srun's (it names the hosts); Hydra's
+  // mpiexec inside a Slurm job sees the batch step's SLURM_PROCID 0.
+  ASSERT_TRUE(readEnv({{"PMI_RANK", "3"}, {"PMI_SIZE", "4"},
+                       {"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"},
+                       {"SLURM_STEP_NODELIST", "n1"}},
+                      e)
+                  .ok());
+  EXPECT_EQ(e.launcher, "srun");
+  ASSERT_TRUE(readEnv({{"PMI_RANK", "3"}, {"PMI_SIZE", "4"},
+                       {"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}},
+                      e)
+                  .ok());
+  EXPECT_EQ(e.launcher, "pmi");
+  EXPECT_EQ(e.rank, 3);
+
   ASSERT_TRUE(readEnv({}, e).ok());
   EXPECT_EQ(e.launcher, "");
   EXPECT_EQ(e.size, 1);
@@ -96,7 +111,12 @@ TEST(Rendezvous, SlurmHostListsExpand) {
   ASSERT_TRUE(pipert::expandHostList("a[1-3,10],b,c[08-09]-ib", h).ok());
   EXPECT_EQ(h, (std::vector<std::string>{"a1", "a2", "a3", "a10", "b",
                                          "c08-ib", "c09-ib"}));
+  ASSERT_TRUE(pipert::expandHostList("rack[1-2]-gpu[08-09],x", h).ok());
+  EXPECT_EQ(h, (std::vector<std::string>{"rack1-gpu08", "rack1-gpu09",
+                                         "rack2-gpu08", "rack2-gpu09", "x"}));
   EXPECT_FALSE(pipert::expandHostList("a[3-1]", h).ok());
+  EXPECT_FALSE(pipert::expandHostList("a]1[", h).ok());
+  EXPECT_FALSE(pipert::expandHostList("a[[1]]", h).ok());
   EXPECT_FALSE(pipert::expandHostList("a[1-3", h).ok());
   EXPECT_FALSE(pipert::expandHostList("", h).ok());
 }

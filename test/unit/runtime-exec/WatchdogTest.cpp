@@ -40,6 +40,11 @@ TEST(Watchdog, TheOldestUnfinishedOperationPastTheLimitIsNamed) {
   state[&events[2]] = 1;
   EXPECT_FALSE(w.overdue(finished, t0 + milliseconds(5000), op, failed));
   EXPECT_EQ(w.active(), 0);
+  // Forgotten before its event is recorded anew: not reported with the
+  // old post time.
+  w.track(3, &events[3], 2, -1, 7, t0);
+  w.forget(3);
+  EXPECT_FALSE(w.overdue(finished, t0 + milliseconds(5000), op, failed));
   // Ids outside the table are ignored, not written.
   w.track(8, &events[3], 0, -1, 1, t0);
   w.track(-1, &events[3], 0, -1, 1, t0);
