@@ -97,64 +97,18 @@ int runNccl(const Args &a) {
   if (!transport)
     return failHere(std::string("--transport nccl: ") + why);
 
-  pipert::RunOptions opt = runOptions(a);
-  opt.transport = transport.get();
-  if (me != 0) {
-    opt.outDir.clear();
-    opt.progress = nullptr;
-  }
-  const auto timeout = std::chrono::milliseconds(a.timeoutMs);
-  opt.steps = stepsLeft(a, exec->stepsDone(), me == 0);
-  if (opt.steps <= 0)
-    return 0;
-  auto checkpoint = [&](int64_t step) {
-    CheckpointStats stats;
-    if (!writeCheckpointGathered(*exec, *transport, me, a.checkpointDir, step,
-                                 a.keep, timeout, stats, error))
-      return pipert::Status::failure(error);
-    if (me == 0 && !a.quiet)
-      printCheckpoint(stats, " (rank 0's)");
-    return pipert::Status::success();
-  };
-  armCheckpoints(a, opt, checkpoint);
-  pipert::RunResult result;
-  if (pipert::Status s = exec->run(kernels, opt, result); !s.ok()) {
-    // As under mpirun: a stop every process took (a signal, the same
-    // non-finite step) is reported by rank 0; another failure by the
-    // process that had it. No process waits for the others here: their
-    // streams may be blocked on this one, which the launcher's end of the
-    // job, or their watchdogs, resolve.
-    if (result.stopSignal || result.nonFiniteStep != -1) {
-      if (me == 0)
-        failedRun(a, s, result);
-      else
-        std::this_thread::sleep_for(std::chrono::seconds(2));
-    } else {
-      failHere(s.message());
-    }
-    std::fflush(stdout);
-    std::fflush(stderr);
-    std::_Exit(result.stopSignal ? 128 + result.stopSignal : 1);
-  }
+  // The others may be blocked on this process: its exit closes their
+  // connections (their NCCL calls fail, their watchdogs end them) and the
+  // launcher ends the job.
   auto fatal = [&](const std::string &e) {
     failHere(e);
+    std::fflush(stdout);
     std::fflush(stderr);
     std::_Exit(1);
   };
-  if (finalCheckpointDue(a, exec->stepsDone()))
-    if (pipert::Status s = checkpoint(exec->stepsDone()); !s.ok())
-      fatal(s.message());
-  if (!a.save.empty() &&
-      !saveGathered(*exec, *transport, me, a.save, timeout, error,
-                    a.saveHf.empty() ? 0 : a.saveHfShardBytes))
-    fatal(error);
-  if (me == 0 && !a.saveHf.empty() && !writeHfConfig(a, error))
-    fatal(error);
-  if (me == 0 && !a.quiet)
-    printSummary(m, result);
-  std::fflush(stdout);
+  int code = trainThisRank(a, *exec, kernels, *transport, me, fatal);
   transport.reset(); // its communicators before the rank's device state
-  return 0;
+  return code;
 }
 
 } // namespace pipecrun

@@ -150,6 +150,14 @@ int failedRun(const Args &a, const pipert::Status &s,
 int runLocal(const Args &a);
 /// This process's rank under mpirun (the mpi transport).
 int runMpi(const Args &a);
+/// One rank per process (mpi, nccl), its transport made: trains, writes
+/// the checkpoints and --save, reports on rank 0 (RankRun.cpp); `fatal`
+/// prints an error the other processes may not know of and ends the job
+/// (it does not return). The exit code.
+int trainThisRank(const Args &a, pipert::Executor &exec,
+                  pipert::ChunkKernels &kernels, pipert::Transport &transport,
+                  int32_t me,
+                  const std::function<void(const std::string &)> &fatal);
 /// This process's rank over the nccl transport (one process per GPU,
 /// started by pipec-run, srun or mpirun; NcclRun.cpp).
 int runNccl(const Args &a);

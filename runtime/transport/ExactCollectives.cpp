@@ -60,6 +60,19 @@ Status ownersOf(const std::vector<int32_t> &ranks, int64_t count, DType dtype,
   return Status::success();
 }
 
+/// What both ZeRO plans start with: the plan emptied, the operand checked,
+/// each part's owner.
+Status startPartsPlan(const std::vector<int32_t> &ranks, int32_t me,
+                      int64_t count, DType dtype, const Part *parts,
+                      int32_t partCount, CollectivePlan &out,
+                      std::vector<int32_t> &owners) {
+  out = CollectivePlan{};
+  if (Status s = checkOperand(int32_t(ranks.size()), me, count, dtype);
+      !s.ok())
+    return s;
+  return ownersOf(ranks, count, dtype, parts, partCount, owners);
+}
+
 template <typename T>
 void sumAs(void *operand, const uint8_t *staging, const OrderedSum &s,
            int32_t members, int32_t me) {
@@ -131,12 +144,10 @@ Status planAllReduce(int32_t members, int32_t me, int64_t count, DType dtype,
 Status planReduceScatter(const std::vector<int32_t> &ranks, int32_t me,
                          int64_t count, DType dtype, const Part *parts,
                          int32_t partCount, CollectivePlan &out) {
-  out = CollectivePlan{};
   const int32_t members = int32_t(ranks.size());
-  if (Status s = checkOperand(members, me, count, dtype); !s.ok())
-    return s;
   std::vector<int32_t> owners;
-  if (Status s = ownersOf(ranks, count, dtype, parts, partCount, owners);
+  if (Status s = startPartsPlan(ranks, me, count, dtype, parts, partCount,
+                                out, owners);
       !s.ok())
     return s;
   for (int32_t k = 0; k < partCount; ++k) {
@@ -160,12 +171,10 @@ Status planReduceScatter(const std::vector<int32_t> &ranks, int32_t me,
 Status planAllGatherParts(const std::vector<int32_t> &ranks, int32_t me,
                           int64_t count, DType dtype, const Part *parts,
                           int32_t partCount, CollectivePlan &out) {
-  out = CollectivePlan{};
   const int32_t members = int32_t(ranks.size());
-  if (Status s = checkOperand(members, me, count, dtype); !s.ok())
-    return s;
   std::vector<int32_t> owners;
-  if (Status s = ownersOf(ranks, count, dtype, parts, partCount, owners);
+  if (Status s = startPartsPlan(ranks, me, count, dtype, parts, partCount,
+                                out, owners);
       !s.ok())
     return s;
   for (int32_t k = 0; k < partCount; ++k) {
