@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <unordered_map>
 
@@ -44,6 +45,8 @@ const char *verdictName(Verdict v) {
     return "mismatch";
   case Verdict::Malformed:
     return "malformed";
+  case Verdict::Failed:
+    return "failed";
   }
   return "?";
 }
@@ -81,6 +84,7 @@ struct RankState {
   double clock = 0, busy = 0;
   int32_t lastSpan = -1; ///< the span whose end set `clock` (recorded runs)
   bool finished = false, broken = false;
+  bool dead = false; ///< reached Costs::failAt
   int32_t blockedReq = -1;        ///< request waited on, or -1
   int32_t blockedGroup = -1;      ///< group of the collective waited on
   int32_t blockedCollective = -1; ///< its instance in the group, or -1
@@ -127,6 +131,9 @@ private:
   std::string where(int32_t r) const;
   std::string diagnoseDeadlock();
   double cost(const Instr &in) const;
+  /// Whether `r` has failed by `until` (Costs::failAt); if so it stops
+  /// there.
+  bool dies(int32_t r, double until);
 
   const Schedule &s;
   const Costs &costs;
@@ -226,11 +233,25 @@ void Machine::post(int32_t r, const Instr &in) {
   complete(peer, peerReq, t);
 }
 
+bool Machine::dies(int32_t r, double until) {
+  RankState &st = ranks[r];
+  if (size_t(r) >= costs.failAt.size() ||
+      !std::isfinite(costs.failAt[size_t(r)]) ||
+      !(until >= costs.failAt[size_t(r)]))
+    return false;
+  st.clock = std::max(st.clock, costs.failAt[size_t(r)]);
+  st.dead = true;
+  return true;
+}
+
 void Machine::step(int32_t r) {
   RankState &st = ranks[r];
   const auto &stream = s.streams[r];
-  while (!st.broken && st.pc < stream.size()) {
+  while (!st.broken && !st.dead && st.pc < stream.size()) {
     const Instr &in = stream[st.pc];
+    // A rank that has failed starts nothing more.
+    if (dies(r, st.clock))
+      return;
     switch (in.op) {
     case Op::Fwd:
     case Op::BwdB:
@@ -242,6 +263,13 @@ void Machine::step(int32_t r) {
       if (costs.jitterSigma > 0)
         c *= jitterFactor(costs.jitterSigma, costs.jitterSeed,
                           costs.jitterRankBase + r, int64_t(st.pc));
+      // Cut where the rank fails (clock + c is past its failure).
+      if (size_t(r) < costs.failAt.size() &&
+          st.clock + c > costs.failAt[size_t(r)]) {
+        st.busy += std::max(0.0, costs.failAt[size_t(r)] - st.clock);
+        dies(r, st.clock + c);
+        return;
+      }
       if (record) {
         spans.push_back(
             {r, in.op, in.chunk, in.mb, st.clock, st.clock + c, st.lastSpan});
@@ -271,6 +299,8 @@ void Machine::step(int32_t r) {
         st.blockedReq = in.req;
         return;
       }
+      if (dies(r, q.done))
+        return; // failed while waiting
       if (q.done > st.clock) {
         st.clock = q.done;
         st.lastSpan = q.doneSpan;
@@ -293,7 +323,7 @@ void Machine::step(int32_t r) {
     }
     ++st.pc;
   }
-  if (!st.broken)
+  if (!st.broken && !st.dead)
     st.finished = true;
 }
 
@@ -332,12 +362,18 @@ bool Machine::collective(int32_t r, const Instr &in) {
     c.joined.push_back(r);
     st.joinedCurrent = true;
     if (c.joined.size() == members[g].size()) {
-      c.complete = true;
       joins.push_back({g, c.bucket, c.latest});
       double from = c.latest;
       if (size_t(g) < costs.notBefore.size() &&
           size_t(c.bucket) < costs.notBefore[size_t(g)].size())
         from = std::max(from, costs.notBefore[size_t(g)][size_t(c.bucket)]);
+      // A member outside this run never joins (a failed replica's).
+      if (std::isinf(from)) {
+        st.blockedGroup = g;
+        st.blockedCollective = k;
+        return false;
+      }
+      c.complete = true;
       c.done = from +
                (size_t(g) < costs.collective.size() &&
                         size_t(c.bucket) < costs.collective[size_t(g)].size()
@@ -359,6 +395,8 @@ bool Machine::collective(int32_t r, const Instr &in) {
   // The collective's own time, from its last member's arrival (what a
   // rank waits before that is idle in pictures).
   int32_t doneSpan = c.latestSpan;
+  if (dies(r, c.done))
+    return false; // failed while the collective ran
   if (record && c.done > c.latest) {
     spans.push_back({r, c.op, g, c.bucket, c.latest, c.done, c.latestSpan});
     doneSpan = int32_t(spans.size()) - 1;
@@ -453,10 +491,27 @@ MachineResult Machine::run() {
     if (!ranks[r].finished && !ranks[r].broken)
       step(r);
   }
+  // A rank blocked for good past its own failure time failed there.
+  for (int32_t r = 0; r < R; ++r)
+    if (!ranks[r].finished && !ranks[r].broken && !ranks[r].dead)
+      dies(r, std::numeric_limits<double>::infinity());
   bool stuck = false;
-  for (const RankState &st : ranks)
-    stuck |= !st.finished && !st.broken;
-  if (!malformedMsg.empty()) {
+  int32_t firstDead = -1, stalled = 0;
+  for (int32_t r = 0; r < R; ++r) {
+    const RankState &st = ranks[r];
+    stuck |= !st.finished && !st.broken && !st.dead;
+    stalled += !st.finished && !st.broken && !st.dead;
+    if (st.dead && (firstDead < 0 || st.clock < ranks[firstDead].clock))
+      firstDead = r;
+  }
+  if (firstDead >= 0 && malformedMsg.empty() && mismatch.empty()) {
+    std::ostringstream os;
+    os << "rank " << firstDead << " failed at " << ranks[firstDead].clock
+       << " s; " << stalled << " of " << R
+       << " ranks stalled behind the failures";
+    res.verdict = Verdict::Failed;
+    res.message = os.str();
+  } else if (!malformedMsg.empty()) {
     res.verdict = Verdict::Malformed;
     res.message = malformedMsg;
   } else if (!mismatch.empty()) {
@@ -468,6 +523,9 @@ MachineResult Machine::run() {
   }
   res.busy.resize(R);
   res.finish.resize(R);
+  res.stopped.resize(R);
+  for (int32_t r = 0; r < R; ++r)
+    res.stopped[r] = !ranks[r].finished;
   double idle = 0;
   for (int32_t r = 0; r < R; ++r) {
     res.busy[r] = ranks[r].busy;

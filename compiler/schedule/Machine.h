@@ -54,6 +54,12 @@ struct Costs {
   double jitterSigma = 0;
   uint64_t jitterSeed = 0;
   int64_t jitterRankBase = 0;
+  /// Per rank, when it fails (pipec-sim --fail): from then on it executes
+  /// and posts nothing, a compute span in progress is cut there, and the
+  /// ranks that need it stall. Empty or infinite: never. A Costs::notBefore
+  /// that is infinite is a collective a member outside this run never
+  /// joins (a failed replica): it never completes.
+  std::vector<double> failAt;
   /// The same F, B, W for every chunk.
   static Costs uniform(int32_t chunks, double f, double b, double w);
 };
@@ -66,7 +72,8 @@ enum class Verdict : uint8_t {
   Completed, ///< every rank reached the end of its stream
   Deadlock,  ///< some rank waits forever
   Mismatch,  ///< a send and the recv it matched disagree on the message
-  Malformed  ///< a wait names a request never posted, or a field is invalid
+  Malformed, ///< a wait names a request never posted, or a field is invalid
+  Failed     ///< a rank failed (Costs::failAt); the others stalled or ended
 };
 const char *verdictName(Verdict verdict);
 
@@ -94,7 +101,11 @@ struct MachineResult {
   double stepTime = 0;        ///< when the last rank finished
   double bubbleFraction = 0;  ///< idle time / (ranks x step time)
   std::vector<double> busy;   ///< compute time per rank
-  std::vector<double> finish; ///< end time per rank
+  /// End time per rank; for a rank that did not reach its stream's end, the
+  /// time it stopped (failed, or began the wait that never ended).
+  std::vector<double> finish;
+  /// Per rank: 1 when it did not reach its stream's end.
+  std::vector<uint8_t> stopped;
   std::vector<Span> spans;    ///< compute spans, if recorded
   /// Every collective instance: its group, bucket and when its last member
   /// joined (before Costs::notBefore and its own time).

@@ -5,13 +5,15 @@
 #include "compiler/schedule/Replicate.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 namespace pipec::schedule {
 
 ReplicaReplayResult replayReplicas(const Schedule &two, int64_t replicas,
                                    const Costs &costs,
-                                   const std::vector<Straggler> &stragglers) {
+                                   const std::vector<Straggler> &stragglers,
+                                   const std::vector<Failure> &failures) {
   ReplicaReplayResult out;
   const int32_t S = two.placement.ranks;
   if (two.replicas != 2 || replicas < 1) {
@@ -35,6 +37,12 @@ ReplicaReplayResult replayReplicas(const Schedule &two, int64_t replicas,
     if (st.replica >= 0 && st.replica < replicas && st.stage >= 0 &&
         st.stage < S)
       slow[size_t(st.replica)].push_back(st);
+  std::map<int64_t, std::vector<Failure>> failing; // by replica
+  for (const Failure &f : failures)
+    if (f.replica >= 0 && f.replica < replicas && f.stage >= 0 &&
+        f.stage < S)
+      failing[f.replica].push_back(f);
+  const double never = std::numeric_limits<double>::infinity();
   for (int round = 0; round < 64; ++round) {
     Costs c = costs;
     c.notBefore.assign(two.groups.size(), {});
@@ -45,8 +53,11 @@ ReplicaReplayResult replayReplicas(const Schedule &two, int64_t replicas,
       row[size_t(key.second)] = t;
     }
     std::map<std::pair<int32_t, int32_t>, double> latest;
+    std::map<std::pair<int32_t, int32_t>, int64_t> joined;
     out.stepTime = 0;
     out.fastestReplica = -1;
+    out.stopped = 0;
+    out.firstStop = out.lastStop = out.lastFinish = 0;
     for (int64_t k = 0; k < replicas; ++k) {
       c.jitterRankBase = k * S;
       c.rankSlowdown.clear();
@@ -55,11 +66,33 @@ ReplicaReplayResult replayReplicas(const Schedule &two, int64_t replicas,
         for (const Straggler &st : slow[size_t(k)])
           c.rankSlowdown[size_t(st.stage)] *= st.factor;
       }
+      c.failAt.clear();
+      if (auto f = failing.find(k); f != failing.end()) {
+        c.failAt.assign(size_t(S), never);
+        for (const Failure &x : f->second)
+          c.failAt[size_t(x.stage)] = std::min(c.failAt[size_t(x.stage)],
+                                               x.time);
+      }
       MachineResult r = runMachine(one, c);
-      if (r.verdict != Verdict::Completed) {
+      // With failures, a replica stops where a failure or a collective
+      // that never completes leaves it; anything else is the plan's fault.
+      const bool expected =
+          !failures.empty() &&
+          (r.verdict == Verdict::Failed || r.verdict == Verdict::Deadlock);
+      if (r.verdict != Verdict::Completed && !expected) {
         out.verdict = r.verdict;
         out.message = "replica " + std::to_string(k) + ": " + r.message;
         return out;
+      }
+      for (int32_t q = 0; q < S; ++q) {
+        const double t = r.finish[size_t(q)];
+        if (r.stopped[size_t(q)]) {
+          out.firstStop = out.stopped ? std::min(out.firstStop, t) : t;
+          out.lastStop = out.stopped ? std::max(out.lastStop, t) : t;
+          ++out.stopped;
+        } else {
+          out.lastFinish = std::max(out.lastFinish, t);
+        }
       }
       for (const auto &stream : one.streams)
         out.instructions += int64_t(stream.size());
@@ -67,15 +100,27 @@ ReplicaReplayResult replayReplicas(const Schedule &two, int64_t replicas,
         if (j.group >= 2 * G) {
           double &t = latest[{j.group, j.bucket}];
           t = std::max(t, j.time);
+          ++joined[{j.group, j.bucket}];
         }
       out.stepTime = std::max(out.stepTime, r.stepTime);
       out.fastestReplica = out.fastestReplica < 0
                                ? r.stepTime
                                : std::min(out.fastestReplica, r.stepTime);
     }
+    // A collective some replica did not join never completes.
+    for (auto &[key, t] : latest)
+      if (joined[key] < replicas)
+        t = never;
     out.rounds = round + 1;
-    if (latest == bound)
+    if (latest == bound) {
+      if (!failures.empty() && out.stopped > 0) {
+        out.verdict = Verdict::Failed;
+        out.message = std::to_string(out.stopped) + " of " +
+                      std::to_string(int64_t(S) * replicas) +
+                      " ranks stopped";
+      }
       return out;
+    }
     bound = std::move(latest);
   }
   out.verdict = Verdict::Malformed;

@@ -31,6 +31,13 @@ struct Straggler {
   double factor = 1;
 };
 
+/// A rank that fails: replica, stage and the time into the step.
+struct Failure {
+  int64_t replica = 0;
+  int32_t stage = 0;
+  double time = 0;
+};
+
 struct ReplicaReplayResult {
   Verdict verdict = Verdict::Completed;
   std::string message;
@@ -38,16 +45,25 @@ struct ReplicaReplayResult {
   double fastestReplica = 0; ///< the fastest replica's end
   int32_t rounds = 0;       ///< machine passes over all replicas
   int64_t instructions = 0; ///< executed, over all rounds
+  /// With failures: the ranks that did not finish the step (failed, or
+  /// stalled behind a failure), the first and last time one stopped, and
+  /// the last end of a rank that did finish (0: none did).
+  int64_t stopped = 0;
+  double firstStop = 0, lastStop = 0, lastFinish = 0;
 };
 
 /// Replays `replicas` copies of `twoReplicas` (schedule::replicate(pipeline,
 /// 2, ...): its data-parallel groups tell which collectives join the
 /// replicas) with `costs` (jitter drawn per global rank). Costs'
 /// collective times for the data-parallel groups are those of all the
-/// replicas' collective (the caller prices it for D members).
+/// replicas' collective (the caller prices it for D members). With
+/// `failures`, a collective some replica never joins never completes
+/// (Costs::failAt, Costs::notBefore): the verdict is Failed and the result
+/// says who stopped when, exactly as the full machine's.
 ReplicaReplayResult replayReplicas(const Schedule &twoReplicas,
                                    int64_t replicas, const Costs &costs,
-                                   const std::vector<Straggler> &stragglers);
+                                   const std::vector<Straggler> &stragglers,
+                                   const std::vector<Failure> &failures = {});
 
 } // namespace pipec::schedule
 

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 using namespace pipec::schedule;
@@ -91,4 +92,58 @@ TEST(ReplicaReplay, JitterIsALogNormalOfMeanOne) {
   EXPECT_EQ(jitterFactor(0.1, 42, 3, 4), jitterFactor(0.1, 42, 3, 4));
   EXPECT_NE(jitterFactor(0.1, 42, 3, 4), jitterFactor(0.1, 43, 3, 4));
   EXPECT_EQ(jitterFactor(0, 42, 3, 4), 1.0);
+}
+
+// A rank that fails mid-step (pipec-sim --fail): the ranks that need it
+// stall, the data-parallel collectives its replica never joins stall the
+// other replicas, and replica by replica the replay says exactly what the
+// full machine says: who stopped, first and last, and the last rank to
+// finish.
+TEST(ReplicaReplay, AFailureStallsTheSameRanksAsInTheFullReplay) {
+  std::mt19937 rng(7);
+  for (Kind k : kKinds)
+    for (int32_t p : {2, 4})
+      for (int32_t d : {2, 3}) {
+        SCOPED_TRACE(std::string(kindName(k)) + " p=" + std::to_string(p) +
+                     " d=" + std::to_string(d));
+        Schedule one = lowered(k, p, 2 * p);
+        Schedule full = replicate(one, d), two = replicate(one, 2);
+        Costs base = randomCosts(one.placement.chunks, rng);
+        base.jitterSigma = 0.1;
+        const MachineResult healthy = runMachine(full, withCollectives(full, base));
+        ASSERT_EQ(healthy.verdict, Verdict::Completed);
+        // Stage p-1 of the last replica fails a third into the step.
+        const Failure f{d - 1, p - 1, healthy.stepTime / 3};
+        Costs fullCosts = withCollectives(full, base);
+        fullCosts.failAt.assign(size_t(full.ranks()),
+                                std::numeric_limits<double>::infinity());
+        fullCosts.failAt[size_t(f.replica * p + f.stage)] = f.time;
+        const MachineResult whole = runMachine(full, fullCosts);
+        ASSERT_EQ(whole.verdict, Verdict::Failed) << whole.message;
+        EXPECT_EQ(whole.finish[size_t(f.replica * p + f.stage)], f.time);
+        int64_t stopped = 0;
+        double first = 0, last = 0, finished = 0;
+        for (int32_t r = 0; r < full.ranks(); ++r) {
+          const double t = whole.finish[size_t(r)];
+          if (whole.stopped[size_t(r)]) {
+            first = stopped ? std::min(first, t) : t;
+            last = stopped ? std::max(last, t) : t;
+            ++stopped;
+            // (A stalled rank's time is when its endless wait began: it
+            // may precede the failure, a message the failed rank would
+            // have sent later.)
+          } else {
+            finished = std::max(finished, t);
+          }
+        }
+        // The failed rank's own pipeline cannot finish without it.
+        EXPECT_GE(stopped, 2);
+        const ReplicaReplayResult r =
+            replayReplicas(two, d, withCollectives(two, base), {}, {f});
+        ASSERT_EQ(r.verdict, Verdict::Failed) << r.message;
+        EXPECT_EQ(r.stopped, stopped);
+        EXPECT_NEAR(r.firstStop, first, 1e-9 * healthy.stepTime);
+        EXPECT_NEAR(r.lastStop, last, 1e-9 * healthy.stepTime);
+        EXPECT_NEAR(r.lastFinish, finished, 1e-9 * healthy.stepTime);
+      }
 }
