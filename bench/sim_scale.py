@@ -6,11 +6,13 @@ sequence) for a GB300 NVL72 cluster, then replays 2,292 replicas of it
 (220,032 ranks) on clusters/gb300-nvl72.json twice: by symmetry (two
 replicas stand for all) and in full, every replica with jitter and
 stragglers (replica by replica until their data-parallel collectives
-settle: docs/SIMULATION.md). Prints each replay's step, the instructions
+settle: docs/SIMULATION.md), and in full with one rank failing a third
+into the step as well (--fail: who stops, and when every rank has exited
+under a 20 s watchdog). Prints each replay's step, the instructions
 executed, wall seconds and the largest resident memory, measured here.
 
   python3 bench/sim_scale.py [--bin build/bin] [--replicas 2292]
-      [--jitter 0.05] [--stragglers 20,1.3]
+      [--jitter 0.05] [--stragglers 20,1.3] [--fail-rank 110000]
 """
 import argparse
 import json
@@ -46,6 +48,7 @@ def main():
     ap.add_argument("--replicas", type=int, default=2292)
     ap.add_argument("--jitter", default="0.05")
     ap.add_argument("--stragglers", default="20,1.3")
+    ap.add_argument("--fail-rank", type=int, default=110000)
     a = ap.parse_args()
     with open(a.cluster) as f:
         cap = str(int(json.load(f)["gpu"]["memory_gib"] * (1 << 30)))
@@ -72,6 +75,21 @@ def main():
           f"({100 * (v['step_time_s'] / j['step_time_s'] - 1):+.1f}%), "
           f"{v['rounds']} passes, {v['instructions']:.3g} instructions: "
           f"{wall:.1f} s ({v['wall_s']:.1f} s of replay), "
+          f"{rss / 1024:.0f} MiB")
+    at = j['step_time_s'] / 3
+    out, wall, rss = timed(sim + ["--jitter", a.jitter, "--stragglers",
+                                  a.stragglers, "--fail",
+                                  f"{a.fail_rank}@{at:.6g}"])
+    f = json.loads(out)["failure"]
+    v = json.loads(out)["varied"]
+    print(f"failure: rank {a.fail_rank} of {ranks} fails {at:.4f} s into "
+          f"the step: {f['stopped_ranks']} ranks stop, the first at "
+          f"{f['first_stop_s']:.4f} s, the last at {f['last_stop_s']:.4f} s"
+          + (f", the others finish by {f['last_finish_s']:.4f} s"
+             if f['last_finish_s'] > 0 else "")
+          + f"; all exited by {f['all_exited_s']:.2f} s with a "
+          f"{f['watchdog_s']:.0f} s watchdog; {v['rounds']} passes, "
+          f"{v['instructions']:.3g} instructions: {wall:.1f} s, "
           f"{rss / 1024:.0f} MiB")
 
 

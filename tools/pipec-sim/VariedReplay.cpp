@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -15,14 +16,22 @@ namespace sched = pipec::schedule;
 
 std::string replayVaried(const sched::Schedule &s, const sched::Costs &costs,
                          int64_t replicas, double jitter, int64_t count,
-                         double factor, uint64_t seed, VariedReplay &out) {
+                         double factor, uint64_t seed, VariedReplay &out,
+                         const std::vector<RankFailure> &fail) {
   const int32_t S = s.placement.ranks;
   const int64_t ranks = int64_t(S) * replicas;
+  for (const RankFailure &f : fail)
+    if (f.rank >= ranks)
+      return "--fail " + std::to_string(f.rank) + "@" +
+             std::to_string(f.time) + ": the job has " +
+             std::to_string(ranks) + " ranks (0 to " +
+             std::to_string(ranks - 1) + ")";
   if (count > ranks)
     return "--stragglers " + std::to_string(count) + ": the job has " +
            std::to_string(ranks) + " ranks";
   if (s.replicas != replicas && s.replicas != 2)
-    return "--jitter and --stragglers replay every replica: give --replicas " +
+    return "--jitter, --stragglers and --fail replay every replica: give "
+           "--replicas " +
            std::to_string(s.replicas) +
            " (the plan's), or price a plan of one or two replicas";
   out = VariedReplay();
@@ -30,6 +39,13 @@ std::string replayVaried(const sched::Schedule &s, const sched::Costs &costs,
   out.stragglers = count;
   out.jitter = jitter;
   out.factor = factor;
+  out.failures = int64_t(fail.size());
+  std::vector<sched::Failure> failures;
+  for (const RankFailure &f : fail) {
+    failures.push_back({f.rank / S, int32_t(f.rank % S), f.time});
+    out.firstFailure = failures.size() == 1 ? f.time
+                                            : std::min(out.firstFailure, f.time);
+  }
   // The stragglers: distinct ranks drawn from the seed.
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int64_t> pick(0, ranks - 1);
@@ -48,9 +64,25 @@ std::string replayVaried(const sched::Schedule &s, const sched::Costs &costs,
     c.rankSlowdown.assign(size_t(ranks), 1.0);
     for (const sched::Straggler &st : slow)
       c.rankSlowdown[size_t(st.replica * S + st.stage)] *= st.factor;
+    if (!fail.empty()) {
+      c.failAt.assign(size_t(ranks), std::numeric_limits<double>::infinity());
+      for (const RankFailure &f : fail)
+        c.failAt[size_t(f.rank)] = std::min(c.failAt[size_t(f.rank)], f.time);
+    }
     sched::MachineResult r = sched::runMachine(s, c);
-    if (r.verdict != sched::Verdict::Completed)
+    if (r.verdict != sched::Verdict::Completed &&
+        !(r.verdict == sched::Verdict::Failed && !fail.empty()))
       return "the varied replay does not complete: " + r.message;
+    for (int64_t q = 0; q < ranks; ++q) {
+      const double t = r.finish[size_t(q)];
+      if (r.stopped[size_t(q)]) {
+        out.firstStop = out.stopped ? std::min(out.firstStop, t) : t;
+        out.lastStop = out.stopped ? std::max(out.lastStop, t) : t;
+        ++out.stopped;
+      } else {
+        out.lastFinish = std::max(out.lastFinish, t);
+      }
+    }
     out.stepTime = r.stepTime;
     out.fastestReplica = r.stepTime;
     for (int64_t k = 0; k < replicas; ++k) {
@@ -64,9 +96,14 @@ std::string replayVaried(const sched::Schedule &s, const sched::Costs &costs,
       out.instructions += int64_t(stream.size());
   } else {
     sched::ReplicaReplayResult r =
-        sched::replayReplicas(s, replicas, c, slow);
-    if (r.verdict != sched::Verdict::Completed)
+        sched::replayReplicas(s, replicas, c, slow, failures);
+    if (r.verdict != sched::Verdict::Completed &&
+        !(r.verdict == sched::Verdict::Failed && !fail.empty()))
       return "the varied replay does not complete: " + r.message;
+    out.stopped = r.stopped;
+    out.firstStop = r.firstStop;
+    out.lastStop = r.lastStop;
+    out.lastFinish = r.lastFinish;
     out.stepTime = r.stepTime;
     out.fastestReplica = r.fastestReplica;
     out.rounds = r.rounds;

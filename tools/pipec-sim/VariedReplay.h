@@ -5,7 +5,8 @@
 // whose streams hold every replica run on the abstract machine at once;
 // two replicas standing for D (the symmetry mode) run replica by replica
 // (schedule::replayReplicas: one replica's streams in memory, the full
-// replay's step exactly).
+// replay's step exactly). --fail RANK@SECONDS stops ranks mid-step: who
+// stalls behind them, and when (Costs::failAt).
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +17,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace pipec::sim {
 
@@ -26,6 +28,18 @@ struct VariedReplay {
   int64_t instructions = 0; ///< executed over all passes
   int64_t replicas = 0, stragglers = 0;
   double jitter = 0, factor = 1;
+  /// --fail: the ranks that did not finish the step, when the first and
+  /// the last stopped (failed, or began the wait that never ended), and
+  /// the last end of a rank that finished (0: none).
+  int64_t failures = 0, stopped = 0;
+  double firstFailure = 0, firstStop = 0, lastStop = 0, lastFinish = 0;
+};
+
+/// A rank that fails: its global rank (replica x stages + stage) and the
+/// seconds into the step.
+struct RankFailure {
+  int64_t rank = 0;
+  double time = 0;
 };
 
 /// Replays `s` (priced by `costs`) as `replicas` replicas with the jitter
@@ -33,7 +47,8 @@ struct VariedReplay {
 std::string replayVaried(const schedule::Schedule &s,
                          const schedule::Costs &costs, int64_t replicas,
                          double jitter, int64_t count, double factor,
-                         uint64_t seed, VariedReplay &out);
+                         uint64_t seed, VariedReplay &out,
+                         const std::vector<RankFailure> &fail = {});
 
 } // namespace pipec::sim
 

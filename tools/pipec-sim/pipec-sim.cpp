@@ -708,6 +708,9 @@ int main(int argc, char **argv) {
   int64_t searchGpus = 0, top = 5;
   double jitter = 0, stragglerFactor = 1;
   int64_t stragglerCount = 0;
+  std::vector<pipec::sim::RankFailure> failAt; // --fail
+  double watchdogSeconds = 20;                 // --watchdog-s
+  bool watchdogGiven = false;
   uint64_t seed = 1;
   double globalBatch = 0;
   std::vector<std::string> compileArgs;
@@ -778,6 +781,43 @@ int main(int argc, char **argv) {
         jitter = n;
       else
         seed = uint64_t(n);
+    } else if (a == "--fail") {
+      // RANK@SECONDS[,RANK@SECONDS...]
+      if (i + 1 >= argc)
+        return fail("--fail needs RANK@SECONDS, e.g. 1234@0.5");
+      std::string v = argv[++i];
+      size_t at = 0;
+      while (at <= v.size()) {
+        size_t comma = v.find(',', at);
+        std::string one = v.substr(at, comma == std::string::npos
+                                            ? std::string::npos
+                                            : comma - at);
+        char *end = nullptr;
+        const long long rank = std::strtoll(one.c_str(), &end, 10);
+        double t = -1;
+        if (end != one.c_str() && *end == '@')
+          t = std::strtod(end + 1, &end);
+        if (one.empty() || *end != '\0' || rank < 0 || !(t >= 0) ||
+            !std::isfinite(t))
+          return fail("--fail must be RANK@SECONDS (a rank, 0 or more, "
+                      "failing SECONDS into the step), comma-separated, "
+                      "not '" + v + "'");
+        failAt.push_back({rank, t});
+        if (comma == std::string::npos)
+          break;
+        at = comma + 1;
+      }
+    } else if (a == "--watchdog-s") {
+      if (i + 1 >= argc)
+        return fail("--watchdog-s needs seconds");
+      std::string v = argv[++i];
+      char *end = nullptr;
+      watchdogSeconds = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(watchdogSeconds >= 0) ||
+          watchdogSeconds > 1e6)
+        return fail("--watchdog-s must be seconds from 0 to 1e6, not '" + v +
+                    "'");
+      watchdogGiven = true;
     } else if (a == "--stragglers") {
       if (i + 1 >= argc)
         return fail("--stragglers needs N,FACTOR, e.g. 4,1.5");
@@ -905,14 +945,18 @@ int main(int argc, char **argv) {
                     " measures this machine; --cluster prices the plan on "
                     "the cluster's GPUs and networks instead: give one");
   } else if (placementGiven || clusterRun.replicas > 0 || jitter > 0 ||
-             stragglerCount > 0 || clusterRun.tp > 1) {
+             stragglerCount > 0 || clusterRun.tp > 1 || !failAt.empty()) {
     return fail(std::string(placementGiven        ? "--placement"
                             : clusterRun.replicas ? "--replicas"
                             : jitter > 0          ? "--jitter"
                             : clusterRun.tp > 1   ? "--tp"
+                            : !failAt.empty()     ? "--fail"
                                                   : "--stragglers") +
                 " places the plan on a cluster: give --cluster");
   }
+  if (watchdogGiven && failAt.empty())
+    return fail("--watchdog-s is when the ranks --fail stops exit: give "
+                "--fail RANK@SECONDS");
   if (searchGpus > 0 || globalBatch > 0) {
     if (searchGpus <= 0 || globalBatch <= 0 || clusterPath.empty())
       return fail("--search GPUS needs --global-batch TOKENS, --cluster and "
@@ -1086,10 +1130,10 @@ int main(int argc, char **argv) {
                 sched::verdictName(r.verdict) + ": " + r.message);
   // --jitter, --stragglers: every replica replayed (ReplicaReplay.h).
   pipec::sim::VariedReplay varied;
-  if (onCluster && (jitter > 0 || stragglerCount > 0))
+  if (onCluster && (jitter > 0 || stragglerCount > 0 || !failAt.empty()))
     if (std::string why = pipec::sim::replayVaried(
             s, costs, int64_t(replicasPriced), jitter, stragglerCount,
-            stragglerFactor, seed, varied);
+            stragglerFactor, seed, varied, failAt);
         !why.empty())
       return fail(why);
   // The critical path: from the span that ends last, each span's
@@ -1220,6 +1264,17 @@ int main(int argc, char **argv) {
                        {"rounds", varied.rounds},
                        {"instructions", varied.instructions},
                        {"wall_s", varied.wallSeconds}};
+    if (varied.ran && varied.failures > 0)
+      out["failure"] = {
+          {"failures", varied.failures},
+          {"first_failure_s", varied.firstFailure},
+          {"stopped_ranks", varied.stopped},
+          {"first_stop_s", varied.firstStop},
+          {"last_stop_s", varied.lastStop},
+          {"last_finish_s", varied.lastFinish},
+          {"watchdog_s", watchdogSeconds},
+          {"all_exited_s",
+           std::max(varied.lastStop, varied.firstFailure) + watchdogSeconds}};
     if (linkAlpha >= 0)
       out["link"] = {{"alpha_s", linkAlpha},
                      {"bandwidth_bytes_per_s", linkBandwidth}};
@@ -1303,6 +1358,26 @@ int main(int argc, char **argv) {
                   100 * stepFlops / r.stepTime / (peakGflops * 1e9 * gpusPriced),
                   gpusPriced, peakGflops);
     std::printf("\n");
+  }
+  if (varied.ran && varied.failures > 0) {
+    // A stalled rank's watchdog fires its limit after the operation it
+    // waits on was posted, and not before the failure made it endless.
+    const double exited =
+        std::max(varied.lastStop, varied.firstFailure) + watchdogSeconds;
+    std::printf("failure: %lld rank(s) fail, the first %.6g s into the step: "
+                "%lld of %lld ranks stop (the first at %.6g s, the last at "
+                "%.6g s: failed, or waiting for what will never come)",
+                (long long)varied.failures, varied.firstFailure,
+                (long long)varied.stopped,
+                (long long)(int64_t(s.placement.ranks) * varied.replicas),
+                varied.firstStop, varied.lastStop);
+    if (varied.lastFinish > 0)
+      std::printf("; the others finish the step by %.6g s and stop at the "
+                  "next one's first exchange with them",
+                  varied.lastFinish);
+    std::printf("; with a %g s watchdog (pipec-run --watchdog-ms) every "
+                "stopped rank has exited %.6g s into the step\n",
+                watchdogSeconds, exited);
   }
   if (varied.ran)
     std::printf("varied: %lld replicas replayed with jitter %g and %lld "
