@@ -18,7 +18,10 @@ the predicted against the published speed-up of each schedule over 1F1B,
 which no calibration touches. Then, at that scale, the tensor-parallel
 points of Megatron-LM (Narayanan et al. 2021, Table 1) through pipec-sim's
 model of tensor parallelism (--tp), all held out and outside the pass
-criteria.
+criteria. Last, Hopper: Llama 3 405B on 8,192 and 16,384 H100 (the Llama 3
+paper, Table 4) on clusters/h100-ib.json, at its priors, then with its
+GEMM and attention efficiencies calibrated on the 8,192-GPU point and the
+16,384-GPU point held out (also a model: --tp; outside the pass criteria).
 
   python3 bench/sim_published.py [--bin build/bin] [--calibrate 1.5b,14.6b]
       [--keep DIR] [--json FILE]
@@ -85,6 +88,33 @@ KORTHIKANTI = [
     ("530B", 105, 20480, 128, 8, 35, 280, 280, 1, 37.83),
     ("1T", 128, 25600, 160, 8, 64, 512, 512, 1, 71.49),
 ]
+
+
+# Llama Team, "The Llama 3 Herd of Models" (2024), Table 4: Llama 3 405B
+# (126 layers, hidden 16,384, 128 heads, 8 KV heads, FFN 53,248,
+# vocabulary 128,256) on H100 80GB, TP 8, CP 1, PP 16, sequence 8,192,
+# 16M tokens a step: GPUs, DP, micro-batches (of one sequence) a replica,
+# TFLOP/s a GPU. The paper's schedule is interleaved with its own
+# micro-batch tuning; pipec's plan is interleaved-1f1b with two chunks a
+# rank and full recomputation (what fits a stage without ZeRO-1).
+LLAMA3 = [(8192, 64, 32, 430), (16384, 128, 16, 400)]
+
+
+def llama_file(out_dir):
+    """Llama 3 405B's shape in models/llama-tiny.json's architecture."""
+    with open(os.path.join(ROOT, "models", "llama-tiny.json")) as f:
+        m = json.load(f)
+    m["name"] = "llama3_405b"
+    m["description"] = ("Llama 3 405B's shape: 126 layers, hidden 16384, "
+                        "128 heads, 8 KV heads, FFN 53248, vocabulary "
+                        "128256, sequence 8192, micro-batch 1.")
+    m["config"].update({"batch": 1, "seq": 8192, "vocab": 128256,
+                        "n_layer": 126, "n_head": 128, "n_kv_head": 8,
+                        "d_model": 16384, "d_kv": 1024, "d_ff": 53248})
+    path = os.path.join(out_dir, "llama3-405b.json")
+    with open(path, "w") as f:
+        json.dump(m, f)
+    return path
 
 
 def gpt_file(name, layers, hidden, heads, mbs, seq, vocab, out_dir):
@@ -309,10 +339,72 @@ def main():
     print(f"tensor-parallel: {len(errs)} points, mean |error| "
           f"{100 * sum(errs) / len(errs):.1f}%, largest {100 * max(errs):.1f}%"
           " (as throughput: published time over predicted, less 1)")
+    # Hopper: Llama 3 405B, priors first, then calibrated on 8,192 GPUs.
+    h100_path = os.path.join(ROOT, "clusters", "h100-ib.json")
+    with open(h100_path) as f:
+        h100 = json.load(f)
+    # The stage's memory: 8 x 80 GiB, not the 78 GiB a process allocates:
+    # Llama 3 shards its optimizer state over the replicas (ZeRO-1), which
+    # pipec's cuda target does not do yet, so its stage holds every AdamW
+    # moment; with 78 GiB even full recomputation does not fit. The step's
+    # time is what is compared.
+    h100_cap = 80 << 30
+    llama = llama_file(work)
+    llama_plans = []
+    for gpus, dp, mb, published in LLAMA3:
+        out = os.path.join(work, f"llama3-{gpus}")
+        if not os.path.exists(os.path.join(out, "work.json")):
+            run([pipec, "compile", llama, "--target", "cuda", "--stages",
+                 "16", "--microbatches", str(mb), "--schedule",
+                 "interleaved-1f1b", "--chunks-per-rank", "2", "--recompute",
+                 "full", "--memory-cap", str(h100_cap * 8), "--emit-only",
+                 "-o", out])
+        llama_plans.append((gpus, dp, mb, published, out))
+
+    def llama_tflops(cluster_path, gpus, dp, out):
+        r = json.loads(run([sim, out, "--cluster", cluster_path,
+                            "--replicas", str(dp), "--tp", "8", "--json"]))
+        return r["model_flops_per_s"] / gpus / 1e12, r
+
+    h100_scaled = lambda k: scaled_cluster(h100, k, work)
+    # The scale that gives the 8,192-GPU point its published rate
+    # (bisection: the rate grows with the scale).
+    gpus0, dp0, _, pub0, out0 = llama_plans[0]
+    lo, hi = 0.3, 1.6
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        if llama_tflops(h100_scaled(mid), gpus0, dp0, out0)[0] < pub0:
+            lo = mid
+        else:
+            hi = mid
+    h_scale = (lo + hi) / 2
+    e = h100["gpu"]["efficiency"]
+    print(f"Hopper (h100-ib, Llama 3 405B, TP 8 x PP 16, --tp a model): "
+          f"GEMM and attention efficiencies x {h_scale:.3f} from the "
+          f"8,192-GPU point (GEMM {e['gemm']:.2f} -> "
+          f"{min(1.0, e['gemm'] * h_scale):.2f})")
+    print("| GPUs | TP x PP x DP | M | published TFLOP/s a GPU | priors | "
+          "error | calibrated | error |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    llama_points = []
+    for gpus, dp, mb, published, out in llama_plans:
+        prior, r0 = llama_tflops(h100_path, gpus, dp, out)
+        cal, r1 = llama_tflops(h100_scaled(h_scale), gpus, dp, out)
+        role = "calibration" if gpus == gpus0 else "held out"
+        llama_points.append({"gpus": gpus, "dp": dp, "microbatches": mb,
+                             "published": published, "prior": prior,
+                             "calibrated": cal, "role": role,
+                             "bubble": r1["bubble"],
+                             "step_s": r1["step_time_s"]})
+        print(f"| {gpus} | 8 x 16 x {dp} | {mb} | {published} | "
+              f"{prior:.0f} | {100 * (prior / published - 1):+.1f}% | "
+              f"{cal:.0f} | {100 * (cal / published - 1):+.1f}% ({role}) |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"scale": scale, "points": points,
-                       "tensor_parallel": tp_points}, f, indent=1)
+                       "tensor_parallel": tp_points,
+                       "hopper_scale": h_scale,
+                       "llama3": llama_points}, f, indent=1)
 
 
 if __name__ == "__main__":
