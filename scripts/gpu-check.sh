@@ -6,7 +6,8 @@
 #       harness, the cuda plans of gpt-tiny at S = 1 and S = 4 zb-v (8
 #       micro-batches each, built by BIN/pipec: CUDA runtime static,
 #       cuBLASLt from the GPU machine's toolkit or wheels), S = 2 1f1b for
-#       the nccl transport with two GPUs, pipec-run and the nccl checks
+#       the nccl transport with two GPUs, two data-parallel replicas at
+#       S = 1 and S = 2, pipec-run and the nccl checks
 #       (pipec-nccl-check), the data (FILE,
 #       default ../shared/data/tinyshakespeare.txt), the bf16-emulated and
 #       fp32 reference runs of the same 50 steps (pipec reference-train),
@@ -21,7 +22,8 @@
 #       steps, the nccl transport's device half (the ordered-sum kernel,
 #       NCCL's one-rank communicators: pipec-nccl-check), S = 1 over
 #       --transport nccl the same bits as cuda-local over 10 steps (and
-#       S = 2, one process per GPU, where two GPUs exist), S = 1 within
+#       S = 2, one process per GPU, where two GPUs exist), two replicas
+#       at S = 1 and S = 2 bit for bit over 10 steps, S = 1 within
 #       1e-3 of the emulated run
 #       per step's loss (1e-4 over the first 20), S = 1's checkpoint resumed by both plans to the
 #       same bits, S = 1's training state after 25 steps resumed by S = 4 to
@@ -67,7 +69,8 @@ case "$mode" in
   cp "$data" "$dir/data.txt"
   cp "$root/test/e2e/Inputs/compare_metrics.py" "$root/test/e2e/Inputs/compare_safetensors.py" "$dir/"
   model=$root/models/gpt-tiny.json
-  for plan in "s1 --stages 1" "s4 --stages 4 --schedule zb-v" "s2 --stages 2 --schedule 1f1b"; do
+  for plan in "s1 --stages 1" "s4 --stages 4 --schedule zb-v" "s2 --stages 2 --schedule 1f1b" \
+              "d2s1 --stages 1 --dp 2" "d2s2 --stages 2 --dp 2 --schedule 1f1b"; do
     set -- $plan
     name=$1; shift
     rm -rf "$dir/$name"
@@ -185,6 +188,24 @@ case "$mode" in
       fi
     else
       note s1_nccl_equals_cuda_local null "no S = 1 run or no time left"
+    fi
+    # Data parallelism on the GPU: two replicas at S = 1 and at S = 2
+    # (their gradients all-reduced by the transport in rank order), the
+    # same bits.
+    if [ -d "$dir/d2s1" ] && [ -d "$dir/d2s2" ] && [ "$(left)" -gt 40 ]; then
+      ok=1
+      for name in d2s1 d2s2; do
+        timeout 30 "$dir/$name/pipec-plan" --plan "$dir/$name" --data "$dir/data.txt" --steps 10 \
+          --log-dir "$out/$name" --quiet > "$out/$name.log" 2>&1 || ok=0
+      done
+      if [ $ok -eq 1 ]; then
+        r=$(python3 "$dir/compare_metrics.py" "$out/d2s1/metrics.jsonl" "$out/d2s2/metrics.jsonl" --steps 10)
+        [ $? -eq 0 ] && note dp2_s1_equals_s2_bitwise true "$r" || note dp2_s1_equals_s2_bitwise false "$r"
+      else
+        note dp2_s1_equals_s2_bitwise false "$(tail -c 300 "$out/d2s2.log")"
+      fi
+    else
+      note dp2_s1_equals_s2_bitwise null "no data-parallel plans or no time left"
     fi
     gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
     if [ "${gpus:-0}" -ge 2 ] && [ -d "$dir/s2" ] && [ "$(left)" -gt 40 ]; then
