@@ -67,7 +67,8 @@ case "$mode" in
   mkdir -p "$dir"
   cp "$bin/pipec-cuda-harness" "$bin/pipec-nccl-check" "$bin/pipec-run" "$dir/"
   cp "$data" "$dir/data.txt"
-  cp "$root/test/e2e/Inputs/compare_metrics.py" "$root/test/e2e/Inputs/compare_safetensors.py" "$dir/"
+  cp "$root/test/e2e/Inputs/compare_metrics.py" "$root/test/e2e/Inputs/compare_safetensors.py" \
+     "$root/test/e2e/Inputs/dp_contract.py" "$dir/"
   model=$root/models/gpt-tiny.json
   for plan in "s1 --stages 1" "s4 --stages 4 --schedule zb-v" "s2 --stages 2 --schedule 1f1b" \
               "d2s1 --stages 1 --dp 2" "d2s2 --stages 2 --dp 2 --schedule 1f1b"; do
@@ -76,6 +77,16 @@ case "$mode" in
     rm -rf "$dir/$name"
     "$bin/pipec" compile "$model" --target cuda --microbatches $mb "$@" -o "$dir/$name" > "$dir/$name.compile.log" 2>&1 || {
       cat "$dir/$name.compile.log" >&2; echo "gpu-check: compiling the $name cuda plan failed" >&2; exit 1; }
+  done
+  # One replica with both replicas' micro-batches: the data-parallel
+  # contract's other side (test/e2e/Inputs/dp_contract.py).
+  rm -rf "$dir/s1m16"
+  "$bin/pipec" compile "$model" --target cuda --microbatches $((2 * mb)) --stages 1 -o "$dir/s1m16" > "$dir/s1m16.compile.log" 2>&1 || {
+    cat "$dir/s1m16.compile.log" >&2; echo "gpu-check: compiling the s1m16 cuda plan failed" >&2; exit 1; }
+  # Only s1 is rebuilt on the GPU machine: the others leave their sources
+  # behind (2 MB each of the device tool's 64 MiB carry).
+  for name in s4 s2 d2s1 d2s2 s1m16; do
+    rm -rf "$dir/$name/third_party" "$dir/$name/runtime" "$dir/$name"/*.o
   done
   # The references: the same steps and micro-batches on the CPU, bf16
   # storage emulated (the gate) and fp32 (reported).
@@ -201,6 +212,12 @@ case "$mode" in
       if [ $ok -eq 1 ]; then
         r=$(python3 "$dir/compare_metrics.py" "$out/d2s1/metrics.jsonl" "$out/d2s2/metrics.jsonl" --steps 10)
         [ $? -eq 0 ] && note dp2_s1_equals_s2_bitwise true "$r" || note dp2_s1_equals_s2_bitwise false "$r"
+        # Against one replica with both replicas' micro-batches: the same
+        # step-0 loss bit for bit, the norm and losses within the contract.
+        timeout 30 "$dir/s1m16/pipec-plan" --plan "$dir/s1m16" --data "$dir/data.txt" --steps 10 \
+          --log-dir "$out/s1m16" --quiet > "$out/s1m16.log" 2>&1
+        r=$(python3 "$dir/dp_contract.py" "$out/s1m16/metrics.jsonl" "$out/d2s1/metrics.jsonl" --steps 10 2>&1)
+        [ $? -eq 0 ] && note dp2_contract_against_one_replica true "$r" || note dp2_contract_against_one_replica false "$r"
       else
         note dp2_s1_equals_s2_bitwise false "$(tail -c 300 "$out/d2s2.log")"
       fi

@@ -134,6 +134,8 @@ private:
   /// Whether `r` has failed by `until` (Costs::failAt); if so it stops
   /// there.
   bool dies(int32_t r, double until);
+  /// Whether `r` fails before `t` (Costs::failAt).
+  bool failsBefore(int32_t r, double t) const;
 
   const Schedule &s;
   const Costs &costs;
@@ -229,8 +231,19 @@ void Machine::post(int32_t r, const Instr &in) {
                           : act ? costs.actComm : costs.gradComm;
   double t = std::max(q.postTime, p.postTime) + cost;
   q.doneSpan = p.doneSpan = q.postTime >= p.postTime ? q.postSpan : p.postSpan;
+  // A message moves only while both sides live: if either fails before it
+  // would land, neither side's request ever completes (the survivor
+  // stalls, as on a real machine where the peer's process is gone).
+  if (failsBefore(r, t) || failsBefore(peer, t))
+    return;
   complete(r, in.req, t);
   complete(peer, peerReq, t);
+}
+
+bool Machine::failsBefore(int32_t r, double t) const {
+  return size_t(r) < costs.failAt.size() &&
+         std::isfinite(costs.failAt[size_t(r)]) &&
+         costs.failAt[size_t(r)] < t;
 }
 
 bool Machine::dies(int32_t r, double until) {
@@ -362,23 +375,30 @@ bool Machine::collective(int32_t r, const Instr &in) {
     c.joined.push_back(r);
     st.joinedCurrent = true;
     if (c.joined.size() == members[g].size()) {
-      joins.push_back({g, c.bucket, c.latest});
       double from = c.latest;
       if (size_t(g) < costs.notBefore.size() &&
           size_t(c.bucket) < costs.notBefore[size_t(g)].size())
         from = std::max(from, costs.notBefore[size_t(g)][size_t(c.bucket)]);
-      // A member outside this run never joins (a failed replica's).
-      if (std::isinf(from)) {
+      const double done =
+          from + (size_t(g) < costs.collective.size() &&
+                          size_t(c.bucket) < costs.collective[size_t(g)].size()
+                      ? costs.collective[size_t(g)][size_t(c.bucket)]
+                      : costs.allReduce);
+      // It completes only if every member lives until it does; a member
+      // outside this run that never joins (a failed replica's) is an
+      // infinite bound. One that does not complete is not a join the
+      // other replicas can count (ReplicaReplay.h).
+      bool lives = !std::isinf(from);
+      for (int32_t q : members[g])
+        lives = lives && !failsBefore(q, done);
+      if (!lives) {
         st.blockedGroup = g;
         st.blockedCollective = k;
         return false;
       }
+      joins.push_back({g, c.bucket, c.latest});
       c.complete = true;
-      c.done = from +
-               (size_t(g) < costs.collective.size() &&
-                        size_t(c.bucket) < costs.collective[size_t(g)].size()
-                    ? costs.collective[size_t(g)][size_t(c.bucket)]
-                    : costs.allReduce);
+      c.done = done;
       for (int32_t q : members[g])
         if (ranks[q].blockedGroup == g && ranks[q].blockedCollective == k) {
           ranks[q].blockedGroup = ranks[q].blockedCollective = -1;

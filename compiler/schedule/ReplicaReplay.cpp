@@ -5,6 +5,7 @@
 #include "compiler/schedule/Replicate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 
@@ -107,10 +108,15 @@ ReplicaReplayResult replayReplicas(const Schedule &two, int64_t replicas,
                                ? r.stepTime
                                : std::min(out.fastestReplica, r.stepTime);
     }
-    // A collective some replica did not join never completes.
+    // A collective some replica did not join never completes; nor, once
+    // found so, in any later pass (its members then record no join at
+    // all, which must not read as no bound).
     for (auto &[key, t] : latest)
       if (joined[key] < replicas)
         t = never;
+    for (const auto &[key, t] : bound)
+      if (std::isinf(t))
+        latest[key] = never;
     out.rounds = round + 1;
     if (latest == bound) {
       if (!failures.empty() && out.stopped > 0) {

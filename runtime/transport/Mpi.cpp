@@ -531,6 +531,15 @@ Status MpiTransport::Impl::exchange(const std::vector<Exchange> &xs, int tag,
                                     const std::string &what, int32_t group,
                                     Clock::time_point deadline) {
   exchanges.assign(xs.size(), MPI_REQUEST_NULL);
+  // On any early return the requests still active are cancelled and
+  // freed: none may later write into staging or the operand.
+  auto release = [&] {
+    for (MPI_Request &r : exchanges)
+      if (r != MPI_REQUEST_NULL) {
+        MPI_Cancel(&r);
+        MPI_Request_free(&r);
+      }
+  };
   for (size_t k = 0; k < xs.size(); ++k) {
     const Exchange &x = xs[k];
     uint8_t *at = (x.staged ? staging.data() : data) + x.offset;
@@ -538,28 +547,36 @@ Status MpiTransport::Impl::exchange(const std::vector<Exchange> &xs, int tag,
                                 g.comm, &exchanges[k])
                     : MPI_Irecv(at, int(x.bytes), MPI_BYTE, x.peer, tag,
                                 g.comm, &exchanges[k]);
-    if (rc != MPI_SUCCESS)
+    if (rc != MPI_SUCCESS) {
+      release();
       return Status::failure(what + " over " + groupName(group) +
                                  " failed to start: " + mpiError(rc),
                              rank);
+    }
   }
   Backoff backoff;
   for (;;) {
     int flag = 0;
     int rc = MPI_Testall(int(exchanges.size()), exchanges.data(), &flag,
                          MPI_STATUSES_IGNORE);
-    if (rc != MPI_SUCCESS)
+    if (rc != MPI_SUCCESS) {
+      release();
       return Status::failure(what + " over " + groupName(group) +
                                  " failed: " + mpiError(rc),
                              rank);
+    }
     if (flag)
       return Status::success();
-    if (abortNoted())
+    if (abortNoted()) {
+      release();
       return abortedStatus();
-    if (Clock::now() >= deadline)
+    }
+    if (Clock::now() >= deadline) {
+      release();
       return Status::failure("timed out: not every member of " +
                                  groupName(group) + " joined the " + what,
                              rank);
+    }
     backoff.pause();
   }
 }

@@ -147,3 +147,35 @@ TEST(ReplicaReplay, AFailureStallsTheSameRanksAsInTheFullReplay) {
         EXPECT_NEAR(r.lastFinish, finished, 1e-9 * healthy.stepTime);
       }
 }
+
+// A message lands only if both sides live until it does: a sender that
+// fails after posting but before its message would arrive delivers
+// nothing, and a collective whose member fails before it completes never
+// completes.
+TEST(ReplicaReplay, NothingLandsFromARankThatFailedFirst) {
+  Schedule s = lowered(Kind::GPipe, 2, 4);
+  Costs c = Costs::uniform(s.placement.chunks, 1.0, 1.0, 1.0);
+  c.actComm = c.gradComm = 0.5;
+  const MachineResult healthy = runMachine(s, c, /*recordSpans=*/true);
+  ASSERT_EQ(healthy.verdict, Verdict::Completed);
+  double firstSend = -1; // rank 0's first F ends, its send is posted
+  for (const Span &sp : healthy.spans)
+    if (sp.rank == 0 && sp.op == Op::Fwd && firstSend < 0)
+      firstSend = sp.end;
+  ASSERT_GT(firstSend, 0);
+  // Rank 0 fails after posting, before the message would land.
+  c.failAt = {firstSend + 0.25, std::numeric_limits<double>::infinity()};
+  const MachineResult r = runMachine(s, c, /*recordSpans=*/true);
+  ASSERT_EQ(r.verdict, Verdict::Failed) << r.message;
+  for (const Span &sp : r.spans)
+    EXPECT_NE(sp.rank, 1) << "rank 1 computed " << opName(sp.op)
+                          << " on a message that never landed";
+  EXPECT_TRUE(r.stopped[1]);
+  // After it would land, rank 1 computes the first micro-batch.
+  c.failAt[0] = firstSend + 0.75;
+  const MachineResult later = runMachine(s, c, true);
+  int rank1Spans = 0;
+  for (const Span &sp : later.spans)
+    rank1Spans += sp.rank == 1;
+  EXPECT_GE(rank1Spans, 1);
+}
