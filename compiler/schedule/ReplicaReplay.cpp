@@ -11,6 +11,19 @@
 
 namespace pipec::schedule {
 
+void Stops::add(const MachineResult &r, int64_t first, int64_t count) {
+  for (int64_t q = first; q < first + count; ++q) {
+    const double t = r.finish[size_t(q)];
+    if (r.stopped[size_t(q)]) {
+      firstStop = stopped ? std::min(firstStop, t) : t;
+      lastStop = stopped ? std::max(lastStop, t) : t;
+      ++stopped;
+    } else {
+      lastFinish = std::max(lastFinish, t);
+    }
+  }
+}
+
 ReplicaReplayResult replayReplicas(const Schedule &two, int64_t replicas,
                                    const Costs &costs,
                                    const std::vector<Straggler> &stragglers,
@@ -57,8 +70,7 @@ ReplicaReplayResult replayReplicas(const Schedule &two, int64_t replicas,
     std::map<std::pair<int32_t, int32_t>, int64_t> joined;
     out.stepTime = 0;
     out.fastestReplica = -1;
-    out.stopped = 0;
-    out.firstStop = out.lastStop = out.lastFinish = 0;
+    static_cast<Stops &>(out) = Stops();
     for (int64_t k = 0; k < replicas; ++k) {
       c.jitterRankBase = k * S;
       c.rankSlowdown.clear();
@@ -85,16 +97,7 @@ ReplicaReplayResult replayReplicas(const Schedule &two, int64_t replicas,
         out.message = "replica " + std::to_string(k) + ": " + r.message;
         return out;
       }
-      for (int32_t q = 0; q < S; ++q) {
-        const double t = r.finish[size_t(q)];
-        if (r.stopped[size_t(q)]) {
-          out.firstStop = out.stopped ? std::min(out.firstStop, t) : t;
-          out.lastStop = out.stopped ? std::max(out.lastStop, t) : t;
-          ++out.stopped;
-        } else {
-          out.lastFinish = std::max(out.lastFinish, t);
-        }
-      }
+      out.add(r, 0, S);
       for (const auto &stream : one.streams)
         out.instructions += int64_t(stream.size());
       for (const MachineResult::Joined &j : r.joins)

@@ -38,18 +38,23 @@ struct Failure {
   double time = 0;
 };
 
-struct ReplicaReplayResult {
+/// With failures: the ranks that did not finish the step (failed, or
+/// stalled behind a failure), the first and last time one stopped, and
+/// the last end of a rank that did finish (0: none did).
+struct Stops {
+  int64_t stopped = 0;
+  double firstStop = 0, lastStop = 0, lastFinish = 0;
+  /// Counts ranks [first, first + count) of a machine run.
+  void add(const MachineResult &r, int64_t first, int64_t count);
+};
+
+struct ReplicaReplayResult : Stops {
   Verdict verdict = Verdict::Completed;
   std::string message;
   double stepTime = 0;      ///< the slowest replica's end
   double fastestReplica = 0; ///< the fastest replica's end
   int32_t rounds = 0;       ///< machine passes over all replicas
   int64_t instructions = 0; ///< executed, over all rounds
-  /// With failures: the ranks that did not finish the step (failed, or
-  /// stalled behind a failure), the first and last time one stopped, and
-  /// the last end of a rank that did finish (0: none did).
-  int64_t stopped = 0;
-  double firstStop = 0, lastStop = 0, lastFinish = 0;
 };
 
 /// Replays `replicas` copies of `twoReplicas` (schedule::replicate(pipeline,

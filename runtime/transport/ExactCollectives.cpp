@@ -192,6 +192,29 @@ Status planAllGatherParts(const std::vector<int32_t> &ranks, int32_t me,
   return Status::success();
 }
 
+Status planCollective(Opcode op, const std::vector<int32_t> &members,
+                      int32_t rank, int64_t count, DType dtype,
+                      const Part *parts, int32_t partCount,
+                      CollectivePlan &out) {
+  auto at = std::lower_bound(members.begin(), members.end(), rank);
+  if (at == members.end() || *at != rank)
+    return Status::failure("rank " + std::to_string(rank) +
+                           " is not a member of the group");
+  const int32_t me = int32_t(at - members.begin());
+  switch (op) {
+  case Opcode::AllReduce:
+    return planAllReduce(int32_t(members.size()), me, count, dtype, out);
+  case Opcode::ReduceScatter:
+    return planReduceScatter(members, me, count, dtype, parts, partCount, out);
+  case Opcode::AllGather:
+    return planAllGatherParts(members, me, count, dtype, parts, partCount,
+                              out);
+  default:
+    return Status::failure(std::string(opcodeName(op)) +
+                           " is not a collective");
+  }
+}
+
 Status runCollectiveOnHost(const std::vector<CollectivePlan> &plans,
                            const std::vector<void *> &operands, DType dtype) {
   const int32_t members = int32_t(plans.size());

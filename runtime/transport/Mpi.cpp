@@ -168,7 +168,9 @@ struct MpiTransport::Impl {
   std::vector<Group> groups;
   std::vector<uint8_t> staging; ///< the exact collectives' (sized in create)
   std::vector<MPI_Request> exchanges;
-  CollectivePlan plan; ///< reused: no allocation after the first step
+  /// The call's plan (its parts are the call's, as Transport.h says),
+  /// reused so that the vectors stop growing after the first step.
+  CollectivePlan plan;
   char noteIn[kNoteBytes] = {0};
   char noteOut[kNoteBytes] = {0};
   MPI_Request noteReq = MPI_REQUEST_NULL;
@@ -323,7 +325,7 @@ Status MpiTransport::create(const std::vector<Stream> &streams,
                            st.instr());
   if (Status st = checkCommLayout(streams, layout); !st.ok())
     return Status::failure("mpi transport: " + st.message());
-  // The staging of this rank's collectives, planned once to size it.
+  // This rank's collectives, planned once (their staging sized by them).
   int64_t stagingBytes = 0;
   const Stream &mine = streams[size_t(me)];
   for (size_t i = 0; i < mine.instrs.size(); ++i) {
@@ -331,24 +333,15 @@ Status MpiTransport::create(const std::vector<Stream> &streams,
     if (!isCollectiveOp(in.op) || in.chunk < 0 ||
         size_t(in.chunk) >= groups.size())
       continue;
-    const auto &members = groups[size_t(in.chunk)];
-    const int32_t at = int32_t(
-        std::lower_bound(members.begin(), members.end(), me) - members.begin());
     const int64_t e = dtypeBytes(in.dtype);
-    const int64_t count = e ? in.bytes / e : 0;
-    const Part *parts = mine.parts.data() + in.firstPart;
     CollectivePlan p;
-    Status planned =
-        in.op == Opcode::AllReduce
-            ? planAllReduce(int32_t(members.size()), at, count, in.dtype, p)
-        : in.op == Opcode::ReduceScatter
-            ? planReduceScatter(members, at, count, in.dtype, parts,
-                                int32_t(in.partCount), p)
-            : planAllGatherParts(members, at, count, in.dtype, parts,
+    Status made = planCollective(in.op, groups[size_t(in.chunk)], me,
+                                 e ? in.bytes / e : 0, in.dtype,
+                                 mine.parts.data() + in.firstPart,
                                  int32_t(in.partCount), p);
-    if (!planned.ok())
+    if (!made.ok())
       return Status::failure("mpi transport: #" + std::to_string(i) + " " +
-                                 describe(in) + ": " + planned.message(),
+                                 describe(in) + ": " + made.message(),
                              me, int64_t(i));
     for (const auto *phase : {&p.gather, &p.spread})
       for (const Exchange &x : *phase)
@@ -596,18 +589,9 @@ Status MpiTransport::Impl::collective(Opcode op, int32_t group, int32_t bucket,
                                std::to_string(group),
                            rank);
   Group &g = groups[size_t(group)];
-  const int32_t me = int32_t(
-      std::lower_bound(g.members.begin(), g.members.end(), rank) -
-      g.members.begin());
-  Status planned =
-      op == Opcode::AllReduce
-          ? planAllReduce(int32_t(g.members.size()), me, count, dtype, plan)
-      : op == Opcode::ReduceScatter
-          ? planReduceScatter(g.members, me, count, dtype, parts, partCount,
-                              plan)
-          : planAllGatherParts(g.members, me, count, dtype, parts, partCount,
-                               plan);
-  if (!planned.ok())
+  if (Status planned = planCollective(op, g.members, rank, count, dtype, parts,
+                                      partCount, plan);
+      !planned.ok())
     return Status::failure(what + " of " + groupName(group) + ": " +
                                planned.message(),
                            rank);
@@ -616,6 +600,9 @@ Status MpiTransport::Impl::collective(Opcode op, int32_t group, int32_t bucket,
                                std::to_string(plan.stagingBytes) +
                                " bytes, more than the streams announce",
                            rank);
+  const int32_t me = int32_t(
+      std::lower_bound(g.members.begin(), g.members.end(), rank) -
+      g.members.begin());
   auto *bytes = static_cast<uint8_t *>(data);
   if (Status st = exchange(plan.gather, 1, g, bytes, what, group, deadline);
       !st.ok())

@@ -73,16 +73,7 @@ std::string replayVaried(const sched::Schedule &s, const sched::Costs &costs,
     if (r.verdict != sched::Verdict::Completed &&
         !(r.verdict == sched::Verdict::Failed && !fail.empty()))
       return "the varied replay does not complete: " + r.message;
-    for (int64_t q = 0; q < ranks; ++q) {
-      const double t = r.finish[size_t(q)];
-      if (r.stopped[size_t(q)]) {
-        out.firstStop = out.stopped ? std::min(out.firstStop, t) : t;
-        out.lastStop = out.stopped ? std::max(out.lastStop, t) : t;
-        ++out.stopped;
-      } else {
-        out.lastFinish = std::max(out.lastFinish, t);
-      }
-    }
+    out.add(r, 0, ranks);
     out.stepTime = r.stepTime;
     out.fastestReplica = r.stepTime;
     for (int64_t k = 0; k < replicas; ++k) {
@@ -100,10 +91,7 @@ std::string replayVaried(const sched::Schedule &s, const sched::Costs &costs,
     if (r.verdict != sched::Verdict::Completed &&
         !(r.verdict == sched::Verdict::Failed && !fail.empty()))
       return "the varied replay does not complete: " + r.message;
-    out.stopped = r.stopped;
-    out.firstStop = r.firstStop;
-    out.lastStop = r.lastStop;
-    out.lastFinish = r.lastFinish;
+    static_cast<sched::Stops &>(out) = r;
     out.stepTime = r.stepTime;
     out.fastestReplica = r.fastestReplica;
     out.rounds = r.rounds;

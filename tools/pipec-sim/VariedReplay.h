@@ -14,25 +14,33 @@
 #define PIPEC_TOOLS_PIPEC_SIM_VARIEDREPLAY_H
 
 #include "compiler/schedule/Machine.h"
+#include "compiler/schedule/ReplicaReplay.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace pipec::sim {
 
-struct VariedReplay {
+/// The replay's figures; with --fail, who stopped when (schedule::Stops).
+struct VariedReplay : schedule::Stops {
   bool ran = false;
   double stepTime = 0, fastestReplica = 0, wallSeconds = 0;
   int32_t rounds = 0;       ///< passes over the replicas (1: all at once)
   int64_t instructions = 0; ///< executed over all passes
   int64_t replicas = 0, stragglers = 0;
   double jitter = 0, factor = 1;
-  /// --fail: the ranks that did not finish the step, when the first and
-  /// the last stopped (failed, or began the wait that never ended), and
-  /// the last end of a rank that finished (0: none).
-  int64_t failures = 0, stopped = 0;
-  double firstFailure = 0, firstStop = 0, lastStop = 0, lastFinish = 0;
+  /// --fail: how many ranks fail, and when the first does.
+  int64_t failures = 0;
+  double firstFailure = 0;
+  /// When every rank has exited under a `watchdog`-second watchdog: a
+  /// stopped rank's fires after its endless wait began and not before the
+  /// failure made it endless; a rank that finished the step stops at the
+  /// next one's first exchange with a stopped rank, after its finish.
+  double exitedBy(double watchdog) const {
+    return std::max({lastStop, lastFinish, firstFailure}) + watchdog;
+  }
 };
 
 /// A rank that fails: its global rank (replica x stages + stage) and the

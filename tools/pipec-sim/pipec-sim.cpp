@@ -1273,11 +1273,7 @@ int main(int argc, char **argv) {
           {"last_stop_s", varied.lastStop},
           {"last_finish_s", varied.lastFinish},
           {"watchdog_s", watchdogSeconds},
-          // Ranks that finished the step stop at the next one's first
-          // exchange with a stopped rank: after their finish.
-          {"all_exited_s", std::max({varied.lastStop, varied.lastFinish,
-                                     varied.firstFailure}) +
-                               watchdogSeconds}};
+          {"all_exited_s", varied.exitedBy(watchdogSeconds)}};
     if (linkAlpha >= 0)
       out["link"] = {{"alpha_s", linkAlpha},
                      {"bandwidth_bytes_per_s", linkBandwidth}};
@@ -1363,12 +1359,7 @@ int main(int argc, char **argv) {
     std::printf("\n");
   }
   if (varied.ran && varied.failures > 0) {
-    // A stalled rank's watchdog fires its limit after the operation it
-    // waits on was posted, and not before the failure made it endless; a
-    // rank that finished the step stops in the next, after its finish.
-    const double exited = std::max({varied.lastStop, varied.lastFinish,
-                                    varied.firstFailure}) +
-                          watchdogSeconds;
+    const double exited = varied.exitedBy(watchdogSeconds);
     std::printf("failure: %lld rank(s) fail, the first %.6g s into the step: "
                 "%lld of %lld ranks stop (the first at %.6g s, the last at "
                 "%.6g s: failed, or waiting for what will never come)",

@@ -74,6 +74,14 @@ Status planAllGatherParts(const std::vector<int32_t> &ranks, int32_t me,
                           int64_t count, DType dtype, const Part *parts,
                           int32_t partCount, CollectivePlan &out);
 
+/// The plan of `rank` (a member of `members`, ascending) for collective
+/// `op` (AllReduce, ReduceScatter or AllGather): the one the transports
+/// make once per collective of their stream and reuse every step.
+Status planCollective(Opcode op, const std::vector<int32_t> &members,
+                      int32_t rank, int64_t count, DType dtype,
+                      const Part *parts, int32_t partCount,
+                      CollectivePlan &out);
+
 /// One sum of `me`'s plan on host memory: operand[s.offset, +s.bytes) the
 /// members' copies added in member order (the mpi transport's and
 /// runCollectiveOnHost's; OrderedSum.cu is the device's).

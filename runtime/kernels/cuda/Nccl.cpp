@@ -128,7 +128,7 @@ private:
   /// One collective of this rank's stream, planned before the first step.
   struct Collective {
     CollectivePlan plan;
-    int32_t comm = -1;
+    int32_t comm = -1, member = 0; ///< member: this rank's index in it
     int64_t count = 0, instr = -1;
     DType dtype = DType::None;
     cudaEvent_t posted = nullptr, done = nullptr;
@@ -334,23 +334,15 @@ std::string NcclTransport::init(const NcclSetup &setup,
     Collective col;
     col.comm = layout.groupOf(in.chunk);
     const auto &members = layout.comms[size_t(col.comm)].members;
-    const int32_t mine = int32_t(
+    col.member = int32_t(
         std::lower_bound(members.begin(), members.end(), me) - members.begin());
     const int64_t e = dtypeBytes(in.dtype);
     col.count = e > 0 ? in.bytes / e : 0;
     col.dtype = in.dtype;
     col.instr = int64_t(i);
-    const Part *parts = stream.parts.data() + in.firstPart;
-    const int32_t partCount = int32_t(in.partCount);
-    Status planned =
-        in.op == Opcode::AllReduce
-            ? planAllReduce(int32_t(members.size()), mine, col.count, in.dtype,
-                            col.plan)
-        : in.op == Opcode::ReduceScatter
-            ? planReduceScatter(members, mine, col.count, in.dtype, parts,
-                                partCount, col.plan)
-            : planAllGatherParts(members, mine, col.count, in.dtype, parts,
-                                 partCount, col.plan);
+    Status planned = planCollective(in.op, members, me, col.count, in.dtype,
+                                    stream.parts.data() + in.firstPart,
+                                    int32_t(in.partCount), col.plan);
     if (!planned.ok())
       return "rank " + std::to_string(me) + " #" + std::to_string(i) + " " +
              describe(in) + ": " + planned.message();
@@ -618,9 +610,6 @@ Status NcclTransport::collective(int32_t rank, Opcode op, int32_t group,
   auto *stage = static_cast<uint8_t *>(staging[size_t(col.comm)]);
   const int32_t members =
       int32_t(layout.comms[size_t(col.comm)].members.size());
-  const auto &m = layout.comms[size_t(col.comm)].members;
-  const int32_t mine =
-      int32_t(std::lower_bound(m.begin(), m.end(), me) - m.begin());
   cudaError_t e = cudaSetDevice(device);
   if (e == cudaSuccess)
     e = cudaEventRecord(col.posted, compute);
@@ -634,7 +623,8 @@ Status NcclTransport::collective(int32_t rank, Opcode op, int32_t group,
       !st.ok())
     return Status::failure(st.message(), rank, col.instr);
   for (const OrderedSum &sum : col.plan.sums)
-    if ((e = launchOrderedSum(s, dtype, bytes, stage, sum, members, mine)) !=
+    if ((e = launchOrderedSum(s, dtype, bytes, stage, sum, members,
+                              col.member)) !=
         cudaSuccess)
       return Status::failure(std::string("the ordered sum: ") +
                                  cudaGetErrorString(e),
