@@ -8,14 +8,16 @@
 #       micro-batches, default 1) built into DIR/g124 by BIN/pipec, the data
 #       (default ../shared/data/tinyshakespeare.txt) beside it
 #   bench/gpu_gpt2.sh --run DIR [OUT] [--steps N]
-#       on the GPU machine, bounded to about 4 minutes: N pipec steps
-#       (default 10; the median step after the first two is timed), then
+#       on the GPU machine, each run bounded (120, 90, 200 s): N pipec steps
+#       (default 10; the median step after the first two is timed), 3 more
+#       under --profile (the kernels' CUDA-event times against the card's
+#       measured ceilings, OUT/g124-profile/kernel_profile.json), then
 #       JAX's jitted step at the same B, T and M (its own warm-up and 10
 #       timed steps); a JSON line with both and their ratio into
 #       OUT/gpu-gpt2.json (OUT: default $OUT, else DIR/out)
 # Exit: 0 measured, 1 a run failed, 2 bad usage or no prepared plan.
 set -uo pipefail
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
@@ -64,6 +66,13 @@ case "$mode" in
   rc=0
   timeout 120 "$dir/g124/pipec-plan" --plan "$dir/g124" --data "$dir/data.txt" --steps "$steps" \
     --log-dir "$out/g124" --quiet > "$out/g124.log" 2>&1 || { echo "gpu_gpt2: the pipec run failed: $(tail -c 400 "$out/g124.log")"; rc=1; }
+  # Where the step goes: 3 steps under --profile (CUDA events per kernel
+  # call, the card's GEMM and copy ceilings measured first).
+  if [ $rc -eq 0 ]; then
+    timeout 90 "$dir/g124/pipec-plan" --plan "$dir/g124" --data "$dir/data.txt" --steps 3 --profile \
+      --log-dir "$out/g124-profile" --quiet > "$out/g124-profile.txt" 2>&1 \
+      && head -25 "$out/g124-profile.txt" || echo "gpu_gpt2: the profiled run failed: $(tail -c 400 "$out/g124-profile.txt")"
+  fi
   timeout 200 python3 "$root/bench/jax_gpt2_gpu.py" --batch 4 --seq 1024 --microbatches "$mb" --steps 10 --warmup 2 \
     --json "$out/jax.json" > "$out/jax.log" 2>&1 || { echo "gpu_gpt2: the JAX run failed: $(tail -c 400 "$out/jax.log")"; rc=1; }
   tail -3 "$out/jax.log"
@@ -80,6 +89,13 @@ try:
                     "last_loss": steps[-1]["loss"], "steps": len(steps)}
 except (OSError, KeyError, ValueError) as e:
     row["pipec"] = {"error": str(e)}
+try:
+    prof = json.loads((out / "g124-profile" / "kernel_profile.json").read_text())
+    row["pipec_profile"] = {"ceilings": prof["ceilings"], "kernel_s_per_step": prof["kernel_s_per_step"],
+                            "top": [{k: r[k] for k in ("kernel", "calls", "seconds", "floor_s")}
+                                    for r in prof["kernels"][:12]]}
+except (OSError, KeyError, ValueError):
+    pass
 try:
     row["jax"] = json.loads((out / "jax.json").read_text())
 except (OSError, ValueError) as e:

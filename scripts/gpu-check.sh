@@ -19,7 +19,9 @@
 #       its CPU emulation), then the e2e checks: both plans train 50 steps,
 #       S = 1 and S = 4 (under cuda-local) bit for bit, S = 4 with the
 #       host moving the messages (--transport local) the same bits over 10
-#       steps, the nccl transport's device half (the ordered-sum kernel,
+#       steps, S = 1 under --profile (every kernel timed by CUDA events
+#       against the card's ceilings; the calls as the plan makes them, the
+#       unprofiled bits), the nccl transport's device half (the ordered-sum kernel,
 #       NCCL's one-rank communicators: pipec-nccl-check), S = 1 over
 #       --transport nccl the same bits as cuda-local over 10 steps (and
 #       S = 2, one process per GPU, where two GPUs exist), two replicas
@@ -37,7 +39,7 @@
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
@@ -68,7 +70,7 @@ case "$mode" in
   cp "$bin/pipec-cuda-harness" "$bin/pipec-nccl-check" "$bin/pipec-run" "$dir/"
   cp "$data" "$dir/data.txt"
   cp "$root/test/e2e/Inputs/compare_metrics.py" "$root/test/e2e/Inputs/compare_safetensors.py" \
-     "$root/test/e2e/Inputs/dp_contract.py" "$dir/"
+     "$root/test/e2e/Inputs/dp_contract.py" "$root/test/e2e/Inputs/check_profile.py" "$dir/"
   model=$root/models/gpt-tiny.json
   for plan in "s1 --stages 1" "s4 --stages 4 --schedule zb-v" "s2 --stages 2 --schedule 1f1b" \
               "d2s1 --stages 1 --dp 2" "d2s2 --stages 2 --dp 2 --schedule 1f1b"; do
@@ -174,6 +176,26 @@ case "$mode" in
       fi
     else
       note s4_cuda_local_equals_host_moved null "no S = 4 run or no time left"
+    fi
+    # pipec-plan --profile (issue 19): every kernel call timed with CUDA
+    # events on the steps after the first, beside the card's ceilings
+    # measured in the same run; the calls counted as the plan makes them,
+    # and the profiled steps with the unprofiled run's bits.
+    if [ -f "$out/s1/metrics.jsonl" ] && [ "$(left)" -gt 30 ]; then
+      timeout 30 "$dir/s1/pipec-plan" --plan "$dir/s1" --data "$dir/data.txt" --steps 5 \
+        --profile --log-dir "$out/s1-profile" --quiet > "$out/s1-profile.txt" 2>&1
+      code=$?
+      head -40 "$out/s1-profile.txt"
+      head -5 "$out/s1/metrics.jsonl" > "$out/s1-first5.jsonl"
+      if [ $code -eq 0 ]; then
+        r=$(python3 "$dir/check_profile.py" "$dir/s1" "$out/s1-profile" $mb 2>&1 &&
+            python3 "$dir/compare_metrics.py" "$out/s1-profile/metrics.jsonl" "$out/s1-first5.jsonl" --steps 5 2>&1)
+        [ $? -eq 0 ] && note profile_s1 true "$(echo "$r" | tr '\n' ' ')" || note profile_s1 false "$(echo "$r" | tr '\n' ' ' | head -c 300)"
+      else
+        note profile_s1 false "exit $code: $(tail -c 300 "$out/s1-profile.txt")"
+      fi
+    else
+      note profile_s1 null "no S = 1 run or no time left"
     fi
     # The nccl transport (docs/NCCL.md): its device half on this GPU, then
     # S = 1 through NCCL's one-rank communicators against cuda-local's

@@ -75,6 +75,22 @@ LogicalResult pipec::emit::readCallArgs(Operation *op, const OpPointers &ptr,
   return success();
 }
 
+std::string pipec::emit::kernelInstanceName(kernel::CallOp call,
+                                            const std::string &key) {
+  std::string shapeName;
+  for (int64_t i : call.getInts())
+    shapeName += (shapeName.empty() ? "" : "x") + std::to_string(i);
+  char hash[16];
+  std::snprintf(hash, sizeof hash, "%08llx",
+                (unsigned long long)(pipert::fnv1a(key.data(), key.size()) &
+                                     0xffffffffu));
+  std::string name = "pipec_k_" + call.getKernel().str() +
+                     (shapeName.empty() ? "" : "_" + shapeName) + "_" + hash;
+  if (name.size() > 120)
+    name = "pipec_k_" + call.getKernel().str() + "_" + hash;
+  return name;
+}
+
 LogicalResult pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
                                       std::string &out,
                                       KernelInstances &instances,
@@ -122,25 +138,17 @@ LogicalResult pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
   // The instantiation: kernel, static integers, reals. Its wrapper is
   // named by them (a hash keeps long shape lists and reals short), so a
   // chunk's text depends on its own calls only.
-  std::string statics, shapeName, runtimeArgs;
+  std::string statics, runtimeArgs;
   for (int64_t i : call.getInts()) {
     statics += ", " + std::to_string(i);
-    shapeName += (shapeName.empty() ? "" : "x") + std::to_string(i);
     runtimeArgs += ", " + std::to_string(i);
   }
   for (double r : call.getReals())
     runtimeArgs += ", " + doubleLiteral(r);
   std::string instance = "pipert::cpu::call::" + call.getKernel().str() +
                          "<float" + statics + ">";
-  std::string key = instance + runtimeArgs;
-  char hash[16];
-  std::snprintf(hash, sizeof hash, "%08llx",
-                (unsigned long long)(pipert::fnv1a(key.data(), key.size()) &
-                                     0xffffffffu));
-  std::string name = "pipec_k_" + call.getKernel().str() +
-                     (shapeName.empty() ? "" : "_" + shapeName) + "_" + hash;
-  if (name.size() > 120)
-    name = "pipec_k_" + call.getKernel().str() + "_" + hash;
+  std::string name = kernelInstanceName(call, instance + runtimeArgs);
+  instances.costs.emplace(name, kernelCallCost(call));
   std::string params;
   for (size_t i = 0; i < args.size(); ++i)
     params += (i ? ", void *p" : "void *p") + std::to_string(i);
@@ -172,6 +180,20 @@ LogicalResult pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
   return success();
 }
 
+std::string pipec::emit::kernelCostTable(
+    const KernelInstances &instances, const std::vector<std::string> &order) {
+  std::string out = "// Each one's floor, FLOPs then bytes, in the same order "
+                    "(pipec-plan --profile).\n"
+                    "extern const double pipecKernelCosts[] = {\n";
+  for (const std::string &name : order) {
+    auto it = instances.costs.find(name);
+    KernelCost c = it == instances.costs.end() ? KernelCost() : it->second;
+    out += "    " + doubleLiteral(c.flops) + ", " + doubleLiteral(c.bytes) +
+           ",\n";
+  }
+  return out + "    0};\n";
+}
+
 std::string pipec::emit::emitKernelSource(const KernelInstances &instances) {
   std::string out =
       "// Every kernel instantiation of the plan, compiled once: the chunks "
@@ -193,6 +215,12 @@ std::string pipec::emit::emitKernelSource(const KernelInstances &instances) {
   out += "// The wrappers' names in the order of their clock ids.\n"
          "extern const char *const pipecKernelNames[] = {\n" +
          names + "    nullptr};\n";
+  out += kernelCostTable(instances, [&] {
+    std::vector<std::string> order;
+    for (const auto &entry : instances.definitions)
+      order.push_back(entry.first);
+    return order;
+  }());
   return out;
 }
 

@@ -12,6 +12,7 @@
 #define PIPEC_COMPILER_EMIT_EMITOPS_H
 
 #include "compiler/analysis/KernelArity.h"
+#include "compiler/analysis/KernelCosts.h"
 #include "compiler/analysis/PerturbVjp.h"
 #include "dialects/kernel/KernelOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -78,7 +79,19 @@ struct KernelInstances {
   /// AdamW, variadic sums): kernel_calls.json then lists only part of the
   /// work (pipec-sim says so).
   bool untimedCalls = false;
+  /// Each instantiation's floor (compiler/analysis/KernelCosts.h), which
+  /// pipec-plan --profile sets beside its measured time.
+  std::map<std::string, KernelCost> costs;
+  /// The cuda target's instantiations in the order they first appear (the
+  /// plan's chunks, then its optimizer): their KernelClock ids.
+  std::vector<std::string> cudaOrder;
+  std::map<std::string, int32_t> cudaIds;
 };
+
+/// The wrapper-style name of a kernel instantiation: `pipec_k_KERNEL`, its
+/// integers joined by `x`, and a hash of `key` (what tells instantiations
+/// apart: the kernel, its integers and reals); the same in every plan.
+std::string kernelInstanceName(kernel::CallOp call, const std::string &key);
 
 /// Appends the call of `op` (a kernel.call of @train_step; nn.param prints
 /// nothing) to `out`, after one comment line naming the op it implements
@@ -94,14 +107,24 @@ mlir::LogicalResult emitOpCall(mlir::Operation *op, const OpPointers &ptr,
 /// `pipert::cuda::call::NAME(C, P{...}, ..., ints, reals)` on the rank's
 /// context C (runtime/kernels/cuda/Calls.h), its Status returned with the
 /// op's location on failure. Pointers are arena expressions the caller
-/// supplies; variadic kernels get a host array of them.
+/// supplies; variadic kernels get a host array of them. Each call is
+/// timed by a `pipert::cuda::call::KernelClock` (CUDA events, pipec-plan
+/// --profile) whose id is its instantiation's place in
+/// `instances.cudaOrder`.
 mlir::LogicalResult emitCudaOpCall(mlir::Operation *op, const OpPointers &ptr,
-                                   std::string &out);
+                                   std::string &out,
+                                   KernelInstances &instances);
 
 /// kernels.cpp: the definitions of `instances`, each timed by a
 /// pipert::KernelScope whose id is its index in name order, and that
-/// order's name table `pipecKernelNames` (null-terminated: PlanCode.h).
+/// order's name table `pipecKernelNames` (null-terminated: PlanCode.h)
+/// and their floors `pipecKernelCosts` (FLOPs, bytes per instantiation).
 std::string emitKernelSource(const KernelInstances &instances);
+
+/// `pipecKernelCosts`: the floors of the instantiations named by `order`,
+/// FLOPs then bytes each (PlanCode.h).
+std::string kernelCostTable(const KernelInstances &instances,
+                            const std::vector<std::string> &order);
 
 /// The values `--debug-perturb-vjp=OP` multiplies by 1 + 1e-3 right after
 /// the op that computes them: the reference executor's choice

@@ -167,7 +167,7 @@ struct Syntax {
   LogicalResult call(Operation *op, const OpPointers &ptr, std::string &out,
                      KernelInstances &instances,
                      std::set<std::string> &used) const {
-    return cuda ? emitCudaOpCall(op, ptr, out)
+    return cuda ? emitCudaOpCall(op, ptr, out, instances)
                 : emitOpCall(op, ptr, out, instances, used);
   }
   /// The includes of a chunk or plan source.
@@ -684,7 +684,8 @@ static LogicalResult emitPlanSource(const PlanLayout &L,
     os << "#include \"kernels/cuda/Calls.h\"\n#include \"kernels/cuda/Target.h\"\n\n"
           "#include <cstring>\n\nusing P = pipert::cuda::call::P;\n\n";
   } else {
-    os << "#include \"kernels/cpu/Calls.h\"\n\n"
+    os << "#include \"kernels/cpu/Calls.h\"\n"
+          "#include \"kernels/cpu/Ceilings.h\"\n\n"
           "#include <cstring>\n\n"
           "// The kernel instantiations the optimizer calls (kernels.cpp).\n";
     for (const std::string &name : used)
@@ -784,11 +785,24 @@ static std::string kernelCallsJson(
 /// compiled with (PlanCode.h), then the PlanCode table.
 static std::string emitPlanIdentity(const PlanLayout &L,
                                     const std::string &planId,
-                                    const std::string &manifest) {
-  return std::string(L.target == "cuda"
-                         ? ""
-                         : "\n// The kernel wrappers' names (kernels.cpp).\n"
-                           "extern const char *const pipecKernelNames[];\n") +
+                                    const std::string &manifest,
+                                    const KernelInstances &instances) {
+  std::string kernels;
+  if (L.target == "cuda") {
+    // The cuda calls' instantiations in the order of their clock ids.
+    kernels = "\n// The kernel instantiations in the order of their "
+              "KernelClock ids.\nextern const char *const pipecKernelNames[] "
+              "= {\n";
+    for (const std::string &name : instances.cudaOrder)
+      kernels += "    \"" + name + "\",\n";
+    kernels += "    nullptr};\n" +
+               kernelCostTable(instances, instances.cudaOrder);
+  } else {
+    kernels = "\n// The kernel wrappers' names and floors (kernels.cpp).\n"
+              "extern const char *const pipecKernelNames[];\n"
+              "extern const double pipecKernelCosts[];\n";
+  }
+  return kernels +
          "\n// The identity of this plan and the manifest it owns: pipec-plan\n"
          "// refuses a manifest or stream that differs (docs/RUNTIME.md).\n"
          "static const char kPlanId[] = " +
@@ -800,9 +814,11 @@ static std::string emitPlanIdentity(const PlanLayout &L,
          ", " + std::to_string(L.seq) + ", " + std::to_string(L.vocab) +
          ", kPlanId, kManifest, " +
          (L.target == "cuda"
-              ? "&kTarget, nullptr, nullptr, nullptr"
+              ? "&kTarget, nullptr, nullptr, pipecKernelNames, "
+                "pipecKernelCosts, pipert::cuda::measureCeilings"
               : "nullptr, pipert::cpu::setBlasThreadCount, "
-                "pipert::cpu::setOmpThreadCount, pipecKernelNames") +
+                "pipert::cpu::setOmpThreadCount, pipecKernelNames, "
+                "pipecKernelCosts, pipert::cpu::measureCeilings") +
          "};\n";
 }
 
@@ -856,9 +872,7 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
   // kernel_calls.json: which kernel instantiations each chunk's F, B and W
   // and each rank's optimizer call, in order (pipec-sim --calibrate prices
   // a plan with another plan's kernel_times.json through it).
-  std::string callsJson;
-  if (!cuda)
-    callsJson = kernelCallsJson(L, chunkCalls, instances);
+  std::string callsJson = kernelCallsJson(L, chunkCalls, instances);
   // work.json: the chunks' work by kernel class, for pipec-sim --cluster.
   const std::string workText = workJson(module, L.stages);
   id = hashPart(id, planText.data(), planText.size());
@@ -883,10 +897,9 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
     m.rankInfo[size_t(s.rank)].streamChecksum = pipert::streamChecksum(s);
   }
   m.files = plan.chunkSources;
-  if (!plan.kernelSource.empty()) {
+  if (!plan.kernelSource.empty())
     m.files.push_back(plan.kernelSource);
-    m.files.push_back("kernel_calls.json");
-  }
+  m.files.push_back("kernel_calls.json");
   m.files.push_back(plan.planSource);
   m.files.push_back("work.json");
   // The Hugging Face config the model came from, for pipec-run --save-hf.
@@ -905,7 +918,7 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
   std::string owned = pipert::manifestToJson(m);
   m.planId = pipert::planIdText(id);
   plan.planId = m.planId;
-  planText += emitPlanIdentity(L, m.planId, owned);
+  planText += emitPlanIdentity(L, m.planId, owned, instances);
 
   for (size_t c = 0; c < L.chunks.size(); ++c)
     if (failed(wrote(writeFile(outDir + "/" + plan.chunkSources[c],
@@ -914,8 +927,7 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
   if (failed(wrote(plan.kernelSource.empty() ||
                    writeFile(outDir + "/" + plan.kernelSource, kernelText,
                              error))) ||
-      failed(wrote(callsJson.empty() ||
-                   writeFile(outDir + "/kernel_calls.json", callsJson,
+      failed(wrote(writeFile(outDir + "/kernel_calls.json", callsJson,
                              error))) ||
       failed(wrote(writeFile(outDir + "/" + plan.planSource, planText,
                              error))) ||

@@ -31,7 +31,8 @@ const char *const kUsage =
     "FILE.safetensors] [--save FILE.safetensors] [--save-state FILE] "
     "[--resume FILE|DIR] [--checkpoint-dir DIR [--checkpoint-every N] "
     "[--keep K]] [--plan DIR] [--shadow] "
-    "[--cores N] [--trace-steps N] [--trace-kernels] [--timeout-ms MS] "
+    "[--cores N] [--trace-steps N] [--trace-kernels] [--profile] "
+    "[--timeout-ms MS] "
     "[--quiet] "
     "[--transport local|cuda-local|mpi|nccl [--rendezvous R] "
     "[--watchdog-ms MS]] "
@@ -130,6 +131,8 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       a.quiet = true;
     else if (k == "--trace-kernels")
       a.traceKernels = true;
+    else if (k == "--profile")
+      a.profile = true;
     else if (k == "--trace-steps")
       ok = number(a.traceSteps, 1, kMaxTraceSteps);
     else {
@@ -143,11 +146,17 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
     error = "--data and --steps are required";
     return false;
   }
-  if (a.traceKernels && a.logDir.empty()) {
+  if (a.traceKernels && a.logDir.empty() && !a.profile) {
     error = "--trace-kernels writes kernel_times.json into --log-dir DIR; "
             "give one";
     return false;
   }
+  if (a.profile && a.steps < 2) {
+    error = "--profile times the steps after the first; give --steps 2 or "
+            "more";
+    return false;
+  }
+  a.traceKernels = a.traceKernels || a.profile;
   if (!a.resume.empty() && !a.init.empty()) {
     error = "--resume and --init both choose the starting weights; give one";
     return false;

@@ -56,8 +56,16 @@ whole or not at all.
   --trace-kernels       with --log-dir: times every kernel call of the
                         steps after the first into DIR/kernel_times.json
                         (per rank: calls and seconds per kernel
-                        instantiation; pipec-sim --calibrate reads it; cpu
-                        plans, local transport)
+                        instantiation; pipec-sim --calibrate reads it;
+                        cuda plans time each call with CUDA events; every
+                        rank in this process)
+  --profile             times every kernel call as --trace-kernels does
+                        (--log-dir optional) and prints, after training, the
+                        kernels by time: calls and ms per step, GFLOP/s and
+                        GB/s, and the share of its floor (its FLOPs and
+                        bytes at the ceilings this machine showed in the
+                        same run: the target's GEMM, a large copy); with
+                        --log-dir also DIR/kernel_profile.json
   --timeout-ms MS       a wait longer than MS is an error naming the ranks
                         (default 60000)
   --quiet               no progress lines

@@ -3,6 +3,7 @@
 #include "runtime/runner/Runner.h"
 
 #include "runtime/runner/PlanKernels.h"
+#include "runtime/runner/Profile.h"
 #include "runtime/runner/Sample.h"
 #include "runtime/runner/Tokenizer.h"
 
@@ -22,6 +23,13 @@ int runLocal(const Args &a) {
   if (a.transport == "cuda-local" && !deviceQueues)
     return fail("--transport cuda-local: the transport of a cuda plan; this "
                 "plan's ranks run on the cpu (--transport local)");
+  // --profile: the machine's ceilings first, while no arena holds memory.
+  Ceilings ceilings;
+  if (a.profile)
+    if (std::string e = measureCeilings(a.cores, pipecPlanCode.rankCount,
+                                        ceilings);
+        !e.empty())
+      return fail("--profile: " + e);
   std::unique_ptr<pipert::Executor> exec;
   pipert::TokenFile data;
   pipert::Batcher batcher;
@@ -76,6 +84,14 @@ int runLocal(const Args &a) {
     return fail(error);
   if (!a.quiet)
     printSummary(m, result);
+  if (a.profile)
+    if (std::string e = reportProfile(
+            profileRows(result, pipecPlanCode.kernelNames,
+                        pipecPlanCode.kernelCosts),
+            ceilings, result,
+            a.logDir.empty() ? "" : a.logDir + "/kernel_profile.json");
+        !e.empty())
+      return fail("--profile: " + e);
   if (a.sample > 0) {
     pipecrun::SampleOptions so;
     so.tokens = a.sample;

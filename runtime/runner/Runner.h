@@ -48,6 +48,9 @@ struct Args {
   int64_t checkpointEvery = 0, keep = 3;
   int64_t steps = 0;
   bool shadow = false, quiet = false, traceKernels = false;
+  /// --profile: --trace-kernels, the machine's ceilings measured first,
+  /// and the table of kernels against them at the end (Profile.cpp).
+  bool profile = false;
   int64_t traceSteps = 3; ///< --trace-steps
   int32_t cores = 0;
   int64_t timeoutMs = 60000;

@@ -308,9 +308,9 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   if (opt.traceKernels) {
     if (!opt.kernelNames)
       return Status::failure(
-          "--trace-kernels: this plan has no table of kernel instantiations "
-          "(the cuda target calls its kernels directly; time them with "
-          "nsys)");
+          "--trace-kernels, --profile: this plan has no table of kernel "
+          "instantiations (it was compiled before cuda plans had one: "
+          "compile it again)");
     while (opt.kernelNames[kernelCount])
       ++kernelCount;
   }
@@ -324,8 +324,9 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       held = r;
   }
   if (opt.traceKernels && dist)
-    return Status::failure("--trace-kernels: every rank must run in this "
-                           "process (the local transport), not over MPI");
+    return Status::failure("--trace-kernels, --profile: every rank must run "
+                           "in this process (the local or cuda-local "
+                           "transport), not over MPI or NCCL");
   std::unique_ptr<LocalTransport> local;
   Transport *transport = opt.transport;
   if (!transport) {
@@ -1097,6 +1098,12 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                 std::to_string(plan.rankInfo[r].peakBytes),
             r);
     }
+  }
+  if (opt.traceKernels) {
+    result.timedSteps = std::max<int64_t>(0, steps - 1);
+    result.rankThreads = ompThreads;
+    for (const RankRun &rr : runs)
+      result.kernelTimes.push_back(rr.kernelTimes);
   }
   nextStep += steps;
   if (dist) {

@@ -150,6 +150,11 @@ struct RunResult {
   /// The step whose loss or gradient norm was not finite, -2 when another
   /// process found it first (its report names the step), or -1.
   int64_t nonFiniteStep = -1;
+  /// --trace-kernels: per rank, its kernels' times over the timed steps
+  /// (all but the first), and each rank's thread team.
+  std::vector<KernelTimes> kernelTimes;
+  int64_t timedSteps = 0;
+  int32_t rankThreads = 0;
 };
 
 /// A loaded plan, its arenas and its transport.

@@ -127,9 +127,20 @@ struct PlanCode {
   /// process, OpenMP for the calling rank thread; null on cuda.
   void (*setBlasThreads)(int32_t threads);
   void (*setRankThreads)(int32_t threads);
-  /// The names of the plan's kernel instantiations (kernels.cpp), in the
-  /// order of their KernelScope ids, null-terminated; null on cuda.
+  /// The names of the plan's kernel instantiations (the cpu's kernels.cpp
+  /// wrappers, the cuda calls' KernelClocks), in the order of their clock
+  /// ids, null-terminated.
   const char *const *kernelNames;
+  /// Each one's floor (compiler/analysis/KernelCosts.h): FLOPs, then
+  /// bytes, in the same order.
+  const double *kernelCosts = nullptr;
+  /// pipec-plan --profile: the ceilings of the machine it runs on, measured
+  /// now (kernels/cpu/Ceilings.h, kernels/cuda/Target.h): FLOP/s of the
+  /// target's GEMM on `threads` threads and bytes read and written per
+  /// second; false with why in `error`.
+  bool (*measureCeilings)(int32_t threads, double *flopsPerSecond,
+                          double *bytesPerSecond, char *error,
+                          int64_t errorBytes) = nullptr;
 };
 
 } // namespace pipecrun

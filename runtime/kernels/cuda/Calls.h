@@ -19,6 +19,7 @@
 #include "kernels/cpu/RopeAngles.h"
 #include "kernels/cpu/Status.h"
 #include "kernels/cuda/Gemm.h"
+#include "kernels/cuda/KernelEvents.h"
 #include "kernels/cuda/Kernels.h"
 
 #include <cuda_runtime_api.h>
@@ -72,6 +73,30 @@ struct Context {
   Gemm *gemm = nullptr;
   int device = 0;
   RopeTables *rope = nullptr;
+  /// The rank's timing events (pipec-plan --profile; KernelEvents.h).
+  KernelEvents *events = nullptr;
+};
+
+/// Times the enclosing kernel call of the generated code on the rank's
+/// stream while the executor asks (the thread's KernelTimes table is set):
+/// an event before the launch, one after; read at the next synchronize.
+class KernelClock {
+public:
+  KernelClock(const Context &c, int32_t id)
+      : c(c), on(pipert::threadKernelTimes != nullptr && c.events) {
+    if (on)
+      c.events->start(c.stream, id);
+  }
+  ~KernelClock() {
+    if (on)
+      c.events->stop(c.stream);
+  }
+  KernelClock(const KernelClock &) = delete;
+  KernelClock &operator=(const KernelClock &) = delete;
+
+private:
+  const Context &c;
+  bool on;
 };
 
 /// Makes the rank's device current on the calling thread (the executor
@@ -122,13 +147,17 @@ inline Status zeroBytes(const Context &c, void *dst, int64_t n) {
 }
 /// Waits for the rank's stream; a kernel's fault surfaces here, named by
 /// `what` (the chunk and phase, or the optimizer part).
+/// The kernels' times since the last one go into the thread's table.
 inline Status synchronize(const Context &c, const char *what) {
   cudaError_t e = cudaStreamSynchronize(c.stream);
   if (e == cudaSuccess)
     e = cudaGetLastError();
-  if (e == cudaSuccess)
-    return Status::success();
-  return Status::failure(std::string(what) + ": " + cudaGetErrorString(e));
+  if (e != cudaSuccess)
+    return Status::failure(std::string(what) + ": " + cudaGetErrorString(e));
+  if (c.events && pipert::threadKernelTimes)
+    if (Status st = c.events->harvest(*pipert::threadKernelTimes); !st.ok())
+      return Status::failure(std::string(what) + ": " + st.message());
+  return Status::success();
 }
 /// The loss slot (a double in the arena) from a chunk's f32 loss.
 inline Status store_loss(const Context &c, double *loss, const float *value) {

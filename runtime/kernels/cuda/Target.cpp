@@ -19,6 +19,7 @@ struct RankState : call::Context {
   void *workspace = nullptr;
   std::unique_ptr<Gemm> gemmOwner;
   call::RopeTables ropeTables;
+  KernelEvents kernelEvents;
 };
 
 void setError(char *error, int64_t bytes, const std::string &text) {
@@ -94,6 +95,7 @@ void *createRank(int32_t rank, char *error, int64_t errorBytes) {
     return fail(why);
   s->gemm = s->gemmOwner.get();
   s->rope = &s->ropeTables;
+  s->events = &s->kernelEvents;
   return static_cast<call::Context *>(s);
 }
 

@@ -35,6 +35,13 @@ constexpr int64_t kGemmWorkspaceBytes = int64_t(32) << 20;
 /// The cuda target's hooks.
 pipecrun::PlanTarget planTarget();
 
+/// pipec-plan --profile's ceilings on this card (Ceilings.cpp): the bf16
+/// rate of the library's GEMM at 8192^3 and the device-to-device copy
+/// bandwidth (bytes read and written per second), on device 0; false with
+/// why in `error`. `threads` is unused (the cpu's takes a team).
+bool measureCeilings(int32_t threads, double *flopsPerSecond,
+                     double *bytesPerSecond, char *error, int64_t errorBytes);
+
 /// PlanTarget::createQueues: the ranks' transfer streams beside the
 /// compute streams of their Contexts (Queues.cpp).
 pipert::DeviceQueues *createQueues(void *const *states, int32_t ranks,
