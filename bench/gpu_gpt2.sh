@@ -44,6 +44,10 @@ case "$mode" in
   "$bin/pipec" compile "$root/models/gpt2-124m.json" --target cuda --stages 1 --microbatches "$mb" \
     -o "$dir/g124" > "$dir/g124.compile.log" 2>&1 || {
     cat "$dir/g124.compile.log" >&2; echo "gpu_gpt2: compiling the gpt2-124m cuda plan failed" >&2; exit 1; }
+  # Only what runs travels (the device tool carries 64 MiB in all): no
+  # sources, no symbols.
+  rm -rf "$dir/g124/third_party" "$dir/g124/runtime" "$dir/g124"/*.o
+  strip "$dir/g124/pipec-plan" 2>/dev/null || true
   echo "gpu_gpt2: prepared $dir/g124 (M = $mb); on the GPU machine: bash bench/gpu_gpt2.sh --run $dir"
   ;;
 --run)
@@ -103,6 +107,20 @@ except (OSError, ValueError) as e:
 p, j = row["pipec"].get("tokens_per_s"), row["jax"].get("tokens_per_s")
 if p and j:
     row["pipec_over_jax"] = p / j
+# MFU by llm.c's formula, the same for both: 6 N + 6 L C T FLOPs a token,
+# N every parameter of models/gpt2-124m.json (124,439,808: the position
+# embedding included, the vocabulary unpadded), against H100 SXM's dense
+# bf16 peak and against the bf16 GEMM rate the profiled run measured on
+# this card.
+N, L, C, T = 124439808, 12, 768, 1024
+per_token = 6 * N + 6 * L * C * T
+gemm = row.get("pipec_profile", {}).get("ceilings", {}).get("gemm_flops_per_s")
+row["mfu_formula"] = {"flops_per_token": per_token, "N": N, "peak_flops": 989e12, "measured_gemm_flops": gemm}
+for side, tps in (("pipec", p), ("jax", j)):
+    if tps:
+        row[side]["mfu_llmc"] = tps * per_token / 989e12
+        if gemm:
+            row[side]["mfu_of_measured_gemm"] = tps * per_token / gemm
 (out / "gpu-gpt2.json").write_text(json.dumps(row) + "\n")
 print(json.dumps(row))
 PY

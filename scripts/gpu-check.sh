@@ -12,6 +12,7 @@
 #       default ../shared/data/tinyshakespeare.txt), the bf16-emulated and
 #       fp32 reference runs of the same 50 steps (pipec reference-train),
 #       a plan and an emulated run of gpt-tiny with a padded vocabulary,
+#       plans and an emulated run of gpt-tiny with one head of 64,
 #       the comparison scripts and this script
 #   scripts/gpu-check.sh --run DIR [OUT]
 #       on the GPU machine, bounded to 5 minutes: the driver, GPU and
@@ -19,7 +20,9 @@
 #       its CPU emulation), then the e2e checks: both plans train 50 steps,
 #       S = 1 and S = 4 (under cuda-local) bit for bit, S = 4 with the
 #       host moving the messages (--transport local) the same bits over 10
-#       steps, S = 1 under --profile (every kernel timed by CUDA events
+#       steps, gpt-tiny with one head of 64 (the tiled tensor-core
+#       attention) at S = 1 and S = 2 bit for bit over 20 steps and within
+#       1e-3 of its emulated run, S = 1 under --profile (every kernel timed by CUDA events
 #       against the card's ceilings; the calls as the plan makes them, the
 #       unprofiled bits), the nccl transport's device half (the ordered-sum kernel,
 #       NCCL's one-rank communicators: pipec-nccl-check), S = 1 over
@@ -39,7 +42,7 @@
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
@@ -86,9 +89,14 @@ case "$mode" in
   "$bin/pipec" compile "$model" --target cuda --microbatches $((2 * mb)) --stages 1 -o "$dir/s1m16" > "$dir/s1m16.compile.log" 2>&1 || {
     cat "$dir/s1m16.compile.log" >&2; echo "gpu-check: compiling the s1m16 cuda plan failed" >&2; exit 1; }
   # Only s1 is rebuilt on the GPU machine: the others leave their sources
-  # behind (2 MB each of the device tool's 64 MiB carry).
+  # behind (2 MB each of the device tool's 64 MiB carry) and their
+  # executables' symbols (0.5 MB each; the kernels' code stays).
+  slim() {
+    rm -rf "$dir/$1/third_party" "$dir/$1/runtime" "$dir/$1"/*.o
+    strip "$dir/$1/pipec-plan" 2>/dev/null || true
+  }
   for name in s4 s2 d2s1 d2s2 s1m16; do
-    rm -rf "$dir/$name/third_party" "$dir/$name/runtime" "$dir/$name"/*.o
+    slim $name
   done
   # The references: the same steps and micro-batches on the CPU, bf16
   # storage emulated (the gate) and fp32 (reported).
@@ -105,9 +113,29 @@ case "$mode" in
   "$bin/pipec" compile "$dir/gpt131.json" --target cuda --stages 2 --schedule 1f1b --microbatches $mb \
     -o "$dir/v131" > "$dir/v131.compile.log" 2>&1 || {
     cat "$dir/v131.compile.log" >&2; echo "gpu-check: compiling the v131 cuda plan failed" >&2; exit 1; }
+  slim v131
   "$bin/pipec" reference-train "$dir/gpt131.json" --data "$dir/data.txt" --steps 20 --microbatches $mb --storage bf16 \
     --log-dir "$dir/ref-v131" > "$dir/ref-v131.log" 2>&1 || {
     cat "$dir/ref-v131.log" >&2; echo "gpu-check: the v131 reference run failed" >&2; exit 1; }
+  # The tiled tensor-core attention (FlashAttention.cuh, head sizes 64
+  # and 128; gpt-tiny's heads are 16 wide): gpt-tiny with one head of 64
+  # over 128 positions (two 64-row tiles, causal), at S = 1 and S = 2.
+  python3 -c "import json, sys; m = json.load(open(sys.argv[1])); m['config'].update(n_head=1, seq=128, n_ctx=128); json.dump(m, open(sys.argv[2], 'w'), indent=1)" \
+    "$model" "$dir/gpt-h64.json"
+  for plan in "h64s1 --stages 1" "h64s2 --stages 2 --schedule 1f1b"; do
+    set -- $plan
+    name=$1; shift
+    rm -rf "$dir/$name"
+    "$bin/pipec" compile "$dir/gpt-h64.json" --target cuda --microbatches 4 "$@" -o "$dir/$name" > "$dir/$name.compile.log" 2>&1 || {
+      cat "$dir/$name.compile.log" >&2; echo "gpu-check: compiling the $name cuda plan failed" >&2; exit 1; }
+    grep -q "flash_attention_forward(C" "$dir/$name"/chunk0.cu || {
+      echo "gpu-check: the $name plan does not call the tiled attention" >&2; exit 1; }
+    slim $name
+  done
+  rm -rf "$dir/ref-h64"
+  "$bin/pipec" reference-train "$dir/gpt-h64.json" --data "$dir/data.txt" --steps 20 --microbatches 4 --storage bf16 \
+    --log-dir "$dir/ref-h64" > "$dir/ref-h64.log" 2>&1 || {
+    cat "$dir/ref-h64.log" >&2; echo "gpu-check: the h64 reference run failed" >&2; exit 1; }
   cp "$0" "$dir/gpu-check.sh"
   git -C "$root" rev-parse --short HEAD > "$dir/commit" 2>/dev/null || echo unknown > "$dir/commit"
   echo "gpu-check: prepared $dir (harness, cuda plans s1 and s4, references, commit $(cat "$dir/commit")); on the GPU machine: bash $dir/gpu-check.sh --run $dir"
@@ -176,6 +204,24 @@ case "$mode" in
       fi
     else
       note s4_cuda_local_equals_host_moved null "no S = 4 run or no time left"
+    fi
+    # The tiled attention in training (head size 64, two tiles): S = 1 and
+    # S = 2 bit for bit over 20 steps, within 1e-3 of the emulated run.
+    if [ -d "$dir/h64s1" ] && [ "$(left)" -gt 40 ]; then
+      for name in h64s1 h64s2; do
+        timeout 30 "$dir/$name/pipec-plan" --plan "$dir/$name" --data "$dir/data.txt" --steps 20 \
+          --log-dir "$out/$name" --quiet > "$out/$name.log" 2>&1 || echo "gpu-check: $name: $(tail -c 300 "$out/$name.log")"
+      done
+      if [ -f "$out/h64s1/metrics.jsonl" ] && [ -f "$out/h64s2/metrics.jsonl" ]; then
+        r=$(python3 "$dir/compare_metrics.py" "$out/h64s1/metrics.jsonl" "$out/h64s2/metrics.jsonl" --steps 20)
+        [ $? -eq 0 ] && note flash_s1_equals_s2_bitwise true "$r" || note flash_s1_equals_s2_bitwise false "$r"
+        r=$(python3 "$dir/compare_metrics.py" "$out/h64s1/metrics.jsonl" "$dir/ref-h64/metrics.jsonl" --fields loss --rtol 1e-3 --steps 20)
+        [ $? -eq 0 ] && note flash_within_1e-3_of_emulated true "$r" || note flash_within_1e-3_of_emulated false "$r"
+      else
+        note flash_s1_equals_s2_bitwise false "a head-64 run failed: $(tail -c 300 "$out/h64s1.log") $(tail -c 300 "$out/h64s2.log")"
+      fi
+    else
+      note flash_s1_equals_s2_bitwise null "no head-64 plans or no time left"
     fi
     # pipec-plan --profile (issue 19): every kernel call timed with CUDA
     # events on the steps after the first, beside the card's ceilings

@@ -45,10 +45,13 @@ KernelCost kernelCallCost(kernel::CallOp call) {
   // Tensor-core work.
   if (name.starts_with("matmul_") && ints.size() >= 3)
     c.flops = 2.0 * double(ints[0]) * double(ints[1]) * double(ints[2]);
-  if ((name == "attention_forward" || name == "attention_backward_b") &&
+  const bool forward =
+      name == "attention_forward" || name == "flash_attention_forward";
+  if ((forward || name == "attention_backward_b" ||
+       name == "flash_attention_backward_b") &&
       ints.size() >= 7) {
     const double pairs = attentionPairs(ints[1], ints[2], ints[6] != 0);
-    const double perPair = name == "attention_forward" ? 4.0 : 10.0;
+    const double perPair = forward ? 4.0 : 10.0;
     c.flops = perPair * double(ints[0]) * double(ints[3]) * double(ints[5]) *
               pairs;
   }

@@ -8,6 +8,7 @@
 
 #include "compiler/analysis/KernelArity.h"
 #include "compiler/passes/Passes.h"
+#include "runtime/kernels/cuda/FlashSupport.h"
 
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNGradOps.h"
@@ -420,7 +421,8 @@ static LogicalResult chooseKernel(Operation *op, ModuleOp module,
 /// What the cuda library asks of a call besides the cpu's arguments
 /// (runtime/kernels/cuda/KernelList.def). Returns failure after a
 /// diagnostic for an op it has no kernel for yet.
-static LogicalResult adaptForCuda(Operation *op, Lowering &l) {
+static LogicalResult adaptForCuda(Operation *op, Lowering &l,
+                                  bool tiledAttention) {
   if (l.kernel == "rope_forward" || l.kernel == "rope_backward_b") {
     // The fp32 cos and sin tables [seq * headDim / 2] the call fills.
     int64_t seq = l.ints[1], headDim = l.ints[3];
@@ -439,6 +441,17 @@ static LogicalResult adaptForCuda(Operation *op, Lowering &l) {
     l.extraResults.push_back(
         RankedTensorType::get({rows}, Float32Type::get(op->getContext())));
   }
+  // Attention at the head sizes the tiled tensor-core kernels are built
+  // for (FlashSupport.h): chosen here, at compile time; the backward's
+  // scratch holds dout . out per query row (batch * heads * seqQ fp32).
+  if ((l.kernel == "attention_forward" || l.kernel == "attention_backward_b") &&
+      tiledAttention && pipert::cuda::flashAttentionSupports(l.ints[5])) {
+    if (l.kernel == "attention_backward_b")
+      l.extraResults.push_back(RankedTensorType::get(
+          {l.ints[0] * l.ints[3] * l.ints[1]},
+          Float32Type::get(op->getContext())));
+    l.kernel = "flash_" + l.kernel;
+  }
   if (l.kernel == "adamw")
     l.state.push_back(
         StateRef{StateRef::Copy, -1, StateRef::parse(l.state[0])->param}
@@ -452,7 +465,7 @@ static ArrayRef<unsigned> statisticResults(StringRef kernel) {
   static const llvm::StringMap<SmallVector<unsigned, 2>> table = {
       {"layernorm_forward", {1, 2}},     {"rmsnorm_forward", {1}},
       {"add_layernorm_forward", {2, 3}}, {"add_rmsnorm_forward", {2}},
-      {"attention_forward", {1}},
+      {"attention_forward", {1}},        {"flash_attention_forward", {1}},
   };
   auto it = table.find(kernel);
   return it == table.end() ? ArrayRef<unsigned>() : ArrayRef(it->second);
@@ -460,11 +473,11 @@ static ArrayRef<unsigned> statisticResults(StringRef kernel) {
 
 /// Replaces `op` by its kernel.call of `target`'s library.
 static LogicalResult lowerOp(Operation *op, ModuleOp module,
-                             StringRef target) {
+                             StringRef target, bool tiledAttention) {
   Lowering l;
   if (failed(chooseKernel(op, module, l)))
     return failure();
-  if (target == "cuda" && failed(adaptForCuda(op, l)))
+  if (target == "cuda" && failed(adaptForCuda(op, l, tiledAttention)))
     return failure();
   const KernelArity *arity = kernelArity(target, l.kernel);
   if (!arity)
@@ -616,6 +629,11 @@ struct NNLowerToKernelsPass
           << target << "' (cpu or cuda)";
       return signalPassFailure();
     }
+    if (attention != "tiled" && attention != "rows") {
+      module.emitError("nn-lower-to-kernels: unknown attention '")
+          << attention << "' (tiled or rows)";
+      return signalPassFailure();
+    }
     // Which library the calls name: the layout reads the target's arena
     // alignment from it.
     module->setAttr("kernel.target", StringAttr::get(module.getContext(), target));
@@ -631,7 +649,7 @@ struct NNLowerToKernelsPass
             !isa<nn::ParamOp>(op))
           ops.push_back(&op);
       for (Operation *op : ops)
-        if (failed(lowerOp(op, module, target)))
+        if (failed(lowerOp(op, module, target, attention == "tiled")))
           return signalPassFailure();
     }
   }

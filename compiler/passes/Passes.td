@@ -459,6 +459,10 @@ def NNLowerToKernelsPass : Pass<"nn-lower-to-kernels", "::mlir::ModuleOp"> {
     Option<"optimizer", "optimizer", "bool", /*default=*/"true",
            "Lower @optimizer_step too (false: leave it, for tests of the "
            "training step alone)">,
+    Option<"attention", "attention", "std::string", /*default=*/"\"tiled\"",
+           "cuda attention kernels: tiled (the tensor-core kernels where "
+           "the head size allows, FlashSupport.h) or rows (the warp-per-row "
+           "kernels everywhere)">,
   ];
 }
 

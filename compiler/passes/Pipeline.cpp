@@ -141,6 +141,7 @@ void buildPartitionedFlow(mlir::OpPassManager &pm,
 
   NNLowerToKernelsPassOptions kernels;
   kernels.target = o.target;
+  kernels.attention = o.attention;
   pm.addPass(createNNLowerToKernelsPass(kernels));
 
   PipePlanMemoryPassOptions memory;

@@ -51,6 +51,9 @@ struct TrainingPipelineOptions {
   bool deferLmHeadW = false;
   /// --nn-fuse after autodiff (pipec compile --no-fuse turns it off).
   bool fuse = true;
+  /// The cuda attention kernels (--nn-lower-to-kernels attention=): tiled
+  /// where the head size allows, or rows everywhere.
+  std::string attention = "tiled";
 };
 
 /// The storage type of activations on `target` (--nn-storage): bf16 on

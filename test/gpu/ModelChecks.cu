@@ -189,7 +189,11 @@ AttentionRef attentionRef(const pipert::cuda::AttentionShape &s,
   return r;
 }
 
-void checkAttention(pipert::cuda::AttentionShape s, uint64_t seed) {
+/// Attention's forward and B against the double reference: the warp-per-
+/// row kernels, or with `flash` the tiled tensor-core ones (which must also
+/// repeat bit for bit: their sums run in an order fixed by the shape).
+void checkAttention(pipert::cuda::AttentionShape s, uint64_t seed,
+                    bool flash = false) {
   std::mt19937_64 rng(seed);
   const size_t nq = size_t(s.batch * s.seqQ * s.heads * s.headDim);
   const size_t nkv = size_t(s.batch * s.seqKV * s.kvHeads * s.headDim);
@@ -202,12 +206,39 @@ void checkAttention(pipert::cuda::AttentionShape s, uint64_t seed) {
   k_.put(k);
   v_.put(v);
   dout_.put(dout);
-  CHECK(pipert::cuda::attentionForward(out_.p, lse_.p, q_.p, k_.p, v_.p, s,
-                                       nullptr));
-  CHECK(pipert::cuda::attentionBackwardB(dq_.p, dk_.p, dv_.p, dout_.p, q_.p,
-                                         k_.p, v_.p, out_.p, lse_.p, s,
-                                         nullptr));
-  CHECK(cudaDeviceSynchronize());
+  Device<float> rowDot_{size_t(s.batch * s.heads * s.seqQ) + 1};
+  auto run = [&] {
+    if (flash) {
+      CHECK(pipert::cuda::flashAttentionForward(out_.p, lse_.p, q_.p, k_.p,
+                                                v_.p, s, nullptr));
+      CHECK(pipert::cuda::flashAttentionBackwardB(
+          dq_.p, dk_.p, dv_.p, rowDot_.p, dout_.p, q_.p, k_.p, v_.p, out_.p,
+          lse_.p, s, nullptr));
+    } else {
+      CHECK(pipert::cuda::attentionForward(out_.p, lse_.p, q_.p, k_.p, v_.p,
+                                           s, nullptr));
+      CHECK(pipert::cuda::attentionBackwardB(dq_.p, dk_.p, dv_.p, dout_.p,
+                                             q_.p, k_.p, v_.p, out_.p, lse_.p,
+                                             s, nullptr));
+    }
+    CHECK(cudaDeviceSynchronize());
+  };
+  run();
+  bool repeats = true;
+  if (flash) {
+    // Poisoned again and run again: the same bits.
+    auto out1 = out_.get(), dq1 = dq_.get(), dk1 = dk_.get(), dv1 = dv_.get();
+    auto lse1 = lse_.get();
+    for (auto *d : {&out_, &dq_, &dk_, &dv_})
+      d->poison();
+    lse_.poison();
+    run();
+    repeats = std::memcmp(out1.data(), out_.get().data(), nq * 2) == 0 &&
+              std::memcmp(dq1.data(), dq_.get().data(), nq * 2) == 0 &&
+              std::memcmp(dk1.data(), dk_.get().data(), nkv * 2) == 0 &&
+              std::memcmp(dv1.data(), dv_.get().data(), nkv * 2) == 0 &&
+              std::memcmp(lse1.data(), lse_.get().data(), lse1.size() * 4) == 0;
+  }
   AttentionRef r = attentionRef(s, floats(q), floats(k), floats(v), floats(dout));
   double eOut = relativeError(floats(out_.get()), r.out);
   double eLse = relativeError(lse_.get(), r.lse);
@@ -219,12 +250,18 @@ void checkAttention(pipert::cuda::AttentionShape s, uint64_t seed) {
                       " heads=" + std::to_string(s.heads) + "/" +
                       std::to_string(s.kvHeads) + " head_dim=" +
                       std::to_string(s.headDim) + (s.causal ? " causal" : "");
-  report("attention_forward", shape, eOut <= 1e-2 && eLse <= 1e-5,
-         num("out_error", eOut) + ", " + num("lse_error", eLse));
-  report("attention_backward_b", shape,
-         eDq <= 1e-2 && eDk <= 1e-2 && eDv <= 1e-2,
+  const std::string prefix = flash ? "flash_" : "";
+  const std::string again =
+      flash ? std::string(", \"repeats_bitwise\": ") +
+                  (repeats ? "true" : "false")
+            : "";
+  report(prefix + "attention_forward", shape,
+         eOut <= 1e-2 && eLse <= 1e-5 && repeats,
+         num("out_error", eOut) + ", " + num("lse_error", eLse) + again);
+  report(prefix + "attention_backward_b", shape,
+         eDq <= 1e-2 && eDk <= 1e-2 && eDv <= 1e-2 && repeats,
          num("dq_error", eDq) + ", " + num("dk_error", eDk) + ", " +
-             num("dv_error", eDv));
+             num("dv_error", eDv) + again);
 }
 
 void checkGemm(pipert::cuda::Gemm &gemm, int64_t m, int64_t k, int64_t n,
@@ -426,6 +463,23 @@ void runModelChecks() {
   // output, lse -inf, zero gradients).
   s = {1, 29, 13, 2, 1, 32, true, 0.2};
   checkAttention(s, 41);
+  // The tiled kernels (head sizes 64 and 128): sequences that are not
+  // multiples of the 64-row tiles, grouped-query heads, causal with more
+  // and with fewer keys than queries, full attention, GPT-2's shape.
+  s = {2, 100, 100, 4, 2, 64, true, 0.125};
+  checkAttention(s, 51, true);
+  s = {1, 77, 130, 3, 3, 64, true, 0.125};
+  checkAttention(s, 52, true);
+  s = {1, 130, 50, 2, 1, 64, true, 0.125};
+  checkAttention(s, 53, true);
+  s = {2, 65, 91, 4, 4, 64, false, 0.1};
+  checkAttention(s, 54, true);
+  s = {1, 150, 150, 4, 2, 128, true, 1.0 / std::sqrt(128.0)};
+  checkAttention(s, 55, true);
+  s = {1, 33, 97, 2, 2, 128, false, 0.09};
+  checkAttention(s, 56, true);
+  s = {2, 256, 256, 12, 12, 64, true, 0.125};
+  checkAttention(s, 57, true);
 
   // One rank's GEMM state: a 32 MiB workspace, llm.c's size for Hopper.
   const size_t workspace = size_t(32) << 20;

@@ -14,7 +14,8 @@ fi
 bash "$root/scripts/gpu-check.sh" --prepare "$work/gpu" --bin "$bin" --data "$data" || exit 1
 for f in pipec-cuda-harness pipec-nccl-check pipec-run gpu-check.sh commit data.txt compare_metrics.py \
          s1/pipec-plan s1/manifest.json s1/CMakeLists.txt s4/pipec-plan s2/pipec-plan \
-         d2s1/pipec-plan d2s2/pipec-plan s1m16/pipec-plan dp_contract.py \
+         d2s1/pipec-plan d2s2/pipec-plan s1m16/pipec-plan dp_contract.py check_profile.py \
+         h64s1/pipec-plan h64s2/pipec-plan ref-h64/metrics.jsonl \
          ref-bf16/metrics.jsonl ref-f32/metrics.jsonl; do
   [ -e "$work/gpu/$f" ] || { echo "prepare left out $f"; exit 1; }
 done

@@ -105,6 +105,14 @@ cl::opt<bool> deferHeadOpt(
              "(keeps its B x T x V output gradient alive meanwhile; "
              "default off)"),
     cl::init(false), BOTH);
+cl::opt<std::string> attentionOpt(
+    "attention",
+    cl::desc("the cuda target's attention kernels: tiled (default: flash "
+             "attention's tiling on the tensor cores for head sizes 64 and "
+             "128, the warp-per-row kernels otherwise) or rows (the "
+             "warp-per-row kernels everywhere: the correct-first baseline, "
+             "for comparisons); chosen at compile time"),
+    cl::value_desc("tiled|rows"), cl::init("tiled"), BOTH);
 cl::opt<bool> noFuseOpt(
     "no-fuse",
     cl::desc("do not fuse op groups into one kernel (--nn-fuse: matmul + "
@@ -192,6 +200,9 @@ std::string readPlanningOptions(Planning &out) {
   o.zero = po.zero = zeroOpt;
   o.fuse = !noFuseOpt;
   o.deferLmHeadW = deferHeadOpt;
+  if (attentionOpt != "tiled" && attentionOpt != "rows")
+    return "unknown --attention '" + attentionOpt + "'; expected tiled or rows";
+  o.attention = attentionOpt;
 
   if (capOpt.empty() || capOpt == "none") {
     o.memoryCap = capOpt.empty() ? po.rates.memoryBytes : 0;
@@ -221,7 +232,8 @@ std::string describePlanning(const Planning &p) {
      << (o.zero ? " zero=1" : "") << " target=" << o.target
      << " fuse=" << int(o.fuse) << " memory-cap=" << o.memoryCap
      << " recompute=" << o.recompute
-     << " defer-lm-head-w=" << int(o.deferLmHeadW);
+     << " defer-lm-head-w=" << int(o.deferLmHeadW)
+     << (o.attention == "tiled" ? "" : " attention=" + o.attention);
   if (!p.csvText.empty())
     os << "\n-- schedule file:\n" << p.csvText;
   return s;

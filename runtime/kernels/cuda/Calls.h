@@ -298,6 +298,20 @@ inline Status attention_forward(const Context &c, P out, P lse, P q, P k, P v,
                                 c.stream),
                "attention_forward");
 }
+/// The tiled tensor-core kernels (FlashAttention.cuh), which the lowering
+/// chooses for the head sizes flashAttentionSupports.
+inline Status flash_attention_forward(const Context &c, P out, P lse, P q,
+                                      P k, P v, int64_t batch, int64_t seqQ,
+                                      int64_t seqKV, int64_t heads,
+                                      int64_t kvHeads, int64_t headDim,
+                                      int64_t causal, double scale) {
+  return check(flashAttentionForward(out, lse, q, k, v,
+                                     attentionShape(batch, seqQ, seqKV, heads,
+                                                    kvHeads, headDim, causal,
+                                                    scale),
+                                     c.stream),
+               "flash_attention_forward");
+}
 /// The mean loss of the rows (inference form): no gradient.
 inline Status cross_entropy_forward(const Context &c, P loss, P rowLoss,
                                     P logits, P targets, int64_t rows,
@@ -439,6 +453,22 @@ inline Status attention_backward_b(const Context &c, P dq, P dk, P dv, P dout,
                                                  scale),
                                   c.stream),
                "attention_backward_b");
+}
+/// `rowDot`: fp32 scratch of batch * heads * seqQ after the op's results.
+inline Status flash_attention_backward_b(const Context &c, P dq, P dk, P dv,
+                                         P rowDot, P dout, P q, P k, P v,
+                                         P out, P lse, int64_t batch,
+                                         int64_t seqQ, int64_t seqKV,
+                                         int64_t heads, int64_t kvHeads,
+                                         int64_t headDim, int64_t causal,
+                                         double scale) {
+  return check(flashAttentionBackwardB(dq, dk, dv, rowDot, dout, q, k, v, out,
+                                       lse,
+                                       attentionShape(batch, seqQ, seqKV,
+                                                      heads, kvHeads, headDim,
+                                                      causal, scale),
+                                       c.stream),
+               "flash_attention_backward_b");
 }
 
 //===----------------------------------------------------------------------===//

@@ -14,6 +14,7 @@
 #include "kernels/cuda/CrossEntropy.cuh"
 #include "kernels/cuda/Elementwise.cuh"
 #include "kernels/cuda/Embedding.cuh"
+#include "kernels/cuda/FlashAttention.cuh"
 #include "kernels/cuda/Layernorm.cuh"
 #include "kernels/cuda/Optimizer.cuh"
 #include "kernels/cuda/Rmsnorm.cuh"

@@ -10,6 +10,8 @@
 #ifndef PIPERT_KERNELS_CUDA_KERNELS_H
 #define PIPERT_KERNELS_CUDA_KERNELS_H
 
+#include "kernels/cuda/FlashSupport.h"
+
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
@@ -185,6 +187,22 @@ cudaError_t attentionBackwardB(__nv_bfloat16 *dq, __nv_bfloat16 *dk,
                                const __nv_bfloat16 *v,
                                const __nv_bfloat16 *out, const float *lse,
                                const AttentionShape &s, cudaStream_t stream);
+
+// FlashAttention.cuh: head sizes flashAttentionSupports (FlashSupport.h)
+// takes, tensors 16-byte aligned (the arena aligns them to 256); otherwise
+// cudaErrorInvalidValue. The backward's `dRow` is fp32 scratch of
+// batch * heads * seqQ (D = dout . out per query row).
+cudaError_t flashAttentionForward(__nv_bfloat16 *out, float *lse,
+                                  const __nv_bfloat16 *q,
+                                  const __nv_bfloat16 *k,
+                                  const __nv_bfloat16 *v,
+                                  const AttentionShape &s,
+                                  cudaStream_t stream);
+cudaError_t flashAttentionBackwardB(
+    __nv_bfloat16 *dq, __nv_bfloat16 *dk, __nv_bfloat16 *dv, float *dRow,
+    const __nv_bfloat16 *dout, const __nv_bfloat16 *q, const __nv_bfloat16 *k,
+    const __nv_bfloat16 *v, const __nv_bfloat16 *out, const float *lse,
+    const AttentionShape &s, cudaStream_t stream);
 
 } // namespace pipert::cuda
 

@@ -46,10 +46,10 @@ for r in prof["kernels"]:
     ints = [int(x) for x in shape.split("x")] if shape else []
     if kernel.startswith("matmul_"):
         want = 2.0 * ints[0] * ints[1] * ints[2]
-    elif kernel in ("attention_forward", "attention_backward_b"):
+    elif kernel.removeprefix("flash_") in ("attention_forward", "attention_backward_b"):
         b, tq, tk, h, _, d, causal = ints[:7]
         pairs = sum(min(max(t + 1 + tk - tq, 0), tk) for t in range(tq)) if causal else tq * tk
-        want = (4.0 if kernel == "attention_forward" else 10.0) * b * h * d * pairs
+        want = (4.0 if kernel.endswith("attention_forward") else 10.0) * b * h * d * pairs
     else:
         want = 0.0
     if r["flops_per_call"] != want:

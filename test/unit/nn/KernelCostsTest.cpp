@@ -103,4 +103,28 @@ TEST_F(KernelCostsTest, MatmulAttentionAndStateAsWrittenByHand) {
   EXPECT_EQ(emb.bytes, 2.0 * 2 * m * k + 4.0 * m);
 }
 
+TEST_F(KernelCostsTest, TiledAttentionCountsAsAttention) {
+  // The cuda lowering's flash_attention_* (FlashAttention.cuh): the same
+  // work as attention_*, the backward's row-dot scratch among its bytes.
+  const int64_t t = dim(65, 200);
+  std::string q = "tensor<1x" + std::to_string(t) + "x128xbf16>";
+  std::string src =
+      "module {\n  func.func @f(%q: " + q + ", %dy: " + q +
+      ", %lse: tensor<1x2x" + std::to_string(t) + "xf32>) {\n"
+      "    %dq, %dk, %dv, %d = kernel.call \"flash_attention_backward_b\"("
+      "%dy, %q, %q, %q, %q, %lse) ints [1, " + std::to_string(t) + ", " +
+      std::to_string(t) + ", 2, 2, 64, 1] reals [0.125] state [] from "
+      "\"nn.attention_grad\" : (" + q + ", " + q + ", " + q + ", " + q + ", " +
+      q + ", tensor<1x2x" + std::to_string(t) + "xf32>) -> (" + q + ", " + q +
+      ", " + q + ", tensor<" + std::to_string(2 * t) + "xf32>)\n"
+      "    return\n  }\n}\n";
+  auto module = parse(src);
+  ASSERT_TRUE(module);
+  std::vector<pipec::kernel::CallOp> c = calls(*module);
+  ASSERT_EQ(c.size(), 1u);
+  pipec::KernelCost bwd = pipec::kernelCallCost(c[0]);
+  EXPECT_EQ(bwd.flops, 10.0 * 2 * 64 * double(t * (t + 1) / 2));
+  EXPECT_EQ(bwd.bytes, 8.0 * t * 128 * 2 + 4.0 * 2 * t + 4.0 * 2 * t);
+}
+
 } // namespace
