@@ -298,6 +298,24 @@ inline Status attention_forward(const Context &c, P out, P lse, P q, P k, P v,
                                 c.stream),
                "attention_forward");
 }
+/// The tiled kernels' shared memory fits a block of this device (sm_80
+/// and sm_90 yes, sm_86 and sm_89 not at head size 128); else what to do.
+inline Status flashFits(const Context &c, int64_t headDim, const char *kernel) {
+  int optin = 0;
+  cudaError_t e = cudaDeviceGetAttribute(
+      &optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, c.device);
+  if (e != cudaSuccess)
+    return check(e, kernel);
+  const int64_t need = flashAttentionSharedBytes(headDim);
+  if (need <= optin)
+    return Status::success();
+  return Status::failure(
+      std::string(kernel) + ": the tiled attention at head size " +
+      std::to_string(headDim) + " needs " + std::to_string(need) +
+      " bytes of shared memory a block, this GPU allows " +
+      std::to_string(optin) +
+      "; compile the plan with --attention rows");
+}
 /// The tiled tensor-core kernels (FlashAttention.cuh), which the lowering
 /// chooses for the head sizes flashAttentionSupports.
 inline Status flash_attention_forward(const Context &c, P out, P lse, P q,
@@ -305,6 +323,8 @@ inline Status flash_attention_forward(const Context &c, P out, P lse, P q,
                                       int64_t seqKV, int64_t heads,
                                       int64_t kvHeads, int64_t headDim,
                                       int64_t causal, double scale) {
+  if (Status st = flashFits(c, headDim, "flash_attention_forward"); !st.ok())
+    return st;
   return check(flashAttentionForward(out, lse, q, k, v,
                                      attentionShape(batch, seqQ, seqKV, heads,
                                                     kvHeads, headDim, causal,
@@ -462,6 +482,9 @@ inline Status flash_attention_backward_b(const Context &c, P dq, P dk, P dv,
                                          int64_t heads, int64_t kvHeads,
                                          int64_t headDim, int64_t causal,
                                          double scale) {
+  if (Status st = flashFits(c, headDim, "flash_attention_backward_b");
+      !st.ok())
+    return st;
   return check(flashAttentionBackwardB(dq, dk, dv, rowDot, dout, q, k, v, out,
                                        lse,
                                        attentionShape(batch, seqQ, seqKV,

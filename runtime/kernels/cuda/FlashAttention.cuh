@@ -19,8 +19,12 @@
 // query tiles), after D = dout . out per query row. Every sum runs in an
 // order fixed by the shape, so a run repeats bit for bit. p and
 // p (dp - D) are rounded to bf16 before they meet v, dout, k or q on the
-// tensor cores (as flash attention does); the forward's row sums add the
-// rounded p, so out = (p v) / sum uses the same p twice.
+// tensor cores (as flash attention does); the forward's row sums add p in
+// fp32, so lse keeps fp32's accuracy.
+//
+// Shared memory: up to 121 KiB a block at head size 128 (88 KiB at 64),
+// which sm_80 and sm_90 allow and sm_86 and sm_89 (99 KiB) do not: the
+// call layer says so and names `pipec compile --attention rows`.
 //
 // The scores live in shared memory between the two products of a tile
 // (WMMA fragments hide which lane holds which element), which costs
@@ -222,13 +226,15 @@ __global__ void __launch_bounds__(kThreads)
     const float mNew = fmaxf(m, mx);
     // m = -inf (nothing seen yet) gives 0: the output is still zero.
     const float alpha = mNew == -INFINITY ? 1.0f : expf(m - mNew);
+    // The row sum adds p in fp32 (lse must hold to 1e-5; the bf16 p
+    // would put 2^-9 on every term), the product with v takes it in bf16.
     float sum = 0.0f;
     for (int c = 0; c < kCols / 2; ++c) {
       const int col = half * (kCols / 2) + c;
       const float x = sw[r * L::kSLd + col];
-      const bf16 p = __float2bfloat16_rn(x == -INFINITY ? 0.0f : expf(x - mNew));
-      pw[r * L::kPLd + col] = p;
-      sum += __bfloat162float(p);
+      const float p = x == -INFINITY ? 0.0f : expf(x - mNew);
+      pw[r * L::kPLd + col] = __float2bfloat16_rn(p);
+      sum += p;
     }
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     l = l * alpha + sum;
@@ -449,8 +455,8 @@ inline bool shapeOk(const AttentionShape &s) {
   return s.batch >= 0 && s.seqQ >= 0 && s.seqKV >= 0 && s.heads > 0 &&
          s.kvHeads > 0 && s.heads % s.kvHeads == 0 &&
          flashAttentionSupports(s.headDim) && s.heads <= 65535 &&
-         s.batch <= 65535 && s.seqQ / kRows < (int64_t(1) << 31) &&
-         s.seqKV / kRows < (int64_t(1) << 31);
+         s.batch <= 65535 && (s.seqQ + kRows - 1) / kRows <= INT32_MAX &&
+         (s.seqKV + kRows - 1) / kRows <= INT32_MAX;
 }
 inline bool aligned(const void *p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
@@ -519,6 +525,19 @@ cudaError_t backward(bf16 *dq, bf16 *dk, bf16 *dv, float *dRow,
 }
 
 } // namespace flash
+
+int64_t flashAttentionSharedBytes(int64_t headDim) {
+  using L64 = flash::Layout<64>;
+  using L128 = flash::Layout<128>;
+  auto most = [](size_t a, size_t b, size_t c) {
+    return int64_t(a > b ? (a > c ? a : c) : (b > c ? b : c));
+  };
+  if (headDim == 64)
+    return most(L64::kForward, L64::kBackwardQ, L64::kBackwardKV);
+  if (headDim == 128)
+    return most(L128::kForward, L128::kBackwardQ, L128::kBackwardKV);
+  return 0;
+}
 
 cudaError_t flashAttentionForward(bf16 *out, float *lse, const bf16 *q,
                                   const bf16 *k, const bf16 *v,

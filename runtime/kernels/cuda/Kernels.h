@@ -192,6 +192,9 @@ cudaError_t attentionBackwardB(__nv_bfloat16 *dq, __nv_bfloat16 *dk,
 // takes, tensors 16-byte aligned (the arena aligns them to 256); otherwise
 // cudaErrorInvalidValue. The backward's `dRow` is fp32 scratch of
 // batch * heads * seqQ (D = dout . out per query row).
+/// The most dynamic shared memory a block of the tiled kernels asks at
+/// `headDim` (0 for a head size they are not built for).
+int64_t flashAttentionSharedBytes(int64_t headDim);
 cudaError_t flashAttentionForward(__nv_bfloat16 *out, float *lse,
                                   const __nv_bfloat16 *q,
                                   const __nv_bfloat16 *k,
