@@ -22,7 +22,8 @@
 #       host moving the messages (--transport local) the same bits over 10
 #       steps, gpt-tiny with one head of 64 (the tiled tensor-core
 #       attention) at S = 1 and S = 2 bit for bit over 20 steps and within
-#       1e-3 of its emulated run, S = 1 under --profile (every kernel timed by CUDA events
+#       1e-3 of its emulated run, S = 1 and S = 4 under --cuda-graphs
+#       the uncaptured bits over 10 steps, S = 1 under --profile (every kernel timed by CUDA events
 #       against the card's ceilings; the calls as the plan makes them, the
 #       unprofiled bits), the nccl transport's device half (the ordered-sum kernel,
 #       NCCL's one-rank communicators: pipec-nccl-check), S = 1 over
@@ -42,7 +43,7 @@
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
@@ -204,6 +205,27 @@ case "$mode" in
       fi
     else
       note s4_cuda_local_equals_host_moved null "no S = 4 run or no time left"
+    fi
+    # --cuda-graphs (issue 19 item 3): each function captured once and
+    # replayed; S = 1 and S = 4 must keep the uncaptured bits over 10
+    # steps; the median steps both ways are reported.
+    if [ -f "$out/s1/metrics.jsonl" ] && [ -f "$out/s4/metrics.jsonl" ] && [ "$(left)" -gt 40 ]; then
+      for name in s1 s4; do
+        timeout 30 "$dir/$name/pipec-plan" --plan "$dir/$name" --data "$dir/data.txt" --steps 10 \
+          --cuda-graphs --log-dir "$out/$name-graphs" --quiet > "$out/$name-graphs.log" 2>&1
+        code=$?
+        head -10 "$out/$name/metrics.jsonl" > "$out/$name-first10.jsonl"
+        if [ $code -eq 0 ]; then
+          r=$(python3 "$dir/compare_metrics.py" "$out/$name-graphs/metrics.jsonl" "$out/$name-first10.jsonl" --steps 10)
+          ok=$?
+          t=$(python3 -c "import json, statistics, sys; m = lambda f: statistics.median([json.loads(l)['step_time_s'] for l in open(f)][2:]); print('median step %.2f ms uncaptured, %.2f ms with graphs' % (1e3 * m(sys.argv[1]), 1e3 * m(sys.argv[2])))" "$out/$name-first10.jsonl" "$out/$name-graphs/metrics.jsonl" 2>&1)
+          [ $ok -eq 0 ] && note ${name}_graphs_bitwise true "$r; $t" || note ${name}_graphs_bitwise false "$r"
+        else
+          note ${name}_graphs_bitwise false "exit $code: $(tail -c 300 "$out/$name-graphs.log")"
+        fi
+      done
+    else
+      note s1_graphs_bitwise null "no S = 1 and S = 4 runs or no time left"
     fi
     # The tiled attention in training (head size 64, two tiles): S = 1 and
     # S = 2 bit for bit over 20 steps, within 1e-3 of the emulated run.

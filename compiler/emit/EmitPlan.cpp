@@ -154,6 +154,25 @@ struct Syntax {
     return "  if (pipert::cpu::Status s = pipert::cuda::call::zeroBytes(C, " +
            dst + ", " + std::to_string(n) + ");\n      !s.ok())\n    return s;\n";
   }
+  /// The start of a function's kernel calls (cuda): under --cuda-graphs
+  /// they are captured once per `args` (the function's pointers) and
+  /// replayed as one graph (runtime/kernels/cuda/GraphReplay.h); the host's
+  /// copies into the arena come before this. Closed by graphEnd.
+  std::string graphBegin(const std::string &what,
+                         const std::string &args) const {
+    if (!cuda)
+      return "";
+    return "  pipert::cuda::Replay replay(C.graphs, C.stream, \"" + what +
+           "\", {" + args +
+           "}, pipert::threadKernelTimes != nullptr);\n"
+           "  if (!replay.replaying()) {\n";
+  }
+  std::string graphEnd() const {
+    if (!cuda)
+      return "";
+    return "  }\n  if (pipert::cpu::Status s = replay.finish(); !s.ok())\n"
+           "    return s;\n";
+  }
   /// Waits for the rank's device work (cuda): after it, host code may touch
   /// what the kernels wrote; every cuda function ends with it.
   std::string sync(const std::string &what) const {
@@ -307,7 +326,14 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
                         in.kind == HostInput::Tokens ? "tokens" : "targets",
                         in.bytes);
   }
-  os << body[0];
+  // The regions' pointers and mb (the loss slot) name a graph.
+  const std::string regions =
+      "A, R[0], R[1], R[2], R[3], R[4], R[5]";
+  static_assert(kRegions == 6, "the graph key lists every region");
+  const std::string cs = std::to_string(c);
+  os << sx.graphBegin("chunk " + cs + " F",
+                      regions + ", (const void *)(intptr_t)mb")
+     << body[0];
   for (const Copy &cp : ch.forwardCopies[0])
     os << copyStmt(sx, cp);
   if (ch.lossValue)
@@ -315,20 +341,22 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
         "((double *)(A + " + std::to_string(rk.lossOffset) + ") + mb)",
         placePtr(ch.lossValue.getType(), ch.loc.lookup(ch.lossValue)),
         cast<ShapedType>(ch.lossValue.getType()).getElementType());
-  os << sx.sync("chunk " + std::to_string(c) + " F");
+  os << sx.graphEnd() << sx.sync("chunk " + cs + " F");
   os << "  return pipert::cpu::Status::success();\n}\n\n";
   os << "pipert::cpu::Status pipec_c" << c
      << "_bwdB(const pipert::KernelContext *ctx, uint8_t *A, uint8_t *const "
         "*R) {\n  (void)ctx; (void)A; (void)R;\n"
-     << sx.frame() << body[1];
+     << sx.frame() << sx.graphBegin("chunk " + cs + " B", regions)
+     << body[1];
   for (const Copy &cp : ch.forwardCopies[1])
     os << copyStmt(sx, cp);
-  os << sx.sync("chunk " + std::to_string(c) + " B")
+  os << sx.graphEnd() << sx.sync("chunk " + cs + " B")
      << "  return pipert::cpu::Status::success();\n}\n\n";
   os << "pipert::cpu::Status pipec_c" << c
      << "_bwdW(const pipert::KernelContext *ctx, uint8_t *A, uint8_t *const "
         "*R) {\n  (void)ctx; (void)A; (void)R;\n"
-     << sx.frame() << body[2] << sx.sync("chunk " + std::to_string(c) + " W")
+     << sx.frame() << sx.graphBegin("chunk " + cs + " W", regions)
+     << body[2] << sx.graphEnd() << sx.sync("chunk " + cs + " W")
      << "  return pipert::cpu::Status::success();\n}\n";
   // Text generation (pipec-run --sample) reads the logits F leaves behind
   // (in gpt-tiny a scratch temporary: the fused loss op computes dlogits in
@@ -552,7 +580,10 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
       if (failed(sx.call(call, ptr, prepare, instances, used)))
         return failure();
     }
-    os << prepare << sx.sync("rank " + std::to_string(r) + " gradients")
+    os << sx.graphBegin("rank " + std::to_string(r) + " gradients",
+                        "A, data")
+       << prepare << sx.graphEnd()
+       << sx.sync("rank " + std::to_string(r) + " gradients")
        << "  return st;\n}\n\n";
     instances.optimizerStepStarts.push_back(instances.calls.size());
 
@@ -570,6 +601,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
     };
     if (sx.cuda) {
       opt += sx.copy(scalarSlot("int64_t"), "&step", 8);
+      opt += sx.graphBegin("rank " + std::to_string(r) + " optimizer", "A");
       if (optimizer.getNumArguments() > 0)
         where[optimizer.getArgument(0)] =
             "((int64_t *)(A + " + std::to_string(rk.scalarsOffset) + "))";
@@ -641,7 +673,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
     // The accumulators start the next step at zero (docs/AUTODIFF.md).
     if (rk.accBytes)
       opt += sx.zero("A + " + std::to_string(rk.accBase), rk.accBytes);
-    opt += sx.sync("rank " + std::to_string(r) + " optimizer");
+    opt += sx.graphEnd() + sx.sync("rank " + std::to_string(r) + " optimizer");
     os << opt << "  return st;\n}\n\n";
 
     // Begin (cuda): the working copies from the masters, before step 0 and

@@ -32,6 +32,7 @@ const char *const kUsage =
     "[--resume FILE|DIR] [--checkpoint-dir DIR [--checkpoint-every N] "
     "[--keep K]] [--plan DIR] [--shadow] "
     "[--cores N] [--trace-steps N] [--trace-kernels] [--profile] "
+    "[--cuda-graphs] "
     "[--timeout-ms MS] "
     "[--quiet] "
     "[--transport local|cuda-local|mpi|nccl [--rendezvous R] "
@@ -133,6 +134,8 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       a.traceKernels = true;
     else if (k == "--profile")
       a.profile = true;
+    else if (k == "--cuda-graphs")
+      a.cudaGraphs = true;
     else if (k == "--trace-steps")
       ok = number(a.traceSteps, 1, kMaxTraceSteps);
     else {
@@ -170,6 +173,11 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
     error = "--save-state needs the local transport (one process writes "
             "every rank's moments); with --transport " + a.transport +
             " use --checkpoint-dir, where each process writes its rank's part";
+    return false;
+  }
+  if (a.cudaGraphs && a.transport == "mpi") {
+    error = "--cuda-graphs is an option of cuda plans, which do not run "
+            "over mpi (--transport nccl is theirs)";
     return false;
   }
   if (a.transport != "nccl" && (!a.rendezvous.empty() || watchdogGiven)) {

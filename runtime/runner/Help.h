@@ -66,6 +66,14 @@ whole or not at all.
                         bytes at the ceilings this machine showed in the
                         same run: the target's GEMM, a large copy); with
                         --log-dir also DIR/kernel_profile.json
+  --cuda-graphs         a cuda plan captures each of its functions (a
+                        chunk's F, B or W for one micro-batch's buffers, a
+                        rank's gradients and optimizer) the first time it
+                        runs and replays it as one CUDA graph afterwards:
+                        one launch instead of one per kernel, the same bits
+                        (off by default until a GPU run has held it to the
+                        uncaptured bits; --profile's timed steps run
+                        uncaptured)
   --timeout-ms MS       a wait longer than MS is an error naming the ranks
                         (default 60000)
   --quiet               no progress lines

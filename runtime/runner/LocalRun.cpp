@@ -20,6 +20,9 @@ namespace pipecrun {
 int runLocal(const Args &a) {
   const PlanTarget *target = pipecPlanCode.target;
   const bool deviceQueues = target && target->createQueues;
+  if (a.cudaGraphs && !(target && target->enableGraphs))
+    return fail("--cuda-graphs: an option of cuda plans; this plan's ranks "
+                "run on the cpu");
   if (a.transport == "cuda-local" && !deviceQueues)
     return fail("--transport cuda-local: the transport of a cuda plan; this "
                 "plan's ranks run on the cpu (--transport local)");
@@ -39,7 +42,7 @@ int runLocal(const Args &a) {
   PlanKernels kernels(pipecPlanCode, m, batcher);
   if (std::string missing = kernels.missingSlot(); !missing.empty())
     return fail(a.plan + "/manifest.json: no buffer " + missing);
-  if (std::string e = kernels.start(*exec); !e.empty())
+  if (std::string e = kernels.start(*exec, a.cudaGraphs); !e.empty())
     return fail(e);
   // Destroyed before `kernels`, whose target states the queues use.
   std::unique_ptr<pipert::DeviceQueues> queues;

@@ -77,7 +77,7 @@ int runNccl(const Args &a) {
     return failHere(error);
   const pipert::Manifest &m = exec->manifest();
   PlanKernels kernels(pipecPlanCode, m, batcher);
-  if (std::string e = kernels.start(*exec); !e.empty())
+  if (std::string e = kernels.start(*exec, a.cudaGraphs); !e.empty())
     return failHere(e);
   std::vector<pipert::Stream> streams;
   for (int32_t r = 0; r < m.ranks; ++r)

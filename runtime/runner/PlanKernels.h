@@ -57,7 +57,9 @@ public:
   /// loaded: the target's state of every rank this process holds (the
   /// cuda target: device, stream, GEMMs), then each rank's begin (the
   /// working copies). "" or what failed, naming the rank.
-  std::string start(pipert::Executor &exec) {
+  /// With `graphs`, each rank captures its generated functions as CUDA
+  /// graphs (--cuda-graphs; PlanTarget::enableGraphs).
+  std::string start(pipert::Executor &exec, bool graphs = false) {
     const int32_t ranks = exec.manifest().ranks;
     states.assign(size_t(ranks), nullptr);
     for (int32_t r = 0; r < ranks; ++r) {
@@ -69,6 +71,8 @@ public:
         if (!states[size_t(r)])
           return "rank " + std::to_string(r) + ": " + code.target->name +
                  ": " + error;
+        if (graphs && code.target->enableGraphs)
+          code.target->enableGraphs(states[size_t(r)]);
       }
       if (code.ranks[r % pipelineRanks].begin) {
         pipert::KernelContext kc{r, states[size_t(r)]};

@@ -51,6 +51,9 @@ struct Args {
   /// --profile: --trace-kernels, the machine's ceilings measured first,
   /// and the table of kernels against them at the end (Profile.cpp).
   bool profile = false;
+  /// --cuda-graphs: each generated function's launches captured once and
+  /// replayed as one CUDA graph (cuda plans; GraphReplay.h).
+  bool cudaGraphs = false;
   int64_t traceSteps = 3; ///< --trace-steps
   int32_t cores = 0;
   int64_t timeoutMs = 60000;

@@ -107,6 +107,10 @@ struct PlanTarget {
   pipert::Transport *(*createNccl)(const pipert::NcclSetup &setup,
                                    void *rankState, char *error,
                                    int64_t errorBytes) = nullptr;
+  /// pipec-plan --cuda-graphs: the rank whose state (createRank's) is
+  /// `state` captures each generated function's launches once and replays
+  /// them as one graph (runtime/kernels/cuda/GraphReplay.h).
+  void (*enableGraphs)(void *state) = nullptr;
 };
 
 /// The whole plan.

@@ -19,6 +19,7 @@
 #include "kernels/cpu/RopeAngles.h"
 #include "kernels/cpu/Status.h"
 #include "kernels/cuda/Gemm.h"
+#include "kernels/cuda/GraphReplay.h"
 #include "kernels/cuda/KernelEvents.h"
 #include "kernels/cuda/Kernels.h"
 
@@ -39,31 +40,53 @@ using bf16 = __nv_bfloat16;
 
 /// The rotary embedding's fp32 angle tables of one (seq, headDim, theta),
 /// computed once per rank on the host with the cpu kernels' ropeAngles
-/// (double, rounded once) and copied into the call's scratch.
+/// (double, rounded once) and copied into the call's scratch. They live in
+/// pinned host memory that never changes, so the copy can be captured in a
+/// CUDA graph (GraphReplay.h) and replayed.
 class RopeTables {
 public:
-  const std::vector<float> &cos(int64_t seq, int64_t headDim, double theta) {
-    return get(seq, headDim, theta).first;
-  }
-  const std::vector<float> &sin(int64_t seq, int64_t headDim, double theta) {
-    return get(seq, headDim, theta).second;
-  }
-
-private:
-  using Tables = std::pair<std::vector<float>, std::vector<float>>;
-  Tables &get(int64_t seq, int64_t headDim, double theta) {
+  struct Tables {
+    float *cos = nullptr, *sin = nullptr; ///< pinned; null until made
+    size_t n = 0;
+    Tables() = default;
+    Tables(const Tables &) = delete;
+    Tables &operator=(const Tables &) = delete;
+    ~Tables() {
+      if (cos)
+        cudaFreeHost(cos);
+      if (sin)
+        cudaFreeHost(sin);
+    }
+  };
+  /// The tables of (seq, headDim, theta), made on first use; null members
+  /// when pinned memory cannot be had.
+  const Tables &get(int64_t seq, int64_t headDim, double theta) {
     uint64_t bits;
     std::memcpy(&bits, &theta, sizeof bits);
     Tables &t = tables[{seq, headDim, bits}];
-    if (t.first.empty() && seq * (headDim / 2) > 0) {
+    if (!t.cos && seq * (headDim / 2) > 0) {
       size_t n = size_t(seq * (headDim / 2));
       std::vector<double> c(n), s(n);
       pipert::cpu::ropeAngles(c.data(), s.data(), seq, headDim, theta);
-      t.first.assign(c.begin(), c.end());
-      t.second.assign(s.begin(), s.end());
+      void *pc = nullptr, *ps = nullptr;
+      if (cudaMallocHost(&pc, n * sizeof(float)) != cudaSuccess ||
+          cudaMallocHost(&ps, n * sizeof(float)) != cudaSuccess) {
+        if (pc)
+          cudaFreeHost(pc);
+        return t;
+      }
+      t.cos = static_cast<float *>(pc);
+      t.sin = static_cast<float *>(ps);
+      t.n = n;
+      for (size_t i = 0; i < n; ++i) {
+        t.cos[i] = float(c[i]);
+        t.sin[i] = float(s[i]);
+      }
     }
     return t;
   }
+
+private:
   std::map<std::tuple<int64_t, int64_t, uint64_t>, Tables> tables;
 };
 
@@ -75,6 +98,9 @@ struct Context {
   RopeTables *rope = nullptr;
   /// The rank's timing events (pipec-plan --profile; KernelEvents.h).
   KernelEvents *events = nullptr;
+  /// The rank's captured functions (pipec-plan --cuda-graphs;
+  /// GraphReplay.h); null: every kernel launched one by one.
+  GraphCache *graphs = nullptr;
 };
 
 /// Times the enclosing kernel call of the generated code on the rank's
@@ -239,15 +265,19 @@ inline Status ropeCall(const Context &c, P y, P cosT, P sinT, P x,
   if (!c.rope || headDim % 2 != 0)
     return Status::failure(std::string(kernel) +
                            ": no angle tables (an odd head size?)");
-  const std::vector<float> &ct = c.rope->cos(seq, headDim, theta);
-  const std::vector<float> &st = c.rope->sin(seq, headDim, theta);
-  size_t bytes = ct.size() * sizeof(float);
-  PIPERT_CUDA_CALL(cudaMemcpyAsync(cosT, ct.data(), bytes,
-                                   cudaMemcpyHostToDevice, c.stream),
-                   kernel);
-  PIPERT_CUDA_CALL(cudaMemcpyAsync(sinT, st.data(), bytes,
-                                   cudaMemcpyHostToDevice, c.stream),
-                   kernel);
+  const RopeTables::Tables &t = c.rope->get(seq, headDim, theta);
+  if (!t.cos && seq * (headDim / 2) > 0)
+    return Status::failure(std::string(kernel) +
+                           ": no pinned host memory for the angle tables");
+  size_t bytes = t.n * sizeof(float);
+  if (bytes > 0) {
+    PIPERT_CUDA_CALL(cudaMemcpyAsync(cosT, t.cos, bytes,
+                                     cudaMemcpyHostToDevice, c.stream),
+                     kernel);
+    PIPERT_CUDA_CALL(cudaMemcpyAsync(sinT, t.sin, bytes,
+                                     cudaMemcpyHostToDevice, c.stream),
+                     kernel);
+  }
   return check(rope(y, x, cosT, sinT, batch, seq, heads, headDim, transpose,
                     c.stream),
                kernel);

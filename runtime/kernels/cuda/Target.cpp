@@ -20,6 +20,7 @@ struct RankState : call::Context {
   std::unique_ptr<Gemm> gemmOwner;
   call::RopeTables ropeTables;
   KernelEvents kernelEvents;
+  GraphCache graphCache;
 };
 
 void setError(char *error, int64_t bytes, const std::string &text) {
@@ -124,6 +125,12 @@ void *allocateArena(int32_t rank, int64_t bytes, char *error,
 
 void freeArena(void *arena) { cudaFree(arena); }
 
+void enableGraphs(void *state) {
+  auto *s = static_cast<RankState *>(static_cast<call::Context *>(state));
+  if (s)
+    s->graphs = &s->graphCache;
+}
+
 // Host code's way into the arenas (PlanTarget::copy), done when it
 // returns. Not plain cudaMemcpy: it may return before a device-to-device
 // copy lands, or while a pageable host-to-device one is still on its way
@@ -149,8 +156,9 @@ bool copy(void *dst, const void *src, int64_t bytes, char *error,
 } // namespace
 
 pipecrun::PlanTarget planTarget() {
-  return {createRank, destroyRank, allocateArena, freeArena, copy,
-          "cuda",     createQueues, pinDevice,    createNccl};
+  return {createRank, destroyRank,  allocateArena, freeArena,
+          copy,       "cuda",       createQueues,  pinDevice,
+          createNccl, enableGraphs};
 }
 
 } // namespace pipert::cuda

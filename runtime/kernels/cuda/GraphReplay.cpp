@@ -1,0 +1,83 @@
+//===- GraphReplay.cpp - a generated function's launches as one CUDA graph -===//
+
+#include "kernels/cuda/GraphReplay.h"
+
+#include <cstdio>
+
+namespace pipert::cuda {
+
+GraphCache::~GraphCache() {
+  for (auto &entry : execs)
+    cudaGraphExecDestroy(entry.second);
+}
+
+cudaGraphExec_t GraphCache::find(const std::string &key) const {
+  auto it = execs.find(key);
+  return it == execs.end() ? nullptr : it->second;
+}
+
+void GraphCache::add(const std::string &key, cudaGraphExec_t exec) {
+  execs[key] = exec;
+}
+
+Replay::Replay(GraphCache *cache, cudaStream_t stream, const char *what,
+               std::initializer_list<const void *> args, bool uncaptured)
+    : cache(uncaptured ? nullptr : cache), stream(stream), what(what) {
+  if (!this->cache)
+    return;
+  key = what;
+  char hex[24];
+  for (const void *a : args) {
+    std::snprintf(hex, sizeof hex, "/%p", a);
+    key += hex;
+  }
+  if (cudaGraphExec_t exec = this->cache->find(key)) {
+    error = cudaGraphLaunch(exec, stream);
+    replayed = true;
+    return;
+  }
+  // Relaxed: the calls may make host-side requests that a global capture
+  // refuses (cudaFuncSetAttribute, cuBLASLt planning a new shape).
+  error = cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed);
+  capturing = error == cudaSuccess;
+}
+
+Replay::~Replay() {
+  if (!capturing)
+    return;
+  // A call failed mid-capture: end it, so the stream is usable for the
+  // failure's report.
+  cudaGraph_t graph = nullptr;
+  cudaStreamEndCapture(stream, &graph);
+  if (graph)
+    cudaGraphDestroy(graph);
+}
+
+pipert::cpu::Status Replay::finish() {
+  auto failed = [&](const char *step) {
+    return pipert::cpu::Status::failure(std::string(what) + ": CUDA graph (" +
+                                        step + "): " +
+                                        cudaGetErrorString(error));
+  };
+  if (error != cudaSuccess)
+    return failed(replayed ? "launch" : "capture");
+  if (!capturing)
+    return pipert::cpu::Status::success();
+  cudaGraph_t graph = nullptr;
+  error = cudaStreamEndCapture(stream, &graph);
+  capturing = false;
+  if (error != cudaSuccess)
+    return failed("end of capture");
+  cudaGraphExec_t exec = nullptr;
+  error = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (error != cudaSuccess)
+    return failed("instantiate");
+  cache->add(key, exec);
+  error = cudaGraphLaunch(exec, stream);
+  if (error != cudaSuccess)
+    return failed("first launch");
+  return pipert::cpu::Status::success();
+}
+
+} // namespace pipert::cuda
