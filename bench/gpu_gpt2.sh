@@ -3,32 +3,37 @@
 # (bench/jax_gpt2_gpu.py) on the same card, batch and sequence; it measures
 # and prints, it asserts no speed (docs/PERFORMANCE.md).
 #   bench/gpu_gpt2.sh --prepare DIR [--bin BIN] [--data FILE] [--microbatches M]
+#                     [--llmc LLMC_CHECKOUT]
 #       on the build machine (nvcc, no GPU): the cuda plan of
 #       models/gpt2-124m.json (S = 1, B x T = 4 x 1024 from the model, M
 #       micro-batches, default 1) built into DIR/g124 by BIN/pipec, the data
-#       (default ../shared/data/tinyshakespeare.txt) beside it
+#       (default ../shared/data/tinyshakespeare.txt) beside it; with
+#       --llmc, llm.c's train_gpt2cu built from that checkout and the
+#       same tokens as an llm.c shard
 #   bench/gpu_gpt2.sh --run DIR [OUT] [--steps N]
 #       on the GPU machine, each run bounded (120, 90, 200 s): N pipec steps
 #       (default 10; the median step after the first two is timed), 3 more
 #       under --profile (the kernels' CUDA-event times against the card's
-#       measured ceilings, OUT/g124-profile/kernel_profile.json), then
+#       measured ceilings, OUT/g124-profile/kernel_profile.json), llm.c's
+#       12 steps at the same B, T and tokens a step where prepared, then
 #       JAX's jitted step at the same B, T and M (its own warm-up and 10
 #       timed steps); a JSON line with both and their ratio into
 #       OUT/gpu-gpt2.json (OUT: default $OUT, else DIR/out)
 # Exit: 0 measured, 1 a run failed, 2 bad usage or no prepared plan.
 set -uo pipefail
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 case "$mode" in
 --prepare)
-  bin=build/bin data=$root/../shared/data/tinyshakespeare.txt mb=1
+  bin=build/bin data=$root/../shared/data/tinyshakespeare.txt mb=1 llmc=
   shift 2
   while [ $# -gt 0 ]; do
     case "$1" in
       --bin) bin=${2:?--bin needs a folder}; shift 2 ;;
+      --llmc) llmc=${2:?--llmc needs a checkout of karpathy/llm.c}; shift 2 ;;
       --data) data=${2:?--data needs a file}; shift 2 ;;
       --microbatches) mb=${2:?--microbatches needs a number}; shift 2 ;;
       *) usage >&2; exit 2 ;;
@@ -48,6 +53,26 @@ case "$mode" in
   # sources, no symbols.
   rm -rf "$dir/g124/third_party" "$dir/g124/runtime" "$dir/g124"/*.o
   strip "$dir/g124/pipec-plan" 2>/dev/null || true
+  # llm.c's train_gpt2cu, the peer issue 19 names, built here for sm_90
+  # from a checkout (not vendored), without NCCL, MPI or cuDNN, its one
+  # CUDA 13 incompatibility patched in a copy (cudaMemAdvise takes a
+  # cudaMemLocation now); it reads the same tokens as pipec (the text's
+  # bytes) from an llm.c shard.
+  rm -rf "$dir/llmc"
+  if [ -n "$llmc" ]; then
+    [ -f "$llmc/train_gpt2.cu" ] || { echo "gpu_gpt2: --llmc $llmc: no train_gpt2.cu there" >&2; exit 1; }
+    work=$(mktemp -d); cp -r "$llmc"/. "$work/"
+    sed -i 's/cudaMemAdviseSetPreferredLocation, cudaCpuDeviceId)/cudaMemAdviseSetPreferredLocation, cudaMemLocation{cudaMemLocationTypeHost, 0})/' \
+      "$work/llmc/cuda_utils.cuh"
+    mkdir -p "$dir/llmc"
+    if ! PATH=/usr/local/cuda/bin:$PATH make -C "$work" train_gpt2cu GPU_COMPUTE_CAPABILITY=90 NO_MULTI_GPU=1 NO_USE_MPI=1 \
+        USE_CUDNN=0 NVCC_LDFLAGS="-lcublas -lcublasLt" > "$dir/llmc/build.log" 2>&1; then
+      tail -20 "$dir/llmc/build.log" >&2; rm -rf "$work"; echo "gpu_gpt2: building llm.c's train_gpt2cu failed" >&2; exit 1
+    fi
+    cp "$work/train_gpt2cu" "$dir/llmc/"; strip "$dir/llmc/train_gpt2cu" 2>/dev/null || true
+    git -C "$llmc" rev-parse --short HEAD > "$dir/llmc/commit" 2>/dev/null || echo unknown > "$dir/llmc/commit"
+    rm -rf "$work"
+  fi
   echo "gpu_gpt2: prepared $dir/g124 (M = $mb); on the GPU machine: bash bench/gpu_gpt2.sh --run $dir"
   ;;
 --run)
@@ -77,6 +102,18 @@ case "$mode" in
       --log-dir "$out/g124-profile" --quiet > "$out/g124-profile.txt" 2>&1 \
       && head -25 "$out/g124-profile.txt" || echo "gpu_gpt2: the profiled run failed: $(tail -c 400 "$out/g124-profile.txt")"
   fi
+  # llm.c at the same B, T and tokens a step (-d: no accumulation beyond
+  # the micro-batches), its own defaults otherwise (GELU fusion and
+  # recompute as it ships), a random GPT-2 124M (-e d12).
+  if [ -x "$dir/llmc/train_gpt2cu" ]; then
+    # The shard is written here, not carried (2 bytes a token).
+    python3 -c "import struct, sys; t = open(sys.argv[1], 'rb').read(); h = [20240520, 1, len(t)] + [0] * 253; open(sys.argv[2], 'wb').write(struct.pack('<256i', *h) + b''.join(struct.pack('<H', b) for b in t))" \
+      "$dir/data.txt" "$out/llmc-tokens.bin"
+    timeout 120 "$dir/llmc/train_gpt2cu" -e d12 -b 4 -t 1024 -d $((4096 * mb)) -x 12 -v 1000 -m 1 -s 0 -h 0 \
+      -i "$out/llmc-tokens.bin" -j "$out/llmc-tokens.bin" > "$out/llmc.log" 2>&1 \
+      || echo "gpu_gpt2: llm.c's run failed: $(tail -c 400 "$out/llmc.log")"
+    grep "^step" "$out/llmc.log" | tail -3
+  fi
   timeout 200 python3 "$root/bench/jax_gpt2_gpu.py" --batch 4 --seq 1024 --microbatches "$mb" --steps 10 --warmup 2 \
     --json "$out/jax.json" > "$out/jax.log" 2>&1 || { echo "gpu_gpt2: the JAX run failed: $(tail -c 400 "$out/jax.log")"; rc=1; }
   tail -3 "$out/jax.log"
@@ -101,6 +138,16 @@ try:
 except (OSError, KeyError, ValueError):
     pass
 try:
+    # "step    N/M | loss ... | 123.45 ms | ..% bf16 MFU | ... tok/s"
+    import re
+    ms = [float(m.group(1)) for m in re.finditer(r"^step\s+\d+/\d+ \|.*\| ([0-9.]+) ms \|",
+                                                 (out / "llmc.log").read_text(), re.M)]
+    if ms:
+        t = statistics.median(ms[2:] or ms) / 1e3
+        row["llmc"] = {"step_s": t, "tokens_per_s": 4 * 1024 * mb / t, "steps": len(ms)}
+except OSError:
+    pass
+try:
     row["jax"] = json.loads((out / "jax.json").read_text())
 except (OSError, ValueError) as e:
     row["jax"] = {"error": str(e)}
@@ -116,7 +163,10 @@ N, L, C, T = 124439808, 12, 768, 1024
 per_token = 6 * N + 6 * L * C * T
 gemm = row.get("pipec_profile", {}).get("ceilings", {}).get("gemm_flops_per_s")
 row["mfu_formula"] = {"flops_per_token": per_token, "N": N, "peak_flops": 989e12, "measured_gemm_flops": gemm}
-for side, tps in (("pipec", p), ("jax", j)):
+l = row.get("llmc", {}).get("tokens_per_s")
+if p and l:
+    row["pipec_over_llmc"] = p / l
+for side, tps in (("pipec", p), ("jax", j), ("llmc", l)):
     if tps:
         row[side]["mfu_llmc"] = tps * per_token / 989e12
         if gemm:

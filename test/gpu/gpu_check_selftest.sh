@@ -13,16 +13,21 @@ if [ ! -f "$data" ]; then
 fi
 bash "$root/scripts/gpu-check.sh" --prepare "$work/gpu" --bin "$bin" --data "$data" || exit 1
 for f in pipec-cuda-harness pipec-nccl-check pipec-run gpu-check.sh commit data.txt compare_metrics.py \
-         s1/pipec-plan s1/manifest.json s1/CMakeLists.txt s4/pipec-plan s2/pipec-plan \
-         d2s1/pipec-plan d2s2/pipec-plan s1m16/pipec-plan dp_contract.py check_profile.py \
-         h64s1/pipec-plan h64s2/pipec-plan ref-h64/metrics.jsonl \
+         dp_contract.py check_profile.py plans.tgz ref-h64/metrics.jsonl \
          ref-bf16/metrics.jsonl ref-f32/metrics.jsonl; do
   [ -e "$work/gpu/$f" ] || { echo "prepare left out $f"; exit 1; }
+done
+# The plans travel packed; each with its executable.
+packed=$(tar tzf "$work/gpu/plans.tgz")
+for f in s1/pipec-plan s1/manifest.json s1/CMakeLists.txt s1/kernel_calls.json s4/pipec-plan s2/pipec-plan \
+         d2s1/pipec-plan d2s2/pipec-plan s1m16/pipec-plan v131/pipec-plan h64s1/pipec-plan h64s2/pipec-plan; do
+  grep -qx "$f" <<< "$packed" || { echo "plans.tgz left out $f"; exit 1; }
 done
 # The references hold the 50 steps the GPU runs are compared with.
 [ "$(wc -l < "$work/gpu/ref-bf16/metrics.jsonl")" -eq 50 ] || { echo "the bf16 reference does not hold 50 steps"; exit 1; }
 bash "$work/gpu/gpu-check.sh" --run "$work/gpu" "$work/out"
 rc=$?
+[ -x "$work/gpu/s1/pipec-plan" ] || { echo "--run did not unpack the plans"; exit 1; }
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['harness_rc'] == $rc, d; print('gpu-check.json:', d)" "$work/out/gpu-check.json" || exit 1
 case $rc in
   0|3) exit 0 ;;

@@ -33,13 +33,25 @@ Replay::Replay(GraphCache *cache, cudaStream_t stream, const char *what,
   }
   if (cudaGraphExec_t exec = this->cache->find(key)) {
     error = cudaGraphLaunch(exec, stream);
+    stage = "launch";
     replayed = true;
     return;
   }
-  // Relaxed: the calls may make host-side requests that a global capture
-  // refuses (cudaFuncSetAttribute, cuBLASLt planning a new shape).
+  if (this->cache->firstRun(key)) {
+    this->cache = nullptr; // this call runs as it is
+    return;
+  }
+  // Relaxed: the calls may still make host-side requests that a global
+  // capture refuses (cudaFuncSetAttribute, cudaDeviceGetAttribute).
   error = cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed);
+  stage = "begin capture";
   capturing = error == cudaSuccess;
+  if (!capturing) {
+    // Skip the calls; finish() reports the error under this function's
+    // name (cleared here, so no launch reports it as its own).
+    (void)cudaGetLastError();
+    replayed = true;
+  }
 }
 
 Replay::~Replay() {
@@ -51,6 +63,7 @@ Replay::~Replay() {
   cudaStreamEndCapture(stream, &graph);
   if (graph)
     cudaGraphDestroy(graph);
+  (void)cudaGetLastError(); // the invalidated capture's, not the failure's
 }
 
 pipert::cpu::Status Replay::finish() {
@@ -60,7 +73,7 @@ pipert::cpu::Status Replay::finish() {
                                         cudaGetErrorString(error));
   };
   if (error != cudaSuccess)
-    return failed(replayed ? "launch" : "capture");
+    return failed(stage);
   if (!capturing)
     return pipert::cpu::Status::success();
   cudaGraph_t graph = nullptr;

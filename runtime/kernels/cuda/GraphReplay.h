@@ -15,6 +15,10 @@
 // Under --profile (or --trace-kernels) the timed steps run uncaptured,
 // each call between its events.
 //
+// Each function's first call with a set of arguments runs uncaptured, so
+// that lazy module loading, cuBLASLt's planning and pinned allocations
+// happen outside any capture; the second captures, later ones replay.
+//
 // The generated function reads:
 //   Replay replay(C, "chunk 0 F", {A, R[0], ...});
 //   if (!replay.replaying()) { ...the kernel calls... }
@@ -31,6 +35,7 @@
 
 #include <initializer_list>
 #include <map>
+#include <set>
 #include <string>
 
 namespace pipert::cuda {
@@ -47,17 +52,23 @@ public:
   cudaGraphExec_t find(const std::string &key) const;
   void add(const std::string &key, cudaGraphExec_t exec);
   size_t size() const { return execs.size(); }
+  /// True the first time `key` is asked: that call runs uncaptured.
+  bool firstRun(const std::string &key) { return warm.insert(key).second; }
 
 private:
   std::map<std::string, cudaGraphExec_t> execs;
+  std::set<std::string> warm;
 };
 
 /// One run of a generated function under a GraphCache (null: no graphs).
 class Replay {
 public:
   /// Replays the graph of (`what`, `args`) on `stream` if there is one;
-  /// otherwise starts capturing the function's launches, unless `cache`
-  /// is null or `uncaptured` (the kernels are being timed).
+  /// otherwise, unless `cache` is null or `uncaptured` (the kernels are
+  /// being timed), the first call with these arguments runs as it is (it
+  /// loads the kernels' modules, plans the GEMM shapes, makes rope's
+  /// pinned tables: nothing of that happens during a capture) and the
+  /// second captures its launches.
   Replay(GraphCache *cache, cudaStream_t stream, const char *what,
          std::initializer_list<const void *> args, bool uncaptured);
   ~Replay();
@@ -78,6 +89,7 @@ private:
   std::string key;
   bool replayed = false, capturing = false;
   cudaError_t error = cudaSuccess;
+  const char *stage = ""; ///< what `error` came from
 };
 
 } // namespace pipert::cuda
