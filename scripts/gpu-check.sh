@@ -22,8 +22,9 @@
 #       host moving the messages (--transport local) the same bits over 10
 #       steps, gpt-tiny with one head of 64 (the tiled tensor-core
 #       attention) at S = 1 and S = 2 bit for bit over 20 steps and within
-#       1e-3 of its emulated run, S = 1 and S = 4 under --cuda-graphs
-#       the uncaptured bits over 10 steps, S = 1 under --profile (every kernel timed by CUDA events
+#       1e-3 of its emulated run, S = 1, S = 4, the head-64 plan and
+#       llama-tiny under --cuda-graphs the uncaptured bits over 10 steps,
+#       S = 1 under --profile (every kernel timed by CUDA events
 #       against the card's ceilings; the calls as the plan makes them, the
 #       unprofiled bits), the nccl transport's device half (the ordered-sum kernel,
 #       NCCL's one-rank communicators: pipec-nccl-check), S = 1 over
@@ -43,14 +44,14 @@
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
 steps=50
 mb=8
 # The plan folders --prepare builds and packs into plans.tgz.
-plans="s1 s4 s2 d2s1 d2s2 s1m16 v131 h64s1 h64s2"
+plans="s1 s4 s2 d2s1 d2s2 s1m16 v131 h64s1 h64s2 ll1"
 
 case "$mode" in
 --prepare)
@@ -135,6 +136,13 @@ case "$mode" in
       echo "gpu-check: the $name plan does not call the tiled attention" >&2; exit 1; }
     slim $name
   done
+  # llama-tiny at S = 1 (rope from pinned angle tables, rmsnorm, SiLU,
+  # grouped-query heads): trained with and without --cuda-graphs.
+  rm -rf "$dir/ll1"
+  "$bin/pipec" compile "$root/models/llama-tiny.json" --target cuda --microbatches 4 --stages 1 -o "$dir/ll1" \
+    > "$dir/ll1.compile.log" 2>&1 || {
+    cat "$dir/ll1.compile.log" >&2; echo "gpu-check: compiling the ll1 cuda plan failed" >&2; exit 1; }
+  slim ll1
   rm -rf "$dir/ref-h64"
   "$bin/pipec" reference-train "$dir/gpt-h64.json" --data "$dir/data.txt" --steps 20 --microbatches 4 --storage bf16 \
     --log-dir "$dir/ref-h64" > "$dir/ref-h64.log" 2>&1 || {
@@ -239,9 +247,14 @@ case "$mode" in
     # replayed (the first call of each uncaptured, the second captured);
     # S = 1, S = 4 and the head-64 S = 1 must keep the uncaptured bits over 10
     # steps; the median steps both ways are reported.
-    # gpt-tiny with one head of 64 runs the tiled attention under graphs.
+    # gpt-tiny with one head of 64 runs the tiled attention under graphs,
+    # llama-tiny the rope tables' pinned copies (its uncaptured run first).
+    if [ -d "$dir/ll1" ] && [ "$(left)" -gt 40 ]; then
+      timeout 30 "$dir/ll1/pipec-plan" --plan "$dir/ll1" --data "$dir/data.txt" --steps 10 \
+        --log-dir "$out/ll1" --quiet > "$out/ll1.log" 2>&1 || echo "gpu-check: ll1: $(tail -c 300 "$out/ll1.log")"
+    fi
     if [ -f "$out/s1/metrics.jsonl" ] && [ -f "$out/s4/metrics.jsonl" ] && [ "$(left)" -gt 40 ]; then
-      for name in s1 s4 h64s1; do
+      for name in s1 s4 h64s1 ll1; do
         [ -f "$out/$name/metrics.jsonl" ] || continue
         timeout 30 "$dir/$name/pipec-plan" --plan "$dir/$name" --data "$dir/data.txt" --steps 10 \
           --cuda-graphs --log-dir "$out/$name-graphs" --quiet > "$out/$name-graphs.log" 2>&1
