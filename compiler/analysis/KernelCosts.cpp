@@ -15,13 +15,7 @@ namespace pipec {
 
 namespace {
 
-double bytesOf(Value v) {
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  if (!t)
-    return 0;
-  return double(t.getNumElements()) *
-         double((t.getElementTypeBitWidth() + 7) / 8);
-}
+double bytesOf(Value v) { return double(valueBytes(v)); }
 
 } // namespace
 

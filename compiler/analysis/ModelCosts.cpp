@@ -24,14 +24,16 @@ using namespace pipec::plan;
 
 namespace pipec {
 
-namespace {
-
-int64_t bytesOf(Value v) {
+int64_t valueBytes(Value v) {
   auto t = dyn_cast<RankedTensorType>(v.getType());
   if (!t)
     return 0;
   return t.getNumElements() * ((t.getElementTypeBitWidth() + 7) / 8);
 }
+
+namespace {
+
+int64_t bytesOf(Value v) { return valueBytes(v); }
 
 bool isParamValue(Value v) { return v.getDefiningOp<nn::ParamOp>() != nullptr; }
 

@@ -40,6 +40,9 @@ std::string buildModelCosts(mlir::func::FuncOp forward,
                             const CostOptions &options,
                             plan::ModelCosts &model);
 
+/// Bytes of a ranked tensor value as typed (0 for anything else).
+int64_t valueBytes(mlir::Value v);
+
 /// FLOPs of one micro-batch through `forward`: the sum of its ops' cost
 /// interface (what `pipec stats` prints).
 int64_t forwardFlops(mlir::func::FuncOp forward);

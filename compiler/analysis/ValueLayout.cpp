@@ -25,11 +25,6 @@ int64_t pipec::layout::arenaAlignment(llvm::StringRef target) {
   return target == "cuda" ? 256 : 64;
 }
 
-static int64_t valueBytes(Value v) {
-  auto t = cast<RankedTensorType>(v.getType());
-  return t.getNumElements() * int64_t(t.getElementTypeBitWidth() / 8);
-}
-
 const TiedGroup *ValueLayout::tiedGroupOf(int param) const {
   for (const TiedGroup &g : tied)
     for (const TiedSegment &s : g.segments)
