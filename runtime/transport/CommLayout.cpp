@@ -67,6 +67,8 @@ Status planComms(const std::vector<Stream> &streams,
   out.ranks = n;
   std::map<PairKey, bool> pairs;
   std::vector<bool> groupUsed(groups.size(), false);
+  // Each rank's collectives' groups in its stream's order.
+  std::vector<std::vector<int32_t>> issued(static_cast<size_t>(n));
   for (const Stream &s : streams)
     for (size_t i = 0; i < s.instrs.size(); ++i) {
       const Instr &in = s.instrs[i];
@@ -86,26 +88,65 @@ Status planComms(const std::vector<Stream> &streams,
                                      std::to_string(groups.size()),
                                  s.rank, int64_t(i));
         groupUsed[size_t(in.chunk)] = true;
+        if (s.rank >= 0 && s.rank < n)
+          issued[size_t(s.rank)].push_back(in.chunk);
       }
     }
+  // Whether the groups `set` (the same members) meet in one order on one
+  // communicator: every member issues their collectives in the same order.
+  auto oneOrder = [&](const std::vector<int32_t> &set,
+                      const std::vector<int32_t> &members) {
+    std::vector<int32_t> first;
+    for (size_t i = 0; i < members.size(); ++i) {
+      std::vector<int32_t> mine;
+      for (int32_t g : issued[size_t(members[i])])
+        if (std::find(set.begin(), set.end(), g) != set.end())
+          mine.push_back(g);
+      if (i == 0)
+        first = std::move(mine);
+      else if (mine != first)
+        return false;
+    }
+    return true;
+  };
   // Groups first, then pairs by (src, dst, channel): the same order, so
   // the same rounds, in every process.
   for (size_t g = 0; g < groups.size(); ++g) {
-    out.groupIndex.push_back(groupUsed[g] ? int32_t(out.comms.size()) : -1);
+    out.groupIndex.push_back(-1);
     if (!groupUsed[g])
       continue;
-    CommSpec c;
-    c.group = int32_t(g);
-    c.members = groups[g];
-    if (!std::is_sorted(c.members.begin(), c.members.end()) ||
-        std::adjacent_find(c.members.begin(), c.members.end()) !=
-            c.members.end())
+    const std::vector<int32_t> &members = groups[g];
+    if (!std::is_sorted(members.begin(), members.end()) ||
+        std::adjacent_find(members.begin(), members.end()) != members.end())
       return Status::failure("group " + std::to_string(g) +
                              "'s members are not ascending and distinct");
-    for (int32_t m : c.members)
+    for (int32_t m : members)
       if (m < 0 || m >= n)
         return Status::failure("group " + std::to_string(g) + " names rank " +
                                std::to_string(m) + " of " + std::to_string(n));
+    // An earlier group communicator with these members, if the order
+    // allows; else a new one.
+    int32_t shared = -1;
+    for (size_t c = 0; c < out.comms.size() && shared < 0; ++c) {
+      CommSpec &spec = out.comms[c];
+      if (spec.pair || spec.members != members)
+        continue;
+      std::vector<int32_t> set = spec.groups;
+      set.push_back(int32_t(g));
+      if (oneOrder(set, members)) {
+        spec.groups = std::move(set);
+        shared = int32_t(c);
+      }
+    }
+    if (shared >= 0) {
+      out.groupIndex.back() = shared;
+      continue;
+    }
+    out.groupIndex.back() = int32_t(out.comms.size());
+    CommSpec c;
+    c.group = int32_t(g);
+    c.groups = {int32_t(g)};
+    c.members = members;
     out.comms.push_back(std::move(c));
   }
   for (const auto &[key, used] : pairs) {
@@ -151,6 +192,15 @@ Status planComms(const std::vector<Stream> &streams,
     for (size_t k = 0; k < taken[size_t(r)].size(); ++k)
       out.roundColor[size_t(r) * size_t(out.rounds) + k] = taken[size_t(r)][k];
   return Status::success();
+}
+
+std::string groupsName(const CommSpec &spec) {
+  std::string s = spec.groups.size() > 1 ? "groups " : "group ";
+  if (spec.groups.empty())
+    return s + std::to_string(spec.group);
+  for (size_t i = 0; i < spec.groups.size(); ++i)
+    s += (i ? "+" : "") + std::to_string(spec.groups[i]);
+  return s;
 }
 
 Status checkCommLayout(const std::vector<Stream> &streams,
@@ -205,7 +255,7 @@ Status checkCommLayout(const std::vector<Stream> &streams,
           spec.pair ? std::string(channelWord(spec.channel)) + " messages from rank " +
                           std::to_string(spec.members[0]) + " to rank " +
                           std::to_string(spec.members[1])
-                    : "the collectives of group " + std::to_string(spec.group);
+                    : "the collectives of " + groupsName(spec);
       if (lead.size() != other.size())
         return Status::failure(
             what + ": rank " + std::to_string(spec.members[0]) + " issues " +

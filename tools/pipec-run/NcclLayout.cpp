@@ -34,15 +34,18 @@ int printNcclLayout(const std::string &dir) {
     return fail(s.message());
   if (pipert::Status s = pipert::checkCommLayout(streams, layout); !s.ok())
     return fail("the streams cannot run on NCCL: " + s.message());
-  int64_t pairs = 0;
-  for (const pipert::CommSpec &c : layout.comms)
+  int64_t pairs = 0, groups = 0;
+  for (const pipert::CommSpec &c : layout.comms) {
     pairs += c.pair;
-  std::printf("nccl layout of %s: %d ranks, %zu communicators (%lld pairs, "
-              "%lld groups) made by %d ncclCommSplit rounds\n",
+    groups += int64_t(c.groups.size());
+  }
+  std::printf("nccl layout of %s: %d ranks, %zu communicators (pairs %lld, "
+              "group communicators %lld for groups %lld) made by %d "
+              "ncclCommSplit rounds\n",
               dir.c_str(), m.ranks, layout.comms.size(),
               static_cast<long long>(pairs),
               static_cast<long long>(int64_t(layout.comms.size()) - pairs),
-              layout.rounds);
+              static_cast<long long>(groups), layout.rounds);
   // Each round's communicators; a long round is cut after 6.
   for (int32_t k = 0; k < layout.rounds; ++k) {
     std::vector<const pipert::CommSpec *> in;
@@ -57,7 +60,7 @@ int printNcclLayout(const std::string &dir) {
                     c.channel == pipert::Channel::Activation ? "act" : "grad",
                     c.members[0], c.members[1]);
       } else {
-        std::printf(" group %d [", c.group);
+        std::printf(" %s [", pipert::groupsName(c).c_str());
         for (size_t j = 0; j < c.members.size() && j < 8; ++j)
           std::printf("%s%d", j ? "," : "", c.members[j]);
         std::printf("%s]", c.members.size() > 8 ? ",..." : "");

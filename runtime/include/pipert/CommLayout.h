@@ -12,7 +12,11 @@
 //              and the compiler's deadlock proof holds for the device
 //              streams unchanged;
 //   a group    one per group a collective uses, its members in ascending
-//              rank order (the order the sums run in).
+//              rank order (the order the sums run in). Groups with the
+//              same members share one (a pipeline's tied-embedding group
+//              and its norm group are both its first and last ranks) when
+//              every member issues their collectives in the same order,
+//              so one communicator meets them in that order.
 //
 // Every process holds every rank's stream, so every process derives the
 // same layout. The layout is created from one world communicator by
@@ -36,6 +40,7 @@
 #include "pipert/Transport.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace pipert {
@@ -43,10 +48,12 @@ namespace pipert {
 /// One communicator of the layout.
 struct CommSpec {
   /// A pair carries `channel` from members[0] (src) to members[1] (dst);
-  /// a group is the plan's group `group`.
+  /// a group communicator carries the plan's groups `groups` (ascending;
+  /// more than one when they have the same members), `group` the first.
   bool pair = false;
   Channel channel = Channel::Activation;
   int32_t group = -1;
+  std::vector<int32_t> groups;
   /// A member's index is its rank in the communicator: a pair's sender
   /// then its receiver, a group's members ascending (the split's key).
   std::vector<int32_t> members;
@@ -76,7 +83,9 @@ struct CommLayout {
 };
 
 /// The communicators the streams use: a pair per (src, dst, channel) with
-/// at least one message, a group per group with at least one collective.
+/// at least one message, a group communicator per set of groups with the
+/// same members and at least one collective (merged only where every
+/// member issues their collectives in the same order).
 /// `groups` as in the manifest (ascending members). Fails on a stream
 /// that names a rank or group out of range.
 Status planComms(const std::vector<Stream> &streams,
@@ -84,6 +93,9 @@ Status planComms(const std::vector<Stream> &streams,
                  CommLayout &out);
 
 /// The static check above; the failure names both sides' instructions.
+
+/// "group 3" or "groups 0+1": the plan groups a communicator carries.
+std::string groupsName(const CommSpec &spec);
 Status checkCommLayout(const std::vector<Stream> &streams,
                        const CommLayout &layout);
 

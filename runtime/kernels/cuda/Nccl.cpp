@@ -203,7 +203,7 @@ std::string NcclTransport::commName(int32_t c) const {
     m += (k ? "," : "") + std::to_string(s.members[k]);
   if (s.members.size() > 8)
     m += ",...";
-  return "group " + std::to_string(s.group) + " (ranks " + m + ")";
+  return groupsName(s) + " (ranks " + m + ")";
 }
 
 std::string NcclTransport::init(const NcclSetup &setup,

@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 namespace {
@@ -139,6 +140,65 @@ TEST(CommLayout, CollectivesInAnotherOrderAreRefused) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("the collectives of group"), std::string::npos)
       << s.message();
+}
+
+/// The plan with a second group of the same two ranks, whose all-reduce
+/// each rank issues after (or, `crosswise` on rank 1, before) group 0's.
+SyntheticPlan withTwinGroup(bool crosswise) {
+  SyntheticPlan plan = planOf(Kind::OneFOneB, 2);
+  const int32_t twin = int32_t(plan.manifest.groups.size());
+  plan.manifest.groups.push_back(plan.manifest.groups[0]);
+  for (pipert::Stream &s : plan.streams) {
+    auto it = std::find_if(s.instrs.begin(), s.instrs.end(),
+                           [](const pipert::Instr &in) {
+                             return in.op == pipert::Opcode::AllReduce &&
+                                    in.chunk == 0;
+                           });
+    EXPECT_NE(it, s.instrs.end());
+    pipert::Instr extra = *it;
+    extra.chunk = twin;
+    extra.mb = 0;
+    const bool before = crosswise && s.rank == 1;
+    s.instrs.insert(before ? it : it + 1, extra);
+  }
+  return plan;
+}
+
+TEST(CommLayout, GroupsWithTheSameMembersShareOneCommunicatorInOneOrder) {
+  SyntheticPlan plan = withTwinGroup(false);
+  ASSERT_EQ(plan.manifest.groups[0], (std::vector<int32_t>{0, 1}));
+  pipert::CommLayout layout;
+  ASSERT_TRUE(
+      pipert::planComms(plan.streams, plan.manifest.groups, layout).ok());
+  const int32_t twin = int32_t(plan.manifest.groups.size()) - 1;
+  EXPECT_EQ(layout.groupOf(0), layout.groupOf(twin));
+  const pipert::CommSpec &c = layout.comms[size_t(layout.groupOf(0))];
+  EXPECT_EQ(c.groups, (std::vector<int32_t>{0, twin}));
+  EXPECT_EQ(pipert::groupsName(c), "groups 0+" + std::to_string(twin));
+  pipert::Status proof = pipert::checkCommLayout(plan.streams, layout);
+  EXPECT_TRUE(proof.ok()) << proof.message();
+}
+
+TEST(CommLayout, GroupsMetCrosswiseKeepACommunicatorEach) {
+  // Rank 1 issues the twin's all-reduce before group 0's: on one
+  // communicator the two would meet crosswise, so each keeps its own.
+  SyntheticPlan plan = withTwinGroup(true);
+  pipert::CommLayout layout;
+  ASSERT_TRUE(
+      pipert::planComms(plan.streams, plan.manifest.groups, layout).ok());
+  const int32_t twin = int32_t(plan.manifest.groups.size()) - 1;
+  EXPECT_NE(layout.groupOf(0), layout.groupOf(twin));
+  pipert::Status proof = pipert::checkCommLayout(plan.streams, layout);
+  EXPECT_TRUE(proof.ok()) << proof.message();
+  // Forced onto one communicator, the proof refuses them, naming both.
+  pipert::CommLayout merged = layout;
+  merged.groupIndex[size_t(twin)] = merged.groupIndex[0];
+  merged.comms[size_t(merged.groupIndex[0])].groups.push_back(twin);
+  pipert::Status bad = pipert::checkCommLayout(plan.streams, merged);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("the collectives of groups 0+"),
+            std::string::npos)
+      << bad.message();
 }
 
 TEST(CommLayout, AStreamNamingARankOutsideThePlanIsRefused) {
