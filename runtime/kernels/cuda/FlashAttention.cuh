@@ -242,20 +242,16 @@ __global__ void __launch_bounds__(kThreads)
     for (int c = half * (D / 2); c < (half + 1) * (D / 2); ++c)
       ow[r * L::kOLd + c] *= alpha;
     __syncwarp();
+    // O += p v, O through the fragments (it lives in shared memory
+    // between tiles, where the rows were rescaled).
+    FragC acc[D / 16];
 #pragma unroll
-    for (int n = 0; n < D / 16; ++n) {
-      FragC acc;
-      wmma::load_matrix_sync(acc, ow + n * 16, L::kOLd, wmma::mem_row_major);
+    for (int n = 0; n < D / 16; ++n)
+      wmma::load_matrix_sync(acc[n], ow + n * 16, L::kOLd, wmma::mem_row_major);
+    accumulate<D>(acc, pw, vs);
 #pragma unroll
-      for (int kk = 0; kk < kCols / 16; ++kk) {
-        FragA fa;
-        FragBRow fb;
-        wmma::load_matrix_sync(fa, pw + kk * 16, L::kPLd);
-        wmma::load_matrix_sync(fb, vs + (kk * 16) * L::kLd + n * 16, L::kLd);
-        wmma::mma_sync(acc, fa, fb, acc);
-      }
-      wmma::store_matrix_sync(ow + n * 16, acc, L::kOLd, wmma::mem_row_major);
-    }
+    for (int n = 0; n < D / 16; ++n)
+      wmma::store_matrix_sync(ow + n * 16, acc[n], L::kOLd, wmma::mem_row_major);
     __syncwarp();
   }
   if (t < s.seqQ) {
