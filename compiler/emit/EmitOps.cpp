@@ -148,7 +148,9 @@ LogicalResult pipec::emit::emitOpCall(Operation *op, const OpPointers &ptr,
   std::string instance = "pipert::cpu::call::" + call.getKernel().str() +
                          "<float" + statics + ">";
   std::string name = kernelInstanceName(call, instance + runtimeArgs);
-  instances.costs.emplace(name, kernelCallCost(call));
+  // Counted once per instantiation (the state's sizes are looked up).
+  if (auto [cost, fresh] = instances.costs.try_emplace(name); fresh)
+    cost->second = kernelCallCost(call);
   std::string params;
   for (size_t i = 0; i < args.size(); ++i)
     params += (i ? ", void *p" : "void *p") + std::to_string(i);

@@ -84,6 +84,38 @@ template <int D> struct Layout {
   static constexpr size_t kBackwardKV = 4 * kTile + 2 * kS + 2 * kP + 512;
 };
 
+/// A kernel's dynamic shared memory, carved in the order its Layout sums
+/// it: whole tiles, then each warp's slice of the warps' regions.
+template <int D> class Carve {
+public:
+  __device__ explicit Carve(unsigned char *base) : at(base) {}
+  /// A [64][D] bf16 tile.
+  __device__ bf16 *tile() { return take<bf16>(L::kTile); }
+  /// This warp's [16][64] fp32 scores (a kS region).
+  __device__ float *scores(int warp) {
+    return take<float>(L::kS) + warp * 16 * L::kSLd;
+  }
+  /// This warp's [16][64] bf16 p (a kP region).
+  __device__ bf16 *probs(int warp) {
+    return take<bf16>(L::kP) + warp * 16 * L::kPLd;
+  }
+  /// This warp's [16][D] fp32 output (a kO region).
+  __device__ float *outputs(int warp) {
+    return take<float>(L::kO) + warp * 16 * L::kOLd;
+  }
+  /// `n` floats of the block.
+  __device__ float *floats(int n) { return take<float>(size_t(n) * 4); }
+
+private:
+  using L = Layout<D>;
+  template <typename T> __device__ T *take(size_t bytes) {
+    T *p = reinterpret_cast<T *>(at);
+    at += bytes;
+    return p;
+  }
+  unsigned char *at;
+};
+
 /// Keys query t sees.
 __device__ inline int64_t visible(const AttentionShape &s, int64_t t) {
   if (!s.causal)
@@ -181,16 +213,12 @@ __global__ void __launch_bounds__(kThreads)
                   const bf16 *v, AttentionShape s) {
   using L = Layout<D>;
   extern __shared__ __align__(128) unsigned char smem[];
-  bf16 *qs = reinterpret_cast<bf16 *>(smem);
-  bf16 *ks = reinterpret_cast<bf16 *>(smem + L::kTile);
-  bf16 *vs = reinterpret_cast<bf16 *>(smem + 2 * L::kTile);
   const int warp = int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
-  float *sw = reinterpret_cast<float *>(smem + 3 * L::kTile) +
-              warp * 16 * L::kSLd;
-  bf16 *pw = reinterpret_cast<bf16 *>(smem + 3 * L::kTile + L::kS) +
-             warp * 16 * L::kPLd;
-  float *ow = reinterpret_cast<float *>(smem + 3 * L::kTile + L::kS + L::kP) +
-              warp * 16 * L::kOLd;
+  Carve<D> carve(smem); // Layout<D>::kForward
+  bf16 *qs = carve.tile(), *ks = carve.tile(), *vs = carve.tile();
+  float *sw = carve.scores(warp);
+  bf16 *pw = carve.probs(warp);
+  float *ow = carve.outputs(warp);
   const int64_t b = blockIdx.z, h = blockIdx.y, q0 = int64_t(blockIdx.x) * kRows;
   const int64_t kvh = h / (s.heads / s.kvHeads);
   const int64_t qStride = s.heads * D, kvStride = s.kvHeads * D;
@@ -294,17 +322,12 @@ __global__ void __launch_bounds__(kThreads)
                     AttentionShape s) {
   using L = Layout<D>;
   extern __shared__ __align__(128) unsigned char smem[];
-  bf16 *qs = reinterpret_cast<bf16 *>(smem);
-  bf16 *gs = reinterpret_cast<bf16 *>(smem + L::kTile);
-  bf16 *ks = reinterpret_cast<bf16 *>(smem + 2 * L::kTile);
-  bf16 *vs = reinterpret_cast<bf16 *>(smem + 3 * L::kTile);
   const int warp = int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
-  float *sw = reinterpret_cast<float *>(smem + 4 * L::kTile) +
-              warp * 16 * L::kSLd;
-  float *dpw = reinterpret_cast<float *>(smem + 4 * L::kTile + L::kS) +
-               warp * 16 * L::kSLd;
-  bf16 *dsw = reinterpret_cast<bf16 *>(smem + 4 * L::kTile + 2 * L::kS) +
-              warp * 16 * L::kPLd;
+  Carve<D> carve(smem); // Layout<D>::kBackwardQ
+  bf16 *qs = carve.tile(), *gs = carve.tile(), *ks = carve.tile(),
+       *vs = carve.tile();
+  float *sw = carve.scores(warp), *dpw = carve.scores(warp);
+  bf16 *dsw = carve.probs(warp);
   const int64_t b = blockIdx.z, h = blockIdx.y, q0 = int64_t(blockIdx.x) * kRows;
   const int64_t kvh = h / (s.heads / s.kvHeads);
   const int64_t qStride = s.heads * D, kvStride = s.kvHeads * D;
@@ -365,19 +388,13 @@ __global__ void __launch_bounds__(kThreads)
                      const float *dRow, AttentionShape s) {
   using L = Layout<D>;
   extern __shared__ __align__(128) unsigned char smem[];
-  bf16 *ks = reinterpret_cast<bf16 *>(smem);
-  bf16 *vs = reinterpret_cast<bf16 *>(smem + L::kTile);
-  bf16 *qs = reinterpret_cast<bf16 *>(smem + 2 * L::kTile);
-  bf16 *gs = reinterpret_cast<bf16 *>(smem + 3 * L::kTile);
   const int warp = int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
-  unsigned char *rest = smem + 4 * L::kTile;
-  float *sw = reinterpret_cast<float *>(rest) + warp * 16 * L::kSLd;
-  float *dpw = reinterpret_cast<float *>(rest + L::kS) + warp * 16 * L::kSLd;
-  bf16 *pw = reinterpret_cast<bf16 *>(rest + 2 * L::kS) + warp * 16 * L::kPLd;
-  bf16 *dsw = reinterpret_cast<bf16 *>(rest + 2 * L::kS + L::kP) +
-              warp * 16 * L::kPLd;
-  float *lseS = reinterpret_cast<float *>(rest + 2 * L::kS + 2 * L::kP);
-  float *dS = lseS + kCols;
+  Carve<D> carve(smem); // Layout<D>::kBackwardKV
+  bf16 *ks = carve.tile(), *vs = carve.tile(), *qs = carve.tile(),
+       *gs = carve.tile();
+  float *sw = carve.scores(warp), *dpw = carve.scores(warp);
+  bf16 *pw = carve.probs(warp), *dsw = carve.probs(warp);
+  float *lseS = carve.floats(kCols), *dS = carve.floats(kCols);
   const int64_t b = blockIdx.z, kvh = blockIdx.y,
                 k0 = int64_t(blockIdx.x) * kRows;
   const int64_t group = s.heads / s.kvHeads;
