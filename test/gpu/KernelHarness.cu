@@ -273,7 +273,10 @@ void checkLayernormBackward(int64_t rows, int64_t dim, uint64_t seed) {
          differ == 0, "\"values_differing\": " + std::to_string(differ));
 }
 
-void checkEmbedding(int64_t tokens, int64_t vocab, int64_t dim, uint64_t seed) {
+/// The W gradient grouped by id (the ranks' workspace) or, without one,
+/// one thread per column: the cpu's order either way.
+void checkEmbedding(int64_t tokens, int64_t vocab, int64_t dim,
+                    int64_t wsBytes, uint64_t seed) {
   std::mt19937_64 rng(seed);
   auto table = randomBf16(rng, size_t(vocab * dim), 1.0f);
   auto dout = randomBf16(rng, size_t(tokens * dim), 1.0f);
@@ -281,6 +284,11 @@ void checkEmbedding(int64_t tokens, int64_t vocab, int64_t dim, uint64_t seed) {
   std::vector<int32_t> ids(static_cast<size_t>(tokens));
   for (auto &id : ids)
     id = pick(rng) % 7; // few distinct ids: many tokens add into one row
+  // Some spread over the vocabulary, and two out of it (skipped).
+  for (size_t t = 0; t < ids.size(); t += 5)
+    ids[t] = pick(rng);
+  ids[ids.size() / 2] = -1;
+  ids[ids.size() / 3] = int32_t(vocab);
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
   std::vector<float> dtable(static_cast<size_t>(vocab * dim));
   for (auto &v : dtable)
@@ -295,18 +303,24 @@ void checkEmbedding(int64_t tokens, int64_t vocab, int64_t dim, uint64_t seed) {
   dtable_.put(dtable);
   CHECK(pipert::cuda::embeddingForward(out_.p, table_.p, ids_.p, tokens, vocab,
                                        dim, nullptr));
-  CHECK(pipert::cuda::embeddingBackwardW(dtable_.p, dout_.p, ids_.p, tokens,
-                                         vocab, dim, nullptr));
+  Device<uint8_t> ws_{static_cast<size_t>(wsBytes)};
+  CHECK(pipert::cuda::embeddingBackwardW(
+      dtable_.p, dout_.p, ids_.p, tokens, vocab, dim,
+      {wsBytes ? ws_.p : nullptr, wsBytes}, nullptr));
   CHECK(cudaDeviceSynchronize());
   auto out = out_.get();
   auto dt = dtable_.get();
   int64_t differF = 0, differW = 0;
+  auto valid = [&](int64_t t) {
+    return ids[size_t(t)] >= 0 && ids[size_t(t)] < vocab;
+  };
   for (int64_t t = 0; t < tokens; ++t)
     for (int64_t c = 0; c < dim; ++c)
       differF += bits(out[size_t(t * dim + c)]) !=
-                 bits(table[size_t(ids[size_t(t)] * dim + c)]);
+                 (valid(t) ? bits(table[size_t(ids[size_t(t)] * dim + c)])
+                           : uint16_t(0));
   for (int64_t t = 0; t < tokens; ++t)
-    for (int64_t c = 0; c < dim; ++c) {
+    for (int64_t c = 0; valid(t) && c < dim; ++c) {
       float &cell = dtable[size_t(ids[size_t(t)] * dim + c)];
       cell = cell + f(dout[size_t(t * dim + c)]);
     }
@@ -314,7 +328,8 @@ void checkEmbedding(int64_t tokens, int64_t vocab, int64_t dim, uint64_t seed) {
     differW += std::memcmp(&dtable[i], &dt[i], 4) != 0;
   std::string shape = "tokens=" + std::to_string(tokens) +
                       " vocab=" + std::to_string(vocab) +
-                      " dim=" + std::to_string(dim);
+                      " dim=" + std::to_string(dim) +
+                      " workspace=" + std::to_string(wsBytes);
   report("embedding_forward", shape, differF == 0,
          "\"values_differing\": " + std::to_string(differF));
   report("embedding_backward_w", shape, differW == 0,
@@ -413,8 +428,11 @@ int main(int argc, char **argv) {
   checkRope(4, 1024, 12, 64, 17);
   checkLayernormBackward(37, 97, 8);
   checkLayernormBackward(1024, 768, 9);
-  checkEmbedding(257, 301, 37, 10);
-  checkEmbedding(4096, 50257, 64, 11);
+  const int64_t rankWorkspace = int64_t(32) << 20;
+  checkEmbedding(257, 301, 37, rankWorkspace, 10);
+  checkEmbedding(4096, 50257, 64, rankWorkspace, 11);
+  checkEmbedding(4096, 50257, 768, rankWorkspace, 30);
+  checkEmbedding(1000, 65, 96, 0, 31);
   checkAdamw(1001, 6);
   checkAdamw((1 << 20) + 7, 7);
   runShapeChecks();

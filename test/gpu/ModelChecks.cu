@@ -354,7 +354,8 @@ void checkGemm(pipert::cuda::Gemm &gemm, int64_t m, int64_t k, int64_t n,
 
 /// The optimizer's reductions and scalars: sum_uses bit for bit (fp32 adds
 /// in use order), sum_squares within 1e-12 relative of a double sum (the
-/// block's order is not a sequential one), the global norm over 150
+/// blocks' order is not a sequential one) and, in chunks through a
+/// workspace, the same bits when run again, the global norm over 150
 /// squares (three launches of 64) bit for bit against the ordered sum, the
 /// clip scale within 1e-15 and the learning rate (against
 /// pipert::LrSchedule) within 1e-14 relative.
@@ -373,9 +374,14 @@ void checkOptimizer(int64_t n, int64_t uses, uint64_t seed) {
     accPtrs.push_back(accs_.back()->p);
   }
   Device<float> g_{size_t(n)};
-  Device<double> sq_{1};
+  Device<double> sq_{1}, again_{1}, single_{1};
+  Device<uint8_t> ws_{size_t(1) << 20};
+  const pipert::cuda::Workspace ws{ws_.p, int64_t(ws_.n)};
   CHECK(pipert::cuda::sumUses(g_.p, accPtrs.data(), uses, n, nullptr));
-  CHECK(pipert::cuda::sumSquares(sq_.p, g_.p, n, nullptr));
+  CHECK(pipert::cuda::sumSquares(sq_.p, g_.p, n, ws, nullptr));
+  ws_.poison();
+  CHECK(pipert::cuda::sumSquares(again_.p, g_.p, n, ws, nullptr));
+  CHECK(pipert::cuda::sumSquares(single_.p, g_.p, n, {}, nullptr));
   CHECK(cudaDeviceSynchronize());
   auto g = g_.get();
   int64_t differ = 0;
@@ -387,12 +393,17 @@ void checkOptimizer(int64_t n, int64_t uses, uint64_t seed) {
     differ += std::memcmp(&s, &g[size_t(i)], 4) != 0;
     squares += double(s) * double(s);
   }
-  double sq = sq_.get()[0];
+  double sq = sq_.get()[0], again = again_.get()[0];
   double rel = std::fabs(sq - squares) / std::max(1e-300, squares);
+  rel = std::max(rel, std::fabs(single_.get()[0] - squares) /
+                          std::max(1e-300, squares));
   std::string shape = "n=" + std::to_string(n) + " uses=" + std::to_string(uses);
   report("sum_uses", shape, differ == 0,
          "\"values_differing\": " + std::to_string(differ));
-  report("sum_squares", shape, rel <= 1e-12, num("relative", rel));
+  report("sum_squares", shape,
+         rel <= 1e-12 && std::memcmp(&sq, &again, 8) == 0,
+         num("relative", rel) + ", \"repeats\": " +
+             (std::memcmp(&sq, &again, 8) == 0 ? "true" : "false"));
 }
 
 void checkNormClipLr() {
@@ -447,6 +458,7 @@ void runModelChecks() {
   checkOptimizer(1 << 20, 2, 43);
   checkOptimizer(5000, 70, 44);
   checkOptimizer(77, 0, 45);
+  checkOptimizer((1 << 22) + 13, 1, 46); // 513 chunks
   checkNormClipLr();
   checkCrossEntropy(7, 1000, 1024, 31);
   checkCrossEntropy(64, 50257, 50304, 32);

@@ -1,7 +1,8 @@
 //===- ShapeChecks.cu - the small kernels against their CPU emulation --------===//
 //
 // Bit for bit: the norms' W column sums, the broadcast binaries and their
-// column sums, accumulate, copy, slice and its B, the 6-axis transpose (all
+// column sums (in ColumnSumPlan.h's order, with the workspace the call is
+// given: none, a small one that forces longer chunks, the ranks' 32 MiB), accumulate, copy, slice and its B, the 6-axis transpose (all
 // fp32 arithmetic in the kernels' order, IEEE, no contraction). Softmax and
 // its B within 1 bf16 ulp (device expf and host libm may differ in the last
 // fp32 bits), its B bit for bit. Run by KernelHarness.cu's main.
@@ -10,6 +11,7 @@
 
 #include "Harness.h"
 
+#include "kernels/cuda/ColumnSumPlan.h"
 #include "kernels/cuda/Kernels.h"
 
 namespace harness {
@@ -31,6 +33,16 @@ std::vector<float> randomFloats(std::mt19937_64 &rng, size_t n) {
     x = d(rng);
   return v;
 }
+/// A poisoned device workspace of `bytes` (none for 0).
+struct TestWorkspace {
+  Device<uint8_t> memory;
+  explicit TestWorkspace(int64_t bytes)
+      : memory(static_cast<size_t>(bytes)) {}
+  pipert::cuda::Workspace get() const {
+    return {memory.n ? memory.p : nullptr, int64_t(memory.n)};
+  }
+};
+
 int64_t floatsDiffer(const std::vector<float> &a, const std::vector<float> &b) {
   int64_t n = 0;
   for (size_t i = 0; i < a.size(); ++i)
@@ -38,7 +50,7 @@ int64_t floatsDiffer(const std::vector<float> &a, const std::vector<float> &b) {
   return n;
 }
 
-void checkNormW(int64_t rows, int64_t dim, uint64_t seed) {
+void checkNormW(int64_t rows, int64_t dim, int64_t wsBytes, uint64_t seed) {
   std::mt19937_64 rng(seed);
   auto x = randomBf16(rng, size_t(rows * dim), 3.0f);
   auto dy = randomBf16(rng, size_t(rows * dim), 1.0f);
@@ -54,32 +66,42 @@ void checkNormW(int64_t rows, int64_t dim, uint64_t seed) {
   g_.put(g0);
   b_.put(b0);
   r_.put(g0);
+  TestWorkspace ws(wsBytes);
   CHECK(pipert::cuda::layernormBackwardW(g_.p, b_.p, dy_.p, x_.p, mean_.p,
-                                         rstd_.p, rows, dim, nullptr));
+                                         rstd_.p, rows, dim, ws.get(),
+                                         nullptr));
   CHECK(pipert::cuda::rmsnormBackwardW(r_.p, dy_.p, x_.p, rstd_.p, rows, dim,
-                                       nullptr));
+                                       ws.get(), nullptr));
   CHECK(cudaDeviceSynchronize());
   auto wantG = g0, wantB = b0, wantR = g0;
+  const auto two = pipert::cuda::planColumnSums(rows, dim, 2, wsBytes);
+  const auto one = pipert::cuda::planColumnSums(rows, dim, 1, wsBytes);
   for (int64_t c = 0; c < dim; ++c) {
-    float sg = 0, sb = 0, sr = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      float gy = f(dy[size_t(r * dim + c)]), xv = f(x[size_t(r * dim + c)]);
-      sg += gy * ((xv - mean[size_t(r)]) * rstd[size_t(r)]);
-      sb += gy;
-      sr += gy * (xv * rstd[size_t(r)]);
-    }
+    auto gy = [&](int64_t r) { return f(dy[size_t(r * dim + c)]); };
+    auto xv = [&](int64_t r) { return f(x[size_t(r * dim + c)]); };
+    float sg = pipert::cuda::orderedColumnSum(two, [&](int64_t r) {
+      return gy(r) * ((xv(r) - mean[size_t(r)]) * rstd[size_t(r)]);
+    });
+    float sb = pipert::cuda::orderedColumnSum(two, gy);
+    float sr = pipert::cuda::orderedColumnSum(one, [&](int64_t r) {
+      return gy(r) * (xv(r) * rstd[size_t(r)]);
+    });
     wantG[size_t(c)] = wantG[size_t(c)] + sg;
     wantB[size_t(c)] = wantB[size_t(c)] + sb;
     wantR[size_t(c)] = wantR[size_t(c)] + sr;
   }
-  std::string shape = dims({{"rows", rows}, {"dim", dim}});
+  std::string shape = dims({{"rows", rows},
+                            {"dim", dim},
+                            {"workspace", wsBytes},
+                            {"chunks", two.chunks}});
   int64_t ln = floatsDiffer(g_.get(), wantG) + floatsDiffer(b_.get(), wantB);
   report("layernorm_backward_w", shape, ln == 0, differing(ln));
   int64_t rn = floatsDiffer(r_.get(), wantR);
   report("rmsnorm_backward_w", shape, rn == 0, differing(rn));
 }
 
-void checkBroadcast(int64_t rows, int64_t bn, uint64_t seed) {
+void checkBroadcast(int64_t rows, int64_t bn, int64_t wsBytes,
+                    uint64_t seed) {
   std::mt19937_64 rng(seed);
   const int64_t n = rows * bn;
   auto a = randomBf16(rng, size_t(n), 2.0f), b = randomBf16(rng, size_t(bn), 2.0f);
@@ -94,9 +116,13 @@ void checkBroadcast(int64_t rows, int64_t bn, uint64_t seed) {
   accAll_.put(accAll0);
   CHECK(pipert::cuda::addForward(sum_.p, a_.p, b_.p, n, bn, nullptr));
   CHECK(pipert::cuda::mulForward(prod_.p, a_.p, b_.p, n, bn, nullptr));
-  CHECK(pipert::cuda::columnSums(col_.p, a_.p, nullptr, n, bn, nullptr));
-  CHECK(pipert::cuda::columnSums(colA_.p, a_.p, sum_.p, n, bn, nullptr));
-  CHECK(pipert::cuda::columnSumsInto(acc_.p, a_.p, prod_.p, n, bn, nullptr));
+  TestWorkspace ws(wsBytes);
+  CHECK(pipert::cuda::columnSums(col_.p, a_.p, nullptr, n, bn, ws.get(),
+                                 nullptr));
+  CHECK(pipert::cuda::columnSums(colA_.p, a_.p, sum_.p, n, bn, ws.get(),
+                                 nullptr));
+  CHECK(pipert::cuda::columnSumsInto(acc_.p, a_.p, prod_.p, n, bn, ws.get(),
+                                     nullptr));
   CHECK(pipert::cuda::accumulate(accAll_.p, a_.p, n, nullptr));
   CHECK(cudaDeviceSynchronize());
   auto sum = sum_.get(), prod = prod_.get(), col = col_.get(), colA = colA_.get();
@@ -107,14 +133,15 @@ void checkBroadcast(int64_t rows, int64_t bn, uint64_t seed) {
     dMul += bits(prod[size_t(i)]) != fromFloat(x * z);
   }
   auto wantAcc = acc0;
+  const auto plan = pipert::cuda::planColumnSums(rows, bn, 1, wsBytes);
   for (int64_t c = 0; c < bn; ++c) {
-    float s = 0, sa = 0, sp = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      size_t i = size_t(r * bn + c);
-      s += f(a[i]);
-      sa += f(a[i]) * f(sum[i]);
-      sp += f(a[i]) * f(prod[i]);
-    }
+    auto at = [&](int64_t r) { return size_t(r * bn + c); };
+    float s = pipert::cuda::orderedColumnSum(
+        plan, [&](int64_t r) { return f(a[at(r)]); });
+    float sa = pipert::cuda::orderedColumnSum(
+        plan, [&](int64_t r) { return f(a[at(r)]) * f(sum[at(r)]); });
+    float sp = pipert::cuda::orderedColumnSum(
+        plan, [&](int64_t r) { return f(a[at(r)]) * f(prod[at(r)]); });
     dCol += bits(col[size_t(c)]) != fromFloat(s);
     dCol += bits(colA[size_t(c)]) != fromFloat(sa);
     wantAcc[size_t(c)] = wantAcc[size_t(c)] + sp;
@@ -124,7 +151,10 @@ void checkBroadcast(int64_t rows, int64_t bn, uint64_t seed) {
   for (int64_t i = 0; i < n; ++i)
     wantAll[size_t(i)] = wantAll[size_t(i)] + f(a[size_t(i)]);
   dAcc += floatsDiffer(accAll_.get(), wantAll);
-  std::string shape = dims({{"rows", rows}, {"bn", bn}});
+  std::string shape = dims({{"rows", rows},
+                            {"bn", bn},
+                            {"workspace", wsBytes},
+                            {"chunks", plan.chunks}});
   report("add_forward", shape, dAdd == 0, differing(dAdd));
   report("mul_forward", shape, dMul == 0, differing(dMul));
   report("column_sums", shape, dCol == 0, differing(dCol));
@@ -277,10 +307,19 @@ void checkSoftmax(int64_t rows, int64_t dim, uint64_t seed) {
 } // namespace
 
 void runShapeChecks() {
-  checkNormW(37, 97, 21);
-  checkNormW(4096, 768, 22);
-  checkBroadcast(37, 97, 23);
-  checkBroadcast(1024, 768, 24);
+  // One pass (no workspace; a short chunk), the second pass over 64-row
+  // chunks (the ranks' workspace; odd and vectorised widths), and a
+  // workspace too small for 64-row chunks.
+  const int64_t rank = int64_t(32) << 20;
+  checkNormW(37, 97, rank, 21);
+  checkNormW(4096, 768, rank, 22);
+  checkNormW(4096, 768, 0, 25);
+  checkNormW(1000, 97, 4 * 97 * 2 * 5, 26);
+  checkBroadcast(37, 97, rank, 23);
+  checkBroadcast(1024, 768, rank, 24);
+  checkBroadcast(1027, 2304, rank, 27);
+  checkBroadcast(999, 768, 4 * 768 * 3, 28);
+  checkBroadcast(513, 97, 0, 29);
   checkMovement(3, 17, 5, 4, 9, 25);
   checkMovement(8, 2304, 1, 768, 768, 26);
   const int64_t qkvOff[3] = {1536, 768, 0}, qkvSize[3] = {768, 768, 768};

@@ -101,6 +101,9 @@ struct Context {
   /// The rank's captured functions (pipec-plan --cuda-graphs;
   /// GraphReplay.h); null: every kernel launched one by one.
   GraphCache *graphs = nullptr;
+  /// The rank's cuBLASLt workspace, free between GEMMs: the column sums'
+  /// partials (ColumnSums.cuh).
+  Workspace workspace;
 };
 
 /// Times the enclosing kernel call of the generated code on the rank's
@@ -457,8 +460,8 @@ inline Status softmax_backward_b(const Context &c, P dx, P dy, P y,
 /// fp32 accumulator (W, accumulate = 1).
 inline Status add_backward_broadcast(const Context &c, P db, P dy, int64_t n,
                                      int64_t bn, int64_t accumulate) {
-  return check(accumulate ? columnSumsInto(db, dy, nullptr, n, bn, c.stream)
-                          : columnSums(db, dy, nullptr, n, bn, c.stream),
+  return check(accumulate ? columnSumsInto(db, dy, nullptr, n, bn, c.workspace, c.stream)
+                          : columnSums(db, dy, nullptr, n, bn, c.workspace, c.stream),
                "add_backward_broadcast");
 }
 inline Status mul_backward_lhs(const Context &c, P da, P dy, P b, int64_t n,
@@ -467,8 +470,8 @@ inline Status mul_backward_lhs(const Context &c, P da, P dy, P b, int64_t n,
 }
 inline Status mul_backward_rhs(const Context &c, P db, P dy, P a, int64_t n,
                                int64_t bn, int64_t accumulate) {
-  return check(accumulate ? columnSumsInto(db, dy, a, n, bn, c.stream)
-                          : columnSums(db, dy, a, n, bn, c.stream),
+  return check(accumulate ? columnSumsInto(db, dy, a, n, bn, c.workspace, c.stream)
+                          : columnSums(db, dy, a, n, bn, c.workspace, c.stream),
                "mul_backward_rhs");
 }
 inline Status slice_backward_b(const Context &c, P dx, P dy, int64_t outer,
@@ -540,26 +543,28 @@ inline Status matmul_bias_backward_w(const Context &c, P dw, P db, P x, P dy,
   PIPERT_CUDA_CALL(c.gemm->backwardW(dw, x, dy, m, k, n, transposeRhs != 0,
                                      c.stream),
                    "matmul_bias_backward_w");
-  return check(columnSumsInto(db, dy, nullptr, m * n, n, c.stream),
+  return check(columnSumsInto(db, dy, nullptr, m * n, n, c.workspace,
+                                    c.stream),
                "matmul_bias_backward_w");
 }
 inline Status layernorm_backward_w(const Context &c, P dgamma, P dbeta, P dy,
                                    P x, P mean, P rstd, int64_t rows,
                                    int64_t dim) {
   return check(layernormBackwardW(dgamma, dbeta, dy, x, mean, rstd, rows, dim,
-                                  c.stream),
+                                  c.workspace, c.stream),
                "layernorm_backward_w");
 }
 inline Status rmsnorm_backward_w(const Context &c, P dgamma, P dy, P x,
                                  P rstd, int64_t rows, int64_t dim) {
-  return check(rmsnormBackwardW(dgamma, dy, x, rstd, rows, dim, c.stream),
+  return check(rmsnormBackwardW(dgamma, dy, x, rstd, rows, dim, c.workspace,
+                                c.stream),
                "rmsnorm_backward_w");
 }
 inline Status embedding_backward_w(const Context &c, P dtable, P dy, P ids,
                                    int64_t tokens, int64_t vocab,
                                    int64_t dim) {
   return check(embeddingBackwardW(dtable, dy, ids, tokens, vocab, dim,
-                                  c.stream),
+                                  c.workspace, c.stream),
                "embedding_backward_w");
 }
 inline Status position_embedding_backward_w(const Context &c, P dtable, P dy,
@@ -589,7 +594,7 @@ inline Status sum_uses(const Context &c, P g, const float *const *accs,
   return check(sumUses(g, accs, uses, n, c.stream), "sum_uses");
 }
 inline Status sum_squares(const Context &c, P out, P x, int64_t n) {
-  return check(sumSquares(out, x, n, c.stream), "sum_squares");
+  return check(sumSquares(out, x, n, c.workspace, c.stream), "sum_squares");
 }
 inline Status grad_norm(const Context &c, P out, const double *const *squares,
                         int64_t count) {

@@ -1,15 +1,11 @@
-//===- Elementwise.cuh - broadcasts, column sums, copies and shapes ---------===//
+//===- Elementwise.cuh - broadcasts, copies and shapes -----------------------===//
 //
 // The small kernels of the cuda target: binary ops with a broadcast right
 // operand (b[i % bn]), their gradients, the fp32 accumulators' adds, and
 // the data movements (copy, slice, transpose, position embedding). bf16 in
-// and out with fp32 arithmetic, rounded once at the store.
-//
-// Column sums (the broadcast operand's gradient, a bias or a norm's W) give
-// one thread to a column and walk the rows in ascending order from an fp32
-// zero, then add that sum into the destination: the order of the cpu
-// kernels' columnSums (Reduce.h), with no atomics, so the bits depend on
-// the shape only. Included by Kernels.cu only.
+// and out with fp32 arithmetic, rounded once at the store. The broadcast
+// operand's gradients are column sums (ColumnSums.cuh). Included by
+// Kernels.cu only.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_KERNELS_CUDA_ELEMENTWISE_CUH
@@ -30,36 +26,6 @@ __global__ void binaryBroadcastKernel(bf16 *y, const bf16 *a, const bf16 *b,
     return;
   float x = __bfloat162float(a[i]), z = __bfloat162float(b[i % bn]);
   y[i] = __float2bfloat16_rn(op == 0 ? x + z : x * z);
-}
-
-/// Column c of the rows x cols matrix of terms, summed over the rows in
-/// ascending order from zero: term(r, c) = dy[r, c] (* a[r, c] when a).
-__device__ inline float columnSum(const bf16 *dy, const bf16 *a, int64_t rows,
-                                  int64_t cols, int64_t c) {
-  float s = 0.0f;
-  for (int64_t r = 0; r < rows; ++r) {
-    float t = __bfloat162float(dy[r * cols + c]);
-    if (a)
-      t = t * __bfloat162float(a[r * cols + c]);
-    s += t;
-  }
-  return s;
-}
-
-/// db[c] = sum (B, bf16) of the column's terms.
-__global__ void columnSumsKernel(bf16 *db, const bf16 *dy, const bf16 *a,
-                                 int64_t rows, int64_t cols) {
-  int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c < cols)
-    db[c] = __float2bfloat16_rn(columnSum(dy, a, rows, cols, c));
-}
-
-/// acc[c] += sum (W, fp32 accumulator) of the column's terms.
-__global__ void columnSumsIntoKernel(float *acc, const bf16 *dy, const bf16 *a,
-                                     int64_t rows, int64_t cols) {
-  int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c < cols)
-    acc[c] = acc[c] + columnSum(dy, a, rows, cols, c);
 }
 
 /// acc[i] += x[i].
@@ -180,23 +146,6 @@ cudaError_t addForward(bf16 *y, const bf16 *a, const bf16 *b, int64_t n,
 cudaError_t mulForward(bf16 *y, const bf16 *a, const bf16 *b, int64_t n,
                        int64_t bn, cudaStream_t stream) {
   return binaryBroadcast(y, a, b, n, bn, 1, stream);
-}
-
-cudaError_t columnSums(bf16 *db, const bf16 *dy, const bf16 *a, int64_t n,
-                       int64_t bn, cudaStream_t stream) {
-  if (bn == 0)
-    return cudaSuccess;
-  columnSumsKernel<<<blocksFor(bn), kBlock, 0, stream>>>(db, dy, a, n / bn, bn);
-  return launched();
-}
-
-cudaError_t columnSumsInto(float *acc, const bf16 *dy, const bf16 *a,
-                           int64_t n, int64_t bn, cudaStream_t stream) {
-  if (bn == 0)
-    return cudaSuccess;
-  columnSumsIntoKernel<<<blocksFor(bn), kBlock, 0, stream>>>(acc, dy, a,
-                                                             n / bn, bn);
-  return launched();
 }
 
 cudaError_t accumulate(float *acc, const bf16 *x, int64_t n,

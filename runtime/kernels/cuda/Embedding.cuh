@@ -1,13 +1,8 @@
-//===- Embedding.cuh - token embedding forward and its W gradient ------------===//
+//===- Embedding.cuh - token embedding forward --------------------------------===//
 //
-// Forward: out[t, :] = table[ids[t], :] (bf16, a copy: exact). The W
-// gradient adds dout into the fp32 accumulator without float atomics:
-// each thread owns one column and walks the tokens in ascending order, so
-// every dtable element receives its tokens' contributions in token order,
-// the order of the cpu kernel (Embedding.h), for any launch. Ids are
-// checked by the caller's data checks; an id outside [0, vocab) is
-// skipped here rather than written out of bounds. Included by Kernels.cu
-// only.
+// out[t, :] = table[ids[t], :] (bf16, a copy: exact); an id outside
+// [0, vocab) gives zeros. The W gradient is EmbeddingBackward.cu. Included
+// by Kernels.cu only.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_KERNELS_CUDA_EMBEDDING_CUH
@@ -31,21 +26,6 @@ __global__ void embeddingForwardKernel(bf16 *out, const bf16 *table,
                                    : __float2bfloat16_rn(0.0f);
 }
 
-__global__ void embeddingBackwardWKernel(float *dtable, const bf16 *dout,
-                                         const int32_t *ids, int64_t tokens,
-                                         int64_t vocab, int64_t dim) {
-  int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= dim)
-    return;
-  for (int64_t t = 0; t < tokens; ++t) {
-    int32_t id = ids[t];
-    if (id < 0 || id >= vocab)
-      continue;
-    float *cell = dtable + int64_t(id) * dim + c;
-    *cell = *cell + __bfloat162float(dout[t * dim + c]);
-  }
-}
-
 // --- launchers ---------------------------------------------------------------
 
 cudaError_t embeddingForward(bf16 *out, const bf16 *table, const int32_t *ids,
@@ -55,17 +35,6 @@ cudaError_t embeddingForward(bf16 *out, const bf16 *table, const int32_t *ids,
     return cudaSuccess;
   embeddingForwardKernel<<<blocksFor(tokens * dim), kBlock, 0, stream>>>(
       out, table, ids, tokens, vocab, dim);
-  return launched();
-}
-
-cudaError_t embeddingBackwardW(float *dtable, const bf16 *dout,
-                               const int32_t *ids, int64_t tokens,
-                               int64_t vocab, int64_t dim,
-                               cudaStream_t stream) {
-  if (dim == 0)
-    return cudaSuccess;
-  embeddingBackwardWKernel<<<blocksFor(dim), kBlock, 0, stream>>>(
-      dtable, dout, ids, tokens, vocab, dim);
   return launched();
 }
 

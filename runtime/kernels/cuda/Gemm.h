@@ -11,7 +11,9 @@
 // NONE (no split-K reduction, so no atomics and no order that changes
 // between runs), and 256-byte minimum alignments for every operand (the
 // arena aligns every GEMM operand to 256 bytes; the heuristic's answer
-// depends on alignment). One workspace per rank, a slice of its arena.
+// depends on alignment). One 32 MiB workspace per rank, allocated with the
+// rank (Target.cpp); between GEMMs the rank's column sums and embedding
+// gradient use it too (Calls.h's Context::workspace: one stream a rank).
 // With these, a shape's bits are the same in every run and every layout.
 //
 //===----------------------------------------------------------------------===//

@@ -11,6 +11,7 @@
 #include "kernels/cuda/Activation.cuh"
 #include "kernels/cuda/AdamW.cuh"
 #include "kernels/cuda/Attention.cuh"
+#include "kernels/cuda/ColumnSums.cuh"
 #include "kernels/cuda/CrossEntropy.cuh"
 #include "kernels/cuda/Elementwise.cuh"
 #include "kernels/cuda/Embedding.cuh"

@@ -21,6 +21,15 @@ namespace pipert::cuda {
 
 /// The shape of one attention op (runtime/kernels/cpu/Attention.h's
 /// AttentionShape): query head h reads kv head h / (heads / kvHeads).
+/// Device memory a launcher may use between its own kernels on its stream:
+/// the rank's cuBLASLt workspace (every kernel of a rank runs on the
+/// rank's one stream, so outside a GEMM it is free). {nullptr, 0}: none;
+/// the kernels that would use it take a single-pass form.
+struct Workspace {
+  void *p = nullptr;
+  int64_t bytes = 0;
+};
+
 struct AttentionShape {
   int64_t batch = 0, seqQ = 0, seqKV = 0, heads = 0, kvHeads = 0, headDim = 0;
   bool causal = true;
@@ -70,10 +79,11 @@ cudaError_t layernormBackwardB(__nv_bfloat16 *dx, const __nv_bfloat16 *dy,
 cudaError_t embeddingForward(__nv_bfloat16 *out, const __nv_bfloat16 *table,
                              const int32_t *ids, int64_t tokens, int64_t vocab,
                              int64_t dim, cudaStream_t stream);
-/// dtable[ids[t]] += dout[t], fp32, tokens in ascending order, no atomics.
+/// dtable[ids[t]] += dout[t], fp32, tokens in ascending order, no atomics
+/// (EmbeddingBackward.cu: the tokens grouped by id in the workspace).
 cudaError_t embeddingBackwardW(float *dtable, const __nv_bfloat16 *dout,
                                const int32_t *ids, int64_t tokens,
-                               int64_t vocab, int64_t dim,
+                               int64_t vocab, int64_t dim, Workspace ws,
                                cudaStream_t stream);
 /// One AdamW step of n fp32 masters; copy gets them rounded to bf16. The
 /// learning rate, clip scale and 0-based step are read from device memory.
@@ -88,8 +98,9 @@ cudaError_t adamw(float *param, __nv_bfloat16 *copy, const float *grad,
 /// g = accs[0] + accs[1] + ... (use order; zeros for none).
 cudaError_t sumUses(float *g, const float *const *accs, int64_t uses,
                     int64_t n, cudaStream_t stream);
-/// *out = sum of x[i]^2 in double.
-cudaError_t sumSquares(double *out, const float *x, int64_t n,
+/// *out = sum of x[i]^2 in double (chunks' sums in the workspace, then
+/// one block over them; Optimizer.cuh).
+cudaError_t sumSquares(double *out, const float *x, int64_t n, Workspace ws,
                        cudaStream_t stream);
 /// *out = sqrt(sum of *squares[i]) in order.
 cudaError_t gradNorm(double *out, const double *const *squares, int64_t count,
@@ -102,15 +113,28 @@ cudaError_t lrSchedule(double *out, const int64_t *step, int64_t warmup,
                        int64_t decaySteps, bool cosine, double lr,
                        double minLr, cudaStream_t stream);
 
+// ColumnSums.cuh: sums over the rows in ColumnSumPlan.h's order, with the
+// workspace for the chunks' partial sums.
 /// W: dgamma += sum_r dy xhat, dbeta += sum_r dy (fp32 accumulators).
 cudaError_t layernormBackwardW(float *dgamma, float *dbeta,
                                const __nv_bfloat16 *dy, const __nv_bfloat16 *x,
                                const float *mean, const float *rstd,
-                               int64_t rows, int64_t dim, cudaStream_t stream);
+                               int64_t rows, int64_t dim, Workspace ws,
+                               cudaStream_t stream);
 /// W: dgamma += sum_r dy x rstd (fp32 accumulator).
 cudaError_t rmsnormBackwardW(float *dgamma, const __nv_bfloat16 *dy,
                              const __nv_bfloat16 *x, const float *rstd,
-                             int64_t rows, int64_t dim, cudaStream_t stream);
+                             int64_t rows, int64_t dim, Workspace ws,
+                             cudaStream_t stream);
+/// db[c] = sum over the n / bn rows of dy[r, c] (* a[r, c] when a is not
+/// null): the broadcast operand's B.
+cudaError_t columnSums(__nv_bfloat16 *db, const __nv_bfloat16 *dy,
+                       const __nv_bfloat16 *a, int64_t n, int64_t bn,
+                       Workspace ws, cudaStream_t stream);
+/// acc[c] += the same sums: a broadcast parameter's W.
+cudaError_t columnSumsInto(float *acc, const __nv_bfloat16 *dy,
+                           const __nv_bfloat16 *a, int64_t n, int64_t bn,
+                           Workspace ws, cudaStream_t stream);
 
 // Elementwise.cuh: b has bn elements, broadcast as b[i % bn].
 cudaError_t addForward(__nv_bfloat16 *y, const __nv_bfloat16 *a,
@@ -119,15 +143,6 @@ cudaError_t addForward(__nv_bfloat16 *y, const __nv_bfloat16 *a,
 cudaError_t mulForward(__nv_bfloat16 *y, const __nv_bfloat16 *a,
                        const __nv_bfloat16 *b, int64_t n, int64_t bn,
                        cudaStream_t stream);
-/// db[c] = sum over the n / bn rows of dy[r, c] (* a[r, c] when a is not
-/// null): the broadcast operand's B.
-cudaError_t columnSums(__nv_bfloat16 *db, const __nv_bfloat16 *dy,
-                       const __nv_bfloat16 *a, int64_t n, int64_t bn,
-                       cudaStream_t stream);
-/// acc[c] += the same sums: a broadcast parameter's W.
-cudaError_t columnSumsInto(float *acc, const __nv_bfloat16 *dy,
-                           const __nv_bfloat16 *a, int64_t n, int64_t bn,
-                           cudaStream_t stream);
 /// acc[i] += x[i].
 cudaError_t accumulate(float *acc, const __nv_bfloat16 *x, int64_t n,
                        cudaStream_t stream);

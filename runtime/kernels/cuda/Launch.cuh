@@ -45,6 +45,25 @@ __device__ inline float warpSum(float v) {
   return v;
 }
 
+/// V consecutive bf16 values as floats; V = 8 is one 16-byte load.
+template <int V>
+__device__ inline void loadBf16(float (&out)[V], const bf16 *p) {
+  if constexpr (V == 8) {
+    const uint4 raw = *reinterpret_cast<const uint4 *>(p);
+    const auto *pairs = reinterpret_cast<const __nv_bfloat162 *>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = __bfloat1622float2(pairs[i]);
+      out[2 * i] = f.x;
+      out[2 * i + 1] = f.y;
+    }
+  } else {
+#pragma unroll
+    for (int v = 0; v < V; ++v)
+      out[v] = __bfloat162float(p[v]);
+  }
+}
+
 } // namespace pipert::cuda
 
 #endif // PIPERT_KERNELS_CUDA_LAUNCH_CUH

@@ -76,26 +76,6 @@ __global__ void layernormBackwardBKernel(bf16 *dx, const bf16 *dy,
   }
 }
 
-/// W: dgamma += sum_r dy * xhat, dbeta += sum_r dy into the fp32
-/// accumulators; one thread per column over the rows in ascending order
-/// from zero, then one add (the cpu's columnSums), no atomics.
-__global__ void layernormBackwardWKernel(float *dgamma, float *dbeta,
-                                         const bf16 *dy, const bf16 *x,
-                                         const float *mean, const float *rstd,
-                                         int64_t rows, int64_t dim) {
-  int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= dim)
-    return;
-  float sg = 0.0f, sb = 0.0f;
-  for (int64_t r = 0; r < rows; ++r) {
-    float g = __bfloat162float(dy[r * dim + c]);
-    sg += g * ((__bfloat162float(x[r * dim + c]) - mean[r]) * rstd[r]);
-    sb += g;
-  }
-  dgamma[c] = dgamma[c] + sg;
-  dbeta[c] = dbeta[c] + sb;
-}
-
 // --- launchers ---------------------------------------------------------------
 
 cudaError_t layernormForward(bf16 *y, float *mean, float *rstd, const bf16 *x,
@@ -116,17 +96,6 @@ cudaError_t layernormBackwardB(bf16 *dx, const bf16 *dy, const bf16 *x,
     return cudaSuccess;
   layernormBackwardBKernel<<<warpRowBlocks(rows), kBlock, 0, stream>>>(dx, dy, x, mean, rstd,
                                                           gamma, rows, dim);
-  return launched();
-}
-
-cudaError_t layernormBackwardW(float *dgamma, float *dbeta, const bf16 *dy,
-                               const bf16 *x, const float *mean,
-                               const float *rstd, int64_t rows, int64_t dim,
-                               cudaStream_t stream) {
-  if (dim == 0)
-    return cudaSuccess;
-  layernormBackwardWKernel<<<blocksFor(dim), kBlock, 0, stream>>>(
-      dgamma, dbeta, dy, x, mean, rstd, rows, dim);
   return launched();
 }
 

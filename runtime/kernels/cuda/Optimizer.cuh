@@ -8,9 +8,14 @@
 // by the next kernel, so the step needs no host round trip and can be
 // captured as a CUDA graph (docs/CUDA.md).
 //
-// Determinism: the sum of squares is one block, each thread adding its
-// strided elements in ascending order in double, the block's partials
-// combined by a fixed tree; the global norm is one thread adding in order.
+// Determinism: the sum of squares splits the vector into chunks of
+// kSquaresChunk elements, a block each: each thread adds its strided
+// elements in ascending order in double, the block's partials combined by
+// a fixed tree, into the rank's workspace; one block of kSquaresBlock
+// threads then adds the chunks' sums the same way (a vector of one chunk,
+// or with no room in the workspace, is that one block over the elements).
+// The split depends on n and the workspace size only. The global norm is
+// one thread adding in order.
 // The summation order is not the cpu's (one pass over a vector), so a cuda
 // run is held to the reference within a tolerance, never bit for bit.
 // Included by Kernels.cu only.
@@ -19,14 +24,19 @@
 #ifndef PIPERT_KERNELS_CUDA_OPTIMIZER_CUH
 #define PIPERT_KERNELS_CUDA_OPTIMIZER_CUH
 
+#include "kernels/cuda/Kernels.h"
 #include "kernels/cuda/Launch.cuh"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace pipert::cuda {
 
-/// Threads of the sum-of-squares block.
+/// Threads of the sum-of-squares block that finishes (or does it all).
 constexpr int kSquaresBlock = 1024;
+/// Threads of a chunk's block, and the elements of a chunk (32 a thread).
+constexpr int kSquaresChunkBlock = 256;
+constexpr int64_t kSquaresChunk = int64_t(kSquaresChunkBlock) * 32;
 
 // --- kernels -----------------------------------------------------------------
 
@@ -51,23 +61,28 @@ __global__ void sumUsesKernel(float *g, PointerPack<float> accs, bool cont,
   g[i] = s;
 }
 
-__global__ void __launch_bounds__(kSquaresBlock)
-    sumSquaresKernel(double *out, const float *x, int64_t n) {
-  __shared__ double part[kSquaresBlock];
+/// out[blockIdx.x] = the sum over elements [blockIdx.x * chunk, + chunk)
+/// of n: of x[i]^2 in double (Square) or of x[i] (the chunks' sums).
+template <int Threads, bool Square, typename T>
+__global__ void __launch_bounds__(Threads)
+    sumSquaresKernel(double *out, const T *x, int64_t n, int64_t chunk) {
+  __shared__ double part[Threads];
+  const int64_t first = int64_t(blockIdx.x) * chunk;
+  const int64_t end = first + chunk < n ? first + chunk : n;
   double s = 0;
-  for (int64_t i = threadIdx.x; i < n; i += kSquaresBlock) {
+  for (int64_t i = first + threadIdx.x; i < end; i += Threads) {
     double v = double(x[i]);
-    s += v * v;
+    s += Square ? v * v : v;
   }
   part[threadIdx.x] = s;
   __syncthreads();
-  for (int half = kSquaresBlock / 2; half > 0; half /= 2) {
+  for (int half = Threads / 2; half > 0; half /= 2) {
     if (int(threadIdx.x) < half)
       part[threadIdx.x] = part[threadIdx.x] + part[threadIdx.x + half];
     __syncthreads();
   }
   if (threadIdx.x == 0)
-    *out = part[0];
+    out[blockIdx.x] = part[0];
 }
 
 /// The global norm's running sum in *out: (cont ? *out : 0) + squares in
@@ -128,9 +143,24 @@ cudaError_t sumUses(float *g, const float *const *accs, int64_t uses,
   return cudaSuccess;
 }
 
-cudaError_t sumSquares(double *out, const float *x, int64_t n,
+cudaError_t sumSquares(double *out, const float *x, int64_t n, Workspace ws,
                        cudaStream_t stream) {
-  sumSquaresKernel<<<1, kSquaresBlock, 0, stream>>>(out, x, n);
+  const int64_t chunks = (n + kSquaresChunk - 1) / kSquaresChunk;
+  const bool split = chunks > 1 && ws.p && chunks * 8 <= ws.bytes &&
+                     chunks <= int64_t(INT32_MAX);
+  if (!split) {
+    sumSquaresKernel<kSquaresBlock, true>
+        <<<1, kSquaresBlock, 0, stream>>>(out, x, n, n);
+    return launched();
+  }
+  auto *sums = static_cast<double *>(ws.p);
+  sumSquaresKernel<kSquaresChunkBlock, true>
+      <<<unsigned(chunks), kSquaresChunkBlock, 0, stream>>>(sums, x, n,
+                                                            kSquaresChunk);
+  if (cudaError_t e = launched(); e != cudaSuccess)
+    return e;
+  sumSquaresKernel<kSquaresBlock, false>
+      <<<1, kSquaresBlock, 0, stream>>>(out, sums, chunks, chunks);
   return launched();
 }
 

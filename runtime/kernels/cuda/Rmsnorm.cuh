@@ -62,21 +62,6 @@ __global__ void rmsnormBackwardBKernel(bf16 *dx, const bf16 *dy, const bf16 *x,
   }
 }
 
-/// W: dgamma += sum_r dy * x * rstd into the fp32 accumulator, one thread
-/// per column, rows ascending from zero, then one add.
-__global__ void rmsnormBackwardWKernel(float *dgamma, const bf16 *dy,
-                                       const bf16 *x, const float *rstd,
-                                       int64_t rows, int64_t dim) {
-  int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= dim)
-    return;
-  float sg = 0.0f;
-  for (int64_t r = 0; r < rows; ++r)
-    sg += __bfloat162float(dy[r * dim + c]) *
-          (__bfloat162float(x[r * dim + c]) * rstd[r]);
-  dgamma[c] = dgamma[c] + sg;
-}
-
 // --- launchers ---------------------------------------------------------------
 
 cudaError_t rmsnormForward(bf16 *y, float *rstd, const bf16 *x,
@@ -94,16 +79,6 @@ cudaError_t rmsnormBackwardB(bf16 *dx, const bf16 *dy, const bf16 *x,
   if (rows == 0)
     return cudaSuccess;
   rmsnormBackwardBKernel<<<warpRowBlocks(rows), kBlock, 0, stream>>>(dx, dy, x, rstd, gamma, rows, dim);
-  return launched();
-}
-
-cudaError_t rmsnormBackwardW(float *dgamma, const bf16 *dy, const bf16 *x,
-                             const float *rstd, int64_t rows, int64_t dim,
-                             cudaStream_t stream) {
-  if (dim == 0)
-    return cudaSuccess;
-  rmsnormBackwardWKernel<<<blocksFor(dim), kBlock, 0, stream>>>(
-      dgamma, dy, x, rstd, rows, dim);
   return launched();
 }
 

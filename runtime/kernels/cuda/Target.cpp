@@ -16,7 +16,7 @@ namespace {
 /// A rank's state: the Context the generated code reads (its base: the
 /// pointer the runtime holds is the Context's), and what it owns.
 struct RankState : call::Context {
-  void *workspace = nullptr;
+  void *workspaceMemory = nullptr;
   std::unique_ptr<Gemm> gemmOwner;
   call::RopeTables ropeTables;
   KernelEvents kernelEvents;
@@ -34,8 +34,8 @@ void destroyRank(void *state) {
     return;
   cudaSetDevice(s->device);
   s->gemmOwner.reset();
-  if (s->workspace)
-    cudaFree(s->workspace);
+  if (s->workspaceMemory)
+    cudaFree(s->workspaceMemory);
   if (s->stream)
     cudaStreamDestroy(s->stream);
   delete s;
@@ -86,15 +86,16 @@ void *createRank(int32_t rank, char *error, int64_t errorBytes) {
   if ((e = cudaStreamCreateWithFlags(&s->stream,
                                      cudaStreamNonBlocking)) != cudaSuccess)
     return fail(std::string("cudaStreamCreate: ") + cudaGetErrorString(e));
-  if ((e = cudaMalloc(&s->workspace, size_t(kGemmWorkspaceBytes))) !=
+  if ((e = cudaMalloc(&s->workspaceMemory, size_t(kGemmWorkspaceBytes))) !=
       cudaSuccess)
     return fail(std::string("the cuBLASLt workspace: ") +
                 cudaGetErrorString(e));
   std::string why;
-  s->gemmOwner = Gemm::create(s->workspace, size_t(kGemmWorkspaceBytes), why);
+  s->gemmOwner = Gemm::create(s->workspaceMemory, size_t(kGemmWorkspaceBytes), why);
   if (!s->gemmOwner)
     return fail(why);
   s->gemm = s->gemmOwner.get();
+  s->workspace = {s->workspaceMemory, kGemmWorkspaceBytes};
   s->rope = &s->ropeTables;
   s->events = &s->kernelEvents;
   return static_cast<call::Context *>(s);

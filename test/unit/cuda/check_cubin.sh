@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the cuda kernel library's source for sm_90a as a cubin, as
+# Builds the cuda kernel library's sources (Kernels.cu, and
+# EmbeddingBackward.cu with its CUB sort) for sm_90a as cubins, as
 # libpipert_kernels_cuda is built, and checks on a machine without a GPU
 # that every kernel is there as Hopper code and that ptxas spilled nothing
 # and put nothing in local memory (spills would be slow and are a sign of a kernel that
@@ -8,15 +9,21 @@
 set -euo pipefail
 nvcc=$1; root=$2; shift 2
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-"$nvcc" -std=c++17 -cubin -gencode=arch=compute_90a,code=sm_90a \
-  -prec-div=true -prec-sqrt=true -ftz=false -fmad=false \
-  -I"$root/runtime" -Xptxas -v -o "$work/k.cubin" \
-  "$root/runtime/kernels/cuda/Kernels.cu" 2> "$work/ptxas.log"
-# The cubin is an ELF file for sm_90a.
-readelf -h "$work/k.cubin" | grep -q "NVIDIA CUDA" || { echo "not a cubin"; exit 1; }
-grep -q "Compiling entry function.*for 'sm_90a'" "$work/ptxas.log" ||
-  { cat "$work/ptxas.log"; echo "no sm_90a code"; exit 1; }
-symbols=$(readelf -sW "$work/k.cubin")
+symbols=""
+: > "$work/ptxas.log"
+for source in Kernels EmbeddingBackward; do
+  "$nvcc" -std=c++17 -cubin -gencode=arch=compute_90a,code=sm_90a \
+    -prec-div=true -prec-sqrt=true -ftz=false -fmad=false \
+    -I"$root/runtime" -Xptxas -v -o "$work/$source.cubin" \
+    "$root/runtime/kernels/cuda/$source.cu" 2> "$work/$source.log"
+  # The cubin is an ELF file for sm_90a.
+  readelf -h "$work/$source.cubin" | grep -q "NVIDIA CUDA" ||
+    { echo "$source: not a cubin"; exit 1; }
+  grep -q "Compiling entry function.*for 'sm_90a'" "$work/$source.log" ||
+    { cat "$work/$source.log"; echo "$source: no sm_90a code"; exit 1; }
+  cat "$work/$source.log" >> "$work/ptxas.log"
+  symbols+=$(readelf -sW "$work/$source.cubin")$'\n'
+done
 status=0
 for k in "$@"; do
   if ! grep -q "FUNC .*$k" <<< "$symbols"; then
