@@ -1,8 +1,10 @@
 //===- ShapeChecks.cu - the small kernels against their CPU emulation --------===//
 //
 // Bit for bit: the norms' W column sums, the broadcast binaries and their
-// column sums (in ColumnSumPlan.h's order, with the workspace the call is
-// given: none, a small one that forces longer chunks, the ranks' 32 MiB), accumulate, copy, slice and its B, the 6-axis transpose (all
+// column sums (in ColumnSumPlan.h's order, with the workspace the call
+// is given: none, a small one that forces longer chunks, the ranks'
+// 32 MiB; an operand one element off 16 bytes takes the one-column path
+// and must give the 16-byte path's bits), accumulate, copy, slice and its B, the 6-axis transpose (all
 // fp32 arithmetic in the kernels' order, IEEE, no contraction). Softmax and
 // its B within 1 bf16 ulp (device expf and host libm may differ in the last
 // fp32 bits), its B bit for bit. Run by KernelHarness.cu's main.
@@ -90,14 +92,16 @@ void checkNormW(int64_t rows, int64_t dim, int64_t wsBytes, uint64_t seed) {
     wantB[size_t(c)] = wantB[size_t(c)] + sb;
     wantR[size_t(c)] = wantR[size_t(c)] + sr;
   }
-  std::string shape = dims({{"rows", rows},
-                            {"dim", dim},
-                            {"workspace", wsBytes},
-                            {"chunks", two.chunks}});
+  auto shape = [&](int64_t chunks) {
+    return dims({{"rows", rows},
+                 {"dim", dim},
+                 {"workspace", wsBytes},
+                 {"chunks", chunks}});
+  };
   int64_t ln = floatsDiffer(g_.get(), wantG) + floatsDiffer(b_.get(), wantB);
-  report("layernorm_backward_w", shape, ln == 0, differing(ln));
+  report("layernorm_backward_w", shape(two.chunks), ln == 0, differing(ln));
   int64_t rn = floatsDiffer(r_.get(), wantR);
-  report("rmsnorm_backward_w", shape, rn == 0, differing(rn));
+  report("rmsnorm_backward_w", shape(one.chunks), rn == 0, differing(rn));
 }
 
 void checkBroadcast(int64_t rows, int64_t bn, int64_t wsBytes,
@@ -124,8 +128,15 @@ void checkBroadcast(int64_t rows, int64_t bn, int64_t wsBytes,
   CHECK(pipert::cuda::columnSumsInto(acc_.p, a_.p, prod_.p, n, bn, ws.get(),
                                      nullptr));
   CHECK(pipert::cuda::accumulate(accAll_.p, a_.p, n, nullptr));
+  // The same sums of an operand one element past 16-byte alignment.
+  Device<bf16> shifted_{size_t(n) + 1}, colShifted_{size_t(bn)};
+  CHECK(cudaMemcpy(shifted_.p + 1, a_.p, size_t(n) * sizeof(bf16),
+                   cudaMemcpyDeviceToDevice));
+  CHECK(pipert::cuda::columnSums(colShifted_.p, shifted_.p + 1, nullptr, n, bn,
+                                 ws.get(), nullptr));
   CHECK(cudaDeviceSynchronize());
   auto sum = sum_.get(), prod = prod_.get(), col = col_.get(), colA = colA_.get();
+  auto colShifted = colShifted_.get();
   int64_t dAdd = 0, dMul = 0, dCol = 0, dAcc = 0;
   for (int64_t i = 0; i < n; ++i) {
     float x = f(a[size_t(i)]), z = f(b[size_t(i % bn)]);
@@ -143,6 +154,7 @@ void checkBroadcast(int64_t rows, int64_t bn, int64_t wsBytes,
     float sp = pipert::cuda::orderedColumnSum(
         plan, [&](int64_t r) { return f(a[at(r)]) * f(prod[at(r)]); });
     dCol += bits(col[size_t(c)]) != fromFloat(s);
+    dCol += bits(colShifted[size_t(c)]) != bits(col[size_t(c)]);
     dCol += bits(colA[size_t(c)]) != fromFloat(sa);
     wantAcc[size_t(c)] = wantAcc[size_t(c)] + sp;
   }
@@ -315,11 +327,13 @@ void runShapeChecks() {
   checkNormW(4096, 768, rank, 22);
   checkNormW(4096, 768, 0, 25);
   checkNormW(1000, 97, 4 * 97 * 2 * 5, 26);
+  checkNormW(300, 776, rank, 34); // a 16-byte path's partial last tile
   checkBroadcast(37, 97, rank, 23);
   checkBroadcast(1024, 768, rank, 24);
   checkBroadcast(1027, 2304, rank, 27);
   checkBroadcast(999, 768, 4 * 768 * 3, 28);
   checkBroadcast(513, 97, 0, 29);
+  checkBroadcast(1000, 1000, rank, 35);
   checkMovement(3, 17, 5, 4, 9, 25);
   checkMovement(8, 2304, 1, 768, 768, 26);
   const int64_t qkvOff[3] = {1536, 768, 0}, qkvSize[3] = {768, 768, 768};

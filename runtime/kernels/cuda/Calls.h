@@ -102,7 +102,8 @@ struct Context {
   /// GraphReplay.h); null: every kernel launched one by one.
   GraphCache *graphs = nullptr;
   /// The rank's cuBLASLt workspace, free between GEMMs: the column sums'
-  /// partials (ColumnSums.cuh).
+  /// partials (ColumnSums.cuh), the embedding gradient's sort
+  /// (EmbeddingBackward.cu), the sum of squares' chunks (Optimizer.cuh).
   Workspace workspace;
 };
 
@@ -460,8 +461,10 @@ inline Status softmax_backward_b(const Context &c, P dx, P dy, P y,
 /// fp32 accumulator (W, accumulate = 1).
 inline Status add_backward_broadcast(const Context &c, P db, P dy, int64_t n,
                                      int64_t bn, int64_t accumulate) {
-  return check(accumulate ? columnSumsInto(db, dy, nullptr, n, bn, c.workspace, c.stream)
-                          : columnSums(db, dy, nullptr, n, bn, c.workspace, c.stream),
+  return check(accumulate
+                   ? columnSumsInto(db, dy, nullptr, n, bn, c.workspace,
+                                    c.stream)
+                   : columnSums(db, dy, nullptr, n, bn, c.workspace, c.stream),
                "add_backward_broadcast");
 }
 inline Status mul_backward_lhs(const Context &c, P da, P dy, P b, int64_t n,
@@ -470,8 +473,9 @@ inline Status mul_backward_lhs(const Context &c, P da, P dy, P b, int64_t n,
 }
 inline Status mul_backward_rhs(const Context &c, P db, P dy, P a, int64_t n,
                                int64_t bn, int64_t accumulate) {
-  return check(accumulate ? columnSumsInto(db, dy, a, n, bn, c.workspace, c.stream)
-                          : columnSums(db, dy, a, n, bn, c.workspace, c.stream),
+  return check(accumulate
+                   ? columnSumsInto(db, dy, a, n, bn, c.workspace, c.stream)
+                   : columnSums(db, dy, a, n, bn, c.workspace, c.stream),
                "mul_backward_rhs");
 }
 inline Status slice_backward_b(const Context &c, P dx, P dy, int64_t outer,
@@ -543,8 +547,8 @@ inline Status matmul_bias_backward_w(const Context &c, P dw, P db, P x, P dy,
   PIPERT_CUDA_CALL(c.gemm->backwardW(dw, x, dy, m, k, n, transposeRhs != 0,
                                      c.stream),
                    "matmul_bias_backward_w");
-  return check(columnSumsInto(db, dy, nullptr, m * n, n, c.workspace,
-                                    c.stream),
+  return check(
+      columnSumsInto(db, dy, nullptr, m * n, n, c.workspace, c.stream),
                "matmul_bias_backward_w");
 }
 inline Status layernorm_backward_w(const Context &c, P dgamma, P dbeta, P dy,

@@ -45,42 +45,66 @@ __global__ void sortInputsKernel(uint32_t *keys, uint32_t *order,
 
 /// Warp `threadIdx.x / 32` of the block takes sorted position
 /// i = blockIdx.x * kWarps + warp and the columns of tile blockIdx.y;
-/// where a group starts at i, its lanes add
-/// the group's tokens, in sorted (ascending token) order, into their V
-/// columns of the id's row.
+/// where a group starts at i, its lanes add the group's tokens, in sorted
+/// (ascending token) order, into their V columns of the id's row. The
+/// group's end is found 32 keys a step (a ballot), and its token indices
+/// are read 32 at a time and passed along the warp, so a long group (a
+/// frequent token, padding) costs its rows' loads, not a chain of
+/// dependent ones.
 template <int V>
 __global__ void __launch_bounds__(kWarps * 32)
     groupsKernel(float *dtable, const bf16 *dout, const uint32_t *keys,
                  const uint32_t *order, int64_t tokens, int64_t vocab,
                  int64_t dim) {
+  const int lane = int(threadIdx.x % 32);
   const int64_t i =
       int64_t(blockIdx.x) * kWarps + int64_t(threadIdx.x / 32);
-  const int64_t c =
-      (int64_t(blockIdx.y) * 32 + int64_t(threadIdx.x % 32)) * V;
-  if (i >= tokens || c >= dim)
+  const int64_t c = (int64_t(blockIdx.y) * 32 + lane) * V;
+  // Every test up to the walk is the same for the whole warp (i is the
+  // warp's), so the warp returns together and the shuffles see all lanes;
+  // a lane past the last column (`mine` false) takes part without loading.
+  if (i >= tokens)
     return;
   const uint32_t key = keys[i];
   if (key >= uint32_t(vocab) || (i > 0 && keys[i - 1] == key))
     return;
+  const bool mine = c < dim;
   int64_t end = i + 1;
-  while (end < tokens && keys[end] == key)
-    ++end;
+  for (;;) {
+    const int64_t j = end + lane;
+    const unsigned other =
+        __ballot_sync(0xffffffffu, j >= tokens || keys[j] != key);
+    if (other) {
+      end += __ffs(int(other)) - 1;
+      break;
+    }
+    end += 32;
+  }
   float *cell = dtable + int64_t(key) * dim + c;
   float acc[V];
 #pragma unroll
   for (int v = 0; v < V; ++v)
-    acc[v] = cell[v];
+    acc[v] = mine ? cell[v] : 0.0f;
+  for (int64_t base = i; base < end; base += 32) {
+    const uint32_t token = base + lane < end ? order[base + lane] : 0;
+    const int count = int(end - base < 32 ? end - base : 32);
 #pragma unroll 4
-  for (int64_t j = i; j < end; ++j) {
-    float d[V];
-    loadBf16<V>(d, dout + int64_t(order[j]) * dim + c);
+    for (int s = 0; s < count; ++s) {
+      const uint32_t t = __shfl_sync(0xffffffffu, token, s);
+      if (!mine)
+        continue;
+      float d[V];
+      loadBf16<V>(d, dout + int64_t(t) * dim + c);
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        acc[v] = acc[v] + d[v];
+    }
+  }
+  if (mine) {
 #pragma unroll
     for (int v = 0; v < V; ++v)
-      acc[v] = acc[v] + d[v];
+      cell[v] = acc[v];
   }
-#pragma unroll
-  for (int v = 0; v < V; ++v)
-    cell[v] = acc[v];
 }
 
 /// The fallback: one thread per column over every token.

@@ -19,17 +19,17 @@
 
 namespace pipert::cuda {
 
-/// The shape of one attention op (runtime/kernels/cpu/Attention.h's
-/// AttentionShape): query head h reads kv head h / (heads / kvHeads).
 /// Device memory a launcher may use between its own kernels on its stream:
 /// the rank's cuBLASLt workspace (every kernel of a rank runs on the
 /// rank's one stream, so outside a GEMM it is free). {nullptr, 0}: none;
-/// the kernels that would use it take a single-pass form.
+/// the kernels that would use it take their form without it.
 struct Workspace {
   void *p = nullptr;
   int64_t bytes = 0;
 };
 
+/// The shape of one attention op (runtime/kernels/cpu/Attention.h's
+/// AttentionShape): query head h reads kv head h / (heads / kvHeads).
 struct AttentionShape {
   int64_t batch = 0, seqQ = 0, seqKV = 0, heads = 0, kvHeads = 0, headDim = 0;
   bool causal = true;

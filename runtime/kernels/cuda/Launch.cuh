@@ -64,6 +64,24 @@ __device__ inline void loadBf16(float (&out)[V], const bf16 *p) {
   }
 }
 
+/// V floats rounded once each to bf16 (RNE) and stored; V = 8 is one
+/// 16-byte store.
+template <int V>
+__device__ inline void storeBf16(bf16 *p, const float (&in)[V]) {
+  if constexpr (V == 8) {
+    uint4 raw;
+    auto *pairs = reinterpret_cast<__nv_bfloat162 *>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      pairs[i] = __floats2bfloat162_rn(in[2 * i], in[2 * i + 1]);
+    *reinterpret_cast<uint4 *>(p) = raw;
+  } else {
+#pragma unroll
+    for (int v = 0; v < V; ++v)
+      p[v] = __float2bfloat16_rn(in[v]);
+  }
+}
+
 } // namespace pipert::cuda
 
 #endif // PIPERT_KERNELS_CUDA_LAUNCH_CUH

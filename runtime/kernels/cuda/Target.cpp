@@ -91,7 +91,8 @@ void *createRank(int32_t rank, char *error, int64_t errorBytes) {
     return fail(std::string("the cuBLASLt workspace: ") +
                 cudaGetErrorString(e));
   std::string why;
-  s->gemmOwner = Gemm::create(s->workspaceMemory, size_t(kGemmWorkspaceBytes), why);
+  s->gemmOwner =
+      Gemm::create(s->workspaceMemory, size_t(kGemmWorkspaceBytes), why);
   if (!s->gemmOwner)
     return fail(why);
   s->gemm = s->gemmOwner.get();

@@ -51,6 +51,10 @@ TEST(ColumnSumPlan, SmallWorkspaceLengthensChunks) {
   // No workspace: one pass.
   p = planColumnSums(4096, 768, 1, 0);
   EXPECT_EQ(p.chunks, 1);
+  // More 64-row chunks than a grid's y: 80-row chunks, within it.
+  p = planColumnSums(5000000, 8, 1, kRankWorkspace);
+  EXPECT_EQ(p.chunkRows, 80);
+  EXPECT_EQ(p.chunks, 62500);
 }
 
 TEST(ColumnSumPlan, EverySplitCoversTheRowsOnceAndFits) {
