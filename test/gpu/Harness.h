@@ -8,6 +8,7 @@
 #define PIPEC_TEST_GPU_HARNESS_H
 
 #include "kernels/cuda/Bf16.h"
+#include "kernels/cuda/RowOrder.h"
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -79,6 +80,12 @@ inline uint16_t bits(bf16 x) {
   std::memcpy(&b, &x, 2);
   return b;
 }
+/// The bf16 of the given bits.
+inline bf16 toBf16(uint16_t b) {
+  bf16 x;
+  std::memcpy(&x, &b, 2);
+  return x;
+}
 
 /// Distance in bf16 ulps between two finite values of one sign, else large.
 inline int ulps(uint16_t a, uint16_t b) {
@@ -99,13 +106,9 @@ inline void report(const std::string &name, const std::string &shape, bool ok,
   std::fflush(stdout);
 }
 
-/// The warp's sum: 32 lanes adding their strided elements in order, then
-/// the xor-butterfly of Layernorm.cuh (all lanes end equal; lane 0's).
-template <typename F> inline float warpSumRef(int64_t dim, F term) {
-  float lane[32] = {};
-  for (int l = 0; l < 32; ++l)
-    for (int64_t i = l; i < dim; i += 32)
-      lane[l] += term(i);
+/// The xor-butterfly of Launch.cuh's warpSum over 32 lane sums (all lanes
+/// end equal; lane 0's).
+inline float butterflyRef(float (&lane)[32]) {
   for (int offset = 16; offset > 0; offset /= 2) {
     float next[32];
     for (int l = 0; l < 32; ++l)
@@ -113,6 +116,28 @@ template <typename F> inline float warpSumRef(int64_t dim, F term) {
     std::memcpy(lane, next, sizeof lane);
   }
   return lane[0];
+}
+
+/// The warp's sum: 32 lanes adding their strided elements in order (l,
+/// l + 32, ...), then the butterfly (Softmax.cuh).
+template <typename F> inline float warpSumRef(int64_t dim, F term) {
+  float lane[32] = {};
+  for (int l = 0; l < 32; ++l)
+    for (int64_t i = l; i < dim; i += 32)
+      lane[l] += term(i);
+  return butterflyRef(lane);
+}
+
+/// The norms' row sum (RowOrder.h): lane l adds V elements at a time from
+/// (32 j + l) V, then the butterfly.
+template <typename F> inline float rowSumRef(int64_t dim, F term) {
+  const int V = pipert::cuda::rowVector(dim);
+  float lane[32] = {};
+  for (int l = 0; l < 32; ++l)
+    for (int64_t i = int64_t(l) * V; i < dim; i += 32 * V)
+      for (int v = 0; v < V; ++v)
+        lane[l] += term(i + v);
+  return butterflyRef(lane);
 }
 
 /// The largest |got - want| over the largest finite |want|: the error of a

@@ -142,26 +142,81 @@ void checkSilu(int64_t n, uint64_t seed) {
 }
 
 
+/// Bits of a and b that differ.
+template <typename T>
+int64_t bitsDiffer(const std::vector<T> &a, const std::vector<T> &b) {
+  int64_t n = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    n += std::memcmp(&a[i], &b[i], sizeof(T)) != 0;
+  return n;
+}
+
+/// x (n values) at one element past 16-byte alignment: the kernels read
+/// it one element at a time, in the same order.
+struct Shifted {
+  Device<bf16> d;
+  explicit Shifted(const std::vector<bf16> &x) : d(x.size() + 1) {
+    CHECK(cudaMemcpy(d.p + 1, x.data(), x.size() * sizeof(bf16),
+                     cudaMemcpyHostToDevice));
+  }
+  bf16 *p() const { return d.p + 1; }
+  std::vector<bf16> get() const {
+    std::vector<bf16> h(d.n - 1);
+    CHECK(cudaMemcpy(h.data(), d.p + 1, h.size() * sizeof(bf16),
+                     cudaMemcpyDeviceToHost));
+    return h;
+  }
+};
+
+/// The forward against the CPU; the residual form (x = bf16(a + b))
+/// against the plain one on the host-added sum; both again one element
+/// off 16-byte alignment: bit for bit.
 void checkLayernorm(int64_t rows, int64_t dim, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  auto x = randomBf16(rng, size_t(rows * dim), 3.0f);
+  auto a = randomBf16(rng, size_t(rows * dim), 2.0f);
+  auto r = randomBf16(rng, size_t(rows * dim), 2.0f);
+  std::vector<bf16> x(a.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = toBf16(fromFloat(f(a[i]) + f(r[i])));
   auto g = randomBf16(rng, size_t(dim), 1.0f), b = randomBf16(rng, size_t(dim), 1.0f);
-  Device<bf16> x_(x.size()), g_(g.size()), b_(b.size()), y_(x.size());
-  Device<float> mean_{size_t(rows)}, rstd_{size_t(rows)};
+  Device<bf16> x_(x.size()), g_(g.size()), b_(b.size()), y_(x.size()),
+      a_(a.size()), r_(r.size()), sum_(x.size()), y2_(x.size());
+  Device<float> mean_{size_t(rows)}, rstd_{size_t(rows)}, mean2_{size_t(rows)},
+      rstd2_{size_t(rows)};
   x_.put(x);
   g_.put(g);
   b_.put(b);
+  a_.put(a);
+  r_.put(r);
+  Shifted xs(x), ys(std::vector<bf16>(x.size()));
+  Shifted as(a), rs_(r), sums(std::vector<bf16>(x.size())),
+      y2s(std::vector<bf16>(x.size()));
   const float eps = 1e-5f;
   CHECK(pipert::cuda::layernormForward(y_.p, mean_.p, rstd_.p, x_.p, g_.p, b_.p,
                                        rows, dim, eps, nullptr));
+  CHECK(pipert::cuda::addLayernormForward(sum_.p, y2_.p, mean2_.p, rstd2_.p,
+                                          a_.p, r_.p, g_.p, b_.p, rows, dim,
+                                          eps, nullptr));
   CHECK(cudaDeviceSynchronize());
   auto y = y_.get();
   auto mean = mean_.get(), rstd = rstd_.get();
+  int64_t fused = bitsDiffer(sum_.get(), x) + bitsDiffer(y2_.get(), y) +
+                  bitsDiffer(mean2_.get(), mean) + bitsDiffer(rstd2_.get(), rstd);
+  CHECK(pipert::cuda::layernormForward(ys.p(), mean2_.p, rstd2_.p, xs.p(), g_.p,
+                                       b_.p, rows, dim, eps, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  int64_t shifted = bitsDiffer(ys.get(), y) + bitsDiffer(mean2_.get(), mean) +
+                    bitsDiffer(rstd2_.get(), rstd);
+  CHECK(pipert::cuda::addLayernormForward(sums.p(), y2s.p(), mean2_.p,
+                                          rstd2_.p, as.p(), rs_.p(), g_.p,
+                                          b_.p, rows, dim, eps, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  shifted += bitsDiffer(sums.get(), x) + bitsDiffer(y2s.get(), y);
   int64_t differ = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const bf16 *xr = x.data() + r * dim;
-    float mu = warpSumRef(dim, [&](int64_t i) { return f(xr[i]); }) / float(dim);
-    float sq = warpSumRef(dim, [&](int64_t i) {
+    float mu = rowSumRef(dim, [&](int64_t i) { return f(xr[i]); }) / float(dim);
+    float sq = rowSumRef(dim, [&](int64_t i) {
       float d = f(xr[i]) - mu;
       return d * d;
     });
@@ -174,14 +229,22 @@ void checkLayernorm(int64_t rows, int64_t dim, uint64_t seed) {
       differ += bits(y[size_t(r * dim + i)]) != want;
     }
   }
-  report("layernorm_forward",
-         "rows=" + std::to_string(rows) + " dim=" + std::to_string(dim),
-         differ == 0, "\"values_differing\": " + std::to_string(differ));
+  const std::string shape =
+      "rows=" + std::to_string(rows) + " dim=" + std::to_string(dim);
+  report("layernorm_forward", shape, differ == 0 && shifted == 0,
+         "\"values_differing\": " + std::to_string(differ) +
+             ", \"unaligned_differing\": " + std::to_string(shifted));
+  report("add_layernorm_forward", shape, fused == 0,
+         "\"against_add_then_layernorm_differing\": " + std::to_string(fused));
 }
 
 void checkRmsnorm(int64_t rows, int64_t dim, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  auto x = randomBf16(rng, size_t(rows * dim), 3.0f);
+  auto a = randomBf16(rng, size_t(rows * dim), 2.0f);
+  auto r = randomBf16(rng, size_t(rows * dim), 2.0f);
+  std::vector<bf16> x(a.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = toBf16(fromFloat(f(a[i]) + f(r[i])));
   auto dy = randomBf16(rng, size_t(rows * dim), 1.0f);
   auto g = randomBf16(rng, size_t(dim), 1.0f);
   Device<bf16> x_{x.size()}, dy_{dy.size()}, g_{g.size()}, y_{x.size()},
@@ -198,17 +261,37 @@ void checkRmsnorm(int64_t rows, int64_t dim, uint64_t seed) {
   CHECK(cudaDeviceSynchronize());
   auto y = y_.get(), dx = dx_.get();
   auto rstd = rstd_.get();
+  // The residual form against the plain one, and both one element off
+  // 16-byte alignment: bit for bit.
+  Device<bf16> a_{a.size()}, r_{r.size()}, sum_{x.size()}, y2_{x.size()};
+  Device<float> rstd2_{size_t(rows)};
+  a_.put(a);
+  r_.put(r);
+  CHECK(pipert::cuda::addRmsnormForward(sum_.p, y2_.p, rstd2_.p, a_.p, r_.p,
+                                        g_.p, rows, dim, eps, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  int64_t fused = bitsDiffer(sum_.get(), x) + bitsDiffer(y2_.get(), y) +
+                  bitsDiffer(rstd2_.get(), rstd);
+  Shifted xs(x), ys(std::vector<bf16>(x.size())), dys(dy),
+      dxs(std::vector<bf16>(x.size()));
+  CHECK(pipert::cuda::rmsnormForward(ys.p(), rstd2_.p, xs.p(), g_.p, rows, dim,
+                                     eps, nullptr));
+  CHECK(pipert::cuda::rmsnormBackwardB(dxs.p(), dys.p(), xs.p(), rstd_.p, g_.p,
+                                       rows, dim, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  int64_t shifted = bitsDiffer(ys.get(), y) + bitsDiffer(rstd2_.get(), rstd) +
+                    bitsDiffer(dxs.get(), dx);
   int64_t differF = 0, differB = 0;
   for (int64_t row = 0; row < rows; ++row) {
     const bf16 *xr = x.data() + row * dim, *gr = dy.data() + row * dim;
-    float rs = 1.0f / std::sqrt(warpSumRef(dim, [&](int64_t i) {
+    float rs = 1.0f / std::sqrt(rowSumRef(dim, [&](int64_t i) {
                                   float v = f(xr[i]);
                                   return v * v;
                                 }) / float(dim) +
                                 eps);
     differF += std::memcmp(&rs, &rstd[size_t(row)], 4) != 0;
     auto grad = [&](int64_t i) { return f(gr[i]) * f(g[size_t(i)]); };
-    float meanGX = warpSumRef(dim, [&](int64_t i) {
+    float meanGX = rowSumRef(dim, [&](int64_t i) {
                      return grad(i) * (f(xr[i]) * rs);
                    }) /
                    float(dim);
@@ -220,10 +303,14 @@ void checkRmsnorm(int64_t rows, int64_t dim, uint64_t seed) {
     }
   }
   std::string shape = "rows=" + std::to_string(rows) + " dim=" + std::to_string(dim);
-  report("rmsnorm_forward", shape, differF == 0,
-         "\"values_differing\": " + std::to_string(differF));
-  report("rmsnorm_backward_b", shape, differB == 0,
-         "\"values_differing\": " + std::to_string(differB));
+  const std::string unaligned =
+      ", \"unaligned_differing\": " + std::to_string(shifted);
+  report("rmsnorm_forward", shape, differF == 0 && shifted == 0,
+         "\"values_differing\": " + std::to_string(differF) + unaligned);
+  report("rmsnorm_backward_b", shape, differB == 0 && shifted == 0,
+         "\"values_differing\": " + std::to_string(differB) + unaligned);
+  report("add_rmsnorm_forward", shape, fused == 0,
+         "\"against_add_then_rmsnorm_differing\": " + std::to_string(fused));
 }
 
 void checkRope(int64_t batch, int64_t seq, int64_t heads, int64_t headDim,
@@ -290,15 +377,18 @@ void checkLayernormBackward(int64_t rows, int64_t dim, uint64_t seed) {
   rstd_.put(rstd);
   CHECK(pipert::cuda::layernormBackwardB(dx_.p, dy_.p, x_.p, mean_.p, rstd_.p,
                                          g_.p, rows, dim, nullptr));
+  Shifted xs(x), dys(dy), dxs(std::vector<bf16>(x.size()));
+  CHECK(pipert::cuda::layernormBackwardB(dxs.p(), dys.p(), xs.p(), mean_.p,
+                                         rstd_.p, g_.p, rows, dim, nullptr));
   CHECK(cudaDeviceSynchronize());
   auto dx = dx_.get();
-  int64_t differ = 0;
+  int64_t differ = bitsDiffer(dxs.get(), dx);
   for (int64_t row = 0; row < rows; ++row) {
     const bf16 *xr = x.data() + row * dim, *gr = dy.data() + row * dim;
     const float mu = mean[size_t(row)], rs = rstd[size_t(row)];
     auto grad = [&](int64_t i) { return f(gr[i]) * f(g[size_t(i)]); };
-    float meanG = warpSumRef(dim, grad) / float(dim);
-    float meanGX = warpSumRef(dim, [&](int64_t i) {
+    float meanG = rowSumRef(dim, grad) / float(dim);
+    float meanGX = rowSumRef(dim, [&](int64_t i) {
                      return grad(i) * ((f(xr[i]) - mu) * rs);
                    }) /
                    float(dim);
@@ -461,15 +551,19 @@ int main(int argc, char **argv) {
   checkLayernorm(37, 97, 3);
   checkLayernorm(1024, 768, 4);
   checkLayernorm(5, 1, 5);
+  checkLayernorm(33, 264, 37); // 16-byte rows, lanes past the row's end
+  checkLayernorm(7, 8, 38);
   checkSilu(1001, 12);
   checkSilu((1 << 20) + 5, 13);
   checkSilu(1 << 20, 33);
   checkRmsnorm(37, 97, 14);
   checkRmsnorm(1024, 768, 15);
+  checkRmsnorm(33, 264, 39);
   checkRope(3, 41, 5, 6, 16);
   checkRope(4, 1024, 12, 64, 17);
   checkLayernormBackward(37, 97, 8);
   checkLayernormBackward(1024, 768, 9);
+  checkLayernormBackward(33, 264, 40);
   const int64_t rankWorkspace = int64_t(32) << 20;
   checkEmbedding(257, 301, 37, rankWorkspace, 10);
   checkEmbedding(4096, 50257, 64, rankWorkspace, 11);

@@ -81,10 +81,7 @@ cudaError_t activation(bf16 *out, const bf16 *dy, const bf16 *x, int64_t n,
                        F f, cudaStream_t stream) {
   if (n == 0)
     return cudaSuccess;
-  auto aligned = [](const void *p) {
-    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-  };
-  if (n % 8 == 0 && aligned(out) && aligned(x) && (!dy || aligned(dy)))
+  if (n % 8 == 0 && aligned16(out) && aligned16(x) && (!dy || aligned16(dy)))
     activationKernel<8><<<blocksFor(n / 8), kBlock, 0, stream>>>(out, dy, x,
                                                                  n, f);
   else

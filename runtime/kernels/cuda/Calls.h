@@ -408,19 +408,15 @@ inline Status matmul_bias_gelu_forward(const Context &c, P pre, P y, P x, P w,
 inline Status add_layernorm_forward(const Context &c, P sum, P y, P mean,
                                     P rstd, P a, P b, P gamma, P beta,
                                     int64_t rows, int64_t dim, double eps) {
-  PIPERT_CUDA_CALL(addForward(sum, a, b, rows * dim, rows * dim, c.stream),
-                   "add_layernorm_forward");
-  return check(layernormForward(y, mean, rstd, sum, gamma, beta, rows, dim,
-                                float(eps), c.stream),
+  return check(addLayernormForward(sum, y, mean, rstd, a, b, gamma, beta,
+                                   rows, dim, float(eps), c.stream),
                "add_layernorm_forward");
 }
 inline Status add_rmsnorm_forward(const Context &c, P sum, P y, P rstd, P a,
                                   P b, P gamma, int64_t rows, int64_t dim,
                                   double eps) {
-  PIPERT_CUDA_CALL(addForward(sum, a, b, rows * dim, rows * dim, c.stream),
-                   "add_rmsnorm_forward");
-  return check(rmsnormForward(y, rstd, sum, gamma, rows, dim, float(eps),
-                              c.stream),
+  return check(addRmsnormForward(sum, y, rstd, a, b, gamma, rows, dim,
+                                 float(eps), c.stream),
                "add_rmsnorm_forward");
 }
 

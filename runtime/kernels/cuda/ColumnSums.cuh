@@ -175,10 +175,6 @@ __global__ void __launch_bounds__(kSumWarps * 32)
 
 // --- launchers ---------------------------------------------------------------
 
-inline bool aligned16(const void *p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
 /// One pass of `plan` (its chunks as grid.y).
 template <typename Terms, typename Sink>
 cudaError_t launchColumnSums(const ColumnSumPlan &plan, bool vector8,

@@ -54,6 +54,12 @@ cudaError_t rmsnormForward(__nv_bfloat16 *y, float *rstd,
                            const __nv_bfloat16 *x, const __nv_bfloat16 *gamma,
                            int64_t rows, int64_t dim, float eps,
                            cudaStream_t stream);
+/// sum = bf16(a + b), then the rmsnorm of sum, in one pass over a row.
+cudaError_t addRmsnormForward(__nv_bfloat16 *sum, __nv_bfloat16 *y,
+                              float *rstd, const __nv_bfloat16 *a,
+                              const __nv_bfloat16 *b,
+                              const __nv_bfloat16 *gamma, int64_t rows,
+                              int64_t dim, float eps, cudaStream_t stream);
 cudaError_t rmsnormBackwardB(__nv_bfloat16 *dx, const __nv_bfloat16 *dy,
                              const __nv_bfloat16 *x, const float *rstd,
                              const __nv_bfloat16 *gamma, int64_t rows,
@@ -70,6 +76,14 @@ cudaError_t layernormForward(__nv_bfloat16 *y, float *mean, float *rstd,
                              const __nv_bfloat16 *gamma,
                              const __nv_bfloat16 *beta, int64_t rows,
                              int64_t dim, float eps, cudaStream_t stream);
+/// sum = bf16(a + b), then the layernorm of sum, in one pass over a row:
+/// the bits of addForward followed by layernormForward.
+cudaError_t addLayernormForward(__nv_bfloat16 *sum, __nv_bfloat16 *y,
+                                float *mean, float *rstd,
+                                const __nv_bfloat16 *a, const __nv_bfloat16 *b,
+                                const __nv_bfloat16 *gamma,
+                                const __nv_bfloat16 *beta, int64_t rows,
+                                int64_t dim, float eps, cudaStream_t stream);
 /// B: dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma.
 cudaError_t layernormBackwardB(__nv_bfloat16 *dx, const __nv_bfloat16 *dy,
                                const __nv_bfloat16 *x, const float *mean,

@@ -82,6 +82,37 @@ __device__ inline void storeBf16(bf16 *p, const float (&in)[V]) {
   }
 }
 
+/// loadBf16 where `aligned` (16 bytes), else the same V values one at a
+/// time: the same floats either way.
+template <int V>
+__device__ inline void loadBf16At(float (&out)[V], const bf16 *p,
+                                  bool aligned) {
+  if (V == 1 || aligned) {
+    loadBf16<V>(out, p);
+  } else {
+#pragma unroll
+    for (int v = 0; v < V; ++v)
+      out[v] = __bfloat162float(p[v]);
+  }
+}
+
+/// storeBf16 where `aligned`, else one value at a time: the same bits.
+template <int V>
+__device__ inline void storeBf16At(bf16 *p, const float (&in)[V],
+                                   bool aligned) {
+  if (V == 1 || aligned) {
+    storeBf16<V>(p, in);
+  } else {
+#pragma unroll
+    for (int v = 0; v < V; ++v)
+      p[v] = __float2bfloat16_rn(in[v]);
+  }
+}
+
+inline bool aligned16(const void *p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
 } // namespace pipert::cuda
 
 #endif // PIPERT_KERNELS_CUDA_LAUNCH_CUH
