@@ -30,17 +30,40 @@ std::string num(const char *key, double v) {
   return buf;
 }
 
-/// The block reduction of CrossEntropy.cuh on the host: 256 strided
-/// partial sums, then the pairwise tree.
-template <typename F> float blockSumRef(int64_t n, F term) {
+/// CrossEntropy.cuh's first pass on the host: each of 256 threads' online
+/// (max, sum of exp(x - max)) over its columns (256 j + t) V + v (V = 8
+/// where the stride is a multiple of 8), then the pairwise tree. Host
+/// std::exp may differ from device expf in the last bit, so the sums agree
+/// to a few fp32 ulps, not bit for bit.
+struct SoftmaxRef {
+  float max = -INFINITY, sum = 0.0f;
+  void add(float x) {
+    if (x > max) {
+      sum = sum * std::exp(max - x) + 1.0f;
+      max = x;
+    } else if (x != -INFINITY) {
+      sum += std::exp(x - max);
+    }
+  }
+  static SoftmaxRef merge(SoftmaxRef a, SoftmaxRef b) {
+    SoftmaxRef m;
+    m.max = std::max(a.max, b.max);
+    if (m.max != -INFINITY)
+      m.sum = a.sum * std::exp(a.max - m.max) + b.sum * std::exp(b.max - m.max);
+    return m;
+  }
+};
+SoftmaxRef softmaxRowRef(const bf16 *x, int64_t vocab, int64_t stride) {
   constexpr int kBlock = 256;
-  float part[kBlock] = {};
+  const int V = stride % 8 == 0 ? 8 : 1;
+  SoftmaxRef part[kBlock];
   for (int t = 0; t < kBlock; ++t)
-    for (int64_t i = t; i < n; i += kBlock)
-      part[t] += term(i);
+    for (int64_t i = int64_t(t) * V; i < vocab; i += kBlock * V)
+      for (int k = 0; k < V && i + k < vocab; ++k)
+        part[t].add(f(x[i + k]));
   for (int half = kBlock / 2; half > 0; half /= 2)
     for (int t = 0; t < half; ++t)
-      part[t] = part[t] + part[t + half];
+      part[t] = SoftmaxRef::merge(part[t], part[t + half]);
   return part[0];
 }
 
@@ -72,10 +95,8 @@ void checkCrossEntropy(int64_t rows, int64_t vocab, int64_t stride,
   int64_t padNonZero = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const bf16 *x = logits.data() + r * stride;
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < vocab; ++i)
-      mx = std::max(mx, f(x[i]));
-    float sum = blockSumRef(vocab, [&](int64_t i) { return std::exp(f(x[i]) - mx); });
+    const SoftmaxRef row = softmaxRowRef(x, vocab, stride);
+    const float mx = row.max, sum = row.sum;
     int32_t t = targets[size_t(r)];
     total += double((mx + std::log(sum)) - f(x[t]));
     for (int64_t i = 0; i < stride; ++i) {
@@ -462,6 +483,7 @@ void runModelChecks() {
   checkNormClipLr();
   checkCrossEntropy(7, 1000, 1024, 31);
   checkCrossEntropy(64, 50257, 50304, 32);
+  checkCrossEntropy(5, 333, 333, 47); // one column a thread
   pipert::cuda::AttentionShape s;
   s = {2, 37, 37, 4, 2, 24, true, 1.0 / std::sqrt(24.0)};
   checkAttention(s, 33);
