@@ -32,7 +32,9 @@
 #       S = 2, one process per GPU, where two GPUs exist), two replicas
 #       at S = 1 and S = 2 bit for bit over 10 steps, S = 1 within
 #       1e-3 of the emulated run
-#       per step's loss (1e-4 over the first 20), S = 1's checkpoint resumed by both plans to the
+#       per step's loss (1e-4 over the first 20) while S = 1 with GELU's
+#       VJP perturbed (--debug-perturb-vjp=gelu) fails that gate,
+#       S = 1's checkpoint resumed by both plans to the
 #       same bits, S = 1's training state after 25 steps resumed by S = 4 to
 #       S = 1's final weights bit for bit, gpt-tiny with 131 classes (padded to 256) at S = 2
 #       within 1e-4 of the emulated run over 20 steps, one step under
@@ -44,14 +46,14 @@
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
 steps=50
 mb=8
 # The plan folders --prepare builds and packs into plans.tgz.
-plans="s1 s4 s2 d2s1 d2s2 s1m16 v131 h64s1 h64s2 ll1"
+plans="s1 s4 s2 d2s1 d2s2 s1m16 v131 h64s1 h64s2 ll1 p1"
 
 case "$mode" in
 --prepare)
@@ -80,7 +82,8 @@ case "$mode" in
      "$root/test/e2e/Inputs/dp_contract.py" "$root/test/e2e/Inputs/check_profile.py" "$dir/"
   model=$root/models/gpt-tiny.json
   for plan in "s1 --stages 1" "s4 --stages 4 --schedule zb-v" "s2 --stages 2 --schedule 1f1b" \
-              "d2s1 --stages 1 --dp 2" "d2s2 --stages 2 --dp 2 --schedule 1f1b"; do
+              "d2s1 --stages 1 --dp 2" "d2s2 --stages 2 --dp 2 --schedule 1f1b" \
+              "p1 --stages 1 --debug-perturb-vjp=gelu"; do
     set -- $plan
     name=$1; shift
     rm -rf "$dir/$name"
@@ -99,7 +102,7 @@ case "$mode" in
     rm -rf "$dir/$1/third_party" "$dir/$1/runtime" "$dir/$1"/*.o
     strip "$dir/$1/pipec-plan" 2>/dev/null || true
   }
-  for name in s4 s2 d2s1 d2s2 s1m16; do
+  for name in s4 s2 d2s1 d2s2 s1m16 p1; do
     slim $name
   done
   # The references: the same steps and micro-batches on the CPU, bf16
@@ -360,6 +363,22 @@ case "$mode" in
     if [ -f "$out/s1/metrics.jsonl" ]; then
       r=$(python3 "$dir/compare_metrics.py" "$out/s1/metrics.jsonl" "$dir/ref-bf16/metrics.jsonl" --fields loss --rtol 1e-3)
       [ $? -eq 0 ] && note s1_within_1e-3_of_emulated true "$r" || note s1_within_1e-3_of_emulated false "$r"
+      # The negative control: GELU's VJP perturbed (times 1 + 2^-6, the
+      # cuda target's --debug-perturb-vjp) must fail the same gate, or the
+      # gate could not tell a wrong gradient from bf16's rounding.
+      if [ -x "$dir/p1/pipec-plan" ] && [ "$(left)" -gt 30 ]; then
+        timeout 30 "$dir/p1/pipec-plan" --plan "$dir/p1" --data "$dir/data.txt" --steps $steps \
+          --log-dir "$out/p1" --quiet > "$out/p1.log" 2>&1
+        code=$?
+        if [ $code -eq 0 ]; then
+          r=$(python3 "$dir/compare_metrics.py" "$out/p1/metrics.jsonl" "$dir/ref-bf16/metrics.jsonl" --fields loss --rtol 1e-3)
+          [ $? -ne 0 ] && note perturbed_vjp_fails_1e-3 true "$r" || note perturbed_vjp_fails_1e-3 false "$r"
+        else
+          note perturbed_vjp_fails_1e-3 false "exit $code: $(tail -c 300 "$out/p1.log")"
+        fi
+      else
+        note perturbed_vjp_fails_1e-3 null "no p1 plan or no time left"
+      fi
       r=$(python3 "$dir/compare_metrics.py" "$out/s1/metrics.jsonl" "$dir/ref-f32/metrics.jsonl" --fields loss --rtol 0.02)
       note s1_vs_fp32_reported true "$r"
       # The first 20 steps, before the runs' small differences compound:

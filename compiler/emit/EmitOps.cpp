@@ -227,9 +227,23 @@ std::string pipec::emit::emitKernelSource(const KernelInstances &instances) {
 }
 
 void pipec::emit::emitPerturbation(ArrayRef<Value> values,
-                                   const OpPointers &ptr, std::string &out) {
+                                   const OpPointers &ptr, bool cuda,
+                                   std::string &out) {
   for (Value v : values) {
     auto type = cast<RankedTensorType>(v.getType());
+    if (cuda) {
+      // On the rank's stream after the op's launch; the factor survives
+      // bf16's rounding (Calls.h's kPerturbFactor).
+      bool bf16 = type.getElementType().isBF16();
+      if (!bf16 && !type.getElementType().isF32())
+        continue;
+      out += "  // --debug-perturb-vjp: times 1 + 2^-6 on the cuda target\n";
+      out += "  if (pipert::cpu::Status s = pipert::cuda::call::debug_perturb("
+             "C, P{" +
+             ptr.value(v) + "}, " + std::to_string(type.getNumElements()) +
+             (bf16 ? ", true" : ", false") + ");\n      !s.ok())\n    return s;\n";
+      continue;
+    }
     if (!type.getElementType().isF32())
       continue;
     // The reference's `x *= T(1 + 1e-3)`.

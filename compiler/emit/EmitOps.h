@@ -131,9 +131,12 @@ std::string kernelCostTable(const KernelInstances &instances,
 /// (compiler/analysis/PerturbVjp.h).
 using PerturbedValues = analysis::PerturbedValues;
 
-/// Appends `v[i] *= float(1 + 1e-3)` over every element of each f32 value.
+/// Appends `v[i] *= float(1 + 1e-3)` over every element of each f32 value
+/// (cpu: the perturbed reference's bits); on the cuda target a launch that
+/// multiplies each bf16 or f32 value by 1 + 2^-6 (a negative control: the
+/// reference's factor would round away in bf16).
 void emitPerturbation(llvm::ArrayRef<mlir::Value> values,
-                      const OpPointers &ptr, std::string &out);
+                      const OpPointers &ptr, bool cuda, std::string &out);
 
 /// A double as a C++ literal that reads back to the same bits.
 std::string doubleLiteral(double x);

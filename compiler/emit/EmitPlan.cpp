@@ -253,11 +253,6 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
   const ChunkLayout &ch = L.chunks[c];
   const RankLayout &rk = L.ranks[ch.rank];
   const Syntax sx{L.target == "cuda"};
-  if (sx.cuda && !perturbed.empty())
-    return L.module.emitError(
-        "--debug-perturb-vjp: not on the cuda target (perturb the "
-        "bf16-emulated reference instead: pipec reference-train "
-        "--storage bf16 --debug-perturb-vjp)");
   OpPointers ptr;
   ptr.value = [&](Value v) -> std::string {
     if (auto p = v.getDefiningOp<nn::ParamOp>()) {
@@ -293,7 +288,7 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
         return failure();
       auto it = perturbed.find(op);
       if (it != perturbed.end())
-        emitPerturbation(it->second, ptr, body[role]);
+        emitPerturbation(it->second, ptr, sx.cuda, body[role]);
     }
     calls[role] = std::move(instances.calls);
   }

@@ -14,10 +14,12 @@
 #include <cstdint>
 #include <cstring>
 
+#ifndef PIPERT_HOST_DEVICE
 #if defined(__CUDACC__)
 #define PIPERT_HOST_DEVICE __host__ __device__
 #else
 #define PIPERT_HOST_DEVICE
+#endif
 #endif
 
 namespace pipert::bf16 {

@@ -189,6 +189,15 @@ inline Status synchronize(const Context &c, const char *what) {
       return Status::failure(std::string(what) + ": " + st.message());
   return Status::success();
 }
+/// pipec compile --debug-perturb-vjp on the cuda target: `n` values (bf16
+/// or fp32) of a B result times kPerturbFactor, a negative control for
+/// gpu-check (docs/CUDA.md): 1 + 2^-6, since the reference's 1 + 1e-3 is
+/// under half a bf16 ulp and would round away.
+constexpr float kPerturbFactor = 1.0f + 1.0f / 64.0f;
+inline Status debug_perturb(const Context &c, P x, int64_t n, bool isBf16) {
+  return check(scaleInPlace(x, n, kPerturbFactor, isBf16, c.stream),
+               "debug_perturb");
+}
 /// The loss slot (a double in the arena) from a chunk's f32 loss.
 inline Status store_loss(const Context &c, double *loss, const float *value) {
   return check(storeLoss(loss, value, c.stream), "store_loss");
@@ -384,8 +393,9 @@ inline Status softmax_cross_entropy(const Context &c, P loss, P dlogits,
 }
 
 //===----------------------------------------------------------------------===//
-// Fused forward units (--nn-fuse): the two kernels of the pair, in order,
-// with the intermediate stored as the unfused pair stores it.
+// Fused forward units (--nn-fuse): the intermediate stored as the unfused
+// pair stores it; the residual norms in one kernel (Layernorm.cuh,
+// Rmsnorm.cuh), the matmul units as the GEMM and then the activation.
 //===----------------------------------------------------------------------===//
 
 inline Status matmul_gelu_forward(const Context &c, P pre, P y, P x, P w,

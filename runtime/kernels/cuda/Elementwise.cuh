@@ -28,6 +28,21 @@ __global__ void binaryBroadcastKernel(bf16 *y, const bf16 *a, const bf16 *b,
   y[i] = __float2bfloat16_rn(op == 0 ? x + z : x * z);
 }
 
+/// x[i] = bf16(x[i] * factor) (bf16) or x[i] * factor (fp32): pipec
+/// compile --debug-perturb-vjp's change on the cuda target.
+__global__ void scaleKernel(void *x, int64_t n, float factor, bool isBf16) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n)
+    return;
+  if (isBf16) {
+    bf16 *y = static_cast<bf16 *>(x);
+    y[i] = __float2bfloat16_rn(__bfloat162float(y[i]) * factor);
+  } else {
+    float *y = static_cast<float *>(x);
+    y[i] = y[i] * factor;
+  }
+}
+
 /// acc[i] += x[i].
 __global__ void accumulateKernel(float *acc, const bf16 *x, int64_t n) {
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -146,6 +161,14 @@ cudaError_t addForward(bf16 *y, const bf16 *a, const bf16 *b, int64_t n,
 cudaError_t mulForward(bf16 *y, const bf16 *a, const bf16 *b, int64_t n,
                        int64_t bn, cudaStream_t stream) {
   return binaryBroadcast(y, a, b, n, bn, 1, stream);
+}
+
+cudaError_t scaleInPlace(void *x, int64_t n, float factor, bool isBf16,
+                         cudaStream_t stream) {
+  if (n == 0)
+    return cudaSuccess;
+  scaleKernel<<<blocksFor(n), kBlock, 0, stream>>>(x, n, factor, isBf16);
+  return launched();
 }
 
 cudaError_t accumulate(float *acc, const bf16 *x, int64_t n,

@@ -157,6 +157,9 @@ cudaError_t addForward(__nv_bfloat16 *y, const __nv_bfloat16 *a,
 cudaError_t mulForward(__nv_bfloat16 *y, const __nv_bfloat16 *a,
                        const __nv_bfloat16 *b, int64_t n, int64_t bn,
                        cudaStream_t stream);
+/// x[i] *= factor in place, n bf16 (rounded once) or fp32 values.
+cudaError_t scaleInPlace(void *x, int64_t n, float factor, bool isBf16,
+                         cudaStream_t stream);
 /// acc[i] += x[i].
 cudaError_t accumulate(float *acc, const __nv_bfloat16 *x, int64_t n,
                        cudaStream_t stream);

@@ -17,10 +17,12 @@
 
 #include <cstdint>
 
-#ifdef __CUDACC__
+#ifndef PIPERT_HOST_DEVICE
+#if defined(__CUDACC__)
 #define PIPERT_HOST_DEVICE __host__ __device__
 #else
 #define PIPERT_HOST_DEVICE
+#endif
 #endif
 
 namespace pipert::cuda {
