@@ -7,7 +7,8 @@
 // timed under pipec-plan --profile by a KernelClock whose id names its
 // kernel, shape and reals (kernel_calls.json, as on the cpu). Which kernel
 // runs an op was decided by --nn-lower-to-kernels{target=cuda}; this file
-// knows no op.
+// knows no op. A rank's AdamW calls are printed together, as one
+// multi-tensor launch (emitCudaAdamWBatch).
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,7 +19,12 @@
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/nn/NNOps.h"
 
+#include "pipert/Fnv.h"
+
 #include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <cstdio>
 
 using namespace mlir;
 using namespace pipec;
@@ -77,5 +83,83 @@ LogicalResult pipec::emit::emitCudaOpCall(Operation *op, const OpPointers &ptr,
     os << ", P{" << a << "}";
   os << rest << ");\n        !s.ok())\n      return pipert::cpu::failureAt("
      << ca.where << ", s);\n  }\n";
+  return success();
+}
+
+LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
+                                              const OpPointers &ptr, int rank,
+                                              std::string &out,
+                                              KernelInstances &instances) {
+  if (calls.empty())
+    return success();
+  // adamw's pointers (KernelList.def): the master, the moments and the
+  // working copy (its state), then the gradient, learning rate, clip
+  // scale and step (its operands).
+  std::vector<CallArgs> read(calls.size());
+  for (size_t i = 0; i < calls.size(); ++i)
+    if (failed(readCallArgs(calls[i], ptr, "cuda", read[i])))
+      return failure();
+  // One launch needs one learning rate, clip scale and step; the
+  // optimizer's lowering makes them so, and anything else keeps a launch
+  // per parameter.
+  for (const CallArgs &ca : read)
+    if (ca.args.size() != 8 ||
+        !std::equal(ca.args.begin() + 5, ca.args.end(),
+                    read[0].args.begin() + 5)) {
+      for (kernel::CallOp call : calls)
+        if (failed(emitCudaOpCall(call, ptr, out, instances)))
+          return failure();
+      return success();
+    }
+  std::string key = "adamw_multi/" + std::to_string(rank);
+  KernelCost cost;
+  for (const CallArgs &ca : read) {
+    for (const std::string &a : ca.args)
+      key += "/" + a;
+    KernelCost c = kernelCallCost(ca.call);
+    cost.flops += c.flops;
+    cost.bytes += c.bytes;
+  }
+  char hash[16];
+  std::snprintf(hash, sizeof hash, "%08llx",
+                (unsigned long long)(pipert::fnv1a(key.data(), key.size()) &
+                                     0xffffffffu));
+  const std::string name = "pipec_k_adamw_multi_" +
+                           std::to_string(calls.size()) + "_" + hash;
+  auto [it, fresh] =
+      instances.cudaIds.emplace(name, int32_t(instances.cudaOrder.size()));
+  if (fresh) {
+    instances.cudaOrder.push_back(name);
+    instances.costs.emplace(name, cost);
+  }
+  instances.calls.push_back(name);
+
+  llvm::raw_string_ostream os(out);
+  os << "  // adamw of " << calls.size()
+     << " parameters, 16 a launch (pipert::cuda::adamwMulti: the bits of "
+        "one launch each)\n  {\n"
+     << "    const pipert::cuda::AdamWTensor tensors[] = {\n";
+  for (const CallArgs &ca : read) {
+    kernel::CallOp call = ca.call;
+    ArrayRef<int64_t> ints = call.getInts();
+    ArrayRef<double> reals = call.getReals();
+    if (ints.size() != 2 || reals.size() != 4)
+      return call.emitError("adamw: 2 integers and 4 reals expected");
+    // As call::adamw converts them: float(beta), and no decay unless asked.
+    auto f32 = [](double x) { return "float(" + doubleLiteral(x) + ")"; };
+    os << "      // " << call.getOrigin() << " " << ca.loc << "\n"
+       << "      {(float *)(" << ca.args[0] << "), (__nv_bfloat16 *)("
+       << ca.args[3] << "), (const float *)(" << ca.args[4] << "), (float *)("
+       << ca.args[1] << "), (float *)(" << ca.args[2] << "), " << ints[0]
+       << ", " << f32(reals[0]) << ", " << f32(reals[1]) << ", "
+       << f32(reals[2]) << ", " << (ints[1] ? f32(reals[3]) : "0.0f")
+       << "},\n";
+  }
+  os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << it->second
+     << ");\n    if (pipert::cpu::Status s = "
+        "pipert::cuda::call::adamw_multi(C, tensors, "
+     << calls.size() << ", P{" << read[0].args[5] << "}, P{"
+     << read[0].args[6] << "}, P{" << read[0].args[7]
+     << "});\n        !s.ok())\n      return s;\n  }\n";
   return success();
 }

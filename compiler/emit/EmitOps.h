@@ -115,6 +115,15 @@ mlir::LogicalResult emitCudaOpCall(mlir::Operation *op, const OpPointers &ptr,
                                    std::string &out,
                                    KernelInstances &instances);
 
+/// The adamw calls of one rank's optimizer step (cuda) as one call of
+/// pipert::cuda::call::adamw_multi over a table of their tensors, timed as
+/// one instantiation; a launch per call where they read different
+/// learning rates, clip scales or steps.
+mlir::LogicalResult emitCudaAdamWBatch(llvm::ArrayRef<kernel::CallOp> calls,
+                                       const OpPointers &ptr, int rank,
+                                       std::string &out,
+                                       KernelInstances &instances);
+
 /// kernels.cpp: the definitions of `instances`, each timed by a
 /// pipert::KernelScope whose id is its index in name order, and that
 /// order's name table `pipecKernelNames` (null-terminated: PlanCode.h)

@@ -631,6 +631,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
              "partials[u];\n    zeroSquares[p] = total;\n  }\n";
     }
     int locals = 0;
+    std::vector<kernel::CallOp> adamwCalls;
     for (kernel::CallOp call : calls) {
       if (inPrepare(call))
         continue;
@@ -641,6 +642,12 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
         instances.untimedCalls = true;
         if (failed(emitShardedAdamW(L, rk, call, ptr, replica, opt)))
           return failure();
+        continue;
+      }
+      if (sx.cuda && call.getKernel() == "adamw") {
+        // Launched together after the loop (they read only what the
+        // calls before them made, and nothing reads what they write).
+        adamwCalls.push_back(call);
         continue;
       }
       for (Value res : call.getResults()) {
@@ -665,6 +672,8 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
       if (failed(sx.call(call, ptr, opt, instances, used)))
         return failure();
     }
+    if (failed(emitCudaAdamWBatch(adamwCalls, ptr, int(r), opt, instances)))
+      return failure();
     // The accumulators start the next step at zero (docs/AUTODIFF.md).
     if (rk.accBytes)
       opt += sx.zero("A + " + std::to_string(rk.accBase), rk.accBytes);

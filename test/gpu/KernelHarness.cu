@@ -554,6 +554,88 @@ void checkAdamw(int64_t n, uint64_t seed) {
              ", \"vector_vs_scalar_differing\": " + std::to_string(paths));
 }
 
+/// The multi-tensor AdamW against one adamw launch per tensor, bit for
+/// bit: 37 tensors (three launches of up to 16), sizes with and without 4
+/// a thread, one unaligned, one empty, mixed betas and weight decays.
+void checkAdamwMulti(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  const int count = 37;
+  struct Host {
+    std::vector<float> p, g, m, v;
+  };
+  std::vector<Host> host(count);
+  std::vector<std::unique_ptr<Device<float>>> mem;  // p, g, m, v per run
+  std::vector<std::unique_ptr<Device<bf16>>> copies;
+  std::vector<pipert::cuda::AdamWTensor> multi, single;
+  auto upload = [&](const std::vector<float> &h, int64_t shift) {
+    mem.push_back(std::make_unique<Device<float>>(h.size() + 1));
+    CHECK(cudaMemcpy(mem.back()->p + shift, h.data(), h.size() * 4,
+                     cudaMemcpyHostToDevice));
+    return mem.back()->p + shift;
+  };
+  for (int k = 0; k < count; ++k) {
+    const int64_t n = k == 5 ? 0 : (k % 3 == 0 ? 4096 * (k + 1) : 1000 + 37 * k);
+    Host &h = host[size_t(k)];
+    for (auto *vec : {&h.p, &h.g, &h.m, &h.v}) {
+      vec->resize(size_t(n));
+      for (auto &x : *vec)
+        x = d(rng);
+    }
+    for (auto &x : h.v)
+      x = 0.01f * std::fabs(x);
+    const int64_t shift = k == 7 ? 1 : 0;  // unaligned: one a thread
+    const float b1 = k % 2 ? 0.9f : 0.8f, wd = k % 4 ? 0.1f : 0.0f;
+    for (auto *out : {&multi, &single}) {
+      copies.push_back(std::make_unique<Device<bf16>>(size_t(n) + 1));
+      pipert::cuda::AdamWTensor t{};
+      t.param = upload(h.p, shift);
+      t.copy = copies.back()->p + shift;
+      t.grad = upload(h.g, shift);
+      t.m = upload(h.m, shift);
+      t.v = upload(h.v, shift);
+      t.n = n;
+      t.beta1 = b1;
+      t.beta2 = 0.95f;
+      t.eps = 1e-8f;
+      t.weightDecay = wd;
+      out->push_back(t);
+    }
+  }
+  Device<double> lr_(1), clip_(1);
+  Device<int64_t> s_(1);
+  lr_.put({3e-4});
+  clip_.put({0.7});
+  s_.put({int64_t(9)});
+  CHECK(pipert::cuda::adamwMulti(multi.data(), count, lr_.p, clip_.p, s_.p,
+                                 nullptr));
+  for (const auto &t : single)
+    CHECK(pipert::cuda::adamw(t.param, t.copy, t.grad, t.m, t.v, t.n, lr_.p,
+                              clip_.p, s_.p, t.beta1, t.beta2, t.eps,
+                              t.weightDecay, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  int64_t differ = 0, values = 0;
+  auto fetch = [](const float *p, int64_t n) {
+    std::vector<float> h(static_cast<size_t>(n));
+    CHECK(cudaMemcpy(h.data(), p, size_t(n) * 4, cudaMemcpyDeviceToHost));
+    return h;
+  };
+  for (int k = 0; k < count; ++k) {
+    const auto &a = multi[size_t(k)], &b = single[size_t(k)];
+    for (auto [x, y] : {std::pair{a.param, b.param}, std::pair{a.m, b.m},
+                        std::pair{a.v, b.v}})
+      differ += bitsDiffer(fetch(x, a.n), fetch(y, b.n));
+    std::vector<bf16> ca(static_cast<size_t>(a.n)), cb(ca.size());
+    CHECK(cudaMemcpy(ca.data(), a.copy, ca.size() * 2, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(cb.data(), b.copy, cb.size() * 2, cudaMemcpyDeviceToHost));
+    differ += bitsDiffer(ca, cb);
+    values += 4 * a.n;
+  }
+  report("adamw_multi", "tensors=37 values=" + std::to_string(values),
+         differ == 0, "\"against_one_launch_each_differing\": " +
+                          std::to_string(differ));
+}
+
 } // namespace
 } // namespace harness
 
@@ -607,6 +689,7 @@ int main(int argc, char **argv) {
   checkAdamw(1001, 6);
   checkAdamw((1 << 20) + 7, 7);
   checkAdamw(1 << 20, 36); // 16-byte accesses
+  checkAdamwMulti(41);
   runShapeChecks();
   runModelChecks();
   std::printf("{\"summary\": \"%d of %d checks pass\", \"failures\": %d}\n",

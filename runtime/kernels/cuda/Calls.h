@@ -629,6 +629,15 @@ inline Status adamw(const Context &c, P param, P m, P v, P copy, P grad, P lr,
                "adamw");
 }
 
+/// Every adamw of a rank's optimizer step in launches of 16 tensors (the
+/// emitter's table; one lr, clip scale and step for all), the bits of
+/// one adamw call each.
+inline Status adamw_multi(const Context &c, const AdamWTensor *tensors,
+                          int64_t count, P lr, P clip, P step) {
+  return check(adamwMulti(tensors, count, lr, clip, step, c.stream),
+               "adamw_multi");
+}
+
 #undef PIPERT_CUDA_CALL
 
 } // namespace pipert::cuda::call

@@ -106,6 +106,20 @@ cudaError_t adamw(float *param, __nv_bfloat16 *copy, const float *grad,
                   const double *clip, const int64_t *step, float beta1,
                   float beta2, float eps, float weightDecay,
                   cudaStream_t stream);
+/// One parameter of a multi-tensor AdamW: its fp32 master, bf16 working
+/// copy, gradient and moments (n elements), and its hyperparameters.
+struct AdamWTensor {
+  float *param;
+  __nv_bfloat16 *copy;
+  const float *grad;
+  float *m, *v;
+  int64_t n;
+  float beta1, beta2, eps, weightDecay;
+};
+/// adamw of every tensor, 16 a launch: the same bits as one adamw each.
+cudaError_t adamwMulti(const AdamWTensor *tensors, int64_t count,
+                       const double *lr, const double *clip,
+                       const int64_t *step, cudaStream_t stream);
 
 // Optimizer.cuh: results in device memory. accs and squares are host
 // arrays of device pointers.
