@@ -86,6 +86,37 @@ LogicalResult pipec::emit::emitCudaOpCall(Operation *op, const OpPointers &ptr,
   return success();
 }
 
+/// The clock id of a batch of `read`'s calls as one instantiation
+/// (pipec_k_KERNEL_COUNT_HASH, the hash over the rank and every pointer),
+/// its floor the sum of theirs; recorded as one call.
+static int32_t batchInstance(const std::string &kernel, int rank,
+                             const std::vector<emit::CallArgs> &read,
+                             emit::KernelInstances &instances) {
+  std::string key = kernel + "/" + std::to_string(rank);
+  KernelCost cost;
+  for (const emit::CallArgs &ca : read) {
+    for (const std::string &a : ca.args)
+      key += "/" + a;
+    KernelCost c = kernelCallCost(ca.call);
+    cost.flops += c.flops;
+    cost.bytes += c.bytes;
+  }
+  char hash[16];
+  std::snprintf(hash, sizeof hash, "%08llx",
+                (unsigned long long)(pipert::fnv1a(key.data(), key.size()) &
+                                     0xffffffffu));
+  const std::string name = "pipec_k_" + kernel + "_" +
+                           std::to_string(read.size()) + "_" + hash;
+  auto [it, fresh] =
+      instances.cudaIds.emplace(name, int32_t(instances.cudaOrder.size()));
+  if (fresh) {
+    instances.cudaOrder.push_back(name);
+    instances.costs.emplace(name, cost);
+  }
+  instances.calls.push_back(name);
+  return it->second;
+}
+
 LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
                                               const OpPointers &ptr, int rank,
                                               std::string &out,
@@ -111,28 +142,7 @@ LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
           return failure();
       return success();
     }
-  std::string key = "adamw_multi/" + std::to_string(rank);
-  KernelCost cost;
-  for (const CallArgs &ca : read) {
-    for (const std::string &a : ca.args)
-      key += "/" + a;
-    KernelCost c = kernelCallCost(ca.call);
-    cost.flops += c.flops;
-    cost.bytes += c.bytes;
-  }
-  char hash[16];
-  std::snprintf(hash, sizeof hash, "%08llx",
-                (unsigned long long)(pipert::fnv1a(key.data(), key.size()) &
-                                     0xffffffffu));
-  const std::string name = "pipec_k_adamw_multi_" +
-                           std::to_string(calls.size()) + "_" + hash;
-  auto [it, fresh] =
-      instances.cudaIds.emplace(name, int32_t(instances.cudaOrder.size()));
-  if (fresh) {
-    instances.cudaOrder.push_back(name);
-    instances.costs.emplace(name, cost);
-  }
-  instances.calls.push_back(name);
+  const int32_t id = batchInstance("adamw_multi", rank, read, instances);
 
   llvm::raw_string_ostream os(out);
   os << "  // adamw of " << calls.size()
@@ -155,11 +165,43 @@ LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
        << f32(reals[2]) << ", " << (ints[1] ? f32(reals[3]) : "0.0f")
        << "},\n";
   }
-  os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << it->second
+  os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << id
      << ");\n    if (pipert::cpu::Status s = "
         "pipert::cuda::call::adamw_multi(C, tensors, "
      << calls.size() << ", P{" << read[0].args[5] << "}, P{"
      << read[0].args[6] << "}, P{" << read[0].args[7]
      << "});\n        !s.ok())\n      return s;\n  }\n";
+  return success();
+}
+
+LogicalResult pipec::emit::emitCudaSquaresBatch(ArrayRef<kernel::CallOp> calls,
+                                                const OpPointers &ptr, int rank,
+                                                std::string &out,
+                                                KernelInstances &instances) {
+  if (calls.empty())
+    return success();
+  // sum_squares's pointers: its result (the norm slot), then the gradient.
+  std::vector<CallArgs> read(calls.size());
+  for (size_t i = 0; i < calls.size(); ++i)
+    if (failed(readCallArgs(calls[i], ptr, "cuda", read[i])))
+      return failure();
+  for (CallArgs &ca : read)
+    if (ca.args.size() != 2 || ca.call.getInts().size() != 1)
+      return ca.call.emitError("sum_squares: 2 pointers and 1 integer "
+                               "expected");
+  const int32_t id = batchInstance("sum_squares_multi", rank, read, instances);
+  llvm::raw_string_ostream os(out);
+  os << "  // sum_squares of " << calls.size()
+     << " gradients at once (pipert::cuda::sumSquaresMulti: the bits of "
+        "one call each)\n  {\n"
+     << "    const pipert::cuda::SquaresTensor tensors[] = {\n";
+  for (CallArgs &ca : read)
+    os << "      // " << ca.call.getOrigin() << " " << ca.loc << "\n"
+       << "      {(const float *)(" << ca.args[1] << "), "
+       << ca.call.getInts()[0] << ", (double *)(" << ca.args[0] << ")},\n";
+  os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << id
+     << ");\n    if (pipert::cpu::Status s = "
+        "pipert::cuda::call::sum_squares_multi(C, tensors, "
+     << calls.size() << ");\n        !s.ok())\n      return s;\n  }\n";
   return success();
 }

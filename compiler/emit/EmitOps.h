@@ -124,6 +124,14 @@ mlir::LogicalResult emitCudaAdamWBatch(llvm::ArrayRef<kernel::CallOp> calls,
                                        std::string &out,
                                        KernelInstances &instances);
 
+/// The sum_squares calls of one rank's gradients function (cuda) as one
+/// call of pipert::cuda::call::sum_squares_multi, timed as one
+/// instantiation.
+mlir::LogicalResult emitCudaSquaresBatch(llvm::ArrayRef<kernel::CallOp> calls,
+                                         const OpPointers &ptr, int rank,
+                                         std::string &out,
+                                         KernelInstances &instances);
+
 /// kernels.cpp: the definitions of `instances`, each timed by a
 /// pipert::KernelScope whose id is its index in name order, and that
 /// order's name table `pipecKernelNames` (null-terminated: PlanCode.h)

@@ -529,6 +529,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
         "ctx->rank / " + std::to_string(L.stages);
     if (sx.cuda || zero)
       prepare += sx.zero("data", 8 * L.normSlots);
+    std::vector<kernel::CallOp> squaresCalls;
     for (kernel::CallOp call : calls) {
       if (!inPrepare(call))
         continue;
@@ -569,12 +570,21 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
           continue;
         }
         where[result] = slot;
+        if (sx.cuda) {
+          // Launched together after the gradients' sums (each reads only
+          // its gradient, complete by then).
+          squaresCalls.push_back(call);
+          continue;
+        }
       } else if (!holds(p)) {
         continue;
       }
       if (failed(sx.call(call, ptr, prepare, instances, used)))
         return failure();
     }
+    if (failed(emitCudaSquaresBatch(squaresCalls, ptr, int(r), prepare,
+                                    instances)))
+      return failure();
     os << sx.graphBegin("rank " + std::to_string(r) + " gradients",
                         "A, data")
        << prepare << sx.graphEnd()

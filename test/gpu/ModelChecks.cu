@@ -427,6 +427,40 @@ void checkOptimizer(int64_t n, int64_t uses, uint64_t seed) {
              (std::memcmp(&sq, &again, 8) == 0 ? "true" : "false"));
 }
 
+/// The multi-tensor sum of squares against one sumSquares a tensor, bit
+/// for bit: 40 tensors (two packs), empty, single-block (up to 8,192) and
+/// chunked (8,193 and more) ones mixed.
+void checkSquaresMulti(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  const int count = 40;
+  std::vector<std::unique_ptr<Device<float>>> xs;
+  Device<double> multi_{size_t(count)}, single_{size_t(count)};
+  Device<uint8_t> ws_{size_t(32) << 20};
+  const pipert::cuda::Workspace ws{ws_.p, int64_t(ws_.n)};
+  std::vector<pipert::cuda::SquaresTensor> tensors;
+  for (int k = 0; k < count; ++k) {
+    const int64_t n = k == 3 ? 0 : k == 4 ? 8192 : k == 5 ? 8193
+                    : k % 2 ? 100 + 77 * k : 20000 * k + 1;
+    std::vector<float> h(static_cast<size_t>(n));
+    for (auto &x : h)
+      x = d(rng);
+    xs.push_back(std::make_unique<Device<float>>(h.size()));
+    xs.back()->put(h);
+    tensors.push_back({xs.back()->p, n, multi_.p + k});
+    CHECK(pipert::cuda::sumSquares(single_.p + k, xs.back()->p, n, ws,
+                                   nullptr));
+  }
+  CHECK(pipert::cuda::sumSquaresMulti(tensors.data(), count, ws, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto multi = multi_.get(), single = single_.get();
+  int64_t differ = 0;
+  for (int k = 0; k < count; ++k)
+    differ += std::memcmp(&multi[size_t(k)], &single[size_t(k)], 8) != 0;
+  report("sum_squares_multi", "tensors=40", differ == 0,
+         "\"against_one_call_each_differing\": " + std::to_string(differ));
+}
+
 void checkNormClipLr() {
   std::mt19937_64 rng(42);
   std::uniform_real_distribution<double> d(0.0, 3.0);
@@ -480,6 +514,7 @@ void runModelChecks() {
   checkOptimizer(5000, 70, 44);
   checkOptimizer(77, 0, 45);
   checkOptimizer((1 << 22) + 13, 1, 46); // 513 chunks
+  checkSquaresMulti(48);
   checkNormClipLr();
   checkCrossEntropy(7, 1000, 1024, 31);
   checkCrossEntropy(64, 50257, 50304, 32);

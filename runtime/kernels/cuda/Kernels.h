@@ -130,6 +130,17 @@ cudaError_t sumUses(float *g, const float *const *accs, int64_t uses,
 /// one block over them; Optimizer.cuh).
 cudaError_t sumSquares(double *out, const float *x, int64_t n, Workspace ws,
                        cudaStream_t stream);
+/// One sum of squares: *out = sum of x[i]^2 over n.
+struct SquaresTensor {
+  const float *x;
+  int64_t n;
+  double *out;
+};
+/// sumSquares of every tensor, 32 a pack in three launches (the small
+/// tensors, the larger ones' chunks, their chunk sums): each result the
+/// bits of its own sumSquares.
+cudaError_t sumSquaresMulti(const SquaresTensor *tensors, int64_t count,
+                            Workspace ws, cudaStream_t stream);
 /// *out = sqrt(sum of *squares[i]) in order.
 cudaError_t gradNorm(double *out, const double *const *squares, int64_t count,
                      cudaStream_t stream);

@@ -61,14 +61,11 @@ __global__ void sumUsesKernel(float *g, PointerPack<float> accs, bool cont,
   g[i] = s;
 }
 
-/// out[blockIdx.x] = the sum over elements [blockIdx.x * chunk, + chunk)
-/// of n: of x[i]^2 in double (Square) or of x[i] (the chunks' sums).
+/// A block's sum of squares of x[first, end) (or of its values, Square
+/// false), Threads threads: sumSquaresKernel's body.
 template <int Threads, bool Square, typename T>
-__global__ void __launch_bounds__(Threads)
-    sumSquaresKernel(double *out, const T *x, int64_t n, int64_t chunk) {
-  __shared__ double part[Threads];
-  const int64_t first = int64_t(blockIdx.x) * chunk;
-  const int64_t end = first + chunk < n ? first + chunk : n;
+__device__ inline double blockSquares(const T *x, int64_t first,
+                                      int64_t end, double *part) {
   double s = 0;
   for (int64_t i = first + threadIdx.x; i < end; i += Threads) {
     double v = double(x[i]);
@@ -81,8 +78,82 @@ __global__ void __launch_bounds__(Threads)
       part[threadIdx.x] = part[threadIdx.x] + part[threadIdx.x + half];
     __syncthreads();
   }
+  return part[0];
+}
+
+/// out[blockIdx.x] = the sum over elements [blockIdx.x * chunk, + chunk)
+/// of n: of x[i]^2 in double (Square) or of x[i] (the chunks' sums).
+template <int Threads, bool Square, typename T>
+__global__ void __launch_bounds__(Threads)
+    sumSquaresKernel(double *out, const T *x, int64_t n, int64_t chunk) {
+  __shared__ double part[Threads];
+  const int64_t first = int64_t(blockIdx.x) * chunk;
+  const int64_t end = first + chunk < n ? first + chunk : n;
+  double s = blockSquares<Threads, Square>(x, first, end, part);
   if (threadIdx.x == 0)
-    out[blockIdx.x] = part[0];
+    out[blockIdx.x] = s;
+}
+
+/// Tensors a multi-tensor sum of squares takes a launch.
+constexpr int kSquaresPack = 32;
+
+/// The tensors of one multi-tensor sum of squares: `first[k]` is tensor
+/// k's first block (chunk) and first partial; one chunk (or none, for an
+/// empty tensor) means one block of kSquaresBlock over the tensor.
+struct SquaresPack {
+  SquaresTensor t[kSquaresPack];
+  int64_t first[kSquaresPack + 1];
+  int count;
+};
+
+/// The tensor of block b: first[k] <= b < first[k + 1].
+__device__ inline int packTensor(const SquaresPack &pack, int64_t b) {
+  int k = 0;
+  while (k + 1 < pack.count && b >= pack.first[k + 1])
+    ++k;
+  return k;
+}
+
+/// The pack's single-chunk tensors, a block of kSquaresBlock each (the
+/// blocks of the others return).
+__global__ void __launch_bounds__(kSquaresBlock)
+    squaresSmallKernel(SquaresPack pack) {
+  __shared__ double part[kSquaresBlock];
+  const SquaresTensor &t = pack.t[blockIdx.x];
+  if (t.n > kSquaresChunk)
+    return;
+  double s = blockSquares<kSquaresBlock, true>(t.x, 0, t.n, part);
+  if (threadIdx.x == 0)
+    *t.out = s;
+}
+
+/// Every chunk of the pack's larger tensors: block b is chunk b - first[k]
+/// of tensor k, its sum into partials[b].
+__global__ void __launch_bounds__(kSquaresChunkBlock)
+    squaresChunksKernel(SquaresPack pack, double *partials) {
+  __shared__ double part[kSquaresChunkBlock];
+  const int k = packTensor(pack, int64_t(blockIdx.x));
+  const SquaresTensor &t = pack.t[k];
+  const int64_t chunk = int64_t(blockIdx.x) - pack.first[k];
+  const int64_t first = chunk * kSquaresChunk;
+  const int64_t end = first + kSquaresChunk < t.n ? first + kSquaresChunk : t.n;
+  double s = blockSquares<kSquaresChunkBlock, true>(t.x, first, end, part);
+  if (threadIdx.x == 0)
+    partials[blockIdx.x] = s;
+}
+
+/// Each larger tensor's chunk sums, a block of kSquaresBlock each.
+__global__ void __launch_bounds__(kSquaresBlock)
+    squaresFinishKernel(SquaresPack pack, const double *partials) {
+  __shared__ double part[kSquaresBlock];
+  const SquaresTensor &t = pack.t[blockIdx.x];
+  const int64_t chunks = pack.first[blockIdx.x + 1] - pack.first[blockIdx.x];
+  if (t.n <= kSquaresChunk)
+    return;
+  double s = blockSquares<kSquaresBlock, false>(
+      partials + pack.first[blockIdx.x], 0, chunks, part);
+  if (threadIdx.x == 0)
+    *t.out = s;
 }
 
 /// The global norm's running sum in *out: (cont ? *out : 0) + squares in
@@ -162,6 +233,50 @@ cudaError_t sumSquares(double *out, const float *x, int64_t n, Workspace ws,
   sumSquaresKernel<kSquaresBlock, false>
       <<<1, kSquaresBlock, 0, stream>>>(out, sums, chunks, chunks);
   return launched();
+}
+
+cudaError_t sumSquaresMulti(const SquaresTensor *tensors, int64_t count,
+                            Workspace ws, cudaStream_t stream) {
+  for (int64_t i = 0; i < count; i += kSquaresPack) {
+    SquaresPack pack{};
+    pack.count = int(std::min<int64_t>(count - i, kSquaresPack));
+    bool large = false;
+    for (int k = 0; k < pack.count; ++k) {
+      const SquaresTensor &t = tensors[i + k];
+      pack.t[k] = t;
+      const int64_t chunks =
+          t.n > kSquaresChunk ? (t.n + kSquaresChunk - 1) / kSquaresChunk : 0;
+      pack.first[k + 1] = pack.first[k] + chunks;
+      large = large || chunks > 0;
+    }
+    const int64_t blocks = pack.first[pack.count];
+    // The partials must fit the workspace, as sumSquares asks of each:
+    // where they do not, each tensor as sumSquares takes it.
+    if (large && (!ws.p || blocks * 8 > ws.bytes || blocks > INT32_MAX)) {
+      for (int k = 0; k < pack.count; ++k)
+        if (cudaError_t e = sumSquares(pack.t[k].out, pack.t[k].x,
+                                       pack.t[k].n, ws, stream);
+            e != cudaSuccess)
+          return e;
+      continue;
+    }
+    squaresSmallKernel<<<unsigned(pack.count), kSquaresBlock, 0, stream>>>(
+        pack);
+    if (cudaError_t e = launched(); e != cudaSuccess)
+      return e;
+    if (!large)
+      continue;
+    auto *partials = static_cast<double *>(ws.p);
+    squaresChunksKernel<<<unsigned(blocks), kSquaresChunkBlock, 0, stream>>>(
+        pack, partials);
+    if (cudaError_t e = launched(); e != cudaSuccess)
+      return e;
+    squaresFinishKernel<<<unsigned(pack.count), kSquaresBlock, 0, stream>>>(
+        pack, partials);
+    if (cudaError_t e = launched(); e != cudaSuccess)
+      return e;
+  }
+  return cudaSuccess;
 }
 
 cudaError_t gradNorm(double *out, const double *const *squares, int64_t count,
