@@ -86,6 +86,17 @@ LogicalResult pipec::emit::emitCudaOpCall(Operation *op, const OpPointers &ptr,
   return success();
 }
 
+/// Every call's arguments, as emitCudaOpCall reads them.
+static LogicalResult readCalls(ArrayRef<kernel::CallOp> calls,
+                               const emit::OpPointers &ptr,
+                               std::vector<emit::CallArgs> &read) {
+  read.assign(calls.size(), {});
+  for (size_t i = 0; i < calls.size(); ++i)
+    if (failed(emit::readCallArgs(calls[i], ptr, "cuda", read[i])))
+      return failure();
+  return success();
+}
+
 /// The clock id of a batch of `read`'s calls as one instantiation
 /// (pipec_k_KERNEL_COUNT_HASH, the hash over the rank and every pointer),
 /// its floor the sum of theirs; recorded as one call.
@@ -126,10 +137,9 @@ LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
   // adamw's pointers (KernelList.def): the master, the moments and the
   // working copy (its state), then the gradient, learning rate, clip
   // scale and step (its operands).
-  std::vector<CallArgs> read(calls.size());
-  for (size_t i = 0; i < calls.size(); ++i)
-    if (failed(readCallArgs(calls[i], ptr, "cuda", read[i])))
-      return failure();
+  std::vector<CallArgs> read;
+  if (failed(readCalls(calls, ptr, read)))
+    return failure();
   // One launch needs one learning rate, clip scale and step; the
   // optimizer's lowering makes them so, and anything else keeps a launch
   // per parameter.
@@ -181,10 +191,9 @@ LogicalResult pipec::emit::emitCudaSquaresBatch(ArrayRef<kernel::CallOp> calls,
   if (calls.empty())
     return success();
   // sum_squares's pointers: its result (the norm slot), then the gradient.
-  std::vector<CallArgs> read(calls.size());
-  for (size_t i = 0; i < calls.size(); ++i)
-    if (failed(readCallArgs(calls[i], ptr, "cuda", read[i])))
-      return failure();
+  std::vector<CallArgs> read;
+  if (failed(readCalls(calls, ptr, read)))
+    return failure();
   for (CallArgs &ca : read)
     if (ca.args.size() != 2 || ca.call.getInts().size() != 1)
       return ca.call.emitError("sum_squares: 2 pointers and 1 integer "

@@ -14,13 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
-#ifndef PIPERT_HOST_DEVICE
-#if defined(__CUDACC__)
-#define PIPERT_HOST_DEVICE __host__ __device__
-#else
-#define PIPERT_HOST_DEVICE
-#endif
-#endif
+#include "kernels/cuda/HostDevice.h"
 
 namespace pipert::bf16 {
 
@@ -47,7 +41,5 @@ PIPERT_HOST_DEVICE inline float toFloat(uint16_t b) {
 }
 
 } // namespace pipert::bf16
-
-#undef PIPERT_HOST_DEVICE
 
 #endif // PIPERT_KERNELS_CUDA_BF16_H

@@ -109,6 +109,21 @@ __device__ inline void storeBf16At(bf16 *p, const float (&in)[V],
   }
 }
 
+/// The residual norms' read of a row's V elements: u = bf16(a + b),
+/// rounded once as the add kernel rounds it, and stored to s (the
+/// residual stream) before the norm reads it.
+template <int V>
+__device__ inline void addRoundStore(float (&u)[V], const bf16 *a,
+                                     const bf16 *b, bf16 *s, bool aligned) {
+  float w[V];
+  loadBf16At<V>(u, a, aligned);
+  loadBf16At<V>(w, b, aligned);
+#pragma unroll
+  for (int k = 0; k < V; ++k)
+    u[k] = __bfloat162float(__float2bfloat16_rn(u[k] + w[k]));
+  storeBf16At<V>(s, u, aligned);
+}
+
 inline bool aligned16(const void *p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }

@@ -41,32 +41,21 @@ __global__ void layernormForwardKernel(bf16 *y, float *mean, float *rstd,
   if (row >= rows)
     return;
   const bf16 *xr = x + row * dim;
+  const bf16 *br = b ? b + row * dim : nullptr;
+  bf16 *sr = b ? sum + row * dim : nullptr;
   float s = 0.0f;
-  if (b) {
-    const bf16 *br = b + row * dim;
-    bf16 *sr = sum + row * dim;
-    for (int64_t i = int64_t(lane) * V; i < dim; i += 32 * V) {
-      float u[V], w[V];
-      loadBf16At<V>(u, xr + i, aligned);
-      loadBf16At<V>(w, br + i, aligned);
-#pragma unroll
-      for (int k = 0; k < V; ++k)
-        u[k] = __bfloat162float(__float2bfloat16_rn(u[k] + w[k]));
-      storeBf16At<V>(sr + i, u, aligned);
-#pragma unroll
-      for (int k = 0; k < V; ++k)
-        s += u[k];
-    }
-    xr = sr;
-  } else {
-    for (int64_t i = int64_t(lane) * V; i < dim; i += 32 * V) {
-      float u[V];
+  for (int64_t i = int64_t(lane) * V; i < dim; i += 32 * V) {
+    float u[V];
+    if (b)
+      addRoundStore<V>(u, xr + i, br + i, sr + i, aligned);
+    else
       loadBf16At<V>(u, xr + i, aligned);
 #pragma unroll
-      for (int k = 0; k < V; ++k)
-        s += u[k];
-    }
+    for (int k = 0; k < V; ++k)
+      s += u[k];
   }
+  if (b)
+    xr = sr;
   const float mu = warpSum(s) / float(dim);
   float sq = 0.0f;
   for (int64_t i = int64_t(lane) * V; i < dim; i += 32 * V) {

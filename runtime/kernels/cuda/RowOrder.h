@@ -17,13 +17,7 @@
 
 #include <cstdint>
 
-#ifndef PIPERT_HOST_DEVICE
-#if defined(__CUDACC__)
-#define PIPERT_HOST_DEVICE __host__ __device__
-#else
-#define PIPERT_HOST_DEVICE
-#endif
-#endif
+#include "kernels/cuda/HostDevice.h"
 
 namespace pipert::cuda {
 
