@@ -214,3 +214,42 @@ LogicalResult pipec::emit::emitCudaSquaresBatch(ArrayRef<kernel::CallOp> calls,
      << calls.size() << ");\n        !s.ok())\n      return s;\n  }\n";
   return success();
 }
+
+LogicalResult pipec::emit::emitCudaSumUsesBatch(ArrayRef<kernel::CallOp> calls,
+                                                const OpPointers &ptr, int rank,
+                                                std::string &out,
+                                                KernelInstances &instances) {
+  if (calls.empty())
+    return success();
+  // sum_uses's pointers: its result (the gradient), then the accumulators
+  // of its uses in use order.
+  std::vector<CallArgs> read;
+  if (failed(readCalls(calls, ptr, read)))
+    return failure();
+  for (CallArgs &ca : read)
+    if (ca.args.empty() || ca.call.getInts().size() != 1)
+      return ca.call.emitError("sum_uses: a result and 1 integer expected");
+  const int32_t id = batchInstance("sum_uses_multi", rank, read, instances);
+  llvm::raw_string_ostream os(out);
+  os << "  // sum_uses of " << calls.size()
+     << " gradients at once (pipert::cuda::sumUsesMulti: the bits of one "
+        "call each)\n  {\n    const float *const accs[] = {";
+  for (const CallArgs &ca : read)
+    for (size_t i = 1; i < ca.args.size(); ++i)
+      os << "\n      (const float *)(" << ca.args[i] << "),";
+  os << "\n      nullptr};\n    const pipert::cuda::SumUsesTensor tensors[] = "
+        "{\n";
+  size_t offset = 0;
+  for (CallArgs &ca : read) {
+    const size_t uses = ca.args.size() - 1;
+    os << "      // " << ca.call.getOrigin() << " " << ca.loc << "\n"
+       << "      {(float *)(" << ca.args[0] << "), accs + " << offset << ", "
+       << uses << ", " << ca.call.getInts()[0] << "},\n";
+    offset += uses;
+  }
+  os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << id
+     << ");\n    if (pipert::cpu::Status s = "
+        "pipert::cuda::call::sum_uses_multi(C, tensors, "
+     << calls.size() << ");\n        !s.ok())\n      return s;\n  }\n";
+  return success();
+}

@@ -124,6 +124,13 @@ mlir::LogicalResult emitCudaAdamWBatch(llvm::ArrayRef<kernel::CallOp> calls,
                                        std::string &out,
                                        KernelInstances &instances);
 
+/// The sum_uses calls of one rank's gradients function (cuda) as one call
+/// of pipert::cuda::call::sum_uses_multi, timed as one instantiation.
+mlir::LogicalResult emitCudaSumUsesBatch(llvm::ArrayRef<kernel::CallOp> calls,
+                                         const OpPointers &ptr, int rank,
+                                         std::string &out,
+                                         KernelInstances &instances);
+
 /// The sum_squares calls of one rank's gradients function (cuda) as one
 /// call of pipert::cuda::call::sum_squares_multi, timed as one
 /// instantiation.

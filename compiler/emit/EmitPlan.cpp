@@ -529,7 +529,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
         "ctx->rank / " + std::to_string(L.stages);
     if (sx.cuda || zero)
       prepare += sx.zero("data", 8 * L.normSlots);
-    std::vector<kernel::CallOp> squaresCalls;
+    std::vector<kernel::CallOp> usesCalls, squaresCalls;
     for (kernel::CallOp call : calls) {
       if (!inPrepare(call))
         continue;
@@ -578,11 +578,18 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
         }
       } else if (!holds(p)) {
         continue;
+      } else if (sx.cuda) {
+        // sum_uses: the gradients of every held parameter at once, before
+        // the sums of squares that read them.
+        usesCalls.push_back(call);
+        continue;
       }
       if (failed(sx.call(call, ptr, prepare, instances, used)))
         return failure();
     }
-    if (failed(emitCudaSquaresBatch(squaresCalls, ptr, int(r), prepare,
+    if (failed(emitCudaSumUsesBatch(usesCalls, ptr, int(r), prepare,
+                                    instances)) ||
+        failed(emitCudaSquaresBatch(squaresCalls, ptr, int(r), prepare,
                                     instances)))
       return failure();
     os << sx.graphBegin("rank " + std::to_string(r) + " gradients",

@@ -461,6 +461,52 @@ void checkSquaresMulti(uint64_t seed) {
          "\"against_one_call_each_differing\": " + std::to_string(differ));
 }
 
+/// The multi-tensor sum over uses against one sumUses a tensor, bit for
+/// bit: 30 gradients (two launches) of 0 to 3 uses, one of 70 (more than a
+/// launch carries: its own sumUses), one empty.
+void checkSumUsesMulti(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  const int count = 30;
+  std::vector<std::unique_ptr<Device<float>>> mem;
+  std::vector<std::vector<const float *>> accs(count);
+  std::vector<pipert::cuda::SumUsesTensor> multi;
+  std::vector<float *> single;
+  for (int k = 0; k < count; ++k) {
+    const int64_t n = k == 2 ? 0 : 300 + 1000 * k;
+    const int64_t uses = k == 9 ? 70 : k % 4;
+    for (int64_t u = 0; u < uses; ++u) {
+      std::vector<float> h(static_cast<size_t>(n));
+      for (auto &x : h)
+        x = d(rng);
+      mem.push_back(std::make_unique<Device<float>>(h.size()));
+      mem.back()->put(h);
+      accs[size_t(k)].push_back(mem.back()->p);
+    }
+    mem.push_back(std::make_unique<Device<float>>(size_t(n)));
+    multi.push_back({mem.back()->p, accs[size_t(k)].data(), uses, n});
+    mem.push_back(std::make_unique<Device<float>>(size_t(n)));
+    single.push_back(mem.back()->p);
+    CHECK(pipert::cuda::sumUses(single.back(), accs[size_t(k)].data(), uses,
+                                n, nullptr));
+  }
+  CHECK(pipert::cuda::sumUsesMulti(multi.data(), count, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  int64_t differ = 0;
+  for (int k = 0; k < count; ++k) {
+    const int64_t n = multi[size_t(k)].n;
+    std::vector<float> a(static_cast<size_t>(n)), b(a.size());
+    CHECK(cudaMemcpy(a.data(), multi[size_t(k)].g, a.size() * 4,
+                     cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(b.data(), single[size_t(k)], b.size() * 4,
+                     cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < a.size(); ++i)
+      differ += std::memcmp(&a[i], &b[i], 4) != 0;
+  }
+  report("sum_uses_multi", "tensors=30", differ == 0,
+         "\"against_one_call_each_differing\": " + std::to_string(differ));
+}
+
 void checkNormClipLr() {
   std::mt19937_64 rng(42);
   std::uniform_real_distribution<double> d(0.0, 3.0);
@@ -515,6 +561,7 @@ void runModelChecks() {
   checkOptimizer(77, 0, 45);
   checkOptimizer((1 << 22) + 13, 1, 46); // 513 chunks
   checkSquaresMulti(48);
+  checkSumUsesMulti(49);
   checkNormClipLr();
   checkCrossEntropy(7, 1000, 1024, 31);
   checkCrossEntropy(64, 50257, 50304, 32);

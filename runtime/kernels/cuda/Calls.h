@@ -606,6 +606,12 @@ inline Status sum_uses(const Context &c, P g, const float *const *accs,
 inline Status sum_squares(const Context &c, P out, P x, int64_t n) {
   return check(sumSquares(out, x, n, c.workspace, c.stream), "sum_squares");
 }
+/// Every sum_uses of a rank's gradients function at once (the emitter's
+/// table): the bits of one sum_uses call each.
+inline Status sum_uses_multi(const Context &c, const SumUsesTensor *tensors,
+                             int64_t count) {
+  return check(sumUsesMulti(tensors, count, c.stream), "sum_uses_multi");
+}
 /// Every sum_squares of a rank's gradients function at once (the
 /// emitter's table): the bits of one sum_squares call each.
 inline Status sum_squares_multi(const Context &c, const SquaresTensor *tensors,

@@ -130,6 +130,16 @@ cudaError_t sumUses(float *g, const float *const *accs, int64_t uses,
 /// one block over them; Optimizer.cuh).
 cudaError_t sumSquares(double *out, const float *x, int64_t n, Workspace ws,
                        cudaStream_t stream);
+/// One gradient of a multi-tensor sum over uses: g = accs[0] + ... +
+/// accs[uses - 1] over n elements.
+struct SumUsesTensor {
+  float *g;
+  const float *const *accs;
+  int64_t uses, n;
+};
+/// sumUses of every tensor, 16 a launch: the bits of one sumUses each.
+cudaError_t sumUsesMulti(const SumUsesTensor *tensors, int64_t count,
+                         cudaStream_t stream);
 /// One sum of squares: *out = sum of x[i]^2 over n.
 struct SquaresTensor {
   const float *x;

@@ -94,6 +94,40 @@ __global__ void __launch_bounds__(Threads)
     out[blockIdx.x] = s;
 }
 
+/// Tensors, and their accumulators in all, a multi-tensor sum over uses
+/// takes a launch (kernel parameters: about 1 KiB).
+constexpr int kSumUsesPack = 16;
+constexpr int kSumUsesPointers = 64;
+
+/// The gradients of one launch: block b is tensor k's where
+/// firstBlock[k] <= b < firstBlock[k + 1]; its accumulators are
+/// accs[accFirst[k], accFirst[k + 1]).
+struct SumUsesPack {
+  float *g[kSumUsesPack];
+  int64_t n[kSumUsesPack];
+  int64_t firstBlock[kSumUsesPack + 1];
+  int accFirst[kSumUsesPack + 1];
+  const float *accs[kSumUsesPointers];
+  int count;
+};
+
+/// g = accs[0] + accs[1] + ... in use order (zeros for none), per tensor:
+/// sumUsesKernel's sum in one pass.
+__global__ void sumUsesMultiKernel(SumUsesPack pack) {
+  int k = 0;
+  while (k + 1 < pack.count && int64_t(blockIdx.x) >= pack.firstBlock[k + 1])
+    ++k;
+  const int64_t i =
+      (int64_t(blockIdx.x) - pack.firstBlock[k]) * blockDim.x + threadIdx.x;
+  if (i >= pack.n[k])
+    return;
+  const int first = pack.accFirst[k], end = pack.accFirst[k + 1];
+  float s = end > first ? pack.accs[first][i] : 0.0f;
+  for (int u = first + 1; u < end; ++u)
+    s = s + pack.accs[u][i];
+  pack.g[k][i] = s;
+}
+
 /// Tensors a multi-tensor sum of squares takes a launch.
 constexpr int kSquaresPack = 32;
 
@@ -233,6 +267,47 @@ cudaError_t sumSquares(double *out, const float *x, int64_t n, Workspace ws,
   sumSquaresKernel<kSquaresBlock, false>
       <<<1, kSquaresBlock, 0, stream>>>(out, sums, chunks, chunks);
   return launched();
+}
+
+cudaError_t sumUsesMulti(const SumUsesTensor *tensors, int64_t count,
+                         cudaStream_t stream) {
+  SumUsesPack pack{};
+  auto flush = [&]() -> cudaError_t {
+    if (pack.count == 0 || pack.firstBlock[pack.count] == 0) {
+      pack = SumUsesPack{};
+      return cudaSuccess;
+    }
+    sumUsesMultiKernel<<<unsigned(pack.firstBlock[pack.count]), kBlock, 0,
+                         stream>>>(pack);
+    pack = SumUsesPack{};
+    return launched();
+  };
+  for (int64_t i = 0; i < count; ++i) {
+    const SumUsesTensor &t = tensors[i];
+    if (t.n == 0)
+      continue;
+    // More uses than a launch carries: its own sumUses (the same order).
+    if (t.uses > kSumUsesPointers) {
+      if (cudaError_t e = sumUses(t.g, t.accs, t.uses, t.n, stream);
+          e != cudaSuccess)
+        return e;
+      continue;
+    }
+    const int64_t blocks = blocksFor(t.n);
+    if (pack.count == kSumUsesPack ||
+        pack.accFirst[pack.count] + t.uses > kSumUsesPointers ||
+        pack.firstBlock[pack.count] + blocks > int64_t(INT32_MAX))
+      if (cudaError_t e = flush(); e != cudaSuccess)
+        return e;
+    const int k = pack.count++;
+    pack.g[k] = t.g;
+    pack.n[k] = t.n;
+    for (int64_t u = 0; u < t.uses; ++u)
+      pack.accs[pack.accFirst[k] + u] = t.accs[u];
+    pack.accFirst[k + 1] = pack.accFirst[k] + int(t.uses);
+    pack.firstBlock[k + 1] = pack.firstBlock[k] + blocks;
+  }
+  return flush();
 }
 
 cudaError_t sumSquaresMulti(const SquaresTensor *tensors, int64_t count,
