@@ -371,8 +371,17 @@ case "$mode" in
           --log-dir "$out/p1" --quiet > "$out/p1.log" 2>&1
         code=$?
         if [ $code -eq 0 ]; then
-          r=$(python3 "$dir/compare_metrics.py" "$out/p1/metrics.jsonl" "$dir/ref-bf16/metrics.jsonl" --fields loss --rtol 1e-3)
-          [ $? -ne 0 ] && note perturbed_vjp_fails_1e-3 true "$r" || note perturbed_vjp_fails_1e-3 false "$r"
+          # It must train all the steps near the reference (within 5e-2, so
+          # a broken run cannot pass for the control) and yet fail 1e-3.
+          loose=$(python3 "$dir/compare_metrics.py" "$out/p1/metrics.jsonl" "$dir/ref-bf16/metrics.jsonl" --fields loss --rtol 5e-2 --steps $steps 2>&1)
+          looseCode=$?
+          r=$(python3 "$dir/compare_metrics.py" "$out/p1/metrics.jsonl" "$dir/ref-bf16/metrics.jsonl" --fields loss --rtol 1e-3 --steps $steps)
+          tightCode=$?
+          if [ $looseCode -eq 0 ] && [ $tightCode -ne 0 ]; then
+            note perturbed_vjp_fails_1e-3 true "$r"
+          else
+            note perturbed_vjp_fails_1e-3 false "within 5e-2: $loose; within 1e-3: $r"
+          fi
         else
           note perturbed_vjp_fails_1e-3 false "exit $code: $(tail -c 300 "$out/p1.log")"
         fi

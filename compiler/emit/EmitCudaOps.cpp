@@ -180,7 +180,10 @@ LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
         "pipert::cuda::call::adamw_multi(C, tensors, "
      << calls.size() << ", P{" << read[0].args[5] << "}, P{"
      << read[0].args[6] << "}, P{" << read[0].args[7]
-     << "});\n        !s.ok())\n      return s;\n  }\n";
+     << "});\n        !s.ok())\n      return pipert::cpu::failureAt("
+     << quoted("rank " + std::to_string(rank) + ": adamw of " +
+               std::to_string(calls.size()) + " parameters")
+     << ", s);\n  }\n";
   return success();
 }
 
@@ -211,7 +214,10 @@ LogicalResult pipec::emit::emitCudaSquaresBatch(ArrayRef<kernel::CallOp> calls,
   os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << id
      << ");\n    if (pipert::cpu::Status s = "
         "pipert::cuda::call::sum_squares_multi(C, tensors, "
-     << calls.size() << ");\n        !s.ok())\n      return s;\n  }\n";
+     << calls.size() << ");\n        !s.ok())\n      return pipert::cpu::failureAt("
+     << quoted("rank " + std::to_string(rank) + ": sum_squares of " +
+               std::to_string(calls.size()) + " gradients")
+     << ", s);\n  }\n";
   return success();
 }
 
@@ -250,6 +256,9 @@ LogicalResult pipec::emit::emitCudaSumUsesBatch(ArrayRef<kernel::CallOp> calls,
   os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << id
      << ");\n    if (pipert::cpu::Status s = "
         "pipert::cuda::call::sum_uses_multi(C, tensors, "
-     << calls.size() << ");\n        !s.ok())\n      return s;\n  }\n";
+     << calls.size() << ");\n        !s.ok())\n      return pipert::cpu::failureAt("
+     << quoted("rank " + std::to_string(rank) + ": sum_uses of " +
+               std::to_string(calls.size()) + " gradients")
+     << ", s);\n  }\n";
   return success();
 }

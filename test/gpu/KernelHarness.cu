@@ -584,7 +584,8 @@ void checkAdamwMulti(uint64_t seed) {
     }
     for (auto &x : h.v)
       x = 0.01f * std::fabs(x);
-    const int64_t shift = k == 7 ? 1 : 0;  // unaligned: one a thread
+    // Unaligned: one a thread (k = 6 is a multiple of 4, k = 7 is not).
+    const int64_t shift = k == 6 || k == 7 ? 1 : 0;
     const float b1 = k % 2 ? 0.9f : 0.8f, wd = k % 4 ? 0.1f : 0.0f;
     for (auto *out : {&multi, &single}) {
       copies.push_back(std::make_unique<Device<bf16>>(size_t(n) + 1));

@@ -134,6 +134,26 @@ void checkCrossEntropy(int64_t rows, int64_t vocab, int64_t stride,
          "rows=" + std::to_string(rows) + " vocab=" + std::to_string(vocab),
          same, std::string("\"equal_to_separate\": ") + (same ? "true" : "false"));
 
+  // One element off 16-byte alignment (read and written an element at a
+  // time, in the same order): the same loss and gradient bits.
+  Device<bf16> shiftedIn_{logits.size() + 1}, shiftedOut_{logits.size() + 1};
+  CHECK(cudaMemcpy(shiftedIn_.p + 1, logits.data(), logits.size() * 2,
+                   cudaMemcpyHostToDevice));
+  CHECK(pipert::cuda::softmaxCrossEntropy(loss_.p, rowLoss_.p,
+                                          shiftedOut_.p + 1, shiftedIn_.p + 1,
+                                          targets_.p, scale_.p, rows, vocab,
+                                          stride, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  std::vector<bf16> shifted(logits.size());
+  CHECK(cudaMemcpy(shifted.data(), shiftedOut_.p + 1, shifted.size() * 2,
+                   cudaMemcpyDeviceToHost));
+  bool sameShifted = loss_.get()[0] == loss &&
+                     std::memcmp(shifted.data(), dl.data(), dl.size() * 2) == 0;
+  report("softmax_cross_entropy_unaligned",
+         "rows=" + std::to_string(rows) + " vocab=" + std::to_string(vocab),
+         sameShifted, std::string("\"equal_to_aligned\": ") +
+                          (sameShifted ? "true" : "false"));
+
   // A target outside the vocabulary (a padded column included) poisons the
   // loss and gets a zero gradient row.
   targets[0] = int32_t(vocab);
@@ -430,14 +450,14 @@ void checkOptimizer(int64_t n, int64_t uses, uint64_t seed) {
 /// The multi-tensor sum of squares against one sumSquares a tensor, bit
 /// for bit: 40 tensors (two packs), empty, single-block (up to 8,192) and
 /// chunked (8,193 and more) ones mixed.
-void checkSquaresMulti(uint64_t seed) {
+void checkSquaresMulti(int64_t wsBytes, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
   const int count = 40;
   std::vector<std::unique_ptr<Device<float>>> xs;
   Device<double> multi_{size_t(count)}, single_{size_t(count)};
-  Device<uint8_t> ws_{size_t(32) << 20};
-  const pipert::cuda::Workspace ws{ws_.p, int64_t(ws_.n)};
+  Device<uint8_t> ws_{static_cast<size_t>(wsBytes)};
+  const pipert::cuda::Workspace ws{wsBytes ? ws_.p : nullptr, wsBytes};
   std::vector<pipert::cuda::SquaresTensor> tensors;
   for (int k = 0; k < count; ++k) {
     const int64_t n = k == 3 ? 0 : k == 4 ? 8192 : k == 5 ? 8193
@@ -457,7 +477,8 @@ void checkSquaresMulti(uint64_t seed) {
   int64_t differ = 0;
   for (int k = 0; k < count; ++k)
     differ += std::memcmp(&multi[size_t(k)], &single[size_t(k)], 8) != 0;
-  report("sum_squares_multi", "tensors=40", differ == 0,
+  report("sum_squares_multi", "tensors=40 workspace=" + std::to_string(wsBytes),
+         differ == 0,
          "\"against_one_call_each_differing\": " + std::to_string(differ));
 }
 
@@ -560,7 +581,11 @@ void runModelChecks() {
   checkOptimizer(5000, 70, 44);
   checkOptimizer(77, 0, 45);
   checkOptimizer((1 << 22) + 13, 1, 46); // 513 chunks
-  checkSquaresMulti(48);
+  // The ranks' workspace; one too small for a pack's partials (each
+  // tensor then on its own); none.
+  checkSquaresMulti(int64_t(32) << 20, 48);
+  checkSquaresMulti(8 * 200, 50);
+  checkSquaresMulti(0, 51);
   checkSumUsesMulti(49);
   checkNormClipLr();
   checkCrossEntropy(7, 1000, 1024, 31);
