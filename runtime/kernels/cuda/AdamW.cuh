@@ -6,8 +6,8 @@
 // change per step (learning rate, clip scale, step) are read from device
 // memory (the learning rate, clip scale and step that Optimizer.cuh's
 // kernels left there), so the step can be captured as a CUDA graph
-// (docs/CUDA.md); the bias corrections are computed in double from them. Included by
-// Kernels.cu only.
+// (docs/CUDA.md); the bias corrections are computed in double from them.
+// Included by Kernels.cu only.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_KERNELS_CUDA_ADAMW_CUH
@@ -41,15 +41,14 @@ __device__ inline AdamWScalars adamwScalars(const double *lrPtr,
   return k;
 }
 
-/// The update of one element (fp32; the order of the cpu's AdamW.h).
+/// The update of one element of t (fp32; the order of the cpu's AdamW.h).
 __device__ inline void adamwElement(float &p, float &m, float &v, float g,
-                                    const AdamWScalars &k, float beta1,
-                                    float beta2, float eps,
-                                    float weightDecay) {
+                                    const AdamWScalars &k,
+                                    const AdamWTensor &t) {
   g = g * k.clip;
-  m = beta1 * m + k.oneMinusB1 * g;
-  v = beta2 * v + k.oneMinusB2 * g * g;
-  p = p - k.lr * (m / k.b1c / (sqrtf(v / k.b2c) + eps) + weightDecay * p);
+  m = t.beta1 * m + k.oneMinusB1 * g;
+  v = t.beta2 * v + k.oneMinusB2 * g * g;
+  p = p - k.lr * (m / k.b1c / (sqrtf(v / k.b2c) + t.eps) + t.weightDecay * p);
 }
 
 /// One thread's V elements from `first` of tensor t (V = 4: 16-byte
@@ -65,10 +64,10 @@ __device__ inline void adamwThread(const AdamWTensor &t, int64_t first,
     float4 mi = *reinterpret_cast<const float4 *>(t.m + first);
     float4 vi = *reinterpret_cast<const float4 *>(t.v + first);
     const float4 g = *reinterpret_cast<const float4 *>(t.grad + first);
-    adamwElement(p.x, mi.x, vi.x, g.x, k, t.beta1, t.beta2, t.eps, t.weightDecay);
-    adamwElement(p.y, mi.y, vi.y, g.y, k, t.beta1, t.beta2, t.eps, t.weightDecay);
-    adamwElement(p.z, mi.z, vi.z, g.z, k, t.beta1, t.beta2, t.eps, t.weightDecay);
-    adamwElement(p.w, mi.w, vi.w, g.w, k, t.beta1, t.beta2, t.eps, t.weightDecay);
+    adamwElement(p.x, mi.x, vi.x, g.x, k, t);
+    adamwElement(p.y, mi.y, vi.y, g.y, k, t);
+    adamwElement(p.z, mi.z, vi.z, g.z, k, t);
+    adamwElement(p.w, mi.w, vi.w, g.w, k, t);
     *reinterpret_cast<float4 *>(t.param + first) = p;
     *reinterpret_cast<float4 *>(t.m + first) = mi;
     *reinterpret_cast<float4 *>(t.v + first) = vi;
@@ -80,8 +79,7 @@ __device__ inline void adamwThread(const AdamWTensor &t, int64_t first,
     *reinterpret_cast<uint2 *>(t.copy + first) = packed;
   } else {
     float p = t.param[first], mi = t.m[first], vi = t.v[first];
-    adamwElement(p, mi, vi, t.grad[first], k, t.beta1, t.beta2, t.eps,
-                 t.weightDecay);
+    adamwElement(p, mi, vi, t.grad[first], k, t);
     t.param[first] = p;
     t.m[first] = mi;
     t.v[first] = vi;

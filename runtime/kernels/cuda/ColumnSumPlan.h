@@ -1,4 +1,4 @@
-//===- ColumnSumPlan.h - how the cuda column sums split a matrix, and their order ===//
+//===- ColumnSumPlan.h - the column sums' split of the rows and order --===//
 //
 // A column sum (a bias's or a broadcast operand's gradient, a norm's W)
 // reduces a rows x cols matrix of terms over its rows. One thread per column

@@ -1,4 +1,4 @@
-//===- ColumnSums.cuh - sums over the rows: bias gradients and the norms' W ===//
+//===- ColumnSums.cuh - sums over the rows: bias gradients, norms' W ===//
 //
 // Every reduction over the rows of a rows x cols matrix: the broadcast
 // operand's B (bf16) and W (into its fp32 accumulator), a matmul's bias

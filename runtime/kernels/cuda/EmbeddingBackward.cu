@@ -1,4 +1,4 @@
-//===- EmbeddingBackward.cu - the token embedding's W gradient ---------------===//
+//===- EmbeddingBackward.cu - the token embedding's W gradient ------===//
 //
 // dtable[id, :] += dout[t, :] for every token t with ids[t] = id, into the
 // fp32 accumulator, without float atomics and in the cpu kernel's order

@@ -1,4 +1,4 @@
-//===- HostDevice.h - functions both the host and the device compile ---------===//
+//===- HostDevice.h - functions the host and the device both compile ===//
 //
 // PIPERT_HOST_DEVICE marks a function that nvcc compiles for both sides
 // (the bf16 rounding, the norms' lane order) and a host compiler as plain

@@ -1,4 +1,4 @@
-//===- RowOrder.h - the order in which a warp walks a row -------------------===//
+//===- RowOrder.h - the order in which a warp walks a row -----------===//
 //
 // The norms (Layernorm.cuh, Rmsnorm.cuh) give a row to a warp. Lane l takes
 // the elements (32 j + l) V + v for j = 0, 1, ... and v = 0 .. V - 1, in that

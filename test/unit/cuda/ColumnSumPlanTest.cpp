@@ -1,4 +1,4 @@
-//===- ColumnSumPlanTest.cpp - the cuda column sums' split and order ---------===//
+//===- ColumnSumPlanTest.cpp - the cuda column sums' split and order ===//
 //
 // runtime/kernels/cuda/ColumnSumPlan.h on the host: the split covers every
 // row once, its partials fit the workspace, it depends on the shape and the
