@@ -3,13 +3,16 @@
 # (bench/jax_gpt2_gpu.py) on the same card, batch and sequence; it measures
 # and prints, it asserts no speed (docs/PERFORMANCE.md).
 #   bench/gpu_gpt2.sh --prepare DIR [--bin BIN] [--data FILE] [--microbatches M]
-#                     [--llmc LLMC_CHECKOUT]
+#                     [--batch B|auto] [--memory-cap BYTES] [--llmc LLMC_CHECKOUT]
 #       on the build machine (nvcc, no GPU): the cuda plan of
-#       models/gpt2-124m.json (S = 1, B x T = 4 x 1024 from the model, M
-#       micro-batches, default 1) built into DIR/g124 by BIN/pipec, the data
-#       (default ../shared/data/tinyshakespeare.txt) beside it; with
-#       --llmc, llm.c's train_gpt2cu built from that checkout and the
-#       same tokens as an llm.c shard
+#       models/gpt2-124m.json (S = 1, T = 1024, M micro-batches, default 1)
+#       at micro-batch B (default auto: the largest of 64, 48, 32, 16, 8
+#       and 4 whose exact memory plan, without recompute, fits under
+#       --memory-cap, default 78GiB, what an H100 leaves a process) built
+#       into DIR/g124 by BIN/pipec, the data (default
+#       ../shared/data/tinyshakespeare.txt) beside it; with --llmc,
+#       llm.c's train_gpt2cu built from that checkout and the same tokens
+#       as an llm.c shard
 #   bench/gpu_gpt2.sh --run DIR [OUT] [--steps N]
 #       on the GPU machine, each run bounded (120, 90, 200 s): N pipec steps
 #       (default 10; the median step after the first two is timed), 3 more
@@ -21,14 +24,14 @@
 #       OUT/gpu-gpt2.json (OUT: default $OUT, else DIR/out)
 # Exit: 0 measured, 1 a run failed, 2 bad usage or no prepared plan.
 set -uo pipefail
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 case "$mode" in
 --prepare)
-  bin=build/bin data=$root/../shared/data/tinyshakespeare.txt mb=1 llmc=
+  bin=build/bin data=$root/../shared/data/tinyshakespeare.txt mb=1 llmc= batch=auto cap=78GiB
   shift 2
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -36,17 +39,41 @@ case "$mode" in
       --llmc) llmc=${2:?--llmc needs a checkout of karpathy/llm.c}; shift 2 ;;
       --data) data=${2:?--data needs a file}; shift 2 ;;
       --microbatches) mb=${2:?--microbatches needs a number}; shift 2 ;;
+      --batch) batch=${2:?--batch needs a number or auto}; shift 2 ;;
+      --memory-cap) cap=${2:?--memory-cap needs a size}; shift 2 ;;
       *) usage >&2; exit 2 ;;
     esac
   done
+  [ "$batch" = auto ] || [[ $batch =~ ^[1-9][0-9]{0,3}$ ]] || {
+    echo "gpu_gpt2: --batch must be auto or an integer from 1 to 9999, not '$batch'" >&2; exit 2; }
   [[ $mb =~ ^[1-9][0-9]{0,3}$ ]] || { echo "gpu_gpt2: --microbatches must be an integer from 1 to 9999, not '$mb'" >&2; exit 2; }
   [ -x "$bin/pipec" ] || { echo "gpu_gpt2: $bin/pipec is missing: build it first (scripts/build.sh)" >&2; exit 1; }
   [ -f "$data" ] || { echo "gpu_gpt2: --data $data: no such file" >&2; exit 1; }
   mkdir -p "$dir"
   cp "$data" "$dir/data.txt"
   echo "$mb" > "$dir/g124.microbatches"
+  # The model at micro-batch B: the largest that fits by pipec's exact
+  # memory plan (the arena pipec-plan allocates), or the one asked for.
+  withBatch() {
+    python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); m["config"]["batch"] = int(sys.argv[2]); json.dump(m, open(sys.argv[3], "w"), indent=1)' \
+      "$root/models/gpt2-124m.json" "$1" "$dir/gpt2-124m.json"
+  }
+  if [ "$batch" = auto ]; then
+    batch=
+    for b in 64 48 32 16 8 4; do
+      withBatch $b || exit 1
+      if "$bin/pipec" plan "$dir/gpt2-124m.json" --target cuda --stages 1 --microbatches "$mb" \
+          --recompute none --memory-cap "$cap" > "$dir/g124.plan.log" 2>&1; then
+        batch=$b; break
+      fi
+    done
+    [ -n "$batch" ] || { cat "$dir/g124.plan.log" >&2; echo "gpu_gpt2: no micro-batch of 4 or more fits under $cap" >&2; exit 1; }
+    echo "gpu_gpt2: micro-batch $batch, the largest that fits under $cap: $(grep 'exact memory plan' "$dir/g124.plan.log")"
+  fi
+  withBatch "$batch" || exit 1
+  echo "$batch" > "$dir/g124.batch"
   rm -rf "$dir/g124"
-  "$bin/pipec" compile "$root/models/gpt2-124m.json" --target cuda --stages 1 --microbatches "$mb" \
+  "$bin/pipec" compile "$dir/gpt2-124m.json" --target cuda --stages 1 --microbatches "$mb" --recompute none \
     -o "$dir/g124" > "$dir/g124.compile.log" 2>&1 || {
     cat "$dir/g124.compile.log" >&2; echo "gpu_gpt2: compiling the gpt2-124m cuda plan failed" >&2; exit 1; }
   # Only what runs travels (the device tool carries 64 MiB in all): no
@@ -73,7 +100,7 @@ case "$mode" in
     git -C "$llmc" rev-parse --short HEAD > "$dir/llmc/commit" 2>/dev/null || echo unknown > "$dir/llmc/commit"
     rm -rf "$work"
   fi
-  echo "gpu_gpt2: prepared $dir/g124 (M = $mb); on the GPU machine: bash bench/gpu_gpt2.sh --run $dir"
+  echo "gpu_gpt2: prepared $dir/g124 (B = $batch, M = $mb); on the GPU machine: bash bench/gpu_gpt2.sh --run $dir"
   ;;
 --run)
   shift 2
@@ -90,6 +117,7 @@ case "$mode" in
     echo "gpu_gpt2: $dir holds no prepared plan (run bench/gpu_gpt2.sh --prepare $dir on the build machine first)" >&2; exit 2; }
   mkdir -p "$out"
   mb=$(cat "$dir/g124.microbatches")
+  batch=$(cat "$dir/g124.batch" 2>/dev/null || echo 4)
   export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>&1 | tee "$out/gpu-gpt2-card.txt"
   rc=0
@@ -109,24 +137,24 @@ case "$mode" in
     # The shard is written here, not carried (2 bytes a token).
     python3 -c "import struct, sys; t = open(sys.argv[1], 'rb').read(); h = [20240520, 1, len(t)] + [0] * 253; open(sys.argv[2], 'wb').write(struct.pack('<256i', *h) + b''.join(struct.pack('<H', b) for b in t))" \
       "$dir/data.txt" "$out/llmc-tokens.bin"
-    timeout 120 "$dir/llmc/train_gpt2cu" -e d12 -b 4 -t 1024 -d $((4096 * mb)) -x 12 -v 1000 -m 1 -s 0 -h 0 \
+    timeout 120 "$dir/llmc/train_gpt2cu" -e d12 -b "$batch" -t 1024 -d $((batch * 1024 * mb)) -x 12 -v 1000 -m 1 -s 0 -h 0 \
       -i "$out/llmc-tokens.bin" -j "$out/llmc-tokens.bin" > "$out/llmc.log" 2>&1 \
       || echo "gpu_gpt2: llm.c's run failed: $(tail -c 400 "$out/llmc.log")"
     grep "^step" "$out/llmc.log" | tail -3
   fi
-  timeout 200 python3 "$root/bench/jax_gpt2_gpu.py" --batch 4 --seq 1024 --microbatches "$mb" --steps 10 --warmup 2 \
+  timeout 200 python3 "$root/bench/jax_gpt2_gpu.py" --batch "$batch" --seq 1024 --microbatches "$mb" --steps 10 --warmup 2 \
     --json "$out/jax.json" > "$out/jax.log" 2>&1 || { echo "gpu_gpt2: the JAX run failed: $(tail -c 400 "$out/jax.log")"; rc=1; }
   tail -3 "$out/jax.log"
-  python3 - "$out" "$mb" <<'PY'
+  python3 - "$out" "$mb" "$batch" <<'PY'
 import json, statistics, sys
 from pathlib import Path
-out, mb = Path(sys.argv[1]), int(sys.argv[2])
-row = {"model": "gpt2-124m", "batch": 4, "seq": 1024, "microbatches": mb}
+out, mb, batch = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+row = {"model": "gpt2-124m", "batch": batch, "seq": 1024, "microbatches": mb}
 try:
     steps = [json.loads(l) for l in (out / "g124" / "metrics.jsonl").read_text().splitlines() if l.strip()]
     timed = [s["step_time_s"] for s in steps[2:]] or [s["step_time_s"] for s in steps]
     t = statistics.median(timed)
-    row["pipec"] = {"step_s": t, "tokens_per_s": 4 * 1024 * mb / t, "first_loss": steps[0]["loss"],
+    row["pipec"] = {"step_s": t, "tokens_per_s": batch * 1024 * mb / t, "first_loss": steps[0]["loss"],
                     "last_loss": steps[-1]["loss"], "steps": len(steps)}
 except (OSError, KeyError, ValueError) as e:
     row["pipec"] = {"error": str(e)}
@@ -144,7 +172,7 @@ try:
                                                  (out / "llmc.log").read_text(), re.M)]
     if ms:
         t = statistics.median(ms[2:] or ms) / 1e3
-        row["llmc"] = {"step_s": t, "tokens_per_s": 4 * 1024 * mb / t, "steps": len(ms)}
+        row["llmc"] = {"step_s": t, "tokens_per_s": batch * 1024 * mb / t, "steps": len(ms)}
 except OSError:
     pass
 try:
