@@ -334,6 +334,7 @@ void runShapeChecks() {
   checkBroadcast(999, 768, 4 * 768 * 3, 28);
   checkBroadcast(513, 97, 0, 29);
   checkBroadcast(1000, 1000, rank, 35);
+  checkBroadcast(1, 4096, rank, 36); // bn = n: the backward's gradient sums
   checkMovement(3, 17, 5, 4, 9, 25);
   checkMovement(8, 2304, 1, 768, 768, 26);
   const int64_t qkvOff[3] = {1536, 768, 0}, qkvSize[3] = {768, 768, 768};

@@ -28,6 +28,23 @@ __global__ void binaryBroadcastKernel(bf16 *y, const bf16 *a, const bf16 *b,
   y[i] = __float2bfloat16_rn(op == 0 ? x + z : x * z);
 }
 
+/// The same, 8 elements a thread with 16-byte accesses (n and bn multiples
+/// of 8, so b's 8 are contiguous; one index computation per 8, none where
+/// bn = n, the backward's gradient sums): the same bits per element.
+__global__ void binaryBroadcast8Kernel(bf16 *y, const bf16 *a, const bf16 *b,
+                                       int64_t n, int64_t bn, int op) {
+  const int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
+  if (i >= n)
+    return;
+  float x[8], z[8];
+  loadBf16<8>(x, a + i);
+  loadBf16<8>(z, b + (bn == n ? i : i % bn));
+#pragma unroll
+  for (int k = 0; k < 8; ++k)
+    x[k] = op == 0 ? x[k] + z[k] : x[k] * z[k];
+  storeBf16<8>(y + i, x);
+}
+
 /// x[i] = bf16(x[i] * factor) (bf16) or x[i] * factor (fp32): pipec
 /// compile --debug-perturb-vjp's change on the cuda target.
 __global__ void scaleKernel(void *x, int64_t n, float factor, bool isBf16) {
@@ -93,6 +110,29 @@ __global__ void sliceKernel(bf16 *y, const bf16 *x, int64_t outer, int64_t dim,
                               : __float2bfloat16_rn(0.0f);
 }
 
+/// sliceKernel where inner = 1 and dim, offset and size are multiples of 8
+/// (q, k and v out of the fused qkv): 16 bytes a thread, a copy (forward)
+/// or a copy or zeros (B: a window's edges fall between 8s), the same
+/// bits; one index computation per 8 elements.
+__global__ void slice8Kernel(bf16 *y, const bf16 *x, int64_t outer,
+                             int64_t dim, int64_t offset, int64_t size,
+                             bool backward) {
+  const int64_t v = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t width = backward ? dim / 8 : size / 8;
+  if (v >= outer * width)
+    return;
+  const int64_t o = v / width, c = (v % width) * 8;
+  uint4 *to = reinterpret_cast<uint4 *>(y + o * (backward ? dim : size) + c);
+  if (!backward) {
+    *to = *reinterpret_cast<const uint4 *>(x + o * dim + offset + c);
+    return;
+  }
+  const int64_t s = c - offset;
+  *to = s >= 0 && s < size
+            ? *reinterpret_cast<const uint4 *>(x + o * size + s)
+            : make_uint4(0u, 0u, 0u, 0u); // bf16 +0.0: the scalar kernel's
+}
+
 /// The three windows of slices3 (passed by value: no indexing at run time
 /// into local memory).
 struct Windows3 {
@@ -115,6 +155,29 @@ __global__ void slices3Kernel(bf16 *dx, Windows3 w, int64_t outer,
       v = __bfloat162float(w.dy[k][(o * w.size[k] + s) * inner + in]) + 0.0f;
   }
   dx[i] = __float2bfloat16_rn(v); // dy + 0, as the two adds it replaces
+}
+
+/// slices3Kernel where inner = 1 and dim and every offset and size are
+/// multiples of 8: 8 elements a thread, each window's 8 inside it or
+/// outside, the same arithmetic (dy + 0, the later window winning).
+__global__ void slices3x8Kernel(bf16 *dx, Windows3 w, int64_t outer,
+                                int64_t dim) {
+  const int64_t v = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (v >= outer * (dim / 8))
+    return;
+  const int64_t o = v / (dim / 8), d = (v % (dim / 8)) * 8;
+  float u[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+  for (int k = 0; k < 3; ++k) {
+    const int64_t s = d - w.off[k];
+    if (s >= 0 && s < w.size[k]) {
+      loadBf16<8>(u, w.dy[k] + o * w.size[k] + s);
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        u[e] = u[e] + 0.0f;
+    }
+  }
+  storeBf16<8>(dx + o * dim + d, u);
 }
 
 /// The 6-axis transpose as the host precomputes it: y's axis a has extent
@@ -148,8 +211,12 @@ static cudaError_t binaryBroadcast(bf16 *y, const bf16 *a, const bf16 *b,
                                    cudaStream_t stream) {
   if (bn <= 0 || n % bn != 0)
     return n == 0 ? cudaSuccess : cudaErrorInvalidValue;
-  binaryBroadcastKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, a, b, n, bn,
-                                                             op);
+  if (bn % 8 == 0 && aligned16(y) && aligned16(a) && aligned16(b))
+    binaryBroadcast8Kernel<<<blocksFor(n / 8), kBlock, 0, stream>>>(
+        y, a, b, n, bn, op);
+  else
+    binaryBroadcastKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, a, b, n,
+                                                               bn, op);
   return launched();
 }
 
@@ -205,8 +272,13 @@ cudaError_t slice(bf16 *y, const bf16 *x, int64_t outer, int64_t dim,
   int64_t n = outer * (backward ? dim : size) * inner;
   if (n == 0)
     return cudaSuccess;
-  sliceKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, x, outer, dim, inner,
-                                                   offset, size, backward);
+  if (inner == 1 && dim % 8 == 0 && offset % 8 == 0 && size % 8 == 0 &&
+      aligned16(y) && aligned16(x))
+    slice8Kernel<<<blocksFor(n / 8), kBlock, 0, stream>>>(
+        y, x, outer, dim, offset, size, backward);
+  else
+    sliceKernel<<<blocksFor(n), kBlock, 0, stream>>>(y, x, outer, dim, inner,
+                                                     offset, size, backward);
   return launched();
 }
 
@@ -220,8 +292,16 @@ cudaError_t slices3(bf16 *dx, const bf16 *dy0, const bf16 *dy1,
   Windows3 w{{dy0, dy1, dy2},
              {off[0], off[1], off[2]},
              {size[0], size[1], size[2]}};
-  slices3Kernel<<<blocksFor(n), kBlock, 0, stream>>>(dx, w, outer, dim,
-                                                     inner);
+  bool by8 = inner == 1 && dim % 8 == 0 && aligned16(dx);
+  for (int k = 0; k < 3; ++k)
+    by8 = by8 && off[k] % 8 == 0 && size[k] % 8 == 0 &&
+          (size[k] == 0 || aligned16(w.dy[k]));
+  if (by8)
+    slices3x8Kernel<<<blocksFor(n / 8), kBlock, 0, stream>>>(dx, w, outer,
+                                                             dim);
+  else
+    slices3Kernel<<<blocksFor(n), kBlock, 0, stream>>>(dx, w, outer, dim,
+                                                       inner);
   return launched();
 }
 
