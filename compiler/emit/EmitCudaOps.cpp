@@ -128,6 +128,17 @@ static int32_t batchInstance(const std::string &kernel, int rank,
   return it->second;
 }
 
+/// A batch's launch: its clock, then `call` (the call:: function and its
+/// arguments), a failure named by `what`; closes the block the table
+/// opened.
+static void emitBatchCall(llvm::raw_ostream &os, int32_t id,
+                          const std::string &call, const std::string &what) {
+  os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << id
+     << ");\n    if (pipert::cpu::Status s = pipert::cuda::call::" << call
+     << ";\n        !s.ok())\n      return pipert::cpu::failureAt("
+     << emit::quoted(what) << ", s);\n  }\n";
+}
+
 LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
                                               const OpPointers &ptr, int rank,
                                               std::string &out,
@@ -175,15 +186,12 @@ LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
        << f32(reals[2]) << ", " << (ints[1] ? f32(reals[3]) : "0.0f")
        << "},\n";
   }
-  os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << id
-     << ");\n    if (pipert::cpu::Status s = "
-        "pipert::cuda::call::adamw_multi(C, tensors, "
-     << calls.size() << ", P{" << read[0].args[5] << "}, P{"
-     << read[0].args[6] << "}, P{" << read[0].args[7]
-     << "});\n        !s.ok())\n      return pipert::cpu::failureAt("
-     << quoted("rank " + std::to_string(rank) + ": adamw of " +
-               std::to_string(calls.size()) + " parameters")
-     << ", s);\n  }\n";
+  emitBatchCall(os, id,
+                "adamw_multi(C, tensors, " + std::to_string(calls.size()) +
+                    ", P{" + read[0].args[5] + "}, P{" + read[0].args[6] +
+                    "}, P{" + read[0].args[7] + "})",
+                "rank " + std::to_string(rank) + ": adamw of " +
+                    std::to_string(calls.size()) + " parameters");
   return success();
 }
 
@@ -211,13 +219,11 @@ LogicalResult pipec::emit::emitCudaSquaresBatch(ArrayRef<kernel::CallOp> calls,
     os << "      // " << ca.call.getOrigin() << " " << ca.loc << "\n"
        << "      {(const float *)(" << ca.args[1] << "), "
        << ca.call.getInts()[0] << ", (double *)(" << ca.args[0] << ")},\n";
-  os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << id
-     << ");\n    if (pipert::cpu::Status s = "
-        "pipert::cuda::call::sum_squares_multi(C, tensors, "
-     << calls.size() << ");\n        !s.ok())\n      return pipert::cpu::failureAt("
-     << quoted("rank " + std::to_string(rank) + ": sum_squares of " +
-               std::to_string(calls.size()) + " gradients")
-     << ", s);\n  }\n";
+  emitBatchCall(os, id,
+                "sum_squares_multi(C, tensors, " +
+                    std::to_string(calls.size()) + ")",
+                "rank " + std::to_string(rank) + ": sum_squares of " +
+                    std::to_string(calls.size()) + " gradients");
   return success();
 }
 
@@ -253,12 +259,10 @@ LogicalResult pipec::emit::emitCudaSumUsesBatch(ArrayRef<kernel::CallOp> calls,
        << uses << ", " << ca.call.getInts()[0] << "},\n";
     offset += uses;
   }
-  os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << id
-     << ");\n    if (pipert::cpu::Status s = "
-        "pipert::cuda::call::sum_uses_multi(C, tensors, "
-     << calls.size() << ");\n        !s.ok())\n      return pipert::cpu::failureAt("
-     << quoted("rank " + std::to_string(rank) + ": sum_uses of " +
-               std::to_string(calls.size()) + " gradients")
-     << ", s);\n  }\n";
+  emitBatchCall(os, id,
+                "sum_uses_multi(C, tensors, " + std::to_string(calls.size()) +
+                    ")",
+                "rank " + std::to_string(rank) + ": sum_uses of " +
+                    std::to_string(calls.size()) + " gradients");
   return success();
 }

@@ -140,11 +140,8 @@ __global__ void adamwMultiKernel(AdamWPack pack, const double *lrPtr,
 /// Whether t takes 4 elements a thread: a multiple of 4, 16-byte aligned
 /// fp32 arrays and an 8-byte aligned copy.
 inline bool adamwVector4(const AdamWTensor &t) {
-  auto aligned = [](const void *p, uintptr_t to) {
-    return reinterpret_cast<uintptr_t>(p) % to == 0;
-  };
-  return t.n % 4 == 0 && aligned(t.param, 16) && aligned(t.grad, 16) &&
-         aligned(t.m, 16) && aligned(t.v, 16) && aligned(t.copy, 8);
+  return t.n % 4 == 0 && aligned16(t.param) && aligned16(t.grad) &&
+         aligned16(t.m) && aligned16(t.v) && alignedTo(t.copy, 8);
 }
 
 cudaError_t adamw(float *param, bf16 *copy, const float *grad, float *m,

@@ -177,7 +177,7 @@ cudaError_t embeddingBackwardW(float *dtable, const bf16 *dout,
       e != cudaSuccess)
     return e;
   const bool vector8 =
-      dim % 8 == 0 && reinterpret_cast<uintptr_t>(dout) % 16 == 0;
+      dim % 8 == 0 && aligned16(dout);
   const int64_t width = vector8 ? 8 * 32 : 32;
   const dim3 grid(unsigned((tokens + kWarps - 1) / kWarps),
                   unsigned((dim + width - 1) / width));

@@ -471,9 +471,6 @@ inline bool shapeOk(const AttentionShape &s) {
          s.batch <= 65535 && (s.seqQ + kRows - 1) / kRows <= INT32_MAX &&
          (s.seqKV + kRows - 1) / kRows <= INT32_MAX;
 }
-inline bool aligned(const void *p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
 
 template <int D>
 cudaError_t forward(bf16 *out, float *lse, const bf16 *q, const bf16 *k,
@@ -556,8 +553,8 @@ cudaError_t flashAttentionForward(bf16 *out, float *lse, const bf16 *q,
                                   const bf16 *k, const bf16 *v,
                                   const AttentionShape &s,
                                   cudaStream_t stream) {
-  if (!flash::shapeOk(s) || !flash::aligned(q) || !flash::aligned(k) ||
-      !flash::aligned(v) || !flash::aligned(out))
+  if (!flash::shapeOk(s) || !aligned16(q) || !aligned16(k) ||
+      !aligned16(v) || !aligned16(out))
     return cudaErrorInvalidValue;
   if (s.batch * s.heads * s.seqQ == 0)
     return cudaSuccess;
@@ -574,7 +571,7 @@ cudaError_t flashAttentionBackwardB(bf16 *dq, bf16 *dk, bf16 *dv,
   for (const void *p : {(const void *)dq, (const void *)dk, (const void *)dv,
                         (const void *)dout, (const void *)q, (const void *)k,
                         (const void *)v, (const void *)out})
-    if (!flash::aligned(p))
+    if (!aligned16(p))
       return cudaErrorInvalidValue;
   if (!flash::shapeOk(s))
     return cudaErrorInvalidValue;

@@ -124,9 +124,22 @@ __device__ inline void addRoundStore(float (&u)[V], const bf16 *a,
   storeBf16At<V>(s, u, aligned);
 }
 
-inline bool aligned16(const void *p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+/// The norms' B operands at element i of a row: x, dy and gamma's V values.
+template <int V>
+__device__ inline void loadNormGrad(float (&x)[V], float (&dy)[V],
+                                    float (&gamma)[V], const bf16 *xr,
+                                    const bf16 *gr, const bf16 *g, int64_t i,
+                                    bool aligned) {
+  loadBf16At<V>(x, xr + i, aligned);
+  loadBf16At<V>(dy, gr + i, aligned);
+  loadBf16At<V>(gamma, g + i, aligned);
 }
+
+/// Whether p is a multiple of `bytes` (the vector paths' condition).
+inline bool alignedTo(const void *p, uintptr_t bytes) {
+  return reinterpret_cast<uintptr_t>(p) % bytes == 0;
+}
+inline bool aligned16(const void *p) { return alignedTo(p, 16); }
 
 } // namespace pipert::cuda
 

@@ -102,9 +102,7 @@ __global__ void layernormBackwardBKernel(bf16 *dx, const bf16 *dy,
   float sg = 0.0f, sgx = 0.0f;
   for (int64_t i = int64_t(lane) * V; i < dim; i += 32 * V) {
     float u[V], d[V], ga[V];
-    loadBf16At<V>(u, xr + i, aligned);
-    loadBf16At<V>(d, gr + i, aligned);
-    loadBf16At<V>(ga, gamma + i, aligned);
+    loadNormGrad<V>(u, d, ga, xr, gr, gamma, i, aligned);
 #pragma unroll
     for (int k = 0; k < V; ++k) {
       float g = d[k] * ga[k];
@@ -117,9 +115,7 @@ __global__ void layernormBackwardBKernel(bf16 *dx, const bf16 *dy,
   bf16 *dxr = dx + row * dim;
   for (int64_t i = int64_t(lane) * V; i < dim; i += 32 * V) {
     float u[V], d[V], ga[V];
-    loadBf16At<V>(u, xr + i, aligned);
-    loadBf16At<V>(d, gr + i, aligned);
-    loadBf16At<V>(ga, gamma + i, aligned);
+    loadNormGrad<V>(u, d, ga, xr, gr, gamma, i, aligned);
 #pragma unroll
     for (int k = 0; k < V; ++k) {
       float xhat = (u[k] - mu) * rs;

@@ -76,9 +76,7 @@ __global__ void rmsnormBackwardBKernel(bf16 *dx, const bf16 *dy, const bf16 *x,
   float sgx = 0.0f;
   for (int64_t i = int64_t(lane) * V; i < dim; i += 32 * V) {
     float u[V], d[V], ga[V];
-    loadBf16At<V>(u, xr + i, aligned);
-    loadBf16At<V>(d, gr + i, aligned);
-    loadBf16At<V>(ga, gamma + i, aligned);
+    loadNormGrad<V>(u, d, ga, xr, gr, gamma, i, aligned);
 #pragma unroll
     for (int k = 0; k < V; ++k)
       sgx += (d[k] * ga[k]) * (u[k] * rs);
@@ -87,9 +85,7 @@ __global__ void rmsnormBackwardBKernel(bf16 *dx, const bf16 *dy, const bf16 *x,
   bf16 *dxr = dx + row * dim;
   for (int64_t i = int64_t(lane) * V; i < dim; i += 32 * V) {
     float u[V], d[V], ga[V];
-    loadBf16At<V>(u, xr + i, aligned);
-    loadBf16At<V>(d, gr + i, aligned);
-    loadBf16At<V>(ga, gamma + i, aligned);
+    loadNormGrad<V>(u, d, ga, xr, gr, gamma, i, aligned);
 #pragma unroll
     for (int k = 0; k < V; ++k) {
       float g = d[k] * ga[k];
