@@ -13,6 +13,7 @@
 #       fp32 reference runs of the same 50 steps (pipec reference-train),
 #       a plan and an emulated run of gpt-tiny with a padded vocabulary,
 #       plans and an emulated run of gpt-tiny with one head of 64,
+#       two replicas of gpt-tiny twice as wide with and without ZeRO-1,
 #       the comparison scripts and this script
 #   scripts/gpu-check.sh --run DIR [OUT]
 #       on the GPU machine, bounded to 5 minutes: the driver, GPU and
@@ -30,7 +31,9 @@
 #       NCCL's one-rank communicators: pipec-nccl-check), S = 1 over
 #       --transport nccl the same bits as cuda-local over 10 steps (and
 #       S = 2, one process per GPU, where two GPUs exist), two replicas
-#       at S = 1 and S = 2 bit for bit over 10 steps, S = 1 within
+#       at S = 1 and S = 2 bit for bit over 10 steps, two replicas of
+#       gpt-tiny twice as wide with ZeRO-1 (at S = 1 and S = 2) the bits
+#       of the plan without it over 10 steps, S = 1 within
 #       1e-3 of the emulated run
 #       per step's loss (1e-4 over the first 20) while S = 1 with GELU's
 #       VJP perturbed (--debug-perturb-vjp=gelu) fails that gate,
@@ -46,14 +49,14 @@
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
 steps=50
 mb=8
 # The plan folders --prepare builds and packs into plans.tgz.
-plans="s1 s4 s2 d2s1 d2s2 s1m16 v131 h64s1 h64s2 ll1 p1"
+plans="s1 s4 s2 d2s1 d2s2 s1m16 v131 h64s1 h64s2 ll1 p1 wd2 wz2 wz2s2"
 
 case "$mode" in
 --prepare)
@@ -137,6 +140,20 @@ case "$mode" in
       cat "$dir/$name.compile.log" >&2; echo "gpu-check: compiling the $name cuda plan failed" >&2; exit 1; }
     grep -q "flash_attention_forward(C" "$dir/$name"/chunk0.cu || {
       echo "gpu-check: the $name plan does not call the tiled attention" >&2; exit 1; }
+    slim $name
+  done
+  # ZeRO-1 on cuda: gpt-tiny twice as wide (d = 128, two layers), so that
+  # its larger parameters span several norm chunks and the replicas' parts
+  # cut them (pipert/ZeroShard.h), two replicas with and without ZeRO-1.
+  python3 -c "import json, sys; m = json.load(open(sys.argv[1])); m['config'].update(n_layer=2, d_model=128, d_qkv=384, d_ff=512); json.dump(m, open(sys.argv[2], 'w'), indent=1)" \
+    "$model" "$dir/gpt-w128.json"
+  for plan in "wd2 --stages 1 --dp 2" "wz2 --stages 1 --dp 2 --zero 1" \
+              "wz2s2 --stages 2 --dp 2 --zero 1 --schedule 1f1b"; do
+    set -- $plan
+    name=$1; shift
+    rm -rf "$dir/$name"
+    "$bin/pipec" compile "$dir/gpt-w128.json" --target cuda --microbatches 4 "$@" -o "$dir/$name" > "$dir/$name.compile.log" 2>&1 || {
+      cat "$dir/$name.compile.log" >&2; echo "gpu-check: compiling the $name cuda plan failed" >&2; exit 1; }
     slim $name
   done
   # llama-tiny at S = 1 (rope from pinned angle tables, rmsnorm, SiLU,
@@ -343,6 +360,31 @@ case "$mode" in
       fi
     else
       note dp2_s1_equals_s2_bitwise null "no data-parallel plans or no time left"
+    fi
+    # ZeRO-1 on the GPU: two replicas of gpt-w128 with the moments split
+    # (at S = 1 and S = 2) train to the bits of the plan without ZeRO-1:
+    # the same losses and norms, the same weights after 10 steps.
+    if [ -d "$dir/wd2" ] && [ -d "$dir/wz2" ] && [ -d "$dir/wz2s2" ] && [ "$(left)" -gt 40 ]; then
+      ok=1
+      for name in wd2 wz2 wz2s2; do
+        timeout 30 "$dir/$name/pipec-plan" --plan "$dir/$name" --data "$dir/data.txt" --steps 10 \
+          --save "$out/$name.safetensors" --log-dir "$out/$name" --quiet > "$out/$name.log" 2>&1 || ok=0
+      done
+      if [ $ok -eq 1 ]; then
+        r=$(python3 "$dir/compare_metrics.py" "$out/wz2/metrics.jsonl" "$out/wd2/metrics.jsonl" --steps 10 &&
+            python3 "$dir/compare_metrics.py" "$out/wz2s2/metrics.jsonl" "$out/wd2/metrics.jsonl" --steps 10)
+        code=$?
+        if [ $code -eq 0 ] && cmp -s "$out/wz2.safetensors" "$out/wd2.safetensors" &&
+           cmp -s "$out/wz2s2.safetensors" "$out/wd2.safetensors"; then
+          note zero1_equals_plain_dp_bitwise true "$(echo "$r" | tr '\n' ' ')"
+        else
+          note zero1_equals_plain_dp_bitwise false "metrics exit $code: $(echo "$r" | tr '\n' ' ' | head -c 200); weights $(cmp "$out/wz2.safetensors" "$out/wd2.safetensors" 2>&1 | head -c 100)"
+        fi
+      else
+        note zero1_equals_plain_dp_bitwise false "$(tail -c 300 "$out/wz2.log") $(tail -c 300 "$out/wz2s2.log")"
+      fi
+    else
+      note zero1_equals_plain_dp_bitwise null "no ZeRO-1 plans or no time left"
     fi
     gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
     if [ "${gpus:-0}" -ge 2 ] && [ -d "$dir/s2" ] && [ "$(left)" -gt 40 ]; then

@@ -97,9 +97,28 @@ static LogicalResult readCalls(ArrayRef<kernel::CallOp> calls,
   return success();
 }
 
-/// The clock id of a batch of `read`'s calls as one instantiation
-/// (pipec_k_KERNEL_COUNT_HASH, the hash over the rank and every pointer),
-/// its floor the sum of theirs; recorded as one call.
+int32_t pipec::emit::cudaBatchInstance(const std::string &kernel,
+                                       const std::string &key, int64_t count,
+                                       KernelCost cost,
+                                       KernelInstances &instances) {
+  char hash[16];
+  std::snprintf(hash, sizeof hash, "%08llx",
+                (unsigned long long)(pipert::fnv1a(key.data(), key.size()) &
+                                     0xffffffffu));
+  const std::string name =
+      "pipec_k_" + kernel + "_" + std::to_string(count) + "_" + hash;
+  auto [it, fresh] =
+      instances.cudaIds.emplace(name, int32_t(instances.cudaOrder.size()));
+  if (fresh) {
+    instances.cudaOrder.push_back(name);
+    instances.costs.emplace(name, cost);
+  }
+  instances.calls.push_back(name);
+  return it->second;
+}
+
+/// The clock id of a batch of `read`'s calls as one instantiation (the
+/// hash over the rank and every pointer), its floor the sum of theirs.
 static int32_t batchInstance(const std::string &kernel, int rank,
                              const std::vector<emit::CallArgs> &read,
                              emit::KernelInstances &instances) {
@@ -112,27 +131,13 @@ static int32_t batchInstance(const std::string &kernel, int rank,
     cost.flops += c.flops;
     cost.bytes += c.bytes;
   }
-  char hash[16];
-  std::snprintf(hash, sizeof hash, "%08llx",
-                (unsigned long long)(pipert::fnv1a(key.data(), key.size()) &
-                                     0xffffffffu));
-  const std::string name = "pipec_k_" + kernel + "_" +
-                           std::to_string(read.size()) + "_" + hash;
-  auto [it, fresh] =
-      instances.cudaIds.emplace(name, int32_t(instances.cudaOrder.size()));
-  if (fresh) {
-    instances.cudaOrder.push_back(name);
-    instances.costs.emplace(name, cost);
-  }
-  instances.calls.push_back(name);
-  return it->second;
+  return emit::cudaBatchInstance(kernel, key, int64_t(read.size()), cost,
+                                 instances);
 }
 
-/// A batch's launch: its clock, then `call` (the call:: function and its
-/// arguments), a failure named by `what`; closes the block the table
-/// opened.
-static void emitBatchCall(llvm::raw_ostream &os, int32_t id,
-                          const std::string &call, const std::string &what) {
+void pipec::emit::emitCudaBatchCall(llvm::raw_ostream &os, int32_t id,
+                                    const std::string &call,
+                                    const std::string &what) {
   os << "    };\n    pipert::cuda::call::KernelClock clock(C, " << id
      << ");\n    if (pipert::cpu::Status s = pipert::cuda::call::" << call
      << ";\n        !s.ok())\n      return pipert::cpu::failureAt("
@@ -142,9 +147,13 @@ static void emitBatchCall(llvm::raw_ostream &os, int32_t id,
 LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
                                               const OpPointers &ptr, int rank,
                                               std::string &out,
-                                              KernelInstances &instances) {
+                                              KernelInstances &instances,
+                                              ArrayRef<CudaShard> shards) {
   if (calls.empty())
     return success();
+  if (!shards.empty() && shards.size() != calls.size())
+    return kernel::CallOp(calls.front()).emitError("ZeRO-1: ")
+           << shards.size() << " parts for " << calls.size() << " adamw calls";
   // adamw's pointers (KernelList.def): the master, the moments and the
   // working copy (its state), then the gradient, learning rate, clip
   // scale and step (its operands).
@@ -158,6 +167,12 @@ LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
     if (ca.args.size() != 8 ||
         !std::equal(ca.args.begin() + 5, ca.args.end(),
                     read[0].args.begin() + 5)) {
+      // ZeRO-1's parts exist only in the table.
+      if (!shards.empty())
+        return kernel::CallOp(ca.call).emitError(
+            "ZeRO-1 on the cuda target updates every parameter in one "
+            "multi-tensor AdamW, which needs one learning rate, clip scale "
+            "and step for all");
       for (kernel::CallOp call : calls)
         if (failed(emitCudaOpCall(call, ptr, out, instances)))
           return failure();
@@ -170,7 +185,8 @@ LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
      << " parameters, 16 a launch (pipert::cuda::adamwMulti: the bits of "
         "one launch each)\n  {\n"
      << "    const pipert::cuda::AdamWTensor tensors[] = {\n";
-  for (const CallArgs &ca : read) {
+  for (size_t i = 0; i < read.size(); ++i) {
+    const CallArgs &ca = read[i];
     kernel::CallOp call = ca.call;
     ArrayRef<int64_t> ints = call.getInts();
     ArrayRef<double> reals = call.getReals();
@@ -178,15 +194,25 @@ LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
       return call.emitError("adamw: 2 integers and 4 reals expected");
     // As call::adamw converts them: float(beta), and no decay unless asked.
     auto f32 = [](double x) { return "float(" + doubleLiteral(x) + ")"; };
-    os << "      // " << call.getOrigin() << " " << ca.loc << "\n"
-       << "      {(float *)(" << ca.args[0] << "), (__nv_bfloat16 *)("
-       << ca.args[3] << "), (const float *)(" << ca.args[4] << "), (float *)("
-       << ca.args[1] << "), (float *)(" << ca.args[2] << "), " << ints[0]
+    // ZeRO-1: the replica's part of the master, copy and gradient, and its
+    // own moments (elementwise: each element's bits are the whole
+    // update's).
+    const std::string at = shards.empty() ? "" : " + " + shards[i].first;
+    const std::string m = shards.empty() ? ca.args[1] : shards[i].m;
+    const std::string v = shards.empty() ? ca.args[2] : shards[i].v;
+    const std::string n =
+        shards.empty() ? std::to_string(ints[0]) : shards[i].count;
+    os << "      // " << call.getOrigin() << " " << ca.loc
+       << (shards.empty() ? "" : ": this replica's part (ZeRO-1)") << "\n"
+       << "      {(float *)(" << ca.args[0] << ")" << at
+       << ", (__nv_bfloat16 *)(" << ca.args[3] << ")" << at
+       << ", (const float *)(" << ca.args[4] << ")" << at << ", (float *)("
+       << m << "), (float *)(" << v << "), " << n
        << ", " << f32(reals[0]) << ", " << f32(reals[1]) << ", "
        << f32(reals[2]) << ", " << (ints[1] ? f32(reals[3]) : "0.0f")
        << "},\n";
   }
-  emitBatchCall(os, id,
+  emitCudaBatchCall(os, id,
                 "adamw_multi(C, tensors, " + std::to_string(calls.size()) +
                     ", P{" + read[0].args[5] + "}, P{" + read[0].args[6] +
                     "}, P{" + read[0].args[7] + "})",
@@ -219,7 +245,7 @@ LogicalResult pipec::emit::emitCudaSquaresBatch(ArrayRef<kernel::CallOp> calls,
     os << "      // " << ca.call.getOrigin() << " " << ca.loc << "\n"
        << "      {(const float *)(" << ca.args[1] << "), "
        << ca.call.getInts()[0] << ", (double *)(" << ca.args[0] << ")},\n";
-  emitBatchCall(os, id,
+  emitCudaBatchCall(os, id,
                 "sum_squares_multi(C, tensors, " +
                     std::to_string(calls.size()) + ")",
                 "rank " + std::to_string(rank) + ": sum_squares of " +
@@ -259,7 +285,7 @@ LogicalResult pipec::emit::emitCudaSumUsesBatch(ArrayRef<kernel::CallOp> calls,
        << uses << ", " << ca.call.getInts()[0] << "},\n";
     offset += uses;
   }
-  emitBatchCall(os, id,
+  emitCudaBatchCall(os, id,
                 "sum_uses_multi(C, tensors, " + std::to_string(calls.size()) +
                     ")",
                 "rank " + std::to_string(rank) + ": sum_uses of " +

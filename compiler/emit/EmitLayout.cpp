@@ -62,14 +62,9 @@ LogicalResult pipec::emit::buildPlanLayout(ModuleOp module, PlanLayout &L) {
     return module.emitError(error);
   L.replicas = int32_t(L.schedule.getReplicas());
   if (L.replicas > 1) {
-    // The cuda target's data-parallel all-reduces are the transports'
-    // (cuda-local sums in host staging, nccl by its exact collectives);
-    // ZeRO-1's sharded optimizer has cpu kernels only so far.
-    if (L.target != "cpu" && L.zeroReplicas > 1)
-      return L.schedule.emitError("replicas = ")
-             << L.replicas << " with ZeRO-1: the sharded optimizer runs on "
-             << "the cpu target only so far, not on '" << L.target
-             << "' (data parallelism without --zero does)";
+    // The cuda target's data-parallel collectives are the transports'
+    // (cuda-local sums and copies in host staging, nccl by its exact
+    // collectives); its ZeRO-1 optimizer is EmitCudaZero.h's.
     for (size_t r = 0; r < L.ranks.size(); ++r)
       if (!L.ranks[r].sharedAccumulator.empty())
         return L.schedule.emitError("replicas = ")

@@ -20,6 +20,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <cstdint>
 #include <functional>
@@ -115,14 +116,34 @@ mlir::LogicalResult emitCudaOpCall(mlir::Operation *op, const OpPointers &ptr,
                                    std::string &out,
                                    KernelInstances &instances);
 
+/// ZeRO-1 (cuda): one replica's part of a parameter in generated code:
+/// its first element and element count (expressions, a pipert::ShardRange's
+/// fields) and where its moments are.
+struct CudaShard {
+  std::string first, count, m, v;
+};
+
 /// The adamw calls of one rank's optimizer step (cuda) as one call of
 /// pipert::cuda::call::adamw_multi over a table of their tensors, timed as
 /// one instantiation; a launch per call where they read different
-/// learning rates, clip scales or steps.
+/// learning rates, clip scales or steps. With `shards` (ZeRO-1, one per
+/// call) each tensor is the replica's part alone.
 mlir::LogicalResult emitCudaAdamWBatch(llvm::ArrayRef<kernel::CallOp> calls,
                                        const OpPointers &ptr, int rank,
                                        std::string &out,
-                                       KernelInstances &instances);
+                                       KernelInstances &instances,
+                                       llvm::ArrayRef<CudaShard> shards = {});
+
+/// A batch of `count` calls of `kernel` printed as one (cuda), its clock
+/// id: the instantiation pipec_k_KERNEL_COUNT_HASH (the hash of `key`:
+/// the rank and the pointers), with the floor `cost`; recorded as one call.
+int32_t cudaBatchInstance(const std::string &kernel, const std::string &key,
+                          int64_t count, KernelCost cost,
+                          KernelInstances &instances);
+/// Closes a batch's table and calls `call` (pipert::cuda::call::...) under
+/// the batch's clock `id`, returning its failure named by `what`.
+void emitCudaBatchCall(llvm::raw_ostream &os, int32_t id,
+                       const std::string &call, const std::string &what);
 
 /// The sum_uses calls of one rank's gradients function (cuda) as one call
 /// of pipert::cuda::call::sum_uses_multi, timed as one instantiation.

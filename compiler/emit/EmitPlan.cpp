@@ -19,6 +19,7 @@
 
 #include "compiler/emit/EmitPlan.h"
 
+#include "compiler/emit/EmitCudaZero.h"
 #include "compiler/emit/EmitLayout.h"
 #include "compiler/emit/EmitOps.h"
 #include "compiler/emit/PlanFolder.h"
@@ -530,6 +531,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
     if (sx.cuda || zero)
       prepare += sx.zero("data", 8 * L.normSlots);
     std::vector<kernel::CallOp> usesCalls, squaresCalls;
+    std::vector<int> zeroSquares; // ZeRO-1 on cuda: whose chunks to square
     for (kernel::CallOp call : calls) {
       if (!inPrepare(call))
         continue;
@@ -550,6 +552,11 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
         if (zero && L.params[size_t(p)].normRank == int32_t(r)) {
           // ZeRO-1: the partial sums of this replica's norm chunks, each
           // in its own slot; the other replicas' stay zero.
+          if (sx.cuda) {
+            // Together after the gradients' sums (EmitCudaZero.h).
+            zeroSquares.push_back(p);
+            continue;
+          }
           const ParamLayout &pl = L.params[size_t(p)];
           prepare += "  // " + call.getOrigin().str() +
                      ": this replica's norm chunks (ZeRO-1)\n  {\n"
@@ -592,6 +599,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
         failed(emitCudaSquaresBatch(squaresCalls, ptr, int(r), prepare,
                                     instances)))
       return failure();
+    prepare += cudaZeroSquares(L, rk, int(r), zeroSquares, instances);
     os << sx.graphBegin("rank " + std::to_string(r) + " gradients",
                         "A, data")
        << prepare << sx.graphEnd()
@@ -624,12 +632,15 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
     }
     for (auto [v, p] : paramOf)
       if (cast<RankedTensorType>(v.getType()).getElementType().isF64())
-        where[v] = zero ? "(&zeroSquares[" + std::to_string(p) + "])"
-                        : "((double *)(A + " +
-                              std::to_string(rk.normBase +
-                                             8 * L.normSlot[size_t(p)]) +
-                              "))";
-    if (zero) {
+        where[v] = zero && sx.cuda ? cudaZeroTotal(p)
+                   : zero ? "(&zeroSquares[" + std::to_string(p) + "])"
+                          : "((double *)(A + " +
+                                std::to_string(rk.normBase +
+                                               8 * L.normSlot[size_t(p)]) +
+                                "))";
+    if (zero && sx.cuda) {
+      opt += cudaZeroTotals(L, rk, int(r), instances);
+    } else if (zero) {
       // ZeRO-1: each parameter's sum of squares from its chunks' partial
       // sums (all-reduced over every rank), added in chunk order as
       // sumOfSquares adds them.
@@ -649,13 +660,14 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
     }
     int locals = 0;
     std::vector<kernel::CallOp> adamwCalls;
+    std::vector<int> adamwParams;
     for (kernel::CallOp call : calls) {
       if (inPrepare(call))
         continue;
       if (call.getKernel() == "adamw" &&
           !holds(L.paramIndex.lookup(call.getStateRef(0).param)))
         continue;
-      if (zero && call.getKernel() == "adamw") {
+      if (zero && !sx.cuda && call.getKernel() == "adamw") {
         instances.untimedCalls = true;
         if (failed(emitShardedAdamW(L, rk, call, ptr, replica, opt)))
           return failure();
@@ -665,6 +677,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
         // Launched together after the loop (they read only what the
         // calls before them made, and nothing reads what they write).
         adamwCalls.push_back(call);
+        adamwParams.push_back(L.paramIndex.lookup(call.getStateRef(0).param));
         continue;
       }
       for (Value res : call.getResults()) {
@@ -689,7 +702,12 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
       if (failed(sx.call(call, ptr, opt, instances, used)))
         return failure();
     }
-    if (failed(emitCudaAdamWBatch(adamwCalls, ptr, int(r), opt, instances)))
+    // ZeRO-1: each parameter's part and moments of this replica.
+    std::vector<CudaShard> shards;
+    if (zero && sx.cuda)
+      opt += cudaZeroParts(L, rk, adamwParams, shards);
+    if (failed(emitCudaAdamWBatch(adamwCalls, ptr, int(r), opt, instances,
+                                  shards)))
       return failure();
     // The accumulators start the next step at zero (docs/AUTODIFF.md).
     if (rk.accBytes)
@@ -713,6 +731,18 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
              << ");\n      !s.ok())\n    return s;\n";
       os << sx.sync("rank " + std::to_string(r) + " working copies")
          << "  return st;\n}\n\n";
+      // Gathered (ZeRO-1): the working copies follow the all-gather.
+      if (zero)
+        os << "static pipert::cpu::Status rank" << r
+           << "Gathered(const pipert::KernelContext *ctx, uint8_t *A) {\n"
+           << sx.frame()
+           << sx.graphBegin("rank " + std::to_string(r) +
+                                " working copies after the all-gather",
+                            "A")
+           << cudaZeroCopies(L, rk) << sx.graphEnd()
+           << sx.sync("rank " + std::to_string(r) +
+                      " working copies after the all-gather")
+           << "  return st;\n}\n\n";
     }
   }
   return success();
@@ -782,7 +812,11 @@ static LogicalResult emitPlanSource(const PlanLayout &L,
   os << "static const pipecrun::RankCode kRanks[] = {\n";
   for (size_t r = 0; r < L.ranks.size(); ++r)
     os << "  {rank" << r << "Prepare, rank" << r << "Opt, "
-       << (cuda ? "rank" + std::to_string(r) + "Begin" : "nullptr") << "},\n";
+       << (cuda ? "rank" + std::to_string(r) + "Begin" : "nullptr") << ", "
+       << (cuda && L.zeroReplicas > 1
+               ? "rank" + std::to_string(r) + "Gathered"
+               : "nullptr")
+       << "},\n";
   os << "};\n";
   if (cuda)
     os << "\n// The cuda target's hooks: per-rank device state, device arenas "

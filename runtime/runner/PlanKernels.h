@@ -166,6 +166,15 @@ public:
         code.ranks[pipelineRank(ctx)].opt(&kc, ctx.arena, ctx.step));
   }
 
+  pipert::Status afterAllGather(const pipert::RankContext &ctx, int32_t,
+                                int32_t) override {
+    const auto gathered = code.ranks[pipelineRank(ctx)].gathered;
+    if (!gathered)
+      return pipert::Status::success();
+    pipert::KernelContext kc{ctx.rank, state(ctx.rank)};
+    return convert(gathered(&kc, ctx.arena));
+  }
+
 private:
   /// A same-rank neighbour's outgoing region into this chunk's incoming
   /// one, through the target's copy where the arena is a device's.

@@ -726,9 +726,18 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           if (!a.ok()) {
             fail(i, a.message());
             ok = false;
-          } else if (sh) {
-            sh->markRegion(in.offset, in.bytes, i, step);
+            break;
           }
+          if (sh)
+            sh->markRegion(in.offset, in.bytes, i, step);
+          // ZeRO-1: what the target keeps beside the gathered parameters
+          // follows them (the cuda target's working copies).
+          if (in.op == Opcode::AllGather)
+            if (Status g = kernels.afterAllGather(ctx, in.chunk, in.mb);
+                !g.ok()) {
+              fail(i, g.message());
+              ok = false;
+            }
           break;
         }
         }

@@ -70,11 +70,12 @@ Status LocalTransport::create(const std::vector<Stream> &streams,
     t->groups.push_back(std::move(grp));
   }
   if (copy) {
-    // The host staging of each group's largest all-reduce.
+    // The host staging of each group's largest collective (ZeRO-1's
+    // reduce-scatters and all-gathers included).
     std::vector<int64_t> largest(t->groups.size(), 0);
     for (const Stream &s : streams)
       for (const Instr &in : s.instrs)
-        if (in.op == Opcode::AllReduce && in.chunk >= 0 &&
+        if (isCollectiveOp(in.op) && in.chunk >= 0 &&
             size_t(in.chunk) < largest.size())
           largest[in.chunk] = std::max(largest[in.chunk], in.bytes);
     for (size_t g = 0; g < t->groups.size(); ++g) {
@@ -380,14 +381,8 @@ Status LocalTransport::collective(Opcode op, int32_t rank, int32_t group,
                                   int32_t partCount,
                                   Clock::time_point deadline) {
   const char *what = opcodeName(op);
-  // ZeRO's collectives work on host arenas only (the cpu target).
-  if (copy && op != Opcode::AllReduce)
-    return Status::failure(std::string(what) +
-                               " of device arenas: ZeRO runs on the cpu "
-                               "target only",
-                           rank);
-  // cuda-local: the sum is made on the host, which reads what this rank's
-  // streams have finished only.
+  // cuda-local: the sums and copies are made on the host, which reads
+  // what this rank's streams have finished only.
   if (device)
     if (Status s = device->drain(rank); !s.ok())
       return Status::failure("before the all-reduce: " + s.message(), rank);
@@ -446,11 +441,13 @@ Status LocalTransport::collective(Opcode op, int32_t rank, int32_t group,
   if (++g.joined == int32_t(g.members.size())) {
     if (g.error.empty()) {
       // Device arenas: the members' bytes come to the host, are summed
-      // there in the same order, and go back.
+      // (or, for an all-gather, copied) there in the same order, and go
+      // back whole: the bytes a member does not own come back as they
+      // left.
       int64_t bytes = count * dtypeBytes(dtype);
       if (copy && (g.staging.empty() ||
                    bytes > int64_t(g.staging[0].size() * sizeof(double))))
-        g.error = "an all-reduce of " + std::to_string(bytes) +
+        g.error = std::string(what) + " of " + std::to_string(bytes) +
                   " bytes, more than the streams declare for group " +
                   std::to_string(group);
       std::vector<void *> &sum = copy ? g.staged : g.data;
@@ -486,7 +483,7 @@ Status LocalTransport::collective(Opcode op, int32_t rank, int32_t group,
   }
   if (!g.error.empty())
     return Status::failure(
-        (g.copyFailed ? "all-reduce through the host: "
+        (g.copyFailed ? std::string(what) + " through the host: "
                       : std::string("mismatched ") + what + ": ") +
             g.error,
         rank);

@@ -20,6 +20,7 @@
 #include "kernels/cuda/Gemm.h"
 #include "kernels/cuda/Kernels.h"
 #include "pipert/LrSchedule.h"
+#include "pipert/ZeroShard.h"
 
 namespace harness {
 namespace {
@@ -448,8 +449,8 @@ void checkOptimizer(int64_t n, int64_t uses, uint64_t seed) {
 }
 
 /// The multi-tensor sum of squares against one sumSquares a tensor, bit
-/// for bit: 40 tensors (two packs), empty, single-block (up to 8,192) and
-/// chunked (8,193 and more) ones mixed.
+/// for bit: 40 tensors (two packs), empty, single-block (up to 16,384) and
+/// chunked (16,385 and more) ones mixed.
 void checkSquaresMulti(int64_t wsBytes, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
@@ -460,7 +461,7 @@ void checkSquaresMulti(int64_t wsBytes, uint64_t seed) {
   const pipert::cuda::Workspace ws{wsBytes ? ws_.p : nullptr, wsBytes};
   std::vector<pipert::cuda::SquaresTensor> tensors;
   for (int k = 0; k < count; ++k) {
-    const int64_t n = k == 3 ? 0 : k == 4 ? 8192 : k == 5 ? 8193
+    const int64_t n = k == 3 ? 0 : k == 4 ? 16384 : k == 5 ? 16385
                     : k % 2 ? 100 + 77 * k : 20000 * k + 1;
     std::vector<float> h(static_cast<size_t>(n));
     for (auto &x : h)
@@ -480,6 +481,83 @@ void checkSquaresMulti(int64_t wsBytes, uint64_t seed) {
   report("sum_squares_multi", "tensors=40 workspace=" + std::to_string(wsBytes),
          differ == 0,
          "\"against_one_call_each_differing\": " + std::to_string(differ));
+}
+
+/// ZeRO-1's norm (docs/NUMERICS.md): each of D replicas squares its part
+/// of every gradient (pipert::zeroShard) into the chunk slots, the slots
+/// are summed over the replicas in replica order (as the all-reduce does,
+/// each slot from one replica), and normTotals must give sumSquares' bits
+/// of the whole gradient, for one-chunk, ragged and empty tensors, every
+/// key. A part that starts inside a chunk is refused.
+void checkZeroSquares(int32_t replicas, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  const int64_t C = pipert::kNormChunk;
+  const std::vector<int64_t> sizes = {0,         1,         777,     C,
+                                      C + 1,     2 * C,     3 * C + 17,
+                                      7 * C - 5, 11 * C + 5, 40 * C + 3};
+  const int count = int(sizes.size());
+  std::vector<std::unique_ptr<Device<float>>> xs;
+  std::vector<int64_t> slotFirst(1, 0);
+  for (int64_t n : sizes)
+    slotFirst.push_back(slotFirst.back() + pipert::normChunks(n));
+  const int64_t slots = slotFirst.back();
+  Device<double> whole_{size_t(count)}, totals_{size_t(count)};
+  Device<double> slots_{size_t(std::max<int64_t>(slots, 1))};
+  Device<uint8_t> ws_{size_t(32) << 20};
+  const pipert::cuda::Workspace ws{ws_.p, int64_t(ws_.n)};
+  for (int k = 0; k < count; ++k) {
+    std::vector<float> h(static_cast<size_t>(sizes[size_t(k)]));
+    for (auto &x : h)
+      x = d(rng);
+    xs.push_back(std::make_unique<Device<float>>(h.size()));
+    xs.back()->put(h);
+    CHECK(pipert::cuda::sumSquares(whole_.p + k, xs.back()->p, sizes[size_t(k)],
+                                   ws, nullptr));
+  }
+  // Each replica's slots (zero where another replica's chunks are), then
+  // their sum in replica order.
+  std::vector<double> summed(size_t(slots), 0.0);
+  for (int32_t q = 0; q < replicas; ++q) {
+    CHECK(cudaMemset(slots_.p, 0, size_t(std::max<int64_t>(slots, 1)) * 8));
+    std::vector<pipert::cuda::ShardSquaresTensor> parts;
+    for (int k = 0; k < count; ++k) {
+      const pipert::ShardRange r =
+          pipert::zeroShard(sizes[size_t(k)], k % replicas, q, replicas);
+      parts.push_back({xs[size_t(k)]->p, sizes[size_t(k)], r.first, r.count,
+                       slots_.p + slotFirst[size_t(k)]});
+    }
+    CHECK(pipert::cuda::shardSquaresMulti(parts.data(), count, nullptr));
+    CHECK(cudaDeviceSynchronize());
+    auto mine = slots_.get();
+    for (int64_t i = 0; i < slots; ++i)
+      summed[size_t(i)] = q == 0 ? mine[size_t(i)]
+                                 : summed[size_t(i)] + mine[size_t(i)];
+  }
+  CHECK(cudaMemcpy(slots_.p, summed.data(), summed.size() * 8,
+                   cudaMemcpyHostToDevice));
+  totals_.poison();
+  std::vector<pipert::cuda::NormTotalTensor> totals;
+  for (int k = 0; k < count; ++k)
+    totals.push_back({slots_.p + slotFirst[size_t(k)], sizes[size_t(k)],
+                      totals_.p + k});
+  CHECK(pipert::cuda::normTotals(totals.data(), count, nullptr));
+  CHECK(cudaDeviceSynchronize());
+  auto whole = whole_.get(), got = totals_.get();
+  int64_t differ = 0;
+  for (int k = 0; k < count; ++k)
+    differ += std::memcmp(&whole[size_t(k)], &got[size_t(k)], 8) != 0;
+  // A part starting inside a chunk breaks the rule: refused.
+  const pipert::cuda::ShardSquaresTensor bad{xs.back()->p, sizes.back(), C / 2,
+                                             C, slots_.p};
+  const bool refused =
+      pipert::cuda::shardSquaresMulti(&bad, 1, nullptr) == cudaErrorInvalidValue;
+  report("zero_squares", "replicas=" + std::to_string(replicas) + " tensors=" +
+                             std::to_string(count),
+         differ == 0 && refused,
+         "\"against_the_whole_differing\": " + std::to_string(differ) +
+             ", \"misaligned_part_refused\": " +
+             (refused ? "true" : "false"));
 }
 
 /// The multi-tensor sum over uses against one sumUses a tensor, bit for
@@ -587,6 +665,8 @@ void runModelChecks() {
   checkSquaresMulti(8 * 200, 50);
   checkSquaresMulti(0, 51);
   checkSumUsesMulti(49);
+  checkZeroSquares(2, 52);
+  checkZeroSquares(3, 53);
   checkNormClipLr();
   checkCrossEntropy(7, 1000, 1024, 31);
   checkCrossEntropy(64, 50257, 50304, 32);

@@ -21,7 +21,7 @@ done
 packed=$(tar tzf "$work/gpu/plans.tgz")
 for f in s1/pipec-plan s1/manifest.json s1/CMakeLists.txt s1/kernel_calls.json s4/pipec-plan s2/pipec-plan \
          d2s1/pipec-plan d2s2/pipec-plan s1m16/pipec-plan v131/pipec-plan h64s1/pipec-plan h64s2/pipec-plan \
-         ll1/pipec-plan; do
+         ll1/pipec-plan p1/pipec-plan wd2/pipec-plan wz2/pipec-plan wz2s2/pipec-plan; do
   grep -qx "$f" <<< "$packed" || { echo "plans.tgz left out $f"; exit 1; }
 done
 # The references hold the 50 steps the GPU runs are compared with.

@@ -57,6 +57,15 @@ public:
                                   int64_t bytes) = 0;
   /// The optimizer step of this rank's parameters (after the all-reduce).
   virtual Status optStep(const RankContext &ctx) = 0;
+  /// After ZeRO-1's all-gather `group`, `bucket` has brought every
+  /// replica's updated part of the parameters: what the kernels keep
+  /// beside them follows (the cuda target rounds the other replicas'
+  /// parts into its bf16 working copies). Nothing by default.
+  virtual Status afterAllGather(const RankContext &ctx, int32_t group,
+                                int32_t bucket) {
+    (void)ctx, (void)group, (void)bucket;
+    return Status::success();
+  }
 };
 
 /// Where a rank's arena lives: host memory (the default, 64-byte aligned)

@@ -65,6 +65,12 @@ struct RankCode {
   /// step: the cuda target rounds the bf16 working copies from the fp32
   /// masters (docs/NUMERICS.md); null where there is nothing to do.
   pipert::cpu::Status (*begin)(const pipert::KernelContext *ctx, uint8_t *A);
+  /// ZeRO-1, after the all-gather of the parameters: the cuda target
+  /// rounds the parts the other replicas updated into the bf16 working
+  /// copies (its own part AdamW rounded); null where there is nothing to
+  /// do.
+  pipert::cpu::Status (*gathered)(const pipert::KernelContext *ctx,
+                                  uint8_t *A);
 };
 /// What a plan needs of its target besides its code; null on the cpu
 /// target (host arenas, no per-rank state).

@@ -22,6 +22,7 @@
 #include "kernels/cuda/GraphReplay.h"
 #include "kernels/cuda/KernelEvents.h"
 #include "kernels/cuda/Kernels.h"
+#include "pipert/ZeroShard.h"
 
 #include <cuda_runtime_api.h>
 
@@ -618,6 +619,35 @@ inline Status sum_squares_multi(const Context &c, const SquaresTensor *tensors,
                                 int64_t count) {
   return check(sumSquaresMulti(tensors, count, c.workspace, c.stream),
                "sum_squares_multi");
+}
+/// ZeRO-1: this replica's norm chunks of every gradient its rank squares
+/// (the emitter's table, each part from pipert::zeroShard), into the
+/// all-reduce operand's slots.
+inline Status shard_squares_multi(const Context &c,
+                                  const ShardSquaresTensor *tensors,
+                                  int64_t count) {
+  return check(shardSquaresMulti(tensors, count, c.stream),
+               "shard_squares_multi");
+}
+/// ZeRO-1: every parameter's sum of squares from the all-reduced chunk
+/// sums, into the rank's workspace (free between GEMMs; the optimizer
+/// step has none), where grad_norm reads them.
+inline Status norm_totals(const Context &c, const NormTotalTensor *tensors,
+                          int64_t count) {
+  const auto *ws = static_cast<const uint8_t *>(c.workspace.p);
+  for (int64_t i = 0; i < count; ++i) {
+    const auto *out = reinterpret_cast<const uint8_t *>(tensors[i].out);
+    if (!ws || out < ws || out + 8 > ws + c.workspace.bytes)
+      return Status::failure(
+          "norm_totals: " + std::to_string(count) +
+          " parameters' sums of squares do not fit the rank's workspace of " +
+          std::to_string(c.workspace.bytes) + " bytes");
+  }
+  return check(normTotals(tensors, count, c.stream), "norm_totals");
+}
+/// Where norm_totals leaves parameter p's sum of squares.
+inline double *norm_total(const Context &c, int64_t p) {
+  return static_cast<double *>(c.workspace.p) + p;
 }
 inline Status grad_norm(const Context &c, P out, const double *const *squares,
                         int64_t count) {

@@ -151,6 +151,32 @@ struct SquaresTensor {
 /// bits of its own sumSquares.
 cudaError_t sumSquaresMulti(const SquaresTensor *tensors, int64_t count,
                             Workspace ws, cudaStream_t stream);
+/// ZeRO-1 (pipert/ZeroShard.h): one replica's part [first, first +
+/// count) of a gradient x of n elements, whose norm chunks' sums of
+/// squares go to slots[chunk] (slots: the parameter's first norm slot);
+/// `first` is a multiple of kNormChunk, as the rule's parts are.
+struct ShardSquaresTensor {
+  const float *x;
+  int64_t n, first, count;
+  double *slots;
+};
+/// Each tensor's chunk sums over its part: the bits sumSquares and
+/// sumSquaresMulti give those chunks of the whole (a one-chunk tensor's
+/// slot: its whole sum). Fails on a part that starts inside a chunk.
+cudaError_t shardSquaresMulti(const ShardSquaresTensor *tensors,
+                              int64_t count, cudaStream_t stream);
+/// ZeRO-1: a parameter of n elements whose norm chunks' sums (every
+/// replica's, all-reduced) are at slots; *out its sum of squares.
+struct NormTotalTensor {
+  const double *slots;
+  int64_t n;
+  double *out;
+};
+/// Each tensor's total from its chunks' sums, 32 a launch: the bits of
+/// sumSquares of the whole gradient, so ZeRO-1 keeps the norm, the clip
+/// scale and every update of the plan without it.
+cudaError_t normTotals(const NormTotalTensor *tensors, int64_t count,
+                       cudaStream_t stream);
 /// *out = sqrt(sum of *squares[i]) in order.
 cudaError_t gradNorm(double *out, const double *const *squares, int64_t count,
                      cudaStream_t stream);

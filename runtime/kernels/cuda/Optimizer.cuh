@@ -15,7 +15,11 @@
 // threads then adds the chunks' sums the same way (a vector of one chunk,
 // or with no room in the workspace, is that one block over the elements).
 // The split depends on n and the workspace size only. The global norm is
-// one thread adding in order.
+// one thread adding in order. ZeRO-1 cuts the same sum at the chunks: a
+// replica makes its part's chunk sums (shardSquaresMulti), the all-reduce
+// brings the others', and normTotals adds them as the second pass does,
+// so the norm has the bits of the plan without ZeRO.
+
 // The summation order is not the cpu's (one pass over a vector), so a cuda
 // run is held to the reference within a tolerance, never bit for bit.
 // Included by Kernels.cu only.
@@ -26,6 +30,7 @@
 
 #include "kernels/cuda/Kernels.h"
 #include "kernels/cuda/Launch.cuh"
+#include "pipert/ZeroShard.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -34,9 +39,14 @@ namespace pipert::cuda {
 
 /// Threads of the sum-of-squares block that finishes (or does it all).
 constexpr int kSquaresBlock = 1024;
-/// Threads of a chunk's block, and the elements of a chunk (32 a thread).
+/// Threads of a chunk's block, and the elements of a chunk (64 a thread).
 constexpr int kSquaresChunkBlock = 256;
-constexpr int64_t kSquaresChunk = int64_t(kSquaresChunkBlock) * 32;
+constexpr int64_t kSquaresChunk = int64_t(kSquaresChunkBlock) * 64;
+// A chunk is a norm chunk of ZeRO-1's split (pipert/ZeroShard.h), so a
+// replica's part is whole chunks and the chunk sums it makes are the ones
+// the plan without ZeRO makes (shardSquaresMulti, normTotals).
+static_assert(kSquaresChunk == pipert::kNormChunk,
+              "the sum of squares' chunks are ZeRO-1's norm chunks");
 
 // --- kernels -----------------------------------------------------------------
 
@@ -186,6 +196,30 @@ __global__ void __launch_bounds__(kSquaresBlock)
     return;
   double s = blockSquares<kSquaresBlock, false>(
       partials + pack.first[blockIdx.x], 0, chunks, part);
+  if (threadIdx.x == 0)
+    *t.out = s;
+}
+
+/// Tensors whose totals one launch of normTotalsKernel makes.
+constexpr int kNormTotalsPack = 32;
+struct NormTotalsPack {
+  NormTotalTensor t[kNormTotalsPack];
+};
+
+/// Tensor blockIdx.x's sum of squares from its chunk sums: one chunk's is
+/// that chunk's (sumSquares' one-block path made it), more are added as
+/// sumSquares' second pass and squaresFinishKernel add them.
+__global__ void __launch_bounds__(kSquaresBlock)
+    normTotalsKernel(NormTotalsPack pack) {
+  __shared__ double part[kSquaresBlock];
+  const NormTotalTensor &t = pack.t[blockIdx.x];
+  if (t.n <= kSquaresChunk) {
+    if (threadIdx.x == 0)
+      *t.out = t.n > 0 ? t.slots[0] : 0.0;
+    return;
+  }
+  const int64_t chunks = (t.n + kSquaresChunk - 1) / kSquaresChunk;
+  double s = blockSquares<kSquaresBlock, false>(t.slots, 0, chunks, part);
   if (threadIdx.x == 0)
     *t.out = s;
 }
@@ -348,6 +382,51 @@ cudaError_t sumSquaresMulti(const SquaresTensor *tensors, int64_t count,
       return e;
     squaresFinishKernel<<<unsigned(pack.count), kSquaresBlock, 0, stream>>>(
         pack, partials);
+    if (cudaError_t e = launched(); e != cudaSuccess)
+      return e;
+  }
+  return cudaSuccess;
+}
+
+cudaError_t shardSquaresMulti(const ShardSquaresTensor *tensors,
+                              int64_t count, cudaStream_t stream) {
+  for (int64_t i = 0; i < count; ++i) {
+    const ShardSquaresTensor &t = tensors[i];
+    if (t.count <= 0)
+      continue;
+    if (t.first % kSquaresChunk != 0 || t.first < 0 ||
+        t.count > t.n - t.first)
+      return cudaErrorInvalidValue;
+    if (t.n <= kSquaresChunk) {
+      // The whole tensor, as sumSquares' one-block path.
+      sumSquaresKernel<kSquaresBlock, true>
+          <<<1, kSquaresBlock, 0, stream>>>(t.slots, t.x, t.n, t.n);
+    } else {
+      // Chunk b of the part is the tensor's chunk first / kSquaresChunk +
+      // b, over the same elements in the same order as sumSquares' chunk
+      // pass (the part starts on a chunk boundary).
+      const int64_t blocks = (t.count + kSquaresChunk - 1) / kSquaresChunk;
+      if (blocks > int64_t(INT32_MAX))
+        return cudaErrorInvalidValue;
+      sumSquaresKernel<kSquaresChunkBlock, true>
+          <<<unsigned(blocks), kSquaresChunkBlock, 0, stream>>>(
+              t.slots + t.first / kSquaresChunk, t.x + t.first, t.count,
+              kSquaresChunk);
+    }
+    if (cudaError_t e = launched(); e != cudaSuccess)
+      return e;
+  }
+  return cudaSuccess;
+}
+
+cudaError_t normTotals(const NormTotalTensor *tensors, int64_t count,
+                       cudaStream_t stream) {
+  for (int64_t i = 0; i < count; i += kNormTotalsPack) {
+    NormTotalsPack pack{};
+    const int64_t k = std::min<int64_t>(count - i, kNormTotalsPack);
+    for (int64_t j = 0; j < k; ++j)
+      pack.t[j] = tensors[i + j];
+    normTotalsKernel<<<unsigned(k), kSquaresBlock, 0, stream>>>(pack);
     if (cudaError_t e = launched(); e != cudaSuccess)
       return e;
   }

@@ -14,7 +14,7 @@ symbols=""
 for source in Kernels EmbeddingBackward; do
   "$nvcc" -std=c++17 -cubin -gencode=arch=compute_90a,code=sm_90a \
     -prec-div=true -prec-sqrt=true -ftz=false -fmad=false \
-    -I"$root/runtime" -Xptxas -v -o "$work/$source.cubin" \
+    -I"$root/runtime" -I"$root/runtime/include" -Xptxas -v -o "$work/$source.cubin" \
     "$root/runtime/kernels/cuda/$source.cu" 2> "$work/$source.log"
   # The cubin is an ELF file for sm_90a.
   readelf -h "$work/$source.cubin" | grep -q "NVIDIA CUDA" ||

@@ -101,8 +101,8 @@ TEST(TargetHooks, ArenasStatesAndBegin) {
 
     pipecrun::PlanTarget target{createRank, destroyRank, allocate, release,
                                 nullptr, "fake"};
-    pipecrun::RankCode ranks[2] = {{nullptr, nullptr, begin},
-                                   {nullptr, nullptr, begin}};
+    pipecrun::RankCode ranks[2] = {{nullptr, nullptr, begin, nullptr},
+                                   {nullptr, nullptr, begin, nullptr}};
     pipecrun::PlanCode code{};
     code.chunkCount = 0;
     code.ranks = ranks;

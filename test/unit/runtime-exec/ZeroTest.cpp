@@ -3,7 +3,8 @@
 // pipert/ZeroShard.h splits every parameter into whole norm chunks that
 // cover it once; the local transport's reduce-scatter gives each member the
 // all-reduce's bits on its own parts and leaves the rest alone, and its
-// all-gather copies each member's parts to the others; the stream format
+// all-gather copies each member's parts to the others, on host arenas and
+// on arenas it reaches through a copy (cuda-local); the stream format
 // carries the parts and refuses overlapping ones.
 //
 //===----------------------------------------------------------------------===//
@@ -14,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -62,7 +64,21 @@ float valueOf(int32_t rank, int64_t i) {
   return u(rng) * std::pow(10.0f, float(int(rng() % 13) - 6));
 }
 
+/// The cuda-local transport's way into device arenas, on the host: a copy
+/// that counts its calls, so a test sees the collective went through the
+/// staging buffers.
+std::atomic<int64_t> stagedCopies{0};
+bool countedCopy(void *dst, const void *src, int64_t bytes, char *,
+                 int64_t) {
+  ++stagedCopies;
+  std::memcpy(dst, src, size_t(bytes));
+  return true;
+}
+
 /// Three ranks in one group, an operand of 1000 floats with parts of each.
+/// `staged`: the arenas are reached through a copy function, as cuda-local's
+/// device arenas are (the collectives then run on host staging buffers
+/// sized by the streams' collectives).
 struct Fixture {
   static constexpr int32_t kRanks = 3;
   static constexpr int64_t kCount = 1000;
@@ -72,14 +88,22 @@ struct Fixture {
   std::vector<std::vector<float>> data;
   std::unique_ptr<pipert::LocalTransport> transport;
 
-  Fixture() {
+  explicit Fixture(bool staged = false) {
     std::vector<pipert::Stream> streams(kRanks);
     for (int32_t r = 0; r < kRanks; ++r) {
       streams[size_t(r)].rank = r;
       streams[size_t(r)].ranks = kRanks;
+      // The staging is sized by the largest collective the streams hold.
+      pipert::Instr in;
+      in.op = in.sub = pipert::Opcode::AllGather;
+      in.chunk = 0; // group 0
+      in.dtype = pipert::DType::F32;
+      in.bytes = kCount * 4;
+      streams[size_t(r)].instrs.push_back(in);
     }
-    EXPECT_TRUE(
-        pipert::LocalTransport::create(streams, {{0, 1, 2}}, transport).ok());
+    EXPECT_TRUE(pipert::LocalTransport::create(streams, {{0, 1, 2}}, transport,
+                                               staged ? countedCopy : nullptr)
+                    .ok());
     for (int32_t r = 0; r < kRanks; ++r) {
       data.emplace_back(size_t(kCount));
       for (int64_t i = 0; i < kCount; ++i)
@@ -119,10 +143,17 @@ struct Fixture {
   }
 };
 
-TEST(LocalTransport, ReduceScatterGivesEachOwnerTheAllReduceBits) {
-  Fixture f;
+/// Host arenas, and arenas reached through a copy (cuda-local's device
+/// arenas: ZeRO-1 on the cuda target).
+class LocalTransportZero : public ::testing::TestWithParam<bool> {};
+
+TEST_P(LocalTransportZero, ReduceScatterGivesEachOwnerTheAllReduceBits) {
+  Fixture f(GetParam());
+  const int64_t copiesBefore = stagedCopies;
   for (const pipert::Status &s : f.run(pipert::Opcode::ReduceScatter, f.parts))
     ASSERT_TRUE(s.ok()) << s.message();
+  // Staged: each member's operand to the host and back.
+  EXPECT_EQ(stagedCopies - copiesBefore, GetParam() ? 2 * Fixture::kRanks : 0);
   int64_t orderMatters = 0;
   for (int64_t i = 0; i < Fixture::kCount; ++i) {
     float inOrder = valueOf(0, i), reversed = valueOf(2, i);
@@ -141,10 +172,12 @@ TEST(LocalTransport, ReduceScatterGivesEachOwnerTheAllReduceBits) {
   EXPECT_GT(orderMatters, 0) << "no element whose sum depends on the order";
 }
 
-TEST(LocalTransport, AllGatherCopiesEachMembersParts) {
-  Fixture f;
+TEST_P(LocalTransportZero, AllGatherCopiesEachMembersParts) {
+  Fixture f(GetParam());
+  const int64_t copiesBefore = stagedCopies;
   for (const pipert::Status &s : f.run(pipert::Opcode::AllGather, f.parts))
     ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(stagedCopies - copiesBefore, GetParam() ? 2 * Fixture::kRanks : 0);
   for (int64_t i = 0; i < Fixture::kCount; ++i) {
     const float want = valueOf(f.ownerOf(i), i);
     for (int32_t r = 0; r < Fixture::kRanks; ++r)
@@ -153,8 +186,8 @@ TEST(LocalTransport, AllGatherCopiesEachMembersParts) {
   }
 }
 
-TEST(LocalTransport, MembersWithOtherPartsAreRefused) {
-  Fixture f;
+TEST_P(LocalTransportZero, MembersWithOtherPartsAreRefused) {
+  Fixture f(GetParam());
   std::vector<pipert::Part> other = f.parts;
   other[1].bytes -= 4;
   bool named = false;
@@ -166,6 +199,11 @@ TEST(LocalTransport, MembersWithOtherPartsAreRefused) {
   }
   EXPECT_TRUE(named);
 }
+
+INSTANTIATE_TEST_SUITE_P(Arenas, LocalTransportZero, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool> &i) {
+                           return i.param ? "Staged" : "Host";
+                         });
 
 TEST(StreamFormat, PartsRoundTripAndOverlapsAreRefused) {
   pipert::Stream s;
