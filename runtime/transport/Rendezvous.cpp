@@ -157,6 +157,27 @@ bool connectBefore(int fd, const sockaddr *addr, socklen_t len,
   return true;
 }
 
+/// One connection rank 0 is serving: the request read so far, then the
+/// answer being written.
+struct Client {
+  int fd = -1;
+  std::string in, out;
+  size_t sent = 0;
+  int64_t rank = -1; ///< set once the answer is the id
+  Clock::time_point by;
+};
+
+/// Connections served at once: more wait in the listen backlog (and the
+/// kernel's SYN retries), never past their own deadline's retries.
+constexpr size_t kMaxClients = 1024;
+/// A connection must ask within this, so one that never speaks (a port
+/// scanner, a hung process) holds its slot, not the others.
+constexpr std::chrono::seconds kClientTime{10};
+
+/// Rank 0's side of tcp: every other rank's request answered with the id,
+/// many connections at once (poll over non-blocking sockets), so that at
+/// the largest jobs the id goes out at the rate the network accepts
+/// connections, and one slow or silent peer delays no one.
 Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
                 const std::vector<uint8_t> &blob, Clock::time_point deadline) {
   int fd = socket(AF_INET6, SOCK_STREAM, 0);
@@ -183,7 +204,8 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
     a.sin_port = htons(uint16_t(port));
     bound = bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
   }
-  if (bound != 0 || listen(fd, 512) != 0) {
+  // The backlog is the kernel's cap (somaxconn) at most.
+  if (bound != 0 || listen(fd, 4096) != 0) {
     std::string why = std::strerror(errno);
     close(fd);
     return Status::failure("rendezvous: rank 0 cannot listen on port " +
@@ -191,55 +213,129 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
                            " (another job's? name a free one with "
                            "--rendezvous tcp:HOST:PORT)");
   }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
   const std::string ok = "OK " + hex(blob.data(), blob.size()) + "\n";
   std::set<int32_t> served;
   std::string lastRefusal;
-  while (int32_t(served.size()) < env.size - 1) {
-    pollfd p{fd, POLLIN, 0};
-    int ready = poll(&p, 1, msLeft(deadline));
-    if (ready < 0 && errno == EINTR)
-      continue;
-    if (ready <= 0) {
-      close(fd);
-      std::string missing;
-      for (int32_t r = 1, listed = 0; r < env.size && listed < 8; ++r)
-        if (!served.count(r)) {
-          missing += (listed++ ? ", " : "") + std::to_string(r);
-        }
-      return Status::failure(
-          "rendezvous: rank 0 served " + std::to_string(served.size()) +
-          " of the " + std::to_string(env.size - 1) +
-          " other ranks on port " + std::to_string(port) +
-          " before the timeout; not ranks " + missing +
-          (lastRefusal.empty() ? "" : " (refused: " + lastRefusal + ")"));
+  std::vector<Client> clients;
+  std::vector<pollfd> fds;
+  auto drop = [&](size_t i) {
+    close(clients[i].fd);
+    clients[i] = std::move(clients.back());
+    clients.pop_back();
+  };
+  // The answer to a request line; sets the client's rank when it is the id.
+  auto answer = [&](Client &c, const std::string &line) {
+    std::istringstream in(line);
+    std::string m1, m2, theirKey;
+    int64_t rank = -1;
+    in >> m1 >> m2 >> theirKey >> rank;
+    if (m1 + " " + m2 != kMagic) {
+      lastRefusal = "a connection that is not a pipec rendezvous";
+      c.out = "ERR not a pipec rendezvous\n";
+    } else if (theirKey != key) {
+      lastRefusal = "rank " + std::to_string(rank) + " of another job";
+      c.out = "ERR this port serves another job\n";
+    } else if (rank < 1 || rank >= env.size) {
+      c.out = "ERR rank " + std::to_string(rank) + " of " +
+              std::to_string(env.size) + "\n";
+    } else {
+      c.out = ok;
+      c.rank = rank;
     }
-    int c = accept(fd, nullptr, nullptr);
-    if (c < 0)
+  };
+  while (int32_t(served.size()) < env.size - 1) {
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline)
+      break;
+    // Connections past their time are dropped; the next wake-up is the
+    // earliest of theirs and the job's deadline.
+    Clock::time_point wake = deadline;
+    for (size_t i = clients.size(); i-- > 0;) {
+      if (clients[i].by <= now) {
+        drop(i);
+        continue;
+      }
+      wake = std::min(wake, clients[i].by);
+    }
+    fds.assign(1, pollfd{fd, short(clients.size() < kMaxClients ? POLLIN : 0), 0});
+    for (const Client &c : clients)
+      fds.push_back({c.fd, short(c.out.empty() ? POLLIN : POLLOUT), 0});
+    int ready = poll(fds.data(), fds.size(), msLeft(wake));
+    if (ready < 0 && errno != EINTR) {
+      lastRefusal = std::string("poll: ") + std::strerror(errno);
+      break;
+    }
+    if (ready <= 0)
       continue;
-    std::string line;
-    auto by = std::min(deadline, Clock::now() + std::chrono::seconds(10));
-    if (readLine(c, line, by)) {
-      std::istringstream in(line);
-      std::string m1, m2, theirKey;
-      int64_t rank = -1;
-      in >> m1 >> m2 >> theirKey >> rank;
-      if (m1 + " " + m2 != kMagic) {
-        lastRefusal = "a connection that is not a pipec rendezvous";
-        writeAll(c, "ERR not a pipec rendezvous\n");
-      } else if (theirKey != key) {
-        lastRefusal = "rank " + std::to_string(rank) + " of another job";
-        writeAll(c, "ERR this port serves another job\n");
-      } else if (rank < 1 || rank >= env.size) {
-        writeAll(c, "ERR rank " + std::to_string(rank) + " of " +
-                        std::to_string(env.size) + "\n");
-      } else if (writeAll(c, ok)) {
-        served.insert(int32_t(rank));
+    // Serve the connections first (fds[1..] are clients[0..] as they were
+    // before any is dropped), from the back so that dropping keeps the
+    // pairing of the ones not yet looked at.
+    for (size_t i = clients.size(); i-- > 0;) {
+      const short got = fds[i + 1].revents;
+      if (!got)
+        continue;
+      Client &c = clients[i];
+      if (c.out.empty()) {
+        char buf[4096];
+        ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+          continue;
+        if (n <= 0) {
+          drop(i);
+          continue;
+        }
+        c.in.append(buf, size_t(n));
+        const size_t end = c.in.find('\n');
+        if (end == std::string::npos) {
+          if (c.in.size() > 4096) // no request is this long
+            drop(i);
+          continue;
+        }
+        answer(c, c.in.substr(0, end));
+      }
+      ssize_t put = send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent,
+                         MSG_NOSIGNAL);
+      if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        continue;
+      if (put <= 0) {
+        drop(i);
+        continue;
+      }
+      c.sent += size_t(put);
+      if (c.sent == c.out.size()) {
+        if (c.rank > 0)
+          served.insert(int32_t(c.rank));
+        drop(i);
       }
     }
-    close(c);
+    // Then new connections, as many as are waiting and fit.
+    if (fds[0].revents & POLLIN)
+      while (clients.size() < kMaxClients) {
+        int c = accept(fd, nullptr, nullptr);
+        if (c < 0)
+          break; // EAGAIN: none left (or a connection reset before accept)
+        fcntl(c, F_SETFL, fcntl(c, F_GETFL, 0) | O_NONBLOCK);
+        Client client;
+        client.fd = c;
+        client.by = std::min(deadline, Clock::now() + kClientTime);
+        clients.push_back(std::move(client));
+      }
   }
+  for (const Client &c : clients)
+    close(c.fd);
   close(fd);
-  return Status::success();
+  if (int32_t(served.size()) >= env.size - 1)
+    return Status::success();
+  std::string missing;
+  for (int32_t r = 1, listed = 0; r < env.size && listed < 8; ++r)
+    if (!served.count(r))
+      missing += (listed++ ? ", " : "") + std::to_string(r);
+  return Status::failure(
+      "rendezvous: rank 0 served " + std::to_string(served.size()) +
+      " of the " + std::to_string(env.size - 1) + " other ranks on port " +
+      std::to_string(port) + " before the timeout; not ranks " + missing +
+      (lastRefusal.empty() ? "" : " (refused: " + lastRefusal + ")"));
 }
 
 Status fetchTcp(const LaunchEnv &env, const std::string &host, int32_t port,

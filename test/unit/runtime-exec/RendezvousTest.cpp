@@ -196,6 +196,77 @@ TEST(Rendezvous, TheIdReachesEveryRankOverTcp) {
   }
 }
 
+/// A connection to 127.0.0.1:port once something listens there (-1 if
+/// nothing does within 5 s).
+int connectWhenListening(int port) {
+  const auto until = pipert::Clock::now() + std::chrono::seconds(5);
+  while (pipert::Clock::now() < until) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(uint16_t(port));
+    if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0)
+      return fd;
+    close(fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+// Rank 0 serves many connections at once: connections that never finish
+// their request (a port scanner, a hung process) hold a slot each for up
+// to 10 s, and 256 ranks arriving behind them still get the id within
+// their 8 s (a server taking one connection at a time would wait on the
+// first silent one past every rank's deadline).
+TEST(Rendezvous, SilentConnectionsDelayNoOneAmongManyRanks) {
+  const int port = freePort();
+  const std::string where = "tcp:127.0.0.1:" + std::to_string(port);
+  const int32_t ranks = 257;
+  std::vector<uint8_t> id;
+  for (int i = 0; i < 128; ++i)
+    id.push_back(uint8_t(i * 5 + 1));
+  pipert::Status served = pipert::Status::success();
+  std::thread rank0([&] {
+    pipert::LaunchEnv e;
+    e.rank = 0;
+    e.size = ranks;
+    std::vector<uint8_t> mine = id;
+    served = pipert::shareBlob(e, where, "job S", mine,
+                               pipert::Clock::now() + std::chrono::seconds(20));
+  });
+  std::vector<int> silent;
+  for (int k = 0; k < 3; ++k)
+    silent.push_back(connectWhenListening(port));
+  // One of them starts a request and never ends it.
+  const char partial[] = "PIPEC-RENDEZVOUS 1 ";
+  ASSERT_GT(send(silent[1], partial, sizeof partial - 1, 0), 0);
+  for (int fd : silent)
+    ASSERT_GE(fd, 0) << "rank 0 never listened";
+  std::vector<pipert::Status> st(size_t(ranks), pipert::Status::success());
+  std::vector<std::vector<uint8_t>> got(static_cast<size_t>(ranks));
+  std::vector<std::thread> threads;
+  for (int32_t r = 1; r < ranks; ++r)
+    threads.emplace_back([&, r] {
+      pipert::LaunchEnv e;
+      e.rank = r;
+      e.size = ranks;
+      st[size_t(r)] =
+          pipert::shareBlob(e, where, "job S", got[size_t(r)],
+                            pipert::Clock::now() + std::chrono::seconds(8));
+    });
+  for (std::thread &t : threads)
+    t.join();
+  rank0.join();
+  for (int fd : silent)
+    close(fd);
+  ASSERT_TRUE(served.ok()) << served.message();
+  for (int32_t r = 1; r < ranks; ++r) {
+    ASSERT_TRUE(st[size_t(r)].ok()) << "rank " << r << ": " << st[size_t(r)].message();
+    ASSERT_EQ(got[size_t(r)], id) << "rank " << r;
+  }
+}
+
 TEST(Rendezvous, AnotherJobsRankIsRefusedAndTheMissingRankNamed) {
   std::vector<pipert::Status> st;
   std::vector<std::vector<uint8_t>> blobs;
