@@ -20,11 +20,13 @@
 #       measured ceilings, OUT/g124-profile/kernel_profile.json), llm.c's
 #       12 steps at the same B, T and tokens a step where prepared, then
 #       JAX's jitted step at the same B, T and M (its own warm-up and 10
-#       timed steps); a JSON line with both and their ratio into
-#       OUT/gpu-gpt2.json (OUT: default $OUT, else DIR/out)
+#       timed steps); bench/gpu_vs_jax.py then prints the table (tokens/s,
+#       MFU against 989 TFLOP/s and the GEMM rate measured on the card,
+#       the ratios) and writes OUT/gpu-gpt2.json (OUT: default $OUT, else
+#       DIR/out)
 # Exit: 0 measured, 1 a run failed, 2 bad usage or no prepared plan.
 set -uo pipefail
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
@@ -145,63 +147,8 @@ case "$mode" in
   timeout 200 python3 "$root/bench/jax_gpt2_gpu.py" --batch "$batch" --seq 1024 --microbatches "$mb" --steps 10 --warmup 2 \
     --json "$out/jax.json" > "$out/jax.log" 2>&1 || { echo "gpu_gpt2: the JAX run failed: $(tail -c 400 "$out/jax.log")"; rc=1; }
   tail -3 "$out/jax.log"
-  python3 - "$out" "$mb" "$batch" <<'PY'
-import json, statistics, sys
-from pathlib import Path
-out, mb, batch = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-row = {"model": "gpt2-124m", "batch": batch, "seq": 1024, "microbatches": mb}
-try:
-    steps = [json.loads(l) for l in (out / "g124" / "metrics.jsonl").read_text().splitlines() if l.strip()]
-    timed = [s["step_time_s"] for s in steps[2:]] or [s["step_time_s"] for s in steps]
-    t = statistics.median(timed)
-    row["pipec"] = {"step_s": t, "tokens_per_s": batch * 1024 * mb / t, "first_loss": steps[0]["loss"],
-                    "last_loss": steps[-1]["loss"], "steps": len(steps)}
-except (OSError, KeyError, ValueError) as e:
-    row["pipec"] = {"error": str(e)}
-try:
-    prof = json.loads((out / "g124-profile" / "kernel_profile.json").read_text())
-    row["pipec_profile"] = {"ceilings": prof["ceilings"], "kernel_s_per_step": prof["kernel_s_per_step"],
-                            "top": [{k: r[k] for k in ("kernel", "calls", "seconds", "floor_s")}
-                                    for r in prof["kernels"][:12]]}
-except (OSError, KeyError, ValueError):
-    pass
-try:
-    # "step    N/M | loss ... | 123.45 ms | ..% bf16 MFU | ... tok/s"
-    import re
-    ms = [float(m.group(1)) for m in re.finditer(r"^step\s+\d+/\d+ \|.*\| ([0-9.]+) ms \|",
-                                                 (out / "llmc.log").read_text(), re.M)]
-    if ms:
-        t = statistics.median(ms[2:] or ms) / 1e3
-        row["llmc"] = {"step_s": t, "tokens_per_s": batch * 1024 * mb / t, "steps": len(ms)}
-except OSError:
-    pass
-try:
-    row["jax"] = json.loads((out / "jax.json").read_text())
-except (OSError, ValueError) as e:
-    row["jax"] = {"error": str(e)}
-p, j = row["pipec"].get("tokens_per_s"), row["jax"].get("tokens_per_s")
-if p and j:
-    row["pipec_over_jax"] = p / j
-# MFU by llm.c's formula, the same for both: 6 N + 6 L C T FLOPs a token,
-# N every parameter of models/gpt2-124m.json (124,439,808: the position
-# embedding included, the vocabulary unpadded), against H100 SXM's dense
-# bf16 peak and against the bf16 GEMM rate the profiled run measured on
-# this card.
-N, L, C, T = 124439808, 12, 768, 1024
-per_token = 6 * N + 6 * L * C * T
-gemm = row.get("pipec_profile", {}).get("ceilings", {}).get("gemm_flops_per_s")
-row["mfu_formula"] = {"flops_per_token": per_token, "N": N, "peak_flops": 989e12, "measured_gemm_flops": gemm}
-l = row.get("llmc", {}).get("tokens_per_s")
-if p and l:
-    row["pipec_over_llmc"] = p / l
-for side, tps in (("pipec", p), ("jax", j), ("llmc", l)):
-    if tps:
-        row[side]["mfu_llmc"] = tps * per_token / 989e12
-        if gemm:
-            row[side]["mfu_of_measured_gemm"] = tps * per_token / gemm
-(out / "gpu-gpt2.json").write_text(json.dumps(row) + "\n")
-print(json.dumps(row))
-PY
+  # The comparison: tokens/s, MFU and the ratios (bench/gpu_vs_jax.py).
+  python3 "$root/bench/gpu_vs_jax.py" "$out" --batch "$batch" --microbatches "$mb" || rc=1
   exit $rc
   ;;
 -h|--help) usage; exit 0 ;;
