@@ -363,22 +363,28 @@ case "$mode" in
     fi
     # ZeRO-1 on the GPU: two replicas of gpt-w128 with the moments split
     # (at S = 1 and S = 2) train to the bits of the plan without ZeRO-1:
-    # the same losses and norms, the same weights after 10 steps.
+    # the same losses and norms, the same weights and optimizer state
+    # after 10 steps.
     if [ -d "$dir/wd2" ] && [ -d "$dir/wz2" ] && [ -d "$dir/wz2s2" ] && [ "$(left)" -gt 40 ]; then
       ok=1
       for name in wd2 wz2 wz2s2; do
         timeout 30 "$dir/$name/pipec-plan" --plan "$dir/$name" --data "$dir/data.txt" --steps 10 \
-          --save "$out/$name.safetensors" --log-dir "$out/$name" --quiet > "$out/$name.log" 2>&1 || ok=0
+          --save "$out/$name.safetensors" --save-state "$out/$name-state.safetensors" \
+          --log-dir "$out/$name" --quiet > "$out/$name.log" 2>&1 || ok=0
       done
       if [ $ok -eq 1 ]; then
         r=$(python3 "$dir/compare_metrics.py" "$out/wz2/metrics.jsonl" "$out/wd2/metrics.jsonl" --steps 10 &&
             python3 "$dir/compare_metrics.py" "$out/wz2s2/metrics.jsonl" "$out/wd2/metrics.jsonl" --steps 10)
         code=$?
+        # The weights, and the training state (the moments assembled from
+        # the replicas' parts), byte for byte.
         if [ $code -eq 0 ] && cmp -s "$out/wz2.safetensors" "$out/wd2.safetensors" &&
-           cmp -s "$out/wz2s2.safetensors" "$out/wd2.safetensors"; then
+           cmp -s "$out/wz2s2.safetensors" "$out/wd2.safetensors" &&
+           cmp -s "$out/wz2-state.safetensors" "$out/wd2-state.safetensors" &&
+           cmp -s "$out/wz2s2-state.safetensors" "$out/wd2-state.safetensors"; then
           note zero1_equals_plain_dp_bitwise true "$(echo "$r" | tr '\n' ' ')"
         else
-          note zero1_equals_plain_dp_bitwise false "metrics exit $code: $(echo "$r" | tr '\n' ' ' | head -c 200); weights $(cmp "$out/wz2.safetensors" "$out/wd2.safetensors" 2>&1 | head -c 100)"
+          note zero1_equals_plain_dp_bitwise false "metrics exit $code: $(echo "$r" | tr '\n' ' ' | head -c 200); weights $(cmp "$out/wz2.safetensors" "$out/wd2.safetensors" 2>&1 | head -c 100); state $(cmp "$out/wz2-state.safetensors" "$out/wd2-state.safetensors" 2>&1 | head -c 100)"
         fi
       else
         note zero1_equals_plain_dp_bitwise false "$(tail -c 300 "$out/wz2.log") $(tail -c 300 "$out/wz2s2.log")"

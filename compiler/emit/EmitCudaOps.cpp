@@ -200,6 +200,11 @@ LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
     const std::string at = shards.empty() ? "" : " + " + shards[i].first;
     const std::string m = shards.empty() ? ca.args[1] : shards[i].m;
     const std::string v = shards.empty() ? ca.args[2] : shards[i].v;
+    // A part is of the whole parameter: the call must update all of it.
+    if (!shards.empty() && ints[0] != shards[i].elements)
+      return call.emitError("ZeRO-1 shards adamw of ")
+             << shards[i].elements << " elements (the parameter), not "
+             << ints[0];
     const std::string n =
         shards.empty() ? std::to_string(ints[0]) : shards[i].count;
     os << "      // " << call.getOrigin() << " " << ca.loc

@@ -97,7 +97,14 @@ std::string pipec::emit::cudaZeroTotals(const PlanLayout &L,
                         int64_t(n), cost, instances);
   std::string out;
   llvm::raw_string_ostream os(out);
-  os << "  // ZeRO-1: each parameter's sum of squares from its chunks' sums "
+  // The totals live in the rank's cuBLASLt workspace, which no kernel of
+  // the optimizer step uses otherwise; a plan whose totals would not fit
+  // does not build (norm_totals checks the pointers again at run time).
+  os << "  static_assert(" << 8 * n
+     << " <= pipert::cuda::kGemmWorkspaceBytes, \"ZeRO-1's sums of squares "
+        "of "
+     << n << " parameters must fit the rank's workspace\");\n"
+     << "  // ZeRO-1: each parameter's sum of squares from its chunks' sums "
         "(all-reduced over every rank), added as the plan without ZeRO adds "
         "them\n  {\n    const pipert::cuda::NormTotalTensor tensors[] = {\n"
      << rows;
@@ -132,13 +139,15 @@ std::string pipec::emit::cudaZeroParts(const PlanLayout &L,
     shards.push_back({"zeroPart[" + str(int64_t(i)) + "].first",
                       "zeroPart[" + str(int64_t(i)) + "].count",
                       "A + " + str(rk.mBase) + " + " + at,
-                      "A + " + str(rk.vBase) + " + " + at});
+                      "A + " + str(rk.vBase) + " + " + at,
+                      L.params[size_t(params[i])].elements});
   }
   return out;
 }
 
 std::string pipec::emit::cudaZeroCopies(const PlanLayout &L,
-                                        const RankLayout &rk) {
+                                        const RankLayout &rk, int rank,
+                                        KernelInstances &instances) {
   std::vector<int> params;
   for (int p : rk.params)
     if (rk.copyOffset.count(p))
@@ -147,8 +156,19 @@ std::string pipec::emit::cudaZeroCopies(const PlanLayout &L,
     return "";
   const size_t n = params.size();
   auto list = [&](auto f) { return joined(n, f); };
+  // Timed as one instantiation: the rounds of the other replicas' parts
+  // (6 bytes an element: the master read, the copy written).
+  KernelCost cost;
+  for (int p : params)
+    cost.bytes += 6.0 * double(L.params[size_t(p)].elements) *
+                  double(L.replicas - 1) / L.replicas;
+  const int32_t id = cudaBatchInstance(
+      "zero_round_copies",
+      "zero_round_copies/" + str(rank) + "/" + str(rk.copiesBase),
+      int64_t(n), cost, instances);
   return "  // ZeRO-1: the other replicas' parts of " + str(int64_t(n)) +
          " working copies, rounded from the gathered masters\n  {\n"
+         "    pipert::cuda::call::KernelClock clock(C, " + str(id) + ");\n"
          "    static const int64_t kCopy[] = {" +
          list([&](size_t i) {
            return str(rk.copiesBase + rk.copyOffset.at(params[i]));

@@ -57,9 +57,11 @@ std::string cudaZeroParts(const PlanLayout &L, const RankLayout &rk,
                           llvm::ArrayRef<int> params,
                           std::vector<CudaShard> &shards);
 
-/// Gathered: the other replicas' parts of every working copy the rank
-/// holds, rounded from the gathered masters.
-std::string cudaZeroCopies(const PlanLayout &L, const RankLayout &rk);
+/// Gathered of pipeline rank `rank`: the other replicas' parts of every
+/// working copy it holds, rounded from the gathered masters (timed as one
+/// instantiation).
+std::string cudaZeroCopies(const PlanLayout &L, const RankLayout &rk, int rank,
+                           KernelInstances &instances);
 
 } // namespace pipec::emit
 

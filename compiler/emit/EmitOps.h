@@ -121,6 +121,7 @@ mlir::LogicalResult emitCudaOpCall(mlir::Operation *op, const OpPointers &ptr,
 /// fields) and where its moments are.
 struct CudaShard {
   std::string first, count, m, v;
+  int64_t elements = 0; ///< the whole parameter's
 };
 
 /// The adamw calls of one rank's optimizer step (cuda) as one call of

@@ -739,7 +739,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
            << sx.graphBegin("rank " + std::to_string(r) +
                                 " working copies after the all-gather",
                             "A")
-           << cudaZeroCopies(L, rk) << sx.graphEnd()
+           << cudaZeroCopies(L, rk, int(r), instances) << sx.graphEnd()
            << sx.sync("rank " + std::to_string(r) +
                       " working copies after the all-gather")
            << "  return st;\n}\n\n";

@@ -547,16 +547,21 @@ void checkZeroSquares(int32_t replicas, uint64_t seed) {
   int64_t differ = 0;
   for (int k = 0; k < count; ++k)
     differ += std::memcmp(&whole[size_t(k)], &got[size_t(k)], 8) != 0;
-  // A part starting inside a chunk breaks the rule: refused.
-  const pipert::cuda::ShardSquaresTensor bad{xs.back()->p, sizes.back(), C / 2,
-                                             C, slots_.p};
-  const bool refused =
-      pipert::cuda::shardSquaresMulti(&bad, 1, nullptr) == cudaErrorInvalidValue;
+  // Parts that break the rule are refused: one starting inside a chunk,
+  // one ending inside a chunk (not at n), part of a one-chunk tensor.
+  const pipert::cuda::ShardSquaresTensor bad[] = {
+      {xs.back()->p, sizes.back(), C / 2, C, slots_.p},
+      {xs.back()->p, sizes.back(), C, C + 7, slots_.p},
+      {xs[2]->p, sizes[2], 0, sizes[2] - 1, slots_.p}};
+  bool refused = true;
+  for (const pipert::cuda::ShardSquaresTensor &b : bad)
+    refused = refused && pipert::cuda::shardSquaresMulti(&b, 1, nullptr) ==
+                             cudaErrorInvalidValue;
   report("zero_squares", "replicas=" + std::to_string(replicas) + " tensors=" +
                              std::to_string(count),
          differ == 0 && refused,
          "\"against_the_whole_differing\": " + std::to_string(differ) +
-             ", \"misaligned_part_refused\": " +
+             ", \"parts_off_the_chunks_refused\": " +
              (refused ? "true" : "false"));
 }
 

@@ -394,8 +394,12 @@ cudaError_t shardSquaresMulti(const ShardSquaresTensor *tensors,
     const ShardSquaresTensor &t = tensors[i];
     if (t.count <= 0)
       continue;
-    if (t.first % kSquaresChunk != 0 || t.first < 0 ||
-        t.count > t.n - t.first)
+    // A part is whole chunks (the last may end at n): anything else would
+    // write a partial chunk's sum, or a small tensor's whole sum twice.
+    const int64_t end = t.first + t.count;
+    if (t.first < 0 || t.first % kSquaresChunk != 0 || end > t.n ||
+        (end != t.n && end % kSquaresChunk != 0) ||
+        (t.n <= kSquaresChunk && (t.first != 0 || end != t.n)))
       return cudaErrorInvalidValue;
     if (t.n <= kSquaresChunk) {
       // The whole tensor, as sumSquares' one-block path.

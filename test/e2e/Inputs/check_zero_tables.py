@@ -15,11 +15,15 @@ streams use, with pipert/ZeroShard.h's rule written again here:
   pipeline rank, into slots that tile the all-reduce operand; Opt's totals
   read every parameter's slots where Prepare wrote them;
 - Gathered: every working copy of the rank, from its master, with the
-  manifest's key.
+  manifest's key, skipping the rank's own replica;
+- the replica is ctx->rank / stages everywhere; no table holds a
+  parameter twice; grad_norm adds every parameter's total once, in model
+  order.
 """
 import json
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 NORM_CHUNK = 16384  # pipert::kNormChunk
@@ -44,6 +48,8 @@ plan = Path(sys.argv[1])
 text = (plan / "plan.cu").read_text()
 manifest = json.loads((plan / "manifest.json").read_text())
 D = manifest["replicas"]
+S = manifest["schedule"]["stages"]
+REPLICA = re.escape(f"(ctx->rank / {S})")
 params = {}
 for p in manifest["parameters"]:
     n = 1
@@ -58,12 +64,18 @@ parts = re.split(r"static pipert::cpu::Status rank(\d+)(Prepare|Opt|Begin|Gather
 ranks = {}
 for i in range(1, len(parts) - 2, 3):
     ranks.setdefault(int(parts[i]), {})[parts[i + 1]] = parts[i + 2]
-shard_call = r"pipert::zeroShard\((\d+), (\d+), \(ctx->rank / \d+\), (\d+)\)"
+shard_call = r"pipert::zeroShard\((\d+), (\d+), " + REPLICA + r", (\d+)\)"
 
 
 def zero_parts(body):
     m = re.search(r"const pipert::ShardRange zeroPart\[\] = \{(.*?)\};", body)
-    return [tuple(map(int, t)) for t in re.findall(shard_call, m.group(1))] if m else []
+    if not m:
+        return []
+    found = [tuple(map(int, t)) for t in re.findall(shard_call, m.group(1))]
+    if len(found) != m.group(1).count("pipert::zeroShard("):
+        bad.append("a zeroPart entry is not zeroShard(n, key, (ctx->rank / "
+                   f"{S}), {D})")
+    return found
 
 
 squared = {}  # parameter name -> (pipeline rank, first slot, chunks)
@@ -80,14 +92,14 @@ for r, fns in sorted(ranks.items()):
     if len(table) != D:
         bad.append(f"rank {r}: kZeroMoment has {len(table)} replicas, not {D}")
         continue
-    seen = set()
+    seen = Counter()
     spans = [[] for _ in range(D)]
     rows = re.findall(
         r"\{\(float \*\)\(\(\(float \*\)\(A \+ (\d+)\)\)\) \+ zeroPart\[(\d+)\]\.first, "
         r"\(__nv_bfloat16 \*\)\(\(\(uint16_t \*\)\(A \+ (\d+)\)\)\) \+ zeroPart\[(\d+)\]\.first, "
         r"\(const float \*\)\(\(\(float \*\)\(A \+ (\d+)\)\)\) \+ zeroPart\[(\d+)\]\.first, "
-        r"\(float \*\)\(A \+ (\d+) \+ kZeroMoment\[\(ctx->rank / \d+\)\]\[(\d+)\]\), "
-        r"\(float \*\)\(A \+ (\d+) \+ kZeroMoment\[\(ctx->rank / \d+\)\]\[(\d+)\]\), "
+        r"\(float \*\)\(A \+ (\d+) \+ kZeroMoment\[" + REPLICA + r"\]\[(\d+)\]\), "
+        r"\(float \*\)\(A \+ (\d+) \+ kZeroMoment\[" + REPLICA + r"\]\[(\d+)\]\), "
         r"zeroPart\[(\d+)\]\.count,", opt)
     for row in rows:
         p, i1, c, i2, g, i3, mb, i4, vb, i5, i6 = map(int, row)
@@ -101,7 +113,7 @@ for r, fns in sorted(ranks.items()):
         if par is None:
             bad.append(f"{where}: the manifest has no parameter there")
             continue
-        seen.add(p)
+        seen[p] += 1
         n, key = par["elements"], par["zero_key"]
         if i >= len(shards) or shards[i] != (n, key, D):
             bad.append(f"{where}: zeroPart[{i}] is not {par['name']}'s "
@@ -118,17 +130,26 @@ for r, fns in sorted(ranks.items()):
             first, count = zero_shard(n, key, q, D)
             if count:
                 spans[q].append((mb + table[q][i], mb + table[q][i] + 4 * count, par["name"]))
-    if seen != set(mine):
-        bad.append(f"rank {r}: AdamW entries for {len(seen)} of its {len(mine)} parameters")
+    if set(seen) != set(mine) or any(k > 1 for k in seen.values()):
+        bad.append(f"rank {r}: AdamW entries for {len(seen)} of its {len(mine)} "
+                   "parameters, or one twice")
+    if len(rows) != opt.count("this replica's part (ZeRO-1)"):
+        bad.append(f"rank {r}: an AdamW entry is not of the ZeRO-1 form")
     for q in range(D):
         spans[q].sort()
         for (a0, a1, an), (b0, b1, bn) in zip(spans[q], spans[q][1:]):
             if b0 < a1:
                 bad.append(f"rank {r}, replica {q}: the moments of {an} and {bn} overlap")
 
-    # Prepare: each parameter this rank counts, its replica's norm chunks.
+    # Prepare: each parameter this rank counts, its replica's norm chunks,
+    # inside the group-0 operand (zeroed whole first: 8 bytes a slot).
     prep = fns.get("Prepare", "")
     pshards = zero_parts(prep)
+    zeroed = re.search(r"if \(group != 0\)\n    return st;\n.*?zeroBytes\(C, data, (\d+)\)", prep, re.S)
+    slots_total = int(zeroed.group(1)) // 8 if zeroed else -1
+    if slots_total < 0:
+        bad.append(f"rank {r}: Prepare does not zero the norm operand first")
+    fns["slots"] = slots_total
     for k, (name, g, n, i, j, slot) in enumerate(re.findall(
             r"// (\S+)\n\s+\{\(const float \*\)\(A \+ (\d+)\), (\d+), zeroPart\[(\d+)\]\.first, "
             r"zeroPart\[(\d+)\]\.count, \(double \*\)\(data \+ (\d+)\)\}", prep)):
@@ -141,6 +162,8 @@ for r, fns in sorted(ranks.items()):
             bad.append(f"rank {r}: the norm chunks of {name} take another part")
         if name in squared:
             bad.append(f"{name}: squared by ranks {squared[name][0]} and {r}")
+        if slot % 8 or slot // 8 + norm_chunks(n) > slots_total:
+            bad.append(f"rank {r}: the norm chunks of {name} are outside the operand")
         squared[name] = (r, slot // 8, norm_chunks(n))
 
     # Opt: every parameter's total from the slots Prepare filled.
@@ -152,14 +175,27 @@ for r, fns in sorted(ranks.items()):
     gath = fns.get("Gathered", "")
     arrays = {k: list(map(int, v.split(", "))) for k, v in re.findall(
         r"static const int(?:64|32)_t (kCopy|kMaster|kElements|kKey)\[\] = \{([\d, ]+)\};", gath)}
-    got = set()
-    for c, m, n, key in zip(*(arrays.get(k, []) for k in ("kCopy", "kMaster", "kElements", "kKey"))):
+    cols = [arrays.get(k, []) for k in ("kCopy", "kMaster", "kElements", "kKey")]
+    if len({len(c) for c in cols}) != 1:
+        bad.append(f"rank {r}: Gathered's tables differ in length")
+    got = Counter()
+    for c, m, n, key in zip(*cols):
         par = mine.get(m)
         if begin.get((c, m)) != n or par is None or par["zero_key"] != key:
             bad.append(f"rank {r}: Gathered rounds master {m} into copy {c} unlike Begin or the manifest")
-        got.add(m)
-    if got != {m for (_, m) in begin}:
+        got[m] += 1
+    if set(got) != {m for (_, m) in begin} or any(k > 1 for k in got.values()):
         bad.append(f"rank {r}: Gathered covers {len(got)} of Begin's {len(begin)} working copies")
+    # Its loop: every replica but this one, each part's bytes (bf16 copy,
+    # f32 master) from its first element.
+    loop = (f"    for (int i = 0; i < {len(cols[0])}; ++i)\n"
+            f"      for (int32_t q = 0; q < {D}; ++q) {{\n"
+            f"        const pipert::ShardRange s = pipert::zeroShard(kElements[i], kKey[i], q, {D});\n"
+            f"        if (q == (ctx->rank / {S}) || s.count == 0)\n          continue;\n"
+            "        if (pipert::cpu::Status e = pipert::cuda::call::round_copy(\n"
+            "                C, P{A + kCopy[i] + 2 * s.first}, P{A + kMaster[i] + 4 * s.first}, s.count);\n")
+    if loop not in gath:
+        bad.append(f"rank {r}: Gathered's loop is not the one over the other replicas' parts")
 
 # The slots: disjoint, and every rank's totals read them.
 names = {p["name"] for p in params.values()}
@@ -169,13 +205,40 @@ used = sorted((s, s + c, n) for n, (_, s, c) in squared.items())
 for (a0, a1, an), (b0, b1, bn) in zip(used, used[1:]):
     if b0 < a1:
         bad.append(f"the norm slots of {an} and {bn} overlap")
+elements = {p["name"]: p["elements"] for p in params.values()}
+order = list(dict.fromkeys(p["name"] for p in manifest["parameters"]))
 for r, fns in sorted(ranks.items()):
     totals = fns.get("totals", [])
-    if {t[3] for t in totals} != names:
-        bad.append(f"rank {r}: totals for {len(totals)} of {len(names)} parameters")
+    if Counter(t[3] for t in totals) != Counter(names):
+        bad.append(f"rank {r}: totals for {len(totals)} of {len(names)} parameters, or one twice")
+    index = {}
+    for x, n, p, name in totals:
+        if int(n) != elements.get(name):
+            bad.append(f"rank {r}: the total of {name} counts {n} elements")
+        index[name] = int(p)
+    if sorted(index.values()) != list(range(len(names))):
+        bad.append(f"rank {r}: the totals' indices are not one per parameter")
     bases = {int(x) - 8 * squared[name][1] for x, n, p, name in totals if name in squared}
     if len(bases) != 1:
         bad.append(f"rank {r}: the totals do not read the slots Prepare wrote")
+    else:
+        # The operand is none of the parameters' areas in the arena.
+        base, end = bases.pop(), 0
+        end = base + 8 * fns.get("slots", 0)
+        for (rank, off), par in params.items():
+            if rank != r:
+                continue
+            for start, size in ((par["offset"], 4 * par["elements"]),
+                                (par["grad_offset"], 4 * par["elements"]),
+                                (par["adam_m_offset"], 1), (par["adam_v_offset"], 1)):
+                if start < end and base < start + size:
+                    bad.append(f"rank {r}: the norm operand overlaps {par['name']}")
+    # grad_norm: every total once, in the model's order.
+    m = re.search(r"const double \*rest\[\] = \{(.*?)\};", fns.get("Opt", ""))
+    added = [int(p) for p in re.findall(r"norm_total\(C, (\d+)\)", m.group(1))] if m else []
+    want = [index.get(name, -1) for name in order]
+    if added != want:
+        bad.append(f"rank {r}: grad_norm does not add every total once in the model's order")
 print("\n".join(bad) if bad else
       f"ZeRO-1 tables: {entries} AdamW parts over {len(ranks)} ranks and {D} replicas, "
       f"{len(squared)} parameters' norm chunks, working copies after the all-gather: as the manifest says")

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "pipert/Executor.h"
 #include "pipert/LocalTransport.h"
 #include "pipert/Stream.h"
 #include "pipert/ZeroShard.h"
@@ -236,6 +237,95 @@ TEST(StreamFormat, PartsRoundTripAndOverlapsAreRefused) {
   st = pipert::validateStream(s);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("part 1"), std::string::npos) << st.message();
+}
+
+/// Each rank writes its part of a 64-byte operand in its optimizer step;
+/// the hook after the all-gather sees the whole operand gathered.
+class GatherKernels : public pipert::ChunkKernels {
+public:
+  pipert::Status fwd(const pipert::RankContext &, int32_t, int32_t) override {
+    return pipert::Status::success();
+  }
+  pipert::Status bwdB(const pipert::RankContext &, int32_t, int32_t) override {
+    return pipert::Status::success();
+  }
+  pipert::Status bwdW(const pipert::RankContext &, int32_t, int32_t) override {
+    return pipert::Status::success();
+  }
+  pipert::Status prepareAllReduce(const pipert::RankContext &, int32_t,
+                                  int32_t, uint8_t *, int64_t) override {
+    return pipert::Status::success();
+  }
+  pipert::Status optStep(const pipert::RankContext &ctx) override {
+    auto *f = reinterpret_cast<float *>(ctx.arena);
+    for (int i = 0; i < 8; ++i)
+      f[ctx.rank * 8 + i] = value(ctx.rank, ctx.step, i);
+    return pipert::Status::success();
+  }
+  pipert::Status afterAllGather(const pipert::RankContext &ctx, int32_t group,
+                                int32_t bucket) override {
+    const auto *f = reinterpret_cast<const float *>(ctx.arena);
+    bool whole = group == 0 && bucket == 5;
+    for (int q = 0; q < 2; ++q)
+      for (int i = 0; i < 8; ++i)
+        whole = whole && f[q * 8 + i] == value(q, ctx.step, i);
+    calls[size_t(ctx.rank)].push_back(whole ? ctx.step : -1);
+    return pipert::Status::success();
+  }
+  static float value(int32_t rank, int64_t step, int i) {
+    return float(rank * 100 + step * 10 + i) + 0.5f;
+  }
+  /// Per rank, the step of each call (-1: the operand was not gathered).
+  std::vector<int64_t> calls[2];
+};
+
+// The executor calls ChunkKernels::afterAllGather once per all-gather, after
+// the transport has brought every member's parts (the cuda target's
+// working copies follow the gathered masters there), and for no other
+// instruction.
+TEST(Executor, AfterAllGatherFollowsEachGatherOnce) {
+  pipert::Manifest m;
+  m.ranks = 2;
+  m.microbatches = 1;
+  m.groups = {{0, 1}};
+  m.rankInfo.resize(2);
+  std::vector<pipert::Stream> streams(2);
+  for (int32_t r = 0; r < 2; ++r) {
+    m.rankInfo[size_t(r)] = {"rank" + std::to_string(r) + ".pstream", 256, 256};
+    pipert::Stream &s = streams[size_t(r)];
+    s.rank = r;
+    s.ranks = 2;
+    s.microbatches = 1;
+    s.arenaBytes = 256;
+    pipert::Instr opt;
+    opt.op = opt.sub = pipert::Opcode::OptStep;
+    s.append(opt, {}, {});
+    pipert::Instr ag;
+    ag.op = ag.sub = pipert::Opcode::AllGather;
+    ag.dtype = pipert::DType::F32;
+    ag.chunk = 0;
+    ag.mb = 5;
+    ag.offset = 0;
+    ag.bytes = 64;
+    s.append(ag, {}, {{0, 0, 32}, {1, 32, 32}});
+    pipert::Instr ar = ag; // an all-reduce calls no hook
+    ar.op = ar.sub = pipert::Opcode::AllReduce;
+    ar.mb = 6;
+    ar.offset = 128;
+    s.append(ar, {}, {});
+  }
+  std::unique_ptr<pipert::Executor> exec;
+  pipert::Status st = pipert::Executor::create(m, streams, exec);
+  ASSERT_TRUE(st.ok()) << st.message();
+  GatherKernels kernels;
+  pipert::RunOptions o;
+  o.steps = 3;
+  o.timeout = std::chrono::milliseconds(5000);
+  pipert::RunResult result;
+  st = exec->run(kernels, o, result);
+  ASSERT_TRUE(st.ok()) << st.message();
+  for (int r = 0; r < 2; ++r)
+    EXPECT_EQ(kernels.calls[r], (std::vector<int64_t>{0, 1, 2})) << "rank " << r;
 }
 
 } // namespace
