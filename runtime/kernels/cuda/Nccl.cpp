@@ -188,7 +188,7 @@ private:
 Status NcclTransport::nccl(ncclResult_t r, const std::string &what) const {
   if (r == ncclSuccess)
     return Status::success();
-  return Status::failure(what + ": " + lib->getErrorString(r), me);
+  return Status::failure(what + ": " + ncclFailure(*lib, r), me);
 }
 
 std::string NcclTransport::commName(int32_t c) const {
@@ -458,7 +458,7 @@ std::string NcclTransport::connectAll() {
     if (r == ncclSuccess)
       r = ended;
     if (r != ncclSuccess)
-      why = "connecting the " + commName(c) + ": " + lib->getErrorString(r);
+      why = "connecting the " + commName(c) + ": " + ncclFailure(*lib, r);
     else if ((e = cudaStreamSynchronize(s)) != cudaSuccess)
       why = "connecting the " + commName(c) + ": " + cudaGetErrorString(e);
   }
@@ -798,7 +798,7 @@ void NcclTransport::watch() {
       ncclResult_t r = ncclSuccess;
       if (comm && lib->commGetAsyncError(comm, &r) == ncclSuccess &&
           r != ncclSuccess && r != ncclInProgress)
-        terminate("NCCL reports '" + std::string(lib->getErrorString(r)) +
+        terminate("NCCL reports '" + ncclFailure(*lib, r) +
                   "' on the " +
                   (c < comms.size() ? commName(int32_t(c))
                                     : std::string("world communicator")) +

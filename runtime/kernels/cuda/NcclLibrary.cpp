@@ -52,6 +52,7 @@ const NcclLibrary *loadNccl(std::string &error) {
     need("ncclAllGather", l.allGather);
     need("ncclGroupStart", l.groupStart);
     need("ncclGroupEnd", l.groupEnd);
+    lookUp(h, "ncclGetLastError", l.getLastError); // optional
     if (missing) {
       why = path + " has no " + missing + " (NCCL 2.18 or later is needed)";
       dlclose(h);
@@ -74,6 +75,21 @@ const NcclLibrary *loadNccl(std::string &error) {
     return nullptr;
   }
   return &library;
+}
+
+std::string ncclFailure(const NcclLibrary &lib, ncclResult_t r) {
+  std::string out = lib.getErrorString(r);
+  const char *last = lib.getLastError ? lib.getLastError(nullptr) : nullptr;
+  if (last && *last) {
+    std::string words = last;
+    while (!words.empty() && (words.back() == '\n' || words.back() == ' '))
+      words.pop_back();
+    out += " (" + words + ")";
+    if (words.find("Duplicate GPU") != std::string::npos)
+      out += "; NCCL needs a GPU per rank: start at most as many ranks on a "
+             "machine as it has GPUs";
+  }
+  return out;
 }
 
 } // namespace pipert::cuda

@@ -39,6 +39,10 @@ struct NcclLibrary {
                             ncclComm_t, cudaStream_t);
   ncclResult_t (*groupStart)();
   ncclResult_t (*groupEnd)();
+  /// NCCL's own words on the thread's last error (2.13 and later; null
+  /// where the library lacks it): what getErrorString's category leaves
+  /// out, such as which ranks share a GPU.
+  const char *(*getLastError)(ncclComm_t) = nullptr;
   /// The loaded library's version (e.g. 23007) and path.
   int version = 0;
   std::string path;
@@ -46,6 +50,11 @@ struct NcclLibrary {
 
 /// Loads NCCL once per process; null with why in `error`.
 const NcclLibrary *loadNccl(std::string &error);
+
+/// What a failed NCCL call says: the result's category, NCCL's own last
+/// error message where it has one, and for two ranks on one GPU (which
+/// NCCL refuses) what to do about it.
+std::string ncclFailure(const NcclLibrary &lib, ncclResult_t r);
 
 } // namespace pipert::cuda
 
