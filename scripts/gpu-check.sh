@@ -43,13 +43,15 @@
 #       within 1e-4 of the emulated run over 20 steps, one step under
 #       compute-sanitizer memcheck, and the
 #       S = 1 folder rebuilt there with cmake and ninja, its first steps
-#       bit for bit the prebuilt's; logs and gpu-check.json into OUT
+#       bit for bit the prebuilt's; then, measured and not checked,
+#       cuBLASLt's bias and GELU epilogues against the separate kernels
+#       (pipec-epilogue-bench); logs and gpu-check.json into OUT
 #       (default $OUT, else DIR/out), written as it goes
 # Exit: 0 every check passed, 1 one failed, 3 no GPU, 2 bad usage.
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
@@ -80,6 +82,8 @@ case "$mode" in
   [ -f "$data" ] || { echo "gpu-check: --data $data: no such file" >&2; exit 1; }
   mkdir -p "$dir"
   cp "$bin/pipec-cuda-harness" "$bin/pipec-nccl-check" "$bin/pipec-run" "$dir/"
+  # Measurements beside the checks (not required to prepare).
+  [ -x "$bin/pipec-epilogue-bench" ] && cp "$bin/pipec-epilogue-bench" "$dir/"
   cp "$data" "$dir/data.txt"
   cp "$root/test/e2e/Inputs/compare_metrics.py" "$root/test/e2e/Inputs/compare_safetensors.py" \
      "$root/test/e2e/Inputs/dp_contract.py" "$root/test/e2e/Inputs/check_profile.py" "$dir/"
@@ -525,6 +529,15 @@ PY
     else
       note rebuilt_folder_bitwise null "no cmake/ninja or no time left"
     fi
+  fi
+  # Measured, not a check: cuBLASLt's bias and GELU epilogues against the
+  # separate kernels at GPT-2's forward GEMMs (issue 19 item 2: epilogues
+  # where they measurably pay); null when it could not measure.
+  if [ $rc -ne 3 ] && [ -x "$dir/pipec-epilogue-bench" ] && [ "$(left)" -gt 20 ]; then
+    timeout 30 "$dir/pipec-epilogue-bench" --batch 64 > "$out/epilogues.jsonl" 2>&1
+    code=$?
+    r=$(python3 -c "import json, sys; rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{\"shape')]; print('; '.join('%s: gemm %.3f ms, bias epilogue saves %.3f ms, GELU epilogue saves %.3f ms (out %d ulps)' % (r['shape'], r['gemm_ms'], r['bias_epilogue_saves_ms'], r['gelu_epilogue_saves_ms'], r['gelu_out_max_ulps']) for r in rows))" "$out/epilogues.jsonl" 2>&1)
+    [ $code -eq 0 ] && note epilogues_measured true "$r" || note epilogues_measured null "exit $code: $(tail -c 300 "$out/epilogues.jsonl")"
   fi
   joined=$(IFS=,; echo "${e2e[*]:-}")
   printf '{"commit": "%s", "harness_rc": %d, "gpu": %s, "harness": %s, "e2e": {%s}}\n' \

@@ -12,7 +12,7 @@ if [ ! -f "$data" ]; then
   cat "$root"/models/*.json > "$work/data.txt"; data=$work/data.txt
 fi
 bash "$root/scripts/gpu-check.sh" --prepare "$work/gpu" --bin "$bin" --data "$data" || exit 1
-for f in pipec-cuda-harness pipec-nccl-check pipec-run gpu-check.sh commit data.txt compare_metrics.py \
+for f in pipec-cuda-harness pipec-nccl-check pipec-epilogue-bench pipec-run gpu-check.sh commit data.txt compare_metrics.py \
          dp_contract.py check_profile.py plans.tgz ref-h64/metrics.jsonl \
          ref-bf16/metrics.jsonl ref-f32/metrics.jsonl; do
   [ -e "$work/gpu/$f" ] || { echo "prepare left out $f"; exit 1; }
