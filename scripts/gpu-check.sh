@@ -82,7 +82,7 @@ case "$mode" in
   [ -f "$data" ] || { echo "gpu-check: --data $data: no such file" >&2; exit 1; }
   mkdir -p "$dir"
   cp "$bin/pipec-cuda-harness" "$bin/pipec-nccl-check" "$bin/pipec-run" "$dir/"
-  # Measurements beside the checks (not required to prepare).
+  # A measurement beside the checks (built wherever the harness is).
   [ -x "$bin/pipec-epilogue-bench" ] && cp "$bin/pipec-epilogue-bench" "$dir/"
   cp "$data" "$dir/data.txt"
   cp "$root/test/e2e/Inputs/compare_metrics.py" "$root/test/e2e/Inputs/compare_safetensors.py" \
@@ -233,8 +233,9 @@ case "$mode" in
       [ $? -eq 0 ] && note s1_equals_s4_bitwise true "$r" || note s1_equals_s4_bitwise false "$r"
     fi
     # S = 4 ran under cuda-local (the device moves the messages, ordered
-    # by events); the host moving them instead (--transport local, the
-    # path of the first GPU run) must give the same bits.
+    # by events, and the chunks' functions do not wait for the stream);
+    # the host moving them instead (--transport local, the path of the
+    # first GPU run, every function waiting) must give the same bits.
     if [ -f "$out/s4/metrics.jsonl" ] && [ "$(left)" -gt 30 ]; then
       timeout 30 "$dir/s4/pipec-plan" --plan "$dir/s4" --data "$dir/data.txt" --steps 10 \
         --transport local --log-dir "$out/s4-host" --quiet > "$out/s4-host.log" 2>&1
@@ -537,7 +538,11 @@ PY
     timeout 30 "$dir/pipec-epilogue-bench" --batch 64 > "$out/epilogues.jsonl" 2>&1
     code=$?
     r=$(python3 -c "import json, sys; rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{\"shape')]; print('; '.join('%s: gemm %.3f ms, bias epilogue saves %.3f ms, GELU epilogue saves %.3f ms (out %d ulps)' % (r['shape'], r['gemm_ms'], r['bias_epilogue_saves_ms'], r['gelu_epilogue_saves_ms'], r['gelu_out_max_ulps']) for r in rows))" "$out/epilogues.jsonl" 2>&1)
-    [ $code -eq 0 ] && note epilogues_measured true "$r" || note epilogues_measured null "exit $code: $(tail -c 300 "$out/epilogues.jsonl")"
+    if [ $code -eq 0 ] && [ "$(grep -c '^{"shape' "$out/epilogues.jsonl")" -eq 3 ]; then
+      note epilogues_measured true "$r"
+    else
+      note epilogues_measured null "exit $code: $(tail -c 300 "$out/epilogues.jsonl")"
+    fi
   fi
   joined=$(IFS=,; echo "${e2e[*]:-}")
   printf '{"commit": "%s", "harness_rc": %d, "gpu": %s, "harness": %s, "e2e": {%s}}\n' \

@@ -182,6 +182,16 @@ struct Syntax {
     return "  if (pipert::cpu::Status s = pipert::cuda::call::synchronize(C, "
            "\"" + what + "\");\n      !s.ok())\n    return s;\n";
   }
+  /// The end of a chunk's F, B or W (cuda): the stream synchronized where
+  /// the run asks for it; with the rank's syncs deferred (cuda-local's
+  /// device queues, nccl) the stream keeps the order and the host goes on
+  /// (Calls.h endChunk).
+  std::string endChunk(const std::string &what) const {
+    if (!cuda)
+      return "";
+    return "  if (pipert::cpu::Status s = pipert::cuda::call::endChunk(C, "
+           "\"" + what + "\");\n      !s.ok())\n    return s;\n";
+  }
   /// The call of a kernel.call; an error at the op when it cannot be
   /// printed.
   LogicalResult call(Operation *op, const OpPointers &ptr, std::string &out,
@@ -337,7 +347,7 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
         "((double *)(A + " + std::to_string(rk.lossOffset) + ") + mb)",
         placePtr(ch.lossValue.getType(), ch.loc.lookup(ch.lossValue)),
         cast<ShapedType>(ch.lossValue.getType()).getElementType());
-  os << sx.graphEnd() << sx.sync("chunk " + cs + " F");
+  os << sx.graphEnd() << sx.endChunk("chunk " + cs + " F");
   os << "  return pipert::cpu::Status::success();\n}\n\n";
   os << "pipert::cpu::Status pipec_c" << c
      << "_bwdB(const pipert::KernelContext *ctx, uint8_t *A, uint8_t *const "
@@ -346,13 +356,13 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
      << body[1];
   for (const Copy &cp : ch.forwardCopies[1])
     os << copyStmt(sx, cp);
-  os << sx.graphEnd() << sx.sync("chunk " + cs + " B")
+  os << sx.graphEnd() << sx.endChunk("chunk " + cs + " B")
      << "  return pipert::cpu::Status::success();\n}\n\n";
   os << "pipert::cpu::Status pipec_c" << c
      << "_bwdW(const pipert::KernelContext *ctx, uint8_t *A, uint8_t *const "
         "*R) {\n  (void)ctx; (void)A; (void)R;\n"
      << sx.frame() << sx.graphBegin("chunk " + cs + " W", regions)
-     << body[2] << sx.graphEnd() << sx.sync("chunk " + cs + " W")
+     << body[2] << sx.graphEnd() << sx.endChunk("chunk " + cs + " W")
      << "  return pipert::cpu::Status::success();\n}\n";
   // Text generation (pipec-run --sample) reads the logits F leaves behind
   // (in gpt-tiny a scratch temporary: the fused loss op computes dlogits in

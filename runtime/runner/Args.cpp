@@ -32,7 +32,7 @@ const char *const kUsage =
     "[--resume FILE|DIR] [--checkpoint-dir DIR [--checkpoint-every N] "
     "[--keep K]] [--plan DIR] [--shadow] "
     "[--cores N] [--trace-steps N] [--trace-kernels] [--profile] "
-    "[--cuda-graphs] "
+    "[--cuda-graphs] [--sync-each-function] "
     "[--timeout-ms MS] "
     "[--quiet] "
     "[--transport local|cuda-local|mpi|nccl [--rendezvous R] "
@@ -136,6 +136,8 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       a.profile = true;
     else if (k == "--cuda-graphs")
       a.cudaGraphs = true;
+    else if (k == "--sync-each-function")
+      a.syncEachFunction = true;
     else if (k == "--trace-steps")
       ok = number(a.traceSteps, 1, kMaxTraceSteps);
     else {
@@ -173,6 +175,11 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
     error = "--save-state needs the local transport (one process writes "
             "every rank's moments); with --transport " + a.transport +
             " use --checkpoint-dir, where each process writes its rank's part";
+    return false;
+  }
+  if (a.syncEachFunction && a.transport == "mpi") {
+    error = "--sync-each-function is an option of cuda plans, which do not "
+            "run over mpi (--transport nccl is theirs)";
     return false;
   }
   if (a.cudaGraphs && a.transport == "mpi") {

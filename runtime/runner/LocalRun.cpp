@@ -53,6 +53,9 @@ int runLocal(const Args &a) {
     if (!queues)
       return fail(std::string("--transport cuda-local: ") + target->name +
                   ": " + error);
+    // The device orders the messages: the chunks need not wait.
+    if (!a.syncEachFunction)
+      kernels.deferSyncs();
   }
   // --steps is the total: a resumed run trains what is left of it.
   pipert::RunOptions options = runOptions(a);

@@ -96,6 +96,9 @@ int runNccl(const Args &a) {
       setup, kernels.targetStates()[me], why, sizeof why));
   if (!transport)
     return failHere(std::string("--transport nccl: ") + why);
+  // NCCL's calls are ordered on the device: the chunks need not wait.
+  if (!a.syncEachFunction)
+    kernels.deferSyncs();
 
   // The others may be blocked on this process: its exit closes their
   // connections (their NCCL calls fail, their watchdogs end them) and the

@@ -59,6 +59,18 @@ public:
   /// working copies). "" or what failed, naming the rank.
   /// With `graphs`, each rank captures its generated functions as CUDA
   /// graphs (--cuda-graphs; PlanTarget::enableGraphs).
+  /// Where the transport orders the messages on the device: every rank
+  /// this process holds ends its chunk functions without waiting for its
+  /// stream (PlanTarget::deferSyncs; pipec-plan --sync-each-function
+  /// keeps the waits). After start().
+  void deferSyncs() {
+    if (!code.target || !code.target->deferSyncs)
+      return;
+    for (void *s : states)
+      if (s)
+        code.target->deferSyncs(s);
+  }
+
   std::string start(pipert::Executor &exec, bool graphs = false) {
     const int32_t ranks = exec.manifest().ranks;
     states.assign(size_t(ranks), nullptr);
@@ -108,7 +120,7 @@ public:
     uint8_t *R[pipert::kRegions];
     regions(ctx, chunk, mb, R);
     if (chunk > 0 && code.chunks[chunk - 1].rank == pipelineRank(ctx))
-      if (pipert::Status s = neighbour(R[pipert::kInAct],
+      if (pipert::Status s = neighbour(ctx.rank, R[pipert::kInAct],
                                        region(ctx, chunk - 1, mb,
                                               pipert::kOutAct),
                                        ch.inActBytes);
@@ -134,7 +146,7 @@ public:
     regions(ctx, chunk, mb, R);
     if (chunk + 1 < code.chunkCount &&
         code.chunks[chunk + 1].rank == pipelineRank(ctx))
-      if (pipert::Status s = neighbour(R[pipert::kInGrad],
+      if (pipert::Status s = neighbour(ctx.rank, R[pipert::kInGrad],
                                        region(ctx, chunk + 1, mb,
                                               pipert::kOutGrad),
                                        ch.inGradBytes);
@@ -177,11 +189,21 @@ public:
 
 private:
   /// A same-rank neighbour's outgoing region into this chunk's incoming
-  /// one, through the target's copy where the arena is a device's.
-  pipert::Status neighbour(uint8_t *dst, const uint8_t *src,
+  /// one: on the rank's stream where the target has one (ordered between
+  /// the two chunks without the host waiting), else through the target's
+  /// copy where the arena is a device's.
+  pipert::Status neighbour(int32_t rank, uint8_t *dst, const uint8_t *src,
                            int64_t bytes) const {
-    pipert::Status s = pipert::copyArenaBytes(
-        code.target ? code.target->copy : nullptr, dst, src, bytes);
+    pipert::Status s = pipert::Status::success();
+    if (code.target && code.target->copyInStream && state(rank)) {
+      char error[256] = {0};
+      if (!code.target->copyInStream(state(rank), dst, src, bytes, error,
+                                     sizeof error))
+        s = pipert::Status::failure(error);
+    } else {
+      s = pipert::copyArenaBytes(code.target ? code.target->copy : nullptr,
+                                 dst, src, bytes);
+    }
     return s.ok() ? s
                   : pipert::Status::failure("the same-rank neighbour's " +
                                             std::to_string(bytes) +

@@ -65,11 +65,14 @@ void backOff(std::chrono::milliseconds &pause, Clock::time_point deadline) {
   pause = std::min(pause * 2, std::chrono::milliseconds(1000));
 }
 
+/// Milliseconds to `deadline`, rounded up (a poll with 0 would spin
+/// through the last millisecond).
 int msLeft(Clock::time_point deadline) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - Clock::now())
-                .count();
-  return ms <= 0 ? 0 : int(std::min<int64_t>(ms, 1 << 30));
+  auto left = deadline - Clock::now();
+  if (left <= Clock::duration::zero())
+    return 0;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+  return int(std::min<int64_t>(ms, 1 << 30));
 }
 
 Status parseTcp(const std::string &spec, std::string &host, int32_t &port) {
@@ -213,12 +216,21 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
                            " (another job's? name a free one with "
                            "--rendezvous tcp:HOST:PORT)");
   }
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK) != 0) {
+    std::string why = std::strerror(errno);
+    close(fd);
+    return Status::failure("rendezvous: rank 0's socket: " + why);
+  }
   const std::string ok = "OK " + hex(blob.data(), blob.size()) + "\n";
   std::set<int32_t> served;
   std::string lastRefusal;
   std::vector<Client> clients;
   std::vector<pollfd> fds;
+  // Out of descriptors (accept's EMFILE and kin): no new connection until
+  // one of these many is closed or 100 ms have passed, or the listening
+  // socket, still readable, would wake the loop at once.
+  size_t full = kMaxClients;
+  Clock::time_point retryAccept{};
   auto drop = [&](size_t i) {
     close(clients[i].fd);
     clients[i] = std::move(clients.back());
@@ -253,12 +265,18 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
     Clock::time_point wake = deadline;
     for (size_t i = clients.size(); i-- > 0;) {
       if (clients[i].by <= now) {
+        lastRefusal = "a connection that sent no request within " +
+                      std::to_string(kClientTime.count()) + " s";
         drop(i);
         continue;
       }
       wake = std::min(wake, clients[i].by);
     }
-    fds.assign(1, pollfd{fd, short(clients.size() < kMaxClients ? POLLIN : 0), 0});
+    if (clients.size() < full || now >= retryAccept)
+      full = kMaxClients; // some closed since, or time to try: accept again
+    else
+      wake = std::min(wake, retryAccept);
+    fds.assign(1, pollfd{fd, short(clients.size() < full ? POLLIN : 0), 0});
     for (const Client &c : clients)
       fds.push_back({c.fd, short(c.out.empty() ? POLLIN : POLLOUT), 0});
     int ready = poll(fds.data(), fds.size(), msLeft(wake));
@@ -311,11 +329,21 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
     }
     // Then new connections, as many as are waiting and fit.
     if (fds[0].revents & POLLIN)
-      while (clients.size() < kMaxClients) {
-        int c = accept(fd, nullptr, nullptr);
-        if (c < 0)
-          break; // EAGAIN: none left (or a connection reset before accept)
-        fcntl(c, F_SETFL, fcntl(c, F_GETFL, 0) | O_NONBLOCK);
+      while (clients.size() < full) {
+        int c = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+          if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+            continue; // that one is gone; others may wait
+          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+              errno == ENOMEM) {
+            lastRefusal = std::string("accept: ") + std::strerror(errno) +
+                          " with " + std::to_string(clients.size()) +
+                          " connections open";
+            full = clients.size();
+            retryAccept = Clock::now() + std::chrono::milliseconds(100);
+          }
+          break; // EAGAIN: none left
+        }
         Client client;
         client.fd = c;
         client.by = std::min(deadline, Clock::now() + kClientTime);

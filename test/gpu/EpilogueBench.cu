@@ -4,7 +4,7 @@
 // bias always, GELU only if it beats the separate kernel on the card. This
 // measures both at GPT-2 124M's forward shapes (T = 1024, B micro-batch
 // rows of 1024 tokens; the fused qkv, the MLP's up and down projections),
-// with CUDA events, the median of 20 runs after 3 warm-ups:
+// with CUDA events, the median of 20 samples of 5 runs after 3 warm-ups:
 //
 //   gemm            Y = X W alone (the floor of the rest)
 //   bias_epilogue   Y = X W + b in the GEMM (what matmul_bias_forward does)
@@ -48,7 +48,9 @@ using harness::fail;
     }                                                                          \
   } while (0)
 
-/// The median time in milliseconds of `run` on the default stream.
+/// The median time in milliseconds of `run` on the default stream: 20
+/// samples of 5 runs back to back (the launch latency hidden behind the
+/// runs before), after 3 warm-ups (cuBLASLt plans a shape on first use).
 template <typename F> double medianMs(F run) {
   cudaEvent_t a, b;
   CHECK(cudaEventCreate(&a));
@@ -58,12 +60,13 @@ template <typename F> double medianMs(F run) {
   std::vector<float> ms;
   for (int i = 0; i < 20; ++i) {
     CHECK(cudaEventRecord(a));
-    run();
+    for (int r = 0; r < 5; ++r)
+      run();
     CHECK(cudaEventRecord(b));
     CHECK(cudaEventSynchronize(b));
     float t = 0;
     CHECK(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(t);
+    ms.push_back(t / 5);
   }
   CHECK(cudaEventDestroy(a));
   CHECK(cudaEventDestroy(b));
@@ -147,14 +150,11 @@ struct GeluEpilogue {
   }
 };
 
-/// Random bf16 values of about `scale`.
+/// Random bf16 values in [-scale, scale] (Harness.h: the bits of each
+/// rounded float, not its integer value).
 std::vector<bf16> randomBf16(size_t n, float scale, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> d(-scale, scale);
-  std::vector<bf16> h(n);
-  for (bf16 &v : h)
-    v = harness::fromFloat(d(rng));
-  return h;
+  return harness::randomBf16(rng, n, scale);
 }
 
 void measure(const char *name, int64_t m, int64_t k, int64_t n,

@@ -117,6 +117,18 @@ struct PlanTarget {
   /// `state` captures each generated function's launches once and replays
   /// them as one graph (runtime/kernels/cuda/GraphReplay.h).
   void (*enableGraphs)(void *state) = nullptr;
+  /// Where the transport orders the messages on the device (cuda-local's
+  /// queues, nccl): the rank whose state is `state` ends its chunks' F, B
+  /// and W without waiting for its stream (call::endChunk); its optimizer
+  /// functions still synchronize.
+  void (*deferSyncs)(void *state) = nullptr;
+  /// `bytes` from `src` to `dst` in the arena of the rank whose state is
+  /// `state`, on its compute stream, after what it launched before and
+  /// before what it launches next, the host not waiting (the same-rank
+  /// hand-over between chunks); false with why in `error`. Null: `copy`.
+  bool (*copyInStream)(void *state, void *dst, const void *src,
+                       int64_t bytes, char *error,
+                       int64_t errorBytes) = nullptr;
 };
 
 /// The whole plan.

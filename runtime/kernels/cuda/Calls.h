@@ -106,6 +106,11 @@ struct Context {
   /// partials (ColumnSums.cuh), the embedding gradient's sort
   /// (EmbeddingBackward.cu), the sum of squares' chunks (Optimizer.cuh).
   Workspace workspace;
+  /// The chunks' F, B and W leave the stream running (endChunk): set by
+  /// PlanTarget::deferSyncs where the transport orders the messages on
+  /// the device (cuda-local's queues, nccl); the optimizer's functions
+  /// still end synchronized, so the host reads finished work.
+  bool deferSync = false;
 };
 
 /// Times the enclosing kernel call of the generated code on the rank's
@@ -188,6 +193,23 @@ inline Status synchronize(const Context &c, const char *what) {
   if (c.events && pipert::threadKernelTimes)
     if (Status st = c.events->harvest(*pipert::threadKernelTimes); !st.ok())
       return Status::failure(std::string(what) + ": " + st.message());
+  return Status::success();
+}
+/// The end of a chunk's F, B or W. With the rank's syncs deferred the
+/// stream keeps their order and the host goes on to the next instruction
+/// (the transport orders messages by events; the same-rank hand-over is a
+/// copy on the stream; the optimizer's functions synchronize, and host
+/// code reads the arena only after them): a launch's error shows here, a
+/// fault while running at the next synchronize, named by that function
+/// (pipec-plan --sync-each-function names the chunk). Otherwise, and
+/// while kernels are timed (their events are read at a synchronize), the
+/// stream is synchronized.
+inline Status endChunk(const Context &c, const char *what) {
+  if (!c.deferSync || (c.events && pipert::threadKernelTimes))
+    return synchronize(c, what);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess)
+    return Status::failure(std::string(what) + ": " + cudaGetErrorString(e));
   return Status::success();
 }
 /// pipec compile --debug-perturb-vjp on the cuda target: `n` values (bf16

@@ -127,6 +127,31 @@ void *allocateArena(int32_t rank, int64_t bytes, char *error,
 
 void freeArena(void *arena) { cudaFree(arena); }
 
+void deferSyncs(void *state) {
+  auto *s = static_cast<RankState *>(static_cast<call::Context *>(state));
+  if (s)
+    s->deferSync = true;
+}
+
+// The same-rank hand-over (PlanTarget::copyInStream): on the rank's
+// compute stream, so it follows the chunk that wrote the source and
+// precedes the one that reads the copy, whether or not their functions
+// synchronized.
+bool copyInStream(void *state, void *dst, const void *src, int64_t bytes,
+                  char *error, int64_t errorBytes) {
+  const auto *c = static_cast<const call::Context *>(state);
+  cudaError_t e = cudaSetDevice(c->device);
+  if (e == cudaSuccess)
+    e = cudaMemcpyAsync(dst, src, size_t(bytes), cudaMemcpyDeviceToDevice,
+                        c->stream);
+  if (e == cudaSuccess)
+    return true;
+  setError(error, errorBytes,
+           std::string("cudaMemcpyAsync on the rank's stream: ") +
+               cudaGetErrorString(e));
+  return false;
+}
+
 void enableGraphs(void *state) {
   auto *s = static_cast<RankState *>(static_cast<call::Context *>(state));
   if (s)
@@ -160,7 +185,7 @@ bool copy(void *dst, const void *src, int64_t bytes, char *error,
 pipecrun::PlanTarget planTarget() {
   return {createRank, destroyRank,  allocateArena, freeArena,
           copy,       "cuda",       createQueues,  pinDevice,
-          createNccl, enableGraphs};
+          createNccl, enableGraphs, deferSyncs,    copyInStream};
 }
 
 } // namespace pipert::cuda

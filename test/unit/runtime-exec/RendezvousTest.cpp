@@ -238,11 +238,14 @@ TEST(Rendezvous, SilentConnectionsDelayNoOneAmongManyRanks) {
   std::vector<int> silent;
   for (int k = 0; k < 3; ++k)
     silent.push_back(connectWhenListening(port));
+  for (int fd : silent)
+    EXPECT_GE(fd, 0) << "rank 0 never listened";
   // One of them starts a request and never ends it.
   const char partial[] = "PIPEC-RENDEZVOUS 1 ";
-  ASSERT_GT(send(silent[1], partial, sizeof partial - 1, 0), 0);
-  for (int fd : silent)
-    ASSERT_GE(fd, 0) << "rank 0 never listened";
+  if (silent[1] >= 0)
+    EXPECT_GT(send(silent[1], partial, sizeof partial - 1, 0), 0);
+  // Every thread is joined before anything is asserted (a test that
+  // returns with a live std::thread ends the whole binary).
   std::vector<pipert::Status> st(size_t(ranks), pipert::Status::success());
   std::vector<std::vector<uint8_t>> got(static_cast<size_t>(ranks));
   std::vector<std::thread> threads;
@@ -259,7 +262,8 @@ TEST(Rendezvous, SilentConnectionsDelayNoOneAmongManyRanks) {
     t.join();
   rank0.join();
   for (int fd : silent)
-    close(fd);
+    if (fd >= 0)
+      close(fd);
   ASSERT_TRUE(served.ok()) << served.message();
   for (int32_t r = 1; r < ranks; ++r) {
     ASSERT_TRUE(st[size_t(r)].ok()) << "rank " << r << ": " << st[size_t(r)].message();

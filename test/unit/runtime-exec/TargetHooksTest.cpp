@@ -320,3 +320,96 @@ TEST(TargetHooks, SameRankHandOverGoesThroughCopy) {
       << st.message();
   release(arena);
 }
+
+namespace {
+/// What the fake stream-ordered copy and the deferral hook saw.
+struct InStream {
+  std::vector<void *> states; ///< the rank state of each copy
+  int64_t bytes = 0;
+  std::vector<int32_t> deferred; ///< ranks told to defer their syncs
+} inStream;
+bool copyInStream(void *state, void *dst, const void *src, int64_t bytes,
+                  char *, int64_t) {
+  inStream.states.push_back(state);
+  inStream.bytes += bytes;
+  std::memcpy(dst, src, size_t(bytes));
+  return true;
+}
+void deferSyncs(void *state) {
+  inStream.deferred.push_back(*static_cast<int32_t *>(state));
+}
+} // namespace
+
+// Where the target has a stream per rank, the same-rank hand-over goes on
+// it (PlanTarget::copyInStream, with the rank's state: ordered between
+// the two chunks without the host waiting), never through the host-synced
+// copy; deferSyncs reaches every rank the process holds.
+TEST(TargetHooks, SameRankHandOverRidesTheRanksStream) {
+  seen = Seen();
+  crossed = Crossings();
+  inStream = InStream();
+  const int64_t bytes = 96;
+  pipert::Manifest m;
+  m.ranks = 1;
+  m.microbatches = 1;
+  m.rankInfo = {{"rank0.pstream", 1024, 1024}};
+  auto place = [&](int chunk, int region, int64_t offset) {
+    m.buffers.push_back({"c" + std::to_string(chunk) + ".mb0." +
+                             pipert::regionName(region),
+                         0, offset, bytes});
+  };
+  place(0, pipert::kOutAct, 0);
+  place(1, pipert::kInAct, 256);
+  place(1, pipert::kOutGrad, 512);
+  place(0, pipert::kInGrad, 768);
+  pipert::Stream s;
+  s.rank = 0;
+  s.ranks = 1;
+  s.microbatches = 1;
+  s.arenaBytes = 1024;
+  pipert::Instr opt;
+  opt.op = opt.sub = pipert::Opcode::OptStep;
+  s.append(opt, {}, {});
+  pipert::ArenaAllocator alloc{allocate, release, copy};
+  std::unique_ptr<pipert::Executor> exec;
+  pipert::Status st = pipert::Executor::create(m, {s}, exec, -1, &alloc);
+  ASSERT_TRUE(st.ok()) << st.message();
+  pipecrun::ChunkCode chunks[2] = {};
+  for (pipecrun::ChunkCode &c : chunks) {
+    c.fwd = fakeFwd;
+    c.bwdB = c.bwdW = fakeBwd;
+    c.rank = 0;
+    c.inActBytes = c.inGradBytes = bytes;
+  }
+  pipecrun::RankCode ranks[1] = {{nullptr, nullptr, nullptr, nullptr}};
+  pipecrun::PlanTarget target{createRank, destroyRank, allocate, release,
+                              copy, "fake"};
+  target.deferSyncs = deferSyncs;
+  target.copyInStream = copyInStream;
+  pipecrun::PlanCode code{};
+  code.chunks = chunks;
+  code.chunkCount = 2;
+  code.ranks = ranks;
+  code.rankCount = 1;
+  code.batch = code.seq = 1;
+  code.target = &target;
+  pipert::Batcher batcher;
+  pipecrun::PlanKernels kernels(code, m, batcher);
+  ASSERT_EQ(kernels.start(*exec), "");
+  kernels.deferSyncs();
+  EXPECT_EQ(inStream.deferred, std::vector<int32_t>{0});
+  uint8_t *arena = exec->arena(0);
+  for (int i = 0; i < 1024; ++i)
+    arena[i] = uint8_t(i * 5 + 1);
+  const int64_t hostCopies = crossed.calls;
+  pipert::RankContext ctx{0, 0, 0, arena, 1024, &m};
+  ASSERT_TRUE(kernels.fwd(ctx, 1, 0).ok());
+  ASSERT_TRUE(kernels.bwdB(ctx, 0, 0).ok());
+  EXPECT_EQ(inStream.states.size(), 2u);
+  for (void *state : inStream.states)
+    EXPECT_EQ(state, kernels.targetStates()[0]);
+  EXPECT_EQ(inStream.bytes, 2 * bytes);
+  EXPECT_EQ(crossed.calls, hostCopies) << "the hand-over went through copy";
+  EXPECT_EQ(std::memcmp(arena + 256, arena + 0, size_t(bytes)), 0);
+  EXPECT_EQ(std::memcmp(arena + 768, arena + 512, size_t(bytes)), 0);
+}
