@@ -89,7 +89,7 @@ int runLocal(const Args &a) {
   if (!a.saveState.empty() && !saveState(*exec, a.saveState, error))
     return fail(error);
   if (!a.quiet)
-    printSummary(m, result);
+    printSummary(m, result, kernels.deferred());
   if (a.profile)
     if (std::string e = reportProfile(
             profileRows(result, pipecPlanCode.kernelNames,

@@ -69,7 +69,10 @@ public:
     for (void *s : states)
       if (s)
         code.target->deferSyncs(s);
+    deferred_ = true;
   }
+  /// Whether deferSyncs applied (the host's times are then launches).
+  bool deferred() const { return deferred_; }
 
   std::string start(pipert::Executor &exec, bool graphs = false) {
     const int32_t ranks = exec.manifest().ranks;
@@ -245,6 +248,7 @@ private:
   std::vector<std::vector<int32_t>> tokens, targets;
   /// Per rank, the target's state (null on the cpu target).
   std::vector<void *> states;
+  bool deferred_ = false;
 };
 
 

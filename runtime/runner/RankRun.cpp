@@ -19,7 +19,8 @@ namespace pipecrun {
 
 int trainThisRank(const Args &a, pipert::Executor &exec,
                   pipert::ChunkKernels &kernels, pipert::Transport &transport,
-                  int32_t me, const std::function<void(const std::string &)> &fatal) {
+                  int32_t me, const std::function<void(const std::string &)> &fatal,
+                  bool deferred) {
   const auto timeout = std::chrono::milliseconds(a.timeoutMs);
   pipert::RunOptions opt = runOptions(a);
   opt.transport = &transport;
@@ -74,7 +75,7 @@ int trainThisRank(const Args &a, pipert::Executor &exec,
   if (me == 0 && !a.saveHf.empty() && !writeHfConfig(a, error))
     fatal(error);
   if (me == 0 && !a.quiet)
-    printSummary(exec.manifest(), result);
+    printSummary(exec.manifest(), result, deferred);
   std::fflush(stdout);
   return 0;
 }

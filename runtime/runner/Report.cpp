@@ -8,8 +8,11 @@
 
 namespace pipecrun {
 
-/// The summary after training (the process that reports).
-void printSummary(const pipert::Manifest &m, const pipert::RunResult &result) {
+/// The summary after training (the process that reports). `deferred`: a
+/// cuda plan's chunks did not wait for their streams, so the host's times
+/// are launches and the idle share is not measured.
+void printSummary(const pipert::Manifest &m, const pipert::RunResult &result,
+                  bool deferred) {
   double tokens = 0, seconds = 0;
   for (const pipert::StepRecord &r : result.steps) {
     tokens += double(m.tokensPerMicrobatch) * m.microbatches * m.replicas;
@@ -21,6 +24,11 @@ void printSummary(const pipert::Manifest &m, const pipert::RunResult &result) {
               (long long)result.steps.size(), result.steps.back().loss,
               seconds > 0 ? tokens / seconds : 0.0);
   // The measured counterpart of the schedule's modelled bubble.
+  if (deferred) {
+    std::printf("idle share per rank: not measured (the chunks did not wait "
+                "for their streams; --sync-each-function measures it)\n");
+    return;
+  }
   std::printf("idle share per rank:");
   for (double idle : result.idleShare)
     std::printf(" %.3f", idle);

@@ -137,7 +137,8 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
                     int32_t onlyRank, int32_t processes);
 
 /// The summary after training (the process that reports).
-void printSummary(const pipert::Manifest &m, const pipert::RunResult &result);
+void printSummary(const pipert::Manifest &m, const pipert::RunResult &result,
+                  bool deferred = false);
 /// The executor's options for these arguments.
 pipert::RunOptions runOptions(const Args &a);
 /// --steps is the total: the steps a run that has done `stepsDone` has
@@ -163,11 +164,13 @@ int runMpi(const Args &a);
 /// One rank per process (mpi, nccl), its transport made: trains, writes
 /// the checkpoints and --save, reports on rank 0 (RankRun.cpp); `fatal`
 /// prints an error the other processes may not know of and ends the job
-/// (it does not return). The exit code.
+/// (it does not return); `deferred`: the chunks did not wait for their
+/// streams (printSummary). The exit code.
 int trainThisRank(const Args &a, pipert::Executor &exec,
                   pipert::ChunkKernels &kernels, pipert::Transport &transport,
                   int32_t me,
-                  const std::function<void(const std::string &)> &fatal);
+                  const std::function<void(const std::string &)> &fatal,
+                  bool deferred = false);
 /// This process's rank over the nccl transport (one process per GPU,
 /// started by pipec-run, srun or mpirun; NcclRun.cpp).
 int runNccl(const Args &a);

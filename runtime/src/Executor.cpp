@@ -561,15 +561,21 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       return true;
     };
     // --trace-kernels: the wrappers this thread calls add into the rank's
-    // table on the warm steps (all but the first).
+    // table on the warm steps (all but the first). The traced steps ask
+    // the kernels to finish within their instruction (threadStepTraced),
+    // so that their spans are the kernels' and not their launches'.
     struct KernelClockOff {
-      ~KernelClockOff() { threadKernelTimes = nullptr; }
+      ~KernelClockOff() {
+        threadKernelTimes = nullptr;
+        threadStepTraced = false;
+      }
     } kernelClockOff;
     for (int64_t step = 0; step < steps; ++step) {
       ctx.step = nextStep + step;
       ctx.lr = lrs.at(ctx.step);
       threadKernelTimes =
           opt.traceKernels && step >= 1 ? &rr.kernelTimes : nullptr;
+      threadStepTraced = step < opt.traceSteps;
       if (ckptEvery > 0 || boundaryStops) {
         std::unique_lock<std::mutex> lock(stepMu);
         // A checkpoint's boundary: hold until the monitor has written it.
@@ -754,8 +760,12 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       }
       const int64_t endNs = rr.lastNs = nowNs();
       // The checkpoint after this step reads the arenas: what the transport
-      // moves for this rank lands first.
-      if (ckptEvery > 0 && (ctx.step + 1) % ckptEvery == 0)
+      // moves for this rank lands first. Device arenas are drained every
+      // step: the metric slots are read next, and a rank's device work may
+      // still run when its last function did not wait (a cuda plan's
+      // chunks under cuda-local or nccl); after a function that waited it
+      // costs nothing.
+      if ((ckptEvery > 0 && (ctx.step + 1) % ckptEvery == 0) || copy)
         if (Status f = transport->drain(r); !f.ok()) {
           reportError(f);
           abandon();

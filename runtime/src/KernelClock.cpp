@@ -3,3 +3,4 @@
 #include "pipert/KernelClock.h"
 
 thread_local pipert::KernelTimes *pipert::threadKernelTimes = nullptr;
+thread_local bool pipert::threadStepTraced = false;

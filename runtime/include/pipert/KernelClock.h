@@ -28,6 +28,12 @@ struct KernelTimes {
 /// The calling thread's table while its rank times kernels; null otherwise.
 extern thread_local KernelTimes *threadKernelTimes;
 
+/// Whether the calling thread's rank is in a step the executor traces
+/// (its first --trace-steps): a device's kernels then finish within their
+/// instruction (cuda's endChunk waits), so the trace's spans, busy times
+/// and the calibration pipec-sim takes from them are the kernels' own.
+extern thread_local bool threadStepTraced;
+
 /// Times the enclosing kernel call into the thread's table, if any.
 class KernelScope {
 public:

@@ -25,26 +25,32 @@ class Watchdog {
 public:
   /// An enqueued operation: `handle` is what `finished` asks about (an
   /// event), `peer` the rank it needs (-1: a group), `instr` the stream
-  /// index of the instruction that enqueued it.
+  /// index of the instruction that enqueued it. `start` (when not null)
+  /// is the point its device work begins at (the event recorded on the
+  /// compute stream when it was posted): its clock runs from the first
+  /// look that finds `start` finished, not from the enqueue, since the
+  /// host may enqueue a whole step ahead of the device.
   struct Op {
     bool active = false;
     void *handle = nullptr;
     int32_t peer = -1, group = -1;
     int64_t instr = -1;
     Clock::time_point since{};
+    void *start = nullptr;
   };
 
   /// Ids are in [0, capacity): the transport's choice (stream indices).
   Watchdog(int64_t capacity, std::chrono::milliseconds limit)
       : ops(size_t(capacity)), limit(limit) {}
 
-  /// Starts watching operation `id` (replacing whatever it watched).
+  /// Starts watching operation `id` (replacing whatever it watched); its
+  /// clock from `now`, or from when `start` is first seen finished.
   void track(int64_t id, void *handle, int32_t peer, int32_t group,
-             int64_t instr, Clock::time_point now) {
+             int64_t instr, Clock::time_point now, void *start = nullptr) {
     std::lock_guard<std::mutex> lock(mutex);
     if (id < 0 || size_t(id) >= ops.size())
       return;
-    ops[size_t(id)] = {true, handle, peer, group, instr, now};
+    ops[size_t(id)] = {true, handle, peer, group, instr, now, start};
   }
 
   /// Stops watching `id` (before its event is recorded anew).
@@ -66,6 +72,20 @@ public:
     for (Op &op : ops) {
       if (!op.active)
         continue;
+      if (op.start) {
+        // Not begun on the device yet: the work before it is what waits
+        // (and is watched, if it is an operation).
+        int begun = finished(op.start);
+        if (begun < 0) {
+          out = op;
+          failed = true;
+          return true;
+        }
+        if (begun == 0)
+          continue;
+        op.start = nullptr;
+        op.since = now;
+      }
       int state = finished(op.handle);
       if (state == 1) {
         op.active = false;

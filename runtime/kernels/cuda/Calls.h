@@ -201,11 +201,13 @@ inline Status synchronize(const Context &c, const char *what) {
 /// copy on the stream; the optimizer's functions synchronize, and host
 /// code reads the arena only after them): a launch's error shows here, a
 /// fault while running at the next synchronize, named by that function
-/// (pipec-plan --sync-each-function names the chunk). Otherwise, and
-/// while kernels are timed (their events are read at a synchronize), the
-/// stream is synchronized.
+/// (pipec-plan --sync-each-function names the chunk). Otherwise, in the
+/// steps the executor traces (their spans are the kernels') and while
+/// kernels are timed (their events are read at a synchronize), the stream
+/// is synchronized.
 inline Status endChunk(const Context &c, const char *what) {
-  if (!c.deferSync || (c.events && pipert::threadKernelTimes))
+  if (!c.deferSync || pipert::threadStepTraced ||
+      (c.events && pipert::threadKernelTimes))
     return synchronize(c, what);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess)

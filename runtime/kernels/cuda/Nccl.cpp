@@ -539,7 +539,7 @@ Status NcclTransport::post(int32_t rank, int32_t peer, Channel channel,
   if ((e = cudaEventRecord(r.done, s)) != cudaSuccess)
     return Status::failure(std::string("posting: ") + cudaGetErrorString(e),
                            rank, msg.instr);
-  dog->track(req, r.done, peer, -1, msg.instr, Clock::now());
+  dog->track(req, r.done, peer, -1, msg.instr, Clock::now(), r.posted);
   return Status::success();
 }
 
@@ -639,7 +639,7 @@ Status NcclTransport::collective(int32_t rank, Opcode op, int32_t group,
                                cudaGetErrorString(e),
                            rank, col.instr);
   dog->track(int64_t(requests.size()) + col.instr, col.done, -1, group,
-             col.instr, Clock::now());
+             col.instr, Clock::now(), col.posted);
   return Status::success();
 }
 

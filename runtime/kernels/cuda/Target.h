@@ -14,9 +14,10 @@
 //   copy         how the runtime's host code reaches the arenas (parameter
 //                initialisation, the loss and norm slots, checkpoints, the
 //                local transport's sends and all-reduces): a copy on the
-//                calling thread's stream, synchronized. Every generated function
-//                ends with its stream synchronized, so host code copies
-//                only what the rank's device work has finished;
+//                calling thread's stream, synchronized. Host code copies
+//                only what the rank's device work has finished: its
+//                optimizer's functions end synchronized, and the executor
+//                drains device ranks at the end of each step;
 //   createQueues the cuda-local transport's transfer streams and events
 //                (Queues.cpp): messages between ranks are copied on the
 //                device, ordered by events, without the host waiting.

@@ -51,4 +51,37 @@ TEST(Watchdog, TheOldestUnfinishedOperationPastTheLimitIsNamed) {
   EXPECT_EQ(w.active(), 0);
 }
 
+// The host may enqueue a whole step ahead of the device (a cuda plan's
+// chunks do not wait for their streams): an operation's clock starts when
+// the device reaches it (its start event finishes), not at its enqueue.
+TEST(Watchdog, TheClockStartsWhenTheDeviceReachesTheOperation) {
+  using namespace std::chrono;
+  pipert::Watchdog w(4, milliseconds(1000));
+  auto t0 = pipert::Clock::now();
+  int done = 0, posted = 1;
+  std::map<void *, int> state;
+  auto finished = [&](void *h) { return state[h]; };
+  w.track(2, &done, 1, -1, 9, t0, &posted);
+  pipert::Watchdog::Op op;
+  bool failed = false;
+  // Enqueued long ago, never begun: not overdue.
+  EXPECT_FALSE(w.overdue(finished, t0 + milliseconds(5000), op, failed));
+  // Begun at 5 s: its limit runs from there.
+  state[&posted] = 1;
+  EXPECT_FALSE(w.overdue(finished, t0 + milliseconds(5000), op, failed));
+  EXPECT_FALSE(w.overdue(finished, t0 + milliseconds(5900), op, failed));
+  ASSERT_TRUE(w.overdue(finished, t0 + milliseconds(6100), op, failed));
+  EXPECT_FALSE(failed);
+  EXPECT_EQ(op.peer, 1);
+  EXPECT_EQ(op.instr, 9);
+  // The work before it failed on the device: reported at once.
+  int done2 = 2, posted2 = 3;
+  state[&done] = 1;
+  w.track(3, &done2, 0, -1, 11, t0, &posted2);
+  state[&posted2] = -1;
+  ASSERT_TRUE(w.overdue(finished, t0, op, failed));
+  EXPECT_TRUE(failed);
+  EXPECT_EQ(op.instr, 11);
+}
+
 } // namespace
