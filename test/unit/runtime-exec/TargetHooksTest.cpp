@@ -253,6 +253,40 @@ pipert::cpu::Status fakeBwd(const pipert::KernelContext *, uint8_t *,
   seenRegions = lastR;
   return pipert::cpu::Status::success();
 }
+
+/// Bytes each hand-over moves in the two-chunk plans below.
+constexpr int64_t kHandOver = 96;
+
+/// A one-rank manifest of two chunks on that rank: chunk 0's outgoing
+/// activations at 0 and incoming gradient at 768, chunk 1's incoming
+/// activations at 256 and outgoing gradient at 512, in a 1024-byte arena.
+pipert::Manifest twoChunkManifest() {
+  pipert::Manifest m;
+  m.ranks = 1;
+  m.microbatches = 1;
+  m.rankInfo = {{"rank0.pstream", 1024, 1024}};
+  auto place = [&](int chunk, int region, int64_t offset) {
+    m.buffers.push_back({"c" + std::to_string(chunk) + ".mb0." +
+                             pipert::regionName(region),
+                         0, offset, kHandOver});
+  };
+  place(0, pipert::kOutAct, 0);
+  place(1, pipert::kInAct, 256);
+  place(1, pipert::kOutGrad, 512);
+  place(0, pipert::kInGrad, 768);
+  return m;
+}
+
+/// The two chunks' code: the fakes above, both on rank 0.
+void twoFakeChunks(pipecrun::ChunkCode (&chunks)[2]) {
+  for (pipecrun::ChunkCode &c : chunks) {
+    c = pipecrun::ChunkCode{};
+    c.fwd = fakeFwd;
+    c.bwdB = c.bwdW = fakeBwd;
+    c.rank = 0;
+    c.inActBytes = c.inGradBytes = kHandOver;
+  }
+}
 } // namespace
 
 // Two chunks on one rank (the turn of a V schedule): F of the second reads
@@ -261,29 +295,13 @@ pipert::cpu::Status fakeBwd(const pipert::KernelContext *, uint8_t *,
 TEST(TargetHooks, SameRankHandOverGoesThroughCopy) {
   seen = Seen();
   crossed = Crossings();
-  const int64_t bytes = 96;
-  pipert::Manifest m;
-  m.ranks = 1;
-  m.microbatches = 1;
-  auto place = [&](int chunk, int region, int64_t offset) {
-    m.buffers.push_back({"c" + std::to_string(chunk) + ".mb0." +
-                             pipert::regionName(region),
-                         0, offset, bytes});
-  };
-  place(0, pipert::kOutAct, 0);
-  place(1, pipert::kInAct, 256);
-  place(1, pipert::kOutGrad, 512);
-  place(0, pipert::kInGrad, 768);
+  const int64_t bytes = kHandOver;
+  pipert::Manifest m = twoChunkManifest();
   auto *arena = static_cast<uint8_t *>(allocate(0, 1024, nullptr, 0));
   for (int i = 0; i < 1024; ++i)
     arena[i] = uint8_t(i * 7 + 3);
-  pipecrun::ChunkCode chunks[2] = {};
-  for (pipecrun::ChunkCode &c : chunks) {
-    c.fwd = fakeFwd;
-    c.bwdB = c.bwdW = fakeBwd;
-    c.rank = 0;
-    c.inActBytes = c.inGradBytes = bytes;
-  }
+  pipecrun::ChunkCode chunks[2];
+  twoFakeChunks(chunks);
   pipecrun::PlanTarget target{createRank, destroyRank, allocate, release,
                               copy, "fake"};
   pipecrun::PlanCode code{};
@@ -348,20 +366,8 @@ TEST(TargetHooks, SameRankHandOverRidesTheRanksStream) {
   seen = Seen();
   crossed = Crossings();
   inStream = InStream();
-  const int64_t bytes = 96;
-  pipert::Manifest m;
-  m.ranks = 1;
-  m.microbatches = 1;
-  m.rankInfo = {{"rank0.pstream", 1024, 1024}};
-  auto place = [&](int chunk, int region, int64_t offset) {
-    m.buffers.push_back({"c" + std::to_string(chunk) + ".mb0." +
-                             pipert::regionName(region),
-                         0, offset, bytes});
-  };
-  place(0, pipert::kOutAct, 0);
-  place(1, pipert::kInAct, 256);
-  place(1, pipert::kOutGrad, 512);
-  place(0, pipert::kInGrad, 768);
+  const int64_t bytes = kHandOver;
+  pipert::Manifest m = twoChunkManifest();
   pipert::Stream s;
   s.rank = 0;
   s.ranks = 1;
@@ -374,13 +380,8 @@ TEST(TargetHooks, SameRankHandOverRidesTheRanksStream) {
   std::unique_ptr<pipert::Executor> exec;
   pipert::Status st = pipert::Executor::create(m, {s}, exec, -1, &alloc);
   ASSERT_TRUE(st.ok()) << st.message();
-  pipecrun::ChunkCode chunks[2] = {};
-  for (pipecrun::ChunkCode &c : chunks) {
-    c.fwd = fakeFwd;
-    c.bwdB = c.bwdW = fakeBwd;
-    c.rank = 0;
-    c.inActBytes = c.inGradBytes = bytes;
-  }
+  pipecrun::ChunkCode chunks[2];
+  twoFakeChunks(chunks);
   pipecrun::RankCode ranks[1] = {{nullptr, nullptr, nullptr, nullptr}};
   pipecrun::PlanTarget target{createRank, destroyRank, allocate, release,
                               copy, "fake"};
