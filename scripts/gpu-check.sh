@@ -20,8 +20,9 @@
 #       libraries first, then the kernel harness (every cuda kernel against
 #       its CPU emulation), then the e2e checks: both plans train 50 steps,
 #       S = 1 and S = 4 (under cuda-local) bit for bit, S = 4 with the
-#       host moving the messages (--transport local) the same bits over 10
-#       steps, gpt-tiny with one head of 64 (the tiled tensor-core
+#       host moving the messages (--transport local) and with every chunk
+#       function waiting for its stream (--sync-each-function) the same
+#       bits over 10 steps, gpt-tiny with one head of 64 (the tiled tensor-core
 #       attention) at S = 1 and S = 2 bit for bit over 20 steps and within
 #       1e-3 of its emulated run, S = 1, S = 4, the head-64 plan and
 #       llama-tiny under --cuda-graphs the uncaptured bits over 10 steps,
@@ -51,7 +52,7 @@
 # The device run: bash scripts/gpu-check.sh --prepare build-gpu, then
 # run(command="bash build-gpu/gpu-check.sh --run build-gpu", carry=["build-gpu"]).
 set -uo pipefail
-usage() { sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,53p' "$0" | sed 's/^# \{0,1\}//'; }
 mode=${1:-}; dir=${2:-}
 case "$mode" in -h|--help) usage; exit 0 ;; esac
 [ -n "$mode" ] && [ -n "$dir" ] || { usage >&2; exit 2; }
@@ -249,6 +250,21 @@ case "$mode" in
       fi
     else
       note s4_cuda_local_equals_host_moved null "no S = 4 run or no time left"
+    fi
+    # The same device queues with every chunk function waiting for its
+    # stream (--sync-each-function): the deferred waits alone, isolated.
+    if [ -f "$out/s4-first10.jsonl" ] && [ "$(left)" -gt 30 ]; then
+      timeout 30 "$dir/s4/pipec-plan" --plan "$dir/s4" --data "$dir/data.txt" --steps 10 \
+        --sync-each-function --log-dir "$out/s4-synced" --quiet > "$out/s4-synced.log" 2>&1
+      code=$?
+      if [ $code -eq 0 ]; then
+        r=$(python3 "$dir/compare_metrics.py" "$out/s4-synced/metrics.jsonl" "$out/s4-first10.jsonl" --steps 10)
+        [ $? -eq 0 ] && note s4_deferred_equals_synced true "$r" || note s4_deferred_equals_synced false "$r"
+      else
+        note s4_deferred_equals_synced false "exit $code: $(tail -c 300 "$out/s4-synced.log")"
+      fi
+    else
+      note s4_deferred_equals_synced null "no S = 4 run or no time left"
     fi
     # The tiled attention in training (head size 64, two tiles): S = 1 and
     # S = 2 bit for bit over 20 steps, within 1e-3 of the emulated run.
