@@ -137,6 +137,17 @@ struct Syntax {
            dst + ", " + src + ", " + std::to_string(n) +
            ");\n      !s.ok())\n    return s;\n";
   }
+  /// `n` bytes of a host input (tokens, targets, the loss scale, the
+  /// step) to `dst` in the arena; on cuda through the rank's pinned slots
+  /// (Calls.h copyHostInput), so the host does not wait for the stream.
+  std::string hostInput(const std::string &dst, const std::string &src,
+                        int64_t n) const {
+    if (!cuda)
+      return copy(dst, src, n);
+    return "  if (pipert::cpu::Status s = pipert::cuda::call::copyHostInput(C, " +
+           dst + ", " + src + ", " + std::to_string(n) +
+           ");\n      !s.ok())\n    return s;\n";
+  }
   /// The loss slot's double at `dst` (the arena) from the loss value at
   /// `src` of element type `element` (f32 or f64).
   std::string storeLoss(const std::string &dst, const std::string &src,
@@ -326,11 +337,11 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
     std::string dst = "R[" + std::to_string(kData) + "] + " +
                       std::to_string(in.offset);
     if (in.kind == HostInput::LossScale)
-      os << sx.copy(dst, "&lossScale", 8);
+      os << sx.hostInput(dst, "&lossScale", 8);
     else
-      os << sx.copy(dst,
-                        in.kind == HostInput::Tokens ? "tokens" : "targets",
-                        in.bytes);
+      os << sx.hostInput(dst,
+                         in.kind == HostInput::Tokens ? "tokens" : "targets",
+                         in.bytes);
   }
   // The regions' pointers and mb (the loss slot) name a graph.
   const std::string regions =
@@ -630,7 +641,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
              std::to_string(rk.scalarsOffset + 8 * scalarSlots++) + "))";
     };
     if (sx.cuda) {
-      opt += sx.copy(scalarSlot("int64_t"), "&step", 8);
+      opt += sx.hostInput(scalarSlot("int64_t"), "&step", 8);
       opt += sx.graphBegin("rank " + std::to_string(r) + " optimizer", "A");
       if (optimizer.getNumArguments() > 0)
         where[optimizer.getArgument(0)] =

@@ -20,6 +20,7 @@
 #include "kernels/cpu/Status.h"
 #include "kernels/cuda/Gemm.h"
 #include "kernels/cuda/GraphReplay.h"
+#include "kernels/cuda/HostInputs.h"
 #include "kernels/cuda/KernelEvents.h"
 #include "kernels/cuda/Kernels.h"
 #include "pipert/ZeroShard.h"
@@ -106,6 +107,9 @@ struct Context {
   /// partials (ColumnSums.cuh), the embedding gradient's sort
   /// (EmbeddingBackward.cu), the sum of squares' chunks (Optimizer.cuh).
   Workspace workspace;
+  /// The rank's pinned slots for the host's inputs (copyHostInput); null:
+  /// copied from the source.
+  HostInputs *inputs = nullptr;
   /// The chunks' F, B and W leave the stream running (endChunk): set by
   /// PlanTarget::deferSyncs where the transport orders the messages on
   /// the device (cuda-local's queues, nccl); the optimizer's functions
@@ -176,6 +180,16 @@ inline Status copyBytes(const Context &c, void *dst, const void *src,
   return check(cudaMemcpyAsync(dst, src, size_t(n), cudaMemcpyDefault,
                                c.stream),
                "copy");
+}
+/// n bytes of a host input (the micro-batch's tokens, targets and loss
+/// scale; the step) to dst in the arena, on the rank's stream, through the
+/// rank's pinned slots (HostInputs.h): the source may be rewritten at
+/// once, and the host does not wait for the stream.
+inline Status copyHostInput(const Context &c, void *dst, const void *src,
+                            int64_t n) {
+  if (!c.inputs)
+    return copyBytes(c, dst, src, n);
+  return check(c.inputs->copy(dst, src, n, c.stream), "host input");
 }
 /// n zero bytes at dst in the arena, on the rank's stream.
 inline Status zeroBytes(const Context &c, void *dst, int64_t n) {

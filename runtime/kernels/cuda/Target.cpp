@@ -21,6 +21,7 @@ struct RankState : call::Context {
   call::RopeTables ropeTables;
   KernelEvents kernelEvents;
   GraphCache graphCache;
+  HostInputs hostInputs; ///< destroyed first: it waits for its copies
 };
 
 void setError(char *error, int64_t bytes, const std::string &text) {
@@ -99,6 +100,7 @@ void *createRank(int32_t rank, char *error, int64_t errorBytes) {
   s->workspace = {s->workspaceMemory, kGemmWorkspaceBytes};
   s->rope = &s->ropeTables;
   s->events = &s->kernelEvents;
+  s->inputs = &s->hostInputs;
   return static_cast<call::Context *>(s);
 }
 
