@@ -141,12 +141,12 @@ struct Syntax {
   /// step) to `dst` in the arena; on cuda through the rank's pinned slots
   /// (Calls.h copyHostInput), so the host does not wait for the stream.
   std::string hostInput(const std::string &dst, const std::string &src,
-                        int64_t n) const {
+                        int64_t n, const std::string &what) const {
     if (!cuda)
       return copy(dst, src, n);
     return "  if (pipert::cpu::Status s = pipert::cuda::call::copyHostInput(C, " +
-           dst + ", " + src + ", " + std::to_string(n) +
-           ");\n      !s.ok())\n    return s;\n";
+           dst + ", " + src + ", " + std::to_string(n) + ", \"" + what +
+           "\");\n      !s.ok())\n    return s;\n";
   }
   /// The loss slot's double at `dst` (the arena) from the loss value at
   /// `src` of element type `element` (f32 or f64).
@@ -336,12 +336,13 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
   for (const HostInput &in : ch.hostInputs) {
     std::string dst = "R[" + std::to_string(kData) + "] + " +
                       std::to_string(in.offset);
+    const std::string what = "chunk " + std::to_string(c) + " F's ";
     if (in.kind == HostInput::LossScale)
-      os << sx.hostInput(dst, "&lossScale", 8);
+      os << sx.hostInput(dst, "&lossScale", 8, what + "loss scale");
+    else if (in.kind == HostInput::Tokens)
+      os << sx.hostInput(dst, "tokens", in.bytes, what + "tokens");
     else
-      os << sx.hostInput(dst,
-                         in.kind == HostInput::Tokens ? "tokens" : "targets",
-                         in.bytes);
+      os << sx.hostInput(dst, "targets", in.bytes, what + "targets");
   }
   // The regions' pointers and mb (the loss slot) name a graph.
   const std::string regions =
@@ -641,7 +642,8 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
              std::to_string(rk.scalarsOffset + 8 * scalarSlots++) + "))";
     };
     if (sx.cuda) {
-      opt += sx.hostInput(scalarSlot("int64_t"), "&step", 8);
+      opt += sx.hostInput(scalarSlot("int64_t"), "&step", 8,
+                          "rank " + std::to_string(r) + " optimizer's step");
       opt += sx.graphBegin("rank " + std::to_string(r) + " optimizer", "A");
       if (optimizer.getNumArguments() > 0)
         where[optimizer.getArgument(0)] =

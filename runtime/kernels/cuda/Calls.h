@@ -185,11 +185,15 @@ inline Status copyBytes(const Context &c, void *dst, const void *src,
 /// scale; the step) to dst in the arena, on the rank's stream, through the
 /// rank's pinned slots (HostInputs.h): the source may be rewritten at
 /// once, and the host does not wait for the stream.
+/// `what` names the function and input for a failure (which may also be
+/// an earlier kernel's fault, seen here first when chunks do not wait).
 inline Status copyHostInput(const Context &c, void *dst, const void *src,
-                            int64_t n) {
+                            int64_t n, const char *what) {
   if (!c.inputs)
-    return copyBytes(c, dst, src, n);
-  return check(c.inputs->copy(dst, src, n, c.stream), "host input");
+    return check(cudaMemcpyAsync(dst, src, size_t(n), cudaMemcpyDefault,
+                                 c.stream),
+                 what);
+  return check(c.inputs->copy(dst, src, n, c.stream), what);
 }
 /// n zero bytes at dst in the arena, on the rank's stream.
 inline Status zeroBytes(const Context &c, void *dst, int64_t n) {

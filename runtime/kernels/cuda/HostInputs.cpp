@@ -3,25 +3,68 @@
 #include "kernels/cuda/HostInputs.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace pipert::cuda {
 
-HostInputs::~HostInputs() {
+HostInputs::~HostInputs() { release(); }
+
+void HostInputs::release() {
   for (Slot &s : slots) {
     if (s.free) {
       cudaEventSynchronize(s.free);
       cudaEventDestroy(s.free);
+      s.free = nullptr;
     }
     if (s.pinned)
       cudaFreeHost(s.pinned);
+    s.pinned = nullptr;
+    s.inFlight = false;
   }
+  capacity = 0;
+}
+
+cudaError_t HostInputs::grow(int64_t n) {
+  // Every slot at once, after their copies: the first input (a rank's
+  // tokens, at its first F) sizes the ring, so nothing is allocated (a
+  // device-wide wait) once steps are running, nor while another rank's
+  // function is being captured.
+  const int64_t bytes = std::max<int64_t>(n, 4096);
+  release();
+  for (Slot &s : slots) {
+    if (cudaMallocHost(&s.pinned, size_t(bytes)) != cudaSuccess) {
+      cudaGetLastError();
+      s.pinned = nullptr;
+      release();
+      unpinned = true;
+      std::fprintf(stderr,
+                   "pipec: no pinned host memory for a rank's inputs (%lld "
+                   "bytes a slot); they are copied from pageable memory, "
+                   "which may wait for the device\n",
+                   (long long)bytes);
+      return cudaSuccess;
+    }
+    if (cudaError_t e = cudaEventCreateWithFlags(&s.free,
+                                                 cudaEventDisableTiming);
+        e != cudaSuccess)
+      return e;
+  }
+  capacity = bytes;
+  return cudaSuccess;
 }
 
 cudaError_t HostInputs::copy(void *dst, const void *src, int64_t n,
                              cudaStream_t stream) {
   if (n <= 0)
     return cudaSuccess;
+  if (!unpinned && n > capacity)
+    if (cudaError_t e = grow(n); e != cudaSuccess)
+      return e;
+  if (unpinned)
+    // From the source, which the driver stages before it returns.
+    return cudaMemcpyAsync(dst, src, size_t(n), cudaMemcpyHostToDevice,
+                           stream);
   Slot &s = slots[next];
   next = (next + 1) % kSlots;
   // The slot's previous copy has read it (at once unless the host is a
@@ -31,34 +74,17 @@ cudaError_t HostInputs::copy(void *dst, const void *src, int64_t n,
       return e;
     s.inFlight = false;
   }
-  if (!s.free)
-    if (cudaError_t e = cudaEventCreateWithFlags(&s.free,
-                                                 cudaEventDisableTiming);
-        e != cudaSuccess)
-      return e;
-  if (s.capacity < n) {
-    if (s.pinned)
-      cudaFreeHost(s.pinned);
-    s.pinned = nullptr;
-    s.capacity = 0;
-    const int64_t bytes = std::max<int64_t>(n, 4096);
-    if (cudaMallocHost(&s.pinned, size_t(bytes)) != cudaSuccess) {
-      // No pinned memory: from the source, which the driver stages before
-      // it returns.
-      cudaGetLastError();
-      s.pinned = nullptr;
-      return cudaMemcpyAsync(dst, src, size_t(n), cudaMemcpyHostToDevice,
-                             stream);
-    }
-    s.capacity = bytes;
-  }
   std::memcpy(s.pinned, src, size_t(n));
   if (cudaError_t e = cudaMemcpyAsync(dst, s.pinned, size_t(n),
                                       cudaMemcpyHostToDevice, stream);
       e != cudaSuccess)
     return e;
-  if (cudaError_t e = cudaEventRecord(s.free, stream); e != cudaSuccess)
+  if (cudaError_t e = cudaEventRecord(s.free, stream); e != cudaSuccess) {
+    // No event behind the copy: wait for it here, so that the slot is
+    // never rewritten under it.
+    cudaStreamSynchronize(stream);
     return e;
+  }
   s.inFlight = true;
   return cudaSuccess;
 }

@@ -10,9 +10,10 @@
 // into the next slot on the host, the slot is copied to the arena on the
 // stream, and an event after that copy says when the slot may be written
 // again (the host waits for it only when it is a whole ring ahead).
-// Slots grow to the largest input they carry, so after the first step
-// nothing is allocated; where pinned memory cannot be had the copy is
-// made from the source directly, as before.
+// The ring is sized by the largest input, all slots at once (in practice
+// at the rank's first F, by its tokens), so nothing is allocated once
+// steps run; where pinned memory cannot be had the inputs are copied from
+// their sources (said once on stderr).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_KERNELS_CUDA_HOSTINPUTS_H
@@ -42,12 +43,17 @@ public:
 private:
   struct Slot {
     void *pinned = nullptr;
-    int64_t capacity = 0;
     cudaEvent_t free = nullptr; ///< recorded after the slot's last copy
     bool inFlight = false;
   };
+  /// Every slot of at least `n` bytes (after their copies).
+  cudaError_t grow(int64_t n);
+  /// Waits for the slots' copies and frees them.
+  void release();
   Slot slots[kSlots];
   int next = 0;
+  int64_t capacity = 0; ///< bytes of every slot
+  bool unpinned = false; ///< pinned memory failed: copies from the source
 };
 
 } // namespace pipert::cuda

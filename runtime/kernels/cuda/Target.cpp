@@ -21,7 +21,7 @@ struct RankState : call::Context {
   call::RopeTables ropeTables;
   KernelEvents kernelEvents;
   GraphCache graphCache;
-  HostInputs hostInputs; ///< destroyed first: it waits for its copies
+  HostInputs hostInputs; ///< waits for its copies when destroyed
 };
 
 void setError(char *error, int64_t bytes, const std::string &text) {
