@@ -19,6 +19,7 @@
 #include "runtime/runner/Help.h"
 #include "tools/pipec-run/NcclLayout.h"
 #include "tools/pipec-run/ProcessGroup.h"
+#include "tools/pipec-run/VisibleGpus.h"
 
 #include "pipert/InputFile.h"
 #include "pipert/StopSignal.h"
@@ -148,6 +149,16 @@ int main(int argc, char **argv) {
     int64_t ranks = 0;
     if (!ranksOfPlan(ranks))
       return 1;
+    // NCCL needs a GPU per rank; it would say so only after every process
+    // started and met.
+    std::string from;
+    if (int gpus = pipecrun::visibleGpus(from); gpus >= 0 && ranks > gpus)
+      return fail("--transport nccl: the plan has " + std::to_string(ranks) +
+                  " ranks but this machine shows " + std::to_string(gpus) +
+                  " GPU" + (gpus == 1 ? "" : "s") + " (" + from +
+                  "); NCCL needs a GPU per rank: run it across machines "
+                  "(srun or mpirun, docs/NCCL.md), or on this one with "
+                  "--transport cuda-local");
     std::string error;
     int code = pipecrun::runProcessGroup(exe, args, int32_t(ranks), error);
     return error.empty() ? code : fail(error);
