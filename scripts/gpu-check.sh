@@ -219,6 +219,18 @@ case "$mode" in
   gpu=$(grep -m1 '"gpu"' "$out/harness.jsonl")
   e2e=()   # "name": true|false entries
   note() { e2e+=("\"$1\": $2"); echo "gpu-check: $1: $2${3:+ ($3)}"; }
+  # A run that exited CODE (its output in LOG): NAME true when its metrics
+  # agree by compare_metrics.py ARGS..., else false saying why.
+  note_run() {
+    local name=$1 code=$2 log=$3 r
+    shift 3
+    if [ "$code" -ne 0 ]; then
+      note "$name" false "exit $code: $(tail -c 300 "$log")"
+      return
+    fi
+    r=$(python3 "$dir/compare_metrics.py" "$@")
+    [ $? -eq 0 ] && note "$name" true "$r" || note "$name" false "$r"
+  }
   if [ $rc -ne 3 ] && [ -d "$dir/s1" ]; then
     # The two plans, 50 steps each; S = 1 against S = 4 bit for bit, and
     # against the emulated reference within 1e-3 per step's loss.
@@ -242,12 +254,7 @@ case "$mode" in
         --transport local --log-dir "$out/s4-host" --quiet > "$out/s4-host.log" 2>&1
       code=$?
       head -10 "$out/s4/metrics.jsonl" > "$out/s4-first10.jsonl"
-      if [ $code -eq 0 ]; then
-        r=$(python3 "$dir/compare_metrics.py" "$out/s4-host/metrics.jsonl" "$out/s4-first10.jsonl" --steps 10)
-        [ $? -eq 0 ] && note s4_cuda_local_equals_host_moved true "$r" || note s4_cuda_local_equals_host_moved false "$r"
-      else
-        note s4_cuda_local_equals_host_moved false "exit $code: $(tail -c 300 "$out/s4-host.log")"
-      fi
+      note_run s4_cuda_local_equals_host_moved $code "$out/s4-host.log" "$out/s4-host/metrics.jsonl" "$out/s4-first10.jsonl" --steps 10
     else
       note s4_cuda_local_equals_host_moved null "no S = 4 run or no time left"
     fi
@@ -257,12 +264,7 @@ case "$mode" in
       timeout 30 "$dir/s4/pipec-plan" --plan "$dir/s4" --data "$dir/data.txt" --steps 10 \
         --sync-each-function --log-dir "$out/s4-synced" --quiet > "$out/s4-synced.log" 2>&1
       code=$?
-      if [ $code -eq 0 ]; then
-        r=$(python3 "$dir/compare_metrics.py" "$out/s4-synced/metrics.jsonl" "$out/s4-first10.jsonl" --steps 10)
-        [ $? -eq 0 ] && note s4_deferred_equals_synced true "$r" || note s4_deferred_equals_synced false "$r"
-      else
-        note s4_deferred_equals_synced false "exit $code: $(tail -c 300 "$out/s4-synced.log")"
-      fi
+      note_run s4_deferred_equals_synced $code "$out/s4-synced.log" "$out/s4-synced/metrics.jsonl" "$out/s4-first10.jsonl" --steps 10
     else
       note s4_deferred_equals_synced null "no S = 4 run or no time left"
     fi
@@ -349,12 +351,7 @@ case "$mode" in
         --transport nccl --watchdog-ms 10000 --log-dir "$out/s1-nccl" --quiet > "$out/s1-nccl.log" 2>&1
       code=$?
       head -10 "$out/s1/metrics.jsonl" > "$out/s1-first10.jsonl"
-      if [ $code -eq 0 ]; then
-        r=$(python3 "$dir/compare_metrics.py" "$out/s1-nccl/metrics.jsonl" "$out/s1-first10.jsonl" --steps 10)
-        [ $? -eq 0 ] && note s1_nccl_equals_cuda_local true "$r" || note s1_nccl_equals_cuda_local false "$r"
-      else
-        note s1_nccl_equals_cuda_local false "exit $code: $(tail -c 300 "$out/s1-nccl.log")"
-      fi
+      note_run s1_nccl_equals_cuda_local $code "$out/s1-nccl.log" "$out/s1-nccl/metrics.jsonl" "$out/s1-first10.jsonl" --steps 10
     else
       note s1_nccl_equals_cuda_local null "no S = 1 run or no time left"
     fi
@@ -420,12 +417,7 @@ case "$mode" in
       timeout 40 "$dir/pipec-run" "$dir/s2" --data "$dir/data.txt" --steps 10 --transport nccl \
         --watchdog-ms 10000 --log-dir "$out/s2-nccl" --quiet > "$out/s2-nccl.log" 2>&1
       code=$?
-      if [ $code -eq 0 ]; then
-        r=$(python3 "$dir/compare_metrics.py" "$out/s2-nccl/metrics.jsonl" "$out/s2-local/metrics.jsonl" --steps 10)
-        [ $? -eq 0 ] && note s2_nccl_two_gpus_equals_cuda_local true "$r" || note s2_nccl_two_gpus_equals_cuda_local false "$r"
-      else
-        note s2_nccl_two_gpus_equals_cuda_local false "exit $code: $(tail -c 300 "$out/s2-nccl.log")"
-      fi
+      note_run s2_nccl_two_gpus_equals_cuda_local $code "$out/s2-nccl.log" "$out/s2-nccl/metrics.jsonl" "$out/s2-local/metrics.jsonl" --steps 10
     else
       note s2_nccl_two_gpus_equals_cuda_local null "${gpus:-0} GPU(s): NCCL needs a GPU per rank"
     fi
@@ -512,12 +504,7 @@ PY
       timeout 30 "$dir/v131/pipec-plan" --plan "$dir/v131" --data "$dir/data.txt" --steps 20 \
         --log-dir "$out/v131" --quiet > "$out/v131.log" 2>&1
       code=$?
-      if [ $code -eq 0 ]; then
-        r=$(python3 "$dir/compare_metrics.py" "$out/v131/metrics.jsonl" "$dir/ref-v131/metrics.jsonl" --fields loss --rtol 1e-4 --steps 20)
-        [ $? -eq 0 ] && note padded_vocab_within_1e-4_of_emulated true "$r" || note padded_vocab_within_1e-4_of_emulated false "$r"
-      else
-        note padded_vocab_within_1e-4_of_emulated false "exit $code: $(tail -c 300 "$out/v131.log")"
-      fi
+      note_run padded_vocab_within_1e-4_of_emulated $code "$out/v131.log" "$out/v131/metrics.jsonl" "$dir/ref-v131/metrics.jsonl" --fields loss --rtol 1e-4 --steps 20
     else
       note padded_vocab_within_1e-4_of_emulated null "no v131 plan or no time left"
     fi

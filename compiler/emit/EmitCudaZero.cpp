@@ -11,19 +11,28 @@ namespace {
 
 std::string str(int64_t x) { return std::to_string(x); }
 
-/// `pipert::zeroShard(...)` of parameter p for the replica `replica`.
-std::string shardOf(const PlanLayout &L, int p, const std::string &replica) {
-  return "pipert::zeroShard(" + str(L.params[size_t(p)].elements) + ", " +
-         str(L.zeroKey[size_t(p)]) + ", " + replica + ", " +
-         str(L.replicas) + ")";
-}
-
 /// A comma-separated list of f(i) for i < n.
 template <typename F> std::string joined(size_t n, F f) {
   std::string s;
   for (size_t i = 0; i < n; ++i)
     s += (i ? ", " : "") + f(i);
   return s;
+}
+
+/// `const pipert::ShardRange zeroPart[] = {...};`: the running replica's
+/// part (pipert::zeroShard) of each of `params`, in order.
+std::string zeroPartsOf(const PlanLayout &L, llvm::ArrayRef<int> params) {
+  const std::string replica = cudaZeroReplica(L);
+  return "const pipert::ShardRange zeroPart[] = {" +
+         joined(params.size(),
+                [&](size_t i) {
+                  const int p = params[i];
+                  return "pipert::zeroShard(" +
+                         str(L.params[size_t(p)].elements) + ", " +
+                         str(L.zeroKey[size_t(p)]) + ", " + replica + ", " +
+                         str(L.replicas) + ")";
+                }) +
+         "};\n";
 }
 
 } // namespace
@@ -38,7 +47,6 @@ std::string pipec::emit::cudaZeroSquares(const PlanLayout &L,
                                          KernelInstances &instances) {
   if (params.empty())
     return "";
-  const std::string replica = cudaZeroReplica(L);
   std::string key = "shard_squares_multi/" + str(rank), rows;
   KernelCost cost; // the replica's share of the whole sums' floor
   for (size_t i = 0; i < params.size(); ++i) {
@@ -61,10 +69,9 @@ std::string pipec::emit::cudaZeroSquares(const PlanLayout &L,
   llvm::raw_string_ostream os(out);
   os << "  // ZeRO-1: this replica's norm chunks of " << params.size()
      << " gradients (pipert::cuda::shardSquaresMulti: the chunk sums of the "
-        "plan without ZeRO)\n  {\n    const pipert::ShardRange zeroPart[] = {"
-     << joined(params.size(),
-               [&](size_t i) { return shardOf(L, params[i], replica); })
-     << "};\n    const pipert::cuda::ShardSquaresTensor tensors[] = {\n"
+        "plan without ZeRO)\n  {\n    "
+     << zeroPartsOf(L, params)
+     << "    const pipert::cuda::ShardSquaresTensor tensors[] = {\n"
      << rows;
   emitCudaBatchCall(os, id,
                     "shard_squares_multi(C, tensors, " + str(int64_t(params.size())) +
@@ -130,10 +137,7 @@ std::string pipec::emit::cudaZeroParts(const PlanLayout &L,
     out += (q ? ", {" : "{") + joined(params.size(), [&](size_t i) {
              return str(rk.momentOffset[size_t(q)].at(params[i]));
            }) + "}";
-  out += "};\n  const pipert::ShardRange zeroPart[] = {" +
-         joined(params.size(),
-                [&](size_t i) { return shardOf(L, params[i], replica); }) +
-         "};\n";
+  out += "};\n  " + zeroPartsOf(L, params);
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string at = "kZeroMoment[" + replica + "][" + str(int64_t(i)) + "]";
     shards.push_back({"zeroPart[" + str(int64_t(i)) + "].first",
