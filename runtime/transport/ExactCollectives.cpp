@@ -215,6 +215,45 @@ Status planCollective(Opcode op, const std::vector<int32_t> &members,
   }
 }
 
+Status matchPhase(const std::vector<CollectivePlan> &plans,
+                  std::vector<Exchange> CollectivePlan::*which,
+                  const char *name, std::vector<Move> &out) {
+  out.clear();
+  const int32_t members = int32_t(plans.size());
+  std::vector<const Exchange *> sends, recvs;
+  for (int32_t a = 0; a < members; ++a)
+    for (int32_t b = 0; b < members; ++b) {
+      if (a == b)
+        continue;
+      sends.clear();
+      recvs.clear();
+      for (const Exchange &x : plans[size_t(a)].*which)
+        if (x.send && x.peer == b)
+          sends.push_back(&x);
+      for (const Exchange &x : plans[size_t(b)].*which)
+        if (!x.send && x.peer == a)
+          recvs.push_back(&x);
+      if (sends.size() != recvs.size())
+        return Status::failure(std::string(name) + ": member " +
+                               std::to_string(a) + " sends " +
+                               std::to_string(sends.size()) + " to member " +
+                               std::to_string(b) + ", which receives " +
+                               std::to_string(recvs.size()));
+      for (size_t k = 0; k < sends.size(); ++k) {
+        if (sends[k]->bytes != recvs[k]->bytes)
+          return Status::failure(std::string(name) + ": member " +
+                                 std::to_string(a) + " sends " +
+                                 std::to_string(sends[k]->bytes) +
+                                 " bytes, member " + std::to_string(b) +
+                                 " receives " +
+                                 std::to_string(recvs[k]->bytes));
+        out.push_back({a, b, sends[k]->staged, recvs[k]->staged,
+                       sends[k]->offset, recvs[k]->offset, sends[k]->bytes});
+      }
+    }
+  return Status::success();
+}
+
 Status runCollectiveOnHost(const std::vector<CollectivePlan> &plans,
                            const std::vector<void *> &operands, DType dtype) {
   const int32_t members = int32_t(plans.size());
@@ -223,43 +262,19 @@ Status runCollectiveOnHost(const std::vector<CollectivePlan> &plans,
   std::vector<std::vector<uint8_t>> staging(plans.size());
   for (size_t m = 0; m < plans.size(); ++m)
     staging[m].assign(size_t(plans[m].stagingBytes), 0);
-  auto at = [&](int32_t m, const Exchange &x) {
-    return (x.staged ? staging[size_t(m)].data()
-                     : static_cast<uint8_t *>(operands[size_t(m)])) +
-           x.offset;
+  auto at = [&](int32_t m, bool staged, int64_t offset) {
+    return (staged ? staging[size_t(m)].data()
+                   : static_cast<uint8_t *>(operands[size_t(m)])) +
+           offset;
   };
   auto phase = [&](std::vector<Exchange> CollectivePlan::*which,
                    const char *name) -> Status {
-    // The n-th send from a to b meets b's n-th recv from a.
-    for (int32_t a = 0; a < members; ++a)
-      for (int32_t b = 0; b < members; ++b) {
-        if (a == b)
-          continue;
-        std::vector<const Exchange *> sends, recvs;
-        for (const Exchange &x : plans[size_t(a)].*which)
-          if (x.send && x.peer == b)
-            sends.push_back(&x);
-        for (const Exchange &x : plans[size_t(b)].*which)
-          if (!x.send && x.peer == a)
-            recvs.push_back(&x);
-        if (sends.size() != recvs.size())
-          return Status::failure(std::string(name) + ": member " +
-                                 std::to_string(a) + " sends " +
-                                 std::to_string(sends.size()) + " to member " +
-                                 std::to_string(b) + ", which receives " +
-                                 std::to_string(recvs.size()));
-        for (size_t k = 0; k < sends.size(); ++k) {
-          if (sends[k]->bytes != recvs[k]->bytes)
-            return Status::failure(std::string(name) + ": member " +
-                                   std::to_string(a) + " sends " +
-                                   std::to_string(sends[k]->bytes) +
-                                   " bytes, member " + std::to_string(b) +
-                                   " receives " +
-                                   std::to_string(recvs[k]->bytes));
-          std::memcpy(at(b, *recvs[k]), at(a, *sends[k]),
-                      size_t(sends[k]->bytes));
-        }
-      }
+    std::vector<Move> moves;
+    if (Status s = matchPhase(plans, which, name, moves); !s.ok())
+      return s;
+    for (const Move &mv : moves)
+      std::memcpy(at(mv.to, mv.toStaged, mv.toOffset),
+                  at(mv.from, mv.fromStaged, mv.fromOffset), size_t(mv.bytes));
     return Status::success();
   };
   if (Status s = phase(&CollectivePlan::gather, "gather"); !s.ok())

@@ -69,7 +69,7 @@ Status LocalTransport::create(const std::vector<Stream> &streams,
     grp.error.reserve(256);
     t->groups.push_back(std::move(grp));
   }
-  if (copy) {
+  if (copy && !queues) {
     // The host staging of each group's largest collective (ZeRO-1's
     // reduce-scatters and all-gathers included).
     std::vector<int64_t> largest(t->groups.size(), 0);
@@ -91,6 +91,10 @@ Status LocalTransport::create(const std::vector<Stream> &streams,
     t->device = queues;
     if (Status s = t->createEvents(streams); !s.ok())
       return s;
+    if (Status s = DeviceCollectives::create(streams, groups, *queues,
+                                             t->onDevice);
+        !s.ok())
+      return Status::failure("cuda-local transport: " + s.message());
   }
   out = std::move(t);
   return Status::success();
@@ -381,11 +385,10 @@ Status LocalTransport::collective(Opcode op, int32_t rank, int32_t group,
                                   int32_t partCount,
                                   Clock::time_point deadline) {
   const char *what = opcodeName(op);
-  // cuda-local: the sums and copies are made on the host, which reads
-  // what this rank's streams have finished only.
-  if (device)
-    if (Status s = device->drain(rank); !s.ok())
-      return Status::failure("before the all-reduce: " + s.message(), rank);
+  // Device arenas without queues (`--transport local` of a cuda plan):
+  // the sums and copies are made on the host, after the functions that
+  // wrote the operands waited for their streams (the target defers no
+  // synchronization there). With queues nothing waits here.
   std::unique_lock<std::mutex> lock(mu);
   if (aborted)
     return Status::failure("aborted: " + abortReason, rank);
@@ -423,7 +426,7 @@ Status LocalTransport::collective(Opcode op, int32_t rank, int32_t group,
     g.parts = parts;
     g.partCount = partCount;
     g.error.clear();
-    g.copyFailed = false;
+    g.failedAt = nullptr;
   } else if (g.op != op || g.bucket != bucket || g.count != count ||
              g.dtype != dtype) {
     g.error = "rank " + std::to_string(rank) + " joined " + what +
@@ -437,9 +440,20 @@ Status LocalTransport::collective(Opcode op, int32_t rank, int32_t group,
               " with other parts than the others";
   }
   g.data[g.memberIndex[rank]] = data;
+  // cuda-local: this member's operand is final where its stream is now.
+  if (onDevice && g.error.empty())
+    if (Status p = onDevice->post(rank, group); !p.ok())
+      g.error = p.message(), g.failedAt = "on the device";
   int64_t myGeneration = g.generation;
   if (++g.joined == int32_t(g.members.size())) {
-    if (g.error.empty()) {
+    if (onDevice && g.error.empty()) {
+      // The last to join enqueues the exact collective for all; every
+      // member's compute stream waits for it, no host waits.
+      if (Status e = onDevice->enqueue(op, group, bucket, count, dtype, parts,
+                                       partCount, g.data);
+          !e.ok())
+        g.error = e.message(), g.failedAt = "on the device";
+    } else if (g.error.empty()) {
       // Device arenas: the members' bytes come to the host, are summed
       // (or, for an all-gather, copied) there in the same order, and go
       // back whole: the bytes a member does not own come back as they
@@ -454,13 +468,13 @@ Status LocalTransport::collective(Opcode op, int32_t rank, int32_t group,
       for (size_t m = 0; copy && m < g.data.size() && g.error.empty(); ++m)
         if (Status c = copyArenaBytes(copy, g.staged[m], g.data[m], bytes);
             !c.ok())
-          g.error = c.message(), g.copyFailed = true;
+          g.error = c.message(), g.failedAt = "through the host";
       if (g.error.empty())
         combine(op, sum, g.memberIndex, count, dtype, parts, partCount);
       for (size_t m = 0; copy && m < g.data.size() && g.error.empty(); ++m)
         if (Status c = copyArenaBytes(copy, g.data[m], g.staged[m], bytes);
             !c.ok())
-          g.error = c.message(), g.copyFailed = true;
+          g.error = c.message(), g.failedAt = "through the host";
     }
     g.joined = 0;
     ++g.generation;
@@ -483,7 +497,7 @@ Status LocalTransport::collective(Opcode op, int32_t rank, int32_t group,
   }
   if (!g.error.empty())
     return Status::failure(
-        (g.copyFailed ? std::string(what) + " through the host: "
+        (g.failedAt ? std::string(what) + " " + g.failedAt + ": "
                       : std::string("mismatched ") + what + ": ") +
             g.error,
         rank);

@@ -14,7 +14,10 @@
 //   wait                 the waiter's compute stream waits for its side's
 //                        event; the host goes on at once
 //
-// No host thread blocks on the device for a message. This interface is
+// No host thread blocks on the device for a message, nor for a
+// collective: the exact collectives' plans (ExactCollectives.h) run as
+// transfers between the members' streams and sums on their compute
+// streams (DeviceCollectives.h). This interface is
 // what the transport needs of the device; the cuda target implements it
 // (runtime/kernels/cuda/Queues.cpp), and a fake that defers every copy to
 // the latest moment the events allow tests the ordering on the CPU
@@ -25,6 +28,7 @@
 #ifndef PIPERT_DEVICEQUEUES_H
 #define PIPERT_DEVICEQUEUES_H
 
+#include "pipert/ExactCollectives.h"
 #include "pipert/Status.h"
 
 #include <cstdint>
@@ -60,6 +64,20 @@ public:
   /// The host waits until everything launched on `rank`'s streams is done
   /// (before host code reads its arena, and at the end of a run).
   virtual Status drain(int32_t rank) = 0;
+
+  // The exact collectives on the device (DeviceCollectives.h).
+
+  /// `bytes` of memory on `rank`'s device, outside every arena (a
+  /// collective's staging); made before the first step.
+  virtual Status allocate(int32_t rank, int64_t bytes, void *&out) = 0;
+  /// Gives back what allocate made for `rank` (null: nothing).
+  virtual void release(int32_t rank, void *memory) = 0;
+  /// On `rank`'s compute stream: one ordered sum of member `me` of
+  /// `members` (ExactCollectives.h), its operand `operand`, the others'
+  /// copies in `staging` (both on `rank`'s device).
+  virtual Status sum(int32_t rank, DType dtype, void *operand,
+                     const void *staging, const OrderedSum &s,
+                     int32_t members, int32_t me) = 0;
 };
 
 } // namespace pipert

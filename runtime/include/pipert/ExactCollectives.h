@@ -82,6 +82,23 @@ Status planCollective(Opcode op, const std::vector<int32_t> &members,
                       const Part *parts, int32_t partCount,
                       CollectivePlan &out);
 
+/// One transfer of a phase with both ends known: `bytes` from member
+/// `from`'s operand or staging (`fromStaged`) at `fromOffset` to member
+/// `to`'s at `toOffset`.
+struct Move {
+  int32_t from = 0, to = 0;
+  bool fromStaged = false, toStaged = false;
+  int64_t fromOffset = 0, toOffset = 0, bytes = 0;
+};
+
+/// The phase `which` (&CollectivePlan::gather or ::spread) of every
+/// member's plan as moves: the n-th send from a to b meets b's n-th recv
+/// from a, as NCCL matches them. A send without its recv, or of other
+/// bytes, fails, the phase named by `name`.
+Status matchPhase(const std::vector<CollectivePlan> &plans,
+                  std::vector<Exchange> CollectivePlan::*which,
+                  const char *name, std::vector<Move> &out);
+
 /// One sum of `me`'s plan on host memory: operand[s.offset, +s.bytes) the
 /// members' copies added in member order (the mpi transport's and
 /// runCollectiveOnHost's; OrderedSum.cu is the device's).

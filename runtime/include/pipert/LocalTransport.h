@@ -14,13 +14,17 @@
 // transport: a matched message is copied on the receiver's transfer stream
 // between events of both ranks' compute streams, and a wait only makes the
 // waiter's compute stream wait; the events are made here, before the first
-// step. Without them (host arenas, or device arenas the host reaches
-// through `copy`) the bytes move when the second side posts.
+// step. Its collectives run on the device too (DeviceCollectives.h): the
+// last member to join enqueues the exact collective's transfers and sums
+// for all, and no host waits for the device. Without the queues (host
+// arenas, or device arenas the host reaches through `copy`) the bytes move
+// when the second side posts, and a collective is summed on the host.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_LOCALTRANSPORT_H
 #define PIPERT_LOCALTRANSPORT_H
 
+#include "pipert/DeviceCollectives.h"
 #include "pipert/DeviceQueues.h"
 #include "pipert/Transport.h"
 
@@ -38,8 +42,8 @@ public:
   /// group's ranks in ascending order (group 0: all ranks).
   /// `copy` reaches device arenas (null: host arenas, memcpy); with it the
   /// all-reduce sums in host staging buffers sized here. `queues` (with
-  /// `copy`) moves the messages on the device, ordered by events; it must
-  /// outlive the transport.
+  /// `copy`) moves the messages and carries out the collectives on the
+  /// device, ordered by events; it must outlive the transport.
   static Status create(const std::vector<Stream> &streams,
                        const std::vector<std::vector<int32_t>> &groups,
                        std::unique_ptr<LocalTransport> &out,
@@ -107,7 +111,9 @@ private:
     /// Device arenas: each member's bytes on the host, and pointers to them.
     std::vector<std::vector<double>> staging;
     std::vector<void *> staged;
-    bool copyFailed = false; ///< error is a copy's, not a mismatch
+    /// Where error happened ("through the host", "on the device"); null:
+    /// a mismatch of the members' calls.
+    const char *failedAt = nullptr;
   };
 
   LocalTransport() = default;
@@ -130,6 +136,8 @@ private:
   int32_t ranks = 0;
   ArenaCopy copy = nullptr;
   DeviceQueues *device = nullptr; ///< cuda-local: the device's queues
+  /// cuda-local: the collectives, carried out by `device`.
+  std::unique_ptr<DeviceCollectives> onDevice;
   std::mutex mu;
   std::vector<std::unique_ptr<std::condition_variable>> cvs; ///< per rank
   std::vector<std::vector<Request>> requests;                ///< [rank][req]

@@ -3,7 +3,9 @@
 // pipert::DeviceQueues on CUDA: each rank's compute stream is its Context's
 // (createRank, Target.cpp); its transfer stream, where the messages it
 // receives are copied, is made here on the rank's device. Events carry no
-// timing (cudaEventDisableTiming: the cheapest kind). A message between
+// timing (cudaEventDisableTiming: the cheapest kind). The collectives'
+// staging is cudaMalloc'ed here, before the first step, and their sums are
+// OrderedSum.cu's kernel on the member's compute stream. A message between
 // two devices is one cudaMemcpyAsync with cudaMemcpyDefault (unified
 // addressing routes it peer to peer, or through the host where the devices
 // cannot reach each other); events recorded on one device may be waited
@@ -14,6 +16,7 @@
 #include "kernels/cuda/Target.h"
 
 #include "kernels/cuda/Calls.h"
+#include "kernels/cuda/OrderedSum.h"
 
 #include <cuda_runtime_api.h>
 
@@ -142,6 +145,31 @@ public:
     return onRank(rank, "synchronizing the rank's streams", [&](const Rank &q) {
       cudaError_t e = cudaStreamSynchronize(q.compute);
       return e == cudaSuccess ? cudaStreamSynchronize(q.transfer) : e;
+    });
+  }
+
+  pipert::Status allocate(int32_t rank, int64_t bytes, void *&out) override {
+    out = nullptr;
+    std::string what = "cudaMalloc of " + std::to_string(bytes) +
+                       " bytes of a collective's staging";
+    return onRank(rank, what.c_str(), [&](const Rank &) {
+      return bytes > 0 ? cudaMalloc(&out, size_t(bytes)) : cudaSuccess;
+    });
+  }
+
+  void release(int32_t rank, void *memory) override {
+    if (const Rank *q = held(rank); q && memory) {
+      OnDevice on(q->device);
+      cudaFree(memory);
+    }
+  }
+
+  pipert::Status sum(int32_t rank, pipert::DType dtype, void *operand,
+                     const void *staging, const pipert::OrderedSum &s,
+                     int32_t members, int32_t me) override {
+    return onRank(rank, "a collective's ordered sum", [&](const Rank &q) {
+      return launchOrderedSum(q.compute, dtype, operand, staging, s, members,
+                              me);
     });
   }
 

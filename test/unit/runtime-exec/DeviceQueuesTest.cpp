@@ -3,17 +3,15 @@
 //
 // The local transport with a device's queues (the cuda-local transport,
 // DeviceQueues.h) against a fake device that is as lazy as the events
-// allow: a transfer runs only when a compute stream waits for an event it
-// records, or its stream is drained, and copies the source as it is then.
-// So a wait the transport forgot (the receiver reading before the copy,
-// the sender overwriting its buffer before the copy read it) changes the
-// bits, and an event waited on before it was ever recorded (a no-op on a
-// real device) or recorded on another device's stream is an error.
-// Training through it must give the host arenas' bits, every event made
-// before the first step and given back after the run.
+// allow (LazyDevice.h): a forgotten wait changes the bits. Training through
+// it must give the host arenas' bits, its messages and its collectives
+// (the exact collectives' moves and sums, DeviceCollectives.h) all on the
+// device, every event made before the first step and given back after the
+// run, and no host waiting for the device inside a step.
 //
 //===----------------------------------------------------------------------===//
 
+#include "LazyDevice.h"
 #include "SyntheticModel.h"
 
 #include "pipert/LocalTransport.h"
@@ -22,172 +20,17 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <memory>
-#include <mutex>
+#include <chrono>
+#include <cmath>
 #include <set>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace pipec::testing;
 
 namespace {
-
-/// A device whose compute is the host's (done when a kernel call returns)
-/// and whose transfers wait in per-rank queues until something needs them.
-class LazyDevice : public pipert::DeviceQueues {
-public:
-  explicit LazyDevice(int32_t ranks, int32_t devices = 1)
-      : devices(devices), queues(size_t(ranks)) {}
-
-  struct FakeEvent {
-    int32_t device = 0;
-    bool recorded = false; ///< ever
-    bool complete = false; ///< the work of its last recording is done
-    int32_t queue = -1;    ///< where its pending recording waits
-    uint64_t op = 0;       ///< the transfer that records it
-  };
-
-  int32_t deviceOf(int32_t rank) const override { return rank % devices; }
-
-  pipert::Status createEvent(int32_t device, Event &out) override {
-    std::lock_guard<std::mutex> lock(mu);
-    if (failCreate >= 0 && created >= failCreate)
-      return pipert::Status::failure("fake device out of events");
-    ++created;
-    events.push_back(std::make_unique<FakeEvent>());
-    events.back()->device = device;
-    live.insert(events.back().get());
-    out = events.back().get();
-    return pipert::Status::success();
-  }
-
-  void destroyEvent(Event event) override {
-    std::lock_guard<std::mutex> lock(mu);
-    if (!live.erase(static_cast<FakeEvent *>(event)))
-      errors.push_back("an event destroyed twice or never made");
-    ++destroyed;
-  }
-
-  pipert::Status recordCompute(int32_t rank, Event event) override {
-    std::lock_guard<std::mutex> lock(mu);
-    FakeEvent *e = known(event);
-    if (!e)
-      return pipert::Status::failure("record of an unknown event");
-    if (e->device != deviceOf(rank))
-      return error("rank " + std::to_string(rank) +
-                   "'s compute stream recorded an event of device " +
-                   std::to_string(e->device));
-    e->recorded = e->complete = true;
-    e->queue = -1;
-    return pipert::Status::success();
-  }
-
-  pipert::Status transfer(int32_t rank, const Event *after, int32_t afterCount,
-                          void *dst, const void *src, int64_t bytes,
-                          const Event *done, int32_t doneCount) override {
-    std::lock_guard<std::mutex> lock(mu);
-    if (failTransfer >= 0 && transfers >= failTransfer)
-      return pipert::Status::failure("fake transfer refused");
-    ++transfers;
-    Op op{nextOp++, dst, src, bytes, {}};
-    for (int32_t i = 0; i < afterCount; ++i) {
-      FakeEvent *e = known(after[i]);
-      if (!e || !e->recorded)
-        return error("a transfer waits on an event never recorded");
-      // Compute is done when recorded; an earlier transfer's event must
-      // run first (in order, so its queue up to it).
-      if (!e->complete)
-        flush(e->queue, e->op);
-    }
-    for (int32_t i = 0; i < doneCount; ++i) {
-      FakeEvent *e = known(done[i]);
-      if (!e)
-        return error("a transfer records an unknown event");
-      if (e->device != deviceOf(rank))
-        return error("rank " + std::to_string(rank) +
-                     "'s transfer stream recorded an event of device " +
-                     std::to_string(e->device));
-      e->recorded = true;
-      e->complete = false;
-      e->queue = rank;
-      e->op = op.id;
-      op.done.push_back(e);
-    }
-    queues[size_t(rank)].push_back(op);
-    return pipert::Status::success();
-  }
-
-  pipert::Status computeWaits(int32_t rank, Event event) override {
-    std::lock_guard<std::mutex> lock(mu);
-    FakeEvent *e = known(event);
-    if (!e || !e->recorded)
-      return error("rank " + std::to_string(rank) +
-                   "'s compute stream waits on an event never recorded");
-    ++computeWaitCount;
-    // The latest moment: the waiter's next kernel needs the transfer now.
-    if (!e->complete)
-      flush(e->queue, e->op);
-    return pipert::Status::success();
-  }
-
-  pipert::Status drain(int32_t rank) override {
-    std::lock_guard<std::mutex> lock(mu);
-    ++drains;
-    flush(rank, ~uint64_t(0));
-    return pipert::Status::success();
-  }
-
-  /// Transfers enqueued and not yet run.
-  size_t pending() {
-    std::lock_guard<std::mutex> lock(mu);
-    size_t n = 0;
-    for (const std::deque<Op> &q : queues)
-      n += q.size();
-    return n;
-  }
-
-  const int32_t devices;
-  int64_t created = 0, destroyed = 0, transfers = 0, computeWaitCount = 0,
-          drains = 0;
-  int64_t failCreate = -1, failTransfer = -1; ///< -1: never
-  std::vector<std::string> errors;
-  std::set<FakeEvent *> live;
-
-private:
-  struct Op {
-    uint64_t id;
-    void *dst;
-    const void *src;
-    int64_t bytes;
-    std::vector<FakeEvent *> done;
-  };
-
-  FakeEvent *known(Event event) {
-    auto *e = static_cast<FakeEvent *>(event);
-    return live.count(e) ? e : nullptr;
-  }
-  pipert::Status error(const std::string &what) {
-    errors.push_back(what);
-    return pipert::Status::failure(what);
-  }
-  /// Runs queue q's transfers in order up to and including `upTo`.
-  void flush(int32_t q, uint64_t upTo) {
-    std::deque<Op> &ops = queues[size_t(q)];
-    while (!ops.empty() && ops.front().id <= upTo) {
-      Op op = ops.front();
-      ops.pop_front();
-      std::memcpy(op.dst, op.src, size_t(op.bytes));
-      for (FakeEvent *e : op.done)
-        if (e->queue == q && e->op == op.id)
-          e->complete = true;
-    }
-  }
-
-  std::mutex mu;
-  std::vector<std::unique_ptr<FakeEvent>> events;
-  uint64_t nextOp = 1;
-  std::vector<std::deque<Op>> queues;
-};
 
 /// The events the transport must make for `plan` on `device`: per rank,
 /// one per request id it posts, and one per (request id, device of the
@@ -207,7 +50,51 @@ int64_t expectedEvents(const SyntheticPlan &plan, const LazyDevice &device) {
     }
     n += int64_t(posted.size() + landed.size());
   }
+  // The collectives': four per member of each group that has one.
+  std::set<int32_t> groups;
+  for (const pipert::Stream &s : plan.streams)
+    for (const pipert::Instr &in : s.instrs)
+      if (pipert::isCollectiveOp(in.op))
+        groups.insert(in.chunk);
+  for (int32_t g : groups)
+    n += 4 * int64_t(plan.manifest.groups[size_t(g)].size());
   return n;
+}
+
+/// What one step's collectives make the device do: moves and sums.
+struct CollectiveWork {
+  int64_t moves = 0, sums = 0;
+};
+CollectiveWork collectiveWork(const SyntheticPlan &plan) {
+  CollectiveWork w;
+  std::set<std::tuple<int, int32_t, int32_t>> seen;
+  for (const pipert::Stream &s : plan.streams)
+    for (const pipert::Instr &in : s.instrs) {
+      if (!pipert::isCollectiveOp(in.op) ||
+          !seen.insert({int(in.op), in.chunk, in.mb}).second)
+        continue;
+      const std::vector<int32_t> &members =
+          plan.manifest.groups[size_t(in.chunk)];
+      std::vector<pipert::CollectivePlan> plans(members.size());
+      for (size_t m = 0; m < members.size(); ++m) {
+        EXPECT_TRUE(pipert::planCollective(
+                        in.op, members, members[m],
+                        in.bytes / pipert::dtypeBytes(in.dtype), in.dtype,
+                        s.parts.data() + in.firstPart,
+                        int32_t(in.partCount), plans[m])
+                        .ok());
+        w.sums += int64_t(plans[m].sums.size());
+      }
+      std::vector<pipert::Move> gather, spread;
+      EXPECT_TRUE(pipert::matchPhase(plans, &pipert::CollectivePlan::gather,
+                                     "gather", gather)
+                      .ok());
+      EXPECT_TRUE(pipert::matchPhase(plans, &pipert::CollectivePlan::spread,
+                                     "spread", spread)
+                      .ok());
+      w.moves += int64_t(gather.size() + spread.size());
+    }
+  return w;
 }
 
 const pipert::ArenaAllocator arenas = hostBackedDeviceArenas();
@@ -215,6 +102,7 @@ const pipert::ArenaAllocator arenas = hostBackedDeviceArenas();
 struct Case {
   pipec::schedule::Kind kind;
   int32_t stages, devices;
+  bool lazySums;
 };
 
 } // namespace
@@ -224,10 +112,10 @@ struct Case {
 // schedule, on one device and on two (rank r on device r mod 2, so each
 // message crosses devices and both sides' events are the receiver's).
 TEST(DeviceQueues, LazyTransfersGiveTheHostBits) {
-  for (Case c : {Case{pipec::schedule::Kind::OneFOneB, 2, 1},
-                 Case{pipec::schedule::Kind::ZBH1, 4, 1},
-                 Case{pipec::schedule::Kind::ZBV, 2, 2},
-                 Case{pipec::schedule::Kind::Interleaved, 2, 2}}) {
+  for (Case c : {Case{pipec::schedule::Kind::OneFOneB, 2, 1, false},
+                 Case{pipec::schedule::Kind::ZBH1, 4, 1, true},
+                 Case{pipec::schedule::Kind::ZBV, 2, 2, false},
+                 Case{pipec::schedule::Kind::Interleaved, 2, 2, true}}) {
     SCOPED_TRACE(std::string(pipec::schedule::kindName(c.kind)) +
                  " S = " + std::to_string(c.stages) + ", devices " +
                  std::to_string(c.devices));
@@ -242,23 +130,29 @@ TEST(DeviceQueues, LazyTransfersGiveTheHostBits) {
     pipert::Status st =
         trainForBits(plan, nullptr, nullptr, 3, hostMetrics, hostParams);
     ASSERT_TRUE(st.ok()) << st.message();
-    LazyDevice device(int32_t(plan.streams.size()), c.devices);
+    LazyDevice device(int32_t(plan.streams.size()), c.devices, c.lazySums);
     st = trainForBits(plan, &arenas, &device, 3, deviceMetrics, deviceParams);
     ASSERT_TRUE(st.ok()) << st.message();
     EXPECT_TRUE(device.errors.empty()) << device.errors.front();
     EXPECT_EQ(hostMetrics, deviceMetrics);
     EXPECT_TRUE(hostParams == deviceParams) << "parameters differ";
-    // Every message went through the device; every wait on one ordered a
-    // compute stream (two per message: sender and receiver); nothing is
-    // left in flight; the events were made before the first step (their
-    // number is fixed by the streams) and all given back.
+    // Every message and every collective's move went through the device,
+    // and every sum; a message's two waits ordered compute streams; the
+    // host drained each rank once a step (before reading its metrics) and
+    // at the end, never inside a step; nothing is left in flight; the
+    // events were made before the first step (their number is fixed by
+    // the streams) and all given back.
     int64_t messages = 0;
     for (const pipert::Stream &s : plan.streams)
       for (const pipert::Instr &in : s.instrs)
         messages += in.op == pipert::Opcode::SendAct ||
                     in.op == pipert::Opcode::SendGrad;
-    EXPECT_EQ(device.transfers, 3 * messages);
-    EXPECT_EQ(device.computeWaitCount, 2 * device.transfers);
+    const CollectiveWork work = collectiveWork(plan);
+    EXPECT_GT(work.moves, 0);
+    EXPECT_EQ(device.transfers, 3 * (messages + work.moves));
+    EXPECT_EQ(device.sums, 3 * work.sums);
+    EXPECT_GE(device.computeWaitCount, 2 * 3 * messages);
+    EXPECT_EQ(device.drains, 4 * int64_t(plan.streams.size()));
     EXPECT_EQ(device.pending(), 0u);
     EXPECT_EQ(device.created, expectedEvents(plan, device));
     EXPECT_EQ(device.destroyed, device.created);
@@ -347,4 +241,131 @@ TEST(DeviceQueues, RefusalsFailTheRun) {
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("without the target's copy"), std::string::npos)
       << st.message();
+}
+
+namespace {
+
+/// Values of very different magnitudes: their sum depends on the order.
+double mixed(int32_t rank, int64_t i, int32_t round) {
+  uint32_t h = uint32_t(rank * 7919 + i * 104729 + round * 15485863);
+  h ^= h >> 13, h *= 0x5bd1e995u, h ^= h >> 15;
+  return (double(h % 2000) / 1000.0 - 1.0) * std::pow(10.0, int(h % 13) - 6);
+}
+
+/// `members` ranks in group 0 of one all-reduce of `count` elements of
+/// `dtype` (bucket 7), on `devices` lazy devices.
+struct AllReduceFixture {
+  std::vector<pipert::Stream> streams;
+  LazyDevice device;
+  std::unique_ptr<pipert::LocalTransport> transport;
+  std::vector<std::vector<double>> data; ///< f64 storage, f32 packed in it
+
+  AllReduceFixture(int32_t members, int32_t devices, int64_t count,
+                   pipert::DType dtype, bool onDevice, bool lazySums = false)
+      : streams(size_t(members)), device(members, devices, lazySums) {
+    std::vector<int32_t> all;
+    for (int32_t r = 0; r < members; ++r) {
+      streams[size_t(r)].rank = r;
+      streams[size_t(r)].ranks = members;
+      pipert::Instr in;
+      in.op = in.sub = pipert::Opcode::AllReduce;
+      in.chunk = 0;
+      in.mb = 7;
+      in.dtype = dtype;
+      in.bytes = count * pipert::dtypeBytes(dtype);
+      streams[size_t(r)].append(in, {});
+      all.push_back(r);
+      data.emplace_back(size_t(count));
+    }
+    pipert::Status st = pipert::LocalTransport::create(
+        streams, {all}, transport, onDevice ? arenas.copy : nullptr,
+        onDevice ? &device : nullptr);
+    EXPECT_TRUE(st.ok()) << st.message();
+  }
+  void fill(int32_t round, pipert::DType dtype) {
+    for (size_t r = 0; r < data.size(); ++r)
+      for (size_t i = 0; i < data[r].size(); ++i) {
+        double v = mixed(int32_t(r), int64_t(i), round);
+        if (dtype == pipert::DType::F32)
+          reinterpret_cast<float *>(data[r].data())[i] = float(v);
+        else
+          data[r][i] = v;
+      }
+  }
+  std::vector<pipert::Status> run(int64_t count, pipert::DType dtype,
+                                  int32_t bucket = 7) {
+    std::vector<pipert::Status> out(data.size(), pipert::Status::success());
+    std::vector<std::thread> threads;
+    for (size_t r = 0; r < data.size(); ++r)
+      threads.emplace_back([&, r] {
+        out[r] = transport->allReduce(
+            int32_t(r), 0, bucket, data[r].data(), count, dtype,
+            pipert::Clock::now() + std::chrono::seconds(10));
+      });
+    for (std::thread &t : threads)
+      t.join();
+    return out;
+  }
+};
+
+} // namespace
+
+// The all-reduce on the device: the host's bits (member order, element by
+// element) for 2 and 3 members on one and two devices, f32 and f64, counts
+// that do not divide among the members, twice in a row with new operands
+// (the events and staging reused), with the sums run at once and as late
+// as the events allow, and no host waiting for the device.
+TEST(DeviceQueues, AllReduceOnTheDeviceGivesTheHostBits) {
+  for (bool lazy : {false, true})
+  for (pipert::DType dtype : {pipert::DType::F32, pipert::DType::F64})
+    for (int32_t members : {2, 3})
+      for (int32_t devices : {1, 2})
+        for (int64_t count : {int64_t(1), int64_t(2), int64_t(1001)}) {
+          SCOPED_TRACE(std::to_string(members) + " members on " +
+                       std::to_string(devices) + " devices, " +
+                       std::to_string(count) + " elements of " +
+                       (dtype == pipert::DType::F32 ? "f32" : "f64") +
+                       (lazy ? ", lazy sums" : ""));
+          AllReduceFixture host(members, devices, count, dtype, false);
+          AllReduceFixture dev(members, devices, count, dtype, true, lazy);
+          for (int32_t round = 0; round < 2; ++round) {
+            host.fill(round, dtype);
+            dev.fill(round, dtype);
+            for (const pipert::Status &s : host.run(count, dtype))
+              ASSERT_TRUE(s.ok()) << s.message();
+            for (const pipert::Status &s : dev.run(count, dtype))
+              ASSERT_TRUE(s.ok()) << s.message();
+            // Each member's compute stream is ordered after everything:
+            // nothing the data depends on is still queued.
+            EXPECT_EQ(dev.device.pending(), 0u);
+            const size_t bytes = size_t(count * pipert::dtypeBytes(dtype));
+            for (int32_t r = 0; r < members; ++r)
+              EXPECT_EQ(std::memcmp(host.data[size_t(r)].data(),
+                                    dev.data[size_t(r)].data(), bytes),
+                        0)
+                  << "rank " << r << " round " << round;
+          }
+          EXPECT_EQ(dev.device.drains, 0);
+          EXPECT_GT(dev.device.transfers, 0);
+          EXPECT_TRUE(dev.device.errors.empty()) << dev.device.errors.front();
+          // The staging: a shard per member slot on each member's device.
+          EXPECT_GT(dev.device.allocated, 0);
+        }
+}
+
+// A collective the streams do not hold is refused on the device, naming
+// it; the members' staging and events are given back with the transport.
+TEST(DeviceQueues, AnUnplannedCollectiveIsRefused) {
+  AllReduceFixture dev(2, 1, 64, pipert::DType::F32, true);
+  dev.fill(0, pipert::DType::F32);
+  for (const pipert::Status &s : dev.run(64, pipert::DType::F32, 8)) {
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("allreduce of group 0 bucket 8 is in no "
+                               "stream of this process"),
+              std::string::npos)
+        << s.message();
+  }
+  dev.transport.reset();
+  EXPECT_TRUE(dev.device.owner.empty());
+  EXPECT_EQ(dev.device.destroyed, dev.device.created);
 }

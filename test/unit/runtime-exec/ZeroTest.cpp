@@ -3,11 +3,14 @@
 // pipert/ZeroShard.h splits every parameter into whole norm chunks that
 // cover it once; the local transport's reduce-scatter gives each member the
 // all-reduce's bits on its own parts and leaves the rest alone, and its
-// all-gather copies each member's parts to the others, on host arenas and
-// on arenas it reaches through a copy (cuda-local); the stream format
-// carries the parts and refuses overlapping ones.
+// all-gather copies each member's parts to the others, on host arenas, on
+// arenas it reaches through a copy (`--transport local` of a cuda plan)
+// and on a lazy device's queues (cuda-local); the stream format carries
+// the parts and refuses overlapping ones.
 //
 //===----------------------------------------------------------------------===//
+
+#include "LazyDevice.h"
 
 #include "pipert/Executor.h"
 #include "pipert/LocalTransport.h"
@@ -76,10 +79,16 @@ bool countedCopy(void *dst, const void *src, int64_t bytes, char *,
   return true;
 }
 
-/// Three ranks in one group, an operand of 1000 floats with parts of each.
-/// `staged`: the arenas are reached through a copy function, as cuda-local's
-/// device arenas are (the collectives then run on host staging buffers
-/// sized by the streams' collectives).
+/// Where the fixture's operands live.
+enum class Arenas {
+  Host,   ///< host memory, memcpy
+  Staged, ///< reached through a copy function: summed in host staging
+  Device, ///< a lazy device's queues carry the collectives out
+  DeviceLazySums, ///< the same, its sums run as late as the events allow
+};
+
+/// Three ranks in one group, an operand of 1000 floats with parts of each,
+/// on ranks 0 and 2 of device 0 and rank 1 of device 1.
 struct Fixture {
   static constexpr int32_t kRanks = 3;
   static constexpr int64_t kCount = 1000;
@@ -87,24 +96,35 @@ struct Fixture {
                                      {1, 1200, 400}, {0, 1600, 1200},
                                      {2, 2800, 800}, {1, 3600, 400}};
   std::vector<std::vector<float>> data;
+  pipec::testing::LazyDevice device;
   std::unique_ptr<pipert::LocalTransport> transport;
 
-  explicit Fixture(bool staged = false) {
+  explicit Fixture(Arenas arenas = Arenas::Host)
+      : device(kRanks, 2, arenas == Arenas::DeviceLazySums) {
+    const bool onDevice =
+        arenas == Arenas::Device || arenas == Arenas::DeviceLazySums;
     std::vector<pipert::Stream> streams(kRanks);
     for (int32_t r = 0; r < kRanks; ++r) {
       streams[size_t(r)].rank = r;
       streams[size_t(r)].ranks = kRanks;
-      // The staging is sized by the largest collective the streams hold.
+      // The staging is sized (and, on the device, each collective
+      // planned) by the collectives the streams hold.
       pipert::Instr in;
-      in.op = in.sub = pipert::Opcode::AllGather;
+      in.op = in.sub = pipert::Opcode::ReduceScatter;
       in.chunk = 0; // group 0
+      in.mb = 3;    // bucket
       in.dtype = pipert::DType::F32;
       in.bytes = kCount * 4;
-      streams[size_t(r)].instrs.push_back(in);
+      streams[size_t(r)].append(in, {}, parts);
+      in.op = in.sub = pipert::Opcode::AllGather;
+      in.mb = 4;
+      streams[size_t(r)].append(in, {}, parts);
     }
-    EXPECT_TRUE(pipert::LocalTransport::create(streams, {{0, 1, 2}}, transport,
-                                               staged ? countedCopy : nullptr)
-                    .ok());
+    pipert::Status st = pipert::LocalTransport::create(
+        streams, {{0, 1, 2}}, transport,
+        arenas == Arenas::Host ? nullptr : countedCopy,
+        onDevice ? &device : nullptr);
+    EXPECT_TRUE(st.ok()) << st.message();
     for (int32_t r = 0; r < kRanks; ++r) {
       data.emplace_back(size_t(kCount));
       for (int64_t i = 0; i < kCount; ++i)
@@ -134,6 +154,9 @@ struct Fixture {
       });
     for (std::thread &t : threads)
       t.join();
+    // What the device still holds lands before the test reads the bytes.
+    for (int32_t r = 0; r < kRanks; ++r)
+      EXPECT_TRUE(transport->drain(r).ok());
     return out;
   }
   int32_t ownerOf(int64_t i) const {
@@ -144,17 +167,29 @@ struct Fixture {
   }
 };
 
-/// Host arenas, and arenas reached through a copy (cuda-local's device
-/// arenas: ZeRO-1 on the cuda target).
-class LocalTransportZero : public ::testing::TestWithParam<bool> {};
+/// Host arenas, arenas reached through a copy and a device's queues (ZeRO-1
+/// on the cuda target).
+class LocalTransportZero : public ::testing::TestWithParam<Arenas> {
+protected:
+  bool onDevice() const {
+    return GetParam() == Arenas::Device || GetParam() == Arenas::DeviceLazySums;
+  }
+  /// Staged: each member's operand to the host and back; on the device
+  /// none, and the device moved and summed.
+  void expectRoute(const Fixture &f, int64_t copies) {
+    EXPECT_EQ(copies, GetParam() == Arenas::Staged ? 2 * Fixture::kRanks : 0);
+    EXPECT_EQ(f.device.transfers > 0, onDevice());
+    EXPECT_TRUE(f.device.errors.empty()) << f.device.errors.front();
+  }
+};
 
 TEST_P(LocalTransportZero, ReduceScatterGivesEachOwnerTheAllReduceBits) {
   Fixture f(GetParam());
   const int64_t copiesBefore = stagedCopies;
   for (const pipert::Status &s : f.run(pipert::Opcode::ReduceScatter, f.parts))
     ASSERT_TRUE(s.ok()) << s.message();
-  // Staged: each member's operand to the host and back.
-  EXPECT_EQ(stagedCopies - copiesBefore, GetParam() ? 2 * Fixture::kRanks : 0);
+  expectRoute(f, stagedCopies - copiesBefore);
+  EXPECT_EQ(f.device.sums > 0, onDevice());
   int64_t orderMatters = 0;
   for (int64_t i = 0; i < Fixture::kCount; ++i) {
     float inOrder = valueOf(0, i), reversed = valueOf(2, i);
@@ -178,7 +213,7 @@ TEST_P(LocalTransportZero, AllGatherCopiesEachMembersParts) {
   const int64_t copiesBefore = stagedCopies;
   for (const pipert::Status &s : f.run(pipert::Opcode::AllGather, f.parts))
     ASSERT_TRUE(s.ok()) << s.message();
-  EXPECT_EQ(stagedCopies - copiesBefore, GetParam() ? 2 * Fixture::kRanks : 0);
+  expectRoute(f, stagedCopies - copiesBefore);
   for (int64_t i = 0; i < Fixture::kCount; ++i) {
     const float want = valueOf(f.ownerOf(i), i);
     for (int32_t r = 0; r < Fixture::kRanks; ++r)
@@ -201,9 +236,15 @@ TEST_P(LocalTransportZero, MembersWithOtherPartsAreRefused) {
   EXPECT_TRUE(named);
 }
 
-INSTANTIATE_TEST_SUITE_P(Arenas, LocalTransportZero, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool> &i) {
-                           return i.param ? "Staged" : "Host";
+INSTANTIATE_TEST_SUITE_P(Arenas, LocalTransportZero,
+                         ::testing::Values(Arenas::Host, Arenas::Staged,
+                                           Arenas::Device,
+                                           Arenas::DeviceLazySums),
+                         [](const ::testing::TestParamInfo<Arenas> &i) {
+                           return i.param == Arenas::Host     ? "Host"
+                                  : i.param == Arenas::Staged ? "Staged"
+                                  : i.param == Arenas::Device ? "Device"
+                                                              : "DeviceLazySums";
                          });
 
 TEST(StreamFormat, PartsRoundTripAndOverlapsAreRefused) {
