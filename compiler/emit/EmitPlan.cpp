@@ -186,21 +186,24 @@ struct Syntax {
            "    return s;\n";
   }
   /// Waits for the rank's device work (cuda): after it, host code may touch
-  /// what the kernels wrote; every cuda function ends with it.
+  /// what the kernels wrote (Begin ends with it: the working copies are
+  /// made before the first step and after a checkpoint is loaded).
   std::string sync(const std::string &what) const {
     if (!cuda)
       return "";
     return "  if (pipert::cpu::Status s = pipert::cuda::call::synchronize(C, "
            "\"" + what + "\");\n      !s.ok())\n    return s;\n";
   }
-  /// The end of a chunk's F, B or W (cuda): the stream synchronized where
-  /// the run asks for it; with the rank's syncs deferred (cuda-local's
-  /// device queues, nccl) the stream keeps the order and the host goes on
-  /// (Calls.h endChunk).
-  std::string endChunk(const std::string &what) const {
+  /// The end of a function of the step (cuda: a chunk's F, B or W, the
+  /// all-reduce operands, the gradients, the optimizer, the working copies
+  /// after an all-gather): the stream synchronized where the run asks for
+  /// it; with the rank's syncs deferred (cuda-local's device queues, nccl)
+  /// the stream keeps the order and the host goes on (Calls.h
+  /// endFunction).
+  std::string endFunction(const std::string &what) const {
     if (!cuda)
       return "";
-    return "  if (pipert::cpu::Status s = pipert::cuda::call::endChunk(C, "
+    return "  if (pipert::cpu::Status s = pipert::cuda::call::endFunction(C, "
            "\"" + what + "\");\n      !s.ok())\n    return s;\n";
   }
   /// The call of a kernel.call; an error at the op when it cannot be
@@ -359,7 +362,7 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
         "((double *)(A + " + std::to_string(rk.lossOffset) + ") + mb)",
         placePtr(ch.lossValue.getType(), ch.loc.lookup(ch.lossValue)),
         cast<ShapedType>(ch.lossValue.getType()).getElementType());
-  os << sx.graphEnd() << sx.endChunk("chunk " + cs + " F");
+  os << sx.graphEnd() << sx.endFunction("chunk " + cs + " F");
   os << "  return pipert::cpu::Status::success();\n}\n\n";
   os << "pipert::cpu::Status pipec_c" << c
      << "_bwdB(const pipert::KernelContext *ctx, uint8_t *A, uint8_t *const "
@@ -368,13 +371,13 @@ static LogicalResult emitChunkSource(const PlanLayout &L, int c,
      << body[1];
   for (const Copy &cp : ch.forwardCopies[1])
     os << copyStmt(sx, cp);
-  os << sx.graphEnd() << sx.endChunk("chunk " + cs + " B")
+  os << sx.graphEnd() << sx.endFunction("chunk " + cs + " B")
      << "  return pipert::cpu::Status::success();\n}\n\n";
   os << "pipert::cpu::Status pipec_c" << c
      << "_bwdW(const pipert::KernelContext *ctx, uint8_t *A, uint8_t *const "
         "*R) {\n  (void)ctx; (void)A; (void)R;\n"
      << sx.frame() << sx.graphBegin("chunk " + cs + " W", regions)
-     << body[2] << sx.graphEnd() << sx.endChunk("chunk " + cs + " W")
+     << body[2] << sx.graphEnd() << sx.endFunction("chunk " + cs + " W")
      << "  return pipert::cpu::Status::success();\n}\n";
   // Text generation (pipec-run --sample) reads the logits F leaves behind
   // (in gpt-tiny a scratch temporary: the fused loss op computes dlogits in
@@ -541,7 +544,8 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
         else
           os << sx.zero("data + " + std::to_string(s.offset), s.bytes);
       }
-      os << sx.sync("rank " + std::to_string(r) + " all-reduce operands")
+      os << sx.endFunction("rank " + std::to_string(r) +
+                           " all-reduce operands")
          << "    return st;\n  }\n";
     }
     os << "  if (group != 0)\n    return st;\n";
@@ -625,7 +629,7 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
     os << sx.graphBegin("rank " + std::to_string(r) + " gradients",
                         "A, data")
        << prepare << sx.graphEnd()
-       << sx.sync("rank " + std::to_string(r) + " gradients")
+       << sx.endFunction("rank " + std::to_string(r) + " gradients")
        << "  return st;\n}\n\n";
     instances.optimizerStepStarts.push_back(instances.calls.size());
 
@@ -735,7 +739,8 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
     // The accumulators start the next step at zero (docs/AUTODIFF.md).
     if (rk.accBytes)
       opt += sx.zero("A + " + std::to_string(rk.accBase), rk.accBytes);
-    opt += sx.graphEnd() + sx.sync("rank " + std::to_string(r) + " optimizer");
+    opt += sx.graphEnd() +
+           sx.endFunction("rank " + std::to_string(r) + " optimizer");
     os << opt << "  return st;\n}\n\n";
 
     // Begin (cuda): the working copies from the masters, before step 0 and
@@ -763,8 +768,8 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
                                 " working copies after the all-gather",
                             "A")
            << cudaZeroCopies(L, rk, int(r), instances) << sx.graphEnd()
-           << sx.sync("rank " + std::to_string(r) +
-                      " working copies after the all-gather")
+           << sx.endFunction("rank " + std::to_string(r) +
+                             " working copies after the all-gather")
            << "  return st;\n}\n\n";
     }
   }

@@ -74,15 +74,17 @@ whole or not at all.
                         (off by default until a GPU run has held it to the
                         uncaptured bits; --profile's timed steps run
                         uncaptured)
-  --sync-each-function  a cuda plan's chunk functions (F, B, W) wait for
-                        the rank's stream before the next instruction.
-                        By default they do not where the transport orders
-                        the messages on the device (cuda-local's queues,
-                        nccl): the host runs ahead and the stream keeps
-                        the order, and a kernel's fault is reported at the
-                        next wait (the rank's optimizer step). With this
-                        it names the chunk, and the trace's busy times are
-                        the kernels' (otherwise their launches')
+  --sync-each-function  a cuda plan's functions (a chunk's F, B, W, the
+                        gradients, the optimizer) wait for the rank's
+                        stream before the next instruction. By default
+                        they do not where the transport orders the
+                        messages and collectives on the device
+                        (cuda-local's queues, nccl): the host runs ahead
+                        and the stream keeps the order, and a kernel's
+                        fault is reported at the end of the step. With
+                        this it names the function, and the trace's busy
+                        times are the kernels' (otherwise their
+                        launches')
   --timeout-ms MS       a wait longer than MS is an error naming the ranks
                         (default 60000)
   --quiet               no progress lines

@@ -60,7 +60,7 @@ public:
   /// With `graphs`, each rank captures its generated functions as CUDA
   /// graphs (--cuda-graphs; PlanTarget::enableGraphs).
   /// Where the transport orders the messages on the device: every rank
-  /// this process holds ends its chunk functions without waiting for its
+  /// this process holds ends its functions without waiting for its
   /// stream (PlanTarget::deferSyncs; pipec-plan --sync-each-function
   /// keeps the waits). After start().
   void deferSyncs() {

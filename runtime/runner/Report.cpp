@@ -25,7 +25,7 @@ void printSummary(const pipert::Manifest &m, const pipert::RunResult &result,
               seconds > 0 ? tokens / seconds : 0.0);
   // The measured counterpart of the schedule's modelled bubble.
   if (deferred) {
-    std::printf("idle share per rank: not measured (the chunks did not wait "
+    std::printf("idle share per rank: not measured (the functions did not wait "
                 "for their streams; --sync-each-function measures it)\n");
     return;
   }

@@ -54,9 +54,9 @@ struct Args {
   /// --cuda-graphs: each generated function's launches captured once and
   /// replayed as one CUDA graph (cuda plans; GraphReplay.h).
   bool cudaGraphs = false;
-  /// --sync-each-function: a cuda plan's chunk functions wait for their
-  /// stream even where the transport orders messages on the device (a
-  /// fault is then named by its chunk; PlanTarget::deferSyncs).
+  /// --sync-each-function: a cuda plan's functions wait for their stream
+  /// even where the transport orders messages on the device (a fault is
+  /// then named by its function; PlanTarget::deferSyncs).
   bool syncEachFunction = false;
   int64_t traceSteps = 3; ///< --trace-steps
   int32_t cores = 0;

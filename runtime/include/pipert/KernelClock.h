@@ -30,7 +30,7 @@ extern thread_local KernelTimes *threadKernelTimes;
 
 /// Whether the calling thread's rank is in a step the executor traces
 /// (its first --trace-steps): a device's kernels then finish within their
-/// instruction (cuda's endChunk waits), so the trace's spans, busy times
+/// instruction (cuda's endFunction waits), so the trace's spans, busy times
 /// and the calibration pipec-sim takes from them are the kernels' own.
 extern thread_local bool threadStepTraced;
 

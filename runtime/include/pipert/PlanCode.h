@@ -117,10 +117,10 @@ struct PlanTarget {
   /// `state` captures each generated function's launches once and replays
   /// them as one graph (runtime/kernels/cuda/GraphReplay.h).
   void (*enableGraphs)(void *state) = nullptr;
-  /// Where the transport orders the messages on the device (cuda-local's
-  /// queues, nccl): the rank whose state is `state` ends its chunks' F, B
-  /// and W without waiting for its stream (call::endChunk); its optimizer
-  /// functions still synchronize.
+  /// Where the transport orders the messages and collectives on the device
+  /// (cuda-local's queues, nccl): the rank whose state is `state` ends the
+  /// functions of a step without waiting for its stream
+  /// (call::endFunction); the executor drains it at the end of the step.
   void (*deferSyncs)(void *state) = nullptr;
   /// `bytes` from `src` to `dst` in the arena of the rank whose state is
   /// `state`, on its compute stream, after what it launched before and

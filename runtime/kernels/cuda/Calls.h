@@ -110,10 +110,11 @@ struct Context {
   /// The rank's pinned slots for the host's inputs (copyHostInput); null:
   /// copied from the source.
   HostInputs *inputs = nullptr;
-  /// The chunks' F, B and W leave the stream running (endChunk): set by
-  /// PlanTarget::deferSyncs where the transport orders the messages on
-  /// the device (cuda-local's queues, nccl); the optimizer's functions
-  /// still end synchronized, so the host reads finished work.
+  /// The step's functions leave the stream running (endFunction): set by
+  /// PlanTarget::deferSyncs where the transport orders the messages and
+  /// carries out the collectives on the device (cuda-local's queues,
+  /// nccl); the host reads the arena only after the executor drained the
+  /// rank at the end of the step.
   bool deferSync = false;
 };
 
@@ -213,17 +214,19 @@ inline Status synchronize(const Context &c, const char *what) {
       return Status::failure(std::string(what) + ": " + st.message());
   return Status::success();
 }
-/// The end of a chunk's F, B or W. With the rank's syncs deferred the
-/// stream keeps their order and the host goes on to the next instruction
-/// (the transport orders messages by events; the same-rank hand-over is a
-/// copy on the stream; the optimizer's functions synchronize, and host
-/// code reads the arena only after them): a launch's error shows here, a
-/// fault while running at the next synchronize, named by that function
-/// (pipec-plan --sync-each-function names the chunk). Otherwise, in the
+/// The end of a function of the step (a chunk's F, B or W, the all-reduce
+/// operands, the gradients, the optimizer, the working copies after an
+/// all-gather). With the rank's syncs deferred the stream keeps their
+/// order and the host goes on to the next instruction (the transport
+/// orders messages and collectives by events; the same-rank hand-over is a
+/// copy on the stream; host code reads the arena only after the
+/// executor's drain at the end of the step): a launch's error shows here,
+/// a fault while running at the step's drain (pipec-plan
+/// --sync-each-function names the function). Otherwise, in the
 /// steps the executor traces (their spans are the kernels') and while
 /// kernels are timed (their events are read at a synchronize), the stream
 /// is synchronized.
-inline Status endChunk(const Context &c, const char *what) {
+inline Status endFunction(const Context &c, const char *what) {
   if (!c.deferSync || pipert::threadStepTraced ||
       (c.events && pipert::threadKernelTimes))
     return synchronize(c, what);

@@ -5,7 +5,7 @@
 // step (the optimizer). The sources are the runtime's pageable buffers,
 // rewritten for the next micro-batch as soon as the call returns, and a
 // copy from pageable memory may wait for the stream to reach it, which
-// would stop the host running ahead of the device (call::endChunk). So
+// would stop the host running ahead of the device (call::endFunction). So
 // each input goes through a ring of pinned slots: the bytes are copied
 // into the next slot on the host, the slot is copied to the arena on the
 // stream, and an event after that copy says when the slot may be written

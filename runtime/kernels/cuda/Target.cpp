@@ -168,10 +168,11 @@ void enableGraphs(void *state) {
 // stream, which is then synchronized; cudaMemcpyDefault lets unified
 // addressing route it (host to device, device to host, between two ranks'
 // arenas on one device or across devices). The rank whose stream wrote the
-// source has finished it: its optimizer's functions end synchronized, and
-// the executor drains a device rank's streams at the end of every step
-// before it reads the metric slots (its chunks' functions may leave the
-// stream running: call::endChunk).
+// source has finished it: under `--transport local` every function ends
+// synchronized, and where the functions leave the stream running
+// (call::endFunction: cuda-local, nccl) the device moves the messages and
+// collectives and the executor drains the rank's streams at the end of
+// every step before it reads the metric slots or writes a checkpoint.
 bool copy(void *dst, const void *src, int64_t bytes, char *error,
           int64_t errorBytes) {
   cudaError_t e = cudaMemcpyAsync(dst, src, size_t(bytes), cudaMemcpyDefault,
