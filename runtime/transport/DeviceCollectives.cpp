@@ -222,17 +222,18 @@ Status DeviceCollectives::enqueue(Opcode op, int32_t group, int32_t bucket,
     if (c.lastGather[k])
       g.last[size_t(mv.to)] = to.gathered;
   }
-  // Sums, after every gather; g.half[m]: m's end of the first half.
+  // Sums, after the moves into the member's staging (no move reads the
+  // part of its operand it sums into: the plans send the others' shards);
+  // g.half[m]: m's end of the first half.
   g.half = g.last;
   for (int32_t m = 0; m < members; ++m) {
     const CollectivePlan &plan = c.plans[size_t(m)];
     if (plan.sums.empty())
       continue;
     Member &me = g.members[size_t(m)];
-    for (DeviceQueues::Event e : g.last)
-      if (e)
-        if (Status s = device.computeWaits(me.rank, e); !s.ok())
-          return s;
+    if (g.last[size_t(m)])
+      if (Status s = device.computeWaits(me.rank, g.last[size_t(m)]); !s.ok())
+        return s;
     for (const OrderedSum &sum : plan.sums)
       if (Status s = device.sum(me.rank, dtype, operands[size_t(m)],
                                 me.staging, sum, members, m);

@@ -434,10 +434,12 @@ Status LocalTransport::collective(Opcode op, int32_t rank, int32_t group,
               std::to_string(count) + " elements, the others " +
               opcodeName(g.op) + " bucket " + std::to_string(g.bucket) +
               " with " + std::to_string(g.count);
+    g.failedAt = nullptr;
   } else if (!sameParts()) {
     g.error = "rank " + std::to_string(rank) + " joined " + what +
               " bucket " + std::to_string(bucket) +
               " with other parts than the others";
+    g.failedAt = nullptr;
   }
   g.data[g.memberIndex[rank]] = data;
   // cuda-local: this member's operand is final where its stream is now.
@@ -448,7 +450,10 @@ Status LocalTransport::collective(Opcode op, int32_t rank, int32_t group,
   if (++g.joined == int32_t(g.members.size())) {
     if (onDevice && g.error.empty()) {
       // The last to join enqueues the exact collective for all; every
-      // member's compute stream waits for it, no host waits.
+      // member's compute stream waits for it, no host waits. An enqueue
+      // that fails half-way leaves some moves queued and some members
+      // without their waits: every member gets the error and the run is
+      // abandoned, so nothing reads what the device still moves.
       if (Status e = onDevice->enqueue(op, group, bucket, count, dtype, parts,
                                        partCount, g.data);
           !e.ok())

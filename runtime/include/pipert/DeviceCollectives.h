@@ -11,9 +11,9 @@
 //            operand is final
 //   gather   each move on its receiver's transfer stream, after both
 //            members' `posted`; the receiver's last one records `gathered`
-//   sum      a member with sums: its compute stream waits for every
-//            member's `gathered` (no transfer reads an operand any more),
-//            sums, records `summed`
+//   sum      a member with sums: its compute stream waits for its own
+//            `gathered` (the moves into its staging; no move reads the
+//            part of its operand it sums into), sums, records `summed`
 //   spread   each move on its receiver's transfer stream, after both
 //            members' `posted` and every member's end of the first half
 //            (`summed`, else `gathered`); the receiver's last one records
@@ -26,6 +26,8 @@
 // sized by its largest collective) and the events are made before the first
 // step; a collective allocates nothing. Each wait is on an event recorded
 // earlier in host order, so the device's dependencies cannot form a cycle.
+// test/unit/runtime-exec/DeviceCollectivesTest.cpp proves every pair of
+// conflicting accesses ordered (RaceDevice.h, a vector-clock detector).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_DEVICECOLLECTIVES_H
