@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 namespace pipecrun {
@@ -76,8 +77,19 @@ int runLocal(const Args &a) {
   };
   armCheckpoints(a, options, checkpoint);
   pipert::RunResult result;
-  if (pipert::Status s = exec->run(kernels, options, result); !s.ok())
-    return failedRun(a, s, result);
+  if (pipert::Status s = exec->run(kernels, options, result); !s.ok()) {
+    const int code = failedRun(a, s, result);
+    // cuda-local over several GPUs: a healthy GPU's stream may still wait
+    // on an event of a faulted one, and tearing the ranks' device state
+    // down (cudaFree synchronizes) would then wait for ever. Nothing is
+    // left to write; the driver takes the memory back at exit.
+    if (queues) {
+      std::fflush(stdout);
+      std::fflush(stderr);
+      std::_Exit(code);
+    }
+    return code;
+  }
   if (finalCheckpointDue(a, exec->stepsDone()))
     if (pipert::Status s = checkpoint(exec->stepsDone()); !s.ok())
       return fail(s.message());

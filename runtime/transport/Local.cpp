@@ -527,6 +527,8 @@ void LocalTransport::abort(const std::string &reason) {
   abortReason = reason;
   for (auto &cv : cvs)
     cv->notify_all();
+  if (device)
+    device->abandon();
 }
 
 } // namespace pipert

@@ -64,6 +64,10 @@ public:
   /// The host waits until everything launched on `rank`'s streams is done
   /// (before host code reads its arena, and at the end of a run).
   virtual Status drain(int32_t rank) = 0;
+  /// The run is over (a rank failed): a host thread waiting for the
+  /// device stops waiting and fails, since a stream may wait on an event
+  /// of a faulted device that never completes.
+  virtual void abandon() {}
 
   // The exact collectives on the device (DeviceCollectives.h).
 

@@ -23,10 +23,12 @@
 #include "kernels/cuda/HostInputs.h"
 #include "kernels/cuda/KernelEvents.h"
 #include "kernels/cuda/Kernels.h"
+#include "kernels/cuda/PollWait.h"
 #include "pipert/ZeroShard.h"
 
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -116,6 +118,11 @@ struct Context {
   /// nccl); the host reads the arena only after the executor drained the
   /// rank at the end of the step.
   bool deferSync = false;
+  /// Set once the run is abandoned (cuda-local's queues: a rank failed):
+  /// a synchronize then polls the stream and gives up instead of waiting
+  /// for an event another, faulted device will never complete
+  /// (PollWait.h). Null: cudaStreamSynchronize.
+  const std::atomic<bool> *abandoned = nullptr;
 };
 
 /// Times the enclosing kernel call of the generated code on the rank's
@@ -204,9 +211,26 @@ inline Status zeroBytes(const Context &c, void *dst, int64_t n) {
 /// `what` (the chunk and phase, or the optimizer part).
 /// The kernels' times since the last one go into the thread's table.
 inline Status synchronize(const Context &c, const char *what) {
-  cudaError_t e = cudaStreamSynchronize(c.stream);
-  if (e == cudaSuccess)
+  cudaError_t e = cudaSuccess;
+  if (!c.abandoned) {
+    e = cudaStreamSynchronize(c.stream);
+  } else if (pollUntilDone(
+                 [&] {
+                   e = cudaStreamQuery(c.stream);
+                   return e == cudaSuccess       ? Polled::Done
+                          : e == cudaErrorNotReady ? Polled::NotReady
+                                                   : Polled::Failed;
+                 },
+                 c.abandoned) == Polled::NotReady) {
+    return Status::failure(std::string(what) +
+                           ": abandoned while waiting for the device (another "
+                           "rank failed)");
+  }
+  if (e == cudaSuccess) {
     e = cudaGetLastError();
+    if (e == cudaErrorNotReady) // a query's answer, not a fault
+      e = cudaSuccess;
+  }
   if (e != cudaSuccess)
     return Status::failure(std::string(what) + ": " + cudaGetErrorString(e));
   if (c.events && pipert::threadKernelTimes)

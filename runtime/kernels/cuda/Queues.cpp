@@ -9,7 +9,9 @@
 // two devices is one cudaMemcpyAsync with cudaMemcpyDefault (unified
 // addressing routes it peer to peer, or through the host where the devices
 // cannot reach each other); events recorded on one device may be waited
-// on by another device's stream.
+// on by another device's stream. A drain polls the streams (PollWait.h)
+// and the ranks' synchronizes do too, so that once the run is abandoned
+// no host thread waits for an event a faulted device will never complete.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,6 +21,8 @@
 #include "kernels/cuda/OrderedSum.h"
 
 #include <cuda_runtime_api.h>
+
+#include <atomic>
 
 #include <cstdio>
 #include <string>
@@ -63,18 +67,22 @@ public:
     for (Rank &r : ranks)
       if (r.transfer) {
         OnDevice on(r.device);
-        cudaStreamSynchronize(r.transfer);
+        if (!abandoned) // it may wait for ever on a faulted device
+          cudaStreamSynchronize(r.transfer);
         cudaStreamDestroy(r.transfer);
       }
   }
 
   /// The queues of the ranks whose Contexts `states` holds; "" or why not.
+  /// Their synchronizes poll from now on, and give up once the run is
+  /// abandoned.
   std::string init(void *const *states, int32_t count) {
     ranks.resize(size_t(count));
     for (int32_t r = 0; r < count; ++r) {
       if (!states[r])
         continue; // a rank of another process
-      const auto *c = static_cast<const call::Context *>(states[r]);
+      auto *c = static_cast<call::Context *>(states[r]);
+      c->abandoned = &abandoned;
       Rank &q = ranks[size_t(r)];
       q.device = c->device;
       q.compute = c->stream;
@@ -142,10 +150,35 @@ public:
   }
 
   pipert::Status drain(int32_t rank) override {
-    return onRank(rank, "synchronizing the rank's streams", [&](const Rank &q) {
-      cudaError_t e = cudaStreamSynchronize(q.compute);
-      return e == cudaSuccess ? cudaStreamSynchronize(q.transfer) : e;
-    });
+    bool gaveUp = false;
+    pipert::Status s =
+        onRank(rank, "synchronizing the rank's streams", [&](const Rank &q) {
+          cudaError_t e = cudaSuccess;
+          for (cudaStream_t stream : {q.compute, q.transfer}) {
+            Polled p = pollUntilDone(
+                [&] {
+                  e = cudaStreamQuery(stream);
+                  return e == cudaSuccess       ? Polled::Done
+                         : e == cudaErrorNotReady ? Polled::NotReady
+                                                  : Polled::Failed;
+                },
+                &abandoned);
+            if (p == Polled::NotReady)
+              gaveUp = true;
+            if (p != Polled::Done)
+              return gaveUp ? cudaSuccess : e;
+          }
+          return cudaSuccess;
+        });
+    if (gaveUp)
+      return pipert::Status::failure(
+          "abandoned while waiting for the device (another rank failed)",
+          rank);
+    return s;
+  }
+
+  void abandon() override {
+    abandoned.store(true, std::memory_order_release);
   }
 
   pipert::Status allocate(int32_t rank, int64_t bytes, void *&out) override {
@@ -196,6 +229,7 @@ private:
   }
 
   std::vector<Rank> ranks;
+  std::atomic<bool> abandoned{false};
 };
 
 } // namespace

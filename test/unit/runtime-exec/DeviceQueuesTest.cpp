@@ -229,6 +229,9 @@ TEST(DeviceQueues, RefusalsFailTheRun) {
     const char *words =
         atStart ? "fake device out of events" : "fake transfer refused";
     EXPECT_NE(st.message().find(words), std::string::npos) << st.message();
+    // A failure in the middle abandons the device: a host thread that
+    // waits for it gives up (a faulted GPU's event may never complete).
+    EXPECT_EQ(device.abandons > 0, !atStart);
     // The events made before the refusal are given back.
     EXPECT_EQ(device.destroyed, device.created);
   }

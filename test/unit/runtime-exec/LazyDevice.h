@@ -189,6 +189,11 @@ public:
     return pipert::Status::success();
   }
 
+  void abandon() override {
+    std::lock_guard<std::mutex> lock(mu);
+    ++abandons;
+  }
+
   /// Transfers and sums enqueued and not yet run.
   size_t pending() {
     std::lock_guard<std::mutex> lock(mu);
@@ -201,7 +206,7 @@ public:
   const int32_t devices;
   const bool lazySums;
   int64_t created = 0, destroyed = 0, transfers = 0, computeWaitCount = 0,
-          drains = 0, sums = 0, allocated = 0;
+          drains = 0, sums = 0, allocated = 0, abandons = 0;
   int64_t failCreate = -1, failTransfer = -1; ///< -1: never
   std::vector<std::string> errors;
   std::set<FakeEvent *> live;
