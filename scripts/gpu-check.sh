@@ -315,6 +315,29 @@ case "$mode" in
     else
       note s1_graphs_bitwise null "no S = 1 and S = 4 runs or no time left"
     fi
+    # --step-graph (issue 19 item 3): the whole step of every rank, the
+    # messages and collectives included, captured once (after the first
+    # step and the traced ones) and replayed: S = 1, S = 4 (four ranks,
+    # tied embedding all-reduced on the device) and llama-tiny must keep
+    # the uncaptured bits over 10 steps; the median steps both ways.
+    if [ -f "$out/s1-first10.jsonl" ] && [ "$(left)" -gt 40 ]; then
+      for name in s1 s4 ll1; do
+        [ -f "$out/$name-first10.jsonl" ] || continue
+        timeout 30 "$dir/$name/pipec-plan" --plan "$dir/$name" --data "$dir/data.txt" --steps 10 \
+          --step-graph --log-dir "$out/$name-step-graph" --quiet > "$out/$name-step-graph.log" 2>&1
+        code=$?
+        if [ $code -eq 0 ]; then
+          r=$(python3 "$dir/compare_metrics.py" "$out/$name-step-graph/metrics.jsonl" "$out/$name-first10.jsonl" --steps 10)
+          ok=$?
+          t=$(python3 -c "import json, statistics, sys; m = lambda f: statistics.median([json.loads(l)['step_time_s'] for l in open(f)][4:]); print('median of steps 4-9 %.2f ms uncaptured, %.2f ms as one graph' % (1e3 * m(sys.argv[1]), 1e3 * m(sys.argv[2])))" "$out/$name-first10.jsonl" "$out/$name-step-graph/metrics.jsonl" 2>&1)
+          [ $ok -eq 0 ] && note ${name}_step_graph_bitwise true "$r; $t" || note ${name}_step_graph_bitwise false "$r"
+        else
+          note ${name}_step_graph_bitwise false "exit $code: $(tail -c 300 "$out/$name-step-graph.log")"
+        fi
+      done
+    else
+      note s1_step_graph_bitwise null "no S = 1 run or no time left"
+    fi
     # pipec-plan --profile (issue 19): every kernel call timed with CUDA
     # events on the steps after the first, beside the card's ceilings
     # measured in the same run; the calls counted as the plan makes them,

@@ -535,7 +535,13 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
     for (const TiedGroup &g : L.tied) {
       if (!std::count(g.ranks.begin(), g.ranks.end(), int32_t(r)))
         continue;
-      os << "  if (group == " << g.group << ") {\n";
+      // The operand's copies are the step's device work like the kernels':
+      // captured and replayed with them (--cuda-graphs, --step-graph).
+      os << "  if (group == " << g.group << ") {\n"
+         << sx.graphBegin("rank " + std::to_string(r) +
+                              " all-reduce operands of group " +
+                              std::to_string(g.group),
+                          "A, data");
       for (const TiedSegment &s : g.segments) {
         auto it = rk.accOffset.find({s.param, s.use});
         if (it != rk.accOffset.end())
@@ -544,7 +550,8 @@ static LogicalResult emitOptimizer(const PlanLayout &L,
         else
           os << sx.zero("data + " + std::to_string(s.offset), s.bytes);
       }
-      os << sx.endFunction("rank " + std::to_string(r) +
+      os << sx.graphEnd()
+         << sx.endFunction("rank " + std::to_string(r) +
                            " all-reduce operands")
          << "    return st;\n  }\n";
     }

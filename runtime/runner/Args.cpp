@@ -32,7 +32,7 @@ const char *const kUsage =
     "[--resume FILE|DIR] [--checkpoint-dir DIR [--checkpoint-every N] "
     "[--keep K]] [--plan DIR] [--shadow] "
     "[--cores N] [--trace-steps N] [--trace-kernels] [--profile] "
-    "[--cuda-graphs] [--sync-each-function] "
+    "[--cuda-graphs] [--step-graph] [--sync-each-function] "
     "[--timeout-ms MS] "
     "[--quiet] "
     "[--transport local|cuda-local|mpi|nccl [--rendezvous R] "
@@ -136,6 +136,8 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
       a.profile = true;
     else if (k == "--cuda-graphs")
       a.cudaGraphs = true;
+    else if (k == "--step-graph")
+      a.stepGraph = true;
     else if (k == "--sync-each-function")
       a.syncEachFunction = true;
     else if (k == "--trace-steps")
@@ -180,6 +182,26 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
   if (a.syncEachFunction && a.transport == "mpi") {
     error = "--sync-each-function is an option of cuda plans, which do not "
             "run over mpi (--transport nccl is theirs)";
+    return false;
+  }
+  if (a.stepGraph && (a.transport == "local" || a.transport == "mpi" ||
+                      a.transport == "nccl")) {
+    error = "--step-graph captures the step of the ranks of one GPU, whose "
+            "messages the device moves: --transport cuda-local (a cuda "
+            "plan's default), not " + a.transport;
+    return false;
+  }
+  if (a.stepGraph && (a.cudaGraphs || a.syncEachFunction || a.traceKernels ||
+                      a.shadow)) {
+    error = std::string("--step-graph captures the whole step, which ") +
+            (a.cudaGraphs ? "--cuda-graphs (a graph per function) would "
+                            "capture again"
+             : a.syncEachFunction ? "--sync-each-function's waits would "
+                                    "break"
+             : a.traceKernels ? "--profile and --trace-kernels time call by "
+                                "call"
+                              : "--shadow checks instruction by instruction") +
+            "; give one of them";
     return false;
   }
   if (a.cudaGraphs && a.transport == "mpi") {

@@ -24,6 +24,9 @@ int runLocal(const Args &a) {
   if (a.cudaGraphs && !(target && target->enableGraphs))
     return fail("--cuda-graphs: an option of cuda plans; this plan's ranks "
                 "run on the cpu");
+  if (a.stepGraph && !(target && target->enableStepGraphs))
+    return fail("--step-graph: an option of cuda plans; this plan's ranks "
+                "run on the cpu");
   if (a.transport == "cuda-local" && !deviceQueues)
     return fail("--transport cuda-local: the transport of a cuda plan; this "
                 "plan's ranks run on the cpu (--transport local)");
@@ -57,6 +60,10 @@ int runLocal(const Args &a) {
     // The device orders the messages: the chunks need not wait.
     if (!a.syncEachFunction)
       kernels.deferSyncs();
+    if (a.stepGraph &&
+        !target->enableStepGraphs(queues.get(), a.traceSteps, error,
+                                  sizeof error))
+      return fail(error);
   }
   // --steps is the total: a resumed run trains what is left of it.
   pipert::RunOptions options = runOptions(a);

@@ -77,6 +77,7 @@ public:
   std::string start(pipert::Executor &exec, bool graphs = false) {
     const int32_t ranks = exec.manifest().ranks;
     states.assign(size_t(ranks), nullptr);
+    replaying.assign(size_t(ranks), 0);
     for (int32_t r = 0; r < ranks; ++r) {
       if (!exec.holds(r))
         continue;
@@ -181,6 +182,29 @@ public:
         code.ranks[pipelineRank(ctx)].opt(&kc, ctx.arena, ctx.step));
   }
 
+  pipert::Status beginStep(const pipert::RankContext &ctx,
+                          bool &replayed) override {
+    replayed = false;
+    if (code.target && code.target->beginStep && state(ctx.rank)) {
+      char error[512] = {0};
+      if (!code.target->beginStep(state(ctx.rank), ctx.step, &replayed, error,
+                                  sizeof error))
+        return pipert::Status::failure(error);
+    }
+    if (size_t(ctx.rank) < replaying.size())
+      replaying[size_t(ctx.rank)] = replayed;
+    return pipert::Status::success();
+  }
+
+  pipert::Status endStep(const pipert::RankContext &ctx) override {
+    if (code.target && code.target->endStep && state(ctx.rank)) {
+      char error[512] = {0};
+      if (!code.target->endStep(state(ctx.rank), error, sizeof error))
+        return pipert::Status::failure(error);
+    }
+    return pipert::Status::success();
+  }
+
   pipert::Status afterAllGather(const pipert::RankContext &ctx, int32_t,
                                 int32_t) override {
     const auto gathered = code.ranks[pipelineRank(ctx)].gathered;
@@ -197,6 +221,8 @@ private:
   /// copy where the arena is a device's.
   pipert::Status neighbour(int32_t rank, uint8_t *dst, const uint8_t *src,
                            int64_t bytes) const {
+    if (size_t(rank) < replaying.size() && replaying[size_t(rank)])
+      return pipert::Status::success(); // the step's graph copies it
     pipert::Status s = pipert::Status::success();
     if (code.target && code.target->copyInStream && state(rank)) {
       char error[256] = {0};
@@ -248,6 +274,9 @@ private:
   std::vector<std::vector<int32_t>> tokens, targets;
   /// Per rank, the target's state (null on the cpu target).
   std::vector<void *> states;
+  /// Per rank, whether its current step is a replayed graph (written and
+  /// read by the rank's thread only).
+  std::vector<char> replaying;
   bool deferred_ = false;
 };
 

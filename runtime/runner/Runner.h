@@ -54,6 +54,10 @@ struct Args {
   /// --cuda-graphs: each generated function's launches captured once and
   /// replayed as one CUDA graph (cuda plans; GraphReplay.h).
   bool cudaGraphs = false;
+  /// --step-graph: the whole step of every rank of the process captured
+  /// once as one CUDA graph and replayed (cuda-local on one GPU;
+  /// kernels/cuda/StepGraph.h).
+  bool stepGraph = false;
   /// --sync-each-function: a cuda plan's functions wait for their stream
   /// even where the transport orders messages on the device (a fault is
   /// then named by its function; PlanTarget::deferSyncs).

@@ -596,6 +596,17 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         }
         rankStep[size_t(r)] = ctx.step;
       }
+      // A step the kernels replay (a CUDA graph of the whole step) moves
+      // its messages and collectives in the graph: the transport stays out.
+      bool replayed = false;
+      if (Status b = kernels.beginStep(ctx, replayed); !b.ok()) {
+        report(Status::failure("rank " + std::to_string(r) + " step " +
+                                   std::to_string(ctx.step) + ": " +
+                                   b.message(),
+                               r));
+        abandon();
+        return;
+      }
       for (size_t ii = 0; ii < s.instrs.size(); ++ii) {
         const int64_t i = int64_t(ii);
         const Instr &in = s.instrs[ii];
@@ -653,8 +664,9 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           Channel ch = (in.op == Opcode::SendAct || in.op == Opcode::RecvAct)
                            ? Channel::Activation
                            : Channel::Gradient;
-          Status p = send ? transport->postSend(r, in.peer, ch, in.req, msg)
-                          : transport->postRecv(r, in.peer, ch, in.req, msg);
+          Status p = replayed ? Status::success()
+                     : send   ? transport->postSend(r, in.peer, ch, in.req, msg)
+                              : transport->postRecv(r, in.peer, ch, in.req, msg);
           if (!p.ok()) {
             fail(i, p.message());
             ok = false;
@@ -664,7 +676,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           break;
         }
         case Opcode::Wait: {
-          Status w = transport->wait(r, in.req, deadline);
+          Status w = replayed ? Status::success()
+                              : transport->wait(r, in.req, deadline);
           if (!w.ok()) {
             fail(i, w.message() + (w.message().rfind("timed out", 0) == 0
                                        ? " within " +
@@ -719,7 +732,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           const int64_t count = in.bytes / dtypeBytes(in.dtype);
           const Part *parts = s.parts.data() + in.firstPart;
           Status a =
-              in.op == Opcode::AllReduce
+              replayed ? Status::success()
+              : in.op == Opcode::AllReduce
                   ? transport->allReduce(r, in.chunk, in.mb, data, count,
                                          in.dtype, deadline)
               : in.op == Opcode::ReduceScatter
@@ -757,6 +771,14 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           abandon();
           return;
         }
+      }
+      if (Status e = kernels.endStep(ctx); !e.ok()) {
+        report(Status::failure("rank " + std::to_string(r) + " step " +
+                                   std::to_string(ctx.step) + ": " +
+                                   e.message(),
+                               r));
+        abandon();
+        return;
       }
       const int64_t endNs = rr.lastNs = nowNs();
       // The checkpoint after this step reads the arenas: what the transport

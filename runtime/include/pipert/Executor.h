@@ -66,6 +66,22 @@ public:
     (void)ctx, (void)group, (void)bucket;
     return Status::success();
   }
+  /// At the start of each of a rank's steps (ctx.step set). `replayed`:
+  /// the step's device work, its messages and collectives included, is
+  /// already captured (the cuda target's whole-step graph): the executor
+  /// leaves the transport out of it and still calls the compute functions,
+  /// which then only give the step's host inputs. Not by default.
+  virtual Status beginStep(const RankContext &ctx, bool &replayed) {
+    (void)ctx;
+    replayed = false;
+    return Status::success();
+  }
+  /// After a rank's last instruction of a step, before the executor drains
+  /// it: a capture ends or a captured step is launched here.
+  virtual Status endStep(const RankContext &ctx) {
+    (void)ctx;
+    return Status::success();
+  }
 };
 
 /// Where a rank's arena lives: host memory (the default, 64-byte aligned)

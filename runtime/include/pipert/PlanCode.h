@@ -129,6 +129,22 @@ struct PlanTarget {
   bool (*copyInStream)(void *state, void *dst, const void *src,
                        int64_t bytes, char *error,
                        int64_t errorBytes) = nullptr;
+  /// pipec-plan --step-graph: the ranks of `queues` (createQueues', every
+  /// rank of the process, all on one device) run the first max(1, `from`)
+  /// steps of the run as they are, capture the next whole step as one
+  /// CUDA graph and replay it from then on
+  /// (runtime/kernels/cuda/StepGraph.h); false with why in `error`.
+  bool (*enableStepGraphs)(pipert::DeviceQueues *queues, int64_t from,
+                           char *error, int64_t errorBytes) = nullptr;
+  /// At the start of a step of the rank whose state is `state`:
+  /// `*replayed` when the step's graph does its device work (the functions
+  /// only give their host inputs; the transport moves nothing). Null, or
+  /// true without step graphs: a step as always. False with why.
+  bool (*beginStep)(void *state, int64_t step, bool *replayed, char *error,
+                    int64_t errorBytes) = nullptr;
+  /// After the rank's last instruction of a step, before its drain: the
+  /// capture ends or the graph is launched. False with why.
+  bool (*endStep)(void *state, char *error, int64_t errorBytes) = nullptr;
 };
 
 /// The whole plan.

@@ -24,6 +24,7 @@
 #include "kernels/cuda/KernelEvents.h"
 #include "kernels/cuda/Kernels.h"
 #include "kernels/cuda/PollWait.h"
+#include "kernels/cuda/StepGraph.h"
 #include "pipert/ZeroShard.h"
 
 #include <cuda_runtime_api.h>
@@ -123,6 +124,10 @@ struct Context {
   /// for an event another, faulted device will never complete
   /// (PollWait.h). Null: cudaStreamSynchronize.
   const std::atomic<bool> *abandoned = nullptr;
+  /// pipec-plan --step-graph: the process's whole-step graph (StepGraph.h),
+  /// and the phase of the rank's current step in it.
+  StepGraph *stepGraph = nullptr;
+  int stepPhase = 0;
 };
 
 /// Times the enclosing kernel call of the generated code on the rank's

@@ -54,6 +54,9 @@ public:
   size_t size() const { return execs.size(); }
   /// True the first time `key` is asked: that call runs uncaptured.
   bool firstRun(const std::string &key) { return warm.insert(key).second; }
+  /// A replayed whole step (StepGraph.h): every function skips its
+  /// launches, which the step's graph makes.
+  bool skipping = false;
 
 private:
   std::map<std::string, cudaGraphExec_t> execs;

@@ -8,7 +8,29 @@
 
 namespace pipert::cuda {
 
-HostInputs::~HostInputs() { release(); }
+HostInputs::~HostInputs() {
+  release();
+  for (void *p : stepSlots)
+    cudaFreeHost(p);
+}
+
+cudaError_t HostInputs::beginGraphStep(bool replay) {
+  if (!stepMode) {
+    if (unpinned)
+      return cudaErrorMemoryAllocation; // the graph needs fixed addresses
+    for (int64_t k = 0; k < counted; ++k) {
+      void *p = nullptr;
+      if (cudaError_t e = cudaMallocHost(&p, size_t(countedBytes));
+          e != cudaSuccess)
+        return e;
+      stepSlots.push_back(p);
+    }
+    stepMode = true;
+  }
+  replaying = replay;
+  cursor = 0;
+  return cudaSuccess;
+}
 
 void HostInputs::release() {
   for (Slot &s : slots) {
@@ -58,6 +80,19 @@ cudaError_t HostInputs::copy(void *dst, const void *src, int64_t n,
                              cudaStream_t stream) {
   if (n <= 0)
     return cudaSuccess;
+  if (stepMode) {
+    // A step with more or larger inputs than the warm step counted cannot
+    // be the captured step: every step of a plan runs the same calls.
+    if (cursor >= stepSlots.size() || n > countedBytes)
+      return cudaErrorInvalidValue;
+    void *slot = stepSlots[cursor++];
+    std::memcpy(slot, src, size_t(n));
+    return replaying ? cudaSuccess
+                     : cudaMemcpyAsync(dst, slot, size_t(n),
+                                       cudaMemcpyHostToDevice, stream);
+  }
+  ++counted;
+  countedBytes = std::max(countedBytes, n);
   if (!unpinned && n > capacity)
     if (cudaError_t e = grow(n); e != cudaSuccess)
       return e;

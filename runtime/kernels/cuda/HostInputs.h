@@ -22,6 +22,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace pipert::cuda {
 
@@ -40,6 +41,17 @@ public:
   cudaError_t copy(void *dst, const void *src, int64_t n,
                    cudaStream_t stream);
 
+  /// Whole-step graphs (StepGraph.h). A warm step counts its inputs and
+  /// their largest size from here on.
+  void countStep() { counted = 0; }
+  /// From here on the k-th input of each step goes to its own pinned slot
+  /// k (made at the first call, as the last warm step counted), whose
+  /// address the step's graph reads: `replaying`, the graph copies it and
+  /// the host only fills the slot; otherwise (the capture) the copy is
+  /// launched as always. The slots are rewritten only after the graph that
+  /// read them has finished (the executor drains each step).
+  cudaError_t beginGraphStep(bool replaying);
+
 private:
   struct Slot {
     void *pinned = nullptr;
@@ -52,6 +64,11 @@ private:
   void release();
   Slot slots[kSlots];
   int next = 0;
+  // Whole-step graphs.
+  int64_t counted = 0, countedBytes = 0; ///< a warm step's inputs, largest
+  std::vector<void *> stepSlots;         ///< pinned, countedBytes each
+  size_t cursor = 0;                     ///< the step's next input
+  bool stepMode = false, replaying = false;
   int64_t capacity = 0; ///< bytes of every slot
   bool unpinned = false; ///< pinned memory failed: copies from the source
 };

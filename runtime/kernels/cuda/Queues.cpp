@@ -26,6 +26,7 @@
 #include <atomic>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,10 @@ public:
   };
 
   ~CudaQueues() override {
+    for (call::Context *c : contexts)
+      if (c)
+        c->stepGraph = nullptr, c->abandoned = nullptr;
+    stepGraph.reset();
     for (Rank &r : ranks)
       if (r.transfer) {
         OnDevice on(r.device);
@@ -79,11 +84,13 @@ public:
   /// abandoned.
   std::string init(void *const *states, int32_t count) {
     ranks.resize(size_t(count));
+    contexts.assign(size_t(count), nullptr);
     for (int32_t r = 0; r < count; ++r) {
       if (!states[r])
         continue; // a rank of another process
       auto *c = static_cast<call::Context *>(states[r]);
       c->abandoned = &abandoned;
+      contexts[size_t(r)] = c;
       Rank &q = ranks[size_t(r)];
       q.device = c->device;
       q.compute = c->stream;
@@ -183,6 +190,38 @@ public:
     abandoned.store(true, std::memory_order_release);
   }
 
+  /// Every rank of the process captures its step into one graph (all on
+  /// one device: a graph's stream capture stays on its device). "" or why
+  /// not.
+  std::string enableStepGraphs(int64_t from) {
+    std::vector<StepGraph::Member> members;
+    int device = -1;
+    for (size_t r = 0; r < ranks.size(); ++r) {
+      const Rank &q = ranks[r];
+      if (!q.transfer)
+        continue;
+      if (device >= 0 && q.device != device)
+        return "--step-graph: the ranks run on GPUs " +
+               std::to_string(device) + " and " + std::to_string(q.device) +
+               "; one graph covers the ranks of one GPU (make one GPU "
+               "visible, or run without --step-graph)";
+      device = q.device;
+      members.push_back({contexts[r], q.transfer});
+    }
+    if (members.empty())
+      return "--step-graph: no rank runs in this process";
+    stepGraph = std::make_unique<StepGraph>(std::move(members), device, from,
+                                            &abandoned);
+    if (std::string why = stepGraph->init(); !why.empty()) {
+      stepGraph.reset();
+      return why;
+    }
+    for (call::Context *c : contexts)
+      if (c)
+        c->stepGraph = stepGraph.get();
+    return "";
+  }
+
   pipert::Status allocate(int32_t rank, int64_t bytes, void *&out) override {
     out = nullptr;
     std::string what = "cudaMalloc of " + std::to_string(bytes) +
@@ -268,10 +307,24 @@ private:
   }
 
   std::vector<Rank> ranks;
+  std::vector<call::Context *> contexts; ///< per rank, null: another process
   std::atomic<bool> abandoned{false};
+  std::unique_ptr<StepGraph> stepGraph;
 };
 
 } // namespace
+
+bool enableStepGraphs(pipert::DeviceQueues *queues, int64_t from, char *error,
+                      int64_t errorBytes) {
+  auto *q = dynamic_cast<CudaQueues *>(queues);
+  std::string why = q ? q->enableStepGraphs(from)
+                      : "--step-graph: the queues are not the cuda target's";
+  if (why.empty())
+    return true;
+  if (error && errorBytes > 0)
+    std::snprintf(error, size_t(errorBytes), "%s", why.c_str());
+  return false;
+}
 
 pipert::DeviceQueues *createQueues(void *const *states, int32_t ranks,
                                    char *error, int64_t errorBytes) {

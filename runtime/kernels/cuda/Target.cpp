@@ -154,6 +154,30 @@ bool copyInStream(void *state, void *dst, const void *src, int64_t bytes,
   return false;
 }
 
+bool beginStep(void *state, int64_t step, bool *replayed, char *error,
+               int64_t errorBytes) {
+  auto *c = static_cast<call::Context *>(state);
+  *replayed = false;
+  if (!c || !c->stepGraph)
+    return true;
+  std::string why = c->stepGraph->beginStep(*c, step, *replayed);
+  if (why.empty())
+    return true;
+  setError(error, errorBytes, why);
+  return false;
+}
+
+bool endStep(void *state, char *error, int64_t errorBytes) {
+  auto *c = static_cast<call::Context *>(state);
+  if (!c || !c->stepGraph)
+    return true;
+  std::string why = c->stepGraph->endStep(*c);
+  if (why.empty())
+    return true;
+  setError(error, errorBytes, why);
+  return false;
+}
+
 void enableGraphs(void *state) {
   auto *s = static_cast<RankState *>(static_cast<call::Context *>(state));
   if (s)
@@ -189,9 +213,10 @@ bool copy(void *dst, const void *src, int64_t bytes, char *error,
 } // namespace
 
 pipecrun::PlanTarget planTarget() {
-  return {createRank, destroyRank,  allocateArena, freeArena,
-          copy,       "cuda",       createQueues,  pinDevice,
-          createNccl, enableGraphs, deferSyncs,    copyInStream};
+  return {createRank,   destroyRank,      allocateArena, freeArena,
+          copy,         "cuda",           createQueues,  pinDevice,
+          createNccl,   enableGraphs,     deferSyncs,    copyInStream,
+          enableStepGraphs, beginStep,    endStep};
 }
 
 } // namespace pipert::cuda

@@ -48,6 +48,10 @@ bool measureCeilings(int32_t threads, double *flopsPerSecond,
 pipert::DeviceQueues *createQueues(void *const *states, int32_t ranks,
                                    char *error, int64_t errorBytes);
 
+/// pipec-plan --step-graph over createQueues' queues (StepGraph.h).
+bool enableStepGraphs(pipert::DeviceQueues *queues, int64_t from, char *error,
+                      int64_t errorBytes);
+
 } // namespace pipert::cuda
 
 #endif // PIPERT_KERNELS_CUDA_TARGET_H

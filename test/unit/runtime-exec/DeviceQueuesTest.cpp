@@ -372,3 +372,79 @@ TEST(DeviceQueues, AnUnplannedCollectiveIsRefused) {
   EXPECT_TRUE(dev.device.owner.empty());
   EXPECT_EQ(dev.device.destroyed, dev.device.created);
 }
+
+namespace {
+
+/// The synthetic model's kernels, each step from `from` on declared
+/// replayed (as the cuda target's whole-step graph declares them); counts
+/// the step hooks per rank (each rank's thread writes its own entry).
+class ReplayingKernels : public SyntheticKernels {
+public:
+  ReplayingKernels(const SyntheticPlan &plan, int64_t from, int64_t failAt)
+      : SyntheticKernels(plan), from(from), failAt(failAt),
+        begins(plan.streams.size(), 0), ends(plan.streams.size(), 0) {}
+  pipert::Status beginStep(const pipert::RankContext &ctx,
+                           bool &replayed) override {
+    ++begins[size_t(ctx.rank)];
+    replayed = ctx.step >= from;
+    if (ctx.step == failAt && ctx.rank == 1)
+      return pipert::Status::failure("the graph refused");
+    return pipert::Status::success();
+  }
+  pipert::Status endStep(const pipert::RankContext &ctx) override {
+    ++ends[size_t(ctx.rank)];
+    return pipert::Status::success();
+  }
+  const int64_t from, failAt;
+  std::vector<int64_t> begins, ends;
+};
+
+} // namespace
+
+// The executor's side of a whole-step graph: every rank's step opens with
+// beginStep and closes with endStep, and a replayed step leaves the
+// transport out (its messages and collectives are the graph's): only step
+// 0's reach the device. A refusal ends the run naming the rank and step.
+TEST(DeviceQueues, AReplayedStepLeavesTheTransportOut) {
+  SyntheticPlan plan;
+  PlanOptions po;
+  po.kind = pipec::schedule::Kind::OneFOneB;
+  po.stages = 2;
+  po.microbatches = 4;
+  ASSERT_EQ(buildPlan(po, plan), "");
+  int64_t messages = 0;
+  for (const pipert::Stream &s : plan.streams)
+    for (const pipert::Instr &in : s.instrs)
+      messages += in.op == pipert::Opcode::SendAct ||
+                  in.op == pipert::Opcode::SendGrad;
+  const CollectiveWork work = collectiveWork(plan);
+  for (int64_t failAt : {int64_t(-1), int64_t(2)}) {
+    LazyDevice device(2);
+    std::unique_ptr<pipert::Executor> exec;
+    ASSERT_TRUE(pipert::Executor::create(plan.manifest, plan.streams, exec, -1,
+                                         &arenas)
+                    .ok());
+    ReplayingKernels kernels(plan, 1, failAt);
+    pipert::RunOptions o;
+    o.steps = 3;
+    o.timeout = std::chrono::milliseconds(5000);
+    o.cores = 2;
+    o.queues = &device;
+    pipert::RunResult result;
+    pipert::Status st = exec->run(kernels, o, result);
+    if (failAt >= 0) {
+      ASSERT_FALSE(st.ok());
+      EXPECT_NE(st.message().find("rank 1 step 2: the graph refused"),
+                std::string::npos)
+          << st.message();
+      continue;
+    }
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_EQ(device.transfers, messages + work.moves);
+    EXPECT_EQ(device.sums, work.sums);
+    for (size_t r = 0; r < 2; ++r) {
+      EXPECT_EQ(kernels.begins[r], 3);
+      EXPECT_EQ(kernels.ends[r], 3);
+    }
+  }
+}
