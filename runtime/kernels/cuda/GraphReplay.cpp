@@ -23,13 +23,15 @@ void GraphCache::add(const std::string &key, cudaGraphExec_t exec) {
 Replay::Replay(GraphCache *cache, cudaStream_t stream, const char *what,
                std::initializer_list<const void *> args, bool uncaptured)
     : cache(uncaptured ? nullptr : cache), stream(stream), what(what) {
-  if (!this->cache)
-    return;
-  if (this->cache->skipping) {
-    replayed = true; // the whole step's graph launches these calls
+  if (cache && cache->skipping) {
+    // The whole step's graph launches these calls (before `uncaptured`:
+    // a timed call must not run a second time beside the graph).
+    replayed = true;
     this->cache = nullptr;
     return;
   }
+  if (!this->cache)
+    return;
   key = what;
   char hex[24];
   for (const void *a : args) {

@@ -15,7 +15,7 @@ HostInputs::~HostInputs() {
 }
 
 cudaError_t HostInputs::beginGraphStep(bool replay) {
-  if (!stepMode) {
+  if (stepSlots.empty() && counted > 0) {
     if (unpinned)
       return cudaErrorMemoryAllocation; // the graph needs fixed addresses
     for (int64_t k = 0; k < counted; ++k) {
@@ -25,11 +25,18 @@ cudaError_t HostInputs::beginGraphStep(bool replay) {
         return e;
       stepSlots.push_back(p);
     }
-    stepMode = true;
+    stepSizes.assign(stepSlots.size(), -1);
   }
+  stepMode = true;
   replaying = replay;
   cursor = 0;
   return cudaSuccess;
+}
+
+cudaError_t HostInputs::endGraphStep() {
+  const bool complete = cursor == stepSlots.size();
+  stepMode = replaying = false;
+  return complete ? cudaSuccess : cudaErrorInvalidValue;
 }
 
 void HostInputs::release() {
@@ -81,10 +88,13 @@ cudaError_t HostInputs::copy(void *dst, const void *src, int64_t n,
   if (n <= 0)
     return cudaSuccess;
   if (stepMode) {
-    // A step with more or larger inputs than the warm step counted cannot
-    // be the captured step: every step of a plan runs the same calls.
-    if (cursor >= stepSlots.size() || n > countedBytes)
+    // Every step of a plan runs the same calls: a step whose inputs differ
+    // from the captured step's in number or size cannot be replayed.
+    if (cursor >= stepSlots.size() || n > countedBytes ||
+        (replaying ? n != stepSizes[cursor] : stepSizes[cursor] >= 0 &&
+                                                  n != stepSizes[cursor]))
       return cudaErrorInvalidValue;
+    stepSizes[cursor] = n;
     void *slot = stepSlots[cursor++];
     std::memcpy(slot, src, size_t(n));
     return replaying ? cudaSuccess

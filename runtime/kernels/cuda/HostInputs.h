@@ -51,6 +51,10 @@ public:
   /// launched as always. The slots are rewritten only after the graph that
   /// read them has finished (the executor drains each step).
   cudaError_t beginGraphStep(bool replaying);
+  /// The end of such a step: back to the ring (a copy outside the steps,
+  /// a sample after training, is launched as always). cudaErrorInvalidValue
+  /// when the step gave fewer inputs than the captured one.
+  cudaError_t endGraphStep();
 
 private:
   struct Slot {
@@ -67,6 +71,7 @@ private:
   // Whole-step graphs.
   int64_t counted = 0, countedBytes = 0; ///< a warm step's inputs, largest
   std::vector<void *> stepSlots;         ///< pinned, countedBytes each
+  std::vector<int64_t> stepSizes;        ///< each slot's bytes, as captured
   size_t cursor = 0;                     ///< the step's next input
   bool stepMode = false, replaying = false;
   int64_t capacity = 0; ///< bytes of every slot

@@ -26,6 +26,15 @@ StepGraph::StepGraph(std::vector<Member> members, int device, int64_t from,
 
 StepGraph::~StepGraph() {
   cudaSetDevice(device);
+  if (capturing) {
+    // A run that failed inside the capture step: end it before the
+    // stream goes.
+    cudaGraph_t graph = nullptr;
+    cudaStreamEndCapture(origin, &graph);
+    if (graph)
+      cudaGraphDestroy(graph);
+    cudaGetLastError();
+  }
   if (exec)
     cudaGraphExecDestroy(exec);
   for (cudaEvent_t e : joins)
@@ -53,49 +62,6 @@ std::string StepGraph::init() {
   return e == cudaSuccess ? "" : failed("its stream and events", e);
 }
 
-std::string StepGraph::beginStep(call::Context &c, int64_t step,
-                                 bool &replayed) {
-  replayed = false;
-  Phase phase;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (firstStep < 0)
-      firstStep = step;
-    phase = step < firstStep + std::max<int64_t>(1, from) ? Phase::Warm
-            : exec                               ? Phase::Replay
-                                                 : Phase::Capture;
-    if (phase == Phase::Capture && !capturing) {
-      // The first rank of the capture step opens it; the others join.
-      cudaError_t e = cudaSetDevice(device);
-      if (e == cudaSuccess)
-        e = cudaStreamBeginCapture(origin, cudaStreamCaptureModeRelaxed);
-      if (e == cudaSuccess)
-        e = cudaEventRecord(forked, origin);
-      if (e != cudaSuccess)
-        return failed("beginning the capture", e);
-      capturing = true;
-    }
-  }
-  c.stepPhase = int(phase);
-  if (phase == Phase::Warm) {
-    c.inputs->countStep(); // the replayed steps' slots are counted here
-    return "";
-  }
-  if (cudaError_t e = c.inputs->beginGraphStep(phase == Phase::Replay);
-      e != cudaSuccess)
-    return failed("the step's pinned input slots", e);
-  if (phase == Phase::Replay) {
-    c.graphs = &skipping; // the functions skip their launches
-    replayed = true;
-    return "";
-  }
-  c.graphs = nullptr; // no capture of a function inside the step's
-  if (cudaError_t e = cudaStreamWaitEvent(c.stream, forked, 0);
-      e != cudaSuccess)
-    return failed("joining the capture", e);
-  return "";
-}
-
 template <typename Last> std::string StepGraph::meet(Last &&last) {
   std::unique_lock<std::mutex> lock(mu);
   const int64_t mine = generation;
@@ -114,6 +80,55 @@ template <typename Last> std::string StepGraph::meet(Last &&last) {
     cv.wait_for(lock, std::chrono::milliseconds(1));
   }
   return error;
+}
+
+std::string StepGraph::beginStep(call::Context &c, int64_t step,
+                                 bool &replayed) {
+  replayed = false;
+  Phase phase;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (firstStep < 0)
+      firstStep = step;
+    phase = step < firstStep + std::max<int64_t>(1, from) ? Phase::Warm
+            : exec                                       ? Phase::Replay
+                                                         : Phase::Capture;
+  }
+  c.stepPhase = int(phase);
+  if (phase == Phase::Warm) {
+    c.inputs->countStep(); // the replayed steps' slots are counted here
+    return "";
+  }
+  // The step's pinned input slots (made at the capture step, before it
+  // opens: no allocation while a capture is open).
+  if (cudaError_t e = c.inputs->beginGraphStep(phase == Phase::Replay);
+      e != cudaSuccess)
+    return failed("the step's pinned input slots", e);
+  if (phase == Phase::Replay) {
+    c.graphs = &skipping; // the functions skip their launches
+    replayed = true;
+    return "";
+  }
+  // Every rank has finished its warm steps (their synchronizes, lazy
+  // module loads and drains) before the last to arrive opens the capture.
+  c.graphs = nullptr; // no capture of a function inside the step's
+  if (std::string why = meet([&]() -> std::string {
+        cudaError_t e = cudaSetDevice(device);
+        if (e == cudaSuccess)
+          e = cudaStreamBeginCapture(origin, cudaStreamCaptureModeRelaxed);
+        if (e != cudaSuccess)
+          return failed("beginning the capture", e);
+        capturing = true;
+        if ((e = cudaEventRecord(forked, origin)) != cudaSuccess)
+          return failed("beginning the capture", e);
+        return "";
+      });
+      !why.empty())
+    return why;
+  if (cudaError_t e = cudaStreamWaitEvent(c.stream, forked, 0);
+      e != cudaSuccess)
+    return failed("joining the capture", e);
+  return "";
 }
 
 std::string StepGraph::endCapture() {
@@ -170,6 +185,10 @@ std::string StepGraph::endStep(call::Context &c) {
   if (phase == Phase::Warm)
     return "";
   c.graphs = nullptr;
+  c.stepPhase = int(Phase::Warm); // outside a step, calls run as always
+  if (cudaError_t e = c.inputs->endGraphStep(); e != cudaSuccess)
+    return failed("the step gave fewer host inputs than the captured one",
+                  e);
   std::string why = meet([&]() -> std::string {
     if (phase == Phase::Capture)
       if (std::string e = endCapture(); !e.empty())

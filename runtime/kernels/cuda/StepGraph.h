@@ -10,15 +10,17 @@
 //   warm     the run's first step (and the steps --trace-steps traces,
 //            which synchronize) run as they are: modules load, cuBLASLt
 //            plans its shapes, the host inputs are counted
-//   capture  the first rank to begin the step starts a capture on the
-//            origin stream (relaxed: the launchers may still set a
-//            kernel's attributes) and records `forked`; each rank's
-//            compute stream waits for it, joining the capture, and its
-//            transfer stream joins when it first waits on a captured
-//            event. The ranks run the step as always; at its end they
-//            meet, and the last one joins every captured stream back into
-//            the origin, ends the capture, instantiates the graph and
-//            launches it
+//   capture  the ranks meet at the step's start (every warm step, with
+//            its synchronizes and lazy module loads, is over), and the
+//            last to arrive starts a capture on the origin stream and
+//            records `forked`; each rank's compute stream waits for it,
+//            joining the capture, and its transfer stream joins when it
+//            first waits on a captured event. Relaxed mode: the capture is
+//            ended by another thread than the one that began it, and the
+//            launchers may still set a kernel's attributes. The ranks run
+//            the step as always; at its end they meet, and the last one
+//            joins every captured stream back into the origin, ends the
+//            capture, instantiates the graph and launches it
 //   replay   the functions skip their launches (GraphReplay.h's skipping
 //            cache) and only put the step's host inputs into their pinned
 //            slots (HostInputs.h's step mode: the k-th input of a step in
