@@ -378,6 +378,16 @@ case "$mode" in
     else
       note s1_nccl_equals_cuda_local null "no S = 1 run or no time left"
     fi
+    # The same through NCCL with the step captured (--step-graph: the
+    # rank's NCCL calls inside the graph, the watchdog on each launch).
+    if [ -f "$out/s1-nccl/metrics.jsonl" ] && [ "$(left)" -gt 30 ]; then
+      timeout 30 "$dir/s1/pipec-plan" --plan "$dir/s1" --data "$dir/data.txt" --steps 10 \
+        --transport nccl --step-graph --watchdog-ms 10000 --log-dir "$out/s1-nccl-graph" --quiet > "$out/s1-nccl-graph.log" 2>&1
+      code=$?
+      note_run s1_nccl_step_graph_bitwise $code "$out/s1-nccl-graph.log" "$out/s1-nccl-graph/metrics.jsonl" "$out/s1-first10.jsonl" --steps 10
+    else
+      note s1_nccl_step_graph_bitwise null "no nccl run or no time left"
+    fi
     # Data parallelism on the GPU: two replicas at S = 1 and at S = 2
     # (their gradients all-reduced by the transport in rank order), the
     # same bits.

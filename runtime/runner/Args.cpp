@@ -184,11 +184,10 @@ bool parseArgs(int argc, char **argv, Args &a, std::string &error) {
             "run over mpi (--transport nccl is theirs)";
     return false;
   }
-  if (a.stepGraph && (a.transport == "local" || a.transport == "mpi" ||
-                      a.transport == "nccl")) {
-    error = "--step-graph captures the step of the ranks of one GPU, whose "
+  if (a.stepGraph && (a.transport == "local" || a.transport == "mpi")) {
+    error = "--step-graph captures the step of a GPU's ranks, whose "
             "messages the device moves: --transport cuda-local (a cuda "
-            "plan's default), not " + a.transport;
+            "plan's default) or nccl, not " + a.transport;
     return false;
   }
   if (a.stepGraph && (a.cudaGraphs || a.syncEachFunction || a.traceKernels ||

@@ -74,12 +74,14 @@ whole or not at all.
                         (off by default until a GPU run has held it to the
                         uncaptured bits; --profile's timed steps run
                         uncaptured)
-  --step-graph          a cuda plan under cuda-local with every rank on one
-                        GPU captures a whole step of all its ranks
-                        (kernels, messages, collectives, optimizer) as one
-                        CUDA graph, after the first step and the traced
-                        ones (--trace-steps), and replays it each step: one
-                        launch a step, the same bits (off by default until
+  --step-graph          a cuda plan captures a whole step of the process's
+                        ranks (kernels, messages, collectives, optimizer)
+                        as one CUDA graph, after the first step and the
+                        traced ones (--trace-steps), and replays it each
+                        step: one launch a step, the same bits. Under
+                        cuda-local every rank must be on one GPU; under
+                        nccl the rank's NCCL calls are captured and the
+                        watchdog watches each launch (off by default until
                         a GPU run has held it to the uncaptured bits)
   --sync-each-function  a cuda plan's functions (a chunk's F, B, W, the
                         gradients, the optimizer) wait for the rank's

@@ -61,8 +61,8 @@ int runLocal(const Args &a) {
     if (!a.syncEachFunction)
       kernels.deferSyncs();
     if (a.stepGraph &&
-        !target->enableStepGraphs(queues.get(), a.traceSteps, error,
-                                  sizeof error))
+        !target->enableStepGraphs(queues.get(), nullptr, a.traceSteps,
+                                  error, sizeof error))
       return fail(error);
   }
   // --steps is the total: a resumed run trains what is left of it.

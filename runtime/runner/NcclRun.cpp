@@ -99,6 +99,10 @@ int runNccl(const Args &a) {
   // NCCL's calls are ordered on the device: the chunks need not wait.
   if (!a.syncEachFunction)
     kernels.deferSyncs();
+  if (a.stepGraph &&
+      !target->enableStepGraphs(nullptr, transport.get(), a.traceSteps, why,
+                                sizeof why))
+    return failHere(why);
 
   // The others may be blocked on this process: its exit closes their
   // connections (their NCCL calls fail, their watchdogs end them) and the

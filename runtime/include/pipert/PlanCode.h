@@ -130,11 +130,12 @@ struct PlanTarget {
                        int64_t bytes, char *error,
                        int64_t errorBytes) = nullptr;
   /// pipec-plan --step-graph: the ranks of `queues` (createQueues', every
-  /// rank of the process, all on one device) run the first max(1, `from`)
-  /// steps of the run as they are, capture the next whole step as one
-  /// CUDA graph and replay it from then on
-  /// (runtime/kernels/cuda/StepGraph.h); false with why in `error`.
-  bool (*enableStepGraphs)(pipert::DeviceQueues *queues, int64_t from,
+  /// rank of the process, all on one device), or the one rank of `nccl`
+  /// (createNccl's), run the first max(1, `from`) steps of the run as they
+  /// are, capture the next whole step as one CUDA graph and replay it from
+  /// then on (runtime/kernels/cuda/StepGraph.h); false with why in `error`.
+  bool (*enableStepGraphs)(pipert::DeviceQueues *queues,
+                           pipert::Transport *nccl, int64_t from,
                            char *error, int64_t errorBytes) = nullptr;
   /// At the start of a step of the rank whose state is `state`:
   /// `*replayed` when the step's graph does its device work (the functions

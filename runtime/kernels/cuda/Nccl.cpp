@@ -84,7 +84,11 @@ class NcclTransport final : public Transport {
 public:
   ~NcclTransport() override;
   /// "" or why not.
-  std::string init(const NcclSetup &setup, const call::Context &ctx);
+  std::string init(const NcclSetup &setup, call::Context &ctx);
+  /// --step-graph: this rank's step, its NCCL calls included, captured
+  /// once and replayed (StepGraph.h); the watchdog watches each launch.
+  /// "" or why not.
+  std::string enableStepGraph(int64_t from);
 
   Status postSend(int32_t rank, int32_t peer, Channel channel, int32_t req,
                   const Message &msg) override {
@@ -179,6 +183,16 @@ private:
   /// checkpoints' exchanges), bounded by the deadline and watched.
   Status waitWorld(int32_t rank, const char *what, Clock::time_point deadline);
   cudaEvent_t worldDone = nullptr, computeMark = nullptr;
+  call::Context *context = nullptr; ///< the rank's (createRank's)
+  std::unique_ptr<StepGraph> stepGraph;
+  int64_t graphWatchId = -1;
+  /// Whether the rank's stream is being captured (the step graph's
+  /// capture step).
+  bool capturing() const {
+    cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+    return cudaStreamIsCapturing(compute, &st) == cudaSuccess &&
+           st == cudaStreamCaptureStatusActive;
+  }
   /// One-byte exchanges on every communicator, in split-round order, so
   /// that NCCL's connections (made lazily, blocking the host until the
   /// peer connects too) are all made before the first step.
@@ -206,8 +220,7 @@ std::string NcclTransport::commName(int32_t c) const {
   return groupsName(s) + " (ranks " + m + ")";
 }
 
-std::string NcclTransport::init(const NcclSetup &setup,
-                                const call::Context &ctx) {
+std::string NcclTransport::init(const NcclSetup &setup, call::Context &ctx) {
   std::string error;
   lib = loadNccl(error);
   if (!lib)
@@ -215,6 +228,7 @@ std::string NcclTransport::init(const NcclSetup &setup,
   me = setup.env.rank;
   device = ctx.device;
   compute = ctx.stream;
+  context = &ctx;
   const std::vector<Stream> &streams = *setup.streams;
   if (me < 0 || size_t(me) >= streams.size())
     return "rank " + std::to_string(me) + " of a plan of " +
@@ -359,10 +373,9 @@ std::string NcclTransport::init(const NcclSetup &setup,
       return error;
 
   // Watch ids: requests, then collectives by instruction index, then the
-  // world communicator's exchanges.
-  dog = std::make_unique<Watchdog>(int64_t(reqs) +
-                                       int64_t(stream.instrs.size()) + 1,
-                                   setup.watchdog);
+  // world communicator's exchanges, then a step graph's launch.
+  graphWatchId = int64_t(reqs) + int64_t(stream.instrs.size()) + 1;
+  dog = std::make_unique<Watchdog>(graphWatchId + 1, setup.watchdog);
   watcher = std::thread([this] { watch(); });
   return "";
 }
@@ -375,6 +388,9 @@ NcclTransport::~NcclTransport() {
   watcherCv.notify_all();
   if (watcher.joinable())
     watcher.join();
+  if (context)
+    context->stepGraph = nullptr;
+  stepGraph.reset();
   cudaSetDevice(device);
   for (cudaStream_t s : commStreams)
     if (s)
@@ -539,7 +555,10 @@ Status NcclTransport::post(int32_t rank, int32_t peer, Channel channel,
   if ((e = cudaEventRecord(r.done, s)) != cudaSuccess)
     return Status::failure(std::string("posting: ") + cudaGetErrorString(e),
                            rank, msg.instr);
-  dog->track(req, r.done, peer, -1, msg.instr, Clock::now(), r.posted);
+  // An event recorded in a capture cannot be queried: the step graph's
+  // launch is watched instead.
+  if (!capturing())
+    dog->track(req, r.done, peer, -1, msg.instr, Clock::now(), r.posted);
   return Status::success();
 }
 
@@ -638,8 +657,9 @@ Status NcclTransport::collective(int32_t rank, Opcode op, int32_t group,
     return Status::failure(std::string("a collective: ") +
                                cudaGetErrorString(e),
                            rank, col.instr);
-  dog->track(int64_t(requests.size()) + col.instr, col.done, -1, group,
-             col.instr, Clock::now(), col.posted);
+  if (!capturing())
+    dog->track(int64_t(requests.size()) + col.instr, col.done, -1, group,
+               col.instr, Clock::now(), col.posted);
   return Status::success();
 }
 
@@ -834,10 +854,37 @@ void NcclTransport::watch() {
 
 } // namespace
 
+std::string NcclTransport::enableStepGraph(int64_t from) {
+  StepGraph::Member member{context, {}};
+  for (cudaStream_t s : commStreams)
+    if (s)
+      member.others.push_back(s);
+  stepGraph = std::make_unique<StepGraph>(std::vector<StepGraph::Member>{member},
+                                          device, from, &aborted);
+  if (std::string why = stepGraph->init(); !why.empty()) {
+    stepGraph.reset();
+    return why;
+  }
+  // A launch's NCCL kernels wait for the peers: a dead one hangs them, and
+  // the watchdog ends this rank naming the step's graph.
+  stepGraph->beforeLaunch = [this] { dog->forget(graphWatchId); };
+  stepGraph->afterLaunch = [this](cudaEvent_t launched) {
+    dog->track(graphWatchId, launched, -1, -1, -1, Clock::now());
+  };
+  context->stepGraph = stepGraph.get();
+  return "";
+}
+
+std::string enableNcclStepGraphs(pipert::Transport *transport, int64_t from) {
+  auto *t = dynamic_cast<NcclTransport *>(transport);
+  return t ? t->enableStepGraph(from)
+           : "--step-graph: the transport is not the cuda target's nccl";
+}
+
 pipert::Transport *createNccl(const NcclSetup &setup, void *rankState,
                               char *error, int64_t errorBytes) {
   auto t = std::make_unique<NcclTransport>();
-  const auto *ctx = static_cast<const call::Context *>(rankState);
+  auto *ctx = static_cast<call::Context *>(rankState);
   std::string why = ctx ? t->init(setup, *ctx)
                         : std::string("no device state for this rank");
   if (!why.empty()) {

@@ -206,7 +206,7 @@ public:
                "; one graph covers the ranks of one GPU (make one GPU "
                "visible, or run without --step-graph)";
       device = q.device;
-      members.push_back({contexts[r], q.transfer});
+      members.push_back({contexts[r], {q.transfer}});
     }
     if (members.empty())
       return "--step-graph: no rank runs in this process";
@@ -314,16 +314,11 @@ private:
 
 } // namespace
 
-bool enableStepGraphs(pipert::DeviceQueues *queues, int64_t from, char *error,
-                      int64_t errorBytes) {
+std::string enableQueueStepGraphs(pipert::DeviceQueues *queues,
+                                  int64_t from) {
   auto *q = dynamic_cast<CudaQueues *>(queues);
-  std::string why = q ? q->enableStepGraphs(from)
-                      : "--step-graph: the queues are not the cuda target's";
-  if (why.empty())
-    return true;
-  if (error && errorBytes > 0)
-    std::snprintf(error, size_t(errorBytes), "%s", why.c_str());
-  return false;
+  return q ? q->enableStepGraphs(from)
+           : "--step-graph: the queues are not the cuda target's";
 }
 
 pipert::DeviceQueues *createQueues(void *const *states, int32_t ranks,

@@ -55,7 +55,10 @@ std::string StepGraph::init() {
   for (cudaEvent_t *ev : {&forked, &launched})
     if (e == cudaSuccess)
       e = cudaEventCreateWithFlags(ev, cudaEventDisableTiming);
-  joins.assign(2 * members.size(), nullptr);
+  size_t streams = 0;
+  for (const Member &m : members)
+    streams += 1 + m.others.size();
+  joins.assign(streams, nullptr);
   for (cudaEvent_t &ev : joins)
     if (e == cudaSuccess)
       e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
@@ -136,17 +139,18 @@ std::string StepGraph::endCapture() {
   // compute streams (joined at the step's start) and each transfer stream
   // that a captured event reached.
   cudaError_t e = cudaSetDevice(device);
+  size_t next = 0;
   for (size_t m = 0; m < members.size() && e == cudaSuccess; ++m) {
-    cudaStream_t streams[2] = {members[m].context->stream,
-                               members[m].transfer};
-    for (int k = 0; k < 2 && e == cudaSuccess; ++k) {
+    std::vector<cudaStream_t> streams = members[m].others;
+    streams.insert(streams.begin(), members[m].context->stream);
+    for (cudaStream_t stream : streams) {
+      cudaEvent_t join = joins[next++];
       cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-      if (!streams[k] ||
-          (e = cudaStreamIsCapturing(streams[k], &status)) != cudaSuccess ||
+      if (e != cudaSuccess || !stream ||
+          (e = cudaStreamIsCapturing(stream, &status)) != cudaSuccess ||
           status != cudaStreamCaptureStatusActive)
         continue;
-      cudaEvent_t join = joins[2 * m + size_t(k)];
-      if ((e = cudaEventRecord(join, streams[k])) == cudaSuccess)
+      if ((e = cudaEventRecord(join, stream)) == cudaSuccess)
         e = cudaStreamWaitEvent(origin, join, 0);
     }
   }
@@ -172,12 +176,18 @@ std::string StepGraph::endCapture() {
 }
 
 std::string StepGraph::launch() {
+  if (beforeLaunch)
+    beforeLaunch();
   cudaError_t e = cudaSetDevice(device);
   if (e == cudaSuccess)
     e = cudaGraphLaunch(exec, origin);
   if (e == cudaSuccess)
     e = cudaEventRecord(launched, origin);
-  return e == cudaSuccess ? "" : failed("launching the graph", e);
+  if (e != cudaSuccess)
+    return failed("launching the graph", e);
+  if (afterLaunch)
+    afterLaunch(launched);
+  return "";
 }
 
 std::string StepGraph::endStep(call::Context &c) {

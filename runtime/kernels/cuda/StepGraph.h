@@ -46,6 +46,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -58,10 +59,12 @@ struct Context;
 
 class StepGraph {
 public:
-  /// One rank of the process: its context and transfer stream.
+  /// One rank of the process: its context and the streams besides its
+  /// compute stream that its step's work may use (cuda-local: its
+  /// transfer stream; nccl: its communicators' streams).
   struct Member {
     call::Context *context = nullptr;
-    cudaStream_t transfer = nullptr;
+    std::vector<cudaStream_t> others;
   };
 
   /// The ranks `members` (all on `device`) run the first max(1, `from`)
@@ -81,6 +84,12 @@ public:
   /// After the rank's last instruction of the step. "" or why not.
   std::string endStep(call::Context &c);
 
+  /// Called by the last rank around each launch (nccl: the watchdog
+  /// stops watching the last launch, then watches this one's `launched`,
+  /// since a peer that died hangs the graph's NCCL kernels).
+  std::function<void()> beforeLaunch;
+  std::function<void(cudaEvent_t launched)> afterLaunch;
+
 private:
   enum class Phase { Warm, Capture, Replay };
   /// The ranks meet at the end of a step; the last one runs `last` (under
@@ -95,7 +104,7 @@ private:
   const std::atomic<bool> *abandoned;
   cudaStream_t origin = nullptr;
   cudaEvent_t forked = nullptr, launched = nullptr;
-  std::vector<cudaEvent_t> joins; ///< per member: compute, transfer
+  std::vector<cudaEvent_t> joins; ///< per member: compute, then others
   cudaGraphExec_t exec = nullptr;
   GraphCache skipping; ///< a replayed step's functions skip their launches
 

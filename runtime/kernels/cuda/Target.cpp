@@ -178,6 +178,17 @@ bool endStep(void *state, char *error, int64_t errorBytes) {
   return false;
 }
 
+bool enableStepGraphs(pipert::DeviceQueues *queues, pipert::Transport *nccl,
+                      int64_t from, char *error, int64_t errorBytes) {
+  std::string why = queues ? enableQueueStepGraphs(queues, from)
+                    : nccl ? enableNcclStepGraphs(nccl, from)
+                           : "--step-graph: neither cuda-local nor nccl";
+  if (why.empty())
+    return true;
+  setError(error, errorBytes, why);
+  return false;
+}
+
 void enableGraphs(void *state) {
   auto *s = static_cast<RankState *>(static_cast<call::Context *>(state));
   if (s)

@@ -28,6 +28,8 @@
 
 #include "pipert/PlanCode.h"
 
+#include <string>
+
 namespace pipert::cuda {
 
 /// The cuBLASLt workspace of every rank (llm.c's size for Hopper).
@@ -48,9 +50,9 @@ bool measureCeilings(int32_t threads, double *flopsPerSecond,
 pipert::DeviceQueues *createQueues(void *const *states, int32_t ranks,
                                    char *error, int64_t errorBytes);
 
-/// pipec-plan --step-graph over createQueues' queues (StepGraph.h).
-bool enableStepGraphs(pipert::DeviceQueues *queues, int64_t from, char *error,
-                      int64_t errorBytes);
+/// pipec-plan --step-graph over createQueues' queues (StepGraph.h); ""
+/// or why not.
+std::string enableQueueStepGraphs(pipert::DeviceQueues *queues, int64_t from);
 
 } // namespace pipert::cuda
 
