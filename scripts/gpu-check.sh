@@ -378,8 +378,10 @@ case "$mode" in
     else
       note s1_nccl_equals_cuda_local null "no S = 1 run or no time left"
     fi
-    # The same through NCCL with the step captured (--step-graph: the
-    # rank's NCCL calls inside the graph, the watchdog on each launch).
+    # The same through NCCL with the step captured (--step-graph, the
+    # watchdog on each launch). One rank has no communicator but the
+    # world's, so no NCCL call is inside this graph: the two-GPU run below
+    # has them.
     if [ -f "$out/s1-nccl/metrics.jsonl" ] && [ "$(left)" -gt 30 ]; then
       timeout 30 "$dir/s1/pipec-plan" --plan "$dir/s1" --data "$dir/data.txt" --steps 10 \
         --transport nccl --step-graph --watchdog-ms 10000 --log-dir "$out/s1-nccl-graph" --quiet > "$out/s1-nccl-graph.log" 2>&1
@@ -451,6 +453,12 @@ case "$mode" in
         --watchdog-ms 10000 --log-dir "$out/s2-nccl" --quiet > "$out/s2-nccl.log" 2>&1
       code=$?
       note_run s2_nccl_two_gpus_equals_cuda_local $code "$out/s2-nccl.log" "$out/s2-nccl/metrics.jsonl" "$out/s2-local/metrics.jsonl" --steps 10
+      # The same with each rank's step a graph: its sends and receives
+      # between the two GPUs inside it.
+      timeout 40 "$dir/pipec-run" "$dir/s2" --data "$dir/data.txt" --steps 10 --transport nccl \
+        --step-graph --watchdog-ms 10000 --log-dir "$out/s2-nccl-graph" --quiet > "$out/s2-nccl-graph.log" 2>&1
+      code=$?
+      note_run s2_nccl_step_graph_two_gpus_bitwise $code "$out/s2-nccl-graph.log" "$out/s2-nccl-graph/metrics.jsonl" "$out/s2-local/metrics.jsonl" --steps 10
     else
       note s2_nccl_two_gpus_equals_cuda_local null "${gpus:-0} GPU(s): NCCL needs a GPU per rank"
     fi

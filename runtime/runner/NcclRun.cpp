@@ -99,6 +99,8 @@ int runNccl(const Args &a) {
   // NCCL's calls are ordered on the device: the chunks need not wait.
   if (!a.syncEachFunction)
     kernels.deferSyncs();
+  if (a.stepGraph && !target->enableStepGraphs)
+    return failHere("--step-graph: an option of cuda plans");
   if (a.stepGraph &&
       !target->enableStepGraphs(nullptr, transport.get(), a.traceSteps, why,
                                 sizeof why))

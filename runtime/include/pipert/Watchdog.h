@@ -37,6 +37,9 @@ public:
     int64_t instr = -1;
     Clock::time_point since{};
     void *start = nullptr;
+    /// Time it may take beyond the limit (a whole step's graph: the step's
+    /// own length, of which the limit bounds only the waiting).
+    Clock::duration allowance{};
   };
 
   /// Ids are in [0, capacity): the transport's choice (stream indices).
@@ -46,11 +49,13 @@ public:
   /// Starts watching operation `id` (replacing whatever it watched); its
   /// clock from `now`, or from when `start` is first seen finished.
   void track(int64_t id, void *handle, int32_t peer, int32_t group,
-             int64_t instr, Clock::time_point now, void *start = nullptr) {
+             int64_t instr, Clock::time_point now, void *start = nullptr,
+             Clock::duration allowance = {}) {
     std::lock_guard<std::mutex> lock(mutex);
     if (id < 0 || size_t(id) >= ops.size())
       return;
-    ops[size_t(id)] = {true, handle, peer, group, instr, now, start};
+    ops[size_t(id)] = {true, handle, peer, group, instr, now, start,
+                       allowance};
   }
 
   /// Stops watching `id` (before its event is recorded anew).
@@ -96,7 +101,8 @@ public:
         failed = true;
         return true;
       }
-      if (now - op.since >= limit && (!found || op.since < out.since)) {
+      if (now - op.since >= limit + op.allowance &&
+          (!found || op.since < out.since)) {
         out = op;
         found = true;
       }

@@ -186,6 +186,13 @@ private:
   call::Context *context = nullptr; ///< the rank's (createRank's)
   std::unique_ptr<StepGraph> stepGraph;
   int64_t graphWatchId = -1;
+  /// The watchdog's instruction for the step's graph (no stream index).
+  static constexpr int64_t kGraphInstr = -2;
+  /// The longest time between two drains (a whole step, host included),
+  /// the allowance of a graph's launch beyond --watchdog-ms: the graph runs
+  /// the whole step, while the limit bounds one operation's waiting.
+  Clock::time_point lastDrain = Clock::now();
+  Clock::duration longestStep{};
   /// Whether the rank's stream is being captured (the step graph's
   /// capture step).
   bool capturing() const {
@@ -669,6 +676,9 @@ Status NcclTransport::drain(int32_t rank) {
   for (cudaStream_t s : commStreams)
     if (s && e == cudaSuccess)
       e = cudaStreamSynchronize(s);
+  const Clock::time_point now = Clock::now();
+  longestStep = std::max<Clock::duration>(longestStep, now - lastDrain);
+  lastDrain = now;
   if (e != cudaSuccess)
     return Status::failure(std::string("draining the streams: ") +
                                cudaGetErrorString(e),
@@ -831,14 +841,21 @@ void NcclTransport::watch() {
       return e == cudaSuccess ? 1 : e == cudaErrorNotReady ? 0 : -1;
     };
     if (dog->overdue(finished, Clock::now(), op, failed)) {
-      std::string what = op.instr >= 0 && size_t(op.instr) < stream.instrs.size()
-                             ? "#" + std::to_string(op.instr) + " " +
-                                   describe(stream.instrs[size_t(op.instr)])
-                             : "an operation";
+      std::string what =
+          op.instr == kGraphInstr ? "the step's CUDA graph (--step-graph)"
+          : op.instr >= 0 && size_t(op.instr) < stream.instrs.size()
+              ? "#" + std::to_string(op.instr) + " " +
+                    describe(stream.instrs[size_t(op.instr)])
+              : "an operation";
       std::string whom =
-          op.peer >= 0   ? "rank " + std::to_string(op.peer)
-          : op.group >= 0 ? "a member of " + commName(layout.groupOf(op.group))
-                          : std::string("another rank (the world communicator)");
+          op.instr == kGraphInstr
+              ? std::string("the peers of its sends, receives and "
+                            "collectives (run without --step-graph to have "
+                            "the rank named)")
+          : op.peer >= 0 ? "rank " + std::to_string(op.peer)
+          : op.group >= 0
+              ? "a member of " + commName(layout.groupOf(op.group))
+              : std::string("another rank (the world communicator)");
       terminate(what + (failed ? " failed on the device"
                                : " did not finish within the watchdog's " +
                                      std::to_string(std::chrono::duration_cast<
@@ -855,6 +872,10 @@ void NcclTransport::watch() {
 } // namespace
 
 std::string NcclTransport::enableStepGraph(int64_t from) {
+  if (lib->version < 20900)
+    return "--step-graph: NCCL " + std::to_string(lib->version) + " (" +
+           lib->path + ") cannot be captured in a CUDA graph; 2.9 or later "
+           "can";
   StepGraph::Member member{context, {}};
   for (cudaStream_t s : commStreams)
     if (s)
@@ -869,7 +890,8 @@ std::string NcclTransport::enableStepGraph(int64_t from) {
   // the watchdog ends this rank naming the step's graph.
   stepGraph->beforeLaunch = [this] { dog->forget(graphWatchId); };
   stepGraph->afterLaunch = [this](cudaEvent_t launched) {
-    dog->track(graphWatchId, launched, -1, -1, -1, Clock::now());
+    dog->track(graphWatchId, launched, -1, -1, kGraphInstr, Clock::now(),
+               nullptr, 2 * longestStep);
   };
   context->stepGraph = stepGraph.get();
   return "";

@@ -1,10 +1,11 @@
 //===- StepGraph.h - a process's whole step as one CUDA graph -*- C++ -*-===//
 //
-// pipec-plan --step-graph (issue 19 item 3): every rank of a cuda-local
-// process (all on one GPU) runs its step into one stream capture, and the
-// steps after it replay the graph with one launch. Under cuda-local a step
-// already waits for nothing on the host (the functions end without a
-// synchronize, the messages and collectives are copies and sums ordered by
+// pipec-plan --step-graph (issue 19 item 3, issue 20 item 1): every rank
+// of a process (cuda-local: all on one GPU; nccl: the process's one rank,
+// its NCCL calls included) runs its step into one stream capture, and the
+// steps after it replay the graph with one launch. A step already waits
+// for nothing on the host (the functions end without a synchronize, the
+// messages and collectives are copies, NCCL calls and sums ordered by
 // events; docs/CUDA.md), so the streams' order is the graph's edges:
 //
 //   warm     the run's first step (and the steps --trace-steps traces,

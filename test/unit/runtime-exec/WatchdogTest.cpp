@@ -51,6 +51,23 @@ TEST(Watchdog, TheOldestUnfinishedOperationPastTheLimitIsNamed) {
   EXPECT_EQ(w.active(), 0);
 }
 
+// A whole step's graph (--step-graph) runs the step's length before its
+// operations wait at all: its allowance adds to the limit.
+TEST(Watchdog, AGraphsAllowanceAddsToTheLimit) {
+  using namespace std::chrono;
+  pipert::Watchdog w(2, milliseconds(1000));
+  auto t0 = pipert::Clock::now();
+  int graph = 0;
+  auto pending = [](void *) { return 0; };
+  w.track(1, &graph, -1, -1, -2, t0, nullptr, milliseconds(3000));
+  pipert::Watchdog::Op op;
+  bool failed = false;
+  EXPECT_FALSE(w.overdue(pending, t0 + milliseconds(3900), op, failed));
+  ASSERT_TRUE(w.overdue(pending, t0 + milliseconds(4100), op, failed));
+  EXPECT_EQ(op.instr, -2);
+  EXPECT_FALSE(failed);
+}
+
 // The host may enqueue a whole step ahead of the device (a cuda plan's
 // chunks do not wait for their streams): an operation's clock starts when
 // the device reaches it (its start event finishes), not at its enqueue.
