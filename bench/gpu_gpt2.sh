@@ -125,6 +125,13 @@ case "$mode" in
   rc=0
   timeout 120 "$dir/g124/pipec-plan" --plan "$dir/g124" --data "$dir/data.txt" --steps "$steps" \
     --log-dir "$out/g124" --quiet > "$out/g124.log" 2>&1 || { echo "gpu_gpt2: the pipec run failed: $(tail -c 400 "$out/g124.log")"; rc=1; }
+  # The same plan with the whole step as one CUDA graph (--step-graph:
+  # three traced steps, the fourth captured, the rest replayed).
+  if [ $rc -eq 0 ] && [ "$steps" -gt 5 ]; then
+    timeout 120 "$dir/g124/pipec-plan" --plan "$dir/g124" --data "$dir/data.txt" --steps "$steps" \
+      --step-graph --log-dir "$out/g124-graph" --quiet > "$out/g124-graph.log" 2>&1 \
+      || echo "gpu_gpt2: the --step-graph run failed: $(tail -c 400 "$out/g124-graph.log")"
+  fi
   # Where the step goes: 3 steps under --profile (CUDA events per kernel
   # call, the card's GEMM and copy ceilings measured first).
   if [ $rc -eq 0 ]; then

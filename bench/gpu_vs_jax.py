@@ -9,6 +9,10 @@ llm.c's train_gpt2cu and bench/jax_gpt2_gpu.py at the same B, T and M, one
 call, one card) and writes OUT/gpu-gpt2.json (one JSON object) and a table:
 
   pipec   OUT/g124/metrics.jsonl: the median step after the first two
+  graph   OUT/g124-graph/metrics.jsonl: the same plan with --step-graph,
+          the median of the replayed steps (after the first four: the
+          first three are traced, the fourth is captured); listed only
+          when gpu_gpt2.sh ran it
   profile OUT/g124-profile/kernel_profile.json: the card's ceilings (the
           bf16 GEMM rate of this library's cuBLASLt GEMM at 8192^3,
           measured in the same call) and the top kernels
@@ -40,20 +44,29 @@ def median_after_warmup(times):
     return statistics.median(times[2:] or times)
 
 
+def pipec_run(folder, tokens, skip):
+    """A pipec run's figures from FOLDER/metrics.jsonl, the median step
+    after the first `skip`, or its error."""
+    try:
+        steps = [json.loads(l) for l in
+                 (folder / "metrics.jsonl").read_text().splitlines() if l.strip()]
+        times = [s["step_time_s"] for s in steps]
+        t = statistics.median(times[skip:] or times)
+        return {"step_s": t, "tokens_per_s": tokens / t,
+                "first_loss": steps[0]["loss"], "last_loss": steps[-1]["loss"],
+                "steps": len(steps)}
+    except (OSError, KeyError, ValueError, IndexError, statistics.StatisticsError) as e:
+        return {"error": str(e) or type(e).__name__}
+
+
 def summarize(out, batch, microbatches, seq):
     tokens = batch * seq * microbatches
     per_token = 6 * N + 6 * L * C * seq
     row = {"model": "gpt2-124m", "batch": batch, "seq": seq,
            "microbatches": microbatches}
-    try:
-        steps = [json.loads(l) for l in
-                 (out / "g124" / "metrics.jsonl").read_text().splitlines() if l.strip()]
-        t = median_after_warmup([s["step_time_s"] for s in steps])
-        row["pipec"] = {"step_s": t, "tokens_per_s": tokens / t,
-                        "first_loss": steps[0]["loss"], "last_loss": steps[-1]["loss"],
-                        "steps": len(steps)}
-    except (OSError, KeyError, ValueError, IndexError, statistics.StatisticsError) as e:
-        row["pipec"] = {"error": str(e) or type(e).__name__}
+    row["pipec"] = pipec_run(out / "g124", tokens, 2)
+    if (out / "g124-graph").exists() or (out / "g124-graph.log").exists():
+        row["graph"] = pipec_run(out / "g124-graph", tokens, 4)
     try:
         prof = json.loads((out / "g124-profile" / "kernel_profile.json").read_text())
         row["pipec_profile"] = {
@@ -79,7 +92,8 @@ def summarize(out, batch, microbatches, seq):
     gemm = row.get("pipec_profile", {}).get("ceilings", {}).get("gemm_flops_per_s")
     row["mfu_formula"] = {"flops_per_token": per_token, "N": N, "peak_flops": PEAK,
                           "measured_gemm_flops": gemm}
-    rates = {side: row.get(side, {}).get("tokens_per_s") for side in ("pipec", "jax", "llmc")}
+    rates = {side: row.get(side, {}).get("tokens_per_s")
+             for side in ("pipec", "graph", "jax", "llmc")}
     for side, tps in rates.items():
         if tps:
             row[side]["mfu_llmc"] = tps * per_token / PEAK
@@ -89,6 +103,10 @@ def summarize(out, batch, microbatches, seq):
         row["pipec_over_jax"] = rates["pipec"] / rates["jax"]
     if rates["pipec"] and rates["llmc"]:
         row["pipec_over_llmc"] = rates["pipec"] / rates["llmc"]
+    if rates["graph"] and rates["pipec"]:
+        row["graph_over_pipec"] = rates["graph"] / rates["pipec"]
+    if rates["graph"] and rates["jax"]:
+        row["graph_over_jax"] = rates["graph"] / rates["jax"]
     return row
 
 
@@ -99,7 +117,7 @@ def table(row):
     lines.append(f"{'':8} {'step ms':>9} {'tokens/s':>11} {'MFU (989T)':>11} "
                  f"{'of GEMM':>8}   (GEMM measured: "
                  f"{f'{gemm / 1e12:.0f} TFLOP/s' if gemm else 'no profile'})")
-    for side in ("pipec", "llmc", "jax"):
+    for side in ("pipec", "graph", "llmc", "jax"):
         r = row.get(side)
         if r is None:
             continue
@@ -109,7 +127,9 @@ def table(row):
         of = r.get("mfu_of_measured_gemm")
         lines.append(f"{side:8} {r['step_s'] * 1e3:9.1f} {r['tokens_per_s']:11.0f} "
                      f"{100 * r['mfu_llmc']:10.1f}% {f'{100 * of:7.1f}%' if of else '      -'}")
-    for key, name in (("pipec_over_jax", "pipec / JAX"), ("pipec_over_llmc", "pipec / llm.c")):
+    for key, name in (("pipec_over_jax", "pipec / JAX"), ("pipec_over_llmc", "pipec / llm.c"),
+                      ("graph_over_pipec", "graph / pipec"),
+                      ("graph_over_jax", "graph / JAX")):
         if key in row:
             lines.append(f"{name}: {row[key]:.3f}x tokens/s")
     return "\n".join(lines)
