@@ -231,6 +231,24 @@ case "$mode" in
     r=$(python3 "$dir/compare_metrics.py" "$@")
     [ $? -eq 0 ] && note "$name" true "$r" || note "$name" false "$r"
   }
+  # Plan NAME's 10 steps again with FLAG (a graph mode) into
+  # $out/NAME-SUFFIX: NOTE true when the metrics are the uncaptured run's
+  # bits, with both medians of the steps from SKIP on.
+  graph_run() {
+    local name=$1 flag=$2 suffix=$3 skip=$4 note_name=$5 code r ok t
+    timeout 30 "$dir/$name/pipec-plan" --plan "$dir/$name" --data "$dir/data.txt" --steps 10 \
+      $flag --log-dir "$out/$name-$suffix" --quiet > "$out/$name-$suffix.log" 2>&1
+    code=$?
+    if [ $code -ne 0 ]; then
+      note "$note_name" false "exit $code: $(tail -c 300 "$out/$name-$suffix.log")"
+      return
+    fi
+    r=$(python3 "$dir/compare_metrics.py" "$out/$name-$suffix/metrics.jsonl" "$out/$name-first10.jsonl" --steps 10)
+    ok=$?
+    t=$(python3 -c "import json, statistics, sys; m = lambda f: statistics.median([json.loads(l)['step_time_s'] for l in open(f)][int(sys.argv[3]):]); print('median of steps %s-9: %.2f ms uncaptured, %.2f ms with %s' % (sys.argv[3], 1e3 * m(sys.argv[1]), 1e3 * m(sys.argv[2]), sys.argv[4]))" \
+      "$out/$name-first10.jsonl" "$out/$name-$suffix/metrics.jsonl" "$skip" "$flag" 2>&1)
+    [ $ok -eq 0 ] && note "$note_name" true "$r; $t" || note "$note_name" false "$r"
+  }
   if [ $rc -ne 3 ] && [ -d "$dir/s1" ]; then
     # The two plans, 50 steps each; S = 1 against S = 4 bit for bit, and
     # against the emulated reference within 1e-3 per step's loss.
@@ -299,18 +317,8 @@ case "$mode" in
     if [ -f "$out/s1/metrics.jsonl" ] && [ -f "$out/s4/metrics.jsonl" ] && [ "$(left)" -gt 40 ]; then
       for name in s1 s4 h64s1 ll1; do
         [ -f "$out/$name/metrics.jsonl" ] || continue
-        timeout 30 "$dir/$name/pipec-plan" --plan "$dir/$name" --data "$dir/data.txt" --steps 10 \
-          --cuda-graphs --log-dir "$out/$name-graphs" --quiet > "$out/$name-graphs.log" 2>&1
-        code=$?
         head -10 "$out/$name/metrics.jsonl" > "$out/$name-first10.jsonl"
-        if [ $code -eq 0 ]; then
-          r=$(python3 "$dir/compare_metrics.py" "$out/$name-graphs/metrics.jsonl" "$out/$name-first10.jsonl" --steps 10)
-          ok=$?
-          t=$(python3 -c "import json, statistics, sys; m = lambda f: statistics.median([json.loads(l)['step_time_s'] for l in open(f)][2:]); print('median step %.2f ms uncaptured, %.2f ms with graphs' % (1e3 * m(sys.argv[1]), 1e3 * m(sys.argv[2])))" "$out/$name-first10.jsonl" "$out/$name-graphs/metrics.jsonl" 2>&1)
-          [ $ok -eq 0 ] && note ${name}_graphs_bitwise true "$r; $t" || note ${name}_graphs_bitwise false "$r"
-        else
-          note ${name}_graphs_bitwise false "exit $code: $(tail -c 300 "$out/$name-graphs.log")"
-        fi
+        graph_run $name --cuda-graphs graphs 2 ${name}_graphs_bitwise
       done
     else
       note s1_graphs_bitwise null "no S = 1 and S = 4 runs or no time left"
@@ -323,17 +331,7 @@ case "$mode" in
     if [ -f "$out/s1-first10.jsonl" ] && [ "$(left)" -gt 40 ]; then
       for name in s1 s4 ll1; do
         [ -f "$out/$name-first10.jsonl" ] || continue
-        timeout 30 "$dir/$name/pipec-plan" --plan "$dir/$name" --data "$dir/data.txt" --steps 10 \
-          --step-graph --log-dir "$out/$name-step-graph" --quiet > "$out/$name-step-graph.log" 2>&1
-        code=$?
-        if [ $code -eq 0 ]; then
-          r=$(python3 "$dir/compare_metrics.py" "$out/$name-step-graph/metrics.jsonl" "$out/$name-first10.jsonl" --steps 10)
-          ok=$?
-          t=$(python3 -c "import json, statistics, sys; m = lambda f: statistics.median([json.loads(l)['step_time_s'] for l in open(f)][4:]); print('median of steps 4-9 %.2f ms uncaptured, %.2f ms as one graph' % (1e3 * m(sys.argv[1]), 1e3 * m(sys.argv[2])))" "$out/$name-first10.jsonl" "$out/$name-step-graph/metrics.jsonl" 2>&1)
-          [ $ok -eq 0 ] && note ${name}_step_graph_bitwise true "$r; $t" || note ${name}_step_graph_bitwise false "$r"
-        else
-          note ${name}_step_graph_bitwise false "exit $code: $(tail -c 300 "$out/$name-step-graph.log")"
-        fi
+        graph_run $name --step-graph step-graph 4 ${name}_step_graph_bitwise
       done
     else
       note s1_step_graph_bitwise null "no S = 1 run or no time left"

@@ -99,6 +99,26 @@ CollectiveWork collectiveWork(const SyntheticPlan &plan) {
 
 const pipert::ArenaAllocator arenas = hostBackedDeviceArenas();
 
+/// The sends of one step of `plan` (a message each).
+int64_t messagesOf(const SyntheticPlan &plan) {
+  int64_t n = 0;
+  for (const pipert::Stream &s : plan.streams)
+    for (const pipert::Instr &in : s.instrs)
+      n += in.op == pipert::Opcode::SendAct || in.op == pipert::Opcode::SendGrad;
+  return n;
+}
+
+/// The synthetic model at S = 2, 1F1B, 4 micro-batches.
+SyntheticPlan twoStagePlan() {
+  SyntheticPlan plan;
+  PlanOptions po;
+  po.kind = pipec::schedule::Kind::OneFOneB;
+  po.stages = 2;
+  po.microbatches = 4;
+  EXPECT_EQ(buildPlan(po, plan), "");
+  return plan;
+}
+
 struct Case {
   pipec::schedule::Kind kind;
   int32_t stages, devices;
@@ -142,11 +162,7 @@ TEST(DeviceQueues, LazyTransfersGiveTheHostBits) {
     // at the end, never inside a step; nothing is left in flight; the
     // events were made before the first step (their number is fixed by
     // the streams) and all given back.
-    int64_t messages = 0;
-    for (const pipert::Stream &s : plan.streams)
-      for (const pipert::Instr &in : s.instrs)
-        messages += in.op == pipert::Opcode::SendAct ||
-                    in.op == pipert::Opcode::SendGrad;
+    const int64_t messages = messagesOf(plan);
     const CollectiveWork work = collectiveWork(plan);
     EXPECT_GT(work.moves, 0);
     EXPECT_EQ(device.transfers, 3 * (messages + work.moves));
@@ -213,12 +229,7 @@ TEST(DeviceQueues, TheWaitsOrderBothSides) {
 // A device that refuses: events at the start, or a transfer in the
 // middle of training, fail the run with the device's words, no hang.
 TEST(DeviceQueues, RefusalsFailTheRun) {
-  SyntheticPlan plan;
-  PlanOptions po;
-  po.kind = pipec::schedule::Kind::OneFOneB;
-  po.stages = 2;
-  po.microbatches = 4;
-  ASSERT_EQ(buildPlan(po, plan), "");
+  const SyntheticPlan plan = twoStagePlan();
   for (bool atStart : {true, false}) {
     LazyDevice device(2);
     (atStart ? device.failCreate : device.failTransfer) = atStart ? 3 : 5;
@@ -406,17 +417,8 @@ public:
 // transport out (its messages and collectives are the graph's): only step
 // 0's reach the device. A refusal ends the run naming the rank and step.
 TEST(DeviceQueues, AReplayedStepLeavesTheTransportOut) {
-  SyntheticPlan plan;
-  PlanOptions po;
-  po.kind = pipec::schedule::Kind::OneFOneB;
-  po.stages = 2;
-  po.microbatches = 4;
-  ASSERT_EQ(buildPlan(po, plan), "");
-  int64_t messages = 0;
-  for (const pipert::Stream &s : plan.streams)
-    for (const pipert::Instr &in : s.instrs)
-      messages += in.op == pipert::Opcode::SendAct ||
-                  in.op == pipert::Opcode::SendGrad;
+  const SyntheticPlan plan = twoStagePlan();
+  const int64_t messages = messagesOf(plan);
   const CollectiveWork work = collectiveWork(plan);
   for (int64_t failAt : {int64_t(-1), int64_t(2)}) {
     LazyDevice device(2);
