@@ -286,6 +286,22 @@ case "$mode" in
     else
       note s4_deferred_equals_synced null "no S = 4 run or no time left"
     fi
+    # The shadow mode on the device (--transport local: the host moves the
+    # messages, every function waits): every access of two steps of S = 4
+    # as its stream declares, the working copies and the optimizer's
+    # scalars included, the arenas read through the device copy.
+    if [ -f "$out/s4-first10.jsonl" ] && [ "$(left)" -gt 30 ]; then
+      timeout 30 "$dir/s4/pipec-plan" --plan "$dir/s4" --data "$dir/data.txt" --steps 2 \
+        --transport local --shadow --log-dir "$out/s4-shadow" > "$out/s4-shadow.log" 2>&1
+      code=$?
+      if [ $code -eq 0 ] && grep -q "shadow memory: every access as planned" "$out/s4-shadow.log"; then
+        note s4_shadow_every_access_as_planned true "$(grep -m1 'shadow memory' "$out/s4-shadow.log")"
+      else
+        note s4_shadow_every_access_as_planned false "exit $code: $(tail -c 300 "$out/s4-shadow.log")"
+      fi
+    else
+      note s4_shadow_every_access_as_planned null "no S = 4 run or no time left"
+    fi
     # The tiled attention in training (head size 64, two tiles): S = 1 and
     # S = 2 bit for bit over 20 steps, within 1e-3 of the emulated run.
     if [ -d "$dir/h64s1" ] && [ "$(left)" -gt 40 ]; then

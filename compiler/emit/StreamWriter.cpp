@@ -52,7 +52,9 @@ enum StaticId : int64_t {
   Accs,
   Norm,
   GradNorm,
-  Scratch
+  Scratch,
+  Copies,  ///< the cuda target's bf16 working copies of the parameters
+  Scalars  ///< the cuda target's optimizer scalars (step, clip, lr)
 };
 constexpr int64_t kTiedId = 100, kLossId = 1000, kSlotId = 100000;
 /// Parts of a micro-batch's regions (the message regions, F's and B's
@@ -177,6 +179,11 @@ static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages
           parts = zeroParts(L, q % S, o.offset, offsets);
           mine.uses.push_back({{Values, o.offset, o.bytes, false},
                                {Values, o.offset, o.bytes, true}});
+          // cuda: the executor's afterAllGather rounds the gathered
+          // parts into the working copies.
+          if (rk.copiesBytes)
+            mine.uses.back().push_back(
+                {Copies, rk.copiesBase, rk.copiesBytes, true});
         } else {
           // The chunk's accumulators, summed over its replicas in place
           // (ZeRO-1: each replica's own parts); to the shadow mode it
@@ -292,8 +299,12 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
                           : in.op == InstrOp::BwdB ? 1
                                                    : 2;
         const ChunkLayout &ch = L.chunks[size_t(c)];
-        if (phase < 2)
+        if (phase < 2) {
           block(Values, rk.valuesBase, pb, false, u);
+          // The cuda target's kernels read the bf16 working copies, which
+          // the optimizer (or, before the first step, Begin) wrote.
+          block(Copies, rk.copiesBase, rk.copiesBytes, false, u);
+        }
         // A same-rank neighbour hands the input (at F) or the output's
         // gradient (at B) over by a copy from its outgoing region.
         int handedOver = -1;
@@ -418,6 +429,13 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
         }
         block(Accs, rk.accBase, rk.accBytes, true, u);
         block(GradNorm, rk.gradNormOffset, 8, true, u);
+        // cuda: AdamW refreshes the working copies; the step, clip scale
+        // and learning rate are written (copied in, computed) before
+        // they are read.
+        block(Copies, rk.copiesBase, rk.copiesBytes, true, u);
+        if (rk.scalarsOffset >= 0)
+          block(Scalars, rk.scalarsOffset, 8 * layout::kOptimizerScalars,
+                true, u);
         break;
       case InstrOp::ReduceScatter:
       case InstrOp::AllGather:

@@ -53,12 +53,14 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     return s.message();
   if (std::string e = checkOwnManifest(a.plan, own); !e.empty())
     return e;
-  // The shadow mode checks the stream's declared accesses, which do not
-  // list the cuda target's working copies and device scalars yet.
-  if (a.shadow && pipecPlanCode.target)
-    return std::string("--shadow: not on the ") + pipecPlanCode.target->name +
-           " target yet (its working copies and device scalars are not "
-           "among the streams' declared accesses)";
+  // The shadow mode compares a device's arena, read through the target's
+  // copy, around each instruction: only where the host moves the messages
+  // and every function waits for its stream is it whole between them.
+  if (a.shadow && pipecPlanCode.target && a.transport != "local")
+    return std::string("--shadow on a ") + pipecPlanCode.target->name +
+           " plan needs --transport local (the host moves the messages and "
+           "every function waits for its stream, so the arena is whole "
+           "between instructions)";
   // A device target's arenas are its device's memory, which the host
   // reaches through the target's copy (PlanCode.h).
   pipert::ArenaAllocator deviceArenas;

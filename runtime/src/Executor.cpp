@@ -375,7 +375,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       }
     rr.inFlight.reserve(posts);
     if (opt.shadow)
-      rr.shadow = std::make_unique<ShadowMemory>(s, arenas[r].get());
+      rr.shadow = std::make_unique<ShadowMemory>(s, arenas[r].get(), copy);
   }
 
   // The first failure wins; later ones are its consequences (aborts).
@@ -544,7 +544,10 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           report(c);
           return false;
         }
-        sh->snapshot(i, rr.inFlight);
+        if (Status c = sh->snapshot(i, rr.inFlight); !c.ok()) {
+          report(c);
+          return false;
+        }
       }
       Status k = call();
       if (!k.ok()) {

@@ -9,8 +9,11 @@ namespace pipert {
 
 static constexpr int64_t kGranule = 4;
 
-ShadowMemory::ShadowMemory(const Stream &stream, const uint8_t *arena)
-    : stream(stream), arena(arena) {
+ShadowMemory::ShadowMemory(const Stream &stream, const uint8_t *arena,
+                           ArenaCopy arenaCopy)
+    : stream(stream), arena(arena), arenaCopy(arenaCopy) {
+  if (arenaCopy)
+    mirror.assign(size_t(stream.arenaBytes), 0);
   size_t granules = size_t((stream.arenaBytes + kGranule - 1) / kGranule);
   writer.assign(granules, kHostWriter);
   writerStep.assign(granules, -1);
@@ -102,18 +105,31 @@ void ShadowMemory::buildExcluded(int64_t i,
             [](const Region &a, const Region &b) { return a.offset < b.offset; });
 }
 
-void ShadowMemory::snapshot(int64_t i, const std::vector<Region> &inFlight) {
+const uint8_t *ShadowMemory::hostView(Status &why) {
+  why = Status::success();
+  if (!arenaCopy)
+    return arena;
+  why = copyArenaBytes(arenaCopy, mirror.data(), arena, stream.arenaBytes);
+  return why.ok() ? mirror.data() : nullptr;
+}
+
+Status ShadowMemory::snapshot(int64_t i, const std::vector<Region> &inFlight) {
   buildExcluded(i, inFlight);
+  Status why = Status::success();
+  const uint8_t *bytes = hostView(why);
+  if (!bytes)
+    return fail(i, "reading the device's arena: " + why.message());
   int64_t pos = 0;
   auto copyTo = [&](int64_t end) {
     if (end > pos)
-      std::memcpy(copy.data() + pos, arena + pos, size_t(end - pos));
+      std::memcpy(copy.data() + pos, bytes + pos, size_t(end - pos));
   };
   for (const Region &r : excluded) {
     copyTo(r.offset);
     pos = std::max(pos, r.offset + r.bytes);
   }
   copyTo(stream.arenaBytes);
+  return Status::success();
 }
 
 Status ShadowMemory::checkUnchanged(int64_t i,
@@ -121,6 +137,10 @@ Status ShadowMemory::checkUnchanged(int64_t i,
   // `excluded` still holds what snapshot() built; in-flight regions can
   // only have completed meanwhile, never started, so the set is unchanged.
   (void)inFlight;
+  Status why = Status::success();
+  const uint8_t *arena = hostView(why);
+  if (!arena)
+    return fail(i, "reading the device's arena: " + why.message());
   int64_t pos = 0;
   auto compare = [&](int64_t end) -> Status {
     // memcmp first: almost always the range is unchanged, and a byte loop

@@ -450,3 +450,37 @@ TEST(DeviceQueues, AReplayedStepLeavesTheTransportOut) {
     }
   }
 }
+
+// The shadow mode on a device's arenas (a cuda plan under --transport
+// local): every snapshot and comparison reads the arena through the
+// target's copy; a clean run passes and a kernel's stray write is named
+// as it is on host arenas.
+TEST(DeviceQueues, TheShadowModeReadsADevicesArenasThroughTheCopy) {
+  const SyntheticPlan plan = twoStagePlan();
+  for (bool stray : {false, true}) {
+    std::unique_ptr<pipert::Executor> exec;
+    ASSERT_TRUE(pipert::Executor::create(plan.manifest, plan.streams, exec, -1,
+                                         &arenas)
+                    .ok());
+    SyntheticKernels kernels(plan);
+    kernels.strayWrite = stray;
+    pipert::RunOptions o;
+    o.steps = 2;
+    o.timeout = std::chrono::milliseconds(5000);
+    o.cores = 2;
+    o.shadow = true;
+    pipert::RunResult result;
+    pipert::Status st = exec->run(kernels, o, result);
+    if (!stray) {
+      EXPECT_TRUE(st.ok()) << st.message();
+      continue;
+    }
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("#0 fwd(chunk 0, mb 0): changed arena bytes [" +
+                                std::to_string(plan.normSlot[0].offset) + ", " +
+                                std::to_string(plan.normSlot[0].offset + 4) +
+                                ")"),
+              std::string::npos)
+        << st.message();
+  }
+}
