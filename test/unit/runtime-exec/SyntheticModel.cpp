@@ -555,6 +555,12 @@ Status trainForBits(const SyntheticPlan &plan,
   return readParameters(*exec, params);
 }
 
+std::string strayWriteReport(const SyntheticPlan &plan) {
+  return "#0 fwd(chunk 0, mb 0): changed arena bytes [" +
+         std::to_string(plan.normSlot[0].offset) + ", " +
+         std::to_string(plan.normSlot[0].offset + 4) + ")";
+}
+
 Status readParameters(const pipert::Executor &exec,
                       std::vector<uint8_t> &params) {
   for (const pipert::ParamInfo &p : exec.manifest().params) {

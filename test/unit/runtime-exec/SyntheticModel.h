@@ -107,6 +107,10 @@ private:
   const SyntheticPlan &plan;
 };
 
+/// What the shadow mode says of SyntheticKernels::strayWrite: rank 0's
+/// first F changed 4 bytes it does not own (its norm slot's first).
+std::string strayWriteReport(const SyntheticPlan &plan);
+
 /// Arenas in host memory that the executor treats as a device's: reached
 /// through the allocator's copy (a memcpy) only.
 pipert::ArenaAllocator hostBackedDeviceArenas();
