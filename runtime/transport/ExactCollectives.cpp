@@ -80,8 +80,8 @@ void sumAs(void *operand, const uint8_t *staging, const OrderedSum &s,
   T *dst = reinterpret_cast<T *>(static_cast<uint8_t *>(operand) + s.offset);
   auto copyOf = [&](int32_t m) {
     return m == me ? dst
-                   : reinterpret_cast<const T *>(staging + s.stage +
-                                                 int64_t(m) * s.bytes);
+                   : reinterpret_cast<const T *>(
+                         staging + s.stage + stagingSlot(m, me) * s.bytes);
   };
   for (int64_t i = 0; i < n; ++i) {
     T sum = copyOf(0)[i];
@@ -122,11 +122,12 @@ Status planAllReduce(int32_t members, int32_t me, int64_t count, DType dtype,
     if (bytes > 0)
       out.gather.push_back({j, true, false, offset, bytes});
     if (mineBytes > 0)
-      out.gather.push_back({j, false, true, int64_t(j) * mineBytes, mineBytes});
+      out.gather.push_back(
+          {j, false, true, stagingSlot(j, me) * mineBytes, mineBytes});
   }
   if (members > 1 && mineBytes > 0) {
     out.sums.push_back({mine, mineBytes, 0});
-    out.stagingBytes = int64_t(members) * mineBytes;
+    out.stagingBytes = int64_t(members - 1) * mineBytes;
   }
   for (int32_t j = 0; j < members; ++j) {
     if (j == me)
@@ -160,10 +161,11 @@ Status planReduceScatter(const std::vector<int32_t> &ranks, int32_t me,
     }
     for (int32_t j = 0; j < members; ++j)
       if (j != me)
-        out.gather.push_back(
-            {j, false, true, out.stagingBytes + int64_t(j) * p.bytes, p.bytes});
+        out.gather.push_back({j, false, true,
+                              out.stagingBytes + stagingSlot(j, me) * p.bytes,
+                              p.bytes});
     out.sums.push_back({p.offset, p.bytes, out.stagingBytes});
-    out.stagingBytes += int64_t(members) * p.bytes;
+    out.stagingBytes += int64_t(members - 1) * p.bytes;
   }
   return Status::success();
 }

@@ -47,11 +47,16 @@ struct Exchange {
 };
 
 /// operand[offset, +bytes) = the sum over members m, in order, of member
-/// m's copy: the operand itself for this member, staging[stage + m * bytes,
-/// +bytes) for the others.
+/// m's copy: the operand itself for this member, staging[stage +
+/// stagingSlot(m, me) * bytes, +bytes) for the others (a member keeps no
+/// slot for itself).
 struct OrderedSum {
   int64_t offset = 0, bytes = 0, stage = 0;
 };
+
+/// Member m's slot among member `me`'s staged copies: the members before
+/// `me` in order, then those after it.
+inline int64_t stagingSlot(int32_t m, int32_t me) { return m < me ? m : m - 1; }
 
 /// One member's part of one collective.
 struct CollectivePlan {

@@ -13,9 +13,12 @@ __global__ void orderedSum(T *dst, const T *staged, int64_t n,
     return;
   // Member 0's copy first, then each in order: the host's sum exactly
   // (the build forbids contraction, -fmad=false).
+  // Staged copies: the members before `me`, then those after (no slot of
+  // its own: pipert::stagingSlot).
   T sum = me == 0 ? dst[i] : staged[i];
   for (int32_t m = 1; m < members; ++m)
-    sum += m == me ? dst[i] : staged[int64_t(m) * slotElems + i];
+    sum += m == me ? dst[i]
+                   : staged[int64_t(m < me ? m : m - 1) * slotElems + i];
   dst[i] = sum;
 }
 

@@ -91,8 +91,8 @@ public:
     const auto *slots = static_cast<const uint8_t *>(staging);
     for (int32_t m = 0; m < members; ++m)
       if (m != me)
-        touch(c, slots + s.stage + int64_t(m) * s.bytes, s.bytes, false,
-              "a sum's read of a staged copy");
+        touch(c, slots + s.stage + pipert::stagingSlot(m, me) * s.bytes,
+              s.bytes, false, "a sum's read of a staged copy");
     auto *mine = static_cast<uint8_t *>(operand) + s.offset;
     touch(c, mine, s.bytes, false, "a sum's read of its operand");
     touch(c, mine, s.bytes, true, "a sum's write");
