@@ -601,15 +601,17 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       }
       // A step the kernels replay (a CUDA graph of the whole step) moves
       // its messages and collectives in the graph: the transport stays out.
-      bool replayed = false;
-      if (Status b = kernels.beginStep(ctx, replayed); !b.ok()) {
+      // A step hook's failure, named by rank and step.
+      auto stepFailed = [&](const Status &h) {
         report(Status::failure("rank " + std::to_string(r) + " step " +
                                    std::to_string(ctx.step) + ": " +
-                                   b.message(),
+                                   h.message(),
                                r));
         abandon();
-        return;
-      }
+      };
+      bool replayed = false;
+      if (Status b = kernels.beginStep(ctx, replayed); !b.ok())
+        return stepFailed(b);
       for (size_t ii = 0; ii < s.instrs.size(); ++ii) {
         const int64_t i = int64_t(ii);
         const Instr &in = s.instrs[ii];
@@ -775,14 +777,8 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           return;
         }
       }
-      if (Status e = kernels.endStep(ctx); !e.ok()) {
-        report(Status::failure("rank " + std::to_string(r) + " step " +
-                                   std::to_string(ctx.step) + ": " +
-                                   e.message(),
-                               r));
-        abandon();
-        return;
-      }
+      if (Status e = kernels.endStep(ctx); !e.ok())
+        return stepFailed(e);
       const int64_t endNs = rr.lastNs = nowNs();
       // The checkpoint after this step reads the arenas: what the transport
       // moves for this rank lands first. Device arenas are drained every

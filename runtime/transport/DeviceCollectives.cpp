@@ -212,16 +212,27 @@ Status DeviceCollectives::enqueue(Opcode op, int32_t group, int32_t bucket,
                            mv.bytes, &event, records ? 1 : 0);
   };
 
+  // A phase's moves; each receiver's last records its `event`, which
+  // becomes its g.last.
+  auto phase = [&](const std::vector<Move> &moves,
+                   const std::vector<uint8_t> &lastInto,
+                   DeviceQueues::Event Member::*event, bool afterHalf) {
+    for (size_t k = 0; k < moves.size(); ++k) {
+      const Member &to = g.members[size_t(moves[k].to)];
+      if (Status s = move(moves[k], lastInto[k], to.*event, afterHalf);
+          !s.ok())
+        return s;
+      if (lastInto[k])
+        g.last[size_t(moves[k].to)] = to.*event;
+    }
+    return Status::success();
+  };
+
   // Gather; g.last[m]: m's gathered, if anything came to m.
   std::fill(g.last.begin(), g.last.end(), nullptr);
-  for (size_t k = 0; k < c.gather.size(); ++k) {
-    const Move &mv = c.gather[k];
-    Member &to = g.members[size_t(mv.to)];
-    if (Status s = move(mv, c.lastGather[k], to.gathered, false); !s.ok())
-      return s;
-    if (c.lastGather[k])
-      g.last[size_t(mv.to)] = to.gathered;
-  }
+  if (Status s = phase(c.gather, c.lastGather, &Member::gathered, false);
+      !s.ok())
+    return s;
   // Sums, after the moves into the member's staging (no move reads the
   // part of its operand it sums into: the plans send the others' shards);
   // g.half[m]: m's end of the first half.
@@ -245,14 +256,8 @@ Status DeviceCollectives::enqueue(Opcode op, int32_t group, int32_t bucket,
   }
   // Spread, after every member's first half; g.last[m]: m's last event.
   g.last = g.half;
-  for (size_t k = 0; k < c.spread.size(); ++k) {
-    const Move &mv = c.spread[k];
-    Member &to = g.members[size_t(mv.to)];
-    if (Status s = move(mv, c.lastSpread[k], to.done, true); !s.ok())
-      return s;
-    if (c.lastSpread[k])
-      g.last[size_t(mv.to)] = to.done;
-  }
+  if (Status s = phase(c.spread, c.lastSpread, &Member::done, true); !s.ok())
+    return s;
   // Every member goes on after all of it.
   for (int32_t m = 0; m < members; ++m) {
     Member &me = g.members[size_t(m)];

@@ -212,6 +212,19 @@ inline Status copyHostInput(const Context &c, void *dst, const void *src,
 inline Status zeroBytes(const Context &c, void *dst, int64_t n) {
   return check(cudaMemsetAsync(dst, 0, size_t(n), c.stream), "zero");
 }
+/// Polls `stream` until its work is done or failed (`e` the last
+/// answer), or `abandoned` is set (NotReady).
+inline Polled pollStream(cudaStream_t stream,
+                         const std::atomic<bool> *abandoned, cudaError_t &e) {
+  return pollUntilDone(
+      [&] {
+        e = cudaStreamQuery(stream);
+        return e == cudaSuccess         ? Polled::Done
+               : e == cudaErrorNotReady ? Polled::NotReady
+                                        : Polled::Failed;
+      },
+      abandoned);
+}
 /// Waits for the rank's stream; a kernel's fault surfaces here, named by
 /// `what` (the chunk and phase, or the optimizer part).
 /// The kernels' times since the last one go into the thread's table.
@@ -219,14 +232,7 @@ inline Status synchronize(const Context &c, const char *what) {
   cudaError_t e = cudaSuccess;
   if (!c.abandoned) {
     e = cudaStreamSynchronize(c.stream);
-  } else if (pollUntilDone(
-                 [&] {
-                   e = cudaStreamQuery(c.stream);
-                   return e == cudaSuccess       ? Polled::Done
-                          : e == cudaErrorNotReady ? Polled::NotReady
-                                                   : Polled::Failed;
-                 },
-                 c.abandoned) == Polled::NotReady) {
+  } else if (pollStream(c.stream, c.abandoned, e) == Polled::NotReady) {
     return Status::failure(std::string(what) +
                            ": abandoned while waiting for the device (another "
                            "rank failed)");

@@ -164,14 +164,7 @@ public:
         onRank(rank, "synchronizing the rank's streams", [&](const Rank &q) {
           cudaError_t e = cudaSuccess;
           for (cudaStream_t stream : {q.compute, q.transfer}) {
-            Polled p = pollUntilDone(
-                [&] {
-                  e = cudaStreamQuery(stream);
-                  return e == cudaSuccess       ? Polled::Done
-                         : e == cudaErrorNotReady ? Polled::NotReady
-                                                  : Polled::Failed;
-                },
-                &abandoned);
+            Polled p = call::pollStream(stream, &abandoned, e);
             if (p == Polled::NotReady)
               gaveUp = true;
             if (p != Polled::Done)

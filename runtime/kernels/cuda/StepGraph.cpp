@@ -78,8 +78,8 @@ template <typename Last> std::string StepGraph::meet(Last &&last) {
   // A rank that failed never comes: the abandoned run ends the wait.
   while (generation == mine) {
     if (abandoned && abandoned->load(std::memory_order_acquire))
-      return "whole-step CUDA graph: abandoned at the end of the step "
-             "(another rank failed)";
+      return "whole-step CUDA graph: abandoned while waiting for the other "
+             "ranks (another rank failed)";
     cv.wait_for(lock, std::chrono::milliseconds(1));
   }
   return error;
