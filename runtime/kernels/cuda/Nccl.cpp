@@ -194,10 +194,10 @@ private:
   Clock::time_point lastDrain = Clock::now();
   Clock::duration longestStep{};
   /// Whether the rank's stream is being captured (the step graph's
-  /// capture step).
+  /// capture step); asked of the device only when there is a step graph.
   bool capturing() const {
     cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
-    return cudaStreamIsCapturing(compute, &st) == cudaSuccess &&
+    return stepGraph && cudaStreamIsCapturing(compute, &st) == cudaSuccess &&
            st == cudaStreamCaptureStatusActive;
   }
   /// One-byte exchanges on every communicator, in split-round order, so
