@@ -89,10 +89,11 @@ cudaError_t HostInputs::copy(void *dst, const void *src, int64_t n,
     return cudaSuccess;
   if (stepMode) {
     // Every step of a plan runs the same calls: a step whose inputs differ
-    // from the captured step's in number or size cannot be replayed.
+    // from the captured step's in number or size cannot be replayed (the
+    // capture records each slot's size; a capture that left one unfilled
+    // failed at its end).
     if (cursor >= stepSlots.size() || n > countedBytes ||
-        (replaying ? n != stepSizes[cursor] : stepSizes[cursor] >= 0 &&
-                                                  n != stepSizes[cursor]))
+        (stepSizes[cursor] >= 0 && n != stepSizes[cursor]))
       return cudaErrorInvalidValue;
     stepSizes[cursor] = n;
     void *slot = stepSlots[cursor++];
