@@ -27,6 +27,7 @@
 #include "dialects/nn/NNGradOps.h"
 
 #include "pipert/AtomicFile.h"
+#include "pipert/CommLayout.h"
 #include "pipert/Fnv.h"
 #include "pipert/Manifest.h"
 #include "pipert/Stream.h"
@@ -1008,6 +1009,12 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
   std::vector<pipert::Stream> streams;
   if (failed(buildStreams(L, streams)))
     return failure();
+  // The communicators of a run with one process per rank (nccl, mpi),
+  // planned and proven here once: each stream carries its rank's part,
+  // so a process reads its own stream and nothing else (CommLayout.h).
+  if (pipert::Status st = pipert::attachComms(streams, L.manifest.groups);
+      !st.ok())
+    return module.emitError("internal error: " + st.message());
   for (const pipert::Stream &s : streams) {
     std::vector<uint8_t> bytes = pipert::encodeStream(s);
     id = hashPart(id, bytes.data(), bytes.size());

@@ -52,12 +52,9 @@ int runMpi(const Args &a) {
   if (agree(error))
     return 1;
   const pipert::Manifest &m = exec->manifest();
-  std::vector<pipert::Stream> streams;
-  for (int32_t r = 0; r < m.ranks; ++r)
-    streams.push_back(exec->stream(r));
   std::unique_ptr<pipert::MpiTransport> transport;
   pipert::Status created =
-      pipert::MpiTransport::create(streams, m.groups, transport);
+      pipert::MpiTransport::create(exec->stream(me), m.groups, transport);
   if (agree(created.ok() ? "" : created.message()))
     return 1;
   PlanKernels kernels(pipecPlanCode, m, batcher);

@@ -79,11 +79,8 @@ int runNccl(const Args &a) {
   PlanKernels kernels(pipecPlanCode, m, batcher);
   if (std::string e = kernels.start(*exec, a.cudaGraphs); !e.empty())
     return failHere(e);
-  std::vector<pipert::Stream> streams;
-  for (int32_t r = 0; r < m.ranks; ++r)
-    streams.push_back(exec->stream(r));
   pipert::NcclSetup setup;
-  setup.streams = &streams;
+  setup.stream = &exec->stream(me);
   setup.groups = &m.groups;
   setup.env = env;
   setup.rendezvous = rendezvous;

@@ -107,36 +107,69 @@ Status Executor::load(const std::string &dir, std::unique_ptr<Executor> &out,
   return load(dir, std::move(m), out, onlyRank, allocator);
 }
 
+/// Rank r's stream file of the plan in `dir`, held to the manifest's
+/// identity and checksum.
+static Status readPlanStream(const std::string &dir, const Manifest &m,
+                             int32_t r, Stream &stream) {
+  std::string path = dir + "/" + m.rankInfo[r].stream;
+  if (Status s = readStreamFile(path, stream); !s.ok())
+    return s;
+  // One plan, one identity (docs/RUNTIME.md): a stream of another plan
+  // or an edited one is refused before anything runs.
+  std::string id = stream.planId ? planIdText(stream.planId) : "";
+  if (id != m.planId)
+    return Status::failure(
+        path + " belongs to plan " + (id.empty() ? "(none)" : id) + ", but " +
+            dir + "/manifest.json is plan " +
+            (m.planId.empty() ? "(none)" : m.planId) +
+            ": the folder mixes files of two plans (run pipec compile "
+            "again)",
+        r);
+  uint64_t want = m.rankInfo[r].streamChecksum;
+  if (want && stream.checksum != want)
+    return Status::failure(path + ": checksum " +
+                               planIdText(stream.checksum) + ", but " + dir +
+                               "/manifest.json records " + planIdText(want) +
+                               ": the stream was edited or replaced (run "
+                               "pipec compile again)",
+                           r);
+  return Status::success();
+}
+
 Status Executor::load(const std::string &dir, Manifest m,
                       std::unique_ptr<Executor> &out, int32_t onlyRank,
                       const ArenaAllocator *allocator) {
+  // One rank per process reads its own stream only: its communicators came
+  // with it (CommLayout.h), and at 220,000 ranks every process reading
+  // every stream would read the whole plan 220,000 times.
   std::vector<Stream> streams(size_t(m.ranks));
+  std::vector<char> absent(size_t(m.ranks), 0);
   for (int32_t r = 0; r < m.ranks; ++r) {
-    std::string path = dir + "/" + m.rankInfo[r].stream;
-    if (Status s = readStreamFile(path, streams[r]); !s.ok())
+    if (onlyRank >= 0 && onlyRank < m.ranks && r != onlyRank) {
+      absent[size_t(r)] = 1;
+      continue;
+    }
+    if (Status s = readPlanStream(dir, m, r, streams[r]); !s.ok())
       return s;
-    // One plan, one identity (docs/RUNTIME.md): a stream of another plan
-    // or an edited one is refused before anything runs.
-    std::string id = streams[r].planId ? planIdText(streams[r].planId) : "";
-    if (id != m.planId)
-      return Status::failure(
-          path + " belongs to plan " + (id.empty() ? "(none)" : id) + ", but " +
-              dir + "/manifest.json is plan " +
-              (m.planId.empty() ? "(none)" : m.planId) +
-              ": the folder mixes files of two plans (run pipec compile "
-              "again)",
-          r);
-    uint64_t want = m.rankInfo[r].streamChecksum;
-    if (want && streams[r].checksum != want)
-      return Status::failure(path + ": checksum " +
-                                 planIdText(streams[r].checksum) + ", but " +
-                                 dir + "/manifest.json records " +
-                                 planIdText(want) +
-                                 ": the stream was edited or replaced (run "
-                                 "pipec compile again)",
-                             r);
   }
-  return create(std::move(m), std::move(streams), out, onlyRank, allocator);
+  if (Status s = create(std::move(m), std::move(streams), out, onlyRank,
+                        allocator);
+      !s.ok())
+    return s;
+  out->dir = dir;
+  out->absent = std::move(absent);
+  return Status::success();
+}
+
+Status Executor::readAbsentStreams() {
+  for (int32_t r = 0; r < int32_t(absent.size()); ++r) {
+    if (!absent[size_t(r)])
+      continue;
+    if (Status s = readPlanStream(dir, plan, r, streams[size_t(r)]); !s.ok())
+      return s;
+    absent[size_t(r)] = 0;
+  }
+  return Status::success();
 }
 
 Status Executor::create(Manifest m, std::vector<Stream> streams,
@@ -154,6 +187,9 @@ Status Executor::create(Manifest m, std::vector<Stream> streams,
                            " ranks but " + std::to_string(streams.size()) +
                            " streams were given");
   for (int32_t r = 0; r < m.ranks; ++r) {
+    // Another process checks (and may not even have given) its own.
+    if (onlyRank >= 0 && r != onlyRank)
+      continue;
     const Stream &s = streams[r];
     if (Status v = validateStream(s); !v.ok())
       return v;
@@ -1069,6 +1105,10 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     std::vector<const std::vector<TraceEvent> *> tracks;
     for (const RankRun &rr : runs)
       tracks.push_back(&rr.events);
+    // The other processes' streams name their events: read now, by the
+    // one process that writes the trace.
+    if (Status a = readAbsentStreams(); !a.ok())
+      return a;
     Status t = writeChromeTrace(opt.outDir + "/trace.json", streams, tracks);
     if (!t.ok() || !opt.traceKernels)
       return t;

@@ -6,7 +6,9 @@
 #include "pipert/Fnv.h"
 #include "pipert/InputFile.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 
@@ -14,10 +16,12 @@ namespace pipert {
 
 namespace {
 constexpr char kMagic[8] = {'P', 'I', 'P', 'E', 'S', 'T', 'R', 'M'};
-constexpr size_t kHeaderBytes = 72;
+constexpr size_t kHeaderBytes = 80;
 constexpr size_t kInstrBytes = 44;
 constexpr size_t kAccessBytes = 24;
 constexpr size_t kPartBytes = 24;
+/// A communicator record's fixed part; its groups and members follow.
+constexpr size_t kCommBytes = 20;
 
 /// Little-endian writer into a preallocated byte vector.
 struct Writer {
@@ -124,6 +128,58 @@ std::string describe(const Instr &in) {
       return post(in.op) + " [req " + std::to_string(in.req) + "]";
     return "invalid opcode " + std::to_string(int(in.op));
   }
+}
+
+/// The communicators' table: ids ascending, one communicator a round, the
+/// rank a member of each, a pair two ranks, a group's members ascending.
+static Status validateComms(const Stream &s) {
+  if (s.commRounds < 0 || s.comms.size() > size_t(s.commRounds))
+    return Status::failure("stream of rank " + std::to_string(s.rank) + ": " +
+                               std::to_string(s.comms.size()) +
+                               " communicators in " +
+                               std::to_string(s.commRounds) +
+                               " split rounds (at most one a round)",
+                           s.rank);
+  std::vector<char> roundTaken(size_t(s.commRounds), 0);
+  for (size_t c = 0; c < s.comms.size(); ++c) {
+    const StreamComm &k = s.comms[c];
+    auto fail = [&](const std::string &what) {
+      return Status::failure("stream of rank " + std::to_string(s.rank) +
+                                 ": communicator " + std::to_string(k.id) +
+                                 ": " + what,
+                             s.rank);
+    };
+    if (k.id < 0 || (c > 0 && k.id <= s.comms[c - 1].id))
+      return fail("ids must be non-negative and ascending");
+    if (k.round < 0 || k.round >= s.commRounds || roundTaken[size_t(k.round)])
+      return fail("round " + std::to_string(k.round) +
+                  " is outside the plan's " + std::to_string(s.commRounds) +
+                  " or holds another of this rank's communicators");
+    roundTaken[size_t(k.round)] = 1;
+    for (int32_t m : k.members)
+      if (m < 0 || m >= s.ranks)
+        return fail("member " + std::to_string(m) + " is not a rank of " +
+                    std::to_string(s.ranks));
+    if (std::count(k.members.begin(), k.members.end(), s.rank) != 1)
+      return fail("rank " + std::to_string(s.rank) + " is not a member");
+    if (k.pair) {
+      if (k.members.size() != 2 || k.members[0] == k.members[1] ||
+          !k.groups.empty() || k.channel > 1)
+        return fail("a pair is a sender and another receiver on channel 0 "
+                    "or 1, with no groups");
+      continue;
+    }
+    if (k.groups.empty() || k.channel != 0 ||
+        !std::is_sorted(k.members.begin(), k.members.end()) ||
+        std::adjacent_find(k.members.begin(), k.members.end()) !=
+            k.members.end())
+      return fail("a group communicator carries groups, its members "
+                  "ascending and distinct");
+    for (size_t g = 0; g < k.groups.size(); ++g)
+      if (k.groups[g] < 0 || (g > 0 && k.groups[g] <= k.groups[g - 1]))
+        return fail("its groups must be non-negative and ascending");
+  }
+  return Status::success();
 }
 
 Status validateStream(const Stream &s) {
@@ -253,6 +309,7 @@ Status validateStream(const Stream &s) {
       return Status::failure(where(size_t(postedAt[r])) +
                                  "is never waited for",
                              s.rank, postedAt[r]);
+  return validateComms(s);
   return Status::success();
 }
 
@@ -273,6 +330,8 @@ std::vector<uint8_t> encodeStream(const Stream &s) {
   w.u64(0); // checksum, patched below
   w.u64(s.planId);
   w.u64(s.parts.size());
+  w.u32(uint32_t(s.commRounds));
+  w.u32(uint32_t(s.comms.size()));
   for (const Instr &in : s.instrs) {
     w.u8(uint8_t(in.op));
     w.u8(uint8_t(in.sub));
@@ -301,6 +360,20 @@ std::vector<uint8_t> encodeStream(const Stream &s) {
     w.u32(0);
     w.i64(p.offset);
     w.i64(p.bytes);
+  }
+  for (const StreamComm &c : s.comms) {
+    w.i32(c.id);
+    w.i32(c.round);
+    w.u8(c.pair ? 1 : 0);
+    w.u8(c.channel);
+    w.u8(0);
+    w.u8(0);
+    w.u32(uint32_t(c.groups.size()));
+    w.u32(uint32_t(c.members.size()));
+    for (int32_t g : c.groups)
+      w.i32(g);
+    for (int32_t m : c.members)
+      w.i32(m);
   }
   uint64_t sum = checksum(out.data(), out.size());
   for (int i = 0; i < 8; ++i)
@@ -346,9 +419,26 @@ Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
                 " accesses and " + std::to_string(nPart) + " parts (" +
                 std::to_string(want) + " bytes) but the file holds " +
                 std::to_string(size));
-  if (size > want)
-    return fail(std::to_string(size - want) +
+  // The communicators are variable-length records after the parts.
+  const uint32_t commRounds = getU32(p + 72), nComm = getU32(p + 76);
+  const uint8_t *commsAt = p + want;
+  uint64_t end = want;
+  for (uint32_t c = 0; c < nComm; ++c) {
+    if (size - end < kCommBytes)
+      return fail("truncated: communicator record " + std::to_string(c) +
+                  " of " + std::to_string(nComm) + " runs past the file");
+    uint64_t body = 4 * (uint64_t(getU32(p + end + 12)) + getU32(p + end + 16));
+    if (size - end - kCommBytes < body)
+      return fail("truncated: communicator record " + std::to_string(c) +
+                  " of " + std::to_string(nComm) + " runs past the file");
+    end += kCommBytes + body;
+  }
+  if (size > end)
+    return fail(std::to_string(size - end) +
                 " trailing bytes after the last record");
+  if (commRounds > INT32_MAX)
+    return fail("corrupt header: " + std::to_string(commRounds) +
+                " split rounds");
   s.planId = getU64(p + 56);
   if (checksum(p, size) != sum)
     return fail("corrupt: the checksum does not match the contents");
@@ -407,6 +497,29 @@ Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
     part.rank = int32_t(getU32(q));
     part.offset = int64_t(getU64(q + 8));
     part.bytes = int64_t(getU64(q + 16));
+  }
+  s.commRounds = int32_t(commRounds);
+  s.comms.resize(nComm);
+  q = commsAt;
+  for (StreamComm &c : s.comms) {
+    c.id = int32_t(getU32(q));
+    c.round = int32_t(getU32(q + 4));
+    if (q[8] > 1)
+      return fail("corrupt: communicator " + std::to_string(c.id) +
+                  " has kind " + std::to_string(int(q[8])));
+    c.pair = q[8] == 1;
+    c.channel = q[9];
+    c.groups.resize(getU32(q + 12));
+    c.members.resize(getU32(q + 16));
+    q += kCommBytes;
+    for (int32_t &g : c.groups) {
+      g = int32_t(getU32(q));
+      q += 4;
+    }
+    for (int32_t &m : c.members) {
+      m = int32_t(getU32(q));
+      q += 4;
+    }
   }
   Status st = validateStream(s);
   if (!st.ok())

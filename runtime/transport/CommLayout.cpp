@@ -47,6 +47,8 @@ int32_t CommLayout::groupOf(int32_t group) const {
 int32_t CommLayout::colorOf(int32_t rank, int32_t round) const {
   if (rank < 0 || rank >= ranks || round < 0 || round >= rounds)
     return -1;
+  if (only >= 0)
+    return rank == only ? roundColor[size_t(round)] : -1;
   return roundColor[size_t(rank) * size_t(rounds) + size_t(round)];
 }
 
@@ -191,6 +193,8 @@ Status planComms(const std::vector<Stream> &streams,
   for (int32_t r = 0; r < n; ++r)
     for (size_t k = 0; k < taken[size_t(r)].size(); ++k)
       out.roundColor[size_t(r) * size_t(out.rounds) + k] = taken[size_t(r)][k];
+  for (size_t c = 0; c < out.comms.size(); ++c)
+    out.comms[c].id = int32_t(c);
   return Status::success();
 }
 
@@ -286,6 +290,112 @@ Status checkCommLayout(const std::vector<Stream> &streams,
                                  where(other[k]));
       }
     }
+  }
+  return Status::success();
+}
+
+Status attachComms(std::vector<Stream> &streams,
+                   const std::vector<std::vector<int32_t>> &groups) {
+  CommLayout layout;
+  if (Status s = planComms(streams, groups, layout); !s.ok())
+    return s;
+  if (Status s = checkCommLayout(streams, layout); !s.ok())
+    return Status::failure("the streams cannot run with one process per "
+                           "rank: " + s.message());
+  for (Stream &s : streams) {
+    s.commRounds = layout.rounds;
+    s.comms.clear();
+    for (int32_t c : layout.commsOf(s.rank)) {
+      const CommSpec &spec = layout.comms[size_t(c)];
+      StreamComm k;
+      k.id = spec.id;
+      k.round = spec.round;
+      k.pair = spec.pair;
+      k.channel = uint8_t(spec.channel);
+      if (!spec.pair)
+        k.groups = spec.groups;
+      k.members = spec.members;
+      s.comms.push_back(std::move(k));
+    }
+  }
+  return Status::success();
+}
+
+Status commViewOf(const Stream &s,
+                  const std::vector<std::vector<int32_t>> &groups,
+                  CommLayout &out) {
+  out = CommLayout{};
+  out.ranks = s.ranks;
+  out.rounds = s.commRounds;
+  out.only = s.rank;
+  out.roundColor.assign(size_t(std::max(0, s.commRounds)), -1);
+  out.groupIndex.assign(groups.size(), -1);
+  if (Status v = validateStream(s); !v.ok())
+    return v;
+  auto fail = [&](const std::string &what) {
+    return Status::failure("rank " + std::to_string(s.rank) + ": " + what,
+                           s.rank);
+  };
+  // The table is ascending by id and the pairs' keys are built in that
+  // order, so they are sorted for pairOf once the pairs are.
+  std::vector<std::pair<int64_t, int32_t>> pairs;
+  for (const StreamComm &k : s.comms) {
+    CommSpec spec;
+    spec.pair = k.pair;
+    spec.channel = Channel(k.channel);
+    spec.members = k.members;
+    spec.round = k.round;
+    spec.id = k.id;
+    const int32_t local = int32_t(out.comms.size());
+    out.roundColor[size_t(k.round)] = local;
+    if (k.pair) {
+      pairs.push_back({(int64_t(k.members[0]) * s.ranks + k.members[1]) * 2 +
+                           k.channel,
+                       local});
+    } else {
+      spec.groups = k.groups;
+      spec.group = k.groups.front();
+      for (int32_t g : k.groups) {
+        if (size_t(g) >= groups.size())
+          return fail("communicator " + std::to_string(k.id) +
+                      " carries group " + std::to_string(g) +
+                      ", but the plan has " + std::to_string(groups.size()) +
+                      " groups");
+        if (groups[size_t(g)] != k.members)
+          return fail("communicator " + std::to_string(k.id) + " of group " +
+                      std::to_string(g) +
+                      " has other members than the manifest's group (a "
+                      "stream of another plan?)");
+        out.groupIndex[size_t(g)] = local;
+      }
+    }
+    out.comms.push_back(std::move(spec));
+  }
+  std::sort(pairs.begin(), pairs.end());
+  for (auto [key, local] : pairs) {
+    out.pairKeys.push_back(key);
+    out.pairIndex.push_back(local);
+  }
+  // Every message and collective of the stream has its communicator.
+  for (size_t i = 0; i < s.instrs.size(); ++i) {
+    const Instr &in = s.instrs[i];
+    int32_t c = -2;
+    if (isPostOp(in.op))
+      c = isSend(in.op) ? out.pairOf(s.rank, in.peer, channelOf(in.op))
+                        : out.pairOf(in.peer, s.rank, channelOf(in.op));
+    else if (isCollectiveOp(in.op))
+      c = out.groupOf(in.chunk);
+    if (c == -1)
+      return Status::failure(
+          "rank " + std::to_string(s.rank) + " #" + std::to_string(i) + " " +
+              describe(in) +
+              ": no communicator in the stream's table (" +
+              (s.comms.empty() && s.commRounds == 0
+                   ? std::string("it has none: a stream built by hand, or "
+                                 "by a compiler before version 4")
+                   : std::string("the table does not match the stream")) +
+              ")",
+          s.rank, int64_t(i));
   }
   return Status::success();
 }

@@ -165,7 +165,8 @@ struct MpiTransport::Impl {
   MPI_Comm notes = MPI_COMM_NULL; ///< abort notes
   MPI_Comm world = MPI_COMM_NULL; ///< allGather, gatherAtRoot
   std::vector<Request> requests;
-  std::vector<Group> groups;
+  std::vector<Group> groups;      ///< per plan group
+  std::vector<MPI_Comm> groupComms; ///< what groups' comms share, to free
   std::vector<uint8_t> staging; ///< the exact collectives' (sized in create)
   std::vector<MPI_Request> exchanges;
   /// The call's plan (its parts are the call's, as Transport.h says),
@@ -246,22 +247,21 @@ MpiTransport::~MpiTransport() {
   for (MPI_Request &r : impl->noteSends)
     if (r != MPI_REQUEST_NULL)
       MPI_Request_free(&r);
-  for (Impl::Group &g : impl->groups)
-    if (g.comm != MPI_COMM_NULL)
-      MPI_Comm_free(&g.comm);
+  for (MPI_Comm &c : impl->groupComms)
+    MPI_Comm_free(&c);
   for (MPI_Comm *c : {&impl->p2p, &impl->notes, &impl->world})
     if (*c != MPI_COMM_NULL)
       MPI_Comm_free(c);
 }
 
-Status MpiTransport::create(const std::vector<Stream> &streams,
+Status MpiTransport::create(const Stream &mine,
                             const std::vector<std::vector<int32_t>> &groups,
                             std::unique_ptr<MpiTransport> &out) {
   if (!MpiSession::active())
     return Status::failure("mpi transport: MPI is not initialised");
   auto impl = std::make_unique<Impl>();
   impl->rank = MpiSession::rank();
-  impl->ranks = int32_t(streams.size());
+  impl->ranks = mine.ranks;
   if (MpiSession::size() != impl->ranks)
     return Status::failure(
         "mpi transport: the plan has " + std::to_string(impl->ranks) +
@@ -269,65 +269,77 @@ Status MpiTransport::create(const std::vector<Stream> &streams,
         " processes (run it with mpirun -np " + std::to_string(impl->ranks) +
         ")");
   const int32_t me = impl->rank;
-  impl->microbatches = streams.empty() ? 0 : streams[0].microbatches;
+  if (mine.rank != me)
+    return Status::failure("mpi transport: process " + std::to_string(me) +
+                               " was given the stream of rank " +
+                               std::to_string(mine.rank),
+                           me);
+  impl->microbatches = mine.microbatches;
+  // What MPI cannot check while running (a mismatch would hang or sum
+  // garbage): both sides of every pair and every member of every group
+  // issue matching operations in one order. The compiler proved it over
+  // every stream and gave each its communicators (CommLayout.h); this
+  // rank's view holds every message and collective of its stream.
+  CommLayout layout;
+  if (Status st = commViewOf(mine, groups, layout); !st.ok())
+    return Status::failure("mpi transport: " + st.message(), st.rank(),
+                           st.instr());
   int *tagUb = nullptr, flag = 0;
   MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tagUb, &flag);
   int64_t maxTag = flag && tagUb ? *tagUb : 32767;
 
-  // Tags and counts of every rank's posts (a peer's must fit as well).
+  // Tags and counts of this rank's posts (the proof gives a peer's
+  // matching post the same chunk, micro-batch and bytes).
   int32_t maxReq = -1;
-  for (const Stream &s : streams)
-    for (size_t i = 0; i < s.instrs.size(); ++i) {
-      const Instr &in = s.instrs[i];
-      if (!isPostOp(in.op))
-        continue;
-      auto bad = [&](const std::string &what) {
-        return Status::failure("mpi transport: rank " + std::to_string(s.rank) +
-                                   " #" + std::to_string(i) + " " +
-                                   describe(in) + ": " + what,
-                               s.rank, int64_t(i));
-      };
-      if ((int64_t(in.chunk) * impl->microbatches + in.mb) * 2 + 1 > maxTag)
-        return bad("its tag (chunk x micro-batches x 2) exceeds MPI's tag "
-                   "bound " + std::to_string(maxTag));
-      if (in.bytes > INT_MAX)
-        return bad("a message of " + std::to_string(in.bytes) +
-                   " bytes exceeds MPI's int count");
-      if (s.rank == me)
-        maxReq = std::max(maxReq, in.req);
-    }
+  for (size_t i = 0; i < mine.instrs.size(); ++i) {
+    const Instr &in = mine.instrs[i];
+    if (!isPostOp(in.op))
+      continue;
+    auto bad = [&](const std::string &what) {
+      return Status::failure("mpi transport: rank " + std::to_string(me) +
+                                 " #" + std::to_string(i) + " " +
+                                 describe(in) + ": " + what,
+                             me, int64_t(i));
+    };
+    if ((int64_t(in.chunk) * impl->microbatches + in.mb) * 2 + 1 > maxTag)
+      return bad("its tag (chunk x micro-batches x 2) exceeds MPI's tag "
+                 "bound " + std::to_string(maxTag));
+    if (in.bytes > INT_MAX)
+      return bad("a message of " + std::to_string(in.bytes) +
+                 " bytes exceeds MPI's int count");
+    maxReq = std::max(maxReq, in.req);
+  }
   impl->requests.resize(size_t(maxReq + 1));
 
-  // Communicators: creating them is collective, so every process creates
-  // every group's (MPI_Comm_split gives non-members MPI_COMM_NULL) in the
-  // same order. Ranks keep their world order inside each.
+  // Communicators: one MPI_Comm_split a split round of the layout, which
+  // every process calls; a rank's colour is its group communicator of the
+  // round (pairs ride p2p with tags), so the splits are as many as the
+  // rounds, not the groups. Ranks keep their world order inside each, the
+  // member order. Groups with the same members may share one: every
+  // member issues their collectives in one order.
   for (MPI_Comm *c : {&impl->p2p, &impl->notes, &impl->world}) {
     MPI_Comm_dup(MPI_COMM_WORLD, c);
     MPI_Comm_set_errhandler(*c, MPI_ERRORS_RETURN);
   }
-  for (size_t g = 0; g < groups.size(); ++g) {
-    Impl::Group grp;
-    grp.members = groups[g];
-    bool member =
-        std::binary_search(grp.members.begin(), grp.members.end(), me);
-    MPI_Comm_split(MPI_COMM_WORLD, member ? 0 : MPI_UNDEFINED, me, &grp.comm);
-    if (grp.comm != MPI_COMM_NULL)
-      MPI_Comm_set_errhandler(grp.comm, MPI_ERRORS_RETURN);
-    impl->groups.push_back(std::move(grp));
+  impl->groups.resize(groups.size());
+  for (size_t g = 0; g < groups.size(); ++g)
+    impl->groups[g].members = groups[g];
+  for (int32_t k = 0; k < layout.rounds; ++k) {
+    const int32_t c = layout.colorOf(me, k);
+    const bool group = c >= 0 && !layout.comms[size_t(c)].pair;
+    MPI_Comm made = MPI_COMM_NULL;
+    MPI_Comm_split(MPI_COMM_WORLD,
+                   group ? layout.comms[size_t(c)].id : MPI_UNDEFINED, me,
+                   &made);
+    if (made == MPI_COMM_NULL)
+      continue;
+    MPI_Comm_set_errhandler(made, MPI_ERRORS_RETURN);
+    impl->groupComms.push_back(made);
+    for (int32_t g : layout.comms[size_t(c)].groups)
+      impl->groups[size_t(g)].comm = made;
   }
-  // What MPI cannot check while running (a mismatch would hang or sum
-  // garbage): both sides of every pair and every member of every group
-  // issue matching operations in one order (CommLayout.h), proven from the
-  // streams before the first step, as the nccl transport proves it.
-  CommLayout layout;
-  if (Status st = planComms(streams, groups, layout); !st.ok())
-    return Status::failure("mpi transport: " + st.message(), st.rank(),
-                           st.instr());
-  if (Status st = checkCommLayout(streams, layout); !st.ok())
-    return Status::failure("mpi transport: " + st.message());
   // This rank's collectives, planned once (their staging sized by them).
   int64_t stagingBytes = 0;
-  const Stream &mine = streams[size_t(me)];
   for (size_t i = 0; i < mine.instrs.size(); ++i) {
     const Instr &in = mine.instrs[i];
     if (!isCollectiveOp(in.op) || in.chunk < 0 ||

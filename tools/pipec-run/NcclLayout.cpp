@@ -34,6 +34,27 @@ int printNcclLayout(const std::string &dir) {
     return fail(s.message());
   if (pipert::Status s = pipert::checkCommLayout(streams, layout); !s.ok())
     return fail("the streams cannot run on NCCL: " + s.message());
+  // What the processes will use: each stream's own table, which the
+  // compiler wrote; it must be this layout's part of that rank.
+  for (const pipert::Stream &s : streams) {
+    std::vector<int32_t> want = layout.commsOf(s.rank);
+    bool same = s.commRounds == layout.rounds && s.comms.size() == want.size();
+    for (size_t k = 0; same && k < want.size(); ++k) {
+      const pipert::CommSpec &c = layout.comms[size_t(want[k])];
+      const pipert::StreamComm &t = s.comms[k];
+      same = t.id == c.id && t.round == c.round && t.pair == c.pair &&
+             t.members == c.members &&
+             (c.pair ? t.channel == uint8_t(c.channel) : t.groups == c.groups);
+    }
+    if (!same)
+      return fail(m.rankInfo[size_t(s.rank)].stream +
+                  ": its communicators' table is not this layout's (" +
+                  std::to_string(s.comms.size()) + " communicators in " +
+                  std::to_string(s.commRounds) + " rounds, the layout gives "
+                  "rank " + std::to_string(s.rank) + " " +
+                  std::to_string(want.size()) + " in " +
+                  std::to_string(layout.rounds) + ")");
+  }
   int64_t pairs = 0, groups = 0;
   for (const pipert::CommSpec &c : layout.comms) {
     pairs += c.pair;
@@ -80,6 +101,8 @@ int printNcclLayout(const std::string &dir) {
               "meet in one order with the same chunk, micro-batch and "
               "bytes, or the same collectives\n",
               static_cast<long long>(operations));
+  std::printf("every rank's stream carries its part of this layout (the "
+              "compiler's): a process reads its own stream only\n");
   return 0;
 }
 

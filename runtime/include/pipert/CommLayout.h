@@ -18,18 +18,24 @@
 //              every member issues their collectives in the same order,
 //              so one communicator meets them in that order.
 //
-// Every process holds every rank's stream, so every process derives the
-// same layout. The layout is created from one world communicator by
-// ncclCommSplit calls that every rank joins; in one call a rank is in at
-// most one new communicator, so the communicators are coloured into
-// rounds (greedily, in a fixed order): round k's call gives each rank the
-// communicator it belongs to in round k, or none.
+// The layout is created from one world communicator by ncclCommSplit calls
+// that every rank joins; in one call a rank is in at most one new
+// communicator, so the communicators are coloured into rounds (greedily,
+// in a fixed order): round k's call gives each rank the communicator it
+// belongs to in round k, or none.
 //
 // checkCommLayout proves what the library cannot check while running
 // (there, a mismatch is a hang or garbage): per pair, the sender's n-th
 // send and the receiver's n-th recv claim the same chunk, micro-batch and
 // bytes; per group, every member issues the same collectives (kind,
 // bucket, count, type, parts) in the same order.
+//
+// Where it happens: the compiler plans and proves the layout over every
+// rank's stream, once, and writes each rank's part of it into that rank's
+// stream (attachComms). A process then reads its own stream and nothing
+// else (commViewOf): at 220,000 ranks, a process reading every stream
+// would read the whole plan, and every process would derive the same
+// layout again.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_COMMLAYOUT_H
@@ -59,9 +65,13 @@ struct CommSpec {
   std::vector<int32_t> members;
   /// The split call (round) that creates it.
   int32_t round = 0;
+  /// Its index in the plan's whole layout: the split's colour, the same in
+  /// every member's view (in the whole layout, its own index).
+  int32_t id = 0;
 };
 
-/// Every communicator of a plan, and how to find them.
+/// Every communicator of a plan, or one rank's view of them (commViewOf),
+/// and how to find them.
 struct CommLayout {
   int32_t ranks = 0;
   std::vector<CommSpec> comms;
@@ -79,7 +89,10 @@ struct CommLayout {
   std::vector<int64_t> pairKeys;   ///< (src * ranks + dst) * 2 + channel, ascending
   std::vector<int32_t> pairIndex;  ///< the communicator of pairKeys[k]
   std::vector<int32_t> groupIndex; ///< per plan group
-  std::vector<int32_t> roundColor; ///< rank * rounds + round
+  std::vector<int32_t> roundColor; ///< rank * rounds + round (a view: round)
+  /// -1: the whole layout; else the rank whose view this is: comms holds
+  /// its communicators only (their ids index the whole layout).
+  int32_t only = -1;
 };
 
 /// The communicators the streams use: a pair per (src, dst, channel) with
@@ -93,11 +106,26 @@ Status planComms(const std::vector<Stream> &streams,
                  CommLayout &out);
 
 /// The static check above; the failure names both sides' instructions.
+Status checkCommLayout(const std::vector<Stream> &streams,
+                       const CommLayout &layout);
+
+/// The compiler's step: plans the layout over every rank's stream, proves
+/// it, and writes each rank's communicators into its stream
+/// (Stream::comms, commRounds).
+Status attachComms(std::vector<Stream> &streams,
+                   const std::vector<std::vector<int32_t>> &groups);
+
+/// A process's step: rank `s.rank`'s view of the layout, from the table in
+/// its stream alone. Fails, naming the instruction, where a post or a
+/// collective of the stream has no communicator there (a stream built by
+/// hand, or another plan's), and where a group communicator's members are
+/// not the manifest's `groups`.
+Status commViewOf(const Stream &s,
+                  const std::vector<std::vector<int32_t>> &groups,
+                  CommLayout &out);
 
 /// "group 3" or "groups 0+1": the plan groups a communicator carries.
 std::string groupsName(const CommSpec &spec);
-Status checkCommLayout(const std::vector<Stream> &streams,
-                       const CommLayout &layout);
 
 } // namespace pipert
 

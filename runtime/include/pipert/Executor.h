@@ -188,7 +188,8 @@ public:
   ~Executor();
   /// Reads DIR/manifest.json and the streams it names. `onlyRank` >= 0
   /// allocates and initialises that rank's arena alone (one rank per
-  /// process); every stream is still read and checked.
+  /// process) and reads its stream alone; the others' are read only to
+  /// write a trace (their events' names).
   static Status load(const std::string &dir, std::unique_ptr<Executor> &out,
                      int32_t onlyRank = -1,
                      const ArenaAllocator *allocator = nullptr);
@@ -197,8 +198,9 @@ public:
                      std::unique_ptr<Executor> &out, int32_t onlyRank = -1,
                      const ArenaAllocator *allocator = nullptr);
   /// Checks that the manifest and streams agree, allocates the arenas (of
-  /// `onlyRank` alone when it is >= 0; with `allocator` when given, else
-  /// host memory) and initialises the parameters.
+  /// `onlyRank` alone when it is >= 0, whose stream alone is checked then;
+  /// with `allocator` when given, else host memory) and initialises the
+  /// parameters.
   static Status create(Manifest manifest, std::vector<Stream> streams,
                        std::unique_ptr<Executor> &out, int32_t onlyRank = -1,
                        const ArenaAllocator *allocator = nullptr);
@@ -212,6 +214,8 @@ public:
              RunResult &result);
 
   const Manifest &manifest() const { return plan; }
+  /// Rank's stream; empty for a rank of another process when the plan was
+  /// loaded for one rank.
   const Stream &stream(int32_t rank) const { return streams[size_t(rank)]; }
   /// Rank's arena; null for a rank this process does not run. A device
   /// arena (ArenaAllocator::copy set) is reached through readArena and
@@ -240,9 +244,13 @@ private:
   struct RankRun;
 
   Executor() = default;
+  /// Reads the streams load left to the other processes.
+  Status readAbsentStreams();
 
   Manifest plan;
   std::vector<Stream> streams;
+  std::string dir;           ///< the plan folder load read
+  std::vector<char> absent;  ///< per rank: its stream was not read
   std::vector<std::unique_ptr<uint8_t, FreeDeleter>> arenas;
   ArenaCopy copy = nullptr; ///< how host code reaches the arenas
   int64_t nextStep = 0;

@@ -12,9 +12,10 @@
 // communicator and sums in rank order, element by element, exactly like
 // the local transport, so the two give the same bits (MPI_Allreduce's
 // order is unspecified), and every mpi run exercises the plans the nccl
-// transport runs on GPUs. Both sides' order on every pair and group is
-// proven from the streams in create (CommLayout.h). A failing rank tells
-// the others, which stop waiting at once.
+// transport runs on GPUs. Both sides' order on every pair and group was
+// proven by the compiler, which gave each stream its communicators
+// (CommLayout.h); a process reads its own stream only. A failing rank
+// tells the others, which stop waiting at once.
 //
 // This header does not include <mpi.h>: the plan executable's main() links
 // it without MPI's headers.
@@ -55,11 +56,11 @@ public:
 class MpiTransport : public Transport {
 public:
   ~MpiTransport() override;
-  /// Sizes the request tables and all-reduce buffers from the streams
-  /// (every rank's: the tags must fit MPI's bound for all of them) for
-  /// this process's rank (MpiSession::rank()), and creates one
-  /// communicator per group. Collective: every process calls it.
-  static Status create(const std::vector<Stream> &streams,
+  /// Sizes the request tables and all-reduce buffers from the stream of
+  /// this process's rank (MpiSession::rank()), and creates the groups'
+  /// communicators from the stream's table, one split a round.
+  /// Collective: every process calls it.
+  static Status create(const Stream &mine,
                        const std::vector<std::vector<int32_t>> &groups,
                        std::unique_ptr<MpiTransport> &out);
 

@@ -19,9 +19,9 @@
 namespace pipert {
 
 struct NcclSetup {
-  /// Every rank's stream and the manifest's groups (every process derives
-  /// the same communicators from them).
-  const std::vector<Stream> *streams = nullptr;
+  /// This process's rank's stream, whose table holds its communicators
+  /// (the compiler's, CommLayout.h), and the manifest's groups.
+  const Stream *stream = nullptr;
   const std::vector<std::vector<int32_t>> *groups = nullptr;
   /// This process's place in the job; its rank is the plan rank it runs.
   LaunchEnv env;

@@ -78,6 +78,25 @@ struct Instr {
   uint32_t partCount = 0;
 };
 
+/// One communicator this rank is a member of, as the compiler laid them
+/// out for a transport with one process per rank (pipert/CommLayout.h,
+/// docs/NCCL.md): the rank's own part of the plan's layout, so that its
+/// process needs no other rank's stream.
+struct StreamComm {
+  /// The communicator's index in the plan's layout: the same number in
+  /// every member's stream, and the split's colour.
+  int32_t id = 0;
+  /// The split round that creates it (below Stream::commRounds).
+  int32_t round = 0;
+  /// A pair carries `channel` (0 activations, 1 gradients) from
+  /// members[0] to members[1]; a group communicator carries the plan
+  /// groups `groups` (ascending), its members ascending.
+  bool pair = false;
+  uint8_t channel = 0;
+  std::vector<int32_t> groups;
+  std::vector<int32_t> members;
+};
+
 /// A rank's whole stream for one training step.
 struct Stream {
   int32_t rank = 0;
@@ -93,6 +112,11 @@ struct Stream {
   std::vector<Instr> instrs;
   std::vector<Access> accesses;
   std::vector<Part> parts;
+  /// The split rounds of the plan's communicator layout (every rank joins
+  /// every round) and this rank's communicators, ascending by id; none in
+  /// a stream built by hand (CommLayout.h's attachComms adds them).
+  int32_t commRounds = 0;
+  std::vector<StreamComm> comms;
 
   /// Appends an instruction with its accesses and parts (sets firstAccess,
   /// accessCount, firstPart and partCount).
@@ -102,8 +126,9 @@ struct Stream {
 
 /// Version of the binary format this runtime reads and writes.
 /// Version 2 carries the plan id in the header; version 3 the parts of
-/// ZeRO's collectives (docs/RUNTIME.md).
-constexpr uint32_t kStreamVersion = 3;
+/// ZeRO's collectives; version 4 the rank's communicators
+/// (docs/RUNTIME.md).
+constexpr uint32_t kStreamVersion = 4;
 
 /// True for the point-to-point posts.
 bool isPostOp(Opcode op);
@@ -115,7 +140,8 @@ std::string describe(const Instr &instr);
 
 /// Checks a stream's internal consistency: header fields, opcodes, peers,
 /// micro-batches, every region inside the arena, every post waited exactly
-/// once after it, expected writers in range. Errors name the rank and the
+/// once after it, expected writers in range, its communicators' table
+/// (ids ascending, one a round, the rank a member of each). Errors name the rank and the
 /// instruction.
 Status validateStream(const Stream &stream);
 

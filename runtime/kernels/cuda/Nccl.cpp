@@ -5,9 +5,10 @@
 //   communicators  CommLayout.h: a two-member communicator per direction
 //                  and channel of every pair that exchanges messages, one
 //                  per group with collectives, split from one world
-//                  communicator in rounds; checkCommLayout has proven
-//                  before the first NCCL call that both sides of every
-//                  communicator issue matching operations in one order.
+//                  communicator in rounds; the compiler proved that both
+//                  sides of every communicator issue matching operations
+//                  in one order, and gave each rank's stream its own
+//                  communicators (the process reads no other stream).
 //   a post         the compute stream records "posted"; the
 //                  communicator's stream waits for it and runs
 //                  ncclSend/ncclRecv, then records "done". A send blocks
@@ -236,19 +237,22 @@ std::string NcclTransport::init(const NcclSetup &setup, call::Context &ctx) {
   device = ctx.device;
   compute = ctx.stream;
   context = &ctx;
-  const std::vector<Stream> &streams = *setup.streams;
-  if (me < 0 || size_t(me) >= streams.size())
+  const Stream &mine = *setup.stream;
+  if (me < 0 || me >= mine.ranks)
     return "rank " + std::to_string(me) + " of a plan of " +
-           std::to_string(streams.size());
-  if (setup.env.size != int32_t(streams.size()))
-    return "the plan has " + std::to_string(streams.size()) +
+           std::to_string(mine.ranks);
+  if (setup.env.size != mine.ranks)
+    return "the plan has " + std::to_string(mine.ranks) +
            " ranks but the launcher started " +
            std::to_string(setup.env.size) + " processes";
-  stream = streams[size_t(me)];
-  if (Status s = planComms(streams, *setup.groups, layout); !s.ok())
+  if (mine.rank != me)
+    return "process " + std::to_string(me) + " was given the stream of rank " +
+           std::to_string(mine.rank);
+  stream = mine;
+  // The compiler proved the layout over every stream and wrote this
+  // rank's communicators into its stream (CommLayout.h).
+  if (Status s = commViewOf(mine, *setup.groups, layout); !s.ok())
     return s.message();
-  if (Status s = checkCommLayout(streams, layout); !s.ok())
-    return "the streams cannot run on NCCL: " + s.message();
   if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
     return std::string("cudaSetDevice: ") + cudaGetErrorString(e);
 
@@ -293,8 +297,10 @@ std::string NcclTransport::init(const NcclSetup &setup, call::Context &ctx) {
         key = int(std::find(m.begin(), m.end(), me) - m.begin());
       }
       ncclComm_t made = nullptr;
-      if (Status s = nccl(lib->commSplit(world, c >= 0 ? c : NCCL_SPLIT_NOCOLOR,
-                                         key, &made, nullptr),
+      // The colour is the communicator's id in the plan's layout: the
+      // same in every member's view.
+      const int color = c >= 0 ? layout.comms[size_t(c)].id : NCCL_SPLIT_NOCOLOR;
+      if (Status s = nccl(lib->commSplit(world, color, key, &made, nullptr),
                           "ncclCommSplit (round " + std::to_string(k) + ")");
           !s.ok())
         return s.message();
@@ -314,7 +320,8 @@ std::string NcclTransport::init(const NcclSetup &setup, call::Context &ctx) {
     guard.cancel();
   }
   if (setup.verbose && me == 0)
-    std::printf("nccl: %s (NCCL %d), %zu communicators in %d split rounds\n",
+    std::printf("nccl: %s (NCCL %d), rank 0 in %zu communicators, %d split "
+                "rounds\n",
                 lib->path.c_str(), lib->version, layout.comms.size(),
                 layout.rounds);
 

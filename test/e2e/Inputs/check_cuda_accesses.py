@@ -28,9 +28,11 @@ OPS = {0: "fwd", 1: "bwd_b", 2: "bwd_w", 9: "opt_step", 11: "all_gather"}
 def decode(path):
     data = path.read_bytes()
     assert data[:8] == b"PIPESTRM", f"{path}: not a stream"
+    # The header (docs/RUNTIME.md, version 4): 80 bytes.
     (version, rank, ranks, mbs, n_instr, n_acc, arena, _sum, _plan,
-     n_parts) = struct.unpack_from("<Iiiiqqqqqq", data, 8)
-    off = 8 + struct.calcsize("<Iiiiqqqqqq")
+     n_parts, _rounds, _comms) = struct.unpack_from("<IiiiqqqqqqII", data, 8)
+    assert version == 4, f"{path}: stream version {version}, this reads 4"
+    off = 8 + struct.calcsize("<IiiiqqqqqqII")
     instrs = []
     for _ in range(n_instr):
         op, sub, dtype, _pad, peer, chunk, mb, req, acc_count, offset, nbytes, part_count = \

@@ -216,4 +216,106 @@ TEST(CommLayout, AStreamNamingARankOutsideThePlanIsRefused) {
       << s.message();
 }
 
+// Tests the compiler's layout as the processes see it: each rank's view,
+// made from its own stream's table and nothing else, holds exactly its
+// communicators of the whole layout (their ids, rounds, members, groups),
+// and finds for every message and collective of its stream the
+// communicator the whole layout gives it. No other rank's stream is read.
+TEST(CommLayout, EachRanksViewFromItsOwnStreamIsItsPartOfTheWhole) {
+  for (Kind kind : {Kind::GPipe, Kind::Interleaved, Kind::ZBV,
+                    Kind::DualPipeV})
+    for (int32_t stages : {2, 3, 4}) {
+      SCOPED_TRACE(std::string(pipec::schedule::kindName(kind)) + " S=" +
+                   std::to_string(stages));
+      SyntheticPlan plan = planOf(kind, stages);
+      pipert::CommLayout whole;
+      ASSERT_TRUE(
+          pipert::planComms(plan.streams, plan.manifest.groups, whole).ok());
+      for (const pipert::Stream &s : plan.streams) {
+        pipert::CommLayout view;
+        pipert::Status made =
+            pipert::commViewOf(s, plan.manifest.groups, view);
+        ASSERT_TRUE(made.ok()) << made.message();
+        EXPECT_EQ(view.rounds, whole.rounds);
+        std::vector<int32_t> ids;
+        for (const pipert::CommSpec &c : view.comms)
+          ids.push_back(c.id);
+        ASSERT_EQ(ids, whole.commsOf(s.rank));
+        for (const pipert::CommSpec &c : view.comms) {
+          const pipert::CommSpec &w = whole.comms[size_t(c.id)];
+          EXPECT_EQ(c.members, w.members);
+          EXPECT_EQ(c.round, w.round);
+          EXPECT_EQ(c.pair, w.pair);
+          if (c.pair)
+            EXPECT_EQ(c.channel, w.channel);
+          else
+            EXPECT_EQ(c.groups, w.groups);
+        }
+        auto idOf = [&](int32_t local) {
+          return local < 0 ? -1 : view.comms[size_t(local)].id;
+        };
+        for (int32_t k = 0; k < whole.rounds; ++k) {
+          EXPECT_EQ(idOf(view.colorOf(s.rank, k)), whole.colorOf(s.rank, k));
+          EXPECT_EQ(view.colorOf((s.rank + 1) % s.ranks, k), -1);
+        }
+        int checked = 0;
+        for (const pipert::Instr &in : s.instrs) {
+          if (pipert::isPostOp(in.op)) {
+            bool send = in.op == pipert::Opcode::SendAct ||
+                        in.op == pipert::Opcode::SendGrad;
+            pipert::Channel ch = in.op == pipert::Opcode::SendAct ||
+                                         in.op == pipert::Opcode::RecvAct
+                                     ? pipert::Channel::Activation
+                                     : pipert::Channel::Gradient;
+            int32_t src = send ? s.rank : in.peer, dst = send ? in.peer : s.rank;
+            EXPECT_EQ(idOf(view.pairOf(src, dst, ch)),
+                      whole.pairOf(src, dst, ch));
+            ++checked;
+          } else if (pipert::isCollectiveOp(in.op)) {
+            EXPECT_EQ(idOf(view.groupOf(in.chunk)), whole.groupOf(in.chunk));
+            ++checked;
+          }
+        }
+        EXPECT_GT(checked, 0);
+      }
+    }
+}
+
+// Tests that a stream without its table (built by hand, or by a compiler
+// before stream version 4) and a table whose group is not the manifest's
+// are refused by the view, naming what is missing.
+TEST(CommLayout, AViewNeedsTheStreamsTableAndTheManifestsGroups) {
+  SyntheticPlan plan = planOf(Kind::OneFOneB, 3);
+  pipert::Stream bare = plan.streams[1];
+  bare.comms.clear();
+  bare.commRounds = 0;
+  pipert::CommLayout view;
+  pipert::Status s = pipert::commViewOf(bare, plan.manifest.groups, view);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("rank 1 #"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("no communicator in the stream's table (it has "
+                             "none: a stream built by hand"),
+            std::string::npos)
+      << s.message();
+  std::vector<std::vector<int32_t>> other = plan.manifest.groups;
+  other[0].pop_back();
+  s = pipert::commViewOf(plan.streams[1], other, view);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("has other members than the manifest's group"),
+            std::string::npos)
+      << s.message();
+  // A table that lost one pair: the message that needs it is named.
+  pipert::Stream lost = plan.streams[1];
+  for (size_t c = 0; c < lost.comms.size(); ++c)
+    if (lost.comms[c].pair) {
+      lost.comms.erase(lost.comms.begin() + long(c));
+      break;
+    }
+  s = pipert::commViewOf(lost, plan.manifest.groups, view);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("the table does not match the stream"),
+            std::string::npos)
+      << s.message();
+}
+
 } // namespace

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <fstream>
@@ -369,6 +370,45 @@ TEST(Executor, WaitWithoutPostIsRefusedAtLoad) {
   EXPECT_NE(st.message().find("request " + std::to_string(req) +
                               " was not posted before"),
             std::string::npos)
+      << st.message();
+}
+
+// Tests that a process of one rank reads its own stream and no other: with
+// the other ranks' files gone it loads, holds its arena and its stream
+// (the communicators with it), while a load of every rank names the
+// missing file.
+TEST(Executor, OneRankLoadsItsOwnStreamOnly) {
+  SyntheticPlan plan;
+  PlanOptions po;
+  po.stages = 3;
+  po.shape.layers = 6;
+  ASSERT_EQ(buildPlan(po, plan), "");
+  TempDir dir("own-stream");
+  for (const pipert::Stream &s : plan.streams)
+    ASSERT_TRUE(pipert::writeStreamFile(
+                    dir.path + "/" + plan.manifest.rankInfo[s.rank].stream, s)
+                    .ok());
+  ASSERT_TRUE(
+      pipert::writeManifestFile(dir.path + "/manifest.json", plan.manifest)
+          .ok());
+  for (int32_t r : {0, 2})
+    ASSERT_EQ(std::remove((dir.path + "/" +
+                           plan.manifest.rankInfo[size_t(r)].stream)
+                              .c_str()),
+              0);
+  std::unique_ptr<pipert::Executor> exec;
+  pipert::Status st = pipert::Executor::load(dir.path, exec, 1);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_TRUE(exec->holds(1));
+  EXPECT_FALSE(exec->holds(0));
+  EXPECT_EQ(exec->stream(1).instrs.size(), plan.streams[1].instrs.size());
+  EXPECT_EQ(exec->stream(1).comms.size(), plan.streams[1].comms.size());
+  EXPECT_GE(exec->stream(1).comms.size(), 4u); // two neighbours, two ways
+  EXPECT_TRUE(exec->stream(0).instrs.empty());
+  EXPECT_TRUE(exec->stream(2).instrs.empty());
+  st = pipert::Executor::load(dir.path, exec);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("rank0.pstream"), std::string::npos)
       << st.message();
 }
 

@@ -50,6 +50,15 @@ bool sameStream(const pipert::Stream &a, const pipert::Stream &b) {
         x.write != y.write)
       return false;
   }
+  if (a.commRounds != b.commRounds || a.comms.size() != b.comms.size())
+    return false;
+  for (size_t c = 0; c < a.comms.size(); ++c) {
+    const pipert::StreamComm &x = a.comms[c], &y = b.comms[c];
+    if (x.id != y.id || x.round != y.round || x.pair != y.pair ||
+        x.channel != y.channel || x.groups != y.groups ||
+        x.members != y.members)
+      return false;
+  }
   return true;
 }
 
@@ -74,19 +83,29 @@ TEST(StreamFormat, RoundTripsThroughAFile) {
     EXPECT_TRUE(sameStream(s, back));
     EXPECT_GT(back.instrs.size(), 30u);
     EXPECT_GT(back.accesses.size(), back.instrs.size());
+    // Its communicators: both directions' pairs to the other rank on
+    // both channels, and group 0's (the norm).
+    EXPECT_GE(back.comms.size(), 3u);
+    EXPECT_GE(back.commRounds, int32_t(back.comms.size()));
   }
 }
 
 // Tests that a truncated file is reported with what the header promised.
 TEST(StreamFormat, TruncatedFile) {
   std::vector<uint8_t> bytes = pipert::encodeStream(zbvPlan().streams[0]);
-  std::vector<uint8_t> cut(bytes.begin(), bytes.end() - 7);
+  std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + 80 + 44 * 3 + 5);
   std::string err = decodeError(cut);
   EXPECT_NE(err.find("x.pstream: truncated: the header announces"),
             std::string::npos)
       << err;
+  // Cut in the communicators' table, after the fixed records.
+  cut.assign(bytes.begin(), bytes.end() - 7);
+  err = decodeError(cut);
+  EXPECT_NE(err.find("x.pstream: truncated: communicator record"),
+            std::string::npos)
+      << err;
   cut.assign(bytes.begin(), bytes.begin() + 20);
-  EXPECT_NE(decodeError(cut).find("shorter than the 72-byte header"),
+  EXPECT_NE(decodeError(cut).find("shorter than the 80-byte header"),
             std::string::npos);
   bytes.push_back(0);
   EXPECT_NE(decodeError(bytes).find("1 trailing bytes"), std::string::npos);
@@ -294,6 +313,47 @@ TEST(StreamFormat, BadRecordsWithAValidChecksum) {
   s.instrs[1].op = pipert::Opcode(42);
   err = decodeError(pipert::encodeStream(s));
   EXPECT_NE(err.find("rank 0 #1: invalid opcode 42"), std::string::npos) << err;
+}
+
+// Tests that the communicators' table of a stream is checked like its
+// records: a cut or an extra byte in it, a kind that is none, and tables
+// that break its rules with a valid checksum are each refused by name.
+TEST(StreamFormat, CommunicatorTablesAreChecked) {
+  const pipert::Stream &good = zbvPlan().streams[1];
+  ASSERT_FALSE(good.comms.empty());
+  std::vector<uint8_t> bytes = pipert::encodeStream(good);
+  std::vector<uint8_t> cut(bytes.begin(), bytes.end() - 4);
+  EXPECT_NE(decodeError(cut).find("communicator record"), std::string::npos)
+      << decodeError(cut);
+  auto refused = [&](pipert::Stream s, const std::string &want) {
+    std::string err = decodeError(pipert::encodeStream(s));
+    EXPECT_NE(err.find(want), std::string::npos) << err;
+  };
+  pipert::Stream s = good;
+  s.comms[0].members = {0, 0};
+  refused(s, "is not a member");
+  s = good;
+  s.comms.back().round = s.comms.front().round;
+  refused(s, "holds another of this rank's communicators");
+  s = good;
+  s.comms.back().round = s.commRounds;
+  refused(s, "is outside the plan's");
+  s = good;
+  std::swap(s.comms.front(), s.comms.back());
+  refused(s, "ids must be non-negative and ascending");
+  s = good;
+  for (pipert::StreamComm &c : s.comms)
+    if (c.pair)
+      c.channel = 2;
+  refused(s, "a pair is a sender and another receiver");
+  s = good;
+  for (pipert::StreamComm &c : s.comms)
+    if (!c.pair)
+      c.groups.clear();
+  refused(s, "a group communicator carries groups");
+  s = good;
+  s.comms[0].members.push_back(9);
+  refused(s, "member 9 is not a rank of 2");
 }
 
 // Tests the expected writers appendWithUses derives: earlier in the step,

@@ -107,8 +107,8 @@ TEST_P(MpiKinds, BitwiseEqualToLocalTransport) {
   pipert::Status ls = run(plan, dir.path, -1, nullptr, local);
   ASSERT_TRUE(ls.ok()) << ls.message();
   std::unique_ptr<pipert::MpiTransport> transport;
-  ASSERT_TRUE(pipert::MpiTransport::create(plan.streams, plan.manifest.groups,
-                                           transport)
+  ASSERT_TRUE(pipert::MpiTransport::create(plan.streams[size_t(me)],
+                                           plan.manifest.groups, transport)
                   .ok());
   pipert::Status ms = run(plan, dir.path, me, transport.get(), mpi);
   ASSERT_TRUE(ms.ok()) << ms.message();
@@ -146,8 +146,8 @@ void groupZero(int32_t n, int32_t me,
   PlanOptions po;
   po.stages = n;
   ASSERT_EQ(buildPlan(po, plan), "");
-  ASSERT_TRUE(pipert::MpiTransport::create(plan.streams, plan.manifest.groups,
-                                           transport)
+  ASSERT_TRUE(pipert::MpiTransport::create(plan.streams[size_t(me)],
+                                           plan.manifest.groups, transport)
                   .ok());
   for (const pipert::Instr &in : plan.streams[size_t(me)].instrs)
     if (in.op == pipert::Opcode::AllReduce && in.chunk == 0)

@@ -8,6 +8,7 @@
 #include "kernels/cpu/Activation.h"
 #include "kernels/cpu/AdamW.h"
 #include "kernels/cpu/Matmul.h"
+#include "pipert/CommLayout.h"
 #include "pipert/StreamBuilder.h"
 
 #include <cmath>
@@ -378,6 +379,9 @@ std::string buildPlan(const PlanOptions &opt, SyntheticPlan &p) {
   m.train.weightDecay = 0.1;
   m.train.gradClip = 1.0;
   m.train.seed = 7;
+  // The communicators of one process per rank, as the compiler adds them.
+  if (Status st = pipert::attachComms(p.streams, m.groups); !st.ok())
+    return st.message();
   return "";
 }
 
