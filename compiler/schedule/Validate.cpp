@@ -60,17 +60,18 @@ std::string checkGroups(const Schedule &s) {
 /// Every member of a group posts the same (bucket) sequence of its
 /// collectives: the k-th collective of a group on one rank meets the k-th
 /// on every other member, so any difference leaves a member waiting.
-/// `posted[g][r]` holds the instruction indices of r's collectives of g.
+/// `posted[g][j]` holds the instruction indices of the collectives of g
+/// of its j-th member.
 std::string checkCollectives(
     const Schedule &s, const Reporter &rep,
     const std::vector<std::vector<std::vector<size_t>>> &posted) {
   for (int32_t g = 0; g < int32_t(posted.size()); ++g) {
     std::vector<int32_t> m = s.groupMembers(g);
     const int32_t ref = m[0];
-    const auto &mine = posted[g][ref];
+    const auto &mine = posted[g][0];
     for (size_t j = 1; j < m.size(); ++j) {
       const int32_t q = m[j];
-      const auto &theirs = posted[g][q];
+      const auto &theirs = posted[g][j];
       size_t n = std::min(mine.size(), theirs.size());
       for (size_t k = 0; k < n; ++k) {
         const Instr &a = s.streams[ref][mine[k]];
@@ -116,13 +117,20 @@ std::string validateStreams(const Schedule &s) {
   if (std::string why = checkGroups(s); !why.empty())
     return "the collective groups are invalid: " + why;
   const int32_t G = s.groupCount();
-  // posted[g][r]: positions of r's collectives of group g.
-  std::vector<std::vector<std::vector<size_t>>> posted(
-      G, std::vector<std::vector<size_t>>(R));
-  std::vector<std::vector<uint8_t>> isMember(G, std::vector<uint8_t>(R));
-  for (int32_t g = 0; g < G; ++g)
-    for (int32_t q : s.groupMembers(g))
-      isMember[g][q] = 1;
+  // members[g], ascending (checkGroups), and posted[g][j]: the positions of
+  // the collectives of group g of its j-th member. Sized by the members,
+  // not groups x ranks: data parallelism has about two groups a replica,
+  // which would make that quadratic in the ranks.
+  std::vector<std::vector<int32_t>> members(static_cast<size_t>(G));
+  std::vector<std::vector<std::vector<size_t>>> posted(static_cast<size_t>(G));
+  for (int32_t g = 0; g < G; ++g) {
+    members[g] = s.groupMembers(g);
+    posted[g].resize(members[g].size());
+  }
+  auto memberIndex = [&](int32_t g, int32_t r) -> int64_t {
+    auto it = std::lower_bound(members[g].begin(), members[g].end(), r);
+    return it != members[g].end() && *it == r ? it - members[g].begin() : -1;
+  };
   const size_t N = size_t(s.replicas) * C * M;
   // Facts indexed by (replica * C + chunk) * M + mb; each (chunk, mb) of a
   // replica lives on one rank, so one global table per fact serves all
@@ -274,18 +282,20 @@ std::string validateStreams(const Schedule &s) {
       }
       case Op::AllReduce:
       case Op::ReduceScatter:
-      case Op::AllGather:
+      case Op::AllGather: {
         if (in.chunk < 0 || in.chunk >= G)
           return rep.at(r, i, "group must be in 0.." + std::to_string(G - 1));
-        if (!isMember[in.chunk][r])
+        const int64_t j = memberIndex(in.chunk, r);
+        if (j < 0)
           return rep.at(r, i, "rank " + std::to_string(r) +
                                   " is not a member of " +
                                   groupText(s, in.chunk) +
                                   "; only members may join its collectives");
         if (in.mb < 0)
           return rep.at(r, i, "the bucket must not be negative");
-        posted[in.chunk][r].push_back(i);
+        posted[in.chunk][size_t(j)].push_back(i);
         break;
+      }
       case Op::OptStep:
         // With or without the allreduce before it (post-validation), the
         // step must follow every W of the rank.
@@ -310,8 +320,14 @@ std::string validateStreams(const Schedule &s) {
     for (int32_t c = 0; c < C; ++c)
       for (int32_t mb = 0; mb < M; ++mb) {
         size_t x = (size_t(replica) * C + size_t(c)) * M + mb;
-        std::ostringstream os;
         const int32_t off = replica * S, r = off + pl.rankOf[c];
+        const bool missing =
+            !fwd[x] || !bwdB[x] || !bwdW[x] ||
+            (c + 1 < C && pl.rankOf[c + 1] + off != r && !sentAct[x]) ||
+            (c > 0 && pl.rankOf[c - 1] + off != r && !sentGrad[x]);
+        if (!missing)
+          continue; // (a stream a (chunk, mb) costs nothing to format)
+        std::ostringstream os;
         if (!fwd[x] || !bwdB[x] || !bwdW[x])
           os << "rank " << r << " never runs "
              << (!fwd[x] ? "fwd" : !bwdB[x] ? "bwd_b" : "bwd_w") << "(chunk "

@@ -74,6 +74,15 @@ int64_t dtypeBytes(DType dtype) {
   }
 }
 
+std::vector<int32_t> StreamComm::memberList() const {
+  if (!members.empty())
+    return members;
+  std::vector<int32_t> out(static_cast<size_t>(std::max(count, 0)));
+  for (int32_t k = 0; k < count; ++k)
+    out[size_t(k)] = first + k * stride;
+  return out;
+}
+
 void Stream::append(Instr instr, const std::vector<Access> &instrAccesses,
                     const std::vector<Part> &instrParts) {
   instr.firstAccess = uint32_t(accesses.size());
@@ -156,11 +165,19 @@ static Status validateComms(const Stream &s) {
                   " is outside the plan's " + std::to_string(s.commRounds) +
                   " or holds another of this rank's communicators");
     roundTaken[size_t(k.round)] = 1;
-    for (int32_t m : k.members)
+    if (k.members.empty() &&
+        (k.count < 1 || k.stride < 1 || k.first < 0 ||
+         int64_t(k.first) + int64_t(k.count - 1) * k.stride >= s.ranks))
+      return fail("its " + std::to_string(k.count) + " members from rank " +
+                  std::to_string(k.first) + " by " +
+                  std::to_string(k.stride) + " are not ranks of " +
+                  std::to_string(s.ranks));
+    const std::vector<int32_t> members = k.memberList();
+    for (int32_t m : members)
       if (m < 0 || m >= s.ranks)
         return fail("member " + std::to_string(m) + " is not a rank of " +
                     std::to_string(s.ranks));
-    if (std::count(k.members.begin(), k.members.end(), s.rank) != 1)
+    if (std::count(members.begin(), members.end(), s.rank) != 1)
       return fail("rank " + std::to_string(s.rank) + " is not a member");
     if (k.pair) {
       if (k.members.size() != 2 || k.members[0] == k.members[1] ||
@@ -170,9 +187,8 @@ static Status validateComms(const Stream &s) {
       continue;
     }
     if (k.groups.empty() || k.channel != 0 ||
-        !std::is_sorted(k.members.begin(), k.members.end()) ||
-        std::adjacent_find(k.members.begin(), k.members.end()) !=
-            k.members.end())
+        !std::is_sorted(members.begin(), members.end()) ||
+        std::adjacent_find(members.begin(), members.end()) != members.end())
       return fail("a group communicator carries groups, its members "
                   "ascending and distinct");
     for (size_t g = 0; g < k.groups.size(); ++g)
@@ -364,14 +380,19 @@ std::vector<uint8_t> encodeStream(const Stream &s) {
   for (const StreamComm &c : s.comms) {
     w.i32(c.id);
     w.i32(c.round);
+    const bool strided = c.members.empty();
     w.u8(c.pair ? 1 : 0);
     w.u8(c.channel);
-    w.u8(0);
+    w.u8(strided ? 1 : 0);
     w.u8(0);
     w.u32(uint32_t(c.groups.size()));
-    w.u32(uint32_t(c.members.size()));
+    w.u32(uint32_t(c.memberCount()));
     for (int32_t g : c.groups)
       w.i32(g);
+    if (strided) {
+      w.i32(c.first);
+      w.i32(c.stride);
+    }
     for (int32_t m : c.members)
       w.i32(m);
   }
@@ -427,7 +448,9 @@ Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
     if (size - end < kCommBytes)
       return fail("truncated: communicator record " + std::to_string(c) +
                   " of " + std::to_string(nComm) + " runs past the file");
-    uint64_t body = 4 * (uint64_t(getU32(p + end + 12)) + getU32(p + end + 16));
+    // Its groups, then its members listed or (strided) first and stride.
+    uint64_t body = 4 * (uint64_t(getU32(p + end + 12)) +
+                         (p[end + 10] == 1 ? 2 : getU32(p + end + 16)));
     if (size - end - kCommBytes < body)
       return fail("truncated: communicator record " + std::to_string(c) +
                   " of " + std::to_string(nComm) + " runs past the file");
@@ -507,14 +530,26 @@ Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
     if (q[8] > 1)
       return fail("corrupt: communicator " + std::to_string(c.id) +
                   " has kind " + std::to_string(int(q[8])));
+    if (q[10] > 1)
+      return fail("corrupt: communicator " + std::to_string(c.id) +
+                  " has member form " + std::to_string(int(q[10])));
+    const bool strided = q[10] == 1;
     c.pair = q[8] == 1;
     c.channel = q[9];
     c.groups.resize(getU32(q + 12));
-    c.members.resize(getU32(q + 16));
+    if (strided)
+      c.count = int32_t(getU32(q + 16));
+    else
+      c.members.resize(getU32(q + 16));
     q += kCommBytes;
     for (int32_t &g : c.groups) {
       g = int32_t(getU32(q));
       q += 4;
+    }
+    if (strided) {
+      c.first = int32_t(getU32(q));
+      c.stride = int32_t(getU32(q + 4));
+      q += 8;
     }
     for (int32_t &m : c.members) {
       m = int32_t(getU32(q));

@@ -112,7 +112,10 @@ Status planComms(const std::vector<Stream> &streams,
     return true;
   };
   // Groups first, then pairs by (src, dst, channel): the same order, so
-  // the same rounds, in every process.
+  // the same rounds, in every process. The group communicators by their
+  // members, so that finding one to share is not a walk over all of them
+  // (data parallelism has about two groups a replica).
+  std::map<std::vector<int32_t>, std::vector<int32_t>> byMembers;
   for (size_t g = 0; g < groups.size(); ++g) {
     out.groupIndex.push_back(-1);
     if (!groupUsed[g])
@@ -129,10 +132,10 @@ Status planComms(const std::vector<Stream> &streams,
     // An earlier group communicator with these members, if the order
     // allows; else a new one.
     int32_t shared = -1;
-    for (size_t c = 0; c < out.comms.size() && shared < 0; ++c) {
-      CommSpec &spec = out.comms[c];
-      if (spec.pair || spec.members != members)
-        continue;
+    std::vector<int32_t> &same = byMembers[members];
+    for (size_t k = 0; k < same.size() && shared < 0; ++k) {
+      const int32_t c = same[k];
+      CommSpec &spec = out.comms[size_t(c)];
       std::vector<int32_t> set = spec.groups;
       set.push_back(int32_t(g));
       if (oneOrder(set, members)) {
@@ -145,6 +148,7 @@ Status planComms(const std::vector<Stream> &streams,
       continue;
     }
     out.groupIndex.back() = int32_t(out.comms.size());
+    same.push_back(int32_t(out.comms.size()));
     CommSpec c;
     c.group = int32_t(g);
     c.groups = {int32_t(g)};
@@ -314,7 +318,18 @@ Status attachComms(std::vector<Stream> &streams,
       k.channel = uint8_t(spec.channel);
       if (!spec.pair)
         k.groups = spec.groups;
-      k.members = spec.members;
+      // Evenly spaced members (a data-parallel group) as three numbers.
+      const auto &m = spec.members;
+      bool even = !spec.pair && m.size() >= 3;
+      for (size_t i = 2; even && i < m.size(); ++i)
+        even = m[i] - m[i - 1] == m[1] - m[0];
+      if (even) {
+        k.first = m[0];
+        k.stride = m[1] - m[0];
+        k.count = int32_t(m.size());
+      } else {
+        k.members = m;
+      }
       s.comms.push_back(std::move(k));
     }
   }
@@ -343,7 +358,7 @@ Status commViewOf(const Stream &s,
     CommSpec spec;
     spec.pair = k.pair;
     spec.channel = Channel(k.channel);
-    spec.members = k.members;
+    spec.members = k.memberList();
     spec.round = k.round;
     spec.id = k.id;
     const int32_t local = int32_t(out.comms.size());
@@ -361,7 +376,7 @@ Status commViewOf(const Stream &s,
                       " carries group " + std::to_string(g) +
                       ", but the plan has " + std::to_string(groups.size()) +
                       " groups");
-        if (groups[size_t(g)] != k.members)
+        if (groups[size_t(g)] != spec.members)
           return fail("communicator " + std::to_string(k.id) + " of group " +
                       std::to_string(g) +
                       " has other members than the manifest's group (a "

@@ -43,7 +43,7 @@ int printNcclLayout(const std::string &dir) {
       const pipert::CommSpec &c = layout.comms[size_t(want[k])];
       const pipert::StreamComm &t = s.comms[k];
       same = t.id == c.id && t.round == c.round && t.pair == c.pair &&
-             t.members == c.members &&
+             t.memberList() == c.members &&
              (c.pair ? t.channel == uint8_t(c.channel) : t.groups == c.groups);
     }
     if (!same)

@@ -94,7 +94,23 @@ struct StreamComm {
   bool pair = false;
   uint8_t channel = 0;
   std::vector<int32_t> groups;
+  /// Its members: listed in `members`, or, with `members` empty, `count`
+  /// ranks from `first` by `stride` (a data-parallel group: one rank of
+  /// each replica). The second keeps the table of every member of a group
+  /// of D replicas at three numbers: listed, the D members' streams would
+  /// hold D x D ranks between them.
   std::vector<int32_t> members;
+  int32_t first = 0, stride = 0, count = 0;
+
+  /// The number of members and the k-th, either way.
+  int32_t memberCount() const {
+    return members.empty() ? count : int32_t(members.size());
+  }
+  int32_t member(int32_t k) const {
+    return members.empty() ? first + k * stride : members[size_t(k)];
+  }
+  /// Every member, listed.
+  std::vector<int32_t> memberList() const;
 };
 
 /// A rank's whole stream for one training step.

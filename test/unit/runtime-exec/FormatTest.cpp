@@ -56,7 +56,8 @@ bool sameStream(const pipert::Stream &a, const pipert::Stream &b) {
     const pipert::StreamComm &x = a.comms[c], &y = b.comms[c];
     if (x.id != y.id || x.round != y.round || x.pair != y.pair ||
         x.channel != y.channel || x.groups != y.groups ||
-        x.members != y.members)
+        x.members != y.members || x.first != y.first ||
+        x.stride != y.stride || x.count != y.count)
       return false;
   }
   return true;
@@ -354,6 +355,36 @@ TEST(StreamFormat, CommunicatorTablesAreChecked) {
   s = good;
   s.comms[0].members.push_back(9);
   refused(s, "member 9 is not a rank of 2");
+  // Strided members (a data-parallel group's form): they round-trip, and
+  // must be ranks and hold this one.
+  s = good;
+  for (pipert::StreamComm &c : s.comms)
+    if (!c.pair) {
+      c.members.clear();
+      c.first = 0;
+      c.stride = 1;
+      c.count = 2;
+    }
+  pipert::Stream back;
+  std::vector<uint8_t> strided = pipert::encodeStream(s);
+  ASSERT_TRUE(pipert::decodeStream(strided.data(), strided.size(), "x", back)
+                  .ok());
+  EXPECT_TRUE(sameStream(s, back));
+  for (const pipert::StreamComm &c : back.comms)
+    if (!c.pair) {
+      EXPECT_EQ(c.memberList(), (std::vector<int32_t>{0, 1}));
+      EXPECT_TRUE(c.members.empty());
+    }
+  for (pipert::StreamComm &c : s.comms)
+    if (!c.pair)
+      c.count = 3;
+  refused(s, "its 3 members from rank 0 by 1 are not ranks of 2");
+  for (pipert::StreamComm &c : s.comms)
+    if (!c.pair) {
+      c.count = 1;
+      c.first = 0;
+    }
+  refused(s, "rank 1 is not a member");
 }
 
 // Tests the expected writers appendWithUses derives: earlier in the step,
