@@ -54,7 +54,8 @@ int runMpi(const Args &a) {
   const pipert::Manifest &m = exec->manifest();
   std::unique_ptr<pipert::MpiTransport> transport;
   pipert::Status created =
-      pipert::MpiTransport::create(exec->stream(me), m.groups, transport);
+      pipert::MpiTransport::create(exec->stream(me), m.groups, transport,
+                                   pipert::Clock::now() + timeout);
   if (agree(created.ok() ? "" : created.message()))
     return 1;
   PlanKernels kernels(pipecPlanCode, m, batcher);

@@ -142,7 +142,8 @@ std::string describe(const Instr &in) {
 /// The communicators' table: ids ascending, one communicator a round, the
 /// rank a member of each, a pair two ranks, a group's members ascending.
 static Status validateComms(const Stream &s) {
-  if (s.commRounds < 0 || s.comms.size() > size_t(s.commRounds))
+  if (s.commRounds < 0 || s.commRounds > kMaxCommRounds ||
+      s.comms.size() > size_t(s.commRounds))
     return Status::failure("stream of rank " + std::to_string(s.rank) + ": " +
                                std::to_string(s.comms.size()) +
                                " communicators in " +
@@ -172,12 +173,18 @@ static Status validateComms(const Stream &s) {
                   std::to_string(k.first) + " by " +
                   std::to_string(k.stride) + " are not ranks of " +
                   std::to_string(s.ranks));
-    const std::vector<int32_t> members = k.memberList();
-    for (int32_t m : members)
+    // Strided members are ranks, ascending and distinct once the range
+    // holds (never listed here: a crafted count must not allocate).
+    for (int32_t m : k.members)
       if (m < 0 || m >= s.ranks)
         return fail("member " + std::to_string(m) + " is not a rank of " +
                     std::to_string(s.ranks));
-    if (std::count(members.begin(), members.end(), s.rank) != 1)
+    const bool member =
+        k.members.empty()
+            ? s.rank >= k.first && (s.rank - k.first) % k.stride == 0 &&
+                  (s.rank - k.first) / k.stride < k.count
+            : std::count(k.members.begin(), k.members.end(), s.rank) == 1;
+    if (!member)
       return fail("rank " + std::to_string(s.rank) + " is not a member");
     if (k.pair) {
       if (k.members.size() != 2 || k.members[0] == k.members[1] ||
@@ -187,8 +194,9 @@ static Status validateComms(const Stream &s) {
       continue;
     }
     if (k.groups.empty() || k.channel != 0 ||
-        !std::is_sorted(members.begin(), members.end()) ||
-        std::adjacent_find(members.begin(), members.end()) != members.end())
+        !std::is_sorted(k.members.begin(), k.members.end()) ||
+        std::adjacent_find(k.members.begin(), k.members.end()) !=
+            k.members.end())
       return fail("a group communicator carries groups, its members "
                   "ascending and distinct");
     for (size_t g = 0; g < k.groups.size(); ++g)
@@ -326,7 +334,6 @@ Status validateStream(const Stream &s) {
                                  "is never waited for",
                              s.rank, postedAt[r]);
   return validateComms(s);
-  return Status::success();
 }
 
 std::vector<uint8_t> encodeStream(const Stream &s) {
@@ -459,9 +466,10 @@ Status decodeStream(const uint8_t *p, size_t size, const std::string &name,
   if (size > end)
     return fail(std::to_string(size - end) +
                 " trailing bytes after the last record");
-  if (commRounds > INT32_MAX)
+  if (commRounds > uint32_t(kMaxCommRounds))
     return fail("corrupt header: " + std::to_string(commRounds) +
-                " split rounds");
+                " split rounds, more than the " +
+                std::to_string(kMaxCommRounds) + " a plan may have");
   s.planId = getU64(p + 56);
   if (checksum(p, size) != sum)
     return fail("corrupt: the checksum does not match the contents");

@@ -306,6 +306,12 @@ Status attachComms(std::vector<Stream> &streams,
   if (Status s = checkCommLayout(streams, layout); !s.ok())
     return Status::failure("the streams cannot run with one process per "
                            "rank: " + s.message());
+  if (layout.rounds > kMaxCommRounds)
+    return Status::failure("the communicators need " +
+                           std::to_string(layout.rounds) +
+                           " split rounds, more than the " +
+                           std::to_string(kMaxCommRounds) +
+                           " a stream may announce");
   for (Stream &s : streams) {
     s.commRounds = layout.rounds;
     s.comms.clear();
@@ -381,12 +387,22 @@ Status commViewOf(const Stream &s,
                       std::to_string(g) +
                       " has other members than the manifest's group (a "
                       "stream of another plan?)");
+        if (out.groupIndex[size_t(g)] >= 0)
+          return fail("group " + std::to_string(g) +
+                      " is carried by two communicators of the table");
         out.groupIndex[size_t(g)] = local;
       }
     }
     out.comms.push_back(std::move(spec));
   }
   std::sort(pairs.begin(), pairs.end());
+  for (size_t k = 1; k < pairs.size(); ++k)
+    if (pairs[k].first == pairs[k - 1].first)
+      return fail("communicators " +
+                  std::to_string(out.comms[size_t(pairs[k - 1].second)].id) +
+                  " and " +
+                  std::to_string(out.comms[size_t(pairs[k].second)].id) +
+                  " of the table are the same pair and channel");
   for (auto [key, local] : pairs) {
     out.pairKeys.push_back(key);
     out.pairIndex.push_back(local);

@@ -256,7 +256,8 @@ MpiTransport::~MpiTransport() {
 
 Status MpiTransport::create(const Stream &mine,
                             const std::vector<std::vector<int32_t>> &groups,
-                            std::unique_ptr<MpiTransport> &out) {
+                            std::unique_ptr<MpiTransport> &out,
+                            Clock::time_point deadline) {
   if (!MpiSession::active())
     return Status::failure("mpi transport: MPI is not initialised");
   auto impl = std::make_unique<Impl>();
@@ -281,34 +282,51 @@ Status MpiTransport::create(const Stream &mine,
   // every stream and gave each its communicators (CommLayout.h); this
   // rank's view holds every message and collective of its stream.
   CommLayout layout;
-  if (Status st = commViewOf(mine, groups, layout); !st.ok())
-    return Status::failure("mpi transport: " + st.message(), st.rank(),
-                           st.instr());
-  int *tagUb = nullptr, flag = 0;
-  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tagUb, &flag);
-  int64_t maxTag = flag && tagUb ? *tagUb : 32767;
-
-  // Tags and counts of this rank's posts (the proof gives a peer's
-  // matching post the same chunk, micro-batch and bytes).
   int32_t maxReq = -1;
-  for (size_t i = 0; i < mine.instrs.size(); ++i) {
-    const Instr &in = mine.instrs[i];
-    if (!isPostOp(in.op))
-      continue;
-    auto bad = [&](const std::string &what) {
-      return Status::failure("mpi transport: rank " + std::to_string(me) +
-                                 " #" + std::to_string(i) + " " +
-                                 describe(in) + ": " + what,
-                             me, int64_t(i));
-    };
-    if ((int64_t(in.chunk) * impl->microbatches + in.mb) * 2 + 1 > maxTag)
-      return bad("its tag (chunk x micro-batches x 2) exceeds MPI's tag "
-                 "bound " + std::to_string(maxTag));
-    if (in.bytes > INT_MAX)
-      return bad("a message of " + std::to_string(in.bytes) +
-                 " bytes exceeds MPI's int count");
-    maxReq = std::max(maxReq, in.req);
-  }
+  auto checks = [&]() -> Status {
+    if (Status st = commViewOf(mine, groups, layout); !st.ok())
+      return Status::failure("mpi transport: " + st.message(), st.rank(),
+                             st.instr());
+    int *tagUb = nullptr, flag = 0;
+    MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tagUb, &flag);
+    int64_t maxTag = flag && tagUb ? *tagUb : 32767;
+    // Tags and counts of this rank's posts (the proof gives a peer's
+    // matching post the same chunk, micro-batch and bytes).
+    for (size_t i = 0; i < mine.instrs.size(); ++i) {
+      const Instr &in = mine.instrs[i];
+      if (!isPostOp(in.op))
+        continue;
+      auto bad = [&](const std::string &what) {
+        return Status::failure("mpi transport: rank " + std::to_string(me) +
+                                   " #" + std::to_string(i) + " " +
+                                   describe(in) + ": " + what,
+                               me, int64_t(i));
+      };
+      if ((int64_t(in.chunk) * impl->microbatches + in.mb) * 2 + 1 > maxTag)
+        return bad("its tag (chunk x micro-batches x 2) exceeds MPI's tag "
+                   "bound " + std::to_string(maxTag));
+      if (in.bytes > INT_MAX)
+        return bad("a message of " + std::to_string(in.bytes) +
+                   " bytes exceeds MPI's int count");
+      maxReq = std::max(maxReq, in.req);
+    }
+    return Status::success();
+  };
+  // Each process checks its own stream alone, so the processes learn
+  // whether any failed before the first collective call: one that
+  // returned while the others entered MPI_Comm_dup would leave them there.
+  Status checked = checks();
+  const int32_t first = MpiSession::firstFailure(checked.ok(), deadline);
+  if (!checked.ok())
+    return checked;
+  if (first == -2)
+    return Status::failure("mpi transport: the other processes did not "
+                           "answer before the deadline",
+                           me);
+  if (first >= 0)
+    return Status::failure("mpi transport: rank " + std::to_string(first) +
+                               " cannot run its stream (it says why)",
+                           me);
   impl->requests.resize(size_t(maxReq + 1));
 
   // Communicators: one MPI_Comm_split a split round of the layout, which

@@ -59,10 +59,13 @@ public:
   /// Sizes the request tables and all-reduce buffers from the stream of
   /// this process's rank (MpiSession::rank()), and creates the groups'
   /// communicators from the stream's table, one split a round.
-  /// Collective: every process calls it.
+  /// Collective: every process calls it; where one process's stream
+  /// fails its checks, every process returns a failure (agreed before
+  /// `deadline`) before any communicator is made.
   static Status create(const Stream &mine,
                        const std::vector<std::vector<int32_t>> &groups,
-                       std::unique_ptr<MpiTransport> &out);
+                       std::unique_ptr<MpiTransport> &out,
+                       Clock::time_point deadline = Clock::time_point::max());
 
   Status postSend(int32_t rank, int32_t peer, Channel channel, int32_t req,
                   const Message &msg) override;

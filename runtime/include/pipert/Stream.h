@@ -113,6 +113,11 @@ struct StreamComm {
   std::vector<int32_t> memberList() const;
 };
 
+/// The most split rounds a plan's communicator layout may have: each is a
+/// split every rank joins (a pipeline needs about 10 to 20), and a stream
+/// announcing more is refused rather than believed.
+constexpr int32_t kMaxCommRounds = 4096;
+
 /// A rank's whole stream for one training step.
 struct Stream {
   int32_t rank = 0;

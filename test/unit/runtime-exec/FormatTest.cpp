@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <climits>
 #include <cstring>
 #include <fstream>
 
@@ -385,6 +386,22 @@ TEST(StreamFormat, CommunicatorTablesAreChecked) {
       c.first = 0;
     }
   refused(s, "rank 1 is not a member");
+  // More split rounds than a plan may have: refused before anything is
+  // sized by them.
+  s = good;
+  s.commRounds = pipert::kMaxCommRounds + 1;
+  refused(s, "more than the 4096 a plan may have");
+  // A strided group of (nearly) every int32 rank is not listed to check it.
+  s = good;
+  s.ranks = INT32_MAX;
+  for (pipert::StreamComm &c : s.comms)
+    if (!c.pair) {
+      c.members.clear();
+      c.first = 0;
+      c.stride = 1;
+      c.count = INT32_MAX;
+    }
+  EXPECT_EQ(decodeError(pipert::encodeStream(s)), "");
 }
 
 // Tests the expected writers appendWithUses derives: earlier in the step,

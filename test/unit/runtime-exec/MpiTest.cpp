@@ -154,6 +154,43 @@ void groupZero(int32_t n, int32_t me,
       count = in.bytes / 8;
 }
 
+// Tests that a process whose own stream fails the transport's checks (here:
+// the last rank's stream lost its communicators' table) makes every
+// process's create fail before any communicator is made, the failing one
+// saying why and the others naming it; none is left in a collective.
+TEST(MpiTransport, AStreamFailingItsChecksFailsEveryProcessFirst) {
+  const int32_t n = pipert::MpiSession::size();
+  const int32_t me = pipert::MpiSession::rank();
+  SyntheticPlan plan;
+  PlanOptions po;
+  po.stages = n;
+  ASSERT_EQ(buildPlan(po, plan), "");
+  pipert::Stream mine = plan.streams[size_t(me)];
+  if (me == n - 1) {
+    mine.comms.clear();
+    mine.commRounds = 0;
+  }
+  std::unique_ptr<pipert::MpiTransport> transport;
+  pipert::Status s = pipert::MpiTransport::create(
+      mine, plan.manifest.groups, transport,
+      pipert::Clock::now() + std::chrono::seconds(60));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(transport, nullptr);
+  if (me == n - 1)
+    EXPECT_NE(s.message().find("no communicator in the stream's table"),
+              std::string::npos)
+        << s.message();
+  else
+    EXPECT_NE(s.message().find("rank " + std::to_string(n - 1) +
+                               " cannot run its stream"),
+              std::string::npos)
+        << s.message();
+  // The processes still agree afterwards: a working transport is made.
+  ASSERT_TRUE(pipert::MpiTransport::create(plan.streams[size_t(me)],
+                                           plan.manifest.groups, transport)
+                  .ok());
+}
+
 // Tests that the all-reduce sums in rank order: with three or more ranks,
 // values of very different magnitudes give other bits in another order.
 TEST(MpiTransport, AllReduceSumsInRankOrder) {
