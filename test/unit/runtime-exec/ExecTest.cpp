@@ -44,14 +44,7 @@ pipert::Status runPlan(const SyntheticPlan &plan, const std::string &dir,
                        pipert::RunOptions opt, Outcome &out,
                        bool strayWrite = false, int32_t failChunk = -1,
                        int32_t failMb = -1, int64_t firstSteps = 0) {
-  for (const pipert::Stream &s : plan.streams)
-    if (pipert::Status st = pipert::writeStreamFile(
-            dir + "/" + plan.manifest.rankInfo[s.rank].stream, s);
-        !st.ok())
-      return st;
-  if (pipert::Status st =
-          pipert::writeManifestFile(dir + "/manifest.json", plan.manifest);
-      !st.ok())
+  if (pipert::Status st = writePlanFiles(plan, dir); !st.ok())
     return st;
   std::unique_ptr<pipert::Executor> exec;
   if (pipert::Status st = pipert::Executor::load(dir, exec); !st.ok())
@@ -384,13 +377,7 @@ TEST(Executor, OneRankLoadsItsOwnStreamOnly) {
   po.shape.layers = 6;
   ASSERT_EQ(buildPlan(po, plan), "");
   TempDir dir("own-stream");
-  for (const pipert::Stream &s : plan.streams)
-    ASSERT_TRUE(pipert::writeStreamFile(
-                    dir.path + "/" + plan.manifest.rankInfo[s.rank].stream, s)
-                    .ok());
-  ASSERT_TRUE(
-      pipert::writeManifestFile(dir.path + "/manifest.json", plan.manifest)
-          .ok());
+  ASSERT_TRUE(writePlanFiles(plan, dir.path).ok());
   for (int32_t r : {0, 2})
     ASSERT_EQ(std::remove((dir.path + "/" +
                            plan.manifest.rankInfo[size_t(r)].stream)

@@ -96,13 +96,7 @@ TEST_P(MpiKinds, BitwiseEqualToLocalTransport) {
   po.stages = pipert::MpiSession::size();
   ASSERT_EQ(buildPlan(po, plan), "");
   TempDir dir(std::string("mpi-") + sch::kindName(po.kind));
-  for (const pipert::Stream &s : plan.streams)
-    ASSERT_TRUE(pipert::writeStreamFile(
-                    dir.path + "/" + plan.manifest.rankInfo[s.rank].stream, s)
-                    .ok());
-  ASSERT_TRUE(
-      pipert::writeManifestFile(dir.path + "/manifest.json", plan.manifest)
-          .ok());
+  ASSERT_TRUE(writePlanFiles(plan, dir.path).ok());
   Bits local, mpi;
   pipert::Status ls = run(plan, dir.path, -1, nullptr, local);
   ASSERT_TRUE(ls.ok()) << ls.message();

@@ -385,6 +385,16 @@ std::string buildPlan(const PlanOptions &opt, SyntheticPlan &p) {
   return "";
 }
 
+pipert::Status writePlanFiles(const SyntheticPlan &plan,
+                              const std::string &dir) {
+  for (const pipert::Stream &s : plan.streams)
+    if (Status st = pipert::writeStreamFile(
+            dir + "/" + plan.manifest.rankInfo[size_t(s.rank)].stream, s);
+        !st.ok())
+      return st;
+  return pipert::writeManifestFile(dir + "/manifest.json", plan.manifest);
+}
+
 // --- kernels -----------------------------------------------------------
 
 static float *F(const pipert::RankContext &ctx, const Buf &b) {

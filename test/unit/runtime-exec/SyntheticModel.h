@@ -84,6 +84,11 @@ struct SyntheticPlan {
 /// Builds the plan; returns "" or why not (the schedule library's message).
 std::string buildPlan(const PlanOptions &options, SyntheticPlan &plan);
 
+/// Writes the plan's streams and manifest.json into `dir`, as pipec compile
+/// would lay out a plan folder's files the executor reads.
+pipert::Status writePlanFiles(const SyntheticPlan &plan,
+                              const std::string &dir);
+
 /// The compute of the synthetic model on the CPU kernels.
 class SyntheticKernels : public pipert::ChunkKernels {
 public:
