@@ -1076,11 +1076,15 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
     plan.momentBytes.push_back(2 * L.ranks[size_t(r)].momentBlockBytes);
     plan.wholeMomentBytes.push_back(2 * L.ranks[size_t(r)].paramBlockBytes);
   }
+  // One directory sync after every stream (each file itself is fsynced
+  // before its rename), not one each: a plan has a stream per rank.
   for (const pipert::Stream &s : streams)
     if (pipert::Status st = writeStreamFile(
-            outDir + "/" + m.rankInfo[size_t(s.rank)].stream, s);
+            outDir + "/" + m.rankInfo[size_t(s.rank)].stream, s,
+            pipert::DirSync::Later);
         !st.ok())
       return module.emitError(st.message());
+  pipert::syncDirectory(outDir);
   // The manifest last: a folder whose compile was interrupted mixes two
   // identities, which pipec-plan refuses.
   if (pipert::Status st = pipert::writeManifestFile(outDir + "/manifest.json", m);

@@ -191,7 +191,7 @@ Status AtomicFile::write(const void *data, size_t bytes) {
   return Status::success();
 }
 
-Status AtomicFile::commit() {
+Status AtomicFile::commit(DirSync sync) {
   if (!failed.ok())
     return failed;
   if (fd < 0)
@@ -226,7 +226,8 @@ Status AtomicFile::commit() {
                                     errnoText(e));
   }
   temp.clear();
-  syncDirectory(dirOf(target));
+  if (sync == DirSync::Now)
+    syncDirectory(dirOf(target));
   return Status::success();
 }
 
@@ -242,13 +243,14 @@ void AtomicFile::discard() {
 }
 
 Status writeFileAtomically(const std::string &path, const void *data,
-                           size_t bytes, bool executable, PlanFiles planFiles) {
+                           size_t bytes, bool executable, PlanFiles planFiles,
+                           DirSync sync) {
   AtomicFile f;
   if (Status s = f.open(path, executable, planFiles); !s.ok())
     return s;
   if (Status s = f.write(data, bytes); !s.ok())
     return s;
-  return f.commit();
+  return f.commit(sync);
 }
 
 } // namespace pipert

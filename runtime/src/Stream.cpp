@@ -575,11 +575,12 @@ uint64_t streamChecksum(const Stream &s) {
   return getU64(bytes.data() + 48);
 }
 
-Status writeStreamFile(const std::string &path, const Stream &s) {
+Status writeStreamFile(const std::string &path, const Stream &s,
+                       DirSync sync) {
   std::vector<uint8_t> bytes = encodeStream(s);
   // A stream is a plan file: only the compiler writes it.
   return writeFileAtomically(path, bytes.data(), bytes.size(), false,
-                             PlanFiles::Allow);
+                             PlanFiles::Allow, sync);
 }
 
 Status readStreamFile(const std::string &path, Stream &s) {

@@ -34,6 +34,11 @@ namespace pipert {
 /// Who may write a file of a plan folder.
 enum class PlanFiles { Refuse, Allow };
 
+/// When commit() fsyncs the directory: at once, or Later, by the caller's
+/// one syncDirectory after a batch of files (a plan of 16,384 ranks writes
+/// as many streams: one directory sync, not 16,384).
+enum class DirSync { Now, Later };
+
 /// A file being written; it replaces its target on commit() only.
 class AtomicFile {
 public:
@@ -51,8 +56,9 @@ public:
   Status write(const void *data, size_t bytes);
   Status write(const std::string &text) { return write(text.data(), text.size()); }
   /// Flushes and fsyncs the temporary file, renames it over the target and
-  /// fsyncs the directory. The file is closed afterwards either way.
-  Status commit();
+  /// fsyncs the directory (unless `sync` leaves that to the caller). The
+  /// file is closed afterwards either way.
+  Status commit(DirSync sync = DirSync::Now);
   /// Removes the temporary file; the target stays as it was.
   void discard();
 
@@ -71,7 +77,8 @@ private:
 /// Writes `bytes` to `path` through an AtomicFile.
 Status writeFileAtomically(const std::string &path, const void *data,
                            size_t bytes, bool executable = false,
-                           PlanFiles planFiles = PlanFiles::Refuse);
+                           PlanFiles planFiles = PlanFiles::Refuse,
+                           DirSync sync = DirSync::Now);
 inline Status writeFileAtomically(const std::string &path,
                                   const std::string &text,
                                   PlanFiles planFiles = PlanFiles::Refuse) {

@@ -12,6 +12,7 @@
 #ifndef PIPERT_STREAM_H
 #define PIPERT_STREAM_H
 
+#include "pipert/AtomicFile.h"
 #include "pipert/PlanAbi.h"
 #include "pipert/Status.h"
 
@@ -173,8 +174,10 @@ Status decodeStream(const uint8_t *data, size_t size, const std::string &name,
                     Stream &stream);
 /// The checksum encodeStream writes into the header of `stream`.
 uint64_t streamChecksum(const Stream &stream);
-/// encodeStream into a file.
-Status writeStreamFile(const std::string &path, const Stream &stream);
+/// encodeStream into a file (its directory synced at once, or `Later` by
+/// the caller after a batch: AtomicFile.h).
+Status writeStreamFile(const std::string &path, const Stream &stream,
+                       DirSync sync = DirSync::Now);
 /// Reads, decodes and validates a stream file.
 Status readStreamFile(const std::string &path, Stream &stream);
 

@@ -36,19 +36,23 @@ size_t entries(const std::string &dir) {
 }
 
 // Tests that the target keeps its old bytes until commit() and holds the
-// whole new ones after it, with no temporary file left.
+// whole new ones after it, with no temporary file left; the same when the
+// directory's sync is left to the caller (a batch of files).
 TEST(AtomicFile, ReplacesOnCommitOnly) {
-  std::string dir = freshDir("commit"), path = dir + "/w.bin";
-  std::ofstream(path) << "old";
-  AtomicFile f;
-  ASSERT_TRUE(f.open(path).ok());
-  ASSERT_TRUE(f.write("new bytes, ").ok());
-  ASSERT_TRUE(f.write(std::string(100000, 'x')).ok());
-  EXPECT_EQ(readAll(path), "old");
-  EXPECT_EQ(entries(dir), 2u); // the target and the temporary file
-  ASSERT_TRUE(f.commit().ok());
-  EXPECT_EQ(readAll(path), "new bytes, " + std::string(100000, 'x'));
-  EXPECT_EQ(entries(dir), 1u);
+  for (DirSync sync : {DirSync::Now, DirSync::Later}) {
+    std::string dir = freshDir("commit"), path = dir + "/w.bin";
+    std::ofstream(path) << "old";
+    AtomicFile f;
+    ASSERT_TRUE(f.open(path).ok());
+    ASSERT_TRUE(f.write("new bytes, ").ok());
+    ASSERT_TRUE(f.write(std::string(100000, 'x')).ok());
+    EXPECT_EQ(readAll(path), "old");
+    EXPECT_EQ(entries(dir), 2u); // the target and the temporary file
+    ASSERT_TRUE(f.commit(sync).ok());
+    EXPECT_EQ(readAll(path), "new bytes, " + std::string(100000, 'x'));
+    EXPECT_EQ(entries(dir), 1u);
+    syncDirectory(dir);
+  }
 }
 
 // Tests that a file never committed leaves the target and no temporary.
