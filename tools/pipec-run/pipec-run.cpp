@@ -28,6 +28,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -47,12 +48,34 @@ static int fail(const std::string &message) {
 /// Runs mpirun and waits for it. mpirun forwards SIGINT and SIGTERM to the
 /// ranks (which stop and report, docs/RUNTIME.md) but exits 1 itself, so
 /// the signal's exit code (128 + N) is given here, as a local run gives it.
+/// Each mpirun gets a session directory of its own (unless the user chose
+/// one): Open MPI 4 keeps every job of a user under one directory in /tmp,
+/// and one job's clean-up can remove it while another job creates its own
+/// inside ("orte_session_dir failed": two runs at once, as lit runs them).
 static int runMpirun(const std::string &program, std::vector<char *> &args) {
   pipert::installStopSignals("pipec-run");
+  std::string session;
+  if (!std::getenv("OMPI_MCA_orte_tmpdir_base")) {
+    const char *tmp = std::getenv("TMPDIR");
+    std::string pattern =
+        std::string(tmp && *tmp ? tmp : "/tmp") + "/pipec-mpi-XXXXXX";
+    if (mkdtemp(pattern.data()))
+      session = pattern;
+  }
+  struct RemoveAfter {
+    const std::string &dir;
+    ~RemoveAfter() {
+      std::error_code ec;
+      if (!dir.empty())
+        fs::remove_all(dir, ec);
+    }
+  } removeAfter{session};
   pid_t child = fork();
   if (child < 0)
     return fail("cannot start " + program + ": " + std::strerror(errno));
   if (child == 0) {
+    if (!session.empty())
+      setenv("OMPI_MCA_orte_tmpdir_base", session.c_str(), 1);
     execv(program.c_str(), args.data());
     std::fprintf(stderr, "pipec-run: error: %s: cannot run: %s\n",
                  program.c_str(), std::strerror(errno));
