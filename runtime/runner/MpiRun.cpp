@@ -56,7 +56,11 @@ int runMpi(const Args &a) {
   pipert::Status created =
       pipert::MpiTransport::create(exec->stream(me), m.groups, transport,
                                    pipert::Clock::now() + timeout);
-  if (agree(created.ok() ? "" : created.message()))
+  // Another process's failure (its rank in the status) is that process's
+  // to report: the lowest failing rank prints.
+  const bool elsewhere =
+      !created.ok() && created.rank() >= 0 && created.rank() != me;
+  if (agree(created.ok() || elsewhere ? "" : created.message()) || elsewhere)
     return 1;
   PlanKernels kernels(pipecPlanCode, m, batcher);
   if (agree(kernels.start(*exec)))

@@ -364,6 +364,15 @@ Status commViewOf(const Stream &s,
     CommSpec spec;
     spec.pair = k.pair;
     spec.channel = Channel(k.channel);
+    // Listed only once its count is a group's of the manifest (or a pair's
+    // two): a crafted count must not allocate.
+    if (!k.pair && (k.groups.empty() || size_t(k.groups.front()) >= groups.size() ||
+                    size_t(k.memberCount()) != groups[size_t(k.groups.front())].size()))
+      return fail("communicator " + std::to_string(k.id) + " has " +
+                  std::to_string(k.memberCount()) +
+                  " members, not those of a group of the plan's " +
+                  std::to_string(groups.size()) +
+                  " (a stream of another plan?)");
     spec.members = k.memberList();
     spec.round = k.round;
     spec.id = k.id;

@@ -110,17 +110,23 @@ int32_t MpiSession::size() {
 
 int32_t MpiSession::firstFailure(bool ok, Clock::time_point deadline) {
   int32_t n = size();
-  std::vector<char> flags(size_t(n), 0);
-  char mine = ok ? 1 : 0;
+  // On the heap: after a timeout the request is still pending, and a late
+  // process would complete it into these buffers, so they are left
+  // allocated then (the caller ends the job).
+  auto *flags = new std::vector<char>(size_t(n), 0);
+  auto *mine = new char(ok ? 1 : 0);
   MPI_Request req;
-  MPI_Iallgather(&mine, 1, MPI_CHAR, flags.data(), 1, MPI_CHAR, MPI_COMM_WORLD,
-                 &req);
+  MPI_Iallgather(mine, 1, MPI_CHAR, flags->data(), 1, MPI_CHAR,
+                 MPI_COMM_WORLD, &req);
   if (!pollPlain(&req, deadline))
     return -2;
-  for (int32_t r = 0; r < n; ++r)
-    if (!flags[size_t(r)])
-      return r;
-  return -1;
+  int32_t first = -1;
+  for (int32_t r = 0; r < n && first < 0; ++r)
+    if (!(*flags)[size_t(r)])
+      first = r;
+  delete flags;
+  delete mine;
+  return first;
 }
 
 void MpiSession::finalize() {
@@ -283,6 +289,7 @@ Status MpiTransport::create(const Stream &mine,
   // rank's view holds every message and collective of its stream.
   CommLayout layout;
   int32_t maxReq = -1;
+  int64_t stagingBytes = 0;
   auto checks = [&]() -> Status {
     if (Status st = commViewOf(mine, groups, layout); !st.ok())
       return Status::failure("mpi transport: " + st.message(), st.rank(),
@@ -310,6 +317,33 @@ Status MpiTransport::create(const Stream &mine,
                    " bytes exceeds MPI's int count");
       maxReq = std::max(maxReq, in.req);
     }
+    // This rank's collectives, planned once (their staging sized by them).
+    for (size_t i = 0; i < mine.instrs.size(); ++i) {
+      const Instr &in = mine.instrs[i];
+      if (!isCollectiveOp(in.op) || in.chunk < 0 ||
+          size_t(in.chunk) >= groups.size())
+        continue;
+      const int64_t e = dtypeBytes(in.dtype);
+      CollectivePlan p;
+      Status made = planCollective(in.op, groups[size_t(in.chunk)], me,
+                                   e ? in.bytes / e : 0, in.dtype,
+                                   mine.parts.data() + in.firstPart,
+                                   int32_t(in.partCount), p);
+      if (!made.ok())
+        return Status::failure("mpi transport: #" + std::to_string(i) + " " +
+                                   describe(in) + ": " + made.message(),
+                               me, int64_t(i));
+      for (const auto *phase : {&p.gather, &p.spread})
+        for (const Exchange &x : *phase)
+          if (x.bytes > INT_MAX)
+            return Status::failure("mpi transport: #" + std::to_string(i) +
+                                       " " + describe(in) + " moves " +
+                                       std::to_string(x.bytes) +
+                                       " bytes at once, more than MPI's int "
+                                       "count",
+                                   me, int64_t(i));
+      stagingBytes = std::max(stagingBytes, p.stagingBytes);
+    }
     return Status::success();
   };
   // Each process checks its own stream alone, so the processes learn
@@ -323,10 +357,11 @@ Status MpiTransport::create(const Stream &mine,
     return Status::failure("mpi transport: the other processes did not "
                            "answer before the deadline",
                            me);
+  // Another process's failure, which that process reports: its rank.
   if (first >= 0)
     return Status::failure("mpi transport: rank " + std::to_string(first) +
                                " cannot run its stream (it says why)",
-                           me);
+                           first);
   impl->requests.resize(size_t(maxReq + 1));
 
   // Communicators: one MPI_Comm_split a split round of the layout, which
@@ -355,34 +390,6 @@ Status MpiTransport::create(const Stream &mine,
     impl->groupComms.push_back(made);
     for (int32_t g : layout.comms[size_t(c)].groups)
       impl->groups[size_t(g)].comm = made;
-  }
-  // This rank's collectives, planned once (their staging sized by them).
-  int64_t stagingBytes = 0;
-  for (size_t i = 0; i < mine.instrs.size(); ++i) {
-    const Instr &in = mine.instrs[i];
-    if (!isCollectiveOp(in.op) || in.chunk < 0 ||
-        size_t(in.chunk) >= groups.size())
-      continue;
-    const int64_t e = dtypeBytes(in.dtype);
-    CollectivePlan p;
-    Status made = planCollective(in.op, groups[size_t(in.chunk)], me,
-                                 e ? in.bytes / e : 0, in.dtype,
-                                 mine.parts.data() + in.firstPart,
-                                 int32_t(in.partCount), p);
-    if (!made.ok())
-      return Status::failure("mpi transport: #" + std::to_string(i) + " " +
-                                 describe(in) + ": " + made.message(),
-                             me, int64_t(i));
-    for (const auto *phase : {&p.gather, &p.spread})
-      for (const Exchange &x : *phase)
-        if (x.bytes > INT_MAX)
-          return Status::failure("mpi transport: #" + std::to_string(i) +
-                                     " " + describe(in) + " moves " +
-                                     std::to_string(x.bytes) +
-                                     " bytes at once, more than MPI's int "
-                                     "count",
-                                 me, int64_t(i));
-    stagingBytes = std::max(stagingBytes, p.stagingBytes);
   }
   impl->staging.assign(size_t(stagingBytes), 0);
   impl->noteSends.assign(size_t(impl->ranks), MPI_REQUEST_NULL);

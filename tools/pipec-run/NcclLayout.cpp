@@ -26,6 +26,12 @@ int printNcclLayout(const std::string &dir) {
             dir + "/" + m.rankInfo[size_t(r)].stream, streams[size_t(r)]);
         !s.ok())
       return fail(s.message());
+    if (streams[size_t(r)].rank != r || streams[size_t(r)].ranks != m.ranks)
+      return fail(m.rankInfo[size_t(r)].stream + ": the stream of rank " +
+                  std::to_string(streams[size_t(r)].rank) + " of " +
+                  std::to_string(streams[size_t(r)].ranks) +
+                  ", the manifest's rank " + std::to_string(r) + " of " +
+                  std::to_string(m.ranks));
     for (const pipert::Instr &in : streams[size_t(r)].instrs)
       operations += pipert::isPostOp(in.op) || pipert::isCollectiveOp(in.op);
   }

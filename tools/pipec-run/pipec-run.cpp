@@ -49,18 +49,24 @@ static int fail(const std::string &message) {
 /// ranks (which stop and report, docs/RUNTIME.md) but exits 1 itself, so
 /// the signal's exit code (128 + N) is given here, as a local run gives it.
 /// Each mpirun gets a session directory of its own (unless the user chose
-/// one): Open MPI 4 keeps every job of a user under one directory in /tmp,
-/// and one job's clean-up can remove it while another job creates its own
-/// inside ("orte_session_dir failed": two runs at once, as lit runs them).
+/// one, or a batch system may place ranks on other machines, where this
+/// machine's directory need not exist): Open MPI 4 keeps every job of a
+/// user under one directory in /tmp, and one job's clean-up can remove it
+/// while another job creates its own inside ("orte_session_dir failed":
+/// two runs at once, as lit runs them).
 static int runMpirun(const std::string &program, std::vector<char *> &args) {
   pipert::installStopSignals("pipec-run");
   std::string session;
-  if (!std::getenv("OMPI_MCA_orte_tmpdir_base")) {
+  const bool batch = std::getenv("SLURM_JOB_ID") || std::getenv("PBS_JOBID") ||
+                     std::getenv("LSB_JOBID");
+  if (!batch && !std::getenv("OMPI_MCA_orte_tmpdir_base")) {
     const char *tmp = std::getenv("TMPDIR");
     std::string pattern =
         std::string(tmp && *tmp ? tmp : "/tmp") + "/pipec-mpi-XXXXXX";
-    if (mkdtemp(pattern.data()))
+    if (mkdtemp(pattern.data())) {
       session = pattern;
+      setenv("OMPI_MCA_orte_tmpdir_base", session.c_str(), 1); // for mpirun
+    }
   }
   struct RemoveAfter {
     const std::string &dir;
@@ -74,8 +80,6 @@ static int runMpirun(const std::string &program, std::vector<char *> &args) {
   if (child < 0)
     return fail("cannot start " + program + ": " + std::strerror(errno));
   if (child == 0) {
-    if (!session.empty())
-      setenv("OMPI_MCA_orte_tmpdir_base", session.c_str(), 1);
     execv(program.c_str(), args.data());
     std::fprintf(stderr, "pipec-run: error: %s: cannot run: %s\n",
                  program.c_str(), std::strerror(errno));

@@ -61,7 +61,8 @@ public:
   /// communicators from the stream's table, one split a round.
   /// Collective: every process calls it; where one process's stream
   /// fails its checks, every process returns a failure (agreed before
-  /// `deadline`) before any communicator is made.
+  /// `deadline`) before any communicator is made: the failing process its
+  /// reason, the others one whose rank() is the failing rank.
   static Status create(const Stream &mine,
                        const std::vector<std::vector<int32_t>> &groups,
                        std::unique_ptr<MpiTransport> &out,

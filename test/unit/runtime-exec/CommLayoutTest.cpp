@@ -298,10 +298,17 @@ TEST(CommLayout, AViewNeedsTheStreamsTableAndTheManifestsGroups) {
             std::string::npos)
       << s.message();
   std::vector<std::vector<int32_t>> other = plan.manifest.groups;
-  other[0].pop_back();
+  other[0].back() += 10; // as many members, another one
   s = pipert::commViewOf(plan.streams[1], other, view);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("has other members than the manifest's group"),
+            std::string::npos)
+      << s.message();
+  other = plan.manifest.groups;
+  other[0].pop_back(); // fewer: refused before the table's are listed
+  s = pipert::commViewOf(plan.streams[1], other, view);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("has 3 members, not those of a group"),
             std::string::npos)
       << s.message();
   // A table that lost one pair: the message that needs it is named.

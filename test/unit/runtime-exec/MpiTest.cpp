@@ -174,11 +174,13 @@ TEST(MpiTransport, AStreamFailingItsChecksFailsEveryProcessFirst) {
     EXPECT_NE(s.message().find("no communicator in the stream's table"),
               std::string::npos)
         << s.message();
-  else
+  else {
     EXPECT_NE(s.message().find("rank " + std::to_string(n - 1) +
                                " cannot run its stream"),
               std::string::npos)
         << s.message();
+    EXPECT_EQ(s.rank(), n - 1); // whose failure it is: that rank reports
+  }
   // The processes still agree afterwards: a working transport is made.
   ASSERT_TRUE(pipert::MpiTransport::create(plan.streams[size_t(me)],
                                            plan.manifest.groups, transport)
