@@ -23,6 +23,17 @@ const char *channelWord(Channel c) {
 
 using PairKey = std::tuple<int32_t, int32_t, int32_t>; // src, dst, channel
 
+/// The communicator `rank`'s instruction `in` uses: its pair or its group's
+/// (-1: none in `layout`); -2 for an instruction that communicates nothing.
+int32_t commOfInstr(const CommLayout &layout, int32_t rank, const Instr &in) {
+  if (isPostOp(in.op))
+    return isSend(in.op) ? layout.pairOf(rank, in.peer, channelOf(in.op))
+                         : layout.pairOf(in.peer, rank, channelOf(in.op));
+  if (isCollectiveOp(in.op))
+    return layout.groupOf(in.chunk);
+  return -2;
+}
+
 } // namespace
 
 int32_t CommLayout::pairOf(int32_t src, int32_t dst, Channel channel) const {
@@ -224,13 +235,8 @@ Status checkCommLayout(const std::vector<Stream> &streams,
   for (const Stream &s : streams)
     for (size_t i = 0; i < s.instrs.size(); ++i) {
       const Instr &in = s.instrs[i];
-      int32_t c = -1;
-      if (isPostOp(in.op))
-        c = isSend(in.op) ? layout.pairOf(s.rank, in.peer, channelOf(in.op))
-                          : layout.pairOf(in.peer, s.rank, channelOf(in.op));
-      else if (isCollectiveOp(in.op))
-        c = layout.groupOf(in.chunk);
-      else
+      const int32_t c = commOfInstr(layout, s.rank, in);
+      if (c == -2)
         continue;
       if (c < 0)
         return Status::failure("no communicator for " + describe(in), s.rank,
@@ -419,13 +425,7 @@ Status commViewOf(const Stream &s,
   // Every message and collective of the stream has its communicator.
   for (size_t i = 0; i < s.instrs.size(); ++i) {
     const Instr &in = s.instrs[i];
-    int32_t c = -2;
-    if (isPostOp(in.op))
-      c = isSend(in.op) ? out.pairOf(s.rank, in.peer, channelOf(in.op))
-                        : out.pairOf(in.peer, s.rank, channelOf(in.op));
-    else if (isCollectiveOp(in.op))
-      c = out.groupOf(in.chunk);
-    if (c == -1)
+    if (commOfInstr(out, s.rank, in) == -1)
       return Status::failure(
           "rank " + std::to_string(s.rank) + " #" + std::to_string(i) + " " +
               describe(in) +
