@@ -8,6 +8,7 @@
 #include "dialects/nn/NNGradOps.h"
 #include "dialects/nn/NNOps.h"
 #include "pipert/DataLoader.h"
+#include "pipert/ExactSum.h"
 #include "pipert/LrSchedule.h"
 #include "pipert/Metrics.h"
 #include "pipert/StopSignal.h"
@@ -265,9 +266,9 @@ bool pipec::reference::train(ModuleOp module, const TrainOptions &options,
   for (int64_t s = 0; s < options.steps; ++s) {
     auto start = std::chrono::steady_clock::now();
     setup.params.zeroAccumulators();
-    // The step's loss: micro-batch losses added in ascending order, in
-    // double, divided by M (docs/TRAINING.md).
-    double total = 0;
+    // The step's loss: the exact sum of the micro-batch losses rounded
+    // once to double, divided by M (docs/TRAINING.md), as the executor's.
+    pipert::ExactSum total;
     for (int64_t j = 0; j < m; ++j) {
       // SIGINT / SIGTERM: stop between micro-batches (StopSignal.h), the
       // log of the completed steps closed and complete.
@@ -289,7 +290,7 @@ bool pipec::reference::train(ModuleOp module, const TrainOptions &options,
              << j << ": " << error << "\n";
         return false;
       }
-      total += step->scalarResult(loss);
+      total.add(step->scalarResult(loss));
     }
     opt->int64Argument(stepArg)[0] = s;
     if (!opt->run(error)) {
@@ -302,7 +303,7 @@ bool pipec::reference::train(ModuleOp module, const TrainOptions &options,
       return false;
     pipert::StepMetrics rec;
     rec.step = s;
-    rec.loss = total / double(m);
+    rec.loss = total.value() / double(m);
     rec.lr = opt->scalarResult(lr);
     rec.gradNorm = opt->scalarResult(norm);
     rec.ms = std::chrono::duration<double, std::milli>(

@@ -4,9 +4,13 @@
 
 #include "pipert/StopSignal.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace pipecrun {
+
+/// Per-rank figures are listed up to this many ranks, summarised beyond.
+static constexpr size_t kRanksListed = 64;
 
 /// The summary after training (the process that reports). `deferred`: a
 /// cuda plan's chunks did not wait for their streams, so the host's times
@@ -29,9 +33,25 @@ void printSummary(const pipert::Manifest &m, const pipert::RunResult &result,
                 "for their streams; --sync-each-function measures it)\n");
     return;
   }
-  std::printf("idle share per rank:");
-  for (double idle : result.idleShare)
-    std::printf(" %.3f", idle);
+  const std::vector<double> &idle = result.idleShare;
+  if (idle.size() <= kRanksListed) {
+    std::printf("idle share per rank:");
+    for (double share : idle)
+      std::printf(" %.3f", share);
+  } else {
+    // Not a number per rank: there may be 220,000.
+    size_t least = 0, most = 0;
+    double sum = 0;
+    for (size_t r = 0; r < idle.size(); ++r) {
+      least = idle[r] < idle[least] ? r : least;
+      most = idle[r] > idle[most] ? r : most;
+      sum += idle[r];
+    }
+    std::printf("idle share over %zu ranks: least %.3f (rank %zu), mean "
+                "%.3f, most %.3f (rank %zu)",
+                idle.size(), idle[least], least, sum / double(idle.size()),
+                idle[most], most);
+  }
   if (m.modeledBubble >= 0)
     std::printf(" (%s modelled bubble %.3f)", m.scheduleKind.c_str(),
                 m.modeledBubble);
@@ -41,8 +61,11 @@ void printSummary(const pipert::Manifest &m, const pipert::RunResult &result,
   if (!result.highWater.empty()) {
     std::printf("shadow memory: every access as planned; arena high-water "
                 "per rank (bytes, = the memory plan's):");
-    for (int64_t hw : result.highWater)
-      std::printf(" %lld", (long long)hw);
+    size_t listed = std::min(result.highWater.size(), kRanksListed);
+    for (size_t r = 0; r < listed; ++r)
+      std::printf(" %lld", (long long)result.highWater[r]);
+    if (listed < result.highWater.size())
+      std::printf(" ... (%zu ranks)", result.highWater.size());
     std::printf("\n");
   }
 }

@@ -2,6 +2,7 @@
 
 #include "pipert/Executor.h"
 
+#include "pipert/ExactSum.h"
 #include "pipert/Init.h"
 #include "pipert/KernelClock.h"
 #include "pipert/LocalTransport.h"
@@ -350,15 +351,20 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     while (opt.kernelNames[kernelCount])
       ++kernelCount;
   }
-  // dist: some ranks run in other processes; their metrics and trace
-  // events come through the transport's allGather.
+  // dist: some ranks run in other processes; the step's metrics meet in
+  // the transport's reduceWorld, the trace's events at rank 0.
   bool dist = false;
-  int32_t held = -1;
+  int32_t held = -1, heldCount = 0;
   for (int32_t r = 0; r < n; ++r) {
     dist = dist || !holds(r);
+    heldCount += holds(r) ? 1 : 0;
     if (holds(r) && held < 0)
       held = r;
   }
+  if (dist && heldCount != 1)
+    return Status::failure("run: a process of a run over processes runs one "
+                           "rank, this one " +
+                           std::to_string(heldCount));
   if (opt.traceKernels && dist)
     return Status::failure("--trace-kernels, --profile: every rank must run "
                            "in this process (the local or cuda-local "
@@ -389,15 +395,21 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   LrSchedule lrs{plan.train.lr, plan.train.minLr, plan.train.warmupSteps,
                  plan.train.decaySteps, plan.train.cosine};
 
-  std::vector<RankRun> runs(static_cast<size_t>(n));
+  // The state of the ranks this process runs: every rank's, or over
+  // processes (dist) the one rank's (not an entry per rank of the world).
+  std::vector<RankRun> runs(dist ? 1 : static_cast<size_t>(n));
+  auto runOf = [&](int32_t r) -> RankRun & {
+    return runs[dist ? 0 : size_t(r)];
+  };
   for (int32_t r = 0; r < n; ++r) {
-    RankRun &rr = runs[r];
+    if (!holds(r))
+      continue; // its process keeps its state; the step's reductions
+                // bring what this one reports
+    RankRun &rr = runOf(r);
     const Stream &s = streams[r];
     rr.stepEndNs.assign(kStepRing, 0);
     rr.loss.assign(kStepRing * size_t(mbs), 0);
     rr.gradNorm.assign(kStepRing, 0);
-    if (!holds(r))
-      continue; // only its metrics, from the exchange
     rr.kernelTimes.seconds.assign(kernelCount, 0.0);
     rr.kernelTimes.calls.assign(kernelCount, 0);
     rr.events.reserve(size_t(std::min(opt.traceSteps, steps)) *
@@ -427,14 +439,21 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   auto where = [&] {
     std::string w;
     for (int32_t r = 0; r < n; ++r) {
+      if (!holds(r))
+        continue;
       int64_t i = current[r].load();
       w += "\n  rank " + std::to_string(r) + ": " +
-           (!holds(r) ? std::string("in another process (it reports "
-                                    "where it stood)")
-            : i < 0   ? std::string("finished or not started")
-                      : "#" + std::to_string(i) + " " +
-                            describe(streams[r].instrs[size_t(i)]));
+           (i < 0 ? std::string("finished or not started")
+                  : "#" + std::to_string(i) + " " +
+                        describe(streams[r].instrs[size_t(i)]));
     }
+    // Not a line per rank: there may be 220,000.
+    if (dist)
+      w += n == 2 ? std::string("\n  the other rank: in another process "
+                                "(it reports where it stood)")
+                  : "\n  the other " + std::to_string(n - 1) +
+                        " ranks: in other processes (each reports where it "
+                        "stood)";
     return w;
   };
 
@@ -509,21 +528,27 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     transport->abort(s.message());
   };
 
-  // Per step, each rank's end time, busy time, grad norm, the stop its
-  // process was asked for and the losses, when ranks run in other
-  // processes (sized here: nothing grows in the loop).
-  const size_t recordCount = 4 + size_t(mbs);
-  std::vector<double> record(dist ? recordCount : 0);
-  std::vector<double> records(dist ? recordCount * size_t(n) : 0);
+  // Ranks in other processes (dist): each step's loss, gradient norm and
+  // end, as the step's reductions left them for the monitor, per ring
+  // slot. Their size does not depend on the ranks.
+  std::vector<double> slotLoss(dist ? kStepRing : 0);
+  std::vector<double> slotNorm(dist ? kStepRing : 0);
+  std::vector<int64_t> slotEnd(dist ? kStepRing : 0);
+  // Whether rank 0's process writes a trace: every process then sends it
+  // its rank's events after the run.
+  bool gatherTrace = false;
   if (dist) {
     // Start together, so the processes' clocks (from t0) roughly agree.
-    if (Status s = transport->allGather(held, record.data(), records.data(),
-                                        int64_t(recordCount * sizeof(double)),
-                                        Clock::now() + opt.timeout);
+    int64_t wantTrace =
+        held == 0 && !opt.outDir.empty() && opt.traceSteps > 0 ? 1 : 0;
+    if (Status s = transport->reduceWorld(held, &wantTrace, 1,
+                                          Transport::WorldOp::Max,
+                                          Clock::now() + opt.timeout);
         !s.ok())
       return Status::failure("rank " + std::to_string(held) +
                                  ": starting the run: " + s.message(),
                              held);
+    gatherTrace = wantTrace > 0;
   }
   const auto t0 = Clock::now();
   auto nowNs = [&] {
@@ -541,7 +566,7 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   auto runRank = [&](int32_t r) {
     if (opt.setRankThreads)
       opt.setRankThreads(ompThreads);
-    RankRun &rr = runs[r];
+    RankRun &rr = runOf(r);
     const Stream &s = streams[r];
     RankContext ctx{r, 0, 0, arenas[r].get(), s.arenaBytes, &plan};
     ShadowMemory *sh = rr.shadow.get();
@@ -560,6 +585,9 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
     };
     // This step's gradient norm and losses, as read from the arena.
     std::vector<double> mine(1 + size_t(mbs), 0.0);
+    // dist: the step's exact sums of the losses and of the gradient norm,
+    // as words for the reduction.
+    std::vector<int64_t> sums(dist ? 2 * ExactSum::kWords : 0);
     // A metric slot of this rank's arena; a failed read is reported.
     auto metric = [&](const MetricSlot &slot, int64_t index, double &v) {
       Status m = readScalar(copy, arenas[r].get(), slot, index, v);
@@ -828,31 +856,44 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           abandon();
           return;
         }
+      // dist: the step as every process reports it.
+      double stepLoss = 0, stepNorm = 0;
+      int64_t stepEnd = 0;
       if (dist) {
-        // Every process learns every rank's step (the exchange waits for
-        // the slowest rank's end of step, which the all-reduce before the
-        // optimizer mostly already did).
-        record[0] = double(endNs);
-        record[1] = double(rr.busyNs);
-        record[2] = 0.0;
-        record[3] = boundaryStops && opt.stopRequested
-                        ? double(opt.stopRequested())
-                        : 0.0;
-        bool read = plan.gradNorm.rank != r || metric(plan.gradNorm, 0, record[2]);
-        for (int32_t mb = 0; mb < mbs && read; ++mb) {
-          record[4 + size_t(mb)] = 0.0;
-          read = !isLossRank(r) ||
-                 metric(plan.loss, mb, record[4 + size_t(mb)]);
-        }
+        // The losses of the loss ranks and the norm rank's gradient norm
+        // meet as exact sums, the step's end and a stop asked of any
+        // process as maxima: integer words of a fixed size, so every
+        // process gets the same bits whatever the ranks and the order the
+        // library combines them in (the exchange waits for the slowest
+        // rank's end of step, which the all-reduce before the optimizer
+        // mostly already did).
+        ExactSum losses, norm;
+        bool read = true;
+        if (plan.gradNorm.rank == r && (read = metric(plan.gradNorm, 0, mine[0])))
+          norm.add(mine[0]);
+        for (int32_t mb = 0; mb < mbs && read && isLossRank(r); ++mb)
+          if ((read = metric(plan.loss, mb, mine[1 + size_t(mb)])))
+            losses.add(mine[1 + size_t(mb)]);
         if (!read) {
           abandon();
           return;
         }
-        if (Status g = transport->allGather(
-                r, record.data(), records.data(),
-                int64_t(recordCount * sizeof(double)),
-                Clock::now() + opt.timeout);
-            !g.ok()) {
+        losses.normalize();
+        norm.normalize();
+        std::copy(losses.words(), losses.words() + ExactSum::kWords,
+                  sums.begin());
+        std::copy(norm.words(), norm.words() + ExactSum::kWords,
+                  sums.begin() + ExactSum::kWords);
+        int64_t peaks[2] = {endNs, boundaryStops && opt.stopRequested
+                                       ? int64_t(opt.stopRequested())
+                                       : 0};
+        Status g = transport->reduceWorld(r, sums.data(), int64_t(sums.size()),
+                                          Transport::WorldOp::Sum,
+                                          Clock::now() + opt.timeout);
+        if (g.ok())
+          g = transport->reduceWorld(r, peaks, 2, Transport::WorldOp::Max,
+                                     Clock::now() + opt.timeout);
+        if (!g.ok()) {
           report(Status::failure("rank " + std::to_string(r) + " after step " +
                                      std::to_string(ctx.step) +
                                      ": exchanging the step's metrics: " +
@@ -861,14 +902,17 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
           abandon();
           return;
         }
+        std::copy(sums.begin(), sums.begin() + ExactSum::kWords,
+                  losses.words());
+        std::copy(sums.begin() + ExactSum::kWords, sums.end(), norm.words());
+        stepLoss = losses.value() / (double(mbs) * plan.replicas);
+        stepNorm = norm.value();
+        stepEnd = peaks[0];
         // A stop asked of any process, learnt by all in the same exchange:
         // every rank ends at the next boundary (the exchange keeps the
         // processes within a step of each other), so all checkpoint the
         // same step.
-        int sig = 0;
-        for (int32_t q = 0; q < n; ++q)
-          sig = std::max(sig, int(records[size_t(q) * recordCount + 3]));
-        if (sig > 0) {
+        if (int sig = int(peaks[1]); sig > 0) {
           std::lock_guard<std::mutex> lock(stepMu);
           if (stopBoundary < 0) {
             stopBoundary = ctx.step + 1;
@@ -898,18 +942,9 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
         return;
       size_t slot = size_t(step) % kStepRing;
       if (dist) {
-        for (int32_t q = 0; q < n; ++q) {
-          const double *rec = records.data() + size_t(q) * recordCount;
-          RankRun &rq = runs[q];
-          rq.stepEndNs[slot] = int64_t(rec[0]);
-          rq.lastNs = int64_t(rec[0]);
-          rq.busyNs = int64_t(rec[1]);
-          if (plan.gradNorm.rank == q)
-            rq.gradNorm[slot] = rec[2];
-          if (isLossRank(q))
-            for (int32_t mb = 0; mb < mbs; ++mb)
-              rq.loss[slot * size_t(mbs) + size_t(mb)] = rec[4 + size_t(mb)];
-        }
+        slotLoss[slot] = stepLoss;
+        slotNorm[slot] = stepNorm;
+        slotEnd[slot] = stepEnd;
         ranksDone[slot] = n;
         stepCv.notify_all();
         continue;
@@ -1011,21 +1046,27 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       break;
     rec.step = nextStep + step;
     rec.lr = lrs.at(rec.step);
-    if (plan.loss.rank >= 0) {
-      // docs/TRAINING.md: micro-batch losses added in ascending order of
-      // the global micro-batch (replica r's mb j is global r * mbs + j).
-      double sum = 0;
-      for (int32_t rep = 0; rep < plan.replicas; ++rep)
-        for (int32_t mb = 0; mb < mbs; ++mb)
-          sum += runs[size_t(plan.loss.rank + rep * plan.pipelineRanks())]
-                     .loss[slot * size_t(mbs) + size_t(mb)];
-      rec.loss = sum / (double(mbs) * plan.replicas);
-    }
-    if (plan.gradNorm.rank >= 0)
-      rec.gradNorm = runs[plan.gradNorm.rank].gradNorm[slot];
     int64_t end = 0;
-    for (const RankRun &rr : runs)
-      end = std::max(end, rr.stepEndNs[slot]);
+    if (dist) {
+      rec.loss = plan.loss.rank >= 0 ? slotLoss[slot] : 0;
+      rec.gradNorm = plan.gradNorm.rank >= 0 ? slotNorm[slot] : 0;
+      end = slotEnd[slot];
+    } else {
+      if (plan.loss.rank >= 0) {
+        // docs/TRAINING.md: the exact sum of the D x M micro-batch losses,
+        // rounded once (the same bits as the processes' reduction).
+        ExactSum sum;
+        for (int32_t rep = 0; rep < plan.replicas; ++rep)
+          for (int32_t mb = 0; mb < mbs; ++mb)
+            sum.add(runs[size_t(plan.loss.rank + rep * plan.pipelineRanks())]
+                        .loss[slot * size_t(mbs) + size_t(mb)]);
+        rec.loss = sum.value() / (double(mbs) * plan.replicas);
+      }
+      if (plan.gradNorm.rank >= 0)
+        rec.gradNorm = runs[plan.gradNorm.rank].gradNorm[slot];
+      for (const RankRun &rr : runs)
+        end = std::max(end, rr.stepEndNs[slot]);
+    }
     ranksDone[slot] = 0;
     ++consumed;
     stepCv.notify_all();
@@ -1101,10 +1142,12 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                   std::to_string(stopBoundary) + " (checkpoint written)";
     }
   }
+  // Over processes, rank 0's process gathers every rank's events here.
+  std::vector<std::vector<TraceEvent>> gathered;
   auto writeTrace = [&] {
     std::vector<const std::vector<TraceEvent> *> tracks;
-    for (const RankRun &rr : runs)
-      tracks.push_back(&rr.events);
+    for (int32_t r = 0; r < n; ++r)
+      tracks.push_back(dist ? &gathered[size_t(r)] : &runs[size_t(r)].events);
     // The other processes' streams name their events: read now, by the
     // one process that writes the trace.
     if (Status a = readAbsentStreams(); !a.ok())
@@ -1157,18 +1200,36 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                                whereAll,
                            firstError.rank(), firstError.instr());
 
-  int64_t wall = 0;
-  for (const RankRun &rr : runs)
-    wall = std::max(wall, rr.lastNs);
+  // Every rank's time in compute and the run's end, once: each process
+  // contributes its rank's (times are never negative, so the maximum of
+  // one time and zeros is that time, exact in any order).
+  std::vector<int64_t> times(size_t(n) + 1, 0);
+  for (int32_t r = 0; r < n; ++r)
+    if (holds(r)) {
+      times[size_t(r)] = runOf(r).busyNs;
+      times[size_t(n)] = std::max(times[size_t(n)], runOf(r).lastNs);
+    }
+  if (dist)
+    if (Status s = transport->reduceWorld(held, times.data(),
+                                          int64_t(times.size()),
+                                          Transport::WorldOp::Max,
+                                          Clock::now() + opt.timeout);
+        !s.ok())
+      return Status::failure("rank " + std::to_string(held) +
+                                 " after the run: gathering the ranks' "
+                                 "times: " +
+                                 s.message(),
+                             held);
+  const int64_t wall = times[size_t(n)];
   result.wallS = double(wall) * 1e-9;
   for (int32_t r = 0; r < n; ++r) {
-    result.busyS.push_back(double(runs[r].busyNs) * 1e-9);
-    result.idleShare.push_back(wall > 0 ? 1.0 - double(runs[r].busyNs) / wall
-                                        : 0.0);
+    const int64_t busy = times[size_t(r)];
+    result.busyS.push_back(double(busy) * 1e-9);
+    result.idleShare.push_back(wall > 0 ? 1.0 - double(busy) / wall : 0.0);
     if (!holds(r) && opt.shadow)
       result.highWater.push_back(-1); // checked by its own process
-    if (holds(r) && runs[r].shadow) {
-      int64_t hw = runs[r].shadow->highWater();
+    if (holds(r) && runOf(r).shadow) {
+      int64_t hw = runOf(r).shadow->highWater();
       result.highWater.push_back(hw);
       if (hw != plan.rankInfo[r].peakBytes)
         return Status::failure(
@@ -1186,41 +1247,36 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
       result.kernelTimes.push_back(rr.kernelTimes);
   }
   nextStep += steps;
-  if (dist) {
-    // Every process takes part; the one with an outDir writes the trace.
-    // Counts first, then every rank's events padded to the longest.
-    auto deadline = [&] { return Clock::now() + opt.timeout; };
-    std::vector<int64_t> counts(size_t(n), 0);
-    int64_t mine = int64_t(runs[held].events.size());
-    auto failed = [&](const Status &s) {
+  if (gatherTrace) {
+    // Every process sends its rank's events to rank 0, whose process
+    // writes the trace (no other process holds every rank's).
+    std::vector<uint8_t> all;
+    std::vector<int64_t> sizes;
+    const std::vector<TraceEvent> &mine = runOf(held).events;
+    if (Status s = transport->gatherAtRoot(
+            held, mine.data(), int64_t(mine.size() * sizeof(TraceEvent)), all,
+            sizes, Clock::now() + opt.timeout);
+        !s.ok())
       return Status::failure("rank " + std::to_string(held) +
                                  " after the run: gathering the trace: " +
                                  s.message(),
                              held);
-    };
-    if (Status s = transport->allGather(held, &mine, counts.data(),
-                                        sizeof mine, deadline());
-        !s.ok())
-      return failed(s);
-    int64_t longest = *std::max_element(counts.begin(), counts.end());
-    std::vector<TraceEvent> padded(static_cast<size_t>(longest));
-    std::vector<TraceEvent> all(static_cast<size_t>(longest * n));
-    std::copy(runs[held].events.begin(), runs[held].events.end(),
-              padded.begin());
-    if (Status s = transport->allGather(
-            held, padded.data(), all.data(),
-            longest * int64_t(sizeof(TraceEvent)), deadline());
-        !s.ok())
-      return failed(s);
-    for (int32_t q = 0; q < n; ++q)
-      runs[q].events.assign(all.begin() + q * longest,
-                            all.begin() + q * longest + counts[q]);
+    size_t at = 0;
+    gathered.assign(sizes.size(), {});
+    for (size_t q = 0; q < sizes.size(); ++q) {
+      std::vector<TraceEvent> &events = gathered[q];
+      events.resize(size_t(sizes[q]) / sizeof(TraceEvent));
+      if (!events.empty())
+        std::memcpy(events.data(), all.data() + at, size_t(sizes[q]));
+      at += size_t(sizes[q]);
+    }
   }
   if (logStatus.ok())
     logStatus = log.close();
   if (!logStatus.ok())
     return logStatus;
-  if (opt.outDir.empty())
+  // Over processes, rank 0's holds every rank's events.
+  if (opt.outDir.empty() || (dist && !(gatherTrace && held == 0)))
     return Status::success();
   return writeTrace();
 }

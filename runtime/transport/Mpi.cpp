@@ -228,6 +228,27 @@ struct MpiTransport::Impl {
     return Status::failure("aborted: " + abortReason, rank, instr);
   }
 
+  /// Waits for a collective over the world communicator begun as `req`;
+  /// `what` names it in a failure ("the gather at rank 0").
+  Status finishWorld(MPI_Request *req, const char *what,
+                     Clock::time_point deadline) {
+    MPI_Status st;
+    int rc = MPI_SUCCESS;
+    switch (poll(req, &st, rc, deadline)) {
+    case Poll::Done:
+      return Status::success();
+    case Poll::Failed:
+      return Status::failure(std::string(what) + " failed: " + mpiError(rc),
+                             rank);
+    case Poll::Aborted:
+      return abortedStatus();
+    case Poll::Timeout:
+      break;
+    }
+    return Status::failure(
+        std::string("timed out: not every rank reached ") + what, rank);
+  }
+
   /// Names the group's ranks: "group 1 (ranks 0, 3)".
   std::string groupName(int32_t g) const {
     std::string s = "group " + std::to_string(g) + " (ranks";
@@ -682,22 +703,25 @@ Status MpiTransport::allGather(int32_t rank, const void *mine, void *all,
                           MPI_BYTE, I.world, &req);
   if (rc != MPI_SUCCESS)
     return Status::failure("MPI_Iallgather failed: " + mpiError(rc), rank);
-  MPI_Status st;
-  switch (I.poll(&req, &st, rc, deadline)) {
-  case Poll::Done:
-    return Status::success();
-  case Poll::Failed:
-    return Status::failure("exchange between the ranks failed: " +
-                               mpiError(rc),
-                           rank);
-  case Poll::Aborted:
+  return I.finishWorld(&req, "the exchange between the processes", deadline);
+}
+
+Status MpiTransport::reduceWorld(int32_t rank, int64_t *data, int64_t count,
+                                 WorldOp op, Clock::time_point deadline) {
+  Impl &I = *impl;
+  if (I.aborted)
     return I.abortedStatus();
-  case Poll::Timeout:
-    break;
-  }
-  return Status::failure("timed out: not every rank reached the exchange "
-                         "between the processes",
-                         rank);
+  if (count > INT_MAX)
+    return Status::failure("reducing " + std::to_string(count) +
+                               " words exceeds MPI's int count",
+                           rank);
+  MPI_Request req;
+  int rc = MPI_Iallreduce(MPI_IN_PLACE, data, int(count), MPI_INT64_T,
+                          op == WorldOp::Sum ? MPI_SUM : MPI_MAX, I.world,
+                          &req);
+  if (rc != MPI_SUCCESS)
+    return Status::failure("MPI_Iallreduce failed: " + mpiError(rc), rank);
+  return I.finishWorld(&req, "the reduction between the processes", deadline);
 }
 
 Status MpiTransport::gatherAtRoot(int32_t rank, const void *mine,
@@ -728,23 +752,10 @@ Status MpiTransport::gatherAtRoot(int32_t rank, const void *mine,
                         displs.data(), MPI_BYTE, 0, I.world, &req);
   if (rc != MPI_SUCCESS)
     return Status::failure("MPI_Igatherv failed: " + mpiError(rc), I.rank);
-  MPI_Status st;
-  switch (I.poll(&req, &st, rc, deadline)) {
-  case Poll::Done:
-    if (I.rank != 0)
-      sizes.clear();
-    return Status::success();
-  case Poll::Failed:
-    return Status::failure("gathering at rank 0 failed: " + mpiError(rc),
-                           I.rank);
-  case Poll::Aborted:
-    return I.abortedStatus();
-  case Poll::Timeout:
-    break;
-  }
-  return Status::failure("timed out: not every rank reached the gather at "
-                         "rank 0",
-                         I.rank);
+  Status s = I.finishWorld(&req, "the gather at rank 0", deadline);
+  if (s.ok() && I.rank != 0)
+    sizes.clear();
+  return s;
 }
 
 } // namespace pipert

@@ -77,10 +77,8 @@ class Trainer:
             g = {k: np.asarray(v) for k, v in g.items()}
             acc = g if acc is None else {k: acc[k] + g[k] for k in self.order}
             losses.append(float(loss))
-        total = 0.0
-        for loss in losses:  # ascending micro-batch order
-            total += loss
-        return total / M, acc
+        # docs/TRAINING.md: the exact sum rounded once (math.fsum), as pipec's.
+        return math.fsum(losses) / M, acc
 
     def step(self, s: int):
         """Runs step s; returns its metrics {step, loss, lr, grad_norm} (grad_norm before clipping)."""

@@ -137,9 +137,10 @@ struct RunOptions {
   bool stopOnNonFinite = true;
   /// The transport; null runs every rank over a LocalTransport. A plan
   /// loaded for one rank (`load(dir, out, rank)`) needs one that reaches
-  /// the other processes (MpiTransport); each step's metrics and the trace
-  /// are then shared through its allGather, so every process reports the
-  /// same records.
+  /// the other processes (MpiTransport); each step's metrics then meet in
+  /// its reduceWorld (exact sums and maxima of a fixed size, whatever the
+  /// ranks), so every process reports the same records, and the trace's
+  /// events are gathered at rank 0, whose process alone writes trace.json.
   Transport *transport = nullptr;
   /// With the local transport and device arenas: a device's queues, which
   /// move the messages on the device, ordered by events (the cuda-local

@@ -91,6 +91,8 @@ public:
   bool runsAllRanks() const override { return false; }
   Status allGather(int32_t rank, const void *mine, void *all, int64_t bytes,
                    Clock::time_point deadline) override;
+  Status reduceWorld(int32_t rank, int64_t *data, int64_t count, WorldOp op,
+                     Clock::time_point deadline) override;
 
   /// Collects `mine` of every rank at rank 0 (`all` concatenates them in
   /// rank order, `sizes` gives each rank's bytes; both empty elsewhere).

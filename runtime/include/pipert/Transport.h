@@ -118,6 +118,20 @@ public:
                            "and has no allGather",
                            rank);
   }
+  /// How reduceWorld combines the ranks' words.
+  enum class WorldOp { Sum, Max };
+  /// Transports that do not run every rank: replaces the `count` words at
+  /// `data` on every process by their element-wise sum (or maximum) over
+  /// all ranks. Integer operations, so every reduction order the library
+  /// picks gives the same words (the executor's step metrics: ExactSum.h).
+  /// Blocks passively until all contributed or the deadline.
+  virtual Status reduceWorld(int32_t rank, int64_t *data, int64_t count,
+                             WorldOp op, Clock::time_point deadline) {
+    (void)data, (void)count, (void)op, (void)deadline;
+    return Status::failure("this transport runs every rank in one process "
+                           "and has no reduceWorld",
+                           rank);
+  }
   /// Transports that do not run every rank: collects `mine` of every rank
   /// at rank 0 (`all` concatenates them in rank order, `sizes` gives each
   /// rank's bytes; both empty elsewhere). Collective.

@@ -122,6 +122,8 @@ public:
   bool runsAllRanks() const override { return false; }
   Status allGather(int32_t rank, const void *mine, void *all, int64_t bytes,
                    Clock::time_point deadline) override;
+  Status reduceWorld(int32_t rank, int64_t *data, int64_t count, WorldOp op,
+                     Clock::time_point deadline) override;
   Status gatherAtRoot(int32_t rank, const void *mine, int64_t bytes,
                       std::vector<uint8_t> &all, std::vector<int64_t> &sizes,
                       Clock::time_point deadline) override;
@@ -163,10 +165,11 @@ private:
   std::vector<void *> staging;           // by layout index (device memory)
   std::vector<Request> requests;
   std::map<CollectiveKey, Collective> collectives;
-  // The metrics' all-gather over the world communicator.
+  // The step's metrics, the trace and checkpoints over the world
+  // communicator (reduceWorld, allGather).
   cudaStream_t worldStream = nullptr;
   void *gatherBuffer = nullptr;
-  int64_t gatherBytes = 0;
+  int64_t gatherBytes = 0; ///< gatherBuffer's size
   std::unique_ptr<Watchdog> dog;
   std::thread watcher;
   std::mutex watcherMutex;
@@ -699,14 +702,13 @@ Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
     return abortedStatus(rank);
   const int64_t total = bytes * layout.ranks;
   cudaError_t e = cudaSetDevice(device);
-  if (e == cudaSuccess && total > gatherBytes) {
-    // Grows once, at the first step's metrics: their size does not change.
+  if (e == cudaSuccess && total + bytes > gatherBytes) {
     if (gatherBuffer)
       cudaFree(gatherBuffer);
     gatherBuffer = nullptr;
     gatherBytes = 0;
     if ((e = cudaMalloc(&gatherBuffer, size_t(total + bytes))) == cudaSuccess)
-      gatherBytes = total;
+      gatherBytes = total + bytes;
   }
   auto *base = static_cast<uint8_t *>(gatherBuffer);
   uint8_t *send = base + total; // this rank's bytes after the gathered ones
@@ -736,6 +738,50 @@ Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
                                cudaGetErrorString(e),
                            rank);
   return waitWorld(rank, "the all-gather between the processes", deadline);
+}
+
+Status NcclTransport::reduceWorld(int32_t rank, int64_t *data, int64_t count,
+                                  WorldOp op, Clock::time_point deadline) {
+  if (aborted)
+    return abortedStatus(rank);
+  const int64_t bytes = count * int64_t(sizeof(int64_t));
+  cudaError_t e = cudaSetDevice(device);
+  if (e == cudaSuccess && bytes > gatherBytes) {
+    // Grows once, at the first step: the step's words do not change size.
+    if (gatherBuffer)
+      cudaFree(gatherBuffer);
+    gatherBuffer = nullptr;
+    gatherBytes = 0;
+    if ((e = cudaMalloc(&gatherBuffer, size_t(bytes))) == cudaSuccess)
+      gatherBytes = bytes;
+  }
+  // After the step's device work, as the all-gather below.
+  if (e == cudaSuccess)
+    e = cudaEventRecord(computeMark, compute);
+  if (e == cudaSuccess)
+    e = cudaStreamWaitEvent(worldStream, computeMark, 0);
+  if (e == cudaSuccess)
+    e = cudaMemcpyAsync(gatherBuffer, data, size_t(bytes),
+                        cudaMemcpyHostToDevice, worldStream);
+  if (e != cudaSuccess)
+    return Status::failure(std::string("the metrics' reduction: ") +
+                               cudaGetErrorString(e),
+                           rank);
+  // Integer sums and maxima: NCCL's ring or tree order cannot change them.
+  if (Status st = nccl(lib->allReduce(gatherBuffer, gatherBuffer,
+                                      size_t(count), ncclInt64,
+                                      op == WorldOp::Sum ? ncclSum : ncclMax,
+                                      world, worldStream),
+                       "ncclAllReduce");
+      !st.ok())
+    return st;
+  if ((e = cudaMemcpyAsync(data, gatherBuffer, size_t(bytes),
+                           cudaMemcpyDeviceToHost, worldStream)) !=
+      cudaSuccess)
+    return Status::failure(std::string("the metrics' reduction: ") +
+                               cudaGetErrorString(e),
+                           rank);
+  return waitWorld(rank, "the reduction between the processes", deadline);
 }
 
 // --save: each rank's bytes to rank 0 over the world communicator, one

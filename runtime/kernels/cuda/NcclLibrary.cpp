@@ -50,6 +50,7 @@ const NcclLibrary *loadNccl(std::string &error) {
     need("ncclSend", l.send);
     need("ncclRecv", l.recv);
     need("ncclAllGather", l.allGather);
+    need("ncclAllReduce", l.allReduce);
     need("ncclGroupStart", l.groupStart);
     need("ncclGroupEnd", l.groupEnd);
     lookUp(h, "ncclGetLastError", l.getLastError); // optional

@@ -37,6 +37,8 @@ struct NcclLibrary {
                        cudaStream_t);
   ncclResult_t (*allGather)(const void *, void *, size_t, ncclDataType_t,
                             ncclComm_t, cudaStream_t);
+  ncclResult_t (*allReduce)(const void *, void *, size_t, ncclDataType_t,
+                            ncclRedOp_t, ncclComm_t, cudaStream_t);
   ncclResult_t (*groupStart)();
   ncclResult_t (*groupEnd)();
   /// NCCL's own words on the thread's last error (2.13 and later; null

@@ -4,7 +4,7 @@
 A is a run of D = 1 with D x M micro-batches, B one of D replicas with M
 each (the same tokens per step, docs/TRAINING.md). The contract
 (docs/NUMERICS.md): the step-0 loss is bitwise equal (per-micro-batch
-losses summed in global micro-batch order), the step-0 gradient norm within
+losses summed exactly, whatever the order), the step-0 gradient norm within
 --norm-rtol, every step's loss within --loss-rtol. Prints the measured
 differences; exits 1 naming the first step and field out of bounds.
 """

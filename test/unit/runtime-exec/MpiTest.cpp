@@ -14,6 +14,7 @@
 #include "TestUtil.h"
 
 #include "kernels/cpu/Matmul.h"
+#include "pipert/ExactSum.h"
 #include "pipert/Executor.h"
 #include "pipert/MpiTransport.h"
 
@@ -223,6 +224,53 @@ TEST(MpiTransport, AllReduceSumsInRankOrder) {
   if (n >= 3) {
     EXPECT_GT(orderMatters, 0) << "no element whose sum depends on the order";
   }
+}
+
+// The executor's step metrics over MPI: every process's exact sum of its
+// terms, carried and reduced as integer words, gives every process the
+// correctly rounded sum of every rank's terms (the same bits as one
+// ExactSum of them all, whatever order MPI combines the ranks in); the
+// maxima are every rank's largest words.
+TEST(MpiTransport, ReduceWorldGivesExactSumsAndMaxima) {
+  const int32_t n = pipert::MpiSession::size();
+  const int32_t me = pipert::MpiSession::rank();
+  std::unique_ptr<pipert::MpiTransport> transport;
+  int64_t count = 0;
+  ASSERT_NO_FATAL_FAILURE(groupZero(n, me, transport, count));
+  // Every process can compute every rank's terms: losses of very
+  // different sizes, so that sums in different orders differ.
+  auto terms = [](int32_t rank) {
+    std::mt19937_64 rng(uint64_t(rank) * 7919u + 11u);
+    std::uniform_real_distribution<double> u(-1, 1);
+    std::vector<double> t(8);
+    for (double &x : t)
+      x = u(rng) * std::pow(2.0, double(rng() % 120) - 60);
+    return t;
+  };
+  pipert::ExactSum mine, all;
+  for (int32_t r = 0; r < n; ++r)
+    for (double x : terms(r)) {
+      all.add(x);
+      if (r == me)
+        mine.add(x);
+    }
+  mine.normalize();
+  const auto deadline = pipert::Clock::now() + std::chrono::seconds(20);
+  pipert::Status s = transport->reduceWorld(
+      me, mine.words(), pipert::ExactSum::kWords,
+      pipert::Transport::WorldOp::Sum, deadline);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const double got = mine.value(), want = all.value();
+  EXPECT_EQ(std::memcmp(&got, &want, 8), 0) << got << " vs " << want;
+  EXPECT_NE(want, 0.0);
+  // Maxima: rank r contributes r * 10 + i and -r.
+  int64_t peaks[3] = {int64_t(me) * 10 + 1, int64_t(me) * 10 + 2, -int64_t(me)};
+  s = transport->reduceWorld(me, peaks, 3, pipert::Transport::WorldOp::Max,
+                             deadline);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(peaks[0], int64_t(n - 1) * 10 + 1);
+  EXPECT_EQ(peaks[1], int64_t(n - 1) * 10 + 2);
+  EXPECT_EQ(peaks[2], 0);
 }
 
 // ZeRO-1's collectives over MPI: each member's parts get the all-reduce's
