@@ -1037,8 +1037,13 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
     hfConfig = hf.getValue().str() + "\n";
     m.files.push_back("hf_config.json");
   }
-  for (const pipert::RankInfo &r : m.rankInfo)
-    m.files.push_back(r.stream);
+  // The streams rank_info lists: replica 0's alone when the others are
+  // its copies (pipert::replicatedRankInfo; 220,000 names otherwise).
+  const size_t listed = pipert::replicatedRankInfo(m)
+                            ? size_t(m.pipelineRanks())
+                            : m.rankInfo.size();
+  for (size_t r = 0; r < listed; ++r)
+    m.files.push_back(m.rankInfo[r].stream);
   m.files.push_back("CMakeLists.txt");
   m.files.push_back("manifest.json");
   m.files.push_back("pipec-plan");

@@ -86,7 +86,9 @@ Status refusePlanFile(const std::string &path, const std::string &flag) {
                            " is one of its files; only pipec compile writes "
                            "those (choose another file name or folder)");
   };
-  if (name == "manifest.json")
+  // Streams are always the compiler's (a plan of replicas lists only
+  // replica 0's in `files`).
+  if (name == "manifest.json" || endsWith(name, ".pstream"))
     return refuse();
   std::ifstream in(manifest);
   nlohmann::json j = nlohmann::json::parse(in, nullptr, false);

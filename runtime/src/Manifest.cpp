@@ -322,8 +322,14 @@ std::string manifestToJson(const Manifest &m) {
   j["groups"] = m.groups;
   if (!m.groupOperand.empty())
     j["group_operands"] = m.groupOperand;
+  // Replicas of one pipeline list replica 0's ranks alone, the others'
+  // checksums in one string (docs/RUNTIME.md "rank_info").
+  const bool replicated = replicatedRankInfo(m);
+  const size_t listed =
+      replicated ? size_t(m.pipelineRanks()) : m.rankInfo.size();
   json ranks = json::array();
-  for (const RankInfo &r : m.rankInfo) {
+  for (size_t i = 0; i < listed; ++i) {
+    const RankInfo &r = m.rankInfo[i];
     json info = {{"stream", r.stream},
                  {"arena_bytes", r.arenaBytes},
                  {"peak_bytes", r.peakBytes}};
@@ -332,6 +338,13 @@ std::string manifestToJson(const Manifest &m) {
     ranks.push_back(info);
   }
   j["rank_info"] = ranks;
+  if (replicated) {
+    std::string sums;
+    sums.reserve((m.rankInfo.size() - listed) * 16);
+    for (size_t i = listed; i < m.rankInfo.size(); ++i)
+      sums += planIdText(m.rankInfo[i].streamChecksum);
+    j["replica_stream_checksums"] = sums;
+  }
   json params = json::array();
   for (const ParamInfo &p : m.params) {
     params.push_back({{"name", p.name},
@@ -466,6 +479,43 @@ Status parseManifest(const std::string &text, const std::string &name,
       m.rankInfo.push_back(info);
     }
   }
+  if (ok && j.contains("replica_stream_checksums")) {
+    // Ranks P.. of replicas 1..D-1: their pipeline rank's arena and peak,
+    // stream rank<r>.pstream, and their checksum from the string.
+    const json &sums = j["replica_stream_checksums"];
+    const int32_t P = m.ranks / std::max(1, m.replicas);
+    const size_t others = size_t(m.ranks - P);
+    ok = (sums.is_string() ||
+          r.fail("manifest.replica_stream_checksums", "expected a string")) &&
+         (m.replicas > 1 ||
+          r.fail("manifest.replica_stream_checksums",
+                 "only a plan of several replicas has them")) &&
+         (m.rankInfo.size() == size_t(P) ||
+          r.fail("manifest.rank_info",
+                 "with replica_stream_checksums it lists replica 0's " +
+                     std::to_string(P) + " ranks, not " +
+                     std::to_string(m.rankInfo.size()))) &&
+         (sums.get_ref<const std::string &>().size() == others * 16 ||
+          r.fail("manifest.replica_stream_checksums",
+                 "expected 16 hex digits for each of the " +
+                     std::to_string(others) + " ranks of replicas 1 to " +
+                     std::to_string(m.replicas - 1)));
+    const std::string *text = ok ? &sums.get_ref<const std::string &>() : nullptr;
+    for (size_t i = 0; ok && i < others; ++i) {
+      RankInfo info = m.rankInfo[i % size_t(P)];
+      const int32_t rank = P + int32_t(i);
+      info.stream = "rank" + std::to_string(rank) + ".pstream";
+      std::string hex = text->substr(i * 16, 16);
+      char *end = nullptr;
+      info.streamChecksum = std::strtoull(hex.c_str(), &end, 16);
+      if (*end || hex.find_first_not_of("0123456789abcdefABCDEF") !=
+                      std::string::npos)
+        ok = r.fail("manifest.replica_stream_checksums",
+                    "rank " + std::to_string(rank) + ": \"" + hex +
+                        "\" is not 16 hex digits");
+      m.rankInfo.push_back(std::move(info));
+    }
+  }
   if (ok) {
     const json *ps = r.field(j, "parameters", "manifest");
     ok = ps && (ps->is_array() || r.fail("manifest.parameters", "expected an array"));
@@ -547,6 +597,20 @@ Status parseManifest(const std::string &text, const std::string &name,
   if (!s.ok())
     return Status::failure(name + ": " + s.message());
   return Status::success();
+}
+
+bool replicatedRankInfo(const Manifest &m) {
+  const int32_t P = m.pipelineRanks();
+  if (m.replicas < 2 || m.rankInfo.size() != size_t(m.ranks))
+    return false;
+  for (int32_t r = 0; r < m.ranks; ++r) {
+    const RankInfo &info = m.rankInfo[size_t(r)], &own = m.rankInfo[size_t(r % P)];
+    if (info.stream != "rank" + std::to_string(r) + ".pstream" ||
+        info.arenaBytes != own.arenaBytes || info.peakBytes != own.peakBytes ||
+        info.streamChecksum == 0)
+      return false;
+  }
+  return true;
 }
 
 std::string planIdText(uint64_t id) {

@@ -159,6 +159,13 @@ struct Manifest {
   }
 };
 
+/// Whether the manifest lists replica 0's ranks alone: D > 1 replicas
+/// whose rank r + k P has rank r's arena and peak, streams named
+/// rank<r>.pstream, every checksum recorded (the compiler's plans). The
+/// others' checksums then go in one string, "replica_stream_checksums":
+/// 16 bytes a rank, not 120 (docs/RUNTIME.md).
+bool replicatedRankInfo(const Manifest &m);
+
 /// Checks ranges and the arena regions of parameters and buffers (inside
 /// their rank's arena; parameter state never overlaps anything else).
 Status validateManifest(const Manifest &manifest);

@@ -170,6 +170,10 @@ private:
   cudaStream_t worldStream = nullptr;
   void *gatherBuffer = nullptr;
   int64_t gatherBytes = 0; ///< gatherBuffer's size
+  void *hostBuffer = nullptr; ///< pinned: the copies to and from it
+  int64_t hostBytes = 0;      ///< hostBuffer's size
+  /// Grows both buffers to `bytes`.
+  cudaError_t worldBuffers(int64_t bytes);
   std::unique_ptr<Watchdog> dog;
   std::thread watcher;
   std::mutex watcherMutex;
@@ -435,6 +439,8 @@ NcclTransport::~NcclTransport() {
       cudaFree(p);
   if (gatherBuffer)
     cudaFree(gatherBuffer);
+  if (hostBuffer)
+    cudaFreeHost(hostBuffer);
   for (Request &r : requests) {
     if (r.posted)
       cudaEventDestroy(r.posted);
@@ -696,22 +702,40 @@ Status NcclTransport::drain(int32_t rank) {
   return aborted ? abortedStatus(rank) : Status::success();
 }
 
+// The world exchanges' copies go through pinned host memory: a copy to or
+// from pageable memory returns only once done, and queued behind an NCCL
+// call of a hung peer it would hold the host past the deadline and the
+// watchdog; from pinned memory it returns at once and waitWorld bounds it.
+cudaError_t NcclTransport::worldBuffers(int64_t bytes) {
+  cudaError_t e = cudaSetDevice(device);
+  if (e == cudaSuccess && bytes > gatherBytes) {
+    if (gatherBuffer)
+      cudaFree(gatherBuffer);
+    gatherBuffer = nullptr;
+    gatherBytes = 0;
+    if ((e = cudaMalloc(&gatherBuffer, size_t(bytes))) == cudaSuccess)
+      gatherBytes = bytes;
+  }
+  if (e == cudaSuccess && bytes > hostBytes) {
+    if (hostBuffer)
+      cudaFreeHost(hostBuffer);
+    hostBuffer = nullptr;
+    hostBytes = 0;
+    if ((e = cudaMallocHost(&hostBuffer, size_t(bytes))) == cudaSuccess)
+      hostBytes = bytes;
+  }
+  return e;
+}
+
 Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
                                 int64_t bytes, Clock::time_point deadline) {
   if (aborted)
     return abortedStatus(rank);
   const int64_t total = bytes * layout.ranks;
-  cudaError_t e = cudaSetDevice(device);
-  if (e == cudaSuccess && total + bytes > gatherBytes) {
-    if (gatherBuffer)
-      cudaFree(gatherBuffer);
-    gatherBuffer = nullptr;
-    gatherBytes = 0;
-    if ((e = cudaMalloc(&gatherBuffer, size_t(total + bytes))) == cudaSuccess)
-      gatherBytes = total + bytes;
-  }
+  // This rank's bytes after the gathered ones, on the device and the host.
+  cudaError_t e = worldBuffers(total + bytes);
   auto *base = static_cast<uint8_t *>(gatherBuffer);
-  uint8_t *send = base + total; // this rank's bytes after the gathered ones
+  auto *host = static_cast<uint8_t *>(hostBuffer);
   // After the step's device work: NCCL does not promise that kernels of
   // different communicators run at once, so this one does not overlap
   // the pairs' and groups' (the exchange waits for the slowest rank's end
@@ -720,24 +744,31 @@ Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
     e = cudaEventRecord(computeMark, compute);
   if (e == cudaSuccess)
     e = cudaStreamWaitEvent(worldStream, computeMark, 0);
-  if (e == cudaSuccess)
-    e = cudaMemcpyAsync(send, mine, size_t(bytes), cudaMemcpyHostToDevice,
-                        worldStream);
+  if (e == cudaSuccess) {
+    std::memcpy(host + total, mine, size_t(bytes));
+    e = cudaMemcpyAsync(base + total, host + total, size_t(bytes),
+                        cudaMemcpyHostToDevice, worldStream);
+  }
   if (e != cudaSuccess)
-    return Status::failure(std::string("the metrics' all-gather: ") +
+    return Status::failure(std::string("the all-gather between the "
+                                       "processes: ") +
                                cudaGetErrorString(e),
                            rank);
-  if (Status st = nccl(lib->allGather(send, base, size_t(bytes), ncclUint8,
-                                      world, worldStream),
+  if (Status st = nccl(lib->allGather(base + total, base, size_t(bytes),
+                                      ncclUint8, world, worldStream),
                        "ncclAllGather");
       !st.ok())
     return st;
-  if ((e = cudaMemcpyAsync(all, base, size_t(total), cudaMemcpyDeviceToHost,
+  if ((e = cudaMemcpyAsync(host, base, size_t(total), cudaMemcpyDeviceToHost,
                            worldStream)) != cudaSuccess)
-    return Status::failure(std::string("the metrics' all-gather: ") +
+    return Status::failure(std::string("the all-gather between the "
+                                       "processes: ") +
                                cudaGetErrorString(e),
                            rank);
-  return waitWorld(rank, "the all-gather between the processes", deadline);
+  Status st = waitWorld(rank, "the all-gather between the processes", deadline);
+  if (st.ok())
+    std::memcpy(all, host, size_t(total));
+  return st;
 }
 
 Status NcclTransport::reduceWorld(int32_t rank, int64_t *data, int64_t count,
@@ -745,26 +776,20 @@ Status NcclTransport::reduceWorld(int32_t rank, int64_t *data, int64_t count,
   if (aborted)
     return abortedStatus(rank);
   const int64_t bytes = count * int64_t(sizeof(int64_t));
-  cudaError_t e = cudaSetDevice(device);
-  if (e == cudaSuccess && bytes > gatherBytes) {
-    // Grows once, at the first step: the step's words do not change size.
-    if (gatherBuffer)
-      cudaFree(gatherBuffer);
-    gatherBuffer = nullptr;
-    gatherBytes = 0;
-    if ((e = cudaMalloc(&gatherBuffer, size_t(bytes))) == cudaSuccess)
-      gatherBytes = bytes;
-  }
-  // After the step's device work, as the all-gather below.
+  cudaError_t e = worldBuffers(bytes);
+  // After the step's device work, as the all-gather above.
   if (e == cudaSuccess)
     e = cudaEventRecord(computeMark, compute);
   if (e == cudaSuccess)
     e = cudaStreamWaitEvent(worldStream, computeMark, 0);
-  if (e == cudaSuccess)
-    e = cudaMemcpyAsync(gatherBuffer, data, size_t(bytes),
+  if (e == cudaSuccess) {
+    std::memcpy(hostBuffer, data, size_t(bytes));
+    e = cudaMemcpyAsync(gatherBuffer, hostBuffer, size_t(bytes),
                         cudaMemcpyHostToDevice, worldStream);
+  }
   if (e != cudaSuccess)
-    return Status::failure(std::string("the metrics' reduction: ") +
+    return Status::failure(std::string("the reduction between the "
+                                       "processes: ") +
                                cudaGetErrorString(e),
                            rank);
   // Integer sums and maxima: NCCL's ring or tree order cannot change them.
@@ -775,18 +800,22 @@ Status NcclTransport::reduceWorld(int32_t rank, int64_t *data, int64_t count,
                        "ncclAllReduce");
       !st.ok())
     return st;
-  if ((e = cudaMemcpyAsync(data, gatherBuffer, size_t(bytes),
+  if ((e = cudaMemcpyAsync(hostBuffer, gatherBuffer, size_t(bytes),
                            cudaMemcpyDeviceToHost, worldStream)) !=
       cudaSuccess)
-    return Status::failure(std::string("the metrics' reduction: ") +
+    return Status::failure(std::string("the reduction between the "
+                                       "processes: ") +
                                cudaGetErrorString(e),
                            rank);
-  return waitWorld(rank, "the reduction between the processes", deadline);
+  Status st = waitWorld(rank, "the reduction between the processes", deadline);
+  if (st.ok())
+    std::memcpy(data, hostBuffer, size_t(bytes));
+  return st;
 }
 
-// --save: each rank's bytes to rank 0 over the world communicator, one
-// rank at a time through a device buffer the size of the largest part
-// (rank 0 never holds two parts on the device at once).
+// --save and the trace: each rank's bytes to rank 0 over the world
+// communicator, one rank at a time through the world buffers grown to the
+// largest part (rank 0 never holds two parts on the device at once).
 Status NcclTransport::gatherAtRoot(int32_t rank, const void *mine,
                                    int64_t bytes, std::vector<uint8_t> &all,
                                    std::vector<int64_t> &sizes,
@@ -800,8 +829,10 @@ Status NcclTransport::gatherAtRoot(int32_t rank, const void *mine,
     most = std::max(most, b);
     total += b;
   }
-  void *buffer = nullptr;
-  cudaError_t e = cudaMalloc(&buffer, size_t(most));
+  // The parts pass through the world buffers one at a time (pinned on the
+  // host side, as the all-gather's).
+  cudaError_t e = worldBuffers(most);
+  void *buffer = gatherBuffer;
   Status st = Status::success();
   if (e == cudaSuccess && me == 0) {
     sizes = every;
@@ -815,19 +846,21 @@ Status NcclTransport::gatherAtRoot(int32_t rank, const void *mine,
                             world, worldStream),
                   "ncclRecv of rank " + std::to_string(q) + "'s part");
         if (st.ok() &&
-            (e = cudaMemcpyAsync(all.data() + at, buffer,
-                                 size_t(every[size_t(q)]),
+            (e = cudaMemcpyAsync(hostBuffer, buffer, size_t(every[size_t(q)]),
                                  cudaMemcpyDeviceToHost, worldStream)) ==
                 cudaSuccess)
           st = waitWorld(rank, "gathering the parts at rank 0", deadline);
+        if (st.ok() && e == cudaSuccess)
+          std::memcpy(all.data() + at, hostBuffer, size_t(every[size_t(q)]));
       }
       at += every[size_t(q)];
     }
   } else if (e == cudaSuccess && bytes > 0) {
     all.clear();
     sizes.clear();
-    e = cudaMemcpyAsync(buffer, mine, size_t(bytes), cudaMemcpyHostToDevice,
-                        worldStream);
+    std::memcpy(hostBuffer, mine, size_t(bytes));
+    e = cudaMemcpyAsync(buffer, hostBuffer, size_t(bytes),
+                        cudaMemcpyHostToDevice, worldStream);
     if (e == cudaSuccess)
       st = nccl(lib->send(buffer, size_t(bytes), ncclUint8, 0, world,
                           worldStream),
@@ -835,8 +868,6 @@ Status NcclTransport::gatherAtRoot(int32_t rank, const void *mine,
     if (e == cudaSuccess && st.ok())
       st = waitWorld(rank, "sending this rank's part to rank 0", deadline);
   }
-  if (buffer)
-    cudaFree(buffer);
   if (e != cudaSuccess)
     return Status::failure(std::string("gathering at rank 0: ") +
                                cudaGetErrorString(e),

@@ -79,7 +79,12 @@ def main():
     src = (plan / "plan.cu").read_text()
     problems, checked = [], 0
     pipeline = len({p["rank"] for p in manifest["parameters"]})
-    for r, info in enumerate(manifest["rank_info"]):
+    ranks = manifest["rank_info"]
+    if "replica_stream_checksums" in manifest:
+        # Replica 0's ranks are listed; rank r's stream is rank<r>.pstream.
+        ranks = ranks + [dict(ranks[r % len(ranks)], stream=f"rank{r}.pstream")
+                         for r in range(len(ranks), manifest["ranks"])]
+    for r, info in enumerate(ranks):
         code = r % pipeline
         begin = function(src, f"rank{code}Begin")
         copies = [(int(a), int(a) + 2 * int(n)) for a, n in
@@ -124,7 +129,7 @@ def main():
         print(f"{len(problems)} problems, the first: {problems[0]}")
         return 1
     who = "the optimizer and the all-gather write" if zero else "the optimizer writes"
-    print(f"{len(manifest['rank_info'])} ranks: {who} every working copy and the "
+    print(f"{len(ranks)} ranks: {who} every working copy and the "
           f"step; {checked} F and B read every copy from it")
     return 0
 

@@ -179,6 +179,21 @@ TEST(StreamFormat, ValidationNamesRankAndInstruction) {
 }
 
 // Tests that the manifest survives its JSON round trip.
+/// What parsing says of manifest `text` with the first `from` replaced by
+/// `to` ("" when it parses).
+static std::string manifestErrorAfter(std::string text,
+                                      const std::string &from,
+                                      const std::string &to) {
+  size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at == std::string::npos)
+    return "";
+  text.replace(at, from.size(), to);
+  pipert::Manifest m;
+  pipert::Status st = pipert::parseManifest(text, "m.json", m);
+  return st.ok() ? std::string() : st.message();
+}
+
 TEST(ManifestFormat, RoundTrips) {
   const pipert::Manifest &m = zbvPlan().manifest;
   pipert::Manifest back;
@@ -195,14 +210,8 @@ TEST(ManifestFormat, RoundTrips) {
 // Tests the manifest's errors: they name the file and the JSON path.
 TEST(ManifestFormat, ErrorsNameThePath) {
   std::string text = pipert::manifestToJson(zbvPlan().manifest);
-  pipert::Manifest m;
   auto errorOf = [&](const std::string &from, const std::string &to) {
-    std::string t = text;
-    size_t at = t.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    t.replace(at, from.size(), to);
-    pipert::Status st = pipert::parseManifest(t, "m.json", m);
-    return st.ok() ? std::string() : st.message();
+    return manifestErrorAfter(text, from, to);
   };
   EXPECT_NE(errorOf("\"arena_bytes\"", "\"arena_bytez\"")
                 .find("m.json: manifest.rank_info[0]: missing field "
@@ -284,6 +293,82 @@ TEST(ManifestFormat, ReplicasAndGroupOperands) {
   bad = m;
   bad.params[0].rank = P; // replica 1's: the manifest lists replica 0's
   refused(bad, "outside [0, " + std::to_string(P) + ")");
+}
+
+// Tests the manifest of replicas at scale: rank_info lists replica 0's
+// ranks alone and the others' checksums follow in one string, read back
+// into every rank's entry; replicas that differ keep an entry per rank;
+// a damaged string is refused naming what is wrong.
+TEST(ManifestFormat, ReplicaRanksAreListedOnce) {
+  pipert::Manifest m = zbvPlan().manifest;
+  const int32_t P = m.ranks, D = 5;
+  m.replicas = D;
+  m.ranks = D * P;
+  const std::vector<pipert::RankInfo> pipeline = m.rankInfo;
+  m.rankInfo.clear();
+  std::vector<std::vector<int32_t>> groups;
+  for (int32_t k = 0; k < D; ++k)
+    for (std::vector<int32_t> g : zbvPlan().manifest.groups) {
+      for (int32_t &r : g)
+        r += k * P;
+      groups.push_back(g);
+    }
+  m.groups = groups;
+  for (int32_t r = 0; r < m.ranks; ++r) {
+    pipert::RankInfo info = pipeline[size_t(r % P)];
+    info.stream = "rank" + std::to_string(r) + ".pstream";
+    info.streamChecksum = 0x9e3779b97f4a7c15ull * uint64_t(r + 1);
+    m.rankInfo.push_back(info);
+  }
+  ASSERT_TRUE(pipert::validateManifest(m).ok())
+      << pipert::validateManifest(m).message();
+  ASSERT_TRUE(pipert::replicatedRankInfo(m));
+  const std::string text = pipert::manifestToJson(m);
+  EXPECT_EQ(text.find("\"rank" + std::to_string(P) + ".pstream\""),
+            std::string::npos);
+  EXPECT_NE(text.find(pipert::planIdText(m.rankInfo.back().streamChecksum)),
+            std::string::npos);
+  pipert::Manifest back;
+  pipert::Status st = pipert::parseManifest(text, "m.json", back);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(back.rankInfo.size(), m.rankInfo.size());
+  for (size_t r = 0; r < m.rankInfo.size(); ++r) {
+    EXPECT_EQ(back.rankInfo[r].stream, m.rankInfo[r].stream) << r;
+    EXPECT_EQ(back.rankInfo[r].arenaBytes, m.rankInfo[r].arenaBytes) << r;
+    EXPECT_EQ(back.rankInfo[r].peakBytes, m.rankInfo[r].peakBytes) << r;
+    EXPECT_EQ(back.rankInfo[r].streamChecksum, m.rankInfo[r].streamChecksum)
+        << r;
+  }
+  EXPECT_EQ(pipert::manifestToJson(back), text);
+
+  // A replica whose arena differs: every rank listed.
+  pipert::Manifest uneven = m;
+  uneven.rankInfo[size_t(P)].arenaBytes += 256;
+  uneven.rankInfo[size_t(P)].peakBytes = uneven.rankInfo[size_t(P)].arenaBytes;
+  EXPECT_FALSE(pipert::replicatedRankInfo(uneven));
+  const std::string full = pipert::manifestToJson(uneven);
+  EXPECT_NE(full.find("\"rank" + std::to_string(P) + ".pstream\""),
+            std::string::npos);
+  EXPECT_EQ(full.find("replica_stream_checksums"), std::string::npos);
+  ASSERT_TRUE(pipert::parseManifest(full, "m.json", back).ok());
+  EXPECT_EQ(back.rankInfo[size_t(P)].arenaBytes,
+            uneven.rankInfo[size_t(P)].arenaBytes);
+
+  auto errorOf = [&](const std::string &from, const std::string &to) {
+    return manifestErrorAfter(text, from, to);
+  };
+  const std::string last = pipert::planIdText(m.rankInfo.back().streamChecksum);
+  EXPECT_NE(errorOf(last, last.substr(1)).find("expected 16 hex digits for "
+                                                "each of the " +
+                                                std::to_string(m.ranks - P) +
+                                                " ranks"),
+            std::string::npos);
+  EXPECT_NE(errorOf(last, "zz" + last.substr(2))
+                .find("rank " + std::to_string(m.ranks - 1) + ": \"zz"),
+            std::string::npos);
+  EXPECT_NE(errorOf("\"replicas\": 5", "\"replicas\": 1")
+                .find("only a plan of several replicas"),
+            std::string::npos);
 }
 
 // Tests that no truncation and no single-byte corruption of a stream file
