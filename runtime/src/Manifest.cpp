@@ -295,6 +295,18 @@ Status validateManifest(const Manifest &m) {
   return Status::success();
 }
 
+/// Group g's members as the manifest writes them: an array, or an object
+/// {first, stride, count} for three or more evenly spaced ranks (a
+/// data-parallel group of D replicas: D numbers otherwise).
+static json groupJson(const std::vector<int32_t> &g) {
+  bool even = g.size() >= 3 && g[1] > g[0];
+  for (size_t i = 2; even && i < g.size(); ++i)
+    even = g[i] - g[i - 1] == g[1] - g[0];
+  if (!even)
+    return g;
+  return {{"first", g[0]}, {"stride", g[1] - g[0]}, {"count", g.size()}};
+}
+
 std::string manifestToJson(const Manifest &m) {
   json j;
   j["format"] = "pipert-manifest";
@@ -319,9 +331,23 @@ std::string manifestToJson(const Manifest &m) {
   if (m.zero != 0)
     j["zero"] = m.zero;
   j["chunks"] = m.chunkRank;
-  j["groups"] = m.groups;
+  // Replica 0's groups stand for every replica's when they repeat so
+  // (replicaGroupCount); evenly spaced members as first, stride, count.
+  const size_t G0 = replicaGroupCount(m);
+  const size_t repeated = G0 * size_t(m.replicas);
+  json groups = json::array(), operands = json::array();
+  for (size_t g = 0; g < m.groups.size(); ++g) {
+    if (G0 && g >= G0 && g < repeated)
+      continue;
+    groups.push_back(groupJson(m.groups[g]));
+    if (!m.groupOperand.empty())
+      operands.push_back(m.groupOperand[g]);
+  }
+  j["groups"] = groups;
+  if (G0)
+    j["replica_groups"] = G0;
   if (!m.groupOperand.empty())
-    j["group_operands"] = m.groupOperand;
+    j["group_operands"] = operands;
   // Replicas of one pipeline list replica 0's ranks alone, the others'
   // checksums in one string (docs/RUNTIME.md "rank_info").
   const bool replicated = replicatedRankInfo(m);
@@ -395,6 +421,146 @@ std::string manifestToJson(const Manifest &m) {
   return j.dump(1) + "\n";
 }
 
+size_t replicaGroupCount(const Manifest &m) {
+  const int32_t P = m.pipelineRanks(), D = m.replicas;
+  if (D < 2)
+    return 0;
+  size_t G0 = 0;
+  while (G0 < m.groups.size() &&
+         std::all_of(m.groups[G0].begin(), m.groups[G0].end(),
+                     [&](int32_t r) { return r < P; }))
+    ++G0;
+  if (G0 == 0 || m.groups.size() < size_t(D) * G0)
+    return 0;
+  for (int32_t k = 1; k < D; ++k)
+    for (size_t i = 0; i < G0; ++i) {
+      const std::vector<int32_t> &g = m.groups[size_t(k) * G0 + i];
+      const std::vector<int32_t> &t = m.groups[i];
+      if (g.size() != t.size())
+        return 0;
+      for (size_t x = 0; x < g.size(); ++x)
+        if (g[x] != t[x] + k * P)
+          return 0;
+      if (!m.groupOperand.empty() &&
+          m.groupOperand[size_t(k) * G0 + i] != m.groupOperand[i])
+        return 0;
+    }
+  return G0;
+}
+
+/// "groups", "replica_groups" and "group_operands" into m.groups and
+/// m.groupOperand, compact forms expanded (docs/RUNTIME.md).
+static bool readGroups(Reader &r, const json &j, Manifest &m) {
+  const json *g = r.field(j, "groups", "manifest");
+  if (!g)
+    return false;
+  if (!g->is_array())
+    return r.fail("manifest.groups", "expected arrays");
+  // Compact forms expand: only as far as a plan's groups could (a few
+  // members per rank), so that a small file cannot ask for gigabytes; the
+  // ranks themselves are bounded by rank_info's entries or checksums.
+  if (m.rankInfo.size() != size_t(m.ranks))
+    return r.fail("manifest.rank_info",
+                  "has " + std::to_string(m.rankInfo.size()) +
+                      " entries for " + std::to_string(m.ranks) + " ranks");
+  const int64_t limit = 16 * int64_t(m.ranks) + 4096;
+  int64_t expanded = 0;
+  auto tooMany = [&](const std::string &p) {
+    return r.fail(p, "the groups expand to more than " +
+                         std::to_string(limit) + " members (16 a rank)");
+  };
+  std::vector<std::vector<int32_t>> listed;
+  std::vector<int64_t> ints;
+  for (size_t i = 0; i < g->size(); ++i) {
+    const std::string p = "manifest.groups[" + std::to_string(i) + "]";
+    const json &e = (*g)[i];
+    if (e.is_object()) {
+      int64_t first = 0, stride = 0, count = 0;
+      if (!r.integer(e, "first", p, first) ||
+          !r.integer(e, "stride", p, stride) ||
+          !r.integer(e, "count", p, count))
+        return false;
+      // Checked before it is expanded: count ranks inside [0, ranks).
+      if (first < 0 || stride < 1 || count < 1 ||
+          count - 1 > int64_t(m.ranks) / stride ||
+          first + (count - 1) * stride >= m.ranks)
+        return r.fail(p, "first " + std::to_string(first) + ", stride " +
+                             std::to_string(stride) + ", count " +
+                             std::to_string(count) +
+                             " must name ranks inside [0, " +
+                             std::to_string(m.ranks) + ")");
+      if ((expanded += count) > limit)
+        return tooMany(p);
+      std::vector<int32_t> members(static_cast<size_t>(count));
+      for (int64_t x = 0; x < count; ++x)
+        members[size_t(x)] = int32_t(first + x * stride);
+      listed.push_back(std::move(members));
+      continue;
+    }
+    json holder = {{"g", e}};
+    if (!r.intArray(holder, "g", p, ints))
+      return false;
+    listed.emplace_back(ints.begin(), ints.end());
+  }
+  std::vector<int32_t> operands;
+  if (j.contains("group_operands")) {
+    if (!r.intArray(j, "group_operands", "manifest", ints))
+      return false;
+    for (int64_t o : ints)
+      operands.push_back(int32_t(std::clamp<int64_t>(o, -2, INT32_MAX)));
+  }
+  int64_t G0 = 0;
+  if (j.contains("replica_groups") &&
+      !r.integer(j, "replica_groups", "manifest", G0))
+    return false;
+  if (G0 == 0) {
+    m.groups = std::move(listed);
+    m.groupOperand = std::move(operands);
+    return true;
+  }
+  // Replica 0's first G0 groups stand for every replica's, shifted by
+  // k P; the groups after them are listed whole.
+  const int32_t P = m.pipelineRanks(), D = m.replicas;
+  if (D < 2 || G0 < 1 || G0 > int64_t(listed.size()))
+    return r.fail("manifest.replica_groups",
+                  std::to_string(G0) + " must be between 1 and the " +
+                      std::to_string(listed.size()) +
+                      " groups listed, in a plan of several replicas");
+  if (!operands.empty() && operands.size() != listed.size())
+    return r.fail("manifest.group_operands",
+                  "with replica_groups it has an entry per group listed (" +
+                      std::to_string(listed.size()) + "), not " +
+                      std::to_string(operands.size()));
+  for (int64_t i = 0; i < G0; ++i) {
+    if ((expanded += int64_t(D) * int64_t(listed[size_t(i)].size())) > limit)
+      return tooMany("manifest.replica_groups");
+    for (int32_t rank : listed[size_t(i)])
+      if (rank < 0 || rank >= P)
+        return r.fail("manifest.groups[" + std::to_string(i) + "]",
+                      "a group of replica_groups lists replica 0's ranks "
+                      "(below " +
+                          std::to_string(P) + "), not " +
+                          std::to_string(rank));
+  }
+  m.groups.clear();
+  m.groupOperand.clear();
+  for (int32_t k = 0; k < D; ++k)
+    for (int64_t i = 0; i < G0; ++i) {
+      std::vector<int32_t> shifted = listed[size_t(i)];
+      for (int32_t &rank : shifted)
+        rank += k * P;
+      m.groups.push_back(std::move(shifted));
+      if (!operands.empty())
+        m.groupOperand.push_back(operands[size_t(i)]);
+    }
+  for (size_t i = size_t(G0); i < listed.size(); ++i) {
+    m.groups.push_back(std::move(listed[i]));
+    if (!operands.empty())
+      m.groupOperand.push_back(operands[i]);
+  }
+  return true;
+}
+
 Status parseManifest(const std::string &text, const std::string &name,
                      Manifest &m) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -445,20 +611,6 @@ Status parseManifest(const std::string &text, const std::string &name,
   if (ok && (ok = r.intArray(j, "chunks", "manifest", ints)))
     for (int64_t c : ints)
       m.chunkRank.push_back(int32_t(c));
-  if (ok) {
-    const json *g = r.field(j, "groups", "manifest");
-    ok = g && (g->is_array() || r.fail("manifest.groups", "expected arrays"));
-    for (size_t i = 0; ok && i < g->size(); ++i) {
-      json holder = {{"g", (*g)[i]}};
-      ok = r.intArray(holder, "g", "manifest.groups[" + std::to_string(i) + "]",
-                      ints);
-      m.groups.emplace_back(ints.begin(), ints.end());
-    }
-  }
-  if (ok && j.contains("group_operands") &&
-      (ok = r.intArray(j, "group_operands", "manifest", ints)))
-    for (int64_t g : ints)
-      m.groupOperand.push_back(int32_t(std::clamp<int64_t>(g, -2, INT32_MAX)));
   if (ok) {
     const json *ri = r.field(j, "rank_info", "manifest");
     ok = ri && (ri->is_array() || r.fail("manifest.rank_info", "expected an array"));
@@ -516,6 +668,9 @@ Status parseManifest(const std::string &text, const std::string &name,
       m.rankInfo.push_back(std::move(info));
     }
   }
+  // After rank_info: its entries (or checksums) bound the ranks by the
+  // file's size, and so the groups a compact list expands to.
+  ok = ok && readGroups(r, j, m);
   if (ok) {
     const json *ps = r.field(j, "parameters", "manifest");
     ok = ps && (ps->is_array() || r.fail("manifest.parameters", "expected an array"));

@@ -165,6 +165,11 @@ struct Manifest {
 /// others' checksums then go in one string, "replica_stream_checksums":
 /// 16 bytes a rank, not 120 (docs/RUNTIME.md).
 bool replicatedRankInfo(const Manifest &m);
+/// G0 > 0 when the first G0 groups are replica 0's and every replica k's
+/// follow as their copies shifted by k P (with the same group operands),
+/// as the compiler lays them out: the manifest then lists replica 0's
+/// alone ("replica_groups": G0). 0 otherwise.
+size_t replicaGroupCount(const Manifest &m);
 
 /// Checks ranges and the arena regions of parameters and buffers (inside
 /// their rank's arena; parameter state never overlaps anything else).

@@ -8,9 +8,11 @@
 #include "pipert/StreamBuilder.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <climits>
 #include <cstring>
+#include <functional>
 #include <fstream>
 
 using namespace pipec::testing;
@@ -313,7 +315,15 @@ TEST(ManifestFormat, ReplicaRanksAreListedOnce) {
         r += k * P;
       groups.push_back(g);
     }
+  const size_t G0 = groups.size() / size_t(D);
+  for (int32_t p = 0; p < P; ++p) { // the data-parallel groups
+    groups.emplace_back();
+    for (int32_t k = 0; k < D; ++k)
+      groups.back().push_back(p + k * P);
+  }
   m.groups = groups;
+  for (size_t g = 0; g < m.groups.size(); ++g)
+    m.groupOperand.push_back(g < size_t(D) * G0 ? int32_t(g % G0) : -1);
   for (int32_t r = 0; r < m.ranks; ++r) {
     pipert::RankInfo info = pipeline[size_t(r % P)];
     info.stream = "rank" + std::to_string(r) + ".pstream";
@@ -340,6 +350,16 @@ TEST(ManifestFormat, ReplicaRanksAreListedOnce) {
         << r;
   }
   EXPECT_EQ(pipert::manifestToJson(back), text);
+  // Replica 0's groups stand for all, a data-parallel group is its first
+  // rank, stride and count.
+  EXPECT_EQ(pipert::replicaGroupCount(m), G0);
+  const nlohmann::json parsed = nlohmann::json::parse(text);
+  EXPECT_EQ(parsed["replica_groups"], G0);
+  ASSERT_EQ(parsed["groups"].size(), G0 + size_t(P));
+  EXPECT_EQ(parsed["groups"][G0 + 1],
+            nlohmann::json({{"first", 1}, {"stride", P}, {"count", D}}));
+  EXPECT_EQ(back.groups, m.groups);
+  EXPECT_EQ(back.groupOperand, m.groupOperand);
 
   // A replica whose arena differs: every rank listed.
   pipert::Manifest uneven = m;
@@ -368,6 +388,37 @@ TEST(ManifestFormat, ReplicaRanksAreListedOnce) {
             std::string::npos);
   EXPECT_NE(errorOf("\"replicas\": 5", "\"replicas\": 1")
                 .find("only a plan of several replicas"),
+            std::string::npos);
+  // Compact groups that name ranks outside the plan, or expand too far.
+  auto errorAfter = [&](const std::function<void(nlohmann::json &)> &edit) {
+    nlohmann::json j = parsed;
+    edit(j);
+    pipert::Status s = pipert::parseManifest(j.dump(), "m.json", back);
+    return s.ok() ? std::string() : s.message();
+  };
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              j["groups"][G0 + 1]["count"] = D + 1;
+            }).find("must name ranks inside [0, " + std::to_string(m.ranks)),
+            std::string::npos);
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              j["groups"][G0 + 1]["count"] = int64_t(1) << 62;
+            }).find("must name ranks inside"),
+            std::string::npos);
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) { j["replica_groups"] = 999; })
+                .find("must be between 1 and the"),
+            std::string::npos);
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              j["groups"].insert(j["groups"].begin(), nlohmann::json({P}));
+              j["group_operands"].push_back(-1);
+            }).find("lists replica 0's ranks"),
+            std::string::npos);
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              for (int i = 0; i < 500; ++i) {
+                j["groups"].push_back(
+                    {{"first", 0}, {"stride", 1}, {"count", m.ranks}});
+                j["group_operands"].push_back(-1);
+              }
+            }).find("the groups expand to more than"),
             std::string::npos);
 }
 
