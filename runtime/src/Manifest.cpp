@@ -295,11 +295,32 @@ Status validateManifest(const Manifest &m) {
   return Status::success();
 }
 
+/// The most group members a manifest's compact groups may expand to: far
+/// beyond a plan's few a rank, far below what would exhaust memory.
+static int64_t groupMemberLimit(int32_t ranks) {
+  return std::max<int64_t>(int64_t(1) << 25, 64 * int64_t(ranks));
+}
+
+/// Whether a manifest may be written with compact groups: their expansion
+/// (every group, an empty one counted as one) stays within the limit.
+static bool compactGroupsFit(const Manifest &m) {
+  int64_t members = 0;
+  for (const std::vector<int32_t> &g : m.groups)
+    members += std::max<int64_t>(1, int64_t(g.size()));
+  return members <= groupMemberLimit(m.ranks);
+}
+
+/// Whether `m` is D > 1 replicas of a P-rank pipeline at all.
+static bool replicated(const Manifest &m) {
+  return m.replicas >= 2 && m.ranks >= m.replicas &&
+         m.ranks % m.replicas == 0;
+}
+
 /// Group g's members as the manifest writes them: an array, or an object
 /// {first, stride, count} for three or more evenly spaced ranks (a
 /// data-parallel group of D replicas: D numbers otherwise).
-static json groupJson(const std::vector<int32_t> &g) {
-  bool even = g.size() >= 3 && g[1] > g[0];
+static json groupJson(const std::vector<int32_t> &g, bool compact) {
+  bool even = compact && g.size() >= 3 && g[1] > g[0];
   for (size_t i = 2; even && i < g.size(); ++i)
     even = g[i] - g[i - 1] == g[1] - g[0];
   if (!even)
@@ -333,13 +354,14 @@ std::string manifestToJson(const Manifest &m) {
   j["chunks"] = m.chunkRank;
   // Replica 0's groups stand for every replica's when they repeat so
   // (replicaGroupCount); evenly spaced members as first, stride, count.
-  const size_t G0 = replicaGroupCount(m);
+  const bool compact = compactGroupsFit(m);
+  const size_t G0 = compact ? replicaGroupCount(m) : 0;
   const size_t repeated = G0 * size_t(m.replicas);
   json groups = json::array(), operands = json::array();
   for (size_t g = 0; g < m.groups.size(); ++g) {
     if (G0 && g >= G0 && g < repeated)
       continue;
-    groups.push_back(groupJson(m.groups[g]));
+    groups.push_back(groupJson(m.groups[g], compact));
     if (!m.groupOperand.empty())
       operands.push_back(m.groupOperand[g]);
   }
@@ -422,9 +444,9 @@ std::string manifestToJson(const Manifest &m) {
 }
 
 size_t replicaGroupCount(const Manifest &m) {
-  const int32_t P = m.pipelineRanks(), D = m.replicas;
-  if (D < 2)
+  if (!replicated(m))
     return 0;
+  const int32_t P = m.pipelineRanks(), D = m.replicas;
   size_t G0 = 0;
   while (G0 < m.groups.size() &&
          std::all_of(m.groups[G0].begin(), m.groups[G0].end(),
@@ -463,11 +485,11 @@ static bool readGroups(Reader &r, const json &j, Manifest &m) {
     return r.fail("manifest.rank_info",
                   "has " + std::to_string(m.rankInfo.size()) +
                       " entries for " + std::to_string(m.ranks) + " ranks");
-  const int64_t limit = 16 * int64_t(m.ranks) + 4096;
+  const int64_t limit = groupMemberLimit(m.ranks);
   int64_t expanded = 0;
   auto tooMany = [&](const std::string &p) {
     return r.fail(p, "the groups expand to more than " +
-                         std::to_string(limit) + " members (16 a rank)");
+                         std::to_string(limit) + " members");
   };
   std::vector<std::vector<int32_t>> listed;
   std::vector<int64_t> ints;
@@ -481,9 +503,8 @@ static bool readGroups(Reader &r, const json &j, Manifest &m) {
           !r.integer(e, "count", p, count))
         return false;
       // Checked before it is expanded: count ranks inside [0, ranks).
-      if (first < 0 || stride < 1 || count < 1 ||
-          count - 1 > int64_t(m.ranks) / stride ||
-          first + (count - 1) * stride >= m.ranks)
+      if (first < 0 || first >= m.ranks || stride < 1 || count < 1 ||
+          count - 1 > (int64_t(m.ranks) - 1 - first) / stride)
         return r.fail(p, "first " + std::to_string(first) + ", stride " +
                              std::to_string(stride) + ", count " +
                              std::to_string(count) +
@@ -520,20 +541,26 @@ static bool readGroups(Reader &r, const json &j, Manifest &m) {
   }
   // Replica 0's first G0 groups stand for every replica's, shifted by
   // k P; the groups after them are listed whole.
-  const int32_t P = m.pipelineRanks(), D = m.replicas;
-  if (D < 2 || G0 < 1 || G0 > int64_t(listed.size()))
+  if (!replicated(m) || G0 < 1 || G0 > int64_t(listed.size()))
     return r.fail("manifest.replica_groups",
                   std::to_string(G0) + " must be between 1 and the " +
                       std::to_string(listed.size()) +
                       " groups listed, in a plan of several replicas");
+  const int32_t P = m.pipelineRanks(), D = m.replicas;
+  // What the copies will hold (an empty group counted as one), before any
+  // is made.
+  int64_t members = 0;
+  for (size_t i = 0; i < listed.size(); ++i)
+    members += (int64_t(i) < G0 ? int64_t(D) : 1) *
+               std::max<int64_t>(1, int64_t(listed[i].size()));
+  if (members > limit)
+    return tooMany("manifest.replica_groups");
   if (!operands.empty() && operands.size() != listed.size())
     return r.fail("manifest.group_operands",
                   "with replica_groups it has an entry per group listed (" +
                       std::to_string(listed.size()) + "), not " +
                       std::to_string(operands.size()));
   for (int64_t i = 0; i < G0; ++i) {
-    if ((expanded += int64_t(D) * int64_t(listed[size_t(i)].size())) > limit)
-      return tooMany("manifest.replica_groups");
     for (int32_t rank : listed[size_t(i)])
       if (rank < 0 || rank >= P)
         return r.fail("manifest.groups[" + std::to_string(i) + "]",
@@ -635,13 +662,16 @@ Status parseManifest(const std::string &text, const std::string &name,
     // Ranks P.. of replicas 1..D-1: their pipeline rank's arena and peak,
     // stream rank<r>.pstream, and their checksum from the string.
     const json &sums = j["replica_stream_checksums"];
-    const int32_t P = m.ranks / std::max(1, m.replicas);
+    if (m.replicas < 2 || m.ranks < m.replicas || m.ranks % m.replicas != 0)
+      return Status::failure(
+          name + ": manifest.replica_stream_checksums: only a plan of "
+                 "several replicas has them (replicas " +
+          std::to_string(m.replicas) + ", ranks " + std::to_string(m.ranks) +
+          ")");
+    const int32_t P = m.ranks / m.replicas;
     const size_t others = size_t(m.ranks - P);
     ok = (sums.is_string() ||
           r.fail("manifest.replica_stream_checksums", "expected a string")) &&
-         (m.replicas > 1 ||
-          r.fail("manifest.replica_stream_checksums",
-                 "only a plan of several replicas has them")) &&
          (m.rankInfo.size() == size_t(P) ||
           r.fail("manifest.rank_info",
                  "with replica_stream_checksums it lists replica 0's " +
@@ -755,9 +785,9 @@ Status parseManifest(const std::string &text, const std::string &name,
 }
 
 bool replicatedRankInfo(const Manifest &m) {
-  const int32_t P = m.pipelineRanks();
-  if (m.replicas < 2 || m.rankInfo.size() != size_t(m.ranks))
+  if (!replicated(m) || m.rankInfo.size() != size_t(m.ranks))
     return false;
+  const int32_t P = m.pipelineRanks();
   for (int32_t r = 0; r < m.ranks; ++r) {
     const RankInfo &info = m.rankInfo[size_t(r)], &own = m.rankInfo[size_t(r % P)];
     if (info.stream != "rank" + std::to_string(r) + ".pstream" ||

@@ -172,8 +172,12 @@ private:
   int64_t gatherBytes = 0; ///< gatherBuffer's size
   void *hostBuffer = nullptr; ///< pinned: the copies to and from it
   int64_t hostBytes = 0;      ///< hostBuffer's size
-  /// Grows both buffers to `bytes`.
+  /// Grows the device buffer to `bytes`; makes the pinned one.
   cudaError_t worldBuffers(int64_t bytes);
+  /// `bytes` from host to device (or back) on the world stream through the
+  /// pinned buffer, each piece waited for under the deadline.
+  Status worldCopy(int32_t rank, void *dst, const void *src, int64_t bytes,
+                   bool toDevice, const char *what, Clock::time_point deadline);
   std::unique_ptr<Watchdog> dog;
   std::thread watcher;
   std::mutex watcherMutex;
@@ -702,40 +706,71 @@ Status NcclTransport::drain(int32_t rank) {
   return aborted ? abortedStatus(rank) : Status::success();
 }
 
-// The world exchanges' copies go through pinned host memory: a copy to or
-// from pageable memory returns only once done, and queued behind an NCCL
-// call of a hung peer it would hold the host past the deadline and the
-// watchdog; from pinned memory it returns at once and waitWorld bounds it.
+// The world exchanges' copies go through a pinned host buffer, a piece at
+// a time: a copy to or from pageable memory returns only once done, and
+// queued behind a hung peer's NCCL call it would hold the host past the
+// deadline and the watchdog; from pinned memory it returns at once and
+// waitWorld bounds it. Pinned memory is scarce (a machine's processes share
+// it), so the buffer has one small size whatever the exchange (ZeRO's
+// checkpoints all-gather the moments).
+static constexpr int64_t kPinnedBytes = int64_t(16) << 20;
+// The device buffer's first size: the step's words never grow it, and a
+// growth frees the old buffer, which waits for the device.
+static constexpr int64_t kWorldDeviceBytes = int64_t(1) << 20;
+
 cudaError_t NcclTransport::worldBuffers(int64_t bytes) {
   cudaError_t e = cudaSetDevice(device);
   if (e == cudaSuccess && bytes > gatherBytes) {
+    const int64_t size = std::max({bytes, kWorldDeviceBytes, 2 * gatherBytes});
     if (gatherBuffer)
       cudaFree(gatherBuffer);
     gatherBuffer = nullptr;
     gatherBytes = 0;
-    if ((e = cudaMalloc(&gatherBuffer, size_t(bytes))) == cudaSuccess)
-      gatherBytes = bytes;
+    if ((e = cudaMalloc(&gatherBuffer, size_t(size))) == cudaSuccess)
+      gatherBytes = size;
   }
-  if (e == cudaSuccess && bytes > hostBytes) {
-    if (hostBuffer)
-      cudaFreeHost(hostBuffer);
-    hostBuffer = nullptr;
-    hostBytes = 0;
-    if ((e = cudaMallocHost(&hostBuffer, size_t(bytes))) == cudaSuccess)
-      hostBytes = bytes;
-  }
+  if (e == cudaSuccess && !hostBuffer &&
+      (e = cudaMallocHost(&hostBuffer, size_t(kPinnedBytes))) == cudaSuccess)
+    hostBytes = kPinnedBytes;
   return e;
+}
+
+Status NcclTransport::worldCopy(int32_t rank, void *dst, const void *src,
+                                int64_t bytes, bool toDevice, const char *what,
+                                Clock::time_point deadline) {
+  auto *d = static_cast<uint8_t *>(dst);
+  const auto *from = static_cast<const uint8_t *>(src);
+  if (bytes > 0 && (!hostBuffer || hostBytes <= 0))
+    return Status::failure(std::string(what) + ": no pinned host buffer", rank);
+  for (int64_t at = 0; at < bytes; at += hostBytes) {
+    const size_t n = size_t(std::min(hostBytes, bytes - at));
+    if (toDevice)
+      std::memcpy(hostBuffer, from + at, n);
+    cudaError_t e =
+        toDevice ? cudaMemcpyAsync(d + at, hostBuffer, n,
+                                   cudaMemcpyHostToDevice, worldStream)
+                 : cudaMemcpyAsync(hostBuffer, from + at, n,
+                                   cudaMemcpyDeviceToHost, worldStream);
+    if (e != cudaSuccess)
+      return Status::failure(std::string(what) + ": " + cudaGetErrorString(e),
+                             rank);
+    if (Status s = waitWorld(rank, what, deadline); !s.ok())
+      return s;
+    if (!toDevice)
+      std::memcpy(d + at, hostBuffer, n);
+  }
+  return Status::success();
 }
 
 Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
                                 int64_t bytes, Clock::time_point deadline) {
   if (aborted)
     return abortedStatus(rank);
+  const char *what = "the all-gather between the processes";
   const int64_t total = bytes * layout.ranks;
-  // This rank's bytes after the gathered ones, on the device and the host.
+  // This rank's bytes after the gathered ones.
   cudaError_t e = worldBuffers(total + bytes);
   auto *base = static_cast<uint8_t *>(gatherBuffer);
-  auto *host = static_cast<uint8_t *>(hostBuffer);
   // After the step's device work: NCCL does not promise that kernels of
   // different communicators run at once, so this one does not overlap
   // the pairs' and groups' (the exchange waits for the slowest rank's end
@@ -744,37 +779,26 @@ Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
     e = cudaEventRecord(computeMark, compute);
   if (e == cudaSuccess)
     e = cudaStreamWaitEvent(worldStream, computeMark, 0);
-  if (e == cudaSuccess) {
-    std::memcpy(host + total, mine, size_t(bytes));
-    e = cudaMemcpyAsync(base + total, host + total, size_t(bytes),
-                        cudaMemcpyHostToDevice, worldStream);
-  }
   if (e != cudaSuccess)
-    return Status::failure(std::string("the all-gather between the "
-                                       "processes: ") +
-                               cudaGetErrorString(e),
+    return Status::failure(std::string(what) + ": " + cudaGetErrorString(e),
                            rank);
+  if (Status s = worldCopy(rank, base + total, mine, bytes, true, what,
+                           deadline);
+      !s.ok())
+    return s;
   if (Status st = nccl(lib->allGather(base + total, base, size_t(bytes),
                                       ncclUint8, world, worldStream),
                        "ncclAllGather");
       !st.ok())
     return st;
-  if ((e = cudaMemcpyAsync(host, base, size_t(total), cudaMemcpyDeviceToHost,
-                           worldStream)) != cudaSuccess)
-    return Status::failure(std::string("the all-gather between the "
-                                       "processes: ") +
-                               cudaGetErrorString(e),
-                           rank);
-  Status st = waitWorld(rank, "the all-gather between the processes", deadline);
-  if (st.ok())
-    std::memcpy(all, host, size_t(total));
-  return st;
+  return worldCopy(rank, all, base, total, false, what, deadline);
 }
 
 Status NcclTransport::reduceWorld(int32_t rank, int64_t *data, int64_t count,
                                   WorldOp op, Clock::time_point deadline) {
   if (aborted)
     return abortedStatus(rank);
+  const char *what = "the reduction between the processes";
   const int64_t bytes = count * int64_t(sizeof(int64_t));
   cudaError_t e = worldBuffers(bytes);
   // After the step's device work, as the all-gather above.
@@ -782,16 +806,13 @@ Status NcclTransport::reduceWorld(int32_t rank, int64_t *data, int64_t count,
     e = cudaEventRecord(computeMark, compute);
   if (e == cudaSuccess)
     e = cudaStreamWaitEvent(worldStream, computeMark, 0);
-  if (e == cudaSuccess) {
-    std::memcpy(hostBuffer, data, size_t(bytes));
-    e = cudaMemcpyAsync(gatherBuffer, hostBuffer, size_t(bytes),
-                        cudaMemcpyHostToDevice, worldStream);
-  }
   if (e != cudaSuccess)
-    return Status::failure(std::string("the reduction between the "
-                                       "processes: ") +
-                               cudaGetErrorString(e),
+    return Status::failure(std::string(what) + ": " + cudaGetErrorString(e),
                            rank);
+  if (Status s = worldCopy(rank, gatherBuffer, data, bytes, true, what,
+                           deadline);
+      !s.ok())
+    return s;
   // Integer sums and maxima: NCCL's ring or tree order cannot change them.
   if (Status st = nccl(lib->allReduce(gatherBuffer, gatherBuffer,
                                       size_t(count), ncclInt64,
@@ -800,22 +821,13 @@ Status NcclTransport::reduceWorld(int32_t rank, int64_t *data, int64_t count,
                        "ncclAllReduce");
       !st.ok())
     return st;
-  if ((e = cudaMemcpyAsync(hostBuffer, gatherBuffer, size_t(bytes),
-                           cudaMemcpyDeviceToHost, worldStream)) !=
-      cudaSuccess)
-    return Status::failure(std::string("the reduction between the "
-                                       "processes: ") +
-                               cudaGetErrorString(e),
-                           rank);
-  Status st = waitWorld(rank, "the reduction between the processes", deadline);
-  if (st.ok())
-    std::memcpy(data, hostBuffer, size_t(bytes));
-  return st;
+  return worldCopy(rank, data, gatherBuffer, bytes, false, what, deadline);
 }
 
 // --save and the trace: each rank's bytes to rank 0 over the world
-// communicator, one rank at a time through the world buffers grown to the
-// largest part (rank 0 never holds two parts on the device at once).
+// communicator, one rank at a time through a device buffer the size of the
+// largest part (rank 0 never holds two parts on the device at once), freed
+// at the end, and the pinned buffer on the host side.
 Status NcclTransport::gatherAtRoot(int32_t rank, const void *mine,
                                    int64_t bytes, std::vector<uint8_t> &all,
                                    std::vector<int64_t> &sizes,
@@ -829,45 +841,41 @@ Status NcclTransport::gatherAtRoot(int32_t rank, const void *mine,
     most = std::max(most, b);
     total += b;
   }
-  // The parts pass through the world buffers one at a time (pinned on the
-  // host side, as the all-gather's).
-  cudaError_t e = worldBuffers(most);
-  void *buffer = gatherBuffer;
+  void *buffer = nullptr;
+  cudaError_t e = worldBuffers(0); // the pinned buffer
+  if (e == cudaSuccess)
+    e = cudaMalloc(&buffer, size_t(most));
   Status st = Status::success();
   if (e == cudaSuccess && me == 0) {
     sizes = every;
     all.assign(size_t(total), 0);
     std::memcpy(all.data(), mine, size_t(bytes));
     int64_t at = bytes;
-    for (int32_t q = 1; q < layout.ranks && st.ok() && e == cudaSuccess;
-         ++q) {
+    for (int32_t q = 1; q < layout.ranks && st.ok(); ++q) {
       if (every[size_t(q)] > 0) {
         st = nccl(lib->recv(buffer, size_t(every[size_t(q)]), ncclUint8, q,
                             world, worldStream),
                   "ncclRecv of rank " + std::to_string(q) + "'s part");
-        if (st.ok() &&
-            (e = cudaMemcpyAsync(hostBuffer, buffer, size_t(every[size_t(q)]),
-                                 cudaMemcpyDeviceToHost, worldStream)) ==
-                cudaSuccess)
-          st = waitWorld(rank, "gathering the parts at rank 0", deadline);
-        if (st.ok() && e == cudaSuccess)
-          std::memcpy(all.data() + at, hostBuffer, size_t(every[size_t(q)]));
+        if (st.ok())
+          st = worldCopy(rank, all.data() + at, buffer, every[size_t(q)],
+                         false, "gathering the parts at rank 0", deadline);
       }
       at += every[size_t(q)];
     }
   } else if (e == cudaSuccess && bytes > 0) {
     all.clear();
     sizes.clear();
-    std::memcpy(hostBuffer, mine, size_t(bytes));
-    e = cudaMemcpyAsync(buffer, hostBuffer, size_t(bytes),
-                        cudaMemcpyHostToDevice, worldStream);
-    if (e == cudaSuccess)
+    st = worldCopy(rank, buffer, mine, bytes, true,
+                   "sending this rank's part to rank 0", deadline);
+    if (st.ok())
       st = nccl(lib->send(buffer, size_t(bytes), ncclUint8, 0, world,
                           worldStream),
                 "ncclSend of this rank's part to rank 0");
-    if (e == cudaSuccess && st.ok())
+    if (st.ok())
       st = waitWorld(rank, "sending this rank's part to rank 0", deadline);
   }
+  if (buffer)
+    cudaFree(buffer);
   if (e != cudaSuccess)
     return Status::failure(std::string("gathering at rank 0: ") +
                                cudaGetErrorString(e),

@@ -412,12 +412,43 @@ TEST(ManifestFormat, ReplicaRanksAreListedOnce) {
               j["group_operands"].push_back(-1);
             }).find("lists replica 0's ranks"),
             std::string::npos);
+  // Hostile counts fail with a message, never a crash or a huge allocation.
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) { j["replicas"] = 0; })
+                .find("only a plan of several replicas"),
+            std::string::npos);
   EXPECT_NE(errorAfter([&](nlohmann::json &j) {
-              for (int i = 0; i < 500; ++i) {
-                j["groups"].push_back(
-                    {{"first", 0}, {"stride", 1}, {"count", m.ranks}});
-                j["group_operands"].push_back(-1);
-              }
+              j["replicas"] = m.ranks + 1;
+            }).find("only a plan of several replicas"),
+            std::string::npos);
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              j["groups"][G0 + 1]["first"] = INT64_MAX;
+            }).find("must name ranks inside"),
+            std::string::npos);
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              nlohmann::json empties = nlohmann::json::array();
+              for (int i = 0; i < 20000; ++i)
+                empties.push_back(nlohmann::json::array());
+              j["groups"] = empties;
+              j.erase("group_operands");
+              j["replica_groups"] = 20000;
+              j["replicas"] = m.ranks;
+            }).size(),
+            0u); // refused (how depends on which check meets it first)
+  // What compact groups invite: checksums that claim 2^21 one-rank
+  // replicas, and 65 groups to copy into each (2^27 members from a 32 MB
+  // file) are refused before the copies are made.
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              const int32_t n = 1 << 21;
+              j["ranks"] = n;
+              j["replicas"] = n;
+              j["rank_info"] = nlohmann::json::array({parsed["rank_info"][0]});
+              j["replica_stream_checksums"] = std::string(size_t(n - 1) * 16, 'a');
+              nlohmann::json groups = nlohmann::json::array();
+              for (int i = 0; i < 65; ++i)
+                groups.push_back(nlohmann::json::array({0}));
+              j["groups"] = groups;
+              j["replica_groups"] = 65;
+              j.erase("group_operands");
             }).find("the groups expand to more than"),
             std::string::npos);
 }
