@@ -108,8 +108,9 @@ public:
   /// some, the others running in other processes (MPI).
   virtual bool runsAllRanks() const { return true; }
   /// Transports that do not run every rank: gives every process the
-  /// `bytes` bytes each rank contributed, in rank order (the executor
-  /// shares step metrics and traces this way). Blocks passively until all
+  /// `bytes` bytes each rank contributed, in rank order (checkpoints share
+  /// ZeRO's moments this way; the step's metrics use reduceWorld, whose
+  /// size does not grow with the ranks). Blocks passively until all
   /// contributed or the deadline.
   virtual Status allGather(int32_t rank, const void *mine, void *all,
                            int64_t bytes, Clock::time_point deadline) {
