@@ -174,6 +174,9 @@ private:
   int64_t hostBytes = 0;      ///< hostBuffer's size
   /// Grows the device buffer to `bytes`; makes the pinned one.
   cudaError_t worldBuffers(int64_t bytes);
+  /// Grows the world buffers to `bytes` and orders the world stream after
+  /// the rank's device work: the start of an all-gather or a reduction.
+  Status beginWorld(int32_t rank, int64_t bytes, const char *what);
   /// `bytes` from host to device (or back) on the world stream through the
   /// pinned buffer, each piece waited for under the deadline.
   Status worldCopy(int32_t rank, void *dst, const void *src, int64_t bytes,
@@ -762,17 +765,11 @@ Status NcclTransport::worldCopy(int32_t rank, void *dst, const void *src,
   return Status::success();
 }
 
-Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
-                                int64_t bytes, Clock::time_point deadline) {
-  if (aborted)
-    return abortedStatus(rank);
-  const char *what = "the all-gather between the processes";
-  const int64_t total = bytes * layout.ranks;
-  // This rank's bytes after the gathered ones.
-  cudaError_t e = worldBuffers(total + bytes);
-  auto *base = static_cast<uint8_t *>(gatherBuffer);
+Status NcclTransport::beginWorld(int32_t rank, int64_t bytes,
+                                 const char *what) {
+  cudaError_t e = worldBuffers(bytes);
   // After the step's device work: NCCL does not promise that kernels of
-  // different communicators run at once, so this one does not overlap
+  // different communicators run at once, so the world's do not overlap
   // the pairs' and groups' (the exchange waits for the slowest rank's end
   // of step anyway).
   if (e == cudaSuccess)
@@ -782,6 +779,19 @@ Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
   if (e != cudaSuccess)
     return Status::failure(std::string(what) + ": " + cudaGetErrorString(e),
                            rank);
+  return Status::success();
+}
+
+Status NcclTransport::allGather(int32_t rank, const void *mine, void *all,
+                                int64_t bytes, Clock::time_point deadline) {
+  if (aborted)
+    return abortedStatus(rank);
+  const char *what = "the all-gather between the processes";
+  const int64_t total = bytes * layout.ranks;
+  // This rank's bytes after the gathered ones.
+  if (Status s = beginWorld(rank, total + bytes, what); !s.ok())
+    return s;
+  auto *base = static_cast<uint8_t *>(gatherBuffer);
   if (Status s = worldCopy(rank, base + total, mine, bytes, true, what,
                            deadline);
       !s.ok())
@@ -800,15 +810,8 @@ Status NcclTransport::reduceWorld(int32_t rank, int64_t *data, int64_t count,
     return abortedStatus(rank);
   const char *what = "the reduction between the processes";
   const int64_t bytes = count * int64_t(sizeof(int64_t));
-  cudaError_t e = worldBuffers(bytes);
-  // After the step's device work, as the all-gather above.
-  if (e == cudaSuccess)
-    e = cudaEventRecord(computeMark, compute);
-  if (e == cudaSuccess)
-    e = cudaStreamWaitEvent(worldStream, computeMark, 0);
-  if (e != cudaSuccess)
-    return Status::failure(std::string(what) + ": " + cudaGetErrorString(e),
-                           rank);
+  if (Status s = beginWorld(rank, bytes, what); !s.ok())
+    return s;
   if (Status s = worldCopy(rank, gatherBuffer, data, bytes, true, what,
                            deadline);
       !s.ok())
