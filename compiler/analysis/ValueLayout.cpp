@@ -572,6 +572,11 @@ static void layoutStatic(ValueLayout &L) {
     if (L.target == "cuda") {
       rk.scalarsOffset = off;
       off = L.align(off + 8 * kOptimizerScalars);
+      // The rank's cuBLASLt workspace, 256-byte aligned like every block
+      // (cuBLASLt's heuristic depends on it): inside the arena, so that a
+      // rank's device memory is one allocation the plan sizes.
+      rk.workspaceOffset = off;
+      off = L.align(off + pipert::kCudaWorkspaceBytes);
     }
     rk.staticEnd = off;
     using plan::BufferKind;

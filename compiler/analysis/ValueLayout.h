@@ -189,6 +189,9 @@ struct RankLayout {
   /// learning rate: kOptimizerScalars doubles or int64s) in device-reachable
   /// memory; the cpu keeps them on the stack (-1).
   int64_t scalarsOffset = -1;
+  /// The cuda target's workspace (pipert::kCudaWorkspaceBytes, PlanAbi.h):
+  /// cuBLASLt's and the kernels' between GEMMs; -1 on the cpu.
+  int64_t workspaceOffset = -1;
   int64_t staticEnd = 0;
   /// The static blocks in arena order, for the memory plan.
   std::vector<plan::StaticBlock> staticBlocks;

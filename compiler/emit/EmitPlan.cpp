@@ -846,13 +846,18 @@ static LogicalResult emitPlanSource(const PlanLayout &L,
   os << "};\n\n";
   os << optimizerText;
   os << "static const pipecrun::RankCode kRanks[] = {\n";
-  for (size_t r = 0; r < L.ranks.size(); ++r)
+  for (size_t r = 0; r < L.ranks.size(); ++r) {
     os << "  {rank" << r << "Prepare, rank" << r << "Opt, "
        << (cuda ? "rank" + std::to_string(r) + "Begin" : "nullptr") << ", "
        << (cuda && L.zeroReplicas > 1
                ? "rank" + std::to_string(r) + "Gathered"
-               : "nullptr")
-       << "},\n";
+               : "nullptr");
+    // The cuda workspace's place in the arena (ValueLayout.cpp).
+    if (L.ranks[r].workspaceOffset >= 0)
+      os << ", " << L.ranks[r].workspaceOffset << ", "
+         << pipert::kCudaWorkspaceBytes;
+    os << "},\n";
+  }
   os << "};\n";
   if (cuda)
     os << "\n// The cuda target's hooks: per-rank device state, device arenas "

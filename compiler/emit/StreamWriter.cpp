@@ -54,7 +54,11 @@ enum StaticId : int64_t {
   GradNorm,
   Scratch,
   Copies,  ///< the cuda target's bf16 working copies of the parameters
-  Scalars  ///< the cuda target's optimizer scalars (step, clip, lr)
+  Scalars, ///< the cuda target's optimizer scalars (step, clip, lr)
+  /// The cuda target's workspace (cuBLASLt's, the column sums', the sums
+  /// of squares'): every function that may use it writes it before it
+  /// reads, so it is declared written, never read across instructions.
+  Workspace
 };
 constexpr int64_t kTiedId = 100, kLossId = 1000, kSlotId = 100000;
 /// Parts of a micro-batch's regions (the message regions, F's and B's
@@ -323,6 +327,9 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
           if (write || ((ch.reads[phase] >> k) & 1))
             part(c, in.mb, Part(k), write, u);
         }
+        if (rk.workspaceOffset >= 0)
+          block(Workspace, rk.workspaceOffset, pipert::kCudaWorkspaceBytes,
+                true, u);
         if (phase < 2) {
           block(Scratch, rk.scratchBase, rk.scratchBytes, true, u);
         } else {
@@ -415,6 +422,9 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
               block(kTiedId + g, off, tg.bytes, false, u);
         block(Grads, rk.gradsBase, pb, true, u);
         block(Norm, o.offset, o.bytes, true, u);
+        if (rk.workspaceOffset >= 0) // the sums of squares' chunks
+          block(Workspace, rk.workspaceOffset, pipert::kCudaWorkspaceBytes,
+                true, u);
         break;
       }
       case InstrOp::OptStep:
@@ -435,6 +445,9 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
         block(Copies, rk.copiesBase, rk.copiesBytes, true, u);
         if (rk.scalarsOffset >= 0)
           block(Scalars, rk.scalarsOffset, 8 * layout::kOptimizerScalars,
+                true, u);
+        if (rk.workspaceOffset >= 0) // ZeRO-1's norm totals
+          block(Workspace, rk.workspaceOffset, pipert::kCudaWorkspaceBytes,
                 true, u);
         break;
       case InstrOp::ReduceScatter:

@@ -83,7 +83,19 @@ public:
         continue;
       if (code.target) {
         char error[512] = {0};
-        states[size_t(r)] = code.target->createRank(r, error, sizeof error);
+        const RankCode &rc = code.ranks[r % pipelineRanks];
+        void *workspace = rc.workspaceOffset >= 0
+                              ? exec.arena(r) + rc.workspaceOffset
+                              : nullptr;
+        if (workspace &&
+            rc.workspaceOffset + rc.workspaceBytes > exec.stream(r).arenaBytes)
+          return "rank " + std::to_string(r) + ": the plan's workspace (" +
+                 std::to_string(rc.workspaceBytes) + " bytes at " +
+                 std::to_string(rc.workspaceOffset) +
+                 ") ends past the rank's arena of " +
+                 std::to_string(exec.stream(r).arenaBytes) + " bytes";
+        states[size_t(r)] = code.target->createRank(
+            r, workspace, rc.workspaceBytes, error, sizeof error);
         if (!states[size_t(r)])
           return "rank " + std::to_string(r) + ": " + code.target->name +
                  ": " + error;

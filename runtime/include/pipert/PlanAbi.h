@@ -35,6 +35,13 @@ enum class Opcode : uint8_t {
   /// ZeRO-1: every member's parts of the operand are copied to the others.
   AllGather
 };
+/// The cuda target's workspace of a rank: cuBLASLt's (llm.c's size for
+/// Hopper), free between GEMMs for the column sums' partials, the embedding
+/// gradient's sort and the sums of squares. The memory plan places it in
+/// the rank's arena (docs/CUDA.md "One arena a rank"), so the printed
+/// peak is all the device memory a rank's data takes.
+constexpr int64_t kCudaWorkspaceBytes = int64_t(32) << 20;
+
 /// One past the largest opcode.
 constexpr uint8_t kOpcodeCount = 12;
 

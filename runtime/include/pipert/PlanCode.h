@@ -71,14 +71,22 @@ struct RankCode {
   /// do.
   pipert::cpu::Status (*gathered)(const pipert::KernelContext *ctx,
                                   uint8_t *A);
+  /// The cuda target's workspace in the rank's arena (offset, bytes;
+  /// pipert::kCudaWorkspaceBytes), which createRank gets; -1 and 0 on the
+  /// cpu target.
+  int64_t workspaceOffset = -1;
+  int64_t workspaceBytes = 0;
 };
 /// What a plan needs of its target besides its code; null on the cpu
 /// target (host arenas, no per-rank state).
 struct PlanTarget {
   /// The state KernelContext::target carries for `rank` (the cuda target:
-  /// its device, compute stream and GEMMs); null with `error` (of
-  /// `errorBytes`) set when it cannot be made.
-  void *(*createRank)(int32_t rank, char *error, int64_t errorBytes);
+  /// its device, compute stream and GEMMs), after its arena is allocated:
+  /// `workspace` is the rank's RankCode::workspaceBytes at
+  /// RankCode::workspaceOffset in it (null and 0 where the plan has none).
+  /// Null with `error` (of `errorBytes`) set when it cannot be made.
+  void *(*createRank)(int32_t rank, void *workspace, int64_t workspaceBytes,
+                      char *error, int64_t errorBytes);
   void (*destroyRank)(void *state);
   /// Rank's arena, zeroed, in its device's memory (cuda: cudaMalloc on
   /// the device createRank gives the rank); null with why in `error` when

@@ -16,7 +16,6 @@ namespace {
 /// A rank's state: the Context the generated code reads (its base: the
 /// pointer the runtime holds is the Context's), and what it owns.
 struct RankState : call::Context {
-  void *workspaceMemory = nullptr;
   std::unique_ptr<Gemm> gemmOwner;
   call::RopeTables ropeTables;
   KernelEvents kernelEvents;
@@ -35,8 +34,6 @@ void destroyRank(void *state) {
     return;
   cudaSetDevice(s->device);
   s->gemmOwner.reset();
-  if (s->workspaceMemory)
-    cudaFree(s->workspaceMemory);
   if (s->stream)
     cudaStreamDestroy(s->stream);
   delete s;
@@ -70,7 +67,19 @@ bool pinDevice(int32_t localRank, char *error, int64_t errorBytes) {
   return true;
 }
 
-void *createRank(int32_t rank, char *error, int64_t errorBytes) {
+void *createRank(int32_t rank, void *workspace, int64_t workspaceBytes,
+                 char *error, int64_t errorBytes) {
+  // The workspace is the plan's, in the rank's arena (PlanAbi.h): the
+  // column sums' split depends on its size, so a plan compiled for another
+  // size would not give the harness's bits.
+  if (!workspace || workspaceBytes != kGemmWorkspaceBytes) {
+    setError(error, errorBytes,
+             "the plan's workspace is " + std::to_string(workspaceBytes) +
+                 " bytes; this runtime needs " +
+                 std::to_string(kGemmWorkspaceBytes) +
+                 " in the rank's arena (recompile the plan with this pipec)");
+    return nullptr;
+  }
   int device = deviceOf(rank, error, errorBytes);
   if (device < 0)
     return nullptr;
@@ -87,17 +96,12 @@ void *createRank(int32_t rank, char *error, int64_t errorBytes) {
   if ((e = cudaStreamCreateWithFlags(&s->stream,
                                      cudaStreamNonBlocking)) != cudaSuccess)
     return fail(std::string("cudaStreamCreate: ") + cudaGetErrorString(e));
-  if ((e = cudaMalloc(&s->workspaceMemory, size_t(kGemmWorkspaceBytes))) !=
-      cudaSuccess)
-    return fail(std::string("the cuBLASLt workspace: ") +
-                cudaGetErrorString(e));
   std::string why;
-  s->gemmOwner =
-      Gemm::create(s->workspaceMemory, size_t(kGemmWorkspaceBytes), why);
+  s->gemmOwner = Gemm::create(workspace, size_t(workspaceBytes), why);
   if (!s->gemmOwner)
     return fail(why);
   s->gemm = s->gemmOwner.get();
-  s->workspace = {s->workspaceMemory, kGemmWorkspaceBytes};
+  s->workspace = {workspace, workspaceBytes};
   s->rope = &s->ropeTables;
   s->events = &s->kernelEvents;
   s->inputs = &s->hostInputs;

@@ -32,8 +32,9 @@
 
 namespace pipert::cuda {
 
-/// The cuBLASLt workspace of every rank (llm.c's size for Hopper).
-constexpr int64_t kGemmWorkspaceBytes = int64_t(32) << 20;
+/// The cuBLASLt workspace of every rank (llm.c's size for Hopper), in its
+/// arena (PlanAbi.h).
+constexpr int64_t kGemmWorkspaceBytes = pipert::kCudaWorkspaceBytes;
 
 /// The cuda target's hooks.
 pipecrun::PlanTarget planTarget();

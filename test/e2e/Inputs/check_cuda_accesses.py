@@ -11,10 +11,18 @@ every instruction to):
                             writes them, and so does ZeRO-1's all-gather
   the optimizer's scalars   the step that rankNOpt copies in is written by
                             the optimizer step
+  the workspace             plan.cu's kRanks place it in the arena (256-byte
+                            aligned, inside the arena, clear of the
+                            manifest's buffers and the copies); every F, B,
+                            W and optimizer step writes it and no
+                            instruction reads it (its contents never
+                            outlive a function)
 
 Usage: check_cuda_accesses.py PLAN_DIR [--zero] [--drop-copies]
---drop-copies removes the accesses of the copies' block from the decoded
-streams first (a negative control: the check must then fail).
+                              [--drop-workspace]
+--drop-copies (--drop-workspace) removes the accesses of the copies'
+block (the workspace) from the decoded streams first (a negative
+control: the check must then fail).
 """
 import json
 import re
@@ -66,6 +74,36 @@ def covers(accs, lo, hi, write, writer=None):
     return at >= hi
 
 
+def overlaps(lo, hi, a):
+    return a["offset"] < hi and lo < a["offset"] + a["bytes"]
+
+
+def check_workspace(r, info, ws, copies, buffers, instrs, problems):
+    """The workspace (offset, bytes) of rank r against its stream."""
+    lo, hi = ws
+    if lo % 256 or hi <= lo or hi > info["arena_bytes"]:
+        problems.append(f"rank {r}: the workspace [{lo}, {hi}) is not a 256-byte "
+                        f"aligned block of the arena of {info['arena_bytes']} bytes")
+    for b in buffers:
+        if b["rank"] == r and b["offset"] < hi and lo < b["offset"] + b["bytes"]:
+            problems.append(f"rank {r}: the workspace [{lo}, {hi}) overlaps {b['name']}")
+    for a, b in copies:
+        if a < hi and lo < b:
+            problems.append(f"rank {r}: the workspace [{lo}, {hi}) overlaps a working copy")
+    writers = 0
+    for i, ins in enumerate(instrs):
+        if any(not a["write"] and overlaps(lo, hi, a) for a in ins["acc"]):
+            problems.append(f"rank {r} #{i}: reads the workspace across instructions")
+        if ins["op"] in (0, 1, 2, 9):
+            if covers(ins["acc"], lo, hi, True):
+                writers += 1
+            else:
+                problems.append(f"rank {r} #{i} {OPS[ins['op']]}(chunk {ins['chunk']}, "
+                                f"mb {ins['mb']}): does not declare the workspace "
+                                f"[{lo}, {hi}) written")
+    return writers
+
+
 def function(src, name):
     m = re.search(r"pipert::cpu::Status %s\(.*?\n}\n" % re.escape(name), src, re.S)
     return m.group(0) if m else ""
@@ -75,9 +113,12 @@ def main():
     plan = Path(sys.argv[1])
     zero = "--zero" in sys.argv
     drop = "--drop-copies" in sys.argv
+    drop_ws = "--drop-workspace" in sys.argv
     manifest = json.loads((plan / "manifest.json").read_text())
     src = (plan / "plan.cu").read_text()
-    problems, checked = [], 0
+    workspaces = {int(c): (int(o), int(o) + int(n)) for c, o, n in re.findall(
+        r"\{rank(\d+)Prepare, rank\d+Opt, \w+, \w+, (\d+), (\d+)\},", src)}
+    problems, checked, ws_writers = [], 0, 0
     pipeline = len({p["rank"] for p in manifest["parameters"]})
     ranks = manifest["rank_info"]
     if "replica_stream_checksums" in manifest:
@@ -101,6 +142,15 @@ def main():
                 ins["acc"] = [a for a in ins["acc"]
                               if a["offset"] + a["bytes"] <= block[0] or
                               a["offset"] >= block[1]]
+        if code not in workspaces:
+            problems.append(f"rank {r}: kRanks gives no workspace for rank{code}")
+            continue
+        if drop_ws:
+            for ins in instrs:
+                ins["acc"] = [a for a in ins["acc"]
+                              if not overlaps(*workspaces[code], a)]
+        ws_writers += check_workspace(r, info, workspaces[code], copies,
+                                      manifest["buffers"], instrs, problems)
         opt = [i for i, ins in enumerate(instrs) if ins["op"] == 9]
         gather = [i for i, ins in enumerate(instrs) if ins["op"] == 11]
         if len(opt) != 1:
@@ -130,7 +180,8 @@ def main():
         return 1
     who = "the optimizer and the all-gather write" if zero else "the optimizer writes"
     print(f"{len(ranks)} ranks: {who} every working copy and the "
-          f"step; {checked} F and B read every copy from it")
+          f"step; {checked} F and B read every copy from it; {ws_writers} "
+          f"functions write the workspace, none reads it")
     return 0
 
 

@@ -35,6 +35,8 @@ struct Seen {
   std::map<void *, int64_t> arenas; ///< live allocations and their sizes
   int released = 0;
   std::vector<int32_t> created, destroyed;
+  /// createRank's workspace of each rank it made (pointer, bytes).
+  std::vector<std::pair<void *, int64_t>> workspaces;
   std::vector<std::pair<int32_t, void *>> begun; ///< (rank, target state)
   std::vector<uint8_t *> begunArenas;
   int32_t failRank = -1;
@@ -51,12 +53,14 @@ void release(void *p) {
   ++seen.released;
   std::free(p);
 }
-void *createRank(int32_t rank, char *error, int64_t bytes) {
+void *createRank(int32_t rank, void *workspace, int64_t workspaceBytes,
+                 char *error, int64_t bytes) {
   if (rank == seen.failRank) {
     std::snprintf(error, size_t(bytes), "no device for this rank");
     return nullptr;
   }
   seen.created.push_back(rank);
+  seen.workspaces.push_back({workspace, workspaceBytes});
   return new int32_t(rank);
 }
 void destroyRank(void *state) {
@@ -101,8 +105,13 @@ TEST(TargetHooks, ArenasStatesAndBegin) {
 
     pipecrun::PlanTarget target{createRank, destroyRank, allocate, release,
                                 nullptr, "fake"};
-    pipecrun::RankCode ranks[2] = {{nullptr, nullptr, begin, nullptr},
-                                   {nullptr, nullptr, begin, nullptr}};
+    // Rank 0's plan places a workspace at the end of its arena (as the
+    // cuda target's does, in its static blocks); rank 1's has none.
+    const int64_t arena0 = plan.manifest.rankInfo[0].arenaBytes;
+    const int64_t wsOffset = arena0 / 2 / 8 * 8;
+    pipecrun::RankCode ranks[2] = {
+        {nullptr, nullptr, begin, nullptr, wsOffset, arena0 - wsOffset},
+        {nullptr, nullptr, begin, nullptr}};
     pipecrun::PlanCode code{};
     code.chunkCount = 0;
     code.ranks = ranks;
@@ -114,6 +123,12 @@ TEST(TargetHooks, ArenasStatesAndBegin) {
       pipecrun::PlanKernels kernels(code, exec->manifest(), batcher);
       EXPECT_EQ(kernels.start(*exec), "");
       EXPECT_EQ(seen.created, (std::vector<int32_t>{0, 1}));
+      // The workspace the target gets is the plan's place in the arena.
+      ASSERT_EQ(seen.workspaces.size(), 2u);
+      EXPECT_EQ(seen.workspaces[0].first, exec->arena(0) + wsOffset);
+      EXPECT_EQ(seen.workspaces[0].second, arena0 - wsOffset);
+      EXPECT_EQ(seen.workspaces[1].first, nullptr);
+      EXPECT_EQ(seen.workspaces[1].second, 0);
       ASSERT_EQ(seen.begun.size(), 2u);
       for (int32_t r = 0; r < 2; ++r) {
         EXPECT_EQ(seen.begun[size_t(r)].first, r);
@@ -132,6 +147,22 @@ TEST(TargetHooks, ArenasStatesAndBegin) {
       EXPECT_EQ(kernels.start(*exec), "rank 1: fake: no device for this rank");
     }
     EXPECT_EQ(seen.destroyed, (std::vector<int32_t>{0}));
+
+    // A workspace that would end past the arena is refused before the
+    // target sees it (a plan for another runtime, or an edited one).
+    seen.failRank = -1;
+    seen.created.clear();
+    ranks[0].workspaceBytes = arena0 - wsOffset + 1;
+    {
+      pipecrun::PlanKernels kernels(code, exec->manifest(), batcher);
+      EXPECT_EQ(kernels.start(*exec),
+                "rank 0: the plan's workspace (" +
+                    std::to_string(arena0 - wsOffset + 1) + " bytes at " +
+                    std::to_string(wsOffset) +
+                    ") ends past the rank's arena of " +
+                    std::to_string(arena0) + " bytes");
+      EXPECT_TRUE(seen.created.empty());
+    }
   }
   // The executor gave every arena back to the allocator.
   EXPECT_EQ(seen.released, 2);
