@@ -52,6 +52,26 @@ int runMpi(const Args &a) {
   if (agree(error))
     return 1;
   const pipert::Manifest &m = exec->manifest();
+  // Processes given other plans (a stale copy on one node) would make
+  // other communicators and wait on each other until --timeout-ms: the
+  // plans' ids are compared first. The rest that every process must share
+  // is compared before the first step (RunOptions::agree).
+  switch (MpiSession::sameEverywhere(
+      std::strtoull(m.planId.c_str(), nullptr, 16),
+      pipert::Clock::now() + timeout)) {
+  case 1:
+    break;
+  case 0:
+    if (me == 0)
+      fail("the processes were given different plans (rank 0's is " +
+           m.planId + ", from " + a.plan +
+           "): start every process with the same plan folder");
+    return 1;
+  default:
+    fail("rank " + std::to_string(me) + ": the other processes did not " +
+         "answer within " + std::to_string(a.timeoutMs) + " ms");
+    MpiSession::abortAll(1);
+  }
   std::unique_ptr<pipert::MpiTransport> transport;
   pipert::Status created =
       pipert::MpiTransport::create(exec->stream(me), m.groups, transport,
@@ -74,7 +94,7 @@ int runMpi(const Args &a) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     MpiSession::abortAll(1);
   };
-  int code = trainThisRank(a, *exec, kernels, *transport, me, fatal);
+  int code = trainThisRank(a, *exec, kernels, *transport, me, data, fatal);
   transport.reset(); // frees its communicators before MPI_Finalize
   return code;
 }

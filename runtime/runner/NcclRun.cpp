@@ -112,7 +112,7 @@ int runNccl(const Args &a) {
     std::fflush(stderr);
     std::_Exit(1);
   };
-  int code = trainThisRank(a, *exec, kernels, *transport, me, fatal,
+  int code = trainThisRank(a, *exec, kernels, *transport, me, data, fatal,
                            kernels.deferred());
   transport.reset(); // its communicators before the rank's device state
   return code;

@@ -19,7 +19,8 @@ namespace pipecrun {
 
 int trainThisRank(const Args &a, pipert::Executor &exec,
                   pipert::ChunkKernels &kernels, pipert::Transport &transport,
-                  int32_t me, const std::function<void(const std::string &)> &fatal,
+                  int32_t me, const pipert::TokenFile &data,
+                  const std::function<void(const std::string &)> &fatal,
                   bool deferred) {
   const auto timeout = std::chrono::milliseconds(a.timeoutMs);
   pipert::RunOptions opt = runOptions(a);
@@ -30,6 +31,17 @@ int trainThisRank(const Args &a, pipert::Executor &exec,
   }
   // --steps is the total: a resumed run trains what is left of it.
   opt.steps = stepsLeft(a, exec.stepsDone(), me == 0);
+  // What the executor cannot see but every process must share: the data
+  // each replica draws its micro-batches from, and the gathers at the end
+  // (--save, --save-hf's shards), which are collective.
+  const uint64_t print = data.fingerprint();
+  opt.agree = {
+      {"the data's tokens (--data)", data.size()},
+      {"the data's fingerprint (--data; high half)", int64_t(print >> 32)},
+      {"the data's fingerprint (--data; low half)",
+       int64_t(print & 0xffffffffu)},
+      {"--save", a.save.empty() ? 0 : 1},
+      {"--save-hf's shard size", a.saveHf.empty() ? 0 : a.saveHfShardBytes}};
   if (opt.steps <= 0)
     return 0;
   std::string error;

@@ -169,10 +169,12 @@ int runMpi(const Args &a);
 /// the checkpoints and --save, reports on rank 0 (RankRun.cpp); `fatal`
 /// prints an error the other processes may not know of and ends the job
 /// (it does not return); `deferred`: the chunks did not wait for their
-/// streams (printSummary). The exit code.
+/// streams (printSummary). `data` is the run's (--data): its count and
+/// fingerprint, with the options that drive collectives, are compared
+/// with the other processes' before the first step. The exit code.
 int trainThisRank(const Args &a, pipert::Executor &exec,
                   pipert::ChunkKernels &kernels, pipert::Transport &transport,
-                  int32_t me,
+                  int32_t me, const pipert::TokenFile &data,
                   const std::function<void(const std::string &)> &fatal,
                   bool deferred = false);
 /// This process's rank over the nccl transport (one process per GPU,

@@ -2,6 +2,8 @@
 
 #include "pipert/DataLoader.h"
 
+#include "pipert/Fnv.h"
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -26,6 +28,21 @@ int32_t TokenFile::maxToken() const {
   for (int64_t i = 0; i < count; ++i)
     most = std::max(most, (*this)[i]);
   return most;
+}
+
+uint64_t TokenFile::fingerprint() const {
+  const uint64_t bytes = uint64_t(count) * uint64_t(width);
+  const int64_t header[2] = {width, count};
+  uint64_t h = fnv1a(header, sizeof header);
+  constexpr uint64_t kWhole = uint64_t(4) << 20, kPiece = uint64_t(64) << 10;
+  constexpr uint64_t kPieces = 64;
+  if (bytes <= kWhole)
+    return fnv1a(base, size_t(bytes), h);
+  // Piece i starts at i/63 of the way to the last piece's start: the
+  // first and last bytes are always read. (bytes < 2^57: no overflow.)
+  for (uint64_t i = 0; i < kPieces; ++i)
+    h = fnv1a(base + (bytes - kPiece) * i / (kPieces - 1), size_t(kPiece), h);
+  return h;
 }
 
 int64_t TokenFile::firstOutside(int64_t vocab) const {

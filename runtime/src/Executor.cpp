@@ -333,6 +333,61 @@ Status Executor::writeArena(int32_t rank, int64_t offset, const void *src,
   return copyArenaBytes(copy, arenas[size_t(rank)].get() + offset, src, bytes);
 }
 
+Status Executor::agreeOrFail(int32_t held, const RunOptions &opt,
+                             int64_t &wantTrace) {
+  auto failure = [&](const std::string &why) {
+    return Status::failure(
+        "rank " + std::to_string(held) + ": starting the run: " + why, held);
+  };
+  // The plan's id in two halves: the values are negated below, so each
+  // must be above INT64_MIN.
+  const uint64_t id = std::strtoull(plan.planId.c_str(), nullptr, 16);
+  std::vector<std::pair<std::string, int64_t>> values = {
+      {"the plan's id (high half)", int64_t(id >> 32)},
+      {"the plan's id (low half)", int64_t(id & 0xffffffffu)},
+      {"the steps to run (--steps less the steps done)", opt.steps},
+      {"the first step (--resume)", nextStep},
+      {"checkpoints (--checkpoint-dir)", opt.checkpoint ? 1 : 0},
+      {"--checkpoint-every", opt.checkpointEvery},
+      {"a stop at a step boundary", opt.stopAtStepBoundary ? 1 : 0},
+      {"a stop at a non-finite step", opt.stopOnNonFinite ? 1 : 0}};
+  values.insert(values.end(), opt.agree.begin(), opt.agree.end());
+  if (values.size() > size_t(kAgreements))
+    return failure(std::to_string(values.size()) +
+                   " values to compare between the processes; at most " +
+                   std::to_string(kAgreements));
+  // One Max reduction of (want trace, v, -v): the maximum and the minimum
+  // of every value over the processes. Unused places are 0 everywhere.
+  std::vector<int64_t> words(1 + 2 * size_t(kAgreements), 0);
+  words[0] = wantTrace;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i].second == INT64_MIN)
+      return failure(values[i].first + ": the value INT64_MIN cannot be "
+                                       "compared");
+    words[1 + i] = values[i].second;
+    words[1 + size_t(kAgreements) + i] = -values[i].second;
+  }
+  if (Status s = opt.transport->reduceWorld(held, words.data(),
+                                        int64_t(words.size()),
+                                        Transport::WorldOp::Max,
+                                        Clock::now() + opt.timeout);
+      !s.ok())
+    return failure(s.message());
+  wantTrace = words[0];
+  for (size_t i = 0; i < values.size(); ++i) {
+    const int64_t most = words[1 + i],
+                  least = -words[1 + size_t(kAgreements) + i];
+    if (most != least)
+      return failure(
+          "the processes disagree on " + values[i].first + ": from " +
+          std::to_string(least) + " to " + std::to_string(most) +
+          " (this process: " + std::to_string(values[i].second) +
+          "); start every process of a run with the same plan, options and "
+          "data");
+  }
+  return Status::success();
+}
+
 Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
                      RunResult &result) {
   const int32_t n = plan.ranks;
@@ -538,16 +593,12 @@ Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,
   // its rank's events after the run.
   bool gatherTrace = false;
   if (dist) {
-    // Start together, so the processes' clocks (from t0) roughly agree.
+    // Start together, so the processes' clocks (from t0) roughly agree,
+    // and compare what every process must hold equal (agreeOrFail).
     int64_t wantTrace =
         held == 0 && !opt.outDir.empty() && opt.traceSteps > 0 ? 1 : 0;
-    if (Status s = transport->reduceWorld(held, &wantTrace, 1,
-                                          Transport::WorldOp::Max,
-                                          Clock::now() + opt.timeout);
-        !s.ok())
-      return Status::failure("rank " + std::to_string(held) +
-                                 ": starting the run: " + s.message(),
-                             held);
+    if (Status s = agreeOrFail(held, opt, wantTrace); !s.ok())
+      return s;
     gatherTrace = wantTrace > 0;
   }
   const auto t0 = Clock::now();

@@ -129,6 +129,23 @@ int32_t MpiSession::firstFailure(bool ok, Clock::time_point deadline) {
   return first;
 }
 
+int32_t MpiSession::sameEverywhere(uint64_t value,
+                                   Clock::time_point deadline) {
+  // The halves and their negations: one MPI_MAX gives every half's
+  // largest and smallest. On the heap for the reason firstFailure's are.
+  const int64_t hi = int64_t(value >> 32), lo = int64_t(value & 0xffffffffu);
+  auto *mine = new int64_t[4]{hi, lo, -hi, -lo};
+  auto *most = new int64_t[4]{};
+  MPI_Request req;
+  MPI_Iallreduce(mine, most, 4, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD, &req);
+  if (!pollPlain(&req, deadline))
+    return -2;
+  const bool same = most[0] == -most[2] && most[1] == -most[3];
+  delete[] mine;
+  delete[] most;
+  return same ? 1 : 0;
+}
+
 void MpiSession::finalize() {
   if (active())
     MPI_Finalize();

@@ -60,6 +60,11 @@ public:
   /// The first position of a token >= vocab (or of a uint32 token of 2^31
   /// or more), or -1.
   int64_t firstOutside(int64_t vocab) const;
+  /// Tells two token files apart without reading a large one whole: FNV-1a
+  /// over the token width, the count and every byte of a file up to 4 MiB,
+  /// else 64 pieces of 64 KiB spread evenly from the first byte to the
+  /// last. The processes of one run compare it (RunOptions::agree).
+  uint64_t fingerprint() const;
 
 private:
   friend bool parseTokenBytes(const uint8_t *, size_t, const std::string &,

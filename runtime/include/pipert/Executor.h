@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pipert {
@@ -161,7 +162,20 @@ struct RunOptions {
   /// a rank that does not get there within `timeout` (or a second signal)
   /// falls back to the stop at the next instruction.
   bool stopAtStepBoundary = false;
+  /// A run over processes: what every process must hold equal besides
+  /// what the executor itself compares (the plan, the steps, the first
+  /// step, the checkpoints' schedule and the stops): (what, value) pairs,
+  /// at most kAgreements in all, values above INT64_MIN. They meet in the
+  /// run's first reduction, so that processes started differently fail at
+  /// once, all of them naming what differs, instead of one waiting for a
+  /// message the other never sends.
+  std::vector<std::pair<std::string, int64_t>> agree;
 };
+
+/// The most values the processes of a run compare (RunOptions::agree and
+/// the executor's own); a fixed count, so that every process's first
+/// reduction has the same size whatever it was started with.
+constexpr int kAgreements = 16;
 
 /// What a run measured.
 struct RunResult {
@@ -238,6 +252,11 @@ public:
   void continueAfter(int64_t steps) { nextStep = steps; }
 
 private:
+  /// A run over processes: the first reduction, which compares what every
+  /// process must hold equal (RunOptions::agree and the executor's own)
+  /// and gives `wantTrace` the maximum over the processes; a failure names
+  /// the first value that differs, the same in every process.
+  Status agreeOrFail(int32_t held, const RunOptions &opt, int64_t &wantTrace);
   struct FreeDeleter {
     void (*release)(void *) = nullptr; ///< null: std::free
     void operator()(uint8_t *p) const;

@@ -45,6 +45,10 @@ public:
   /// failed, or -1 when all succeeded. Blocks passively until all answered
   /// or the deadline passed (then returns -2).
   static int32_t firstFailure(bool ok, Clock::time_point deadline);
+  /// Whether every process holds the same `value` (one reduction of four
+  /// words): 1 when they do, 0 when they do not, -2 when the others did not
+  /// answer by the deadline.
+  static int32_t sameEverywhere(uint64_t value, Clock::time_point deadline);
   /// Ends MPI normally (every process must call it).
   static void finalize();
   /// Ends every process of the job with `code` (after a failure that the

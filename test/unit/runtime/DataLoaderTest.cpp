@@ -193,3 +193,54 @@ TEST(DataLoader, TooLittleDataIsAnError) {
 }
 
 } // namespace
+
+// The fingerprint the processes of a run compare: equal data gives equal
+// prints; a small file differs at any byte; a large one (sampled) at its
+// first and last byte and inside a piece, and by its length or token
+// width even where the bytes read are the same.
+TEST(DataLoader, FingerprintTellsDataApart) {
+  std::mt19937 rng(11);
+  auto text = [&](size_t n) {
+    std::vector<uint8_t> bytes(n);
+    for (uint8_t &b : bytes)
+      b = uint8_t(rng());
+    return bytes;
+  };
+  auto print = [](const std::vector<uint8_t> &bytes) {
+    TokenFile f;
+    std::string error;
+    EXPECT_TRUE(parseTokens(bytes, "d.txt", f, error)) << error;
+    return f.fingerprint();
+  };
+  std::vector<uint8_t> small = text(100000);
+  const uint64_t base = print(small);
+  EXPECT_EQ(print(small), base);
+  for (size_t at : {size_t(0), size_t(54321), small.size() - 1}) {
+    std::vector<uint8_t> other = small;
+    other[at] ^= 1;
+    EXPECT_NE(print(other), base) << "a change at byte " << at;
+  }
+  std::vector<uint8_t> shorter(small.begin(), small.end() - 1);
+  EXPECT_NE(print(shorter), base);
+
+  // 6 MiB: sampled. Piece i starts at i/63 of (size - 64 KiB).
+  std::vector<uint8_t> large = text(size_t(6) << 20);
+  const uint64_t big = print(large);
+  const size_t piece10 = (large.size() - (size_t(64) << 10)) * 10 / 63;
+  for (size_t at : {size_t(0), large.size() - 1, piece10 + 1000}) {
+    std::vector<uint8_t> other = large;
+    other[at] ^= 0x80;
+    EXPECT_NE(print(other), big) << "a change at byte " << at;
+  }
+
+  // The same bytes read as uint16 tokens of a shard are another file.
+  std::vector<uint16_t> tokens(50000);
+  for (uint16_t &t : tokens)
+    t = uint16_t(rng());
+  TokenFile f;
+  std::string error;
+  const std::vector<uint8_t> bytes = shard(tokens);
+  ASSERT_TRUE(parseTokens(bytes, "d.bin", f, error)) << error;
+  std::vector<uint8_t> raw(bytes.begin() + 1024, bytes.end());
+  EXPECT_NE(f.fingerprint(), print(raw));
+}
