@@ -30,6 +30,7 @@
 #include "pipert/CommLayout.h"
 #include "pipert/Fnv.h"
 #include "pipert/Manifest.h"
+#include "pipert/PlanStreams.h"
 #include "pipert/Stream.h"
 #include "pipert/StreamBuilder.h"
 
@@ -1030,6 +1031,21 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
     s.planId = id;
     m.rankInfo[size_t(s.rank)].streamChecksum = pipert::streamChecksum(s);
   }
+  // Replicas whose streams are replica 0's moved (proven byte for byte)
+  // run replica 0's files: P stream files, not D P (PlanStreams.h).
+  // The groups: each replica's G, then one data-parallel group a stage
+  // (Replicate.h).
+  const int32_t P = m.pipelineRanks();
+  const int64_t perReplica =
+      (int64_t(m.groups.size()) - P) / std::max(m.replicas, 1);
+  if (m.replicas > 1 &&
+      perReplica * m.replicas + P == int64_t(m.groups.size()) &&
+      pipert::findRelocation(streams, P, m.replicas, int32_t(perReplica),
+                             m.relocation)) {
+    for (int32_t r = P; r < m.ranks; ++r)
+      m.rankInfo[size_t(r)] = m.rankInfo[size_t(r % P)];
+    streams.resize(size_t(P));
+  }
   m.files = plan.chunkSources;
   if (!plan.kernelSource.empty())
     m.files.push_back(plan.kernelSource);
@@ -1043,10 +1059,12 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
     m.files.push_back("hf_config.json");
   }
   // The streams rank_info lists: replica 0's alone when the others are
-  // its copies (pipert::replicatedRankInfo; 220,000 names otherwise).
-  const size_t listed = pipert::replicatedRankInfo(m)
-                            ? size_t(m.pipelineRanks())
-                            : m.rankInfo.size();
+  // its copies or run its files (pipert::replicatedRankInfo,
+  // m.relocation; 220,000 names otherwise).
+  const size_t listed =
+      m.relocation.active || pipert::replicatedRankInfo(m)
+          ? size_t(m.pipelineRanks())
+          : m.rankInfo.size();
   for (size_t r = 0; r < listed; ++r)
     m.files.push_back(m.rankInfo[r].stream);
   m.files.push_back("CMakeLists.txt");

@@ -16,9 +16,10 @@ bool ratesForTarget(const std::string &name, Rates &rates) {
     return true;
   }
   if (name == "cuda") {
-    // An H100's 80 GB, less what the CUDA context, cuBLASLt's workspace and
-    // the runtime take: about 78 GiB are free to a process (the H200's 141
-    // GB take --memory-cap 139GiB).
+    // An H100's 80 GB, less what the CUDA context and the runtime take:
+    // about 78 GiB are free to a process (the H200's 141 GB take
+    // --memory-cap 139GiB). cuBLASLt's workspace is in the arena the cap
+    // bounds (ValueLayout.cpp).
     rates = {"cuda", 300e12, 2.5e12, 5e-6, 150e9, 10e-6,
              int64_t(78) << 30};
     return true;

@@ -42,8 +42,14 @@ int trainThisRank(const Args &a, pipert::Executor &exec,
        int64_t(print & 0xffffffffu)},
       {"--save", a.save.empty() ? 0 : 1},
       {"--save-hf's shard size", a.saveHf.empty() ? 0 : a.saveHfShardBytes}};
-  if (opt.steps <= 0)
+  // Nothing left to train: the processes still compare (a process whose
+  // steps differ would otherwise wait for this one until its deadline).
+  if (opt.steps <= 0) {
+    int64_t wantTrace = 0;
+    if (pipert::Status s = exec.agreeOrFail(me, opt, wantTrace); !s.ok())
+      fatal(s.message());
     return 0;
+  }
   std::string error;
   // --checkpoint-dir: every process writes its rank's part (collective,
   // from the monitor thread while the rank's thread holds at the boundary).

@@ -9,6 +9,7 @@
 #include "pipert/LogicalShape.h"
 #include "pipert/LrSchedule.h"
 #include "pipert/Metrics.h"
+#include "pipert/PlanStreams.h"
 #include "pipert/Shadow.h"
 #include "pipert/StopSignal.h"
 
@@ -106,35 +107,6 @@ Status Executor::load(const std::string &dir, std::unique_ptr<Executor> &out,
   if (Status s = readManifestFile(dir + "/manifest.json", m); !s.ok())
     return s;
   return load(dir, std::move(m), out, onlyRank, allocator);
-}
-
-/// Rank r's stream file of the plan in `dir`, held to the manifest's
-/// identity and checksum.
-static Status readPlanStream(const std::string &dir, const Manifest &m,
-                             int32_t r, Stream &stream) {
-  std::string path = dir + "/" + m.rankInfo[r].stream;
-  if (Status s = readStreamFile(path, stream); !s.ok())
-    return s;
-  // One plan, one identity (docs/RUNTIME.md): a stream of another plan
-  // or an edited one is refused before anything runs.
-  std::string id = stream.planId ? planIdText(stream.planId) : "";
-  if (id != m.planId)
-    return Status::failure(
-        path + " belongs to plan " + (id.empty() ? "(none)" : id) + ", but " +
-            dir + "/manifest.json is plan " +
-            (m.planId.empty() ? "(none)" : m.planId) +
-            ": the folder mixes files of two plans (run pipec compile "
-            "again)",
-        r);
-  uint64_t want = m.rankInfo[r].streamChecksum;
-  if (want && stream.checksum != want)
-    return Status::failure(path + ": checksum " +
-                               planIdText(stream.checksum) + ", but " + dir +
-                               "/manifest.json records " + planIdText(want) +
-                               ": the stream was edited or replaced (run "
-                               "pipec compile again)",
-                           r);
-  return Status::success();
 }
 
 Status Executor::load(const std::string &dir, Manifest m,
@@ -352,20 +324,27 @@ Status Executor::agreeOrFail(int32_t held, const RunOptions &opt,
       {"a stop at a step boundary", opt.stopAtStepBoundary ? 1 : 0},
       {"a stop at a non-finite step", opt.stopOnNonFinite ? 1 : 0}};
   values.insert(values.end(), opt.agree.begin(), opt.agree.end());
+  // A value this process cannot state still takes part in the reduction
+  // (the others would wait for it until their deadline), as a poisoned
+  // word: every process then fails, this one saying why.
+  std::string unstated;
   if (values.size() > size_t(kAgreements))
-    return failure(std::to_string(values.size()) +
-                   " values to compare between the processes; at most " +
-                   std::to_string(kAgreements));
-  // One Max reduction of (want trace, v, -v): the maximum and the minimum
-  // of every value over the processes. Unused places are 0 everywhere.
-  std::vector<int64_t> words(1 + 2 * size_t(kAgreements), 0);
-  words[0] = wantTrace;
-  for (size_t i = 0; i < values.size(); ++i) {
+    unstated = std::to_string(values.size()) +
+               " values to compare between the processes; at most " +
+               std::to_string(kAgreements);
+  for (size_t i = 0; i < values.size() && unstated.empty(); ++i)
     if (values[i].second == INT64_MIN)
-      return failure(values[i].first + ": the value INT64_MIN cannot be "
-                                       "compared");
-    words[1 + i] = values[i].second;
-    words[1 + size_t(kAgreements) + i] = -values[i].second;
+      unstated = values[i].first + ": the value INT64_MIN cannot be compared";
+  // One Max reduction of (want trace, poison, v, -v): the maximum and the
+  // minimum of every value over the processes. Unused places are 0
+  // everywhere.
+  const size_t K = size_t(kAgreements);
+  std::vector<int64_t> words(2 + 2 * K, 0);
+  words[0] = wantTrace;
+  words[1] = unstated.empty() ? 0 : 1;
+  for (size_t i = 0; i < values.size() && unstated.empty(); ++i) {
+    words[2 + i] = values[i].second;
+    words[2 + K + i] = -values[i].second;
   }
   if (Status s = opt.transport->reduceWorld(held, words.data(),
                                         int64_t(words.size()),
@@ -373,10 +352,14 @@ Status Executor::agreeOrFail(int32_t held, const RunOptions &opt,
                                         Clock::now() + opt.timeout);
       !s.ok())
     return failure(s.message());
+  if (!unstated.empty())
+    return failure(unstated);
+  if (words[1] != 0)
+    return failure("another process could not state what the processes "
+                   "compare (it says why)");
   wantTrace = words[0];
   for (size_t i = 0; i < values.size(); ++i) {
-    const int64_t most = words[1 + i],
-                  least = -words[1 + size_t(kAgreements) + i];
+    const int64_t most = words[2 + i], least = -words[2 + K + i];
     if (most != least)
       return failure(
           "the processes disagree on " + values[i].first + ": from " +

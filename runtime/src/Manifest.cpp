@@ -196,6 +196,26 @@ Status validateManifest(const Manifest &m) {
       return fail("manifest: rank " + std::to_string(r) +
                   " needs a stream and 0 <= peak_bytes <= arena_bytes");
   }
+  if (const ReplicaRelocation &rel = m.relocation; rel.active) {
+    // Replica D-1's groups and communicators must exist: the counts bound
+    // every number a moved stream can hold.
+    if (m.replicas < 2 || rel.groups < 1 || rel.groupComms < 0 ||
+        rel.pairComms < 0 ||
+        int64_t(rel.groups) * m.replicas > int64_t(m.groups.size()) ||
+        (int64_t(rel.groupComms) + rel.pairComms) * m.replicas >
+            int64_t(INT32_MAX))
+      return fail("manifest: replica_streams {groups " +
+                  std::to_string(rel.groups) + ", group_comms " +
+                  std::to_string(rel.groupComms) + ", pair_comms " +
+                  std::to_string(rel.pairComms) + "} does not fit " +
+                  std::to_string(m.replicas) + " replicas and " +
+                  std::to_string(m.groups.size()) + " groups");
+    for (int32_t r = P; r < m.ranks; ++r)
+      if (m.rankInfo[size_t(r)].stream != m.rankInfo[size_t(r % P)].stream)
+        return fail("manifest: with replica_streams rank " +
+                    std::to_string(r) + " runs rank " +
+                    std::to_string(r % P) + "'s stream file");
+  }
   // Persistent regions per rank: [offset, end, name]; parameter state must
   // not overlap anything, buffers may share memory with each other (the
   // memory plan reuses it across lifetimes).
@@ -310,6 +330,9 @@ static bool compactGroupsFit(const Manifest &m) {
   return members <= groupMemberLimit(m.ranks);
 }
 
+/// The most ranks a manifest with replica_streams may claim (2^22).
+constexpr int32_t kMovedStreamRanks = int32_t(1) << 22;
+
 /// Whether `m` is D > 1 replicas of a P-rank pipeline at all.
 static bool replicated(const Manifest &m) {
   return m.replicas >= 2 && m.ranks >= m.replicas &&
@@ -370,11 +393,13 @@ std::string manifestToJson(const Manifest &m) {
     j["replica_groups"] = G0;
   if (!m.groupOperand.empty())
     j["group_operands"] = operands;
-  // Replicas of one pipeline list replica 0's ranks alone, the others'
-  // checksums in one string (docs/RUNTIME.md "rank_info").
-  const bool replicated = replicatedRankInfo(m);
-  const size_t listed =
-      replicated ? size_t(m.pipelineRanks()) : m.rankInfo.size();
+  // Replicas of one pipeline list replica 0's ranks alone: the others run
+  // its streams moved (replica_streams), or their own, whose checksums go
+  // in one string (docs/RUNTIME.md "rank_info").
+  const bool moved = m.relocation.active && replicated(m);
+  const bool replicated = !moved && replicatedRankInfo(m);
+  const size_t listed = replicated || moved ? size_t(m.pipelineRanks())
+                                            : m.rankInfo.size();
   json ranks = json::array();
   for (size_t i = 0; i < listed; ++i) {
     const RankInfo &r = m.rankInfo[i];
@@ -386,6 +411,10 @@ std::string manifestToJson(const Manifest &m) {
     ranks.push_back(info);
   }
   j["rank_info"] = ranks;
+  if (moved)
+    j["replica_streams"] = {{"groups", m.relocation.groups},
+                            {"group_comms", m.relocation.groupComms},
+                            {"pair_comms", m.relocation.pairComms}};
   if (replicated) {
     std::string sums;
     sums.reserve((m.rankInfo.size() - listed) * 16);
@@ -658,7 +687,44 @@ Status parseManifest(const std::string &text, const std::string &name,
       m.rankInfo.push_back(info);
     }
   }
-  if (ok && j.contains("replica_stream_checksums")) {
+  if (ok && j.contains("replica_streams")) {
+    // Ranks P.. of replicas 1..D-1 run replica 0's stream files, moved.
+    const json &rs = j["replica_streams"];
+    const std::string p = "manifest.replica_streams";
+    ReplicaRelocation &rel = m.relocation;
+    rel.active = true;
+    ok = (rs.is_object() || r.fail(p, "expected an object")) &&
+         r.integer32(rs, "groups", p, rel.groups) &&
+         r.integer32(rs, "group_comms", p, rel.groupComms) &&
+         r.integer32(rs, "pair_comms", p, rel.pairComms) &&
+         (!j.contains("replica_stream_checksums") ||
+          r.fail(p, "a plan's replicas run moved streams or their own, not "
+                    "both (replica_stream_checksums)"));
+    if (ok && (m.replicas < 2 || m.ranks < m.replicas ||
+               m.ranks % m.replicas != 0))
+      return Status::failure(
+          name + ": manifest.replica_streams: only a plan of several "
+                 "replicas has them (replicas " +
+          std::to_string(m.replicas) + ", ranks " + std::to_string(m.ranks) +
+          ")");
+    // Nothing in the file bounds the ranks now (replica_stream_checksums
+    // did, 16 bytes a rank): a limit 19 times the largest clusters', before
+    // rank_info is expanded.
+    if (ok && m.ranks > kMovedStreamRanks)
+      return Status::failure(
+          name + ": manifest.replica_streams: " + std::to_string(m.ranks) +
+          " ranks, more than the " + std::to_string(kMovedStreamRanks) +
+          " a plan of moved streams may have");
+    const int32_t P = ok ? m.ranks / m.replicas : 0;
+    ok = ok && (m.rankInfo.size() == size_t(P) ||
+                r.fail("manifest.rank_info",
+                       "with replica_streams it lists replica 0's " +
+                           std::to_string(P) + " ranks, not " +
+                           std::to_string(m.rankInfo.size())));
+    for (int32_t q = P; ok && q < m.ranks; ++q)
+      m.rankInfo.push_back(m.rankInfo[size_t(q % P)]);
+  }
+  if (ok && !m.relocation.active && j.contains("replica_stream_checksums")) {
     // Ranks P.. of replicas 1..D-1: their pipeline rank's arena and peak,
     // stream rank<r>.pstream, and their checksum from the string.
     const json &sums = j["replica_stream_checksums"];

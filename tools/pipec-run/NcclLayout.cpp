@@ -4,6 +4,7 @@
 
 #include "pipert/CommLayout.h"
 #include "pipert/Manifest.h"
+#include "pipert/PlanStreams.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -22,8 +23,8 @@ int printNcclLayout(const std::string &dir) {
   std::vector<pipert::Stream> streams(static_cast<size_t>(m.ranks));
   int64_t operations = 0;
   for (int32_t r = 0; r < m.ranks; ++r) {
-    if (pipert::Status s = pipert::readStreamFile(
-            dir + "/" + m.rankInfo[size_t(r)].stream, streams[size_t(r)]);
+    if (pipert::Status s =
+            pipert::readPlanStream(dir, m, r, streams[size_t(r)]);
         !s.ok())
       return fail(s.message());
     if (streams[size_t(r)].rank != r || streams[size_t(r)].ranks != m.ranks)

@@ -2,6 +2,8 @@
 
 #include "PlanFiles.h"
 
+#include "pipert/PlanStreams.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -74,8 +76,8 @@ std::string loadPlan(const std::string &dir, pipert::Manifest &m,
     return st.message();
   streams.assign(size_t(m.ranks), pipert::Stream());
   for (int32_t r = 0; r < m.ranks; ++r)
-    if (pipert::Status st = pipert::readStreamFile(
-            dir + "/" + m.rankInfo[size_t(r)].stream, streams[size_t(r)]);
+    if (pipert::Status st =
+            pipert::readPlanStream(dir, m, r, streams[size_t(r)]);
         !st.ok())
       return st.message();
   s = schedule::Schedule();

@@ -251,12 +251,16 @@ public:
   /// data and AdamW's bias correction.
   void continueAfter(int64_t steps) { nextStep = steps; }
 
-private:
-  /// A run over processes: the first reduction, which compares what every
-  /// process must hold equal (RunOptions::agree and the executor's own)
-  /// and gives `wantTrace` the maximum over the processes; a failure names
-  /// the first value that differs, the same in every process.
+  /// A run over processes (this process holds rank `held`, the transport
+  /// is opt.transport): the first reduction of run(), which compares what
+  /// every process must hold equal (RunOptions::agree and the executor's
+  /// own) and gives `wantTrace` the maximum over the processes; a failure
+  /// names the first value that differs, the same in every process. A
+  /// process with no steps left calls it instead of run(), so that one
+  /// whose steps differ from the others' fails with them.
   Status agreeOrFail(int32_t held, const RunOptions &opt, int64_t &wantTrace);
+
+private:
   struct FreeDeleter {
     void (*release)(void *) = nullptr; ///< null: std::free
     void operator()(uint8_t *p) const;

@@ -88,6 +88,24 @@ struct TrainInfo {
 };
 
 /// The whole manifest.
+/// How the streams of replicas 1..D-1 follow from replica 0's, so that a
+/// plan of D replicas of a pipeline of P ranks holds P stream files, not
+/// D P (docs/RUNTIME.md "One stream file a pipeline rank"). Replica k's
+/// rank r + k P runs rank r's stream with its peers, header rank and the
+/// members of its replica's communicators moved by k P, its replica's
+/// groups g < G by k G (Replicate.h's numbering), its replica's group
+/// communicators by k groupComms and pair communicators by k pairComms;
+/// what spans the replicas (the data-parallel groups, their
+/// communicators and ZeRO's parts) is the same in every replica. The
+/// compiler uses it only where moving replica 0's streams gives every
+/// other replica's exactly (PlanStreams.h).
+struct ReplicaRelocation {
+  int32_t groups = 0;     ///< G: a replica's copies of the pipeline groups
+  int32_t groupComms = 0; ///< a replica's group communicators
+  int32_t pairComms = 0;  ///< a replica's pair communicators
+  bool active = false;    ///< "replica_streams" is in the manifest
+};
+
 struct Manifest {
   /// The plan's identity (planIdText: 16 hex digits): a hash of the model,
   /// the compile options and the emitted sources, also written into every
@@ -127,6 +145,10 @@ struct Manifest {
   /// replicas). Empty: every group prepares itself.
   std::vector<int32_t> groupOperand;
   std::vector<RankInfo> rankInfo;
+  /// Set: replicas 1..D-1 run replica 0's stream files, moved
+  /// (ReplicaRelocation); rankInfo of rank r + k P then names rank r's
+  /// file and checksum.
+  ReplicaRelocation relocation;
   std::vector<ParamInfo> params;
   std::vector<BufferInfo> buffers;
   MetricSlot loss;     ///< per-micro-batch losses (count = microbatches)

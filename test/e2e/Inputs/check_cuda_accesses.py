@@ -101,6 +101,15 @@ def check_workspace(r, info, ws, copies, buffers, instrs, problems):
                 problems.append(f"rank {r} #{i} {OPS[ins['op']]}(chunk {ins['chunk']}, "
                                 f"mb {ins['mb']}): does not declare the workspace "
                                 f"[{lo}, {hi}) written")
+    # The gradient norm's all-reduce (group 0 of the rank's replica: the
+    # one whose operand the rank's prepare squares into) runs
+    # sum_squares_multi, which uses the workspace.
+    norms = [ins for ins in instrs if ins["op"] == 8 and
+             any(a["write"] and overlaps(lo, hi, a) for a in ins["acc"])]
+    if any(ins["op"] == 9 for ins in instrs) and not norms:
+        problems.append(f"rank {r}: no all-reduce declares the workspace "
+                        f"[{lo}, {hi}) written (the gradient norm's squares)")
+    writers += len(norms)
     return writers
 
 
@@ -124,6 +133,11 @@ def main():
     if "replica_stream_checksums" in manifest:
         # Replica 0's ranks are listed; rank r's stream is rank<r>.pstream.
         ranks = ranks + [dict(ranks[r % len(ranks)], stream=f"rank{r}.pstream")
+                         for r in range(len(ranks), manifest["ranks"])]
+    elif "replica_streams" in manifest:
+        # Replica 0's ranks are listed; the others run their files moved
+        # (other peers and groups; the same accesses).
+        ranks = ranks + [ranks[r % len(ranks)]
                          for r in range(len(ranks), manifest["ranks"])]
     for r, info in enumerate(ranks):
         code = r % pipeline

@@ -297,13 +297,12 @@ TEST(ManifestFormat, ReplicasAndGroupOperands) {
   refused(bad, "outside [0, " + std::to_string(P) + ")");
 }
 
-// Tests the manifest of replicas at scale: rank_info lists replica 0's
-// ranks alone and the others' checksums follow in one string, read back
-// into every rank's entry; replicas that differ keep an entry per rank;
-// a damaged string is refused naming what is wrong.
-TEST(ManifestFormat, ReplicaRanksAreListedOnce) {
+/// zbvPlan's manifest as D replicas, as the compiler lays them out: every
+/// replica's copies of the pipeline's groups, then one data-parallel group
+/// a stage; rank r's stream rank<r>.pstream with its own checksum.
+static pipert::Manifest replicatedManifest(int32_t D) {
   pipert::Manifest m = zbvPlan().manifest;
-  const int32_t P = m.ranks, D = 5;
+  const int32_t P = m.ranks;
   m.replicas = D;
   m.ranks = D * P;
   const std::vector<pipert::RankInfo> pipeline = m.rankInfo;
@@ -330,6 +329,17 @@ TEST(ManifestFormat, ReplicaRanksAreListedOnce) {
     info.streamChecksum = 0x9e3779b97f4a7c15ull * uint64_t(r + 1);
     m.rankInfo.push_back(info);
   }
+  return m;
+}
+
+// Tests the manifest of replicas at scale: rank_info lists replica 0's
+// ranks alone and the others' checksums follow in one string, read back
+// into every rank's entry; replicas that differ keep an entry per rank;
+// a damaged string is refused naming what is wrong.
+TEST(ManifestFormat, ReplicaRanksAreListedOnce) {
+  const int32_t P = zbvPlan().manifest.ranks, D = 5;
+  pipert::Manifest m = replicatedManifest(D);
+  const size_t G0 = zbvPlan().manifest.groups.size();
   ASSERT_TRUE(pipert::validateManifest(m).ok())
       << pipert::validateManifest(m).message();
   ASSERT_TRUE(pipert::replicatedRankInfo(m));
@@ -450,6 +460,67 @@ TEST(ManifestFormat, ReplicaRanksAreListedOnce) {
               j["replica_groups"] = 65;
               j.erase("group_operands");
             }).find("the groups expand to more than"),
+            std::string::npos);
+}
+
+// Replicas that run replica 0's stream files (replica_streams): rank_info
+// lists replica 0's ranks, every rank reads back as its pipeline rank's
+// file and checksum, and a manifest that cannot be so is refused.
+TEST(ManifestFormat, ReplicasRunReplicaZerosFiles) {
+  const int32_t D = 4;
+  pipert::Manifest m = replicatedManifest(D);
+  const int32_t P = m.pipelineRanks();
+  const int32_t G = int32_t(zbvPlan().manifest.groups.size());
+  for (int32_t r = P; r < m.ranks; ++r)
+    m.rankInfo[size_t(r)] = m.rankInfo[size_t(r % P)];
+  m.relocation = {G, 1, 2, true};
+  pipert::Status st = pipert::validateManifest(m);
+  ASSERT_TRUE(st.ok()) << st.message();
+  const std::string text = pipert::manifestToJson(m);
+  const nlohmann::json parsed = nlohmann::json::parse(text);
+  EXPECT_EQ(parsed["rank_info"].size(), size_t(P));
+  EXPECT_FALSE(parsed.contains("replica_stream_checksums"));
+  EXPECT_EQ(parsed["replica_streams"],
+            nlohmann::json({{"groups", G}, {"group_comms", 1},
+                            {"pair_comms", 2}}));
+  pipert::Manifest back;
+  st = pipert::parseManifest(text, "m.json", back);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(back.rankInfo.size(), size_t(m.ranks));
+  for (int32_t r = 0; r < m.ranks; ++r) {
+    EXPECT_EQ(back.rankInfo[size_t(r)].stream,
+              "rank" + std::to_string(r % P) + ".pstream");
+    EXPECT_EQ(back.rankInfo[size_t(r)].streamChecksum,
+              m.rankInfo[size_t(r % P)].streamChecksum);
+  }
+  EXPECT_TRUE(back.relocation.active);
+  EXPECT_EQ(back.relocation.pairComms, 2);
+  EXPECT_EQ(pipert::manifestToJson(back), text);
+
+  auto errorAfter = [&](const std::function<void(nlohmann::json &)> &edit) {
+    nlohmann::json j = parsed;
+    edit(j);
+    pipert::Status s = pipert::parseManifest(j.dump(), "m.json", back);
+    return s.ok() ? std::string() : s.message();
+  };
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              j["replica_streams"]["groups"] = G * D;
+            }).find("does not fit 4 replicas"),
+            std::string::npos);
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              j["replica_stream_checksums"] = "";
+            }).find("not both"),
+            std::string::npos);
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              j["rank_info"].push_back(j["rank_info"][0]);
+            }).find("with replica_streams it lists replica 0's"),
+            std::string::npos);
+  // Nothing in the file bounds the ranks: 2^22 at most, refused before
+  // rank_info is expanded.
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              j["ranks"] = (int64_t(1) << 22) + 2;
+              j["replicas"] = (int64_t(1) << 21) + 1;
+            }).find("a plan of moved streams may have"),
             std::string::npos);
 }
 

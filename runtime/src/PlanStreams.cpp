@@ -1,0 +1,148 @@
+//===- PlanStreams.cpp - a plan folder's stream of a rank -----------------===//
+
+#include "pipert/PlanStreams.h"
+
+#include "pipert/PlanAbi.h"
+
+#include <algorithm>
+#include <set>
+
+namespace pipert {
+
+Status relocateStream(const Stream &zero, int32_t replica, int32_t P,
+                      int32_t replicas, const ReplicaRelocation &rel,
+                      Stream &out) {
+  const int32_t G = rel.groups;
+  auto fail = [&](const std::string &what) {
+    return Status::failure("moving rank " + std::to_string(zero.rank) +
+                               "'s stream into replica " +
+                               std::to_string(replica) + ": " + what,
+                           zero.rank);
+  };
+  if (zero.rank < 0 || zero.rank >= P || replica < 0 || replica >= replicas)
+    return fail("not a stream of replica 0 of " + std::to_string(replicas));
+  const int32_t shift = replica * P;
+  // Replica 0's own groups move with it; the data-parallel groups (D G
+  // and above) span the replicas and stay.
+  auto group = [&](int32_t g) -> int32_t {
+    if (g >= 0 && g < G)
+      return g + replica * G;
+    return g;
+  };
+  out = zero;
+  out.rank = zero.rank + shift;
+  for (Instr &in : out.instrs) {
+    if (isPostOp(in.op) || in.op == Opcode::Wait) {
+      if (in.peer < 0 || in.peer >= P)
+        return fail(describe(in) + " names rank " + std::to_string(in.peer) +
+                    ", outside replica 0");
+      in.peer += shift;
+    }
+    if (isCollectiveOp(in.op)) {
+      if (in.chunk >= G && in.chunk < replicas * G)
+        return fail(describe(in) + " uses group " + std::to_string(in.chunk) +
+                    ", another replica's");
+      const bool local = in.chunk < G;
+      in.chunk = group(in.chunk);
+      if (local)
+        for (uint32_t k = 0; k < in.partCount; ++k)
+          out.parts[size_t(in.firstPart + k)].rank += shift;
+    }
+  }
+  for (StreamComm &c : out.comms) {
+    bool local = true;
+    for (int32_t k = 0; k < c.memberCount() && local; ++k)
+      local = c.member(k) >= 0 && c.member(k) < P;
+    if (!local)
+      continue; // a data-parallel group's: the same in every replica
+    c.id += replica * (c.pair ? rel.pairComms : rel.groupComms);
+    for (int32_t &m : c.members)
+      m += shift;
+    if (c.members.empty())
+      c.first += shift;
+    for (int32_t &g : c.groups)
+      g = group(g);
+  }
+  std::stable_sort(out.comms.begin(), out.comms.end(),
+                   [](const StreamComm &a, const StreamComm &b) {
+                     return a.id < b.id;
+                   });
+  return Status::success();
+}
+
+bool findRelocation(const std::vector<Stream> &streams, int32_t P,
+                    int32_t replicas, int32_t groups, ReplicaRelocation &rel) {
+  rel = ReplicaRelocation{};
+  if (replicas < 2 || P < 1 || groups < 1 ||
+      streams.size() != size_t(P) * size_t(replicas))
+    return false;
+  // Each replica's communicators: those whose members are all in one
+  // replica, by kind; every replica must have as many.
+  std::set<int32_t> groupIds, pairIds;
+  for (const Stream &s : streams)
+    for (const StreamComm &c : s.comms) {
+      bool local = c.memberCount() > 0;
+      const int32_t replica = local ? c.member(0) / P : 0;
+      for (int32_t k = 1; k < c.memberCount() && local; ++k)
+        local = c.member(k) / P == replica;
+      if (local)
+        (c.pair ? pairIds : groupIds).insert(c.id);
+    }
+  if (groupIds.size() % size_t(replicas) || pairIds.size() % size_t(replicas))
+    return false;
+  ReplicaRelocation trial;
+  trial.groups = groups;
+  trial.groupComms = int32_t(groupIds.size() / size_t(replicas));
+  trial.pairComms = int32_t(pairIds.size() / size_t(replicas));
+  trial.active = true;
+  // The proof: every stream is its pipeline rank's moved, byte for byte.
+  for (int32_t s = 0; s < P; ++s)
+    for (int32_t k = 1; k < replicas; ++k) {
+      Stream moved;
+      if (!relocateStream(streams[size_t(s)], k, P, replicas, trial, moved)
+               .ok() ||
+          encodeStream(moved) != encodeStream(streams[size_t(k * P + s)]))
+        return false;
+    }
+  rel = trial;
+  return true;
+}
+
+Status readPlanStream(const std::string &dir, const Manifest &m, int32_t r,
+                      Stream &stream) {
+  const std::string path = dir + "/" + m.rankInfo[size_t(r)].stream;
+  Stream file;
+  if (Status s = readStreamFile(path, file); !s.ok())
+    return s;
+  // One plan, one identity (docs/RUNTIME.md): a stream of another plan
+  // or an edited one is refused before anything runs.
+  std::string id = file.planId ? planIdText(file.planId) : "";
+  if (id != m.planId)
+    return Status::failure(
+        path + " belongs to plan " + (id.empty() ? "(none)" : id) + ", but " +
+            dir + "/manifest.json is plan " +
+            (m.planId.empty() ? "(none)" : m.planId) +
+            ": the folder mixes files of two plans (run pipec compile "
+            "again)",
+        r);
+  uint64_t want = m.rankInfo[size_t(r)].streamChecksum;
+  if (want && file.checksum != want)
+    return Status::failure(path + ": checksum " +
+                               planIdText(file.checksum) + ", but " + dir +
+                               "/manifest.json records " + planIdText(want) +
+                               ": the stream was edited or replaced (run "
+                               "pipec compile again)",
+                           r);
+  const int32_t P = m.pipelineRanks();
+  if (!m.relocation.active || r < P) {
+    stream = std::move(file);
+    return Status::success();
+  }
+  if (Status s = relocateStream(file, m.replicaOf(r), P, m.replicas,
+                                m.relocation, stream);
+      !s.ok())
+    return Status::failure(path + ": " + s.message(), r);
+  return Status::success();
+}
+
+} // namespace pipert
