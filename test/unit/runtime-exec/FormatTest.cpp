@@ -183,6 +183,17 @@ TEST(StreamFormat, ValidationNamesRankAndInstruction) {
 // Tests that the manifest survives its JSON round trip.
 /// What parsing says of manifest `text` with the first `from` replaced by
 /// `to` ("" when it parses).
+/// The error reading the manifest `parsed` after `edit`, or "".
+static std::string
+manifestErrorAfterEdit(const nlohmann::json &parsed,
+                       const std::function<void(nlohmann::json &)> &edit) {
+  nlohmann::json j = parsed;
+  edit(j);
+  pipert::Manifest back;
+  pipert::Status s = pipert::parseManifest(j.dump(), "m.json", back);
+  return s.ok() ? std::string() : s.message();
+}
+
 static std::string manifestErrorAfter(std::string text,
                                       const std::string &from,
                                       const std::string &to) {
@@ -401,10 +412,7 @@ TEST(ManifestFormat, ReplicaRanksAreListedOnce) {
             std::string::npos);
   // Compact groups that name ranks outside the plan, or expand too far.
   auto errorAfter = [&](const std::function<void(nlohmann::json &)> &edit) {
-    nlohmann::json j = parsed;
-    edit(j);
-    pipert::Status s = pipert::parseManifest(j.dump(), "m.json", back);
-    return s.ok() ? std::string() : s.message();
+    return manifestErrorAfterEdit(parsed, edit);
   };
   EXPECT_NE(errorAfter([&](nlohmann::json &j) {
               j["groups"][G0 + 1]["count"] = D + 1;
@@ -498,10 +506,7 @@ TEST(ManifestFormat, ReplicasRunReplicaZerosFiles) {
   EXPECT_EQ(pipert::manifestToJson(back), text);
 
   auto errorAfter = [&](const std::function<void(nlohmann::json &)> &edit) {
-    nlohmann::json j = parsed;
-    edit(j);
-    pipert::Status s = pipert::parseManifest(j.dump(), "m.json", back);
-    return s.ok() ? std::string() : s.message();
+    return manifestErrorAfterEdit(parsed, edit);
   };
   EXPECT_NE(errorAfter([&](nlohmann::json &j) {
               j["replica_streams"]["groups"] = G * D;
