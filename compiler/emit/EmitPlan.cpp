@@ -1038,13 +1038,21 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
   const int32_t P = m.pipelineRanks();
   const int64_t perReplica =
       (int64_t(m.groups.size()) - P) / std::max(m.replicas, 1);
+  pipert::ReplicaRelocation rel;
   if (m.replicas > 1 &&
       perReplica * m.replicas + P == int64_t(m.groups.size()) &&
       pipert::findRelocation(streams, P, m.replicas, int32_t(perReplica),
-                             m.relocation)) {
+                             rel)) {
+    pipert::Manifest moved = m;
+    moved.relocation = rel;
     for (int32_t r = P; r < m.ranks; ++r)
-      m.rankInfo[size_t(r)] = m.rankInfo[size_t(r % P)];
-    streams.resize(size_t(P));
+      moved.rankInfo[size_t(r)] = moved.rankInfo[size_t(r % P)];
+    // Only where the reader takes it (pipert::movedStreamRankLimit).
+    if (m.ranks <= pipert::movedStreamRankLimit(
+                       pipert::manifestToJson(moved).size())) {
+      m = std::move(moved);
+      streams.resize(size_t(P));
+    }
   }
   m.files = plan.chunkSources;
   if (!plan.kernelSource.empty())

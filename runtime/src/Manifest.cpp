@@ -330,8 +330,15 @@ static bool compactGroupsFit(const Manifest &m) {
   return members <= groupMemberLimit(m.ranks);
 }
 
-/// The most ranks a manifest with replica_streams may claim (2^22).
-constexpr int32_t kMovedStreamRanks = int32_t(1) << 22;
+int64_t movedStreamRankLimit(size_t manifestBytes) {
+  return std::min<int64_t>(
+      int64_t(1) << 22,
+      std::max<int64_t>(int64_t(1) << 16, 512 * int64_t(manifestBytes)));
+}
+
+/// The longest stream name a manifest with replica_streams may give (each
+/// is copied to every replica's ranks).
+constexpr size_t kMovedStreamNameBytes = 255;
 
 /// Whether `m` is D > 1 replicas of a P-rank pipeline at all.
 static bool replicated(const Manifest &m) {
@@ -707,20 +714,26 @@ Status parseManifest(const std::string &text, const std::string &name,
                  "replicas has them (replicas " +
           std::to_string(m.replicas) + ", ranks " + std::to_string(m.ranks) +
           ")");
-    // Nothing in the file bounds the ranks now (replica_stream_checksums
-    // did, 16 bytes a rank): a limit 19 times the largest clusters', before
-    // rank_info is expanded.
-    if (ok && m.ranks > kMovedStreamRanks)
+    // Nothing else in the file bounds the ranks (movedStreamRankLimit),
+    // checked before rank_info is expanded.
+    if (ok && m.ranks > movedStreamRankLimit(text.size()))
       return Status::failure(
           name + ": manifest.replica_streams: " + std::to_string(m.ranks) +
-          " ranks, more than the " + std::to_string(kMovedStreamRanks) +
-          " a plan of moved streams may have");
+          " ranks, more than the " +
+          std::to_string(movedStreamRankLimit(text.size())) +
+          " a plan of moved streams with a manifest of " +
+          std::to_string(text.size()) + " bytes may have");
     const int32_t P = ok ? m.ranks / m.replicas : 0;
     ok = ok && (m.rankInfo.size() == size_t(P) ||
                 r.fail("manifest.rank_info",
                        "with replica_streams it lists replica 0's " +
                            std::to_string(P) + " ranks, not " +
                            std::to_string(m.rankInfo.size())));
+    for (size_t q = 0; ok && q < m.rankInfo.size(); ++q)
+      if (m.rankInfo[q].stream.size() > kMovedStreamNameBytes)
+        ok = r.fail("manifest.rank_info[" + std::to_string(q) + "].stream",
+                    "longer than " + std::to_string(kMovedStreamNameBytes) +
+                        " bytes");
     for (int32_t q = P; ok && q < m.ranks; ++q)
       m.rankInfo.push_back(m.rankInfo[size_t(q % P)]);
   }

@@ -5,6 +5,7 @@
 #include "pipert/PlanAbi.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
 
 namespace pipert {
@@ -55,7 +56,13 @@ Status relocateStream(const Stream &zero, int32_t replica, int32_t P,
       local = c.member(k) >= 0 && c.member(k) < P;
     if (!local)
       continue; // a data-parallel group's: the same in every replica
-    c.id += replica * (c.pair ? rel.pairComms : rel.groupComms);
+    const int64_t id =
+        int64_t(c.id) +
+        int64_t(replica) * (c.pair ? rel.pairComms : rel.groupComms);
+    if (id > INT32_MAX)
+      return fail("communicator " + std::to_string(c.id) +
+                  " moves past the largest id");
+    c.id = int32_t(id);
     for (int32_t &m : c.members)
       m += shift;
     if (c.members.empty())
@@ -142,6 +149,13 @@ Status readPlanStream(const std::string &dir, const Manifest &m, int32_t r,
                                 m.relocation, stream);
       !s.ok())
     return Status::failure(path + ": " + s.message(), r);
+  // What the file said was checked when it was read; what moving it
+  // made is checked again (every reader gets a valid stream).
+  if (Status s = validateStream(stream); !s.ok())
+    return Status::failure(path + " moved into replica " +
+                               std::to_string(m.replicaOf(r)) + ": " +
+                               s.message(),
+                           r);
   return Status::success();
 }
 

@@ -87,7 +87,6 @@ struct TrainInfo {
   uint64_t seed = 0;
 };
 
-/// The whole manifest.
 /// How the streams of replicas 1..D-1 follow from replica 0's, so that a
 /// plan of D replicas of a pipeline of P ranks holds P stream files, not
 /// D P (docs/RUNTIME.md "One stream file a pipeline rank"). Replica k's
@@ -106,6 +105,7 @@ struct ReplicaRelocation {
   bool active = false;    ///< "replica_streams" is in the manifest
 };
 
+/// The whole manifest.
 struct Manifest {
   /// The plan's identity (planIdText: 16 hex digits): a hash of the model,
   /// the compile options and the emitted sources, also written into every
@@ -180,6 +180,13 @@ struct Manifest {
     return groupOperand.empty() ? g : groupOperand[size_t(g)];
   }
 };
+
+/// The most ranks a manifest of `manifestBytes` with "replica_streams" may
+/// claim: nothing else in the file bounds them (replica_stream_checksums
+/// cost 16 bytes a rank), so at most 512 a byte of the file, at least
+/// 2^16, and never above 2^22 (19 times the largest clusters'): a small
+/// hostile file cannot make the reader expand millions of ranks.
+int64_t movedStreamRankLimit(size_t manifestBytes);
 
 /// Whether the manifest lists replica 0's ranks alone: D > 1 replicas
 /// whose rank r + k P has rank r's arena and peak, streams named

@@ -180,9 +180,6 @@ TEST(StreamFormat, ValidationNamesRankAndInstruction) {
   }
 }
 
-// Tests that the manifest survives its JSON round trip.
-/// What parsing says of manifest `text` with the first `from` replaced by
-/// `to` ("" when it parses).
 /// The error reading the manifest `parsed` after `edit`, or "".
 static std::string
 manifestErrorAfterEdit(const nlohmann::json &parsed,
@@ -194,6 +191,9 @@ manifestErrorAfterEdit(const nlohmann::json &parsed,
   return s.ok() ? std::string() : s.message();
 }
 
+// Tests that the manifest survives its JSON round trip.
+/// What parsing says of manifest `text` with the first `from` replaced by
+/// `to` ("" when it parses).
 static std::string manifestErrorAfter(std::string text,
                                       const std::string &from,
                                       const std::string &to) {
@@ -520,12 +520,17 @@ TEST(ManifestFormat, ReplicasRunReplicaZerosFiles) {
               j["rank_info"].push_back(j["rank_info"][0]);
             }).find("with replica_streams it lists replica 0's"),
             std::string::npos);
-  // Nothing in the file bounds the ranks: 2^22 at most, refused before
-  // rank_info is expanded.
+  // Nothing else in the file bounds the ranks: 2^22 at most, and 512 a
+  // byte of the file, refused before rank_info is expanded; so are stream
+  // names that every replica would copy.
+  EXPECT_NE(errorAfter([&](nlohmann::json &j) {
+              j["rank_info"][0]["stream"] = std::string(256, 'x');
+            }).find("longer than 255 bytes"),
+            std::string::npos);
   EXPECT_NE(errorAfter([&](nlohmann::json &j) {
               j["ranks"] = (int64_t(1) << 22) + 2;
               j["replicas"] = (int64_t(1) << 21) + 1;
-            }).find("a plan of moved streams may have"),
+            }).find("a plan of moved streams with a manifest of"),
             std::string::npos);
 }
 
