@@ -3,6 +3,7 @@
 #include "pipert/Executor.h"
 
 #include "pipert/ExactSum.h"
+#include "pipert/Fnv.h"
 #include "pipert/Init.h"
 #include "pipert/KernelClock.h"
 #include "pipert/LocalTransport.h"
@@ -305,6 +306,76 @@ Status Executor::writeArena(int32_t rank, int64_t offset, const void *src,
   return copyArenaBytes(copy, arenas[size_t(rank)].get() + offset, src, bytes);
 }
 
+Status Executor::parameterPrint(int32_t rank, uint64_t &print) const {
+  constexpr int64_t kPiece = int64_t(16) << 20;
+  uint64_t h = kFnvOffset;
+  std::vector<uint8_t> piece;
+  const int32_t p = plan.pipelineRankOf(rank);
+  for (const ParamInfo &info : plan.params) {
+    if (info.rank != p)
+      continue;
+    for (int64_t at = 0; at < info.bytes; at += kPiece) {
+      const int64_t n = std::min(kPiece, info.bytes - at);
+      piece.resize(size_t(n));
+      if (Status s = readArena(rank, info.offset + at, piece.data(), n);
+          !s.ok())
+        return s;
+      // Eight bytes a multiply (FNV-1a's prime and a shift), the rest as
+      // FNV-1a: GPT-2's 500 MB of parameters in a fraction of a second.
+      size_t i = 0;
+      for (; i + 8 <= piece.size(); i += 8) {
+        uint64_t w;
+        std::memcpy(&w, piece.data() + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+      }
+      h = fnv1a(piece.data() + i, piece.size() - i, h);
+    }
+  }
+  print = h;
+  return Status::success();
+}
+
+Status Executor::agreeOnParameters(int32_t held, const RunOptions &opt) {
+  auto failure = [&](const std::string &why) {
+    return Status::failure(
+        "rank " + std::to_string(held) + ": starting the run: " + why, held);
+  };
+  // Per pipeline rank s, words 1 + 4 s ..: the halves of its replicas'
+  // fingerprints and their negations; the other stages' places hold the
+  // maximum's neutral. Word 0: a process that could not read its own.
+  const int32_t P = plan.pipelineRanks(), own = plan.pipelineRankOf(held);
+  std::vector<int64_t> words(1 + 4 * size_t(P), INT64_MIN);
+  uint64_t print = 0;
+  Status read = parameterPrint(held, print);
+  words[0] = read.ok() ? 0 : 1;
+  const int64_t hi = int64_t(print >> 32), lo = int64_t(print & 0xffffffffu);
+  int64_t *mine = &words[1 + 4 * size_t(own)];
+  mine[0] = hi, mine[1] = lo, mine[2] = -hi, mine[3] = -lo;
+  if (Status s = opt.transport->reduceWorld(held, words.data(),
+                                            int64_t(words.size()),
+                                            Transport::WorldOp::Max,
+                                            Clock::now() + opt.timeout);
+      !s.ok())
+    return failure(s.message());
+  if (!read.ok())
+    return failure("reading its parameters: " + read.message());
+  if (words[0] != 0)
+    return failure("another process could not read its parameters (it says "
+                   "why)");
+  for (int32_t s = 0; s < P; ++s) {
+    const int64_t *w = &words[1 + 4 * size_t(s)];
+    if (w[0] != -w[2] || w[1] != -w[3])
+      return failure(
+          "the replicas of pipeline rank " + std::to_string(s) +
+          " start from other parameters (their fingerprints differ" +
+          (s == own ? "; this process's is " + planIdText(print) : "") +
+          "): every replica must start from the same --init or --resume "
+          "files");
+  }
+  return Status::success();
+}
+
 Status Executor::agreeOrFail(int32_t held, const RunOptions &opt,
                              int64_t &wantTrace) {
   auto failure = [&](const std::string &why) {
@@ -368,7 +439,10 @@ Status Executor::agreeOrFail(int32_t held, const RunOptions &opt,
           "); start every process of a run with the same plan, options and "
           "data");
   }
-  return Status::success();
+  // The same plan everywhere (its id was compared): replicas hold the
+  // same parameters from the first step on, or they drift apart silently.
+  return plan.replicas > 1 ? agreeOnParameters(held, opt)
+                           : Status::success();
 }
 
 Status Executor::run(ChunkKernels &kernels, const RunOptions &opt,

@@ -261,6 +261,14 @@ public:
   Status agreeOrFail(int32_t held, const RunOptions &opt, int64_t &wantTrace);
 
 private:
+  /// A fingerprint of the parameter values `rank` holds (read through the
+  /// arena's copy).
+  Status parameterPrint(int32_t rank, uint64_t &print) const;
+  /// agreeOrFail's second reduction, with D > 1 replicas: the replicas of
+  /// every pipeline rank must start from the same parameters (another
+  /// --init or --resume file on one node would make them train apart
+  /// without a word); 4 P + 1 words, once a run.
+  Status agreeOnParameters(int32_t held, const RunOptions &opt);
   struct FreeDeleter {
     void (*release)(void *) = nullptr; ///< null: std::free
     void operator()(uint8_t *p) const;
