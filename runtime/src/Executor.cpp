@@ -306,6 +306,20 @@ Status Executor::writeArena(int32_t rank, int64_t offset, const void *src,
   return copyArenaBytes(copy, arenas[size_t(rank)].get() + offset, src, bytes);
 }
 
+/// A failure of the run's start on rank `held`, named.
+static Status startFailure(int32_t held, const std::string &why) {
+  return Status::failure(
+      "rank " + std::to_string(held) + ": starting the run: " + why, held);
+}
+
+/// Every word the maximum over the processes (their first reductions).
+static Status maxOverProcesses(const RunOptions &opt, int32_t held,
+                               std::vector<int64_t> &words) {
+  return opt.transport->reduceWorld(held, words.data(), int64_t(words.size()),
+                                    Transport::WorldOp::Max,
+                                    Clock::now() + opt.timeout);
+}
+
 Status Executor::parameterPrint(int32_t rank, uint64_t &print) const {
   constexpr int64_t kPiece = int64_t(16) << 20;
   uint64_t h = kFnvOffset;
@@ -338,8 +352,7 @@ Status Executor::parameterPrint(int32_t rank, uint64_t &print) const {
 
 Status Executor::agreeOnParameters(int32_t held, const RunOptions &opt) {
   auto failure = [&](const std::string &why) {
-    return Status::failure(
-        "rank " + std::to_string(held) + ": starting the run: " + why, held);
+    return startFailure(held, why);
   };
   // Per pipeline rank s, words 1 + 4 s ..: the halves of its replicas'
   // fingerprints and their negations; the other stages' places hold the
@@ -352,11 +365,7 @@ Status Executor::agreeOnParameters(int32_t held, const RunOptions &opt) {
   const int64_t hi = int64_t(print >> 32), lo = int64_t(print & 0xffffffffu);
   int64_t *mine = &words[1 + 4 * size_t(own)];
   mine[0] = hi, mine[1] = lo, mine[2] = -hi, mine[3] = -lo;
-  if (Status s = opt.transport->reduceWorld(held, words.data(),
-                                            int64_t(words.size()),
-                                            Transport::WorldOp::Max,
-                                            Clock::now() + opt.timeout);
-      !s.ok())
+  if (Status s = maxOverProcesses(opt, held, words); !s.ok())
     return failure(s.message());
   if (!read.ok())
     return failure("reading its parameters: " + read.message());
@@ -379,8 +388,7 @@ Status Executor::agreeOnParameters(int32_t held, const RunOptions &opt) {
 Status Executor::agreeOrFail(int32_t held, const RunOptions &opt,
                              int64_t &wantTrace) {
   auto failure = [&](const std::string &why) {
-    return Status::failure(
-        "rank " + std::to_string(held) + ": starting the run: " + why, held);
+    return startFailure(held, why);
   };
   // The plan's id in two halves: the values are negated below, so each
   // must be above INT64_MIN.
@@ -417,11 +425,7 @@ Status Executor::agreeOrFail(int32_t held, const RunOptions &opt,
     words[2 + i] = values[i].second;
     words[2 + K + i] = -values[i].second;
   }
-  if (Status s = opt.transport->reduceWorld(held, words.data(),
-                                        int64_t(words.size()),
-                                        Transport::WorldOp::Max,
-                                        Clock::now() + opt.timeout);
-      !s.ok())
+  if (Status s = maxOverProcesses(opt, held, words); !s.ok())
     return failure(s.message());
   if (!unstated.empty())
     return failure(unstated);
