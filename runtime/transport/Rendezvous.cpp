@@ -246,8 +246,11 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
       lastRefusal = "a connection that is not a pipec rendezvous";
       c.out = "ERR not a pipec rendezvous\n";
     } else if (theirKey != key) {
-      lastRefusal = "rank " + std::to_string(rank) + " of another job";
-      c.out = "ERR this port serves another job\n";
+      // The key holds the job's id and the plan's (NcclRun.cpp): a
+      // process given another plan folder is another job here.
+      lastRefusal = "rank " + std::to_string(rank) +
+                    " of another job (or given another plan)";
+      c.out = "ERR this port serves another job (or another plan)\n";
     } else if (rank < 1 || rank >= env.size) {
       c.out = "ERR rank " + std::to_string(rank) + " of " +
               std::to_string(env.size) + "\n";
@@ -441,7 +444,8 @@ Status shareFile(const LaunchEnv &env, const std::string &path,
                                  " holds a malformed id");
         return Status::success();
       }
-      seen = "it holds another job's id (left by an earlier run?)";
+      seen = "it holds another job's id (left by an earlier run, or rank "
+             "0 was given another plan?)";
     }
     backOff(pause, deadline);
   }
