@@ -482,6 +482,9 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
     s.arenaBytes = L.ranks[q % size_t(L.stages)].arenaBytes;
     pipert::appendWithUses(s, stages[q].instrs, stages[q].uses,
                            stages[q].parts);
+    // Its instructions and uses are in the stream now: freed at once, so
+    // that a plan of many replicas does not hold both forms of every rank.
+    stages[q] = RankInstrs();
     if (pipert::Status st = pipert::validateStream(s); !st.ok()) {
       error = "the stream of rank " + std::to_string(q) +
               " is invalid: " + st.message();
