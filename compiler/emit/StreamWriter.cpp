@@ -256,6 +256,13 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
       if (bytes)
         uses.push_back({id, off, bytes, write});
     };
+    // The cuda workspace, written by a function that may use it (none on
+    // the cpu).
+    auto workspace = [&](std::vector<pipert::BufferUse> &uses) {
+      if (rk.workspaceOffset >= 0)
+        block(Workspace, rk.workspaceOffset, pipert::kCudaWorkspaceBytes,
+              true, uses);
+    };
     int64_t pb = rk.paramBlockBytes;
     std::vector<pipert::Instr> instrs;
     std::vector<std::vector<pipert::BufferUse>> uses;
@@ -327,9 +334,7 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
           if (write || ((ch.reads[phase] >> k) & 1))
             part(c, in.mb, Part(k), write, u);
         }
-        if (rk.workspaceOffset >= 0)
-          block(Workspace, rk.workspaceOffset, pipert::kCudaWorkspaceBytes,
-                true, u);
+        workspace(u);
         if (phase < 2) {
           block(Scratch, rk.scratchBase, rk.scratchBytes, true, u);
         } else {
@@ -422,9 +427,7 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
               block(kTiedId + g, off, tg.bytes, false, u);
         block(Grads, rk.gradsBase, pb, true, u);
         block(Norm, o.offset, o.bytes, true, u);
-        if (rk.workspaceOffset >= 0) // the sums of squares' chunks
-          block(Workspace, rk.workspaceOffset, pipert::kCudaWorkspaceBytes,
-                true, u);
+        workspace(u); // the sums of squares' chunks
         break;
       }
       case InstrOp::OptStep:
@@ -446,9 +449,7 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
         if (rk.scalarsOffset >= 0)
           block(Scalars, rk.scalarsOffset, 8 * layout::kOptimizerScalars,
                 true, u);
-        if (rk.workspaceOffset >= 0) // ZeRO-1's norm totals
-          block(Workspace, rk.workspaceOffset, pipert::kCudaWorkspaceBytes,
-                true, u);
+        workspace(u); // ZeRO-1's norm totals
         break;
       case InstrOp::ReduceScatter:
       case InstrOp::AllGather:

@@ -57,7 +57,7 @@ int runMpi(const Args &a) {
   // plans' ids are compared first. The rest that every process must share
   // is compared before the first step (RunOptions::agree).
   switch (MpiSession::sameEverywhere(
-      std::strtoull(m.planId.c_str(), nullptr, 16),
+      pipert::planIdValue(m.planId),
       pipert::Clock::now() + timeout)) {
   case 1:
     break;

@@ -34,14 +34,14 @@ int trainThisRank(const Args &a, pipert::Executor &exec,
   // What the executor cannot see but every process must share: the data
   // each replica draws its micro-batches from, and the gathers at the end
   // (--save, --save-hf's shards), which are collective.
-  const uint64_t print = data.fingerprint();
-  opt.agree = {
-      {"the data's tokens (--data)", data.size()},
-      {"the data's fingerprint (--data; high half)", int64_t(print >> 32)},
-      {"the data's fingerprint (--data; low half)",
-       int64_t(print & 0xffffffffu)},
-      {"--save", a.save.empty() ? 0 : 1},
-      {"--save-hf's shard size", a.saveHf.empty() ? 0 : a.saveHfShardBytes}};
+  opt.agree = {{"the data's tokens (--data)", data.size()}};
+  pipert::agreeOnBits(opt.agree, "the data's fingerprint (--data; high half)",
+                      "the data's fingerprint (--data; low half)",
+                      data.fingerprint());
+  opt.agree.insert(
+      opt.agree.end(),
+      {{"--save", a.save.empty() ? 0 : 1},
+       {"--save-hf's shard size", a.saveHf.empty() ? 0 : a.saveHfShardBytes}});
   // Nothing left to train: the processes still compare (a process whose
   // steps differ would otherwise wait for this one until its deadline).
   if (opt.steps <= 0) {

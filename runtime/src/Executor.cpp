@@ -306,6 +306,13 @@ Status Executor::writeArena(int32_t rank, int64_t offset, const void *src,
   return copyArenaBytes(copy, arenas[size_t(rank)].get() + offset, src, bytes);
 }
 
+void agreeOnBits(std::vector<std::pair<std::string, int64_t>> &values,
+                 const std::string &high, const std::string &low,
+                 uint64_t bits) {
+  values.push_back({high, int64_t(bits >> 32)});
+  values.push_back({low, int64_t(bits & 0xffffffffu)});
+}
+
 /// A failure of the run's start on rank `held`, named.
 static Status startFailure(int32_t held, const std::string &why) {
   return Status::failure(
@@ -390,18 +397,17 @@ Status Executor::agreeOrFail(int32_t held, const RunOptions &opt,
   auto failure = [&](const std::string &why) {
     return startFailure(held, why);
   };
-  // The plan's id in two halves: the values are negated below, so each
-  // must be above INT64_MIN.
-  const uint64_t id = std::strtoull(plan.planId.c_str(), nullptr, 16);
-  std::vector<std::pair<std::string, int64_t>> values = {
-      {"the plan's id (high half)", int64_t(id >> 32)},
-      {"the plan's id (low half)", int64_t(id & 0xffffffffu)},
-      {"the steps to run (--steps less the steps done)", opt.steps},
+  std::vector<std::pair<std::string, int64_t>> values;
+  agreeOnBits(values, "the plan's id (high half)", "the plan's id (low half)",
+              planIdValue(plan.planId));
+  values.insert(
+      values.end(),
+      {{"the steps to run (--steps less the steps done)", opt.steps},
       {"the first step (--resume)", nextStep},
       {"checkpoints (--checkpoint-dir)", opt.checkpoint ? 1 : 0},
       {"--checkpoint-every", opt.checkpointEvery},
       {"a stop at a step boundary", opt.stopAtStepBoundary ? 1 : 0},
-      {"a stop at a non-finite step", opt.stopOnNonFinite ? 1 : 0}};
+       {"a stop at a non-finite step", opt.stopOnNonFinite ? 1 : 0}});
   values.insert(values.end(), opt.agree.begin(), opt.agree.end());
   // A value this process cannot state still takes part in the reduction
   // (the others would wait for it until their deadline), as a poisoned

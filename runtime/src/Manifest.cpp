@@ -883,6 +883,10 @@ std::string planIdText(uint64_t id) {
   return buf;
 }
 
+uint64_t planIdValue(const std::string &text) {
+  return std::strtoull(text.c_str(), nullptr, 16);
+}
+
 std::string firstManifestDifference(const Manifest &a, const Manifest &b) {
   Manifest x = a, y = b;
   x.planId.clear();

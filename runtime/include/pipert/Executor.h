@@ -172,6 +172,13 @@ struct RunOptions {
   std::vector<std::pair<std::string, int64_t>> agree;
 };
 
+/// Appends a 64-bit value (a hash, an id) to `values` as its two 32-bit
+/// halves, named `high` and `low`: the comparison negates each value,
+/// which a full 64-bit one may not survive.
+void agreeOnBits(std::vector<std::pair<std::string, int64_t>> &values,
+                 const std::string &high, const std::string &low,
+                 uint64_t bits);
+
 /// The most values the processes of a run compare (RunOptions::agree and
 /// the executor's own); a fixed count, so that every process's first
 /// reduction has the same size whatever it was started with.

@@ -210,6 +210,8 @@ Status parseManifest(const std::string &text, const std::string &name,
                      Manifest &manifest);
 /// A plan id as the manifest spells it: 16 lower-case hex digits.
 std::string planIdText(uint64_t id);
+/// The number planIdText spelled (0 for "", a manifest built by hand).
+uint64_t planIdValue(const std::string &text);
 /// The first field where two manifests differ, as a JSON pointer with both
 /// values ("/buffers/12/offset: 4096 against 8192"); "" when equal. The
 /// plan id is not compared.
