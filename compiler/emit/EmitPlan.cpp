@@ -1015,45 +1015,52 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
   std::vector<pipert::Stream> streams;
   if (failed(buildStreams(L, streams)))
     return failure();
+  pipert::Manifest &m = L.manifest;
+  m.trainFlopsPerMicrobatch = options.trainFlopsPerMicrobatch;
   // The communicators of a run with one process per rank (nccl, mpi),
   // planned and proven here once: each stream carries its rank's part,
   // so a process reads its own stream and nothing else (CommLayout.h).
-  if (pipert::Status st = pipert::attachComms(streams, L.manifest.groups);
-      !st.ok())
+  // With D replicas, `streams` are replica 0's; the others run them moved
+  // (PlanStreams.h), which the communicators are planned for, so a plan
+  // folder holds P stream files and the compiler holds P streams.
+  const int32_t P = m.pipelineRanks();
+  if (m.replicas > 1) {
+    // The groups: each replica's G, then one data-parallel group a stage
+    // (Replicate.h).
+    const int64_t perReplica =
+        (int64_t(m.groups.size()) - P) / std::max(m.replicas, 1);
+    pipert::ReplicaRelocation rel;
+    if (pipert::Status st = pipert::attachReplicaZeroComms(
+            streams, m.groups, m.replicas, int32_t(perReplica), rel);
+        !st.ok())
+      return module.emitError("internal error: " + st.message());
+    m.relocation = rel;
+    // The reader's bound on the ranks a manifest of its size may announce
+    // (pipert::movedStreamRankLimit), checked before anything is written.
+    if (m.ranks > pipert::movedStreamRankLimit(
+                      pipert::manifestToJson(m).size()))
+      return module.emitError(
+          "a plan of " + std::to_string(m.ranks) + " ranks is more than a "
+          "plan folder's reader takes (" +
+          std::to_string(pipert::movedStreamRankLimit(
+              pipert::manifestToJson(m).size())) +
+          " ranks with this manifest; pipert::movedStreamRankLimit)");
+  } else if (pipert::Status st =
+                 pipert::attachComms(streams, L.manifest.groups);
+             !st.ok()) {
     return module.emitError("internal error: " + st.message());
+  }
   for (const pipert::Stream &s : streams) {
     std::vector<uint8_t> bytes = pipert::encodeStream(s);
     id = hashPart(id, bytes.data(), bytes.size());
   }
-  pipert::Manifest &m = L.manifest;
-  m.trainFlopsPerMicrobatch = options.trainFlopsPerMicrobatch;
   for (pipert::Stream &s : streams) {
     s.planId = id;
     m.rankInfo[size_t(s.rank)].streamChecksum = pipert::streamChecksum(s);
   }
-  // Replicas whose streams are replica 0's moved (proven byte for byte)
-  // run replica 0's files: P stream files, not D P (PlanStreams.h).
-  // The groups: each replica's G, then one data-parallel group a stage
-  // (Replicate.h).
-  const int32_t P = m.pipelineRanks();
-  const int64_t perReplica =
-      (int64_t(m.groups.size()) - P) / std::max(m.replicas, 1);
-  pipert::ReplicaRelocation rel;
-  if (m.replicas > 1 &&
-      perReplica * m.replicas + P == int64_t(m.groups.size()) &&
-      pipert::findRelocation(streams, P, m.replicas, int32_t(perReplica),
-                             rel)) {
-    pipert::Manifest moved = m;
-    moved.relocation = rel;
-    for (int32_t r = P; r < m.ranks; ++r)
-      moved.rankInfo[size_t(r)] = moved.rankInfo[size_t(r % P)];
-    // Only where the reader takes it (pipert::movedStreamRankLimit).
-    if (m.ranks <= pipert::movedStreamRankLimit(
-                       pipert::manifestToJson(moved).size())) {
-      m = std::move(moved);
-      streams.resize(size_t(P));
-    }
-  }
+  // Replica k's rank r + k P runs rank r's file.
+  for (int32_t r = P; r < m.ranks; ++r)
+    m.rankInfo[size_t(r)] = m.rankInfo[size_t(r % P)];
   m.files = plan.chunkSources;
   if (!plan.kernelSource.empty())
     m.files.push_back(plan.kernelSource);

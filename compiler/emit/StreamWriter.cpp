@@ -103,12 +103,15 @@ zeroParts(const PlanLayout &L, int32_t stage, int64_t base,
   return parts;
 }
 
-/// Data parallelism: the pipeline's streams `stages` become those of all
-/// L.replicas x L.stages ranks, as the schedule library replicates them
-/// (Replicate.h: peers and groups moved into each replica, each chunk's
-/// accumulators all-reduced over its replicas after its last W and the
-/// posts that follow it), and the
-/// whole is proven by the abstract machine before it is written.
+/// Data parallelism: the pipeline's streams `stages` become replica 0's of
+/// the plan of L.replicas replicas, as the schedule library replicates
+/// them (Replicate.h: each chunk's accumulators all-reduced over its
+/// replicas after its last W and the posts that follow it, ZeRO-1's
+/// collectives). Replica 0 alone is proven by the abstract machine, which
+/// proves every replica count (replicaZeroAlone); the other replicas run
+/// replica 0's streams moved into them (PlanStreams.h), so the compiler
+/// never holds them: its memory and time grow with the pipeline's ranks,
+/// not with the replicas.
 static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages,
                             std::string &error) {
   const int32_t S = L.stages, D = L.replicas;
@@ -137,33 +140,33 @@ static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages
           {in.op, in.sub, in.peer, in.chunk, in.mb, in.req});
   }
   const bool zero = L.zeroReplicas > 1;
-  sched::Schedule full = sched::replicate(pipeline, D, reduced, zero);
+  sched::Schedule alone = sched::replicaZeroAlone(pipeline, reduced, zero);
   // Unit costs: the proof of deadlock freedom does not depend on them.
   sched::Costs costs;
   costs.f.assign(L.chunks.size(), 1.0);
   costs.b = costs.w = costs.f;
   sched::MachineResult result;
-  if (std::string why = sched::verifySchedule(full, costs, result);
+  if (std::string why = sched::verifySchedule(alone, costs, result);
       !why.empty()) {
     error = "the streams of " + std::to_string(D) + " replicas are "
-            "rejected: " + why;
+            "rejected (replica 0, which every replica runs): " + why;
     return false;
   }
   const int32_t G = pipeline.groupCount(), C = int32_t(L.chunks.size());
-  std::vector<RankInstrs> out(size_t(S) * size_t(D));
-  for (int32_t q = 0; q < S * D; ++q) {
-    const int32_t replica = q / S;
-    const RankInstrs &stage = stages[size_t(q % S)];
-    const RankLayout &rk = L.ranks[size_t(q % S)];
+  std::vector<RankInstrs> out(static_cast<size_t>(S));
+  for (int32_t q = 0; q < S; ++q) {
+    const RankInstrs &stage = stages[size_t(q)];
+    const RankLayout &rk = L.ranks[size_t(q)];
     RankInstrs &mine = out[size_t(q)];
     size_t j = 0;
-    for (const sched::Instr &in : full.streams[size_t(q)]) {
-      if (pipert::isCollectiveOp(in.op) &&
-          in.chunk >= sched::dataParallelGroup(0, D, G)) {
+    for (const sched::Instr &in : alone.streams[size_t(q)]) {
+      // The stage's data-parallel group, G + q alone, is D G + q in the
+      // plan (Replicate.h's numbering).
+      if (pipert::isCollectiveOp(in.op) && in.chunk >= G) {
         pipert::Instr o;
         o.op = o.sub = in.op;
         o.dtype = pipert::DType::F32;
-        o.chunk = in.chunk;
+        o.chunk = sched::dataParallelGroup(in.chunk - G, D, G);
         o.mb = in.mb;
         std::vector<pipert::Part> parts;
         if (in.mb == sched::zeroNormBucket(C)) {
@@ -180,7 +183,7 @@ static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages
           std::vector<std::pair<int, int64_t>> offsets;
           for (int p : rk.params)
             offsets.push_back({p, rk.valuesBase + rk.paramOffset.at(p)});
-          parts = zeroParts(L, q % S, o.offset, offsets);
+          parts = zeroParts(L, q, o.offset, offsets);
           mine.uses.push_back({{Values, o.offset, o.bytes, false},
                                {Values, o.offset, o.bytes, true}});
           // cuda: the executor's afterAllGather rounds the gathered
@@ -201,7 +204,7 @@ static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages
               if (off >= first && off < first + bytes)
                 offsets.push_back(
                     {L.paramIndex.lookup(use.first), rk.accBase + off});
-            parts = zeroParts(L, q % S, o.offset, offsets);
+            parts = zeroParts(L, q, o.offset, offsets);
           }
           mine.uses.push_back({{Accs, rk.accBase, rk.accBytes, false},
                                {Accs, rk.accBase, rk.accBytes, true}});
@@ -210,11 +213,8 @@ static bool replicateStages(const PlanLayout &L, std::vector<RankInstrs> &stages
         mine.parts.push_back(std::move(parts));
         continue;
       }
-      pipert::Instr o = stage.instrs.at(j);
-      o.peer = in.peer;
-      if (o.op == pipert::Opcode::AllReduce)
-        o.chunk = sched::replicaGroup(o.chunk, replica, G);
-      mine.instrs.push_back(o);
+      // Replica 0's: peers and the pipeline's groups keep their numbers.
+      mine.instrs.push_back(stage.instrs.at(j));
       mine.uses.push_back(stage.uses.at(j));
       mine.parts.emplace_back();
       ++j;
@@ -475,10 +475,11 @@ static bool writeStreams(const PlanLayout &L, std::vector<pipert::Stream> &out,
   }
   if (L.replicas > 1 && !replicateStages(L, stages, error))
     return false;
+  // Replica 0's streams: the other replicas run them moved (PlanStreams.h).
   for (size_t q = 0; q < stages.size(); ++q) {
     pipert::Stream s;
     s.rank = int32_t(q);
-    s.ranks = int32_t(stages.size());
+    s.ranks = L.stages * L.replicas;
     s.microbatches = M;
     s.arenaBytes = L.ranks[q % size_t(L.stages)].arenaBytes;
     pipert::appendWithUses(s, stages[q].instrs, stages[q].uses,

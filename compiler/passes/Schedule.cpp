@@ -391,12 +391,15 @@ void PipeSchedulePass::runOnOperation() {
         << zero << " with " << replicas << " replicas";
     return signalPassFailure();
   }
-  // With replicas, what is proven and timed is the whole plan: every
-  // replica's ranks with the data-parallel collectives (Replicate.h); the
-  // programs stay the pipeline's.
+  // With replicas, what is proven and timed is the whole plan: replica 0
+  // with the data-parallel collectives, which proves every replica count
+  // (Replicate.h's replicaZeroAlone: each replica runs replica 0's
+  // streams); the programs stay the pipeline's.
   sched::MachineResult result;
   why = sched::verifySchedule(
-      sched::replicate(schedule, replicas, {}, zero == 1), costs, result);
+      replicas > 1 ? sched::replicaZeroAlone(schedule, {}, zero == 1)
+                   : schedule,
+      costs, result);
   if (!why.empty()) {
     emitError(module.getLoc())
         << "--pipe-schedule: the " << sched::kindName(plan.kind)

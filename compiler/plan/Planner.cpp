@@ -250,20 +250,24 @@ std::string finishPlan(const ModelCosts &model, const PlanOptions &o,
     cm[c] = plan.chunks[c].memory;
   plan.memory = planMemory(plan.streams, cm, statics);
   if (o.replicas > 1) {
-    // The replicas' streams, timed with each chunk's ring all-reduce.
+    // Replica 0 with the data-parallel collectives, timed with each
+    // chunk's ring all-reduce: every replica runs its streams, so its
+    // proof and times are the plan's (Replicate.h's replicaZeroAlone);
+    // its data-parallel group of stage s is G + s.
     const int32_t G = plan.streams.groupCount(), D = o.replicas;
     std::vector<uint8_t> reduced;
     for (int64_t bytes : plan.gradientBytes)
       reduced.push_back(bytes > 0);
     const bool zero = o.zero == 1;
-    plan.streams = replicate(plan.streams, D, reduced, zero);
+    plan.streams = replicaZeroAlone(plan.streams, reduced, zero);
+    plan.replicas = D;
     costs.collective.assign(size_t(plan.streams.groupCount()), {});
     // A ring: an all-reduce is a reduce-scatter and an all-gather, each
     // (D - 1) messages of a D-th.
     std::vector<double> stageBytes(size_t(pl.ranks), 0.0);
     for (int32_t c = 0; c < pl.chunks; ++c) {
       auto &times = costs.collective[size_t(
-          dataParallelGroup(pl.rankOf[c], D, G))];
+          dataParallelGroup(pl.rankOf[c], 1, G))];
       times.resize(size_t(zeroWeightsBucket(pl.chunks)) + 1, 0.0);
       times[size_t(c)] =
           (zero ? 1.0 : 2.0) * (D - 1) *
@@ -271,7 +275,7 @@ std::string finishPlan(const ModelCosts &model, const PlanOptions &o,
       stageBytes[size_t(pl.rankOf[c])] += double(plan.gradientBytes[size_t(c)]);
     }
     for (int32_t s = 0; zero && s < pl.ranks; ++s) {
-      auto &times = costs.collective[size_t(dataParallelGroup(s, D, G))];
+      auto &times = costs.collective[size_t(dataParallelGroup(s, 1, G))];
       times.resize(size_t(zeroWeightsBucket(pl.chunks)) + 1, 0.0);
       times[size_t(zeroWeightsBucket(pl.chunks))] =
           (D - 1) * messageTime(o.rates, stageBytes[size_t(s)] / D);

@@ -97,7 +97,8 @@ struct PlanOptions {
   Recompute recompute = Recompute::Auto;
   Rates rates;
   /// Data-parallel replicas of the pipeline (Replicate.h): the streams and
-  /// timing are those of all replicas, each chunk's gradients all-reduced
+  /// timing are replica 0's, which every replica runs (replicaZeroAlone),
+  /// each chunk's gradients all-reduced
   /// over its replicas (a ring: 2 (D-1) messages of a D-th each); the
   /// memory is a pipeline's (the reduction is in place).
   int32_t replicas = 1;
@@ -125,7 +126,10 @@ struct ChunkPlan {
 };
 
 struct Plan {
-  schedule::Schedule streams; ///< every replica's (streams.replicas)
+  /// Replica 0's with its data-parallel collectives (replicaZeroAlone:
+  /// its stage s's data-parallel group is G + s), which every replica runs.
+  schedule::Schedule streams;
+  int32_t replicas = 1; ///< of the pipeline (PlanOptions::replicas)
   schedule::MachineResult timing;
   /// The costs the machine timed the streams with (for pictures).
   schedule::Costs costs;

@@ -109,4 +109,19 @@ Schedule replicate(const Schedule &pipeline, int32_t replicas,
   return out;
 }
 
+Schedule replicaZeroAlone(const Schedule &pipeline,
+                          const std::vector<uint8_t> &reduced, bool zero) {
+  const int32_t S = pipeline.placement.ranks, G = pipeline.groupCount();
+  Schedule out = pipeline;
+  out.replicas = 1;
+  out.groups.clear();
+  for (int32_t g = 0; g < G; ++g)
+    out.groups.push_back(pipeline.groupMembers(g));
+  // dataParallelGroup(s, 1, G) = G + s: the stage's collectives, alone.
+  for (int32_t s = 0; s < S; ++s)
+    out.groups.push_back({s});
+  out.streams = withDataParallelReduction(pipeline, 1, reduced, zero);
+  return out;
+}
+
 } // namespace pipec::schedule

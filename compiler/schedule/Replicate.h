@@ -70,6 +70,29 @@ Schedule replicate(const Schedule &pipeline, int32_t replicas,
                    const std::vector<uint8_t> &reduced = {},
                    bool zero = false);
 
+/// Replica 0 of `replicate(pipeline, D, reduced, zero)`, alone, for every
+/// D >= 2 at once: its S streams with each stage's data-parallel
+/// collectives on a group of that stage alone, numbered G + s (what
+/// dataParallelGroup gives for one replica; replica 0's streams differ
+/// from the D-replica plan's in that number only), the pipeline's groups
+/// first. replicas == 1.
+///
+/// Why proving it proves the plan of any D (docs/SCHEDULES.md "Proving
+/// D replicas by proving one"): every replica runs replica 0's streams
+/// moved into it, so the replicas are copies of one program that meet
+/// only in the data-parallel collectives, one member of each replica at
+/// the same position of the same stream. Run in lockstep, D replicas do
+/// what replica 0 alone does, each collective completing when replica 0's
+/// member reaches it; the abstract machine is confluent (each rank runs a
+/// fixed sequence, and what enables an instruction stays enabled until it
+/// runs), so if one execution completes every execution does, and a
+/// deadlock of one replica alone is a deadlock of all. With equal costs
+/// the replicas' times are replica 0's too. The proof and the timing then
+/// cost S ranks, not D S: 221,184 ranks (D = 4096, S = 54) prove as 54.
+Schedule replicaZeroAlone(const Schedule &pipeline,
+                          const std::vector<uint8_t> &reduced = {},
+                          bool zero = false);
+
 } // namespace pipec::schedule
 
 #endif // PIPEC_COMPILER_SCHEDULE_REPLICATE_H

@@ -2,6 +2,7 @@
 
 #include "pipert/PlanStreams.h"
 
+#include "pipert/CommLayout.h"
 #include "pipert/PlanAbi.h"
 
 #include <algorithm>
@@ -77,42 +78,75 @@ Status relocateStream(const Stream &zero, int32_t replica, int32_t P,
   return Status::success();
 }
 
-bool findRelocation(const std::vector<Stream> &streams, int32_t P,
-                    int32_t replicas, int32_t groups, ReplicaRelocation &rel) {
+Status attachReplicaZeroComms(std::vector<Stream> &zero,
+                              const std::vector<std::vector<int32_t>> &groups,
+                              int32_t replicas, int32_t pipelineGroups,
+                              ReplicaRelocation &rel) {
   rel = ReplicaRelocation{};
-  if (replicas < 2 || P < 1 || groups < 1 ||
-      streams.size() != size_t(P) * size_t(replicas))
-    return false;
-  // Each replica's communicators: those whose members are all in one
-  // replica, by kind; every replica must have as many.
-  std::set<int32_t> groupIds, pairIds;
-  for (const Stream &s : streams)
-    for (const StreamComm &c : s.comms) {
-      bool local = c.memberCount() > 0;
-      const int32_t replica = local ? c.member(0) / P : 0;
-      for (int32_t k = 1; k < c.memberCount() && local; ++k)
-        local = c.member(k) / P == replica;
-      if (local)
-        (c.pair ? pairIds : groupIds).insert(c.id);
+  const int32_t P = int32_t(zero.size()), G = pipelineGroups;
+  CommLayout layout;
+  if (Status st = planReplicatedComms(zero, groups, replicas, G, layout);
+      !st.ok())
+    return st;
+  if (Status st = proveCommLayout(zero, layout); !st.ok())
+    return st;
+  // The replica whose ranks a communicator's members all are, or -1 (a
+  // data-parallel group's).
+  auto replicaOf = [&](const CommSpec &c) -> int32_t {
+    if (c.members.empty())
+      return -1;
+    const int32_t k = c.members[0] / P;
+    for (int32_t m : c.members)
+      if (m / P != k)
+        return -1;
+    return k;
+  };
+  int32_t groupComms = 0, pairComms = 0;
+  for (const CommSpec &c : layout.comms)
+    if (replicaOf(c) == 0)
+      ++(c.pair ? pairComms : groupComms);
+  // What relocateStream assumes, checked on the layout: replica k's
+  // communicators are replica 0's, numbered k groupComms (k pairComms)
+  // later, their members k P ranks and their groups k G later, split in
+  // the same round; the others carry data-parallel groups only.
+  for (const CommSpec &c : layout.comms) {
+    const int32_t k = replicaOf(c);
+    auto fail = [&](const std::string &why) {
+      return Status::failure("internal error: communicator " +
+                             std::to_string(c.id) + " (" +
+                             (c.pair ? std::string("a pair")
+                                     : groupsName(c)) +
+                             ") " + why);
+    };
+    if (k < 0) {
+      for (int32_t g : c.groups)
+        if (g < replicas * G)
+          return fail("spans replicas but carries a replica's group");
+      continue;
     }
-  if (groupIds.size() % size_t(replicas) || pairIds.size() % size_t(replicas))
-    return false;
-  ReplicaRelocation trial;
-  trial.groups = groups;
-  trial.groupComms = int32_t(groupIds.size() / size_t(replicas));
-  trial.pairComms = int32_t(pairIds.size() / size_t(replicas));
-  trial.active = true;
-  // The proof: every stream is its pipeline rank's moved, byte for byte.
-  for (int32_t s = 0; s < P; ++s)
-    for (int32_t k = 1; k < replicas; ++k) {
-      Stream moved;
-      if (!relocateStream(streams[size_t(s)], k, P, replicas, trial, moved)
-               .ok() ||
-          encodeStream(moved) != encodeStream(streams[size_t(k * P + s)]))
-        return false;
-    }
-  rel = trial;
-  return true;
+    const int64_t base =
+        int64_t(c.id) - int64_t(k) * (c.pair ? pairComms : groupComms);
+    if (base < 0 || base >= int64_t(layout.comms.size()))
+      return fail("is not replica 0's moved");
+    const CommSpec &o = layout.comms[size_t(base)];
+    bool same = replicaOf(o) == 0 && o.pair == c.pair &&
+                o.channel == c.channel && o.round == c.round &&
+                o.members.size() == c.members.size() &&
+                o.groups.size() == c.groups.size();
+    for (size_t i = 0; same && i < o.members.size(); ++i)
+      same = int64_t(o.members[i]) + int64_t(k) * P == c.members[i];
+    for (size_t i = 0; same && i < o.groups.size(); ++i)
+      same = int64_t(o.groups[i]) + int64_t(k) * G == c.groups[i];
+    if (!same)
+      return fail("is not replica 0's communicator " + std::to_string(base) +
+                  " moved into replica " + std::to_string(k));
+  }
+  attachLayout(zero, layout);
+  rel.groups = G;
+  rel.groupComms = groupComms;
+  rel.pairComms = pairComms;
+  rel.active = true;
+  return Status::success();
 }
 
 Status readPlanStream(const std::string &dir, const Manifest &m, int32_t r,

@@ -3,6 +3,7 @@
 #include "pipert/CommLayout.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <tuple>
@@ -72,39 +73,133 @@ std::vector<int32_t> CommLayout::commsOf(int32_t rank) const {
   return out;
 }
 
+namespace {
+
+/// What the layout needs of each rank's stream: the pairs it posts on and
+/// the groups of its collectives, in its stream's order.
+struct Traffic {
+  int32_t ranks = 0;
+  std::map<PairKey, bool> pairs;
+  std::vector<bool> groupUsed;
+  std::vector<std::vector<int32_t>> issued;
+};
+
+/// Adds stream `s` (rank s.rank of t.ranks) to `t`.
+Status addTraffic(const Stream &s, Traffic &t) {
+  const int32_t n = t.ranks;
+  for (size_t i = 0; i < s.instrs.size(); ++i) {
+    const Instr &in = s.instrs[i];
+    if (isPostOp(in.op)) {
+      if (in.peer < 0 || in.peer >= n || in.peer == s.rank)
+        return Status::failure("a message to rank " +
+                                   std::to_string(in.peer) + " of " +
+                                   std::to_string(n),
+                               s.rank, int64_t(i));
+      int32_t src = isSend(in.op) ? s.rank : in.peer;
+      int32_t dst = isSend(in.op) ? in.peer : s.rank;
+      t.pairs[{src, dst, int32_t(channelOf(in.op))}] = true;
+    } else if (isCollectiveOp(in.op)) {
+      if (in.chunk < 0 || size_t(in.chunk) >= t.groupUsed.size())
+        return Status::failure("a collective of group " +
+                                   std::to_string(in.chunk) + " of " +
+                                   std::to_string(t.groupUsed.size()),
+                               s.rank, int64_t(i));
+      t.groupUsed[size_t(in.chunk)] = true;
+      if (s.rank >= 0 && s.rank < n)
+        t.issued[size_t(s.rank)].push_back(in.chunk);
+    }
+  }
+  return Status::success();
+}
+
+Status layoutOf(const Traffic &t,
+                const std::vector<std::vector<int32_t>> &groups,
+                CommLayout &out);
+
+} // namespace
+
 Status planComms(const std::vector<Stream> &streams,
                  const std::vector<std::vector<int32_t>> &groups,
                  CommLayout &out) {
   out = CommLayout{};
-  const int32_t n = int32_t(streams.size());
-  out.ranks = n;
-  std::map<PairKey, bool> pairs;
-  std::vector<bool> groupUsed(groups.size(), false);
-  // Each rank's collectives' groups in its stream's order.
-  std::vector<std::vector<int32_t>> issued(static_cast<size_t>(n));
+  Traffic t;
+  t.ranks = int32_t(streams.size());
+  t.groupUsed.assign(groups.size(), false);
+  t.issued.resize(streams.size());
   for (const Stream &s : streams)
-    for (size_t i = 0; i < s.instrs.size(); ++i) {
-      const Instr &in = s.instrs[i];
-      if (isPostOp(in.op)) {
-        if (in.peer < 0 || in.peer >= n || in.peer == s.rank)
-          return Status::failure("a message to rank " +
-                                     std::to_string(in.peer) + " of " +
-                                     std::to_string(n),
-                                 s.rank, int64_t(i));
-        int32_t src = isSend(in.op) ? s.rank : in.peer;
-        int32_t dst = isSend(in.op) ? in.peer : s.rank;
-        pairs[{src, dst, int32_t(channelOf(in.op))}] = true;
-      } else if (isCollectiveOp(in.op)) {
-        if (in.chunk < 0 || size_t(in.chunk) >= groups.size())
-          return Status::failure("a collective of group " +
-                                     std::to_string(in.chunk) + " of " +
-                                     std::to_string(groups.size()),
-                                 s.rank, int64_t(i));
-        groupUsed[size_t(in.chunk)] = true;
-        if (s.rank >= 0 && s.rank < n)
-          issued[size_t(s.rank)].push_back(in.chunk);
-      }
+    if (Status st = addTraffic(s, t); !st.ok())
+      return st;
+  return layoutOf(t, groups, out);
+}
+
+Status planReplicatedComms(const std::vector<Stream> &zero,
+                           const std::vector<std::vector<int32_t>> &groups,
+                           int32_t replicas, int32_t pipelineGroups,
+                           CommLayout &out) {
+  out = CommLayout{};
+  const int32_t P = int32_t(zero.size()), G = pipelineGroups;
+  const int64_t n = int64_t(P) * replicas;
+  if (P < 1 || replicas < 1 || G < 1 || n > INT32_MAX ||
+      int64_t(groups.size()) != int64_t(replicas) * G + P)
+    return Status::failure(
+        "planning the communicators of " + std::to_string(replicas) +
+        " replicas of " + std::to_string(P) + " ranks and " +
+        std::to_string(G) + " groups: the plan has " +
+        std::to_string(groups.size()) + " groups, not D G + P");
+  Traffic t;
+  t.ranks = int32_t(n);
+  t.groupUsed.assign(groups.size(), false);
+  t.issued.resize(size_t(n));
+  for (int32_t s = 0; s < P; ++s) {
+    if (zero[size_t(s)].rank != s)
+      return Status::failure("stream " + std::to_string(s) + " is rank " +
+                             std::to_string(zero[size_t(s)].rank) +
+                             "'s, not replica 0's rank " + std::to_string(s));
+    if (Status st = addTraffic(zero[size_t(s)], t); !st.ok())
+      return st;
+  }
+  // Replica 0 names its own ranks and groups and the data-parallel
+  // groups, nothing of another replica's: then replica k's traffic is
+  // replica 0's moved by k P ranks and k G groups.
+  for (const auto &[key, used] : std::map<PairKey, bool>(t.pairs)) {
+    (void)used;
+    auto [src, dst, ch] = key;
+    if (src >= P || dst >= P)
+      return Status::failure("rank " + std::to_string(src < P ? src : dst) +
+                             " of replica 0 sends or receives a message of "
+                             "rank " + std::to_string(src < P ? dst : src) +
+                             ", another replica's");
+    for (int32_t k = 1; k < replicas; ++k)
+      t.pairs[{src + k * P, dst + k * P, ch}] = true;
+  }
+  for (int32_t s = 0; s < P; ++s)
+    for (int32_t g : t.issued[size_t(s)])
+      if (g >= G && g < replicas * G)
+        return Status::failure("rank " + std::to_string(s) +
+                               " of replica 0 joins group " +
+                               std::to_string(g) + ", another replica's");
+  for (int32_t k = 1; k < replicas; ++k)
+    for (int32_t s = 0; s < P; ++s) {
+      std::vector<int32_t> &mine = t.issued[size_t(k * P + s)];
+      mine = t.issued[size_t(s)];
+      for (int32_t &g : mine)
+        if (g < G) {
+          g += k * G;
+          t.groupUsed[size_t(g)] = true;
+        }
     }
+  return layoutOf(t, groups, out);
+}
+
+namespace {
+
+Status layoutOf(const Traffic &t,
+                const std::vector<std::vector<int32_t>> &groups,
+                CommLayout &out) {
+  const int32_t n = t.ranks;
+  out.ranks = n;
+  const std::vector<std::vector<int32_t>> &issued = t.issued;
+  const std::vector<bool> &groupUsed = t.groupUsed;
   // Whether the groups `set` (the same members) meet in one order on one
   // communicator: every member issues their collectives in the same order.
   auto oneOrder = [&](const std::vector<int32_t> &set,
@@ -166,7 +261,7 @@ Status planComms(const std::vector<Stream> &streams,
     c.members = members;
     out.comms.push_back(std::move(c));
   }
-  for (const auto &[key, used] : pairs) {
+  for (const auto &[key, used] : t.pairs) {
     (void)used;
     auto [src, dst, ch] = key;
     CommSpec c;
@@ -213,6 +308,8 @@ Status planComms(const std::vector<Stream> &streams,
   return Status::success();
 }
 
+} // namespace
+
 std::string groupsName(const CommSpec &spec) {
   std::string s = spec.groups.size() > 1 ? "groups " : "group ";
   if (spec.groups.empty())
@@ -232,7 +329,11 @@ Status checkCommLayout(const std::vector<Stream> &streams,
   std::vector<std::vector<std::vector<Op>>> ops(layout.comms.size());
   for (size_t c = 0; c < layout.comms.size(); ++c)
     ops[c].resize(layout.comms[c].members.size());
-  for (const Stream &s : streams)
+  for (size_t r = 0; r < streams.size(); ++r) {
+    const Stream &s = streams[r];
+    if (s.rank != int32_t(r))
+      return Status::failure("stream " + std::to_string(r) + " is rank " +
+                             std::to_string(s.rank) + "'s");
     for (size_t i = 0; i < s.instrs.size(); ++i) {
       const Instr &in = s.instrs[i];
       const int32_t c = commOfInstr(layout, s.rank, in);
@@ -253,6 +354,7 @@ Status checkCommLayout(const std::vector<Stream> &streams,
                                s.rank, int64_t(i));
       ops[size_t(c)][size_t(at - members.begin())].push_back({s.rank, int64_t(i)});
     }
+  }
   auto instrOf = [&](const Op &o) -> const Instr & {
     return streams[size_t(o.rank)].instrs[size_t(o.instr)];
   };
@@ -260,10 +362,17 @@ Status checkCommLayout(const std::vector<Stream> &streams,
     return "rank " + std::to_string(o.rank) + " #" + std::to_string(o.instr) +
            " " + describe(instrOf(o));
   };
+  // Members beyond the streams given run a moved copy of one that is
+  // given (replica 0's streams alone): nothing of theirs to compare.
+  auto given = [&](int32_t rank) { return size_t(rank) < streams.size(); };
   for (size_t c = 0; c < layout.comms.size(); ++c) {
     const CommSpec &spec = layout.comms[c];
+    if (spec.members.empty() || !given(spec.members[0]))
+      continue;
     const auto &lead = ops[c][0];
     for (size_t m = 1; m < spec.members.size(); ++m) {
+      if (!given(spec.members[m]))
+        continue;
       const auto &other = ops[c][m];
       std::string what =
           spec.pair ? std::string(channelWord(spec.channel)) + " messages from rank " +
@@ -304,11 +413,8 @@ Status checkCommLayout(const std::vector<Stream> &streams,
   return Status::success();
 }
 
-Status attachComms(std::vector<Stream> &streams,
-                   const std::vector<std::vector<int32_t>> &groups) {
-  CommLayout layout;
-  if (Status s = planComms(streams, groups, layout); !s.ok())
-    return s;
+Status proveCommLayout(const std::vector<Stream> &streams,
+                       const CommLayout &layout) {
   if (Status s = checkCommLayout(streams, layout); !s.ok())
     return Status::failure("the streams cannot run with one process per "
                            "rank: " + s.message());
@@ -318,6 +424,21 @@ Status attachComms(std::vector<Stream> &streams,
                            " split rounds, more than the " +
                            std::to_string(kMaxCommRounds) +
                            " a stream may announce");
+  return Status::success();
+}
+
+Status attachComms(std::vector<Stream> &streams,
+                   const std::vector<std::vector<int32_t>> &groups) {
+  CommLayout layout;
+  if (Status s = planComms(streams, groups, layout); !s.ok())
+    return s;
+  if (Status s = proveCommLayout(streams, layout); !s.ok())
+    return s;
+  attachLayout(streams, layout);
+  return Status::success();
+}
+
+void attachLayout(std::vector<Stream> &streams, const CommLayout &layout) {
   for (Stream &s : streams) {
     s.commRounds = layout.rounds;
     s.comms.clear();
@@ -345,7 +466,6 @@ Status attachComms(std::vector<Stream> &streams,
       s.comms.push_back(std::move(k));
     }
   }
-  return Status::success();
 }
 
 Status commViewOf(const Stream &s,

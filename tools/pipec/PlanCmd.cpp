@@ -15,6 +15,7 @@
 #include "compiler/passes/Pipeline.h"
 #include "compiler/plan/Planner.h"
 #include "compiler/schedule/Csv.h"
+#include "compiler/schedule/Replicate.h"
 #include "compiler/schedule/Svg.h"
 #include "tools/pipec/PlanningOptions.h"
 #include "tools/pipec/StrictFlags.h"
@@ -146,15 +147,30 @@ static int runPlan() {
     worst = std::max(worst, t);
   const char *kind = o.csvText.empty() ? pipec::schedule::kindName(s.kind) : "csv";
 
+  const int32_t replicas = plan.replicas;
   if (!svgOpt.empty()) {
     pipec::schedule::MachineResult spans =
         pipec::schedule::runMachine(s, plan.costs, /*recordSpans=*/true);
+    // Replica 0, which every replica runs, its data-parallel collectives
+    // under the plan's group numbers (D G + s, not G + s alone).
+    if (replicas > 1) {
+      const int32_t G = s.groupCount() - ranks;
+      for (pipec::schedule::Span &sp : spans.spans)
+        if (pipert::isCollectiveOp(sp.op) && sp.chunk >= G)
+          sp.chunk = pipec::schedule::dataParallelGroup(sp.chunk - G,
+                                                        replicas, G);
+    }
     // Whole or not at all (AtomicFile.h).
     if (pipert::Status st = pipert::writeFileAtomically(
             svgOpt,
             pipec::schedule::renderSvg(
                 s, spans,
-                std::string(module->getName().value_or("model")) + " " + kind,
+                std::string(module->getName().value_or("model")) + " " +
+                    kind +
+                    (replicas > 1 ? ", replica 0 of " +
+                                        std::to_string(replicas) +
+                                        " (each runs its streams)"
+                                  : std::string()),
                 "s"));
         !st.ok())
       return fail("--svg: " + st.message());
@@ -166,8 +182,8 @@ static int runPlan() {
       j.attribute("model", module->getName().value_or(""));
       j.attribute("schedule", kind);
       j.attribute("stages", ranks);
-      if (s.replicas > 1) // as in the manifest: only with data parallelism
-        j.attribute("replicas", s.replicas);
+      if (replicas > 1) // as in the manifest: only with data parallelism
+        j.attribute("replicas", replicas);
       if (o.zero == 1)
         j.attribute("zero", o.zero);
       j.attribute("microbatches", s.microbatches);
@@ -258,8 +274,9 @@ static int runPlan() {
   raw_ostream &os = outs();
   os << "plan " << module->getName().value_or("") << ": " << kind << ", "
      << ranks << " ranks";
-  if (s.replicas > 1)
-    os << " x " << s.replicas << " replicas (" << s.ranks() << " ranks)";
+  if (replicas > 1)
+    os << " x " << replicas << " replicas (" << int64_t(ranks) * replicas
+       << " ranks)";
   os << ", " << s.microbatches << " micro-batches, "
      << s.chunksPerRank << " chunk(s) per rank, target " << o.rates.name
      << (plan.recompute ? ", recomputation" : "") << "\n";
@@ -294,13 +311,13 @@ static int runPlan() {
                100.0 * (worst / plan.balanceBound - 1));
   os << format("step time %.4e s, bubble fraction %.4f\n", plan.timing.stepTime,
                plan.timing.bubbleFraction);
-  if (s.replicas > 1) {
+  if (replicas > 1) {
     os << "data parallelism: each chunk's gradients "
        << (o.zero == 1 ? "reduce-scattered (ZeRO-1: each replica keeps and "
                          "updates a part of the AdamW moments, the "
                          "parameters all-gathered after the step)"
                        : "all-reduced")
-       << " over its " << s.replicas
+       << " over its " << replicas
        << " replicas after its last W (in place, no buffer):\n";
     for (size_t c = 0; c < plan.chunks.size(); ++c)
       os << format("  c%-3zu %lld bytes\n", c,

@@ -105,9 +105,34 @@ Status planComms(const std::vector<Stream> &streams,
                  const std::vector<std::vector<int32_t>> &groups,
                  CommLayout &out);
 
+/// planComms over the D P streams of a plan of D replicas, given replica
+/// 0's P streams alone (`zero`): replica k's rank r + k P runs rank r's
+/// stream moved into it (PlanStreams.h), its peers by k P, its replica's
+/// groups g < G by k G; the data-parallel groups (D G and above) span the
+/// replicas. The layout is the one planComms would plan from all D P
+/// streams (PlanStreamsTest holds the two equal), in memory linear in the
+/// communicators, not in the instructions of D P streams. Fails where
+/// replica 0 names another replica's rank or group.
+Status planReplicatedComms(const std::vector<Stream> &zero,
+                           const std::vector<std::vector<int32_t>> &groups,
+                           int32_t replicas, int32_t pipelineGroups,
+                           CommLayout &out);
+
 /// The static check above; the failure names both sides' instructions.
+/// streams[r] is rank r's; ranks past the streams given are not compared
+/// (with replica 0's streams alone, the other replicas run moved copies of
+/// them, which meet as replica 0 does).
 Status checkCommLayout(const std::vector<Stream> &streams,
                        const CommLayout &layout);
+
+/// checkCommLayout, and the split rounds within what a stream may announce
+/// (kMaxCommRounds).
+Status proveCommLayout(const std::vector<Stream> &streams,
+                       const CommLayout &layout);
+
+/// Writes each stream's communicators of `layout` into it (Stream::comms,
+/// commRounds).
+void attachLayout(std::vector<Stream> &streams, const CommLayout &layout);
 
 /// The compiler's step: plans the layout over every rank's stream, proves
 /// it, and writes each rank's communicators into its stream

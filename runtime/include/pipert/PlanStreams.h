@@ -9,10 +9,13 @@
 // holds P stream files, not 220,000 (docs/RUNTIME.md "One stream file a
 // pipeline rank").
 //
-// The compiler writes the moved form only where findRelocation proves, on
-// the encoded bytes, that moving replica 0's streams gives every replica's
-// own; a reader that moves them therefore runs exactly the streams the
-// compiler planned and proved.
+// The compiler builds and proves replica 0's streams alone (Replicate.h's
+// replicaZeroAlone: proving one replica proves any number of them) and
+// plans the communicators of every replica from them
+// (attachReplicaZeroComms); it never holds the other replicas' streams,
+// whose moved form is, by construction, what it planned. PlanStreamsTest
+// holds the communicators and moved streams to those of all replicas
+// built and attached whole.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PIPERT_PLANSTREAMS_H
@@ -35,12 +38,17 @@ Status relocateStream(const Stream &zero, int32_t replica, int32_t P,
                       int32_t replicas, const ReplicaRelocation &rel,
                       Stream &out);
 
-/// Whether every replica's streams are replica 0's moved: `streams` are
-/// all D P ranks' (communicators attached), `groups` the pipeline's
-/// groups a replica has (G). Sets `rel` (active) when they are, byte for
-/// byte as encoded; false otherwise.
-bool findRelocation(const std::vector<Stream> &streams, int32_t P,
-                    int32_t replicas, int32_t groups, ReplicaRelocation &rel);
+/// The compiler's step for a plan of D replicas: plans the communicators
+/// of all D P ranks from replica 0's P streams (`zero`, ranks 0..P-1 of
+/// D P; CommLayout.h's planReplicatedComms), proves them on those streams
+/// (the other replicas run them moved, so they meet as replica 0 does),
+/// checks that replica k's communicators are replica 0's moved as `rel`
+/// says, writes each stream's part into it, and sets `rel` (active).
+/// `pipelineGroups` is G, a replica's groups; `groups` the plan's D G + P.
+Status attachReplicaZeroComms(std::vector<Stream> &zero,
+                              const std::vector<std::vector<int32_t>> &groups,
+                              int32_t replicas, int32_t pipelineGroups,
+                              ReplicaRelocation &rel);
 
 /// Rank r's stream of the plan in `dir`: its file, of the manifest's plan
 /// and with its checksum, moved into r's replica where the manifest says

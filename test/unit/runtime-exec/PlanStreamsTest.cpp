@@ -1,12 +1,14 @@
 //===- PlanStreamsTest.cpp - replicas running replica 0's stream files ----===//
 //
-// Two replicas of a two-rank pipeline, built by hand as Replicate.h lays
+// D replicas of a two-rank pipeline, built by hand as Replicate.h lays
 // them out: replica k's rank s + 2k sends to s + 1 + 2k, all-reduces its
-// replica's group k and its stage's data-parallel group 2 + s (ZeRO-style
-// parts over both replicas). Moving replica 0's streams gives replica 1's
-// byte for byte, so findRelocation finds it; a replica stream that is not
-// its pipeline rank's moved, or a stream that names another replica, is
-// not taken for one.
+// replica's group k and reduce-scatters over its stage's data-parallel
+// group D G + s (parts on every replica's rank). The compiler plans the
+// communicators of all D P ranks from replica 0's P streams alone
+// (attachReplicaZeroComms); here every replica's streams are also built
+// whole and attached as a world (attachComms), and replica 0's, moved into
+// each replica, must be those byte for byte. A stream of replica 0 that
+// names another replica, or disagrees with its partner, is refused.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,10 +22,10 @@ using pipert::Opcode;
 
 namespace {
 
-constexpr int32_t P = 2, D = 2, G = 1;
+constexpr int32_t P = 2, G = 1;
 
-/// Rank r's stream: stage r % 2 of replica r / 2.
-pipert::Stream rankStream(int32_t r) {
+/// Rank r's stream of D replicas: stage r % 2 of replica r / 2.
+pipert::Stream rankStream(int32_t r, int32_t D) {
   const int32_t s = r % P, k = r / P;
   pipert::Stream out;
   out.rank = r;
@@ -69,99 +71,158 @@ pipert::Stream rankStream(int32_t r) {
   norm.offset = 256;
   norm.bytes = 16;
   add(norm, {{3, 256, 16, true}});
-  // The stage's data-parallel reduce-scatter over both replicas' ranks.
+  // The stage's data-parallel reduce-scatter over every replica's rank.
   pipert::Instr scatter = instr(Opcode::ReduceScatter);
   scatter.chunk = D * G + s;
   scatter.dtype = pipert::DType::F32;
   scatter.offset = 512;
-  scatter.bytes = 128;
-  add(scatter, {{4, 512, 128, true}},
-      {{s, 0, 64}, {P + s, 64, 64}});
-  add(instr(Opcode::OptStep), {{4, 512, 128, false}, {3, 256, 16, false}});
+  scatter.bytes = 32 * D;
+  std::vector<pipert::Part> shards;
+  for (int32_t q = 0; q < D; ++q)
+    shards.push_back({q * P + s, 32 * q, 32});
+  add(scatter, {{4, 512, 32 * D, true}}, shards);
+  add(instr(Opcode::OptStep), {{4, 512, 32 * D, false}, {3, 256, 16, false}});
   pipert::appendWithUses(out, instrs, uses, parts);
   return out;
 }
 
 /// Groups as Replicate.h numbers them: replica k's group 0 is k, stage s's
 /// data-parallel group D + s.
-std::vector<std::vector<int32_t>> planGroups() {
-  return {{0, 1}, {2, 3}, {0, 2}, {1, 3}};
+std::vector<std::vector<int32_t>> planGroups(int32_t D) {
+  std::vector<std::vector<int32_t>> groups;
+  for (int32_t k = 0; k < D; ++k)
+    groups.push_back({k * P, k * P + 1});
+  for (int32_t s = 0; s < P; ++s) {
+    groups.emplace_back();
+    for (int32_t k = 0; k < D; ++k)
+      groups.back().push_back(k * P + s);
+  }
+  return groups;
 }
 
-std::vector<pipert::Stream> planStreams() {
-  std::vector<pipert::Stream> streams;
-  for (int32_t r = 0; r < P * D; ++r)
-    streams.push_back(rankStream(r));
-  pipert::Status st = pipert::attachComms(streams, planGroups());
+/// Replica 0's streams, their communicators planned for D replicas.
+std::vector<pipert::Stream> replicaZero(int32_t D,
+                                        pipert::ReplicaRelocation &rel) {
+  std::vector<pipert::Stream> zero;
+  for (int32_t r = 0; r < P; ++r)
+    zero.push_back(rankStream(r, D));
+  pipert::Status st =
+      pipert::attachReplicaZeroComms(zero, planGroups(D), D, G, rel);
   EXPECT_TRUE(st.ok()) << st.message();
-  return streams;
+  return zero;
 }
 
 } // namespace
 
-TEST(PlanStreams, ReplicasAreReplicaZerosStreamsMoved) {
-  std::vector<pipert::Stream> streams = planStreams();
-  for (const pipert::Stream &s : streams) {
-    pipert::Status v = pipert::validateStream(s);
-    ASSERT_TRUE(v.ok()) << v.message();
-  }
-  pipert::ReplicaRelocation rel;
-  ASSERT_TRUE(pipert::findRelocation(streams, P, D, G, rel));
-  EXPECT_TRUE(rel.active);
-  EXPECT_EQ(rel.groups, G);
-  EXPECT_EQ(rel.groupComms, 1); // the replica's group {0, 1}
-  EXPECT_EQ(rel.pairComms, 1);  // 0 -> 1, activations
-  for (int32_t s = 0; s < P; ++s) {
-    pipert::Stream moved;
-    pipert::Status st =
-        pipert::relocateStream(streams[size_t(s)], 1, P, D, rel, moved);
+TEST(PlanStreams, ReplicaZeroMovedIsEveryReplicasStreamAsAWholeWorldPlansIt) {
+  for (int32_t D : {2, 3, 5}) {
+    SCOPED_TRACE("D = " + std::to_string(D));
+    // The whole world, attached as one.
+    std::vector<pipert::Stream> world;
+    for (int32_t r = 0; r < P * D; ++r)
+      world.push_back(rankStream(r, D));
+    pipert::Status st = pipert::attachComms(world, planGroups(D));
     ASSERT_TRUE(st.ok()) << st.message();
-    EXPECT_EQ(pipert::encodeStream(moved),
-              pipert::encodeStream(streams[size_t(P + s)]))
-        << "stage " << s;
-    // What moved and what stayed, read back.
-    EXPECT_EQ(moved.rank, P + s);
-    EXPECT_EQ(moved.instrs[1].peer == P + 1 - s ||
-                  moved.instrs[0].peer == P + 1 - s,
-              true);
-    for (const pipert::Instr &in : moved.instrs) {
-      if (in.op == Opcode::AllReduce)
-        EXPECT_EQ(in.chunk, G); // replica 1's group 0
-      if (in.op == Opcode::ReduceScatter) {
-        EXPECT_EQ(in.chunk, D * G + s); // the stage's: unchanged
-        EXPECT_EQ(moved.parts[in.firstPart].rank, s);
-        EXPECT_EQ(moved.parts[in.firstPart + 1].rank, P + s);
+    pipert::ReplicaRelocation rel;
+    std::vector<pipert::Stream> zero = replicaZero(D, rel);
+    ASSERT_TRUE(rel.active);
+    EXPECT_EQ(rel.groups, G);
+    EXPECT_EQ(rel.groupComms, 1); // the replica's group {0, 1}
+    EXPECT_EQ(rel.pairComms, 1);  // 0 -> 1, activations
+    for (int32_t k = 0; k < D; ++k)
+      for (int32_t s = 0; s < P; ++s) {
+        pipert::Stream moved;
+        st = pipert::relocateStream(zero[size_t(s)], k, P, D, rel, moved);
+        ASSERT_TRUE(st.ok()) << st.message();
+        EXPECT_EQ(pipert::encodeStream(moved),
+                  pipert::encodeStream(world[size_t(k * P + s)]))
+            << "replica " << k << " stage " << s;
+        EXPECT_EQ(moved.rank, k * P + s);
+        for (const pipert::Instr &in : moved.instrs) {
+          if (pipert::isPostOp(in.op))
+            EXPECT_EQ(in.peer, k * P + 1 - s);
+          if (in.op == Opcode::AllReduce)
+            EXPECT_EQ(in.chunk, k * G); // replica k's group 0
+          if (in.op == Opcode::ReduceScatter) {
+            EXPECT_EQ(in.chunk, D * G + s); // the stage's: unchanged
+            for (int32_t q = 0; q < D; ++q)
+              EXPECT_EQ(moved.parts[in.firstPart + q].rank, q * P + s);
+          }
+        }
+        pipert::Status v = pipert::validateStream(moved);
+        EXPECT_TRUE(v.ok()) << v.message();
+        // What a process of the rank reads: its view of the layout.
+        pipert::CommLayout view;
+        v = pipert::commViewOf(moved, planGroups(D), view);
+        EXPECT_TRUE(v.ok()) << v.message();
       }
-    }
-    pipert::Status v = pipert::validateStream(moved);
-    EXPECT_TRUE(v.ok()) << v.message();
   }
 }
 
-TEST(PlanStreams, OnlyExactCopiesAreMoved) {
-  // A replica whose stream differs from its pipeline rank's moved (here:
-  // another micro-batch number) keeps its own file.
-  std::vector<pipert::Stream> streams = planStreams();
-  streams[3].instrs[2].mb = 1;
+TEST(PlanStreams, ReplicaZeroNamingAnotherReplicaIsRefused) {
+  const int32_t D = 2;
   pipert::ReplicaRelocation rel;
-  EXPECT_FALSE(pipert::findRelocation(streams, P, D, G, rel));
+  // A message to replica 1's rank.
+  std::vector<pipert::Stream> zero = {rankStream(0, D), rankStream(1, D)};
+  zero[0].instrs[1].peer = 3;
+  zero[0].instrs[2].peer = 3;
+  pipert::Status st =
+      pipert::attachReplicaZeroComms(zero, planGroups(D), D, G, rel);
+  EXPECT_NE(st.message().find("rank 0 of replica 0 sends or receives a "
+                              "message of rank 3, another replica's"),
+            std::string::npos)
+      << st.message();
   EXPECT_FALSE(rel.active);
-  // Wrong counts are not guessed at.
-  streams = planStreams();
-  EXPECT_FALSE(pipert::findRelocation(streams, P, 3, G, rel));
-  EXPECT_FALSE(pipert::findRelocation(streams, 1, D, G, rel));
+  // Replica 1's group.
+  zero = {rankStream(0, D), rankStream(1, D)};
+  for (pipert::Instr &in : zero[1].instrs)
+    if (in.op == Opcode::AllReduce)
+      in.chunk = 1;
+  st = pipert::attachReplicaZeroComms(zero, planGroups(D), D, G, rel);
+  EXPECT_NE(st.message().find("rank 1 of replica 0 joins group 1, another "
+                              "replica's"),
+            std::string::npos)
+      << st.message();
+  // Not replica 0's ranks, or a group table of other counts.
+  zero = {rankStream(2, D), rankStream(3, D)};
+  st = pipert::attachReplicaZeroComms(zero, planGroups(D), D, G, rel);
+  EXPECT_NE(st.message().find("not replica 0's rank 0"), std::string::npos)
+      << st.message();
+  zero = {rankStream(0, D), rankStream(1, D)};
+  st = pipert::attachReplicaZeroComms(zero, planGroups(3), D, G, rel);
+  EXPECT_NE(st.message().find("not D G + P"), std::string::npos)
+      << st.message();
+}
 
-  // A stream that names another replica's rank or group is not replica
-  // 0's: moving it is refused, named.
-  ASSERT_TRUE(pipert::findRelocation(planStreams(), P, D, G, rel));
-  pipert::Stream odd = planStreams()[0];
+TEST(PlanStreams, ReplicaZeroDisagreeingWithItsPartnerIsRefused) {
+  // Rank 1 receives another micro-batch than rank 0 sends: the pair's
+  // proof, on replica 0's streams, names both sides.
+  const int32_t D = 3;
+  std::vector<pipert::Stream> zero = {rankStream(0, D), rankStream(1, D)};
+  zero[1].instrs[0].mb = 1;
+  zero[1].instrs[1].mb = 1;
+  pipert::ReplicaRelocation rel;
+  pipert::Status st =
+      pipert::attachReplicaZeroComms(zero, planGroups(D), D, G, rel);
+  EXPECT_NE(st.message().find("activation messages from rank 0 to rank 1: "
+                              "operation 0 differs"),
+            std::string::npos)
+      << st.message();
+  EXPECT_FALSE(rel.active);
+}
+
+TEST(PlanStreams, MovingAStreamNotOfReplicaZeroIsRefused) {
+  const int32_t D = 2;
+  pipert::ReplicaRelocation rel;
+  std::vector<pipert::Stream> zero = replicaZero(D, rel);
+  ASSERT_TRUE(rel.active);
+  pipert::Stream odd = zero[0], out;
   odd.instrs[1].peer = 3;
-  pipert::Stream out;
   pipert::Status st = pipert::relocateStream(odd, 1, P, D, rel, out);
   EXPECT_NE(st.message().find("names rank 3, outside replica 0"),
             std::string::npos)
       << st.message();
-  odd = planStreams()[0];
+  odd = zero[0];
   for (pipert::Instr &in : odd.instrs)
     if (in.op == Opcode::AllReduce)
       in.chunk = 1;
@@ -169,7 +230,7 @@ TEST(PlanStreams, OnlyExactCopiesAreMoved) {
   EXPECT_NE(st.message().find("uses group 1, another replica's"),
             std::string::npos)
       << st.message();
-  st = pipert::relocateStream(planStreams()[2], 1, P, D, rel, out);
+  st = pipert::relocateStream(rankStream(2, D), 1, P, D, rel, out);
   EXPECT_NE(st.message().find("not a stream of replica 0"), std::string::npos)
       << st.message();
 }

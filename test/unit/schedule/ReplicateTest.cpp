@@ -8,6 +8,9 @@
 // and completed on threads, also with tied groups and three steps back to
 // back. A replica missing a data-parallel collective, or joining another
 // bucket, is rejected by validation and by the machine and threads alike.
+// Replica 0 alone (replicaZeroAlone), which the compiler proves instead of
+// the D replicas, is what each replica runs, gets the plan's times, and
+// mutated, the verdict of three replicas that each run the mutant.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,6 +24,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <map>
 #include <random>
 
 using namespace pipec::schedule;
@@ -217,6 +222,158 @@ TEST(Replicate, CollectiveCostsAreTimedAndDrawn) {
   EXPECT_EQ(drawn, 2);
   EXPECT_NE(renderSvg(s, slow, "dp", "s").find("all-reduce group 3 bucket 1"),
             std::string::npos);
+}
+
+} // namespace
+
+namespace {
+
+/// The plan of d replicas whose every replica runs `alone`'s streams moved
+/// into it (what the runtime does with replica 0's stream files):
+/// peers by k S, the pipeline's groups by k G, the data-parallel group
+/// G + s alone becomes d G + s.
+Schedule lift(const Schedule &alone, int32_t d) {
+  const int32_t S = alone.placement.ranks, G = alone.groupCount() - S;
+  std::vector<std::vector<int32_t>> pipelineGroups(alone.groups.begin(),
+                                                   alone.groups.begin() + G);
+  Schedule out = alone;
+  out.replicas = d;
+  out.groups = replicateGroups(pipelineGroups, S, d);
+  out.streams.assign(size_t(S) * size_t(d), {});
+  for (int32_t k = 0; k < d; ++k)
+    for (int32_t s = 0; s < S; ++s)
+      for (Instr in : alone.streams[size_t(s)]) {
+        if (in.peer >= 0)
+          in.peer += k * S;
+        if (pipert::isCollectiveOp(in.op))
+          in.chunk = in.chunk < G ? replicaGroup(in.chunk, k, G)
+                                  : dataParallelGroup(in.chunk - G, d, G);
+        out.streams[size_t(k * S + s)].push_back(in);
+      }
+  return out;
+}
+
+TEST(Replicate, ReplicaZeroAloneIsEveryReplicaCountsProofAndTime) {
+  // Replica 0 alone, its data-parallel collectives on a group of its
+  // stage alone, is what every replica of replicate() runs, and the
+  // machine gives the plan of any D its verdict and its times.
+  std::mt19937 rng(20261207);
+  for (Kind k : kKinds)
+    for (int32_t p : {1, 2, 4})
+      for (bool zero : {false, true}) {
+        if (p == 1 && (k == Kind::Interleaved || k == Kind::ZBV ||
+                       k == Kind::DualPipeV))
+          continue;
+        std::vector<std::vector<int32_t>> tied;
+        if (p > 1 && k != Kind::ZBV && k != Kind::DualPipeV)
+          tied = {{0, p - 1}};
+        Schedule one = lowered(k, p, 2 * p, tied);
+        const int32_t G = one.groupCount(), C = one.placement.chunks;
+        Schedule alone = replicaZeroAlone(one, {}, zero);
+        EXPECT_EQ(alone.replicas, 1);
+        ASSERT_EQ(alone.groupCount(), G + p);
+        for (int32_t s = 0; s < p; ++s)
+          EXPECT_EQ(alone.groupMembers(dataParallelGroup(s, 1, G)),
+                    std::vector<int32_t>{s});
+        Costs base = randomCosts(C, rng);
+        std::vector<std::vector<double>> dpTime(static_cast<size_t>(p));
+        std::uniform_real_distribution<double> t(0.5, 3.0);
+        for (auto &row : dpTime)
+          for (int32_t b = 0; b <= zeroWeightsBucket(C); ++b)
+            row.push_back(t(rng));
+        Costs ca = base;
+        ca.collective.assign(size_t(alone.groupCount()), {});
+        for (int32_t s = 0; s < p; ++s)
+          ca.collective[size_t(dataParallelGroup(s, 1, G))] = dpTime[size_t(s)];
+        MachineResult ra;
+        ASSERT_EQ(verifySchedule(alone, ca, ra), "");
+        for (int32_t d : {2, 3}) {
+          SCOPED_TRACE(std::string(kindName(k)) + " p=" + std::to_string(p) +
+                       " d=" + std::to_string(d) +
+                       (zero ? " zero" : ""));
+          Schedule full = replicate(one, d, {}, zero);
+          Schedule lifted = lift(alone, d);
+          EXPECT_EQ(formatStreams(lifted), formatStreams(full));
+          EXPECT_EQ(lifted.groups, full.groups);
+          Costs cf = base;
+          cf.collective.assign(size_t(full.groupCount()), {});
+          for (int32_t s = 0; s < p; ++s)
+            cf.collective[size_t(dataParallelGroup(s, d, G))] =
+                dpTime[size_t(s)];
+          MachineResult rf;
+          ASSERT_EQ(verifySchedule(full, cf, rf), "");
+          EXPECT_DOUBLE_EQ(rf.stepTime, ra.stepTime);
+          EXPECT_NEAR(rf.bubbleFraction, ra.bubbleFraction, 1e-12);
+          for (int32_t q = 0; q < full.ranks(); ++q)
+            EXPECT_DOUBLE_EQ(rf.busy[size_t(q)], ra.busy[size_t(q % p)]);
+        }
+      }
+}
+
+TEST(Replicate, ReplicaZeroAloneDeadlocksWhereItsReplicasDo) {
+  // Mutants of replica 0 alone (two communication or collective
+  // instructions of a rank swapped, a wait delayed), run alone and as the
+  // plan of three replicas that each run it: the same verdict every time.
+  std::mt19937 rng(20261207);
+  const std::vector<std::pair<Kind, int32_t>> bases = {
+      {Kind::OneFOneB, 3}, {Kind::GPipe, 2}, {Kind::ZBH1, 3},
+      {Kind::ZBV, 2},      {Kind::Interleaved, 2}, {Kind::DualPipeV, 2}};
+  std::map<Verdict, int> counts;
+  int mutants = 0;
+  for (int tries = 0; mutants < 300 && tries < 20000; ++tries) {
+    auto [kind, p] = bases[size_t(tries) % bases.size()];
+    Schedule alone = replicaZeroAlone(lowered(kind, p, 2 * p), {}, tries % 2);
+    auto &st = alone.streams[std::uniform_int_distribution<size_t>(
+        0, size_t(p) - 1)(rng)];
+    std::vector<size_t> comm;
+    for (size_t i = 0; i < st.size(); ++i)
+      if (isPost(st[i].op) || st[i].op == Op::Wait ||
+          pipert::isCollectiveOp(st[i].op))
+        comm.push_back(i);
+    if (comm.size() < 2)
+      continue;
+    auto pick = [&] {
+      return comm[std::uniform_int_distribution<size_t>(0, comm.size() - 1)(
+          rng)];
+    };
+    const size_t i = pick(), j = pick();
+    if (i == j)
+      continue;
+    if (st[i].op == Op::Wait && rng() % 2) {
+      Instr w = st[i];
+      st.erase(st.begin() + long(i));
+      st.insert(st.begin() + long(std::max(i, j)), w);
+    } else {
+      std::swap(st[i], st[j]);
+    }
+    // Well formed: every wait after its post.
+    std::map<int32_t, bool> posted;
+    bool ok = true;
+    for (const Instr &in : st) {
+      if (isPost(in.op))
+        posted[in.req] = true;
+      if (in.op == Op::Wait && !posted.count(in.req))
+        ok = false;
+    }
+    if (!ok)
+      continue;
+    ++mutants;
+    Costs c = Costs::uniform(alone.placement.chunks, 1, 1, 1);
+    const Verdict one = runMachine(alone, c).verdict;
+    EXPECT_EQ(verdictName(one),
+              std::string(verdictName(runMachine(lift(alone, 3), c).verdict)))
+        << kindName(kind) << " mutant " << mutants;
+    ++counts[one];
+  }
+  EXPECT_EQ(mutants, 300);
+  // The mutants must reach every verdict, or the test proves little.
+  EXPECT_GT(counts[Verdict::Deadlock], 5);
+  EXPECT_GT(counts[Verdict::Mismatch], 10);
+  EXPECT_GT(counts[Verdict::Completed], 10);
+  std::printf("300 mutants: %d deadlock, %d mismatch, %d complete, alone and "
+              "with 3 replicas alike\n",
+              counts[Verdict::Deadlock], counts[Verdict::Mismatch],
+              counts[Verdict::Completed]);
 }
 
 } // namespace
