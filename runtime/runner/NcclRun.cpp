@@ -84,8 +84,8 @@ int runNccl(const Args &a) {
   setup.groups = &m.groups;
   setup.env = env;
   setup.rendezvous = rendezvous;
-  setup.jobKey = (env.jobId.empty() ? std::string("no-job-id") : env.jobId) +
-                 "/" + m.planId;
+  setup.jobKey = env.jobId;
+  setup.planId = m.planId;
   setup.timeout = std::chrono::milliseconds(a.timeoutMs);
   setup.watchdog = std::chrono::milliseconds(a.watchdogMs);
   setup.verbose = !a.quiet;

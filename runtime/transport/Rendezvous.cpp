@@ -58,6 +58,41 @@ std::string keyOf(const std::string &jobKey) {
   return hex(reinterpret_cast<const uint8_t *>(jobKey.data()), jobKey.size());
 }
 
+/// What a process of a job says on the wire: its job's key and its plan's
+/// id, each hex-encoded (so neither holds a space or a line end; "-" for
+/// an empty plan id, a manifest built by hand).
+struct Identity {
+  std::string job, plan;
+  std::string planText; ///< the plan id as given, for messages
+  bool anonymous = false; ///< no job id: a file may be an earlier run's
+};
+
+Identity identityOf(const std::string &jobKey, const std::string &planId) {
+  Identity id;
+  id.job = keyOf(jobKey.empty() ? std::string("no-job-id") : jobKey);
+  id.plan = planId.empty() ? "-" : keyOf(planId);
+  id.planText = planId.empty() ? "(none)" : planId;
+  id.anonymous = jobKey.empty();
+  return id;
+}
+
+/// The plan id a peer sent (hex), readable.
+std::string planTextOf(const std::string &wire) {
+  std::vector<uint8_t> raw;
+  if (wire == "-" || !unhex(wire, raw))
+    return "(none)";
+  return std::string(raw.begin(), raw.end());
+}
+
+/// The failure of a job whose processes were given different plans.
+Status otherPlan(int64_t rank, const std::string &theirs,
+                 const std::string &rank0s) {
+  return Status::failure(
+      "rendezvous: rank " + std::to_string(rank) + " runs plan " + theirs +
+      " but rank 0 runs plan " + rank0s +
+      ": every process of a job must be started with the same plan folder");
+}
+
 /// Sleeps a little longer each time, never past the deadline.
 void backOff(std::chrono::milliseconds &pause, Clock::time_point deadline) {
   auto left = deadline - Clock::now();
@@ -181,7 +216,7 @@ constexpr std::chrono::seconds kClientTime{10};
 /// many connections at once (poll over non-blocking sockets), so that at
 /// the largest jobs the id goes out at the rate the network accepts
 /// connections, and one slow or silent peer delays no one.
-Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
+Status serveTcp(const LaunchEnv &env, int32_t port, const Identity &me,
                 const std::vector<uint8_t> &blob, Clock::time_point deadline) {
   int fd = socket(AF_INET6, SOCK_STREAM, 0);
   bool v6 = fd >= 0;
@@ -224,6 +259,9 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
   const std::string ok = "OK " + hex(blob.data(), blob.size()) + "\n";
   std::set<int32_t> served;
   std::string lastRefusal;
+  // A rank of this job given another plan: the job cannot run; rank 0
+  // says so to it, then fails at once rather than at the deadline.
+  Status conflict = Status::success();
   std::vector<Client> clients;
   std::vector<pollfd> fds;
   // Out of descriptors (accept's EMFILE and kin): no new connection until
@@ -239,18 +277,19 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
   // The answer to a request line; sets the client's rank when it is the id.
   auto answer = [&](Client &c, const std::string &line) {
     std::istringstream in(line);
-    std::string m1, m2, theirKey;
+    std::string m1, m2, theirKey, theirPlan;
     int64_t rank = -1;
-    in >> m1 >> m2 >> theirKey >> rank;
+    in >> m1 >> m2 >> theirKey >> rank >> theirPlan;
     if (m1 + " " + m2 != kMagic) {
       lastRefusal = "a connection that is not a pipec rendezvous";
       c.out = "ERR not a pipec rendezvous\n";
-    } else if (theirKey != key) {
-      // The key holds the job's id and the plan's (NcclRun.cpp): a
-      // process given another plan folder is another job here.
-      lastRefusal = "rank " + std::to_string(rank) +
-                    " of another job (or given another plan)";
-      c.out = "ERR this port serves another job (or another plan)\n";
+    } else if (theirKey != me.job) {
+      lastRefusal = "rank " + std::to_string(rank) + " of another job";
+      c.out = "ERR this port serves another job\n";
+    } else if (theirPlan != me.plan) {
+      conflict = otherPlan(rank, planTextOf(theirPlan), me.planText);
+      c.out = "ERR another plan " + me.plan + "\n";
+      c.rank = -2; // fail once it is told
     } else if (rank < 1 || rank >= env.size) {
       c.out = "ERR rank " + std::to_string(rank) + " of " +
               std::to_string(env.size) + "\n";
@@ -327,9 +366,14 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
       if (c.sent == c.out.size()) {
         if (c.rank > 0)
           served.insert(int32_t(c.rank));
+        const bool told = c.rank == -2;
         drop(i);
+        if (told)
+          break;
       }
     }
+    if (!conflict.ok())
+      break;
     // Then new connections, as many as are waiting and fit.
     if (fds[0].revents & POLLIN)
       while (clients.size() < full) {
@@ -356,6 +400,8 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
   for (const Client &c : clients)
     close(c.fd);
   close(fd);
+  if (!conflict.ok())
+    return conflict;
   if (int32_t(served.size()) >= env.size - 1)
     return Status::success();
   std::string missing;
@@ -370,10 +416,10 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const std::string &key,
 }
 
 Status fetchTcp(const LaunchEnv &env, const std::string &host, int32_t port,
-                const std::string &key, std::vector<uint8_t> &blob,
+                const Identity &me, std::vector<uint8_t> &blob,
                 Clock::time_point deadline) {
-  const std::string request = std::string(kMagic) + " " + key + " " +
-                              std::to_string(env.rank) + "\n";
+  const std::string request = std::string(kMagic) + " " + me.job + " " +
+                              std::to_string(env.rank) + " " + me.plan + "\n";
   std::string lastError = "no answer";
   auto pause = std::chrono::milliseconds(50);
   while (Clock::now() < deadline) {
@@ -408,6 +454,12 @@ Status fetchTcp(const LaunchEnv &env, const std::string &host, int32_t port,
         freeaddrinfo(found);
         return Status::success();
       }
+      const std::string other = "ERR another plan ";
+      if (line.rfind(other, 0) == 0) {
+        freeaddrinfo(found);
+        return otherPlan(env.rank, me.planText,
+                         planTextOf(line.substr(other.size())));
+      }
       lastError = "rank 0 answered '" + line.substr(0, 120) + "'";
       break;
     }
@@ -421,31 +473,39 @@ Status fetchTcp(const LaunchEnv &env, const std::string &host, int32_t port,
 }
 
 Status shareFile(const LaunchEnv &env, const std::string &path,
-                 const std::string &key, std::vector<uint8_t> &blob,
+                 const Identity &me, std::vector<uint8_t> &blob,
                  Clock::time_point deadline) {
   if (env.rank == 0) {
-    std::string text = std::string(kMagic) + "\n" + key + "\n" +
-                       hex(blob.data(), blob.size()) + "\n";
+    std::string text = std::string(kMagic) + "\n" + me.job + "\n" +
+                       me.plan + "\n" + hex(blob.data(), blob.size()) + "\n";
     return writeFileAtomically(path, text.data(), text.size());
   }
   std::string seen = "no file";
   auto pause = std::chrono::milliseconds(50);
   while (Clock::now() < deadline) {
     std::ifstream in(path);
-    std::string magic, theirKey, data;
+    std::string magic, theirKey, theirPlan, data;
     if (in && std::getline(in, magic) && std::getline(in, theirKey) &&
-        std::getline(in, data)) {
+        std::getline(in, theirPlan) && std::getline(in, data)) {
       if (magic != kMagic)
         return Status::failure("rendezvous: " + path +
                                " is not a pipec rendezvous file");
-      if (theirKey == key) {
+      if (theirKey == me.job && theirPlan == me.plan) {
         if (!unhex(data, blob))
           return Status::failure("rendezvous: " + path +
                                  " holds a malformed id");
         return Status::success();
       }
-      seen = "it holds another job's id (left by an earlier run, or rank "
-             "0 was given another plan?)";
+      // This job's rank 0 on another plan. Without a job id (no
+      // launcher's) the file may be an earlier run's: wait for this one's.
+      if (theirKey == me.job && !me.anonymous)
+        return otherPlan(env.rank, me.planText, planTextOf(theirPlan));
+      seen = theirKey == me.job
+                 ? "it holds the id of a run of plan " +
+                       planTextOf(theirPlan) +
+                       " (an earlier run's, or rank 0 was given another "
+                       "plan?)"
+                 : "it holds another job's id (left by an earlier run?)";
     }
     backOff(pause, deadline);
   }
@@ -631,11 +691,11 @@ Status chooseRendezvous(const LaunchEnv &env, const std::string &given,
 }
 
 Status shareBlob(const LaunchEnv &env, const std::string &rendezvous,
-                 const std::string &jobKey, std::vector<uint8_t> &blob,
-                 Clock::time_point deadline) {
+                 const std::string &jobKey, const std::string &planId,
+                 std::vector<uint8_t> &blob, Clock::time_point deadline) {
   if (env.size == 1)
     return Status::success();
-  const std::string key = keyOf(jobKey);
+  const Identity key = identityOf(jobKey, planId);
   if (rendezvous.rfind("file:", 0) == 0)
     return shareFile(env, rendezvous.substr(5), key, blob, deadline);
   if (rendezvous.rfind("tcp:", 0) == 0) {

@@ -25,9 +25,10 @@ struct NcclSetup {
   const std::vector<std::vector<int32_t>> *groups = nullptr;
   /// This process's place in the job; its rank is the plan rank it runs.
   LaunchEnv env;
-  /// chooseRendezvous's answer, and the key of this job (the launcher's
-  /// job id and the plan's id).
-  std::string rendezvous, jobKey;
+  /// chooseRendezvous's answer, the key of this job (the launcher's job
+  /// id; "" without one) and the plan's id, which every process of the
+  /// job must share (Rendezvous.h's shareBlob).
+  std::string rendezvous, jobKey, planId;
   /// The bound on the rendezvous and the communicators' creation.
   std::chrono::milliseconds timeout{60000};
   /// An operation unfinished this long names its peer and ends the run.

@@ -74,13 +74,18 @@ Status chooseRendezvous(const LaunchEnv &env, const std::string &given,
                         std::string &out);
 
 /// Gives every process rank 0's `blob`: rank 0 passes it in, the others
-/// get it. `jobKey` must be the same in every process of the job and
-/// differ between jobs. Blocks until the blob is had (every other rank
-/// served, at rank 0 over tcp) or `deadline`; the failure says what was
-/// missing.
+/// get it. `jobKey` (the launcher's job id; "" when there is none) must be
+/// the same in every process of the job and differ between jobs; a file or
+/// a server of another job is never taken for this one's. `planId` is the
+/// plan the process runs: a process of the job given another plan than
+/// rank 0's fails at once, naming both, and so does rank 0 over tcp (over
+/// a file, rank 0 never hears of it; without a job id, a file of another
+/// plan may be an earlier run's, and is waited past). Blocks until the
+/// blob is had (every other rank served, at rank 0 over tcp) or
+/// `deadline`; the failure says what was missing.
 Status shareBlob(const LaunchEnv &env, const std::string &rendezvous,
-                 const std::string &jobKey, std::vector<uint8_t> &blob,
-                 Clock::time_point deadline);
+                 const std::string &jobKey, const std::string &planId,
+                 std::vector<uint8_t> &blob, Clock::time_point deadline);
 
 } // namespace pipert
 

@@ -283,8 +283,8 @@ std::string NcclTransport::init(const NcclSetup &setup, call::Context &ctx) {
       blob.assign(reinterpret_cast<uint8_t *>(&id),
                   reinterpret_cast<uint8_t *>(&id) + sizeof id);
     }
-    if (Status s = shareBlob(setup.env, setup.rendezvous, setup.jobKey, blob,
-                             Clock::now() + setup.timeout);
+    if (Status s = shareBlob(setup.env, setup.rendezvous, setup.jobKey,
+                             setup.planId, blob, Clock::now() + setup.timeout);
         !s.ok())
       return s.message();
     if (blob.size() != sizeof id)

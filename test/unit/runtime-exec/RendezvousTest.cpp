@@ -160,14 +160,22 @@ int freePort() {
   return ntohs(a.sin_port);
 }
 
-/// Runs shareBlob on `ranks` threads; each one's status and blob.
+/// Runs shareBlob on `ranks` threads (rank r of job keys[r] on plan
+/// plans[r], plan "p" for all when none are given); each one's status,
+/// blob and seconds taken.
 void shareOnThreads(int32_t ranks, const std::string &rendezvous,
                     const std::vector<std::string> &keys,
                     std::vector<pipert::Status> &status,
                     std::vector<std::vector<uint8_t>> &blobs,
-                    std::chrono::milliseconds timeout) {
+                    std::chrono::milliseconds timeout,
+                    std::vector<std::string> plans = {},
+                    std::vector<double> *seconds = nullptr) {
   status.assign(size_t(ranks), pipert::Status::success());
   blobs.assign(size_t(ranks), {});
+  if (plans.empty())
+    plans.assign(size_t(ranks), "p");
+  if (seconds)
+    seconds->assign(size_t(ranks), 0.0);
   for (int i = 0; i < 128; ++i)
     blobs[0].push_back(uint8_t(i * 7 + 3));
   std::vector<std::thread> threads;
@@ -176,9 +184,14 @@ void shareOnThreads(int32_t ranks, const std::string &rendezvous,
       pipert::LaunchEnv e;
       e.rank = r;
       e.size = ranks;
+      const auto start = pipert::Clock::now();
       status[size_t(r)] =
-          pipert::shareBlob(e, rendezvous, keys[size_t(r)], blobs[size_t(r)],
-                            pipert::Clock::now() + timeout);
+          pipert::shareBlob(e, rendezvous, keys[size_t(r)], plans[size_t(r)],
+                            blobs[size_t(r)], start + timeout);
+      if (seconds)
+        (*seconds)[size_t(r)] =
+            std::chrono::duration<double>(pipert::Clock::now() - start)
+                .count();
     });
   for (std::thread &t : threads)
     t.join();
@@ -188,7 +201,7 @@ TEST(Rendezvous, TheIdReachesEveryRankOverTcp) {
   std::vector<pipert::Status> st;
   std::vector<std::vector<uint8_t>> blobs;
   shareOnThreads(5, "tcp:127.0.0.1:" + std::to_string(freePort()),
-                 std::vector<std::string>(5, "job 1 plan 2"), st, blobs,
+                 std::vector<std::string>(5, "job 1"), st, blobs,
                  std::chrono::seconds(20));
   for (int32_t r = 0; r < 5; ++r) {
     ASSERT_TRUE(st[size_t(r)].ok()) << st[size_t(r)].message();
@@ -232,7 +245,7 @@ TEST(Rendezvous, SilentConnectionsDelayNoOneAmongManyRanks) {
     e.rank = 0;
     e.size = ranks;
     std::vector<uint8_t> mine = id;
-    served = pipert::shareBlob(e, where, "job S", mine,
+    served = pipert::shareBlob(e, where, "job S", "p", mine,
                                pipert::Clock::now() + std::chrono::seconds(20));
   });
   std::vector<int> silent;
@@ -255,7 +268,7 @@ TEST(Rendezvous, SilentConnectionsDelayNoOneAmongManyRanks) {
       e.rank = r;
       e.size = ranks;
       st[size_t(r)] =
-          pipert::shareBlob(e, where, "job S", got[size_t(r)],
+          pipert::shareBlob(e, where, "job S", "p", got[size_t(r)],
                             pipert::Clock::now() + std::chrono::seconds(8));
     });
   for (std::thread &t : threads)
@@ -306,13 +319,60 @@ TEST(Rendezvous, TheIdReachesEveryRankThroughAFileButAStaleOneIsNotTaken) {
   e.rank = 1;
   e.size = 2;
   std::vector<uint8_t> got;
-  pipert::Status s =
-      pipert::shareBlob(e, "file:" + path, "job 8", got,
-                        pipert::Clock::now() + std::chrono::milliseconds(400));
+  pipert::Status s = pipert::shareBlob(
+      e, "file:" + path, "job 8", "p", got,
+      pipert::Clock::now() + std::chrono::milliseconds(400));
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("another job's id"), std::string::npos)
       << s.message();
+  // Job 7's rank 1 given another plan than its rank 0 fails at once,
+  // naming both (long before its 30 s).
+  const auto start = pipert::Clock::now();
+  s = pipert::shareBlob(e, "file:" + path, "job 7", "other", got,
+                        start + std::chrono::seconds(30));
+  EXPECT_LT(pipert::Clock::now() - start, std::chrono::seconds(15));
+  EXPECT_NE(s.message().find("rank 1 runs plan other but rank 0 runs plan "
+                             "p: every process of a job must be started "
+                             "with the same plan folder"),
+            std::string::npos)
+      << s.message();
+  // Without a job id, a file of another plan may be an earlier run's:
+  // waited past, then named.
+  pipert::LaunchEnv first = e;
+  first.rank = 0;
+  std::vector<uint8_t> id = blobs[0];
+  ASSERT_TRUE(pipert::shareBlob(first, "file:" + path, "", "p", id,
+                                pipert::Clock::now() + std::chrono::seconds(5))
+                  .ok());
+  s = pipert::shareBlob(e, "file:" + path, "", "other", got,
+                        pipert::Clock::now() + std::chrono::milliseconds(400));
+  EXPECT_NE(s.message().find("before the timeout (it holds the id of a run "
+                             "of plan p (an earlier run's, or rank 0 was "
+                             "given another plan?)"),
+            std::string::npos)
+      << s.message();
   std::filesystem::remove_all(dir);
+}
+
+TEST(Rendezvous, AProcessGivenAnotherPlanEndsTheJobAtOnceOverTcp) {
+  // Rank 1 of job A runs another plan than rank 0: both fail at once,
+  // naming both plans, long before their 30 s deadline.
+  std::vector<pipert::Status> st;
+  std::vector<std::vector<uint8_t>> blobs;
+  std::vector<double> seconds;
+  shareOnThreads(2, "tcp:127.0.0.1:" + std::to_string(freePort()),
+                 {"job A", "job A"}, st, blobs, std::chrono::seconds(30),
+                 {"00112233aabbccdd", "ffeeddcc44332211"}, &seconds);
+  const std::string named =
+      "rank 1 runs plan ffeeddcc44332211 but rank 0 runs plan "
+      "00112233aabbccdd: every process of a job must be started with the "
+      "same plan folder";
+  for (int32_t r = 0; r < 2; ++r) {
+    ASSERT_FALSE(st[size_t(r)].ok()) << "rank " << r;
+    EXPECT_NE(st[size_t(r)].message().find(named), std::string::npos)
+        << st[size_t(r)].message();
+    EXPECT_LT(seconds[size_t(r)], 15.0) << "rank " << r;
+  }
 }
 
 } // namespace
