@@ -259,9 +259,14 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const Identity &me,
   const std::string ok = "OK " + hex(blob.data(), blob.size()) + "\n";
   std::set<int32_t> served;
   std::string lastRefusal;
-  // A rank of this job given another plan: the job cannot run; rank 0
-  // says so to it, then fails at once rather than at the deadline.
+  // A rank of this job given another plan than rank 0's: the job cannot
+  // run. Rank 0 fails, but first tells every rank that asks within
+  // kClientTime (or all of them, if sooner), so that none waits for its
+  // deadline (a launcher that ends the job when a process fails ends them
+  // sooner still).
   Status conflict = Status::success();
+  Clock::time_point failBy{};
+  std::set<int32_t> told;
   std::vector<Client> clients;
   std::vector<pollfd> fds;
   // Out of descriptors (accept's EMFILE and kin): no new connection until
@@ -277,34 +282,66 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const Identity &me,
   // The answer to a request line; sets the client's rank when it is the id.
   auto answer = [&](Client &c, const std::string &line) {
     std::istringstream in(line);
-    std::string m1, m2, theirKey, theirPlan;
+    std::string m1, m2, theirKey, theirPlan, extra;
     int64_t rank = -1;
-    in >> m1 >> m2 >> theirKey >> rank >> theirPlan;
-    if (m1 + " " + m2 != kMagic) {
+    in >> m1 >> m2 >> theirKey;
+    const bool ours = m1 + " " + m2 == kMagic;
+    const bool whole = bool(in >> rank >> theirPlan) && !(in >> extra);
+    if (!ours) {
       lastRefusal = "a connection that is not a pipec rendezvous";
       c.out = "ERR not a pipec rendezvous\n";
+    } else if (!whole) {
+      lastRefusal = "a malformed request (another pipec version?)";
+      c.out = "ERR malformed request\n";
     } else if (theirKey != me.job) {
       lastRefusal = "rank " + std::to_string(rank) + " of another job";
       c.out = "ERR this port serves another job\n";
-    } else if (theirPlan != me.plan) {
-      conflict = otherPlan(rank, planTextOf(theirPlan), me.planText);
-      c.out = "ERR another plan " + me.plan + "\n";
-      c.rank = -2; // fail once it is told
     } else if (rank < 1 || rank >= env.size) {
       c.out = "ERR rank " + std::to_string(rank) + " of " +
               std::to_string(env.size) + "\n";
+    } else if (theirPlan != me.plan && me.anonymous) {
+      // Without a job id, runs are told apart by their plans only: an
+      // earlier run's process may still be asking.
+      lastRefusal = "rank " + std::to_string(rank) + " on plan " +
+                    planTextOf(theirPlan) +
+                    " (another run's, or given another plan?)";
+      c.out = "ERR this port serves another job\n";
+    } else if (theirPlan != me.plan) {
+      if (conflict.ok()) {
+        conflict = otherPlan(rank, planTextOf(theirPlan), me.planText);
+        failBy = std::min(deadline, Clock::now() + kClientTime);
+      }
+      c.out = "ERR another plan " + me.plan + "\n";
+      c.rank = rank;
+      told.insert(int32_t(rank));
+    } else if (!conflict.ok()) {
+      const std::string why = conflict.message();
+      const std::string prefix = "rendezvous: ";
+      c.out = "ERR the job ends: " +
+              (why.rfind(prefix, 0) == 0 ? why.substr(prefix.size()) : why) +
+              "\n";
+      c.rank = rank;
+      told.insert(int32_t(rank));
     } else {
       c.out = ok;
       c.rank = rank;
     }
   };
-  while (int32_t(served.size()) < env.size - 1) {
+  // Every other rank answered: given the id, or told the job ends.
+  auto answered = [&] {
+    std::set<int32_t> all = served;
+    all.insert(told.begin(), told.end());
+    return int32_t(all.size()) >= env.size - 1;
+  };
+  while (conflict.ok() ? int32_t(served.size()) < env.size - 1
+                       : !answered()) {
     const Clock::time_point now = Clock::now();
-    if (now >= deadline)
+    const Clock::time_point end = conflict.ok() ? deadline : failBy;
+    if (now >= end)
       break;
     // Connections past their time are dropped; the next wake-up is the
     // earliest of theirs and the job's deadline.
-    Clock::time_point wake = deadline;
+    Clock::time_point wake = end;
     for (size_t i = clients.size(); i-- > 0;) {
       if (clients[i].by <= now) {
         lastRefusal = "a connection that sent no request within " +
@@ -364,16 +401,11 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const Identity &me,
       }
       c.sent += size_t(put);
       if (c.sent == c.out.size()) {
-        if (c.rank > 0)
+        if (c.rank > 0 && c.out == ok)
           served.insert(int32_t(c.rank));
-        const bool told = c.rank == -2;
         drop(i);
-        if (told)
-          break;
       }
     }
-    if (!conflict.ok())
-      break;
     // Then new connections, as many as are waiting and fit.
     if (fds[0].revents & POLLIN)
       while (clients.size() < full) {
@@ -454,11 +486,16 @@ Status fetchTcp(const LaunchEnv &env, const std::string &host, int32_t port,
         freeaddrinfo(found);
         return Status::success();
       }
-      const std::string other = "ERR another plan ";
+      const std::string other = "ERR another plan ", ends = "ERR the job ends: ";
       if (line.rfind(other, 0) == 0) {
         freeaddrinfo(found);
         return otherPlan(env.rank, me.planText,
                          planTextOf(line.substr(other.size())));
+      }
+      if (line.rfind(ends, 0) == 0) {
+        freeaddrinfo(found);
+        return Status::failure("rendezvous: rank 0 ends the job: " +
+                               line.substr(ends.size()));
       }
       lastError = "rank 0 answered '" + line.substr(0, 120) + "'";
       break;

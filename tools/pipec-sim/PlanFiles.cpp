@@ -74,8 +74,11 @@ std::string loadPlan(const std::string &dir, pipert::Manifest &m,
   if (pipert::Status st = pipert::readManifestFile(dir + "/manifest.json", m);
       !st.ok())
     return st.message();
-  streams.assign(size_t(m.ranks), pipert::Stream());
-  for (int32_t r = 0; r < m.ranks; ++r)
+  const int32_t P = m.pipelineRanks(), D = m.replicas;
+  const bool two = D > 2 && m.ranks > kWholeReplayRanks && m.relocation.active;
+  const int32_t loaded = two ? 2 * P : m.ranks;
+  streams.assign(size_t(loaded), pipert::Stream());
+  for (int32_t r = 0; r < loaded; ++r)
     if (pipert::Status st =
             pipert::readPlanStream(dir, m, r, streams[size_t(r)]);
         !st.ok())
@@ -83,11 +86,25 @@ std::string loadPlan(const std::string &dir, pipert::Manifest &m,
   s = schedule::Schedule();
   s.microbatches = m.microbatches;
   s.chunksPerRank = m.chunksPerRank;
-  s.replicas = m.replicas;
-  s.placement.ranks = m.pipelineRanks();
+  s.replicas = two ? 2 : m.replicas;
+  s.placement.ranks = P;
   s.placement.chunks = int32_t(m.chunkRank.size());
   s.placement.rankOf = m.chunkRank;
   s.groups = m.groups;
+  if (two) {
+    // Replicas 0 and 1 as a plan of two: their groups, then each stage's
+    // data-parallel group of their two ranks, numbered 2 G + s.
+    const int32_t G = m.relocation.groups;
+    s.groups.assign(m.groups.begin(), m.groups.begin() + 2 * G);
+    for (int32_t stage = 0; stage < P; ++stage)
+      s.groups.push_back({stage, P + stage});
+    for (pipert::Stream &st : streams) {
+      st.ranks = 2 * P;
+      for (pipert::Instr &in : st.instrs)
+        if (pipert::isCollectiveOp(in.op) && in.chunk >= D * G)
+          in.chunk = 2 * G + (in.chunk - D * G);
+    }
+  }
   for (const pipert::Stream &st : streams) {
     s.streams.emplace_back();
     for (const pipert::Instr &in : st.instrs)

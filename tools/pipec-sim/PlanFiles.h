@@ -34,9 +34,21 @@ struct TempPlan {
 std::string compileModel(const char *argv0, const std::string &model,
                          const std::vector<std::string> &args, TempPlan &out);
 
+/// Plans of more ranks than this are replayed as two of their replicas.
+constexpr int64_t kWholeReplayRanks = 4096;
+
 /// Reads the plan folder `dir`: its manifest, every rank's stream, and the
 /// streams as the schedule library holds them (the runtime's opcodes are
 /// the library's, PlanAbi.h; the placement replica 0's). "" or why not.
+///
+/// A plan of more than kWholeReplayRanks ranks and more than two replicas
+/// is read as its first two replicas, numbered as a plan of two
+/// (Replicate.h: the data-parallel group D G + s becomes 2 G + s;
+/// s.replicas == 2, m keeps the plan's D): every replica runs replica 0's
+/// streams moved into it, so two replayed stand for all D (the symmetry
+/// --replicas prices with; docs/SCHEDULES.md "Proving D replicas by
+/// proving one"), and 221,184 ranks of about 80 kB of stream each would
+/// not fit in memory whole.
 std::string loadPlan(const std::string &dir, pipert::Manifest &m,
                      std::vector<pipert::Stream> &streams,
                      schedule::Schedule &s);

@@ -1030,6 +1030,20 @@ int main(int argc, char **argv) {
   sched::Schedule s;
   if (std::string why = pipec::sim::loadPlan(dir, m, streams, s); !why.empty())
     return fail(why);
+  // Two of the plan's replicas standing for all (PlanFiles.h): what needs
+  // every rank's own cannot be had.
+  const bool twoOfMany = s.replicas < m.replicas;
+  if (twoOfMany && (!trace.empty() || cores > 0))
+    return fail(std::string(!trace.empty() ? "--trace" : "--cores") +
+                ": a plan of " + std::to_string(m.ranks) +
+                " ranks is replayed as 2 of its " +
+                std::to_string(m.replicas) +
+                " replicas, which stand for the others by symmetry; " +
+                (!trace.empty() ? "a measured trace is compared rank by rank"
+                                : "ranks sharing this machine's cores are "
+                                  "modelled rank by rank") +
+                " (compile it with --dp 2 and price --replicas " +
+                std::to_string(m.replicas) + " with --cluster)");
   const int32_t C = s.placement.chunks;
   Measured measured;
   if (!trace.empty()) {
@@ -1197,6 +1211,8 @@ int main(int argc, char **argv) {
            {"busy_s", r.busy[q]},
            {"idle_share", r.stepTime > 0 ? 1 - r.busy[q] / r.stepTime : 0}});
     out["ranks"] = ranks;
+    // The ranks replayed: 2 replicas' when they stand for the plan's D.
+    out["replicas_replayed"] = s.replicas;
     json cp = json::array();
     for (int32_t i : path) {
       const sched::Span &sp = r.spans[size_t(i)];
@@ -1291,6 +1307,11 @@ int main(int argc, char **argv) {
               (label.empty() ? dir : label).c_str(), m.ranks, m.pipelineRanks(),
               m.replicas, m.microbatches, m.scheduleKind.c_str(),
               source.c_str());
+  if (twoOfMany && !onCluster)
+    std::printf("symmetry: the plan's first 2 replicas replayed stand for "
+                "its %d (more than %lld ranks: every replica runs replica "
+                "0's streams)\n",
+                m.replicas, (long long)pipec::sim::kWholeReplayRanks);
   if (!calibration.empty())
     std::printf("calibrated with %lld OpenMP thread(s) per rank (the "
                 "kernel times hold for ranks with that many)%s\n",
@@ -1321,13 +1342,14 @@ int main(int argc, char **argv) {
                     : "replica-major",
                 clusterPriced.actMessage, clusterPriced.gradMessage,
                 clusterPriced.dataParallel, clusterPriced.optimizer);
-    if (replicasPriced != m.replicas)
+    if (replicasPriced != s.replicas)
       std::printf("symmetry: %d replicas replayed (%s) stand for %.0f: the "
                   "data-parallel collectives priced with %.0f members; the "
                   "memory is the compiled plan's\n",
                   s.replicas,
                   m.replicas == 1 ? "the plan's one and a second made as the "
                                     "compiler would"
+                  : twoOfMany     ? "the plan's first two"
                                   : "the compiled ones",
                   replicasPriced, replicasPriced);
     if (clusterPriced.overMemory >= 0)

@@ -234,3 +234,21 @@ TEST(PlanStreams, MovingAStreamNotOfReplicaZeroIsRefused) {
   EXPECT_NE(st.message().find("not a stream of replica 0"), std::string::npos)
       << st.message();
 }
+
+TEST(PlanStreams, AGroupTableThatIsNotReplicasMovedIsRefused) {
+  // Replica 1's group names rank 0 of replica 0: its communicator spans
+  // the replicas, which moving replica 0's streams cannot give; the
+  // compiler's own check refuses the layout rather than writing it.
+  const int32_t D = 2;
+  std::vector<std::vector<int32_t>> groups = planGroups(D);
+  groups[1] = {0, 3};
+  std::vector<pipert::Stream> zero = {rankStream(0, D), rankStream(1, D)};
+  pipert::ReplicaRelocation rel;
+  pipert::Status st =
+      pipert::attachReplicaZeroComms(zero, groups, D, G, rel);
+  EXPECT_NE(st.message().find("internal error: communicator 1 (group 1) "
+                              "spans replicas but carries a replica's group"),
+            std::string::npos)
+      << st.message();
+  EXPECT_FALSE(rel.active);
+}

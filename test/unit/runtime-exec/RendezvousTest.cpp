@@ -355,24 +355,68 @@ TEST(Rendezvous, TheIdReachesEveryRankThroughAFileButAStaleOneIsNotTaken) {
 }
 
 TEST(Rendezvous, AProcessGivenAnotherPlanEndsTheJobAtOnceOverTcp) {
-  // Rank 1 of job A runs another plan than rank 0: both fail at once,
-  // naming both plans, long before their 30 s deadline.
+  // Rank 2 of job A runs another plan than rank 0: rank 2 and rank 0 fail
+  // at once naming both plans, and rank 1 has the id or is told the job
+  // ends, all long before their 30 s deadline.
+  const std::string x = "00112233aabbccdd", y = "ffeeddcc44332211";
   std::vector<pipert::Status> st;
   std::vector<std::vector<uint8_t>> blobs;
   std::vector<double> seconds;
-  shareOnThreads(2, "tcp:127.0.0.1:" + std::to_string(freePort()),
-                 {"job A", "job A"}, st, blobs, std::chrono::seconds(30),
-                 {"00112233aabbccdd", "ffeeddcc44332211"}, &seconds);
-  const std::string named =
-      "rank 1 runs plan ffeeddcc44332211 but rank 0 runs plan "
-      "00112233aabbccdd: every process of a job must be started with the "
-      "same plan folder";
-  for (int32_t r = 0; r < 2; ++r) {
+  shareOnThreads(3, "tcp:127.0.0.1:" + std::to_string(freePort()),
+                 {"job A", "job A", "job A"}, st, blobs,
+                 std::chrono::seconds(30), {x, x, y}, &seconds);
+  const std::string named = "rank 2 runs plan " + y + " but rank 0 runs plan " +
+                            x + ": every process of a job must be started "
+                                "with the same plan folder";
+  for (int32_t r : {0, 2}) {
     ASSERT_FALSE(st[size_t(r)].ok()) << "rank " << r;
     EXPECT_NE(st[size_t(r)].message().find(named), std::string::npos)
         << st[size_t(r)].message();
-    EXPECT_LT(seconds[size_t(r)], 15.0) << "rank " << r;
   }
+  EXPECT_TRUE(st[1].ok() ||
+              st[1].message().find("rendezvous: rank 0 ends the job: " +
+                                   named) != std::string::npos)
+      << st[1].message();
+  for (int32_t r = 0; r < 3; ++r)
+    EXPECT_LT(seconds[size_t(r)], 15.0) << "rank " << r;
+
+  // Rank 0 is the one given another plan: every other rank hears of it at
+  // once, each naming its own plan and rank 0's.
+  shareOnThreads(4, "tcp:127.0.0.1:" + std::to_string(freePort()),
+                 std::vector<std::string>(4, "job B"), st, blobs,
+                 std::chrono::seconds(30), {y, x, x, x}, &seconds);
+  ASSERT_FALSE(st[0].ok());
+  EXPECT_NE(st[0].message().find("but rank 0 runs plan " + y),
+            std::string::npos)
+      << st[0].message();
+  for (int32_t r = 1; r < 4; ++r) {
+    ASSERT_FALSE(st[size_t(r)].ok()) << "rank " << r;
+    EXPECT_NE(st[size_t(r)].message().find(
+                  "rank " + std::to_string(r) + " runs plan " + x +
+                  " but rank 0 runs plan " + y),
+              std::string::npos)
+        << st[size_t(r)].message();
+  }
+  for (int32_t r = 0; r < 4; ++r)
+    EXPECT_LT(seconds[size_t(r)], 15.0) << "rank " << r;
+}
+
+TEST(Rendezvous, WithoutAJobIdAnotherPlansProcessIsAnotherRunsOverTcp) {
+  // No launcher's job id: a process asking with another plan may be an
+  // earlier run's still retrying, so it is refused, not taken for a
+  // broken job; the timeout names it.
+  std::vector<pipert::Status> st;
+  std::vector<std::vector<uint8_t>> blobs;
+  shareOnThreads(2, "tcp:127.0.0.1:" + std::to_string(freePort()), {"", ""},
+                 st, blobs, std::chrono::milliseconds(1500), {"p1", "p2"});
+  ASSERT_FALSE(st[0].ok());
+  EXPECT_NE(st[0].message().find("(refused: rank 1 on plan p2 (another "
+                                 "run's, or given another plan?))"),
+            std::string::npos)
+      << st[0].message();
+  ASSERT_FALSE(st[1].ok());
+  EXPECT_NE(st[1].message().find("another job"), std::string::npos)
+      << st[1].message();
 }
 
 } // namespace
