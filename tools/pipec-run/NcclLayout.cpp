@@ -11,6 +11,10 @@
 
 namespace pipecrun {
 
+/// Plans of more ranks than this (with replicas running replica 0's
+/// streams) are read and proven as replica 0's streams.
+constexpr int64_t kWholeLayoutRanks = 4096;
+
 int printNcclLayout(const std::string &dir) {
   auto fail = [](const std::string &m) {
     std::fprintf(stderr, "pipec-run: error: --nccl-layout: %s\n", m.c_str());
@@ -20,9 +24,16 @@ int printNcclLayout(const std::string &dir) {
   if (pipert::Status s = pipert::readManifestFile(dir + "/manifest.json", m);
       !s.ok())
     return fail(s.message());
-  std::vector<pipert::Stream> streams(static_cast<size_t>(m.ranks));
+  // A plan of many replicas is proven on replica 0's streams, which every
+  // replica runs moved into it (PlanStreams.h): the whole would not fit
+  // (220,032 streams of GPT-3 175B took 24 GB before failing).
+  const int32_t P = m.pipelineRanks();
+  const bool symmetric =
+      m.relocation.active && m.ranks > kWholeLayoutRanks;
+  const int32_t read = symmetric ? P : m.ranks;
+  std::vector<pipert::Stream> streams(static_cast<size_t>(read));
   int64_t operations = 0;
-  for (int32_t r = 0; r < m.ranks; ++r) {
+  for (int32_t r = 0; r < read; ++r) {
     if (pipert::Status s =
             pipert::readPlanStream(dir, m, r, streams[size_t(r)]);
         !s.ok())
@@ -36,11 +47,35 @@ int printNcclLayout(const std::string &dir) {
     for (const pipert::Instr &in : streams[size_t(r)].instrs)
       operations += pipert::isPostOp(in.op) || pipert::isCollectiveOp(in.op);
   }
+  if (symmetric)
+    operations *= m.replicas;
   pipert::CommLayout layout;
-  if (pipert::Status s = pipert::planComms(streams, m.groups, layout); !s.ok())
+  if (pipert::Status s =
+          symmetric ? pipert::planReplicatedComms(streams, m.groups,
+                                                  m.replicas,
+                                                  m.relocation.groups, layout)
+                    : pipert::planComms(streams, m.groups, layout);
+      !s.ok())
     return fail(s.message());
   if (pipert::Status s = pipert::checkCommLayout(streams, layout); !s.ok())
     return fail("the streams cannot run on NCCL: " + s.message());
+  if (symmetric) {
+    // The relocation the manifest states is the one this layout has.
+    std::vector<pipert::Stream> again = streams;
+    pipert::ReplicaRelocation rel;
+    if (pipert::Status s = pipert::attachReplicaZeroComms(
+            again, m.groups, m.replicas, m.relocation.groups, rel);
+        !s.ok())
+      return fail(s.message());
+    if (rel.groupComms != m.relocation.groupComms ||
+        rel.pairComms != m.relocation.pairComms)
+      return fail("manifest.json: replica_streams gives " +
+                  std::to_string(m.relocation.groupComms) + " group and " +
+                  std::to_string(m.relocation.pairComms) +
+                  " pair communicators a replica; its streams make " +
+                  std::to_string(rel.groupComms) + " and " +
+                  std::to_string(rel.pairComms));
+  }
   // What the processes will use: each stream's own table, which the
   // compiler wrote; it must be this layout's part of that rank.
   for (const pipert::Stream &s : streams) {
@@ -98,7 +133,7 @@ int printNcclLayout(const std::string &dir) {
     std::printf("%s\n", in.size() > 6 ? " ..." : "");
   }
   int32_t most = 0, who = 0;
-  for (int32_t r = 0; r < m.ranks; ++r) {
+  for (int32_t r = 0; r < (symmetric ? P : m.ranks); ++r) {
     int32_t n = int32_t(layout.commsOf(r).size());
     if (n > most)
       most = n, who = r;
@@ -108,6 +143,12 @@ int printNcclLayout(const std::string &dir) {
               "meet in one order with the same chunk, micro-batch and "
               "bytes, or the same collectives\n",
               static_cast<long long>(operations));
+  if (symmetric)
+    std::printf("replicas: the %d ranks past replica 0 run its %d streams "
+                "moved into their replica, so replica 0's streams were "
+                "read and proven (more than %lld ranks: every stream would "
+                "not fit)\n",
+                m.ranks - P, P, static_cast<long long>(kWholeLayoutRanks));
   std::printf("every rank's stream carries its part of this layout (the "
               "compiler's): a process reads its own stream only\n");
   return 0;
