@@ -19,12 +19,31 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <memory>
+#include <set>
 
 namespace pipecrun {
 
+/// Whether this process holds a copy of parameter `p` (replica 0's rank's
+/// or another replica's).
+static bool holdsCopy(const pipert::Executor &exec, const pipert::ParamInfo &p) {
+  const pipert::Manifest &m = exec.manifest();
+  for (int32_t q = p.rank; q < m.ranks; q += m.pipelineRanks())
+    if (exec.holds(q))
+      return true;
+  return false;
+}
+
+/// The tensors of a state or --init file this process reads: those of the
+/// parameters it holds a copy of (`suffixed`: and their moments'), so that
+/// a process of one rank reads its stage's, not the whole model's.
+static pipert::TensorFilter heldTensors(const pipert::Executor &exec,
+                                        bool suffixed);
+
 /// Tensor `name` of `file` into the region of parameter `p` at `offset`
-/// (its value or a moment): checked by every process (the model's shape,
-/// finite values), written where this process holds the rank. A padded
+/// (its value or a moment): its name and shape checked by every process,
+/// its values (finite) by the processes holding a copy, which read them
+/// (heldTensors) and write them where they hold the rank. A padded
 /// parameter is loaded in its model shape; its padding stays zero
 /// (pipert/LogicalShape.h).
 static bool loadRegion(pipert::Executor &exec,
@@ -42,6 +61,16 @@ static bool loadRegion(pipert::Executor &exec,
             "model's";
     return false;
   }
+  // Its values are this process's business only where it holds a copy
+  // (the process holding one checks them; the run's first reduction makes
+  // every process fail with it).
+  const pipert::Manifest &m = exec.manifest();
+  if (!holdsCopy(exec, p))
+    return true;
+  if (t->skipped) {
+    error = path + ": tensor '" + name + "' was not read (internal error)";
+    return false;
+  }
   std::vector<float> values;
   if (!pipert::readFloatTensor(*t, values, error) ||
       !pipert::checkFinite(path, name, values, error))
@@ -54,7 +83,6 @@ static bool loadRegion(pipert::Executor &exec,
   }
   // The copy of every replica (the manifest lists replica 0's) that this
   // process holds; another process loads the others.
-  const pipert::Manifest &m = exec.manifest();
   for (int32_t q = p.rank; q < m.ranks; q += m.pipelineRanks()) {
     if (!exec.holds(q))
       continue;
@@ -81,7 +109,7 @@ static bool loadRegion(pipert::Executor &exec,
 bool loadInit(pipert::Executor &exec, const std::string &path,
               std::string &error) {
   pipert::SafetensorsFile file;
-  if (!pipert::readCheckpoint(path, file, error))
+  if (!pipert::readCheckpoint(path, file, error, heldTensors(exec, false)))
     return false;
   for (const pipert::ParamInfo &p : exec.manifest().params)
     if (!loadRegion(exec, file, path, p, p.name, p.offset, error))
@@ -290,6 +318,16 @@ static bool readModelShaped(pipert::Executor &exec, const pipert::ParamInfo &p,
 /// AdamW's moments beside it.
 static const char *const kStateSuffix[3] = {"", ".adam_m", ".adam_v"};
 
+static pipert::TensorFilter heldTensors(const pipert::Executor &exec,
+                                        bool suffixed) {
+  auto names = std::make_shared<std::set<std::string>>();
+  for (const pipert::ParamInfo &p : exec.manifest().params)
+    if (holdsCopy(exec, p))
+      for (int k = 0; k < (suffixed ? 3 : 1); ++k)
+        names->insert(p.name + kStateSuffix[k]);
+  return [names](const std::string &name) { return names->count(name) > 0; };
+}
+
 /// The state tensors (value, m, v in the model's shapes) of the saved
 /// parameters whose copy lives on `rank` (-1: all), read from the arenas.
 static bool stateTensors(pipert::Executor &exec, int32_t rank,
@@ -412,7 +450,8 @@ bool writeCheckpoint(pipert::Executor &exec, const std::string &dir,
 /// A committed checkpoint's parts as one state: every tensor once, each
 /// part of the checkpoint's step.
 static bool readCheckpoint(const std::string &path, pipert::SafetensorsFile &file,
-                           std::string &label, std::string &error) {
+                           std::string &label, std::string &error,
+                           const pipert::TensorFilter &want) {
   pipert::Checkpoint c;
   if (pipert::Status s = pipert::openCheckpoint(path, c); !s.ok()) {
     error = s.message();
@@ -422,7 +461,7 @@ static bool readCheckpoint(const std::string &path, pipert::SafetensorsFile &fil
   std::map<std::string, std::string> owner;
   for (const std::string &part : c.parts) {
     pipert::SafetensorsFile f;
-    if (!pipert::readSafetensors(part, f, error))
+    if (!pipert::readSafetensors(part, f, error, want))
       return false;
     auto s = f.metadata.find("pipec.step");
     if (s == f.metadata.end() || s->second != std::to_string(c.step)) {
@@ -449,9 +488,10 @@ bool loadState(pipert::Executor &exec, const std::string &given,
                int64_t &step, std::string &error) {
   pipert::SafetensorsFile file;
   std::string path = given;
+  const pipert::TensorFilter want = heldTensors(exec, true);
   if (pipert::isCheckpointDirectory(given)
-          ? !readCheckpoint(given, file, path, error)
-          : !pipert::readSafetensors(given, file, error))
+          ? !readCheckpoint(given, file, path, error, want)
+          : !pipert::readSafetensors(given, file, error, want))
     return false;
   auto s = file.metadata.find("pipec.step");
   if (s == file.metadata.end() ||

@@ -62,10 +62,11 @@ struct Bytes {
 } // namespace
 
 static bool parseBytes(const Bytes &bytes, const std::string &path,
-                       SafetensorsFile &out, std::string &error);
+                       SafetensorsFile &out, std::string &error,
+                       const TensorFilter &want = {});
 
 bool readSafetensors(const std::string &path, SafetensorsFile &out,
-                     std::string &error) {
+                     std::string &error, const TensorFilter &want) {
   // Mapped, not read: the tensors are copied out once, straight from the
   // page cache.
   MappedFile file;
@@ -73,11 +74,11 @@ bool readSafetensors(const std::string &path, SafetensorsFile &out,
     error = s.message();
     return false;
   }
-  return parseBytes({file.data(), file.size()}, path, out, error);
+  return parseBytes({file.data(), file.size()}, path, out, error, want);
 }
 
 bool readCheckpoint(const std::string &path, SafetensorsFile &out,
-                    std::string &error) {
+                    std::string &error, const TensorFilter &want) {
   namespace fs = std::filesystem;
   std::error_code ec;
   std::string index = path;
@@ -90,11 +91,11 @@ bool readCheckpoint(const std::string &path, SafetensorsFile &out,
                        "model.safetensors.index.json";
         return false;
       }
-      return readSafetensors(single, out, error);
+      return readSafetensors(single, out, error, want);
     }
   }
   if (index.size() < 11 || index.compare(index.size() - 11, 11, ".index.json"))
-    return readSafetensors(path, out, error);
+    return readSafetensors(path, out, error, want);
 
   out = SafetensorsFile();
   std::ifstream in(index, std::ios::binary);
@@ -125,7 +126,7 @@ bool readCheckpoint(const std::string &path, SafetensorsFile &out,
     dir = ".";
   for (const auto &[shard, names] : shards) {
     SafetensorsFile part;
-    if (!readSafetensors(dir + "/" + shard, part, error))
+    if (!readSafetensors(dir + "/" + shard, part, error, want))
       return false;
     for (const std::string &name : names) {
       const Tensor *t = part.find(name);
@@ -149,7 +150,7 @@ bool parseSafetensors(const std::vector<uint8_t> &bytes,
 /// Checks one header entry and copies its bytes; false with `error` set.
 static bool parseEntry(const std::string &name, const nlohmann::json &entry,
                        const Bytes &bytes, uint64_t dataStart,
-                       const std::string &where, Tensor &tensor,
+                       const std::string &where, bool copy, Tensor &tensor,
                        std::pair<uint64_t, uint64_t> &span,
                        std::string &error) {
   if (!entry.is_object() || entry.size() != 3 || !entry.contains("dtype") ||
@@ -202,14 +203,18 @@ static bool parseEntry(const std::string &name, const nlohmann::json &entry,
             tensor.dtype + " in " + std::to_string(dataBytes) + " data bytes";
     return false;
   }
-  tensor.data.assign(bytes.begin() + dataStart + begin,
-                     bytes.begin() + dataStart + end);
+  // A mapped file's pages passed over are never read.
+  if (copy)
+    tensor.data.assign(bytes.begin() + dataStart + begin,
+                       bytes.begin() + dataStart + end);
+  tensor.skipped = !copy;
   span = {begin, end};
   return true;
 }
 
 static bool parseBytes(const Bytes &bytes, const std::string &path,
-                       SafetensorsFile &out, std::string &error) {
+                       SafetensorsFile &out, std::string &error,
+                       const TensorFilter &want) {
   out = SafetensorsFile();
   if (bytes.size() < 8) {
     error = path + ": " + std::to_string(bytes.size()) +
@@ -260,7 +265,8 @@ static bool parseBytes(const Bytes &bytes, const std::string &path,
     // Convert to the unordered json type the entry parser takes.
     nlohmann::json entry = nlohmann::json::parse(it.value().dump());
     if (!parseEntry(it.key(), entry, bytes, 8 + n,
-                    path + ": tensor '" + it.key() + "'", tensor, span, error))
+                    path + ": tensor '" + it.key() + "'",
+                    !want || want(it.key()), tensor, span, error))
       return false;
     spans.emplace_back(span.first, span.second, it.key());
     out.tensors.push_back(std::move(tensor));

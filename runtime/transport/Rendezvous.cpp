@@ -266,7 +266,7 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const Identity &me,
   // sooner still).
   Status conflict = Status::success();
   Clock::time_point failBy{};
-  std::set<int32_t> told;
+  std::set<int32_t> told; ///< every rank whose answer went out whole
   std::vector<Client> clients;
   std::vector<pollfd> fds;
   // Out of descriptors (accept's EMFILE and kin): no new connection until
@@ -313,7 +313,6 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const Identity &me,
       }
       c.out = "ERR another plan " + me.plan + "\n";
       c.rank = rank;
-      told.insert(int32_t(rank));
     } else if (!conflict.ok()) {
       const std::string why = conflict.message();
       const std::string prefix = "rendezvous: ";
@@ -321,18 +320,14 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const Identity &me,
               (why.rfind(prefix, 0) == 0 ? why.substr(prefix.size()) : why) +
               "\n";
       c.rank = rank;
-      told.insert(int32_t(rank));
     } else {
       c.out = ok;
       c.rank = rank;
     }
   };
-  // Every other rank answered: given the id, or told the job ends.
-  auto answered = [&] {
-    std::set<int32_t> all = served;
-    all.insert(told.begin(), told.end());
-    return int32_t(all.size()) >= env.size - 1;
-  };
+  // Every other rank answered, its answer sent whole: given the id, or
+  // told the job ends.
+  auto answered = [&] { return int32_t(told.size()) >= env.size - 1; };
   while (conflict.ok() ? int32_t(served.size()) < env.size - 1
                        : !answered()) {
     const Clock::time_point now = Clock::now();
@@ -403,6 +398,8 @@ Status serveTcp(const LaunchEnv &env, int32_t port, const Identity &me,
       if (c.sent == c.out.size()) {
         if (c.rank > 0 && c.out == ok)
           served.insert(int32_t(c.rank));
+        if (c.rank > 0)
+          told.insert(int32_t(c.rank)); // the id or the job's end
         drop(i);
       }
     }

@@ -12,6 +12,7 @@
 #define PIPERT_SAFETENSORS_H
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -25,6 +26,10 @@ struct Tensor {
   std::string dtype;
   std::vector<int64_t> shape;
   std::vector<uint8_t> data;
+  /// Its bytes were left in the file (a reader's TensorFilter passed it
+  /// over): `data` is empty, name, dtype and shape are the header's, all
+  /// checked as for a tensor read.
+  bool skipped = false;
 
   /// The product of the shape.
   int64_t elementCount() const;
@@ -42,10 +47,15 @@ struct SafetensorsFile {
 /// Bytes per element of a safetensors dtype; 0 for an unknown name.
 int64_t dtypeSize(const std::string &dtype);
 
+/// Which tensors a reader copies out (by name); the others are checked in
+/// the header alone and left `skipped`. Empty: all. A process of one rank
+/// of a plan reads its own parameters' tensors, not the whole model's.
+using TensorFilter = std::function<bool(const std::string &name)>;
+
 /// Reads `path` into `out`. On failure returns false and sets `error` to
 /// "PATH: what is wrong" (naming the tensor where there is one).
 bool readSafetensors(const std::string &path, SafetensorsFile &out,
-                     std::string &error);
+                     std::string &error, const TensorFilter &want = {});
 
 /// Parses the bytes of a whole file; `path` is used in messages only.
 /// A checkpoint as Hugging Face stores one: a .safetensors file, a sharded
@@ -54,7 +64,7 @@ bool readSafetensors(const std::string &path, SafetensorsFile &out,
 /// (model.safetensors.index.json first). Every tensor the index lists must
 /// be in its shard, once; the tensors of all shards end up in `out`.
 bool readCheckpoint(const std::string &path, SafetensorsFile &out,
-                    std::string &error);
+                    std::string &error, const TensorFilter &want = {});
 
 bool parseSafetensors(const std::vector<uint8_t> &bytes,
                       const std::string &path, SafetensorsFile &out,

@@ -75,6 +75,58 @@ TEST(Safetensors, RoundTripKeepsOrderValuesAndMetadata) {
   std::remove(path.c_str());
 }
 
+TEST(Safetensors, AFilterReadsTheTensorsWantedAndChecksTheOthersHeaders) {
+  // A process of one rank reads its own parameters' bytes; the others
+  // keep their name, dtype and shape, checked, and no bytes.
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> a(12), b(5);
+  for (float &v : a)
+    v = dist(rng);
+  for (float &v : b)
+    v = dist(rng);
+  std::string path = tempPath("filter.safetensors"), error;
+  ASSERT_TRUE(writeSafetensors(
+      path,
+      {makeFloatTensor<float>("mine", {3, 4}, a.data()),
+       makeFloatTensor<float>("theirs", {5}, b.data())},
+      {}, error))
+      << error;
+  SafetensorsFile f;
+  ASSERT_TRUE(readSafetensors(path, f, error, [](const std::string &name) {
+    return name == "mine";
+  })) << error;
+  ASSERT_EQ(f.tensors.size(), 2u);
+  const Tensor *mine = f.find("mine"), *theirs = f.find("theirs");
+  ASSERT_TRUE(mine && theirs);
+  EXPECT_FALSE(mine->skipped);
+  std::vector<float> got;
+  ASSERT_TRUE(readFloatTensor(*mine, got, error)) << error;
+  EXPECT_EQ(got, a);
+  EXPECT_TRUE(theirs->skipped);
+  EXPECT_TRUE(theirs->data.empty());
+  EXPECT_EQ(theirs->shape, (std::vector<int64_t>{5}));
+  EXPECT_EQ(theirs->dtype, "F32");
+  std::remove(path.c_str());
+  // A skipped tensor's entry is checked as a read one's.
+  std::vector<uint8_t> bad = rawFile(
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+      R"("b":{"dtype":"F32","shape":[3],"data_offsets":[8,16]}})",
+      16);
+  std::string out = tempPath("filter-bad.safetensors");
+  FILE *w = std::fopen(out.c_str(), "wb");
+  ASSERT_TRUE(w);
+  ASSERT_EQ(std::fwrite(bad.data(), 1, bad.size(), w), bad.size());
+  std::fclose(w);
+  EXPECT_FALSE(readSafetensors(out, f, error, [](const std::string &name) {
+    return name == "a";
+  }));
+  EXPECT_NE(error.find("tensor 'b': data_offsets [8, 16] do not hold [3]"),
+            std::string::npos)
+      << error;
+  std::remove(out.c_str());
+}
+
 TEST(Safetensors, DataStartsAligned) {
   std::vector<float> v = {1.5f};
   std::string path = tempPath("align.safetensors"), error;
