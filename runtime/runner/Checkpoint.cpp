@@ -2,6 +2,8 @@
 
 #include "runtime/runner/Runner.h"
 
+#include "runtime/runner/MomentPieces.h"
+
 #include "pipert/AtomicFile.h"
 #include "pipert/CheckpointDir.h"
 #include "pipert/LogicalShape.h"
@@ -325,7 +327,13 @@ static pipert::TensorFilter heldTensors(const pipert::Executor &exec,
     if (holdsCopy(exec, p))
       for (int k = 0; k < (suffixed ? 3 : 1); ++k)
         names->insert(p.name + kStateSuffix[k]);
-  return [names](const std::string &name) { return names->count(name) > 0; };
+  // A piece of a moment (MomentPieces.h) is read with its moment.
+  return [names](const std::string &name) {
+    std::string moment;
+    int64_t first = 0;
+    return names->count(splitPieceName(name, moment, first) ? moment : name) >
+           0;
+  };
 }
 
 /// The state tensors (value, m, v in the model's shapes) of the saved
@@ -458,7 +466,7 @@ static bool readCheckpoint(const std::string &path, pipert::SafetensorsFile &fil
     return false;
   }
   label = c.dir;
-  std::map<std::string, std::string> owner;
+  std::map<std::string, std::string> owner, shapes;
   for (const std::string &part : c.parts) {
     pipert::SafetensorsFile f;
     if (!pipert::readSafetensors(part, f, error, want))
@@ -471,6 +479,18 @@ static bool readCheckpoint(const std::string &path, pipert::SafetensorsFile &fil
               ")";
       return false;
     }
+    // ZeRO-1's pieces name their shapes (MomentPieces.h); the parts that
+    // have pieces of one parameter must agree on them.
+    for (const auto &[key, value] : f.metadata)
+      if (key.rfind("pipec.stored_shape.", 0) == 0 ||
+          key.rfind("pipec.model_shape.", 0) == 0) {
+        auto [it, fresh] = shapes.emplace(key, value);
+        if (!fresh && it->second != value) {
+          error = part + ": " + key + " is " + value + ", another part's " +
+                  it->second;
+          return false;
+        }
+      }
     for (pipert::Tensor &t : f.tensors) {
       auto [it, fresh] = owner.emplace(t.name, part);
       if (!fresh) {
@@ -481,6 +501,7 @@ static bool readCheckpoint(const std::string &path, pipert::SafetensorsFile &fil
     }
   }
   file.metadata = stateMetadata(c.step);
+  file.metadata.insert(shapes.begin(), shapes.end());
   return true;
 }
 
@@ -492,6 +513,10 @@ bool loadState(pipert::Executor &exec, const std::string &given,
   if (pipert::isCheckpointDirectory(given)
           ? !readCheckpoint(given, file, path, error, want)
           : !pipert::readSafetensors(given, file, error, want))
+    return false;
+  // A checkpoint of a ZeRO-1 run with one process per rank holds each
+  // replica's pieces of the moments: whole again before anything else.
+  if (!assembleMomentPieces(file, path, error))
     return false;
   auto s = file.metadata.find("pipec.step");
   if (s == file.metadata.end() ||
@@ -565,71 +590,61 @@ bool saveGathered(pipert::Executor &exec, pipert::Transport &transport,
   return writeSaved(m, values, path, error, shardBytes);
 }
 
-/// ZeRO-1 with one rank per process: every process shares its rank's
-/// moments (each parameter's m then v, in manifest order, as the rank
-/// keeps them) through the transport's allGather into `shared`, which
-/// `out` then reads any replica's part from. Without ZeRO, `out` reads the
-/// arenas. Collective.
-static bool gatherMoments(pipert::Executor &exec,
-                          pipert::Transport &transport, int32_t me,
-                          std::chrono::milliseconds timeout,
-                          std::vector<uint8_t> &shared, MomentSource &out,
-                          std::string &error) {
+/// ZeRO-1 with one rank per process: rank `me`'s part of the checkpoint
+/// of `step` in `partial`: the values of the saved parameters of its
+/// pipeline rank (replica 0's ranks alone write them) and its own pieces
+/// of their moments (every replica; MomentPieces.h). No process gathers
+/// another's moments. `name` is left empty when the rank has nothing.
+static bool writePiecesPart(pipert::Executor &exec, const std::string &partial,
+                            int64_t step, int32_t me, std::string &name,
+                            int64_t &bytes, std::string &error) {
   const pipert::Manifest &m = exec.manifest();
-  if (!m.zero) {
-    out = localMoments(exec);
-    return true;
-  }
-  // Rank q's block: each of its stage's parameters' m then v part, in
-  // manifest order, as replicaOf(q) keeps them.
-  // Where each parameter's part sits in each rank's block, computed once.
-  std::vector<std::map<const pipert::ParamInfo *, int64_t>> place(
-      static_cast<size_t>(m.ranks));
-  int64_t block = 0;
-  for (int32_t q = 0; q < m.ranks; ++q) {
-    int64_t bytes = 0;
-    for (const pipert::ParamInfo &p : m.params)
-      if (p.rank == m.pipelineRankOf(q)) {
-        place[size_t(q)][&p] = bytes;
-        bytes += 2 * m.momentBytes(p, m.replicaOf(q));
+  const int32_t replica = m.replicaOf(me), stage = m.pipelineRankOf(me);
+  std::vector<pipert::Tensor> tensors;
+  std::map<std::string, std::string> meta = stateMetadata(step);
+  std::vector<float> values;
+  name.clear();
+  for (const pipert::ParamInfo *p : savedParams(m)) {
+    if (p->rank != stage)
+      continue;
+    if (p->dtype != pipert::DType::F32) {
+      error = "parameter " + p->name + " is not f32";
+      return false;
+    }
+    if (replica == 0) {
+      if (!readModelShaped(exec, *p, 0, localMoments(exec), values, error))
+        return false;
+      tensors.push_back(pipert::makeFloatTensor<float>(
+          p->name, p->modelShape(), values.data()));
+    }
+    const pipert::ShardRange part = m.momentShard(*p, replica);
+    if (part.count == 0)
+      continue;
+    meta[storedShapeKey(p->name)] = shapeText(p->shape);
+    meta[modelShapeKey(p->name)] = shapeText(p->modelShape());
+    values.resize(size_t(part.count));
+    for (int k = 1; k <= 2; ++k) {
+      if (pipert::Status c =
+              exec.readArena(me, m.momentOffset(*p, k, replica),
+                             values.data(), part.count * 4);
+          !c.ok()) {
+        error = "parameter " + p->name + " (this rank's part of its "
+                "moments): " + c.message();
+        return false;
       }
-    block = std::max(block, bytes);
+      tensors.push_back(pipert::makeFloatTensor<float>(
+          pieceName(p->name + kStateSuffix[k], part.first), {part.count},
+          values.data()));
+    }
   }
-  auto placeOf = [place](int32_t q, const pipert::ParamInfo &p) {
-    return place[size_t(q)].at(&p);
-  };
-  std::vector<uint8_t> mine(size_t(block), 0);
-  const int32_t myReplica = m.replicaOf(me);
-  for (const pipert::ParamInfo &p : m.params)
-    if (p.rank == m.pipelineRankOf(me) && m.momentBytes(p, myReplica) > 0)
-      for (int k = 1; k <= 2; ++k)
-        if (pipert::Status c = exec.readArena(
-                me, m.momentOffset(p, k, myReplica),
-                mine.data() + placeOf(me, p) +
-                    (k - 1) * m.momentBytes(p, myReplica),
-                m.momentBytes(p, myReplica));
-            !c.ok()) {
-          error = "parameter " + p.name + ": " + c.message();
-          return false;
-        }
-  shared.assign(size_t(block) * size_t(m.ranks), 0);
-  if (pipert::Status s = transport.allGather(me, mine.data(), shared.data(),
-                                             block,
-                                             pipert::Clock::now() + timeout);
-      !s.ok()) {
-    error = "sharing the ZeRO-1 moments: " + s.message();
-    return false;
-  }
-  out = [&m, &shared, placeOf, block](const pipert::ParamInfo &p, int k,
-                                      int32_t replica, float *dst,
-                                      int64_t count, std::string &) {
-    const int32_t q = replica * m.pipelineRanks() + p.rank;
-    std::memcpy(dst,
-                shared.data() + int64_t(q) * block + placeOf(q, p) +
-                    (k - 1) * m.momentBytes(p, replica),
-                size_t(count) * 4);
+  if (tensors.empty())
     return true;
-  };
+  name = "rank-" + std::to_string(me) + ".safetensors";
+  meta["pipec.rank"] = std::to_string(me);
+  if (!pipert::writeSafetensors(partial + "/" + name, tensors, meta, error))
+    return false;
+  for (const pipert::Tensor &t : tensors)
+    bytes += int64_t(t.data.size());
   return true;
 }
 
@@ -674,13 +689,12 @@ bool writeCheckpointGathered(pipert::Executor &exec,
     if (pipert::Status s = pipert::beginCheckpoint(dir, step, partial); !s.ok())
       ok = false, error = s.message();
   if (agree(ok ? 0 : -1, "to prepare the checkpoint")) {
-    // ZeRO-1: every replica's parts of the moments reach the process
-    // whose part file holds the parameter.
-    std::vector<uint8_t> shared;
-    MomentSource moments;
-    ok = gatherMoments(exec, transport, me, limit, shared, moments, error) &&
-         writePart(exec, partial, step, me, moments, name, stats.bytes,
-                   error);
+    // ZeRO-1: each replica's rank writes its own pieces of the moments.
+    ok = exec.manifest().zero
+             ? writePiecesPart(exec, partial, step, me, name, stats.bytes,
+                               error)
+             : writePart(exec, partial, step, me, localMoments(exec), name,
+                         stats.bytes, error);
     if (agree(ok ? (name.empty() ? 0 : 1) : -1, "to write its part")) {
       std::vector<std::string> parts;
       for (int32_t q = 0; q < n; ++q)
