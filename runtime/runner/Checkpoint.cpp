@@ -460,17 +460,36 @@ bool writeCheckpoint(pipert::Executor &exec, const std::string &dir,
 static bool readCheckpoint(const std::string &path, pipert::SafetensorsFile &file,
                            std::string &label, std::string &error,
                            const pipert::TensorFilter &want) {
+  // Sizes first; the sums of the parts this process reads tensors from
+  // (a process of one rank reads its stage's, not the whole model's).
   pipert::Checkpoint c;
-  if (pipert::Status s = pipert::openCheckpoint(path, c); !s.ok()) {
+  if (pipert::Status s =
+          pipert::openCheckpoint(path, c, pipert::PartCheck::Size);
+      !s.ok()) {
     error = s.message();
     return false;
   }
   label = c.dir;
   std::map<std::string, std::string> owner, shapes;
-  for (const std::string &part : c.parts) {
+  for (size_t i = 0; i < c.parts.size(); ++i) {
+    const std::string &part = c.parts[i];
     pipert::SafetensorsFile f;
-    if (!pipert::readSafetensors(part, f, error, want))
+    std::string unread;
+    const bool parsed = pipert::readSafetensors(part, f, unread, want);
+    // Its sum where this process reads from it, or could not parse it (a
+    // damaged part is said to be damaged).
+    if (!parsed || std::any_of(f.tensors.begin(), f.tensors.end(),
+                               [](const pipert::Tensor &t) {
+                                 return !t.skipped;
+                               }))
+      if (pipert::Status s = pipert::verifyPart(c, i); !s.ok()) {
+        error = s.message();
+        return false;
+      }
+    if (!parsed) {
+      error = unread;
       return false;
+    }
     auto s = f.metadata.find("pipec.step");
     if (s == f.metadata.end() || s->second != std::to_string(c.step)) {
       error = part + ": not a part of step " + std::to_string(c.step) +

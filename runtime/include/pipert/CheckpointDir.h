@@ -51,11 +51,27 @@ struct Checkpoint {
   std::string dir;
   int64_t step = 0;
   std::vector<std::string> parts;
+  /// What COMMITTED records of each part (its FNV-1a as 16 hex digits).
+  std::vector<int64_t> bytes;
+  std::vector<std::string> fnv1a64;
+};
+
+/// How much of each part openCheckpoint checks.
+enum class PartCheck {
+  Whole, ///< size and checksum of every part
+  Size,  ///< size alone: the reader checks the sums of the parts it reads
+         ///< (verifyPart), so a process of one rank does not read every
+         ///< part of a checkpoint of the whole model
 };
 
 /// `path` is a committed checkpoint (DIR/step-N) or a directory of them
 /// (its newest); fails naming what is missing or damaged.
-Status openCheckpoint(const std::string &path, Checkpoint &out);
+Status openCheckpoint(const std::string &path, Checkpoint &out,
+                      PartCheck check = PartCheck::Whole);
+
+/// Checks part `i` of `c` whole against COMMITTED (size and checksum);
+/// fails naming it as damaged.
+Status verifyPart(const Checkpoint &c, size_t i);
 
 /// The step of the newest committed checkpoint in `dir`, or -1.
 int64_t newestCommittedStep(const std::string &dir);

@@ -84,6 +84,45 @@ TEST(CheckpointDir, CommitOpenPrune) {
   EXPECT_EQ(newestCommittedStep(freshDir("empty")), -1);
 }
 
+// A reader of some parts (a process of one rank) opens a checkpoint by the
+// parts' sizes and checks the sums of the parts it reads: a flipped byte
+// passes the open and is refused by verifyPart, naming the part; another
+// size is refused at once.
+TEST(CheckpointDir, SizesAtOpenSumsOfThePartsRead) {
+  std::string dir = freshDir("lazy");
+  commit(dir, 4);
+  const std::string part = dir + "/step-0000000004/rank-1.safetensors";
+  {
+    std::fstream f(part, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(2);
+    char b = 0;
+    f.read(&b, 1);
+    b = char(b ^ 1);
+    f.seekp(2);
+    f.write(&b, 1);
+  }
+  Checkpoint c;
+  ASSERT_TRUE(openCheckpoint(dir, c, PartCheck::Size).ok());
+  ASSERT_EQ(c.parts.size(), c.bytes.size());
+  size_t bad = c.parts.size();
+  for (size_t i = 0; i < c.parts.size(); ++i)
+    if (c.parts[i] == part)
+      bad = i;
+  ASSERT_LT(bad, c.parts.size());
+  for (size_t i = 0; i < c.parts.size(); ++i)
+    EXPECT_EQ(verifyPart(c, i).ok(), i != bad) << c.parts[i];
+  EXPECT_NE(verifyPart(c, bad).message().find("rank-1.safetensors is "
+                                              "damaged"),
+            std::string::npos);
+  EXPECT_FALSE(openCheckpoint(dir, c).ok()); // Whole: the sums at once
+  std::ofstream(part, std::ios::app) << "x";
+  Status s = openCheckpoint(dir, c, PartCheck::Size);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("rank-1.safetensors is damaged"),
+            std::string::npos)
+      << s.message();
+}
+
 // Tests that a damaged newest checkpoint is refused naming the part and
 // the older checkpoints, and that markers that lie are refused.
 TEST(CheckpointDir, RefusesDamageAndLyingMarkers) {
