@@ -386,6 +386,18 @@ template <typename T>
 bool readFloatTensor(const Tensor &tensor, std::vector<T> &out,
                      std::string &error) {
   int64_t n = tensor.elementCount();
+  // A tensor whose bytes a filter left in the file, or one built by hand
+  // with too few: never read past its data.
+  const int64_t size = dtypeSize(tensor.dtype);
+  if (tensor.skipped || size == 0 ||
+      int64_t(tensor.data.size()) != n * size) {
+    error = "tensor '" + tensor.name + "': " +
+            (tensor.skipped ? std::string("its values were not read")
+                            : std::to_string(tensor.data.size()) +
+                                  " bytes for " + std::to_string(n) + " " +
+                                  tensor.dtype + " values");
+    return false;
+  }
   out.resize(n);
   if (tensor.dtype == "F32") {
     for (int64_t i = 0; i < n; ++i) {

@@ -105,6 +105,17 @@ TEST(Safetensors, AFilterReadsTheTensorsWantedAndChecksTheOthersHeaders) {
   EXPECT_EQ(got, a);
   EXPECT_TRUE(theirs->skipped);
   EXPECT_TRUE(theirs->data.empty());
+  // Its values cannot be read by mistake.
+  EXPECT_FALSE(readFloatTensor(*theirs, got, error));
+  EXPECT_NE(error.find("tensor 'theirs': its values were not read"),
+            std::string::npos)
+      << error;
+  pipert::Tensor shortOne = *mine;
+  shortOne.data.resize(8);
+  EXPECT_FALSE(readFloatTensor(shortOne, got, error));
+  EXPECT_NE(error.find("tensor 'mine': 8 bytes for 12 F32 values"),
+            std::string::npos)
+      << error;
   EXPECT_EQ(theirs->shape, (std::vector<int64_t>{5}));
   EXPECT_EQ(theirs->dtype, "F32");
   std::remove(path.c_str());
