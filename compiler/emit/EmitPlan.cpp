@@ -1027,8 +1027,7 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
   if (m.replicas > 1) {
     // The groups: each replica's G, then one data-parallel group a stage
     // (Replicate.h).
-    const int64_t perReplica =
-        (int64_t(m.groups.size()) - P) / std::max(m.replicas, 1);
+    const int64_t perReplica = (int64_t(m.groups.size()) - P) / m.replicas;
     pipert::ReplicaRelocation rel;
     if (pipert::Status st = pipert::attachReplicaZeroComms(
             streams, m.groups, m.replicas, int32_t(perReplica), rel);
@@ -1037,13 +1036,12 @@ LogicalResult pipec::emit::emitPlan(ModuleOp module, const std::string &outDir,
     m.relocation = rel;
     // The reader's bound on the ranks a manifest of its size may announce
     // (pipert::movedStreamRankLimit), checked before anything is written.
-    if (m.ranks > pipert::movedStreamRankLimit(
-                      pipert::manifestToJson(m).size()))
+    const int64_t limit =
+        pipert::movedStreamRankLimit(pipert::manifestToJson(m).size());
+    if (m.ranks > limit)
       return module.emitError(
           "a plan of " + std::to_string(m.ranks) + " ranks is more than a "
-          "plan folder's reader takes (" +
-          std::to_string(pipert::movedStreamRankLimit(
-              pipert::manifestToJson(m).size())) +
+          "plan folder's reader takes (" + std::to_string(limit) +
           " ranks with this manifest; pipert::movedStreamRankLimit)");
   } else if (pipert::Status st =
                  pipert::attachComms(streams, L.manifest.groups);

@@ -78,18 +78,11 @@ Status relocateStream(const Stream &zero, int32_t replica, int32_t P,
   return Status::success();
 }
 
-Status attachReplicaZeroComms(std::vector<Stream> &zero,
-                              const std::vector<std::vector<int32_t>> &groups,
-                              int32_t replicas, int32_t pipelineGroups,
-                              ReplicaRelocation &rel) {
+Status replicaRelocationOf(const CommLayout &layout, int32_t P,
+                           int32_t replicas, int32_t pipelineGroups,
+                           ReplicaRelocation &rel) {
   rel = ReplicaRelocation{};
-  const int32_t P = int32_t(zero.size()), G = pipelineGroups;
-  CommLayout layout;
-  if (Status st = planReplicatedComms(zero, groups, replicas, G, layout);
-      !st.ok())
-    return st;
-  if (Status st = proveCommLayout(zero, layout); !st.ok())
-    return st;
+  const int32_t G = pipelineGroups;
   // The replica whose ranks a communicator's members all are, or -1 (a
   // data-parallel group's).
   auto replicaOf = [&](const CommSpec &c) -> int32_t {
@@ -141,11 +134,30 @@ Status attachReplicaZeroComms(std::vector<Stream> &zero,
       return fail("is not replica 0's communicator " + std::to_string(base) +
                   " moved into replica " + std::to_string(k));
   }
-  attachLayout(zero, layout);
   rel.groups = G;
   rel.groupComms = groupComms;
   rel.pairComms = pairComms;
   rel.active = true;
+  return Status::success();
+}
+
+Status attachReplicaZeroComms(std::vector<Stream> &zero,
+                              const std::vector<std::vector<int32_t>> &groups,
+                              int32_t replicas, int32_t pipelineGroups,
+                              ReplicaRelocation &rel) {
+  rel = ReplicaRelocation{};
+  CommLayout layout;
+  if (Status st = planReplicatedComms(zero, groups, replicas, pipelineGroups,
+                                      layout);
+      !st.ok())
+    return st;
+  if (Status st = proveCommLayout(zero, layout); !st.ok())
+    return st;
+  if (Status st = replicaRelocationOf(layout, int32_t(zero.size()), replicas,
+                                      pipelineGroups, rel);
+      !st.ok())
+    return st;
+  attachLayout(zero, layout);
   return Status::success();
 }
 

@@ -61,10 +61,9 @@ int printNcclLayout(const std::string &dir) {
     return fail("the streams cannot run on NCCL: " + s.message());
   if (symmetric) {
     // The relocation the manifest states is the one this layout has.
-    std::vector<pipert::Stream> again = streams;
     pipert::ReplicaRelocation rel;
-    if (pipert::Status s = pipert::attachReplicaZeroComms(
-            again, m.groups, m.replicas, m.relocation.groups, rel);
+    if (pipert::Status s = pipert::replicaRelocationOf(
+            layout, P, m.replicas, m.relocation.groups, rel);
         !s.ok())
       return fail(s.message());
     if (rel.groupComms != m.relocation.groupComms ||

@@ -21,6 +21,7 @@
 #ifndef PIPERT_PLANSTREAMS_H
 #define PIPERT_PLANSTREAMS_H
 
+#include "pipert/CommLayout.h"
 #include "pipert/Manifest.h"
 #include "pipert/Status.h"
 #include "pipert/Stream.h"
@@ -37,6 +38,14 @@ namespace pipert {
 Status relocateStream(const Stream &zero, int32_t replica, int32_t P,
                       int32_t replicas, const ReplicaRelocation &rel,
                       Stream &out);
+
+/// How replica k's communicators of `layout` (planned for D replicas of P
+/// ranks and G groups each, planReplicatedComms) follow from replica 0's:
+/// checks that they are replica 0's moved, as relocateStream assumes, and
+/// that the others carry data-parallel groups only; sets `rel` (active).
+Status replicaRelocationOf(const CommLayout &layout, int32_t P,
+                           int32_t replicas, int32_t pipelineGroups,
+                           ReplicaRelocation &rel);
 
 /// The compiler's step for a plan of D replicas: plans the communicators
 /// of all D P ranks from replica 0's P streams (`zero`, ranks 0..P-1 of

@@ -139,10 +139,12 @@ TEST(PlanStreams, ReplicaZeroMovedIsEveryReplicasStreamAsAWholeWorldPlansIt) {
             << "replica " << k << " stage " << s;
         EXPECT_EQ(moved.rank, k * P + s);
         for (const pipert::Instr &in : moved.instrs) {
-          if (pipert::isPostOp(in.op))
+          if (pipert::isPostOp(in.op)) {
             EXPECT_EQ(in.peer, k * P + 1 - s);
-          if (in.op == Opcode::AllReduce)
+          }
+          if (in.op == Opcode::AllReduce) {
             EXPECT_EQ(in.chunk, k * G); // replica k's group 0
+          }
           if (in.op == Opcode::ReduceScatter) {
             EXPECT_EQ(in.chunk, D * G + s); // the stage's: unchanged
             for (int32_t q = 0; q < D; ++q)
