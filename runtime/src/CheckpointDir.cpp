@@ -98,6 +98,7 @@ Status verify(const fs::path &stepDir, Checkpoint &out, PartCheck check) {
     out.parts.clear();
     out.bytes.clear();
     out.fnv1a64.clear();
+    out.older.clear();
     for (const nlohmann::json &p : j.at("parts")) {
       std::string name = p.at("name").get<std::string>();
       if (name.empty() || name.find('/') != std::string::npos)
@@ -237,6 +238,19 @@ bool isCheckpointDirectory(const std::string &path) {
   return fs::is_directory(path, ec);
 }
 
+/// `s` with the older committed checkpoints `c` knows of, to resume from
+/// instead: the choice is the user's (resuming from further back loses
+/// steps).
+static Status withOlder(Status s, const std::vector<std::string> &older) {
+  if (s.ok() || older.empty())
+    return s;
+  std::string list;
+  for (const std::string &name : older)
+    list += (list.empty() ? "" : ", ") + name;
+  return Status::failure(s.message() + "; older committed checkpoints: " +
+                         list + " (pass one to --resume)");
+}
+
 Status verifyPart(const Checkpoint &c, size_t i) {
   int64_t bytes = 0;
   uint64_t hash = 0;
@@ -244,11 +258,13 @@ Status verifyPart(const Checkpoint &c, size_t i) {
   if (Status s = digest(c.parts[i], bytes, hash); !s.ok())
     return Status::failure("checkpoint " + c.dir + ": " + s.message());
   if (bytes != c.bytes.at(i) || hex(hash) != c.fnv1a64.at(i))
-    return Status::failure("checkpoint " + c.dir + ": " + name +
-                           " is damaged (" + std::to_string(bytes) +
-                           " bytes, FNV-1a " + hex(hash) + "; " + kMarker +
-                           " recorded " + std::to_string(c.bytes[i]) +
-                           " bytes, " + c.fnv1a64[i] + ")");
+    return withOlder(
+        Status::failure("checkpoint " + c.dir + ": " + name +
+                        " is damaged (" + std::to_string(bytes) +
+                        " bytes, FNV-1a " + hex(hash) + "; " + kMarker +
+                        " recorded " + std::to_string(c.bytes[i]) +
+                        " bytes, " + c.fnv1a64[i] + ")"),
+        c.older);
   return Status::success();
 }
 
@@ -267,16 +283,12 @@ Status openCheckpoint(const std::string &path, Checkpoint &out,
     return Status::failure(path + ": no committed checkpoint in it (a "
                            "step-NNNNNNNNNN directory with a " +
                            std::string(kMarker) + " marker)");
-  Status s = verify(committed.rbegin()->second, out, check);
-  if (s.ok() || committed.size() == 1)
-    return s;
-  // The newest is damaged: say which older ones there are, and leave the
-  // choice to the user (resuming from further back loses steps).
-  std::string older;
+  std::vector<std::string> older;
   for (auto it = std::next(committed.rbegin()); it != committed.rend(); ++it)
-    older += (older.empty() ? "" : ", ") + it->second.filename().string();
-  return Status::failure(s.message() + "; older committed checkpoints: " +
-                         older + " (pass one to --resume)");
+    older.push_back(it->second.filename().string());
+  Status s = verify(committed.rbegin()->second, out, check);
+  out.older = std::move(older);
+  return withOlder(s, out.older);
 }
 
 } // namespace pipert

@@ -54,6 +54,10 @@ struct Checkpoint {
   /// What COMMITTED records of each part (its FNV-1a as 16 hex digits).
   std::vector<int64_t> bytes;
   std::vector<std::string> fnv1a64;
+  /// Where openCheckpoint chose this one as the newest of a directory:
+  /// the older committed checkpoints there (directory names, newest
+  /// first), which a refusal of a damaged part names.
+  std::vector<std::string> older;
 };
 
 /// How much of each part openCheckpoint checks.
@@ -70,7 +74,8 @@ Status openCheckpoint(const std::string &path, Checkpoint &out,
                       PartCheck check = PartCheck::Whole);
 
 /// Checks part `i` of `c` whole against COMMITTED (size and checksum);
-/// fails naming it as damaged.
+/// fails naming it as damaged (and the older checkpoints, as
+/// openCheckpoint does).
 Status verifyPart(const Checkpoint &c, size_t i);
 
 /// The step of the newest committed checkpoint in `dir`, or -1.

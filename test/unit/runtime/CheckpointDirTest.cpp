@@ -115,6 +115,19 @@ TEST(CheckpointDir, SizesAtOpenSumsOfThePartsRead) {
                                               "damaged"),
             std::string::npos);
   EXPECT_FALSE(openCheckpoint(dir, c).ok()); // Whole: the sums at once
+  // The newest of a directory chosen: its refusal names the older ones.
+  commit(dir, 2);
+  ASSERT_TRUE(openCheckpoint(dir, c, PartCheck::Size).ok());
+  EXPECT_EQ(c.older, std::vector<std::string>{"step-0000000002"});
+  EXPECT_NE(verifyPart(c, bad).message().find(
+                "; older committed checkpoints: step-0000000002 (pass one "
+                "to --resume)"),
+            std::string::npos)
+      << verifyPart(c, bad).message();
+  ASSERT_TRUE(openCheckpoint(dir + "/step-0000000004", c, PartCheck::Size)
+                  .ok());
+  EXPECT_TRUE(c.older.empty()); // a step named: no choice was made
+  EXPECT_EQ(verifyPart(c, bad).message().find("older"), std::string::npos);
   std::ofstream(part, std::ios::app) << "x";
   Status s = openCheckpoint(dir, c, PartCheck::Size);
   ASSERT_FALSE(s.ok());
