@@ -80,16 +80,18 @@ Status refusePlanFile(const std::string &path, const std::string &flag) {
   struct stat st;
   if (::stat(manifest.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return Status::success(); // not a plan folder
-  auto refuse = [&] {
+  auto refuse = [&](const char *what) {
     return Status::failure(flag + " " + path + ": " + dir +
-                           " is a plan folder and " + name +
-                           " is one of its files; only pipec compile writes "
-                           "those (choose another file name or folder)");
+                           " is a plan folder and " + name + " is " + what +
+                           "; only pipec compile writes those (choose "
+                           "another file name or folder)");
   };
-  // Streams are always the compiler's (a plan of replicas lists only
-  // replica 0's in `files`).
-  if (name == "manifest.json" || endsWith(name, ".pstream"))
-    return refuse();
+  // Streams are always the compiler's, held or not (a plan of replicas
+  // holds only replica 0's).
+  if (name == "manifest.json")
+    return refuse("one of its files");
+  if (endsWith(name, ".pstream"))
+    return refuse("a stream file's name");
   std::ifstream in(manifest);
   nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
   const nlohmann::json *files = nullptr;
@@ -97,10 +99,11 @@ Status refusePlanFile(const std::string &path, const std::string &flag) {
       j["files"].is_array())
     files = &j["files"];
   if (!files)
-    return plausiblePlanFile(name) ? refuse() : Status::success();
+    return plausiblePlanFile(name) ? refuse("one of its files")
+                                   : Status::success();
   for (const nlohmann::json &f : *files)
     if (f.is_string() && f.get<std::string>() == name)
-      return refuse();
+      return refuse("one of its files");
   return Status::success();
 }
 
