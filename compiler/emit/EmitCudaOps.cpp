@@ -192,7 +192,8 @@ LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
     ArrayRef<double> reals = call.getReals();
     if (ints.size() != 2 || reals.size() != 4)
       return call.emitError("adamw: 2 integers and 4 reals expected");
-    // As call::adamw converts them: float(beta), and no decay unless asked.
+    // As call::adamw passes them: the betas in double (AdamWTensor), eps
+    // and the decay in fp32, and no decay unless asked.
     auto f32 = [](double x) { return "float(" + doubleLiteral(x) + ")"; };
     // ZeRO-1: the replica's part of the master, copy and gradient, and its
     // own moments (elementwise: each element's bits are the whole
@@ -213,8 +214,8 @@ LogicalResult pipec::emit::emitCudaAdamWBatch(ArrayRef<kernel::CallOp> calls,
        << ", (__nv_bfloat16 *)(" << ca.args[3] << ")" << at
        << ", (const float *)(" << ca.args[4] << ")" << at << ", (float *)("
        << m << "), (float *)(" << v << "), " << n
-       << ", " << f32(reals[0]) << ", " << f32(reals[1]) << ", "
-       << f32(reals[2]) << ", " << (ints[1] ? f32(reals[3]) : "0.0f")
+       << ", " << doubleLiteral(reals[0]) << ", " << doubleLiteral(reals[1])
+       << ", " << f32(reals[2]) << ", " << (ints[1] ? f32(reals[3]) : "0.0f")
        << "},\n";
   }
   emitCudaBatchCall(os, id,

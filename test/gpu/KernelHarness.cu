@@ -498,7 +498,10 @@ void checkAdamw(int64_t n, uint64_t seed) {
   lr_.put({step.lr});
   clip_.put({step.clip});
   s_.put({step.step});
-  const float b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f;
+  // The betas in double, as the contract's (cpu/AdamW.h): 1 - beta and
+  // the bias corrections come from them, not from their fp32 roundings.
+  const double b1 = 0.9, b2 = 0.999;
+  const float eps = 1e-8f, wd = 0.1f;
   // The same update one element past 16-byte alignment (one element a
   // thread): the same bits as the aligned run's (four a thread).
   auto shifted = [&](const std::vector<float> &h) {
@@ -531,12 +534,12 @@ void checkAdamw(int64_t n, uint64_t seed) {
   double worst = 0;
   int64_t copyDiffer = 0, momentsDiffer = 0;
   double t = double(step.step + 1);
-  float b1c = float(1.0 - std::pow(double(b1), t));
-  float b2c = float(1.0 - std::pow(double(b2), t));
+  float b1c = float(1.0 - std::pow(b1, t));
+  float b2c = float(1.0 - std::pow(b2, t));
   for (int64_t i = 0; i < n; ++i) {
     float gi = g[size_t(i)] * float(step.clip);
-    float mi = b1 * m[size_t(i)] + float(1.0 - double(b1)) * gi;
-    float vi = b2 * v[size_t(i)] + float(1.0 - double(b2)) * gi * gi;
+    float mi = float(b1) * m[size_t(i)] + float(1.0 - b1) * gi;
+    float vi = float(b2) * v[size_t(i)] + float(1.0 - b2) * (gi * gi);
     momentsDiffer += std::memcmp(&mi, &md[size_t(i)], 4) != 0;
     momentsDiffer += std::memcmp(&vi, &vd[size_t(i)], 4) != 0;
     float pi = p[size_t(i)];
@@ -586,7 +589,8 @@ void checkAdamwMulti(uint64_t seed) {
       x = 0.01f * std::fabs(x);
     // Unaligned: one a thread (k = 6 is a multiple of 4, k = 7 is not).
     const int64_t shift = k == 6 || k == 7 ? 1 : 0;
-    const float b1 = k % 2 ? 0.9f : 0.8f, wd = k % 4 ? 0.1f : 0.0f;
+    const double b1 = k % 2 ? 0.9 : 0.8;
+    const float wd = k % 4 ? 0.1f : 0.0f;
     for (auto *out : {&multi, &single}) {
       copies.push_back(std::make_unique<Device<bf16>>(size_t(n) + 1));
       pipert::cuda::AdamWTensor t{};
@@ -597,7 +601,7 @@ void checkAdamwMulti(uint64_t seed) {
       t.v = upload(h.v, shift);
       t.n = n;
       t.beta1 = b1;
-      t.beta2 = 0.95f;
+      t.beta2 = 0.95;
       t.eps = 1e-8f;
       t.weightDecay = wd;
       out->push_back(t);

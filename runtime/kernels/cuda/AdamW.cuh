@@ -22,22 +22,26 @@ namespace pipert::cuda {
 
 /// The step's scalars, the same for every element of a tensor.
 struct AdamWScalars {
-  float lr, clip, b1c, b2c, oneMinusB1, oneMinusB2;
+  float lr, clip, b1, b2, b1c, b2c, oneMinusB1, oneMinusB2;
 };
 
-/// The scalars of step *stepPtr for betas beta1, beta2 (two double pows).
+/// The scalars of step *stepPtr for betas beta1, beta2, as cpu/AdamW.h
+/// makes them: 1 - beta and the bias corrections in double from the
+/// double betas, then rounded to fp32 (two double pows).
 __device__ inline AdamWScalars adamwScalars(const double *lrPtr,
                                             const double *clipPtr,
                                             const int64_t *stepPtr,
-                                            float beta1, float beta2) {
+                                            double beta1, double beta2) {
   const double t = double(*stepPtr + 1);
   AdamWScalars k;
   k.lr = float(*lrPtr);
   k.clip = float(*clipPtr);
-  k.b1c = float(1.0 - pow(double(beta1), t));
-  k.b2c = float(1.0 - pow(double(beta2), t));
-  k.oneMinusB1 = float(1.0 - double(beta1));
-  k.oneMinusB2 = float(1.0 - double(beta2));
+  k.b1 = float(beta1);
+  k.b2 = float(beta2);
+  k.b1c = float(1.0 - pow(beta1, t));
+  k.b2c = float(1.0 - pow(beta2, t));
+  k.oneMinusB1 = float(1.0 - beta1);
+  k.oneMinusB2 = float(1.0 - beta2);
   return k;
 }
 
@@ -46,8 +50,8 @@ __device__ inline void adamwElement(float &p, float &m, float &v, float g,
                                     const AdamWScalars &k,
                                     const AdamWTensor &t) {
   g = g * k.clip;
-  m = t.beta1 * m + k.oneMinusB1 * g;
-  v = t.beta2 * v + k.oneMinusB2 * g * g;
+  m = k.b1 * m + k.oneMinusB1 * g;
+  v = k.b2 * v + k.oneMinusB2 * (g * g);
   p = p - k.lr * (m / k.b1c / (sqrtf(v / k.b2c) + t.eps) + t.weightDecay * p);
 }
 
@@ -100,7 +104,7 @@ __global__ void adamwKernel(AdamWTensor t, const double *lrPtr,
   adamwThread<V>(t, (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * V, k);
 }
 
-/// Tensors a multi-tensor launch takes (kernel parameters: 16 of 64 bytes,
+/// Tensors a multi-tensor launch takes (kernel parameters: 16 of 72 bytes,
 /// within CUDA's 4 KiB).
 constexpr int kAdamWPack = 16;
 
@@ -146,7 +150,7 @@ inline bool adamwVector4(const AdamWTensor &t) {
 
 cudaError_t adamw(float *param, bf16 *copy, const float *grad, float *m,
                   float *v, int64_t n, const double *lr, const double *clip,
-                  const int64_t *step, float beta1, float beta2, float eps,
+                  const int64_t *step, double beta1, double beta2, float eps,
                   float weightDecay, cudaStream_t stream) {
   if (n == 0)
     return cudaSuccess;

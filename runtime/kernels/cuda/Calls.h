@@ -212,13 +212,23 @@ inline Status copyHostInput(const Context &c, void *dst, const void *src,
 inline Status zeroBytes(const Context &c, void *dst, int64_t n) {
   return check(cudaMemsetAsync(dst, 0, size_t(n), c.stream), "zero");
 }
+/// A query's answer (cudaStreamQuery, cudaEventQuery), as it was.
+/// NotReady is not a fault, but the runtime records it as the thread's
+/// last error, where the next launch's check (cudaPeekAtLastError) or a
+/// cudaGetLastError would report it as one; it is cleared here (as
+/// PyTorch's event queries do).
+inline cudaError_t queried(cudaError_t e) {
+  if (e == cudaErrorNotReady)
+    (void)cudaGetLastError();
+  return e;
+}
 /// Polls `stream` until its work is done or failed (`e` the last
 /// answer), or `abandoned` is set (NotReady).
 inline Polled pollStream(cudaStream_t stream,
                          const std::atomic<bool> *abandoned, cudaError_t &e) {
   return pollUntilDone(
       [&] {
-        e = cudaStreamQuery(stream);
+        e = queried(cudaStreamQuery(stream));
         return e == cudaSuccess         ? Polled::Done
                : e == cudaErrorNotReady ? Polled::NotReady
                                         : Polled::Failed;
@@ -747,7 +757,7 @@ inline Status adamw(const Context &c, P param, P m, P v, P copy, P grad, P lr,
                     P clip, P step, int64_t n, int64_t decay, double beta1,
                     double beta2, double eps, double weightDecay) {
   return check(cuda::adamw(param, copy, grad, m, v, n, lr, clip, step,
-                           float(beta1), float(beta2), float(eps),
+                           beta1, beta2, float(eps),
                            decay ? float(weightDecay) : 0.0f, c.stream),
                "adamw");
 }

@@ -103,18 +103,21 @@ cudaError_t embeddingBackwardW(float *dtable, const __nv_bfloat16 *dout,
 /// learning rate, clip scale and 0-based step are read from device memory.
 cudaError_t adamw(float *param, __nv_bfloat16 *copy, const float *grad,
                   float *m, float *v, int64_t n, const double *lr,
-                  const double *clip, const int64_t *step, float beta1,
-                  float beta2, float eps, float weightDecay,
+                  const double *clip, const int64_t *step, double beta1,
+                  double beta2, float eps, float weightDecay,
                   cudaStream_t stream);
 /// One parameter of a multi-tensor AdamW: its fp32 master, bf16 working
-/// copy, gradient and moments (n elements), and its hyperparameters.
+/// copy, gradient and moments (n elements), and its hyperparameters:
+/// the betas in double, as the contract computes 1 - beta and the bias
+/// corrections from them (cpu/AdamW.h).
 struct AdamWTensor {
   float *param;
   __nv_bfloat16 *copy;
   const float *grad;
   float *m, *v;
   int64_t n;
-  float beta1, beta2, eps, weightDecay;
+  double beta1, beta2;
+  float eps, weightDecay;
 };
 /// adamw of every tensor, 16 a launch: the same bits as one adamw each.
 cudaError_t adamwMulti(const AdamWTensor *tensors, int64_t count,

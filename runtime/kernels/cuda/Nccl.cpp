@@ -523,7 +523,7 @@ Status NcclTransport::waitWorld(int32_t rank, const char *what,
   dog->track(id, worldDone, -1, -1, -1, Clock::now());
   auto pause = std::chrono::microseconds(20);
   for (;;) {
-    e = cudaEventQuery(worldDone);
+    e = call::queried(cudaEventQuery(worldDone));
     if (e == cudaSuccess) {
       dog->forget(id);
       return Status::success();
@@ -932,7 +932,8 @@ void NcclTransport::watch() {
     Watchdog::Op op;
     bool failed = false;
     auto finished = [](void *event) {
-      cudaError_t e = cudaEventQuery(static_cast<cudaEvent_t>(event));
+      cudaError_t e =
+          call::queried(cudaEventQuery(static_cast<cudaEvent_t>(event)));
       return e == cudaSuccess ? 1 : e == cudaErrorNotReady ? 0 : -1;
     };
     if (dog->overdue(finished, Clock::now(), op, failed)) {
