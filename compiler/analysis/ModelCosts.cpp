@@ -387,10 +387,11 @@ bool pipec::parameterStorage(ModuleOp module, StringRef name, int64_t &master,
 }
 
 int64_t pipec::forwardFlops(func::FuncOp forward) {
-  int64_t flops = 0;
+  // Summed in 128 bits and saturated (see nn::kMaxForwardFlops).
+  __int128 flops = 0;
   forward.walk([&](Operation *op) {
     if (auto cost = dyn_cast<nn::CostOpInterface>(op))
       flops += cost.getFlops();
   });
-  return flops;
+  return flops > __int128(INT64_MAX) ? INT64_MAX : int64_t(flops);
 }

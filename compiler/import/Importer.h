@@ -31,6 +31,10 @@ constexpr int64_t kMaxElements = int64_t(1) << 40;
 constexpr int64_t kMaxRepeat = 10000;
 constexpr unsigned kMaxRepeatNesting = 8;
 constexpr int64_t kMaxOps = 100000;
+/// The most FLOPs a micro-batch's forward pass may count (about 1.2e18;
+/// GPT-3 175B counts 7e14 a sequence): the cost model's int64 sums and the
+/// training step's 3x stay far from overflow below it.
+constexpr int64_t kMaxForwardFlops = int64_t(1) << 60;
 
 /// A JSON value and its path from the root (`graph[3].inputs[1]`).
 struct Node {
@@ -135,6 +139,8 @@ private:
   mlir::LogicalResult importRepeat(const Node &blk);
   mlir::LogicalResult importLoss(const Node &n);
   mlir::LogicalResult checkParamsUsed();
+  mlir::LogicalResult checkInputShapes(const Node &inputs);
+  mlir::LogicalResult checkFlops(const Node &graph);
   Scope::Binding *findBinding(llvm::StringRef name);
 
   llvm::StringRef text;

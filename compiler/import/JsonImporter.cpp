@@ -442,8 +442,27 @@ LogicalResult Importer::importInputs(const Node &n) {
       et = builder.getF32Type();
     else
       return error(dt, "unknown dtype '" + *dtype + "' (i32 or f32)");
+    // The data loader fills two inputs, the token ids and the targets (the
+    // ids one position on), both i32 [batch, seq]; any other input would
+    // have no source of data (and train on zeros).
+    if (m.key != "tokens" && m.key != "targets")
+      return error(in, "an input the data does not feed: a model's inputs "
+                       "are 'tokens' and 'targets' (i32 token ids of shape "
+                       "[batch, seq], which the data loader fills)");
+    if (!et.isInteger(32))
+      return error(dt, "'" + m.key + "' holds token ids: its dtype is i32, "
+                       "not " + *dtype);
+    if (shape->size() != 2)
+      return error(*field(in, "shape"),
+                   "'" + m.key + "' is [batch, seq] (2 dimensions), got " +
+                       std::to_string(shape->size()));
     types.push_back(RankedTensorType::get(*shape, et));
   }
+  for (const char *needed : {"tokens", "targets"})
+    if (!field(n, needed))
+      return error(n, Twine("the model has no '") + needed +
+                          "' input (a model's inputs are 'tokens' and "
+                          "'targets', i32 [batch, seq])");
 
   OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
   auto fnType = builder.getFunctionType(
@@ -668,6 +687,23 @@ LogicalResult Importer::importLoss(const Node &n) {
     return error(n, "the loss must be a scalar f32 (the output of "
                     "cross_entropy), got shape " +
                         shapeStr(loss->getType()));
+  // What nn-autodiff differentiates: one cross_entropy, its value read by
+  // nothing but the return (docs/MODEL_FORMAT.md).
+  if (!loss->getDefiningOp<nn::CrossEntropyOp>())
+    return error(n, "the loss must be the output of cross_entropy, not of " +
+                        (loss->getDefiningOp()
+                             ? "'" +
+                                   loss->getDefiningOp()->getName().stripDialect().str() +
+                                   "'"
+                             : std::string("an input")));
+  if (!loss->use_empty())
+    return error(n, "the loss may only be returned: another op reads it");
+  int64_t losses = 0;
+  funcOp->walk([&](nn::CrossEntropyOp) { ++losses; });
+  if (losses > 1)
+    return error(n, "the model has " + std::to_string(losses) +
+                        " cross_entropy ops; only the returned loss may be "
+                        "one");
   func::ReturnOp::create(builder, locOf(n), *loss);
   return success();
 }
@@ -679,6 +715,47 @@ LogicalResult Importer::checkParamsUsed() {
       return error(p.decl, "parameter '" + name + "' is never used");
   }
   return success();
+}
+
+LogicalResult Importer::checkInputShapes(const Node &inputs) {
+  // After the graph, so that an op's own check of what it reads speaks
+  // first (importInputs made sure both exist).
+  const bool tokensFirst = inputs.v->members[0].key == "tokens";
+  auto fn = cast<func::FuncOp>(funcOp);
+  Type tokens = fn.getArgument(tokensFirst ? 0 : 1).getType(),
+       targets = fn.getArgument(tokensFirst ? 1 : 0).getType();
+  if (tokens != targets)
+    return error(*field(inputs, "targets"),
+                 "'targets' must have the shape of 'tokens' (" +
+                     shapeStr(tokens) + "), got " + shapeStr(targets));
+  return success();
+}
+
+LogicalResult Importer::checkFlops(const Node &graph) {
+  __int128 total = 0;
+  int64_t most = 0;
+  Operation *largest = nullptr;
+  funcOp->walk([&](nn::CostOpInterface cost) {
+    const int64_t flops = cost.getFlops(); // saturated, never wrapped
+    total += flops;
+    if (flops >= most) {
+      most = flops;
+      largest = cost.getOperation();
+    }
+  });
+  if (total <= kMaxForwardFlops)
+    return success();
+  std::string where;
+  if (largest)
+    if (auto named = dyn_cast<NameLoc>(largest->getLoc()))
+      where = " (the largest, " + named.getName().str() + ", counts " +
+              (most == INT64_MAX ? std::string("more than 2^63")
+                                 : std::to_string(most)) +
+              ")";
+  return error(graph, "the forward pass of one micro-batch counts more than "
+                      "2^60 FLOPs" + where +
+                      ", past what pipec's cost model counts: a smaller "
+                      "batch or model");
 }
 
 OwningOpRef<ModuleOp> Importer::run() {
@@ -699,6 +776,15 @@ OwningOpRef<ModuleOp> Importer::run() {
     return nullptr;
   if (name->empty())
     return (void)error(nameNode, "the model name must not be empty"), nullptr;
+  // The name lands in generated sources' comments, file headers and logs:
+  // one printable line.
+  for (unsigned char c : *name)
+    if (c < 0x20 || c == 0x7f)
+      return (void)error(nameNode, "the model name holds a control "
+                                   "character (byte " +
+                                       std::to_string(int(c)) +
+                                       "); it must be one printable line"),
+             nullptr;
   if (auto d = field(top, "description"); d && failed(readString(*d)))
     return nullptr;
 
@@ -725,7 +811,9 @@ OwningOpRef<ModuleOp> Importer::run() {
       failed(importInputs(*field(top, "inputs"))) ||
       failed(importParams(*field(top, "params"))) ||
       failed(importGraph(*field(top, "graph"))) ||
-      failed(importLoss(*field(top, "loss"))) || failed(checkParamsUsed()))
+      failed(importLoss(*field(top, "loss"))) || failed(checkParamsUsed()) ||
+      failed(checkInputShapes(*field(top, "inputs"))) ||
+      failed(checkFlops(*field(top, "graph"))))
     return nullptr;
   scope = nullptr;
   return owned;

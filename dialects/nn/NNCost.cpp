@@ -69,6 +69,14 @@ static int64_t elementBytes(Value v) {
   return (tensorOf(v).getElementTypeBitWidth() + 7) / 8;
 }
 static int64_t elementsOf(Value v) { return tensorOf(v).getNumElements(); }
+/// A count made in 128 bits, saturated at INT64_MAX: shapes within the
+/// importer's limits (2^40 elements a tensor) can still make a matmul's or
+/// an attention's FLOPs pass int64 (2 M K N), and the importer refuses a
+/// model whose counts pass kMaxForwardFlops (compiler/import/Importer.h)
+/// rather than let them wrap.
+static int64_t saturated(__int128 v) {
+  return v > __int128(INT64_MAX) ? INT64_MAX : int64_t(v);
+}
 static int64_t bytesOf(Value v) { return elementsOf(v) * elementBytes(v); }
 
 /// Bytes that keeping `v` for backward adds to a micro-batch's footprint:
@@ -163,7 +171,8 @@ int64_t PositionEmbeddingOp::getSavedActivationBytes() { return 0; }
 int64_t MatmulOp::getFlops() {
   int64_t m = rowsOf(getX()), k = tensorOf(getX()).getShape().back();
   int64_t n = tensorOf(getResult()).getShape().back();
-  return 2 * m * k * n + (getBias() ? m * n : 0);
+  return saturated(__int128(2) * m * k * n +
+                   (getBias() ? __int128(m) * n : __int128(0)));
 }
 int64_t MatmulOp::getBytesRead() { return operandBytes(*this); }
 int64_t MatmulOp::getBytesWritten() { return resultBytes(*this); }
@@ -223,8 +232,9 @@ int64_t AttentionOp::getFlops() {
                     k = tensorOf(getK()).getShape();
   int64_t heads = getHeadsAttr().getInt(), headDim = q[2] / heads;
   int64_t t = q[1], s = k[1];
-  int64_t pairs = getCausal() ? t * (t + 1) / 2 : t * s;
-  return q[0] * heads * (pairs * (4 * headDim + 5) + t * headDim);
+  __int128 pairs = getCausal() ? __int128(t) * (t + 1) / 2 : __int128(t) * s;
+  return saturated(__int128(q[0]) * heads *
+                   (pairs * (4 * headDim + 5) + __int128(t) * headDim));
 }
 int64_t AttentionOp::getBytesRead() { return operandBytes(*this); }
 int64_t AttentionOp::getBytesWritten() { return resultBytes(*this); }
