@@ -7,9 +7,13 @@
 #include "pipert/LogicalShape.h"
 #include "pipert/Safetensors.h"
 
+#include "llvm/Support/Format.h"
+
 #include <algorithm>
 #include <cmath>
 #include <set>
+
+#include <unistd.h>
 
 using namespace pipec::reference;
 
@@ -26,6 +30,28 @@ bool ParameterStore<T>::declare(mlir::ModuleOp module,
                                 llvm::raw_ostream &errs) {
   params.clear();
   index.clear();
+  // The executor holds every parameter with its AdamW moments and at
+  // least one gradient accumulator in this process: a model that cannot
+  // fit is refused here, before an allocation would fail (the compiler's
+  // operator new aborts, LLVM's handler) or the kernel's OOM killer ends
+  // the run.
+  int64_t elements = 0;
+  for (auto p : module.getOps<nn::ParameterOp>())
+    if (p.getTensorType().hasStaticShape())
+      elements += p.getTensorType().getNumElements(); // <= 2^40 each
+  const long pages = sysconf(_SC_PHYS_PAGES), pageBytes = sysconf(_SC_PAGESIZE);
+  const double needed = 4.0 * double(elements) * double(sizeof(T));
+  if (pages > 0 && pageBytes > 0 &&
+      needed > double(pages) * double(pageBytes)) {
+    errs << "reference executor: the model's " << elements
+         << " parameters need at least " << llvm::format("%.4g", needed)
+         << " bytes (values, AdamW moments and gradients in "
+         << (sizeof(T) == 8 ? "f64" : "f32") << ") but this machine has "
+         << llvm::format("%.4g", double(pages) * double(pageBytes))
+         << " bytes of memory; the reference executor holds the whole model "
+            "in one process (pipec compile splits it into stages)\n";
+    return false;
+  }
   for (auto p : module.getOps<nn::ParameterOp>()) {
     mlir::RankedTensorType type = p.getTensorType();
     if (!type.hasStaticShape()) {
