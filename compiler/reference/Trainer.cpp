@@ -150,9 +150,12 @@ bool pipec::reference::forwardLoss(ModuleOp module, const std::string &dataPath,
             "'tokens' and 'targets'\n";
     return false;
   }
-  setup.batcher.microBatch(0, microbatch, exec->intArgument(tok),
-                           exec->intArgument(tgt));
   std::string error;
+  if (!setup.batcher.microBatch(0, microbatch, exec->intArgument(tok),
+                                exec->intArgument(tgt), error)) {
+    errs << "pipec reference-train: error: " << error << "\n";
+    return false;
+  }
   if (!exec->run(error)) {
     errs << error << "\n";
     return false;
@@ -282,8 +285,12 @@ bool pipec::reference::train(ModuleOp module, const TrainOptions &options,
              << "\n";
         return false;
       }
-      setup.batcher.microBatch(s, j, step->intArgument(tok),
-                               step->intArgument(tgt));
+      if (!setup.batcher.microBatch(s, j, step->intArgument(tok),
+                                    step->intArgument(tgt), error)) {
+        errs << "pipec reference-train: error: step " << s
+             << ", micro-batch " << j << ": " << error << "\n";
+        return false;
+      }
       step->doubleArgument(scale)[0] = 1.0 / double(m);
       if (!step->run(error)) {
         errs << "pipec reference-train: error: step " << s << ", micro-batch "

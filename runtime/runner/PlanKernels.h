@@ -146,9 +146,13 @@ public:
     int32_t *tgt = targets[size_t(ctx.rank)].data();
     // Replica r takes the global micro-batches r * M .. r * M + M - 1 of
     // the step (docs/TRAINING.md), the batcher counting D x M per step.
-    if (ch.usesData)
-      batcher.microBatch(ctx.step, (ctx.rank / pipelineRanks) * microbatches + mb,
-                         tok, tgt);
+    if (ch.usesData) {
+      std::string error;
+      if (!batcher.microBatch(ctx.step,
+                              (ctx.rank / pipelineRanks) * microbatches + mb,
+                              tok, tgt, error))
+        return pipert::Status::failure(error, ctx.rank);
+    }
     // docs/TRAINING.md: d(step loss)/d(micro-batch loss) = 1/(D M).
     pipert::KernelContext kc{ctx.rank, state(ctx.rank)};
     return convert(ch.fwd(&kc, ctx.arena, R, mb, tok, tgt,

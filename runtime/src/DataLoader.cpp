@@ -4,12 +4,45 @@
 
 #include "pipert/Fnv.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <csetjmp>
+#include <csignal>
 #include <cstring>
 #include <fstream>
-#include <algorithm>
+#include <mutex>
 
 namespace pipert {
+
+namespace {
+// A mapped data file that shrinks under a run (another job rewriting it)
+// raises SIGBUS at the next read past its new end. A micro-batch's reads
+// run under a guard that turns that into a failure naming the file; a
+// SIGBUS anywhere else takes the action there was before.
+thread_local sigjmp_buf *busGuard = nullptr;
+struct sigaction previousBus;
+
+void onBus(int, siginfo_t *, void *) {
+  if (sigjmp_buf *guard = busGuard)
+    siglongjmp(*guard, 1);
+  // Not a guarded read: the faulting access runs again under the old
+  // action (by default, the process ends with SIGBUS).
+  sigaction(SIGBUS, &previousBus, nullptr);
+}
+
+void installBusGuard() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = onBus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &previousBus);
+  });
+}
+} // namespace
 
 /// Little-endian int32 at byte `at`.
 static int32_t readInt32(const uint8_t *bytes, size_t at) {
@@ -91,10 +124,19 @@ bool parseTokenBytes(const uint8_t *bytes, size_t size,
     }
     const int width = wide ? 4 : 2;
     int32_t count = readInt32(bytes, 8);
-    int64_t held = (static_cast<int64_t>(size) - kLlmcHeaderBytes) / width;
-    if (count < 0 || count > held) {
+    const int64_t body = static_cast<int64_t>(size) - kLlmcHeaderBytes;
+    int64_t held = body / width;
+    // llm.c's rule too: the file is the header and exactly its tokens (a
+    // shard cut short, or one with bytes its header does not count, is
+    // not trained on in part).
+    if (count < 0 || count != held || body % width != 0) {
       error = path + ": llm.c shard header claims " + std::to_string(count) +
-              " tokens but the file holds " + std::to_string(held);
+              " tokens but the file holds " + std::to_string(held) +
+              (body % width ? " and " + std::to_string(body % width) +
+                                  " stray byte" + (body % width > 1 ? "s" : "")
+                            : std::string()) +
+              " (a shard is the " + std::to_string(kLlmcHeaderBytes) +
+              "-byte header and exactly its tokens)";
       return false;
     }
     out.width = width;
@@ -126,6 +168,7 @@ bool loadTokens(const std::string &path, TokenFile &out, std::string &error) {
     error = s.message();
     return false;
   }
+  out.source = path;
   return parseTokenBytes(out.mapping.data(), out.mapping.size(), path, out,
                          error);
 }
@@ -152,16 +195,35 @@ bool Batcher::create(const TokenFile &tokens, int64_t batch,
   return true;
 }
 
-void Batcher::microBatch(int64_t step, int64_t j, int32_t *tokens,
-                         int32_t *targets) const {
-  int64_t n = batch * seq;
-  int64_t g = step * microbatches + j;
-  int64_t start = (g % perEpochCount) * n;
+bool Batcher::microBatch(int64_t step, int64_t j, int32_t *tokens,
+                         int32_t *targets, std::string &error) const {
+  const int64_t n = batch * seq;
+  const int64_t g = step * microbatches + j;
+  const int64_t start = (g % perEpochCount) * n;
   const TokenFile &src = *data;
+  installBusGuard();
+  sigjmp_buf here;
+  if (sigsetjmp(here, 1)) {
+    busGuard = nullptr;
+    error = (src.source.empty() ? std::string("the data") : src.source) +
+            ": the file shrank while the run read it (reading tokens " +
+            std::to_string(start) + " to " + std::to_string(start + n) +
+            " of the " + std::to_string(src.size()) +
+            " it held at the start): a data file must not change during a run";
+    return false;
+  }
+  busGuard = &here;
+  // The reads stay between the guard's setting and clearing (a handler
+  // on this thread sees both; the compiler may neither drop the first
+  // store nor move a read past them).
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   for (int64_t i = 0; i < n; ++i) {
     tokens[i] = src[start + i];
     targets[i] = src[start + i + 1];
   }
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  busGuard = nullptr;
+  return true;
 }
 
 } // namespace pipert

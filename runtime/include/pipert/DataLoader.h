@@ -72,7 +72,9 @@ private:
   friend bool loadTokens(const std::string &, TokenFile &, std::string &);
   friend bool parseTokens(const std::vector<uint8_t> &, const std::string &,
                           TokenFile &, std::string &);
+  friend class Batcher;
   MappedFile mapping;        ///< the file, when loaded from a path
+  std::string source;        ///< its path (for messages), when loaded
   std::vector<uint8_t> owned; ///< the bytes, when parsed from memory
   const uint8_t *base = nullptr; ///< the first token's bytes
   int64_t count = 0;
@@ -98,8 +100,10 @@ public:
                      std::string &error);
 
   /// Writes micro-batch j of step s: tokens and targets, B*T int32 each.
-  void microBatch(int64_t step, int64_t j, int32_t *tokens,
-                  int32_t *targets) const;
+  /// Fails, naming the file, when its mapping can no longer be read (the
+  /// file shrank under the run: SIGBUS, caught).
+  [[nodiscard]] bool microBatch(int64_t step, int64_t j, int32_t *tokens,
+                                int32_t *targets, std::string &error) const;
 
   /// Micro-batches before the data wraps around.
   int64_t perEpoch() const { return perEpochCount; }

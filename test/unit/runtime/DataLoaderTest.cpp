@@ -125,8 +125,18 @@ TEST(DataLoader, BadShardHeadersAreClear) {
   EXPECT_NE(parseError(shard(toks, kLlmcMagic, 1, 11), "x.bin")
                 .find("claims 11 tokens but the file holds 10"),
             std::string::npos);
-  EXPECT_NE(parseError(shard(toks, kLlmcMagic, 1, 0), "x.bin")
-                .find("holds no tokens"),
+  // Fewer than it holds, or bytes past its tokens: llm.c refuses both.
+  EXPECT_NE(parseError(shard(toks, kLlmcMagic, 1, 9), "x.bin")
+                .find("claims 9 tokens but the file holds 10 (a shard is the "
+                      "1024-byte header and exactly its tokens)"),
+            std::string::npos);
+  std::vector<uint8_t> stray = shard(toks);
+  stray.push_back(0);
+  EXPECT_NE(parseError(stray, "x.bin")
+                .find("claims 10 tokens but the file holds 10 and 1 stray "
+                      "byte"),
+            std::string::npos);
+  EXPECT_NE(parseError(shard({}), "x.bin").find("holds no tokens"),
             std::string::npos);
   std::vector<uint8_t> truncated = shard(toks);
   truncated.resize(100);
@@ -171,7 +181,7 @@ TEST(DataLoader, MicroBatchesFollowTheContract) {
   std::vector<int32_t> x(10), y(10);
   for (int64_t s : {0, 1, 3, 4}) {
     for (int64_t j = 0; j < 3; ++j) {
-      b.microBatch(s, j, x.data(), y.data());
+      ASSERT_TRUE(b.microBatch(s, j, x.data(), y.data(), error)) << error;
       int64_t start = ((s * 3 + j) % 10) * 10;
       for (int i = 0; i < 10; ++i) {
         EXPECT_EQ(x[i], int32_t(bytes[start + i])) << "s=" << s << " j=" << j;
@@ -179,6 +189,33 @@ TEST(DataLoader, MicroBatchesFollowTheContract) {
       }
     }
   }
+}
+
+// Tests that a data file cut short under a run (another job rewriting
+// it) fails the next micro-batch read past its new end, naming the file,
+// instead of ending the process with SIGBUS.
+TEST(DataLoader, AFileThatShrinksFailsTheRead) {
+  const std::string path = ::testing::TempDir() + "/pipert-shrinks.txt";
+  std::vector<char> text(3 * 4096 + 1);
+  for (size_t i = 0; i < text.size(); ++i)
+    text[i] = char('a' + i % 26);
+  std::ofstream(path, std::ios::binary).write(text.data(), text.size());
+  TokenFile data;
+  std::string error;
+  ASSERT_TRUE(loadTokens(path, data, error)) << error;
+  Batcher b;
+  ASSERT_TRUE(Batcher::create(data, 4, 1024, 1, b, error)) << error;
+  std::vector<int32_t> x(4096), y(4096);
+  ASSERT_TRUE(b.microBatch(2, 0, x.data(), y.data(), error)) << error;
+  EXPECT_EQ(x[0], int32_t('a' + 2 * 4096 % 26));
+  std::ofstream(path, std::ios::binary | std::ios::trunc); // now empty
+  EXPECT_FALSE(b.microBatch(2, 0, x.data(), y.data(), error));
+  EXPECT_NE(error.find("pipert-shrinks.txt: the file shrank while the run "
+                       "read it (reading tokens 8192 to 12288 of the 12289"),
+            std::string::npos)
+      << error;
+  // The guard is per read: the next read fails the same way, not fatally.
+  EXPECT_FALSE(b.microBatch(1, 0, x.data(), y.data(), error));
 }
 
 TEST(DataLoader, TooLittleDataIsAnError) {
