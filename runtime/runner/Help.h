@@ -20,7 +20,9 @@ whole or not at all.
 
   --data FILE           the training text; its bytes are the tokens
   --steps N             the total steps of training (a resumed run trains
-                        what is left of them)
+                        what is left of them; with none left it still
+                        writes --save, --save-hf and --save-state: an
+                        export of the checkpoint)
   --log-dir DIR         writes DIR/metrics.jsonl (a line per step) and
                         DIR/trace.json (the first steps' timeline)
   --init F              starts from the parameters in safetensors file F

@@ -69,8 +69,10 @@ int runLocal(const Args &a) {
   pipert::RunOptions options = runOptions(a);
   options.queues = queues.get();
   options.steps = stepsLeft(a, exec->stepsDone(), true);
-  if (options.steps <= 0)
-    return 0;
+  // Nothing left to train: the outputs asked for are still written (a
+  // checkpoint exported with --save, --save-hf or --save-state) and
+  // --sample still samples.
+  const bool train = options.steps > 0;
   // --checkpoint-dir: committed checkpoints at the step boundaries every
   // --checkpoint-every steps, at a stop by a signal, and at the end.
   std::string error;
@@ -84,7 +86,9 @@ int runLocal(const Args &a) {
   };
   armCheckpoints(a, options, checkpoint);
   pipert::RunResult result;
-  if (pipert::Status s = exec->run(kernels, options, result); !s.ok()) {
+  if (pipert::Status s =
+          train ? exec->run(kernels, options, result) : pipert::Status::success();
+      !s.ok()) {
     const int code = failedRun(a, s, result);
     // cuda-local over several GPUs: a healthy GPU's stream may still wait
     // on an event of a faulted one, and tearing the ranks' device state
@@ -97,7 +101,7 @@ int runLocal(const Args &a) {
     }
     return code;
   }
-  if (finalCheckpointDue(a, exec->stepsDone()))
+  if (train && finalCheckpointDue(a, exec->stepsDone()))
     if (pipert::Status s = checkpoint(exec->stepsDone()); !s.ok())
       return fail(s.message());
   if (!a.save.empty() &&
@@ -107,9 +111,9 @@ int runLocal(const Args &a) {
     return fail(error);
   if (!a.saveState.empty() && !saveState(*exec, a.saveState, error))
     return fail(error);
-  if (!a.quiet)
+  if (train && !a.quiet)
     printSummary(m, result, kernels.deferred());
-  if (a.profile)
+  if (train && a.profile)
     if (std::string e = reportProfile(
             profileRows(result, pipecPlanCode.kernelNames,
                         pipecPlanCode.kernelCosts),

@@ -149,7 +149,24 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
       return flag + " " + path + ": exists and is not a regular file";
     if (pipert::Status s = pipert::refusePlanFile(path, flag); !s.ok())
       return s.message();
+    // Never over what the run reads, nor into a checkpoint.
+    for (const auto &[what, input] :
+         {std::pair<const char *, std::string>{"--data", a.data},
+          {"--init", a.init},
+          {"--resume", a.resume},
+          {"--tokenizer", a.tokenizer}})
+      if (!input.empty() && std::filesystem::equivalent(path, input, ec))
+        return flag + " " + path + ": is the run's " + what +
+               " file; write the result elsewhere";
+    if (pipert::insideCheckpoint(path))
+      return flag + " " + path +
+             ": is inside a checkpoint (only --checkpoint-dir writes "
+             "there, and its commit marker lists its parts)";
   }
+  if (!a.save.empty() && !a.saveState.empty() &&
+      std::filesystem::path(a.save).lexically_normal() ==
+          std::filesystem::path(a.saveState).lexically_normal())
+    return "--save and --save-state name the same file, " + a.save;
   if (!a.checkpointDir.empty()) {
     // Made now, so that a path that cannot hold checkpoints fails before
     // the first step rather than at the first checkpoint.
@@ -157,7 +174,8 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     std::filesystem::create_directories(a.checkpointDir, ec);
     if (!std::filesystem::is_directory(a.checkpointDir, ec))
       return "--checkpoint-dir " + a.checkpointDir +
-             ": cannot create the directory";
+             ": cannot create the directory" +
+             (ec ? ": " + ec.message() : std::string(": it is a file"));
     // Checkpoints past this run's start belong to another run: theirs and
     // this run's would mix, --resume DIR would take theirs, and --keep
     // would remove this run's first.
@@ -173,7 +191,18 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     std::error_code ec;
     std::filesystem::create_directories(a.logDir, ec);
     if (!std::filesystem::is_directory(a.logDir, ec))
-      return "--log-dir " + a.logDir + ": cannot create the directory";
+      return "--log-dir " + a.logDir + ": cannot create the directory" +
+             (ec ? ": " + ec.message() : std::string());
+    // What the run writes there at its end is checked now, so that a name
+    // taken by a directory does not fail a finished run (and its --save).
+    for (const char *name : {"metrics.jsonl", "trace.json",
+                             "kernel_times.json", "kernel_profile.json"}) {
+      const std::string path = a.logDir + "/" + name;
+      if (std::filesystem::exists(path, ec) &&
+          !std::filesystem::is_regular_file(path, ec))
+        return "--log-dir " + a.logDir + ": " + name +
+               " there exists and is not a regular file; the run writes it";
+    }
     // Each rank's process id, so that a test (or an operator) can signal
     // or kill exactly one rank's process.
     for (int32_t r = 0; r < exec->manifest().ranks; ++r)

@@ -42,15 +42,23 @@ int trainThisRank(const Args &a, pipert::Executor &exec,
       opt.agree.end(),
       {{"--save", a.save.empty() ? 0 : 1},
        {"--save-hf's shard size", a.saveHf.empty() ? 0 : a.saveHfShardBytes}});
+  std::string error;
   // Nothing left to train: the processes still compare (a process whose
-  // steps differ would otherwise wait for this one until its deadline).
+  // steps differ would otherwise wait for this one until its deadline),
+  // then write the outputs asked for (a checkpoint exported with --save).
   if (opt.steps <= 0) {
     int64_t wantTrace = 0;
     if (pipert::Status s = exec.agreeOrFail(me, opt, wantTrace); !s.ok())
       fatal(s.message());
+    if (!a.save.empty() &&
+        !saveGathered(exec, transport, me, a.save, timeout, error,
+                      a.saveHf.empty() ? 0 : a.saveHfShardBytes))
+      fatal(error);
+    if (me == 0 && !a.saveHf.empty() && !writeHfConfig(a, error))
+      fatal(error);
+    std::fflush(stdout);
     return 0;
   }
-  std::string error;
   // --checkpoint-dir: every process writes its rank's part (collective,
   // from the monitor thread while the rank's thread holds at the boundary).
   auto checkpoint = [&](int64_t step) {

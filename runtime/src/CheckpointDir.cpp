@@ -233,6 +233,21 @@ int64_t newestCommittedStep(const std::string &dir) {
   return committed.empty() ? -1 : committed.rbegin()->first;
 }
 
+bool insideCheckpoint(const std::string &path) {
+  std::error_code ec;
+  fs::path dir = fs::absolute(fs::path(path), ec).lexically_normal();
+  if (ec)
+    return false;
+  dir = dir.parent_path();
+  std::string name = dir.filename().string();
+  const std::string partial = ".partial";
+  if (name.size() > partial.size() &&
+      name.compare(name.size() - partial.size(), partial.size(), partial) ==
+          0)
+    name.resize(name.size() - partial.size());
+  return stepOfName(name) >= 0 || fs::exists(dir / kMarker, ec);
+}
+
 bool isCheckpointDirectory(const std::string &path) {
   std::error_code ec;
   return fs::is_directory(path, ec);

@@ -81,6 +81,11 @@ Status verifyPart(const Checkpoint &c, size_t i);
 /// The step of the newest committed checkpoint in `dir`, or -1.
 int64_t newestCommittedStep(const std::string &dir);
 
+/// Whether `path` names a file in a checkpoint (a step-N directory, its
+/// .partial form, or any directory with a commit marker): only the
+/// checkpoint writer may write there.
+bool insideCheckpoint(const std::string &path);
+
 /// Whether `path` is a directory (a checkpoint, or a directory of them)
 /// rather than a --save-state file.
 bool isCheckpointDirectory(const std::string &path);
