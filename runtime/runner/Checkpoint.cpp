@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -361,11 +362,24 @@ static bool stateTensors(pipert::Executor &exec, int32_t rank,
   return true;
 }
 
+/// The metadata keys that say how much data a step of the run took: a
+/// resumed run draws micro-batch j of step s from s * D M + j (TRAINING.md),
+/// so it continues the run's data only with the same D M and B T.
+constexpr const char *kStepMicrobatchesKey = "pipec.microbatches_per_step";
+constexpr const char *kMicrobatchTokensKey = "pipec.tokens_per_microbatch";
+
 /// What a state file's or checkpoint part's metadata says.
-static std::map<std::string, std::string> stateMetadata(int64_t step) {
-  return {
+static std::map<std::string, std::string>
+stateMetadata(int64_t step, const pipert::Manifest *m = nullptr) {
+  std::map<std::string, std::string> meta = {
       {"pipec.state", "parameters and AdamW moments after pipec.step steps"},
       {"pipec.step", std::to_string(step)}};
+  if (m) {
+    meta[kStepMicrobatchesKey] =
+        std::to_string(int64_t(m->microbatches) * m->replicas);
+    meta[kMicrobatchTokensKey] = std::to_string(m->tokensPerMicrobatch);
+  }
+  return meta;
 }
 
 bool saveState(pipert::Executor &exec, const std::string &path,
@@ -376,7 +390,9 @@ bool saveState(pipert::Executor &exec, const std::string &path,
     return false;
   }
   return pipert::writeSafetensors(path, tensors,
-                                  stateMetadata(exec.stepsDone()), error);
+                                  stateMetadata(exec.stepsDone(),
+                                                &exec.manifest()),
+                                  error);
 }
 
 /// Writes rank `r`'s part of the checkpoint of `step` into `partial`
@@ -393,7 +409,8 @@ static bool writePart(pipert::Executor &exec, const std::string &partial,
   if (tensors.empty())
     return true;
   name = "rank-" + std::to_string(r) + ".safetensors";
-  std::map<std::string, std::string> meta = stateMetadata(step);
+  std::map<std::string, std::string> meta =
+      stateMetadata(step, &exec.manifest());
   meta["pipec.rank"] = std::to_string(r);
   if (!pipert::writeSafetensors(partial + "/" + name, tensors, meta, error))
     return false;
@@ -502,7 +519,8 @@ static bool readCheckpoint(const std::string &path, pipert::SafetensorsFile &fil
     // have pieces of one parameter must agree on them.
     for (const auto &[key, value] : f.metadata)
       if (key.rfind("pipec.stored_shape.", 0) == 0 ||
-          key.rfind("pipec.model_shape.", 0) == 0) {
+          key.rfind("pipec.model_shape.", 0) == 0 ||
+          key == kStepMicrobatchesKey || key == kMicrobatchTokensKey) {
         auto [it, fresh] = shapes.emplace(key, value);
         if (!fresh && it->second != value) {
           error = part + ": " + key + " is " + value + ", another part's " +
@@ -559,6 +577,25 @@ bool loadState(pipert::Executor &exec, const std::string &given,
       if (!loadRegion(exec, file, path, p, p.name + kStateSuffix[k],
                       offsets[k], error, k > 0))
         return false;
+  }
+  // Then (the model's own tensors checked first) the data a step took,
+  // absent from files of before 2026-12-08: the same, or the resumed run
+  // would train on other batches than the run it continues, and say
+  // nothing.
+  for (const auto &[key, mine, what] :
+       {std::tuple<const char *, int64_t, const char *>{
+            kStepMicrobatchesKey, int64_t(m.microbatches) * m.replicas,
+            "micro-batches a step (D x M)"},
+        {kMicrobatchTokensKey, m.tokensPerMicrobatch,
+         "tokens a micro-batch (B x T)"}}) {
+    auto it = file.metadata.find(key);
+    if (it != file.metadata.end() && it->second != std::to_string(mine)) {
+      error = path + ": the run it continues took " + it->second + " " +
+              what + ", this plan " + std::to_string(mine) +
+              ": its steps would draw other data than that run's (compile "
+              "with the run's --microbatches, --dp and batch)";
+      return false;
+    }
   }
   return true;
 }
@@ -620,7 +657,7 @@ static bool writePiecesPart(pipert::Executor &exec, const std::string &partial,
   const pipert::Manifest &m = exec.manifest();
   const int32_t replica = m.replicaOf(me), stage = m.pipelineRankOf(me);
   std::vector<pipert::Tensor> tensors;
-  std::map<std::string, std::string> meta = stateMetadata(step);
+  std::map<std::string, std::string> meta = stateMetadata(step, &m);
   std::vector<float> values;
   name.clear();
   for (const pipert::ParamInfo *p : savedParams(m)) {
