@@ -20,6 +20,7 @@
 #include "tools/pipec-run/NcclLayout.h"
 #include "tools/pipec-run/ProcessGroup.h"
 #include "tools/pipec-run/VisibleGpus.h"
+#include "tools/pipec-run/WholeExecutable.h"
 
 #include "pipert/InputFile.h"
 #include "pipert/StopSignal.h"
@@ -135,6 +136,8 @@ int main(int argc, char **argv) {
   if (access(exe.c_str(), X_OK) != 0)
     return fail(exe + ": missing or not executable (pipec compile "
                       "--emit-only does not build it)");
+  if (std::string e = pipecrun::checkWholeExecutable(exe); !e.empty())
+    return fail(e);
   std::vector<std::string> args = {exe, "--plan", dir};
   std::string transport = "local";
   for (int i = 2; i < argc; ++i) {
