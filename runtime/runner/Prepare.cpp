@@ -9,7 +9,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
+#include <sys/file.h>
 #include <unistd.h>
 
 namespace pipecrun {
@@ -176,6 +180,34 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
       return "--checkpoint-dir " + a.checkpointDir +
              ": cannot create the directory" +
              (ec ? ": " + ec.message() : std::string(": it is a file"));
+    // One run at a time writes a checkpoint directory: two would remove
+    // each other's partial checkpoints and commit markers listing parts
+    // the other's pruning removed. The process that commits (rank 0's)
+    // holds an exclusive lock on DIR/.lock until it exits.
+    if (exec->holds(0)) {
+      const std::string lock = a.checkpointDir + "/.lock";
+      int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0)
+        return "--checkpoint-dir " + lock + ": cannot open the lock file: " +
+               std::strerror(errno);
+      if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        std::string holder;
+        char buf[32] = {};
+        if (::pread(fd, buf, sizeof buf - 1, 0) > 0)
+          holder = " (process " + std::string(buf, strcspn(buf, "\n")) + ")";
+        ::close(fd);
+        return "--checkpoint-dir " + a.checkpointDir +
+               ": another run" + holder +
+               " is writing checkpoints there; give each run its own "
+               "directory";
+      }
+      const std::string pid = std::to_string(::getpid()) + "\n";
+      if (::ftruncate(fd, 0) != 0 ||
+          ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size()))
+        return "--checkpoint-dir " + lock + ": cannot write the lock file: " +
+               std::strerror(errno);
+      // Kept open (and locked) for the life of the process.
+    }
     // Checkpoints past this run's start belong to another run: theirs and
     // this run's would mix, --resume DIR would take theirs, and --keep
     // would remove this run's first.
