@@ -2,6 +2,7 @@
 
 #include "pipert/RunLog.h"
 
+#include "pipert/Manifest.h"
 #include "pipert/Metrics.h"
 
 #include <cerrno>
@@ -107,7 +108,11 @@ Status writeChromeTrace(
     count += e->size() + 1;
   std::string text;
   text.reserve(256 * count + 64);
-  text += "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+  // The plan it is a run of: pipec-sim --trace replays only that plan.
+  text += "{\"displayTimeUnit\": \"ms\", ";
+  if (!streams.empty() && streams[0].planId != 0)
+    text += "\"pipec_plan\": \"" + planIdText(streams[0].planId) + "\", ";
+  text += "\"traceEvents\": [\n";
   char buf[512];
   bool first = true;
   for (size_t r = 0; r < events.size(); ++r) {

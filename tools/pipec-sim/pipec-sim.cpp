@@ -315,6 +315,16 @@ std::string readTrace(const std::string &path,
   json j;
   if (std::string why = readTraceJson(path, "--trace", j); !why.empty())
     return why;
+  // A run of another plan (traces since 2026-12-08 name theirs) measured
+  // other chunks: its times would be charged to this plan's.
+  if (j.contains("pipec_plan") && j["pipec_plan"].is_string() &&
+      !streams.empty() && streams[0].planId != 0 &&
+      j["pipec_plan"].get<std::string>() !=
+          pipert::planIdText(streams[0].planId))
+    return path + ": a trace of plan " + j["pipec_plan"].get<std::string>() +
+           ", not of this plan (" + pipert::planIdText(streams[0].planId) +
+           "): --trace replays a run of the same plan (--calibrate prices "
+           "any plan of the model from a run's kernel_times.json)";
   struct Event {
     int32_t rank;
     int64_t instr, step;
@@ -378,6 +388,17 @@ std::string readTrace(const std::string &path,
         collective[key] = s;
     }
   }
+  // Every rank's compute must have been measured: a chunk left at no
+  // cost would replay as free (a trace of another plan whose instruction
+  // numbers happen to fit this one's streams).
+  for (size_t r = 0; r < streams.size(); ++r)
+    for (const pipert::Instr &in : streams[r].instrs)
+      if (in.op == pipert::Opcode::Fwd && in.chunk >= 0 && in.chunk < chunks &&
+          n[0][size_t(in.chunk)] == 0)
+        return path + ": rank " + std::to_string(r) + "'s chunk " +
+               std::to_string(in.chunk) +
+               " has no forward in the trace's steps (a trace of another "
+               "plan, or of too few steps?)";
   std::vector<double> *phase[3] = {&out.costs.f, &out.costs.b, &out.costs.w};
   for (int k = 0; k < 3; ++k) {
     phase[k]->assign(size_t(chunks), 0);
