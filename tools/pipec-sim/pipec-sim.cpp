@@ -1290,17 +1290,21 @@ int main(int argc, char **argv) {
           {"young_interval_s", kept.youngSeconds},
           {"useful_fraction", kept.usefulFraction},
           {"tokens_per_s", kept.usefulFraction * tokens / r.stepTime}};
-    if (varied.ran)
+    if (varied.ran) {
       out["varied"] = {{"replicas", varied.replicas},
                        {"jitter", varied.jitter},
                        {"stragglers", varied.stragglers},
                        {"straggler_factor", varied.factor},
-                       {"step_time_s", varied.stepTime},
-                       {"fastest_replica_s", varied.fastestReplica},
-                       {"tokens_per_s", tokens / varied.stepTime},
                        {"rounds", varied.rounds},
                        {"instructions", varied.instructions},
                        {"wall_s", varied.wallSeconds}};
+      // A step with failed ranks does not complete: no time or rate.
+      if (varied.failures == 0) {
+        out["varied"]["step_time_s"] = varied.stepTime;
+        out["varied"]["fastest_replica_s"] = varied.fastestReplica;
+        out["varied"]["tokens_per_s"] = tokens / varied.stepTime;
+      }
+    }
     if (varied.ran && varied.failures > 0)
       out["failure"] = {
           {"failures", varied.failures},
@@ -1418,7 +1422,19 @@ int main(int argc, char **argv) {
                 "rank has exited about %.6g s into the step\n",
                 watchdogSeconds, exited);
   }
-  if (varied.ran)
+  // A step in which ranks failed never completes: no step time or
+  // throughput is claimed for it (the failure line above says when the
+  // ranks stop instead).
+  if (varied.ran && varied.failures > 0)
+    std::printf("varied: %lld replicas replayed with jitter %g and %lld "
+                "straggler(s) %g times slower (seed %llu): the step does not "
+                "complete (ranks failed); %d pass(es), %lld instructions, "
+                "%.3g s of replay\n",
+                (long long)varied.replicas, varied.jitter,
+                (long long)varied.stragglers, varied.factor,
+                (unsigned long long)seed, varied.rounds,
+                (long long)varied.instructions, varied.wallSeconds);
+  else if (varied.ran)
     std::printf("varied: %lld replicas replayed with jitter %g and %lld "
                 "straggler(s) %g times slower (seed %llu): step %.6g s "
                 "(%+.2f%% over the step above), fastest replica %.6g s, "
