@@ -50,7 +50,9 @@ struct OpCall {
   LogicalResult intInput(unsigned i, StringRef role, int rank = -2) {
     if (!type(i).getElementType().isInteger(32))
       return errIn(i, op + " " + role + " must be an i32 tensor, got " +
-                          shapeOf(i));
+                          shapeOf(i) +
+                          // shapeStr leaves f32, the usual type, unsaid
+                          (type(i).getElementType().isF32() ? " f32" : ""));
     return checkRank(i, role, rank);
   }
   LogicalResult checkRank(unsigned i, StringRef role, int rank) {

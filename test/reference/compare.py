@@ -204,10 +204,19 @@ def main(argv):
 
     rep = Report()
     jax_steps = {}
-    for label, loss_fn in references:
+    for label, loss_fn in list(references):
         t0 = time.time()
         trainer = Trainer(loss_fn, params0, model.train, batches, dtype)
-        loss, grads = trainer.gradients(0)
+        try:
+            loss, grads = trainer.gradients(0)
+        except Exception as e:  # noqa: BLE001: JAX raises TypeError, ValueError, ... on a misfit
+            if label == "model_json":
+                raise
+            # The hand-written model does not fit this parameter set (shapes its conventions do not have).
+            print(f"note: {label} cannot run this model's parameters ({type(e).__name__}: "
+                  f"{str(e).splitlines()[0] if str(e) else ''}); comparing with model_json.py only")
+            references.remove((label, loss_fn))
+            continue
         jax_steps[label] = (loss, grads)
         rep.add("loss (step 0)", label, relative(one[0]["loss"], loss), tol["loss"])
         rep.add_gradients(label, pipec_grads, grads, tol["grad"])
@@ -249,3 +258,7 @@ if __name__ == "__main__":
     except (CompareError, model_json.ModelError, safetensors.SafetensorsError, ValueError, OSError) as e:
         # Each of these names its file and place; a traceback would add nothing.
         sys.exit(_fail(str(e)))
+    except Exception as e:  # noqa: BLE001: anything else is a comparison that could not run, not a FAIL
+        import traceback
+        traceback.print_exc()
+        sys.exit(_fail(f"could not run: {type(e).__name__}: {e}"))

@@ -30,10 +30,34 @@ def _linear_in_out(model) -> bool:
     return bool(walk(model.spec["graph"]))
 
 
+def _ops(graph) -> set:
+    """The op names a model description's graph uses (repeat blocks included)."""
+    found = set()
+    for node in graph:
+        if "repeat" in node:
+            found |= _ops(node["ops"])
+        elif "op" in node:
+            found.add(node["op"])
+    return found
+
+
+# What each hand-written model computes: a model file that uses an op the family does not (or lacks one it
+# needs) is another architecture under the family's parameter names, and is not compared with it.
+_FAMILY_OPS = {"gpt2": {"needs": {"layernorm", "gelu", "attention"}, "never": {"rmsnorm", "silu", "rope"}},
+               "llama": {"needs": {"rmsnorm", "silu", "rope", "attention"}, "never": {"layernorm", "gelu"}}}
+
+
 def loss_fn_for(model):
     """(family, loss function params -> loss, note) of the hand-written model matching `model` (a
     model_json.Model); `note` says where the model file departs from Hugging Face's conventions, or is None."""
     fam = family(model.params)
+    ops = _ops(model.spec["graph"])
+    rule = _FAMILY_OPS[fam]
+    uses, lacks = sorted(rule["never"] & ops), sorted(rule["needs"] - ops)
+    if uses or lacks:
+        why = "; ".join(([f"uses {', '.join(uses)}"] if uses else []) + ([f"lacks {', '.join(lacks)}"] if lacks else []))
+        raise ValueError(f"{model.source} has {fam}'s parameter names but not the architecture of {fam}.py ({why}): "
+                         "no hand-written model to compare with")
     att = model.first_attrs("attention")
     if att is None:
         raise ValueError(f"{model.source}: no attention op to read the head count from")

@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 
 import data  # noqa: E402
 import handwritten  # noqa: E402
+import json  # noqa: E402
 import init  # noqa: E402
 import model_json  # noqa: E402
 import safetensors  # noqa: E402
@@ -307,6 +308,20 @@ def test_other_ops():
     expect_error(broken(colour=1), model_json.ModelError, "graph[1]: extra field 'colour'", "extra field")
     expect_error(broken(shape=["batch", "seq", "dmodel"]), model_json.ModelError, "'dmodel' is not a config entry",
                  "unknown config name")
+
+    # GPT-2's parameter names on another architecture: no hand-written model is claimed for it.
+    gpt = json.loads((pyenv.REPO / "models" / "gpt-tiny.json").read_text())
+
+    def swap(graph):
+        for n in graph:
+            if "repeat" in n:
+                swap(n["ops"])
+            elif n.get("op") == "gelu":
+                n["op"] = "silu"
+    swap(gpt["graph"])
+    expect_error(lambda: handwritten.loss_fn_for(model_json.Model(gpt, "silu-gpt.json")), ValueError,
+                 "has gpt2's parameter names but not the architecture of gpt2.py (uses silu; lacks gelu)",
+                 "a GPT-2-named model with silu")
 
 
 def main():
