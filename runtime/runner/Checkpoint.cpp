@@ -60,8 +60,14 @@ static bool loadRegion(pipert::Executor &exec,
     return false;
   }
   if (t->shape != p.modelShape()) {
-    error = path + ": tensor '" + name + "' has another shape than the "
-            "model's";
+    auto text = [](const std::vector<int64_t> &shape) {
+      std::string s = "[";
+      for (size_t i = 0; i < shape.size(); ++i)
+        s += (i ? ", " : "") + std::to_string(shape[i]);
+      return s + "]";
+    };
+    error = path + ": tensor '" + name + "' has shape " + text(t->shape) +
+            ", the model's is " + text(p.modelShape());
     return false;
   }
   // Its values are this process's business only where it holds a copy
@@ -475,7 +481,8 @@ bool writeCheckpoint(pipert::Executor &exec, const std::string &dir,
 /// A committed checkpoint's parts as one state: every tensor once, each
 /// part of the checkpoint's step.
 static bool readCheckpoint(const std::string &path, pipert::SafetensorsFile &file,
-                           std::string &label, std::string &error,
+                           std::string &label, std::string &note,
+                           std::string &error,
                            const pipert::TensorFilter &want) {
   // Sizes first; the sums of the parts this process reads tensors from
   // (a process of one rank reads its stage's, not the whole model's).
@@ -487,6 +494,13 @@ static bool readCheckpoint(const std::string &path, pipert::SafetensorsFile &fil
     return false;
   }
   label = c.dir;
+  if (!c.uncommitted.empty()) {
+    std::string names;
+    for (const std::string &n : c.uncommitted)
+      names += (names.empty() ? "" : ", ") + n;
+    note = " (passing over " + names +
+           ", newer but never committed: a run stopped while writing it)";
+  }
   std::map<std::string, std::string> owner, shapes;
   for (size_t i = 0; i < c.parts.size(); ++i) {
     const std::string &part = c.parts[i];
@@ -543,14 +557,16 @@ static bool readCheckpoint(const std::string &path, pipert::SafetensorsFile &fil
 }
 
 bool loadState(pipert::Executor &exec, const std::string &given,
-               int64_t &step, std::string &error) {
+               int64_t &step, std::string &error, std::string *from) {
   pipert::SafetensorsFile file;
-  std::string path = given;
+  std::string path = given, note;
   const pipert::TensorFilter want = heldTensors(exec, true);
   if (pipert::isCheckpointDirectory(given)
-          ? !readCheckpoint(given, file, path, error, want)
+          ? !readCheckpoint(given, file, path, note, error, want)
           : !pipert::readSafetensors(given, file, error, want))
     return false;
+  if (from)
+    *from = path + note;
   // A checkpoint of a ZeRO-1 run with one process per rank holds each
   // replica's pieces of the moments: whole again before anything else.
   if (!assembleMomentPieces(file, path, error))

@@ -92,10 +92,10 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
   if (!pipert::Batcher::create(data, pipecPlanCode.batch, pipecPlanCode.seq,
                                int64_t(m.microbatches) * m.replicas, batcher,
                                error))
-    return a.data + ": " + error;
+    return "--data " + a.data + ": " + error;
   if (pipecPlanCode.vocab > 0)
     if (int64_t i = data.firstOutside(pipecPlanCode.vocab); i >= 0)
-      return a.data + ": token " + std::to_string(data[i]) + " at position " +
+      return "--data " + a.data + ": token " + std::to_string(data[i]) + " at position " +
              std::to_string(i) + " is outside the model's vocabulary of " +
              std::to_string(pipecPlanCode.vocab);
   if (!a.init.empty() && !loadInit(*exec, a.init, error))
@@ -103,13 +103,14 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
   if (!a.resume.empty()) {
     int64_t step = 0;
     const auto t0 = std::chrono::steady_clock::now();
-    if (!loadState(*exec, a.resume, step, error))
+    std::string from;
+    if (!loadState(*exec, a.resume, step, error, &from))
       return "--resume " + error;
     exec->continueAfter(step);
     if (!a.quiet && onlyRank <= 0)
       std::printf("resumed %s after step %lld (loaded and checked in %.2f "
                   "s)\n",
-                  a.resume.c_str(), (long long)step,
+                  from.c_str(), (long long)step,
                   std::chrono::duration<double>(
                       std::chrono::steady_clock::now() - t0)
                       .count());

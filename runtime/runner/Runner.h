@@ -120,7 +120,8 @@ bool writeCheckpoint(pipert::Executor &exec, const std::string &dir,
 /// value, and a checkpoint's parts against its marker; refuses a file of
 /// another model.
 bool loadState(pipert::Executor &exec, const std::string &path,
-               int64_t &step, std::string &error);
+               int64_t &step, std::string &error,
+               std::string *from = nullptr);
 /// writeCheckpoint with one rank per process (collective): rank 0 makes
 /// the directory, every process writes its rank's part, rank 0 commits;
 /// every process learns whether it worked.

@@ -298,11 +298,25 @@ Status openCheckpoint(const std::string &path, Checkpoint &out,
     return Status::failure(path + ": no committed checkpoint in it (a "
                            "step-NNNNNNNNNN directory with a " +
                            std::string(kMarker) + " marker)");
-  std::vector<std::string> older;
+  std::vector<std::string> older, uncommitted;
   for (auto it = std::next(committed.rbegin()); it != committed.rend(); ++it)
     older.push_back(it->second.filename().string());
+  const int64_t newest = committed.rbegin()->first;
+  for (const fs::directory_entry &e : fs::directory_iterator(p, ec)) {
+    std::string name = e.path().filename().string();
+    const std::string base =
+        name.size() > 8 && name.compare(name.size() - 8, 8, ".partial") == 0
+            ? name.substr(0, name.size() - 8)
+            : name;
+    const int64_t step = stepOfName(base);
+    if (step > newest && e.is_directory(ec) &&
+        !fs::exists(e.path() / kMarker, ec))
+      uncommitted.push_back(name);
+  }
+  std::sort(uncommitted.begin(), uncommitted.end());
   Status s = verify(committed.rbegin()->second, out, check);
   out.older = std::move(older);
+  out.uncommitted = std::move(uncommitted);
   return withOlder(s, out.older);
 }
 

@@ -183,7 +183,7 @@ bool Batcher::create(const TokenFile &tokens, int64_t batch,
   int64_t perEpoch = (static_cast<int64_t>(tokens.size()) - 1) / (batch * seq);
   if (perEpoch < 1) {
     error = "the data holds " + std::to_string(tokens.size()) +
-            " tokens, fewer than one micro-batch of " + std::to_string(batch) +
+            (tokens.size() == 1 ? " token" : " tokens") + ", fewer than one micro-batch of " + std::to_string(batch) +
             "x" + std::to_string(seq) + " plus one target";
     return false;
   }

@@ -58,6 +58,9 @@ struct Checkpoint {
   /// the older committed checkpoints there (directory names, newest
   /// first), which a refusal of a damaged part names.
   std::vector<std::string> older;
+  /// Likewise, the step directories newer than this one that were never
+  /// committed (a run stopped while writing them), passed over.
+  std::vector<std::string> uncommitted;
 };
 
 /// How much of each part openCheckpoint checks.
