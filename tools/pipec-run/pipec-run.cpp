@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/runner/Help.h"
+#include "runtime/runner/Runner.h"
 #include "tools/pipec-run/NcclLayout.h"
 #include "tools/pipec-run/ProcessGroup.h"
 #include "tools/pipec-run/VisibleGpus.h"
@@ -157,6 +158,17 @@ int main(int argc, char **argv) {
           !s.ok())
         return fail(a + " " + s.message());
     args.push_back(a);
+  }
+  // The runner's own argument checks, made once here before any process
+  // starts (under mpirun each process would print the same refusal).
+  {
+    std::vector<char *> probe;
+    for (std::string &s : args)
+      probe.push_back(s.data());
+    pipecrun::Args parsed;
+    std::string error;
+    if (!pipecrun::parseArgs(int(probe.size()), probe.data(), parsed, error))
+      return fail(error);
   }
   std::string program = exe;
   // One process per rank (mpi, nccl): as many as the plan's ranks.
