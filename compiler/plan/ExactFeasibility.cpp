@@ -53,17 +53,29 @@ bool vShapeFits(const std::vector<double> &prefix, int32_t ranks, double bound,
       int32_t y = minY[r][x];
       if (y == kNone)
         continue;
+      // y2 below only grows with x2 (the left piece grows, so the rest
+      // shrinks, and so does the range's start): one binary search, then
+      // a pointer that only moves right (linear in the window, not a
+      // search per x2: deep models have thousands of pieces).
+      int32_t y2 = -1;
       for (int32_t x2 = x + 1; x2 + keep <= y - 1; ++x2) {
         double left = prefix[x2] - prefix[x];
         if (left > std::min(bound, chunkBound) + eps)
           break;
         double rest = std::min(bound - left, chunkBound);
         // Smallest y2 in [x2 + keep, y - 1] with prefix[y] - prefix[y2] <= rest.
-        auto it = std::lower_bound(prefix.begin() + x2 + keep,
-                                   prefix.begin() + y, prefix[y] - rest - eps);
-        int32_t y2 = int32_t(it - prefix.begin());
+        const double target = prefix[y] - rest - eps;
+        if (y2 < 0) {
+          y2 = int32_t(std::lower_bound(prefix.begin() + x2 + keep,
+                                        prefix.begin() + y, target) -
+                       prefix.begin());
+        } else {
+          y2 = std::max(y2, x2 + keep);
+          while (y2 < y && prefix[y2] < target)
+            ++y2;
+        }
         if (y2 > y - 1)
-          continue;
+          break; // and for every larger x2
         int32_t &best = minY[r + 1][x2];
         if (best == kNone || y2 < best) {
           best = y2;
