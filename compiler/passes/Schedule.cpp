@@ -143,8 +143,8 @@ bool PipeSchedulePass::buildPlan(ModuleOp module, ArrayRef<ChunkOp> chunks,
     return false;
   }
   // The streams hold about ten instructions per chunk and micro-batch; a
-  // bound keeps a mistyped count from exhausting memory.
-  constexpr int64_t kMaxChunkMicrobatches = int64_t(1) << 22;
+  // bound keeps a mistyped count from exhausting memory (Schedule.h).
+  using pipec::schedule::kMaxChunkMicrobatches;
   int64_t size = int64_t(chunks.size()) * microbatches;
   if (size > kMaxChunkMicrobatches) {
     emitError(loc) << "--pipe-schedule: " << chunks.size() << " chunks x "

@@ -28,9 +28,12 @@ bool parseKind(const std::string &name, Kind &kind);
 /// Every generated kind's name, comma separated, for help and errors.
 std::string allKindNames();
 
-/// The most (chunk, micro-batch) pairs a plan may have: tables are indexed
-/// by them, and 2^26 is far beyond any real pipeline (96 x 512 is 2^15.6).
-constexpr int64_t kMaxChunkMicrobatches = int64_t(1) << 26;
+/// The most (chunk, micro-batch) pairs a plan may have: the streams hold
+/// about ten instructions a pair and the tables are indexed by them (4.2M
+/// pairs took 2.7 GB), so a mistyped count is refused rather than run out
+/// of memory. 2^20 is far beyond any real pipeline (GPT-3's 96 x 2 chunks
+/// with 4096 micro-batches is 2^19.6).
+constexpr int64_t kMaxChunkMicrobatches = int64_t(1) << 20;
 
 /// One compute step of a compute-only plan. `FullBackward` is B immediately
 /// followed by W with the gradient sent only after W (Megatron's order);

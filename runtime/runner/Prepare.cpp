@@ -3,6 +3,7 @@
 #include "runtime/runner/Runner.h"
 
 #include "runtime/runner/PlanKernels.h"
+#include "runtime/runner/Tokenizer.h"
 
 #include "pipert/AtomicFile.h"
 #include "pipert/CheckpointDir.h"
@@ -122,11 +123,27 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     if (!pipecPlanCode.chunks[pipecPlanCode.chunkCount - 1].logits)
       return "--sample: the plan's last chunk keeps no f32 [batch * seq, "
              "vocab] logits to sample from";
-    for (unsigned char ch : a.prompt)
-      if (int64_t(ch) >= pipecPlanCode.vocab)
-        return "--prompt: byte " + std::to_string(int(ch)) +
-               " is outside the model's vocabulary of " +
+    if (!a.tokenizer.empty()) {
+      // Loaded now (and again by the sampler), so that a tokenizer that
+      // cannot serve fails before training rather than after it.
+      pipecrun::ByteLevelBpe tokenizer;
+      std::vector<int32_t> ids;
+      if (!pipecrun::ByteLevelBpe::load(a.tokenizer, tokenizer, error))
+        return "--tokenizer " + error;
+      if (tokenizer.size() > pipecPlanCode.vocab)
+        return "--tokenizer " + a.tokenizer + ": " +
+               std::to_string(tokenizer.size()) +
+               " tokens, more than the model's vocabulary of " +
                std::to_string(pipecPlanCode.vocab);
+      if (!tokenizer.encode(a.prompt, ids, error))
+        return "--prompt: " + error;
+    } else {
+      for (unsigned char ch : a.prompt)
+        if (int64_t(ch) >= pipecPlanCode.vocab)
+          return "--prompt: byte " + std::to_string(int(ch)) +
+                 " is outside the model's vocabulary of " +
+                 std::to_string(pipecPlanCode.vocab);
+    }
   }
   if (!a.saveHf.empty()) {
     std::error_code ec;

@@ -256,7 +256,7 @@
 // NO-MB: error: --pipe-schedule needs microbatches=M with M >= 1, got 0
 
 // RUN: not pipec-opt %t/two.mlir --pipe-schedule="kind=1f1b microbatches=2000000000" 2>&1 | FileCheck %s --check-prefix=TOO-BIG
-// TOO-BIG: error: --pipe-schedule: 2 chunks x 2000000000 micro-batches is 4000000000 chunk steps, more than the limit of 4194304
+// TOO-BIG: error: --pipe-schedule: 2 chunks x 2000000000 micro-batches is 4000000000 chunk steps, more than the limit of 1048576
 
 // Tests that chunks that cost nothing give a zero step time and no bubble.
 // RUN: pipec-opt %t/free.mlir --pipe-schedule="kind=1f1b microbatches=2" | pipec-opt | FileCheck %s --check-prefix=FREE
