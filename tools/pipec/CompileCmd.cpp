@@ -26,6 +26,9 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <filesystem>
+#include <fstream>
+
 using namespace llvm;
 using namespace pipec::tool;
 
@@ -80,10 +83,49 @@ static void printPartition(mlir::ModuleOp module, raw_ostream &os) {
   }
 }
 
+/// The file that marks a folder as pipec compile's (written before
+/// anything else, so that a compile that failed half-way may be repeated
+/// into its folder).
+static const char kPlanMarker[] = ".pipec-plan";
+
+/// Why `dir` cannot take a plan, or "": a plan folder holds pipec
+/// compile's files alone, so it must be new, empty, or a plan folder
+/// already (its manifest or marker); anything else would be written over
+/// or mixed with the plan's files.
+static std::string checkOutputFolder(const std::string &dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(dir, ec))
+    return "";
+  if (!fs::is_directory(dir, ec))
+    return "-o " + dir + ": exists and is not a directory";
+  if (fs::exists(fs::path(dir) / "manifest.json", ec) ||
+      fs::exists(fs::path(dir) / kPlanMarker, ec))
+    return "";
+  int64_t entries = 0;
+  std::string first;
+  for (const fs::directory_entry &e : fs::directory_iterator(dir, ec)) {
+    if (first.empty())
+      first = e.path().filename().string();
+    ++entries;
+  }
+  if (entries == 0)
+    return "";
+  return "-o " + dir + ": a directory with other files in it (" +
+         std::to_string(entries) + (entries == 1 ? " entry: " : " entries, e.g. ") +
+         first + ") and no plan (no manifest.json): pipec compile writes "
+         "a whole plan folder, over files of the same names; give a new or "
+         "empty directory, or an earlier plan folder";
+}
+
 static int runCompile() {
   const char *me = "pipec compile: error: ";
   Planning request;
   if (std::string err = readPlanningOptions(request); !err.empty()) {
+    errs() << me << err << "\n";
+    return 1;
+  }
+  if (std::string err = checkOutputFolder(outOpt); !err.empty()) {
     errs() << me << err << "\n";
     return 1;
   }
@@ -137,6 +179,15 @@ static int runCompile() {
   if (std::error_code ec = sys::fs::create_directories(outOpt)) {
     errs() << me << "-o " << outOpt << ": " << ec.message() << "\n";
     return 1;
+  }
+  {
+    std::ofstream marker(outOpt + "/" + kPlanMarker);
+    marker << "a plan folder: pipec compile writes everything in it\n";
+    if (!marker) {
+      errs() << me << "-o " << outOpt << ": cannot write " << kPlanMarker
+             << "\n";
+      return 1;
+    }
   }
   pipec::emit::EmittedPlan plan;
   std::string error;
