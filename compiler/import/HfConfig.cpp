@@ -33,6 +33,12 @@ const std::set<std::string> kHarmless = {
     "summary_type", "summary_use_proj", "summary_activation",
     "summary_proj_to_labels", "summary_first_dropout"};
 
+/// The layers a model description may repeat (the importer's repeat
+/// limit, docs/MODEL_FORMAT.md).
+constexpr int64_t kMaxLayers = 10000;
+constexpr const char *kLayersWhy = " (a model description repeats its "
+                                   "block at most 10000 times)";
+
 /// Reads one config: every field is either used (`take`), checked to have
 /// the value pipec builds (`expect`), harmless, or refused.
 class Fields {
@@ -45,13 +51,18 @@ public:
     auto it = config.find(key);
     return it == config.end() || it->is_null() ? fallback : *it;
   }
-  /// An integer field from 1 to 2^31.
+  /// An integer field from 1 to `most` (2^31, a dimension's limit, by
+  /// default; `why` says where a smaller limit comes from).
   bool positive(const std::string &key, int64_t fallback, int64_t &out,
-                std::string &error) {
+                std::string &error, int64_t most = int64_t(1) << 31,
+                const char *why = "") {
     Json v = take(key, fallback);
     if (!v.is_number_integer() || v.get<int64_t>() < 1 ||
-        v.get<int64_t>() > (int64_t(1) << 31)) {
-      error = key + ": expected an integer from 1 to 2^31, got " + v.dump();
+        v.get<int64_t>() > most) {
+      error = key + ": expected an integer from 1 to " +
+              (most == (int64_t(1) << 31) ? std::string("2^31")
+                                          : std::to_string(most)) +
+              why + ", got " + v.dump();
       return false;
     }
     out = v.get<int64_t>();
@@ -209,7 +220,7 @@ std::string gpt2(const Json &config, const HfImportOptions &o,
   double eps, initStd;
   if (!f.positive("vocab_size", 50257, vocab, e) ||
       !f.positive("n_positions", 1024, ctx, e) ||
-      !f.positive("n_embd", 768, d, e) || !f.positive("n_layer", 12, layers, e) ||
+      !f.positive("n_embd", 768, d, e) || !f.positive("n_layer", 12, layers, e, kMaxLayers, kLayersWhy) ||
       !f.positive("n_head", 12, heads, e) ||
       !f.number("layer_norm_epsilon", 1e-5, eps, e) ||
       !f.number("initializer_range", 0.02, initStd, e))
@@ -351,7 +362,8 @@ std::string llama(const Json &config, const HfImportOptions &o,
   if (!f.positive("vocab_size", 32000, vocab, e) ||
       !f.positive("hidden_size", 4096, d, e) ||
       !f.positive("intermediate_size", 11008, ff, e) ||
-      !f.positive("num_hidden_layers", 32, layers, e) ||
+      !f.positive("num_hidden_layers", 32, layers, e, kMaxLayers,
+                  kLayersWhy) ||
       !f.positive("num_attention_heads", 32, heads, e) ||
       !f.positive("max_position_embeddings", 2048, ctx, e) ||
       !f.number("rms_norm_eps", 1e-6, eps, e) ||
@@ -375,6 +387,8 @@ std::string llama(const Json &config, const HfImportOptions &o,
   // Rotary settings: transformers 4 writes rope_theta and rope_scaling,
   // transformers 5 one rope_parameters object.
   double theta = 10000.0;
+  const bool thetaGiven = config.contains("rope_theta") &&
+                          !config["rope_theta"].is_null();
   if (!f.number("rope_theta", 10000.0, theta, e))
     return e;
   Json scaling = f.take("rope_scaling", nullptr);
@@ -395,6 +409,12 @@ std::string llama(const Json &config, const HfImportOptions &o,
           return "rope_parameters.rope_theta: expected a positive number, "
                  "got " +
                  it->dump();
+        // Both forms, disagreeing: which one the checkpoint was trained
+        // with cannot be known.
+        if (thetaGiven && it->get<double>() != theta)
+          return "rope_theta = " + config["rope_theta"].dump() +
+                 " and rope_parameters.rope_theta = " + it->dump() +
+                 " disagree: give one";
         theta = it->get<double>();
       } else {
         return "rope_parameters." + it.key() +

@@ -77,8 +77,11 @@ static int runImportHf() {
   mlir::MLIRContext ctx;
   if (!pipec::importModel(ctx, result.modelJson, "<import-hf>", errs())) {
     errs() << me << configFile
-           << ": the model description made from it does not import (a "
-              "pipec bug: please report it with the config)\n";
+           << ": the model description made from it does not import "
+              "(above): a size past the model format's limits "
+              "(docs/MODEL_FORMAT.md: 2^40 elements a tensor, 2^60 FLOPs a "
+              "micro-batch), or else a pipec bug to report with the "
+              "config\n";
     return 1;
   }
   if (!result.ignored.empty()) {
