@@ -91,6 +91,7 @@ void PipePartitionPass::runOnOperation() {
     return signalPassFailure();
   }
   PlanOptions o;
+  o.deviceWorkspaceBytes = deviceWorkspaceFor(target);
   if (!ratesForTarget(target, o.rates)) {
     emitError(module.getLoc()) << "--pipe-partition: unknown target '"
                                << target << "'; expected one of "

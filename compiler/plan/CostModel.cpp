@@ -2,6 +2,8 @@
 
 #include "compiler/plan/CostModel.h"
 
+#include "pipert/PlanAbi.h"
+
 #include <algorithm>
 
 namespace pipec::plan {
@@ -10,6 +12,10 @@ namespace pipec::plan {
 // OpenBLAS-backed kernels of runtime/kernels/cpu, and an H100 running f32
 // GEMMs on TF32 tensor cores with NVLink between ranks. Only ratios matter
 // for balance; absolute figures only scale the reported times.
+int64_t deviceWorkspaceFor(const std::string &target) {
+  return target == "cuda" ? pipert::kCudaWorkspaceBytes : 0;
+}
+
 bool ratesForTarget(const std::string &name, Rates &rates) {
   if (name == "cpu") {
     rates = {"cpu", 50e9, 20e9, 1e-6, 10e9, 5e-6};

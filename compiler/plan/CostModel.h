@@ -31,6 +31,10 @@ struct Rates {
 
 /// The rates of a named target; returns false for an unknown name.
 bool ratesForTarget(const std::string &name, Rates &rates);
+/// The workspace a rank of the target holds besides its chunks' scratch
+/// (the cuda target's cuBLASLt workspace, pipert::kCudaWorkspaceBytes;
+/// 0 on the cpu), which the exact memory plan places in the arena.
+int64_t deviceWorkspaceFor(const std::string &target);
 /// The target names, comma separated, for help and errors.
 const char *allTargetNames();
 

@@ -156,7 +156,7 @@ std::vector<RankMemory> planMemory(const Schedule &schedule,
     blocks[size_t(r)] = {{BufferKind::Weights, st.weights},
                          {BufferKind::Gradients, st.gradients},
                          {BufferKind::Optimizer, st.optimizer},
-                         {BufferKind::Workspace, workspace}};
+                         {BufferKind::Workspace, workspace + st.deviceWorkspace}};
   }
   return planBuffers(schedule, buffers, blocks);
 }

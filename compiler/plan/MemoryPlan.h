@@ -78,6 +78,9 @@ struct ChunkMemory {
 /// The static part of a rank's arena.
 struct StaticMemory {
   int64_t weights = 0, gradients = 0, optimizer = 0;
+  /// A workspace the rank holds besides its chunks' scratch (the cuda
+  /// target's cuBLASLt workspace, pipert::kCudaWorkspaceBytes).
+  int64_t deviceWorkspace = 0;
 };
 
 /// The instructions of a rank that can touch a buffer of (chunk c,

@@ -219,6 +219,8 @@ std::string finishPlan(const ModelCosts &model, const PlanOptions &o,
   // working copy), its optimizer state (AdamW's m and v), and one
   // accumulator per use.
   std::vector<StaticMemory> statics(pl.ranks);
+  for (StaticMemory &st : statics)
+    st.deviceWorkspace = o.deviceWorkspaceBytes;
   std::vector<int32_t> chunkOfPiece(n);
   for (int32_t c = 0; c < pl.chunks; ++c)
     for (int32_t i = plan.chunks[c].firstPiece; i < plan.chunks[c].endPiece; ++i)

@@ -106,6 +106,10 @@ struct PlanOptions {
   /// moments; the gradients are reduce-scattered ((D-1) messages of a
   /// D-th) and the parameters all-gathered after the step (the same).
   int32_t zero = 0;
+  /// Bytes each rank holds besides its chunks' scratch as a workspace
+  /// (the cuda target's cuBLASLt workspace, which the exact memory plan
+  /// places in the arena); 0 on the cpu.
+  int64_t deviceWorkspaceBytes = 0;
 };
 
 /// One chunk of the plan.

@@ -166,6 +166,7 @@ std::string readPlanningOptions(Planning &out) {
   if (!plan::ratesForTarget(targetOpt, po.rates))
     return "unknown --target '" + targetOpt + "'; expected one of " +
            plan::allTargetNames();
+  po.deviceWorkspaceBytes = plan::deviceWorkspaceFor(targetOpt);
   o.target = targetOpt;
   if (!csvOpt.empty()) {
     if (scheduleOpt.getNumOccurrences())
