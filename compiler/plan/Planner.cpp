@@ -373,6 +373,19 @@ std::string makePlan(const ModelCosts &model, const PlanOptions &o,
                   {Kind::ZBV, 2},   {Kind::DualPipeV, 2}};
     for (int32_t v = 2; v <= 4; ++v)
       candidates.push_back({Kind::Interleaved, v});
+    // --chunks-per-rank given: the kinds that run that many alone.
+    if (o.chunksPerRank > 0) {
+      std::vector<Candidate> kept;
+      for (const Candidate &c : candidates)
+        if (c.v == o.chunksPerRank)
+          kept.push_back(c);
+      if (o.chunksPerRank > 4)
+        kept.push_back({Kind::Interleaved, o.chunksPerRank});
+      if (kept.empty())
+        return "--chunks-per-rank " + std::to_string(o.chunksPerRank) +
+               ": no schedule kind runs that many chunks a rank";
+      candidates = std::move(kept);
+    }
   } else {
     candidates = {{o.kind, o.chunksPerRank}};
   }
@@ -410,6 +423,9 @@ std::string makePlan(const ModelCosts &model, const PlanOptions &o,
     return "";
   if (!capErr.empty())
     return "no plan fits the memory cap: " + capErr;
+  if (candidates.size() > 1)
+    return "no schedule kind --schedule auto tried fits; the first, " +
+           firstErr;
   return firstErr;
 }
 
