@@ -34,8 +34,8 @@ static cl::SubCommand scheduleCmd(
     "schedule", "Explore a pipeline schedule without a model: streams, "
                 "deadlock proof, step time, bubble, SVG timeline");
 
-static StrictInt<int, 0, kMaxStages> stagesOpt("stages", 0, cl::desc("pipeline stages (ranks, 1 to 4096; required unless --csv gives them)"), cl::sub(scheduleCmd));
-static StrictInt<int, 0, kMaxMicrobatches> microbatchesOpt("microbatches", 0,
+static StrictInt<int, 1, kMaxStages> stagesOpt("stages", 0, cl::desc("pipeline stages (ranks, 1 to 4096; required unless --csv gives them)"), cl::sub(scheduleCmd));
+static StrictInt<int, 1, kMaxMicrobatches> microbatchesOpt("microbatches", 0,
     cl::desc("micro-batches per step (required; with --csv optional, checked against the file)"), cl::sub(scheduleCmd));
 static cl::opt<std::string>
     kindOpt("kind",
