@@ -43,6 +43,16 @@ int trainThisRank(const Args &a, pipert::Executor &exec,
       {{"--save", a.save.empty() ? 0 : 1},
        {"--save-hf's shard size", a.saveHf.empty() ? 0 : a.saveHfShardBytes}});
   std::string error;
+  // --save (gathered: collective) and --save-hf's config, after training
+  // or with nothing left to train.
+  auto writeOutputs = [&] {
+    if (!a.save.empty() &&
+        !saveGathered(exec, transport, me, a.save, timeout, error,
+                      a.saveHf.empty() ? 0 : a.saveHfShardBytes))
+      fatal(error);
+    if (me == 0 && !a.saveHf.empty() && !writeHfConfig(a, error))
+      fatal(error);
+  };
   // Nothing left to train: the processes still compare (a process whose
   // steps differ would otherwise wait for this one until its deadline),
   // then write the outputs asked for (a checkpoint exported with --save).
@@ -50,12 +60,7 @@ int trainThisRank(const Args &a, pipert::Executor &exec,
     int64_t wantTrace = 0;
     if (pipert::Status s = exec.agreeOrFail(me, opt, wantTrace); !s.ok())
       fatal(s.message());
-    if (!a.save.empty() &&
-        !saveGathered(exec, transport, me, a.save, timeout, error,
-                      a.saveHf.empty() ? 0 : a.saveHfShardBytes))
-      fatal(error);
-    if (me == 0 && !a.saveHf.empty() && !writeHfConfig(a, error))
-      fatal(error);
+    writeOutputs();
     std::fflush(stdout);
     return 0;
   }
@@ -94,12 +99,7 @@ int trainThisRank(const Args &a, pipert::Executor &exec,
   if (finalCheckpointDue(a, exec.stepsDone()))
     if (pipert::Status s = checkpoint(exec.stepsDone()); !s.ok())
       fatal(s.message());
-  if (!a.save.empty() &&
-      !saveGathered(exec, transport, me, a.save, timeout, error,
-                    a.saveHf.empty() ? 0 : a.saveHfShardBytes))
-    fatal(error);
-  if (me == 0 && !a.saveHf.empty() && !writeHfConfig(a, error))
-    fatal(error);
+  writeOutputs();
   if (me == 0 && !a.quiet)
     printSummary(exec.manifest(), result, deferred);
   std::fflush(stdout);
