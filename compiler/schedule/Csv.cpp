@@ -150,6 +150,13 @@ std::string readCsvPlan(const std::string &text, const std::string &name,
   int32_t ranks = int32_t(plan.order.size());
   if (ranks == 0)
     return name + ": no rank rows; expected one row of actions per rank";
+  // As --stages: a pipeline of at most 4096 ranks (tools' kMaxStages).
+  constexpr int32_t kMaxCsvRanks = 4096;
+  if (ranks > kMaxCsvRanks) {
+    err << name << ": " << ranks << " rank rows; a pipeline has at most "
+        << kMaxCsvRanks << " ranks";
+    return err.str();
+  }
   if (microbatches > 0 && maxMb + 1 != microbatches) {
     err << name << ": --microbatches " << microbatches
         << " but the file uses micro-batches 0.." << maxMb;

@@ -73,6 +73,8 @@ static std::string layersText(const ChunkPlan &c) {
 }
 
 static int runPlan() {
+  if (svgOpt.getNumOccurrences() && svgOpt.empty())
+    return fail("--svg needs a file name");
   Planning request;
   if (std::string err = readPlanningOptions(request); !err.empty())
     return fail(err);

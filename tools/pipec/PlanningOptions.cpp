@@ -203,6 +203,10 @@ std::string readPlanningOptions(Planning &out) {
   o.deferLmHeadW = deferHeadOpt;
   if (attentionOpt != "tiled" && attentionOpt != "rows")
     return "unknown --attention '" + attentionOpt + "'; expected tiled or rows";
+  // A choice among the cuda target's kernels; the cpu has one attention.
+  if (attentionOpt.getNumOccurrences() && targetOpt != "cuda")
+    return "--attention chooses the cuda target's attention kernels; the " +
+           targetOpt + " target has one (give --target cuda, or drop it)";
   o.attention = attentionOpt;
 
   if (capOpt.empty() || capOpt == "none") {
@@ -211,7 +215,8 @@ std::string readPlanningOptions(Planning &out) {
       out.capSource = "the " + targetOpt + " target's default";
   } else if (!parseBytes(capOpt, o.memoryCap)) {
     return "--memory-cap '" + capOpt +
-           "' is not a positive byte count (e.g. 80G, 512MiB) or none";
+           "' is not a whole positive byte count up to 2^62 (e.g. 80G, "
+           "512MiB) or none";
   } else {
     out.capSource = "--memory-cap";
   }

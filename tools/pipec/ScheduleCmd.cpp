@@ -91,13 +91,15 @@ static bool parseCosts(StringRef text, double out[3]) {
 }
 
 static int runSchedule() {
+  if (svgOpt.getNumOccurrences() && svgOpt.empty())
+    return fail("--svg needs a file name");
   bool haveKind = kindOpt.getNumOccurrences() > 0;
   bool haveCsv = csvOpt.getNumOccurrences() > 0;
   if (haveKind == haveCsv)
     return fail("give exactly one of --kind K or --csv FILE");
   double fbw[3];
   if (!parseCosts(costsOpt, fbw))
-    return fail("--costs expects three non-negative numbers F,B,W, got '" +
+    return fail("--costs expects three non-negative numbers F,B,W (each at most 1e30), got '" +
                 costsOpt + "'");
   if (commOpt < 0)
     return fail("--comm-cost must not be negative");
