@@ -119,6 +119,10 @@ static int runSchedule() {
     if (stagesOpt > 0 && stagesOpt != plan.placement.ranks)
       return fail("--stages " + Twine(stagesOpt) + " but '" + csvOpt +
                   "' has " + Twine(plan.placement.ranks) + " rank rows");
+    if (modelOpsOpt > 0 && plan.placement.chunks > modelOpsOpt)
+      return fail("'" + csvOpt + "' places " + Twine(plan.placement.chunks) +
+                  " chunks, but the model has only " + Twine(modelOpsOpt) +
+                  " ops (--model-ops)");
   } else {
     GenerateOptions opt;
     if (!parseKind(kindOpt, opt.kind))
