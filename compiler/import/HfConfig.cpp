@@ -1,6 +1,7 @@
 //===- HfConfig.cpp - a Hugging Face config.json as a pipec model ---------===//
 
 #include "compiler/import/HfConfig.h"
+#include "compiler/import/JsonReader.h"
 
 #include <nlohmann/json.hpp>
 
@@ -548,7 +549,18 @@ std::string importHfConfig(const std::string &configText,
                            const HfImportOptions &o, HfImportResult &result) {
   result = HfImportResult();
   Json config = Json::parse(configText, nullptr, /*allow_exceptions=*/false);
-  if (config.is_discarded() || !config.is_object())
+  if (config.is_discarded()) {
+    // The importer's own reader says where the text stops being JSON.
+    json::Value value;
+    json::ReadError err;
+    if (!json::read(configText, value, err)) {
+      json::LineCol at = json::LineTable(configText).lookup(err.offset);
+      return std::to_string(at.line) + ":" + std::to_string(at.column) +
+             ": not JSON (" + err.message + "; a transformers config.json)";
+    }
+    return "not JSON (a transformers config.json)";
+  }
+  if (!config.is_object())
     return "not a JSON object (a transformers config.json)";
   if (o.batch < 1 || o.batch > (int64_t(1) << 31) || o.seq < 0 ||
       o.seq > (int64_t(1) << 31))
