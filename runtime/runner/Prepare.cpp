@@ -175,7 +175,6 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     for (const auto &[what, input] :
          {std::pair<const char *, std::string>{"--data", a.data},
           {"--init", a.init},
-          {"--resume", a.resume},
           {"--tokenizer", a.tokenizer}})
       if (!input.empty() && std::filesystem::equivalent(path, input, ec))
         return flag + " " + path + ": is the run's " + what +
@@ -185,10 +184,17 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
              ": is inside a checkpoint (only --checkpoint-dir writes "
              "there, and its commit marker lists its parts)";
   }
-  if (!a.save.empty() && !a.saveState.empty() &&
-      std::filesystem::path(a.save).lexically_normal() ==
-          std::filesystem::path(a.saveState).lexically_normal())
-    return "--save and --save-state name the same file, " + a.save;
+  if (!a.save.empty() && !a.saveState.empty()) {
+    // The same file however named (relative, absolute, through a link),
+    // whether or not it exists yet.
+    std::error_code e1, e2;
+    const auto one = std::filesystem::weakly_canonical(
+                   std::filesystem::absolute(a.save, e1), e1),
+               two = std::filesystem::weakly_canonical(
+                   std::filesystem::absolute(a.saveState, e2), e2);
+    if (!e1 && !e2 && one == two)
+      return "--save and --save-state name the same file, " + a.save;
+  }
   if (!a.checkpointDir.empty()) {
     // Made now, so that a path that cannot hold checkpoints fails before
     // the first step rather than at the first checkpoint.
@@ -204,11 +210,30 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     // holds an exclusive lock on DIR/.lock until it exits.
     if (exec->holds(0)) {
       const std::string lock = a.checkpointDir + "/.lock";
-      int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      // 0666 (less the umask): another user of a shared directory may
+      // lock it later; read-only where it cannot be written (flock needs
+      // no write access; the holder's pid is then not recorded).
+      bool writable = true;
+      int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+      if (fd < 0 && errno == EACCES) {
+        writable = false;
+        fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+      }
       if (fd < 0)
         return "--checkpoint-dir " + lock + ": cannot open the lock file: " +
                std::strerror(errno);
-      if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int locked = ::flock(fd, LOCK_EX | LOCK_NB);
+      const int why = locked == 0 ? 0 : errno;
+      if (why != 0 && why != EWOULDBLOCK) {
+        // A filesystem without flock (Lustre without -o flock, NFS without
+        // lockd): the run goes on unlocked, and says so.
+        std::fprintf(stderr,
+                     "pipec-run: warning: --checkpoint-dir %s: cannot lock "
+                     "it (%s): nothing stops a second run from writing "
+                     "there too\n",
+                     a.checkpointDir.c_str(), std::strerror(why));
+        writable = false;
+      } else if (why == EWOULDBLOCK) {
         std::string holder;
         char buf[32] = {};
         if (::pread(fd, buf, sizeof buf - 1, 0) > 0)
@@ -220,8 +245,9 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
                "directory";
       }
       const std::string pid = std::to_string(::getpid()) + "\n";
-      if (::ftruncate(fd, 0) != 0 ||
-          ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size()))
+      if (writable &&
+          (::ftruncate(fd, 0) != 0 ||
+           ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size())))
         return "--checkpoint-dir " + lock + ": cannot write the lock file: " +
                std::strerror(errno);
       // Kept open (and locked) for the life of the process.

@@ -23,12 +23,29 @@ namespace {
 thread_local sigjmp_buf *busGuard = nullptr;
 struct sigaction previousBus;
 
-void onBus(int, siginfo_t *, void *) {
+// (busGuard is a thread_local read in a signal handler: fine here, since
+// libpipert is linked statically (initial-exec TLS) and the guard is
+// written by the same thread before any guarded read.)
+void onBus(int sig, siginfo_t *info, void *context) {
   if (sigjmp_buf *guard = busGuard)
     siglongjmp(*guard, 1);
-  // Not a guarded read: the faulting access runs again under the old
-  // action (by default, the process ends with SIGBUS).
-  sigaction(SIGBUS, &previousBus, nullptr);
+  // Not a guarded read: the handler there was before decides (another
+  // library's own mapping guard, say); with none, the default action is
+  // put back and the faulting access, run again, ends the process.
+  if (previousBus.sa_flags & SA_SIGINFO) {
+    if (previousBus.sa_sigaction) {
+      previousBus.sa_sigaction(sig, info, context);
+      return;
+    }
+  } else if (previousBus.sa_handler != SIG_DFL &&
+             previousBus.sa_handler != SIG_IGN) {
+    previousBus.sa_handler(sig);
+    return;
+  }
+  struct sigaction dfl;
+  std::memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGBUS, &dfl, nullptr);
 }
 
 void installBusGuard() {
