@@ -60,14 +60,9 @@ static bool loadRegion(pipert::Executor &exec,
     return false;
   }
   if (t->shape != p.modelShape()) {
-    auto text = [](const std::vector<int64_t> &shape) {
-      std::string s = "[";
-      for (size_t i = 0; i < shape.size(); ++i)
-        s += (i ? ", " : "") + std::to_string(shape[i]);
-      return s + "]";
-    };
-    error = path + ": tensor '" + name + "' has shape " + text(t->shape) +
-            ", the model's is " + text(p.modelShape());
+    error = path + ": tensor '" + name + "' has shape [" +
+            shapeText(t->shape) + "], the model's is [" +
+            shapeText(p.modelShape()) + "]";
     return false;
   }
   // Its values are this process's business only where it holds a copy

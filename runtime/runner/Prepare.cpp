@@ -10,11 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cerrno>
-#include <cstring>
-#include <fcntl.h>
 #include <filesystem>
-#include <sys/file.h>
 #include <unistd.h>
 
 namespace pipecrun {
@@ -209,48 +205,14 @@ std::string prepare(const Args &a, std::unique_ptr<pipert::Executor> &exec,
     // the other's pruning removed. The process that commits (rank 0's)
     // holds an exclusive lock on DIR/.lock until it exits.
     if (exec->holds(0)) {
-      const std::string lock = a.checkpointDir + "/.lock";
-      // 0666 (less the umask): another user of a shared directory may
-      // lock it later; read-only where it cannot be written (flock needs
-      // no write access; the holder's pid is then not recorded).
-      bool writable = true;
-      int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-      if (fd < 0 && errno == EACCES) {
-        writable = false;
-        fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
-      }
-      if (fd < 0)
-        return "--checkpoint-dir " + lock + ": cannot open the lock file: " +
-               std::strerror(errno);
-      const int locked = ::flock(fd, LOCK_EX | LOCK_NB);
-      const int why = locked == 0 ? 0 : errno;
-      if (why != 0 && why != EWOULDBLOCK) {
-        // A filesystem without flock (Lustre without -o flock, NFS without
-        // lockd): the run goes on unlocked, and says so.
-        std::fprintf(stderr,
-                     "pipec-run: warning: --checkpoint-dir %s: cannot lock "
-                     "it (%s): nothing stops a second run from writing "
-                     "there too\n",
-                     a.checkpointDir.c_str(), std::strerror(why));
-        writable = false;
-      } else if (why == EWOULDBLOCK) {
-        std::string holder;
-        char buf[32] = {};
-        if (::pread(fd, buf, sizeof buf - 1, 0) > 0)
-          holder = " (process " + std::string(buf, strcspn(buf, "\n")) + ")";
-        ::close(fd);
-        return "--checkpoint-dir " + a.checkpointDir +
-               ": another run" + holder +
-               " is writing checkpoints there; give each run its own "
-               "directory";
-      }
-      const std::string pid = std::to_string(::getpid()) + "\n";
-      if (writable &&
-          (::ftruncate(fd, 0) != 0 ||
-           ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size())))
-        return "--checkpoint-dir " + lock + ": cannot write the lock file: " +
-               std::strerror(errno);
-      // Kept open (and locked) for the life of the process.
+      std::string warning;
+      if (pipert::Status s = pipert::lockCheckpointDirectory(a.checkpointDir,
+                                                             warning);
+          !s.ok())
+        return "--checkpoint-dir " + s.message();
+      if (!warning.empty())
+        std::fprintf(stderr, "pipec-run: warning: --checkpoint-dir %s\n",
+                     warning.c_str());
     }
     // Checkpoints past this run's start belong to another run: theirs and
     // this run's would mix, --resume DIR would take theirs, and --keep

@@ -9,11 +9,17 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -37,6 +43,15 @@ int64_t stepOfName(const std::string &name) {
     step = step * 10 + (name[i] - '0');
   }
   return step;
+}
+
+/// The step of a directory named step-NNNNNNNNNN`suffix` (its .partial
+/// or .replaced form), else -1.
+int64_t stepOfName(const std::string &name, const std::string &suffix) {
+  if (name.size() <= suffix.size() ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return -1;
+  return stepOfName(name.substr(0, name.size() - suffix.size()));
 }
 
 /// Size and FNV-1a of a whole file.
@@ -211,10 +226,7 @@ Status pruneCheckpoints(const std::string &dir, int64_t keep) {
   for (const fs::directory_entry &e : fs::directory_iterator(dir, ec)) {
     std::string name = e.path().filename().string();
     for (const std::string suffix : {kPartialSuffix, kReplacedSuffix})
-      if (name.size() > suffix.size() &&
-          name.compare(name.size() - suffix.size(), suffix.size(), suffix) ==
-              0 &&
-          stepOfName(name.substr(0, name.size() - suffix.size())) >= 0)
+      if (stepOfName(name, suffix) >= 0)
         doomed.push_back(e.path());
   }
   int64_t extra = int64_t(committed.size()) - std::max<int64_t>(keep, 1);
@@ -233,19 +245,60 @@ int64_t newestCommittedStep(const std::string &dir) {
   return committed.empty() ? -1 : committed.rbegin()->first;
 }
 
+Status lockCheckpointDirectory(const std::string &dir, std::string &warning) {
+  // One run at a time writes a checkpoint directory: two would remove
+  // each other's partial checkpoints and commit markers listing parts the
+  // other's pruning removed.
+  warning.clear();
+  const std::string lock = dir + "/.lock";
+  // 0666 (less the umask): another user of a shared directory may lock it
+  // later; read-only where it cannot be written (flock needs no write
+  // access; the holder's pid is then not recorded).
+  bool writable = true;
+  int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0 && errno == EACCES) {
+    writable = false;
+    fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  if (fd < 0)
+    return Status::failure(lock + ": cannot open the lock file: " +
+                           std::strerror(errno));
+  const int why = ::flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno;
+  if (why == EWOULDBLOCK) {
+    std::string holder;
+    char buf[32] = {};
+    if (::pread(fd, buf, sizeof buf - 1, 0) > 0)
+      holder = " (process " + std::string(buf, strcspn(buf, "\n")) + ")";
+    ::close(fd);
+    return Status::failure(dir + ": another run" + holder +
+                           " is writing checkpoints there; give each run "
+                           "its own directory");
+  }
+  if (why != 0) {
+    // A filesystem without flock (Lustre without -o flock, NFS without
+    // lockd): the run goes on unlocked, and says so.
+    warning = dir + ": cannot lock it (" + std::string(std::strerror(why)) +
+              "): nothing stops a second run from writing there too";
+    return Status::success();
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (writable &&
+      (::ftruncate(fd, 0) != 0 ||
+       ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size())))
+    return Status::failure(lock + ": cannot write the lock file: " +
+                           std::strerror(errno));
+  return Status::success(); // fd kept open (and locked) until exit
+}
+
 bool insideCheckpoint(const std::string &path) {
   std::error_code ec;
   fs::path dir = fs::absolute(fs::path(path), ec).lexically_normal();
   if (ec)
     return false;
   dir = dir.parent_path();
-  std::string name = dir.filename().string();
-  const std::string partial = ".partial";
-  if (name.size() > partial.size() &&
-      name.compare(name.size() - partial.size(), partial.size(), partial) ==
-          0)
-    name.resize(name.size() - partial.size());
-  return stepOfName(name) >= 0 || fs::exists(dir / kMarker, ec);
+  const std::string name = dir.filename().string();
+  return stepOfName(name) >= 0 || stepOfName(name, kPartialSuffix) >= 0 ||
+         fs::exists(dir / kMarker, ec);
 }
 
 bool isCheckpointDirectory(const std::string &path) {
@@ -303,12 +356,9 @@ Status openCheckpoint(const std::string &path, Checkpoint &out,
     older.push_back(it->second.filename().string());
   const int64_t newest = committed.rbegin()->first;
   for (const fs::directory_entry &e : fs::directory_iterator(p, ec)) {
-    std::string name = e.path().filename().string();
-    const std::string base =
-        name.size() > 8 && name.compare(name.size() - 8, 8, ".partial") == 0
-            ? name.substr(0, name.size() - 8)
-            : name;
-    const int64_t step = stepOfName(base);
+    const std::string name = e.path().filename().string();
+    const int64_t step = std::max(stepOfName(name),
+                                  stepOfName(name, kPartialSuffix));
     if (step > newest && e.is_directory(ec) &&
         !fs::exists(e.path() / kMarker, ec))
       uncommitted.push_back(name);

@@ -84,6 +84,12 @@ Status verifyPart(const Checkpoint &c, size_t i);
 /// The step of the newest committed checkpoint in `dir`, or -1.
 int64_t newestCommittedStep(const std::string &dir);
 
+/// Takes the exclusive lock of checkpoint directory `dir` (DIR/.lock,
+/// flock, for the life of the process) and writes this process's id into
+/// it. Fails, naming the holder, when another process holds it. Where the
+/// filesystem has no flock, succeeds unlocked with `warning` saying so.
+Status lockCheckpointDirectory(const std::string &dir, std::string &warning);
+
 /// Whether `path` names a file in a checkpoint (a step-N directory, its
 /// .partial form, or any directory with a commit marker): only the
 /// checkpoint writer may write there.
